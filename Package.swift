@@ -1,0 +1,74 @@
+// swift-tools-version:6.0
+//===----------------------------------------------------------------------===//
+//
+// swift-qgemm: exact int8 quantized matrix multiplication, checked and timed
+// against OpenBLAS.
+//
+//===----------------------------------------------------------------------===//
+
+import PackageDescription
+
+// MARK: - Targets
+
+let targets: [Target] = [
+    // OpenBLAS, the float reference and the speed baseline. Found with
+    // pkg-config; `scripts/install-deps` installs it on Debian.
+    .systemLibrary(
+        name: "CSystemBLAS",
+        path: "CSystemBLAS",
+        pkgConfig: "openblas",
+        providers: [.apt(["libopenblas-dev"])]
+    ),
+    // C kernels: CPU detection, the scalar reference, packing, SIMD
+    // microkernels. Every exported symbol starts with `qg_`. ISA-specific
+    // functions carry `__attribute__((target(...)))`, so no unsafe flags.
+    .target(
+        name: "CQGEMM",
+        path: "Sources/CQGEMM",
+        exclude: ["KERNELS.md"],
+        cSettings: [.define("_GNU_SOURCE")],
+        linkerSettings: [.linkedLibrary("pthread", .when(platforms: [.linux]))]
+    ),
+    // The public Swift API.
+    .target(
+        name: "QGEMM",
+        dependencies: ["CQGEMM", "CSystemBLAS"],
+        path: "Sources/QGEMM"
+    ),
+    // The `qgemm` command-line tool.
+    .executableTarget(
+        name: "qgemm",
+        dependencies: [
+            "QGEMM",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ],
+        path: "Sources/qgemm"
+    ),
+    .testTarget(
+        name: "QGEMMTests",
+        dependencies: ["QGEMM", "CQGEMM", "CSystemBLAS"],
+        path: "Tests/QGEMMTests"
+    ),
+]
+
+// MARK: - Products
+
+let products: [Product] = [
+    .library(name: "QGEMM", targets: ["QGEMM"]),
+    .executable(name: "qgemm", targets: ["qgemm"]),
+]
+
+// MARK: - Dependencies
+
+let dependencies: [Package.Dependency] = [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+]
+
+// MARK: - Package
+
+let package = Package(
+    name: "swift-qgemm",
+    products: products,
+    dependencies: dependencies,
+    targets: targets
+)

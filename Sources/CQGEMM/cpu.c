@@ -1,0 +1,95 @@
+// CPU feature detection, done once and cached.
+//
+// x86-64: CPUID leaves 1 and 7 plus XGETBV, because a CPU may have AVX-512
+// while the OS does not save the zmm/opmask state (then it cannot be used).
+// arm64 Linux: the hardware-capability bits of the auxiliary vector.
+#include "qgemm.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <cpuid.h>
+
+static uint64_t qg_xgetbv0(void) {
+    uint32_t eax, edx;
+    __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+    return ((uint64_t)edx << 32) | eax;
+}
+
+static void qg_detect(qg_cpu_features *f) {
+    unsigned a, b, c, d;
+    unsigned max_leaf = __get_cpuid_max(0, NULL);
+    if (max_leaf < 1) return;
+    __cpuid(1, a, b, c, d);
+    f->sse41 = (c >> 19) & 1;
+    int osxsave = (c >> 27) & 1;
+    int avx_bit = (c >> 28) & 1;
+    int fma_bit = (c >> 12) & 1;
+    uint64_t xcr0 = osxsave ? qg_xgetbv0() : 0;
+    int ymm_ok = (xcr0 & 0x6) == 0x6;           // SSE and AVX state
+    int zmm_ok = ymm_ok && (xcr0 & 0xE0) == 0xE0; // opmask, ZMM_Hi256, Hi16_ZMM
+    f->avx = avx_bit && ymm_ok;
+    f->fma = fma_bit && f->avx;
+    if (max_leaf >= 7) {
+        __cpuid_count(7, 0, a, b, c, d);
+        f->avx2 = ((b >> 5) & 1) && f->avx;
+        f->avx512f = ((b >> 16) & 1) && zmm_ok;
+        f->avx512bw = ((b >> 30) & 1) && f->avx512f;
+        f->avx512vl = ((b >> 31) & 1) && f->avx512f;
+        f->avx512vnni = ((c >> 11) & 1) && f->avx512f;
+        unsigned eax1 = 0, ebx1, ecx1, edx1;
+        if (a >= 1) __cpuid_count(7, 1, eax1, ebx1, ecx1, edx1);
+        f->avxvnni = ((eax1 >> 4) & 1) && f->avx2;
+    }
+    unsigned ext = __get_cpuid_max(0x80000000, NULL);
+    if (ext >= 0x80000004) {
+        unsigned regs[12];
+        for (unsigned i = 0; i < 3; i++)
+            __cpuid(0x80000002 + i, regs[4 * i], regs[4 * i + 1], regs[4 * i + 2], regs[4 * i + 3]);
+        memcpy(f->brand, regs, 48);
+        f->brand[48] = 0;
+    }
+}
+
+#elif defined(__aarch64__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1 << 13)
+#endif
+
+static void qg_detect(qg_cpu_features *f) {
+    unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
+    f->neon = 1; // Advanced SIMD is mandatory on arm64.
+    f->dotprod = (hw & HWCAP_ASIMDDP) != 0;
+    f->i8mm = (hw2 & HWCAP2_I8MM) != 0;
+}
+
+#else
+static void qg_detect(qg_cpu_features *f) { (void)f; }
+#endif
+
+static qg_cpu_features qg_features;
+static pthread_once_t qg_features_once = PTHREAD_ONCE_INIT;
+
+static void qg_features_init(void) {
+    memset(&qg_features, 0, sizeof qg_features);
+    qg_detect(&qg_features);
+    // Trim trailing blanks some CPUs pad the brand string with.
+    size_t len = strlen(qg_features.brand);
+    while (len > 0 && qg_features.brand[len - 1] == ' ') qg_features.brand[--len] = 0;
+}
+
+const qg_cpu_features *qg_cpu_get_features(void) {
+    pthread_once(&qg_features_once, qg_features_init);
+    return &qg_features;
+}
+
+int qg_cpu_count(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}

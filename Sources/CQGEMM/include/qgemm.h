@@ -1,0 +1,165 @@
+// CQGEMM: the C half of swift-qgemm.
+//
+// Every exported symbol starts with `qg_`. The Swift module QGEMM validates
+// all user input before it reaches these functions; the C side trusts its
+// arguments (sizes, strides, pointers) and documents what it needs.
+//
+// The microkernel contract (packed layouts, tiles, tails, epilogue) is written
+// once, in Sources/CQGEMM/KERNELS.md.
+#ifndef QGEMM_H
+#define QGEMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// MARK: - CPU features
+
+/// What the running CPU (and the OS, for register state) supports.
+typedef struct qg_cpu_features {
+    // x86-64
+    int sse41, avx, avx2, fma;
+    int avx512f, avx512bw, avx512vl, avx512vnni, avxvnni;
+    // arm64
+    int neon, dotprod, i8mm;
+    /// NUL-terminated CPU brand string (may be empty).
+    char brand[64];
+} qg_cpu_features;
+
+/// Detected once (CPUID / auxv), then cached. Thread-safe.
+const qg_cpu_features *qg_cpu_get_features(void);
+
+/// Number of online logical CPUs (at least 1).
+int qg_cpu_count(void);
+
+// MARK: - Kernel paths
+
+/// Kernel paths, worst to best. `QG_PATH_REFERENCE` is the scalar reference
+/// that defines every result; the others must reproduce it bit for bit.
+typedef enum qg_path {
+    QG_PATH_REFERENCE = 0,
+    QG_PATH_PORTABLE = 1,
+    QG_PATH_AVX2 = 2,
+    QG_PATH_AVX512VNNI = 3,
+    QG_PATH_NEONDOT = 4,
+    QG_PATH_COUNT = 5
+} qg_path;
+
+/// 1 when `path` is compiled in and the CPU can run it, else 0.
+int qg_path_is_supported(qg_path path);
+/// Lower-case name: "reference", "portable", "avx2", "avx512vnni", "neondot".
+const char *qg_path_name(qg_path path);
+/// Name of the microkernel a path runs, e.g. "qg_gemm_6x8_avx2".
+const char *qg_path_kernel_name(qg_path path);
+/// The best supported path.
+qg_path qg_path_best(void);
+
+// MARK: - Packed weight layout
+
+/// Output channels per packed panel.
+#define QG_PANEL_N 16
+/// Consecutive K values stored together for one channel.
+#define QG_K_GROUP 4
+
+/// K rounded up to a multiple of QG_K_GROUP.
+static inline int64_t qg_packed_k(int64_t k) { return (k + QG_K_GROUP - 1) / QG_K_GROUP * QG_K_GROUP; }
+/// N rounded up to a multiple of QG_PANEL_N.
+static inline int64_t qg_packed_n(int64_t n) { return (n + QG_PANEL_N - 1) / QG_PANEL_N * QG_PANEL_N; }
+/// Bytes of the packed weights for an N×K matrix.
+static inline int64_t qg_packed_size(int64_t n, int64_t k) { return qg_packed_n(n) * qg_packed_k(k); }
+/// Where W[n][k] lives in the packed buffer (the layout's index map).
+static inline int64_t qg_packed_index(int64_t n, int64_t k, int64_t kp) {
+    return (n / QG_PANEL_N) * (QG_PANEL_N * kp) + (k / QG_K_GROUP) * (QG_PANEL_N * QG_K_GROUP)
+         + (n % QG_PANEL_N) * QG_K_GROUP + (k % QG_K_GROUP);
+}
+
+/// Packs W (element [n][k] at `w[n*n_stride + k*k_stride]`) into `packed`
+/// (qg_packed_size(n, k) bytes, padding zeroed) and writes Σ_k W[n][k] to
+/// `row_sum[n]` and Σ_k |W[n][k]| to `abs_sum[n]` (int64, exact).
+void qg_pack_weights(const int8_t *w, int64_t n_stride, int64_t k_stride, int64_t n, int64_t k,
+                     int8_t *packed, int64_t *row_sum, int64_t *abs_sum);
+
+// MARK: - GEMM arguments
+
+typedef enum qg_output_type {
+    QG_OUT_INT8 = 0,
+    QG_OUT_UINT8 = 1,
+    QG_OUT_INT32 = 2,
+    QG_OUT_FLOAT = 3
+} qg_output_type;
+
+typedef enum qg_rounding {
+    QG_ROUND_SINGLE = 0,
+    QG_ROUND_DOUBLE = 1,
+    QG_ROUND_FLOAT = 2
+} qg_rounding;
+
+/// One quantized GEMM, Y[M×N] = epilogue(X[M×K] · W[N×K]ᵀ).
+///
+/// The exact accumulator of DESIGN §3 is formed as
+///
+///     acc[m][n] = Σ_k W[n][k]·X[m][k]  +  bias[n]
+///                 − x_zero_point·row_sum[n]  − row_zero_point[m]·row_sum[n]
+///
+/// (terms with a NULL pointer are absent). Static quantization folds Z_X into
+/// `bias` at pack time and passes x_zero_point = 0; a zero point known only
+/// per call, or per row, goes through the last two terms. The caller
+/// guarantees |acc| ≤ 2^31 − 1 (PackedWeights' overflow check).
+typedef struct qg_gemm_args {
+    int64_t m, n, k;
+    /// X: int8 (x_unsigned = 0) or uint8 (x_unsigned = 1), row m at x + m*ldx.
+    const void *x;
+    int64_t ldx;
+    int x_unsigned;
+    /// Packed W (qg_pack_weights) and its padded K.
+    const int8_t *w;
+    int64_t kp;
+    const int32_t *row_sum;        // [n], Σ_k W[n][k]
+    const int32_t *bias;           // [n] or NULL
+    int32_t x_zero_point;
+    const int32_t *row_zero_point; // [m] or NULL
+    /// Y, row m at y + m*ldy elements of out_type.
+    void *y;
+    int64_t ldy;
+    qg_output_type out_type;
+    /// Requantized outputs (QG_OUT_INT8 / QG_OUT_UINT8).
+    qg_rounding rounding;
+    const int32_t *multiplier;     // [n], M0 in [2^30, 2^31) or 0
+    const int32_t *shift;          // [n], in [-31, 30]
+    const float *float_multiplier; // [n], for QG_ROUND_FLOAT
+    int32_t y_zero_point;
+    int32_t clamp_lo, clamp_hi;    // in the output's integer domain
+    /// Float output: y = (float)acc * scale + out_bias[n], where
+    /// scale = x_scale * weight_scale[n], or row_scale[m] * weight_scale[n]
+    /// when row_scale != NULL (the product is formed in float).
+    float x_scale;
+    const float *weight_scale;     // [n]
+    const float *row_scale;        // [m] or NULL
+    const float *out_bias;         // [n] or NULL
+} qg_gemm_args;
+
+// MARK: - Entry points
+
+/// The scalar reference: obviously correct, int64 throughout, never optimised.
+void qg_gemm_reference(const qg_gemm_args *args);
+
+/// Runs `args` on `path` with up to `threads` threads (0 = all cores).
+/// Returns 0, or -1 if the path is not supported on this CPU.
+int qg_gemm(const qg_gemm_args *args, qg_path path, int threads);
+
+// MARK: - Scalar requantization (one accumulator; the definition of §3)
+
+/// (acc·M0 + 2^(30−shift)) >> (31−shift), clamped to [lo, hi] before narrowing.
+int32_t qg_requantize_single(int32_t acc, int32_t m0, int32_t shift, int32_t lo, int32_t hi);
+/// SRDHM(acc·2^max(shift,0), M0) then a rounding (half away) divide by 2^max(−shift,0), clamped.
+int32_t qg_requantize_double(int32_t acc, int32_t m0, int32_t shift, int32_t lo, int32_t hi);
+/// (float)acc·f clamped to [lo, hi] in float, rounded half to even.
+int32_t qg_requantize_float(int32_t acc, float f, int32_t lo, int32_t hi);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,21 @@
+// Weight packing into the one layout every kernel path reads (KERNELS.md).
+#include "qgemm.h"
+
+#include <string.h>
+
+void qg_pack_weights(const int8_t *w, int64_t n_stride, int64_t k_stride, int64_t n, int64_t k,
+                     int8_t *packed, int64_t *row_sum, int64_t *abs_sum) {
+    const int64_t kp = qg_packed_k(k);
+    memset(packed, 0, (size_t)qg_packed_size(n, k));
+    for (int64_t i = 0; i < n; i++) {
+        int64_t sum = 0, abs = 0;
+        for (int64_t j = 0; j < k; j++) {
+            int8_t v = w[i * n_stride + j * k_stride];
+            packed[qg_packed_index(i, j, kp)] = v;
+            sum += v;
+            abs += v < 0 ? -(int64_t)v : v;
+        }
+        row_sum[i] = sum;
+        abs_sum[i] = abs;
+    }
+}

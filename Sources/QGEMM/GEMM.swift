@@ -1,0 +1,278 @@
+import CQGEMM
+
+// The GEMM entry points: validation (front end), then one call into the C
+// driver with a fully formed qg_gemm_args.
+
+extension PackedWeights {
+    /// Y[M×N] = epilogue(X[M×K] · Wᵀ), on int8 or uint8 activations.
+    ///
+    /// The output element type selects the output:
+    /// - `Int8` / `UInt8`: requantized with the pack-time output parameters,
+    ///   ``rounding`` and ``clamp`` (needs input and output parameters at pack time);
+    /// - `Int32`: the exact accumulator `Σ_k q_W·(q_X − Z_X) + q_b`;
+    /// - `Float`: `Float(acc)·(S_X·S_W[n])`, plus the Float bias when the bias
+    ///   was given as Float (then `acc` excludes it).
+    ///
+    /// - Parameters:
+    ///   - x: activations, row m at `x[m·rowStride ..< m·rowStride + K]`.
+    ///   - rows: M ≥ 0. M = 0 writes nothing and returns.
+    ///   - rowStride: elements between rows of `x` (≥ K; default K).
+    ///   - input: the activations' parameters, when not fixed at pack time (or
+    ///     equal to them). Its type must match `X`.
+    ///   - y: output, row m at `y[m·outputRowStride ..< m·outputRowStride + N]`;
+    ///     must not overlap `x`.
+    ///   - outputRowStride: elements between rows of `y` (≥ N; default N).
+    ///   - kernel: the kernel path (default ``KernelPath/processDefault``).
+    ///   - threads: threads to use, ≥ 1 (default: all cores).
+    /// - Throws: ``QGEMMError`` for a wrong shape, short buffer, small stride,
+    ///   mismatched or missing parameters, overlapping buffers or an
+    ///   unsupported kernel path. Nothing is written then.
+    public func gemm<X: QuantizedScalar, Y: GEMMOutputScalar>(
+        _ x: UnsafeBufferPointer<X>, rows: Int, rowStride: Int? = nil,
+        input: QuantizationParameters? = nil,
+        into y: UnsafeMutableBufferPointer<Y>, outputRowStride: Int? = nil,
+        kernel: KernelPath? = nil, threads: Int? = nil
+    ) throws {
+        var args = try frontEnd(x: x, rows: rows, rowStride: rowStride, y: y, outputRowStride: outputRowStride)
+        let path = try KernelPath.choose(kernel)
+        let nThreads = try Self.checkThreads(threads)
+        let xParams = try effectiveInput(input, type: X.quantizedType)
+        let s = storage
+        args.x_scale = xParams.scale
+        switch Y.gemmOutput {
+        case .int8, .uint8:
+            guard let out = outputParameters, inputParameters != nil else {
+                throw QGEMMError(.incompatibleParameters,
+                                 "\(Y.gemmOutput.rawValue) output needs input and output parameters at pack time (the multipliers are formed then); use Int32 or Float output otherwise")
+            }
+            guard out.type.rawValue == Y.gemmOutput.rawValue else {
+                throw QGEMMError(.incompatibleParameters,
+                                 "output buffer is \(Y.gemmOutput.rawValue) but the output parameters are \(out.type.rawValue)")
+            }
+            args.bias = UnsafePointer(s.qBias)
+            args.out_type = Y.gemmOutput == .int8 ? QG_OUT_INT8 : QG_OUT_UINT8
+            args.rounding = rounding.cValue
+            args.multiplier = UnsafePointer(s.multiplier)
+            args.shift = UnsafePointer(s.shift)
+            args.float_multiplier = UnsafePointer(s.floatMultiplier)
+            args.y_zero_point = out.zeroPoint
+            let range = clamp ?? out.type.range
+            args.clamp_lo = range.lowerBound
+            args.clamp_hi = range.upperBound
+        case .int32:
+            try setIntegerBias(&args, xParams)
+            args.out_type = QG_OUT_INT32
+        case .float:
+            if floatBias != nil {
+                args.bias = nil
+                args.x_zero_point = xParams.zeroPoint
+                args.out_bias = UnsafePointer(s.floatBias)
+            } else {
+                try setIntegerBias(&args, xParams)
+            }
+            args.out_type = QG_OUT_FLOAT
+        }
+        try run(&args, path: path, threads: nThreads)
+    }
+
+    /// Dynamic quantization: activations with a per-row scale `S_X[m]` and zero
+    /// point `Z_X[m]` known only now. Writes Float
+    /// `Float(acc)·(S_X[m]·S_W[n]) (+ Float bias)`, where
+    /// `acc = Σ_k q_W·(q_X − Z_X[m])`.
+    ///
+    /// A bias must have been given as Float (an int32 bias has scale S_X·S_W,
+    /// which differs per row here).
+    ///
+    /// - Throws: as ``gemm(_:rows:rowStride:input:into:outputRowStride:kernel:threads:)``,
+    ///   and ``QGEMMError/Code/invalidScale`` / ``QGEMMError/Code/invalidZeroPoint``
+    ///   for a bad per-row scale or zero point.
+    public func gemmDynamic<X: QuantizedScalar>(
+        _ x: UnsafeBufferPointer<X>, rows: Int, rowStride: Int? = nil,
+        rowScales: UnsafeBufferPointer<Float>, rowZeroPoints: UnsafeBufferPointer<Int32>,
+        into y: UnsafeMutableBufferPointer<Float>, outputRowStride: Int? = nil,
+        kernel: KernelPath? = nil, threads: Int? = nil
+    ) throws {
+        var args = try frontEnd(x: x, rows: rows, rowStride: rowStride, y: y, outputRowStride: outputRowStride)
+        let path = try KernelPath.choose(kernel)
+        let nThreads = try Self.checkThreads(threads)
+        guard rowScales.count >= rows, rowZeroPoints.count >= rows else {
+            throw QGEMMError(.bufferTooSmall,
+                             "\(rows) rows need \(rows) row scales and zero points, got \(rowScales.count) and \(rowZeroPoints.count)")
+        }
+        for m in 0..<rows {
+            let s = rowScales[m], z = rowZeroPoints[m]
+            guard s.isFinite, s > 0 else {
+                throw QGEMMError(.invalidScale, "row scale [\(m)] must be finite and > 0, got \(s)")
+            }
+            guard X.quantizedType.range.contains(z) else {
+                throw QGEMMError(.invalidZeroPoint,
+                                 "row zero point [\(m)] = \(z) is outside the \(X.quantizedType.rawValue) range")
+            }
+        }
+        if floatBias == nil, let qb = quantizedBias, qb.contains(where: { $0 != 0 }) {
+            throw QGEMMError(.incompatibleParameters,
+                             "an int32 bias has scale S_X·S_W and cannot be used with per-row dynamic scales; give the bias as Float")
+        }
+        args.bias = nil
+        args.row_zero_point = rowZeroPoints.baseAddress
+        args.row_scale = rowScales.baseAddress
+        args.out_bias = floatBias == nil ? nil : UnsafePointer(storage.floatBias)
+        args.out_type = QG_OUT_FLOAT
+        if rows == 0 { return }
+        try run(&args, path: path, threads: nThreads)
+    }
+
+    // MARK: Array conveniences
+
+    /// Array form of ``gemm(_:rows:rowStride:input:into:outputRowStride:kernel:threads:)``:
+    /// `x` is [rows×K] row-major, the result [rows×N].
+    ///
+    /// ```swift
+    /// let y = try packed.gemm(xq, rows: 8, as: Int8.self)
+    /// ```
+    public func gemm<X: QuantizedScalar, Y: GEMMOutputScalar & Numeric>(
+        _ x: [X], rows: Int, input: QuantizationParameters? = nil, as type: Y.Type = Y.self,
+        kernel: KernelPath? = nil, threads: Int? = nil
+    ) throws -> [Y] {
+        guard rows >= 0, rows.multipliedReportingOverflow(by: outputChannels).overflow == false else {
+            throw QGEMMError(.invalidShape, "rows must be ≥ 0, got \(rows)")
+        }
+        var y = [Y](repeating: 0, count: rows * outputChannels)
+        try x.withUnsafeBufferPointer { xb in
+            try y.withUnsafeMutableBufferPointer { yb in
+                try gemm(xb, rows: rows, input: input, into: yb, kernel: kernel, threads: threads)
+            }
+        }
+        return y
+    }
+
+    /// Array form of ``gemmDynamic(_:rows:rowStride:rowScales:rowZeroPoints:into:outputRowStride:kernel:threads:)``.
+    public func gemmDynamic<X: QuantizedScalar>(
+        _ x: [X], rows: Int, rowScales: [Float], rowZeroPoints: [Int32],
+        kernel: KernelPath? = nil, threads: Int? = nil
+    ) throws -> [Float] {
+        guard rows >= 0, rows.multipliedReportingOverflow(by: outputChannels).overflow == false else {
+            throw QGEMMError(.invalidShape, "rows must be ≥ 0, got \(rows)")
+        }
+        var y = [Float](repeating: 0, count: rows * outputChannels)
+        try x.withUnsafeBufferPointer { xb in
+            try rowScales.withUnsafeBufferPointer { sb in
+                try rowZeroPoints.withUnsafeBufferPointer { zb in
+                    try y.withUnsafeMutableBufferPointer { yb in
+                        try gemmDynamic(xb, rows: rows, rowScales: sb, rowZeroPoints: zb, into: yb,
+                                        kernel: kernel, threads: threads)
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    // MARK: Front end
+
+    private func frontEnd<X: QuantizedScalar, Y>(
+        x: UnsafeBufferPointer<X>, rows: Int, rowStride: Int?,
+        y: UnsafeMutableBufferPointer<Y>, outputRowStride: Int?
+    ) throws -> qg_gemm_args {
+        let k = inputChannels, n = outputChannels
+        guard rows >= 0 else { throw QGEMMError(.invalidShape, "rows (M) must be ≥ 0, got \(rows)") }
+        let ldx = rowStride ?? k, ldy = outputRowStride ?? n
+        guard ldx >= k else {
+            throw QGEMMError(.invalidStride, "input row stride \(ldx) is smaller than a row (K = \(k))")
+        }
+        guard ldy >= n else {
+            throw QGEMMError(.invalidStride, "output row stride \(ldy) is smaller than a row (N = \(n))")
+        }
+        let xNeed = try Self.elementsNeeded(rows: rows, stride: ldx, row: k, what: "input")
+        let yNeed = try Self.elementsNeeded(rows: rows, stride: ldy, row: n, what: "output")
+        guard x.count >= xNeed else {
+            throw QGEMMError(.bufferTooSmall, "input holds \(x.count) elements; \(rows) rows of K = \(k) with stride \(ldx) need \(xNeed)")
+        }
+        guard y.count >= yNeed else {
+            throw QGEMMError(.bufferTooSmall, "output holds \(y.count) elements; \(rows) rows of N = \(n) with stride \(ldy) need \(yNeed)")
+        }
+        if rows > 0, let xp = x.baseAddress, let yp = y.baseAddress {
+            let xs = UInt(bitPattern: xp), xe = xs + UInt(xNeed * MemoryLayout<X>.stride)
+            let ys = UInt(bitPattern: yp), ye = ys + UInt(yNeed * MemoryLayout<Y>.stride)
+            guard xe <= ys || ye <= xs else {
+                throw QGEMMError(.aliasing, "the output buffer overlaps the input buffer; use separate buffers")
+            }
+        }
+        var a = qg_gemm_args()
+        a.m = Int64(rows); a.n = Int64(n); a.k = Int64(k)
+        a.x = UnsafeRawPointer(x.baseAddress)
+        a.ldx = Int64(ldx)
+        a.x_unsigned = X.quantizedType == .uint8 ? 1 : 0
+        a.w = UnsafePointer(storage.packed)
+        a.kp = Int64(storage.kp)
+        a.row_sum = UnsafePointer(storage.rowSum)
+        a.weight_scale = UnsafePointer(storage.weightScale)
+        a.y = UnsafeMutableRawPointer(y.baseAddress)
+        a.ldy = Int64(ldy)
+        return a
+    }
+
+    private static func elementsNeeded(rows: Int, stride: Int, row: Int, what: String) throws -> Int {
+        if rows == 0 { return 0 }
+        let (a, o1) = (rows - 1).multipliedReportingOverflow(by: stride)
+        let (b, o2) = a.addingReportingOverflow(row)
+        guard !o1, !o2 else { throw QGEMMError(.invalidShape, "\(what): \(rows) rows with stride \(stride) overflow Int") }
+        return b
+    }
+
+    static func checkThreads(_ threads: Int?) throws -> Int32 {
+        guard let threads else { return 0 }
+        guard threads >= 1, threads <= 1024 else {
+            throw QGEMMError(.invalidArgument, "threads must be in 1...1024, got \(threads)")
+        }
+        return Int32(threads)
+    }
+
+    private func effectiveInput(_ call: QuantizationParameters?, type: QuantizedType) throws -> QuantizationParameters {
+        let params: QuantizationParameters
+        switch (call, inputParameters) {
+        case (nil, nil):
+            throw QGEMMError(.incompatibleParameters,
+                             "the input's quantization parameters are needed: give them at pack time or per call (input:)")
+        case (let c?, let p?) where c != p:
+            throw QGEMMError(.incompatibleParameters,
+                             "input parameters \(c) differ from those fixed at pack time, \(p)")
+        case (let c?, _): params = c
+        case (nil, let p?): params = p
+        }
+        guard params.type == type else {
+            throw QGEMMError(.incompatibleParameters,
+                             "activations are \(type.rawValue) but the input parameters are \(params.type.rawValue)")
+        }
+        return params
+    }
+
+    private func setIntegerBias(_ args: inout qg_gemm_args, _ xParams: QuantizationParameters) throws {
+        if inputParameters != nil {
+            args.bias = UnsafePointer(storage.qBias)
+            args.x_zero_point = 0
+        } else {
+            guard storage.hasQuantizedBias else {
+                throw QGEMMError(.incompatibleParameters,
+                                 "a Float bias is quantized with S_X, which was not known at pack time; give input parameters when packing, or use Float output")
+            }
+            args.bias = UnsafePointer(storage.qb)
+            args.x_zero_point = xParams.zeroPoint
+        }
+    }
+
+    private func run(_ args: inout qg_gemm_args, path: KernelPath, threads: Int32) throws {
+        if args.m == 0 { return }
+        let status = withExtendedLifetime(self) { qg_gemm(&args, path.cValue, threads) }
+        guard status == 0 else { throw QGEMMError(.unsupportedKernel, "kernel path '\(path)' refused the call") }
+    }
+}
+
+/// `Y = X·Wᵀ` with packed weights; the free-function spelling of
+/// ``PackedWeights/gemm(_:rows:input:as:kernel:threads:)``.
+public func gemm<X: QuantizedScalar, Y: GEMMOutputScalar & Numeric>(
+    _ x: [X], rows: Int, weights: PackedWeights, input: QuantizationParameters? = nil,
+    as type: Y.Type = Y.self, kernel: KernelPath? = nil, threads: Int? = nil
+) throws -> [Y] {
+    try weights.gemm(x, rows: rows, input: input, as: type, kernel: kernel, threads: threads)
+}

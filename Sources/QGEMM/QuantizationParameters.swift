@@ -1,0 +1,86 @@
+/// Affine quantization parameters: `real = scale · (q − zeroPoint)`.
+///
+/// ```swift
+/// // Activations observed in [-1.5, 4.0], stored as uint8:
+/// let x = try QuantizationParameters(observedMin: -1.5, observedMax: 4.0, type: .uint8)
+/// // Weights with |w| ≤ 0.8, symmetric int8 (zero point 0, values in -127...127):
+/// let w = try QuantizationParameters.symmetricWeights(absMax: 0.8)
+/// ```
+public struct QuantizationParameters: Sendable, Hashable, CustomStringConvertible {
+    /// int8 or uint8.
+    public let type: QuantizedType
+    /// The real value of one step; finite and > 0.
+    public let scale: Float
+    /// The integer that represents real 0; within `type.range`.
+    public let zeroPoint: Int32
+
+    /// Validates and stores the parameters.
+    ///
+    /// - Throws: ``QGEMMError/Code/invalidScale`` when `scale` is not finite or
+    ///   not > 0; ``QGEMMError/Code/invalidZeroPoint`` when `zeroPoint` is
+    ///   outside `type.range`.
+    public init(type: QuantizedType, scale: Float, zeroPoint: Int32) throws {
+        guard scale.isFinite, scale > 0 else {
+            throw QGEMMError(.invalidScale, "scale must be finite and > 0, got \(scale)")
+        }
+        guard type.range.contains(zeroPoint) else {
+            throw QGEMMError(.invalidZeroPoint,
+                             "zero point \(zeroPoint) is outside the \(type.rawValue) range \(type.min)...\(type.max)")
+        }
+        self.type = type
+        self.scale = scale
+        self.zeroPoint = zeroPoint
+    }
+
+    /// Asymmetric parameters from an observed range (the TFLite / gemmlowp nudge).
+    ///
+    /// The range is widened to contain 0, then `scale = (max − min) / (qmax − qmin)`
+    /// and `Z = clamp(round-half-away(qmin − min / scale), qmin, qmax)`, computed
+    /// in Double from the Float inputs (the scale is rounded to Float first).
+    /// The degenerate range min = max = 0 gives scale 1 (and Z = qmin).
+    ///
+    /// - Throws: ``QGEMMError/Code/invalidValue`` for a non-finite bound or
+    ///   min > max; ``QGEMMError/Code/invalidScale`` when the range is so small
+    ///   that its scale rounds to 0 in Float.
+    public init(observedMin: Float, observedMax: Float, type: QuantizedType = .int8) throws {
+        guard observedMin.isFinite, observedMax.isFinite else {
+            throw QGEMMError(.invalidValue, "observed range must be finite, got [\(observedMin), \(observedMax)]")
+        }
+        guard observedMin <= observedMax else {
+            throw QGEMMError(.invalidValue, "observed min \(observedMin) is greater than max \(observedMax)")
+        }
+        let lo = Double(Swift.min(observedMin, 0))
+        let hi = Double(Swift.max(observedMax, 0))
+        let qmin = Double(type.min), qmax = Double(type.max)
+        if lo == hi {
+            try self.init(type: type, scale: 1, zeroPoint: type.min)
+            return
+        }
+        let scale = Float((hi - lo) / (qmax - qmin))
+        guard scale > 0, scale.isFinite else {
+            throw QGEMMError(.invalidScale,
+                             "observed range [\(observedMin), \(observedMax)] gives scale \(scale), which Float cannot represent as > 0")
+        }
+        let z = (qmin - lo / Double(scale)).rounded(.toNearestOrAwayFromZero)
+        let zero = Int32(Swift.min(Swift.max(z, qmin), qmax))
+        try self.init(type: type, scale: scale, zeroPoint: zero)
+    }
+
+    /// Symmetric int8 weight parameters: `scale = absMax / 127`, zero point 0,
+    /// values in −127...127. An all-zero tensor (`absMax == 0`) gets scale 1.
+    ///
+    /// - Throws: ``QGEMMError/Code/invalidValue`` when `absMax` is negative or not finite.
+    public static func symmetricWeights(absMax: Float) throws -> QuantizationParameters {
+        guard absMax.isFinite, absMax >= 0 else {
+            throw QGEMMError(.invalidValue, "absMax must be finite and ≥ 0, got \(absMax)")
+        }
+        if absMax == 0 { return try QuantizationParameters(type: .int8, scale: 1, zeroPoint: 0) }
+        let scale = absMax / 127
+        guard scale > 0 else {
+            throw QGEMMError(.invalidScale, "absMax \(absMax) is too small: absMax / 127 rounds to 0 in Float")
+        }
+        return try QuantizationParameters(type: .int8, scale: scale, zeroPoint: 0)
+    }
+
+    public var description: String { "\(type.rawValue)(scale: \(scale), zeroPoint: \(zeroPoint))" }
+}

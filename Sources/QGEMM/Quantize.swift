@@ -1,0 +1,94 @@
+// quantize / dequantize between Float and Int8 / UInt8 (DESIGN §3).
+
+extension QuantizationParameters {
+    /// Quantizes one value: `clamp(round-half-away(r / scale) + Z, qmin, qmax)`.
+    /// ±Inf (and values past the range) saturate.
+    ///
+    /// - Throws: ``QGEMMError/Code/invalidValue`` for NaN.
+    @inlinable
+    public func quantize(_ r: Float) throws -> Int32 {
+        guard !r.isNaN else { throw QGEMMError(.invalidValue, "cannot quantize NaN") }
+        return quantizeNonNaN(r)
+    }
+
+    @usableFromInline
+    func quantizeNonNaN(_ r: Float) -> Int32 {
+        let q = (r / scale).rounded(.toNearestOrAwayFromZero)
+        // Clamp in Float before converting so that ±Inf and huge values saturate.
+        let lo = Float(type.min - zeroPoint), hi = Float(type.max - zeroPoint)
+        let clamped = Swift.min(Swift.max(q, lo), hi)
+        return Int32(clamped) + zeroPoint
+    }
+
+    /// The real value of a quantized integer: `scale · (q − Z)`, in Float.
+    @inlinable
+    public func dequantize(_ q: Int32) -> Float {
+        Float(q - zeroPoint) * scale
+    }
+}
+
+/// Quantizes `values` into `output` with `parameters`.
+///
+/// - Throws: ``QGEMMError/Code/incompatibleParameters`` when the element type
+///   of `output` is not `parameters.type`; ``QGEMMError/Code/bufferTooSmall``
+///   when `output` is shorter than `values`; ``QGEMMError/Code/invalidValue``
+///   for a NaN (naming its index; `output` is then left partly written).
+public func quantize<Q: QuantizedScalar>(
+    _ values: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Q>,
+    parameters: QuantizationParameters
+) throws {
+    guard Q.quantizedType == parameters.type else {
+        throw QGEMMError(.incompatibleParameters,
+                         "output elements are \(Q.quantizedType.rawValue) but the parameters are \(parameters.type.rawValue)")
+    }
+    guard output.count >= values.count else {
+        throw QGEMMError(.bufferTooSmall, "output holds \(output.count) elements, \(values.count) needed")
+    }
+    for i in values.indices {
+        let r = values[i]
+        guard !r.isNaN else { throw QGEMMError(.invalidValue, "cannot quantize NaN (element \(i))") }
+        output[i] = Q(truncatingIfNeeded: parameters.quantizeNonNaN(r))
+    }
+}
+
+/// Quantizes an array; see ``quantize(_:into:parameters:)``.
+///
+/// ```swift
+/// let p = try QuantizationParameters(observedMin: -1, observedMax: 1, type: .int8)
+/// let q: [Int8] = try quantize([0.5, -1, 2], parameters: p)
+/// ```
+public func quantize<Q: QuantizedScalar>(_ values: [Float], parameters: QuantizationParameters,
+                                         as type: Q.Type = Q.self) throws -> [Q] {
+    var out = [Q](repeating: 0, count: values.count)
+    try values.withUnsafeBufferPointer { src in
+        try out.withUnsafeMutableBufferPointer { try quantize(src, into: $0, parameters: parameters) }
+    }
+    return out
+}
+
+/// Dequantizes `values` into `output`: `scale · (q − Z)`.
+///
+/// - Throws: ``QGEMMError/Code/incompatibleParameters`` or
+///   ``QGEMMError/Code/bufferTooSmall`` as for ``quantize(_:into:parameters:)``.
+public func dequantize<Q: QuantizedScalar>(
+    _ values: UnsafeBufferPointer<Q>, into output: UnsafeMutableBufferPointer<Float>,
+    parameters: QuantizationParameters
+) throws {
+    guard Q.quantizedType == parameters.type else {
+        throw QGEMMError(.incompatibleParameters,
+                         "input elements are \(Q.quantizedType.rawValue) but the parameters are \(parameters.type.rawValue)")
+    }
+    guard output.count >= values.count else {
+        throw QGEMMError(.bufferTooSmall, "output holds \(output.count) elements, \(values.count) needed")
+    }
+    for i in values.indices { output[i] = parameters.dequantize(Int32(values[i])) }
+}
+
+/// Dequantizes an array; see ``dequantize(_:into:parameters:)``.
+public func dequantize<Q: QuantizedScalar>(_ values: [Q], parameters: QuantizationParameters) throws -> [Float] {
+    var out = [Float](repeating: 0, count: values.count)
+    try values.withUnsafeBufferPointer { src in
+        try out.withUnsafeMutableBufferPointer { try dequantize(src, into: $0, parameters: parameters) }
+    }
+    return out
+}

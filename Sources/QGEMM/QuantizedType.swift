@@ -1,0 +1,59 @@
+/// The integer type of a quantized tensor.
+public enum QuantizedType: String, Sendable, CaseIterable, Hashable {
+    case int8
+    case uint8
+
+    /// Smallest representable value (−128 or 0).
+    public var min: Int32 { self == .int8 ? -128 : 0 }
+    /// Largest representable value (127 or 255).
+    public var max: Int32 { self == .int8 ? 127 : 255 }
+    /// `min...max`.
+    public var range: ClosedRange<Int32> { min...max }
+}
+
+/// Int8 and UInt8: the element types of quantized activations and outputs.
+public protocol QuantizedScalar: FixedWidthInteger, Sendable {
+    static var quantizedType: QuantizedType { get }
+}
+
+extension Int8: QuantizedScalar {
+    public static var quantizedType: QuantizedType { .int8 }
+}
+
+extension UInt8: QuantizedScalar {
+    public static var quantizedType: QuantizedType { .uint8 }
+}
+
+/// What a GEMM can write: requantized Int8 / UInt8, the exact Int32
+/// accumulator, or Float.
+public protocol GEMMOutputScalar: Sendable {
+    static var gemmOutput: GEMMOutputKind { get }
+}
+
+/// The output a GEMM produces, chosen by the element type of the output buffer.
+public enum GEMMOutputKind: String, Sendable, CaseIterable {
+    /// Requantized int8 (fixed-point or float multiplier, + Z_Y, clamped).
+    case int8
+    /// Requantized uint8.
+    case uint8
+    /// The exact accumulator `Σ q_W·(q_X − Z_X) + q_b`.
+    case int32
+    /// `Float(acc)·S_X·S_W[n]` (+ a Float bias).
+    case float
+}
+
+extension Int8: GEMMOutputScalar {
+    public static var gemmOutput: GEMMOutputKind { .int8 }
+}
+
+extension UInt8: GEMMOutputScalar {
+    public static var gemmOutput: GEMMOutputKind { .uint8 }
+}
+
+extension Int32: GEMMOutputScalar {
+    public static var gemmOutput: GEMMOutputKind { .int32 }
+}
+
+extension Float: GEMMOutputScalar {
+    public static var gemmOutput: GEMMOutputKind { .float }
+}

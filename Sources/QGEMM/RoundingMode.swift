@@ -1,0 +1,55 @@
+import CQGEMM
+
+/// How an int32 accumulator becomes an int8 / uint8 output (DESIGN §3).
+///
+/// | mode | formula | ties | matches |
+/// | --- | --- | --- | --- |
+/// | ``singleRounding`` | `(acc·M0 + 2^(30−shift)) >> (31−shift)` | half up | TFLite / LiteRT reference |
+/// | ``doubleRounding`` | SRDHM(acc·2^max(shift,0), M0), then divide by 2^max(−shift,0) | half up, then half away | gemmlowp |
+/// | ``float`` | `Float(acc)·f`, clamped, rounded | half to even | ONNX Runtime, XNNPACK fp32 |
+///
+/// Every mode is exact (int64 where needed) and clamps to the output range
+/// before narrowing; every kernel path reproduces these results bit for bit.
+public enum RoundingMode: String, Sendable, CaseIterable, Hashable {
+    case singleRounding
+    case doubleRounding
+    case float
+
+    /// Requantizes one accumulator: the mode's formula, then
+    /// `clamp(·, clamp.lowerBound − zeroPoint, clamp.upperBound − zeroPoint) + zeroPoint`.
+    ///
+    /// - Parameters:
+    ///   - acc: the exact accumulator `Σ q_W·(q_X − Z_X) + q_b`.
+    ///   - multiplier: M0 and shift, used by the two fixed-point modes.
+    ///   - floatMultiplier: `Float(S_X)·Float(S_W)/Float(S_Y)`, used by ``float``.
+    ///   - zeroPoint: Z_Y.
+    ///   - clamp: the output range (the type's range, or narrower for a fused activation).
+    ///
+    /// ```swift
+    /// let m = try FixedPointMultiplier(0.25)
+    /// RoundingMode.singleRounding.requantize(-10, multiplier: m, floatMultiplier: 0.25,
+    ///                                        zeroPoint: 0, clamp: -128...127)   // -2 (−2.5 rounds up)
+    /// ```
+    public func requantize(_ acc: Int32, multiplier: FixedPointMultiplier, floatMultiplier: Float,
+                           zeroPoint: Int32, clamp: ClosedRange<Int32>) -> Int32 {
+        let lo = clamp.lowerBound - zeroPoint, hi = clamp.upperBound - zeroPoint
+        let q: Int32
+        switch self {
+        case .singleRounding:
+            q = qg_requantize_single(acc, multiplier.multiplier, multiplier.shift, lo, hi)
+        case .doubleRounding:
+            q = qg_requantize_double(acc, multiplier.multiplier, multiplier.shift, lo, hi)
+        case .float:
+            q = qg_requantize_float(acc, floatMultiplier, lo, hi)
+        }
+        return q + zeroPoint
+    }
+
+    var cValue: qg_rounding {
+        switch self {
+        case .singleRounding: QG_ROUND_SINGLE
+        case .doubleRounding: QG_ROUND_DOUBLE
+        case .float: QG_ROUND_FLOAT
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import QGEMM
+
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "CPU features, kernel paths and the OpenBLAS build in use.")
+
+    @Option(name: .long, help: "Write the report as JSON to FILE ('-' for stdout).")
+    var json: String?
+
+    func run() throws {
+        let cpu = CPUFeatures.current
+        let paths = KernelPath.allCases.map { ($0, $0.isSupported) }
+        let defaultPath: String
+        switch KernelPath.processDefault {
+        case .success(let p): defaultPath = p.rawValue
+        case .failure(let e): defaultPath = "error: \(e.message)"
+        }
+        if let json {
+            let object: [String: Any] = [
+                "cpu": cpu.brand, "cores": cpu.cores,
+                "features": Dictionary(uniqueKeysWithValues: cpu.list.map { ($0.name, $0.present) }),
+                "kernel_paths": paths.filter(\.1).map { $0.0.rawValue },
+                "default_kernel": defaultPath,
+                "openblas": ["core": BLAS.coreName, "config": BLAS.configuration, "threads": BLAS.threads],
+            ]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+            try OutputFile.write(data, to: json)
+            return
+        }
+        print("CPU          \(cpu.brand.isEmpty ? "unknown" : cpu.brand), \(cpu.cores) logical cores")
+        print("features     " + cpu.list.map { "\($0.name) \($0.present ? "yes" : "no")" }.joined(separator: ", "))
+        print("kernel paths " + paths.map { "\($0.0.rawValue) \($0.1 ? "yes" : "no")" }.joined(separator: ", "))
+        print("default      \(defaultPath)" + (ProcessInfo.processInfo.environment["QGEMM_KERNEL"] != nil ? " (QGEMM_KERNEL)" : ""))
+        print("OpenBLAS     core \(BLAS.coreName), \(BLAS.threads) threads")
+        print("             \(BLAS.configuration)")
+    }
+}
+
+enum OutputFile {
+    /// Writes `data` to `path`, or to stdout when `path` is "-".
+    static func write(_ data: Data, to path: String) throws {
+        var bytes = data
+        if bytes.last != UInt8(ascii: "\n") { bytes.append(UInt8(ascii: "\n")) }
+        if path == "-" {
+            FileHandle.standardOutput.write(bytes)
+        } else {
+            do { try bytes.write(to: URL(fileURLWithPath: path)) } catch {
+                throw ValidationError("cannot write \(path): \(error.localizedDescription)")
+            }
+        }
+    }
+}

@@ -1,0 +1,12 @@
+import ArgumentParser
+import QGEMM
+
+@main
+struct QGEMMCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "qgemm",
+        abstract: "Exact int8 quantized GEMM, checked and timed against OpenBLAS.",
+        subcommands: [Info.self],
+        defaultSubcommand: Info.self
+    )
+}
