@@ -1,0 +1,87 @@
+import Testing
+@testable import QGEMM
+
+@Suite("Quantization parameters, quantize, dequantize")
+struct QuantizationParametersTests {
+    @Test func validation() {
+        for s: Float in [0, -1, .nan, .infinity, -.infinity] {
+            #expect(errorCode { _ = try QuantizationParameters(type: .int8, scale: s, zeroPoint: 0) } == .invalidScale)
+        }
+        #expect(errorCode { _ = try QuantizationParameters(type: .int8, scale: 1, zeroPoint: 128) } == .invalidZeroPoint)
+        #expect(errorCode { _ = try QuantizationParameters(type: .int8, scale: 1, zeroPoint: -129) } == .invalidZeroPoint)
+        #expect(errorCode { _ = try QuantizationParameters(type: .uint8, scale: 1, zeroPoint: -1) } == .invalidZeroPoint)
+        #expect(errorCode { _ = try QuantizationParameters(type: .uint8, scale: 1, zeroPoint: 256) } == .invalidZeroPoint)
+        #expect(errorCode { _ = try QuantizationParameters(type: .uint8, scale: 1, zeroPoint: 255) } == nil)
+    }
+
+    @Test func fromObservedRange() throws {
+        // [-1, 3] in uint8: scale 4/255, Z = round(0 + 1/scale) = round(63.75) = 64.
+        let p = try QuantizationParameters(observedMin: -1, observedMax: 3, type: .uint8)
+        #expect(p.scale == Float(4.0 / 255.0))
+        #expect(p.zeroPoint == 64)
+        // Range widened to contain 0.
+        let pos = try QuantizationParameters(observedMin: 2, observedMax: 5.1, type: .int8)
+        #expect(pos.zeroPoint == -128)
+        #expect(pos.scale == Float(5.1 / 255.0) || pos.scale == Float(Double(Float(5.1)) / 255.0))
+        let neg = try QuantizationParameters(observedMin: -7, observedMax: -2, type: .uint8)
+        #expect(neg.zeroPoint == 255)
+        // Symmetric-ish range around 0 for int8: Z near 0.
+        let sym = try QuantizationParameters(observedMin: -2, observedMax: 2, type: .int8)
+        #expect(sym.zeroPoint == 0 || sym.zeroPoint == -1)
+        // Degenerate range.
+        let d = try QuantizationParameters(observedMin: 0, observedMax: 0, type: .int8)
+        #expect(d.scale == 1 && d.zeroPoint == -128)
+        // Real 0 is exactly representable after the nudge.
+        var rng = SplitMix64(seed: 3)
+        for _ in 0..<2000 {
+            let a = Float.random(in: -100...0, using: &rng), b = Float.random(in: 0...100, using: &rng)
+            for t in QuantizedType.allCases {
+                let q = try QuantizationParameters(observedMin: a, observedMax: b, type: t)
+                #expect(try q.quantize(0) == q.zeroPoint)
+                #expect(q.dequantize(q.zeroPoint) == 0)
+            }
+        }
+        #expect(errorCode { _ = try QuantizationParameters(observedMin: 1, observedMax: 0) } == .invalidValue)
+        #expect(errorCode { _ = try QuantizationParameters(observedMin: -.infinity, observedMax: 0) } == .invalidValue)
+        #expect(errorCode { _ = try QuantizationParameters(observedMin: .nan, observedMax: 0) } == .invalidValue)
+    }
+
+    @Test func symmetricWeights() throws {
+        let p = try QuantizationParameters.symmetricWeights(absMax: 2.54)
+        #expect(p.zeroPoint == 0 && p.scale == Float(2.54) / 127 && p.type == .int8)
+        #expect(try p.quantize(2.54) == 127)
+        #expect(try p.quantize(-2.54) == -127)
+        let z = try QuantizationParameters.symmetricWeights(absMax: 0)
+        #expect(z.scale == 1)
+        #expect(errorCode { _ = try QuantizationParameters.symmetricWeights(absMax: -1) } == .invalidValue)
+        #expect(errorCode { _ = try QuantizationParameters.symmetricWeights(absMax: .nan) } == .invalidValue)
+    }
+
+    @Test func quantizeRoundsHalfAwayAndSaturates() throws {
+        let p = try QuantizationParameters(type: .int8, scale: 0.5, zeroPoint: 10)
+        #expect(try p.quantize(0.25) == 11)   // 0.5 → 1 (away)
+        #expect(try p.quantize(-0.25) == 9)   // −0.5 → −1 (away)
+        #expect(try p.quantize(0.75) == 12)   // 1.5 → 2
+        #expect(try p.quantize(1000) == 127)
+        #expect(try p.quantize(-1000) == -128)
+        #expect(try p.quantize(.infinity) == 127)
+        #expect(try p.quantize(-.infinity) == -128)
+        #expect(try p.quantize(.greatestFiniteMagnitude) == 127)
+        #expect(errorCode { _ = try p.quantize(.nan) } == .invalidValue)
+        let u = try QuantizationParameters(type: .uint8, scale: 0.1, zeroPoint: 128)
+        let q: [UInt8] = try quantize([-100, -12.8, 0, 12.7, 100], parameters: u)
+        #expect(q == [0, 0, 128, 255, 255])
+        #expect(try dequantize(q, parameters: u) == [Float(-128) * 0.1, Float(-128) * 0.1, 0, Float(127) * 0.1, Float(127) * 0.1])
+        #expect(errorCode { let _: [UInt8] = try quantize([1, .nan], parameters: u) } == .invalidValue)
+        #expect(errorCode { let _: [Int8] = try quantize([1], parameters: u) } == .incompatibleParameters)
+    }
+
+    @Test func roundTripWithinHalfStep() throws {
+        var rng = SplitMix64(seed: 11)
+        let p = try QuantizationParameters(observedMin: -3, observedMax: 5, type: .uint8)
+        let xs = (0..<5000).map { _ in Float.random(in: -3...5, using: &rng) }
+        let q: [UInt8] = try quantize(xs, parameters: p)
+        let back = try dequantize(q, parameters: p)
+        for (a, b) in zip(xs, back) { #expect(abs(a - b) <= p.scale * 0.5001) }
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+@testable import QGEMM
+
+/// A small, fast, seedable generator (SplitMix64), so failures reproduce.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Standard normal (Box–Muller).
+    mutating func gaussian() -> Float {
+        let u1 = Double.random(in: Double.ulpOfOne..<1, using: &self)
+        let u2 = Double.random(in: 0..<1, using: &self)
+        return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
+    }
+}
+
+extension QuantizedScalar {
+    /// Any value of the type, uniformly (the full range, so saturation shows).
+    static func random(using rng: inout SplitMix64) -> Self {
+        Self(truncatingIfNeeded: rng.next())
+    }
+}
+
+func randomArray<T: QuantizedScalar>(_ count: Int, _: T.Type, _ rng: inout SplitMix64) -> [T] {
+    (0..<count).map { _ in T.random(using: &rng) }
+}
+
+/// Σ_k W[n][k]·(X[m][k] − Z_X) + b[n] for every (m, n), straight from the
+/// unpacked weights: independent of the C reference and the packed layout.
+func naiveAccumulators<X: QuantizedScalar>(x: [X], m: Int, k: Int, ldx: Int, w: [Int8], n: Int,
+                                           zx: Int32, bias: [Int32]?) -> [Int64] {
+    var out = [Int64](repeating: 0, count: m * n)
+    for i in 0..<m {
+        for j in 0..<n {
+            var acc: Int64 = 0
+            for t in 0..<k { acc += Int64(w[j * k + t]) * (Int64(x[i * ldx + t]) - Int64(zx)) }
+            out[i * n + j] = acc + Int64(bias?[j] ?? 0)
+        }
+    }
+    return out
+}
+
+/// 10·log10(Σ ref² / Σ (ref − test)²), in dB.
+func sqnr(reference: [Float], test: [Float]) -> Double {
+    var signal = 0.0, noise = 0.0
+    for (r, t) in zip(reference, test) {
+        signal += Double(r) * Double(r)
+        noise += (Double(r) - Double(t)) * (Double(r) - Double(t))
+    }
+    return noise == 0 ? .infinity : 10 * Foundation.log10(signal / noise)
+}
+
+/// Runs `body` and returns the QGEMMError code it threw (nil if none or another error).
+func errorCode(_ body: () throws -> Void) -> QGEMMError.Code? {
+    do { try body() } catch let e as QGEMMError { return e.code } catch { return nil }
+    return nil
+}
