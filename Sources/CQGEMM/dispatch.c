@@ -37,6 +37,5 @@ int qg_gemm(const qg_gemm_args *args, qg_path path, int threads) {
         qg_gemm_reference(args);
         return 0;
     }
-    qg_driver_run(args, qg_kernel_for_path(path), threads);
-    return 0;
+    return qg_driver_run(args, qg_kernel_for_path(path), threads);
 }

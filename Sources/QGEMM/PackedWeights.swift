@@ -341,14 +341,17 @@ final class Storage {
             return p
         }
         packed = alloc(packedBytes, Int8.self)
-        rowSum = alloc(n, Int32.self); rowSum.initialize(repeating: 0, count: n)
-        qb = alloc(n, Int32.self); qb.initialize(repeating: 0, count: n)
-        qBias = alloc(n, Int32.self); qBias.initialize(repeating: 0, count: n)
-        multiplier = alloc(n, Int32.self); multiplier.initialize(repeating: 0, count: n)
-        shift = alloc(n, Int32.self); shift.initialize(repeating: 0, count: n)
-        weightScale = alloc(n, Float.self); weightScale.initialize(repeating: 0, count: n)
-        floatMultiplier = alloc(n, Float.self); floatMultiplier.initialize(repeating: 0, count: n)
-        floatBias = alloc(n, Float.self); floatBias.initialize(repeating: 0, count: n)
+        // Per-channel arrays are padded to whole panels: the SIMD epilogues
+        // read whole vectors of channels (qg_gemm in qgemm.h).
+        let np = Int(qg_packed_n(Int64(n)))
+        rowSum = alloc(np, Int32.self); rowSum.initialize(repeating: 0, count: np)
+        qb = alloc(np, Int32.self); qb.initialize(repeating: 0, count: np)
+        qBias = alloc(np, Int32.self); qBias.initialize(repeating: 0, count: np)
+        multiplier = alloc(np, Int32.self); multiplier.initialize(repeating: 0, count: np)
+        shift = alloc(np, Int32.self); shift.initialize(repeating: 0, count: np)
+        weightScale = alloc(np, Float.self); weightScale.initialize(repeating: 0, count: np)
+        floatMultiplier = alloc(np, Float.self); floatMultiplier.initialize(repeating: 0, count: np)
+        floatBias = alloc(np, Float.self); floatBias.initialize(repeating: 0, count: np)
     }
 
     deinit {

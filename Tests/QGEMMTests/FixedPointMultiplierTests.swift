@@ -66,7 +66,7 @@ struct FixedPointMultiplierTests {
     }
 
     @Test func rejectsBadValues() {
-        for real in [-1.0, -5e-324, .nan, .infinity, -.infinity] {
+        for real in [-1.0, -Double.leastNonzeroMagnitude, .nan, .infinity, -.infinity] {
             #expect(errorCode { _ = try FixedPointMultiplier(real) } == .invalidScale, "\(real)")
         }
         #expect(errorCode { _ = try FixedPointMultiplier(multiplier: 5, shift: 0) } == .invalidScale)

@@ -1,18 +1,10 @@
 import Foundation
 @testable import QGEMM
 
-/// A small, fast, seedable generator (SplitMix64), so failures reproduce.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// The library's seedable SplitMix64 generator, so failures reproduce.
+typealias SplitMix64 = CheckRandom
 
+extension CheckRandom {
     /// Standard normal (Box–Muller).
     mutating func gaussian() -> Float {
         let u1 = Double.random(in: Double.ulpOfOne..<1, using: &self)

@@ -147,7 +147,12 @@ typedef struct qg_gemm_args {
 void qg_gemm_reference(const qg_gemm_args *args);
 
 /// Runs `args` on `path` with up to `threads` threads (0 = all cores).
-/// Returns 0, or -1 if the path is not supported on this CPU.
+/// Returns 0; -1 if the path is not supported on this CPU; -2 if per-thread
+/// scratch memory could not be allocated (nothing is then guaranteed written).
+///
+/// Every per-channel array (bias, row_sum, multiplier, shift,
+/// float_multiplier, weight_scale, out_bias) must hold qg_packed_n(n)
+/// entries: the SIMD epilogues read whole vectors of channels.
 int qg_gemm(const qg_gemm_args *args, qg_path path, int threads);
 
 // MARK: - Scalar requantization (one accumulator; the definition of §3)

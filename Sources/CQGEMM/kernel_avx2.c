@@ -1,0 +1,258 @@
+// The AVX2 path: exact int8 GEMM with VPMADDWD.
+//
+// Both operands are widened to int16 and multiplied with VPMADDWD, which sums
+// pairs of int16 products into int32 exactly. VPMADDUBSW is never used: its
+// int16 sums saturate for 255·127·2.
+//
+// Activation layout (one row group of R ≤ 6 rows, K padded to kp):
+//   x_group[(g·R + r)·4 + t] = (int16) X[m0 + r][4g + t]      g = K-group, t = 0..3
+// so one 64-bit broadcast gives the 4 values of a K-group for one row.
+// Weights are read from the shared packed layout (KERNELS.md): 16 bytes =
+// 4 channels × 4 K values, widened with VPMOVSXBW.
+#include "driver.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <string.h>
+
+#pragma clang fp contract(off)
+
+#define QG_AVX2 __attribute__((target("avx2")))
+#define QG_AVX2_INLINE static inline __attribute__((always_inline, target("avx2")))
+
+enum { QG_AVX2_MR = 6 };
+
+static int qg_avx2_supported(void) { return qg_cpu_get_features()->avx2; }
+
+static size_t qg_avx2_x_bytes(int64_t rows, int64_t kp) { return (size_t)(rows * kp) * sizeof(int16_t); }
+
+static void qg_avx2_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst) {
+    int16_t *out = dst;
+    const int64_t groups = a->kp / QG_K_GROUP;
+    for (int64_t r0 = 0; r0 < rows; r0 += QG_AVX2_MR) {
+        const int64_t R = rows - r0 < QG_AVX2_MR ? rows - r0 : QG_AVX2_MR;
+        int16_t *group = out + r0 * a->kp;
+        for (int64_t r = 0; r < R; r++) {
+            const int64_t m = m0 + r0 + r;
+            for (int64_t g = 0; g < groups; g++) {
+                int16_t *o = group + (g * R + r) * QG_K_GROUP;
+                for (int t = 0; t < QG_K_GROUP; t++) {
+                    const int64_t k = g * QG_K_GROUP + t;
+                    int16_t v = 0;
+                    if (k < a->k)
+                        v = a->x_unsigned ? ((const uint8_t *)a->x)[m * a->ldx + k] : ((const int8_t *)a->x)[m * a->ldx + k];
+                    o[t] = v;
+                }
+            }
+        }
+    }
+}
+
+// MARK: - Epilogue (8 channels of one row, in registers)
+
+/// Arithmetic right shift of int64 lanes by per-lane counts 0..63 (AVX2 has
+/// only the logical one): bias to unsigned, shift, remove the shifted bias.
+QG_AVX2_INLINE __m256i qg_avx2_sra64(__m256i x, __m256i count) {
+    const __m256i sign = _mm256_set1_epi64x(INT64_MIN);
+    return _mm256_sub_epi64(_mm256_srlv_epi64(_mm256_xor_si256(x, sign), count), _mm256_srlv_epi64(sign, count));
+}
+
+QG_AVX2_INLINE __m256i qg_avx2_lo32(__m256i v) { return _mm256_and_si256(v, _mm256_set1_epi64x(0xFFFFFFFF)); }
+QG_AVX2_INLINE __m256i qg_avx2_hi32(__m256i v) { return _mm256_srli_epi64(v, 32); }
+
+/// floor((acc·M0 + 2^(t−1)) / 2^t) on four lanes (acc, M0 in the low 32 bits; t in 1..62).
+QG_AVX2_INLINE __m256i qg_avx2_round_shift(__m256i acc, __m256i m0, __m256i t) {
+    const __m256i one = _mm256_set1_epi64x(1);
+    __m256i p = _mm256_mul_epi32(acc, m0);
+    p = _mm256_add_epi64(p, _mm256_sllv_epi64(one, _mm256_sub_epi64(t, one)));
+    return qg_avx2_sra64(p, t);
+}
+
+/// Rounding divide by 2^r (r in 0..31), ties away from zero (gemmlowp RoundingDivideByPOT).
+QG_AVX2_INLINE __m256i qg_avx2_round_div_pot(__m256i h, __m256i r) {
+    const __m256i one = _mm256_set1_epi64x(1);
+    const __m256i mask = _mm256_sub_epi64(_mm256_sllv_epi64(one, r), one);
+    const __m256i remainder = _mm256_and_si256(h, mask);
+    const __m256i threshold = _mm256_sub_epi64(_mm256_srli_epi64(mask, 1), _mm256_cmpgt_epi64(_mm256_setzero_si256(), h));
+    return _mm256_sub_epi64(qg_avx2_sra64(h, r), _mm256_cmpgt_epi64(remainder, threshold));
+}
+
+QG_AVX2_INLINE __m256i qg_avx2_clamp64(__m256i v, __m256i lo, __m256i hi) {
+    v = _mm256_blendv_epi8(v, lo, _mm256_cmpgt_epi64(lo, v));
+    return _mm256_blendv_epi8(v, hi, _mm256_cmpgt_epi64(v, hi));
+}
+
+/// Fixed-point requantization of 8 accumulators (int64 products, DESIGN §3),
+/// clamped to [lo, hi] (the output range minus Z_Y).
+QG_AVX2_INLINE __m256i qg_avx2_requantize_fixed(const qg_gemm_args *a, int64_t n, __m256i acc, int32_t lo, int32_t hi) {
+    const __m256i m0 = _mm256_loadu_si256((const __m256i *)(a->multiplier + n));
+    const __m256i shift = _mm256_loadu_si256((const __m256i *)(a->shift + n));
+    const __m256i lo64 = _mm256_set1_epi64x(lo), hi64 = _mm256_set1_epi64x(hi);
+    const __m256i k31 = _mm256_set1_epi32(31), zero = _mm256_setzero_si256();
+    __m256i even, odd;
+    if (a->rounding == QG_ROUND_SINGLE) {
+        const __m256i t = _mm256_sub_epi32(k31, shift); // 1 ... 62
+        even = qg_avx2_round_shift(acc, m0, qg_avx2_lo32(t));
+        odd = qg_avx2_round_shift(qg_avx2_hi32(acc), qg_avx2_hi32(m0), qg_avx2_hi32(t));
+    } else {
+        const __m256i left = _mm256_max_epi32(shift, zero);
+        const __m256i right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
+        const __m256i t = _mm256_sub_epi32(k31, left); // SRDHM(acc·2^left, M0) = round_shift(acc·M0, 31 − left)
+        even = qg_avx2_round_div_pot(qg_avx2_round_shift(acc, m0, qg_avx2_lo32(t)), qg_avx2_lo32(right));
+        odd = qg_avx2_round_div_pot(qg_avx2_round_shift(qg_avx2_hi32(acc), qg_avx2_hi32(m0), qg_avx2_hi32(t)),
+                                    qg_avx2_hi32(right));
+    }
+    even = qg_avx2_clamp64(even, lo64, hi64);
+    odd = qg_avx2_clamp64(odd, lo64, hi64);
+    return _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+}
+
+/// Stores the first `cols` (1..8) bytes of an 8-byte vector.
+QG_AVX2_INLINE void qg_avx2_store_bytes(void *dst, __m128i v, int cols) {
+    if (cols == 8) {
+        _mm_storel_epi64((__m128i *)dst, v);
+    } else {
+        uint8_t tmp[16];
+        _mm_storeu_si128((__m128i *)tmp, v);
+        memcpy(dst, tmp, (size_t)cols);
+    }
+}
+
+/// Finishes 8 channel sums of row m: bias and zero-point terms, then the output.
+QG_AVX2_INLINE void qg_avx2_epilogue8(const qg_gemm_args *a, int64_t m, int64_t n, int cols, __m256i acc) {
+    if (a->bias) acc = _mm256_add_epi32(acc, _mm256_loadu_si256((const __m256i *)(a->bias + n)));
+    const int32_t zp = a->x_zero_point + (a->row_zero_point ? a->row_zero_point[m] : 0);
+    if (zp) {
+        const __m256i rs = _mm256_loadu_si256((const __m256i *)(a->row_sum + n));
+        acc = _mm256_sub_epi32(acc, _mm256_mullo_epi32(_mm256_set1_epi32(zp), rs));
+    }
+    switch (a->out_type) {
+    case QG_OUT_INT32: {
+        int32_t *dst = (int32_t *)a->y + m * a->ldy + n;
+        if (cols == 8) {
+            _mm256_storeu_si256((__m256i *)dst, acc);
+        } else {
+            int32_t tmp[8];
+            _mm256_storeu_si256((__m256i *)tmp, acc);
+            memcpy(dst, tmp, (size_t)cols * sizeof(int32_t));
+        }
+        return;
+    }
+    case QG_OUT_FLOAT: {
+        const float sx = a->row_scale ? a->row_scale[m] : a->x_scale;
+        const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(sx), _mm256_loadu_ps(a->weight_scale + n));
+        __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale);
+        if (a->out_bias) v = _mm256_add_ps(v, _mm256_loadu_ps(a->out_bias + n));
+        float *dst = (float *)a->y + m * a->ldy + n;
+        if (cols == 8) {
+            _mm256_storeu_ps(dst, v);
+        } else {
+            float tmp[8];
+            _mm256_storeu_ps(tmp, v);
+            memcpy(dst, tmp, (size_t)cols * sizeof(float));
+        }
+        return;
+    }
+    case QG_OUT_INT8:
+    case QG_OUT_UINT8: {
+        const int32_t lo = a->clamp_lo - a->y_zero_point, hi = a->clamp_hi - a->y_zero_point;
+        __m256i q;
+        if (a->rounding == QG_ROUND_FLOAT) {
+            __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_loadu_ps(a->float_multiplier + n));
+            v = _mm256_max_ps(v, _mm256_set1_ps((float)lo));
+            v = _mm256_min_ps(v, _mm256_set1_ps((float)hi));
+            q = _mm256_cvtps_epi32(v); // round half to even (MXCSR default)
+        } else {
+            q = qg_avx2_requantize_fixed(a, n, acc, lo, hi);
+        }
+        q = _mm256_add_epi32(q, _mm256_set1_epi32(a->y_zero_point));
+        // Values are already inside the output type's range: packing never saturates.
+        const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+        const __m128i b8 = a->out_type == QG_OUT_INT8 ? _mm_packs_epi16(w16, w16) : _mm_packus_epi16(w16, w16);
+        if (a->out_type == QG_OUT_INT8) qg_avx2_store_bytes((int8_t *)a->y + m * a->ldy + n, b8, cols);
+        else qg_avx2_store_bytes((uint8_t *)a->y + m * a->ldy + n, b8, cols);
+        return;
+    }
+    }
+}
+
+// MARK: - Microkernels
+
+/// R rows × 4·NV channels (NV even), full K. `w` points at the first of the
+/// tile's channels inside a panel; K-groups are 64 bytes apart.
+QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const int16_t *x, const int R, const int8_t *w, const int NV,
+                                 int64_t m0, int64_t n0, int cols) {
+    __m256i acc[QG_AVX2_MR][4];
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++) acc[r][v] = _mm256_setzero_si256();
+    const int64_t groups = a->kp / QG_K_GROUP;
+    for (int64_t g = 0; g < groups; g++) {
+        __m256i wv[4];
+        for (int v = 0; v < NV; v++)
+            wv[v] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + g * (QG_PANEL_N * QG_K_GROUP) + 16 * v)));
+        for (int r = 0; r < R; r++) {
+            int64_t four;
+            memcpy(&four, x + (g * R + r) * QG_K_GROUP, sizeof four);
+            const __m256i xb = _mm256_set1_epi64x(four);
+            for (int v = 0; v < NV; v++) acc[r][v] = _mm256_add_epi32(acc[r][v], _mm256_madd_epi16(wv[v], xb));
+        }
+    }
+    // Each accumulator holds 4 channels × 2 partial sums; add the pairs and
+    // restore channel order: hadd gives [c0 c1 c4 c5 | c2 c3 c6 c7].
+    for (int r = 0; r < R; r++) {
+        for (int v = 0; v < NV; v += 2) {
+            const int c = cols - 4 * v;
+            if (c <= 0) break;
+            __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][v], acc[r][v + 1]), 0xD8);
+            qg_avx2_epilogue8(a, m0 + r, n0 + 4 * v, c > 8 ? 8 : c, s);
+        }
+    }
+}
+
+#define QG_AVX2_DEFINE(R, NR)                                                                              \
+    static QG_AVX2 void qg_gemm_##R##x##NR##_avx2(const qg_gemm_args *a, const int16_t *x, const int8_t *w, \
+                                                  int64_t m0, int64_t n0, int cols) {                      \
+        qg_avx2_tile(a, x, R, w, NR / 4, m0, n0, cols);                                                    \
+    }
+QG_AVX2_DEFINE(6, 8)
+QG_AVX2_DEFINE(5, 8)
+QG_AVX2_DEFINE(4, 8)
+QG_AVX2_DEFINE(3, 8)
+QG_AVX2_DEFINE(2, 16)
+QG_AVX2_DEFINE(1, 16)
+
+typedef void (*qg_avx2_ukernel)(const qg_gemm_args *, const int16_t *, const int8_t *, int64_t, int64_t, int);
+
+static void qg_avx2_compute(const qg_gemm_args *a, const void *x_block, int64_t m0, int64_t rows, int64_t n0,
+                            int64_t n1) {
+    static const qg_avx2_ukernel by_rows_8[QG_AVX2_MR + 1] = {
+        0, 0, 0, qg_gemm_3x8_avx2, qg_gemm_4x8_avx2, qg_gemm_5x8_avx2, qg_gemm_6x8_avx2};
+    const int16_t *x = x_block;
+    for (int64_t n = n0; n < n1; n += QG_PANEL_N) {
+        const int8_t *panel = a->w + (n / QG_PANEL_N) * (QG_PANEL_N * a->kp);
+        const int cols = (int)(n1 - n < QG_PANEL_N ? n1 - n : QG_PANEL_N);
+        for (int64_t r = 0; r < rows; r += QG_AVX2_MR) {
+            const int R = (int)(rows - r < QG_AVX2_MR ? rows - r : QG_AVX2_MR);
+            const int16_t *xg = x + r * a->kp;
+            if (R == 1) {
+                qg_gemm_1x16_avx2(a, xg, panel, m0 + r, n, cols);
+            } else if (R == 2) {
+                qg_gemm_2x16_avx2(a, xg, panel, m0 + r, n, cols);
+            } else {
+                by_rows_8[R](a, xg, panel, m0 + r, n, cols < 8 ? cols : 8);
+                if (cols > 8) by_rows_8[R](a, xg, panel + 32, m0 + r, n + 8, cols - 8);
+            }
+        }
+    }
+}
+
+const qg_kernel qg_kernel_avx2 = {
+    .name = "qg_gemm_6x8_avx2",
+    .path = QG_PATH_AVX2,
+    .mr = QG_AVX2_MR,
+    .is_supported = qg_avx2_supported,
+    .x_block_bytes = qg_avx2_x_bytes,
+    .pack_x = qg_avx2_pack_x,
+    .compute = qg_avx2_compute,
+};
+#endif

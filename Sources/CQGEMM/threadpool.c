@@ -1,0 +1,173 @@
+// One process-wide pool of worker threads, created lazily and kept.
+//
+// Policy (documented in the README):
+// - a GEMM asking for T threads runs on the caller plus T − 1 pool workers;
+// - the pool serves one GEMM at a time; a GEMM that finds it busy runs all its
+//   tasks on its own calling thread. Concurrent callers therefore never create
+//   threads beyond the pool, and the cores are not oversubscribed by QGEMM;
+// - tasks are handed out dynamically (an atomic counter). Each output element
+//   is computed by the same code whatever thread runs it, so results are
+//   bit-identical for every thread count.
+#include "driver.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#define QG_MAX_WORKERS 63
+
+typedef struct qg_job {
+    void (*task)(void *ctx, int64_t t);
+    void *ctx;
+    int64_t count;
+    _Atomic int64_t next;
+    int wanted; // workers asked to join
+} qg_job;
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;  // workers: a new job was published
+    pthread_cond_t idle;  // owner: every wanted worker has joined and left
+    pthread_mutex_t owner; // held by the caller that owns the pool for a job
+    int workers;
+    uint64_t generation;
+    qg_job *job;
+    int wanted, arrived, active;
+} qg_pool = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .wake = PTHREAD_COND_INITIALIZER,
+    .idle = PTHREAD_COND_INITIALIZER,
+    .owner = PTHREAD_MUTEX_INITIALIZER,
+};
+
+static void qg_drain(qg_job *job) {
+    for (;;) {
+        int64_t t = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
+        if (t >= job->count) return;
+        job->task(job->ctx, t);
+    }
+}
+
+typedef struct qg_worker_start {
+    int index;
+    uint64_t generation; // the pool's generation when the worker was created
+} qg_worker_start;
+
+static void *qg_worker(void *arg) {
+    const qg_worker_start start = *(qg_worker_start *)arg;
+    free(arg);
+    const int index = start.index;
+    // Start from the generation at creation: a job published before this
+    // thread first runs must still be seen as new.
+    uint64_t seen = start.generation;
+    pthread_mutex_lock(&qg_pool.lock);
+    for (;;) {
+        while (qg_pool.generation == seen) pthread_cond_wait(&qg_pool.wake, &qg_pool.lock);
+        seen = qg_pool.generation;
+        // Read under the lock, for the generation just seen: a worker that is
+        // not wanted must not touch the job (it may already be gone).
+        if (index >= qg_pool.wanted) continue;
+        qg_job *job = qg_pool.job;
+        qg_pool.arrived++;
+        qg_pool.active++;
+        pthread_mutex_unlock(&qg_pool.lock);
+        qg_drain(job);
+        pthread_mutex_lock(&qg_pool.lock);
+        if (--qg_pool.active == 0) pthread_cond_signal(&qg_pool.idle);
+    }
+    return NULL;
+}
+
+/// Starts workers up to `count` (called with qg_pool.owner held). Returns how many exist.
+static int qg_ensure_workers(int count) {
+    if (count > QG_MAX_WORKERS) count = QG_MAX_WORKERS;
+    while (qg_pool.workers < count) {
+        qg_worker_start *start = malloc(sizeof *start);
+        if (!start) break;
+        pthread_t thread;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_mutex_lock(&qg_pool.lock);
+        start->index = qg_pool.workers;
+        start->generation = qg_pool.generation;
+        int rc = pthread_create(&thread, &attr, qg_worker, start);
+        if (rc == 0) qg_pool.workers++;
+        else free(start);
+        pthread_mutex_unlock(&qg_pool.lock);
+        pthread_attr_destroy(&attr);
+        if (rc != 0) break;
+    }
+    return qg_pool.workers;
+}
+
+void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t t), void *ctx) {
+    qg_job job = {.task = task, .ctx = ctx, .count = count, .wanted = 0};
+    atomic_init(&job.next, 0);
+    if (threads <= 1 || count <= 1 || pthread_mutex_trylock(&qg_pool.owner) != 0) {
+        qg_drain(&job);
+        return;
+    }
+    int wanted = threads - 1;
+    if (wanted > count - 1) wanted = (int)(count - 1);
+    wanted = qg_ensure_workers(wanted) < wanted ? qg_pool.workers : wanted;
+
+    pthread_mutex_lock(&qg_pool.lock);
+    job.wanted = wanted;
+    qg_pool.job = &job;
+    qg_pool.wanted = wanted;
+    qg_pool.arrived = 0;
+    qg_pool.generation++;
+    pthread_cond_broadcast(&qg_pool.wake);
+    pthread_mutex_unlock(&qg_pool.lock);
+
+    qg_drain(&job);
+
+    // `job` lives on this stack: wait until every wanted worker has seen it and left.
+    pthread_mutex_lock(&qg_pool.lock);
+    while (qg_pool.arrived < wanted || qg_pool.active > 0) pthread_cond_wait(&qg_pool.idle, &qg_pool.lock);
+    qg_pool.job = NULL;
+    qg_pool.wanted = 0;
+    pthread_mutex_unlock(&qg_pool.lock);
+    pthread_mutex_unlock(&qg_pool.owner);
+}
+
+// MARK: - Per-thread scratch
+
+typedef struct qg_scratch {
+    void *data;
+    size_t size;
+} qg_scratch;
+
+static pthread_key_t qg_scratch_key;
+static pthread_once_t qg_scratch_once = PTHREAD_ONCE_INIT;
+
+static void qg_scratch_free(void *p) {
+    qg_scratch *s = p;
+    free(s->data);
+    free(s);
+}
+
+static void qg_scratch_init(void) { pthread_key_create(&qg_scratch_key, qg_scratch_free); }
+
+void *qg_thread_scratch(size_t bytes) {
+    pthread_once(&qg_scratch_once, qg_scratch_init);
+    qg_scratch *s = pthread_getspecific(qg_scratch_key);
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s) return NULL;
+        if (pthread_setspecific(qg_scratch_key, s) != 0) {
+            free(s);
+            return NULL;
+        }
+    }
+    if (s->size < bytes) {
+        size_t size = (bytes + 4095) & ~(size_t)4095;
+        void *p = aligned_alloc(64, size);
+        if (!p) return NULL;
+        free(s->data);
+        s->data = p;
+        s->size = size;
+    }
+    return s->data;
+}

@@ -1,0 +1,179 @@
+/// One bit-exactness check: a GEMM configuration run on several kernel paths
+/// and compared, bit for bit, with the scalar reference.
+///
+/// Data are drawn from `seed` over the full ranges (weights −128...127,
+/// activations the whole int8 / uint8 range, int32 biases up to the overflow
+/// bound allows), so saturation and rounding ties are exercised. Output buffers
+/// have gaps when `outputStrideExtra > 0`; the gaps are filled with a sentinel
+/// and compared too, so a path writing outside its rows is caught.
+///
+/// ```swift
+/// let c = KernelCheck(m: 7, n: 17, k: 65, output: .int8, rounding: .doubleRounding)
+/// if let mismatch = try c.run(paths: KernelPath.available) { print(mismatch) }
+/// ```
+public struct KernelCheck: Sendable, Hashable, CustomStringConvertible {
+    /// What the check writes.
+    public enum Output: String, Sendable, CaseIterable, Hashable {
+        case int8, uint8, int32, float
+        /// Float output through the per-row dynamic-quantization entry point.
+        case dynamic
+    }
+
+    public var m: Int, n: Int, k: Int
+    public var activation: QuantizedType = .uint8
+    /// Z_X; for `.dynamic` the zero point of row 0 (the others are random).
+    public var xZeroPoint: Int32 = 0
+    public var perChannel: Bool = true
+    public var rounding: RoundingMode = .singleRounding
+    /// A narrow (ReLU6-like) clamp instead of the full output range.
+    public var narrowClamp: Bool = false
+    public var threads: Int = 1
+    public var output: Output = .int8
+    public var rowStrideExtra: Int = 0
+    public var outputStrideExtra: Int = 0
+    public var seed: UInt64 = 1
+
+    public init(m: Int, n: Int, k: Int, activation: QuantizedType = .uint8, xZeroPoint: Int32 = 0,
+                perChannel: Bool = true, rounding: RoundingMode = .singleRounding, narrowClamp: Bool = false,
+                threads: Int = 1, output: Output = .int8, rowStrideExtra: Int = 0, outputStrideExtra: Int = 0,
+                seed: UInt64 = 1) {
+        self.m = m; self.n = n; self.k = k; self.activation = activation; self.xZeroPoint = xZeroPoint
+        self.perChannel = perChannel; self.rounding = rounding; self.narrowClamp = narrowClamp
+        self.threads = threads; self.output = output; self.rowStrideExtra = rowStrideExtra
+        self.outputStrideExtra = outputStrideExtra; self.seed = seed
+    }
+
+    public var description: String {
+        "M=\(m) N=\(n) K=\(k) \(activation.rawValue) Z_X=\(xZeroPoint) \(perChannel ? "per-channel" : "per-tensor") \(rounding.rawValue) clamp=\(narrowClamp ? "narrow" : "full") threads=\(threads) out=\(output.rawValue) ldx+\(rowStrideExtra) ldy+\(outputStrideExtra) seed=\(seed)"
+    }
+
+    /// A path whose output differs from the reference.
+    public struct Mismatch: Error, Sendable, CustomStringConvertible {
+        public let path: KernelPath
+        public let check: KernelCheck
+        public let row: Int, column: Int
+        public let expected: String, actual: String
+        public var description: String {
+            "\(path) differs from reference at [\(row), \(column)]: expected \(expected), got \(actual) (\(check))"
+        }
+    }
+
+    /// Output elements a run compares per path.
+    public var elementCount: Int { m * (n + outputStrideExtra) }
+
+    /// Runs the check on `paths` (the reference is always run) and returns the
+    /// first mismatch, or nil when every path matches bit for bit.
+    public func run(paths: [KernelPath]) throws -> Mismatch? {
+        var rng = CheckRandom(seed: seed)
+        let w = (0..<n * k).map { _ in Int8(truncatingIfNeeded: rng.next()) }
+        // Biases as large as the overflow bound leaves room for (scaled down so sums stay exact).
+        let absSums = (0..<n).map { j in (0..<k).reduce(Int64(0)) { $0 + Int64(abs(Int(w[j * k + $1]))) } }
+        let bias: [Int32] = absSums.map { s in
+            let room = max(Int64(Int32.max) - 255 * s, 0)
+            let limit = min(room, 1 << 20)
+            return Int32(Int64(rng.next() % UInt64(2 * limit + 1)) - limit)
+        }
+        let sw: [Float] = (0..<n).map { _ in perChannel ? Float(0.004) * Float(1 + Double(rng.next() % 1000) / 500) : 0.006 }
+        let xParams = try QuantizationParameters(type: activation, scale: 0.05, zeroPoint: xZeroPoint)
+        // Output scale chosen so that typical results spread over the output
+        // range and the tails saturate.
+        let accScale = Double(k).squareRoot() * 74 * 150
+        let outType: QuantizedType = output == .uint8 ? .uint8 : .int8
+        let yScale = Float(Double(xParams.scale) * 0.006 * accScale / 90)
+        let yZero = Int32(Int64(rng.next() % UInt64(outType.max - outType.min + 1))) + outType.min
+        let yParams = try QuantizationParameters(type: outType, scale: yScale, zeroPoint: yZero)
+        let clamp: ClosedRange<Int32> = narrowClamp ? max(outType.min, yZero)...min(outType.max, max(outType.min, yZero) + 60)
+                                                    : outType.range
+        let scales: PackedWeights.WeightScales = perChannel ? .perChannel(sw) : .perTensor(sw[0])
+        let packed: PackedWeights
+        if output == .dynamic {
+            let fb = (0..<n).map { _ in Float(Int64(rng.next() % 2001) - 1000) / 100 }
+            packed = try PackedWeights(weights: w, outputChannels: n, inputChannels: k, scales: scales, bias: .float(fb))
+        } else {
+            packed = try PackedWeights(weights: w, outputChannels: n, inputChannels: k, scales: scales,
+                                       bias: .int32(bias), input: xParams, output: yParams, rounding: rounding, clamp: clamp)
+        }
+        let ldx = k + rowStrideExtra, ldy = n + outputStrideExtra
+        let xCount = m == 0 ? 0 : (m - 1) * ldx + k
+        let xBits = (0..<max(xCount, 1)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let rowScales = (0..<max(m, 1)).map { _ in Float(0.001) * Float(1 + rng.next() % 100) }
+        let rowZeros = (0..<max(m, 1)).map { i in
+            i == 0 ? xZeroPoint : Int32(Int64(rng.next() % UInt64(activation.max - activation.min + 1))) + activation.min
+        }
+
+        func compute(_ path: KernelPath) throws -> [UInt32] {
+            switch activation {
+            case .int8: return try computeTyped(xBits.map { Int8(bitPattern: $0) }, path)
+            case .uint8: return try computeTyped(xBits, path)
+            }
+        }
+        func computeTyped<X: QuantizedScalar>(_ x: [X], _ path: KernelPath) throws -> [UInt32] {
+            let count = m * ldy
+            switch output {
+            case .int8:
+                return try runInto(x, path, [Int8](repeating: 0x55, count: count)).map { UInt32(UInt8(bitPattern: $0)) }
+            case .uint8:
+                return try runInto(x, path, [UInt8](repeating: 0x55, count: count)).map { UInt32($0) }
+            case .int32:
+                return try runInto(x, path, [Int32](repeating: 0x5555_5555, count: count)).map { UInt32(bitPattern: $0) }
+            case .float:
+                return try runInto(x, path, [Float](repeating: .nan, count: count)).map(\.bitPattern)
+            case .dynamic:
+                var y = [Float](repeating: .nan, count: count)
+                try x.withUnsafeBufferPointer { xb in
+                    try rowScales.withUnsafeBufferPointer { sb in
+                        try rowZeros.withUnsafeBufferPointer { zb in
+                            try y.withUnsafeMutableBufferPointer { yb in
+                                try packed.gemmDynamic(xb, rows: m, rowStride: ldx, rowScales: sb, rowZeroPoints: zb,
+                                                       into: yb, outputRowStride: ldy, kernel: path, threads: threads)
+                            }
+                        }
+                    }
+                }
+                return y.map(\.bitPattern)
+            }
+        }
+        func runInto<X: QuantizedScalar, Y: GEMMOutputScalar>(_ x: [X], _ path: KernelPath, _ initial: [Y]) throws -> [Y] {
+            var y = initial
+            try x.withUnsafeBufferPointer { xb in
+                try y.withUnsafeMutableBufferPointer { yb in
+                    try packed.gemm(xb, rows: m, rowStride: ldx, input: output == .dynamic ? nil : xParams,
+                                    into: yb, outputRowStride: ldy, kernel: path, threads: threads)
+                }
+            }
+            return y
+        }
+
+        let expected = try compute(.reference)
+        for path in paths where path != .reference {
+            let got = try compute(path)
+            if let i = expected.indices.first(where: { expected[$0] != got[$0] }) {
+                return Mismatch(path: path, check: self, row: i / ldy, column: i % ldy,
+                                expected: render(expected[i]), actual: render(got[i]))
+            }
+        }
+        return nil
+    }
+
+    private func render(_ bits: UInt32) -> String {
+        switch output {
+        case .int8: "\(Int8(truncatingIfNeeded: bits))"
+        case .uint8: "\(UInt8(truncatingIfNeeded: bits))"
+        case .int32: "\(Int32(bitPattern: bits))"
+        case .float, .dynamic: "\(Float(bitPattern: bits))"
+        }
+    }
+}
+
+/// SplitMix64: small, fast and seedable, so every check reproduces from its seed.
+struct CheckRandom: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
