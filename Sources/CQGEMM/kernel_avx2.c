@@ -22,26 +22,44 @@
 
 enum { QG_AVX2_MR = 6 };
 
+#ifndef QG_PREFETCH_BYTES
+#define QG_PREFETCH_BYTES 2048
+#endif
+
 static int qg_avx2_supported(void) { return qg_cpu_get_features()->avx2; }
 
 static size_t qg_avx2_x_bytes(int64_t rows, int64_t kp) { return (size_t)(rows * kp) * sizeof(int16_t); }
 
-static void qg_avx2_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst) {
+/// Widens 16 activations (4 K-groups of one row) to int16 and scatters the
+/// four 8-byte groups to their places, `stride` int16 apart.
+QG_AVX2_INLINE void qg_avx2_pack16(const void *src, int x_unsigned, int16_t *dst, int64_t stride) {
+    const __m128i bytes = _mm_loadu_si128((const __m128i *)src);
+    const __m256i v = x_unsigned ? _mm256_cvtepu8_epi16(bytes) : _mm256_cvtepi8_epi16(bytes);
+    const __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+    _mm_storel_epi64((__m128i *)dst, lo);
+    _mm_storel_epi64((__m128i *)(dst + stride), _mm_unpackhi_epi64(lo, lo));
+    _mm_storel_epi64((__m128i *)(dst + 2 * stride), hi);
+    _mm_storel_epi64((__m128i *)(dst + 3 * stride), _mm_unpackhi_epi64(hi, hi));
+}
+
+static QG_AVX2 void qg_avx2_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst) {
     int16_t *out = dst;
     const int64_t groups = a->kp / QG_K_GROUP;
     for (int64_t r0 = 0; r0 < rows; r0 += QG_AVX2_MR) {
         const int64_t R = rows - r0 < QG_AVX2_MR ? rows - r0 : QG_AVX2_MR;
         int16_t *group = out + r0 * a->kp;
         for (int64_t r = 0; r < R; r++) {
-            const int64_t m = m0 + r0 + r;
-            for (int64_t g = 0; g < groups; g++) {
+            const uint8_t *x = (const uint8_t *)a->x + (m0 + r0 + r) * a->ldx;
+            int64_t g = 0;
+            // Whole blocks of 16 activations inside the row: vector path.
+            for (; (g + 4) * QG_K_GROUP <= a->k; g += 4)
+                qg_avx2_pack16(x + g * QG_K_GROUP, a->x_unsigned, group + (g * R + r) * QG_K_GROUP, R * QG_K_GROUP);
+            // The rest of the row, zero-padded to kp.
+            for (; g < groups; g++) {
                 int16_t *o = group + (g * R + r) * QG_K_GROUP;
                 for (int t = 0; t < QG_K_GROUP; t++) {
                     const int64_t k = g * QG_K_GROUP + t;
-                    int16_t v = 0;
-                    if (k < a->k)
-                        v = a->x_unsigned ? ((const uint8_t *)a->x)[m * a->ldx + k] : ((const int8_t *)a->x)[m * a->ldx + k];
-                    o[t] = v;
+                    o[t] = k < a->k ? (a->x_unsigned ? (int16_t)x[k] : (int16_t)(int8_t)x[k]) : 0;
                 }
             }
         }
@@ -187,6 +205,9 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const int16_t *x, const 
         for (int v = 0; v < NV; v++) acc[r][v] = _mm256_setzero_si256();
     const int64_t groups = a->kp / QG_K_GROUP;
     for (int64_t g = 0; g < groups; g++) {
+        // Few rows reuse each weight byte little (M = 1 is one MAC per byte),
+        // so these tiles stream W from memory: fetch well ahead.
+        if (R <= 2) _mm_prefetch((const char *)(w + g * (QG_PANEL_N * QG_K_GROUP) + QG_PREFETCH_BYTES), _MM_HINT_T0);
         __m256i wv[4];
         for (int v = 0; v < NV; v++)
             wv[v] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + g * (QG_PANEL_N * QG_K_GROUP) + 16 * v)));

@@ -155,6 +155,15 @@ void qg_gemm_reference(const qg_gemm_args *args);
 /// entries: the SIMD epilogues read whole vectors of channels.
 int qg_gemm(const qg_gemm_args *args, qg_path path, int threads);
 
+// MARK: - Peak probes
+
+/// Runs `iterations` rounds of the path's int8 multiply-accumulate
+/// instruction (VPDPBUSD, VPMADDWD, or scalar for the others) on registers
+/// only; returns the multiply-accumulates done (0 if the CPU lacks the path).
+int64_t qg_peak_probe_int8(qg_path path, int64_t iterations);
+/// The same with fp32 FMA (AVX2+FMA); returns the FMAs done, 0 without FMA.
+int64_t qg_peak_probe_fp32(int64_t iterations);
+
 // MARK: - Scalar requantization (one accumulator; the definition of §3)
 
 /// (acc·M0 + 2^(30−shift)) >> (31−shift), clamped to [lo, hi] before narrowing.

@@ -1,0 +1,110 @@
+// Peak probes: register-only loops that run a path's multiply-accumulate
+// instruction back to back, with enough independent chains to hide latency.
+// The caller times them; they return the number of multiply-accumulates done.
+#include "qgemm.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define QG_CHAINS 12
+
+/// The AVX2 kernel's own mix: VPMADDWD then VPADDD, 8 distinct products a
+/// round (4 broadcast rows × 2 weight vectors, as in the 6×8 tile), so the
+/// compiler cannot merge them.
+__attribute__((target("avx2"))) static int64_t qg_peak_avx2(int64_t iterations, int32_t *sink) {
+    __m256i acc[8];
+    __m256i w0 = _mm256_set1_epi16(3), w1 = _mm256_set1_epi16(4);
+    __m256i x0 = _mm256_set1_epi16(5), x1 = _mm256_set1_epi16(6), x2 = _mm256_set1_epi16(7), x3 = _mm256_set1_epi16(8);
+    for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_si256();
+    for (int64_t it = 0; it < iterations; it++) {
+        acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(w0, x0));
+        acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(w1, x0));
+        acc[2] = _mm256_add_epi32(acc[2], _mm256_madd_epi16(w0, x1));
+        acc[3] = _mm256_add_epi32(acc[3], _mm256_madd_epi16(w1, x1));
+        acc[4] = _mm256_add_epi32(acc[4], _mm256_madd_epi16(w0, x2));
+        acc[5] = _mm256_add_epi32(acc[5], _mm256_madd_epi16(w1, x2));
+        acc[6] = _mm256_add_epi32(acc[6], _mm256_madd_epi16(w0, x3));
+        acc[7] = _mm256_add_epi32(acc[7], _mm256_madd_epi16(w1, x3));
+        // Opaque to the compiler: no product is hoisted out of the loop.
+        __asm__ volatile("" : "+x"(w0), "+x"(w1), "+x"(x0), "+x"(x1), "+x"(x2), "+x"(x3));
+    }
+    __m256i s = acc[0];
+    for (int i = 1; i < 8; i++) s = _mm256_add_epi32(s, acc[i]);
+    *sink = _mm256_extract_epi32(s, 0);
+    return iterations * 8 * 16;
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static int64_t qg_peak_vnni(int64_t iterations, int32_t *sink) {
+    __m512i acc[QG_CHAINS];
+    __m512i w = _mm512_set1_epi8(3), x = _mm512_set1_epi8(5);
+    for (int i = 0; i < QG_CHAINS; i++) acc[i] = _mm512_setzero_si512();
+    for (int64_t it = 0; it < iterations; it++) {
+        for (int i = 0; i < QG_CHAINS; i++) acc[i] = _mm512_dpbusd_epi32(acc[i], x, w);
+        __asm__ volatile("" : "+v"(w), "+v"(x));
+    }
+    __m512i s = acc[0];
+    for (int i = 1; i < QG_CHAINS; i++) s = _mm512_add_epi32(s, acc[i]);
+    *sink = _mm512_reduce_add_epi32(s);
+    return iterations * QG_CHAINS * 64;
+}
+
+__attribute__((target("avx2,fma"))) static int64_t qg_peak_fma(int64_t iterations, float *sink) {
+    __m256 acc[QG_CHAINS];
+    __m256 w = _mm256_set1_ps(1.0f), x = _mm256_set1_ps(0.0f);
+    for (int i = 0; i < QG_CHAINS; i++) acc[i] = _mm256_setzero_ps();
+    for (int64_t it = 0; it < iterations; it++) {
+        for (int i = 0; i < QG_CHAINS; i++) acc[i] = _mm256_fmadd_ps(w, x, acc[i]);
+        __asm__ volatile("" : "+x"(w), "+x"(x));
+    }
+    __m256 s = acc[0];
+    for (int i = 1; i < QG_CHAINS; i++) s = _mm256_add_ps(s, acc[i]);
+    *sink = _mm256_cvtss_f32(s);
+    return iterations * QG_CHAINS * 8;
+}
+#endif
+
+static int64_t qg_peak_scalar(int64_t iterations, int32_t *sink) {
+    int32_t acc[8] = {0};
+    volatile int32_t w = 3, x = 5;
+    int32_t wv = w, xv = x;
+    for (int64_t it = 0; it < iterations; it++) {
+        for (int i = 0; i < 8; i++) acc[i] += wv * (xv + i);
+        wv ^= (int32_t)(it & 1);
+    }
+    int32_t s = 0;
+    for (int i = 0; i < 8; i++) s += acc[i];
+    *sink = s;
+    return iterations * 8;
+}
+
+int64_t qg_peak_probe_int8(qg_path path, int64_t iterations) {
+    int32_t sink = 0;
+    int64_t macs = 0;
+    switch (path) {
+#if defined(__x86_64__)
+    case QG_PATH_AVX512VNNI:
+        if (qg_path_is_supported(path)) macs = qg_peak_vnni(iterations, &sink);
+        break;
+    case QG_PATH_AVX2:
+        if (qg_path_is_supported(path)) macs = qg_peak_avx2(iterations, &sink);
+        break;
+#endif
+    default:
+        macs = qg_peak_scalar(iterations, &sink);
+        break;
+    }
+    __asm__ volatile("" : : "r"(sink));
+    return macs;
+}
+
+int64_t qg_peak_probe_fp32(int64_t iterations) {
+#if defined(__x86_64__)
+    if (qg_cpu_get_features()->fma) {
+        float sink = 0;
+        int64_t flops = qg_peak_fma(iterations, &sink);
+        __asm__ volatile("" : : "x"(sink));
+        return flops;
+    }
+#endif
+    return 0;
+}

@@ -1,0 +1,52 @@
+import CQGEMM
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Measures the machine's single-core peaks with register-only loops: the int8
+/// multiply-accumulate rate of a kernel path's instruction (VPDPBUSD for
+/// `avx512vnni`, VPMADDWD for `avx2`, scalar otherwise) and the fp32 FMA rate.
+///
+/// Each probe runs for about `seconds`, three times, and reports the best.
+public enum PeakProbe {
+    /// int8 multiply-accumulates per second on one core (1 MAC = 2 ops).
+    public static func int8MACsPerSecond(path: KernelPath = .best, seconds: Double = 0.1) -> Double {
+        rate(seconds: seconds) { qg_peak_probe_int8(path.cValue, $0) }
+    }
+
+    /// fp32 fused multiply-adds per second on one core (1 FMA = 2 flops); 0 without FMA.
+    public static func fp32FMAsPerSecond(seconds: Double = 0.1) -> Double {
+        rate(seconds: seconds) { qg_peak_probe_fp32($0) }
+    }
+
+    /// Monotonic time in seconds.
+    public static func now() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+    }
+
+    private static func rate(seconds: Double, _ probe: (Int64) -> Int64) -> Double {
+        var iterations: Int64 = 1 << 16
+        // Grow until one run takes a tenth of the budget, then measure.
+        while true {
+            let t0 = now()
+            let work = probe(iterations)
+            let dt = now() - t0
+            if work == 0 { return 0 }
+            if dt >= seconds / 10 || iterations > 1 << 40 { break }
+            iterations *= 4
+        }
+        var best = 0.0
+        for _ in 0..<3 {
+            let t0 = now()
+            let work = probe(iterations)
+            let dt = now() - t0
+            best = max(best, Double(work) / dt)
+        }
+        return best
+    }
+}

@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import QGEMM
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time the int8 GEMM against OpenBLAS cblas_sgemm on the same shapes.",
+        discussion: """
+        Shapes are M×K×N (Y[M×N] = X[M×K]·W[N×K]ᵀ). Each shape is timed after a warm-up, repeated \
+        until both --repeat runs and --min-time seconds are reached; GOP/s count 2·M·N·K operations. \
+        sgemm runs with the same thread count, pinned with openblas_set_num_threads.
+        """)
+
+    @Option(name: .long, parsing: .upToNextOption, help: "Suites: square, llm, bert, cnn (default: square when no --shape).")
+    var suite: [BenchSuite] = []
+
+    @Option(name: .long, help: "A shape MxKxN; repeat the option for more.")
+    var shape: [BenchShape] = []
+
+    @Option(name: .long, help: "Thread counts, comma-separated, e.g. 1,2.")
+    var threads: String = "1"
+
+    @Option(name: .long, help: "Kernel path (default: the best this CPU supports).")
+    var kernel: String?
+
+    @Option(name: .customLong("output-type"), help: "int8, uint8, int32 or float.")
+    var outputType: BenchOutputType = .int8
+
+    @Option(name: .long, help: "Minimum timed runs per shape.")
+    var `repeat`: Int = 5
+
+    @Option(name: .customLong("min-time"), help: "Minimum seconds of timed runs per shape and side.")
+    var minTime: Double = 0.3
+
+    @Option(name: .long, help: "Write JSON to FILE ('-' for stdout).")
+    var json: String?
+
+    @Option(name: .long, help: "Write CSV to FILE ('-' for stdout).")
+    var csv: String?
+
+    @Flag(name: .long, help: "Skip the sgemm side (int8 only).")
+    var noSgemm = false
+
+    func validate() throws {
+        guard `repeat` >= 1 else { throw ValidationError("--repeat must be ≥ 1") }
+        guard minTime >= 0, minTime.isFinite else { throw ValidationError("--min-time must be ≥ 0") }
+        _ = try parseThreads()
+    }
+
+    func parseThreads() throws -> [Int] {
+        let list = threads.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !list.isEmpty, list.allSatisfy({ ($0 ?? 0) >= 1 && ($0 ?? 0) <= 1024 }) else {
+            throw ValidationError("--threads takes positive integers separated by commas, got '\(threads)'")
+        }
+        return list.map { $0! }
+    }
+
+    func run() throws {
+        let path = try kernel.map { try KernelPath.resolve($0) } ?? KernelPath.processDefault.get()
+        var shapes = shape
+        let suites = suite.isEmpty && shape.isEmpty ? [BenchSuite.square] : suite
+        for s in suites { shapes += s.shapes }
+        let runner = BenchRunner(path: path, outputType: outputType, repeatCount: `repeat`, minTime: minTime,
+                                 sgemm: !noSgemm)
+        let machine = runner.machine()
+        let threadList = try parseThreads()
+        let jsonToStdout = json == "-" || csv == "-"
+        if !jsonToStdout { print(machine.summary) }
+        var results: [BenchResult] = []
+        let total = shapes.count * threadList.count
+        let started = Date()
+        let table = BenchTable()
+        if !jsonToStdout { table.printHeader() }
+        for (i, (s, t)) in shapes.flatMap({ s in threadList.map { (s, $0) } }).enumerated() {
+            Progress.report(index: i, total: total, started: started, label: "\(s) threads \(t)")
+            let r = try runner.run(s, threads: t, peakMACs: machine.int8PeakMACs)
+            results.append(r)
+            if !jsonToStdout { table.printRow(r) }
+        }
+        Progress.finish()
+        if let json {
+            let doc = BenchDocument(machine: machine, results: results)
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try OutputFile.write(try enc.encode(doc), to: json)
+        }
+        if let csv {
+            try OutputFile.write(Data(BenchResult.csv(results).utf8), to: csv)
+        }
+    }
+}

@@ -1,0 +1,233 @@
+import ArgumentParser
+import Foundation
+import QGEMM
+
+/// A GEMM shape M×K×N.
+struct BenchShape: ExpressibleByArgument, CustomStringConvertible, Hashable {
+    let m: Int, k: Int, n: Int
+
+    init(m: Int, k: Int, n: Int) { self.m = m; self.k = k; self.n = n }
+
+    init?(argument: String) {
+        let parts = argument.lowercased().split(separator: "x").map { Int($0) }
+        guard parts.count == 3, let m = parts[0], let k = parts[1], let n = parts[2], m >= 1, k >= 1, n >= 1 else {
+            return nil
+        }
+        self.init(m: m, k: k, n: n)
+    }
+
+    var description: String { "\(m)x\(k)x\(n)" }
+    var operations: Double { 2 * Double(m) * Double(k) * Double(n) }
+}
+
+enum BenchSuite: String, ExpressibleByArgument, CaseIterable {
+    case square, llm, bert, cnn
+
+    var shapes: [BenchShape] {
+        switch self {
+        case .square:
+            return [128, 256, 512, 1024, 2048].map { BenchShape(m: $0, k: $0, n: $0) }
+        case .llm:
+            return [1, 8, 32, 128].flatMap { m in
+                [(4096, 4096), (4096, 11008), (11008, 4096)].map { BenchShape(m: m, k: $0.0, n: $0.1) }
+            }
+        case .bert:
+            return [BenchShape(m: 384, k: 768, n: 768), BenchShape(m: 384, k: 768, n: 3072),
+                    BenchShape(m: 384, k: 3072, n: 768)]
+        case .cnn:
+            // ResNet-50 at 224×224, batch 1, convolutions as im2col GEMMs:
+            // M = output pixels, K = kernel area × input channels, N = output channels.
+            return [(12544, 147, 64), (3136, 64, 64), (3136, 576, 64), (3136, 64, 256), (3136, 256, 64),
+                    (784, 1152, 128), (784, 128, 512), (784, 512, 128), (196, 2304, 256), (196, 256, 1024),
+                    (196, 1024, 256), (49, 4608, 512), (49, 512, 2048), (49, 2048, 512)]
+                .map { BenchShape(m: $0.0, k: $0.1, n: $0.2) }
+        }
+    }
+}
+
+enum BenchOutputType: String, ExpressibleByArgument, CaseIterable, Codable {
+    case int8, uint8, int32, float
+}
+
+struct BenchMachine: Codable {
+    let cpu: String
+    let cores: Int
+    let kernel_paths: [String]
+    let kernel: String
+    let microkernel: String
+    let openblas_core: String
+    let openblas_config: String
+    /// Single-core int8 peak of the path's instruction, in GOP/s (2 ops per MAC).
+    let int8_peak_gops: Double
+    /// Single-core fp32 FMA peak, in GFLOP/s.
+    let fp32_peak_gflops: Double
+
+    var int8PeakMACs: Double { int8_peak_gops * 1e9 / 2 }
+
+    var summary: String {
+        """
+        CPU \(cpu), \(cores) cores; kernel \(kernel) (\(microkernel)); OpenBLAS \(openblas_core)
+        measured single-core peaks: int8 \(String(format: "%.1f", int8_peak_gops)) GOP/s, fp32 \(String(format: "%.1f", fp32_peak_gflops)) GFLOP/s
+        """
+    }
+}
+
+struct BenchResult: Codable {
+    let m: Int, k: Int, n: Int
+    let threads: Int
+    let kernel: String
+    let output_type: String
+    let int8_gops: Double
+    let int8_gops_best: Double
+    let sgemm_gflops: Double?
+    let sgemm_gflops_best: Double?
+    let speedup: Double?
+    let peak_fraction: Double
+    let int8_seconds: Double
+    let sgemm_seconds: Double?
+    let runs: Int
+
+    static func csv(_ rows: [BenchResult]) -> String {
+        func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "" }
+        var out = "m,k,n,threads,kernel,output_type,int8_gops,int8_gops_best,sgemm_gflops,sgemm_gflops_best,speedup,peak_fraction,int8_seconds,sgemm_seconds,runs\n"
+        for r in rows {
+            out += "\(r.m),\(r.k),\(r.n),\(r.threads),\(r.kernel),\(r.output_type),\(f(r.int8_gops)),\(f(r.int8_gops_best)),\(f(r.sgemm_gflops)),\(f(r.sgemm_gflops_best)),\(f(r.speedup)),\(f(r.peak_fraction)),\(f(r.int8_seconds)),\(f(r.sgemm_seconds)),\(r.runs)\n"
+        }
+        return out
+    }
+}
+
+struct BenchDocument: Codable {
+    let machine: BenchMachine
+    let results: [BenchResult]
+}
+
+struct BenchTable {
+    func printHeader() {
+        print(pad("shape M×K×N", 20) + pad("thr", 4) + pad("int8 GOP/s", 11) + pad("best", 9) + pad("sgemm GF/s", 11)
+              + pad("speedup", 8) + pad("peak", 7))
+    }
+
+    func printRow(_ r: BenchResult) {
+        let sg = r.sgemm_gflops.map { String(format: "%.1f", $0) } ?? "-"
+        let sp = r.speedup.map { String(format: "%.2fx", $0) } ?? "-"
+        print(pad("\(r.m)x\(r.k)x\(r.n)", 20) + pad("\(r.threads)", 4) + pad(String(format: "%.1f", r.int8_gops), 11)
+              + pad(String(format: "%.1f", r.int8_gops_best), 9) + pad(sg, 11) + pad(sp, 8)
+              + pad(String(format: "%.0f%%", r.peak_fraction * 100), 7))
+        fflush(nil)
+    }
+
+    private func pad(_ s: String, _ width: Int) -> String {
+        s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count)
+    }
+}
+
+/// Progress lines on stderr: step i of n and an estimate of the time left.
+enum Progress {
+    nonisolated(unsafe) static var printed = false
+
+    static func report(index: Int, total: Int, started: Date, label: String) {
+        let elapsed = Date().timeIntervalSince(started)
+        guard total > 1 else { return }
+        var line = "[\(index + 1)/\(total)] \(label)"
+        if index > 0 {
+            let left = elapsed / Double(index) * Double(total - index)
+            line += String(format: ", about %.0f s left", left)
+        }
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+        printed = true
+    }
+
+    static func finish() {}
+}
+
+/// Times the int8 GEMM and sgemm on one shape.
+struct BenchRunner {
+    let path: KernelPath
+    let outputType: BenchOutputType
+    let repeatCount: Int
+    let minTime: Double
+    let sgemm: Bool
+
+    func machine() -> BenchMachine {
+        let int8 = PeakProbe.int8MACsPerSecond(path: path) * 2 / 1e9
+        let fp32 = PeakProbe.fp32FMAsPerSecond() * 2 / 1e9
+        return BenchMachine(cpu: CPUFeatures.current.brand, cores: CPUFeatures.current.cores,
+                            kernel_paths: KernelPath.available.map(\.rawValue), kernel: path.rawValue,
+                            microkernel: path.kernelName, openblas_core: BLAS.coreName,
+                            openblas_config: BLAS.configuration, int8_peak_gops: int8, fp32_peak_gflops: fp32)
+    }
+
+    /// Runs `body` once to warm up, then until both `repeatCount` runs and
+    /// `minTime` seconds are reached; returns each run's seconds.
+    func time(_ body: () throws -> Void) rethrows -> [Double] {
+        try body()
+        var times: [Double] = []
+        let start = PeakProbe.now()
+        while times.count < repeatCount || (PeakProbe.now() - start < minTime && times.count < 100_000) {
+            let t0 = PeakProbe.now()
+            try body()
+            times.append(PeakProbe.now() - t0)
+        }
+        return times
+    }
+
+    func run(_ s: BenchShape, threads: Int, peakMACs: Double) throws -> BenchResult {
+        var rng = SystemRandomNumberGenerator()
+        let x = (0..<s.m * s.k).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let w = (0..<s.n * s.k).map { _ in Int8.random(in: -127...127, using: &rng) }
+        let xp = try QuantizationParameters(type: .uint8, scale: 0.02, zeroPoint: 128)
+        let outType: QuantizedType = outputType == .uint8 ? .uint8 : .int8
+        let yp = try QuantizationParameters(type: outType, scale: Float(Double(s.k).squareRoot() * 0.02 * 0.01 * 40),
+                                            zeroPoint: outType == .uint8 ? 128 : 0)
+        let packed = try PackedWeights(weights: w, outputChannels: s.n, inputChannels: s.k,
+                                       scales: .perChannel([Float](repeating: 0.01, count: s.n)),
+                                       input: xp, output: yp)
+        let int8Times: [Double] = try x.withUnsafeBufferPointer { xb in
+            switch outputType {
+            case .int8: return try timeInto(Int8.self, packed, xb, s, threads)
+            case .uint8: return try timeInto(UInt8.self, packed, xb, s, threads)
+            case .int32: return try timeInto(Int32.self, packed, xb, s, threads)
+            case .float: return try timeInto(Float.self, packed, xb, s, threads)
+            }
+        }
+        var sgemmTimes: [Double]? = nil
+        if sgemm {
+            let xf = x.map { Float($0) * 0.02 - 2.56 }
+            let wf = w.map { Float($0) * 0.01 }
+            var yf = [Float](repeating: 0, count: s.m * s.n)
+            BLAS.threads = threads
+            sgemmTimes = try xf.withUnsafeBufferPointer { a in
+                try wf.withUnsafeBufferPointer { b in
+                    try yf.withUnsafeMutableBufferPointer { c in
+                        try time { try BLAS.sgemm(m: s.m, n: s.n, k: s.k, a: a, b: b, transposeB: true, c: c) }
+                    }
+                }
+            }
+        }
+        let int8Median = median(int8Times), int8Best = int8Times.min()!
+        let sgMedian = sgemmTimes.map(median), sgBest = sgemmTimes?.min()
+        let gops = s.operations / int8Median / 1e9
+        let sgGflops = sgMedian.map { s.operations / $0 / 1e9 }
+        return BenchResult(m: s.m, k: s.k, n: s.n, threads: threads, kernel: path.rawValue,
+                           output_type: outputType.rawValue, int8_gops: gops,
+                           int8_gops_best: s.operations / int8Best / 1e9, sgemm_gflops: sgGflops,
+                           sgemm_gflops_best: sgBest.map { s.operations / $0 / 1e9 },
+                           speedup: sgGflops.map { gops / $0 },
+                           peak_fraction: gops * 1e9 / (2 * peakMACs * Double(min(threads, CPUFeatures.current.cores))),
+                           int8_seconds: int8Median, sgemm_seconds: sgMedian, runs: int8Times.count)
+    }
+
+    private func timeInto<Y: GEMMOutputScalar & Numeric>(_: Y.Type, _ packed: PackedWeights, _ xb: UnsafeBufferPointer<UInt8>,
+                                                         _ s: BenchShape, _ threads: Int) throws -> [Double] {
+        var y = [Y](repeating: 0, count: s.m * s.n)
+        return try y.withUnsafeMutableBufferPointer { yb in
+            try time { try packed.gemm(xb, rows: s.m, into: yb, kernel: path, threads: threads) }
+        }
+    }
+
+    private func median(_ v: [Double]) -> Double {
+        let s = v.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+}
