@@ -1,0 +1,147 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import QGEMM
+
+struct Validate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check every kernel path bit for bit against the scalar reference.",
+        discussion: """
+        Without options, runs a seeded pairwise sample of configurations (every value of every \
+        dimension and every pair of values appears). --sweep runs the full Cartesian product of \
+        M, N (around each tile's NR), K, activation type, zero point, granularity, rounding mode, \
+        clamp, thread count, output type and strides; build in release mode for it. The exit \
+        status is non-zero if any path differs from the reference.
+        """)
+
+    @Flag(name: .long, help: "Run the full Cartesian product (millions of cases; release build).")
+    var sweep = false
+
+    @Option(name: .long, help: "Kernel path to check (default: every path this CPU supports).")
+    var kernel: String?
+
+    @Option(name: .long, help: "Concurrent checks (default: number of cores).")
+    var jobs: Int?
+
+    @Option(name: .long, help: "Seed for the data of every case.")
+    var seed: UInt64 = 2026
+
+    @Option(name: .long, help: "Write a JSON summary to FILE ('-' for stdout).")
+    var json: String?
+
+    func run() throws {
+        let paths = try kernel.map { [try KernelPath.resolve($0)] } ?? KernelPath.available.filter { $0 != .reference }
+        let cases = sweep ? ValidationCases.fullProduct(seed: seed) : ValidationCases.pairwise(seed: seed)
+        let jobs = max(1, self.jobs ?? CPUFeatures.current.cores)
+        let unsupported = KernelPath.allCases.filter { !$0.isSupported }.map(\.rawValue)
+        FileHandle.standardError.write(Data("""
+            validate: \(cases.count) cases × paths \(paths.map(\.rawValue)) against reference, \(jobs) jobs\
+            \(unsupported.isEmpty ? "" : "; not on this CPU: \(unsupported.joined(separator: ", "))")\n
+            """.utf8))
+        let outcome = ValidationRunner.run(cases, paths: paths, jobs: jobs)
+        let summary: [String: Any] = [
+            "cases": cases.count, "elements_compared": outcome.elements, "paths": paths.map(\.rawValue),
+            "mismatches": outcome.mismatches.count, "errors": outcome.errors.count,
+            "seconds": outcome.seconds, "mode": sweep ? "sweep" : "pairwise",
+            "first_mismatches": outcome.mismatches.prefix(10).map(\.description),
+        ]
+        if let json {
+            try OutputFile.write(try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys]), to: json)
+        }
+        if json != "-" {
+            print("\(cases.count) cases, \(outcome.elements) output elements per path compared, paths \(paths.map(\.rawValue).joined(separator: ", ")), \(String(format: "%.1f", outcome.seconds)) s")
+            for m in outcome.mismatches.prefix(10) { print("MISMATCH \(m)") }
+            for e in outcome.errors.prefix(10) { print("ERROR \(e)") }
+            print(outcome.mismatches.isEmpty && outcome.errors.isEmpty ? "PASS: bit-exact" : "FAIL: \(outcome.mismatches.count) mismatches, \(outcome.errors.count) errors")
+        }
+        if !outcome.mismatches.isEmpty || !outcome.errors.isEmpty { throw ExitCode(1) }
+    }
+}
+
+/// The configurations `qgemm validate` checks.
+enum ValidationCases {
+    static let ms = Array(1...9) + [15, 16, 17, 31, 32, 33, 63, 64, 65]
+    /// NR − 1, NR, NR + 1 and 2·NR + 3 for the tiles' NR of 8 and 16.
+    static let ns = [7, 8, 9, 15, 16, 17, 19, 35]
+    static let ks = [1, 2, 3, 4, 5, 7, 8, 9, 63, 64, 65, 255, 256, 257, 1000]
+
+    static func fullProduct(seed: UInt64) -> [KernelCheck] {
+        var out: [KernelCheck] = []
+        out.reserveCapacity(ms.count * ns.count * ks.count * 2160)
+        var index: UInt64 = 0
+        for m in ms { for n in ns { for k in ks {
+            for activation in QuantizedType.allCases {
+                for zx in [activation.min, activation.max, activation == .int8 ? -37 : 91] {
+                    for perChannel in [false, true] { for rounding in RoundingMode.allCases {
+                        for narrow in [false, true] { for threads in 1...3 {
+                            for output in KernelCheck.Output.allCases { for strided in [false, true] {
+                                index &+= 1
+                                out.append(KernelCheck(m: m, n: n, k: k, activation: activation, xZeroPoint: zx,
+                                                       perChannel: perChannel, rounding: rounding, narrowClamp: narrow,
+                                                       threads: threads, output: output,
+                                                       rowStrideExtra: strided ? 3 : 0, outputStrideExtra: strided ? 5 : 0,
+                                                       seed: seed &+ index))
+                            } }
+                        } }
+                    } }
+                }
+            }
+        } } }
+        return out
+    }
+
+    static func pairwise(seed: UInt64) -> [KernelCheck] {
+        KernelCheck.pairwiseSample(ms: ms, ns: ns + [1, 2, 31, 32, 33, 47, 48, 49], ks: ks, seed: seed)
+    }
+}
+
+/// Runs checks on `jobs` threads, with progress on stderr.
+enum ValidationRunner {
+    struct Outcome {
+        var mismatches: [KernelCheck.Mismatch] = []
+        var errors: [String] = []
+        var elements = 0
+        var seconds = 0.0
+    }
+
+    static func run(_ cases: [KernelCheck], paths: [KernelPath], jobs: Int) -> Outcome {
+        let lock = NSLock()
+        nonisolated(unsafe) var outcome = Outcome()
+        nonisolated(unsafe) var done = 0
+        let start = Date()
+        let chunk = 64
+        let chunks = (cases.count + chunk - 1) / chunk
+        nonisolated(unsafe) var lastReport = Date()
+        DispatchQueue.concurrentPerform(iterations: jobs) { worker in
+            var c = worker
+            while c < chunks {
+                var local = Outcome()
+                for check in cases[(c * chunk)..<min((c + 1) * chunk, cases.count)] {
+                    do {
+                        if let mismatch = try check.run(paths: paths) { local.mismatches.append(mismatch) }
+                        local.elements += check.elementCount
+                    } catch {
+                        local.errors.append("\(check): \(error)")
+                    }
+                }
+                lock.lock()
+                outcome.mismatches += local.mismatches
+                outcome.errors += local.errors
+                outcome.elements += local.elements
+                done += min(chunk, cases.count - c * chunk)
+                let now = Date()
+                if now.timeIntervalSince(lastReport) > 2 {
+                    lastReport = now
+                    let elapsed = now.timeIntervalSince(start)
+                    let left = elapsed / Double(done) * Double(cases.count - done)
+                    FileHandle.standardError.write(Data(String(format: "validate: %d/%d cases, %d mismatches, about %.0f s left\n",
+                                                               done, cases.count, outcome.mismatches.count, left).utf8))
+                }
+                lock.unlock()
+                c += jobs
+            }
+        }
+        outcome.seconds = Date().timeIntervalSince(start)
+        return outcome
+    }
+}
