@@ -264,7 +264,11 @@ extension PackedWeights {
     private func run(_ args: inout qg_gemm_args, path: KernelPath, threads: Int32) throws {
         if args.m == 0 { return }
         let status = withExtendedLifetime(self) { qg_gemm(&args, path.cValue, threads) }
-        guard status == 0 else { throw QGEMMError(.unsupportedKernel, "kernel path '\(path)' refused the call") }
+        switch status {
+        case 0: return
+        case -2: throw QGEMMError(.invalidArgument, "could not allocate per-thread scratch memory for kernel path '\(path)'")
+        default: throw QGEMMError(.unsupportedKernel, "kernel path '\(path)' is not supported on this CPU")
+        }
     }
 }
 

@@ -11,6 +11,9 @@ struct Info: ParsableCommand {
 
     func run() throws {
         let cpu = CPUFeatures.current
+        let defaultKernel = (try? KernelPath.processDefault.get()) ?? .reference
+        let int8Peak = PeakProbe.int8MACsPerSecond(path: defaultKernel, seconds: 0.05) * 2 / 1e9
+        let fp32Peak = PeakProbe.fp32FMAsPerSecond(seconds: 0.05) * 2 / 1e9
         let paths = KernelPath.allCases.map { ($0, $0.isSupported) }
         let defaultPath: String
         switch KernelPath.processDefault {
@@ -24,6 +27,7 @@ struct Info: ParsableCommand {
                 "kernel_paths": paths.filter(\.1).map { $0.0.rawValue },
                 "default_kernel": defaultPath,
                 "openblas": ["core": BLAS.coreName, "config": BLAS.configuration, "threads": BLAS.threads],
+                "int8_peak_gops": int8Peak, "fp32_peak_gflops": fp32Peak,
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
             try OutputFile.write(data, to: json)
@@ -34,6 +38,8 @@ struct Info: ParsableCommand {
         print("kernel paths " + paths.map { "\($0.0.rawValue) \($0.1 ? "yes" : "no")" }.joined(separator: ", "))
         print("default      \(defaultPath)" + (ProcessInfo.processInfo.environment["QGEMM_KERNEL"] != nil ? " (QGEMM_KERNEL)" : ""))
         print("OpenBLAS     core \(BLAS.coreName), \(BLAS.threads) threads")
+        print("peaks        int8 \(String(format: "%.1f", int8Peak)) GOP/s (\(defaultKernel.rawValue) instruction, 1 core), "
+              + "fp32 \(String(format: "%.1f", fp32Peak)) GFLOP/s (FMA, 1 core)")
         print("             \(BLAS.configuration)")
     }
 }

@@ -17,6 +17,9 @@ struct Validate: ParsableCommand {
     @Flag(name: .long, help: "Run the full Cartesian product (millions of cases; release build).")
     var sweep = false
 
+    @Flag(name: .long, help: "Fewer accuracy cases (finishes in seconds).")
+    var quick = false
+
     @Option(name: .long, help: "Kernel path to check (default: every path this CPU supports).")
     var kernel: String?
 
@@ -31,30 +34,80 @@ struct Validate: ParsableCommand {
 
     func run() throws {
         let paths = try kernel.map { [try KernelPath.resolve($0)] } ?? KernelPath.available.filter { $0 != .reference }
-        let cases = sweep ? ValidationCases.fullProduct(seed: seed) : ValidationCases.pairwise(seed: seed)
         let jobs = max(1, self.jobs ?? CPUFeatures.current.cores)
         let unsupported = KernelPath.allCases.filter { !$0.isSupported }.map(\.rawValue)
+        let quiet = json == "-"
+        var failed = false
+        var document: [String: Any] = ["paths": paths.map(\.rawValue), "unsupported_paths": unsupported]
+
+        if !sweep {
+            let accuracy = try runAccuracy(paths: paths, quiet: quiet)
+            failed = failed || accuracy.contains { !$0.bitExact }
+            document["accuracy"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(accuracy))
+        }
+
+        let cases = sweep ? ValidationCases.fullProduct(seed: seed) : ValidationCases.pairwise(seed: seed)
         FileHandle.standardError.write(Data("""
-            validate: \(cases.count) cases × paths \(paths.map(\.rawValue)) against reference, \(jobs) jobs\
+            validate: \(cases.count) \(sweep ? "sweep" : "pairwise") cases × paths \(paths.map(\.rawValue)) against reference, \(jobs) jobs\
             \(unsupported.isEmpty ? "" : "; not on this CPU: \(unsupported.joined(separator: ", "))")\n
             """.utf8))
         let outcome = ValidationRunner.run(cases, paths: paths, jobs: jobs)
-        let summary: [String: Any] = [
-            "cases": cases.count, "elements_compared": outcome.elements, "paths": paths.map(\.rawValue),
-            "mismatches": outcome.mismatches.count, "errors": outcome.errors.count,
-            "seconds": outcome.seconds, "mode": sweep ? "sweep" : "pairwise",
+        failed = failed || !outcome.mismatches.isEmpty || !outcome.errors.isEmpty
+        document["bit_exact"] = [
+            "mode": sweep ? "sweep" : "pairwise", "cases": cases.count, "elements_compared": outcome.elements,
+            "mismatches": outcome.mismatches.count, "errors": outcome.errors.count, "seconds": outcome.seconds,
             "first_mismatches": outcome.mismatches.prefix(10).map(\.description),
-        ]
+        ] as [String: Any]
+        document["pass"] = !failed
         if let json {
-            try OutputFile.write(try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys]), to: json)
+            try OutputFile.write(try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys]), to: json)
         }
-        if json != "-" {
-            print("\(cases.count) cases, \(outcome.elements) output elements per path compared, paths \(paths.map(\.rawValue).joined(separator: ", ")), \(String(format: "%.1f", outcome.seconds)) s")
+        if !quiet {
+            print("bit-exactness (\(sweep ? "full product" : "pairwise sample")): \(cases.count) cases, \(outcome.elements) output elements per path, paths \(paths.map(\.rawValue).joined(separator: ", ")), \(String(format: "%.1f", outcome.seconds)) s")
             for m in outcome.mismatches.prefix(10) { print("MISMATCH \(m)") }
             for e in outcome.errors.prefix(10) { print("ERROR \(e)") }
-            print(outcome.mismatches.isEmpty && outcome.errors.isEmpty ? "PASS: bit-exact" : "FAIL: \(outcome.mismatches.count) mismatches, \(outcome.errors.count) errors")
+            print(failed ? "FAIL: not bit-exact" : "PASS: every path bit-exact against the reference")
         }
-        if !outcome.mismatches.isEmpty || !outcome.errors.isEmpty { throw ExitCode(1) }
+        if failed { throw ExitCode(1) }
+    }
+
+    func runAccuracy(paths: [KernelPath], quiet: Bool) throws -> [AccuracyCheck.Result] {
+        let shapes = quick ? [(8, 256, 64), (33, 768, 96)]
+                           : [(8, 256, 64), (33, 768, 96), (128, 1024, 256), (1, 4096, 512), (384, 768, 768)]
+        var results: [AccuracyCheck.Result] = []
+        let total = shapes.count * AccuracyCheck.Distribution.allCases.count * 2 * RoundingMode.allCases.count
+        if !quiet {
+            print("accuracy against cblas_sgemm (dB), against the ideal rounding of the same integers, and the seed's comparison")
+            print("M×K×N          distribution  weights     rounding        exact  vsFloat vsIdeal maxLSB | sym(q_bias) asym(4-term) | t_sym_ref t_sym_kern t_asym (ms)")
+        }
+        var index = 0
+        for (m, k, n) in shapes {
+            for dist in AccuracyCheck.Distribution.allCases {
+                for gran in [PackedWeights.Granularity.perTensor, .perChannel] {
+                    for mode in RoundingMode.allCases {
+                        index += 1
+                        let r = try AccuracyCheck(m: m, k: k, n: n, distribution: dist, granularity: gran, rounding: mode,
+                                                  seed: seed &+ UInt64(index)).run(paths: paths)
+                        results.append(r)
+                        if !quiet {
+                            func f(_ v: Double) -> String { String(format: "%6.1f", v) }
+                            func ms(_ v: Double) -> String { String(format: "%8.2f", v * 1000) }
+                            print("\("\(m)x\(k)x\(n)".padding(toLength: 15, withPad: " ", startingAt: 0))"
+                                  + "\(dist.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0))"
+                                  + "\(gran.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0))"
+                                  + "\(mode.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0))"
+                                  + "\(r.bitExact ? "PASS " : "FAIL ") \(f(r.sqnrVsFloat))  \(f(r.sqnrVsIdeal)) \(String(format: "%6.3f", r.maxErrorLSB)) |"
+                                  + "      \(f(r.symmetricSQNR))       \(f(r.asymmetricSQNR)) | \(ms(r.symmetricReferenceSeconds)) \(ms(r.symmetricKernelSeconds)) \(ms(r.asymmetricSeconds))")
+                            if let mm = r.firstMismatch { print("  first difference: \(mm)") }
+                        }
+                        if index % 12 == 0 {
+                            FileHandle.standardError.write(Data("validate: accuracy case \(index)/\(total)\n".utf8))
+                        }
+                    }
+                }
+            }
+        }
+        return results
     }
 }
 

@@ -1,0 +1,330 @@
+import Foundation
+
+/// A NumPy `.npy` array: reader and writer for the dtypes QGEMM uses.
+///
+/// Reads format versions 1.0, 2.0 and 3.0, C order, little-endian (or
+/// byte-order-free single bytes), dtypes int8, uint8, int32, float32 and
+/// float64. Writes version 1.0 (2.0 when the header needs it). Everything else
+/// is refused with a ``QGEMMError`` (code ``QGEMMError/Code/file``) that names
+/// the problem; parsing never reads past the bytes it was given.
+///
+/// ```swift
+/// let a = try NPYArray(int8: [1, -2, 3, -4], shape: [2, 2])
+/// try a.write(to: URL(fileURLWithPath: "x.npy"))
+/// let b = try NPYArray(contentsOf: URL(fileURLWithPath: "x.npy"))
+/// let values = try b.int8Values()   // [1, -2, 3, -4]
+/// ```
+public struct NPYArray: Sendable, Equatable {
+    public enum DType: String, Sendable, CaseIterable {
+        case int8, uint8, int32, float32, float64
+
+        var itemSize: Int {
+            switch self {
+            case .int8, .uint8: 1
+            case .int32, .float32: 4
+            case .float64: 8
+            }
+        }
+
+        var descr: String {
+            switch self {
+            case .int8: "|i1"
+            case .uint8: "|u1"
+            case .int32: "<i4"
+            case .float32: "<f4"
+            case .float64: "<f8"
+            }
+        }
+    }
+
+    /// Largest header accepted, in bytes (NumPy's own safety limit).
+    public static let maxHeaderBytes = 10_000
+
+    public let dtype: DType
+    public let shape: [Int]
+    /// The raw little-endian element bytes, C order.
+    public let bytes: [UInt8]
+
+    /// Number of elements (the product of `shape`; 1 for a 0-d array).
+    public var count: Int { shape.reduce(1, *) }
+
+    // MARK: Making arrays
+
+    public init(int8 values: [Int8], shape: [Int]) throws {
+        try self.init(dtype: .int8, shape: shape, bytes: values.map { UInt8(bitPattern: $0) })
+    }
+
+    public init(uint8 values: [UInt8], shape: [Int]) throws {
+        try self.init(dtype: .uint8, shape: shape, bytes: values)
+    }
+
+    public init(int32 values: [Int32], shape: [Int]) throws {
+        try self.init(dtype: .int32, shape: shape, bytes: values.flatMap { v in withUnsafeBytes(of: v.littleEndian, Array.init) })
+    }
+
+    public init(float32 values: [Float], shape: [Int]) throws {
+        try self.init(dtype: .float32, shape: shape,
+                      bytes: values.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian, Array.init) })
+    }
+
+    public init(float64 values: [Double], shape: [Int]) throws {
+        try self.init(dtype: .float64, shape: shape,
+                      bytes: values.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian, Array.init) })
+    }
+
+    private init(dtype: DType, shape: [Int], bytes: [UInt8]) throws {
+        let count = try Self.checkedCount(shape, itemSize: dtype.itemSize) / dtype.itemSize
+        guard count * dtype.itemSize == bytes.count else {
+            throw QGEMMError(.invalidShape, "shape \(shape) holds \(count) elements, \(bytes.count / dtype.itemSize) given")
+        }
+        self.dtype = dtype
+        self.shape = shape
+        self.bytes = bytes
+    }
+
+    // MARK: Reading
+
+    /// Reads and parses a `.npy` file.
+    public init(contentsOf url: URL) throws {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw QGEMMError(.file, "cannot read \(url.path): \(error.localizedDescription)")
+        }
+        do { try self.init(parsing: [UInt8](data)) } catch let e as QGEMMError {
+            throw QGEMMError(e.code, "\(url.path): \(e.message)")
+        }
+    }
+
+    /// Parses the bytes of a `.npy` file.
+    public init(parsing file: [UInt8]) throws {
+        func fail(_ why: String) -> QGEMMError { QGEMMError(.file, "not a valid .npy file: \(why)") }
+        let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59] // \x93NUMPY
+        guard file.count >= 10, Array(file[0..<6]) == magic else { throw fail("missing the \\x93NUMPY magic") }
+        let major = file[6], minor = file[7]
+        let headerStart: Int, headerLength: Int
+        switch major {
+        case 1:
+            headerStart = 10
+            headerLength = Int(file[8]) | Int(file[9]) << 8
+        case 2, 3:
+            guard file.count >= 12 else { throw fail("file ends inside the header length") }
+            headerStart = 12
+            headerLength = Int(file[8]) | Int(file[9]) << 8 | Int(file[10]) << 16 | Int(file[11]) << 24
+        default:
+            throw fail("format version \(major).\(minor) is not supported (1.0, 2.0, 3.0 are)")
+        }
+        guard minor == 0 else { throw fail("format version \(major).\(minor) is not supported (1.0, 2.0, 3.0 are)") }
+        guard headerLength <= Self.maxHeaderBytes else {
+            throw fail("header of \(headerLength) bytes exceeds the limit of \(Self.maxHeaderBytes)")
+        }
+        guard file.count - headerStart >= headerLength else {
+            throw fail("file is truncated: the header needs \(headerLength) bytes, \(file.count - headerStart) remain")
+        }
+        let headerBytes = file[headerStart..<(headerStart + headerLength)]
+        guard let header = String(bytes: headerBytes, encoding: major == 3 ? .utf8 : .ascii) else {
+            throw fail("header is not \(major == 3 ? "UTF-8" : "ASCII") text")
+        }
+        let dict = try NPYHeader.parse(header)
+        guard let descr = dict.descr else { throw fail("header has no 'descr'") }
+        guard let fortran = dict.fortranOrder else { throw fail("header has no 'fortran_order'") }
+        guard let shape = dict.shape else { throw fail("header has no 'shape'") }
+        guard !fortran else { throw QGEMMError(.file, "Fortran-order arrays are not supported; save with np.ascontiguousarray") }
+        let dtype = try Self.dtype(from: descr)
+        let byteCount = try Self.checkedCount(shape, itemSize: dtype.itemSize)
+        let dataStart = headerStart + headerLength
+        let available = file.count - dataStart
+        guard available >= byteCount else {
+            throw fail("file is truncated: shape \(shape) of \(dtype.rawValue) needs \(byteCount) data bytes, \(available) present")
+        }
+        guard available == byteCount else {
+            throw fail("\(available - byteCount) unexpected bytes after the data of shape \(shape)")
+        }
+        self.dtype = dtype
+        self.shape = shape
+        self.bytes = Array(file[dataStart..<(dataStart + byteCount)])
+    }
+
+    private static func dtype(from descr: String) throws -> DType {
+        guard descr.count == 3 else { throw QGEMMError(.file, "unsupported dtype '\(descr)'") }
+        let order = descr.first!, kind = String(descr.dropFirst())
+        if order == ">" && !(kind == "i1" || kind == "u1") {
+            throw QGEMMError(.file, "big-endian dtype '\(descr)' is not supported; use little-endian ('<')")
+        }
+        guard order == "<" || order == "|" || order == "=" || order == ">" else {
+            throw QGEMMError(.file, "unsupported dtype '\(descr)'")
+        }
+        switch kind {
+        case "i1": return .int8
+        case "u1": return .uint8
+        case "i4": return .int32
+        case "f4": return .float32
+        case "f8": return .float64
+        default:
+            throw QGEMMError(.file, "unsupported dtype '\(descr)'; supported: int8, uint8, int32, float32, float64")
+        }
+    }
+
+    /// Bytes of `shape` elements of `itemSize`, or an error if it overflows.
+    private static func checkedCount(_ shape: [Int], itemSize: Int) throws -> Int {
+        var total = itemSize
+        for d in shape {
+            guard d >= 0 else { throw QGEMMError(.file, "negative dimension in shape \(shape)") }
+            let (p, o) = total.multipliedReportingOverflow(by: d)
+            guard !o else { throw QGEMMError(.file, "shape \(shape) is too large: its byte count overflows") }
+            total = p
+        }
+        return total
+    }
+
+    // MARK: Typed access
+
+    /// Checks the rank and returns the shape.
+    public func requireRank(_ rank: Int, name: String) throws -> [Int] {
+        guard shape.count == rank else {
+            throw QGEMMError(.invalidShape, "\(name) must have rank \(rank), got shape \(shape)")
+        }
+        return shape
+    }
+
+    public func int8Values() throws -> [Int8] {
+        try require(.int8)
+        return bytes.map { Int8(bitPattern: $0) }
+    }
+
+    public func uint8Values() throws -> [UInt8] {
+        try require(.uint8)
+        return bytes
+    }
+
+    public func int32Values() throws -> [Int32] {
+        try require(.int32)
+        return stride(from: 0, to: bytes.count, by: 4).map { i in
+            Int32(bitPattern: UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24)
+        }
+    }
+
+    /// float32 values, or float64 values converted to Float.
+    public func floatValues() throws -> [Float] {
+        switch dtype {
+        case .float32:
+            return stride(from: 0, to: bytes.count, by: 4).map { i in
+                Float(bitPattern: UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24)
+            }
+        case .float64:
+            return stride(from: 0, to: bytes.count, by: 8).map { i in
+                var bits: UInt64 = 0
+                for j in 0..<8 { bits |= UInt64(bytes[i + j]) << (8 * UInt64(j)) }
+                return Float(Double(bitPattern: bits))
+            }
+        default:
+            throw QGEMMError(.file, "expected float32 or float64 data, got \(dtype.rawValue)")
+        }
+    }
+
+    private func require(_ t: DType) throws {
+        guard dtype == t else { throw QGEMMError(.file, "expected \(t.rawValue) data, got \(dtype.rawValue)") }
+    }
+
+    // MARK: Writing
+
+    /// The bytes of a `.npy` file holding this array.
+    public func fileBytes() -> [UInt8] {
+        let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+        var header = "{'descr': '\(dtype.descr)', 'fortran_order': False, 'shape': \(shapeText), }"
+        let v2 = header.utf8.count + 12 > 65_535
+        let prefix = v2 ? 12 : 10
+        let total = (prefix + header.utf8.count + 1 + 63) / 64 * 64
+        header += String(repeating: " ", count: total - prefix - header.utf8.count - 1) + "\n"
+        var out: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, v2 ? 2 : 1, 0]
+        let len = header.utf8.count
+        out += v2 ? [UInt8(len & 0xFF), UInt8(len >> 8 & 0xFF), UInt8(len >> 16 & 0xFF), UInt8(len >> 24 & 0xFF)]
+                  : [UInt8(len & 0xFF), UInt8(len >> 8)]
+        out += Array(header.utf8)
+        out += bytes
+        return out
+    }
+
+    /// Writes the array as a `.npy` file.
+    public func write(to url: URL) throws {
+        do { try Data(fileBytes()).write(to: url) } catch {
+            throw QGEMMError(.file, "cannot write \(url.path): \(error.localizedDescription)")
+        }
+    }
+}
+
+/// The Python-literal dict of a `.npy` header, parsed strictly.
+enum NPYHeader {
+    struct Fields {
+        var descr: String?
+        var fortranOrder: Bool?
+        var shape: [Int]?
+    }
+
+    static func parse(_ text: String) throws -> Fields {
+        var s = Substring(text)
+        func fail(_ why: String) -> QGEMMError { QGEMMError(.file, "malformed .npy header (\(why)): \(text.prefix(120))") }
+        func skipSpace() { while let c = s.first, c == " " || c == "\n" || c == "\t" || c == "\r" { s.removeFirst() } }
+        func expect(_ c: Character) throws {
+            skipSpace()
+            guard s.first == c else { throw fail("expected '\(c)'") }
+            s.removeFirst()
+        }
+        func string() throws -> String {
+            skipSpace()
+            guard let q = s.first, q == "'" || q == "\"" else { throw fail("expected a quoted string") }
+            s.removeFirst()
+            guard let end = s.firstIndex(of: q) else { throw fail("unterminated string") }
+            let v = String(s[..<end])
+            s = s[s.index(after: end)...]
+            return v
+        }
+        func integer() throws -> Int {
+            skipSpace()
+            var digits = ""
+            while let c = s.first, c.isASCII, c.isNumber, digits.count < 19 { digits.append(c); s.removeFirst() }
+            if s.first == "L" { s.removeFirst() } // Python 2 long suffix
+            guard let v = Int(digits) else { throw fail("expected a dimension") }
+            return v
+        }
+        var fields = Fields()
+        try expect("{")
+        while true {
+            skipSpace()
+            if s.first == "}" { s.removeFirst(); break }
+            let key = try string()
+            try expect(":")
+            switch key {
+            case "descr":
+                skipSpace()
+                guard s.first == "'" || s.first == "\"" else {
+                    throw QGEMMError(.file, "structured dtypes are not supported")
+                }
+                fields.descr = try string()
+            case "fortran_order":
+                skipSpace()
+                if s.hasPrefix("True") { fields.fortranOrder = true; s.removeFirst(4) }
+                else if s.hasPrefix("False") { fields.fortranOrder = false; s.removeFirst(5) }
+                else { throw fail("fortran_order must be True or False") }
+            case "shape":
+                try expect("(")
+                var dims: [Int] = []
+                while true {
+                    skipSpace()
+                    if s.first == ")" { s.removeFirst(); break }
+                    dims.append(try integer())
+                    guard dims.count <= 32 else { throw fail("more than 32 dimensions") }
+                    skipSpace()
+                    if s.first == "," { s.removeFirst() } else if s.first != ")" { throw fail("expected ',' or ')' in shape") }
+                }
+                fields.shape = dims
+            default:
+                throw fail("unknown key '\(key)'")
+            }
+            skipSpace()
+            if s.first == "," { s.removeFirst() } else if s.first != "}" { throw fail("expected ',' or '}'") }
+        }
+        skipSpace()
+        guard s.isEmpty else { throw fail("trailing characters") }
+        return fields
+    }
+}

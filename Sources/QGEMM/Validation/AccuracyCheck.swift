@@ -1,0 +1,169 @@
+import Foundation
+
+/// Accuracy of the int8 pipeline on float data, against OpenBLAS, and the
+/// seed's comparison of asymmetric against symmetric weights.
+///
+/// One case: float X [M×K] from a distribution, float W [N×K] (per-channel
+/// magnitudes differ), float b; the reference is `cblas_sgemm(X, Wᵀ) + b`.
+/// The pipeline calibrates uint8 X and int8 Y from the observed ranges, packs
+/// symmetric int8 weights (per tensor or per channel) and runs the int8 GEMM.
+public struct AccuracyCheck: Sendable {
+    public enum Distribution: String, Sendable, CaseIterable {
+        case uniform, gaussian
+        /// Gaussian with 0.2 % of the values 30× larger.
+        case heavyTailed = "heavy-tailed"
+        /// max(0, Gaussian): post-ReLU activations.
+        case postReLU = "post-relu"
+    }
+
+    public var m: Int, k: Int, n: Int
+    public var distribution: Distribution
+    public var granularity: PackedWeights.Granularity
+    public var rounding: RoundingMode
+    public var seed: UInt64
+
+    public init(m: Int, k: Int, n: Int, distribution: Distribution, granularity: PackedWeights.Granularity,
+                rounding: RoundingMode, seed: UInt64 = 1) {
+        self.m = m; self.k = k; self.n = n; self.distribution = distribution
+        self.granularity = granularity; self.rounding = rounding; self.seed = seed
+    }
+
+    public struct Result: Sendable, Codable {
+        public let m: Int, k: Int, n: Int
+        public let distribution: String, granularity: String, rounding: String
+        /// Paths compared with the reference on this case, and the first mismatch if any.
+        public let bitExact: Bool
+        public let firstMismatch: String?
+        /// Dequantized int8 output against cblas_sgemm + b, in dB.
+        public let sqnrVsFloat: Double
+        /// int8 output against the ideal `acc·S_X·S_W/S_Y + Z_Y` (clamped), in dB, and the largest error in LSBs.
+        public let sqnrVsIdeal: Double
+        public let maxErrorLSB: Double
+        /// Float output (before output requantization) against cblas_sgemm + b: symmetric weights with q_bias.
+        public let symmetricSQNR: Double
+        /// The same with asymmetric weights (Z_W ≠ 0) and the four-term expansion at run time.
+        public let asymmetricSQNR: Double
+        /// Seconds: symmetric on the scalar reference, symmetric on the best path, asymmetric (scalar four-term).
+        public let symmetricReferenceSeconds: Double
+        public let symmetricKernelSeconds: Double
+        public let asymmetricSeconds: Double
+    }
+
+    public func run(paths: [KernelPath]) throws -> Result {
+        var rng = CheckRandom(seed: seed)
+        func gaussian() -> Float {
+            let u1 = max(Double(rng.next() >> 11) * 0x1p-53, 0x1p-60), u2 = Double(rng.next() >> 11) * 0x1p-53
+            return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
+        }
+        func draw() -> Float {
+            switch distribution {
+            case .uniform: return Float(Double(rng.next() >> 11) * 0x1p-53 * 2 - 1)
+            case .gaussian: return gaussian()
+            case .heavyTailed: return rng.next() % 500 == 0 ? 30 * gaussian() : gaussian()
+            case .postReLU: return max(0, gaussian())
+            }
+        }
+        let x = (0..<m * k).map { _ in draw() }
+        var w = (0..<n * k).map { _ in gaussian() * 0.05 }
+        for j in 0..<n { let f = Float(1 + j % 5); for t in 0..<k { w[j * k + t] *= f } }
+        let b = (0..<n).map { _ in gaussian() * 0.1 }
+        let product = try BLAS.sgemm(x, w, m: m, k: k, n: n, transposeB: true)
+        let yRef = product.indices.map { product[$0] + b[$0 % n] }
+
+        let xp = try QuantizationParameters(observedMin: x.min()!, observedMax: x.max()!, type: .uint8)
+        let yp = try QuantizationParameters(observedMin: yRef.min()!, observedMax: yRef.max()!, type: .int8)
+        let packed = try PackedWeights(quantizing: w, outputChannels: n, inputChannels: k, granularity: granularity,
+                                       bias: .float(b), input: xp, output: yp, rounding: rounding)
+        let xq: [UInt8] = try quantize(x, parameters: xp)
+
+        // Bit-exactness of every path on this case (int8 output).
+        let reference: [Int8] = try packed.gemm(xq, rows: m, kernel: .reference, threads: 1)
+        var mismatch: String? = nil
+        for path in paths where path != .reference {
+            let got: [Int8] = try packed.gemm(xq, rows: m, kernel: path)
+            if let i = reference.indices.first(where: { reference[$0] != got[$0] }) {
+                mismatch = "\(path) at [\(i / n), \(i % n)]: expected \(reference[i]), got \(got[i])"
+                break
+            }
+        }
+        let yDequant = try dequantize(reference, parameters: yp)
+
+        // Against the ideal for the same integers: acc·S_X·S_W/S_Y + Z_Y, clamped, unrounded.
+        let acc: [Int32] = try packed.gemm(xq, rows: m, kernel: .reference, threads: 1)
+        var sig = 0.0, noise = 0.0, maxErr = 0.0
+        for i in acc.indices {
+            let real = Double(xp.scale) * Double(packed.weightScales[i % n]) / Double(yp.scale)
+            let ideal = min(max(Double(acc[i]) * real + Double(yp.zeroPoint), -128), 127)
+            let e = Double(reference[i]) - ideal
+            sig += (ideal - Double(yp.zeroPoint)) * (ideal - Double(yp.zeroPoint))
+            noise += e * e
+            maxErr = max(maxErr, abs(e))
+        }
+
+        // The seed's comparison, on Float outputs (before output requantization).
+        let best = paths.last ?? .reference
+        var symFloat: [Float] = []
+        let tRef = try Self.seconds { symFloat = try packed.gemm(xq, rows: m, kernel: .reference, threads: 1) }
+        let tKernel = try Self.seconds { let _: [Float] = try packed.gemm(xq, rows: m, kernel: best, threads: 1) }
+        var asym: [Float] = []
+        let tAsym = try Self.seconds { asym = try Self.asymmetricFourTerm(x: xq, xp: xp, w: w, b: b, m: m, k: k, n: n,
+                                                                            perChannel: granularity == .perChannel) }
+        return Result(m: m, k: k, n: n, distribution: distribution.rawValue, granularity: granularity.rawValue,
+                      rounding: rounding.rawValue, bitExact: mismatch == nil, firstMismatch: mismatch,
+                      sqnrVsFloat: Self.sqnr(yRef, yDequant), sqnrVsIdeal: noise == 0 ? .infinity : 10 * log10(sig / noise),
+                      maxErrorLSB: maxErr, symmetricSQNR: Self.sqnr(yRef, symFloat), asymmetricSQNR: Self.sqnr(yRef, asym),
+                      symmetricReferenceSeconds: tRef, symmetricKernelSeconds: tKernel, asymmetricSeconds: tAsym)
+    }
+
+    /// Asymmetric int8 weights (scale and Z_W from each row's or the tensor's
+    /// min/max) and the four-term expansion
+    /// `Σ q_W q_X − Z_W Σ q_X − Z_X Σ q_W + K·Z_W·Z_X`, evaluated at run time in
+    /// scalar code; output `S_X·S_W·acc + b` in Float.
+    static func asymmetricFourTerm(x: [UInt8], xp: QuantizationParameters, w: [Float], b: [Float],
+                                   m: Int, k: Int, n: Int, perChannel: Bool) throws -> [Float] {
+        var params: [QuantizationParameters] = []
+        if perChannel {
+            for j in 0..<n {
+                let row = w[(j * k)..<((j + 1) * k)]
+                params.append(try QuantizationParameters(observedMin: row.min()!, observedMax: row.max()!, type: .int8))
+            }
+        } else {
+            let p = try QuantizationParameters(observedMin: w.min()!, observedMax: w.max()!, type: .int8)
+            params = Array(repeating: p, count: n)
+        }
+        var qw = [Int32](repeating: 0, count: n * k)
+        for j in 0..<n { for t in 0..<k { qw[j * k + t] = try params[j].quantize(w[j * k + t]) } }
+        let zx = Int64(xp.zeroPoint)
+        var y = [Float](repeating: 0, count: m * n)
+        for i in 0..<m {
+            var sumX: Int64 = 0
+            for t in 0..<k { sumX += Int64(x[i * k + t]) }
+            for j in 0..<n {
+                let zw = Int64(params[j].zeroPoint)
+                var dot: Int64 = 0, sumW: Int64 = 0
+                for t in 0..<k {
+                    dot += Int64(qw[j * k + t]) * Int64(x[i * k + t])
+                    sumW += Int64(qw[j * k + t])
+                }
+                let acc = dot - zw * sumX - zx * sumW + Int64(k) * zw * zx
+                y[i * n + j] = Float(acc) * (xp.scale * params[j].scale) + b[j]
+            }
+        }
+        return y
+    }
+
+    static func sqnr(_ reference: [Float], _ test: [Float]) -> Double {
+        var s = 0.0, e = 0.0
+        for (r, t) in zip(reference, test) {
+            s += Double(r) * Double(r)
+            e += (Double(r) - Double(t)) * (Double(r) - Double(t))
+        }
+        return e == 0 ? .infinity : 10 * log10(s / e)
+    }
+
+    static func seconds(_ body: () throws -> Void) rethrows -> Double {
+        let t0 = PeakProbe.now()
+        try body()
+        return PeakProbe.now() - t0
+    }
+}

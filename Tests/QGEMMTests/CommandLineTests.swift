@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+@testable import QGEMM
+
+/// The `qgemm` tool, run as a process (it is built next to the test bundle).
+@Suite("qgemm command line")
+struct CommandLineTests {
+    static var binary: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("qgemm")
+    }
+
+    struct Run { let status: Int32; let stdout: Data; let stderr: String }
+
+    func qgemm(_ args: [String], environment: [String: String] = [:]) throws -> Run {
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "QGEMM_KERNEL")
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        // Read before waiting so a full pipe cannot block the child.
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Run(status: p.terminationStatus, stdout: o, stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    func tempDir() throws -> URL {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("qgemm-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    @Test func binaryExists() {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.binary.path), "\(Self.binary.path)")
+    }
+
+    @Test func validateFailsWhenAPathIsMadeWrong() throws {
+        guard let path = KernelPath.available.last(where: { $0 != .reference }) else { return }
+        let ok = try qgemm(["validate", "--quick", "--kernel", path.rawValue, "--json", "-"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        let bad = try qgemm(["validate", "--quick", "--kernel", path.rawValue, "--json", "-"],
+                            environment: ["QGEMM_TEST_CORRUPT_PATH": path.rawValue])
+        #expect(bad.status != 0)
+        let doc = try JSONSerialization.jsonObject(with: bad.stdout) as? [String: Any]
+        #expect(doc?["pass"] as? Bool == false)
+    }
+
+    @Test func benchJSONHasTheDocumentedFields() throws {
+        let r = try qgemm(["bench", "--shape", "3x20x17", "--threads", "1,2", "--min-time", "0.001", "--repeat", "2", "--json", "-"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let doc = try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any]
+        let machine = doc?["machine"] as? [String: Any]
+        for key in ["cpu", "kernel_paths", "kernel", "openblas_core", "int8_peak_gops", "fp32_peak_gflops"] {
+            #expect(machine?[key] != nil, "machine.\(key)")
+        }
+        let results = doc?["results"] as? [[String: Any]] ?? []
+        #expect(results.count == 2)
+        for r in results {
+            for key in ["m", "k", "n", "threads", "kernel", "output_type", "int8_gops", "int8_gops_best",
+                        "sgemm_gflops", "speedup", "peak_fraction"] {
+                #expect(r[key] != nil, "result.\(key)")
+            }
+            #expect((r["int8_gops"] as? Double ?? 0) > 0)
+            #expect(r["m"] as? Int == 3 && r["k"] as? Int == 20 && r["n"] as? Int == 17)
+        }
+    }
+
+    @Test func gemmOnNPYFilesMatchesTheLibraryAndTakesNegativeNumbers() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var rng = CheckRandom(seed: 4)
+        let m = 5, k = 23, n = 11
+        let x = (0..<m * k).map { _ in Int8(truncatingIfNeeded: rng.next()) }
+        let w = (0..<n * k).map { _ in Int8(truncatingIfNeeded: rng.next()) }
+        let b = (0..<n).map { _ in Int32(truncatingIfNeeded: rng.next() % 20_000) - 10_000 }
+        try NPYArray(int8: x, shape: [m, k]).write(to: dir.appendingPathComponent("x.npy"))
+        try NPYArray(int8: w, shape: [n, k]).write(to: dir.appendingPathComponent("w.npy"))
+        try NPYArray(int32: b, shape: [n]).write(to: dir.appendingPathComponent("b.npy"))
+        let r = try qgemm(["gemm", "--x", dir.appendingPathComponent("x.npy").path, "--w", dir.appendingPathComponent("w.npy").path,
+                           "--bias", dir.appendingPathComponent("b.npy").path, "--x-scale", "0.05", "--x-zero-point", "-128",
+                           "--w-scale", "0.01", "--y-scale", "0.9", "--y-zero-point", "-3", "--rounding", "double",
+                           "--clamp", "-128,100", "--out", dir.appendingPathComponent("y.npy").path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let y = try NPYArray(contentsOf: dir.appendingPathComponent("y.npy"))
+        #expect(y.shape == [m, n])
+        let packed = try PackedWeights(weights: w, outputChannels: n, inputChannels: k, scales: .perTensor(0.01), bias: .int32(b),
+                                       input: try QuantizationParameters(type: .int8, scale: 0.05, zeroPoint: -128),
+                                       output: try QuantizationParameters(type: .int8, scale: 0.9, zeroPoint: -3),
+                                       rounding: .doubleRounding, clamp: -128...100)
+        let expected: [Int8] = try packed.gemm(x, rows: m, kernel: .reference)
+        #expect(try y.int8Values() == expected)
+
+        // int32 output refuses output parameters, with a message.
+        let refused = try qgemm(["gemm", "--x", dir.appendingPathComponent("x.npy").path, "--w", dir.appendingPathComponent("w.npy").path,
+                                 "--x-scale", "0.05", "--x-zero-point", "-1", "--w-scale", "0.01", "--y-scale", "1",
+                                 "--output-type", "int32", "--out", dir.appendingPathComponent("y2.npy").path])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("y-scale"))
+        // A malformed file is reported, not crashed on.
+        try Data("garbage".utf8).write(to: dir.appendingPathComponent("bad.npy"))
+        let bad = try qgemm(["gemm", "--x", dir.appendingPathComponent("bad.npy").path, "--w", dir.appendingPathComponent("w.npy").path,
+                             "--x-scale", "0.05", "--x-zero-point", "0", "--w-scale", "0.01", "--output-type", "int32",
+                             "--out", dir.appendingPathComponent("y3.npy").path])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("magic"))
+    }
+}
