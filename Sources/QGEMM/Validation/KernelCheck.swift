@@ -165,11 +165,11 @@ public struct KernelCheck: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// SplitMix64: small, fast and seedable, so every check reproduces from its seed.
-struct CheckRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
+/// SplitMix64: small, fast and seedable, so every check (and benchmark) reproduces from its seed.
+public struct CheckRandom: RandomNumberGenerator, Sendable {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
