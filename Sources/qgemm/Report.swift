@@ -11,7 +11,7 @@ struct Report: ParsableCommand {
 
     func run() throws {
         print("== machine")
-        try Info().run()
+        try Info.parse([]).run()
         print("\n== validate --quick")
         let validate = try Validate.parse(["--quick"])
         var validationFailed = false
