@@ -6,7 +6,7 @@ struct QGEMMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qgemm",
         abstract: "Exact int8 quantized GEMM, checked and timed against OpenBLAS.",
-        subcommands: [Report.self, Info.self, Validate.self, Bench.self, GEMMCommand.self],
+        subcommands: [Report.self, Info.self, Validate.self, Bench.self, GEMMCommand.self, LinearCommand.self],
         defaultSubcommand: Report.self
     )
 }

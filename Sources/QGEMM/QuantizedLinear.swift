@@ -1,0 +1,161 @@
+/// A Linear layer `Y = X·Wᵀ + b` run in int8, built from Float weights
+/// (quantized symmetrically per output channel).
+///
+/// Two modes:
+/// - **dynamic**: Float in, Float out. Each call computes uint8 quantization
+///   parameters of X from its range (per row or per tensor), runs the int8
+///   GEMM with the dynamic epilogue, and returns `S_X·S_W[n]·acc + b` in
+///   Float — what `quantize_dynamic` users of other frameworks expect.
+/// - **static**: input and output ``QuantizationParameters`` come from
+///   calibration; int8 (or uint8) in, int8 (or uint8) out with a fused
+///   activation clamp, so layers chain without leaving the integer domain.
+///
+/// ```swift
+/// let fc = try QuantizedLinear(weights: w, outputFeatures: 1536, inputFeatures: 384, bias: b,
+///                              mode: .dynamic(.perRow))
+/// let y = try fc(x, rows: 32)   // [32 × 1536] Float
+/// ```
+public final class QuantizedLinear: Sendable {
+    /// How dynamic mode groups the input's quantization parameters.
+    public enum InputGranularity: String, Sendable, CaseIterable {
+        case perRow
+        case perTensor
+    }
+
+    /// An activation fused into the static output clamp.
+    public enum Activation: String, Sendable, CaseIterable {
+        case none, relu, relu6
+    }
+
+    public enum Mode: Sendable {
+        case dynamic(InputGranularity)
+        case `static`(input: QuantizationParameters, output: QuantizationParameters, activation: Activation)
+    }
+
+    public let mode: Mode
+    public let outputFeatures: Int
+    public let inputFeatures: Int
+    /// The packed int8 weights (and, in static mode, the multipliers and q_bias).
+    public let packed: PackedWeights
+
+    /// - Parameters:
+    ///   - weights: Float W, row-major [N×K].
+    ///   - bias: optional Float b [N].
+    /// - Throws: ``QGEMMError`` for bad shapes or values (see ``PackedWeights``).
+    public init(weights: [Float], outputFeatures: Int, inputFeatures: Int, bias: [Float]? = nil,
+                mode: Mode, rounding: RoundingMode = .singleRounding) throws {
+        self.mode = mode
+        self.outputFeatures = outputFeatures
+        self.inputFeatures = inputFeatures
+        switch mode {
+        case .dynamic:
+            packed = try PackedWeights(quantizing: weights, outputChannels: outputFeatures, inputChannels: inputFeatures,
+                                       granularity: .perChannel, bias: bias.map { .float($0) })
+        case .static(let input, let output, let activation):
+            packed = try PackedWeights(quantizing: weights, outputChannels: outputFeatures, inputChannels: inputFeatures,
+                                       granularity: .perChannel, bias: bias.map { .float($0) }, input: input,
+                                       output: output, rounding: rounding,
+                                       clamp: try Self.clamp(for: activation, output: output))
+        }
+    }
+
+    /// The quantized output range of an activation: ReLU starts at the zero
+    /// point (real 0), ReLU6 also ends at the quantized 6.
+    static func clamp(for activation: Activation, output: QuantizationParameters) throws -> ClosedRange<Int32> {
+        let t = output.type
+        switch activation {
+        case .none: return t.range
+        case .relu: return Swift.max(t.min, output.zeroPoint)...t.max
+        case .relu6:
+            let lo = Swift.max(t.min, output.zeroPoint)
+            return lo...Swift.max(lo, try output.quantize(6))
+        }
+    }
+
+    // MARK: Dynamic mode
+
+    /// Dynamic mode: Float X [rows×K] in, Float Y [rows×N] out.
+    /// In static mode: quantizes X with the input parameters, runs the int8
+    /// layer and dequantizes the result (a convenience for a single layer).
+    public func callAsFunction(_ x: [Float], rows: Int, kernel: KernelPath? = nil, threads: Int? = nil) throws -> [Float] {
+        guard rows >= 0, x.count == rows * inputFeatures else {
+            throw QGEMMError(.invalidShape, "input holds \(x.count) values, \(rows) rows × K = \(inputFeatures) needed")
+        }
+        switch mode {
+        case .dynamic(let granularity):
+            let params = try Self.dynamicParameters(x, rows: rows, k: inputFeatures, granularity: granularity)
+            var q = [UInt8](repeating: 0, count: x.count)
+            for m in 0..<rows {
+                let p = params[m]
+                for t in 0..<inputFeatures {
+                    q[m * inputFeatures + t] = UInt8(truncatingIfNeeded: p.quantizeNonNaN(x[m * inputFeatures + t]))
+                }
+            }
+            return try packed.gemmDynamic(q, rows: rows, rowScales: params.map(\.scale),
+                                          rowZeroPoints: params.map(\.zeroPoint), kernel: kernel, threads: threads)
+        case .static(let input, let output, _):
+            switch (input.type, output.type) {
+            case (.uint8, .int8): return try dequantizeOutput(forward(quantizeInput(x) as [UInt8], rows: rows, kernel: kernel, threads: threads) as [Int8])
+            case (.uint8, .uint8): return try dequantizeOutput(forward(quantizeInput(x) as [UInt8], rows: rows, kernel: kernel, threads: threads) as [UInt8])
+            case (.int8, .int8): return try dequantizeOutput(forward(quantizeInput(x) as [Int8], rows: rows, kernel: kernel, threads: threads) as [Int8])
+            case (.int8, .uint8): return try dequantizeOutput(forward(quantizeInput(x) as [Int8], rows: rows, kernel: kernel, threads: threads) as [UInt8])
+            }
+        }
+    }
+
+    /// The uint8 parameters dynamic mode uses for each row of `x` (one shared
+    /// set per tensor with ``InputGranularity/perTensor``), from the observed
+    /// min/max. NaN or ±Inf in `x` throws ``QGEMMError/Code/invalidValue``.
+    public static func dynamicParameters(_ x: [Float], rows: Int, k: Int,
+                                         granularity: InputGranularity) throws -> [QuantizationParameters] {
+        func range(_ s: ArraySlice<Float>) throws -> (Float, Float) {
+            var lo = Float.infinity, hi = -Float.infinity
+            for v in s {
+                guard v.isFinite else { throw QGEMMError(.invalidValue, "input value \(v) cannot be quantized") }
+                lo = Swift.min(lo, v); hi = Swift.max(hi, v)
+            }
+            return s.isEmpty ? (0, 0) : (lo, hi)
+        }
+        switch granularity {
+        case .perTensor:
+            let (lo, hi) = try range(x[...])
+            let p = try QuantizationParameters(observedMin: lo, observedMax: hi, type: .uint8)
+            return Array(repeating: p, count: rows)
+        case .perRow:
+            return try (0..<rows).map { m in
+                let (lo, hi) = try range(x[(m * k)..<((m + 1) * k)])
+                return try QuantizationParameters(observedMin: lo, observedMax: hi, type: .uint8)
+            }
+        }
+    }
+
+    // MARK: Static mode
+
+    /// Static mode: quantized X [rows×K] in (type of the input parameters),
+    /// quantized Y [rows×N] out (type of the output parameters), requantized
+    /// with the fused clamp.
+    public func forward<X: QuantizedScalar, Y: QuantizedScalar & GEMMOutputScalar>(
+        _ x: [X], rows: Int, kernel: KernelPath? = nil, threads: Int? = nil
+    ) throws -> [Y] {
+        guard case .static = mode else {
+            throw QGEMMError(.incompatibleParameters, "forward(_:rows:) is for static mode; call the layer with Float input in dynamic mode")
+        }
+        return try packed.gemm(x, rows: rows, as: Y.self, kernel: kernel, threads: threads)
+    }
+
+    /// Static mode: the first layer's input, quantized with the input parameters.
+    public func quantizeInput<X: QuantizedScalar>(_ x: [Float]) throws -> [X] {
+        guard case .static(let input, _, _) = mode else {
+            throw QGEMMError(.incompatibleParameters, "quantizeInput is for static mode")
+        }
+        return try quantize(x, parameters: input)
+    }
+
+    /// Static mode: the last layer's output, back in Float.
+    public func dequantizeOutput<Y: QuantizedScalar>(_ y: [Y]) throws -> [Float] {
+        guard case .static(_, let output, _) = mode else {
+            throw QGEMMError(.incompatibleParameters, "dequantizeOutput is for static mode")
+        }
+        return try dequantize(y, parameters: output)
+    }
+}
