@@ -150,6 +150,11 @@ with tempfile.TemporaryDirectory() as tmp:
         print(f"{label}: done in {time.time() - started:.1f} s", file=sys.stderr)
 
 print()
+print("per-layer SQNR (dB) of the int8 layer against the float layer on the same input")
+print(f"{'layer':32}" + "".join(f"{r['config']:>19}" for r in results))
+for name in results[0]["layer_sqnr_db"]:
+    print(f"{name:32}" + "".join(f"{r['layer_sqnr_db'][name]:19.1f}" for r in results))
+print()
 print(f"{'configuration':18} {'SQNR min':>9} {'median':>7} {'max':>6}  {'cos mean':>8} {'cos min':>8} {'top-1':>6}  "
       f"{'int8 s':>7} {'sgemm s':>7}")
 for r in results:
