@@ -20,6 +20,9 @@ struct Validate: ParsableCommand {
     @Flag(name: .long, help: "Fewer accuracy cases (finishes in seconds).")
     var quick = false
 
+    @Option(name: .long, help: "Randomized soak: draw random cases for this many seconds.")
+    var soak: Double?
+
     @Option(name: .long, help: "Kernel path to check (default: every path this CPU supports).")
     var kernel: String?
 
@@ -35,6 +38,10 @@ struct Validate: ParsableCommand {
     func run() throws {
         let paths = try kernel.map { [try KernelPath.resolve($0)] } ?? KernelPath.available.filter { $0 != .reference }
         let jobs = max(1, self.jobs ?? CPUFeatures.current.cores)
+        if let soak {
+            guard soak > 0, soak.isFinite else { throw ValidationError("--soak takes a positive number of seconds") }
+            return try runSoak(seconds: soak, paths: paths, jobs: jobs)
+        }
         let unsupported = KernelPath.allCases.filter { !$0.isSupported }.map(\.rawValue)
         let quiet = json == "-"
         var failed = false
@@ -68,6 +75,60 @@ struct Validate: ParsableCommand {
             for e in outcome.errors.prefix(10) { print("ERROR \(e)") }
             print(failed ? "FAIL: not bit-exact" : "PASS: every path bit-exact against the reference")
         }
+        if failed { throw ExitCode(1) }
+    }
+
+    /// Random cases until the time is up: shapes up to ~300, every activation
+    /// type, zero point, mode, output (dynamic included), clamp, stride and
+    /// 1–4 threads, on every path. Each case carries its seed, so a mismatch
+    /// prints a reproducer.
+    func runSoak(seconds: Double, paths: [KernelPath], jobs: Int) throws {
+        var rng = CheckRandom(seed: seed)
+        let start = Date()
+        var total = ValidationRunner.Outcome(), cases = 0, lastReport = Date()
+        func dim() -> Int {
+            // Mostly small (tails), sometimes up to ~300.
+            switch rng.next() % 4 {
+            case 0: return Int(rng.next() % 8) + 1
+            case 1, 2: return Int(rng.next() % 70) + 1
+            default: return Int(rng.next() % 300) + 1
+            }
+        }
+        while Date().timeIntervalSince(start) < seconds {
+            let batch: [KernelCheck] = (0..<64).map { _ in
+                let activation: QuantizedType = rng.next() % 2 == 0 ? .int8 : .uint8
+                let zx: Int32 = switch rng.next() % 4 {
+                case 0: activation.min
+                case 1: activation.max
+                default: Int32(Int64(rng.next() % 256)) + activation.min
+                }
+                let strided = rng.next() % 3 == 0
+                return KernelCheck(m: dim(), n: dim(), k: dim(), activation: activation, xZeroPoint: zx,
+                                   perChannel: rng.next() % 2 == 0,
+                                   rounding: RoundingMode.allCases[Int(rng.next() % 3)], narrowClamp: rng.next() % 3 == 0,
+                                   threads: Int(rng.next() % 4) + 1,
+                                   output: KernelCheck.Output.allCases[Int(rng.next() % 5)],
+                                   rowStrideExtra: strided ? Int(rng.next() % 9) + 1 : 0,
+                                   outputStrideExtra: strided ? Int(rng.next() % 9) + 1 : 0, seed: rng.next())
+            }
+            let outcome = ValidationRunner.run(batch, paths: paths, jobs: jobs, quiet: true)
+            cases += batch.count
+            total.elements += outcome.elements
+            total.mismatches += outcome.mismatches
+            total.errors += outcome.errors
+            for m in outcome.mismatches {
+                print("MISMATCH \(m)\n  reproduce: KernelCheck(\(m.check.swiftLiteral)).run(paths: [.\(m.path)])")
+            }
+            if Date().timeIntervalSince(lastReport) > 10 {
+                lastReport = Date()
+                FileHandle.standardError.write(Data(String(format: "soak: %.0f/%.0f s, %d cases, %d mismatches\n",
+                                                           Date().timeIntervalSince(start), seconds, cases,
+                                                           total.mismatches.count).utf8))
+            }
+        }
+        let failed = !total.mismatches.isEmpty || !total.errors.isEmpty
+        print("soak: \(cases) cases, \(total.elements) output elements per path checked in \(String(format: "%.0f", Date().timeIntervalSince(start))) s on \(paths.map(\.rawValue).joined(separator: ", ")) (seed \(seed)): \(failed ? "FAIL, \(total.mismatches.count) mismatches, \(total.errors.count) errors" : "no mismatch")")
+        for e in total.errors.prefix(10) { print("ERROR \(e)") }
         if failed { throw ExitCode(1) }
     }
 
@@ -157,7 +218,7 @@ enum ValidationRunner {
         var seconds = 0.0
     }
 
-    static func run(_ cases: [KernelCheck], paths: [KernelPath], jobs: Int) -> Outcome {
+    static func run(_ cases: [KernelCheck], paths: [KernelPath], jobs: Int, quiet: Bool = false) -> Outcome {
         let lock = NSLock()
         nonisolated(unsafe) var outcome = Outcome()
         nonisolated(unsafe) var done = 0
@@ -183,7 +244,7 @@ enum ValidationRunner {
                 outcome.elements += local.elements
                 done += min(chunk, cases.count - c * chunk)
                 let now = Date()
-                if now.timeIntervalSince(lastReport) > 2 {
+                if !quiet && now.timeIntervalSince(lastReport) > 2 {
                     lastReport = now
                     let elapsed = now.timeIntervalSince(start)
                     let left = elapsed / Double(done) * Double(cases.count - done)

@@ -47,6 +47,11 @@ public struct KernelCheck: Sendable, Hashable, CustomStringConvertible {
         "M=\(m) N=\(n) K=\(k) \(activation.rawValue) Z_X=\(xZeroPoint) \(perChannel ? "per-channel" : "per-tensor") \(rounding.rawValue) clamp=\(narrowClamp ? "narrow" : "full") threads=\(threads) out=\(output.rawValue) ldx+\(rowStrideExtra) ldy+\(outputStrideExtra) seed=\(seed)"
     }
 
+    /// The Swift initializer call that recreates this check.
+    public var swiftLiteral: String {
+        "m: \(m), n: \(n), k: \(k), activation: .\(activation.rawValue), xZeroPoint: \(xZeroPoint), perChannel: \(perChannel), rounding: .\(rounding.rawValue), narrowClamp: \(narrowClamp), threads: \(threads), output: .\(output.rawValue), rowStrideExtra: \(rowStrideExtra), outputStrideExtra: \(outputStrideExtra), seed: \(seed)"
+    }
+
     /// A path whose output differs from the reference.
     public struct Mismatch: Error, Sendable, CustomStringConvertible {
         public let path: KernelPath
