@@ -1,0 +1,48 @@
+import Testing
+@testable import QGEMM
+
+extension Tag {
+    /// Run under ThreadSanitizer by `scripts/test --sanitize`.
+    @Tag static var concurrency: Self
+}
+
+/// Many tasks share one PackedWeights and call gemm at once, with different
+/// thread counts and kernel paths; every result must equal the single-threaded
+/// reference. Under ThreadSanitizer this also checks the thread pool and the
+/// per-thread scratch for data races.
+@Suite("Concurrent calls", .tags(.concurrency))
+struct ConcurrencyTests {
+    @Test func manyTasksShareOnePackedWeights() async throws {
+        var rng = SplitMix64(seed: 90)
+        let m = 23, k = 150, n = 45
+        let w = randomArray(n * k, Int8.self, &rng)
+        let x = randomArray(m * k, UInt8.self, &rng)
+        let xp = try QuantizationParameters(type: .uint8, scale: 0.02, zeroPoint: 131)
+        let yp = try QuantizationParameters(type: .int8, scale: 2.5, zeroPoint: -7)
+        let packed = try PackedWeights(weights: w, outputChannels: n, inputChannels: k, scales: .perTensor(0.01),
+                                       input: xp, output: yp, rounding: .doubleRounding)
+        let expected: [Int8] = try packed.gemm(x, rows: m, kernel: .reference, threads: 1)
+        let expectedAcc: [Int32] = try packed.gemm(x, rows: m, kernel: .reference, threads: 1)
+        let paths = KernelPath.available
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            for i in 0..<48 {
+                group.addTask {
+                    let path = paths[i % paths.count]
+                    let threads = i % 4 + 1
+                    if i % 3 == 0 {
+                        let acc: [Int32] = try packed.gemm(x, rows: m, kernel: path, threads: threads)
+                        return acc == expectedAcc
+                    }
+                    let y: [Int8] = try packed.gemm(x, rows: m, kernel: path, threads: threads)
+                    return y == expected
+                }
+            }
+            var all = 0
+            for try await same in group {
+                #expect(same)
+                all += 1
+            }
+            #expect(all == 48)
+        }
+    }
+}
