@@ -1,0 +1,24 @@
+// swift-tools-version:6.0
+//===----------------------------------------------------------------------===//
+//
+// libFuzzer targets for swift-qgemm. Built by `scripts/fuzz`, which links
+// `.deps/swift-qgemm` to the repository (SwiftPM names a path dependency
+// after its folder). Kept out of the main package: the targets need
+// -parse-as-library, an unsafe flag no dependency may carry.
+//
+//===----------------------------------------------------------------------===//
+
+import PackageDescription
+
+let fuzzFlags: [SwiftSetting] = [.unsafeFlags(["-parse-as-library"])]
+
+let package = Package(
+    name: "swift-qgemm-fuzz",
+    dependencies: [.package(path: ".deps/swift-qgemm")],
+    targets: [
+        .executableTarget(name: "FuzzNPY", dependencies: [.product(name: "QGEMM", package: "swift-qgemm")],
+                          swiftSettings: fuzzFlags),
+        .executableTarget(name: "FuzzGEMM", dependencies: [.product(name: "QGEMM", package: "swift-qgemm")],
+                          swiftSettings: fuzzFlags),
+    ]
+)

@@ -1,0 +1,33 @@
+// Any byte string is either parsed into a valid array or refused with a
+// QGEMMError; a parsed array survives a write/read round trip unchanged.
+import QGEMM
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzNPY(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
+    do {
+        let array = try NPYArray(parsing: bytes)
+        precondition(array.bytes.count == array.count * elementSize(array.dtype), "element bytes disagree with the shape")
+        switch array.dtype {
+        case .int8: _ = try array.int8Values()
+        case .uint8: _ = try array.uint8Values()
+        case .int32: _ = try array.int32Values()
+        case .float32, .float64: _ = try array.floatValues()
+        }
+        let again = try NPYArray(parsing: array.fileBytes())
+        precondition(again == array, "write/read round trip changed the array")
+    } catch is QGEMMError {
+        // Refused with the documented error: fine.
+    } catch {
+        preconditionFailure("unexpected error type: \(error)")
+    }
+    return 0
+}
+
+func elementSize(_ t: NPYArray.DType) -> Int {
+    switch t {
+    case .int8, .uint8: 1
+    case .int32, .float32: 4
+    case .float64: 8
+    }
+}
