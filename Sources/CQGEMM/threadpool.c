@@ -33,6 +33,7 @@ static struct {
     uint64_t generation;
     qg_job *job;
     int wanted, arrived, active;
+    int stopping; // set at process exit: workers leave their loop
 } qg_pool = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .wake = PTHREAD_COND_INITIALIZER,
@@ -62,7 +63,8 @@ static void *qg_worker(void *arg) {
     uint64_t seen = start.generation;
     pthread_mutex_lock(&qg_pool.lock);
     for (;;) {
-        while (qg_pool.generation == seen) pthread_cond_wait(&qg_pool.wake, &qg_pool.lock);
+        while (qg_pool.generation == seen && !qg_pool.stopping) pthread_cond_wait(&qg_pool.wake, &qg_pool.lock);
+        if (qg_pool.stopping) break;
         seen = qg_pool.generation;
         // Read under the lock, for the generation just seen: a worker that is
         // not wanted must not touch the job (it may already be gone).
@@ -75,12 +77,32 @@ static void *qg_worker(void *arg) {
         pthread_mutex_lock(&qg_pool.lock);
         if (--qg_pool.active == 0) pthread_cond_signal(&qg_pool.idle);
     }
-    return NULL;
+    qg_pool.workers--;
+    pthread_cond_broadcast(&qg_pool.idle);
+    pthread_mutex_unlock(&qg_pool.lock);
+    return NULL; // the thread's scratch is freed by its key destructor
+}
+
+/// At process exit: stop the workers and wait for them to leave, so no thread
+/// outlives the library's state. Skipped if a GEMM is still running (exit
+/// called from another thread mid-call).
+static void qg_pool_shutdown(void) {
+    if (pthread_mutex_trylock(&qg_pool.owner) != 0) return;
+    pthread_mutex_lock(&qg_pool.lock);
+    qg_pool.stopping = 1;
+    pthread_cond_broadcast(&qg_pool.wake);
+    while (qg_pool.workers > 0) pthread_cond_wait(&qg_pool.idle, &qg_pool.lock);
+    pthread_mutex_unlock(&qg_pool.lock);
+    pthread_mutex_unlock(&qg_pool.owner);
 }
 
 /// Starts workers up to `count` (called with qg_pool.owner held). Returns how many exist.
+static pthread_once_t qg_atexit_once = PTHREAD_ONCE_INIT;
+static void qg_register_shutdown(void) { atexit(qg_pool_shutdown); }
+
 static int qg_ensure_workers(int count) {
     if (count > QG_MAX_WORKERS) count = QG_MAX_WORKERS;
+    pthread_once(&qg_atexit_once, qg_register_shutdown);
     while (qg_pool.workers < count) {
         qg_worker_start *start = malloc(sizeof *start);
         if (!start) break;
@@ -105,6 +127,11 @@ void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t
     qg_job job = {.task = task, .ctx = ctx, .count = count, .wanted = 0};
     atomic_init(&job.next, 0);
     if (threads <= 1 || count <= 1 || pthread_mutex_trylock(&qg_pool.owner) != 0) {
+        qg_drain(&job);
+        return;
+    }
+    if (qg_pool.stopping) { // after the exit-time shutdown: no workers any more
+        pthread_mutex_unlock(&qg_pool.owner);
         qg_drain(&job);
         return;
     }
