@@ -110,4 +110,21 @@ struct CommandLineTests {
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("magic"))
     }
+
+    @Test func environmentVariableChangesTheProcessDefault() throws {
+        let portable = try qgemm(["info"], environment: ["QGEMM_KERNEL": "portable"])
+        #expect(String(decoding: portable.stdout, as: UTF8.self).contains("default      portable (QGEMM_KERNEL)"))
+        let bogus = try qgemm(["info"], environment: ["QGEMM_KERNEL": "bogus"])
+        #expect(String(decoding: bogus.stdout, as: UTF8.self).contains("'bogus' is not a kernel path"))
+        // A GEMM under a bad QGEMM_KERNEL fails with the error, not silently on another path.
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try NPYArray(uint8: [1, 2, 3, 4], shape: [2, 2]).write(to: dir.appendingPathComponent("x.npy"))
+        try NPYArray(int8: [1, -1, 2, 0], shape: [2, 2]).write(to: dir.appendingPathComponent("w.npy"))
+        let r = try qgemm(["gemm", "--x", dir.appendingPathComponent("x.npy").path, "--w", dir.appendingPathComponent("w.npy").path,
+                           "--x-scale", "0.1", "--x-zero-point", "3", "--w-scale", "0.1", "--output-type", "int32",
+                           "--out", dir.appendingPathComponent("y.npy").path], environment: ["QGEMM_KERNEL": "bogus"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("QGEMM_KERNEL"))
+    }
 }
