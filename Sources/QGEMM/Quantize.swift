@@ -1,3 +1,5 @@
+import CQGEMM
+
 // quantize / dequantize between Float and Int8 / UInt8 (DESIGN §3).
 
 extension QuantizationParameters {
@@ -32,7 +34,7 @@ extension QuantizationParameters {
 /// - Throws: ``QGEMMError/Code/incompatibleParameters`` when the element type
 ///   of `output` is not `parameters.type`; ``QGEMMError/Code/bufferTooSmall``
 ///   when `output` is shorter than `values`; ``QGEMMError/Code/invalidValue``
-///   for a NaN (naming its index; `output` is then left partly written).
+///   for a NaN (naming its index; nothing is written then).
 public func quantize<Q: QuantizedScalar>(
     _ values: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Q>,
     parameters: QuantizationParameters
@@ -44,10 +46,15 @@ public func quantize<Q: QuantizedScalar>(
     guard output.count >= values.count else {
         throw QGEMMError(.bufferTooSmall, "output holds \(output.count) elements, \(values.count) needed")
     }
-    for i in values.indices {
-        let r = values[i]
-        guard !r.isNaN else { throw QGEMMError(.invalidValue, "cannot quantize NaN (element \(i))") }
-        output[i] = Q(truncatingIfNeeded: parameters.quantizeNonNaN(r))
+    if let i = values.firstIndex(where: { $0.isNaN }) {
+        throw QGEMMError(.invalidValue, "cannot quantize NaN (element \(i))")
+    }
+    guard let src = values.baseAddress, let dst = output.baseAddress else { return }
+    var scale = parameters.scale, zero = parameters.zeroPoint
+    // The vector routine computes exactly quantize(_:) element by element (tested).
+    dst.withMemoryRebound(to: UInt8.self, capacity: values.count) { out in
+        qg_quantize_rows(src, 1, Int64(values.count), Int64(values.count), &scale, &zero,
+                         parameters.type == .uint8 ? 1 : 0, out, Int64(values.count))
     }
 }
 

@@ -1,3 +1,5 @@
+import CQGEMM
+
 /// A Linear layer `Y = X·Wᵀ + b` run in int8, built from Float weights
 /// (quantized symmetrically per output channel).
 ///
@@ -84,15 +86,12 @@ public final class QuantizedLinear: Sendable {
         switch mode {
         case .dynamic(let granularity):
             let params = try Self.dynamicParameters(x, rows: rows, k: inputFeatures, granularity: granularity)
+            let scales = params.map(\.scale), zeros = params.map(\.zeroPoint)
             var q = [UInt8](repeating: 0, count: x.count)
-            for m in 0..<rows {
-                let p = params[m]
-                for t in 0..<inputFeatures {
-                    q[m * inputFeatures + t] = UInt8(truncatingIfNeeded: p.quantizeNonNaN(x[m * inputFeatures + t]))
-                }
-            }
-            return try packed.gemmDynamic(q, rows: rows, rowScales: params.map(\.scale),
-                                          rowZeroPoints: params.map(\.zeroPoint), kernel: kernel, threads: threads)
+            qg_quantize_rows(x, Int64(rows), Int64(inputFeatures), Int64(inputFeatures), scales, zeros, 1, &q,
+                             Int64(inputFeatures))
+            return try packed.gemmDynamic(q, rows: rows, rowScales: scales, rowZeroPoints: zeros,
+                                          kernel: kernel, threads: threads)
         case .static(let input, let output, _):
             switch (input.type, output.type) {
             case (.uint8, .int8): return try dequantizeOutput(forward(quantizeInput(x) as [UInt8], rows: rows, kernel: kernel, threads: threads) as [Int8])
@@ -108,23 +107,21 @@ public final class QuantizedLinear: Sendable {
     /// min/max. NaN or ±Inf in `x` throws ``QGEMMError/Code/invalidValue``.
     public static func dynamicParameters(_ x: [Float], rows: Int, k: Int,
                                          granularity: InputGranularity) throws -> [QuantizationParameters] {
-        func range(_ s: ArraySlice<Float>) throws -> (Float, Float) {
-            var lo = Float.infinity, hi = -Float.infinity
-            for v in s {
-                guard v.isFinite else { throw QGEMMError(.invalidValue, "input value \(v) cannot be quantized") }
-                lo = Swift.min(lo, v); hi = Swift.max(hi, v)
-            }
-            return s.isEmpty ? (0, 0) : (lo, hi)
+        guard rows >= 0, k >= 0, x.count >= rows * k else {
+            throw QGEMMError(.invalidShape, "input holds \(x.count) values, \(rows) rows × K = \(k) needed")
+        }
+        var mins = [Float](repeating: 0, count: rows), maxs = [Float](repeating: 0, count: rows)
+        let bad = qg_row_min_max(x, Int64(rows), Int64(k), Int64(k), &mins, &maxs)
+        guard bad < 0 else {
+            throw QGEMMError(.invalidValue, "input value [\(bad / Int64(max(k, 1))), \(bad % Int64(max(k, 1)))] is \(x[Int(bad)]); it cannot be quantized")
         }
         switch granularity {
         case .perTensor:
-            let (lo, hi) = try range(x[...])
-            let p = try QuantizationParameters(observedMin: lo, observedMax: hi, type: .uint8)
+            let p = try QuantizationParameters(observedMin: mins.min() ?? 0, observedMax: maxs.max() ?? 0, type: .uint8)
             return Array(repeating: p, count: rows)
         case .perRow:
             return try (0..<rows).map { m in
-                let (lo, hi) = try range(x[(m * k)..<((m + 1) * k)])
-                return try QuantizationParameters(observedMin: lo, observedMax: hi, type: .uint8)
+                try QuantizationParameters(observedMin: mins[m], observedMax: maxs[m], type: .uint8)
             }
         }
     }

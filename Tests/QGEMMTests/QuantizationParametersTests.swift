@@ -85,3 +85,33 @@ struct QuantizationParametersTests {
         for (a, b) in zip(xs, back) { #expect(abs(a - b) <= p.scale * 0.5001) }
     }
 }
+
+@Suite("Vector quantization")
+struct VectorQuantizationTests {
+    /// The array routine (vectorised C) against the scalar definition, value by value.
+    @Test func arrayQuantizeEqualsScalarQuantize() throws {
+        var rng = SplitMix64(seed: 44)
+        for type in QuantizedType.allCases {
+            for (scale, zero) in [(Float(0.1), Int32(type == .int8 ? 0 : 128)), (0.0375, type.min), (3.5, type.max), (1e-6, 17)] {
+                let p = try QuantizationParameters(type: type, scale: scale, zeroPoint: zero)
+                var values: [Float] = [0, -0.0, .infinity, -.infinity, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
+                                       .leastNonzeroMagnitude, -.leastNonzeroMagnitude, 1e30, -1e30]
+                // Exact ties: (j + 0.5)·scale rounds away from zero.
+                for j in -300...300 { values.append((Float(j) + 0.5) * scale) }
+                for _ in 0..<3000 { values.append(Float.random(in: -400...400, using: &rng) * scale) }
+                for count in [values.count, 1, 7, 8, 9, 17] {
+                    let slice = Array(values.prefix(count))
+                    let expected = try slice.map { try p.quantize($0) }
+                    switch type {
+                    case .int8:
+                        let q: [Int8] = try quantize(slice, parameters: p)
+                        #expect(q.map(Int32.init) == expected, "\(type) scale \(scale) zero \(zero) count \(count)")
+                    case .uint8:
+                        let q: [UInt8] = try quantize(slice, parameters: p)
+                        #expect(q.map(Int32.init) == expected, "\(type) scale \(scale) zero \(zero) count \(count)")
+                    }
+                }
+            }
+        }
+    }
+}

@@ -155,6 +155,16 @@ void qg_gemm_reference(const qg_gemm_args *args);
 /// entries: the SIMD epilogues read whole vectors of channels.
 int qg_gemm(const qg_gemm_args *args, qg_path path, int threads);
 
+// MARK: - Activation quantization (dynamic mode)
+
+/// Quantizes `rows` rows of K floats: out[m][i] = clamp(round-half-away(x / scale[m]) + zero[m])
+/// into uint8 (x_unsigned = 1) or int8 bytes (x_unsigned = 0). No value may be NaN.
+void qg_quantize_rows(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *scale, const int32_t *zero,
+                      int x_unsigned, uint8_t *out, int64_t ldo);
+/// Per-row min and max. Returns -1, or the flat index (m·K + i) of the first
+/// NaN or ±Inf, where it stops.
+int64_t qg_row_min_max(const float *x, int64_t rows, int64_t k, int64_t ldx, float *mins, float *maxs);
+
 // MARK: - Peak probes
 
 /// Runs `iterations` rounds of the path's int8 multiply-accumulate

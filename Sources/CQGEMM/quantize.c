@@ -1,0 +1,81 @@
+// Float → uint8/int8 quantization of activation rows, the hot part of dynamic
+// quantization: q = clamp(round-half-away(r / scale) + Z, qmin, qmax), exactly
+// as QuantizationParameters.quantize (DESIGN §3). The caller has checked that
+// no value is NaN (ranges come from qg_row_min_max, which reports them).
+#include "qgemm.h"
+
+#include <math.h>
+
+#pragma clang fp contract(off)
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/// round-half-away(x / s), clamped to [lo, hi], as int32 lanes. trunc() and
+/// the exact remainder x − trunc(x) decide the tie direction without a
+/// rounding mode that AVX lacks.
+__attribute__((target("avx2"))) static inline __m256i qg_quantize8(__m256 r, __m256 s, __m256 lo, __m256 hi) {
+    const __m256 v = _mm256_div_ps(r, s);
+    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m256 frac = _mm256_sub_ps(v, t); // exact
+    const __m256 half = _mm256_set1_ps(0.5f), sign = _mm256_set1_ps(-0.0f);
+    const __m256 away = _mm256_cmp_ps(_mm256_andnot_ps(sign, frac), half, _CMP_GE_OQ);
+    const __m256 step = _mm256_or_ps(_mm256_and_ps(v, sign), _mm256_set1_ps(1.0f)); // ±1 with v's sign
+    __m256 q = _mm256_add_ps(t, _mm256_and_ps(away, step));
+    q = _mm256_min_ps(_mm256_max_ps(q, lo), hi);
+    return _mm256_cvttps_epi32(q);
+}
+
+__attribute__((target("avx2"))) static void qg_quantize_row_avx2(const float *x, int64_t k, float scale, int32_t zero,
+                                                                 int32_t qmin, int32_t qmax, uint8_t *out) {
+    const __m256 s = _mm256_set1_ps(scale);
+    const __m256 lo = _mm256_set1_ps((float)(qmin - zero)), hi = _mm256_set1_ps((float)(qmax - zero));
+    const __m256i z = _mm256_set1_epi32(zero);
+    int64_t i = 0;
+    for (; i + 8 <= k; i += 8) {
+        const __m256i q = _mm256_add_epi32(qg_quantize8(_mm256_loadu_ps(x + i), s, lo, hi), z);
+        const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+        // Values are inside the type's range: only the low byte matters.
+        const __m128i b = _mm_shuffle_epi8(w16, _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1));
+        _mm_storel_epi64((__m128i *)(out + i), b);
+    }
+    for (; i < k; i++) {
+        float q = roundf(x[i] / scale);
+        q = fminf(fmaxf(q, (float)(qmin - zero)), (float)(qmax - zero));
+        out[i] = (uint8_t)((int32_t)q + zero);
+    }
+}
+#endif
+
+void qg_quantize_rows(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *scale, const int32_t *zero,
+                      int x_unsigned, uint8_t *out, int64_t ldo) {
+    const int32_t qmin = x_unsigned ? 0 : -128, qmax = x_unsigned ? 255 : 127;
+    for (int64_t m = 0; m < rows; m++) {
+#if defined(__x86_64__)
+        if (qg_cpu_get_features()->avx2) {
+            qg_quantize_row_avx2(x + m * ldx, k, scale[m], zero[m], qmin, qmax, out + m * ldo);
+            continue;
+        }
+#endif
+        for (int64_t i = 0; i < k; i++) {
+            float q = roundf(x[m * ldx + i] / scale[m]);
+            q = fminf(fmaxf(q, (float)(qmin - zero[m])), (float)(qmax - zero[m]));
+            out[m * ldo + i] = (uint8_t)((int32_t)q + zero[m]);
+        }
+    }
+}
+
+int64_t qg_row_min_max(const float *x, int64_t rows, int64_t k, int64_t ldx, float *mins, float *maxs) {
+    for (int64_t m = 0; m < rows; m++) {
+        float lo = INFINITY, hi = -INFINITY;
+        for (int64_t i = 0; i < k; i++) {
+            const float v = x[m * ldx + i];
+            if (!isfinite(v)) return m * k + i; // index of the first NaN or ±Inf
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+        }
+        mins[m] = k > 0 ? lo : 0;
+        maxs[m] = k > 0 ? hi : 0;
+    }
+    return -1;
+}
