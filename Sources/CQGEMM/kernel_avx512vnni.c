@@ -28,8 +28,13 @@
 
 #include "epilogue_avx2.h"
 
-#define QG_VNNI __attribute__((target("avx2,avx512f,avx512bw,avx512vnni")))
-#define QG_VNNI_INLINE static inline __attribute__((always_inline, target("avx2,avx512f,avx512bw,avx512vnni")))
+// scripts/check-vnni-emulated compiles this file with software AVX-512
+// intrinsics and QG_VNNI_TARGET="avx2" to run its logic on any AVX2 CPU.
+#ifndef QG_VNNI_TARGET
+#define QG_VNNI_TARGET "avx2,avx512f,avx512bw,avx512vnni"
+#endif
+#define QG_VNNI __attribute__((target(QG_VNNI_TARGET)))
+#define QG_VNNI_INLINE static inline __attribute__((always_inline, target(QG_VNNI_TARGET)))
 
 enum { QG_VNNI_MR = 8 };
 
