@@ -46,7 +46,7 @@ void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t
 /// across calls on the same thread; NULL if it cannot be allocated.
 void *qg_thread_scratch(size_t bytes);
 
-// MARK: - Scalar epilogue (epilogue.c), for the portable path and SIMD tails
+// MARK: - Scalar epilogue (epilogue.c), for the portable path
 
 /// Finishes one output element from the raw dot product Σ_k W[n][k]·X[m][k]:
 /// adds the bias and zero-point terms, then writes the requested output type.

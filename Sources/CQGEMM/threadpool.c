@@ -21,7 +21,6 @@ typedef struct qg_job {
     void *ctx;
     int64_t count;
     _Atomic int64_t next;
-    int wanted; // workers asked to join
 } qg_job;
 
 static struct {
@@ -96,10 +95,10 @@ static void qg_pool_shutdown(void) {
     pthread_mutex_unlock(&qg_pool.owner);
 }
 
-/// Starts workers up to `count` (called with qg_pool.owner held). Returns how many exist.
 static pthread_once_t qg_atexit_once = PTHREAD_ONCE_INIT;
 static void qg_register_shutdown(void) { atexit(qg_pool_shutdown); }
 
+/// Starts workers up to `count` (called with qg_pool.owner held). Returns how many exist.
 static int qg_ensure_workers(int count) {
     if (count > QG_MAX_WORKERS) count = QG_MAX_WORKERS;
     pthread_once(&qg_atexit_once, qg_register_shutdown);
@@ -124,7 +123,7 @@ static int qg_ensure_workers(int count) {
 }
 
 void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t t), void *ctx) {
-    qg_job job = {.task = task, .ctx = ctx, .count = count, .wanted = 0};
+    qg_job job = {.task = task, .ctx = ctx, .count = count};
     atomic_init(&job.next, 0);
     if (threads <= 1 || count <= 1 || pthread_mutex_trylock(&qg_pool.owner) != 0) {
         qg_drain(&job);
@@ -137,10 +136,10 @@ void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t
     }
     int wanted = threads - 1;
     if (wanted > count - 1) wanted = (int)(count - 1);
-    wanted = qg_ensure_workers(wanted) < wanted ? qg_pool.workers : wanted;
+    const int available = qg_ensure_workers(wanted); // fewer if thread creation failed
+    if (available < wanted) wanted = available;
 
     pthread_mutex_lock(&qg_pool.lock);
-    job.wanted = wanted;
     qg_pool.job = &job;
     qg_pool.wanted = wanted;
     qg_pool.arrived = 0;

@@ -77,7 +77,6 @@ struct Bench: ParsableCommand {
             results.append(r)
             if !jsonToStdout { table.printRow(r) }
         }
-        Progress.finish()
         if let json {
             let doc = BenchDocument(machine: machine, results: results)
             let enc = JSONEncoder()

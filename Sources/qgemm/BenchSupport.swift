@@ -124,8 +124,6 @@ struct BenchTable {
 
 /// Progress lines on stderr: step i of n and an estimate of the time left.
 enum Progress {
-    nonisolated(unsafe) static var printed = false
-
     static func report(index: Int, total: Int, started: Date, label: String) {
         let elapsed = Date().timeIntervalSince(started)
         guard total > 1 else { return }
@@ -135,10 +133,7 @@ enum Progress {
             line += String(format: ", about %.0f s left", left)
         }
         FileHandle.standardError.write(Data((line + "\n").utf8))
-        printed = true
     }
-
-    static func finish() {}
 }
 
 /// Times the int8 GEMM and sgemm on one shape.
