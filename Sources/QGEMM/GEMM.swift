@@ -109,7 +109,7 @@ extension PackedWeights {
                                  "row zero point [\(m)] = \(z) is outside the \(X.quantizedType.rawValue) range")
             }
         }
-        if floatBias == nil, let qb = quantizedBias, qb.contains(where: { $0 != 0 }) {
+        if hasNonzeroInt32Bias {
             throw QGEMMError(.incompatibleParameters,
                              "an int32 bias has scale S_X·S_W and cannot be used with per-row dynamic scales; give the bias as Float")
         }

@@ -74,6 +74,9 @@ public final class PackedWeights: @unchecked Sendable {
     public let multipliers: [FixedPointMultiplier]?
     /// The Float bias as given, if the bias was given as Float.
     public let floatBias: [Float]?
+    /// Whether the bias was given as int32 with a nonzero entry (its scale
+    /// S_X·S_W rules out per-row dynamic scales); decided once, here.
+    let hasNonzeroInt32Bias: Bool
 
     let storage: Storage
 
@@ -300,6 +303,7 @@ public final class PackedWeights: @unchecked Sendable {
         self.clamp = output.map { clamp ?? $0.type.range }
         self.multipliers = multipliers
         self.floatBias = floatBias
+        if case .int32(let b) = bias { self.hasNonzeroInt32Bias = b.contains { $0 != 0 } } else { self.hasNonzeroInt32Bias = false }
         self.storage = storage
     }
 
