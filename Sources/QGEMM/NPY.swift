@@ -18,7 +18,8 @@ public struct NPYArray: Sendable, Equatable {
     public enum DType: String, Sendable, CaseIterable {
         case int8, uint8, int32, float32, float64
 
-        var itemSize: Int {
+        /// Bytes per element.
+        public var itemSize: Int {
             switch self {
             case .int8, .uint8: 1
             case .int32, .float32: 4

@@ -4,15 +4,6 @@ import Foundation
 /// The library's seedable SplitMix64 generator, so failures reproduce.
 typealias SplitMix64 = CheckRandom
 
-extension CheckRandom {
-    /// Standard normal (Box–Muller).
-    mutating func gaussian() -> Float {
-        let u1 = Double.random(in: Double.ulpOfOne..<1, using: &self)
-        let u2 = Double.random(in: 0..<1, using: &self)
-        return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
-    }
-}
-
 extension QuantizedScalar {
     /// Any value of the type, uniformly (the full range, so saturation shows).
     static func random(using rng: inout SplitMix64) -> Self {
@@ -39,15 +30,8 @@ func naiveAccumulators<X: QuantizedScalar>(x: [X], m: Int, k: Int, ldx: Int, w: 
     return out
 }
 
-/// 10·log10(Σ ref² / Σ (ref − test)²), in dB.
-func sqnr(reference: [Float], test: [Float]) -> Double {
-    var signal = 0.0, noise = 0.0
-    for (r, t) in zip(reference, test) {
-        signal += Double(r) * Double(r)
-        noise += (Double(r) - Double(t)) * (Double(r) - Double(t))
-    }
-    return noise == 0 ? .infinity : 10 * Foundation.log10(signal / noise)
-}
+/// 10·log10(Σ ref² / Σ (ref − test)²), in dB: the library's own measure.
+func sqnr(reference: [Float], test: [Float]) -> Double { AccuracyCheck.sqnr(reference, test) }
 
 /// Runs `body` and returns the QGEMMError code it threw (nil if none or another error).
 func errorCode(_ body: () throws -> Void) -> QGEMMError.Code? {

@@ -7,7 +7,7 @@ public func fuzzNPY(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
     do {
         let array = try NPYArray(parsing: bytes)
-        precondition(array.bytes.count == array.count * elementSize(array.dtype), "element bytes disagree with the shape")
+        precondition(array.bytes.count == array.count * array.dtype.itemSize, "element bytes disagree with the shape")
         switch array.dtype {
         case .int8: _ = try array.int8Values()
         case .uint8: _ = try array.uint8Values()
@@ -22,12 +22,4 @@ public func fuzzNPY(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         preconditionFailure("unexpected error type: \(error)")
     }
     return 0
-}
-
-func elementSize(_ t: NPYArray.DType) -> Int {
-    switch t {
-    case .int8, .uint8: 1
-    case .int32, .float32: 4
-    case .float64: 8
-    }
 }

@@ -51,10 +51,7 @@ public struct AccuracyCheck: Sendable {
 
     public func run(paths: [KernelPath]) throws -> Result {
         var rng = CheckRandom(seed: seed)
-        func gaussian() -> Float {
-            let u1 = max(Double(rng.next() >> 11) * 0x1p-53, 0x1p-60), u2 = Double(rng.next() >> 11) * 0x1p-53
-            return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
-        }
+        func gaussian() -> Float { rng.gaussian() }
         func draw() -> Float {
             switch distribution {
             case .uniform: return Float(Double(rng.next() >> 11) * 0x1p-53 * 2 - 1)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// One bit-exactness check: a GEMM configuration run on several kernel paths
 /// and compared, bit for bit, with the scalar reference.
 ///
@@ -180,5 +182,13 @@ public struct CheckRandom: RandomNumberGenerator, Sendable {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+extension CheckRandom {
+    /// A standard normal value (Box–Muller on two 53-bit uniforms).
+    public mutating func gaussian() -> Float {
+        let u1 = max(Double(next() >> 11) * 0x1p-53, 0x1p-60), u2 = Double(next() >> 11) * 0x1p-53
+        return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
     }
 }
