@@ -53,9 +53,8 @@ public enum KernelPath: String, Sendable, CaseIterable, Hashable, CustomStringCo
     public static var processDefault: Result<KernelPath, QGEMMError> { processDefaultStorage }
 
     private static let processDefaultStorage: Result<KernelPath, QGEMMError> = {
-        guard let raw = getenv("QGEMM_KERNEL"), let name = Optional(String(cString: raw)), !name.isEmpty else {
-            return .success(best)
-        }
+        guard let raw = getenv("QGEMM_KERNEL"), raw.pointee != 0 else { return .success(best) }
+        let name = String(cString: raw)
         do throws(QGEMMError) { return .success(try resolve(name, origin: "QGEMM_KERNEL")) } catch { return .failure(error) }
     }()
 
