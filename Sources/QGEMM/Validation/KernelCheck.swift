@@ -108,9 +108,10 @@ public struct KernelCheck: Sendable, Hashable, CustomStringConvertible {
             i == 0 ? xZeroPoint : Int32(Int64(rng.next() % UInt64(activation.max - activation.min + 1))) + activation.min
         }
 
+        let xInt8 = activation == .int8 ? xBits.map { Int8(bitPattern: $0) } : []
         func compute(_ path: KernelPath) throws -> [UInt32] {
             switch activation {
-            case .int8: return try computeTyped(xBits.map { Int8(bitPattern: $0) }, path)
+            case .int8: return try computeTyped(xInt8, path)
             case .uint8: return try computeTyped(xBits, path)
             }
         }
