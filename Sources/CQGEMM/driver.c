@@ -16,10 +16,7 @@
 // than m-blocks, so M = 1 (LLM decode) still uses every core.
 #include "driver.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
-#include <stdlib.h>
-#include <string.h>
 
 #define QG_L2_BYTES (1 << 20)
 
@@ -59,26 +56,6 @@ static void qg_task(void *ctx, int64_t t) {
     p->kernel->compute(a, x_block, m0, rows, n0, n1);
 }
 
-// Test hook: with QGEMM_TEST_CORRUPT_PATH=<path name> in the environment, that
-// path flips the lowest bit of Y[0][0] after every call, so the tests can show
-// that `qgemm validate` and the bit-exactness checks do catch a wrong kernel.
-static int qg_corrupt_path = -1;
-static pthread_once_t qg_corrupt_once = PTHREAD_ONCE_INIT;
-
-static void qg_corrupt_init(void) {
-    const char *name = getenv("QGEMM_TEST_CORRUPT_PATH");
-    if (!name) return;
-    for (int p = 0; p < QG_PATH_COUNT; p++)
-        if (strcmp(name, qg_path_name((qg_path)p)) == 0) qg_corrupt_path = p;
-}
-
-static void qg_corrupt_if_asked(const qg_gemm_args *a, qg_path path) {
-    pthread_once(&qg_corrupt_once, qg_corrupt_init);
-    if ((int)path != qg_corrupt_path) return;
-    uint8_t *first = a->y;
-    first[0] ^= 1; // little-endian: the lowest bit of the element either way
-}
-
 int qg_driver_run(const qg_gemm_args *a, const qg_kernel *kernel, int threads) {
     if (threads <= 0) threads = qg_cpu_count();
     const int64_t mr = kernel->mr;
@@ -107,6 +84,5 @@ int qg_driver_run(const qg_gemm_args *a, const qg_kernel *kernel, int threads) {
     atomic_init(&plan.failed, 0);
     qg_parallel_for(m_blocks * n_blocks, threads, qg_task, &plan);
     if (atomic_load(&plan.failed)) return -2;
-    qg_corrupt_if_asked(a, kernel->path);
     return 0;
 }

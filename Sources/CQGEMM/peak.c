@@ -61,6 +61,22 @@ __attribute__((target("avx2,fma"))) static int64_t qg_peak_fma(int64_t iteration
     *sink = _mm256_cvtss_f32(s);
     return iterations * QG_CHAINS * 8;
 }
+
+/// 512-bit FMA: on CPUs with AVX-512 this is what a float BLAS's best kernel
+/// issues, so it is the honest fp32 peak there.
+__attribute__((target("avx512f"))) static int64_t qg_peak_fma512(int64_t iterations, float *sink) {
+    __m512 acc[QG_CHAINS];
+    __m512 w = _mm512_set1_ps(1.0f), x = _mm512_set1_ps(0.0f);
+    for (int i = 0; i < QG_CHAINS; i++) acc[i] = _mm512_setzero_ps();
+    for (int64_t it = 0; it < iterations; it++) {
+        for (int i = 0; i < QG_CHAINS; i++) acc[i] = _mm512_fmadd_ps(w, x, acc[i]);
+        __asm__ volatile("" : "+v"(w), "+v"(x));
+    }
+    __m512 s = acc[0];
+    for (int i = 1; i < QG_CHAINS; i++) s = _mm512_add_ps(s, acc[i]);
+    *sink = _mm512_reduce_add_ps(s);
+    return iterations * QG_CHAINS * 16;
+}
 #endif
 
 static int64_t qg_peak_scalar(int64_t iterations, int32_t *sink) {
@@ -97,14 +113,28 @@ int64_t qg_peak_probe_int8(qg_path path, int64_t iterations) {
     return macs;
 }
 
-int64_t qg_peak_probe_fp32(int64_t iterations) {
+int qg_peak_fp32_vector_bits(void) {
 #if defined(__x86_64__)
-    if (qg_cpu_get_features()->fma) {
-        float sink = 0;
-        int64_t flops = qg_peak_fma(iterations, &sink);
-        __asm__ volatile("" : : "x"(sink));
-        return flops;
-    }
+    const qg_cpu_features *f = qg_cpu_get_features();
+    if (f->avx512f) return 512;
+    if (f->fma) return 256;
 #endif
     return 0;
+}
+
+int64_t qg_peak_probe_fp32(int64_t iterations) {
+#if defined(__x86_64__)
+    float sink = 0;
+    int64_t fmas = 0;
+    switch (qg_peak_fp32_vector_bits()) {
+    case 512: fmas = qg_peak_fma512(iterations, &sink); break;
+    case 256: fmas = qg_peak_fma(iterations, &sink); break;
+    default: break;
+    }
+    __asm__ volatile("" : : "x"(sink));
+    return fmas;
+#else
+    (void)iterations;
+    return 0;
+#endif
 }

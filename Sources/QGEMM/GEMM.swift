@@ -127,6 +127,11 @@ extension PackedWeights {
     /// Array form of ``gemm(_:rows:rowStride:input:into:outputRowStride:kernel:threads:)``:
     /// `x` is [rows×K] row-major, the result [rows×N].
     ///
+    /// Array entry points take exactly the elements their shape needs
+    /// (`x.count == rows·K`), so a mistaken `rows` cannot pass silently;
+    /// buffer entry points take at least that many (a buffer may be a view
+    /// into larger memory, with strides).
+    ///
     /// ```swift
     /// let y = try packed.gemm(xq, rows: 8, as: Int8.self)
     /// ```
@@ -134,9 +139,7 @@ extension PackedWeights {
         _ x: [X], rows: Int, input: QuantizationParameters? = nil, as type: Y.Type = Y.self,
         kernel: KernelPath? = nil, threads: Int? = nil
     ) throws -> [Y] {
-        guard rows >= 0, rows.multipliedReportingOverflow(by: outputChannels).overflow == false else {
-            throw QGEMMError(.invalidShape, "rows must be ≥ 0, got \(rows)")
-        }
+        try Self.checkExactCount(x.count, rows: rows, k: inputChannels, n: outputChannels)
         var y = [Y](repeating: 0, count: rows * outputChannels)
         try x.withUnsafeBufferPointer { xb in
             try y.withUnsafeMutableBufferPointer { yb in
@@ -146,13 +149,19 @@ extension PackedWeights {
         return y
     }
 
-    /// Array form of ``gemmDynamic(_:rows:rowStride:rowScales:rowZeroPoints:into:outputRowStride:kernel:threads:)``.
+    /// Array form of ``gemmDynamic(_:rows:rowStride:rowScales:rowZeroPoints:into:outputRowStride:kernel:threads:)``;
+    /// exact counts as for the array ``gemm(_:rows:input:as:kernel:threads:)``
+    /// (`rows` row scales and zero points).
     public func gemmDynamic<X: QuantizedScalar>(
         _ x: [X], rows: Int, rowScales: [Float], rowZeroPoints: [Int32],
         kernel: KernelPath? = nil, threads: Int? = nil
     ) throws -> [Float] {
-        guard rows >= 0, rows.multipliedReportingOverflow(by: outputChannels).overflow == false else {
-            throw QGEMMError(.invalidShape, "rows must be ≥ 0, got \(rows)")
+        try Self.checkExactCount(x.count, rows: rows, k: inputChannels, n: outputChannels)
+        guard rowScales.count == rows, rowZeroPoints.count == rows else {
+            // Too few is the buffer forms' error; too many is this form's exact rule.
+            let short = rowScales.count < rows || rowZeroPoints.count < rows
+            throw QGEMMError(short ? .bufferTooSmall : .invalidShape,
+                             "\(rows) rows need exactly \(rows) row scales and zero points, got \(rowScales.count) and \(rowZeroPoints.count)")
         }
         var y = [Float](repeating: 0, count: rows * outputChannels)
         try x.withUnsafeBufferPointer { xb in
@@ -170,10 +179,24 @@ extension PackedWeights {
 
     // MARK: Front end
 
-    private func frontEnd<X: QuantizedScalar, Y>(
+    /// The array entry points' rule: exactly rows·K inputs, and rows·N outputs
+    /// that fit in Int.
+    static func checkExactCount(_ count: Int, rows: Int, k: Int, n: Int) throws(QGEMMError) {
+        guard rows >= 0 else { throw QGEMMError(.invalidShape, "rows (M) must be ≥ 0, got \(rows)") }
+        let (need, o1) = rows.multipliedReportingOverflow(by: k)
+        let (_, o2) = rows.multipliedReportingOverflow(by: n)
+        guard !o1, !o2 else { throw QGEMMError(.invalidShape, "\(rows) rows of K = \(k) or N = \(n) overflow Int") }
+        guard count == need else {
+            throw QGEMMError(.invalidShape, "input holds \(count) values; \(rows) rows × K = \(k) need exactly \(need)")
+        }
+    }
+
+    private func frontEnd<X: QuantizedScalar, Y: GEMMOutputScalar>(
         x: UnsafeBufferPointer<X>, rows: Int, rowStride: Int?,
         y: UnsafeMutableBufferPointer<Y>, outputRowStride: Int?
     ) throws -> qg_gemm_args {
+        try X.checkElementType()
+        try Y.checkElementType()
         let k = inputChannels, n = outputChannels
         guard rows >= 0 else { throw QGEMMError(.invalidShape, "rows (M) must be ≥ 0, got \(rows)") }
         let ldx = rowStride ?? k, ldy = outputRowStride ?? n

@@ -97,8 +97,13 @@ public final class PackedWeights: @unchecked Sendable {
     }
 
     /// The int8 weight W[n][k], read back through the packed layout.
-    public func weight(outputChannel n: Int, input k: Int) -> Int8 {
-        precondition((0..<outputChannels).contains(n) && (0..<inputChannels).contains(k), "weight index out of range")
+    ///
+    /// - Throws: ``QGEMMError/Code/invalidArgument`` when `n` or `k` is out of range.
+    public func weight(outputChannel n: Int, input k: Int) throws(QGEMMError) -> Int8 {
+        guard (0..<outputChannels).contains(n), (0..<inputChannels).contains(k) else {
+            throw QGEMMError(.invalidArgument,
+                             "weight index [\(n), \(k)] is outside [0..<\(outputChannels), 0..<\(inputChannels)]")
+        }
         return storage.packed[Int(qg_packed_index(Int64(n), Int64(k), Int64(storage.kp)))]
     }
 

@@ -8,7 +8,8 @@ import Darwin
 
 /// Measures the machine's single-core peaks with register-only loops: the int8
 /// multiply-accumulate rate of a kernel path's instruction (VPDPBUSD for
-/// `avx512vnni`, VPMADDWD for `avx2`, scalar otherwise) and the fp32 FMA rate.
+/// `avx512vnni`, VPMADDWD for `avx2`, scalar otherwise) and the fp32 FMA rate
+/// of the widest FMA the CPU has.
 ///
 /// Each probe runs for about `seconds`, three times, and reports the best.
 public enum PeakProbe {
@@ -17,10 +18,15 @@ public enum PeakProbe {
         rate(seconds: seconds) { qg_peak_probe_int8(path.cValue, $0) }
     }
 
-    /// fp32 fused multiply-adds per second on one core (1 FMA = 2 flops); 0 without FMA.
+    /// fp32 fused multiply-adds per second on one core (1 FMA = 2 flops), with
+    /// the widest FMA the CPU has (see ``fp32VectorBits``); 0 without FMA.
     public static func fp32FMAsPerSecond(seconds: Double = 0.1) -> Double {
         rate(seconds: seconds) { qg_peak_probe_fp32($0) }
     }
+
+    /// The FMA width the fp32 probe uses: 512 on CPUs with AVX-512 F, 256 with
+    /// FMA3 only, 0 without FMA.
+    public static var fp32VectorBits: Int { Int(qg_peak_fp32_vector_bits()) }
 
     /// Monotonic time in seconds.
     public static func now() -> Double {

@@ -23,9 +23,11 @@ extension QuantizationParameters {
     }
 
     /// The real value of a quantized integer: `scale · (q − Z)`, in Float.
+    /// `q − Z` is formed in Int64, so it is exact for every Int32 `q`
+    /// (in-range values give the same Float as an Int32 difference would).
     @inlinable
     public func dequantize(_ q: Int32) -> Float {
-        Float(q - zeroPoint) * scale
+        Float(Int64(q) - Int64(zeroPoint)) * scale
     }
 }
 
@@ -39,6 +41,7 @@ public func quantize<Q: QuantizedScalar>(
     _ values: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Q>,
     parameters: QuantizationParameters
 ) throws {
+    try Q.checkElementType()
     guard Q.quantizedType == parameters.type else {
         throw QGEMMError(.incompatibleParameters,
                          "output elements are \(Q.quantizedType.rawValue) but the parameters are \(parameters.type.rawValue)")
@@ -81,6 +84,7 @@ public func dequantize<Q: QuantizedScalar>(
     _ values: UnsafeBufferPointer<Q>, into output: UnsafeMutableBufferPointer<Float>,
     parameters: QuantizationParameters
 ) throws {
+    try Q.checkElementType()
     guard Q.quantizedType == parameters.type else {
         throw QGEMMError(.incompatibleParameters,
                          "input elements are \(Q.quantizedType.rawValue) but the parameters are \(parameters.type.rawValue)")

@@ -80,9 +80,7 @@ public final class QuantizedLinear: Sendable {
     /// In static mode: quantizes X with the input parameters, runs the int8
     /// layer and dequantizes the result (a convenience for a single layer).
     public func callAsFunction(_ x: [Float], rows: Int, kernel: KernelPath? = nil, threads: Int? = nil) throws -> [Float] {
-        guard rows >= 0, x.count == rows * inputFeatures else {
-            throw QGEMMError(.invalidShape, "input holds \(x.count) values, \(rows) rows × K = \(inputFeatures) needed")
-        }
+        try PackedWeights.checkExactCount(x.count, rows: rows, k: inputFeatures, n: outputFeatures)
         switch mode {
         case .dynamic(let granularity):
             let params = try Self.dynamicParameters(x, rows: rows, k: inputFeatures, granularity: granularity)
@@ -107,9 +105,8 @@ public final class QuantizedLinear: Sendable {
     /// min/max. NaN or ±Inf in `x` throws ``QGEMMError/Code/invalidValue``.
     public static func dynamicParameters(_ x: [Float], rows: Int, k: Int,
                                          granularity: InputGranularity) throws -> [QuantizationParameters] {
-        guard rows >= 0, k >= 0, x.count >= rows * k else {
-            throw QGEMMError(.invalidShape, "input holds \(x.count) values, \(rows) rows × K = \(k) needed")
-        }
+        guard k >= 0 else { throw QGEMMError(.invalidShape, "K must be ≥ 0, got \(k)") }
+        try PackedWeights.checkExactCount(x.count, rows: rows, k: k, n: 0)
         var mins = [Float](repeating: 0, count: rows), maxs = [Float](repeating: 0, count: rows)
         let bad = qg_row_min_max(x, Int64(rows), Int64(k), Int64(k), &mins, &maxs)
         guard bad < 0 else {

@@ -12,8 +12,24 @@ public enum QuantizedType: String, Sendable, CaseIterable, Hashable {
 }
 
 /// Int8 and UInt8: the element types of quantized activations and outputs.
+///
+/// Only `Int8` and `UInt8` are accepted by the entry points: the kernels read
+/// and write these elements as bytes, so any other type adopting the protocol
+/// is refused with ``QGEMMError/Code/incompatibleParameters`` before memory
+/// is touched.
 public protocol QuantizedScalar: FixedWidthInteger, Sendable {
     static var quantizedType: QuantizedType { get }
+}
+
+extension QuantizedScalar {
+    /// Throws unless `Self` is the one Swift type the C side reads for its kind.
+    static func checkElementType() throws(QGEMMError) {
+        let expected: Any.Type = quantizedType == .int8 ? Int8.self : UInt8.self
+        guard Self.self == expected else {
+            throw QGEMMError(.incompatibleParameters,
+                             "\(Self.self) declares quantized type \(quantizedType.rawValue); only Int8 and UInt8 can be quantized elements")
+        }
+    }
 }
 
 extension Int8: QuantizedScalar {
@@ -26,8 +42,29 @@ extension UInt8: QuantizedScalar {
 
 /// What a GEMM can write: requantized Int8 / UInt8, the exact Int32
 /// accumulator, or Float.
+///
+/// Only `Int8`, `UInt8`, `Int32` and `Float` are accepted: the kernels write
+/// elements of exactly those widths, so another type adopting the protocol is
+/// refused with ``QGEMMError/Code/incompatibleParameters`` before anything is
+/// written.
 public protocol GEMMOutputScalar: Sendable {
     static var gemmOutput: GEMMOutputKind { get }
+}
+
+extension GEMMOutputScalar {
+    /// Throws unless `Self` is the one Swift type the C side writes for its kind.
+    static func checkElementType() throws(QGEMMError) {
+        let expected: Any.Type = switch gemmOutput {
+        case .int8: Int8.self
+        case .uint8: UInt8.self
+        case .int32: Int32.self
+        case .float: Float.self
+        }
+        guard Self.self == expected else {
+            throw QGEMMError(.incompatibleParameters,
+                             "\(Self.self) declares GEMM output \(gemmOutput.rawValue); only Int8, UInt8, Int32 and Float can be GEMM outputs")
+        }
+    }
 }
 
 /// The output a GEMM produces, chosen by the element type of the output buffer.

@@ -24,6 +24,8 @@ public enum RoundingMode: String, Sendable, CaseIterable, Hashable {
     ///   - floatMultiplier: `Float(S_X)·Float(S_W)/Float(S_Y)`, used by ``float``.
     ///   - zeroPoint: Z_Y.
     ///   - clamp: the output range (the type's range, or narrower for a fused activation).
+    /// - Throws: ``QGEMMError/Code/invalidArgument`` when a clamp bound minus
+    ///   `zeroPoint` does not fit in Int32 (no output type has such a range).
     ///
     /// ```swift
     /// let m = try FixedPointMultiplier(0.25)
@@ -31,8 +33,12 @@ public enum RoundingMode: String, Sendable, CaseIterable, Hashable {
     ///                                        zeroPoint: 0, clamp: -128...127)   // -2 (−2.5 rounds up)
     /// ```
     public func requantize(_ acc: Int32, multiplier: FixedPointMultiplier, floatMultiplier: Float,
-                           zeroPoint: Int32, clamp: ClosedRange<Int32>) -> Int32 {
-        let lo = clamp.lowerBound - zeroPoint, hi = clamp.upperBound - zeroPoint
+                           zeroPoint: Int32, clamp: ClosedRange<Int32>) throws(QGEMMError) -> Int32 {
+        let (lo, o1) = clamp.lowerBound.subtractingReportingOverflow(zeroPoint)
+        let (hi, o2) = clamp.upperBound.subtractingReportingOverflow(zeroPoint)
+        guard !o1, !o2 else {
+            throw QGEMMError(.invalidArgument, "clamp \(clamp) minus zero point \(zeroPoint) does not fit in Int32")
+        }
         let q: Int32
         switch self {
         case .singleRounding:

@@ -17,11 +17,12 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "A shape MxKxN; repeat the option for more.")
     var shape: [BenchShape] = []
 
-    @Option(name: .long, help: "Thread counts, comma-separated, e.g. 1,2.")
-    var threads: String = "1"
+    @Option(name: .long, parsing: .unconditional, help: "Thread counts (each 1...1024), comma-separated, e.g. 1,2.",
+            transform: ThreadCount.parseList)
+    var threads: [Int] = [1]
 
     @Option(name: .long, help: "Kernel path (default: the best this CPU supports).")
-    var kernel: String?
+    var kernel: KernelPath?
 
     @Option(name: .customLong("output-type"), help: "int8, uint8, int32 or float.")
     var outputType: BenchOutputType = .int8
@@ -44,26 +45,17 @@ struct Bench: ParsableCommand {
     func validate() throws {
         guard `repeat` >= 1 else { throw ValidationError("--repeat must be ≥ 1") }
         guard minTime >= 0, minTime.isFinite else { throw ValidationError("--min-time must be ≥ 0") }
-        _ = try parseThreads()
-    }
-
-    func parseThreads() throws -> [Int] {
-        let list = threads.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !list.isEmpty, list.allSatisfy({ ($0 ?? 0) >= 1 && ($0 ?? 0) <= 1024 }) else {
-            throw ValidationError("--threads takes positive integers separated by commas, got '\(threads)'")
-        }
-        return list.map { $0! }
     }
 
     func run() throws {
-        let path = try kernel.map { try KernelPath.resolve($0) } ?? KernelPath.processDefault.get()
+        let path = try kernel ?? KernelPath.processDefault.get()
         var shapes = shape
         let suites = suite.isEmpty && shape.isEmpty ? [BenchSuite.square] : suite
         for s in suites { shapes += s.shapes }
         let runner = BenchRunner(path: path, outputType: outputType, repeatCount: `repeat`, minTime: minTime,
                                  sgemm: !noSgemm)
         let machine = runner.machine()
-        let threadList = try parseThreads()
+        let threadList = threads
         let jsonToStdout = json == "-" || csv == "-"
         if !jsonToStdout { print(machine.summary) }
         var results: [BenchResult] = []

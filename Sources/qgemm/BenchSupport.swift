@@ -56,18 +56,22 @@ struct BenchMachine: Codable {
     let kernel: String
     let microkernel: String
     let openblas_core: String
+    /// The core's kernels against the CPU's widest vectors, and who chose it.
+    let openblas: OpenBLASCore
     let openblas_config: String
     /// Single-core int8 peak of the path's instruction, in GOP/s (2 ops per MAC).
     let int8_peak_gops: Double
-    /// Single-core fp32 FMA peak, in GFLOP/s.
+    /// Single-core fp32 FMA peak, in GFLOP/s, with the widest FMA the CPU has.
     let fp32_peak_gflops: Double
+    let fp32_peak_vector_bits: Int
 
     var int8PeakMACs: Double { int8_peak_gops * 1e9 / 2 }
 
     var summary: String {
         """
-        CPU \(cpu), \(cores) cores; kernel \(kernel) (\(microkernel)); OpenBLAS \(openblas_core)
-        measured single-core peaks: int8 \(String(format: "%.1f", int8_peak_gops)) GOP/s, fp32 \(String(format: "%.1f", fp32_peak_gflops)) GFLOP/s
+        CPU \(cpu), \(cores) cores; kernel \(kernel) (\(microkernel))
+        OpenBLAS core \(openblas.summary)
+        measured single-core peaks: int8 \(String(format: "%.1f", int8_peak_gops)) GOP/s, fp32 \(String(format: "%.1f", fp32_peak_gflops)) GFLOP/s (\(fp32_peak_vector_bits)-bit FMA)
         """
     }
 }
@@ -149,8 +153,9 @@ struct BenchRunner {
         let fp32 = PeakProbe.fp32FMAsPerSecond() * 2 / 1e9
         return BenchMachine(cpu: CPUFeatures.current.brand, cores: CPUFeatures.current.cores,
                             kernel_paths: KernelPath.available.map(\.rawValue), kernel: path.rawValue,
-                            microkernel: path.kernelName, openblas_core: BLAS.coreName,
-                            openblas_config: BLAS.configuration, int8_peak_gops: int8, fp32_peak_gflops: fp32)
+                            microkernel: path.kernelName, openblas_core: BLAS.coreName, openblas: .current,
+                            openblas_config: BLAS.configuration, int8_peak_gops: int8, fp32_peak_gflops: fp32,
+                            fp32_peak_vector_bits: PeakProbe.fp32VectorBits)
     }
 
     /// Runs `body` once to warm up, then until both `repeatCount` runs and

@@ -37,20 +37,17 @@ struct GEMMCommand: ParsableCommand {
     @Option(name: .customLong("output-type"), help: "int8, uint8, int32 or float (default: X's dtype).")
     var outputType: BenchOutputType?
     @Option(name: .long, help: "Kernel path (default: the best this CPU supports).")
-    var kernel: String?
-    @Option(name: .long, help: "Threads (default: all cores).")
+    var kernel: KernelPath?
+    @Option(name: .long, parsing: .unconditional, help: "Threads, 1...1024 (default: all cores).",
+            transform: ThreadCount.parse)
     var threads: Int?
     @Option(name: .long, help: "Output Y.npy.")
     var out: String
 
+    // A QGEMMError propagates as it is: ArgumentParser prints it and exits 1
+    // (a failure), where a ValidationError would mean a usage error (64).
     func run() throws {
-        do { try execute() } catch let e as QGEMMError {
-            throw ValidationError(e.description)
-        }
-    }
-
-    func execute() throws {
-        let path = try kernel.map { try KernelPath.resolve($0) }
+        let path = kernel
         let xa = try NPYArray(contentsOf: URL(fileURLWithPath: x))
         let wa = try NPYArray(contentsOf: URL(fileURLWithPath: w))
         let xShape = try xa.requireRank(2, name: "X")

@@ -14,6 +14,8 @@ struct Info: ParsableCommand {
         let defaultKernel = (try? KernelPath.processDefault.get()) ?? .reference
         let int8Peak = PeakProbe.int8MACsPerSecond(path: defaultKernel, seconds: 0.05) * 2 / 1e9
         let fp32Peak = PeakProbe.fp32FMAsPerSecond(seconds: 0.05) * 2 / 1e9
+        let fp32Bits = PeakProbe.fp32VectorBits
+        let blas = OpenBLASCore.current
         let paths = KernelPath.allCases.map { ($0, $0.isSupported) }
         let defaultPath: String
         switch KernelPath.processDefault {
@@ -26,8 +28,11 @@ struct Info: ParsableCommand {
                 "features": Dictionary(uniqueKeysWithValues: cpu.list.map { ($0.name, $0.present) }),
                 "kernel_paths": paths.filter(\.1).map { $0.0.rawValue },
                 "default_kernel": defaultPath,
-                "openblas": ["core": BLAS.coreName, "config": BLAS.configuration, "threads": BLAS.threads],
-                "int8_peak_gops": int8Peak, "fp32_peak_gflops": fp32Peak,
+                "openblas": ["core": blas.core, "core_isa": blas.core_isa?.description ?? NSNull(),
+                             "cpu_isa": blas.cpu_isa?.description ?? NSNull(), "below_cpu": blas.below_cpu,
+                             "forced_by": blas.forced_by ?? NSNull(),
+                             "config": BLAS.configuration, "threads": BLAS.threads] as [String: Any],
+                "int8_peak_gops": int8Peak, "fp32_peak_gflops": fp32Peak, "fp32_peak_vector_bits": fp32Bits,
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
             try OutputFile.write(data, to: json)
@@ -37,9 +42,9 @@ struct Info: ParsableCommand {
         print("features     " + cpu.list.map { "\($0.name) \($0.present ? "yes" : "no")" }.joined(separator: ", "))
         print("kernel paths " + paths.map { "\($0.0.rawValue) \($0.1 ? "yes" : "no")" }.joined(separator: ", "))
         print("default      \(defaultPath)" + (ProcessInfo.processInfo.environment["QGEMM_KERNEL"] != nil ? " (QGEMM_KERNEL)" : ""))
-        print("OpenBLAS     core \(BLAS.coreName), \(BLAS.threads) threads")
+        print("OpenBLAS     core \(blas.summary); \(BLAS.threads) threads")
         print("peaks        int8 \(String(format: "%.1f", int8Peak)) GOP/s (\(defaultKernel.rawValue) instruction, 1 core), "
-              + "fp32 \(String(format: "%.1f", fp32Peak)) GFLOP/s (FMA, 1 core)")
+              + "fp32 \(String(format: "%.1f", fp32Peak)) GFLOP/s (\(fp32Bits)-bit FMA, 1 core)")
         print("             \(BLAS.configuration)")
     }
 }

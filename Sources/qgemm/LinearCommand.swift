@@ -42,9 +42,10 @@ struct LinearCommand: ParsableCommand {
     var batch: Int = 64
     @Option(name: .long, help: "single, double or float (static mode).")
     var rounding: RoundingArgument = .single
-    @Option(name: .long, help: "Kernel path.")
-    var kernel: String?
-    @Option(name: .long, help: "Threads (default: all cores).")
+    @Option(name: .long, help: "Kernel path (default: the best this CPU supports).")
+    var kernel: KernelPath?
+    @Option(name: .long, parsing: .unconditional, help: "Threads, 1...1024 (default: all cores).",
+            transform: ThreadCount.parse)
     var threads: Int?
     @Option(name: .long, help: "Output Y.npy (float32).")
     var out: String
@@ -53,12 +54,10 @@ struct LinearCommand: ParsableCommand {
     @Option(name: .long, help: "Timed runs for --json (int8 layer and cblas_sgemm, medians).")
     var `repeat`: Int = 5
 
+    // A QGEMMError propagates as it is: ArgumentParser prints it and exits 1
+    // (a failure), where a ValidationError would mean a usage error (64).
     func run() throws {
-        do { try execute() } catch let e as QGEMMError { throw ValidationError(e.description) }
-    }
-
-    func execute() throws {
-        let path = try kernel.map { try KernelPath.resolve($0) }
+        let path = kernel
         let xa = try NPYArray(contentsOf: URL(fileURLWithPath: x)), wa = try NPYArray(contentsOf: URL(fileURLWithPath: w))
         let xs = try xa.requireRank(2, name: "X"), ws = try wa.requireRank(2, name: "W")
         let (m, k, n) = (xs[0], xs[1], ws[0])

@@ -24,10 +24,17 @@ struct Validate: ParsableCommand {
     var soak: Double?
 
     @Option(name: .long, help: "Kernel path to check (default: every path this CPU supports).")
-    var kernel: String?
+    var kernel: KernelPath?
 
-    @Option(name: .long, help: "Concurrent checks (default: number of cores).")
+    @Option(name: .long, parsing: .unconditional, help: "Concurrent checks, 1...1024 (default: number of cores).",
+            transform: ThreadCount.parse)
     var jobs: Int?
+
+    @Option(name: .customLong("inject-fault"), help: ArgumentHelp(
+        "Test the checker: flip the lowest bit of PATH's first output in every case before comparing.",
+        discussion: "The run must then fail; the fault is made in the checker, never in the library.",
+        valueName: "path"))
+    var injectFault: KernelPath?
 
     @Option(name: .long, help: "Seed for the data of every case.")
     var seed: UInt64 = 2026
@@ -36,8 +43,11 @@ struct Validate: ParsableCommand {
     var json: String?
 
     func run() throws {
-        let paths = try kernel.map { [try KernelPath.resolve($0)] } ?? KernelPath.available.filter { $0 != .reference }
-        let jobs = max(1, self.jobs ?? CPUFeatures.current.cores)
+        let paths = kernel.map { [$0] } ?? KernelPath.available.filter { $0 != .reference }
+        if let injectFault, !paths.contains(injectFault) {
+            throw ValidationError("--inject-fault \(injectFault) names a path this run does not check (\(paths.map(\.rawValue).joined(separator: ", ")))")
+        }
+        let jobs = self.jobs ?? CPUFeatures.current.cores
         if let soak {
             guard soak > 0, soak.isFinite else { throw ValidationError("--soak takes a positive number of seconds") }
             return try runSoak(seconds: soak, paths: paths, jobs: jobs)
@@ -45,7 +55,11 @@ struct Validate: ParsableCommand {
         let unsupported = KernelPath.allCases.filter { !$0.isSupported }.map(\.rawValue)
         let quiet = json == "-"
         var failed = false
-        var document: [String: Any] = ["paths": paths.map(\.rawValue), "unsupported_paths": unsupported]
+        var document: [String: Any] = ["paths": paths.map(\.rawValue), "unsupported_paths": unsupported,
+                                       "injected_fault": injectFault?.rawValue ?? NSNull()]
+        if let injectFault {
+            FileHandle.standardError.write(Data("validate: --inject-fault \(injectFault): every case flips a bit of that path's output, so this run must fail\n".utf8))
+        }
 
         if !sweep {
             let accuracy = try runAccuracy(paths: paths, quiet: quiet)
@@ -58,7 +72,7 @@ struct Validate: ParsableCommand {
             validate: \(cases.count) \(sweep ? "sweep" : "pairwise") cases × paths \(paths.map(\.rawValue)) against reference, \(jobs) jobs\
             \(unsupported.isEmpty ? "" : "; not on this CPU: \(unsupported.joined(separator: ", "))")\n
             """.utf8))
-        let outcome = ValidationRunner.run(cases, paths: paths, jobs: jobs)
+        let outcome = ValidationRunner.run(cases, paths: paths, jobs: jobs, injectingFaultInto: injectFault)
         failed = failed || !outcome.mismatches.isEmpty || !outcome.errors.isEmpty
         document["bit_exact"] = [
             "mode": sweep ? "sweep" : "pairwise", "cases": cases.count, "elements_compared": outcome.elements,
@@ -111,7 +125,7 @@ struct Validate: ParsableCommand {
                                    rowStrideExtra: strided ? Int(rng.next() % 9) + 1 : 0,
                                    outputStrideExtra: strided ? Int(rng.next() % 9) + 1 : 0, seed: rng.next())
             }
-            let outcome = ValidationRunner.run(batch, paths: paths, jobs: jobs, quiet: true)
+            let outcome = ValidationRunner.run(batch, paths: paths, jobs: jobs, quiet: true, injectingFaultInto: injectFault)
             cases += batch.count
             total.elements += outcome.elements
             total.mismatches += outcome.mismatches
@@ -218,7 +232,8 @@ enum ValidationRunner {
         var seconds = 0.0
     }
 
-    static func run(_ cases: [KernelCheck], paths: [KernelPath], jobs: Int, quiet: Bool = false) -> Outcome {
+    static func run(_ cases: [KernelCheck], paths: [KernelPath], jobs: Int, quiet: Bool = false,
+                    injectingFaultInto faulty: KernelPath? = nil) -> Outcome {
         let lock = NSLock()
         nonisolated(unsafe) var outcome = Outcome()
         nonisolated(unsafe) var done = 0
@@ -232,7 +247,7 @@ enum ValidationRunner {
                 var local = Outcome()
                 for check in cases[(c * chunk)..<min((c + 1) * chunk, cases.count)] {
                     do {
-                        if let mismatch = try check.run(paths: paths) { local.mismatches.append(mismatch) }
+                        if let mismatch = try check.run(paths: paths, injectingFaultInto: faulty) { local.mismatches.append(mismatch) }
                         local.elements += check.elementCount
                     } catch {
                         local.errors.append("\(check): \(error)")

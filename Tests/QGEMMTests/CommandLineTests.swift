@@ -40,15 +40,87 @@ struct CommandLineTests {
         #expect(FileManager.default.isExecutableFile(atPath: Self.binary.path), "\(Self.binary.path)")
     }
 
-    @Test func validateFailsWhenAPathIsMadeWrong() throws {
-        guard let path = KernelPath.available.last(where: { $0 != .reference }) else { return }
-        let ok = try qgemm(["validate", "--quick", "--kernel", path.rawValue, "--json", "-"])
+    /// The checker catches a wrong result on every path this CPU has: with the
+    /// fault injected into one path (by the tool, not the library) the run
+    /// fails with `pass: false`; without it, the same run passes.
+    @Test func validateFailsOnEveryPathWhenAFaultIsInjected() throws {
+        let paths = KernelPath.available.filter { $0 != .reference }
+        #expect(!paths.isEmpty)
+        let ok = try qgemm(["validate", "--quick", "--json", "-"])
         #expect(ok.status == 0, "\(ok.stderr)")
-        let bad = try qgemm(["validate", "--quick", "--kernel", path.rawValue, "--json", "-"],
-                            environment: ["QGEMM_TEST_CORRUPT_PATH": path.rawValue])
-        #expect(bad.status != 0)
-        let doc = try JSONSerialization.jsonObject(with: bad.stdout) as? [String: Any]
-        #expect(doc?["pass"] as? Bool == false)
+        #expect((try JSONSerialization.jsonObject(with: ok.stdout) as? [String: Any])?["pass"] as? Bool == true)
+        for path in paths {
+            let bad = try qgemm(["validate", "--quick", "--inject-fault", path.rawValue, "--json", "-"])
+            #expect(bad.status == 1, "\(path): \(bad.stderr)")
+            let doc = try JSONSerialization.jsonObject(with: bad.stdout) as? [String: Any]
+            #expect(doc?["pass"] as? Bool == false, "\(path)")
+            #expect(doc?["injected_fault"] as? String == path.rawValue)
+            let exact = doc?["bit_exact"] as? [String: Any]
+            let first = exact?["first_mismatches"] as? [String] ?? []
+            #expect(!first.isEmpty && first.allSatisfy { $0.hasPrefix("\(path.rawValue) differs") }, "\(path): \(first.prefix(2))")
+        }
+        // A fault in a path the run does not check is a usage error.
+        if paths.count > 1 {
+            let r = try qgemm(["validate", "--quick", "--kernel", paths[0].rawValue, "--inject-fault", paths[1].rawValue])
+            #expect(r.status == 64 && r.stderr.contains("--inject-fault"), "\(r.stderr)")
+        }
+    }
+
+    @Test func libraryErrorsExitOneWithTheirMessage() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try NPYArray(uint8: [1, 2, 3, 4], shape: [2, 2]).write(to: dir.appendingPathComponent("x.npy"))
+        try NPYArray(int8: [1, -1, 2, 0], shape: [2, 2]).write(to: dir.appendingPathComponent("w.npy"))
+        // A zero scale is a QGEMMError from the library: a failure (1), not a usage error (64).
+        let r = try qgemm(["gemm", "--x", dir.appendingPathComponent("x.npy").path, "--w", dir.appendingPathComponent("w.npy").path,
+                           "--x-scale", "0", "--x-zero-point", "3", "--w-scale", "0.1", "--output-type", "int32",
+                           "--out", dir.appendingPathComponent("y.npy").path])
+        #expect(r.status == 1, "\(r.status) \(r.stderr)")
+        #expect(r.stderr.contains("invalid scale"), "\(r.stderr)")
+        #expect(!r.stderr.contains("Usage:"), "\(r.stderr)")
+        let missing = try qgemm(["linear", "--x", dir.appendingPathComponent("none.npy").path,
+                                 "--w", dir.appendingPathComponent("w.npy").path, "--out", dir.appendingPathComponent("y.npy").path])
+        #expect(missing.status == 1, "\(missing.status) \(missing.stderr)")
+        #expect(!missing.stderr.contains("Usage:"), "\(missing.stderr)")
+    }
+
+    @Test func versionAndArgumentsCheckedAtParseTime() throws {
+        let v = try qgemm(["--version"])
+        #expect(v.status == 0)
+        #expect(String(decoding: v.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ".").count == 3)
+        // --kernel: an unknown name is refused before anything runs, with the valid names.
+        for command in [["bench", "--shape", "2x3x4"], ["validate", "--quick"], ["gemm", "--x", "a", "--w", "b", "--x-scale", "1",
+                                                                                  "--x-zero-point", "0", "--out", "c"]] {
+            let r = try qgemm(command + ["--kernel", "bogus"])
+            #expect(r.status == 64, "\(command[0]): \(r.stderr)")
+            for path in KernelPath.available { #expect(r.stderr.contains("'\(path.rawValue)'"), "\(command[0]): \(r.stderr)") }
+        }
+        // --threads: one form everywhere; a negative value is read as a value and refused with the range.
+        for command in [["bench", "--shape", "2x3x4"], ["gemm", "--x", "a", "--w", "b", "--x-scale", "1", "--x-zero-point", "0",
+                                                         "--out", "c"], ["linear", "--x", "a", "--w", "b", "--out", "c"]] {
+            let r = try qgemm(command + ["--threads", "-1"])
+            #expect(r.status == 64, "\(command[0]): \(r.stderr)")
+            #expect(r.stderr.contains("1...1024"), "\(command[0]): \(r.stderr)")
+        }
+        let jobs = try qgemm(["validate", "--quick", "--jobs", "0"])
+        #expect(jobs.status == 64 && jobs.stderr.contains("1...1024"), "\(jobs.stderr)")
+    }
+
+    @Test func infoNamesTheOpenBLASCoreAndItsStanding() throws {
+        let r = try qgemm(["info", "--json", "-"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let doc = try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any]
+        let blas = doc?["openblas"] as? [String: Any]
+        #expect(blas?["core"] is String)
+        #expect(blas?["below_cpu"] is Bool)
+        // The variable is reported as it is; the test never sets or unsets it.
+        if let forced = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] {
+            #expect(blas?["forced_by"] as? String == "OPENBLAS_CORETYPE=\(forced)")
+        } else {
+            #expect(blas?["forced_by"] is NSNull)
+        }
+        let bits = doc?["fp32_peak_vector_bits"] as? Int
+        #expect(bits == (CPUFeatures.current.avx512f ? 512 : CPUFeatures.current.fma ? 256 : 0))
     }
 
     @Test func benchJSONHasTheDocumentedFields() throws {

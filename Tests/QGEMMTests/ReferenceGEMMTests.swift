@@ -57,7 +57,7 @@ struct ReferenceGEMMTests {
                 for j in 0..<n {
                     let e = expected[i * n + j]
                     #expect(Int64(acc[i * n + j]) == e, "acc m=\(i) n=\(j) shape \(m)x\(k)x\(n)")
-                    let want = mode.requantize(Int32(e), multiplier: packed.multipliers![j],
+                    let want = try mode.requantize(Int32(e), multiplier: packed.multipliers![j],
                                                floatMultiplier: xp.scale * packed.weightScales[j] / yp.scale,
                                                zeroPoint: yp.zeroPoint, clamp: -100...120)
                     #expect(Int32(q8[i * n + j]) == want, "\(mode) m=\(i) n=\(j)")
@@ -88,7 +88,7 @@ struct ReferenceGEMMTests {
         for i in 0..<n { for j in 0..<k { wt[j * n + i] = w[i * k + j] } }
         let a = try PackedWeights(weights: w, outputChannels: n, inputChannels: k, scales: .perTensor(1))
         let b = try PackedWeights(weights: wt, outputChannels: n, inputChannels: k, layout: .inputMajor, scales: .perTensor(1))
-        for i in 0..<n { for j in 0..<k { #expect(a.weight(outputChannel: i, input: j) == b.weight(outputChannel: i, input: j)) } }
+        for i in 0..<n { for j in 0..<k { #expect(try a.weight(outputChannel: i, input: j) == b.weight(outputChannel: i, input: j)) } }
         #expect(a.rowSums == b.rowSums)
         #expect(a.packedByteCount == 32 * 24)
     }
@@ -104,7 +104,7 @@ struct ReferenceGEMMTests {
         let zx = (0..<m).map { _ in Int32.random(in: 0...255, using: &rng) }
         let y = try packed.gemmDynamic(x, rows: m, rowScales: sx, rowZeroPoints: zx, kernel: .reference)
         var wq = [Int8](repeating: 0, count: n * k)
-        for i in 0..<n { for j in 0..<k { wq[i * k + j] = packed.weight(outputChannel: i, input: j) } }
+        for i in 0..<n { for j in 0..<k { wq[i * k + j] = try packed.weight(outputChannel: i, input: j) } }
         for i in 0..<m {
             let acc = naiveAccumulators(x: Array(x[i * k..<(i + 1) * k]), m: 1, k: k, ldx: k, w: wq, n: n, zx: zx[i], bias: nil)
             for j in 0..<n {

@@ -39,12 +39,12 @@ struct RequantizationTests {
         return Int32(v.rounded(.toNearestOrEven)) + z
     }
 
-    func check(_ acc: Int32, _ m: FixedPointMultiplier, _ f: Float, _ z: Int32, _ r: ClosedRange<Int32>) {
-        let s = RoundingMode.singleRounding.requantize(acc, multiplier: m, floatMultiplier: f, zeroPoint: z, clamp: r)
+    func check(_ acc: Int32, _ m: FixedPointMultiplier, _ f: Float, _ z: Int32, _ r: ClosedRange<Int32>) throws {
+        let s = try RoundingMode.singleRounding.requantize(acc, multiplier: m, floatMultiplier: f, zeroPoint: z, clamp: r)
         #expect(s == Self.single(acc, m, z, r), "single acc=\(acc) m=\(m) z=\(z)")
-        let d = RoundingMode.doubleRounding.requantize(acc, multiplier: m, floatMultiplier: f, zeroPoint: z, clamp: r)
+        let d = try RoundingMode.doubleRounding.requantize(acc, multiplier: m, floatMultiplier: f, zeroPoint: z, clamp: r)
         #expect(d == Self.double(acc, m, z, r), "double acc=\(acc) m=\(m) z=\(z)")
-        let fl = RoundingMode.float.requantize(acc, multiplier: m, floatMultiplier: f, zeroPoint: z, clamp: r)
+        let fl = try RoundingMode.float.requantize(acc, multiplier: m, floatMultiplier: f, zeroPoint: z, clamp: r)
         #expect(fl == Self.float(acc, f, z, r), "float acc=\(acc) f=\(f) z=\(z)")
     }
 
@@ -52,22 +52,22 @@ struct RequantizationTests {
         let half = try FixedPointMultiplier(0.5)    // (2^30, 0)
         let quarter = try FixedPointMultiplier(0.25) // (2^30, -1)
         // Single: half up.
-        #expect(RoundingMode.singleRounding.requantize(5, multiplier: half, floatMultiplier: 0.5, zeroPoint: 0, clamp: -128...127) == 3)
-        #expect(RoundingMode.singleRounding.requantize(-5, multiplier: half, floatMultiplier: 0.5, zeroPoint: 0, clamp: -128...127) == -2)
-        #expect(RoundingMode.singleRounding.requantize(-10, multiplier: quarter, floatMultiplier: 0.25, zeroPoint: 0, clamp: -128...127) == -2)
+        #expect(try RoundingMode.singleRounding.requantize(5, multiplier: half, floatMultiplier: 0.5, zeroPoint: 0, clamp: -128...127) == 3)
+        #expect(try RoundingMode.singleRounding.requantize(-5, multiplier: half, floatMultiplier: 0.5, zeroPoint: 0, clamp: -128...127) == -2)
+        #expect(try RoundingMode.singleRounding.requantize(-10, multiplier: quarter, floatMultiplier: 0.25, zeroPoint: 0, clamp: -128...127) == -2)
         // Double: the second rounding goes half away from zero.
-        #expect(RoundingMode.doubleRounding.requantize(-10, multiplier: quarter, floatMultiplier: 0.25, zeroPoint: 0, clamp: -128...127) == -3)
-        #expect(RoundingMode.doubleRounding.requantize(10, multiplier: quarter, floatMultiplier: 0.25, zeroPoint: 0, clamp: -128...127) == 3)
+        #expect(try RoundingMode.doubleRounding.requantize(-10, multiplier: quarter, floatMultiplier: 0.25, zeroPoint: 0, clamp: -128...127) == -3)
+        #expect(try RoundingMode.doubleRounding.requantize(10, multiplier: quarter, floatMultiplier: 0.25, zeroPoint: 0, clamp: -128...127) == 3)
         // SRDHM itself is half up (shift 0).
-        #expect(RoundingMode.doubleRounding.requantize(-5, multiplier: half, floatMultiplier: 0.5, zeroPoint: 0, clamp: -128...127) == -2)
+        #expect(try RoundingMode.doubleRounding.requantize(-5, multiplier: half, floatMultiplier: 0.5, zeroPoint: 0, clamp: -128...127) == -2)
         // Float: half to even.
-        #expect(RoundingMode.float.requantize(5, multiplier: half, floatMultiplier: 0.5, zeroPoint: 0, clamp: -128...127) == 2)
-        #expect(RoundingMode.float.requantize(-5, multiplier: half, floatMultiplier: 0.5, zeroPoint: 0, clamp: -128...127) == -2)
-        #expect(RoundingMode.float.requantize(7, multiplier: half, floatMultiplier: 0.5, zeroPoint: 0, clamp: -128...127) == 4)
+        #expect(try RoundingMode.float.requantize(5, multiplier: half, floatMultiplier: 0.5, zeroPoint: 0, clamp: -128...127) == 2)
+        #expect(try RoundingMode.float.requantize(-5, multiplier: half, floatMultiplier: 0.5, zeroPoint: 0, clamp: -128...127) == -2)
+        #expect(try RoundingMode.float.requantize(7, multiplier: half, floatMultiplier: 0.5, zeroPoint: 0, clamp: -128...127) == 4)
         for acc in Int32(-300)...300 {
             for m in [half, quarter, try FixedPointMultiplier(0.125), try FixedPointMultiplier(0x1p-20)] {
-                check(acc, m, Float(m.realValue), 0, -128...127)
-                check(acc, m, Float(m.realValue), 3, 0...255)
+                try check(acc, m, Float(m.realValue), 0, -128...127)
+                try check(acc, m, Float(m.realValue), 3, 0...255)
             }
         }
     }
@@ -84,10 +84,10 @@ struct RequantizationTests {
             let m = try FixedPointMultiplier(multiplier: m0, shift: shift)
             let (range, z) = ranges[Int(rng.next() % UInt64(ranges.count))]
             let f = Float(m.realValue)
-            check(acc, m, f.isFinite ? f : 1, z, range)
+            try check(acc, m, f.isFinite ? f : 1, z, range)
         }
         // Flushed multiplier: always 0 + Z_Y.
         let zero = try FixedPointMultiplier(0)
-        for acc in specials { check(acc, zero, 0, 7, -128...127) }
+        for acc in specials { try check(acc, zero, 0, 7, -128...127) }
     }
 }

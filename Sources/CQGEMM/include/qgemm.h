@@ -171,8 +171,11 @@ int64_t qg_row_min_max(const float *x, int64_t rows, int64_t k, int64_t ldx, flo
 /// instruction (VPDPBUSD, VPMADDWD, or scalar for the others) on registers
 /// only; returns the multiply-accumulates done (0 if the CPU lacks the path).
 int64_t qg_peak_probe_int8(qg_path path, int64_t iterations);
-/// The same with fp32 FMA (AVX2+FMA); returns the FMAs done, 0 without FMA.
+/// The same with the widest fp32 FMA the CPU has (512-bit with AVX-512 F,
+/// else 256-bit FMA3); returns the lane FMAs done, 0 without FMA.
 int64_t qg_peak_probe_fp32(int64_t iterations);
+/// The vector width in bits that qg_peak_probe_fp32 uses: 512, 256 or 0.
+int qg_peak_fp32_vector_bits(void);
 
 // MARK: - Scalar requantization (one accumulator; the definition of §3)
 

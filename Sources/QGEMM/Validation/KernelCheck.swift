@@ -71,6 +71,15 @@ public struct KernelCheck: Sendable, Hashable, CustomStringConvertible {
     /// Runs the check on `paths` (the reference is always run) and returns the
     /// first mismatch, or nil when every path matches bit for bit.
     public func run(paths: [KernelPath]) throws -> Mismatch? {
+        try run(paths: paths, injectingFaultInto: nil)
+    }
+
+    /// As ``run(paths:)``; with `faulty` set, the lowest bit of that path's first
+    /// output element is flipped after the call and before the comparison, so a
+    /// test (or `qgemm validate --inject-fault`) can show that the check catches
+    /// a wrong kernel. The fault lives here, in the checker: the library itself
+    /// never alters a result.
+    package func run(paths: [KernelPath], injectingFaultInto faulty: KernelPath?) throws -> Mismatch? {
         var rng = CheckRandom(seed: seed)
         let w = (0..<n * k).map { _ in Int8(truncatingIfNeeded: rng.next()) }
         // Biases as large as the overflow bound leaves room for (scaled down so sums stay exact).
@@ -154,7 +163,8 @@ public struct KernelCheck: Sendable, Hashable, CustomStringConvertible {
 
         let expected = try compute(.reference)
         for path in paths where path != .reference {
-            let got = try compute(path)
+            var got = try compute(path)
+            if path == faulty, !got.isEmpty { got[0] ^= 1 }
             if let i = expected.indices.first(where: { expected[$0] != got[$0] }) {
                 return Mismatch(path: path, check: self, row: i / ldy, column: i % ldy,
                                 expected: render(expected[i]), actual: render(got[i]))

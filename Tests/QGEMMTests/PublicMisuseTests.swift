@@ -1,0 +1,123 @@
+import QGEMM
+import Testing
+
+// Misuse through the public API only (no @testable): each case must throw a
+// QGEMMError, never trap, overflow or touch memory it does not own.
+
+/// A caller's own element types adopting the public protocols with a kind
+/// whose width differs from theirs: the C side would read or write the
+/// wrong number of bytes, so the entry points must refuse them.
+extension Int16: QuantizedScalar {
+    public static var quantizedType: QuantizedType { .int8 }
+}
+
+extension Int16: GEMMOutputScalar {
+    public static var gemmOutput: GEMMOutputKind { .int32 }
+}
+
+/// Same width as Float, but not Float.
+struct Celsius: GEMMOutputScalar {
+    var value: UInt32
+    static var gemmOutput: GEMMOutputKind { .float }
+}
+
+@Suite("public API misuse")
+struct PublicMisuseTests {
+    static func weights(n: Int = 3, k: Int = 5) throws -> PackedWeights {
+        try PackedWeights(weights: (0..<n * k).map { Int8(truncatingIfNeeded: $0 * 7 - 11) }, outputChannels: n,
+                          inputChannels: k, scales: .perTensor(0.1), bias: nil,
+                          input: QuantizationParameters(type: .int8, scale: 0.1, zeroPoint: 0),
+                          output: QuantizationParameters(type: .int8, scale: 0.5, zeroPoint: 0))
+    }
+
+    func expectCode(_ code: QGEMMError.Code, _ body: () throws -> Void) {
+        #expect { try body() } throws: { ($0 as? QGEMMError)?.code == code }
+    }
+
+    @Test func outputElementOfTheWrongWidthIsRefusedBeforeAnythingIsWritten() throws {
+        let packed = try Self.weights()
+        let x = [Int8](repeating: 1, count: 2 * 5)
+        // Int16 declares int32 output: C would write 4 bytes per element into 2-byte slots.
+        var y = [Int16](repeating: 7, count: 2 * 3)
+        expectCode(.incompatibleParameters) {
+            try x.withUnsafeBufferPointer { xb in
+                try y.withUnsafeMutableBufferPointer { try packed.gemm(xb, rows: 2, into: $0) }
+            }
+        }
+        #expect(y.allSatisfy { $0 == 7 })
+        var c = [Celsius](repeating: Celsius(value: 9), count: 2 * 3)
+        expectCode(.incompatibleParameters) {
+            try x.withUnsafeBufferPointer { xb in
+                try c.withUnsafeMutableBufferPointer { try packed.gemm(xb, rows: 2, into: $0) }
+            }
+        }
+        #expect(c.allSatisfy { $0.value == 9 })
+    }
+
+    @Test func activationElementOfTheWrongWidthIsRefused() throws {
+        let packed = try Self.weights()
+        let x = [Int16](repeating: 1, count: 2 * 5)
+        expectCode(.incompatibleParameters) { _ = try packed.gemm(x, rows: 2, as: Int32.self) }
+        let p = try QuantizationParameters(type: .int8, scale: 0.1, zeroPoint: 0)
+        expectCode(.incompatibleParameters) { _ = try quantize([1, 2, 3], parameters: p, as: Int16.self) }
+        expectCode(.incompatibleParameters) { _ = try dequantize([Int16.max, 1], parameters: p) }
+    }
+
+    @Test func weightIndexOutOfRangeThrows() throws {
+        let packed = try Self.weights()
+        #expect(try packed.weight(outputChannel: 2, input: 4) == Int8(truncatingIfNeeded: 14 * 7 - 11))
+        expectCode(.invalidArgument) { _ = try packed.weight(outputChannel: 3, input: 0) }
+        expectCode(.invalidArgument) { _ = try packed.weight(outputChannel: 0, input: -1) }
+        expectCode(.invalidArgument) { _ = try packed.weight(outputChannel: Int.min, input: Int.max) }
+    }
+
+    @Test func rowCountsThatOverflowThrow() throws {
+        let layer = try QuantizedLinear(weights: [Float](repeating: 0.5, count: 3 * 5), outputFeatures: 3, inputFeatures: 5,
+                                        mode: .dynamic(.perRow))
+        expectCode(.invalidShape) { _ = try layer([1, 2, 3, 4, 5], rows: Int.max / 2) }
+        expectCode(.invalidShape) { _ = try layer([1, 2, 3, 4, 5], rows: -1) }
+        expectCode(.invalidShape) {
+            _ = try QuantizedLinear.dynamicParameters([1, 2, 3], rows: Int.max / 2, k: 4, granularity: .perRow)
+        }
+        let packed = try Self.weights()
+        expectCode(.invalidShape) { _ = try packed.gemm([Int8](repeating: 0, count: 5), rows: Int.max / 4, as: Int32.self) }
+    }
+
+    @Test func arrayEntryPointsTakeExactlyTheirShape() throws {
+        let packed = try Self.weights()
+        let x = [Int8](repeating: 3, count: 2 * 5)
+        #expect(try packed.gemm(x, rows: 2, as: Int32.self).count == 6)
+        expectCode(.invalidShape) { _ = try packed.gemm(x + [1], rows: 2, as: Int32.self) }
+        expectCode(.invalidShape) { _ = try packed.gemm(x, rows: 1, as: Int32.self) }
+        expectCode(.invalidShape) {
+            _ = try packed.gemmDynamic(x, rows: 2, rowScales: [0.1, 0.1, 0.1], rowZeroPoints: [0, 0, 0])
+        }
+        let layer = try QuantizedLinear(weights: [Float](repeating: 0.5, count: 3 * 5), outputFeatures: 3, inputFeatures: 5,
+                                        mode: .dynamic(.perRow))
+        expectCode(.invalidShape) { _ = try QuantizedLinear.dynamicParameters([Float](repeating: 1, count: 11), rows: 2, k: 5, granularity: .perRow) }
+        #expect(try layer([Float](repeating: 1, count: 10), rows: 2).count == 6)
+    }
+
+    @Test func dequantizeIsExactForEveryInt32() throws {
+        let p = try QuantizationParameters(type: .int8, scale: 0.5, zeroPoint: 127)
+        // Int32.min − 127 does not fit in Int32; the value is still defined.
+        #expect(p.dequantize(Int32.min) == Float(Int64(Int32.min) - 127) * 0.5)
+        let q = try QuantizationParameters(type: .int8, scale: 2, zeroPoint: -128)
+        #expect(q.dequantize(Int32.max) == Float(Int64(Int32.max) + 128) * 2)
+        #expect(q.dequantize(5) == 266)
+    }
+
+    @Test func requantizeWithAClampThatCannotBeShiftedThrows() throws {
+        let m = try FixedPointMultiplier(0.25)
+        #expect(try RoundingMode.singleRounding.requantize(-10, multiplier: m, floatMultiplier: 0.25, zeroPoint: 0,
+                                                           clamp: -128...127) == -2)
+        for mode in RoundingMode.allCases {
+            expectCode(.invalidArgument) {
+                _ = try mode.requantize(100, multiplier: m, floatMultiplier: 0.25, zeroPoint: 5, clamp: Int32.min...0)
+            }
+            expectCode(.invalidArgument) {
+                _ = try mode.requantize(100, multiplier: m, floatMultiplier: 0.25, zeroPoint: -5, clamp: 0...Int32.max)
+            }
+        }
+    }
+}
