@@ -36,7 +36,7 @@ struct Validate: ParsableCommand {
         valueName: "path"))
     var injectFault: KernelPath?
 
-    @Option(name: .long, help: "Seed for the data of every case.")
+    @Option(name: .long, help: "Seed: the same seed gives the same cases, data and report order, whatever --jobs.")
     var seed: UInt64 = 2026
 
     @Option(name: .long, help: "Write a JSON summary to FILE ('-' for stdout).")
@@ -56,7 +56,7 @@ struct Validate: ParsableCommand {
         let quiet = json == "-"
         var failed = false
         var document: [String: Any] = ["paths": paths.map(\.rawValue), "unsupported_paths": unsupported,
-                                       "injected_fault": injectFault?.rawValue ?? NSNull()]
+                                       "injected_fault": injectFault?.rawValue ?? NSNull(), "seed": seed]
         if let injectFault {
             FileHandle.standardError.write(Data("validate: --inject-fault \(injectFault): every case flips a bit of that path's output, so this run must fail\n".utf8))
         }
@@ -84,7 +84,7 @@ struct Validate: ParsableCommand {
             try OutputFile.write(try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys]), to: json)
         }
         if !quiet {
-            print("bit-exactness (\(sweep ? "full product" : "pairwise sample")): \(cases.count) cases, \(outcome.elements) output elements per path, paths \(paths.map(\.rawValue).joined(separator: ", ")), \(String(format: "%.1f", outcome.seconds)) s")
+            print("bit-exactness (\(sweep ? "full product" : "pairwise sample"), seed \(seed)): \(cases.count) cases, \(outcome.elements) output elements per path, paths \(paths.map(\.rawValue).joined(separator: ", ")), \(String(format: "%.1f", outcome.seconds)) s")
             for m in outcome.mismatches.prefix(10) { print("MISMATCH \(m)") }
             for e in outcome.errors.prefix(10) { print("ERROR \(e)") }
             print(failed ? "FAIL: not bit-exact" : "PASS: every path bit-exact against the reference")
@@ -241,6 +241,9 @@ enum ValidationRunner {
         let chunk = 64
         let chunks = (cases.count + chunk - 1) / chunk
         nonisolated(unsafe) var lastReport = Date()
+        // Each chunk's findings are kept in its own slot and joined in case
+        // order at the end, so the report does not depend on --jobs or timing.
+        nonisolated(unsafe) var found = [(mismatches: [KernelCheck.Mismatch], errors: [String])](repeating: ([], []), count: chunks)
         DispatchQueue.concurrentPerform(iterations: jobs) { worker in
             var c = worker
             while c < chunks {
@@ -254,8 +257,8 @@ enum ValidationRunner {
                     }
                 }
                 lock.lock()
+                found[c] = (local.mismatches, local.errors)
                 outcome.mismatches += local.mismatches
-                outcome.errors += local.errors
                 outcome.elements += local.elements
                 done += min(chunk, cases.count - c * chunk)
                 let now = Date()
@@ -270,6 +273,8 @@ enum ValidationRunner {
                 c += jobs
             }
         }
+        outcome.mismatches = found.flatMap(\.mismatches)
+        outcome.errors = found.flatMap(\.errors)
         outcome.seconds = Date().timeIntervalSince(start)
         return outcome
     }

@@ -66,6 +66,32 @@ struct CommandLineTests {
         }
     }
 
+    /// One seed, one set of cases and one report, whatever --jobs: a mismatch a
+    /// user reports can be replayed from the seed the report prints.
+    @Test func validateIsReproducibleFromItsSeed() throws {
+        guard let path = KernelPath.available.last(where: { $0 != .reference }) else { return }
+        var reports: [[String: Any]] = []
+        for jobs in ["1", "2", "2"] {
+            let r = try qgemm(["validate", "--quick", "--seed", "7", "--jobs", jobs, "--kernel", path.rawValue,
+                               "--inject-fault", path.rawValue, "--json", "-"])
+            #expect(r.status == 1, "\(r.stderr)")
+            let doc = try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any] ?? [:]
+            #expect(doc["seed"] as? Int == 7)
+            reports.append(doc["bit_exact"] as? [String: Any] ?? [:])
+        }
+        for key in ["cases", "elements_compared", "mismatches"] {
+            #expect(reports.allSatisfy { $0[key] as? Int == reports[0][key] as? Int && $0[key] != nil }, "\(key)")
+        }
+        let first = reports.map { $0["first_mismatches"] as? [String] ?? [] }
+        #expect(!first[0].isEmpty && first.allSatisfy { $0 == first[0] })
+        // Another seed gives other data.
+        let other = try qgemm(["validate", "--quick", "--seed", "8", "--kernel", path.rawValue,
+                               "--inject-fault", path.rawValue, "--json", "-"])
+        let otherFirst = ((try JSONSerialization.jsonObject(with: other.stdout) as? [String: Any])?["bit_exact"]
+                          as? [String: Any])?["first_mismatches"] as? [String] ?? []
+        #expect(otherFirst != first[0])
+    }
+
     @Test func libraryErrorsExitOneWithTheirMessage() throws {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }

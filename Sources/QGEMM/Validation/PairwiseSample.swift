@@ -5,18 +5,23 @@ extension KernelCheck {
         let zeroKinds = 3 // 0: type minimum, 1: type maximum, 2: random
         let dims: [Int] = [ms.count, ns.count, ks.count, 2, zeroKinds, 2, RoundingMode.allCases.count, 2, 3,
                            KernelCheck.Output.allCases.count, 2]
-        var uncovered = Set<[Int]>()
+        // The pairs in a fixed order (a Set's order changes from process to
+        // process), so one seed always gives the same sample.
+        var pairs: [[Int]] = []
         for a in dims.indices {
             for b in dims.indices where b > a {
-                for va in 0..<dims[a] { for vb in 0..<dims[b] { uncovered.insert([a, va, b, vb]) } }
+                for va in 0..<dims[a] { for vb in 0..<dims[b] { pairs.append([a, va, b, vb]) } }
             }
         }
+        var uncovered = Set(pairs)
+        var next = 0
         var rng = CheckRandom(seed: seed)
         var chosen: [[Int]] = []
         while !uncovered.isEmpty {
             var best: [Int] = [], bestGain = -1
-            // Seed each candidate with one uncovered pair, fill the rest at random.
-            let target = uncovered.first!
+            // Seed each candidate with the first uncovered pair, fill the rest at random.
+            while !uncovered.contains(pairs[next]) { next += 1 }
+            let target = pairs[next]
             for _ in 0..<40 {
                 var cand = dims.map { Int(rng.next() % UInt64($0)) }
                 cand[target[0]] = target[1]
