@@ -38,3 +38,35 @@ enum ThreadCount {
         try text.split(separator: ",", omittingEmptySubsequences: false).map { try parse(String($0)) }
     }
 }
+
+/// Range checks that name the option, for values the parser reads as given
+/// (negative numbers included) and the command then checks.
+enum OptionCheck {
+    /// A scale: finite and > 0.
+    static func scale(_ value: Float?, _ option: String) throws {
+        if let value, !(value.isFinite && value > 0) {
+            throw ValidationError("\(option) must be finite and > 0, got \(value)")
+        }
+    }
+
+    /// An option that means nothing in the chosen mode is refused, not ignored.
+    static func unused(_ given: Bool, _ option: String, _ why: String) throws {
+        if given { throw ValidationError("\(option) \(why)") }
+    }
+}
+
+/// `--clamp LO,HI` (either may be negative), with the reason when it is refused.
+struct ClampArgument {
+    let range: ClosedRange<Int32>
+
+    static func parse(_ text: String) throws -> ClampArgument {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+        guard parts.count == 2 else { throw ValidationError("the clamp is two integers LO,HI, got '\(text)'") }
+        guard let lo = Int32(parts[0]), let hi = Int32(parts[1]) else {
+            throw ValidationError("the clamp bounds must be integers in the output's range, got '\(text)'")
+        }
+        guard lo <= hi else { throw ValidationError("the clamp bounds are reversed: LO \(lo) > HI \(hi); write \(hi),\(lo)") }
+        return ClampArgument(range: lo...hi)
+    }
+}

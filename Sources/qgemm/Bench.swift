@@ -27,10 +27,10 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("output-type"), help: "int8, uint8, int32 or float.")
     var outputType: BenchOutputType = .int8
 
-    @Option(name: .long, help: "Minimum timed runs per shape.")
+    @Option(name: .long, parsing: .unconditional, help: "Minimum timed runs per shape, ≥ 1.")
     var `repeat`: Int = 5
 
-    @Option(name: .customLong("min-time"), help: "Minimum seconds of timed runs per shape and side.")
+    @Option(name: .customLong("min-time"), parsing: .unconditional, help: "Minimum seconds of timed runs per shape and side, ≥ 0.")
     var minTime: Double = 0.3
 
     @Option(name: .long, help: "Write JSON to FILE ('-' for stdout).")
@@ -43,8 +43,8 @@ struct Bench: ParsableCommand {
     var noSgemm = false
 
     func validate() throws {
-        guard `repeat` >= 1 else { throw ValidationError("--repeat must be ≥ 1") }
-        guard minTime >= 0, minTime.isFinite else { throw ValidationError("--min-time must be ≥ 0") }
+        guard `repeat` >= 1 else { throw ValidationError("--repeat must be ≥ 1, got \(`repeat`)") }
+        guard minTime >= 0, minTime.isFinite else { throw ValidationError("--min-time must be finite and ≥ 0, got \(minTime)") }
     }
 
     func run() throws {

@@ -92,7 +92,9 @@ struct BenchResult: Codable {
     let runs: Int
 
     static func csv(_ rows: [BenchResult]) -> String {
-        func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "" }
+        // Full precision (Swift's shortest round-tripping form): a fixed number
+        // of decimals would print small shapes' seconds as 0.0000.
+        func f(_ v: Double?) -> String { v.map { "\($0)" } ?? "" }
         var out = "m,k,n,threads,kernel,output_type,int8_gops,int8_gops_best,sgemm_gflops,sgemm_gflops_best,speedup,peak_fraction,int8_seconds,sgemm_seconds,runs\n"
         for r in rows {
             out += "\(r.m),\(r.k),\(r.n),\(r.threads),\(r.kernel),\(r.output_type),\(f(r.int8_gops)),\(f(r.int8_gops_best)),\(f(r.sgemm_gflops)),\(f(r.sgemm_gflops_best)),\(f(r.speedup)),\(f(r.peak_fraction)),\(f(r.int8_seconds)),\(f(r.sgemm_seconds)),\(r.runs)\n"

@@ -18,21 +18,22 @@ struct GEMMCommand: ParsableCommand {
     var w: String
     @Option(name: .long, help: "Bias B.npy (int32, [N]).")
     var bias: String?
-    @Option(name: .customLong("x-scale"), help: "S_X.")
+    @Option(name: .customLong("x-scale"), parsing: .unconditional, help: "S_X (> 0).")
     var xScale: Float
     @Option(name: .customLong("x-zero-point"), parsing: .unconditional, help: "Z_X (may be negative).")
     var xZeroPoint: Int32
-    @Option(name: .customLong("w-scale"), help: "Per-tensor S_W.")
+    @Option(name: .customLong("w-scale"), parsing: .unconditional, help: "Per-tensor S_W (> 0).")
     var wScale: Float?
     @Option(name: .customLong("w-scales"), help: "Per-channel S_W, float32 [N] .npy.")
     var wScales: String?
-    @Option(name: .customLong("y-scale"), help: "S_Y (int8 / uint8 output).")
+    @Option(name: .customLong("y-scale"), parsing: .unconditional, help: "S_Y (> 0; int8 / uint8 output).")
     var yScale: Float?
     @Option(name: .customLong("y-zero-point"), parsing: .unconditional, help: "Z_Y (int8 / uint8 output; may be negative).")
     var yZeroPoint: Int32?
-    @Option(name: .long, help: "single, double or float.")
-    var rounding: RoundingArgument = .single
-    @Option(name: .long, parsing: .unconditional, help: "Output clamp LO,HI in the output's integer domain, e.g. -128,127.")
+    @Option(name: .long, help: "single (default), double or float (int8 / uint8 output).")
+    var rounding: RoundingArgument?
+    @Option(name: .long, parsing: .unconditional, help: "Output clamp LO,HI in the output's integer domain, e.g. -128,127.",
+            transform: ClampArgument.parse)
     var clamp: ClampArgument?
     @Option(name: .customLong("output-type"), help: "int8, uint8, int32 or float (default: X's dtype).")
     var outputType: BenchOutputType?
@@ -44,37 +45,61 @@ struct GEMMCommand: ParsableCommand {
     @Option(name: .long, help: "Output Y.npy.")
     var out: String
 
+    func validate() throws {
+        try OptionCheck.scale(xScale, "--x-scale")
+        try OptionCheck.scale(wScale, "--w-scale")
+        try OptionCheck.scale(yScale, "--y-scale")
+        if outputType == .int32 || outputType == .float {
+            guard yScale == nil, yZeroPoint == nil, clamp == nil, rounding == nil else {
+                throw ValidationError("--y-scale, --y-zero-point, --clamp and --rounding apply only to int8 and uint8 output")
+            }
+        }
+    }
+
     // A QGEMMError propagates as it is: ArgumentParser prints it and exits 1
     // (a failure), where a ValidationError would mean a usage error (64).
     func run() throws {
         let path = kernel
-        let xa = try NPYArray(contentsOf: URL(fileURLWithPath: x))
-        let wa = try NPYArray(contentsOf: URL(fileURLWithPath: w))
-        let xShape = try xa.requireRank(2, name: "X")
-        let wShape = try wa.requireRank(2, name: "W")
-        let (m, k, n) = (xShape[0], xShape[1], wShape[0])
-        guard wShape[1] == k else { throw QGEMMError(.invalidShape, "X is [\(m),\(k)] but W is \(wShape); W must be [N,\(k)]") }
-        let xType: QuantizedType
-        switch xa.dtype {
-        case .int8: xType = .int8
-        case .uint8: xType = .uint8
-        default: throw QGEMMError(.file, "X must be int8 or uint8, got \(xa.dtype.rawValue)")
+        let xFile = NPYOption(option: "--x", path: x, needs: "int8 or uint8 [M,K]")
+        let wFile = NPYOption(option: "--w", path: w, needs: "int8 [N,K] with the K of --x")
+        let xa = try xFile.read(), wa = try wFile.read()
+        let xShape = try xFile.naming { try xa.requireRank(2, name: "X") }
+        let (m, k) = (xShape[0], xShape[1])
+        let (wValues, n) = try wFile.naming {
+            let shape = try wa.requireRank(2, name: "W")
+            guard shape[1] == k else { throw QGEMMError(.invalidShape, "W is \(shape) but X is [\(m),\(k)]") }
+            return (try wa.int8Values(), shape[0])
+        }
+        let xType: QuantizedType = try xFile.naming {
+            switch xa.dtype {
+            case .int8: return .int8
+            case .uint8: return .uint8
+            default: throw QGEMMError(.file, "X must be int8 or uint8, got \(xa.dtype.rawValue)")
+            }
         }
         let scales: PackedWeights.WeightScales
         switch (wScale, wScales) {
         case (let s?, nil): scales = .perTensor(s)
         case (nil, let file?):
-            let a = try NPYArray(contentsOf: URL(fileURLWithPath: file))
-            _ = try a.requireRank(1, name: "the per-channel scales")
-            guard a.dtype == .float32 else { throw QGEMMError(.file, "per-channel scales must be float32, got \(a.dtype.rawValue)") }
-            scales = .perChannel(try a.floatValues())
+            let file = NPYOption(option: "--w-scales", path: file, needs: "float32 [N]")
+            let a = try file.read()
+            scales = .perChannel(try file.naming {
+                let shape = try a.requireRank(1, name: "the per-channel scales")
+                guard shape[0] == n else { throw QGEMMError(.invalidShape, "\(shape[0]) scales for N = \(n) channels") }
+                guard a.dtype == .float32 else { throw QGEMMError(.file, "expected float32 data, got \(a.dtype.rawValue)") }
+                return try a.floatValues()
+            })
         default: throw ValidationError("give exactly one of --w-scale and --w-scales")
         }
         var biasValues: PackedWeights.Bias? = nil
         if let bias {
-            let b = try NPYArray(contentsOf: URL(fileURLWithPath: bias))
-            _ = try b.requireRank(1, name: "B")
-            biasValues = .int32(try b.int32Values())
+            let file = NPYOption(option: "--bias", path: bias, needs: "int32 [N] with scale S_X·S_W")
+            let b = try file.read()
+            biasValues = .int32(try file.naming {
+                let shape = try b.requireRank(1, name: "B")
+                guard shape[0] == n else { throw QGEMMError(.invalidShape, "\(shape[0]) values for N = \(n) channels") }
+                return try b.int32Values()
+            })
         }
         let output = outputType ?? (xType == .int8 ? .int8 : .uint8)
         let input = try QuantizationParameters(type: xType, scale: xScale, zeroPoint: xZeroPoint)
@@ -86,12 +111,10 @@ struct GEMMCommand: ParsableCommand {
             }
             yParams = try QuantizationParameters(type: output == .int8 ? .int8 : .uint8, scale: ys, zeroPoint: yz)
         case .int32, .float:
-            guard yScale == nil, yZeroPoint == nil, clamp == nil else {
-                throw ValidationError("--y-scale, --y-zero-point and --clamp apply only to int8 and uint8 output")
-            }
+            break // validate() refused the requantization options
         }
-        let packed = try PackedWeights(weights: try wa.int8Values(), outputChannels: n, inputChannels: k, scales: scales,
-                                       bias: biasValues, input: input, output: yParams, rounding: rounding.mode,
+        let packed = try PackedWeights(weights: wValues, outputChannels: n, inputChannels: k, scales: scales,
+                                       bias: biasValues, input: input, output: yParams, rounding: (rounding ?? .single).mode,
                                        clamp: clamp.map { $0.range })
         let result: NPYArray
         func go<X: QuantizedScalar>(_ xs: [X]) throws -> NPYArray {
@@ -102,7 +125,7 @@ struct GEMMCommand: ParsableCommand {
             case .float: return try NPYArray(float32: packed.gemm(xs, rows: m, kernel: path, threads: threads), shape: [m, n])
             }
         }
-        result = xType == .int8 ? try go(xa.int8Values()) : try go(xa.uint8Values())
+        result = try xType == .int8 ? go(xFile.naming { try xa.int8Values() }) : go(xFile.naming { try xa.uint8Values() })
         try result.write(to: URL(fileURLWithPath: out))
     }
 }
@@ -118,12 +141,3 @@ enum RoundingArgument: String, ExpressibleByArgument, CaseIterable {
     }
 }
 
-/// `LO,HI`, either may be negative.
-struct ClampArgument: ExpressibleByArgument {
-    let range: ClosedRange<Int32>
-    init?(argument: String) {
-        let parts = argument.split(separator: ",").map { Int32($0.trimmingCharacters(in: .whitespaces)) }
-        guard parts.count == 2, let lo = parts[0], let hi = parts[1], lo <= hi else { return nil }
-        range = lo...hi
-    }
-}

@@ -26,22 +26,22 @@ struct LinearCommand: ParsableCommand {
     var bias: String?
     @Option(name: .long, help: "dynamic or static.")
     var mode: Mode = .dynamic
-    @Option(name: .long, help: "Dynamic mode: row or tensor input parameters.")
-    var granularity: Granularity = .row
-    @Option(name: .customLong("x-scale")) var xScale: Float?
-    @Option(name: .customLong("x-zero-point"), parsing: .unconditional) var xZeroPoint: Int32?
-    @Option(name: .customLong("y-scale")) var yScale: Float?
-    @Option(name: .customLong("y-zero-point"), parsing: .unconditional) var yZeroPoint: Int32?
+    @Option(name: .long, help: "Dynamic mode: row (default) or tensor input parameters.")
+    var granularity: Granularity?
+    @Option(name: .customLong("x-scale"), parsing: .unconditional, help: "Static mode: S_X (> 0).") var xScale: Float?
+    @Option(name: .customLong("x-zero-point"), parsing: .unconditional, help: "Static mode: Z_X (uint8).") var xZeroPoint: Int32?
+    @Option(name: .customLong("y-scale"), parsing: .unconditional, help: "Static mode: S_Y (> 0).") var yScale: Float?
+    @Option(name: .customLong("y-zero-point"), parsing: .unconditional, help: "Static mode: Z_Y (int8).") var yZeroPoint: Int32?
     @Option(name: .long, help: "Static mode: calibrate on this float X.npy.")
     var calibrate: String?
-    @Option(name: .long, help: "minmax, moving or percentile (static calibration).")
-    var observer: ObserverKind = .minmax
-    @Option(name: .long, help: "Percentile for --observer percentile.")
-    var percentile: Double = 99.99
-    @Option(name: .long, help: "Rows per calibration batch.")
-    var batch: Int = 64
-    @Option(name: .long, help: "single, double or float (static mode).")
-    var rounding: RoundingArgument = .single
+    @Option(name: .long, help: "With --calibrate: minmax (default), moving or percentile.")
+    var observer: ObserverKind?
+    @Option(name: .long, parsing: .unconditional, help: "With --observer percentile: the percentile, in (50, 100] (default 99.99).")
+    var percentile: Double?
+    @Option(name: .long, parsing: .unconditional, help: "With --calibrate: rows per calibration batch, ≥ 1 (default 64).")
+    var batch: Int?
+    @Option(name: .long, help: "Static mode: single (default), double or float.")
+    var rounding: RoundingArgument?
     @Option(name: .long, help: "Kernel path (default: the best this CPU supports).")
     var kernel: KernelPath?
     @Option(name: .long, parsing: .unconditional, help: "Threads, 1...1024 (default: all cores).",
@@ -51,31 +51,67 @@ struct LinearCommand: ParsableCommand {
     var out: String
     @Option(name: .long, help: "Write timings and parameters as JSON to FILE ('-' for stdout).")
     var json: String?
-    @Option(name: .long, help: "Timed runs for --json (int8 layer and cblas_sgemm, medians).")
-    var `repeat`: Int = 5
+    @Option(name: .long, parsing: .unconditional, help: "With --json: timed runs, ≥ 1 (int8 layer and cblas_sgemm, medians; default 5).")
+    var `repeat`: Int?
+
+    /// Options that mean nothing in the chosen mode are refused, not ignored.
+    func validate() throws {
+        try OptionCheck.scale(xScale, "--x-scale")
+        try OptionCheck.scale(yScale, "--y-scale")
+        if let percentile, !(percentile > 50 && percentile <= 100) {
+            throw ValidationError("--percentile must be in (50, 100], got \(percentile)")
+        }
+        if let batch, batch < 1 { throw ValidationError("--batch must be ≥ 1, got \(batch)") }
+        if let r = `repeat`, r < 1 { throw ValidationError("--repeat must be ≥ 1, got \(r)") }
+        try OptionCheck.unused(`repeat` != nil && json == nil, "--repeat", "counts the timed runs of --json; give --json too")
+        switch mode {
+        case .dynamic:
+            let given = [(xScale != nil, "--x-scale"), (xZeroPoint != nil, "--x-zero-point"), (yScale != nil, "--y-scale"),
+                         (yZeroPoint != nil, "--y-zero-point"), (calibrate != nil, "--calibrate"), (observer != nil, "--observer"),
+                         (percentile != nil, "--percentile"), (batch != nil, "--batch"), (rounding != nil, "--rounding")]
+            for (isGiven, option) in given {
+                try OptionCheck.unused(isGiven, option, "applies only to --mode static (dynamic mode computes the input's parameters per call and writes Float)")
+            }
+        case .static:
+            try OptionCheck.unused(granularity != nil, "--granularity",
+                                   "applies only to --mode dynamic (static mode has one input scale and zero point per tensor)")
+            for (isGiven, option) in [(observer != nil, "--observer"), (batch != nil, "--batch")] {
+                try OptionCheck.unused(isGiven && calibrate == nil, option, "applies only with --calibrate")
+            }
+            try OptionCheck.unused(percentile != nil && observer != .percentile, "--percentile", "applies only with --observer percentile")
+        }
+    }
 
     // A QGEMMError propagates as it is: ArgumentParser prints it and exits 1
     // (a failure), where a ValidationError would mean a usage error (64).
     func run() throws {
         let path = kernel
-        let xa = try NPYArray(contentsOf: URL(fileURLWithPath: x)), wa = try NPYArray(contentsOf: URL(fileURLWithPath: w))
-        let xs = try xa.requireRank(2, name: "X"), ws = try wa.requireRank(2, name: "W")
-        let (m, k, n) = (xs[0], xs[1], ws[0])
-        guard ws[1] == k else { throw QGEMMError(.invalidShape, "X is [\(m),\(k)] but W is \(ws); W must be [N,\(k)]") }
-        let xv = try xa.floatValues(), wv = try wa.floatValues()
+        let xFile = NPYOption(option: "--x", path: x, needs: "float32 or float64 [M,K]")
+        let wFile = NPYOption(option: "--w", path: w, needs: "float32 or float64 [N,K] with the K of --x")
+        let xa = try xFile.read(), wa = try wFile.read()
+        let xs = try xFile.naming { try xa.requireRank(2, name: "X") }
+        let (m, k) = (xs[0], xs[1])
+        let (wv, n) = try wFile.naming {
+            let ws = try wa.requireRank(2, name: "W")
+            guard ws[1] == k else { throw QGEMMError(.invalidShape, "W is \(ws) but X is [\(m),\(k)]") }
+            return (try wa.floatValues(), ws[0])
+        }
+        let xv = try xFile.naming { try xa.floatValues() }
         var bv: [Float]? = nil
         if let bias {
-            let b = try NPYArray(contentsOf: URL(fileURLWithPath: bias))
-            _ = try b.requireRank(1, name: "B")
-            bv = try b.floatValues()
+            let file = NPYOption(option: "--bias", path: bias, needs: "float32 or float64 [N]")
+            let b = try file.read()
+            bv = try file.naming {
+                let shape = try b.requireRank(1, name: "B")
+                guard shape[0] == n else { throw QGEMMError(.invalidShape, "\(shape[0]) values for N = \(n) channels") }
+                return try b.floatValues()
+            }
         }
         let layerMode: QuantizedLinear.Mode
         var report: [String: Any] = ["m": m, "k": k, "n": n, "mode": mode.rawValue]
         switch mode {
         case .dynamic:
-            guard xScale == nil, xZeroPoint == nil, yScale == nil, yZeroPoint == nil, calibrate == nil else {
-                throw ValidationError("dynamic mode takes no --x-/--y- parameters or --calibrate")
-            }
+            let granularity = self.granularity ?? .row
             layerMode = .dynamic(granularity == .row ? .perRow : .perTensor)
             report["granularity"] = granularity.rawValue
         case .static:
@@ -83,10 +119,10 @@ struct LinearCommand: ParsableCommand {
             layerMode = .static(input: input, output: output, activation: .none)
             report["x_scale"] = input.scale; report["x_zero_point"] = input.zeroPoint
             report["y_scale"] = output.scale; report["y_zero_point"] = output.zeroPoint
-            if calibrate != nil { report["observer"] = observer.rawValue }
+            if calibrate != nil { report["observer"] = (observer ?? .minmax).rawValue }
         }
         let layer = try QuantizedLinear(weights: wv, outputFeatures: n, inputFeatures: k, bias: bv, mode: layerMode,
-                                        rounding: rounding.mode)
+                                        rounding: (rounding ?? .single).mode)
         let y = try layer(xv, rows: m, kernel: path, threads: threads)
         try NPYArray(float32: y, shape: [m, n]).write(to: URL(fileURLWithPath: out))
         if let json {
@@ -109,12 +145,15 @@ struct LinearCommand: ParsableCommand {
             guard xScale == nil, xZeroPoint == nil, yScale == nil, yZeroPoint == nil else {
                 throw ValidationError("give either --calibrate or the explicit --x-/--y- parameters, not both")
             }
-            let ca = try NPYArray(contentsOf: URL(fileURLWithPath: calibrate))
-            let cs = try ca.requireRank(2, name: "the calibration data")
-            guard cs[1] == k else { throw QGEMMError(.invalidShape, "calibration data is \(cs), K must be \(k)") }
-            let c = try ca.floatValues()
+            let file = NPYOption(option: "--calibrate", path: calibrate, needs: "float32 or float64 [rows,K] with the K of --x")
+            let ca = try file.read()
+            let (c, cs) = try file.naming {
+                let cs = try ca.requireRank(2, name: "the calibration data")
+                guard cs[1] == k else { throw QGEMMError(.invalidShape, "calibration data is \(cs), K must be \(k)") }
+                return (try ca.floatValues(), cs)
+            }
             var xObs = try makeObserver(), yObs = try makeObserver()
-            let rows = cs[0], step = max(1, batch)
+            let rows = cs[0], step = batch ?? 64
             for start in stride(from: 0, to: rows, by: step) {
                 let end = min(rows, start + step)
                 let xb = Array(c[(start * k)..<(end * k)])
@@ -133,17 +172,17 @@ struct LinearCommand: ParsableCommand {
     }
 
     func makeObserver() throws -> any CalibrationObserver {
-        switch observer {
+        switch observer ?? .minmax {
         case .minmax: return MinMaxObserver()
         case .moving: return try MovingAverageMinMaxObserver()
-        case .percentile: return try PercentileObserver(percentile: percentile)
+        case .percentile: return try PercentileObserver(percentile: percentile ?? 99.99)
         }
     }
 
     func medianSeconds(_ body: () throws -> Void) throws -> Double {
         try body()
         var t: [Double] = []
-        for _ in 0..<max(1, `repeat`) {
+        for _ in 0..<(`repeat` ?? 5) {
             let t0 = PeakProbe.now()
             try body()
             t.append(PeakProbe.now() - t0)

@@ -20,7 +20,7 @@ struct Validate: ParsableCommand {
     @Flag(name: .long, help: "Fewer accuracy cases (finishes in seconds).")
     var quick = false
 
-    @Option(name: .long, help: "Randomized soak: draw random cases for this many seconds.")
+    @Option(name: .long, parsing: .unconditional, help: "Randomized soak: draw random cases for this many seconds (> 0).")
     var soak: Double?
 
     @Option(name: .long, help: "Kernel path to check (default: every path this CPU supports).")
@@ -36,7 +36,14 @@ struct Validate: ParsableCommand {
         valueName: "path"))
     var injectFault: KernelPath?
 
-    @Option(name: .long, help: "Seed: the same seed gives the same cases, data and report order, whatever --jobs.")
+    @Option(name: .long, parsing: .unconditional,
+            help: "Seed, 0...2^64−1: the same seed gives the same cases, data and report order, whatever --jobs.",
+            transform: { text in
+                guard let seed = UInt64(text) else {
+                    throw ValidationError("a seed is a whole number in 0...\(UInt64.max), got '\(text)'")
+                }
+                return seed
+            })
     var seed: UInt64 = 2026
 
     @Option(name: .long, help: "Write a JSON summary to FILE ('-' for stdout).")
@@ -49,7 +56,7 @@ struct Validate: ParsableCommand {
         }
         let jobs = self.jobs ?? CPUFeatures.current.cores
         if let soak {
-            guard soak > 0, soak.isFinite else { throw ValidationError("--soak takes a positive number of seconds") }
+            guard soak > 0, soak.isFinite else { throw ValidationError("--soak takes a positive number of seconds, got \(soak)") }
             return try runSoak(seconds: soak, paths: paths, jobs: jobs)
         }
         let unsupported = KernelPath.allCases.filter { !$0.isSupported }.map(\.rawValue)

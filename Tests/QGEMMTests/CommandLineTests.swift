@@ -92,17 +92,114 @@ struct CommandLineTests {
         #expect(otherFirst != first[0])
     }
 
+    /// A file error names the option, the path and what the option needs.
+    @Test func fileErrorsNameTheOptionThePathAndTheNeed() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func file(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        try NPYArray(uint8: [1, 2, 3, 4], shape: [2, 2]).write(to: URL(fileURLWithPath: file("x.npy")))
+        try NPYArray(uint8: [1, 2, 3, 4], shape: [2, 2]).write(to: URL(fileURLWithPath: file("w_u8.npy")))
+        try NPYArray(int8: [1, -1, 2, 0], shape: [2, 2]).write(to: URL(fileURLWithPath: file("w.npy")))
+        try NPYArray(float32: [1, 2], shape: [2]).write(to: URL(fileURLWithPath: file("b_f32.npy")))
+        // An int64 bias, as np.array([1, 2]) writes it: '<i8', which the reader does not take.
+        var int64 = Data([0x93] + Array("NUMPY".utf8) + [1, 0])
+        var header = "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }"
+        while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
+        header += "\n"
+        int64.append(contentsOf: [UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
+        int64.append(contentsOf: Array(header.utf8))
+        int64.append(contentsOf: [UInt8](repeating: 0, count: 16))
+        try int64.write(to: URL(fileURLWithPath: file("b_i64.npy")))
+        let base = ["gemm", "--x", file("x.npy"), "--x-scale", "0.1", "--x-zero-point", "3", "--w-scale", "0.1",
+                    "--output-type", "int32", "--out", file("y.npy")]
+        let cases: [([String], [String])] = [
+            (["--w", file("w_u8.npy")], ["--w \(file("w_u8.npy"))", "uint8", "--w needs int8"]),
+            (["--w", file("w.npy"), "--bias", file("b_f32.npy")], ["--bias \(file("b_f32.npy"))", "float32", "--bias needs int32"]),
+            (["--w", file("w.npy"), "--bias", file("b_i64.npy")], ["--bias \(file("b_i64.npy"))", "<i8", "--bias needs int32"]),
+            (["--w", file("missing.npy")], ["--w \(file("missing.npy"))", "--w needs int8"]),
+        ]
+        for (extra, wanted) in cases {
+            let r = try qgemm(base + extra)
+            #expect(r.status == 1, "\(extra): \(r.stderr)")
+            for w in wanted { #expect(r.stderr.contains(w), "\(extra): wanted '\(w)' in \(r.stderr)") }
+        }
+        let linear = try qgemm(["linear", "--x", file("x.npy"), "--w", file("w.npy"), "--out", file("y.npy")])
+        #expect(linear.status == 1 && linear.stderr.contains("--w \(file("w.npy"))") && linear.stderr.contains("--w needs float32 or float64"),
+                "\(linear.stderr)")
+    }
+
+    /// Negative numbers are read as values and refused with their range; a
+    /// reversed clamp says so.
+    @Test func negativeAndOutOfRangeValuesSayWhy() throws {
+        let gemm = ["gemm", "--x", "x.npy", "--w", "w.npy", "--x-zero-point", "0", "--out", "y.npy"]
+        let cases: [([String], String)] = [
+            (gemm + ["--x-scale", "-0.02"], "--x-scale must be finite and > 0, got -0.02"),
+            (gemm + ["--x-scale", "1", "--w-scale", "-1"], "--w-scale must be finite and > 0"),
+            (gemm + ["--x-scale", "1", "--y-scale", "-5"], "--y-scale must be finite and > 0"),
+            (gemm + ["--x-scale", "1", "--clamp", "100,5"], "reversed"),
+            (gemm + ["--x-scale", "1", "--clamp", "5"], "LO,HI"),
+            (["bench", "--repeat", "-2"], "--repeat must be ≥ 1, got -2"),
+            (["bench", "--min-time", "-1"], "--min-time must be finite and ≥ 0, got -1"),
+            (["validate", "--soak", "-3"], "positive number of seconds, got -3"),
+            (["validate", "--seed", "-1"], "a seed is a whole number"),
+            (["linear", "--x", "a", "--w", "b", "--out", "c", "--mode", "static", "--x-scale", "-1"], "--x-scale must be finite and > 0"),
+            (["linear", "--x", "a", "--w", "b", "--out", "c", "--mode", "static", "--calibrate", "c.npy", "--batch", "-4"], "--batch must be ≥ 1, got -4"),
+        ]
+        for (args, wanted) in cases {
+            let r = try qgemm(args)
+            #expect(r.status == 64, "\(args): \(r.stderr)")
+            #expect(r.stderr.contains(wanted), "\(args): wanted '\(wanted)' in \(r.stderr)")
+            #expect(!r.stderr.contains("Missing value"), "\(args): \(r.stderr)")
+        }
+    }
+
+    /// An option that does not apply to the chosen mode is refused, never ignored.
+    @Test func optionsThatDoNotApplyAreRefused() throws {
+        let linear = ["linear", "--x", "a.npy", "--w", "b.npy", "--out", "c.npy"]
+        let cases: [([String], String)] = [
+            (linear + ["--mode", "static", "--calibrate", "c.npy", "--granularity", "tensor"], "--granularity applies only to --mode dynamic"),
+            (linear + ["--observer", "percentile"], "--observer applies only to --mode static"),
+            (linear + ["--rounding", "double"], "--rounding applies only to --mode static"),
+            (linear + ["--percentile", "99"], "--percentile applies only to --mode static"),
+            (linear + ["--mode", "static", "--calibrate", "c.npy", "--percentile", "99"], "--percentile applies only with --observer percentile"),
+            (linear + ["--mode", "static", "--x-scale", "1", "--x-zero-point", "0", "--y-scale", "1", "--y-zero-point", "0",
+                       "--observer", "moving"], "--observer applies only with --calibrate"),
+            (linear + ["--repeat", "3"], "--repeat counts the timed runs of --json"),
+            (["gemm", "--x", "x.npy", "--w", "w.npy", "--x-scale", "1", "--x-zero-point", "0", "--w-scale", "1",
+              "--output-type", "int32", "--rounding", "double", "--out", "y.npy"], "--rounding apply only to int8 and uint8 output"),
+        ]
+        for (args, wanted) in cases {
+            let r = try qgemm(args)
+            #expect(r.status == 64, "\(args): \(r.stderr)")
+            #expect(r.stderr.contains(wanted), "\(args): wanted '\(wanted)' in \(r.stderr)")
+        }
+    }
+
+    /// The CSV keeps full precision: a tiny shape's seconds are not 0.0000.
+    @Test func benchCSVKeepsFullPrecision() throws {
+        let r = try qgemm(["bench", "--shape", "1x4x4", "--min-time", "0", "--repeat", "2", "--csv", "-"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = String(decoding: r.stdout, as: UTF8.self).split(separator: "\n")
+        let header = lines.first?.split(separator: ",").map(String.init) ?? []
+        guard let column = header.firstIndex(of: "int8_seconds"), lines.count == 2 else {
+            Issue.record("unexpected CSV: \(lines)")
+            return
+        }
+        let seconds = Double(lines[1].split(separator: ",", omittingEmptySubsequences: false).map(String.init)[column]) ?? 0
+        #expect(seconds > 0 && seconds < 0.01, "\(lines[1])")
+    }
+
     @Test func libraryErrorsExitOneWithTheirMessage() throws {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         try NPYArray(uint8: [1, 2, 3, 4], shape: [2, 2]).write(to: dir.appendingPathComponent("x.npy"))
         try NPYArray(int8: [1, -1, 2, 0], shape: [2, 2]).write(to: dir.appendingPathComponent("w.npy"))
-        // A zero scale is a QGEMMError from the library: a failure (1), not a usage error (64).
+        // A zero point outside uint8 is a QGEMMError from the library: a failure (1), not a usage error (64).
         let r = try qgemm(["gemm", "--x", dir.appendingPathComponent("x.npy").path, "--w", dir.appendingPathComponent("w.npy").path,
-                           "--x-scale", "0", "--x-zero-point", "3", "--w-scale", "0.1", "--output-type", "int32",
+                           "--x-scale", "0.1", "--x-zero-point", "300", "--w-scale", "0.1", "--output-type", "int32",
                            "--out", dir.appendingPathComponent("y.npy").path])
         #expect(r.status == 1, "\(r.status) \(r.stderr)")
-        #expect(r.stderr.contains("invalid scale"), "\(r.stderr)")
+        #expect(r.stderr.contains("invalid zero point"), "\(r.stderr)")
         #expect(!r.stderr.contains("Usage:"), "\(r.stderr)")
         let missing = try qgemm(["linear", "--x", dir.appendingPathComponent("none.npy").path,
                                  "--w", dir.appendingPathComponent("w.npy").path, "--out", dir.appendingPathComponent("y.npy").path])

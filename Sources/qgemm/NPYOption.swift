@@ -1,0 +1,28 @@
+import Foundation
+import QGEMM
+
+/// A `.npy` file named by a command-line option. Every error reading or
+/// converting it names the option, the path and what the option needs, so
+/// `--w u8.npy` answers "--w u8.npy: expected int8 data, got uint8; --w needs
+/// int8 [N,K]" rather than a bare "expected int8 data".
+struct NPYOption {
+    let option: String
+    let path: String
+    /// What the option takes, e.g. "int8 [N,K]".
+    let needs: String
+
+    /// Reads the file.
+    func read() throws -> NPYArray {
+        try naming { try NPYArray(contentsOf: URL(fileURLWithPath: path)) }
+    }
+
+    /// Runs `body` (a check or conversion of this file's contents); a
+    /// `QGEMMError` from it is re-raised with the option, path and need.
+    func naming<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as QGEMMError {
+            throw QGEMMError(error.code, "\(option) \(path): \(error.message); \(option) needs \(needs)")
+        }
+    }
+}
