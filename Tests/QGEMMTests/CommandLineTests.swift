@@ -189,6 +189,38 @@ struct CommandLineTests {
         #expect(seconds > 0 && seconds < 0.01, "\(lines[1])")
     }
 
+    /// A soak's reproducer, replayed, is the same case: rebuilt from the printed
+    /// literal, the check gives the printed mismatch again, bit for bit.
+    @Test func soakReproducerReplaysTheSameCase() throws {
+        guard let path = KernelPath.available.last(where: { $0 != .reference }) else { return }
+        let r = try qgemm(["validate", "--soak", "0.3", "--seed", "11", "--jobs", "1", "--inject-fault", path.rawValue])
+        #expect(r.status == 1, "\(r.stderr)")
+        let lines = String(decoding: r.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
+        guard let i = lines.firstIndex(where: { $0.hasPrefix("MISMATCH ") }), i + 1 < lines.count,
+              let open = lines[i + 1].range(of: "KernelCheck("), let close = lines[i + 1].range(of: ").run(") else {
+            Issue.record("no reproducer in \(lines.prefix(4))")
+            return
+        }
+        var fields: [String: String] = [:]
+        for part in lines[i + 1][open.upperBound..<close.lowerBound].components(separatedBy: ", ") {
+            let kv = part.components(separatedBy: ": ")
+            fields[kv[0]] = kv[1].hasPrefix(".") ? String(kv[1].dropFirst()) : kv[1]
+        }
+        func int(_ key: String) -> Int { Int(fields[key] ?? "") ?? -1 }
+        let check = KernelCheck(m: int("m"), n: int("n"), k: int("k"),
+                                activation: QuantizedType(rawValue: fields["activation"] ?? "") ?? .uint8,
+                                xZeroPoint: Int32(int("xZeroPoint")), perChannel: fields["perChannel"] == "true",
+                                rounding: RoundingMode(rawValue: fields["rounding"] ?? "") ?? .float,
+                                narrowClamp: fields["narrowClamp"] == "true", threads: int("threads"),
+                                output: KernelCheck.Output(rawValue: fields["output"] ?? "") ?? .int8,
+                                rowStrideExtra: int("rowStrideExtra"), outputStrideExtra: int("outputStrideExtra"),
+                                seed: UInt64(fields["seed"] ?? "") ?? 0)
+        let replayed = try check.run(paths: [path], injectingFaultInto: path)
+        #expect(replayed.map { "MISMATCH \($0)" } == lines[i])
+        // Without the fault, the same case is exact.
+        #expect(try check.run(paths: [path]) == nil)
+    }
+
     @Test func libraryErrorsExitOneWithTheirMessage() throws {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
