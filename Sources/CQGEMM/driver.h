@@ -1,39 +1,80 @@
-// Internal: what a kernel path provides, and the blocked driver that runs it.
-// Not part of the public C API.
+// Internal: the kernel descriptor every path registers, the blocked driver that
+// runs it, the thread pool and the scalar epilogue. Not part of the public C API.
+// The contract a microkernel must keep is written once, in KERNELS.md.
 #ifndef QG_DRIVER_H
 #define QG_DRIVER_H
 
 #include "qgemm.h"
 
-/// A kernel path (everything but the reference). See KERNELS.md for the
-/// packed layouts and the microkernel contract.
-typedef struct qg_kernel {
-    /// Microkernel name, e.g. "qg_gemm_6x8_avx2".
+/// A microkernel: computes and stores Y[m0 ..< m0+rows][n0 ..< n0+cols], epilogue
+/// included, from one packed row group `x` (the `rows` rows starting at m0, in the
+/// kernel's activation layout) and the packed weights `a->w`.
+/// 1 ≤ rows ≤ the tile's mr, 1 ≤ cols ≤ its nr, and n0 is a multiple of its nr.
+typedef void (*qg_ukernel_fn)(const qg_gemm_args *a, const void *x, int rows, int64_t m0, int64_t n0, int cols);
+
+/// One register tile: up to `mr` rows × `nr` channels per call.
+typedef struct qg_tile {
+    int mr, nr;
+    qg_ukernel_fn run;
+    /// e.g. "qg_gemm_6x8_avx2" (tile, then ISA, as in XNNPACK's names).
     const char *name;
-    qg_path path;
-    /// Rows of X a full row group (and the main microkernel) covers.
-    int mr;
+} qg_tile;
+
+/// Everything the driver, the registry, the tools and the tests need to know
+/// of one kernel path (BLIS's context and XNNPACK's gemm config in one).
+typedef struct qg_kernel {
+    /// Path name, lower case: "avx2".
+    const char *name;
+    /// What the CPU needs, for people: "x86-64 with AVX2".
+    const char *requires;
+    /// The tile for row groups of more than few_rows.mr rows (and for all, when few_rows.run is NULL).
+    qg_tile main;
+    /// Optional tile for short row groups (LLM decode: M = 1 or 2), e.g. one that streams a
+    /// whole 16-channel panel once. Its nr and main.nr must divide the larger of the two.
+    qg_tile few_rows;
+    /// K values the kernel takes together from the packed weights (the layout's K group).
+    int kr;
+    /// Channels per panel of the packed weight layout it reads (QG_PANEL_N).
+    int panel_n;
+    /// 1 for the variants that exist to test the driver and tail rules on every CPU:
+    /// never offered as a default, never in `available`.
+    int test_only;
     int (*is_supported)(void);
-    /// Scratch bytes for a packed block of `rows` rows of X.
+    /// Bytes of packed activations for `rows` rows; row groups of main.mr rows start
+    /// at multiples of x_block_bytes(main.mr, kp).
     size_t (*x_block_bytes)(int64_t rows, int64_t kp);
-    /// Packs rows [m0, m0 + rows) of X into `dst` (the path's activation layout).
+    /// Packs rows [m0, m0 + rows) of X into `dst` in groups of main.mr rows (the last may be shorter).
     void (*pack_x)(const qg_gemm_args *args, int64_t m0, int64_t rows, void *dst);
-    /// Computes and stores Y[m0 ..< m0+rows][n0 ..< n1] from the packed block;
-    /// n0 is a multiple of QG_PANEL_N, n1 is one too or equals N.
-    void (*compute)(const qg_gemm_args *args, const void *x_block, int64_t m0, int64_t rows,
-                    int64_t n0, int64_t n1);
+    /// Block sizes: the packed X block of one task aims at `x_block_target` bytes
+    /// (next to the W panel it meets in L2) and at most `max_row_groups` row groups.
+    int64_t x_block_target;
+    int max_row_groups;
+    /// Register-only loop of the kernel's multiply-accumulate instruction; returns MACs done.
+    int64_t (*peak_probe)(int64_t iterations);
 } qg_kernel;
 
-extern const qg_kernel qg_kernel_portable;
-extern const qg_kernel qg_kernel_avx2;
-extern const qg_kernel qg_kernel_avx512vnni;
+/// The registry (registry.c): every kernel compiled for this architecture, worst
+/// to best; the best supported non-test entry is the default path.
+extern const qg_kernel *const qg_kernels[];
+extern const int qg_kernel_count;
 
-/// The kernel of a path, or NULL when the path is not compiled in.
-const qg_kernel *qg_kernel_for_path(qg_path path);
+/// The kernel of a path number (1 ... qg_path_count() − 1), or NULL for the reference.
+const qg_kernel *qg_kernel_for_path(int path);
+
+/// Rows of X per task (MC) the driver uses with `kernel` for K padded to `kp`.
+int64_t qg_driver_block_rows(const qg_kernel *kernel, int64_t kp, int64_t m);
 
 /// Runs the blocked loop nest with `kernel` on up to `threads` threads
 /// (0 = all cores). Returns 0, or -2 when scratch memory could not be had.
 int qg_driver_run(const qg_gemm_args *args, const qg_kernel *kernel, int threads);
+
+// MARK: - Peak probes (peak.c), referenced by the descriptors
+
+int64_t qg_peak_scalar(int64_t iterations);
+#if defined(__x86_64__)
+int64_t qg_peak_avx2(int64_t iterations);
+int64_t qg_peak_vnni(int64_t iterations);
+#endif
 
 // MARK: - Thread pool (threadpool.c)
 
@@ -46,10 +87,15 @@ void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t
 /// across calls on the same thread; NULL if it cannot be allocated.
 void *qg_thread_scratch(size_t bytes);
 
-// MARK: - Scalar epilogue (epilogue.c), for the portable path
+// MARK: - Scalar epilogue (epilogue.c), for the portable paths
 
 /// Finishes one output element from the raw dot product Σ_k W[n][k]·X[m][k]:
 /// adds the bias and zero-point terms, then writes the requested output type.
 void qg_epilogue_scalar(const qg_gemm_args *args, int64_t m, int64_t n, int32_t dot);
+
+/// Where the K group `g` of channel `n` starts in the shared packed layout.
+static inline const int8_t *qg_weights_at(const qg_gemm_args *a, int64_t n, int64_t g) {
+    return a->w + (n / QG_PANEL_N) * (QG_PANEL_N * a->kp) + g * (QG_PANEL_N * QG_K_GROUP) + (n % QG_PANEL_N) * QG_K_GROUP;
+}
 
 #endif

@@ -72,8 +72,9 @@ static QG_AVX2 void qg_avx2_pack_x(const qg_gemm_args *a, int64_t m0, int64_t ro
 
 /// R rows × 4·NV channels (NV even), full K. `w` points at the first of the
 /// tile's channels inside a panel; K-groups are 64 bytes apart.
-QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const int16_t *x, const int R, const int8_t *w, const int NV,
+QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, const int R, const int8_t *w, const int NV,
                                  int64_t m0, int64_t n0, int cols) {
+    const int16_t *x = x_group;
     __m256i acc[QG_AVX2_MR][4];
     for (int r = 0; r < R; r++)
         for (int v = 0; v < NV; v++) acc[r][v] = _mm256_setzero_si256();
@@ -104,50 +105,40 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const int16_t *x, const 
     }
 }
 
-#define QG_AVX2_DEFINE(R, NR)                                                                              \
-    static QG_AVX2 void qg_gemm_##R##x##NR##_avx2(const qg_gemm_args *a, const int16_t *x, const int8_t *w, \
-                                                  int64_t m0, int64_t n0, int cols) {                      \
-        qg_avx2_tile(a, x, R, w, NR / 4, m0, n0, cols);                                                    \
-    }
-QG_AVX2_DEFINE(6, 8)
-QG_AVX2_DEFINE(5, 8)
-QG_AVX2_DEFINE(4, 8)
-QG_AVX2_DEFINE(3, 8)
-QG_AVX2_DEFINE(2, 16)
-QG_AVX2_DEFINE(1, 16)
-
-typedef void (*qg_avx2_ukernel)(const qg_gemm_args *, const int16_t *, const int8_t *, int64_t, int64_t, int);
-
-static void qg_avx2_compute(const qg_gemm_args *a, const void *x_block, int64_t m0, int64_t rows, int64_t n0,
-                            int64_t n1) {
-    static const qg_avx2_ukernel by_rows_8[QG_AVX2_MR + 1] = {
-        0, 0, 0, qg_gemm_3x8_avx2, qg_gemm_4x8_avx2, qg_gemm_5x8_avx2, qg_gemm_6x8_avx2};
-    const int16_t *x = x_block;
-    for (int64_t n = n0; n < n1; n += QG_PANEL_N) {
-        const int8_t *panel = a->w + (n / QG_PANEL_N) * (QG_PANEL_N * a->kp);
-        const int cols = (int)(n1 - n < QG_PANEL_N ? n1 - n : QG_PANEL_N);
-        for (int64_t r = 0; r < rows; r += QG_AVX2_MR) {
-            const int R = (int)(rows - r < QG_AVX2_MR ? rows - r : QG_AVX2_MR);
-            const int16_t *xg = x + r * a->kp;
-            if (R == 1) {
-                qg_gemm_1x16_avx2(a, xg, panel, m0 + r, n, cols);
-            } else if (R == 2) {
-                qg_gemm_2x16_avx2(a, xg, panel, m0 + r, n, cols);
-            } else {
-                by_rows_8[R](a, xg, panel, m0 + r, n, cols < 8 ? cols : 8);
-                if (cols > 8) by_rows_8[R](a, xg, panel + 32, m0 + r, n + 8, cols - 8);
-            }
-        }
+/// The main tile: rows ≤ 6 × 8 channels (half a panel; n0 % 16 is 0 or 8).
+static QG_AVX2 void qg_gemm_6x8_avx2(const qg_gemm_args *a, const void *x, int rows, int64_t m0, int64_t n0, int cols) {
+    const int8_t *w = qg_weights_at(a, n0, 0);
+    // Constant R for the compiler: one specialised loop per row count.
+    switch (rows) {
+    case 6: qg_avx2_tile(a, x, 6, w, 2, m0, n0, cols); return;
+    case 5: qg_avx2_tile(a, x, 5, w, 2, m0, n0, cols); return;
+    case 4: qg_avx2_tile(a, x, 4, w, 2, m0, n0, cols); return;
+    case 3: qg_avx2_tile(a, x, 3, w, 2, m0, n0, cols); return;
+    case 2: qg_avx2_tile(a, x, 2, w, 2, m0, n0, cols); return;
+    default: qg_avx2_tile(a, x, 1, w, 2, m0, n0, cols); return;
     }
 }
 
+/// The few-rows tile: 1 or 2 rows × a whole 16-channel panel, streamed once
+/// with a software prefetch (M = 1 and 2 are bound by reading the weights).
+static QG_AVX2 void qg_gemm_2x16_avx2(const qg_gemm_args *a, const void *x, int rows, int64_t m0, int64_t n0, int cols) {
+    const int8_t *w = qg_weights_at(a, n0, 0);
+    if (rows == 2) qg_avx2_tile(a, x, 2, w, 4, m0, n0, cols);
+    else qg_avx2_tile(a, x, 1, w, 4, m0, n0, cols);
+}
+
 const qg_kernel qg_kernel_avx2 = {
-    .name = "qg_gemm_6x8_avx2",
-    .path = QG_PATH_AVX2,
-    .mr = QG_AVX2_MR,
+    .name = "avx2",
+    .requires = "x86-64 with AVX2",
+    .main = {.mr = QG_AVX2_MR, .nr = 8, .run = qg_gemm_6x8_avx2, .name = "qg_gemm_6x8_avx2"},
+    .few_rows = {.mr = 2, .nr = QG_PANEL_N, .run = qg_gemm_2x16_avx2, .name = "qg_gemm_2x16_avx2"},
+    .kr = QG_K_GROUP,
+    .panel_n = QG_PANEL_N,
     .is_supported = qg_avx2_supported,
     .x_block_bytes = qg_avx2_x_bytes,
     .pack_x = qg_avx2_pack_x,
-    .compute = qg_avx2_compute,
+    .x_block_target = 512 * 1024,
+    .max_row_groups = 16,
+    .peak_probe = qg_peak_avx2,
 };
 #endif

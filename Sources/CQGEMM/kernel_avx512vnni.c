@@ -86,33 +86,22 @@ QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const uint8_t *x, const 
     }
 }
 
-static QG_VNNI void qg_gemm_8x32c4_avx512vnni(const qg_gemm_args *a, const uint8_t *x, int R, const int8_t *w,
-                                              int np, int64_t m0, int64_t n0, int cols) {
+/// rows ≤ 8 × cols ≤ 32 channels (two panels; n0 is a multiple of 32).
+static QG_VNNI void qg_gemm_8x32c4_avx512vnni(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0,
+                                              int64_t n0, int cols) {
+    const uint8_t *x = x_group;
+    const int8_t *w = qg_weights_at(a, n0, 0);
     // Constant R and NP for the compiler: one specialised loop per shape.
 #define QG_VNNI_CASE(RR)                                                  \
     case RR:                                                              \
-        if (np == 2) qg_vnni_tile(a, x, RR, w, 2, m0, n0, cols);          \
+        if (cols > QG_PANEL_N) qg_vnni_tile(a, x, RR, w, 2, m0, n0, cols); \
         else qg_vnni_tile(a, x, RR, w, 1, m0, n0, cols);                  \
         return;
-    switch (R) {
+    switch (rows) {
         QG_VNNI_CASE(1) QG_VNNI_CASE(2) QG_VNNI_CASE(3) QG_VNNI_CASE(4)
         QG_VNNI_CASE(5) QG_VNNI_CASE(6) QG_VNNI_CASE(7) QG_VNNI_CASE(8)
     }
 #undef QG_VNNI_CASE
-}
-
-static void qg_vnni_compute(const qg_gemm_args *a, const void *x_block, int64_t m0, int64_t rows, int64_t n0,
-                            int64_t n1) {
-    const uint8_t *x = x_block;
-    for (int64_t n = n0; n < n1; n += 2 * QG_PANEL_N) {
-        const int8_t *panel = a->w + (n / QG_PANEL_N) * (QG_PANEL_N * a->kp);
-        const int cols = (int)(n1 - n < 2 * QG_PANEL_N ? n1 - n : 2 * QG_PANEL_N);
-        const int np = cols > QG_PANEL_N ? 2 : 1;
-        for (int64_t r = 0; r < rows; r += QG_VNNI_MR) {
-            const int R = (int)(rows - r < QG_VNNI_MR ? rows - r : QG_VNNI_MR);
-            qg_gemm_8x32c4_avx512vnni(a, x + r * a->kp, R, panel, np, m0 + r, n, cols);
-        }
-    }
 }
 
 static int qg_vnni_supported(void) {
@@ -121,12 +110,16 @@ static int qg_vnni_supported(void) {
 }
 
 const qg_kernel qg_kernel_avx512vnni = {
-    .name = "qg_gemm_8x32c4_avx512vnni",
-    .path = QG_PATH_AVX512VNNI,
-    .mr = QG_VNNI_MR,
+    .name = "avx512vnni",
+    .requires = "x86-64 with AVX-512 F/BW/VNNI (and the OS saving zmm state)",
+    .main = {.mr = QG_VNNI_MR, .nr = 2 * QG_PANEL_N, .run = qg_gemm_8x32c4_avx512vnni, .name = "qg_gemm_8x32c4_avx512vnni"},
+    .kr = QG_K_GROUP,
+    .panel_n = QG_PANEL_N,
     .is_supported = qg_vnni_supported,
     .x_block_bytes = qg_vnni_x_bytes,
     .pack_x = qg_vnni_pack_x,
-    .compute = qg_vnni_compute,
+    .x_block_target = 512 * 1024,
+    .max_row_groups = 16,
+    .peak_probe = qg_peak_vnni,
 };
 #endif

@@ -1,6 +1,7 @@
 // The portable path: plain C, for CPUs with no supported SIMD. Same driver,
 // same packed weights; a 4×16 tile with int32 accumulators and the scalar
-// epilogue. The compiler may vectorise it for the baseline ISA.
+// epilogue. The compiler may vectorise it for the baseline ISA. Its packing is
+// shared with the test-only odd-tile kernels (kernel_test_odd_tiles.c).
 //
 // Activation layout: rows of int16, K padded to kp with zeros:
 //   x_block[r * kp + k] = X[m0 + r][k]
@@ -12,9 +13,9 @@ enum { QG_PORTABLE_MR = 4 };
 
 static int qg_portable_supported(void) { return 1; }
 
-static size_t qg_portable_x_bytes(int64_t rows, int64_t kp) { return (size_t)(rows * kp) * sizeof(int16_t); }
+size_t qg_portable_x_bytes(int64_t rows, int64_t kp) { return (size_t)(rows * kp) * sizeof(int16_t); }
 
-static void qg_portable_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst) {
+void qg_portable_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst) {
     int16_t *out = dst;
     for (int64_t r = 0; r < rows; r++) {
         int16_t *row = out + r * a->kp;
@@ -29,9 +30,11 @@ static void qg_portable_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, 
     }
 }
 
-/// One tile: `rows` ≤ 4 rows × the 16 channels of one panel, full K.
-static void qg_gemm_4x16_portable(const qg_gemm_args *a, const int16_t *x, int rows, const int8_t *panel,
-                                  int64_t m0, int64_t n0, int cols) {
+/// One tile: `rows` ≤ 4 rows × `cols` ≤ 16 channels of one panel, full K.
+static void qg_gemm_4x16_portable(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0, int64_t n0,
+                                  int cols) {
+    const int16_t *x = x_group;
+    const int8_t *panel = qg_weights_at(a, n0, 0);
     int32_t acc[QG_PORTABLE_MR][QG_PANEL_N];
     memset(acc, 0, sizeof acc);
     const int64_t groups = a->kp / QG_K_GROUP;
@@ -50,25 +53,16 @@ static void qg_gemm_4x16_portable(const qg_gemm_args *a, const int16_t *x, int r
         for (int c = 0; c < cols; c++) qg_epilogue_scalar(a, m0 + r, n0 + c, acc[r][c]);
 }
 
-static void qg_portable_compute(const qg_gemm_args *a, const void *x_block, int64_t m0, int64_t rows,
-                                int64_t n0, int64_t n1) {
-    const int16_t *x = x_block;
-    for (int64_t n = n0; n < n1; n += QG_PANEL_N) {
-        const int8_t *panel = a->w + (n / QG_PANEL_N) * (QG_PANEL_N * a->kp);
-        const int cols = (int)(n1 - n < QG_PANEL_N ? n1 - n : QG_PANEL_N);
-        for (int64_t r = 0; r < rows; r += QG_PORTABLE_MR) {
-            const int tile_rows = (int)(rows - r < QG_PORTABLE_MR ? rows - r : QG_PORTABLE_MR);
-            qg_gemm_4x16_portable(a, x + r * a->kp, tile_rows, panel, m0 + r, n, cols);
-        }
-    }
-}
-
 const qg_kernel qg_kernel_portable = {
-    .name = "qg_gemm_4x16_portable",
-    .path = QG_PATH_PORTABLE,
-    .mr = QG_PORTABLE_MR,
+    .name = "portable",
+    .requires = "any CPU",
+    .main = {.mr = QG_PORTABLE_MR, .nr = QG_PANEL_N, .run = qg_gemm_4x16_portable, .name = "qg_gemm_4x16_portable"},
+    .kr = QG_K_GROUP,
+    .panel_n = QG_PANEL_N,
     .is_supported = qg_portable_supported,
     .x_block_bytes = qg_portable_x_bytes,
     .pack_x = qg_portable_pack_x,
-    .compute = qg_portable_compute,
+    .x_block_target = 512 * 1024,
+    .max_row_groups = 16,
+    .peak_probe = qg_peak_scalar,
 };

@@ -1,7 +1,7 @@
 // Peak probes: register-only loops that run a path's multiply-accumulate
 // instruction back to back, with enough independent chains to hide latency.
 // The caller times them; they return the number of multiply-accumulates done.
-#include "qgemm.h"
+#include "driver.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -11,7 +11,7 @@
 /// The AVX2 kernel's own mix: VPMADDWD then VPADDD, 8 distinct products a
 /// round (4 broadcast rows × 2 weight vectors, as in the 6×8 tile), so the
 /// compiler cannot merge them.
-__attribute__((target("avx2"))) static int64_t qg_peak_avx2(int64_t iterations, int32_t *sink) {
+__attribute__((target("avx2"))) static int64_t qg_peak_avx2_loop(int64_t iterations, int32_t *sink) {
     __m256i acc[8];
     __m256i w0 = _mm256_set1_epi16(3), w1 = _mm256_set1_epi16(4);
     __m256i x0 = _mm256_set1_epi16(5), x1 = _mm256_set1_epi16(6), x2 = _mm256_set1_epi16(7), x3 = _mm256_set1_epi16(8);
@@ -34,7 +34,7 @@ __attribute__((target("avx2"))) static int64_t qg_peak_avx2(int64_t iterations, 
     return iterations * 8 * 16;
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) static int64_t qg_peak_vnni(int64_t iterations, int32_t *sink) {
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static int64_t qg_peak_vnni_loop(int64_t iterations, int32_t *sink) {
     __m512i acc[QG_CHAINS];
     __m512i w = _mm512_set1_epi8(3), x = _mm512_set1_epi8(5);
     for (int i = 0; i < QG_CHAINS; i++) acc[i] = _mm512_setzero_si512();
@@ -79,7 +79,7 @@ __attribute__((target("avx512f"))) static int64_t qg_peak_fma512(int64_t iterati
 }
 #endif
 
-static int64_t qg_peak_scalar(int64_t iterations, int32_t *sink) {
+static int64_t qg_peak_scalar_loop(int64_t iterations, int32_t *sink) {
     int32_t acc[8] = {0};
     volatile int32_t w = 3, x = 5;
     int32_t wv = w, xv = x;
@@ -93,24 +93,37 @@ static int64_t qg_peak_scalar(int64_t iterations, int32_t *sink) {
     return iterations * 8;
 }
 
-int64_t qg_peak_probe_int8(qg_path path, int64_t iterations) {
+// The probes the kernel descriptors name; the sink keeps the sums alive.
+int64_t qg_peak_scalar(int64_t iterations) {
     int32_t sink = 0;
-    int64_t macs = 0;
-    switch (path) {
-#if defined(__x86_64__)
-    case QG_PATH_AVX512VNNI:
-        if (qg_path_is_supported(path)) macs = qg_peak_vnni(iterations, &sink);
-        break;
-    case QG_PATH_AVX2:
-        if (qg_path_is_supported(path)) macs = qg_peak_avx2(iterations, &sink);
-        break;
-#endif
-    default:
-        macs = qg_peak_scalar(iterations, &sink);
-        break;
-    }
+    const int64_t macs = qg_peak_scalar_loop(iterations, &sink);
     __asm__ volatile("" : : "r"(sink));
     return macs;
+}
+
+#if defined(__x86_64__)
+int64_t qg_peak_avx2(int64_t iterations) {
+    if (!qg_cpu_get_features()->avx2) return 0;
+    int32_t sink = 0;
+    const int64_t macs = qg_peak_avx2_loop(iterations, &sink);
+    __asm__ volatile("" : : "r"(sink));
+    return macs;
+}
+
+int64_t qg_peak_vnni(int64_t iterations) {
+    const qg_cpu_features *f = qg_cpu_get_features();
+    if (!(f->avx512f && f->avx512bw && f->avx512vnni)) return 0;
+    int32_t sink = 0;
+    const int64_t macs = qg_peak_vnni_loop(iterations, &sink);
+    __asm__ volatile("" : : "r"(sink));
+    return macs;
+}
+#endif
+
+int64_t qg_peak_probe_int8(int path, int64_t iterations) {
+    const qg_kernel *kernel = qg_kernel_for_path(path);
+    if (kernel && !kernel->is_supported()) return 0;
+    return kernel ? kernel->peak_probe(iterations) : qg_peak_scalar(iterations);
 }
 
 int qg_peak_fp32_vector_bits(void) {

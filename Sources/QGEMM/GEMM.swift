@@ -286,7 +286,7 @@ extension PackedWeights {
 
     private func run(_ args: inout qg_gemm_args, path: KernelPath, threads: Int32) throws {
         if args.m == 0 { return }
-        let status = withExtendedLifetime(self) { qg_gemm(&args, path.cValue, threads) }
+        let status = withExtendedLifetime(self) { qg_gemm(&args, path.cValue ?? -1, threads) }
         switch status {
         case 0: return
         case -2: throw QGEMMError(.invalidArgument, "could not allocate per-thread scratch memory for kernel path '\(path)'")

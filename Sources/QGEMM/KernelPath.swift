@@ -9,42 +9,92 @@ import Darwin
 /// A kernel path: one implementation of the GEMM. All paths give bit-identical
 /// results; ``reference`` defines them.
 ///
-/// The process default is the best path this CPU supports, or the one named by
-/// the environment variable `QGEMM_KERNEL` (read once). Every entry point also
-/// takes a per-call `kernel:` option.
-public enum KernelPath: String, Sendable, CaseIterable, Hashable, CustomStringConvertible {
-    /// The scalar reference: slow, obvious, int64 throughout.
-    case reference
-    /// Plain C with the blocked driver, for CPUs with no supported SIMD.
-    case portable
-    /// AVX2, exact: int8 widened to int16, VPMADDWD.
-    case avx2
-    /// AVX-512 VNNI: VPDPBUSD on zmm registers.
-    case avx512vnni
-    /// arm64 NEON dot product (SDOT / UDOT).
-    case neondot
+/// The paths come from the C kernel registry (`Sources/CQGEMM/kernel_list.h`):
+/// a path added there appears in ``allCases``, ``available``, the tools and
+/// the tests without any Swift change. The process default is the best path
+/// this CPU supports, or the one named by the environment variable
+/// `QGEMM_KERNEL` (read once). Every entry point also takes a per-call
+/// `kernel:` option.
+public struct KernelPath: RawRepresentable, Sendable, CaseIterable, Hashable, CustomStringConvertible {
+    /// The path's name, e.g. `"avx2"`.
+    public let rawValue: String
 
-    var cValue: qg_path {
-        switch self {
-        case .reference: QG_PATH_REFERENCE
-        case .portable: QG_PATH_PORTABLE
-        case .avx2: QG_PATH_AVX2
-        case .avx512vnni: QG_PATH_AVX512VNNI
-        case .neondot: QG_PATH_NEONDOT
-        }
+    /// The path named `rawValue`, when this build has it.
+    public init?(rawValue: String) {
+        guard qg_path_find(rawValue) >= 0 else { return nil }
+        self.rawValue = rawValue
+    }
+
+    private init(known name: String) { rawValue = name }
+
+    /// The scalar reference: slow, obvious, int64 throughout.
+    public static let reference = KernelPath(known: "reference")
+    /// Plain C with the blocked driver, for CPUs with no supported SIMD.
+    public static let portable = KernelPath(known: "portable")
+    /// AVX2, exact: int8 widened to int16, VPMADDWD (x86-64 builds).
+    public static let avx2 = KernelPath(known: "avx2")
+    /// AVX-512 VNNI: VPDPBUSD on zmm registers (x86-64 builds).
+    public static let avx512vnni = KernelPath(known: "avx512vnni")
+
+    /// The registry's number of this path, or nil when this build lacks it.
+    var cValue: Int32? {
+        let p = qg_path_find(rawValue)
+        return p >= 0 ? p : nil
+    }
+
+    /// Every path this build has that may be offered to users, worst to best
+    /// (test-only paths excluded; see ``allIncludingTestOnly``).
+    public static var allCases: [KernelPath] { allIncludingTestOnly.filter { !$0.tile.isTestOnly } }
+
+    /// Every registered path, test-only variants included (odd tiles that
+    /// exist to test the driver on every CPU; never a default).
+    package static var allIncludingTestOnly: [KernelPath] {
+        (0..<qg_path_count()).map { KernelPath(known: String(cString: qg_path_name($0))) }
     }
 
     /// Whether this build and this CPU can run the path.
-    public var isSupported: Bool { qg_path_is_supported(cValue) != 0 }
+    public var isSupported: Bool { cValue.map { qg_path_is_supported($0) != 0 } ?? false }
 
     /// The paths this machine can run, worst to best.
     public static var available: [KernelPath] { allCases.filter(\.isSupported) }
 
     /// The best path this machine can run.
-    public static var best: KernelPath { available.last ?? .reference }
+    public static var best: KernelPath { KernelPath(known: String(cString: qg_path_name(qg_path_best()))) }
 
     /// Name of the microkernel the path runs, e.g. `qg_gemm_6x8_avx2`.
-    public var kernelName: String { String(cString: qg_path_kernel_name(cValue)) }
+    public var kernelName: String { tile.microkernel }
+
+    /// The register tile and requirements of a path, as its registry entry states them.
+    public struct Tile: Sendable, Hashable {
+        /// Rows × channels of the main microkernel, and the K group.
+        public let mr: Int, nr: Int, kr: Int
+        public let microkernel: String
+        /// The tile for short row groups (at most `fewRowsMR` rows), when the path has one.
+        public let fewRowsMicrokernel: String?
+        public let fewRowsMR: Int, fewRowsNR: Int
+        /// What the CPU needs, e.g. "x86-64 with AVX2".
+        public let requires: String
+        /// A variant that exists to test the driver; never offered as a default.
+        public let isTestOnly: Bool
+    }
+
+    /// The path's tile and requirements (zeros for a name this build lacks).
+    public var tile: Tile {
+        var info = qg_path_info()
+        guard let p = cValue, qg_path_describe(p, &info) == 0 else {
+            return Tile(mr: 0, nr: 0, kr: 0, microkernel: "none", fewRowsMicrokernel: nil, fewRowsMR: 0, fewRowsNR: 0,
+                        requires: "not in this build", isTestOnly: false)
+        }
+        return Tile(mr: Int(info.mr), nr: Int(info.nr), kr: Int(info.kr), microkernel: String(cString: info.ukernel),
+                    fewRowsMicrokernel: info.few_rows_ukernel.map { String(cString: $0) },
+                    fewRowsMR: Int(info.few_rows_mr), fewRowsNR: Int(info.few_rows_nr),
+                    requires: String(cString: info.requires), isTestOnly: info.test_only != 0)
+    }
+
+    /// Rows of X the driver packs per task (MC) on this path for K and M.
+    package func blockRows(k: Int, m: Int) -> Int {
+        cValue.map { Int(qg_path_block_rows($0, Int64(k), Int64(m))) } ?? m
+    }
 
     public var description: String { rawValue }
 
@@ -77,7 +127,7 @@ public enum KernelPath: String, Sendable, CaseIterable, Hashable, CustomStringCo
         }
     }
 
-    static func choose(_ requested: KernelPath?) throws -> KernelPath {
+    static func choose(_ requested: KernelPath?) throws(QGEMMError) -> KernelPath {
         if let requested {
             try requested.checkSupported()
             return requested

@@ -15,7 +15,7 @@ import Darwin
 public enum PeakProbe {
     /// int8 multiply-accumulates per second on one core (1 MAC = 2 ops).
     public static func int8MACsPerSecond(path: KernelPath = .best, seconds: Double = 0.1) -> Double {
-        rate(seconds: seconds) { qg_peak_probe_int8(path.cValue, $0) }
+        rate(seconds: seconds) { iterations in path.cValue.map { qg_peak_probe_int8($0, iterations) } ?? 0 }
     }
 
     /// fp32 fused multiply-adds per second on one core (1 FMA = 2 flops), with

@@ -74,7 +74,7 @@ struct Validate: ParsableCommand {
             document["accuracy"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(accuracy))
         }
 
-        let cases = sweep ? ValidationCases.fullProduct(seed: seed) : ValidationCases.pairwise(seed: seed)
+        let cases = sweep ? ValidationCases.fullProduct(paths: paths, seed: seed) : ValidationCases.pairwise(paths: paths, seed: seed)
         FileHandle.standardError.write(Data("""
             validate: \(cases.count) \(sweep ? "sweep" : "pairwise") cases × paths \(paths.map(\.rawValue)) against reference, \(jobs) jobs\
             \(unsupported.isEmpty ? "" : "; not on this CPU: \(unsupported.joined(separator: ", "))")\n
@@ -193,18 +193,15 @@ struct Validate: ParsableCommand {
     }
 }
 
-/// The configurations `qgemm validate` checks.
+/// The configurations `qgemm validate` checks: the shapes around the tiles of
+/// the paths checked (``TileShapes``), with every option.
 enum ValidationCases {
-    static let ms = Array(1...9) + [15, 16, 17, 31, 32, 33, 63, 64, 65]
-    /// NR − 1, NR, NR + 1 and 2·NR + 3 for the tiles' NR of 8 and 16.
-    static let ns = [7, 8, 9, 15, 16, 17, 19, 35]
-    static let ks = [1, 2, 3, 4, 5, 7, 8, 9, 63, 64, 65, 255, 256, 257, 1000]
-
-    static func fullProduct(seed: UInt64) -> [KernelCheck] {
+    static func fullProduct(paths: [KernelPath], seed: UInt64) -> [KernelCheck] {
+        let shapes = TileShapes(paths: paths)
         var out: [KernelCheck] = []
-        out.reserveCapacity(ms.count * ns.count * ks.count * 2160)
+        out.reserveCapacity(shapes.product.count * 2160)
         var index: UInt64 = 0
-        for m in ms { for n in ns { for k in ks {
+        for (m, n, k) in shapes.product {
             for activation in QuantizedType.allCases {
                 for zx in [activation.min, activation.max, activation == .int8 ? -37 : 91] {
                     for perChannel in [false, true] { for rounding in RoundingMode.allCases {
@@ -221,12 +218,13 @@ enum ValidationCases {
                     } }
                 }
             }
-        } } }
+        }
         return out
     }
 
-    static func pairwise(seed: UInt64) -> [KernelCheck] {
-        KernelCheck.pairwiseSample(ms: ms, ns: ns + [1, 2, 31, 32, 33, 47, 48, 49], ks: ks, seed: seed)
+    static func pairwise(paths: [KernelPath], seed: UInt64) -> [KernelCheck] {
+        let shapes = TileShapes(paths: paths)
+        return KernelCheck.pairwiseSample(ms: shapes.ms, ns: shapes.ns, ks: shapes.ks, seed: seed)
     }
 }
 

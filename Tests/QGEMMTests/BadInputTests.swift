@@ -53,7 +53,9 @@ struct BadInputTests {
                 #expect(errorCode { try p.gemm(xb, rows: 3, into: yb, outputRowStride: 5) } == .bufferTooSmall)
                 #expect(errorCode { try p.gemm(xb, rows: 2, rowStride: .max, into: yb) } == .invalidShape)
                 #expect(errorCode { try p.gemm(xb, rows: 3, into: yb, threads: 0) } == .invalidArgument)
-                #expect(errorCode { try p.gemm(xb, rows: 3, into: yb, kernel: .neondot) } == (KernelPath.neondot.isSupported ? nil : .unsupportedKernel))
+                for path in KernelPath.allCases where !path.isSupported {
+                    #expect(errorCode { try p.gemm(xb, rows: 3, into: yb, kernel: path) } == .unsupportedKernel)
+                }
                 // M = 0 is accepted and writes nothing.
                 #expect(errorCode { try p.gemm(xb, rows: 0, into: yb) } == nil)
                 // Mismatched per-call input parameters.

@@ -1,3 +1,4 @@
+import CQGEMM
 import Testing
 @testable import QGEMM
 
@@ -10,12 +11,33 @@ import Testing
 /// release build with `qgemm validate --sweep`.
 @Suite("Kernel paths against the reference")
 struct KernelPathTests {
-    static let ms = Array(1...9) + [15, 16, 17, 31, 32, 33, 63, 64, 65]
-    /// Around every multiple of the tiles' NR (8 and 16): NR−1, NR, NR+1, 2·NR+3 …
-    static let ns = [1, 2, 7, 8, 9, 15, 16, 17, 19, 31, 32, 33, 35, 47, 48, 49]
-    static let ks = [1, 2, 3, 4, 5, 7, 8, 9, 63, 64, 65, 255, 256, 257, 1000]
+    /// Every path this CPU runs, the test-only odd-tile variants included.
+    static var simdPaths: [KernelPath] { KernelPath.allIncludingTestOnly.filter { $0.isSupported && $0 != .reference } }
 
-    static var simdPaths: [KernelPath] { KernelPath.available.filter { $0 != .reference } }
+    /// The Swift view of the registry is the C one: names, order, tiles.
+    @Test func swiftAndCViewsOfTheRegistryAgree() throws {
+        let all = KernelPath.allIncludingTestOnly
+        #expect(all.count == Int(qg_path_count()))
+        #expect(all.first == .reference)
+        for (i, path) in all.enumerated() {
+            #expect(path.rawValue == String(cString: qg_path_name(Int32(i))))
+            #expect(KernelPath(rawValue: path.rawValue) == path)
+            var info = qg_path_info()
+            #expect(qg_path_describe(Int32(i), &info) == 0)
+            #expect(path.tile.mr == Int(info.mr) && path.tile.nr == Int(info.nr) && path.tile.kr == Int(info.kr))
+            #expect(path.kernelName == String(cString: info.ukernel))
+            #expect(path.tile.isTestOnly == (info.test_only != 0))
+            #expect(path.isSupported == (qg_path_is_supported(Int32(i)) != 0))
+        }
+        #expect(KernelPath.best.rawValue == String(cString: qg_path_name(qg_path_best())))
+        #expect(KernelPath.available.last == KernelPath.best)
+        #expect(KernelPath.allCases.allSatisfy { !$0.tile.isTestOnly })
+        // The test-only variants are registered and run, but never offered.
+        let testOnly = all.filter(\.tile.isTestOnly)
+        #expect(testOnly.count >= 2)
+        #expect(testOnly.allSatisfy { !KernelPath.available.contains($0) && $0.isSupported })
+        #expect(KernelPath(rawValue: "no-such-path") == nil)
+    }
 
     @Test func pathsAreReported() {
         let unsupported = KernelPath.allCases.filter { !$0.isSupported }
@@ -25,9 +47,35 @@ struct KernelPathTests {
         #expect(KernelPath.available.contains(.portable))
     }
 
+    /// Every registered path (test-only variants included) at its own tile's
+    /// edges, with the options rotating over the cases.
+    @Test(arguments: KernelPath.allIncludingTestOnly.filter { $0 != .reference })
+    func tileDerivedShapes(path: KernelPath) throws {
+        guard path.isSupported else {
+            print("tileDerivedShapes: \(path) skipped: this CPU lacks it (\(path.tile.requires))")
+            return
+        }
+        let shapes = TileShapes(path: path, largeK: 300)
+        var failures = 0
+        for (i, s) in shapes.product.enumerated() {
+            let activation: QuantizedType = i % 2 == 0 ? .int8 : .uint8
+            let check = KernelCheck(m: s.m, n: s.n, k: s.k, activation: activation,
+                                    xZeroPoint: i % 3 == 0 ? activation.min : activation.max - Int32(i % 7),
+                                    perChannel: i % 4 < 2, rounding: RoundingMode.allCases[i % 3], narrowClamp: i % 5 == 0,
+                                    threads: 1 + i % 3, output: KernelCheck.Output.allCases[i % 5],
+                                    rowStrideExtra: i % 6 == 0 ? 3 : 0, outputStrideExtra: i % 6 == 0 ? 5 : 0, seed: UInt64(i))
+            if let mismatch = try check.run(paths: [path]) {
+                Issue.record("\(mismatch)")
+                failures += 1
+                if failures > 5 { break }
+            }
+        }
+    }
+
     @Test func pairwiseSample() throws {
-        let cases = KernelCheck.pairwiseSample(ms: Self.ms, ns: Self.ns, ks: Self.ks, seed: 2026)
-        #expect(cases.count >= Self.ms.count * Self.ks.count) // the largest pair of dimensions
+        let shapes = TileShapes(paths: Self.simdPaths)
+        let cases = KernelCheck.pairwiseSample(ms: shapes.ms, ns: shapes.ns, ks: shapes.ks, seed: 2026)
+        #expect(cases.count >= shapes.ms.count * shapes.ns.count) // the largest pair of dimensions
         var failures = 0
         for c in cases {
             if let mismatch = try c.run(paths: Self.simdPaths) {

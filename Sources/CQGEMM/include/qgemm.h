@@ -37,25 +37,37 @@ int qg_cpu_count(void);
 
 // MARK: - Kernel paths
 
-/// Kernel paths, worst to best. `QG_PATH_REFERENCE` is the scalar reference
-/// that defines every result; the others must reproduce it bit for bit.
-typedef enum qg_path {
-    QG_PATH_REFERENCE = 0,
-    QG_PATH_PORTABLE = 1,
-    QG_PATH_AVX2 = 2,
-    QG_PATH_AVX512VNNI = 3,
-    QG_PATH_NEONDOT = 4,
-    QG_PATH_COUNT = 5
-} qg_path;
+/// Kernel paths are numbered 0 ..< qg_path_count(). Path 0 is the scalar
+/// reference that defines every result; the others come from the kernel
+/// registry (Sources/CQGEMM/kernel_list.h), worst to best, and must reproduce
+/// the reference bit for bit.
+enum { QG_PATH_REFERENCE = 0 };
 
-/// 1 when `path` is compiled in and the CPU can run it, else 0.
-int qg_path_is_supported(qg_path path);
-/// Lower-case name: "reference", "portable", "avx2", "avx512vnni", "neondot".
-const char *qg_path_name(qg_path path);
-/// Name of the microkernel a path runs, e.g. "qg_gemm_6x8_avx2".
-const char *qg_path_kernel_name(qg_path path);
-/// The best supported path.
-qg_path qg_path_best(void);
+/// What a path is, for tools and tests.
+typedef struct qg_path_info {
+    const char *name;      // "avx2"
+    const char *requires;  // "x86-64 with AVX2"
+    const char *ukernel;   // the main tile's microkernel, "qg_gemm_6x8_avx2"
+    int mr, nr, kr;        // the main tile: rows × channels, and the K group
+    const char *few_rows_ukernel; // the tile for short row groups, or NULL
+    int few_rows_mr, few_rows_nr;
+    int test_only;         // 1: exists to test the driver; never a default
+} qg_path_info;
+
+/// Number of paths (the reference plus every registered kernel).
+int qg_path_count(void);
+/// Lower-case name, e.g. "reference", "avx2"; "unknown" out of range.
+const char *qg_path_name(int path);
+/// The path with this name, or -1.
+int qg_path_find(const char *name);
+/// Fills `info`; returns 0, or -1 for a path number out of range.
+int qg_path_describe(int path, qg_path_info *info);
+/// 1 when the CPU can run `path`, else 0.
+int qg_path_is_supported(int path);
+/// The best supported path that is not test-only.
+int qg_path_best(void);
+/// Rows of X per task (MC) the driver uses on `path` for this K and M.
+int64_t qg_path_block_rows(int path, int64_t k, int64_t m);
 
 // MARK: - Packed weight layout
 
@@ -153,7 +165,7 @@ void qg_gemm_reference(const qg_gemm_args *args);
 /// Every per-channel array (bias, row_sum, multiplier, shift,
 /// float_multiplier, weight_scale, out_bias) must hold qg_packed_n(n)
 /// entries: the SIMD epilogues read whole vectors of channels.
-int qg_gemm(const qg_gemm_args *args, qg_path path, int threads);
+int qg_gemm(const qg_gemm_args *args, int path, int threads);
 
 // MARK: - Activation quantization (dynamic mode)
 
@@ -168,9 +180,10 @@ int64_t qg_row_min_max(const float *x, int64_t rows, int64_t k, int64_t ldx, flo
 // MARK: - Peak probes
 
 /// Runs `iterations` rounds of the path's int8 multiply-accumulate
-/// instruction (VPDPBUSD, VPMADDWD, or scalar for the others) on registers
-/// only; returns the multiply-accumulates done (0 if the CPU lacks the path).
-int64_t qg_peak_probe_int8(qg_path path, int64_t iterations);
+/// instruction (its descriptor's probe: VPDPBUSD, VPMADDWD, or scalar) on
+/// registers only; returns the multiply-accumulates done (0 if the CPU lacks
+/// the path).
+int64_t qg_peak_probe_int8(int path, int64_t iterations);
 /// The same with the widest fp32 FMA the CPU has (512-bit with AVX-512 F,
 /// else 256-bit FMA3); returns the lane FMAs done, 0 without FMA.
 int64_t qg_peak_probe_fp32(int64_t iterations);

@@ -1,0 +1,56 @@
+// Test-only kernel paths with odd tiles (as ruy's internal "standard C++"
+// variants), so the driver's loops, its tail rules and the few-rows tile
+// choice run against the reference on every CPU, with tiles that do not
+// divide a 16-channel panel. Never offered as a default (test_only = 1).
+//
+// The tile is plain C over the shared packed layouts: the portable path's
+// activation packing (rows of int16) and the 16-channel × 4-K weight panels,
+// addressed per channel so a tile may straddle two panels.
+#include "driver.h"
+
+size_t qg_portable_x_bytes(int64_t rows, int64_t kp);
+void qg_portable_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst);
+
+enum { QG_ODD_MAX_ROWS = 8, QG_ODD_MAX_COLS = 32 };
+
+/// rows × cols of any size up to 8 × 32, any n0.
+static void qg_odd_tile(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0, int64_t n0, int cols) {
+    const int16_t *x = x_group;
+    int32_t acc[QG_ODD_MAX_ROWS][QG_ODD_MAX_COLS] = {{0}};
+    const int64_t groups = a->kp / QG_K_GROUP;
+    for (int c = 0; c < cols; c++) {
+        for (int64_t g = 0; g < groups; g++) {
+            const int8_t *w = qg_weights_at(a, n0 + c, g);
+            for (int r = 0; r < rows; r++) {
+                const int16_t *xr = x + r * a->kp + g * QG_K_GROUP;
+                for (int t = 0; t < QG_K_GROUP; t++) acc[r][c] += (int32_t)w[t] * xr[t];
+            }
+        }
+    }
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) qg_epilogue_scalar(a, m0 + r, n0 + c, acc[r][c]);
+}
+
+static int qg_odd_supported(void) { return 1; }
+
+/// Small block budget, so that shapes of a few hundred rows cross several
+/// m-blocks (MC ± 1 in the tile-derived tests).
+#define QG_ODD_COMMON                               \
+    .requires = "any CPU (test-only)",              \
+    .kr = QG_K_GROUP, .panel_n = QG_PANEL_N,        \
+    .test_only = 1, .is_supported = qg_odd_supported, \
+    .x_block_bytes = qg_portable_x_bytes, .pack_x = qg_portable_pack_x, \
+    .x_block_target = 4096, .max_row_groups = 4, .peak_probe = qg_peak_scalar
+
+const qg_kernel qg_kernel_test_3x5_portable = {
+    .name = "test3x5",
+    .main = {.mr = 3, .nr = 5, .run = qg_odd_tile, .name = "qg_gemm_3x5_portable"},
+    QG_ODD_COMMON,
+};
+
+const qg_kernel qg_kernel_test_5x6_portable = {
+    .name = "test5x6",
+    .main = {.mr = 5, .nr = 6, .run = qg_odd_tile, .name = "qg_gemm_5x6_portable"},
+    .few_rows = {.mr = 2, .nr = 12, .run = qg_odd_tile, .name = "qg_gemm_2x12_portable"},
+    QG_ODD_COMMON,
+};

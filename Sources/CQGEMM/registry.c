@@ -1,0 +1,83 @@
+// The kernel registry: the one table of kernel paths, in the manner of
+// XNNPACK's gemm-config.c. A new path is one new C file defining a qg_kernel
+// and one line in kernel_list.h (KERNELS.md says what the descriptor holds).
+//
+// Path numbers: 0 is the scalar reference (no descriptor: it does not use the
+// driver); 1 ... qg_kernel_count are the table's entries, worst to best. The
+// default path is the last entry that is supported and not test-only.
+#include "driver.h"
+
+#include <string.h>
+
+#define QG_KERNEL(descriptor) extern const qg_kernel descriptor;
+#include "kernel_list.h"
+#undef QG_KERNEL
+
+const qg_kernel *const qg_kernels[] = {
+#define QG_KERNEL(descriptor) &descriptor,
+#include "kernel_list.h"
+#undef QG_KERNEL
+};
+const int qg_kernel_count = (int)(sizeof qg_kernels / sizeof qg_kernels[0]);
+
+const qg_kernel *qg_kernel_for_path(int path) {
+    return path >= 1 && path <= qg_kernel_count ? qg_kernels[path - 1] : NULL;
+}
+
+int qg_path_count(void) { return qg_kernel_count + 1; }
+
+const char *qg_path_name(int path) {
+    if (path == QG_PATH_REFERENCE) return "reference";
+    const qg_kernel *kernel = qg_kernel_for_path(path);
+    return kernel ? kernel->name : "unknown";
+}
+
+int qg_path_find(const char *name) {
+    for (int p = 0; p < qg_path_count(); p++)
+        if (strcmp(name, qg_path_name(p)) == 0) return p;
+    return -1;
+}
+
+int qg_path_is_supported(int path) {
+    if (path == QG_PATH_REFERENCE) return 1;
+    const qg_kernel *kernel = qg_kernel_for_path(path);
+    return kernel != NULL && kernel->is_supported();
+}
+
+int qg_path_describe(int path, qg_path_info *info) {
+    memset(info, 0, sizeof *info);
+    if (path == QG_PATH_REFERENCE) {
+        *info = (qg_path_info){.name = "reference", .requires = "any CPU", .ukernel = "qg_gemm_reference",
+                               .mr = 1, .nr = 1, .kr = 1};
+        return 0;
+    }
+    const qg_kernel *k = qg_kernel_for_path(path);
+    if (!k) return -1;
+    *info = (qg_path_info){
+        .name = k->name, .requires = k->requires, .ukernel = k->main.name, .mr = k->main.mr, .nr = k->main.nr,
+        .few_rows_ukernel = k->few_rows.run ? k->few_rows.name : NULL,
+        .few_rows_mr = k->few_rows.run ? k->few_rows.mr : 0, .few_rows_nr = k->few_rows.run ? k->few_rows.nr : 0,
+        .kr = k->kr, .test_only = k->test_only};
+    return 0;
+}
+
+int64_t qg_path_block_rows(int path, int64_t k, int64_t m) {
+    const qg_kernel *kernel = qg_kernel_for_path(path);
+    return kernel ? qg_driver_block_rows(kernel, qg_packed_k(k), m) : m;
+}
+
+int qg_path_best(void) {
+    for (int p = qg_kernel_count; p >= 1; p--)
+        if (!qg_kernels[p - 1]->test_only && qg_kernels[p - 1]->is_supported()) return p;
+    return QG_PATH_REFERENCE;
+}
+
+int qg_gemm(const qg_gemm_args *args, int path, int threads) {
+    if (!qg_path_is_supported(path)) return -1;
+    if (args->m == 0 || args->n == 0) return 0;
+    if (path == QG_PATH_REFERENCE) {
+        qg_gemm_reference(args);
+        return 0;
+    }
+    return qg_driver_run(args, qg_kernel_for_path(path), threads);
+}

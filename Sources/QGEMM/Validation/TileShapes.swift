@@ -1,0 +1,47 @@
+/// Shapes derived from kernel paths' tiles, as XNNPACK generates each
+/// microkernel's tests from its tile: every edge a tile or the driver's
+/// blocking can get wrong.
+///
+/// - M: 1 … MR+1, 2·MR+1, and MC−1, MC, MC+1 (MC: the rows the driver packs
+///   per task, at the smallest and the largest K);
+/// - N: NR−1, NR, NR+1, 2·NR+3, for the main tile and the few-rows tile;
+/// - K: 1 … 2·KR+1, and a large K.
+///
+/// `qgemm validate`, the test suite and the C-level kernel tester all use
+/// these rules, so a path added to the registry is checked at its own edges.
+public struct TileShapes: Sendable, Hashable {
+    public let ms: [Int], ns: [Int], ks: [Int]
+
+    /// The shapes around one path's tiles.
+    public init(path: KernelPath, largeK: Int = 1000) {
+        self.init(paths: [path], largeK: largeK)
+    }
+
+    /// The union over several paths (sorted, each value once).
+    public init(paths: [KernelPath], largeK: Int = 1000) {
+        var ms = Set<Int>(), ns = Set<Int>(), ks = Set<Int>()
+        for path in paths {
+            let t = path.tile
+            let mr = max(t.mr, 1), kr = max(t.kr, 1)
+            ks.formUnion(1...(2 * kr + 1))
+            ks.insert(largeK)
+            ms.formUnion(1...(mr + 1))
+            ms.insert(2 * mr + 1)
+            for k in [1, largeK] {
+                let mc = path.blockRows(k: k, m: Int.max / 2)
+                ms.formUnion([mc - 1, mc, mc + 1].filter { $0 >= 1 })
+            }
+            for nr in [t.nr, t.fewRowsNR] where nr > 0 {
+                ns.formUnion([nr - 1, nr, nr + 1, 2 * nr + 3].filter { $0 >= 1 })
+            }
+        }
+        self.ms = ms.sorted()
+        self.ns = ns.sorted()
+        self.ks = ks.sorted()
+    }
+
+    /// Every (M, N, K) of the product.
+    public var product: [(m: Int, n: Int, k: Int)] {
+        ms.flatMap { m in ns.flatMap { n in ks.map { k in (m, n, k) } } }
+    }
+}

@@ -1,0 +1,157 @@
+// The C-level kernel tester: every registered kernel path against
+// qg_gemm_reference, bit for bit, on
+//   - shapes derived from each kernel's tile (as XNNPACK generates its
+//     microkernel tests): M = 1 … MR+1, 2·MR+1, MC−1, MC, MC+1; N = NR−1, NR,
+//     NR+1, 2·NR+3 (and the same around the few-rows tile's NR); K = 1 … 2·KR+1
+//     and 300; output type, rounding mode, activation type and threads rotate;
+//   - random cases of every output type, rounding mode, activation type, zero
+//     point, clamp, stride and thread count.
+// Kernels the CPU lacks are skipped by name, unless forced with --force NAME
+// (scripts/check-vnni-emulated builds the VNNI kernel on software intrinsics and
+// forces it). Exit status 1 on any difference.
+//
+// Usage: kernel-tester [--cases N] [--force NAME]...
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver.h"
+
+static uint64_t state = 0x9E3779B97F4A7C15ull;
+static uint32_t next(void) { state ^= state << 13; state ^= state >> 7; state ^= state << 17; return (uint32_t)state; }
+
+typedef struct shape { int64_t m, n, k; } shape;
+
+/// One case: random full-range data for the shape, options from `variant`;
+/// returns the output elements compared, or -1 on a mismatch (reported).
+static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int random_options) {
+    const int64_t m = s.m, n = s.n, k = s.k;
+    const int64_t kp = qg_packed_k(k), np = qg_packed_n(n);
+    const int64_t ldx = k + (random_options ? next() % 4 : variant % 2), ldy = n + (random_options ? next() % 4 : variant % 3);
+    int8_t *w = malloc((size_t)(n * k)), *packed = malloc((size_t)qg_packed_size(n, k));
+    uint8_t *x = malloc((size_t)(m * ldx));
+    int64_t *rs = malloc(sizeof(int64_t) * (size_t)n), *ab = malloc(sizeof(int64_t) * (size_t)n);
+    int32_t *row_sum = calloc((size_t)np, 4), *bias = calloc((size_t)np, 4), *mult = calloc((size_t)np, 4),
+            *shift = calloc((size_t)np, 4), *row_zp = calloc((size_t)m, 4);
+    float *fm = calloc((size_t)np, 4), *ws = calloc((size_t)np, 4), *row_scale = calloc((size_t)m, 4);
+    for (int64_t i = 0; i < n * k; i++) w[i] = (int8_t)next();
+    for (int64_t i = 0; i < m * ldx; i++) x[i] = (uint8_t)next();
+    qg_pack_weights(w, k, 1, n, k, packed, rs, ab);
+    for (int64_t i = 0; i < n; i++) {
+        row_sum[i] = (int32_t)rs[i];
+        bias[i] = (int32_t)(next() % 200001) - 100000;
+        mult[i] = (int32_t)((1u << 30) + (next() & 0x3FFFFFFF));
+        shift[i] = -(int32_t)(8 + next() % 12);
+        fm[i] = 1.0f / (float)(1 + next() % 5000);
+        ws[i] = 0.001f * (float)(1 + next() % 100);
+    }
+    const uint32_t v = random_options ? next() : variant;
+    qg_gemm_args a;
+    memset(&a, 0, sizeof a);
+    a.m = m; a.n = n; a.k = k; a.x = x; a.ldx = ldx; a.x_unsigned = (int)(v % 2); a.w = packed; a.kp = kp;
+    a.row_sum = row_sum; a.bias = bias;
+    a.x_zero_point = (int32_t)(next() % 256) - (a.x_unsigned ? 0 : 128);
+    a.ldy = ldy; a.out_type = (qg_output_type)((v / 2) % 4); a.rounding = (qg_rounding)((v / 8) % 3);
+    a.multiplier = mult; a.shift = shift; a.float_multiplier = fm; a.y_zero_point = (int32_t)(next() % 50);
+    const int narrow = (int)((v / 24) % 2);
+    a.clamp_lo = a.out_type == QG_OUT_UINT8 ? (narrow ? 20 : 0) : (narrow ? -20 : -128);
+    a.clamp_hi = a.out_type == QG_OUT_UINT8 ? (narrow ? 200 : 255) : (narrow ? 90 : 127);
+    if (a.out_type == QG_OUT_INT8) a.y_zero_point -= 25;
+    a.x_scale = 0.02f; a.weight_scale = ws;
+    if (a.out_type == QG_OUT_FLOAT && (v / 48) % 2) {
+        // The dynamic form: per-row zero points and scales, no int32 bias.
+        for (int64_t i = 0; i < m; i++) {
+            row_zp[i] = (int32_t)(next() % 256) - (a.x_unsigned ? 0 : 128);
+            row_scale[i] = 0.001f * (float)(1 + next() % 100);
+        }
+        a.bias = NULL; a.x_zero_point = 0; a.row_zero_point = row_zp; a.row_scale = row_scale;
+    }
+    const int threads = 1 + (int)((v / 96) % 3);
+    const size_t ybytes = (size_t)(m * ldy) * 4;
+    void *want = malloc(ybytes), *got = malloc(ybytes);
+    memset(want, 0x5A, ybytes); memset(got, 0x5A, ybytes);
+    a.y = want;
+    qg_gemm_reference(&a);
+    a.y = got;
+    long compared = m * ldy;
+    if (qg_driver_run(&a, kernel, threads) != 0 || memcmp(want, got, ybytes) != 0) {
+        fprintf(stderr, "MISMATCH %s: M=%lld N=%lld K=%lld ldx=%lld ldy=%lld unsigned=%d out=%d rounding=%d dynamic=%d threads=%d\n",
+                kernel->name, (long long)m, (long long)n, (long long)k, (long long)ldx, (long long)ldy, a.x_unsigned,
+                a.out_type, a.rounding, a.row_scale != NULL, threads);
+        compared = -1;
+    }
+    free(w); free(packed); free(x); free(rs); free(ab); free(row_sum); free(bias); free(mult); free(shift);
+    free(row_zp); free(fm); free(ws); free(row_scale); free(want); free(got);
+    return compared;
+}
+
+static int add_unique(int64_t *list, int count, int64_t v) {
+    if (v < 1) return count;
+    for (int i = 0; i < count; i++)
+        if (list[i] == v) return count;
+    list[count] = v;
+    return count + 1;
+}
+
+int main(int argc, char **argv) {
+    int cases = 3000;
+    const char *forced[16];
+    int n_forced = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--cases") == 0 && i + 1 < argc) cases = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--force") == 0 && i + 1 < argc && n_forced < 16) forced[n_forced++] = argv[++i];
+        else { fprintf(stderr, "usage: kernel-tester [--cases N] [--force NAME]...\n"); return 2; }
+    }
+    int failed = 0, tested = 0;
+    for (int p = 0; p < qg_kernel_count; p++) {
+        const qg_kernel *kernel = qg_kernels[p];
+        int force = 0;
+        for (int f = 0; f < n_forced; f++) force |= strcmp(forced[f], kernel->name) == 0;
+        if (!force && !kernel->is_supported()) {
+            printf("kernel-tester: %s skipped: this CPU lacks it (%s)\n", kernel->name, kernel->requires);
+            continue;
+        }
+        if (n_forced > 0 && !force) continue;
+        tested++;
+        const int64_t mr = kernel->main.mr, kr = kernel->kr;
+        int64_t ks[64], ns[16];
+        int nk = 0, nn = 0;
+        for (int64_t k = 1; k <= 2 * kr + 1; k++) nk = add_unique(ks, nk, k);
+        nk = add_unique(ks, nk, 300);
+        const int64_t nrs[2] = {kernel->main.nr, kernel->few_rows.run ? kernel->few_rows.nr : kernel->main.nr};
+        for (int t = 0; t < 2; t++) {
+            const int64_t nr = nrs[t];
+            nn = add_unique(ns, nn, nr - 1); nn = add_unique(ns, nn, nr);
+            nn = add_unique(ns, nn, nr + 1); nn = add_unique(ns, nn, 2 * nr + 3);
+        }
+        long outputs = 0;
+        int shapes = 0;
+        uint32_t variant = 0;
+        for (int ik = 0; ik < nk; ik++) {
+            const int64_t mc = qg_driver_block_rows(kernel, qg_packed_k(ks[ik]), 1 << 30);
+            int64_t ms[64];
+            int nm = 0;
+            for (int64_t m = 1; m <= mr + 1; m++) nm = add_unique(ms, nm, m);
+            nm = add_unique(ms, nm, 2 * mr + 1);
+            nm = add_unique(ms, nm, mc - 1); nm = add_unique(ms, nm, mc); nm = add_unique(ms, nm, mc + 1);
+            for (int im = 0; im < nm; im++)
+                for (int in = 0; in < nn; in++) {
+                    const long r = run_case(kernel, (shape){ms[im], ns[in], ks[ik]}, variant++, 0);
+                    shapes++;
+                    if (r < 0) failed = 1; else outputs += r;
+                }
+        }
+        for (int c = 0; c < cases; c++) {
+            const shape s = {1 + next() % 40, 1 + next() % 70, 1 + next() % 300};
+            const long r = run_case(kernel, s, 0, 1);
+            if (r < 0) failed = 1; else outputs += r;
+        }
+        printf("kernel-tester: %s (%s, %dx%d tile%s): %d tile-derived shapes + %d random cases, %ld output elements: %s\n",
+               kernel->name, kernel->main.name, kernel->main.mr, kernel->main.nr,
+               kernel->few_rows.run ? " with a few-rows tile" : "", shapes, cases, outputs,
+               failed ? "MISMATCH" : "bit-exact against the reference");
+        if (failed) return 1;
+    }
+    if (tested == 0) { fprintf(stderr, "kernel-tester: no kernel tested\n"); return 1; }
+    return 0;
+}
