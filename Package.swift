@@ -29,24 +29,33 @@ let targets: [Target] = [
         cSettings: [.define("_GNU_SOURCE")],
         linkerSettings: [.linkedLibrary("pthread", .when(platforms: [.linux]))]
     ),
-    // The public Swift API.
+    // The library: quantization, packing, GEMM, QuantizedLinear, observers,
+    // .npy files. Needs nothing but the C kernels (no BLAS).
     .target(
         name: "QGEMM",
-        dependencies: ["CQGEMM", "CSystemBLAS"],
+        dependencies: ["CQGEMM"],
         path: "Sources/QGEMM"
+    ),
+    // What checks and times the library: the OpenBLAS float reference (BLAS),
+    // the accuracy and bit-exactness checks, the peak probes.
+    .target(
+        name: "QGEMMBaseline",
+        dependencies: ["QGEMM", "CQGEMM", "CSystemBLAS"],
+        path: "Sources/QGEMMBaseline"
     ),
     // The `qgemm` command-line tool.
     .executableTarget(
         name: "qgemm",
         dependencies: [
             "QGEMM",
+            "QGEMMBaseline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         path: "Sources/qgemm"
     ),
     .testTarget(
         name: "QGEMMTests",
-        dependencies: ["QGEMM", "CQGEMM", "CSystemBLAS"],
+        dependencies: ["QGEMM", "QGEMMBaseline", "CQGEMM", "CSystemBLAS"],
         path: "Tests/QGEMMTests"
     ),
 ]
@@ -55,6 +64,7 @@ let targets: [Target] = [
 
 let products: [Product] = [
     .library(name: "QGEMM", targets: ["QGEMM"]),
+    .library(name: "QGEMMBaseline", targets: ["QGEMMBaseline"]),
     .executable(name: "qgemm", targets: ["qgemm"]),
 ]
 

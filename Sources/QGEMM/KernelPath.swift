@@ -37,7 +37,7 @@ public struct KernelPath: RawRepresentable, Sendable, CaseIterable, Hashable, Cu
     public static let avx512vnni = KernelPath(known: "avx512vnni")
 
     /// The registry's number of this path, or nil when this build lacks it.
-    var cValue: Int32? {
+    package var cValue: Int32? {
         let p = qg_path_find(rawValue)
         return p >= 0 ? p : nil
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import QGEMM
+import QGEMMBaseline
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import QGEMM
+import QGEMMBaseline
 
 /// A GEMM shape M×K×N.
 struct BenchShape: ExpressibleByArgument, CustomStringConvertible, Hashable {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import QGEMM
+import QGEMMBaseline
 
 struct LinearCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

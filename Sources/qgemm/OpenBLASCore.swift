@@ -1,5 +1,6 @@
 import Foundation
 import QGEMM
+import QGEMMBaseline
 
 /// Which OpenBLAS kernels the float baseline runs, and whether they are the
 /// best this CPU could run, so that a ratio to sgemm is read against the

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import QGEMM
+import QGEMMBaseline
 
 /// `qgemm` with no arguments: the machine, a quick accuracy and exactness
 /// check, and a short benchmark against OpenBLAS.

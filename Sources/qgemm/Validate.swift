@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import QGEMM
+import QGEMMBaseline
 
 struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -9,7 +10,8 @@ struct Validate: ParsableCommand {
         discussion: """
         Without options, runs a seeded pairwise sample of configurations (every value of every \
         dimension and every pair of values appears). --sweep runs the full Cartesian product of \
-        M, N (around each tile's NR), K, activation type, zero point, granularity, rounding mode, \
+        the shapes around each checked path's tile (M, N and K from its MR, NR, KR and block \
+        rows), activation type, zero point, granularity, rounding mode, \
         clamp, thread count, output type and strides; build in release mode for it. The exit \
         status is non-zero if any path differs from the reference.
         """)

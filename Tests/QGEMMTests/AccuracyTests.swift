@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import QGEMM
+import QGEMMBaseline
 
 /// The quantized pipeline, dequantized, against OpenBLAS `cblas_sgemm` on the
 /// original float data.

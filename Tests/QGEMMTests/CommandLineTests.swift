@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import QGEMM
+import QGEMMBaseline
 
 /// The `qgemm` tool, run as a process (it is built next to the test bundle).
 @Suite("qgemm command line")

@@ -1,5 +1,6 @@
 import Testing
 @testable import QGEMM
+import QGEMMBaseline
 
 extension Tag {
     /// Run under ThreadSanitizer by `scripts/test --sanitize`.

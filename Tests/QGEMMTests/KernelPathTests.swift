@@ -1,6 +1,7 @@
 import CQGEMM
 import Testing
 @testable import QGEMM
+import QGEMMBaseline
 
 /// Every kernel path this CPU has, bit for bit against the scalar reference.
 ///

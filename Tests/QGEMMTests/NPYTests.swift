@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import QGEMM
+import QGEMMBaseline
 
 @Suite("NumPy .npy files")
 struct NPYTests {

@@ -1,5 +1,6 @@
 import Testing
 @testable import QGEMM
+import QGEMMBaseline
 
 @Suite("QuantizedLinear and calibration observers")
 struct QuantizedLinearTests {

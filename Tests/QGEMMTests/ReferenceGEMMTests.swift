@@ -1,5 +1,6 @@
 import Testing
 @testable import QGEMM
+import QGEMMBaseline
 
 /// The identity behind q_bias, and the reference GEMM against an independent
 /// computation from the unpacked weights.

@@ -1,5 +1,6 @@
 import Foundation
 @testable import QGEMM
+import QGEMMBaseline
 
 /// The library's seedable SplitMix64 generator, so failures reproduce.
 typealias SplitMix64 = CheckRandom

@@ -1,3 +1,4 @@
+import QGEMM
 import Foundation
 
 /// Accuracy of the int8 pipeline on float data, against OpenBLAS, and the
@@ -149,7 +150,7 @@ public struct AccuracyCheck: Sendable {
         return y
     }
 
-    static func sqnr(_ reference: [Float], _ test: [Float]) -> Double {
+    package static func sqnr(_ reference: [Float], _ test: [Float]) -> Double {
         var s = 0.0, e = 0.0
         for (r, t) in zip(reference, test) {
             s += Double(r) * Double(r)

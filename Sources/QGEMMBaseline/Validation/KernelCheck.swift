@@ -1,3 +1,4 @@
+import QGEMM
 import Foundation
 
 /// One bit-exactness check: a GEMM configuration run on several kernel paths
@@ -184,10 +185,11 @@ public struct KernelCheck: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// SplitMix64: small, fast and seedable, so every check (and benchmark) reproduces from its seed.
-public struct CheckRandom: RandomNumberGenerator, Sendable {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
+/// For the package's own checks, tools and tests; not part of the public API.
+package struct CheckRandom: RandomNumberGenerator, Sendable {
+    package var state: UInt64
+    package init(seed: UInt64) { state = seed }
+    package mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -198,7 +200,7 @@ public struct CheckRandom: RandomNumberGenerator, Sendable {
 
 extension CheckRandom {
     /// A standard normal value (Box–Muller on two 53-bit uniforms).
-    public mutating func gaussian() -> Float {
+    package mutating func gaussian() -> Float {
         let u1 = max(Double(next() >> 11) * 0x1p-53, 0x1p-60), u2 = Double(next() >> 11) * 0x1p-53
         return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
     }

@@ -1,3 +1,5 @@
+import QGEMM
+
 /// Shapes derived from kernel paths' tiles, as XNNPACK generates each
 /// microkernel's tests from its tile: every edge a tile or the driver's
 /// blocking can get wrong.

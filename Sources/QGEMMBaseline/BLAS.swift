@@ -1,4 +1,5 @@
 import CSystemBLAS
+import QGEMM
 
 /// The float reference: OpenBLAS, row-major, with shapes checked.
 ///

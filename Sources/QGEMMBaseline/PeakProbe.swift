@@ -1,4 +1,5 @@
 import CQGEMM
+import QGEMM
 
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+import QGEMM
 extension KernelCheck {
     /// A seeded greedy all-pairs sample: every listed value of M, N and K and of
     /// every option appears, and so does every pair of values of two dimensions.
