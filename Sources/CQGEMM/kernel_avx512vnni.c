@@ -86,6 +86,75 @@ QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const uint8_t *x, const 
     }
 }
 
+#ifndef QG_VNNI_PREFETCH_BYTES
+#define QG_VNNI_PREFETCH_BYTES 1024
+#endif
+
+/// The few-rows tile (M = 1 or 2, LLM decode): R ≤ 2 rows × 4 panels (64
+/// channels). The 8×32 tile has only two accumulators per row, so one row
+/// waits on VPDPBUSD's latency; here 4 panels × 2 K-groups in flight give
+/// 8 independent chains per row, each panel streamed once with a software
+/// prefetch ahead. The two K-chains are added in the epilogue's halves.
+QG_VNNI_INLINE void qg_vnni_few_rows_tile(const qg_gemm_args *a, const uint8_t *x, const int R, const int8_t *w,
+                                          const int NP, int64_t m0, int64_t n0, int cols) {
+    __m512i acc[2][4][2];
+    for (int r = 0; r < R; r++)
+        for (int p = 0; p < NP; p++) acc[r][p][0] = acc[r][p][1] = _mm512_setzero_si512();
+    const int64_t groups = a->kp / QG_K_GROUP, panel = QG_PANEL_N * a->kp;
+    int64_t g = 0;
+    for (; g + 1 < groups; g += 2) {
+        for (int p = 0; p < NP; p++) _mm_prefetch((const char *)(w + p * panel + g * 64 + QG_VNNI_PREFETCH_BYTES), _MM_HINT_T0);
+        for (int u = 0; u < 2; u++) {
+            __m512i wv[4];
+            for (int p = 0; p < NP; p++) wv[p] = _mm512_loadu_si512((const void *)(w + p * panel + (g + u) * 64));
+            for (int r = 0; r < R; r++) {
+                int32_t four;
+                memcpy(&four, x + ((g + u) * R + r) * QG_K_GROUP, sizeof four);
+                const __m512i xb = _mm512_set1_epi32(four);
+                for (int p = 0; p < NP; p++) acc[r][p][u] = _mm512_dpbusd_epi32(acc[r][p][u], xb, wv[p]);
+            }
+        }
+    }
+    for (; g < groups; g++) {
+        __m512i wv[4];
+        for (int p = 0; p < NP; p++) wv[p] = _mm512_loadu_si512((const void *)(w + p * panel + g * 64));
+        for (int r = 0; r < R; r++) {
+            int32_t four;
+            memcpy(&four, x + (g * R + r) * QG_K_GROUP, sizeof four);
+            const __m512i xb = _mm512_set1_epi32(four);
+            for (int p = 0; p < NP; p++) acc[r][p][0] = _mm512_dpbusd_epi32(acc[r][p][0], xb, wv[p]);
+        }
+    }
+    const int32_t offset = a->x_unsigned ? 0 : 128;
+    for (int r = 0; r < R; r++) {
+        for (int h = 0; h < 2 * NP; h++) {
+            const int c = cols - 8 * h;
+            if (c <= 0) break;
+            const __m512i v0 = acc[r][h / 2][0], v1 = acc[r][h / 2][1];
+            const __m256i half = (h % 2 == 0)
+                ? _mm256_add_epi32(_mm512_castsi512_si256(v0), _mm512_castsi512_si256(v1))
+                : _mm256_add_epi32(_mm512_extracti64x4_epi64(v0, 1), _mm512_extracti64x4_epi64(v1, 1));
+            qg_avx2_epilogue8(a, m0 + r, n0 + 8 * h, c > 8 ? 8 : c, half, offset);
+        }
+    }
+}
+
+/// rows ≤ 2 × cols ≤ 64 channels (four panels; n0 is a multiple of 64).
+static QG_VNNI void qg_gemm_2x64c4_avx512vnni(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0,
+                                              int64_t n0, int cols) {
+    const int8_t *w = qg_weights_at(a, n0, 0);
+    // Only the panels that hold channels to store are read (the last step of
+    // N may have fewer than four); constant R and NP for the compiler.
+    const int np = (cols + QG_PANEL_N - 1) / QG_PANEL_N;
+#define QG_FEW_CASE(NPP)                                                              \
+    case NPP:                                                                         \
+        if (rows == 2) qg_vnni_few_rows_tile(a, x_group, 2, w, NPP, m0, n0, cols);    \
+        else qg_vnni_few_rows_tile(a, x_group, 1, w, NPP, m0, n0, cols);              \
+        return;
+    switch (np) { QG_FEW_CASE(1) QG_FEW_CASE(2) QG_FEW_CASE(3) QG_FEW_CASE(4) }
+#undef QG_FEW_CASE
+}
+
 /// rows ≤ 8 × cols ≤ 32 channels (two panels; n0 is a multiple of 32).
 static QG_VNNI void qg_gemm_8x32c4_avx512vnni(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0,
                                               int64_t n0, int cols) {
@@ -113,6 +182,7 @@ const qg_kernel qg_kernel_avx512vnni = {
     .name = "avx512vnni",
     .requires = "x86-64 with AVX-512 F/BW/VNNI (and the OS saving zmm state)",
     .main = {.mr = QG_VNNI_MR, .nr = 2 * QG_PANEL_N, .run = qg_gemm_8x32c4_avx512vnni, .name = "qg_gemm_8x32c4_avx512vnni"},
+    .few_rows = {.mr = 2, .nr = 4 * QG_PANEL_N, .run = qg_gemm_2x64c4_avx512vnni, .name = "qg_gemm_2x64c4_avx512vnni"},
     .kr = QG_K_GROUP,
     .panel_n = QG_PANEL_N,
     .is_supported = qg_vnni_supported,

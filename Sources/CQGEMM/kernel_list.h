@@ -4,6 +4,7 @@
 // The default path is the last line that the CPU supports and is not test-only.
 QG_KERNEL(qg_kernel_test_3x5_portable) // test-only: odd tile, crosses panel boundaries
 QG_KERNEL(qg_kernel_test_5x6_portable) // test-only: odd tile with a few-rows tile
+QG_KERNEL(qg_kernel_test_4x8k8_portable) // test-only: its own weight layout (8-channel panels, K groups of 8)
 QG_KERNEL(qg_kernel_portable)
 #if defined(__x86_64__)
 QG_KERNEL(qg_kernel_avx2)

@@ -3,9 +3,11 @@
 // choice run against the reference on every CPU, with tiles that do not
 // divide a 16-channel panel. Never offered as a default (test_only = 1).
 //
-// The tile is plain C over the shared packed layouts: the portable path's
-// activation packing (rows of int16) and the 16-channel × 4-K weight panels,
-// addressed per channel so a tile may straddle two panels.
+// The tiles are plain C over the portable path's activation packing (rows of
+// int16). test3x5 and test5x6 read the shared 16-channel × 4-K weight panels,
+// addressed per channel so a tile may straddle two panels; test4x8k8 reads a
+// layout of its own (8-channel panels, K in groups of 8, as an i8mm kernel
+// would), which PackedWeights makes on first use and keeps.
 #include "driver.h"
 
 size_t qg_portable_x_bytes(int64_t rows, int64_t kp);
@@ -53,4 +55,30 @@ const qg_kernel qg_kernel_test_5x6_portable = {
     .main = {.mr = 5, .nr = 6, .run = qg_odd_tile, .name = "qg_gemm_5x6_portable"},
     .few_rows = {.mr = 2, .nr = 12, .run = qg_odd_tile, .name = "qg_gemm_2x12_portable"},
     QG_ODD_COMMON,
+};
+
+/// rows ≤ 4 × cols ≤ 8 channels of one 8-channel panel in the 8 × 8 layout.
+static void qg_k8_tile(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0, int64_t n0, int cols) {
+    enum { PANEL = 8, KR = 8 };
+    const int16_t *x = x_group;
+    int32_t acc[4][PANEL] = {{0}};
+    const int8_t *panel = a->w + (n0 / PANEL) * (PANEL * a->kp);
+    for (int64_t g = 0; g < a->kp / KR; g++)
+        for (int c = 0; c < PANEL; c++) {
+            const int8_t *w = panel + g * (PANEL * KR) + c * KR;
+            for (int r = 0; r < rows; r++)
+                for (int t = 0; t < KR; t++) acc[r][c] += (int32_t)w[t] * x[r * a->kp + g * KR + t];
+        }
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) qg_epilogue_scalar(a, m0 + r, n0 + c, acc[r][c]);
+}
+
+const qg_kernel qg_kernel_test_4x8k8_portable = {
+    .name = "test4x8k8",
+    .main = {.mr = 4, .nr = 8, .run = qg_k8_tile, .name = "qg_gemm_4x8c8_portable"},
+    .requires = "any CPU (test-only)",
+    .kr = 8, .panel_n = 8,
+    .test_only = 1, .is_supported = qg_odd_supported,
+    .x_block_bytes = qg_portable_x_bytes, .pack_x = qg_portable_pack_x,
+    .x_block_target = 4096, .max_row_groups = 4, .peak_probe = qg_peak_scalar,
 };

@@ -48,7 +48,7 @@ int qg_path_describe(int path, qg_path_info *info) {
     memset(info, 0, sizeof *info);
     if (path == QG_PATH_REFERENCE) {
         *info = (qg_path_info){.name = "reference", .requires = "any CPU", .ukernel = "qg_gemm_reference",
-                               .mr = 1, .nr = 1, .kr = 1};
+                               .mr = 1, .nr = 1, .kr = QG_K_GROUP, .panel_n = QG_PANEL_N};
         return 0;
     }
     const qg_kernel *k = qg_kernel_for_path(path);
@@ -57,7 +57,18 @@ int qg_path_describe(int path, qg_path_info *info) {
         .name = k->name, .requires = k->requires, .ukernel = k->main.name, .mr = k->main.mr, .nr = k->main.nr,
         .few_rows_ukernel = k->few_rows.run ? k->few_rows.name : NULL,
         .few_rows_mr = k->few_rows.run ? k->few_rows.mr : 0, .few_rows_nr = k->few_rows.run ? k->few_rows.nr : 0,
-        .kr = k->kr, .test_only = k->test_only};
+        .kr = k->kr, .test_only = k->test_only, .panel_n = k->panel_n};
+    return 0;
+}
+
+int qg_path_layout(int path, int *panel_n, int *kr) {
+    *panel_n = QG_PANEL_N;
+    *kr = QG_K_GROUP;
+    if (path == QG_PATH_REFERENCE) return 0;
+    const qg_kernel *kernel = qg_kernel_for_path(path);
+    if (!kernel) return -1;
+    *panel_n = kernel->panel_n;
+    *kr = kernel->kr;
     return 0;
 }
 

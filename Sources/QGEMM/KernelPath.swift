@@ -68,6 +68,8 @@ public struct KernelPath: RawRepresentable, Sendable, CaseIterable, Hashable, Cu
     public struct Tile: Sendable, Hashable {
         /// Rows × channels of the main microkernel, and the K group.
         public let mr: Int, nr: Int, kr: Int
+        /// Channels per panel of the weight layout the path reads (16 for the shared layout).
+        public let panelN: Int
         public let microkernel: String
         /// The tile for short row groups (at most `fewRowsMR` rows), when the path has one.
         public let fewRowsMicrokernel: String?
@@ -82,10 +84,11 @@ public struct KernelPath: RawRepresentable, Sendable, CaseIterable, Hashable, Cu
     public var tile: Tile {
         var info = qg_path_info()
         guard let p = cValue, qg_path_describe(p, &info) == 0 else {
-            return Tile(mr: 0, nr: 0, kr: 0, microkernel: "none", fewRowsMicrokernel: nil, fewRowsMR: 0, fewRowsNR: 0,
+            return Tile(mr: 0, nr: 0, kr: 0, panelN: 0, microkernel: "none", fewRowsMicrokernel: nil, fewRowsMR: 0, fewRowsNR: 0,
                         requires: "not in this build", isTestOnly: false)
         }
-        return Tile(mr: Int(info.mr), nr: Int(info.nr), kr: Int(info.kr), microkernel: String(cString: info.ukernel),
+        return Tile(mr: Int(info.mr), nr: Int(info.nr), kr: Int(info.kr), panelN: Int(info.panel_n),
+                    microkernel: String(cString: info.ukernel),
                     fewRowsMicrokernel: info.few_rows_ukernel.map { String(cString: $0) },
                     fewRowsMR: Int(info.few_rows_mr), fewRowsNR: Int(info.few_rows_nr),
                     requires: String(cString: info.requires), isTestOnly: info.test_only != 0)

@@ -1,4 +1,5 @@
 import CQGEMM
+import Foundation
 
 /// Weights packed once for every kernel path, with everything the epilogue needs
 /// per output channel.
@@ -363,7 +364,31 @@ final class Storage {
         floatBias = alloc(np, Float.self); floatBias.initialize(repeating: 0, count: np)
     }
 
+    /// Weights repacked for kernels that read a layout of their own, keyed by
+    /// (panel_n, kr); made on first use under `layoutLock`, kept until deinit.
+    private var otherLayouts: [Layout: (weights: UnsafeMutablePointer<Int8>, kp: Int)] = [:]
+    private let layoutLock = NSLock()
+
+    struct Layout: Hashable { let panelN: Int32, kr: Int32 }
+
+    /// The weights in `layout` and K padded to its group: the shared packing,
+    /// or a copy repacked on first use.
+    func weights(in layout: Layout) -> (weights: UnsafePointer<Int8>, kp: Int) {
+        if layout.panelN == Int32(QG_PANEL_N) && layout.kr == Int32(QG_K_GROUP) { return (UnsafePointer(packed), kp) }
+        layoutLock.lock()
+        defer { layoutLock.unlock() }
+        if let found = otherLayouts[layout] { return (UnsafePointer(found.weights), found.kp) }
+        let bytes = Int(qg_layout_size(Int64(n), Int64(k), layout.panelN, layout.kr))
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
+        let out = raw.bindMemory(to: Int8.self, capacity: max(bytes, 1))
+        qg_repack_weights(packed, Int64(n), Int64(k), layout.panelN, layout.kr, out)
+        let entry = (weights: out, kp: Int(qg_layout_k(Int64(k), layout.kr)))
+        otherLayouts[layout] = entry
+        return (UnsafePointer(entry.weights), entry.kp)
+    }
+
     deinit {
+        for entry in otherLayouts.values { entry.weights.deallocate() }
         for p in [UnsafeMutableRawPointer(packed), UnsafeMutableRawPointer(rowSum), UnsafeMutableRawPointer(qb),
                   UnsafeMutableRawPointer(qBias), UnsafeMutableRawPointer(multiplier), UnsafeMutableRawPointer(shift),
                   UnsafeMutableRawPointer(weightScale),

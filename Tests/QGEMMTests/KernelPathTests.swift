@@ -26,6 +26,7 @@ struct KernelPathTests {
             var info = qg_path_info()
             #expect(qg_path_describe(Int32(i), &info) == 0)
             #expect(path.tile.mr == Int(info.mr) && path.tile.nr == Int(info.nr) && path.tile.kr == Int(info.kr))
+            #expect(path.tile.panelN == Int(info.panel_n))
             #expect(path.kernelName == String(cString: info.ukernel))
             #expect(path.tile.isTestOnly == (info.test_only != 0))
             #expect(path.isSupported == (qg_path_is_supported(Int32(i)) != 0))
@@ -38,6 +39,32 @@ struct KernelPathTests {
         #expect(testOnly.count >= 2)
         #expect(testOnly.allSatisfy { !KernelPath.available.contains($0) && $0.isSupported })
         #expect(KernelPath(rawValue: "no-such-path") == nil)
+        // One of them reads a weight layout of its own (made on first use and kept).
+        #expect(testOnly.contains { $0.tile.panelN != 16 || $0.tile.kr != 4 })
+    }
+
+    /// One PackedWeights serves paths with different weight layouts, in any
+    /// order and from many threads at once, with the same bits.
+    @Test func pathsWithTheirOwnLayoutShareOnePackedWeights() async throws {
+        guard let own = KernelPath.allIncludingTestOnly.first(where: { $0.tile.panelN != 16 || $0.tile.kr != 4 }) else {
+            Issue.record("no path with its own layout is registered")
+            return
+        }
+        var rng = CheckRandom(seed: 91)
+        let n = 37, k = 29, m = 11
+        let w = (0..<n * k).map { _ in Int8(truncatingIfNeeded: rng.next()) }
+        let x = (0..<m * k).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let packed = try PackedWeights(weights: w, outputChannels: n, inputChannels: k, scales: .perTensor(0.01), bias: nil,
+                                       input: QuantizationParameters(type: .uint8, scale: 0.02, zeroPoint: 131))
+        let want: [Int32] = try packed.gemm(x, rows: m, kernel: .reference)
+        let paths = Self.simdPaths
+        try await withThrowingTaskGroup(of: (KernelPath, [Int32]).self) { group in
+            for i in 0..<24 {
+                let path = i % 2 == 0 ? own : paths[i % paths.count]
+                group.addTask { (path, try packed.gemm(x, rows: m, kernel: path, threads: 1 + i % 2)) }
+            }
+            for try await (path, got) in group { #expect(got == want, "\(path)") }
+        }
     }
 
     @Test func pathsAreReported() {

@@ -73,6 +73,14 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
     a.y = want;
     qg_gemm_reference(&a);
     a.y = got;
+    int8_t *own = NULL;
+    if (kernel->panel_n != QG_PANEL_N || kernel->kr != QG_K_GROUP) {
+        // A kernel with a layout of its own reads the weights repacked into it.
+        own = malloc((size_t)qg_layout_size(n, k, kernel->panel_n, kernel->kr));
+        qg_repack_weights(packed, n, k, kernel->panel_n, kernel->kr, own);
+        a.w = own;
+        a.kp = qg_layout_k(k, kernel->kr);
+    }
     long compared = m * ldy;
     if (qg_driver_run(&a, kernel, threads) != 0 || memcmp(want, got, ybytes) != 0) {
         fprintf(stderr, "MISMATCH %s: M=%lld N=%lld K=%lld ldx=%lld ldy=%lld unsigned=%d out=%d rounding=%d dynamic=%d threads=%d\n",
@@ -80,7 +88,7 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
                 a.out_type, a.rounding, a.row_scale != NULL, threads);
         compared = -1;
     }
-    free(w); free(packed); free(x); free(rs); free(ab); free(row_sum); free(bias); free(mult); free(shift);
+    free(own); free(w); free(packed); free(x); free(rs); free(ab); free(row_sum); free(bias); free(mult); free(shift);
     free(row_zp); free(fm); free(ws); free(row_scale); free(want); free(got);
     return compared;
 }
@@ -128,7 +136,7 @@ int main(int argc, char **argv) {
         int shapes = 0;
         uint32_t variant = 0;
         for (int ik = 0; ik < nk; ik++) {
-            const int64_t mc = qg_driver_block_rows(kernel, qg_packed_k(ks[ik]), 1 << 30);
+            const int64_t mc = qg_driver_block_rows(kernel, qg_layout_k(ks[ik], kernel->kr), 1 << 30);
             int64_t ms[64];
             int nm = 0;
             for (int64_t m = 1; m <= mr + 1; m++) nm = add_unique(ms, nm, m);

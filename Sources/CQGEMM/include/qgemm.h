@@ -52,6 +52,7 @@ typedef struct qg_path_info {
     const char *few_rows_ukernel; // the tile for short row groups, or NULL
     int few_rows_mr, few_rows_nr;
     int test_only;         // 1: exists to test the driver; never a default
+    int panel_n;           // the weight layout it reads: panels of panel_n channels, K groups of kr
 } qg_path_info;
 
 /// Number of paths (the reference plus every registered kernel).
@@ -62,6 +63,9 @@ const char *qg_path_name(int path);
 int qg_path_find(const char *name);
 /// Fills `info`; returns 0, or -1 for a path number out of range.
 int qg_path_describe(int path, qg_path_info *info);
+/// The weight layout `path` reads (panel_n × kr); the shared layout for the
+/// reference. Returns 0, or -1 for a path number out of range.
+int qg_path_layout(int path, int *panel_n, int *kr);
 /// 1 when the CPU can run `path`, else 0.
 int qg_path_is_supported(int path);
 /// The best supported path that is not test-only.
@@ -87,6 +91,22 @@ static inline int64_t qg_packed_index(int64_t n, int64_t k, int64_t kp) {
     return (n / QG_PANEL_N) * (QG_PANEL_N * kp) + (k / QG_K_GROUP) * (QG_PANEL_N * QG_K_GROUP)
          + (n % QG_PANEL_N) * QG_K_GROUP + (k % QG_K_GROUP);
 }
+
+/// Another panel layout, for kernels that read one (their descriptor's
+/// panel_n × kr): panels of `panel_n` channels, K in groups of `kr`, same
+/// order inside (group-major, channel-major, kr values per channel).
+/// `panel_n` divides QG_PANEL_N, so per-channel arrays padded for the shared
+/// layout are long enough for it too.
+static inline int64_t qg_layout_k(int64_t k, int kr) { return (k + kr - 1) / kr * kr; }
+static inline int64_t qg_layout_size(int64_t n, int64_t k, int panel_n, int kr) {
+    return (n + panel_n - 1) / panel_n * panel_n * qg_layout_k(k, kr);
+}
+static inline int64_t qg_layout_index(int64_t n, int64_t k, int64_t kp, int panel_n, int kr) {
+    return (n / panel_n) * (panel_n * kp) + (k / kr) * (panel_n * kr) + (n % panel_n) * kr + (k % kr);
+}
+/// Copies weights packed in the shared layout into the layout panel_n × kr
+/// (qg_layout_size bytes, padding zeroed).
+void qg_repack_weights(const int8_t *packed, int64_t n, int64_t k, int panel_n, int kr, int8_t *out);
 
 /// Packs W (element [n][k] at `w[n*n_stride + k*k_stride]`) into `packed`
 /// (qg_packed_size(n, k) bytes, padding zeroed) and writes Σ_k W[n][k] to
@@ -126,7 +146,8 @@ typedef struct qg_gemm_args {
     const void *x;
     int64_t ldx;
     int x_unsigned;
-    /// Packed W (qg_pack_weights) and its padded K.
+    /// Packed W in the layout the path reads (qg_pack_weights, or qg_repack_weights
+    /// for a path with its own panel_n × kr) and K padded to that layout's K group.
     const int8_t *w;
     int64_t kp;
     const int32_t *row_sum;        // [n], Σ_k W[n][k]
