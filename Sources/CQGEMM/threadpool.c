@@ -7,14 +7,52 @@
 //   threads beyond the pool, and the cores are not oversubscribed by QGEMM;
 // - tasks are handed out dynamically (an atomic counter). Each output element
 //   is computed by the same code whatever thread runs it, so results are
-//   bit-identical for every thread count.
+//   bit-identical for every thread count;
+// - waking a sleeping thread costs tens of microseconds, as much as a whole
+//   small GEMM. So a worker spins (with a pause, checking the time) for a short
+//   while after each job before it sleeps, the caller never waits for a worker
+//   that has not joined yet (it takes the tasks itself), and it waits only for
+//   workers still running a task, spinning briefly before it sleeps. A call
+//   with more threads is then never much slower than one with fewer.
 #include "driver.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #define QG_MAX_WORKERS 63
+/// How long an idle worker, or a caller waiting for workers, spins before sleeping.
+#define QG_SPIN_NANOSECONDS 100000
+
+static void qg_cpu_relax(void) {
+#if defined(__x86_64__)
+    _mm_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+static int64_t qg_now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/// Spins until `done(arg)` or the spin time is up; returns done(arg).
+static int qg_spin_until(int (*done)(void *), void *arg) {
+    const int64_t until = qg_now_ns() + QG_SPIN_NANOSECONDS;
+    for (;;) {
+        for (int i = 0; i < 64; i++) {
+            if (done(arg)) return 1;
+            qg_cpu_relax();
+        }
+        if (qg_now_ns() >= until) return done(arg);
+    }
+}
 
 typedef struct qg_job {
     void (*task)(void *ctx, int64_t t);
@@ -30,8 +68,10 @@ static struct {
     pthread_mutex_t owner; // held by the caller that owns the pool for a job
     int workers;
     uint64_t generation;
+    _Atomic uint64_t published; // = generation, readable without the lock (for spinning)
     qg_job *job;
-    int wanted, arrived, active;
+    int wanted;
+    _Atomic int active;         // workers inside the current job (changed under the lock)
     int stopping; // set at process exit: workers leave their loop
 } qg_pool = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
@@ -53,6 +93,10 @@ typedef struct qg_worker_start {
     uint64_t generation; // the pool's generation when the worker was created
 } qg_worker_start;
 
+static int qg_new_generation(void *seen) {
+    return atomic_load_explicit(&qg_pool.published, memory_order_acquire) != *(uint64_t *)seen;
+}
+
 static void *qg_worker(void *arg) {
     const qg_worker_start start = *(qg_worker_start *)arg;
     free(arg);
@@ -62,19 +106,25 @@ static void *qg_worker(void *arg) {
     uint64_t seen = start.generation;
     pthread_mutex_lock(&qg_pool.lock);
     for (;;) {
-        while (qg_pool.generation == seen && !qg_pool.stopping) pthread_cond_wait(&qg_pool.wake, &qg_pool.lock);
+        if (qg_pool.generation == seen && !qg_pool.stopping) {
+            // Spin a little before sleeping: the next call often comes at once.
+            pthread_mutex_unlock(&qg_pool.lock);
+            qg_spin_until(qg_new_generation, &seen);
+            pthread_mutex_lock(&qg_pool.lock);
+            while (qg_pool.generation == seen && !qg_pool.stopping) pthread_cond_wait(&qg_pool.wake, &qg_pool.lock);
+        }
         if (qg_pool.stopping) break;
         seen = qg_pool.generation;
         // Read under the lock, for the generation just seen: a worker that is
-        // not wanted must not touch the job (it may already be gone).
+        // not wanted (or comes after the caller stopped taking helpers) must
+        // not touch the job (it may already be gone).
         if (index >= qg_pool.wanted) continue;
         qg_job *job = qg_pool.job;
-        qg_pool.arrived++;
-        qg_pool.active++;
+        atomic_fetch_add(&qg_pool.active, 1);
         pthread_mutex_unlock(&qg_pool.lock);
         qg_drain(job);
         pthread_mutex_lock(&qg_pool.lock);
-        if (--qg_pool.active == 0) pthread_cond_signal(&qg_pool.idle);
+        if (atomic_fetch_sub(&qg_pool.active, 1) == 1) pthread_cond_signal(&qg_pool.idle);
     }
     qg_pool.workers--;
     pthread_cond_broadcast(&qg_pool.idle);
@@ -122,6 +172,11 @@ static int qg_ensure_workers(int count) {
     return qg_pool.workers;
 }
 
+static int qg_no_worker_active(void *unused) {
+    (void)unused;
+    return atomic_load_explicit(&qg_pool.active, memory_order_acquire) == 0;
+}
+
 void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t t), void *ctx) {
     qg_job job = {.task = task, .ctx = ctx, .count = count};
     atomic_init(&job.next, 0);
@@ -142,18 +197,25 @@ void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t
     pthread_mutex_lock(&qg_pool.lock);
     qg_pool.job = &job;
     qg_pool.wanted = wanted;
-    qg_pool.arrived = 0;
     qg_pool.generation++;
+    atomic_store_explicit(&qg_pool.published, qg_pool.generation, memory_order_release);
     pthread_cond_broadcast(&qg_pool.wake);
     pthread_mutex_unlock(&qg_pool.lock);
 
     qg_drain(&job);
 
-    // `job` lives on this stack: wait until every wanted worker has seen it and left.
+    // Every task has been taken. Close the job to late workers (they see
+    // wanted = 0 and leave it alone), then wait only for those still inside:
+    // `job` lives on this stack.
     pthread_mutex_lock(&qg_pool.lock);
-    while (qg_pool.arrived < wanted || qg_pool.active > 0) pthread_cond_wait(&qg_pool.idle, &qg_pool.lock);
-    qg_pool.job = NULL;
     qg_pool.wanted = 0;
+    if (atomic_load(&qg_pool.active) > 0) {
+        pthread_mutex_unlock(&qg_pool.lock);
+        qg_spin_until(qg_no_worker_active, NULL);
+        pthread_mutex_lock(&qg_pool.lock);
+        while (atomic_load(&qg_pool.active) > 0) pthread_cond_wait(&qg_pool.idle, &qg_pool.lock);
+    }
+    qg_pool.job = NULL;
     pthread_mutex_unlock(&qg_pool.lock);
     pthread_mutex_unlock(&qg_pool.owner);
 }
