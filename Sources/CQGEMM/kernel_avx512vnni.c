@@ -36,20 +36,30 @@ enum { QG_VNNI_MR = 8 };
 
 static size_t qg_vnni_x_bytes(int64_t rows, int64_t kp) { return (size_t)(rows * kp); }
 
+/// Packs in 32-bit words (one K-group of one row per word, the int8 → uint8
+/// flip an XOR of the word): about a quarter of the work of a byte loop with
+/// a branch per byte. Only the last, partial K-group goes byte by byte.
 static void qg_vnni_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst) {
     uint8_t *out = dst;
-    const uint8_t flip = a->x_unsigned ? 0 : 0x80; // int8 → uint8 with +128
-    const int64_t groups = a->kp / QG_K_GROUP;
+    const uint32_t flip = a->x_unsigned ? 0 : 0x80808080u; // int8 → uint8 with +128
+    const int64_t groups = a->kp / QG_K_GROUP, full = a->k / QG_K_GROUP;
     for (int64_t r0 = 0; r0 < rows; r0 += QG_VNNI_MR) {
         const int64_t R = rows - r0 < QG_VNNI_MR ? rows - r0 : QG_VNNI_MR;
         uint8_t *group = out + r0 * a->kp;
         for (int64_t r = 0; r < R; r++) {
             const uint8_t *x = (const uint8_t *)a->x + (m0 + r0 + r) * a->ldx;
-            for (int64_t g = 0; g < groups; g++) {
-                uint8_t *o = group + (g * R + r) * QG_K_GROUP;
-                for (int t = 0; t < QG_K_GROUP; t++) {
-                    const int64_t k = g * QG_K_GROUP + t;
-                    o[t] = k < a->k ? (uint8_t)(x[k] ^ flip) : 0; // padding meets zero weights
+            uint8_t *o = group + r * QG_K_GROUP;
+            for (int64_t g = 0; g < full; g++) {
+                uint32_t word;
+                memcpy(&word, x + g * QG_K_GROUP, sizeof word);
+                word ^= flip;
+                memcpy(o + g * R * QG_K_GROUP, &word, sizeof word);
+            }
+            for (int64_t g = full; g < groups; g++) { // the K tail, zero-padded: padding meets zero weights
+                uint8_t *t = o + g * R * QG_K_GROUP;
+                for (int i = 0; i < QG_K_GROUP; i++) {
+                    const int64_t k = g * QG_K_GROUP + i;
+                    t[i] = k < a->k ? (uint8_t)(x[k] ^ (uint8_t)flip) : 0;
                 }
             }
         }
