@@ -62,14 +62,8 @@ struct GEMMCommand: ParsableCommand {
         let path = kernel
         let xFile = NPYOption(option: "--x", path: x, needs: "int8 or uint8 [M,K]")
         let wFile = NPYOption(option: "--w", path: w, needs: "int8 [N,K] with the K of --x")
-        let xa = try xFile.read(), wa = try wFile.read()
-        let xShape = try xFile.naming { try xa.requireRank(2, name: "X") }
-        let (m, k) = (xShape[0], xShape[1])
-        let (wValues, n) = try wFile.naming {
-            let shape = try wa.requireRank(2, name: "W")
-            guard shape[1] == k else { throw QGEMMError(.invalidShape, "W is \(shape) but X is [\(m),\(k)]") }
-            return (try wa.int8Values(), shape[0])
-        }
+        let (xa, wa, m, k, n) = try xFile.readWithWeights(wFile)
+        let wValues = try wFile.naming { try wa.int8Values() }
         let xType: QuantizedType = try xFile.naming {
             switch xa.dtype {
             case .int8: return .int8

@@ -89,14 +89,8 @@ struct LinearCommand: ParsableCommand {
         let path = kernel
         let xFile = NPYOption(option: "--x", path: x, needs: "float32 or float64 [M,K]")
         let wFile = NPYOption(option: "--w", path: w, needs: "float32 or float64 [N,K] with the K of --x")
-        let xa = try xFile.read(), wa = try wFile.read()
-        let xs = try xFile.naming { try xa.requireRank(2, name: "X") }
-        let (m, k) = (xs[0], xs[1])
-        let (wv, n) = try wFile.naming {
-            let ws = try wa.requireRank(2, name: "W")
-            guard ws[1] == k else { throw QGEMMError(.invalidShape, "W is \(ws) but X is [\(m),\(k)]") }
-            return (try wa.floatValues(), ws[0])
-        }
+        let (xa, wa, m, k, n) = try xFile.readWithWeights(wFile)
+        let wv = try wFile.naming { try wa.floatValues() }
         let xv = try xFile.naming { try xa.floatValues() }
         var bv: [Float]? = nil
         if let bias {

@@ -25,4 +25,17 @@ struct NPYOption {
             throw QGEMMError(error.code, "\(option) \(path): \(error.message); \(option) needs \(needs)")
         }
     }
+
+    /// Reads X [M,K] (this option) and W [N,K] with the same K (`weights`),
+    /// each error naming the option of the file at fault.
+    func readWithWeights(_ weights: NPYOption) throws -> (x: NPYArray, w: NPYArray, m: Int, k: Int, n: Int) {
+        let xa = try read(), wa = try weights.read()
+        let xs = try naming { try xa.requireRank(2, name: "X") }
+        let ws = try weights.naming {
+            let ws = try wa.requireRank(2, name: "W")
+            guard ws[1] == xs[1] else { throw QGEMMError(.invalidShape, "W is \(ws) but X is \(xs)") }
+            return ws
+        }
+        return (xa, wa, xs[0], xs[1], ws[0])
+    }
 }
