@@ -14,19 +14,22 @@ import QGEMMBaseline
 /// never changed.
 struct OpenBLASCore: Codable {
     /// The widest vector instructions a core's kernels (or a CPU) use.
-    enum VectorISA: Int, Codable, Comparable, CustomStringConvertible {
-        case sse = 1, avx, avx2, avx512
+    /// Encoded (JSON) and printed by name, e.g. "AVX-512".
+    enum VectorISA: String, Codable, Comparable, CustomStringConvertible {
+        case sse = "SSE", avx = "AVX", avx2 = "AVX2", avx512 = "AVX-512"
 
-        static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
-
-        var description: String {
+        private var width: Int {
             switch self {
-            case .sse: "SSE"
-            case .avx: "AVX"
-            case .avx2: "AVX2"
-            case .avx512: "AVX-512"
+            case .sse: 128
+            case .avx: 256
+            case .avx2: 257 // 256-bit integer vectors too
+            case .avx512: 512
             }
         }
+
+        static func < (a: Self, b: Self) -> Bool { a.width < b.width }
+
+        var description: String { rawValue }
 
         /// The ISA of an x86 OpenBLAS core name; nil for names not listed
         /// (other architectures, newer cores).

@@ -275,6 +275,16 @@ struct CommandLineTests {
         } else {
             #expect(blas?["forced_by"] is NSNull)
         }
+        for key in ["core_isa", "cpu_isa"] {
+            if let isa = blas?[key] as? String { #expect(["SSE", "AVX", "AVX2", "AVX-512"].contains(isa), "\(key) \(isa)") }
+        }
+        // bench says the same, in the same words.
+        let bench = try qgemm(["bench", "--shape", "2x3x4", "--min-time", "0", "--repeat", "1", "--json", "-"])
+        let benchBLAS = ((try JSONSerialization.jsonObject(with: bench.stdout) as? [String: Any])?["machine"]
+                         as? [String: Any])?["openblas"] as? [String: Any]
+        #expect(benchBLAS?["core"] as? String == blas?["core"] as? String)
+        #expect(benchBLAS?["core_isa"] as? String == blas?["core_isa"] as? String)
+        #expect(benchBLAS?["below_cpu"] as? Bool == blas?["below_cpu"] as? Bool)
         let bits = doc?["fp32_peak_vector_bits"] as? Int
         #expect(bits == (CPUFeatures.current.avx512f ? 512 : CPUFeatures.current.fma ? 256 : 0))
     }
