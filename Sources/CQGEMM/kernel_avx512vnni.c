@@ -22,7 +22,6 @@
 #if defined(__x86_64__)
 #include <string.h>
 
-#include "epilogue_avx2.h"
 
 // scripts/check-vnni-emulated compiles this file with software AVX-512
 // intrinsics and QG_VNNI_TARGET="avx2" to run its logic on any AVX2 CPU.
@@ -31,6 +30,8 @@
 #endif
 #define QG_VNNI __attribute__((target(QG_VNNI_TARGET)))
 #define QG_VNNI_INLINE static inline __attribute__((always_inline, target(QG_VNNI_TARGET)))
+
+#include "epilogue_avx512.h"
 
 enum { QG_VNNI_MR = 8 };
 
@@ -85,15 +86,9 @@ QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const uint8_t *x, const 
         }
     }
     const int32_t offset = a->x_unsigned ? 0 : 128;
-    for (int r = 0; r < R; r++) {
-        for (int h = 0; h < 2 * NP; h++) {
-            const int c = cols - 8 * h;
-            if (c <= 0) break;
-            const __m512i v = acc[r][h / 2];
-            const __m256i half = (h % 2 == 0) ? _mm512_castsi512_si256(v) : _mm512_extracti64x4_epi64(v, 1);
-            qg_avx2_epilogue8(a, m0 + r, n0 + 8 * h, c > 8 ? 8 : c, half, offset);
-        }
-    }
+    for (int r = 0; r < R; r++)
+        for (int p = 0; p < NP && cols - 16 * p > 0; p++)
+            qg_avx512_epilogue16(a, m0 + r, n0 + 16 * p, cols - 16 * p > 16 ? 16 : cols - 16 * p, acc[r][p], offset);
 }
 
 #ifndef QG_VNNI_PREFETCH_BYTES
@@ -104,7 +99,7 @@ QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const uint8_t *x, const 
 /// channels). The 8×32 tile has only two accumulators per row, so one row
 /// waits on VPDPBUSD's latency; here 4 panels × 2 K-groups in flight give
 /// 8 independent chains per row, each panel streamed once with a software
-/// prefetch ahead. The two K-chains are added in the epilogue's halves.
+/// prefetch ahead. The two K-chains are added before the epilogue.
 QG_VNNI_INLINE void qg_vnni_few_rows_tile(const qg_gemm_args *a, const uint8_t *x, const int R, const int8_t *w,
                                           const int NP, int64_t m0, int64_t n0, int cols) {
     __m512i acc[2][4][2];
@@ -136,17 +131,10 @@ QG_VNNI_INLINE void qg_vnni_few_rows_tile(const qg_gemm_args *a, const uint8_t *
         }
     }
     const int32_t offset = a->x_unsigned ? 0 : 128;
-    for (int r = 0; r < R; r++) {
-        for (int h = 0; h < 2 * NP; h++) {
-            const int c = cols - 8 * h;
-            if (c <= 0) break;
-            const __m512i v0 = acc[r][h / 2][0], v1 = acc[r][h / 2][1];
-            const __m256i half = (h % 2 == 0)
-                ? _mm256_add_epi32(_mm512_castsi512_si256(v0), _mm512_castsi512_si256(v1))
-                : _mm256_add_epi32(_mm512_extracti64x4_epi64(v0, 1), _mm512_extracti64x4_epi64(v1, 1));
-            qg_avx2_epilogue8(a, m0 + r, n0 + 8 * h, c > 8 ? 8 : c, half, offset);
-        }
-    }
+    for (int r = 0; r < R; r++)
+        for (int p = 0; p < NP && cols - 16 * p > 0; p++)
+            qg_avx512_epilogue16(a, m0 + r, n0 + 16 * p, cols - 16 * p > 16 ? 16 : cols - 16 * p,
+                                 _mm512_add_epi32(acc[r][p][0], acc[r][p][1]), offset);
 }
 
 /// rows ≤ 2 × cols ≤ 64 channels (four panels; n0 is a multiple of 64).

@@ -41,7 +41,8 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
         row_sum[i] = (int32_t)rs[i];
         bias[i] = (int32_t)(next() % 200001) - 100000;
         mult[i] = (int32_t)((1u << 30) + (next() & 0x3FFFFFFF));
-        shift[i] = -(int32_t)(8 + next() % 12);
+        // Mostly the shifts real scales give (−8 … −19), sometimes any in [−31, 30].
+        shift[i] = next() % 4 ? -(int32_t)(8 + next() % 12) : (int32_t)(next() % 62) - 31;
         fm[i] = 1.0f / (float)(1 + next() % 5000);
         ws[i] = 0.001f * (float)(1 + next() % 100);
     }

@@ -1,39 +1,27 @@
-// Software stand-ins for the AVX-512 intrinsics kernel_avx512vnni.c uses, so
-// that its packing, indexing and bias-fold logic can run on a CPU without
-// AVX-512 (scripts/check-vnni-emulated). Force-included before the kernel
-// file; the real intrinsics are renamed away with -D flags.
-// The real header is read with the renaming macros off (include guards make
-// the kernel's own include of it a no-op).
-#pragma push_macro("__m512i")
-#undef __m512i
-#pragma push_macro("_mm512_setzero_si512")
-#undef _mm512_setzero_si512
-#pragma push_macro("_mm512_loadu_si512")
-#undef _mm512_loadu_si512
-#pragma push_macro("_mm512_set1_epi32")
-#undef _mm512_set1_epi32
-#pragma push_macro("_mm512_dpbusd_epi32")
-#undef _mm512_dpbusd_epi32
-#pragma push_macro("_mm512_castsi512_si256")
-#undef _mm512_castsi512_si256
-#pragma push_macro("_mm512_extracti64x4_epi64")
-#undef _mm512_extracti64x4_epi64
+// Software stand-ins for the AVX-512 intrinsics kernel_avx512vnni.c and
+// epilogue_avx512.h use, lane by lane in plain C, so that the kernel's logic
+// (packing, indexing, the +128 fold, tiles, tails, the 16-lane epilogue) can
+// run on a CPU without AVX-512 (scripts/check-vnni-emulated). This file only
+// defines them; emulated_avx512_aliases.h renames the real names to them.
+// On a CPU with AVX-512, check_stand_ins.c compares every stand-in with the
+// real instruction on random inputs.
+#ifndef QG_EMULATED_AVX512_H
+#define QG_EMULATED_AVX512_H
+
 #include <immintrin.h>
-#pragma pop_macro("_mm512_extracti64x4_epi64")
-#pragma pop_macro("_mm512_castsi512_si256")
-#pragma pop_macro("_mm512_dpbusd_epi32")
-#pragma pop_macro("_mm512_set1_epi32")
-#pragma pop_macro("_mm512_loadu_si512")
-#pragma pop_macro("_mm512_setzero_si512")
-#pragma pop_macro("__m512i")
 #include <stdint.h>
 #include <string.h>
 
 typedef struct { int32_t v[16]; } qg_emu512;
 
+static inline void qg_emu_q(qg_emu512 a, int64_t q[8]) { memcpy(q, a.v, 64); }
+static inline qg_emu512 qg_emu_from_q(const int64_t q[8]) { qg_emu512 r; memcpy(r.v, q, 64); return r; }
+
 static inline qg_emu512 qg_emu_setzero(void) { qg_emu512 r; memset(&r, 0, sizeof r); return r; }
 static inline qg_emu512 qg_emu_loadu(const void *p) { qg_emu512 r; memcpy(&r, p, 64); return r; }
+static inline void qg_emu_storeu(void *p, qg_emu512 a) { memcpy(p, &a, 64); }
 static inline qg_emu512 qg_emu_set1(int32_t x) { qg_emu512 r; for (int i = 0; i < 16; i++) r.v[i] = x; return r; }
+static inline qg_emu512 qg_emu_set1_epi64(int64_t x) { int64_t q[8]; for (int i = 0; i < 8; i++) q[i] = x; return qg_emu_from_q(q); }
 /// VPDPBUSD: per lane, 4 unsigned bytes of a times 4 signed bytes of b, added (wrapping) to src.
 static inline qg_emu512 qg_emu_dpbusd(qg_emu512 src, qg_emu512 a, qg_emu512 b) {
     qg_emu512 r;
@@ -49,3 +37,65 @@ static inline qg_emu512 qg_emu_dpbusd(qg_emu512 src, qg_emu512 a, qg_emu512 b) {
 }
 __attribute__((target("avx2"))) static inline __m256i qg_emu_lo256(qg_emu512 a) { return _mm256_loadu_si256((const __m256i *)&a.v[0]); }
 __attribute__((target("avx2"))) static inline __m256i qg_emu_hi256(qg_emu512 a, int i) { (void)i; return _mm256_loadu_si256((const __m256i *)&a.v[8]); }
+
+// 32-bit lanes (wrapping, as the instructions do).
+#define QG_EMU_OP32(name, expr)                                                                \
+    static inline qg_emu512 name(qg_emu512 a, qg_emu512 b) {                                   \
+        qg_emu512 r;                                                                           \
+        for (int i = 0; i < 16; i++) { const uint32_t x = (uint32_t)a.v[i], y = (uint32_t)b.v[i]; r.v[i] = (int32_t)(expr); } \
+        return r;                                                                              \
+    }
+QG_EMU_OP32(qg_emu_add_epi32, x + y)
+QG_EMU_OP32(qg_emu_sub_epi32, x - y)
+QG_EMU_OP32(qg_emu_mullo_epi32, x * y)
+QG_EMU_OP32(qg_emu_max_epi32, (int32_t)x > (int32_t)y ? x : y)
+
+// 64-bit lanes.
+#define QG_EMU_OP64(name, expr)                                                                \
+    static inline qg_emu512 name(qg_emu512 a, qg_emu512 b) {                                   \
+        int64_t p[8], q[8], r[8];                                                              \
+        qg_emu_q(a, p); qg_emu_q(b, q);                                                        \
+        for (int i = 0; i < 8; i++) { const uint64_t x = (uint64_t)p[i], y = (uint64_t)q[i]; r[i] = (int64_t)(expr); } \
+        return qg_emu_from_q(r);                                                               \
+    }
+QG_EMU_OP64(qg_emu_add_epi64, x + y)
+QG_EMU_OP64(qg_emu_sub_epi64, x - y)
+QG_EMU_OP64(qg_emu_xor, x ^ y)
+QG_EMU_OP64(qg_emu_and, x & y)
+QG_EMU_OP64(qg_emu_sllv_epi64, y > 63 ? 0 : x << y)
+QG_EMU_OP64(qg_emu_srlv_epi64, y > 63 ? 0 : x >> y)
+QG_EMU_OP64(qg_emu_max_epi64, (int64_t)x > (int64_t)y ? x : y)
+QG_EMU_OP64(qg_emu_min_epi64, (int64_t)x < (int64_t)y ? x : y)
+/// VPMULDQ: the signed low 32 bits of each 64-bit lane, multiplied to 64 bits.
+QG_EMU_OP64(qg_emu_mul_epi32, (uint64_t)((int64_t)(int32_t)(uint32_t)x * (int64_t)(int32_t)(uint32_t)y))
+
+static inline qg_emu512 qg_emu_srli_epi64(qg_emu512 a, unsigned n) {
+    int64_t q[8]; qg_emu_q(a, q);
+    for (int i = 0; i < 8; i++) q[i] = n > 63 ? 0 : (int64_t)((uint64_t)q[i] >> n);
+    return qg_emu_from_q(q);
+}
+static inline qg_emu512 qg_emu_slli_epi64(qg_emu512 a, unsigned n) {
+    int64_t q[8]; qg_emu_q(a, q);
+    for (int i = 0; i < 8; i++) q[i] = n > 63 ? 0 : (int64_t)((uint64_t)q[i] << n);
+    return qg_emu_from_q(q);
+}
+static inline uint8_t qg_emu_cmpgt_epi64_mask(qg_emu512 a, qg_emu512 b) {
+    int64_t p[8], q[8]; qg_emu_q(a, p); qg_emu_q(b, q);
+    uint8_t m = 0;
+    for (int i = 0; i < 8; i++) m |= (uint8_t)((p[i] > q[i]) << i);
+    return m;
+}
+/// Lanes whose mask bit is set get a + b; the others keep src.
+static inline qg_emu512 qg_emu_mask_add_epi64(qg_emu512 src, uint8_t k, qg_emu512 a, qg_emu512 b) {
+    int64_t s[8], p[8], q[8]; qg_emu_q(src, s); qg_emu_q(a, p); qg_emu_q(b, q);
+    for (int i = 0; i < 8; i++) if ((k >> i) & 1) s[i] = (int64_t)((uint64_t)p[i] + (uint64_t)q[i]);
+    return qg_emu_from_q(s);
+}
+/// Lanes whose mask bit is set come from b, the others from a.
+static inline qg_emu512 qg_emu_mask_blend_epi32(uint16_t k, qg_emu512 a, qg_emu512 b) {
+    qg_emu512 r;
+    for (int i = 0; i < 16; i++) r.v[i] = ((k >> i) & 1) ? b.v[i] : a.v[i];
+    return r;
+}
+
+#endif
