@@ -1,33 +1,61 @@
 // Force-included by scripts/check-vnni-emulated before kernel_avx512vnni.c:
 // immintrin.h is read first (its include guard then makes the kernel's own
 // include a no-op), and only after it are the AVX-512 names the kernel uses
-// renamed to the stand-ins of emulated_avx512.h.
+// renamed to the stand-ins of emulated_avx512.h (each #undef first: some of
+// them are macros in clang's headers).
 #include "emulated_avx512.h"
 
+#undef __m512i
 #define __m512i qg_emu512
+#undef _mm512_setzero_si512
 #define _mm512_setzero_si512 qg_emu_setzero
+#undef _mm512_loadu_si512
 #define _mm512_loadu_si512 qg_emu_loadu
+#undef _mm512_storeu_si512
 #define _mm512_storeu_si512 qg_emu_storeu
+#undef _mm512_set1_epi32
 #define _mm512_set1_epi32 qg_emu_set1
+#undef _mm512_set1_epi64
 #define _mm512_set1_epi64 qg_emu_set1_epi64
+#undef _mm512_dpbusd_epi32
 #define _mm512_dpbusd_epi32 qg_emu_dpbusd
+#undef _mm512_castsi512_si256
 #define _mm512_castsi512_si256 qg_emu_lo256
+#undef _mm512_extracti64x4_epi64
 #define _mm512_extracti64x4_epi64 qg_emu_hi256
+#undef _mm512_add_epi32
 #define _mm512_add_epi32 qg_emu_add_epi32
+#undef _mm512_sub_epi32
 #define _mm512_sub_epi32 qg_emu_sub_epi32
+#undef _mm512_mullo_epi32
 #define _mm512_mullo_epi32 qg_emu_mullo_epi32
+#undef _mm512_max_epi32
 #define _mm512_max_epi32 qg_emu_max_epi32
+#undef _mm512_add_epi64
 #define _mm512_add_epi64 qg_emu_add_epi64
+#undef _mm512_sub_epi64
 #define _mm512_sub_epi64 qg_emu_sub_epi64
+#undef _mm512_xor_si512
 #define _mm512_xor_si512 qg_emu_xor
+#undef _mm512_and_si512
 #define _mm512_and_si512 qg_emu_and
+#undef _mm512_sllv_epi64
 #define _mm512_sllv_epi64 qg_emu_sllv_epi64
+#undef _mm512_srlv_epi64
 #define _mm512_srlv_epi64 qg_emu_srlv_epi64
+#undef _mm512_max_epi64
 #define _mm512_max_epi64 qg_emu_max_epi64
+#undef _mm512_min_epi64
 #define _mm512_min_epi64 qg_emu_min_epi64
+#undef _mm512_mul_epi32
 #define _mm512_mul_epi32 qg_emu_mul_epi32
+#undef _mm512_srli_epi64
 #define _mm512_srli_epi64 qg_emu_srli_epi64
+#undef _mm512_slli_epi64
 #define _mm512_slli_epi64 qg_emu_slli_epi64
+#undef _mm512_cmpgt_epi64_mask
 #define _mm512_cmpgt_epi64_mask qg_emu_cmpgt_epi64_mask
+#undef _mm512_mask_add_epi64
 #define _mm512_mask_add_epi64 qg_emu_mask_add_epi64
+#undef _mm512_mask_blend_epi32
 #define _mm512_mask_blend_epi32 qg_emu_mask_blend_epi32
