@@ -68,7 +68,8 @@ int64_t qg_driver_block_rows(const qg_kernel *kernel, int64_t kp, int64_t m);
 /// (0 = all cores). Returns 0, or -2 when scratch memory could not be had.
 int qg_driver_run(const qg_gemm_args *args, const qg_kernel *kernel, int threads);
 
-// MARK: - Peak probes (peak.c), referenced by the descriptors
+// MARK: - Peak probes (peak.c), referenced by the descriptors; run only when
+// the kernel is supported (qg_peak_probe_int8 checks)
 
 int64_t qg_peak_scalar(int64_t iterations);
 #if defined(__x86_64__)

@@ -1,6 +1,9 @@
 // Peak probes: register-only loops that run a path's multiply-accumulate
 // instruction back to back, with enough independent chains to hide latency.
 // The caller times them; they return the number of multiply-accumulates done.
+// The int8 probes are the ones the kernel descriptors name; qg_peak_probe_int8
+// runs one only when its kernel is supported on this CPU. Each ends with an
+// empty asm that takes its sum, so the loop cannot be optimised away.
 #include "driver.h"
 
 #if defined(__x86_64__)
@@ -11,7 +14,7 @@
 /// The AVX2 kernel's own mix: VPMADDWD then VPADDD, 8 distinct products a
 /// round (4 broadcast rows × 2 weight vectors, as in the 6×8 tile), so the
 /// compiler cannot merge them.
-__attribute__((target("avx2"))) static int64_t qg_peak_avx2_loop(int64_t iterations, int32_t *sink) {
+__attribute__((target("avx2"))) int64_t qg_peak_avx2(int64_t iterations) {
     __m256i acc[8];
     __m256i w0 = _mm256_set1_epi16(3), w1 = _mm256_set1_epi16(4);
     __m256i x0 = _mm256_set1_epi16(5), x1 = _mm256_set1_epi16(6), x2 = _mm256_set1_epi16(7), x3 = _mm256_set1_epi16(8);
@@ -30,11 +33,12 @@ __attribute__((target("avx2"))) static int64_t qg_peak_avx2_loop(int64_t iterati
     }
     __m256i s = acc[0];
     for (int i = 1; i < 8; i++) s = _mm256_add_epi32(s, acc[i]);
-    *sink = _mm256_extract_epi32(s, 0);
+    const int32_t sink = _mm256_extract_epi32(s, 0);
+    __asm__ volatile("" : : "r"(sink));
     return iterations * 8 * 16;
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) static int64_t qg_peak_vnni_loop(int64_t iterations, int32_t *sink) {
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) int64_t qg_peak_vnni(int64_t iterations) {
     __m512i acc[QG_CHAINS];
     __m512i w = _mm512_set1_epi8(3), x = _mm512_set1_epi8(5);
     for (int i = 0; i < QG_CHAINS; i++) acc[i] = _mm512_setzero_si512();
@@ -44,7 +48,8 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) static int64_t qg_peak_vn
     }
     __m512i s = acc[0];
     for (int i = 1; i < QG_CHAINS; i++) s = _mm512_add_epi32(s, acc[i]);
-    *sink = _mm512_reduce_add_epi32(s);
+    const int32_t sink = _mm512_reduce_add_epi32(s);
+    __asm__ volatile("" : : "r"(sink));
     return iterations * QG_CHAINS * 64;
 }
 
@@ -79,7 +84,7 @@ __attribute__((target("avx512f"))) static int64_t qg_peak_fma512(int64_t iterati
 }
 #endif
 
-static int64_t qg_peak_scalar_loop(int64_t iterations, int32_t *sink) {
+int64_t qg_peak_scalar(int64_t iterations) {
     int32_t acc[8] = {0};
     volatile int32_t w = 3, x = 5;
     int32_t wv = w, xv = x;
@@ -89,36 +94,9 @@ static int64_t qg_peak_scalar_loop(int64_t iterations, int32_t *sink) {
     }
     int32_t s = 0;
     for (int i = 0; i < 8; i++) s += acc[i];
-    *sink = s;
+    __asm__ volatile("" : : "r"(s));
     return iterations * 8;
 }
-
-// The probes the kernel descriptors name; the sink keeps the sums alive.
-int64_t qg_peak_scalar(int64_t iterations) {
-    int32_t sink = 0;
-    const int64_t macs = qg_peak_scalar_loop(iterations, &sink);
-    __asm__ volatile("" : : "r"(sink));
-    return macs;
-}
-
-#if defined(__x86_64__)
-int64_t qg_peak_avx2(int64_t iterations) {
-    if (!qg_cpu_get_features()->avx2) return 0;
-    int32_t sink = 0;
-    const int64_t macs = qg_peak_avx2_loop(iterations, &sink);
-    __asm__ volatile("" : : "r"(sink));
-    return macs;
-}
-
-int64_t qg_peak_vnni(int64_t iterations) {
-    const qg_cpu_features *f = qg_cpu_get_features();
-    if (!(f->avx512f && f->avx512bw && f->avx512vnni)) return 0;
-    int32_t sink = 0;
-    const int64_t macs = qg_peak_vnni_loop(iterations, &sink);
-    __asm__ volatile("" : : "r"(sink));
-    return macs;
-}
-#endif
 
 int64_t qg_peak_probe_int8(int path, int64_t iterations) {
     const qg_kernel *kernel = qg_kernel_for_path(path);
