@@ -286,14 +286,16 @@ extension PackedWeights {
 
     private func run(_ args: inout qg_gemm_args, path: KernelPath, threads: Int32) throws {
         if args.m == 0 { return }
+        // Looked up once per call (a search of the registry by name).
+        let number = path.cValue ?? -1
         // A path may read a weight layout of its own (its registry entry's panel_n × kr).
         var panelN: Int32 = 0, kr: Int32 = 0
-        if let p = path.cValue, qg_path_layout(p, &panelN, &kr) == 0 {
+        if qg_path_layout(number, &panelN, &kr) == 0 {
             let (w, kp) = storage.weights(in: Storage.Layout(panelN: panelN, kr: kr))
             args.w = w
             args.kp = Int64(kp)
         }
-        let status = withExtendedLifetime(self) { qg_gemm(&args, path.cValue ?? -1, threads) }
+        let status = withExtendedLifetime(self) { qg_gemm(&args, number, threads) }
         switch status {
         case 0: return
         case -2: throw QGEMMError(.invalidArgument, "could not allocate per-thread scratch memory for kernel path '\(path)'")
