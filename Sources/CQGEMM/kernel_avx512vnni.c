@@ -95,6 +95,19 @@ QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const uint8_t *x, const 
 #define QG_VNNI_PREFETCH_BYTES 1024
 #endif
 
+/// One K-group `g` of the few-rows tile into accumulator chain `u`.
+QG_VNNI_INLINE void qg_vnni_few_rows_group(const uint8_t *x, const int R, const int8_t *w, const int NP, int64_t panel,
+                                           int64_t g, __m512i acc[2][4][2], const int u) {
+    __m512i wv[4];
+    for (int p = 0; p < NP; p++) wv[p] = _mm512_loadu_si512((const void *)(w + p * panel + g * 64));
+    for (int r = 0; r < R; r++) {
+        int32_t four;
+        memcpy(&four, x + (g * R + r) * QG_K_GROUP, sizeof four);
+        const __m512i xb = _mm512_set1_epi32(four);
+        for (int p = 0; p < NP; p++) acc[r][p][u] = _mm512_dpbusd_epi32(acc[r][p][u], xb, wv[p]);
+    }
+}
+
 /// The few-rows tile (M = 1 or 2, LLM decode): R ≤ 2 rows × 4 panels (64
 /// channels). The 8×32 tile has only two accumulators per row, so one row
 /// waits on VPDPBUSD's latency; here 4 panels × 2 K-groups in flight give
@@ -109,27 +122,10 @@ QG_VNNI_INLINE void qg_vnni_few_rows_tile(const qg_gemm_args *a, const uint8_t *
     int64_t g = 0;
     for (; g + 1 < groups; g += 2) {
         for (int p = 0; p < NP; p++) _mm_prefetch((const char *)(w + p * panel + g * 64 + QG_VNNI_PREFETCH_BYTES), _MM_HINT_T0);
-        for (int u = 0; u < 2; u++) {
-            __m512i wv[4];
-            for (int p = 0; p < NP; p++) wv[p] = _mm512_loadu_si512((const void *)(w + p * panel + (g + u) * 64));
-            for (int r = 0; r < R; r++) {
-                int32_t four;
-                memcpy(&four, x + ((g + u) * R + r) * QG_K_GROUP, sizeof four);
-                const __m512i xb = _mm512_set1_epi32(four);
-                for (int p = 0; p < NP; p++) acc[r][p][u] = _mm512_dpbusd_epi32(acc[r][p][u], xb, wv[p]);
-            }
-        }
+        qg_vnni_few_rows_group(x, R, w, NP, panel, g, acc, 0);
+        qg_vnni_few_rows_group(x, R, w, NP, panel, g + 1, acc, 1);
     }
-    for (; g < groups; g++) {
-        __m512i wv[4];
-        for (int p = 0; p < NP; p++) wv[p] = _mm512_loadu_si512((const void *)(w + p * panel + g * 64));
-        for (int r = 0; r < R; r++) {
-            int32_t four;
-            memcpy(&four, x + (g * R + r) * QG_K_GROUP, sizeof four);
-            const __m512i xb = _mm512_set1_epi32(four);
-            for (int p = 0; p < NP; p++) acc[r][p][0] = _mm512_dpbusd_epi32(acc[r][p][0], xb, wv[p]);
-        }
-    }
+    if (g < groups) qg_vnni_few_rows_group(x, R, w, NP, panel, g, acc, 0);
     const int32_t offset = a->x_unsigned ? 0 : 128;
     for (int r = 0; r < R; r++)
         for (int p = 0; p < NP && cols - 16 * p > 0; p++)
