@@ -29,10 +29,7 @@ struct Info: ParsableCommand {
                 "features": Dictionary(uniqueKeysWithValues: cpu.list.map { ($0.name, $0.present) }),
                 "kernel_paths": paths.filter(\.1).map { $0.0.rawValue },
                 "default_kernel": defaultPath,
-                "openblas": ["core": blas.core, "core_isa": blas.core_isa?.description ?? NSNull(),
-                             "cpu_isa": blas.cpu_isa?.description ?? NSNull(), "below_cpu": blas.below_cpu,
-                             "forced_by": blas.forced_by ?? NSNull(),
-                             "config": BLAS.configuration, "threads": BLAS.threads] as [String: Any],
+                "openblas": try blas.jsonObject().merging(["config": BLAS.configuration, "threads": BLAS.threads]) { a, _ in a },
                 "int8_peak_gops": int8Peak, "fp32_peak_gflops": fp32Peak, "fp32_peak_vector_bits": fp32Bits,
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])

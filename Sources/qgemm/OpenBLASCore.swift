@@ -65,6 +65,23 @@ struct OpenBLASCore: Codable {
     /// "OPENBLAS_CORETYPE=<value>" when the variable is set, else nil.
     let forced_by: String?
 
+    private enum CodingKeys: String, CodingKey { case core, core_isa, cpu_isa, below_cpu, forced_by }
+
+    /// Every key written, unknown ones as null, so `info --json` and `bench --json` say the same.
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(core, forKey: .core)
+        try c.encode(core_isa, forKey: .core_isa)
+        try c.encode(cpu_isa, forKey: .cpu_isa)
+        try c.encode(below_cpu, forKey: .below_cpu)
+        try c.encode(forced_by, forKey: .forced_by)
+    }
+
+    /// As a JSON object, for reports built with JSONSerialization.
+    func jsonObject() throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: JSONEncoder().encode(self)) as? [String: Any] ?? [:]
+    }
+
     static var current: OpenBLASCore {
         let core = BLAS.coreName
         let coreISA = VectorISA(openBLASCore: core), cpuISA = VectorISA(cpu: .current)
