@@ -2,7 +2,9 @@
 //
 // x86-64: CPUID leaves 1 and 7 plus XGETBV, because a CPU may have AVX-512
 // while the OS does not save the zmm/opmask state (then it cannot be used).
-// arm64 Linux: the hardware-capability bits of the auxiliary vector.
+// arm64: Linux reports the hardware-capability bits in the auxiliary vector
+// (getauxval), Darwin in sysctls named after the Arm features; nothing
+// Linux-only is compiled on Darwin.
 #include "qgemm.h"
 
 #include <pthread.h>
@@ -53,7 +55,25 @@ static void qg_detect(qg_cpu_features *f) {
     }
 }
 
-#elif defined(__aarch64__)
+#elif defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>
+
+/// 1 when the sysctl named exists and is non-zero (Apple names each Arm feature).
+static int qg_sysctl_flag(const char *name) {
+    int value = 0;
+    size_t size = sizeof value;
+    return sysctlbyname(name, &value, &size, NULL, 0) == 0 && value != 0;
+}
+
+static void qg_detect(qg_cpu_features *f) {
+    f->neon = 1; // Advanced SIMD is mandatory on arm64.
+    f->dotprod = qg_sysctl_flag("hw.optional.arm.FEAT_DotProd");
+    f->i8mm = qg_sysctl_flag("hw.optional.arm.FEAT_I8MM");
+    size_t size = sizeof f->brand - 1;
+    if (sysctlbyname("machdep.cpu.brand_string", f->brand, &size, NULL, 0) != 0) f->brand[0] = 0;
+}
+
+#elif defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
 #ifndef HWCAP_ASIMDDP
 #define HWCAP_ASIMDDP (1 << 20)
@@ -68,6 +88,10 @@ static void qg_detect(qg_cpu_features *f) {
     f->dotprod = (hw & HWCAP_ASIMDDP) != 0;
     f->i8mm = (hw2 & HWCAP2_I8MM) != 0;
 }
+
+#elif defined(__aarch64__)
+// Other arm64 systems: Advanced SIMD only, until their feature query is added.
+static void qg_detect(qg_cpu_features *f) { f->neon = 1; }
 
 #else
 static void qg_detect(qg_cpu_features *f) { (void)f; }

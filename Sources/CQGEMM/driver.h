@@ -76,6 +76,10 @@ int64_t qg_peak_scalar(int64_t iterations);
 int64_t qg_peak_avx2(int64_t iterations);
 int64_t qg_peak_vnni(int64_t iterations);
 #endif
+#if defined(__aarch64__)
+int64_t qg_peak_sdot(int64_t iterations);
+int64_t qg_peak_smmla(int64_t iterations);
+#endif
 
 // MARK: - Thread pool (threadpool.c)
 

@@ -10,3 +10,7 @@ QG_KERNEL(qg_kernel_portable)
 QG_KERNEL(qg_kernel_avx2)
 QG_KERNEL(qg_kernel_avx512vnni)
 #endif
+#if defined(__aarch64__)
+QG_KERNEL(qg_kernel_neondot)
+QG_KERNEL(qg_kernel_neoni8mm) // its own weight layout (8-channel panels, K groups of 8)
+#endif

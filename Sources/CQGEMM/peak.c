@@ -84,6 +84,59 @@ __attribute__((target("avx512f"))) static int64_t qg_peak_fma512(int64_t iterati
 }
 #endif
 
+#if defined(__aarch64__)
+#include <arm_neon.h>
+
+#define QG_NEON_CHAINS 12
+
+/// SDOT: 16 multiply-adds (4 lanes × 4 bytes) per instruction.
+__attribute__((target("dotprod"))) int64_t qg_peak_sdot(int64_t iterations) {
+    int32x4_t acc[QG_NEON_CHAINS];
+    int8x16_t w = vdupq_n_s8(3), x = vdupq_n_s8(5);
+    for (int i = 0; i < QG_NEON_CHAINS; i++) acc[i] = vdupq_n_s32(0);
+    for (int64_t it = 0; it < iterations; it++) {
+        for (int i = 0; i < QG_NEON_CHAINS; i++) acc[i] = vdotq_s32(acc[i], w, x);
+        __asm__ volatile("" : "+w"(w), "+w"(x));
+    }
+    int32x4_t s = acc[0];
+    for (int i = 1; i < QG_NEON_CHAINS; i++) s = vaddq_s32(s, acc[i]);
+    const int32_t sink = vaddvq_s32(s);
+    __asm__ volatile("" : : "r"(sink));
+    return iterations * QG_NEON_CHAINS * 16;
+}
+
+/// SMMLA: 32 multiply-adds (2×2 results × 8 bytes) per instruction.
+__attribute__((target("i8mm"))) int64_t qg_peak_smmla(int64_t iterations) {
+    int32x4_t acc[QG_NEON_CHAINS];
+    int8x16_t w = vdupq_n_s8(3), x = vdupq_n_s8(5);
+    for (int i = 0; i < QG_NEON_CHAINS; i++) acc[i] = vdupq_n_s32(0);
+    for (int64_t it = 0; it < iterations; it++) {
+        for (int i = 0; i < QG_NEON_CHAINS; i++) acc[i] = vmmlaq_s32(acc[i], w, x);
+        __asm__ volatile("" : "+w"(w), "+w"(x));
+    }
+    int32x4_t s = acc[0];
+    for (int i = 1; i < QG_NEON_CHAINS; i++) s = vaddq_s32(s, acc[i]);
+    const int32_t sink = vaddvq_s32(s);
+    __asm__ volatile("" : : "r"(sink));
+    return iterations * QG_NEON_CHAINS * 32;
+}
+
+/// 128-bit FMLA, the widest float multiply-add of Advanced SIMD.
+static int64_t qg_peak_fmla(int64_t iterations, float *sink) {
+    float32x4_t acc[QG_NEON_CHAINS];
+    float32x4_t w = vdupq_n_f32(1.0f), x = vdupq_n_f32(0.0f);
+    for (int i = 0; i < QG_NEON_CHAINS; i++) acc[i] = vdupq_n_f32(0.0f);
+    for (int64_t it = 0; it < iterations; it++) {
+        for (int i = 0; i < QG_NEON_CHAINS; i++) acc[i] = vfmaq_f32(acc[i], w, x);
+        __asm__ volatile("" : "+w"(w), "+w"(x));
+    }
+    float32x4_t s = acc[0];
+    for (int i = 1; i < QG_NEON_CHAINS; i++) s = vaddq_f32(s, acc[i]);
+    *sink = vaddvq_f32(s);
+    return iterations * QG_NEON_CHAINS * 4;
+}
+#endif
+
 int64_t qg_peak_scalar(int64_t iterations) {
     int32_t acc[8] = {0};
     volatile int32_t w = 3, x = 5;
@@ -109,8 +162,12 @@ int qg_peak_fp32_vector_bits(void) {
     const qg_cpu_features *f = qg_cpu_get_features();
     if (f->avx512f) return 512;
     if (f->fma) return 256;
-#endif
     return 0;
+#elif defined(__aarch64__)
+    return 128; // Advanced SIMD is mandatory on arm64
+#else
+    return 0;
+#endif
 }
 
 int64_t qg_peak_probe_fp32(int64_t iterations) {
@@ -123,6 +180,11 @@ int64_t qg_peak_probe_fp32(int64_t iterations) {
     default: break;
     }
     __asm__ volatile("" : : "x"(sink));
+    return fmas;
+#elif defined(__aarch64__)
+    float sink = 0;
+    const int64_t fmas = qg_peak_fmla(iterations, &sink);
+    __asm__ volatile("" : : "w"(sink));
     return fmas;
 #else
     (void)iterations;

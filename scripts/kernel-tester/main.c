@@ -10,7 +10,11 @@
 // (scripts/check-vnni-emulated builds the VNNI kernel on software intrinsics and
 // forces it). Exit status 1 on any difference.
 //
-// Usage: kernel-tester [--cases N] [--force NAME]...
+// --expect-paths A,B,... first checks CPU detection: the shipping paths this CPU
+// runs must be exactly that list and the default path its last entry
+// (scripts/check-arm64 runs it on emulated CPUs with and without each extension).
+//
+// Usage: kernel-tester [--cases N] [--force NAME]... [--expect-paths A,B,...]
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +71,12 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
         }
         a.bias = NULL; a.x_zero_point = 0; a.row_zero_point = row_zp; a.row_scale = row_scale;
     }
+    float *out_bias = NULL;
+    if (a.out_type == QG_OUT_FLOAT && next() % 2) { // a float bias after scaling, padded like every per-channel array
+        out_bias = calloc((size_t)np, 4);
+        for (int64_t i = 0; i < n; i++) out_bias[i] = 0.01f * (float)((int32_t)(next() % 2001) - 1000);
+        a.out_bias = out_bias;
+    }
     const int threads = 1 + (int)((v / 96) % 3);
     const size_t ybytes = (size_t)(m * ldy) * 4;
     void *want = malloc(ybytes), *got = malloc(ybytes);
@@ -90,7 +100,7 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
         compared = -1;
     }
     free(own); free(w); free(packed); free(x); free(rs); free(ab); free(row_sum); free(bias); free(mult); free(shift);
-    free(row_zp); free(fm); free(ws); free(row_scale); free(want); free(got);
+    free(row_zp); free(fm); free(ws); free(row_scale); free(out_bias); free(want); free(got);
     return compared;
 }
 
@@ -102,15 +112,37 @@ static int add_unique(int64_t *list, int count, int64_t v) {
     return count + 1;
 }
 
+/// --expect-paths: the shipping paths this CPU runs (by CPU detection, in
+/// registry order) must be exactly `expected`, and the default path its last.
+static int check_detection(const char *expected) {
+    char found[512] = "portable";
+    for (int p = 0; p < qg_kernel_count; p++) {
+        const qg_kernel *kernel = qg_kernels[p];
+        if (kernel->test_only || strcmp(kernel->name, "portable") == 0 || !kernel->is_supported()) continue;
+        strncat(found, ",", sizeof found - strlen(found) - 1);
+        strncat(found, kernel->name, sizeof found - strlen(found) - 1);
+    }
+    const qg_cpu_features *f = qg_cpu_get_features();
+    const char *best = qg_path_name(qg_path_best());
+    const char *want_best = strrchr(expected, ',') ? strrchr(expected, ',') + 1 : expected;
+    const int ok = strcmp(found, expected) == 0 && strcmp(best, want_best) == 0;
+    printf("kernel-tester: detection: dotprod %d, i8mm %d, avx2 %d, avx512vnni %d; paths %s, default %s (expected %s): %s\n",
+           f->dotprod, f->i8mm, f->avx2, f->avx512vnni, found, best, expected, ok ? "ok" : "WRONG");
+    return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     int cases = 3000;
     const char *forced[16];
     int n_forced = 0;
+    const char *expected = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--cases") == 0 && i + 1 < argc) cases = atoi(argv[++i]);
         else if (strcmp(argv[i], "--force") == 0 && i + 1 < argc && n_forced < 16) forced[n_forced++] = argv[++i];
-        else { fprintf(stderr, "usage: kernel-tester [--cases N] [--force NAME]...\n"); return 2; }
+        else if (strcmp(argv[i], "--expect-paths") == 0 && i + 1 < argc) expected = argv[++i];
+        else { fprintf(stderr, "usage: kernel-tester [--cases N] [--force NAME]... [--expect-paths A,B,...]\n"); return 2; }
     }
+    if (expected && check_detection(expected) != 0) return 1;
     int failed = 0, tested = 0;
     for (int p = 0; p < qg_kernel_count; p++) {
         const qg_kernel *kernel = qg_kernels[p];

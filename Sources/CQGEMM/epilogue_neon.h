@@ -1,0 +1,132 @@
+// The NEON epilogue of the arm64 tiles (neondot, neoni8mm): bias and
+// zero-point terms, then every output type and rounding mode for one row's
+// channels, four per int32x4 vector, with the reference's arithmetic
+// (KERNELS.md, "The epilogue"). Plain Advanced SIMD (mandatory on arm64), so
+// it runs inside any kernel whatever extension that kernel targets.
+//
+// The fixed-point modes work in int64 lanes, exactly as requantize.c does:
+// the product acc·M0 needs up to 62 bits and, with a left shift, the
+// intermediate of the double rounding needs more than 32. Two NEON facts
+// carry the rounding:
+//   - SRSHL (vrshlq_s64 with a negative count t) is floor((v + 2^(t−1)) / 2^t),
+//     computed without overflow: round half up, exactly the single rounding and
+//     the SRDHM step of the double rounding;
+//   - RoundingDivideByPOT rounds ties away from zero, so a negative value first
+//     gets −1 (gemmlowp's fixup), and then the same SRSHL.
+// Not SQRDMULH (vqrdmulhq_s32): it saturates and doubles, which the 64-bit
+// form here does not need. Included by the arm64 kernel files only.
+#ifndef QG_EPILOGUE_NEON_H
+#define QG_EPILOGUE_NEON_H
+
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#include <string.h>
+
+#include "driver.h"
+
+#pragma clang fp contract(off)
+
+#define QG_NEON_INLINE static inline __attribute__((always_inline))
+
+/// min(max(v, lo), hi) on int64 lanes (NEON has no 64-bit min/max).
+QG_NEON_INLINE int64x2_t qg_neon_clamp64(int64x2_t v, int64x2_t lo, int64x2_t hi) {
+    v = vbslq_s64(vcltq_s64(v, lo), lo, v);
+    return vbslq_s64(vcgtq_s64(v, hi), hi, v);
+}
+
+/// Fixed-point requantization of two lanes (products acc·M0 given), clamped to
+/// [lo, hi]. `shift` holds the two channels' shifts (−31 … 30) as int64.
+QG_NEON_INLINE int64x2_t qg_neon_requantize2(int64x2_t product, int64x2_t shift, int rounding, int64x2_t lo,
+                                             int64x2_t hi) {
+    const int64x2_t k31 = vdupq_n_s64(31), zero = vdupq_n_s64(0);
+    int64x2_t q;
+    if (rounding == QG_ROUND_SINGLE) {
+        q = vrshlq_s64(product, vsubq_s64(shift, k31)); // round half up by 2^(31 − shift), 1 … 62
+    } else {
+        // SRDHM(acc·2^left, M0) = floor((acc·M0 + 2^(30 − left)) / 2^(31 − left)).
+        const int64x2_t left = vbslq_s64(vcgtq_s64(shift, zero), shift, zero);
+        const int64x2_t neg_right = vsubq_s64(shift, left); // −right: 0 or the negative shift
+        const int64x2_t high = vrshlq_s64(product, vsubq_s64(left, k31));
+        // Ties away from zero: −1 for a negative value when right > 0 (the
+        // sign bit of high & −right), then round half up.
+        const int64x2_t fixup = vshrq_n_s64(vandq_s64(high, neg_right), 63);
+        q = vrshlq_s64(vaddq_s64(high, fixup), neg_right);
+    }
+    return qg_neon_clamp64(q, lo, hi);
+}
+
+/// The fixed-point modes for four channels starting at n: int32 results in [lo, hi].
+QG_NEON_INLINE int32x4_t qg_neon_requantize_fixed(const qg_gemm_args *a, int64_t n, int32x4_t acc, int64x2_t lo,
+                                                  int64x2_t hi) {
+    const int32x4_t m0 = vld1q_s32(a->multiplier + n), shift = vld1q_s32(a->shift + n);
+    const int64x2_t p0 = vmull_s32(vget_low_s32(acc), vget_low_s32(m0));
+    const int64x2_t p1 = vmull_high_s32(acc, m0);
+    const int64x2_t q0 = qg_neon_requantize2(p0, vmovl_s32(vget_low_s32(shift)), a->rounding, lo, hi);
+    const int64x2_t q1 = qg_neon_requantize2(p1, vmovl_high_s32(shift), a->rounding, lo, hi);
+    return vcombine_s32(vmovn_s64(q0), vmovn_s64(q1));
+}
+
+/// The float rounding mode: (float)acc·f, clamped, rounded to nearest even.
+QG_NEON_INLINE int32x4_t qg_neon_requantize_float(const qg_gemm_args *a, int64_t n, int32x4_t acc, float lo, float hi) {
+    float32x4_t v = vmulq_f32(vcvtq_f32_s32(acc), vld1q_f32(a->float_multiplier + n));
+    v = vminq_f32(vmaxq_f32(v, vdupq_n_f32(lo)), vdupq_n_f32(hi));
+    return vcvtnq_s32_f32(v);
+}
+
+/// Finishes `cols` (1 … 4·count) channels of row m from n0 on: acc[i] holds the
+/// raw dot products of channels n0 + 4i … n0 + 4i + 3. `zp_offset` is the
+/// path's private bias fold, added to the zero point it subtracts (−128 when
+/// uint8 activations entered the int8 dot product as x − 128).
+QG_NEON_INLINE void qg_neon_epilogue(const qg_gemm_args *a, int64_t m, int64_t n0, int cols, const int32x4_t *acc,
+                                     const int count, int32_t zp_offset) {
+    const int32_t zp = a->x_zero_point + (a->row_zero_point ? a->row_zero_point[m] : 0) + zp_offset;
+    const int32x4_t zpv = vdupq_n_s32(zp);
+    // Whole vectors are computed (the per-channel arrays are padded to 16);
+    // only `cols` results are stored, through a small buffer for a partial one.
+    union {
+        int32_t i[4];
+        float f[4];
+        uint8_t b[16];
+    } tail;
+    for (int i = 0; i < count && 4 * i < cols; i++) {
+        const int64_t n = n0 + 4 * i;
+        const int here = cols - 4 * i < 4 ? cols - 4 * i : 4;
+        int32x4_t v = acc[i];
+        if (a->bias) v = vaddq_s32(v, vld1q_s32(a->bias + n));
+        v = vmlsq_s32(v, vld1q_s32(a->row_sum + n), zpv); // wrapping: exact under the accumulator bound
+        switch (a->out_type) {
+        case QG_OUT_INT32: {
+            int32_t *y = (int32_t *)a->y + m * a->ldy + n;
+            if (here == 4) vst1q_s32(y, v);
+            else { vst1q_s32(tail.i, v); memcpy(y, tail.i, (size_t)here * 4); }
+            break;
+        }
+        case QG_OUT_FLOAT: {
+            const float sx = a->row_scale ? a->row_scale[m] : a->x_scale;
+            const float32x4_t scale = vmulq_n_f32(vld1q_f32(a->weight_scale + n), sx);
+            float32x4_t f = vmulq_f32(vcvtq_f32_s32(v), scale);
+            if (a->out_bias) f = vaddq_f32(f, vld1q_f32(a->out_bias + n)); // padded to 16 like the others
+            float *y = (float *)a->y + m * a->ldy + n;
+            if (here == 4) vst1q_f32(y, f);
+            else { vst1q_f32(tail.f, f); memcpy(y, tail.f, (size_t)here * 4); }
+            break;
+        }
+        case QG_OUT_INT8:
+        case QG_OUT_UINT8: {
+            const int32_t lo = a->clamp_lo - a->y_zero_point, hi = a->clamp_hi - a->y_zero_point;
+            int32x4_t q = a->rounding == QG_ROUND_FLOAT
+                              ? qg_neon_requantize_float(a, n, v, (float)lo, (float)hi)
+                              : qg_neon_requantize_fixed(a, n, v, vdupq_n_s64(lo), vdupq_n_s64(hi));
+            q = vaddq_s32(q, vdupq_n_s32(a->y_zero_point)); // now within the output type's range
+            const int8x8_t bytes = vmovn_s16(vcombine_s16(vmovn_s32(q), vdup_n_s16(0)));
+            uint8_t *y = (uint8_t *)a->y + (m * a->ldy + n);
+            vst1_s8((int8_t *)tail.b, bytes);
+            memcpy(y, tail.b, (size_t)here);
+            break;
+        }
+        }
+    }
+}
+
+#endif
+#endif

@@ -1,0 +1,126 @@
+// The arm64 dot-product path: SDOT (Armv8.2 DotProd) on 128-bit NEON registers.
+//
+// SDOT by element (vdotq_laneq_s32) adds, to each int32 lane c, the four
+// products of lane c's 4 signed bytes with one chosen 4-byte group of the
+// other operand. The weights are read straight from the shared layout: one
+// 16-byte load is 4 channels × one K-group, so a 64-byte K-group of a panel is
+// four registers. The activations of a row group are laid out so that one
+// 16-byte load holds the K-group of rows 0–3 and an 8-byte load that of rows
+// 4–5; each lane selects one row, and no broadcast is needed.
+//
+// Both operands are signed. uint8 activations enter as x − 128 (a flip of the
+// top bit), which subtracts 128·row_sum[n] from every dot product; the
+// epilogue puts it back by subtracting 128 from the zero point it removes, the
+// same private bias fold as the VNNI path's +128 with the sign turned round.
+// Every product and sum is exact: |x − 128| ≤ 128 and the PackedWeights bound
+// keeps every int32 in range.
+//
+// Activation layout (row group of MR = 6 rows, short groups padded with zero
+// rows, K padded to kp):
+//   x_group[(g·6 + r)·4 + t] = (int8) X[m0 + r][4g + t] (− 128 for uint8)
+#include "driver.h"
+
+#if defined(__aarch64__)
+#include "epilogue_neon.h"
+
+#define QG_DOT __attribute__((target("dotprod")))
+#define QG_DOT_INLINE static inline __attribute__((always_inline, target("dotprod")))
+
+enum { QG_DOT_MR = 6 };
+
+static size_t qg_dot_x_bytes(int64_t rows, int64_t kp) {
+    return (size_t)((rows + QG_DOT_MR - 1) / QG_DOT_MR * QG_DOT_MR * kp);
+}
+
+/// Packs a 32-bit word (one K-group of one row) at a time; the uint8 → int8
+/// flip is an XOR of the word with 0x80808080. Only the K tail goes byte by byte.
+static void qg_dot_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst) {
+    int8_t *out = dst;
+    const uint32_t flip = a->x_unsigned ? 0x80808080u : 0; // uint8 → int8 as x − 128
+    const int64_t groups = a->kp / QG_K_GROUP, full = a->k / QG_K_GROUP;
+    const int64_t padded = (rows + QG_DOT_MR - 1) / QG_DOT_MR * QG_DOT_MR;
+    for (int64_t r = 0; r < padded; r++) {
+        int8_t *o = out + (r / QG_DOT_MR) * QG_DOT_MR * a->kp + (r % QG_DOT_MR) * QG_K_GROUP;
+        const int64_t stride = QG_DOT_MR * QG_K_GROUP;
+        if (r >= rows) { // a padding row of the last group: zeros, never stored
+            for (int64_t g = 0; g < groups; g++) memset(o + g * stride, 0, QG_K_GROUP);
+            continue;
+        }
+        const uint8_t *x = (const uint8_t *)a->x + (m0 + r) * a->ldx;
+        for (int64_t g = 0; g < full; g++) {
+            uint32_t word;
+            memcpy(&word, x + g * QG_K_GROUP, sizeof word);
+            word ^= flip;
+            memcpy(o + g * stride, &word, sizeof word);
+        }
+        for (int64_t g = full; g < groups; g++) { // the K tail, zero-padded: padding meets zero weights
+            int8_t *t = o + g * stride;
+            for (int i = 0; i < QG_K_GROUP; i++) {
+                const int64_t k = g * QG_K_GROUP + i;
+                t[i] = k < a->k ? (int8_t)(x[k] ^ (uint8_t)flip) : 0;
+            }
+        }
+    }
+}
+
+// One row's four SDOTs (16 channels) against lane L of a 16- or 8-byte register.
+#define QG_DOT_ROW_Q(r, xv, L)                                                   \
+    if (R > r)                                                                   \
+        for (int c = 0; c < 4; c++) acc[r][c] = vdotq_laneq_s32(acc[r][c], wv[c], xv, L);
+#define QG_DOT_ROW_D(r, xv, L)                                                   \
+    if (R > r)                                                                   \
+        for (int c = 0; c < 4; c++) acc[r][c] = vdotq_lane_s32(acc[r][c], wv[c], xv, L);
+
+/// R rows × 16 channels (one panel), full K; R is a constant after inlining.
+QG_DOT_INLINE void qg_dot_tile(const qg_gemm_args *a, const int8_t *x, const int R, const int8_t *w, int64_t m0,
+                               int64_t n0, int cols) {
+    int32x4_t acc[QG_DOT_MR][4];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < 4; c++) acc[r][c] = vdupq_n_s32(0);
+    const int64_t groups = a->kp / QG_K_GROUP;
+    for (int64_t g = 0; g < groups; g++) {
+        int8x16_t wv[4];
+        for (int c = 0; c < 4; c++) wv[c] = vld1q_s8(w + g * 64 + 16 * c);
+        const int8_t *xg = x + g * (QG_DOT_MR * QG_K_GROUP);
+        const int8x16_t x03 = vld1q_s8(xg);
+        QG_DOT_ROW_Q(0, x03, 0) QG_DOT_ROW_Q(1, x03, 1) QG_DOT_ROW_Q(2, x03, 2) QG_DOT_ROW_Q(3, x03, 3)
+        if (R > 4) {
+            const int8x8_t x45 = vld1_s8(xg + 16);
+            QG_DOT_ROW_D(4, x45, 0) QG_DOT_ROW_D(5, x45, 1)
+        }
+    }
+    const int32_t offset = a->x_unsigned ? -128 : 0;
+    for (int r = 0; r < R; r++) qg_neon_epilogue(a, m0 + r, n0, cols, acc[r], 4, offset);
+}
+
+/// rows ≤ 6 × cols ≤ 16 channels (one panel; n0 is a multiple of 16).
+static QG_DOT void qg_gemm_6x16c4_neondot(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0,
+                                          int64_t n0, int cols) {
+    const int8_t *x = x_group;
+    const int8_t *w = qg_weights_at(a, n0, 0);
+    switch (rows) { // constant R for the compiler: one specialised loop per row count
+    case 1: qg_dot_tile(a, x, 1, w, m0, n0, cols); return;
+    case 2: qg_dot_tile(a, x, 2, w, m0, n0, cols); return;
+    case 3: qg_dot_tile(a, x, 3, w, m0, n0, cols); return;
+    case 4: qg_dot_tile(a, x, 4, w, m0, n0, cols); return;
+    case 5: qg_dot_tile(a, x, 5, w, m0, n0, cols); return;
+    default: qg_dot_tile(a, x, 6, w, m0, n0, cols); return;
+    }
+}
+
+static int qg_dot_supported(void) { return qg_cpu_get_features()->dotprod; }
+
+const qg_kernel qg_kernel_neondot = {
+    .name = "neondot",
+    .requires = "arm64 with the dot-product extension (Armv8.2 DotProd: SDOT)",
+    .main = {.mr = QG_DOT_MR, .nr = QG_PANEL_N, .run = qg_gemm_6x16c4_neondot, .name = "qg_gemm_6x16c4_neondot"},
+    .kr = QG_K_GROUP,
+    .panel_n = QG_PANEL_N,
+    .is_supported = qg_dot_supported,
+    .x_block_bytes = qg_dot_x_bytes,
+    .pack_x = qg_dot_pack_x,
+    .x_block_target = 256 * 1024,
+    .max_row_groups = 16,
+    .peak_probe = qg_peak_sdot,
+};
+#endif
