@@ -35,6 +35,10 @@ public struct KernelPath: RawRepresentable, Sendable, CaseIterable, Hashable, Cu
     public static let avx2 = KernelPath(known: "avx2")
     /// AVX-512 VNNI: VPDPBUSD on zmm registers (x86-64 builds).
     public static let avx512vnni = KernelPath(known: "avx512vnni")
+    /// NEON dot product: SDOT on 128-bit registers (arm64 builds, Armv8.2 DotProd).
+    public static let neondot = KernelPath(known: "neondot")
+    /// NEON int8 matrix multiply: SMMLA/USMMLA on 2×8 blocks (arm64 builds, Armv8.6 I8MM).
+    public static let neoni8mm = KernelPath(known: "neoni8mm")
 
     /// The registry's number of this path, or nil when this build lacks it.
     package var cValue: Int32? {

@@ -43,6 +43,32 @@ struct KernelPathTests {
         #expect(testOnly.contains { $0.tile.panelN != 16 || $0.tile.kr != 4 })
     }
 
+    /// The named paths belong to one architecture each: on this build the
+    /// other architecture's names are absent (not registered, not supported,
+    /// refused with a typed error), never a name with a broken path behind it.
+    @Test func namedPathsFollowTheBuildsArchitecture() throws {
+        #if arch(x86_64)
+        let here: [KernelPath] = [.reference, .portable, .avx2, .avx512vnni], elsewhere: [KernelPath] = [.neondot, .neoni8mm]
+        #elseif arch(arm64)
+        let here: [KernelPath] = [.reference, .portable, .neondot, .neoni8mm], elsewhere: [KernelPath] = [.avx2, .avx512vnni]
+        #else
+        let here: [KernelPath] = [.reference, .portable], elsewhere: [KernelPath] = [.avx2, .avx512vnni, .neondot, .neoni8mm]
+        #endif
+        for path in here {
+            #expect(KernelPath(rawValue: path.rawValue) == path)
+            #expect(KernelPath.allCases.contains(path))
+        }
+        let packed = try PackedWeights(weights: [Int8](repeating: 1, count: 16), outputChannels: 4, inputChannels: 4,
+                                       scales: .perTensor(0.01), bias: nil,
+                                       input: QuantizationParameters(type: .uint8, scale: 0.02, zeroPoint: 3))
+        for path in elsewhere {
+            #expect(KernelPath(rawValue: path.rawValue) == nil)
+            #expect(!KernelPath.allIncludingTestOnly.contains(path) && !path.isSupported)
+            #expect(path.tile.requires == "not in this build")
+            #expect(throws: QGEMMError.self) { let _: [Int32] = try packed.gemm([UInt8](repeating: 5, count: 4), rows: 1, kernel: path) }
+        }
+    }
+
     /// One PackedWeights serves paths with different weight layouts, in any
     /// order and from many threads at once, with the same bits.
     @Test func pathsWithTheirOwnLayoutShareOnePackedWeights() async throws {

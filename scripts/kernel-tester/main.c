@@ -122,12 +122,18 @@ static int check_detection(const char *expected) {
         strncat(found, ",", sizeof found - strlen(found) - 1);
         strncat(found, kernel->name, sizeof found - strlen(found) - 1);
     }
+    // Each path's peak probe runs its instruction only where the CPU has it
+    // (an illegal instruction would end the process here).
+    int probes_ok = 1;
+    for (int p = 1; p < qg_path_count(); p++)
+        probes_ok &= (qg_peak_probe_int8(p, 1000) > 0) == (qg_path_is_supported(p) != 0);
     const qg_cpu_features *f = qg_cpu_get_features();
     const char *best = qg_path_name(qg_path_best());
     const char *want_best = strrchr(expected, ',') ? strrchr(expected, ',') + 1 : expected;
-    const int ok = strcmp(found, expected) == 0 && strcmp(best, want_best) == 0;
-    printf("kernel-tester: detection: dotprod %d, i8mm %d, avx2 %d, avx512vnni %d; paths %s, default %s (expected %s): %s\n",
-           f->dotprod, f->i8mm, f->avx2, f->avx512vnni, found, best, expected, ok ? "ok" : "WRONG");
+    const int ok = strcmp(found, expected) == 0 && strcmp(best, want_best) == 0 && probes_ok;
+    printf("kernel-tester: detection: dotprod %d, i8mm %d, avx2 %d, avx512vnni %d; paths %s, default %s (expected %s); "
+           "peak probes run on supported paths only%s: %s\n",
+           f->dotprod, f->i8mm, f->avx2, f->avx512vnni, found, best, expected, probes_ok ? "" : " (NOT)", ok ? "ok" : "WRONG");
     return ok ? 0 : 1;
 }
 
