@@ -108,12 +108,51 @@ static QG_DOT void qg_gemm_6x16c4_neondot(const qg_gemm_args *a, const void *x_g
     }
 }
 
+/// The few-rows tile (M = 1, LLM decode): one row × NP ≤ 4 panels (64
+/// channels). The 6×16 tile would give one row only 4 accumulator chains, so
+/// SDOT's latency would idle the pipes; here 16 independent chains, each panel
+/// streamed once with a software prefetch ahead.
+QG_DOT_INLINE void qg_dot_few_rows_tile(const qg_gemm_args *a, const int8_t *x, const int8_t *w, const int NP,
+                                        int64_t m0, int64_t n0, int cols) {
+    int32x4_t acc[4][4];
+    for (int p = 0; p < NP; p++)
+        for (int c = 0; c < 4; c++) acc[p][c] = vdupq_n_s32(0);
+    const int64_t groups = a->kp / QG_K_GROUP, panel = QG_PANEL_N * a->kp;
+    for (int64_t g = 0; g < groups; g++) {
+        int32_t four; // row 0's K-group in the 6-row layout
+        memcpy(&four, x + g * (QG_DOT_MR * QG_K_GROUP), sizeof four);
+        const int8x16_t xv = vreinterpretq_s8_s32(vdupq_n_s32(four));
+        for (int p = 0; p < NP; p++) {
+            const int8_t *wp = w + p * panel + g * 64;
+            __builtin_prefetch(wp + 1024);
+            for (int c = 0; c < 4; c++) acc[p][c] = vdotq_laneq_s32(acc[p][c], vld1q_s8(wp + 16 * c), xv, 0);
+        }
+    }
+    const int32_t offset = a->x_unsigned ? -128 : 0;
+    for (int p = 0; p < NP && cols - 16 * p > 0; p++)
+        qg_neon_epilogue(a, m0, n0 + 16 * p, cols - 16 * p > 16 ? 16 : cols - 16 * p, acc[p], 4, offset);
+}
+
+/// rows = 1 × cols ≤ 64 channels (four panels; n0 is a multiple of 64).
+static QG_DOT void qg_gemm_1x64c4_neondot(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0,
+                                          int64_t n0, int cols) {
+    (void)rows;
+    const int8_t *w = qg_weights_at(a, n0, 0);
+    switch ((cols + QG_PANEL_N - 1) / QG_PANEL_N) { // only the panels that hold channels to store
+    case 1: qg_dot_few_rows_tile(a, x_group, w, 1, m0, n0, cols); return;
+    case 2: qg_dot_few_rows_tile(a, x_group, w, 2, m0, n0, cols); return;
+    case 3: qg_dot_few_rows_tile(a, x_group, w, 3, m0, n0, cols); return;
+    default: qg_dot_few_rows_tile(a, x_group, w, 4, m0, n0, cols); return;
+    }
+}
+
 static int qg_dot_supported(void) { return qg_cpu_get_features()->dotprod; }
 
 const qg_kernel qg_kernel_neondot = {
     .name = "neondot",
     .requires = "arm64 with the dot-product extension (Armv8.2 DotProd: SDOT)",
     .main = {.mr = QG_DOT_MR, .nr = QG_PANEL_N, .run = qg_gemm_6x16c4_neondot, .name = "qg_gemm_6x16c4_neondot"},
+    .few_rows = {.mr = 1, .nr = 4 * QG_PANEL_N, .run = qg_gemm_1x64c4_neondot, .name = "qg_gemm_1x64c4_neondot"},
     .kr = QG_K_GROUP,
     .panel_n = QG_PANEL_N,
     .is_supported = qg_dot_supported,

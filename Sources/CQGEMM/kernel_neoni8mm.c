@@ -19,7 +19,8 @@
 //
 // The 8×8 tile keeps 4 row pairs × 4 channel pairs = 16 accumulators
 // [r0c0 r0c1 r1c0 r1c1]; before the epilogue, a 64-bit zip turns two of them
-// into four channels of one row.
+// into four channels of one row. Short row groups (M ≤ 2, LLM decode) use a
+// 2×32 tile: one row pair against four panels, again 16 accumulators.
 #include "driver.h"
 
 #if defined(__aarch64__)
@@ -55,39 +56,49 @@ static void qg_mmla_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void
     }
 }
 
-/// 2·RP rows (RP row pairs, a constant after inlining) × 8 channels, full K.
+/// 2·RP rows (RP row pairs) × NP panels of 8 channels, full K; RP, NP and U
+/// are constants after inlining (RP·NP ≤ 4: 16 accumulators).
 /// U: the activations are uint8 (USMMLA) rather than int8 (SMMLA).
-QG_MMLA_INLINE void qg_mmla_tile(const qg_gemm_args *a, const uint8_t *x, const int RP, const int U, int rows,
-                                 const int8_t *w, int64_t m0, int64_t n0, int cols) {
-    int32x4_t acc[QG_MMLA_MR / 2][4];
+QG_MMLA_INLINE void qg_mmla_tile(const qg_gemm_args *a, const uint8_t *x, const int RP, const int NP, const int U,
+                                 int rows, const int8_t *w, int64_t m0, int64_t n0, int cols) {
+    int32x4_t acc[QG_MMLA_MR / 2][4][4];
     for (int p = 0; p < RP; p++)
-        for (int c = 0; c < 4; c++) acc[p][c] = vdupq_n_s32(0);
-    const int64_t groups = a->kp / QG_MMLA_KR;
+        for (int q = 0; q < NP; q++)
+            for (int c = 0; c < 4; c++) acc[p][q][c] = vdupq_n_s32(0);
+    const int64_t groups = a->kp / QG_MMLA_KR, panel = QG_MMLA_NR * a->kp;
     for (int64_t g = 0; g < groups; g++) {
-        int8x16_t wv[4];
-        for (int c = 0; c < 4; c++) wv[c] = vld1q_s8(w + g * 64 + 16 * c);
+        int8x16_t wv[4][4];
+        for (int q = 0; q < NP; q++) {
+            const int8_t *wq = w + q * panel + g * 64;
+            if (NP > 1) __builtin_prefetch(wq + 1024); // the few-rows tile streams its panels once
+            for (int c = 0; c < 4; c++) wv[q][c] = vld1q_s8(wq + 16 * c);
+        }
         const uint8_t *xg = x + g * (QG_MMLA_MR * QG_MMLA_KR);
         for (int p = 0; p < RP; p++) {
             if (U) {
                 const uint8x16_t xv = vld1q_u8(xg + 16 * p);
-                for (int c = 0; c < 4; c++) acc[p][c] = vusmmlaq_s32(acc[p][c], xv, wv[c]);
+                for (int q = 0; q < NP; q++)
+                    for (int c = 0; c < 4; c++) acc[p][q][c] = vusmmlaq_s32(acc[p][q][c], xv, wv[q][c]);
             } else {
                 const int8x16_t xv = vld1q_s8((const int8_t *)xg + 16 * p);
-                for (int c = 0; c < 4; c++) acc[p][c] = vmmlaq_s32(acc[p][c], xv, wv[c]);
+                for (int q = 0; q < NP; q++)
+                    for (int c = 0; c < 4; c++) acc[p][q][c] = vmmlaq_s32(acc[p][q][c], xv, wv[q][c]);
             }
         }
     }
-    for (int p = 0; p < RP; p++) {
-        // [r0c0 r0c1 r1c0 r1c1] blocks: the low halves of two are row 2p's four channels.
-        const int64x2_t b0 = vreinterpretq_s64_s32(acc[p][0]), b1 = vreinterpretq_s64_s32(acc[p][1]);
-        const int64x2_t b2 = vreinterpretq_s64_s32(acc[p][2]), b3 = vreinterpretq_s64_s32(acc[p][3]);
-        const int32x4_t even[2] = {vreinterpretq_s32_s64(vzip1q_s64(b0, b1)), vreinterpretq_s32_s64(vzip1q_s64(b2, b3))};
-        qg_neon_epilogue(a, m0 + 2 * p, n0, cols, even, 2, 0);
-        if (2 * p + 1 < rows) {
-            const int32x4_t odd[2] = {vreinterpretq_s32_s64(vzip2q_s64(b0, b1)), vreinterpretq_s32_s64(vzip2q_s64(b2, b3))};
-            qg_neon_epilogue(a, m0 + 2 * p + 1, n0, cols, odd, 2, 0);
+    for (int p = 0; p < RP; p++)
+        for (int q = 0; q < NP && cols - 8 * q > 0; q++) {
+            const int here = cols - 8 * q > 8 ? 8 : cols - 8 * q;
+            // [r0c0 r0c1 r1c0 r1c1] blocks: the low halves of two are row 2p's four channels.
+            const int64x2_t b0 = vreinterpretq_s64_s32(acc[p][q][0]), b1 = vreinterpretq_s64_s32(acc[p][q][1]);
+            const int64x2_t b2 = vreinterpretq_s64_s32(acc[p][q][2]), b3 = vreinterpretq_s64_s32(acc[p][q][3]);
+            const int32x4_t even[2] = {vreinterpretq_s32_s64(vzip1q_s64(b0, b1)), vreinterpretq_s32_s64(vzip1q_s64(b2, b3))};
+            qg_neon_epilogue(a, m0 + 2 * p, n0 + 8 * q, here, even, 2, 0);
+            if (2 * p + 1 < rows) {
+                const int32x4_t odd[2] = {vreinterpretq_s32_s64(vzip2q_s64(b0, b1)), vreinterpretq_s32_s64(vzip2q_s64(b2, b3))};
+                qg_neon_epilogue(a, m0 + 2 * p + 1, n0 + 8 * q, here, odd, 2, 0);
+            }
         }
-    }
 }
 
 /// rows ≤ 8 × cols ≤ 8 channels (one 8-channel panel of the path's own layout).
@@ -97,11 +108,29 @@ static QG_MMLA void qg_gemm_8x8c8_neoni8mm(const qg_gemm_args *a, const void *x_
     const int8_t *w = a->w + (n0 / QG_MMLA_NR) * (QG_MMLA_NR * a->kp);
 #define QG_MMLA_CASE(RP)                                                                   \
     case RP:                                                                               \
-        if (a->x_unsigned) qg_mmla_tile(a, x, RP, 1, rows, w, m0, n0, cols);               \
-        else qg_mmla_tile(a, x, RP, 0, rows, w, m0, n0, cols);                             \
+        if (a->x_unsigned) qg_mmla_tile(a, x, RP, 1, 1, rows, w, m0, n0, cols);            \
+        else qg_mmla_tile(a, x, RP, 1, 0, rows, w, m0, n0, cols);                          \
         return;
     switch ((rows + 1) / 2) { QG_MMLA_CASE(1) QG_MMLA_CASE(2) QG_MMLA_CASE(3) QG_MMLA_CASE(4) }
 #undef QG_MMLA_CASE
+}
+
+/// The few-rows tile (M ≤ 2, LLM decode): one row pair × up to 4 panels (32
+/// channels). The 8×8 tile gives one row pair only 4 accumulator chains; here
+/// 16, so SMMLA's latency does not idle the pipes, each panel streamed once.
+static QG_MMLA void qg_gemm_2x32c8_neoni8mm(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0,
+                                            int64_t n0, int cols) {
+    const uint8_t *x = x_group;
+    const int8_t *w = a->w + (n0 / QG_MMLA_NR) * (QG_MMLA_NR * a->kp);
+#define QG_MMLA_FEW_CASE(NP)                                                               \
+    case NP:                                                                               \
+        if (a->x_unsigned) qg_mmla_tile(a, x, 1, NP, 1, rows, w, m0, n0, cols);            \
+        else qg_mmla_tile(a, x, 1, NP, 0, rows, w, m0, n0, cols);                          \
+        return;
+    switch ((cols + QG_MMLA_NR - 1) / QG_MMLA_NR) { // only the panels that hold channels to store
+        QG_MMLA_FEW_CASE(1) QG_MMLA_FEW_CASE(2) QG_MMLA_FEW_CASE(3) QG_MMLA_FEW_CASE(4)
+    }
+#undef QG_MMLA_FEW_CASE
 }
 
 static int qg_mmla_supported(void) { return qg_cpu_get_features()->i8mm; }
@@ -110,6 +139,7 @@ const qg_kernel qg_kernel_neoni8mm = {
     .name = "neoni8mm",
     .requires = "arm64 with the int8 matrix-multiply extension (Armv8.6 I8MM: SMMLA/USMMLA)",
     .main = {.mr = QG_MMLA_MR, .nr = QG_MMLA_NR, .run = qg_gemm_8x8c8_neoni8mm, .name = "qg_gemm_8x8c8_neoni8mm"},
+    .few_rows = {.mr = 2, .nr = 4 * QG_MMLA_NR, .run = qg_gemm_2x32c8_neoni8mm, .name = "qg_gemm_2x32c8_neoni8mm"},
     .kr = QG_MMLA_KR,
     .panel_n = QG_MMLA_NR,
     .is_supported = qg_mmla_supported,
