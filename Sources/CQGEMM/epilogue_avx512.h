@@ -1,8 +1,10 @@
 // The AVX-512 epilogue of the VNNI tiles: bias and zero-point terms, then the
-// int32 output or the fixed-point int8/uint8 requantization for 16 channels of
-// one row (a whole panel, one zmm), with the same arithmetic as the AVX2
-// epilogue (KERNELS.md, "The epilogue") on twice the lanes. The float modes
-// (float output, float rounding) stay on the AVX2 epilogue's 8-channel halves.
+// int32 output or the fixed-point int8/uint8 requantization for the R rows of
+// one panel of a tile (16 channels, one zmm per row), with the reference's
+// int64 arithmetic (KERNELS.md, "The epilogue"). The per-channel values are
+// prepared once per panel, not once per row; shifts are native (VPSRAVQ) and
+// the narrowing one VPMOVDB. The float modes (float output, float rounding)
+// stay on the AVX2 epilogue's 8-channel halves.
 // Included by kernel_avx512vnni.c only, after QG_VNNI_INLINE is defined;
 // everything here is static inline. The intrinsics used are exactly those
 // scripts/vnni-emulation/emulated_avx512.h provides stand-ins for.
@@ -11,95 +13,126 @@
 
 #include "epilogue_avx2.h"
 
-/// Arithmetic right shift of int64 lanes by per-lane counts 0..63, done as the
-/// AVX2 epilogue does it (bias to unsigned, logical shift, remove the bias).
-QG_VNNI_INLINE __m512i qg_avx512_sra64(__m512i x, __m512i count) {
-    const __m512i sign = _mm512_set1_epi64(INT64_MIN);
-    return _mm512_sub_epi64(_mm512_srlv_epi64(_mm512_xor_si512(x, sign), count), _mm512_srlv_epi64(sign, count));
-}
-
 QG_VNNI_INLINE __m512i qg_avx512_lo32(__m512i v) { return _mm512_and_si512(v, _mm512_set1_epi64(0xFFFFFFFF)); }
 QG_VNNI_INLINE __m512i qg_avx512_hi32(__m512i v) { return _mm512_srli_epi64(v, 32); }
 
-/// floor((acc·M0 + 2^(t−1)) / 2^t) on eight lanes (acc, M0 in the low 32 bits; t in 1..62).
-QG_VNNI_INLINE __m512i qg_avx512_round_shift(__m512i acc, __m512i m0, __m512i t) {
-    const __m512i one = _mm512_set1_epi64(1);
-    __m512i p = _mm512_mul_epi32(acc, m0);
-    p = _mm512_add_epi64(p, _mm512_sllv_epi64(one, _mm512_sub_epi64(t, one)));
-    return qg_avx512_sra64(p, t);
-}
+/// The per-channel constants of the fixed-point requantization of one panel,
+/// split into the even and odd 32-bit lanes (VPMULDQ multiplies the low half
+/// of each 64-bit lane). Made once per tile and panel, used for every row.
+typedef struct qg_avx512_fixed {
+    __m512i m0[2];     // M0, in the low half of each 64-bit lane
+    __m512i t[2];      // the first rounding shift: 31 − shift (single), 31 − max(shift, 0) (double)
+    __m512i round[2];  // 2^(t − 1)
+    __m512i right[2];  // double only: max(−shift, 0), the rounding divide's shift
+    __m512i half[2];   // double only: 2^(right − 1), or 0 when right is 0
+    __m512i neg[2];    // double only: all ones where right > 0 (ties away from zero need a −1 there)
+    __m512i lo, hi;    // the clamp bounds minus Z_Y, as int64
+} qg_avx512_fixed;
 
-/// Rounding divide by 2^r (r in 0..31), ties away from zero (gemmlowp RoundingDivideByPOT).
-QG_VNNI_INLINE __m512i qg_avx512_round_div_pot(__m512i h, __m512i r) {
-    const __m512i one = _mm512_set1_epi64(1);
-    const __m512i mask = _mm512_sub_epi64(_mm512_sllv_epi64(one, r), one);
-    const __m512i remainder = _mm512_and_si512(h, mask);
-    const __m512i half = _mm512_srli_epi64(mask, 1);
-    // threshold = mask/2, plus one for a negative h (ties go away from zero).
-    const __m512i threshold = _mm512_mask_add_epi64(half, _mm512_cmpgt_epi64_mask(_mm512_setzero_si512(), h), half, one);
-    const __m512i q = qg_avx512_sra64(h, r);
-    return _mm512_mask_add_epi64(q, _mm512_cmpgt_epi64_mask(remainder, threshold), q, one);
-}
-
-/// Fixed-point requantization of 16 accumulators, clamped to [lo, hi] (the
-/// output range minus Z_Y).
-QG_VNNI_INLINE __m512i qg_avx512_requantize_fixed(const qg_gemm_args *a, int64_t n, __m512i acc, int32_t lo, int32_t hi) {
+QG_VNNI_INLINE qg_avx512_fixed qg_avx512_fixed_constants(const qg_gemm_args *a, int64_t n, int32_t lo, int32_t hi) {
+    qg_avx512_fixed c;
     const __m512i m0 = _mm512_loadu_si512((const void *)(a->multiplier + n));
     const __m512i shift = _mm512_loadu_si512((const void *)(a->shift + n));
-    const __m512i lo64 = _mm512_set1_epi64(lo), hi64 = _mm512_set1_epi64(hi);
-    const __m512i k31 = _mm512_set1_epi32(31), zero = _mm512_setzero_si512();
-    __m512i even, odd;
-    if (a->rounding == QG_ROUND_SINGLE) {
-        const __m512i t = _mm512_sub_epi32(k31, shift); // 1 ... 62
-        even = qg_avx512_round_shift(acc, m0, qg_avx512_lo32(t));
-        odd = qg_avx512_round_shift(qg_avx512_hi32(acc), qg_avx512_hi32(m0), qg_avx512_hi32(t));
-    } else {
-        const __m512i left = _mm512_max_epi32(shift, zero);
-        const __m512i right = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
-        const __m512i t = _mm512_sub_epi32(k31, left); // SRDHM(acc·2^left, M0) = round_shift(acc·M0, 31 − left)
-        even = qg_avx512_round_div_pot(qg_avx512_round_shift(acc, m0, qg_avx512_lo32(t)), qg_avx512_lo32(right));
-        odd = qg_avx512_round_div_pot(qg_avx512_round_shift(qg_avx512_hi32(acc), qg_avx512_hi32(m0), qg_avx512_hi32(t)),
-                                      qg_avx512_hi32(right));
+    const __m512i k31 = _mm512_set1_epi64(31), zero = _mm512_setzero_si512(), one = _mm512_set1_epi64(1);
+    const __m512i halves[2][2] = {{qg_avx512_lo32(m0), qg_avx512_lo32(shift)}, {qg_avx512_hi32(m0), qg_avx512_hi32(shift)}};
+    for (int h = 0; h < 2; h++) {
+        c.m0[h] = halves[h][0];
+        // The shift as a signed int64 (the 32-bit value sign-extended).
+        const __m512i s = _mm512_srai_epi64(_mm512_slli_epi64(halves[h][1], 32), 32);
+        c.right[h] = c.half[h] = c.neg[h] = zero;
+        if (a->rounding == QG_ROUND_SINGLE) {
+            c.t[h] = _mm512_sub_epi64(k31, s); // 1 ... 62
+        } else {
+            const __m512i left = _mm512_max_epi64(s, zero);
+            c.t[h] = _mm512_sub_epi64(k31, left); // SRDHM(acc·2^left, M0) = round_shift(acc·M0, 31 − left)
+            c.right[h] = _mm512_sub_epi64(left, s); // max(−shift, 0): 0 ... 31
+            c.half[h] = _mm512_srli_epi64(_mm512_sllv_epi64(one, c.right[h]), 1);
+            c.neg[h] = _mm512_srai_epi64(_mm512_sub_epi64(zero, c.right[h]), 63);
+        }
+        c.round[h] = _mm512_sllv_epi64(one, _mm512_sub_epi64(c.t[h], one));
     }
-    even = _mm512_min_epi64(_mm512_max_epi64(even, lo64), hi64);
-    odd = _mm512_min_epi64(_mm512_max_epi64(odd, lo64), hi64);
-    return _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+    c.lo = _mm512_set1_epi64(lo);
+    c.hi = _mm512_set1_epi64(hi);
+    return c;
 }
 
-/// Finishes the 16 channel sums of row m from channel n (a multiple of 16);
-/// stores the first `cols` (1..16). `zp_offset` as in qg_avx2_epilogue8.
-QG_VNNI_INLINE void qg_avx512_epilogue16(const qg_gemm_args *a, int64_t m, int64_t n, int cols, __m512i acc,
-                                         int32_t zp_offset) {
+/// One half (even or odd lanes) of the fixed-point requantization: the
+/// products acc·M0, rounded and shifted, clamped to [lo, hi], as int64.
+QG_VNNI_INLINE __m512i qg_avx512_requantize_half(const qg_avx512_fixed *c, int h, __m512i acc, int dbl) {
+    __m512i q = _mm512_mul_epi32(acc, c->m0[h]);
+    q = _mm512_srav_epi64(_mm512_add_epi64(q, c->round[h]), c->t[h]); // floor((p + 2^(t−1)) / 2^t)
+    if (dbl) {
+        // Rounding divide by 2^right, ties away from zero: −1 first for a
+        // negative value (where right > 0), then round half up.
+        const __m512i fix = _mm512_and_si512(_mm512_srai_epi64(q, 63), c->neg[h]);
+        q = _mm512_srav_epi64(_mm512_add_epi64(_mm512_add_epi64(q, fix), c->half[h]), c->right[h]);
+    }
+    return _mm512_min_epi64(_mm512_max_epi64(q, c->lo), c->hi);
+}
+
+/// Stores the first `cols` (1..16) bytes of v.
+QG_VNNI_INLINE void qg_avx512_store_bytes(void *dst, __m128i v, int cols) {
+    if (cols == 16) {
+        _mm_storeu_si128((__m128i *)dst, v);
+    } else {
+        uint8_t tmp[16];
+        _mm_storeu_si128((__m128i *)tmp, v);
+        memcpy(dst, tmp, (size_t)cols);
+    }
+}
+
+/// Finishes the 16 channel sums of R rows (from m0) of one panel (channels n
+/// …, a multiple of 16), acc[r] holding row r's; stores the first `cols`
+/// (1..16) of each row. The per-channel values (bias, zero-point term,
+/// multipliers, shifts, clamp) are loaded and prepared once for all R rows.
+/// `zp_offset` is the path's private bias fold (128 for int8 activations).
+/// The float modes (float output, float rounding) run the AVX2 epilogue on
+/// 8-channel halves.
+QG_VNNI_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, const int R, int64_t n, int cols,
+                                            const __m512i *acc, int32_t zp_offset) {
     if (a->out_type == QG_OUT_FLOAT || a->rounding == QG_ROUND_FLOAT) {
-        qg_avx2_epilogue8(a, m, n, cols > 8 ? 8 : cols, _mm512_castsi512_si256(acc), zp_offset);
-        if (cols > 8) qg_avx2_epilogue8(a, m, n + 8, cols - 8, _mm512_extracti64x4_epi64(acc, 1), zp_offset);
+        for (int r = 0; r < R; r++) {
+            qg_avx2_epilogue8(a, m0 + r, n, cols > 8 ? 8 : cols, _mm512_castsi512_si256(acc[r]), zp_offset);
+            if (cols > 8) qg_avx2_epilogue8(a, m0 + r, n + 8, cols - 8, _mm512_extracti64x4_epi64(acc[r], 1), zp_offset);
+        }
         return;
     }
-    if (a->bias) acc = _mm512_add_epi32(acc, _mm512_loadu_si512((const void *)(a->bias + n)));
-    const int32_t zp = a->x_zero_point + (a->row_zero_point ? a->row_zero_point[m] : 0) + zp_offset;
-    if (zp) acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(_mm512_set1_epi32(zp), _mm512_loadu_si512((const void *)(a->row_sum + n))));
+    // acc + bias − Z·row_sum: one vector for every row when Z is per call.
+    const __m512i bias = a->bias ? _mm512_loadu_si512((const void *)(a->bias + n)) : _mm512_setzero_si512();
+    const __m512i row_sum = _mm512_loadu_si512((const void *)(a->row_sum + n));
+    const int32_t zp_call = a->x_zero_point + zp_offset;
+    const __m512i base = _mm512_sub_epi32(bias, _mm512_mullo_epi32(_mm512_set1_epi32(zp_call), row_sum));
     if (a->out_type == QG_OUT_INT32) {
-        int32_t *dst = (int32_t *)a->y + m * a->ldy + n;
-        if (cols == 16) {
-            _mm512_storeu_si512((void *)dst, acc);
-        } else {
-            int32_t tmp[16];
-            _mm512_storeu_si512((void *)tmp, acc);
-            memcpy(dst, tmp, (size_t)cols * sizeof(int32_t));
+        for (int r = 0; r < R; r++) {
+            __m512i v = _mm512_add_epi32(acc[r], base);
+            if (a->row_zero_point)
+                v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(a->row_zero_point[m0 + r]), row_sum));
+            int32_t *dst = (int32_t *)a->y + (m0 + r) * a->ldy + n;
+            if (cols == 16) {
+                _mm512_storeu_si512((void *)dst, v);
+            } else {
+                int32_t tmp[16];
+                _mm512_storeu_si512((void *)tmp, v);
+                memcpy(dst, tmp, (size_t)cols * sizeof(int32_t));
+            }
         }
         return;
     }
     const int32_t lo = a->clamp_lo - a->y_zero_point, hi = a->clamp_hi - a->y_zero_point;
-    __m512i q = qg_avx512_requantize_fixed(a, n, acc, lo, hi);
-    q = _mm512_add_epi32(q, _mm512_set1_epi32(a->y_zero_point));
-    // Values are already inside the output type's range: packing never saturates.
-    for (int h = 0; h < 2 && cols - 8 * h > 0; h++) {
-        const __m256i v = h == 0 ? _mm512_castsi512_si256(q) : _mm512_extracti64x4_epi64(q, 1);
-        const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-        const __m128i b8 = a->out_type == QG_OUT_INT8 ? _mm_packs_epi16(w16, w16) : _mm_packus_epi16(w16, w16);
-        const int c = cols - 8 * h > 8 ? 8 : cols - 8 * h;
-        if (a->out_type == QG_OUT_INT8) qg_avx2_store_bytes((int8_t *)a->y + m * a->ldy + n + 8 * h, b8, c);
-        else qg_avx2_store_bytes((uint8_t *)a->y + m * a->ldy + n + 8 * h, b8, c);
+    const qg_avx512_fixed c = qg_avx512_fixed_constants(a, n, lo, hi);
+    const __m512i zy = _mm512_set1_epi32(a->y_zero_point);
+    const int dbl = a->rounding == QG_ROUND_DOUBLE;
+    for (int r = 0; r < R; r++) {
+        __m512i v = _mm512_add_epi32(acc[r], base);
+        if (a->row_zero_point)
+            v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(a->row_zero_point[m0 + r]), row_sum));
+        const __m512i even = qg_avx512_requantize_half(&c, 0, v, dbl);
+        const __m512i odd = qg_avx512_requantize_half(&c, 1, _mm512_srli_epi64(v, 32), dbl);
+        __m512i q = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+        // Now inside the output type's range: VPMOVDB's truncation to the low
+        // byte is exact for int8 and uint8 alike.
+        q = _mm512_add_epi32(q, zy);
+        qg_avx512_store_bytes((uint8_t *)a->y + (m0 + r) * a->ldy + n, _mm512_cvtepi32_epi8(q), cols);
     }
 }
 

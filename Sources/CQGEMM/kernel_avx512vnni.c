@@ -86,9 +86,11 @@ QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const uint8_t *x, const 
         }
     }
     const int32_t offset = a->x_unsigned ? 0 : 128;
-    for (int r = 0; r < R; r++)
-        for (int p = 0; p < NP && cols - 16 * p > 0; p++)
-            qg_avx512_epilogue16(a, m0 + r, n0 + 16 * p, cols - 16 * p > 16 ? 16 : cols - 16 * p, acc[r][p], offset);
+    for (int p = 0; p < NP && cols - 16 * p > 0; p++) {
+        __m512i panel_acc[QG_VNNI_MR];
+        for (int r = 0; r < R; r++) panel_acc[r] = acc[r][p];
+        qg_avx512_epilogue_rows(a, m0, R, n0 + 16 * p, cols - 16 * p > 16 ? 16 : cols - 16 * p, panel_acc, offset);
+    }
 }
 
 #ifndef QG_VNNI_PREFETCH_BYTES
@@ -127,10 +129,11 @@ QG_VNNI_INLINE void qg_vnni_few_rows_tile(const qg_gemm_args *a, const uint8_t *
     }
     if (g < groups) qg_vnni_few_rows_group(x, R, w, NP, panel, g, acc, 0);
     const int32_t offset = a->x_unsigned ? 0 : 128;
-    for (int r = 0; r < R; r++)
-        for (int p = 0; p < NP && cols - 16 * p > 0; p++)
-            qg_avx512_epilogue16(a, m0 + r, n0 + 16 * p, cols - 16 * p > 16 ? 16 : cols - 16 * p,
-                                 _mm512_add_epi32(acc[r][p][0], acc[r][p][1]), offset);
+    for (int p = 0; p < NP && cols - 16 * p > 0; p++) {
+        __m512i panel_acc[2];
+        for (int r = 0; r < R; r++) panel_acc[r] = _mm512_add_epi32(acc[r][p][0], acc[r][p][1]);
+        qg_avx512_epilogue_rows(a, m0, R, n0 + 16 * p, cols - 16 * p > 16 ? 16 : cols - 16 * p, panel_acc, offset);
+    }
 }
 
 /// rows ≤ 2 × cols ≤ 64 channels (four panels; n0 is a multiple of 64).

@@ -9,8 +9,9 @@ import Darwin
 
 /// Measures the machine's single-core peaks with register-only loops: the int8
 /// multiply-accumulate rate of a kernel path's instruction (VPDPBUSD for
-/// `avx512vnni`, VPMADDWD for `avx2`, scalar otherwise) and the fp32 FMA rate
-/// of the widest FMA the CPU has.
+/// `avx512vnni`, VPMADDWD for `avx2`, SDOT for `neondot`, SMMLA for
+/// `neoni8mm`, scalar otherwise) and the fp32 FMA rate of the widest FMA the
+/// CPU has.
 ///
 /// Each probe runs for about `seconds`, three times, and reports the best.
 public enum PeakProbe {
@@ -26,7 +27,7 @@ public enum PeakProbe {
     }
 
     /// The FMA width the fp32 probe uses: 512 on CPUs with AVX-512 F, 256 with
-    /// FMA3 only, 0 without FMA.
+    /// FMA3 only, 128 on arm64 (NEON FMLA), 0 without FMA.
     public static var fp32VectorBits: Int { Int(qg_peak_fp32_vector_bits()) }
 
     /// Monotonic time in seconds.

@@ -42,23 +42,21 @@ static void QG_REAL compare(qg_emu512 a, qg_emu512 b, qg_emu512 c, unsigned imm,
     QG_BINARY(qg_emu_add_epi32, _mm512_add_epi32);
     QG_BINARY(qg_emu_sub_epi32, _mm512_sub_epi32);
     QG_BINARY(qg_emu_mullo_epi32, _mm512_mullo_epi32);
-    QG_BINARY(qg_emu_max_epi32, _mm512_max_epi32);
     QG_BINARY(qg_emu_add_epi64, _mm512_add_epi64);
     QG_BINARY(qg_emu_sub_epi64, _mm512_sub_epi64);
-    QG_BINARY(qg_emu_xor, _mm512_xor_si512);
     QG_BINARY(qg_emu_and, _mm512_and_si512);
     QG_BINARY(qg_emu_sllv_epi64, _mm512_sllv_epi64);
-    QG_BINARY(qg_emu_srlv_epi64, _mm512_srlv_epi64);
     QG_BINARY(qg_emu_max_epi64, _mm512_max_epi64);
     QG_BINARY(qg_emu_min_epi64, _mm512_min_epi64);
     QG_BINARY(qg_emu_mul_epi32, _mm512_mul_epi32);
+    QG_BINARY(qg_emu_srav_epi64, _mm512_srav_epi64);
 #undef QG_BINARY
+    report("_mm512_srai_epi64", same(qg_emu_srai_epi64(a, imm), from_real(_mm512_srai_epi64(ra, imm))));
+    report("_mm512_cvtepi32_epi8",
+           memcmp((__m128i[]){qg_emu_cvtepi32_epi8(a)}, (__m128i[]){_mm512_cvtepi32_epi8(ra)}, 16) == 0);
     report("_mm512_dpbusd_epi32", same(qg_emu_dpbusd(a, b, c), from_real(_mm512_dpbusd_epi32(ra, rb, rc))));
     report("_mm512_srli_epi64", same(qg_emu_srli_epi64(a, imm), from_real(_mm512_srli_epi64(ra, imm))));
     report("_mm512_slli_epi64", same(qg_emu_slli_epi64(a, imm), from_real(_mm512_slli_epi64(ra, imm))));
-    report("_mm512_cmpgt_epi64_mask", qg_emu_cmpgt_epi64_mask(a, b) == (uint8_t)_mm512_cmpgt_epi64_mask(ra, rb));
-    report("_mm512_mask_add_epi64",
-           same(qg_emu_mask_add_epi64(a, (uint8_t)k, b, c), from_real(_mm512_mask_add_epi64(ra, (__mmask8)k, rb, rc))));
     report("_mm512_mask_blend_epi32", same(qg_emu_mask_blend_epi32(k, a, b), from_real(_mm512_mask_blend_epi32(k, ra, rb))));
     report("_mm512_set1_epi32", same(qg_emu_set1(a.v[3]), from_real(_mm512_set1_epi32(a.v[3]))));
     int64_t q[8];
@@ -91,6 +89,6 @@ int main(void) {
         fprintf(stderr, "check-stand-ins: %d differences\n", failures);
         return 1;
     }
-    printf("check-stand-ins: 26 stand-ins × %d random inputs, each identical to the AVX-512 instruction\n", cases);
+    printf("check-stand-ins: 24 stand-ins × %d random inputs, each identical to the AVX-512 instruction\n", cases);
     return 0;
 }

@@ -48,7 +48,6 @@ __attribute__((target("avx2"))) static inline __m256i qg_emu_hi256(qg_emu512 a, 
 QG_EMU_OP32(qg_emu_add_epi32, x + y)
 QG_EMU_OP32(qg_emu_sub_epi32, x - y)
 QG_EMU_OP32(qg_emu_mullo_epi32, x * y)
-QG_EMU_OP32(qg_emu_max_epi32, (int32_t)x > (int32_t)y ? x : y)
 
 // 64-bit lanes.
 #define QG_EMU_OP64(name, expr)                                                                \
@@ -60,15 +59,28 @@ QG_EMU_OP32(qg_emu_max_epi32, (int32_t)x > (int32_t)y ? x : y)
     }
 QG_EMU_OP64(qg_emu_add_epi64, x + y)
 QG_EMU_OP64(qg_emu_sub_epi64, x - y)
-QG_EMU_OP64(qg_emu_xor, x ^ y)
 QG_EMU_OP64(qg_emu_and, x & y)
 QG_EMU_OP64(qg_emu_sllv_epi64, y > 63 ? 0 : x << y)
-QG_EMU_OP64(qg_emu_srlv_epi64, y > 63 ? 0 : x >> y)
 QG_EMU_OP64(qg_emu_max_epi64, (int64_t)x > (int64_t)y ? x : y)
 QG_EMU_OP64(qg_emu_min_epi64, (int64_t)x < (int64_t)y ? x : y)
 /// VPMULDQ: the signed low 32 bits of each 64-bit lane, multiplied to 64 bits.
 QG_EMU_OP64(qg_emu_mul_epi32, (uint64_t)((int64_t)(int32_t)(uint32_t)x * (int64_t)(int32_t)(uint32_t)y))
 
+/// VPSRAVQ: arithmetic shift right by per-lane counts; counts above 63 fill with the sign.
+QG_EMU_OP64(qg_emu_srav_epi64, (uint64_t)((int64_t)x >> (y > 63 ? 63 : y)))
+
+/// VPSRAQ (immediate): arithmetic shift right; counts above 63 fill with the sign.
+static inline qg_emu512 qg_emu_srai_epi64(qg_emu512 a, unsigned n) {
+    int64_t q[8]; qg_emu_q(a, q);
+    for (int i = 0; i < 8; i++) q[i] = q[i] >> (n > 63 ? 63 : n);
+    return qg_emu_from_q(q);
+}
+/// VPMOVDB: each 32-bit lane truncated to its low byte, 16 bytes.
+__attribute__((target("avx2"))) static inline __m128i qg_emu_cvtepi32_epi8(qg_emu512 a) {
+    uint8_t b[16];
+    for (int i = 0; i < 16; i++) b[i] = (uint8_t)a.v[i];
+    return _mm_loadu_si128((const __m128i *)b);
+}
 static inline qg_emu512 qg_emu_srli_epi64(qg_emu512 a, unsigned n) {
     int64_t q[8]; qg_emu_q(a, q);
     for (int i = 0; i < 8; i++) q[i] = n > 63 ? 0 : (int64_t)((uint64_t)q[i] >> n);
@@ -78,18 +90,6 @@ static inline qg_emu512 qg_emu_slli_epi64(qg_emu512 a, unsigned n) {
     int64_t q[8]; qg_emu_q(a, q);
     for (int i = 0; i < 8; i++) q[i] = n > 63 ? 0 : (int64_t)((uint64_t)q[i] << n);
     return qg_emu_from_q(q);
-}
-static inline uint8_t qg_emu_cmpgt_epi64_mask(qg_emu512 a, qg_emu512 b) {
-    int64_t p[8], q[8]; qg_emu_q(a, p); qg_emu_q(b, q);
-    uint8_t m = 0;
-    for (int i = 0; i < 8; i++) m |= (uint8_t)((p[i] > q[i]) << i);
-    return m;
-}
-/// Lanes whose mask bit is set get a + b; the others keep src.
-static inline qg_emu512 qg_emu_mask_add_epi64(qg_emu512 src, uint8_t k, qg_emu512 a, qg_emu512 b) {
-    int64_t s[8], p[8], q[8]; qg_emu_q(src, s); qg_emu_q(a, p); qg_emu_q(b, q);
-    for (int i = 0; i < 8; i++) if ((k >> i) & 1) s[i] = (int64_t)((uint64_t)p[i] + (uint64_t)q[i]);
-    return qg_emu_from_q(s);
 }
 /// Lanes whose mask bit is set come from b, the others from a.
 static inline qg_emu512 qg_emu_mask_blend_epi32(uint16_t k, qg_emu512 a, qg_emu512 b) {

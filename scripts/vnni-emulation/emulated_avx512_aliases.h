@@ -29,20 +29,14 @@
 #define _mm512_sub_epi32 qg_emu_sub_epi32
 #undef _mm512_mullo_epi32
 #define _mm512_mullo_epi32 qg_emu_mullo_epi32
-#undef _mm512_max_epi32
-#define _mm512_max_epi32 qg_emu_max_epi32
 #undef _mm512_add_epi64
 #define _mm512_add_epi64 qg_emu_add_epi64
 #undef _mm512_sub_epi64
 #define _mm512_sub_epi64 qg_emu_sub_epi64
-#undef _mm512_xor_si512
-#define _mm512_xor_si512 qg_emu_xor
 #undef _mm512_and_si512
 #define _mm512_and_si512 qg_emu_and
 #undef _mm512_sllv_epi64
 #define _mm512_sllv_epi64 qg_emu_sllv_epi64
-#undef _mm512_srlv_epi64
-#define _mm512_srlv_epi64 qg_emu_srlv_epi64
 #undef _mm512_max_epi64
 #define _mm512_max_epi64 qg_emu_max_epi64
 #undef _mm512_min_epi64
@@ -53,9 +47,11 @@
 #define _mm512_srli_epi64 qg_emu_srli_epi64
 #undef _mm512_slli_epi64
 #define _mm512_slli_epi64 qg_emu_slli_epi64
-#undef _mm512_cmpgt_epi64_mask
-#define _mm512_cmpgt_epi64_mask qg_emu_cmpgt_epi64_mask
-#undef _mm512_mask_add_epi64
-#define _mm512_mask_add_epi64 qg_emu_mask_add_epi64
 #undef _mm512_mask_blend_epi32
 #define _mm512_mask_blend_epi32 qg_emu_mask_blend_epi32
+#undef _mm512_srav_epi64
+#define _mm512_srav_epi64 qg_emu_srav_epi64
+#undef _mm512_srai_epi64
+#define _mm512_srai_epi64 qg_emu_srai_epi64
+#undef _mm512_cvtepi32_epi8
+#define _mm512_cvtepi32_epi8 qg_emu_cvtepi32_epi8
