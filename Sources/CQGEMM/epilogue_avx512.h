@@ -97,17 +97,22 @@ QG_VNNI_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, c
         }
         return;
     }
+    // Locals, not a->…: stores to y could alias *a, so the compiler would
+    // reload every field once per row.
+    uint8_t *const y = (uint8_t *)a->y;
+    const int64_t ldy = a->ldy;
+    const int32_t *const row_zp = a->row_zero_point;
     // acc + bias − Z·row_sum: one vector for every row when Z is per call.
     const __m512i bias = a->bias ? _mm512_loadu_si512((const void *)(a->bias + n)) : _mm512_setzero_si512();
     const __m512i row_sum = _mm512_loadu_si512((const void *)(a->row_sum + n));
     const int32_t zp_call = a->x_zero_point + zp_offset;
     const __m512i base = _mm512_sub_epi32(bias, _mm512_mullo_epi32(_mm512_set1_epi32(zp_call), row_sum));
     if (a->out_type == QG_OUT_INT32) {
+#pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             __m512i v = _mm512_add_epi32(acc[r], base);
-            if (a->row_zero_point)
-                v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(a->row_zero_point[m0 + r]), row_sum));
-            int32_t *dst = (int32_t *)a->y + (m0 + r) * a->ldy + n;
+            if (row_zp) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(row_zp[m0 + r]), row_sum));
+            int32_t *dst = (int32_t *)y + (m0 + r) * ldy + n;
             if (cols == 16) {
                 _mm512_storeu_si512((void *)dst, v);
             } else {
@@ -122,17 +127,17 @@ QG_VNNI_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, c
     const qg_avx512_fixed c = qg_avx512_fixed_constants(a, n, lo, hi);
     const __m512i zy = _mm512_set1_epi32(a->y_zero_point);
     const int dbl = a->rounding == QG_ROUND_DOUBLE;
+#pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) {
         __m512i v = _mm512_add_epi32(acc[r], base);
-        if (a->row_zero_point)
-            v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(a->row_zero_point[m0 + r]), row_sum));
+        if (row_zp) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(row_zp[m0 + r]), row_sum));
         const __m512i even = qg_avx512_requantize_half(&c, 0, v, dbl);
         const __m512i odd = qg_avx512_requantize_half(&c, 1, _mm512_srli_epi64(v, 32), dbl);
         __m512i q = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
         // Now inside the output type's range: VPMOVDB's truncation to the low
         // byte is exact for int8 and uint8 alike.
         q = _mm512_add_epi32(q, zy);
-        qg_avx512_store_bytes((uint8_t *)a->y + (m0 + r) * a->ldy + n, _mm512_cvtepi32_epi8(q), cols);
+        qg_avx512_store_bytes(y + (m0 + r) * ldy + n, _mm512_cvtepi32_epi8(q), cols);
     }
 }
 

@@ -37,10 +37,17 @@ enum { QG_VNNI_MR = 8 };
 
 static size_t qg_vnni_x_bytes(int64_t rows, int64_t kp) { return (size_t)(rows * kp); }
 
+/// uint8 activations whose K is a whole number of K-groups are already what
+/// VPDPBUSD wants: the tiles then broadcast each K-group straight from X (one
+/// load each, at the row's own stride) and nothing is packed. int8 needs its
+/// +128 flip, and a K tail needs zero padding, so those are packed.
+static int qg_vnni_in_place(const qg_gemm_args *a) { return a->x_unsigned && a->k % QG_K_GROUP == 0; }
+
 /// Packs in 32-bit words (one K-group of one row per word, the int8 → uint8
 /// flip an XOR of the word): about a quarter of the work of a byte loop with
 /// a branch per byte. Only the last, partial K-group goes byte by byte.
 static void qg_vnni_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst) {
+    if (qg_vnni_in_place(a)) return;
     uint8_t *out = dst;
     const uint32_t flip = a->x_unsigned ? 0 : 0x80808080u; // int8 → uint8 with +128
     const int64_t groups = a->kp / QG_K_GROUP, full = a->k / QG_K_GROUP;
@@ -69,8 +76,10 @@ static void qg_vnni_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void
 
 /// R rows × NP panels of 16 channels, full K; then the shared epilogue on
 /// 8-channel halves. `w` is the first panel; the second is 16·kp bytes later.
-QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const uint8_t *x, const int R, const int8_t *w, const int NP,
-                                 int64_t m0, int64_t n0, int cols) {
+QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const uint8_t *x, const int R, const int IN_PLACE, const int8_t *w,
+                                 const int NP, int64_t m0, int64_t n0, int cols) {
+    // Row r's K-group g: packed [g][r][4], or in place at X's row stride.
+    const int64_t group_step = IN_PLACE ? QG_K_GROUP : R * QG_K_GROUP, row_step = IN_PLACE ? a->ldx : QG_K_GROUP;
     __m512i acc[QG_VNNI_MR][2];
     for (int r = 0; r < R; r++)
         for (int p = 0; p < NP; p++) acc[r][p] = _mm512_setzero_si512();
@@ -80,7 +89,7 @@ QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const uint8_t *x, const 
         for (int p = 0; p < NP; p++) wv[p] = _mm512_loadu_si512((const void *)(w + p * panel + g * 64));
         for (int r = 0; r < R; r++) {
             int32_t four;
-            memcpy(&four, x + (g * R + r) * QG_K_GROUP, sizeof four);
+            memcpy(&four, x + g * group_step + r * row_step, sizeof four);
             const __m512i xb = _mm512_set1_epi32(four);
             for (int p = 0; p < NP; p++) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], xb, wv[p]);
         }
@@ -98,13 +107,14 @@ QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const uint8_t *x, const 
 #endif
 
 /// One K-group `g` of the few-rows tile into accumulator chain `u`.
-QG_VNNI_INLINE void qg_vnni_few_rows_group(const uint8_t *x, const int R, const int8_t *w, const int NP, int64_t panel,
-                                           int64_t g, __m512i acc[2][4][2], const int u) {
+QG_VNNI_INLINE void qg_vnni_few_rows_group(const uint8_t *x, const int R, int64_t group_step, int64_t row_step,
+                                           const int8_t *w, const int NP, int64_t panel, int64_t g, __m512i acc[2][4][2],
+                                           const int u) {
     __m512i wv[4];
     for (int p = 0; p < NP; p++) wv[p] = _mm512_loadu_si512((const void *)(w + p * panel + g * 64));
     for (int r = 0; r < R; r++) {
         int32_t four;
-        memcpy(&four, x + (g * R + r) * QG_K_GROUP, sizeof four);
+        memcpy(&four, x + g * group_step + r * row_step, sizeof four);
         const __m512i xb = _mm512_set1_epi32(four);
         for (int p = 0; p < NP; p++) acc[r][p][u] = _mm512_dpbusd_epi32(acc[r][p][u], xb, wv[p]);
     }
@@ -115,8 +125,9 @@ QG_VNNI_INLINE void qg_vnni_few_rows_group(const uint8_t *x, const int R, const 
 /// waits on VPDPBUSD's latency; here 4 panels × 2 K-groups in flight give
 /// 8 independent chains per row, each panel streamed once with a software
 /// prefetch ahead. The two K-chains are added before the epilogue.
-QG_VNNI_INLINE void qg_vnni_few_rows_tile(const qg_gemm_args *a, const uint8_t *x, const int R, const int8_t *w,
-                                          const int NP, int64_t m0, int64_t n0, int cols) {
+QG_VNNI_INLINE void qg_vnni_few_rows_tile(const qg_gemm_args *a, const uint8_t *x, const int R, const int IN_PLACE,
+                                          const int8_t *w, const int NP, int64_t m0, int64_t n0, int cols) {
+    const int64_t group_step = IN_PLACE ? QG_K_GROUP : R * QG_K_GROUP, row_step = IN_PLACE ? a->ldx : QG_K_GROUP;
     __m512i acc[2][4][2];
     for (int r = 0; r < R; r++)
         for (int p = 0; p < NP; p++) acc[r][p][0] = acc[r][p][1] = _mm512_setzero_si512();
@@ -124,10 +135,10 @@ QG_VNNI_INLINE void qg_vnni_few_rows_tile(const qg_gemm_args *a, const uint8_t *
     int64_t g = 0;
     for (; g + 1 < groups; g += 2) {
         for (int p = 0; p < NP; p++) _mm_prefetch((const char *)(w + p * panel + g * 64 + QG_VNNI_PREFETCH_BYTES), _MM_HINT_T0);
-        qg_vnni_few_rows_group(x, R, w, NP, panel, g, acc, 0);
-        qg_vnni_few_rows_group(x, R, w, NP, panel, g + 1, acc, 1);
+        qg_vnni_few_rows_group(x, R, group_step, row_step, w, NP, panel, g, acc, 0);
+        qg_vnni_few_rows_group(x, R, group_step, row_step, w, NP, panel, g + 1, acc, 1);
     }
-    if (g < groups) qg_vnni_few_rows_group(x, R, w, NP, panel, g, acc, 0);
+    if (g < groups) qg_vnni_few_rows_group(x, R, group_step, row_step, w, NP, panel, g, acc, 0);
     const int32_t offset = a->x_unsigned ? 0 : 128;
     for (int p = 0; p < NP && cols - 16 * p > 0; p++) {
         __m512i panel_acc[2];
@@ -140,13 +151,19 @@ QG_VNNI_INLINE void qg_vnni_few_rows_tile(const qg_gemm_args *a, const uint8_t *
 static QG_VNNI void qg_gemm_2x64c4_avx512vnni(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0,
                                               int64_t n0, int cols) {
     const int8_t *w = qg_weights_at(a, n0, 0);
+    const uint8_t *x = qg_vnni_in_place(a) ? (const uint8_t *)a->x + m0 * a->ldx : x_group;
     // Only the panels that hold channels to store are read (the last step of
-    // N may have fewer than four); constant R and NP for the compiler.
-    const int np = (cols + QG_PANEL_N - 1) / QG_PANEL_N;
-#define QG_FEW_CASE(NPP)                                                              \
-    case NPP:                                                                         \
-        if (rows == 2) qg_vnni_few_rows_tile(a, x_group, 2, w, NPP, m0, n0, cols);    \
-        else qg_vnni_few_rows_tile(a, x_group, 1, w, NPP, m0, n0, cols);              \
+    // N may have fewer than four); constant R, NP and layout for the compiler.
+    const int np = (cols + QG_PANEL_N - 1) / QG_PANEL_N, in_place = qg_vnni_in_place(a);
+#define QG_FEW_CASE(NPP)                                                                             \
+    case NPP:                                                                                        \
+        if (in_place) {                                                                              \
+            if (rows == 2) qg_vnni_few_rows_tile(a, x, 2, 1, w, NPP, m0, n0, cols);                  \
+            else qg_vnni_few_rows_tile(a, x, 1, 1, w, NPP, m0, n0, cols);                            \
+        } else {                                                                                     \
+            if (rows == 2) qg_vnni_few_rows_tile(a, x, 2, 0, w, NPP, m0, n0, cols);                  \
+            else qg_vnni_few_rows_tile(a, x, 1, 0, w, NPP, m0, n0, cols);                            \
+        }                                                                                            \
         return;
     switch (np) { QG_FEW_CASE(1) QG_FEW_CASE(2) QG_FEW_CASE(3) QG_FEW_CASE(4) }
 #undef QG_FEW_CASE
@@ -155,13 +172,19 @@ static QG_VNNI void qg_gemm_2x64c4_avx512vnni(const qg_gemm_args *a, const void 
 /// rows ≤ 8 × cols ≤ 32 channels (two panels; n0 is a multiple of 32).
 static QG_VNNI void qg_gemm_8x32c4_avx512vnni(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0,
                                               int64_t n0, int cols) {
-    const uint8_t *x = x_group;
+    const int in_place = qg_vnni_in_place(a);
+    const uint8_t *x = in_place ? (const uint8_t *)a->x + m0 * a->ldx : x_group;
     const int8_t *w = qg_weights_at(a, n0, 0);
-    // Constant R and NP for the compiler: one specialised loop per shape.
-#define QG_VNNI_CASE(RR)                                                  \
-    case RR:                                                              \
-        if (cols > QG_PANEL_N) qg_vnni_tile(a, x, RR, w, 2, m0, n0, cols); \
-        else qg_vnni_tile(a, x, RR, w, 1, m0, n0, cols);                  \
+    // Constant R, NP and layout for the compiler: one specialised loop per shape.
+#define QG_VNNI_CASE(RR)                                                                        \
+    case RR:                                                                                    \
+        if (in_place) {                                                                         \
+            if (cols > QG_PANEL_N) qg_vnni_tile(a, x, RR, 1, w, 2, m0, n0, cols);               \
+            else qg_vnni_tile(a, x, RR, 1, w, 1, m0, n0, cols);                                 \
+        } else {                                                                                \
+            if (cols > QG_PANEL_N) qg_vnni_tile(a, x, RR, 0, w, 2, m0, n0, cols);               \
+            else qg_vnni_tile(a, x, RR, 0, w, 1, m0, n0, cols);                                 \
+        }                                                                                       \
         return;
     switch (rows) {
         QG_VNNI_CASE(1) QG_VNNI_CASE(2) QG_VNNI_CASE(3) QG_VNNI_CASE(4)
