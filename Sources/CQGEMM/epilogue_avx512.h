@@ -70,6 +70,33 @@ QG_VNNI_INLINE __m512i qg_avx512_requantize_half(const qg_avx512_fixed *c, int h
     return _mm512_min_epi64(_mm512_max_epi64(q, c->lo), c->hi);
 }
 
+/// Whether all 16 shifts from `shift` on are at most `limit`.
+QG_VNNI_INLINE int qg_avx512_shifts_at_most(const int32_t *shift, int32_t limit) {
+    int32_t max = shift[0];
+    for (int i = 1; i < 16; i++) max = shift[i] > max ? shift[i] : max;
+    return max <= limit;
+}
+
+/// VPERMT2D indices: the high 32-bit half of every 64-bit lane, even lanes
+/// from the first operand and odd lanes from the second.
+static const int32_t qg_avx512_high_halves[16] = {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31};
+
+/// Single rounding when every shift is at most −2, that is t = 31 − shift ≥ 33:
+/// with H = floor(acc·M0 / 2^32), the high half of the 64-bit product,
+///     floor((acc·M0 + 2^(t−1)) / 2^t) = floor((H + 2^(t−33)) / 2^(t−32)),
+/// because the dropped low half adds less than one to an integer before a
+/// floor division by the integer 2^(t−32). |H| < 2^30 and 2^(t−33) ≤ 2^29, so
+/// the rest is 32-bit: one permute gathers the 16 high halves, then a rounding
+/// add and a per-lane arithmetic shift by `count` = t − 32 (`round` = 2^(t−33)).
+/// The result is at most 2^30 in magnitude, so the clamp can be 32-bit too.
+QG_VNNI_INLINE __m512i qg_avx512_requantize_high(__m512i v, __m512i m0, __m512i m0_odd, __m512i high_halves, __m512i round,
+                                                 __m512i count) {
+    const __m512i even = _mm512_mul_epi32(v, m0);
+    const __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(v, 32), m0_odd);
+    const __m512i high = _mm512_permutex2var_epi32(even, high_halves, odd);
+    return _mm512_srav_epi32(_mm512_add_epi32(high, round), count);
+}
+
 /// Stores the first `cols` (1..16) bytes of v.
 QG_VNNI_INLINE void qg_avx512_store_bytes(void *dst, __m128i v, int cols) {
     if (cols == 16) {
@@ -124,8 +151,27 @@ QG_VNNI_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, c
         return;
     }
     const int32_t lo = a->clamp_lo - a->y_zero_point, hi = a->clamp_hi - a->y_zero_point;
-    const qg_avx512_fixed c = qg_avx512_fixed_constants(a, n, lo, hi);
     const __m512i zy = _mm512_set1_epi32(a->y_zero_point);
+    if (a->rounding == QG_ROUND_SINGLE && qg_avx512_shifts_at_most(a->shift + n, -2)) {
+        // The common case (every multiplier of the panel below 1/2): see
+        // qg_avx512_requantize_high.
+        const __m512i mult = _mm512_loadu_si512((const void *)(a->multiplier + n));
+        const __m512i mult_odd = _mm512_srli_epi64(mult, 32);
+        const __m512i count = _mm512_sub_epi32(_mm512_set1_epi32(-1), _mm512_loadu_si512((const void *)(a->shift + n)));
+        const __m512i round = _mm512_sllv_epi32(_mm512_set1_epi32(1), _mm512_sub_epi32(count, _mm512_set1_epi32(1)));
+        const __m512i high_halves = _mm512_loadu_si512((const void *)qg_avx512_high_halves);
+        const __m512i lo32 = _mm512_set1_epi32(lo), hi32 = _mm512_set1_epi32(hi);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < R; r++) {
+            __m512i v = _mm512_add_epi32(acc[r], base);
+            if (row_zp) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(row_zp[m0 + r]), row_sum));
+            __m512i q = qg_avx512_requantize_high(v, mult, mult_odd, high_halves, round, count);
+            q = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, lo32), hi32), zy);
+            qg_avx512_store_bytes(y + (m0 + r) * ldy + n, _mm512_cvtepi32_epi8(q), cols);
+        }
+        return;
+    }
+    const qg_avx512_fixed c = qg_avx512_fixed_constants(a, n, lo, hi);
     const int dbl = a->rounding == QG_ROUND_DOUBLE;
 #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) {

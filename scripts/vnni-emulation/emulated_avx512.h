@@ -48,6 +48,21 @@ __attribute__((target("avx2"))) static inline __m256i qg_emu_hi256(qg_emu512 a, 
 QG_EMU_OP32(qg_emu_add_epi32, x + y)
 QG_EMU_OP32(qg_emu_sub_epi32, x - y)
 QG_EMU_OP32(qg_emu_mullo_epi32, x * y)
+QG_EMU_OP32(qg_emu_max_epi32, (int32_t)x > (int32_t)y ? x : y)
+QG_EMU_OP32(qg_emu_min_epi32, (int32_t)x < (int32_t)y ? x : y)
+/// VPSLLVD / VPSRAVD: per-lane counts; above 31 a left shift gives 0 and an arithmetic one the sign.
+QG_EMU_OP32(qg_emu_sllv_epi32, y > 31 ? 0 : x << y)
+QG_EMU_OP32(qg_emu_srav_epi32, (uint32_t)((int32_t)x >> (y > 31 ? 31 : y)))
+
+/// VPERMT2D: lane i gets lane idx[i] & 31 of the 32 lanes of a then b.
+static inline qg_emu512 qg_emu_permutex2var_epi32(qg_emu512 a, qg_emu512 idx, qg_emu512 b) {
+    qg_emu512 r;
+    for (int i = 0; i < 16; i++) {
+        const int j = idx.v[i] & 31;
+        r.v[i] = j < 16 ? a.v[j] : b.v[j - 16];
+    }
+    return r;
+}
 
 // 64-bit lanes.
 #define QG_EMU_OP64(name, expr)                                                                \

@@ -55,3 +55,13 @@
 #define _mm512_srai_epi64 qg_emu_srai_epi64
 #undef _mm512_cvtepi32_epi8
 #define _mm512_cvtepi32_epi8 qg_emu_cvtepi32_epi8
+#undef _mm512_max_epi32
+#define _mm512_max_epi32 qg_emu_max_epi32
+#undef _mm512_min_epi32
+#define _mm512_min_epi32 qg_emu_min_epi32
+#undef _mm512_sllv_epi32
+#define _mm512_sllv_epi32 qg_emu_sllv_epi32
+#undef _mm512_srav_epi32
+#define _mm512_srav_epi32 qg_emu_srav_epi32
+#undef _mm512_permutex2var_epi32
+#define _mm512_permutex2var_epi32 qg_emu_permutex2var_epi32
