@@ -3,15 +3,20 @@
 // one panel of a tile (16 channels, one zmm per row), with the reference's
 // int64 arithmetic (KERNELS.md, "The epilogue"). The per-channel values are
 // prepared once per panel, not once per row; shifts are native (VPSRAVQ) and
-// the narrowing one VPMOVDB. The float modes (float output, float rounding)
-// stay on the AVX2 epilogue's 8-channel halves.
+// the narrowing one VPMOVDB. Float output and the float rounding mode are
+// 16 lanes wide too.
 // Included by kernel_avx512vnni.c only, after QG_VNNI_INLINE is defined;
 // everything here is static inline. The intrinsics used are exactly those
 // scripts/vnni-emulation/emulated_avx512.h provides stand-ins for.
 #ifndef QG_EPILOGUE_AVX512_H
 #define QG_EPILOGUE_AVX512_H
 
-#include "epilogue_avx2.h"
+#include <immintrin.h>
+#include <string.h>
+
+#include "driver.h"
+
+#pragma clang fp contract(off) // the reference's float operations, unfused
 
 QG_VNNI_INLINE __m512i qg_avx512_lo32(__m512i v) { return _mm512_and_si512(v, _mm512_set1_epi64(0xFFFFFFFF)); }
 QG_VNNI_INLINE __m512i qg_avx512_hi32(__m512i v) { return _mm512_srli_epi64(v, 32); }
@@ -111,19 +116,10 @@ QG_VNNI_INLINE void qg_avx512_store_bytes(void *dst, __m128i v, int cols) {
 /// Finishes the 16 channel sums of R rows (from m0) of one panel (channels n
 /// …, a multiple of 16), acc[r] holding row r's; stores the first `cols`
 /// (1..16) of each row. The per-channel values (bias, zero-point term,
-/// multipliers, shifts, clamp) are loaded and prepared once for all R rows.
-/// `zp_offset` is the path's private bias fold (128 for int8 activations).
-/// The float modes (float output, float rounding) run the AVX2 epilogue on
-/// 8-channel halves.
+/// multipliers, shifts, scales, clamp) are loaded and prepared once for all R
+/// rows. `zp_offset` is the path's private bias fold (128 for int8 activations).
 QG_VNNI_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, const int R, int64_t n, int cols,
                                             const __m512i *acc, int32_t zp_offset) {
-    if (a->out_type == QG_OUT_FLOAT || a->rounding == QG_ROUND_FLOAT) {
-        for (int r = 0; r < R; r++) {
-            qg_avx2_epilogue8(a, m0 + r, n, cols > 8 ? 8 : cols, _mm512_castsi512_si256(acc[r]), zp_offset);
-            if (cols > 8) qg_avx2_epilogue8(a, m0 + r, n + 8, cols - 8, _mm512_extracti64x4_epi64(acc[r], 1), zp_offset);
-        }
-        return;
-    }
     // Locals, not a->…: stores to y could alias *a, so the compiler would
     // reload every field once per row.
     uint8_t *const y = (uint8_t *)a->y;
@@ -134,6 +130,30 @@ QG_VNNI_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, c
     const __m512i row_sum = _mm512_loadu_si512((const void *)(a->row_sum + n));
     const int32_t zp_call = a->x_zero_point + zp_offset;
     const __m512i base = _mm512_sub_epi32(bias, _mm512_mullo_epi32(_mm512_set1_epi32(zp_call), row_sum));
+    if (a->out_type == QG_OUT_FLOAT) {
+        // (float)acc · (s_x · weight_scale[n]) (+ out_bias[n]), the reference's
+        // operations in its order (contraction is off in this file).
+        const __m512 weight_scale = _mm512_loadu_ps(a->weight_scale + n);
+        const __m512 out_bias = a->out_bias ? _mm512_loadu_ps(a->out_bias + n) : _mm512_setzero_ps();
+        const __m512 call_scale = _mm512_mul_ps(_mm512_set1_ps(a->x_scale), weight_scale);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < R; r++) {
+            __m512i v = _mm512_add_epi32(acc[r], base);
+            if (row_zp) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(row_zp[m0 + r]), row_sum));
+            const __m512 scale = a->row_scale ? _mm512_mul_ps(_mm512_set1_ps(a->row_scale[m0 + r]), weight_scale) : call_scale;
+            __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(v), scale);
+            if (a->out_bias) f = _mm512_add_ps(f, out_bias);
+            float *dst = (float *)y + (m0 + r) * ldy + n;
+            if (cols == 16) {
+                _mm512_storeu_ps(dst, f);
+            } else {
+                float tmp[16];
+                _mm512_storeu_ps(tmp, f);
+                memcpy(dst, tmp, (size_t)cols * sizeof(float));
+            }
+        }
+        return;
+    }
     if (a->out_type == QG_OUT_INT32) {
 #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
@@ -152,6 +172,21 @@ QG_VNNI_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, c
     }
     const int32_t lo = a->clamp_lo - a->y_zero_point, hi = a->clamp_hi - a->y_zero_point;
     const __m512i zy = _mm512_set1_epi32(a->y_zero_point);
+    if (a->rounding == QG_ROUND_FLOAT) {
+        // (float)acc · f, clamped in float, rounded to nearest even (VCVTPS2DQ
+        // under the default MXCSR, as nearbyintf in the reference).
+        const __m512 multiplier = _mm512_loadu_ps(a->float_multiplier + n);
+        const __m512 lo_f = _mm512_set1_ps((float)lo), hi_f = _mm512_set1_ps((float)hi);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < R; r++) {
+            __m512i v = _mm512_add_epi32(acc[r], base);
+            if (row_zp) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(row_zp[m0 + r]), row_sum));
+            const __m512 f = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v), multiplier), lo_f), hi_f);
+            const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(f), zy);
+            qg_avx512_store_bytes(y + (m0 + r) * ldy + n, _mm512_cvtepi32_epi8(q), cols);
+        }
+        return;
+    }
     if (a->rounding == QG_ROUND_SINGLE && qg_avx512_shifts_at_most(a->shift + n, -2)) {
         // The common case (every multiplier of the panel below 1/2): see
         // qg_avx512_requantize_high.

@@ -35,8 +35,6 @@ static inline qg_emu512 qg_emu_dpbusd(qg_emu512 src, qg_emu512 a, qg_emu512 b) {
     }
     return r;
 }
-__attribute__((target("avx2"))) static inline __m256i qg_emu_lo256(qg_emu512 a) { return _mm256_loadu_si256((const __m256i *)&a.v[0]); }
-__attribute__((target("avx2"))) static inline __m256i qg_emu_hi256(qg_emu512 a, int i) { (void)i; return _mm256_loadu_si256((const __m256i *)&a.v[8]); }
 
 // 32-bit lanes (wrapping, as the instructions do).
 #define QG_EMU_OP32(name, expr)                                                                \
@@ -110,6 +108,42 @@ static inline qg_emu512 qg_emu_slli_epi64(qg_emu512 a, unsigned n) {
 static inline qg_emu512 qg_emu_mask_blend_epi32(uint16_t k, qg_emu512 a, qg_emu512 b) {
     qg_emu512 r;
     for (int i = 0; i < 16; i++) r.v[i] = ((k >> i) & 1) ? b.v[i] : a.v[i];
+    return r;
+}
+
+// Single-precision lanes. Plain C float arithmetic is IEEE single precision
+// on x86-64 (SSE), so these are the instructions' results, lane by lane.
+typedef struct { float v[16]; } qg_emu512f;
+
+static inline qg_emu512f qg_emu_setzero_ps(void) { qg_emu512f r; memset(&r, 0, sizeof r); return r; }
+static inline qg_emu512f qg_emu_set1_ps(float x) { qg_emu512f r; for (int i = 0; i < 16; i++) r.v[i] = x; return r; }
+static inline qg_emu512f qg_emu_loadu_ps(const float *p) { qg_emu512f r; memcpy(&r, p, 64); return r; }
+static inline void qg_emu_storeu_ps(float *p, qg_emu512f a) { memcpy(p, &a, 64); }
+#define QG_EMU_OPF(name, expr)                                                                 \
+    static inline qg_emu512f name(qg_emu512f a, qg_emu512f b) {                                \
+        qg_emu512f r;                                                                          \
+        for (int i = 0; i < 16; i++) { const float x = a.v[i], y = b.v[i]; r.v[i] = (expr); }  \
+        return r;                                                                              \
+    }
+QG_EMU_OPF(qg_emu_mul_ps, x * y)
+QG_EMU_OPF(qg_emu_add_ps, x + y)
+/// MAXPS / MINPS: the second operand unless the first is strictly greater (smaller).
+QG_EMU_OPF(qg_emu_max_ps, x > y ? x : y)
+QG_EMU_OPF(qg_emu_min_ps, x < y ? x : y)
+/// VCVTDQ2PS: int32 to float, rounded to nearest even (the default mode).
+static inline qg_emu512f qg_emu_cvtepi32_ps(qg_emu512 a) {
+    qg_emu512f r;
+    for (int i = 0; i < 16; i++) r.v[i] = (float)a.v[i];
+    return r;
+}
+/// VCVTPS2DQ: float to int32, rounded to nearest even; NaN and values outside
+/// int32 give INT32_MIN (the "integer indefinite").
+static inline qg_emu512 qg_emu_cvtps_epi32(qg_emu512f a) {
+    qg_emu512 r;
+    for (int i = 0; i < 16; i++) {
+        const float f = a.v[i];
+        r.v[i] = f == f && f > -2147483904.0f && f < 2147483648.0f ? (int32_t)__builtin_rintf(f) : INT32_MIN;
+    }
     return r;
 }
 

@@ -7,6 +7,8 @@
 
 #undef __m512i
 #define __m512i qg_emu512
+#undef __m512
+#define __m512 qg_emu512f
 #undef _mm512_setzero_si512
 #define _mm512_setzero_si512 qg_emu_setzero
 #undef _mm512_loadu_si512
@@ -19,10 +21,6 @@
 #define _mm512_set1_epi64 qg_emu_set1_epi64
 #undef _mm512_dpbusd_epi32
 #define _mm512_dpbusd_epi32 qg_emu_dpbusd
-#undef _mm512_castsi512_si256
-#define _mm512_castsi512_si256 qg_emu_lo256
-#undef _mm512_extracti64x4_epi64
-#define _mm512_extracti64x4_epi64 qg_emu_hi256
 #undef _mm512_add_epi32
 #define _mm512_add_epi32 qg_emu_add_epi32
 #undef _mm512_sub_epi32
@@ -65,3 +63,23 @@
 #define _mm512_srav_epi32 qg_emu_srav_epi32
 #undef _mm512_permutex2var_epi32
 #define _mm512_permutex2var_epi32 qg_emu_permutex2var_epi32
+#undef _mm512_setzero_ps
+#define _mm512_setzero_ps qg_emu_setzero_ps
+#undef _mm512_set1_ps
+#define _mm512_set1_ps qg_emu_set1_ps
+#undef _mm512_loadu_ps
+#define _mm512_loadu_ps qg_emu_loadu_ps
+#undef _mm512_storeu_ps
+#define _mm512_storeu_ps qg_emu_storeu_ps
+#undef _mm512_mul_ps
+#define _mm512_mul_ps qg_emu_mul_ps
+#undef _mm512_add_ps
+#define _mm512_add_ps qg_emu_add_ps
+#undef _mm512_max_ps
+#define _mm512_max_ps qg_emu_max_ps
+#undef _mm512_min_ps
+#define _mm512_min_ps qg_emu_min_ps
+#undef _mm512_cvtepi32_ps
+#define _mm512_cvtepi32_ps qg_emu_cvtepi32_ps
+#undef _mm512_cvtps_epi32
+#define _mm512_cvtps_epi32 qg_emu_cvtps_epi32
