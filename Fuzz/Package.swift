@@ -20,5 +20,7 @@ let package = Package(
                           swiftSettings: fuzzFlags),
         .executableTarget(name: "FuzzGEMM", dependencies: [.product(name: "QGEMM", package: "swift-qgemm")],
                           swiftSettings: fuzzFlags),
+        .executableTarget(name: "FuzzSafeTensors", dependencies: [.product(name: "QGEMM", package: "swift-qgemm")],
+                          swiftSettings: fuzzFlags),
     ]
 )

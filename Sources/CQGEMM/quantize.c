@@ -65,6 +65,21 @@ void qg_quantize_rows(const float *x, int64_t rows, int64_t k, int64_t ldx, cons
     }
 }
 
+int64_t qg_quantize_rows_smoothed(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *divisor, float scale,
+                                  int32_t zero, int x_unsigned, uint8_t *out, int64_t ldo) {
+    const int32_t qmin = x_unsigned ? 0 : -128, qmax = x_unsigned ? 255 : 127;
+    const float lo = (float)(qmin - zero), hi = (float)(qmax - zero);
+    for (int64_t m = 0; m < rows; m++)
+        for (int64_t i = 0; i < k; i++) {
+            const float v = x[m * ldx + i];
+            if (isnan(v)) return m * k + i;
+            float q = roundf((v / divisor[i]) / scale); // the smoothed value, then the usual rounding
+            q = fminf(fmaxf(q, lo), hi);
+            out[m * ldo + i] = (uint8_t)((int32_t)q + zero);
+        }
+    return -1;
+}
+
 int64_t qg_row_min_max(const float *x, int64_t rows, int64_t k, int64_t ldx, float *mins, float *maxs) {
     for (int64_t m = 0; m < rows; m++) {
         float lo = INFINITY, hi = -INFINITY;

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Calibration observers: fed sample batches, they produce the
 /// ``QuantizationParameters`` of a tensor (DESIGN §3's nudge on the range they
 /// settle on).
@@ -67,32 +73,23 @@ public struct MovingAverageMinMaxObserver: CalibrationObserver {
     }
 }
 
-/// A histogram-based percentile observer that clips outliers: values are
-/// counted in `bins` equal bins over the range seen so far (the histogram is
-/// re-binned when a batch widens the range), and the range reported is the
-/// `(100 − percentile)`-th to `percentile`-th percentile, linearly
-/// interpolated inside a bin.
-public struct PercentileObserver: CalibrationObserver {
-    public let percentile: Double
-    public let bins: Int
-    private var lo: Float = 0, hi: Float = 0
-    private var counts: [Double] = []
-    private var total: Double = 0
+/// A fixed number of equal bins over the range seen so far; when a batch widens
+/// the range, every old bin's count moves to the new bin holding its centre.
+/// The shared state of the histogram observers.
+struct CalibrationHistogram: Sendable {
+    let bins: Int
+    private(set) var lo: Float = 0, hi: Float = 0
+    private(set) var counts: [Double] = []
+    private(set) var total: Double = 0
 
-    /// - Parameters:
-    ///   - percentile: in (50, 100]; 100 gives the min/max range (to a bin).
-    ///   - bins: histogram bins, ≥ 16.
-    public init(percentile: Double = 99.99, bins: Int = 2048) throws {
-        guard percentile > 50, percentile <= 100 else {
-            throw QGEMMError(.invalidArgument, "percentile must be in (50, 100], got \(percentile)")
-        }
+    init(bins: Int) { self.bins = bins }
+
+    static func checkBins(_ bins: Int) throws {
         guard bins >= 16, bins <= 1 << 20 else { throw QGEMMError(.invalidArgument, "bins must be in 16...2^20, got \(bins)") }
-        self.percentile = percentile
-        self.bins = bins
     }
 
-    public mutating func observe(_ values: [Float]) throws {
-        try checkFinite(values)
+    /// Counts `values` (finite; the caller checks).
+    mutating func add(_ values: [Float]) {
         guard let bmin = values.min(), let bmax = values.max() else { return }
         if counts.isEmpty {
             lo = bmin; hi = bmax
@@ -108,7 +105,6 @@ public struct PercentileObserver: CalibrationObserver {
         total += Double(values.count)
     }
 
-    /// Moves every old bin's count to the new bin holding its centre.
     private mutating func rebin(newLo: Float, newHi: Float) {
         var fresh = [Double](repeating: 0, count: bins)
         let oldWidth = (Double(hi) - Double(lo)) / Double(bins)
@@ -122,23 +118,234 @@ public struct PercentileObserver: CalibrationObserver {
         lo = newLo; hi = newHi
     }
 
+    var binWidth: Double { (Double(hi) - Double(lo)) / Double(bins) }
+    func centre(_ i: Int) -> Double { Double(lo) + (Double(i) + 0.5) * binWidth }
+    func edge(_ i: Int) -> Double { Double(lo) + Double(i) * binWidth }
+}
+
+/// A histogram-based percentile observer that clips outliers: values are
+/// counted in `bins` equal bins over the range seen so far (the histogram is
+/// re-binned when a batch widens the range), and the range reported is the
+/// `(100 − percentile)`-th to `percentile`-th percentile, linearly
+/// interpolated inside a bin.
+public struct PercentileObserver: CalibrationObserver {
+    public let percentile: Double
+    public var bins: Int { histogram.bins }
+    private var histogram: CalibrationHistogram
+
+    /// - Parameters:
+    ///   - percentile: in (50, 100]; 100 gives the min/max range (to a bin).
+    ///   - bins: histogram bins, ≥ 16.
+    public init(percentile: Double = 99.99, bins: Int = 2048) throws {
+        guard percentile > 50, percentile <= 100 else {
+            throw QGEMMError(.invalidArgument, "percentile must be in (50, 100], got \(percentile)")
+        }
+        try CalibrationHistogram.checkBins(bins)
+        self.percentile = percentile
+        histogram = CalibrationHistogram(bins: bins)
+    }
+
+    public mutating func observe(_ values: [Float]) throws {
+        try checkFinite(values)
+        histogram.add(values)
+    }
+
     public var range: (min: Float, max: Float)? {
-        guard total > 0 else { return nil }
-        let tail = (100 - percentile) / 100 * total
-        return (value(atCount: tail), value(atCount: total - tail))
+        guard histogram.total > 0 else { return nil }
+        let tail = (100 - percentile) / 100 * histogram.total
+        return (value(atCount: tail), value(atCount: histogram.total - tail))
     }
 
     /// The value below which `target` of the counts lie.
     private func value(atCount target: Double) -> Float {
-        let width = (Double(hi) - Double(lo)) / Double(bins)
         var cumulative = 0.0
-        for (i, c) in counts.enumerated() {
+        for (i, c) in histogram.counts.enumerated() {
             if cumulative + c >= target && c > 0 {
                 let f = (target - cumulative) / c
-                return Float(Double(lo) + (Double(i) + f) * width)
+                return Float(histogram.edge(i) + f * histogram.binWidth)
             }
             cumulative += c
         }
-        return hi
+        return histogram.hi
+    }
+}
+
+/// The clipping range that minimises the expected squared quantization error
+/// (what PyTorch's `HistogramObserver` searches for): values are counted in a
+/// histogram, and of the ranges between two bin edges the one whose 8-bit grid
+/// (256 levels, zero exact, as ``QuantizationParameters/init(observedMin:observedMax:type:)``
+/// makes it) gives the least error is reported. The error of a grid with step
+/// `S` is `S²/12` (rounding) for each value it covers and the squared distance
+/// to the grid's nearest end for each value it clips, with every value at its
+/// bin's centre. The search tries every pair of edges 8 bins apart, then every
+/// pair within 8 bins of the best (each candidate costs O(1) with prefix sums).
+///
+/// Squared error punishes clipping far values hard: a few outliers are clipped
+/// only when they are rare enough that the bulk's rounding on a wide grid
+/// costs more (see the tests for the closed-form optimum of a uniform bulk with
+/// outliers). For a threshold that clips more, see ``EntropyObserver`` and
+/// ``PercentileObserver``.
+public struct MSEObserver: CalibrationObserver {
+    public var bins: Int { histogram.bins }
+    private var histogram: CalibrationHistogram
+
+    /// - Parameter bins: histogram bins, in 16...2^20.
+    public init(bins: Int = 2048) throws {
+        try CalibrationHistogram.checkBins(bins)
+        histogram = CalibrationHistogram(bins: bins)
+    }
+
+    public mutating func observe(_ values: [Float]) throws {
+        try checkFinite(values)
+        histogram.add(values)
+    }
+
+    public var range: (min: Float, max: Float)? {
+        guard histogram.total > 0 else { return nil }
+        guard histogram.hi > histogram.lo else { return (histogram.lo, histogram.hi) }
+        let error = ErrorModel(histogram)
+        let b = histogram.bins, stride = 8
+        // Candidates [edge(l), edge(r)], l < r; first on a coarse lattice, then around its best.
+        var best = (error: error.of(0, b), l: 0, r: b)
+        for l in Swift.stride(from: 0, to: b, by: stride) {
+            for r in Swift.stride(from: b, to: l, by: -stride) {
+                let e = error.of(l, r)
+                if e < best.error { best = (e, l, r) }
+            }
+        }
+        let (l0, r0) = (best.l, best.r)
+        for l in Swift.max(0, l0 - stride)...Swift.min(b - 1, l0 + stride) {
+            for r in Swift.max(l + 1, r0 - stride)...Swift.min(b, r0 + stride) where r > l {
+                let e = error.of(l, r)
+                if e < best.error { best = (e, l, r) }
+            }
+        }
+        return (Float(histogram.edge(best.l)), Float(histogram.edge(best.r)))
+    }
+
+    /// The expected squared error of the grid of [edge(l), edge(r)], in O(1)
+    /// from prefix sums of the counts c, c·x and c·x² (x the bin centres).
+    private struct ErrorModel {
+        let lo: Double, width: Double, bins: Int
+        let edges: [Double]
+        var count: [Double] = [0], first: [Double] = [0], second: [Double] = [0]
+
+        init(_ h: CalibrationHistogram) {
+            lo = Double(h.lo); width = h.binWidth; bins = h.bins
+            edges = (0...h.bins).map { h.edge($0) }
+            for (i, c) in h.counts.enumerated() {
+                let x = h.centre(i)
+                count.append(count[i] + c)
+                first.append(first[i] + c * x)
+                second.append(second[i] + c * x * x)
+            }
+        }
+
+        /// Bins whose centre lies below t.
+        func binsBelow(_ t: Double) -> Int {
+            let i = ((t - lo) / width - 0.5).rounded(.up)
+            return i <= 0 ? 0 : (i >= Double(bins) ? bins : Int(i))
+        }
+
+        /// Σ c·(x − g)² over bins [i, j).
+        func squares(_ i: Int, _ j: Int, around g: Double) -> Double {
+            guard j > i else { return 0 }
+            let c = count[j] - count[i], s1 = first[j] - first[i], s2 = second[j] - second[i]
+            return Swift.max(0, s2 - 2 * g * s1 + g * g * c)
+        }
+
+        func of(_ l: Int, _ r: Int) -> Double {
+            // The grid QuantizationParameters(observedMin:observedMax:type: .uint8) makes.
+            let a = Swift.min(edges[l], 0), b = Swift.max(edges[r], 0)
+            let scale = Double(Float((b - a) / 255))
+            guard scale > 0, scale.isFinite else { return .infinity }
+            let zero = Swift.min(Swift.max((-a / scale).rounded(.toNearestOrAwayFromZero), 0), 255)
+            let gridLo = -zero * scale, gridHi = (255 - zero) * scale
+            let below = binsBelow(gridLo - scale / 2), above = binsBelow(gridHi + scale / 2)
+            let inside = count[above] - count[below]
+            return squares(0, below, around: gridLo) + squares(above, bins, around: gridHi) + inside * scale * scale / 12
+        }
+    }
+}
+
+/// The clipping threshold that keeps the quantized distribution closest to the
+/// float one in Kullback–Leibler divergence (TensorRT's entropy calibration):
+/// the magnitudes |x| are counted in a histogram; for every threshold from
+/// 128 bins up, the bins below it (the mass above it added to the last one) are
+/// merged into 128 quantization levels and spread back over the bins that held
+/// values, and the threshold `T` whose merged distribution diverges least from
+/// the original is chosen. The range is the observed one clipped to [−T, T].
+public struct EntropyObserver: CalibrationObserver {
+    public var bins: Int { magnitudes.bins }
+    /// Levels per sign the search assumes (an 8-bit grid around zero).
+    public static let levels = 128
+    private var magnitudes: CalibrationHistogram
+    private var seen: (min: Float, max: Float)?
+
+    /// - Parameter bins: histogram bins, in 256...2^20 (at least twice the levels).
+    public init(bins: Int = 2048) throws {
+        guard bins >= 2 * Self.levels else { throw QGEMMError(.invalidArgument, "bins must be at least \(2 * Self.levels), got \(bins)") }
+        try CalibrationHistogram.checkBins(bins)
+        magnitudes = CalibrationHistogram(bins: bins)
+    }
+
+    public mutating func observe(_ values: [Float]) throws {
+        try checkFinite(values)
+        guard let lo = values.min(), let hi = values.max() else { return }
+        seen = seen.map { (Swift.min($0.min, lo), Swift.max($0.max, hi)) } ?? (lo, hi)
+        // Anchor the magnitude histogram at 0 so that bin i covers [i·w, (i+1)·w).
+        magnitudes.add(magnitudes.total == 0 ? [0] + values.map(abs) : values.map(abs))
+    }
+
+    public var range: (min: Float, max: Float)? {
+        guard let seen else { return nil }
+        let threshold = Float(Double(bestThresholdBins()) * magnitudes.binWidth)
+        guard threshold > 0 else { return seen }
+        return (Swift.max(seen.min, -threshold), Swift.min(seen.max, threshold))
+    }
+
+    /// The number of bins below the threshold that minimises the divergence.
+    private func bestThresholdBins() -> Int {
+        var counts = magnitudes.counts
+        counts[0] -= 1 // the anchor
+        let n = counts.count
+        var best = (divergence: Double.infinity, bins: n)
+        var tail = counts.reduce(0, +)
+        var below = 0.0
+        for i in 0..<Self.levels { below += counts[i]; tail -= counts[i] }
+        for i in Self.levels...n {
+            if i > Self.levels { below += counts[i - 1]; tail -= counts[i - 1] }
+            guard below + tail > 0 else { continue }
+            let d = divergence(Array(counts[0..<i]), outliers: tail)
+            if d < best.divergence { best = (d, i) }
+        }
+        return best.bins
+    }
+
+    /// KL(P ‖ Q) of the reference P (the bins, outliers added to the last) and
+    /// its quantization Q into `levels` merged groups.
+    private func divergence(_ bins: [Double], outliers: Double) -> Double {
+        var p = bins
+        p[p.count - 1] += outliers
+        let total = p.reduce(0, +)
+        guard total > 0 else { return .infinity }
+        var q = [Double](repeating: 0, count: p.count)
+        let per = Double(p.count) / Double(Self.levels)
+        for level in 0..<Self.levels {
+            let start = Int((Double(level) * per).rounded(.down)), end = level == Self.levels - 1 ? p.count : Int((Double(level + 1) * per).rounded(.down))
+            guard end > start else { continue }
+            var mass = 0.0, used = 0
+            for j in start..<end { mass += bins[j]; if bins[j] > 0 { used += 1 } }
+            guard used > 0 else { continue }
+            for j in start..<end where bins[j] > 0 { q[j] = mass / Double(used) }
+        }
+        let qTotal = q.reduce(0, +)
+        guard qTotal > 0 else { return .infinity }
+        var kl = 0.0
+        for j in 0..<p.count where p[j] > 0 {
+            let pj = p[j] / total, qj = q[j] / qTotal
+            kl += qj > 0 ? pj * log(pj / qj) : pj * 30 // a value Q cannot represent: a large, finite penalty
+        }
+        return kl
     }
 }

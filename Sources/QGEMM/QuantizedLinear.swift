@@ -38,17 +38,34 @@ public final class QuantizedLinear: Sendable {
     public let outputFeatures: Int
     public let inputFeatures: Int
     /// The packed int8 weights (and, in static mode, the multipliers and q_bias).
+    /// With ``smoothing``, these are the weights with column j multiplied by `s_j`.
     public let packed: PackedWeights
+    /// SmoothQuant factors, when the layer was built with them: inputs are
+    /// divided by them (inside the input quantization), weights multiplied.
+    public let smoothing: Smoothing?
 
     /// - Parameters:
     ///   - weights: Float W, row-major [N×K].
     ///   - bias: optional Float b [N].
+    ///   - smoothing: optional SmoothQuant factors, one per input feature (see
+    ///     ``Smoothing``). In static mode the input parameters must describe
+    ///     the smoothed input `X·diag(1/s)`; ``forward(_:rows:kernel:threads:)``
+    ///     takes input quantized that way (``quantizeInput(_:)`` does it).
     /// - Throws: ``QGEMMError`` for bad shapes or values (see ``PackedWeights``).
     public init(weights: [Float], outputFeatures: Int, inputFeatures: Int, bias: [Float]? = nil,
-                mode: Mode, rounding: RoundingMode = .singleRounding) throws {
+                mode: Mode, rounding: RoundingMode = .singleRounding, smoothing: Smoothing? = nil) throws {
         self.mode = mode
         self.outputFeatures = outputFeatures
         self.inputFeatures = inputFeatures
+        self.smoothing = smoothing
+        var weights = weights
+        if let smoothing {
+            guard smoothing.factors.count == inputFeatures else {
+                throw QGEMMError(.invalidShape, "\(smoothing.factors.count) smoothing factors for \(inputFeatures) input features")
+            }
+            try PackedWeights.checkExactCount(weights.count, rows: outputFeatures, k: inputFeatures, n: 0)
+            weights = smoothing.scaleWeights(weights, outputFeatures: outputFeatures)
+        }
         switch mode {
         case .dynamic:
             packed = try PackedWeights(quantizing: weights, outputChannels: outputFeatures, inputChannels: inputFeatures,
@@ -59,6 +76,15 @@ public final class QuantizedLinear: Sendable {
                                        output: output, rounding: rounding,
                                        clamp: try Self.clamp(for: activation, output: output))
         }
+    }
+
+    /// A layer from parts already checked (the safetensors loader).
+    init(packed: PackedWeights, mode: Mode, smoothing: Smoothing?) {
+        self.packed = packed
+        self.mode = mode
+        self.smoothing = smoothing
+        outputFeatures = packed.outputChannels
+        inputFeatures = packed.inputChannels
     }
 
     /// The quantized output range of an activation: ReLU starts at the zero
@@ -83,6 +109,7 @@ public final class QuantizedLinear: Sendable {
         try PackedWeights.checkExactCount(x.count, rows: rows, k: inputFeatures, n: outputFeatures)
         switch mode {
         case .dynamic(let granularity):
+            let x = try smoothing?.apply(x, rows: rows) ?? x
             let params = try Self.dynamicParameters(x, rows: rows, k: inputFeatures, granularity: granularity)
             let scales = params.map(\.scale), zeros = params.map(\.zeroPoint)
             var q = [UInt8](repeating: 0, count: x.count)
@@ -137,12 +164,29 @@ public final class QuantizedLinear: Sendable {
         return try packed.gemm(x, rows: rows, as: Y.self, kernel: kernel, threads: threads)
     }
 
-    /// Static mode: the first layer's input, quantized with the input parameters.
+    /// Static mode: the first layer's input, quantized with the input
+    /// parameters. With ``smoothing``, each value is divided by its channel's
+    /// factor first, in the same pass: `q = clamp(round-half-away((x/s_j)/S) + Z)`.
     public func quantizeInput<X: QuantizedScalar>(_ x: [Float]) throws -> [X] {
         guard case .static(let input, _, _) = mode else {
             throw QGEMMError(.incompatibleParameters, "quantizeInput is for static mode")
         }
-        return try quantize(x, parameters: input)
+        guard let smoothing else { return try quantize(x, parameters: input) }
+        try X.checkElementType()
+        guard X.quantizedType == input.type else {
+            throw QGEMMError(.incompatibleParameters, "input parameters are \(input.type), the element type is \(X.self)")
+        }
+        let k = inputFeatures
+        guard k > 0, x.count % k == 0 else {
+            throw QGEMMError(.invalidShape, "\(x.count) input values are not whole rows of K = \(k)")
+        }
+        var out = [X](repeating: 0, count: x.count)
+        let bad = out.withUnsafeMutableBytes { o in
+            qg_quantize_rows_smoothed(x, Int64(x.count / k), Int64(k), Int64(k), smoothing.factors, input.scale, input.zeroPoint,
+                                      input.type == .uint8 ? 1 : 0, o.baseAddress!.assumingMemoryBound(to: UInt8.self), Int64(k))
+        }
+        guard bad < 0 else { throw QGEMMError(.invalidValue, "input value [\(bad)] is NaN; it cannot be quantized") }
+        return out
     }
 
     /// Static mode: the last layer's output, back in Float.

@@ -12,21 +12,27 @@ struct LinearCommand: ParsableCommand {
         quantized symmetrically per output channel. Dynamic mode quantizes X per row or per tensor at \
         run time. Static mode takes the input and output parameters (--x-scale/--x-zero-point/\
         --y-scale/--y-zero-point, uint8 input and int8 output) or calibrates them on CALIB_X.npy \
-        with an observer (the output range comes from the float layer on that data).
+        with an observer (the output range comes from the float layer on that data); --smooth ALPHA \
+        adds SmoothQuant factors calibrated on the same data. --save writes the quantized layer as \
+        safetensors; --load runs a saved layer instead of quantizing --w.
         """)
 
     enum Mode: String, ExpressibleByArgument { case dynamic, `static` }
     enum Granularity: String, ExpressibleByArgument { case row, tensor }
-    enum ObserverKind: String, ExpressibleByArgument { case minmax, moving, percentile }
+    enum ObserverKind: String, ExpressibleByArgument { case minmax, moving, percentile, mse, entropy }
 
     @Option(name: .customLong("x"), help: "Input X.npy (float32 or float64, [M,K]).")
     var x: String
-    @Option(name: .customLong("w"), help: "Weights W.npy (float32 or float64, [N,K]).")
-    var w: String
+    @Option(name: .customLong("w"), help: "Weights W.npy (float32 or float64, [N,K]); not with --load.")
+    var w: String?
     @Option(name: .long, help: "Bias B.npy (float32 or float64, [N]).")
     var bias: String?
-    @Option(name: .long, help: "dynamic or static.")
-    var mode: Mode = .dynamic
+    @Option(name: .long, help: "dynamic (default) or static.")
+    var mode: Mode?
+    @Option(name: .long, help: "Write the quantized layer to this .safetensors file.")
+    var save: String?
+    @Option(name: .long, help: "Run the layer saved in this .safetensors file (instead of --w, --bias and the mode options).")
+    var load: String?
     @Option(name: .long, help: "Dynamic mode: row (default) or tensor input parameters.")
     var granularity: Granularity?
     @Option(name: .customLong("x-scale"), parsing: .unconditional, help: "Static mode: S_X (> 0).") var xScale: Float?
@@ -35,8 +41,11 @@ struct LinearCommand: ParsableCommand {
     @Option(name: .customLong("y-zero-point"), parsing: .unconditional, help: "Static mode: Z_Y (int8).") var yZeroPoint: Int32?
     @Option(name: .long, help: "Static mode: calibrate on this float X.npy.")
     var calibrate: String?
-    @Option(name: .long, help: "With --calibrate: minmax (default), moving or percentile.")
+    @Option(name: .long, help: "With --calibrate: minmax (default), moving, percentile, mse (least squared error) or entropy (least KL divergence).")
     var observer: ObserverKind?
+    @Option(name: .long, parsing: .unconditional,
+            help: "With --calibrate: SmoothQuant with migration strength ALPHA in [0, 1] (0.5 is the paper's default).")
+    var smooth: Float?
     @Option(name: .long, parsing: .unconditional, help: "With --observer percentile: the percentile, in (50, 100] (default 99.99).")
     var percentile: Double?
     @Option(name: .long, parsing: .unconditional, help: "With --calibrate: rows per calibration batch, ≥ 1 (default 64).")
@@ -63,20 +72,34 @@ struct LinearCommand: ParsableCommand {
             throw ValidationError("--percentile must be in (50, 100], got \(percentile)")
         }
         if let batch, batch < 1 { throw ValidationError("--batch must be ≥ 1, got \(batch)") }
+        if let smooth, !(smooth >= 0 && smooth <= 1) { throw ValidationError("--smooth must be in [0, 1], got \(smooth)") }
         if let r = `repeat`, r < 1 { throw ValidationError("--repeat must be ≥ 1, got \(r)") }
         try OptionCheck.unused(`repeat` != nil && json == nil, "--repeat", "counts the timed runs of --json; give --json too")
-        switch mode {
+        if load != nil {
+            let layerOptions = [(w != nil, "--w"), (bias != nil, "--bias"), (mode != nil, "--mode"), (granularity != nil, "--granularity"),
+                                (xScale != nil, "--x-scale"), (xZeroPoint != nil, "--x-zero-point"), (yScale != nil, "--y-scale"),
+                                (yZeroPoint != nil, "--y-zero-point"), (calibrate != nil, "--calibrate"), (observer != nil, "--observer"),
+                                (percentile != nil, "--percentile"), (batch != nil, "--batch"), (rounding != nil, "--rounding"),
+                                (smooth != nil, "--smooth"), (save != nil, "--save")]
+            for (isGiven, option) in layerOptions {
+                try OptionCheck.unused(isGiven, option, "does not go with --load (the file holds the whole layer)")
+            }
+            return
+        }
+        guard w != nil else { throw ValidationError("give the weights with --w W.npy, or a saved layer with --load") }
+        switch mode ?? .dynamic {
         case .dynamic:
             let given = [(xScale != nil, "--x-scale"), (xZeroPoint != nil, "--x-zero-point"), (yScale != nil, "--y-scale"),
                          (yZeroPoint != nil, "--y-zero-point"), (calibrate != nil, "--calibrate"), (observer != nil, "--observer"),
-                         (percentile != nil, "--percentile"), (batch != nil, "--batch"), (rounding != nil, "--rounding")]
+                         (percentile != nil, "--percentile"), (batch != nil, "--batch"), (rounding != nil, "--rounding"),
+                         (smooth != nil, "--smooth")]
             for (isGiven, option) in given {
                 try OptionCheck.unused(isGiven, option, "applies only to --mode static (dynamic mode computes the input's parameters per call and writes Float)")
             }
         case .static:
             try OptionCheck.unused(granularity != nil, "--granularity",
                                    "applies only to --mode dynamic (static mode has one input scale and zero point per tensor)")
-            for (isGiven, option) in [(observer != nil, "--observer"), (batch != nil, "--batch")] {
+            for (isGiven, option) in [(observer != nil, "--observer"), (batch != nil, "--batch"), (smooth != nil, "--smooth")] {
                 try OptionCheck.unused(isGiven && calibrate == nil, option, "applies only with --calibrate")
             }
             try OptionCheck.unused(percentile != nil && observer != .percentile, "--percentile", "applies only with --observer percentile")
@@ -86,9 +109,10 @@ struct LinearCommand: ParsableCommand {
     // A QGEMMError propagates as it is: ArgumentParser prints it and exits 1
     // (a failure), where a ValidationError would mean a usage error (64).
     func run() throws {
-        let path = kernel
+        if let load { return try runSaved(load) }
+        let mode = self.mode ?? .dynamic
         let xFile = NPYOption(option: "--x", path: x, needs: "float32 or float64 [M,K]")
-        let wFile = NPYOption(option: "--w", path: w, needs: "float32 or float64 [N,K] with the K of --x")
+        let wFile = NPYOption(option: "--w", path: w!, needs: "float32 or float64 [N,K] with the K of --x")
         let (xa, wa, m, k, n) = try xFile.readWithWeights(wFile)
         let wv = try wFile.naming { try wa.floatValues() }
         let xv = try xFile.naming { try xa.floatValues() }
@@ -103,6 +127,7 @@ struct LinearCommand: ParsableCommand {
             }
         }
         let layerMode: QuantizedLinear.Mode
+        var layerSmoothing: Smoothing? = nil
         var report: [String: Any] = ["m": m, "k": k, "n": n, "mode": mode.rawValue]
         switch mode {
         case .dynamic:
@@ -110,19 +135,66 @@ struct LinearCommand: ParsableCommand {
             layerMode = .dynamic(granularity == .row ? .perRow : .perTensor)
             report["granularity"] = granularity.rawValue
         case .static:
-            let (input, output) = try staticParameters(w: wv, b: bv, n: n, k: k)
+            let (input, output, smoothing) = try staticParameters(w: wv, b: bv, n: n, k: k)
             layerMode = .static(input: input, output: output, activation: .none)
+            layerSmoothing = smoothing
+            if let smooth { report["smoothing_alpha"] = smooth }
             report["x_scale"] = input.scale; report["x_zero_point"] = input.zeroPoint
             report["y_scale"] = output.scale; report["y_zero_point"] = output.zeroPoint
             if calibrate != nil { report["observer"] = (observer ?? .minmax).rawValue }
         }
         let layer = try QuantizedLinear(weights: wv, outputFeatures: n, inputFeatures: k, bias: bv, mode: layerMode,
-                                        rounding: (rounding ?? .single).mode)
-        let y = try layer(xv, rows: m, kernel: path, threads: threads)
+                                        rounding: (rounding ?? .single).mode, smoothing: layerSmoothing)
+        if let save { try layer.save(to: URL(fileURLWithPath: save)) }
+        try finish(layer, xv, m: m, wv: wv, bv: bv, report: report)
+    }
+
+    /// `--load`: the layer from its file, X from --x.
+    func runSaved(_ file: String) throws {
+        let layer: QuantizedLinear
+        do { layer = try QuantizedLinear(contentsOf: URL(fileURLWithPath: file)) } catch let e as QGEMMError {
+            throw QGEMMError(e.code, "--load \(file): \(e.message)")
+        }
+        let xFile = NPYOption(option: "--x", path: x, needs: "float32 or float64 [M,K] with the K of the saved layer")
+        let xa = try xFile.read()
+        let (xv, m) = try xFile.naming {
+            let xs = try xa.requireRank(2, name: "X")
+            guard xs[1] == layer.inputFeatures else {
+                throw QGEMMError(.invalidShape, "X is \(xs) but the saved layer has K = \(layer.inputFeatures)")
+            }
+            return (try xa.floatValues(), xs[0])
+        }
+        let n = layer.outputFeatures, k = layer.inputFeatures
+        var report: [String: Any] = ["m": m, "k": k, "n": n, "loaded": file]
+        switch layer.mode {
+        case .dynamic(let g): report["mode"] = "dynamic"; report["granularity"] = g == .perRow ? "row" : "tensor"
+        case .static(let input, let output, _):
+            report["mode"] = "static"
+            report["x_scale"] = input.scale; report["x_zero_point"] = input.zeroPoint
+            report["y_scale"] = output.scale; report["y_zero_point"] = output.zeroPoint
+        }
+        // sgemm, for the timing, on the weights the file holds (dequantized; with smoothing, of W·diag(s)).
+        var wv = [Float](repeating: 0, count: n * k)
+        for row in 0..<n {
+            for col in 0..<k { wv[row * k + col] = Float(try layer.packed.weight(outputChannel: row, input: col)) * layer.packed.weightScales[row] }
+        }
+        try finish(layer, try layer.smoothing?.apply(xv, rows: m) ?? xv, m: m, wv: wv, bv: layer.packed.floatBias, report: report,
+                   layerInput: xv)
+    }
+
+    /// Runs the layer, writes Y and, with --json, the timings and report.
+    /// `xv` is the sgemm side's input; `layerInput` the layer's (they differ for a smoothed saved layer).
+    func finish(_ layer: QuantizedLinear, _ xv: [Float], m: Int, wv: [Float], bv: [Float]?, report: [String: Any],
+                layerInput: [Float]? = nil) throws {
+        var report = report
+        let path = kernel
+        let n = layer.outputFeatures, k = layer.inputFeatures
+        let input = layerInput ?? xv
+        let y = try layer(input, rows: m, kernel: path, threads: threads)
         try NPYArray(float32: y, shape: [m, n]).write(to: URL(fileURLWithPath: out))
         if let json {
             // Time the whole int8 layer (quantize, GEMM, dequantize) and sgemm + bias on the same data.
-            let t8 = try medianSeconds { _ = try layer(xv, rows: m, kernel: path, threads: threads) }
+            let t8 = try medianSeconds { _ = try layer(input, rows: m, kernel: path, threads: threads) }
             BLAS.threads = threads ?? CPUFeatures.current.cores
             let tf = try medianSeconds {
                 var yf = try BLAS.sgemm(xv, wv, m: m, k: k, n: n, transposeB: true)
@@ -135,7 +207,8 @@ struct LinearCommand: ParsableCommand {
         }
     }
 
-    func staticParameters(w: [Float], b: [Float]?, n: Int, k: Int) throws -> (QuantizationParameters, QuantizationParameters) {
+    func staticParameters(w: [Float], b: [Float]?, n: Int, k: Int) throws
+        -> (QuantizationParameters, QuantizationParameters, Smoothing?) {
         if let calibrate {
             guard xScale == nil, xZeroPoint == nil, yScale == nil, yZeroPoint == nil else {
                 throw ValidationError("give either --calibrate or the explicit --x-/--y- parameters, not both")
@@ -149,21 +222,29 @@ struct LinearCommand: ParsableCommand {
             }
             var xObs = try makeObserver(), yObs = try makeObserver()
             let rows = cs[0], step = batch ?? 64
+            // SmoothQuant: the factors from the whole calibration set first; the
+            // input observer then sees the smoothed input X·diag(1/s).
+            var smoothing: Smoothing? = nil
+            if let smooth {
+                var absMax = InputChannelAbsMax(inputFeatures: k)
+                try absMax.observe(c, rows: rows)
+                smoothing = try Smoothing(inputAbsMax: absMax.values, weights: w, outputFeatures: n, inputFeatures: k, alpha: smooth)
+            }
             for start in stride(from: 0, to: rows, by: step) {
                 let end = min(rows, start + step)
                 let xb = Array(c[(start * k)..<(end * k)])
-                try xObs.observe(xb)
+                try xObs.observe(try smoothing?.apply(xb, rows: end - start) ?? xb)
                 var yb = try BLAS.sgemm(xb, w, m: end - start, k: k, n: n, transposeB: true)
                 if let b { for i in yb.indices { yb[i] += b[i % n] } }
                 try yObs.observe(yb)
             }
-            return (try xObs.parameters(type: .uint8), try yObs.parameters(type: .int8))
+            return (try xObs.parameters(type: .uint8), try yObs.parameters(type: .int8), smoothing)
         }
         guard let xScale, let xZeroPoint, let yScale, let yZeroPoint else {
             throw ValidationError("static mode needs --calibrate CALIB_X.npy or all of --x-scale, --x-zero-point, --y-scale, --y-zero-point")
         }
         return (try QuantizationParameters(type: .uint8, scale: xScale, zeroPoint: xZeroPoint),
-                try QuantizationParameters(type: .int8, scale: yScale, zeroPoint: yZeroPoint))
+                try QuantizationParameters(type: .int8, scale: yScale, zeroPoint: yZeroPoint), nil)
     }
 
     func makeObserver() throws -> any CalibrationObserver {
@@ -171,6 +252,8 @@ struct LinearCommand: ParsableCommand {
         case .minmax: return MinMaxObserver()
         case .moving: return try MovingAverageMinMaxObserver()
         case .percentile: return try PercentileObserver(percentile: percentile ?? 99.99)
+        case .mse: return try MSEObserver()
+        case .entropy: return try EntropyObserver()
         }
     }
 

@@ -194,6 +194,13 @@ int qg_gemm(const qg_gemm_args *args, int path, int threads);
 /// into uint8 (x_unsigned = 1) or int8 bytes (x_unsigned = 0). No value may be NaN.
 void qg_quantize_rows(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *scale, const int32_t *zero,
                       int x_unsigned, uint8_t *out, int64_t ldo);
+
+/// Static input quantization of a smoothed layer (SmoothQuant), in one pass:
+/// q = clamp(round-half-away((x[m][i] / divisor[i]) / scale) + zero) with
+/// the type's bounds (uint8 when x_unsigned, else int8); ±Inf saturates.
+/// Returns -1, or the index m·k + i of the first NaN (nothing after it is written).
+int64_t qg_quantize_rows_smoothed(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *divisor, float scale,
+                                  int32_t zero, int x_unsigned, uint8_t *out, int64_t ldo);
 /// Per-row min and max. Returns -1, or the flat index (m·K + i) of the first
 /// NaN or ±Inf, where it stops.
 int64_t qg_row_min_max(const float *x, int64_t rows, int64_t k, int64_t ldx, float *mins, float *maxs);

@@ -1,0 +1,27 @@
+// Any byte string is either parsed into a safetensors file and, when it holds a
+// QuantizedLinear, a layer, or refused with a QGEMMError; a parsed file and a
+// loaded layer survive a save/load round trip unchanged.
+import QGEMM
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzSafeTensors(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
+    do {
+        let file = try SafeTensorsFile(bytes: bytes)
+        let again = try SafeTensorsFile(bytes: try file.serialized())
+        precondition(again == file, "write/read round trip changed the file")
+        let layer = try QuantizedLinear(safeTensors: file)
+        let saved = try layer.safeTensors()
+        let reloaded = try QuantizedLinear(safeTensors: saved)
+        precondition(try reloaded.safeTensors() == saved, "a loaded layer does not save as it was loaded")
+        // Run it once on a small input: whatever loaded must compute.
+        let x = [Float](repeating: 0.5, count: layer.inputFeatures * 2)
+        let y = try layer(x, rows: 2, threads: 1)
+        precondition(y == (try reloaded(x, rows: 2, threads: 1)), "a reloaded layer gives other bits")
+    } catch is QGEMMError {
+        // Refused with the documented error: fine.
+    } catch {
+        preconditionFailure("unexpected error type: \(error)")
+    }
+    return 0
+}

@@ -1,0 +1,155 @@
+import Foundation
+
+/// Saving and loading a ``QuantizedLinear`` as safetensors, so that a layer
+/// calibrated once is used in every later process (and read from Python with
+/// the `safetensors` package).
+///
+/// Tensors (little-endian, row-major):
+///
+/// | name | dtype | shape | holds |
+/// | --- | --- | --- | --- |
+/// | `weight` | I8 | [N, K] | the int8 weights (with smoothing: of `W·diag(s)`) |
+/// | `weight_scale` | F32 | [N] per channel, [1] per tensor | `S_W` |
+/// | `bias` | F32 | [N] | the float bias `b`, when the layer has one |
+/// | `bias_quantized` | I32 | [N] | static mode with a bias: `q_b = round-half-away(b / (S_X·S_W[n]))`; checked on load |
+/// | `smoothing` | F32 | [K] | SmoothQuant factors `s_j`, when the layer has them |
+///
+/// `__metadata__` (strings): `format` = `swift-qgemm.QuantizedLinear`, `version` = `1`,
+/// `mode` (`dynamic` or `static`), `weight_granularity` (`perChannel` or `perTensor`);
+/// dynamic: `input_granularity` (`perRow` or `perTensor`); static: `input_type`,
+/// `input_scale`, `input_zero_point`, `output_type`, `output_scale`, `output_zero_point`,
+/// `activation` (`none`, `relu`, `relu6`), `rounding` (`singleRounding`,
+/// `doubleRounding`, `float`), `clamp_min`, `clamp_max`. Scales are written as
+/// the shortest decimal that reads back as the same Float.
+///
+/// Loading checks every name, dtype, shape and value (scales finite and > 0,
+/// zero points and clamps in their type's range, the accumulator bound,
+/// `bias_quantized` against the bias) and refuses a bad file with a
+/// ``QGEMMError`` naming the problem; a loaded layer gives the same bits as
+/// the layer that was saved.
+extension QuantizedLinear {
+    public static let safeTensorsFormat = "swift-qgemm.QuantizedLinear"
+
+    /// The layer as a safetensors file (see the extension's documentation).
+    public func safeTensors() throws -> SafeTensorsFile {
+        let n = outputFeatures, k = inputFeatures
+        var weights = [Int8](repeating: 0, count: n * k)
+        for row in 0..<n {
+            for col in 0..<k { weights[row * k + col] = try packed.weight(outputChannel: row, input: col) }
+        }
+        var tensors: [String: SafeTensorsFile.Tensor] = [
+            "weight": try .init(int8: weights, shape: [n, k]),
+            "weight_scale": packed.granularity == .perChannel
+                ? try .init(float32: packed.weightScales, shape: [n]) : try .init(float32: [packed.weightScales[0]], shape: [1]),
+        ]
+        if let b = packed.floatBias { tensors["bias"] = try .init(float32: b, shape: [n]) }
+        if let s = smoothing { tensors["smoothing"] = try .init(float32: s.factors, shape: [k]) }
+        var meta = ["format": Self.safeTensorsFormat, "version": "1", "weight_granularity": packed.granularity.rawValue]
+        switch mode {
+        case .dynamic(let g):
+            meta["mode"] = "dynamic"
+            meta["input_granularity"] = g.rawValue
+        case .static(let input, let output, let activation):
+            meta["mode"] = "static"
+            meta["input_type"] = input.type.rawValue
+            meta["input_scale"] = "\(input.scale)"
+            meta["input_zero_point"] = "\(input.zeroPoint)"
+            meta["output_type"] = output.type.rawValue
+            meta["output_scale"] = "\(output.scale)"
+            meta["output_zero_point"] = "\(output.zeroPoint)"
+            meta["activation"] = activation.rawValue
+            meta["rounding"] = packed.rounding.rawValue
+            let clamp = try Self.clamp(for: activation, output: output)
+            meta["clamp_min"] = "\(clamp.lowerBound)"
+            meta["clamp_max"] = "\(clamp.upperBound)"
+            if let qb = packed.quantizedBias { tensors["bias_quantized"] = try .init(int32: qb, shape: [n]) }
+        }
+        return SafeTensorsFile(tensors: tensors, metadata: meta)
+    }
+
+    /// Writes ``safeTensors()`` to `url`.
+    public func save(to url: URL) throws { try safeTensors().write(to: url) }
+
+    /// Loads a layer saved by ``save(to:)`` (or written to the same layout by
+    /// another program).
+    public convenience init(contentsOf url: URL) throws { try self.init(safeTensors: try SafeTensorsFile(contentsOf: url)) }
+
+    /// A layer from a parsed safetensors file; see the extension's documentation.
+    public convenience init(safeTensors file: SafeTensorsFile) throws {
+        func fail(_ why: String) -> QGEMMError { QGEMMError(.file, "not a swift-qgemm QuantizedLinear file: \(why)") }
+        let meta = file.metadata
+        guard meta["format"] == Self.safeTensorsFormat else { throw fail("__metadata__ format is \(meta["format"].map { "'\($0)'" } ?? "missing")") }
+        guard meta["version"] == "1" else { throw fail("version \(meta["version"] ?? "missing") is not 1") }
+        func string(_ key: String) throws -> String {
+            guard let v = meta[key] else { throw fail("__metadata__ has no '\(key)'") }
+            return v
+        }
+        func tensor(_ name: String, _ dtype: SafeTensorsFile.DType, _ shape: [Int]) throws -> SafeTensorsFile.Tensor? {
+            guard let t = file.tensors[name] else { return nil }
+            guard t.dtype == dtype, t.shape == shape else {
+                throw fail("tensor '\(name)' is \(t.dtype.rawValue) \(t.shape), expected \(dtype.rawValue) \(shape)")
+            }
+            return t
+        }
+        let known: Set<String> = ["weight", "weight_scale", "bias", "bias_quantized", "smoothing"]
+        if let extra = file.tensors.keys.sorted().first(where: { !known.contains($0) }) { throw fail("unknown tensor '\(extra)'") }
+        guard let w = file.tensors["weight"] else { throw fail("no 'weight' tensor") }
+        guard w.dtype == .int8, w.shape.count == 2, w.shape[0] >= 1, w.shape[1] >= 1 else {
+            throw fail("'weight' is \(w.dtype.rawValue) \(w.shape), expected I8 [N, K] with N, K ≥ 1")
+        }
+        let n = w.shape[0], k = w.shape[1]
+        let granularity: PackedWeights.Granularity
+        switch try string("weight_granularity") {
+        case "perChannel": granularity = .perChannel
+        case "perTensor": granularity = .perTensor
+        case let g: throw fail("weight_granularity '\(g)' is not perChannel or perTensor")
+        }
+        guard let scaleTensor = try tensor("weight_scale", .float32, [granularity == .perChannel ? n : 1]) else {
+            throw fail("no 'weight_scale' tensor")
+        }
+        let scaleValues = scaleTensor.float32Values!
+        let scales: PackedWeights.WeightScales = granularity == .perChannel ? .perChannel(scaleValues) : .perTensor(scaleValues[0])
+        let bias = try tensor("bias", .float32, [n])?.float32Values
+        let smoothing = try tensor("smoothing", .float32, [k]).map { try Smoothing(factors: $0.float32Values!) }
+        let weights = w.int8Values!
+
+        func parameters(_ prefix: String) throws -> QuantizationParameters {
+            guard let type = QuantizedType(rawValue: try string(prefix + "_type")) else { throw fail("\(prefix)_type is not int8 or uint8") }
+            guard let scale = Float(try string(prefix + "_scale")) else { throw fail("\(prefix)_scale is not a number") }
+            guard let zero = Int32(try string(prefix + "_zero_point")) else { throw fail("\(prefix)_zero_point is not an integer") }
+            return try QuantizationParameters(type: type, scale: scale, zeroPoint: zero)
+        }
+        let mode: Mode
+        let packed: PackedWeights
+        switch try string("mode") {
+        case "dynamic":
+            guard let g = InputGranularity(rawValue: try string("input_granularity")) else {
+                throw fail("input_granularity is not perRow or perTensor")
+            }
+            guard file.tensors["bias_quantized"] == nil else { throw fail("'bias_quantized' belongs to static layers") }
+            mode = .dynamic(g)
+            packed = try PackedWeights(weights: weights, outputChannels: n, inputChannels: k, scales: scales, bias: bias.map { .float($0) })
+        case "static":
+            let input = try parameters("input"), output = try parameters("output")
+            guard let activation = Activation(rawValue: try string("activation")) else { throw fail("activation is not none, relu or relu6") }
+            guard let rounding = RoundingMode(rawValue: try string("rounding")) else {
+                throw fail("rounding is not singleRounding, doubleRounding or float")
+            }
+            let clamp = try Self.clamp(for: activation, output: output)
+            guard try string("clamp_min") == "\(clamp.lowerBound)", try string("clamp_max") == "\(clamp.upperBound)" else {
+                throw fail("clamp \(meta["clamp_min"]!)...\(meta["clamp_max"]!) is not \(clamp) (the \(activation.rawValue) clamp of the output parameters)")
+            }
+            mode = .static(input: input, output: output, activation: activation)
+            packed = try PackedWeights(weights: weights, outputChannels: n, inputChannels: k, scales: scales, bias: bias.map { .float($0) },
+                                       input: input, output: output, rounding: rounding, clamp: clamp)
+            let saved = try tensor("bias_quantized", .int32, [n])?.int32Values
+            guard saved == packed.quantizedBias else {
+                throw fail(saved == nil ? "a static layer with a bias needs 'bias_quantized'"
+                                        : "'bias_quantized' does not match the bias quantized with S_X·S_W")
+            }
+        case let m:
+            throw fail("mode '\(m)' is not dynamic or static")
+        }
+        self.init(packed: packed, mode: mode, smoothing: smoothing)
+    }
+}

@@ -1,0 +1,216 @@
+import Foundation
+
+/// A safetensors file (the format of Hugging Face and MLX): an 8-byte
+/// little-endian header length, a JSON header naming each tensor's dtype, shape
+/// and byte range, an optional `__metadata__` object of string values, then the
+/// raw little-endian tensor data. This reader checks everything it is given:
+/// the header length against the file, the JSON, every dtype and shape, and that
+/// the tensors' byte ranges exactly tile the data that follows (no gap, no
+/// overlap, nothing past the end), as the reference implementation requires.
+public struct SafeTensorsFile: Sendable, Equatable {
+    /// The element types this package reads and writes.
+    public enum DType: String, Sendable, CaseIterable {
+        case int8 = "I8", uint8 = "U8", int32 = "I32", int64 = "I64", float16 = "F16", float32 = "F32"
+
+        public var itemSize: Int {
+            switch self {
+            case .int8, .uint8: 1
+            case .float16: 2
+            case .int32, .float32: 4
+            case .int64: 8
+            }
+        }
+    }
+
+    /// One tensor: its dtype, shape and little-endian bytes.
+    public struct Tensor: Sendable, Equatable {
+        public let dtype: DType
+        public let shape: [Int]
+        public let bytes: [UInt8]
+
+        /// - Throws: ``QGEMMError/Code/invalidShape`` when the bytes do not hold the shape.
+        public init(dtype: DType, shape: [Int], bytes: [UInt8]) throws {
+            let count = try SafeTensorsFile.elementCount(shape)
+            guard count.multipliedReportingOverflow(by: dtype.itemSize) == (bytes.count, false) else {
+                throw QGEMMError(.invalidShape, "shape \(shape) of \(dtype.rawValue) needs \(count) elements, \(bytes.count) bytes given")
+            }
+            self.dtype = dtype
+            self.shape = shape
+            self.bytes = bytes
+        }
+
+        public init(int8 values: [Int8], shape: [Int]) throws {
+            try self.init(dtype: .int8, shape: shape, bytes: values.map { UInt8(bitPattern: $0) })
+        }
+
+        public init(int32 values: [Int32], shape: [Int]) throws {
+            try self.init(dtype: .int32, shape: shape, bytes: values.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) })
+        }
+
+        public init(float32 values: [Float], shape: [Int]) throws {
+            try self.init(dtype: .float32, shape: shape,
+                          bytes: values.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) })
+        }
+
+        public var int8Values: [Int8]? { dtype == .int8 ? bytes.map { Int8(bitPattern: $0) } : nil }
+
+        public var int32Values: [Int32]? {
+            guard dtype == .int32 else { return nil }
+            return stride(from: 0, to: bytes.count, by: 4).map { i in
+                Int32(bitPattern: UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24)
+            }
+        }
+
+        public var float32Values: [Float]? {
+            guard dtype == .float32 else { return nil }
+            return stride(from: 0, to: bytes.count, by: 4).map { i in
+                Float(bitPattern: UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24)
+            }
+        }
+    }
+
+    public var tensors: [String: Tensor]
+    /// The `__metadata__` object (string keys and values).
+    public var metadata: [String: String]
+
+    public init(tensors: [String: Tensor], metadata: [String: String] = [:]) {
+        self.tensors = tensors
+        self.metadata = metadata
+    }
+
+    /// Headers larger than this are refused (the reference reader's limit).
+    public static let maxHeaderBytes = 100_000_000
+
+    static func elementCount(_ shape: [Int]) throws -> Int {
+        var count = 1
+        for d in shape {
+            guard d >= 0 else { throw QGEMMError(.invalidShape, "shape \(shape) has a negative dimension") }
+            let (c, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow else { throw QGEMMError(.invalidShape, "shape \(shape) has too many elements") }
+            count = c
+        }
+        return count
+    }
+
+    // MARK: Reading
+
+    /// Parses and checks a whole file.
+    ///
+    /// - Throws: ``QGEMMError/Code/file`` naming the first problem.
+    public init(bytes: [UInt8]) throws {
+        func fail(_ why: String) -> QGEMMError { QGEMMError(.file, "not a valid safetensors file: \(why)") }
+        guard bytes.count >= 8 else { throw fail("\(bytes.count) bytes, shorter than the 8-byte header length") }
+        var length: UInt64 = 0
+        for i in 0..<8 { length |= UInt64(bytes[i]) << (8 * UInt64(i)) }
+        guard length <= UInt64(Self.maxHeaderBytes) else { throw fail("header length \(length) exceeds \(Self.maxHeaderBytes)") }
+        guard length >= 2, Int(length) <= bytes.count - 8 else {
+            throw fail("header length \(length) does not fit the file's \(bytes.count - 8) bytes after it")
+        }
+        let headerEnd = 8 + Int(length)
+        guard bytes[8] == UInt8(ascii: "{") else { throw fail("the header does not start with '{'") }
+        let json: Any
+        do {
+            json = try JSONSerialization.jsonObject(with: Data(bytes[8..<headerEnd]), options: [])
+        } catch {
+            throw fail("the header is not JSON")
+        }
+        guard let header = json as? [String: Any] else { throw fail("the header is not a JSON object") }
+        var metadata: [String: String] = [:]
+        var ranges: [(name: String, begin: Int, end: Int, dtype: DType, shape: [Int])] = []
+        for (name, value) in header {
+            if name == "__metadata__" {
+                guard let object = value as? [String: Any] else { throw fail("__metadata__ is not an object") }
+                for (k, v) in object {
+                    guard let s = v as? String else { throw fail("__metadata__ value '\(k)' is not a string") }
+                    metadata[k] = s
+                }
+                continue
+            }
+            guard let info = value as? [String: Any] else { throw fail("tensor '\(name)' is not an object") }
+            guard let dtypeName = info["dtype"] as? String else { throw fail("tensor '\(name)' has no dtype string") }
+            guard let dtype = DType(rawValue: dtypeName) else {
+                throw fail("tensor '\(name)' has dtype '\(dtypeName)'; supported: \(DType.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard let shapeValues = info["shape"] as? [Any] else { throw fail("tensor '\(name)' has no shape list") }
+            let shape = try shapeValues.map { v -> Int in
+                guard let i = Self.exactInt(v), i >= 0 else { throw fail("tensor '\(name)' has shape \(shapeValues)") }
+                return i
+            }
+            guard let offsets = info["data_offsets"] as? [Any], offsets.count == 2,
+                  let begin = Self.exactInt(offsets[0]), let end = Self.exactInt(offsets[1]), begin >= 0, begin <= end else {
+                throw fail("tensor '\(name)' has no valid data_offsets [begin, end]")
+            }
+            let count: Int
+            do { count = try Self.elementCount(shape) } catch { throw fail("tensor '\(name)' has shape \(shape), too many elements") }
+            let (size, overflow) = count.multipliedReportingOverflow(by: dtype.itemSize)
+            guard !overflow, end - begin == size else {
+                throw fail("tensor '\(name)' of \(dtype.rawValue) \(shape) spans \(end - begin) bytes, its shape needs \(overflow ? "more" : "\(size)")")
+            }
+            ranges.append((name, begin, end, dtype, shape))
+        }
+        // The byte ranges must tile the data exactly.
+        let data = bytes.count - headerEnd
+        var next = 0
+        for r in ranges.sorted(by: { ($0.begin, $0.end) < ($1.begin, $1.end) }) {
+            guard r.begin == next else {
+                throw fail(r.begin < next ? "tensor '\(r.name)' overlaps another" : "a gap of \(r.begin - next) bytes before tensor '\(r.name)'")
+            }
+            next = r.end
+        }
+        guard next == data else {
+            throw fail(next > data ? "the tensors need \(next) data bytes, the file has \(data)" : "\(data - next) bytes after the last tensor")
+        }
+        var tensors: [String: Tensor] = [:]
+        for r in ranges {
+            tensors[r.name] = try Tensor(dtype: r.dtype, shape: r.shape, bytes: Array(bytes[(headerEnd + r.begin)..<(headerEnd + r.end)]))
+        }
+        self.init(tensors: tensors, metadata: metadata)
+    }
+
+    public init(contentsOf url: URL) throws {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw QGEMMError(.file, "cannot read \(url.path): \(error.localizedDescription)")
+        }
+        try self.init(bytes: [UInt8](data))
+    }
+
+    /// An integer JSON number, exactly (JSONSerialization gives NSNumber; a
+    /// fraction or a value past Int is not one).
+    private static func exactInt(_ v: Any) -> Int? {
+        guard let n = v as? NSNumber else { return nil }
+        // true/false arrive as NSNumber too; their type code is 'c' (char).
+        if String(cString: n.objCType) == "c" { return nil }
+        let d = n.doubleValue
+        guard d.isFinite, d == d.rounded(), abs(d) < 0x1p62 else { return nil }
+        return Int(d)
+    }
+
+    // MARK: Writing
+
+    /// The file's bytes: tensors in name order, the header padded with spaces
+    /// to a multiple of 8 bytes (as the reference writer does).
+    public func serialized() throws -> [UInt8] {
+        var header: [String: Any] = [:]
+        if !metadata.isEmpty { header["__metadata__"] = metadata }
+        var offset = 0
+        let names = tensors.keys.sorted()
+        for name in names {
+            let t = tensors[name]!
+            header[name] = ["dtype": t.dtype.rawValue, "shape": t.shape, "data_offsets": [offset, offset + t.bytes.count]] as [String: Any]
+            offset += t.bytes.count
+        }
+        var json = [UInt8](try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys]))
+        while json.count % 8 != 0 { json.append(UInt8(ascii: " ")) }
+        var out = withUnsafeBytes(of: UInt64(json.count).littleEndian, Array.init) + json
+        out.reserveCapacity(out.count + offset)
+        for name in names { out += tensors[name]!.bytes }
+        return out
+    }
+
+    public func write(to url: URL) throws {
+        do { try Data(try serialized()).write(to: url) } catch let e as QGEMMError { throw e } catch {
+            throw QGEMMError(.file, "cannot write \(url.path): \(error.localizedDescription)")
+        }
+    }
+}

@@ -1,0 +1,119 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// SmoothQuant (Xiao et al., 2023): moves activation outliers into the weights.
+///
+/// A few input channels of a transformer's activations carry values far larger
+/// than the rest, so one per-tensor scale for the input wastes most of its 8
+/// bits on them. With a factor `s_j` per input channel, the layer computes
+/// `(X·diag(1/s))·(W·diag(s))ᵀ`, which is `X·Wᵀ` in exact arithmetic: the input
+/// channels are divided by `s_j` (flattening the outliers) and the weight
+/// columns multiplied by it, where the per-output-channel weight scales absorb
+/// the growth. ``QuantizedLinear`` folds both in: the multiplication into the
+/// weights before they are quantized and packed, the division into the input
+/// quantization (each value is divided by its channel's factor, then quantized
+/// as usual, in the same pass).
+///
+/// ```swift
+/// var absMax = InputChannelAbsMax(inputFeatures: 384)
+/// for batch in calibrationBatches { try absMax.observe(batch, rows: 64) }
+/// let smoothing = try Smoothing(inputAbsMax: absMax.values, weights: w, outputFeatures: 1536,
+///                               inputFeatures: 384, alpha: 0.5)
+/// // calibrate the input observer on smoothing.apply(batch, rows: 64), then:
+/// let fc = try QuantizedLinear(weights: w, outputFeatures: 1536, inputFeatures: 384, bias: b,
+///                              mode: .static(input: xParams, output: yParams, activation: .none),
+///                              smoothing: smoothing)
+/// ```
+public struct Smoothing: Sendable, Equatable {
+    /// `s_j`, one per input feature: finite and > 0.
+    public let factors: [Float]
+
+    /// Smoothing with the given factors.
+    ///
+    /// - Throws: ``QGEMMError/Code/invalidValue`` for a factor that is not
+    ///   finite and positive, ``QGEMMError/Code/invalidShape`` for none.
+    public init(factors: [Float]) throws {
+        guard !factors.isEmpty else { throw QGEMMError(.invalidShape, "smoothing needs one factor per input feature, got none") }
+        if let j = factors.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
+            throw QGEMMError(.invalidValue, "smoothing factor [\(j)] is \(factors[j]); factors must be finite and > 0")
+        }
+        self.factors = factors
+    }
+
+    /// The SmoothQuant factors `s_j = max|X_j|^α / max|W_j|^(1−α)` from the
+    /// calibration data's per-channel maxima and the weights' per-column maxima
+    /// (`W` row-major [N×K]). A channel where either maximum is 0 gets 1.
+    ///
+    /// - Parameter alpha: the migration strength in [0, 1]: 0 leaves the
+    ///   activations alone, 1 moves all of their range into the weights; the
+    ///   paper's default is 0.5.
+    public init(inputAbsMax: [Float], weights: [Float], outputFeatures: Int, inputFeatures: Int, alpha: Float = 0.5) throws {
+        guard alpha >= 0, alpha <= 1 else { throw QGEMMError(.invalidArgument, "alpha must be in [0, 1], got \(alpha)") }
+        guard inputFeatures > 0, outputFeatures > 0, inputAbsMax.count == inputFeatures else {
+            throw QGEMMError(.invalidShape, "\(inputAbsMax.count) input maxima for K = \(inputFeatures)")
+        }
+        try PackedWeights.checkExactCount(weights.count, rows: outputFeatures, k: inputFeatures, n: 0)
+        var weightMax = [Float](repeating: 0, count: inputFeatures)
+        for n in 0..<outputFeatures {
+            for j in 0..<inputFeatures {
+                let v = weights[n * inputFeatures + j]
+                guard v.isFinite else { throw QGEMMError(.invalidValue, "weight [\(n), \(j)] is \(v)") }
+                weightMax[j] = Swift.max(weightMax[j], abs(v))
+            }
+        }
+        var s = [Float](repeating: 1, count: inputFeatures)
+        for j in 0..<inputFeatures {
+            let a = inputAbsMax[j], w = weightMax[j]
+            guard a.isFinite, a >= 0 else { throw QGEMMError(.invalidValue, "input maximum [\(j)] is \(a)") }
+            guard a > 0, w > 0 else { continue }
+            let f = Float(pow(Double(a), Double(alpha)) / pow(Double(w), Double(1 - alpha)))
+            if f.isFinite, f > 0 { s[j] = f }
+        }
+        try self.init(factors: s)
+    }
+
+    /// `X·diag(1/s)`: each value of the row-major [rows×K] `x` divided by its
+    /// channel's factor, what the input observer of a smoothed layer must see.
+    public func apply(_ x: [Float], rows: Int) throws -> [Float] {
+        try PackedWeights.checkExactCount(x.count, rows: rows, k: factors.count, n: 0)
+        var out = x
+        let k = factors.count
+        for m in 0..<rows {
+            for j in 0..<k { out[m * k + j] = x[m * k + j] / factors[j] }
+        }
+        return out
+    }
+
+    /// `W·diag(s)`: each weight column multiplied by its factor.
+    func scaleWeights(_ w: [Float], outputFeatures: Int) -> [Float] {
+        var out = w
+        let k = factors.count
+        for n in 0..<outputFeatures {
+            for j in 0..<k { out[n * k + j] = w[n * k + j] * factors[j] }
+        }
+        return out
+    }
+}
+
+/// The running maximum of |x| per input channel (column) of row-major
+/// [rows×K] batches: the activation statistic ``Smoothing`` needs.
+public struct InputChannelAbsMax: Sendable {
+    /// max |x[·, j]| so far, 0 before any row.
+    public private(set) var values: [Float]
+
+    public init(inputFeatures: Int) { values = [Float](repeating: 0, count: Swift.max(inputFeatures, 0)) }
+
+    /// - Throws: ``QGEMMError/Code/invalidShape`` when `x` is not [rows×K],
+    ///   ``QGEMMError/Code/invalidValue`` for NaN or ±Inf.
+    public mutating func observe(_ x: [Float], rows: Int) throws {
+        let k = values.count
+        try PackedWeights.checkExactCount(x.count, rows: rows, k: k, n: 0)
+        try checkFinite(x)
+        for m in 0..<rows {
+            for j in 0..<k { values[j] = Swift.max(values[j], abs(x[m * k + j])) }
+        }
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+import Testing
+@testable import QGEMM
+import QGEMMBaseline
+
+/// Saving and loading quantized layers as safetensors: a loaded layer gives
+/// the saved layer's bits, and damaged files are refused with a QGEMMError.
+@Suite("safetensors layers")
+struct SafeTensorsTests {
+    static let m = 13, k = 40, n = 24
+
+    static func floats(_ count: Int, _ rng: inout CheckRandom, scale: Float = 1) -> [Float] {
+        (0..<count).map { _ in scale * rng.gaussian() }
+    }
+
+    /// A static layer with everything a file can hold: bias, smoothing, ReLU,
+    /// double rounding.
+    static func staticLayer() throws -> QuantizedLinear {
+        var rng = CheckRandom(seed: 41)
+        let w = floats(n * k, &rng, scale: 0.1), b = floats(n, &rng, scale: 0.1)
+        let smoothing = try Smoothing(factors: (0..<k).map { 0.5 + Float($0 % 7) * 0.25 })
+        let input = try QuantizationParameters(type: .uint8, scale: 0.031, zeroPoint: 117)
+        let output = try QuantizationParameters(type: .int8, scale: 0.027, zeroPoint: -9)
+        return try QuantizedLinear(weights: w, outputFeatures: n, inputFeatures: k, bias: b,
+                                   mode: .static(input: input, output: output, activation: .relu),
+                                   rounding: .doubleRounding, smoothing: smoothing)
+    }
+
+    static func dynamicLayer() throws -> QuantizedLinear {
+        var rng = CheckRandom(seed: 43)
+        return try QuantizedLinear(weights: floats(n * k, &rng), outputFeatures: n, inputFeatures: k, bias: floats(n, &rng),
+                                   mode: .dynamic(.perTensor))
+    }
+
+    @Test func roundTripGivesTheSameBits() throws {
+        var rng = CheckRandom(seed: 47)
+        let x = Self.floats(Self.m * Self.k, &rng, scale: 2)
+        for layer in [try Self.staticLayer(), try Self.dynamicLayer()] {
+            let bytes = try layer.safeTensors().serialized()
+            let loaded = try QuantizedLinear(safeTensors: try SafeTensorsFile(bytes: bytes))
+            #expect(try loaded(x, rows: Self.m) == layer(x, rows: Self.m))
+            #expect(try loaded.safeTensors().serialized() == bytes) // saving again writes the same file
+            #expect(loaded.packed.qBias == layer.packed.qBias && loaded.packed.weightScales == layer.packed.weightScales)
+            if case .static = layer.mode {
+                let q: [UInt8] = try layer.quantizeInput(x)
+                let a: [Int8] = try layer.forward(q, rows: Self.m), b: [Int8] = try loaded.forward(q, rows: Self.m)
+                #expect(a == b)
+            }
+        }
+        // Through a file as well.
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("qgemm-layer-\(getpid()).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let layer = try Self.staticLayer()
+        try layer.save(to: url)
+        #expect(try QuantizedLinear(contentsOf: url)(x, rows: Self.m) == layer(x, rows: Self.m))
+    }
+
+    /// The header of a valid file, as a mutable dictionary, and its data bytes.
+    static func parts(_ file: [UInt8]) throws -> (header: [String: Any], data: [UInt8]) {
+        var length = 0
+        for i in 0..<8 { length |= Int(file[i]) << (8 * i) }
+        let header = try JSONSerialization.jsonObject(with: Data(file[8..<(8 + length)])) as! [String: Any]
+        return (header, Array(file[(8 + length)...]))
+    }
+
+    static func assemble(_ header: [String: Any], _ data: [UInt8]) throws -> [UInt8] {
+        let json = [UInt8](try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys]))
+        return withUnsafeBytes(of: UInt64(json.count).littleEndian, Array.init) + json + data
+    }
+
+    /// Each kind of damage, applied to a valid static layer file, must be refused
+    /// with a QGEMMError (and never trap).
+    @Test func damagedFilesAreRefused() throws {
+        let good = try Self.staticLayer().safeTensors().serialized()
+        let (header, data) = try Self.parts(good)
+        func edited(_ change: (inout [String: Any]) -> Void) throws -> [UInt8] {
+            var h = header
+            change(&h)
+            return try Self.assemble(h, data)
+        }
+        func metadata(_ key: String, _ value: String?) throws -> [UInt8] {
+            try edited { h in
+                var meta = h["__metadata__"] as! [String: Any]
+                meta[key] = value
+                h["__metadata__"] = meta
+            }
+        }
+        func tensorInfo(_ name: String, _ change: @escaping (inout [String: Any]) -> Void) throws -> [UInt8] {
+            try edited { h in
+                var t = h[name] as! [String: Any]
+                change(&t)
+                h[name] = t
+            }
+        }
+        let offsets = (header["weight_scale"] as! [String: Any])["data_offsets"] as! [Int]
+        var negativeScale = data
+        negativeScale[offsets[0] + 3] |= 0x80 // the first weight scale's sign bit
+        let quantizedBias = (header["bias_quantized"] as! [String: Any])["data_offsets"] as! [Int]
+        var tamperedBias = data
+        tamperedBias[quantizedBias[0]] ^= 1
+        let damaged: [(String, [UInt8])] = [
+            ("shorter than the length field", Array(good.prefix(5))),
+            ("header length past the end", [UInt8](repeating: 0xFF, count: 8) + good.dropFirst(8)),
+            ("header is not JSON", try Self.assemble([:], []).prefix(8) + Array("{not json".utf8) + Array(repeating: 32, count: 7)),
+            ("header is a JSON array", withUnsafeBytes(of: UInt64(2).littleEndian, Array.init) + Array("[]".utf8)),
+            ("unsupported dtype", try tensorInfo("weight") { $0["dtype"] = "F64" }),
+            ("shape does not match the byte range", try tensorInfo("weight") { $0["shape"] = [Self.n, Self.k + 1] }),
+            ("negative dimension", try tensorInfo("bias") { $0["shape"] = [-Self.n] }),
+            ("gap before the first tensor", try {
+                var h = header
+                for (name, value) in h where name != "__metadata__" {
+                    var t = value as! [String: Any]
+                    t["data_offsets"] = (t["data_offsets"] as! [Int]).map { $0 + 4 }
+                    h[name] = t
+                }
+                return try Self.assemble(h, [0, 0, 0, 0] + data)
+            }()),
+            ("overlapping tensors", try tensorInfo("bias") { t in
+                let o = t["data_offsets"] as! [Int]
+                t["data_offsets"] = [o[0] - 4, o[1] - 4]
+            }),
+            ("bytes after the last tensor", good + [0, 0, 0, 0]),
+            ("truncated data", Array(good.dropLast(3))),
+            ("not this package's format", try metadata("format", "something-else")),
+            ("unknown version", try metadata("version", "2")),
+            ("unknown mode", try metadata("mode", "sometimes")),
+            ("zero point outside uint8", try metadata("input_zero_point", "300")),
+            ("scale that is not a number", try metadata("output_scale", "fast")),
+            ("zero scale", try metadata("input_scale", "0")),
+            ("clamp that is not the activation's", try metadata("clamp_min", "-128")),
+            ("unknown rounding", try metadata("rounding", "stochastic")),
+            ("missing metadata key", try metadata("activation", nil)),
+            ("negative weight scale", try Self.assemble(header, negativeScale)),
+            ("bias_quantized that does not match", try Self.assemble(header, tamperedBias)),
+            ("weights missing", try edited { h in
+                let w = h.removeValue(forKey: "weight") as! [String: Any]
+                h["other"] = w
+            }),
+            ("unknown tensor", try edited { h in h["extra"] = h.removeValue(forKey: "smoothing") }),
+        ]
+        #expect(damaged.count >= 10)
+        for (what, bytes) in damaged {
+            #expect(throws: QGEMMError.self, "\(what)") {
+                _ = try QuantizedLinear(safeTensors: try SafeTensorsFile(bytes: bytes))
+            }
+        }
+        // Weights at the accumulator bound's far side: refused by PackedWeights' check.
+        let k = 66_000
+        let tooBig = SafeTensorsFile(tensors: ["weight": try .init(int8: [Int8](repeating: -128, count: k), shape: [1, k]),
+                                               "weight_scale": try .init(float32: [0.01], shape: [1])],
+                                     metadata: ["format": QuantizedLinear.safeTensorsFormat, "version": "1", "mode": "dynamic",
+                                                "input_granularity": "perRow", "weight_granularity": "perTensor"])
+        #expect(throws: QGEMMError.self) { _ = try QuantizedLinear(safeTensors: tooBig) }
+    }
+
+    @Test func tensorsOfEveryDtypeRoundTrip() throws {
+        let file = SafeTensorsFile(tensors: [
+            "a": try .init(dtype: .int64, shape: [2], bytes: Array(0..<16)),
+            "b": try .init(dtype: .float16, shape: [3, 1], bytes: Array(0..<6)),
+            "c": try .init(dtype: .uint8, shape: [0], bytes: []),
+        ], metadata: ["k": "v"])
+        #expect(try SafeTensorsFile(bytes: try file.serialized()) == file)
+        #expect(throws: QGEMMError.self) { _ = try SafeTensorsFile.Tensor(dtype: .int32, shape: [3], bytes: [1, 2, 3]) }
+    }
+}
