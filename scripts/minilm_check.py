@@ -120,6 +120,11 @@ configs = [("dynamic-row", DYNAMIC),
            ("static-entropy", ["--mode", "static", "--observer", "entropy"])]
 # Each static observer again with SmoothQuant factors (alpha ALPHA) calibrated on the same data.
 configs += [(label + "+smooth", args + ["--smooth", ALPHA]) for label, args in configs if label.startswith("static")]
+# Static inputs, Float outputs: every Linear layer's input quantized with one
+# scale and zero point fixed in advance, its output left in Float for the
+# residual adds and LayerNorms that follow (no output quantization).
+configs += [("static-input-" + label[len("static-"):], ["--mode", "static-input"] + args[2:])
+            for label, args in configs if label.startswith("static")]
 MIXED_THRESHOLD_DB = 30.0
 results = []
 
@@ -133,7 +138,7 @@ def run_linear(tmp, x, l, name, args):
         np.save(bpath, W(p + ".bias"))
     xpath, ypath = os.path.join(tmp, "x.npy"), os.path.join(tmp, "y.npy")
     np.save(xpath, x.astype(np.float32))
-    extra = ["--calibrate", os.path.join(tmp, f"calib-{l}-{name}.npy")] if "static" in args else []
+    extra = ["--calibrate", os.path.join(tmp, f"calib-{l}-{name}.npy")] if any(a.startswith("static") for a in args) else []
     r = subprocess.run([QGEMM, "linear", "--x", xpath, "--w", wpath, "--bias", bpath, "--out", ypath,
                         "--json", "-", "--repeat", "3"] + args + extra, check=True, capture_output=True, text=True)
     return np.load(ypath), json.loads(r.stdout)
@@ -201,7 +206,7 @@ print("lowest-SQNR layer per configuration:", ", ".join(f"{k}: {v} ({results[i][
                                                         for i, (k, v) in enumerate(worst.items())))
 print(f"{mixed['config']}: {len(mixed['dynamic_layers'])} of {len(mixed['layer_sqnr_db'])} layers fall back to dynamic "
       f"per-row: {', '.join(mixed['dynamic_layers']) or 'none'}")
-all_static = [r for r in results if r["config"].startswith("static")]
+all_static = [r for r in results if r["config"].startswith("static")]  # static and static-input: every layer static
 best = max(all_static, key=lambda r: (r["cosine_mean"], r["top1_agreement"]))
 goal = best["cosine_mean"] >= 0.99 and best["top1_agreement"] >= 0.95
 print(f"goal (all 36 layers static: mean cosine >= 0.99 and top-1 >= 95 %): {'met' if goal else 'not met'} "

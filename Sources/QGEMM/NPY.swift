@@ -3,8 +3,11 @@ import Foundation
 /// A NumPy `.npy` array: reader and writer for the dtypes QGEMM uses.
 ///
 /// Reads format versions 1.0, 2.0 and 3.0, C order, little-endian (or
-/// byte-order-free single bytes), dtypes int8, uint8, int32, float32 and
-/// float64. Writes version 1.0 (2.0 when the header needs it). Everything else
+/// byte-order-free single bytes), dtypes int8, uint8, int32, int64 (NumPy's
+/// default integer), float16, float32 and float64. The typed reads convert
+/// int64 to a narrower integer and float16/float64 to Float, and refuse a value
+/// that does not fit (an int64 outside the type, a float64 beyond Float's
+/// range). Writes version 1.0 (2.0 when the header needs it). Everything else
 /// is refused with a ``QGEMMError`` (code ``QGEMMError/Code/file``) that names
 /// the problem; parsing never reads past the bytes it was given.
 ///
@@ -16,14 +19,15 @@ import Foundation
 /// ```
 public struct NPYArray: Sendable, Equatable {
     public enum DType: String, Sendable, CaseIterable {
-        case int8, uint8, int32, float32, float64
+        case int8, uint8, int32, int64, float16, float32, float64
 
         /// Bytes per element.
         public var itemSize: Int {
             switch self {
             case .int8, .uint8: 1
+            case .float16: 2
             case .int32, .float32: 4
-            case .float64: 8
+            case .int64, .float64: 8
             }
         }
 
@@ -32,6 +36,8 @@ public struct NPYArray: Sendable, Equatable {
             case .int8: "|i1"
             case .uint8: "|u1"
             case .int32: "<i4"
+            case .int64: "<i8"
+            case .float16: "<f2"
             case .float32: "<f4"
             case .float64: "<f8"
             }
@@ -158,10 +164,12 @@ public struct NPYArray: Sendable, Equatable {
         case "i1": return .int8
         case "u1": return .uint8
         case "i4": return .int32
+        case "i8": return .int64
+        case "f2": return .float16
         case "f4": return .float32
         case "f8": return .float64
         default:
-            throw QGEMMError(.file, "unsupported dtype '\(descr)'; supported: int8, uint8, int32, float32, float64")
+            throw QGEMMError(.file, "unsupported dtype '\(descr)'; supported: int8, uint8, int32, int64, float16, float32, float64")
         }
     }
 
@@ -187,38 +195,78 @@ public struct NPYArray: Sendable, Equatable {
         return shape
     }
 
+    /// int8 values, or int64 values that all fit in Int8.
     public func int8Values() throws -> [Int8] {
+        if dtype == .int64 { return try narrowed(Int8.self) }
         try require(.int8)
         return bytes.map { Int8(bitPattern: $0) }
     }
 
+    /// uint8 values, or int64 values that all fit in UInt8.
     public func uint8Values() throws -> [UInt8] {
+        if dtype == .int64 { return try narrowed(UInt8.self) }
         try require(.uint8)
         return bytes
     }
 
+    /// int32 values, or int64 values that all fit in Int32.
     public func int32Values() throws -> [Int32] {
+        if dtype == .int64 { return try narrowed(Int32.self) }
         try require(.int32)
         return stride(from: 0, to: bytes.count, by: 4).map { i in
             Int32(bitPattern: UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24)
         }
     }
 
-    /// float32 values, or float64 values converted to Float.
+    /// The int64 elements, converted to T; a value outside T is refused.
+    private func narrowed<T: FixedWidthInteger>(_: T.Type) throws -> [T] {
+        try stride(from: 0, to: bytes.count, by: 8).enumerated().map { index, i in
+            var bits: UInt64 = 0
+            for j in 0..<8 { bits |= UInt64(bytes[i + j]) << (8 * UInt64(j)) }
+            let v = Int64(bitPattern: bits)
+            guard let t = T(exactly: v) else {
+                throw QGEMMError(.invalidValue, "int64 element [\(index)] = \(v) does not fit in \(T.self) (\(T.min)...\(T.max))")
+            }
+            return t
+        }
+    }
+
+    /// float32 values, or float16 and float64 values converted to Float
+    /// (float16 exactly; a finite float64 beyond Float's range is refused).
     public func floatValues() throws -> [Float] {
         switch dtype {
+        case .float16:
+            return stride(from: 0, to: bytes.count, by: 2).map { i in Self.float(half: UInt16(bytes[i]) | UInt16(bytes[i + 1]) << 8) }
         case .float32:
             return stride(from: 0, to: bytes.count, by: 4).map { i in
                 Float(bitPattern: UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24)
             }
         case .float64:
-            return stride(from: 0, to: bytes.count, by: 8).map { i in
+            return try stride(from: 0, to: bytes.count, by: 8).enumerated().map { index, i in
                 var bits: UInt64 = 0
                 for j in 0..<8 { bits |= UInt64(bytes[i + j]) << (8 * UInt64(j)) }
-                return Float(Double(bitPattern: bits))
+                let d = Double(bitPattern: bits), f = Float(d)
+                guard f.isFinite || !d.isFinite else {
+                    throw QGEMMError(.invalidValue, "float64 element [\(index)] = \(d) is beyond Float's range")
+                }
+                return f
             }
         default:
-            throw QGEMMError(.file, "expected float32 or float64 data, got \(dtype.rawValue)")
+            throw QGEMMError(.file, "expected float16, float32 or float64 data, got \(dtype.rawValue)")
+        }
+    }
+
+    /// IEEE binary16 to Float, exactly (every half value is a Float).
+    static func float(half h: UInt16) -> Float {
+        let sign = UInt32(h >> 15) << 31, exponent = Int(h >> 10 & 0x1F), fraction = UInt32(h & 0x3FF)
+        switch exponent {
+        case 0: // zero or subnormal: fraction · 2^−24
+            let magnitude = Float(fraction) * 0x1p-24
+            return sign != 0 ? -magnitude : magnitude
+        case 31: // infinity or NaN (payload kept in the top fraction bits)
+            return Float(bitPattern: sign | 0x7F80_0000 | fraction << 13)
+        default:
+            return Float(bitPattern: sign | UInt32(exponent - 15 + 127) << 23 | fraction << 13)
         }
     }
 

@@ -15,8 +15,9 @@ import Foundation
 /// | `smoothing` | F32 | [K] | SmoothQuant factors `s_j`, when the layer has them |
 ///
 /// `__metadata__` (strings): `format` = `swift-qgemm.QuantizedLinear`, `version` = `1`,
-/// `mode` (`dynamic` or `static`), `weight_granularity` (`perChannel` or `perTensor`);
-/// dynamic: `input_granularity` (`perRow` or `perTensor`); static: `input_type`,
+/// `mode` (`dynamic`, `static` or `staticInput`), `weight_granularity` (`perChannel` or `perTensor`);
+/// dynamic: `input_granularity` (`perRow` or `perTensor`); staticInput: `input_type`,
+/// `input_scale`, `input_zero_point`; static: `input_type`,
 /// `input_scale`, `input_zero_point`, `output_type`, `output_scale`, `output_zero_point`,
 /// `activation` (`none`, `relu`, `relu6`), `rounding` (`singleRounding`,
 /// `doubleRounding`, `float`), `clamp_min`, `clamp_max`. Scales are written as
@@ -49,6 +50,11 @@ extension QuantizedLinear {
         case .dynamic(let g):
             meta["mode"] = "dynamic"
             meta["input_granularity"] = g.rawValue
+        case .staticInput(let input):
+            meta["mode"] = "staticInput"
+            meta["input_type"] = input.type.rawValue
+            meta["input_scale"] = "\(input.scale)"
+            meta["input_zero_point"] = "\(input.zeroPoint)"
         case .static(let input, let output, let activation):
             meta["mode"] = "static"
             meta["input_type"] = input.type.rawValue
@@ -129,6 +135,12 @@ extension QuantizedLinear {
             guard file.tensors["bias_quantized"] == nil else { throw fail("'bias_quantized' belongs to static layers") }
             mode = .dynamic(g)
             packed = try PackedWeights(weights: weights, outputChannels: n, inputChannels: k, scales: scales, bias: bias.map { .float($0) })
+        case "staticInput":
+            guard file.tensors["bias_quantized"] == nil else { throw fail("'bias_quantized' belongs to static layers") }
+            let input = try parameters("input")
+            mode = .staticInput(input)
+            packed = try PackedWeights(weights: weights, outputChannels: n, inputChannels: k, scales: scales, bias: bias.map { .float($0) },
+                                       input: input)
         case "static":
             let input = try parameters("input"), output = try parameters("output")
             guard let activation = Activation(rawValue: try string("activation")) else { throw fail("activation is not none, relu or relu6") }
@@ -148,7 +160,7 @@ extension QuantizedLinear {
                                         : "'bias_quantized' does not match the bias quantized with S_X·S_W")
             }
         case let m:
-            throw fail("mode '\(m)' is not dynamic or static")
+            throw fail("mode '\(m)' is not dynamic, static or staticInput")
         }
         self.init(packed: packed, mode: mode, smoothing: smoothing)
     }

@@ -11,6 +11,11 @@ import CQGEMM
 /// - **static**: input and output ``QuantizationParameters`` come from
 ///   calibration; int8 (or uint8) in, int8 (or uint8) out with a fused
 ///   activation clamp, so layers chain without leaving the integer domain.
+/// - **static input**: the input's parameters come from calibration (one
+///   scale and zero point per tensor, fixed in advance), the output is not
+///   requantized: Float in, Float out `S_X·S_W[n]·acc + b`. For layers whose
+///   output feeds Float operations (a residual add, LayerNorm, softmax), which
+///   is where transformers carry their largest outliers.
 ///
 /// ```swift
 /// let fc = try QuantizedLinear(weights: w, outputFeatures: 1536, inputFeatures: 384, bias: b,
@@ -32,6 +37,7 @@ public final class QuantizedLinear: Sendable {
     public enum Mode: Sendable {
         case dynamic(InputGranularity)
         case `static`(input: QuantizationParameters, output: QuantizationParameters, activation: Activation)
+        case staticInput(QuantizationParameters)
     }
 
     public let mode: Mode
@@ -70,6 +76,9 @@ public final class QuantizedLinear: Sendable {
         case .dynamic:
             packed = try PackedWeights(quantizing: weights, outputChannels: outputFeatures, inputChannels: inputFeatures,
                                        granularity: .perChannel, bias: bias.map { .float($0) })
+        case .staticInput(let input):
+            packed = try PackedWeights(quantizing: weights, outputChannels: outputFeatures, inputChannels: inputFeatures,
+                                       granularity: .perChannel, bias: bias.map { .float($0) }, input: input)
         case .static(let input, let output, let activation):
             packed = try PackedWeights(quantizing: weights, outputChannels: outputFeatures, inputChannels: inputFeatures,
                                        granularity: .perChannel, bias: bias.map { .float($0) }, input: input,
@@ -117,6 +126,11 @@ public final class QuantizedLinear: Sendable {
                              Int64(inputFeatures))
             return try packed.gemmDynamic(q, rows: rows, rowScales: scales, rowZeroPoints: zeros,
                                           kernel: kernel, threads: threads)
+        case .staticInput(let input):
+            switch input.type {
+            case .uint8: return try packed.gemm(quantizeInput(x) as [UInt8], rows: rows, as: Float.self, kernel: kernel, threads: threads)
+            case .int8: return try packed.gemm(quantizeInput(x) as [Int8], rows: rows, as: Float.self, kernel: kernel, threads: threads)
+            }
         case .static(let input, let output, _):
             switch (input.type, output.type) {
             case (.uint8, .int8): return try dequantizeOutput(forward(quantizeInput(x) as [UInt8], rows: rows, kernel: kernel, threads: threads) as [Int8])
@@ -164,12 +178,14 @@ public final class QuantizedLinear: Sendable {
         return try packed.gemm(x, rows: rows, as: Y.self, kernel: kernel, threads: threads)
     }
 
-    /// Static mode: the first layer's input, quantized with the input
+    /// Static and static-input modes: the input, quantized with the input
     /// parameters. With ``smoothing``, each value is divided by its channel's
     /// factor first, in the same pass: `q = clamp(round-half-away((x/s_j)/S) + Z)`.
     public func quantizeInput<X: QuantizedScalar>(_ x: [Float]) throws -> [X] {
-        guard case .static(let input, _, _) = mode else {
-            throw QGEMMError(.incompatibleParameters, "quantizeInput is for static mode")
+        let input: QuantizationParameters
+        switch mode {
+        case .static(let p, _, _), .staticInput(let p): input = p
+        case .dynamic: throw QGEMMError(.incompatibleParameters, "quantizeInput is for the static modes")
         }
         guard let smoothing else { return try quantize(x, parameters: input) }
         try X.checkElementType()

@@ -16,7 +16,7 @@ struct GEMMCommand: ParsableCommand {
     var x: String
     @Option(name: .customLong("w"), help: "Weights W.npy (int8, [N,K]).")
     var w: String
-    @Option(name: .long, help: "Bias B.npy (int32, [N]).")
+    @Option(name: .long, help: "Bias B.npy (int32, or int64 values that fit, [N]).")
     var bias: String?
     @Option(name: .customLong("x-scale"), parsing: .unconditional, help: "S_X (> 0).")
     var xScale: Float
@@ -87,7 +87,7 @@ struct GEMMCommand: ParsableCommand {
         }
         var biasValues: PackedWeights.Bias? = nil
         if let bias {
-            let file = NPYOption(option: "--bias", path: bias, needs: "int32 [N] with scale S_X·S_W")
+            let file = NPYOption(option: "--bias", path: bias, needs: "int32 (or int64 that fits) [N] with scale S_X·S_W")
             let b = try file.read()
             biasValues = .int32(try file.naming {
                 let shape = try b.requireRank(1, name: "B")

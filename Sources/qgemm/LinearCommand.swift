@@ -8,26 +8,28 @@ struct LinearCommand: ParsableCommand {
         commandName: "linear",
         abstract: "A Linear layer Y = X·Wᵀ + b in int8 on NumPy files, Float in and out.",
         discussion: """
-        X is float32 or float64 [M,K], W [N,K], B [N]; Y is written as float32 [M,N]. Weights are \
+        X is float16, float32 or float64 [M,K], W [N,K], B [N]; Y is written as float32 [M,N]. Weights are \
         quantized symmetrically per output channel. Dynamic mode quantizes X per row or per tensor at \
         run time. Static mode takes the input and output parameters (--x-scale/--x-zero-point/\
         --y-scale/--y-zero-point, uint8 input and int8 output) or calibrates them on CALIB_X.npy \
-        with an observer (the output range comes from the float layer on that data); --smooth ALPHA \
+        with an observer (the output range comes from the float layer on that data). static-input \
+        mode quantizes X with static parameters (--x-scale/--x-zero-point or --calibrate) and writes \
+        the int32 accumulators dequantized, with no output quantization. --smooth ALPHA \
         adds SmoothQuant factors calibrated on the same data. --save writes the quantized layer as \
         safetensors; --load runs a saved layer instead of quantizing --w.
         """)
 
-    enum Mode: String, ExpressibleByArgument { case dynamic, `static` }
+    enum Mode: String, ExpressibleByArgument { case dynamic, `static`, staticInput = "static-input" }
     enum Granularity: String, ExpressibleByArgument { case row, tensor }
     enum ObserverKind: String, ExpressibleByArgument { case minmax, moving, percentile, mse, entropy }
 
-    @Option(name: .customLong("x"), help: "Input X.npy (float32 or float64, [M,K]).")
+    @Option(name: .customLong("x"), help: "Input X.npy (float16, float32 or float64, [M,K]).")
     var x: String
-    @Option(name: .customLong("w"), help: "Weights W.npy (float32 or float64, [N,K]); not with --load.")
+    @Option(name: .customLong("w"), help: "Weights W.npy (float16, float32 or float64, [N,K]); not with --load.")
     var w: String?
-    @Option(name: .long, help: "Bias B.npy (float32 or float64, [N]).")
+    @Option(name: .long, help: "Bias B.npy (float16, float32 or float64, [N]).")
     var bias: String?
-    @Option(name: .long, help: "dynamic (default) or static.")
+    @Option(name: .long, help: "dynamic (default), static (int8 output, requantized) or static-input (the input static, Float output).")
     var mode: Mode?
     @Option(name: .long, help: "Write the quantized layer to this .safetensors file.")
     var save: String?
@@ -94,8 +96,14 @@ struct LinearCommand: ParsableCommand {
                          (percentile != nil, "--percentile"), (batch != nil, "--batch"), (rounding != nil, "--rounding"),
                          (smooth != nil, "--smooth")]
             for (isGiven, option) in given {
-                try OptionCheck.unused(isGiven, option, "applies only to --mode static (dynamic mode computes the input's parameters per call and writes Float)")
+                try OptionCheck.unused(isGiven, option, "applies only to --mode static or static-input (dynamic mode computes the input's parameters per call and writes Float)")
             }
+        case .staticInput:
+            let given = [(yScale != nil, "--y-scale"), (yZeroPoint != nil, "--y-zero-point"), (rounding != nil, "--rounding")]
+            for (isGiven, option) in given {
+                try OptionCheck.unused(isGiven, option, "applies only to --mode static (static-input writes Float, with no output quantization)")
+            }
+            fallthrough
         case .static:
             try OptionCheck.unused(granularity != nil, "--granularity",
                                    "applies only to --mode dynamic (static mode has one input scale and zero point per tensor)")
@@ -111,14 +119,14 @@ struct LinearCommand: ParsableCommand {
     func run() throws {
         if let load { return try runSaved(load) }
         let mode = self.mode ?? .dynamic
-        let xFile = NPYOption(option: "--x", path: x, needs: "float32 or float64 [M,K]")
-        let wFile = NPYOption(option: "--w", path: w!, needs: "float32 or float64 [N,K] with the K of --x")
+        let xFile = NPYOption(option: "--x", path: x, needs: "float16, float32 or float64 [M,K]")
+        let wFile = NPYOption(option: "--w", path: w!, needs: "float16, float32 or float64 [N,K] with the K of --x")
         let (xa, wa, m, k, n) = try xFile.readWithWeights(wFile)
         let wv = try wFile.naming { try wa.floatValues() }
         let xv = try xFile.naming { try xa.floatValues() }
         var bv: [Float]? = nil
         if let bias {
-            let file = NPYOption(option: "--bias", path: bias, needs: "float32 or float64 [N]")
+            let file = NPYOption(option: "--bias", path: bias, needs: "float16, float32 or float64 [N]")
             let b = try file.read()
             bv = try file.naming {
                 let shape = try b.requireRank(1, name: "B")
@@ -136,11 +144,18 @@ struct LinearCommand: ParsableCommand {
             report["granularity"] = granularity.rawValue
         case .static:
             let (input, output, smoothing) = try staticParameters(w: wv, b: bv, n: n, k: k)
-            layerMode = .static(input: input, output: output, activation: .none)
+            layerMode = .static(input: input, output: output!, activation: .none)
             layerSmoothing = smoothing
             if let smooth { report["smoothing_alpha"] = smooth }
             report["x_scale"] = input.scale; report["x_zero_point"] = input.zeroPoint
-            report["y_scale"] = output.scale; report["y_zero_point"] = output.zeroPoint
+            report["y_scale"] = output!.scale; report["y_zero_point"] = output!.zeroPoint
+            if calibrate != nil { report["observer"] = (observer ?? .minmax).rawValue }
+        case .staticInput:
+            let (input, _, smoothing) = try staticParameters(w: wv, b: bv, n: n, k: k, output: false)
+            layerMode = .staticInput(input)
+            layerSmoothing = smoothing
+            if let smooth { report["smoothing_alpha"] = smooth }
+            report["x_scale"] = input.scale; report["x_zero_point"] = input.zeroPoint
             if calibrate != nil { report["observer"] = (observer ?? .minmax).rawValue }
         }
         let layer = try QuantizedLinear(weights: wv, outputFeatures: n, inputFeatures: k, bias: bv, mode: layerMode,
@@ -155,7 +170,7 @@ struct LinearCommand: ParsableCommand {
         do { layer = try QuantizedLinear(contentsOf: URL(fileURLWithPath: file)) } catch let e as QGEMMError {
             throw QGEMMError(e.code, "--load \(file): \(e.message)")
         }
-        let xFile = NPYOption(option: "--x", path: x, needs: "float32 or float64 [M,K] with the K of the saved layer")
+        let xFile = NPYOption(option: "--x", path: x, needs: "float16, float32 or float64 [M,K] with the K of the saved layer")
         let xa = try xFile.read()
         let (xv, m) = try xFile.naming {
             let xs = try xa.requireRank(2, name: "X")
@@ -168,6 +183,9 @@ struct LinearCommand: ParsableCommand {
         var report: [String: Any] = ["m": m, "k": k, "n": n, "loaded": file]
         switch layer.mode {
         case .dynamic(let g): report["mode"] = "dynamic"; report["granularity"] = g == .perRow ? "row" : "tensor"
+        case .staticInput(let input):
+            report["mode"] = "static-input"
+            report["x_scale"] = input.scale; report["x_zero_point"] = input.zeroPoint
         case .static(let input, let output, _):
             report["mode"] = "static"
             report["x_scale"] = input.scale; report["x_zero_point"] = input.zeroPoint
@@ -207,13 +225,15 @@ struct LinearCommand: ParsableCommand {
         }
     }
 
-    func staticParameters(w: [Float], b: [Float]?, n: Int, k: Int) throws
-        -> (QuantizationParameters, QuantizationParameters, Smoothing?) {
+    /// The input parameters, the output parameters (unless `output` is false)
+    /// and the smoothing, from --calibrate or the explicit options.
+    func staticParameters(w: [Float], b: [Float]?, n: Int, k: Int, output: Bool = true) throws
+        -> (QuantizationParameters, QuantizationParameters?, Smoothing?) {
         if let calibrate {
             guard xScale == nil, xZeroPoint == nil, yScale == nil, yZeroPoint == nil else {
                 throw ValidationError("give either --calibrate or the explicit --x-/--y- parameters, not both")
             }
-            let file = NPYOption(option: "--calibrate", path: calibrate, needs: "float32 or float64 [rows,K] with the K of --x")
+            let file = NPYOption(option: "--calibrate", path: calibrate, needs: "float16, float32 or float64 [rows,K] with the K of --x")
             let ca = try file.read()
             let (c, cs) = try file.naming {
                 let cs = try ca.requireRank(2, name: "the calibration data")
@@ -234,11 +254,18 @@ struct LinearCommand: ParsableCommand {
                 let end = min(rows, start + step)
                 let xb = Array(c[(start * k)..<(end * k)])
                 try xObs.observe(try smoothing?.apply(xb, rows: end - start) ?? xb)
+                guard output else { continue }
                 var yb = try BLAS.sgemm(xb, w, m: end - start, k: k, n: n, transposeB: true)
                 if let b { for i in yb.indices { yb[i] += b[i % n] } }
                 try yObs.observe(yb)
             }
-            return (try xObs.parameters(type: .uint8), try yObs.parameters(type: .int8), smoothing)
+            return (try xObs.parameters(type: .uint8), output ? try yObs.parameters(type: .int8) : nil, smoothing)
+        }
+        if !output {
+            guard let xScale, let xZeroPoint else {
+                throw ValidationError("static-input mode needs --calibrate CALIB_X.npy or both of --x-scale, --x-zero-point")
+            }
+            return (try QuantizationParameters(type: .uint8, scale: xScale, zeroPoint: xZeroPoint), nil, nil)
         }
         guard let xScale, let xZeroPoint, let yScale, let yZeroPoint else {
             throw ValidationError("static mode needs --calibrate CALIB_X.npy or all of --x-scale, --x-zero-point, --y-scale, --y-zero-point")

@@ -21,7 +21,9 @@ struct NPYTests {
         }
         #expect(try NPYArray(parsing: arrays[0].fileBytes()).int8Values() == [-128, -1, 0, 1, 127, 5])
         #expect(try NPYArray(parsing: arrays[2].fileBytes()).int32Values() == [.min, -1, 0, 1, .max, 42])
-        #expect(try NPYArray(parsing: arrays[4].fileBytes()).floatValues() == [Float.infinity, -2.5])
+        // A float64 beyond Float's range is refused, not read as infinity.
+        #expect(errorCode { _ = try NPYArray(parsing: arrays[4].fileBytes()).floatValues() } == .invalidValue)
+        #expect(try NPYArray(float64: [.infinity, -2.5], shape: [2]).floatValues() == [Float.infinity, -2.5])
         // Through a file.
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("qgemm-npy-\(UUID().uuidString).npy")
         defer { try? FileManager.default.removeItem(at: url) }
@@ -64,7 +66,7 @@ struct NPYTests {
         #expect(refusal(v4)?.contains("version") == true)
         #expect(refusal(file("{'descr': '|i1', 'fortran_order': True, 'shape': (2, 2), }", data: [1, 2, 3, 4]))?.contains("Fortran") == true)
         #expect(refusal(file("{'descr': '>i4', 'fortran_order': False, 'shape': (1,), }", data: [0, 0, 0, 1]))?.contains("big-endian") == true)
-        #expect(refusal(file("{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }", data: [UInt8](repeating: 0, count: 8)))?.contains("unsupported dtype") == true)
+        #expect(refusal(file("{'descr': '<u8', 'fortran_order': False, 'shape': (1,), }", data: [UInt8](repeating: 0, count: 8)))?.contains("unsupported dtype") == true)
         #expect(refusal(file("{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }", data: [UInt8](repeating: 0, count: 8)))?.contains("unsupported dtype") == true)
         #expect(refusal(file("{'descr': [('a', '<i4')], 'fortran_order': False, 'shape': (1,), }", data: [0, 0, 0, 0]))?.contains("structured") == true)
         #expect(refusal(Array(good.dropLast()))?.contains("truncated") == true)
@@ -94,5 +96,31 @@ struct NPYTests {
             if rng.next() % 3 == 0 { b = Array(b.prefix(Int(rng.next() % UInt64(b.count)))) }
             _ = try? NPYArray(parsing: b)
         }
+    }
+
+    /// NumPy's default integer (int64) and half precision (float16) are read
+    /// and converted; values that do not fit the requested type are refused.
+    @Test func int64AndFloat16AreConverted() throws {
+        let ints: [Int64] = [1, -2, 300, -70_000]
+        let int64 = try NPYArray(parsing: file("{'descr': '<i8', 'fortran_order': False, 'shape': (4,), }",
+                                                data: ints.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }))
+        #expect(int64.dtype == .int64 && int64.count == 4)
+        #expect(try int64.int32Values() == [1, -2, 300, -70_000])
+        #expect(errorCode { _ = try int64.int8Values() } == .invalidValue)   // 300 is not an Int8
+        #expect(errorCode { _ = try int64.uint8Values() } == .invalidValue)  // −2 is not a UInt8
+        let big = try NPYArray(parsing: file("{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }",
+                                              data: withUnsafeBytes(of: Int64(1 << 40).littleEndian, Array.init)))
+        #expect(errorCode { _ = try big.int32Values() } == .invalidValue)
+        // float16: 1, −2, 65504 (the largest), 2^−24 (the smallest subnormal), −0, +Inf.
+        let halves: [UInt16] = [0x3C00, 0xC000, 0x7BFF, 0x0001, 0x8000, 0x7C00]
+        let f16 = try NPYArray(parsing: file("{'descr': '<f2', 'fortran_order': False, 'shape': (6,), }",
+                                              data: halves.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }))
+        let f = try f16.floatValues()
+        #expect(f[0] == 1 && f[1] == -2 && f[2] == 65504 && f[3] == 0x1p-24 && f[4] == 0 && f[4].sign == .minus && f[5] == .infinity)
+        #expect(errorCode { _ = try f16.int32Values() } == .file)
+        // float64 beyond Float's range is refused, not turned into infinity.
+        let huge = try NPYArray(parsing: file("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }",
+                                               data: withUnsafeBytes(of: (1e300).bitPattern.littleEndian, Array.init)))
+        #expect(errorCode { _ = try huge.floatValues() } == .invalidValue)
     }
 }

@@ -32,10 +32,17 @@ struct SafeTensorsTests {
                                    mode: .dynamic(.perTensor))
     }
 
+    static func staticInputLayer() throws -> QuantizedLinear {
+        var rng = CheckRandom(seed: 45)
+        return try QuantizedLinear(weights: floats(n * k, &rng), outputFeatures: n, inputFeatures: k, bias: floats(n, &rng),
+                                   mode: .staticInput(try QuantizationParameters(type: .int8, scale: 0.04, zeroPoint: 5)),
+                                   smoothing: try Smoothing(factors: (0..<k).map { 1 + Float($0 % 3) }))
+    }
+
     @Test func roundTripGivesTheSameBits() throws {
         var rng = CheckRandom(seed: 47)
         let x = Self.floats(Self.m * Self.k, &rng, scale: 2)
-        for layer in [try Self.staticLayer(), try Self.dynamicLayer()] {
+        for layer in [try Self.staticLayer(), try Self.dynamicLayer(), try Self.staticInputLayer()] {
             let bytes = try layer.safeTensors().serialized()
             let loaded = try QuantizedLinear(safeTensors: try SafeTensorsFile(bytes: bytes))
             #expect(try loaded(x, rows: Self.m) == layer(x, rows: Self.m))

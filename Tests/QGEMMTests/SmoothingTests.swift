@@ -95,4 +95,19 @@ struct SmoothingTests {
         #expect(errorCode { try absMax.observe([1, 2], rows: 1) } == .invalidShape)
         #expect(errorCode { try absMax.observe([1, .infinity, 2], rows: 1) } == .invalidValue)
     }
+
+    /// Static-input mode (fixed input parameters, Float output) is dynamic
+    /// per-tensor mode with the parameters decided in advance: given the
+    /// parameters dynamic mode would compute for this input, the same bits.
+    @Test func staticInputModeMatchesDynamicPerTensorWithTheSameParameters() throws {
+        let (x, w, b) = Self.data(seed: 31)
+        let params = try QuantizedLinear.dynamicParameters(x, rows: Self.m, k: Self.k, granularity: .perTensor)[0]
+        let fixed = try QuantizedLinear(weights: w, outputFeatures: Self.n, inputFeatures: Self.k, bias: b, mode: .staticInput(params))
+        let dynamic = try QuantizedLinear(weights: w, outputFeatures: Self.n, inputFeatures: Self.k, bias: b, mode: .dynamic(.perTensor))
+        #expect(try fixed(x, rows: Self.m) == dynamic(x, rows: Self.m))
+        // And it keeps the outlier-heavy layer far more accurate than requantizing its output would.
+        let reference = try Self.floatLayer(x, w, b)
+        #expect(sqnr(reference: reference, test: try fixed(x, rows: Self.m)) > 20)
+        #expect(errorCode { let _: [Int8] = try fixed.forward([UInt8](repeating: 1, count: Self.m * Self.k), rows: Self.m) } == .incompatibleParameters)
+    }
 }
