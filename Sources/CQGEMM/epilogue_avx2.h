@@ -50,7 +50,7 @@ QG_AVX2_INLINE __m256i qg_avx2_clamp64(__m256i v, __m256i lo, __m256i hi) {
     return _mm256_blendv_epi8(v, hi, _mm256_cmpgt_epi64(v, hi));
 }
 
-/// Fixed-point requantization of 8 accumulators (int64 products, DESIGN §3),
+/// Fixed-point requantization of 8 accumulators (int64 products; KERNELS.md, "The epilogue"),
 /// clamped to [lo, hi] (the output range minus Z_Y).
 QG_AVX2_INLINE __m256i qg_avx2_requantize_fixed(const qg_gemm_args *a, int64_t n, __m256i acc, int32_t lo, int32_t hi) {
     const __m256i m0 = _mm256_loadu_si256((const __m256i *)(a->multiplier + n));

@@ -6,7 +6,7 @@
 // one zmm). Activations are the unsigned operand: uint8 as they are, int8 plus
 // 128 (a flip of the top bit). The +128 adds 128·row_sum[n] to every dot
 // product; the epilogue removes it by adding 128 to the zero point it
-// subtracts (DESIGN §3: a path's private bias fold, which never changes a
+// subtracts (KERNELS.md: a path's private bias fold, which never changes a
 // result).
 //
 // Activation layout (one row group of R ≤ 8 rows, K padded to kp):

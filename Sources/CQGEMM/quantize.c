@@ -1,6 +1,6 @@
 // Float → uint8/int8 quantization of activation rows, the hot part of dynamic
 // quantization: q = clamp(round-half-away(r / scale) + Z, qmin, qmax), exactly
-// as QuantizationParameters.quantize (DESIGN §3). The caller has checked that
+// as QuantizationParameters.quantize (README, "Arithmetic"). The caller has checked that
 // no value is NaN (ranges come from qg_row_min_max, which reports them).
 #include "qgemm.h"
 

@@ -1,4 +1,4 @@
-// Scalar requantization of one accumulator: the definition in DESIGN §3.
+// Scalar requantization of one accumulator: the definition in the README's "Arithmetic" section (the package's contract).
 // Everything is exact in int64; the result is clamped to [lo, hi] (the
 // output range minus Z_Y) before it is narrowed.
 #include "qgemm.h"

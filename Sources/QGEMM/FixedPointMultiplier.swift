@@ -9,7 +9,7 @@ import Darwin
 /// A positive real multiplier as a Q31 integer and a power of two:
 /// `real ≈ multiplier · 2^(shift − 31)`, with `multiplier` in [2^30, 2^31).
 ///
-/// Derived as TFLite's `QuantizeMultiplier` (DESIGN §3): `frexp(real) = q·2^e`,
+/// Derived as TFLite's `QuantizeMultiplier`: `frexp(real) = q·2^e`,
 /// `multiplier = round-half-away(q·2^31)`; a result of 2^31 is halved and `shift`
 /// incremented. Multipliers below 2^−32 (shift < −31) flush to (0, 0), and
 /// multipliers ≥ 2^30 (shift > 30) saturate to (2^31 − 1, 30), the largest the
@@ -41,7 +41,7 @@ public struct FixedPointMultiplier: Sendable, Hashable, CustomStringConvertible 
         self.shift = shift
     }
 
-    /// Derives the pair from a real multiplier (DESIGN §3).
+    /// Derives the pair from a real multiplier (the README's "Arithmetic" section).
     ///
     /// - Throws: ``QGEMMError/Code/invalidScale`` when `real` is negative or not finite.
     public init(_ real: Double) throws {

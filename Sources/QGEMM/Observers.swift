@@ -5,8 +5,9 @@ import Darwin
 #endif
 
 /// Calibration observers: fed sample batches, they produce the
-/// ``QuantizationParameters`` of a tensor (DESIGN §3's nudge on the range they
-/// settle on).
+/// ``QuantizationParameters`` of a tensor: the range they settle on, widened
+/// to contain 0 and nudged so that 0 is exact
+/// (``QuantizationParameters/init(observedMin:observedMax:type:)``).
 ///
 /// ```swift
 /// var observer = PercentileObserver(percentile: 99.9)

@@ -12,7 +12,7 @@ import Foundation
 ///   `q_b[n] − Z_X·rowSum[n]`, and with output parameters one
 ///   ``FixedPointMultiplier`` per channel.
 ///
-/// Construction checks the overflow bound of DESIGN §3 for every channel:
+/// Construction checks the accumulator overflow bound for every channel:
 /// `255·Σ_k |q_W[n,k]| + |q_b[n]| ≤ 2^31 − 1`, independent of Z_X and of the
 /// kernel path. Instances are immutable and safe to share between threads.
 ///
@@ -260,7 +260,7 @@ public final class PackedWeights: @unchecked Sendable {
                 }
             }
         }
-        // The overflow bound of DESIGN §3, per channel.
+        // The accumulator overflow bound (KERNELS.md, "The problem"), per channel.
         let limit = Int64(Int32.max)
         for i in 0..<n {
             let bound = 255 * absSum64[i] + abs(qb?[i] ?? 0)

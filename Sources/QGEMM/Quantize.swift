@@ -1,6 +1,6 @@
 import CQGEMM
 
-// quantize / dequantize between Float and Int8 / UInt8 (DESIGN §3).
+// quantize / dequantize between Float and Int8 / UInt8 (the README's "Arithmetic" section).
 
 extension QuantizationParameters {
     /// Quantizes one value: `clamp(round-half-away(r / scale) + Z, qmin, qmax)`.

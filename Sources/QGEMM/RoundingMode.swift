@@ -1,6 +1,6 @@
 import CQGEMM
 
-/// How an int32 accumulator becomes an int8 / uint8 output (DESIGN §3).
+/// How an int32 accumulator becomes an int8 / uint8 output (the README's "Arithmetic" section).
 ///
 /// | mode | formula | ties | matches |
 /// | --- | --- | --- | --- |

@@ -131,7 +131,7 @@ typedef enum qg_rounding {
 
 /// One quantized GEMM, Y[M×N] = epilogue(X[M×K] · W[N×K]ᵀ).
 ///
-/// The exact accumulator of DESIGN §3 is formed as
+/// The exact accumulator (KERNELS.md, "The problem") is formed as
 ///
 ///     acc[m][n] = Σ_k W[n][k]·X[m][k]  +  bias[n]
 ///                 − x_zero_point·row_sum[n]  − row_zero_point[m]·row_sum[n]
