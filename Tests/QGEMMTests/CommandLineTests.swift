@@ -102,21 +102,22 @@ struct CommandLineTests {
         try NPYArray(uint8: [1, 2, 3, 4], shape: [2, 2]).write(to: URL(fileURLWithPath: file("w_u8.npy")))
         try NPYArray(int8: [1, -1, 2, 0], shape: [2, 2]).write(to: URL(fileURLWithPath: file("w.npy")))
         try NPYArray(float32: [1, 2], shape: [2]).write(to: URL(fileURLWithPath: file("b_f32.npy")))
-        // An int64 bias, as np.array([1, 2]) writes it: '<i8', which the reader does not take.
+        // An int64 bias, as np.array([...]) writes it ('<i8'), with a value beyond int32: refused.
         var int64 = Data([0x93] + Array("NUMPY".utf8) + [1, 0])
         var header = "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }"
         while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
         header += "\n"
         int64.append(contentsOf: [UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
         int64.append(contentsOf: Array(header.utf8))
-        int64.append(contentsOf: [UInt8](repeating: 0, count: 16))
+        int64.append(contentsOf: [0, 0, 0, 0, 0, 1, 0, 0] + [UInt8](repeating: 0, count: 8)) // 2^40, 0
         try int64.write(to: URL(fileURLWithPath: file("b_i64.npy")))
         let base = ["gemm", "--x", file("x.npy"), "--x-scale", "0.1", "--x-zero-point", "3", "--w-scale", "0.1",
                     "--output-type", "int32", "--out", file("y.npy")]
         let cases: [([String], [String])] = [
             (["--w", file("w_u8.npy")], ["--w \(file("w_u8.npy"))", "uint8", "--w needs int8"]),
             (["--w", file("w.npy"), "--bias", file("b_f32.npy")], ["--bias \(file("b_f32.npy"))", "float32", "--bias needs int32"]),
-            (["--w", file("w.npy"), "--bias", file("b_i64.npy")], ["--bias \(file("b_i64.npy"))", "<i8", "--bias needs int32"]),
+            (["--w", file("w.npy"), "--bias", file("b_i64.npy")],
+             ["--bias \(file("b_i64.npy"))", "1099511627776 does not fit in Int32", "--bias needs int32 (or int64 that fits)"]),
             (["--w", file("missing.npy")], ["--w \(file("missing.npy"))", "--w needs int8"]),
         ]
         for (extra, wanted) in cases {
@@ -125,7 +126,7 @@ struct CommandLineTests {
             for w in wanted { #expect(r.stderr.contains(w), "\(extra): wanted '\(w)' in \(r.stderr)") }
         }
         let linear = try qgemm(["linear", "--x", file("x.npy"), "--w", file("w.npy"), "--out", file("y.npy")])
-        #expect(linear.status == 1 && linear.stderr.contains("--w \(file("w.npy"))") && linear.stderr.contains("--w needs float32 or float64"),
+        #expect(linear.status == 1 && linear.stderr.contains("--w \(file("w.npy"))") && linear.stderr.contains("--w needs float16, float32 or float64"),
                 "\(linear.stderr)")
     }
 
