@@ -72,6 +72,9 @@ let products: [Product] = [
 
 let dependencies: [Package.Dependency] = [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    // `swift package generate-documentation` (scripts/docs): the DocC catalogs
+    // of QGEMM and QGEMMBaseline. A command plugin: nothing of it is linked.
+    .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
 ]
 
 // MARK: - Package

@@ -88,6 +88,10 @@ int64_t qg_peak_smmla(int64_t iterations);
 /// caller is using the pool, runs every task on the calling thread instead.
 void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t t), void *ctx);
 
+/// Records that the calling thread's last call ran on `threads` threads
+/// (qg_parallel_for does it itself; the reference path calls this with 1).
+void qg_set_threads_of_last_call(int threads);
+
 /// Per-thread scratch of at least `bytes` bytes, 64-byte aligned, reused
 /// across calls on the same thread; NULL if it cannot be allocated.
 void *qg_thread_scratch(size_t bytes);

@@ -85,8 +85,12 @@ int qg_path_best(void) {
 
 int qg_gemm(const qg_gemm_args *args, int path, int threads) {
     if (!qg_path_is_supported(path)) return -1;
-    if (args->m == 0 || args->n == 0) return 0;
+    if (args->m == 0 || args->n == 0) {
+        qg_set_threads_of_last_call(1);
+        return 0;
+    }
     if (path == QG_PATH_REFERENCE) {
+        qg_set_threads_of_last_call(1);
         qg_gemm_reference(args);
         return 0;
     }

@@ -59,7 +59,15 @@ typedef struct qg_job {
     void *ctx;
     int64_t count;
     _Atomic int64_t next;
+    _Atomic int helpers; // workers that ran at least one task of this job
 } qg_job;
+
+/// Threads that ran tasks of this thread's last qg_parallel_for (what
+/// `threads:` turned into: fewer when the pool was busy or tasks were few).
+static _Thread_local int qg_last_threads = 0;
+
+int qg_threads_of_last_call(void) { return qg_last_threads; }
+void qg_set_threads_of_last_call(int threads) { qg_last_threads = threads; }
 
 static struct {
     pthread_mutex_t lock;
@@ -80,11 +88,14 @@ static struct {
     .owner = PTHREAD_MUTEX_INITIALIZER,
 };
 
-static void qg_drain(qg_job *job) {
+/// Runs tasks until none is left; returns how many this thread ran.
+static int64_t qg_drain(qg_job *job) {
+    int64_t ran = 0;
     for (;;) {
         int64_t t = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
-        if (t >= job->count) return;
+        if (t >= job->count) return ran;
         job->task(job->ctx, t);
+        ran++;
     }
 }
 
@@ -122,7 +133,7 @@ static void *qg_worker(void *arg) {
         qg_job *job = qg_pool.job;
         atomic_fetch_add(&qg_pool.active, 1);
         pthread_mutex_unlock(&qg_pool.lock);
-        qg_drain(job);
+        if (qg_drain(job) > 0) atomic_fetch_add_explicit(&job->helpers, 1, memory_order_relaxed);
         pthread_mutex_lock(&qg_pool.lock);
         if (atomic_fetch_sub(&qg_pool.active, 1) == 1) pthread_cond_signal(&qg_pool.idle);
     }
@@ -180,6 +191,8 @@ static int qg_no_worker_active(void *unused) {
 void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t t), void *ctx) {
     qg_job job = {.task = task, .ctx = ctx, .count = count};
     atomic_init(&job.next, 0);
+    atomic_init(&job.helpers, 0);
+    qg_last_threads = 1;
     if (threads <= 1 || count <= 1 || pthread_mutex_trylock(&qg_pool.owner) != 0) {
         qg_drain(&job);
         return;
@@ -218,6 +231,7 @@ void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t
     qg_pool.job = NULL;
     pthread_mutex_unlock(&qg_pool.lock);
     pthread_mutex_unlock(&qg_pool.owner);
+    qg_last_threads = 1 + atomic_load_explicit(&job.helpers, memory_order_relaxed);
 }
 
 // MARK: - Per-thread scratch

@@ -23,7 +23,10 @@ extension PackedWeights {
     ///     must not overlap `x`.
     ///   - outputRowStride: elements between rows of `y` (≥ N; default N).
     ///   - kernel: the kernel path (default ``KernelPath/processDefault``).
-    ///   - threads: threads to use, ≥ 1 (default: all cores).
+    ///   - threads: a ceiling on the threads to use, 1...1024 (default: all
+    ///     cores). Fewer run when the work is too small to split, or when the
+    ///     process-wide pool is serving another call (this one then runs on
+    ///     its own thread); ``threadsUsedByLastCall`` tells how many did.
     /// - Throws: ``QGEMMError`` for a wrong shape, short buffer, small stride,
     ///   mismatched or missing parameters, overlapping buffers or an
     ///   unsupported kernel path. Nothing is written then.
@@ -242,6 +245,12 @@ extension PackedWeights {
         guard !o1, !o2 else { throw QGEMMError(.invalidShape, "\(what): \(rows) rows with stride \(stride) overflow Int") }
         return b
     }
+
+    /// Threads that ran the last GEMM call the calling thread made (1 for the
+    /// reference path, for work too small to split or when the pool was busy;
+    /// 0 before any call). Per thread: read it right after the call, with no
+    /// suspension point in between.
+    public static var threadsUsedByLastCall: Int { Int(qg_threads_of_last_call()) }
 
     static func checkThreads(_ threads: Int?) throws -> Int32 {
         guard let threads else { return 0 }

@@ -14,11 +14,11 @@ import Darwin
 /// for batch in calibrationBatches { try observer.observe(batch) }
 /// let params = try observer.parameters(type: .uint8)
 /// ```
-public protocol CalibrationObserver: Sendable {
+public protocol CalibrationObserver: Sendable, Codable {
     /// Adds a batch of values. Throws ``QGEMMError/Code/invalidValue`` for NaN or ±Inf.
     mutating func observe(_ values: [Float]) throws
     /// The range the observer settled on, or nil before any value.
-    var range: (min: Float, max: Float)? { get }
+    var range: ClosedRange<Float>? { get }
 }
 
 extension CalibrationObserver {
@@ -27,7 +27,7 @@ extension CalibrationObserver {
     /// - Throws: ``QGEMMError/Code/invalidValue`` when nothing was observed.
     public func parameters(type: QuantizedType) throws -> QuantizationParameters {
         guard let r = range else { throw QGEMMError(.invalidValue, "the observer has seen no values") }
-        return try QuantizationParameters(observedMin: r.min, observedMax: r.max, type: type)
+        return try QuantizationParameters(observedMin: r.lowerBound, observedMax: r.upperBound, type: type)
     }
 }
 
@@ -39,14 +39,25 @@ func checkFinite(_ values: [Float]) throws {
 
 /// The running minimum and maximum of everything observed.
 public struct MinMaxObserver: CalibrationObserver {
-    public private(set) var range: (min: Float, max: Float)?
+    /// The smallest and largest value observed.
+    public private(set) var range: ClosedRange<Float>?
 
     public init() {}
 
+    /// Widens ``range`` to hold every value of the batch.
     public mutating func observe(_ values: [Float]) throws {
         try checkFinite(values)
         guard let lo = values.min(), let hi = values.max() else { return }
-        range = range.map { (Swift.min($0.min, lo), Swift.max($0.max, hi)) } ?? (lo, hi)
+        range = range.map { Swift.min($0.lowerBound, lo)...Swift.max($0.upperBound, hi) } ?? lo...hi
+    }
+
+    /// Decodes a saved observer; a range with a non-finite end is refused.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        range = try c.decodeIfPresent(ClosedRange<Float>.self, forKey: .range)
+        if let r = range, !(r.lowerBound.isFinite && r.upperBound.isFinite) {
+            throw QGEMMError(.invalidValue, "a saved observer range must be finite, got \(r)")
+        }
     }
 }
 
@@ -54,36 +65,71 @@ public struct MinMaxObserver: CalibrationObserver {
 /// moves it by `averagingConstant` toward that batch's min and max
 /// (`min ← min + c·(batchMin − min)`), so rare extreme batches count less.
 public struct MovingAverageMinMaxObserver: CalibrationObserver {
+    /// How far each batch moves the range, in (0, 1].
     public let averagingConstant: Float
-    public private(set) var range: (min: Float, max: Float)?
+    /// The averaged range.
+    public private(set) var range: ClosedRange<Float>?
+
+    /// The usual constant, 0.01.
+    public init() { averagingConstant = 0.01 }
 
     /// - Parameter averagingConstant: in (0, 1]; 1 keeps only the last batch.
-    public init(averagingConstant: Float = 0.01) throws {
+    /// - Throws: ``QGEMMError/Code/invalidArgument`` outside (0, 1].
+    public init(averagingConstant: Float) throws {
         guard averagingConstant > 0, averagingConstant <= 1 else {
             throw QGEMMError(.invalidArgument, "averaging constant must be in (0, 1], got \(averagingConstant)")
         }
         self.averagingConstant = averagingConstant
     }
 
+    /// Moves ``range`` toward the batch's minimum and maximum.
     public mutating func observe(_ values: [Float]) throws {
         try checkFinite(values)
         guard let lo = values.min(), let hi = values.max() else { return }
-        guard let r = range else { range = (lo, hi); return }
+        guard let r = range else { range = lo...hi; return }
         let c = averagingConstant
-        range = (r.min + c * (lo - r.min), r.max + c * (hi - r.max))
+        // Both ends move by the same convex step, so lower ≤ upper stays true.
+        range = (r.lowerBound + c * (lo - r.lowerBound))...(r.upperBound + c * (hi - r.upperBound))
+    }
+
+    /// Decodes a saved observer, checking the constant and the range.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        try self.init(averagingConstant: try c.decode(Float.self, forKey: .averagingConstant))
+        range = try c.decodeIfPresent(ClosedRange<Float>.self, forKey: .range)
+        if let r = range, !(r.lowerBound.isFinite && r.upperBound.isFinite) {
+            throw QGEMMError(.invalidValue, "a saved observer range must be finite, got \(r)")
+        }
     }
 }
 
 /// A fixed number of equal bins over the range seen so far; when a batch widens
 /// the range, every old bin's count moves to the new bin holding its centre.
 /// The shared state of the histogram observers.
-struct CalibrationHistogram: Sendable {
+struct CalibrationHistogram: Sendable, Codable {
     let bins: Int
     private(set) var lo: Float = 0, hi: Float = 0
     private(set) var counts: [Double] = []
     private(set) var total: Double = 0
 
     init(bins: Int) { self.bins = bins }
+
+    /// Decodes a saved histogram, refusing any inconsistent state (which
+    /// would otherwise index past its bins later).
+    init(from decoder: any Decoder) throws {
+        enum Key: String, CodingKey { case bins, lo, hi, counts, total }
+        let c = try decoder.container(keyedBy: Key.self)
+        bins = try c.decode(Int.self, forKey: .bins)
+        try Self.checkBins(bins)
+        lo = try c.decode(Float.self, forKey: .lo)
+        hi = try c.decode(Float.self, forKey: .hi)
+        counts = try c.decode([Double].self, forKey: .counts)
+        total = try c.decode(Double.self, forKey: .total)
+        guard counts.isEmpty || counts.count == bins, lo.isFinite, hi.isFinite, lo <= hi,
+              counts.allSatisfy({ $0.isFinite && $0 >= 0 }), total == counts.reduce(0, +) else {
+            throw QGEMMError(.invalidValue, "a saved observer histogram is inconsistent (bins, range, counts or total)")
+        }
+    }
 
     static func checkBins(_ bins: Int) throws {
         guard bins >= 16, bins <= 1 << 20 else { throw QGEMMError(.invalidArgument, "bins must be in 16...2^20, got \(bins)") }
@@ -130,14 +176,23 @@ struct CalibrationHistogram: Sendable {
 /// `(100 − percentile)`-th to `percentile`-th percentile, linearly
 /// interpolated inside a bin.
 public struct PercentileObserver: CalibrationObserver {
+    /// The percentile of each end, in (50, 100].
     public let percentile: Double
+    /// Histogram bins.
     public var bins: Int { histogram.bins }
     private var histogram: CalibrationHistogram
 
+    /// The 99.99th percentile, 2048 bins.
+    public init() {
+        percentile = 99.99
+        histogram = CalibrationHistogram(bins: 2048)
+    }
+
     /// - Parameters:
     ///   - percentile: in (50, 100]; 100 gives the min/max range (to a bin).
-    ///   - bins: histogram bins, ≥ 16.
-    public init(percentile: Double = 99.99, bins: Int = 2048) throws {
+    ///   - bins: histogram bins, in 16...2^20.
+    /// - Throws: ``QGEMMError/Code/invalidArgument`` for either out of range.
+    public init(percentile: Double, bins: Int = 2048) throws {
         guard percentile > 50, percentile <= 100 else {
             throw QGEMMError(.invalidArgument, "percentile must be in (50, 100], got \(percentile)")
         }
@@ -146,15 +201,28 @@ public struct PercentileObserver: CalibrationObserver {
         histogram = CalibrationHistogram(bins: bins)
     }
 
+    /// Counts the batch in the histogram.
     public mutating func observe(_ values: [Float]) throws {
         try checkFinite(values)
         histogram.add(values)
     }
 
-    public var range: (min: Float, max: Float)? {
+    /// The (100 − percentile)-th to percentile-th percentile of the values seen.
+    public var range: ClosedRange<Float>? {
         guard histogram.total > 0 else { return nil }
         let tail = (100 - percentile) / 100 * histogram.total
-        return (value(atCount: tail), value(atCount: histogram.total - tail))
+        let a = value(atCount: tail), b = value(atCount: histogram.total - tail)
+        return Swift.min(a, b)...Swift.max(a, b)
+    }
+
+    /// Decodes a saved observer, checking the percentile and the histogram.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        percentile = try c.decode(Double.self, forKey: .percentile)
+        histogram = try c.decode(CalibrationHistogram.self, forKey: .histogram)
+        guard percentile > 50, percentile <= 100 else {
+            throw QGEMMError(.invalidArgument, "percentile must be in (50, 100], got \(percentile)")
+        }
     }
 
     /// The value below which `target` of the counts lie.
@@ -187,23 +255,30 @@ public struct PercentileObserver: CalibrationObserver {
 /// outliers). For a threshold that clips more, see ``EntropyObserver`` and
 /// ``PercentileObserver``.
 public struct MSEObserver: CalibrationObserver {
+    /// Histogram bins.
     public var bins: Int { histogram.bins }
     private var histogram: CalibrationHistogram
 
+    /// 2048 bins.
+    public init() { histogram = CalibrationHistogram(bins: 2048) }
+
     /// - Parameter bins: histogram bins, in 16...2^20.
-    public init(bins: Int = 2048) throws {
+    /// - Throws: ``QGEMMError/Code/invalidArgument`` outside that range.
+    public init(bins: Int) throws {
         try CalibrationHistogram.checkBins(bins)
         histogram = CalibrationHistogram(bins: bins)
     }
 
+    /// Counts the batch in the histogram.
     public mutating func observe(_ values: [Float]) throws {
         try checkFinite(values)
         histogram.add(values)
     }
 
-    public var range: (min: Float, max: Float)? {
+    /// The range whose grid gives the least expected squared error.
+    public var range: ClosedRange<Float>? {
         guard histogram.total > 0 else { return nil }
-        guard histogram.hi > histogram.lo else { return (histogram.lo, histogram.hi) }
+        guard histogram.hi > histogram.lo else { return histogram.lo...histogram.hi }
         let error = ErrorModel(histogram)
         let b = histogram.bins, stride = 8
         // Candidates [edge(l), edge(r)], l < r; first on a coarse lattice, then around its best.
@@ -221,7 +296,7 @@ public struct MSEObserver: CalibrationObserver {
                 if e < best.error { best = (e, l, r) }
             }
         }
-        return (Float(histogram.edge(best.l)), Float(histogram.edge(best.r)))
+        return Float(histogram.edge(best.l))...Float(histogram.edge(best.r))
     }
 
     /// The expected squared error of the grid of [edge(l), edge(r)], in O(1)
@@ -277,32 +352,51 @@ public struct MSEObserver: CalibrationObserver {
 /// values, and the threshold `T` whose merged distribution diverges least from
 /// the original is chosen. The range is the observed one clipped to [−T, T].
 public struct EntropyObserver: CalibrationObserver {
+    /// Histogram bins (of |x|).
     public var bins: Int { magnitudes.bins }
     /// Levels per sign the search assumes (an 8-bit grid around zero).
     public static let levels = 128
     private var magnitudes: CalibrationHistogram
-    private var seen: (min: Float, max: Float)?
+    private var seen: ClosedRange<Float>?
+
+    /// 2048 bins.
+    public init() { magnitudes = CalibrationHistogram(bins: 2048) }
 
     /// - Parameter bins: histogram bins, in 256...2^20 (at least twice the levels).
-    public init(bins: Int = 2048) throws {
+    /// - Throws: ``QGEMMError/Code/invalidArgument`` outside that range.
+    public init(bins: Int) throws {
         guard bins >= 2 * Self.levels else { throw QGEMMError(.invalidArgument, "bins must be at least \(2 * Self.levels), got \(bins)") }
         try CalibrationHistogram.checkBins(bins)
         magnitudes = CalibrationHistogram(bins: bins)
     }
 
+    /// Counts the batch's magnitudes and widens the observed range.
     public mutating func observe(_ values: [Float]) throws {
         try checkFinite(values)
         guard let lo = values.min(), let hi = values.max() else { return }
-        seen = seen.map { (Swift.min($0.min, lo), Swift.max($0.max, hi)) } ?? (lo, hi)
+        seen = seen.map { Swift.min($0.lowerBound, lo)...Swift.max($0.upperBound, hi) } ?? lo...hi
         // Anchor the magnitude histogram at 0 so that bin i covers [i·w, (i+1)·w).
         magnitudes.add(magnitudes.total == 0 ? [0] + values.map(abs) : values.map(abs))
     }
 
-    public var range: (min: Float, max: Float)? {
+    /// The observed range clipped to ±T, T the least-divergence threshold.
+    public var range: ClosedRange<Float>? {
         guard let seen else { return nil }
         let threshold = Float(Double(bestThresholdBins()) * magnitudes.binWidth)
         guard threshold > 0 else { return seen }
-        return (Swift.max(seen.min, -threshold), Swift.min(seen.max, threshold))
+        let a = Swift.max(seen.lowerBound, -threshold), b = Swift.min(seen.upperBound, threshold)
+        return Swift.min(a, b)...Swift.max(a, b)
+    }
+
+    /// Decodes a saved observer, checking its histogram.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        magnitudes = try c.decode(CalibrationHistogram.self, forKey: .magnitudes)
+        seen = try c.decodeIfPresent(ClosedRange<Float>.self, forKey: .seen)
+        guard magnitudes.bins >= 2 * Self.levels, (seen == nil) == (magnitudes.total == 0),
+              seen.map({ $0.lowerBound.isFinite && $0.upperBound.isFinite }) ?? true, magnitudes.lo == 0 || magnitudes.total == 0 else {
+            throw QGEMMError(.invalidValue, "a saved entropy observer is inconsistent")
+        }
     }
 
     /// The number of bins below the threshold that minimises the divergence.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The one error type of QGEMM. Every invalid input to the public API is
 /// reported with one of these, never with a trap.
 ///
@@ -11,42 +13,76 @@
 ///     print(error)   // invalid scale: scale must be finite and > 0, got 0.0
 /// }
 /// ```
-public struct QGEMMError: Error, Equatable, Sendable, CustomStringConvertible {
-    /// The kind of problem.
-    public enum Code: String, Sendable, CaseIterable {
+///
+/// Two errors are equal when their codes are: `==` does not compare the
+/// message, which is for people and may change wording between releases.
+public struct QGEMMError: Error, Equatable, Sendable, CustomStringConvertible, LocalizedError {
+    /// The kind of problem. The raw value is the case name, a stable
+    /// identifier; ``summary`` is the words for people.
+    public enum Code: String, Sendable, CaseIterable, Codable {
         /// A dimension is zero, negative or inconsistent with another.
-        case invalidShape = "invalid shape"
+        case invalidShape
         /// A buffer holds fewer elements than its shape and stride need.
-        case bufferTooSmall = "buffer too small"
+        case bufferTooSmall
         /// A row stride (leading dimension) is smaller than a row.
-        case invalidStride = "invalid stride"
+        case invalidStride
         /// A scale is not finite, not positive, or a multiplier is out of range.
-        case invalidScale = "invalid scale"
+        case invalidScale
         /// A zero point is outside its type's range.
-        case invalidZeroPoint = "invalid zero point"
+        case invalidZeroPoint
         /// A value cannot be quantized (NaN) or a range is unusable.
-        case invalidValue = "invalid value"
+        case invalidValue
         /// The weights (and bias) could overflow the int32 accumulator.
-        case accumulatorOverflow = "accumulator overflow"
+        case accumulatorOverflow
         /// The kernel path does not exist or this CPU cannot run it.
-        case unsupportedKernel = "unsupported kernel"
+        case unsupportedKernel
         /// Types or parameters that do not fit together (int8 vs uint8, missing parameters).
-        case incompatibleParameters = "incompatible parameters"
+        case incompatibleParameters
         /// An output buffer overlaps an input buffer.
-        case aliasing = "aliasing"
+        case aliasing
         /// Any other argument out of its documented range.
-        case invalidArgument = "invalid argument"
+        case invalidArgument
         /// A file could not be read or written, or is malformed.
-        case file = "file"
+        case file
     }
 
+    /// What kind of problem it was, for programs.
     public let code: Code
+    /// What was wrong and with which value, for people.
     public let message: String
 
+    /// An error of kind `code`, explained by `message`.
     public init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
     }
 
-    public var description: String { "\(code.rawValue): \(message)" }
+    /// "<summary>: <message>", e.g. "invalid scale: scale must be finite and > 0, got 0.0".
+    public var description: String { "\(code.summary): \(message)" }
+
+    /// The same text as ``description`` (what `localizedDescription` shows).
+    public var errorDescription: String? { description }
+
+    /// Equal codes; the messages are not compared.
+    public static func == (a: QGEMMError, b: QGEMMError) -> Bool { a.code == b.code }
+}
+
+extension QGEMMError.Code {
+    /// The kind in words, as errors print it: "invalid shape", "buffer too small", ….
+    public var summary: String {
+        switch self {
+        case .invalidShape: "invalid shape"
+        case .bufferTooSmall: "buffer too small"
+        case .invalidStride: "invalid stride"
+        case .invalidScale: "invalid scale"
+        case .invalidZeroPoint: "invalid zero point"
+        case .invalidValue: "invalid value"
+        case .accumulatorOverflow: "accumulator overflow"
+        case .unsupportedKernel: "unsupported kernel"
+        case .incompatibleParameters: "incompatible parameters"
+        case .aliasing: "aliasing"
+        case .invalidArgument: "invalid argument"
+        case .file: "file"
+        }
+    }
 }

@@ -34,10 +34,23 @@ public final class QuantizedLinear: Sendable {
         case none, relu, relu6
     }
 
+    /// How the layer quantizes its input and writes its output (see the type's documentation).
     public enum Mode: Sendable {
+        /// Float in, Float out; the input's parameters computed at each call.
         case dynamic(InputGranularity)
+        /// int8/uint8 in and out, with calibrated parameters and a fused activation clamp.
         case `static`(input: QuantizationParameters, output: QuantizationParameters, activation: Activation)
+        /// Float in, Float out; the input quantized with calibrated parameters, the output not requantized.
         case staticInput(QuantizationParameters)
+
+        /// "dynamic", "static" or "staticInput".
+        public var name: String {
+            switch self {
+            case .dynamic: "dynamic"
+            case .static: "static"
+            case .staticInput: "staticInput"
+            }
+        }
     }
 
     public let mode: Mode
@@ -53,17 +66,26 @@ public final class QuantizedLinear: Sendable {
     /// - Parameters:
     ///   - weights: Float W, row-major [N×K].
     ///   - bias: optional Float b [N].
+    ///   - rounding: the requantization mode of ``Mode/static(input:output:activation:)``
+    ///     (default ``RoundingMode/singleRounding``). The other modes write Float
+    ///     and do not requantize, so giving one there is refused.
     ///   - smoothing: optional SmoothQuant factors, one per input feature (see
     ///     ``Smoothing``). In static mode the input parameters must describe
     ///     the smoothed input `X·diag(1/s)`; ``forward(_:rows:kernel:threads:)``
     ///     takes input quantized that way (``quantizeInput(_:)`` does it).
     /// - Throws: ``QGEMMError`` for bad shapes or values (see ``PackedWeights``).
     public init(weights: [Float], outputFeatures: Int, inputFeatures: Int, bias: [Float]? = nil,
-                mode: Mode, rounding: RoundingMode = .singleRounding, smoothing: Smoothing? = nil) throws {
+                mode: Mode, rounding: RoundingMode? = nil, smoothing: Smoothing? = nil) throws {
         self.mode = mode
         self.outputFeatures = outputFeatures
         self.inputFeatures = inputFeatures
         self.smoothing = smoothing
+        if let rounding {
+            guard case .static = mode else {
+                throw QGEMMError(.incompatibleParameters,
+                                 "rounding \(rounding.rawValue) applies to static mode's int8 outputs; \(mode.name) mode writes Float and does not requantize")
+            }
+        }
         var weights = weights
         if let smoothing {
             guard smoothing.factors.count == inputFeatures else {
@@ -82,7 +104,7 @@ public final class QuantizedLinear: Sendable {
         case .static(let input, let output, let activation):
             packed = try PackedWeights(quantizing: weights, outputChannels: outputFeatures, inputChannels: inputFeatures,
                                        granularity: .perChannel, bias: bias.map { .float($0) }, input: input,
-                                       output: output, rounding: rounding,
+                                       output: output, rounding: rounding ?? .singleRounding,
                                        clamp: try Self.clamp(for: activation, output: output))
         }
     }

@@ -80,6 +80,9 @@ struct BenchMachine: Codable {
 struct BenchResult: Codable {
     let m: Int, k: Int, n: Int
     let threads: Int
+    /// Threads the timed calls actually ran on (fewer than `threads` when the
+    /// work was too small to split).
+    let threads_used: Int
     let kernel: String
     let output_type: String
     let int8_gops: Double
@@ -96,9 +99,9 @@ struct BenchResult: Codable {
         // Full precision (Swift's shortest round-tripping form): a fixed number
         // of decimals would print small shapes' seconds as 0.0000.
         func f(_ v: Double?) -> String { v.map { "\($0)" } ?? "" }
-        var out = "m,k,n,threads,kernel,output_type,int8_gops,int8_gops_best,sgemm_gflops,sgemm_gflops_best,speedup,peak_fraction,int8_seconds,sgemm_seconds,runs\n"
+        var out = "m,k,n,threads,threads_used,kernel,output_type,int8_gops,int8_gops_best,sgemm_gflops,sgemm_gflops_best,speedup,peak_fraction,int8_seconds,sgemm_seconds,runs\n"
         for r in rows {
-            out += "\(r.m),\(r.k),\(r.n),\(r.threads),\(r.kernel),\(r.output_type),\(f(r.int8_gops)),\(f(r.int8_gops_best)),\(f(r.sgemm_gflops)),\(f(r.sgemm_gflops_best)),\(f(r.speedup)),\(f(r.peak_fraction)),\(f(r.int8_seconds)),\(f(r.sgemm_seconds)),\(r.runs)\n"
+            out += "\(r.m),\(r.k),\(r.n),\(r.threads),\(r.threads_used),\(r.kernel),\(r.output_type),\(f(r.int8_gops)),\(f(r.int8_gops_best)),\(f(r.sgemm_gflops)),\(f(r.sgemm_gflops_best)),\(f(r.speedup)),\(f(r.peak_fraction)),\(f(r.int8_seconds)),\(f(r.sgemm_seconds)),\(r.runs)\n"
         }
         return out
     }
@@ -111,14 +114,15 @@ struct BenchDocument: Codable {
 
 struct BenchTable {
     func printHeader() {
-        print(pad("shape M×K×N", 20) + pad("thr", 4) + pad("int8 GOP/s", 11) + pad("best", 9) + pad("sgemm GF/s", 11)
+        print(pad("shape M×K×N", 20) + pad("thr", 4) + pad("used", 5) + pad("int8 GOP/s", 11) + pad("best", 9) + pad("sgemm GF/s", 11)
               + pad("speedup", 8) + pad("peak", 7))
     }
 
     func printRow(_ r: BenchResult) {
         let sg = r.sgemm_gflops.map { String(format: "%.1f", $0) } ?? "-"
         let sp = r.speedup.map { String(format: "%.2fx", $0) } ?? "-"
-        print(pad("\(r.m)x\(r.k)x\(r.n)", 20) + pad("\(r.threads)", 4) + pad(String(format: "%.1f", r.int8_gops), 11)
+        print(pad("\(r.m)x\(r.k)x\(r.n)", 20) + pad("\(r.threads)", 4) + pad("\(r.threads_used)", 5)
+              + pad(String(format: "%.1f", r.int8_gops), 11)
               + pad(String(format: "%.1f", r.int8_gops_best), 9) + pad(sg, 11) + pad(sp, 8)
               + pad(String(format: "%.0f%%", r.peak_fraction * 100), 7))
         fflush(nil)
@@ -188,7 +192,7 @@ struct BenchRunner {
         let packed = try PackedWeights(weights: w, outputChannels: s.n, inputChannels: s.k,
                                        scales: .perChannel([Float](repeating: 0.01, count: s.n)),
                                        input: xp, output: yp)
-        let int8Times: [Double] = try x.withUnsafeBufferPointer { xb in
+        let (int8Times, threadsUsed): ([Double], Int) = try x.withUnsafeBufferPointer { xb in
             switch outputType {
             case .int8: return try timeInto(Int8.self, packed, xb, s, threads)
             case .uint8: return try timeInto(UInt8.self, packed, xb, s, threads)
@@ -214,7 +218,7 @@ struct BenchRunner {
         let sgMedian = sgemmTimes.map(median), sgBest = sgemmTimes?.min()
         let gops = s.operations / int8Median / 1e9
         let sgGflops = sgMedian.map { s.operations / $0 / 1e9 }
-        return BenchResult(m: s.m, k: s.k, n: s.n, threads: threads, kernel: path.rawValue,
+        return BenchResult(m: s.m, k: s.k, n: s.n, threads: threads, threads_used: threadsUsed, kernel: path.rawValue,
                            output_type: outputType.rawValue, int8_gops: gops,
                            int8_gops_best: s.operations / int8Best / 1e9, sgemm_gflops: sgGflops,
                            sgemm_gflops_best: sgBest.map { s.operations / $0 / 1e9 },
@@ -224,10 +228,15 @@ struct BenchRunner {
     }
 
     private func timeInto<Y: GEMMOutputScalar & Numeric>(_: Y.Type, _ packed: PackedWeights, _ xb: UnsafeBufferPointer<UInt8>,
-                                                         _ s: BenchShape, _ threads: Int) throws -> [Double] {
+                                                         _ s: BenchShape, _ threads: Int) throws -> ([Double], Int) {
         var y = [Y](repeating: 0, count: s.m * s.n)
         return try y.withUnsafeMutableBufferPointer { yb in
-            try time { try packed.gemm(xb, rows: s.m, into: yb, kernel: path, threads: threads) }
+            var used = 0
+            let times = try time {
+                try packed.gemm(xb, rows: s.m, into: yb, kernel: path, threads: threads)
+                used = max(used, PackedWeights.threadsUsedByLastCall)
+            }
+            return (times, used)
         }
     }
 

@@ -159,7 +159,7 @@ struct LinearCommand: ParsableCommand {
             if calibrate != nil { report["observer"] = (observer ?? .minmax).rawValue }
         }
         let layer = try QuantizedLinear(weights: wv, outputFeatures: n, inputFeatures: k, bias: bv, mode: layerMode,
-                                        rounding: (rounding ?? .single).mode, smoothing: layerSmoothing)
+                                        rounding: rounding?.mode, smoothing: layerSmoothing)
         if let save { try layer.save(to: URL(fileURLWithPath: save)) }
         try finish(layer, xv, m: m, wv: wv, bv: bv, report: report)
     }
@@ -277,10 +277,10 @@ struct LinearCommand: ParsableCommand {
     func makeObserver() throws -> any CalibrationObserver {
         switch observer ?? .minmax {
         case .minmax: return MinMaxObserver()
-        case .moving: return try MovingAverageMinMaxObserver()
+        case .moving: return MovingAverageMinMaxObserver()
         case .percentile: return try PercentileObserver(percentile: percentile ?? 99.99)
-        case .mse: return try MSEObserver()
-        case .entropy: return try EntropyObserver()
+        case .mse: return MSEObserver()
+        case .entropy: return EntropyObserver()
         }
     }
 

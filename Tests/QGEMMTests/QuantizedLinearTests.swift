@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import QGEMM
 import QGEMMBaseline
@@ -71,13 +72,13 @@ struct QuantizedLinearTests {
         var minmax = MinMaxObserver()
         try minmax.observe([1, -2, 3])
         try minmax.observe([0.5, 7])
-        #expect(minmax.range! == (-2, 7))
+        #expect(minmax.range == -2...7)
         #expect(try minmax.parameters(type: .uint8) == (try QuantizationParameters(observedMin: -2, observedMax: 7, type: .uint8)))
 
         var moving = try MovingAverageMinMaxObserver(averagingConstant: 0.5)
         try moving.observe([-1, 1])
         try moving.observe([-3, 5])
-        #expect(moving.range! == (-2, 3))
+        #expect(moving.range == -2...3)
 
         // 0 ... 9999 uniform plus two far outliers: the 99 % range clips them.
         var percentile = try PercentileObserver(percentile: 99, bins: 4096)
@@ -85,16 +86,44 @@ struct QuantizedLinearTests {
         try percentile.observe((5000..<10000).map(Float.init) + [1e6, -1e6])
         let r = percentile.range!
         let binWidth: Float = 2e6 / 4096
-        #expect(abs(r.min - 100) <= binWidth * 1.5, "\(r)")
-        #expect(abs(r.max - 9900) <= binWidth * 1.5, "\(r)")
+        #expect(abs(r.lowerBound - 100) <= binWidth * 1.5, "\(r)")
+        #expect(abs(r.upperBound - 9900) <= binWidth * 1.5, "\(r)")
         var full = try PercentileObserver(percentile: 100, bins: 1000)
         try full.observe([-5, 0, 5])
-        #expect(abs(full.range!.min + 5) < 0.011 && abs(full.range!.max - 5) < 0.011)
+        #expect(abs(full.range!.lowerBound + 5) < 0.011 && abs(full.range!.upperBound - 5) < 0.011)
 
         #expect(errorCode { try minmax.observe([1, .infinity]) } == .invalidValue)
         #expect(errorCode { try percentile.observe([.nan]) } == .invalidValue)
         #expect(errorCode { _ = try MinMaxObserver().parameters(type: .int8) } == .invalidValue)
         #expect(errorCode { _ = try PercentileObserver(percentile: 40) } == .invalidArgument)
         #expect(errorCode { _ = try MovingAverageMinMaxObserver(averagingConstant: 0) } == .invalidArgument)
+    }
+
+    /// Observers are Codable: a saved observer continues where it stopped, and
+    /// a damaged one is refused instead of indexing past its histogram later.
+    @Test func observersSaveAndRestoreTheirState() throws {
+        var percentile = PercentileObserver()
+        try percentile.observe((0..<1000).map(Float.init))
+        let saved = try JSONEncoder().encode(percentile)
+        var restored = try JSONDecoder().decode(PercentileObserver.self, from: saved)
+        #expect(restored.range == percentile.range)
+        try restored.observe([5000]); try percentile.observe([5000])
+        #expect(restored.range == percentile.range)
+        var entropy = EntropyObserver(), mse = MSEObserver(), moving = MovingAverageMinMaxObserver()
+        for batch in [[Float](repeating: 1, count: 10) + [-3, 40], [2, -1, 0.5]] {
+            try entropy.observe(batch); try mse.observe(batch); try moving.observe(batch)
+        }
+        #expect(try JSONDecoder().decode(EntropyObserver.self, from: JSONEncoder().encode(entropy)).range == entropy.range)
+        #expect(try JSONDecoder().decode(MSEObserver.self, from: JSONEncoder().encode(mse)).range == mse.range)
+        #expect(try JSONDecoder().decode(MovingAverageMinMaxObserver.self, from: JSONEncoder().encode(moving)).range == moving.range)
+        // Damage: fewer counts than bins, a negative count, a percentile out of range.
+        var json = try #require(String(data: saved, encoding: .utf8))
+        json = json.replacingOccurrences(of: "\"bins\":2048", with: "\"bins\":4096")
+        #expect(throws: (any Error).self) { _ = try JSONDecoder().decode(PercentileObserver.self, from: Data(json.utf8)) }
+        let badPercentile = try #require(String(data: saved, encoding: .utf8)).replacingOccurrences(of: "\"percentile\":99.99", with: "\"percentile\":20")
+        #expect(throws: (any Error).self) { _ = try JSONDecoder().decode(PercentileObserver.self, from: Data(badPercentile.utf8)) }
+        #expect(throws: (any Error).self) {
+            _ = try JSONDecoder().decode(MovingAverageMinMaxObserver.self, from: Data(#"{"averagingConstant":2}"#.utf8))
+        }
     }
 }

@@ -35,6 +35,10 @@ const qg_cpu_features *qg_cpu_get_features(void);
 /// Number of online logical CPUs (at least 1).
 int qg_cpu_count(void);
 
+/// Threads that ran the last GEMM the calling thread made (1 for the reference
+/// path, for a busy pool or for work too small to split; 0 before any call).
+int qg_threads_of_last_call(void);
+
 // MARK: - Kernel paths
 
 /// Kernel paths are numbered 0 ..< qg_path_count(). Path 0 is the scalar

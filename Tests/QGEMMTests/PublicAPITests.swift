@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+import QGEMM // the public surface only, as a user sees it
+
+/// The API a user holds: errors that print and compare sensibly, values that
+/// can be saved, options that are refused rather than ignored, and the thread
+/// count a call really used.
+@Suite("Public API")
+struct PublicAPITests {
+    @Test func errorsCompareByCodeAndDescribeThemselves() {
+        let a = QGEMMError(.invalidScale, "scale must be finite and > 0, got 0.0")
+        let b = QGEMMError(.invalidScale, "other words")
+        #expect(a == b)
+        #expect(a != QGEMMError(.invalidShape, "scale must be finite and > 0, got 0.0"))
+        #expect(a.code.rawValue == "invalidScale")               // an identifier
+        #expect(a.code.summary == "invalid scale")               // the words
+        #expect(a.description == "invalid scale: scale must be finite and > 0, got 0.0")
+        #expect(a.localizedDescription == a.description)        // not a generic text on Linux
+        #expect(QGEMMError.Code.allCases.allSatisfy { !$0.rawValue.contains(" ") && !$0.summary.isEmpty })
+    }
+
+    @Test func savedValuesRoundTripAndBadOnesAreRefused() throws {
+        let p = try QuantizationParameters(type: .uint8, scale: 0.0123, zeroPoint: 131)
+        let m = try FixedPointMultiplier(0.0123)
+        #expect(try JSONDecoder().decode(QuantizationParameters.self, from: JSONEncoder().encode(p)) == p)
+        #expect(try JSONDecoder().decode(FixedPointMultiplier.self, from: JSONEncoder().encode(m)) == m)
+        for mode in RoundingMode.allCases {
+            #expect(try JSONDecoder().decode(RoundingMode.self, from: JSONEncoder().encode(mode)) == mode)
+        }
+        #expect(try JSONDecoder().decode(KernelPath.self, from: JSONEncoder().encode(KernelPath.best)) == .best)
+        #expect(throws: (any Error).self) { _ = try JSONDecoder().decode(KernelPath.self, from: Data(#""no-such-path""#.utf8)) }
+        #expect(throws: QGEMMError.self) {
+            _ = try JSONDecoder().decode(QuantizationParameters.self, from: Data(#"{"type":"uint8","scale":-1,"zeroPoint":0}"#.utf8))
+        }
+        #expect(throws: QGEMMError.self) {
+            _ = try JSONDecoder().decode(QuantizationParameters.self, from: Data(#"{"type":"int8","scale":1,"zeroPoint":300}"#.utf8))
+        }
+        #expect(throws: QGEMMError.self) {
+            _ = try JSONDecoder().decode(FixedPointMultiplier.self, from: Data(#"{"multiplier":5,"shift":0}"#.utf8))
+        }
+    }
+
+    @Test func roundingIsRefusedWhereNothingIsRequantized() throws {
+        let w = [Float](repeating: 0.5, count: 8)
+        for mode: QuantizedLinear.Mode in [.dynamic(.perRow), .staticInput(try QuantizationParameters(type: .uint8, scale: 0.1, zeroPoint: 0))] {
+            #expect(throws: QGEMMError(.incompatibleParameters, "")) {
+                _ = try QuantizedLinear(weights: w, outputFeatures: 2, inputFeatures: 4, mode: mode, rounding: .doubleRounding)
+            }
+            _ = try QuantizedLinear(weights: w, outputFeatures: 2, inputFeatures: 4, mode: mode) // no rounding: fine
+        }
+    }
+
+    @Test func observersWithDefaultsDoNotThrow() {
+        // The defaults are valid by construction: no `try` needed.
+        let observers: [any CalibrationObserver] = [MinMaxObserver(), MovingAverageMinMaxObserver(), PercentileObserver(),
+                                                    MSEObserver(), EntropyObserver()]
+        #expect(observers.allSatisfy { $0.range == nil })
+    }
+
+    @Test func threadsUsedByTheLastCallAreReported() throws {
+        let n = 4096, k = 64
+        let packed = try PackedWeights(weights: [Int8](repeating: 1, count: n * k), outputChannels: n, inputChannels: k,
+                                       scales: .perTensor(0.01), input: try QuantizationParameters(type: .uint8, scale: 0.1, zeroPoint: 0))
+        let x = [UInt8](repeating: 2, count: 8 * k)
+        let _: [Int32] = try packed.gemm(x, rows: 8, kernel: .reference, threads: 2)
+        #expect(PackedWeights.threadsUsedByLastCall == 1) // the reference path is one thread
+        let _: [Int32] = try packed.gemm(x, rows: 8, threads: 1)
+        #expect(PackedWeights.threadsUsedByLastCall == 1)
+        let _: [Int32] = try packed.gemm(x, rows: 8, threads: 2)
+        let used = PackedWeights.threadsUsedByLastCall
+        // A ceiling: 2 when the pool was free, 1 when a concurrent test held it.
+        #expect(used == 1 || used == 2)
+    }
+}
