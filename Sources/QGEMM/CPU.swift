@@ -2,9 +2,33 @@ import CQGEMM
 
 /// What the running CPU supports, detected once.
 public struct CPUFeatures: Sendable, Hashable {
+    /// The CPU brand string, trailing blanks trimmed (CPUID on x86-64, the
+    /// `machdep.cpu.brand_string` sysctl on Darwin); empty where the system
+    /// does not report one (arm64 Linux).
     public let brand: String
-    public let avx2, fma, avx512f, avx512bw, avx512vl, avx512vnni, avxVNNI: Bool
-    public let neon, dotprod, i8mm: Bool
+    /// x86-64 AVX2, usable (the OS saves the ymm state). False on arm64.
+    public let avx2: Bool
+    /// x86-64 FMA, usable (the OS saves the ymm state). False on arm64.
+    public let fma: Bool
+    /// x86-64 AVX-512 Foundation, usable (the OS saves the zmm and opmask
+    /// state). False on arm64.
+    public let avx512f: Bool
+    /// x86-64 AVX-512 byte and word instructions (requires ``avx512f``). False on arm64.
+    public let avx512bw: Bool
+    /// x86-64 AVX-512 vector-length extensions (requires ``avx512f``). False on arm64.
+    public let avx512vl: Bool
+    /// x86-64 AVX-512 VNNI, the 512-bit int8 dot products (requires ``avx512f``).
+    /// False on arm64.
+    public let avx512vnni: Bool
+    /// x86-64 AVX-VNNI, the VEX-encoded 256-bit int8 dot products (requires
+    /// ``avx2``). False on arm64.
+    public let avxVNNI: Bool
+    /// arm64 Advanced SIMD: true on every arm64 CPU, false on x86-64.
+    public let neon: Bool
+    /// arm64 dot-product instructions (`SDOT`/`UDOT`, FEAT_DotProd). False on x86-64.
+    public let dotprod: Bool
+    /// arm64 int8 matrix multiply (`SMMLA`/`USMMLA`, FEAT_I8MM). False on x86-64.
+    public let i8mm: Bool
     /// Online logical CPUs.
     public let cores: Int
 

@@ -47,7 +47,7 @@ public struct KernelPath: RawRepresentable, Sendable, CaseIterable, Hashable, Cu
     }
 
     /// Every path this build has that may be offered to users, worst to best
-    /// (test-only paths excluded; see ``allIncludingTestOnly``).
+    /// (the test-only variants, registered to test the driver, are excluded).
     public static var allCases: [KernelPath] { allIncludingTestOnly.filter { !$0.tile.isTestOnly } }
 
     /// Every registered path, test-only variants included (odd tiles that
@@ -70,14 +70,22 @@ public struct KernelPath: RawRepresentable, Sendable, CaseIterable, Hashable, Cu
 
     /// The register tile and requirements of a path, as its registry entry states them.
     public struct Tile: Sendable, Hashable {
-        /// Rows × channels of the main microkernel, and the K group.
-        public let mr: Int, nr: Int, kr: Int
+        /// Rows of X the main microkernel computes at once (MR).
+        public let mr: Int
+        /// Output channels the main microkernel computes at once (NR).
+        public let nr: Int
+        /// The K group: how many K values the weight layout interleaves per channel.
+        public let kr: Int
         /// Channels per panel of the weight layout the path reads (16 for the shared layout).
         public let panelN: Int
+        /// Name of the main microkernel, e.g. `qg_gemm_6x8_avx2`.
         public let microkernel: String
         /// The tile for short row groups (at most `fewRowsMR` rows), when the path has one.
         public let fewRowsMicrokernel: String?
-        public let fewRowsMR: Int, fewRowsNR: Int
+        /// Most rows the short-row tile computes at once; 0 when the path has none.
+        public let fewRowsMR: Int
+        /// Output channels the short-row tile computes at once; 0 when the path has none.
+        public let fewRowsNR: Int
         /// What the CPU needs, e.g. "x86-64 with AVX2".
         public let requires: String
         /// A variant that exists to test the driver; never offered as a default.
@@ -103,6 +111,7 @@ public struct KernelPath: RawRepresentable, Sendable, CaseIterable, Hashable, Cu
         cValue.map { Int(qg_path_block_rows($0, Int64(k), Int64(m))) } ?? m
     }
 
+    /// The path's name, ``rawValue``.
     public var description: String { rawValue }
 
     /// The default for calls that pass no `kernel:`: `QGEMM_KERNEL` if set, else ``best``.

@@ -18,8 +18,23 @@ import Foundation
 /// let values = try b.int8Values()   // [1, -2, 3, -4]
 /// ```
 public struct NPYArray: Sendable, Equatable {
+    /// An element type NPYArray reads; the raw value is NumPy's dtype name.
     public enum DType: String, Sendable, CaseIterable {
-        case int8, uint8, int32, int64, float16, float32, float64
+        /// Signed 8-bit integer (`|i1`).
+        case int8
+        /// Unsigned 8-bit integer (`|u1`).
+        case uint8
+        /// Little-endian signed 32-bit integer (`<i4`).
+        case int32
+        /// Little-endian signed 64-bit integer (`<i8`), NumPy's default integer;
+        /// read only, narrowed by the typed reads.
+        case int64
+        /// Little-endian IEEE binary16 (`<f2`); read only, converted to Float.
+        case float16
+        /// Little-endian IEEE binary32 (`<f4`).
+        case float32
+        /// Little-endian IEEE binary64 (`<f8`); converted to Float by ``NPYArray/floatValues()``.
+        case float64
 
         /// Bytes per element.
         public var itemSize: Int {
@@ -47,7 +62,9 @@ public struct NPYArray: Sendable, Equatable {
     /// Largest header accepted, in bytes (NumPy's own safety limit).
     public static let maxHeaderBytes = 10_000
 
+    /// The element type.
     public let dtype: DType
+    /// The dimensions, outermost first (C order); empty for a 0-d array.
     public let shape: [Int]
     /// The raw little-endian element bytes, C order.
     public let bytes: [UInt8]
@@ -57,23 +74,48 @@ public struct NPYArray: Sendable, Equatable {
 
     // MARK: Making arrays
 
+    /// An int8 array of `shape` holding `values` in C order.
+    ///
+    /// - Throws: ``QGEMMError`` with code ``QGEMMError/Code/invalidShape`` when
+    ///   `values.count` is not the product of `shape`, or ``QGEMMError/Code/file``
+    ///   for a negative dimension or a byte count that overflows.
     public init(int8 values: [Int8], shape: [Int]) throws {
         try self.init(dtype: .int8, shape: shape, bytes: values.map { UInt8(bitPattern: $0) })
     }
 
+    /// A uint8 array of `shape` holding `values` in C order.
+    ///
+    /// - Throws: ``QGEMMError`` with code ``QGEMMError/Code/invalidShape`` when
+    ///   `values.count` is not the product of `shape`, or ``QGEMMError/Code/file``
+    ///   for a negative dimension or a byte count that overflows.
     public init(uint8 values: [UInt8], shape: [Int]) throws {
         try self.init(dtype: .uint8, shape: shape, bytes: values)
     }
 
+    /// An int32 array of `shape` holding `values` in C order.
+    ///
+    /// - Throws: ``QGEMMError`` with code ``QGEMMError/Code/invalidShape`` when
+    ///   `values.count` is not the product of `shape`, or ``QGEMMError/Code/file``
+    ///   for a negative dimension or a byte count that overflows.
     public init(int32 values: [Int32], shape: [Int]) throws {
         try self.init(dtype: .int32, shape: shape, bytes: values.flatMap { v in withUnsafeBytes(of: v.littleEndian, Array.init) })
     }
 
+    /// A float32 array of `shape` holding `values` in C order.
+    ///
+    /// - Throws: ``QGEMMError`` with code ``QGEMMError/Code/invalidShape`` when
+    ///   `values.count` is not the product of `shape`, or ``QGEMMError/Code/file``
+    ///   for a negative dimension or a byte count that overflows.
     public init(float32 values: [Float], shape: [Int]) throws {
         try self.init(dtype: .float32, shape: shape,
                       bytes: values.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian, Array.init) })
     }
 
+    /// A float64 array of `shape` holding `values` in C order.
+    ///
+    /// - Throws: ``QGEMMError`` with code ``QGEMMError/Code/invalidShape`` when
+    ///   `values.count` is not the product of `shape`, or ``QGEMMError/Code/file``
+    ///   for a negative dimension or a byte count that overflows.
     public init(float64 values: [Double], shape: [Int]) throws {
         try self.init(dtype: .float64, shape: shape,
                       bytes: values.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian, Array.init) })

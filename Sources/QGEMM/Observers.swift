@@ -42,6 +42,7 @@ public struct MinMaxObserver: CalibrationObserver {
     /// The smallest and largest value observed.
     public private(set) var range: ClosedRange<Float>?
 
+    /// An observer that has seen nothing (``range`` is nil).
     public init() {}
 
     /// Widens ``range`` to hold every value of the batch.

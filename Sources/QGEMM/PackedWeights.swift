@@ -34,13 +34,17 @@ public final class PackedWeights: @unchecked Sendable {
 
     /// One weight scale, or one per output channel.
     public enum Granularity: String, Sendable {
+        /// One scale S_W shared by every output channel.
         case perTensor
+        /// One scale S_W[n] per output channel.
         case perChannel
     }
 
     /// The scales S_W of int8 weights handed in directly.
     public enum WeightScales: Sendable {
+        /// One scale for every output channel; finite and > 0.
         case perTensor(Float)
+        /// One scale per output channel (N values), each finite and > 0.
         case perChannel([Float])
     }
 

@@ -29,6 +29,8 @@ import Foundation
 /// ``QGEMMError`` naming the problem; a loaded layer gives the same bits as
 /// the layer that was saved.
 extension QuantizedLinear {
+    /// The `format` value in `__metadata__` that marks a QuantizedLinear file:
+    /// `"swift-qgemm.QuantizedLinear"`.
     public static let safeTensorsFormat = "swift-qgemm.QuantizedLinear"
 
     /// The layer as a safetensors file (see the extension's documentation).

@@ -25,13 +25,20 @@ import CQGEMM
 public final class QuantizedLinear: Sendable {
     /// How dynamic mode groups the input's quantization parameters.
     public enum InputGranularity: String, Sendable, CaseIterable {
+        /// One scale and zero point per row of X, from that row's min and max.
         case perRow
+        /// One scale and zero point for the whole X, from its min and max.
         case perTensor
     }
 
     /// An activation fused into the static output clamp.
     public enum Activation: String, Sendable, CaseIterable {
-        case none, relu, relu6
+        /// No activation: the output clamps to its type's full range.
+        case none
+        /// ReLU: the output clamps below at the output zero point (real 0).
+        case relu
+        /// ReLU6: the output clamps to the quantized values of real 0 and 6.
+        case relu6
     }
 
     /// How the layer quantizes its input and writes its output (see the type's documentation).
@@ -53,8 +60,11 @@ public final class QuantizedLinear: Sendable {
         }
     }
 
+    /// How the layer quantizes its input and writes its output.
     public let mode: Mode
+    /// N: the number of outputs per row (rows of W).
     public let outputFeatures: Int
+    /// K: the number of inputs per row (columns of W).
     public let inputFeatures: Int
     /// The packed int8 weights (and, in static mode, the multipliers and q_bias).
     /// With ``smoothing``, these are the weights with column j multiplied by `s_j`.
@@ -63,9 +73,14 @@ public final class QuantizedLinear: Sendable {
     /// divided by them (inside the input quantization), weights multiplied.
     public let smoothing: Smoothing?
 
+    /// A layer from Float weights, quantized symmetrically per output channel and packed.
+    ///
     /// - Parameters:
     ///   - weights: Float W, row-major [N×K].
+    ///   - outputFeatures: N ≥ 1.
+    ///   - inputFeatures: K ≥ 1.
     ///   - bias: optional Float b [N].
+    ///   - mode: dynamic, static or static-input (see ``Mode``).
     ///   - rounding: the requantization mode of ``Mode/static(input:output:activation:)``
     ///     (default ``RoundingMode/singleRounding``). The other modes write Float
     ///     and do not requantize, so giving one there is refused.

@@ -1,6 +1,8 @@
 /// The integer type of a quantized tensor.
 public enum QuantizedType: String, Sendable, CaseIterable, Hashable {
+    /// Signed 8-bit: values in −128…127 (`Int8`).
     case int8
+    /// Unsigned 8-bit: values in 0…255 (`UInt8`).
     case uint8
 
     /// Smallest representable value (−128 or 0).
@@ -18,6 +20,8 @@ public enum QuantizedType: String, Sendable, CaseIterable, Hashable {
 /// is refused with ``QGEMMError/Code/incompatibleParameters`` before memory
 /// is touched.
 public protocol QuantizedScalar: FixedWidthInteger, Sendable {
+    /// The quantized type this Swift type stores: ``QuantizedType/int8`` for
+    /// `Int8`, ``QuantizedType/uint8`` for `UInt8`.
     static var quantizedType: QuantizedType { get }
 }
 
@@ -33,10 +37,12 @@ extension QuantizedScalar {
 }
 
 extension Int8: QuantizedScalar {
+    /// ``QuantizedType/int8``.
     public static var quantizedType: QuantizedType { .int8 }
 }
 
 extension UInt8: QuantizedScalar {
+    /// ``QuantizedType/uint8``.
     public static var quantizedType: QuantizedType { .uint8 }
 }
 
@@ -48,6 +54,7 @@ extension UInt8: QuantizedScalar {
 /// refused with ``QGEMMError/Code/incompatibleParameters`` before anything is
 /// written.
 public protocol GEMMOutputScalar: Sendable {
+    /// The output a GEMM writes into a buffer of this element type.
     static var gemmOutput: GEMMOutputKind { get }
 }
 
@@ -80,17 +87,21 @@ public enum GEMMOutputKind: String, Sendable, CaseIterable {
 }
 
 extension Int8: GEMMOutputScalar {
+    /// ``GEMMOutputKind/int8``: requantized int8.
     public static var gemmOutput: GEMMOutputKind { .int8 }
 }
 
 extension UInt8: GEMMOutputScalar {
+    /// ``GEMMOutputKind/uint8``: requantized uint8.
     public static var gemmOutput: GEMMOutputKind { .uint8 }
 }
 
 extension Int32: GEMMOutputScalar {
+    /// ``GEMMOutputKind/int32``: the exact accumulator.
     public static var gemmOutput: GEMMOutputKind { .int32 }
 }
 
 extension Float: GEMMOutputScalar {
+    /// ``GEMMOutputKind/float``: the dequantized accumulator.
     public static var gemmOutput: GEMMOutputKind { .float }
 }

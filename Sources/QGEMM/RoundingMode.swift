@@ -11,8 +11,14 @@ import CQGEMM
 /// Every mode is exact (int64 where needed) and clamps to the output range
 /// before narrowing; every kernel path reproduces these results bit for bit.
 public enum RoundingMode: String, Sendable, CaseIterable, Hashable {
+    /// One rounding of the 64-bit product `acc·M0`, ties half up (TFLite / LiteRT reference).
     case singleRounding
+    /// gemmlowp's two roundings: a saturating rounding doubling high multiply
+    /// (SRDHM, ties half up), then a rounding divide by a power of two (ties
+    /// half away from zero).
     case doubleRounding
+    /// `Float(acc)` times the float multiplier `S_X·S_W/S_Y`, rounded half to
+    /// even (ONNX Runtime, XNNPACK fp32).
     case float
 
     /// Requantizes one accumulator: the mode's formula, then

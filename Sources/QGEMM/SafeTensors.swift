@@ -10,8 +10,20 @@ import Foundation
 public struct SafeTensorsFile: Sendable, Equatable {
     /// The element types this package reads and writes.
     public enum DType: String, Sendable, CaseIterable {
-        case int8 = "I8", uint8 = "U8", int32 = "I32", int64 = "I64", float16 = "F16", float32 = "F32"
+        /// Signed 8-bit integer (`"I8"`).
+        case int8 = "I8"
+        /// Unsigned 8-bit integer (`"U8"`).
+        case uint8 = "U8"
+        /// Signed 32-bit integer (`"I32"`).
+        case int32 = "I32"
+        /// Signed 64-bit integer (`"I64"`).
+        case int64 = "I64"
+        /// IEEE binary16 (`"F16"`).
+        case float16 = "F16"
+        /// IEEE binary32 (`"F32"`).
+        case float32 = "F32"
 
+        /// Bytes per element.
         public var itemSize: Int {
             switch self {
             case .int8, .uint8: 1
@@ -24,8 +36,11 @@ public struct SafeTensorsFile: Sendable, Equatable {
 
     /// One tensor: its dtype, shape and little-endian bytes.
     public struct Tensor: Sendable, Equatable {
+        /// The element type.
         public let dtype: DType
+        /// The dimensions, outermost first (C order); empty for a scalar.
         public let shape: [Int]
+        /// The raw little-endian element bytes, C order.
         public let bytes: [UInt8]
 
         /// - Throws: ``QGEMMError/Code/invalidShape`` when the bytes do not hold the shape.
@@ -39,21 +54,35 @@ public struct SafeTensorsFile: Sendable, Equatable {
             self.bytes = bytes
         }
 
+        /// An int8 tensor of `shape` holding `values` in C order.
+        ///
+        /// - Throws: ``QGEMMError/Code/invalidShape`` when `values.count` is not
+        ///   the product of `shape`, or `shape` has a negative dimension.
         public init(int8 values: [Int8], shape: [Int]) throws {
             try self.init(dtype: .int8, shape: shape, bytes: values.map { UInt8(bitPattern: $0) })
         }
 
+        /// An int32 tensor of `shape` holding `values` in C order.
+        ///
+        /// - Throws: ``QGEMMError/Code/invalidShape`` when `values.count` is not
+        ///   the product of `shape`, or `shape` has a negative dimension.
         public init(int32 values: [Int32], shape: [Int]) throws {
             try self.init(dtype: .int32, shape: shape, bytes: values.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) })
         }
 
+        /// A float32 tensor of `shape` holding `values` in C order.
+        ///
+        /// - Throws: ``QGEMMError/Code/invalidShape`` when `values.count` is not
+        ///   the product of `shape`, or `shape` has a negative dimension.
         public init(float32 values: [Float], shape: [Int]) throws {
             try self.init(dtype: .float32, shape: shape,
                           bytes: values.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) })
         }
 
+        /// The elements of an int8 tensor; nil for any other dtype.
         public var int8Values: [Int8]? { dtype == .int8 ? bytes.map { Int8(bitPattern: $0) } : nil }
 
+        /// The elements of an int32 tensor; nil for any other dtype.
         public var int32Values: [Int32]? {
             guard dtype == .int32 else { return nil }
             return stride(from: 0, to: bytes.count, by: 4).map { i in
@@ -61,6 +90,7 @@ public struct SafeTensorsFile: Sendable, Equatable {
             }
         }
 
+        /// The elements of a float32 tensor; nil for any other dtype (no conversion).
         public var float32Values: [Float]? {
             guard dtype == .float32 else { return nil }
             return stride(from: 0, to: bytes.count, by: 4).map { i in
@@ -69,10 +99,13 @@ public struct SafeTensorsFile: Sendable, Equatable {
         }
     }
 
+    /// The tensors, by name.
     public var tensors: [String: Tensor]
     /// The `__metadata__` object (string keys and values).
     public var metadata: [String: String]
 
+    /// A file holding `tensors` and the `__metadata__` entries `metadata`
+    /// (written only when not empty).
     public init(tensors: [String: Tensor], metadata: [String: String] = [:]) {
         self.tensors = tensors
         self.metadata = metadata
@@ -167,6 +200,10 @@ public struct SafeTensorsFile: Sendable, Equatable {
         self.init(tensors: tensors, metadata: metadata)
     }
 
+    /// Reads a file and parses and checks it as ``init(bytes:)`` does.
+    ///
+    /// - Throws: ``QGEMMError/Code/file`` when the file cannot be read or is
+    ///   not a valid safetensors file.
     public init(contentsOf url: URL) throws {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
@@ -208,6 +245,9 @@ public struct SafeTensorsFile: Sendable, Equatable {
         return out
     }
 
+    /// Writes ``serialized()`` to `url`.
+    ///
+    /// - Throws: ``QGEMMError/Code/file`` when the file cannot be written.
     public func write(to url: URL) throws {
         do { try Data(try serialized()).write(to: url) } catch let e as QGEMMError { throw e } catch {
             throw QGEMMError(.file, "cannot write \(url.path): \(error.localizedDescription)")

@@ -47,9 +47,14 @@ public struct Smoothing: Sendable, Equatable {
     /// calibration data's per-channel maxima and the weights' per-column maxima
     /// (`W` row-major [N×K]). A channel where either maximum is 0 gets 1.
     ///
-    /// - Parameter alpha: the migration strength in [0, 1]: 0 leaves the
-    ///   activations alone, 1 moves all of their range into the weights; the
-    ///   paper's default is 0.5.
+    /// - Parameters:
+    ///   - inputAbsMax: max |X_j| per input channel over the calibration data (``InputChannelAbsMax``).
+    ///   - weights: Float W, row-major [N×K].
+    ///   - outputFeatures: N.
+    ///   - inputFeatures: K.
+    ///   - alpha: the migration strength in [0, 1]: 0 leaves the activations
+    ///     alone, 1 moves all of their range into the weights; the paper's
+    ///     default is 0.5.
     public init(inputAbsMax: [Float], weights: [Float], outputFeatures: Int, inputFeatures: Int, alpha: Float = 0.5) throws {
         guard alpha >= 0, alpha <= 1 else { throw QGEMMError(.invalidArgument, "alpha must be in [0, 1], got \(alpha)") }
         guard inputFeatures > 0, outputFeatures > 0, inputAbsMax.count == inputFeatures else {
@@ -104,6 +109,8 @@ public struct InputChannelAbsMax: Sendable {
     /// max |x[·, j]| so far, 0 before any row.
     public private(set) var values: [Float]
 
+    /// An empty statistic for K = `inputFeatures` channels, every maximum 0
+    /// (no channels when `inputFeatures` is negative).
     public init(inputFeatures: Int) { values = [Float](repeating: 0, count: Swift.max(inputFeatures, 0)) }
 
     /// - Throws: ``QGEMMError/Code/invalidShape`` when `x` is not [rows×K],

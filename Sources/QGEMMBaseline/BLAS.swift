@@ -16,7 +16,7 @@ public enum BLAS {
     /// `op(A)` is [M×K] (A stored [M×K] with row stride `lda`, or [K×M] when
     /// `transposeA`); `op(B)` is [K×N] (B stored [K×N], or [N×K] when `transposeB`).
     ///
-    /// - Throws: ``QGEMMError`` for a negative dimension, a stride smaller than
+    /// - Throws: `QGEMMError` for a negative dimension, a stride smaller than
     ///   a stored row, or a buffer too small for its shape.
     public static func sgemm(
         m: Int, n: Int, k: Int, alpha: Float = 1,

@@ -9,47 +9,85 @@ import Foundation
 /// The pipeline calibrates uint8 X and int8 Y from the observed ranges, packs
 /// symmetric int8 weights (per tensor or per channel) and runs the int8 GEMM.
 public struct AccuracyCheck: Sendable {
+    /// How the values of X are drawn; the raw value is the name reports use.
     public enum Distribution: String, Sendable, CaseIterable {
-        case uniform, gaussian
+        /// Uniform in [−1, 1).
+        case uniform
+        /// Standard normal (mean 0, standard deviation 1).
+        case gaussian
         /// Gaussian with 0.2 % of the values 30× larger.
         case heavyTailed = "heavy-tailed"
         /// max(0, Gaussian): post-ReLU activations.
         case postReLU = "post-relu"
     }
 
-    public var m: Int, k: Int, n: Int
+    /// M: rows of X and of the output.
+    public var m: Int
+    /// K: the reduction length (columns of X and of W).
+    public var k: Int
+    /// N: output channels (rows of W).
+    public var n: Int
+    /// How the values of X are drawn.
     public var distribution: Distribution
+    /// Whether the int8 weights have one scale per tensor or per output channel.
     public var granularity: PackedWeights.Granularity
+    /// The requantization mode of the int8 output.
     public var rounding: RoundingMode
+    /// Seed of the random X, W and b (SplitMix64).
     public var seed: UInt64
 
+    /// A case of the given configuration; each parameter sets the property of the same name.
     public init(m: Int, k: Int, n: Int, distribution: Distribution, granularity: PackedWeights.Granularity,
                 rounding: RoundingMode, seed: UInt64 = 1) {
         self.m = m; self.k = k; self.n = n; self.distribution = distribution
         self.granularity = granularity; self.rounding = rounding; self.seed = seed
     }
 
+    /// The measurements of one case, as ``run(paths:)`` returns them and the
+    /// JSON report of `qgemm validate` stores them.
     public struct Result: Sendable, Codable {
-        public let m: Int, k: Int, n: Int
-        public let distribution: String, granularity: String, rounding: String
-        /// Paths compared with the reference on this case, and the first mismatch if any.
+        /// M of the case.
+        public let m: Int
+        /// K of the case.
+        public let k: Int
+        /// N of the case.
+        public let n: Int
+        /// The distribution's raw value, e.g. `"gaussian"`.
+        public let distribution: String
+        /// The weight granularity's raw value, `"perTensor"` or `"perChannel"`.
+        public let granularity: String
+        /// The rounding mode's raw value, e.g. `"singleRounding"`.
+        public let rounding: String
+        /// Whether every path compared gave the reference's int8 output bit for bit on this case.
         public let bitExact: Bool
+        /// The first mismatch, as "path at [row, column]: expected …, got …"; nil when every path matched.
         public let firstMismatch: String?
         /// Dequantized int8 output against cblas_sgemm + b, in dB.
         public let sqnrVsFloat: Double
-        /// int8 output against the ideal `acc·S_X·S_W/S_Y + Z_Y` (clamped), in dB, and the largest error in LSBs.
+        /// int8 output against the ideal `acc·S_X·S_W/S_Y + Z_Y` (clamped, unrounded), in dB
+        /// (infinity when they are equal).
         public let sqnrVsIdeal: Double
+        /// The largest |int8 output − ideal| over the case, in LSBs of Y.
         public let maxErrorLSB: Double
         /// Float output (before output requantization) against cblas_sgemm + b: symmetric weights with q_bias.
         public let symmetricSQNR: Double
         /// The same with asymmetric weights (Z_W ≠ 0) and the four-term expansion at run time.
         public let asymmetricSQNR: Double
-        /// Seconds: symmetric on the scalar reference, symmetric on the best path, asymmetric (scalar four-term).
+        /// Seconds of the symmetric Float-output GEMM on the scalar reference, one thread.
         public let symmetricReferenceSeconds: Double
+        /// Seconds of the symmetric Float-output GEMM on the best path (the last
+        /// of the paths given), one thread.
         public let symmetricKernelSeconds: Double
+        /// Seconds of the asymmetric scalar four-term evaluation, quantizing its weights included.
         public let asymmetricSeconds: Double
     }
 
+    /// Runs the case: compares each of `paths` with the reference on the int8
+    /// output, measures the accuracy against OpenBLAS, and times the symmetric
+    /// and asymmetric Float outputs (the best path is the last of `paths`, the
+    /// reference when `paths` is empty).
+    ///
+    /// - Throws: `QGEMMError` from quantization, packing, the GEMM or OpenBLAS.
     public func run(paths: [KernelPath]) throws -> Result {
         var rng = CheckRandom(seed: seed)
         func gaussian() -> Float { rng.gaussian() }

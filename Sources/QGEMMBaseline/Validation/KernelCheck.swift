@@ -17,25 +17,48 @@ import Foundation
 public struct KernelCheck: Sendable, Hashable, CustomStringConvertible {
     /// What the check writes.
     public enum Output: String, Sendable, CaseIterable, Hashable {
-        case int8, uint8, int32, float
+        /// Requantized int8, with ``KernelCheck/rounding`` and the clamp.
+        case int8
+        /// Requantized uint8, with ``KernelCheck/rounding`` and the clamp.
+        case uint8
+        /// The exact int32 accumulator.
+        case int32
+        /// Float: the accumulator times `S_X·S_W[n]`, through the static entry point.
+        case float
         /// Float output through the per-row dynamic-quantization entry point.
         case dynamic
     }
 
-    public var m: Int, n: Int, k: Int
+    /// M: rows of X and of the output.
+    public var m: Int
+    /// N: output channels (rows of W).
+    public var n: Int
+    /// K: the reduction length (columns of X and of W).
+    public var k: Int
+    /// The element type of X, `.int8` or `.uint8`.
     public var activation: QuantizedType = .uint8
     /// Z_X; for `.dynamic` the zero point of row 0 (the others are random).
     public var xZeroPoint: Int32 = 0
+    /// True for one weight scale per output channel, false for one per tensor.
     public var perChannel: Bool = true
+    /// The requantization mode of the int8 and uint8 outputs.
     public var rounding: RoundingMode = .singleRounding
     /// A narrow (ReLU6-like) clamp instead of the full output range.
     public var narrowClamp: Bool = false
+    /// Threads each path runs with.
     public var threads: Int = 1
+    /// What the check writes.
     public var output: Output = .int8
+    /// Extra elements between rows of X (row stride K + this); the gaps hold
+    /// random bytes that the paths must ignore.
     public var rowStrideExtra: Int = 0
+    /// Extra elements between rows of the output (row stride N + this); the
+    /// gaps hold a sentinel that must survive every path.
     public var outputStrideExtra: Int = 0
+    /// Seed of the random weights, biases, scales and inputs (SplitMix64).
     public var seed: UInt64 = 1
 
+    /// A check of the given configuration; each parameter sets the property of the same name.
     public init(m: Int, n: Int, k: Int, activation: QuantizedType = .uint8, xZeroPoint: Int32 = 0,
                 perChannel: Bool = true, rounding: RoundingMode = .singleRounding, narrowClamp: Bool = false,
                 threads: Int = 1, output: Output = .int8, rowStrideExtra: Int = 0, outputStrideExtra: Int = 0,
@@ -46,6 +69,7 @@ public struct KernelCheck: Sendable, Hashable, CustomStringConvertible {
         self.outputStrideExtra = outputStrideExtra; self.seed = seed
     }
 
+    /// The configuration on one line, e.g. `M=7 N=17 K=65 uint8 Z_X=0 per-channel …`.
     public var description: String {
         "M=\(m) N=\(n) K=\(k) \(activation.rawValue) Z_X=\(xZeroPoint) \(perChannel ? "per-channel" : "per-tensor") \(rounding.rawValue) clamp=\(narrowClamp ? "narrow" : "full") threads=\(threads) out=\(output.rawValue) ldx+\(rowStrideExtra) ldy+\(outputStrideExtra) seed=\(seed)"
     }
@@ -57,10 +81,20 @@ public struct KernelCheck: Sendable, Hashable, CustomStringConvertible {
 
     /// A path whose output differs from the reference.
     public struct Mismatch: Error, Sendable, CustomStringConvertible {
+        /// The path that differs.
         public let path: KernelPath
+        /// The configuration that was run.
         public let check: KernelCheck
-        public let row: Int, column: Int
-        public let expected: String, actual: String
+        /// Row of the first differing element.
+        public let row: Int
+        /// Column of the first differing element within the output row stride
+        /// (N or more when the path wrote into the gap after a row).
+        public let column: Int
+        /// The reference's element, as text.
+        public let expected: String
+        /// The path's element, as text.
+        public let actual: String
+        /// The path, the position, both values and the configuration, on one line.
         public var description: String {
             "\(path) differs from reference at [\(row), \(column)]: expected \(expected), got \(actual) (\(check))"
         }

@@ -12,7 +12,12 @@ import QGEMM
 /// `qgemm validate`, the test suite and the C-level kernel tester all use
 /// these rules, so a path added to the registry is checked at its own edges.
 public struct TileShapes: Sendable, Hashable {
-    public let ms: [Int], ns: [Int], ks: [Int]
+    /// The values of M (rows of X) to check, ascending, each once.
+    public let ms: [Int]
+    /// The values of N (output channels) to check, ascending, each once.
+    public let ns: [Int]
+    /// The values of K (the reduction length) to check, ascending, each once.
+    public let ks: [Int]
 
     /// The shapes around one path's tiles.
     public init(path: KernelPath, largeK: Int = 1000) {
