@@ -41,10 +41,17 @@ public struct KernelPath: RawRepresentable, Sendable, CaseIterable, Hashable, Cu
     public static let neoni8mm = KernelPath(known: "neoni8mm")
 
     /// The registry's number of this path, or nil when this build lacks it.
-    package var cValue: Int32? {
-        let p = qg_path_find(rawValue)
-        return p >= 0 ? p : nil
-    }
+    package var cValue: Int32? { Self.registryIndex[rawValue] }
+
+    /// The registry's numbers by name, read once: looking a name up here
+    /// allocates nothing, where passing a Swift string to C may (a short
+    /// string is copied to the heap to be NUL-terminated), and every GEMM call
+    /// looks its path up.
+    private static let registryIndex: [String: Int32] = {
+        var index: [String: Int32] = [:]
+        for p in 0..<qg_path_count() { index[String(cString: qg_path_name(p))] = p }
+        return index
+    }()
 
     /// Every path this build has that may be offered to users, worst to best
     /// (the test-only variants, registered to test the driver, are excluded).

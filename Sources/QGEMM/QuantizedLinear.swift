@@ -153,29 +153,15 @@ public final class QuantizedLinear: Sendable {
     /// layer and dequantizes the result (a convenience for a single layer).
     public func callAsFunction(_ x: [Float], rows: Int, kernel: KernelPath? = nil, threads: Int? = nil) throws -> [Float] {
         try PackedWeights.checkExactCount(x.count, rows: rows, k: inputFeatures, n: outputFeatures)
-        switch mode {
-        case .dynamic(let granularity):
-            let x = try smoothing?.apply(x, rows: rows) ?? x
-            let params = try Self.dynamicParameters(x, rows: rows, k: inputFeatures, granularity: granularity)
-            let scales = params.map(\.scale), zeros = params.map(\.zeroPoint)
-            var q = [UInt8](repeating: 0, count: x.count)
-            qg_quantize_rows(x, Int64(rows), Int64(inputFeatures), Int64(inputFeatures), scales, zeros, 1, &q,
-                             Int64(inputFeatures))
-            return try packed.gemmDynamic(q, rows: rows, rowScales: scales, rowZeroPoints: zeros,
-                                          kernel: kernel, threads: threads)
-        case .staticInput(let input):
-            switch input.type {
-            case .uint8: return try packed.gemm(quantizeInput(x) as [UInt8], rows: rows, as: Float.self, kernel: kernel, threads: threads)
-            case .int8: return try packed.gemm(quantizeInput(x) as [Int8], rows: rows, as: Float.self, kernel: kernel, threads: threads)
-            }
-        case .static(let input, let output, _):
-            switch (input.type, output.type) {
-            case (.uint8, .int8): return try dequantizeOutput(forward(quantizeInput(x) as [UInt8], rows: rows, kernel: kernel, threads: threads) as [Int8])
-            case (.uint8, .uint8): return try dequantizeOutput(forward(quantizeInput(x) as [UInt8], rows: rows, kernel: kernel, threads: threads) as [UInt8])
-            case (.int8, .int8): return try dequantizeOutput(forward(quantizeInput(x) as [Int8], rows: rows, kernel: kernel, threads: threads) as [Int8])
-            case (.int8, .uint8): return try dequantizeOutput(forward(quantizeInput(x) as [Int8], rows: rows, kernel: kernel, threads: threads) as [UInt8])
+        // The buffer call with a fresh workspace: one code path, the same bits.
+        var workspace = Workspace()
+        var y = [Float](repeating: 0, count: rows * outputFeatures)
+        try x.withUnsafeBufferPointer { xb in
+            try y.withUnsafeMutableBufferPointer { yb in
+                try self(xb, rows: rows, into: yb, workspace: &workspace, kernel: kernel, threads: threads)
             }
         }
+        return y
     }
 
     /// The uint8 parameters dynamic mode uses for each row of `x` (one shared

@@ -72,3 +72,60 @@ struct PublicAPITests {
         #expect(used == 1 || used == 2)
     }
 }
+
+/// The allocation-free layer call gives the array call's bits in every mode,
+/// across calls of different sizes with one workspace, and refuses bad
+/// buffers before writing anything. (That it allocates nothing once warm is
+/// counted by scripts/check-allocations, under a malloc interposer.)
+@Suite("QuantizedLinear with a workspace")
+struct WorkspaceTests {
+    @Test func workspaceCallsMatchArrayCalls() throws {
+        let k = 37, n = 21
+        var state: UInt64 = 12345
+        func next() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state >> 11) % 2001 - 1000) / 400
+        }
+        let w = (0..<n * k).map { _ in 0.1 * next() }, b = (0..<n).map { _ in next() }
+        let xp = try QuantizationParameters(observedMin: -2.5, observedMax: 2.5, type: .int8)
+        let yp = try QuantizationParameters(observedMin: -6, observedMax: 6, type: .uint8)
+        let smoothing = try Smoothing(factors: (0..<k).map { 0.5 + Float($0 % 4) * 0.5 })
+        let layers = [
+            try QuantizedLinear(weights: w, outputFeatures: n, inputFeatures: k, bias: b, mode: .dynamic(.perRow), smoothing: smoothing),
+            try QuantizedLinear(weights: w, outputFeatures: n, inputFeatures: k, bias: b, mode: .dynamic(.perTensor)),
+            try QuantizedLinear(weights: w, outputFeatures: n, inputFeatures: k, bias: b, mode: .staticInput(xp), smoothing: smoothing),
+            try QuantizedLinear(weights: w, outputFeatures: n, inputFeatures: k, bias: b,
+                                mode: .static(input: xp, output: yp, activation: .relu6), rounding: .doubleRounding),
+        ]
+        for layer in layers {
+            var workspace = QuantizedLinear.Workspace()
+            for rows in [9, 1, 30, 0, 9] { // grow, shrink and grow again with one workspace
+                let x = (0..<rows * k).map { _ in next() }
+                var y = [Float](repeating: .nan, count: rows * n)
+                try x.withUnsafeBufferPointer { xb in
+                    try y.withUnsafeMutableBufferPointer { yb in try layer(xb, rows: rows, into: yb, workspace: &workspace, threads: 2) }
+                }
+                #expect(y == (try layer(x, rows: rows)), "\(layer.mode.name), \(rows) rows")
+            }
+            #expect(workspace.byteCount > 0)
+        }
+    }
+
+    @Test func badBuffersAreRefusedBeforeAnythingIsWritten() throws {
+        let layer = try QuantizedLinear(weights: [Float](repeating: 0.5, count: 12), outputFeatures: 3, inputFeatures: 4, mode: .dynamic(.perRow))
+        var workspace = QuantizedLinear.Workspace()
+        var storage = [Float](repeating: 1, count: 40)
+        storage.withUnsafeMutableBufferPointer { s in
+            let x = UnsafeBufferPointer(rebasing: s[0..<8]), y = UnsafeMutableBufferPointer(rebasing: s[20..<26])
+            #expect(throws: QGEMMError(.bufferTooSmall, "")) { try layer(x, rows: 3, into: y, workspace: &workspace) }
+            #expect(throws: QGEMMError(.bufferTooSmall, "")) {
+                try layer(x, rows: 2, into: UnsafeMutableBufferPointer(rebasing: s[20..<25]), workspace: &workspace)
+            }
+            #expect(throws: QGEMMError(.aliasing, "")) {
+                try layer(x, rows: 2, into: UnsafeMutableBufferPointer(rebasing: s[4..<10]), workspace: &workspace)
+            }
+            #expect(throws: QGEMMError(.invalidShape, "")) { try layer(x, rows: -1, into: y, workspace: &workspace) }
+        }
+        #expect(storage[20..<26].allSatisfy { $0 == 1 })
+    }
+}

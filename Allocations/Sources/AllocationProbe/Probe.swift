@@ -1,0 +1,129 @@
+// Every call that promises "no heap allocation once warm" is run 10 times to
+// warm up (workspaces grow, the thread pool starts, per-thread scratch and
+// weight-layout copies are made), then 20 more times with the interposer
+// counting every malloc, calloc, realloc and posix_memalign of the process,
+// worker threads included. Any count above zero fails the run.
+#if canImport(Glibc)
+import Glibc
+#endif
+import MallocInterposerSwift
+import QGEMM
+
+@main
+struct AllocationProbe {
+    static func main() throws {
+        var failures = 0
+
+        func check(_ label: String, _ body: () throws -> Void) throws {
+            // Warm-up: besides the workspace, each pool worker sizes its own
+            // scratch the first time it runs a task of this size, which a
+            // single warm call does not guarantee for every worker.
+            for _ in 0..<10 { try body() }
+            // Counted: 20 calls. A worker thread that first ran a task of this
+            // size now (scheduling decides which worker takes tasks) sizes its
+            // scratch once; a steady per-call allocation shows in every round,
+            // so a second round of 20 decides.
+            var counts: [Int] = []
+            counts.reserveCapacity(2)
+            for _ in 0..<2 {
+                MallocInterposerSwift.initialize()
+                MallocInterposerSwift.hook()
+                for _ in 0..<20 { try body() }
+                MallocInterposerSwift.unhook()
+                counts.append(MallocInterposerSwift.getStatistics().mallocCount)
+                if counts.last == 0 { break }
+            }
+            let ok = counts.last == 0
+            if !ok { failures += 1 }
+            print("check-allocations: \(label): \(counts.map(String.init).joined(separator: ", then ")) allocations in 20 calls: \(ok ? "none" : "FAIL")")
+        }
+
+        // The counter must see allocations at all (is the interposer preloaded?).
+        MallocInterposerSwift.initialize()
+        MallocInterposerSwift.hook()
+        var sink = [Int](repeating: 1, count: 1000 + Int.random(in: 0...1))
+        MallocInterposerSwift.unhook()
+        guard MallocInterposerSwift.getStatistics().mallocCount > 0, sink.count > 0 else {
+            print("check-allocations: the interposer counted no allocation of a fresh array; is it LD_PRELOADed?")
+            exit(2)
+        }
+        sink = []
+
+        let m = 48, k = 96, n = 80
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state >> 11) % 2001 - 1000) / 500
+        }
+        let w = (0..<n * k).map { _ in 0.1 * next() }, b = (0..<n).map { _ in next() }
+        let x = (0..<m * k).map { _ in next() }
+        let xp = try QuantizationParameters(observedMin: -2, observedMax: 2, type: .uint8)
+        let yp = try QuantizationParameters(observedMin: -8, observedMax: 8, type: .int8)
+        let smoothing = try Smoothing(factors: (0..<k).map { 0.5 + Float($0 % 5) * 0.25 })
+        let layers: [(String, QuantizedLinear)] = [
+            ("dynamic per-row layer", try QuantizedLinear(weights: w, outputFeatures: n, inputFeatures: k, bias: b, mode: .dynamic(.perRow))),
+            ("dynamic per-tensor layer with smoothing",
+             try QuantizedLinear(weights: w, outputFeatures: n, inputFeatures: k, bias: b, mode: .dynamic(.perTensor), smoothing: smoothing)),
+            ("static-input layer with smoothing",
+             try QuantizedLinear(weights: w, outputFeatures: n, inputFeatures: k, bias: b, mode: .staticInput(xp), smoothing: smoothing)),
+            ("static layer (uint8 in, int8 out, ReLU)",
+             try QuantizedLinear(weights: w, outputFeatures: n, inputFeatures: k, bias: b, mode: .static(input: xp, output: yp, activation: .relu))),
+        ]
+        var y = [Float](repeating: 0, count: m * n)
+        for (label, layer) in layers {
+            for threads in [1, 2] {
+                var workspace = QuantizedLinear.Workspace()
+                try x.withUnsafeBufferPointer { xb in
+                    try y.withUnsafeMutableBufferPointer { yb in
+                        try check("\(label), \(threads) thread\(threads > 1 ? "s" : "")") {
+                            try layer(xb, rows: m, into: yb, workspace: &workspace, threads: threads)
+                        }
+                    }
+                }
+            }
+        }
+
+        var xq = [UInt8](repeating: 0, count: m * k)
+        var back = [Float](repeating: 0, count: m * k)
+        try x.withUnsafeBufferPointer { xb in
+            try xq.withUnsafeMutableBufferPointer { qb in
+                try check("quantize(_:into:parameters:)") { try quantize(xb, into: qb, parameters: xp) }
+            }
+        }
+        try xq.withUnsafeBufferPointer { qb in
+            try back.withUnsafeMutableBufferPointer { fb in
+                try check("dequantize(_:into:parameters:)") { try dequantize(qb, into: fb, parameters: xp) }
+            }
+        }
+
+        let packed = try PackedWeights(quantizing: w, outputChannels: n, inputChannels: k, bias: .float(b), input: xp, output: yp)
+        var y8 = [Int8](repeating: 0, count: m * n), y32 = [Int32](repeating: 0, count: m * n)
+        let rowScales = [Float](repeating: 0.02, count: m), rowZeros = [Int32](repeating: 128, count: m)
+        try xq.withUnsafeBufferPointer { qb in
+            for threads in [1, 2] {
+                try y8.withUnsafeMutableBufferPointer { yb in
+                    try check("PackedWeights.gemm int8 output, \(threads) thread(s)") { try packed.gemm(qb, rows: m, into: yb, threads: threads) }
+                }
+                try y32.withUnsafeMutableBufferPointer { yb in
+                    try check("PackedWeights.gemm int32 output, \(threads) thread(s)") { try packed.gemm(qb, rows: m, into: yb, threads: threads) }
+                }
+                try y.withUnsafeMutableBufferPointer { yb in
+                    try check("PackedWeights.gemm Float output, \(threads) thread(s)") { try packed.gemm(qb, rows: m, into: yb, threads: threads) }
+                }
+            }
+            try rowScales.withUnsafeBufferPointer { s in
+                try rowZeros.withUnsafeBufferPointer { z in
+                    try y.withUnsafeMutableBufferPointer { yb in
+                        try check("PackedWeights.gemmDynamic") { try packed.gemmDynamic(qb, rows: m, rowScales: s, rowZeroPoints: z, into: yb) }
+                    }
+                }
+            }
+        }
+
+        if failures > 0 {
+            print("check-allocations: \(failures) call(s) allocated")
+            exit(1)
+        }
+        print("check-allocations: every call allocated nothing once warm (kernel path \(KernelPath.best))")
+    }
+}

@@ -1,0 +1,170 @@
+import CQGEMM
+
+// Allocation-free layer calls: every buffer a call needs besides its input and
+// output lives in a caller-owned Workspace, sized on first use and reused, so
+// a call with a shape seen before performs no heap allocation
+// (scripts/check-allocations counts them with an LD_PRELOADed malloc
+// interposer). The array call is this one with a fresh workspace.
+
+extension QuantizedLinear {
+    /// Scratch memory for ``callAsFunction(_:rows:into:workspace:kernel:threads:)``:
+    /// the quantized input, the per-row parameters of dynamic mode, the smoothed
+    /// input and static mode's int8 output. It grows to the largest call it has
+    /// served and is then reused, so later calls of that size allocate nothing.
+    ///
+    /// Keep one per task or thread (it is a value: a copy shares the buffers
+    /// until one of them is written, and that write copies them).
+    public struct Workspace: Sendable {
+        var smoothed: [Float] = []
+        var quantized: [UInt8] = []
+        var output: [UInt8] = []
+        var scales: [Float] = [], zeroPoints: [Int32] = []
+        var mins: [Float] = [], maxs: [Float] = []
+
+        /// An empty workspace; the first call sizes it.
+        public init() {}
+
+        /// Bytes the workspace holds now.
+        public var byteCount: Int {
+            4 * (smoothed.count + scales.count + zeroPoints.count + mins.count + maxs.count) + quantized.count + output.count
+        }
+
+        static func grow<T: Numeric>(_ a: inout [T], to count: Int) {
+            if a.count < count { a = [T](repeating: 0, count: count) }
+        }
+    }
+
+    /// The layer on buffers, with caller-owned scratch: Float X [rows×K] in,
+    /// Float Y [rows×N] out, exactly the bits of ``callAsFunction(_:rows:kernel:threads:)``.
+    /// After the first call with a given shape, a call allocates nothing.
+    ///
+    /// - Parameters:
+    ///   - x: at least rows·K values, row-major.
+    ///   - rows: M ≥ 0.
+    ///   - y: at least rows·N values; must not overlap `x`.
+    ///   - workspace: scratch reused between calls (see ``Workspace``).
+    ///   - kernel: the kernel path (default ``KernelPath/processDefault``).
+    ///   - threads: a ceiling on the threads to use (see ``PackedWeights``).
+    /// - Throws: ``QGEMMError`` for a short buffer (`.bufferTooSmall`), a row
+    ///   count whose products overflow (`.invalidShape`), overlapping buffers
+    ///   (`.aliasing`), a value that cannot be quantized (`.invalidValue`), or
+    ///   what the GEMM throws. Nothing is written to `y` then.
+    public func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, into y: UnsafeMutableBufferPointer<Float>,
+                               workspace: inout Workspace, kernel: KernelPath? = nil, threads: Int? = nil) throws {
+        let k = inputFeatures, n = outputFeatures
+        guard rows >= 0 else { throw QGEMMError(.invalidShape, "rows (M) must be ≥ 0, got \(rows)") }
+        let (xCount, o1) = rows.multipliedReportingOverflow(by: k), (yCount, o2) = rows.multipliedReportingOverflow(by: n)
+        guard !o1, !o2 else { throw QGEMMError(.invalidShape, "\(rows) rows of K = \(k) or N = \(n) overflow Int") }
+        guard x.count >= xCount else { throw QGEMMError(.bufferTooSmall, "x holds \(x.count) values, \(rows) rows × K = \(k) need \(xCount)") }
+        guard y.count >= yCount else { throw QGEMMError(.bufferTooSmall, "y holds \(y.count) values, \(rows) rows × N = \(n) need \(yCount)") }
+        guard rows > 0, let xBase = x.baseAddress, let yBase = y.baseAddress else { return }
+        let xBytes = UnsafeRawPointer(xBase)..<UnsafeRawPointer(xBase + xCount)
+        let yBytes = UnsafeRawPointer(yBase)..<UnsafeRawPointer(yBase + yCount)
+        guard !xBytes.overlaps(yBytes) else { throw QGEMMError(.aliasing, "the output y overlaps the input x") }
+        let input = UnsafeBufferPointer(start: xBase, count: xCount)
+        let output = UnsafeMutableBufferPointer(start: yBase, count: yCount)
+        switch mode {
+        case .dynamic(let granularity):
+            try dynamicCall(input, rows: rows, granularity: granularity, into: output, &workspace, kernel, threads)
+        case .staticInput(let p):
+            try quantizeInput(input, parameters: p, into: &workspace.quantized)
+            try workspace.quantized.withUnsafeBytes { q in
+                switch p.type {
+                case .uint8: try packed.gemm(UnsafeBufferPointer(rebasing: q.bindMemory(to: UInt8.self).prefix(xCount)), rows: rows, into: output, kernel: kernel, threads: threads)
+                case .int8: try packed.gemm(UnsafeBufferPointer(rebasing: q.bindMemory(to: Int8.self).prefix(xCount)), rows: rows, into: output, kernel: kernel, threads: threads)
+                }
+            }
+        case .static(let p, let out, _):
+            try quantizeInput(input, parameters: p, into: &workspace.quantized)
+            Workspace.grow(&workspace.output, to: yCount)
+            try workspace.quantized.withUnsafeBytes { q in
+                try workspace.output.withUnsafeMutableBytes { o in
+                    switch (p.type, out.type) {
+                    case (.uint8, .int8): try staticCall(q, UInt8.self, o, Int8.self, rows, output, out, kernel, threads)
+                    case (.uint8, .uint8): try staticCall(q, UInt8.self, o, UInt8.self, rows, output, out, kernel, threads)
+                    case (.int8, .int8): try staticCall(q, Int8.self, o, Int8.self, rows, output, out, kernel, threads)
+                    case (.int8, .uint8): try staticCall(q, Int8.self, o, UInt8.self, rows, output, out, kernel, threads)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Dynamic mode: (smoothing,) per-row or per-tensor parameters from the
+    /// range, quantize, the dynamic GEMM.
+    private func dynamicCall(_ x: UnsafeBufferPointer<Float>, rows: Int, granularity: InputGranularity,
+                             into y: UnsafeMutableBufferPointer<Float>, _ w: inout Workspace,
+                             _ kernel: KernelPath?, _ threads: Int?) throws {
+        let k = inputFeatures, count = rows * k
+        var source = x.baseAddress!
+        if let smoothing {
+            Workspace.grow(&w.smoothed, to: count)
+            w.smoothed.withUnsafeMutableBufferPointer { s in
+                smoothing.factors.withUnsafeBufferPointer { f in
+                    for m in 0..<rows { for j in 0..<k { s[m * k + j] = x[m * k + j] / f[j] } }
+                }
+            }
+        }
+        Workspace.grow(&w.mins, to: rows); Workspace.grow(&w.maxs, to: rows)
+        Workspace.grow(&w.scales, to: rows); Workspace.grow(&w.zeroPoints, to: rows)
+        Workspace.grow(&w.quantized, to: count)
+        try w.smoothed.withUnsafeBufferPointer { smoothed in
+            if smoothing != nil { source = smoothed.baseAddress! }
+            let bad = qg_row_min_max(source, Int64(rows), Int64(k), Int64(k), &w.mins, &w.maxs)
+            guard bad < 0 else {
+                throw QGEMMError(.invalidValue, "input value [\(bad / Int64(Swift.max(k, 1))), \(bad % Int64(Swift.max(k, 1)))] is \(source[Int(bad)]); it cannot be quantized")
+            }
+            switch granularity {
+            case .perTensor:
+                var lo = w.mins[0], hi = w.maxs[0]
+                for m in 1..<Swift.max(rows, 1) { lo = Swift.min(lo, w.mins[m]); hi = Swift.max(hi, w.maxs[m]) }
+                let p = try QuantizationParameters(observedMin: lo, observedMax: hi, type: .uint8)
+                for m in 0..<rows { w.scales[m] = p.scale; w.zeroPoints[m] = p.zeroPoint }
+            case .perRow:
+                for m in 0..<rows {
+                    let p = try QuantizationParameters(observedMin: w.mins[m], observedMax: w.maxs[m], type: .uint8)
+                    w.scales[m] = p.scale; w.zeroPoints[m] = p.zeroPoint
+                }
+            }
+            qg_quantize_rows(source, Int64(rows), Int64(k), Int64(k), w.scales, w.zeroPoints, 1, &w.quantized, Int64(k))
+        }
+        try w.quantized.withUnsafeBufferPointer { q in
+            try w.scales.withUnsafeBufferPointer { s in
+                try w.zeroPoints.withUnsafeBufferPointer { z in
+                    try packed.gemmDynamic(UnsafeBufferPointer(rebasing: q.prefix(count)), rows: rows, rowScales: s, rowZeroPoints: z, into: y,
+                                           kernel: kernel, threads: threads)
+                }
+            }
+        }
+    }
+
+    /// Quantizes `x` (dividing by the smoothing factors first, in the same
+    /// pass) with `p` into `buffer`, grown to hold it.
+    private func quantizeInput(_ x: UnsafeBufferPointer<Float>, parameters p: QuantizationParameters, into buffer: inout [UInt8]) throws {
+        let k = inputFeatures, rows = x.count / k
+        Workspace.grow(&buffer, to: x.count)
+        try buffer.withUnsafeMutableBufferPointer { out in
+            if let smoothing {
+                let bad = qg_quantize_rows_smoothed(x.baseAddress!, Int64(rows), Int64(k), Int64(k), smoothing.factors, p.scale, p.zeroPoint,
+                                                    p.type == .uint8 ? 1 : 0, out.baseAddress!, Int64(k))
+                guard bad < 0 else { throw QGEMMError(.invalidValue, "input value [\(bad)] is NaN; it cannot be quantized") }
+            } else {
+                if let i = x.firstIndex(where: { $0.isNaN }) { throw QGEMMError(.invalidValue, "cannot quantize NaN (element \(i))") }
+                var scale = p.scale, zero = p.zeroPoint
+                qg_quantize_rows(x.baseAddress!, 1, Int64(x.count), Int64(x.count), &scale, &zero, p.type == .uint8 ? 1 : 0,
+                                 out.baseAddress!, Int64(x.count))
+            }
+        }
+    }
+
+    /// Static mode: the int8 GEMM into the workspace, then its output dequantized into `y`.
+    private func staticCall<X: QuantizedScalar, Y: QuantizedScalar & GEMMOutputScalar>(
+        _ q: UnsafeRawBufferPointer, _: X.Type, _ o: UnsafeMutableRawBufferPointer, _: Y.Type, _ rows: Int,
+        _ y: UnsafeMutableBufferPointer<Float>, _ out: QuantizationParameters, _ kernel: KernelPath?, _ threads: Int?
+    ) throws {
+        let xq = UnsafeBufferPointer(rebasing: q.bindMemory(to: X.self).prefix(rows * inputFeatures))
+        let yq = UnsafeMutableBufferPointer(rebasing: o.bindMemory(to: Y.self).prefix(y.count))
+        try packed.gemm(xq, rows: rows, into: yq, kernel: kernel, threads: threads)
+        for i in 0..<y.count { y[i] = out.dequantize(Int32(yq[i])) }
+    }
+}
