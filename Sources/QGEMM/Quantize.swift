@@ -61,7 +61,7 @@ public func quantize<Q: QuantizedScalar>(
     }
 }
 
-/// Quantizes an array; see ``quantize(_:into:parameters:)``.
+/// Quantizes an array; see ``quantize(_:into:parameters:)-(UnsafeBufferPointer<Float>,_,_)``.
 ///
 /// ```swift
 /// let p = try QuantizationParameters(observedMin: -1, observedMax: 1, type: .int8)
@@ -79,7 +79,7 @@ public func quantize<Q: QuantizedScalar>(_ values: [Float], parameters: Quantiza
 /// Dequantizes `values` into `output`: `scale · (q − Z)`.
 ///
 /// - Throws: ``QGEMMError/Code/incompatibleParameters`` or
-///   ``QGEMMError/Code/bufferTooSmall`` as for ``quantize(_:into:parameters:)``.
+///   ``QGEMMError/Code/bufferTooSmall`` as for ``quantize(_:into:parameters:)-(UnsafeBufferPointer<Float>,_,_)``.
 public func dequantize<Q: QuantizedScalar>(
     _ values: UnsafeBufferPointer<Q>, into output: UnsafeMutableBufferPointer<Float>,
     parameters: QuantizationParameters
@@ -95,7 +95,7 @@ public func dequantize<Q: QuantizedScalar>(
     for i in values.indices { output[i] = parameters.dequantize(Int32(values[i])) }
 }
 
-/// Dequantizes an array; see ``dequantize(_:into:parameters:)``.
+/// Dequantizes an array; see ``dequantize(_:into:parameters:)-(UnsafeBufferPointer<Q>,_,_)``.
 public func dequantize<Q: QuantizedScalar>(_ values: [Q], parameters: QuantizationParameters) throws -> [Float] {
     var out = [Float](repeating: 0, count: values.count)
     try values.withUnsafeBufferPointer { src in

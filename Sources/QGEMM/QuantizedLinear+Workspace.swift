@@ -7,7 +7,7 @@ import CQGEMM
 // interposer). The array call is this one with a fresh workspace.
 
 extension QuantizedLinear {
-    /// Scratch memory for ``callAsFunction(_:rows:into:workspace:kernel:threads:)``:
+    /// Scratch memory for ``QuantizedLinear/callAsFunction(_:rows:into:workspace:kernel:threads:)-(UnsafeBufferPointer<Float>,_,_,_,_,_)``:
     /// the quantized input, the per-row parameters of dynamic mode, the smoothed
     /// input and static mode's int8 output. It grows to the largest call it has
     /// served and is then reused, so later calls of that size allocate nothing.

@@ -129,3 +129,56 @@ struct WorkspaceTests {
         #expect(storage[20..<26].allSatisfy { $0 == 1 })
     }
 }
+
+/// The Span entry points give the array calls' bits without any unsafe code.
+@Suite("Span entry points")
+struct SpanTests {
+    @Test func spanCallsMatchArrayCalls() throws {
+        let k = 12, n = 7, rows = 5
+        let w = (0..<n * k).map { Float(($0 * 37) % 23) / 23 - 0.5 }
+        let x = (0..<rows * k).map { Float(($0 * 11) % 17) / 4 - 2 }
+        let layer = try QuantizedLinear(weights: w, outputFeatures: n, inputFeatures: k, mode: .dynamic(.perRow))
+        var workspace = QuantizedLinear.Workspace()
+        var y = [Float](repeating: 0, count: rows * n)
+        do {
+            var ys = y.mutableSpan
+            try layer(x.span, rows: rows, into: &ys, workspace: &workspace)
+        }
+        #expect(y == (try layer(x, rows: rows)))
+
+        let p = try QuantizationParameters(observedMin: -2, observedMax: 2.25, type: .uint8)
+        var xq = [UInt8](repeating: 0, count: x.count)
+        do {
+            var qs = xq.mutableSpan
+            try quantize(x.span, into: &qs, parameters: p)
+        }
+        #expect(xq == (try quantize(x, parameters: p)))
+        var back = [Float](repeating: 0, count: x.count)
+        do {
+            var bs = back.mutableSpan
+            try dequantize(xq.span, into: &bs, parameters: p)
+        }
+        #expect(back == (try dequantize(xq, parameters: p)))
+
+        let packed = try PackedWeights(quantizing: w, outputChannels: n, inputChannels: k, input: p)
+        var y32 = [Int32](repeating: 0, count: rows * n)
+        do {
+            var s = y32.mutableSpan
+            try packed.gemm(xq.span, rows: rows, into: &s)
+        }
+        #expect(y32 == (try packed.gemm(xq, rows: rows) as [Int32]))
+        let scales = [Float](repeating: 0.01, count: rows), zeros = [Int32](repeating: 100, count: rows)
+        var yd = [Float](repeating: 0, count: rows * n)
+        do {
+            var s = yd.mutableSpan
+            try packed.gemmDynamic(xq.span, rows: rows, rowScales: scales.span, rowZeroPoints: zeros.span, into: &s)
+        }
+        #expect(yd == (try packed.gemmDynamic(xq, rows: rows, rowScales: scales, rowZeroPoints: zeros)))
+        // A short output span is refused like a short buffer.
+        var short = [Float](repeating: 0, count: 3)
+        #expect(throws: QGEMMError(.bufferTooSmall, "")) {
+            var s = short.mutableSpan
+            try layer(x.span, rows: rows, into: &s, workspace: &workspace)
+        }
+    }
+}
