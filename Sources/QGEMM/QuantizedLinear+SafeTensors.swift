@@ -35,7 +35,7 @@ extension QuantizedLinear {
 
     /// The layer as a safetensors file (see the extension's documentation).
     public func safeTensors() throws -> SafeTensorsFile {
-        let n = outputFeatures, k = inputFeatures
+        let n = outputChannels, k = inputChannels
         var weights = [Int8](repeating: 0, count: n * k)
         for row in 0..<n {
             for col in 0..<k { weights[row * k + col] = try packed.weight(outputChannel: row, input: col) }

@@ -51,7 +51,7 @@ extension QuantizedLinear {
     ///   what the GEMM throws. Nothing is written to `y` then.
     public func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, into y: UnsafeMutableBufferPointer<Float>,
                                workspace: inout Workspace, kernel: KernelPath? = nil, threads: Int? = nil) throws {
-        let k = inputFeatures, n = outputFeatures
+        let k = inputChannels, n = outputChannels
         guard rows >= 0 else { throw QGEMMError(.invalidShape, "rows (M) must be ≥ 0, got \(rows)") }
         let (xCount, o1) = rows.multipliedReportingOverflow(by: k), (yCount, o2) = rows.multipliedReportingOverflow(by: n)
         guard !o1, !o2 else { throw QGEMMError(.invalidShape, "\(rows) rows of K = \(k) or N = \(n) overflow Int") }
@@ -95,7 +95,7 @@ extension QuantizedLinear {
     private func dynamicCall(_ x: UnsafeBufferPointer<Float>, rows: Int, granularity: InputGranularity,
                              into y: UnsafeMutableBufferPointer<Float>, _ w: inout Workspace,
                              _ kernel: KernelPath?, _ threads: Int?) throws {
-        let k = inputFeatures, count = rows * k
+        let k = inputChannels, count = rows * k
         var source = x.baseAddress!
         if let smoothing {
             Workspace.grow(&w.smoothed, to: count)
@@ -141,7 +141,7 @@ extension QuantizedLinear {
     /// Quantizes `x` (dividing by the smoothing factors first, in the same
     /// pass) with `p` into `buffer`, grown to hold it.
     private func quantizeInput(_ x: UnsafeBufferPointer<Float>, parameters p: QuantizationParameters, into buffer: inout [UInt8]) throws {
-        let k = inputFeatures, rows = x.count / k
+        let k = inputChannels, rows = x.count / k
         Workspace.grow(&buffer, to: x.count)
         try buffer.withUnsafeMutableBufferPointer { out in
             if let smoothing {
@@ -162,7 +162,7 @@ extension QuantizedLinear {
         _ q: UnsafeRawBufferPointer, _: X.Type, _ o: UnsafeMutableRawBufferPointer, _: Y.Type, _ rows: Int,
         _ y: UnsafeMutableBufferPointer<Float>, _ out: QuantizationParameters, _ kernel: KernelPath?, _ threads: Int?
     ) throws {
-        let xq = UnsafeBufferPointer(rebasing: q.bindMemory(to: X.self).prefix(rows * inputFeatures))
+        let xq = UnsafeBufferPointer(rebasing: q.bindMemory(to: X.self).prefix(rows * inputChannels))
         let yq = UnsafeMutableBufferPointer(rebasing: o.bindMemory(to: Y.self).prefix(y.count))
         try packed.gemm(xq, rows: rows, into: yq, kernel: kernel, threads: threads)
         for i in 0..<y.count { y[i] = out.dequantize(Int32(yq[i])) }

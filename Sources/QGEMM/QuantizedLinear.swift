@@ -18,7 +18,7 @@ import CQGEMM
 ///   is where transformers carry their largest outliers.
 ///
 /// ```swift
-/// let fc = try QuantizedLinear(weights: w, outputFeatures: 1536, inputFeatures: 384, bias: b,
+/// let fc = try QuantizedLinear(weights: w, outputChannels: 1536, inputChannels: 384, bias: b,
 ///                              mode: .dynamic(.perRow))
 /// let y = try fc(x, rows: 32)   // [32 × 1536] Float
 /// ```
@@ -63,9 +63,9 @@ public final class QuantizedLinear: Sendable {
     /// How the layer quantizes its input and writes its output.
     public let mode: Mode
     /// N: the number of outputs per row (rows of W).
-    public let outputFeatures: Int
+    public let outputChannels: Int
     /// K: the number of inputs per row (columns of W).
-    public let inputFeatures: Int
+    public let inputChannels: Int
     /// The packed int8 weights (and, in static mode, the multipliers and q_bias).
     /// With ``smoothing``, these are the weights with column j multiplied by `s_j`.
     public let packed: PackedWeights
@@ -77,23 +77,23 @@ public final class QuantizedLinear: Sendable {
     ///
     /// - Parameters:
     ///   - weights: Float W, row-major [N×K].
-    ///   - outputFeatures: N ≥ 1.
-    ///   - inputFeatures: K ≥ 1.
+    ///   - outputChannels: N ≥ 1.
+    ///   - inputChannels: K ≥ 1.
     ///   - bias: optional Float b [N].
     ///   - mode: dynamic, static or static-input (see ``Mode``).
     ///   - rounding: the requantization mode of ``Mode/static(input:output:activation:)``
     ///     (default ``RoundingMode/singleRounding``). The other modes write Float
     ///     and do not requantize, so giving one there is refused.
-    ///   - smoothing: optional SmoothQuant factors, one per input feature (see
+    ///   - smoothing: optional SmoothQuant factors, one per input channel (see
     ///     ``Smoothing``). In static mode the input parameters must describe
     ///     the smoothed input `X·diag(1/s)`; ``forward(_:rows:kernel:threads:)``
     ///     takes input quantized that way (``quantizeInput(_:)`` does it).
     /// - Throws: ``QGEMMError`` for bad shapes or values (see ``PackedWeights``).
-    public init(weights: [Float], outputFeatures: Int, inputFeatures: Int, bias: [Float]? = nil,
+    public init(weights: [Float], outputChannels: Int, inputChannels: Int, bias: [Float]? = nil,
                 mode: Mode, rounding: RoundingMode? = nil, smoothing: Smoothing? = nil) throws {
         self.mode = mode
-        self.outputFeatures = outputFeatures
-        self.inputFeatures = inputFeatures
+        self.outputChannels = outputChannels
+        self.inputChannels = inputChannels
         self.smoothing = smoothing
         if let rounding {
             guard case .static = mode else {
@@ -103,21 +103,21 @@ public final class QuantizedLinear: Sendable {
         }
         var weights = weights
         if let smoothing {
-            guard smoothing.factors.count == inputFeatures else {
-                throw QGEMMError(.invalidShape, "\(smoothing.factors.count) smoothing factors for \(inputFeatures) input features")
+            guard smoothing.factors.count == inputChannels else {
+                throw QGEMMError(.invalidShape, "\(smoothing.factors.count) smoothing factors for \(inputChannels) input channels")
             }
-            try PackedWeights.checkExactCount(weights.count, rows: outputFeatures, k: inputFeatures, n: 0)
-            weights = smoothing.scaleWeights(weights, outputFeatures: outputFeatures)
+            try PackedWeights.checkExactCount(weights.count, rows: outputChannels, k: inputChannels, n: 0)
+            weights = smoothing.scaleWeights(weights, outputChannels: outputChannels)
         }
         switch mode {
         case .dynamic:
-            packed = try PackedWeights(quantizing: weights, outputChannels: outputFeatures, inputChannels: inputFeatures,
+            packed = try PackedWeights(quantizing: weights, outputChannels: outputChannels, inputChannels: inputChannels,
                                        granularity: .perChannel, bias: bias.map { .float($0) })
         case .staticInput(let input):
-            packed = try PackedWeights(quantizing: weights, outputChannels: outputFeatures, inputChannels: inputFeatures,
+            packed = try PackedWeights(quantizing: weights, outputChannels: outputChannels, inputChannels: inputChannels,
                                        granularity: .perChannel, bias: bias.map { .float($0) }, input: input)
         case .static(let input, let output, let activation):
-            packed = try PackedWeights(quantizing: weights, outputChannels: outputFeatures, inputChannels: inputFeatures,
+            packed = try PackedWeights(quantizing: weights, outputChannels: outputChannels, inputChannels: inputChannels,
                                        granularity: .perChannel, bias: bias.map { .float($0) }, input: input,
                                        output: output, rounding: rounding ?? .singleRounding,
                                        clamp: try Self.clamp(for: activation, output: output))
@@ -129,8 +129,8 @@ public final class QuantizedLinear: Sendable {
         self.packed = packed
         self.mode = mode
         self.smoothing = smoothing
-        outputFeatures = packed.outputChannels
-        inputFeatures = packed.inputChannels
+        outputChannels = packed.outputChannels
+        inputChannels = packed.inputChannels
     }
 
     /// The quantized output range of an activation: ReLU starts at the zero
@@ -152,10 +152,10 @@ public final class QuantizedLinear: Sendable {
     /// In static mode: quantizes X with the input parameters, runs the int8
     /// layer and dequantizes the result (a convenience for a single layer).
     public func callAsFunction(_ x: [Float], rows: Int, kernel: KernelPath? = nil, threads: Int? = nil) throws -> [Float] {
-        try PackedWeights.checkExactCount(x.count, rows: rows, k: inputFeatures, n: outputFeatures)
+        try PackedWeights.checkExactCount(x.count, rows: rows, k: inputChannels, n: outputChannels)
         // The buffer call with a fresh workspace: one code path, the same bits.
         var workspace = Workspace()
-        var y = [Float](repeating: 0, count: rows * outputFeatures)
+        var y = [Float](repeating: 0, count: rows * outputChannels)
         try x.withUnsafeBufferPointer { xb in
             try y.withUnsafeMutableBufferPointer { yb in
                 try self(xb, rows: rows, into: yb, workspace: &workspace, kernel: kernel, threads: threads)
@@ -167,7 +167,7 @@ public final class QuantizedLinear: Sendable {
     /// The uint8 parameters dynamic mode uses for each row of `x` (one shared
     /// set per tensor with ``InputGranularity/perTensor``), from the observed
     /// min/max. NaN or ±Inf in `x` throws ``QGEMMError/Code/invalidValue``.
-    public static func dynamicParameters(_ x: [Float], rows: Int, k: Int,
+    public static func dynamicParameters(_ x: [Float], rows: Int, inputChannels k: Int,
                                          granularity: InputGranularity) throws -> [QuantizationParameters] {
         guard k >= 0 else { throw QGEMMError(.invalidShape, "K must be ≥ 0, got \(k)") }
         try PackedWeights.checkExactCount(x.count, rows: rows, k: k, n: 0)
@@ -215,7 +215,7 @@ public final class QuantizedLinear: Sendable {
         guard X.quantizedType == input.type else {
             throw QGEMMError(.incompatibleParameters, "input parameters are \(input.type), the element type is \(X.self)")
         }
-        let k = inputFeatures
+        let k = inputChannels
         guard k > 0, x.count % k == 0 else {
             throw QGEMMError(.invalidShape, "\(x.count) input values are not whole rows of K = \(k)")
         }

@@ -18,17 +18,17 @@ import Darwin
 /// as usual, in the same pass).
 ///
 /// ```swift
-/// var absMax = InputChannelAbsMax(inputFeatures: 384)
+/// var absMax = InputChannelAbsMax(inputChannels: 384)
 /// for batch in calibrationBatches { try absMax.observe(batch, rows: 64) }
-/// let smoothing = try Smoothing(inputAbsMax: absMax.values, weights: w, outputFeatures: 1536,
-///                               inputFeatures: 384, alpha: 0.5)
+/// let smoothing = try Smoothing(inputAbsMax: absMax.values, weights: w, outputChannels: 1536,
+///                               inputChannels: 384, alpha: 0.5)
 /// // calibrate the input observer on smoothing.apply(batch, rows: 64), then:
-/// let fc = try QuantizedLinear(weights: w, outputFeatures: 1536, inputFeatures: 384, bias: b,
+/// let fc = try QuantizedLinear(weights: w, outputChannels: 1536, inputChannels: 384, bias: b,
 ///                              mode: .static(input: xParams, output: yParams, activation: .none),
 ///                              smoothing: smoothing)
 /// ```
 public struct Smoothing: Sendable, Equatable {
-    /// `s_j`, one per input feature: finite and > 0.
+    /// `s_j`, one per input channel: finite and > 0.
     public let factors: [Float]
 
     /// Smoothing with the given factors.
@@ -50,27 +50,27 @@ public struct Smoothing: Sendable, Equatable {
     /// - Parameters:
     ///   - inputAbsMax: max |X_j| per input channel over the calibration data (``InputChannelAbsMax``).
     ///   - weights: Float W, row-major [N×K].
-    ///   - outputFeatures: N.
-    ///   - inputFeatures: K.
+    ///   - outputChannels: N.
+    ///   - inputChannels: K.
     ///   - alpha: the migration strength in [0, 1]: 0 leaves the activations
     ///     alone, 1 moves all of their range into the weights; the paper's
     ///     default is 0.5.
-    public init(inputAbsMax: [Float], weights: [Float], outputFeatures: Int, inputFeatures: Int, alpha: Float = 0.5) throws {
+    public init(inputAbsMax: [Float], weights: [Float], outputChannels: Int, inputChannels: Int, alpha: Float = 0.5) throws {
         guard alpha >= 0, alpha <= 1 else { throw QGEMMError(.invalidArgument, "alpha must be in [0, 1], got \(alpha)") }
-        guard inputFeatures > 0, outputFeatures > 0, inputAbsMax.count == inputFeatures else {
-            throw QGEMMError(.invalidShape, "\(inputAbsMax.count) input maxima for K = \(inputFeatures)")
+        guard inputChannels > 0, outputChannels > 0, inputAbsMax.count == inputChannels else {
+            throw QGEMMError(.invalidShape, "\(inputAbsMax.count) input maxima for K = \(inputChannels)")
         }
-        try PackedWeights.checkExactCount(weights.count, rows: outputFeatures, k: inputFeatures, n: 0)
-        var weightMax = [Float](repeating: 0, count: inputFeatures)
-        for n in 0..<outputFeatures {
-            for j in 0..<inputFeatures {
-                let v = weights[n * inputFeatures + j]
+        try PackedWeights.checkExactCount(weights.count, rows: outputChannels, k: inputChannels, n: 0)
+        var weightMax = [Float](repeating: 0, count: inputChannels)
+        for n in 0..<outputChannels {
+            for j in 0..<inputChannels {
+                let v = weights[n * inputChannels + j]
                 guard v.isFinite else { throw QGEMMError(.invalidValue, "weight [\(n), \(j)] is \(v)") }
                 weightMax[j] = Swift.max(weightMax[j], abs(v))
             }
         }
-        var s = [Float](repeating: 1, count: inputFeatures)
-        for j in 0..<inputFeatures {
+        var s = [Float](repeating: 1, count: inputChannels)
+        for j in 0..<inputChannels {
             let a = inputAbsMax[j], w = weightMax[j]
             guard a.isFinite, a >= 0 else { throw QGEMMError(.invalidValue, "input maximum [\(j)] is \(a)") }
             guard a > 0, w > 0 else { continue }
@@ -93,10 +93,10 @@ public struct Smoothing: Sendable, Equatable {
     }
 
     /// `W·diag(s)`: each weight column multiplied by its factor.
-    func scaleWeights(_ w: [Float], outputFeatures: Int) -> [Float] {
+    func scaleWeights(_ w: [Float], outputChannels: Int) -> [Float] {
         var out = w
         let k = factors.count
-        for n in 0..<outputFeatures {
+        for n in 0..<outputChannels {
             for j in 0..<k { out[n * k + j] = w[n * k + j] * factors[j] }
         }
         return out
@@ -109,9 +109,9 @@ public struct InputChannelAbsMax: Sendable {
     /// max |x[·, j]| so far, 0 before any row.
     public private(set) var values: [Float]
 
-    /// An empty statistic for K = `inputFeatures` channels, every maximum 0
-    /// (no channels when `inputFeatures` is negative).
-    public init(inputFeatures: Int) { values = [Float](repeating: 0, count: Swift.max(inputFeatures, 0)) }
+    /// An empty statistic for K = `inputChannels` channels, every maximum 0
+    /// (no channels when `inputChannels` is negative).
+    public init(inputChannels: Int) { values = [Float](repeating: 0, count: Swift.max(inputChannels, 0)) }
 
     /// - Throws: ``QGEMMError/Code/invalidShape`` when `x` is not [rows×K],
     ///   ``QGEMMError/Code/invalidValue`` for NaN or ±Inf.

@@ -19,7 +19,7 @@ public enum BLAS {
     /// - Throws: `QGEMMError` for a negative dimension, a stride smaller than
     ///   a stored row, or a buffer too small for its shape.
     public static func sgemm(
-        m: Int, n: Int, k: Int, alpha: Float = 1,
+        m: Int, k: Int, n: Int, alpha: Float = 1,
         a: UnsafeBufferPointer<Float>, lda: Int? = nil, transposeA: Bool = false,
         b: UnsafeBufferPointer<Float>, ldb: Int? = nil, transposeB: Bool = false,
         beta: Float = 0, c: UnsafeMutableBufferPointer<Float>, ldc: Int? = nil
@@ -58,7 +58,7 @@ public enum BLAS {
         try a.withUnsafeBufferPointer { ab in
             try b.withUnsafeBufferPointer { bb in
                 try c.withUnsafeMutableBufferPointer { cb in
-                    try sgemm(m: m, n: n, k: k, a: ab, b: bb, transposeB: transposeB, c: cb)
+                    try sgemm(m: m, k: k, n: n, a: ab, b: bb, transposeB: transposeB, c: cb)
                 }
             }
         }

@@ -209,7 +209,7 @@ struct BenchRunner {
             sgemmTimes = try xf.withUnsafeBufferPointer { a in
                 try wf.withUnsafeBufferPointer { b in
                     try yf.withUnsafeMutableBufferPointer { c in
-                        try time { try BLAS.sgemm(m: s.m, n: s.n, k: s.k, a: a, b: b, transposeB: true, c: c) }
+                        try time { try BLAS.sgemm(m: s.m, k: s.k, n: s.n, a: a, b: b, transposeB: true, c: c) }
                     }
                 }
             }

@@ -158,7 +158,7 @@ struct LinearCommand: ParsableCommand {
             report["x_scale"] = input.scale; report["x_zero_point"] = input.zeroPoint
             if calibrate != nil { report["observer"] = (observer ?? .minmax).rawValue }
         }
-        let layer = try QuantizedLinear(weights: wv, outputFeatures: n, inputFeatures: k, bias: bv, mode: layerMode,
+        let layer = try QuantizedLinear(weights: wv, outputChannels: n, inputChannels: k, bias: bv, mode: layerMode,
                                         rounding: rounding?.mode, smoothing: layerSmoothing)
         if let save { try layer.save(to: URL(fileURLWithPath: save)) }
         try finish(layer, xv, m: m, wv: wv, bv: bv, report: report)
@@ -174,12 +174,12 @@ struct LinearCommand: ParsableCommand {
         let xa = try xFile.read()
         let (xv, m) = try xFile.naming {
             let xs = try xa.requireRank(2, name: "X")
-            guard xs[1] == layer.inputFeatures else {
-                throw QGEMMError(.invalidShape, "X is \(xs) but the saved layer has K = \(layer.inputFeatures)")
+            guard xs[1] == layer.inputChannels else {
+                throw QGEMMError(.invalidShape, "X is \(xs) but the saved layer has K = \(layer.inputChannels)")
             }
             return (try xa.floatValues(), xs[0])
         }
-        let n = layer.outputFeatures, k = layer.inputFeatures
+        let n = layer.outputChannels, k = layer.inputChannels
         var report: [String: Any] = ["m": m, "k": k, "n": n, "loaded": file]
         switch layer.mode {
         case .dynamic(let g): report["mode"] = "dynamic"; report["granularity"] = g == .perRow ? "row" : "tensor"
@@ -206,7 +206,7 @@ struct LinearCommand: ParsableCommand {
                 layerInput: [Float]? = nil) throws {
         var report = report
         let path = kernel
-        let n = layer.outputFeatures, k = layer.inputFeatures
+        let n = layer.outputChannels, k = layer.inputChannels
         let input = layerInput ?? xv
         let y = try layer(input, rows: m, kernel: path, threads: threads)
         try NPYArray(float32: y, shape: [m, n]).write(to: URL(fileURLWithPath: out))
@@ -246,9 +246,9 @@ struct LinearCommand: ParsableCommand {
             // input observer then sees the smoothed input X·diag(1/s).
             var smoothing: Smoothing? = nil
             if let smooth {
-                var absMax = InputChannelAbsMax(inputFeatures: k)
+                var absMax = InputChannelAbsMax(inputChannels: k)
                 try absMax.observe(c, rows: rows)
-                smoothing = try Smoothing(inputAbsMax: absMax.values, weights: w, outputFeatures: n, inputFeatures: k, alpha: smooth)
+                smoothing = try Smoothing(inputAbsMax: absMax.values, weights: w, outputChannels: n, inputChannels: k, alpha: smooth)
             }
             for start in stride(from: 0, to: rows, by: step) {
                 let end = min(rows, start + step)

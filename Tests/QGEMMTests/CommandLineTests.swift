@@ -209,7 +209,7 @@ struct CommandLineTests {
             fields[kv[0]] = kv[1].hasPrefix(".") ? String(kv[1].dropFirst()) : kv[1]
         }
         func int(_ key: String) -> Int { Int(fields[key] ?? "") ?? -1 }
-        let check = KernelCheck(m: int("m"), n: int("n"), k: int("k"),
+        let check = KernelCheck(m: int("m"), k: int("k"), n: int("n"),
                                 activation: QuantizedType(rawValue: fields["activation"] ?? "") ?? .uint8,
                                 xZeroPoint: Int32(int("xZeroPoint")), perChannel: fields["perChannel"] == "true",
                                 rounding: RoundingMode(rawValue: fields["rounding"] ?? "") ?? .float,

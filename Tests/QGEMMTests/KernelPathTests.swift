@@ -113,7 +113,7 @@ struct KernelPathTests {
         var failures = 0
         for (i, s) in shapes.product.enumerated() {
             let activation: QuantizedType = i % 2 == 0 ? .int8 : .uint8
-            let check = KernelCheck(m: s.m, n: s.n, k: s.k, activation: activation,
+            let check = KernelCheck(m: s.m, k: s.k, n: s.n, activation: activation,
                                     xZeroPoint: i % 3 == 0 ? activation.min : activation.max - Int32(i % 7),
                                     perChannel: i % 4 < 2, rounding: RoundingMode.allCases[i % 3], narrowClamp: i % 5 == 0,
                                     threads: 1 + i % 3, output: KernelCheck.Output.allCases[i % 5],
@@ -144,7 +144,7 @@ struct KernelPathTests {
         // 255·Σ|q_W| close to 2^31 − 1: K = 65000 with full-range weights is
         // refused or accepted by the bound; use |w| ≤ 127 and extreme activations.
         for (activation, zx) in [(QuantizedType.uint8, Int32(0)), (.int8, -128), (.uint8, 255)] {
-            let check = KernelCheck(m: 3, n: 19, k: 65_000, activation: activation, xZeroPoint: zx, perChannel: true,
+            let check = KernelCheck(m: 3, k: 65_000, n: 19, activation: activation, xZeroPoint: zx, perChannel: true,
                                     rounding: .doubleRounding, threads: 2, output: .int32, seed: 77)
             do {
                 if let mismatch = try check.run(paths: Self.simdPaths) { Issue.record("\(mismatch)") }
@@ -158,7 +158,7 @@ struct KernelPathTests {
     @Test func everyThreadCountGivesTheSameBits() throws {
         for threads in 1...4 {
             for output in KernelCheck.Output.allCases {
-                let check = KernelCheck(m: 37, n: 70, k: 300, activation: .int8, xZeroPoint: 5, threads: threads,
+                let check = KernelCheck(m: 37, k: 300, n: 70, activation: .int8, xZeroPoint: 5, threads: threads,
                                         output: output, seed: UInt64(threads))
                 if let mismatch = try check.run(paths: Self.simdPaths) { Issue.record("\(mismatch)") }
             }

@@ -44,9 +44,9 @@ struct PublicAPITests {
         let w = [Float](repeating: 0.5, count: 8)
         for mode: QuantizedLinear.Mode in [.dynamic(.perRow), .staticInput(try QuantizationParameters(type: .uint8, scale: 0.1, zeroPoint: 0))] {
             #expect(throws: QGEMMError(.incompatibleParameters, "")) {
-                _ = try QuantizedLinear(weights: w, outputFeatures: 2, inputFeatures: 4, mode: mode, rounding: .doubleRounding)
+                _ = try QuantizedLinear(weights: w, outputChannels: 2, inputChannels: 4, mode: mode, rounding: .doubleRounding)
             }
-            _ = try QuantizedLinear(weights: w, outputFeatures: 2, inputFeatures: 4, mode: mode) // no rounding: fine
+            _ = try QuantizedLinear(weights: w, outputChannels: 2, inputChannels: 4, mode: mode) // no rounding: fine
         }
     }
 
@@ -91,10 +91,10 @@ struct WorkspaceTests {
         let yp = try QuantizationParameters(observedMin: -6, observedMax: 6, type: .uint8)
         let smoothing = try Smoothing(factors: (0..<k).map { 0.5 + Float($0 % 4) * 0.5 })
         let layers = [
-            try QuantizedLinear(weights: w, outputFeatures: n, inputFeatures: k, bias: b, mode: .dynamic(.perRow), smoothing: smoothing),
-            try QuantizedLinear(weights: w, outputFeatures: n, inputFeatures: k, bias: b, mode: .dynamic(.perTensor)),
-            try QuantizedLinear(weights: w, outputFeatures: n, inputFeatures: k, bias: b, mode: .staticInput(xp), smoothing: smoothing),
-            try QuantizedLinear(weights: w, outputFeatures: n, inputFeatures: k, bias: b,
+            try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, bias: b, mode: .dynamic(.perRow), smoothing: smoothing),
+            try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, bias: b, mode: .dynamic(.perTensor)),
+            try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, bias: b, mode: .staticInput(xp), smoothing: smoothing),
+            try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, bias: b,
                                 mode: .static(input: xp, output: yp, activation: .relu6), rounding: .doubleRounding),
         ]
         for layer in layers {
@@ -112,7 +112,7 @@ struct WorkspaceTests {
     }
 
     @Test func badBuffersAreRefusedBeforeAnythingIsWritten() throws {
-        let layer = try QuantizedLinear(weights: [Float](repeating: 0.5, count: 12), outputFeatures: 3, inputFeatures: 4, mode: .dynamic(.perRow))
+        let layer = try QuantizedLinear(weights: [Float](repeating: 0.5, count: 12), outputChannels: 3, inputChannels: 4, mode: .dynamic(.perRow))
         var workspace = QuantizedLinear.Workspace()
         var storage = [Float](repeating: 1, count: 40)
         storage.withUnsafeMutableBufferPointer { s in
@@ -137,7 +137,7 @@ struct SpanTests {
         let k = 12, n = 7, rows = 5
         let w = (0..<n * k).map { Float(($0 * 37) % 23) / 23 - 0.5 }
         let x = (0..<rows * k).map { Float(($0 * 11) % 17) / 4 - 2 }
-        let layer = try QuantizedLinear(weights: w, outputFeatures: n, inputFeatures: k, mode: .dynamic(.perRow))
+        let layer = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, mode: .dynamic(.perRow))
         var workspace = QuantizedLinear.Workspace()
         var y = [Float](repeating: 0, count: rows * n)
         do {

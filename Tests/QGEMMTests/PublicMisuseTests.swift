@@ -72,12 +72,12 @@ struct PublicMisuseTests {
     }
 
     @Test func rowCountsThatOverflowThrow() throws {
-        let layer = try QuantizedLinear(weights: [Float](repeating: 0.5, count: 3 * 5), outputFeatures: 3, inputFeatures: 5,
+        let layer = try QuantizedLinear(weights: [Float](repeating: 0.5, count: 3 * 5), outputChannels: 3, inputChannels: 5,
                                         mode: .dynamic(.perRow))
         expectCode(.invalidShape) { _ = try layer([1, 2, 3, 4, 5], rows: Int.max / 2) }
         expectCode(.invalidShape) { _ = try layer([1, 2, 3, 4, 5], rows: -1) }
         expectCode(.invalidShape) {
-            _ = try QuantizedLinear.dynamicParameters([1, 2, 3], rows: Int.max / 2, k: 4, granularity: .perRow)
+            _ = try QuantizedLinear.dynamicParameters([1, 2, 3], rows: Int.max / 2, inputChannels: 4, granularity: .perRow)
         }
         let packed = try Self.weights()
         expectCode(.invalidShape) { _ = try packed.gemm([Int8](repeating: 0, count: 5), rows: Int.max / 4, as: Int32.self) }
@@ -92,9 +92,9 @@ struct PublicMisuseTests {
         expectCode(.invalidShape) {
             _ = try packed.gemmDynamic(x, rows: 2, rowScales: [0.1, 0.1, 0.1], rowZeroPoints: [0, 0, 0])
         }
-        let layer = try QuantizedLinear(weights: [Float](repeating: 0.5, count: 3 * 5), outputFeatures: 3, inputFeatures: 5,
+        let layer = try QuantizedLinear(weights: [Float](repeating: 0.5, count: 3 * 5), outputChannels: 3, inputChannels: 5,
                                         mode: .dynamic(.perRow))
-        expectCode(.invalidShape) { _ = try QuantizedLinear.dynamicParameters([Float](repeating: 1, count: 11), rows: 2, k: 5, granularity: .perRow) }
+        expectCode(.invalidShape) { _ = try QuantizedLinear.dynamicParameters([Float](repeating: 1, count: 11), rows: 2, inputChannels: 5, granularity: .perRow) }
         #expect(try layer([Float](repeating: 1, count: 10), rows: 2).count == 6)
     }
 

@@ -17,7 +17,7 @@ struct QuantizedLinearTests {
         let yp = try QuantizationParameters(observedMin: -4, observedMax: 4, type: .int8)
         for activation in QuantizedLinear.Activation.allCases {
             for mode in RoundingMode.allCases {
-                let layer = try QuantizedLinear(weights: w, outputFeatures: n, inputFeatures: k, bias: b,
+                let layer = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, bias: b,
                                                 mode: .static(input: xp, output: yp, activation: activation), rounding: mode)
                 let xq: [UInt8] = try layer.quantizeInput(x)
                 let y: [Int8] = try layer.forward(xq, rows: m)
@@ -44,9 +44,9 @@ struct QuantizedLinearTests {
         var x = data(m * k, &rng)
         for t in 0..<k { x[2 * k + t] *= 10 } // one row with a much larger range
         for granularity in QuantizedLinear.InputGranularity.allCases {
-            let layer = try QuantizedLinear(weights: w, outputFeatures: n, inputFeatures: k, bias: b, mode: .dynamic(granularity))
+            let layer = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, bias: b, mode: .dynamic(granularity))
             let y = try layer(x, rows: m)
-            let params = try QuantizedLinear.dynamicParameters(x, rows: m, k: k, granularity: granularity)
+            let params = try QuantizedLinear.dynamicParameters(x, rows: m, inputChannels: k, granularity: granularity)
             for r in 0..<m {
                 let row = x[(r * k)..<((r + 1) * k)]
                 let want = granularity == .perRow
@@ -64,8 +64,8 @@ struct QuantizedLinearTests {
             let yf = f.indices.map { f[$0] + b[$0 % n] }
             #expect(sqnr(reference: yf, test: y) > 25)
         }
-        #expect(errorCode { _ = try QuantizedLinear(weights: w, outputFeatures: n, inputFeatures: k, mode: .dynamic(.perRow))([.nan] + x.dropFirst(), rows: m) } == .invalidValue)
-        #expect(errorCode { _ = try QuantizedLinear(weights: w, outputFeatures: n, inputFeatures: k, mode: .dynamic(.perRow))(x, rows: m + 1) } == .invalidShape)
+        #expect(errorCode { _ = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, mode: .dynamic(.perRow))([.nan] + x.dropFirst(), rows: m) } == .invalidValue)
+        #expect(errorCode { _ = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, mode: .dynamic(.perRow))(x, rows: m + 1) } == .invalidShape)
     }
 
     @Test func observersProduceTheDocumentedRanges() throws {

@@ -21,20 +21,20 @@ struct SafeTensorsTests {
         let smoothing = try Smoothing(factors: (0..<k).map { 0.5 + Float($0 % 7) * 0.25 })
         let input = try QuantizationParameters(type: .uint8, scale: 0.031, zeroPoint: 117)
         let output = try QuantizationParameters(type: .int8, scale: 0.027, zeroPoint: -9)
-        return try QuantizedLinear(weights: w, outputFeatures: n, inputFeatures: k, bias: b,
+        return try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, bias: b,
                                    mode: .static(input: input, output: output, activation: .relu),
                                    rounding: .doubleRounding, smoothing: smoothing)
     }
 
     static func dynamicLayer() throws -> QuantizedLinear {
         var rng = CheckRandom(seed: 43)
-        return try QuantizedLinear(weights: floats(n * k, &rng), outputFeatures: n, inputFeatures: k, bias: floats(n, &rng),
+        return try QuantizedLinear(weights: floats(n * k, &rng), outputChannels: n, inputChannels: k, bias: floats(n, &rng),
                                    mode: .dynamic(.perTensor))
     }
 
     static func staticInputLayer() throws -> QuantizedLinear {
         var rng = CheckRandom(seed: 45)
-        return try QuantizedLinear(weights: floats(n * k, &rng), outputFeatures: n, inputFeatures: k, bias: floats(n, &rng),
+        return try QuantizedLinear(weights: floats(n * k, &rng), outputChannels: n, inputChannels: k, bias: floats(n, &rng),
                                    mode: .staticInput(try QuantizationParameters(type: .int8, scale: 0.04, zeroPoint: 5)),
                                    smoothing: try Smoothing(factors: (0..<k).map { 1 + Float($0 % 3) }))
     }

@@ -30,14 +30,14 @@ struct SmoothingTests {
     static func staticLayer(_ x: [Float], _ w: [Float], _ b: [Float], alpha: Float?) throws -> QuantizedLinear {
         var smoothing: Smoothing? = nil
         if let alpha {
-            var absMax = InputChannelAbsMax(inputFeatures: k)
+            var absMax = InputChannelAbsMax(inputChannels: k)
             try absMax.observe(x, rows: m)
-            smoothing = try Smoothing(inputAbsMax: absMax.values, weights: w, outputFeatures: n, inputFeatures: k, alpha: alpha)
+            smoothing = try Smoothing(inputAbsMax: absMax.values, weights: w, outputChannels: n, inputChannels: k, alpha: alpha)
         }
         var xObs = MinMaxObserver(), yObs = MinMaxObserver()
         try xObs.observe(try smoothing?.apply(x, rows: m) ?? x)
         try yObs.observe(try floatLayer(x, w, b))
-        return try QuantizedLinear(weights: w, outputFeatures: n, inputFeatures: k, bias: b,
+        return try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, bias: b,
                                    mode: .static(input: try xObs.parameters(type: .uint8), output: try yObs.parameters(type: .int8),
                                                  activation: .none),
                                    smoothing: smoothing)
@@ -45,11 +45,11 @@ struct SmoothingTests {
 
     @Test func factorsFollowThePaperFormula() throws {
         let w: [Float] = [1, -4, 0, 2, 0.5, 0] // N = 2, K = 3: column maxima 2, 4, 0
-        let s = try Smoothing(inputAbsMax: [8, 1, 5], weights: w, outputFeatures: 2, inputFeatures: 3, alpha: 0.5)
+        let s = try Smoothing(inputAbsMax: [8, 1, 5], weights: w, outputChannels: 2, inputChannels: 3, alpha: 0.5)
         #expect(abs(s.factors[0] - 2) < 1e-6)   // √8 / √2
         #expect(abs(s.factors[1] - 0.5) < 1e-6) // √1 / √4
         #expect(s.factors[2] == 1)               // a zero weight column keeps 1
-        let none = try Smoothing(inputAbsMax: [8, 1, 5], weights: w, outputFeatures: 2, inputFeatures: 3, alpha: 0)
+        let none = try Smoothing(inputAbsMax: [8, 1, 5], weights: w, outputChannels: 2, inputChannels: 3, alpha: 0)
         #expect(abs(none.factors[0] - 0.5) < 1e-6) // α = 0: 1 / max|W_j|
     }
 
@@ -72,10 +72,10 @@ struct SmoothingTests {
         #expect(fused == twoPass)
         // Dynamic mode divides too: its result matches a layer built on the
         // smoothed weights and fed the smoothed input.
-        let dynamic = try QuantizedLinear(weights: w, outputFeatures: Self.n, inputFeatures: Self.k, bias: b,
+        let dynamic = try QuantizedLinear(weights: w, outputChannels: Self.n, inputChannels: Self.k, bias: b,
                                           mode: .dynamic(.perRow), smoothing: smoothing)
-        let manual = try QuantizedLinear(weights: smoothing.scaleWeights(w, outputFeatures: Self.n), outputFeatures: Self.n,
-                                         inputFeatures: Self.k, bias: b, mode: .dynamic(.perRow))
+        let manual = try QuantizedLinear(weights: smoothing.scaleWeights(w, outputChannels: Self.n), outputChannels: Self.n,
+                                         inputChannels: Self.k, bias: b, mode: .dynamic(.perRow))
         #expect(try dynamic(x, rows: Self.m) == manual(try smoothing.apply(x, rows: Self.m), rows: Self.m))
     }
 
@@ -84,14 +84,14 @@ struct SmoothingTests {
         #expect(errorCode { _ = try Smoothing(factors: []) } == .invalidShape)
         #expect(errorCode { _ = try Smoothing(factors: [1, 0, 2]) } == .invalidValue)
         #expect(errorCode { _ = try Smoothing(factors: [1, .nan]) } == .invalidValue)
-        #expect(errorCode { _ = try Smoothing(inputAbsMax: [1], weights: [1], outputFeatures: 1, inputFeatures: 1, alpha: 1.5) } == .invalidArgument)
-        #expect(errorCode { _ = try Smoothing(inputAbsMax: [1, 2], weights: [1], outputFeatures: 1, inputFeatures: 1) } == .invalidShape)
+        #expect(errorCode { _ = try Smoothing(inputAbsMax: [1], weights: [1], outputChannels: 1, inputChannels: 1, alpha: 1.5) } == .invalidArgument)
+        #expect(errorCode { _ = try Smoothing(inputAbsMax: [1, 2], weights: [1], outputChannels: 1, inputChannels: 1) } == .invalidShape)
         let three = try Smoothing(factors: [1, 2, 3])
         #expect(errorCode {
-            _ = try QuantizedLinear(weights: w, outputFeatures: Self.n, inputFeatures: Self.k, bias: b, mode: .dynamic(.perRow),
+            _ = try QuantizedLinear(weights: w, outputChannels: Self.n, inputChannels: Self.k, bias: b, mode: .dynamic(.perRow),
                                     smoothing: three)
         } == .invalidShape)
-        var absMax = InputChannelAbsMax(inputFeatures: 3)
+        var absMax = InputChannelAbsMax(inputChannels: 3)
         #expect(errorCode { try absMax.observe([1, 2], rows: 1) } == .invalidShape)
         #expect(errorCode { try absMax.observe([1, .infinity, 2], rows: 1) } == .invalidValue)
     }
@@ -101,9 +101,9 @@ struct SmoothingTests {
     /// parameters dynamic mode would compute for this input, the same bits.
     @Test func staticInputModeMatchesDynamicPerTensorWithTheSameParameters() throws {
         let (x, w, b) = Self.data(seed: 31)
-        let params = try QuantizedLinear.dynamicParameters(x, rows: Self.m, k: Self.k, granularity: .perTensor)[0]
-        let fixed = try QuantizedLinear(weights: w, outputFeatures: Self.n, inputFeatures: Self.k, bias: b, mode: .staticInput(params))
-        let dynamic = try QuantizedLinear(weights: w, outputFeatures: Self.n, inputFeatures: Self.k, bias: b, mode: .dynamic(.perTensor))
+        let params = try QuantizedLinear.dynamicParameters(x, rows: Self.m, inputChannels: Self.k, granularity: .perTensor)[0]
+        let fixed = try QuantizedLinear(weights: w, outputChannels: Self.n, inputChannels: Self.k, bias: b, mode: .staticInput(params))
+        let dynamic = try QuantizedLinear(weights: w, outputChannels: Self.n, inputChannels: Self.k, bias: b, mode: .dynamic(.perTensor))
         #expect(try fixed(x, rows: Self.m) == dynamic(x, rows: Self.m))
         // And it keeps the outlier-heavy layer far more accurate than requantizing its output would.
         let reference = try Self.floatLayer(x, w, b)

@@ -61,13 +61,13 @@ struct AllocationProbe {
         let yp = try QuantizationParameters(observedMin: -8, observedMax: 8, type: .int8)
         let smoothing = try Smoothing(factors: (0..<k).map { 0.5 + Float($0 % 5) * 0.25 })
         let layers: [(String, QuantizedLinear)] = [
-            ("dynamic per-row layer", try QuantizedLinear(weights: w, outputFeatures: n, inputFeatures: k, bias: b, mode: .dynamic(.perRow))),
+            ("dynamic per-row layer", try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, bias: b, mode: .dynamic(.perRow))),
             ("dynamic per-tensor layer with smoothing",
-             try QuantizedLinear(weights: w, outputFeatures: n, inputFeatures: k, bias: b, mode: .dynamic(.perTensor), smoothing: smoothing)),
+             try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, bias: b, mode: .dynamic(.perTensor), smoothing: smoothing)),
             ("static-input layer with smoothing",
-             try QuantizedLinear(weights: w, outputFeatures: n, inputFeatures: k, bias: b, mode: .staticInput(xp), smoothing: smoothing)),
+             try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, bias: b, mode: .staticInput(xp), smoothing: smoothing)),
             ("static layer (uint8 in, int8 out, ReLU)",
-             try QuantizedLinear(weights: w, outputFeatures: n, inputFeatures: k, bias: b, mode: .static(input: xp, output: yp, activation: .relu))),
+             try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, bias: b, mode: .static(input: xp, output: yp, activation: .relu))),
         ]
         var y = [Float](repeating: 0, count: m * n)
         for (label, layer) in layers {

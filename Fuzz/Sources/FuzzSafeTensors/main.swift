@@ -16,7 +16,7 @@ public func fuzzSafeTensors(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
         let resaved = try reloaded.safeTensors()
         precondition(resaved == saved, "a loaded layer does not save as it was loaded")
         // Run it once on a small input: whatever loaded must compute.
-        let x = [Float](repeating: 0.5, count: layer.inputFeatures * 2)
+        let x = [Float](repeating: 0.5, count: layer.inputChannels * 2)
         let y = try layer(x, rows: 2, threads: 1)
         let y2 = try reloaded(x, rows: 2, threads: 1)
         precondition(y == y2, "a reloaded layer gives other bits")

@@ -11,7 +11,7 @@ import Foundation
 /// and compared too, so a path writing outside its rows is caught.
 ///
 /// ```swift
-/// let c = KernelCheck(m: 7, n: 17, k: 65, output: .int8, rounding: .doubleRounding)
+/// let c = KernelCheck(m: 7, k: 65, n: 17, output: .int8, rounding: .doubleRounding)
 /// if let mismatch = try c.run(paths: KernelPath.available) { print(mismatch) }
 /// ```
 public struct KernelCheck: Sendable, Hashable, CustomStringConvertible {
@@ -59,7 +59,7 @@ public struct KernelCheck: Sendable, Hashable, CustomStringConvertible {
     public var seed: UInt64 = 1
 
     /// A check of the given configuration; each parameter sets the property of the same name.
-    public init(m: Int, n: Int, k: Int, activation: QuantizedType = .uint8, xZeroPoint: Int32 = 0,
+    public init(m: Int, k: Int, n: Int, activation: QuantizedType = .uint8, xZeroPoint: Int32 = 0,
                 perChannel: Bool = true, rounding: RoundingMode = .singleRounding, narrowClamp: Bool = false,
                 threads: Int = 1, output: Output = .int8, rowStrideExtra: Int = 0, outputStrideExtra: Int = 0,
                 seed: UInt64 = 1) {
@@ -69,14 +69,14 @@ public struct KernelCheck: Sendable, Hashable, CustomStringConvertible {
         self.outputStrideExtra = outputStrideExtra; self.seed = seed
     }
 
-    /// The configuration on one line, e.g. `M=7 N=17 K=65 uint8 Z_X=0 per-channel …`.
+    /// The configuration on one line, e.g. `M=7 K=65 N=17 uint8 Z_X=0 per-channel …`.
     public var description: String {
-        "M=\(m) N=\(n) K=\(k) \(activation.rawValue) Z_X=\(xZeroPoint) \(perChannel ? "per-channel" : "per-tensor") \(rounding.rawValue) clamp=\(narrowClamp ? "narrow" : "full") threads=\(threads) out=\(output.rawValue) ldx+\(rowStrideExtra) ldy+\(outputStrideExtra) seed=\(seed)"
+        "M=\(m) K=\(k) N=\(n) \(activation.rawValue) Z_X=\(xZeroPoint) \(perChannel ? "per-channel" : "per-tensor") \(rounding.rawValue) clamp=\(narrowClamp ? "narrow" : "full") threads=\(threads) out=\(output.rawValue) ldx+\(rowStrideExtra) ldy+\(outputStrideExtra) seed=\(seed)"
     }
 
     /// The Swift initializer call that recreates this check.
     public var swiftLiteral: String {
-        "m: \(m), n: \(n), k: \(k), activation: .\(activation.rawValue), xZeroPoint: \(xZeroPoint), perChannel: \(perChannel), rounding: .\(rounding.rawValue), narrowClamp: \(narrowClamp), threads: \(threads), output: .\(output.rawValue), rowStrideExtra: \(rowStrideExtra), outputStrideExtra: \(outputStrideExtra), seed: \(seed)"
+        "m: \(m), k: \(k), n: \(n), activation: .\(activation.rawValue), xZeroPoint: \(xZeroPoint), perChannel: \(perChannel), rounding: .\(rounding.rawValue), narrowClamp: \(narrowClamp), threads: \(threads), output: .\(output.rawValue), rowStrideExtra: \(rowStrideExtra), outputStrideExtra: \(outputStrideExtra), seed: \(seed)"
     }
 
     /// A path whose output differs from the reference.

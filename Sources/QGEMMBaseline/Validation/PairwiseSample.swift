@@ -41,7 +41,7 @@ extension KernelCheck {
             case 1: activation.max
             default: Int32(Int64(rng.next() % UInt64(activation.max - activation.min + 1))) + activation.min
             }
-            return KernelCheck(m: ms[v[0]], n: ns[v[1]], k: ks[v[2]], activation: activation, xZeroPoint: zx,
+            return KernelCheck(m: ms[v[0]], k: ks[v[2]], n: ns[v[1]], activation: activation, xZeroPoint: zx,
                                perChannel: v[5] == 1, rounding: RoundingMode.allCases[v[6]], narrowClamp: v[7] == 1,
                                threads: v[8] + 1, output: KernelCheck.Output.allCases[v[9]],
                                rowStrideExtra: v[10] == 1 ? 3 : 0, outputStrideExtra: v[10] == 1 ? 5 : 0,
