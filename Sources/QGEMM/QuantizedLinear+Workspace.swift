@@ -96,35 +96,17 @@ extension QuantizedLinear {
                              into y: UnsafeMutableBufferPointer<Float>, _ w: inout Workspace,
                              _ kernel: KernelPath?, _ threads: Int?) throws {
         let k = inputChannels, count = rows * k
-        var source = x.baseAddress!
-        if let smoothing {
-            Workspace.grow(&w.smoothed, to: count)
-            w.smoothed.withUnsafeMutableBufferPointer { s in
-                smoothing.factors.withUnsafeBufferPointer { f in
-                    for m in 0..<rows { for j in 0..<k { s[m * k + j] = x[m * k + j] / f[j] } }
-                }
-            }
-        }
         Workspace.grow(&w.mins, to: rows); Workspace.grow(&w.maxs, to: rows)
         Workspace.grow(&w.scales, to: rows); Workspace.grow(&w.zeroPoints, to: rows)
         Workspace.grow(&w.quantized, to: count)
+        if let smoothing {
+            Workspace.grow(&w.smoothed, to: count)
+            w.smoothed.withUnsafeMutableBufferPointer { smoothing.apply(x, rows: rows, into: $0) }
+        }
         try w.smoothed.withUnsafeBufferPointer { smoothed in
-            if smoothing != nil { source = smoothed.baseAddress! }
-            let bad = qg_row_min_max(source, Int64(rows), Int64(k), Int64(k), &w.mins, &w.maxs)
-            guard bad < 0 else {
-                throw QGEMMError(.invalidValue, "input value [\(bad / Int64(Swift.max(k, 1))), \(bad % Int64(Swift.max(k, 1)))] is \(source[Int(bad)]); it cannot be quantized")
-            }
-            switch granularity {
-            case .perTensor:
-                var lo = w.mins[0], hi = w.maxs[0]
-                for m in 1..<Swift.max(rows, 1) { lo = Swift.min(lo, w.mins[m]); hi = Swift.max(hi, w.maxs[m]) }
-                let p = try QuantizationParameters(observedMin: lo, observedMax: hi, type: .uint8)
-                for m in 0..<rows { w.scales[m] = p.scale; w.zeroPoints[m] = p.zeroPoint }
-            case .perRow:
-                for m in 0..<rows {
-                    let p = try QuantizationParameters(observedMin: w.mins[m], observedMax: w.maxs[m], type: .uint8)
-                    w.scales[m] = p.scale; w.zeroPoints[m] = p.zeroPoint
-                }
+            let source = smoothing != nil ? smoothed.baseAddress! : x.baseAddress!
+            try Self.rowParameters(source, rows: rows, k: k, granularity: granularity, mins: &w.mins, maxs: &w.maxs) { m, p in
+                w.scales[m] = p.scale; w.zeroPoints[m] = p.zeroPoint
             }
             qg_quantize_rows(source, Int64(rows), Int64(k), Int64(k), w.scales, w.zeroPoints, 1, &w.quantized, Int64(k))
         }
@@ -138,23 +120,31 @@ extension QuantizedLinear {
         }
     }
 
-    /// Quantizes `x` (dividing by the smoothing factors first, in the same
-    /// pass) with `p` into `buffer`, grown to hold it.
+    /// Quantizes `x` with `p` into `buffer`, grown to hold it.
     private func quantizeInput(_ x: UnsafeBufferPointer<Float>, parameters p: QuantizationParameters, into buffer: inout [UInt8]) throws {
-        let k = inputChannels, rows = x.count / k
         Workspace.grow(&buffer, to: x.count)
-        try buffer.withUnsafeMutableBufferPointer { out in
-            if let smoothing {
-                let bad = qg_quantize_rows_smoothed(x.baseAddress!, Int64(rows), Int64(k), Int64(k), smoothing.factors, p.scale, p.zeroPoint,
-                                                    p.type == .uint8 ? 1 : 0, out.baseAddress!, Int64(k))
-                guard bad < 0 else { throw QGEMMError(.invalidValue, "input value [\(bad)] is NaN; it cannot be quantized") }
-            } else {
-                if let i = x.firstIndex(where: { $0.isNaN }) { throw QGEMMError(.invalidValue, "cannot quantize NaN (element \(i))") }
-                var scale = p.scale, zero = p.zeroPoint
-                qg_quantize_rows(x.baseAddress!, 1, Int64(x.count), Int64(x.count), &scale, &zero, p.type == .uint8 ? 1 : 0,
-                                 out.baseAddress!, Int64(x.count))
+        try buffer.withUnsafeMutableBytes { try quantizeInput(x, parameters: p, into: $0) }
+    }
+
+    /// Quantizes `x` (whole rows of K) with `p` into `out` (at least x.count
+    /// bytes, read as p's type): with ``smoothing``, each value divided by its
+    /// channel's factor first, in the same pass; without, as
+    /// `quantize(_:into:parameters:)`.
+    func quantizeInput(_ x: UnsafeBufferPointer<Float>, parameters p: QuantizationParameters,
+                       into out: UnsafeMutableRawBufferPointer) throws {
+        guard let smoothing else {
+            switch p.type {
+            case .uint8: try quantize(x, into: out.bindMemory(to: UInt8.self), parameters: p)
+            case .int8: try quantize(x, into: out.bindMemory(to: Int8.self), parameters: p)
             }
+            return
         }
+        let k = inputChannels
+        guard x.count > 0 else { return }
+        let bad = qg_quantize_rows_smoothed(x.baseAddress!, Int64(x.count / k), Int64(k), Int64(k), smoothing.factors, p.scale,
+                                            p.zeroPoint, p.type == .uint8 ? 1 : 0,
+                                            out.baseAddress!.assumingMemoryBound(to: UInt8.self), Int64(k))
+        guard bad < 0 else { throw QGEMMError(.invalidValue, "input value [\(bad)] is NaN; it cannot be quantized") }
     }
 
     /// Static mode: the int8 GEMM into the workspace, then its output dequantized into `y`.

@@ -172,18 +172,34 @@ public final class QuantizedLinear: Sendable {
         guard k >= 0 else { throw QGEMMError(.invalidShape, "K must be ≥ 0, got \(k)") }
         try PackedWeights.checkExactCount(x.count, rows: rows, k: k, n: 0)
         var mins = [Float](repeating: 0, count: rows), maxs = [Float](repeating: 0, count: rows)
-        let bad = qg_row_min_max(x, Int64(rows), Int64(k), Int64(k), &mins, &maxs)
+        var params: [QuantizationParameters] = []
+        params.reserveCapacity(rows)
+        try x.withUnsafeBufferPointer { xb in
+            try rowParameters(xb.baseAddress, rows: rows, k: k, granularity: granularity, mins: &mins, maxs: &maxs) { params.append($1) }
+        }
+        return params
+    }
+
+    /// The uint8 parameters of each row of `x` [rows×k] (one set shared by all
+    /// rows with ``InputGranularity/perTensor``), from the observed min/max,
+    /// handed to `store(row, parameters)` row by row; `mins` and `maxs` (rows
+    /// entries) are scratch. The one definition dynamic mode uses.
+    static func rowParameters(_ x: UnsafePointer<Float>?, rows: Int, k: Int, granularity: InputGranularity,
+                              mins: UnsafeMutablePointer<Float>, maxs: UnsafeMutablePointer<Float>,
+                              _ store: (Int, QuantizationParameters) -> Void) throws {
+        guard rows > 0, let x else { return }
+        let bad = qg_row_min_max(x, Int64(rows), Int64(k), Int64(k), mins, maxs)
         guard bad < 0 else {
             throw QGEMMError(.invalidValue, "input value [\(bad / Int64(max(k, 1))), \(bad % Int64(max(k, 1)))] is \(x[Int(bad)]); it cannot be quantized")
         }
         switch granularity {
         case .perTensor:
-            let p = try QuantizationParameters(observedMin: mins.min() ?? 0, observedMax: maxs.max() ?? 0, type: .uint8)
-            return Array(repeating: p, count: rows)
+            var lo = mins[0], hi = maxs[0]
+            for m in 1..<rows { lo = min(lo, mins[m]); hi = max(hi, maxs[m]) }
+            let p = try QuantizationParameters(observedMin: lo, observedMax: hi, type: .uint8)
+            for m in 0..<rows { store(m, p) }
         case .perRow:
-            return try (0..<rows).map { m in
-                try QuantizationParameters(observedMin: mins[m], observedMax: maxs[m], type: .uint8)
-            }
+            for m in 0..<rows { store(m, try QuantizationParameters(observedMin: mins[m], observedMax: maxs[m], type: .uint8)) }
         }
     }
 
@@ -210,7 +226,7 @@ public final class QuantizedLinear: Sendable {
         case .static(let p, _, _), .staticInput(let p): input = p
         case .dynamic: throw QGEMMError(.incompatibleParameters, "quantizeInput is for the static modes")
         }
-        guard let smoothing else { return try quantize(x, parameters: input) }
+        guard smoothing != nil else { return try quantize(x, parameters: input) }
         try X.checkElementType()
         guard X.quantizedType == input.type else {
             throw QGEMMError(.incompatibleParameters, "input parameters are \(input.type), the element type is \(X.self)")
@@ -220,11 +236,7 @@ public final class QuantizedLinear: Sendable {
             throw QGEMMError(.invalidShape, "\(x.count) input values are not whole rows of K = \(k)")
         }
         var out = [X](repeating: 0, count: x.count)
-        let bad = out.withUnsafeMutableBytes { o in
-            qg_quantize_rows_smoothed(x, Int64(x.count / k), Int64(k), Int64(k), smoothing.factors, input.scale, input.zeroPoint,
-                                      input.type == .uint8 ? 1 : 0, o.baseAddress!.assumingMemoryBound(to: UInt8.self), Int64(k))
-        }
-        guard bad < 0 else { throw QGEMMError(.invalidValue, "input value [\(bad)] is NaN; it cannot be quantized") }
+        try x.withUnsafeBufferPointer { xb in try out.withUnsafeMutableBytes { try quantizeInput(xb, parameters: input, into: $0) } }
         return out
     }
 

@@ -85,11 +85,18 @@ public struct Smoothing: Sendable, Equatable {
     public func apply(_ x: [Float], rows: Int) throws -> [Float] {
         try PackedWeights.checkExactCount(x.count, rows: rows, k: factors.count, n: 0)
         var out = x
-        let k = factors.count
-        for m in 0..<rows {
-            for j in 0..<k { out[m * k + j] = x[m * k + j] / factors[j] }
-        }
+        x.withUnsafeBufferPointer { xb in out.withUnsafeMutableBufferPointer { apply(xb, rows: rows, into: $0) } }
         return out
+    }
+
+    /// ``apply(_:rows:)`` into a buffer of at least rows·K values (x holds at least as many).
+    func apply(_ x: UnsafeBufferPointer<Float>, rows: Int, into out: UnsafeMutableBufferPointer<Float>) {
+        let k = factors.count
+        factors.withUnsafeBufferPointer { f in
+            for m in 0..<rows {
+                for j in 0..<k { out[m * k + j] = x[m * k + j] / f[j] }
+            }
+        }
     }
 
     /// `W·diag(s)`: each weight column multiplied by its factor.
