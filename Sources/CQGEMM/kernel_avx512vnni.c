@@ -74,8 +74,9 @@ static void qg_vnni_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void
     }
 }
 
-/// R rows × NP panels of 16 channels, full K; then the shared epilogue on
-/// 8-channel halves. `w` is the first panel; the second is 16·kp bytes later.
+/// R rows × NP panels of 16 channels, full K; then the epilogue panel by panel
+/// (epilogue_avx512.h). `w` is the first panel; the second is 16·kp bytes later.
+/// IN_PLACE: the activations are read from X itself (qg_vnni_in_place).
 QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const uint8_t *x, const int R, const int IN_PLACE, const int8_t *w,
                                  const int NP, int64_t m0, int64_t n0, int cols) {
     // Row r's K-group g: packed [g][r][4], or in place at X's row stride.
