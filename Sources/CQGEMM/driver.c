@@ -21,6 +21,8 @@
 typedef struct qg_plan {
     const qg_gemm_args *args;
     const qg_kernel *kernel;
+    /// The kernel's per-call params (init_params), or NULL.
+    const void *params;
     int64_t mc, nc, m_blocks, n_blocks, step;
     _Atomic int failed;
 } qg_plan;
@@ -45,8 +47,8 @@ int64_t qg_driver_block_rows(const qg_kernel *kernel, int64_t kp, int64_t m) {
 }
 
 /// The micro-loops over one packed m-block and channels [n0, n1).
-static void qg_block(const qg_gemm_args *a, const qg_kernel *kernel, const uint8_t *x_block, int64_t m0,
-                     int64_t rows, int64_t n0, int64_t n1, int64_t step) {
+static void qg_block(const qg_gemm_args *a, const qg_kernel *kernel, const void *params, const uint8_t *x_block,
+                     int64_t m0, int64_t rows, int64_t n0, int64_t n1, int64_t step) {
     const int64_t mr = kernel->main.mr;
     const size_t group_bytes = kernel->x_block_bytes(mr, a->kp);
     for (int64_t n = n0; n < n1; n += step) {
@@ -56,7 +58,7 @@ static void qg_block(const qg_gemm_args *a, const qg_kernel *kernel, const uint8
             const qg_tile *tile = kernel->few_rows.run && R <= kernel->few_rows.mr ? &kernel->few_rows : &kernel->main;
             const void *group = x_block + (size_t)(r / mr) * group_bytes;
             for (int64_t c = n; c < n_end; c += tile->nr)
-                tile->run(a, group, R, m0 + r, c, (int)qg_min(tile->nr, n_end - c));
+                tile->run(a, group, R, m0 + r, c, (int)qg_min(tile->nr, n_end - c), params);
         }
     }
 }
@@ -67,13 +69,13 @@ static void qg_task(void *ctx, int64_t t) {
     const int64_t mb = t / p->n_blocks, nb = t % p->n_blocks;
     const int64_t m0 = mb * p->mc, rows = qg_min(p->mc, a->m - m0);
     const int64_t n0 = nb * p->nc, n1 = qg_min(n0 + p->nc, a->n);
-    void *x_block = qg_thread_scratch(p->kernel->x_block_bytes(rows, a->kp));
+    void *x_block = qg_thread_scratch(QG_SCRATCH_X, p->kernel->x_block_bytes(rows, a->kp));
     if (!x_block) {
         atomic_store(&p->failed, 1);
         return;
     }
     p->kernel->pack_x(a, m0, rows, x_block);
-    qg_block(a, p->kernel, x_block, m0, rows, n0, n1, p->step);
+    qg_block(a, p->kernel, p->params, x_block, m0, rows, n0, n1, p->step);
 }
 
 int qg_driver_run(const qg_gemm_args *a, const qg_kernel *kernel, int threads) {
@@ -94,7 +96,16 @@ int qg_driver_run(const qg_gemm_args *a, const qg_kernel *kernel, int threads) {
     const int64_t nc = qg_ceil_div(steps, n_split) * step;
     const int64_t n_blocks = qg_ceil_div(a->n, nc);
 
-    qg_plan plan = {.args = a, .kernel = kernel, .mc = mc, .nc = nc, .m_blocks = m_blocks, .n_blocks = n_blocks,
+    // The kernel's per-call params, made once here on the calling thread; the
+    // tasks only read them, and the call returns after the last task.
+    void *params = NULL;
+    if (kernel->init_params) {
+        params = qg_thread_scratch(QG_SCRATCH_PARAMS, kernel->params_bytes(a));
+        if (!params) return -2;
+        kernel->init_params(a, params);
+    }
+
+    qg_plan plan = {.args = a, .kernel = kernel, .params = params, .mc = mc, .nc = nc, .m_blocks = m_blocks, .n_blocks = n_blocks,
                     .step = step};
     atomic_init(&plan.failed, 0);
     qg_parallel_for(m_blocks * n_blocks, threads, qg_task, &plan);

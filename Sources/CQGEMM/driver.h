@@ -10,7 +10,10 @@
 /// included, from one packed row group `x` (the `rows` rows starting at m0, in the
 /// kernel's activation layout) and the packed weights `a->w`.
 /// 1 ≤ rows ≤ the tile's mr, 1 ≤ cols ≤ its nr, and n0 is a multiple of its nr.
-typedef void (*qg_ukernel_fn)(const qg_gemm_args *a, const void *x, int rows, int64_t m0, int64_t n0, int cols);
+/// `params` is what the kernel's `init_params` made of `a` once for this call
+/// (NULL when it has none), as XNNPACK's microkernels take prepared params.
+typedef void (*qg_ukernel_fn)(const qg_gemm_args *a, const void *x, int rows, int64_t m0, int64_t n0, int cols,
+                              const void *params);
 
 /// One register tile: up to `mr` rows × `nr` channels per call.
 typedef struct qg_tile {
@@ -49,6 +52,12 @@ typedef struct qg_kernel {
     /// (next to the W panel it meets in L2) and at most `max_row_groups` row groups.
     int64_t x_block_target;
     int max_row_groups;
+    /// Optional per-call preparation (NULL: none): `params_bytes(a)` bytes, 64-byte
+    /// aligned, filled once per call by `init_params(a, params)` on the calling
+    /// thread before any tile runs, then read by every tile of the call (per-channel
+    /// epilogue constants, say, that would otherwise be rebuilt in every tile).
+    size_t (*params_bytes)(const qg_gemm_args *a);
+    void (*init_params)(const qg_gemm_args *a, void *params);
     /// Register-only loop of the kernel's multiply-accumulate instruction; returns MACs done.
     int64_t (*peak_probe)(int64_t iterations);
 } qg_kernel;
@@ -93,8 +102,10 @@ void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t
 void qg_set_threads_of_last_call(int threads);
 
 /// Per-thread scratch of at least `bytes` bytes, 64-byte aligned, reused
-/// across calls on the same thread; NULL if it cannot be allocated.
-void *qg_thread_scratch(size_t bytes);
+/// across calls on the same thread; NULL if it cannot be allocated. Each slot
+/// is a separate buffer: the packed activations of a task, and a call's params.
+enum { QG_SCRATCH_X = 0, QG_SCRATCH_PARAMS = 1, QG_SCRATCH_SLOTS = 2 };
+void *qg_thread_scratch(int slot, size_t bytes);
 
 // MARK: - Scalar epilogue (epilogue.c), for the portable paths
 

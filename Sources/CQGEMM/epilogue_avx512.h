@@ -75,13 +75,6 @@ QG_VNNI_INLINE __m512i qg_avx512_requantize_half(const qg_avx512_fixed *c, int h
     return _mm512_min_epi64(_mm512_max_epi64(q, c->lo), c->hi);
 }
 
-/// Whether all 16 shifts from `shift` on are at most `limit`.
-QG_VNNI_INLINE int qg_avx512_shifts_at_most(const int32_t *shift, int32_t limit) {
-    int32_t max = shift[0];
-    for (int i = 1; i < 16; i++) max = shift[i] > max ? shift[i] : max;
-    return max <= limit;
-}
-
 /// VPERMT2D indices: the high 32-bit half of every 64-bit lane, even lanes
 /// from the first operand and odd lanes from the second.
 static const int32_t qg_avx512_high_halves[16] = {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31};
@@ -114,22 +107,20 @@ QG_VNNI_INLINE void qg_avx512_store_bytes(void *dst, __m128i v, int cols) {
 }
 
 /// Finishes the 16 channel sums of R rows (from m0) of one panel (channels n
-/// …, a multiple of 16), acc[r] holding row r's; stores the first `cols`
-/// (1..16) of each row. The per-channel values (bias, zero-point term,
-/// multipliers, shifts, scales, clamp) are loaded and prepared once for all R
-/// rows. `zp_offset` is the path's private bias fold (128 for int8 activations).
+/// …, a multiple of 16), acc[r] holding row r's, bias and call zero-point term
+/// already in (the tiles start their accumulators there); stores the first
+/// `cols` (1..16) of each row. The per-channel values (multipliers, shifts,
+/// scales, clamp) are loaded and prepared once for all R rows. Every output
+/// type and rounding mode; the tiles use qg_avx512_narrow_rows instead where
+/// the call allows it.
 QG_VNNI_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, const int R, int64_t n, int cols,
-                                            const __m512i *acc, int32_t zp_offset) {
+                                            const __m512i *acc) {
     // Locals, not a->…: stores to y could alias *a, so the compiler would
     // reload every field once per row.
     uint8_t *const y = (uint8_t *)a->y;
     const int64_t ldy = a->ldy;
     const int32_t *const row_zp = a->row_zero_point;
-    // acc + bias − Z·row_sum: one vector for every row when Z is per call.
-    const __m512i bias = a->bias ? _mm512_loadu_si512((const void *)(a->bias + n)) : _mm512_setzero_si512();
     const __m512i row_sum = _mm512_loadu_si512((const void *)(a->row_sum + n));
-    const int32_t zp_call = a->x_zero_point + zp_offset;
-    const __m512i base = _mm512_sub_epi32(bias, _mm512_mullo_epi32(_mm512_set1_epi32(zp_call), row_sum));
     if (a->out_type == QG_OUT_FLOAT) {
         // (float)acc · (s_x · weight_scale[n]) (+ out_bias[n]), the reference's
         // operations in its order (contraction is off in this file).
@@ -138,7 +129,7 @@ QG_VNNI_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, c
         const __m512 call_scale = _mm512_mul_ps(_mm512_set1_ps(a->x_scale), weight_scale);
 #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
-            __m512i v = _mm512_add_epi32(acc[r], base);
+            __m512i v = acc[r];
             if (row_zp) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(row_zp[m0 + r]), row_sum));
             const __m512 scale = a->row_scale ? _mm512_mul_ps(_mm512_set1_ps(a->row_scale[m0 + r]), weight_scale) : call_scale;
             __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(v), scale);
@@ -157,7 +148,7 @@ QG_VNNI_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, c
     if (a->out_type == QG_OUT_INT32) {
 #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
-            __m512i v = _mm512_add_epi32(acc[r], base);
+            __m512i v = acc[r];
             if (row_zp) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(row_zp[m0 + r]), row_sum));
             int32_t *dst = (int32_t *)y + (m0 + r) * ldy + n;
             if (cols == 16) {
@@ -179,29 +170,10 @@ QG_VNNI_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, c
         const __m512 lo_f = _mm512_set1_ps((float)lo), hi_f = _mm512_set1_ps((float)hi);
 #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
-            __m512i v = _mm512_add_epi32(acc[r], base);
+            __m512i v = acc[r];
             if (row_zp) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(row_zp[m0 + r]), row_sum));
             const __m512 f = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v), multiplier), lo_f), hi_f);
             const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(f), zy);
-            qg_avx512_store_bytes(y + (m0 + r) * ldy + n, _mm512_cvtepi32_epi8(q), cols);
-        }
-        return;
-    }
-    if (a->rounding == QG_ROUND_SINGLE && qg_avx512_shifts_at_most(a->shift + n, -2)) {
-        // The common case (every multiplier of the panel below 1/2): see
-        // qg_avx512_requantize_high.
-        const __m512i mult = _mm512_loadu_si512((const void *)(a->multiplier + n));
-        const __m512i mult_odd = _mm512_srli_epi64(mult, 32);
-        const __m512i count = _mm512_sub_epi32(_mm512_set1_epi32(-1), _mm512_loadu_si512((const void *)(a->shift + n)));
-        const __m512i round = _mm512_sllv_epi32(_mm512_set1_epi32(1), _mm512_sub_epi32(count, _mm512_set1_epi32(1)));
-        const __m512i high_halves = _mm512_loadu_si512((const void *)qg_avx512_high_halves);
-        const __m512i lo32 = _mm512_set1_epi32(lo), hi32 = _mm512_set1_epi32(hi);
-#pragma clang loop unroll(full)
-        for (int r = 0; r < R; r++) {
-            __m512i v = _mm512_add_epi32(acc[r], base);
-            if (row_zp) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(row_zp[m0 + r]), row_sum));
-            __m512i q = qg_avx512_requantize_high(v, mult, mult_odd, high_halves, round, count);
-            q = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, lo32), hi32), zy);
             qg_avx512_store_bytes(y + (m0 + r) * ldy + n, _mm512_cvtepi32_epi8(q), cols);
         }
         return;
@@ -210,7 +182,7 @@ QG_VNNI_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, c
     const int dbl = a->rounding == QG_ROUND_DOUBLE;
 #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) {
-        __m512i v = _mm512_add_epi32(acc[r], base);
+        __m512i v = acc[r];
         if (row_zp) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(row_zp[m0 + r]), row_sum));
         const __m512i even = qg_avx512_requantize_half(&c, 0, v, dbl);
         const __m512i odd = qg_avx512_requantize_half(&c, 1, _mm512_srli_epi64(v, 32), dbl);
@@ -219,6 +191,133 @@ QG_VNNI_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, c
         // byte is exact for int8 and uint8 alike.
         q = _mm512_add_epi32(q, zy);
         qg_avx512_store_bytes(y + (m0 + r) * ldy + n, _mm512_cvtepi32_epi8(q), cols);
+    }
+}
+
+// MARK: - Per-call params and the narrow route
+
+/// What the VNNI tiles need per panel of 16 channels, made once per call
+/// (qg_avx512_init_params) instead of once per tile: the accumulators'
+/// starting value and the constants of the narrow requantization.
+typedef struct qg_avx512_panel {
+    int32_t base[16];   // bias − (Z + fold)·row_sum: the accumulators start here
+    int32_t m0[16];     // narrow: M0 (VPMULDQ reads the low half of each 64-bit lane)
+    int32_t m0_odd[16]; // narrow: the odd channels' M0, in the low halves
+    int32_t count[16];  // narrow: c = −1 − shift, the shift after the high half
+    int32_t round[16];  // narrow: 2^(c − 1) + Z_Y·2^c, rounding with the output zero point folded in
+} qg_avx512_panel;
+
+typedef struct qg_avx512_params {
+    /// int8/uint8 output with single rounding whose every channel allows the
+    /// narrow route (qg_avx512_narrow_channel): the tiles use qg_avx512_narrow_rows.
+    int narrow;
+    /// narrow: the clamp bounds are inside the type's range, not equal to it,
+    /// so a byte min/max follows the saturating packs.
+    int clamp;
+    int32_t clamp_lo, clamp_hi;
+    int32_t pad[12];
+    qg_avx512_panel panel[];
+} qg_avx512_params;
+
+static size_t qg_avx512_params_bytes(const qg_gemm_args *a) {
+    return sizeof(qg_avx512_params) + (size_t)qg_packed_n(a->n) / 16 * sizeof(qg_avx512_panel);
+}
+
+/// Whether channel n's single rounding can take the narrow route: shift in
+/// [−31, −2], so t = 31 − shift ≥ 33 and the high half of the product suffices
+/// (qg_avx512_requantize_high), and the output zero point folds into the
+/// rounding constant without leaving int32: |H| ≤ 2^30, so
+/// 2^(c−1) + |Z_Y|·2^c ≤ 2^30 keeps H + 2^(c−1) + Z_Y·2^c inside int32, and
+/// shifting that right by c gives the rounded value plus Z_Y exactly (Z_Y·2^c
+/// is a multiple of 2^c).
+static int qg_avx512_narrow_channel(int32_t shift, int32_t zy) {
+    if (shift > -2 || shift < -31) return 0;
+    const int64_t c = -1 - (int64_t)shift, z = zy < 0 ? -(int64_t)zy : zy;
+    return ((int64_t)1 << (c - 1)) + (z << c) <= ((int64_t)1 << 30);
+}
+
+/// The kernel descriptor's init_params: one pass over the channels.
+static void qg_avx512_init_params(const qg_gemm_args *a, void *out) {
+    qg_avx512_params *p = out;
+    const int64_t np = qg_packed_n(a->n);
+    const int32_t fold = a->x_unsigned ? 0 : 128; // int8 activations enter as x + 128
+    const int32_t z = a->x_zero_point + fold, zy = a->y_zero_point;
+    const int requantized = a->out_type == QG_OUT_INT8 || a->out_type == QG_OUT_UINT8;
+    const int32_t type_lo = a->out_type == QG_OUT_INT8 ? -128 : 0, type_hi = a->out_type == QG_OUT_INT8 ? 127 : 255;
+    // The saturating packs clamp to the type's range; bounds outside it (which
+    // the reference wraps) or crossed go the general way.
+    int narrow = requantized && a->rounding == QG_ROUND_SINGLE && a->clamp_lo >= type_lo && a->clamp_hi <= type_hi &&
+                 a->clamp_lo <= a->clamp_hi;
+    for (int64_t n = 0; n < np; n++) {
+        qg_avx512_panel *q = &p->panel[n / 16];
+        const int i = (int)(n % 16);
+        // Wrapping int32 arithmetic, as in the tiles (the bound keeps the true sum in range).
+        q->base[i] = (int32_t)((uint32_t)(a->bias ? a->bias[n] : 0) - (uint32_t)z * (uint32_t)a->row_sum[n]);
+        if (!narrow) continue;
+        if (n < a->n && !qg_avx512_narrow_channel(a->shift[n], zy)) {
+            narrow = 0;
+            continue;
+        }
+        // Padding channels (n ≥ N) are computed and never stored: any safe constants.
+        const int32_t m0 = n < a->n ? a->multiplier[n] : 0, c = n < a->n ? -1 - a->shift[n] : 1;
+        q->m0[i] = m0;
+        q->count[i] = c;
+        q->round[i] = (int32_t)(((int64_t)1 << (c - 1)) + (int64_t)zy * ((int64_t)1 << c));
+        if (i % 2 == 1) {
+            q->m0_odd[i - 1] = m0;
+            q->m0_odd[i] = 0;
+        }
+    }
+    p->narrow = narrow;
+    p->clamp = a->clamp_lo > type_lo || a->clamp_hi < type_hi;
+    p->clamp_lo = a->clamp_lo;
+    p->clamp_hi = a->clamp_hi;
+}
+
+/// VPERMD indices that undo the lane interleaving of two saturating packs
+/// (VPACKSSDW, then VPACKSSWB/VPACKUSWB) of four rows: 128-bit lane l then
+/// holds bytes 4l … 4l+3 of rows 0, 1, 2, 3 in its four 32-bit words.
+static const int32_t qg_avx512_row_order[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
+
+/// The narrow route (params->narrow): R rows of one panel, four at a time —
+/// the high half of acc·M0, one rounding add that also adds Z_Y, one shift,
+/// then two saturating packs (which clamp to the type's range exactly: the
+/// values already include Z_Y) and, if the clamp is narrower, a byte min/max.
+/// About 7 vector operations per 16 outputs, every constant a memory operand.
+QG_VNNI_INLINE void qg_avx512_narrow_rows(const qg_gemm_args *a, const qg_avx512_params *params, const qg_avx512_panel *c,
+                                          int64_t m0, const int R, int64_t n, int cols, const __m512i *acc) {
+    uint8_t *const y = (uint8_t *)a->y;
+    const int64_t ldy = a->ldy;
+    const int32_t *const row_zp = a->row_zero_point;
+    const int is_signed = a->out_type == QG_OUT_INT8;
+    const __m512i m0v = _mm512_loadu_si512((const void *)c->m0), m0_odd = _mm512_loadu_si512((const void *)c->m0_odd);
+    const __m512i round = _mm512_loadu_si512((const void *)c->round), count = _mm512_loadu_si512((const void *)c->count);
+    const __m512i high_halves = _mm512_loadu_si512((const void *)qg_avx512_high_halves);
+#pragma clang loop unroll(full)
+    for (int r0 = 0; r0 < R; r0 += 4) {
+        // A short last group repeats its first row and stores only its own.
+        __m512i q[4];
+#pragma clang loop unroll(full)
+        for (int i = 0; i < 4; i++) {
+            const int r = r0 + i < R ? r0 + i : r0;
+            __m512i v = acc[r];
+            if (row_zp)
+                v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(row_zp[m0 + r]),
+                                                           _mm512_loadu_si512((const void *)(a->row_sum + n))));
+            q[i] = qg_avx512_requantize_high(v, m0v, m0_odd, high_halves, round, count);
+        }
+        const __m512i w01 = _mm512_packs_epi32(q[0], q[1]), w23 = _mm512_packs_epi32(q[2], q[3]);
+        __m512i b = is_signed ? _mm512_packs_epi16(w01, w23) : _mm512_packus_epi16(w01, w23);
+        b = _mm512_permutexvar_epi32(_mm512_loadu_si512((const void *)qg_avx512_row_order), b);
+        if (params->clamp) {
+            const __m512i lo = _mm512_set1_epi8((char)params->clamp_lo), hi = _mm512_set1_epi8((char)params->clamp_hi);
+            b = is_signed ? _mm512_min_epi8(_mm512_max_epi8(b, lo), hi) : _mm512_min_epu8(_mm512_max_epu8(b, lo), hi);
+        }
+        uint8_t *dst = y + (m0 + r0) * ldy + n;
+        qg_avx512_store_bytes(dst, _mm512_castsi512_si128(b), cols);
+        if (r0 + 1 < R) qg_avx512_store_bytes(dst + ldy, _mm512_extracti32x4_epi32(b, 1), cols);
+        if (r0 + 2 < R) qg_avx512_store_bytes(dst + 2 * ldy, _mm512_extracti32x4_epi32(b, 2), cols);
+        if (r0 + 3 < R) qg_avx512_store_bytes(dst + 3 * ldy, _mm512_extracti32x4_epi32(b, 3), cols);
     }
 }
 

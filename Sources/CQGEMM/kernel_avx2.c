@@ -106,7 +106,7 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, con
 }
 
 /// The main tile: rows ≤ 6 × 8 channels (half a panel; n0 % 16 is 0 or 8).
-static QG_AVX2 void qg_gemm_6x8_avx2(const qg_gemm_args *a, const void *x, int rows, int64_t m0, int64_t n0, int cols) {
+static QG_AVX2 void qg_gemm_6x8_avx2(const qg_gemm_args *a, const void *x, int rows, int64_t m0, int64_t n0, int cols, const void *params) {
     const int8_t *w = qg_weights_at(a, n0, 0);
     // Constant R for the compiler: one specialised loop per row count.
     switch (rows) {
@@ -121,7 +121,7 @@ static QG_AVX2 void qg_gemm_6x8_avx2(const qg_gemm_args *a, const void *x, int r
 
 /// The few-rows tile: 1 or 2 rows × a whole 16-channel panel, streamed once
 /// with a software prefetch (M = 1 and 2 are bound by reading the weights).
-static QG_AVX2 void qg_gemm_2x16_avx2(const qg_gemm_args *a, const void *x, int rows, int64_t m0, int64_t n0, int cols) {
+static QG_AVX2 void qg_gemm_2x16_avx2(const qg_gemm_args *a, const void *x, int rows, int64_t m0, int64_t n0, int cols, const void *params) {
     const int8_t *w = qg_weights_at(a, n0, 0);
     if (rows == 2) qg_avx2_tile(a, x, 2, w, 4, m0, n0, cols);
     else qg_avx2_tile(a, x, 1, w, 4, m0, n0, cols);

@@ -37,11 +37,11 @@ enum { QG_VNNI_MR = 8 };
 
 static size_t qg_vnni_x_bytes(int64_t rows, int64_t kp) { return (size_t)(rows * kp); }
 
-/// uint8 activations whose K is a whole number of K-groups are already what
-/// VPDPBUSD wants: the tiles then broadcast each K-group straight from X (one
-/// load each, at the row's own stride) and nothing is packed. int8 needs its
-/// +128 flip, and a K tail needs zero padding, so those are packed.
-static int qg_vnni_in_place(const qg_gemm_args *a) { return a->x_unsigned && a->k % QG_K_GROUP == 0; }
+/// uint8 activations are already what VPDPBUSD wants: the tiles then
+/// broadcast each K-group straight from X (one load each, at the row's own
+/// stride; a partial last K-group is read byte by byte, never past the row)
+/// and nothing is packed. int8 needs its +128 flip, so it is packed.
+static int qg_vnni_in_place(const qg_gemm_args *a) { return a->x_unsigned; }
 
 /// Packs in 32-bit words (one K-group of one row per word, the int8 → uint8
 /// flip an XOR of the word): about a quarter of the work of a byte loop with
@@ -49,7 +49,7 @@ static int qg_vnni_in_place(const qg_gemm_args *a) { return a->x_unsigned && a->
 static void qg_vnni_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst) {
     if (qg_vnni_in_place(a)) return;
     uint8_t *out = dst;
-    const uint32_t flip = a->x_unsigned ? 0 : 0x80808080u; // int8 → uint8 with +128
+    const uint32_t flip = 0x80808080u; // int8 → uint8 with +128
     const int64_t groups = a->kp / QG_K_GROUP, full = a->k / QG_K_GROUP;
     for (int64_t r0 = 0; r0 < rows; r0 += QG_VNNI_MR) {
         const int64_t R = rows - r0 < QG_VNNI_MR ? rows - r0 : QG_VNNI_MR;
@@ -67,24 +67,46 @@ static void qg_vnni_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void
                 uint8_t *t = o + g * R * QG_K_GROUP;
                 for (int i = 0; i < QG_K_GROUP; i++) {
                     const int64_t k = g * QG_K_GROUP + i;
-                    t[i] = k < a->k ? (uint8_t)(x[k] ^ (uint8_t)flip) : 0;
+                    t[i] = k < a->k ? (uint8_t)(x[k] ^ 0x80u) : 0;
                 }
             }
         }
     }
 }
 
+/// The partial last K-group of a row read in place: its `left` (1..3) bytes,
+/// zero above (the padding meets zero weights); never reads past the row.
+static inline int32_t qg_vnni_tail_word(const uint8_t *x, int left) {
+    uint32_t word = x[0];
+    if (left > 1) word |= (uint32_t)x[1] << 8;
+    if (left > 2) word |= (uint32_t)x[2] << 16;
+    return (int32_t)word;
+}
+
+/// What the tile's epilogue is, fixed per call (qg_vnni_epilogue_kind) so that
+/// each tile is compiled for one: the others' code and registers stay out.
+enum { QG_VNNI_EPI_NARROW, QG_VNNI_EPI_GENERIC };
+
+static int qg_vnni_epilogue_kind(const qg_avx512_params *p) { return p->narrow ? QG_VNNI_EPI_NARROW : QG_VNNI_EPI_GENERIC; }
+
 /// R rows × NP panels of 16 channels, full K; then the epilogue panel by panel
 /// (epilogue_avx512.h). `w` is the first panel; the second is 16·kp bytes later.
+/// The accumulators start at the panel's bias and zero-point term (params).
 /// IN_PLACE: the activations are read from X itself (qg_vnni_in_place).
-QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const uint8_t *x, const int R, const int IN_PLACE, const int8_t *w,
-                                 const int NP, int64_t m0, int64_t n0, int cols) {
+QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const qg_avx512_params *params, const uint8_t *x, const int R,
+                                 const int IN_PLACE, const int8_t *w, const int NP, const int EPI, int64_t m0, int64_t n0,
+                                 int cols) {
     // Row r's K-group g: packed [g][r][4], or in place at X's row stride.
     const int64_t group_step = IN_PLACE ? QG_K_GROUP : R * QG_K_GROUP, row_step = IN_PLACE ? a->ldx : QG_K_GROUP;
+    const qg_avx512_panel *c = params->panel + n0 / QG_PANEL_N;
     __m512i acc[QG_VNNI_MR][2];
-    for (int r = 0; r < R; r++)
-        for (int p = 0; p < NP; p++) acc[r][p] = _mm512_setzero_si512();
-    const int64_t groups = a->kp / QG_K_GROUP, panel = QG_PANEL_N * a->kp;
+    for (int p = 0; p < NP; p++) {
+        const __m512i base = _mm512_loadu_si512((const void *)c[p].base);
+        for (int r = 0; r < R; r++) acc[r][p] = base;
+    }
+    // In place, only the whole K-groups are broadcast from X in the loop; a
+    // packed block has its tail zero-padded already.
+    const int64_t groups = IN_PLACE ? a->k / QG_K_GROUP : a->kp / QG_K_GROUP, panel = QG_PANEL_N * a->kp;
     for (int64_t g = 0; g < groups; g++) {
         __m512i wv[2];
         for (int p = 0; p < NP; p++) wv[p] = _mm512_loadu_si512((const void *)(w + p * panel + g * 64));
@@ -95,11 +117,21 @@ QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const uint8_t *x, const 
             for (int p = 0; p < NP; p++) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], xb, wv[p]);
         }
     }
-    const int32_t offset = a->x_unsigned ? 0 : 128;
+    const int left = (int)(a->k % QG_K_GROUP);
+    if (IN_PLACE && left) {
+        __m512i wv[2];
+        for (int p = 0; p < NP; p++) wv[p] = _mm512_loadu_si512((const void *)(w + p * panel + groups * 64));
+        for (int r = 0; r < R; r++) {
+            const __m512i xb = _mm512_set1_epi32(qg_vnni_tail_word(x + groups * QG_K_GROUP + r * row_step, left));
+            for (int p = 0; p < NP; p++) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], xb, wv[p]);
+        }
+    }
     for (int p = 0; p < NP && cols - 16 * p > 0; p++) {
         __m512i panel_acc[QG_VNNI_MR];
         for (int r = 0; r < R; r++) panel_acc[r] = acc[r][p];
-        qg_avx512_epilogue_rows(a, m0, R, n0 + 16 * p, cols - 16 * p > 16 ? 16 : cols - 16 * p, panel_acc, offset);
+        const int n = (int)(cols - 16 * p > 16 ? 16 : cols - 16 * p);
+        if (EPI == QG_VNNI_EPI_NARROW) qg_avx512_narrow_rows(a, params, c + p, m0, R, n0 + 16 * p, n, panel_acc);
+        else qg_avx512_epilogue_rows(a, m0, R, n0 + 16 * p, n, panel_acc);
     }
 }
 
@@ -107,50 +139,75 @@ QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const uint8_t *x, const 
 #define QG_VNNI_PREFETCH_BYTES 1024
 #endif
 
-/// One K-group `g` of the few-rows tile into accumulator chain `u`.
-QG_VNNI_INLINE void qg_vnni_few_rows_group(const uint8_t *x, const int R, int64_t group_step, int64_t row_step,
-                                           const int8_t *w, const int NP, int64_t panel, int64_t g, __m512i acc[2][4][2],
-                                           const int u) {
+/// One K-group `g` of the few-rows tile into accumulator chain `u`; `xb[r]`
+/// is row r's broadcast K-group.
+QG_VNNI_INLINE void qg_vnni_few_rows_group(const __m512i *xb, const int R, const int8_t *w, const int NP, int64_t panel,
+                                           int64_t g, __m512i acc[2][4][2], const int u) {
     __m512i wv[4];
     for (int p = 0; p < NP; p++) wv[p] = _mm512_loadu_si512((const void *)(w + p * panel + g * 64));
-    for (int r = 0; r < R; r++) {
-        int32_t four;
-        memcpy(&four, x + g * group_step + r * row_step, sizeof four);
-        const __m512i xb = _mm512_set1_epi32(four);
-        for (int p = 0; p < NP; p++) acc[r][p][u] = _mm512_dpbusd_epi32(acc[r][p][u], xb, wv[p]);
-    }
+    for (int r = 0; r < R; r++)
+        for (int p = 0; p < NP; p++) acc[r][p][u] = _mm512_dpbusd_epi32(acc[r][p][u], xb[r], wv[p]);
+}
+
+/// Row r's K-group g as a broadcast (packed, or in place at X's row stride).
+QG_VNNI_INLINE __m512i qg_vnni_broadcast(const uint8_t *x, int64_t g, int64_t group_step, int64_t row_step, int r) {
+    int32_t four;
+    memcpy(&four, x + g * group_step + r * row_step, sizeof four);
+    return _mm512_set1_epi32(four);
 }
 
 /// The few-rows tile (M = 1 or 2, LLM decode): R ≤ 2 rows × 4 panels (64
 /// channels). The 8×32 tile has only two accumulators per row, so one row
 /// waits on VPDPBUSD's latency; here 4 panels × 2 K-groups in flight give
 /// 8 independent chains per row, each panel streamed once with a software
-/// prefetch ahead. The two K-chains are added before the epilogue.
-QG_VNNI_INLINE void qg_vnni_few_rows_tile(const qg_gemm_args *a, const uint8_t *x, const int R, const int IN_PLACE,
-                                          const int8_t *w, const int NP, int64_t m0, int64_t n0, int cols) {
+/// prefetch ahead. The two K-chains are added before the epilogue (the
+/// general one: at M ≤ 2 the weights' bytes, not the epilogue, set the time).
+QG_VNNI_INLINE void qg_vnni_few_rows_tile(const qg_gemm_args *a, const qg_avx512_params *params, const uint8_t *x,
+                                          const int R, const int IN_PLACE, const int8_t *w, const int NP, int64_t m0,
+                                          int64_t n0, int cols) {
     const int64_t group_step = IN_PLACE ? QG_K_GROUP : R * QG_K_GROUP, row_step = IN_PLACE ? a->ldx : QG_K_GROUP;
+    const qg_avx512_panel *c = params->panel + n0 / QG_PANEL_N;
     __m512i acc[2][4][2];
-    for (int r = 0; r < R; r++)
-        for (int p = 0; p < NP; p++) acc[r][p][0] = acc[r][p][1] = _mm512_setzero_si512();
-    const int64_t groups = a->kp / QG_K_GROUP, panel = QG_PANEL_N * a->kp;
+    for (int p = 0; p < NP; p++) {
+        const __m512i base = _mm512_loadu_si512((const void *)c[p].base);
+        for (int r = 0; r < R; r++) {
+            acc[r][p][0] = base;
+            acc[r][p][1] = _mm512_setzero_si512();
+        }
+    }
+    const int64_t groups = IN_PLACE ? a->k / QG_K_GROUP : a->kp / QG_K_GROUP, panel = QG_PANEL_N * a->kp;
     int64_t g = 0;
     for (; g + 1 < groups; g += 2) {
         for (int p = 0; p < NP; p++) _mm_prefetch((const char *)(w + p * panel + g * 64 + QG_VNNI_PREFETCH_BYTES), _MM_HINT_T0);
-        qg_vnni_few_rows_group(x, R, group_step, row_step, w, NP, panel, g, acc, 0);
-        qg_vnni_few_rows_group(x, R, group_step, row_step, w, NP, panel, g + 1, acc, 1);
+        __m512i xb[2];
+        for (int r = 0; r < R; r++) xb[r] = qg_vnni_broadcast(x, g, group_step, row_step, r);
+        qg_vnni_few_rows_group(xb, R, w, NP, panel, g, acc, 0);
+        for (int r = 0; r < R; r++) xb[r] = qg_vnni_broadcast(x, g + 1, group_step, row_step, r);
+        qg_vnni_few_rows_group(xb, R, w, NP, panel, g + 1, acc, 1);
     }
-    if (g < groups) qg_vnni_few_rows_group(x, R, group_step, row_step, w, NP, panel, g, acc, 0);
-    const int32_t offset = a->x_unsigned ? 0 : 128;
+    if (g < groups) {
+        __m512i xb[2];
+        for (int r = 0; r < R; r++) xb[r] = qg_vnni_broadcast(x, g, group_step, row_step, r);
+        qg_vnni_few_rows_group(xb, R, w, NP, panel, g, acc, 0);
+        g++;
+    }
+    const int left = (int)(a->k % QG_K_GROUP);
+    if (IN_PLACE && left) {
+        __m512i xb[2];
+        for (int r = 0; r < R; r++)
+            xb[r] = _mm512_set1_epi32(qg_vnni_tail_word(x + g * QG_K_GROUP + r * row_step, left));
+        qg_vnni_few_rows_group(xb, R, w, NP, panel, g, acc, 1);
+    }
     for (int p = 0; p < NP && cols - 16 * p > 0; p++) {
         __m512i panel_acc[2];
         for (int r = 0; r < R; r++) panel_acc[r] = _mm512_add_epi32(acc[r][p][0], acc[r][p][1]);
-        qg_avx512_epilogue_rows(a, m0, R, n0 + 16 * p, cols - 16 * p > 16 ? 16 : cols - 16 * p, panel_acc, offset);
+        qg_avx512_epilogue_rows(a, m0, R, n0 + 16 * p, cols - 16 * p > 16 ? 16 : cols - 16 * p, panel_acc);
     }
 }
 
 /// rows ≤ 2 × cols ≤ 64 channels (four panels; n0 is a multiple of 64).
 static QG_VNNI void qg_gemm_2x64c4_avx512vnni(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0,
-                                              int64_t n0, int cols) {
+                                              int64_t n0, int cols, const void *params) {
     const int8_t *w = qg_weights_at(a, n0, 0);
     const uint8_t *x = qg_vnni_in_place(a) ? (const uint8_t *)a->x + m0 * a->ldx : x_group;
     // Only the panels that hold channels to store are read (the last step of
@@ -159,39 +216,66 @@ static QG_VNNI void qg_gemm_2x64c4_avx512vnni(const qg_gemm_args *a, const void 
 #define QG_FEW_CASE(NPP)                                                                             \
     case NPP:                                                                                        \
         if (in_place) {                                                                              \
-            if (rows == 2) qg_vnni_few_rows_tile(a, x, 2, 1, w, NPP, m0, n0, cols);                  \
-            else qg_vnni_few_rows_tile(a, x, 1, 1, w, NPP, m0, n0, cols);                            \
+            if (rows == 2) qg_vnni_few_rows_tile(a, params, x, 2, 1, w, NPP, m0, n0, cols);          \
+            else qg_vnni_few_rows_tile(a, params, x, 1, 1, w, NPP, m0, n0, cols);                    \
         } else {                                                                                     \
-            if (rows == 2) qg_vnni_few_rows_tile(a, x, 2, 0, w, NPP, m0, n0, cols);                  \
-            else qg_vnni_few_rows_tile(a, x, 1, 0, w, NPP, m0, n0, cols);                            \
+            if (rows == 2) qg_vnni_few_rows_tile(a, params, x, 2, 0, w, NPP, m0, n0, cols);          \
+            else qg_vnni_few_rows_tile(a, params, x, 1, 0, w, NPP, m0, n0, cols);                    \
         }                                                                                            \
         return;
     switch (np) { QG_FEW_CASE(1) QG_FEW_CASE(2) QG_FEW_CASE(3) QG_FEW_CASE(4) }
 #undef QG_FEW_CASE
 }
 
+/// One row count of the 8×32 tile: constant R, NP, layout and epilogue for the compiler.
+#define QG_VNNI_TILE_ROWS(R)                                                                                            \
+    static QG_VNNI void qg_vnni_tile_##R(const qg_gemm_args *a, const qg_avx512_params *params, const uint8_t *x,     \
+                                         int in_place, const int8_t *w, int64_t m0, int64_t n0, int cols) {           \
+        const int two = cols > QG_PANEL_N, epi = qg_vnni_epilogue_kind(params);                                      \
+        if (epi == QG_VNNI_EPI_NARROW) {                                                                              \
+            if (in_place) {                                                                                           \
+                if (two) qg_vnni_tile(a, params, x, R, 1, w, 2, QG_VNNI_EPI_NARROW, m0, n0, cols);                    \
+                else qg_vnni_tile(a, params, x, R, 1, w, 1, QG_VNNI_EPI_NARROW, m0, n0, cols);                        \
+            } else {                                                                                                  \
+                if (two) qg_vnni_tile(a, params, x, R, 0, w, 2, QG_VNNI_EPI_NARROW, m0, n0, cols);                    \
+                else qg_vnni_tile(a, params, x, R, 0, w, 1, QG_VNNI_EPI_NARROW, m0, n0, cols);                        \
+            }                                                                                                         \
+        } else {                                                                                                      \
+            if (in_place) {                                                                                           \
+                if (two) qg_vnni_tile(a, params, x, R, 1, w, 2, QG_VNNI_EPI_GENERIC, m0, n0, cols);                   \
+                else qg_vnni_tile(a, params, x, R, 1, w, 1, QG_VNNI_EPI_GENERIC, m0, n0, cols);                       \
+            } else {                                                                                                  \
+                if (two) qg_vnni_tile(a, params, x, R, 0, w, 2, QG_VNNI_EPI_GENERIC, m0, n0, cols);                   \
+                else qg_vnni_tile(a, params, x, R, 0, w, 1, QG_VNNI_EPI_GENERIC, m0, n0, cols);                       \
+            }                                                                                                         \
+        }                                                                                                             \
+    }
+QG_VNNI_TILE_ROWS(1)
+QG_VNNI_TILE_ROWS(2)
+QG_VNNI_TILE_ROWS(3)
+QG_VNNI_TILE_ROWS(4)
+QG_VNNI_TILE_ROWS(5)
+QG_VNNI_TILE_ROWS(6)
+QG_VNNI_TILE_ROWS(7)
+QG_VNNI_TILE_ROWS(8)
+#undef QG_VNNI_TILE_ROWS
+
 /// rows ≤ 8 × cols ≤ 32 channels (two panels; n0 is a multiple of 32).
 static QG_VNNI void qg_gemm_8x32c4_avx512vnni(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0,
-                                              int64_t n0, int cols) {
+                                              int64_t n0, int cols, const void *params) {
     const int in_place = qg_vnni_in_place(a);
     const uint8_t *x = in_place ? (const uint8_t *)a->x + m0 * a->ldx : x_group;
     const int8_t *w = qg_weights_at(a, n0, 0);
-    // Constant R, NP and layout for the compiler: one specialised loop per shape.
-#define QG_VNNI_CASE(RR)                                                                        \
-    case RR:                                                                                    \
-        if (in_place) {                                                                         \
-            if (cols > QG_PANEL_N) qg_vnni_tile(a, x, RR, 1, w, 2, m0, n0, cols);               \
-            else qg_vnni_tile(a, x, RR, 1, w, 1, m0, n0, cols);                                 \
-        } else {                                                                                \
-            if (cols > QG_PANEL_N) qg_vnni_tile(a, x, RR, 0, w, 2, m0, n0, cols);               \
-            else qg_vnni_tile(a, x, RR, 0, w, 1, m0, n0, cols);                                 \
-        }                                                                                       \
-        return;
     switch (rows) {
-        QG_VNNI_CASE(1) QG_VNNI_CASE(2) QG_VNNI_CASE(3) QG_VNNI_CASE(4)
-        QG_VNNI_CASE(5) QG_VNNI_CASE(6) QG_VNNI_CASE(7) QG_VNNI_CASE(8)
+    case 1: qg_vnni_tile_1(a, params, x, in_place, w, m0, n0, cols); return;
+    case 2: qg_vnni_tile_2(a, params, x, in_place, w, m0, n0, cols); return;
+    case 3: qg_vnni_tile_3(a, params, x, in_place, w, m0, n0, cols); return;
+    case 4: qg_vnni_tile_4(a, params, x, in_place, w, m0, n0, cols); return;
+    case 5: qg_vnni_tile_5(a, params, x, in_place, w, m0, n0, cols); return;
+    case 6: qg_vnni_tile_6(a, params, x, in_place, w, m0, n0, cols); return;
+    case 7: qg_vnni_tile_7(a, params, x, in_place, w, m0, n0, cols); return;
+    default: qg_vnni_tile_8(a, params, x, in_place, w, m0, n0, cols); return;
     }
-#undef QG_VNNI_CASE
 }
 
 static int qg_vnni_supported(void) {
@@ -211,6 +295,8 @@ const qg_kernel qg_kernel_avx512vnni = {
     .pack_x = qg_vnni_pack_x,
     .x_block_target = 512 * 1024,
     .max_row_groups = 16,
+    .params_bytes = qg_avx512_params_bytes,
+    .init_params = qg_avx512_init_params,
     .peak_probe = qg_peak_vnni,
 };
 #endif

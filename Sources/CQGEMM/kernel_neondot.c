@@ -95,7 +95,7 @@ QG_DOT_INLINE void qg_dot_tile(const qg_gemm_args *a, const int8_t *x, const int
 
 /// rows ≤ 6 × cols ≤ 16 channels (one panel; n0 is a multiple of 16).
 static QG_DOT void qg_gemm_6x16c4_neondot(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0,
-                                          int64_t n0, int cols) {
+                                          int64_t n0, int cols, const void *params) {
     const int8_t *x = x_group;
     const int8_t *w = qg_weights_at(a, n0, 0);
     switch (rows) { // constant R for the compiler: one specialised loop per row count
@@ -135,7 +135,7 @@ QG_DOT_INLINE void qg_dot_few_rows_tile(const qg_gemm_args *a, const int8_t *x, 
 
 /// rows = 1 × cols ≤ 64 channels (four panels; n0 is a multiple of 64).
 static QG_DOT void qg_gemm_1x64c4_neondot(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0,
-                                          int64_t n0, int cols) {
+                                          int64_t n0, int cols, const void *params) {
     (void)rows;
     const int8_t *w = qg_weights_at(a, n0, 0);
     switch ((cols + QG_PANEL_N - 1) / QG_PANEL_N) { // only the panels that hold channels to store

@@ -103,7 +103,7 @@ QG_MMLA_INLINE void qg_mmla_tile(const qg_gemm_args *a, const uint8_t *x, const 
 
 /// rows ≤ 8 × cols ≤ 8 channels (one 8-channel panel of the path's own layout).
 static QG_MMLA void qg_gemm_8x8c8_neoni8mm(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0,
-                                           int64_t n0, int cols) {
+                                           int64_t n0, int cols, const void *params) {
     const uint8_t *x = x_group;
     const int8_t *w = a->w + (n0 / QG_MMLA_NR) * (QG_MMLA_NR * a->kp);
 #define QG_MMLA_CASE(RP)                                                                   \
@@ -119,7 +119,7 @@ static QG_MMLA void qg_gemm_8x8c8_neoni8mm(const qg_gemm_args *a, const void *x_
 /// channels). The 8×8 tile gives one row pair only 4 accumulator chains; here
 /// 16, so SMMLA's latency does not idle the pipes, each panel streamed once.
 static QG_MMLA void qg_gemm_2x32c8_neoni8mm(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0,
-                                            int64_t n0, int cols) {
+                                            int64_t n0, int cols, const void *params) {
     const uint8_t *x = x_group;
     const int8_t *w = a->w + (n0 / QG_MMLA_NR) * (QG_MMLA_NR * a->kp);
 #define QG_MMLA_FEW_CASE(NP)                                                               \

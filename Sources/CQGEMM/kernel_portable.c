@@ -32,7 +32,7 @@ void qg_portable_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *d
 
 /// One tile: `rows` ≤ 4 rows × `cols` ≤ 16 channels of one panel, full K.
 static void qg_gemm_4x16_portable(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0, int64_t n0,
-                                  int cols) {
+                                  int cols, const void *params) {
     const int16_t *x = x_group;
     const int8_t *panel = qg_weights_at(a, n0, 0);
     int32_t acc[QG_PORTABLE_MR][QG_PANEL_N];

@@ -16,7 +16,7 @@ void qg_portable_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *d
 enum { QG_ODD_MAX_ROWS = 8, QG_ODD_MAX_COLS = 32 };
 
 /// rows × cols of any size up to 8 × 32, any n0.
-static void qg_odd_tile(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0, int64_t n0, int cols) {
+static void qg_odd_tile(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0, int64_t n0, int cols, const void *params) {
     const int16_t *x = x_group;
     int32_t acc[QG_ODD_MAX_ROWS][QG_ODD_MAX_COLS] = {{0}};
     const int64_t groups = a->kp / QG_K_GROUP;
@@ -58,7 +58,7 @@ const qg_kernel qg_kernel_test_5x6_portable = {
 };
 
 /// rows ≤ 4 × cols ≤ 8 channels of one 8-channel panel in the 8 × 8 layout.
-static void qg_k8_tile(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0, int64_t n0, int cols) {
+static void qg_k8_tile(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0, int64_t n0, int cols, const void *params) {
     enum { PANEL = 8, KR = 8 };
     const int16_t *x = x_group;
     int32_t acc[4][PANEL] = {{0}};

@@ -237,8 +237,8 @@ void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t
 // MARK: - Per-thread scratch
 
 typedef struct qg_scratch {
-    void *data;
-    size_t size;
+    void *data[QG_SCRATCH_SLOTS];
+    size_t size[QG_SCRATCH_SLOTS];
 } qg_scratch;
 
 static pthread_key_t qg_scratch_key;
@@ -246,13 +246,13 @@ static pthread_once_t qg_scratch_once = PTHREAD_ONCE_INIT;
 
 static void qg_scratch_free(void *p) {
     qg_scratch *s = p;
-    free(s->data);
+    for (int i = 0; i < QG_SCRATCH_SLOTS; i++) free(s->data[i]);
     free(s);
 }
 
 static void qg_scratch_init(void) { pthread_key_create(&qg_scratch_key, qg_scratch_free); }
 
-void *qg_thread_scratch(size_t bytes) {
+void *qg_thread_scratch(int slot, size_t bytes) {
     pthread_once(&qg_scratch_once, qg_scratch_init);
     qg_scratch *s = pthread_getspecific(qg_scratch_key);
     if (!s) {
@@ -263,13 +263,13 @@ void *qg_thread_scratch(size_t bytes) {
             return NULL;
         }
     }
-    if (s->size < bytes) {
+    if (s->size[slot] < bytes) {
         size_t size = (bytes + 4095) & ~(size_t)4095;
         void *p = aligned_alloc(64, size);
         if (!p) return NULL;
-        free(s->data);
-        s->data = p;
-        s->size = size;
+        free(s->data[slot]);
+        s->data[slot] = p;
+        s->size[slot] = size;
     }
-    return s->data;
+    return s->data[slot];
 }

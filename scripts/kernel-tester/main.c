@@ -38,18 +38,35 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
     int32_t *row_sum = calloc((size_t)np, 4), *bias = calloc((size_t)np, 4), *mult = calloc((size_t)np, 4),
             *shift = calloc((size_t)np, 4), *row_zp = calloc((size_t)m, 4);
     float *fm = calloc((size_t)np, 4), *ws = calloc((size_t)np, 4), *row_scale = calloc((size_t)m, 4);
-    // Half the cases have only the shifts real scales give (multipliers below
-    // 1/2, which vector epilogues may take a shorter route for), half any mix.
-    const int realistic_shifts = (int)(next() % 2);
-    for (int64_t i = 0; i < n * k; i++) w[i] = (int8_t)next();
-    for (int64_t i = 0; i < m * ldx; i++) x[i] = (uint8_t)next();
+    // Shifts: in a third of the cases only those real scales give (multipliers
+    // below 1/2, which vector epilogues may take a shorter route for), in a
+    // third any mix, in a third one shift for every channel (0 … −31, with the
+    // full range of output zero points below, and in half of those biases at
+    // the accumulator bound: where a route's conditions on shift, zero point
+    // and magnitude start and stop holding).
+    const uint32_t shift_kind = next() % 3;
+    // (The shallowest shifts, 0 … −3, come up more often: the routes' edges.)
+    const int realistic_shifts = shift_kind == 0, deep_shift = -(int32_t)(next() % 2 ? next() % 4 : next() % 32);
+    const uint32_t deep_data = shift_kind == 2 ? next() % 3 : 0;
+    // Biases at the bound (large accumulators), or small data (accumulators
+    // small enough that shallow shifts give values inside the output's range).
+    const int extreme_bias = deep_data == 1, small_data = deep_data == 2;
+    for (int64_t i = 0; i < n * k; i++) w[i] = small_data ? (int8_t)(next() % 15) - 7 : (int8_t)next();
+    for (int64_t i = 0; i < m * ldx; i++) x[i] = small_data ? (uint8_t)(next() % 8) : (uint8_t)next();
     qg_pack_weights(w, k, 1, n, k, packed, rs, ab);
     for (int64_t i = 0; i < n; i++) {
         row_sum[i] = (int32_t)rs[i];
-        bias[i] = (int32_t)(next() % 200001) - 100000;
+        bias[i] = small_data ? (int32_t)(next() % 101) - 50 : (int32_t)(next() % 200001) - 100000;
+        if (extreme_bias) {
+            // As large as the bound allows with any zero point (|Z| ≤ 256):
+            // 255·Σ|W| + 256·|Σ W| + |bias| ≤ 2^31 − 1.
+            const int64_t room = INT32_MAX - 255 * ab[i] - 256 * (rs[i] < 0 ? -rs[i] : rs[i]);
+            bias[i] = room > 0 ? (int32_t)(next() % 2 ? room : -room) : 0;
+        }
         mult[i] = (int32_t)((1u << 30) + (next() & 0x3FFFFFFF));
         // The shifts real scales give (−8 … −19), or sometimes any in [−31, 30].
-        shift[i] = realistic_shifts || next() % 4 ? -(int32_t)(8 + next() % 12) : (int32_t)(next() % 62) - 31;
+        shift[i] = shift_kind == 2 ? deep_shift
+                   : realistic_shifts || next() % 4 ? -(int32_t)(8 + next() % 12) : (int32_t)(next() % 62) - 31;
         fm[i] = 1.0f / (float)(1 + next() % 5000);
         ws[i] = 0.001f * (float)(1 + next() % 100);
     }
@@ -60,19 +77,34 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
     a.row_sum = row_sum; a.bias = bias;
     a.x_zero_point = (int32_t)(next() % 256) - (a.x_unsigned ? 0 : 128);
     a.ldy = ldy; a.out_type = (qg_output_type)((v / 2) % 4); a.rounding = (qg_rounding)((v / 8) % 3);
-    a.multiplier = mult; a.shift = shift; a.float_multiplier = fm; a.y_zero_point = (int32_t)(next() % 50);
+    a.multiplier = mult; a.shift = shift; a.float_multiplier = fm;
+    // Small output zero points, or (with deep shifts) any in the type's range.
+    a.y_zero_point = shift_kind == 2 ? (int32_t)(next() % 256) : (int32_t)(next() % 50);
     const int narrow = (int)((v / 24) % 2);
     a.clamp_lo = a.out_type == QG_OUT_UINT8 ? (narrow ? 20 : 0) : (narrow ? -20 : -128);
     a.clamp_hi = a.out_type == QG_OUT_UINT8 ? (narrow ? 200 : 255) : (narrow ? 90 : 127);
-    if (a.out_type == QG_OUT_INT8) a.y_zero_point -= 25;
+    if (a.out_type == QG_OUT_INT8) a.y_zero_point -= shift_kind == 2 ? 128 : 25;
+    if (shift_kind == 2 && next() % 2) {
+        // The shift where folding this zero point into a 32-bit rounding
+        // constant stops fitting (count c = −1 − shift): the last c with
+        // 2^(c−1) + |Z_Y|·2^c ≤ 2^30, or the first without.
+        const int64_t z = a.y_zero_point < 0 ? -(int64_t)a.y_zero_point : a.y_zero_point;
+        int c = 1;
+        while (c < 30 && ((int64_t)1 << c) + (z << (c + 1)) <= ((int64_t)1 << 30)) c++;
+        int32_t edge = -1 - (c + (int32_t)(next() % 2));
+        if (edge < -31) edge = -31;
+        for (int64_t i = 0; i < n; i++) shift[i] = edge;
+    }
     a.x_scale = 0.02f; a.weight_scale = ws;
-    if (a.out_type == QG_OUT_FLOAT && (v / 48) % 2) {
-        // The dynamic form: per-row zero points and scales, no int32 bias.
+    if ((v / 48) % 2) {
+        // The dynamic form: per-row zero points (and, for float output, scales),
+        // no int32 bias. Offered for every output type by the C interface.
         for (int64_t i = 0; i < m; i++) {
             row_zp[i] = (int32_t)(next() % 256) - (a.x_unsigned ? 0 : 128);
             row_scale[i] = 0.001f * (float)(1 + next() % 100);
         }
-        a.bias = NULL; a.x_zero_point = 0; a.row_zero_point = row_zp; a.row_scale = row_scale;
+        a.bias = NULL; a.x_zero_point = 0; a.row_zero_point = row_zp;
+        if (a.out_type == QG_OUT_FLOAT) a.row_scale = row_scale;
     }
     float *out_bias = NULL;
     if (a.out_type == QG_OUT_FLOAT && next() % 2) { // a float bias after scaling, padded like every per-channel array
@@ -97,9 +129,9 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
     }
     long compared = m * ldy;
     if (qg_driver_run(&a, kernel, threads) != 0 || memcmp(want, got, ybytes) != 0) {
-        fprintf(stderr, "MISMATCH %s: M=%lld N=%lld K=%lld ldx=%lld ldy=%lld unsigned=%d out=%d rounding=%d dynamic=%d threads=%d\n",
+        fprintf(stderr, "MISMATCH %s: M=%lld N=%lld K=%lld ldx=%lld ldy=%lld unsigned=%d out=%d rounding=%d dynamic=%d threads=%d shift0=%d y_zero_point=%d\n",
                 kernel->name, (long long)m, (long long)n, (long long)k, (long long)ldx, (long long)ldy, a.x_unsigned,
-                a.out_type, a.rounding, a.row_scale != NULL, threads);
+                a.out_type, a.rounding, a.row_zero_point != NULL, threads, shift[0], a.y_zero_point);
         compared = -1;
     }
     free(own); free(w); free(packed); free(x); free(rs); free(ab); free(row_sum); free(bias); free(mult); free(shift);

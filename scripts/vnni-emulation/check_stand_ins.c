@@ -76,6 +76,49 @@ static void QG_REAL compare(qg_emu512 a, qg_emu512 b, qg_emu512 c, unsigned imm,
     report("_mm512_storeu_si512", same(stored_emu, stored_real));
 }
 
+/// Random lanes around the saturation bounds of the packs: full-range int32,
+/// dwords around the int16 range, words around the int8 and uint8 ranges, and
+/// the bounds themselves (each ±1).
+static qg_emu512 random_narrow(void) {
+    static const int32_t bounds[] = {INT16_MIN - 1, INT16_MIN, INT16_MAX, INT16_MAX + 1, 0, -1, 1};
+    static const int16_t word_bounds[] = {-129, -128, -127, -1, 0, 1, 126, 127, 128, 254, 255, 256};
+    qg_emu512 r;
+    for (int i = 0; i < 16; i++) {
+        switch (next64() % 5) {
+        case 0: r.v[i] = (int32_t)next64(); break;
+        case 1: r.v[i] = (int32_t)(next64() % 140001) - 70000; break;
+        case 2: { const int16_t w[2] = {(int16_t)((int)(next64() % 801) - 400), (int16_t)((int)(next64() % 801) - 400)}; memcpy(&r.v[i], w, 4); break; }
+        case 3: { const int16_t w[2] = {word_bounds[next64() % 12], word_bounds[next64() % 12]}; memcpy(&r.v[i], w, 4); break; }
+        default: r.v[i] = bounds[next64() % 7]; break;
+        }
+    }
+    return r;
+}
+
+static int same128(__m128i a, __m128i b) { return memcmp(&a, &b, 16) == 0; }
+
+/// The packs, byte min/max, VPERMD and the 128-bit extractions of the epilogue's byte stores.
+static void QG_REAL compare_narrow(qg_emu512 a, qg_emu512 b, qg_emu512 c) {
+    const __m512i ra = to_real(a), rb = to_real(b), rc = to_real(c);
+#define QG_BINARY(stand_in, real) report(#real, same(stand_in(a, b), from_real(real(ra, rb))))
+    QG_BINARY(qg_emu_packs_epi32, _mm512_packs_epi32);
+    QG_BINARY(qg_emu_packs_epi16, _mm512_packs_epi16);
+    QG_BINARY(qg_emu_packus_epi16, _mm512_packus_epi16);
+    QG_BINARY(qg_emu_max_epi8, _mm512_max_epi8);
+    QG_BINARY(qg_emu_min_epi8, _mm512_min_epi8);
+    QG_BINARY(qg_emu_max_epu8, _mm512_max_epu8);
+    QG_BINARY(qg_emu_min_epu8, _mm512_min_epu8);
+#undef QG_BINARY
+    report("_mm512_permutexvar_epi32", same(qg_emu_permutexvar_epi32(c, a), from_real(_mm512_permutexvar_epi32(rc, ra))));
+    const char x = (char)c.v[5];
+    report("_mm512_set1_epi8", same(qg_emu_set1_epi8(x), from_real(_mm512_set1_epi8(x))));
+    report("_mm512_castsi512_si128", same128(qg_emu_castsi512_si128(a), _mm512_castsi512_si128(ra)));
+    report("_mm512_extracti32x4_epi32", same128(qg_emu_extracti32x4_epi32(b, 0), _mm512_extracti32x4_epi32(rb, 0)));
+    report("_mm512_extracti32x4_epi32", same128(qg_emu_extracti32x4_epi32(b, 1), _mm512_extracti32x4_epi32(rb, 1)));
+    report("_mm512_extracti32x4_epi32", same128(qg_emu_extracti32x4_epi32(b, 2), _mm512_extracti32x4_epi32(rb, 2)));
+    report("_mm512_extracti32x4_epi32", same128(qg_emu_extracti32x4_epi32(b, 3), _mm512_extracti32x4_epi32(rb, 3)));
+}
+
 /// Random finite floats: ordinary magnitudes, around ±2^31 (where the
 /// conversion to int32 overflows), ties of rounding, zeros and denormals.
 /// No NaN: which NaN an operation returns may depend on operand order, which
@@ -127,11 +170,13 @@ int main(void) {
         const unsigned imm = (unsigned)(next64() % 70);
         compare(random_vector(), random_vector(), random_vector(), imm, (uint16_t)next64());
         compare_floats(random_floats(), random_floats(), random_vector());
+        compare_narrow(random_vector(), random_vector(), random_vector());
+        compare_narrow(random_narrow(), random_narrow(), random_narrow());
     }
     if (failures) {
         fprintf(stderr, "check-stand-ins: %d differences\n", failures);
         return 1;
     }
-    printf("check-stand-ins: 37 stand-ins × %d random inputs, each identical to the AVX-512 instruction\n", cases);
+    printf("check-stand-ins: 48 stand-ins × %d random inputs, each identical to the AVX-512 instruction\n", cases);
     return 0;
 }

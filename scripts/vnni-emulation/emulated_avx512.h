@@ -62,6 +62,68 @@ static inline qg_emu512 qg_emu_permutex2var_epi32(qg_emu512 a, qg_emu512 idx, qg
     return r;
 }
 
+/// VPERMD: lane i gets lane idx[i] & 15 of a (the index vector comes first).
+static inline qg_emu512 qg_emu_permutexvar_epi32(qg_emu512 idx, qg_emu512 a) {
+    qg_emu512 r;
+    for (int i = 0; i < 16; i++) r.v[i] = a.v[idx.v[i] & 15];
+    return r;
+}
+
+// Saturating packs, per 128-bit lane: the lane's elements of a, then those of b.
+static inline int16_t qg_emu_sat16(int32_t x) { return (int16_t)(x < INT16_MIN ? INT16_MIN : x > INT16_MAX ? INT16_MAX : x); }
+static inline uint8_t qg_emu_sat8(int32_t x, int is_unsigned) {
+    const int32_t lo = is_unsigned ? 0 : INT8_MIN, hi = is_unsigned ? UINT8_MAX : INT8_MAX;
+    return (uint8_t)(x < lo ? lo : x > hi ? hi : x);
+}
+/// VPACKSSDW: per 128-bit lane, 4 dwords of a then 4 of b, each saturated to int16.
+static inline qg_emu512 qg_emu_packs_epi32(qg_emu512 a, qg_emu512 b) {
+    int16_t w[32];
+    for (int l = 0; l < 4; l++)
+        for (int t = 0; t < 4; t++) {
+            w[8 * l + t] = qg_emu_sat16(a.v[4 * l + t]);
+            w[8 * l + 4 + t] = qg_emu_sat16(b.v[4 * l + t]);
+        }
+    qg_emu512 r; memcpy(r.v, w, 64); return r;
+}
+static inline qg_emu512 qg_emu_packs_words(qg_emu512 a, qg_emu512 b, int is_unsigned) {
+    int16_t wa[32], wb[32]; uint8_t o[64];
+    memcpy(wa, a.v, 64); memcpy(wb, b.v, 64);
+    for (int l = 0; l < 4; l++)
+        for (int t = 0; t < 8; t++) {
+            o[16 * l + t] = qg_emu_sat8(wa[8 * l + t], is_unsigned);
+            o[16 * l + 8 + t] = qg_emu_sat8(wb[8 * l + t], is_unsigned);
+        }
+    qg_emu512 r; memcpy(r.v, o, 64); return r;
+}
+/// VPACKSSWB: per 128-bit lane, 8 words of a then 8 of b, each saturated to int8.
+static inline qg_emu512 qg_emu_packs_epi16(qg_emu512 a, qg_emu512 b) { return qg_emu_packs_words(a, b, 0); }
+/// VPACKUSWB: per 128-bit lane, 8 signed words of a then 8 of b, each saturated to uint8.
+static inline qg_emu512 qg_emu_packus_epi16(qg_emu512 a, qg_emu512 b) { return qg_emu_packs_words(a, b, 1); }
+
+// 8-bit lanes.
+#define QG_EMU_OP8(name, type, expr)                                                           \
+    static inline qg_emu512 name(qg_emu512 a, qg_emu512 b) {                                   \
+        type p[64], q[64], o[64];                                                              \
+        memcpy(p, a.v, 64); memcpy(q, b.v, 64);                                                \
+        for (int i = 0; i < 64; i++) { const type x = p[i], y = q[i]; o[i] = (expr); }        \
+        qg_emu512 r; memcpy(r.v, o, 64); return r;                                             \
+    }
+/// VPMAXSB / VPMINSB / VPMAXUB / VPMINUB: per byte, signed or unsigned.
+QG_EMU_OP8(qg_emu_max_epi8, int8_t, x > y ? x : y)
+QG_EMU_OP8(qg_emu_min_epi8, int8_t, x < y ? x : y)
+QG_EMU_OP8(qg_emu_max_epu8, uint8_t, x > y ? x : y)
+QG_EMU_OP8(qg_emu_min_epu8, uint8_t, x < y ? x : y)
+/// VPBROADCASTB: the byte in all 64 lanes.
+static inline qg_emu512 qg_emu_set1_epi8(char x) { qg_emu512 r; memset(r.v, (uint8_t)x, 64); return r; }
+/// The low 128 bits (no instruction: the xmm register of the zmm).
+__attribute__((target("avx2"))) static inline __m128i qg_emu_castsi512_si128(qg_emu512 a) {
+    return _mm_loadu_si128((const __m128i *)a.v);
+}
+/// VEXTRACTI32X4: 128-bit lane imm & 3 (an immediate in the instruction, an int here).
+__attribute__((target("avx2"))) static inline __m128i qg_emu_extracti32x4_epi32(qg_emu512 a, int imm) {
+    return _mm_loadu_si128((const __m128i *)&a.v[4 * (imm & 3)]);
+}
+
 // 64-bit lanes.
 #define QG_EMU_OP64(name, expr)                                                                \
     static inline qg_emu512 name(qg_emu512 a, qg_emu512 b) {                                   \

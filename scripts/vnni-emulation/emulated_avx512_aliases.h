@@ -83,3 +83,25 @@
 #define _mm512_cvtepi32_ps qg_emu_cvtepi32_ps
 #undef _mm512_cvtps_epi32
 #define _mm512_cvtps_epi32 qg_emu_cvtps_epi32
+#undef _mm512_permutexvar_epi32
+#define _mm512_permutexvar_epi32 qg_emu_permutexvar_epi32
+#undef _mm512_packs_epi32
+#define _mm512_packs_epi32 qg_emu_packs_epi32
+#undef _mm512_packs_epi16
+#define _mm512_packs_epi16 qg_emu_packs_epi16
+#undef _mm512_packus_epi16
+#define _mm512_packus_epi16 qg_emu_packus_epi16
+#undef _mm512_max_epi8
+#define _mm512_max_epi8 qg_emu_max_epi8
+#undef _mm512_min_epi8
+#define _mm512_min_epi8 qg_emu_min_epi8
+#undef _mm512_max_epu8
+#define _mm512_max_epu8 qg_emu_max_epu8
+#undef _mm512_min_epu8
+#define _mm512_min_epu8 qg_emu_min_epu8
+#undef _mm512_set1_epi8
+#define _mm512_set1_epi8 qg_emu_set1_epi8
+#undef _mm512_castsi512_si128
+#define _mm512_castsi512_si128 qg_emu_castsi512_si128
+#undef _mm512_extracti32x4_epi32
+#define _mm512_extracti32x4_epi32 qg_emu_extracti32x4_epi32
