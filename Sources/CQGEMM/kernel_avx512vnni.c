@@ -9,7 +9,8 @@
 // subtracts (KERNELS.md: a path's private bias fold, which never changes a
 // result).
 //
-// Activation layout (one row group of R ≤ 8 rows, K padded to kp):
+// Activation layout of int8 (one row group of R ≤ 12 rows, K padded to kp;
+// uint8 is read in place, qg_vnni_in_place):
 //   x_group[(g·R + r)·4 + t] = (uint8) X[m0 + r][4g + t] (+128 for int8)
 // so one 32-bit broadcast is the K-group of one row.
 //
@@ -33,7 +34,7 @@
 
 #include "epilogue_avx512.h"
 
-enum { QG_VNNI_MR = 8 };
+enum { QG_VNNI_MR = 12 };
 
 static size_t qg_vnni_x_bytes(int64_t rows, int64_t kp) { return (size_t)(rows * kp); }
 
@@ -92,6 +93,8 @@ static int qg_vnni_epilogue_kind(const qg_avx512_params *p) { return p->narrow ?
 /// R rows × NP panels of 16 channels, full K; then the epilogue panel by panel
 /// (epilogue_avx512.h). `w` is the first panel; the second is 16·kp bytes later.
 /// The accumulators start at the panel's bias and zero-point term (params).
+/// Every loop over rows and panels is unrolled (at R = 12 the compiler would
+/// otherwise keep the 24 accumulators in memory).
 /// IN_PLACE: the activations are read from X itself (qg_vnni_in_place).
 QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const qg_avx512_params *params, const uint8_t *x, const int R,
                                  const int IN_PLACE, const int8_t *w, const int NP, const int EPI, int64_t m0, int64_t n0,
@@ -100,8 +103,10 @@ QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const qg_avx512_params *
     const int64_t group_step = IN_PLACE ? QG_K_GROUP : R * QG_K_GROUP, row_step = IN_PLACE ? a->ldx : QG_K_GROUP;
     const qg_avx512_panel *c = params->panel + n0 / QG_PANEL_N;
     __m512i acc[QG_VNNI_MR][2];
+    #pragma clang loop unroll(full)
     for (int p = 0; p < NP; p++) {
         const __m512i base = _mm512_loadu_si512((const void *)c[p].base);
+        #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) acc[r][p] = base;
     }
     // In place, only the whole K-groups are broadcast from X in the loop; a
@@ -109,25 +114,33 @@ QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const qg_avx512_params *
     const int64_t groups = IN_PLACE ? a->k / QG_K_GROUP : a->kp / QG_K_GROUP, panel = QG_PANEL_N * a->kp;
     for (int64_t g = 0; g < groups; g++) {
         __m512i wv[2];
+        #pragma clang loop unroll(full)
         for (int p = 0; p < NP; p++) wv[p] = _mm512_loadu_si512((const void *)(w + p * panel + g * 64));
+        #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             int32_t four;
             memcpy(&four, x + g * group_step + r * row_step, sizeof four);
             const __m512i xb = _mm512_set1_epi32(four);
+            #pragma clang loop unroll(full)
             for (int p = 0; p < NP; p++) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], xb, wv[p]);
         }
     }
     const int left = (int)(a->k % QG_K_GROUP);
     if (IN_PLACE && left) {
         __m512i wv[2];
+        #pragma clang loop unroll(full)
         for (int p = 0; p < NP; p++) wv[p] = _mm512_loadu_si512((const void *)(w + p * panel + groups * 64));
+        #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             const __m512i xb = _mm512_set1_epi32(qg_vnni_tail_word(x + groups * QG_K_GROUP + r * row_step, left));
+            #pragma clang loop unroll(full)
             for (int p = 0; p < NP; p++) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], xb, wv[p]);
         }
     }
+    #pragma clang loop unroll(full)
     for (int p = 0; p < NP && cols - 16 * p > 0; p++) {
         __m512i panel_acc[QG_VNNI_MR];
+        #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) panel_acc[r] = acc[r][p];
         const int n = (int)(cols - 16 * p > 16 ? 16 : cols - 16 * p);
         if (EPI == QG_VNNI_EPI_NARROW) qg_avx512_narrow_rows(a, params, c + p, m0, R, n0 + 16 * p, n, panel_acc);
@@ -157,7 +170,7 @@ QG_VNNI_INLINE __m512i qg_vnni_broadcast(const uint8_t *x, int64_t g, int64_t gr
 }
 
 /// The few-rows tile (M = 1 or 2, LLM decode): R ≤ 2 rows × 4 panels (64
-/// channels). The 8×32 tile has only two accumulators per row, so one row
+/// channels). The 12×32 tile has only two accumulators per row, so one row
 /// waits on VPDPBUSD's latency; here 4 panels × 2 K-groups in flight give
 /// 8 independent chains per row, each panel streamed once with a software
 /// prefetch ahead. The two K-chains are added before the epilogue (the
@@ -227,7 +240,7 @@ static QG_VNNI void qg_gemm_2x64c4_avx512vnni(const qg_gemm_args *a, const void 
 #undef QG_FEW_CASE
 }
 
-/// One row count of the 8×32 tile: constant R, NP, layout and epilogue for the compiler.
+/// One row count of the 12×32 tile: constant R, NP, layout and epilogue for the compiler.
 #define QG_VNNI_TILE_ROWS(R)                                                                                            \
     static QG_VNNI void qg_vnni_tile_##R(const qg_gemm_args *a, const qg_avx512_params *params, const uint8_t *x,     \
                                          int in_place, const int8_t *w, int64_t m0, int64_t n0, int cols) {           \
@@ -258,10 +271,14 @@ QG_VNNI_TILE_ROWS(5)
 QG_VNNI_TILE_ROWS(6)
 QG_VNNI_TILE_ROWS(7)
 QG_VNNI_TILE_ROWS(8)
+QG_VNNI_TILE_ROWS(9)
+QG_VNNI_TILE_ROWS(10)
+QG_VNNI_TILE_ROWS(11)
+QG_VNNI_TILE_ROWS(12)
 #undef QG_VNNI_TILE_ROWS
 
 /// rows ≤ 8 × cols ≤ 32 channels (two panels; n0 is a multiple of 32).
-static QG_VNNI void qg_gemm_8x32c4_avx512vnni(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0,
+static QG_VNNI void qg_gemm_12x32c4_avx512vnni(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0,
                                               int64_t n0, int cols, const void *params) {
     const int in_place = qg_vnni_in_place(a);
     const uint8_t *x = in_place ? (const uint8_t *)a->x + m0 * a->ldx : x_group;
@@ -274,7 +291,11 @@ static QG_VNNI void qg_gemm_8x32c4_avx512vnni(const qg_gemm_args *a, const void 
     case 5: qg_vnni_tile_5(a, params, x, in_place, w, m0, n0, cols); return;
     case 6: qg_vnni_tile_6(a, params, x, in_place, w, m0, n0, cols); return;
     case 7: qg_vnni_tile_7(a, params, x, in_place, w, m0, n0, cols); return;
-    default: qg_vnni_tile_8(a, params, x, in_place, w, m0, n0, cols); return;
+    case 8: qg_vnni_tile_8(a, params, x, in_place, w, m0, n0, cols); return;
+    case 9: qg_vnni_tile_9(a, params, x, in_place, w, m0, n0, cols); return;
+    case 10: qg_vnni_tile_10(a, params, x, in_place, w, m0, n0, cols); return;
+    case 11: qg_vnni_tile_11(a, params, x, in_place, w, m0, n0, cols); return;
+    default: qg_vnni_tile_12(a, params, x, in_place, w, m0, n0, cols); return;
     }
 }
 
@@ -286,7 +307,7 @@ static int qg_vnni_supported(void) {
 const qg_kernel qg_kernel_avx512vnni = {
     .name = "avx512vnni",
     .requires = "x86-64 with AVX-512 F/BW/VNNI (and the OS saving zmm state)",
-    .main = {.mr = QG_VNNI_MR, .nr = 2 * QG_PANEL_N, .run = qg_gemm_8x32c4_avx512vnni, .name = "qg_gemm_8x32c4_avx512vnni"},
+    .main = {.mr = QG_VNNI_MR, .nr = 2 * QG_PANEL_N, .run = qg_gemm_12x32c4_avx512vnni, .name = "qg_gemm_12x32c4_avx512vnni"},
     .few_rows = {.mr = 2, .nr = 4 * QG_PANEL_N, .run = qg_gemm_2x64c4_avx512vnni, .name = "qg_gemm_2x64c4_avx512vnni"},
     .kr = QG_K_GROUP,
     .panel_n = QG_PANEL_N,
