@@ -11,9 +11,11 @@
 //
 // KC = K: a tile's int32 accumulators stay in registers for the whole of K and
 // the epilogue runs straight after, so no partial sums go to memory (KERNELS.md
-// has the figures). MC comes from the kernel's own block budget; NC splits N,
-// in whole steps, when there are more threads than m-blocks, so M = 1 (LLM
-// decode) still uses every core.
+// has the figures). MC is the most rows the kernel's block budget allows; the
+// rows are shared out in blocks as even as whole row groups allow. With
+// several threads the call splits M alone (into a multiple of the thread
+// count) or, when M has too few row groups for that (M = 1, LLM decode), N in
+// whole steps: whichever leaves the busiest thread least work (qg_choose_split).
 #include "driver.h"
 
 #include <stdatomic.h>
@@ -23,7 +25,7 @@ typedef struct qg_plan {
     const qg_kernel *kernel;
     /// The kernel's per-call params (init_params), or NULL.
     const void *params;
-    int64_t mc, nc, m_blocks, n_blocks, step;
+    int64_t nc, m_blocks, n_blocks, step;
     _Atomic int failed;
 } qg_plan;
 
@@ -67,7 +69,10 @@ static void qg_task(void *ctx, int64_t t) {
     qg_plan *p = ctx;
     const qg_gemm_args *a = p->args;
     const int64_t mb = t / p->n_blocks, nb = t % p->n_blocks;
-    const int64_t m0 = mb * p->mc, rows = qg_min(p->mc, a->m - m0);
+    // The m-blocks share out the row groups as evenly as whole groups allow.
+    const int64_t mr = p->kernel->main.mr, groups = qg_ceil_div(a->m, mr);
+    const int64_t g0 = mb * groups / p->m_blocks, g1 = (mb + 1) * groups / p->m_blocks;
+    const int64_t m0 = g0 * mr, rows = qg_min(g1 * mr, a->m) - m0;
     const int64_t n0 = nb * p->nc, n1 = qg_min(n0 + p->nc, a->n);
     void *x_block = qg_thread_scratch(QG_SCRATCH_X, p->kernel->x_block_bytes(rows, a->kp));
     if (!x_block) {
@@ -78,23 +83,45 @@ static void qg_task(void *ctx, int64_t t) {
     qg_block(a, p->kernel, p->params, x_block, m0, rows, n0, n1, p->step);
 }
 
+/// How a call is cut into tasks: `m_blocks` blocks of rows (of at most MC rows,
+/// split evenly in whole row groups) × `n_blocks` blocks of whole steps of channels.
+typedef struct qg_split {
+    int64_t m_blocks, nc, n_blocks;
+} qg_split;
+
+/// The rows of the biggest of `m_blocks` even blocks of M.
+static int64_t qg_biggest_block(int64_t m, int64_t mr, int64_t m_blocks) {
+    return qg_min(qg_ceil_div(qg_ceil_div(m, mr), m_blocks) * mr, m);
+}
+
+/// Chooses between two ways of giving `threads` threads work, by the work of
+/// the busiest thread (rows × steps of the tasks it takes, tasks handed out
+/// one at a time): (a) split M alone into a multiple of `threads` even blocks,
+/// which reads and packs each row of X once; (b) keep the fewest m-blocks and
+/// split N in whole steps, for when M has too few row groups to share out
+/// evenly (M = 1, or 64 rows on two threads). (a) wins ties.
+static qg_split qg_choose_split(int64_t m, int64_t mr, int64_t mc, int64_t steps, int64_t step, int threads) {
+    const int64_t groups = qg_ceil_div(m, mr), fewest = qg_ceil_div(m, mc);
+    qg_split split = {.m_blocks = fewest, .nc = steps * step, .n_blocks = 1};
+    if (threads <= 1) return split;
+    const int64_t ma = qg_min(qg_ceil_div(fewest, threads) * threads, groups);
+    const int64_t busiest_a = qg_ceil_div(ma, threads) * qg_biggest_block(m, mr, ma) * steps;
+    int64_t n_split = threads;
+    while (fewest * n_split < 2 * threads && n_split < steps) n_split *= 2;
+    if (n_split > steps) n_split = steps;
+    const int64_t steps_per_block = qg_ceil_div(steps, n_split), nb = qg_ceil_div(steps, steps_per_block);
+    const int64_t busiest_b = qg_ceil_div(fewest * nb, threads) * qg_biggest_block(m, mr, fewest) * steps_per_block;
+    if (busiest_a <= busiest_b) split.m_blocks = ma;
+    else split = (qg_split){.m_blocks = fewest, .nc = steps_per_block * step, .n_blocks = nb};
+    return split;
+}
+
 int qg_driver_run(const qg_gemm_args *a, const qg_kernel *kernel, int threads) {
     if (threads <= 0) threads = qg_cpu_count();
     const int64_t mc = qg_driver_block_rows(kernel, a->kp, a->m);
-    const int64_t m_blocks = qg_ceil_div(a->m, mc);
-
-    // NC: split N (in whole steps) so that there are at least `threads`
-    // tasks, preferring a multiple of the thread count.
     const int64_t step = qg_step(kernel);
-    const int64_t steps = qg_ceil_div(a->n, step);
-    int64_t n_split = 1;
-    if (threads > 1) {
-        if (m_blocks < 4 * threads || m_blocks % threads != 0) n_split = threads;
-        while (m_blocks * n_split < 2 * threads && n_split < steps) n_split *= 2;
-        if (n_split > steps) n_split = steps;
-    }
-    const int64_t nc = qg_ceil_div(steps, n_split) * step;
-    const int64_t n_blocks = qg_ceil_div(a->n, nc);
+    const qg_split split = qg_choose_split(a->m, kernel->main.mr, mc, qg_ceil_div(a->n, step), step, threads);
+    const int64_t m_blocks = split.m_blocks, nc = split.nc, n_blocks = split.n_blocks;
 
     // The kernel's per-call params, made once here on the calling thread; the
     // tasks only read them, and the call returns after the last task.
@@ -105,7 +132,7 @@ int qg_driver_run(const qg_gemm_args *a, const qg_kernel *kernel, int threads) {
         kernel->init_params(a, params);
     }
 
-    qg_plan plan = {.args = a, .kernel = kernel, .params = params, .mc = mc, .nc = nc, .m_blocks = m_blocks, .n_blocks = n_blocks,
+    qg_plan plan = {.args = a, .kernel = kernel, .params = params, .nc = nc, .m_blocks = m_blocks, .n_blocks = n_blocks,
                     .step = step};
     atomic_init(&plan.failed, 0);
     qg_parallel_for(m_blocks * n_blocks, threads, qg_task, &plan);
