@@ -41,8 +41,12 @@ static int64_t qg_step(const qg_kernel *kernel) {
 int64_t qg_driver_block_rows(const qg_kernel *kernel, int64_t kp, int64_t m) {
     const int64_t mr = kernel->main.mr;
     const int64_t row_bytes = (int64_t)kernel->x_block_bytes(1, kp);
-    // A multiple of MR whose packed block fits the kernel's budget.
-    int64_t mc = kernel->x_block_target / (row_bytes > 0 ? row_bytes : 1) / mr * mr;
+    // The multiple of MR nearest to the rows the kernel's budget holds (not
+    // the one below: with 12-row groups a 512 KiB budget at K = 4096 holds
+    // 128 rows, and rounding down to 120 split M = 128 in two blocks, which
+    // streams every weight twice).
+    const int64_t budget_rows = kernel->x_block_target / (row_bytes > 0 ? row_bytes : 1);
+    int64_t mc = (budget_rows + mr / 2) / mr * mr;
     if (mc < mr) mc = mr;
     if (mc > kernel->max_row_groups * mr) mc = kernel->max_row_groups * mr;
     return mc >= m ? m : mc;
