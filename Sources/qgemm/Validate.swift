@@ -245,6 +245,14 @@ enum ValidationRunner {
         let lock = NSLock()
         nonisolated(unsafe) var outcome = Outcome()
         nonisolated(unsafe) var done = 0
+        // Time left is estimated from work, not from cases: the sweep lists its
+        // costly cases (the largest M with K = 1000) last, so counting cases said
+        // "about 30 s left" for its last five minutes. A case costs its M·N·K
+        // multiply-adds of the reference plus a fixed cost (data, packing,
+        // calls), about as much as 40,000 of them (fitted on the sweep).
+        @Sendable func work(_ check: KernelCheck) -> Double { Double(check.m * check.n * max(check.k, 1)) + 40_000 }
+        let totalWork = cases.reduce(0) { $0 + work($1) }
+        nonisolated(unsafe) var doneWork = 0.0
         let start = Date()
         let chunk = 64
         let chunks = (cases.count + chunk - 1) / chunk
@@ -256,7 +264,9 @@ enum ValidationRunner {
             var c = worker
             while c < chunks {
                 var local = Outcome()
+                var localWork = 0.0
                 for check in cases[(c * chunk)..<min((c + 1) * chunk, cases.count)] {
+                    localWork += work(check)
                     do {
                         if let mismatch = try check.run(paths: paths, injectingFaultInto: faulty) { local.mismatches.append(mismatch) }
                         local.elements += check.elementCount
@@ -269,11 +279,12 @@ enum ValidationRunner {
                 outcome.mismatches += local.mismatches
                 outcome.elements += local.elements
                 done += min(chunk, cases.count - c * chunk)
+                doneWork += localWork
                 let now = Date()
                 if !quiet && now.timeIntervalSince(lastReport) > 2 {
                     lastReport = now
                     let elapsed = now.timeIntervalSince(start)
-                    let left = elapsed / Double(done) * Double(cases.count - done)
+                    let left = doneWork > 0 ? elapsed / doneWork * (totalWork - doneWork) : 0
                     FileHandle.standardError.write(Data(String(format: "validate: %d/%d cases, %d mismatches, about %.0f s left\n",
                                                                done, cases.count, outcome.mismatches.count, left).utf8))
                 }
