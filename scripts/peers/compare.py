@@ -17,6 +17,9 @@ p.add_argument("--suite", action="append", default=[], help="a qgemm bench suite
 p.add_argument("--shape", action="append", default=[], help="a shape MxKxN; repeatable")
 p.add_argument("--kernel", help="qgemm kernel path (default: the best this CPU has)")
 p.add_argument("--min-time", default="0.3", help="minimum timed seconds per shape, thread count and library")
+p.add_argument("--rounds", type=int, default=1,
+               help="run the three libraries this many times, one after another, and keep each one's best median "
+                    "per shape (on a machine whose neighbours come and go; default 1)")
 p.add_argument("--json", help="write the table as JSON to FILE ('-' for stdout)")
 p.add_argument("--png", help="draw qgemm / best peer per shape into FILE")
 p.add_argument("--qgemm", required=True, help=argparse.SUPPRESS)
@@ -31,24 +34,39 @@ for s in args.shape + shapes:
     cmd += ["--shape", s]
 if args.kernel:
     cmd += ["--kernel", args.kernel]
-print("bench-peers: qgemm (int8 requantized output) …", file=sys.stderr)
-doc = json.loads(subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout)
-cases = [(r["m"], r["k"], r["n"], r["threads"]) for r in doc["results"]]
-feed = "".join(f"{m} {k} {n} {t} {args.min_time}\n" for m, k, n, t in cases)
-
-print("bench-peers: oneDNN dnnl_gemm_u8s8s32 (int32 output) …", file=sys.stderr)
-dnnl = {}
-for line in subprocess.run([args.dnnl], input=feed, check=True, stdout=subprocess.PIPE, text=True).stdout.splitlines():
-    m, k, n, t, med, best, runs = line.split()
-    dnnl[(int(m), int(k), int(n), int(t))] = float(med)
-print("bench-peers: ONNX Runtime MatMulInteger (int32) and QLinearMatMul (uint8) …", file=sys.stderr)
-ort = {}
+if args.rounds < 1:
+    p.error("--rounds must be at least 1")
 here = os.path.dirname(os.path.abspath(__file__))
-out = subprocess.run([sys.executable, os.path.join(here, "ort_gemm.py")], input=feed, check=True, stdout=subprocess.PIPE,
-                     text=True).stdout
-for line in out.splitlines():
-    m, k, n, t, op, med, best, runs = line.split()
-    ort[(int(m), int(k), int(n), int(t), op)] = float(med)
+doc, dnnl, ort = None, {}, {}
+
+
+def keep_best(table, key, value):
+    table[key] = max(table.get(key, 0.0), value)
+
+
+for round_index in range(args.rounds):
+    tag = f" (round {round_index + 1} of {args.rounds})" if args.rounds > 1 else ""
+    print(f"bench-peers: qgemm (int8 requantized output){tag} …", file=sys.stderr)
+    this = json.loads(subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout)
+    if doc is None:
+        doc = this
+    else:  # the same cases in the same order: keep the best median of each
+        for kept, new in zip(doc["results"], this["results"]):
+            if new["int8_gops"] > kept["int8_gops"]:
+                kept.update(new)
+    cases = [(r["m"], r["k"], r["n"], r["threads"]) for r in doc["results"]]
+    feed = "".join(f"{m} {k} {n} {t} {args.min_time}\n" for m, k, n, t in cases)
+
+    print(f"bench-peers: oneDNN dnnl_gemm_u8s8s32 (int32 output){tag} …", file=sys.stderr)
+    for line in subprocess.run([args.dnnl], input=feed, check=True, stdout=subprocess.PIPE, text=True).stdout.splitlines():
+        m, k, n, t, med, best, runs = line.split()
+        keep_best(dnnl, (int(m), int(k), int(n), int(t)), float(med))
+    print(f"bench-peers: ONNX Runtime MatMulInteger (int32) and QLinearMatMul (uint8){tag} …", file=sys.stderr)
+    out = subprocess.run([sys.executable, os.path.join(here, "ort_gemm.py")], input=feed, check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    for line in out.splitlines():
+        m, k, n, t, op, med, best, runs = line.split()
+        keep_best(ort, (int(m), int(k), int(n), int(t), op), float(med))
 
 rows = []
 for r in doc["results"]:
@@ -65,7 +83,8 @@ for r in doc["results"]:
 machine = doc["machine"]
 print(f"CPU {machine['cpu']}, {machine['cores']} cores; qgemm {machine['kernel']} ({machine['microkernel']}), "
       f"int8 requantized output; VPDPBUSD-class probe {machine['int8_peak_gops']:.0f} GOP/s per core")
-print("GOP/s = 2·M·N·K / median time; peers: oneDNN and ORT MatMulInteger write int32, ORT QLinearMatMul uint8")
+rounds = f"best of {args.rounds} rounds of " if args.rounds > 1 else ""
+print(f"GOP/s = {rounds}2·M·N·K / median time; peers: oneDNN and ORT MatMulInteger write int32, ORT QLinearMatMul uint8")
 head = f"{'shape M×K×N':<16}{'thr':>4}{'qgemm':>9}{'oneDNN':>9}{'ORT MMI':>9}{'ORT QLMM':>9}  {'best peer':<18}{'ratio':>7}"
 print(head)
 for r in rows:
@@ -77,7 +96,7 @@ worst = min(rows, key=lambda r: r["ratio"])
 print(f"worst ratio: {worst['ratio']:.2f}x at {worst['m']}x{worst['k']}x{worst['n']} on {worst['threads']} "
       f"thread(s) against {worst['best_peer']}")
 if args.json:
-    text = json.dumps({"machine": machine, "results": rows}, indent=2)
+    text = json.dumps({"machine": machine, "rounds": args.rounds, "results": rows}, indent=2)
     if args.json == "-":
         print(text)
     else:
