@@ -286,10 +286,15 @@ static const int32_t qg_avx512_row_order[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 
 /// About 7 vector operations per 16 outputs, every constant a memory operand.
 QG_VNNI_INLINE void qg_avx512_narrow_rows(const qg_gemm_args *a, const qg_avx512_params *params, const qg_avx512_panel *c,
                                           int64_t m0, const int R, int64_t n, int cols, const __m512i *acc) {
+    // Locals, as in qg_avx512_epilogue_rows: stores to y could alias *a and
+    // *params, so the compiler would reload these once per group of rows.
     uint8_t *const y = (uint8_t *)a->y;
     const int64_t ldy = a->ldy;
     const int32_t *const row_zp = a->row_zero_point;
-    const int is_signed = a->out_type == QG_OUT_INT8;
+    const __m512i row_sum = row_zp ? _mm512_loadu_si512((const void *)(a->row_sum + n)) : _mm512_setzero_si512();
+    const int is_signed = a->out_type == QG_OUT_INT8, clamp = params->clamp;
+    const __m512i lo = _mm512_set1_epi8((char)params->clamp_lo), hi = _mm512_set1_epi8((char)params->clamp_hi);
+    const __m512i row_order = _mm512_loadu_si512((const void *)qg_avx512_row_order);
     const __m512i m0v = _mm512_loadu_si512((const void *)c->m0), m0_odd = _mm512_loadu_si512((const void *)c->m0_odd);
     const __m512i round = _mm512_loadu_si512((const void *)c->round), count = _mm512_loadu_si512((const void *)c->count);
     const __m512i high_halves = _mm512_loadu_si512((const void *)qg_avx512_high_halves);
@@ -301,16 +306,13 @@ QG_VNNI_INLINE void qg_avx512_narrow_rows(const qg_gemm_args *a, const qg_avx512
         for (int i = 0; i < 4; i++) {
             const int r = r0 + i < R ? r0 + i : r0;
             __m512i v = acc[r];
-            if (row_zp)
-                v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(row_zp[m0 + r]),
-                                                           _mm512_loadu_si512((const void *)(a->row_sum + n))));
+            if (row_zp) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(row_zp[m0 + r]), row_sum));
             q[i] = qg_avx512_requantize_high(v, m0v, m0_odd, high_halves, round, count);
         }
         const __m512i w01 = _mm512_packs_epi32(q[0], q[1]), w23 = _mm512_packs_epi32(q[2], q[3]);
         __m512i b = is_signed ? _mm512_packs_epi16(w01, w23) : _mm512_packus_epi16(w01, w23);
-        b = _mm512_permutexvar_epi32(_mm512_loadu_si512((const void *)qg_avx512_row_order), b);
-        if (params->clamp) {
-            const __m512i lo = _mm512_set1_epi8((char)params->clamp_lo), hi = _mm512_set1_epi8((char)params->clamp_hi);
+        b = _mm512_permutexvar_epi32(row_order, b);
+        if (clamp) {
             b = is_signed ? _mm512_min_epi8(_mm512_max_epi8(b, lo), hi) : _mm512_min_epu8(_mm512_max_epu8(b, lo), hi);
         }
         uint8_t *dst = y + (m0 + r0) * ldy + n;

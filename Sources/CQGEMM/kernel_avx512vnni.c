@@ -75,13 +75,22 @@ static void qg_vnni_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void
     }
 }
 
-/// The partial last K-group of a row read in place: its `left` (1..3) bytes,
-/// zero above (the padding meets zero weights); never reads past the row.
-static inline int32_t qg_vnni_tail_word(const uint8_t *x, int left) {
-    uint32_t word = x[0];
-    if (left > 1) word |= (uint32_t)x[1] << 8;
-    if (left > 2) word |= (uint32_t)x[2] << 16;
-    return (int32_t)word;
+/// Row r's K-group g as a broadcast (packed, or in place at X's row stride).
+QG_VNNI_INLINE __m512i qg_vnni_broadcast(const uint8_t *x, int64_t g, int64_t group_step, int64_t row_step, int r) {
+    int32_t four;
+    memcpy(&four, x + g * group_step + r * row_step, sizeof four);
+    return _mm512_set1_epi32(four);
+}
+
+/// Row r's partial last K-group g, read in place, as a broadcast: its `left`
+/// (1..3) bytes, zero above (the padding meets zero weights); never reads
+/// past the row.
+QG_VNNI_INLINE __m512i qg_vnni_broadcast_tail(const uint8_t *x, int64_t g, int64_t row_step, int r, int left) {
+    const uint8_t *t = x + g * QG_K_GROUP + r * row_step;
+    uint32_t word = t[0];
+    if (left > 1) word |= (uint32_t)t[1] << 8;
+    if (left > 2) word |= (uint32_t)t[2] << 16;
+    return _mm512_set1_epi32((int32_t)word);
 }
 
 /// What the tile's epilogue is, fixed per call (qg_vnni_epilogue_kind) so that
@@ -118,9 +127,7 @@ QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const qg_avx512_params *
         for (int p = 0; p < NP; p++) wv[p] = _mm512_loadu_si512((const void *)(w + p * panel + g * 64));
         #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
-            int32_t four;
-            memcpy(&four, x + g * group_step + r * row_step, sizeof four);
-            const __m512i xb = _mm512_set1_epi32(four);
+            const __m512i xb = qg_vnni_broadcast(x, g, group_step, row_step, r);
             #pragma clang loop unroll(full)
             for (int p = 0; p < NP; p++) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], xb, wv[p]);
         }
@@ -132,7 +139,7 @@ QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const qg_avx512_params *
         for (int p = 0; p < NP; p++) wv[p] = _mm512_loadu_si512((const void *)(w + p * panel + groups * 64));
         #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
-            const __m512i xb = _mm512_set1_epi32(qg_vnni_tail_word(x + groups * QG_K_GROUP + r * row_step, left));
+            const __m512i xb = qg_vnni_broadcast_tail(x, groups, row_step, r, left);
             #pragma clang loop unroll(full)
             for (int p = 0; p < NP; p++) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], xb, wv[p]);
         }
@@ -160,13 +167,6 @@ QG_VNNI_INLINE void qg_vnni_few_rows_group(const __m512i *xb, const int R, const
     for (int p = 0; p < NP; p++) wv[p] = _mm512_loadu_si512((const void *)(w + p * panel + g * 64));
     for (int r = 0; r < R; r++)
         for (int p = 0; p < NP; p++) acc[r][p][u] = _mm512_dpbusd_epi32(acc[r][p][u], xb[r], wv[p]);
-}
-
-/// Row r's K-group g as a broadcast (packed, or in place at X's row stride).
-QG_VNNI_INLINE __m512i qg_vnni_broadcast(const uint8_t *x, int64_t g, int64_t group_step, int64_t row_step, int r) {
-    int32_t four;
-    memcpy(&four, x + g * group_step + r * row_step, sizeof four);
-    return _mm512_set1_epi32(four);
 }
 
 /// The few-rows tile (M = 1 or 2, LLM decode): R ≤ 2 rows × 4 panels (64
@@ -207,8 +207,7 @@ QG_VNNI_INLINE void qg_vnni_few_rows_tile(const qg_gemm_args *a, const qg_avx512
     const int left = (int)(a->k % QG_K_GROUP);
     if (IN_PLACE && left) {
         __m512i xb[2];
-        for (int r = 0; r < R; r++)
-            xb[r] = _mm512_set1_epi32(qg_vnni_tail_word(x + g * QG_K_GROUP + r * row_step, left));
+        for (int r = 0; r < R; r++) xb[r] = qg_vnni_broadcast_tail(x, g, row_step, r, left);
         qg_vnni_few_rows_group(xb, R, w, NP, panel, g, acc, 1);
     }
     for (int p = 0; p < NP && cols - 16 * p > 0; p++) {
@@ -240,28 +239,27 @@ static QG_VNNI void qg_gemm_2x64c4_avx512vnni(const qg_gemm_args *a, const void 
 #undef QG_FEW_CASE
 }
 
+/// The layout (in place or packed) and width (one or two panels) variants of
+/// one row count and epilogue, each with its constants fixed for the compiler.
+#define QG_VNNI_TILE_VARIANTS(R, EPI)                                                      \
+    if (in_place) {                                                                        \
+        if (two) qg_vnni_tile(a, params, x, R, 1, w, 2, EPI, m0, n0, cols);                \
+        else qg_vnni_tile(a, params, x, R, 1, w, 1, EPI, m0, n0, cols);                    \
+    } else {                                                                               \
+        if (two) qg_vnni_tile(a, params, x, R, 0, w, 2, EPI, m0, n0, cols);                \
+        else qg_vnni_tile(a, params, x, R, 0, w, 1, EPI, m0, n0, cols);                    \
+    }
+
 /// One row count of the 12×32 tile: constant R, NP, layout and epilogue for the compiler.
-#define QG_VNNI_TILE_ROWS(R)                                                                                            \
-    static QG_VNNI void qg_vnni_tile_##R(const qg_gemm_args *a, const qg_avx512_params *params, const uint8_t *x,     \
-                                         int in_place, const int8_t *w, int64_t m0, int64_t n0, int cols) {           \
-        const int two = cols > QG_PANEL_N, epi = qg_vnni_epilogue_kind(params);                                      \
-        if (epi == QG_VNNI_EPI_NARROW) {                                                                              \
-            if (in_place) {                                                                                           \
-                if (two) qg_vnni_tile(a, params, x, R, 1, w, 2, QG_VNNI_EPI_NARROW, m0, n0, cols);                    \
-                else qg_vnni_tile(a, params, x, R, 1, w, 1, QG_VNNI_EPI_NARROW, m0, n0, cols);                        \
-            } else {                                                                                                  \
-                if (two) qg_vnni_tile(a, params, x, R, 0, w, 2, QG_VNNI_EPI_NARROW, m0, n0, cols);                    \
-                else qg_vnni_tile(a, params, x, R, 0, w, 1, QG_VNNI_EPI_NARROW, m0, n0, cols);                        \
-            }                                                                                                         \
-        } else {                                                                                                      \
-            if (in_place) {                                                                                           \
-                if (two) qg_vnni_tile(a, params, x, R, 1, w, 2, QG_VNNI_EPI_GENERIC, m0, n0, cols);                   \
-                else qg_vnni_tile(a, params, x, R, 1, w, 1, QG_VNNI_EPI_GENERIC, m0, n0, cols);                       \
-            } else {                                                                                                  \
-                if (two) qg_vnni_tile(a, params, x, R, 0, w, 2, QG_VNNI_EPI_GENERIC, m0, n0, cols);                   \
-                else qg_vnni_tile(a, params, x, R, 0, w, 1, QG_VNNI_EPI_GENERIC, m0, n0, cols);                       \
-            }                                                                                                         \
-        }                                                                                                             \
+#define QG_VNNI_TILE_ROWS(R)                                                                                        \
+    static QG_VNNI void qg_vnni_tile_##R(const qg_gemm_args *a, const qg_avx512_params *params, const uint8_t *x, \
+                                         int in_place, const int8_t *w, int64_t m0, int64_t n0, int cols) {       \
+        const int two = cols > QG_PANEL_N;                                                                        \
+        if (qg_vnni_epilogue_kind(params) == QG_VNNI_EPI_NARROW) {                                               \
+            QG_VNNI_TILE_VARIANTS(R, QG_VNNI_EPI_NARROW)                                                          \
+        } else {                                                                                                  \
+            QG_VNNI_TILE_VARIANTS(R, QG_VNNI_EPI_GENERIC)                                                         \
+        }                                                                                                         \
     }
 QG_VNNI_TILE_ROWS(1)
 QG_VNNI_TILE_ROWS(2)
@@ -276,8 +274,9 @@ QG_VNNI_TILE_ROWS(10)
 QG_VNNI_TILE_ROWS(11)
 QG_VNNI_TILE_ROWS(12)
 #undef QG_VNNI_TILE_ROWS
+#undef QG_VNNI_TILE_VARIANTS
 
-/// rows ≤ 8 × cols ≤ 32 channels (two panels; n0 is a multiple of 32).
+/// rows ≤ 12 × cols ≤ 32 channels (two panels; n0 is a multiple of 32).
 static QG_VNNI void qg_gemm_12x32c4_avx512vnni(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0,
                                               int64_t n0, int cols, const void *params) {
     const int in_place = qg_vnni_in_place(a);
