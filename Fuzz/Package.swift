@@ -16,11 +16,18 @@ let package = Package(
     name: "swift-qgemm-fuzz",
     dependencies: [.package(path: ".deps/swift-qgemm")],
     targets: [
-        .executableTarget(name: "FuzzNPY", dependencies: [.product(name: "QGEMM", package: "swift-qgemm")],
+        // libFuzzer's byte mutator, declared for the custom mutators.
+        .target(name: "FuzzHooks"),
+        // Structure-aware mutators: JSON (safetensors headers, and any JSON
+        // file) and the .npy header's Python dict.
+        .target(name: "FuzzMutators", dependencies: ["FuzzHooks"]),
+        .executableTarget(name: "FuzzNPY", dependencies: [.product(name: "QGEMM", package: "swift-qgemm"), "FuzzMutators"],
                           swiftSettings: fuzzFlags),
+        // Writes the seed corpora (not a fuzz target).
+        .executableTarget(name: "FuzzSeeds", dependencies: [.product(name: "QGEMM", package: "swift-qgemm")]),
         .executableTarget(name: "FuzzGEMM", dependencies: [.product(name: "QGEMM", package: "swift-qgemm")],
                           swiftSettings: fuzzFlags),
-        .executableTarget(name: "FuzzSafeTensors", dependencies: [.product(name: "QGEMM", package: "swift-qgemm")],
+        .executableTarget(name: "FuzzSafeTensors", dependencies: [.product(name: "QGEMM", package: "swift-qgemm"), "FuzzMutators"],
                           swiftSettings: fuzzFlags),
     ]
 )

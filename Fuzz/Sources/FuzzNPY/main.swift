@@ -1,5 +1,6 @@
 // Any byte string is either parsed into a valid array or refused with a
 // QGEMMError; a parsed array survives a write/read round trip unchanged.
+import FuzzMutators
 import QGEMM
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -23,4 +24,11 @@ public func fuzzNPY(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         preconditionFailure("unexpected error type: \(error)")
     }
     return 0
+}
+
+/// Edits the header as a Python dict (see NPYMutator), mixed with libFuzzer's
+/// byte-level edits.
+@_cdecl("LLVMFuzzerCustomMutator")
+public func mutateNPY(_ data: UnsafeMutablePointer<UInt8>?, _ size: Int, _ maxSize: Int, _ seed: UInt32) -> Int {
+    customMutate(data, size, maxSize, seed) { bytes, maxSize, rng in NPYMutator.mutate(bytes, maxSize: maxSize, &rng) }
 }

@@ -1,6 +1,7 @@
 // Any byte string is either parsed into a safetensors file and, when it holds a
 // QuantizedLinear, a layer, or refused with a QGEMMError; a parsed file and a
 // loaded layer survive a save/load round trip unchanged.
+import FuzzMutators
 import QGEMM
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -26,4 +27,11 @@ public func fuzzSafeTensors(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
         preconditionFailure("unexpected error type: \(error)")
     }
     return 0
+}
+
+/// Edits the header as JSON (see SafeTensorsMutator), mixed with libFuzzer's
+/// byte-level edits.
+@_cdecl("LLVMFuzzerCustomMutator")
+public func mutateSafeTensors(_ data: UnsafeMutablePointer<UInt8>?, _ size: Int, _ maxSize: Int, _ seed: UInt32) -> Int {
+    customMutate(data, size, maxSize, seed) { bytes, maxSize, rng in SafeTensorsMutator.mutate(bytes, maxSize: maxSize, &rng) }
 }
