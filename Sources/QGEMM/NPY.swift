@@ -194,8 +194,8 @@ public struct NPYArray: Sendable, Equatable {
     }
 
     private static func dtype(from descr: String) throws -> DType {
-        guard descr.count == 3 else { throw QGEMMError(.file, "unsupported dtype '\(descr)'") }
-        let order = descr.first!, kind = String(descr.dropFirst())
+        guard descr.count == 3, let order = descr.first else { throw QGEMMError(.file, "unsupported dtype '\(descr)'") }
+        let kind = String(descr.dropFirst())
         if order == ">" && !(kind == "i1" || kind == "u1") {
             throw QGEMMError(.file, "big-endian dtype '\(descr)' is not supported; use little-endian ('<')")
         }

@@ -115,11 +115,18 @@ extension QuantizedLinear {
         guard let scaleTensor = try tensor("weight_scale", .float32, [granularity == .perChannel ? n : 1]) else {
             throw fail("no 'weight_scale' tensor")
         }
-        let scaleValues = scaleTensor.float32Values!
-        let scales: PackedWeights.WeightScales = granularity == .perChannel ? .perChannel(scaleValues) : .perTensor(scaleValues[0])
+        // tensor(_:_:_:) checked the dtype (F32) and the shape ([N] or [1], N ≥ 1),
+        // so the values exist and there is at least one.
+        guard let scaleValues = scaleTensor.float32Values, let firstScale = scaleValues.first else {
+            throw fail("'weight_scale' is not F32 with at least one value")
+        }
+        let scales: PackedWeights.WeightScales = granularity == .perChannel ? .perChannel(scaleValues) : .perTensor(firstScale)
         let bias = try tensor("bias", .float32, [n])?.float32Values
-        let smoothing = try tensor("smoothing", .float32, [k]).map { try Smoothing(factors: $0.float32Values!) }
-        let weights = w.int8Values!
+        let smoothing = try tensor("smoothing", .float32, [k]).map { t -> Smoothing in
+            guard let factors = t.float32Values else { throw fail("'smoothing' is not F32") }
+            return try Smoothing(factors: factors)
+        }
+        guard let weights = w.int8Values else { throw fail("'weight' is not I8") }
 
         func parameters(_ prefix: String) throws -> QuantizationParameters {
             guard let type = QuantizedType(rawValue: try string(prefix + "_type")) else { throw fail("\(prefix)_type is not int8 or uint8") }
@@ -150,8 +157,10 @@ extension QuantizedLinear {
                 throw fail("rounding is not singleRounding, doubleRounding or float")
             }
             let clamp = try Self.clamp(for: activation, output: output)
-            guard try string("clamp_min") == "\(clamp.lowerBound)", try string("clamp_max") == "\(clamp.upperBound)" else {
-                throw fail("clamp \(meta["clamp_min"]!)...\(meta["clamp_max"]!) is not \(clamp) (the \(activation.rawValue) clamp of the output parameters)")
+            // Both keys are read (and a missing one refused) before either is compared.
+            let savedMin = try string("clamp_min"), savedMax = try string("clamp_max")
+            guard savedMin == "\(clamp.lowerBound)", savedMax == "\(clamp.upperBound)" else {
+                throw fail("clamp \(savedMin)...\(savedMax) is not \(clamp) (the \(activation.rawValue) clamp of the output parameters)")
             }
             mode = .static(input: input, output: output, activation: activation)
             packed = try PackedWeights(weights: weights, outputChannels: n, inputChannels: k, scales: scales, bias: bias.map { .float($0) },

@@ -231,9 +231,8 @@ public struct SafeTensorsFile: Sendable, Equatable {
         var header: [String: Any] = [:]
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var offset = 0
-        let names = tensors.keys.sorted()
-        for name in names {
-            let t = tensors[name]!
+        let sorted = tensors.sorted { $0.key < $1.key }
+        for (name, t) in sorted {
             header[name] = ["dtype": t.dtype.rawValue, "shape": t.shape, "data_offsets": [offset, offset + t.bytes.count]] as [String: Any]
             offset += t.bytes.count
         }
@@ -241,7 +240,7 @@ public struct SafeTensorsFile: Sendable, Equatable {
         while json.count % 8 != 0 { json.append(UInt8(ascii: " ")) }
         var out = withUnsafeBytes(of: UInt64(json.count).littleEndian, Array.init) + json
         out.reserveCapacity(out.count + offset)
-        for name in names { out += tensors[name]!.bytes }
+        for (_, t) in sorted { out += t.bytes }
         return out
     }
 

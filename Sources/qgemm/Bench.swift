@@ -46,6 +46,15 @@ struct Bench: ParsableCommand {
     func validate() throws {
         guard `repeat` >= 1 else { throw ValidationError("--repeat must be ≥ 1, got \(`repeat`)") }
         guard minTime >= 0, minTime.isFinite else { throw ValidationError("--min-time must be finite and ≥ 0, got \(minTime)") }
+        // A shape is refused before anything is allocated when its buffers
+        // would not fit in memory (or their size overflows).
+        let memory = ProcessInfo.processInfo.physicalMemory
+        for s in shape {
+            guard let bytes = s.bytesNeeded, UInt64(bytes) <= memory / 2 else {
+                throw ValidationError("--shape \(s) needs \(s.bytesNeeded.map { "\($0 >> 20) MiB" } ?? "more bytes than Int holds") of buffers; "
+                                      + "this machine has \(memory >> 20) MiB and a bench shape may use half")
+            }
+        }
     }
 
     func run() throws {

@@ -18,6 +18,21 @@ struct BenchShape: ExpressibleByArgument, CustomStringConvertible, Hashable {
     }
 
     var description: String { "\(m)x\(k)x\(n)" }
+
+    /// About the bytes a run of this shape allocates (X, W, packed W and Y in
+    /// int8 and Float for both sides: 5·M·K + 6·N·K + 8·M·N); nil when that
+    /// overflows Int.
+    var bytesNeeded: Int? {
+        var total = 0
+        for (a, b, perElement) in [(m, k, 5), (n, k, 6), (m, n, 8)] {
+            let (ab, o1) = a.multipliedReportingOverflow(by: b)
+            let (bytes, o2) = ab.multipliedReportingOverflow(by: perElement)
+            let (sum, o3) = total.addingReportingOverflow(bytes)
+            guard !o1, !o2, !o3 else { return nil }
+            total = sum
+        }
+        return total
+    }
     var operations: Double { 2 * Double(m) * Double(k) * Double(n) }
 }
 
@@ -214,7 +229,9 @@ struct BenchRunner {
                 }
             }
         }
-        let int8Median = median(int8Times), int8Best = int8Times.min()!
+        // time(_:) runs the body at least --repeat ≥ 1 times.
+        guard let int8Best = int8Times.min() else { throw ValidationError("no timed runs (--repeat must be ≥ 1)") }
+        let int8Median = median(int8Times)
         let sgMedian = sgemmTimes.map(median), sgBest = sgemmTimes?.min()
         let gops = s.operations / int8Median / 1e9
         let sgGflops = sgMedian.map { s.operations / $0 / 1e9 }

@@ -120,7 +120,8 @@ struct LinearCommand: ParsableCommand {
         if let load { return try runSaved(load) }
         let mode = self.mode ?? .dynamic
         let xFile = NPYOption(option: "--x", path: x, needs: "float16, float32 or float64 [M,K]")
-        let wFile = NPYOption(option: "--w", path: w!, needs: "float16, float32 or float64 [N,K] with the K of --x")
+        guard let w else { throw ValidationError("give the weights with --w W.npy, or a saved layer with --load") }
+        let wFile = NPYOption(option: "--w", path: w, needs: "float16, float32 or float64 [N,K] with the K of --x")
         let (xa, wa, m, k, n) = try xFile.readWithWeights(wFile)
         let wv = try wFile.naming { try wa.floatValues() }
         let xv = try xFile.naming { try xa.floatValues() }
@@ -143,12 +144,15 @@ struct LinearCommand: ParsableCommand {
             layerMode = .dynamic(granularity == .row ? .perRow : .perTensor)
             report["granularity"] = granularity.rawValue
         case .static:
-            let (input, output, smoothing) = try staticParameters(w: wv, b: bv, n: n, k: k)
-            layerMode = .static(input: input, output: output!, activation: .none)
+            let (input, staticOutput, smoothing) = try staticParameters(w: wv, b: bv, n: n, k: k)
+            guard let output = staticOutput else {
+                throw ValidationError("static mode needs --calibrate CALIB_X.npy or all of --x-scale, --x-zero-point, --y-scale, --y-zero-point")
+            }
+            layerMode = .static(input: input, output: output, activation: .none)
             layerSmoothing = smoothing
             if let smooth { report["smoothing_alpha"] = smooth }
             report["x_scale"] = input.scale; report["x_zero_point"] = input.zeroPoint
-            report["y_scale"] = output!.scale; report["y_zero_point"] = output!.zeroPoint
+            report["y_scale"] = output.scale; report["y_zero_point"] = output.zeroPoint
             if calibrate != nil { report["observer"] = (observer ?? .minmax).rawValue }
         case .staticInput:
             let (input, _, smoothing) = try staticParameters(w: wv, b: bv, n: n, k: k, output: false)

@@ -241,6 +241,34 @@ struct CommandLineTests {
         #expect(!missing.stderr.contains("Usage:"), "\(missing.stderr)")
     }
 
+    /// Every committed safetensors fuzz regression, given to `linear --load`:
+    /// exit 1 with an error naming the file, never a crash (a trap exits by a
+    /// signal, which Process reports as another status).
+    @Test func damagedLayerFilesExitOneNotACrash() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let regressions = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Fuzz/Regressions/safetensors")
+        let files = try FileManager.default.contentsOfDirectory(at: regressions, includingPropertiesForKeys: nil)
+        #expect(!files.isEmpty)
+        var rng = CheckRandom(seed: 5)
+        try NPYArray(float32: (0..<10).map { _ in rng.gaussian() }, shape: [2, 5]).write(to: dir.appendingPathComponent("x.npy"))
+        for file in files {
+            let r = try qgemm(["linear", "--x", dir.appendingPathComponent("x.npy").path, "--load", file.path,
+                               "--out", dir.appendingPathComponent("y.npy").path])
+            #expect(r.status == 1 && r.stderr.contains("Error:"), "\(file.lastPathComponent): \(r.status) \(r.stderr)")
+        }
+    }
+
+    /// A bench shape too large for memory (or for Int) is refused before
+    /// anything is allocated.
+    @Test func benchRefusesShapesBeyondMemory() throws {
+        for shape in ["4000000000x4000000000x1", "100000x100000x100000"] {
+            let r = try qgemm(["bench", "--shape", shape, "--repeat", "1"])
+            #expect(r.status == 64 && r.stderr.contains("--shape \(shape) needs"), "\(shape): \(r.status) \(r.stderr)")
+        }
+    }
+
     @Test func versionAndArgumentsCheckedAtParseTime() throws {
         let v = try qgemm(["--version"])
         #expect(v.status == 0)

@@ -135,6 +135,20 @@ struct SafeTensorsTests {
             ("scale that is not a number", try metadata("output_scale", "fast")),
             ("zero scale", try metadata("input_scale", "0")),
             ("clamp that is not the activation's", try metadata("clamp_min", "-128")),
+            // The message for a clamp mismatch once read a missing key by force
+            // (found by the safetensors fuzz target; Fuzz/Regressions has the file).
+            ("clamp mismatch with clamp_max missing", try edited { h in
+                var meta = h["__metadata__"] as! [String: Any]
+                meta["clamp_min"] = "-128"
+                meta["clamp_max_"] = meta.removeValue(forKey: "clamp_max")
+                h["__metadata__"] = meta
+            }),
+            ("clamp mismatch with clamp_min missing", try edited { h in
+                var meta = h["__metadata__"] as! [String: Any]
+                meta["clamp_max"] = "1"
+                meta["clamp_min"] = nil
+                h["__metadata__"] = meta
+            }),
             ("unknown rounding", try metadata("rounding", "stochastic")),
             ("missing metadata key", try metadata("activation", nil)),
             ("negative weight scale", try Self.assemble(header, negativeScale)),
@@ -168,5 +182,34 @@ struct SafeTensorsTests {
         ], metadata: ["k": "v"])
         #expect(try SafeTensorsFile(bytes: try file.serialized()) == file)
         #expect(throws: QGEMMError.self) { _ = try SafeTensorsFile.Tensor(dtype: .int32, shape: [3], bytes: [1, 2, 3]) }
+    }
+
+    /// Every input a fuzz target once failed on (Fuzz/Regressions/<target>/)
+    /// is now refused with a QGEMMError or loads and runs: never a trap.
+    @Test func fuzzRegressionsAreRefusedOrLoad() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let folder = root.appendingPathComponent("Fuzz/Regressions")
+        var checked = 0
+        for target in ["safetensors", "npy"] {
+            let files = (try? FileManager.default.contentsOfDirectory(at: folder.appendingPathComponent(target),
+                                                                       includingPropertiesForKeys: nil)) ?? []
+            for url in files.sorted(by: { $0.path < $1.path }) {
+                let bytes = [UInt8](try Data(contentsOf: url))
+                do {
+                    switch target {
+                    case "safetensors":
+                        let layer = try QuantizedLinear(safeTensors: try SafeTensorsFile(bytes: bytes))
+                        _ = try layer([Float](repeating: 0.5, count: layer.inputChannels), rows: 1)
+                    default:
+                        let array = try NPYArray(parsing: bytes)
+                        _ = try? array.floatValues()
+                    }
+                } catch is QGEMMError {
+                    // refused with the documented error
+                }
+                checked += 1
+            }
+        }
+        #expect(checked >= 1, "no regression files found under \(folder.path)")
     }
 }
