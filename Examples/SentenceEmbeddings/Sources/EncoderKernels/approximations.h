@@ -1,0 +1,55 @@
+// exp and erf for Float without branches, so that loops calling them
+// vectorize. Shared by the kernels in this folder only.
+#ifndef ENCODER_APPROXIMATIONS_H
+#define ENCODER_APPROXIMATIONS_H
+
+#include <stdint.h>
+#include <string.h>
+
+/// exp(x): x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in two for an exact
+/// product), a degree-6 polynomial for e^r (Cephes' coefficients), 2^n put
+/// in the exponent bits. Inputs are clamped to [-87.3, 88.3], so the result
+/// is a normal Float (exp of a very negative score is ~1e-38, not 0, which a
+/// softmax divides away).
+static inline float enc_expf(float x) {
+    x = x < -87.3f ? -87.3f : x;
+    x = x > 88.3f ? 88.3f : x;
+    float n = __builtin_roundf(x * 1.44269504088896341f);
+    float r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float y = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return y * scale;
+}
+
+/// erf(x) as x·P(x²)/Q(x²) on [-4, 4] (beyond, erf is ±1 to Float precision):
+/// a rational approximation with absolute error below 5e-7.
+static inline float enc_erff(float x) {
+    x = x < -4.0f ? -4.0f : x;
+    x = x > 4.0f ? 4.0f : x;
+    float x2 = x * x;
+    float p = -2.72614225801306e-10f;
+    p = p * x2 + 2.77068142495902e-08f;
+    p = p * x2 + -2.10102402082508e-06f;
+    p = p * x2 + -5.69250639462346e-05f;
+    p = p * x2 + -7.34990630326855e-04f;
+    p = p * x2 + -2.95459980854025e-03f;
+    p = p * x2 + -1.60960333262415e-02f;
+    p = p * x;
+    float q = -1.45660718464996e-05f;
+    q = q * x2 + -2.13374055278905e-04f;
+    q = q * x2 + -1.68282697438203e-03f;
+    q = q * x2 + -7.37332916720468e-03f;
+    q = q * x2 + -1.42647390514189e-02f;
+    return p / q;
+}
+
+#endif

@@ -1,0 +1,37 @@
+// Row operations of a BERT encoder besides its matrix products: LayerNorm,
+// erf-GELU, softmax and mean pooling. Plain loops with branch-free
+// approximations of exp and erf (absolute error ≤ 5e-7 for erf, relative
+// ≤ 2e-7 for exp), written so that the compiler vectorizes them.
+#ifndef ENCODER_KERNELS_H
+#define ENCODER_KERNELS_H
+
+#include <stddef.h>
+
+/// x[r] ← LayerNorm(x[r] + residual[r]) · gamma + beta for each of `rows` rows
+/// of `n` values (residual may be NULL).
+void enc_add_layer_norm(float *x, const float *residual, ptrdiff_t rows, ptrdiff_t n,
+                        const float *gamma, const float *beta, float eps);
+
+/// x ← 0.5·x·(1 + erf(x/√2)), in place.
+void enc_gelu_erf(float *x, ptrdiff_t count);
+
+/// erf(x) for each value (the approximation GELU uses; exposed for tests).
+void enc_erf(const float *x, float *y, ptrdiff_t count);
+
+/// exp(x) for each value (the approximation softmax uses; exposed for tests).
+void enc_exp(const float *x, float *y, ptrdiff_t count);
+
+/// Each of `rows` rows of `n` scores (row stride `ld`) ← softmax(scale · row).
+void enc_softmax_rows(float *s, ptrdiff_t rows, ptrdiff_t n, ptrdiff_t ld, float scale);
+
+/// out[n] ← the mean of `rows` rows of `n` values, scaled to unit L2 norm.
+void enc_mean_pool_normalize(const float *h, ptrdiff_t rows, ptrdiff_t n, float *out);
+
+/// y[r] += bias, for `rows` rows of `n` values.
+void enc_add_bias(float *y, ptrdiff_t rows, ptrdiff_t n, const float *bias);
+
+/// The smallest and largest value of each of `rows` rows of `n` values (the
+/// range dynamic quantization needs).
+void enc_row_ranges(const float *x, ptrdiff_t rows, ptrdiff_t n, float *mins, float *maxs);
+
+#endif

@@ -1,0 +1,73 @@
+import Foundation
+import QGEMM
+
+/// The parts of a BERT `config.json` the encoder needs, each checked: a
+/// missing key, a value of the wrong type or out of range, or an architecture
+/// this encoder does not run is refused with a ``QGEMMError`` (`.file`) that
+/// names the file and the key.
+public struct BertConfig: Sendable, Equatable {
+    public var hiddenSize: Int
+    public var attentionHeads: Int
+    public var layers: Int
+    public var intermediateSize: Int
+    public var maxPositions: Int
+    public var vocabularySize: Int
+    public var typeVocabularySize: Int
+    public var layerNormEpsilon: Float
+
+    /// Width of one attention head.
+    public var headSize: Int { hiddenSize / attentionHeads }
+
+    public init(contentsOf url: URL) throws {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw QGEMMError(.file, "\(url.path): cannot read: \(error.localizedDescription)")
+        }
+        try self.init(json: [UInt8](data), file: url.path)
+    }
+
+    /// Parses `config.json` bytes; `file` names the file in errors.
+    public init(json bytes: [UInt8], file: String = "config.json") throws {
+        func fail(_ why: String) -> QGEMMError { QGEMMError(.file, "\(file): \(why)") }
+        let object: Any
+        do { object = try JSONSerialization.jsonObject(with: Data(bytes)) } catch { throw fail("not JSON") }
+        guard let json = object as? [String: Any] else { throw fail("not a JSON object") }
+        func integer(_ key: String, _ range: ClosedRange<Int>) throws -> Int {
+            guard let value = json[key] else { throw fail("no '\(key)'") }
+            guard let n = value as? NSNumber, String(cString: n.objCType) != "c" else { throw fail("'\(key)' is not a number") }
+            let d = n.doubleValue
+            guard d.isFinite, d == d.rounded(), d >= Double(range.lowerBound), d <= Double(range.upperBound) else {
+                throw fail("'\(key)' is \(value), expected a whole number in \(range.lowerBound)...\(range.upperBound)")
+            }
+            return Int(d)
+        }
+        if let type = json["model_type"], (type as? String) != "bert" {
+            throw fail("model_type is '\(type)'; this encoder runs BERT models")
+        }
+        if let act = json["hidden_act"], (act as? String) != "gelu" {
+            throw fail("hidden_act is '\(act)'; this encoder implements the erf GELU ('gelu')")
+        }
+        if let position = json["position_embedding_type"], (position as? String) != "absolute" {
+            throw fail("position_embedding_type is '\(position)'; this encoder implements 'absolute'")
+        }
+        hiddenSize = try integer("hidden_size", 1...65_536)
+        attentionHeads = try integer("num_attention_heads", 1...1024)
+        layers = try integer("num_hidden_layers", 1...1024)
+        intermediateSize = try integer("intermediate_size", 1...262_144)
+        maxPositions = try integer("max_position_embeddings", 1...1_048_576)
+        vocabularySize = try integer("vocab_size", 1...10_000_000)
+        typeVocabularySize = try integer("type_vocab_size", 1...1024)
+        guard hiddenSize % attentionHeads == 0 else {
+            throw fail("hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(attentionHeads)")
+        }
+        if let eps = json["layer_norm_eps"] {
+            guard let n = eps as? NSNumber, String(cString: n.objCType) != "c", n.doubleValue.isFinite,
+                  n.doubleValue > 0, n.doubleValue < 1 else {
+                throw fail("'layer_norm_eps' is \(eps), expected a number in (0, 1)")
+            }
+            layerNormEpsilon = n.floatValue
+        } else {
+            layerNormEpsilon = 1e-12
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import QGEMM
+
+/// The float weights of a BERT encoder, read from a safetensors file by the
+/// names Hugging Face uses (with or without a `bert.` prefix), F32 or F16.
+/// Every tensor's presence, dtype and shape is checked against the config; a
+/// problem is a ``QGEMMError`` (`.file`) naming the file and the tensor.
+public struct BertWeights: Sendable {
+    /// One Linear layer: W [outputs×inputs] row-major, b [outputs].
+    public struct Linear: Sendable {
+        public var weight: [Float]
+        public var bias: [Float]
+        public var outputs: Int, inputs: Int
+    }
+
+    /// LayerNorm's scale and shift.
+    public struct Norm: Sendable {
+        public var gamma: [Float]
+        public var beta: [Float]
+    }
+
+    /// One encoder layer.
+    public struct Layer: Sendable {
+        public var query: Linear, key: Linear, value: Linear
+        public var attentionOutput: Linear
+        public var attentionNorm: Norm
+        public var intermediate: Linear
+        public var output: Linear
+        public var outputNorm: Norm
+    }
+
+    public var wordEmbeddings: [Float]
+    public var positionEmbeddings: [Float]
+    public var tokenTypeEmbeddings: [Float]
+    public var embeddingNorm: Norm
+    public var layers: [Layer]
+
+    public init(contentsOf url: URL, config: BertConfig) throws {
+        let file: SafeTensorsFile
+        do { file = try SafeTensorsFile(contentsOf: url) } catch let e as QGEMMError {
+            throw QGEMMError(.file, "\(url.path): \(e.message)")
+        }
+        try self.init(file: file, config: config, name: url.path)
+    }
+
+    /// The weights in `file`; `name` names it in errors.
+    public init(file: SafeTensorsFile, config c: BertConfig, name: String = "model.safetensors") throws {
+        let prefix = file.tensors["embeddings.word_embeddings.weight"] == nil && file.tensors["bert.embeddings.word_embeddings.weight"] != nil
+            ? "bert." : ""
+        func tensor(_ key: String, _ shape: [Int]) throws -> [Float] {
+            let full = prefix + key
+            guard let t = file.tensors[full] else { throw QGEMMError(.file, "\(name): no tensor '\(full)'") }
+            guard t.shape == shape else {
+                throw QGEMMError(.file, "\(name): tensor '\(full)' has shape \(t.shape), the config needs \(shape)")
+            }
+            let values: [Float]
+            switch t.dtype {
+            case .float32:
+                guard let v = t.float32Values else { throw QGEMMError(.file, "\(name): tensor '\(full)' is not F32") }
+                values = v
+            case .float16:
+                values = stride(from: 0, to: t.bytes.count - 1, by: 2).map { Self.float(half: UInt16(t.bytes[$0]) | UInt16(t.bytes[$0 + 1]) << 8) }
+            default:
+                throw QGEMMError(.file, "\(name): tensor '\(full)' is \(t.dtype.rawValue); expected F32 or F16")
+            }
+            guard values.allSatisfy(\.isFinite) else { throw QGEMMError(.file, "\(name): tensor '\(full)' holds NaN or infinity") }
+            return values
+        }
+        func linear(_ key: String, _ outputs: Int, _ inputs: Int) throws -> Linear {
+            Linear(weight: try tensor(key + ".weight", [outputs, inputs]), bias: try tensor(key + ".bias", [outputs]),
+                   outputs: outputs, inputs: inputs)
+        }
+        func norm(_ key: String) throws -> Norm {
+            Norm(gamma: try tensor(key + ".weight", [c.hiddenSize]), beta: try tensor(key + ".bias", [c.hiddenSize]))
+        }
+        let h = c.hiddenSize
+        wordEmbeddings = try tensor("embeddings.word_embeddings.weight", [c.vocabularySize, h])
+        positionEmbeddings = try tensor("embeddings.position_embeddings.weight", [c.maxPositions, h])
+        tokenTypeEmbeddings = try tensor("embeddings.token_type_embeddings.weight", [c.typeVocabularySize, h])
+        embeddingNorm = try norm("embeddings.LayerNorm")
+        layers = try (0..<c.layers).map { l in
+            let p = "encoder.layer.\(l)."
+            return Layer(query: try linear(p + "attention.self.query", h, h), key: try linear(p + "attention.self.key", h, h),
+                         value: try linear(p + "attention.self.value", h, h),
+                         attentionOutput: try linear(p + "attention.output.dense", h, h),
+                         attentionNorm: try norm(p + "attention.output.LayerNorm"),
+                         intermediate: try linear(p + "intermediate.dense", c.intermediateSize, h),
+                         output: try linear(p + "output.dense", h, c.intermediateSize),
+                         outputNorm: try norm(p + "output.LayerNorm"))
+        }
+    }
+
+    /// IEEE binary16 to Float, exactly.
+    static func float(half h: UInt16) -> Float {
+        let sign: Float = h >> 15 == 0 ? 1 : -1
+        let exponent = Int(h >> 10 & 0x1F), fraction = Float(h & 0x3FF)
+        switch exponent {
+        case 0: return sign * fraction * 0x1p-24
+        case 31: return fraction == 0 ? sign * .infinity : .nan
+        default: return sign * (1 + fraction / 1024) * Float(sign: .plus, exponent: exponent - 15, significand: 1)
+        }
+    }
+}

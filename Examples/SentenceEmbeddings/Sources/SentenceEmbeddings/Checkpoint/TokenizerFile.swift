@@ -1,0 +1,89 @@
+import Foundation
+import QGEMM
+
+extension WordPieceTokenizer {
+    /// Reads a Hugging Face `tokenizer.json` of a BERT WordPiece tokenizer:
+    /// the `WordPiece` model and its vocabulary, the `BertNormalizer` options,
+    /// the `BertPreTokenizer`, the special tokens and the truncation length.
+    /// Anything else (another model, normalizer or pre-tokenizer, a vocabulary
+    /// without `[UNK]`, `[CLS]`, `[SEP]`, `[PAD]`, an id out of range) is
+    /// refused with a ``QGEMMError`` (`.file`) naming the file and the key.
+    public init(contentsOf url: URL) throws {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw QGEMMError(.file, "\(url.path): cannot read: \(error.localizedDescription)")
+        }
+        try self.init(json: [UInt8](data), file: url.path)
+    }
+
+    /// Parses `tokenizer.json` bytes; `file` names the file in errors.
+    public init(json bytes: [UInt8], file: String = "tokenizer.json") throws {
+        func fail(_ why: String) -> QGEMMError { QGEMMError(.file, "\(file): \(why)") }
+        let object: Any
+        do { object = try JSONSerialization.jsonObject(with: Data(bytes)) } catch { throw fail("not JSON") }
+        guard let json = object as? [String: Any] else { throw fail("not a JSON object") }
+        guard let model = json["model"] as? [String: Any] else { throw fail("no 'model' object") }
+        guard model["type"] as? String == "WordPiece" else { throw fail("model.type is \(model["type"] ?? "missing"), expected WordPiece") }
+        guard let vocabulary = model["vocab"] as? [String: Any], !vocabulary.isEmpty else { throw fail("model.vocab is not a token → id object") }
+        var vocab: [String: Int32] = [:]
+        vocab.reserveCapacity(vocabulary.count)
+        for (token, value) in vocabulary {
+            guard let n = value as? NSNumber, String(cString: n.objCType) != "c", let id = Int32(exactly: n.doubleValue), id >= 0 else {
+                throw fail("model.vocab['\(token)'] is \(value), not an id ≥ 0")
+            }
+            vocab[token] = id
+        }
+        func token(_ name: String) throws -> Int32 {
+            guard let id = vocab[name] else { throw fail("the vocabulary has no '\(name)'") }
+            return id
+        }
+        let unk = model["unk_token"] as? String ?? "[UNK]"
+        let prefix = model["continuing_subword_prefix"] as? String ?? "##"
+        var maxChars = 100
+        if let m = model["max_input_chars_per_word"] {
+            guard let n = m as? NSNumber, let v = Int(exactly: n.doubleValue), v >= 1 else { throw fail("model.max_input_chars_per_word is \(m)") }
+            maxChars = v
+        }
+        var options = NormalizerOptions()
+        if let normalizer = json["normalizer"], !(normalizer is NSNull) {
+            guard let n = normalizer as? [String: Any], n["type"] as? String == "BertNormalizer" else {
+                throw fail("normalizer is not a BertNormalizer")
+            }
+            func flag(_ key: String, _ fallback: Bool) throws -> Bool {
+                guard let v = n[key], !(v is NSNull) else { return fallback }
+                guard let b = v as? Bool else { throw fail("normalizer.\(key) is \(v), not true or false") }
+                return b
+            }
+            options.cleanText = try flag("clean_text", true)
+            options.handleChineseCharacters = try flag("handle_chinese_chars", true)
+            options.lowercase = try flag("lowercase", true)
+            options.stripAccents = try flag("strip_accents", options.lowercase)
+        }
+        if let pre = json["pre_tokenizer"], !(pre is NSNull) {
+            guard let p = pre as? [String: Any], p["type"] as? String == "BertPreTokenizer" else {
+                throw fail("pre_tokenizer is not a BertPreTokenizer")
+            }
+        }
+        var maxLength = 512
+        if let truncation = json["truncation"], !(truncation is NSNull) {
+            guard let t = truncation as? [String: Any], let m = t["max_length"] as? NSNumber, let v = Int(exactly: m.doubleValue), v >= 2 else {
+                throw fail("truncation.max_length is not a whole number ≥ 2")
+            }
+            maxLength = v
+        }
+        var added: [(String, Int32)] = []
+        if let list = json["added_tokens"] {
+            guard let entries = list as? [[String: Any]] else { throw fail("added_tokens is not a list of objects") }
+            for e in entries {
+                guard let content = e["content"] as? String, !content.isEmpty, let n = e["id"] as? NSNumber,
+                      let id = Int32(exactly: n.doubleValue), id >= 0 else {
+                    throw fail("an added_tokens entry has no content or id")
+                }
+                added.append((content, id))
+            }
+        }
+        try self.init(vocabulary: vocab, unknown: try token(unk), classification: try token("[CLS]"), separator: try token("[SEP]"),
+                      padding: try token("[PAD]"), continuationPrefix: prefix, maxCharactersPerWord: maxChars,
+                      maxLength: maxLength, normalizer: options, addedTokens: added)
+    }
+}

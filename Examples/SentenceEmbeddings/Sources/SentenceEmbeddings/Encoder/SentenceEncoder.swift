@@ -1,0 +1,246 @@
+import Dispatch
+import EncoderKernels
+import Foundation
+import QGEMM
+import QGEMMBaseline
+
+/// A BERT sentence encoder (all-MiniLM-L6-v2 and its kin): token, position
+/// and type embeddings with LayerNorm; layers of multi-head self-attention,
+/// residual and LayerNorm, an erf-GELU feed-forward block, residual and
+/// LayerNorm; mean pooling over each sentence's tokens and L2 normalization.
+///
+/// Every Linear layer is int8 (``Precision/int8(_:)``, dynamic
+/// ``QuantizedLinear``) or Float (``Precision/float``, OpenBLAS sgemm); the
+/// rest of the model is the same Float code either way. Q, K and V share one
+/// fused layer (their weights stacked), which gives the same values as three.
+///
+/// A batch's sentences are stacked row by row without padding: attention runs
+/// per sentence over its own tokens, which is what a padding mask does, and
+/// no padded position is ever computed.
+public final class SentenceEncoder: Sendable {
+    struct Layer: Sendable {
+        let qkv: LinearLayer
+        let attentionOutput: LinearLayer
+        let attentionNorm: BertWeights.Norm
+        let intermediate: LinearLayer
+        let output: LinearLayer
+        let outputNorm: BertWeights.Norm
+    }
+
+    public let config: BertConfig
+    public let tokenizer: WordPieceTokenizer
+    public let precision: Precision
+    let embeddings: (word: [Float], position: [Float], type: [Float], norm: BertWeights.Norm)
+    let layers: [Layer]
+
+    public init(checkpoint: Checkpoint, precision: Precision) throws {
+        config = checkpoint.config
+        tokenizer = checkpoint.tokenizer
+        self.precision = precision
+        let w = checkpoint.weights
+        embeddings = (w.wordEmbeddings, w.positionEmbeddings, w.tokenTypeEmbeddings, w.embeddingNorm)
+        layers = try w.layers.map { l in
+            Layer(qkv: try .fused([l.query, l.key, l.value], precision: precision),
+                  attentionOutput: try .fused([l.attentionOutput], precision: precision), attentionNorm: l.attentionNorm,
+                  intermediate: try .fused([l.intermediate], precision: precision),
+                  output: try .fused([l.output], precision: precision), outputNorm: l.outputNorm)
+        }
+    }
+
+    /// The unit-length embedding of each sentence, in order.
+    public func embed(_ sentences: [String], threads: Int = 1) throws -> [[Float]] {
+        var profile = EncoderProfile()
+        return try embed(sentences, threads: threads, profile: &profile, splitQuantization: false)
+    }
+
+    /// ``embed(_:threads:)`` that also adds where the time went to `profile`
+    /// (with `splitQuantization`, int8 input quantization is timed on its own
+    /// as well, which costs a second pass over each layer's input).
+    public func embed(_ sentences: [String], threads: Int, profile: inout EncoderProfile,
+                      splitQuantization: Bool = false) throws -> [[Float]] {
+        let t0 = EncoderProfile.now()
+        let batch = tokenizer.encodeBatch(sentences)
+        profile.rest += EncoderProfile.now() - t0
+        return try embed(batch, threads: threads, profile: &profile, splitQuantization: splitQuantization)
+    }
+
+    /// The embeddings of an already tokenized batch (its padding is ignored).
+    public func embed(_ batch: TokenBatch, threads: Int, profile: inout EncoderProfile,
+                      splitQuantization: Bool = false) throws -> [[Float]] {
+        guard threads >= 1 else { throw QGEMMError(.invalidValue, "threads must be ≥ 1, got \(threads)") }
+        let h = config.hiddenSize, lengths = batch.sequences.map(\.count)
+        let rows = lengths.reduce(0, +)
+        guard rows > 0 else { return batch.sequences.map { _ in [] } }
+        for ids in batch.sequences {
+            guard ids.count <= config.maxPositions else {
+                throw QGEMMError(.invalidShape, "a sequence of \(ids.count) tokens exceeds max_position_embeddings \(config.maxPositions)")
+            }
+            guard ids.allSatisfy({ $0 >= 0 && $0 < config.vocabularySize }) else {
+                throw QGEMMError(.invalidValue, "a token id is outside the vocabulary of \(config.vocabularySize)")
+            }
+        }
+        BLAS.threads = threads
+        var clock = EncoderProfile.now()
+        func lap(_ part: WritableKeyPath<EncoderProfile, Double>) {
+            let now = EncoderProfile.now()
+            profile[keyPath: part] += now - clock
+            clock = now
+        }
+        var hidden = [Float](repeating: 0, count: rows * h)
+        var row = 0
+        for ids in batch.sequences {
+            for (position, id) in ids.enumerated() {
+                let word = Int(id) * h, pos = position * h, base = row * h
+                for j in 0..<h {
+                    hidden[base + j] = embeddings.word[word + j] + embeddings.position[pos + j] + embeddings.type[j]
+                }
+                row += 1
+            }
+        }
+        Self.layerNorm(&hidden, residual: nil, rows: rows, h, embeddings.norm, config.layerNormEpsilon)
+        var qkv = [Float](repeating: 0, count: rows * 3 * h), context = [Float](repeating: 0, count: rows * h)
+        var attended = [Float](repeating: 0, count: rows * h), inner = [Float](repeating: 0, count: rows * config.intermediateSize)
+        var workspace = QuantizedLinear.Workspace()
+        lap(\.rest)
+        for layer in layers {
+            try linear(layer.qkv, hidden, rows, &qkv, &workspace, threads, &profile, splitQuantization, &clock)
+            try attention(qkv, lengths: lengths, into: &context, threads: threads)
+            lap(\.attention)
+            try linear(layer.attentionOutput, context, rows, &attended, &workspace, threads, &profile, splitQuantization, &clock)
+            Self.layerNorm(&attended, residual: hidden, rows: rows, h, layer.attentionNorm, config.layerNormEpsilon)
+            lap(\.rest)
+            try linear(layer.intermediate, attended, rows, &inner, &workspace, threads, &profile, splitQuantization, &clock)
+            inner.withUnsafeMutableBufferPointer { enc_gelu_erf($0.baseAddress, $0.count) }
+            lap(\.rest)
+            try linear(layer.output, inner, rows, &hidden, &workspace, threads, &profile, splitQuantization, &clock)
+            Self.layerNorm(&hidden, residual: attended, rows: rows, h, layer.outputNorm, config.layerNormEpsilon)
+            lap(\.rest)
+        }
+        var out: [[Float]] = []
+        out.reserveCapacity(lengths.count)
+        var start = 0
+        for t in lengths {
+            var e = [Float](repeating: 0, count: h)
+            hidden.withUnsafeBufferPointer { hb in
+                e.withUnsafeMutableBufferPointer { enc_mean_pool_normalize(hb.baseAddress! + start * h, t, h, $0.baseAddress) }
+            }
+            out.append(e)
+            start += t
+        }
+        lap(\.rest)
+        return out
+    }
+
+    /// One Linear layer, timed into `profile.linear`; with `split`, the int8
+    /// input quantization is timed again on its own into `profile.quantization`.
+    private func linear(_ layer: LinearLayer, _ x: [Float], _ rows: Int, _ y: inout [Float],
+                        _ workspace: inout QuantizedLinear.Workspace, _ threads: Int,
+                        _ profile: inout EncoderProfile, _ split: Bool, _ clock: inout Double) throws {
+        try x.withUnsafeBufferPointer { xb in
+            try y.withUnsafeMutableBufferPointer { yb in
+                try layer(xb, rows: rows, into: yb, workspace: &workspace, threads: threads)
+            }
+        }
+        var now = EncoderProfile.now()
+        profile.linear += now - clock
+        if split, case .int8(let q) = layer {
+            let start = now
+            try Self.quantizeOnly(x, rows: rows, k: q.inputChannels, granularity: q.mode)
+            now = EncoderProfile.now()
+            profile.quantization += now - start
+        }
+        clock = now
+    }
+
+    /// The input quantization of a dynamic layer alone: each row's range and
+    /// parameters, then the rows quantized to uint8 (what the layer call does
+    /// before its GEMM), for the profile.
+    private static func quantizeOnly(_ x: [Float], rows: Int, k: Int, granularity mode: QuantizedLinear.Mode) throws {
+        var mins = [Float](repeating: 0, count: rows), maxs = [Float](repeating: 0, count: rows)
+        var q = [UInt8](repeating: 0, count: x.count)
+        try x.withUnsafeBufferPointer { xb in
+            enc_row_ranges(xb.baseAddress, rows, k, &mins, &maxs)
+            let perTensor: Bool
+            if case .dynamic(.perTensor) = mode { perTensor = true } else { perTensor = false }
+            let tensorParameters = perTensor
+                ? try QuantizationParameters(observedMin: mins.min() ?? 0, observedMax: maxs.max() ?? 0, type: .uint8) : nil
+            try q.withUnsafeMutableBufferPointer { qb in
+                for r in 0..<rows {
+                    let p = try tensorParameters ?? QuantizationParameters(observedMin: mins[r], observedMax: maxs[r], type: .uint8)
+                    try quantize(UnsafeBufferPointer(rebasing: xb[(r * k)..<((r + 1) * k)]),
+                                 into: UnsafeMutableBufferPointer(rebasing: qb[(r * k)..<((r + 1) * k)]), parameters: p)
+                }
+            }
+        }
+    }
+
+    /// x ← LayerNorm(x + residual) row by row.
+    static func layerNorm(_ x: inout [Float], residual: [Float]?, rows: Int, _ n: Int, _ norm: BertWeights.Norm, _ eps: Float) {
+        x.withUnsafeMutableBufferPointer { xb in
+            norm.gamma.withUnsafeBufferPointer { g in
+                norm.beta.withUnsafeBufferPointer { b in
+                    if let residual {
+                        residual.withUnsafeBufferPointer { enc_add_layer_norm(xb.baseAddress, $0.baseAddress, rows, n, g.baseAddress, b.baseAddress, eps) }
+                    } else {
+                        enc_add_layer_norm(xb.baseAddress, nil, rows, n, g.baseAddress, b.baseAddress, eps)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Scaled dot-product attention of every sentence and head: Q, K and V are
+    /// the three column blocks of `qkv` [rows × 3H]; each head's context goes
+    /// to its columns of `context` [rows × H]. With several threads the
+    /// (sentence, head) pairs are shared out, each with its own score buffer
+    /// and OpenBLAS on one thread.
+    private func attention(_ qkv: [Float], lengths: [Int], into context: inout [Float], threads: Int) throws {
+        let h = config.hiddenSize, heads = config.attentionHeads, d = config.headSize
+        var offsets: [Int] = [], s = 0
+        for t in lengths { offsets.append(s); s += t }
+        let starts = offsets
+        let maxLength = lengths.max() ?? 0
+        let tasks = lengths.count * heads
+        let scale = 1 / Float(d).squareRoot()
+        let workers = min(threads, tasks)
+        if workers > 1 { BLAS.threads = 1 }
+        defer { BLAS.threads = threads }
+        let failure = FailureBox()
+        qkv.withUnsafeBufferPointer { qkvBuffer in
+            context.withUnsafeMutableBufferPointer { contextBuffer in
+                nonisolated(unsafe) let q = qkvBuffer, c = contextBuffer
+                // Each (sentence, head) writes its own columns of `context`.
+                let run: @Sendable (Int) -> Void = { worker in
+                    var scores = [Float](repeating: 0, count: maxLength * maxLength)
+                    for task in stride(from: worker, to: tasks, by: workers) {
+                        let sentence = task / heads, head = task % heads
+                        let t = lengths[sentence], offset = starts[sentence] * 3 * h
+                        do {
+                            try scores.withUnsafeMutableBufferPointer { sb in
+                                let query = UnsafeBufferPointer(rebasing: q[(offset + head * d)...])
+                                let key = UnsafeBufferPointer(rebasing: q[(offset + h + head * d)...])
+                                let value = UnsafeBufferPointer(rebasing: q[(offset + 2 * h + head * d)...])
+                                try BLAS.sgemm(m: t, k: d, n: t, a: query, lda: 3 * h, b: key, ldb: 3 * h, transposeB: true, c: sb, ldc: t)
+                                enc_softmax_rows(sb.baseAddress, t, t, t, scale)
+                                let out = UnsafeMutableBufferPointer(rebasing: c[(starts[sentence] * h + head * d)...])
+                                try BLAS.sgemm(m: t, k: t, n: d, a: UnsafeBufferPointer(sb), lda: t, b: value, ldb: 3 * h, c: out, ldc: h)
+                            }
+                        } catch {
+                            failure.set(error)
+                        }
+                    }
+                }
+                if workers > 1 { DispatchQueue.concurrentPerform(iterations: workers, execute: run) } else { run(0) }
+            }
+        }
+        if let error = failure.error { throw error }
+    }
+}
+
+/// The first error of concurrent tasks.
+final class FailureBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var first: Error?
+    func set(_ e: Error) { lock.lock(); if first == nil { first = e }; lock.unlock() }
+    var error: Error? { lock.lock(); defer { lock.unlock() }; return first }
+}

