@@ -23,6 +23,13 @@ let package = Package(
         .target(name: "FuzzMutators", dependencies: ["FuzzHooks"]),
         .executableTarget(name: "FuzzNPY", dependencies: [.product(name: "QGEMM", package: "swift-qgemm"), "FuzzMutators"],
                           swiftSettings: fuzzFlags),
+        // The encoder example's config.json and tokenizer.json readers (links
+        // to its sources: the example is a package of its own).
+        .target(name: "FuzzEncoderReaders", dependencies: [.product(name: "QGEMM", package: "swift-qgemm")]),
+        .executableTarget(name: "FuzzConfigJSON", dependencies: ["FuzzEncoderReaders", "FuzzMutators", .product(name: "QGEMM", package: "swift-qgemm")],
+                          swiftSettings: fuzzFlags),
+        .executableTarget(name: "FuzzTokenizerJSON", dependencies: ["FuzzEncoderReaders", "FuzzMutators", .product(name: "QGEMM", package: "swift-qgemm")],
+                          swiftSettings: fuzzFlags),
         // Writes the seed corpora (not a fuzz target).
         .executableTarget(name: "FuzzSeeds", dependencies: [.product(name: "QGEMM", package: "swift-qgemm")]),
         .executableTarget(name: "FuzzGEMM", dependencies: [.product(name: "QGEMM", package: "swift-qgemm")],

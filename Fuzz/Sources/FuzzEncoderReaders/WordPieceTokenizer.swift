@@ -1,0 +1,1 @@
+../../../Examples/SentenceEmbeddings/Sources/SentenceEmbeddings/Tokenizer/WordPieceTokenizer.swift
