@@ -89,8 +89,11 @@ struct EncoderBench {
         func pct(_ v: Double) -> String { String(format: "%4.0f%%", 100 * v / total) }
         var line = String(format: "%-5@ threads %d batch %2d %-20@ %5d tok: %8.2f ms/batch (median %8.2f) %8.1f sent/s", c.precision as NSString, c.threads, c.batch,
                           c.tokens as NSString, c.tokens_per_batch, c.ms_per_batch_best, c.ms_per_batch_median, c.sentences_per_second)
-        line += "  linear \(pct(p.linear))"
-        if c.precision == "int8" { line += " (quantize \(pct(p.quantization)))" }
+        if c.precision == "int8" {
+            line += "  GEMM \(pct(p.linear - p.quantization)) quantize \(pct(p.quantization))"
+        } else {
+            line += "  sgemm \(pct(p.linear))"
+        }
         line += " attention \(pct(p.attention)) rest \(pct(p.rest))"
         if let int8 = int8 { line += String(format: "  int8 speedup %.2f×", c.ms_per_batch_best / int8.ms_per_batch_best) }
         print(line)

@@ -4,8 +4,9 @@ import Foundation
 public struct EncoderProfile: Sendable, Equatable, Codable {
     /// The Linear layers: int8 GEMMs with their input quantization, or sgemm.
     public var linear: Double = 0
-    /// Of `linear`, in int8: computing each row's parameters and quantizing
-    /// the input, timed on its own (a second pass over the same inputs).
+    /// Of `linear`, in int8: the layer calls' time beyond their GEMMs
+    /// (each row's range and parameters, the input quantization), from a
+    /// second run of each GEMM alone on the same input.
     public var quantization: Double = 0
     /// Attention: Q·Kᵀ, softmax and P·V for every sentence and head.
     public var attention: Double = 0

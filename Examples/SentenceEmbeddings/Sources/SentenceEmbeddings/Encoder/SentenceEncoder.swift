@@ -131,8 +131,10 @@ public final class SentenceEncoder: Sendable {
         return out
     }
 
-    /// One Linear layer, timed into `profile.linear`; with `split`, the int8
-    /// input quantization is timed again on its own into `profile.quantization`.
+    /// One Linear layer, timed into `profile.linear`. With `split`, an int8
+    /// layer's GEMM is run again alone on the same input quantized beforehand
+    /// (untimed), and the layer's time beyond that GEMM (each row's range and
+    /// parameters, the quantization) goes to `profile.quantization`.
     private func linear(_ layer: LinearLayer, _ x: [Float], _ rows: Int, _ y: inout [Float],
                         _ workspace: inout QuantizedLinear.Workspace, _ threads: Int,
                         _ profile: inout EncoderProfile, _ split: Bool, _ clock: inout Double) throws {
@@ -141,37 +143,49 @@ public final class SentenceEncoder: Sendable {
                 try layer(xb, rows: rows, into: yb, workspace: &workspace, threads: threads)
             }
         }
-        var now = EncoderProfile.now()
-        profile.linear += now - clock
-        if split, case .int8(let q) = layer {
-            let start = now
-            try Self.quantizeOnly(x, rows: rows, k: q.inputChannels, granularity: q.mode)
-            now = EncoderProfile.now()
-            profile.quantization += now - start
+        let now = EncoderProfile.now()
+        let layerSeconds = now - clock
+        profile.linear += layerSeconds
+        if split, case .int8(let q) = layer, case .dynamic(let granularity) = q.mode {
+            let (quantized, scales, zeroPoints) = try Self.quantizeRows(x, rows: rows, k: q.inputChannels, granularity: granularity)
+            var scratch = [Float](repeating: 0, count: rows * q.outputChannels)
+            let start = EncoderProfile.now()
+            try quantized.withUnsafeBufferPointer { qb in
+                try scales.withUnsafeBufferPointer { sb in
+                    try zeroPoints.withUnsafeBufferPointer { zb in
+                        try scratch.withUnsafeMutableBufferPointer { yb in
+                            try q.packed.gemmDynamic(qb, rows: rows, rowScales: sb, rowZeroPoints: zb, into: yb, threads: threads)
+                        }
+                    }
+                }
+            }
+            profile.quantization += max(0, layerSeconds - (EncoderProfile.now() - start))
         }
-        clock = now
+        clock = EncoderProfile.now()
     }
 
-    /// The input quantization of a dynamic layer alone: each row's range and
-    /// parameters, then the rows quantized to uint8 (what the layer call does
-    /// before its GEMM), for the profile.
-    private static func quantizeOnly(_ x: [Float], rows: Int, k: Int, granularity mode: QuantizedLinear.Mode) throws {
+    /// The uint8 input of a dynamic layer and its per-row parameters, as the
+    /// layer call makes them (for the profile's GEMM-alone run).
+    private static func quantizeRows(_ x: [Float], rows: Int, k: Int, granularity: QuantizedLinear.InputGranularity) throws
+        -> ([UInt8], [Float], [Int32]) {
         var mins = [Float](repeating: 0, count: rows), maxs = [Float](repeating: 0, count: rows)
         var q = [UInt8](repeating: 0, count: x.count)
+        var scales = [Float](repeating: 0, count: rows), zeroPoints = [Int32](repeating: 0, count: rows)
         try x.withUnsafeBufferPointer { xb in
             enc_row_ranges(xb.baseAddress, rows, k, &mins, &maxs)
-            let perTensor: Bool
-            if case .dynamic(.perTensor) = mode { perTensor = true } else { perTensor = false }
-            let tensorParameters = perTensor
+            let tensorParameters = granularity == .perTensor
                 ? try QuantizationParameters(observedMin: mins.min() ?? 0, observedMax: maxs.max() ?? 0, type: .uint8) : nil
             try q.withUnsafeMutableBufferPointer { qb in
                 for r in 0..<rows {
                     let p = try tensorParameters ?? QuantizationParameters(observedMin: mins[r], observedMax: maxs[r], type: .uint8)
+                    scales[r] = p.scale
+                    zeroPoints[r] = p.zeroPoint
                     try quantize(UnsafeBufferPointer(rebasing: xb[(r * k)..<((r + 1) * k)]),
                                  into: UnsafeMutableBufferPointer(rebasing: qb[(r * k)..<((r + 1) * k)]), parameters: p)
                 }
             }
         }
+        return (q, scales, zeroPoints)
     }
 
     /// x ← LayerNorm(x + residual) row by row.
