@@ -20,7 +20,7 @@ let package = Package(
         .target(name: "FuzzHooks"),
         // Structure-aware mutators: JSON (safetensors headers, and any JSON
         // file) and the .npy header's Python dict.
-        .target(name: "FuzzMutators", dependencies: ["FuzzHooks"]),
+        .target(name: "FuzzMutators", dependencies: ["FuzzHooks", .product(name: "QGEMM", package: "swift-qgemm")]),
         .executableTarget(name: "FuzzNPY", dependencies: [.product(name: "QGEMM", package: "swift-qgemm"), "FuzzMutators"],
                           swiftSettings: fuzzFlags),
         // The encoder example's config.json and tokenizer.json readers (links

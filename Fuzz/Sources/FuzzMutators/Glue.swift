@@ -1,4 +1,5 @@
 import FuzzHooks
+import QGEMM
 
 /// The body of a target's `LLVMFuzzerCustomMutator`: most calls make one to
 /// three structure-aware edits with `structured`; the rest, and every input
@@ -16,4 +17,23 @@ public func customMutate(_ data: UnsafeMutablePointer<UInt8>?, _ size: Int, _ ma
         return out.count
     }
     return LLVMFuzzerMutate(data, size, maxSize)
+}
+
+/// One to three JSON-level edits of a JSON document (see JSONMutator); nil
+/// when the bytes are not JSON this reader understands.
+public func mutateJSONDocument(_ bytes: [UInt8], maxSize: Int, vocabulary: [String], _ rng: inout FuzzRandom) -> [UInt8]? {
+    guard var json = JSONText.parse(bytes) else { return nil }
+    let mutator = JSONMutator(vocabulary: vocabulary)
+    for _ in 0...rng.below(3) { json = mutator.mutate(json, &rng) }
+    let out = Array(json.text.utf8)
+    return out.count <= maxSize ? out : nil
+}
+
+/// Runs a target's body: a QGEMMError is the documented refusal; any other
+/// error is a finding.
+public func refusedOnlyWithQGEMMError(_ body: () throws -> Void) {
+    do { try body() } catch is QGEMMError {
+    } catch {
+        preconditionFailure("unexpected error type: \(error)")
+    }
 }
