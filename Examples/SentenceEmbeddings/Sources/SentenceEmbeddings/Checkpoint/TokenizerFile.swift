@@ -79,6 +79,11 @@ extension WordPieceTokenizer {
                       let id = Int32(exactly: n.doubleValue), id >= 0 else {
                     throw fail("an added_tokens entry has no content or id")
                 }
+                // The encoder looks every id up in the embeddings, whose rows
+                // the vocabulary numbers: an added token must be one of them.
+                guard vocab[content] == id || Set(vocab.values).contains(id) else {
+                    throw fail("added token '\(content)' has id \(id), which is not in model.vocab")
+                }
                 added.append((content, id))
             }
         }
