@@ -47,7 +47,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SentenceEmbeddingsTests",
-            dependencies: ["SentenceEmbeddings", .product(name: "QGEMM", package: rootFolder)],
+            dependencies: ["SentenceEmbeddings", "EncoderKernels", .product(name: "QGEMM", package: rootFolder)],
             resources: [.copy("Fixtures")]
         ),
     ]

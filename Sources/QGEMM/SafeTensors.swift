@@ -90,6 +90,13 @@ public struct SafeTensorsFile: Sendable, Equatable {
             }
         }
 
+        /// The elements of a float16 tensor as Float (exactly: every half value
+        /// is a Float); nil for any other dtype.
+        public var float16Values: [Float]? {
+            guard dtype == .float16 else { return nil }
+            return stride(from: 0, to: bytes.count, by: 2).map { i in NPYArray.float(half: UInt16(bytes[i]) | UInt16(bytes[i + 1]) << 8) }
+        }
+
         /// The elements of a float32 tensor; nil for any other dtype (no conversion).
         public var float32Values: [Float]? {
             guard dtype == .float32 else { return nil }

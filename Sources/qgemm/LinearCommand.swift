@@ -19,6 +19,9 @@ struct LinearCommand: ParsableCommand {
         safetensors; --load runs a saved layer instead of quantizing --w.
         """)
 
+    /// What static mode needs, said when it is missing.
+    static let staticModeNeeds = "static mode needs --calibrate CALIB_X.npy or all of --x-scale, --x-zero-point, --y-scale, --y-zero-point"
+
     enum Mode: String, ExpressibleByArgument { case dynamic, `static`, staticInput = "static-input" }
     enum Granularity: String, ExpressibleByArgument { case row, tensor }
     enum ObserverKind: String, ExpressibleByArgument { case minmax, moving, percentile, mse, entropy }
@@ -146,7 +149,7 @@ struct LinearCommand: ParsableCommand {
         case .static:
             let (input, staticOutput, smoothing) = try staticParameters(w: wv, b: bv, n: n, k: k)
             guard let output = staticOutput else {
-                throw ValidationError("static mode needs --calibrate CALIB_X.npy or all of --x-scale, --x-zero-point, --y-scale, --y-zero-point")
+                throw ValidationError(Self.staticModeNeeds)
             }
             layerMode = .static(input: input, output: output, activation: .none)
             layerSmoothing = smoothing
@@ -272,7 +275,7 @@ struct LinearCommand: ParsableCommand {
             return (try QuantizationParameters(type: .uint8, scale: xScale, zeroPoint: xZeroPoint), nil, nil)
         }
         guard let xScale, let xZeroPoint, let yScale, let yZeroPoint else {
-            throw ValidationError("static mode needs --calibrate CALIB_X.npy or all of --x-scale, --x-zero-point, --y-scale, --y-zero-point")
+            throw ValidationError(Self.staticModeNeeds)
         }
         return (try QuantizationParameters(type: .uint8, scale: xScale, zeroPoint: xZeroPoint),
                 try QuantizationParameters(type: .int8, scale: yScale, zeroPoint: yZeroPoint), nil)

@@ -182,6 +182,10 @@ struct SafeTensorsTests {
         ], metadata: ["k": "v"])
         #expect(try SafeTensorsFile(bytes: try file.serialized()) == file)
         #expect(throws: QGEMMError.self) { _ = try SafeTensorsFile.Tensor(dtype: .int32, shape: [3], bytes: [1, 2, 3]) }
+        // float16 read exactly: 1, −2, the smallest subnormal, −∞.
+        let half = try SafeTensorsFile.Tensor(dtype: .float16, shape: [4], bytes: [0x00, 0x3C, 0x00, 0xC0, 0x01, 0x00, 0x00, 0xFC])
+        #expect(half.float16Values == [1, -2, 0x1p-24, -.infinity])
+        #expect(half.float32Values == nil && file.tensors["a"]?.float16Values == nil)
     }
 
     /// Every input a fuzz target once failed on (Fuzz/Regressions/<target>/)

@@ -1,4 +1,4 @@
-// LayerNorm, bias, row ranges and mean pooling.
+// LayerNorm, bias and mean pooling.
 #include <math.h>
 #include "encoder_kernels.h"
 
@@ -40,31 +40,6 @@ void enc_add_layer_norm(float *x, const float *residual, ptrdiff_t rows, ptrdiff
 void enc_add_bias(float *y, ptrdiff_t rows, ptrdiff_t n, const float *bias) {
     for (ptrdiff_t r = 0; r < rows; r++)
         for (ptrdiff_t j = 0; j < n; j++) y[r * n + j] += bias[j];
-}
-
-void enc_row_ranges(const float *x, ptrdiff_t rows, ptrdiff_t n, float *mins, float *maxs) {
-    for (ptrdiff_t r = 0; r < rows; r++) {
-        const float *row = x + r * n;
-        float lo[8], hi[8];
-        for (int l = 0; l < 8; l++) lo[l] = hi[l] = row[0];
-        ptrdiff_t j = 0;
-        for (; j + 8 <= n; j += 8)
-            for (int l = 0; l < 8; l++) {
-                lo[l] = row[j + l] < lo[l] ? row[j + l] : lo[l];
-                hi[l] = row[j + l] > hi[l] ? row[j + l] : hi[l];
-            }
-        for (; j < n; j++) {
-            lo[0] = row[j] < lo[0] ? row[j] : lo[0];
-            hi[0] = row[j] > hi[0] ? row[j] : hi[0];
-        }
-        float a = lo[0], b = hi[0];
-        for (int l = 1; l < 8; l++) {
-            a = lo[l] < a ? lo[l] : a;
-            b = hi[l] > b ? hi[l] : b;
-        }
-        mins[r] = a;
-        maxs[r] = b;
-    }
 }
 
 void enc_mean_pool_normalize(const float *h, ptrdiff_t rows, ptrdiff_t n, float *out) {

@@ -31,9 +31,9 @@ struct EncoderBench {
     func batches(size: Int, long: Bool, tokenizer: WordPieceTokenizer) -> [TokenBatch] {
         let sentences = EvaluationSentences.all
         if long {
-            let text = sentences.joined(separator: " ")
-            var ids = tokenizer.encode(text)
-            ids = Array(ids.prefix(tokenizer.maxLength - 1)) + [tokenizer.separator]
+            // All sentences in one text: far more than 128 tokens, which
+            // encode truncates to [CLS], 126 tokens, [SEP].
+            let ids = tokenizer.encode(sentences.joined(separator: " "))
             return [TokenBatch(sequences: [[Int32]](repeating: ids, count: size), padding: tokenizer.padding)]
         }
         // 32 sentences in all: one batch of 32, four of 8, or 32 of one.

@@ -106,4 +106,34 @@ struct CheckpointTests {
         #expect(error.code == .file, "\(what): \(error)")
         #expect(error.message.contains(named), "\(what): the message does not name '\(named)': \(error.message)")
     }
+
+    /// Every config.json and tokenizer.json a fuzz target once failed on
+    /// (Fuzz/Regressions/) is refused with a QGEMMError, or read into a
+    /// tokenizer whose ids stay in its vocabulary.
+    @Test func fuzzRegressionsAreRefusedOrRead() throws {
+        var root = URL(fileURLWithPath: #filePath)
+        for _ in 0..<5 { root.deleteLastPathComponent() }
+        let folder = root.appendingPathComponent("Fuzz/Regressions")
+        var checked = 0
+        for target in ["config-json", "tokenizer-json"] {
+            let files = (try? FileManager.default.contentsOfDirectory(at: folder.appendingPathComponent(target),
+                                                                       includingPropertiesForKeys: nil)) ?? []
+            for url in files {
+                let bytes = [UInt8](try Data(contentsOf: url))
+                do {
+                    if target == "config-json" {
+                        _ = try BertConfig(json: bytes)
+                    } else {
+                        let tokenizer = try WordPieceTokenizer(json: bytes)
+                        let ids = Set(tokenizer.vocabulary.values)
+                        #expect(tokenizer.encode("Hello, naïve World! [CLS] 中文").allSatisfy(ids.contains), "\(url.lastPathComponent)")
+                    }
+                } catch is QGEMMError {
+                    // refused with the documented error
+                }
+                checked += 1
+            }
+        }
+        #expect(checked >= 1, "no regression files found under \(folder.path)")
+    }
 }

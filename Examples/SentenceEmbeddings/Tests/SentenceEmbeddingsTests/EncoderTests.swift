@@ -1,3 +1,4 @@
+import EncoderKernels
 import Foundation
 import QGEMM
 @testable import SentenceEmbeddings
@@ -62,5 +63,20 @@ struct EncoderTests {
                 #expect(Array(y[(r * 3 * n + p * n)..<(r * 3 * n + (p + 1) * n)]) == Array(ya[(r * n)..<((r + 1) * n)]))
             }
         }
+    }
+
+    /// The branch-free erf and exp the C kernels use, against libm in Double
+    /// over their whole range: erf within 5e-7 absolute, exp within 2e-7
+    /// relative (the bounds encoder_kernels.h states).
+    @Test func erfAndExpApproximationsKeepTheirBounds() {
+        let xs = (0...200_000).map { Float(-6 + 12 * Double($0) / 200_000) }
+        var y = [Float](repeating: 0, count: xs.count)
+        enc_erf(xs, &y, xs.count)
+        let erfError = zip(xs, y).map { abs(Double($1) - erf(Double($0))) }.max() ?? .infinity
+        #expect(erfError <= 5e-7, "erf error \(erfError)")
+        let es = (0...200_000).map { Float(-87 + 175 * Double($0) / 200_000) }
+        enc_exp(es, &y, es.count)
+        let expError = zip(es, y).map { abs(Double($1) / exp(Double($0)) - 1) }.max() ?? .infinity
+        #expect(expError <= 2e-7, "exp relative error \(expError)")
     }
 }

@@ -30,8 +30,4 @@ void enc_mean_pool_normalize(const float *h, ptrdiff_t rows, ptrdiff_t n, float 
 /// y[r] += bias, for `rows` rows of `n` values.
 void enc_add_bias(float *y, ptrdiff_t rows, ptrdiff_t n, const float *bias);
 
-/// The smallest and largest value of each of `rows` rows of `n` values (the
-/// range dynamic quantization needs).
-void enc_row_ranges(const float *x, ptrdiff_t rows, ptrdiff_t n, float *mins, float *maxs);
-
 #endif

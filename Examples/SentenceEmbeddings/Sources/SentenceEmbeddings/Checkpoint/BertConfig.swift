@@ -19,27 +19,20 @@ public struct BertConfig: Sendable, Equatable {
     public var headSize: Int { hiddenSize / attentionHeads }
 
     public init(contentsOf url: URL) throws {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw QGEMMError(.file, "\(url.path): cannot read: \(error.localizedDescription)")
-        }
-        try self.init(json: [UInt8](data), file: url.path)
+        try self.init(json: try JSONFile.read(url), file: url.path)
     }
 
     /// Parses `config.json` bytes; `file` names the file in errors.
     public init(json bytes: [UInt8], file: String = "config.json") throws {
         func fail(_ why: String) -> QGEMMError { QGEMMError(.file, "\(file): \(why)") }
-        let object: Any
-        do { object = try JSONSerialization.jsonObject(with: Data(bytes)) } catch { throw fail("not JSON") }
-        guard let json = object as? [String: Any] else { throw fail("not a JSON object") }
+        let json = try JSONFile.object(bytes, file: file)
         func integer(_ key: String, _ range: ClosedRange<Int>) throws -> Int {
             guard let value = json[key] else { throw fail("no '\(key)'") }
-            guard let n = value as? NSNumber, String(cString: n.objCType) != "c" else { throw fail("'\(key)' is not a number") }
-            let d = n.doubleValue
-            guard d.isFinite, d == d.rounded(), d >= Double(range.lowerBound), d <= Double(range.upperBound) else {
+            guard let n = JSONFile.number(value) else { throw fail("'\(key)' is not a number") }
+            guard let v = JSONFile.wholeNumber(n), range.contains(v) else {
                 throw fail("'\(key)' is \(value), expected a whole number in \(range.lowerBound)...\(range.upperBound)")
             }
-            return Int(d)
+            return v
         }
         if let type = json["model_type"], (type as? String) != "bert" {
             throw fail("model_type is '\(type)'; this encoder runs BERT models")
@@ -61,7 +54,7 @@ public struct BertConfig: Sendable, Equatable {
             throw fail("hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(attentionHeads)")
         }
         if let eps = json["layer_norm_eps"] {
-            guard let n = eps as? NSNumber, String(cString: n.objCType) != "c", n.doubleValue.isFinite,
+            guard let n = JSONFile.number(eps), n.doubleValue.isFinite,
                   n.doubleValue > 0, n.doubleValue < 1 else {
                 throw fail("'layer_norm_eps' is \(eps), expected a number in (0, 1)")
             }

@@ -53,14 +53,7 @@ public struct BertWeights: Sendable {
             guard t.shape == shape else {
                 throw QGEMMError(.file, "\(name): tensor '\(full)' has shape \(t.shape), the config needs \(shape)")
             }
-            let values: [Float]
-            switch t.dtype {
-            case .float32:
-                guard let v = t.float32Values else { throw QGEMMError(.file, "\(name): tensor '\(full)' is not F32") }
-                values = v
-            case .float16:
-                values = stride(from: 0, to: t.bytes.count - 1, by: 2).map { Self.float(half: UInt16(t.bytes[$0]) | UInt16(t.bytes[$0 + 1]) << 8) }
-            default:
+            guard let values = t.float32Values ?? t.float16Values else {
                 throw QGEMMError(.file, "\(name): tensor '\(full)' is \(t.dtype.rawValue); expected F32 or F16")
             }
             guard values.allSatisfy(\.isFinite) else { throw QGEMMError(.file, "\(name): tensor '\(full)' holds NaN or infinity") }
@@ -87,17 +80,6 @@ public struct BertWeights: Sendable {
                          intermediate: try linear(p + "intermediate.dense", c.intermediateSize, h),
                          output: try linear(p + "output.dense", h, c.intermediateSize),
                          outputNorm: try norm(p + "output.LayerNorm"))
-        }
-    }
-
-    /// IEEE binary16 to Float, exactly.
-    static func float(half h: UInt16) -> Float {
-        let sign: Float = h >> 15 == 0 ? 1 : -1
-        let exponent = Int(h >> 10 & 0x1F), fraction = Float(h & 0x3FF)
-        switch exponent {
-        case 0: return sign * fraction * 0x1p-24
-        case 31: return fraction == 0 ? sign * .infinity : .nan
-        default: return sign * (1 + fraction / 1024) * Float(sign: .plus, exponent: exponent - 15, significand: 1)
         }
     }
 }

@@ -9,26 +9,20 @@ extension WordPieceTokenizer {
     /// without `[UNK]`, `[CLS]`, `[SEP]`, `[PAD]`, an id out of range) is
     /// refused with a ``QGEMMError`` (`.file`) naming the file and the key.
     public init(contentsOf url: URL) throws {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw QGEMMError(.file, "\(url.path): cannot read: \(error.localizedDescription)")
-        }
-        try self.init(json: [UInt8](data), file: url.path)
+        try self.init(json: try JSONFile.read(url), file: url.path)
     }
 
     /// Parses `tokenizer.json` bytes; `file` names the file in errors.
     public init(json bytes: [UInt8], file: String = "tokenizer.json") throws {
         func fail(_ why: String) -> QGEMMError { QGEMMError(.file, "\(file): \(why)") }
-        let object: Any
-        do { object = try JSONSerialization.jsonObject(with: Data(bytes)) } catch { throw fail("not JSON") }
-        guard let json = object as? [String: Any] else { throw fail("not a JSON object") }
+        let json = try JSONFile.object(bytes, file: file)
         guard let model = json["model"] as? [String: Any] else { throw fail("no 'model' object") }
         guard model["type"] as? String == "WordPiece" else { throw fail("model.type is \(model["type"] ?? "missing"), expected WordPiece") }
         guard let vocabulary = model["vocab"] as? [String: Any], !vocabulary.isEmpty else { throw fail("model.vocab is not a token → id object") }
         var vocab: [String: Int32] = [:]
         vocab.reserveCapacity(vocabulary.count)
         for (token, value) in vocabulary {
-            guard let n = value as? NSNumber, String(cString: n.objCType) != "c", let id = Int32(exactly: n.doubleValue), id >= 0 else {
+            guard let n = JSONFile.wholeNumber(value), let id = Int32(exactly: n), id >= 0 else {
                 throw fail("model.vocab['\(token)'] is \(value), not an id ≥ 0")
             }
             vocab[token] = id
@@ -41,7 +35,7 @@ extension WordPieceTokenizer {
         let prefix = model["continuing_subword_prefix"] as? String ?? "##"
         var maxChars = 100
         if let m = model["max_input_chars_per_word"] {
-            guard let n = m as? NSNumber, let v = Int(exactly: n.doubleValue), v >= 1 else { throw fail("model.max_input_chars_per_word is \(m)") }
+            guard let v = JSONFile.wholeNumber(m), v >= 1 else { throw fail("model.max_input_chars_per_word is \(m)") }
             maxChars = v
         }
         var options = NormalizerOptions()
@@ -66,7 +60,7 @@ extension WordPieceTokenizer {
         }
         var maxLength = 512
         if let truncation = json["truncation"], !(truncation is NSNull) {
-            guard let t = truncation as? [String: Any], let m = t["max_length"] as? NSNumber, let v = Int(exactly: m.doubleValue), v >= 2 else {
+            guard let t = truncation as? [String: Any], let m = t["max_length"], let v = JSONFile.wholeNumber(m), v >= 2 else {
                 throw fail("truncation.max_length is not a whole number ≥ 2")
             }
             maxLength = v
@@ -74,14 +68,15 @@ extension WordPieceTokenizer {
         var added: [(String, Int32)] = []
         if let list = json["added_tokens"] {
             guard let entries = list as? [[String: Any]] else { throw fail("added_tokens is not a list of objects") }
+            let ids = Set(vocab.values)
             for e in entries {
-                guard let content = e["content"] as? String, !content.isEmpty, let n = e["id"] as? NSNumber,
-                      let id = Int32(exactly: n.doubleValue), id >= 0 else {
+                guard let content = e["content"] as? String, !content.isEmpty, let n = e["id"].flatMap(JSONFile.wholeNumber),
+                      let id = Int32(exactly: n), id >= 0 else {
                     throw fail("an added_tokens entry has no content or id")
                 }
                 // The encoder looks every id up in the embeddings, whose rows
                 // the vocabulary numbers: an added token must be one of them.
-                guard vocab[content] == id || Set(vocab.values).contains(id) else {
+                guard ids.contains(id) else {
                     throw fail("added token '\(content)' has id \(id), which is not in model.vocab")
                 }
                 added.append((content, id))

@@ -164,28 +164,22 @@ public final class SentenceEncoder: Sendable {
         clock = EncoderProfile.now()
     }
 
-    /// The uint8 input of a dynamic layer and its per-row parameters, as the
-    /// layer call makes them (for the profile's GEMM-alone run).
+    /// The uint8 input of a dynamic layer and its per-row parameters, with
+    /// the library's own parameters of dynamic mode (for the profile's
+    /// GEMM-alone run).
     private static func quantizeRows(_ x: [Float], rows: Int, k: Int, granularity: QuantizedLinear.InputGranularity) throws
         -> ([UInt8], [Float], [Int32]) {
-        var mins = [Float](repeating: 0, count: rows), maxs = [Float](repeating: 0, count: rows)
+        let parameters = try QuantizedLinear.dynamicParameters(x, rows: rows, inputChannels: k, granularity: granularity)
         var q = [UInt8](repeating: 0, count: x.count)
-        var scales = [Float](repeating: 0, count: rows), zeroPoints = [Int32](repeating: 0, count: rows)
         try x.withUnsafeBufferPointer { xb in
-            enc_row_ranges(xb.baseAddress, rows, k, &mins, &maxs)
-            let tensorParameters = granularity == .perTensor
-                ? try QuantizationParameters(observedMin: mins.min() ?? 0, observedMax: maxs.max() ?? 0, type: .uint8) : nil
             try q.withUnsafeMutableBufferPointer { qb in
-                for r in 0..<rows {
-                    let p = try tensorParameters ?? QuantizationParameters(observedMin: mins[r], observedMax: maxs[r], type: .uint8)
-                    scales[r] = p.scale
-                    zeroPoints[r] = p.zeroPoint
+                for (r, p) in parameters.enumerated() {
                     try quantize(UnsafeBufferPointer(rebasing: xb[(r * k)..<((r + 1) * k)]),
                                  into: UnsafeMutableBufferPointer(rebasing: qb[(r * k)..<((r + 1) * k)]), parameters: p)
                 }
             }
         }
-        return (q, scales, zeroPoints)
+        return (q, parameters.map(\.scale), parameters.map(\.zeroPoint))
     }
 
     /// x ← LayerNorm(x + residual) row by row.

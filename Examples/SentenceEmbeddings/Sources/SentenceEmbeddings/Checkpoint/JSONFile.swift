@@ -1,0 +1,38 @@
+import Foundation
+import QGEMM
+
+/// Reading the checkpoint's JSON files (`config.json`, `tokenizer.json`):
+/// the bytes, the top-level object and whole numbers, with errors that name
+/// the file.
+enum JSONFile {
+    /// The file's bytes, or a ``QGEMMError`` (`.file`) naming it.
+    static func read(_ url: URL) throws -> [UInt8] {
+        do { return [UInt8](try Data(contentsOf: url)) } catch {
+            throw QGEMMError(.file, "\(url.path): cannot read: \(error.localizedDescription)")
+        }
+    }
+
+    /// The top-level JSON object of `bytes`; `file` names the file in errors.
+    static func object(_ bytes: [UInt8], file: String) throws -> [String: Any] {
+        let object: Any
+        do { object = try JSONSerialization.jsonObject(with: Data(bytes)) } catch {
+            throw QGEMMError(.file, "\(file): not JSON")
+        }
+        guard let json = object as? [String: Any] else { throw QGEMMError(.file, "\(file): not a JSON object") }
+        return json
+    }
+
+    /// A JSON number; nil for anything else (true and false arrive as
+    /// NSNumber too: their type code is 'c').
+    static func number(_ value: Any) -> NSNumber? {
+        guard let n = value as? NSNumber, String(cString: n.objCType) != "c" else { return nil }
+        return n
+    }
+
+    /// A JSON number that is a whole number Int holds; nil for anything else.
+    static func wholeNumber(_ value: Any) -> Int? {
+        guard let d = number(value)?.doubleValue else { return nil }
+        guard d.isFinite, d == d.rounded(), abs(d) < 0x1p62 else { return nil }
+        return Int(d)
+    }
+}

@@ -1,0 +1,1 @@
+../../../Examples/SentenceEmbeddings/Sources/SentenceEmbeddings/Checkpoint/JSONFile.swift
