@@ -80,17 +80,76 @@ int64_t qg_quantize_rows_smoothed(const float *x, int64_t rows, int64_t k, int64
     return -1;
 }
 
-int64_t qg_row_min_max(const float *x, int64_t rows, int64_t k, int64_t ldx, float *mins, float *maxs) {
-    for (int64_t m = 0; m < rows; m++) {
-        float lo = INFINITY, hi = -INFINITY;
-        for (int64_t i = 0; i < k; i++) {
-            const float v = x[m * ldx + i];
-            if (!isfinite(v)) return m * k + i; // index of the first NaN or ±Inf
-            lo = v < lo ? v : lo;
-            hi = v > hi ? v : hi;
+/// One row's minimum and maximum in sixteen lanes, with a running sum of
+/// v·0 that stays 0 unless a value is NaN or ±Inf. Each lane keeps the
+/// scalar loop's rule (`v < lo ? v : lo`), which is what MINPS/MAXPS do, so
+/// the compiler turns the lanes into vector min/max. Returns 0 when a value
+/// is not finite (the caller then finds it one value at a time).
+static inline __attribute__((always_inline)) int qg_min_max_lanes(const float *x, int64_t k, float *min_out,
+                                                                    float *max_out) {
+    float lo[16], hi[16], poison[16];
+    for (int l = 0; l < 16; l++) lo[l] = INFINITY, hi[l] = -INFINITY, poison[l] = 0.0f;
+    int64_t i = 0;
+    for (; i + 16 <= k; i += 16)
+        for (int l = 0; l < 16; l++) {
+            const float v = x[i + l];
+            lo[l] = v < lo[l] ? v : lo[l];
+            hi[l] = v > hi[l] ? v : hi[l];
+            poison[l] += v * 0.0f;
         }
-        mins[m] = k > 0 ? lo : 0;
-        maxs[m] = k > 0 ? hi : 0;
+    float mn = INFINITY, mx = -INFINITY, bad = 0.0f;
+    for (; i < k; i++) {
+        const float v = x[i];
+        mn = v < mn ? v : mn;
+        mx = v > mx ? v : mx;
+        bad += v * 0.0f;
+    }
+    for (int l = 0; l < 16; l++) {
+        mn = lo[l] < mn ? lo[l] : mn;
+        mx = hi[l] > mx ? hi[l] : mx;
+        bad += poison[l];
+    }
+    *min_out = mn;
+    *max_out = mx;
+    return bad == 0.0f;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) static int qg_min_max_avx512(const float *x, int64_t k, float *mn, float *mx) {
+    return qg_min_max_lanes(x, k, mn, mx);
+}
+__attribute__((target("avx2"))) static int qg_min_max_avx2(const float *x, int64_t k, float *mn, float *mx) {
+    return qg_min_max_lanes(x, k, mn, mx);
+}
+#endif
+
+/// The index of the first NaN or ±Inf in a row known to hold one.
+static int64_t qg_first_non_finite(const float *x, int64_t k) {
+    for (int64_t i = 0; i < k; i++)
+        if (!isfinite(x[i])) return i;
+    return 0;
+}
+
+int64_t qg_row_min_max(const float *x, int64_t rows, int64_t k, int64_t ldx, float *mins, float *maxs) {
+#if defined(__x86_64__)
+    const qg_cpu_features *cpu = qg_cpu_get_features();
+    int (*const row_min_max)(const float *, int64_t, float *, float *) =
+        cpu->avx512f ? qg_min_max_avx512 : cpu->avx2 ? qg_min_max_avx2 : NULL;
+#endif
+    for (int64_t m = 0; m < rows; m++) {
+        const float *row = x + m * ldx;
+        float lo, hi;
+        int finite;
+#if defined(__x86_64__)
+        finite = row_min_max ? row_min_max(row, k, &lo, &hi) : qg_min_max_lanes(row, k, &lo, &hi);
+#else
+        finite = qg_min_max_lanes(row, k, &lo, &hi);
+#endif
+        if (!finite) return m * k + qg_first_non_finite(row, k); // index of the first NaN or ±Inf
+        // A minimum or maximum of zero is +0 whatever the signs of the row's
+        // zeros and the order the lanes saw them in.
+        mins[m] = k > 0 ? lo + 0.0f : 0;
+        maxs[m] = k > 0 ? hi + 0.0f : 0;
     }
     return -1;
 }

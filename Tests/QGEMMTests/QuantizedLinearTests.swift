@@ -1,12 +1,53 @@
 import Foundation
 import Testing
 @testable import QGEMM
+import CQGEMM
 import QGEMMBaseline
 
 @Suite("QuantizedLinear and calibration observers")
 struct QuantizedLinearTests {
     func data(_ count: Int, _ rng: inout SplitMix64, scale: Float = 1) -> [Float] {
         (0..<count).map { _ in rng.gaussian() * scale }
+    }
+
+    /// qg_row_min_max works in vector lanes; its minimum, maximum and the
+    /// index of the first NaN or ±Inf must be those of a plain scan, for
+    /// every row length around the lane widths, rows of zeros of both signs,
+    /// and a row stride wider than the row.
+    @Test func rowMinMaxEqualsAPlainScan() {
+        var rng = SplitMix64(seed: 77)
+        let specials: [Float] = [.nan, .infinity, -.infinity, -.nan]
+        for k in Array(0...70) + [127, 128, 129, 1000] {
+            let rows = 3, ld = k + 5
+            for pattern in 0..<4 {
+                var x = (0..<(rows * ld)).map { _ -> Float in
+                    switch pattern {
+                    case 0: return rng.gaussian() * 100
+                    case 1: return rng.next() % 2 == 0 ? 0.0 : -0.0
+                    case 2: return rng.next() % 3 == 0 ? -0.0 : Float(rng.next() % 5) - 2
+                    default: return rng.gaussian() + 1e30 * Float(rng.next() % 3)
+                    }
+                }
+                var badIndex: Int64 = -1
+                if k > 0, rng.next() % 2 == 0 {
+                    let r = Int(rng.next() % UInt64(rows)), i = Int(rng.next() % UInt64(k))
+                    x[r * ld + i] = specials[Int(rng.next() % 4)]
+                    if rng.next() % 2 == 0, i + 1 < k { x[r * ld + i + 1] = .nan }
+                    badIndex = Int64(r * k + i)
+                }
+                var mins = [Float](repeating: 7, count: rows), maxs = [Float](repeating: 7, count: rows)
+                let got = qg_row_min_max(x, Int64(rows), Int64(k), Int64(ld), &mins, &maxs)
+                #expect(got == badIndex, "k \(k) pattern \(pattern)")
+                guard badIndex < 0 else { continue }
+                for r in 0..<rows {
+                    let row = x[(r * ld)..<(r * ld + k)]
+                    // Zero comes back as +0 whichever signs the row's zeros had.
+                    let lo = (row.min() ?? 0) + 0, hi = (row.max() ?? 0) + 0
+                    #expect(mins[r].bitPattern == lo.bitPattern && maxs[r].bitPattern == hi.bitPattern,
+                            "k \(k) pattern \(pattern) row \(r): \(mins[r])…\(maxs[r]), want \(lo)…\(hi)")
+                }
+            }
+        }
     }
 
     @Test func staticOutputIsBitIdenticalToTheReferenceGEMM() throws {

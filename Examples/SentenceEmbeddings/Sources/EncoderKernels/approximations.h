@@ -1,10 +1,23 @@
 // exp and erf for Float without branches, so that loops calling them
-// vectorize. Shared by the kernels in this folder only.
+// vectorize, and the softmax of one row built on exp. Shared by the kernels
+// in this folder only.
 #ifndef ENCODER_APPROXIMATIONS_H
 #define ENCODER_APPROXIMATIONS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+/// Whole-buffer kernels are compiled three times (AVX-512, AVX2 and the
+/// baseline) and the loader picks one for the CPU. They use no fused
+/// multiply-add (the target is built with -ffp-contract=off), and their
+/// reductions keep the order the source spells out, so every copy gives
+/// the same bits; only the vector width differs.
+#if defined(__x86_64__)
+#define ENC_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define ENC_VECTOR_CLONES
+#endif
 
 /// exp(x): x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in two for an exact
 /// product), a degree-6 polynomial for e^r (Cephes' coefficients), 2^n put
@@ -14,7 +27,9 @@
 static inline float enc_expf(float x) {
     x = x < -87.3f ? -87.3f : x;
     x = x > 88.3f ? 88.3f : x;
-    float n = __builtin_roundf(x * 1.44269504088896341f);
+    // Round to the nearest integer by adding and removing 1.5·2^23 (exact for
+    // |x·log2e| < 2^22): unlike roundf, this vectorizes on every target.
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = x - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
@@ -50,6 +65,40 @@ static inline float enc_erff(float x) {
     q = q * x2 + -7.37332916720468e-03f;
     q = q * x2 + -1.42647390514189e-02f;
     return p / q;
+}
+
+/// row[0..<n] ← softmax(scale · row), in place (n ≥ 1): the maximum first, then
+/// exp with eight partial sums (a reduction the compiler may vectorize
+/// without reordering additions behind the program's back), then one
+/// multiplication by the sum's inverse.
+static inline __attribute__((always_inline)) void enc_softmax_row(float *row, ptrdiff_t n, float scale) {
+    // The maximum in sixteen lanes (any order gives the same maximum).
+    float lanes[16];
+    for (int l = 0; l < 16; l++) lanes[l] = row[0];
+    ptrdiff_t j = 0;
+    for (; j + 16 <= n; j += 16)
+        for (int l = 0; l < 16; l++) lanes[l] = row[j + l] > lanes[l] ? row[j + l] : lanes[l];
+    float max = row[0];
+    for (; j < n; j++) max = row[j] > max ? row[j] : max;
+    for (int l = 0; l < 16; l++) max = lanes[l] > max ? lanes[l] : max;
+    float sums[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    j = 0;
+    for (; j + 8 <= n; j += 8) {
+        for (int l = 0; l < 8; l++) {
+            float e = enc_expf((row[j + l] - max) * scale);
+            row[j + l] = e;
+            sums[l] += e;
+        }
+    }
+    float sum = 0;
+    for (; j < n; j++) {
+        float e = enc_expf((row[j] - max) * scale);
+        row[j] = e;
+        sum += e;
+    }
+    for (int l = 0; l < 8; l++) sum += sums[l];
+    float inverse = 1.0f / sum;
+    for (j = 0; j < n; j++) row[j] *= inverse;
 }
 
 #endif

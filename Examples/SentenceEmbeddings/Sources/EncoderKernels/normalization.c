@@ -1,6 +1,7 @@
 // LayerNorm, bias and mean pooling.
 #include <math.h>
 #include "encoder_kernels.h"
+#include "approximations.h"
 
 /// The sum of n values with eight partial sums (vectorizable, deterministic).
 static float sum8(const float *v, ptrdiff_t n) {
@@ -13,7 +14,7 @@ static float sum8(const float *v, ptrdiff_t n) {
     return total + ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
-void enc_add_layer_norm(float *x, const float *residual, ptrdiff_t rows, ptrdiff_t n,
+ENC_VECTOR_CLONES void enc_add_layer_norm(float *x, const float *residual, ptrdiff_t rows, ptrdiff_t n,
                         const float *gamma, const float *beta, float eps) {
     for (ptrdiff_t r = 0; r < rows; r++) {
         float *row = x + r * n;
@@ -37,7 +38,7 @@ void enc_add_layer_norm(float *x, const float *residual, ptrdiff_t rows, ptrdiff
     }
 }
 
-void enc_add_bias(float *y, ptrdiff_t rows, ptrdiff_t n, const float *bias) {
+ENC_VECTOR_CLONES void enc_add_bias(float *y, ptrdiff_t rows, ptrdiff_t n, const float *bias) {
     for (ptrdiff_t r = 0; r < rows; r++)
         for (ptrdiff_t j = 0; j < n; j++) y[r * n + j] += bias[j];
 }

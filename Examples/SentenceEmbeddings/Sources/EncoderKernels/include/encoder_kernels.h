@@ -1,5 +1,5 @@
-// Row operations of a BERT encoder besides its matrix products: LayerNorm,
-// erf-GELU, softmax and mean pooling. Plain loops with branch-free
+// The operations of a BERT encoder besides its Linear layers: LayerNorm,
+// erf-GELU, softmax, attention and mean pooling. Plain loops with branch-free
 // approximations of exp and erf (absolute error ≤ 5e-7 for erf, relative
 // ≤ 2e-7 for exp), written so that the compiler vectorizes them.
 #ifndef ENCODER_KERNELS_H
@@ -23,6 +23,18 @@ void enc_exp(const float *x, float *y, ptrdiff_t count);
 
 /// Each of `rows` rows of `n` scores (row stride `ld`) ← softmax(scale · row).
 void enc_softmax_rows(float *s, ptrdiff_t rows, ptrdiff_t n, ptrdiff_t ld, float scale);
+
+/// Scaled dot-product attention of one sequence of `tokens` tokens and one
+/// head of `head_size` values: Q, K and V rows start at q, k and v with row
+/// stride `ld`; out[i] (row stride `ldo`) ← Σ_j softmax(scale·Q·Kᵀ)[i][j]·V[j].
+/// `scratch` holds enc_attention_scratch_count(tokens, head_size) floats.
+/// Each value is one chain of fused multiply-adds in a fixed order, so the
+/// result does not depend on the CPU's vector width.
+void enc_attention_head(const float *q, const float *k, const float *v, ptrdiff_t ld, ptrdiff_t tokens,
+                        ptrdiff_t head_size, float scale, float *out, ptrdiff_t ldo, float *scratch);
+
+/// The floats of scratch enc_attention_head needs.
+ptrdiff_t enc_attention_scratch_count(ptrdiff_t tokens, ptrdiff_t head_size);
 
 /// out[n] ← the mean of `rows` rows of `n` values, scaled to unit L2 norm.
 void enc_mean_pool_normalize(const float *h, ptrdiff_t rows, ptrdiff_t n, float *out);

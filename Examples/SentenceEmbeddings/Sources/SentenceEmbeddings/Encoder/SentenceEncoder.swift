@@ -104,7 +104,7 @@ public final class SentenceEncoder: Sendable {
         lap(\.rest)
         for layer in layers {
             try linear(layer.qkv, hidden, rows, &qkv, &workspace, threads, &profile, splitQuantization, &clock)
-            try attention(qkv, lengths: lengths, into: &context, threads: threads)
+            attention(qkv, lengths: lengths, into: &context, threads: threads)
             lap(\.attention)
             try linear(layer.attentionOutput, context, rows, &attended, &workspace, threads, &profile, splitQuantization, &clock)
             Self.layerNorm(&attended, residual: hidden, rows: rows, h, layer.attentionNorm, config.layerNormEpsilon)
@@ -199,56 +199,37 @@ public final class SentenceEncoder: Sendable {
 
     /// Scaled dot-product attention of every sentence and head: Q, K and V are
     /// the three column blocks of `qkv` [rows × 3H]; each head's context goes
-    /// to its columns of `context` [rows × H]. With several threads the
-    /// (sentence, head) pairs are shared out, each with its own score buffer
-    /// and OpenBLAS on one thread.
-    private func attention(_ qkv: [Float], lengths: [Int], into context: inout [Float], threads: Int) throws {
+    /// to its columns of `context` [rows × H]. Both products and the softmax
+    /// of one (sentence, head) are one C kernel (`enc_attention_head`), in
+    /// Float for int8 and Float alike. With several threads the pairs are
+    /// shared out, each worker with its own scratch.
+    private func attention(_ qkv: [Float], lengths: [Int], into context: inout [Float], threads: Int) {
         let h = config.hiddenSize, heads = config.attentionHeads, d = config.headSize
         var offsets: [Int] = [], s = 0
         for t in lengths { offsets.append(s); s += t }
         let starts = offsets
-        let maxLength = lengths.max() ?? 0
+        let scratchCount = enc_attention_scratch_count(lengths.max() ?? 0, d)
         let tasks = lengths.count * heads
         let scale = 1 / Float(d).squareRoot()
         let workers = min(threads, tasks)
-        if workers > 1 { BLAS.threads = 1 }
-        defer { BLAS.threads = threads }
-        let failure = FailureBox()
         qkv.withUnsafeBufferPointer { qkvBuffer in
             context.withUnsafeMutableBufferPointer { contextBuffer in
-                nonisolated(unsafe) let q = qkvBuffer, c = contextBuffer
                 // Each (sentence, head) writes its own columns of `context`.
+                // proof: embed returns before attention when there are no rows.
+                nonisolated(unsafe) let q = qkvBuffer.baseAddress!, c = contextBuffer.baseAddress!
                 let run: @Sendable (Int) -> Void = { worker in
-                    var scores = [Float](repeating: 0, count: maxLength * maxLength)
-                    for task in stride(from: worker, to: tasks, by: workers) {
-                        let sentence = task / heads, head = task % heads
-                        let t = lengths[sentence], offset = starts[sentence] * 3 * h
-                        do {
-                            try scores.withUnsafeMutableBufferPointer { sb in
-                                let query = UnsafeBufferPointer(rebasing: q[(offset + head * d)...])
-                                let key = UnsafeBufferPointer(rebasing: q[(offset + h + head * d)...])
-                                let value = UnsafeBufferPointer(rebasing: q[(offset + 2 * h + head * d)...])
-                                try BLAS.sgemm(m: t, k: d, n: t, a: query, lda: 3 * h, b: key, ldb: 3 * h, transposeB: true, c: sb, ldc: t)
-                                enc_softmax_rows(sb.baseAddress, t, t, t, scale)
-                                let out = UnsafeMutableBufferPointer(rebasing: c[(starts[sentence] * h + head * d)...])
-                                try BLAS.sgemm(m: t, k: t, n: d, a: UnsafeBufferPointer(sb), lda: t, b: value, ldb: 3 * h, c: out, ldc: h)
-                            }
-                        } catch {
-                            failure.set(error)
+                    var scratch = [Float](repeating: 0, count: scratchCount)
+                    scratch.withUnsafeMutableBufferPointer { sb in
+                        for task in stride(from: worker, to: tasks, by: workers) {
+                            let sentence = task / heads, head = task % heads
+                            let row = q + starts[sentence] * 3 * h + head * d
+                            enc_attention_head(row, row + h, row + 2 * h, 3 * h, lengths[sentence], d, scale,
+                                               c + starts[sentence] * h + head * d, h, sb.baseAddress)
                         }
                     }
                 }
                 if workers > 1 { DispatchQueue.concurrentPerform(iterations: workers, execute: run) } else { run(0) }
             }
         }
-        if let error = failure.error { throw error }
     }
-}
-
-/// The first error of concurrent tasks.
-final class FailureBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var first: Error?
-    func set(_ e: Error) { lock.lock(); if first == nil { first = e }; lock.unlock() }
-    var error: Error? { lock.lock(); defer { lock.unlock() }; return first }
 }

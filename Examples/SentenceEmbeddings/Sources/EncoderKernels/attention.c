@@ -1,0 +1,141 @@
+// Scaled dot-product attention of one sequence and one head, in Float.
+//
+// Both products are register tiles of 16-float vectors: 8 rows × 32 columns
+// of scores (Kᵀ packed once per head so that 16 key tokens are one load),
+// then 8 rows × 32 context columns, broadcasting each probability against a
+// row of V. Each output is one chain of fused multiply-adds in a fixed order
+// (over the head's dimensions for a score, over the key tokens for a context
+// value), so the result is the same on every CPU and vector width; only the
+// speed depends on which copy of the code runs.
+#include "encoder_kernels.h"
+#include "approximations.h"
+
+typedef float v16 __attribute__((ext_vector_type(16)));
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define BLOCK_ROWS 8
+
+// Unaligned loads and stores through a packed, may-alias struct; macros, not
+// functions, so that no 64-byte vector crosses a call in the default target.
+typedef struct __attribute__((packed, may_alias)) { v16 v; } unaligned_v16;
+#define load16(p) (((const unaligned_v16 *)(p))->v)
+#define store16(p, x) (((unaligned_v16 *)(p))->v = (x))
+#define fma16(a, b, c) __builtin_elementwise_fma((a), (b), (c))
+
+static ptrdiff_t padded_tokens(ptrdiff_t t) { return (t + 15) / 16 * 16; }
+
+ptrdiff_t enc_attention_scratch_count(ptrdiff_t tokens, ptrdiff_t head_size) {
+    ptrdiff_t tp = padded_tokens(tokens);
+    return tp * head_size + tokens * tp;
+}
+
+/// s[r][j..j+16·NV) = Σ_c q[r][c]·kt[c][j..], for `rows` ≤ BLOCK_ROWS rows.
+ALWAYS_INLINE void score_tile(const float *q, ptrdiff_t ldq, const float *kt, ptrdiff_t tp, ptrdiff_t d,
+                              float *s, ptrdiff_t lds, const int rows, const int nv) {
+    v16 acc[BLOCK_ROWS][2];
+    for (int r = 0; r < rows; r++)
+        for (int v = 0; v < nv; v++) acc[r][v] = (v16)0.0f;
+    for (ptrdiff_t c = 0; c < d; c++) {
+        v16 k0 = load16(kt + c * tp), k1 = nv > 1 ? load16(kt + c * tp + 16) : k0;
+        for (int r = 0; r < rows; r++) {
+            v16 qv = (v16)q[r * ldq + c];
+            acc[r][0] = fma16(qv, k0, acc[r][0]);
+            if (nv > 1) acc[r][1] = fma16(qv, k1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < rows; r++)
+        for (int v = 0; v < nv; v++) store16(s + r * lds + 16 * v, acc[r][v]);
+}
+
+/// out[r][0..16·NV) = Σ_j p[r][j]·v[j][0..], for `rows` ≤ BLOCK_ROWS rows.
+ALWAYS_INLINE void context_tile(const float *p, ptrdiff_t ldp, const float *v, ptrdiff_t ldv, ptrdiff_t t,
+                                float *out, ptrdiff_t ldo, const int rows, const int nv) {
+    v16 acc[BLOCK_ROWS][2];
+    for (int r = 0; r < rows; r++)
+        for (int x = 0; x < nv; x++) acc[r][x] = (v16)0.0f;
+    for (ptrdiff_t j = 0; j < t; j++) {
+        v16 v0 = load16(v + j * ldv), v1 = nv > 1 ? load16(v + j * ldv + 16) : v0;
+        for (int r = 0; r < rows; r++) {
+            v16 pv = (v16)p[r * ldp + j];
+            acc[r][0] = fma16(pv, v0, acc[r][0]);
+            if (nv > 1) acc[r][1] = fma16(pv, v1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < rows; r++)
+        for (int x = 0; x < nv; x++) store16(out + r * ldo + 16 * x, acc[r][x]);
+}
+
+/// The same sums one value at a time, for head sizes that are not a
+/// multiple of 16 (the same order of operations as the tiles).
+ALWAYS_INLINE float dot_strided(const float *a, ptrdiff_t sa, const float *b, ptrdiff_t sb, ptrdiff_t n) {
+    float acc = 0.0f;
+    for (ptrdiff_t i = 0; i < n; i++) acc = __builtin_fmaf(a[i * sa], b[i * sb], acc);
+    return acc;
+}
+
+ALWAYS_INLINE void attention_body(const float *q, const float *k, const float *v, ptrdiff_t ld, ptrdiff_t t,
+                                  ptrdiff_t d, float scale, float *out, ptrdiff_t ldo, float *scratch) {
+    ptrdiff_t tp = padded_tokens(t);
+    float *kt = scratch, *s = scratch + tp * d;
+    for (ptrdiff_t c = 0; c < d; c++) {
+        for (ptrdiff_t j = 0; j < t; j++) kt[c * tp + j] = k[j * ld + c];
+        for (ptrdiff_t j = t; j < tp; j++) kt[c * tp + j] = 0.0f;
+    }
+    // Scores, BLOCK_ROWS rows at a time, then the remaining rows one by one.
+    ptrdiff_t i = 0;
+    for (; i + BLOCK_ROWS <= t; i += BLOCK_ROWS) {
+        ptrdiff_t j = 0;
+        for (; j + 32 <= tp; j += 32) score_tile(q + i * ld, ld, kt + j, tp, d, s + i * tp + j, tp, BLOCK_ROWS, 2);
+        for (; j < tp; j += 16) score_tile(q + i * ld, ld, kt + j, tp, d, s + i * tp + j, tp, BLOCK_ROWS, 1);
+    }
+    for (; i < t; i++) {
+        ptrdiff_t j = 0;
+        for (; j + 32 <= tp; j += 32) score_tile(q + i * ld, ld, kt + j, tp, d, s + i * tp + j, tp, 1, 2);
+        for (; j < tp; j += 16) score_tile(q + i * ld, ld, kt + j, tp, d, s + i * tp + j, tp, 1, 1);
+    }
+    for (i = 0; i < t; i++) enc_softmax_row(s + i * tp, t, scale);
+    // Context: whole 32- and 16-column blocks of the head, then any rest.
+    ptrdiff_t c = 0;
+    for (; c + 32 <= d; c += 32) {
+        for (i = 0; i + BLOCK_ROWS <= t; i += BLOCK_ROWS)
+            context_tile(s + i * tp, tp, v + c, ld, t, out + i * ldo + c, ldo, BLOCK_ROWS, 2);
+        for (; i < t; i++) context_tile(s + i * tp, tp, v + c, ld, t, out + i * ldo + c, ldo, 1, 2);
+    }
+    for (; c + 16 <= d; c += 16) {
+        for (i = 0; i + BLOCK_ROWS <= t; i += BLOCK_ROWS)
+            context_tile(s + i * tp, tp, v + c, ld, t, out + i * ldo + c, ldo, BLOCK_ROWS, 1);
+        for (; i < t; i++) context_tile(s + i * tp, tp, v + c, ld, t, out + i * ldo + c, ldo, 1, 1);
+    }
+    for (; c < d; c++)
+        for (i = 0; i < t; i++) out[i * ldo + c] = dot_strided(s + i * tp, 1, v + c, ld, t);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512dq,avx512vl,fma")))
+static void attention_avx512(const float *q, const float *k, const float *v, ptrdiff_t ld, ptrdiff_t t,
+                             ptrdiff_t d, float scale, float *out, ptrdiff_t ldo, float *scratch) {
+    attention_body(q, k, v, ld, t, d, scale, out, ldo, scratch);
+}
+
+__attribute__((target("avx2,fma")))
+static void attention_avx2(const float *q, const float *k, const float *v, ptrdiff_t ld, ptrdiff_t t,
+                           ptrdiff_t d, float scale, float *out, ptrdiff_t ldo, float *scratch) {
+    attention_body(q, k, v, ld, t, d, scale, out, ldo, scratch);
+}
+#endif
+
+void enc_attention_head(const float *q, const float *k, const float *v, ptrdiff_t ld, ptrdiff_t tokens,
+                        ptrdiff_t head_size, float scale, float *out, ptrdiff_t ldo, float *scratch) {
+    if (tokens <= 0) return;
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
+        attention_avx512(q, k, v, ld, tokens, head_size, scale, out, ldo, scratch);
+        return;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        attention_avx2(q, k, v, ld, tokens, head_size, scale, out, ldo, scratch);
+        return;
+    }
+#endif
+    attention_body(q, k, v, ld, tokens, head_size, scale, out, ldo, scratch);
+}
