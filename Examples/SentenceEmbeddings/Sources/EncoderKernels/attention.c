@@ -124,18 +124,33 @@ static void attention_avx2(const float *q, const float *k, const float *v, ptrdi
 }
 #endif
 
+int enc_attention_head_copy(int copy, const float *q, const float *k, const float *v, ptrdiff_t ld, ptrdiff_t tokens,
+                            ptrdiff_t head_size, float scale, float *out, ptrdiff_t ldo, float *scratch) {
+    if (tokens <= 0) return 0;
+    switch (copy) {
+    case 0:
+        attention_body(q, k, v, ld, tokens, head_size, scale, out, ldo, scratch);
+        return 0;
+#if defined(__x86_64__)
+    case 1:
+        if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) return -1;
+        attention_avx2(q, k, v, ld, tokens, head_size, scale, out, ldo, scratch);
+        return 0;
+    case 2:
+        if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+              __builtin_cpu_supports("avx512vl")))
+            return -1;
+        attention_avx512(q, k, v, ld, tokens, head_size, scale, out, ldo, scratch);
+        return 0;
+#endif
+    default:
+        return -1;
+    }
+}
+
 void enc_attention_head(const float *q, const float *k, const float *v, ptrdiff_t ld, ptrdiff_t tokens,
                         ptrdiff_t head_size, float scale, float *out, ptrdiff_t ldo, float *scratch) {
-    if (tokens <= 0) return;
-#if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
-        attention_avx512(q, k, v, ld, tokens, head_size, scale, out, ldo, scratch);
-        return;
-    }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        attention_avx2(q, k, v, ld, tokens, head_size, scale, out, ldo, scratch);
-        return;
-    }
-#endif
-    attention_body(q, k, v, ld, tokens, head_size, scale, out, ldo, scratch);
+    // The widest copy this CPU runs.
+    for (int copy = 2; copy >= 0; copy--)
+        if (enc_attention_head_copy(copy, q, k, v, ld, tokens, head_size, scale, out, ldo, scratch) == 0) return;
 }

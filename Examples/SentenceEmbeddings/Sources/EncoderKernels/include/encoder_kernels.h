@@ -33,6 +33,12 @@ void enc_softmax_rows(float *s, ptrdiff_t rows, ptrdiff_t n, ptrdiff_t ld, float
 void enc_attention_head(const float *q, const float *k, const float *v, ptrdiff_t ld, ptrdiff_t tokens,
                         ptrdiff_t head_size, float scale, float *out, ptrdiff_t ldo, float *scratch);
 
+/// enc_attention_head with one copy of the code: 0 the baseline target,
+/// 1 AVX2 with FMA, 2 AVX-512 (x86-64 only). Returns -1, doing nothing, when
+/// the CPU cannot run that copy. For tests: every copy gives the same bits.
+int enc_attention_head_copy(int copy, const float *q, const float *k, const float *v, ptrdiff_t ld, ptrdiff_t tokens,
+                            ptrdiff_t head_size, float scale, float *out, ptrdiff_t ldo, float *scratch);
+
 /// The floats of scratch enc_attention_head needs.
 ptrdiff_t enc_attention_scratch_count(ptrdiff_t tokens, ptrdiff_t head_size);
 
