@@ -68,7 +68,7 @@ static inline float enc_erff(float x) {
 }
 
 /// row[0..<n] ← softmax(scale · row), in place (n ≥ 1): the maximum first, then
-/// exp with eight partial sums (a reduction the compiler may vectorize
+/// exp with sixteen partial sums (a reduction the compiler may vectorize
 /// without reordering additions behind the program's back), then one
 /// multiplication by the sum's inverse.
 static inline __attribute__((always_inline)) void enc_softmax_row(float *row, ptrdiff_t n, float scale) {
@@ -81,10 +81,10 @@ static inline __attribute__((always_inline)) void enc_softmax_row(float *row, pt
     float max = row[0];
     for (; j < n; j++) max = row[j] > max ? row[j] : max;
     for (int l = 0; l < 16; l++) max = lanes[l] > max ? lanes[l] : max;
-    float sums[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    float sums[16] = {0};
     j = 0;
-    for (; j + 8 <= n; j += 8) {
-        for (int l = 0; l < 8; l++) {
+    for (; j + 16 <= n; j += 16) {
+        for (int l = 0; l < 16; l++) {
             float e = enc_expf((row[j + l] - max) * scale);
             row[j + l] = e;
             sums[l] += e;
@@ -96,7 +96,7 @@ static inline __attribute__((always_inline)) void enc_softmax_row(float *row, pt
         row[j] = e;
         sum += e;
     }
-    for (int l = 0; l < 8; l++) sum += sums[l];
+    for (int l = 0; l < 16; l++) sum += sums[l];
     float inverse = 1.0f / sum;
     for (j = 0; j < n; j++) row[j] *= inverse;
 }

@@ -42,6 +42,9 @@ struct Embed: ParsableCommand {
     @Option(name: .long, help: "With --bench: thread counts, comma-separated (default 1,2).")
     var benchThreads: String = "1,2"
 
+    @Flag(name: .long, help: "With --bench: time int8 only, without the Float baseline (which takes most of the bench's time).")
+    var int8Only = false
+
     @Flag(name: .long, help: "JSON output: the embeddings, or with --bench the figures.")
     var json = false
 
@@ -52,6 +55,7 @@ struct Embed: ParsableCommand {
         guard `repeat` >= 1 else { throw ValidationError("--repeat must be ≥ 1, got \(`repeat`)") }
         if !bench && sentences.isEmpty { throw ValidationError("give sentences to embed, or --bench") }
         if bench && (tokens || float) { throw ValidationError("--bench times both int8 and Float; --tokens and --float do not go with it") }
+        if int8Only && !bench { throw ValidationError("--int8-only goes with --bench") }
         _ = try benchThreadCounts()
     }
 
@@ -82,7 +86,7 @@ struct Embed: ParsableCommand {
         let granularity: QuantizedLinear.InputGranularity = self.granularity == .row ? .perRow : .perTensor
         if bench {
             try EncoderBench(checkpoint: checkpoint, granularity: granularity, threads: try benchThreadCounts(), repeatCount: `repeat`,
-                             json: json).run()
+                             includeFloat: !int8Only, json: json).run()
             return
         }
         let encoder = try SentenceEncoder(checkpoint: checkpoint, precision: float ? .float : .int8(granularity))

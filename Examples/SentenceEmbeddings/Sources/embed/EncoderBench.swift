@@ -12,6 +12,7 @@ struct EncoderBench {
     let granularity: QuantizedLinear.InputGranularity
     let threads: [Int]
     let repeatCount: Int
+    let includeFloat: Bool
     let json: Bool
 
     struct Case: Codable {
@@ -42,10 +43,8 @@ struct EncoderBench {
     }
 
     func run() throws {
-        let encoders: [(String, SentenceEncoder)] = [
-            ("int8", try SentenceEncoder(checkpoint: checkpoint, precision: .int8(granularity))),
-            ("Float", try SentenceEncoder(checkpoint: checkpoint, precision: .float)),
-        ]
+        var encoders: [(String, SentenceEncoder)] = [("int8", try SentenceEncoder(checkpoint: checkpoint, precision: .int8(granularity)))]
+        if includeFloat { encoders.append(("Float", try SentenceEncoder(checkpoint: checkpoint, precision: .float))) }
         var cases: [Case] = []
         for t in threads {
             for long in [false, true] {
