@@ -42,6 +42,36 @@ struct EncoderTests {
         }
     }
 
+    /// A batch of more rows than one chunk (SentenceEncoder.chunkRowsPerThread)
+    /// goes in several, which changes no bit with per-row parameters (and in
+    /// Float at most OpenBLAS's rounding); an empty sequence gets an empty
+    /// embedding, not NaN.
+    @Test func chunkedBatchesGiveEachSentenceItsOwnEmbedding() throws {
+        let checkpoint = try TestModel.checkpoint.get()
+        let long = checkpoint.tokenizer.encode(EvaluationSentences.all.joined(separator: " "))
+        let short = checkpoint.tokenizer.encode("A short one.")
+        let sequences = [long, short, long, []] + Array(repeating: long, count: 8) + [short, long]
+        #expect(sequences.reduce(0) { $0 + $1.count } > 2 * SentenceEncoder.chunkRowsPerThread)
+        for precision in [Precision.int8(.perRow), .float] {
+            let encoder = try SentenceEncoder(checkpoint: checkpoint, precision: precision)
+            var profile = EncoderProfile()
+            let batch = TokenBatch(sequences: sequences, padding: checkpoint.tokenizer.padding)
+            let together = try encoder.embed(batch, threads: 1, profile: &profile)
+            #expect(together[3].isEmpty)
+            for (i, ids) in sequences.enumerated() where !ids.isEmpty {
+                let alone = try encoder.embed(TokenBatch(sequences: [ids], padding: checkpoint.tokenizer.padding), threads: 1, profile: &profile)
+                if precision == .float {
+                    // OpenBLAS decides how it splits M; on some cores that may round differently.
+                    let gap = zip(alone[0], together[i]).map { abs($0 - $1) }.max() ?? .infinity
+                    #expect(gap <= 1e-6, "Float sentence \(i): \(gap)")
+                } else {
+                    #expect(alone[0] == together[i], "int8 sentence \(i)")
+                }
+                #expect(together[i].allSatisfy { $0.isFinite })
+            }
+        }
+    }
+
     /// Q, K and V fused into one int8 layer give the bits of three layers.
     @Test func fusedLayersEqualSeparateLayers() throws {
         var state: UInt64 = 7
