@@ -138,35 +138,28 @@ struct LinearCommand: ParsableCommand {
                 return try b.floatValues()
             }
         }
-        let layerMode: QuantizedLinear.Mode
-        var layerSmoothing: Smoothing? = nil
         var report: [String: Any] = ["m": m, "k": k, "n": n, "mode": mode.rawValue]
+        let layer: QuantizedLinear
         switch mode {
         case .dynamic:
             let granularity = self.granularity ?? .row
-            layerMode = .dynamic(granularity == .row ? .perRow : .perTensor)
+            layer = try QuantizedLinear(weights: wv, outputChannels: n, inputChannels: k, bias: bv,
+                                        mode: .dynamic(granularity == .row ? .perRow : .perTensor), rounding: rounding?.mode)
             report["granularity"] = granularity.rawValue
-        case .static:
-            let (input, staticOutput, smoothing) = try staticParameters(w: wv, b: bv, n: n, k: k)
-            guard let output = staticOutput else {
-                throw ValidationError(Self.staticModeNeeds)
+        case .static, .staticInput:
+            layer = try staticLayer(w: wv, b: bv, n: n, k: k)
+            if let smooth { report["smoothing_alpha"] = smooth }
+            if calibrate != nil { report["observer"] = (observer ?? .minmax).rawValue }
+            switch layer.mode {
+            case .static(let input, let output, _):
+                report["x_scale"] = input.scale; report["x_zero_point"] = input.zeroPoint
+                report["y_scale"] = output.scale; report["y_zero_point"] = output.zeroPoint
+            case .staticInput(let input):
+                report["x_scale"] = input.scale; report["x_zero_point"] = input.zeroPoint
+            case .dynamic:
+                break
             }
-            layerMode = .static(input: input, output: output, activation: .none)
-            layerSmoothing = smoothing
-            if let smooth { report["smoothing_alpha"] = smooth }
-            report["x_scale"] = input.scale; report["x_zero_point"] = input.zeroPoint
-            report["y_scale"] = output.scale; report["y_zero_point"] = output.zeroPoint
-            if calibrate != nil { report["observer"] = (observer ?? .minmax).rawValue }
-        case .staticInput:
-            let (input, _, smoothing) = try staticParameters(w: wv, b: bv, n: n, k: k, output: false)
-            layerMode = .staticInput(input)
-            layerSmoothing = smoothing
-            if let smooth { report["smoothing_alpha"] = smooth }
-            report["x_scale"] = input.scale; report["x_zero_point"] = input.zeroPoint
-            if calibrate != nil { report["observer"] = (observer ?? .minmax).rawValue }
         }
-        let layer = try QuantizedLinear(weights: wv, outputChannels: n, inputChannels: k, bias: bv, mode: layerMode,
-                                        rounding: rounding?.mode, smoothing: layerSmoothing)
         if let save { try layer.save(to: URL(fileURLWithPath: save)) }
         try finish(layer, xv, m: m, wv: wv, bv: bv, report: report)
     }
@@ -232,10 +225,10 @@ struct LinearCommand: ParsableCommand {
         }
     }
 
-    /// The input parameters, the output parameters (unless `output` is false)
-    /// and the smoothing, from --calibrate or the explicit options.
-    func staticParameters(w: [Float], b: [Float]?, n: Int, k: Int, output: Bool = true) throws
-        -> (QuantizationParameters, QuantizationParameters?, Smoothing?) {
+    /// The static or static-input layer, from --calibrate (with --observer,
+    /// --batch, --smooth) or from the explicit --x-/--y- parameters.
+    func staticLayer(w: [Float], b: [Float]?, n: Int, k: Int) throws -> QuantizedLinear {
+        let output = mode == .static
         if let calibrate {
             guard xScale == nil, xZeroPoint == nil, yScale == nil, yZeroPoint == nil else {
                 throw ValidationError("give either --calibrate or the explicit --x-/--y- parameters, not both")
@@ -247,38 +240,37 @@ struct LinearCommand: ParsableCommand {
                 guard cs[1] == k else { throw QGEMMError(.invalidShape, "calibration data is \(cs), K must be \(k)") }
                 return (try ca.floatValues(), cs)
             }
-            var xObs = try makeObserver(), yObs = try makeObserver()
             let rows = cs[0], step = batch ?? 64
-            // SmoothQuant: the factors from the whole calibration set first; the
-            // input observer then sees the smoothed input X·diag(1/s).
-            var smoothing: Smoothing? = nil
-            if let smooth {
-                var absMax = InputChannelAbsMax(inputChannels: k)
-                try absMax.observe(c, rows: rows)
-                smoothing = try Smoothing(inputAbsMax: absMax.values, weights: w, outputChannels: n, inputChannels: k, alpha: smooth)
+            // The float layer's output, batch by batch as the observer will see it.
+            var y: [Float]? = nil
+            if output {
+                var all: [Float] = []
+                all.reserveCapacity(rows * n)
+                for start in stride(from: 0, to: rows, by: step) {
+                    let end = min(rows, start + step)
+                    var yb = try BLAS.sgemm(Array(c[(start * k)..<(end * k)]), w, m: end - start, k: k, n: n, transposeB: true)
+                    if let b { for i in yb.indices { yb[i] += b[i % n] } }
+                    all += yb
+                }
+                y = all
             }
-            for start in stride(from: 0, to: rows, by: step) {
-                let end = min(rows, start + step)
-                let xb = Array(c[(start * k)..<(end * k)])
-                try xObs.observe(try smoothing?.apply(xb, rows: end - start) ?? xb)
-                guard output else { continue }
-                var yb = try BLAS.sgemm(xb, w, m: end - start, k: k, n: n, transposeB: true)
-                if let b { for i in yb.indices { yb[i] += b[i % n] } }
-                try yObs.observe(yb)
-            }
-            return (try xObs.parameters(type: .uint8), output ? try yObs.parameters(type: .int8) : nil, smoothing)
+            return try QuantizedLinear.calibrated(weights: w, outputChannels: n, inputChannels: k, bias: b,
+                                                  mode: output ? .static : .staticInput, input: c, rows: rows, floatOutput: y,
+                                                  observer: makeObserver, smoothingAlpha: smooth, batchRows: step,
+                                                  rounding: rounding?.mode)
         }
-        if !output {
-            guard let xScale, let xZeroPoint else {
-                throw ValidationError("static-input mode needs --calibrate CALIB_X.npy or both of --x-scale, --x-zero-point")
-            }
-            return (try QuantizationParameters(type: .uint8, scale: xScale, zeroPoint: xZeroPoint), nil, nil)
+        guard let xScale, let xZeroPoint else {
+            throw ValidationError(output ? Self.staticModeNeeds : "static-input mode needs --calibrate CALIB_X.npy or both of --x-scale, --x-zero-point")
         }
-        guard let xScale, let xZeroPoint, let yScale, let yZeroPoint else {
-            throw ValidationError(Self.staticModeNeeds)
+        let input = try QuantizationParameters(type: .uint8, scale: xScale, zeroPoint: xZeroPoint)
+        guard output else {
+            return try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, bias: b, mode: .staticInput(input),
+                                       rounding: rounding?.mode)
         }
-        return (try QuantizationParameters(type: .uint8, scale: xScale, zeroPoint: xZeroPoint),
-                try QuantizationParameters(type: .int8, scale: yScale, zeroPoint: yZeroPoint), nil)
+        guard let yScale, let yZeroPoint else { throw ValidationError(Self.staticModeNeeds) }
+        let out = try QuantizationParameters(type: .int8, scale: yScale, zeroPoint: yZeroPoint)
+        return try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, bias: b,
+                                   mode: .static(input: input, output: out, activation: .none), rounding: rounding?.mode)
     }
 
     func makeObserver() throws -> any CalibrationObserver {

@@ -1,0 +1,92 @@
+extension QuantizedLinear {
+    /// The static modes a layer can be calibrated for.
+    public enum CalibratedMode: String, Sendable, CaseIterable {
+        /// ``Mode/static(input:output:activation:)``: int8 in and out, with
+        /// input and output parameters from the calibration data.
+        case `static`
+        /// ``Mode/staticInput(_:)``: Float in and out, the input quantized
+        /// with parameters from the calibration data.
+        case staticInput
+    }
+
+    /// A static or static-input layer whose parameters come from calibration
+    /// data: the input parameters from an observer fed the calibration input
+    /// in batches of `batchRows` rows, and in static mode the output
+    /// parameters from a second observer fed the float layer's outputs on the
+    /// same rows. With `smoothingAlpha`, SmoothQuant factors are computed
+    /// first from the whole calibration input (``InputChannelAbsMax``,
+    /// ``Smoothing/init(inputAbsMax:weights:outputChannels:inputChannels:alpha:)``),
+    /// and the input observer sees the smoothed input `X·diag(1/s)`.
+    ///
+    /// ```swift
+    /// let layer = try QuantizedLinear.calibrated(
+    ///     weights: w, outputChannels: n, inputChannels: k, bias: b,
+    ///     mode: .staticInput, input: samples, rows: sampleRows,
+    ///     observer: { try PercentileObserver(percentile: 99.99) })
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - weights: Float W, row-major [N×K].
+    ///   - outputChannels: N ≥ 1.
+    ///   - inputChannels: K ≥ 1.
+    ///   - bias: optional Float b [N].
+    ///   - mode: static (int8 output) or static-input (Float output).
+    ///   - input: the calibration input, row-major [rows×K].
+    ///   - rows: its number of rows, ≥ 1.
+    ///   - floatOutput: the float layer's output on `input`, [rows×N]
+    ///     (`X·Wᵀ + b`, for example from a float BLAS); static mode needs it,
+    ///     static-input mode refuses it.
+    ///   - observer: makes a fresh observer (one for the input, one for the
+    ///     output in static mode). Batched observers such as
+    ///     ``MovingAverageMinMaxObserver`` depend on the batches they are fed.
+    ///   - smoothingAlpha: SmoothQuant's migration strength in [0, 1], or nil.
+    ///   - batchRows: rows per observed batch, ≥ 1 (default 64).
+    ///   - rounding: static mode's requantization (default single rounding).
+    /// - Returns: the layer, with its parameters in ``mode`` and its factors
+    ///   in ``smoothing``.
+    /// - Throws: ``QGEMMError`` for bad shapes, non-finite values, or a
+    ///   `floatOutput` that does not fit the mode.
+    public static func calibrated(weights: [Float], outputChannels: Int, inputChannels: Int, bias: [Float]? = nil,
+                                  mode: CalibratedMode, input: [Float], rows: Int, floatOutput: [Float]? = nil,
+                                  observer: () throws -> any CalibrationObserver, smoothingAlpha: Float? = nil,
+                                  batchRows: Int = 64, rounding: RoundingMode? = nil) throws -> QuantizedLinear {
+        let k = inputChannels, n = outputChannels
+        guard k >= 1, n >= 1 else { throw QGEMMError(.invalidShape, "N and K must be ≥ 1, got N = \(n), K = \(k)") }
+        guard rows >= 1 else { throw QGEMMError(.invalidShape, "calibration needs at least one row, got \(rows)") }
+        guard batchRows >= 1 else { throw QGEMMError(.invalidArgument, "batchRows must be ≥ 1, got \(batchRows)") }
+        try PackedWeights.checkExactCount(input.count, rows: rows, k: k, n: 0)
+        switch (mode, floatOutput) {
+        case (.static, nil):
+            throw QGEMMError(.incompatibleParameters, "static mode needs the float layer's output on the calibration input")
+        case (.static, let y?):
+            try PackedWeights.checkExactCount(y.count, rows: rows, k: n, n: 0)
+        case (.staticInput, nil):
+            break
+        case (.staticInput, _?):
+            throw QGEMMError(.incompatibleParameters, "static-input mode writes Float and takes no output calibration")
+        }
+        var smoothing: Smoothing? = nil
+        if let alpha = smoothingAlpha {
+            var absMax = InputChannelAbsMax(inputChannels: k)
+            try absMax.observe(input, rows: rows)
+            smoothing = try Smoothing(inputAbsMax: absMax.values, weights: weights, outputChannels: n, inputChannels: k, alpha: alpha)
+        }
+        var inputObserver = try observer()
+        var outputObserver = floatOutput == nil ? nil : try observer()
+        for start in stride(from: 0, to: rows, by: batchRows) {
+            let end = start + min(batchRows, rows - start)
+            let batch = Array(input[(start * k)..<(end * k)])
+            try inputObserver.observe(try smoothing?.apply(batch, rows: end - start) ?? batch)
+            if let y = floatOutput { try outputObserver?.observe(Array(y[(start * n)..<(end * n)])) }
+        }
+        let inputParameters = try inputObserver.parameters(type: .uint8)
+        let layerMode: Mode
+        if let outputObserver {
+            layerMode = .static(input: inputParameters, output: try outputObserver.parameters(type: .int8), activation: .none)
+        } else {
+            layerMode = .staticInput(inputParameters)
+        }
+        return try QuantizedLinear(weights: weights, outputChannels: n, inputChannels: k, bias: bias, mode: layerMode,
+                                   rounding: rounding, smoothing: smoothing)
+    }
+}

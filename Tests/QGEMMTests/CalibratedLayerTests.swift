@@ -1,0 +1,68 @@
+import Testing
+@testable import QGEMM
+import QGEMMBaseline
+
+@Suite("QuantizedLinear.calibrated")
+struct CalibratedLayerTests {
+    /// The calibrated layer is the layer built by hand from the same
+    /// observers fed the same batches (and SmoothQuant factors from the whole
+    /// input), in both static modes, with and without smoothing.
+    @Test func equalsTheLayerBuiltByHand() throws {
+        var rng = SplitMix64(seed: 5)
+        let n = 7, k = 19, rows = 150, batch = 64
+        let w = (0..<(n * k)).map { _ in rng.gaussian() * 0.2 }, b = (0..<n).map { _ in rng.gaussian() }
+        let x = (0..<(rows * k)).map { _ in rng.gaussian() * 3 }
+        var y = [Float](repeating: 0, count: rows * n)
+        for r in 0..<rows {
+            for o in 0..<n { y[r * n + o] = (0..<k).reduce(b[o]) { $0 + x[r * k + $1] * w[o * k + $1] } }
+        }
+        for alpha in [nil, Float(0.5)] {
+            let smoothing = try alpha.map { a in
+                var absMax = InputChannelAbsMax(inputChannels: k)
+                try absMax.observe(x, rows: rows)
+                return try Smoothing(inputAbsMax: absMax.values, weights: w, outputChannels: n, inputChannels: k, alpha: a)
+            }
+            var xObserver = MovingAverageMinMaxObserver(), yObserver = MovingAverageMinMaxObserver()
+            for start in stride(from: 0, to: rows, by: batch) {
+                let end = min(rows, start + batch), xb = Array(x[(start * k)..<(end * k)])
+                try xObserver.observe(try smoothing?.apply(xb, rows: end - start) ?? xb)
+                try yObserver.observe(Array(y[(start * n)..<(end * n)]))
+            }
+            let input = try xObserver.parameters(type: .uint8), output = try yObserver.parameters(type: .int8)
+            for mode in QuantizedLinear.CalibratedMode.allCases {
+                let layer = try QuantizedLinear.calibrated(weights: w, outputChannels: n, inputChannels: k, bias: b, mode: mode,
+                                                           input: x, rows: rows, floatOutput: mode == .static ? y : nil,
+                                                           observer: { MovingAverageMinMaxObserver() }, smoothingAlpha: alpha,
+                                                           batchRows: batch)
+                let byHand = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, bias: b,
+                                                 mode: mode == .static ? .static(input: input, output: output, activation: .none)
+                                                                       : .staticInput(input),
+                                                 smoothing: smoothing)
+                #expect(layer.smoothing == byHand.smoothing)
+                let probe = Array(x.prefix(5 * k))
+                #expect(try layer(probe, rows: 5) == byHand(probe, rows: 5), "\(mode) alpha \(String(describing: alpha))")
+                switch (layer.mode, byHand.mode) {
+                case (.static(let a, let c, _), .static(let a2, let c2, _)): #expect(a == a2 && c == c2)
+                case (.staticInput(let a), .staticInput(let a2)): #expect(a == a2)
+                default: Issue.record("\(mode): the calibrated layer has mode \(layer.mode.name)")
+                }
+            }
+        }
+    }
+
+    @Test func refusesOutputsThatDoNotFitTheMode() throws {
+        let w = [Float](repeating: 0.5, count: 6), x = [Float](repeating: 1, count: 6)
+        func make(_ mode: QuantizedLinear.CalibratedMode, _ y: [Float]?, rows: Int = 2, batchRows: Int = 64) throws {
+            _ = try QuantizedLinear.calibrated(weights: w, outputChannels: 2, inputChannels: 3, mode: mode, input: x, rows: rows,
+                                               floatOutput: y, observer: { MinMaxObserver() }, batchRows: batchRows)
+        }
+        #expect(throws: QGEMMError.self) { try make(.static, nil) }
+        #expect(throws: QGEMMError.self) { try make(.static, [1, 2, 3]) }
+        #expect(throws: QGEMMError.self) { try make(.staticInput, [1, 2, 3, 4]) }
+        #expect(throws: QGEMMError.self) { try make(.staticInput, nil, rows: 3) }
+        #expect(throws: QGEMMError.self) { try make(.staticInput, nil, rows: 0) }
+        #expect(throws: QGEMMError.self) { try make(.staticInput, nil, batchRows: 0) }
+        try make(.static, [1, 2, 3, 4])
+        try make(.staticInput, nil)
+    }
+}
