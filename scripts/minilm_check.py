@@ -1,4 +1,4 @@
-"""The body of scripts/minilm-check (see there). Arguments: OUT_DIR QGEMM_BINARY."""
+"""The body of scripts/minilm-check (see there). Arguments: OUT_DIR EMBED_BINARY."""
 import json
 import os
 import subprocess
@@ -8,25 +8,11 @@ import time
 
 import numpy as np
 
-from minilm_reference import (W, calibration, encode, evaluation, float_linear, neighbours, pairs)
+from minilm_reference import MODEL, calibration, encode, evaluation, float_linear, neighbours, pairs
 
-OUT, QGEMM = sys.argv[1], os.path.abspath(sys.argv[2])
+OUT, EMBED = sys.argv[1], os.path.abspath(sys.argv[2])
 
-
-def sqnr(ref, test):
-    noise = float(((ref.astype(np.float64) - test) ** 2).sum())
-    return float("inf") if noise == 0 else 10 * np.log10(float((ref.astype(np.float64) ** 2).sum()) / noise)
-
-
-# --- float reference, its sanity check, and the calibration inputs of every layer
-captured = {}
-
-
-def capturing_linear(x, l, name):
-    captured.setdefault((l, name), []).append(x.astype(np.float32))
-    return float_linear(x, l, name)
-
-
+# --- the float reference and its sanity check
 ref = encode(evaluation, float_linear)
 n_pairs = len(pairs)
 para = np.array([ref[2 * i] @ ref[2 * i + 1] for i in range(n_pairs)])
@@ -35,103 +21,80 @@ print(f"float reference: paraphrase pairs cosine mean {para.mean():.3f} (min {pa
       f"unrelated pairs mean {unrelated.mean():.3f} (max {unrelated.max():.3f})")
 if not (para.mean() > unrelated.mean() + 0.3 and (para > unrelated).mean() > 0.95):
     sys.exit("minilm-check: the float forward pass does not separate paraphrases from unrelated pairs; it is wrong")
-encode(calibration, capturing_linear)
-
-
 ref_nn = neighbours(ref)
 
-ALPHA = os.environ.get("MINILM_SMOOTH_ALPHA", "0.5")
-DYNAMIC = ["--mode", "dynamic", "--granularity", "row"]
-configs = [("dynamic-row", DYNAMIC),
-           ("dynamic-tensor", ["--mode", "dynamic", "--granularity", "tensor"]),
-           ("static-minmax", ["--mode", "static", "--observer", "minmax"]),
-           ("static-moving", ["--mode", "static", "--observer", "moving"]),
-           ("static-percentile", ["--mode", "static", "--observer", "percentile", "--percentile", "99.99"]),
-           ("static-mse", ["--mode", "static", "--observer", "mse"]),
-           ("static-entropy", ["--mode", "static", "--observer", "entropy"])]
+# --- the configurations, as `embed --study` recipes (Examples/SentenceEmbeddings/Sources/embed/StudySpec.swift)
+ALPHA = float(os.environ.get("MINILM_SMOOTH_ALPHA", "0.5"))
+DYNAMIC = {"mode": "dynamic", "granularity": "row"}
+OBSERVERS = [("minmax", {"observer": "minmax"}), ("moving", {"observer": "moving"}),
+             ("percentile", {"observer": "percentile", "percentile": 99.99}), ("mse", {"observer": "mse"}),
+             ("entropy", {"observer": "entropy"})]
+configs = [("dynamic-row", DYNAMIC), ("dynamic-tensor", {"mode": "dynamic", "granularity": "tensor"})]
+configs += [(f"static-{name}", {"mode": "static", **o}) for name, o in OBSERVERS]
 # Each static observer again with SmoothQuant factors (alpha ALPHA) calibrated on the same data.
-configs += [(label + "+smooth", args + ["--smooth", ALPHA]) for label, args in configs if label.startswith("static")]
+configs += [(label + "+smooth", {**r, "smooth": ALPHA}) for label, r in configs if label.startswith("static")]
 # Static inputs, Float outputs: every Linear layer's input quantized with one
 # scale and zero point fixed in advance, its output left in Float for the
 # residual adds and LayerNorms that follow (no output quantization).
-configs += [("static-input-" + label[len("static-"):], ["--mode", "static-input"] + args[2:])
-            for label, args in configs if label.startswith("static")]
+configs += [("static-input-" + label[len("static-"):], {**r, "mode": "static-input"})
+            for label, r in configs if label.startswith("static")]
 MIXED_THRESHOLD_DB = 30.0
-results = []
 
 
-def run_linear(tmp, x, l, name, args):
-    """One Linear layer through `qgemm linear` with `args`; returns (y, report)."""
-    p = f"encoder.layer.{l}.{name}"
-    wpath, bpath = os.path.join(tmp, p + ".w.npy"), os.path.join(tmp, p + ".b.npy")
-    if not os.path.exists(wpath):
-        np.save(wpath, W(p + ".weight"))
-        np.save(bpath, W(p + ".bias"))
-    xpath, ypath = os.path.join(tmp, "x.npy"), os.path.join(tmp, "y.npy")
-    np.save(xpath, x.astype(np.float32))
-    extra = ["--calibrate", os.path.join(tmp, f"calib-{l}-{name}.npy")] if any(a.startswith("static") for a in args) else []
-    r = subprocess.run([QGEMM, "linear", "--x", xpath, "--w", wpath, "--bias", bpath, "--out", ypath,
-                        "--json", "-", "--repeat", "3"] + args + extra, check=True, capture_output=True, text=True)
-    return np.load(ypath), json.loads(r.stdout)
+def study(tmp, entries):
+    """Runs `embed --study` on [(label, default recipe, per-layer recipes)]; returns its results by label."""
+    spec = {"calibration": calibration, "evaluation": evaluation,
+            "configs": [{"label": label, "default": recipe, "layers": layers} for label, recipe, layers in entries]}
+    path = os.path.join(tmp, "study.json")
+    with open(path, "w") as f:
+        json.dump(spec, f)
+    out = subprocess.run([EMBED, "--model", MODEL, "--study", path], check=True, stdout=subprocess.PIPE, text=True)
+    return {r["label"]: r for r in json.loads(out.stdout)}
 
 
-def evaluate(tmp, label, choose_args):
-    """The evaluation pass with `choose_args(l, name)` giving each layer's options."""
-    layer_sqnr, totals, modes = {}, {"int8": 0.0, "sgemm": 0.0}, {}
-
-    def qgemm_linear(x, l, name):
-        args = choose_args(l, name)
-        y, report = run_linear(tmp, x, l, name, args)
-        totals["int8"] += report["int8_seconds"]
-        totals["sgemm"] += report["sgemm_seconds"]
-        layer_sqnr[f"{l}.{name}"] = sqnr(float_linear(x, l, name), y)
-        modes[f"{l}.{name}"] = report["mode"]
-        return y
-
-    started = time.time()
-    emb = encode(evaluation, qgemm_linear)
+def summarize(r, seconds):
+    emb = np.array(r["embeddings"], dtype=np.float64)
     cos = (emb * ref).sum(1)
-    agree = float((neighbours(emb) == ref_nn).mean())
-    result = {"config": label, "layer_sqnr_db": layer_sqnr, "cosine_mean": float(cos.mean()),
-              "cosine_min": float(cos.min()), "top1_agreement": agree,
-              "linear_seconds_int8": totals["int8"], "linear_seconds_sgemm": totals["sgemm"],
-              "dynamic_layers": sorted(k for k, v in modes.items() if v == "dynamic")}
-    print(f"{label}: done in {time.time() - started:.1f} s", file=sys.stderr)
-    return result
+    return {"config": r["label"], "layer_sqnr_db": {k: float(v) for k, v in r["layerSQNR"].items()},
+            "calibration_sqnr_db": {k: float(v) for k, v in r["calibrationSQNR"].items()},
+            "cosine_mean": float(cos.mean()), "cosine_min": float(cos.min()),
+            "top1_agreement": float((neighbours(emb) == ref_nn).mean()), "study_seconds": seconds,
+            "dynamic_layers": sorted(k for k, v in r["modes"].items() if v == "dynamic")}
 
 
+started = time.time()
 with tempfile.TemporaryDirectory() as tmp:
-    for (l, name), xs in captured.items():
-        np.save(os.path.join(tmp, f"calib-{l}-{name}.npy"), np.concatenate(xs))
-    for label, args in configs:
-        results.append(evaluate(tmp, label, lambda l, name, args=args: args))
+    raw = study(tmp, [(label, recipe, None) for label, recipe in configs])
+    first = time.time() - started
+    results = [summarize(raw[label], first / len(configs)) for label, _ in configs]
     # Mixed: the static configuration with the best mean cosine, layer by layer
     # kept static where its SQNR on the calibration inputs (not the evaluation
     # ones) reaches MIXED_THRESHOLD_DB, dynamic per-row elsewhere.
     best_static = max((r for r in results if r["config"].startswith("static")), key=lambda r: r["cosine_mean"])
-    static_args = dict(configs)[best_static["config"]]
-    calibration_sqnr = {}
-    for (l, name), xs in captured.items():
-        x = np.concatenate(xs)
-        y, _ = run_linear(tmp, x, l, name, static_args)
-        calibration_sqnr[(l, name)] = sqnr(float_linear(x, l, name), y)
-    mixed = evaluate(tmp, f"mixed ({best_static['config']} where >= {MIXED_THRESHOLD_DB:.0f} dB)",
-                     lambda l, name: static_args if calibration_sqnr[(l, name)] >= MIXED_THRESHOLD_DB else DYNAMIC)
+    static_recipe = dict(configs)[best_static["config"]]
+    fallback = {name: DYNAMIC for name, db in best_static["calibration_sqnr_db"].items() if db < MIXED_THRESHOLD_DB}
+    label = f"mixed ({best_static['config']} where >= {MIXED_THRESHOLD_DB:.0f} dB)"
+    t = time.time()
+    mixed = summarize(study(tmp, [(label, static_recipe, fallback)])[label], time.time() - t)
     results.append(mixed)
+print(f"{len(results)} configurations through the Swift encoder (embed --study) in {time.time() - started:.1f} s",
+      file=sys.stderr)
 
+names = sorted(results[0]["layer_sqnr_db"], key=lambda n: (int(n.split(".")[0]), [
+    "attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+    "intermediate.dense", "output.dense"].index(n.split(".", 1)[1])))
 print()
 print("per-layer SQNR (dB) of the int8 layer against the float layer on the same input")
 short = [r["config"].split(" ")[0] for r in results]
 print(f"{'layer':32}" + "".join(f"{c:>26}" for c in short))
-for name in results[0]["layer_sqnr_db"]:
+for name in names:
     print(f"{name:32}" + "".join(f"{r['layer_sqnr_db'][name]:26.1f}" for r in results))
 print()
-print(f"{'configuration':26} {'SQNR min':>9} {'median':>7} {'max':>6}  {'cos mean':>8} {'cos min':>8} {'top-1':>6}  "
-      f"{'int8 s':>7} {'sgemm s':>7}")
+print(f"{'configuration':26} {'SQNR min':>9} {'median':>7} {'max':>6}  {'cos mean':>8} {'cos min':>8} {'top-1':>6}")
 for r in results:
     v = np.array(list(r["layer_sqnr_db"].values()))
     print(f"{r['config'].split(' ')[0]:26} {v.min():9.1f} {np.median(v):7.1f} {v.max():6.1f}  {r['cosine_mean']:8.5f} "
-          f"{r['cosine_min']:8.5f} {r['top1_agreement']:6.3f}  {r['linear_seconds_int8']:7.3f} {r['linear_seconds_sgemm']:7.3f}")
+          f"{r['cosine_min']:8.5f} {r['top1_agreement']:6.3f}")
 worst = {r["config"].split(" ")[0]: min(r["layer_sqnr_db"], key=r["layer_sqnr_db"].get) for r in results}
 print("lowest-SQNR layer per configuration:", ", ".join(f"{k}: {v} ({results[i]['layer_sqnr_db'][v]:.1f} dB)"
                                                         for i, (k, v) in enumerate(worst.items())))
@@ -158,7 +121,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 fig, ax = plt.subplots(figsize=(13, 5))
-names = list(results[0]["layer_sqnr_db"].keys())
 for r in results:
     ax.plot(range(len(names)), [r["layer_sqnr_db"][n] for n in names], marker="o", ms=3, label=r["config"])
 ax.set_xticks(range(len(names)))

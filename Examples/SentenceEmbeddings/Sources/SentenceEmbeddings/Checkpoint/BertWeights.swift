@@ -27,6 +27,9 @@ public struct BertWeights: Sendable {
         public var intermediate: Linear
         public var output: Linear
         public var outputNorm: Norm
+
+        /// The Linear layers in the order of ``SentenceEncoder/linearNames(layer:)``.
+        public var linears: [Linear] { [query, key, value, attentionOutput, intermediate, output] }
     }
 
     public var wordEmbeddings: [Float]

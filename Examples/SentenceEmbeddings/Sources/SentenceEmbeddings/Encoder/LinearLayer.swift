@@ -2,32 +2,54 @@ import EncoderKernels
 import QGEMM
 import QGEMMBaseline
 
-/// One Linear layer of the encoder, Y[rows×outputs] = X[rows×inputs]·Wᵀ + b,
-/// either int8 (a ``QuantizedLinear``) or Float (OpenBLAS sgemm).
+/// One Linear layer of the encoder, Y[rows×outputs] = X[rows×inputs]·Wᵀ + b:
+/// int8 (a ``QuantizedLinear``), Float (OpenBLAS sgemm), or several layers
+/// that read the same input, their outputs side by side.
 enum LinearLayer: Sendable {
     case int8(QuantizedLinear)
     case float(weight: [Float], bias: [Float], outputs: Int, inputs: Int)
+    indirect case stacked([LinearLayer])
 
     var outputs: Int {
         switch self {
         case .int8(let layer): layer.outputChannels
         case .float(_, _, let outputs, _): outputs
+        case .stacked(let parts): parts.reduce(0) { $0 + $1.outputs }
         }
     }
 
     /// Several Linear layers that read the same input, stacked into one (more
-    /// outputs per GEMM). With per-channel weights and per-row input
-    /// parameters each output channel is computed exactly as it would be alone.
-    static func fused(_ parts: [BertWeights.Linear], precision: Precision) throws -> LinearLayer {
+    /// outputs per GEMM), Float or dynamic int8. With per-channel weights and
+    /// per-row input parameters each output channel is computed exactly as it
+    /// would be alone.
+    static func fused(_ parts: [BertWeights.Linear], recipe: LayerRecipe) throws -> LinearLayer {
         let inputs = parts[0].inputs
         let weight = parts.flatMap(\.weight), bias = parts.flatMap(\.bias), outputs = parts.reduce(0) { $0 + $1.outputs }
-        switch precision {
+        switch recipe {
         case .float:
             return .float(weight: weight, bias: bias, outputs: outputs, inputs: inputs)
-        case .int8(let granularity):
+        case .dynamic(let granularity):
             return .int8(try QuantizedLinear(weights: weight, outputChannels: outputs, inputChannels: inputs, bias: bias,
                                              mode: .dynamic(granularity)))
+        case .calibrated:
+            throw QGEMMError(.invalidArgument, "a calibrated layer is built from its calibration inputs (LinearLayer.calibrate)")
         }
+    }
+
+    /// A calibrated layer: its observers fed `inputs` (the layer's input in
+    /// a Float pass over the calibration sentences) and, in static mode, the
+    /// Float layer's output on them.
+    static func calibrate(_ part: BertWeights.Linear, mode: QuantizedLinear.CalibratedMode, observer: LayerRecipe.Observer,
+                          smoothingAlpha: Float?, on inputs: CalibrationInputs.Layer) throws -> QuantizedLinear {
+        var output: [Float]? = nil
+        if mode == .static {
+            var y = try BLAS.sgemm(inputs.values, part.weight, m: inputs.rows, k: part.inputs, n: part.outputs, transposeB: true)
+            y.withUnsafeMutableBufferPointer { yb in part.bias.withUnsafeBufferPointer { enc_add_bias(yb.baseAddress, inputs.rows, part.outputs, $0.baseAddress) } }
+            output = y
+        }
+        return try QuantizedLinear.calibrated(weights: part.weight, outputChannels: part.outputs, inputChannels: part.inputs,
+                                              bias: part.bias, mode: mode, input: inputs.values, rows: inputs.rows,
+                                              floatOutput: output, observer: observer.make, smoothingAlpha: smoothingAlpha)
     }
 
     func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, into y: UnsafeMutableBufferPointer<Float>,
@@ -40,6 +62,19 @@ enum LinearLayer: Sendable {
                 try BLAS.sgemm(m: rows, k: inputs, n: outputs, a: x, b: w, transposeB: true, c: y)
             }
             bias.withUnsafeBufferPointer { enc_add_bias(y.baseAddress, rows, outputs, $0.baseAddress) }
+        case .stacked(let parts):
+            // Each part into its own buffer, then into its columns of y.
+            let total = outputs
+            var column = 0
+            for part in parts {
+                let n = part.outputs
+                var scratch = [Float](repeating: 0, count: rows * n)
+                try scratch.withUnsafeMutableBufferPointer { try part(x, rows: rows, into: $0, workspace: &workspace, threads: threads) }
+                for r in 0..<rows {
+                    for j in 0..<n { y[r * total + column + j] = scratch[r * n + j] }
+                }
+                column += n
+            }
         }
     }
 }

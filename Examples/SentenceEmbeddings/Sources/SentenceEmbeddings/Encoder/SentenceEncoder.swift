@@ -10,9 +10,11 @@ import QGEMMBaseline
 /// LayerNorm; mean pooling over each sentence's tokens and L2 normalization.
 ///
 /// Every Linear layer is int8 (``Precision/int8(_:)``, dynamic
-/// ``QuantizedLinear``) or Float (``Precision/float``, OpenBLAS sgemm); the
-/// rest of the model is the same Float code either way. Q, K and V share one
-/// fused layer (their weights stacked), which gives the same values as three.
+/// ``QuantizedLinear``) or Float (``Precision/float``, OpenBLAS sgemm), or
+/// follows a ``LayerRecipe`` of its own (calibrated static or static-input
+/// int8 among them); the rest of the model is the same Float code either
+/// way. When Q, K and V are Float or dynamic alike they share one fused layer
+/// (their weights stacked), which gives the same values as three.
 ///
 /// A batch's sentences are stacked row by row without padding: attention runs
 /// per sentence over its own tokens, which is what a padding mask does, and
@@ -25,26 +27,89 @@ public final class SentenceEncoder: Sendable {
         let intermediate: LinearLayer
         let output: LinearLayer
         let outputNorm: BertWeights.Norm
+        /// The Linear layers' names (``linearNames(layer:)``).
+        let names: [String]
     }
 
     public let config: BertConfig
     public let tokenizer: WordPieceTokenizer
-    public let precision: Precision
     let embeddings: (word: [Float], position: [Float], type: [Float], norm: BertWeights.Norm)
     let layers: [Layer]
+    /// The calibrated layers by name (what ``saveLayers(to:)`` writes).
+    let calibratedLayers: [String: QuantizedLinear]
+    /// A layer with per-tensor input parameters sees the whole batch at once.
+    let wholeBatch: Bool
 
-    public init(checkpoint: Checkpoint, precision: Precision) throws {
+    /// Every Linear layer in one precision.
+    public convenience init(checkpoint: Checkpoint, precision: Precision) throws {
+        try self.init(checkpoint: checkpoint, recipe: { _ in precision.recipe }, calibration: nil)
+    }
+
+    /// Each Linear layer as `recipe(name)` says (names from
+    /// ``linearNames(layer:)``). Calibrated recipes take their layer's inputs
+    /// from `calibration` (``CalibrationInputs/init(checkpoint:sentences:)``).
+    public convenience init(checkpoint: Checkpoint, recipe: (String) throws -> LayerRecipe,
+                            calibration: CalibrationInputs?) throws {
+        try self.init(checkpoint: checkpoint, source: { .recipe(try recipe($0)) }, calibration: calibration)
+    }
+
+    /// Every Linear layer given, by name.
+    convenience init(checkpoint: Checkpoint, loaded: [String: QuantizedLinear]) throws {
+        try self.init(checkpoint: checkpoint, source: { name in
+            guard let q = loaded[name] else { throw QGEMMError(.invalidArgument, "no layer \(name)") }
+            return .loaded(q)
+        }, calibration: nil)
+    }
+
+    /// Where a Linear layer comes from: built by a recipe, or already built.
+    enum LayerSource {
+        case recipe(LayerRecipe)
+        case loaded(QuantizedLinear)
+    }
+
+    init(checkpoint: Checkpoint, source: (String) throws -> LayerSource, calibration: CalibrationInputs?) throws {
         config = checkpoint.config
         tokenizer = checkpoint.tokenizer
-        self.precision = precision
         let w = checkpoint.weights
         embeddings = (w.wordEmbeddings, w.positionEmbeddings, w.tokenTypeEmbeddings, w.embeddingNorm)
-        layers = try w.layers.map { l in
-            Layer(qkv: try .fused([l.query, l.key, l.value], precision: precision),
-                  attentionOutput: try .fused([l.attentionOutput], precision: precision), attentionNorm: l.attentionNorm,
-                  intermediate: try .fused([l.intermediate], precision: precision),
-                  output: try .fused([l.output], precision: precision), outputNorm: l.outputNorm)
+        var calibrated: [String: QuantizedLinear] = [:], perTensor = false
+        layers = try w.layers.enumerated().map { l, weights in
+            let names = Self.linearNames(layer: l)
+            let sources = try names.map(source)
+            let parts = weights.linears
+            func recipe(_ i: Int) -> LayerRecipe? {
+                if case .recipe(let r) = sources[i] { return r }
+                return nil
+            }
+            perTensor = perTensor || names.indices.contains { recipe($0) == .dynamic(.perTensor) }
+            func layer(_ slots: Range<Int>) throws -> LinearLayer {
+                // Float or dynamic alike: one fused layer.
+                if let r = recipe(slots.lowerBound), r == .float || r.modeName == "dynamic", slots.allSatisfy({ recipe($0) == r }) {
+                    return try .fused(Array(parts[slots]), recipe: r)
+                }
+                let built = try slots.map { i -> LinearLayer in
+                    switch sources[i] {
+                    case .loaded(let q):
+                        calibrated[names[i]] = q
+                        return .int8(q)
+                    case .recipe(.calibrated(let mode, let observer, let alpha)):
+                        guard let inputs = calibration?.inputs[names[i]] else {
+                            throw QGEMMError(.invalidArgument, "layer \(names[i]) is calibrated, but there are no calibration inputs for it")
+                        }
+                        let q = try LinearLayer.calibrate(parts[i], mode: mode, observer: observer, smoothingAlpha: alpha, on: inputs)
+                        calibrated[names[i]] = q
+                        return .int8(q)
+                    case .recipe(let r):
+                        return try .fused([parts[i]], recipe: r)
+                    }
+                }
+                return built.count == 1 ? built[0] : .stacked(built)
+            }
+            return Layer(qkv: try layer(0..<3), attentionOutput: try layer(3..<4), attentionNorm: weights.attentionNorm,
+                         intermediate: try layer(4..<5), output: try layer(5..<6), outputNorm: weights.outputNorm, names: names)
         }
+        calibratedLayers = calibrated
+        wholeBatch = perTensor
     }
 
     /// The unit-length embedding of each sentence, in order.
@@ -78,6 +143,13 @@ public final class SentenceEncoder: Sendable {
     /// An empty sequence gets an empty embedding.
     public func embed(_ batch: TokenBatch, threads: Int, profile: inout EncoderProfile,
                       splitQuantization: Bool = false) throws -> [[Float]] {
+        try embed(batch, threads: threads, profile: &profile, splitQuantization: splitQuantization, tap: nil)
+    }
+
+    /// ``embed(_:threads:profile:splitQuantization:)`` with every Linear
+    /// layer's input and output shown to `tap`.
+    func embed(_ batch: TokenBatch, threads: Int, profile: inout EncoderProfile, splitQuantization: Bool,
+               tap: LinearTap?) throws -> [[Float]] {
         guard threads >= 1 else { throw QGEMMError(.invalidValue, "threads must be ≥ 1, got \(threads)") }
         for ids in batch.sequences {
             guard ids.count <= config.maxPositions else {
@@ -87,7 +159,6 @@ public final class SentenceEncoder: Sendable {
                 throw QGEMMError(.invalidValue, "a token id is outside the vocabulary of \(config.vocabularySize)")
             }
         }
-        let wholeBatch = precision == .int8(.perTensor)
         let sequences = batch.sequences
         let chunkRows = Self.chunkRowsPerThread * min(threads, 1024)
         var embeddings: [[Float]] = []
@@ -99,7 +170,8 @@ public final class SentenceEncoder: Sendable {
                 rows += sequences[end].count
                 end += 1
             }
-            embeddings += try encode(sequences[start..<end], threads: threads, profile: &profile, splitQuantization: splitQuantization)
+            embeddings += try encode(sequences[start..<end], threads: threads, profile: &profile, splitQuantization: splitQuantization,
+                                     tap: tap)
             start = end
         }
         return embeddings
@@ -108,7 +180,7 @@ public final class SentenceEncoder: Sendable {
     /// One chunk of ``embed(_:threads:profile:splitQuantization:)``: its
     /// sentences stacked row by row through every layer.
     private func encode(_ sequences: ArraySlice<[Int32]>, threads: Int, profile: inout EncoderProfile,
-                        splitQuantization: Bool) throws -> [[Float]] {
+                        splitQuantization: Bool, tap: LinearTap?) throws -> [[Float]] {
         let h = config.hiddenSize, lengths = sequences.map(\.count)
         let rows = lengths.reduce(0, +)
         guard rows > 0 else { return sequences.map { _ in [] } }
@@ -136,16 +208,23 @@ public final class SentenceEncoder: Sendable {
         var workspace = QuantizedLinear.Workspace()
         lap(\.rest)
         for layer in layers {
-            try linear(layer.qkv, hidden, rows, &qkv, &workspace, threads, &profile, splitQuantization, &clock)
+            func run(_ linear: LinearLayer, _ slots: Range<Int>, _ x: [Float], _ y: inout [Float]) throws {
+                try self.linear(linear, x, rows, &y, &workspace, threads, &profile, splitQuantization, &clock)
+                if let tap {
+                    try tap.record(Array(layer.names[slots]), input: x, rows: rows, output: y)
+                    clock = EncoderProfile.now()
+                }
+            }
+            try run(layer.qkv, 0..<3, hidden, &qkv)
             attention(qkv, lengths: lengths, into: &context, threads: threads)
             lap(\.attention)
-            try linear(layer.attentionOutput, context, rows, &attended, &workspace, threads, &profile, splitQuantization, &clock)
+            try run(layer.attentionOutput, 3..<4, context, &attended)
             Self.layerNorm(&attended, residual: hidden, rows: rows, h, layer.attentionNorm, config.layerNormEpsilon)
             lap(\.rest)
-            try linear(layer.intermediate, attended, rows, &inner, &workspace, threads, &profile, splitQuantization, &clock)
+            try run(layer.intermediate, 4..<5, attended, &inner)
             inner.withUnsafeMutableBufferPointer { enc_gelu_erf($0.baseAddress, $0.count) }
             lap(\.rest)
-            try linear(layer.output, inner, rows, &hidden, &workspace, threads, &profile, splitQuantization, &clock)
+            try run(layer.output, 5..<6, inner, &hidden)
             Self.layerNorm(&hidden, residual: attended, rows: rows, h, layer.outputNorm, config.layerNormEpsilon)
             lap(\.rest)
         }

@@ -1,0 +1,48 @@
+import Foundation
+import QGEMM
+
+/// One configuration of the encoder's Linear layers measured the way
+/// `scripts/minilm-check` reports it: the embeddings of the evaluation
+/// sentences, each layer's SQNR against its Float layer on the same input
+/// (in that pass), and each calibrated layer's SQNR on its calibration
+/// inputs (the Float pass's), which picks the layers a mixed configuration
+/// keeps static.
+public struct AccuracyStudy: Sendable, Codable {
+    public var label: String
+    public var embeddings: [[Float]]
+    public var layerSQNR: [String: Double]
+    public var calibrationSQNR: [String: Double]
+    /// Each layer's mode: "float", "dynamic", "static" or "static-input".
+    public var modes: [String: String]
+
+    /// Builds the encoder with `recipe`, embeds `evaluation` in one batch on
+    /// `threads` threads (the embeddings do not depend on it), and measures
+    /// every layer.
+    public init(label: String, checkpoint: Checkpoint, recipe: (String) throws -> LayerRecipe,
+                calibration: CalibrationInputs?, evaluation: [String], threads: Int = 1) throws {
+        let encoder = try SentenceEncoder(checkpoint: checkpoint, recipe: recipe, calibration: calibration)
+        var reference: [String: BertWeights.Linear] = [:], modes: [String: String] = [:]
+        for (l, layer) in checkpoint.weights.layers.enumerated() {
+            for (name, part) in zip(SentenceEncoder.linearNames(layer: l), layer.linears) {
+                reference[name] = part
+                modes[name] = try recipe(name).modeName
+            }
+        }
+        let tap = LinearTap(keepInputs: false, reference: reference)
+        var profile = EncoderProfile()
+        embeddings = try encoder.embed(encoder.tokenizer.encodeBatch(evaluation), threads: threads, profile: &profile,
+                                       splitQuantization: false, tap: tap)
+        layerSQNR = tap.sqnr
+        var onCalibration: [String: Double] = [:]
+        for (name, layer) in encoder.calibratedLayers {
+            guard let inputs = calibration?.inputs[name], let part = reference[name] else { continue }
+            let y = try layer(inputs.values, rows: inputs.rows)
+            let one = LinearTap(keepInputs: false, reference: [name: part])
+            try one.record([name], input: inputs.values, rows: inputs.rows, output: y)
+            onCalibration[name] = one.sqnr[name]
+        }
+        calibrationSQNR = onCalibration
+        self.label = label
+        self.modes = modes
+    }
+}

@@ -1,0 +1,62 @@
+import QGEMM
+
+/// How the encoder runs one of its Linear layers: in Float, dynamic int8,
+/// or int8 with parameters calibrated on sample sentences.
+public enum LayerRecipe: Sendable, Equatable {
+    /// OpenBLAS sgemm.
+    case float
+    /// A dynamic ``QuantizedLinear``: input parameters per row or per tensor
+    /// at each call.
+    case dynamic(QuantizedLinear.InputGranularity)
+    /// A calibrated ``QuantizedLinear`` (static: int8 output, dequantized for
+    /// the Float steps after it; static-input: Float output), its observer
+    /// fed the layer's inputs from a Float pass over the calibration
+    /// sentences, in batches of 64 rows, and SmoothQuant factors with
+    /// `smoothingAlpha`.
+    case calibrated(QuantizedLinear.CalibratedMode, Observer, smoothingAlpha: Float?)
+
+    /// The calibration observers of the library, by name.
+    public enum Observer: Sendable, Equatable {
+        case minMax, movingAverage, percentile(Double), mse, entropy
+
+        func make() throws -> any CalibrationObserver {
+            switch self {
+            case .minMax: MinMaxObserver()
+            case .movingAverage: MovingAverageMinMaxObserver()
+            case .percentile(let p): try PercentileObserver(percentile: p)
+            case .mse: MSEObserver()
+            case .entropy: EntropyObserver()
+            }
+        }
+    }
+
+    /// "float", "dynamic", "static" or "static-input".
+    public var modeName: String {
+        switch self {
+        case .float: "float"
+        case .dynamic: "dynamic"
+        case .calibrated(.static, _, _): "static"
+        case .calibrated(.staticInput, _, _): "static-input"
+        }
+    }
+}
+
+extension Precision {
+    /// Every layer's recipe for this precision.
+    var recipe: LayerRecipe {
+        switch self {
+        case .float: .float
+        case .int8(let granularity): .dynamic(granularity)
+        }
+    }
+}
+
+extension SentenceEncoder {
+    /// The Hugging Face names of layer `l`'s Linear layers (without the
+    /// `encoder.layer.` prefix), in the order the encoder runs them: query,
+    /// key, value, attention output, intermediate, output.
+    public static func linearNames(layer l: Int) -> [String] {
+        ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+         "intermediate.dense", "output.dense"].map { "\(l).\($0)" }
+    }
+}

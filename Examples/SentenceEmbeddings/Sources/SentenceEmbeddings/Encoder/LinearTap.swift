@@ -1,0 +1,81 @@
+import Foundation
+import QGEMM
+import QGEMMBaseline
+
+/// The inputs of every Linear layer in a Float pass over calibration
+/// sentences (all sentences stacked, row by row), by layer name
+/// (``SentenceEncoder/linearNames(layer:)``): what calibrated layers' observers see.
+public struct CalibrationInputs: Sendable {
+    /// One layer's inputs, row-major [rows×K].
+    public struct Layer: Sendable {
+        public var values: [Float]
+        public var rows: Int
+    }
+
+    public let inputs: [String: Layer]
+    /// The number of sentences they come from.
+    public let sentences: Int
+
+    /// Runs the Float encoder over `sentences` and keeps each layer's input.
+    public init(checkpoint: Checkpoint, sentences: [String]) throws {
+        guard !sentences.isEmpty else { throw QGEMMError(.invalidArgument, "calibration needs at least one sentence") }
+        let encoder = try SentenceEncoder(checkpoint: checkpoint, precision: .float)
+        let tap = LinearTap(keepInputs: true, reference: nil)
+        var profile = EncoderProfile()
+        _ = try encoder.embed(encoder.tokenizer.encodeBatch(sentences), threads: 1, profile: &profile, splitQuantization: false, tap: tap)
+        inputs = tap.inputs
+        self.sentences = sentences.count
+    }
+}
+
+/// Watches an encoder's Linear layers: keeps each layer's inputs, and with
+/// the Float weights, measures each layer's output against the Float layer
+/// on the same input (the signal-to-quantization-noise ratio).
+final class LinearTap {
+    private(set) var inputs: [String: CalibrationInputs.Layer] = [:]
+    private var signal: [String: Double] = [:], noise: [String: Double] = [:]
+    let keepInputs: Bool
+    let reference: [String: BertWeights.Linear]?
+
+    init(keepInputs: Bool, reference: [String: BertWeights.Linear]?) {
+        self.keepInputs = keepInputs
+        self.reference = reference
+    }
+
+    /// One call of the layers `names` (side by side in `output`) on `input`.
+    func record(_ names: [String], input: [Float], rows: Int, output: [Float]) throws {
+        if keepInputs {
+            for name in names {
+                inputs[name, default: CalibrationInputs.Layer(values: [], rows: 0)].values += input.prefix(input.count / max(rows, 1) * rows)
+                inputs[name]?.rows += rows
+            }
+        }
+        guard let reference else { return }
+        let total = output.count / max(rows, 1)
+        var column = 0
+        for name in names {
+            guard let part = reference[name] else { throw QGEMMError(.invalidArgument, "no Float weights for layer \(name)") }
+            let n = part.outputs
+            let y = try BLAS.sgemm(Array(input.prefix(rows * part.inputs)), part.weight, m: rows, k: part.inputs, n: n, transposeB: true)
+            var s = 0.0, e = 0.0
+            for r in 0..<rows {
+                for j in 0..<n {
+                    let want = Double(y[r * n + j] + part.bias[j]), got = Double(output[r * total + column + j])
+                    s += want * want
+                    e += (want - got) * (want - got)
+                }
+            }
+            signal[name, default: 0] += s
+            noise[name, default: 0] += e
+            column += n
+        }
+    }
+
+    /// Each measured layer's SQNR in dB (infinite when exact).
+    var sqnr: [String: Double] {
+        signal.reduce(into: [:]) { out, entry in
+            let e = noise[entry.key] ?? 0
+            out[entry.key] = e == 0 ? .infinity : 10 * log10(entry.value / e)
+        }
+    }
+}
