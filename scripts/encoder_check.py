@@ -9,6 +9,7 @@ import numpy as np
 from minilm_reference import MODEL, encode, evaluation, neighbours, tokenizer
 
 EMBED = os.path.abspath(sys.argv[1])
+MARGIN = 0.01
 
 # Tokenizer fixture: the reference ids of the evaluation sentences and of
 # strings built to break a tokenizer.
@@ -27,26 +28,33 @@ ADVERSARIAL = [
 def main():
     args = sys.argv[2:]
     ref = encode(evaluation)
+    # Sentences whose nearest neighbour in the reference wins by a clear
+    # margin. The others (9 of 160 win by less than 0.01 cosine, at a cosine
+    # near 0.2: they have no real neighbour) are near ties that int8 noise
+    # flips one way or the other with any change of float rounding upstream.
+    similarity = ref @ ref.T
+    np.fill_diagonal(similarity, -2)
+    top2 = np.sort(similarity, 1)[:, -2:]
+    clear = (top2[:, 1] - top2[:, 0]) >= MARGIN
     results = {}
     for label, extra in (("int8 dynamic per-row", []), ("int8 dynamic per-tensor", ["--granularity", "tensor"]), ("Float", ["--float"])):
         out = subprocess.run([EMBED, "--model", MODEL, "--json"] + extra + evaluation, check=True, capture_output=True, text=True)
         emb = np.array(json.loads(out.stdout), dtype=np.float64)
         cos = (emb * ref).sum(1)
-        agree = float((neighbours(emb) == neighbours(ref)).mean())
-        results[label] = (cos.mean(), cos.min(), agree)
+        same = neighbours(emb) == neighbours(ref)
+        agree, agree_clear = float(same.mean()), float(same[clear].mean())
+        results[label] = (cos.mean(), cos.min(), agree, agree_clear)
         print(f"{label:24} mean cosine {cos.mean():.6f}  min {cos.min():.6f}  same nearest neighbour {100 * agree:5.1f} % "
-              f"of {len(evaluation)} sentences")
+              f"of {len(evaluation)} sentences, {100 * agree_clear:5.1f} % of the {int(clear.sum())} with a clear one")
     failed = []
-    cos_row, _, top1_row = results["int8 dynamic per-row"]
+    cos_row, _, top1_row, top1_clear = results["int8 dynamic per-row"]
     print(f"goal (int8 per row: mean cosine >= 0.9985, same nearest neighbour >= 98 %): "
           f"{'met' if cos_row >= 0.9985 and top1_row >= 0.98 else 'not met'}")
-    # The nearest neighbour of a few sentences is a near tie in the reference
-    # itself (the four closest win by 0.0035 to 0.0095 cosine, at a cosine
-    # near 0.2: they have no real neighbour), and which of them int8 noise
-    # flips changes with any float rounding upstream. The test fails only
-    # below 97 %.
-    if not (cos_row >= 0.9985 and top1_row >= 0.97):
-        failed.append("int8 dynamic per-row: mean cosine >= 0.9985 and top-1 >= 97 %")
+    # The test fails on what int8 controls: the mean cosine, and the
+    # neighbours that win by a clear margin.
+    if not (cos_row >= 0.9985 and top1_clear == 1.0 and top1_row >= 0.95):
+        failed.append(f"int8 dynamic per-row: mean cosine >= 0.9985, every clear nearest neighbour kept (margin >= {MARGIN}), "
+                      "top-1 >= 95 %")
     if not results["Float"][0] >= 0.99999:
         failed.append("Float: goal mean cosine >= 0.99999")
     if args[:1] == ["--write-fixtures"]:

@@ -1,5 +1,5 @@
 // exp and erf for Float without branches, so that loops calling them
-// vectorize, and the softmax of one row built on exp. Shared by the kernels
+// vectorize, and the exponentials of a softmax row. Shared by the kernels
 // in this folder only.
 #ifndef ENCODER_APPROXIMATIONS_H
 #define ENCODER_APPROXIMATIONS_H
@@ -19,26 +19,28 @@
 #define ENC_VECTOR_CLONES
 #endif
 
-/// exp(x): x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in two for an exact
-/// product), a degree-6 polynomial for e^r (Cephes' coefficients), 2^n put
-/// in the exponent bits. Inputs are clamped to [-87.3, 88.3], so the result
-/// is a normal Float (exp of a very negative score is ~1e-38, not 0, which a
-/// softmax divides away).
+/// exp(x): x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in two, the first
+/// part short enough that n times it is exact), a degree-6 polynomial for
+/// e^r (Cephes' coefficients) in fused multiply-adds, 2^n put in the
+/// exponent bits. Inputs are clamped to [-87.3, 88.3], so the result is a
+/// normal Float (exp of a very negative score is ~1e-38, not 0, which a
+/// softmax divides away). The fused multiply-adds are explicit, so every
+/// target computes the same bits (on a CPU without FMA, through libm's fmaf).
 static inline float enc_expf(float x) {
     x = x < -87.3f ? -87.3f : x;
     x = x > 88.3f ? 88.3f : x;
     // Round to the nearest integer by adding and removing 1.5·2^23 (exact for
     // |x·log2e| < 2^22): unlike roundf, this vectorizes on every target.
     float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
+    float r = __builtin_fmaf(-n, 0.693359375f, x);
+    r = __builtin_fmaf(-n, -2.12194440e-4f, r);
     float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    float y = p * r * r + r + 1.0f;
+    p = __builtin_fmaf(p, r, 1.3981999507e-3f);
+    p = __builtin_fmaf(p, r, 8.3334519073e-3f);
+    p = __builtin_fmaf(p, r, 4.1665795894e-2f);
+    p = __builtin_fmaf(p, r, 1.6666665459e-1f);
+    p = __builtin_fmaf(p, r, 5.0000001201e-1f);
+    float y = __builtin_fmaf(p, r * r, r) + 1.0f;
     int32_t bits = ((int32_t)n + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
@@ -67,11 +69,11 @@ static inline float enc_erff(float x) {
     return p / q;
 }
 
-/// row[0..<n] ← softmax(scale · row), in place (n ≥ 1): the maximum first, then
-/// exp with sixteen partial sums (a reduction the compiler may vectorize
-/// without reordering additions behind the program's back), then one
-/// multiplication by the sum's inverse.
-static inline __attribute__((always_inline)) void enc_softmax_row(float *row, ptrdiff_t n, float scale) {
+/// row[0..<n] ← exp(scale · (row − max row)), in place (n ≥ 1), and the
+/// inverse of their sum, which makes them a softmax: the maximum first,
+/// then exp with sixteen partial sums (a reduction the compiler may
+/// vectorize without reordering additions behind the program's back).
+static inline __attribute__((always_inline)) float enc_softmax_row_exp(float *row, ptrdiff_t n, float scale) {
     // The maximum in sixteen lanes (any order gives the same maximum).
     float lanes[16];
     for (int l = 0; l < 16; l++) lanes[l] = row[0];
@@ -97,8 +99,7 @@ static inline __attribute__((always_inline)) void enc_softmax_row(float *row, pt
         sum += e;
     }
     for (int l = 0; l < 16; l++) sum += sums[l];
-    float inverse = 1.0f / sum;
-    for (j = 0; j < n; j++) row[j] *= inverse;
+    return 1.0f / sum;
 }
 
 #endif

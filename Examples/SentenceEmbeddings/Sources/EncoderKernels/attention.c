@@ -2,11 +2,12 @@
 //
 // Both products are register tiles of 16-float vectors: 8 rows × 32 columns
 // of scores (Kᵀ packed once per head so that 16 key tokens are one load),
-// then 8 rows × 32 context columns, broadcasting each probability against a
-// row of V. Each output is one chain of fused multiply-adds in a fixed order
-// (over the head's dimensions for a score, over the key tokens for a context
-// value), so the result is the same on every CPU and vector width; only the
-// speed depends on which copy of the code runs.
+// then 8 rows × 32 context columns, broadcasting each exponential against a
+// row of V, the softmax's normalization applied once per context value.
+// Each output is one chain of fused multiply-adds in a fixed order (over the
+// head's dimensions for a score, over the key tokens for a context value),
+// so the result is the same on every CPU and vector width; only the speed
+// depends on which copy of the code runs.
 #include "encoder_kernels.h"
 #include "approximations.h"
 
@@ -26,7 +27,7 @@ static ptrdiff_t padded_tokens(ptrdiff_t t) { return (t + 15) / 16 * 16; }
 
 ptrdiff_t enc_attention_scratch_count(ptrdiff_t tokens, ptrdiff_t head_size) {
     ptrdiff_t tp = padded_tokens(tokens);
-    return tp * head_size + tokens * tp;
+    return tp * head_size + tokens * tp + tokens;
 }
 
 /// s[r][j..j+16·NV) = Σ_c q[r][c]·kt[c][j..], for `rows` ≤ BLOCK_ROWS rows.
@@ -47,9 +48,10 @@ ALWAYS_INLINE void score_tile(const float *q, ptrdiff_t ldq, const float *kt, pt
         for (int v = 0; v < nv; v++) store16(s + r * lds + 16 * v, acc[r][v]);
 }
 
-/// out[r][0..16·NV) = Σ_j p[r][j]·v[j][0..], for `rows` ≤ BLOCK_ROWS rows.
-ALWAYS_INLINE void context_tile(const float *p, ptrdiff_t ldp, const float *v, ptrdiff_t ldv, ptrdiff_t t,
-                                float *out, ptrdiff_t ldo, const int rows, const int nv) {
+/// out[r][0..16·NV) = inv[r]·Σ_j p[r][j]·v[j][0..], for `rows` ≤ BLOCK_ROWS
+/// rows: the softmax's normalization applied once per output, not per score.
+ALWAYS_INLINE void context_tile(const float *p, ptrdiff_t ldp, const float *inv, const float *v, ptrdiff_t ldv,
+                                ptrdiff_t t, float *out, ptrdiff_t ldo, const int rows, const int nv) {
     v16 acc[BLOCK_ROWS][2];
     for (int r = 0; r < rows; r++)
         for (int x = 0; x < nv; x++) acc[r][x] = (v16)0.0f;
@@ -62,7 +64,7 @@ ALWAYS_INLINE void context_tile(const float *p, ptrdiff_t ldp, const float *v, p
         }
     }
     for (int r = 0; r < rows; r++)
-        for (int x = 0; x < nv; x++) store16(out + r * ldo + 16 * x, acc[r][x]);
+        for (int x = 0; x < nv; x++) store16(out + r * ldo + 16 * x, acc[r][x] * inv[r]);
 }
 
 /// The same sums one value at a time, for head sizes that are not a
@@ -76,7 +78,7 @@ ALWAYS_INLINE float dot_strided(const float *a, ptrdiff_t sa, const float *b, pt
 ALWAYS_INLINE void attention_body(const float *q, const float *k, const float *v, ptrdiff_t ld, ptrdiff_t t,
                                   ptrdiff_t d, float scale, float *out, ptrdiff_t ldo, float *scratch) {
     ptrdiff_t tp = padded_tokens(t);
-    float *kt = scratch, *s = scratch + tp * d;
+    float *kt = scratch, *s = scratch + tp * d, *inv = s + t * tp;
     for (ptrdiff_t c = 0; c < d; c++) {
         for (ptrdiff_t j = 0; j < t; j++) kt[c * tp + j] = k[j * ld + c];
         for (ptrdiff_t j = t; j < tp; j++) kt[c * tp + j] = 0.0f;
@@ -93,21 +95,21 @@ ALWAYS_INLINE void attention_body(const float *q, const float *k, const float *v
         for (; j + 32 <= tp; j += 32) score_tile(q + i * ld, ld, kt + j, tp, d, s + i * tp + j, tp, 1, 2);
         for (; j < tp; j += 16) score_tile(q + i * ld, ld, kt + j, tp, d, s + i * tp + j, tp, 1, 1);
     }
-    for (i = 0; i < t; i++) enc_softmax_row(s + i * tp, t, scale);
+    for (i = 0; i < t; i++) inv[i] = enc_softmax_row_exp(s + i * tp, t, scale);
     // Context: whole 32- and 16-column blocks of the head, then any rest.
     ptrdiff_t c = 0;
     for (; c + 32 <= d; c += 32) {
         for (i = 0; i + BLOCK_ROWS <= t; i += BLOCK_ROWS)
-            context_tile(s + i * tp, tp, v + c, ld, t, out + i * ldo + c, ldo, BLOCK_ROWS, 2);
-        for (; i < t; i++) context_tile(s + i * tp, tp, v + c, ld, t, out + i * ldo + c, ldo, 1, 2);
+            context_tile(s + i * tp, tp, inv + i, v + c, ld, t, out + i * ldo + c, ldo, BLOCK_ROWS, 2);
+        for (; i < t; i++) context_tile(s + i * tp, tp, inv + i, v + c, ld, t, out + i * ldo + c, ldo, 1, 2);
     }
     for (; c + 16 <= d; c += 16) {
         for (i = 0; i + BLOCK_ROWS <= t; i += BLOCK_ROWS)
-            context_tile(s + i * tp, tp, v + c, ld, t, out + i * ldo + c, ldo, BLOCK_ROWS, 1);
-        for (; i < t; i++) context_tile(s + i * tp, tp, v + c, ld, t, out + i * ldo + c, ldo, 1, 1);
+            context_tile(s + i * tp, tp, inv + i, v + c, ld, t, out + i * ldo + c, ldo, BLOCK_ROWS, 1);
+        for (; i < t; i++) context_tile(s + i * tp, tp, inv + i, v + c, ld, t, out + i * ldo + c, ldo, 1, 1);
     }
     for (; c < d; c++)
-        for (i = 0; i < t; i++) out[i * ldo + c] = dot_strided(s + i * tp, 1, v + c, ld, t);
+        for (i = 0; i < t; i++) out[i * ldo + c] = dot_strided(s + i * tp, 1, v + c, ld, t) * inv[i];
 }
 
 #if defined(__x86_64__)

@@ -43,9 +43,9 @@ struct EncoderTests {
     }
 
     /// A batch of more rows than one chunk (SentenceEncoder.chunkRowsPerThread)
-    /// goes in several, which changes no bit with per-row parameters (and in
-    /// Float at most OpenBLAS's rounding); an empty sequence gets an empty
-    /// embedding, not NaN.
+    /// goes in several, and with two threads in two shares of sentences,
+    /// which changes no bit with per-row parameters (and in Float at most
+    /// OpenBLAS's rounding); an empty sequence gets an empty embedding, not NaN.
     @Test func chunkedBatchesGiveEachSentenceItsOwnEmbedding() throws {
         let checkpoint = try TestModel.checkpoint.get()
         let long = checkpoint.tokenizer.encode(EvaluationSentences.all.joined(separator: " "))
@@ -58,6 +58,9 @@ struct EncoderTests {
             let batch = TokenBatch(sequences: sequences, padding: checkpoint.tokenizer.padding)
             let together = try encoder.embed(batch, threads: 1, profile: &profile)
             #expect(together[3].isEmpty)
+            // Two threads take half of the sentences each.
+            let shared = try encoder.embed(batch, threads: 2, profile: &profile)
+            if precision != .float { #expect(shared == together) }
             for (i, ids) in sequences.enumerated() where !ids.isEmpty {
                 let alone = try encoder.embed(TokenBatch(sequences: [ids], padding: checkpoint.tokenizer.padding), threads: 1, profile: &profile)
                 if precision == .float {

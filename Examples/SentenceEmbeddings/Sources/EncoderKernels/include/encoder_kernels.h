@@ -21,9 +21,6 @@ void enc_erf(const float *x, float *y, ptrdiff_t count);
 /// exp(x) for each value (the approximation softmax uses; exposed for tests).
 void enc_exp(const float *x, float *y, ptrdiff_t count);
 
-/// Each of `rows` rows of `n` scores (row stride `ld`) ← softmax(scale · row).
-void enc_softmax_rows(float *s, ptrdiff_t rows, ptrdiff_t n, ptrdiff_t ld, float scale);
-
 /// Scaled dot-product attention of one sequence of `tokens` tokens and one
 /// head of `head_size` values: Q, K and V rows start at q, k and v with row
 /// stride `ld`; out[i] (row stride `ldo`) ← Σ_j softmax(scale·Q·Kᵀ)[i][j]·V[j].

@@ -160,27 +160,90 @@ public final class SentenceEncoder: Sendable {
             }
         }
         let sequences = batch.sequences
-        let chunkRows = Self.chunkRowsPerThread * min(threads, 1024)
+        // Several sentences and threads: each thread takes a share of the
+        // sentences (about the same number of tokens each) through the whole
+        // model alone, which scales better than sharing every step; the bits
+        // are the same, since rows are independent. One sentence, per-tensor
+        // parameters (the whole batch at once) or a tap share every step.
+        let workers = min(threads, sequences.count)
+        guard workers > 1, !wholeBatch, tap == nil else {
+            return try embedChunks(sequences[...], threads: threads, profile: &profile, splitQuantization: splitQuantization, tap: tap)
+        }
+        let total = sequences.reduce(0) { $0 + $1.count }
+        var bounds = [0], tokens = 0
+        for (i, ids) in sequences.enumerated() where bounds.count < workers {
+            tokens += ids.count
+            if tokens * workers >= total * bounds.count, i + 1 < sequences.count { bounds.append(i + 1) }
+        }
+        bounds.append(sequences.count)
+        let shares = bounds.count - 1, cuts = bounds
+        let results = ShareResults(count: shares)
+        BLAS.threads = 1
+        DispatchQueue.concurrentPerform(iterations: shares) { w in
+            var own = EncoderProfile()
+            do {
+                let e = try embedChunks(sequences[cuts[w]..<cuts[w + 1]], threads: 1, profile: &own,
+                                        splitQuantization: splitQuantization, tap: nil)
+                results.set(w, .success((e, own)))
+            } catch {
+                results.set(w, .failure(error))
+            }
+        }
         var embeddings: [[Float]] = []
         embeddings.reserveCapacity(sequences.count)
-        var start = 0
-        while start < sequences.count {
+        for result in results.all {
+            let (e, own) = try result.get()
+            embeddings += e
+            profile.linear += own.linear; profile.quantization += own.quantization
+            profile.attention += own.attention; profile.rest += own.rest
+        }
+        return embeddings
+    }
+
+    /// The sentences in chunks of whole sentences of at most
+    /// ``chunkRowsPerThread`` × `threads` rows (one chunk with per-tensor
+    /// parameters), each chunk through every layer.
+    private func embedChunks(_ sequences: ArraySlice<[Int32]>, threads: Int, profile: inout EncoderProfile,
+                             splitQuantization: Bool, tap: LinearTap?) throws -> [[Float]] {
+        let chunkRows = Self.chunkRowsPerThread * min(threads, 1024)
+        var buffers = Buffers()
+        var embeddings: [[Float]] = []
+        embeddings.reserveCapacity(sequences.count)
+        var start = sequences.startIndex
+        while start < sequences.endIndex {
             var end = start + 1, rows = sequences[start].count
-            while end < sequences.count && (wholeBatch || rows + sequences[end].count <= chunkRows) {
+            while end < sequences.endIndex && (wholeBatch || rows + sequences[end].count <= chunkRows) {
                 rows += sequences[end].count
                 end += 1
             }
             embeddings += try encode(sequences[start..<end], threads: threads, profile: &profile, splitQuantization: splitQuantization,
-                                     tap: tap)
+                                     tap: tap, buffers: &buffers)
             start = end
         }
         return embeddings
     }
 
+    /// The activations of one chunk, kept from chunk to chunk of a call so
+    /// that each chunk reuses the memory (and its pages) of the one before.
+    /// Every buffer is written whole before it is read.
+    struct Buffers {
+        var hidden: [Float] = [], qkv: [Float] = [], context: [Float] = [], attended: [Float] = [], inner: [Float] = []
+        var workspace = QuantizedLinear.Workspace()
+
+        /// Sizes the buffers for `rows` rows, keeping their memory.
+        mutating func fit(rows: Int, hidden h: Int, intermediate: Int) {
+            func fit(_ a: inout [Float], _ n: Int) {
+                if a.count > n { a.removeLast(a.count - n) } else if a.count < n { a.append(contentsOf: repeatElement(0, count: n - a.count)) }
+            }
+            fit(&hidden, rows * h); fit(&qkv, rows * 3 * h); fit(&context, rows * h); fit(&attended, rows * h)
+            fit(&inner, rows * intermediate)
+        }
+    }
+
     /// One chunk of ``embed(_:threads:profile:splitQuantization:)``: its
     /// sentences stacked row by row through every layer.
     private func encode(_ sequences: ArraySlice<[Int32]>, threads: Int, profile: inout EncoderProfile,
-                        splitQuantization: Bool, tap: LinearTap?) throws -> [[Float]] {
+                        splitQuantization: Bool, tap: LinearTap?, buffers b: inout Buffers) throws -> [[Float]] {
         let h = config.hiddenSize, lengths = sequences.map(\.count)
         let rows = lengths.reduce(0, +)
         guard rows > 0 else { return sequences.map { _ in [] } }
@@ -191,41 +254,39 @@ public final class SentenceEncoder: Sendable {
             profile[keyPath: part] += now - clock
             clock = now
         }
-        var hidden = [Float](repeating: 0, count: rows * h)
+        b.fit(rows: rows, hidden: h, intermediate: config.intermediateSize)
         var row = 0
         for ids in sequences {
             for (position, id) in ids.enumerated() {
                 let word = Int(id) * h, pos = position * h, base = row * h
                 for j in 0..<h {
-                    hidden[base + j] = embeddings.word[word + j] + embeddings.position[pos + j] + embeddings.type[j]
+                    b.hidden[base + j] = embeddings.word[word + j] + embeddings.position[pos + j] + embeddings.type[j]
                 }
                 row += 1
             }
         }
-        Self.layerNorm(&hidden, residual: nil, rows: rows, h, embeddings.norm, config.layerNormEpsilon)
-        var qkv = [Float](repeating: 0, count: rows * 3 * h), context = [Float](repeating: 0, count: rows * h)
-        var attended = [Float](repeating: 0, count: rows * h), inner = [Float](repeating: 0, count: rows * config.intermediateSize)
-        var workspace = QuantizedLinear.Workspace()
+        Self.layerNorm(&b.hidden, residual: nil, rows: rows, h, embeddings.norm, config.layerNormEpsilon)
         lap(\.rest)
         for layer in layers {
-            func run(_ linear: LinearLayer, _ slots: Range<Int>, _ x: [Float], _ y: inout [Float]) throws {
+            func run(_ linear: LinearLayer, _ slots: Range<Int>, _ x: [Float], _ y: inout [Float],
+                     _ workspace: inout QuantizedLinear.Workspace) throws {
                 try self.linear(linear, x, rows, &y, &workspace, threads, &profile, splitQuantization, &clock)
                 if let tap {
                     try tap.record(Array(layer.names[slots]), input: x, rows: rows, output: y)
                     clock = EncoderProfile.now()
                 }
             }
-            try run(layer.qkv, 0..<3, hidden, &qkv)
-            attention(qkv, lengths: lengths, into: &context, threads: threads)
+            try run(layer.qkv, 0..<3, b.hidden, &b.qkv, &b.workspace)
+            attention(b.qkv, lengths: lengths, into: &b.context, threads: threads)
             lap(\.attention)
-            try run(layer.attentionOutput, 3..<4, context, &attended)
-            Self.layerNorm(&attended, residual: hidden, rows: rows, h, layer.attentionNorm, config.layerNormEpsilon)
+            try run(layer.attentionOutput, 3..<4, b.context, &b.attended, &b.workspace)
+            Self.layerNorm(&b.attended, residual: b.hidden, rows: rows, h, layer.attentionNorm, config.layerNormEpsilon)
             lap(\.rest)
-            try run(layer.intermediate, 4..<5, attended, &inner)
-            inner.withUnsafeMutableBufferPointer { enc_gelu_erf($0.baseAddress, $0.count) }
+            try run(layer.intermediate, 4..<5, b.attended, &b.inner, &b.workspace)
+            b.inner.withUnsafeMutableBufferPointer { enc_gelu_erf($0.baseAddress, $0.count) }
             lap(\.rest)
-            try run(layer.output, 5..<6, inner, &hidden)
-            Self.layerNorm(&hidden, residual: attended, rows: rows, h, layer.outputNorm, config.layerNormEpsilon)
+            try run(layer.output, 5..<6, b.inner, &b.hidden, &b.workspace)
+            Self.layerNorm(&b.hidden, residual: b.attended, rows: rows, h, layer.outputNorm, config.layerNormEpsilon)
             lap(\.rest)
         }
         var out: [[Float]] = []
@@ -234,7 +295,7 @@ public final class SentenceEncoder: Sendable {
         for t in lengths {
             guard t > 0 else { out.append([]); continue }
             var e = [Float](repeating: 0, count: h)
-            hidden.withUnsafeBufferPointer { hb in
+            b.hidden.withUnsafeBufferPointer { hb in
                 e.withUnsafeMutableBufferPointer { enc_mean_pool_normalize(hb.baseAddress! + start * h, t, h, $0.baseAddress) }
             }
             out.append(e)
@@ -344,5 +405,18 @@ public final class SentenceEncoder: Sendable {
                 if workers > 1 { DispatchQueue.concurrentPerform(iterations: workers, execute: run) } else { run(0) }
             }
         }
+    }
+}
+
+/// The result of each share of a batch run on its own thread.
+final class ShareResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [Result<([[Float]], EncoderProfile), Error>?]
+    init(count: Int) { results = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ r: Result<([[Float]], EncoderProfile), Error>) { lock.lock(); results[i] = r; lock.unlock() }
+    /// Every share's result, in order (call after all have finished).
+    var all: [Result<([[Float]], EncoderProfile), Error>] {
+        lock.lock(); defer { lock.unlock() }
+        return results.map { $0 ?? .failure(QGEMMError(.invalidArgument, "a share of the batch did not finish")) }
     }
 }
