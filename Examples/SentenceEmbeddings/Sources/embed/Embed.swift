@@ -149,14 +149,7 @@ struct Embed: ParsableCommand {
     /// `--calibrate DIR`: every Linear layer calibrated on the sentences and saved.
     func calibrateLayers(into folder: URL, checkpoint: Checkpoint) throws {
         let samples = sentences.isEmpty ? CalibrationSentences.all : sentences
-        let observer: LayerRecipe.Observer
-        switch self.observer {
-        case .minmax: observer = .minMax
-        case .moving: observer = .movingAverage
-        case .percentile: observer = .percentile(percentile ?? 99.99)
-        case .mse: observer = .mse
-        case .entropy: observer = .entropy
-        }
+        let observer = try LayerRecipe.Observer(name: self.observer.rawValue, percentile: percentile)
         let recipe = LayerRecipe.calibrated(calibrateMode == .static ? .static : .staticInput, observer, smoothingAlpha: smooth)
         let inputs = try CalibrationInputs(checkpoint: checkpoint, sentences: samples)
         let encoder = try SentenceEncoder(checkpoint: checkpoint, recipe: { _ in recipe }, calibration: inputs)

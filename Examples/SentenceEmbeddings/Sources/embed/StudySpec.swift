@@ -35,15 +35,7 @@ struct StudySpec: Decodable {
                 case let g: throw QGEMMError(.invalidArgument, "granularity \(g): row or tensor")
                 }
             case "static", "static-input":
-                let o: LayerRecipe.Observer
-                switch observer ?? "minmax" {
-                case "minmax": o = .minMax
-                case "moving": o = .movingAverage
-                case "percentile": o = .percentile(percentile ?? 99.99)
-                case "mse": o = .mse
-                case "entropy": o = .entropy
-                case let name: throw QGEMMError(.invalidArgument, "observer \(name): minmax, moving, percentile, mse or entropy")
-                }
+                let o = try LayerRecipe.Observer(name: observer ?? "minmax", percentile: percentile)
                 return .calibrated(mode == "static" ? .static : .staticInput, o, smoothingAlpha: smooth)
             default:
                 throw QGEMMError(.invalidArgument, "mode \(mode): float, dynamic, static or static-input")

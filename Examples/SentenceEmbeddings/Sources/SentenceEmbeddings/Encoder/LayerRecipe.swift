@@ -19,6 +19,22 @@ public enum LayerRecipe: Sendable, Equatable {
     public enum Observer: Sendable, Equatable {
         case minMax, movingAverage, percentile(Double), mse, entropy
 
+        /// The names `qgemm linear --observer` takes: minmax, moving,
+        /// percentile (at `percentile`, default 99.99), mse, entropy.
+        public init(name: String, percentile: Double? = nil) throws {
+            switch name {
+            case "minmax": self = .minMax
+            case "moving": self = .movingAverage
+            case "percentile": self = .percentile(percentile ?? 99.99)
+            case "mse": self = .mse
+            case "entropy": self = .entropy
+            default: throw QGEMMError(.invalidArgument, "observer \(name): minmax, moving, percentile, mse or entropy")
+            }
+            if percentile != nil, name != "percentile" {
+                throw QGEMMError(.invalidArgument, "a percentile goes with the percentile observer, not \(name)")
+            }
+        }
+
         func make() throws -> any CalibrationObserver {
             switch self {
             case .minMax: MinMaxObserver()
