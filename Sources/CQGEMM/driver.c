@@ -123,6 +123,7 @@ static qg_split qg_choose_split(int64_t m, int64_t mr, int64_t mc, int64_t steps
 int qg_driver_run(const qg_gemm_args *a, const qg_kernel *kernel, int threads) {
     if (threads <= 0) threads = qg_cpu_count();
     const int64_t mc = qg_driver_block_rows(kernel, a->kp, a->m);
+    qg_set_block_rows_of_last_call(mc);
     const int64_t step = qg_step(kernel);
     const qg_split split = qg_choose_split(a->m, kernel->main.mr, mc, qg_ceil_div(a->n, step), step, threads);
     const int64_t m_blocks = split.m_blocks, nc = split.nc, n_blocks = split.n_blocks;

@@ -101,6 +101,9 @@ void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t
 /// (qg_parallel_for does it itself; the reference path calls this with 1).
 void qg_set_threads_of_last_call(int threads);
 
+/// Records the MC of the calling thread's last call through the driver.
+void qg_set_block_rows_of_last_call(int64_t rows);
+
 /// Per-thread scratch of at least `bytes` bytes, 64-byte aligned, reused
 /// across calls on the same thread; NULL if it cannot be allocated. Each slot
 /// is a separate buffer: the packed activations of a task, and a call's params.

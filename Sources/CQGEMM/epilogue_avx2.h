@@ -1,5 +1,5 @@
-// The AVX2 vector epilogue, shared by the AVX2 and AVX-512 VNNI paths: bias
-// and zero-point terms, then the int32, float or requantized int8/uint8 output
+// The AVX2 path's vector epilogue: bias and zero-point terms, then the int32,
+// float or requantized int8/uint8 output
 // for 8 channels of one row, in registers (KERNELS.md, "The epilogue").
 // Included by kernel files only; everything here is static inline.
 #ifndef QG_EPILOGUE_AVX2_H
@@ -87,12 +87,9 @@ QG_AVX2_INLINE void qg_avx2_store_bytes(void *dst, __m128i v, int cols) {
 }
 
 /// Finishes 8 channel sums of row m: bias and zero-point terms, then the output.
-/// `zp_offset` is added to the zero point: a path that shifted its activations
-/// by a constant (VNNI's +128) removes `offset·row_sum` here.
-QG_AVX2_INLINE void qg_avx2_epilogue8(const qg_gemm_args *a, int64_t m, int64_t n, int cols, __m256i acc,
-                                      int32_t zp_offset) {
+QG_AVX2_INLINE void qg_avx2_epilogue8(const qg_gemm_args *a, int64_t m, int64_t n, int cols, __m256i acc) {
     if (a->bias) acc = _mm256_add_epi32(acc, _mm256_loadu_si256((const __m256i *)(a->bias + n)));
-    const int32_t zp = a->x_zero_point + (a->row_zero_point ? a->row_zero_point[m] : 0) + zp_offset;
+    const int32_t zp = a->x_zero_point + (a->row_zero_point ? a->row_zero_point[m] : 0);
     if (zp) {
         const __m256i rs = _mm256_loadu_si256((const __m256i *)(a->row_sum + n));
         acc = _mm256_sub_epi32(acc, _mm256_mullo_epi32(_mm256_set1_epi32(zp), rs));

@@ -1,5 +1,7 @@
-// The AVX-512 epilogue of the VNNI tiles: bias and zero-point terms, then the
-// int32 output or the fixed-point int8/uint8 requantization for the R rows of
+// The AVX-512 epilogue of the VNNI tiles (the bias and the call's zero-point
+// term are already in the accumulators, which start there): the row's
+// zero-point term, then the int32 output or the fixed-point int8/uint8
+// requantization for the R rows of
 // one panel of a tile (16 channels, one zmm per row), with the reference's
 // int64 arithmetic (KERNELS.md, "The epilogue"). The per-channel values are
 // prepared once per panel, not once per row; shifts are native (VPSRAVQ) and

@@ -100,7 +100,7 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, con
             const int c = cols - 4 * v;
             if (c <= 0) break;
             __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][v], acc[r][v + 1]), 0xD8);
-            qg_avx2_epilogue8(a, m0 + r, n0 + 4 * v, c > 8 ? 8 : c, s, 0);
+            qg_avx2_epilogue8(a, m0 + r, n0 + 4 * v, c > 8 ? 8 : c, s);
         }
     }
 }

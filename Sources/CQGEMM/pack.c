@@ -1,4 +1,6 @@
-// Weight packing into the one layout every kernel path reads (KERNELS.md).
+// Weight packing into the shared layout, and repacking into a path's own
+// layout (panel width × K group) where its registry entry declares one
+// (KERNELS.md).
 #include "qgemm.h"
 
 #include <string.h>

@@ -69,6 +69,12 @@ static _Thread_local int qg_last_threads = 0;
 int qg_threads_of_last_call(void) { return qg_last_threads; }
 void qg_set_threads_of_last_call(int threads) { qg_last_threads = threads; }
 
+/// MC of this thread's last call through the driver.
+static _Thread_local int64_t qg_last_block_rows = 0;
+
+int64_t qg_block_rows_of_last_call(void) { return qg_last_block_rows; }
+void qg_set_block_rows_of_last_call(int64_t rows) { qg_last_block_rows = rows; }
+
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t wake;  // workers: a new job was published

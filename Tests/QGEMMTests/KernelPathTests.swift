@@ -126,6 +126,28 @@ struct KernelPathTests {
         }
     }
 
+    /// The rows per task that `qg_path_block_rows` (and so the tile-derived
+    /// test shapes) predict are the rows the driver uses, on every path and
+    /// at every K around its K group: paths with 8-deep K groups pad K to 8,
+    /// not to the shared layout's 4 (at K = 201…204, 4x8k8's MC is 8, not 12).
+    @Test(arguments: KernelPath.allIncludingTestOnly.filter { $0 != .reference })
+    func predictedBlockRowsAreTheDriversOwn(path: KernelPath) throws {
+        guard path.isSupported else {
+            print("predictedBlockRowsAreTheDriversOwn: \(path) skipped: this CPU lacks it (\(path.tile.requires))")
+            return
+        }
+        var rng = SplitMix64(seed: 9)
+        for k in Array(1...17) + [197, 201, 202, 203, 204, 205, 300, 1000] {
+            let n = 9, m = 700
+            let packed = try PackedWeights(quantizing: (0..<(n * k)).map { _ in rng.gaussian() }, outputChannels: n,
+                                           inputChannels: k, granularity: .perChannel)
+            let x = (0..<(m * k)).map { _ in Int8(truncatingIfNeeded: rng.next()) }
+            let input = try QuantizationParameters(observedMin: -1, observedMax: 1, type: .int8)
+            _ = try packed.gemm(x, rows: m, input: input, as: Int32.self, kernel: path, threads: 1)
+            #expect(Int(qg_block_rows_of_last_call()) == path.blockRows(k: k, m: m), "\(path) K = \(k)")
+        }
+    }
+
     @Test func pairwiseSample() throws {
         let shapes = TileShapes(paths: Self.simdPaths)
         let cases = KernelCheck.pairwiseSample(ms: shapes.ms, ns: shapes.ns, ks: shapes.ks, seed: 2026)

@@ -139,14 +139,6 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
     return compared;
 }
 
-static int add_unique(int64_t *list, int count, int64_t v) {
-    if (v < 1) return count;
-    for (int i = 0; i < count; i++)
-        if (list[i] == v) return count;
-    list[count] = v;
-    return count + 1;
-}
-
 /// --expect-paths: the shipping paths this CPU runs (by CPU detection, in
 /// registry order) must be exactly `expected`, and the default path its last.
 static int check_detection(const char *expected) {
@@ -195,34 +187,23 @@ int main(int argc, char **argv) {
         }
         if (n_forced > 0 && !force) continue;
         tested++;
-        const int64_t mr = kernel->main.mr, kr = kernel->kr;
-        int64_t ks[64], ns[16];
-        int nk = 0, nn = 0;
-        for (int64_t k = 1; k <= 2 * kr + 1; k++) nk = add_unique(ks, nk, k);
-        nk = add_unique(ks, nk, 300);
-        const int64_t nrs[2] = {kernel->main.nr, kernel->few_rows.run ? kernel->few_rows.nr : kernel->main.nr};
-        for (int t = 0; t < 2; t++) {
-            const int64_t nr = nrs[t];
-            nn = add_unique(ns, nn, nr - 1); nn = add_unique(ns, nn, nr);
-            nn = add_unique(ns, nn, nr + 1); nn = add_unique(ns, nn, 2 * nr + 3);
+        // The tile-derived shapes: the library's one rule (qg_path_test_shapes).
+        int64_t ms[QG_TEST_SHAPES_MAX], ns[QG_TEST_SHAPES_MAX], ks[QG_TEST_SHAPES_MAX];
+        int nm = 0, nn = 0, nk = 0;
+        if (qg_path_test_shapes(p + 1, 300, ms, &nm, ns, &nn, ks, &nk) != 0) {
+            fprintf(stderr, "kernel-tester: no test shapes for %s\n", kernel->name);
+            return 1;
         }
         long outputs = 0;
         int shapes = 0;
         uint32_t variant = 0;
-        for (int ik = 0; ik < nk; ik++) {
-            const int64_t mc = qg_driver_block_rows(kernel, qg_layout_k(ks[ik], kernel->kr), 1 << 30);
-            int64_t ms[64];
-            int nm = 0;
-            for (int64_t m = 1; m <= mr + 1; m++) nm = add_unique(ms, nm, m);
-            nm = add_unique(ms, nm, 2 * mr + 1);
-            nm = add_unique(ms, nm, mc - 1); nm = add_unique(ms, nm, mc); nm = add_unique(ms, nm, mc + 1);
+        for (int ik = 0; ik < nk; ik++)
             for (int im = 0; im < nm; im++)
                 for (int in = 0; in < nn; in++) {
                     const long r = run_case(kernel, (shape){ms[im], ns[in], ks[ik]}, variant++, 0);
                     shapes++;
                     if (r < 0) failed = 1; else outputs += r;
                 }
-        }
         for (int c = 0; c < cases; c++) {
             const shape s = {1 + next() % 40, 1 + next() % 70, 1 + next() % 300};
             const long r = run_case(kernel, s, 0, 1);

@@ -39,6 +39,11 @@ int qg_cpu_count(void);
 /// path, for a busy pool or for work too small to split; 0 before any call).
 int qg_threads_of_last_call(void);
 
+/// Rows of X per task (MC) of the last GEMM the calling thread ran through a
+/// kernel path's driver (0 before any such call): what qg_path_block_rows
+/// must predict.
+int64_t qg_block_rows_of_last_call(void);
+
 // MARK: - Kernel paths
 
 /// Kernel paths are numbered 0 ..< qg_path_count(). Path 0 is the scalar
@@ -76,6 +81,23 @@ int qg_path_is_supported(int path);
 int qg_path_best(void);
 /// Rows of X per task (MC) the driver uses on `path` for this K and M.
 int64_t qg_path_block_rows(int path, int64_t k, int64_t m);
+
+/// Most values of each dimension qg_path_test_shapes gives.
+#define QG_TEST_SHAPES_MAX 64
+
+/// The shapes that test a path at every edge its tiles and the driver's
+/// blocking can get wrong, the one rule for the kernel tester, the test
+/// suite and `qgemm validate` (as XNNPACK derives each microkernel's tests
+/// from its tile):
+/// - K: 1 … 2·KR+1 and `large_k`;
+/// - N: NR−1, NR, NR+1, 2·NR+3 for the main tile and the few-rows tile;
+/// - M: 1 … MR+1, 2·MR+1, and MC−1, MC, MC+1 at each K above (MC from
+///   qg_path_block_rows for a large M).
+/// Each list is ascending, each value once, at most QG_TEST_SHAPES_MAX long;
+/// the shapes are their product. The reference path has tile 1×1, K group 1
+/// and no blocking. Returns 0, or -1 for a path number out of range.
+int qg_path_test_shapes(int path, int64_t large_k, int64_t ms[QG_TEST_SHAPES_MAX], int *m_count,
+                        int64_t ns[QG_TEST_SHAPES_MAX], int *n_count, int64_t ks[QG_TEST_SHAPES_MAX], int *k_count);
 
 // MARK: - Packed weight layout
 
@@ -212,7 +234,7 @@ int64_t qg_row_min_max(const float *x, int64_t rows, int64_t k, int64_t ldx, flo
 // MARK: - Peak probes
 
 /// Runs `iterations` rounds of the path's int8 multiply-accumulate
-/// instruction (its descriptor's probe: VPDPBUSD, VPMADDWD, or scalar) on
+/// instruction (its descriptor's probe: VPDPBUSD, VPMADDWD, SDOT, SMMLA, or scalar) on
 /// registers only; returns the multiply-accumulates done (0 if the CPU lacks
 /// the path).
 int64_t qg_peak_probe_int8(int path, int64_t iterations);
@@ -222,7 +244,7 @@ int64_t qg_peak_probe_fp32(int64_t iterations);
 /// The vector width in bits that qg_peak_probe_fp32 uses: 512, 256 or 0.
 int qg_peak_fp32_vector_bits(void);
 
-// MARK: - Scalar requantization (one accumulator; the definition of §3)
+// MARK: - Scalar requantization (one accumulator; the definition of the README's "Arithmetic" table)
 
 /// (acc·M0 + 2^(30−shift)) >> (31−shift), clamped to [lo, hi] before narrowing.
 int32_t qg_requantize_single(int32_t acc, int32_t m0, int32_t shift, int32_t lo, int32_t hi);

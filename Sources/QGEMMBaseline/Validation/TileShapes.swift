@@ -5,12 +5,13 @@ import QGEMM
 /// blocking can get wrong.
 ///
 /// - M: 1 … MR+1, 2·MR+1, and MC−1, MC, MC+1 (MC: the rows the driver packs
-///   per task, at the smallest and the largest K);
+///   per task) at each K below;
 /// - N: NR−1, NR, NR+1, 2·NR+3, for the main tile and the few-rows tile;
 /// - K: 1 … 2·KR+1, and a large K.
 ///
-/// `qgemm validate`, the test suite and the C-level kernel tester all use
-/// these rules, so a path added to the registry is checked at its own edges.
+/// The rule is one C function, `qg_path_test_shapes`: `qgemm validate`, the
+/// test suite and the C-level kernel tester all take their shapes from it, so
+/// a path added to the registry is checked at its own edges.
 public struct TileShapes: Sendable, Hashable {
     /// The values of M (rows of X) to check, ascending, each once.
     public let ms: [Int]
@@ -28,19 +29,10 @@ public struct TileShapes: Sendable, Hashable {
     public init(paths: [KernelPath], largeK: Int = 1000) {
         var ms = Set<Int>(), ns = Set<Int>(), ks = Set<Int>()
         for path in paths {
-            let t = path.tile
-            let mr = max(t.mr, 1), kr = max(t.kr, 1)
-            ks.formUnion(1...(2 * kr + 1))
-            ks.insert(largeK)
-            ms.formUnion(1...(mr + 1))
-            ms.insert(2 * mr + 1)
-            for k in [1, largeK] {
-                let mc = path.blockRows(k: k, m: Int.max / 2)
-                ms.formUnion([mc - 1, mc, mc + 1].filter { $0 >= 1 })
-            }
-            for nr in [t.nr, t.fewRowsNR] where nr > 0 {
-                ns.formUnion([nr - 1, nr, nr + 1, 2 * nr + 3].filter { $0 >= 1 })
-            }
+            let shapes = path.testShapes(largeK: largeK)
+            ms.formUnion(shapes.ms)
+            ns.formUnion(shapes.ns)
+            ks.formUnion(shapes.ks)
         }
         self.ms = ms.sorted()
         self.ns = ns.sorted()

@@ -1,4 +1,4 @@
-import CQGEMM
+internal import CQGEMM
 
 // quantize / dequantize between Float and Int8 / UInt8 (the README's "Arithmetic" section).
 

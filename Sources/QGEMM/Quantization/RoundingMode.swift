@@ -1,4 +1,4 @@
-import CQGEMM
+internal import CQGEMM
 
 /// How an int32 accumulator becomes an int8 / uint8 output (the README's "Arithmetic" section).
 ///

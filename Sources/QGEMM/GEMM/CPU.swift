@@ -1,4 +1,4 @@
-import CQGEMM
+internal import CQGEMM
 
 /// What the running CPU supports, detected once.
 public struct CPUFeatures: Sendable, Hashable {

@@ -1,4 +1,4 @@
-import CQGEMM
+internal import CQGEMM
 
 #if canImport(Glibc)
 import Glibc
@@ -111,6 +111,18 @@ public struct KernelPath: RawRepresentable, Sendable, CaseIterable, Hashable, Cu
                     fewRowsMicrokernel: info.few_rows_ukernel.map { String(cString: $0) },
                     fewRowsMR: Int(info.few_rows_mr), fewRowsNR: Int(info.few_rows_nr),
                     requires: String(cString: info.requires), isTestOnly: info.test_only != 0)
+    }
+
+    /// The shapes that test this path at its tiles' and its blocking's edges
+    /// (`qg_path_test_shapes`, the one rule the kernel tester shares); empty
+    /// for a path not in this build.
+    package func testShapes(largeK: Int) -> (ms: [Int], ns: [Int], ks: [Int]) {
+        guard let p = cValue else { return ([], [], []) }
+        let capacity = Int(QG_TEST_SHAPES_MAX)
+        var ms = [Int64](repeating: 0, count: capacity), ns = ms, ks = ms
+        var mCount: Int32 = 0, nCount: Int32 = 0, kCount: Int32 = 0
+        guard qg_path_test_shapes(p, Int64(largeK), &ms, &mCount, &ns, &nCount, &ks, &kCount) == 0 else { return ([], [], []) }
+        return (ms.prefix(Int(mCount)).map(Int.init), ns.prefix(Int(nCount)).map(Int.init), ks.prefix(Int(kCount)).map(Int.init))
     }
 
     /// Rows of X the driver packs per task (MC) on this path for K and M.

@@ -1,4 +1,4 @@
-import CQGEMM
+internal import CQGEMM
 
 // The GEMM entry points: validation (front end), then one call into the C
 // driver with a fully formed qg_gemm_args.
@@ -295,7 +295,7 @@ extension PackedWeights {
 
     private func run(_ args: inout qg_gemm_args, path: KernelPath, threads: Int32) throws {
         if args.m == 0 { return }
-        // Looked up once per call (a search of the registry by name).
+        // The path's number in the C registry.
         let number = path.cValue ?? -1
         // A path may read a weight layout of its own (its registry entry's panel_n × kr).
         var panelN: Int32 = 0, kr: Int32 = 0

@@ -1,9 +1,9 @@
-import CQGEMM
+internal import CQGEMM
 
 /// A Linear layer `Y = X·Wᵀ + b` run in int8, built from Float weights
 /// (quantized symmetrically per output channel).
 ///
-/// Two modes:
+/// Three modes:
 /// - **dynamic**: Float in, Float out. Each call computes uint8 quantization
 ///   parameters of X from its range (per row or per tensor), runs the int8
 ///   GEMM with the dynamic epilogue, and returns `S_X·S_W[n]·acc + b` in

@@ -1,12 +1,13 @@
-import CQGEMM
+internal import CQGEMM
 import Foundation
 
 /// Weights packed once for every kernel path, with everything the epilogue needs
 /// per output channel.
 ///
 /// Holds, for W [N×K] (N output channels, K inputs):
-/// - the int8 weights in the one packed layout all kernels read
-///   (`Sources/CQGEMM/KERNELS.md`), padded to 16 channels and a multiple of 4 in K;
+/// - the int8 weights in the shared packed layout (`Sources/CQGEMM/KERNELS.md`),
+///   padded to 16 channels and a multiple of 4 in K, repacked once into the
+///   layout of a path that declares its own (panel width × K group);
 /// - ``rowSums``: `Σ_k q_W[n,k]`;
 /// - when the input's parameters are known (static quantization), ``qBias``:
 ///   `q_b[n] − Z_X·rowSum[n]`, and with output parameters one

@@ -1,4 +1,4 @@
-import CQGEMM
+internal import CQGEMM
 
 // Allocation-free layer calls: every buffer a call needs besides its input and
 // output lives in a caller-owned Workspace, sized on first use and reused, so
