@@ -19,14 +19,17 @@ let targets: [Target] = [
         pkgConfig: "openblas",
         providers: [.apt(["libopenblas-dev"])]
     ),
-    // C kernels: CPU detection, the scalar reference, packing, SIMD
-    // microkernels. Every exported symbol starts with `qg_`. ISA-specific
-    // functions carry `__attribute__((target(...)))`, so no unsafe flags.
+    // The C core: include/ (the public C API), core/ (registry, driver,
+    // thread pool, CPU detection, packing, quantization, peak probes),
+    // reference/ (the scalar reference, requantization, the scalar epilogue)
+    // and kernels/<path>/.
+    // Every exported symbol starts with `qg_`. ISA-specific functions carry
+    // `__attribute__((target(...)))`, so no unsafe flags.
     .target(
         name: "CQGEMM",
         path: "Sources/CQGEMM",
         exclude: ["KERNELS.md"],
-        cSettings: [.define("_GNU_SOURCE")],
+        cSettings: [.define("_GNU_SOURCE"), .headerSearchPath("core"), .headerSearchPath("reference")],
         linkerSettings: [.linkedLibrary("pthread", .when(platforms: [.linux]))]
     ),
     // The library: quantization, packing, GEMM, QuantizedLinear, observers,

@@ -16,7 +16,7 @@
 #include <immintrin.h>
 #include <string.h>
 
-#include "driver.h"
+#include "kernel.h"
 
 #pragma clang fp contract(off) // the reference's float operations, unfused
 

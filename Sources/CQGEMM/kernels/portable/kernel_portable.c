@@ -5,7 +5,10 @@
 //
 // Activation layout: rows of int16, K padded to kp with zeros:
 //   x_block[r * kp + k] = X[m0 + r][k]
-#include "driver.h"
+#include "epilogue.h"
+#include "kernel.h"
+#include "portable.h"
+#include "probes.h"
 
 #include <string.h>
 

@@ -18,10 +18,10 @@
 // Activation layout (row group of MR = 6 rows, short groups padded with zero
 // rows, K padded to kp):
 //   x_group[(g·6 + r)·4 + t] = (int8) X[m0 + r][4g + t] (− 128 for uint8)
-#include "driver.h"
+#include "kernel.h"
 
 #if defined(__aarch64__)
-#include "epilogue_neon.h"
+#include "../neon/epilogue_neon.h"
 
 #define QG_DOT __attribute__((target("dotprod")))
 #define QG_DOT_INLINE static inline __attribute__((always_inline, target("dotprod")))
@@ -147,6 +147,9 @@ static QG_DOT void qg_gemm_1x64c4_neondot(const qg_gemm_args *a, const void *x_g
 }
 
 static int qg_dot_supported(void) { return qg_cpu_get_features()->dotprod; }
+
+/// The peak probe of this path's instruction (peak_neondot.c in this folder).
+int64_t qg_peak_sdot(int64_t iterations);
 
 const qg_kernel qg_kernel_neondot = {
     .name = "neondot",

@@ -17,6 +17,7 @@
 // count) or, when M has too few row groups for that (M = 1, LLM decode), N in
 // whole steps: whichever leaves the busiest thread least work (qg_choose_split).
 #include "driver.h"
+#include "threadpool.h"
 
 #include <stdatomic.h>
 

@@ -9,7 +9,7 @@
 // so one 64-bit broadcast gives the 4 values of a K-group for one row.
 // Weights are read from the shared packed layout (KERNELS.md): 16 bytes =
 // 4 channels × 4 K values, widened with VPMOVSXBW.
-#include "driver.h"
+#include "kernel.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -126,6 +126,9 @@ static QG_AVX2 void qg_gemm_2x16_avx2(const qg_gemm_args *a, const void *x, int 
     if (rows == 2) qg_avx2_tile(a, x, 2, w, 4, m0, n0, cols);
     else qg_avx2_tile(a, x, 1, w, 4, m0, n0, cols);
 }
+
+/// The peak probe of this path's instruction (peak_avx2.c in this folder).
+int64_t qg_peak_avx2(int64_t iterations);
 
 const qg_kernel qg_kernel_avx2 = {
     .name = "avx2",

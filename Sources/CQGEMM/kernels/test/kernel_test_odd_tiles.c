@@ -8,10 +8,10 @@
 // addressed per channel so a tile may straddle two panels; test4x8k8 reads a
 // layout of its own (8-channel panels, K in groups of 8, as an i8mm kernel
 // would), which PackedWeights makes on first use and keeps.
-#include "driver.h"
-
-size_t qg_portable_x_bytes(int64_t rows, int64_t kp);
-void qg_portable_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst);
+#include "../portable/portable.h"
+#include "epilogue.h"
+#include "kernel.h"
+#include "probes.h"
 
 enum { QG_ODD_MAX_ROWS = 8, QG_ODD_MAX_COLS = 32 };
 

@@ -6,6 +6,7 @@
 // driver); 1 ... qg_kernel_count are the table's entries, worst to best. The
 // default path is the last entry that is supported and not test-only.
 #include "driver.h"
+#include "threadpool.h"
 
 #include <string.h>
 

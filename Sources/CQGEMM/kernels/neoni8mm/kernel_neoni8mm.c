@@ -21,10 +21,10 @@
 // [r0c0 r0c1 r1c0 r1c1]; before the epilogue, a 64-bit zip turns two of them
 // into four channels of one row. Short row groups (M ≤ 2, LLM decode) use a
 // 2×32 tile: one row pair against four panels, again 16 accumulators.
-#include "driver.h"
+#include "kernel.h"
 
 #if defined(__aarch64__)
-#include "epilogue_neon.h"
+#include "../neon/epilogue_neon.h"
 
 #define QG_MMLA __attribute__((target("i8mm")))
 #define QG_MMLA_INLINE static inline __attribute__((always_inline, target("i8mm")))
@@ -134,6 +134,9 @@ static QG_MMLA void qg_gemm_2x32c8_neoni8mm(const qg_gemm_args *a, const void *x
 }
 
 static int qg_mmla_supported(void) { return qg_cpu_get_features()->i8mm; }
+
+/// The peak probe of this path's instruction (peak_neoni8mm.c in this folder).
+int64_t qg_peak_smmla(int64_t iterations);
 
 const qg_kernel qg_kernel_neoni8mm = {
     .name = "neoni8mm",

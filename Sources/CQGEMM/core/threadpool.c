@@ -14,7 +14,8 @@
 //   that has not joined yet (it takes the tasks itself), and it waits only for
 //   workers still running a task, spinning briefly before it sleeps. A call
 //   with more threads is then never much slower than one with fewer.
-#include "driver.h"
+#include "threadpool.h"
+#include "qgemm.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

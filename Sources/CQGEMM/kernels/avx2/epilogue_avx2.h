@@ -5,7 +5,7 @@
 #ifndef QG_EPILOGUE_AVX2_H
 #define QG_EPILOGUE_AVX2_H
 
-#include "driver.h"
+#include "kernel.h"
 
 #include <immintrin.h>
 #include <string.h>

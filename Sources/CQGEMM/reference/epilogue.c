@@ -1,7 +1,7 @@
 // The scalar epilogue: the per-element finish of every non-reference path that
 // has no vector epilogue for a case. Same formulas as qg_gemm_reference, in
 // wrapping int32 (exact under the PackedWeights overflow bound).
-#include "driver.h"
+#include "epilogue.h"
 
 #pragma clang fp contract(off)
 

@@ -18,7 +18,7 @@
 // CPU can run it, and trusted because the test suite and `qgemm validate`
 // check it bit for bit against the reference (and scripts/check-vnni-emulated
 // checks its logic on CPUs without AVX-512). It never disables itself quietly.
-#include "driver.h"
+#include "kernel.h"
 
 #if defined(__x86_64__)
 #include <string.h>
@@ -302,6 +302,9 @@ static int qg_vnni_supported(void) {
     const qg_cpu_features *f = qg_cpu_get_features();
     return f->avx2 && f->avx512f && f->avx512bw && f->avx512vnni;
 }
+
+/// The peak probe of this path's instruction (peak_avx512vnni.c in this folder).
+int64_t qg_peak_vnni(int64_t iterations);
 
 const qg_kernel qg_kernel_avx512vnni = {
     .name = "avx512vnni",

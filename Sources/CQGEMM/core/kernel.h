@@ -1,8 +1,11 @@
-// Internal: the kernel descriptor every path registers, the blocked driver that
-// runs it, the thread pool and the scalar epilogue. Not part of the public C API.
-// The contract a microkernel must keep is written once, in KERNELS.md.
-#ifndef QG_DRIVER_H
-#define QG_DRIVER_H
+// Internal: the contract between the driver and a kernel path: the
+// microkernel signature, the register tile, the path's descriptor, the
+// registry of descriptors, and where a K group of the shared weight layout
+// starts. Every path folder under kernels/ includes this and nothing of
+// another path. The contract a microkernel must keep is written once, in
+// KERNELS.md. Not part of the public C API.
+#ifndef QG_KERNEL_H
+#define QG_KERNEL_H
 
 #include "qgemm.h"
 
@@ -69,52 +72,6 @@ extern const int qg_kernel_count;
 
 /// The kernel of a path number (1 ... qg_path_count() − 1), or NULL for the reference.
 const qg_kernel *qg_kernel_for_path(int path);
-
-/// Rows of X per task (MC) the driver uses with `kernel` for K padded to `kp`.
-int64_t qg_driver_block_rows(const qg_kernel *kernel, int64_t kp, int64_t m);
-
-/// Runs the blocked loop nest with `kernel` on up to `threads` threads
-/// (0 = all cores). Returns 0, or -2 when scratch memory could not be had.
-int qg_driver_run(const qg_gemm_args *args, const qg_kernel *kernel, int threads);
-
-// MARK: - Peak probes (peak.c), referenced by the descriptors; run only when
-// the kernel is supported (qg_peak_probe_int8 checks)
-
-int64_t qg_peak_scalar(int64_t iterations);
-#if defined(__x86_64__)
-int64_t qg_peak_avx2(int64_t iterations);
-int64_t qg_peak_vnni(int64_t iterations);
-#endif
-#if defined(__aarch64__)
-int64_t qg_peak_sdot(int64_t iterations);
-int64_t qg_peak_smmla(int64_t iterations);
-#endif
-
-// MARK: - Thread pool (threadpool.c)
-
-/// Runs task(ctx, t) for t in [0, count) on up to `threads` threads, the
-/// caller included. Returns when every task has finished. When another
-/// caller is using the pool, runs every task on the calling thread instead.
-void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t t), void *ctx);
-
-/// Records that the calling thread's last call ran on `threads` threads
-/// (qg_parallel_for does it itself; the reference path calls this with 1).
-void qg_set_threads_of_last_call(int threads);
-
-/// Records the MC of the calling thread's last call through the driver.
-void qg_set_block_rows_of_last_call(int64_t rows);
-
-/// Per-thread scratch of at least `bytes` bytes, 64-byte aligned, reused
-/// across calls on the same thread; NULL if it cannot be allocated. Each slot
-/// is a separate buffer: the packed activations of a task, and a call's params.
-enum { QG_SCRATCH_X = 0, QG_SCRATCH_PARAMS = 1, QG_SCRATCH_SLOTS = 2 };
-void *qg_thread_scratch(int slot, size_t bytes);
-
-// MARK: - Scalar epilogue (epilogue.c), for the portable paths
-
-/// Finishes one output element from the raw dot product Σ_k W[n][k]·X[m][k]:
-/// adds the bias and zero-point terms, then writes the requested output type.
-void qg_epilogue_scalar(const qg_gemm_args *args, int64_t m, int64_t n, int32_t dot);
 
 /// Where the K group `g` of channel `n` starts in the shared packed layout.
 static inline const int8_t *qg_weights_at(const qg_gemm_args *a, int64_t n, int64_t g) {

@@ -1,7 +1,8 @@
 // The kernel paths, worst to best: one line each. registry.c includes this
 // list twice (X-macro): once to declare each descriptor, once to build the
-// table. Adding a path = one C file defining its qg_kernel + one line here.
-// The default path is the last line that the CPU supports and is not test-only.
+// table. Adding a path = one folder kernels/<path>/ defining its qg_kernel
+// + one line here (KERNELS.md). The default path is the last line that the
+// CPU supports and is not test-only.
 QG_KERNEL(qg_kernel_test_3x5_portable) // test-only: odd tile, crosses panel boundaries
 QG_KERNEL(qg_kernel_test_5x6_portable) // test-only: odd tile with a few-rows tile
 QG_KERNEL(qg_kernel_test_4x8k8_portable) // test-only: its own weight layout (8-channel panels, K groups of 8)

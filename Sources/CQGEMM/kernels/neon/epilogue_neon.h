@@ -22,7 +22,7 @@
 #include <arm_neon.h>
 #include <string.h>
 
-#include "driver.h"
+#include "kernel.h"
 
 #pragma clang fp contract(off)
 

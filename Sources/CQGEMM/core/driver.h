@@ -1,0 +1,14 @@
+// Internal: the blocked driver that runs a path's descriptor (driver.c).
+#ifndef QG_DRIVER_H
+#define QG_DRIVER_H
+
+#include "kernel.h"
+
+/// Rows of X per task (MC) the driver uses with `kernel` for K padded to `kp`.
+int64_t qg_driver_block_rows(const qg_kernel *kernel, int64_t kp, int64_t m);
+
+/// Runs the blocked loop nest with `kernel` on up to `threads` threads
+/// (0 = all cores). Returns 0, or -2 when scratch memory could not be had.
+int qg_driver_run(const qg_gemm_args *args, const qg_kernel *kernel, int threads);
+
+#endif

@@ -1,0 +1,12 @@
+// Internal: the shared peak probe (peak.c) the portable descriptors name.
+// A SIMD path's probe lives in its own folder, declared where its descriptor
+// names it; each runs only when its kernel is supported (qg_peak_probe_int8).
+#ifndef QG_PROBES_H
+#define QG_PROBES_H
+
+#include <stdint.h>
+
+/// The scalar multiply-add probe of the portable paths.
+int64_t qg_peak_scalar(int64_t iterations);
+
+#endif

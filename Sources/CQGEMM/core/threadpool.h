@@ -1,0 +1,27 @@
+// Internal: the process-wide thread pool, per-thread scratch, and what the
+// calling thread's last call did (threadpool.c).
+#ifndef QG_THREADPOOL_H
+#define QG_THREADPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// Runs task(ctx, t) for t in [0, count) on up to `threads` threads, the
+/// caller included. Returns when every task has finished. When another
+/// caller is using the pool, runs every task on the calling thread instead.
+void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t t), void *ctx);
+
+/// Records that the calling thread's last call ran on `threads` threads
+/// (qg_parallel_for does it itself; the reference path calls this with 1).
+void qg_set_threads_of_last_call(int threads);
+
+/// Records the MC of the calling thread's last call through the driver.
+void qg_set_block_rows_of_last_call(int64_t rows);
+
+/// Per-thread scratch of at least `bytes` bytes, 64-byte aligned, reused
+/// across calls on the same thread; NULL if it cannot be allocated. Each slot
+/// is a separate buffer: the packed activations of a task, and a call's params.
+enum { QG_SCRATCH_X = 0, QG_SCRATCH_PARAMS = 1, QG_SCRATCH_SLOTS = 2 };
+void *qg_thread_scratch(int slot, size_t bytes);
+
+#endif

@@ -1,0 +1,13 @@
+// The portable path's activation packing (rows of int16), which the
+// test-only tiles (kernels/test/) reuse.
+#ifndef QG_PORTABLE_H
+#define QG_PORTABLE_H
+
+#include "qgemm.h"
+
+/// Bytes of packed activations for `rows` rows at K padded to `kp`.
+size_t qg_portable_x_bytes(int64_t rows, int64_t kp);
+/// Packs rows [m0, m0 + rows) of X as int16 rows.
+void qg_portable_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst);
+
+#endif
