@@ -259,7 +259,7 @@ struct LinearCommand: ParsableCommand {
                                                   observer: makeObserver, smoothingAlpha: smooth, batchRows: step,
                                                   rounding: rounding?.mode)
         }
-        guard let xScale, let xZeroPoint else {
+        guard let xScale, let xZeroPoint, !output || (yScale != nil && yZeroPoint != nil) else {
             throw ValidationError(output ? Self.staticModeNeeds : "static-input mode needs --calibrate CALIB_X.npy or both of --x-scale, --x-zero-point")
         }
         let input = try QuantizationParameters(type: .uint8, scale: xScale, zeroPoint: xZeroPoint)

@@ -79,15 +79,18 @@ int64_t qg_path_block_rows(int path, int64_t k, int64_t m) {
     return kernel ? qg_driver_block_rows(kernel, qg_layout_k(k, kernel->kr), m) : m;
 }
 
-/// Adds v to the ascending list a[0 ..< *n] unless it is there or v < 1.
-static void qg_add_sorted(int64_t *a, int *n, int64_t v) {
-    if (v < 1 || *n >= QG_TEST_SHAPES_MAX) return;
+/// Adds v to the ascending list a[0 ..< *n] unless it is there or v < 1;
+/// returns 0, or -1 when the list is full.
+static int qg_add_sorted(int64_t *a, int *n, int64_t v) {
+    if (v < 1) return 0;
     int i = 0;
     while (i < *n && a[i] < v) i++;
-    if (i < *n && a[i] == v) return;
+    if (i < *n && a[i] == v) return 0;
+    if (*n >= QG_TEST_SHAPES_MAX) return -1;
     for (int j = *n; j > i; j--) a[j] = a[j - 1];
     a[i] = v;
     (*n)++;
+    return 0;
 }
 
 int qg_path_test_shapes(int path, int64_t large_k, int64_t ms[QG_TEST_SHAPES_MAX], int *m_count,
@@ -96,23 +99,24 @@ int qg_path_test_shapes(int path, int64_t large_k, int64_t ms[QG_TEST_SHAPES_MAX
     const qg_kernel *kernel = qg_kernel_for_path(path);
     const int64_t mr = kernel ? kernel->main.mr : 1, kr = kernel ? kernel->kr : 1;
     *m_count = *n_count = *k_count = 0;
-    for (int64_t k = 1; k <= 2 * kr + 1; k++) qg_add_sorted(ks, k_count, k);
-    qg_add_sorted(ks, k_count, large_k);
+    int full = 0;
+    for (int64_t k = 1; k <= 2 * kr + 1; k++) full |= qg_add_sorted(ks, k_count, k);
+    full |= qg_add_sorted(ks, k_count, large_k);
     const int64_t nrs[2] = {kernel ? kernel->main.nr : 1, kernel && kernel->few_rows.run ? kernel->few_rows.nr : 0};
     for (int t = 0; t < 2; t++) {
         if (nrs[t] < 1) continue;
         const int64_t v[4] = {nrs[t] - 1, nrs[t], nrs[t] + 1, 2 * nrs[t] + 3};
-        for (int i = 0; i < 4; i++) qg_add_sorted(ns, n_count, v[i]);
+        for (int i = 0; i < 4; i++) full |= qg_add_sorted(ns, n_count, v[i]);
     }
-    for (int64_t m = 1; m <= mr + 1; m++) qg_add_sorted(ms, m_count, m);
-    qg_add_sorted(ms, m_count, 2 * mr + 1);
+    for (int64_t m = 1; m <= mr + 1; m++) full |= qg_add_sorted(ms, m_count, m);
+    full |= qg_add_sorted(ms, m_count, 2 * mr + 1);
     for (int i = 0; kernel && i < *k_count; i++) {
         const int64_t mc = qg_path_block_rows(path, ks[i], (int64_t)1 << 30);
-        qg_add_sorted(ms, m_count, mc - 1);
-        qg_add_sorted(ms, m_count, mc);
-        qg_add_sorted(ms, m_count, mc + 1);
+        full |= qg_add_sorted(ms, m_count, mc - 1);
+        full |= qg_add_sorted(ms, m_count, mc);
+        full |= qg_add_sorted(ms, m_count, mc + 1);
     }
-    return 0;
+    return full ? -1 : 0;
 }
 
 int qg_path_best(void) {

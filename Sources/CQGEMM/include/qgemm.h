@@ -95,7 +95,8 @@ int64_t qg_path_block_rows(int path, int64_t k, int64_t m);
 ///   qg_path_block_rows for a large M).
 /// Each list is ascending, each value once, at most QG_TEST_SHAPES_MAX long;
 /// the shapes are their product. The reference path has tile 1×1, K group 1
-/// and no blocking. Returns 0, or -1 for a path number out of range.
+/// and no blocking. Returns 0, or -1 for a path number out of range or a
+/// list that would be longer than QG_TEST_SHAPES_MAX.
 int qg_path_test_shapes(int path, int64_t large_k, int64_t ms[QG_TEST_SHAPES_MAX], int *m_count,
                         int64_t ns[QG_TEST_SHAPES_MAX], int *n_count, int64_t ks[QG_TEST_SHAPES_MAX], int *k_count);
 

@@ -140,7 +140,7 @@ int enc_attention_head_copy(int copy, const float *q, const float *k, const floa
         return 0;
     case 2:
         if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-              __builtin_cpu_supports("avx512vl")))
+              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma")))
             return -1;
         attention_avx512(q, k, v, ld, tokens, head_size, scale, out, ldo, scratch);
         return 0;

@@ -75,6 +75,25 @@ struct EncoderTests {
         }
     }
 
+    /// The shares of a batch on several threads: every sentence in exactly one
+    /// share, in order, none empty, each cut nearest its share of the tokens.
+    @Test func sharesCoverEverySentenceOnce() {
+        #expect(SentenceEncoder.shareBounds([5, 128], workers: 2) == [0, 1, 2])
+        #expect(SentenceEncoder.shareBounds([1, 1, 100], workers: 3) == [0, 1, 2, 3])
+        #expect(SentenceEncoder.shareBounds([10, 10, 10, 10], workers: 2) == [0, 2, 4])
+        #expect(SentenceEncoder.shareBounds([100, 1, 1, 1, 1], workers: 2) == [0, 1, 5])
+        #expect(SentenceEncoder.shareBounds([0, 0, 7], workers: 2) == [0, 2, 3] || SentenceEncoder.shareBounds([0, 0, 7], workers: 2) == [0, 1, 3])
+        var seed: UInt64 = 3
+        for _ in 0..<500 {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            let count = 1 + Int(seed >> 58), workers = 1 + Int((seed >> 40) % UInt64(count))
+            let tokens = (0..<count).map { Int((seed >> UInt64(($0 * 7) % 50)) % 130) }
+            let b = SentenceEncoder.shareBounds(tokens, workers: workers)
+            #expect(b.count == workers + 1 && b.first == 0 && b.last == count)
+            #expect(zip(b, b.dropFirst()).allSatisfy { $0 < $1 }, "\(tokens) on \(workers): \(b)")
+        }
+    }
+
     /// Q, K and V fused into one int8 layer give the bits of three layers.
     @Test func fusedLayersEqualSeparateLayers() throws {
         var state: UInt64 = 7

@@ -38,7 +38,7 @@ public struct AccuracyStudy: Sendable, Codable {
             guard let inputs = calibration?.inputs[name], let part = reference[name] else { continue }
             let y = try layer(inputs.values, rows: inputs.rows)
             let one = LinearTap(keepInputs: false, reference: [name: part])
-            try one.record([name], input: inputs.values, rows: inputs.rows, output: y)
+            try one.record([name], input: inputs.values, rows: inputs.rows, k: part.inputs, output: y, outputs: part.outputs)
             onCalibration[name] = one.sqnr[name]
         }
         calibrationSQNR = onCalibration

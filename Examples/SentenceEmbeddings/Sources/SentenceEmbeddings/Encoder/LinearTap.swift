@@ -42,21 +42,22 @@ final class LinearTap {
         self.reference = reference
     }
 
-    /// One call of the layers `names` (side by side in `output`) on `input`.
-    func record(_ names: [String], input: [Float], rows: Int, output: [Float]) throws {
+    /// One call of the layers `names` (side by side in `output`, `outputs`
+    /// columns in all) on `input` (`rows` rows of `k` values).
+    func record(_ names: [String], input: [Float], rows: Int, k: Int, output: [Float], outputs total: Int) throws {
         if keepInputs {
             for name in names {
-                inputs[name, default: CalibrationInputs.Layer(values: [], rows: 0)].values += input.prefix(input.count / max(rows, 1) * rows)
+                inputs[name, default: CalibrationInputs.Layer(values: [], rows: 0)].values += input.prefix(rows * k)
                 inputs[name]?.rows += rows
             }
         }
         guard let reference else { return }
-        let total = output.count / max(rows, 1)
         var column = 0
         for name in names {
             guard let part = reference[name] else { throw QGEMMError(.invalidArgument, "no Float weights for layer \(name)") }
             let n = part.outputs
-            let y = try BLAS.sgemm(Array(input.prefix(rows * part.inputs)), part.weight, m: rows, k: part.inputs, n: n, transposeB: true)
+            guard part.inputs == k else { throw QGEMMError(.invalidShape, "layer \(name) takes \(part.inputs) inputs, not \(k)") }
+            let y = try BLAS.sgemm(Array(input.prefix(rows * k)), part.weight, m: rows, k: k, n: n, transposeB: true)
             var s = 0.0, e = 0.0
             for r in 0..<rows {
                 for j in 0..<n {

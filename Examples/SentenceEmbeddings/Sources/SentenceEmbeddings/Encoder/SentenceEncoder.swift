@@ -169,16 +169,12 @@ public final class SentenceEncoder: Sendable {
         guard workers > 1, !wholeBatch, tap == nil else {
             return try embedChunks(sequences[...], threads: threads, profile: &profile, splitQuantization: splitQuantization, tap: tap)
         }
-        let total = sequences.reduce(0) { $0 + $1.count }
-        var bounds = [0], tokens = 0
-        for (i, ids) in sequences.enumerated() where bounds.count < workers {
-            tokens += ids.count
-            if tokens * workers >= total * bounds.count, i + 1 < sequences.count { bounds.append(i + 1) }
-        }
-        bounds.append(sequences.count)
-        let shares = bounds.count - 1, cuts = bounds
+        let cuts = Self.shareBounds(sequences.map(\.count), workers: workers)
+        let shares = cuts.count - 1
         let results = ShareResults(count: shares)
+        let blasThreads = BLAS.threads
         BLAS.threads = 1
+        defer { BLAS.threads = blasThreads }
         DispatchQueue.concurrentPerform(iterations: shares) { w in
             var own = EncoderProfile()
             do {
@@ -198,6 +194,26 @@ public final class SentenceEncoder: Sendable {
             profile.attention += own.attention; profile.rest += own.rest
         }
         return embeddings
+    }
+
+    /// Where `workers` shares of sentences with these token counts begin,
+    /// then the end (workers + 1 ascending indices, 1 ≤ workers ≤ count):
+    /// each cut at the sentence boundary nearest its share of the tokens,
+    /// every share at least one sentence.
+    static func shareBounds(_ tokens: [Int], workers: Int) -> [Int] {
+        var prefix = [0], running = 0
+        for t in tokens { running += t; prefix.append(running) }
+        var bounds = [0]
+        for w in 1..<max(workers, 1) {
+            let target = Double(running) * Double(w) / Double(workers)
+            let lowest = bounds[bounds.count - 1] + 1, highest = tokens.count - (workers - w)
+            guard lowest <= highest else { break }
+            var best = lowest
+            for c in lowest...highest where abs(Double(prefix[c]) - target) < abs(Double(prefix[best]) - target) { best = c }
+            bounds.append(best)
+        }
+        bounds.append(tokens.count)
+        return bounds
     }
 
     /// The sentences in chunks of whole sentences of at most
@@ -272,7 +288,8 @@ public final class SentenceEncoder: Sendable {
                      _ workspace: inout QuantizedLinear.Workspace) throws {
                 try self.linear(linear, x, rows, &y, &workspace, threads, &profile, splitQuantization, &clock)
                 if let tap {
-                    try tap.record(Array(layer.names[slots]), input: x, rows: rows, output: y)
+                    try tap.record(Array(layer.names[slots]), input: x, rows: rows, k: x.count / rows, output: y,
+                                   outputs: linear.outputs)
                     clock = EncoderProfile.now()
                 }
             }
