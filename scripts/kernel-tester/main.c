@@ -211,7 +211,7 @@ int main(int argc, char **argv) {
         }
         printf("kernel-tester: %s (%s, %dx%d tile%s): %d tile-derived shapes + %d random cases, %ld output elements: %s\n",
                kernel->name, kernel->main.name, kernel->main.mr, kernel->main.nr,
-               kernel->few_rows.run ? " with a few-rows tile" : "", shapes, cases, outputs,
+               qg_tile_exists(&kernel->few_rows) ? " with a few-rows tile" : "", shapes, cases, outputs,
                failed ? "MISMATCH" : "bit-exact against the reference");
         if (failed) return 1;
     }

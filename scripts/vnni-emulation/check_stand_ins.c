@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "emulated_avx512.h"
+#include "emulated_avxvnni.h"
 
 #define QG_REAL __attribute__((target("avx2,avx512f,avx512bw,avx512vnni")))
 
@@ -49,6 +50,7 @@ static void QG_REAL compare(qg_emu512 a, qg_emu512 b, qg_emu512 c, unsigned imm,
     QG_BINARY(qg_emu_add_epi64, _mm512_add_epi64);
     QG_BINARY(qg_emu_sub_epi64, _mm512_sub_epi64);
     QG_BINARY(qg_emu_and, _mm512_and_si512);
+    QG_BINARY(qg_emu_xor, _mm512_xor_si512);
     QG_BINARY(qg_emu_sllv_epi64, _mm512_sllv_epi64);
     QG_BINARY(qg_emu_max_epi64, _mm512_max_epi64);
     QG_BINARY(qg_emu_min_epi64, _mm512_min_epi64);
@@ -159,8 +161,34 @@ static void QG_REAL compare_floats(qg_emu512f a, qg_emu512f b, qg_emu512 i) {
     report("_mm512_storeu_ps", same_ps(stored_emu, stored_real));
 }
 
+/// The AVX-VNNI stand-in against the VEX VPDPBUSD on ymm.
+static void __attribute__((target("avx2,avxvnni"))) compare_avxvnni(qg_emu512 a, qg_emu512 b, qg_emu512 c) {
+    __m256i ra, rb, rc;
+    memcpy(&ra, a.v, 32);
+    memcpy(&rb, b.v, 32);
+    memcpy(&rc, c.v, 32);
+    const __m256i real = _mm256_dpbusd_avx_epi32(rc, ra, rb), emu = qg_emu_dpbusd_avx(rc, ra, rb);
+    report("_mm256_dpbusd_avx_epi32", memcmp(&real, &emu, 32) == 0);
+}
+
+/// The AVX-VNNI stand-in, where the CPU has the instruction.
+static int check_avxvnni(int cases) {
+    if (!__builtin_cpu_supports("avxvnni")) {
+        printf("check-stand-ins: this CPU has no AVX-VNNI; its stand-in cannot be compared with the instruction here\n");
+        return 0;
+    }
+    for (int i = 0; i < cases; i++) compare_avxvnni(random_vector(), random_vector(), random_vector());
+    if (failures) {
+        fprintf(stderr, "check-stand-ins: %d differences\n", failures);
+        return 1;
+    }
+    printf("check-stand-ins: the AVX-VNNI stand-in × %d random inputs, identical to the instruction\n", cases);
+    return 0;
+}
+
 int main(void) {
     __builtin_cpu_init();
+    if (check_avxvnni(100000)) return 1;
     if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512vnni")) {
         printf("check-stand-ins: this CPU has no AVX-512 VNNI; the stand-ins cannot be compared with the instructions here\n");
         return 0;

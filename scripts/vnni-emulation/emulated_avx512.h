@@ -135,6 +135,7 @@ __attribute__((target("avx2"))) static inline __m128i qg_emu_extracti32x4_epi32(
 QG_EMU_OP64(qg_emu_add_epi64, x + y)
 QG_EMU_OP64(qg_emu_sub_epi64, x - y)
 QG_EMU_OP64(qg_emu_and, x & y)
+QG_EMU_OP64(qg_emu_xor, x ^ y)
 QG_EMU_OP64(qg_emu_sllv_epi64, y > 63 ? 0 : x << y)
 QG_EMU_OP64(qg_emu_max_epi64, (int64_t)x > (int64_t)y ? x : y)
 QG_EMU_OP64(qg_emu_min_epi64, (int64_t)x < (int64_t)y ? x : y)

@@ -33,6 +33,8 @@
 #define _mm512_sub_epi64 qg_emu_sub_epi64
 #undef _mm512_and_si512
 #define _mm512_and_si512 qg_emu_and
+#undef _mm512_xor_si512
+#define _mm512_xor_si512 qg_emu_xor
 #undef _mm512_sllv_epi64
 #define _mm512_sllv_epi64 qg_emu_sllv_epi64
 #undef _mm512_max_epi64

@@ -7,7 +7,11 @@
 //           for each row group of main.mr rows            (the last may be shorter)
 //               tile = few_rows if the group is short enough, else main
 //               for each tile.nr channels of the step     (the last may be narrower)
-//                   tile.run                              (full K, epilogue fused)
+//                   tile.run[kind]                        (full K, epilogue fused)
+//
+// The plan is made once per call, before any task: the tiles' microkernels
+// for this call's output kind (output type and rounding), the kernel's
+// prepared params, the block sizes and the split.
 //
 // KC = K: a tile's int32 accumulators stay in registers for the whole of K and
 // the epilogue runs straight after, so no partial sums go to memory (KERNELS.md
@@ -21,9 +25,17 @@
 
 #include <stdatomic.h>
 
+/// One call, planned once before any tile runs: the microkernels of this
+/// call's output kind, the kernel's prepared params, and how the work is cut.
+/// The tasks only read it.
 typedef struct qg_plan {
     const qg_gemm_args *args;
     const qg_kernel *kernel;
+    /// The main tile's and the few-rows tile's microkernel for this call's
+    /// output kind (few_run NULL: every row group takes the main tile).
+    qg_ukernel_fn main_run, few_run;
+    /// Row groups of at most few_mr rows take few_run.
+    int few_mr;
     /// The kernel's per-call params (init_params), or NULL.
     const void *params;
     int64_t nc, m_blocks, n_blocks, step;
@@ -36,7 +48,7 @@ static int64_t qg_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /// Channels the driver hands out together: a multiple of both tiles' nr.
 static int64_t qg_step(const qg_kernel *kernel) {
-    return kernel->few_rows.run ? qg_max(kernel->main.nr, kernel->few_rows.nr) : kernel->main.nr;
+    return qg_tile_exists(&kernel->few_rows) ? qg_max(kernel->main.nr, kernel->few_rows.nr) : kernel->main.nr;
 }
 
 int64_t qg_driver_block_rows(const qg_kernel *kernel, int64_t kp, int64_t m) {
@@ -54,18 +66,19 @@ int64_t qg_driver_block_rows(const qg_kernel *kernel, int64_t kp, int64_t m) {
 }
 
 /// The micro-loops over one packed m-block and channels [n0, n1).
-static void qg_block(const qg_gemm_args *a, const qg_kernel *kernel, const void *params, const uint8_t *x_block,
-                     int64_t m0, int64_t rows, int64_t n0, int64_t n1, int64_t step) {
-    const int64_t mr = kernel->main.mr;
-    const size_t group_bytes = kernel->x_block_bytes(mr, a->kp);
-    for (int64_t n = n0; n < n1; n += step) {
-        const int64_t n_end = qg_min(n + step, n1);
+static void qg_block(const qg_plan *p, const uint8_t *x_block, int64_t m0, int64_t rows, int64_t n0, int64_t n1) {
+    const qg_gemm_args *a = p->args;
+    const int64_t mr = p->kernel->main.mr;
+    const size_t group_bytes = p->kernel->x_block_bytes(mr, a->kp);
+    for (int64_t n = n0; n < n1; n += p->step) {
+        const int64_t n_end = qg_min(n + p->step, n1);
         for (int64_t r = 0; r < rows; r += mr) {
             const int R = (int)qg_min(mr, rows - r);
-            const qg_tile *tile = kernel->few_rows.run && R <= kernel->few_rows.mr ? &kernel->few_rows : &kernel->main;
+            const int few = p->few_run && R <= p->few_mr;
+            const qg_ukernel_fn run = few ? p->few_run : p->main_run;
+            const int64_t nr = few ? p->kernel->few_rows.nr : p->kernel->main.nr;
             const void *group = x_block + (size_t)(r / mr) * group_bytes;
-            for (int64_t c = n; c < n_end; c += tile->nr)
-                tile->run(a, group, R, m0 + r, c, (int)qg_min(tile->nr, n_end - c), params);
+            for (int64_t c = n; c < n_end; c += nr) run(a, group, R, m0 + r, c, (int)qg_min(nr, n_end - c), p->params);
         }
     }
 }
@@ -85,7 +98,7 @@ static void qg_task(void *ctx, int64_t t) {
         return;
     }
     p->kernel->pack_x(a, m0, rows, x_block);
-    qg_block(a, p->kernel, p->params, x_block, m0, rows, n0, n1, p->step);
+    qg_block(p, x_block, m0, rows, n0, n1);
 }
 
 /// How a call is cut into tasks: `m_blocks` blocks of rows (of at most MC rows,
@@ -138,8 +151,11 @@ int qg_driver_run(const qg_gemm_args *a, const qg_kernel *kernel, int threads) {
         kernel->init_params(a, params);
     }
 
-    qg_plan plan = {.args = a, .kernel = kernel, .params = params, .nc = nc, .m_blocks = m_blocks, .n_blocks = n_blocks,
-                    .step = step};
+    const qg_output_kind kind = qg_output_kind_of(a);
+    qg_plan plan = {.args = a, .kernel = kernel, .main_run = kernel->main.run[kind],
+                    .few_run = qg_tile_exists(&kernel->few_rows) ? kernel->few_rows.run[kind] : NULL,
+                    .few_mr = kernel->few_rows.mr, .params = params, .nc = nc, .m_blocks = m_blocks,
+                    .n_blocks = n_blocks, .step = step};
     atomic_init(&plan.failed, 0);
     qg_parallel_for(m_blocks * n_blocks, threads, qg_task, &plan);
     return atomic_load(&plan.failed) ? -2 : 0;

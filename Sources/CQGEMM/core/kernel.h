@@ -9,6 +9,31 @@
 
 #include "qgemm.h"
 
+/// What a call's epilogue writes: the output type and, for requantized
+/// output, the rounding mode. It is fixed per call, so it is part of a tile's
+/// identity (as XNNPACK names a kernel by its requantization and ruy by its
+/// destination type): every tile is compiled once per kind, and the driver
+/// picks the one this call needs before any tile runs, so no microkernel or
+/// epilogue tests the output type or the rounding mode while it works.
+/// int8 and uint8 share a kind: their requantized values already lie in the
+/// type's range, so the stored byte is the same low byte for both.
+typedef enum qg_output_kind {
+    QG_KIND_INT32,      // int32 sums, bias and zero-point terms included
+    QG_KIND_FLOAT,      // float: (float)acc · S_X·S_W (+ float bias)
+    QG_KIND_Q8_SINGLE,  // int8/uint8, fixed-point multiplier, single rounding
+    QG_KIND_Q8_DOUBLE,  // int8/uint8, fixed-point multiplier, double rounding
+    QG_KIND_Q8_FLOAT,   // int8/uint8, float multiplier, round to nearest even
+    QG_KIND_COUNT
+} qg_output_kind;
+
+/// The kind of a call.
+static inline qg_output_kind qg_output_kind_of(const qg_gemm_args *a) {
+    if (a->out_type == QG_OUT_INT32) return QG_KIND_INT32;
+    if (a->out_type == QG_OUT_FLOAT) return QG_KIND_FLOAT;
+    if (a->rounding == QG_ROUND_SINGLE) return QG_KIND_Q8_SINGLE;
+    return a->rounding == QG_ROUND_DOUBLE ? QG_KIND_Q8_DOUBLE : QG_KIND_Q8_FLOAT;
+}
+
 /// A microkernel: computes and stores Y[m0 ..< m0+rows][n0 ..< n0+cols], epilogue
 /// included, from one packed row group `x` (the `rows` rows starting at m0, in the
 /// kernel's activation layout) and the packed weights `a->w`.
@@ -18,13 +43,43 @@
 typedef void (*qg_ukernel_fn)(const qg_gemm_args *a, const void *x, int rows, int64_t m0, int64_t n0, int cols,
                               const void *params);
 
-/// One register tile: up to `mr` rows × `nr` channels per call.
+/// One register tile: up to `mr` rows × `nr` channels per call, compiled once
+/// per output kind.
 typedef struct qg_tile {
     int mr, nr;
-    qg_ukernel_fn run;
-    /// e.g. "qg_gemm_6x8_avx2" (tile, then ISA, as in XNNPACK's names).
+    /// The tile's microkernel for each output kind (all NULL: no such tile).
+    qg_ukernel_fn run[QG_KIND_COUNT];
+    /// The tile's name, qg_gemm_<MR>x<NR>c<KR>__<path> (tile, K group, then
+    /// path, as XNNPACK names its kernels); the microkernel of kind K is
+    /// that name with _<kind> after qg_gemm (QG_KIND_SUFFIXES).
     const char *name;
 } qg_tile;
+
+/// Whether a descriptor has this tile (few_rows is optional).
+static inline int qg_tile_exists(const qg_tile *t) { return t->run[QG_KIND_INT32] != NULL; }
+
+/// Defines the microkernels qg_gemm_<kind>_<TILE>, one per output kind, each a
+/// call of IMPL(a, x, rows, m0, n0, cols, params, QG_KIND_…) with the kind a
+/// compile-time constant: IMPL is an always-inline function whose epilogue
+/// switches on the kind, so each copy keeps only its own kind's code. ATTR is
+/// the path's function attributes (its target, say).
+#define QG_DEFINE_TILE_KINDS(ATTR, TILE, IMPL)                                                                          \
+    QG_DEFINE_TILE_KIND(ATTR, TILE, IMPL, int32, QG_KIND_INT32)                                                        \
+    QG_DEFINE_TILE_KIND(ATTR, TILE, IMPL, float, QG_KIND_FLOAT)                                                        \
+    QG_DEFINE_TILE_KIND(ATTR, TILE, IMPL, q8single, QG_KIND_Q8_SINGLE)                                                 \
+    QG_DEFINE_TILE_KIND(ATTR, TILE, IMPL, q8double, QG_KIND_Q8_DOUBLE)                                                 \
+    QG_DEFINE_TILE_KIND(ATTR, TILE, IMPL, q8float, QG_KIND_Q8_FLOAT)
+#define QG_DEFINE_TILE_KIND(ATTR, TILE, IMPL, SUFFIX, KIND)                                                            \
+    static ATTR void qg_gemm_##SUFFIX##_##TILE(const qg_gemm_args *a, const void *x, int rows, int64_t m0, int64_t n0, \
+                                               int cols, const void *params) {                                         \
+        IMPL(a, x, rows, m0, n0, cols, params, KIND);                                                                  \
+    }
+
+/// The run table of a tile defined by QG_DEFINE_TILE_KINDS, for a descriptor.
+#define QG_TILE_KINDS(TILE)                                                                                            \
+    {[QG_KIND_INT32] = qg_gemm_int32_##TILE, [QG_KIND_FLOAT] = qg_gemm_float_##TILE,                                   \
+     [QG_KIND_Q8_SINGLE] = qg_gemm_q8single_##TILE, [QG_KIND_Q8_DOUBLE] = qg_gemm_q8double_##TILE,                   \
+     [QG_KIND_Q8_FLOAT] = qg_gemm_q8float_##TILE}
 
 /// Everything the driver, the registry, the tools and the tests need to know
 /// of one kernel path (BLIS's context and XNNPACK's gemm config in one).
@@ -33,7 +88,7 @@ typedef struct qg_kernel {
     const char *name;
     /// What the CPU needs, for people: "x86-64 with AVX2".
     const char *requires;
-    /// The tile for row groups of more than few_rows.mr rows (and for all, when few_rows.run is NULL).
+    /// The tile for row groups of more than few_rows.mr rows (and for all, when there is no few_rows tile).
     qg_tile main;
     /// Optional tile for short row groups (LLM decode: M = 1 or 2), e.g. one that streams a
     /// whole 16-channel panel once. Its nr and main.nr must divide the larger of the two.

@@ -3,12 +3,13 @@
 // table. Adding a path = one folder kernels/<path>/ defining its qg_kernel
 // + one line here (KERNELS.md). The default path is the last line that the
 // CPU supports and is not test-only.
-QG_KERNEL(qg_kernel_test_3x5_portable) // test-only: odd tile, crosses panel boundaries
-QG_KERNEL(qg_kernel_test_5x6_portable) // test-only: odd tile with a few-rows tile
-QG_KERNEL(qg_kernel_test_4x8k8_portable) // test-only: its own weight layout (8-channel panels, K groups of 8)
+QG_KERNEL(qg_kernel_test3x5) // test-only: odd tile, crosses panel boundaries
+QG_KERNEL(qg_kernel_test5x6) // test-only: odd tile with a few-rows tile
+QG_KERNEL(qg_kernel_test4x8k8) // test-only: its own weight layout (8-channel panels, K groups of 8)
 QG_KERNEL(qg_kernel_portable)
 #if defined(__x86_64__)
 QG_KERNEL(qg_kernel_avx2)
+QG_KERNEL(qg_kernel_avxvnni)
 QG_KERNEL(qg_kernel_avx512vnni)
 #endif
 #if defined(__aarch64__)

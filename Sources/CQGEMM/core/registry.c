@@ -56,8 +56,8 @@ int qg_path_describe(int path, qg_path_info *info) {
     if (!k) return -1;
     *info = (qg_path_info){
         .name = k->name, .requires = k->requires, .ukernel = k->main.name, .mr = k->main.mr, .nr = k->main.nr,
-        .few_rows_ukernel = k->few_rows.run ? k->few_rows.name : NULL,
-        .few_rows_mr = k->few_rows.run ? k->few_rows.mr : 0, .few_rows_nr = k->few_rows.run ? k->few_rows.nr : 0,
+        .few_rows_ukernel = qg_tile_exists(&k->few_rows) ? k->few_rows.name : NULL,
+        .few_rows_mr = qg_tile_exists(&k->few_rows) ? k->few_rows.mr : 0, .few_rows_nr = qg_tile_exists(&k->few_rows) ? k->few_rows.nr : 0,
         .kr = k->kr, .test_only = k->test_only, .panel_n = k->panel_n};
     return 0;
 }
@@ -102,7 +102,7 @@ int qg_path_test_shapes(int path, int64_t large_k, int64_t ms[QG_TEST_SHAPES_MAX
     int full = 0;
     for (int64_t k = 1; k <= 2 * kr + 1; k++) full |= qg_add_sorted(ks, k_count, k);
     full |= qg_add_sorted(ks, k_count, large_k);
-    const int64_t nrs[2] = {kernel ? kernel->main.nr : 1, kernel && kernel->few_rows.run ? kernel->few_rows.nr : 0};
+    const int64_t nrs[2] = {kernel ? kernel->main.nr : 1, kernel && qg_tile_exists(&kernel->few_rows) ? kernel->few_rows.nr : 0};
     for (int t = 0; t < 2; t++) {
         if (nrs[t] < 1) continue;
         const int64_t v[4] = {nrs[t] - 1, nrs[t], nrs[t] + 1, 2 * nrs[t] + 3};

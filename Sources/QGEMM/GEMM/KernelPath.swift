@@ -9,7 +9,7 @@ import Darwin
 /// A kernel path: one implementation of the GEMM. All paths give bit-identical
 /// results; ``reference`` defines them.
 ///
-/// The paths come from the C kernel registry (`Sources/CQGEMM/kernel_list.h`):
+/// The paths come from the C kernel registry (`Sources/CQGEMM/core/kernel_list.h`):
 /// a path added there appears in ``allCases``, ``available``, the tools and
 /// the tests without any Swift change. The process default is the best path
 /// this CPU supports, or the one named by the environment variable
@@ -33,6 +33,9 @@ public struct KernelPath: RawRepresentable, Sendable, CaseIterable, Hashable, Cu
     public static let portable = KernelPath(known: "portable")
     /// AVX2, exact: int8 widened to int16, VPMADDWD (x86-64 builds).
     public static let avx2 = KernelPath(known: "avx2")
+    /// AVX-VNNI: the VEX-encoded VPDPBUSD on ymm registers, for CPUs with AVX-VNNI but no
+    /// AVX-512 (x86-64 builds; Alder Lake and later client cores, Zen 5).
+    public static let avxvnni = KernelPath(known: "avxvnni")
     /// AVX-512 VNNI: VPDPBUSD on zmm registers (x86-64 builds).
     public static let avx512vnni = KernelPath(known: "avx512vnni")
     /// NEON dot product: SDOT on 128-bit registers (arm64 builds, Armv8.2 DotProd).
@@ -72,7 +75,7 @@ public struct KernelPath: RawRepresentable, Sendable, CaseIterable, Hashable, Cu
     /// The best path this machine can run.
     public static var best: KernelPath { KernelPath(known: String(cString: qg_path_name(qg_path_best()))) }
 
-    /// Name of the microkernel the path runs, e.g. `qg_gemm_6x8_avx2`.
+    /// Name of the microkernel the path runs, e.g. `qg_gemm_6x8c4__avx2`.
     public var kernelName: String { tile.microkernel }
 
     /// The register tile and requirements of a path, as its registry entry states them.
@@ -85,7 +88,7 @@ public struct KernelPath: RawRepresentable, Sendable, CaseIterable, Hashable, Cu
         public let kr: Int
         /// Channels per panel of the weight layout the path reads (16 for the shared layout).
         public let panelN: Int
-        /// Name of the main microkernel, e.g. `qg_gemm_6x8_avx2`.
+        /// Name of the main microkernel, e.g. `qg_gemm_6x8c4__avx2`.
         public let microkernel: String
         /// The tile for short row groups (at most `fewRowsMR` rows), when the path has one.
         public let fewRowsMicrokernel: String?

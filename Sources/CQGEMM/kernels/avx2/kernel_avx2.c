@@ -15,8 +15,6 @@
 #include <immintrin.h>
 #include <string.h>
 
-#pragma clang fp contract(off)
-
 #define QG_AVX2 __attribute__((target("avx2")))
 #define QG_AVX2_INLINE static inline __attribute__((always_inline, target("avx2")))
 
@@ -66,14 +64,15 @@ static QG_AVX2 void qg_avx2_pack_x(const qg_gemm_args *a, int64_t m0, int64_t ro
     }
 }
 
-#include "epilogue_avx2.h"
+#include "../x86/epilogue_ymm.h"
 
 // MARK: - Microkernels
 
-/// R rows × 4·NV channels (NV even), full K. `w` points at the first of the
-/// tile's channels inside a panel; K-groups are 64 bytes apart.
+/// R rows × 4·NV channels (NV even), full K, then the epilogue of `kind`.
+/// `w` points at the first of the tile's channels inside a panel; K-groups
+/// are 64 bytes apart. `base` is the params' start values of those channels.
 QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, const int R, const int8_t *w, const int NV,
-                                 int64_t m0, int64_t n0, int cols) {
+                                 const int32_t *base, int64_t m0, int64_t n0, int cols, const qg_output_kind kind) {
     const int16_t *x = x_group;
     __m256i acc[QG_AVX2_MR][4];
     for (int r = 0; r < R; r++)
@@ -100,32 +99,43 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, con
             const int c = cols - 4 * v;
             if (c <= 0) break;
             __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][v], acc[r][v + 1]), 0xD8);
-            qg_avx2_epilogue8(a, m0 + r, n0 + 4 * v, c > 8 ? 8 : c, s);
+            s = _mm256_add_epi32(s, _mm256_loadu_si256((const __m256i *)(base + 4 * v)));
+            qg_ymm_epilogue8(a, m0 + r, n0 + 4 * v, c > 8 ? 8 : c, s, kind);
         }
     }
 }
 
 /// The main tile: rows ≤ 6 × 8 channels (half a panel; n0 % 16 is 0 or 8).
-static QG_AVX2 void qg_gemm_6x8_avx2(const qg_gemm_args *a, const void *x, int rows, int64_t m0, int64_t n0, int cols, const void *params) {
+QG_AVX2_INLINE void qg_avx2_main(const qg_gemm_args *a, const void *x, int rows, int64_t m0, int64_t n0, int cols,
+                                 const void *params, const qg_output_kind kind) {
     const int8_t *w = qg_weights_at(a, n0, 0);
+    const int32_t *base = ((const qg_ymm_params *)params)->base + n0;
     // Constant R for the compiler: one specialised loop per row count.
     switch (rows) {
-    case 6: qg_avx2_tile(a, x, 6, w, 2, m0, n0, cols); return;
-    case 5: qg_avx2_tile(a, x, 5, w, 2, m0, n0, cols); return;
-    case 4: qg_avx2_tile(a, x, 4, w, 2, m0, n0, cols); return;
-    case 3: qg_avx2_tile(a, x, 3, w, 2, m0, n0, cols); return;
-    case 2: qg_avx2_tile(a, x, 2, w, 2, m0, n0, cols); return;
-    default: qg_avx2_tile(a, x, 1, w, 2, m0, n0, cols); return;
+    case 6: qg_avx2_tile(a, x, 6, w, 2, base, m0, n0, cols, kind); return;
+    case 5: qg_avx2_tile(a, x, 5, w, 2, base, m0, n0, cols, kind); return;
+    case 4: qg_avx2_tile(a, x, 4, w, 2, base, m0, n0, cols, kind); return;
+    case 3: qg_avx2_tile(a, x, 3, w, 2, base, m0, n0, cols, kind); return;
+    case 2: qg_avx2_tile(a, x, 2, w, 2, base, m0, n0, cols, kind); return;
+    default: qg_avx2_tile(a, x, 1, w, 2, base, m0, n0, cols, kind); return;
     }
 }
+QG_DEFINE_TILE_KINDS(QG_AVX2, 6x8c4__avx2, qg_avx2_main)
 
 /// The few-rows tile: 1 or 2 rows × a whole 16-channel panel, streamed once
 /// with a software prefetch (M = 1 and 2 are bound by reading the weights).
-static QG_AVX2 void qg_gemm_2x16_avx2(const qg_gemm_args *a, const void *x, int rows, int64_t m0, int64_t n0, int cols, const void *params) {
+QG_AVX2_INLINE void qg_avx2_few_rows(const qg_gemm_args *a, const void *x, int rows, int64_t m0, int64_t n0, int cols,
+                                     const void *params, const qg_output_kind kind) {
     const int8_t *w = qg_weights_at(a, n0, 0);
-    if (rows == 2) qg_avx2_tile(a, x, 2, w, 4, m0, n0, cols);
-    else qg_avx2_tile(a, x, 1, w, 4, m0, n0, cols);
+    const int32_t *base = ((const qg_ymm_params *)params)->base + n0;
+    if (rows == 2) qg_avx2_tile(a, x, 2, w, 4, base, m0, n0, cols, kind);
+    else qg_avx2_tile(a, x, 1, w, 4, base, m0, n0, cols, kind);
 }
+QG_DEFINE_TILE_KINDS(QG_AVX2, 2x16c4__avx2, qg_avx2_few_rows)
+
+/// The per-call params: each channel's start value (activations are widened
+/// exactly, so there is no private fold).
+static void qg_avx2_init_params(const qg_gemm_args *a, void *params) { qg_ymm_init_base(a, params, 0); }
 
 /// The peak probe of this path's instruction (peak_avx2.c in this folder).
 int64_t qg_peak_avx2(int64_t iterations);
@@ -133,8 +143,8 @@ int64_t qg_peak_avx2(int64_t iterations);
 const qg_kernel qg_kernel_avx2 = {
     .name = "avx2",
     .requires = "x86-64 with AVX2",
-    .main = {.mr = QG_AVX2_MR, .nr = 8, .run = qg_gemm_6x8_avx2, .name = "qg_gemm_6x8_avx2"},
-    .few_rows = {.mr = 2, .nr = QG_PANEL_N, .run = qg_gemm_2x16_avx2, .name = "qg_gemm_2x16_avx2"},
+    .main = {.mr = QG_AVX2_MR, .nr = 8, .run = QG_TILE_KINDS(6x8c4__avx2), .name = "qg_gemm_6x8c4__avx2"},
+    .few_rows = {.mr = 2, .nr = QG_PANEL_N, .run = QG_TILE_KINDS(2x16c4__avx2), .name = "qg_gemm_2x16c4__avx2"},
     .kr = QG_K_GROUP,
     .panel_n = QG_PANEL_N,
     .is_supported = qg_avx2_supported,
@@ -142,6 +152,8 @@ const qg_kernel qg_kernel_avx2 = {
     .pack_x = qg_avx2_pack_x,
     .x_block_target = 512 * 1024,
     .max_row_groups = 16,
+    .params_bytes = qg_ymm_params_bytes,
+    .init_params = qg_avx2_init_params,
     .peak_probe = qg_peak_avx2,
 };
 #endif

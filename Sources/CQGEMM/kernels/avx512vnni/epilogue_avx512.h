@@ -16,6 +16,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "../x86/vnni_activations.h"
 #include "kernel.h"
 
 #pragma clang fp contract(off) // the reference's float operations, unfused
@@ -36,7 +37,8 @@ typedef struct qg_avx512_fixed {
     __m512i lo, hi;    // the clamp bounds minus Z_Y, as int64
 } qg_avx512_fixed;
 
-QG_VNNI_INLINE qg_avx512_fixed qg_avx512_fixed_constants(const qg_gemm_args *a, int64_t n, int32_t lo, int32_t hi) {
+QG_VNNI_INLINE qg_avx512_fixed qg_avx512_fixed_constants(const qg_gemm_args *a, int64_t n, int32_t lo, int32_t hi,
+                                                         const int dbl) {
     qg_avx512_fixed c;
     const __m512i m0 = _mm512_loadu_si512((const void *)(a->multiplier + n));
     const __m512i shift = _mm512_loadu_si512((const void *)(a->shift + n));
@@ -47,7 +49,7 @@ QG_VNNI_INLINE qg_avx512_fixed qg_avx512_fixed_constants(const qg_gemm_args *a, 
         // The shift as a signed int64 (the 32-bit value sign-extended).
         const __m512i s = _mm512_srai_epi64(_mm512_slli_epi64(halves[h][1], 32), 32);
         c.right[h] = c.half[h] = c.neg[h] = zero;
-        if (a->rounding == QG_ROUND_SINGLE) {
+        if (!dbl) {
             c.t[h] = _mm512_sub_epi64(k31, s); // 1 ... 62
         } else {
             const __m512i left = _mm512_max_epi64(s, zero);
@@ -112,18 +114,18 @@ QG_VNNI_INLINE void qg_avx512_store_bytes(void *dst, __m128i v, int cols) {
 /// …, a multiple of 16), acc[r] holding row r's, bias and call zero-point term
 /// already in (the tiles start their accumulators there); stores the first
 /// `cols` (1..16) of each row. The per-channel values (multipliers, shifts,
-/// scales, clamp) are loaded and prepared once for all R rows. Every output
-/// type and rounding mode; the tiles use qg_avx512_narrow_rows instead where
-/// the call allows it.
+/// scales, clamp) are loaded and prepared once for all R rows. Any output
+/// kind (a compile-time constant in every tile); the tiles use
+/// qg_avx512_narrow_rows instead where the call allows it.
 QG_VNNI_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, const int R, int64_t n, int cols,
-                                            const __m512i *acc) {
+                                            const __m512i *acc, const qg_output_kind kind) {
     // Locals, not a->…: stores to y could alias *a, so the compiler would
     // reload every field once per row.
     uint8_t *const y = (uint8_t *)a->y;
     const int64_t ldy = a->ldy;
     const int32_t *const row_zp = a->row_zero_point;
     const __m512i row_sum = _mm512_loadu_si512((const void *)(a->row_sum + n));
-    if (a->out_type == QG_OUT_FLOAT) {
+    if (kind == QG_KIND_FLOAT) {
         // (float)acc · (s_x · weight_scale[n]) (+ out_bias[n]), the reference's
         // operations in its order (contraction is off in this file).
         const __m512 weight_scale = _mm512_loadu_ps(a->weight_scale + n);
@@ -147,7 +149,7 @@ QG_VNNI_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, c
         }
         return;
     }
-    if (a->out_type == QG_OUT_INT32) {
+    if (kind == QG_KIND_INT32) {
 #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             __m512i v = acc[r];
@@ -165,7 +167,7 @@ QG_VNNI_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, c
     }
     const int32_t lo = a->clamp_lo - a->y_zero_point, hi = a->clamp_hi - a->y_zero_point;
     const __m512i zy = _mm512_set1_epi32(a->y_zero_point);
-    if (a->rounding == QG_ROUND_FLOAT) {
+    if (kind == QG_KIND_Q8_FLOAT) {
         // (float)acc · f, clamped in float, rounded to nearest even (VCVTPS2DQ
         // under the default MXCSR, as nearbyintf in the reference).
         const __m512 multiplier = _mm512_loadu_ps(a->float_multiplier + n);
@@ -180,8 +182,8 @@ QG_VNNI_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, c
         }
         return;
     }
-    const qg_avx512_fixed c = qg_avx512_fixed_constants(a, n, lo, hi);
-    const int dbl = a->rounding == QG_ROUND_DOUBLE;
+    const int dbl = kind == QG_KIND_Q8_DOUBLE;
+    const qg_avx512_fixed c = qg_avx512_fixed_constants(a, n, lo, hi, dbl);
 #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) {
         __m512i v = acc[r];
@@ -216,8 +218,12 @@ typedef struct qg_avx512_params {
     /// narrow: the clamp bounds are inside the type's range, not equal to it,
     /// so a byte min/max follows the saturating packs.
     int clamp;
-    int32_t clamp_lo, clamp_hi;
-    int32_t pad[12];
+    /// narrow: the clamp bounds as signed bytes, and the byte XORed in last.
+    /// The route is the same for int8 and uint8: uint8 output is computed as
+    /// int8 with Z_Y − 128 (the signed packs then clamp to [0, 255] − 128),
+    /// clamped at bounds − 128, and flipped back by an XOR with 0x80.
+    int32_t clamp_lo, clamp_hi, flip;
+    int32_t pad[11];
     qg_avx512_panel panel[];
 } qg_avx512_params;
 
@@ -242,8 +248,9 @@ static int qg_avx512_narrow_channel(int32_t shift, int32_t zy) {
 static void qg_avx512_init_params(const qg_gemm_args *a, void *out) {
     qg_avx512_params *p = out;
     const int64_t np = qg_packed_n(a->n);
-    const int32_t fold = a->x_unsigned ? 0 : 128; // int8 activations enter as x + 128
-    const int32_t z = a->x_zero_point + fold, zy = a->y_zero_point;
+    const int32_t z = a->x_zero_point + qg_vnni_fold(a); // int8 activations enter as x + 128
+    // Narrow: uint8 output is int8 output with Z_Y − 128, flipped back (qg_avx512_params).
+    const int32_t flip = a->out_type == QG_OUT_UINT8 ? 128 : 0, zy = a->y_zero_point - flip;
     const int requantized = a->out_type == QG_OUT_INT8 || a->out_type == QG_OUT_UINT8;
     const int32_t type_lo = a->out_type == QG_OUT_INT8 ? -128 : 0, type_hi = a->out_type == QG_OUT_INT8 ? 127 : 255;
     // The saturating packs clamp to the type's range; bounds outside it (which
@@ -272,8 +279,9 @@ static void qg_avx512_init_params(const qg_gemm_args *a, void *out) {
     }
     p->narrow = narrow;
     p->clamp = a->clamp_lo > type_lo || a->clamp_hi < type_hi;
-    p->clamp_lo = a->clamp_lo;
-    p->clamp_hi = a->clamp_hi;
+    p->clamp_lo = a->clamp_lo - flip;
+    p->clamp_hi = a->clamp_hi - flip;
+    p->flip = flip;
 }
 
 /// VPERMD indices that undo the lane interleaving of two saturating packs
@@ -283,9 +291,10 @@ static const int32_t qg_avx512_row_order[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 
 
 /// The narrow route (params->narrow): R rows of one panel, four at a time —
 /// the high half of acc·M0, one rounding add that also adds Z_Y, one shift,
-/// then two saturating packs (which clamp to the type's range exactly: the
-/// values already include Z_Y) and, if the clamp is narrower, a byte min/max.
-/// About 7 vector operations per 16 outputs, every constant a memory operand.
+/// then two signed saturating packs (which clamp to the int8 range exactly:
+/// the values already include Z_Y), if the clamp is narrower a byte min/max,
+/// and the XOR that turns the int8 form of uint8 output back (params->flip).
+/// About 8 vector operations per 16 outputs, every constant a memory operand.
 QG_VNNI_INLINE void qg_avx512_narrow_rows(const qg_gemm_args *a, const qg_avx512_params *params, const qg_avx512_panel *c,
                                           int64_t m0, const int R, int64_t n, int cols, const __m512i *acc) {
     // Locals, as in qg_avx512_epilogue_rows: stores to y could alias *a and
@@ -294,8 +303,9 @@ QG_VNNI_INLINE void qg_avx512_narrow_rows(const qg_gemm_args *a, const qg_avx512
     const int64_t ldy = a->ldy;
     const int32_t *const row_zp = a->row_zero_point;
     const __m512i row_sum = row_zp ? _mm512_loadu_si512((const void *)(a->row_sum + n)) : _mm512_setzero_si512();
-    const int is_signed = a->out_type == QG_OUT_INT8, clamp = params->clamp;
+    const int clamp = params->clamp;
     const __m512i lo = _mm512_set1_epi8((char)params->clamp_lo), hi = _mm512_set1_epi8((char)params->clamp_hi);
+    const __m512i flip = _mm512_set1_epi8((char)params->flip);
     const __m512i row_order = _mm512_loadu_si512((const void *)qg_avx512_row_order);
     const __m512i m0v = _mm512_loadu_si512((const void *)c->m0), m0_odd = _mm512_loadu_si512((const void *)c->m0_odd);
     const __m512i round = _mm512_loadu_si512((const void *)c->round), count = _mm512_loadu_si512((const void *)c->count);
@@ -312,11 +322,9 @@ QG_VNNI_INLINE void qg_avx512_narrow_rows(const qg_gemm_args *a, const qg_avx512
             q[i] = qg_avx512_requantize_high(v, m0v, m0_odd, high_halves, round, count);
         }
         const __m512i w01 = _mm512_packs_epi32(q[0], q[1]), w23 = _mm512_packs_epi32(q[2], q[3]);
-        __m512i b = is_signed ? _mm512_packs_epi16(w01, w23) : _mm512_packus_epi16(w01, w23);
-        b = _mm512_permutexvar_epi32(row_order, b);
-        if (clamp) {
-            b = is_signed ? _mm512_min_epi8(_mm512_max_epi8(b, lo), hi) : _mm512_min_epu8(_mm512_max_epu8(b, lo), hi);
-        }
+        __m512i b = _mm512_permutexvar_epi32(row_order, _mm512_packs_epi16(w01, w23));
+        if (clamp) b = _mm512_min_epi8(_mm512_max_epi8(b, lo), hi);
+        b = _mm512_xor_si512(b, flip);
         uint8_t *dst = y + (m0 + r0) * ldy + n;
         qg_avx512_store_bytes(dst, _mm512_castsi512_si128(b), cols);
         if (r0 + 1 < R) qg_avx512_store_bytes(dst + ldy, _mm512_extracti32x4_epi32(b, 1), cols);

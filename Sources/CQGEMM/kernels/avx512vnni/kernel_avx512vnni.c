@@ -3,16 +3,10 @@
 // VPDPBUSD multiplies 4 unsigned bytes by 4 signed bytes and adds the four
 // products to an int32 lane, exactly. The weights are the signed operand, read
 // straight from the shared layout (one 64-byte K-group = 16 channels × 4 K =
-// one zmm). Activations are the unsigned operand: uint8 as they are, int8 plus
-// 128 (a flip of the top bit). The +128 adds 128·row_sum[n] to every dot
-// product; the epilogue removes it by adding 128 to the zero point it
-// subtracts (KERNELS.md: a path's private bias fold, which never changes a
-// result).
-//
-// Activation layout of int8 (one row group of R ≤ 12 rows, K padded to kp;
-// uint8 is read in place, qg_vnni_in_place):
-//   x_group[(g·R + r)·4 + t] = (uint8) X[m0 + r][4g + t] (+128 for int8)
-// so one 32-bit broadcast is the K-group of one row.
+// one zmm). Activations are the unsigned operand: uint8 read in place, int8
+// packed plus 128, in row groups of up to 12 rows (../x86/vnni_activations.h,
+// shared with the avxvnni path); the accumulators start at the bias and the
+// zero-point term with that +128 taken back (the per-call params).
 //
 // Like every path, it is offered when CPUID and the OS's XSAVE state say the
 // CPU can run it, and trusted because the test suite and `qgemm validate`
@@ -23,7 +17,6 @@
 #if defined(__x86_64__)
 #include <string.h>
 
-
 // scripts/check-vnni-emulated compiles this file with software AVX-512
 // intrinsics and QG_VNNI_TARGET="avx2" to run its logic on any AVX2 CPU.
 #ifndef QG_VNNI_TARGET
@@ -32,82 +25,37 @@
 #define QG_VNNI __attribute__((target(QG_VNNI_TARGET)))
 #define QG_VNNI_INLINE static inline __attribute__((always_inline, target(QG_VNNI_TARGET)))
 
+#include "../x86/vnni_activations.h"
 #include "epilogue_avx512.h"
 
 enum { QG_VNNI_MR = 12 };
 
-static size_t qg_vnni_x_bytes(int64_t rows, int64_t kp) { return (size_t)(rows * kp); }
-
-/// uint8 activations are already what VPDPBUSD wants: the tiles then
-/// broadcast each K-group straight from X (one load each, at the row's own
-/// stride; a partial last K-group is read byte by byte, never past the row)
-/// and nothing is packed. int8 needs its +128 flip, so it is packed.
-static int qg_vnni_in_place(const qg_gemm_args *a) { return a->x_unsigned; }
-
-/// Packs in 32-bit words (one K-group of one row per word, the int8 → uint8
-/// flip an XOR of the word): about a quarter of the work of a byte loop with
-/// a branch per byte. Only the last, partial K-group goes byte by byte.
 static void qg_vnni_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst) {
-    if (qg_vnni_in_place(a)) return;
-    uint8_t *out = dst;
-    const uint32_t flip = 0x80808080u; // int8 → uint8 with +128
-    const int64_t groups = a->kp / QG_K_GROUP, full = a->k / QG_K_GROUP;
-    for (int64_t r0 = 0; r0 < rows; r0 += QG_VNNI_MR) {
-        const int64_t R = rows - r0 < QG_VNNI_MR ? rows - r0 : QG_VNNI_MR;
-        uint8_t *group = out + r0 * a->kp;
-        for (int64_t r = 0; r < R; r++) {
-            const uint8_t *x = (const uint8_t *)a->x + (m0 + r0 + r) * a->ldx;
-            uint8_t *o = group + r * QG_K_GROUP;
-            for (int64_t g = 0; g < full; g++) {
-                uint32_t word;
-                memcpy(&word, x + g * QG_K_GROUP, sizeof word);
-                word ^= flip;
-                memcpy(o + g * R * QG_K_GROUP, &word, sizeof word);
-            }
-            for (int64_t g = full; g < groups; g++) { // the K tail, zero-padded: padding meets zero weights
-                uint8_t *t = o + g * R * QG_K_GROUP;
-                for (int i = 0; i < QG_K_GROUP; i++) {
-                    const int64_t k = g * QG_K_GROUP + i;
-                    t[i] = k < a->k ? (uint8_t)(x[k] ^ 0x80u) : 0;
-                }
-            }
-        }
-    }
+    qg_vnni_pack_rows(a, m0, rows, dst, QG_VNNI_MR);
 }
 
 /// Row r's K-group g as a broadcast (packed, or in place at X's row stride).
 QG_VNNI_INLINE __m512i qg_vnni_broadcast(const uint8_t *x, int64_t g, int64_t group_step, int64_t row_step, int r) {
-    int32_t four;
-    memcpy(&four, x + g * group_step + r * row_step, sizeof four);
-    return _mm512_set1_epi32(four);
+    return _mm512_set1_epi32(qg_vnni_group_word(x, g, group_step, row_step, r));
 }
 
-/// Row r's partial last K-group g, read in place, as a broadcast: its `left`
-/// (1..3) bytes, zero above (the padding meets zero weights); never reads
-/// past the row.
+/// Row r's partial last K-group g, read in place, as a broadcast.
 QG_VNNI_INLINE __m512i qg_vnni_broadcast_tail(const uint8_t *x, int64_t g, int64_t row_step, int r, int left) {
-    const uint8_t *t = x + g * QG_K_GROUP + r * row_step;
-    uint32_t word = t[0];
-    if (left > 1) word |= (uint32_t)t[1] << 8;
-    if (left > 2) word |= (uint32_t)t[2] << 16;
-    return _mm512_set1_epi32((int32_t)word);
+    return _mm512_set1_epi32(qg_vnni_tail_word(x, g, row_step, r, left));
 }
-
-/// What the tile's epilogue is, fixed per call (qg_vnni_epilogue_kind) so that
-/// each tile is compiled for one: the others' code and registers stay out.
-enum { QG_VNNI_EPI_NARROW, QG_VNNI_EPI_GENERIC };
-
-static int qg_vnni_epilogue_kind(const qg_avx512_params *p) { return p->narrow ? QG_VNNI_EPI_NARROW : QG_VNNI_EPI_GENERIC; }
 
 /// R rows × NP panels of 16 channels, full K; then the epilogue panel by panel
-/// (epilogue_avx512.h). `w` is the first panel; the second is 16·kp bytes later.
+/// (epilogue_avx512.h) of `kind`, by the narrow route when NARROW (a
+/// single-rounding call whose params allow it: a route of the call's
+/// constants, fixed per call like the kind). `w` is the first panel; the
+/// second is 16·kp bytes later.
 /// The accumulators start at the panel's bias and zero-point term (params).
 /// Every loop over rows and panels is unrolled (at R = 12 the compiler would
 /// otherwise keep the 24 accumulators in memory).
 /// IN_PLACE: the activations are read from X itself (qg_vnni_in_place).
 QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const qg_avx512_params *params, const uint8_t *x, const int R,
-                                 const int IN_PLACE, const int8_t *w, const int NP, const int EPI, int64_t m0, int64_t n0,
-                                 int cols) {
+                                 const int IN_PLACE, const int8_t *w, const int NP, const int NARROW, int64_t m0,
+                                 int64_t n0, int cols, const qg_output_kind kind) {
     // Row r's K-group g: packed [g][r][4], or in place at X's row stride.
     const int64_t group_step = IN_PLACE ? QG_K_GROUP : R * QG_K_GROUP, row_step = IN_PLACE ? a->ldx : QG_K_GROUP;
     const qg_avx512_panel *c = params->panel + n0 / QG_PANEL_N;
@@ -150,8 +98,8 @@ QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const qg_avx512_params *
         #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) panel_acc[r] = acc[r][p];
         const int n = (int)(cols - 16 * p > 16 ? 16 : cols - 16 * p);
-        if (EPI == QG_VNNI_EPI_NARROW) qg_avx512_narrow_rows(a, params, c + p, m0, R, n0 + 16 * p, n, panel_acc);
-        else qg_avx512_epilogue_rows(a, m0, R, n0 + 16 * p, n, panel_acc);
+        if (NARROW) qg_avx512_narrow_rows(a, params, c + p, m0, R, n0 + 16 * p, n, panel_acc);
+        else qg_avx512_epilogue_rows(a, m0, R, n0 + 16 * p, n, panel_acc, kind);
     }
 }
 
@@ -177,7 +125,7 @@ QG_VNNI_INLINE void qg_vnni_few_rows_group(const __m512i *xb, const int R, const
 /// general one: at M ≤ 2 the weights' bytes, not the epilogue, set the time).
 QG_VNNI_INLINE void qg_vnni_few_rows_tile(const qg_gemm_args *a, const qg_avx512_params *params, const uint8_t *x,
                                           const int R, const int IN_PLACE, const int8_t *w, const int NP, int64_t m0,
-                                          int64_t n0, int cols) {
+                                          int64_t n0, int cols, const qg_output_kind kind) {
     const int64_t group_step = IN_PLACE ? QG_K_GROUP : R * QG_K_GROUP, row_step = IN_PLACE ? a->ldx : QG_K_GROUP;
     const qg_avx512_panel *c = params->panel + n0 / QG_PANEL_N;
     __m512i acc[2][4][2];
@@ -213,13 +161,13 @@ QG_VNNI_INLINE void qg_vnni_few_rows_tile(const qg_gemm_args *a, const qg_avx512
     for (int p = 0; p < NP && cols - 16 * p > 0; p++) {
         __m512i panel_acc[2];
         for (int r = 0; r < R; r++) panel_acc[r] = _mm512_add_epi32(acc[r][p][0], acc[r][p][1]);
-        qg_avx512_epilogue_rows(a, m0, R, n0 + 16 * p, cols - 16 * p > 16 ? 16 : cols - 16 * p, panel_acc);
+        qg_avx512_epilogue_rows(a, m0, R, n0 + 16 * p, cols - 16 * p > 16 ? 16 : cols - 16 * p, panel_acc, kind);
     }
 }
 
 /// rows ≤ 2 × cols ≤ 64 channels (four panels; n0 is a multiple of 64).
-static QG_VNNI void qg_gemm_2x64c4_avx512vnni(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0,
-                                              int64_t n0, int cols, const void *params) {
+QG_VNNI_INLINE void qg_vnni_few_rows(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0, int64_t n0,
+                                     int cols, const void *params, const qg_output_kind kind) {
     const int8_t *w = qg_weights_at(a, n0, 0);
     const uint8_t *x = qg_vnni_in_place(a) ? (const uint8_t *)a->x + m0 * a->ldx : x_group;
     // Only the panels that hold channels to store are read (the last step of
@@ -228,75 +176,85 @@ static QG_VNNI void qg_gemm_2x64c4_avx512vnni(const qg_gemm_args *a, const void 
 #define QG_FEW_CASE(NPP)                                                                             \
     case NPP:                                                                                        \
         if (in_place) {                                                                              \
-            if (rows == 2) qg_vnni_few_rows_tile(a, params, x, 2, 1, w, NPP, m0, n0, cols);          \
-            else qg_vnni_few_rows_tile(a, params, x, 1, 1, w, NPP, m0, n0, cols);                    \
+            if (rows == 2) qg_vnni_few_rows_tile(a, params, x, 2, 1, w, NPP, m0, n0, cols, kind);          \
+            else qg_vnni_few_rows_tile(a, params, x, 1, 1, w, NPP, m0, n0, cols, kind);                    \
         } else {                                                                                     \
-            if (rows == 2) qg_vnni_few_rows_tile(a, params, x, 2, 0, w, NPP, m0, n0, cols);          \
-            else qg_vnni_few_rows_tile(a, params, x, 1, 0, w, NPP, m0, n0, cols);                    \
+            if (rows == 2) qg_vnni_few_rows_tile(a, params, x, 2, 0, w, NPP, m0, n0, cols, kind);          \
+            else qg_vnni_few_rows_tile(a, params, x, 1, 0, w, NPP, m0, n0, cols, kind);                    \
         }                                                                                            \
         return;
     switch (np) { QG_FEW_CASE(1) QG_FEW_CASE(2) QG_FEW_CASE(3) QG_FEW_CASE(4) }
 #undef QG_FEW_CASE
 }
 
+QG_DEFINE_TILE_KINDS(QG_VNNI, 2x64c4__avx512vnni, qg_vnni_few_rows)
+
 /// The layout (in place or packed) and width (one or two panels) variants of
-/// one row count and epilogue, each with its constants fixed for the compiler.
-#define QG_VNNI_TILE_VARIANTS(R, EPI)                                                      \
+/// one row count, route and kind, each with its constants fixed for the compiler.
+#define QG_VNNI_TILE_VARIANTS(R, NARROW, KIND)                                             \
     if (in_place) {                                                                        \
-        if (two) qg_vnni_tile(a, params, x, R, 1, w, 2, EPI, m0, n0, cols);                \
-        else qg_vnni_tile(a, params, x, R, 1, w, 1, EPI, m0, n0, cols);                    \
+        if (two) qg_vnni_tile(a, params, x, R, 1, w, 2, NARROW, m0, n0, cols, KIND);       \
+        else qg_vnni_tile(a, params, x, R, 1, w, 1, NARROW, m0, n0, cols, KIND);           \
     } else {                                                                               \
-        if (two) qg_vnni_tile(a, params, x, R, 0, w, 2, EPI, m0, n0, cols);                \
-        else qg_vnni_tile(a, params, x, R, 0, w, 1, EPI, m0, n0, cols);                    \
+        if (two) qg_vnni_tile(a, params, x, R, 0, w, 2, NARROW, m0, n0, cols, KIND);       \
+        else qg_vnni_tile(a, params, x, R, 0, w, 1, NARROW, m0, n0, cols, KIND);           \
     }
 
-/// One row count of the 12×32 tile: constant R, NP, layout and epilogue for the compiler.
-#define QG_VNNI_TILE_ROWS(R)                                                                                        \
-    static QG_VNNI void qg_vnni_tile_##R(const qg_gemm_args *a, const qg_avx512_params *params, const uint8_t *x, \
-                                         int in_place, const int8_t *w, int64_t m0, int64_t n0, int cols) {       \
-        const int two = cols > QG_PANEL_N;                                                                        \
-        if (qg_vnni_epilogue_kind(params) == QG_VNNI_EPI_NARROW) {                                               \
-            QG_VNNI_TILE_VARIANTS(R, QG_VNNI_EPI_NARROW)                                                          \
-        } else {                                                                                                  \
-            QG_VNNI_TILE_VARIANTS(R, QG_VNNI_EPI_GENERIC)                                                         \
-        }                                                                                                         \
+/// One row count of the 12×32 tile for one kind: constant R, NP, layout and
+/// epilogue for the compiler. Only the single rounding has a narrow route.
+#define QG_VNNI_TILE_ROWS_KIND(R, SUFFIX, KIND)                                                                      \
+    static QG_VNNI void qg_vnni_tile_##R##_##SUFFIX(const qg_gemm_args *a, const qg_avx512_params *params,          \
+                                                    const uint8_t *x, int in_place, const int8_t *w, int64_t m0,     \
+                                                    int64_t n0, int cols) {                                          \
+        const int two = cols > QG_PANEL_N;                                                                           \
+        if (KIND == QG_KIND_Q8_SINGLE && params->narrow) {                                                           \
+            QG_VNNI_TILE_VARIANTS(R, 1, KIND)                                                                        \
+        } else {                                                                                                     \
+            QG_VNNI_TILE_VARIANTS(R, 0, KIND)                                                                        \
+        }                                                                                                            \
     }
-QG_VNNI_TILE_ROWS(1)
-QG_VNNI_TILE_ROWS(2)
-QG_VNNI_TILE_ROWS(3)
-QG_VNNI_TILE_ROWS(4)
-QG_VNNI_TILE_ROWS(5)
-QG_VNNI_TILE_ROWS(6)
-QG_VNNI_TILE_ROWS(7)
-QG_VNNI_TILE_ROWS(8)
-QG_VNNI_TILE_ROWS(9)
-QG_VNNI_TILE_ROWS(10)
-QG_VNNI_TILE_ROWS(11)
-QG_VNNI_TILE_ROWS(12)
+#define QG_VNNI_TILE_ROWS(SUFFIX, KIND)                                                                              \
+    QG_VNNI_TILE_ROWS_KIND(1, SUFFIX, KIND) QG_VNNI_TILE_ROWS_KIND(2, SUFFIX, KIND)                                  \
+    QG_VNNI_TILE_ROWS_KIND(3, SUFFIX, KIND) QG_VNNI_TILE_ROWS_KIND(4, SUFFIX, KIND)                                  \
+    QG_VNNI_TILE_ROWS_KIND(5, SUFFIX, KIND) QG_VNNI_TILE_ROWS_KIND(6, SUFFIX, KIND)                                  \
+    QG_VNNI_TILE_ROWS_KIND(7, SUFFIX, KIND) QG_VNNI_TILE_ROWS_KIND(8, SUFFIX, KIND)                                  \
+    QG_VNNI_TILE_ROWS_KIND(9, SUFFIX, KIND) QG_VNNI_TILE_ROWS_KIND(10, SUFFIX, KIND)                                 \
+    QG_VNNI_TILE_ROWS_KIND(11, SUFFIX, KIND) QG_VNNI_TILE_ROWS_KIND(12, SUFFIX, KIND)
+
+/// The 12×32 tile of one kind: rows ≤ 12 × cols ≤ 32 channels (two panels;
+/// n0 is a multiple of 32), dispatched to the row count's copy.
+#define QG_VNNI_MAIN(SUFFIX, KIND)                                                                                   \
+    QG_VNNI_TILE_ROWS(SUFFIX, KIND)                                                                                  \
+    static QG_VNNI void qg_gemm_##SUFFIX##_12x32c4__avx512vnni(const qg_gemm_args *a, const void *x_group, int rows, \
+                                                               int64_t m0, int64_t n0, int cols, const void *p) {    \
+        const qg_avx512_params *params = p;                                                                          \
+        const int in_place = qg_vnni_in_place(a);                                                                    \
+        const uint8_t *x = in_place ? (const uint8_t *)a->x + m0 * a->ldx : x_group;                                 \
+        const int8_t *w = qg_weights_at(a, n0, 0);                                                                   \
+        switch (rows) {                                                                                              \
+        case 1: qg_vnni_tile_1_##SUFFIX(a, params, x, in_place, w, m0, n0, cols); return;                            \
+        case 2: qg_vnni_tile_2_##SUFFIX(a, params, x, in_place, w, m0, n0, cols); return;                            \
+        case 3: qg_vnni_tile_3_##SUFFIX(a, params, x, in_place, w, m0, n0, cols); return;                            \
+        case 4: qg_vnni_tile_4_##SUFFIX(a, params, x, in_place, w, m0, n0, cols); return;                            \
+        case 5: qg_vnni_tile_5_##SUFFIX(a, params, x, in_place, w, m0, n0, cols); return;                            \
+        case 6: qg_vnni_tile_6_##SUFFIX(a, params, x, in_place, w, m0, n0, cols); return;                            \
+        case 7: qg_vnni_tile_7_##SUFFIX(a, params, x, in_place, w, m0, n0, cols); return;                            \
+        case 8: qg_vnni_tile_8_##SUFFIX(a, params, x, in_place, w, m0, n0, cols); return;                            \
+        case 9: qg_vnni_tile_9_##SUFFIX(a, params, x, in_place, w, m0, n0, cols); return;                            \
+        case 10: qg_vnni_tile_10_##SUFFIX(a, params, x, in_place, w, m0, n0, cols); return;                          \
+        case 11: qg_vnni_tile_11_##SUFFIX(a, params, x, in_place, w, m0, n0, cols); return;                          \
+        default: qg_vnni_tile_12_##SUFFIX(a, params, x, in_place, w, m0, n0, cols); return;                          \
+        }                                                                                                            \
+    }
+QG_VNNI_MAIN(int32, QG_KIND_INT32)
+QG_VNNI_MAIN(float, QG_KIND_FLOAT)
+QG_VNNI_MAIN(q8single, QG_KIND_Q8_SINGLE)
+QG_VNNI_MAIN(q8double, QG_KIND_Q8_DOUBLE)
+QG_VNNI_MAIN(q8float, QG_KIND_Q8_FLOAT)
+#undef QG_VNNI_MAIN
 #undef QG_VNNI_TILE_ROWS
+#undef QG_VNNI_TILE_ROWS_KIND
 #undef QG_VNNI_TILE_VARIANTS
-
-/// rows ≤ 12 × cols ≤ 32 channels (two panels; n0 is a multiple of 32).
-static QG_VNNI void qg_gemm_12x32c4_avx512vnni(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0,
-                                              int64_t n0, int cols, const void *params) {
-    const int in_place = qg_vnni_in_place(a);
-    const uint8_t *x = in_place ? (const uint8_t *)a->x + m0 * a->ldx : x_group;
-    const int8_t *w = qg_weights_at(a, n0, 0);
-    switch (rows) {
-    case 1: qg_vnni_tile_1(a, params, x, in_place, w, m0, n0, cols); return;
-    case 2: qg_vnni_tile_2(a, params, x, in_place, w, m0, n0, cols); return;
-    case 3: qg_vnni_tile_3(a, params, x, in_place, w, m0, n0, cols); return;
-    case 4: qg_vnni_tile_4(a, params, x, in_place, w, m0, n0, cols); return;
-    case 5: qg_vnni_tile_5(a, params, x, in_place, w, m0, n0, cols); return;
-    case 6: qg_vnni_tile_6(a, params, x, in_place, w, m0, n0, cols); return;
-    case 7: qg_vnni_tile_7(a, params, x, in_place, w, m0, n0, cols); return;
-    case 8: qg_vnni_tile_8(a, params, x, in_place, w, m0, n0, cols); return;
-    case 9: qg_vnni_tile_9(a, params, x, in_place, w, m0, n0, cols); return;
-    case 10: qg_vnni_tile_10(a, params, x, in_place, w, m0, n0, cols); return;
-    case 11: qg_vnni_tile_11(a, params, x, in_place, w, m0, n0, cols); return;
-    default: qg_vnni_tile_12(a, params, x, in_place, w, m0, n0, cols); return;
-    }
-}
 
 static int qg_vnni_supported(void) {
     const qg_cpu_features *f = qg_cpu_get_features();
@@ -309,8 +267,10 @@ int64_t qg_peak_vnni(int64_t iterations);
 const qg_kernel qg_kernel_avx512vnni = {
     .name = "avx512vnni",
     .requires = "x86-64 with AVX-512 F/BW/VNNI (and the OS saving zmm state)",
-    .main = {.mr = QG_VNNI_MR, .nr = 2 * QG_PANEL_N, .run = qg_gemm_12x32c4_avx512vnni, .name = "qg_gemm_12x32c4_avx512vnni"},
-    .few_rows = {.mr = 2, .nr = 4 * QG_PANEL_N, .run = qg_gemm_2x64c4_avx512vnni, .name = "qg_gemm_2x64c4_avx512vnni"},
+    .main = {.mr = QG_VNNI_MR, .nr = 2 * QG_PANEL_N, .run = QG_TILE_KINDS(12x32c4__avx512vnni),
+             .name = "qg_gemm_12x32c4__avx512vnni"},
+    .few_rows = {.mr = 2, .nr = 4 * QG_PANEL_N, .run = QG_TILE_KINDS(2x64c4__avx512vnni),
+                 .name = "qg_gemm_2x64c4__avx512vnni"},
     .kr = QG_K_GROUP,
     .panel_n = QG_PANEL_N,
     .is_supported = qg_vnni_supported,

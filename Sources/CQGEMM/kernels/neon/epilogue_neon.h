@@ -36,11 +36,11 @@ QG_NEON_INLINE int64x2_t qg_neon_clamp64(int64x2_t v, int64x2_t lo, int64x2_t hi
 
 /// Fixed-point requantization of two lanes (products acc·M0 given), clamped to
 /// [lo, hi]. `shift` holds the two channels' shifts (−31 … 30) as int64.
-QG_NEON_INLINE int64x2_t qg_neon_requantize2(int64x2_t product, int64x2_t shift, int rounding, int64x2_t lo,
+QG_NEON_INLINE int64x2_t qg_neon_requantize2(int64x2_t product, int64x2_t shift, const int dbl, int64x2_t lo,
                                              int64x2_t hi) {
     const int64x2_t k31 = vdupq_n_s64(31), zero = vdupq_n_s64(0);
     int64x2_t q;
-    if (rounding == QG_ROUND_SINGLE) {
+    if (!dbl) {
         q = vrshlq_s64(product, vsubq_s64(shift, k31)); // round half up by 2^(31 − shift), 1 … 62
     } else {
         // SRDHM(acc·2^left, M0) = floor((acc·M0 + 2^(30 − left)) / 2^(31 − left)).
@@ -57,12 +57,12 @@ QG_NEON_INLINE int64x2_t qg_neon_requantize2(int64x2_t product, int64x2_t shift,
 
 /// The fixed-point modes for four channels starting at n: int32 results in [lo, hi].
 QG_NEON_INLINE int32x4_t qg_neon_requantize_fixed(const qg_gemm_args *a, int64_t n, int32x4_t acc, int64x2_t lo,
-                                                  int64x2_t hi) {
+                                                  int64x2_t hi, const int dbl) {
     const int32x4_t m0 = vld1q_s32(a->multiplier + n), shift = vld1q_s32(a->shift + n);
     const int64x2_t p0 = vmull_s32(vget_low_s32(acc), vget_low_s32(m0));
     const int64x2_t p1 = vmull_high_s32(acc, m0);
-    const int64x2_t q0 = qg_neon_requantize2(p0, vmovl_s32(vget_low_s32(shift)), a->rounding, lo, hi);
-    const int64x2_t q1 = qg_neon_requantize2(p1, vmovl_high_s32(shift), a->rounding, lo, hi);
+    const int64x2_t q0 = qg_neon_requantize2(p0, vmovl_s32(vget_low_s32(shift)), dbl, lo, hi);
+    const int64x2_t q1 = qg_neon_requantize2(p1, vmovl_high_s32(shift), dbl, lo, hi);
     return vcombine_s32(vmovn_s64(q0), vmovn_s64(q1));
 }
 
@@ -76,9 +76,10 @@ QG_NEON_INLINE int32x4_t qg_neon_requantize_float(const qg_gemm_args *a, int64_t
 /// Finishes `cols` (1 … 4·count) channels of row m from n0 on: acc[i] holds the
 /// raw dot products of channels n0 + 4i … n0 + 4i + 3. `zp_offset` is the
 /// path's private bias fold, added to the zero point it subtracts (−128 when
-/// uint8 activations entered the int8 dot product as x − 128).
+/// uint8 activations entered the int8 dot product as x − 128). `kind` is a
+/// compile-time constant in every tile (the tile's output kind).
 QG_NEON_INLINE void qg_neon_epilogue(const qg_gemm_args *a, int64_t m, int64_t n0, int cols, const int32x4_t *acc,
-                                     const int count, int32_t zp_offset) {
+                                     const int count, int32_t zp_offset, const qg_output_kind kind) {
     const int32_t zp = a->x_zero_point + (a->row_zero_point ? a->row_zero_point[m] : 0) + zp_offset;
     const int32x4_t zpv = vdupq_n_s32(zp);
     // Whole vectors are computed (the per-channel arrays are padded to 16);
@@ -94,14 +95,11 @@ QG_NEON_INLINE void qg_neon_epilogue(const qg_gemm_args *a, int64_t m, int64_t n
         int32x4_t v = acc[i];
         if (a->bias) v = vaddq_s32(v, vld1q_s32(a->bias + n));
         v = vmlsq_s32(v, vld1q_s32(a->row_sum + n), zpv); // wrapping: exact under the accumulator bound
-        switch (a->out_type) {
-        case QG_OUT_INT32: {
+        if (kind == QG_KIND_INT32) {
             int32_t *y = (int32_t *)a->y + m * a->ldy + n;
             if (here == 4) vst1q_s32(y, v);
             else { vst1q_s32(tail.i, v); memcpy(y, tail.i, (size_t)here * 4); }
-            break;
-        }
-        case QG_OUT_FLOAT: {
+        } else if (kind == QG_KIND_FLOAT) {
             const float sx = a->row_scale ? a->row_scale[m] : a->x_scale;
             const float32x4_t scale = vmulq_n_f32(vld1q_f32(a->weight_scale + n), sx);
             float32x4_t f = vmulq_f32(vcvtq_f32_s32(v), scale);
@@ -109,21 +107,16 @@ QG_NEON_INLINE void qg_neon_epilogue(const qg_gemm_args *a, int64_t m, int64_t n
             float *y = (float *)a->y + m * a->ldy + n;
             if (here == 4) vst1q_f32(y, f);
             else { vst1q_f32(tail.f, f); memcpy(y, tail.f, (size_t)here * 4); }
-            break;
-        }
-        case QG_OUT_INT8:
-        case QG_OUT_UINT8: {
+        } else {
             const int32_t lo = a->clamp_lo - a->y_zero_point, hi = a->clamp_hi - a->y_zero_point;
-            int32x4_t q = a->rounding == QG_ROUND_FLOAT
+            int32x4_t q = kind == QG_KIND_Q8_FLOAT
                               ? qg_neon_requantize_float(a, n, v, (float)lo, (float)hi)
-                              : qg_neon_requantize_fixed(a, n, v, vdupq_n_s64(lo), vdupq_n_s64(hi));
+                              : qg_neon_requantize_fixed(a, n, v, vdupq_n_s64(lo), vdupq_n_s64(hi), kind == QG_KIND_Q8_DOUBLE);
             q = vaddq_s32(q, vdupq_n_s32(a->y_zero_point)); // now within the output type's range
             const int8x8_t bytes = vmovn_s16(vcombine_s16(vmovn_s32(q), vdup_n_s16(0)));
             uint8_t *y = (uint8_t *)a->y + (m * a->ldy + n);
             vst1_s8((int8_t *)tail.b, bytes);
             memcpy(y, tail.b, (size_t)here);
-            break;
-        }
         }
     }
 }

@@ -73,7 +73,7 @@ static void qg_dot_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void 
 
 /// R rows × 16 channels (one panel), full K; R is a constant after inlining.
 QG_DOT_INLINE void qg_dot_tile(const qg_gemm_args *a, const int8_t *x, const int R, const int8_t *w, int64_t m0,
-                               int64_t n0, int cols) {
+                               int64_t n0, int cols, const qg_output_kind kind) {
     int32x4_t acc[QG_DOT_MR][4];
     for (int r = 0; r < R; r++)
         for (int c = 0; c < 4; c++) acc[r][c] = vdupq_n_s32(0);
@@ -90,30 +90,31 @@ QG_DOT_INLINE void qg_dot_tile(const qg_gemm_args *a, const int8_t *x, const int
         }
     }
     const int32_t offset = a->x_unsigned ? -128 : 0;
-    for (int r = 0; r < R; r++) qg_neon_epilogue(a, m0 + r, n0, cols, acc[r], 4, offset);
+    for (int r = 0; r < R; r++) qg_neon_epilogue(a, m0 + r, n0, cols, acc[r], 4, offset, kind);
 }
 
 /// rows ≤ 6 × cols ≤ 16 channels (one panel; n0 is a multiple of 16).
-static QG_DOT void qg_gemm_6x16c4_neondot(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0,
-                                          int64_t n0, int cols, const void *params) {
+QG_DOT_INLINE void qg_dot_main(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0, int64_t n0, int cols,
+                               const void *params, const qg_output_kind kind) {
     const int8_t *x = x_group;
     const int8_t *w = qg_weights_at(a, n0, 0);
     switch (rows) { // constant R for the compiler: one specialised loop per row count
-    case 1: qg_dot_tile(a, x, 1, w, m0, n0, cols); return;
-    case 2: qg_dot_tile(a, x, 2, w, m0, n0, cols); return;
-    case 3: qg_dot_tile(a, x, 3, w, m0, n0, cols); return;
-    case 4: qg_dot_tile(a, x, 4, w, m0, n0, cols); return;
-    case 5: qg_dot_tile(a, x, 5, w, m0, n0, cols); return;
-    default: qg_dot_tile(a, x, 6, w, m0, n0, cols); return;
+    case 1: qg_dot_tile(a, x, 1, w, m0, n0, cols, kind); return;
+    case 2: qg_dot_tile(a, x, 2, w, m0, n0, cols, kind); return;
+    case 3: qg_dot_tile(a, x, 3, w, m0, n0, cols, kind); return;
+    case 4: qg_dot_tile(a, x, 4, w, m0, n0, cols, kind); return;
+    case 5: qg_dot_tile(a, x, 5, w, m0, n0, cols, kind); return;
+    default: qg_dot_tile(a, x, 6, w, m0, n0, cols, kind); return;
     }
 }
+QG_DEFINE_TILE_KINDS(QG_DOT, 6x16c4__neondot, qg_dot_main)
 
 /// The few-rows tile (M = 1, LLM decode): one row × NP ≤ 4 panels (64
 /// channels). The 6×16 tile would give one row only 4 accumulator chains, so
 /// SDOT's latency would idle the pipes; here 16 independent chains, each panel
 /// streamed once with a software prefetch ahead.
 QG_DOT_INLINE void qg_dot_few_rows_tile(const qg_gemm_args *a, const int8_t *x, const int8_t *w, const int NP,
-                                        int64_t m0, int64_t n0, int cols) {
+                                        int64_t m0, int64_t n0, int cols, const qg_output_kind kind) {
     int32x4_t acc[4][4];
     for (int p = 0; p < NP; p++)
         for (int c = 0; c < 4; c++) acc[p][c] = vdupq_n_s32(0);
@@ -130,21 +131,22 @@ QG_DOT_INLINE void qg_dot_few_rows_tile(const qg_gemm_args *a, const int8_t *x, 
     }
     const int32_t offset = a->x_unsigned ? -128 : 0;
     for (int p = 0; p < NP && cols - 16 * p > 0; p++)
-        qg_neon_epilogue(a, m0, n0 + 16 * p, cols - 16 * p > 16 ? 16 : cols - 16 * p, acc[p], 4, offset);
+        qg_neon_epilogue(a, m0, n0 + 16 * p, cols - 16 * p > 16 ? 16 : cols - 16 * p, acc[p], 4, offset, kind);
 }
 
 /// rows = 1 × cols ≤ 64 channels (four panels; n0 is a multiple of 64).
-static QG_DOT void qg_gemm_1x64c4_neondot(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0,
-                                          int64_t n0, int cols, const void *params) {
+QG_DOT_INLINE void qg_dot_few_rows(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0, int64_t n0,
+                                   int cols, const void *params, const qg_output_kind kind) {
     (void)rows;
     const int8_t *w = qg_weights_at(a, n0, 0);
     switch ((cols + QG_PANEL_N - 1) / QG_PANEL_N) { // only the panels that hold channels to store
-    case 1: qg_dot_few_rows_tile(a, x_group, w, 1, m0, n0, cols); return;
-    case 2: qg_dot_few_rows_tile(a, x_group, w, 2, m0, n0, cols); return;
-    case 3: qg_dot_few_rows_tile(a, x_group, w, 3, m0, n0, cols); return;
-    default: qg_dot_few_rows_tile(a, x_group, w, 4, m0, n0, cols); return;
+    case 1: qg_dot_few_rows_tile(a, x_group, w, 1, m0, n0, cols, kind); return;
+    case 2: qg_dot_few_rows_tile(a, x_group, w, 2, m0, n0, cols, kind); return;
+    case 3: qg_dot_few_rows_tile(a, x_group, w, 3, m0, n0, cols, kind); return;
+    default: qg_dot_few_rows_tile(a, x_group, w, 4, m0, n0, cols, kind); return;
     }
 }
+QG_DEFINE_TILE_KINDS(QG_DOT, 1x64c4__neondot, qg_dot_few_rows)
 
 static int qg_dot_supported(void) { return qg_cpu_get_features()->dotprod; }
 
@@ -154,8 +156,8 @@ int64_t qg_peak_sdot(int64_t iterations);
 const qg_kernel qg_kernel_neondot = {
     .name = "neondot",
     .requires = "arm64 with the dot-product extension (Armv8.2 DotProd: SDOT)",
-    .main = {.mr = QG_DOT_MR, .nr = QG_PANEL_N, .run = qg_gemm_6x16c4_neondot, .name = "qg_gemm_6x16c4_neondot"},
-    .few_rows = {.mr = 1, .nr = 4 * QG_PANEL_N, .run = qg_gemm_1x64c4_neondot, .name = "qg_gemm_1x64c4_neondot"},
+    .main = {.mr = QG_DOT_MR, .nr = QG_PANEL_N, .run = QG_TILE_KINDS(6x16c4__neondot), .name = "qg_gemm_6x16c4__neondot"},
+    .few_rows = {.mr = 1, .nr = 4 * QG_PANEL_N, .run = QG_TILE_KINDS(1x64c4__neondot), .name = "qg_gemm_1x64c4__neondot"},
     .kr = QG_K_GROUP,
     .panel_n = QG_PANEL_N,
     .is_supported = qg_dot_supported,

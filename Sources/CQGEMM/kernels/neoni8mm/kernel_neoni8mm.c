@@ -60,7 +60,8 @@ static void qg_mmla_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void
 /// are constants after inlining (RP·NP ≤ 4: 16 accumulators).
 /// U: the activations are uint8 (USMMLA) rather than int8 (SMMLA).
 QG_MMLA_INLINE void qg_mmla_tile(const qg_gemm_args *a, const uint8_t *x, const int RP, const int NP, const int U,
-                                 int rows, const int8_t *w, int64_t m0, int64_t n0, int cols) {
+                                 int rows, const int8_t *w, int64_t m0, int64_t n0, int cols,
+                                 const qg_output_kind kind) {
     int32x4_t acc[QG_MMLA_MR / 2][4][4];
     for (int p = 0; p < RP; p++)
         for (int q = 0; q < NP; q++)
@@ -93,45 +94,47 @@ QG_MMLA_INLINE void qg_mmla_tile(const qg_gemm_args *a, const uint8_t *x, const 
             const int64x2_t b0 = vreinterpretq_s64_s32(acc[p][q][0]), b1 = vreinterpretq_s64_s32(acc[p][q][1]);
             const int64x2_t b2 = vreinterpretq_s64_s32(acc[p][q][2]), b3 = vreinterpretq_s64_s32(acc[p][q][3]);
             const int32x4_t even[2] = {vreinterpretq_s32_s64(vzip1q_s64(b0, b1)), vreinterpretq_s32_s64(vzip1q_s64(b2, b3))};
-            qg_neon_epilogue(a, m0 + 2 * p, n0 + 8 * q, here, even, 2, 0);
+            qg_neon_epilogue(a, m0 + 2 * p, n0 + 8 * q, here, even, 2, 0, kind);
             if (2 * p + 1 < rows) {
                 const int32x4_t odd[2] = {vreinterpretq_s32_s64(vzip2q_s64(b0, b1)), vreinterpretq_s32_s64(vzip2q_s64(b2, b3))};
-                qg_neon_epilogue(a, m0 + 2 * p + 1, n0 + 8 * q, here, odd, 2, 0);
+                qg_neon_epilogue(a, m0 + 2 * p + 1, n0 + 8 * q, here, odd, 2, 0, kind);
             }
         }
 }
 
 /// rows ≤ 8 × cols ≤ 8 channels (one 8-channel panel of the path's own layout).
-static QG_MMLA void qg_gemm_8x8c8_neoni8mm(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0,
-                                           int64_t n0, int cols, const void *params) {
+QG_MMLA_INLINE void qg_mmla_main(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0, int64_t n0, int cols,
+                                 const void *params, const qg_output_kind kind) {
     const uint8_t *x = x_group;
     const int8_t *w = a->w + (n0 / QG_MMLA_NR) * (QG_MMLA_NR * a->kp);
 #define QG_MMLA_CASE(RP)                                                                   \
     case RP:                                                                               \
-        if (a->x_unsigned) qg_mmla_tile(a, x, RP, 1, 1, rows, w, m0, n0, cols);            \
-        else qg_mmla_tile(a, x, RP, 1, 0, rows, w, m0, n0, cols);                          \
+        if (a->x_unsigned) qg_mmla_tile(a, x, RP, 1, 1, rows, w, m0, n0, cols, kind);            \
+        else qg_mmla_tile(a, x, RP, 1, 0, rows, w, m0, n0, cols, kind);                          \
         return;
     switch ((rows + 1) / 2) { QG_MMLA_CASE(1) QG_MMLA_CASE(2) QG_MMLA_CASE(3) QG_MMLA_CASE(4) }
 #undef QG_MMLA_CASE
 }
+QG_DEFINE_TILE_KINDS(QG_MMLA, 8x8c8__neoni8mm, qg_mmla_main)
 
 /// The few-rows tile (M ≤ 2, LLM decode): one row pair × up to 4 panels (32
 /// channels). The 8×8 tile gives one row pair only 4 accumulator chains; here
 /// 16, so SMMLA's latency does not idle the pipes, each panel streamed once.
-static QG_MMLA void qg_gemm_2x32c8_neoni8mm(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0,
-                                            int64_t n0, int cols, const void *params) {
+QG_MMLA_INLINE void qg_mmla_few_rows(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0, int64_t n0,
+                                     int cols, const void *params, const qg_output_kind kind) {
     const uint8_t *x = x_group;
     const int8_t *w = a->w + (n0 / QG_MMLA_NR) * (QG_MMLA_NR * a->kp);
 #define QG_MMLA_FEW_CASE(NP)                                                               \
     case NP:                                                                               \
-        if (a->x_unsigned) qg_mmla_tile(a, x, 1, NP, 1, rows, w, m0, n0, cols);            \
-        else qg_mmla_tile(a, x, 1, NP, 0, rows, w, m0, n0, cols);                          \
+        if (a->x_unsigned) qg_mmla_tile(a, x, 1, NP, 1, rows, w, m0, n0, cols, kind);            \
+        else qg_mmla_tile(a, x, 1, NP, 0, rows, w, m0, n0, cols, kind);                          \
         return;
     switch ((cols + QG_MMLA_NR - 1) / QG_MMLA_NR) { // only the panels that hold channels to store
         QG_MMLA_FEW_CASE(1) QG_MMLA_FEW_CASE(2) QG_MMLA_FEW_CASE(3) QG_MMLA_FEW_CASE(4)
     }
 #undef QG_MMLA_FEW_CASE
 }
+QG_DEFINE_TILE_KINDS(QG_MMLA, 2x32c8__neoni8mm, qg_mmla_few_rows)
 
 static int qg_mmla_supported(void) { return qg_cpu_get_features()->i8mm; }
 
@@ -141,8 +144,8 @@ int64_t qg_peak_smmla(int64_t iterations);
 const qg_kernel qg_kernel_neoni8mm = {
     .name = "neoni8mm",
     .requires = "arm64 with the int8 matrix-multiply extension (Armv8.6 I8MM: SMMLA/USMMLA)",
-    .main = {.mr = QG_MMLA_MR, .nr = QG_MMLA_NR, .run = qg_gemm_8x8c8_neoni8mm, .name = "qg_gemm_8x8c8_neoni8mm"},
-    .few_rows = {.mr = 2, .nr = 4 * QG_MMLA_NR, .run = qg_gemm_2x32c8_neoni8mm, .name = "qg_gemm_2x32c8_neoni8mm"},
+    .main = {.mr = QG_MMLA_MR, .nr = QG_MMLA_NR, .run = QG_TILE_KINDS(8x8c8__neoni8mm), .name = "qg_gemm_8x8c8__neoni8mm"},
+    .few_rows = {.mr = 2, .nr = 4 * QG_MMLA_NR, .run = QG_TILE_KINDS(2x32c8__neoni8mm), .name = "qg_gemm_2x32c8__neoni8mm"},
     .kr = QG_MMLA_KR,
     .panel_n = QG_MMLA_NR,
     .is_supported = qg_mmla_supported,

@@ -34,8 +34,9 @@ void qg_portable_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *d
 }
 
 /// One tile: `rows` ≤ 4 rows × `cols` ≤ 16 channels of one panel, full K.
-static void qg_gemm_4x16_portable(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0, int64_t n0,
-                                  int cols, const void *params) {
+static inline __attribute__((always_inline)) void qg_portable_tile(const qg_gemm_args *a, const void *x_group, int rows,
+                                                                   int64_t m0, int64_t n0, int cols, const void *params,
+                                                                   const qg_output_kind kind) {
     const int16_t *x = x_group;
     const int8_t *panel = qg_weights_at(a, n0, 0);
     int32_t acc[QG_PORTABLE_MR][QG_PANEL_N];
@@ -53,13 +54,15 @@ static void qg_gemm_4x16_portable(const qg_gemm_args *a, const void *x_group, in
         }
     }
     for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) qg_epilogue_scalar(a, m0 + r, n0 + c, acc[r][c]);
+        for (int c = 0; c < cols; c++) qg_epilogue_scalar(a, m0 + r, n0 + c, acc[r][c], kind);
 }
+
+QG_DEFINE_TILE_KINDS(, 4x16c4__portable, qg_portable_tile)
 
 const qg_kernel qg_kernel_portable = {
     .name = "portable",
     .requires = "any CPU",
-    .main = {.mr = QG_PORTABLE_MR, .nr = QG_PANEL_N, .run = qg_gemm_4x16_portable, .name = "qg_gemm_4x16_portable"},
+    .main = {.mr = QG_PORTABLE_MR, .nr = QG_PANEL_N, .run = QG_TILE_KINDS(4x16c4__portable), .name = "qg_gemm_4x16c4__portable"},
     .kr = QG_K_GROUP,
     .panel_n = QG_PANEL_N,
     .is_supported = qg_portable_supported,

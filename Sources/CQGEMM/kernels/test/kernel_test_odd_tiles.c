@@ -15,8 +15,12 @@
 
 enum { QG_ODD_MAX_ROWS = 8, QG_ODD_MAX_COLS = 32 };
 
-/// rows × cols of any size up to 8 × 32, any n0.
-static void qg_odd_tile(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0, int64_t n0, int cols, const void *params) {
+#define QG_TEST_INLINE static inline __attribute__((always_inline))
+
+/// rows × cols of any size up to 8 × 32, any n0: the one tile behind every
+/// odd tile of test3x5 and test5x6.
+QG_TEST_INLINE void qg_odd_tile(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0, int64_t n0, int cols,
+                                const void *params, const qg_output_kind kind) {
     const int16_t *x = x_group;
     int32_t acc[QG_ODD_MAX_ROWS][QG_ODD_MAX_COLS] = {{0}};
     const int64_t groups = a->kp / QG_K_GROUP;
@@ -30,8 +34,9 @@ static void qg_odd_tile(const qg_gemm_args *a, const void *x_group, int rows, in
         }
     }
     for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) qg_epilogue_scalar(a, m0 + r, n0 + c, acc[r][c]);
+        for (int c = 0; c < cols; c++) qg_epilogue_scalar(a, m0 + r, n0 + c, acc[r][c], kind);
 }
+QG_DEFINE_TILE_KINDS(, 8x32c4__test, qg_odd_tile)
 
 static int qg_odd_supported(void) { return 1; }
 
@@ -44,21 +49,22 @@ static int qg_odd_supported(void) { return 1; }
     .x_block_bytes = qg_portable_x_bytes, .pack_x = qg_portable_pack_x, \
     .x_block_target = 4096, .max_row_groups = 4, .peak_probe = qg_peak_scalar
 
-const qg_kernel qg_kernel_test_3x5_portable = {
+const qg_kernel qg_kernel_test3x5 = {
     .name = "test3x5",
-    .main = {.mr = 3, .nr = 5, .run = qg_odd_tile, .name = "qg_gemm_3x5_portable"},
+    .main = {.mr = 3, .nr = 5, .run = QG_TILE_KINDS(8x32c4__test), .name = "qg_gemm_3x5c4__test3x5"},
     QG_ODD_COMMON,
 };
 
-const qg_kernel qg_kernel_test_5x6_portable = {
+const qg_kernel qg_kernel_test5x6 = {
     .name = "test5x6",
-    .main = {.mr = 5, .nr = 6, .run = qg_odd_tile, .name = "qg_gemm_5x6_portable"},
-    .few_rows = {.mr = 2, .nr = 12, .run = qg_odd_tile, .name = "qg_gemm_2x12_portable"},
+    .main = {.mr = 5, .nr = 6, .run = QG_TILE_KINDS(8x32c4__test), .name = "qg_gemm_5x6c4__test5x6"},
+    .few_rows = {.mr = 2, .nr = 12, .run = QG_TILE_KINDS(8x32c4__test), .name = "qg_gemm_2x12c4__test5x6"},
     QG_ODD_COMMON,
 };
 
 /// rows ≤ 4 × cols ≤ 8 channels of one 8-channel panel in the 8 × 8 layout.
-static void qg_k8_tile(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0, int64_t n0, int cols, const void *params) {
+QG_TEST_INLINE void qg_k8_tile(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0, int64_t n0, int cols,
+                               const void *params, const qg_output_kind kind) {
     enum { PANEL = 8, KR = 8 };
     const int16_t *x = x_group;
     int32_t acc[4][PANEL] = {{0}};
@@ -70,12 +76,13 @@ static void qg_k8_tile(const qg_gemm_args *a, const void *x_group, int rows, int
                 for (int t = 0; t < KR; t++) acc[r][c] += (int32_t)w[t] * x[r * a->kp + g * KR + t];
         }
     for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) qg_epilogue_scalar(a, m0 + r, n0 + c, acc[r][c]);
+        for (int c = 0; c < cols; c++) qg_epilogue_scalar(a, m0 + r, n0 + c, acc[r][c], kind);
 }
+QG_DEFINE_TILE_KINDS(, 4x8c8__test4x8k8, qg_k8_tile)
 
-const qg_kernel qg_kernel_test_4x8k8_portable = {
+const qg_kernel qg_kernel_test4x8k8 = {
     .name = "test4x8k8",
-    .main = {.mr = 4, .nr = 8, .run = qg_k8_tile, .name = "qg_gemm_4x8c8_portable"},
+    .main = {.mr = 4, .nr = 8, .run = QG_TILE_KINDS(4x8c8__test4x8k8), .name = "qg_gemm_4x8c8__test4x8k8"},
     .requires = "any CPU (test-only)",
     .kr = 8, .panel_n = 8,
     .test_only = 1, .is_supported = qg_odd_supported,

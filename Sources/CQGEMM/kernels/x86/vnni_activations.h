@@ -1,0 +1,81 @@
+// The activations of the VPDPBUSD paths (avx512vnni, avxvnni): VPDPBUSD takes
+// them as its unsigned operand, so uint8 is read in place and int8 is packed
+// with +128 (a flip of the top bit); the +128 adds 128·row_sum[n] to every dot
+// product, which the per-call start values take back (qg_ymm_init_base's
+// fold; KERNELS.md: a path's private bias fold, which never changes a result).
+//
+// Packed layout (one row group of R ≤ MR rows, K padded to kp):
+//   x_group[(g·R + r)·4 + t] = (uint8) X[m0 + r][4g + t] + 128
+// so one 32-bit broadcast is the K-group of one row. Plain C; included by
+// the two kernel files only.
+#ifndef QG_VNNI_ACTIVATIONS_H
+#define QG_VNNI_ACTIVATIONS_H
+
+#include "kernel.h"
+
+#include <string.h>
+
+/// uint8 activations are already what VPDPBUSD wants: the tiles then
+/// broadcast each K-group straight from X (one load each, at the row's own
+/// stride; a partial last K-group is read byte by byte, never past the row)
+/// and nothing is packed. int8 needs its +128 flip, so it is packed.
+static inline int qg_vnni_in_place(const qg_gemm_args *a) { return a->x_unsigned; }
+
+/// The fold the start values take back: 128 for packed int8, 0 in place.
+static inline int32_t qg_vnni_fold(const qg_gemm_args *a) { return a->x_unsigned ? 0 : 128; }
+
+/// Bytes of `rows` packed rows.
+static inline size_t qg_vnni_x_bytes(int64_t rows, int64_t kp) { return (size_t)(rows * kp); }
+
+/// Packs rows [m0, m0 + rows) of int8 X in groups of `mr` rows, in 32-bit
+/// words (one K-group of one row per word, the flip an XOR of the word):
+/// about a quarter of the work of a byte loop with a branch per byte. Only the
+/// last, partial K-group goes byte by byte. uint8 is not packed.
+static inline void qg_vnni_pack_rows(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst, int64_t mr) {
+    if (qg_vnni_in_place(a)) return;
+    uint8_t *out = dst;
+    const uint32_t flip = 0x80808080u; // int8 → uint8 with +128
+    const int64_t groups = a->kp / QG_K_GROUP, full = a->k / QG_K_GROUP;
+    for (int64_t r0 = 0; r0 < rows; r0 += mr) {
+        const int64_t R = rows - r0 < mr ? rows - r0 : mr;
+        uint8_t *group = out + r0 * a->kp;
+        for (int64_t r = 0; r < R; r++) {
+            const uint8_t *x = (const uint8_t *)a->x + (m0 + r0 + r) * a->ldx;
+            uint8_t *o = group + r * QG_K_GROUP;
+            for (int64_t g = 0; g < full; g++) {
+                uint32_t word;
+                memcpy(&word, x + g * QG_K_GROUP, sizeof word);
+                word ^= flip;
+                memcpy(o + g * R * QG_K_GROUP, &word, sizeof word);
+            }
+            for (int64_t g = full; g < groups; g++) { // the K tail, zero-padded: padding meets zero weights
+                uint8_t *t = o + g * R * QG_K_GROUP;
+                for (int i = 0; i < QG_K_GROUP; i++) {
+                    const int64_t k = g * QG_K_GROUP + i;
+                    t[i] = k < a->k ? (uint8_t)(x[k] ^ 0x80u) : 0;
+                }
+            }
+        }
+    }
+}
+
+/// Row r's K-group g as a 32-bit word (packed, or in place at X's row stride).
+static inline __attribute__((always_inline)) int32_t qg_vnni_group_word(const uint8_t *x, int64_t g, int64_t group_step,
+                                                                        int64_t row_step, int r) {
+    int32_t four;
+    memcpy(&four, x + g * group_step + r * row_step, sizeof four);
+    return four;
+}
+
+/// Row r's partial last K-group g, read in place: its `left` (1..3) bytes,
+/// zero above (the padding meets zero weights); never reads past the row.
+static inline __attribute__((always_inline)) int32_t qg_vnni_tail_word(const uint8_t *x, int64_t g, int64_t row_step,
+                                                                       int r, int left) {
+    const uint8_t *t = x + g * QG_K_GROUP + r * row_step;
+    uint32_t word = t[0];
+    if (left > 1) word |= (uint32_t)t[1] << 8;
+    if (left > 2) word |= (uint32_t)t[2] << 16;
+    return (int32_t)word;
+}
+
+#endif
