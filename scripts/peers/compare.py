@@ -1,6 +1,6 @@
-"""The comparison behind scripts/bench-peers: qgemm against oneDNN and ONNX
-Runtime on the same shapes and thread counts, in one run. See the wrapper's
-header for the options."""
+"""The comparison behind scripts/bench-peers: qgemm against oneDNN (matmul
+primitive and dnnl_gemm_u8s8s32), ONNX Runtime and PyTorch on the same shapes
+and thread counts, in one run. See the wrapper's header for the options."""
 import argparse
 import json
 import os
@@ -10,6 +10,19 @@ import sys
 DEFAULT_SHAPES = ["1x4096x4096", "8x4096x4096", "32x4096x4096", "128x4096x4096", "256x256x256", "1024x1024x1024",
                   "2048x2048x2048", "384x768x3072", "64x1152x128", "3136x64x64", "12544x147x64", "3136x64x256",
                   "196x2304x256", "1x11008x4096"]
+DEFAULT_TORCH_PYTHON = "/work/venv-torch/bin/python"
+
+# Every peer: (name in the text, short column header, JSON key stem). The
+# order is the tables' column order.
+PEERS = [("oneDNN matmul s8", "dnnl-mm-s8", "onednn_matmul_s8"),
+         ("oneDNN matmul s32", "dnnl-mm-s32", "onednn_matmul_s32"),
+         ("oneDNN gemm_u8s8s32", "dnnl-gemm", "onednn"),  # "onednn_gops", as before the matmul came
+         ("ORT MatMulInteger", "ORT-MMI", "ort_matmulinteger"),
+         ("ORT QLinearMatMul", "ORT-QLMM", "ort_qlinearmatmul"),
+         ("PyTorch fbgemm", "pt-fbgemm", "torch_fbgemm"),
+         ("PyTorch onednn", "pt-onednn", "torch_onednn"),
+         ("torch._int_mm", "int_mm", "torch_int_mm")]
+SHORT = {name: short for name, short, _ in PEERS}
 
 p = argparse.ArgumentParser(prog="scripts/bench-peers")
 p.add_argument("--threads", default="1,2", help="thread counts, comma-separated (default 1,2)")
@@ -18,12 +31,16 @@ p.add_argument("--shape", action="append", default=[], help="a shape MxKxN; repe
 p.add_argument("--kernel", help="qgemm kernel path (default: the best this CPU has)")
 p.add_argument("--min-time", default="0.3", help="minimum timed seconds per shape, thread count and library")
 p.add_argument("--rounds", type=int, default=1,
-               help="run the three libraries this many times, one after another, and keep each one's best median "
-                    "per shape (on a machine whose neighbours come and go; default 1)")
+               help="run every library this many times, one after another, and keep each one's best median "
+                    "and fastest run per shape (on a machine whose neighbours come and go; default 1)")
 p.add_argument("--json", help="write the table as JSON to FILE ('-' for stdout)")
 p.add_argument("--png", help="draw qgemm / best peer per shape into FILE")
+p.add_argument("--torch-python", default=DEFAULT_TORCH_PYTHON if os.path.exists(DEFAULT_TORCH_PYTHON) else None,
+               help=f"a python that can import torch, for the PyTorch routes (default {DEFAULT_TORCH_PYTHON} "
+                    "if it exists; '' to leave PyTorch out)")
 p.add_argument("--qgemm", required=True, help=argparse.SUPPRESS)
 p.add_argument("--dnnl", required=True, help=argparse.SUPPRESS)
+p.add_argument("--dnnl-matmul", help=argparse.SUPPRESS)
 args = p.parse_args()
 
 shapes = [] if (args.suite or args.shape) else DEFAULT_SHAPES
@@ -37,12 +54,29 @@ if args.kernel:
 if args.rounds < 1:
     p.error("--rounds must be at least 1")
 here = os.path.dirname(os.path.abspath(__file__))
-doc, dnnl, ort = None, {}, {}
-dnnl_best, ort_best = {}, {}  # each library's fastest single run, for the second ratio
+
+torch_python = args.torch_python or None
+if torch_python is None:
+    print("bench-peers: no python with torch (--torch-python), PyTorch left out", file=sys.stderr)
+elif subprocess.run([torch_python, "-c", "import torch"], stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL).returncode != 0:
+    print(f"bench-peers: {torch_python} cannot import torch, PyTorch left out", file=sys.stderr)
+    torch_python = None
+if not args.dnnl_matmul:
+    print("bench-peers: no --dnnl-matmul harness, the oneDNN matmul primitive left out", file=sys.stderr)
+
+doc = None
+median, fastest = {}, {}  # (m, k, n, threads, peer name) → best median and fastest single run, GOP/s
+impl = {}  # (m, k, n, threads, "s8" or "s32") → the oneDNN matmul implementation
 
 
-def keep_best(table, key, value):
-    table[key] = max(table.get(key, 0.0), value)
+def keep(key, med, best):
+    median[key] = max(median.get(key, 0.0), float(med))
+    fastest[key] = max(fastest.get(key, 0.0), float(best))
+
+
+def run(argv, feed):
+    return subprocess.run(argv, input=feed, check=True, stdout=subprocess.PIPE, text=True).stdout.splitlines()
 
 
 for round_index in range(args.rounds):
@@ -60,55 +94,117 @@ for round_index in range(args.rounds):
     cases = [(r["m"], r["k"], r["n"], r["threads"]) for r in doc["results"]]
     feed = "".join(f"{m} {k} {n} {t} {args.min_time}\n" for m, k, n, t in cases)
 
+    if args.dnnl_matmul:
+        print(f"bench-peers: oneDNN matmul primitive (s8 requantized and s32 output){tag} …", file=sys.stderr)
+        for line in run([args.dnnl_matmul], feed):
+            m, k, n, t, out, name, med, best, runs = line.split()
+            case = (int(m), int(k), int(n), int(t))
+            keep(case + (f"oneDNN matmul {out}",), med, best)
+            impl[case + (out,)] = name
     print(f"bench-peers: oneDNN dnnl_gemm_u8s8s32 (int32 output){tag} …", file=sys.stderr)
-    for line in subprocess.run([args.dnnl], input=feed, check=True, stdout=subprocess.PIPE, text=True).stdout.splitlines():
+    for line in run([args.dnnl], feed):
         m, k, n, t, med, best, runs = line.split()
-        keep_best(dnnl, (int(m), int(k), int(n), int(t)), float(med))
-        keep_best(dnnl_best, (int(m), int(k), int(n), int(t)), float(best))
+        keep((int(m), int(k), int(n), int(t), "oneDNN gemm_u8s8s32"), med, best)
     print(f"bench-peers: ONNX Runtime MatMulInteger (int32) and QLinearMatMul (uint8){tag} …", file=sys.stderr)
-    out = subprocess.run([sys.executable, os.path.join(here, "ort_gemm.py")], input=feed, check=True,
-                         stdout=subprocess.PIPE, text=True).stdout
-    for line in out.splitlines():
+    for line in run([sys.executable, os.path.join(here, "ort_gemm.py")], feed):
         m, k, n, t, op, med, best, runs = line.split()
-        keep_best(ort, (int(m), int(k), int(n), int(t), op), float(med))
-        keep_best(ort_best, (int(m), int(k), int(n), int(t), op), float(best))
+        keep((int(m), int(k), int(n), int(t), f"ORT {op}"), med, best)
+    if torch_python:
+        print(f"bench-peers: PyTorch quantized.linear on fbgemm and onednn (uint8), torch._int_mm (int32){tag} …",
+              file=sys.stderr)
+        names = {"fbgemm": "PyTorch fbgemm", "onednn": "PyTorch onednn", "int_mm": "torch._int_mm"}
+        for line in run([torch_python, os.path.join(here, "torch_gemm.py")], feed):
+            m, k, n, t, route, med, best, runs = line.split()
+            keep((int(m), int(k), int(n), int(t), names[route]), med, best)
+
+
+def strongest(values):
+    """The peer with the highest GOP/s in {name: GOP/s or None}, or (None, None)."""
+    have = [(name, v) for name, v in values.items() if v]
+    return max(have, key=lambda kv: kv[1]) if have else (None, None)
+
 
 rows = []
 for r in doc["results"]:
-    key = (r["m"], r["k"], r["n"], r["threads"])
-    peers = {"oneDNN": dnnl.get(key), "ORT MatMulInteger": ort.get(key + ("MatMulInteger",)),
-             "ORT QLinearMatMul": ort.get(key + ("QLinearMatMul",))}
-    best_name, best = max(((k, v) for k, v in peers.items() if v), key=lambda kv: kv[1])
-    fastest = [v for v in (dnnl_best.get(key), ort_best.get(key + ("MatMulInteger",)),
-                           ort_best.get(key + ("QLinearMatMul",))) if v]
-    rows.append({"m": r["m"], "k": r["k"], "n": r["n"], "threads": r["threads"], "qgemm_gops": r["int8_gops"],
-                 "onednn_gops": peers["oneDNN"], "ort_matmulinteger_gops": peers["ORT MatMulInteger"],
-                 "ort_qlinearmatmul_gops": peers["ORT QLinearMatMul"], "best_peer": best_name,
-                 "best_peer_gops": best, "ratio": r["int8_gops"] / best,
-                 "ratio_fastest_runs": r["int8_gops_best"] / max(fastest),
-                 "peak_fraction": r["peak_fraction"]})
+    case = (r["m"], r["k"], r["n"], r["threads"])
+    med = {name: median.get(case + (name,)) for name, _, _ in PEERS}
+    run_best = {name: fastest.get(case + (name,)) for name, _, _ in PEERS}
+    best_name, best = strongest(med)
+    fast_name, fast = strongest(run_best)
+    row = {"m": r["m"], "k": r["k"], "n": r["n"], "threads": r["threads"],
+           "qgemm_gops": r["int8_gops"], "qgemm_gops_best": r["int8_gops_best"]}
+    for name, _, key in PEERS:
+        row[f"{key}_gops"] = med[name]
+        row[f"{key}_gops_best"] = run_best[name]
+    row.update({"onednn_matmul_s8_impl": impl.get(case + ("s8",)),
+                "onednn_matmul_s32_impl": impl.get(case + ("s32",)),
+                "best_peer": best_name, "best_peer_gops": best,
+                "ratio": r["int8_gops"] / best if best else None,
+                "best_peer_fastest_run": fast_name, "best_peer_gops_fastest_run": fast,
+                "ratio_fastest_runs": r["int8_gops_best"] / fast if fast else None,
+                "peak_fraction": r["peak_fraction"]})
+    rows.append(row)
 
+# Only the peers that gave numbers get a column.
+columns = [(name, short, key) for name, short, key in PEERS if any(row[f"{key}_gops"] for row in rows)]
 machine = doc["machine"]
 print(f"CPU {machine['cpu']}, {machine['cores']} cores; qgemm {machine['kernel']} ({machine['microkernel']}), "
       f"int8 requantized output; VPDPBUSD-class probe {machine['int8_peak_gops']:.0f} GOP/s per core")
 rounds = f"best of {args.rounds} rounds of " if args.rounds > 1 else ""
-print(f"GOP/s = {rounds}2·M·N·K / median time; peers: oneDNN and ORT MatMulInteger write int32, ORT QLinearMatMul uint8")
-print("ratio: qgemm / the best peer, medians; fastest: the same with each library's fastest single run "
+OUTPUT = {"oneDNN matmul s8": "int8", "ORT QLinearMatMul": "uint8", "PyTorch fbgemm": "uint8",
+          "PyTorch onednn": "uint8"}  # the others write int32
+print("GOP/s = 2·M·N·K / time. Columns: qgemm (int8 out), " + ", ".join(
+    f"{short} = {name} ({OUTPUT.get(name, 'int32')} out)" for name, short, _ in columns))
+print("ratio: qgemm / the strongest peer, from medians; fastest: the same from each library's fastest single run "
       "(less touched by a busy neighbour)")
-head = (f"{'shape M×K×N':<16}{'thr':>4}{'qgemm':>9}{'oneDNN':>9}{'ORT MMI':>9}{'ORT QLMM':>9}  {'best peer':<18}"
-        f"{'ratio':>7}{'fastest':>9}")
-print(head)
-for r in rows:
-    f = lambda v: f"{v:9.1f}" if v else f"{'-':>9}"
-    print(f"{r['m']}x{r['k']}x{r['n']:<{16 - len(str(r['m'])) - len(str(r['k'])) - 2}}{r['threads']:>4}{f(r['qgemm_gops'])}"
-          f"{f(r['onednn_gops'])}{f(r['ort_matmulinteger_gops'])}{f(r['ort_qlinearmatmul_gops'])}  "
-          f"{r['best_peer']:<18}{r['ratio']:6.2f}x{r['ratio_fastest_runs']:8.2f}x")
-worst = min(rows, key=lambda r: r["ratio"])
-print(f"worst ratio: {worst['ratio']:.2f}x at {worst['m']}x{worst['k']}x{worst['n']} on {worst['threads']} "
-      f"thread(s) against {worst['best_peer']}")
-worst = min(rows, key=lambda r: r["ratio_fastest_runs"])
-print(f"worst ratio of fastest runs: {worst['ratio_fastest_runs']:.2f}x at {worst['m']}x{worst['k']}x{worst['n']} on "
-      f"{worst['threads']} thread(s)")
+
+
+def f(v):
+    return f"{v:12.1f}" if v else f"{'-':>12}"
+
+
+def shape(row):
+    return f"{row['m']}x{row['k']}x{row['n']}"
+
+
+def ratio(v):
+    return f"{v:6.2f}x" if v else f"{'-':>7}"
+
+
+def table(title, suffix, name_key, ratio_keys, extra=None):
+    print()
+    print(title)
+    print(f"{'shape M×K×N':<16}{'thr':>4}{'qgemm':>12}" + "".join(f"{short:>12}" for _, short, _ in columns)
+          + f"  {'strongest':<12}" + "".join(f"{label:>9}" for label, _ in ratio_keys)
+          + (f"  {extra[0]}" if extra else ""))
+    for row in rows:
+        strongest_short = SHORT.get(row[name_key], "-")
+        print(f"{shape(row):<16}{row['threads']:>4}{f(row['qgemm_gops' + suffix])}"
+              + "".join(f(row[f"{key}_gops{suffix}"]) for _, _, key in columns)
+              + f"  {strongest_short:<12}" + "".join(f"{ratio(row[k]):>9}" for _, k in ratio_keys)
+              + (f"  {extra[1](row)}" if extra else ""))
+
+
+def impl_text(row):
+    s8, s32 = row["onednn_matmul_s8_impl"], row["onednn_matmul_s32_impl"]
+    if not (s8 or s32):
+        return "-"
+    return s8 if s8 == s32 else f"s8 {s8 or '-'}, s32 {s32 or '-'}"
+
+
+table(f"medians, GOP/s ({rounds}median time)", "", "best_peer", [("ratio", "ratio"), ("fastest", "ratio_fastest_runs")])
+table(f"fastest single runs, GOP/s ({'over ' + str(args.rounds) + ' rounds, ' if args.rounds > 1 else ''}"
+      "shortest time)", "_best", "best_peer_fastest_run", [("ratio", "ratio_fastest_runs")],
+      ("oneDNN matmul implementation", impl_text) if args.dnnl_matmul else None)
+print()
+compared = [r for r in rows if r["ratio"]]
+if compared:
+    worst = min(compared, key=lambda r: r["ratio"])
+    print(f"worst ratio: {worst['ratio']:.2f}x at {shape(worst)} on {worst['threads']} thread(s) against "
+          f"{worst['best_peer']}")
+    worst = min(compared, key=lambda r: r["ratio_fastest_runs"])
+    print(f"worst ratio of fastest runs: {worst['ratio_fastest_runs']:.2f}x at {shape(worst)} on "
+          f"{worst['threads']} thread(s) against {worst['best_peer_fastest_run']}")
 if args.json:
     text = json.dumps({"machine": machine, "rounds": args.rounds, "results": rows}, indent=2)
     if args.json == "-":
@@ -120,13 +216,14 @@ if args.png:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    labels = [f"{r['m']}x{r['k']}x{r['n']}/{r['threads']}t" for r in rows]
-    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(rows)), 4.5))
-    ax.bar(range(len(rows)), [r["ratio"] for r in rows], color=["tab:green" if r["ratio"] >= 1 else "tab:red" for r in rows])
+    labels = [f"{shape(r)}/{r['threads']}t" for r in compared]
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(compared)), 4.5))
+    ax.bar(range(len(compared)), [r["ratio"] for r in compared],
+           color=["tab:green" if r["ratio"] >= 1 else "tab:red" for r in compared])
     ax.axhline(1.0, color="black", linewidth=0.8)
-    ax.set_xticks(range(len(rows)), labels, rotation=70, ha="right", fontsize=7)
-    ax.set_ylabel("qgemm / best peer (GOP/s)")
-    ax.set_title(f"qgemm {machine['kernel']} against oneDNN and ONNX Runtime\n{machine['cpu']}", fontsize=9)
+    ax.set_xticks(range(len(compared)), labels, rotation=70, ha="right", fontsize=7)
+    ax.set_ylabel("qgemm / strongest peer (GOP/s, medians)")
+    ax.set_title(f"qgemm {machine['kernel']} against oneDNN, ONNX Runtime and PyTorch\n{machine['cpu']}", fontsize=9)
     fig.tight_layout()
     fig.savefig(args.png, dpi=110)
     print(f"wrote {args.png}", file=sys.stderr)

@@ -1,0 +1,338 @@
+// Times oneDNN's matmul primitive on the int8 route a quantized linear layer
+// takes, for scripts/bench-peers: uint8 activations X[M×K] (row-major, used in
+// place) times int8 weights W[N×K]ᵀ plus an int32 bias, with per-output-channel
+// weight scales, a source scale and a runtime source zero point. Two outputs:
+// s8 with a destination scale and zero point (requantized, what qgemm writes)
+// and s32 (no destination scale or zero point). The weights are stored N×K like
+// qgemm's; oneDNN sees them as K×N with strides {1, K} ("ba") and picks its own
+// packed layout (format "any"), into which they are reordered once, before
+// timing, as qgemm packs once.
+//
+// Reads lines "M K N THREADS MIN_SECONDS" on stdin and prints
+// "M K N THREADS OUT IMPL GOPS_MEDIAN GOPS_BEST RUNS" for OUT = s8 and s32,
+// IMPL being the implementation oneDNN chose (spaces made '_'). The thread
+// count goes to oneDNN's OpenMP runtime (omp_set_num_threads) before the
+// primitives are made, since oneDNN sizes its blocking by it then.
+//
+// Written for oneDNN v3 (per-argument scales, passed at execution) and for
+// the v2 of Debian 12 (2.6): v2 has no per-argument scales for matmul, so
+// there the three scales are folded into its one per-output-channel output
+// scale, src_scale·wei_scale[n]/dst_scale, the same arithmetic, given when the
+// primitive is made (at run time 2.6 drops to its slower gemm:jit). The zero
+// points are run-time values in both.
+//
+// Before the first case it checks its own wiring: on a few small shapes the
+// matmul with plain weights packed as above, an int32 bias and (second pass)
+// a runtime source zero point Z must give exactly Σ_k (x−Z)·w + bias, as a
+// plain C loop does; it stops with an error otherwise.
+#include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#if DNNL_VERSION_MAJOR >= 3
+typedef dnnl_memory_desc_t md_t;          // an opaque handle in v3
+typedef const_dnnl_memory_desc_t cmd_t;
+#else
+typedef dnnl_memory_desc_t *md_t;         // a struct in v2, kept on the heap
+typedef const dnnl_memory_desc_t *cmd_t;
+#endif
+
+#define CHECK(call)                                                                             \
+    do {                                                                                        \
+        dnnl_status_t s_ = (call);                                                              \
+        if (s_ != dnnl_success) {                                                               \
+            fprintf(stderr, "dnnl_matmul: %s failed at line %d: %s (status %d)\n", #call,       \
+                    __LINE__, status_name(s_), (int)s_);                                        \
+            exit(1);                                                                            \
+        }                                                                                       \
+    } while (0)
+
+static const char *status_name(dnnl_status_t s) {
+    switch (s) {
+    case dnnl_out_of_memory: return "out of memory";
+    case dnnl_invalid_arguments: return "invalid arguments";
+    case dnnl_unimplemented: return "unimplemented (no implementation for these types/attributes)";
+    case dnnl_iterator_ends: return "iterator ends";
+    case dnnl_runtime_error: return "runtime error";
+    case dnnl_not_required: return "not required";
+    default: return "error";
+    }
+}
+
+static md_t md_tag(dnnl_dim_t d0, dnnl_dim_t d1, dnnl_data_type_t dt, dnnl_format_tag_t tag) {
+    const dnnl_dims_t dims = {d0, d1};
+#if DNNL_VERSION_MAJOR >= 3
+    md_t md;
+    CHECK(dnnl_memory_desc_create_with_tag(&md, 2, dims, dt, tag));
+#else
+    md_t md = calloc(1, sizeof *md);
+    CHECK(dnnl_memory_desc_init_by_tag(md, 2, dims, dt, tag));
+#endif
+    return md;
+}
+
+static md_t md_1d(dnnl_dim_t d0, dnnl_data_type_t dt) {
+    const dnnl_dims_t dims = {d0};
+#if DNNL_VERSION_MAJOR >= 3
+    md_t md;
+    CHECK(dnnl_memory_desc_create_with_tag(&md, 1, dims, dt, dnnl_a));
+#else
+    md_t md = calloc(1, sizeof *md);
+    CHECK(dnnl_memory_desc_init_by_tag(md, 1, dims, dt, dnnl_a));
+#endif
+    return md;
+}
+
+// W stored N×K, seen as the K×N matrix Wᵀ: element (k, n) at n·K + k.
+static md_t md_weights_plain(dnnl_dim_t k, dnnl_dim_t n) {
+    const dnnl_dims_t dims = {k, n}, strides = {1, k};
+#if DNNL_VERSION_MAJOR >= 3
+    md_t md;
+    CHECK(dnnl_memory_desc_create_with_strides(&md, 2, dims, dnnl_s8, strides));
+#else
+    md_t md = calloc(1, sizeof *md);
+    CHECK(dnnl_memory_desc_init_by_strides(md, 2, dims, dnnl_s8, strides));
+#endif
+    return md;
+}
+
+static void md_free(md_t md) {
+#if DNNL_VERSION_MAJOR >= 3
+    dnnl_memory_desc_destroy(md);
+#else
+    free(md);
+#endif
+}
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int by_value(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+enum { QUANT_S8, QUANT_S32, CHECK_PLAIN, CHECK_ZP };
+
+// Scales and zero points; v3 reads them at execution, from these addresses.
+static float src_scale = 0.02f, dst_scale = 0.5f;
+static int32_t src_zero = 3, dst_zero = -5;
+
+// One matmul, ready to run: primitive, its memories and execution arguments.
+typedef struct {
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t prim;
+    dnnl_memory_t mem[12];
+    dnnl_exec_arg_t args[12];
+    int nargs;
+    char impl[128];
+} matmul_t;
+
+static void add_arg(matmul_t *mm, int arg, md_t md, dnnl_engine_t eng, void *data) {
+    dnnl_memory_t mem;
+    CHECK(dnnl_memory_create(&mem, md, eng, data));
+    mm->mem[mm->nargs] = mem;
+    mm->args[mm->nargs].arg = arg;
+    mm->args[mm->nargs].memory = mem;
+    mm->nargs++;
+}
+
+// Makes the matmul of kind `kind` for X (M×K u8), W (N×K s8) and bias (N s32)
+// writing into dst; wei_scales holds N floats (used by the quantized kinds).
+static void matmul_make(matmul_t *mm, int kind, dnnl_engine_t eng, dnnl_stream_t stream, dnnl_dim_t m,
+                        dnnl_dim_t k, dnnl_dim_t n, uint8_t *x, int8_t *w, int32_t *bias, void *dst,
+                        float *wei_scales, float *out_scales) {
+    memset(mm, 0, sizeof *mm);
+    (void)out_scales;  // v2 only
+    const int quant = kind == QUANT_S8 || kind == QUANT_S32;
+    const int src_zp = quant || kind == CHECK_ZP;
+    const int dst_s8 = kind == QUANT_S8;
+    md_t src_md = md_tag(m, k, dnnl_u8, dnnl_ab);
+    md_t wei_any = md_tag(k, n, dnnl_s8, dnnl_format_tag_any);
+    md_t wei_plain = md_weights_plain(k, n);
+    md_t bias_md = md_tag(1, n, dnnl_s32, dnnl_ab);
+    md_t dst_md = md_tag(m, n, dst_s8 ? dnnl_s8 : dnnl_s32, dnnl_ab);
+    md_t one_f32 = md_1d(1, dnnl_f32), n_f32 = md_1d(n, dnnl_f32), one_s32 = md_1d(1, dnnl_s32);
+
+    dnnl_primitive_attr_t attr;
+    CHECK(dnnl_primitive_attr_create(&attr));
+#if DNNL_VERSION_MAJOR >= 3
+    if (quant) {
+        CHECK(dnnl_primitive_attr_set_scales_mask(attr, DNNL_ARG_SRC, 0));
+        CHECK(dnnl_primitive_attr_set_scales_mask(attr, DNNL_ARG_WEIGHTS, 1 << 1));
+        if (dst_s8) CHECK(dnnl_primitive_attr_set_scales_mask(attr, DNNL_ARG_DST, 0));
+    }
+    if (src_zp) CHECK(dnnl_primitive_attr_set_zero_points_mask(attr, DNNL_ARG_SRC, 0));
+    if (dst_s8) CHECK(dnnl_primitive_attr_set_zero_points_mask(attr, DNNL_ARG_DST, 0));
+    CHECK(dnnl_matmul_primitive_desc_create(&mm->pd, eng, src_md, wei_any, bias_md, dst_md, attr));
+#else
+    // v2.6 falls back from its brgemm (AMX/VNNI) kernels to gemm:jit when the
+    // output scales come at run time, so they are given here, as constants.
+    const int32_t rt_s32 = DNNL_RUNTIME_S32_VAL;
+    if (quant) {
+        for (dnnl_dim_t j = 0; j < n; j++)
+            out_scales[j] = src_scale * wei_scales[j] / (dst_s8 ? dst_scale : 1.0f);
+        CHECK(dnnl_primitive_attr_set_output_scales(attr, n, 1 << 1, out_scales));
+    }
+    if (src_zp) CHECK(dnnl_primitive_attr_set_zero_points(attr, DNNL_ARG_SRC, 1, 0, &rt_s32));
+    if (dst_s8) CHECK(dnnl_primitive_attr_set_zero_points(attr, DNNL_ARG_DST, 1, 0, &rt_s32));
+    dnnl_matmul_desc_t desc;
+    CHECK(dnnl_matmul_desc_init(&desc, src_md, wei_any, bias_md, dst_md));
+    CHECK(dnnl_primitive_desc_create(&mm->pd, &desc, attr, eng, NULL));
+#endif
+    CHECK(dnnl_primitive_attr_destroy(attr));
+    CHECK(dnnl_primitive_create(&mm->prim, mm->pd));
+    const char *impl = NULL;
+    CHECK(dnnl_primitive_desc_query(mm->pd, dnnl_query_impl_info_str, 0, &impl));
+    snprintf(mm->impl, sizeof mm->impl, "%s", impl ? impl : "unknown");
+    for (char *c = mm->impl; *c; c++)
+        if (*c == ' ' || *c == '\t') *c = '_';
+
+    // Pack the weights once into the layout the primitive asked for.
+    cmd_t wei_packed = dnnl_primitive_desc_query_md(mm->pd, dnnl_query_weights_md, 0);
+    dnnl_memory_t plain_mem, packed_mem;
+    CHECK(dnnl_memory_create(&plain_mem, wei_plain, eng, w));
+    CHECK(dnnl_memory_create(&packed_mem, wei_packed, eng, DNNL_MEMORY_ALLOCATE));
+    dnnl_primitive_desc_t rpd;
+    dnnl_primitive_t reorder;
+    CHECK(dnnl_reorder_primitive_desc_create(&rpd, wei_plain, eng, wei_packed, eng, NULL));
+    CHECK(dnnl_primitive_create(&reorder, rpd));
+    dnnl_exec_arg_t rargs[2] = {{DNNL_ARG_FROM, plain_mem}, {DNNL_ARG_TO, packed_mem}};
+    CHECK(dnnl_primitive_execute(reorder, stream, 2, rargs));
+    CHECK(dnnl_stream_wait(stream));
+    CHECK(dnnl_primitive_destroy(reorder));
+    CHECK(dnnl_primitive_desc_destroy(rpd));
+    CHECK(dnnl_memory_destroy(plain_mem));
+
+    add_arg(mm, DNNL_ARG_SRC, src_md, eng, x);
+    mm->mem[mm->nargs] = packed_mem;
+    mm->args[mm->nargs].arg = DNNL_ARG_WEIGHTS;
+    mm->args[mm->nargs].memory = packed_mem;
+    mm->nargs++;
+    add_arg(mm, DNNL_ARG_BIAS, bias_md, eng, bias);
+    add_arg(mm, DNNL_ARG_DST, dst_md, eng, dst);
+    if (quant) {
+#if DNNL_VERSION_MAJOR >= 3
+        add_arg(mm, DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, one_f32, eng, &src_scale);
+        add_arg(mm, DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS, n_f32, eng, wei_scales);
+        if (dst_s8) add_arg(mm, DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST, one_f32, eng, &dst_scale);
+#endif
+    }
+    if (src_zp) add_arg(mm, DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, one_s32, eng, &src_zero);
+    if (dst_s8) add_arg(mm, DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, one_s32, eng, &dst_zero);
+    md_free(src_md); md_free(wei_any); md_free(wei_plain); md_free(bias_md); md_free(dst_md);
+    md_free(one_f32); md_free(n_f32); md_free(one_s32);
+}
+
+static void matmul_run(matmul_t *mm, dnnl_stream_t stream) {
+    CHECK(dnnl_primitive_execute(mm->prim, stream, mm->nargs, mm->args));
+    CHECK(dnnl_stream_wait(stream));
+}
+
+static void matmul_free(matmul_t *mm) {
+    for (int i = 0; i < mm->nargs; i++) CHECK(dnnl_memory_destroy(mm->mem[i]));
+    CHECK(dnnl_primitive_destroy(mm->prim));
+    CHECK(dnnl_primitive_desc_destroy(mm->pd));
+}
+
+static void fill(uint8_t *x, int8_t *w, int32_t *bias, float *wei_scales, long long m, long long k, long long n) {
+    uint64_t s = 0x9E3779B97F4A7C15ull;
+    for (long long i = 0; i < m * k; i++) { s = s * 6364136223846793005ull + 1; x[i] = (uint8_t)(s >> 56); }
+    for (long long i = 0; i < n * k; i++) { s = s * 6364136223846793005ull + 1; w[i] = (int8_t)(s >> 56); }
+    for (long long j = 0; j < n; j++) {
+        s = s * 6364136223846793005ull + 1;
+        bias[j] = (int32_t)(s >> 48) - 32768;
+        wei_scales[j] = 0.004f + 0.001f * (float)(j % 7);
+    }
+}
+
+// The wiring check: exact int32 results against a plain loop.
+static void self_check(dnnl_engine_t eng, dnnl_stream_t stream) {
+    static const long long shapes[][3] = {{1, 100, 72}, {29, 100, 72}, {64, 256, 128}};
+    omp_set_num_threads(1);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const long long m = shapes[s][0], k = shapes[s][1], n = shapes[s][2];
+        uint8_t *x = malloc((size_t)(m * k));
+        int8_t *w = malloc((size_t)(n * k));
+        int32_t *bias = malloc(sizeof(int32_t) * (size_t)n), *c = malloc(sizeof(int32_t) * (size_t)(m * n));
+        float *ws = malloc(sizeof(float) * (size_t)n);
+        fill(x, w, bias, ws, m, k, n);
+        for (int kind = CHECK_PLAIN; kind <= CHECK_ZP; kind++) {
+            const int32_t z = kind == CHECK_ZP ? src_zero : 0;
+            matmul_t mm;
+            matmul_make(&mm, kind, eng, stream, m, k, n, x, w, bias, c, ws, NULL);
+            memset(c, 0x55, sizeof(int32_t) * (size_t)(m * n));
+            matmul_run(&mm, stream);
+            for (long long i = 0; i < m; i++)
+                for (long long j = 0; j < n; j++) {
+                    int32_t ref = bias[j];
+                    for (long long p = 0; p < k; p++) ref += ((int32_t)x[i * k + p] - z) * (int32_t)w[j * k + p];
+                    if (c[i * n + j] != ref) {
+                        fprintf(stderr, "dnnl_matmul: self-check failed (%s, %s) at %lldx%lldx%lld, C[%lld][%lld] = %d, "
+                                "a plain loop gives %d\n", kind == CHECK_ZP ? "source zero point" : "plain",
+                                mm.impl, m, k, n, i, j, c[i * n + j], ref);
+                        exit(1);
+                    }
+                }
+            matmul_free(&mm);
+        }
+        free(x); free(w); free(bias); free(c); free(ws);
+    }
+}
+
+static double times[100000];
+
+int main(void) {
+    const dnnl_version_t *v = dnnl_version();
+    if (v->cpu_runtime != DNNL_RUNTIME_OMP)
+        fprintf(stderr, "dnnl_matmul: warning: oneDNN %d.%d.%d uses CPU runtime %u, not OpenMP: "
+                "omp_set_num_threads may not set its thread count\n", v->major, v->minor, v->patch, v->cpu_runtime);
+    dnnl_engine_t eng;
+    dnnl_stream_t stream;
+    CHECK(dnnl_engine_create(&eng, dnnl_cpu, 0));
+    CHECK(dnnl_stream_create(&stream, eng, dnnl_stream_default_flags));
+    self_check(eng, stream);
+
+    long long m, k, n;
+    int threads;
+    double min_seconds;
+    while (scanf("%lld %lld %lld %d %lf", &m, &k, &n, &threads, &min_seconds) == 5) {
+        omp_set_num_threads(threads);
+        uint8_t *x = malloc((size_t)(m * k));
+        int8_t *w = malloc((size_t)(n * k));
+        int32_t *bias = malloc(sizeof(int32_t) * (size_t)n);
+        void *c = malloc(sizeof(int32_t) * (size_t)(m * n));
+        float *ws = malloc(sizeof(float) * (size_t)n), *out_scales = malloc(sizeof(float) * (size_t)n);
+        fill(x, w, bias, ws, m, k, n);
+        for (int kind = QUANT_S8; kind <= QUANT_S32; kind++) {
+            matmul_t mm;
+            matmul_make(&mm, kind, eng, stream, m, k, n, x, w, bias, c, ws, out_scales);
+            matmul_run(&mm, stream);  // warm-up: first-touch, JIT, caches
+            int runs = 0;
+            const double start = now();
+            while (runs < 5 || (now() - start < min_seconds && runs < 100000)) {
+                const double t0 = now();
+                CHECK(dnnl_primitive_execute(mm.prim, stream, mm.nargs, mm.args));
+                CHECK(dnnl_stream_wait(stream));
+                times[runs++] = now() - t0;
+            }
+            qsort(times, (size_t)runs, sizeof times[0], by_value);
+            const double ops = 2.0 * (double)m * (double)n * (double)k;
+            printf("%lld %lld %lld %d %s %s %.6f %.6f %d\n", m, k, n, threads, kind == QUANT_S8 ? "s8" : "s32",
+                   mm.impl, ops / times[runs / 2] / 1e9, ops / times[0] / 1e9, runs);
+            fflush(stdout);
+            matmul_free(&mm);
+        }
+        free(x); free(w); free(bias); free(c); free(ws); free(out_scales);
+    }
+    CHECK(dnnl_stream_destroy(stream));
+    CHECK(dnnl_engine_destroy(eng));
+    return 0;
+}

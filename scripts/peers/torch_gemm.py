@@ -1,0 +1,89 @@
+"""Times PyTorch's int8 GEMM routes for scripts/bench-peers (run with the
+python of a venv that has torch; the wrapper uses /work/venv-torch):
+
+  fbgemm, onednn  torch.ops.quantized.linear on that quantized engine: quint8
+                  activations X[M×K] (per-tensor scale and zero point), qint8
+                  weights W[N×K] with per-output-channel scales, prepacked once
+                  by linear_prepack, a float bias, quint8 output with a fixed
+                  scale and zero point: the requantized route, like qgemm's.
+  int_mm          torch._int_mm: int8 X[M×K] times int8 W[K×N] into int32, no
+                  requantization (older versions want M > 16 and K, N
+                  multiples of 8 on CPU; a case it refuses is skipped, with
+                  the reason on stderr).
+
+An engine missing from torch.backends.quantized.supported_engines is skipped.
+Reads "M K N THREADS MIN_SECONDS" lines on stdin, prints
+"M K N THREADS ROUTE GOPS_MEDIAN GOPS_BEST RUNS" for each route; the thread
+count goes to torch.set_num_threads."""
+import sys
+import time
+import warnings
+
+import torch
+
+# Quantized tensors are deprecated in recent torch (the warning says so on every
+# run); these routes are still what quantized models run on.
+warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
+
+X_SCALE, X_ZP = 0.02, 128
+Y_SCALE, Y_ZP = 0.5, 128
+
+
+def timed(call, min_seconds):
+    call()  # warm-up: first-touch, lazily made primitives
+    times = []
+    start = time.perf_counter()
+    while len(times) < 5 or (time.perf_counter() - start < min_seconds and len(times) < 100000):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return times
+
+
+def report(m, k, n, threads, route, times):
+    ops = 2.0 * m * n * k
+    print(f"{m} {k} {n} {threads} {route} {ops / times[len(times) // 2] / 1e9:.6f} {ops / times[0] / 1e9:.6f} "
+          f"{len(times)}", flush=True)
+
+
+def main():
+    engines = [e for e in ("fbgemm", "onednn") if e in torch.backends.quantized.supported_engines]
+    for e in ("fbgemm", "onednn"):
+        if e not in engines:
+            print(f"torch_gemm: quantized engine {e} not supported by this torch, skipped", file=sys.stderr)
+    gen = torch.Generator().manual_seed(1)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        m, k, n, threads, min_seconds = line.split()
+        m, k, n, threads, min_seconds = int(m), int(k), int(n), int(threads), float(min_seconds)
+        torch.set_num_threads(threads)
+        xu8 = torch.randint(0, 256, (m, k), dtype=torch.uint8, generator=gen)
+        w8 = torch.randint(-128, 128, (n, k), dtype=torch.int8, generator=gen)
+        w_scales = 0.004 + 0.001 * (torch.arange(n, dtype=torch.float64) % 7)
+        bias = torch.randn(n, generator=gen)
+        with torch.inference_mode():
+            xq = torch.quantize_per_tensor((xu8.float() - X_ZP) * X_SCALE, X_SCALE, X_ZP, torch.quint8)
+            wq = torch.quantize_per_channel((w8.double() * w_scales[:, None]).float(), w_scales,
+                                            torch.zeros(n, dtype=torch.int64), 0, torch.qint8)
+            for engine in engines:
+                torch.backends.quantized.engine = engine
+                try:
+                    packed = torch.ops.quantized.linear_prepack(wq, bias)
+                    times = timed(lambda: torch.ops.quantized.linear(xq, packed, Y_SCALE, Y_ZP), min_seconds)
+                except RuntimeError as e:
+                    print(f"torch_gemm: {engine} skipped at {m}x{k}x{n}: {str(e).splitlines()[0]}", file=sys.stderr)
+                    continue
+                report(m, k, n, threads, engine, times)
+            a = (xu8.to(torch.int16) - 128).to(torch.int8)
+            b = w8.t().contiguous()  # K×N, the layout _int_mm takes
+            try:
+                times = timed(lambda: torch._int_mm(a, b), min_seconds)
+            except RuntimeError as e:
+                print(f"torch_gemm: _int_mm skipped at {m}x{k}x{n}: {str(e).splitlines()[0]}", file=sys.stderr)
+            else:
+                report(m, k, n, threads, "int_mm", times)
+
+
+main()
