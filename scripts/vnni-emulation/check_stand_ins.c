@@ -7,6 +7,13 @@
 
 #include "emulated_avx512.h"
 #include "emulated_avxvnni.h"
+#include "emulated_amx.h"
+
+#if defined(__linux__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #define QG_REAL __attribute__((target("avx2,avx512f,avx512bw,avx512vnni")))
 
@@ -186,9 +193,65 @@ static int check_avxvnni(int cases) {
     return 0;
 }
 
+/// The tile stand-ins against TDPBUSD and TDPBSSD: random tiles (the
+/// configuration of the amxint8 kernel, all 16 × 64 bytes), both products,
+/// after loads with random strides.
+static void __attribute__((target("amx-tile,amx-int8"))) compare_amx(void) {
+    static const struct __attribute__((aligned(64))) {
+        uint8_t palette, start_row, reserved[14];
+        uint16_t colsb[16];
+        uint8_t rows[16];
+    } config = {.palette = 1, .colsb = {64, 64, 64, 64, 64, 64, 64, 64}, .rows = {16, 16, 16, 16, 16, 16, 16, 16}};
+    uint8_t a[16 * 128], b[16 * 128], c[16 * 64], real[16 * 64], emu[16 * 64];
+    for (size_t i = 0; i < sizeof a; i++) a[i] = (uint8_t)next64();
+    for (size_t i = 0; i < sizeof b; i++) b[i] = (uint8_t)next64();
+    for (size_t i = 0; i < sizeof c; i++) c[i] = (uint8_t)next64();
+    const int64_t stride = 64 + 4 * (int64_t)(next64() % 17);
+    for (int product = 0; product < 2; product++) {
+        _tile_loadconfig(&config);
+        _tile_loadd(0, c, 64);
+        _tile_loadd(4, a, stride);
+        _tile_loadd(6, b, stride);
+        if (product == 0) _tile_dpbusd(0, 4, 6);
+        else _tile_dpbssd(0, 4, 6);
+        _tile_stored(0, real, 64);
+        _tile_release();
+        qg_emu_tile_loadconfig(&config);
+        qg_emu_tile_loadd(0, c, 64);
+        qg_emu_tile_loadd(4, a, stride);
+        qg_emu_tile_loadd(6, b, stride);
+        qg_emu_tile_dp(0, 4, 6, product == 0);
+        qg_emu_tile_stored(0, emu, 64);
+        report(product == 0 ? "_tile_dpbusd" : "_tile_dpbssd", memcmp(real, emu, sizeof real) == 0);
+    }
+}
+
+/// The tile stand-ins, where the CPU has AMX-INT8 and Linux grants the tile state.
+static int check_amx(int cases) {
+#if defined(__linux__)
+    unsigned a, b, c, d;
+    const int has = __get_cpuid_count(7, 0, &a, &b, &c, &d) && ((d >> 24) & 1) && ((d >> 25) & 1) &&
+                    syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+#else
+    const int has = 0;
+#endif
+    if (!has) {
+        printf("check-stand-ins: this CPU has no AMX-INT8 (or the OS did not grant it); the tile stand-ins cannot be compared with the instructions here\n");
+        return 0;
+    }
+    for (int i = 0; i < cases; i++) compare_amx();
+    if (failures) {
+        fprintf(stderr, "check-stand-ins: %d differences\n", failures);
+        return 1;
+    }
+    printf("check-stand-ins: the AMX tile stand-ins × %d random tiles, identical to TDPBUSD and TDPBSSD\n", cases);
+    return 0;
+}
+
 int main(void) {
     __builtin_cpu_init();
     if (check_avxvnni(100000)) return 1;
+    if (check_amx(20000)) return 1;
     if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512vnni")) {
         printf("check-stand-ins: this CPU has no AVX-512 VNNI; the stand-ins cannot be compared with the instructions here\n");
         return 0;

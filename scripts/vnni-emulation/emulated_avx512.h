@@ -1,5 +1,5 @@
 // Software stand-ins for the AVX-512 intrinsics kernel_avx512vnni.c and
-// epilogue_avx512.h use, lane by lane in plain C, so that the kernel's logic
+// ../x86/epilogue_zmm.h use, lane by lane in plain C, so that the kernel's logic
 // (packing, indexing, the +128 fold, tiles, tails, the 16-lane epilogue) can
 // run on a CPU without AVX-512 (scripts/check-vnni-emulated). This file only
 // defines them; emulated_avx512_aliases.h renames the real names to them.

@@ -98,7 +98,9 @@ static void qg_task(void *ctx, int64_t t) {
         return;
     }
     p->kernel->pack_x(a, m0, rows, x_block);
+    if (p->kernel->enter) p->kernel->enter();
     qg_block(p, x_block, m0, rows, n0, n1);
+    if (p->kernel->leave) p->kernel->leave();
 }
 
 /// How a call is cut into tasks: `m_blocks` blocks of rows (of at most MC rows,

@@ -116,6 +116,12 @@ typedef struct qg_kernel {
     /// epilogue constants, say, that would otherwise be rebuilt in every tile).
     size_t (*params_bytes)(const qg_gemm_args *a);
     void (*init_params)(const qg_gemm_args *a, void *params);
+    /// Optional per-thread state around a task (NULL: none): `enter` runs on
+    /// the task's thread before its first tile, `leave` after its last, so a
+    /// path whose tiles need thread state (AMX's tile configuration) sets it
+    /// up once per task instead of once per tile, and gives it back.
+    void (*enter)(void);
+    void (*leave)(void);
     /// Register-only loop of the kernel's multiply-accumulate instruction; returns MACs done.
     int64_t (*peak_probe)(int64_t iterations);
 } qg_kernel;

@@ -11,6 +11,7 @@ QG_KERNEL(qg_kernel_portable)
 QG_KERNEL(qg_kernel_avx2)
 QG_KERNEL(qg_kernel_avxvnni)
 QG_KERNEL(qg_kernel_avx512vnni)
+QG_KERNEL(qg_kernel_amxint8)
 #endif
 #if defined(__aarch64__)
 QG_KERNEL(qg_kernel_neondot)

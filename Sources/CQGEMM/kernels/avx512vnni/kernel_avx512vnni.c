@@ -24,9 +24,10 @@
 #endif
 #define QG_VNNI __attribute__((target(QG_VNNI_TARGET)))
 #define QG_VNNI_INLINE static inline __attribute__((always_inline, target(QG_VNNI_TARGET)))
+#define QG_ZMM_INLINE QG_VNNI_INLINE
 
+#include "../x86/epilogue_zmm.h"
 #include "../x86/vnni_activations.h"
-#include "epilogue_avx512.h"
 
 enum { QG_VNNI_MR = 12 };
 
@@ -45,7 +46,7 @@ QG_VNNI_INLINE __m512i qg_vnni_broadcast_tail(const uint8_t *x, int64_t g, int64
 }
 
 /// R rows × NP panels of 16 channels, full K; then the epilogue panel by panel
-/// (epilogue_avx512.h) of `kind`, by the narrow route when NARROW (a
+/// (../x86/epilogue_zmm.h) of `kind`, by the narrow route when NARROW (a
 /// single-rounding call whose params allow it: a route of the call's
 /// constants, fixed per call like the kind). `w` is the first panel; the
 /// second is 16·kp bytes later.
@@ -256,6 +257,9 @@ QG_VNNI_MAIN(q8float, QG_KIND_Q8_FLOAT)
 #undef QG_VNNI_TILE_ROWS_KIND
 #undef QG_VNNI_TILE_VARIANTS
 
+/// The per-call params, with the +128 of int8 activations taken back.
+static void qg_vnni_init_params(const qg_gemm_args *a, void *params) { qg_avx512_init_params(a, params, qg_vnni_fold(a)); }
+
 static int qg_vnni_supported(void) {
     const qg_cpu_features *f = qg_cpu_get_features();
     return f->avx2 && f->avx512f && f->avx512bw && f->avx512vnni;
@@ -279,7 +283,7 @@ const qg_kernel qg_kernel_avx512vnni = {
     .x_block_target = 512 * 1024,
     .max_row_groups = 16,
     .params_bytes = qg_avx512_params_bytes,
-    .init_params = qg_avx512_init_params,
+    .init_params = qg_vnni_init_params,
     .peak_probe = qg_peak_vnni,
 };
 #endif

@@ -1,28 +1,28 @@
-// The AVX-512 epilogue of the VNNI tiles (the bias and the call's zero-point
-// term are already in the accumulators, which start there): the row's
-// zero-point term, then the int32 output or the fixed-point int8/uint8
-// requantization for the R rows of
-// one panel of a tile (16 channels, one zmm per row), with the reference's
-// int64 arithmetic (KERNELS.md, "The epilogue"). The per-channel values are
-// prepared once per panel, not once per row; shifts are native (VPSRAVQ) and
-// the narrowing one VPMOVDB. Float output and the float rounding mode are
-// 16 lanes wide too.
-// Included by kernel_avx512vnni.c only, after QG_VNNI_INLINE is defined;
-// everything here is static inline. The intrinsics used are exactly those
-// scripts/vnni-emulation/emulated_avx512.h provides stand-ins for.
-#ifndef QG_EPILOGUE_AVX512_H
-#define QG_EPILOGUE_AVX512_H
+// The 512-bit x86 epilogue, shared by the avx512vnni and amxint8 paths (as
+// epilogue_ymm.h serves the 256-bit ones): the per-call params — each
+// panel's start value (bias and the call's zero-point term, the path's
+// private fold taken back) and the constants of the narrow requantization —
+// and the finish of R rows of one 16-channel panel, one zmm per row: the row's
+// zero-point term, then the int32 output, the float output or the int8/uint8
+// requantization, with the reference's int64 arithmetic (KERNELS.md, "The
+// epilogue"). The per-channel values are prepared once per panel, not once
+// per row; shifts are native (VPSRAVQ) and the narrowing one VPMOVDB.
+// Included by kernel files only, after they define QG_ZMM_INLINE (static
+// inline always_inline with their target); everything here is static inline.
+// The intrinsics used are exactly those scripts/vnni-emulation/emulated_avx512.h
+// provides stand-ins for.
+#ifndef QG_EPILOGUE_ZMM_H
+#define QG_EPILOGUE_ZMM_H
 
 #include <immintrin.h>
 #include <string.h>
 
-#include "../x86/vnni_activations.h"
 #include "kernel.h"
 
 #pragma clang fp contract(off) // the reference's float operations, unfused
 
-QG_VNNI_INLINE __m512i qg_avx512_lo32(__m512i v) { return _mm512_and_si512(v, _mm512_set1_epi64(0xFFFFFFFF)); }
-QG_VNNI_INLINE __m512i qg_avx512_hi32(__m512i v) { return _mm512_srli_epi64(v, 32); }
+QG_ZMM_INLINE __m512i qg_avx512_lo32(__m512i v) { return _mm512_and_si512(v, _mm512_set1_epi64(0xFFFFFFFF)); }
+QG_ZMM_INLINE __m512i qg_avx512_hi32(__m512i v) { return _mm512_srli_epi64(v, 32); }
 
 /// The per-channel constants of the fixed-point requantization of one panel,
 /// split into the even and odd 32-bit lanes (VPMULDQ multiplies the low half
@@ -37,7 +37,7 @@ typedef struct qg_avx512_fixed {
     __m512i lo, hi;    // the clamp bounds minus Z_Y, as int64
 } qg_avx512_fixed;
 
-QG_VNNI_INLINE qg_avx512_fixed qg_avx512_fixed_constants(const qg_gemm_args *a, int64_t n, int32_t lo, int32_t hi,
+QG_ZMM_INLINE qg_avx512_fixed qg_avx512_fixed_constants(const qg_gemm_args *a, int64_t n, int32_t lo, int32_t hi,
                                                          const int dbl) {
     qg_avx512_fixed c;
     const __m512i m0 = _mm512_loadu_si512((const void *)(a->multiplier + n));
@@ -67,7 +67,7 @@ QG_VNNI_INLINE qg_avx512_fixed qg_avx512_fixed_constants(const qg_gemm_args *a, 
 
 /// One half (even or odd lanes) of the fixed-point requantization: the
 /// products acc·M0, rounded and shifted, clamped to [lo, hi], as int64.
-QG_VNNI_INLINE __m512i qg_avx512_requantize_half(const qg_avx512_fixed *c, int h, __m512i acc, int dbl) {
+QG_ZMM_INLINE __m512i qg_avx512_requantize_half(const qg_avx512_fixed *c, int h, __m512i acc, int dbl) {
     __m512i q = _mm512_mul_epi32(acc, c->m0[h]);
     q = _mm512_srav_epi64(_mm512_add_epi64(q, c->round[h]), c->t[h]); // floor((p + 2^(t−1)) / 2^t)
     if (dbl) {
@@ -91,7 +91,7 @@ static const int32_t qg_avx512_high_halves[16] = {1, 17, 3, 19, 5, 21, 7, 23, 9,
 /// the rest is 32-bit: one permute gathers the 16 high halves, then a rounding
 /// add and a per-lane arithmetic shift by `count` = t − 32 (`round` = 2^(t−33)).
 /// The result is at most 2^30 in magnitude, so the clamp can be 32-bit too.
-QG_VNNI_INLINE __m512i qg_avx512_requantize_high(__m512i v, __m512i m0, __m512i m0_odd, __m512i high_halves, __m512i round,
+QG_ZMM_INLINE __m512i qg_avx512_requantize_high(__m512i v, __m512i m0, __m512i m0_odd, __m512i high_halves, __m512i round,
                                                  __m512i count) {
     const __m512i even = _mm512_mul_epi32(v, m0);
     const __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(v, 32), m0_odd);
@@ -100,7 +100,7 @@ QG_VNNI_INLINE __m512i qg_avx512_requantize_high(__m512i v, __m512i m0, __m512i 
 }
 
 /// Stores the first `cols` (1..16) bytes of v.
-QG_VNNI_INLINE void qg_avx512_store_bytes(void *dst, __m128i v, int cols) {
+QG_ZMM_INLINE void qg_avx512_store_bytes(void *dst, __m128i v, int cols) {
     if (cols == 16) {
         _mm_storeu_si128((__m128i *)dst, v);
     } else {
@@ -117,7 +117,7 @@ QG_VNNI_INLINE void qg_avx512_store_bytes(void *dst, __m128i v, int cols) {
 /// scales, clamp) are loaded and prepared once for all R rows. Any output
 /// kind (a compile-time constant in every tile); the tiles use
 /// qg_avx512_narrow_rows instead where the call allows it.
-QG_VNNI_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, const int R, int64_t n, int cols,
+QG_ZMM_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, const int R, int64_t n, int cols,
                                             const __m512i *acc, const qg_output_kind kind) {
     // Locals, not a->…: stores to y could alias *a, so the compiler would
     // reload every field once per row.
@@ -244,11 +244,13 @@ static int qg_avx512_narrow_channel(int32_t shift, int32_t zy) {
     return ((int64_t)1 << (c - 1)) + (z << c) <= ((int64_t)1 << 30);
 }
 
-/// The kernel descriptor's init_params: one pass over the channels.
-static void qg_avx512_init_params(const qg_gemm_args *a, void *out) {
+/// Fills the params in one pass over the channels; `fold` is the path's
+/// private bias fold, which the start values take back (128 when int8
+/// activations enter an unsigned dot product as x + 128, else 0).
+static void qg_avx512_init_params(const qg_gemm_args *a, void *out, int32_t fold) {
     qg_avx512_params *p = out;
     const int64_t np = qg_packed_n(a->n);
-    const int32_t z = a->x_zero_point + qg_vnni_fold(a); // int8 activations enter as x + 128
+    const int32_t z = a->x_zero_point + fold;
     // Narrow: uint8 output is int8 output with Z_Y − 128, flipped back (qg_avx512_params).
     const int32_t flip = a->out_type == QG_OUT_UINT8 ? 128 : 0, zy = a->y_zero_point - flip;
     const int requantized = a->out_type == QG_OUT_INT8 || a->out_type == QG_OUT_UINT8;
@@ -295,7 +297,7 @@ static const int32_t qg_avx512_row_order[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 
 /// the values already include Z_Y), if the clamp is narrower a byte min/max,
 /// and the XOR that turns the int8 form of uint8 output back (params->flip).
 /// About 8 vector operations per 16 outputs, every constant a memory operand.
-QG_VNNI_INLINE void qg_avx512_narrow_rows(const qg_gemm_args *a, const qg_avx512_params *params, const qg_avx512_panel *c,
+QG_ZMM_INLINE void qg_avx512_narrow_rows(const qg_gemm_args *a, const qg_avx512_params *params, const qg_avx512_panel *c,
                                           int64_t m0, const int R, int64_t n, int cols, const __m512i *acc) {
     // Locals, as in qg_avx512_epilogue_rows: stores to y could alias *a and
     // *params, so the compiler would reload these once per group of rows.
