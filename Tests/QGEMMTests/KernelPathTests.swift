@@ -48,11 +48,11 @@ struct KernelPathTests {
     /// refused with a typed error), never a name with a broken path behind it.
     @Test func namedPathsFollowTheBuildsArchitecture() throws {
         #if arch(x86_64)
-        let here: [KernelPath] = [.reference, .portable, .avx2, .avxvnni, .avx512vnni], elsewhere: [KernelPath] = [.neondot, .neoni8mm]
+        let here: [KernelPath] = [.reference, .portable, .avx2, .avxvnni, .avx512vnni, .amxint8], elsewhere: [KernelPath] = [.neondot, .neoni8mm]
         #elseif arch(arm64)
-        let here: [KernelPath] = [.reference, .portable, .neondot, .neoni8mm], elsewhere: [KernelPath] = [.avx2, .avxvnni, .avx512vnni]
+        let here: [KernelPath] = [.reference, .portable, .neondot, .neoni8mm], elsewhere: [KernelPath] = [.avx2, .avxvnni, .avx512vnni, .amxint8]
         #else
-        let here: [KernelPath] = [.reference, .portable], elsewhere: [KernelPath] = [.avx2, .avxvnni, .avx512vnni, .neondot, .neoni8mm]
+        let here: [KernelPath] = [.reference, .portable], elsewhere: [KernelPath] = [.avx2, .avxvnni, .avx512vnni, .amxint8, .neondot, .neoni8mm]
         #endif
         for path in here {
             #expect(KernelPath(rawValue: path.rawValue) == path)

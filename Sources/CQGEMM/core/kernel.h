@@ -95,6 +95,11 @@ typedef struct qg_kernel {
     qg_tile few_rows;
     /// K values the kernel takes together from the packed weights (the layout's K group).
     int kr;
+    /// K values a tile consumes per step of its loop when that is more than kr
+    /// (AMX: 64, one tile of activations), else 0; the test shapes then
+    /// include K around it and its multiples, and the ways of reading X that
+    /// depend on it.
+    int k_block;
     /// Channels per panel of the packed weight layout it reads (QG_PANEL_N).
     int panel_n;
     /// 1 for the variants that exist to test the driver and tail rules on every CPU:

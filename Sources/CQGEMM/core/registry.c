@@ -102,6 +102,10 @@ int qg_path_test_shapes(int path, int64_t large_k, int64_t ms[QG_TEST_SHAPES_MAX
     int full = 0;
     for (int64_t k = 1; k <= 2 * kr + 1; k++) full |= qg_add_sorted(ks, k_count, k);
     full |= qg_add_sorted(ks, k_count, large_k);
+    if (kernel && kernel->k_block > kr) {
+        const int64_t kb = kernel->k_block, v[5] = {kb - 1, kb, kb + 1, 2 * kb, 2 * kb + 3};
+        for (int i = 0; i < 5; i++) full |= qg_add_sorted(ks, k_count, v[i]);
+    }
     const int64_t nrs[2] = {kernel ? kernel->main.nr : 1, kernel && qg_tile_exists(&kernel->few_rows) ? kernel->few_rows.nr : 0};
     for (int t = 0; t < 2; t++) {
         if (nrs[t] < 1) continue;

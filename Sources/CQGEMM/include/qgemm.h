@@ -89,7 +89,8 @@ int64_t qg_path_block_rows(int path, int64_t k, int64_t m);
 /// blocking can get wrong, the one rule for the kernel tester, the test
 /// suite and `qgemm validate` (as XNNPACK derives each microkernel's tests
 /// from its tile):
-/// - K: 1 … 2·KR+1 and `large_k`;
+/// - K: 1 … 2·KR+1 and `large_k`, and KB−1, KB, KB+1, 2·KB, 2·KB+3 for a path whose
+///   tile consumes K in blocks of KB > KR (AMX: 64);
 /// - N: NR−1, NR, NR+1, 2·NR+3 for the main tile and the few-rows tile;
 /// - M: 1 … MR+1, 2·MR+1, and MC−1, MC, MC+1 at each K above (MC from
 ///   qg_path_block_rows for a large M).

@@ -38,6 +38,9 @@ public struct KernelPath: RawRepresentable, Sendable, CaseIterable, Hashable, Cu
     public static let avxvnni = KernelPath(known: "avxvnni")
     /// AVX-512 VNNI: VPDPBUSD on zmm registers (x86-64 builds).
     public static let avx512vnni = KernelPath(known: "avx512vnni")
+    /// AMX: TDPBUSD/TDPBSSD on tile registers (x86-64 builds; Intel Sapphire Rapids and later
+    /// Xeons, on Linux, which must grant the tile state).
+    public static let amxint8 = KernelPath(known: "amxint8")
     /// NEON dot product: SDOT on 128-bit registers (arm64 builds, Armv8.2 DotProd).
     public static let neondot = KernelPath(known: "neondot")
     /// NEON int8 matrix multiply: SMMLA/USMMLA on 2×8 blocks (arm64 builds, Armv8.6 I8MM).

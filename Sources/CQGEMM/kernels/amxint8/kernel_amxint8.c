@@ -13,7 +13,9 @@
 // Activation layout: rows of kpa = roundup(K, 64) bytes, zero-padded, in row
 // groups of 32 (a short last group padded with zero rows):
 //   x_group[r · kpa + k] = X[m0 + r][k]
-// so an activation tile is 16 rows at stride kpa.
+// so an activation tile is 16 rows at stride kpa. (Reading X in place when K
+// is a multiple of 64 was tried: 17 % slower at 1024³, 4 % faster at
+// 64×1152×128, so the rows are always packed.)
 //
 // The tile: 32 rows × 32 channels (two panels), four accumulator tiles
 // (rows 0–15 and 16–31 × panel 0 and 1), two activation tiles and two weight
@@ -248,6 +250,7 @@ const qg_kernel qg_kernel_amxint8 = {
     .main = {.mr = QG_AMX_MR, .nr = 2 * QG_PANEL_N, .run = QG_TILE_KINDS(32x32c4__amxint8),
              .name = "qg_gemm_32x32c4__amxint8"},
     .kr = QG_K_GROUP,
+    .k_block = QG_AMX_KB,
     .panel_n = QG_PANEL_N,
     .is_supported = qg_amx_supported,
     .x_block_bytes = qg_amx_x_bytes,
