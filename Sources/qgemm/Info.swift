@@ -30,6 +30,7 @@ struct Info: ParsableCommand {
                 "kernel_paths": paths.filter(\.1).map { $0.0.rawValue },
                 "default_kernel": defaultPath,
                 "openblas": try blas.jsonObject().merging(["config": BLAS.configuration, "threads": BLAS.threads]) { a, _ in a },
+                "caches": ["l1d_bytes": cpu.l1DataCacheBytes, "l2_bytes": cpu.l2CacheBytes, "l3_bytes": cpu.l3CacheBytes],
                 "int8_peak_gops": int8Peak, "fp32_peak_gflops": fp32Peak, "fp32_peak_vector_bits": fp32Bits,
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
@@ -38,12 +39,21 @@ struct Info: ParsableCommand {
         }
         print("CPU          \(cpu.brand.isEmpty ? "unknown" : cpu.brand), \(cpu.cores) logical cores")
         print("features     " + cpu.list.map { "\($0.name) \($0.present ? "yes" : "no")" }.joined(separator: ", "))
+        print("caches       " + [("L1d", cpu.l1DataCacheBytes), ("L2", cpu.l2CacheBytes), ("L3", cpu.l3CacheBytes)]
+            .map { "\($0.0) \(Self.size($0.1))" }.joined(separator: ", ") + " (first CPU, as the OS reports them)")
         print("kernel paths " + paths.map { "\($0.0.rawValue) \($0.1 ? "yes" : "no")" }.joined(separator: ", "))
         print("default      \(defaultPath)" + (ProcessInfo.processInfo.environment["QGEMM_KERNEL"] != nil ? " (QGEMM_KERNEL)" : ""))
         print("OpenBLAS     core \(blas.summary); \(BLAS.threads) threads")
         print("peaks        int8 \(String(format: "%.1f", int8Peak)) GOP/s (\(defaultKernel.rawValue) instruction, 1 core), "
               + "fp32 \(String(format: "%.1f", fp32Peak)) GFLOP/s (\(fp32Bits)-bit FMA, 1 core)")
         print("             \(BLAS.configuration)")
+    }
+
+    /// "48 KiB", "2 MiB", or "unknown" for 0.
+    static func size(_ bytes: Int) -> String {
+        if bytes <= 0 { return "unknown" }
+        if bytes % (1 << 20) == 0 { return "\(bytes >> 20) MiB" }
+        return bytes % 1024 == 0 ? "\(bytes >> 10) KiB" : "\(bytes) B"
     }
 }
 

@@ -113,6 +113,63 @@ const qg_cpu_features *qg_cpu_get_features(void) {
     return &qg_features;
 }
 
+// MARK: - Cache sizes
+
+#if defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
+#include <stdio.h>
+#include <stdlib.h>
+
+static int64_t qg_caches[4];
+static pthread_once_t qg_caches_once = PTHREAD_ONCE_INIT;
+
+#if defined(__linux__)
+/// One line of a sysfs file, or "" (never more than `size` − 1 bytes).
+static void qg_read_line(const char *path, char *out, size_t size) {
+    out[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    if (!fgets(out, (int)size, f)) out[0] = 0;
+    fclose(f);
+}
+#endif
+
+static void qg_read_caches(void) {
+#if defined(__linux__)
+    for (int i = 0; i < 8; i++) {
+        char path[96], level[16], type[32], size[32];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
+        qg_read_line(path, level, sizeof level);
+        if (!level[0]) break;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/type", i);
+        qg_read_line(path, type, sizeof type);
+        if (strncmp(type, "Instruction", 11) == 0) continue;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+        qg_read_line(path, size, sizeof size);
+        char *end = NULL;
+        const long long value = strtoll(size, &end, 10);
+        if (value <= 0 || !end) continue;
+        const int64_t bytes = *end == 'K' ? value * 1024 : *end == 'M' ? value * 1024 * 1024 : value;
+        const long lv = strtol(level, NULL, 10);
+        if (lv >= 1 && lv <= 3) qg_caches[lv] = bytes;
+    }
+#elif defined(__APPLE__)
+    const char *names[4] = {NULL, "hw.l1dcachesize", "hw.l2cachesize", "hw.l3cachesize"};
+    for (int lv = 1; lv <= 3; lv++) {
+        int64_t v = 0;
+        size_t len = sizeof v;
+        if (sysctlbyname(names[lv], &v, &len, NULL, 0) == 0 && v > 0) qg_caches[lv] = v;
+    }
+#endif
+}
+
+int64_t qg_cpu_cache_bytes(int level) {
+    if (level < 1 || level > 3) return 0;
+    pthread_once(&qg_caches_once, qg_read_caches);
+    return qg_caches[level];
+}
+
 int qg_cpu_count(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;

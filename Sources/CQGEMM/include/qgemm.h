@@ -35,6 +35,12 @@ const qg_cpu_features *qg_cpu_get_features(void);
 /// Number of online logical CPUs (at least 1).
 int qg_cpu_count(void);
 
+/// Bytes of the data (or unified) cache of `level` (1, 2 or 3) of the first
+/// CPU, read once from Linux's sysfs (/sys/devices/system/cpu/cpu0/cache) or,
+/// on Darwin, from sysctl; 0 where it cannot be read. Paths derive block
+/// sizes from it, with a default where it is 0.
+int64_t qg_cpu_cache_bytes(int level);
+
 /// Threads that ran the last GEMM the calling thread made (1 for the reference
 /// path, for a busy pool or for work too small to split; 0 before any call).
 int qg_threads_of_last_call(void);

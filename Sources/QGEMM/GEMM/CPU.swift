@@ -31,6 +31,10 @@ public struct CPUFeatures: Sendable, Hashable {
     public let i8mm: Bool
     /// Online logical CPUs.
     public let cores: Int
+    /// Bytes of the level-1 data cache, the level-2 and the level-3 cache of the
+    /// first CPU, as the OS reports them (Linux sysfs, Darwin sysctl); 0 where
+    /// it does not.
+    public let l1DataCacheBytes: Int, l2CacheBytes: Int, l3CacheBytes: Int
 
     /// The features of this machine.
     public static let current: CPUFeatures = {
@@ -41,7 +45,8 @@ public struct CPUFeatures: Sendable, Hashable {
         return CPUFeatures(brand: brand, avx2: f.avx2 != 0, fma: f.fma != 0, avx512f: f.avx512f != 0,
                            avx512bw: f.avx512bw != 0, avx512vl: f.avx512vl != 0, avx512vnni: f.avx512vnni != 0,
                            avxVNNI: f.avxvnni != 0, neon: f.neon != 0, dotprod: f.dotprod != 0, i8mm: f.i8mm != 0,
-                           cores: Int(qg_cpu_count()))
+                           cores: Int(qg_cpu_count()), l1DataCacheBytes: Int(qg_cpu_cache_bytes(1)),
+                           l2CacheBytes: Int(qg_cpu_cache_bytes(2)), l3CacheBytes: Int(qg_cpu_cache_bytes(3)))
     }()
 
     /// Feature names and values, in a fixed order, for reports.

@@ -10,10 +10,13 @@
 // activations enter as they are: TDPBUSD takes uint8, TDPBSSD int8, so there
 // is no +128 fold.
 //
-// Activation layout: rows of kpa = roundup(K, 64) bytes, zero-padded, in row
-// groups of 32 (a short last group padded with zero rows):
+// Activation layout: rows of roundup(K, 64) bytes, zero-padded, kpa =
+// roundup(K, 64) + 64 bytes apart, in row groups of 32 (a short last group
+// padded with zero rows):
 //   x_group[r · kpa + k] = X[m0 + r][k]
-// so an activation tile is 16 rows at stride kpa. (Reading X in place when K
+// so an activation tile is 16 rows at stride kpa. The extra 64 bytes make the
+// stride an odd number of cache lines, so the 16 rows of a tile never share
+// a few L1 sets (at a stride of 4 KiB they would all fall into one). (Reading X in place when K
 // is a multiple of 64 was tried: 17 % slower at 1024³, 4 % faster at
 // 64×1152×128, so the rows are always packed.)
 //
@@ -96,13 +99,14 @@ static int qg_amx_supported(void) {
 
 // MARK: - Activations
 
-static int64_t qg_amx_kpa(int64_t kp) { return (kp + QG_AMX_KB - 1) / QG_AMX_KB * QG_AMX_KB; }
+static int64_t qg_amx_kpa(int64_t kp) { return (kp + QG_AMX_KB - 1) / QG_AMX_KB * QG_AMX_KB + QG_AMX_KB; }
 
 static size_t qg_amx_x_bytes(int64_t rows, int64_t kp) {
     return (size_t)((rows + QG_AMX_MR - 1) / QG_AMX_MR * QG_AMX_MR * qg_amx_kpa(kp));
 }
 
-/// Copies each row, zero-padded to kpa, and zero rows after a short last group.
+/// Copies each row, zero-padded to kpa (the last 64 bytes are never read,
+/// but zero), and zero rows after a short last group.
 static void qg_amx_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst) {
     uint8_t *out = dst;
     const int64_t kpa = qg_amx_kpa(a->kp), padded = (rows + QG_AMX_MR - 1) / QG_AMX_MR * QG_AMX_MR;
