@@ -158,14 +158,34 @@ QG_AMX_INLINE void qg_amx_finish_panel(const qg_gemm_args *a, const qg_avx512_pa
 #undef QG_AMX_ROWS
 }
 
+/// The epilogue of one kind for the NP panels of a tile's 32 × 32 sums, by the
+/// narrow route where the call's params allow it.
+#define QG_AMX_FINISH_KIND(SUFFIX, KIND)                                                                          \
+    static QG_AMX void qg_amx_finish_##SUFFIX(const qg_gemm_args *a, const qg_avx512_params *params,              \
+                                              const int32_t (*c)[32], int np, int rows, int64_t m0, int64_t n0,   \
+                                              int cols) {                                                         \
+        const int narrow = KIND == QG_KIND_Q8_SINGLE && params->narrow;                                          \
+        for (int p = 0; p < np && cols - 16 * p > 0; p++) {                                                       \
+            const int here = cols - 16 * p > 16 ? 16 : cols - 16 * p;                                             \
+            if (narrow) qg_amx_finish_panel(a, params, c, p, rows, m0, n0 + 16 * p, here, 1, KIND);              \
+            else qg_amx_finish_panel(a, params, c, p, rows, m0, n0 + 16 * p, here, 0, KIND);                     \
+        }                                                                                                         \
+    }
+QG_AMX_FINISH_KIND(int32, QG_KIND_INT32)
+QG_AMX_FINISH_KIND(float, QG_KIND_FLOAT)
+QG_AMX_FINISH_KIND(q8single, QG_KIND_Q8_SINGLE)
+QG_AMX_FINISH_KIND(q8double, QG_KIND_Q8_DOUBLE)
+QG_AMX_FINISH_KIND(q8float, QG_KIND_Q8_FLOAT)
+#undef QG_AMX_FINISH_KIND
+
 /// rows ≤ 32 (HALVES = 1 when rows ≤ 16) × cols ≤ 32 channels (NP panels),
 /// full K, then the epilogue. SIGNED: int8 activations (TDPBSSD), else uint8
 /// (TDPBUSD). The last 64-K block, when kp is not a multiple of 64, reads its
 /// weights from a zero-padded copy, so no tile reads past the packed weights
 /// (the activations are zero there, so the padding adds nothing).
 QG_AMX_INLINE void qg_amx_tile(const qg_gemm_args *a, const qg_avx512_params *params, const uint8_t *x, int rows,
-                               const int HALVES, const int NP, const int SIGNED, const int NARROW, int64_t m0,
-                               int64_t n0, int cols, const qg_output_kind kind) {
+                               const int HALVES, const int NP, const int SIGNED, int64_t m0, int64_t n0, int cols,
+                               const qg_output_kind kind) {
     const int64_t kpa = qg_amx_kpa(a->kp), panel = QG_PANEL_N * a->kp;
     const int8_t *w = qg_weights_at(a, n0, 0);
     const int64_t blocks = a->kp / QG_AMX_KB, tail_groups = (a->kp % QG_AMX_KB) / QG_K_GROUP;
@@ -204,13 +224,21 @@ QG_AMX_INLINE void qg_amx_tile(const qg_gemm_args *a, const qg_avx512_params *pa
     }
 #undef QG_AMX_STEP
     int32_t c[QG_AMX_MR][32] __attribute__((aligned(64)));
+    const int32_t(*sums)[32] = (const int32_t(*)[32])c;
     _tile_stored(0, &c[0][0], 128);
     if (NP > 1) _tile_stored(1, &c[0][16], 128);
     if (HALVES > 1) _tile_stored(2, &c[16][0], 128);
     if (HALVES > 1 && NP > 1) _tile_stored(3, &c[16][16], 128);
-    for (int p = 0; p < NP && cols - 16 * p > 0; p++)
-        qg_amx_finish_panel(a, params, (const int32_t(*)[32])c, p, rows, m0, n0 + 16 * p,
-                            cols - 16 * p > 16 ? 16 : cols - 16 * p, NARROW, kind);
+    // The epilogue is a call of its own per kind: inlined into each of the
+    // tile's 16 variants it made this file five times slower to compile, for
+    // nothing (it runs once per tile, after 4 tile stores).
+    switch (kind) {
+    case QG_KIND_INT32: qg_amx_finish_int32(a, params, sums, NP, rows, m0, n0, cols); break;
+    case QG_KIND_FLOAT: qg_amx_finish_float(a, params, sums, NP, rows, m0, n0, cols); break;
+    case QG_KIND_Q8_SINGLE: qg_amx_finish_q8single(a, params, sums, NP, rows, m0, n0, cols); break;
+    case QG_KIND_Q8_DOUBLE: qg_amx_finish_q8double(a, params, sums, NP, rows, m0, n0, cols); break;
+    default: qg_amx_finish_q8float(a, params, sums, NP, rows, m0, n0, cols); break;
+    }
 }
 
 /// rows ≤ 32 × cols ≤ 32 channels (two panels; n0 is a multiple of 32).
@@ -218,22 +246,18 @@ QG_AMX_INLINE void qg_amx_main(const qg_gemm_args *a, const void *x_group, int r
                                const void *p, const qg_output_kind kind) {
     const qg_avx512_params *params = p;
     const uint8_t *x = x_group;
-    const int narrow = kind == QG_KIND_Q8_SINGLE && params->narrow;
     const int halves = rows > 16 ? 2 : 1, np = cols > QG_PANEL_N ? 2 : 1, sgn = !a->x_unsigned;
-    // Constant halves, panels, signedness and route for the compiler.
-#define QG_AMX_CALL(H, NPP, S, NARROW) qg_amx_tile(a, params, x, rows, H, NPP, S, NARROW, m0, n0, cols, kind)
-#define QG_AMX_BY_ROUTE(H, NPP, S)                                                                                \
-    if (narrow) QG_AMX_CALL(H, NPP, S, 1);                                                                       \
-    else QG_AMX_CALL(H, NPP, S, 0);
+    // Constant halves, panels and signedness for the compiler.
+#define QG_AMX_CALL(H, NPP, S) qg_amx_tile(a, params, x, rows, H, NPP, S, m0, n0, cols, kind)
 #define QG_AMX_BY_SIGN(H, NPP)                                                                                    \
-    if (sgn) { QG_AMX_BY_ROUTE(H, NPP, 1) } else { QG_AMX_BY_ROUTE(H, NPP, 0) }
+    if (sgn) QG_AMX_CALL(H, NPP, 1);                                                                             \
+    else QG_AMX_CALL(H, NPP, 0);
     if (halves == 2) {
         if (np == 2) { QG_AMX_BY_SIGN(2, 2) } else { QG_AMX_BY_SIGN(2, 1) }
     } else {
         if (np == 2) { QG_AMX_BY_SIGN(1, 2) } else { QG_AMX_BY_SIGN(1, 1) }
     }
 #undef QG_AMX_BY_SIGN
-#undef QG_AMX_BY_ROUTE
 #undef QG_AMX_CALL
 }
 QG_DEFINE_TILE_KINDS(QG_AMX, 32x32c4__amxint8, qg_amx_main)

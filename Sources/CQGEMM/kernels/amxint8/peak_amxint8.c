@@ -37,8 +37,8 @@ __attribute__((target("amx-tile,amx-int8"))) int64_t qg_peak_amxint8(int64_t ite
     int32_t out[16 * 16] __attribute__((aligned(64)));
     _tile_stored(3, out, 64);
     _tile_release();
-    int32_t sink = 0;
-    for (int i = 0; i < 256; i++) sink += out[i];
+    uint32_t sink = 0; // wrapping: the sums overflow on long runs
+    for (int i = 0; i < 256; i++) sink += (uint32_t)out[i];
     __asm__ volatile("" : : "r"(sink));
     return iterations * 4 * 16 * 16 * 64;
 }

@@ -70,10 +70,11 @@ static QG_AVX2 void qg_avx2_pack_x(const qg_gemm_args *a, int64_t m0, int64_t ro
 
 /// R rows × 4·NV channels (NV even), full K, then the epilogue of `kind`.
 /// `w` points at the first of the tile's channels inside a panel; K-groups
-/// are 64 bytes apart. `base` is the params' start values of those channels.
+/// are 64 bytes apart. The channel sums start from the params' start values.
 QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, const int R, const int8_t *w, const int NV,
-                                 const int32_t *base, int64_t m0, int64_t n0, int cols, const qg_output_kind kind) {
+                                 const qg_ymm_params *params, int64_t m0, int64_t n0, int cols, const qg_output_kind kind) {
     const int16_t *x = x_group;
+    const int32_t *base = qg_ymm_array(params, a, QG_YMM_BASE) + n0;
     __m256i acc[QG_AVX2_MR][4];
     for (int r = 0; r < R; r++)
         for (int v = 0; v < NV; v++) acc[r][v] = _mm256_setzero_si256();
@@ -100,7 +101,7 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, con
             if (c <= 0) break;
             __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][v], acc[r][v + 1]), 0xD8);
             s = _mm256_add_epi32(s, _mm256_loadu_si256((const __m256i *)(base + 4 * v)));
-            qg_ymm_epilogue8(a, m0 + r, n0 + 4 * v, c > 8 ? 8 : c, s, kind);
+            qg_ymm_epilogue8(a, params, m0 + r, n0 + 4 * v, c > 8 ? 8 : c, s, kind);
         }
     }
 }
@@ -109,15 +110,15 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, con
 QG_AVX2_INLINE void qg_avx2_main(const qg_gemm_args *a, const void *x, int rows, int64_t m0, int64_t n0, int cols,
                                  const void *params, const qg_output_kind kind) {
     const int8_t *w = qg_weights_at(a, n0, 0);
-    const int32_t *base = ((const qg_ymm_params *)params)->base + n0;
+    const qg_ymm_params *ymm = params;
     // Constant R for the compiler: one specialised loop per row count.
     switch (rows) {
-    case 6: qg_avx2_tile(a, x, 6, w, 2, base, m0, n0, cols, kind); return;
-    case 5: qg_avx2_tile(a, x, 5, w, 2, base, m0, n0, cols, kind); return;
-    case 4: qg_avx2_tile(a, x, 4, w, 2, base, m0, n0, cols, kind); return;
-    case 3: qg_avx2_tile(a, x, 3, w, 2, base, m0, n0, cols, kind); return;
-    case 2: qg_avx2_tile(a, x, 2, w, 2, base, m0, n0, cols, kind); return;
-    default: qg_avx2_tile(a, x, 1, w, 2, base, m0, n0, cols, kind); return;
+    case 6: qg_avx2_tile(a, x, 6, w, 2, ymm, m0, n0, cols, kind); return;
+    case 5: qg_avx2_tile(a, x, 5, w, 2, ymm, m0, n0, cols, kind); return;
+    case 4: qg_avx2_tile(a, x, 4, w, 2, ymm, m0, n0, cols, kind); return;
+    case 3: qg_avx2_tile(a, x, 3, w, 2, ymm, m0, n0, cols, kind); return;
+    case 2: qg_avx2_tile(a, x, 2, w, 2, ymm, m0, n0, cols, kind); return;
+    default: qg_avx2_tile(a, x, 1, w, 2, ymm, m0, n0, cols, kind); return;
     }
 }
 QG_DEFINE_TILE_KINDS(QG_AVX2, 6x8c4__avx2, qg_avx2_main)
@@ -127,15 +128,15 @@ QG_DEFINE_TILE_KINDS(QG_AVX2, 6x8c4__avx2, qg_avx2_main)
 QG_AVX2_INLINE void qg_avx2_few_rows(const qg_gemm_args *a, const void *x, int rows, int64_t m0, int64_t n0, int cols,
                                      const void *params, const qg_output_kind kind) {
     const int8_t *w = qg_weights_at(a, n0, 0);
-    const int32_t *base = ((const qg_ymm_params *)params)->base + n0;
-    if (rows == 2) qg_avx2_tile(a, x, 2, w, 4, base, m0, n0, cols, kind);
-    else qg_avx2_tile(a, x, 1, w, 4, base, m0, n0, cols, kind);
+    const qg_ymm_params *ymm = params;
+    if (rows == 2) qg_avx2_tile(a, x, 2, w, 4, ymm, m0, n0, cols, kind);
+    else qg_avx2_tile(a, x, 1, w, 4, ymm, m0, n0, cols, kind);
 }
 QG_DEFINE_TILE_KINDS(QG_AVX2, 2x16c4__avx2, qg_avx2_few_rows)
 
 /// The per-call params: each channel's start value (activations are widened
 /// exactly, so there is no private fold).
-static void qg_avx2_init_params(const qg_gemm_args *a, void *params) { qg_ymm_init_base(a, params, 0); }
+static void qg_avx2_init_params(const qg_gemm_args *a, void *params) { qg_ymm_init_params(a, params, 0); }
 
 /// The peak probe of this path's instruction (peak_avx2.c in this folder).
 int64_t qg_peak_avx2(int64_t iterations);

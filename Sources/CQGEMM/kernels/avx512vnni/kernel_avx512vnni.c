@@ -53,12 +53,12 @@ QG_VNNI_INLINE __m512i qg_vnni_broadcast_tail(const uint8_t *x, int64_t g, int64
 /// The accumulators start at the panel's bias and zero-point term (params).
 /// Every loop over rows and panels is unrolled (at R = 12 the compiler would
 /// otherwise keep the 24 accumulators in memory).
-/// IN_PLACE: the activations are read from X itself (qg_vnni_in_place).
+/// in_place: the activations are read from X itself (qg_vnni_in_place).
 QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const qg_avx512_params *params, const uint8_t *x, const int R,
-                                 const int IN_PLACE, const int8_t *w, const int NP, const int NARROW, int64_t m0,
+                                 int in_place, const int8_t *w, const int NP, const int NARROW, int64_t m0,
                                  int64_t n0, int cols, const qg_output_kind kind) {
     // Row r's K-group g: packed [g][r][4], or in place at X's row stride.
-    const int64_t group_step = IN_PLACE ? QG_K_GROUP : R * QG_K_GROUP, row_step = IN_PLACE ? a->ldx : QG_K_GROUP;
+    const int64_t group_step = in_place ? QG_K_GROUP : R * QG_K_GROUP, row_step = in_place ? a->ldx : QG_K_GROUP;
     const qg_avx512_panel *c = params->panel + n0 / QG_PANEL_N;
     __m512i acc[QG_VNNI_MR][2];
     #pragma clang loop unroll(full)
@@ -69,7 +69,7 @@ QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const qg_avx512_params *
     }
     // In place, only the whole K-groups are broadcast from X in the loop; a
     // packed block has its tail zero-padded already.
-    const int64_t groups = IN_PLACE ? a->k / QG_K_GROUP : a->kp / QG_K_GROUP, panel = QG_PANEL_N * a->kp;
+    const int64_t groups = in_place ? a->k / QG_K_GROUP : a->kp / QG_K_GROUP, panel = QG_PANEL_N * a->kp;
     for (int64_t g = 0; g < groups; g++) {
         __m512i wv[2];
         #pragma clang loop unroll(full)
@@ -82,7 +82,7 @@ QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const qg_avx512_params *
         }
     }
     const int left = (int)(a->k % QG_K_GROUP);
-    if (IN_PLACE && left) {
+    if (in_place && left) {
         __m512i wv[2];
         #pragma clang loop unroll(full)
         for (int p = 0; p < NP; p++) wv[p] = _mm512_loadu_si512((const void *)(w + p * panel + groups * 64));
@@ -125,9 +125,9 @@ QG_VNNI_INLINE void qg_vnni_few_rows_group(const __m512i *xb, const int R, const
 /// prefetch ahead. The two K-chains are added before the epilogue (the
 /// general one: at M ≤ 2 the weights' bytes, not the epilogue, set the time).
 QG_VNNI_INLINE void qg_vnni_few_rows_tile(const qg_gemm_args *a, const qg_avx512_params *params, const uint8_t *x,
-                                          const int R, const int IN_PLACE, const int8_t *w, const int NP, int64_t m0,
+                                          const int R, int in_place, const int8_t *w, const int NP, int64_t m0,
                                           int64_t n0, int cols, const qg_output_kind kind) {
-    const int64_t group_step = IN_PLACE ? QG_K_GROUP : R * QG_K_GROUP, row_step = IN_PLACE ? a->ldx : QG_K_GROUP;
+    const int64_t group_step = in_place ? QG_K_GROUP : R * QG_K_GROUP, row_step = in_place ? a->ldx : QG_K_GROUP;
     const qg_avx512_panel *c = params->panel + n0 / QG_PANEL_N;
     __m512i acc[2][4][2];
     for (int p = 0; p < NP; p++) {
@@ -137,7 +137,7 @@ QG_VNNI_INLINE void qg_vnni_few_rows_tile(const qg_gemm_args *a, const qg_avx512
             acc[r][p][1] = _mm512_setzero_si512();
         }
     }
-    const int64_t groups = IN_PLACE ? a->k / QG_K_GROUP : a->kp / QG_K_GROUP, panel = QG_PANEL_N * a->kp;
+    const int64_t groups = in_place ? a->k / QG_K_GROUP : a->kp / QG_K_GROUP, panel = QG_PANEL_N * a->kp;
     int64_t g = 0;
     for (; g + 1 < groups; g += 2) {
         for (int p = 0; p < NP; p++) _mm_prefetch((const char *)(w + p * panel + g * 64 + QG_VNNI_PREFETCH_BYTES), _MM_HINT_T0);
@@ -154,7 +154,7 @@ QG_VNNI_INLINE void qg_vnni_few_rows_tile(const qg_gemm_args *a, const qg_avx512
         g++;
     }
     const int left = (int)(a->k % QG_K_GROUP);
-    if (IN_PLACE && left) {
+    if (in_place && left) {
         __m512i xb[2];
         for (int r = 0; r < R; r++) xb[r] = qg_vnni_broadcast_tail(x, g, row_step, r, left);
         qg_vnni_few_rows_group(xb, R, w, NP, panel, g, acc, 1);
@@ -172,17 +172,12 @@ QG_VNNI_INLINE void qg_vnni_few_rows(const qg_gemm_args *a, const void *x_group,
     const int8_t *w = qg_weights_at(a, n0, 0);
     const uint8_t *x = qg_vnni_in_place(a) ? (const uint8_t *)a->x + m0 * a->ldx : x_group;
     // Only the panels that hold channels to store are read (the last step of
-    // N may have fewer than four); constant R, NP and layout for the compiler.
+    // N may have fewer than four); constant R and NP for the compiler.
     const int np = (cols + QG_PANEL_N - 1) / QG_PANEL_N, in_place = qg_vnni_in_place(a);
 #define QG_FEW_CASE(NPP)                                                                             \
     case NPP:                                                                                        \
-        if (in_place) {                                                                              \
-            if (rows == 2) qg_vnni_few_rows_tile(a, params, x, 2, 1, w, NPP, m0, n0, cols, kind);          \
-            else qg_vnni_few_rows_tile(a, params, x, 1, 1, w, NPP, m0, n0, cols, kind);                    \
-        } else {                                                                                     \
-            if (rows == 2) qg_vnni_few_rows_tile(a, params, x, 2, 0, w, NPP, m0, n0, cols, kind);          \
-            else qg_vnni_few_rows_tile(a, params, x, 1, 0, w, NPP, m0, n0, cols, kind);                    \
-        }                                                                                            \
+        if (rows == 2) qg_vnni_few_rows_tile(a, params, x, 2, in_place, w, NPP, m0, n0, cols, kind); \
+        else qg_vnni_few_rows_tile(a, params, x, 1, in_place, w, NPP, m0, n0, cols, kind);           \
         return;
     switch (np) { QG_FEW_CASE(1) QG_FEW_CASE(2) QG_FEW_CASE(3) QG_FEW_CASE(4) }
 #undef QG_FEW_CASE
@@ -190,16 +185,13 @@ QG_VNNI_INLINE void qg_vnni_few_rows(const qg_gemm_args *a, const void *x_group,
 
 QG_DEFINE_TILE_KINDS(QG_VNNI, 2x64c4__avx512vnni, qg_vnni_few_rows)
 
-/// The layout (in place or packed) and width (one or two panels) variants of
-/// one row count, route and kind, each with its constants fixed for the compiler.
+/// The width (one or two panels) variants of one row count, route and kind,
+/// each with its constants fixed for the compiler. The layout (in place or
+/// packed) is a run-time value: its two strides cost nothing in the loop, and
+/// a copy per layout doubled the file's compile time.
 #define QG_VNNI_TILE_VARIANTS(R, NARROW, KIND)                                             \
-    if (in_place) {                                                                        \
-        if (two) qg_vnni_tile(a, params, x, R, 1, w, 2, NARROW, m0, n0, cols, KIND);       \
-        else qg_vnni_tile(a, params, x, R, 1, w, 1, NARROW, m0, n0, cols, KIND);           \
-    } else {                                                                               \
-        if (two) qg_vnni_tile(a, params, x, R, 0, w, 2, NARROW, m0, n0, cols, KIND);       \
-        else qg_vnni_tile(a, params, x, R, 0, w, 1, NARROW, m0, n0, cols, KIND);           \
-    }
+    if (two) qg_vnni_tile(a, params, x, R, in_place, w, 2, NARROW, m0, n0, cols, KIND);    \
+    else qg_vnni_tile(a, params, x, R, in_place, w, 1, NARROW, m0, n0, cols, KIND);
 
 /// One row count of the 12×32 tile for one kind: constant R, NP, layout and
 /// epilogue for the compiler. Only the single rounding has a narrow route.

@@ -46,7 +46,7 @@ static void qg_avxvnni_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, v
     qg_vnni_pack_rows(a, m0, rows, dst, QG_AVXVNNI_MR);
 }
 
-static void qg_avxvnni_init_params(const qg_gemm_args *a, void *params) { qg_ymm_init_base(a, params, qg_vnni_fold(a)); }
+static void qg_avxvnni_init_params(const qg_gemm_args *a, void *params) { qg_ymm_init_params(a, params, qg_vnni_fold(a)); }
 
 /// Row r's K-group g as a broadcast (packed, or in place at X's row stride).
 QG_AVXVNNI_INLINE __m256i qg_avxvnni_broadcast(const uint8_t *x, int64_t g, int64_t group_step, int64_t row_step, int r) {
@@ -55,15 +55,16 @@ QG_AVXVNNI_INLINE __m256i qg_avxvnni_broadcast(const uint8_t *x, int64_t g, int6
 
 /// R rows × NV·8 channels from `w` (NV ymm of one K-group; a panel is two),
 /// into U independent accumulator chains per vector (chain g % U takes K-group
-/// g), full K; the chains are summed before the epilogue. IN_PLACE: the
+/// g), full K; the chains are summed before the epilogue. in_place: the
 /// activations are read from X itself.
-QG_AVXVNNI_INLINE void qg_avxvnni_tile(const qg_gemm_args *a, const uint8_t *x, const int R, const int IN_PLACE,
-                                       const int8_t *w, const int NV, const int U, const int32_t *base, int64_t m0,
+QG_AVXVNNI_INLINE void qg_avxvnni_tile(const qg_gemm_args *a, const uint8_t *x, const int R, int in_place,
+                                       const int8_t *w, const int NV, const int U, const qg_ymm_params *params, int64_t m0,
                                        int64_t n0, int cols, const qg_output_kind kind) {
-    const int64_t group_step = IN_PLACE ? QG_K_GROUP : R * QG_K_GROUP, row_step = IN_PLACE ? a->ldx : QG_K_GROUP;
+    const int64_t group_step = in_place ? QG_K_GROUP : R * QG_K_GROUP, row_step = in_place ? a->ldx : QG_K_GROUP;
     const int64_t panel = QG_PANEL_N * a->kp;
     // Vector v holds channels 8v … 8v + 7: panel v / 2, half v % 2.
 #define QG_AVXVNNI_W(v, g) ((const void *)(w + ((v) / 2) * panel + (g) * 64 + ((v) % 2) * 32))
+    const int32_t *base = qg_ymm_array(params, a, QG_YMM_BASE) + n0;
     __m256i acc[QG_AVXVNNI_MR][4][2];
 #pragma clang loop unroll(full)
     for (int v = 0; v < NV; v++) {
@@ -76,7 +77,7 @@ QG_AVXVNNI_INLINE void qg_avxvnni_tile(const qg_gemm_args *a, const uint8_t *x, 
     }
     // In place, only the whole K-groups are read in the loop; a packed block
     // has its tail zero-padded already.
-    const int64_t groups = IN_PLACE ? a->k / QG_K_GROUP : a->kp / QG_K_GROUP;
+    const int64_t groups = in_place ? a->k / QG_K_GROUP : a->kp / QG_K_GROUP;
     int64_t g = 0;
     for (; g + U <= groups; g += U) {
         // Few rows reuse each weight byte little: stream the panels, fetched ahead.
@@ -97,7 +98,7 @@ QG_AVXVNNI_INLINE void qg_avxvnni_tile(const qg_gemm_args *a, const uint8_t *x, 
         }
     }
     // The K-groups left over by the unroll, then (in place) the partial one.
-    const int left = IN_PLACE ? (int)(a->k % QG_K_GROUP) : 0;
+    const int left = in_place ? (int)(a->k % QG_K_GROUP) : 0;
     for (; g < groups + (left > 0); g++) {
         __m256i wv[4];
 #pragma clang loop unroll(full)
@@ -116,7 +117,7 @@ QG_AVXVNNI_INLINE void qg_avxvnni_tile(const qg_gemm_args *a, const uint8_t *x, 
 #pragma clang loop unroll(full)
         for (int v = 0; v < NV && cols - 8 * v > 0; v++) {
             const __m256i s = U > 1 ? _mm256_add_epi32(acc[r][v][0], acc[r][v][1]) : acc[r][v][0];
-            qg_ymm_epilogue8(a, m0 + r, n0 + 8 * v, cols - 8 * v > 8 ? 8 : cols - 8 * v, s, kind);
+            qg_ymm_epilogue8(a, params, m0 + r, n0 + 8 * v, cols - 8 * v > 8 ? 8 : cols - 8 * v, s, kind);
         }
     }
 }
@@ -127,13 +128,11 @@ QG_AVXVNNI_INLINE void qg_avxvnni_main(const qg_gemm_args *a, const void *x_grou
     const int in_place = qg_vnni_in_place(a);
     const uint8_t *x = in_place ? (const uint8_t *)a->x + m0 * a->ldx : x_group;
     const int8_t *w = qg_weights_at(a, n0, 0);
-    const int32_t *base = ((const qg_ymm_params *)params)->base + n0;
-    // Constant R and layout for the compiler: one specialised loop per row count.
+    const qg_ymm_params *ymm = params;
+    // Constant R for the compiler: one specialised loop per row count (the
+    // layout, in place or packed, is a run-time stride).
 #define QG_AVXVNNI_ROWS(R)                                                                                  \
-    case R:                                                                                                 \
-        if (in_place) qg_avxvnni_tile(a, x, R, 1, w, 2, 1, base, m0, n0, cols, kind);                       \
-        else qg_avxvnni_tile(a, x, R, 0, w, 2, 1, base, m0, n0, cols, kind);                                \
-        return;
+    case R: qg_avxvnni_tile(a, x, R, in_place, w, 2, 1, ymm, m0, n0, cols, kind); return;
     switch (rows) { QG_AVXVNNI_ROWS(1) QG_AVXVNNI_ROWS(2) QG_AVXVNNI_ROWS(3) QG_AVXVNNI_ROWS(4) QG_AVXVNNI_ROWS(5)
                     default: QG_AVXVNNI_ROWS(6) }
 #undef QG_AVXVNNI_ROWS
@@ -150,16 +149,12 @@ QG_AVXVNNI_INLINE void qg_avxvnni_few_rows(const qg_gemm_args *a, const void *x_
     const int in_place = qg_vnni_in_place(a);
     const uint8_t *x = in_place ? (const uint8_t *)a->x + m0 * a->ldx : x_group;
     const int8_t *w = qg_weights_at(a, n0, 0);
-    const int32_t *base = ((const qg_ymm_params *)params)->base + n0;
+    const qg_ymm_params *ymm = params;
     const int two_panels = cols > QG_PANEL_N;
-#define QG_AVXVNNI_FEW(IN_PLACE, NV)                                                                        \
-    if (rows == 2) qg_avxvnni_tile(a, x, 2, IN_PLACE, w, NV, 1, base, m0, n0, cols, kind);                  \
-    else qg_avxvnni_tile(a, x, 1, IN_PLACE, w, NV, 2, base, m0, n0, cols, kind);
-    if (in_place) {
-        if (two_panels) { QG_AVXVNNI_FEW(1, 4) } else { QG_AVXVNNI_FEW(1, 2) }
-    } else {
-        if (two_panels) { QG_AVXVNNI_FEW(0, 4) } else { QG_AVXVNNI_FEW(0, 2) }
-    }
+#define QG_AVXVNNI_FEW(NV)                                                                                  \
+    if (rows == 2) qg_avxvnni_tile(a, x, 2, in_place, w, NV, 1, ymm, m0, n0, cols, kind);                  \
+    else qg_avxvnni_tile(a, x, 1, in_place, w, NV, 2, ymm, m0, n0, cols, kind);
+    if (two_panels) { QG_AVXVNNI_FEW(4) } else { QG_AVXVNNI_FEW(2) }
 #undef QG_AVXVNNI_FEW
 }
 QG_DEFINE_TILE_KINDS(QG_AVXVNNI, 2x32c4__avxvnni, qg_avxvnni_few_rows)

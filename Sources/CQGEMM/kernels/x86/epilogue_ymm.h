@@ -9,6 +9,7 @@
 #define QG_EPILOGUE_YMM_H
 
 #include "kernel.h"
+#include "narrow_requantize.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -17,24 +18,62 @@
 
 // MARK: - Per-call params
 
-/// What a 256-bit tile reads per call: each channel's starting value,
-/// bias − (Z_X + fold)·row_sum, where `fold` is the path's private bias fold
-/// (128 when int8 activations enter an unsigned dot product as x + 128).
-/// Padded to whole panels, so a tile reads whole vectors.
+/// What a 256-bit tile reads per call, made once by qg_ymm_init_params:
+/// - each channel's starting value, bias − (Z_X + fold)·row_sum, where `fold`
+///   is the path's private bias fold (128 when int8 activations enter an
+///   unsigned dot product as x + 128);
+/// - for the narrow route (int8/uint8 output, single rounding, every channel
+///   within narrow_requantize.h's bounds): each channel's M0, the odd
+///   channels' M0 moved to the even lanes, the shift after the high half and
+///   the rounding constant with the output zero point folded in. uint8 output
+///   is computed as int8 output with Z_Y − 128 and bounds − 128 and moved back
+///   by adding 128 (`flip`), as the 512-bit route does.
+/// The arrays are padded to whole panels, so a tile reads whole vectors.
 typedef struct qg_ymm_params {
-    int32_t base[1]; // [qg_packed_n(n)]
+    int32_t narrow, clamp_lo, clamp_hi, flip;
+    int32_t pad[12];
+    int32_t data[]; // base, m0, m0_odd, count, round: qg_packed_n(n) each
 } qg_ymm_params;
 
-static inline size_t qg_ymm_params_bytes(const qg_gemm_args *a) { return (size_t)qg_packed_n(a->n) * sizeof(int32_t); }
+enum { QG_YMM_BASE, QG_YMM_M0, QG_YMM_M0_ODD, QG_YMM_COUNT, QG_YMM_ROUND, QG_YMM_ARRAYS };
 
-/// Fills the starting values; `fold` as above. Wrapping int32 arithmetic, as
-/// in the tiles (the PackedWeights bound keeps the true sums in range).
-static inline void qg_ymm_init_base(const qg_gemm_args *a, void *out, int32_t fold) {
-    int32_t *base = out;
+/// One of the params' per-channel arrays.
+static inline const int32_t *qg_ymm_array(const qg_ymm_params *p, const qg_gemm_args *a, int which) {
+    return p->data + which * qg_packed_n(a->n);
+}
+
+static inline size_t qg_ymm_params_bytes(const qg_gemm_args *a) {
+    return sizeof(qg_ymm_params) + (size_t)(QG_YMM_ARRAYS * qg_packed_n(a->n)) * sizeof(int32_t);
+}
+
+/// Fills the params; `fold` as above. Wrapping int32 arithmetic for the start
+/// values, as in the tiles (the PackedWeights bound keeps the true sums in range).
+static inline void qg_ymm_init_params(const qg_gemm_args *a, void *out, int32_t fold) {
+    qg_ymm_params *p = out;
     const int64_t np = qg_packed_n(a->n);
+    int32_t *base = p->data, *m0 = base + np, *m0_odd = m0 + np, *count = m0_odd + np, *round = count + np;
     const uint32_t z = (uint32_t)a->x_zero_point + (uint32_t)fold;
     for (int64_t n = 0; n < np; n++)
         base[n] = (int32_t)((uint32_t)(n < a->n && a->bias ? a->bias[n] : 0) - z * (uint32_t)a->row_sum[n]);
+    const int32_t flip = a->out_type == QG_OUT_UINT8 ? 128 : 0, zy = a->y_zero_point - flip;
+    int narrow = (a->out_type == QG_OUT_INT8 || a->out_type == QG_OUT_UINT8) && a->rounding == QG_ROUND_SINGLE;
+    for (int64_t n = 0; narrow && n < a->n; n++) narrow = qg_narrow_channel(a->shift[n], zy);
+    p->narrow = narrow;
+    p->clamp_lo = a->clamp_lo - flip;
+    p->clamp_hi = a->clamp_hi - flip;
+    p->flip = flip;
+    if (!narrow) return;
+    for (int64_t n = 0; n < np; n++) {
+        // Padding channels (n ≥ N) are computed and never stored: any safe constants.
+        const int32_t shift = n < a->n ? a->shift[n] : -2;
+        m0[n] = n < a->n ? a->multiplier[n] : 0;
+        count[n] = qg_narrow_count(shift);
+        round[n] = qg_narrow_round(shift, n < a->n ? zy : 0);
+    }
+    for (int64_t n = 0; n < np; n += 2) {
+        m0_odd[n] = m0[n + 1];
+        m0_odd[n + 1] = 0;
+    }
 }
 
 // MARK: - Fixed-point requantization (int64 lanes)
@@ -129,17 +168,36 @@ QG_YMM_INLINE void qg_ymm_store_low_bytes(void *dst, __m256i q, int cols) {
 
 // MARK: - The epilogue
 
+/// The narrow route for 8 channels (params->narrow; narrow_requantize.h): the
+/// high halves of acc·M0 (two VPMULDQ, a shift and a blend), one add that
+/// also adds the output zero point, one shift, the clamp, and the low bytes.
+QG_YMM_INLINE void qg_ymm_narrow8(const qg_gemm_args *a, const qg_ymm_params *p, int64_t m, int64_t n, int cols,
+                                  __m256i acc) {
+    const __m256i m0 = _mm256_loadu_si256((const __m256i *)(qg_ymm_array(p, a, QG_YMM_M0) + n));
+    const __m256i m0_odd = _mm256_loadu_si256((const __m256i *)(qg_ymm_array(p, a, QG_YMM_M0_ODD) + n));
+    const __m256i count = _mm256_loadu_si256((const __m256i *)(qg_ymm_array(p, a, QG_YMM_COUNT) + n));
+    const __m256i round = _mm256_loadu_si256((const __m256i *)(qg_ymm_array(p, a, QG_YMM_ROUND) + n));
+    const __m256i even = _mm256_mul_epi32(acc, m0), odd = _mm256_mul_epi32(_mm256_srli_epi64(acc, 32), m0_odd);
+    const __m256i high = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+    __m256i q = _mm256_srav_epi32(_mm256_add_epi32(high, round), count);
+    q = _mm256_min_epi32(_mm256_max_epi32(q, _mm256_set1_epi32(p->clamp_lo)), _mm256_set1_epi32(p->clamp_hi));
+    qg_ymm_store_low_bytes((uint8_t *)a->y + m * a->ldy + n, _mm256_add_epi32(q, _mm256_set1_epi32(p->flip)), cols);
+}
+
 /// Finishes 8 channel sums of row m (channels n …, bias and the call's
 /// zero-point term already in: the params' start values) into the output of
-/// `kind`, and stores the first `cols` (1..8).
-QG_YMM_INLINE void qg_ymm_epilogue8(const qg_gemm_args *a, int64_t m, int64_t n, int cols, __m256i acc,
-                                    const qg_output_kind kind) {
+/// `kind`, and stores the first `cols` (1..8). Single rounding takes the
+/// narrow route when the call's params allow it.
+QG_YMM_INLINE void qg_ymm_epilogue8(const qg_gemm_args *a, const qg_ymm_params *p, int64_t m, int64_t n, int cols,
+                                    __m256i acc, const qg_output_kind kind) {
 #pragma clang fp contract(off) // the reference's float operations, unfused
     if (a->row_zero_point) {
         const __m256i rs = _mm256_loadu_si256((const __m256i *)(a->row_sum + n));
         acc = _mm256_sub_epi32(acc, _mm256_mullo_epi32(_mm256_set1_epi32(a->row_zero_point[m]), rs));
     }
-    if (kind == QG_KIND_INT32) {
+    if (kind == QG_KIND_Q8_SINGLE && p->narrow) {
+        qg_ymm_narrow8(a, p, m, n, cols, acc);
+    } else if (kind == QG_KIND_INT32) {
         qg_ymm_store_words((int32_t *)a->y + m * a->ldy + n, acc, cols);
     } else if (kind == QG_KIND_FLOAT) {
         const float sx = a->row_scale ? a->row_scale[m] : a->x_scale;

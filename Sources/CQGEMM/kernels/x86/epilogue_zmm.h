@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "kernel.h"
+#include "narrow_requantize.h"
 
 #pragma clang fp contract(off) // the reference's float operations, unfused
 
@@ -213,7 +214,7 @@ typedef struct qg_avx512_panel {
 
 typedef struct qg_avx512_params {
     /// int8/uint8 output with single rounding whose every channel allows the
-    /// narrow route (qg_avx512_narrow_channel): the tiles use qg_avx512_narrow_rows.
+    /// narrow route (qg_narrow_channel, narrow_requantize.h): the tiles use qg_avx512_narrow_rows.
     int narrow;
     /// narrow: the clamp bounds are inside the type's range, not equal to it,
     /// so a byte min/max follows the saturating packs.
@@ -231,18 +232,6 @@ static size_t qg_avx512_params_bytes(const qg_gemm_args *a) {
     return sizeof(qg_avx512_params) + (size_t)qg_packed_n(a->n) / 16 * sizeof(qg_avx512_panel);
 }
 
-/// Whether channel n's single rounding can take the narrow route: shift in
-/// [−31, −2], so t = 31 − shift ≥ 33 and the high half of the product suffices
-/// (qg_avx512_requantize_high), and the output zero point folds into the
-/// rounding constant without leaving int32: |H| ≤ 2^30, so
-/// 2^(c−1) + |Z_Y|·2^c ≤ 2^30 keeps H + 2^(c−1) + Z_Y·2^c inside int32, and
-/// shifting that right by c gives the rounded value plus Z_Y exactly (Z_Y·2^c
-/// is a multiple of 2^c).
-static int qg_avx512_narrow_channel(int32_t shift, int32_t zy) {
-    if (shift > -2 || shift < -31) return 0;
-    const int64_t c = -1 - (int64_t)shift, z = zy < 0 ? -(int64_t)zy : zy;
-    return ((int64_t)1 << (c - 1)) + (z << c) <= ((int64_t)1 << 30);
-}
 
 /// Fills the params in one pass over the channels; `fold` is the path's
 /// private bias fold, which the start values take back (128 when int8
@@ -265,7 +254,7 @@ static void qg_avx512_init_params(const qg_gemm_args *a, void *out, int32_t fold
         // Wrapping int32 arithmetic, as in the tiles (the bound keeps the true sum in range).
         q->base[i] = (int32_t)((uint32_t)(a->bias ? a->bias[n] : 0) - (uint32_t)z * (uint32_t)a->row_sum[n]);
         if (!narrow) continue;
-        if (n < a->n && !qg_avx512_narrow_channel(a->shift[n], zy)) {
+        if (n < a->n && !qg_narrow_channel(a->shift[n], zy)) {
             narrow = 0;
             continue;
         }

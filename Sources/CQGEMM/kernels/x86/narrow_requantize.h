@@ -1,0 +1,35 @@
+// The narrow route of the fixed-point single rounding, shared by the 256-bit
+// and 512-bit epilogues (epilogue_ymm.h, epilogue_zmm.h): when every
+// channel's shift is in [−31, −2], t = 31 − shift ≥ 33 and, with H the high
+// half of the product acc·M0 (floor(acc·M0 / 2^32)),
+//     floor((acc·M0 + 2^(t−1)) / 2^t) = floor((H + 2^(t−33)) / 2^(t−32)),
+// because the dropped low half adds less than one to an integer before a
+// floor division by the integer 2^(t−32). |H| < 2^30, so with c = t − 32 the
+// output zero point rides in the same add: (H + 2^(c−1) + Z_Y·2^c) >> c is the
+// rounded value plus Z_Y exactly, as long as that sum stays inside int32.
+// Plain C: which channels qualify, and their constants. Included by the
+// epilogue headers only.
+#ifndef QG_NARROW_REQUANTIZE_H
+#define QG_NARROW_REQUANTIZE_H
+
+#include <stdint.h>
+
+/// Whether a channel with this shift and output zero point `zy` can take the
+/// narrow route: shift in [−31, −2], and 2^(c−1) + |zy|·2^c ≤ 2^30, which keeps
+/// H + 2^(c−1) + zy·2^c inside int32 (|H| ≤ 2^30).
+static inline int qg_narrow_channel(int32_t shift, int32_t zy) {
+    if (shift > -2 || shift < -31) return 0;
+    const int64_t c = -1 - (int64_t)shift, z = zy < 0 ? -(int64_t)zy : zy;
+    return ((int64_t)1 << (c - 1)) + (z << c) <= ((int64_t)1 << 30);
+}
+
+/// The shift after the high half, c = −1 − shift (1 … 30).
+static inline int32_t qg_narrow_count(int32_t shift) { return -1 - shift; }
+
+/// The rounding constant with the output zero point folded in: 2^(c−1) + zy·2^c.
+static inline int32_t qg_narrow_round(int32_t shift, int32_t zy) {
+    const int32_t c = qg_narrow_count(shift);
+    return (int32_t)(((int64_t)1 << (c - 1)) + (int64_t)zy * ((int64_t)1 << c));
+}
+
+#endif
