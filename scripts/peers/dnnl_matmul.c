@@ -63,28 +63,26 @@ static const char *status_name(dnnl_status_t s) {
     }
 }
 
-static md_t md_tag(dnnl_dim_t d0, dnnl_dim_t d1, dnnl_data_type_t dt, dnnl_format_tag_t tag) {
-    const dnnl_dims_t dims = {d0, d1};
+/// A plain memory descriptor of `ndims` (1 or 2) dimensions in format `tag`.
+static md_t md_with_tag(int ndims, const dnnl_dims_t dims, dnnl_data_type_t dt, dnnl_format_tag_t tag) {
 #if DNNL_VERSION_MAJOR >= 3
     md_t md;
-    CHECK(dnnl_memory_desc_create_with_tag(&md, 2, dims, dt, tag));
+    CHECK(dnnl_memory_desc_create_with_tag(&md, ndims, dims, dt, tag));
 #else
     md_t md = calloc(1, sizeof *md);
-    CHECK(dnnl_memory_desc_init_by_tag(md, 2, dims, dt, tag));
+    CHECK(dnnl_memory_desc_init_by_tag(md, ndims, dims, dt, tag));
 #endif
     return md;
 }
 
+static md_t md_tag(dnnl_dim_t d0, dnnl_dim_t d1, dnnl_data_type_t dt, dnnl_format_tag_t tag) {
+    const dnnl_dims_t dims = {d0, d1};
+    return md_with_tag(2, dims, dt, tag);
+}
+
 static md_t md_1d(dnnl_dim_t d0, dnnl_data_type_t dt) {
     const dnnl_dims_t dims = {d0};
-#if DNNL_VERSION_MAJOR >= 3
-    md_t md;
-    CHECK(dnnl_memory_desc_create_with_tag(&md, 1, dims, dt, dnnl_a));
-#else
-    md_t md = calloc(1, sizeof *md);
-    CHECK(dnnl_memory_desc_init_by_tag(md, 1, dims, dt, dnnl_a));
-#endif
-    return md;
+    return md_with_tag(1, dims, dt, dnnl_a);
 }
 
 // W stored N×K, seen as the K×N matrix Wᵀ: element (k, n) at n·K + k.

@@ -55,6 +55,7 @@
 #define QG_ZMM_INLINE QG_AMX_INLINE
 
 #include "../x86/epilogue_zmm.h"
+#include "tile_config.h"
 
 enum { QG_AMX_MR = 32, QG_AMX_KB = 64 };
 
@@ -118,19 +119,6 @@ static void qg_amx_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void 
 }
 
 // MARK: - The tile
-
-/// The tile configuration: palette 1, all eight tiles 16 rows × 64 bytes.
-typedef struct __attribute__((aligned(64))) qg_amx_config {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} qg_amx_config;
-
-static const qg_amx_config qg_amx_tiles = {
-    .palette = 1,
-    .colsb = {64, 64, 64, 64, 64, 64, 64, 64},
-    .rows = {16, 16, 16, 16, 16, 16, 16, 16},
-};
 
 /// R rows (from m0) of one 16-channel panel p of the 32 × 32 sums `c`, with
 /// the panel's start values, through the epilogue of `kind`: four rows at a

@@ -8,18 +8,12 @@
 #include <stdint.h>
 #include <string.h>
 
-typedef struct __attribute__((aligned(64))) qg_amx_probe_config {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} qg_amx_probe_config;
+#include "tile_config.h"
 
 __attribute__((target("amx-tile,amx-int8"))) int64_t qg_peak_amxint8(int64_t iterations) {
-    static const qg_amx_probe_config config = {
-        .palette = 1, .colsb = {64, 64, 64, 64, 64, 64, 64, 64}, .rows = {16, 16, 16, 16, 16, 16, 16, 16}};
     uint8_t data[16 * 64] __attribute__((aligned(64)));
     memset(data, 3, sizeof data);
-    _tile_loadconfig(&config);
+    _tile_loadconfig(&qg_amx_tiles);
     _tile_loadd(4, data, 64);
     _tile_loadd(5, data, 64);
     _tile_loadd(6, data, 64);

@@ -84,14 +84,10 @@ QG_ZMM_INLINE __m512i qg_avx512_requantize_half(const qg_avx512_fixed *c, int h,
 /// from the first operand and odd lanes from the second.
 static const int32_t qg_avx512_high_halves[16] = {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31};
 
-/// Single rounding when every shift is at most −2, that is t = 31 − shift ≥ 33:
-/// with H = floor(acc·M0 / 2^32), the high half of the 64-bit product,
-///     floor((acc·M0 + 2^(t−1)) / 2^t) = floor((H + 2^(t−33)) / 2^(t−32)),
-/// because the dropped low half adds less than one to an integer before a
-/// floor division by the integer 2^(t−32). |H| < 2^30 and 2^(t−33) ≤ 2^29, so
-/// the rest is 32-bit: one permute gathers the 16 high halves, then a rounding
-/// add and a per-lane arithmetic shift by `count` = t − 32 (`round` = 2^(t−33)).
-/// The result is at most 2^30 in magnitude, so the clamp can be 32-bit too.
+/// The narrow route's requantization of 16 lanes (narrow_requantize.h has the
+/// rule): one permute gathers the 16 high halves of acc·M0, then a rounding
+/// add (`round`, the output zero point folded in) and a per-lane arithmetic
+/// shift by `count`.
 QG_ZMM_INLINE __m512i qg_avx512_requantize_high(__m512i v, __m512i m0, __m512i m0_odd, __m512i high_halves, __m512i round,
                                                  __m512i count) {
     const __m512i even = _mm512_mul_epi32(v, m0);
@@ -259,10 +255,10 @@ static void qg_avx512_init_params(const qg_gemm_args *a, void *out, int32_t fold
             continue;
         }
         // Padding channels (n ≥ N) are computed and never stored: any safe constants.
-        const int32_t m0 = n < a->n ? a->multiplier[n] : 0, c = n < a->n ? -1 - a->shift[n] : 1;
+        const int32_t m0 = n < a->n ? a->multiplier[n] : 0, shift = n < a->n ? a->shift[n] : -2;
         q->m0[i] = m0;
-        q->count[i] = c;
-        q->round[i] = (int32_t)(((int64_t)1 << (c - 1)) + (int64_t)zy * ((int64_t)1 << c));
+        q->count[i] = qg_narrow_count(shift);
+        q->round[i] = qg_narrow_round(shift, zy);
         if (i % 2 == 1) {
             q->m0_odd[i - 1] = m0;
             q->m0_odd[i] = 0;
