@@ -21,7 +21,7 @@ let targets: [Target] = [
     ),
     // The C core: include/ (the public C API), core/ (registry, driver,
     // thread pool, CPU detection, packing, quantization, peak probes),
-    // reference/ (the scalar reference, requantization, the scalar epilogue)
+    // reference/ (the scalar reference, requantization)
     // and kernels/<path>/.
     // Every exported symbol starts with `qg_`. ISA-specific functions carry
     // `__attribute__((target(...)))`, so no unsafe flags.
@@ -29,7 +29,7 @@ let targets: [Target] = [
         name: "CQGEMM",
         path: "Sources/CQGEMM",
         exclude: ["KERNELS.md"],
-        cSettings: [.define("_GNU_SOURCE"), .headerSearchPath("core"), .headerSearchPath("reference")],
+        cSettings: [.define("_GNU_SOURCE"), .headerSearchPath("core")],
         linkerSettings: [.linkedLibrary("pthread", .when(platforms: [.linux]))]
     ),
     // The library: quantization, packing, GEMM, QuantizedLinear, observers,

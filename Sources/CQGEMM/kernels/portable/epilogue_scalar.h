@@ -1,10 +1,10 @@
 // Internal: the scalar epilogue: one output element from its raw dot product,
 // with the reference's formulas in wrapping int32 (exact under the
 // PackedWeights overflow bound). The portable tiles and the test-only tiles
-// call it with their output kind a compile-time constant, so each copy of a
+// (kernels/test/, as they share the portable packing) call it with their output kind a compile-time constant, so each copy of a
 // tile keeps only its own kind's code.
-#ifndef QG_EPILOGUE_H
-#define QG_EPILOGUE_H
+#ifndef QG_EPILOGUE_SCALAR_H
+#define QG_EPILOGUE_SCALAR_H
 
 #include "kernel.h"
 

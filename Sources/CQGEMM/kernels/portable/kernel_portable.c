@@ -5,7 +5,7 @@
 //
 // Activation layout: rows of int16, K padded to kp with zeros:
 //   x_block[r * kp + k] = X[m0 + r][k]
-#include "epilogue.h"
+#include "epilogue_scalar.h"
 #include "kernel.h"
 #include "portable.h"
 #include "probes.h"

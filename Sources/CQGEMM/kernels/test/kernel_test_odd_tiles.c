@@ -9,7 +9,7 @@
 // layout of its own (8-channel panels, K in groups of 8, as an i8mm kernel
 // would), which PackedWeights makes on first use and keeps.
 #include "../portable/portable.h"
-#include "epilogue.h"
+#include "../portable/epilogue_scalar.h"
 #include "kernel.h"
 #include "probes.h"
 
