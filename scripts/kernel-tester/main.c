@@ -5,7 +5,8 @@
 //     NR+1, 2·NR+3 (and the same around the few-rows tile's NR); K = 1 … 2·KR+1
 //     and 300; output type, rounding mode, activation type and threads rotate;
 //   - random cases of every output type, rounding mode, activation type, zero
-//     point, clamp, stride and thread count.
+//     point, clamp, stride and thread count;
+//   - its 4-bit-weight tiles, where it has them (w4.c).
 // Kernels the CPU lacks are skipped by name, unless forced with --force NAME
 // (scripts/check-vnni-emulated builds the VNNI kernel on software intrinsics and
 // forces it). Exit status 1 on any difference.
@@ -23,6 +24,8 @@
 
 static uint64_t state = 0x9E3779B97F4A7C15ull;
 static uint32_t next(void) { state ^= state << 13; state ^= state >> 7; state ^= state << 17; return (uint32_t)state; }
+uint32_t kernel_tester_next(void) { return next(); }
+int kernel_tester_check_w4(int path, const qg_kernel *kernel, int cases);
 
 typedef struct shape { int64_t m, n, k; } shape;
 
@@ -214,6 +217,7 @@ int main(int argc, char **argv) {
                qg_tile_exists(&kernel->few_rows) ? " with a few-rows tile" : "", shapes, cases, outputs,
                failed ? "MISMATCH" : "bit-exact against the reference");
         if (failed) return 1;
+        if (kernel->w4_main.run && kernel_tester_check_w4(p + 1, kernel, cases / 4) != 0) return 1;
     }
     if (tested == 0) { fprintf(stderr, "kernel-tester: no kernel tested\n"); return 1; }
     return 0;

@@ -1,5 +1,5 @@
-// Software stand-ins for the AVX-512 intrinsics kernel_avx512vnni.c and
-// ../x86/epilogue_zmm.h use, lane by lane in plain C, so that the kernel's logic
+// Software stand-ins for the AVX-512 intrinsics kernel_avx512vnni.c,
+// w4_avx512vnni.c and ../x86/epilogue_zmm.h use, lane by lane in plain C, so that the kernel's logic
 // (packing, indexing, the +128 fold, tiles, tails, the 16-lane epilogue) can
 // run on a CPU without AVX-512 (scripts/check-vnni-emulated). This file only
 // defines them; emulated_avx512_aliases.h renames the real names to them.
@@ -197,6 +197,26 @@ QG_EMU_OPF(qg_emu_min_ps, x < y ? x : y)
 static inline qg_emu512f qg_emu_cvtepi32_ps(qg_emu512 a) {
     qg_emu512f r;
     for (int i = 0; i < 16; i++) r.v[i] = (float)a.v[i];
+    return r;
+}
+/// VFMADD: a·b + c per lane with one rounding (fmaf is exact-then-rounded).
+static inline qg_emu512f qg_emu_fmadd_ps(qg_emu512f a, qg_emu512f b, qg_emu512f c) {
+    qg_emu512f r;
+    for (int i = 0; i < 16; i++) r.v[i] = __builtin_fmaf(a.v[i], b.v[i], c.v[i]);
+    return r;
+}
+/// VMOVUPS with a mask: only the lanes whose mask bit is set are written.
+static inline void qg_emu_mask_storeu_ps(float *p, uint16_t k, qg_emu512f a) {
+    for (int i = 0; i < 16; i++)
+        if (k >> i & 1) p[i] = a.v[i];
+}
+/// VPSRLW by an immediate: each 16-bit lane shifted right logically (counts above 15 give 0).
+static inline qg_emu512 qg_emu_srli_epi16(qg_emu512 a, unsigned imm) {
+    uint16_t w[32];
+    memcpy(w, a.v, 64);
+    for (int i = 0; i < 32; i++) w[i] = imm > 15 ? 0 : (uint16_t)(w[i] >> imm);
+    qg_emu512 r;
+    memcpy(r.v, w, 64);
     return r;
 }
 /// VCVTPS2DQ: float to int32, rounded to nearest even; NaN and values outside

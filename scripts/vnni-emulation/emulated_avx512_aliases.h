@@ -77,6 +77,12 @@
 #define _mm512_mul_ps qg_emu_mul_ps
 #undef _mm512_add_ps
 #define _mm512_add_ps qg_emu_add_ps
+#undef _mm512_fmadd_ps
+#define _mm512_fmadd_ps qg_emu_fmadd_ps
+#undef _mm512_mask_storeu_ps
+#define _mm512_mask_storeu_ps qg_emu_mask_storeu_ps
+#undef _mm512_srli_epi16
+#define _mm512_srli_epi16 qg_emu_srli_epi16
 #undef _mm512_max_ps
 #define _mm512_max_ps qg_emu_max_ps
 #undef _mm512_min_ps

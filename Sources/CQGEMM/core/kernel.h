@@ -81,6 +81,19 @@ static inline int qg_tile_exists(const qg_tile *t) { return t->run[QG_KIND_INT32
      [QG_KIND_Q8_SINGLE] = qg_gemm_q8single_##TILE, [QG_KIND_Q8_DOUBLE] = qg_gemm_q8double_##TILE,                   \
      [QG_KIND_Q8_FLOAT] = qg_gemm_q8float_##TILE}
 
+/// A 4-bit-weight (W4A8) microkernel: computes and stores
+/// y[m0 ..< m0+rows][n0 ..< n0+cols] over all of K, by the contract in
+/// qgemm.h (1 ≤ rows ≤ the tile's mr, 1 ≤ cols ≤ its nr, n0 a multiple of
+/// its nr, which is a multiple of QG_W4_PANEL_N).
+typedef void (*qg_w4_ukernel_fn)(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols);
+
+/// One 4-bit register tile (run NULL: none). Named qg_w4_<MR>x<NR>c8__<path>.
+typedef struct qg_w4_tile {
+    int mr, nr;
+    qg_w4_ukernel_fn run;
+    const char *name;
+} qg_w4_tile;
+
 /// Everything the driver, the registry, the tools and the tests need to know
 /// of one kernel path (BLIS's context and XNNPACK's gemm config in one).
 typedef struct qg_kernel {
@@ -127,6 +140,10 @@ typedef struct qg_kernel {
     /// up once per task instead of once per tile, and gives it back.
     void (*enter)(void);
     void (*leave)(void);
+    /// 4-bit weights (qgemm.h's W4A8 layout, shared by every path): the tile
+    /// for row groups of more than w4_few.mr rows, and the optional one for
+    /// fewer (decode: M = 1). No w4_main: the path has no 4-bit kernel.
+    qg_w4_tile w4_main, w4_few;
     /// Register-only loop of the kernel's multiply-accumulate instruction; returns MACs done.
     int64_t (*peak_probe)(int64_t iterations);
 } qg_kernel;

@@ -222,6 +222,93 @@ void qg_gemm_reference(const qg_gemm_args *args);
 /// entries: the SIMD epilogues read whole vectors of channels.
 int qg_gemm(const qg_gemm_args *args, int path, int threads);
 
+// MARK: - 4-bit weights with int8 activations (W4A8)
+
+/// Group-wise int4 weights q_W[n][k] ∈ [−8, 7] with a float scale S_W[n][g]
+/// per output channel and group of `group` consecutive K values, times int8
+/// activations quantized per row, symmetrically (Z_X = 0): q_X[m][k] with
+/// scale S_X[m]. The contract (KERNELS.md, "4-bit weights"):
+///
+///     acc_g[m][n] = Σ_{k∈g} q_W[n][k]·q_X[m][k]                 (int32, exact)
+///     s = +0;  for g = 0, 1, …:  s = fma(S_W[n][g], (float)acc_g, s)
+///     y[m][n] = fma(S_X[m], s, bias[n])                         (bias +0 when absent)
+///
+/// Every fma is one rounding, and the groups are summed in increasing order,
+/// so every path gives the reference's bits. |acc_g| ≤ 8·128·group < 2^24, so
+/// (float)acc_g is exact.
+///
+/// Packed layout (one for every path): panels of QG_W4_PANEL_N channels;
+/// within a panel, K in chunks of QG_W4_K_CHUNK = 8, each 64 bytes: byte 4·j + i
+/// (channel j of the panel, i = 0…3) holds u(8c + i) in its low nibble and
+/// u(8c + 4 + i) in its high one, u = q_W + 8 ∈ [0, 15]. So one chunk's low
+/// nibbles are a VPDPBUSD operand of 16 channels × 4 K, its high nibbles the
+/// next 4 K. Padding (channels past N, K past K) holds q_W = 0 with scale 0.
+#define QG_W4_PANEL_N 16
+#define QG_W4_K_CHUNK 8
+/// Largest group size (|acc_g| stays below 2^24, so its float is exact).
+#define QG_W4_MAX_GROUP 4096
+
+/// Groups per channel: ⌈K / group⌉.
+static inline int64_t qg_w4_groups(int64_t k, int64_t group) { return (k + group - 1) / group; }
+/// K padded to whole groups: the row length of the prepared activations.
+static inline int64_t qg_w4_packed_k(int64_t k, int64_t group) { return qg_w4_groups(k, group) * group; }
+/// Bytes of packed 4-bit weights.
+static inline int64_t qg_w4_packed_bytes(int64_t n, int64_t k, int64_t group) {
+    return qg_packed_n(n) * qg_w4_packed_k(k, group) / 2;
+}
+/// Floats of packed weight scales: [panel][group][QG_W4_PANEL_N].
+static inline int64_t qg_w4_scale_count(int64_t n, int64_t k, int64_t group) {
+    return qg_packed_n(n) * qg_w4_groups(k, group);
+}
+
+/// Packs int4 values q[n][k] (at q[n*ldq + k], each in [−8, 7]) and their
+/// scales (scales[n*groups + g]) into the layout above; group is a multiple
+/// of QG_W4_K_CHUNK in [8, QG_W4_MAX_GROUP].
+void qg_w4_pack(const int8_t *q, int64_t ldq, int64_t n, int64_t k, int64_t group, const float *scales,
+                uint8_t *packed, float *packed_scales);
+/// q_W[n][k] read back from the packed layout.
+int8_t qg_w4_packed_value(const uint8_t *packed, int64_t n, int64_t k, int64_t kp);
+
+/// Dynamic per-row activation quantization for W4A8: per row, S_X = absmax/127
+/// (1 when that is 0), q = round-half-away(x / S_X) (as qg_quantize_rows,
+/// zero point 0), zero-padded to qg_w4_packed_k; and the row's offset term
+/// offset[m][g] = −8·Σ_{k∈g} q_X[m][k], which takes back the +8 the stored
+/// weights carry (u = q_W + 8), so kernels multiply unsigned nibbles by signed
+/// activations. Returns −1, or the flat index (m·K + i) of the first NaN or
+/// ±Inf (rows before it are written).
+int64_t qg_w4_prepare_rows(const float *x, int64_t rows, int64_t k, int64_t ldx, int64_t group, int8_t *q, int64_t ldq,
+                           float *scale, int32_t *offset);
+
+/// One W4A8 GEMM, y[M×N] = X·Wᵀ (+ bias), by the contract above.
+typedef struct qg_w4_args {
+    int64_t m, n, k, group;
+    /// Prepared activations (qg_w4_prepare_rows): row m at x + m*ldx, zero
+    /// padded to qg_w4_packed_k; scale[m]; offset[m*groups + g].
+    const int8_t *x;
+    int64_t ldx;
+    const float *x_scale;
+    const int32_t *x_offset;
+    /// Packed weights and scales (qg_w4_pack).
+    const uint8_t *w;
+    const float *w_scale;
+    /// [qg_packed_n(n)] or NULL.
+    const float *bias;
+    float *y;
+    int64_t ldy;
+} qg_w4_args;
+
+/// The scalar reference: decodes each weight, sums each group in int64.
+void qg_w4_gemm_reference(const qg_w4_args *args);
+/// 1 when `path` has 4-bit tiles (the reference always has).
+int qg_w4_path_has_kernel(int path);
+/// The best supported path with 4-bit tiles that is not test-only.
+int qg_w4_path_best(void);
+/// The main 4-bit tile's name on `path` ("qg_w4_4x32c8__avx512vnni"), or NULL.
+const char *qg_w4_path_ukernel(int path);
+/// Runs `args` on `path` with up to `threads` threads (0 = all cores).
+/// Returns 0, or −1 when the CPU cannot run the path or it has no 4-bit tiles.
+int qg_w4_gemm(const qg_w4_args *args, int path, int threads);
+
 // MARK: - Activation quantization (dynamic mode)
 
 /// Quantizes `rows` rows of K floats: out[m][i] = clamp(round-half-away(x / scale[m]) + zero[m])

@@ -24,7 +24,8 @@ enum { QG_AVX2_MR = 6 };
 #define QG_PREFETCH_BYTES 2048
 #endif
 
-static int qg_avx2_supported(void) { return qg_cpu_get_features()->avx2; }
+// FMA too, for the 4-bit tiles' float steps: every AVX2 CPU has it.
+static int qg_avx2_supported(void) { return qg_cpu_get_features()->avx2 && qg_cpu_get_features()->fma; }
 
 static size_t qg_avx2_x_bytes(int64_t rows, int64_t kp) { return (size_t)(rows * kp) * sizeof(int16_t); }
 
@@ -65,6 +66,7 @@ static QG_AVX2 void qg_avx2_pack_x(const qg_gemm_args *a, int64_t m0, int64_t ro
 }
 
 #include "../x86/epilogue_ymm.h"
+#include "w4_avx2.h"
 
 // MARK: - Microkernels
 
@@ -143,7 +145,7 @@ int64_t qg_peak_avx2(int64_t iterations);
 
 const qg_kernel qg_kernel_avx2 = {
     .name = "avx2",
-    .requires = "x86-64 with AVX2",
+    .requires = "x86-64 with AVX2 and FMA",
     .main = {.mr = QG_AVX2_MR, .nr = 8, .run = QG_TILE_KINDS(6x8c4__avx2), .name = "qg_gemm_6x8c4__avx2"},
     .few_rows = {.mr = 2, .nr = QG_PANEL_N, .run = QG_TILE_KINDS(2x16c4__avx2), .name = "qg_gemm_2x16c4__avx2"},
     .kr = QG_K_GROUP,
@@ -156,5 +158,7 @@ const qg_kernel qg_kernel_avx2 = {
     .params_bytes = qg_ymm_params_bytes,
     .init_params = qg_avx2_init_params,
     .peak_probe = qg_peak_avx2,
+    .w4_main = {.mr = 2, .nr = QG_W4_PANEL_N, .run = qg_w4_2x16c8__avx2, .name = "qg_w4_2x16c8__avx2"},
+    .w4_few = {.mr = 1, .nr = 2 * QG_W4_PANEL_N, .run = qg_w4_1x32c8__avx2, .name = "qg_w4_1x32c8__avx2"},
 };
 #endif

@@ -21,6 +21,7 @@
 #include <immintrin.h>
 
 #include "../x86/epilogue_ymm.h"
+#include "w4_avxvnni.h"
 #include "../x86/vnni_activations.h"
 
 // scripts/check-vnni-emulated compiles this file with a software VPDPBUSD and
@@ -39,7 +40,7 @@ enum { QG_AVXVNNI_MR = 6 };
 
 static int qg_avxvnni_supported(void) {
     const qg_cpu_features *f = qg_cpu_get_features();
-    return f->avx2 && f->avxvnni;
+    return f->avx2 && f->fma && f->avxvnni;
 }
 
 static void qg_avxvnni_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst) {
@@ -164,7 +165,7 @@ int64_t qg_peak_avxvnni(int64_t iterations);
 
 const qg_kernel qg_kernel_avxvnni = {
     .name = "avxvnni",
-    .requires = "x86-64 with AVX2 and AVX-VNNI (VEX-encoded VPDPBUSD)",
+    .requires = "x86-64 with AVX2, FMA and AVX-VNNI (VEX-encoded VPDPBUSD)",
     .main = {.mr = QG_AVXVNNI_MR, .nr = QG_PANEL_N, .run = QG_TILE_KINDS(6x16c4__avxvnni), .name = "qg_gemm_6x16c4__avxvnni"},
     .few_rows = {.mr = 2, .nr = 2 * QG_PANEL_N, .run = QG_TILE_KINDS(2x32c4__avxvnni),
                  .name = "qg_gemm_2x32c4__avxvnni"},
@@ -178,5 +179,7 @@ const qg_kernel qg_kernel_avxvnni = {
     .params_bytes = qg_ymm_params_bytes,
     .init_params = qg_avxvnni_init_params,
     .peak_probe = qg_peak_avxvnni,
+    .w4_main = {.mr = 2, .nr = QG_W4_PANEL_N, .run = qg_w4_2x16c8__avxvnni, .name = "qg_w4_2x16c8__avxvnni"},
+    .w4_few = {.mr = 1, .nr = 2 * QG_W4_PANEL_N, .run = qg_w4_1x32c8__avxvnni, .name = "qg_w4_1x32c8__avxvnni"},
 };
 #endif

@@ -1,0 +1,102 @@
+// The loop nest around every 4-bit-weight (W4A8) microkernel, and the
+// registry's answers for it. The same shape as driver.c, smaller: the
+// activations arrive prepared (qg_w4_prepare_rows), so there is no packing
+// step, and the output is always float, so there is one microkernel per tile.
+//
+//   for each task (m-block × n-block), in parallel:   MC rows × NC channels
+//       for each step of S channels                   S = max(w4_main.nr, w4_few.nr)
+//           for each row group of w4_main.mr rows     (the last may be shorter)
+//               tile = w4_few if the group is short enough, else w4_main
+//               for each tile.nr channels of the step (full K, epilogue fused)
+//
+// A step's weights (S·K/2 bytes) are read once from memory and then from the
+// caches for every row group of the m-block; MC keeps the m-block's rows
+// (MC·K bytes) within a quarter of the L2, next to them. With several threads
+// the call splits M when it has at least two row groups per thread, else N.
+#include "driver.h"
+#include "threadpool.h"
+
+typedef struct qg_w4_plan {
+    const qg_w4_args *args;
+    const qg_kernel *kernel;
+    int64_t step, mc, m_blocks, nc, n_blocks;
+} qg_w4_plan;
+
+static int64_t qg_w4_min(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t qg_w4_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+static void qg_w4_task(void *ctx, int64_t t) {
+    const qg_w4_plan *p = ctx;
+    const qg_w4_args *a = p->args;
+    const qg_w4_tile *main_tile = &p->kernel->w4_main, *few = &p->kernel->w4_few;
+    const int64_t mb = t / p->n_blocks, nb = t % p->n_blocks, mr = main_tile->mr;
+    // The m-blocks share out the row groups as evenly as whole groups allow.
+    const int64_t groups = qg_w4_ceil_div(a->m, mr);
+    const int64_t g0 = mb * groups / p->m_blocks, g1 = (mb + 1) * groups / p->m_blocks;
+    const int64_t m0 = g0 * mr, m1 = qg_w4_min(g1 * mr, a->m);
+    const int64_t n0 = nb * p->nc, n1 = qg_w4_min(n0 + p->nc, a->n);
+    for (int64_t n = n0; n < n1; n += p->step) {
+        const int64_t n_end = qg_w4_min(n + p->step, n1);
+        for (int64_t r = m0; r < m1; r += mr) {
+            const int rows = (int)qg_w4_min(mr, m1 - r);
+            const qg_w4_tile *tile = few->run && rows <= few->mr ? few : main_tile;
+            for (int64_t c = n; c < n_end; c += tile->nr) tile->run(a, rows, r, c, (int)qg_w4_min(tile->nr, n_end - c));
+        }
+    }
+}
+
+static int qg_w4_driver_run(const qg_w4_args *a, const qg_kernel *kernel, int threads) {
+    if (threads <= 0) threads = qg_cpu_count();
+    const qg_w4_tile *main_tile = &kernel->w4_main, *few = &kernel->w4_few;
+    const int64_t mr = main_tile->mr, kp = qg_w4_packed_k(a->k, a->group);
+    const int64_t step = few->run && few->nr > main_tile->nr ? few->nr : main_tile->nr;
+    const int64_t l2 = qg_cpu_cache_bytes(2) > 0 ? qg_cpu_cache_bytes(2) : 1024 * 1024;
+    int64_t mc = l2 / 4 / kp / mr * mr;
+    if (mc < mr) mc = mr;
+    const int64_t row_groups = qg_w4_ceil_div(a->m, mr), steps = qg_w4_ceil_div(a->n, step);
+    int64_t m_blocks = qg_w4_ceil_div(a->m, mc), n_blocks = 1;
+    if (threads > 1) {
+        if (row_groups >= 2 * threads) m_blocks = qg_w4_min(qg_w4_ceil_div(m_blocks, threads) * threads, row_groups);
+        else n_blocks = qg_w4_min(threads, steps);
+    }
+    const int64_t nc = qg_w4_ceil_div(steps, n_blocks) * step;
+    n_blocks = qg_w4_ceil_div(a->n, nc);
+    qg_w4_plan plan = {.args = a, .kernel = kernel, .step = step, .mc = mc, .m_blocks = m_blocks, .nc = nc,
+                       .n_blocks = n_blocks};
+    qg_parallel_for(m_blocks * n_blocks, threads, qg_w4_task, &plan);
+    return 0;
+}
+
+int qg_w4_path_has_kernel(int path) {
+    if (path == QG_PATH_REFERENCE) return 1;
+    const qg_kernel *kernel = qg_kernel_for_path(path);
+    return kernel != NULL && kernel->w4_main.run != NULL;
+}
+
+int qg_w4_path_best(void) {
+    for (int p = qg_kernel_count; p >= 1; p--) {
+        const qg_kernel *k = qg_kernels[p - 1];
+        if (!k->test_only && k->w4_main.run && k->is_supported()) return p;
+    }
+    return QG_PATH_REFERENCE;
+}
+
+const char *qg_w4_path_ukernel(int path) {
+    if (path == QG_PATH_REFERENCE) return "qg_w4_gemm_reference";
+    const qg_kernel *kernel = qg_kernel_for_path(path);
+    return kernel && kernel->w4_main.run ? kernel->w4_main.name : NULL;
+}
+
+int qg_w4_gemm(const qg_w4_args *a, int path, int threads) {
+    if (!qg_path_is_supported(path) || !qg_w4_path_has_kernel(path)) return -1;
+    if (a->m == 0 || a->n == 0) {
+        qg_set_threads_of_last_call(1);
+        return 0;
+    }
+    if (path == QG_PATH_REFERENCE) {
+        qg_set_threads_of_last_call(1);
+        qg_w4_gemm_reference(a);
+        return 0;
+    }
+    return qg_w4_driver_run(a, qg_kernel_for_path(path), threads);
+}

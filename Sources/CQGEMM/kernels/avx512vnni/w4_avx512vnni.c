@@ -1,0 +1,115 @@
+// The AVX-512 VNNI path's 4-bit-weight (W4A8) tiles.
+//
+// One 64-byte chunk of the W4 layout is 16 channels × 8 K. Its low nibbles,
+// masked out with one AND, are a VPDPBUSD operand for K 0…3 of the chunk, and
+// its high nibbles, after a 16-bit shift right by 4 and the same AND, the one
+// for K 4…7. The nibbles are the unsigned operand (u = q_W + 8 ∈ [0, 15]); the
+// activations, broadcast 4 bytes at a time, the signed one. Each group's
+// int32 sums start at the row's offset term (−8·Σ q_X), which takes the +8
+// back, so a sum is exactly Σ q_W·q_X. Then, once per group, one conversion
+// and one FMA with the group's 16 scales, as the contract orders them.
+//
+// Tiles: 4 rows × 32 channels (two panels, 8 sum registers, 8 float ones), and
+// for decode 1 row × 64 channels (four panels), whose low and high nibbles go
+// into separate sums so that 8 VPDPBUSD chains, not 4, hide its latency.
+#include "kernel.h"
+
+#if defined(__x86_64__)
+#include <string.h>
+
+#ifndef QG_VNNI_TARGET
+#define QG_VNNI_TARGET "avx2,avx512f,avx512bw,avx512vnni"
+#endif
+#define QG_W4Z_INLINE static inline __attribute__((always_inline, target(QG_VNNI_TARGET)))
+#define QG_W4Z __attribute__((target(QG_VNNI_TARGET)))
+
+#include <immintrin.h>
+
+#include "w4_avx512vnni.h"
+
+QG_W4Z_INLINE __m512i qg_w4z_broadcast(const int8_t *x) {
+    int32_t word;
+    memcpy(&word, x, sizeof word);
+    return _mm512_set1_epi32(word);
+}
+
+/// R rows × NP panels (both compile-time constants) of one tile.
+QG_W4Z_INLINE void qg_w4z_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int cols, const int R, const int NP) {
+    // Separate sums for the high nibbles when the tile has few chains.
+    const int split = R * NP <= 4;
+    const int64_t kp = qg_w4_packed_k(a->k, a->group), groups = qg_w4_groups(a->k, a->group);
+    const int64_t chunks = a->group / QG_W4_K_CHUNK, panel_bytes = QG_W4_PANEL_N * kp / 2;
+    const uint8_t *w = a->w + (n0 / QG_W4_PANEL_N) * panel_bytes;
+    const float *ws = a->w_scale + (n0 / QG_W4_PANEL_N) * (QG_W4_PANEL_N * groups);
+    const __m512i nibble = _mm512_set1_epi8(0x0F);
+    const int8_t *x[4];
+    const int32_t *offset[4];
+    __m512 s[4][4];
+    for (int r = 0; r < R; r++) {
+        x[r] = a->x + (m0 + r) * a->ldx;
+        offset[r] = a->x_offset + (m0 + r) * groups;
+        for (int p = 0; p < NP; p++) s[r][p] = _mm512_setzero_ps();
+    }
+    for (int64_t g = 0; g < groups; g++) {
+        __m512i lo_sum[4][4], hi_sum[4][4];
+        for (int r = 0; r < R; r++) {
+            const __m512i start = _mm512_set1_epi32(offset[r][g]);
+            for (int p = 0; p < NP; p++) {
+                lo_sum[r][p] = start;
+                if (split) hi_sum[r][p] = _mm512_setzero_si512();
+            }
+        }
+        const uint8_t *wg = w + g * chunks * 64;
+        const int64_t kg = g * a->group;
+        for (int64_t c = 0; c < chunks; c++) {
+            __m512i lo[4], hi[4];
+            for (int p = 0; p < NP; p++) {
+                const __m512i v = _mm512_loadu_si512((const void *)(wg + p * panel_bytes + c * 64));
+                lo[p] = _mm512_and_si512(v, nibble);
+                hi[p] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
+            }
+            for (int r = 0; r < R; r++) {
+                const __m512i x0 = qg_w4z_broadcast(x[r] + kg + c * 8), x1 = qg_w4z_broadcast(x[r] + kg + c * 8 + 4);
+                for (int p = 0; p < NP; p++) {
+                    lo_sum[r][p] = _mm512_dpbusd_epi32(lo_sum[r][p], lo[p], x0);
+                    if (split) hi_sum[r][p] = _mm512_dpbusd_epi32(hi_sum[r][p], hi[p], x1);
+                    else lo_sum[r][p] = _mm512_dpbusd_epi32(lo_sum[r][p], hi[p], x1);
+                }
+            }
+        }
+        for (int p = 0; p < NP; p++) {
+            const __m512 scale = _mm512_loadu_ps(ws + p * (QG_W4_PANEL_N * groups) + g * QG_W4_PANEL_N);
+            for (int r = 0; r < R; r++) {
+                const __m512i sum = split ? _mm512_add_epi32(lo_sum[r][p], hi_sum[r][p]) : lo_sum[r][p];
+                s[r][p] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(sum), s[r][p]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        const __m512 xs = _mm512_set1_ps(a->x_scale[m0 + r]);
+        float *y = a->y + (m0 + r) * a->ldy + n0;
+        for (int p = 0; p < NP; p++) {
+            const int left = cols - p * QG_W4_PANEL_N;
+            if (left <= 0) break;
+            const __m512 b = a->bias ? _mm512_loadu_ps(a->bias + n0 + p * QG_W4_PANEL_N) : _mm512_setzero_ps();
+            const __m512 out = _mm512_fmadd_ps(xs, s[r][p], b);
+            if (left >= QG_W4_PANEL_N) _mm512_storeu_ps(y + p * QG_W4_PANEL_N, out);
+            else _mm512_mask_storeu_ps(y + p * QG_W4_PANEL_N, (__mmask16)((1u << left) - 1), out);
+        }
+    }
+}
+
+QG_W4Z void qg_w4_4x32c8__avx512vnni(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols) {
+    switch (rows) {
+    case 1: qg_w4z_tile(a, m0, n0, cols, 1, 2); break;
+    case 2: qg_w4z_tile(a, m0, n0, cols, 2, 2); break;
+    case 3: qg_w4z_tile(a, m0, n0, cols, 3, 2); break;
+    default: qg_w4z_tile(a, m0, n0, cols, 4, 2); break;
+    }
+}
+
+QG_W4Z void qg_w4_1x64c8__avx512vnni(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols) {
+    (void)rows;
+    qg_w4z_tile(a, m0, n0, cols, 1, 4);
+}
+#endif

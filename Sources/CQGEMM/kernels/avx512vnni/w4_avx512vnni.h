@@ -1,0 +1,10 @@
+// The AVX-512 VNNI path's 4-bit-weight tiles (w4_avx512vnni.c), for its descriptor.
+#ifndef QG_W4_AVX512VNNI_H
+#define QG_W4_AVX512VNNI_H
+
+#include "kernel.h"
+
+void qg_w4_4x32c8__avx512vnni(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols);
+void qg_w4_1x64c8__avx512vnni(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols);
+
+#endif

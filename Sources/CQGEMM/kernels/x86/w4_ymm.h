@@ -1,0 +1,83 @@
+// The 256-bit 4-bit-weight (W4A8) tile, shared by the avx2 and avxvnni paths:
+// the same loop, a different int8 dot product. The includer defines
+//   QG_W4Y_INLINE              its always-inline attributes (with its target)
+//   QG_W4Y_DOT(sum, lo, hi, x0, x1)
+//       sum + lo·x0 + hi·x1 over each lane's 4 bytes (unsigned nibbles ×
+//       signed activations), exact in int32
+// A 64-byte chunk of the W4 layout is two ymm halves of 8 channels × 8 K:
+// bytes 0…31 are channels 0…7, bytes 32…63 channels 8…15, each with K 0…3 in
+// its low nibbles and K 4…7 in its high ones (qgemm.h). Each group's sums start
+// at the row's offset term; once per group one conversion and one FMA with
+// the group's scales, as the contract orders them.
+#ifndef QG_W4_YMM_H
+#define QG_W4_YMM_H
+
+#include <immintrin.h>
+#include <string.h>
+
+QG_W4Y_INLINE __m256i qg_w4y_broadcast(const int8_t *x) {
+    int32_t word;
+    memcpy(&word, x, sizeof word);
+    return _mm256_set1_epi32(word);
+}
+
+/// R rows × NH halves of 8 channels (compile-time constants).
+QG_W4Y_INLINE void qg_w4y_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int cols, const int R, const int NH) {
+    const int64_t kp = qg_w4_packed_k(a->k, a->group), groups = qg_w4_groups(a->k, a->group);
+    const int64_t chunks = a->group / QG_W4_K_CHUNK, panel_bytes = QG_W4_PANEL_N * kp / 2;
+    const uint8_t *w = a->w + (n0 / QG_W4_PANEL_N) * panel_bytes;
+    const float *ws = a->w_scale + (n0 / QG_W4_PANEL_N) * (QG_W4_PANEL_N * groups);
+    const __m256i nibble = _mm256_set1_epi8(0x0F);
+    const int8_t *x[4];
+    const int32_t *offset[4];
+    __m256 s[4][4];
+    for (int r = 0; r < R; r++) {
+        x[r] = a->x + (m0 + r) * a->ldx;
+        offset[r] = a->x_offset + (m0 + r) * groups;
+        for (int h = 0; h < NH; h++) s[r][h] = _mm256_setzero_ps();
+    }
+    for (int64_t g = 0; g < groups; g++) {
+        __m256i sum[4][4];
+        for (int r = 0; r < R; r++) {
+            const __m256i start = _mm256_set1_epi32(offset[r][g]);
+            for (int h = 0; h < NH; h++) sum[r][h] = start;
+        }
+        const uint8_t *wg = w + g * chunks * 64;
+        const int64_t kg = g * a->group;
+        for (int64_t c = 0; c < chunks; c++) {
+            __m256i lo[4], hi[4];
+            for (int h = 0; h < NH; h++) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(wg + (h / 2) * panel_bytes + c * 64 + (h % 2) * 32));
+                lo[h] = _mm256_and_si256(v, nibble);
+                hi[h] = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
+            }
+            for (int r = 0; r < R; r++) {
+                const __m256i x0 = qg_w4y_broadcast(x[r] + kg + c * 8), x1 = qg_w4y_broadcast(x[r] + kg + c * 8 + 4);
+                for (int h = 0; h < NH; h++) sum[r][h] = QG_W4Y_DOT(sum[r][h], lo[h], hi[h], x0, x1);
+            }
+        }
+        for (int h = 0; h < NH; h++) {
+            const __m256 scale = _mm256_loadu_ps(ws + (h / 2) * (QG_W4_PANEL_N * groups) + g * QG_W4_PANEL_N + (h % 2) * 8);
+            for (int r = 0; r < R; r++) s[r][h] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sum[r][h]), s[r][h]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        const __m256 xs = _mm256_set1_ps(a->x_scale[m0 + r]);
+        float *y = a->y + (m0 + r) * a->ldy + n0;
+        for (int h = 0; h < NH; h++) {
+            const int left = cols - h * 8;
+            if (left <= 0) break;
+            const __m256 b = a->bias ? _mm256_loadu_ps(a->bias + n0 + h * 8) : _mm256_setzero_ps();
+            const __m256 out = _mm256_fmadd_ps(xs, s[r][h], b);
+            if (left >= 8) {
+                _mm256_storeu_ps(y + h * 8, out);
+            } else {
+                float lanes[8];
+                _mm256_storeu_ps(lanes, out);
+                memcpy(y + h * 8, lanes, (size_t)left * sizeof(float));
+            }
+        }
+    }
+}
+
+#endif

@@ -1,0 +1,28 @@
+// qg_w4_gemm_reference: the scalar definition of a W4A8 result (qgemm.h,
+// "4-bit weights"). Slow and obvious on purpose: each weight decoded through
+// the layout's index map, each group summed in int64 from q_W·q_X itself
+// (not through the +8 offset the kernels use), the float steps written as
+// the contract states them. Never optimise this file.
+#include "qgemm.h"
+
+#include <math.h>
+
+#pragma clang fp contract(off)
+
+void qg_w4_gemm_reference(const qg_w4_args *a) {
+    const int64_t kp = qg_w4_packed_k(a->k, a->group), groups = qg_w4_groups(a->k, a->group);
+    for (int64_t m = 0; m < a->m; m++) {
+        for (int64_t n = 0; n < a->n; n++) {
+            float s = 0.0f;
+            for (int64_t g = 0; g < groups; g++) {
+                int64_t acc = 0;
+                for (int64_t k = g * a->group; k < (g + 1) * a->group && k < a->k; k++)
+                    acc += (int64_t)qg_w4_packed_value(a->w, n, k, kp) * a->x[m * a->ldx + k];
+                const float sw = a->w_scale[(n / QG_W4_PANEL_N) * (QG_W4_PANEL_N * groups) + g * QG_W4_PANEL_N
+                                            + n % QG_W4_PANEL_N];
+                s = fmaf(sw, (float)acc, s);
+            }
+            a->y[m * a->ldy + n] = fmaf(a->x_scale[m], s, a->bias ? a->bias[n] : 0.0f);
+        }
+    }
+}

@@ -1,0 +1,118 @@
+// The kernel tester's 4-bit-weight (W4A8) half: a path's W4 tiles against
+// qg_w4_gemm_reference, bit for bit, with full-range data (q_W in [−8, 7],
+// −8 included; q_X in [−128, 127]; scales of both signs, bias or none) on
+//   - shapes derived from the tiles: M = 1 … MR+1, 2·MR+1; N = NR−1, NR, NR+1,
+//     2·NR+3 of both tiles; K = G−1, G, G+1, 2·G+3 and 300 for each group size
+//     G of 8, 32, 64 and 128; row and output strides and threads rotate;
+//   - random cases.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel.h"
+
+uint32_t kernel_tester_next(void);
+
+static float random_scale(void) {
+    const float f = (float)(kernel_tester_next() % 20001) / 10000.0f - 1.0f; // [−1, 1]
+    return f * (float)(1 + kernel_tester_next() % 4) / 64.0f;
+}
+
+/// One case; returns the outputs compared, or -1 on a mismatch (reported).
+static long w4_case(int path, const qg_kernel *kernel, int64_t m, int64_t n, int64_t k, int64_t group, uint32_t variant) {
+    const int64_t kp = qg_w4_packed_k(k, group), groups = qg_w4_groups(k, group), np = qg_packed_n(n);
+    const int64_t ldx = kp + variant % 3 * 4, ldy = n + variant % 4;
+    const int threads = 1 + (int)(variant % 3);
+    int8_t *q = malloc((size_t)(n * k)), *x = calloc((size_t)(m * ldx), 1);
+    float *scales = malloc(sizeof(float) * (size_t)(n * groups)), *x_scale = malloc(sizeof(float) * (size_t)m);
+    int32_t *offset = calloc((size_t)(m * groups), sizeof(int32_t));
+    uint8_t *packed = malloc((size_t)qg_w4_packed_bytes(n, k, group));
+    float *packed_scales = malloc(sizeof(float) * (size_t)qg_w4_scale_count(n, k, group));
+    float *bias = variant % 2 ? malloc(sizeof(float) * (size_t)np) : NULL;
+    float *y = malloc(sizeof(float) * (size_t)(m * ldy)), *want = malloc(sizeof(float) * (size_t)(m * ldy));
+    for (int64_t i = 0; i < n * k; i++) q[i] = (int8_t)(kernel_tester_next() % 16) - 8;
+    for (int64_t i = 0; i < n * groups; i++) scales[i] = random_scale();
+    for (int64_t r = 0; r < m; r++) {
+        x_scale[r] = random_scale();
+        for (int64_t i = 0; i < k; i++) x[r * ldx + i] = (int8_t)kernel_tester_next();
+        for (int64_t i = 0; i < k; i++) offset[r * groups + i / group] -= 8 * x[r * ldx + i];
+    }
+    for (int64_t i = 0; bias && i < np; i++) bias[i] = random_scale() * 100.0f;
+    qg_w4_pack(q, k, n, k, group, scales, packed, packed_scales);
+    // The packed layout reads back what was packed.
+    for (int64_t i = 0; i < n * k; i += 7)
+        if (qg_w4_packed_value(packed, i / k, i % k, kp) != q[i]) {
+            printf("kernel-tester: w4 packing does not read back at n %lld, k %lld\n", (long long)(i / k), (long long)(i % k));
+            return -1;
+        }
+    memset(y, 0x7F, sizeof(float) * (size_t)(m * ldy));
+    memcpy(want, y, sizeof(float) * (size_t)(m * ldy));
+    const qg_w4_args args = {.m = m, .n = n, .k = k, .group = group, .x = x, .ldx = ldx, .x_scale = x_scale,
+                             .x_offset = offset, .w = packed, .w_scale = packed_scales, .bias = bias, .y = y, .ldy = ldy};
+    qg_w4_args ref = args;
+    ref.y = want;
+    qg_w4_gemm_reference(&ref);
+    long result = m * n;
+    if (qg_w4_gemm(&args, path, threads) != 0) {
+        printf("kernel-tester: w4 %s refused M %lld N %lld K %lld\n", kernel->name, (long long)m, (long long)n, (long long)k);
+        result = -1;
+    }
+    for (int64_t i = 0; result >= 0 && i < m * ldy; i++)
+        if (memcmp(&y[i], &want[i], sizeof(float)) != 0) {
+            printf("kernel-tester: w4 MISMATCH %s M %lld N %lld K %lld group %lld threads %d bias %s at y[%lld][%lld]: "
+                   "%.9g, reference %.9g\n", kernel->name, (long long)m, (long long)n, (long long)k, (long long)group,
+                   threads, bias ? "yes" : "no", (long long)(i / ldy), (long long)(i % ldy), y[i], want[i]);
+            result = -1;
+        }
+    free(q); free(x); free(scales); free(x_scale); free(offset); free(packed); free(packed_scales); free(bias);
+    free(y); free(want);
+    return result;
+}
+
+static int add_value(int64_t *values, int *count, int64_t v) {
+    if (v < 1) return 0;
+    for (int i = 0; i < *count; i++) if (values[i] == v) return 0;
+    values[(*count)++] = v;
+    return 0;
+}
+
+/// Checks `kernel`'s 4-bit tiles (path number `path`); returns 0, or 1 on a mismatch.
+int kernel_tester_check_w4(int path, const qg_kernel *kernel, int cases) {
+    const qg_w4_tile *main_tile = &kernel->w4_main, *few = &kernel->w4_few;
+    int64_t ms[16], ns[16];
+    int nm = 0, nn = 0;
+    for (int64_t v = 1; v <= main_tile->mr + 1; v++) add_value(ms, &nm, v);
+    add_value(ms, &nm, 2 * main_tile->mr + 1);
+    for (int t = 0; t < 2; t++) {
+        const int nr = t == 0 ? main_tile->nr : (few->run ? few->nr : 0);
+        if (nr == 0) continue;
+        const int64_t v[4] = {nr - 1, nr, nr + 1, 2 * nr + 3};
+        for (int i = 0; i < 4; i++) add_value(ns, &nn, v[i]);
+    }
+    const int64_t group_sizes[4] = {8, 32, 64, 128};
+    long outputs = 0;
+    int shapes = 0;
+    uint32_t variant = 0;
+    for (int gi = 0; gi < 4; gi++) {
+        const int64_t g = group_sizes[gi], ks[5] = {g - 1, g, g + 1, 2 * g + 3, 300};
+        for (int ik = 0; ik < 5; ik++)
+            for (int im = 0; im < nm; im++)
+                for (int in = 0; in < nn; in++) {
+                    const long r = w4_case(path, kernel, ms[im], ns[in], ks[ik], g, variant++);
+                    shapes++;
+                    if (r < 0) return 1;
+                    outputs += r;
+                }
+    }
+    for (int c = 0; c < cases; c++) {
+        const int64_t g = group_sizes[kernel_tester_next() % 4];
+        const long r = w4_case(path, kernel, 1 + kernel_tester_next() % 20, 1 + kernel_tester_next() % 100,
+                               1 + kernel_tester_next() % 400, g, kernel_tester_next());
+        if (r < 0) return 1;
+        outputs += r;
+    }
+    printf("kernel-tester: %s 4-bit weights (%s, %dx%d tile%s): %d tile-derived shapes + %d random cases, %ld output "
+           "elements: bit-exact against the reference\n", kernel->name, main_tile->name, main_tile->mr, main_tile->nr,
+           few->run ? " with a few-rows tile" : "", shapes, cases, outputs);
+    return 0;
+}
