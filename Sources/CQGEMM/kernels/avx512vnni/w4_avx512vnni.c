@@ -39,8 +39,15 @@ QG_W4Z_INLINE void qg_w4z_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
     const int split = R * NP <= 4;
     const int64_t kp = qg_w4_packed_k(a->k, a->group), groups = qg_w4_groups(a->k, a->group);
     const int64_t chunks = a->group / QG_W4_K_CHUNK, panel_bytes = QG_W4_PANEL_N * kp / 2;
-    const uint8_t *w = a->w + (n0 / QG_W4_PANEL_N) * panel_bytes;
-    const float *ws = a->w_scale + (n0 / QG_W4_PANEL_N) * (QG_W4_PANEL_N * groups);
+    // A panel past the last of `cols` channels may lie past the packed
+    // weights' end: such panels read panel 0 again, and their lanes are never stored.
+    const uint8_t *w[4];
+    const float *ws[4];
+    for (int p = 0; p < NP; p++) {
+        const int64_t panel = n0 / QG_W4_PANEL_N + (p * QG_W4_PANEL_N < cols ? p : 0);
+        w[p] = a->w + panel * panel_bytes;
+        ws[p] = a->w_scale + panel * (QG_W4_PANEL_N * groups);
+    }
     const __m512i nibble = _mm512_set1_epi8(0x0F);
     const int8_t *x[4];
     const int32_t *offset[4];
@@ -59,12 +66,11 @@ QG_W4Z_INLINE void qg_w4z_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
                 if (split) hi_sum[r][p] = _mm512_setzero_si512();
             }
         }
-        const uint8_t *wg = w + g * chunks * 64;
         const int64_t kg = g * a->group;
         for (int64_t c = 0; c < chunks; c++) {
             __m512i lo[4], hi[4];
             for (int p = 0; p < NP; p++) {
-                const __m512i v = _mm512_loadu_si512((const void *)(wg + p * panel_bytes + c * 64));
+                const __m512i v = _mm512_loadu_si512((const void *)(w[p] + (g * chunks + c) * 64));
                 lo[p] = _mm512_and_si512(v, nibble);
                 hi[p] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
             }
@@ -78,7 +84,7 @@ QG_W4Z_INLINE void qg_w4z_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
             }
         }
         for (int p = 0; p < NP; p++) {
-            const __m512 scale = _mm512_loadu_ps(ws + p * (QG_W4_PANEL_N * groups) + g * QG_W4_PANEL_N);
+            const __m512 scale = _mm512_loadu_ps(ws[p] + g * QG_W4_PANEL_N);
             for (int r = 0; r < R; r++) {
                 const __m512i sum = split ? _mm512_add_epi32(lo_sum[r][p], hi_sum[r][p]) : lo_sum[r][p];
                 s[r][p] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(sum), s[r][p]);

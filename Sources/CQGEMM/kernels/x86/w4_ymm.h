@@ -25,8 +25,16 @@ QG_W4Y_INLINE __m256i qg_w4y_broadcast(const int8_t *x) {
 QG_W4Y_INLINE void qg_w4y_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int cols, const int R, const int NH) {
     const int64_t kp = qg_w4_packed_k(a->k, a->group), groups = qg_w4_groups(a->k, a->group);
     const int64_t chunks = a->group / QG_W4_K_CHUNK, panel_bytes = QG_W4_PANEL_N * kp / 2;
-    const uint8_t *w = a->w + (n0 / QG_W4_PANEL_N) * panel_bytes;
-    const float *ws = a->w_scale + (n0 / QG_W4_PANEL_N) * (QG_W4_PANEL_N * groups);
+    // Half h's 8 channels: bytes (h % 2)·32 of panel h / 2's chunks. A half
+    // past the last of `cols` channels may lie past the packed weights' end:
+    // such halves read half 0 again, and their lanes are never stored.
+    const uint8_t *w[4];
+    const float *ws[4];
+    for (int h = 0; h < NH; h++) {
+        const int hh = h * 8 < cols ? h : 0;
+        w[h] = a->w + (n0 / QG_W4_PANEL_N + hh / 2) * panel_bytes + (hh % 2) * 32;
+        ws[h] = a->w_scale + (n0 / QG_W4_PANEL_N + hh / 2) * (QG_W4_PANEL_N * groups) + (hh % 2) * 8;
+    }
     const __m256i nibble = _mm256_set1_epi8(0x0F);
     const int8_t *x[4];
     const int32_t *offset[4];
@@ -42,12 +50,11 @@ QG_W4Y_INLINE void qg_w4y_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
             const __m256i start = _mm256_set1_epi32(offset[r][g]);
             for (int h = 0; h < NH; h++) sum[r][h] = start;
         }
-        const uint8_t *wg = w + g * chunks * 64;
         const int64_t kg = g * a->group;
         for (int64_t c = 0; c < chunks; c++) {
             __m256i lo[4], hi[4];
             for (int h = 0; h < NH; h++) {
-                const __m256i v = _mm256_loadu_si256((const __m256i *)(wg + (h / 2) * panel_bytes + c * 64 + (h % 2) * 32));
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(w[h] + (g * chunks + c) * 64));
                 lo[h] = _mm256_and_si256(v, nibble);
                 hi[h] = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
             }
@@ -57,7 +64,7 @@ QG_W4Y_INLINE void qg_w4y_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
             }
         }
         for (int h = 0; h < NH; h++) {
-            const __m256 scale = _mm256_loadu_ps(ws + (h / 2) * (QG_W4_PANEL_N * groups) + g * QG_W4_PANEL_N + (h % 2) * 8);
+            const __m256 scale = _mm256_loadu_ps(ws[h] + g * QG_W4_PANEL_N);
             for (int r = 0; r < R; r++) s[r][h] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sum[r][h]), s[r][h]);
         }
     }
