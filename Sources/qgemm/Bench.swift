@@ -43,7 +43,19 @@ struct Bench: ParsableCommand {
     @Flag(name: .long, help: "Skip the sgemm side (int8 only).")
     var noSgemm = false
 
+    @Option(name: .long, help: "Weights: int8, or int4 (group-wise 4-bit, Float in and out, rows quantized inside the timed call).")
+    var weights: BenchWeights = .int8
+
+    @Option(name: .customLong("group-size"), parsing: .unconditional, help: "K values per int4 scale: a multiple of 8 from 8 to 4096 (with --weights int4).")
+    var groupSize: Int?
+
     func validate() throws {
+        if let g = groupSize {
+            guard weights == .int4 else { throw ValidationError("--group-size needs --weights int4") }
+            guard g >= 8, g <= 4096, g % 8 == 0 else {
+                throw ValidationError("--group-size must be a multiple of 8 from 8 to 4096, got \(g)")
+            }
+        }
         guard `repeat` >= 1 else { throw ValidationError("--repeat must be ≥ 1, got \(`repeat`)") }
         guard minTime >= 0, minTime.isFinite else { throw ValidationError("--min-time must be finite and ≥ 0, got \(minTime)") }
         // A shape is refused before anything is allocated when its buffers
@@ -58,12 +70,25 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        let path = try kernel ?? KernelPath.processDefault.get()
+        let path: KernelPath
+        if weights == .int4 {
+            let chosen = try kernel ?? KernelPath.processDefault.get()
+            if chosen.hasInt4Kernel { path = chosen }
+            else if kernel == nil { path = KernelPath.bestInt4 }
+            else {
+                throw ValidationError("kernel path '\(chosen)' has no 4-bit-weight kernel; paths with one: "
+                                      + KernelPath.availableInt4.map(\.rawValue).joined(separator: ", "))
+            }
+        } else {
+            path = try kernel ?? KernelPath.processDefault.get()
+        }
         var shapes = shape
         let suites = suite.isEmpty && shape.isEmpty ? [BenchSuite.square] : suite
         for s in suites { shapes += s.shapes }
-        let runner = BenchRunner(path: path, outputType: outputType, repeatCount: `repeat`, minTime: minTime,
+        var runner = BenchRunner(path: path, outputType: outputType, repeatCount: `repeat`, minTime: minTime,
                                  sgemm: !noSgemm)
+        runner.weights = weights
+        runner.groupSize = groupSize ?? 32
         let machine = runner.machine()
         let threadList = threads
         let jsonToStdout = json == "-" || csv == "-"

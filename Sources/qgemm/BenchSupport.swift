@@ -65,6 +65,13 @@ enum BenchOutputType: String, ExpressibleByArgument, CaseIterable, Codable {
     case int8, uint8, int32, float
 }
 
+/// The weights a bench row times: int8 (PackedWeights, quantized X in) or
+/// group-wise int4 (Int4Weights: Float X in, quantized per row inside the
+/// timed call, Float Y out).
+enum BenchWeights: String, ExpressibleByArgument, CaseIterable, Codable {
+    case int8, int4
+}
+
 struct BenchMachine: Codable {
     let cpu: String
     let cores: Int
@@ -100,6 +107,8 @@ struct BenchResult: Codable {
     let threads_used: Int
     let kernel: String
     let output_type: String
+    /// "int8", or "int4" with its group size ("int4-g32").
+    let weights: String
     let int8_gops: Double
     let int8_gops_best: Double
     let sgemm_gflops: Double?
@@ -169,6 +178,8 @@ struct BenchRunner {
     let repeatCount: Int
     let minTime: Double
     let sgemm: Bool
+    var weights: BenchWeights = .int8
+    var groupSize = 32
 
     func machine() -> BenchMachine {
         let int8 = PeakProbe.int8MACsPerSecond(path: path) * 2 / 1e9
@@ -207,7 +218,7 @@ struct BenchRunner {
         let packed = try PackedWeights(weights: w, outputChannels: s.n, inputChannels: s.k,
                                        scales: .perChannel([Float](repeating: 0.01, count: s.n)),
                                        input: xp, output: yp)
-        let (int8Times, threadsUsed): ([Double], Int) = try x.withUnsafeBufferPointer { xb in
+        let (int8Times, threadsUsed): ([Double], Int) = try weights == .int4 ? timeInt4(s, threads, &rng) : x.withUnsafeBufferPointer { xb in
             switch outputType {
             case .int8: return try timeInto(Int8.self, packed, xb, s, threads)
             case .uint8: return try timeInto(UInt8.self, packed, xb, s, threads)
@@ -236,7 +247,8 @@ struct BenchRunner {
         let gops = s.operations / int8Median / 1e9
         let sgGflops = sgMedian.map { s.operations / $0 / 1e9 }
         return BenchResult(m: s.m, k: s.k, n: s.n, threads: threads, threads_used: threadsUsed, kernel: path.rawValue,
-                           output_type: outputType.rawValue, int8_gops: gops,
+                           output_type: weights == .int4 ? "float" : outputType.rawValue,
+                           weights: weights == .int4 ? "int4-g\(groupSize)" : "int8", int8_gops: gops,
                            int8_gops_best: s.operations / int8Best / 1e9, sgemm_gflops: sgGflops,
                            sgemm_gflops_best: sgBest.map { s.operations / $0 / 1e9 },
                            speedup: sgGflops.map { gops / $0 },
@@ -255,6 +267,20 @@ struct BenchRunner {
             }
             return (times, used)
         }
+    }
+
+    /// Int4Weights from Gaussian Float weights: each timed call takes Float
+    /// X, quantizes its rows and writes Float Y (what a decode step does).
+    private func timeInt4(_ s: BenchShape, _ threads: Int, _ rng: inout CheckRandom) throws -> ([Double], Int) {
+        let wf = (0..<s.n * s.k).map { _ in rng.gaussian() }
+        let xf = (0..<s.m * s.k).map { _ in rng.gaussian() }
+        let layer = try Int4Weights(quantizing: wf, outputChannels: s.n, inputChannels: s.k, groupSize: groupSize)
+        var used = 0
+        let times = try time {
+            _ = try layer(xf, rows: s.m, kernel: path, threads: threads)
+            used = max(used, PackedWeights.threadsUsedByLastCall)
+        }
+        return (times, used)
     }
 
     private func median(_ v: [Double]) -> Double {

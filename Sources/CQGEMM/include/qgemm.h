@@ -303,7 +303,7 @@ void qg_w4_gemm_reference(const qg_w4_args *args);
 int qg_w4_path_has_kernel(int path);
 /// The best supported path with 4-bit tiles that is not test-only.
 int qg_w4_path_best(void);
-/// The main 4-bit tile's name on `path` ("qg_w4_4x32c8__avx512vnni"), or NULL.
+/// The main 4-bit tile's name on `path` ("qg_w4_8x32c8__avx512vnni"), or NULL.
 const char *qg_w4_path_ukernel(int path);
 /// Runs `args` on `path` with up to `threads` threads (0 = all cores).
 /// Returns 0, or −1 when the CPU cannot run the path or it has no 4-bit tiles.
