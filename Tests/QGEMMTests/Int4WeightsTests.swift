@@ -137,4 +137,121 @@ struct Int4WeightsTests {
         }
         #expect(try w([], rows: 0).isEmpty)
     }
+
+    @Test func safeTensorsRoundTripGivesTheSameBits() throws {
+        var rng = SplitMix64(seed: 11)
+        for (n, k, group, withBias) in [(5, 13, 8, true), (17, 100, 32, false), (2, 64, 64, true)] {
+            let values = (0..<(n * k)).map { _ in Int8(truncatingIfNeeded: rng.next() % 16) - 8 }
+            let groups = (k + group - 1) / group
+            let scales = (0..<(n * groups)).map { i in i % 7 == 0 ? 0 : abs(rng.gaussian()) / 10 }
+            let w = try Int4Weights(values: values, scales: scales, outputChannels: n, inputChannels: k, groupSize: group,
+                                    bias: withBias ? data(n, &rng) : nil)
+            let url = FileManager.default.temporaryDirectory.appendingPathComponent("int4-\(n)-\(k).safetensors")
+            defer { try? FileManager.default.removeItem(at: url) }
+            try w.save(to: url)
+            let loaded = try Int4Weights(contentsOf: url)
+            #expect(loaded.scales == w.scales && loaded.bias == w.bias && loaded.groupSize == group)
+            let x = data(3 * k, &rng)
+            #expect(try loaded(x, rows: 3).map(\.bitPattern) == w(x, rows: 3).map(\.bitPattern))
+        }
+    }
+
+    @Test func damagedFilesAreRefusedByName() throws {
+        var rng = SplitMix64(seed: 12)
+        let w = try Int4Weights(quantizing: data(3 * 13, &rng), outputChannels: 3, inputChannels: 13, groupSize: 8, bias: [1, 2, 3])
+        let good = try w.safeTensors()
+        func refusal(_ edit: (inout SafeTensorsFile) throws -> Void) throws -> String? {
+            var file = good
+            try edit(&file)
+            do { _ = try Int4Weights(safeTensors: file); return nil } catch let e as QGEMMError {
+                #expect(e.code == .file)
+                return e.message
+            }
+        }
+        #expect(try refusal { _ in } == nil)
+        #expect(try refusal { $0.metadata["format"] = "swift-qgemm.QuantizedLinear" }?.contains("format") == true)
+        #expect(try refusal { $0.metadata["version"] = "2" }?.contains("version") == true)
+        #expect(try refusal { $0.metadata["group_size"] = "12" }?.contains("group_size") == true)
+        #expect(try refusal { $0.metadata["group_size"] = nil }?.contains("group_size") == true)
+        #expect(try refusal { $0.metadata["input_channels"] = "15" }?.contains("weight_packed") == true)
+        #expect(try refusal { $0.metadata["input_channels"] = "-1" }?.contains("input_channels") == true)
+        #expect(try refusal { $0.tensors["weight_scale"] = nil }?.contains("weight_scale") == true)
+        #expect(try refusal { $0.tensors["weight_scale"] = try .init(float32: [Float](repeating: 1, count: 3), shape: [3, 1]) }?.contains("weight_scale") == true)
+        #expect(try refusal { $0.tensors["weight_scale"] = try .init(float32: [Float](repeating: .nan, count: 6), shape: [3, 2]) }?.contains("scale") == true)
+        #expect(try refusal { $0.tensors["bias"] = try .init(float32: [1, 2], shape: [2]) }?.contains("bias") == true)
+        #expect(try refusal { $0.tensors["extra"] = try .init(int8: [1], shape: [1]) }?.contains("extra") == true)
+        #expect(try refusal { $0.tensors["weight_packed"] = try .init(int8: [Int8](repeating: 0, count: 21), shape: [3, 7]) }?.contains("weight_packed") == true)
+        // K = 13 is odd: the high nibble of each row's last byte is past K and must hold 8 (zero).
+        #expect(try refusal { file in
+            var bytes = good.tensors["weight_packed"]?.bytes ?? []
+            bytes[6] = (bytes[6] & 0x0F) | 0x30
+            file.tensors["weight_packed"] = try .init(dtype: .uint8, shape: [3, 7], bytes: bytes)
+        }?.contains("past K") == true)
+    }
+
+    /// Inputs with a few large channels, as transformer activations have.
+    func outlierInputs(rows: Int, k: Int, _ rng: inout SplitMix64) -> [Float] {
+        (0..<(rows * k)).map { i in rng.gaussian() * (i % k % 17 == 3 ? 30 : 1) }
+    }
+
+    @Test func searchedScalesNeverLoseToAbsMaxOnTheCalibrationRows() throws {
+        var rng = SplitMix64(seed: 21)
+        let n = 48, k = 136, rows = 64
+        let w = data(n * k, &rng), x = outlierInputs(rows: rows, k: k, &rng)
+        let (searched, alpha) = try Int4Weights.searchingScales(weights: w, outputChannels: n, inputChannels: k, groupSize: 32,
+                                                                calibrationInput: x, rows: rows, steps: 10)
+        #expect(alpha >= 0 && alpha <= 1)
+        #expect((searched.smoothing == nil) == (alpha == 0))
+        let plain = try Int4Weights(quantizing: w, outputChannels: n, inputChannels: k, groupSize: 32)
+        func error(_ layer: Int4Weights) throws -> Double {
+            let y = try layer(x, rows: rows)
+            var e = 0.0
+            for r in 0..<rows {
+                for c in 0..<n {
+                    var want = 0.0
+                    for j in 0..<k { want += Double(x[r * k + j]) * Double(w[c * k + j]) }
+                    e += (Double(y[r * n + c]) - want) * (Double(y[r * n + c]) - want)
+                }
+            }
+            return e
+        }
+        #expect(try error(searched) <= error(plain), "α = \(alpha)")
+        // A smoothed layer is the plain contract on X·diag(1/s): the same bits.
+        if let smoothing = searched.smoothing {
+            let unsmoothed = try Int4Weights(values: searched.values(), scales: searched.scales, outputChannels: n,
+                                             inputChannels: k, groupSize: 32)
+            let direct = try searched(x, rows: rows, kernel: .reference)
+            let viaApply = try unsmoothed(try smoothing.apply(x, rows: rows), rows: rows, kernel: .reference)
+            #expect(direct.map(\.bitPattern) == viaApply.map(\.bitPattern))
+            // And it survives a file round trip.
+            let again = try Int4Weights(safeTensors: try searched.safeTensors())
+            #expect(again.smoothing == smoothing)
+            #expect(try again(x, rows: rows).map(\.bitPattern) == searched(x, rows: rows).map(\.bitPattern))
+        }
+    }
+
+    @Test func workspaceCallsGiveTheArrayCallsBits() throws {
+        var rng = SplitMix64(seed: 23)
+        let n = 37, k = 75
+        let layer = try Int4Weights(quantizing: data(n * k, &rng), outputChannels: n, inputChannels: k, groupSize: 16,
+                                    bias: data(n, &rng))
+        var workspace = Int4Weights.Workspace()
+        for rows in [3, 1, 9] {
+            let x = data(rows * k, &rng)
+            var y = [Float](repeating: .nan, count: rows * n + 2)
+            try x.withUnsafeBufferPointer { xb in
+                try y.withUnsafeMutableBufferPointer { yb in try layer(xb, rows: rows, into: yb, workspace: &workspace) }
+            }
+            #expect(Array(y[0..<(rows * n)]).map(\.bitPattern) == (try layer(x, rows: rows)).map(\.bitPattern))
+            #expect(y[rows * n].isNaN, "nothing past rows×N is written")
+        }
+        #expect(workspace.byteCount > 0)
+        var short = [Float](repeating: 0, count: n - 1)
+        let x = data(k, &rng)
+        #expect(throws: QGEMMError.self) {
+            try x.withUnsafeBufferPointer { xb in
+                try short.withUnsafeMutableBufferPointer { yb in try layer(xb, rows: 1, into: yb, workspace: &workspace) }
+            }
+        }
+    }
 }

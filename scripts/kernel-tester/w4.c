@@ -59,7 +59,7 @@ static long w4_case(int path, const qg_kernel *kernel, int64_t m, int64_t n, int
     }
     for (int64_t i = 0; result >= 0 && i < m * ldy; i++)
         if (memcmp(&y[i], &want[i], sizeof(float)) != 0) {
-            printf("kernel-tester: w4 MISMATCH %s M %lld N %lld K %lld group %lld threads %d bias %s at y[%lld][%lld]: "
+            fprintf(stderr, "MISMATCH w4 %s: M %lld N %lld K %lld group %lld threads %d bias %s at y[%lld][%lld]: "
                    "%.9g, reference %.9g\n", kernel->name, (long long)m, (long long)n, (long long)k, (long long)group,
                    threads, bias ? "yes" : "no", (long long)(i / ldy), (long long)(i % ldy), y[i], want[i]);
             result = -1;

@@ -83,6 +83,20 @@ struct AllocationProbe {
             }
         }
 
+        for group in [8, 32] {
+            let layer = try Int4Weights(quantizing: w, outputChannels: n, inputChannels: k, groupSize: group, bias: b)
+            for threads in [1, 2] {
+                var workspace = Int4Weights.Workspace()
+                try x.withUnsafeBufferPointer { xb in
+                    try y.withUnsafeMutableBufferPointer { yb in
+                        try check("4-bit weights, group \(group), \(threads) thread\(threads > 1 ? "s" : "")") {
+                            try layer(xb, rows: m, into: yb, workspace: &workspace, threads: threads)
+                        }
+                    }
+                }
+            }
+        }
+
         var xq = [UInt8](repeating: 0, count: m * k)
         var back = [Float](repeating: 0, count: m * k)
         try x.withUnsafeBufferPointer { xb in

@@ -1,6 +1,6 @@
 // Any byte string is either parsed into a safetensors file and, when it holds a
-// QuantizedLinear, a layer, or refused with a QGEMMError; a parsed file and a
-// loaded layer survive a save/load round trip unchanged.
+// QuantizedLinear or Int4Weights, a layer, or refused with a QGEMMError; a
+// parsed file and a loaded layer survive a save/load round trip unchanged.
 import FuzzMutators
 import QGEMM
 
@@ -11,6 +11,17 @@ public func fuzzSafeTensors(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
         let file = try SafeTensorsFile(bytes: bytes)
         let again = try SafeTensorsFile(bytes: try file.serialized())
         precondition(again == file, "write/read round trip changed the file")
+        if file.metadata["format"] == Int4Weights.safeTensorsFormat {
+            let weights = try Int4Weights(safeTensors: file)
+            let saved = try weights.safeTensors()
+            let reloaded = try Int4Weights(safeTensors: saved)
+            let resaved = try reloaded.safeTensors()
+            precondition(resaved == saved, "loaded 4-bit weights do not save as they were loaded")
+            let x = [Float](repeating: 0.5, count: weights.inputChannels * 2)
+            let y = try weights(x, rows: 2, threads: 1), y2 = try reloaded(x, rows: 2, threads: 1)
+            precondition(y == y2, "reloaded 4-bit weights give other bits")
+            return
+        }
         let layer = try QuantizedLinear(safeTensors: file)
         let saved = try layer.safeTensors()
         let reloaded = try QuantizedLinear(safeTensors: saved)

@@ -57,6 +57,13 @@ struct FuzzSeeds {
         let scales = perTensor.tensors["weight_scale"]?.float32Values ?? [1]
         perTensor.tensors["weight_scale"] = try .init(float32: [scales.max() ?? 1], shape: [1])
         try perTensor.write(to: folder.appendingPathComponent("dynamic-perTensorWeights.safetensors"))
+        // 4-bit weights: odd K (a padded last nibble), a short last group, with and without bias.
+        for (name, kk, group, withBias) in [("int4-g8-bias", 13, 8, true), ("int4-g16", 5, 16, false)] {
+            let w4 = (0..<(n * kk)).map { Float(($0 * 7) % 13) / 13 - 0.5 }
+            let weights = try Int4Weights(quantizing: w4, outputChannels: n, inputChannels: kk, groupSize: group,
+                                          bias: withBias ? b : nil)
+            try weights.safeTensors().write(to: folder.appendingPathComponent(name + ".safetensors"))
+        }
         // A file that is no layer: every dtype the reader knows.
         let plain = SafeTensorsFile(tensors: [
             "a": try .init(dtype: .float16, shape: [2], bytes: [0, 60, 0, 188]),

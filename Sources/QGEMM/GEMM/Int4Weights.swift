@@ -1,5 +1,11 @@
 internal import CQGEMM
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Group-wise 4-bit weights, packed once, for `Y = X·Wᵀ + b` with int8
 /// activations quantized per row at call time (W4A8).
 ///
@@ -27,6 +33,10 @@ public final class Int4Weights: Sendable {
     public let scales: [Float]
     /// The Float bias, if any.
     public let bias: [Float]?
+    /// Per-input-channel factors `s_j` (AWQ-style scaling): the stored values
+    /// are those of `W·diag(s)`, and each call divides its input's channels by
+    /// `s_j` before quantizing the rows. nil: none.
+    public let smoothing: Smoothing?
 
     /// Groups per output channel: ⌈K / groupSize⌉ (the last may be shorter).
     public var groupCount: Int { (inputChannels + groupSize - 1) / groupSize }
@@ -44,10 +54,15 @@ public final class Int4Weights: Sendable {
     /// - Parameters:
     ///   - values: `q_W`, each in −8...7.
     ///   - scales: `S_W[n * groupCount + g]`, finite and ≥ 0.
+    ///   - outputChannels: N ≥ 1.
+    ///   - inputChannels: K ≥ 1.
+    ///   - groupSize: K values per scale, a multiple of 8 from 8 to 4096.
     ///   - bias: optional Float bias `[N]`, finite.
+    ///   - smoothing: optional factors `s_j`, one per input channel, when the
+    ///     values are those of `W·diag(s)` (see ``smoothing``).
     /// - Throws: ``QGEMMError`` naming the first bad shape, value or scale.
     public init(values: [Int8], scales: [Float], outputChannels: Int, inputChannels: Int, groupSize: Int,
-                bias: [Float]? = nil) throws(QGEMMError) {
+                bias: [Float]? = nil, smoothing: Smoothing? = nil) throws(QGEMMError) {
         try Self.checkShape(count: values.count, n: outputChannels, k: inputChannels, group: groupSize)
         let groups = (inputChannels + groupSize - 1) / groupSize
         guard scales.count == outputChannels * groups else {
@@ -61,6 +76,10 @@ public final class Int4Weights: Sendable {
             throw QGEMMError(.invalidScale, "scale \(scales[i]) of channel \(i / groups), group \(i % groups) must be finite and ≥ 0")
         }
         try Self.checkBias(bias, n: outputChannels)
+        if let smoothing, smoothing.factors.count != inputChannels {
+            throw QGEMMError(.invalidShape, "\(smoothing.factors.count) smoothing factors for K = \(inputChannels)")
+        }
+        self.smoothing = smoothing
         self.outputChannels = outputChannels
         self.inputChannels = inputChannels
         self.groupSize = groupSize
@@ -89,17 +108,118 @@ public final class Int4Weights: Sendable {
     /// symmetric range keeps `−w` quantized as `−q`). A group of zeros gets
     /// scale 0.
     ///
+    /// With `smoothing`, the weights quantized are `W·diag(s)`.
+    ///
     /// - Throws: ``QGEMMError/Code/invalidValue`` for a NaN or infinite weight,
-    ///   and what ``init(values:scales:outputChannels:inputChannels:groupSize:bias:)`` throws.
+    ///   and what ``init(values:scales:outputChannels:inputChannels:groupSize:bias:smoothing:)`` throws.
     public convenience init(quantizing weights: [Float], outputChannels: Int, inputChannels: Int, groupSize: Int = 32,
-                            bias: [Float]? = nil) throws(QGEMMError) {
+                            bias: [Float]? = nil, smoothing: Smoothing? = nil) throws(QGEMMError) {
         try Self.checkShape(count: weights.count, n: outputChannels, k: inputChannels, group: groupSize)
         if let i = weights.firstIndex(where: { !$0.isFinite }) {
             throw QGEMMError(.invalidValue, "weight \(weights[i]) at [\(i / inputChannels)][\(i % inputChannels)] is not finite")
         }
-        let (values, scales) = Self.quantizeAbsMax(weights, n: outputChannels, k: inputChannels, group: groupSize)
+        if let smoothing, smoothing.factors.count != inputChannels {
+            throw QGEMMError(.invalidShape, "\(smoothing.factors.count) smoothing factors for K = \(inputChannels)")
+        }
+        let scaled = smoothing.map { $0.scaleWeights(weights, outputChannels: outputChannels) } ?? weights
+        let (values, scales) = Self.quantizeAbsMax(scaled, n: outputChannels, k: inputChannels, group: groupSize)
         try self.init(values: values, scales: scales, outputChannels: outputChannels, inputChannels: inputChannels,
-                      groupSize: groupSize, bias: bias)
+                      groupSize: groupSize, bias: bias, smoothing: smoothing)
+    }
+
+    /// Quantizes Float weights with AWQ-style per-input-channel scaling
+    /// (Lin et al., 2024) searched on calibration inputs: for each α in
+    /// 0, 1/`steps`, …, 1, the factors `s_j = mean|X_j|^α` (divided by
+    /// `sqrt(max·min)` of their nonzero values, so they centre on 1; a channel
+    /// that is always 0 gets 1) scale the weight columns before the absmax
+    /// group quantization, and the layer is run, int4 kernels and all, on up
+    /// to 256 calibration rows. The α whose output is nearest the Float
+    /// layer's (least squared error) wins; α = 0 is plain absmax, so the
+    /// search never does worse than it on these rows.
+    ///
+    /// - Parameters:
+    ///   - weights: Float W, row-major `[N×K]`.
+    ///   - outputChannels: N ≥ 1.
+    ///   - inputChannels: K ≥ 1.
+    ///   - groupSize: K values per scale, a multiple of 8 from 8 to 4096.
+    ///   - bias: optional Float bias `[N]`, finite.
+    ///   - calibrationInput: Float X `[rows×K]`, inputs the layer will see.
+    ///   - rows: the calibration rows, ≥ 1.
+    ///   - steps: grid steps for α, from 1 to 1000 (default 20).
+    /// - Returns: the weights and the α chosen.
+    /// - Throws: ``QGEMMError`` for bad shapes or values.
+    public static func searchingScales(weights: [Float], outputChannels: Int, inputChannels: Int, groupSize: Int = 32,
+                                       bias: [Float]? = nil, calibrationInput: [Float], rows: Int,
+                                       steps: Int = 20) throws(QGEMMError) -> (weights: Int4Weights, alpha: Float) {
+        let n = outputChannels, k = inputChannels, x = calibrationInput
+        try checkShape(count: weights.count, n: n, k: k, group: groupSize)
+        guard steps >= 1, steps <= 1000 else { throw QGEMMError(.invalidArgument, "steps must be in 1...1000, got \(steps)") }
+        guard rows >= 1, x.count == rows * k else {
+            throw QGEMMError(.invalidShape, "calibration input holds \(x.count) values, rows×K = \(rows)×\(k)")
+        }
+        if let i = x.firstIndex(where: { !$0.isFinite }) {
+            throw QGEMMError(.invalidValue, "calibration input \(x[i]) at [\(i / k)][\(i % k)] is not finite")
+        }
+        if let i = weights.firstIndex(where: { !$0.isFinite }) {
+            throw QGEMMError(.invalidValue, "weight \(weights[i]) at [\(i / k)][\(i % k)] is not finite")
+        }
+        // Up to 256 rows, spread over the calibration set.
+        let used = min(rows, 256)
+        var sample = [Float](repeating: 0, count: used * k)
+        for r in 0..<used {
+            let from = r * rows / used
+            for j in 0..<k { sample[r * k + j] = x[from * k + j] }
+        }
+        var meanAbs = [Double](repeating: 0, count: k)
+        for r in 0..<rows { for j in 0..<k { meanAbs[j] += Double(abs(x[r * k + j])) } }
+        for j in 0..<k { meanAbs[j] /= Double(rows) }
+        // The Float layer's output on the sample, in Double.
+        var want = [Double](repeating: 0, count: used * n)
+        for r in 0..<used {
+            for c in 0..<n {
+                var acc = 0.0
+                for j in 0..<k { acc += Double(sample[r * k + j]) * Double(weights[c * k + j]) }
+                want[r * n + c] = acc
+            }
+        }
+        let nonzero = meanAbs.filter { $0 > 0 }
+        var best: (weights: Int4Weights, alpha: Float, error: Double)? = nil
+        for step in 0...steps {
+            let alpha = Double(step) / Double(steps)
+            var factors = [Float](repeating: 1, count: k)
+            if alpha > 0, let lo = nonzero.min(), let hi = nonzero.max() {
+                let centre = (pow(lo, alpha) * pow(hi, alpha)).squareRoot()
+                for j in 0..<k where meanAbs[j] > 0 {
+                    let f = Float(pow(meanAbs[j], alpha) / centre)
+                    if f.isFinite, f > 0 { factors[j] = f }
+                }
+            }
+            let smoothing: Smoothing?
+            do { smoothing = alpha > 0 ? try Smoothing(factors: factors) : nil } catch {
+                throw QGEMMError(.invalidValue, "smoothing factors for α = \(alpha): \(error)")
+            }
+            let candidate = try Int4Weights(quantizing: weights, outputChannels: n, inputChannels: k, groupSize: groupSize,
+                                            smoothing: smoothing)
+            let y = try candidate(sample, rows: used)
+            var error = 0.0
+            for i in 0..<y.count { error += (Double(y[i]) - want[i]) * (Double(y[i]) - want[i]) }
+            if let b = best, b.error <= error { continue }
+            best = (candidate, Float(alpha), error)
+        }
+        guard let chosen = best else { throw QGEMMError(.invalidArgument, "no α was tried") }
+        let withBias = try Int4Weights(values: chosen.weights.values(), scales: chosen.weights.scales, outputChannels: n,
+                                       inputChannels: k, groupSize: groupSize, bias: bias, smoothing: chosen.weights.smoothing)
+        return (withBias, chosen.alpha)
+    }
+
+    /// Every int4 value, row-major `[N×K]`.
+    func values() -> [Int8] {
+        let kp = qg_w4_packed_k(Int64(inputChannels), Int64(groupSize))
+        return packed.withUnsafeBufferPointer { p in
+            (0..<(outputChannels * inputChannels)).map { i in
+                qg_w4_packed_value(p.baseAddress, Int64(i / inputChannels), Int64(i % inputChannels), kp)
+            }
+        }
     }
 
     /// The absmax rule of ``init(quantizing:outputChannels:inputChannels:groupSize:bias:)``.
@@ -146,56 +266,110 @@ public final class Int4Weights: Sendable {
         return fallback.hasInt4Kernel ? fallback : KernelPath.bestInt4
     }
 
+    /// Scratch memory for the buffer and Span calls: the quantized rows, their
+    /// scales and their per-group offset terms. It grows to the largest call it
+    /// has served and is then reused, so later calls of that size allocate
+    /// nothing. Keep one per task or thread.
+    public struct Workspace: Sendable {
+        var quantized: [Int8] = []
+        var scales: [Float] = []
+        var offsets: [Int32] = []
+        var smoothed: [Float] = []
+
+        /// An empty workspace; the first call sizes it.
+        public init() {}
+
+        /// Bytes the workspace holds now.
+        public var byteCount: Int { quantized.count + 4 * (scales.count + offsets.count + smoothed.count) }
+
+        static func grow<T: Numeric>(_ a: inout [T], to count: Int) {
+            if a.count < count { a = [T](repeating: 0, count: count) }
+        }
+    }
+
     /// `Y = X·Wᵀ + b` for Float X `[rows×K]`: each row quantized to int8 with
     /// its own scale, then the W4A8 contract above. Returns Float `[rows×N]`.
     ///
     /// - Throws: ``QGEMMError`` for a wrong count, a NaN or infinite input, a
     ///   path without 4-bit tiles or a bad thread count.
     public func callAsFunction(_ x: [Float], rows: Int, kernel: KernelPath? = nil, threads: Int? = nil) throws(QGEMMError) -> [Float] {
+        guard rows >= 0 else { throw QGEMMError(.invalidShape, "rows must be ≥ 0, got \(rows)") }
+        let (need, o1) = rows.multipliedReportingOverflow(by: inputChannels)
+        let (outCount, o2) = rows.multipliedReportingOverflow(by: outputChannels)
+        guard !o1, !o2, x.count == need else {
+            throw QGEMMError(.invalidShape, "X holds \(x.count) values, but rows×K = \(rows)×\(inputChannels)")
+        }
+        var y = [Float](repeating: 0, count: outCount)
+        var workspace = Workspace()
+        try x.withUnsafeBufferPointer { (xb) throws(QGEMMError) in
+            try y.withUnsafeMutableBufferPointer { (yb) throws(QGEMMError) in
+                try self(xb, rows: rows, into: yb, workspace: &workspace, kernel: kernel, threads: threads)
+            }
+        }
+        return y
+    }
+
+    /// The layer on buffers, with caller-owned scratch: Float X `[rows×K]` in,
+    /// Float Y `[rows×N]` out, the bits of ``callAsFunction(_:rows:kernel:threads:)``.
+    /// After the first call with a given shape, a call allocates nothing.
+    ///
+    /// - Throws: ``QGEMMError`` for a short buffer (`.bufferTooSmall`), a row
+    ///   count whose products overflow (`.invalidShape`), overlapping buffers
+    ///   (`.aliasing`), a NaN or infinite input (`.invalidValue`), a path without
+    ///   4-bit tiles (`.unsupportedKernel`) or a bad thread count. Nothing is
+    ///   written to `y` then.
+    public func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, into y: UnsafeMutableBufferPointer<Float>,
+                               workspace: inout Workspace, kernel: KernelPath? = nil, threads: Int? = nil) throws(QGEMMError) {
         let k = inputChannels, n = outputChannels
         guard rows >= 0 else { throw QGEMMError(.invalidShape, "rows must be ≥ 0, got \(rows)") }
-        let (need, o1) = rows.multipliedReportingOverflow(by: k)
-        let (outCount, o2) = rows.multipliedReportingOverflow(by: n)
-        guard !o1, !o2, x.count == need else {
-            throw QGEMMError(.invalidShape, "X holds \(x.count) values, but rows×K = \(rows)×\(k)")
-        }
+        let (xCount, o1) = rows.multipliedReportingOverflow(by: k), (yCount, o2) = rows.multipliedReportingOverflow(by: n)
+        let kp = Int(qg_w4_packed_k(Int64(k), Int64(groupSize)))
+        let (qCount, o3) = rows.multipliedReportingOverflow(by: kp)
+        guard !o1, !o2, !o3 else { throw QGEMMError(.invalidShape, "\(rows) rows of K = \(k) or N = \(n) overflow Int") }
+        guard x.count >= xCount else { throw QGEMMError(.bufferTooSmall, "x holds \(x.count) values, \(rows) rows × K = \(k) need \(xCount)") }
+        guard y.count >= yCount else { throw QGEMMError(.bufferTooSmall, "y holds \(y.count) values, \(rows) rows × N = \(n) need \(yCount)") }
         let path = try Self.choose(kernel)
         let threadCount: Int32
         do { threadCount = try PackedWeights.checkThreads(threads) } catch let e as QGEMMError { throw e } catch {
             throw QGEMMError(.invalidArgument, "\(error)")
         }
-        var y = [Float](repeating: 0, count: outCount)
-        if rows == 0 { return y }
-        let kp = Int(qg_w4_packed_k(Int64(k), Int64(groupSize)))
-        var q = [Int8](repeating: 0, count: rows * kp)
-        var rowScale = [Float](repeating: 0, count: rows)
-        var offset = [Int32](repeating: 0, count: rows * groupCount)
-        let bad = x.withUnsafeBufferPointer { xp in
-            q.withUnsafeMutableBufferPointer { qp in
-                rowScale.withUnsafeMutableBufferPointer { sp in
-                    offset.withUnsafeMutableBufferPointer { op in
-                        qg_w4_prepare_rows(xp.baseAddress, Int64(rows), Int64(k), Int64(k), Int64(groupSize), qp.baseAddress,
-                                           Int64(kp), sp.baseAddress, op.baseAddress)
-                    }
+        guard rows > 0, let xBase = x.baseAddress, let yBase = y.baseAddress else { return }
+        let xBytes = UnsafeRawPointer(xBase)..<UnsafeRawPointer(xBase + xCount)
+        let yBytes = UnsafeRawPointer(yBase)..<UnsafeRawPointer(yBase + yCount)
+        guard !xBytes.overlaps(yBytes) else { throw QGEMMError(.aliasing, "the output y overlaps the input x") }
+        // With smoothing, the rows quantized are X·diag(1/s).
+        let rowsIn = UnsafePointer(xBase)
+        if let smoothing {
+            Workspace.grow(&workspace.smoothed, to: xCount)
+            workspace.smoothed.withUnsafeMutableBufferPointer { smoothing.apply(UnsafeBufferPointer(start: xBase, count: xCount), rows: rows, into: $0) }
+        }
+        Workspace.grow(&workspace.quantized, to: qCount)
+        Workspace.grow(&workspace.scales, to: rows)
+        Workspace.grow(&workspace.offsets, to: rows * groupCount)
+        let bad = workspace.smoothed.withUnsafeBufferPointer { smoothedRows in
+          workspace.quantized.withUnsafeMutableBufferPointer { qp in
+            workspace.scales.withUnsafeMutableBufferPointer { sp in
+                workspace.offsets.withUnsafeMutableBufferPointer { op in
+                    qg_w4_prepare_rows(smoothing == nil ? rowsIn : smoothedRows.baseAddress, Int64(rows), Int64(k), Int64(k), Int64(groupSize), qp.baseAddress,
+                                       Int64(kp), sp.baseAddress, op.baseAddress)
                 }
             }
+          }
         }
         guard bad < 0 else {
-            throw QGEMMError(.invalidValue, "input \(x[Int(bad)]) at [\(Int(bad) / k)][\(Int(bad) % k)] is not finite")
+            throw QGEMMError(.invalidValue, "input \(xBase[Int(bad)]) at [\(Int(bad) / k)][\(Int(bad) % k)] is not finite")
         }
-        let status = q.withUnsafeBufferPointer { qp in
-            rowScale.withUnsafeBufferPointer { sp in
-                offset.withUnsafeBufferPointer { op in
+        let status = workspace.quantized.withUnsafeBufferPointer { qp in
+            workspace.scales.withUnsafeBufferPointer { sp in
+                workspace.offsets.withUnsafeBufferPointer { op in
                     packed.withUnsafeBufferPointer { wp in
                         packedScales.withUnsafeBufferPointer { wsp in
-                            y.withUnsafeMutableBufferPointer { yp in
-                                Self.withOptionalPointer(paddedBias) { bp in
-                                    var args = qg_w4_args(m: Int64(rows), n: Int64(n), k: Int64(k), group: Int64(groupSize),
-                                                          x: qp.baseAddress, ldx: Int64(kp), x_scale: sp.baseAddress,
-                                                          x_offset: op.baseAddress, w: wp.baseAddress, w_scale: wsp.baseAddress,
-                                                          bias: bp, y: yp.baseAddress, ldy: Int64(n))
-                                    return qg_w4_gemm(&args, path.cValue ?? -1, threadCount)
-                                }
+                            Self.withOptionalPointer(paddedBias) { bp in
+                                var args = qg_w4_args(m: Int64(rows), n: Int64(n), k: Int64(k), group: Int64(groupSize),
+                                                      x: qp.baseAddress, ldx: Int64(kp), x_scale: sp.baseAddress,
+                                                      x_offset: op.baseAddress, w: wp.baseAddress, w_scale: wsp.baseAddress,
+                                                      bias: bp, y: yBase, ldy: Int64(n))
+                                return qg_w4_gemm(&args, path.cValue ?? -1, threadCount)
                             }
                         }
                     }
@@ -205,7 +379,6 @@ public final class Int4Weights: Sendable {
         guard status == 0 else {
             throw QGEMMError(.unsupportedKernel, "kernel path '\(path)' cannot run 4-bit weights on this CPU")
         }
-        return y
     }
 
     private static func withOptionalPointer<R>(_ a: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
@@ -242,7 +415,11 @@ extension KernelPath {
     /// The paths this CPU runs that have 4-bit-weight tiles.
     public static var availableInt4: [KernelPath] { available.filter(\.hasInt4Kernel) }
     /// The best path with 4-bit-weight tiles this CPU runs.
-    public static var bestInt4: KernelPath { KernelPath(rawValue: String(cString: qg_path_name(qg_w4_path_best()))) ?? .reference }
+    public static var bestInt4: KernelPath { bestInt4Storage }
+
+    /// Read once: a call that takes the default looks it up, and making a
+    /// path from its C name allocates.
+    private static let bestInt4Storage = KernelPath(rawValue: String(cString: qg_path_name(qg_w4_path_best()))) ?? .reference
     /// The 4-bit main tile's name (`qg_w4_4x32c8__avx512vnni`), or nil without one.
     public var int4KernelName: String? {
         guard let c = cValue, let name = qg_w4_path_ukernel(c) else { return nil }

@@ -25,6 +25,23 @@ extension QuantizedLinear {
 }
 
 @available(macOS 10.14.4, iOS 12.2, watchOS 5.2, tvOS 12.2, visionOS 1.0, *)
+extension Int4Weights {
+    /// ``callAsFunction(_:rows:into:workspace:kernel:threads:)-(UnsafeBufferPointer<Float>,_,_,_,_,_)`` on spans:
+    /// Float X [rows×K] in, Float Y [rows×N] out, scratch in a caller-owned
+    /// workspace (no heap allocation once warm).
+    ///
+    /// - Throws: as the buffer form, except `.aliasing`, which cannot happen.
+    public func callAsFunction(_ x: Span<Float>, rows: Int, into y: inout MutableSpan<Float>, workspace: inout Workspace,
+                               kernel: KernelPath? = nil, threads: Int? = nil) throws(QGEMMError) {
+        try x.withUnsafeBufferPointer { (xb) throws(QGEMMError) in
+            try y.withUnsafeMutableBufferPointer { (yb) throws(QGEMMError) in
+                try self(xb, rows: rows, into: yb, workspace: &workspace, kernel: kernel, threads: threads)
+            }
+        }
+    }
+}
+
+@available(macOS 10.14.4, iOS 12.2, watchOS 5.2, tvOS 12.2, visionOS 1.0, *)
 extension PackedWeights {
     /// ``gemm(_:rows:rowStride:input:into:outputRowStride:kernel:threads:)`` on spans
     /// (rows packed without gaps: strides K and N).

@@ -13,7 +13,8 @@ import SentenceEmbeddings
 ///               "layers": {"0.output.dense": {"mode": "dynamic", "granularity": "row"}}}]}
 /// ```
 ///
-/// Modes: float, dynamic (granularity row or tensor), static and
+/// Modes: float, dynamic (granularity row or tensor), int4 ("group": the
+/// group size, default 32), static and
 /// static-input (observer minmax, moving, percentile with "percentile",
 /// mse or entropy; "smooth": SmoothQuant's alpha). Prints a JSON list of
 /// ``AccuracyStudy`` results (an exact layer's SQNR is the string "Infinity").
@@ -24,6 +25,7 @@ struct StudySpec: Decodable {
         let observer: String?
         let percentile: Double?
         let smooth: Float?
+        let group: Int?
 
         func recipe() throws -> LayerRecipe {
             switch mode {
@@ -37,8 +39,10 @@ struct StudySpec: Decodable {
             case "static", "static-input":
                 let o = try LayerRecipe.Observer(name: observer ?? "minmax", percentile: percentile)
                 return .calibrated(mode == "static" ? .static : .staticInput, o, smoothingAlpha: smooth)
+            case "int4":
+                return .int4(groupSize: group ?? 32)
             default:
-                throw QGEMMError(.invalidArgument, "mode \(mode): float, dynamic, static or static-input")
+                throw QGEMMError(.invalidArgument, "mode \(mode): float, dynamic, static, static-input or int4")
             }
         }
     }

@@ -22,6 +22,7 @@
 
 #if defined(__aarch64__)
 #include "../neon/epilogue_neon.h"
+#include "w4_neondot.h"
 
 #define QG_DOT __attribute__((target("dotprod")))
 #define QG_DOT_INLINE static inline __attribute__((always_inline, target("dotprod")))
@@ -166,5 +167,7 @@ const qg_kernel qg_kernel_neondot = {
     .x_block_target = 256 * 1024,
     .max_row_groups = 16,
     .peak_probe = qg_peak_sdot,
+    .w4_main = {.mr = 4, .nr = QG_W4_PANEL_N, .run = qg_w4_4x16c8__neondot, .name = "qg_w4_4x16c8__neondot"},
+    .w4_few = {.mr = 1, .nr = 4 * QG_W4_PANEL_N, .run = qg_w4_1x64c8__neondot, .name = "qg_w4_1x64c8__neondot"},
 };
 #endif

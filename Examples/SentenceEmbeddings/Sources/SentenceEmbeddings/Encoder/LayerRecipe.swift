@@ -14,6 +14,9 @@ public enum LayerRecipe: Sendable, Equatable {
     /// sentences, in batches of 64 rows, and SmoothQuant factors with
     /// `smoothingAlpha`.
     case calibrated(QuantizedLinear.CalibratedMode, Observer, smoothingAlpha: Float?)
+    /// ``Int4Weights``: group-wise 4-bit weights (absmax scales per group of
+    /// `groupSize` inputs), int8 activations quantized per row at each call.
+    case int4(groupSize: Int)
 
     /// The calibration observers of the library, by name.
     public enum Observer: Sendable, Equatable {
@@ -46,13 +49,14 @@ public enum LayerRecipe: Sendable, Equatable {
         }
     }
 
-    /// "float", "dynamic", "static" or "static-input".
+    /// "float", "dynamic", "static", "static-input" or "int4".
     public var modeName: String {
         switch self {
         case .float: "float"
         case .dynamic: "dynamic"
         case .calibrated(.static, _, _): "static"
         case .calibrated(.staticInput, _, _): "static-input"
+        case .int4: "int4"
         }
     }
 }

@@ -3,16 +3,19 @@ import QGEMM
 import QGEMMBaseline
 
 /// One Linear layer of the encoder, Y[rows×outputs] = X[rows×inputs]·Wᵀ + b:
-/// int8 (a ``QuantizedLinear``), Float (OpenBLAS sgemm), or several layers
-/// that read the same input, their outputs side by side.
+/// int8 (a ``QuantizedLinear``), 4-bit weights (``Int4Weights``), Float
+/// (OpenBLAS sgemm), or several layers that read the same input, their
+/// outputs side by side.
 enum LinearLayer: Sendable {
     case int8(QuantizedLinear)
+    case int4(Int4Weights)
     case float(weight: [Float], bias: [Float], outputs: Int, inputs: Int)
     indirect case stacked([LinearLayer])
 
     var outputs: Int {
         switch self {
         case .int8(let layer): layer.outputChannels
+        case .int4(let layer): layer.outputChannels
         case .float(_, _, let outputs, _): outputs
         case .stacked(let parts): parts.reduce(0) { $0 + $1.outputs }
         }
@@ -31,6 +34,9 @@ enum LinearLayer: Sendable {
         case .dynamic(let granularity):
             return .int8(try QuantizedLinear(weights: weight, outputChannels: outputs, inputChannels: inputs, bias: bias,
                                              mode: .dynamic(granularity)))
+        case .int4(let groupSize):
+            return .int4(try Int4Weights(quantizing: weight, outputChannels: outputs, inputChannels: inputs, groupSize: groupSize,
+                                         bias: bias))
         case .calibrated:
             throw QGEMMError(.invalidArgument, "a calibrated layer is built from its calibration inputs (LinearLayer.calibrate)")
         }
@@ -57,6 +63,10 @@ enum LinearLayer: Sendable {
         switch self {
         case .int8(let layer):
             try layer(x, rows: rows, into: y, workspace: &workspace, threads: threads)
+        case .int4(let layer):
+            // Its own scratch: the accuracy study's layers, not the timed path.
+            var scratch = Int4Weights.Workspace()
+            try layer(x, rows: rows, into: y, workspace: &scratch, threads: threads)
         case .float(let weight, let bias, let outputs, let inputs):
             try weight.withUnsafeBufferPointer { w in
                 try BLAS.sgemm(m: rows, k: inputs, n: outputs, a: x, b: w, transposeB: true, c: y)

@@ -83,8 +83,10 @@ public final class SentenceEncoder: Sendable {
             }
             perTensor = perTensor || names.indices.contains { recipe($0) == .dynamic(.perTensor) }
             func layer(_ slots: Range<Int>) throws -> LinearLayer {
-                // Float or dynamic alike: one fused layer.
-                if let r = recipe(slots.lowerBound), r == .float || r.modeName == "dynamic", slots.allSatisfy({ recipe($0) == r }) {
+                // Float, dynamic or int4 alike: one fused layer (int4 groups
+                // run along K, so stacking output channels changes no group).
+                if let r = recipe(slots.lowerBound), r == .float || r.modeName == "dynamic" || r.modeName == "int4",
+                   slots.allSatisfy({ recipe($0) == r }) {
                     return try .fused(Array(parts[slots]), recipe: r)
                 }
                 let built = try slots.map { i -> LinearLayer in

@@ -1,0 +1,10 @@
+// The neoni8mm path's 4-bit-weight tiles (w4_neoni8mm.c), for its descriptor.
+#ifndef QG_W4_NEONI8MM_H
+#define QG_W4_NEONI8MM_H
+
+#include "kernel.h"
+
+void qg_w4_4x16c8__neoni8mm(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols);
+void qg_w4_1x64c8__neoni8mm(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols);
+
+#endif

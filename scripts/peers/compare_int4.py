@@ -1,0 +1,75 @@
+"""scripts/bench-peers --weights int4: qgemm's 4-bit weights (Int4Weights,
+Float in and out, rows quantized inside the call) against qgemm's own int8
+path (Float output) and ONNX Runtime's MatMulNBits (4 bits, the same block
+size, accuracy_level 4), in interleaved rounds; each library's fastest run
+and median per shape, and the ratios from the fastest runs."""
+import argparse
+import json
+import subprocess
+import sys
+
+DECODE = ["1x4096x4096", "1x11008x4096", "4x4096x4096", "8x4096x4096", "32x4096x4096", "128x4096x4096"]
+
+p = argparse.ArgumentParser()
+p.add_argument("--qgemm", required=True)
+p.add_argument("--weights", default="int4")
+p.add_argument("--group-size", type=int, default=32)
+p.add_argument("--threads", default="1")
+p.add_argument("--shape", action="append", default=[])
+p.add_argument("--kernel")
+p.add_argument("--min-time", type=float, default=0.3)
+p.add_argument("--rounds", type=int, default=3)
+p.add_argument("--json")
+a = p.parse_args()
+shapes = a.shape or DECODE
+threads = [int(t) for t in a.threads.split(",")]
+best, median = {}, {}
+
+
+def keep(lib, m, k, n, t, med, fast):
+    key = (lib, m, k, n, t)
+    best[key] = max(best.get(key, 0.0), fast)
+    median[key] = max(median.get(key, 0.0), med)
+
+
+def qgemm(extra, lib):
+    cmd = [a.qgemm, "bench", "--no-sgemm", "--threads", a.threads, "--min-time", str(a.min_time), "--json", "-"] + extra
+    for s in shapes:
+        cmd += ["--shape", s]
+    if a.kernel:
+        cmd += ["--kernel", a.kernel]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    for r in json.loads(out)["results"]:
+        keep(lib, r["m"], r["k"], r["n"], r["threads"], r["int8_gops"], r["int8_gops_best"])
+
+
+for rnd in range(a.rounds):
+    print(f"bench-peers: round {rnd + 1} of {a.rounds}", file=sys.stderr)
+    qgemm(["--weights", "int4", "--group-size", str(a.group_size)], "qgemm int4")
+    qgemm(["--output-type", "float"], "qgemm int8")
+    lines = "".join(f"{s.replace('x', ' ')} {t} {a.min_time} {a.group_size}\n" for s in shapes for t in threads)
+    out = subprocess.run([sys.executable, "scripts/peers/ort_matmulnbits.py"], input=lines, check=True,
+                         capture_output=True, text=True).stdout
+    for line in out.split("\n"):
+        if line.strip():
+            m, k, n, t, _, med, fast, _ = line.split()
+            keep("ORT MatMulNBits", int(m), int(k), int(n), int(t), float(med), float(fast))
+
+libs = ["qgemm int4", "qgemm int8", "ORT MatMulNBits"]
+print(f"GOP/s, fastest run of {a.rounds} interleaved rounds (medians in the JSON); group/block size {a.group_size}")
+print("| shape | threads | " + " | ".join(libs) + " | int4 / int8 | int4 / MatMulNBits |")
+print("| --- | --- |" + " --- |" * (len(libs) + 2))
+rows = []
+for s in shapes:
+    m, k, n = (int(v) for v in s.split("x"))
+    for t in threads:
+        b = [best.get((lib, m, k, n, t), 0.0) for lib in libs]
+        r8 = b[0] / b[1] if b[1] else float("nan")
+        rort = b[0] / b[2] if b[2] else float("nan")
+        print(f"| {m}×{k}×{n} | {t} | " + " | ".join(f"{v:.0f}" for v in b) + f" | {r8:.2f}× | {rort:.2f}× |")
+        rows.append({"m": m, "k": k, "n": n, "threads": t,
+                     "best": {lib: best.get((lib, m, k, n, t)) for lib in libs},
+                     "median": {lib: median.get((lib, m, k, n, t)) for lib in libs}})
+if a.json:
+    with open(a.json, "w") as f:
+        json.dump({"group_size": a.group_size, "rounds": a.rounds, "rows": rows}, f, indent=2)

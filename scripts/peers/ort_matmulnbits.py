@@ -1,0 +1,55 @@
+"""Times ONNX Runtime's MatMulNBits (com.microsoft) for scripts/bench-peers
+--weights int4: Float activations A[M×K], 4-bit weights in blocks of BLOCK
+along K with one Float scale per block and no zero points (so q − 8, as
+qgemm's int4), accuracy_level 4 (int8 activations inside, the W4A8 route),
+weights as initializers (prepacked at session creation, as qgemm packs once).
+Reads "M K N THREADS MIN_SECONDS BLOCK" lines on stdin, prints
+"M K N THREADS MatMulNBits GOPS_MEDIAN GOPS_BEST RUNS" for each."""
+import sys
+import time
+
+import numpy as np
+import onnxruntime as ort
+from onnx import TensorProto, helper
+
+
+def model(m, k, n, block, rng):
+    blocks = (k + block - 1) // block
+    packed = rng.integers(0, 256, size=(n, blocks, block // 2), dtype=np.uint8)
+    scales = (rng.random(n * blocks, dtype=np.float32) + 0.5) / 64
+    inits = [helper.make_tensor("b", TensorProto.UINT8, [n, blocks, block // 2], packed.tobytes(), raw=True),
+             helper.make_tensor("scales", TensorProto.FLOAT, [n * blocks], scales.tobytes(), raw=True)]
+    node = helper.make_node("MatMulNBits", ["a", "b", "scales"], ["y"], domain="com.microsoft",
+                            K=k, N=n, bits=4, block_size=block, accuracy_level=4)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("a", TensorProto.FLOAT, [m, k])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [m, n])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13),
+                                                   helper.make_opsetid("com.microsoft", 1)]).SerializeToString()
+
+
+rng = np.random.default_rng(1)
+for line in sys.stdin:
+    if not line.strip():
+        continue
+    m, k, n, threads, min_seconds, block = line.split()
+    m, k, n, threads, min_seconds, block = int(m), int(k), int(n), int(threads), float(min_seconds), int(block)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(model(m, k, n, block, rng), so, providers=["CPUExecutionProvider"])
+    x = rng.standard_normal((m, k), dtype=np.float32)
+    # Bind the input once so the timed loop measures the operator, not Python's copies.
+    binding = sess.io_binding()
+    binding.bind_cpu_input("a", x)
+    binding.bind_output("y")
+    sess.run_with_iobinding(binding)
+    times = []
+    start = time.perf_counter()
+    while len(times) < 5 or (time.perf_counter() - start < min_seconds and len(times) < 100000):
+        t0 = time.perf_counter()
+        sess.run_with_iobinding(binding)
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    ops = 2.0 * m * n * k
+    print(f"{m} {k} {n} {threads} MatMulNBits {ops / times[len(times) // 2] / 1e9:.6f} {ops / times[0] / 1e9:.6f} {len(times)}",
+          flush=True)
