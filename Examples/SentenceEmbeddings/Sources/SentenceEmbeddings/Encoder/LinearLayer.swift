@@ -34,10 +34,10 @@ enum LinearLayer: Sendable {
         case .dynamic(let granularity):
             return .int8(try QuantizedLinear(weights: weight, outputChannels: outputs, inputChannels: inputs, bias: bias,
                                              mode: .dynamic(granularity)))
-        case .int4(let groupSize):
+        case .int4(let groupSize, let scales):
             return .int4(try Int4Weights(quantizing: weight, outputChannels: outputs, inputChannels: inputs, groupSize: groupSize,
-                                         bias: bias))
-        case .calibrated:
+                                         bias: bias, groupScales: scales))
+        case .calibrated, .int4Searched:
             throw QGEMMError(.invalidArgument, "a calibrated layer is built from its calibration inputs (LinearLayer.calibrate)")
         }
     }
