@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import QGEMM
+import CQGEMM
 import QGEMMBaseline
 
 @Suite("4-bit weights (W4A8)")
@@ -48,7 +49,9 @@ struct Int4WeightsTests {
             var x = data(rows * k, &rng, scale: 3)
             if rows > 1 { for i in 0..<k { x[k + i] = 0 } } // an all-zero row
             let got = try w(x, rows: rows, kernel: .reference)
-            let want = contract(x, rows: rows, values: values, scales: scales, n: n, k: k, group: group, bias: bias)
+            // Scales are stored in binary16: the contract takes the stored ones.
+            for (given, stored) in zip(scales, w.scales) { #expect(abs(given - stored) <= given / 1024) }
+            let want = contract(x, rows: rows, values: values, scales: w.scales, n: n, k: k, group: group, bias: bias)
             #expect(got.map(\.bitPattern) == want.map(\.bitPattern), "N \(n) K \(k) group \(group)")
             for i in 0..<(n * k) where i % 5 == 0 {
                 #expect(try w.value(outputChannel: i / k, input: i % k) == values[i])
@@ -176,8 +179,10 @@ struct Int4WeightsTests {
         #expect(try refusal { $0.metadata["input_channels"] = "15" }?.contains("weight_packed") == true)
         #expect(try refusal { $0.metadata["input_channels"] = "-1" }?.contains("input_channels") == true)
         #expect(try refusal { $0.tensors["weight_scale"] = nil }?.contains("weight_scale") == true)
-        #expect(try refusal { $0.tensors["weight_scale"] = try .init(float32: [Float](repeating: 1, count: 3), shape: [3, 1]) }?.contains("weight_scale") == true)
-        #expect(try refusal { $0.tensors["weight_scale"] = try .init(float32: [Float](repeating: .nan, count: 6), shape: [3, 2]) }?.contains("scale") == true)
+        #expect(try refusal { $0.tensors["weight_scale"] = try .init(float32: [Float](repeating: 1, count: 6), shape: [3, 2]) }?.contains("weight_scale") == true)
+        #expect(try refusal { $0.tensors["weight_scale"] = try .init(dtype: .float16, shape: [3, 1], bytes: [0, 60, 0, 60, 0, 60]) }?.contains("weight_scale") == true)
+        // 0x7E00: a binary16 NaN.
+        #expect(try refusal { $0.tensors["weight_scale"] = try .init(dtype: .float16, shape: [3, 2], bytes: [UInt8](repeating: 0, count: 10) + [0x00, 0x7E]) }?.contains("scale") == true)
         #expect(try refusal { $0.tensors["bias"] = try .init(float32: [1, 2], shape: [2]) }?.contains("bias") == true)
         #expect(try refusal { $0.tensors["extra"] = try .init(int8: [1], shape: [1]) }?.contains("extra") == true)
         #expect(try refusal { $0.tensors["weight_packed"] = try .init(int8: [Int8](repeating: 0, count: 21), shape: [3, 7]) }?.contains("weight_packed") == true)
@@ -279,5 +284,27 @@ struct Int4WeightsTests {
                 try short.withUnsafeMutableBufferPointer { yb in try layer(xb, rows: 1, into: yb, workspace: &workspace) }
             }
         }
+    }
+
+    /// The C core's binary16 conversions, which pack every scale and which the
+    /// reference and the portable tile widen with: exact one way, rounded to
+    /// nearest even the other, as Swift's Float16 does.
+    @Test func halfPrecisionConversionsMatchFloat16() throws {
+        #if arch(x86_64) || arch(arm64)
+        for h in UInt16.min...UInt16.max {
+            let f = qg_f32_from_f16(h), want = Float(Float16(bitPattern: h))
+            if want.isNaN { #expect(f.isNaN); continue }
+            #expect(f.bitPattern == want.bitPattern, "binary16 \(h)")
+            #expect(qg_f16_from_f32(f) == h, "binary16 \(h) round trip")
+        }
+        var rng = SplitMix64(seed: 77)
+        let edges: [Float] = [65504, 65519.99, 65520, 65536, 1e-8, 2.98e-8, 2.99e-8, 5.96e-8, 6.1e-5, 6.103e-5, .infinity,
+                              -.infinity, 0, -0.0, .leastNonzeroMagnitude, .greatestFiniteMagnitude]
+        let random = (0..<200_000).map { _ in Float(bitPattern: UInt32(truncatingIfNeeded: rng.next())) }
+        for f in edges + edges.map { -$0 } + random where !f.isNaN {
+            #expect(qg_f16_from_f32(f) == Float16(f).bitPattern, "\(f)")
+        }
+        #expect(qg_f32_from_f16(qg_f16_from_f32(.nan)).isNaN)
+        #endif
     }
 }

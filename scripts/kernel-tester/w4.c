@@ -1,6 +1,7 @@
 // The kernel tester's 4-bit-weight (W4A8) half: a path's W4 tiles against
 // qg_w4_gemm_reference, bit for bit, with full-range data (q_W in [−8, 7],
-// −8 included; q_X in [−128, 127]; scales of both signs, bias or none) on
+// −8 included; q_X in [−128, 127]; binary16 scales of both signs, subnormals
+// included; bias or none) on
 //   - shapes derived from the tiles: M = 1 … MR+1, 2·MR+1; N = NR−1, NR, NR+1,
 //     2·NR+3 of both tiles; K = G−1, G, G+1, 2·G+3 and 300 for each group size
 //     G of 8, 32, 64 and 128; row and output strides and threads rotate;
@@ -24,14 +25,19 @@ static long w4_case(int path, const qg_kernel *kernel, int64_t m, int64_t n, int
     const int64_t ldx = kp + variant % 3 * 4, ldy = n + variant % 4;
     const int threads = 1 + (int)(variant % 3);
     int8_t *q = malloc((size_t)(n * k)), *x = calloc((size_t)(m * ldx), 1);
-    float *scales = malloc(sizeof(float) * (size_t)(n * groups)), *x_scale = malloc(sizeof(float) * (size_t)m);
+    uint16_t *scales = malloc(sizeof(uint16_t) * (size_t)(n * groups));
+    float *x_scale = malloc(sizeof(float) * (size_t)m);
     int32_t *offset = calloc((size_t)(m * groups), sizeof(int32_t));
     uint8_t *packed = malloc((size_t)qg_w4_packed_bytes(n, k, group));
-    float *packed_scales = malloc(sizeof(float) * (size_t)qg_w4_scale_count(n, k, group));
+    uint16_t *packed_scales = malloc(sizeof(uint16_t) * (size_t)qg_w4_scale_count(n, k, group));
     float *bias = variant % 2 ? malloc(sizeof(float) * (size_t)np) : NULL;
     float *y = malloc(sizeof(float) * (size_t)(m * ldy)), *want = malloc(sizeof(float) * (size_t)(m * ldy));
     for (int64_t i = 0; i < n * k; i++) q[i] = (int8_t)(kernel_tester_next() % 16) - 8;
-    for (int64_t i = 0; i < n * groups; i++) scales[i] = random_scale();
+    // Binary16 scales; one in 16 a subnormal, so the widening of every path
+    // meets the reference's on those too.
+    for (int64_t i = 0; i < n * groups; i++)
+        scales[i] = kernel_tester_next() % 16 == 0 ? (uint16_t)(kernel_tester_next() % 0x400 | (kernel_tester_next() % 2) << 15)
+                                                   : qg_f16_from_f32(random_scale());
     for (int64_t r = 0; r < m; r++) {
         x_scale[r] = random_scale();
         for (int64_t i = 0; i < k; i++) x[r * ldx + i] = (int8_t)kernel_tester_next();

@@ -219,6 +219,26 @@ static inline qg_emu512 qg_emu_srli_epi16(qg_emu512 a, unsigned imm) {
     memcpy(r.v, w, 64);
     return r;
 }
+/// VCVTPH2PS: 16 binary16 values to float, exactly (subnormals, Inf and NaN included).
+static inline __attribute__((target("avx2"))) qg_emu512f qg_emu_cvtph_ps(__m256i a) {
+    uint16_t h[16];
+    memcpy(h, &a, 32);
+    qg_emu512f r;
+    for (int i = 0; i < 16; i++) {
+        const uint32_t sign = (uint32_t)(h[i] & 0x8000u) << 16;
+        uint32_t e = (h[i] >> 10) & 0x1Fu, m = h[i] & 0x3FFu, bits;
+        if (e == 0x1F) bits = sign | 0x7F800000u | (m << 13) | (m ? 0x400000u : 0); // NaNs come back quiet
+        else if (e != 0) bits = sign | ((e + 112) << 23) | (m << 13);
+        else if (m == 0) bits = sign;
+        else {
+            e = 113;
+            while (!(m & 0x400u)) { m <<= 1; e--; }
+            bits = sign | (e << 23) | ((m & 0x3FFu) << 13);
+        }
+        memcpy(&r.v[i], &bits, 4);
+    }
+    return r;
+}
 /// VCVTPS2DQ: float to int32, rounded to nearest even; NaN and values outside
 /// int32 give INT32_MIN (the "integer indefinite").
 static inline qg_emu512 qg_emu_cvtps_epi32(qg_emu512f a) {

@@ -81,6 +81,13 @@
 #define _mm512_fmadd_ps qg_emu_fmadd_ps
 #undef _mm512_mask_storeu_ps
 #define _mm512_mask_storeu_ps qg_emu_mask_storeu_ps
+// The aligned load and store: the unaligned stand-ins (the same bytes move).
+#undef _mm512_load_ps
+#define _mm512_load_ps qg_emu_loadu_ps
+#undef _mm512_store_ps
+#define _mm512_store_ps qg_emu_storeu_ps
+#undef _mm512_cvtph_ps
+#define _mm512_cvtph_ps qg_emu_cvtph_ps
 #undef _mm512_srli_epi16
 #define _mm512_srli_epi16 qg_emu_srli_epi16
 #undef _mm512_max_ps

@@ -34,6 +34,7 @@ static void qg_detect(qg_cpu_features *f) {
     int zmm_ok = ymm_ok && (xcr0 & 0xE0) == 0xE0; // opmask, ZMM_Hi256, Hi16_ZMM
     f->avx = avx_bit && ymm_ok;
     f->fma = fma_bit && f->avx;
+    f->f16c = ((c >> 29) & 1) && f->avx;
     if (max_leaf >= 7) {
         __cpuid_count(7, 0, a, b, c, d);
         f->avx2 = ((b >> 5) & 1) && f->avx;

@@ -13,8 +13,8 @@ static int64_t qg_w4_byte_index(int64_t n, int64_t k, int64_t kp, int *high) {
          + (n % QG_W4_PANEL_N) * 4 + in_chunk % 4;
 }
 
-void qg_w4_pack(const int8_t *q, int64_t ldq, int64_t n, int64_t k, int64_t group, const float *scales,
-                uint8_t *packed, float *packed_scales) {
+void qg_w4_pack(const int8_t *q, int64_t ldq, int64_t n, int64_t k, int64_t group, const uint16_t *scales,
+                uint8_t *packed, uint16_t *packed_scales) {
     const int64_t np = qg_packed_n(n), kp = qg_w4_packed_k(k, group), groups = qg_w4_groups(k, group);
     // Padding stores u = 8, which is q_W = 0.
     memset(packed, 0x88, (size_t)(np * kp / 2));
@@ -29,7 +29,7 @@ void qg_w4_pack(const int8_t *q, int64_t ldq, int64_t n, int64_t k, int64_t grou
     for (int64_t c = 0; c < np; c++)
         for (int64_t g = 0; g < groups; g++)
             packed_scales[(c / QG_W4_PANEL_N) * (QG_W4_PANEL_N * groups) + g * QG_W4_PANEL_N + c % QG_W4_PANEL_N] =
-                c < n ? scales[c * groups + g] : 0.0f;
+                c < n ? scales[c * groups + g] : 0;
 }
 
 int8_t qg_w4_packed_value(const uint8_t *packed, int64_t n, int64_t k, int64_t kp) {
@@ -62,4 +62,58 @@ int64_t qg_w4_prepare_rows(const float *x, int64_t rows, int64_t k, int64_t ldx,
         }
     }
     return -1;
+}
+
+uint16_t qg_f16_from_f32(float f) {
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    const uint32_t sign = x & 0x80000000u;
+    x ^= sign;
+    uint16_t h;
+    if (x >= 0x47800000u) {
+        // 65536 or more (or Inf, NaN): Inf, or a quiet NaN.
+        h = x > 0x7F800000u ? 0x7E00 : 0x7C00;
+    } else if (x < 0x38800000u) {
+        // Below 2^-14: a binary16 subnormal or zero. Adding 0.5 (2^-1) puts
+        // the value's bits at 2^-24 resolution into the low mantissa bits,
+        // rounded to nearest even by the float addition itself.
+        const float magic = 0.5f;
+        float v;
+        memcpy(&v, &x, sizeof v);
+        v += magic;
+        uint32_t bits, magic_bits;
+        memcpy(&bits, &v, sizeof bits);
+        memcpy(&magic_bits, &magic, sizeof magic_bits);
+        h = (uint16_t)(bits - magic_bits);
+    } else {
+        // Normal: rebias the exponent and round the 13 dropped bits to
+        // nearest even (a carry into the exponent gives the next binade, or Inf).
+        const uint32_t odd = (x >> 13) & 1;
+        x += 0xC8000000u + 0xFFFu + odd; // (15 − 127) << 23, wrapping, plus the rounding
+        h = (uint16_t)(x >> 13);
+    }
+    return (uint16_t)(h | (sign >> 16));
+}
+
+float qg_f32_from_f16(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exponent = (h >> 10) & 0x1Fu, mantissa = h & 0x3FFu, bits;
+    if (exponent == 0x1F) {
+        bits = sign | 0x7F800000u | (mantissa << 13);
+    } else if (exponent != 0) {
+        bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+    } else if (mantissa == 0) {
+        bits = sign;
+    } else {
+        // Subnormal: mantissa · 2^-24, normalized.
+        exponent = 113;
+        while (!(mantissa & 0x400u)) {
+            mantissa <<= 1;
+            exponent--;
+        }
+        bits = sign | (exponent << 23) | ((mantissa & 0x3FFu) << 13);
+    }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
 }

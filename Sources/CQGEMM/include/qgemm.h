@@ -23,6 +23,8 @@ typedef struct qg_cpu_features {
     // x86-64
     int sse41, avx, avx2, fma;
     int avx512f, avx512bw, avx512vl, avx512vnni, avxvnni;
+    /// VCVTPH2PS on xmm/ymm (F16C; every AVX2 CPU has it).
+    int f16c;
     // arm64
     int neon, dotprod, i8mm;
     /// NUL-terminated CPU brand string (may be empty).
@@ -224,18 +226,19 @@ int qg_gemm(const qg_gemm_args *args, int path, int threads);
 
 // MARK: - 4-bit weights with int8 activations (W4A8)
 
-/// Group-wise int4 weights q_W[n][k] ∈ [−8, 7] with a float scale S_W[n][g]
-/// per output channel and group of `group` consecutive K values, times int8
+/// Group-wise int4 weights q_W[n][k] ∈ [−8, 7] with a half-precision scale
+/// S_W[n][g] (IEEE binary16, as GPTQ, AWQ and llama.cpp store theirs) per
+/// output channel and group of `group` consecutive K values, times int8
 /// activations quantized per row, symmetrically (Z_X = 0): q_X[m][k] with
 /// scale S_X[m]. The contract (KERNELS.md, "4-bit weights"):
 ///
 ///     acc_g[m][n] = Σ_{k∈g} q_W[n][k]·q_X[m][k]                 (int32, exact)
-///     s = +0;  for g = 0, 1, …:  s = fma(S_W[n][g], (float)acc_g, s)
+///     s = +0;  for g = 0, 1, …:  s = fma((float)S_W[n][g], (float)acc_g, s)
 ///     y[m][n] = fma(S_X[m], s, bias[n])                         (bias +0 when absent)
 ///
 /// Every fma is one rounding, and the groups are summed in increasing order,
 /// so every path gives the reference's bits. |acc_g| ≤ 8·128·group < 2^24, so
-/// (float)acc_g is exact.
+/// (float)acc_g is exact, and so is every binary16 value as a float.
 ///
 /// Packed layout (one for every path): panels of QG_W4_PANEL_N channels;
 /// within a panel, K in chunks of QG_W4_K_CHUNK = 8, each 64 bytes: byte 4·j + i
@@ -243,6 +246,7 @@ int qg_gemm(const qg_gemm_args *args, int path, int threads);
 /// u(8c + 4 + i) in its high one, u = q_W + 8 ∈ [0, 15]. So one chunk's low
 /// nibbles are a VPDPBUSD operand of 16 channels × 4 K, its high nibbles the
 /// next 4 K. Padding (channels past N, K past K) holds q_W = 0 with scale 0.
+/// Scales are binary16 bits, [panel][group][QG_W4_PANEL_N].
 #define QG_W4_PANEL_N 16
 #define QG_W4_K_CHUNK 8
 /// Largest group size (|acc_g| stays below 2^24, so its float is exact).
@@ -256,16 +260,22 @@ static inline int64_t qg_w4_packed_k(int64_t k, int64_t group) { return qg_w4_gr
 static inline int64_t qg_w4_packed_bytes(int64_t n, int64_t k, int64_t group) {
     return qg_packed_n(n) * qg_w4_packed_k(k, group) / 2;
 }
-/// Floats of packed weight scales: [panel][group][QG_W4_PANEL_N].
+/// Binary16 scales of packed weights: [panel][group][QG_W4_PANEL_N].
 static inline int64_t qg_w4_scale_count(int64_t n, int64_t k, int64_t group) {
     return qg_packed_n(n) * qg_w4_groups(k, group);
 }
 
 /// Packs int4 values q[n][k] (at q[n*ldq + k], each in [−8, 7]) and their
-/// scales (scales[n*groups + g]) into the layout above; group is a multiple
-/// of QG_W4_K_CHUNK in [8, QG_W4_MAX_GROUP].
-void qg_w4_pack(const int8_t *q, int64_t ldq, int64_t n, int64_t k, int64_t group, const float *scales,
-                uint8_t *packed, float *packed_scales);
+/// scales (binary16 bits, scales[n*groups + g]) into the layout above; group
+/// is a multiple of QG_W4_K_CHUNK in [8, QG_W4_MAX_GROUP].
+void qg_w4_pack(const int8_t *q, int64_t ldq, int64_t n, int64_t k, int64_t group, const uint16_t *scales,
+                uint8_t *packed, uint16_t *packed_scales);
+
+/// IEEE binary16 bits of `f`, rounded to nearest even (±Inf beyond 65504
+/// after rounding; NaN stays NaN).
+uint16_t qg_f16_from_f32(float f);
+/// The float value of binary16 bits (exact).
+float qg_f32_from_f16(uint16_t h);
 /// q_W[n][k] read back from the packed layout.
 int8_t qg_w4_packed_value(const uint8_t *packed, int64_t n, int64_t k, int64_t kp);
 
@@ -290,7 +300,7 @@ typedef struct qg_w4_args {
     const int32_t *x_offset;
     /// Packed weights and scales (qg_w4_pack).
     const uint8_t *w;
-    const float *w_scale;
+    const uint16_t *w_scale;
     /// [qg_packed_n(n)] or NULL.
     const float *bias;
     float *y;

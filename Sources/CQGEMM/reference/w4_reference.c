@@ -26,8 +26,8 @@ void qg_w4_gemm_reference(const qg_w4_args *a) {
                 int64_t acc = 0;
                 for (int64_t k = g * a->group; k < (g + 1) * a->group && k < a->k; k++)
                     acc += qg_w4_ref_weight(a->w, n, k, kp) * a->x[m * a->ldx + k];
-                const float sw = a->w_scale[(n / QG_W4_PANEL_N) * (QG_W4_PANEL_N * groups) + g * QG_W4_PANEL_N
-                                            + n % QG_W4_PANEL_N];
+                const float sw = qg_f32_from_f16(a->w_scale[(n / QG_W4_PANEL_N) * (QG_W4_PANEL_N * groups)
+                                                            + g * QG_W4_PANEL_N + n % QG_W4_PANEL_N]);
                 s = fmaf(sw, (float)acc, s);
             }
             a->y[m * a->ldy + n] = fmaf(a->x_scale[m], s, a->bias ? a->bias[n] : 0.0f);

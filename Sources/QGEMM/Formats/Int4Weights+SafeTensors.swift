@@ -1,4 +1,5 @@
 import Foundation
+internal import CQGEMM
 
 /// Saving and loading ``Int4Weights`` as safetensors.
 ///
@@ -7,7 +8,7 @@ import Foundation
 /// | name | dtype | shape | holds |
 /// | --- | --- | --- | --- |
 /// | `weight_packed` | U8 | [N, ⌈K/2⌉] | the int4 values, two per byte: byte j of row n holds `q_W[n][2j] + 8` in its low nibble and `q_W[n][2j+1] + 8` in its high one (8, which is 0, past K) |
-/// | `weight_scale` | F32 | [N, ⌈K/G⌉] | `S_W[n][g]` |
+/// | `weight_scale` | F16 | [N, ⌈K/G⌉] | `S_W[n][g]` (binary16, as stored) |
 /// | `bias` | F32 | [N] | the bias, when the layer has one |
 /// | `smoothing` | F32 | [K] | the factors `s_j`, when the weights have them (the values are then those of `W·diag(s)`) |
 ///
@@ -37,7 +38,11 @@ extension Int4Weights {
         }
         var tensors: [String: SafeTensorsFile.Tensor] = [
             "weight_packed": try .init(dtype: .uint8, shape: [n, rowBytes], bytes: nibbles),
-            "weight_scale": try .init(float32: scales, shape: [n, groupCount]),
+            "weight_scale": try .init(dtype: .float16, shape: [n, groupCount],
+                                      bytes: scales.flatMap { v -> [UInt8] in
+                                          let h = qg_f16_from_f32(v)
+                                          return [UInt8(h & 0xFF), UInt8(h >> 8)]
+                                      }),
         ]
         if let b = bias { tensors["bias"] = try .init(float32: b, shape: [n]) }
         if let sm = smoothing { tensors["smoothing"] = try .init(float32: sm.factors, shape: [k]) }
@@ -77,8 +82,8 @@ extension Int4Weights {
         }
         let groups = (k + group - 1) / group
         guard let s = file.tensors["weight_scale"] else { throw fail("no 'weight_scale' tensor") }
-        guard s.dtype == .float32, s.shape == [n, groups], let scales = s.float32Values else {
-            throw fail("'weight_scale' is \(s.dtype.rawValue) \(s.shape), expected F32 [\(n), \(groups)]")
+        guard s.dtype == .float16, s.shape == [n, groups], let scales = s.float16Values else {
+            throw fail("'weight_scale' is \(s.dtype.rawValue) \(s.shape), expected F16 [\(n), \(groups)]")
         }
         var bias: [Float]? = nil
         if let b = file.tensors["bias"] {

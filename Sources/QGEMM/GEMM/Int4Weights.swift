@@ -29,7 +29,8 @@ public final class Int4Weights: Sendable {
     public let inputChannels: Int
     /// K values per scale (a multiple of 8 from 8 to 4096).
     public let groupSize: Int
-    /// The scales, `[n * groupCount + g]`.
+    /// The scales, `[n * groupCount + g]`: binary16 values (every scale is
+    /// stored in half precision), given here as Float.
     public let scales: [Float]
     /// The Float bias, if any.
     public let bias: [Float]?
@@ -44,7 +45,7 @@ public final class Int4Weights: Sendable {
     public var packedByteCount: Int { packed.count }
 
     let packed: [UInt8]
-    let packedScales: [Float]
+    let packedScales: [UInt16]
     /// The bias padded to whole 16-channel panels (the kernels read vectors).
     let paddedBias: [Float]?
 
@@ -53,7 +54,9 @@ public final class Int4Weights: Sendable {
     ///
     /// - Parameters:
     ///   - values: `q_W`, each in −8...7.
-    ///   - scales: `S_W[n * groupCount + g]`, finite and ≥ 0.
+    ///   - scales: `S_W[n * groupCount + g]`, finite and ≥ 0, rounded to
+    ///     binary16 (to nearest even) when packed; ``scales`` gives the
+    ///     rounded values. A scale that rounds to 0 makes its group 0.
     ///   - outputChannels: N ≥ 1.
     ///   - inputChannels: K ≥ 1.
     ///   - groupSize: K values per scale, a multiple of 8 from 8 to 4096.
@@ -75,6 +78,10 @@ public final class Int4Weights: Sendable {
         if let i = scales.firstIndex(where: { !$0.isFinite || $0 < 0 }) {
             throw QGEMMError(.invalidScale, "scale \(scales[i]) of channel \(i / groups), group \(i % groups) must be finite and ≥ 0")
         }
+        let halves = scales.map { qg_f16_from_f32($0) }
+        if let i = halves.firstIndex(where: { $0 & 0x7FFF >= 0x7C00 }) {
+            throw QGEMMError(.invalidScale, "scale \(scales[i]) of channel \(i / groups), group \(i % groups) exceeds binary16's largest, 65504")
+        }
         try Self.checkBias(bias, n: outputChannels)
         if let smoothing, smoothing.factors.count != inputChannels {
             throw QGEMMError(.invalidShape, "\(smoothing.factors.count) smoothing factors for K = \(inputChannels)")
@@ -83,13 +90,13 @@ public final class Int4Weights: Sendable {
         self.outputChannels = outputChannels
         self.inputChannels = inputChannels
         self.groupSize = groupSize
-        self.scales = scales
+        self.scales = halves.map { qg_f32_from_f16($0) }
         self.bias = bias
         let n = Int64(outputChannels), k = Int64(inputChannels), g = Int64(groupSize)
         var packed = [UInt8](repeating: 0, count: Int(qg_w4_packed_bytes(n, k, g)))
-        var packedScales = [Float](repeating: 0, count: Int(qg_w4_scale_count(n, k, g)))
+        var packedScales = [UInt16](repeating: 0, count: Int(qg_w4_scale_count(n, k, g)))
         values.withUnsafeBufferPointer { q in
-            scales.withUnsafeBufferPointer { s in
+            halves.withUnsafeBufferPointer { s in
                 packed.withUnsafeMutableBufferPointer { p in
                     packedScales.withUnsafeMutableBufferPointer { ps in
                         qg_w4_pack(q.baseAddress, k, n, k, g, s.baseAddress, p.baseAddress, ps.baseAddress)
@@ -110,6 +117,9 @@ public final class Int4Weights: Sendable {
     ///
     /// With `smoothing`, the weights quantized are `W·diag(s)`; `groupScales`
     /// ``GroupScales/minimizingError`` searches each group's scale instead.
+    /// Scales are binary16: a group whose scale would be below its smallest
+    /// value (2^-24, weights under about 4·10^-7) is stored as zeros, and one
+    /// above its largest (65504) is refused.
     ///
     /// - Throws: ``QGEMMError/Code/invalidValue`` for a NaN or infinite weight,
     ///   and what ``init(values:scales:outputChannels:inputChannels:groupSize:bias:smoothing:)`` throws.
@@ -125,6 +135,10 @@ public final class Int4Weights: Sendable {
         }
         let scaled = smoothing.map { $0.scaleWeights(weights, outputChannels: outputChannels) } ?? weights
         let (values, scales) = Self.quantizeGroups(scaled, n: outputChannels, k: inputChannels, group: groupSize, rule: groupScales)
+        let groups = (inputChannels + groupSize - 1) / groupSize
+        if let i = scales.firstIndex(where: { !$0.isFinite }) {
+            throw QGEMMError(.invalidValue, "weights of channel \(i / groups), group \(i % groups) are too large for a binary16 scale (absMax/7 > 65504)")
+        }
         try self.init(values: values, scales: scales, outputChannels: outputChannels, inputChannels: inputChannels,
                       groupSize: groupSize, bias: bias, smoothing: smoothing)
     }
@@ -230,8 +244,9 @@ public final class Int4Weights: Sendable {
 
     /// How ``init(quantizing:outputChannels:inputChannels:groupSize:bias:smoothing:groupScales:)`` picks each group's scale.
     public enum GroupScales: String, Sendable, CaseIterable {
-        /// `S_W = absMax/7`, `q_W = round-half-away(w/S_W)` in −7...7: the
-        /// group's largest weight is kept exactly, and `−w` quantizes as `−q`.
+        /// `S_W = absMax/7` (rounded to binary16), `q_W = round-half-away(w/S_W)`
+        /// in −7...7 (the largest weight's value may land on ±7 from either
+        /// side of the rounding), and `−w` quantizes as `−q`.
         case absMax
         /// The scale among `absMax/d`, d = 7, 7.25, …, 14 (clipping the
         /// largest weights by up to half), whose values `clamp(round-half-away(w/S_W), −8, 7)`
@@ -251,17 +266,25 @@ public final class Int4Weights: Sendable {
                 var absMax: Float = 0
                 for i in range { absMax = max(absMax, abs(w[i])) }
                 guard absMax / 7 > 0 else { continue }
-                var best = absMax / 7, bestError = Double.infinity
+                // Each candidate is rounded to binary16 first: the stored
+                // scale is the one the values are quantized with.
+                var best: Float = 0, bestError = Double.infinity
                 let (lo, hi): (Float, Float) = rule == .absMax ? (-7, 7) : (-8, 7)
                 for step in 0...(rule == .absMax ? 0 : 28) {
-                    let s = absMax / (7 + Float(step) / 4)
-                    guard s > 0 else { continue }
+                    let s = qg_f32_from_f16(qg_f16_from_f32(absMax / (7 + Float(step) / 4)))
+                    guard s > 0, s.isFinite else { continue }
                     var error = 0.0
                     for i in range {
                         let q = max(lo, min(hi, (w[i] / s).rounded(.toNearestOrAwayFromZero)))
                         error += Double(w[i] - q * s) * Double(w[i] - q * s)
                     }
                     if error < bestError { (best, bestError) = (s, error) }
+                }
+                // No usable scale: below binary16's smallest (the group is
+                // flushed to 0) or above its largest (refused when packed).
+                guard best > 0 else {
+                    if absMax / 7 > 65504 { scales[c * groups + g] = .infinity }
+                    continue
                 }
                 scales[c * groups + g] = best
                 for i in range { values[i] = Int8(max(lo, min(hi, (w[i] / best).rounded(.toNearestOrAwayFromZero)))) }

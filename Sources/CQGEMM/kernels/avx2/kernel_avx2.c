@@ -24,8 +24,11 @@ enum { QG_AVX2_MR = 6 };
 #define QG_PREFETCH_BYTES 2048
 #endif
 
-// FMA too, for the 4-bit tiles' float steps: every AVX2 CPU has it.
-static int qg_avx2_supported(void) { return qg_cpu_get_features()->avx2 && qg_cpu_get_features()->fma; }
+// FMA and F16C too, for the 4-bit tiles' float steps: every AVX2 CPU has both.
+static int qg_avx2_supported(void) {
+    const qg_cpu_features *f = qg_cpu_get_features();
+    return f->avx2 && f->fma && f->f16c;
+}
 
 static size_t qg_avx2_x_bytes(int64_t rows, int64_t kp) { return (size_t)(rows * kp) * sizeof(int16_t); }
 
@@ -145,7 +148,7 @@ int64_t qg_peak_avx2(int64_t iterations);
 
 const qg_kernel qg_kernel_avx2 = {
     .name = "avx2",
-    .requires = "x86-64 with AVX2 and FMA",
+    .requires = "x86-64 with AVX2, FMA and F16C",
     .main = {.mr = QG_AVX2_MR, .nr = 8, .run = QG_TILE_KINDS(6x8c4__avx2), .name = "qg_gemm_6x8c4__avx2"},
     .few_rows = {.mr = 2, .nr = QG_PANEL_N, .run = QG_TILE_KINDS(2x16c4__avx2), .name = "qg_gemm_2x16c4__avx2"},
     .kr = QG_K_GROUP,

@@ -8,18 +8,18 @@
 #include "kernel.h"
 
 #if defined(__x86_64__)
-#define QG_W4Y_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
+#define QG_W4Y_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
 #define QG_W4Y_DOT(sum, lo, hi, x0, x1) \
     _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo, x0), _mm256_maddubs_epi16(hi, x1)), _mm256_set1_epi16(1)))
 #include "../x86/w4_ymm.h"
 #include "w4_avx2.h"
 
-__attribute__((target("avx2,fma"))) void qg_w4_2x16c8__avx2(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols) {
+__attribute__((target("avx2,fma,f16c"))) void qg_w4_2x16c8__avx2(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols) {
     if (rows == 1) qg_w4y_tile(a, m0, n0, cols, 1, 2);
     else qg_w4y_tile(a, m0, n0, cols, 2, 2);
 }
 
-__attribute__((target("avx2,fma"))) void qg_w4_1x32c8__avx2(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols) {
+__attribute__((target("avx2,fma,f16c"))) void qg_w4_1x32c8__avx2(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols) {
     (void)rows;
     qg_w4y_tile(a, m0, n0, cols, 1, 4);
 }

@@ -7,7 +7,8 @@
 // activations, broadcast 4 bytes at a time, the signed one. Each group's
 // int32 sums start at the row's offset term (−8·Σ q_X), which takes the +8
 // back, so a sum is exactly Σ q_W·q_X. Then, once per group, one conversion
-// and one FMA with the group's 16 scales, as the contract orders them.
+// and one FMA with the group's 16 scales (binary16, widened by VCVTPH2PS,
+// which is exact), as the contract orders them.
 //
 // Tiles: 8 rows × 32 channels (two panels: 16 int32 sum registers, the float
 // sums in L1, touched once per group), and for decode 1 row × 64 channels
@@ -45,7 +46,7 @@ QG_W4Z_INLINE void qg_w4z_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
     // A panel past the last of `cols` channels may lie past the packed
     // weights' end: such panels read panel 0 again, and their lanes are never stored.
     const uint8_t *w[4];
-    const float *ws[4];
+    const uint16_t *ws[4];
     for (int p = 0; p < NP; p++) {
         const int64_t panel = n0 / QG_W4_PANEL_N + (p * QG_W4_PANEL_N < cols ? p : 0);
         w[p] = a->w + panel * panel_bytes;
@@ -89,7 +90,7 @@ QG_W4Z_INLINE void qg_w4z_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
             }
         }
         for (int p = 0; p < NP; p++) {
-            const __m512 scale = _mm512_loadu_ps(ws[p] + g * QG_W4_PANEL_N);
+            const __m512 scale = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(ws[p] + g * QG_W4_PANEL_N)));
             for (int r = 0; r < R; r++) {
                 const __m512i sum = split ? _mm512_add_epi32(lo_sum[r][p], hi_sum[r][p]) : lo_sum[r][p];
                 _mm512_store_ps(s[r][p], _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(sum), _mm512_load_ps(s[r][p])));

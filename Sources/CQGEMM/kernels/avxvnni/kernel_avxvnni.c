@@ -40,7 +40,7 @@ enum { QG_AVXVNNI_MR = 6 };
 
 static int qg_avxvnni_supported(void) {
     const qg_cpu_features *f = qg_cpu_get_features();
-    return f->avx2 && f->fma && f->avxvnni;
+    return f->avx2 && f->fma && f->f16c && f->avxvnni;
 }
 
 static void qg_avxvnni_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst) {
@@ -165,7 +165,7 @@ int64_t qg_peak_avxvnni(int64_t iterations);
 
 const qg_kernel qg_kernel_avxvnni = {
     .name = "avxvnni",
-    .requires = "x86-64 with AVX2, FMA and AVX-VNNI (VEX-encoded VPDPBUSD)",
+    .requires = "x86-64 with AVX2, FMA, F16C and AVX-VNNI (VEX-encoded VPDPBUSD)",
     .main = {.mr = QG_AVXVNNI_MR, .nr = QG_PANEL_N, .run = QG_TILE_KINDS(6x16c4__avxvnni), .name = "qg_gemm_6x16c4__avxvnni"},
     .few_rows = {.mr = 2, .nr = 2 * QG_PANEL_N, .run = QG_TILE_KINDS(2x32c4__avxvnni),
                  .name = "qg_gemm_2x32c4__avxvnni"},

@@ -8,7 +8,7 @@
 #if defined(__x86_64__)
 // scripts/check-vnni-emulated sets "avx2,fma" and a software VPDPBUSD.
 #ifndef QG_W4_AVXVNNI_TARGET
-#define QG_W4_AVXVNNI_TARGET "avx2,fma,avxvnni"
+#define QG_W4_AVXVNNI_TARGET "avx2,fma,avxvnni,f16c"
 #endif
 #define QG_W4Y_INLINE static inline __attribute__((always_inline, target(QG_W4_AVXVNNI_TARGET)))
 #define QG_W4Y_DOT(sum, lo, hi, x0, x1) \

@@ -9,8 +9,8 @@
 // 4-byte group of an 8-byte load of the row's activations: lane 0 for K 0…3,
 // lane 1 for K 4…7. Each group's sums start at the row's offset term (−8·Σ q_X),
 // which takes the +8 of the stored nibbles back; once per group one conversion
-// and one fused multiply-add with the group's scales, as the contract orders
-// them. The float sums live in memory, touched once per group, so the
+// and one fused multiply-add with the group's scales (binary16, widened
+// exactly by FCVTL), as the contract orders them. The float sums live in memory, touched once per group, so the
 // registers hold the int32 sums of more rows.
 #ifndef QG_W4_NEON_H
 #define QG_W4_NEON_H
@@ -24,7 +24,7 @@ QG_W4N_INLINE void qg_w4n_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
     // A panel past the last of `cols` channels may lie past the packed
     // weights' end: such panels read panel 0 again, and their lanes are never stored.
     const uint8_t *w[4];
-    const float *ws[4];
+    const uint16_t *ws[4];
     for (int p = 0; p < NP; p++) {
         const int64_t panel = n0 / QG_W4_PANEL_N + (p * QG_W4_PANEL_N < cols ? p : 0);
         w[p] = a->w + panel * panel_bytes;
@@ -59,7 +59,7 @@ QG_W4N_INLINE void qg_w4n_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
         }
         for (int p = 0; p < NP; p++)
             for (int q = 0; q < 4; q++) {
-                const float32x4_t scale = vld1q_f32(ws[p] + g * QG_W4_PANEL_N + 4 * q);
+                const float32x4_t scale = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(ws[p] + g * QG_W4_PANEL_N + 4 * q)));
                 for (int r = 0; r < R; r++)
                     vst1q_f32(s[r][p] + 4 * q, vfmaq_f32(vld1q_f32(s[r][p] + 4 * q), scale, vcvtq_f32_s32(sum[r][p][q])));
             }

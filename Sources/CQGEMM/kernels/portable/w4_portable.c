@@ -16,7 +16,7 @@ void qg_w4_2x16c8__portable(const qg_w4_args *a, int rows, int64_t m0, int64_t n
     const int64_t kp = qg_w4_packed_k(a->k, a->group), groups = qg_w4_groups(a->k, a->group);
     const int64_t chunks_per_group = a->group / QG_W4_K_CHUNK;
     const uint8_t *panel = a->w + (n0 / QG_W4_PANEL_N) * (QG_W4_PANEL_N * kp / 2);
-    const float *scales = a->w_scale + (n0 / QG_W4_PANEL_N) * (QG_W4_PANEL_N * groups);
+    const uint16_t *scales = a->w_scale + (n0 / QG_W4_PANEL_N) * (QG_W4_PANEL_N * groups);
     float s[QG_W4_PORTABLE_MR][QG_W4_PANEL_N] = {{0}};
     for (int64_t g = 0; g < groups; g++) {
         int32_t acc[QG_W4_PORTABLE_MR][QG_W4_PANEL_N];
@@ -34,7 +34,7 @@ void qg_w4_2x16c8__portable(const qg_w4_args *a, int rows, int64_t m0, int64_t n
             }
         }
         for (int r = 0; r < rows; r++)
-            for (int j = 0; j < QG_W4_PANEL_N; j++) s[r][j] = fmaf(scales[g * QG_W4_PANEL_N + j], (float)acc[r][j], s[r][j]);
+            for (int j = 0; j < QG_W4_PANEL_N; j++) s[r][j] = fmaf(qg_f32_from_f16(scales[g * QG_W4_PANEL_N + j]), (float)acc[r][j], s[r][j]);
     }
     for (int r = 0; r < rows; r++) {
         float *y = a->y + (m0 + r) * a->ldy + n0;

@@ -8,7 +8,8 @@
 // bytes 0…31 are channels 0…7, bytes 32…63 channels 8…15, each with K 0…3 in
 // its low nibbles and K 4…7 in its high ones (qgemm.h). Each group's sums start
 // at the row's offset term; once per group one conversion and one FMA with
-// the group's scales, as the contract orders them.
+// the group's scales (binary16, widened exactly by VCVTPH2PS: F16C), as the
+// contract orders them.
 #ifndef QG_W4_YMM_H
 #define QG_W4_YMM_H
 
@@ -29,7 +30,7 @@ QG_W4Y_INLINE void qg_w4y_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
     // past the last of `cols` channels may lie past the packed weights' end:
     // such halves read half 0 again, and their lanes are never stored.
     const uint8_t *w[4];
-    const float *ws[4];
+    const uint16_t *ws[4];
     for (int h = 0; h < NH; h++) {
         const int hh = h * 8 < cols ? h : 0;
         w[h] = a->w + (n0 / QG_W4_PANEL_N + hh / 2) * panel_bytes + (hh % 2) * 32;
@@ -64,7 +65,7 @@ QG_W4Y_INLINE void qg_w4y_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
             }
         }
         for (int h = 0; h < NH; h++) {
-            const __m256 scale = _mm256_loadu_ps(ws[h] + g * QG_W4_PANEL_N);
+            const __m256 scale = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(ws[h] + g * QG_W4_PANEL_N)));
             for (int r = 0; r < R; r++) s[r][h] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sum[r][h]), s[r][h]);
         }
     }
