@@ -16,7 +16,9 @@ struct LinearCommand: ParsableCommand {
         mode quantizes X with static parameters (--x-scale/--x-zero-point or --calibrate) and writes \
         the int32 accumulators dequantized, with no output quantization. --smooth ALPHA \
         adds SmoothQuant factors calibrated on the same data. --save writes the quantized layer as \
-        safetensors; --load runs a saved layer instead of quantizing --w.
+        safetensors; --load runs a saved layer instead of quantizing --w. --weights int4 makes the \
+        weights group-wise 4-bit (--group-size, --group-scales; --awq searches AWQ-style scales on \
+        --calibrate data) with int8 activations per row, Float out.
         """)
 
     /// What static mode needs, said when it is missing.
@@ -68,6 +70,14 @@ struct LinearCommand: ParsableCommand {
     var json: String?
     @Option(name: .long, parsing: .unconditional, help: "With --json: timed runs, ≥ 1 (int8 layer and cblas_sgemm, medians; default 5).")
     var `repeat`: Int?
+    @Option(name: .long, help: "int8 (default) or int4 (group-wise 4-bit weights, int8 activations per row, Float out).")
+    var weights: BenchWeights?
+    @Option(name: .customLong("group-size"), parsing: .unconditional, help: "With --weights int4: K values per scale, a multiple of 8 from 8 to 4096 (default 32).")
+    var groupSize: Int?
+    @Option(name: .customLong("group-scales"), help: "With --weights int4: absmax (default) or minimizing-error.")
+    var groupScales: GroupScalesArgument?
+    @Flag(name: .long, help: "With --weights int4 and --calibrate: search AWQ-style per-input-channel scales on the calibration data.")
+    var awq = false
 
     /// Options that mean nothing in the chosen mode are refused, not ignored.
     func validate() throws {
@@ -80,18 +90,20 @@ struct LinearCommand: ParsableCommand {
         if let smooth, !(smooth >= 0 && smooth <= 1) { throw ValidationError("--smooth must be in [0, 1], got \(smooth)") }
         if let r = `repeat`, r < 1 { throw ValidationError("--repeat must be ≥ 1, got \(r)") }
         try OptionCheck.unused(`repeat` != nil && json == nil, "--repeat", "counts the timed runs of --json; give --json too")
+        try validateInt4()
         if load != nil {
             let layerOptions = [(w != nil, "--w"), (bias != nil, "--bias"), (mode != nil, "--mode"), (granularity != nil, "--granularity"),
                                 (xScale != nil, "--x-scale"), (xZeroPoint != nil, "--x-zero-point"), (yScale != nil, "--y-scale"),
                                 (yZeroPoint != nil, "--y-zero-point"), (calibrate != nil, "--calibrate"), (observer != nil, "--observer"),
                                 (percentile != nil, "--percentile"), (batch != nil, "--batch"), (rounding != nil, "--rounding"),
-                                (smooth != nil, "--smooth"), (save != nil, "--save")]
+                                (smooth != nil, "--smooth"), (save != nil, "--save"), (weights != nil, "--weights")]
             for (isGiven, option) in layerOptions {
                 try OptionCheck.unused(isGiven, option, "does not go with --load (the file holds the whole layer)")
             }
             return
         }
         guard w != nil else { throw ValidationError("give the weights with --w W.npy, or a saved layer with --load") }
+        if weights == .int4 { return }
         switch mode ?? .dynamic {
         case .dynamic:
             let given = [(xScale != nil, "--x-scale"), (xZeroPoint != nil, "--x-zero-point"), (yScale != nil, "--y-scale"),
@@ -121,6 +133,7 @@ struct LinearCommand: ParsableCommand {
     // (a failure), where a ValidationError would mean a usage error (64).
     func run() throws {
         if let load { return try runSaved(load) }
+        if weights == .int4 { return try runInt4() }
         let mode = self.mode ?? .dynamic
         let xFile = NPYOption(option: "--x", path: x, needs: "float16, float32 or float64 [M,K]")
         guard let w else { throw ValidationError("give the weights with --w W.npy, or a saved layer with --load") }
@@ -167,6 +180,7 @@ struct LinearCommand: ParsableCommand {
     /// `--load`: the layer from its file, X from --x.
     func runSaved(_ file: String) throws {
         let layer: QuantizedLinear
+        if try Self.holdsInt4Weights(file) { return try runSavedInt4(file) }
         do { layer = try QuantizedLinear(contentsOf: URL(fileURLWithPath: file)) } catch let e as QGEMMError {
             throw QGEMMError(e.code, "--load \(file): \(e.message)")
         }
@@ -281,6 +295,17 @@ struct LinearCommand: ParsableCommand {
         case .mse: return MSEObserver()
         case .entropy: return EntropyObserver()
         }
+    }
+
+    static func medianSeconds(_ runs: Int, _ body: () throws -> Void) throws -> Double {
+        try body()
+        var t: [Double] = []
+        for _ in 0..<runs {
+            let t0 = PeakProbe.now()
+            try body()
+            t.append(PeakProbe.now() - t0)
+        }
+        return t.sorted()[t.count / 2]
     }
 
     func medianSeconds(_ body: () throws -> Void) throws -> Double {

@@ -88,6 +88,12 @@ struct Validate: ParsableCommand {
             "mismatches": outcome.mismatches.count, "errors": outcome.errors.count, "seconds": outcome.seconds,
             "first_mismatches": outcome.mismatches.prefix(10).map(\.description),
         ] as [String: Any]
+        let int4 = try ValidateInt4.run(paths: paths, quick: quick, seed: seed, injectingFaultInto: injectFault)
+        failed = failed || !int4.mismatches.isEmpty
+        document["int4_bit_exact"] = [
+            "paths": paths.filter(\.hasInt4Kernel).map(\.rawValue), "cases": int4.cases, "elements_compared": int4.elements,
+            "mismatches": int4.mismatches.count, "first_mismatches": Array(int4.mismatches.prefix(10)),
+        ] as [String: Any]
         document["pass"] = !failed
         if let json {
             try OutputFile.write(try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys]), to: json)
@@ -96,6 +102,8 @@ struct Validate: ParsableCommand {
             print("bit-exactness (\(sweep ? "full product" : "pairwise sample"), seed \(seed)): \(cases.count) cases, \(outcome.elements) output elements per path, paths \(paths.map(\.rawValue).joined(separator: ", ")), \(String(format: "%.1f", outcome.seconds)) s")
             for m in outcome.mismatches.prefix(10) { print("MISMATCH \(m)") }
             for e in outcome.errors.prefix(10) { print("ERROR \(e)") }
+            print("4-bit weights: \(int4.cases) cases, \(int4.elements) output elements, paths \(paths.filter(\.hasInt4Kernel).map(\.rawValue).joined(separator: ", "))")
+            for m in int4.mismatches.prefix(10) { print("MISMATCH \(m)") }
             print(failed ? "FAIL: not bit-exact" : "PASS: every path bit-exact against the reference")
         }
         if failed { throw ExitCode(1) }

@@ -155,6 +155,53 @@ struct CommandLineTests {
         }
     }
 
+    /// `qgemm linear --weights int4`: the tool's Y is the library's, bit for
+    /// bit; --save and --load give it again; AWQ-style search on --calibrate
+    /// data reports its α; options of the other mode are refused.
+    @Test func linearWithInt4Weights() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func file(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        var rng = SplitMix64(seed: 5)
+        let m = 3, k = 70, n = 20
+        let x = (0..<(m * k)).map { _ in rng.gaussian() }, w = (0..<(n * k)).map { _ in rng.gaussian() / 8 }
+        let b = (0..<n).map { _ in rng.gaussian() }, c = (0..<(16 * k)).map { _ in rng.gaussian() }
+        try NPYArray(float32: x, shape: [m, k]).write(to: URL(fileURLWithPath: file("x.npy")))
+        try NPYArray(float32: w, shape: [n, k]).write(to: URL(fileURLWithPath: file("w.npy")))
+        try NPYArray(float32: b, shape: [n]).write(to: URL(fileURLWithPath: file("b.npy")))
+        try NPYArray(float32: c, shape: [16, k]).write(to: URL(fileURLWithPath: file("c.npy")))
+        let base = ["linear", "--x", file("x.npy"), "--w", file("w.npy"), "--bias", file("b.npy"), "--weights", "int4"]
+        let r = try qgemm(base + ["--group-size", "16", "--out", file("y.npy"), "--save", file("l.safetensors"), "--json", "-"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let doc = try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any]
+        #expect(doc?["weights"] as? String == "int4" && doc?["group_size"] as? Int == 16, "\(String(decoding: r.stdout, as: UTF8.self))")
+        let want = try Int4Weights(quantizing: w, outputChannels: n, inputChannels: k, groupSize: 16, bias: b)(x, rows: m)
+        let got = try NPYArray(contentsOf: URL(fileURLWithPath: file("y.npy"))).floatValues()
+        #expect(got.map(\.bitPattern) == want.map(\.bitPattern))
+        let loaded = try qgemm(["linear", "--x", file("x.npy"), "--load", file("l.safetensors"), "--out", file("y2.npy")])
+        #expect(loaded.status == 0, "\(loaded.stderr)")
+        #expect(try NPYArray(contentsOf: URL(fileURLWithPath: file("y2.npy"))).floatValues().map(\.bitPattern) == want.map(\.bitPattern))
+        let awq = try qgemm(base + ["--awq", "--calibrate", file("c.npy"), "--group-scales", "minimizing-error", "--out", file("y3.npy"),
+                                    "--json", "-"])
+        #expect(awq.status == 0, "\(awq.stderr)")
+        let alpha = (try JSONSerialization.jsonObject(with: awq.stdout) as? [String: Any])?["awq_alpha"] as? Double
+        #expect(alpha.map { $0 >= 0 && $0 <= 1 } == true, "\(String(decoding: awq.stdout, as: UTF8.self))")
+        let refused: [([String], String)] = [
+            (base + ["--mode", "static", "--out", "y.npy"], "--mode applies only to int8 weights"),
+            (base + ["--granularity", "tensor", "--out", "y.npy"], "--granularity applies only to int8 weights"),
+            (base + ["--group-size", "12", "--out", "y.npy"], "--group-size must be a multiple of 8"),
+            (base + ["--awq", "--out", "y.npy"], "--awq needs --calibrate"),
+            (base + ["--calibrate", "c.npy", "--out", "y.npy"], "--calibrate with --weights int4 goes with --awq"),
+            (["linear", "--x", "a", "--w", "b", "--group-size", "32", "--out", "y.npy"], "--group-size applies only with --weights int4"),
+            (["linear", "--x", "a", "--load", "l.safetensors", "--weights", "int4", "--out", "y.npy"], "--weights does not go with --load"),
+        ]
+        for (args, wanted) in refused {
+            let run = try qgemm(args)
+            #expect(run.status == 64, "\(args): \(run.stderr)")
+            #expect(run.stderr.contains(wanted), "\(args): wanted '\(wanted)' in \(run.stderr)")
+        }
+    }
+
     /// An option that does not apply to the chosen mode is refused, never ignored.
     @Test func optionsThatDoNotApplyAreRefused() throws {
         let linear = ["linear", "--x", "a.npy", "--w", "b.npy", "--out", "c.npy"]

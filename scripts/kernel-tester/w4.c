@@ -22,7 +22,7 @@ static float random_scale(void) {
 /// One case; returns the outputs compared, or -1 on a mismatch (reported).
 static long w4_case(int path, const qg_kernel *kernel, int64_t m, int64_t n, int64_t k, int64_t group, uint32_t variant) {
     const int64_t kp = qg_w4_packed_k(k, group), groups = qg_w4_groups(k, group), np = qg_packed_n(n);
-    const int64_t ldx = kp + variant % 3 * 4, ldy = n + variant % 4;
+    const int64_t ldx = qg_w4_row_bytes(k, group) + variant % 3 * 4, ldy = n + variant % 4;
     const int threads = 1 + (int)(variant % 3);
     int8_t *q = malloc((size_t)(n * k)), *x = calloc((size_t)(m * ldx), 1);
     uint16_t *scales = malloc(sizeof(uint16_t) * (size_t)(n * groups));

@@ -1,5 +1,5 @@
-// Software stand-ins for the AVX-512 intrinsics kernel_avx512vnni.c,
-// w4_avx512vnni.c and ../x86/epilogue_zmm.h use, lane by lane in plain C, so that the kernel's logic
+// Software stand-ins for the AVX-512 intrinsics the VNNI and AMX paths use
+// (their GEMM and 4-bit tiles, ../x86/epilogue_zmm.h and w4_zmm.h), lane by lane in plain C, so that the kernel's logic
 // (packing, indexing, the +128 fold, tiles, tails, the 16-lane epilogue) can
 // run on a CPU without AVX-512 (scripts/check-vnni-emulated). This file only
 // defines them; emulated_avx512_aliases.h renames the real names to them.
@@ -209,6 +209,16 @@ static inline qg_emu512f qg_emu_fmadd_ps(qg_emu512f a, qg_emu512f b, qg_emu512f 
 static inline void qg_emu_mask_storeu_ps(float *p, uint16_t k, qg_emu512f a) {
     for (int i = 0; i < 16; i++)
         if (k >> i & 1) p[i] = a.v[i];
+}
+/// VPSUBB: byte lanes subtracted, wrapping.
+static inline qg_emu512 qg_emu_sub_epi8(qg_emu512 a, qg_emu512 b) {
+    uint8_t x[64], y[64];
+    memcpy(x, a.v, 64);
+    memcpy(y, b.v, 64);
+    for (int i = 0; i < 64; i++) x[i] = (uint8_t)(x[i] - y[i]);
+    qg_emu512 r;
+    memcpy(r.v, x, 64);
+    return r;
 }
 /// VPSRLW by an immediate: each 16-bit lane shifted right logically (counts above 15 give 0).
 static inline qg_emu512 qg_emu_srli_epi16(qg_emu512 a, unsigned imm) {

@@ -86,6 +86,10 @@
 #define _mm512_load_ps qg_emu_loadu_ps
 #undef _mm512_store_ps
 #define _mm512_store_ps qg_emu_storeu_ps
+#undef _mm512_load_si512
+#define _mm512_load_si512 qg_emu_loadu
+#undef _mm512_sub_epi8
+#define _mm512_sub_epi8 qg_emu_sub_epi8
 #undef _mm512_cvtph_ps
 #define _mm512_cvtph_ps qg_emu_cvtph_ps
 #undef _mm512_srli_epi16

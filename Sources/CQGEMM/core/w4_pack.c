@@ -40,7 +40,7 @@ int8_t qg_w4_packed_value(const uint8_t *packed, int64_t n, int64_t k, int64_t k
 
 int64_t qg_w4_prepare_rows(const float *x, int64_t rows, int64_t k, int64_t ldx, int64_t group, int8_t *q, int64_t ldq,
                            float *scale, int32_t *offset) {
-    const int64_t kp = qg_w4_packed_k(k, group), groups = qg_w4_groups(k, group);
+    const int64_t groups = qg_w4_groups(k, group);
     const int32_t zero = 0;
     for (int64_t m = 0; m < rows; m++) {
         float lo, hi;
@@ -54,7 +54,7 @@ int64_t qg_w4_prepare_rows(const float *x, int64_t rows, int64_t k, int64_t ldx,
         scale[m] = s;
         int8_t *row = q + m * ldq;
         qg_quantize_rows(x + m * ldx, 1, k, ldx, &s, &zero, 0, (uint8_t *)row, ldq);
-        memset(row + k, 0, (size_t)(kp - k));
+        memset(row + k, 0, (size_t)(ldq - k));
         for (int64_t g = 0; g < groups; g++) {
             int32_t sum = 0;
             for (int64_t i = g * group; i < (g + 1) * group; i++) sum += row[i];

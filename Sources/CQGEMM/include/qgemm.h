@@ -254,8 +254,11 @@ int qg_gemm(const qg_gemm_args *args, int path, int threads);
 
 /// Groups per channel: ⌈K / group⌉.
 static inline int64_t qg_w4_groups(int64_t k, int64_t group) { return (k + group - 1) / group; }
-/// K padded to whole groups: the row length of the prepared activations.
+/// K padded to whole groups.
 static inline int64_t qg_w4_packed_k(int64_t k, int64_t group) { return qg_w4_groups(k, group) * group; }
+/// The least row stride of prepared activations: K padded to whole groups,
+/// and 64 bytes more (a tile may read 64 bytes from any group's start).
+static inline int64_t qg_w4_row_bytes(int64_t k, int64_t group) { return qg_w4_packed_k(k, group) + 64; }
 /// Bytes of packed 4-bit weights.
 static inline int64_t qg_w4_packed_bytes(int64_t n, int64_t k, int64_t group) {
     return qg_packed_n(n) * qg_w4_packed_k(k, group) / 2;
@@ -281,7 +284,7 @@ int8_t qg_w4_packed_value(const uint8_t *packed, int64_t n, int64_t k, int64_t k
 
 /// Dynamic per-row activation quantization for W4A8: per row, S_X = absmax/127
 /// (1 when that is 0), q = round-half-away(x / S_X) (as qg_quantize_rows,
-/// zero point 0), zero-padded to qg_w4_packed_k; and the row's offset term
+/// zero point 0), zero-padded to ldq ≥ qg_w4_row_bytes; and the row's offset term
 /// offset[m][g] = −8·Σ_{k∈g} q_X[m][k], which takes back the +8 the stored
 /// weights carry (u = q_W + 8), so kernels multiply unsigned nibbles by signed
 /// activations. Returns −1, or the flat index (m·K + i) of the first NaN or
@@ -293,7 +296,7 @@ int64_t qg_w4_prepare_rows(const float *x, int64_t rows, int64_t k, int64_t ldx,
 typedef struct qg_w4_args {
     int64_t m, n, k, group;
     /// Prepared activations (qg_w4_prepare_rows): row m at x + m*ldx, zero
-    /// padded to qg_w4_packed_k; scale[m]; offset[m*groups + g].
+    /// padded to ldx ≥ qg_w4_row_bytes; scale[m]; offset[m*groups + g].
     const int8_t *x;
     int64_t ldx;
     const float *x_scale;

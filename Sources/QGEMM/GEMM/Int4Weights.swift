@@ -375,8 +375,8 @@ public final class Int4Weights: Sendable {
         let k = inputChannels, n = outputChannels
         guard rows >= 0 else { throw QGEMMError(.invalidShape, "rows must be ≥ 0, got \(rows)") }
         let (xCount, o1) = rows.multipliedReportingOverflow(by: k), (yCount, o2) = rows.multipliedReportingOverflow(by: n)
-        let kp = Int(qg_w4_packed_k(Int64(k), Int64(groupSize)))
-        let (qCount, o3) = rows.multipliedReportingOverflow(by: kp)
+        let ldx = Int(qg_w4_row_bytes(Int64(k), Int64(groupSize)))
+        let (qCount, o3) = rows.multipliedReportingOverflow(by: ldx)
         guard !o1, !o2, !o3 else { throw QGEMMError(.invalidShape, "\(rows) rows of K = \(k) or N = \(n) overflow Int") }
         guard x.count >= xCount else { throw QGEMMError(.bufferTooSmall, "x holds \(x.count) values, \(rows) rows × K = \(k) need \(xCount)") }
         guard y.count >= yCount else { throw QGEMMError(.bufferTooSmall, "y holds \(y.count) values, \(rows) rows × N = \(n) need \(yCount)") }
@@ -403,7 +403,7 @@ public final class Int4Weights: Sendable {
             workspace.scales.withUnsafeMutableBufferPointer { sp in
                 workspace.offsets.withUnsafeMutableBufferPointer { op in
                     qg_w4_prepare_rows(smoothing == nil ? rowsIn : smoothedRows.baseAddress, Int64(rows), Int64(k), Int64(k), Int64(groupSize), qp.baseAddress,
-                                       Int64(kp), sp.baseAddress, op.baseAddress)
+                                       Int64(ldx), sp.baseAddress, op.baseAddress)
                 }
             }
           }
@@ -418,7 +418,7 @@ public final class Int4Weights: Sendable {
                         packedScales.withUnsafeBufferPointer { wsp in
                             Self.withOptionalPointer(paddedBias) { bp in
                                 var args = qg_w4_args(m: Int64(rows), n: Int64(n), k: Int64(k), group: Int64(groupSize),
-                                                      x: qp.baseAddress, ldx: Int64(kp), x_scale: sp.baseAddress,
+                                                      x: qp.baseAddress, ldx: Int64(ldx), x_scale: sp.baseAddress,
                                                       x_offset: op.baseAddress, w: wp.baseAddress, w_scale: wsp.baseAddress,
                                                       bias: bp, y: yBase, ldy: Int64(n))
                                 return qg_w4_gemm(&args, path.cValue ?? -1, threadCount)

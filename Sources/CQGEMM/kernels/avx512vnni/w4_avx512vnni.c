@@ -1,14 +1,4 @@
-// The AVX-512 VNNI path's 4-bit-weight (W4A8) tiles.
-//
-// One 64-byte chunk of the W4 layout is 16 channels × 8 K. Its low nibbles,
-// masked out with one AND, are a VPDPBUSD operand for K 0…3 of the chunk, and
-// its high nibbles, after a 16-bit shift right by 4 and the same AND, the one
-// for K 4…7. The nibbles are the unsigned operand (u = q_W + 8 ∈ [0, 15]); the
-// activations, broadcast 4 bytes at a time, the signed one. Each group's
-// int32 sums start at the row's offset term (−8·Σ q_X), which takes the +8
-// back, so a sum is exactly Σ q_W·q_X. Then, once per group, one conversion
-// and one FMA with the group's 16 scales (binary16, widened by VCVTPH2PS,
-// which is exact), as the contract orders them.
+// The AVX-512 VNNI path's 4-bit-weight (W4A8) tiles: ../x86/w4_zmm.h.
 //
 // Tiles: 8 rows × 32 channels (two panels: 16 int32 sum registers, the float
 // sums in L1, touched once per group), and for decode 1 row × 64 channels
@@ -18,98 +8,14 @@
 #include "kernel.h"
 
 #if defined(__x86_64__)
-#include <string.h>
-
 #ifndef QG_VNNI_TARGET
 #define QG_VNNI_TARGET "avx2,avx512f,avx512bw,avx512vnni"
 #endif
 #define QG_W4Z_INLINE static inline __attribute__((always_inline, target(QG_VNNI_TARGET)))
 #define QG_W4Z __attribute__((target(QG_VNNI_TARGET)))
 
-#include <immintrin.h>
-
+#include "../x86/w4_zmm.h"
 #include "w4_avx512vnni.h"
-
-
-QG_W4Z_INLINE __m512i qg_w4z_broadcast(const int8_t *x) {
-    int32_t word;
-    memcpy(&word, x, sizeof word);
-    return _mm512_set1_epi32(word);
-}
-
-/// R rows × NP panels (both compile-time constants) of one tile.
-QG_W4Z_INLINE void qg_w4z_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int cols, const int R, const int NP) {
-    // Separate sums for the high nibbles when the tile has few chains.
-    const int split = R * NP <= 4;
-    const int64_t kp = qg_w4_packed_k(a->k, a->group), groups = qg_w4_groups(a->k, a->group);
-    const int64_t chunks = a->group / QG_W4_K_CHUNK, panel_bytes = QG_W4_PANEL_N * kp / 2;
-    // A panel past the last of `cols` channels may lie past the packed
-    // weights' end: such panels read panel 0 again, and their lanes are never stored.
-    const uint8_t *w[4];
-    const uint16_t *ws[4];
-    for (int p = 0; p < NP; p++) {
-        const int64_t panel = n0 / QG_W4_PANEL_N + (p * QG_W4_PANEL_N < cols ? p : 0);
-        w[p] = a->w + panel * panel_bytes;
-        ws[p] = a->w_scale + panel * (QG_W4_PANEL_N * groups);
-    }
-    const __m512i nibble = _mm512_set1_epi8(0x0F);
-    const int8_t *x[8];
-    const int32_t *offset[8];
-    // The float sums live in L1, not registers: each is touched once per
-    // group, and the registers go to the int32 sums of more rows.
-    float s[8][4][16] __attribute__((aligned(64)));
-    for (int r = 0; r < R; r++) {
-        x[r] = a->x + (m0 + r) * a->ldx;
-        offset[r] = a->x_offset + (m0 + r) * groups;
-        for (int p = 0; p < NP; p++) _mm512_store_ps(s[r][p], _mm512_setzero_ps());
-    }
-    for (int64_t g = 0; g < groups; g++) {
-        __m512i lo_sum[8][4], hi_sum[8][4];
-        for (int r = 0; r < R; r++) {
-            const __m512i start = _mm512_set1_epi32(offset[r][g]);
-            for (int p = 0; p < NP; p++) {
-                lo_sum[r][p] = start;
-                if (split) hi_sum[r][p] = _mm512_setzero_si512();
-            }
-        }
-        const int64_t kg = g * a->group;
-        for (int64_t c = 0; c < chunks; c++) {
-            __m512i lo[4], hi[4];
-            for (int p = 0; p < NP; p++) {
-                const __m512i v = _mm512_loadu_si512((const void *)(w[p] + (g * chunks + c) * 64));
-                lo[p] = _mm512_and_si512(v, nibble);
-                hi[p] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
-            }
-            for (int r = 0; r < R; r++) {
-                const __m512i x0 = qg_w4z_broadcast(x[r] + kg + c * 8), x1 = qg_w4z_broadcast(x[r] + kg + c * 8 + 4);
-                for (int p = 0; p < NP; p++) {
-                    lo_sum[r][p] = _mm512_dpbusd_epi32(lo_sum[r][p], lo[p], x0);
-                    if (split) hi_sum[r][p] = _mm512_dpbusd_epi32(hi_sum[r][p], hi[p], x1);
-                    else lo_sum[r][p] = _mm512_dpbusd_epi32(lo_sum[r][p], hi[p], x1);
-                }
-            }
-        }
-        for (int p = 0; p < NP; p++) {
-            const __m512 scale = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(ws[p] + g * QG_W4_PANEL_N)));
-            for (int r = 0; r < R; r++) {
-                const __m512i sum = split ? _mm512_add_epi32(lo_sum[r][p], hi_sum[r][p]) : lo_sum[r][p];
-                _mm512_store_ps(s[r][p], _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(sum), _mm512_load_ps(s[r][p])));
-            }
-        }
-    }
-    for (int r = 0; r < R; r++) {
-        const __m512 xs = _mm512_set1_ps(a->x_scale[m0 + r]);
-        float *y = a->y + (m0 + r) * a->ldy + n0;
-        for (int p = 0; p < NP; p++) {
-            const int left = cols - p * QG_W4_PANEL_N;
-            if (left <= 0) break;
-            const __m512 b = a->bias ? _mm512_loadu_ps(a->bias + n0 + p * QG_W4_PANEL_N) : _mm512_setzero_ps();
-            const __m512 out = _mm512_fmadd_ps(xs, _mm512_load_ps(s[r][p]), b);
-            if (left >= QG_W4_PANEL_N) _mm512_storeu_ps(y + p * QG_W4_PANEL_N, out);
-            else _mm512_mask_storeu_ps(y + p * QG_W4_PANEL_N, (__mmask16)((1u << left) - 1), out);
-        }
-    }
-}
 
 QG_W4Z void qg_w4_8x32c8__avx512vnni(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols) {
     switch (rows) {

@@ -1,0 +1,10 @@
+// The amxint8 path's 4-bit-weight tiles (w4_amxint8.c), for its descriptor.
+#ifndef QG_W4_AMXINT8_H
+#define QG_W4_AMXINT8_H
+
+#include "kernel.h"
+
+void qg_w4_32x32c8__amxint8(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols);
+void qg_w4_1x64c8__amxint8(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols);
+
+#endif

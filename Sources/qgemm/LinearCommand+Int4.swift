@@ -1,0 +1,133 @@
+import ArgumentParser
+import Foundation
+import QGEMM
+import QGEMMBaseline
+
+/// `--group-scales`: how each group's binary16 scale is chosen.
+enum GroupScalesArgument: String, ExpressibleByArgument, CaseIterable {
+    case absmax, minimizingError = "minimizing-error"
+    var rule: Int4Weights.GroupScales { self == .absmax ? .absMax : .minimizingError }
+}
+
+// `qgemm linear --weights int4`: the layer as Int4Weights (dynamic int8
+// activations per row, Float out), built from --w, saved with --save, run
+// from --load.
+extension LinearCommand {
+    /// The int4 options go with --weights int4, and int4 goes with none of
+    /// the int8 modes' options.
+    func validateInt4() throws {
+        let int4 = weights == .int4
+        for (isGiven, option) in [(groupSize != nil, "--group-size"), (groupScales != nil, "--group-scales"), (awq, "--awq")] {
+            try OptionCheck.unused(isGiven && !int4, option, "applies only with --weights int4")
+        }
+        if let g = groupSize, !(g >= 8 && g <= 4096 && g % 8 == 0) {
+            throw ValidationError("--group-size must be a multiple of 8 from 8 to 4096, got \(g)")
+        }
+        guard int4 else { return }
+        try OptionCheck.unused(awq && calibrate == nil, "--awq", "needs --calibrate CALIB_X.npy (the inputs its search measures on)")
+        try OptionCheck.unused(calibrate != nil && !awq, "--calibrate", "with --weights int4 goes with --awq (int4 activations are quantized per row at run time)")
+        let int8Only = [(mode != nil, "--mode"), (granularity != nil, "--granularity"), (xScale != nil, "--x-scale"),
+                        (xZeroPoint != nil, "--x-zero-point"), (yScale != nil, "--y-scale"), (yZeroPoint != nil, "--y-zero-point"),
+                        (observer != nil, "--observer"), (percentile != nil, "--percentile"), (batch != nil, "--batch"),
+                        (rounding != nil, "--rounding"), (smooth != nil, "--smooth")]
+        for (isGiven, option) in int8Only {
+            try OptionCheck.unused(isGiven, option, "applies only to int8 weights (--weights int4 quantizes its input per row and writes Float)")
+        }
+    }
+
+    /// Whether `file` is a safetensors file of Int4Weights (by its format key).
+    static func holdsInt4Weights(_ file: String) throws -> Bool {
+        let parsed: SafeTensorsFile
+        do { parsed = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: file)) } catch let e as QGEMMError {
+            throw QGEMMError(e.code, "--load \(file): \(e.message)")
+        }
+        return parsed.metadata["format"] == Int4Weights.safeTensorsFormat
+    }
+
+    func runInt4() throws {
+        let xFile = NPYOption(option: "--x", path: x, needs: "float16, float32 or float64 [M,K]")
+        guard let w else { throw ValidationError("give the weights with --w W.npy, or a saved layer with --load") }
+        let wFile = NPYOption(option: "--w", path: w, needs: "float16, float32 or float64 [N,K] with the K of --x")
+        let (xa, wa, m, k, n) = try xFile.readWithWeights(wFile)
+        let wv = try wFile.naming { try wa.floatValues() }
+        let xv = try xFile.naming { try xa.floatValues() }
+        var bv: [Float]? = nil
+        if let bias {
+            let file = NPYOption(option: "--bias", path: bias, needs: "float16, float32 or float64 [N]")
+            let b = try file.read()
+            bv = try file.naming {
+                let shape = try b.requireRank(1, name: "B")
+                guard shape[0] == n else { throw QGEMMError(.invalidShape, "\(shape[0]) values for N = \(n) channels") }
+                return try b.floatValues()
+            }
+        }
+        let group = groupSize ?? 32, rule = (groupScales ?? .absmax).rule
+        var report: [String: Any] = ["m": m, "k": k, "n": n, "weights": "int4", "group_size": group,
+                                     "group_scales": (groupScales ?? .absmax).rawValue]
+        let layer: Int4Weights
+        if let calibrate {
+            let file = NPYOption(option: "--calibrate", path: calibrate, needs: "float16, float32 or float64 [rows,K] with the K of --x")
+            let ca = try file.read()
+            let (c, rows) = try file.naming {
+                let cs = try ca.requireRank(2, name: "the calibration data")
+                guard cs[1] == k else { throw QGEMMError(.invalidShape, "calibration data is \(cs), K must be \(k)") }
+                return (try ca.floatValues(), cs[0])
+            }
+            let searched = try Int4Weights.searchingScales(weights: wv, outputChannels: n, inputChannels: k, groupSize: group,
+                                                          bias: bv, calibrationInput: c, rows: rows, groupScales: rule)
+            layer = searched.weights
+            report["awq_alpha"] = searched.alpha
+        } else {
+            layer = try Int4Weights(quantizing: wv, outputChannels: n, inputChannels: k, groupSize: group, bias: bv, groupScales: rule)
+        }
+        if let save { try layer.save(to: URL(fileURLWithPath: save)) }
+        try finishInt4(layer, xv, m: m, report: report)
+    }
+
+    func runSavedInt4(_ file: String) throws {
+        let layer: Int4Weights
+        do { layer = try Int4Weights(contentsOf: URL(fileURLWithPath: file)) } catch let e as QGEMMError {
+            throw QGEMMError(e.code, "--load \(file): \(e.message)")
+        }
+        let xFile = NPYOption(option: "--x", path: x, needs: "float16, float32 or float64 [M,K] with the K of the saved layer")
+        let xa = try xFile.read()
+        let (xv, m) = try xFile.naming {
+            let xs = try xa.requireRank(2, name: "X")
+            guard xs[1] == layer.inputChannels else {
+                throw QGEMMError(.invalidShape, "X is \(xs) but the saved layer has K = \(layer.inputChannels)")
+            }
+            return (try xa.floatValues(), xs[0])
+        }
+        try finishInt4(layer, xv, m: m, report: ["m": m, "k": layer.inputChannels, "n": layer.outputChannels, "loaded": file,
+                                                "weights": "int4", "group_size": layer.groupSize])
+    }
+
+    /// Runs the layer, writes Y and, with --json, the timings (the int4 layer
+    /// against sgemm on its dequantized weights) and the report.
+    func finishInt4(_ layer: Int4Weights, _ xv: [Float], m: Int, report: [String: Any]) throws {
+        var report = report
+        let n = layer.outputChannels, k = layer.inputChannels, groups = layer.groupCount
+        let y = try layer(xv, rows: m, kernel: kernel, threads: threads)
+        try NPYArray(float32: y, shape: [m, n]).write(to: URL(fileURLWithPath: out))
+        guard let json else { return }
+        // sgemm on the weights the layer holds (with smoothing: of W·diag(s), on X·diag(1/s)).
+        var wv = [Float](repeating: 0, count: n * k)
+        for row in 0..<n {
+            for col in 0..<k {
+                wv[row * k + col] = Float(try layer.value(outputChannel: row, input: col)) * layer.scales[row * groups + col / layer.groupSize]
+            }
+        }
+        let sx = try layer.smoothing?.apply(xv, rows: m) ?? xv
+        let t4 = try Self.medianSeconds(`repeat` ?? 5) { _ = try layer(xv, rows: m, kernel: kernel, threads: threads) }
+        BLAS.threads = threads ?? CPUFeatures.current.cores
+        let tf = try Self.medianSeconds(`repeat` ?? 5) {
+            var yf = try BLAS.sgemm(sx, wv, m: m, k: k, n: n, transposeB: true)
+            if let bv = layer.bias { for i in yf.indices { yf[i] += bv[i % n] } }
+        }
+        report["int4_seconds"] = t4
+        report["sgemm_seconds"] = tf
+        let processDefault = (try? KernelPath.processDefault.get()).flatMap { $0.hasInt4Kernel ? $0 : nil }
+        report["kernel"] = (kernel ?? processDefault ?? KernelPath.bestInt4).rawValue
+        try OutputFile.write(try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys]), to: json)
+    }
+}
