@@ -15,7 +15,8 @@
 //
 // The tile configuration depends on the call's rows, so each call loads its
 // own and releases the tiles after. Decode (one row) takes the 512-bit tile
-// of ../x86/w4_zmm.h instead: a 1-row TDPBSSD would waste its 16-row array.
+// of ../x86/w4_zmm.h instead: a 1-row TDPBSSD would waste its 16-row array;
+// so do groups under 64 K and calls of 8 rows or fewer (below).
 #include "kernel.h"
 
 #if defined(__x86_64__)
@@ -117,7 +118,31 @@ QG_W4Z_INLINE void qg_w4a_tile(const qg_w4_args *a, int rows, int64_t m0, int64_
     }
 }
 
+/// Up to 32 rows by the 512-bit tile, 8 rows at a time.
+QG_W4Z_INLINE void qg_w4a_by_zmm(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols) {
+    for (int r = 0; r < rows; r += 8) {
+        switch (rows - r < 8 ? rows - r : 8) {
+        case 1: qg_w4z_tile(a, m0 + r, n0, cols, 1, 2); break;
+        case 2: qg_w4z_tile(a, m0 + r, n0, cols, 2, 2); break;
+        case 3: qg_w4z_tile(a, m0 + r, n0, cols, 3, 2); break;
+        case 4: qg_w4z_tile(a, m0 + r, n0, cols, 4, 2); break;
+        case 5: qg_w4z_tile(a, m0 + r, n0, cols, 5, 2); break;
+        case 6: qg_w4z_tile(a, m0 + r, n0, cols, 6, 2); break;
+        case 7: qg_w4z_tile(a, m0 + r, n0, cols, 7, 2); break;
+        default: qg_w4z_tile(a, m0 + r, n0, cols, 8, 2); break;
+        }
+    }
+}
+
 QG_W4A void qg_w4_32x32c8__amxint8(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols) {
+    // Groups under 64 K fill half a tile's K at most, and 8 rows or fewer a
+    // fraction of its rows; the tiles' per-group store and conversion then
+    // cost more than they save (128 rows at group 32: no faster than the
+    // 512-bit tile; 4 and 8 rows: half its speed), so those take the 512-bit tile.
+    if (a->group < 64 || rows <= 8) {
+        qg_w4a_by_zmm(a, rows, m0, n0, cols);
+        return;
+    }
     if (rows > 16) {
         if (cols > QG_W4_PANEL_N) qg_w4a_tile(a, rows, m0, n0, cols, 2, 2);
         else qg_w4a_tile(a, rows, m0, n0, cols, 2, 1);
