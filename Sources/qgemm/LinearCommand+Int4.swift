@@ -45,22 +45,7 @@ extension LinearCommand {
     }
 
     func runInt4() throws {
-        let xFile = NPYOption(option: "--x", path: x, needs: "float16, float32 or float64 [M,K]")
-        guard let w else { throw ValidationError("give the weights with --w W.npy, or a saved layer with --load") }
-        let wFile = NPYOption(option: "--w", path: w, needs: "float16, float32 or float64 [N,K] with the K of --x")
-        let (xa, wa, m, k, n) = try xFile.readWithWeights(wFile)
-        let wv = try wFile.naming { try wa.floatValues() }
-        let xv = try xFile.naming { try xa.floatValues() }
-        var bv: [Float]? = nil
-        if let bias {
-            let file = NPYOption(option: "--bias", path: bias, needs: "float16, float32 or float64 [N]")
-            let b = try file.read()
-            bv = try file.naming {
-                let shape = try b.requireRank(1, name: "B")
-                guard shape[0] == n else { throw QGEMMError(.invalidShape, "\(shape[0]) values for N = \(n) channels") }
-                return try b.floatValues()
-            }
-        }
+        let (xv, wv, bv, m, k, n) = try readLayerFiles()
         let group = groupSize ?? 32, rule = (groupScales ?? .absmax).rule
         var report: [String: Any] = ["m": m, "k": k, "n": n, "weights": "int4", "group_size": group,
                                      "group_scales": (groupScales ?? .absmax).rawValue]
@@ -89,15 +74,7 @@ extension LinearCommand {
         do { layer = try Int4Weights(contentsOf: URL(fileURLWithPath: file)) } catch let e as QGEMMError {
             throw QGEMMError(e.code, "--load \(file): \(e.message)")
         }
-        let xFile = NPYOption(option: "--x", path: x, needs: "float16, float32 or float64 [M,K] with the K of the saved layer")
-        let xa = try xFile.read()
-        let (xv, m) = try xFile.naming {
-            let xs = try xa.requireRank(2, name: "X")
-            guard xs[1] == layer.inputChannels else {
-                throw QGEMMError(.invalidShape, "X is \(xs) but the saved layer has K = \(layer.inputChannels)")
-            }
-            return (try xa.floatValues(), xs[0])
-        }
+        let (xv, m) = try readInput(forSavedK: layer.inputChannels)
         try finishInt4(layer, xv, m: m, report: ["m": m, "k": layer.inputChannels, "n": layer.outputChannels, "loaded": file,
                                                 "weights": "int4", "group_size": layer.groupSize])
     }

@@ -135,22 +135,7 @@ struct LinearCommand: ParsableCommand {
         if let load { return try runSaved(load) }
         if weights == .int4 { return try runInt4() }
         let mode = self.mode ?? .dynamic
-        let xFile = NPYOption(option: "--x", path: x, needs: "float16, float32 or float64 [M,K]")
-        guard let w else { throw ValidationError("give the weights with --w W.npy, or a saved layer with --load") }
-        let wFile = NPYOption(option: "--w", path: w, needs: "float16, float32 or float64 [N,K] with the K of --x")
-        let (xa, wa, m, k, n) = try xFile.readWithWeights(wFile)
-        let wv = try wFile.naming { try wa.floatValues() }
-        let xv = try xFile.naming { try xa.floatValues() }
-        var bv: [Float]? = nil
-        if let bias {
-            let file = NPYOption(option: "--bias", path: bias, needs: "float16, float32 or float64 [N]")
-            let b = try file.read()
-            bv = try file.naming {
-                let shape = try b.requireRank(1, name: "B")
-                guard shape[0] == n else { throw QGEMMError(.invalidShape, "\(shape[0]) values for N = \(n) channels") }
-                return try b.floatValues()
-            }
-        }
+        let (xv, wv, bv, m, k, n) = try readLayerFiles()
         var report: [String: Any] = ["m": m, "k": k, "n": n, "mode": mode.rawValue]
         let layer: QuantizedLinear
         switch mode {
@@ -177,6 +162,38 @@ struct LinearCommand: ParsableCommand {
         try finish(layer, xv, m: m, wv: wv, bv: bv, report: report)
     }
 
+    /// X, W and the bias from --x, --w and --bias, with M, K and N.
+    func readLayerFiles() throws -> (x: [Float], w: [Float], bias: [Float]?, m: Int, k: Int, n: Int) {
+        let xFile = NPYOption(option: "--x", path: x, needs: "float16, float32 or float64 [M,K]")
+        guard let w else { throw ValidationError("give the weights with --w W.npy, or a saved layer with --load") }
+        let wFile = NPYOption(option: "--w", path: w, needs: "float16, float32 or float64 [N,K] with the K of --x")
+        let (xa, wa, m, k, n) = try xFile.readWithWeights(wFile)
+        let wv = try wFile.naming { try wa.floatValues() }
+        let xv = try xFile.naming { try xa.floatValues() }
+        var bv: [Float]? = nil
+        if let bias {
+            let file = NPYOption(option: "--bias", path: bias, needs: "float16, float32 or float64 [N]")
+            let b = try file.read()
+            bv = try file.naming {
+                let shape = try b.requireRank(1, name: "B")
+                guard shape[0] == n else { throw QGEMMError(.invalidShape, "\(shape[0]) values for N = \(n) channels") }
+                return try b.floatValues()
+            }
+        }
+        return (xv, wv, bv, m, k, n)
+    }
+
+    /// X from --x for a saved layer of `k` inputs, with its rows.
+    func readInput(forSavedK k: Int) throws -> (x: [Float], m: Int) {
+        let xFile = NPYOption(option: "--x", path: x, needs: "float16, float32 or float64 [M,K] with the K of the saved layer")
+        let xa = try xFile.read()
+        return try xFile.naming {
+            let xs = try xa.requireRank(2, name: "X")
+            guard xs[1] == k else { throw QGEMMError(.invalidShape, "X is \(xs) but the saved layer has K = \(k)") }
+            return (try xa.floatValues(), xs[0])
+        }
+    }
+
     /// `--load`: the layer from its file, X from --x.
     func runSaved(_ file: String) throws {
         let layer: QuantizedLinear
@@ -184,15 +201,7 @@ struct LinearCommand: ParsableCommand {
         do { layer = try QuantizedLinear(contentsOf: URL(fileURLWithPath: file)) } catch let e as QGEMMError {
             throw QGEMMError(e.code, "--load \(file): \(e.message)")
         }
-        let xFile = NPYOption(option: "--x", path: x, needs: "float16, float32 or float64 [M,K] with the K of the saved layer")
-        let xa = try xFile.read()
-        let (xv, m) = try xFile.naming {
-            let xs = try xa.requireRank(2, name: "X")
-            guard xs[1] == layer.inputChannels else {
-                throw QGEMMError(.invalidShape, "X is \(xs) but the saved layer has K = \(layer.inputChannels)")
-            }
-            return (try xa.floatValues(), xs[0])
-        }
+        let (xv, m) = try readInput(forSavedK: layer.inputChannels)
         let n = layer.outputChannels, k = layer.inputChannels
         var report: [String: Any] = ["m": m, "k": k, "n": n, "loaded": file]
         switch layer.mode {

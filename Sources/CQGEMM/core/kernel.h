@@ -87,6 +87,20 @@ static inline int qg_tile_exists(const qg_tile *t) { return t->run[QG_KIND_INT32
 /// its nr, which is a multiple of QG_W4_PANEL_N).
 typedef void (*qg_w4_ukernel_fn)(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols);
 
+/// The packed panel that panel `p` of a 4-bit tile at channel n0 reads: its
+/// own, or the tile's first when it lies past the tile's `cols` channels
+/// (it may lie past the packed weights' end; its lanes are never stored).
+static inline int64_t qg_w4_tile_panel(int64_t n0, int p, int cols) {
+    return n0 / QG_W4_PANEL_N + (p * QG_W4_PANEL_N < cols ? p : 0);
+}
+/// That panel's nibbles, and its scales ([group][QG_W4_PANEL_N] binary16).
+static inline const uint8_t *qg_w4_panel_weights(const qg_w4_args *a, int64_t panel) {
+    return a->w + panel * (QG_W4_PANEL_N * qg_w4_packed_k(a->k, a->group) / 2);
+}
+static inline const uint16_t *qg_w4_panel_scales(const qg_w4_args *a, int64_t panel) {
+    return a->w_scale + panel * (QG_W4_PANEL_N * qg_w4_groups(a->k, a->group));
+}
+
 /// One 4-bit register tile (run NULL: none). Named qg_w4_<MR>x<NR>c8__<path>.
 typedef struct qg_w4_tile {
     int mr, nr;

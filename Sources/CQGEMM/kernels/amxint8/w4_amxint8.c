@@ -59,14 +59,13 @@ QG_W4Z_INLINE void qg_w4a_tile(const qg_w4_args *a, int rows, int64_t m0, int64_
         if (config.rows[t] == 0) config.colsb[t] = 0;
     _tile_loadconfig(&config);
 
-    const int64_t kp = qg_w4_packed_k(a->k, a->group), groups = qg_w4_groups(a->k, a->group), group = a->group;
-    const int64_t chunks = group / QG_W4_K_CHUNK, panel_bytes = QG_W4_PANEL_N * kp / 2;
+    const int64_t groups = qg_w4_groups(a->k, a->group), group = a->group;
+    const int64_t chunks = group / QG_W4_K_CHUNK;
     const uint8_t *w[2];
     const uint16_t *ws[2];
     for (int p = 0; p < NP; p++) {
-        const int64_t panel = n0 / QG_W4_PANEL_N + (p * QG_W4_PANEL_N < cols ? p : 0);
-        w[p] = a->w + panel * panel_bytes;
-        ws[p] = a->w_scale + panel * (QG_W4_PANEL_N * groups);
+        w[p] = qg_w4_panel_weights(a, qg_w4_tile_panel(n0, p, cols));
+        ws[p] = qg_w4_panel_scales(a, qg_w4_tile_panel(n0, p, cols));
     }
     const int8_t *x = a->x + m0 * a->ldx;
     float s[32][32] __attribute__((aligned(64)));
@@ -104,18 +103,7 @@ QG_W4Z_INLINE void qg_w4a_tile(const qg_w4_args *a, int rows, int64_t m0, int64_
         }
     }
     _tile_release();
-    for (int r = 0; r < rows; r++) {
-        const __m512 xs = _mm512_set1_ps(a->x_scale[m0 + r]);
-        float *y = a->y + (m0 + r) * a->ldy + n0;
-        for (int p = 0; p < NP; p++) {
-            const int left = cols - p * QG_W4_PANEL_N;
-            if (left <= 0) break;
-            const __m512 bias = a->bias ? _mm512_loadu_ps(a->bias + n0 + p * QG_W4_PANEL_N) : _mm512_setzero_ps();
-            const __m512 out = _mm512_fmadd_ps(xs, _mm512_load_ps(&s[r][16 * p]), bias);
-            if (left >= QG_W4_PANEL_N) _mm512_storeu_ps(y + p * QG_W4_PANEL_N, out);
-            else _mm512_mask_storeu_ps(y + p * QG_W4_PANEL_N, (__mmask16)((1u << left) - 1), out);
-        }
-    }
+    for (int r = 0; r < rows; r++) qg_w4z_store_row(a, m0 + r, n0, cols, NP, s[r]);
 }
 
 /// Up to 32 rows by the 512-bit tile, 8 rows at a time.

@@ -19,16 +19,12 @@
 
 /// R rows × NP panels of 16 channels (compile-time constants).
 QG_W4N_INLINE void qg_w4n_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int cols, const int R, const int NP) {
-    const int64_t kp = qg_w4_packed_k(a->k, a->group), groups = qg_w4_groups(a->k, a->group);
-    const int64_t chunks = a->group / QG_W4_K_CHUNK, panel_bytes = QG_W4_PANEL_N * kp / 2;
-    // A panel past the last of `cols` channels may lie past the packed
-    // weights' end: such panels read panel 0 again, and their lanes are never stored.
+    const int64_t groups = qg_w4_groups(a->k, a->group), chunks = a->group / QG_W4_K_CHUNK;
     const uint8_t *w[4];
     const uint16_t *ws[4];
     for (int p = 0; p < NP; p++) {
-        const int64_t panel = n0 / QG_W4_PANEL_N + (p * QG_W4_PANEL_N < cols ? p : 0);
-        w[p] = a->w + panel * panel_bytes;
-        ws[p] = a->w_scale + panel * (QG_W4_PANEL_N * groups);
+        w[p] = qg_w4_panel_weights(a, qg_w4_tile_panel(n0, p, cols));
+        ws[p] = qg_w4_panel_scales(a, qg_w4_tile_panel(n0, p, cols));
     }
     const uint8x16_t nibble = vdupq_n_u8(0x0F);
     float s[4][4][16];

@@ -26,20 +26,31 @@ QG_W4Z_INLINE __m512i qg_w4z_broadcast(const int8_t *x) {
     return _mm512_set1_epi32(word);
 }
 
+/// Row m's outputs of a tile at n0: y = fma(S_X[m], s, bias) for its `cols`
+/// channels, from the float sums `s` (NP panels of 16, consecutive).
+QG_W4Z_INLINE void qg_w4z_store_row(const qg_w4_args *a, int64_t m, int64_t n0, int cols, int NP, const float *s) {
+    const __m512 xs = _mm512_set1_ps(a->x_scale[m]);
+    float *y = a->y + m * a->ldy + n0;
+    for (int p = 0; p < NP; p++) {
+        const int left = cols - p * QG_W4_PANEL_N;
+        if (left <= 0) break;
+        const __m512 b = a->bias ? _mm512_loadu_ps(a->bias + n0 + p * QG_W4_PANEL_N) : _mm512_setzero_ps();
+        const __m512 out = _mm512_fmadd_ps(xs, _mm512_loadu_ps(s + p * QG_W4_PANEL_N), b);
+        if (left >= QG_W4_PANEL_N) _mm512_storeu_ps(y + p * QG_W4_PANEL_N, out);
+        else _mm512_mask_storeu_ps(y + p * QG_W4_PANEL_N, (__mmask16)((1u << left) - 1), out);
+    }
+}
+
 /// R rows × NP panels (both compile-time constants) of one tile.
 QG_W4Z_INLINE void qg_w4z_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int cols, const int R, const int NP) {
     // Separate sums for the high nibbles when the tile has few chains.
     const int split = R * NP <= 4;
-    const int64_t kp = qg_w4_packed_k(a->k, a->group), groups = qg_w4_groups(a->k, a->group);
-    const int64_t chunks = a->group / QG_W4_K_CHUNK, panel_bytes = QG_W4_PANEL_N * kp / 2;
-    // A panel past the last of `cols` channels may lie past the packed
-    // weights' end: such panels read panel 0 again, and their lanes are never stored.
+    const int64_t groups = qg_w4_groups(a->k, a->group), chunks = a->group / QG_W4_K_CHUNK;
     const uint8_t *w[4];
     const uint16_t *ws[4];
     for (int p = 0; p < NP; p++) {
-        const int64_t panel = n0 / QG_W4_PANEL_N + (p * QG_W4_PANEL_N < cols ? p : 0);
-        w[p] = a->w + panel * panel_bytes;
-        ws[p] = a->w_scale + panel * (QG_W4_PANEL_N * groups);
+        w[p] = qg_w4_panel_weights(a, qg_w4_tile_panel(n0, p, cols));
+        ws[p] = qg_w4_panel_scales(a, qg_w4_tile_panel(n0, p, cols));
     }
     const __m512i nibble = _mm512_set1_epi8(0x0F);
     const int8_t *x[8];
@@ -86,18 +97,7 @@ QG_W4Z_INLINE void qg_w4z_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
             }
         }
     }
-    for (int r = 0; r < R; r++) {
-        const __m512 xs = _mm512_set1_ps(a->x_scale[m0 + r]);
-        float *y = a->y + (m0 + r) * a->ldy + n0;
-        for (int p = 0; p < NP; p++) {
-            const int left = cols - p * QG_W4_PANEL_N;
-            if (left <= 0) break;
-            const __m512 b = a->bias ? _mm512_loadu_ps(a->bias + n0 + p * QG_W4_PANEL_N) : _mm512_setzero_ps();
-            const __m512 out = _mm512_fmadd_ps(xs, _mm512_load_ps(s[r][p]), b);
-            if (left >= QG_W4_PANEL_N) _mm512_storeu_ps(y + p * QG_W4_PANEL_N, out);
-            else _mm512_mask_storeu_ps(y + p * QG_W4_PANEL_N, (__mmask16)((1u << left) - 1), out);
-        }
-    }
+    for (int r = 0; r < R; r++) qg_w4z_store_row(a, m0 + r, n0, cols, NP, &s[r][0][0]);
 }
 
 #endif
