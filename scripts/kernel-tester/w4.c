@@ -75,11 +75,10 @@ static long w4_case(int path, const qg_kernel *kernel, int64_t m, int64_t n, int
     return result;
 }
 
-static int add_value(int64_t *values, int *count, int64_t v) {
-    if (v < 1) return 0;
-    for (int i = 0; i < *count; i++) if (values[i] == v) return 0;
+static void add_value(int64_t *values, int *count, int64_t v) {
+    if (v < 1) return;
+    for (int i = 0; i < *count; i++) if (values[i] == v) return;
     values[(*count)++] = v;
-    return 0;
 }
 
 /// Checks `kernel`'s 4-bit tiles (path number `path`); returns 0, or 1 on a mismatch.

@@ -42,9 +42,6 @@ typedef struct qg_plan {
     _Atomic int failed;
 } qg_plan;
 
-static int64_t qg_min(int64_t a, int64_t b) { return a < b ? a : b; }
-static int64_t qg_max(int64_t a, int64_t b) { return a > b ? a : b; }
-static int64_t qg_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /// Channels the driver hands out together: a multiple of both tiles' nr.
 static int64_t qg_step(const qg_kernel *kernel) {

@@ -4,6 +4,11 @@
 
 #include "kernel.h"
 
+/// The small integer steps both loop nests (driver.c, w4_driver.c) take.
+static inline int64_t qg_min(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t qg_max(int64_t a, int64_t b) { return a > b ? a : b; }
+static inline int64_t qg_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
 /// Rows of X per task (MC) the driver uses with `kernel` for K padded to `kp`.
 int64_t qg_driver_block_rows(const qg_kernel *kernel, int64_t kp, int64_t m);
 

@@ -19,11 +19,8 @@
 typedef struct qg_w4_plan {
     const qg_w4_args *args;
     const qg_kernel *kernel;
-    int64_t step, mc, m_blocks, nc, n_blocks;
+    int64_t step, m_blocks, nc, n_blocks;
 } qg_w4_plan;
-
-static int64_t qg_w4_min(int64_t a, int64_t b) { return a < b ? a : b; }
-static int64_t qg_w4_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 static void qg_w4_task(void *ctx, int64_t t) {
     const qg_w4_plan *p = ctx;
@@ -31,16 +28,16 @@ static void qg_w4_task(void *ctx, int64_t t) {
     const qg_w4_tile *main_tile = &p->kernel->w4_main, *few = &p->kernel->w4_few;
     const int64_t mb = t / p->n_blocks, nb = t % p->n_blocks, mr = main_tile->mr;
     // The m-blocks share out the row groups as evenly as whole groups allow.
-    const int64_t groups = qg_w4_ceil_div(a->m, mr);
+    const int64_t groups = qg_ceil_div(a->m, mr);
     const int64_t g0 = mb * groups / p->m_blocks, g1 = (mb + 1) * groups / p->m_blocks;
-    const int64_t m0 = g0 * mr, m1 = qg_w4_min(g1 * mr, a->m);
-    const int64_t n0 = nb * p->nc, n1 = qg_w4_min(n0 + p->nc, a->n);
+    const int64_t m0 = g0 * mr, m1 = qg_min(g1 * mr, a->m);
+    const int64_t n0 = nb * p->nc, n1 = qg_min(n0 + p->nc, a->n);
     for (int64_t n = n0; n < n1; n += p->step) {
-        const int64_t n_end = qg_w4_min(n + p->step, n1);
+        const int64_t n_end = qg_min(n + p->step, n1);
         for (int64_t r = m0; r < m1; r += mr) {
-            const int rows = (int)qg_w4_min(mr, m1 - r);
+            const int rows = (int)qg_min(mr, m1 - r);
             const qg_w4_tile *tile = few->run && rows <= few->mr ? few : main_tile;
-            for (int64_t c = n; c < n_end; c += tile->nr) tile->run(a, rows, r, c, (int)qg_w4_min(tile->nr, n_end - c));
+            for (int64_t c = n; c < n_end; c += tile->nr) tile->run(a, rows, r, c, (int)qg_min(tile->nr, n_end - c));
         }
     }
 }
@@ -53,16 +50,15 @@ static int qg_w4_driver_run(const qg_w4_args *a, const qg_kernel *kernel, int th
     const int64_t l2 = qg_cpu_cache_bytes(2) > 0 ? qg_cpu_cache_bytes(2) : 1024 * 1024;
     int64_t mc = l2 / 4 / kp / mr * mr;
     if (mc < mr) mc = mr;
-    const int64_t row_groups = qg_w4_ceil_div(a->m, mr), steps = qg_w4_ceil_div(a->n, step);
-    int64_t m_blocks = qg_w4_ceil_div(a->m, mc), n_blocks = 1;
+    const int64_t row_groups = qg_ceil_div(a->m, mr), steps = qg_ceil_div(a->n, step);
+    int64_t m_blocks = qg_ceil_div(a->m, mc), n_blocks = 1;
     if (threads > 1) {
-        if (row_groups >= 2 * threads) m_blocks = qg_w4_min(qg_w4_ceil_div(m_blocks, threads) * threads, row_groups);
-        else n_blocks = qg_w4_min(threads, steps);
+        if (row_groups >= 2 * threads) m_blocks = qg_min(qg_ceil_div(m_blocks, threads) * threads, row_groups);
+        else n_blocks = qg_min(threads, steps);
     }
-    const int64_t nc = qg_w4_ceil_div(steps, n_blocks) * step;
-    n_blocks = qg_w4_ceil_div(a->n, nc);
-    qg_w4_plan plan = {.args = a, .kernel = kernel, .step = step, .mc = mc, .m_blocks = m_blocks, .nc = nc,
-                       .n_blocks = n_blocks};
+    const int64_t nc = qg_ceil_div(steps, n_blocks) * step;
+    n_blocks = qg_ceil_div(a->n, nc);
+    qg_w4_plan plan = {.args = a, .kernel = kernel, .step = step, .m_blocks = m_blocks, .nc = nc, .n_blocks = n_blocks};
     qg_parallel_for(m_blocks * n_blocks, threads, qg_w4_task, &plan);
     return 0;
 }

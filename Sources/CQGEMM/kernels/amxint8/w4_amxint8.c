@@ -108,18 +108,7 @@ QG_W4Z_INLINE void qg_w4a_tile(const qg_w4_args *a, int rows, int64_t m0, int64_
 
 /// Up to 32 rows by the 512-bit tile, 8 rows at a time.
 QG_W4Z_INLINE void qg_w4a_by_zmm(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols) {
-    for (int r = 0; r < rows; r += 8) {
-        switch (rows - r < 8 ? rows - r : 8) {
-        case 1: qg_w4z_tile(a, m0 + r, n0, cols, 1, 2); break;
-        case 2: qg_w4z_tile(a, m0 + r, n0, cols, 2, 2); break;
-        case 3: qg_w4z_tile(a, m0 + r, n0, cols, 3, 2); break;
-        case 4: qg_w4z_tile(a, m0 + r, n0, cols, 4, 2); break;
-        case 5: qg_w4z_tile(a, m0 + r, n0, cols, 5, 2); break;
-        case 6: qg_w4z_tile(a, m0 + r, n0, cols, 6, 2); break;
-        case 7: qg_w4z_tile(a, m0 + r, n0, cols, 7, 2); break;
-        default: qg_w4z_tile(a, m0 + r, n0, cols, 8, 2); break;
-        }
-    }
+    for (int r = 0; r < rows; r += 8) qg_w4z_rows(a, rows - r < 8 ? rows - r : 8, m0 + r, n0, cols);
 }
 
 QG_W4A void qg_w4_32x32c8__amxint8(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols) {

@@ -18,16 +18,7 @@
 #include "w4_avx512vnni.h"
 
 QG_W4Z void qg_w4_8x32c8__avx512vnni(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols) {
-    switch (rows) {
-    case 1: qg_w4z_tile(a, m0, n0, cols, 1, 2); break;
-    case 2: qg_w4z_tile(a, m0, n0, cols, 2, 2); break;
-    case 3: qg_w4z_tile(a, m0, n0, cols, 3, 2); break;
-    case 4: qg_w4z_tile(a, m0, n0, cols, 4, 2); break;
-    case 5: qg_w4z_tile(a, m0, n0, cols, 5, 2); break;
-    case 6: qg_w4z_tile(a, m0, n0, cols, 6, 2); break;
-    case 7: qg_w4z_tile(a, m0, n0, cols, 7, 2); break;
-    default: qg_w4z_tile(a, m0, n0, cols, 8, 2); break;
-    }
+    qg_w4z_rows(a, rows, m0, n0, cols);
 }
 
 QG_W4Z void qg_w4_1x64c8__avx512vnni(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols) {

@@ -100,4 +100,19 @@ QG_W4Z_INLINE void qg_w4z_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
     for (int r = 0; r < R; r++) qg_w4z_store_row(a, m0 + r, n0, cols, NP, &s[r][0][0]);
 }
 
+/// 1 to 8 rows (`rows`, a run-time count) × 2 panels: the R of qg_w4z_tile
+/// made a compile-time constant.
+QG_W4Z_INLINE void qg_w4z_rows(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols) {
+    switch (rows) {
+    case 1: qg_w4z_tile(a, m0, n0, cols, 1, 2); break;
+    case 2: qg_w4z_tile(a, m0, n0, cols, 2, 2); break;
+    case 3: qg_w4z_tile(a, m0, n0, cols, 3, 2); break;
+    case 4: qg_w4z_tile(a, m0, n0, cols, 4, 2); break;
+    case 5: qg_w4z_tile(a, m0, n0, cols, 5, 2); break;
+    case 6: qg_w4z_tile(a, m0, n0, cols, 6, 2); break;
+    case 7: qg_w4z_tile(a, m0, n0, cols, 7, 2); break;
+    default: qg_w4z_tile(a, m0, n0, cols, 8, 2); break;
+    }
+}
+
 #endif
