@@ -28,10 +28,11 @@ extension Int4Weights {
     /// The weights as a safetensors file (see the extension's documentation).
     public func safeTensors() throws -> SafeTensorsFile {
         let n = outputChannels, k = inputChannels, rowBytes = (k + 1) / 2
+        let q = values()
         var nibbles = [UInt8](repeating: 0x88, count: n * rowBytes)
         for row in 0..<n {
             for col in 0..<k {
-                let u = UInt8(Int(try value(outputChannel: row, input: col)) + 8)
+                let u = UInt8(Int(q[row * k + col]) + 8)
                 let at = row * rowBytes + col / 2
                 nibbles[at] = col % 2 == 0 ? (nibbles[at] & 0xF0) | u : (nibbles[at] & 0x0F) | (u << 4)
             }
@@ -59,10 +60,8 @@ extension Int4Weights {
 
     /// Weights from a parsed safetensors file; see the extension's documentation.
     public convenience init(safeTensors file: SafeTensorsFile) throws {
-        func fail(_ why: String) -> QGEMMError { QGEMMError(.file, "not a swift-qgemm Int4Weights file: \(why)") }
+        let fail = try file.layerFileRefusal(kind: "Int4Weights", format: Self.safeTensorsFormat)
         let meta = file.metadata
-        guard meta["format"] == Self.safeTensorsFormat else { throw fail("__metadata__ format is \(meta["format"].map { "'\($0)'" } ?? "missing")") }
-        guard meta["version"] == "1" else { throw fail("version \(meta["version"] ?? "missing") is not 1") }
         func integer(_ key: String) throws -> Int {
             guard let text = meta[key] else { throw fail("__metadata__ has no '\(key)'") }
             guard let v = Int(text), v >= 1 else { throw fail("\(key) '\(text)' is not a positive integer") }

@@ -84,10 +84,8 @@ extension QuantizedLinear {
 
     /// A layer from a parsed safetensors file; see the extension's documentation.
     public convenience init(safeTensors file: SafeTensorsFile) throws {
-        func fail(_ why: String) -> QGEMMError { QGEMMError(.file, "not a swift-qgemm QuantizedLinear file: \(why)") }
+        let fail = try file.layerFileRefusal(kind: "QuantizedLinear", format: Self.safeTensorsFormat)
         let meta = file.metadata
-        guard meta["format"] == Self.safeTensorsFormat else { throw fail("__metadata__ format is \(meta["format"].map { "'\($0)'" } ?? "missing")") }
-        guard meta["version"] == "1" else { throw fail("version \(meta["version"] ?? "missing") is not 1") }
         func string(_ key: String) throws -> String {
             guard let v = meta[key] else { throw fail("__metadata__ has no '\(key)'") }
             return v
@@ -174,5 +172,18 @@ extension QuantizedLinear {
             throw fail("mode '\(m)' is not dynamic, static or staticInput")
         }
         self.init(packed: packed, mode: mode, smoothing: smoothing)
+    }
+}
+
+extension SafeTensorsFile {
+    /// The check every layer file's loader starts with: `__metadata__`'s
+    /// `format` is `format` and its `version` is 1. Throws the refusal
+    /// otherwise; returns the maker of the loader's own refusals, each
+    /// "not a swift-qgemm KIND file: …" (``QGEMMError/Code/file``).
+    func layerFileRefusal(kind: String, format: String) throws -> (String) -> QGEMMError {
+        let fail = { (why: String) in QGEMMError(.file, "not a swift-qgemm \(kind) file: \(why)") }
+        guard metadata["format"] == format else { throw fail("__metadata__ format is \(metadata["format"].map { "'\($0)'" } ?? "missing")") }
+        guard metadata["version"] == "1" else { throw fail("version \(metadata["version"] ?? "missing") is not 1") }
+        return fail
     }
 }

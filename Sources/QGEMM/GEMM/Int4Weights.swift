@@ -147,8 +147,8 @@ public final class Int4Weights: Sendable {
     /// (Lin et al., 2024) searched on calibration inputs: for each α in
     /// 0, 1/`steps`, …, 1, the factors `s_j = mean|X_j|^α` (divided by
     /// `sqrt(max·min)` of their nonzero values, so they centre on 1; a channel
-    /// that is always 0 gets 1) scale the weight columns before the absmax
-    /// group quantization, and the layer is run, int4 kernels and all, on up
+    /// that is always 0 gets 1) scale the weight columns before the group
+    /// quantization (by `groupScales`), and the layer is run, int4 kernels and all, on up
     /// to 256 calibration rows. The α whose output is nearest the Float
     /// layer's (least squared error) wins; α = 0 is no scaling, so the
     /// search never does worse than the unscaled weights (with the same
@@ -173,6 +173,8 @@ public final class Int4Weights: Sendable {
         -> (weights: Int4Weights, alpha: Float) {
         let n = outputChannels, k = inputChannels, x = calibrationInput
         try checkShape(count: weights.count, n: n, k: k, group: groupSize)
+        // Before the search, not after it: the bias only joins the chosen weights.
+        try checkBias(bias, n: n)
         guard steps >= 1, steps <= 1000 else { throw QGEMMError(.invalidArgument, "steps must be in 1...1000, got \(steps)") }
         guard rows >= 1, x.count == rows * k else {
             throw QGEMMError(.invalidShape, "calibration input holds \(x.count) values, rows×K = \(rows)×\(k)")
@@ -260,6 +262,7 @@ public final class Int4Weights: Sendable {
         let groups = (k + group - 1) / group
         var values = [Int8](repeating: 0, count: n * k)
         var scales = [Float](repeating: 0, count: n * groups)
+        let (lo, hi): (Float, Float) = rule == .absMax ? (-7, 7) : (-8, 7)
         for c in 0..<n {
             for g in 0..<groups {
                 let range = (c * k + g * group)..<(c * k + min((g + 1) * group, k))
@@ -269,7 +272,6 @@ public final class Int4Weights: Sendable {
                 // Each candidate is rounded to binary16 first: the stored
                 // scale is the one the values are quantized with.
                 var best: Float = 0, bestError = Double.infinity
-                let (lo, hi): (Float, Float) = rule == .absMax ? (-7, 7) : (-8, 7)
                 for step in 0...(rule == .absMax ? 0 : 28) {
                     let s = qg_f32_from_f16(qg_f16_from_f32(absMax / (7 + Float(step) / 4)))
                     guard s > 0, s.isFinite else { continue }
@@ -334,9 +336,7 @@ public final class Int4Weights: Sendable {
         /// Bytes the workspace holds now.
         public var byteCount: Int { quantized.count + 4 * (scales.count + offsets.count + smoothed.count) }
 
-        static func grow<T: Numeric>(_ a: inout [T], to count: Int) {
-            if a.count < count { a = [T](repeating: 0, count: count) }
-        }
+        static func grow<T: Numeric>(_ a: inout [T], to count: Int) { QuantizedLinear.Workspace.grow(&a, to: count) }
     }
 
     /// `Y = X·Wᵀ + b` for Float X `[rows×K]`: each row quantized to int8 with
