@@ -4,11 +4,11 @@ W[K×N] as an initializer (the layout ONNX expects; it is prepacked at session
 creation, as qgemm packs once). Reads "M K N THREADS MIN_SECONDS" lines on
 stdin, prints "M K N THREADS OP GOPS_MEDIAN GOPS_BEST RUNS" for each op."""
 import sys
-import time
 
 import numpy as np
-import onnxruntime as ort
 from onnx import TensorProto, helper
+
+from ort_timing import time_model
 
 
 def model(op, m, k, n, w):
@@ -41,21 +41,4 @@ for line in sys.stdin:
     x = rng.integers(0, 256, size=(m, k), dtype=np.uint8)
     w = rng.integers(-128, 128, size=(k, n), dtype=np.int8)
     for op in ("MatMulInteger", "QLinearMatMul"):
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        sess = ort.InferenceSession(model(op, m, k, n, w), so, providers=["CPUExecutionProvider"])
-        # Bind the input once so the timed loop measures the operator, not Python's copies.
-        binding = sess.io_binding()
-        binding.bind_cpu_input("a", x)
-        binding.bind_output("y")
-        sess.run_with_iobinding(binding)
-        times = []
-        start = time.perf_counter()
-        while len(times) < 5 or (time.perf_counter() - start < min_seconds and len(times) < 100000):
-            t0 = time.perf_counter()
-            sess.run_with_iobinding(binding)
-            times.append(time.perf_counter() - t0)
-        times.sort()
-        ops = 2.0 * m * n * k
-        print(f"{m} {k} {n} {threads} {op} {ops / times[len(times) // 2] / 1e9:.6f} {ops / times[0] / 1e9:.6f} {len(times)}", flush=True)
+        time_model(model(op, m, k, n, w), x, m, k, n, threads, min_seconds, op)

@@ -6,11 +6,11 @@ weights as initializers (prepacked at session creation, as qgemm packs once).
 Reads "M K N THREADS MIN_SECONDS BLOCK" lines on stdin, prints
 "M K N THREADS MatMulNBits GOPS_MEDIAN GOPS_BEST RUNS" for each."""
 import sys
-import time
 
 import numpy as np
-import onnxruntime as ort
 from onnx import TensorProto, helper
+
+from ort_timing import time_model
 
 
 def model(m, k, n, block, rng):
@@ -33,23 +33,6 @@ for line in sys.stdin:
         continue
     m, k, n, threads, min_seconds, block = line.split()
     m, k, n, threads, min_seconds, block = int(m), int(k), int(n), int(threads), float(min_seconds), int(block)
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    sess = ort.InferenceSession(model(m, k, n, block, rng), so, providers=["CPUExecutionProvider"])
+    graph = model(m, k, n, block, rng)
     x = rng.standard_normal((m, k), dtype=np.float32)
-    # Bind the input once so the timed loop measures the operator, not Python's copies.
-    binding = sess.io_binding()
-    binding.bind_cpu_input("a", x)
-    binding.bind_output("y")
-    sess.run_with_iobinding(binding)
-    times = []
-    start = time.perf_counter()
-    while len(times) < 5 or (time.perf_counter() - start < min_seconds and len(times) < 100000):
-        t0 = time.perf_counter()
-        sess.run_with_iobinding(binding)
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    ops = 2.0 * m * n * k
-    print(f"{m} {k} {n} {threads} MatMulNBits {ops / times[len(times) // 2] / 1e9:.6f} {ops / times[0] / 1e9:.6f} {len(times)}",
-          flush=True)
+    time_model(graph, x, m, k, n, threads, min_seconds, "MatMulNBits")
