@@ -30,6 +30,19 @@ public enum PeakProbe {
     /// FMA3 only, 128 on arm64 (NEON FMLA), 0 without FMA.
     public static var fp32VectorBits: Int { Int(qg_peak_fp32_vector_bits()) }
 
+    /// Reads every byte of `buffer` once with the widest plain loads the CPU
+    /// has, on up to `threads` threads, and returns the seconds it took: the
+    /// streaming-read speed that a call reading its weights once (decode, M = 1)
+    /// is compared with. Time it on a buffer larger than the last-level cache
+    /// to measure memory rather than cache.
+    public static func streamingRead(_ buffer: UnsafeRawBufferPointer, threads: Int = 1) -> Double {
+        let t0 = now()
+        // The C function returns what it read, so its loads stay; the result
+        // itself is not needed.
+        _ = qg_peak_read(buffer.baseAddress, Int64(buffer.count), Int32(clamping: threads))
+        return now() - t0
+    }
+
     /// Monotonic time in seconds.
     public static func now() -> Double {
         var t = timespec()

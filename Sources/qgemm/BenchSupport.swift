@@ -118,17 +118,36 @@ struct BenchResult: Codable {
     let int8_seconds: Double
     let sgemm_seconds: Double?
     let runs: Int
+    /// int4 rows: bytes of packed weights and scales a call reads.
+    var weight_bytes: Int? = nil
+    /// int4 rows: those bytes over the fastest call's seconds, in GB/s.
+    var weight_gbps_best: Double? = nil
+    /// int4 rows: the fastest plain read of as many bytes, on the same
+    /// threads, timed between the calls (PeakProbe.streamingRead), in GB/s.
+    var stream_read_gbps_best: Double? = nil
+    /// weight_gbps_best / stream_read_gbps_best: 1 means the call streams its
+    /// weights as fast as a plain read does.
+    var stream_fraction: Double? = nil
 
     static func csv(_ rows: [BenchResult]) -> String {
         // Full precision (Swift's shortest round-tripping form): a fixed number
         // of decimals would print small shapes' seconds as 0.0000.
         func f(_ v: Double?) -> String { v.map { "\($0)" } ?? "" }
-        var out = "m,k,n,threads,threads_used,kernel,output_type,int8_gops,int8_gops_best,sgemm_gflops,sgemm_gflops_best,speedup,peak_fraction,int8_seconds,sgemm_seconds,runs\n"
+        var out = "m,k,n,threads,threads_used,kernel,output_type,int8_gops,int8_gops_best,sgemm_gflops,sgemm_gflops_best,speedup,peak_fraction,int8_seconds,sgemm_seconds,runs,weights,weight_bytes,weight_gbps_best,stream_read_gbps_best,stream_fraction\n"
         for r in rows {
-            out += "\(r.m),\(r.k),\(r.n),\(r.threads),\(r.threads_used),\(r.kernel),\(r.output_type),\(f(r.int8_gops)),\(f(r.int8_gops_best)),\(f(r.sgemm_gflops)),\(f(r.sgemm_gflops_best)),\(f(r.speedup)),\(f(r.peak_fraction)),\(f(r.int8_seconds)),\(f(r.sgemm_seconds)),\(r.runs)\n"
+            out += "\(r.m),\(r.k),\(r.n),\(r.threads),\(r.threads_used),\(r.kernel),\(r.output_type),\(f(r.int8_gops)),\(f(r.int8_gops_best)),\(f(r.sgemm_gflops)),\(f(r.sgemm_gflops_best)),\(f(r.speedup)),\(f(r.peak_fraction)),\(f(r.int8_seconds)),\(f(r.sgemm_seconds)),\(r.runs),\(r.weights),\(r.weight_bytes.map(String.init) ?? ""),\(f(r.weight_gbps_best)),\(f(r.stream_read_gbps_best)),\(f(r.stream_fraction))\n"
         }
         return out
     }
+}
+
+/// What an int4 row's timing gives: the calls' seconds, and the plain reads'
+/// seconds taken between them.
+struct Int4Timing {
+    let callTimes: [Double]
+    let threadsUsed: Int
+    let weightBytes: Int
+    let readTimes: [Double]
 }
 
 struct BenchDocument: Codable {
@@ -149,6 +168,10 @@ struct BenchTable {
               + pad(String(format: "%.1f", r.int8_gops), 11)
               + pad(String(format: "%.1f", r.int8_gops_best), 9) + pad(sg, 11) + pad(sp, 8)
               + pad(String(format: "%.0f%%", r.peak_fraction * 100), 7))
+        if let bytes = r.weight_bytes, let w = r.weight_gbps_best, let read = r.stream_read_gbps_best, let f = r.stream_fraction {
+            print(String(format: "    weights %.1f MB read at %.1f GB/s; a plain read of as many bytes: %.1f GB/s (%.2f of it)",
+                         Double(bytes) / 1e6, w, read, f))
+        }
         fflush(nil)
     }
 
@@ -218,7 +241,8 @@ struct BenchRunner {
         let packed = try PackedWeights(weights: w, outputChannels: s.n, inputChannels: s.k,
                                        scales: .perChannel([Float](repeating: 0.01, count: s.n)),
                                        input: xp, output: yp)
-        let (int8Times, threadsUsed): ([Double], Int) = try weights == .int4 ? timeInt4(s, threads, &rng) : x.withUnsafeBufferPointer { xb in
+        let int4 = try weights == .int4 ? timeInt4(s, threads, &rng) : nil
+        let (int8Times, threadsUsed): ([Double], Int) = try int4.map { ($0.callTimes, $0.threadsUsed) } ?? x.withUnsafeBufferPointer { xb in
             switch outputType {
             case .int8: return try timeInto(Int8.self, packed, xb, s, threads)
             case .uint8: return try timeInto(UInt8.self, packed, xb, s, threads)
@@ -246,6 +270,8 @@ struct BenchRunner {
         let sgMedian = sgemmTimes.map(median), sgBest = sgemmTimes?.min()
         let gops = s.operations / int8Median / 1e9
         let sgGflops = sgMedian.map { s.operations / $0 / 1e9 }
+        let int4Best = int4.map { Double($0.weightBytes) / int8Best / 1e9 }
+        let readGBps = int4.flatMap { t in t.readTimes.min().map { Double(t.weightBytes) / $0 / 1e9 } }
         return BenchResult(m: s.m, k: s.k, n: s.n, threads: threads, threads_used: threadsUsed, kernel: path.rawValue,
                            output_type: weights == .int4 ? "float" : outputType.rawValue,
                            weights: weights == .int4 ? "int4-g\(groupSize)" : "int8", int8_gops: gops,
@@ -253,7 +279,9 @@ struct BenchRunner {
                            sgemm_gflops_best: sgBest.map { s.operations / $0 / 1e9 },
                            speedup: sgGflops.map { gops / $0 },
                            peak_fraction: gops * 1e9 / (2 * peakMACs * Double(min(threads, CPUFeatures.current.cores))),
-                           int8_seconds: int8Median, sgemm_seconds: sgMedian, runs: int8Times.count)
+                           int8_seconds: int8Median, sgemm_seconds: sgMedian, runs: int8Times.count,
+                           weight_bytes: int4?.weightBytes, weight_gbps_best: int4Best,
+                           stream_read_gbps_best: readGBps, stream_fraction: int4Best.flatMap { w in readGBps.map { w / $0 } })
     }
 
     private func timeInto<Y: GEMMOutputScalar & Numeric>(_: Y.Type, _ packed: PackedWeights, _ xb: UnsafeBufferPointer<UInt8>,
@@ -271,16 +299,41 @@ struct BenchRunner {
 
     /// Int4Weights from Gaussian Float weights: each timed call takes Float
     /// X, quantizes its rows and writes Float Y (what a decode step does).
-    private func timeInt4(_ s: BenchShape, _ threads: Int, _ rng: inout CheckRandom) throws -> ([Double], Int) {
+    /// Each call alternates with a plain read of as many bytes as the call's
+    /// weights and scales (PeakProbe.streamingRead, same thread count), so the
+    /// two speeds come from the same moments of a noisy machine.
+    private func timeInt4(_ s: BenchShape, _ threads: Int, _ rng: inout CheckRandom) throws -> Int4Timing {
         let wf = (0..<s.n * s.k).map { _ in rng.gaussian() }
         let xf = (0..<s.m * s.k).map { _ in rng.gaussian() }
         let layer = try Int4Weights(quantizing: wf, outputChannels: s.n, inputChannels: s.k, groupSize: groupSize)
+        let weightBytes = layer.packedByteCount + layer.packedScaleByteCount
+        let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: weightBytes, alignment: 64)
+        defer { readBuffer.deallocate() }
+        // Every page written once, so the read measures memory, not the zero page.
+        readBuffer.initializeMemory(as: UInt8.self, repeating: 0x5A)
+        var y = [Float](repeating: 0, count: s.m * s.n)
+        var workspace = Int4Weights.Workspace()
         var used = 0
-        let times = try time {
-            _ = try layer(xf, rows: s.m, kernel: path, threads: threads)
-            used = max(used, PackedWeights.threadsUsedByLastCall)
+        var callTimes: [Double] = [], readTimes: [Double] = []
+        try xf.withUnsafeBufferPointer { xb in
+            try y.withUnsafeMutableBufferPointer { yb in
+                func call() throws -> Double {
+                    let t0 = PeakProbe.now()
+                    try layer(xb, rows: s.m, into: yb, workspace: &workspace, kernel: path, threads: threads)
+                    let dt = PeakProbe.now() - t0
+                    used = max(used, PackedWeights.threadsUsedByLastCall)
+                    return dt
+                }
+                _ = try call()
+                _ = PeakProbe.streamingRead(UnsafeRawBufferPointer(readBuffer), threads: threads)
+                let start = PeakProbe.now()
+                while callTimes.count < repeatCount || (PeakProbe.now() - start < 2 * minTime && callTimes.count < 100_000) {
+                    callTimes.append(try call())
+                    readTimes.append(PeakProbe.streamingRead(UnsafeRawBufferPointer(readBuffer), threads: threads))
+                }
+            }
         }
-        return (times, used)
+        return Int4Timing(callTimes: callTimes, threadsUsed: used, weightBytes: weightBytes, readTimes: readTimes)
     }
 
     private func median(_ v: [Double]) -> Double {

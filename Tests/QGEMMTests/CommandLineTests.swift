@@ -238,6 +238,26 @@ struct CommandLineTests {
         #expect(seconds > 0 && seconds < 0.01, "\(lines[1])")
     }
 
+    /// An int4 bench row names the bytes a call reads (packed nibbles and
+    /// binary16 scales) and carries the plain-read speed measured between its
+    /// calls, with their ratio. The speeds are not judged here, only present.
+    @Test func int4BenchRowCarriesTheStreamingReadProbe() throws {
+        let r = try qgemm(["bench", "--weights", "int4", "--group-size", "32", "--shape", "1x64x20", "--no-sgemm",
+                           "--min-time", "0", "--repeat", "2", "--json", "-"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let doc = try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any]
+        guard let row = (doc?["results"] as? [[String: Any]])?.first else {
+            Issue.record("no result row in \(String(decoding: r.stdout, as: UTF8.self))")
+            return
+        }
+        // N = 20 pads to 32 channels; K = 64 is 2 groups: 32·64/2 nibble bytes, 32·2 scales of 2 bytes.
+        #expect(row["weight_bytes"] as? Int == 32 * 64 / 2 + 32 * 2 * 2, "\(row)")
+        #expect(row["weights"] as? String == "int4-g32", "\(row)")
+        let w = row["weight_gbps_best"] as? Double ?? 0, read = row["stream_read_gbps_best"] as? Double ?? 0
+        let fraction = row["stream_fraction"] as? Double ?? 0
+        #expect(w > 0 && read > 0 && abs(fraction - w / read) <= 1e-9 * fraction, "\(row)")
+    }
+
     /// A soak's reproducer, replayed, is the same case: rebuilt from the printed
     /// literal, the check gives the printed mismatch again, bit for bit.
     @Test func soakReproducerReplaysTheSameCase() throws {

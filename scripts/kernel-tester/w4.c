@@ -2,9 +2,10 @@
 // qg_w4_gemm_reference, bit for bit, with full-range data (q_W in [−8, 7],
 // −8 included; q_X in [−128, 127]; binary16 scales of both signs, subnormals
 // included; bias or none) on
-//   - shapes derived from the tiles: M = 1 … MR+1, 2·MR+1; N = NR−1, NR, NR+1,
-//     2·NR+3 of both tiles; K = G−1, G, G+1, 2·G+3 and 300 for each group size
-//     G of 8, 32, 64 and 128; row and output strides and threads rotate;
+//   - shapes derived from the tiles: M = 1 … min(MR+1, 34), MR−1, MR, MR+1,
+//     2·MR+1; N = NR−1, NR, NR+1, 2·NR+3 of both tiles; K = G−1, G, G+1,
+//     2·G+3 and 300 for each group size G of 8, 32, 40, 64, 96, 128 and 320;
+//     row and output strides and threads rotate;
 //   - random cases.
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,21 +85,26 @@ static void add_value(int64_t *values, int *count, int64_t v) {
 /// Checks `kernel`'s 4-bit tiles (path number `path`); returns 0, or 1 on a mismatch.
 int kernel_tester_check_w4(int path, const qg_kernel *kernel, int cases) {
     const qg_w4_tile *main_tile = &kernel->w4_main, *few = &kernel->w4_few;
-    int64_t ms[16], ns[16];
+    int64_t ms[48], ns[16];
     int nm = 0, nn = 0;
-    for (int64_t v = 1; v <= main_tile->mr + 1; v++) add_value(ms, &nm, v);
-    add_value(ms, &nm, 2 * main_tile->mr + 1);
+    // Every row count up to 34 (each tail of a 16-row pass, of the 8-row
+    // tiles, and 32 ± 2), then the main tile's own edges.
+    for (int64_t v = 1; v <= main_tile->mr + 1 && v <= 34; v++) add_value(ms, &nm, v);
+    const int64_t edges[4] = {main_tile->mr - 1, main_tile->mr, main_tile->mr + 1, 2 * main_tile->mr + 1};
+    for (int i = 0; i < 4; i++) add_value(ms, &nm, edges[i]);
     for (int t = 0; t < 2; t++) {
         const int nr = t == 0 ? main_tile->nr : (few->run ? few->nr : 0);
         if (nr == 0) continue;
         const int64_t v[4] = {nr - 1, nr, nr + 1, 2 * nr + 3};
         for (int i = 0; i < 4; i++) add_value(ns, &nn, v[i]);
     }
-    const int64_t group_sizes[4] = {8, 32, 64, 128};
+    // 40 and 96 end in a part of a 64-K block; 320 is run in parts by the
+    // tiles that unpack a few blocks at a time.
+    const int64_t group_sizes[7] = {8, 32, 40, 64, 96, 128, 320};
     long outputs = 0;
     int shapes = 0;
     uint32_t variant = 0;
-    for (int gi = 0; gi < 4; gi++) {
+    for (int gi = 0; gi < 7; gi++) {
         const int64_t g = group_sizes[gi], ks[5] = {g - 1, g, g + 1, 2 * g + 3, 300};
         for (int ik = 0; ik < 5; ik++)
             for (int im = 0; im < nm; im++)
@@ -110,7 +116,7 @@ int kernel_tester_check_w4(int path, const qg_kernel *kernel, int cases) {
                 }
     }
     for (int c = 0; c < cases; c++) {
-        const int64_t g = group_sizes[kernel_tester_next() % 4];
+        const int64_t g = group_sizes[kernel_tester_next() % 7];
         const long r = w4_case(path, kernel, 1 + kernel_tester_next() % 20, 1 + kernel_tester_next() % 100,
                                1 + kernel_tester_next() % 400, g, kernel_tester_next());
         if (r < 0) return 1;

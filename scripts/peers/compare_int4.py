@@ -2,7 +2,9 @@
 Float in and out, rows quantized inside the call) against qgemm's own int8
 path (Float output) and ONNX Runtime's MatMulNBits (4 bits, the same block
 size, accuracy_level 4), in interleaved rounds; each library's fastest run
-and median per shape, and the ratios from the fastest runs."""
+and median per shape, and the ratios from the fastest runs. The int4 rows
+also give the GB/s of weights and scales the fastest call read, against the
+fastest plain read of as many bytes that qgemm bench times between its calls."""
 import argparse
 import json
 import subprocess
@@ -24,6 +26,7 @@ a = p.parse_args()
 shapes = a.shape or DECODE
 threads = [int(t) for t in a.threads.split(",")]
 best, median = {}, {}
+stream = {}  # (m, k, n, t) -> (fastest weight GB/s, fastest plain-read GB/s)
 
 
 def keep(lib, m, k, n, t, med, fast):
@@ -41,6 +44,10 @@ def qgemm(extra, lib):
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     for r in json.loads(out)["results"]:
         keep(lib, r["m"], r["k"], r["n"], r["threads"], r["int8_gops"], r["int8_gops_best"])
+        if "stream_read_gbps_best" in r:
+            key = (r["m"], r["k"], r["n"], r["threads"])
+            w, rd = stream.get(key, (0.0, 0.0))
+            stream[key] = (max(w, r["weight_gbps_best"]), max(rd, r["stream_read_gbps_best"]))
 
 
 for rnd in range(a.rounds):
@@ -57,8 +64,8 @@ for rnd in range(a.rounds):
 
 libs = ["qgemm int4", "qgemm int8", "ORT MatMulNBits"]
 print(f"GOP/s, fastest run of {a.rounds} interleaved rounds (medians in the JSON); group/block size {a.group_size}")
-print("| shape | threads | " + " | ".join(libs) + " | int4 / int8 | int4 / MatMulNBits |")
-print("| --- | --- |" + " --- |" * (len(libs) + 2))
+print("| shape | threads | " + " | ".join(libs) + " | int4 / int8 | int4 / MatMulNBits | int4 weights GB/s / plain read GB/s |")
+print("| --- | --- |" + " --- |" * (len(libs) + 3))
 rows = []
 for s in shapes:
     m, k, n = (int(v) for v in s.split("x"))
@@ -66,8 +73,10 @@ for s in shapes:
         b = [best.get((lib, m, k, n, t), 0.0) for lib in libs]
         r8 = b[0] / b[1] if b[1] else float("nan")
         rort = b[0] / b[2] if b[2] else float("nan")
-        print(f"| {m}×{k}×{n} | {t} | " + " | ".join(f"{v:.0f}" for v in b) + f" | {r8:.2f}× | {rort:.2f}× |")
-        rows.append({"m": m, "k": k, "n": n, "threads": t,
+        w, rd = stream.get((m, k, n, t), (0.0, 0.0))
+        st = f"{w:.1f} / {rd:.1f} = {w / rd:.2f}" if rd else "-"
+        print(f"| {m}×{k}×{n} | {t} | " + " | ".join(f"{v:.0f}" for v in b) + f" | {r8:.2f}× | {rort:.2f}× | {st} |")
+        rows.append({"m": m, "k": k, "n": n, "threads": t, "weight_gbps_best": w or None, "stream_read_gbps_best": rd or None,
                      "best": {lib: best.get((lib, m, k, n, t)) for lib in libs},
                      "median": {lib: median.get((lib, m, k, n, t)) for lib in libs}})
 if a.json:

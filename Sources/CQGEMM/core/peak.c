@@ -4,10 +4,15 @@
 // Each path's int8 probe lives in its folder (kernels/<path>/peak_<path>.c)
 // and its descriptor names it; qg_peak_probe_int8 runs one only when its
 // kernel is supported on this CPU. Here: the scalar probe (the portable and
-// reference paths) and the fp32 FMA probes. Each ends with an empty asm that
-// takes its sum, so the loop cannot be optimised away.
+// reference paths), the fp32 FMA probes, and a plain streaming read. Each
+// ends with an empty asm that takes its sum, or returns it, so the loop
+// cannot be optimised away.
+#include <string.h>
+
+#include "driver.h"
 #include "kernel.h"
 #include "probes.h"
+#include "threadpool.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -119,4 +124,116 @@ int64_t qg_peak_probe_fp32(int64_t iterations) {
     (void)iterations;
     return 0;
 #endif
+}
+
+// MARK: - Streaming read
+
+// A plain read of a buffer, the speed a weight-streaming kernel is judged
+// against: four independent loads of the widest vector per step, xor-ed into
+// four accumulators (one cycle each, so the loads, not the arithmetic, bound
+// the loop). No prefetch hints and no stores: what the hardware prefetcher
+// gives a sequential reader.
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) static uint64_t qg_read_zmm(const uint8_t *p, int64_t bytes) {
+    __m512i a = _mm512_setzero_si512(), b = a, c = a, d = a;
+    int64_t i = 0;
+    for (; i + 256 <= bytes; i += 256) {
+        a = _mm512_xor_si512(a, _mm512_loadu_si512((const void *)(p + i)));
+        b = _mm512_xor_si512(b, _mm512_loadu_si512((const void *)(p + i + 64)));
+        c = _mm512_xor_si512(c, _mm512_loadu_si512((const void *)(p + i + 128)));
+        d = _mm512_xor_si512(d, _mm512_loadu_si512((const void *)(p + i + 192)));
+    }
+    a = _mm512_xor_si512(_mm512_xor_si512(a, b), _mm512_xor_si512(c, d));
+    uint64_t s = (uint64_t)_mm512_reduce_or_epi64(a);
+    for (; i < bytes; i++) s += p[i];
+    return s;
+}
+
+__attribute__((target("avx2"))) static uint64_t qg_read_ymm(const uint8_t *p, int64_t bytes) {
+    __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
+    int64_t i = 0;
+    for (; i + 128 <= bytes; i += 128) {
+        a = _mm256_xor_si256(a, _mm256_loadu_si256((const __m256i *)(p + i)));
+        b = _mm256_xor_si256(b, _mm256_loadu_si256((const __m256i *)(p + i + 32)));
+        c = _mm256_xor_si256(c, _mm256_loadu_si256((const __m256i *)(p + i + 64)));
+        d = _mm256_xor_si256(d, _mm256_loadu_si256((const __m256i *)(p + i + 96)));
+    }
+    a = _mm256_xor_si256(_mm256_xor_si256(a, b), _mm256_xor_si256(c, d));
+    uint64_t s = (uint64_t)_mm256_extract_epi64(a, 0) ^ (uint64_t)_mm256_extract_epi64(a, 1)
+                 ^ (uint64_t)_mm256_extract_epi64(a, 2) ^ (uint64_t)_mm256_extract_epi64(a, 3);
+    for (; i < bytes; i++) s += p[i];
+    return s;
+}
+#endif
+
+#if defined(__aarch64__)
+static uint64_t qg_read_neon(const uint8_t *p, int64_t bytes) {
+    uint8x16_t a = vdupq_n_u8(0), b = a, c = a, d = a;
+    int64_t i = 0;
+    for (; i + 64 <= bytes; i += 64) {
+        a = veorq_u8(a, vld1q_u8(p + i));
+        b = veorq_u8(b, vld1q_u8(p + i + 16));
+        c = veorq_u8(c, vld1q_u8(p + i + 32));
+        d = veorq_u8(d, vld1q_u8(p + i + 48));
+    }
+    a = veorq_u8(veorq_u8(a, b), veorq_u8(c, d));
+    uint64_t s = vgetq_lane_u64(vreinterpretq_u64_u8(a), 0) ^ vgetq_lane_u64(vreinterpretq_u64_u8(a), 1);
+    for (; i < bytes; i++) s += p[i];
+    return s;
+}
+#endif
+
+static uint64_t qg_read_scalar(const uint8_t *p, int64_t bytes) {
+    uint64_t a = 0, b = 0;
+    int64_t i = 0;
+    for (; i + 16 <= bytes; i += 16) {
+        uint64_t x, y;
+        memcpy(&x, p + i, 8);
+        memcpy(&y, p + i + 8, 8);
+        a ^= x;
+        b ^= y;
+    }
+    for (; i < bytes; i++) a += p[i];
+    return a ^ b;
+}
+
+static uint64_t qg_read_span(const uint8_t *p, int64_t bytes) {
+#if defined(__x86_64__)
+    const qg_cpu_features *f = qg_cpu_get_features();
+    if (f->avx512f) return qg_read_zmm(p, bytes);
+    if (f->avx2) return qg_read_ymm(p, bytes);
+    return qg_read_scalar(p, bytes);
+#elif defined(__aarch64__)
+    return qg_read_neon(p, bytes);
+#else
+    return qg_read_scalar(p, bytes);
+#endif
+}
+
+enum { QG_READ_MAX_PARTS = 64 };
+
+typedef struct {
+    const uint8_t *p;
+    int64_t bytes, part;
+    uint64_t sums[QG_READ_MAX_PARTS];
+} qg_read_task;
+
+static void qg_read_part(void *ctx, int64_t t) {
+    qg_read_task *task = ctx;
+    const int64_t start = t * task->part;
+    const int64_t end = qg_min(task->bytes, start + task->part);
+    task->sums[t] = start < end ? qg_read_span(task->p + start, end - start) : 0;
+}
+
+uint64_t qg_peak_read(const void *buffer, int64_t bytes, int threads) {
+    if (!buffer || bytes <= 0) return 0;
+    const int64_t parts = threads < 1 ? 1 : threads > QG_READ_MAX_PARTS ? QG_READ_MAX_PARTS : threads;
+    // Parts start on 4 KiB pages, so no two threads share a line or a page.
+    const int64_t part = qg_ceil_div(qg_ceil_div(bytes, parts), 4096) * 4096;
+    qg_read_task task = {.p = buffer, .bytes = bytes, .part = part};
+    qg_parallel_for(qg_ceil_div(bytes, part), (int)parts, qg_read_part, &task);
+    uint64_t s = 0;
+    for (int64_t t = 0; t < parts; t++) s ^= task.sums[t];
+    return s;
 }

@@ -43,6 +43,9 @@ public final class Int4Weights: Sendable {
     public var groupCount: Int { (inputChannels + groupSize - 1) / groupSize }
     /// Bytes of the packed nibbles (half a byte per weight, N and K padded).
     public var packedByteCount: Int { packed.count }
+    /// Bytes of the packed binary16 scales (one per padded channel and group).
+    /// A call reads ``packedByteCount`` plus these, once per row group.
+    public var packedScaleByteCount: Int { packedScales.count * MemoryLayout<UInt16>.size }
 
     let packed: [UInt8]
     let packedScales: [UInt16]

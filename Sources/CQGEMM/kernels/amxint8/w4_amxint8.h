@@ -4,7 +4,10 @@
 
 #include "kernel.h"
 
-void qg_w4_32x32c8__amxint8(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols);
+/// Rows of the main tile: a group's weights are unpacked once for all of them.
+enum { QG_W4A_MR = 128 };
+
+void qg_w4_128x32c8__amxint8(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols);
 void qg_w4_1x64c8__amxint8(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols);
 
 #endif
