@@ -101,7 +101,8 @@ QG_W4Z_INLINE void qg_w4a_fuse(int32_t (*c)[32], int rows, float (*s)[32], const
             _tile_dpbssd(T0, 4, 6);                                                                                   \
             if (NP > 1) _tile_dpbssd(T1, 4, 7);                                                                       \
         }                                                                                                             \
-        if (pending >= 0) qg_w4a_fuse(c[pending], rows, s + 16 * pending, ws, pending_g, NP);                        \
+        if (pending >= 0) qg_w4a_fuse(c[blocks > QG_W4A_SEG ? pending : pending & 1], rows, s + 16 * pending, ws,     \
+                                      pending_g, NP);                                                                 \
         pending = -1;                                                                                                 \
         _tile_stored(T0, &cp[0][0], 128);                                                                             \
         if (NP > 1) _tile_stored(T1, &cp[0][16], 128);                                                                \
@@ -129,7 +130,9 @@ QG_W4Z_INLINE void qg_w4a_sweep(const qg_w4_args *a, int passes, int rows, int64
                     qg_w4a_unpack(w[p] + (g * chunks + i * block_chunks) * 64, here, kb / 4, b[i - b0][p]);
             }
             for (int pass = 0; pass < passes; pass++) {
-                int32_t(*cp)[32] = c[pass];
+                // Sums stay in memory between parts only when a group has several;
+                // else two buffers, alternating by pass, keep L1 free.
+                int32_t(*cp)[32] = c[blocks > QG_W4A_SEG ? pass : pass & 1];
                 const int8_t *x = a->x + (m0 + 16 * pass) * a->ldx + g * group;
                 if (pass & 1) QG_W4A_PASS(2, 3);
                 else QG_W4A_PASS(0, 1);
@@ -140,7 +143,7 @@ QG_W4Z_INLINE void qg_w4a_sweep(const qg_w4_args *a, int passes, int rows, int64
             }
         }
     }
-    if (pending >= 0) qg_w4a_fuse(c[pending], rows, s + 16 * pending, ws, pending_g, NP);
+    if (pending >= 0) qg_w4a_fuse(c[blocks > QG_W4A_SEG ? pending : pending & 1], rows, s + 16 * pending, ws, pending_g, NP);
 }
 
 /// Up to 128 rows × up to 32 channels (NP panels): passes of 16 rows, then
