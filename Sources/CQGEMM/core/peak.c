@@ -129,8 +129,8 @@ int64_t qg_peak_probe_fp32(int64_t iterations) {
 // MARK: - Streaming read
 
 // A plain read of a buffer, the speed a weight-streaming kernel is judged
-// against: four independent loads of the widest vector per step, xor-ed into
-// four accumulators (one cycle each, so the loads, not the arithmetic, bound
+// against: four independent loads of the widest vector per step, combined
+// into four accumulators (one cycle each, so the loads, not the arithmetic, bound
 // the loop). No prefetch hints and no stores: what the hardware prefetcher
 // gives a sequential reader.
 
@@ -184,6 +184,7 @@ static uint64_t qg_read_neon(const uint8_t *p, int64_t bytes) {
 }
 #endif
 
+#if !defined(__aarch64__)
 static uint64_t qg_read_scalar(const uint8_t *p, int64_t bytes) {
     uint64_t a = 0, b = 0;
     int64_t i = 0;
@@ -197,6 +198,7 @@ static uint64_t qg_read_scalar(const uint8_t *p, int64_t bytes) {
     for (; i < bytes; i++) a += p[i];
     return a ^ b;
 }
+#endif
 
 static uint64_t qg_read_span(const uint8_t *p, int64_t bytes) {
 #if defined(__x86_64__)

@@ -353,8 +353,9 @@ int64_t qg_peak_probe_fp32(int64_t iterations);
 int qg_peak_fp32_vector_bits(void);
 /// Reads `bytes` bytes of `buffer` once with the widest plain loads the CPU
 /// has, split into page-aligned parts over up to `threads` threads (at most
-/// 64): the speed a weight-streaming call is compared with. Returns an xor of
-/// what it read (0 for an empty or NULL buffer), so the loads cannot be dropped.
+/// 64): the speed a weight-streaming call is compared with. Returns a value
+/// computed from every byte it read (0 for an empty or NULL buffer), so the
+/// loads cannot be dropped.
 uint64_t qg_peak_read(const void *buffer, int64_t bytes, int threads);
 
 // MARK: - Scalar requantization (one accumulator; the definition of the README's "Arithmetic" table)
