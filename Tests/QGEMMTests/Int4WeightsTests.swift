@@ -303,7 +303,7 @@ struct Int4WeightsTests {
         let edges: [Float] = [65504, 65519.99, 65520, 65536, 1e-8, 2.98e-8, 2.99e-8, 5.96e-8, 6.1e-5, 6.103e-5, .infinity,
                               -.infinity, 0, -0.0, .leastNonzeroMagnitude, .greatestFiniteMagnitude]
         let random = (0..<200_000).map { _ in Float(bitPattern: UInt32(truncatingIfNeeded: rng.next())) }
-        for f in edges + edges.map { -$0 } + random where !f.isNaN {
+        for f in edges + edges.map({ -$0 }) + random where !f.isNaN {
             #expect(qg_f16_from_f32(f) == Float16(f).bitPattern, "\(f)")
         }
         #expect(qg_f32_from_f16(qg_f16_from_f32(.nan)).isNaN)
