@@ -3,9 +3,11 @@ import QGEMM
 import QGEMMBaseline
 
 /// `qgemm validate`'s 4-bit-weight half: every path with 4-bit tiles against
-/// the reference path, bit for bit, at its tiles' edges: M = 1…9 and 17, N
-/// around 16, 32 and 64 channels, K around each group size (8, 32, 128) and
-/// 300, with bias on every other case and 1–3 threads (`--quick`: fewer).
+/// the reference path, bit for bit, at its tiles' edges: M = 1…9, 17, 31 and
+/// 40 (the AMX tile's 16-row passes with tails of 15 and 8 rows), N around
+/// 16, 32 and 64 channels, K around each group size (8, 32, 128 and 320, which
+/// the AMX tile runs in parts) and 300, with bias on every other case and 1–3
+/// threads (`--quick`: fewer).
 enum ValidateInt4 {
     struct Outcome {
         var cases = 0
@@ -17,9 +19,9 @@ enum ValidateInt4 {
         let int4Paths = paths.filter(\.hasInt4Kernel)
         var outcome = Outcome()
         guard !int4Paths.isEmpty else { return outcome }
-        let ms = quick ? [1, 3, 9] : [1, 2, 3, 4, 5, 8, 9, 17]
+        let ms = quick ? [1, 3, 9, 31] : [1, 2, 3, 4, 5, 8, 9, 17, 31, 40]
         let ns = quick ? [15, 33, 67] : [15, 16, 17, 31, 32, 33, 63, 64, 65, 67]
-        let groups = quick ? [32] : [8, 32, 128]
+        let groups = quick ? [32] : [8, 32, 128, 320]
         var rng = CheckRandom(seed: seed)
         for group in groups {
             for k in [group - 1, group, group + 1, 2 * group + 3, 300] where k >= 1 {

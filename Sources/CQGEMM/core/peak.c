@@ -231,10 +231,13 @@ static void qg_read_part(void *ctx, int64_t t) {
 uint64_t qg_peak_read(const void *buffer, int64_t bytes, int threads) {
     if (!buffer || bytes <= 0) return 0;
     const int64_t parts = threads < 1 ? 1 : threads > QG_READ_MAX_PARTS ? QG_READ_MAX_PARTS : threads;
-    // Parts start on 4 KiB pages, so no two threads share a line or a page.
+    // Parts are whole multiples of 4 KiB from the buffer's start.
     const int64_t part = qg_ceil_div(qg_ceil_div(bytes, parts), 4096) * 4096;
     qg_read_task task = {.p = buffer, .bytes = bytes, .part = part};
+    // qg_threads_of_last_call speaks of the last GEMM, not of this read.
+    const int last = qg_threads_of_last_call();
     qg_parallel_for(qg_ceil_div(bytes, part), (int)parts, qg_read_part, &task);
+    qg_set_threads_of_last_call(last);
     uint64_t s = 0;
     for (int64_t t = 0; t < parts; t++) s ^= task.sums[t];
     return s;

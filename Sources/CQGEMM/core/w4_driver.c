@@ -11,7 +11,8 @@
 //
 // A step's weights (S·K/2 bytes) are read once from memory and then from the
 // caches for every row group of the m-block; MC keeps the m-block's rows
-// (MC·K bytes) within a quarter of the L2, next to them. With several threads
+// (MC·K bytes) within a quarter of the L2, next to them, but is never less
+// than one row group (amxint8's 128 rows can exceed that quarter at large K). With several threads
 // the call splits M when it has at least two row groups per thread, else N.
 #include "driver.h"
 #include "threadpool.h"

@@ -352,8 +352,8 @@ int64_t qg_peak_probe_fp32(int64_t iterations);
 /// The vector width in bits that qg_peak_probe_fp32 uses: 512, 256 or 0.
 int qg_peak_fp32_vector_bits(void);
 /// Reads `bytes` bytes of `buffer` once with the widest plain loads the CPU
-/// has, split into page-aligned parts over up to `threads` threads (at most
-/// 64): the speed a weight-streaming call is compared with. Returns a value
+/// has, split into parts of whole 4 KiB multiples over up to `threads` threads
+/// (at most 64; qg_threads_of_last_call is left as the last GEMM set it): the speed a weight-streaming call is compared with. Returns a value
 /// computed from every byte it read (0 for an empty or NULL buffer), so the
 /// loads cannot be dropped.
 uint64_t qg_peak_read(const void *buffer, int64_t bytes, int threads);

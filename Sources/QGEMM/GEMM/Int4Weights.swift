@@ -44,7 +44,8 @@ public final class Int4Weights: Sendable {
     /// Bytes of the packed nibbles (half a byte per weight, N and K padded).
     public var packedByteCount: Int { packed.count }
     /// Bytes of the packed binary16 scales (one per padded channel and group).
-    /// A call reads ``packedByteCount`` plus these, once per row group.
+    /// A call reads ``packedByteCount`` plus these from memory once (once per
+    /// block of rows when M is large).
     public var packedScaleByteCount: Int { packedScales.count * MemoryLayout<UInt16>.size }
 
     let packed: [UInt8]

@@ -2,7 +2,8 @@
 //
 // The main tile, up to 128 rows × 32 channels, runs TDPBSSD on int8
 // activations and int8 weights. Per group it unpacks each panel's chunks
-// once, for all its rows, into B tiles in L1: a chunk's low nibbles are
+// once per sweep (the whole 16-row passes, then a tail pass of 9–15 rows if
+// there is one), for all the sweep's rows, into B tiles in L1: a chunk's low nibbles are
 // exactly one B-tile row (16 channels × 4 K, the VNNI layout), its high
 // nibbles the next, and u − 8 is q_W itself, so no offset term is needed
 // (both operands are signed). A K block is 64 values, or the whole group
@@ -19,8 +20,11 @@
 // pass later, while the tile unit works. Per group, that store and fusion is
 // what the 4-bit tile pays beyond the int8 one, so short groups cost most.
 //
-// The tile configuration depends on the rows and the group, so each call
-// loads its own and releases the tiles after. Calls of 8 rows or fewer,
+// The tile configuration depends on the rows and the group, so each sweep
+// loads its own and the call releases the tiles after. The float sums (16
+// KB), and each sweep's integer sums (16 KB, of which two passes' 4 KB are
+// touched unless a group runs in parts) and unpacked weights (8 KB) live on
+// the stack: tens of KB, well within a thread's stack. Calls of 8 rows or fewer,
 // decode included, take the 512-bit tile of ../x86/w4_zmm.h instead: they
 // would fill a fraction of a tile's 16 rows.
 #include "kernel.h"
@@ -81,7 +85,8 @@ QG_W4Z_INLINE void qg_w4a_fuse(int32_t (*c)[32], int rows, float (*s)[32], const
 }
 
 /// One pass over the blocks [b0, b1) of the unpacked part, into sum tiles T0
-/// and T1 (a macro: tile numbers must be constants). Its sums start at zero
+/// and T1 (a macro: tile numbers must be constants; it uses the sweep's
+/// locals a, x, b, c, cp, kb, b0, b1, rows, s, ws, NP, pending, pending_g). Its sums start at zero
 /// in a group's first part, else from the previous part's stored ones. The
 /// pending pass's sums are fused after the TDPBSSDs are issued and before
 /// this pass's store, so no buffer is overwritten unread.
