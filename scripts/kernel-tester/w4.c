@@ -2,8 +2,8 @@
 // qg_w4_gemm_reference, bit for bit, with full-range data (q_W in [−8, 7],
 // −8 included; q_X in [−128, 127]; binary16 scales of both signs, subnormals
 // included; bias or none) on
-//   - shapes derived from the tiles: M = 1 … min(MR+1, 34), MR−1, MR, MR+1,
-//     2·MR+1; N = NR−1, NR, NR+1, 2·NR+3 of both tiles; K = G−1, G, G+1,
+//   - shapes derived from the tiles: M = 1 … min(MR+1, 17), 23–25 and 31–33
+//     (up to MR+1), MR−1, MR, MR+1, 2·MR+1; N = NR−1, NR, NR+1, 2·NR+3 of both tiles; K = G−1, G, G+1,
 //     2·G+3 and 300 for each group size G of 8, 32, 40, 64, 96, 128 and 320;
 //     row and output strides and threads rotate;
 //   - random cases.
@@ -87,9 +87,13 @@ int kernel_tester_check_w4(int path, const qg_kernel *kernel, int cases) {
     const qg_w4_tile *main_tile = &kernel->w4_main, *few = &kernel->w4_few;
     int64_t ms[48], ns[16];
     int nm = 0, nn = 0;
-    // Every row count up to 34 (each tail of a 16-row pass, of the 8-row
-    // tiles, and 32 ± 2), then the main tile's own edges.
-    for (int64_t v = 1; v <= main_tile->mr + 1 && v <= 34; v++) add_value(ms, &nm, v);
+    // Every row count up to 17 (each tail of the 8-row tiles and of a 16-row
+    // pass), the tails after one and two passes (23–25, 31–33), then the main
+    // tile's own edges.
+    for (int64_t v = 1; v <= main_tile->mr + 1 && v <= 17; v++) add_value(ms, &nm, v);
+    const int64_t passes[6] = {23, 24, 25, 31, 32, 33};
+    for (int i = 0; i < 6; i++)
+        if (passes[i] <= main_tile->mr + 1) add_value(ms, &nm, passes[i]);
     const int64_t edges[4] = {main_tile->mr - 1, main_tile->mr, main_tile->mr + 1, 2 * main_tile->mr + 1};
     for (int i = 0; i < 4; i++) add_value(ms, &nm, edges[i]);
     for (int t = 0; t < 2; t++) {
