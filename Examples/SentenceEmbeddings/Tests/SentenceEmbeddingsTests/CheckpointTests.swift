@@ -109,6 +109,7 @@ struct CheckpointTests {
 
     /// Every config.json and tokenizer.json a fuzz target once failed on
     /// (Fuzz/Regressions/) is refused with a QGEMMError, or read into a
+    /// config whose values are in range (the fuzz target's checks) or a
     /// tokenizer whose ids stay in its vocabulary.
     @Test func fuzzRegressionsAreRefusedOrRead() throws {
         var root = URL(fileURLWithPath: #filePath)
@@ -122,7 +123,10 @@ struct CheckpointTests {
                 let bytes = [UInt8](try Data(contentsOf: url))
                 do {
                     if target == "config-json" {
-                        _ = try BertConfig(json: bytes)
+                        let config = try BertConfig(json: bytes)
+                        #expect(config.hiddenSize >= 1 && config.attentionHeads >= 1
+                                && config.hiddenSize % config.attentionHeads == 0, "\(url.lastPathComponent)")
+                        #expect(config.layerNormEpsilon > 0 && config.layerNormEpsilon.isFinite, "\(url.lastPathComponent)")
                     } else {
                         let tokenizer = try WordPieceTokenizer(json: bytes)
                         let ids = Set(tokenizer.vocabulary.values)

@@ -54,9 +54,11 @@ public struct BertConfig: Sendable, Equatable {
             throw fail("hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(attentionHeads)")
         }
         if let eps = json["layer_norm_eps"] {
-            guard let n = JSONFile.number(eps), n.doubleValue.isFinite,
-                  n.doubleValue > 0, n.doubleValue < 1 else {
-                throw fail("'layer_norm_eps' is \(eps), expected a number in (0, 1)")
+            // Judged as the Float the encoder uses: 1e-92 is in (0, 1) but
+            // rounds to 0 there, which would leave LayerNorm unguarded.
+            guard let n = JSONFile.number(eps), n.floatValue.isFinite,
+                  n.floatValue > 0, n.floatValue < 1 else {
+                throw fail("'layer_norm_eps' is \(eps), expected a number in (0, 1) that a Float holds (at least 1.4e-45)")
             }
             layerNormEpsilon = n.floatValue
         } else {
