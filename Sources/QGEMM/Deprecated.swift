@@ -11,8 +11,8 @@ extension QuantizedLinear {
     @available(*, deprecated, renamed: "inputChannels")
     public var inputFeatures: Int { inputChannels }
 
-    /// Renamed ``init(weights:outputChannels:inputChannels:bias:mode:rounding:smoothing:)``.
-    @available(*, deprecated, renamed: "init(weights:outputChannels:inputChannels:bias:mode:rounding:smoothing:)")
+    /// Renamed ``init(weights:outputChannels:inputChannels:bias:mode:rounding:smoothing:groupScales:)``.
+    @available(*, deprecated, renamed: "init(weights:outputChannels:inputChannels:bias:mode:rounding:smoothing:groupScales:)")
     public convenience init(weights: [Float], outputFeatures: Int, inputFeatures: Int, bias: [Float]? = nil,
                             mode: Mode, rounding: RoundingMode? = nil, smoothing: Smoothing? = nil) throws {
         try self.init(weights: weights, outputChannels: outputFeatures, inputChannels: inputFeatures, bias: bias, mode: mode,

@@ -74,6 +74,12 @@ extension LinearCommand {
         do { layer = try Int4Weights(contentsOf: URL(fileURLWithPath: file)) } catch let e as QGEMMError {
             throw QGEMMError(e.code, "--load \(file): \(e.message)")
         }
+        try runSavedInt4(layer, from: file)
+    }
+
+    /// `--load` of 4-bit weights: an Int4Weights file, or a QuantizedLinear
+    /// file in int4Weights mode.
+    func runSavedInt4(_ layer: Int4Weights, from file: String) throws {
         let (xv, m) = try readInput(forSavedK: layer.inputChannels)
         try finishInt4(layer, xv, m: m, report: ["m": m, "k": layer.inputChannels, "n": layer.outputChannels, "loaded": file,
                                                 "weights": "int4", "group_size": layer.groupSize])

@@ -154,7 +154,7 @@ struct LinearCommand: ParsableCommand {
                 report["y_scale"] = output.scale; report["y_zero_point"] = output.zeroPoint
             case .staticInput(let input):
                 report["x_scale"] = input.scale; report["x_zero_point"] = input.zeroPoint
-            case .dynamic:
+            case .dynamic, .int4Weights:
                 break
             }
         }
@@ -201,10 +201,16 @@ struct LinearCommand: ParsableCommand {
         do { layer = try QuantizedLinear(contentsOf: URL(fileURLWithPath: file)) } catch let e as QGEMMError {
             throw QGEMMError(e.code, "--load \(file): \(e.message)")
         }
+        let packed: PackedWeights
+        switch layer.weights {
+        case .int4(let w): return try runSavedInt4(w, from: file)
+        case .int8(let p): packed = p
+        }
         let (xv, m) = try readInput(forSavedK: layer.inputChannels)
         let n = layer.outputChannels, k = layer.inputChannels
         var report: [String: Any] = ["m": m, "k": k, "n": n, "loaded": file]
         switch layer.mode {
+        case .int4Weights: break // int4 weights returned above
         case .dynamic(let g): report["mode"] = "dynamic"; report["granularity"] = g == .perRow ? "row" : "tensor"
         case .staticInput(let input):
             report["mode"] = "static-input"
@@ -217,9 +223,9 @@ struct LinearCommand: ParsableCommand {
         // sgemm, for the timing, on the weights the file holds (dequantized; with smoothing, of W·diag(s)).
         var wv = [Float](repeating: 0, count: n * k)
         for row in 0..<n {
-            for col in 0..<k { wv[row * k + col] = Float(try layer.packed.weight(outputChannel: row, input: col)) * layer.packed.weightScales[row] }
+            for col in 0..<k { wv[row * k + col] = Float(try packed.weight(outputChannel: row, input: col)) * packed.weightScales[row] }
         }
-        try finish(layer, try layer.smoothing?.apply(xv, rows: m) ?? xv, m: m, wv: wv, bv: layer.packed.floatBias, report: report,
+        try finish(layer, try layer.smoothing?.apply(xv, rows: m) ?? xv, m: m, wv: wv, bv: packed.floatBias, report: report,
                    layerInput: xv)
     }
 

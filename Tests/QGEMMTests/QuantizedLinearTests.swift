@@ -97,7 +97,7 @@ struct QuantizedLinearTests {
             }
             var xq = [UInt8](repeating: 0, count: m * k)
             for r in 0..<m { for t in 0..<k { xq[r * k + t] = UInt8(try params[r].quantize(x[r * k + t])) } }
-            let reference = try layer.packed.gemmDynamic(xq, rows: m, rowScales: params.map(\.scale),
+            let reference = try #require(layer.packed).gemmDynamic(xq, rows: m, rowScales: params.map(\.scale),
                                                          rowZeroPoints: params.map(\.zeroPoint), kernel: .reference)
             #expect(y == reference)
             // And it is close to the float layer.

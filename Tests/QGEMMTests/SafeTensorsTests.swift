@@ -32,6 +32,15 @@ struct SafeTensorsTests {
                                    mode: .dynamic(.perTensor))
     }
 
+    /// int4 mode with bias, smoothing and a group (16) that leaves K = 40 a short last group.
+    static func int4Layer() throws -> QuantizedLinear {
+        var rng = CheckRandom(seed: 49)
+        return try QuantizedLinear(weights: floats(n * k, &rng), outputChannels: n, inputChannels: k, bias: floats(n, &rng),
+                                   mode: .int4Weights(groupSize: 16),
+                                   smoothing: try Smoothing(factors: (0..<k).map { 0.5 + Float($0 % 5) * 0.5 }),
+                                   groupScales: .minimizingError)
+    }
+
     static func staticInputLayer() throws -> QuantizedLinear {
         var rng = CheckRandom(seed: 45)
         return try QuantizedLinear(weights: floats(n * k, &rng), outputChannels: n, inputChannels: k, bias: floats(n, &rng),
@@ -42,12 +51,13 @@ struct SafeTensorsTests {
     @Test func roundTripGivesTheSameBits() throws {
         var rng = CheckRandom(seed: 47)
         let x = Self.floats(Self.m * Self.k, &rng, scale: 2)
-        for layer in [try Self.staticLayer(), try Self.dynamicLayer(), try Self.staticInputLayer()] {
+        for layer in [try Self.staticLayer(), try Self.dynamicLayer(), try Self.staticInputLayer(), try Self.int4Layer()] {
             let bytes = try layer.safeTensors().serialized()
             let loaded = try QuantizedLinear(safeTensors: try SafeTensorsFile(bytes: bytes))
             #expect(try loaded(x, rows: Self.m) == layer(x, rows: Self.m))
             #expect(try loaded.safeTensors().serialized() == bytes) // saving again writes the same file
-            #expect(loaded.packed.qBias == layer.packed.qBias && loaded.packed.weightScales == layer.packed.weightScales)
+            #expect(loaded.packed?.qBias == layer.packed?.qBias && loaded.packed?.weightScales == layer.packed?.weightScales)
+            #expect(loaded.int4Weights?.scales == layer.int4Weights?.scales && loaded.mode.name == layer.mode.name)
             if case .static = layer.mode {
                 let q: [UInt8] = try layer.quantizeInput(x)
                 let a: [Int8] = try layer.forward(q, rows: Self.m), b: [Int8] = try loaded.forward(q, rows: Self.m)

@@ -68,6 +68,8 @@ struct AllocationProbe {
              try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, bias: b, mode: .staticInput(xp), smoothing: smoothing)),
             ("static layer (uint8 in, int8 out, ReLU)",
              try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, bias: b, mode: .static(input: xp, output: yp, activation: .relu))),
+            ("int4-weights layer with smoothing, group 32",
+             try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, bias: b, mode: .int4Weights(groupSize: 32), smoothing: smoothing)),
         ]
         var y = [Float](repeating: 0, count: m * n)
         for (label, layer) in layers {

@@ -60,7 +60,13 @@ extension Int4Weights {
 
     /// Weights from a parsed safetensors file; see the extension's documentation.
     public convenience init(safeTensors file: SafeTensorsFile) throws {
-        let fail = try file.layerFileRefusal(kind: "Int4Weights", format: Self.safeTensorsFormat)
+        try self.init(safeTensors: file, refusal: try file.layerFileRefusal(kind: "Int4Weights", format: Self.safeTensorsFormat))
+    }
+
+    /// The tensors and keys above from a file whose format and version were
+    /// checked by its loader (this type's, or ``QuantizedLinear``'s in int4
+    /// mode); `fail` makes that loader's refusals.
+    convenience init(safeTensors file: SafeTensorsFile, refusal fail: (String) -> QGEMMError) throws {
         let meta = file.metadata
         func integer(_ key: String) throws -> Int {
             guard let text = meta[key] else { throw fail("__metadata__ has no '\(key)'") }

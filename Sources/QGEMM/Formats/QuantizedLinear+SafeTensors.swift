@@ -15,13 +15,17 @@ import Foundation
 /// | `smoothing` | F32 | [K] | SmoothQuant factors `s_j`, when the layer has them |
 ///
 /// `__metadata__` (strings): `format` = `swift-qgemm.QuantizedLinear`, `version` = `1`,
-/// `mode` (`dynamic`, `static` or `staticInput`), `weight_granularity` (`perChannel` or `perTensor`);
+/// `mode` (`dynamic`, `static`, `staticInput` or `int4Weights`), `weight_granularity` (`perChannel` or `perTensor`);
 /// dynamic: `input_granularity` (`perRow` or `perTensor`); staticInput: `input_type`,
 /// `input_scale`, `input_zero_point`; static: `input_type`,
 /// `input_scale`, `input_zero_point`, `output_type`, `output_scale`, `output_zero_point`,
 /// `activation` (`none`, `relu`, `relu6`), `rounding` (`singleRounding`,
 /// `doubleRounding`, `float`), `clamp_min`, `clamp_max`. Scales are written as
 /// the shortest decimal that reads back as the same Float.
+///
+/// In `mode` `int4Weights` the tensors and the keys `input_channels` and
+/// `group_size` are those of an ``Int4Weights`` file (`weight_packed`,
+/// `weight_scale` in F16, `bias`, `smoothing`), with this format and mode.
 ///
 /// Loading checks every name, dtype, shape and value (scales finite and > 0,
 /// zero points and clamps in their type's range, the accumulator bound,
@@ -35,6 +39,17 @@ extension QuantizedLinear {
 
     /// The layer as a safetensors file (see the extension's documentation).
     public func safeTensors() throws -> SafeTensorsFile {
+        let packed: PackedWeights
+        switch weights {
+        case .int4(let w):
+            let file = try w.safeTensors()
+            var meta = file.metadata
+            meta["format"] = Self.safeTensorsFormat
+            meta["mode"] = mode.name
+            return SafeTensorsFile(tensors: file.tensors, metadata: meta)
+        case .int8(let p):
+            packed = p
+        }
         let n = outputChannels, k = inputChannels
         var weights = [Int8](repeating: 0, count: n * k)
         for row in 0..<n {
@@ -71,6 +86,8 @@ extension QuantizedLinear {
             meta["clamp_min"] = "\(clamp.lowerBound)"
             meta["clamp_max"] = "\(clamp.upperBound)"
             if let qb = packed.quantizedBias { tensors["bias_quantized"] = try .init(int32: qb, shape: [n]) }
+        case .int4Weights:
+            throw QGEMMError(.incompatibleParameters, "int4Weights mode does not match the layer's int8 weights")
         }
         return SafeTensorsFile(tensors: tensors, metadata: meta)
     }
@@ -86,6 +103,11 @@ extension QuantizedLinear {
     public convenience init(safeTensors file: SafeTensorsFile) throws {
         let fail = try file.layerFileRefusal(kind: "QuantizedLinear", format: Self.safeTensorsFormat)
         let meta = file.metadata
+        if meta["mode"] == "int4Weights" {
+            let w = try Int4Weights(safeTensors: file, refusal: fail)
+            self.init(weights: .int4(w), mode: .int4Weights(groupSize: w.groupSize), smoothing: w.smoothing)
+            return
+        }
         func string(_ key: String) throws -> String {
             guard let v = meta[key] else { throw fail("__metadata__ has no '\(key)'") }
             return v
@@ -169,9 +191,9 @@ extension QuantizedLinear {
                                         : "'bias_quantized' does not match the bias quantized with S_X·S_W")
             }
         case let m:
-            throw fail("mode '\(m)' is not dynamic, static or staticInput")
+            throw fail("mode '\(m)' is not dynamic, static, staticInput or int4Weights")
         }
-        self.init(packed: packed, mode: mode, smoothing: smoothing)
+        self.init(weights: .int8(packed), mode: mode, smoothing: smoothing)
     }
 }
 

@@ -9,7 +9,7 @@ internal import CQGEMM
 extension QuantizedLinear {
     /// Scratch memory for ``QuantizedLinear/callAsFunction(_:rows:into:workspace:kernel:threads:)-(UnsafeBufferPointer<Float>,_,_,_,_,_)``:
     /// the quantized input, the per-row parameters of dynamic mode, the smoothed
-    /// input and static mode's int8 output. It grows to the largest call it has
+    /// input, static mode's int8 output and int4 mode's ``Int4Weights/Workspace``. It grows to the largest call it has
     /// served and is then reused, so later calls of that size allocate nothing.
     ///
     /// Keep one per task or thread (it is a value: a copy shares the buffers
@@ -20,6 +20,7 @@ extension QuantizedLinear {
         var output: [UInt8] = []
         var scales: [Float] = [], zeroPoints: [Int32] = []
         var mins: [Float] = [], maxs: [Float] = []
+        var int4 = Int4Weights.Workspace()
 
         /// An empty workspace; the first call sizes it.
         public init() {}
@@ -27,6 +28,7 @@ extension QuantizedLinear {
         /// Bytes the workspace holds now.
         public var byteCount: Int {
             4 * (smoothed.count + scales.count + zeroPoints.count + mins.count + maxs.count) + quantized.count + output.count
+                + int4.byteCount
         }
 
         static func grow<T: Numeric>(_ a: inout [T], to count: Int) {
@@ -63,10 +65,14 @@ extension QuantizedLinear {
         guard !xBytes.overlaps(yBytes) else { throw QGEMMError(.aliasing, "the output y overlaps the input x") }
         let input = UnsafeBufferPointer(start: xBase, count: xCount)
         let output = UnsafeMutableBufferPointer(start: yBase, count: yCount)
-        switch mode {
-        case .dynamic(let granularity):
-            try dynamicCall(input, rows: rows, granularity: granularity, into: output, &workspace, kernel, threads)
-        case .staticInput(let p):
+        switch (mode, weights) {
+        case (.int4Weights, .int4(let w)):
+            try w(input, rows: rows, into: output, workspace: &workspace.int4, kernel: kernel, threads: threads)
+        case (.int4Weights, .int8), (_, .int4):
+            throw QGEMMError(.incompatibleParameters, "\(mode.name) mode does not match the layer's weights")
+        case (.dynamic(let granularity), .int8(let packed)):
+            try dynamicCall(packed, input, rows: rows, granularity: granularity, into: output, &workspace, kernel, threads)
+        case (.staticInput(let p), .int8(let packed)):
             try quantizeInput(input, parameters: p, into: &workspace.quantized)
             try workspace.quantized.withUnsafeBytes { q in
                 switch p.type {
@@ -74,16 +80,16 @@ extension QuantizedLinear {
                 case .int8: try packed.gemm(UnsafeBufferPointer(rebasing: q.bindMemory(to: Int8.self).prefix(xCount)), rows: rows, into: output, kernel: kernel, threads: threads)
                 }
             }
-        case .static(let p, let out, _):
+        case (.static(let p, let out, _), .int8(let packed)):
             try quantizeInput(input, parameters: p, into: &workspace.quantized)
             Workspace.grow(&workspace.output, to: yCount)
             try workspace.quantized.withUnsafeBytes { q in
                 try workspace.output.withUnsafeMutableBytes { o in
                     switch (p.type, out.type) {
-                    case (.uint8, .int8): try staticCall(q, UInt8.self, o, Int8.self, rows, output, out, kernel, threads)
-                    case (.uint8, .uint8): try staticCall(q, UInt8.self, o, UInt8.self, rows, output, out, kernel, threads)
-                    case (.int8, .int8): try staticCall(q, Int8.self, o, Int8.self, rows, output, out, kernel, threads)
-                    case (.int8, .uint8): try staticCall(q, Int8.self, o, UInt8.self, rows, output, out, kernel, threads)
+                    case (.uint8, .int8): try staticCall(packed, q, UInt8.self, o, Int8.self, rows, output, out, kernel, threads)
+                    case (.uint8, .uint8): try staticCall(packed, q, UInt8.self, o, UInt8.self, rows, output, out, kernel, threads)
+                    case (.int8, .int8): try staticCall(packed, q, Int8.self, o, Int8.self, rows, output, out, kernel, threads)
+                    case (.int8, .uint8): try staticCall(packed, q, Int8.self, o, UInt8.self, rows, output, out, kernel, threads)
                     }
                 }
             }
@@ -92,7 +98,7 @@ extension QuantizedLinear {
 
     /// Dynamic mode: (smoothing,) per-row or per-tensor parameters from the
     /// range, quantize, the dynamic GEMM.
-    private func dynamicCall(_ x: UnsafeBufferPointer<Float>, rows: Int, granularity: InputGranularity,
+    private func dynamicCall(_ packed: PackedWeights, _ x: UnsafeBufferPointer<Float>, rows: Int, granularity: InputGranularity,
                              into y: UnsafeMutableBufferPointer<Float>, _ w: inout Workspace,
                              _ kernel: KernelPath?, _ threads: Int?) throws {
         let k = inputChannels, count = rows * k
@@ -149,7 +155,7 @@ extension QuantizedLinear {
 
     /// Static mode: the int8 GEMM into the workspace, then its output dequantized into `y`.
     private func staticCall<X: QuantizedScalar, Y: QuantizedScalar & GEMMOutputScalar>(
-        _ q: UnsafeRawBufferPointer, _: X.Type, _ o: UnsafeMutableRawBufferPointer, _: Y.Type, _ rows: Int,
+        _ packed: PackedWeights, _ q: UnsafeRawBufferPointer, _: X.Type, _ o: UnsafeMutableRawBufferPointer, _: Y.Type, _ rows: Int,
         _ y: UnsafeMutableBufferPointer<Float>, _ out: QuantizationParameters, _ kernel: KernelPath?, _ threads: Int?
     ) throws {
         let xq = UnsafeBufferPointer(rebasing: q.bindMemory(to: X.self).prefix(rows * inputChannels))

@@ -3,7 +3,7 @@ internal import CQGEMM
 /// A Linear layer `Y = X·Wᵀ + b` run in int8, built from Float weights
 /// (quantized symmetrically per output channel).
 ///
-/// Three modes:
+/// Four modes:
 /// - **dynamic**: Float in, Float out. Each call computes uint8 quantization
 ///   parameters of X from its range (per row or per tensor), runs the int8
 ///   GEMM with the dynamic epilogue, and returns `S_X·S_W[n]·acc + b` in
@@ -16,6 +16,10 @@ internal import CQGEMM
 ///   requantized: Float in, Float out `S_X·S_W[n]·acc + b`. For layers whose
 ///   output feeds Float operations (a residual add, LayerNorm, softmax), which
 ///   is where transformers carry their largest outliers.
+/// - **int4 weights**: Float in, Float out, with group-wise 4-bit weights
+///   (``Int4Weights``) in place of int8 ones and each row of X quantized to
+///   int8 at call time (W4A8): half the weight bytes, for layers whose speed
+///   is bound by reading their weights (decode, M = 1…8).
 ///
 /// ```swift
 /// let fc = try QuantizedLinear(weights: w, outputChannels: 1536, inputChannels: 384, bias: b,
@@ -49,15 +53,30 @@ public final class QuantizedLinear: Sendable {
         case `static`(input: QuantizationParameters, output: QuantizationParameters, activation: Activation)
         /// Float in, Float out; the input quantized with calibrated parameters, the output not requantized.
         case staticInput(QuantizationParameters)
+        /// Float in, Float out; group-wise int4 weights, one binary16 scale per
+        /// output channel and group of `groupSize` inputs (a multiple of 8 from
+        /// 8 to 4096), and each row of the input quantized to int8 symmetrically
+        /// at call time: the W4A8 contract of ``Int4Weights``.
+        case int4Weights(groupSize: Int)
 
-        /// "dynamic", "static" or "staticInput".
+        /// "dynamic", "static", "staticInput" or "int4Weights".
         public var name: String {
             switch self {
             case .dynamic: "dynamic"
             case .static: "static"
             case .staticInput: "staticInput"
+            case .int4Weights: "int4Weights"
             }
         }
+    }
+
+    /// A layer's packed weights: int8 in the dynamic and static modes, 4-bit
+    /// in ``Mode/int4Weights(groupSize:)``.
+    public enum Weights: Sendable {
+        /// Symmetric int8 weights per output channel, with what the mode folds into them.
+        case int8(PackedWeights)
+        /// Group-wise int4 weights, their scales, bias and smoothing.
+        case int4(Int4Weights)
     }
 
     /// How the layer quantizes its input and writes its output.
@@ -66,11 +85,21 @@ public final class QuantizedLinear: Sendable {
     public let outputChannels: Int
     /// K: the number of inputs per row (columns of W).
     public let inputChannels: Int
-    /// The packed int8 weights (and, in static mode, the multipliers and q_bias).
+    /// The packed weights, int8 or int4 by ``mode``.
+    public let weights: Weights
+    /// The packed int8 weights (and, in static mode, the multipliers and q_bias);
+    /// nil in ``Mode/int4Weights(groupSize:)`` (see ``int4Weights``).
     /// With ``smoothing``, these are the weights with column j multiplied by `s_j`.
-    public let packed: PackedWeights
+    public var packed: PackedWeights? {
+        if case .int8(let p) = weights { p } else { nil }
+    }
+    /// The packed 4-bit weights in ``Mode/int4Weights(groupSize:)``; nil in the int8 modes.
+    public var int4Weights: Int4Weights? {
+        if case .int4(let w) = weights { w } else { nil }
+    }
     /// SmoothQuant factors, when the layer was built with them: inputs are
     /// divided by them (inside the input quantization), weights multiplied.
+    /// In int4 mode these are the AWQ-style factors of ``Int4Weights/smoothing``.
     public let smoothing: Smoothing?
 
     /// A layer from Float weights, quantized symmetrically per output channel and packed.
@@ -80,7 +109,7 @@ public final class QuantizedLinear: Sendable {
     ///   - outputChannels: N ≥ 1.
     ///   - inputChannels: K ≥ 1.
     ///   - bias: optional Float b [N].
-    ///   - mode: dynamic, static or static-input (see ``Mode``).
+    ///   - mode: dynamic, static, static-input or int4 weights (see ``Mode``).
     ///   - rounding: the requantization mode of ``Mode/static(input:output:activation:)``
     ///     (default ``RoundingMode/singleRounding``). The other modes write Float
     ///     and do not requantize, so giving one there is refused.
@@ -88,9 +117,17 @@ public final class QuantizedLinear: Sendable {
     ///     ``Smoothing``). In static mode the input parameters must describe
     ///     the smoothed input `X·diag(1/s)`; ``forward(_:rows:kernel:threads:)``
     ///     takes input quantized that way (``quantizeInput(_:)`` does it).
-    /// - Throws: ``QGEMMError`` for bad shapes or values (see ``PackedWeights``).
+    ///     In int4 mode they are AWQ-style factors (``Int4Weights/smoothing``).
+    ///   - groupScales: how ``Mode/int4Weights(groupSize:)`` picks each group's
+    ///     scale (default ``Int4Weights/GroupScales/absMax``); refused in the
+    ///     int8 modes. For scales searched on calibration inputs, build the
+    ///     weights with ``Int4Weights/searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:)``
+    ///     and the layer with ``init(_:)``.
+    /// - Throws: ``QGEMMError`` for bad shapes or values (see ``PackedWeights``
+    ///   and ``Int4Weights``).
     public init(weights: [Float], outputChannels: Int, inputChannels: Int, bias: [Float]? = nil,
-                mode: Mode, rounding: RoundingMode? = nil, smoothing: Smoothing? = nil) throws {
+                mode: Mode, rounding: RoundingMode? = nil, smoothing: Smoothing? = nil,
+                groupScales: Int4Weights.GroupScales? = nil) throws {
         self.mode = mode
         self.outputChannels = outputChannels
         self.inputChannels = inputChannels
@@ -101,6 +138,17 @@ public final class QuantizedLinear: Sendable {
                                  "rounding \(rounding.rawValue) applies to static mode's int8 outputs; \(mode.name) mode writes Float and does not requantize")
             }
         }
+        if case .int4Weights(let groupSize) = mode {
+            // Int4Weights applies the smoothing to the weights itself.
+            self.weights = .int4(try Int4Weights(quantizing: weights, outputChannels: outputChannels, inputChannels: inputChannels,
+                                                 groupSize: groupSize, bias: bias, smoothing: smoothing,
+                                                 groupScales: groupScales ?? .absMax))
+            return
+        }
+        if let groupScales {
+            throw QGEMMError(.incompatibleParameters,
+                             "groupScales \(groupScales.rawValue) applies to int4Weights mode's 4-bit weights; \(mode.name) mode has int8 weights")
+        }
         var weights = weights
         if let smoothing {
             guard smoothing.factors.count == inputChannels else {
@@ -109,8 +157,9 @@ public final class QuantizedLinear: Sendable {
             try PackedWeights.checkExactCount(weights.count, rows: outputChannels, k: inputChannels, n: 0)
             weights = smoothing.scaleWeights(weights, outputChannels: outputChannels)
         }
+        let packed: PackedWeights
         switch mode {
-        case .dynamic:
+        case .dynamic, .int4Weights: // (int4Weights returned above)
             packed = try PackedWeights(quantizing: weights, outputChannels: outputChannels, inputChannels: inputChannels,
                                        granularity: .perChannel, bias: bias.map { .float($0) })
         case .staticInput(let input):
@@ -122,15 +171,26 @@ public final class QuantizedLinear: Sendable {
                                        output: output, rounding: rounding ?? .singleRounding,
                                        clamp: try Self.clamp(for: activation, output: output))
         }
+        self.weights = .int8(packed)
+    }
+
+    /// A layer in ``Mode/int4Weights(groupSize:)`` around 4-bit weights
+    /// already packed: from ``Int4Weights/searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:)``,
+    /// or from int4 values and scales of a checkpoint. Its bias and smoothing
+    /// are the weights' own.
+    public convenience init(_ weights: Int4Weights) {
+        self.init(weights: .int4(weights), mode: .int4Weights(groupSize: weights.groupSize), smoothing: weights.smoothing)
     }
 
     /// A layer from parts already checked (the safetensors loader).
-    init(packed: PackedWeights, mode: Mode, smoothing: Smoothing?) {
-        self.packed = packed
+    init(weights: Weights, mode: Mode, smoothing: Smoothing?) {
+        self.weights = weights
         self.mode = mode
         self.smoothing = smoothing
-        outputChannels = packed.outputChannels
-        inputChannels = packed.inputChannels
+        switch weights {
+        case .int8(let packed): (outputChannels, inputChannels) = (packed.outputChannels, packed.inputChannels)
+        case .int4(let w): (outputChannels, inputChannels) = (w.outputChannels, w.inputChannels)
+        }
     }
 
     /// The quantized output range of an activation: ReLU starts at the zero
@@ -148,7 +208,7 @@ public final class QuantizedLinear: Sendable {
 
     // MARK: Dynamic mode
 
-    /// Dynamic mode: Float X [rows×K] in, Float Y [rows×N] out.
+    /// Dynamic, static-input and int4 modes: Float X [rows×K] in, Float Y [rows×N] out.
     /// In static mode: quantizes X with the input parameters, runs the int8
     /// layer and dequantizes the result (a convenience for a single layer).
     public func callAsFunction(_ x: [Float], rows: Int, kernel: KernelPath? = nil, threads: Int? = nil) throws -> [Float] {
@@ -211,8 +271,8 @@ public final class QuantizedLinear: Sendable {
     public func forward<X: QuantizedScalar, Y: QuantizedScalar & GEMMOutputScalar>(
         _ x: [X], rows: Int, kernel: KernelPath? = nil, threads: Int? = nil
     ) throws -> [Y] {
-        guard case .static = mode else {
-            throw QGEMMError(.incompatibleParameters, "forward(_:rows:) is for static mode; call the layer with Float input in dynamic mode")
+        guard case .static = mode, let packed else {
+            throw QGEMMError(.incompatibleParameters, "forward(_:rows:) is for static mode; call the layer with Float input in \(mode.name) mode")
         }
         return try packed.gemm(x, rows: rows, as: Y.self, kernel: kernel, threads: threads)
     }
@@ -224,7 +284,7 @@ public final class QuantizedLinear: Sendable {
         let input: QuantizationParameters
         switch mode {
         case .static(let p, _, _), .staticInput(let p): input = p
-        case .dynamic: throw QGEMMError(.incompatibleParameters, "quantizeInput is for the static modes")
+        case .dynamic, .int4Weights: throw QGEMMError(.incompatibleParameters, "quantizeInput is for the static modes, not \(mode.name)")
         }
         guard smoothing != nil else { return try quantize(x, parameters: input) }
         try X.checkElementType()

@@ -42,8 +42,10 @@ extension SentenceEncoder {
                     throw QGEMMError(.invalidShape, "\(file.path): the layer is \(q.outputChannels)×\(q.inputChannels), "
                                      + "\(name) of this checkpoint is \(part.outputs)×\(part.inputs)")
                 }
-                if case .dynamic = q.mode {
-                    throw QGEMMError(.incompatibleParameters, "\(file.path): a dynamic layer; saved layers are calibrated (static or static-input)")
+                switch q.mode {
+                case .static, .staticInput: break
+                case .dynamic, .int4Weights:
+                    throw QGEMMError(.incompatibleParameters, "\(file.path): a \(q.mode.name) layer; saved layers are calibrated (static or static-input)")
                 }
                 loaded[name] = q
             }

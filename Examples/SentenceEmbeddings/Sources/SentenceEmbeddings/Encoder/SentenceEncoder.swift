@@ -347,7 +347,7 @@ public final class SentenceEncoder: Sendable {
         let now = EncoderProfile.now()
         let layerSeconds = now - clock
         profile.linear += layerSeconds
-        if split, case .int8(let q) = layer, case .dynamic(let granularity) = q.mode {
+        if split, case .int8(let q) = layer, case .dynamic(let granularity) = q.mode, let packed = q.packed {
             let (quantized, scales, zeroPoints) = try Self.quantizeRows(x, rows: rows, k: q.inputChannels, granularity: granularity)
             var scratch = [Float](repeating: 0, count: rows * q.outputChannels)
             let start = EncoderProfile.now()
@@ -355,7 +355,7 @@ public final class SentenceEncoder: Sendable {
                 try scales.withUnsafeBufferPointer { sb in
                     try zeroPoints.withUnsafeBufferPointer { zb in
                         try scratch.withUnsafeMutableBufferPointer { yb in
-                            try q.packed.gemmDynamic(qb, rows: rows, rowScales: sb, rowZeroPoints: zb, into: yb, threads: threads)
+                            try packed.gemmDynamic(qb, rows: rows, rowScales: sb, rowZeroPoints: zb, into: yb, threads: threads)
                         }
                     }
                 }
