@@ -10,6 +10,7 @@ public enum SafeTensorsMutator {
         "input_zero_point", "output_type", "output_scale", "output_zero_point", "activation", "rounding", "clamp_min",
         "clamp_max", "swift-qgemm.QuantizedLinear", "1", "2", "dynamic", "static", "staticInput", "perChannel", "perTensor",
         "perRow", "int8", "uint8", "none", "relu", "relu6", "singleRounding", "doubleRounding", "float",
+        "int4Weights", "swift-qgemm.Int4Weights", "weight_packed", "input_channels", "group_size", "8", "16", "4096",
     ]
     static let dtypes = ["I8", "U8", "I32", "I64", "F16", "F32", "F64", "BF16", "I16", "BOOL", "i8", ""]
 

@@ -64,6 +64,10 @@ struct FuzzSeeds {
                                           bias: withBias ? b : nil)
             try weights.safeTensors().write(to: folder.appendingPathComponent(name + ".safetensors"))
         }
+        // The same tensors as a QuantizedLinear file in int4 mode, with smoothing.
+        let int4Mode = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, bias: b, mode: .int4Weights(groupSize: 8),
+                                           smoothing: smoothing)
+        try int4Mode.safeTensors().write(to: folder.appendingPathComponent("int4Weights-mode-smoothing.safetensors"))
         // A file that is no layer: every dtype the reader knows.
         let plain = SafeTensorsFile(tensors: [
             "a": try .init(dtype: .float16, shape: [2], bytes: [0, 60, 0, 188]),
