@@ -50,6 +50,76 @@ struct QuantizedLinearTests {
         }
     }
 
+    /// The vector quantizers (core/quantize.c; the 512-bit one rounds half
+    /// away by adding the largest float below ½) must give the scalar rule's
+    /// bytes: near-ties, values around the clamp and beyond it, ±Inf,
+    /// subnormals, arbitrary bit patterns, scales of every binade, row
+    /// lengths around the vector widths, both types.
+    @Test func vectorQuantizationIsTheScalarDivision() throws {
+        var rng = SplitMix64(seed: 79)
+        var cases = 0
+        for exponent in stride(from: -126, through: 127, by: 3) {
+            for _ in 0..<6 {
+                let mantissa = Float(1) + Float(rng.next() % (1 << 23)) / Float(1 << 23)
+                var scale = Float(sign: .plus, exponent: exponent, significand: rng.next() % 4 == 0 ? 1 : mantissa)
+                guard scale.isFinite, scale > 0 else { continue }
+                let type: QuantizedType = rng.next() % 2 == 0 ? .uint8 : .int8
+                let zero = Int32(Int(rng.next() % 256) + Int(type.min))
+                let p = try QuantizationParameters(type: type, scale: scale, zeroPoint: zero)
+                let k = Int(rng.next() % 70) + 1
+                let x = (0..<k).map { _ -> Float in
+                    switch rng.next() % 6 {
+                    case 0: // within a few ulps of a tie t + ½
+                        let v = (Float(Int(rng.next() % 600) - 300) + 0.5) * scale
+                        return Float(bitPattern: UInt32(bitPattern: Int32(bitPattern: v.bitPattern) &+ Int32(rng.next() % 9) - 4))
+                    case 1: return Float(bitPattern: UInt32(truncatingIfNeeded: rng.next())).isNaN ? 0 : Float(bitPattern: UInt32(truncatingIfNeeded: rng.next()))
+                    case 2: return rng.gaussian() * 300 * scale
+                    case 3: return [Float.infinity, -.infinity, .leastNonzeroMagnitude, -.leastNormalMagnitude][Int(rng.next() % 4)]
+                    case 4: return rng.gaussian() * scale * 0x1p-22
+                    default: return Float(Int(rng.next() % 3000) - 1500) * scale
+                    }
+                }.map { $0.isNaN ? 0 : $0 }
+                let want = try x.map { try p.quantize($0) }
+                switch type {
+                case .uint8:
+                    let got: [UInt8] = try quantize(x, parameters: p)
+                    #expect(got.map(Int32.init) == want, "scale \(scale) zero \(zero) k \(k)")
+                case .int8:
+                    let got: [Int8] = try quantize(x, parameters: p)
+                    #expect(got.map(Int32.init) == want, "scale \(scale) zero \(zero) k \(k)")
+                }
+                cases += k
+            }
+        }
+        #expect(cases > 10_000)
+        // Exact quotients (a power-of-two scale): every float within 8 ulps of
+        // each tie n + ½ and each integer n, |n| ≤ 300, the tie's neighbours
+        // just below ½ included, where a rounding trick goes wrong first.
+        for scale: Float in [0x1p-20, 1, 0x1p30] {
+            var v: [Float] = []
+            for n in -300...300 {
+                for center in [Float(n) + 0.5, Float(n)] {
+                    var below = center, above = center
+                    v.append(center)
+                    for _ in 0..<8 { below = below.nextDown; above = above.nextUp; v += [below, above] }
+                }
+            }
+            for type in QuantizedType.allCases {
+                let p = try QuantizationParameters(type: type, scale: scale, zeroPoint: type == .uint8 ? 128 : 0)
+                let x = v.map { $0 * scale }
+                let want = try x.map { try p.quantize($0) }
+                switch type {
+                case .uint8:
+                    let got: [UInt8] = try quantize(x, parameters: p)
+                    #expect(got.map(Int32.init) == want, "ties at scale \(scale)")
+                case .int8:
+                    let got: [Int8] = try quantize(x, parameters: p)
+                    #expect(got.map(Int32.init) == want, "ties at scale \(scale)")
+                }
+            }
+        }
+    }
+
     @Test func staticOutputIsBitIdenticalToTheReferenceGEMM() throws {
         var rng = SplitMix64(seed: 31)
         let m = 9, k = 70, n = 37
@@ -78,12 +148,31 @@ struct QuantizedLinearTests {
         }
     }
 
-    @Test func dynamicModeUsesPerRowOrPerTensorParameters() throws {
+    /// Per row, the layer quantizes X in blocks of about 128 KiB (7 rows at
+    /// K = 4,100): the bits are those of the whole-X rule, and a bad value in
+    /// a later block is named by its row in X.
+    @Test(arguments: [(6, 50), (23, 4100)])
+    func dynamicModeUsesPerRowOrPerTensorParameters(m: Int, k: Int) throws {
         var rng = SplitMix64(seed: 32)
-        let m = 6, k = 50, n = 19
+        let n = 19
         let w = data(n * k, &rng, scale: 0.1), b = data(n, &rng)
         var x = data(m * k, &rng)
         for t in 0..<k { x[2 * k + t] *= 10 } // one row with a much larger range
+        var bad = x
+        bad[(m - 2) * k + 3] = .infinity
+        let smoothed = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, bias: b, mode: .dynamic(.perRow),
+                                           smoothing: try Smoothing(factors: (0..<k).map { 0.5 + Float($0 % 3) }))
+        do {
+            _ = try smoothed(bad, rows: m)
+            Issue.record("an infinite input was quantized")
+        } catch let e as QGEMMError {
+            #expect(e.code == .invalidValue && e.message.contains("[\(m - 2), 3]"), "\(e.message)")
+        }
+        // The smoothed layer's bits are the plain layer's on the smoothed input and weights.
+        let smoothing = try #require(smoothed.smoothing)
+        let plain = try QuantizedLinear(weights: smoothing.scaleWeights(w, outputChannels: n), outputChannels: n, inputChannels: k,
+                                        bias: b, mode: .dynamic(.perRow))
+        #expect(try smoothed(x, rows: m).map(\.bitPattern) == (try plain(try smoothing.apply(x, rows: m), rows: m)).map(\.bitPattern))
         for granularity in QuantizedLinear.InputGranularity.allCases {
             let layer = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, bias: b, mode: .dynamic(granularity))
             let y = try layer(x, rows: m)

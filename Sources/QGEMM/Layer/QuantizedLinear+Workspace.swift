@@ -97,7 +97,10 @@ extension QuantizedLinear {
     }
 
     /// Dynamic mode: (smoothing,) per-row or per-tensor parameters from the
-    /// range, quantize, the dynamic GEMM.
+    /// range, quantize, the dynamic GEMM. Per row, X goes in blocks of about
+    /// 128 KiB, each smoothed, ranged and quantized while it stays in the L2,
+    /// instead of one pass over all of X for each step (per tensor, the range
+    /// is all of X's, so the block is X).
     private func dynamicCall(_ packed: PackedWeights, _ x: UnsafeBufferPointer<Float>, rows: Int, granularity: InputGranularity,
                              into y: UnsafeMutableBufferPointer<Float>, _ w: inout Workspace,
                              _ kernel: KernelPath?, _ threads: Int?) throws {
@@ -105,16 +108,29 @@ extension QuantizedLinear {
         Workspace.grow(&w.mins, to: rows); Workspace.grow(&w.maxs, to: rows)
         Workspace.grow(&w.scales, to: rows); Workspace.grow(&w.zeroPoints, to: rows)
         Workspace.grow(&w.quantized, to: count)
-        if let smoothing {
-            Workspace.grow(&w.smoothed, to: count)
-            w.smoothed.withUnsafeMutableBufferPointer { smoothing.apply(x, rows: rows, into: $0) }
-        }
-        try w.smoothed.withUnsafeBufferPointer { smoothed in
-            let source = smoothing != nil ? smoothed.baseAddress! : x.baseAddress!
-            try Self.rowParameters(source, rows: rows, k: k, granularity: granularity, mins: &w.mins, maxs: &w.maxs) { m, p in
-                w.scales[m] = p.scale; w.zeroPoints[m] = p.zeroPoint
+        if smoothing != nil { Workspace.grow(&w.smoothed, to: count) }
+        let block = granularity == .perRow ? Swift.max(1, (128 << 10) / Swift.max(4 * k, 1)) : rows
+        for start in stride(from: 0, to: rows, by: block) {
+            let n = Swift.min(block, rows - start), values = (start * k)..<((start + n) * k)
+            try w.smoothed.withUnsafeMutableBufferPointer { smoothed in
+                var source = x.baseAddress! + start * k
+                if let smoothing {
+                    smoothing.apply(UnsafeBufferPointer(rebasing: x[values]), rows: n, into: UnsafeMutableBufferPointer(rebasing: smoothed[values]))
+                    source = UnsafePointer(smoothed.baseAddress! + start * k)
+                }
+                try w.scales.withUnsafeMutableBufferPointer { scales in
+                    try w.zeroPoints.withUnsafeMutableBufferPointer { zeros in
+                        try Self.rowParameters(source, rows: n, k: k, granularity: granularity, mins: &w.mins, maxs: &w.maxs,
+                                               firstRow: start) { m, p in
+                            scales[start + m] = p.scale; zeros[start + m] = p.zeroPoint
+                        }
+                        w.quantized.withUnsafeMutableBufferPointer { q in
+                            qg_quantize_rows(source, Int64(n), Int64(k), Int64(k), scales.baseAddress! + start, zeros.baseAddress! + start,
+                                             1, q.baseAddress! + start * k, Int64(k))
+                        }
+                    }
+                }
             }
-            qg_quantize_rows(source, Int64(rows), Int64(k), Int64(k), w.scales, w.zeroPoints, 1, &w.quantized, Int64(k))
         }
         try w.quantized.withUnsafeBufferPointer { q in
             try w.scales.withUnsafeBufferPointer { s in
