@@ -86,7 +86,8 @@ QG_W4Z_INLINE void qg_w4a_fuse(int32_t (*c)[32], int rows, float (*s)[32], const
 
 /// One pass over the blocks [b0, b1) of the unpacked part, into sum tiles T0
 /// and T1 (a macro: tile numbers must be constants; it uses the sweep's
-/// locals a, x, b, c, cp, kb, b0, b1, rows, s, ws, NP, pending, pending_g). Its sums start at zero
+/// locals a, x, b, c, cp, kb, b0, b1, rows, s, ws, NP, pending, pending_g
+/// and its slot macro). Its sums start at zero
 /// in a group's first part, else from the previous part's stored ones. The
 /// pending pass's sums are fused after the TDPBSSDs are issued and before
 /// this pass's store, so no buffer is overwritten unread.
@@ -106,8 +107,7 @@ QG_W4Z_INLINE void qg_w4a_fuse(int32_t (*c)[32], int rows, float (*s)[32], const
             _tile_dpbssd(T0, 4, 6);                                                                                   \
             if (NP > 1) _tile_dpbssd(T1, 4, 7);                                                                       \
         }                                                                                                             \
-        if (pending >= 0) qg_w4a_fuse(c[blocks > QG_W4A_SEG ? pending : pending & 1], rows, s + 16 * pending, ws,     \
-                                      pending_g, NP);                                                                 \
+        if (pending >= 0) qg_w4a_fuse(c[slot(pending)], rows, s + 16 * pending, ws, pending_g, NP);                    \
         pending = -1;                                                                                                 \
         _tile_stored(T0, &cp[0][0], 128);                                                                             \
         if (NP > 1) _tile_stored(T1, &cp[0][16], 128);                                                                \
@@ -123,6 +123,10 @@ QG_W4Z_INLINE void qg_w4a_sweep(const qg_w4_args *a, int passes, int rows, int64
     int32_t c[QG_W4A_MR / 16][16][32] __attribute__((aligned(64)));
     int8_t b[QG_W4A_SEG][2][16 * 64] __attribute__((aligned(64)));
     qg_w4a_configure(rows, kb);
+    // A pass's sum buffer: its own when a group runs in parts (the sums stay
+    // in memory between parts), else two alternating by pass, which keeps L1 free.
+    const int parted = blocks > QG_W4A_SEG;
+#define slot(pass) (parted ? (pass) : (pass) & 1)
     int pending = -1;
     int64_t pending_g = 0;
     for (int64_t g = 0; g < groups; g++) {
@@ -135,9 +139,7 @@ QG_W4Z_INLINE void qg_w4a_sweep(const qg_w4_args *a, int passes, int rows, int64
                     qg_w4a_unpack(w[p] + (g * chunks + i * block_chunks) * 64, here, kb / 4, b[i - b0][p]);
             }
             for (int pass = 0; pass < passes; pass++) {
-                // Sums stay in memory between parts only when a group has several;
-                // else two buffers, alternating by pass, keep L1 free.
-                int32_t(*cp)[32] = c[blocks > QG_W4A_SEG ? pass : pass & 1];
+                int32_t(*cp)[32] = c[slot(pass)];
                 const int8_t *x = a->x + (m0 + 16 * pass) * a->ldx + g * group;
                 if (pass & 1) QG_W4A_PASS(2, 3);
                 else QG_W4A_PASS(0, 1);
@@ -148,7 +150,8 @@ QG_W4Z_INLINE void qg_w4a_sweep(const qg_w4_args *a, int passes, int rows, int64
             }
         }
     }
-    if (pending >= 0) qg_w4a_fuse(c[blocks > QG_W4A_SEG ? pending : pending & 1], rows, s + 16 * pending, ws, pending_g, NP);
+    if (pending >= 0) qg_w4a_fuse(c[slot(pending)], rows, s + 16 * pending, ws, pending_g, NP);
+#undef slot
 }
 
 /// Up to 128 rows × up to 32 channels (NP panels): passes of 16 rows, then
