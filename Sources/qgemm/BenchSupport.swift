@@ -219,13 +219,23 @@ struct BenchRunner {
     func time(_ body: () throws -> Void) rethrows -> [Double] {
         try body()
         var times: [Double] = []
-        let start = PeakProbe.now()
-        while times.count < repeatCount || (PeakProbe.now() - start < minTime && times.count < 100_000) {
+        try repeatRuns(seconds: minTime) {
             let t0 = PeakProbe.now()
             try body()
             times.append(PeakProbe.now() - t0)
         }
         return times
+    }
+
+    /// The stop rule of every timed loop: runs `body` until both
+    /// `repeatCount` runs and `seconds` have passed (at most 100,000 runs).
+    private func repeatRuns(seconds: Double, _ body: () throws -> Void) rethrows {
+        var runs = 0
+        let start = PeakProbe.now()
+        while runs < repeatCount || (PeakProbe.now() - start < seconds && runs < 100_000) {
+            try body()
+            runs += 1
+        }
     }
 
     func run(_ s: BenchShape, threads: Int, peakMACs: Double) throws -> BenchResult {
@@ -326,8 +336,8 @@ struct BenchRunner {
                 }
                 _ = try call()
                 _ = PeakProbe.streamingRead(UnsafeRawBufferPointer(readBuffer), threads: threads)
-                let start = PeakProbe.now()
-                while callTimes.count < repeatCount || (PeakProbe.now() - start < 2 * minTime && callTimes.count < 100_000) {
+                // Calls and reads share the time: twice --min-time for the pairs.
+                try repeatRuns(seconds: 2 * minTime) {
                     callTimes.append(try call())
                     readTimes.append(PeakProbe.streamingRead(UnsafeRawBufferPointer(readBuffer), threads: threads))
                 }
