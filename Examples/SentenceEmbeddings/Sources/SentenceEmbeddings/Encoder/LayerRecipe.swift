@@ -14,12 +14,12 @@ public enum LayerRecipe: Sendable, Equatable {
     /// sentences, in batches of 64 rows, and SmoothQuant factors with
     /// `smoothingAlpha`.
     case calibrated(QuantizedLinear.CalibratedMode, Observer, smoothingAlpha: Float?)
-    /// ``Int4Weights``: group-wise 4-bit weights (scales per group of
-    /// `groupSize` inputs, chosen by `scales`), int8 activations quantized per
-    /// row at each call.
+    /// A ``QuantizedLinear`` in its int4Weights mode: group-wise 4-bit
+    /// weights (scales per group of `groupSize` inputs, chosen by `scales`),
+    /// int8 activations quantized per row at each call.
     case int4(groupSize: Int, scales: Int4Weights.GroupScales)
-    /// ``Int4Weights`` with AWQ-style per-input-channel scales searched on
-    /// the layer's calibration inputs (``Int4Weights/searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:)``).
+    /// The same with AWQ-style per-input-channel scales searched on the
+    /// layer's calibration inputs (``Int4Weights/searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:)``).
     case int4Searched(groupSize: Int)
 
     /// The calibration observers of the library, by name.

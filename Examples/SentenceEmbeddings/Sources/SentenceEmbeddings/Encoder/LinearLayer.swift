@@ -3,19 +3,17 @@ import QGEMM
 import QGEMMBaseline
 
 /// One Linear layer of the encoder, Y[rows×outputs] = X[rows×inputs]·Wᵀ + b:
-/// int8 (a ``QuantizedLinear``), 4-bit weights (``Int4Weights``), Float
-/// (OpenBLAS sgemm), or several layers that read the same input, their
-/// outputs side by side.
+/// a ``QuantizedLinear`` (int8 weights, or 4-bit ones in its int4Weights
+/// mode), Float (OpenBLAS sgemm), or several layers that read the same
+/// input, their outputs side by side.
 enum LinearLayer: Sendable {
-    case int8(QuantizedLinear)
-    case int4(Int4Weights)
+    case quantized(QuantizedLinear)
     case float(weight: [Float], bias: [Float], outputs: Int, inputs: Int)
     indirect case stacked([LinearLayer])
 
     var outputs: Int {
         switch self {
-        case .int8(let layer): layer.outputChannels
-        case .int4(let layer): layer.outputChannels
+        case .quantized(let layer): layer.outputChannels
         case .float(_, _, let outputs, _): outputs
         case .stacked(let parts): parts.reduce(0) { $0 + $1.outputs }
         }
@@ -32,11 +30,11 @@ enum LinearLayer: Sendable {
         case .float:
             return .float(weight: weight, bias: bias, outputs: outputs, inputs: inputs)
         case .dynamic(let granularity):
-            return .int8(try QuantizedLinear(weights: weight, outputChannels: outputs, inputChannels: inputs, bias: bias,
-                                             mode: .dynamic(granularity)))
+            return .quantized(try QuantizedLinear(weights: weight, outputChannels: outputs, inputChannels: inputs, bias: bias,
+                                                  mode: .dynamic(granularity)))
         case .int4(let groupSize, let scales):
-            return .int4(try Int4Weights(quantizing: weight, outputChannels: outputs, inputChannels: inputs, groupSize: groupSize,
-                                         bias: bias, groupScales: scales))
+            return .quantized(try QuantizedLinear(weights: weight, outputChannels: outputs, inputChannels: inputs, bias: bias,
+                                                  mode: .int4Weights(groupSize: groupSize), groupScales: scales))
         case .calibrated, .int4Searched:
             throw QGEMMError(.invalidArgument, "a calibrated layer is built from its calibration inputs (LinearLayer.calibrate)")
         }
@@ -61,12 +59,8 @@ enum LinearLayer: Sendable {
     func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, into y: UnsafeMutableBufferPointer<Float>,
                         workspace: inout QuantizedLinear.Workspace, threads: Int) throws {
         switch self {
-        case .int8(let layer):
+        case .quantized(let layer):
             try layer(x, rows: rows, into: y, workspace: &workspace, threads: threads)
-        case .int4(let layer):
-            // Its own scratch: the accuracy study's layers, not the timed path.
-            var scratch = Int4Weights.Workspace()
-            try layer(x, rows: rows, into: y, workspace: &scratch, threads: threads)
         case .float(let weight, let bias, let outputs, let inputs):
             try weight.withUnsafeBufferPointer { w in
                 try BLAS.sgemm(m: rows, k: inputs, n: outputs, a: x, b: w, transposeB: true, c: y)

@@ -93,22 +93,22 @@ public final class SentenceEncoder: Sendable {
                     switch sources[i] {
                     case .loaded(let q):
                         calibrated[names[i]] = q
-                        return .int8(q)
+                        return .quantized(q)
                     case .recipe(.calibrated(let mode, let observer, let alpha)):
                         guard let inputs = calibration?.inputs[names[i]] else {
                             throw QGEMMError(.invalidArgument, "layer \(names[i]) is calibrated, but there are no calibration inputs for it")
                         }
                         let q = try LinearLayer.calibrate(parts[i], mode: mode, observer: observer, smoothingAlpha: alpha, on: inputs)
                         calibrated[names[i]] = q
-                        return .int8(q)
+                        return .quantized(q)
                     case .recipe(.int4Searched(let groupSize)):
                         guard let inputs = calibration?.inputs[names[i]] else {
                             throw QGEMMError(.invalidArgument, "layer \(names[i]) searches its 4-bit scales, but there are no calibration inputs for it")
                         }
                         let part = parts[i]
-                        return .int4(try Int4Weights.searchingScales(weights: part.weight, outputChannels: part.outputs,
-                                                                     inputChannels: part.inputs, groupSize: groupSize, bias: part.bias,
-                                                                     calibrationInput: inputs.values, rows: inputs.rows).weights)
+                        return .quantized(QuantizedLinear(try Int4Weights.searchingScales(
+                            weights: part.weight, outputChannels: part.outputs, inputChannels: part.inputs, groupSize: groupSize,
+                            bias: part.bias, calibrationInput: inputs.values, rows: inputs.rows).weights))
                     case .recipe(let r):
                         return try .fused([parts[i]], recipe: r)
                     }
@@ -347,7 +347,7 @@ public final class SentenceEncoder: Sendable {
         let now = EncoderProfile.now()
         let layerSeconds = now - clock
         profile.linear += layerSeconds
-        if split, case .int8(let q) = layer, case .dynamic(let granularity) = q.mode, let packed = q.packed {
+        if split, case .quantized(let q) = layer, case .dynamic(let granularity) = q.mode, let packed = q.packed {
             let (quantized, scales, zeroPoints) = try Self.quantizeRows(x, rows: rows, k: q.inputChannels, granularity: granularity)
             var scratch = [Float](repeating: 0, count: rows * q.outputChannels)
             let start = EncoderProfile.now()
