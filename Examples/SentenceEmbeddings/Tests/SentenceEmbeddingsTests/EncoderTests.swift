@@ -106,7 +106,7 @@ struct EncoderTests {
             BertWeights.Linear(weight: (0..<(n * k)).map { _ in next() }, bias: (0..<n).map { _ in next() }, outputs: n, inputs: k)
         }
         let x = (0..<(rows * k)).map { _ in next() * 3 }
-        guard case .int8(let fused) = try LinearLayer.fused(parts, recipe: .dynamic(.perRow)) else { Issue.record("not int8"); return }
+        guard case .quantized(let fused) = try LinearLayer.fused(parts, recipe: .dynamic(.perRow)) else { Issue.record("not quantized"); return }
         let y = try fused(x, rows: rows)
         for (p, part) in parts.enumerated() {
             let alone = try QuantizedLinear(weights: part.weight, outputChannels: n, inputChannels: k, bias: part.bias, mode: .dynamic(.perRow))
