@@ -100,16 +100,8 @@ struct VectorQuantizationTests {
                 for j in -300...300 { values.append((Float(j) + 0.5) * scale) }
                 for _ in 0..<3000 { values.append(Float.random(in: -400...400, using: &rng) * scale) }
                 for count in [values.count, 1, 7, 8, 9, 17] {
-                    let slice = Array(values.prefix(count))
-                    let expected = try slice.map { try p.quantize($0) }
-                    switch type {
-                    case .int8:
-                        let q: [Int8] = try quantize(slice, parameters: p)
-                        #expect(q.map(Int32.init) == expected, "\(type) scale \(scale) zero \(zero) count \(count)")
-                    case .uint8:
-                        let q: [UInt8] = try quantize(slice, parameters: p)
-                        #expect(q.map(Int32.init) == expected, "\(type) scale \(scale) zero \(zero) count \(count)")
-                    }
+                    try expectBulkQuantizationIsScalar(Array(values.prefix(count)), p,
+                                                       "\(type) scale \(scale) zero \(zero) count \(count)")
                 }
             }
         }

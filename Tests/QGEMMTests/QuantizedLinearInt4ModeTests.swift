@@ -80,31 +80,27 @@ struct QuantizedLinearInt4ModeTests {
         var rng = SplitMix64(seed: 71)
         let n = 8, k = 16
         let w = data(n * k, &rng)
-        func code(_ body: () throws -> Void) -> QGEMMError.Code? {
-            do { try body() } catch let e as QGEMMError { return e.code } catch { return nil }
-            return nil
-        }
-        #expect(code { _ = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, mode: .dynamic(.perRow),
+        #expect(errorCode { _ = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, mode: .dynamic(.perRow),
                                                groupScales: .absMax) } == .incompatibleParameters)
-        #expect(code { _ = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, mode: .int4Weights(groupSize: 8),
+        #expect(errorCode { _ = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, mode: .int4Weights(groupSize: 8),
                                                rounding: .doubleRounding) } == .incompatibleParameters)
         for bad in [0, 4, 12, 4104] {
-            #expect(code { _ = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k,
+            #expect(errorCode { _ = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k,
                                                    mode: .int4Weights(groupSize: bad)) } == .invalidArgument, "group \(bad)")
         }
-        #expect(code { _ = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, mode: .int4Weights(groupSize: 8),
+        #expect(errorCode { _ = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, mode: .int4Weights(groupSize: 8),
                                                smoothing: try Smoothing(factors: [1, 2])) } == .invalidShape)
         let layer = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, mode: .int4Weights(groupSize: 8))
         #expect(layer.mode.name == "int4Weights")
         let x = data(2 * k, &rng)
-        #expect(code { let _: [UInt8] = try layer.quantizeInput(x) } == .incompatibleParameters)
-        #expect(code { let _: [Int8] = try layer.forward([UInt8](repeating: 0, count: 2 * k), rows: 2) } == .incompatibleParameters)
-        #expect(code { _ = try layer.dequantizeOutput([Int8](repeating: 0, count: n)) } == .incompatibleParameters)
-        #expect(code { _ = try layer(x, rows: 3) } == .invalidShape)
-        #expect(code { _ = try layer([Float](repeating: .nan, count: k), rows: 1) } == .invalidValue)
-        #expect(code { _ = try layer(x, rows: 2, threads: 0) } == .invalidArgument)
+        #expect(errorCode { let _: [UInt8] = try layer.quantizeInput(x) } == .incompatibleParameters)
+        #expect(errorCode { let _: [Int8] = try layer.forward([UInt8](repeating: 0, count: 2 * k), rows: 2) } == .incompatibleParameters)
+        #expect(errorCode { _ = try layer.dequantizeOutput([Int8](repeating: 0, count: n)) } == .incompatibleParameters)
+        #expect(errorCode { _ = try layer(x, rows: 3) } == .invalidShape)
+        #expect(errorCode { _ = try layer([Float](repeating: .nan, count: k), rows: 1) } == .invalidValue)
+        #expect(errorCode { _ = try layer(x, rows: 2, threads: 0) } == .invalidArgument)
         for path in KernelPath.available where !path.hasInt4Kernel {
-            #expect(code { _ = try layer(x, rows: 2, kernel: path) } == .unsupportedKernel, "\(path)")
+            #expect(errorCode { _ = try layer(x, rows: 2, kernel: path) } == .unsupportedKernel, "\(path)")
         }
     }
 

@@ -79,15 +79,7 @@ struct QuantizedLinearTests {
                     default: return Float(Int(rng.next() % 3000) - 1500) * scale
                     }
                 }.map { $0.isNaN ? 0 : $0 }
-                let want = try x.map { try p.quantize($0) }
-                switch type {
-                case .uint8:
-                    let got: [UInt8] = try quantize(x, parameters: p)
-                    #expect(got.map(Int32.init) == want, "scale \(scale) zero \(zero) k \(k)")
-                case .int8:
-                    let got: [Int8] = try quantize(x, parameters: p)
-                    #expect(got.map(Int32.init) == want, "scale \(scale) zero \(zero) k \(k)")
-                }
+                try expectBulkQuantizationIsScalar(x, p, "scale \(scale) zero \(zero) k \(k)")
                 cases += k
             }
         }
@@ -106,16 +98,7 @@ struct QuantizedLinearTests {
             }
             for type in QuantizedType.allCases {
                 let p = try QuantizationParameters(type: type, scale: scale, zeroPoint: type == .uint8 ? 128 : 0)
-                let x = v.map { $0 * scale }
-                let want = try x.map { try p.quantize($0) }
-                switch type {
-                case .uint8:
-                    let got: [UInt8] = try quantize(x, parameters: p)
-                    #expect(got.map(Int32.init) == want, "ties at scale \(scale)")
-                case .int8:
-                    let got: [Int8] = try quantize(x, parameters: p)
-                    #expect(got.map(Int32.init) == want, "ties at scale \(scale)")
-                }
+                try expectBulkQuantizationIsScalar(v.map { $0 * scale }, p, "ties at scale \(scale)")
             }
         }
     }

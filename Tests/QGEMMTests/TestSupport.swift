@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 @testable import QGEMM
 import QGEMMBaseline
 
@@ -38,4 +39,19 @@ func sqnr(reference: [Float], test: [Float]) -> Double { AccuracyCheck.sqnr(refe
 func errorCode(_ body: () throws -> Void) -> QGEMMError.Code? {
     do { try body() } catch let e as QGEMMError { return e.code } catch { return nil }
     return nil
+}
+
+/// Expects the bulk quantizer (the C core's vector rows) to give, for every
+/// value of `x`, the bytes of the scalar rule `QuantizationParameters.quantize`.
+func expectBulkQuantizationIsScalar(_ x: [Float], _ p: QuantizationParameters, _ label: String,
+                                    sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let want = try x.map { try p.quantize($0) }
+    switch p.type {
+    case .uint8:
+        let got: [UInt8] = try quantize(x, parameters: p)
+        #expect(got.map(Int32.init) == want, "\(label)", sourceLocation: sourceLocation)
+    case .int8:
+        let got: [Int8] = try quantize(x, parameters: p)
+        #expect(got.map(Int32.init) == want, "\(label)", sourceLocation: sourceLocation)
+    }
 }
