@@ -1,7 +1,8 @@
 internal import CQGEMM
 
-/// A Linear layer `Y = X·Wᵀ + b` run in int8, built from Float weights
-/// (quantized symmetrically per output channel).
+/// A Linear layer `Y = X·Wᵀ + b` run in integers, built from Float weights:
+/// int8 weights quantized symmetrically per output channel, or group-wise
+/// 4-bit weights in ``Mode/int4Weights(groupSize:)``.
 ///
 /// Four modes:
 /// - **dynamic**: Float in, Float out. Each call computes uint8 quantization
@@ -102,7 +103,8 @@ public final class QuantizedLinear: Sendable {
     /// In int4 mode these are the AWQ-style factors of ``Int4Weights/smoothing``.
     public let smoothing: Smoothing?
 
-    /// A layer from Float weights, quantized symmetrically per output channel and packed.
+    /// A layer from Float weights, quantized and packed: symmetric int8 per
+    /// output channel, or group-wise int4 in ``Mode/int4Weights(groupSize:)``.
     ///
     /// - Parameters:
     ///   - weights: Float W, row-major [N×K].
