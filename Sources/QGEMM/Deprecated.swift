@@ -12,7 +12,9 @@ extension QuantizedLinear {
     public var inputFeatures: Int { inputChannels }
 
     /// Renamed ``init(weights:outputChannels:inputChannels:bias:mode:rounding:smoothing:groupScales:)``.
-    @available(*, deprecated, renamed: "init(weights:outputChannels:inputChannels:bias:mode:rounding:smoothing:groupScales:)")
+    // `renamed:` lists this initializer's own seven labels, so the fix-it can
+    // rewrite a call label for label (groupScales: keeps its default).
+    @available(*, deprecated, renamed: "init(weights:outputChannels:inputChannels:bias:mode:rounding:smoothing:)")
     public convenience init(weights: [Float], outputFeatures: Int, inputFeatures: Int, bias: [Float]? = nil,
                             mode: Mode, rounding: RoundingMode? = nil, smoothing: Smoothing? = nil) throws {
         try self.init(weights: weights, outputChannels: outputFeatures, inputChannels: inputFeatures, bias: bias, mode: mode,

@@ -78,11 +78,13 @@ extension LinearCommand {
     }
 
     /// `--load` of 4-bit weights: an Int4Weights file, or a QuantizedLinear
-    /// file in int4Weights mode.
-    func runSavedInt4(_ layer: Int4Weights, from file: String) throws {
+    /// file in int4Weights mode (`mode`, which the report names).
+    func runSavedInt4(_ layer: Int4Weights, from file: String, mode: String? = nil) throws {
         let (xv, m) = try readInput(forSavedK: layer.inputChannels)
-        try finishInt4(layer, xv, m: m, report: ["m": m, "k": layer.inputChannels, "n": layer.outputChannels, "loaded": file,
-                                                "weights": "int4", "group_size": layer.groupSize])
+        var report: [String: Any] = ["m": m, "k": layer.inputChannels, "n": layer.outputChannels, "loaded": file,
+                                     "weights": "int4", "group_size": layer.groupSize]
+        report["mode"] = mode
+        try finishInt4(layer, xv, m: m, report: report)
     }
 
     /// Runs the layer, writes Y and, with --json, the timings (the int4 layer

@@ -203,7 +203,7 @@ struct LinearCommand: ParsableCommand {
         }
         let packed: PackedWeights
         switch layer.weights {
-        case .int4(let w): return try runSavedInt4(w, from: file)
+        case .int4(let w): return try runSavedInt4(w, from: file, mode: "int4-weights")
         case .int8(let p): packed = p
         }
         let (xv, m) = try readInput(forSavedK: layer.inputChannels)

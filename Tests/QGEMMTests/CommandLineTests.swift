@@ -181,6 +181,16 @@ struct CommandLineTests {
         let loaded = try qgemm(["linear", "--x", file("x.npy"), "--load", file("l.safetensors"), "--out", file("y2.npy")])
         #expect(loaded.status == 0, "\(loaded.stderr)")
         #expect(try NPYArray(contentsOf: URL(fileURLWithPath: file("y2.npy"))).floatValues().map(\.bitPattern) == want.map(\.bitPattern))
+        // A QuantizedLinear file in int4Weights mode loads and runs the same way, and its report names the mode.
+        try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, bias: b, mode: .int4Weights(groupSize: 16))
+            .save(to: URL(fileURLWithPath: file("mode.safetensors")))
+        let mode = try qgemm(["linear", "--x", file("x.npy"), "--load", file("mode.safetensors"), "--out", file("y4.npy"),
+                              "--json", "-", "--repeat", "1"])
+        #expect(mode.status == 0, "\(mode.stderr)")
+        #expect(try NPYArray(contentsOf: URL(fileURLWithPath: file("y4.npy"))).floatValues().map(\.bitPattern) == want.map(\.bitPattern))
+        let modeDoc = try JSONSerialization.jsonObject(with: mode.stdout) as? [String: Any]
+        #expect(modeDoc?["mode"] as? String == "int4-weights" && modeDoc?["group_size"] as? Int == 16,
+                "\(String(decoding: mode.stdout, as: UTF8.self))")
         let awq = try qgemm(base + ["--awq", "--calibrate", file("c.npy"), "--group-scales", "minimizing-error", "--out", file("y3.npy"),
                                     "--json", "-"])
         #expect(awq.status == 0, "\(awq.stderr)")

@@ -61,7 +61,7 @@ struct QuantizedLinearTests {
         for exponent in stride(from: -126, through: 127, by: 3) {
             for _ in 0..<6 {
                 let mantissa = Float(1) + Float(rng.next() % (1 << 23)) / Float(1 << 23)
-                var scale = Float(sign: .plus, exponent: exponent, significand: rng.next() % 4 == 0 ? 1 : mantissa)
+                let scale = Float(sign: .plus, exponent: exponent, significand: rng.next() % 4 == 0 ? 1 : mantissa)
                 guard scale.isFinite, scale > 0 else { continue }
                 let type: QuantizedType = rng.next() % 2 == 0 ? .uint8 : .int8
                 let zero = Int32(Int(rng.next() % 256) + Int(type.min))

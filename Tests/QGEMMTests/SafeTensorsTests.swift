@@ -85,6 +85,36 @@ struct SafeTensorsTests {
         return withUnsafeBytes(of: UInt64(json.count).littleEndian, Array.init) + json + data
     }
 
+    /// A metadata key the file's mode does not use is refused, by name: one
+    /// of another mode would otherwise be ignored (an int8 layer's keys in an
+    /// int4 file, a static layer's input parameters in a dynamic one).
+    @Test func metadataKeysTheModeDoesNotUseAreRefused() throws {
+        func refusal(_ file: SafeTensorsFile, adding key: String, _ load: (SafeTensorsFile) throws -> Void) -> String? {
+            var meta = file.metadata
+            meta[key] = "1"
+            do { try load(SafeTensorsFile(tensors: file.tensors, metadata: meta)) } catch let e as QGEMMError {
+                return e.code == .file ? e.message : "code \(e.code)"
+            } catch { return "\(error)" }
+            return nil
+        }
+        let layers = [("static", try Self.staticLayer()), ("dynamic", try Self.dynamicLayer()),
+                      ("staticInput", try Self.staticInputLayer()), ("int4Weights", try Self.int4Layer())]
+        let otherModesKeys = ["note", "input_scale", "output_scale", "input_granularity", "weight_granularity", "group_size",
+                              "input_channels"]
+        for (mode, layer) in layers {
+            let file = try layer.safeTensors()
+            for key in otherModesKeys where file.metadata[key] == nil {
+                let message = refusal(file, adding: key) { _ = try QuantizedLinear(safeTensors: $0) }
+                #expect(message?.contains("'\(key)'") == true && message?.contains(mode) == true, "\(mode) + \(key): \(message ?? "loaded")")
+            }
+        }
+        let int4 = try #require(try Self.int4Layer().int4Weights).safeTensors()
+        for key in ["mode", "weight_granularity", "note"] {
+            let message = refusal(int4, adding: key) { _ = try Int4Weights(safeTensors: $0) }
+            #expect(message?.contains("'\(key)'") == true, "Int4Weights + \(key): \(message ?? "loaded")")
+        }
+    }
+
     /// Each kind of damage, applied to a valid static layer file, must be refused
     /// with a QGEMMError (and never trap).
     @Test func damagedFilesAreRefused() throws {
@@ -150,7 +180,7 @@ struct SafeTensorsTests {
             ("clamp mismatch with clamp_max missing", try edited { h in
                 var meta = h["__metadata__"] as! [String: Any]
                 meta["clamp_min"] = "-128"
-                meta["clamp_max_"] = meta.removeValue(forKey: "clamp_max")
+                meta["clamp_max"] = nil
                 h["__metadata__"] = meta
             }),
             ("clamp mismatch with clamp_min missing", try edited { h in

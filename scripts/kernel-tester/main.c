@@ -6,7 +6,8 @@
 //     and 300; output type, rounding mode, activation type and threads rotate;
 //   - random cases of every output type, rounding mode, activation type, zero
 //     point, clamp, stride and thread count;
-//   - its 4-bit-weight tiles, where it has them (w4.c).
+//   - its 4-bit-weight tiles, where it has them (w4.c);
+// then the activation quantizer's levels the CPU has (quantizers.c).
 // Kernels the CPU lacks are skipped by name, unless forced with --force NAME
 // (scripts/check-vnni-emulated builds the VNNI kernel on software intrinsics and
 // forces it). Exit status 1 on any difference.
@@ -26,6 +27,7 @@ static uint64_t state = 0x9E3779B97F4A7C15ull;
 static uint32_t next(void) { state ^= state << 13; state ^= state >> 7; state ^= state << 17; return (uint32_t)state; }
 uint32_t kernel_tester_next(void) { return next(); }
 int kernel_tester_check_w4(int path, const qg_kernel *kernel, int cases);
+int kernel_tester_check_quantizers(int cases);
 
 typedef struct shape { int64_t m, n, k; } shape;
 
@@ -220,5 +222,5 @@ int main(int argc, char **argv) {
         if (kernel->w4_main.run && kernel_tester_check_w4(p + 1, kernel, cases / 4) != 0) return 1;
     }
     if (tested == 0) { fprintf(stderr, "kernel-tester: no kernel tested\n"); return 1; }
-    return 0;
+    return kernel_tester_check_quantizers(cases);
 }

@@ -64,7 +64,8 @@ struct FuzzSeeds {
                                           bias: withBias ? b : nil)
             try weights.safeTensors().write(to: folder.appendingPathComponent(name + ".safetensors"))
         }
-        // The same tensors as a QuantizedLinear file in int4 mode, with smoothing.
+        // The int8 layers' weights, bias and smoothing as a QuantizedLinear
+        // file in int4 mode (groups of 8).
         let int4Mode = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, bias: b, mode: .int4Weights(groupSize: 8),
                                            smoothing: smoothing)
         try int4Mode.safeTensors().write(to: folder.appendingPathComponent("int4Weights-mode-smoothing.safetensors"))

@@ -3,6 +3,7 @@
 // as QuantizationParameters.quantize (README, "Arithmetic"). The caller has checked that
 // no value is NaN (ranges come from qg_row_min_max, which reports them).
 #include "qgemm.h"
+#include "quantize.h"
 
 #include <math.h>
 
@@ -76,19 +77,51 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void qg_quantize_row
 }
 #endif
 
-void qg_quantize_rows(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *scale, const int32_t *zero,
-                      int x_unsigned, uint8_t *out, int64_t ldo) {
-    const int32_t qmin = x_unsigned ? 0 : -128, qmax = x_unsigned ? 255 : 127;
+int qg_quantizer_supported(qg_quantizer level) {
 #if defined(__x86_64__)
     const qg_cpu_features *f = qg_cpu_get_features();
+    switch (level) {
+    case QG_QUANTIZER_SCALAR: return 1;
+    case QG_QUANTIZER_AVX2: return f->avx2;
+    case QG_QUANTIZER_AVX512: return f->avx512f && f->avx512bw && f->avx512vl;
+    default: return 0;
+    }
+#else
+    return level == QG_QUANTIZER_SCALAR;
 #endif
+}
+
+const char *qg_quantizer_name(qg_quantizer level) {
+    switch (level) {
+    case QG_QUANTIZER_SCALAR: return "scalar";
+    case QG_QUANTIZER_AVX2: return "avx2";
+    case QG_QUANTIZER_AVX512: return "avx512";
+    default: return "?";
+    }
+}
+
+/// The widest level this CPU has (the CPU's features are read once).
+static qg_quantizer qg_widest_quantizer(void) {
+    static int widest = -1;
+    int level = __atomic_load_n(&widest, __ATOMIC_RELAXED);
+    if (level < 0) {
+        level = QG_QUANTIZER_COUNT - 1;
+        while (!qg_quantizer_supported((qg_quantizer)level)) level--;
+        __atomic_store_n(&widest, level, __ATOMIC_RELAXED);
+    }
+    return (qg_quantizer)level;
+}
+
+void qg_quantize_rows_with(qg_quantizer level, const float *x, int64_t rows, int64_t k, int64_t ldx, const float *scale,
+                           const int32_t *zero, int x_unsigned, uint8_t *out, int64_t ldo) {
+    const int32_t qmin = x_unsigned ? 0 : -128, qmax = x_unsigned ? 255 : 127;
     for (int64_t m = 0; m < rows; m++) {
 #if defined(__x86_64__)
-        if (f->avx512f && f->avx512bw && f->avx512vl) {
+        if (level == QG_QUANTIZER_AVX512) {
             qg_quantize_row_avx512(x + m * ldx, k, scale[m], zero[m], qmin, qmax, out + m * ldo);
             continue;
         }
-        if (f->avx2) {
+        if (level == QG_QUANTIZER_AVX2) {
             qg_quantize_row_avx2(x + m * ldx, k, scale[m], zero[m], qmin, qmax, out + m * ldo);
             continue;
         }
@@ -99,6 +132,11 @@ void qg_quantize_rows(const float *x, int64_t rows, int64_t k, int64_t ldx, cons
             out[m * ldo + i] = (uint8_t)((int32_t)q + zero[m]);
         }
     }
+}
+
+void qg_quantize_rows(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *scale, const int32_t *zero,
+                      int x_unsigned, uint8_t *out, int64_t ldo) {
+    qg_quantize_rows_with(qg_widest_quantizer(), x, rows, k, ldx, scale, zero, x_unsigned, out, ldo);
 }
 
 int64_t qg_quantize_rows_smoothed(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *divisor, float scale,
@@ -159,6 +197,10 @@ __attribute__((target("avx2"))) static int qg_min_max_avx2(const float *x, int64
 }
 #endif
 
+static int qg_min_max_lanes_scalar(const float *x, int64_t k, float *mn, float *mx) {
+    return qg_min_max_lanes(x, k, mn, mx);
+}
+
 /// The index of the first NaN or ±Inf in a row known to hold one.
 static int64_t qg_first_non_finite(const float *x, int64_t k) {
     for (int64_t i = 0; i < k; i++)
@@ -166,26 +208,27 @@ static int64_t qg_first_non_finite(const float *x, int64_t k) {
     return 0;
 }
 
-int64_t qg_row_min_max(const float *x, int64_t rows, int64_t k, int64_t ldx, float *mins, float *maxs) {
+int64_t qg_row_min_max_with(qg_quantizer level, const float *x, int64_t rows, int64_t k, int64_t ldx, float *mins,
+                            float *maxs) {
+    int (*row_min_max)(const float *, int64_t, float *, float *) = qg_min_max_lanes_scalar;
 #if defined(__x86_64__)
-    const qg_cpu_features *cpu = qg_cpu_get_features();
-    int (*const row_min_max)(const float *, int64_t, float *, float *) =
-        cpu->avx512f ? qg_min_max_avx512 : cpu->avx2 ? qg_min_max_avx2 : NULL;
+    if (level == QG_QUANTIZER_AVX512) row_min_max = qg_min_max_avx512;
+    if (level == QG_QUANTIZER_AVX2) row_min_max = qg_min_max_avx2;
+#else
+    (void)level;
 #endif
     for (int64_t m = 0; m < rows; m++) {
         const float *row = x + m * ldx;
         float lo, hi;
-        int finite;
-#if defined(__x86_64__)
-        finite = row_min_max ? row_min_max(row, k, &lo, &hi) : qg_min_max_lanes(row, k, &lo, &hi);
-#else
-        finite = qg_min_max_lanes(row, k, &lo, &hi);
-#endif
-        if (!finite) return m * k + qg_first_non_finite(row, k); // index of the first NaN or ±Inf
+        if (!row_min_max(row, k, &lo, &hi)) return m * k + qg_first_non_finite(row, k); // index of the first NaN or ±Inf
         // A minimum or maximum of zero is +0 whatever the signs of the row's
         // zeros and the order the lanes saw them in.
         mins[m] = k > 0 ? lo + 0.0f : 0;
         maxs[m] = k > 0 ? hi + 0.0f : 0;
     }
     return -1;
+}
+
+int64_t qg_row_min_max(const float *x, int64_t rows, int64_t k, int64_t ldx, float *mins, float *maxs) {
+    return qg_row_min_max_with(qg_widest_quantizer(), x, rows, k, ldx, mins, maxs);
 }

@@ -17,7 +17,8 @@ internal import CQGEMM
 /// that of the values, not of any kernel's layout, so the file does not change
 /// when a kernel's layout does.
 ///
-/// Loading checks every name, dtype, shape, value and key, and refuses a bad
+/// Loading checks every name, dtype, shape, value and key (a key it does not
+/// read is refused too), and refuses a bad
 /// file with a ``QGEMMError`` naming the problem; loaded weights give the same
 /// bits as the weights that were saved.
 extension Int4Weights {
@@ -60,8 +61,13 @@ extension Int4Weights {
 
     /// Weights from a parsed safetensors file; see the extension's documentation.
     public convenience init(safeTensors file: SafeTensorsFile) throws {
-        try self.init(safeTensors: file, refusal: try file.layerFileRefusal(kind: "Int4Weights", format: Self.safeTensorsFormat))
+        let fail = try file.layerFileRefusal(kind: "Int4Weights", format: Self.safeTensorsFormat)
+        try file.refuseUnknownMetadataKeys(Self.metadataKeys, of: "an Int4Weights file", fail)
+        try self.init(safeTensors: file, refusal: fail)
     }
+
+    /// The `__metadata__` keys of the file besides `format` and `version`.
+    static let metadataKeys: Set<String> = ["input_channels", "group_size"]
 
     /// The tensors and keys above from a file whose format and version were
     /// checked by its loader (this type's, or ``QuantizedLinear``'s in int4

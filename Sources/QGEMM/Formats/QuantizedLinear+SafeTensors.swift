@@ -29,7 +29,9 @@ import Foundation
 ///
 /// Loading checks every name, dtype, shape and value (scales finite and > 0,
 /// zero points and clamps in their type's range, the accumulator bound,
-/// `bias_quantized` against the bias) and refuses a bad file with a
+/// `bias_quantized` against the bias), refuses a metadata key its mode does
+/// not use (one of another mode, say, which would otherwise be ignored) and
+/// refuses a bad file with a
 /// ``QGEMMError`` naming the problem; a loaded layer gives the same bits as
 /// the layer that was saved.
 extension QuantizedLinear {
@@ -103,6 +105,9 @@ extension QuantizedLinear {
     public convenience init(safeTensors file: SafeTensorsFile) throws {
         let fail = try file.layerFileRefusal(kind: "QuantizedLinear", format: Self.safeTensorsFormat)
         let meta = file.metadata
+        if let mode = meta["mode"], let keys = Self.metadataKeys[mode] {
+            try file.refuseUnknownMetadataKeys(keys.union(["mode"]), of: "a \(mode) layer", fail)
+        }
         if meta["mode"] == "int4Weights" {
             let w = try Int4Weights(safeTensors: file, refusal: fail)
             self.init(weights: .int4(w), mode: .int4Weights(groupSize: w.groupSize), smoothing: w.smoothing)
@@ -197,6 +202,21 @@ extension QuantizedLinear {
     }
 }
 
+extension QuantizedLinear {
+    /// The `__metadata__` keys each mode's file holds, besides `format`,
+    /// `version` and `mode`.
+    static let metadataKeys: [String: Set<String>] = {
+        let input: Set<String> = ["input_type", "input_scale", "input_zero_point"]
+        return [
+            "dynamic": ["weight_granularity", "input_granularity"],
+            "staticInput": input.union(["weight_granularity"]),
+            "static": input.union(["weight_granularity", "output_type", "output_scale", "output_zero_point", "activation",
+                                   "rounding", "clamp_min", "clamp_max"]),
+            "int4Weights": Int4Weights.metadataKeys,
+        ]
+    }()
+}
+
 extension SafeTensorsFile {
     /// The check every layer file's loader starts with: `__metadata__`'s
     /// `format` is `format` and its `version` is 1. Throws the refusal
@@ -207,5 +227,16 @@ extension SafeTensorsFile {
         guard metadata["format"] == format else { throw fail("__metadata__ format is \(metadata["format"].map { "'\($0)'" } ?? "missing")") }
         guard metadata["version"] == "1" else { throw fail("version \(metadata["version"] ?? "missing") is not 1") }
         return fail
+    }
+
+    /// Refuses a `__metadata__` key outside `keys`, `format` and `version`.
+    /// A key the loader does not read means the file was written for
+    /// something else (another mode, another layer kind, a later version),
+    /// and loading it as this one could give silently wrong answers.
+    func refuseUnknownMetadataKeys(_ keys: Set<String>, of what: String, _ fail: (String) -> QGEMMError) throws {
+        let allowed = keys.union(["format", "version"])
+        if let extra = metadata.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw fail("__metadata__ key '\(extra)' is not one of \(what)'s (\(allowed.sorted().joined(separator: ", ")))")
+        }
     }
 }

@@ -84,7 +84,11 @@ static inline __attribute__((always_inline)) float enc_softmax_row_exp(float *ro
         for (int l = 0; l < 16; l++) lanes[l] = row[j + l] > lanes[l] ? row[j + l] : lanes[l];
     float max = row[0];
     for (; j < n; j++) max = row[j] > max ? row[j] : max;
-    for (int l = 0; l < 16; l++) max = lanes[l] > max ? lanes[l] : max;
+    // The lanes pairwise (8 + 8, 4 + 4, …), four steps a vector can take,
+    // instead of sixteen dependent comparisons: the maximum is the same.
+    for (int width = 8; width >= 1; width /= 2)
+        for (int l = 0; l < width; l++) lanes[l] = lanes[l + width] > lanes[l] ? lanes[l + width] : lanes[l];
+    max = lanes[0] > max ? lanes[0] : max;
     float sums[16] = {0};
     j = 0;
     for (; j + 16 <= n; j += 16) {

@@ -1,0 +1,142 @@
+// The activation quantizer's levels (core/quantize.h: scalar, AVX2, AVX-512)
+// against this file's own scalar reference, each level the CPU has, so the
+// narrower ones stay tested where the library never picks them:
+//   - qg_quantize_rows: rows of every length up to 2·16+1 and longer ones,
+//     strides, uint8 and int8, zero points across the type, scales from
+//     2^-30 to 2^30 (powers of two among them, so x / S lands on ties), values
+//     on ties and integers and within a few ulps of them, arbitrary finite
+//     bit patterns, subnormals, ±0 and ±Inf;
+//   - qg_row_min_max: the same kinds of rows, with NaN and ±Inf planted at
+//     random positions (the first one's index is returned) and zeros of both
+//     signs (a zero minimum or maximum is +0).
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quantize.h"
+
+uint32_t kernel_tester_next(void);
+#define next kernel_tester_next
+
+static float bits_float(uint32_t b) { float f; memcpy(&f, &b, 4); return f; }
+static uint32_t float_bits(float f) { uint32_t b; memcpy(&b, &f, 4); return b; }
+
+/// clamp(round-half-away(x / scale) + zero) in the type's range.
+static uint8_t reference_quantize(float x, float scale, int32_t zero, int x_unsigned) {
+    const int32_t qmin = x_unsigned ? 0 : -128, qmax = x_unsigned ? 255 : 127;
+    const float v = x / scale;
+    if (v >= (float)qmax - (float)zero) return (uint8_t)qmax;
+    if (v <= (float)qmin - (float)zero) return (uint8_t)qmin;
+    const float t = truncf(v);
+    const float q = fabsf(v - t) >= 0.5f ? t + copysignf(1.0f, v) : t;
+    const int32_t r = (int32_t)q + zero;
+    return (uint8_t)(r < qmin ? qmin : r > qmax ? qmax : r);
+}
+
+/// One value of a row: the kinds listed above, for a row scaled by `scale`.
+static float row_value(float scale) {
+    switch (next() % 6) {
+    case 0: { // a tie or an integer of x / scale, or a few ulps either side
+        const float n = (float)((int32_t)(next() % 600) - 300) + (next() % 2 ? 0.5f : 0.0f);
+        float x = n * scale;
+        for (int step = (int)(next() % 9) - 4; step != 0; step += step > 0 ? -1 : 1)
+            x = nextafterf(x, step > 0 ? INFINITY : -INFINITY);
+        return x;
+    }
+    case 1: { // any finite bit pattern
+        uint32_t b;
+        do b = next(); while ((b & 0x7F800000u) == 0x7F800000u);
+        return bits_float(b);
+    }
+    case 2: return bits_float((next() & 0x807FFFFFu)); // subnormals and ±0
+    case 3: return next() % 2 ? INFINITY : -INFINITY;
+    default: return ((float)(int32_t)next() / 2147483648.0f) * 300.0f * scale;
+    }
+}
+
+static int check_quantize(qg_quantizer level, int cases) {
+    for (int c = 0; c < cases; c++) {
+        const int64_t k = c % 3 == 0 ? 1 + next() % 300 : 1 + c % 33, rows = 1 + next() % 3, ldx = k + next() % 4,
+                      ldo = k + next() % 4;
+        const int x_unsigned = (int)(next() % 2);
+        float *x = malloc(sizeof(float) * (size_t)(rows * ldx)), *scale = malloc(sizeof(float) * (size_t)rows);
+        int32_t *zero = malloc(sizeof(int32_t) * (size_t)rows);
+        uint8_t *out = malloc((size_t)(rows * ldo)), *want = malloc((size_t)(rows * ldo));
+        for (int64_t m = 0; m < rows; m++) {
+            const int power = next() % 2; // a power of two, or any significand
+            scale[m] = ldexpf(power ? 1.0f : 1.0f + (float)(next() % (1u << 23)) / 8388608.0f, (int)(next() % 61) - 30);
+            zero[m] = x_unsigned ? (int32_t)(next() % 256) : (int32_t)(next() % 256) - 128;
+            for (int64_t i = 0; i < ldx; i++) x[m * ldx + i] = row_value(scale[m]);
+        }
+        memset(out, 0xA5, (size_t)(rows * ldo));
+        memset(want, 0xA5, (size_t)(rows * ldo));
+        for (int64_t m = 0; m < rows; m++)
+            for (int64_t i = 0; i < k; i++) want[m * ldo + i] = reference_quantize(x[m * ldx + i], scale[m], zero[m], x_unsigned);
+        qg_quantize_rows_with(level, x, rows, k, ldx, scale, zero, x_unsigned, out, ldo);
+        for (int64_t j = 0; j < rows * ldo; j++)
+            if (out[j] != want[j]) {
+                const int64_t m = j / ldo, i = j % ldo;
+                fprintf(stderr, "MISMATCH quantize %s: K=%lld row %lld index %lld x=%a scale=%a zero=%d unsigned=%d: %d, want %d%s\n",
+                        qg_quantizer_name(level), (long long)k, (long long)m, (long long)i, (double)x[m * ldx + i],
+                        (double)scale[m], zero[m], x_unsigned, out[j], want[j], i >= k ? " (past the row)" : "");
+                return -1;
+            }
+        free(x), free(scale), free(zero), free(out), free(want);
+    }
+    return 0;
+}
+
+static int check_min_max(qg_quantizer level, int cases) {
+    for (int c = 0; c < cases; c++) {
+        const int64_t k = c % 3 == 0 ? next() % 300 : c % 34, rows = 1 + next() % 3, ldx = k + next() % 4;
+        float *x = malloc(sizeof(float) * (size_t)(rows * ldx + 1));
+        float mins[3], maxs[3];
+        for (int64_t j = 0; j < rows * ldx; j++) {
+            x[j] = next() % 8 == 0 ? (next() % 2 ? 0.0f : -0.0f) : row_value(1.0f);
+            if (!isfinite(x[j])) x[j] = 1.0f; // non-finite values only where planted below
+        }
+        int64_t want_bad = -1;
+        if (k > 0 && next() % 3 == 0) { // plant NaN or ±Inf
+            const int64_t m = next() % rows, i = next() % k;
+            const float bad[3] = {NAN, INFINITY, -INFINITY};
+            x[m * ldx + i] = bad[next() % 3];
+            want_bad = m * k + i;
+        }
+        const int64_t got_bad = qg_row_min_max_with(level, x, rows, k, ldx, mins, maxs);
+        if (got_bad != want_bad) {
+            fprintf(stderr, "MISMATCH min/max %s: K=%lld: first non-finite at %lld, want %lld\n", qg_quantizer_name(level),
+                    (long long)k, (long long)got_bad, (long long)want_bad);
+            return -1;
+        }
+        const int64_t checked_rows = want_bad < 0 ? rows : want_bad / (k > 0 ? k : 1);
+        for (int64_t m = 0; m < checked_rows; m++) {
+            float lo = INFINITY, hi = -INFINITY;
+            for (int64_t i = 0; i < k; i++) lo = fminf(lo, x[m * ldx + i]), hi = fmaxf(hi, x[m * ldx + i]);
+            if (k == 0) lo = hi = 0.0f;
+            if (lo == 0.0f) lo = 0.0f;
+            if (hi == 0.0f) hi = 0.0f;
+            if (float_bits(mins[m]) != float_bits(lo) || float_bits(maxs[m]) != float_bits(hi)) {
+                fprintf(stderr, "MISMATCH min/max %s: K=%lld row %lld: [%a, %a], want [%a, %a]\n", qg_quantizer_name(level),
+                        (long long)k, (long long)m, (double)mins[m], (double)maxs[m], (double)lo, (double)hi);
+                return -1;
+            }
+        }
+        free(x);
+    }
+    return 0;
+}
+
+/// Every level this CPU has; 0, or 1 on a mismatch (reported).
+int kernel_tester_check_quantizers(int cases) {
+    for (int level = 0; level < QG_QUANTIZER_COUNT; level++) {
+        if (!qg_quantizer_supported((qg_quantizer)level)) {
+            printf("kernel-tester: quantizer %s skipped: this CPU lacks it\n", qg_quantizer_name((qg_quantizer)level));
+            continue;
+        }
+        if (check_quantize((qg_quantizer)level, cases) != 0 || check_min_max((qg_quantizer)level, cases) != 0) return 1;
+        printf("kernel-tester: quantizer %s: %d quantize and %d min/max calls, equal to the scalar reference\n",
+               qg_quantizer_name((qg_quantizer)level), cases, cases);
+    }
+    return 0;
+}
