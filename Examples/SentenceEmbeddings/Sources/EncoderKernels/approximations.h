@@ -70,43 +70,43 @@ static inline float enc_erff(float x) {
 }
 
 /// row[0..<n] ← exp(scale · (row − max row)), in place (n ≥ 1), and the
-/// inverse of their sum, which makes them a softmax: the maximum first,
-/// then exp with sixteen partial sums (a reduction the compiler may
-/// vectorize without reordering additions behind the program's back),
-/// added pairwise (8 + 8, 4 + 4, …): four dependent additions instead of
-/// sixteen, in an order every copy spells the same.
+/// inverse of their sum, which makes them a softmax. The row has room for n
+/// rounded up to a multiple of 16, so a last partial step runs as a whole
+/// sixteen-lane step in which the values past n take no part (their places
+/// get 0). The maximum first, then exp with sixteen partial sums (a
+/// reduction the compiler may vectorize without reordering additions behind
+/// the program's back), both reduced pairwise (8 + 8, 4 + 4, …): four
+/// dependent steps instead of sixteen, in an order every copy spells the same.
 static inline __attribute__((always_inline)) float enc_softmax_row_exp(float *row, ptrdiff_t n, float scale) {
-    // The maximum in sixteen lanes (any order gives the same maximum).
     float lanes[16];
     for (int l = 0; l < 16; l++) lanes[l] = row[0];
     ptrdiff_t j = 0;
     for (; j + 16 <= n; j += 16)
         for (int l = 0; l < 16; l++) lanes[l] = row[j + l] > lanes[l] ? row[j + l] : lanes[l];
-    float max = row[0];
-    for (; j < n; j++) max = row[j] > max ? row[j] : max;
-    // The lanes pairwise (8 + 8, 4 + 4, …), four steps a vector can take,
-    // instead of sixteen dependent comparisons: the maximum is the same.
+    if (j < n)
+        for (int l = 0; l < 16; l++) {
+            const float v = j + l < n ? row[j + l] : row[0];
+            lanes[l] = v > lanes[l] ? v : lanes[l];
+        }
     for (int width = 8; width >= 1; width /= 2)
         for (int l = 0; l < width; l++) lanes[l] = lanes[l + width] > lanes[l] ? lanes[l + width] : lanes[l];
-    max = lanes[0] > max ? lanes[0] : max;
+    const float max = lanes[0];
     float sums[16] = {0};
-    j = 0;
-    for (; j + 16 <= n; j += 16) {
+    for (j = 0; j + 16 <= n; j += 16)
         for (int l = 0; l < 16; l++) {
-            float e = enc_expf((row[j + l] - max) * scale);
+            const float e = enc_expf((row[j + l] - max) * scale);
             row[j + l] = e;
             sums[l] += e;
         }
-    }
-    float sum = 0;
-    for (; j < n; j++) {
-        float e = enc_expf((row[j] - max) * scale);
-        row[j] = e;
-        sum += e;
-    }
+    if (j < n)
+        for (int l = 0; l < 16; l++) {
+            const float e = j + l < n ? enc_expf((row[j + l] - max) * scale) : 0.0f;
+            row[j + l] = e;
+            sums[l] += e;
+        }
     for (int width = 8; width >= 1; width /= 2)
         for (int l = 0; l < width; l++) sums[l] += sums[l + width];
-    return 1.0f / (sum + sums[0]);
+    return 1.0f / sums[0];
 }
 
 #endif
