@@ -32,7 +32,7 @@ static ptrdiff_t padded_tokens(ptrdiff_t t) { return (t + 15) / 16 * 16; }
 
 ptrdiff_t enc_attention_scratch_count(ptrdiff_t tokens, ptrdiff_t head_size) {
     ptrdiff_t tp = padded_tokens(tokens);
-    return tp * head_size + tokens * tp + tokens;
+    return tp * head_size + tokens * tp + tokens + tokens * head_size;
 }
 
 /// s[r][j..j+16·NV) = Σ_c q[r][c]·kt[c][j..], for `rows` ≤ BLOCK_ROWS rows.
@@ -96,9 +96,16 @@ ALWAYS_INLINE void attention_body(const float *q, const float *k, const float *v
                                   ptrdiff_t d, float scale, float *out, ptrdiff_t ldo, float *scratch,
                                   transpose_keys_fn transpose) {
     ptrdiff_t tp = padded_tokens(t);
-    float *kt = scratch, *s = scratch + tp * d, *inv = s + t * tp;
+    float *kt = scratch, *s = scratch + tp * d, *inv = s + t * tp, *vc = inv + t;
     if (transpose) transpose(k, ld, t, d, kt, tp);
     else transpose_keys_scalar(k, ld, t, d, kt, tp);
+    // V's rows of this head side by side: in place they are a Q/K/V row
+    // apart (3 × hidden floats), a stride that maps them onto a few L1 sets,
+    // so the context tiles would read them from L2 again and again.
+    for (ptrdiff_t j = 0; j < t; j++)
+        for (ptrdiff_t c = 0; c < d; c++) vc[j * d + c] = v[j * ld + c];
+    v = vc;
+    const ptrdiff_t ldv = d;
     // Scores, BLOCK_ROWS rows at a time, then the remaining rows one by one.
     ptrdiff_t i = 0;
     for (; i + BLOCK_ROWS <= t; i += BLOCK_ROWS) {
@@ -116,16 +123,16 @@ ALWAYS_INLINE void attention_body(const float *q, const float *k, const float *v
     ptrdiff_t c = 0;
     for (; c + 32 <= d; c += 32) {
         for (i = 0; i + BLOCK_ROWS <= t; i += BLOCK_ROWS)
-            context_tile(s + i * tp, tp, inv + i, v + c, ld, t, out + i * ldo + c, ldo, BLOCK_ROWS, 2);
-        for (; i < t; i++) context_tile(s + i * tp, tp, inv + i, v + c, ld, t, out + i * ldo + c, ldo, 1, 2);
+            context_tile(s + i * tp, tp, inv + i, v + c, ldv, t, out + i * ldo + c, ldo, BLOCK_ROWS, 2);
+        for (; i < t; i++) context_tile(s + i * tp, tp, inv + i, v + c, ldv, t, out + i * ldo + c, ldo, 1, 2);
     }
     for (; c + 16 <= d; c += 16) {
         for (i = 0; i + BLOCK_ROWS <= t; i += BLOCK_ROWS)
-            context_tile(s + i * tp, tp, inv + i, v + c, ld, t, out + i * ldo + c, ldo, BLOCK_ROWS, 1);
-        for (; i < t; i++) context_tile(s + i * tp, tp, inv + i, v + c, ld, t, out + i * ldo + c, ldo, 1, 1);
+            context_tile(s + i * tp, tp, inv + i, v + c, ldv, t, out + i * ldo + c, ldo, BLOCK_ROWS, 1);
+        for (; i < t; i++) context_tile(s + i * tp, tp, inv + i, v + c, ldv, t, out + i * ldo + c, ldo, 1, 1);
     }
     for (; c < d; c++)
-        for (i = 0; i < t; i++) out[i * ldo + c] = dot_strided(s + i * tp, 1, v + c, ld, t) * inv[i];
+        for (i = 0; i < t; i++) out[i * ldo + c] = dot_strided(s + i * tp, 1, v + c, ldv, t) * inv[i];
 }
 
 #if defined(__x86_64__)
