@@ -205,6 +205,16 @@ struct SafeTensorsTests {
                 _ = try QuantizedLinear(safeTensors: try SafeTensorsFile(bytes: bytes))
             }
         }
+        // The clamp cases are refused for the missing key, by name.
+        for (what, key) in [("clamp mismatch with clamp_max missing", "clamp_max"), ("clamp mismatch with clamp_min missing", "clamp_min")] {
+            let bytes = try #require(damaged.first { $0.0 == what }?.1)
+            do {
+                _ = try QuantizedLinear(safeTensors: try SafeTensorsFile(bytes: bytes))
+                Issue.record("\(what): loaded")
+            } catch let e as QGEMMError {
+                #expect(e.message.contains("'\(key)'"), "\(what): \(e.message)")
+            }
+        }
         // Weights at the accumulator bound's far side: refused by PackedWeights' check.
         let k = 66_000
         let tooBig = SafeTensorsFile(tensors: ["weight": try .init(int8: [Int8](repeating: -128, count: k), shape: [1, k]),

@@ -16,7 +16,9 @@
 // runs must be exactly that list and the default path its last entry
 // (scripts/check-arm64 runs it on emulated CPUs with and without each extension).
 //
-// Usage: kernel-tester [--cases N] [--force NAME]... [--expect-paths A,B,...]
+// --quantizers-only runs the quantizer levels alone (check-kernels' planted faults).
+//
+// Usage: kernel-tester [--cases N] [--force NAME]... [--expect-paths A,B,...] [--quantizers-only]
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,12 +176,18 @@ int main(int argc, char **argv) {
     const char *forced[16];
     int n_forced = 0;
     const char *expected = NULL;
+    int quantizers_only = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--cases") == 0 && i + 1 < argc) cases = atoi(argv[++i]);
         else if (strcmp(argv[i], "--force") == 0 && i + 1 < argc && n_forced < 16) forced[n_forced++] = argv[++i];
         else if (strcmp(argv[i], "--expect-paths") == 0 && i + 1 < argc) expected = argv[++i];
-        else { fprintf(stderr, "usage: kernel-tester [--cases N] [--force NAME]... [--expect-paths A,B,...]\n"); return 2; }
+        else if (strcmp(argv[i], "--quantizers-only") == 0) quantizers_only = 1;
+        else {
+            fprintf(stderr, "usage: kernel-tester [--cases N] [--force NAME]... [--expect-paths A,B,...] [--quantizers-only]\n");
+            return 2;
+        }
     }
+    if (quantizers_only) return kernel_tester_check_quantizers(cases);
     if (expected && check_detection(expected) != 0) return 1;
     int failed = 0, tested = 0;
     for (int p = 0; p < qg_kernel_count; p++) {

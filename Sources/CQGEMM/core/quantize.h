@@ -1,7 +1,10 @@
 // Internal: the activation quantizer's implementations by instruction set.
 // qg_quantize_rows and qg_row_min_max take the widest one the CPU has; the
 // kernel tester runs every one the CPU has against its own scalar reference,
-// so the narrower ones stay tested on CPUs that never pick them.
+// so the narrower ones stay tested on CPUs that never pick them. One level
+// serves both: the ranges' AVX-512 copy needs only AVX-512 F, but waits for
+// BW and VL with the quantizer (every AVX-512 CPU that runs this has them;
+// the ranges' bits are the same from every copy).
 #ifndef QG_QUANTIZE_H
 #define QG_QUANTIZE_H
 

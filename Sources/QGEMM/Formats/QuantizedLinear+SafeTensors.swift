@@ -15,8 +15,8 @@ import Foundation
 /// | `smoothing` | F32 | [K] | SmoothQuant factors `s_j`, when the layer has them |
 ///
 /// `__metadata__` (strings): `format` = `swift-qgemm.QuantizedLinear`, `version` = `1`,
-/// `mode` (`dynamic`, `static`, `staticInput` or `int4Weights`), `weight_granularity` (`perChannel` or `perTensor`);
-/// dynamic: `input_granularity` (`perRow` or `perTensor`); staticInput: `input_type`,
+/// `mode` (`dynamic`, `static`, `staticInput` or `int4Weights`); the int8 modes:
+/// `weight_granularity` (`perChannel` or `perTensor`); dynamic: `input_granularity` (`perRow` or `perTensor`); staticInput: `input_type`,
 /// `input_scale`, `input_zero_point`; static: `input_type`,
 /// `input_scale`, `input_zero_point`, `output_type`, `output_scale`, `output_zero_point`,
 /// `activation` (`none`, `relu`, `relu6`), `rounding` (`singleRounding`,
@@ -106,7 +106,7 @@ extension QuantizedLinear {
         let fail = try file.layerFileRefusal(kind: "QuantizedLinear", format: Self.safeTensorsFormat)
         let meta = file.metadata
         if let mode = meta["mode"], let keys = Self.metadataKeys[mode] {
-            try file.refuseUnknownMetadataKeys(keys.union(["mode"]), of: "a \(mode) layer", fail)
+            try file.refuseUnknownMetadataKeys(keys.union(["mode"]), of: "mode '\(mode)'", fail)
         }
         if meta["mode"] == "int4Weights" {
             let w = try Int4Weights(safeTensors: file, refusal: fail)
@@ -236,7 +236,7 @@ extension SafeTensorsFile {
     func refuseUnknownMetadataKeys(_ keys: Set<String>, of what: String, _ fail: (String) -> QGEMMError) throws {
         let allowed = keys.union(["format", "version"])
         if let extra = metadata.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw fail("__metadata__ key '\(extra)' is not one of \(what)'s (\(allowed.sorted().joined(separator: ", ")))")
+            throw fail("__metadata__ key '\(extra)' is not one of the keys of \(what) (\(allowed.sorted().joined(separator: ", ")))")
         }
     }
 }

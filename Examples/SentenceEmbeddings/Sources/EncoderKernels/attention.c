@@ -2,7 +2,8 @@
 //
 // Both products are register tiles of 16-float vectors: 8 rows × 32 columns
 // of scores (Kᵀ packed once per head so that 16 key tokens are one load),
-// then 8 rows × 32 context columns, broadcasting each exponential against a
+// then 8 rows × 32 context columns (the head's rows of V copied side by side
+// first), broadcasting each exponential against a
 // row of V, the softmax's normalization applied once per context value.
 // Each output is one chain of fused multiply-adds in a fixed order (over the
 // head's dimensions for a score, over the key tokens for a context value),
@@ -118,6 +119,8 @@ ALWAYS_INLINE void attention_body(const float *q, const float *k, const float *v
         for (; j + 32 <= tp; j += 32) score_tile(q + i * ld, ld, kt + j, tp, d, s + i * tp + j, tp, 1, 2);
         for (; j < tp; j += 16) score_tile(q + i * ld, ld, kt + j, tp, d, s + i * tp + j, tp, 1, 1);
     }
+    // Each row of s has tp ≥ t columns (t rounded up to 16), the room the
+    // softmax's last masked step needs.
     for (i = 0; i < t; i++) inv[i] = enc_softmax_row_exp(s + i * tp, t, scale);
     // Context: whole 32- and 16-column blocks of the head, then any rest.
     ptrdiff_t c = 0;
