@@ -100,15 +100,10 @@ const char *qg_quantizer_name(qg_quantizer level) {
     }
 }
 
-/// The widest level this CPU has (the CPU's features are read once).
+/// The widest level this CPU has (qg_cpu_get_features reads the CPU once).
 static qg_quantizer qg_widest_quantizer(void) {
-    static int widest = -1;
-    int level = __atomic_load_n(&widest, __ATOMIC_RELAXED);
-    if (level < 0) {
-        level = QG_QUANTIZER_COUNT - 1;
-        while (!qg_quantizer_supported((qg_quantizer)level)) level--;
-        __atomic_store_n(&widest, level, __ATOMIC_RELAXED);
-    }
+    int level = QG_QUANTIZER_COUNT - 1;
+    while (!qg_quantizer_supported((qg_quantizer)level)) level--;
     return (qg_quantizer)level;
 }
 

@@ -77,6 +77,9 @@ static inline float enc_erff(float x) {
 /// reduction the compiler may vectorize without reordering additions behind
 /// the program's back), both reduced pairwise (8 + 8, 4 + 4, …): four
 /// dependent steps instead of sixteen, in an order every copy spells the same.
+/// (The whole steps keep a loop of their own without the mask: with the
+/// mask in every step, a 128-token head ran at 0.84× the speed of the
+/// scalar-tail code before it, in a C harness.)
 static inline __attribute__((always_inline)) float enc_softmax_row_exp(float *row, ptrdiff_t n, float scale) {
     float lanes[16];
     for (int l = 0; l < 16; l++) lanes[l] = row[0];
