@@ -12,67 +12,105 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-/// round-half-away(x / s), clamped to [lo, hi], as int32 lanes. trunc() and
-/// the exact remainder x − trunc(x) decide the tie direction without a
-/// rounding mode that AVX lacks.
-__attribute__((target("avx2"))) static inline __m256i qg_quantize8(__m256 r, __m256 s, __m256 lo, __m256 hi) {
-    const __m256 v = _mm256_div_ps(r, s);
-    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    const __m256 frac = _mm256_sub_ps(v, t); // exact
-    const __m256 half = _mm256_set1_ps(0.5f), sign = _mm256_set1_ps(-0.0f);
-    const __m256 away = _mm256_cmp_ps(_mm256_andnot_ps(sign, frac), half, _CMP_GE_OQ);
-    const __m256 step = _mm256_or_ps(_mm256_and_ps(v, sign), _mm256_set1_ps(1.0f)); // ±1 with v's sign
-    __m256 q = _mm256_add_ps(t, _mm256_and_ps(away, step));
-    q = _mm256_min_ps(_mm256_max_ps(q, lo), hi);
-    return _mm256_cvttps_epi32(q);
+/// round-half-away(x / s) as int32 lanes, plus z, as the AVX-512 copy below
+/// computes it (the quotient clamped to ±1024, then truncated after adding
+/// ½ − 2^-25 with the quotient's sign), eight lanes at a time.
+__attribute__((target("avx2"))) static inline __m256i qg_quantize8(__m256 x, __m256 s, __m256i z) {
+    const __m256 v = _mm256_min_ps(_mm256_max_ps(_mm256_div_ps(x, s), _mm256_set1_ps(-1024.0f)), _mm256_set1_ps(1024.0f));
+    const __m256 h = _mm256_or_ps(_mm256_and_ps(v, _mm256_set1_ps(-0.0f)), _mm256_castsi256_ps(_mm256_set1_epi32(0x3EFFFFFF)));
+    return _mm256_add_epi32(_mm256_cvttps_epi32(_mm256_add_ps(v, h)), z);
+}
+
+/// Four times eight int32 values as 32 bytes, in order: saturating packs
+/// clamp to the type's range, as in the AVX-512 copy below.
+__attribute__((target("avx2"))) static inline __m256i qg_narrow32(__m256i n0, __m256i n1, __m256i n2, __m256i n3,
+                                                                 int x_unsigned) {
+    const __m256i w01 = _mm256_packs_epi32(n0, n1), w23 = _mm256_packs_epi32(n2, n3);
+    const __m256i b = x_unsigned ? _mm256_packus_epi16(w01, w23) : _mm256_packs_epi16(w01, w23);
+    return _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
 __attribute__((target("avx2"))) static void qg_quantize_row_avx2(const float *x, int64_t k, float scale, int32_t zero,
-                                                                 int32_t qmin, int32_t qmax, uint8_t *out) {
+                                                                 int x_unsigned, uint8_t *out) {
     const __m256 s = _mm256_set1_ps(scale);
-    const __m256 lo = _mm256_set1_ps((float)(qmin - zero)), hi = _mm256_set1_ps((float)(qmax - zero));
     const __m256i z = _mm256_set1_epi32(zero);
     int64_t i = 0;
-    for (; i + 8 <= k; i += 8) {
-        const __m256i q = _mm256_add_epi32(qg_quantize8(_mm256_loadu_ps(x + i), s, lo, hi), z);
-        const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
-        // Values are inside the type's range: only the low byte matters.
-        const __m128i b = _mm_shuffle_epi8(w16, _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1));
-        _mm_storel_epi64((__m128i *)(out + i), b);
+    for (; i + 32 <= k; i += 32) {
+        const __m256i n0 = qg_quantize8(_mm256_loadu_ps(x + i), s, z), n1 = qg_quantize8(_mm256_loadu_ps(x + i + 8), s, z);
+        const __m256i n2 = qg_quantize8(_mm256_loadu_ps(x + i + 16), s, z), n3 = qg_quantize8(_mm256_loadu_ps(x + i + 24), s, z);
+        _mm256_storeu_si256((__m256i *)(out + i), qg_narrow32(n0, n1, n2, n3, x_unsigned));
     }
-    for (; i < k; i++) {
-        float q = roundf(x[i] / scale);
-        q = fminf(fmaxf(q, (float)(qmin - zero)), (float)(qmax - zero));
-        out[i] = (uint8_t)((int32_t)q + zero);
+    if (i < k) {
+        // The last values through a zero-padded copy of 32.
+        float tail[32] = {0};
+        uint8_t bytes[32];
+        for (int64_t j = i; j < k; j++) tail[j - i] = x[j];
+        const __m256i n0 = qg_quantize8(_mm256_loadu_ps(tail), s, z), n1 = qg_quantize8(_mm256_loadu_ps(tail + 8), s, z);
+        const __m256i n2 = qg_quantize8(_mm256_loadu_ps(tail + 16), s, z), n3 = qg_quantize8(_mm256_loadu_ps(tail + 24), s, z);
+        _mm256_storeu_si256((__m256i *)bytes, qg_narrow32(n0, n1, n2, n3, x_unsigned));
+        for (int64_t j = i; j < k; j++) out[j] = bytes[j - i];
     }
 }
 
-/// Sixteen values at a time, the last ones masked. The quotient is clamped
-/// to ±1024 first (it moves no result: beyond that the type's end wins
-/// either way, and ±Inf becomes finite); then round-half-away(v) =
+/// round-half-away(x / s) as int32 lanes, plus z: the quotient is clamped to
+/// ±1024 first (it moves no result: beyond that the type's end wins either
+/// way, and ±Inf becomes finite); then round-half-away(v) =
 /// trunc(v + copysign(½ − 2^-25, v)) for |v| < 2^22. ½ − 2^-25 is the
 /// largest float below ½, so the sum reaches the next integer exactly when
 /// v's fraction is ≥ ½: at a tie the exact sum lies halfway between the
 /// float below that integer and the integer, and rounds to the even one,
-/// the integer (0.5 + 0.49999997 is 1). Four operations instead of the
-/// eight above. (A reciprocal with two exact fused corrections was tried
-/// for the division: no faster on an Emerald Rapids core, so the division
-/// stays.)
+/// the integer (0.5 + 0.49999997 is 1). The division is what bounds the
+/// loop on an Emerald Rapids core (one 16-lane division per ~10 cycles); a
+/// reciprocal with fused corrections would be faster, but is correctly
+/// rounded only with a check and a fallback per vector that would take back
+/// most of the gain.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static inline __m512i qg_quantize16(__m512 x, __m512 s, __m512i z) {
+    const __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_div_ps(x, s), _mm512_set1_ps(-1024.0f)), _mm512_set1_ps(1024.0f));
+    // copysign(½ − 2^-25, v): the sign bit from v, the rest from the constant.
+    const __m512 h = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_set1_epi32((int32_t)0x80000000),
+                                                                   _mm512_castps_si512(v), _mm512_set1_epi32(0x3EFFFFFF), 0xCA));
+    return _mm512_add_epi32(_mm512_cvttps_epi32(_mm512_add_ps(v, h)), z);
+}
+
+/// Four times sixteen int32 values as 64 bytes, in order.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static inline __m512i qg_narrow64(const __m512i n[4], int x_unsigned,
+                                                                                    __m512i order) {
+    const __m512i w01 = _mm512_packs_epi32(n[0], n[1]), w23 = _mm512_packs_epi32(n[2], n[3]);
+    const __m512i b = x_unsigned ? _mm512_packus_epi16(w01, w23) : _mm512_packs_epi16(w01, w23);
+    return _mm512_permutexvar_epi32(order, b);
+}
+
+/// Sixteen values four times over, narrowed with saturating packs: they
+/// clamp to the type's range (n + Z is within ±1300, inside int16), which
+/// is clamp(n, qmin − Z, qmax − Z) + Z, the same value. The packs work per
+/// 128-bit lane, so a dword permutation puts the 64 bytes back in order.
+/// The last values are masked: loads read zeros, the store writes only the
+/// row's bytes.
 __attribute__((target("avx512f,avx512bw,avx512vl"))) static void qg_quantize_row_avx512(const float *x, int64_t k, float scale,
-                                                                                       int32_t zero, int32_t qmin,
-                                                                                       int32_t qmax, uint8_t *out) {
-    const __m512 s = _mm512_set1_ps(scale), bound = _mm512_set1_ps(1024.0f), nbound = _mm512_set1_ps(-1024.0f);
-    const __m512i sign = _mm512_set1_epi32((int32_t)0x80000000), nudge = _mm512_set1_epi32(0x3EFFFFFF); // ½ − 2^-25
-    const __m512i lo = _mm512_set1_epi32(qmin - zero), hi = _mm512_set1_epi32(qmax - zero), z = _mm512_set1_epi32(zero);
-    for (int64_t i = 0; i < k; i += 16) {
-        const __mmask16 live = k - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (k - i)) - 1);
-        const __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(live, x + i), s);
-        const __m512 q = _mm512_min_ps(_mm512_max_ps(v, nbound), bound);
-        // copysign(½ − 2^-25, q): the sign bit from q, the rest from the constant.
-        const __m512 h = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(sign, _mm512_castps_si512(q), nudge, 0xCA));
-        __m512i n = _mm512_cvttps_epi32(_mm512_add_ps(q, h));
-        n = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(n, lo), hi), z);
-        _mm_mask_storeu_epi8(out + i, live, _mm512_cvtepi32_epi8(n));
+                                                                                       int32_t zero, int x_unsigned,
+                                                                                       uint8_t *out) {
+    const __m512 s = _mm512_set1_ps(scale);
+    const __m512i z = _mm512_set1_epi32(zero);
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    int64_t i = 0;
+    for (; i + 64 <= k; i += 64) {
+        __m512i n[4];
+        for (int p = 0; p < 4; p++) n[p] = qg_quantize16(_mm512_loadu_ps(x + i + 16 * p), s, z);
+        _mm512_storeu_si512(out + i, qg_narrow64(n, x_unsigned, order));
+    }
+    if (i < k) {
+        const int64_t left = k - i;
+        __m512i n[4];
+        for (int p = 0; p < 4; p++) {
+            const int64_t lanes = left - 16 * p;
+            if (lanes <= 0) {
+                n[p] = _mm512_setzero_si512();
+                continue;
+            }
+            const __mmask16 live = lanes >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << lanes) - 1);
+            n[p] = qg_quantize16(_mm512_maskz_loadu_ps(live, x + i + 16 * p), s, z);
+        }
+        _mm512_mask_storeu_epi8(out + i, ((__mmask64)1 << left) - 1, qg_narrow64(n, x_unsigned, order));
     }
 }
 #endif
@@ -113,11 +151,11 @@ void qg_quantize_rows_with(qg_quantizer level, const float *x, int64_t rows, int
     for (int64_t m = 0; m < rows; m++) {
 #if defined(__x86_64__)
         if (level == QG_QUANTIZER_AVX512) {
-            qg_quantize_row_avx512(x + m * ldx, k, scale[m], zero[m], qmin, qmax, out + m * ldo);
+            qg_quantize_row_avx512(x + m * ldx, k, scale[m], zero[m], x_unsigned, out + m * ldo);
             continue;
         }
         if (level == QG_QUANTIZER_AVX2) {
-            qg_quantize_row_avx2(x + m * ldx, k, scale[m], zero[m], qmin, qmax, out + m * ldo);
+            qg_quantize_row_avx2(x + m * ldx, k, scale[m], zero[m], x_unsigned, out + m * ldo);
             continue;
         }
 #endif
@@ -149,16 +187,36 @@ int64_t qg_quantize_rows_smoothed(const float *x, int64_t rows, int64_t k, int64
     return -1;
 }
 
-/// One row's minimum and maximum in sixteen lanes, with a running sum of
-/// v·0 that stays 0 unless a value is NaN or ±Inf. Each lane keeps the
-/// scalar loop's rule (`v < lo ? v : lo`), which is what MINPS/MAXPS do, so
-/// the compiler turns the lanes into vector min/max. Returns 0 when a value
-/// is not finite (the caller then finds it one value at a time).
+/// One row's minimum and maximum in `lanes` lanes (16, 32 or 64: as many
+/// as four vector registers of each kind hold), with running sums of v·0
+/// that stay 0 unless a value is NaN or ±Inf. Each lane keeps the scalar
+/// loop's rule (`v < lo ? v : lo`), which is what MINPS/MAXPS do, so the
+/// compiler turns the lanes into vector min/max; several registers per
+/// kind are independent chains, which one register would bound by its
+/// latency. After the loop the lanes fold pairwise to sixteen for the
+/// row's last whole sixteens, then to one. (Minimum and maximum
+/// do not depend on the order the lanes saw the values in, apart from the
+/// sign of a zero, which the caller drops.) Returns 0 when a value is not
+/// finite (the caller then finds it one value at a time).
 static inline __attribute__((always_inline)) int qg_min_max_lanes(const float *x, int64_t k, float *min_out,
-                                                                    float *max_out) {
-    float lo[16], hi[16], poison[16];
-    for (int l = 0; l < 16; l++) lo[l] = INFINITY, hi[l] = -INFINITY, poison[l] = 0.0f;
+                                                                    float *max_out, const int lanes) {
+    float lo[64], hi[64], poison[64];
+    for (int l = 0; l < lanes; l++) lo[l] = INFINITY, hi[l] = -INFINITY, poison[l] = 0.0f;
     int64_t i = 0;
+    for (; i + lanes <= k; i += lanes)
+        for (int l = 0; l < lanes; l++) {
+            const float v = x[i + l];
+            lo[l] = v < lo[l] ? v : lo[l];
+            hi[l] = v > hi[l] ? v : hi[l];
+            poison[l] += v * 0.0f;
+        }
+    // Fold to 16 lanes, take the row's last whole sixteens, fold to one.
+    for (int width = lanes / 2; width >= 16; width /= 2)
+        for (int l = 0; l < width; l++) {
+            lo[l] = lo[l + width] < lo[l] ? lo[l + width] : lo[l];
+            hi[l] = hi[l + width] > hi[l] ? hi[l + width] : hi[l];
+            poison[l] += poison[l + width];
+        }
     for (; i + 16 <= k; i += 16)
         for (int l = 0; l < 16; l++) {
             const float v = x[i + l];
@@ -166,17 +224,18 @@ static inline __attribute__((always_inline)) int qg_min_max_lanes(const float *x
             hi[l] = v > hi[l] ? v : hi[l];
             poison[l] += v * 0.0f;
         }
-    float mn = INFINITY, mx = -INFINITY, bad = 0.0f;
+    for (int width = 8; width >= 1; width /= 2)
+        for (int l = 0; l < width; l++) {
+            lo[l] = lo[l + width] < lo[l] ? lo[l + width] : lo[l];
+            hi[l] = hi[l + width] > hi[l] ? hi[l + width] : hi[l];
+            poison[l] += poison[l + width];
+        }
+    float mn = lo[0], mx = hi[0], bad = poison[0];
     for (; i < k; i++) {
         const float v = x[i];
         mn = v < mn ? v : mn;
         mx = v > mx ? v : mx;
         bad += v * 0.0f;
-    }
-    for (int l = 0; l < 16; l++) {
-        mn = lo[l] < mn ? lo[l] : mn;
-        mx = hi[l] > mx ? hi[l] : mx;
-        bad += poison[l];
     }
     *min_out = mn;
     *max_out = mx;
@@ -185,15 +244,15 @@ static inline __attribute__((always_inline)) int qg_min_max_lanes(const float *x
 
 #if defined(__x86_64__)
 __attribute__((target("avx512f"))) static int qg_min_max_avx512(const float *x, int64_t k, float *mn, float *mx) {
-    return qg_min_max_lanes(x, k, mn, mx);
+    return qg_min_max_lanes(x, k, mn, mx, 64);
 }
 __attribute__((target("avx2"))) static int qg_min_max_avx2(const float *x, int64_t k, float *mn, float *mx) {
-    return qg_min_max_lanes(x, k, mn, mx);
+    return qg_min_max_lanes(x, k, mn, mx, 32);
 }
 #endif
 
 static int qg_min_max_lanes_scalar(const float *x, int64_t k, float *mn, float *mx) {
-    return qg_min_max_lanes(x, k, mn, mx);
+    return qg_min_max_lanes(x, k, mn, mx, 16);
 }
 
 /// The index of the first NaN or ±Inf in a row known to hold one.
