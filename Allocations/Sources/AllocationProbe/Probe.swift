@@ -85,6 +85,21 @@ struct AllocationProbe {
             }
         }
 
+        // Dynamic mode in two halves: the input quantized once, two layers on it.
+        let second = try QuantizedLinear(weights: Array(w.reversed()), outputChannels: n, inputChannels: k, mode: .dynamic(.perRow))
+        for threads in [1, 2] {
+            var input = QuantizedLinear.DynamicInput()
+            try x.withUnsafeBufferPointer { xb in
+                try y.withUnsafeMutableBufferPointer { yb in
+                    try check("dynamic layer in two halves (quantizeDynamicInput, then two layers), \(threads) thread\(threads > 1 ? "s" : "")") {
+                        try layers[0].1.quantizeDynamicInput(xb, rows: m, into: &input)
+                        try layers[0].1(input, into: yb, threads: threads)
+                        try second(input, into: yb, threads: threads)
+                    }
+                }
+            }
+        }
+
         for group in [8, 32] {
             let layer = try Int4Weights(quantizing: w, outputChannels: n, inputChannels: k, groupSize: group, bias: b)
             for threads in [1, 2] {

@@ -8,18 +8,16 @@ internal import CQGEMM
 
 extension QuantizedLinear {
     /// Scratch memory for ``QuantizedLinear/callAsFunction(_:rows:into:workspace:kernel:threads:)-(UnsafeBufferPointer<Float>,_,_,_,_,_)``:
-    /// the quantized input, the per-row parameters of dynamic mode, the smoothed
-    /// input, static mode's int8 output and int4 mode's ``Int4Weights/Workspace``. It grows to the largest call it has
+    /// the quantized input of the static modes and their int8 output, dynamic
+    /// mode's ``DynamicInput`` and int4 mode's ``Int4Weights/Workspace``. It grows to the largest call it has
     /// served and is then reused, so later calls of that size allocate nothing.
     ///
     /// Keep one per task or thread (it is a value: a copy shares the buffers
     /// until one of them is written, and that write copies them).
     public struct Workspace: Sendable {
-        var smoothed: [Float] = []
         var quantized: [UInt8] = []
         var output: [UInt8] = []
-        var scales: [Float] = [], zeroPoints: [Int32] = []
-        var mins: [Float] = [], maxs: [Float] = []
+        var dynamic = DynamicInput()
         var int4 = Int4Weights.Workspace()
 
         /// An empty workspace; the first call sizes it.
@@ -27,8 +25,7 @@ extension QuantizedLinear {
 
         /// Bytes the workspace holds now.
         public var byteCount: Int {
-            4 * (smoothed.count + scales.count + zeroPoints.count + mins.count + maxs.count) + quantized.count + output.count
-                + int4.byteCount
+            quantized.count + output.count + dynamic.byteCount + int4.byteCount
         }
 
         static func grow<T: Numeric>(_ a: inout [T], to count: Int) {
@@ -96,50 +93,13 @@ extension QuantizedLinear {
         }
     }
 
-    /// Dynamic mode: (smoothing,) per-row or per-tensor parameters from the
-    /// range, quantize, the dynamic GEMM. Per row, X goes in blocks of about
-    /// 128 KiB, each smoothed, ranged and quantized while it stays in the L2,
-    /// instead of one pass over all of X for each step (per tensor, the range
-    /// is all of X's, so the block is X).
+    /// Dynamic mode: the input quantized into the workspace, then the
+    /// dynamic GEMM (QuantizedLinear+DynamicInput.swift).
     private func dynamicCall(_ packed: PackedWeights, _ x: UnsafeBufferPointer<Float>, rows: Int, granularity: InputGranularity,
                              into y: UnsafeMutableBufferPointer<Float>, _ w: inout Workspace,
                              _ kernel: KernelPath?, _ threads: Int?) throws {
-        let k = inputChannels, count = rows * k
-        Workspace.grow(&w.mins, to: rows); Workspace.grow(&w.maxs, to: rows)
-        Workspace.grow(&w.scales, to: rows); Workspace.grow(&w.zeroPoints, to: rows)
-        Workspace.grow(&w.quantized, to: count)
-        if smoothing != nil { Workspace.grow(&w.smoothed, to: count) }
-        let block = granularity == .perRow ? Swift.max(1, (128 << 10) / Swift.max(4 * k, 1)) : rows
-        for start in stride(from: 0, to: rows, by: block) {
-            let n = Swift.min(block, rows - start), values = (start * k)..<((start + n) * k)
-            try w.smoothed.withUnsafeMutableBufferPointer { smoothed in
-                var source = x.baseAddress! + start * k
-                if let smoothing {
-                    smoothing.apply(UnsafeBufferPointer(rebasing: x[values]), rows: n, into: UnsafeMutableBufferPointer(rebasing: smoothed[values]))
-                    source = UnsafePointer(smoothed.baseAddress! + start * k)
-                }
-                try w.scales.withUnsafeMutableBufferPointer { scales in
-                    try w.zeroPoints.withUnsafeMutableBufferPointer { zeros in
-                        try Self.rowParameters(source, rows: n, k: k, granularity: granularity, mins: &w.mins, maxs: &w.maxs,
-                                               firstRow: start) { m, p in
-                            scales[start + m] = p.scale; zeros[start + m] = p.zeroPoint
-                        }
-                        w.quantized.withUnsafeMutableBufferPointer { q in
-                            qg_quantize_rows(source, Int64(n), Int64(k), Int64(k), scales.baseAddress! + start, zeros.baseAddress! + start,
-                                             1, q.baseAddress! + start * k, Int64(k))
-                        }
-                    }
-                }
-            }
-        }
-        try w.quantized.withUnsafeBufferPointer { q in
-            try w.scales.withUnsafeBufferPointer { s in
-                try w.zeroPoints.withUnsafeBufferPointer { z in
-                    try packed.gemmDynamic(UnsafeBufferPointer(rebasing: q.prefix(count)), rows: rows, rowScales: s, rowZeroPoints: z, into: y,
-                                           kernel: kernel, threads: threads)
-                }
-            }
-        }
+        try quantizeDynamic(x, rows: rows, granularity: granularity, into: &w.dynamic)
+        try multiplyDynamic(packed, w.dynamic, into: y, kernel, threads)
     }
 
     /// Quantizes `x` with `p` into `buffer`, grown to hold it.

@@ -1,0 +1,106 @@
+import Testing
+@testable import QGEMM
+
+/// QuantizedLinear's dynamic mode in two halves (quantizeDynamicInput, then
+/// the layer on the DynamicInput) against the one call.
+@Suite("Dynamic mode in two halves")
+struct DynamicInputTests {
+    /// Full-range Float input: most values within ±8, some far out, some
+    /// zeros, so rows have wide and narrow ranges and zero points across
+    /// the type.
+    func input(_ count: Int, _ rng: inout SplitMix64) -> [Float] {
+        (0..<count).map { _ in
+            let u = Float(Int32(truncatingIfNeeded: rng.next())) / 2_147_483_648
+            switch rng.next() % 16 {
+            case 0: return u * 3000
+            case 1: return 0
+            case 2: return abs(u) * 5
+            default: return u * 8
+            }
+        }
+    }
+
+    func weights(_ count: Int, _ rng: inout SplitMix64) -> [Float] {
+        (0..<count).map { _ in Float(Int32(truncatingIfNeeded: rng.next())) / 2_147_483_648 }
+    }
+
+    /// Every path this CPU runs, every granularity, with and without
+    /// smoothing, rows with tails, 1 and 2 threads: the halves give the
+    /// call's bits, and one quantized input serves two layers of the same K.
+    @Test func theHalvesGiveTheCallsBits() throws {
+        var rng = SplitMix64(seed: 0xD1A)
+        for path in KernelPath.available {
+            for granularity in QuantizedLinear.InputGranularity.allCases {
+                for (k, n) in [(37, 5), (130, 33), (256, 64)] {
+                    for smoothed in [false, true] {
+                        let smoothing = smoothed ? try Smoothing(factors: (0..<k).map { 0.25 + Float($0 % 7) }) : nil
+                        let first = try QuantizedLinear(weights: weights(n * k, &rng), outputChannels: n, inputChannels: k,
+                                                        bias: weights(n, &rng), mode: .dynamic(granularity), smoothing: smoothing)
+                        let second = try QuantizedLinear(weights: weights(3 * k, &rng), outputChannels: 3, inputChannels: k,
+                                                         mode: .dynamic(granularity), smoothing: smoothing)
+                        var quantized = QuantizedLinear.DynamicInput()
+                        for rows in [1, 17, 0, 70] {
+                            let x = input(rows * k, &rng)
+                            try x.withUnsafeBufferPointer { try first.quantizeDynamicInput($0, rows: rows, into: &quantized) }
+                            #expect(quantized.rows == rows && quantized.inputChannels == k && quantized.granularity == granularity)
+                            for (layer, threads) in [(first, 1), (second, 2)] {
+                                var y = [Float](repeating: .nan, count: rows * layer.outputChannels)
+                                try y.withUnsafeMutableBufferPointer { try layer(quantized, into: $0, kernel: path, threads: threads) }
+                                let expected = try layer(x, rows: rows, kernel: path, threads: threads)
+                                #expect(y == expected, "\(path.rawValue), \(granularity), K \(k), smoothed \(smoothed), \(rows) rows")
+                            }
+                        }
+                        #expect(quantized.byteCount > 0)
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func mismatchesAndBadInputAreRefused() throws {
+        var rng = SplitMix64(seed: 7)
+        let k = 8, n = 3
+        let w = weights(n * k, &rng)
+        let layer = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, mode: .dynamic(.perRow))
+        let x = input(2 * k, &rng)
+        var quantized = QuantizedLinear.DynamicInput()
+        try x.withUnsafeBufferPointer { try layer.quantizeDynamicInput($0, rows: 2, into: &quantized) }
+
+        // Layers whose own call would quantize the input otherwise.
+        let perTensor = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, mode: .dynamic(.perTensor))
+        let wider = try QuantizedLinear(weights: weights(n * (k + 1), &rng), outputChannels: n, inputChannels: k + 1, mode: .dynamic(.perRow))
+        let smoothed = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, mode: .dynamic(.perRow),
+                                           smoothing: try Smoothing(factors: [Float](repeating: 2, count: k)))
+        let staticInput = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k,
+                                              mode: .staticInput(try QuantizationParameters(observedMin: -1, observedMax: 1, type: .uint8)))
+        var y = [Float](repeating: 1, count: 2 * (k + 1))
+        y.withUnsafeMutableBufferPointer { yb in
+            for other in [perTensor, wider, smoothed, staticInput] {
+                #expect(throws: QGEMMError(.incompatibleParameters, "")) { try other(quantized, into: yb) }
+            }
+            #expect(throws: QGEMMError(.bufferTooSmall, "")) { try layer(quantized, into: UnsafeMutableBufferPointer(rebasing: yb[0..<5])) }
+        }
+        #expect(y.allSatisfy { $0 == 1 })
+
+        x.withUnsafeBufferPointer { xb in
+            #expect(throws: QGEMMError(.incompatibleParameters, "")) { try staticInput.quantizeDynamicInput(xb, rows: 2, into: &quantized) }
+            #expect(quantized.rows == 0)
+            #expect(throws: QGEMMError(.bufferTooSmall, "")) { try layer.quantizeDynamicInput(xb, rows: 3, into: &quantized) }
+            #expect(throws: QGEMMError(.invalidShape, "")) { try layer.quantizeDynamicInput(xb, rows: -1, into: &quantized) }
+            #expect(throws: QGEMMError(.invalidShape, "")) { try layer.quantizeDynamicInput(xb, rows: Int.max / 4, into: &quantized) }
+        }
+        // NaN or ±Inf: refused, and the input holds no rows afterwards, so a
+        // stale quantization is never multiplied.
+        for bad in [Float.nan, .infinity] {
+            var xBad = x
+            xBad[k + 3] = bad
+            try x.withUnsafeBufferPointer { try layer.quantizeDynamicInput($0, rows: 2, into: &quantized) }
+            #expect(throws: QGEMMError(.invalidValue, "")) {
+                try xBad.withUnsafeBufferPointer { try layer.quantizeDynamicInput($0, rows: 2, into: &quantized) }
+            }
+            #expect(quantized.rows == 0)
+            try y.withUnsafeMutableBufferPointer { try layer(quantized, into: $0) } // no rows: nothing written
+            #expect(y.allSatisfy { $0 == 1 })
+        }
+    }
+}
