@@ -8,6 +8,10 @@
 //     2^-30 to 2^30 (powers of two among them, so x / S lands on ties), values
 //     on ties and integers and within a few ulps of them, arbitrary finite
 //     bit patterns, subnormals, ±0 and ±Inf;
+//   - qg_quantize_rows again on rows of nothing but ties and integers of
+//     x / scale and their neighbours, for scales of any significand (the
+//     AVX-512 copy divides through a reciprocal where it can prove that
+//     gives the division's bytes);
 //   - qg_row_min_max: the same kinds of rows, with NaN and ±Inf planted at
 //     random positions (the first one's index is returned) and zeros of both
 //     signs (a zero minimum or maximum is +0).
@@ -129,6 +133,45 @@ static int check_min_max(qg_quantizer level, int cases) {
     return 0;
 }
 
+/// Rows made only of ties and integers of x / scale and their neighbours up
+/// to 8 ulps away, every integer and half-integer in −300…300, for `cases`
+/// scales of any significand (and the ends of the range where the AVX-512
+/// copy divides through a reciprocal, 2^-100 and 2^100, and just beyond):
+/// where a reciprocal's rounding could differ from the division's, densely.
+static int check_near_ties(qg_quantizer level, int cases) {
+    enum { steps = 17, values = 1202 * steps };
+    float *x = malloc(sizeof(float) * values);
+    uint8_t *out = malloc(values), *want = malloc(values);
+    for (int c = 0; c < cases; c++) {
+        const float ends[] = {0x1p-100f, 0x1p100f, 0x1.fffffep-101f, 0x1.000002p100f};
+        const float significand = 1.0f + (float)(next() % (1u << 23)) / 8388608.0f;
+        const float scale = c < 4 ? ends[c] * (c < 2 ? 1.0f : significand) : ldexpf(significand, (int)(next() % 61) - 30);
+        const int x_unsigned = (int)(next() % 2);
+        const int32_t zero = x_unsigned ? (int32_t)(next() % 256) : (int32_t)(next() % 256) - 128;
+        int64_t i = 0;
+        for (int twice = -600; twice <= 601; twice++) { // n = twice / 2: integers and half-integers
+            const float centre = ((float)twice / 2.0f) * scale;
+            float below = centre, above = centre;
+            x[i++] = centre;
+            for (int step = 0; step < steps / 2; step++) {
+                below = nextafterf(below, -INFINITY), above = nextafterf(above, INFINITY);
+                x[i++] = below, x[i++] = above;
+            }
+        }
+        for (int64_t j = 0; j < i; j++) want[j] = reference_quantize(x[j], scale, zero, x_unsigned);
+        qg_quantize_rows_with(level, x, 1, i, i, &scale, &zero, x_unsigned, out, i);
+        for (int64_t j = 0; j < i; j++)
+            if (out[j] != want[j]) {
+                fprintf(stderr, "MISMATCH quantize %s near a tie: x=%a scale=%a zero=%d unsigned=%d: %d, want %d\n",
+                        qg_quantizer_name(level), (double)x[j], (double)scale, zero, x_unsigned, out[j], want[j]);
+                free(x), free(out), free(want);
+                return -1;
+            }
+    }
+    free(x), free(out), free(want);
+    return 0;
+}
+
 /// Every level this CPU has; 0, or 1 on a mismatch (reported).
 int kernel_tester_check_quantizers(int cases) {
     for (int level = 0; level < QG_QUANTIZER_COUNT; level++) {
@@ -136,9 +179,12 @@ int kernel_tester_check_quantizers(int cases) {
             printf("kernel-tester: quantizer %s skipped: this CPU lacks it\n", qg_quantizer_name((qg_quantizer)level));
             continue;
         }
-        if (check_quantize((qg_quantizer)level, cases) != 0 || check_min_max((qg_quantizer)level, cases) != 0) return 1;
-        printf("kernel-tester: quantizer %s: %d quantize and %d min/max calls, equal to the scalar reference\n",
-               qg_quantizer_name((qg_quantizer)level), cases, cases);
+        if (check_quantize((qg_quantizer)level, cases) != 0 || check_min_max((qg_quantizer)level, cases) != 0 ||
+            check_near_ties((qg_quantizer)level, cases) != 0)
+            return 1;
+        printf("kernel-tester: quantizer %s: %d quantize and %d min/max calls and %d scales' rows of near-ties, equal to the "
+               "scalar reference\n",
+               qg_quantizer_name((qg_quantizer)level), cases, cases, cases);
     }
     return 0;
 }

@@ -59,17 +59,50 @@ __attribute__((target("avx2"))) static void qg_quantize_row_avx2(const float *x,
 /// largest float below ½, so the sum reaches the next integer exactly when
 /// v's fraction is ≥ ½: at a tie the exact sum lies halfway between the
 /// float below that integer and the integer, and rounds to the even one,
-/// the integer (0.5 + 0.49999997 is 1). The division is what bounds the
-/// loop on an Emerald Rapids core (one 16-lane division per ~10 cycles); a
-/// reciprocal with fused corrections would be faster, but is correctly
-/// rounded only with a check and a fallback per vector that would take back
-/// most of the gain.
+/// the integer (0.5 + 0.49999997 is 1). The division bounds this loop on an
+/// Emerald Rapids core (one 16-lane division per ~10 cycles), so whole
+/// steps of a row take qg_quantize16_rcp where its bound holds.
 __attribute__((target("avx512f,avx512bw,avx512vl"))) static inline __m512i qg_quantize16(__m512 x, __m512 s, __m512i z) {
     const __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_div_ps(x, s), _mm512_set1_ps(-1024.0f)), _mm512_set1_ps(1024.0f));
     // copysign(½ − 2^-25, v): the sign bit from v, the rest from the constant.
     const __m512 h = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_set1_epi32((int32_t)0x80000000),
                                                                    _mm512_castps_si512(v), _mm512_set1_epi32(0x3EFFFFFF), 0xCA));
     return _mm512_add_epi32(_mm512_cvttps_epi32(_mm512_add_ps(v, h)), z);
+}
+
+/// The division's rounding through a reciprocal. With r = 1/s rounded once
+/// (s in [2^-100, 2^100], so r is a normal float within ½ ulp of 1/s), y =
+/// x·r rounded differs from z = x/s rounded by at most 1½ ulps: for |x/s| ≤
+/// 1025, less than 2^-12. (Beyond, both clamp to the same ±1024.) The clamp
+/// keeps that distance, so round-half-away(clamp(z)) is n for every z within
+/// 2^-12 of clamp(y) = v unless a half-integer lies within 2^-12 of v. Adding
+/// ½ + 2^-11 and ½ − 2^-11 (with v's sign) and truncating tells: the sums
+/// are within 2^-14 of exact (v ≤ 1024), so equal truncations mean v + ½ is
+/// at least 2^-11 − 2^-14 from an integer, more than 2^-12, and that
+/// truncation is the division's result. Otherwise (about one lane in 1,000
+/// for smooth data) the vector takes the division. No value changes:
+/// scripts/kernel-tester/quantizers.c checks ties and their neighbours for
+/// scales of every significand.
+#define QG_HALF_UP (0.5f + 0x1p-11f)
+#define QG_HALF_DOWN (0.5f - 0x1p-11f)
+
+/// The scales whose reciprocal is a normal float and whose quotients keep the
+/// bound above; others take the division throughout.
+static inline int qg_reciprocal_holds(float scale) { return scale >= 0x1p-100f && scale <= 0x1p100f; }
+
+/// qg_quantize16 through the reciprocal r = 1/s where that provably gives the
+/// same lanes, and through the division where it may not: two truncations
+/// and a compare instead of the division. (In the AVX2 copy the same test
+/// ran slower than the division on an Emerald Rapids core, so it divides.)
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static inline __m512i qg_quantize16_rcp(__m512 x, __m512 s, __m512 r,
+                                                                                            __m512i z) {
+    const __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(x, r), _mm512_set1_ps(-1024.0f)), _mm512_set1_ps(1024.0f));
+    const __m512i sign = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int32_t)0x80000000));
+    const __m512 up = _mm512_castsi512_ps(_mm512_or_si512(sign, _mm512_castps_si512(_mm512_set1_ps(QG_HALF_UP))));
+    const __m512 down = _mm512_castsi512_ps(_mm512_or_si512(sign, _mm512_castps_si512(_mm512_set1_ps(QG_HALF_DOWN))));
+    const __m512i n_up = _mm512_cvttps_epi32(_mm512_add_ps(v, up)), n_down = _mm512_cvttps_epi32(_mm512_add_ps(v, down));
+    if (_mm512_cmpneq_epi32_mask(n_up, n_down)) return qg_quantize16(x, s, z);
+    return _mm512_add_epi32(n_up, z);
 }
 
 /// Four times sixteen int32 values as 64 bytes, in order.
@@ -89,10 +122,16 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static inline __m512i qg_na
 __attribute__((target("avx512f,avx512bw,avx512vl"))) static void qg_quantize_row_avx512(const float *x, int64_t k, float scale,
                                                                                        int32_t zero, int x_unsigned,
                                                                                        uint8_t *out) {
-    const __m512 s = _mm512_set1_ps(scale);
+    const __m512 s = _mm512_set1_ps(scale), r = _mm512_set1_ps(1.0f / scale);
     const __m512i z = _mm512_set1_epi32(zero);
     const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     int64_t i = 0;
+    if (qg_reciprocal_holds(scale))
+        for (; i + 64 <= k; i += 64) {
+            __m512i n[4];
+            for (int p = 0; p < 4; p++) n[p] = qg_quantize16_rcp(_mm512_loadu_ps(x + i + 16 * p), s, r, z);
+            _mm512_storeu_si512(out + i, qg_narrow64(n, x_unsigned, order));
+        }
     for (; i + 64 <= k; i += 64) {
         __m512i n[4];
         for (int p = 0; p < 4; p++) n[p] = qg_quantize16(_mm512_loadu_ps(x + i + 16 * p), s, z);

@@ -5,8 +5,8 @@ import SentenceEmbeddings
 /// `embed --bench`: int8 against Float on the same encoder code, batches of
 /// 1, 8 and 32 sentences at the evaluation sentences' own lengths and at 128
 /// tokens, on each thread count; fastest and median of the timed runs, and
-/// a profile of where the time goes (one extra run with quantization timed
-/// on its own).
+/// where their time went (int8 layers in their two halves, so that the
+/// input quantization is timed apart from the GEMM).
 struct EncoderBench {
     let checkpoint: Checkpoint
     let granularity: QuantizedLinear.InputGranularity
@@ -68,13 +68,15 @@ struct EncoderBench {
         var scratch = EncoderProfile()
         for b in work { _ = try encoder.embed(b, threads: threads, profile: &scratch) }  // warm up
         var times: [Double] = []
+        var profile = EncoderProfile()  // over the timed runs
         for _ in 0..<repeatCount {
             let start = Date()
-            for b in work { _ = try encoder.embed(b, threads: threads, profile: &scratch) }
+            for b in work { _ = try encoder.embed(b, threads: threads, profile: &profile) }
             times.append(Date().timeIntervalSince(start) / Double(work.count))
         }
-        var profile = EncoderProfile()
-        for b in work { _ = try encoder.embed(b, threads: threads, profile: &profile, splitQuantization: true) }
+        // Seconds per batch, the mean over the timed runs.
+        let runs = Double(repeatCount * work.count)
+        profile.linear /= runs; profile.quantization /= runs; profile.attention /= runs; profile.rest /= runs
         let sorted = times.sorted()
         let best = sorted[0], median = sorted[sorted.count / 2]
         let tokens = work.reduce(0) { $0 + $1.tokenCount } / work.count

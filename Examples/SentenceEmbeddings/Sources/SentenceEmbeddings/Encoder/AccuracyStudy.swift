@@ -30,8 +30,7 @@ public struct AccuracyStudy: Sendable, Codable {
         }
         let tap = LinearTap(keepInputs: false, reference: reference)
         var profile = EncoderProfile()
-        embeddings = try encoder.embed(encoder.tokenizer.encodeBatch(evaluation), threads: threads, profile: &profile,
-                                       splitQuantization: false, tap: tap)
+        embeddings = try encoder.embed(encoder.tokenizer.encodeBatch(evaluation), threads: threads, profile: &profile, tap: tap)
         layerSQNR = tap.sqnr
         var onCalibration: [String: Double] = [:]
         for (name, layer) in encoder.calibratedLayers {

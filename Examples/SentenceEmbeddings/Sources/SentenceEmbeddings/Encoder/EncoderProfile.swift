@@ -4,9 +4,10 @@ import Foundation
 public struct EncoderProfile: Sendable, Equatable, Codable {
     /// The Linear layers: int8 GEMMs with their input quantization, or sgemm.
     public var linear: Double = 0
-    /// Of `linear`, in int8: the layer calls' time beyond their GEMMs
-    /// (each row's range and parameters, the input quantization), from a
-    /// second run of each GEMM alone on the same input.
+    /// Of `linear`, in int8: the dynamic layers' input quantization (each
+    /// row's range and parameters, then its values), timed apart from
+    /// their GEMMs by running each layer in its two halves
+    /// (`QuantizedLinear.quantizeDynamicInput`, then the GEMM).
     public var quantization: Double = 0
     /// Attention: Q·Kᵀ, softmax and P·V for every sentence and head.
     public var attention: Double = 0

@@ -22,7 +22,7 @@ public struct CalibrationInputs: Sendable {
         let encoder = try SentenceEncoder(checkpoint: checkpoint, precision: .float)
         let tap = LinearTap(keepInputs: true, reference: nil)
         var profile = EncoderProfile()
-        _ = try encoder.embed(encoder.tokenizer.encodeBatch(sentences), threads: 1, profile: &profile, splitQuantization: false, tap: tap)
+        _ = try encoder.embed(encoder.tokenizer.encodeBatch(sentences), threads: 1, profile: &profile, tap: tap)
         inputs = tap.inputs
         self.sentences = sentences.count
     }

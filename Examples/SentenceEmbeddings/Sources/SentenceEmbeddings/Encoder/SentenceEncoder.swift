@@ -125,18 +125,15 @@ public final class SentenceEncoder: Sendable {
     /// The unit-length embedding of each sentence, in order.
     public func embed(_ sentences: [String], threads: Int = 1) throws -> [[Float]] {
         var profile = EncoderProfile()
-        return try embed(sentences, threads: threads, profile: &profile, splitQuantization: false)
+        return try embed(sentences, threads: threads, profile: &profile)
     }
 
-    /// ``embed(_:threads:)`` that also adds where the time went to `profile`
-    /// (with `splitQuantization`, int8 input quantization is timed on its own
-    /// as well, which costs a second pass over each layer's input).
-    public func embed(_ sentences: [String], threads: Int, profile: inout EncoderProfile,
-                      splitQuantization: Bool = false) throws -> [[Float]] {
+    /// ``embed(_:threads:)`` that also adds where the time went to `profile`.
+    public func embed(_ sentences: [String], threads: Int, profile: inout EncoderProfile) throws -> [[Float]] {
         let t0 = EncoderProfile.now()
         let batch = tokenizer.encodeBatch(sentences)
         profile.rest += EncoderProfile.now() - t0
-        return try embed(batch, threads: threads, profile: &profile, splitQuantization: splitQuantization)
+        return try embed(batch, threads: threads, profile: &profile)
     }
 
     /// Rows (tokens) per thread the encoder takes through its layers at
@@ -151,15 +148,13 @@ public final class SentenceEncoder: Sendable {
 
     /// The embeddings of an already tokenized batch (its padding is ignored).
     /// An empty sequence gets an empty embedding.
-    public func embed(_ batch: TokenBatch, threads: Int, profile: inout EncoderProfile,
-                      splitQuantization: Bool = false) throws -> [[Float]] {
-        try embed(batch, threads: threads, profile: &profile, splitQuantization: splitQuantization, tap: nil)
+    public func embed(_ batch: TokenBatch, threads: Int, profile: inout EncoderProfile) throws -> [[Float]] {
+        try embed(batch, threads: threads, profile: &profile, tap: nil)
     }
 
-    /// ``embed(_:threads:profile:splitQuantization:)`` with every Linear
-    /// layer's input and output shown to `tap`.
-    func embed(_ batch: TokenBatch, threads: Int, profile: inout EncoderProfile, splitQuantization: Bool,
-               tap: LinearTap?) throws -> [[Float]] {
+    /// ``embed(_:threads:profile:)`` with every Linear layer's input and
+    /// output shown to `tap`.
+    func embed(_ batch: TokenBatch, threads: Int, profile: inout EncoderProfile, tap: LinearTap?) throws -> [[Float]] {
         guard threads >= 1 else { throw QGEMMError(.invalidValue, "threads must be ≥ 1, got \(threads)") }
         for ids in batch.sequences {
             guard ids.count <= config.maxPositions else {
@@ -177,7 +172,7 @@ public final class SentenceEncoder: Sendable {
         // parameters (the whole batch at once) or a tap share every step.
         let workers = min(threads, sequences.count)
         guard workers > 1, !wholeBatch, tap == nil else {
-            return try embedChunks(sequences[...], threads: threads, profile: &profile, splitQuantization: splitQuantization, tap: tap)
+            return try embedChunks(sequences[...], threads: threads, profile: &profile, tap: tap)
         }
         let cuts = Self.shareBounds(sequences.map(\.count), workers: workers)
         let shares = cuts.count - 1
@@ -188,8 +183,7 @@ public final class SentenceEncoder: Sendable {
         DispatchQueue.concurrentPerform(iterations: shares) { w in
             var own = EncoderProfile()
             do {
-                let e = try embedChunks(sequences[cuts[w]..<cuts[w + 1]], threads: 1, profile: &own,
-                                        splitQuantization: splitQuantization, tap: nil)
+                let e = try embedChunks(sequences[cuts[w]..<cuts[w + 1]], threads: 1, profile: &own, tap: nil)
                 results.set(w, .success((e, own)))
             } catch {
                 results.set(w, .failure(error))
@@ -230,7 +224,7 @@ public final class SentenceEncoder: Sendable {
     /// ``chunkRowsPerThread`` × `threads` rows (one chunk with per-tensor
     /// parameters), each chunk through every layer.
     private func embedChunks(_ sequences: ArraySlice<[Int32]>, threads: Int, profile: inout EncoderProfile,
-                             splitQuantization: Bool, tap: LinearTap?) throws -> [[Float]] {
+                             tap: LinearTap?) throws -> [[Float]] {
         let chunkRows = Self.chunkRowsPerThread * min(threads, 1024)
         var buffers = Buffers()
         var embeddings: [[Float]] = []
@@ -242,8 +236,7 @@ public final class SentenceEncoder: Sendable {
                 rows += sequences[end].count
                 end += 1
             }
-            embeddings += try encode(sequences[start..<end], threads: threads, profile: &profile, splitQuantization: splitQuantization,
-                                     tap: tap, buffers: &buffers)
+            embeddings += try encode(sequences[start..<end], threads: threads, profile: &profile, tap: tap, buffers: &buffers)
             start = end
         }
         return embeddings
@@ -255,6 +248,8 @@ public final class SentenceEncoder: Sendable {
     struct Buffers {
         var hidden: [Float] = [], qkv: [Float] = [], context: [Float] = [], attended: [Float] = [], inner: [Float] = []
         var workspace = QuantizedLinear.Workspace()
+        /// A dynamic layer's input, quantized (the layer's first half).
+        var input = QuantizedLinear.DynamicInput()
 
         /// Sizes the buffers for `rows` rows, keeping their memory.
         mutating func fit(rows: Int, hidden h: Int, intermediate: Int) {
@@ -266,10 +261,10 @@ public final class SentenceEncoder: Sendable {
         }
     }
 
-    /// One chunk of ``embed(_:threads:profile:splitQuantization:)``: its
-    /// sentences stacked row by row through every layer.
+    /// One chunk of ``embed(_:threads:profile:)``: its sentences stacked row
+    /// by row through every layer.
     private func encode(_ sequences: ArraySlice<[Int32]>, threads: Int, profile: inout EncoderProfile,
-                        splitQuantization: Bool, tap: LinearTap?, buffers b: inout Buffers) throws -> [[Float]] {
+                        tap: LinearTap?, buffers b: inout Buffers) throws -> [[Float]] {
         let h = config.hiddenSize, lengths = sequences.map(\.count)
         let rows = lengths.reduce(0, +)
         guard rows > 0 else { return sequences.map { _ in [] } }
@@ -295,24 +290,24 @@ public final class SentenceEncoder: Sendable {
         lap(\.rest)
         for layer in layers {
             func run(_ linear: LinearLayer, _ slots: Range<Int>, _ x: [Float], _ y: inout [Float],
-                     _ workspace: inout QuantizedLinear.Workspace) throws {
-                try self.linear(linear, x, rows, &y, &workspace, threads, &profile, splitQuantization, &clock)
+                     _ workspace: inout QuantizedLinear.Workspace, _ input: inout QuantizedLinear.DynamicInput) throws {
+                try self.linear(linear, x, rows, &y, &workspace, &input, threads, &profile, &clock)
                 if let tap {
                     try tap.record(Array(layer.names[slots]), input: x, rows: rows, k: x.count / rows, output: y,
                                    outputs: linear.outputs)
                     clock = EncoderProfile.now()
                 }
             }
-            try run(layer.qkv, 0..<3, b.hidden, &b.qkv, &b.workspace)
+            try run(layer.qkv, 0..<3, b.hidden, &b.qkv, &b.workspace, &b.input)
             attention(b.qkv, lengths: lengths, into: &b.context, threads: threads)
             lap(\.attention)
-            try run(layer.attentionOutput, 3..<4, b.context, &b.attended, &b.workspace)
+            try run(layer.attentionOutput, 3..<4, b.context, &b.attended, &b.workspace, &b.input)
             Self.layerNorm(&b.attended, residual: b.hidden, rows: rows, h, layer.attentionNorm, config.layerNormEpsilon)
             lap(\.rest)
-            try run(layer.intermediate, 4..<5, b.attended, &b.inner, &b.workspace)
+            try run(layer.intermediate, 4..<5, b.attended, &b.inner, &b.workspace, &b.input)
             b.inner.withUnsafeMutableBufferPointer { enc_gelu_erf($0.baseAddress, $0.count) }
             lap(\.rest)
-            try run(layer.output, 5..<6, b.inner, &b.hidden, &b.workspace)
+            try run(layer.output, 5..<6, b.inner, &b.hidden, &b.workspace, &b.input)
             Self.layerNorm(&b.hidden, residual: b.attended, rows: rows, h, layer.outputNorm, config.layerNormEpsilon)
             lap(\.rest)
         }
@@ -332,55 +327,28 @@ public final class SentenceEncoder: Sendable {
         return out
     }
 
-    /// One Linear layer, timed into `profile.linear`. With `split`, an int8
-    /// layer's GEMM is run again alone on the same input quantized beforehand
-    /// (untimed), and the layer's time beyond that GEMM (each row's range and
-    /// parameters, the quantization) goes to `profile.quantization`.
+    /// One Linear layer, timed into `profile.linear`. A dynamic int8 layer
+    /// runs in its two halves (the input quantized into `input`, then the
+    /// GEMM on it: the bits of one call), and the first half's time also goes
+    /// to `profile.quantization`.
     private func linear(_ layer: LinearLayer, _ x: [Float], _ rows: Int, _ y: inout [Float],
-                        _ workspace: inout QuantizedLinear.Workspace, _ threads: Int,
-                        _ profile: inout EncoderProfile, _ split: Bool, _ clock: inout Double) throws {
-        try x.withUnsafeBufferPointer { xb in
-            try y.withUnsafeMutableBufferPointer { yb in
-                try layer(xb, rows: rows, into: yb, workspace: &workspace, threads: threads)
+                        _ workspace: inout QuantizedLinear.Workspace, _ input: inout QuantizedLinear.DynamicInput,
+                        _ threads: Int, _ profile: inout EncoderProfile, _ clock: inout Double) throws {
+        if case .quantized(let q) = layer, case .dynamic = q.mode {
+            try x.withUnsafeBufferPointer { try q.quantizeDynamicInput($0, rows: rows, into: &input) }
+            let quantized = EncoderProfile.now()
+            profile.quantization += quantized - clock
+            try y.withUnsafeMutableBufferPointer { try q(input, into: $0, threads: threads) }
+        } else {
+            try x.withUnsafeBufferPointer { xb in
+                try y.withUnsafeMutableBufferPointer { yb in
+                    try layer(xb, rows: rows, into: yb, workspace: &workspace, threads: threads)
+                }
             }
         }
         let now = EncoderProfile.now()
-        let layerSeconds = now - clock
-        profile.linear += layerSeconds
-        if split, case .quantized(let q) = layer, case .dynamic(let granularity) = q.mode, let packed = q.packed {
-            let (quantized, scales, zeroPoints) = try Self.quantizeRows(x, rows: rows, k: q.inputChannels, granularity: granularity)
-            var scratch = [Float](repeating: 0, count: rows * q.outputChannels)
-            let start = EncoderProfile.now()
-            try quantized.withUnsafeBufferPointer { qb in
-                try scales.withUnsafeBufferPointer { sb in
-                    try zeroPoints.withUnsafeBufferPointer { zb in
-                        try scratch.withUnsafeMutableBufferPointer { yb in
-                            try packed.gemmDynamic(qb, rows: rows, rowScales: sb, rowZeroPoints: zb, into: yb, threads: threads)
-                        }
-                    }
-                }
-            }
-            profile.quantization += max(0, layerSeconds - (EncoderProfile.now() - start))
-        }
-        clock = EncoderProfile.now()
-    }
-
-    /// The uint8 input of a dynamic layer and its per-row parameters, with
-    /// the library's own parameters of dynamic mode (for the profile's
-    /// GEMM-alone run).
-    private static func quantizeRows(_ x: [Float], rows: Int, k: Int, granularity: QuantizedLinear.InputGranularity) throws
-        -> ([UInt8], [Float], [Int32]) {
-        let parameters = try QuantizedLinear.dynamicParameters(x, rows: rows, inputChannels: k, granularity: granularity)
-        var q = [UInt8](repeating: 0, count: x.count)
-        try x.withUnsafeBufferPointer { xb in
-            try q.withUnsafeMutableBufferPointer { qb in
-                for (r, p) in parameters.enumerated() {
-                    try quantize(UnsafeBufferPointer(rebasing: xb[(r * k)..<((r + 1) * k)]),
-                                 into: UnsafeMutableBufferPointer(rebasing: qb[(r * k)..<((r + 1) * k)]), parameters: p)
-                }
-            }
-        }
-        return (q, parameters.map(\.scale), parameters.map(\.zeroPoint))
+        profile.linear += now - clock
+        clock = now
     }
 
     /// x ← LayerNorm(x + residual) row by row.
