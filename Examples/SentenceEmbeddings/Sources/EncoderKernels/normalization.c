@@ -3,39 +3,52 @@
 #include "encoder_kernels.h"
 #include "approximations.h"
 
-/// The sum of n values with eight partial sums (vectorizable, deterministic).
-static float sum8(const float *v, ptrdiff_t n) {
-    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    ptrdiff_t j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int l = 0; l < 8; l++) s[l] += v[j + l];
-    float total = 0;
-    for (; j < n; j++) total += v[j];
-    return total + ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+/// `ROWS` rows of LayerNorm side by side. A row's mean and variance are
+/// sums in eight partial sums (vectorizable, deterministic), each one chain
+/// of additions; alone, a row waits on their latency, while several rows'
+/// chains overlap. Every row's operations and their order are those of the
+/// row alone.
+static inline __attribute__((always_inline)) void layer_norm_rows(float *x, const float *residual, ptrdiff_t n,
+                                                                  const float *gamma, const float *beta, float eps,
+                                                                  const int ROWS) {
+    if (residual)
+        for (int r = 0; r < ROWS; r++)
+            for (ptrdiff_t j = 0; j < n; j++) x[r * n + j] += residual[r * n + j];
+    float s[4][8], tail[4], mean[4], inv[4];
+    const ptrdiff_t whole = n / 8 * 8;
+    for (int r = 0; r < ROWS; r++)
+        for (int l = 0; l < 8; l++) s[r][l] = 0;
+    for (ptrdiff_t j = 0; j < whole; j += 8)
+        for (int r = 0; r < ROWS; r++)
+            for (int l = 0; l < 8; l++) s[r][l] += x[r * n + j + l];
+    for (int r = 0; r < ROWS; r++) {
+        tail[r] = 0;
+        for (ptrdiff_t j = whole; j < n; j++) tail[r] += x[r * n + j];
+        mean[r] = (tail[r] + ((s[r][0] + s[r][1]) + (s[r][2] + s[r][3])) + ((s[r][4] + s[r][5]) + (s[r][6] + s[r][7]))) /
+                  (float)n;
+        for (int l = 0; l < 8; l++) s[r][l] = 0;
+    }
+    for (ptrdiff_t j = 0; j < whole; j += 8)
+        for (int r = 0; r < ROWS; r++)
+            for (int l = 0; l < 8; l++) {
+                const float d = x[r * n + j + l] - mean[r];
+                s[r][l] += d * d;
+            }
+    for (int r = 0; r < ROWS; r++) {
+        tail[r] = 0;
+        for (ptrdiff_t j = whole; j < n; j++) tail[r] += (x[r * n + j] - mean[r]) * (x[r * n + j] - mean[r]);
+        const float var = tail[r] + (((s[r][0] + s[r][1]) + (s[r][2] + s[r][3])) + ((s[r][4] + s[r][5]) + (s[r][6] + s[r][7])));
+        inv[r] = 1.0f / sqrtf(var / (float)n + eps);
+    }
+    for (int r = 0; r < ROWS; r++)
+        for (ptrdiff_t j = 0; j < n; j++) x[r * n + j] = (x[r * n + j] - mean[r]) * inv[r] * gamma[j] + beta[j];
 }
 
 ENC_VECTOR_CLONES void enc_add_layer_norm(float *x, const float *residual, ptrdiff_t rows, ptrdiff_t n,
                         const float *gamma, const float *beta, float eps) {
-    for (ptrdiff_t r = 0; r < rows; r++) {
-        float *row = x + r * n;
-        if (residual) {
-            const float *res = residual + r * n;
-            for (ptrdiff_t j = 0; j < n; j++) row[j] += res[j];
-        }
-        float mean = sum8(row, n) / (float)n;
-        float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        ptrdiff_t j = 0;
-        for (; j + 8 <= n; j += 8)
-            for (int l = 0; l < 8; l++) {
-                float d = row[j + l] - mean;
-                s[l] += d * d;
-            }
-        float var = 0;
-        for (; j < n; j++) var += (row[j] - mean) * (row[j] - mean);
-        var += ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-        float inv = 1.0f / sqrtf(var / (float)n + eps);
-        for (j = 0; j < n; j++) row[j] = (row[j] - mean) * inv * gamma[j] + beta[j];
-    }
+    ptrdiff_t r = 0;
+    for (; r + 4 <= rows; r += 4) layer_norm_rows(x + r * n, residual ? residual + r * n : NULL, n, gamma, beta, eps, 4);
+    for (; r < rows; r++) layer_norm_rows(x + r * n, residual ? residual + r * n : NULL, n, gamma, beta, eps, 1);
 }
 
 ENC_VECTOR_CLONES void enc_add_bias(float *y, ptrdiff_t rows, ptrdiff_t n, const float *bias) {
