@@ -134,12 +134,13 @@ static int check_min_max(qg_quantizer level, int cases) {
 }
 
 /// Rows made only of ties and integers of x / scale and their neighbours up
-/// to 8 ulps away, every integer and half-integer in −300…300, for `cases`
+/// to 8 ulps away, every integer and half-integer in −300…300 and next to
+/// ±1024 (the quotient's clamp), for `cases`
 /// scales of any significand (and the ends of the range where the AVX-512
 /// copy divides through a reciprocal, 2^-100 and 2^100, and just beyond):
 /// where a reciprocal's rounding could differ from the division's, densely.
 static int check_near_ties(qg_quantizer level, int cases) {
-    enum { steps = 17, values = 1202 * steps };
+    enum { steps = 17, values = (1202 + 12) * steps };
     float *x = malloc(sizeof(float) * values);
     uint8_t *out = malloc(values), *want = malloc(values);
     for (int c = 0; c < cases; c++) {
@@ -149,7 +150,9 @@ static int check_near_ties(qg_quantizer level, int cases) {
         const int x_unsigned = (int)(next() % 2);
         const int32_t zero = x_unsigned ? (int32_t)(next() % 256) : (int32_t)(next() % 256) - 128;
         int64_t i = 0;
-        for (int twice = -600; twice <= 601; twice++) { // n = twice / 2: integers and half-integers
+        for (int t = 0; t < 1202 + 12; t++) { // n = twice / 2: integers and half-integers
+            // −300…300.5, then ±1022…±1024.5, where the quotient meets the ±1024 clamp.
+            const int twice = t < 1202 ? t - 600 : (t - 1202 < 6 ? 2044 + (t - 1202) : -2044 - (t - 1208));
             const float centre = ((float)twice / 2.0f) * scale;
             float below = centre, above = centre;
             x[i++] = centre;

@@ -325,7 +325,9 @@ int qg_w4_gemm(const qg_w4_args *args, int path, int threads);
 // MARK: - Activation quantization (dynamic mode)
 
 /// Quantizes `rows` rows of K floats: out[m][i] = clamp(round-half-away(x / scale[m]) + zero[m])
-/// into uint8 (x_unsigned = 1) or int8 bytes (x_unsigned = 0). No value may be NaN.
+/// into uint8 (x_unsigned = 1) or int8 bytes (x_unsigned = 0). No value may be NaN, and each
+/// zero[m] must lie in the type's range (as QuantizationParameters guarantees): the vector
+/// copies clamp the quotient to ±1024 first, which moves no result only then.
 void qg_quantize_rows(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *scale, const int32_t *zero,
                       int x_unsigned, uint8_t *out, int64_t ldo);
 
