@@ -30,24 +30,24 @@ __attribute__((target("avx2"))) static inline __m256i qg_narrow32(__m256i n0, __
     return _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
+/// 32 values from x as 32 bytes, in order.
+__attribute__((target("avx2"))) static inline __m256i qg_quantize32(const float *x, __m256 s, __m256i z, int x_unsigned) {
+    return qg_narrow32(qg_quantize8(_mm256_loadu_ps(x), s, z), qg_quantize8(_mm256_loadu_ps(x + 8), s, z),
+                       qg_quantize8(_mm256_loadu_ps(x + 16), s, z), qg_quantize8(_mm256_loadu_ps(x + 24), s, z), x_unsigned);
+}
+
 __attribute__((target("avx2"))) static void qg_quantize_row_avx2(const float *x, int64_t k, float scale, int32_t zero,
                                                                  int x_unsigned, uint8_t *out) {
     const __m256 s = _mm256_set1_ps(scale);
     const __m256i z = _mm256_set1_epi32(zero);
     int64_t i = 0;
-    for (; i + 32 <= k; i += 32) {
-        const __m256i n0 = qg_quantize8(_mm256_loadu_ps(x + i), s, z), n1 = qg_quantize8(_mm256_loadu_ps(x + i + 8), s, z);
-        const __m256i n2 = qg_quantize8(_mm256_loadu_ps(x + i + 16), s, z), n3 = qg_quantize8(_mm256_loadu_ps(x + i + 24), s, z);
-        _mm256_storeu_si256((__m256i *)(out + i), qg_narrow32(n0, n1, n2, n3, x_unsigned));
-    }
+    for (; i + 32 <= k; i += 32) _mm256_storeu_si256((__m256i *)(out + i), qg_quantize32(x + i, s, z, x_unsigned));
     if (i < k) {
         // The last values through a zero-padded copy of 32.
         float tail[32] = {0};
         uint8_t bytes[32];
         for (int64_t j = i; j < k; j++) tail[j - i] = x[j];
-        const __m256i n0 = qg_quantize8(_mm256_loadu_ps(tail), s, z), n1 = qg_quantize8(_mm256_loadu_ps(tail + 8), s, z);
-        const __m256i n2 = qg_quantize8(_mm256_loadu_ps(tail + 16), s, z), n3 = qg_quantize8(_mm256_loadu_ps(tail + 24), s, z);
-        _mm256_storeu_si256((__m256i *)bytes, qg_narrow32(n0, n1, n2, n3, x_unsigned));
+        _mm256_storeu_si256((__m256i *)bytes, qg_quantize32(tail, s, z, x_unsigned));
         for (int64_t j = i; j < k; j++) out[j] = bytes[j - i];
     }
 }
@@ -125,16 +125,14 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void qg_quantize_row
     const __m512 s = _mm512_set1_ps(scale), r = _mm512_set1_ps(1.0f / scale);
     const __m512i z = _mm512_set1_epi32(zero);
     const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const int reciprocal = qg_reciprocal_holds(scale);
     int64_t i = 0;
-    if (qg_reciprocal_holds(scale))
-        for (; i + 64 <= k; i += 64) {
-            __m512i n[4];
-            for (int p = 0; p < 4; p++) n[p] = qg_quantize16_rcp(_mm512_loadu_ps(x + i + 16 * p), s, r, z);
-            _mm512_storeu_si512(out + i, qg_narrow64(n, x_unsigned, order));
-        }
     for (; i + 64 <= k; i += 64) {
         __m512i n[4];
-        for (int p = 0; p < 4; p++) n[p] = qg_quantize16(_mm512_loadu_ps(x + i + 16 * p), s, z);
+        for (int p = 0; p < 4; p++) {
+            const __m512 v = _mm512_loadu_ps(x + i + 16 * p);
+            n[p] = reciprocal ? qg_quantize16_rcp(v, s, r, z) : qg_quantize16(v, s, z);
+        }
         _mm512_storeu_si512(out + i, qg_narrow64(n, x_unsigned, order));
     }
     if (i < k) {
@@ -226,6 +224,26 @@ int64_t qg_quantize_rows_smoothed(const float *x, int64_t rows, int64_t k, int64
     return -1;
 }
 
+/// n values of a row into lanes [0, n), by qg_min_max_lanes's rule below.
+static inline __attribute__((always_inline)) void qg_min_max_take(const float *x, int n, float *lo, float *hi,
+                                                                   float *poison) {
+    for (int l = 0; l < n; l++) {
+        const float v = x[l];
+        lo[l] = v < lo[l] ? v : lo[l];
+        hi[l] = v > hi[l] ? v : hi[l];
+        poison[l] += v * 0.0f;
+    }
+}
+
+/// Lanes [width, 2·width) folded into [0, width).
+static inline __attribute__((always_inline)) void qg_min_max_fold(int width, float *lo, float *hi, float *poison) {
+    for (int l = 0; l < width; l++) {
+        lo[l] = lo[l + width] < lo[l] ? lo[l + width] : lo[l];
+        hi[l] = hi[l + width] > hi[l] ? hi[l + width] : hi[l];
+        poison[l] += poison[l + width];
+    }
+}
+
 /// One row's minimum and maximum in `lanes` lanes (16, 32 or 64: as many
 /// as four vector registers of each kind hold), with running sums of v·0
 /// that stay 0 unless a value is NaN or ±Inf. Each lane keeps the scalar
@@ -242,33 +260,11 @@ static inline __attribute__((always_inline)) int qg_min_max_lanes(const float *x
     float lo[64], hi[64], poison[64];
     for (int l = 0; l < lanes; l++) lo[l] = INFINITY, hi[l] = -INFINITY, poison[l] = 0.0f;
     int64_t i = 0;
-    for (; i + lanes <= k; i += lanes)
-        for (int l = 0; l < lanes; l++) {
-            const float v = x[i + l];
-            lo[l] = v < lo[l] ? v : lo[l];
-            hi[l] = v > hi[l] ? v : hi[l];
-            poison[l] += v * 0.0f;
-        }
+    for (; i + lanes <= k; i += lanes) qg_min_max_take(x + i, lanes, lo, hi, poison);
     // Fold to 16 lanes, take the row's last whole sixteens, fold to one.
-    for (int width = lanes / 2; width >= 16; width /= 2)
-        for (int l = 0; l < width; l++) {
-            lo[l] = lo[l + width] < lo[l] ? lo[l + width] : lo[l];
-            hi[l] = hi[l + width] > hi[l] ? hi[l + width] : hi[l];
-            poison[l] += poison[l + width];
-        }
-    for (; i + 16 <= k; i += 16)
-        for (int l = 0; l < 16; l++) {
-            const float v = x[i + l];
-            lo[l] = v < lo[l] ? v : lo[l];
-            hi[l] = v > hi[l] ? v : hi[l];
-            poison[l] += v * 0.0f;
-        }
-    for (int width = 8; width >= 1; width /= 2)
-        for (int l = 0; l < width; l++) {
-            lo[l] = lo[l + width] < lo[l] ? lo[l + width] : lo[l];
-            hi[l] = hi[l + width] > hi[l] ? hi[l + width] : hi[l];
-            poison[l] += poison[l + width];
-        }
+    for (int width = lanes / 2; width >= 16; width /= 2) qg_min_max_fold(width, lo, hi, poison);
+    for (; i + 16 <= k; i += 16) qg_min_max_take(x + i, 16, lo, hi, poison);
+    for (int width = 8; width >= 1; width /= 2) qg_min_max_fold(width, lo, hi, poison);
     float mn = lo[0], mx = hi[0], bad = poison[0];
     for (; i < k; i++) {
         const float v = x[i];
