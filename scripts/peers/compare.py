@@ -68,6 +68,13 @@ if not args.dnnl_matmul:
 doc = None
 median, fastest = {}, {}  # (m, k, n, threads, peer name) → best median and fastest single run, GOP/s
 impl = {}  # (m, k, n, threads, "s8" or "s32") → the oneDNN matmul implementation
+# Each harness first checks its routes' arithmetic on this CPU with full-range
+# operands ("check ROUTE ok" or "check ROUTE wrong WRONG CHECKED LARGEST"); a
+# peer found wrong in any round is marked and left out of the ratio.
+CHECKED = {"s8": "oneDNN matmul s8", "s32": "oneDNN matmul s32", "gemm": "oneDNN gemm_u8s8s32",
+           "MatMulInteger": "ORT MatMulInteger", "QLinearMatMul": "ORT QLinearMatMul",
+           "fbgemm": "PyTorch fbgemm", "onednn": "PyTorch onednn", "int_mm": "torch._int_mm"}
+wrong = {}  # peer name → (values wrong, values checked, largest error)
 
 
 def keep(key, med, best):
@@ -76,7 +83,15 @@ def keep(key, med, best):
 
 
 def run(argv, feed):
-    return subprocess.run(argv, input=feed, check=True, stdout=subprocess.PIPE, text=True).stdout.splitlines()
+    """The harness's timing lines; its "check" lines go into `wrong`."""
+    lines = []
+    for line in subprocess.run(argv, input=feed, check=True, stdout=subprocess.PIPE, text=True).stdout.splitlines():
+        fields = line.split()
+        if fields[:1] != ["check"]:
+            lines.append(line)
+        elif fields[2] == "wrong":
+            wrong[CHECKED[fields[1]]] = tuple(int(float(v)) for v in fields[3:6])
+    return lines
 
 
 for round_index in range(args.rounds):
@@ -118,9 +133,10 @@ for round_index in range(args.rounds):
             keep((int(m), int(k), int(n), int(t), names[route]), med, best)
 
 
-def strongest(values):
-    """The peer with the highest GOP/s in {name: GOP/s or None}, or (None, None)."""
-    have = [(name, v) for name, v in values.items() if v]
+def strongest(values, exact_only=True):
+    """The peer with the highest GOP/s in {name: GOP/s or None}, or (None, None);
+    by default only among the peers whose arithmetic check passed."""
+    have = [(name, v) for name, v in values.items() if v and not (exact_only and name in wrong)]
     return max(have, key=lambda kv: kv[1]) if have else (None, None)
 
 
@@ -131,17 +147,23 @@ for r in doc["results"]:
     run_best = {name: fastest.get(case + (name,)) for name, _, _ in PEERS}
     best_name, best = strongest(med)
     fast_name, fast = strongest(run_best)
+    any_name, any_best = strongest(med, exact_only=False)
+    any_fast_name, any_fast = strongest(run_best, exact_only=False)
     row = {"m": r["m"], "k": r["k"], "n": r["n"], "threads": r["threads"],
            "qgemm_gops": r["int8_gops"], "qgemm_gops_best": r["int8_gops_best"]}
     for name, _, key in PEERS:
         row[f"{key}_gops"] = med[name]
         row[f"{key}_gops_best"] = run_best[name]
+        row[f"{key}_exact"] = (name not in wrong) if med[name] else None
     row.update({"onednn_matmul_s8_impl": impl.get(case + ("s8",)),
                 "onednn_matmul_s32_impl": impl.get(case + ("s32",)),
                 "best_peer": best_name, "best_peer_gops": best,
                 "ratio": r["int8_gops"] / best if best else None,
                 "best_peer_fastest_run": fast_name, "best_peer_gops_fastest_run": fast,
                 "ratio_fastest_runs": r["int8_gops_best"] / fast if fast else None,
+                "best_peer_any": any_name, "ratio_any": r["int8_gops"] / any_best if any_best else None,
+                "best_peer_fastest_run_any": any_fast_name,
+                "ratio_fastest_runs_any": r["int8_gops_best"] / any_fast if any_fast else None,
                 "peak_fraction": r["peak_fraction"]})
     rows.append(row)
 
@@ -157,10 +179,18 @@ print("GOP/s = 2·M·N·K / time. Columns: qgemm (int8 out), " + ", ".join(
     f"{short} = {name} ({OUTPUT.get(name, 'int32')} out)" for name, short, _ in columns))
 print("ratio: qgemm / the strongest peer, from medians; fastest: the same from each library's fastest single run "
       "(less touched by a busy neighbour)")
+shown = {name for name, _, _ in columns}
+if any(name in shown for name in wrong):
+    print("Wrong results on this CPU (full-range operands, 64×256×128, against exact sums): " + "; ".join(
+        f"{SHORT[name]} {w:,} of {c:,} values, largest error {e:,}" + (" steps" if OUTPUT.get(name) else "")
+        for name, (w, c, e) in wrong.items() if name in shown)
+          + ". Marked ✗ and left out of the ratio; 'all' is the ratio to every peer, these included.")
 
 
-def f(v):
-    return f"{v:12.1f}" if v else f"{'-':>12}"
+def f(v, name=None):
+    if not v:
+        return f"{'-':>12}"
+    return f"{v:11.1f}✗" if name in wrong else f"{v:12.1f}"
 
 
 def shape(row):
@@ -180,7 +210,7 @@ def table(title, suffix, name_key, ratio_keys, extra=None):
     for row in rows:
         strongest_short = SHORT.get(row[name_key], "-")
         print(f"{shape(row):<16}{row['threads']:>4}{f(row['qgemm_gops' + suffix])}"
-              + "".join(f(row[f"{key}_gops{suffix}"]) for _, _, key in columns)
+              + "".join(f(row[f"{key}_gops{suffix}"], name) for name, _, key in columns)
               + f"  {strongest_short:<12}" + "".join(f"{ratio(row[k]):>9}" for _, k in ratio_keys)
               + (f"  {extra[1](row)}" if extra else ""))
 
@@ -192,9 +222,12 @@ def impl_text(row):
     return s8 if s8 == s32 else f"s8 {s8 or '-'}, s32 {s32 or '-'}"
 
 
-table(f"medians, GOP/s ({rounds}median time)", "", "best_peer", [("ratio", "ratio"), ("fastest", "ratio_fastest_runs")])
+any_wrong = any(name in shown for name in wrong)
+table(f"medians, GOP/s ({rounds}median time)", "", "best_peer", [("ratio", "ratio"), ("fastest", "ratio_fastest_runs")]
+      + ([("all", "ratio_any")] if any_wrong else []))
 table(f"fastest single runs, GOP/s ({'over ' + str(args.rounds) + ' rounds, ' if args.rounds > 1 else ''}"
-      "shortest time)", "_best", "best_peer_fastest_run", [("ratio", "ratio_fastest_runs")],
+      "shortest time)", "_best", "best_peer_fastest_run", [("ratio", "ratio_fastest_runs")]
+      + ([("all", "ratio_fastest_runs_any")] if any_wrong else []),
       ("oneDNN matmul implementation", impl_text) if args.dnnl_matmul else None)
 print()
 compared = [r for r in rows if r["ratio"]]
@@ -205,8 +238,18 @@ if compared:
     worst = min(compared, key=lambda r: r["ratio_fastest_runs"])
     print(f"worst ratio of fastest runs: {worst['ratio_fastest_runs']:.2f}x at {shape(worst)} on "
           f"{worst['threads']} thread(s) against {worst['best_peer_fastest_run']}")
+if any_wrong:
+    against_all = [r for r in rows if r["ratio_fastest_runs_any"]]
+    if against_all:
+        worst = min(against_all, key=lambda r: r["ratio_fastest_runs_any"])
+        print(f"worst ratio of fastest runs against every peer, wrong ones included: "
+              f"{worst['ratio_fastest_runs_any']:.2f}x at {shape(worst)} on {worst['threads']} thread(s) against "
+              f"{worst['best_peer_fastest_run_any']}")
 if args.json:
-    text = json.dumps({"machine": machine, "rounds": args.rounds, "results": rows}, indent=2)
+    text = json.dumps({"machine": machine, "rounds": args.rounds,
+                       "wrong_results": {name: {"wrong": w, "checked": c, "largest_error": e}
+                                         for name, (w, c, e) in wrong.items()},
+                       "results": rows}, indent=2)
     if args.json == "-":
         print(text)
     else:

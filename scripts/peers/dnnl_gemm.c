@@ -3,6 +3,12 @@
 // scripts/bench-peers. Reads lines "M K N THREADS MIN_SECONDS" on stdin and
 // prints "M K N THREADS GOPS_MEDIAN GOPS_BEST RUNS" for each. The thread count
 // goes to oneDNN's OpenMP runtime (omp_set_num_threads).
+//
+// First it checks the call's arithmetic on this CPU: full-range operands
+// (uint8 0…255, int8 −128…127, 64×256×128, activation offset −128) must give
+// the exact int32 sums. Without VNNI, oneDNN adds pairs of products in int16
+// with saturation (VPMADDUBSW), and then they do not. It prints "check gemm ok"
+// or "check gemm wrong WRONG CHECKED LARGEST_ERROR" and goes on timing.
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
 #include <stdint.h>
@@ -22,7 +28,43 @@ static int by_value(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+static void fill(uint8_t *x, int8_t *w, long long m, long long k, long long n) {
+    uint64_t s = 0x9E3779B97F4A7C15ull;
+    for (long long i = 0; i < m * k; i++) { s = s * 6364136223846793005ull + 1; x[i] = (uint8_t)(s >> 56); }
+    for (long long i = 0; i < n * k; i++) { s = s * 6364136223846793005ull + 1; w[i] = (int8_t)(s >> 56); }
+}
+
+static void arithmetic_check(void) {
+    const long long m = 64, k = 256, n = 128;
+    omp_set_num_threads(1);
+    uint8_t *x = malloc((size_t)(m * k));
+    int8_t *w = malloc((size_t)(n * k));
+    int32_t *c = malloc(sizeof(int32_t) * (size_t)(m * n));
+    fill(x, w, m, k, n);
+    const int32_t co = 0;
+    const uint8_t ao = 128;  // oneDNN subtracts its A offset: X − 128
+    if (dnnl_gemm_u8s8s32('N', 'T', 'F', m, n, k, 1.0f, x, k, ao, w, k, 0, 0.0f, c, n, &co) != dnnl_success) {
+        fprintf(stderr, "dnnl_gemm_u8s8s32 failed\n");
+        exit(1);
+    }
+    long long wrong = 0;
+    int64_t largest = 0;
+    for (long long i = 0; i < m; i++)
+        for (long long j = 0; j < n; j++) {
+            int64_t sum = 0;
+            for (long long p = 0; p < k; p++) sum += ((int32_t)x[i * k + p] - ao) * (int32_t)w[j * k + p];
+            const int64_t error = llabs((long long)(c[i * n + j] - sum));
+            if (error) wrong++;
+            if (error > largest) largest = error;
+        }
+    if (wrong) printf("check gemm wrong %lld %lld %lld\n", wrong, m * n, (long long)largest);
+    else printf("check gemm ok\n");
+    fflush(stdout);
+    free(x); free(w); free(c);
+}
+
 int main(void) {
+    arithmetic_check();
     long long m, k, n;
     int threads;
     double min_seconds;
@@ -31,9 +73,7 @@ int main(void) {
         uint8_t *x = malloc((size_t)(m * k));
         int8_t *w = malloc((size_t)(n * k));
         int32_t *c = malloc(sizeof(int32_t) * (size_t)(m * n));
-        uint64_t s = 0x9E3779B97F4A7C15ull;
-        for (long long i = 0; i < m * k; i++) { s = s * 6364136223846793005ull + 1; x[i] = (uint8_t)(s >> 56); }
-        for (long long i = 0; i < n * k; i++) { s = s * 6364136223846793005ull + 1; w[i] = (int8_t)(s >> 56); }
+        fill(x, w, m, k, n);
         const int32_t co = 0;
         // C = X · Wᵀ: A = X (M×K, no transpose), B = W stored N×K, transposed.
 #define QG_DNNL_CALL dnnl_gemm_u8s8s32('N', 'T', 'F', m, n, k, 1.0f, x, k, 0, w, k, 0, 0.0f, c, n, &co)

@@ -8,7 +8,8 @@
 // packed layout (format "any"), into which they are reordered once, before
 // timing, as qgemm packs once.
 //
-// Reads lines "M K N THREADS MIN_SECONDS" on stdin and prints
+// Reads lines "M K N THREADS MIN_SECONDS" on stdin and prints, after the
+// "check" lines of the arithmetic check below,
 // "M K N THREADS OUT IMPL GOPS_MEDIAN GOPS_BEST RUNS" for OUT = s8 and s32,
 // IMPL being the implementation oneDNN chose (spaces made '_'). The thread
 // count goes to oneDNN's OpenMP runtime (omp_set_num_threads) before the
@@ -24,8 +25,19 @@
 // Before the first case it checks its own wiring: on a few small shapes the
 // matmul with plain weights packed as above, an int32 bias and (second pass)
 // a runtime source zero point Z must give exactly Σ_k (x−Z)·w + bias, as a
-// plain C loop does; it stops with an error otherwise.
+// plain C loop does; it stops with an error otherwise. Those activations stay
+// below 128, so no two products can pass int16's range together.
+//
+// Then it checks oneDNN's own arithmetic on this CPU with full-range data
+// (uint8 0…255, int8 −128…127, 64×256×128, Z = 128), through the two routes
+// it times: s32 output with unit scales must equal the exact sums, and s8
+// output (unit source and weight scales, destination scale 3000, zero point 0)
+// must be within one step of the exact sums rounded, clamped. Without VNNI,
+// oneDNN's int8 kernels add pairs of products in int16 with saturation
+// (VPMADDUBSW), and then they are not. It prints "check s8|s32 ok" or
+// "check s8|s32 wrong WRONG CHECKED LARGEST_ERROR" and goes on timing.
 #include <oneapi/dnnl/dnnl.h>
+#include <math.h>
 #include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -240,9 +252,11 @@ static void matmul_free(matmul_t *mm) {
     CHECK(dnnl_primitive_desc_destroy(mm->pd));
 }
 
-static void fill(uint8_t *x, int8_t *w, int32_t *bias, float *wei_scales, long long m, long long k, long long n) {
+/// Pseudo-random operands; activations in 0 … x_max (255 or 127).
+static void fill(uint8_t *x, int8_t *w, int32_t *bias, float *wei_scales, long long m, long long k, long long n,
+                 int x_max) {
     uint64_t s = 0x9E3779B97F4A7C15ull;
-    for (long long i = 0; i < m * k; i++) { s = s * 6364136223846793005ull + 1; x[i] = (uint8_t)(s >> 56); }
+    for (long long i = 0; i < m * k; i++) { s = s * 6364136223846793005ull + 1; x[i] = (uint8_t)(s >> 56) & x_max; }
     for (long long i = 0; i < n * k; i++) { s = s * 6364136223846793005ull + 1; w[i] = (int8_t)(s >> 56); }
     for (long long j = 0; j < n; j++) {
         s = s * 6364136223846793005ull + 1;
@@ -261,7 +275,7 @@ static void self_check(dnnl_engine_t eng, dnnl_stream_t stream) {
         int8_t *w = malloc((size_t)(n * k));
         int32_t *bias = malloc(sizeof(int32_t) * (size_t)n), *c = malloc(sizeof(int32_t) * (size_t)(m * n));
         float *ws = malloc(sizeof(float) * (size_t)n);
-        fill(x, w, bias, ws, m, k, n);
+        fill(x, w, bias, ws, m, k, n, 127);
         for (int kind = CHECK_PLAIN; kind <= CHECK_ZP; kind++) {
             const int32_t z = kind == CHECK_ZP ? src_zero : 0;
             matmul_t mm;
@@ -285,6 +299,54 @@ static void self_check(dnnl_engine_t eng, dnnl_stream_t stream) {
     }
 }
 
+// oneDNN's arithmetic on this CPU with full-range operands, through the
+// routes timed below (see the header); prints one "check" line per route.
+static void arithmetic_check(dnnl_engine_t eng, dnnl_stream_t stream) {
+    const long long m = 64, k = 256, n = 128;
+    const float saved_src_scale = src_scale, saved_dst_scale = dst_scale;
+    const int32_t saved_src_zero = src_zero, saved_dst_zero = dst_zero;
+    src_scale = 1.0f; dst_scale = 3000.0f; src_zero = 128; dst_zero = 0;
+    omp_set_num_threads(1);
+    uint8_t *x = malloc((size_t)(m * k));
+    int8_t *w = malloc((size_t)(n * k));
+    int32_t *bias = calloc((size_t)n, sizeof(int32_t)), *c = malloc(sizeof(int32_t) * (size_t)(m * n));
+    float *ws = malloc(sizeof(float) * (size_t)n), *out_scales = malloc(sizeof(float) * (size_t)n);
+    fill(x, w, bias, ws, m, k, n, 255);
+    memset(bias, 0, sizeof(int32_t) * (size_t)n);
+    for (long long j = 0; j < n; j++) ws[j] = 1.0f;
+    for (int kind = QUANT_S8; kind <= QUANT_S32; kind++) {
+        matmul_t mm;
+        matmul_make(&mm, kind, eng, stream, m, k, n, x, w, bias, c, ws, out_scales);
+        memset(c, 0x55, sizeof(int32_t) * (size_t)(m * n));
+        matmul_run(&mm, stream);
+        long long wrong = 0;
+        double largest = 0;
+        for (long long i = 0; i < m; i++)
+            for (long long j = 0; j < n; j++) {
+                int64_t sum = 0;
+                for (long long p = 0; p < k; p++) sum += ((int32_t)x[i * k + p] - src_zero) * (int32_t)w[j * k + p];
+                double error;
+                if (kind == QUANT_S32) {
+                    error = fabs((double)c[i * n + j] - (double)sum);
+                } else {
+                    const double exact = fmin(127.0, fmax(-128.0, nearbyint((double)sum / dst_scale)));
+                    error = fabs((double)((int8_t *)c)[i * n + j] - exact);
+                    if (error <= 1.0) error = 0;  // rounding and float order may differ by one step
+                }
+                if (error > 0) wrong++;
+                if (error > largest) largest = error;
+            }
+        if (wrong)
+            printf("check %s wrong %lld %lld %.0f\n", kind == QUANT_S8 ? "s8" : "s32", wrong, m * n, largest);
+        else
+            printf("check %s ok\n", kind == QUANT_S8 ? "s8" : "s32");
+        fflush(stdout);
+        matmul_free(&mm);
+    }
+    free(x); free(w); free(bias); free(c); free(ws); free(out_scales);
+    src_scale = saved_src_scale; dst_scale = saved_dst_scale; src_zero = saved_src_zero; dst_zero = saved_dst_zero;
+}
+
 static double times[100000];
 
 int main(void) {
@@ -297,6 +359,7 @@ int main(void) {
     CHECK(dnnl_engine_create(&eng, dnnl_cpu, 0));
     CHECK(dnnl_stream_create(&stream, eng, dnnl_stream_default_flags));
     self_check(eng, stream);
+    arithmetic_check(eng, stream);
 
     long long m, k, n;
     int threads;
@@ -308,7 +371,7 @@ int main(void) {
         int32_t *bias = malloc(sizeof(int32_t) * (size_t)n);
         void *c = malloc(sizeof(int32_t) * (size_t)(m * n));
         float *ws = malloc(sizeof(float) * (size_t)n), *out_scales = malloc(sizeof(float) * (size_t)n);
-        fill(x, w, bias, ws, m, k, n);
+        fill(x, w, bias, ws, m, k, n, 255);
         for (int kind = QUANT_S8; kind <= QUANT_S32; kind++) {
             matmul_t mm;
             matmul_make(&mm, kind, eng, stream, m, k, n, x, w, bias, c, ws, out_scales);

@@ -2,16 +2,25 @@
 output) for scripts/bench-peers: uint8 activations X[M×K], int8 weights
 W[K×N] as an initializer (the layout ONNX expects; it is prepacked at session
 creation, as qgemm packs once). Reads "M K N THREADS MIN_SECONDS" lines on
-stdin, prints "M K N THREADS OP GOPS_MEDIAN GOPS_BEST RUNS" for each op."""
+stdin, prints "M K N THREADS OP GOPS_MEDIAN GOPS_BEST RUNS" for each op.
+
+First it checks each op's arithmetic on this CPU with full-range operands
+(uint8 0…255, int8 −128…127, 64×256×128, activation zero point 128):
+MatMulInteger must give the exact sums, QLinearMatMul (unit input scales,
+output scale 3000, zero point 128) must be within one step of them rounded
+and clamped. Without VNNI, MLAS adds pairs of products in int16 with
+saturation, and then they are not. It prints "check OP ok" or
+"check OP wrong WRONG CHECKED LARGEST_ERROR" first."""
 import sys
 
 import numpy as np
+import onnxruntime as ort
 from onnx import TensorProto, helper
 
 from ort_timing import time_model
 
 
-def model(op, m, k, n, w):
+def model(op, m, k, n, w, scales=(0.02, 0.01, 0.5)):
     b = helper.make_tensor("b", TensorProto.INT8, [k, n], w.tobytes(), raw=True)
     if op == "MatMulInteger":
         inits = [b, helper.make_tensor("a_zp", TensorProto.UINT8, [], [128]),
@@ -19,11 +28,12 @@ def model(op, m, k, n, w):
         node = helper.make_node("MatMulInteger", ["a", "b", "a_zp", "b_zp"], ["y"])
         out = TensorProto.INT32
     else:
-        inits = [b, helper.make_tensor("a_scale", TensorProto.FLOAT, [], [0.02]),
+        a_scale, b_scale, y_scale = scales
+        inits = [b, helper.make_tensor("a_scale", TensorProto.FLOAT, [], [a_scale]),
                  helper.make_tensor("a_zp", TensorProto.UINT8, [], [128]),
-                 helper.make_tensor("b_scale", TensorProto.FLOAT, [], [0.01]),
+                 helper.make_tensor("b_scale", TensorProto.FLOAT, [], [b_scale]),
                  helper.make_tensor("b_zp", TensorProto.INT8, [], [0]),
-                 helper.make_tensor("y_scale", TensorProto.FLOAT, [], [0.5]),
+                 helper.make_tensor("y_scale", TensorProto.FLOAT, [], [y_scale]),
                  helper.make_tensor("y_zp", TensorProto.UINT8, [], [128])]
         node = helper.make_node("QLinearMatMul", ["a", "a_scale", "a_zp", "b", "b_scale", "b_zp", "y_scale", "y_zp"], ["y"])
         out = TensorProto.UINT8
@@ -32,6 +42,25 @@ def model(op, m, k, n, w):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
 
 
+def check(op):
+    m, k, n = 64, 256, 128
+    rng = np.random.default_rng(7)
+    x = rng.integers(0, 256, size=(m, k), dtype=np.uint8)
+    w = rng.integers(-128, 128, size=(k, n), dtype=np.int8)
+    exact = (x.astype(np.int64) - 128) @ w.astype(np.int64)
+    sess = ort.InferenceSession(model(op, m, k, n, w, (1.0, 1.0, 3000.0)), providers=["CPUExecutionProvider"])
+    y = sess.run(None, {"a": x})[0].astype(np.int64)
+    if op == "MatMulInteger":
+        error = np.abs(y - exact)
+    else:
+        error = np.abs(y - np.clip(np.rint(exact / 3000.0) + 128, 0, 255))
+        error[error <= 1] = 0  # rounding and float order may differ by one step
+    wrong = int(np.count_nonzero(error))
+    print(f"check {op} ok" if not wrong else f"check {op} wrong {wrong} {error.size} {int(error.max())}", flush=True)
+
+
+for op in ("MatMulInteger", "QLinearMatMul"):
+    check(op)
 rng = np.random.default_rng(1)
 for line in sys.stdin:
     if not line.strip():

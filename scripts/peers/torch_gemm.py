@@ -11,6 +11,15 @@ python of a venv that has torch; the wrapper uses /work/venv-torch):
                   multiples of 8 on CPU; a case it refuses is skipped, with
                   the reason on stderr).
 
+First it checks each route's arithmetic on this CPU with full-range operands
+(uint8 0…255, int8 −128…127, 64×256×128, activation zero point 128; int8
+activations for _int_mm): _int_mm must give the exact sums, quantized.linear
+(unit input scales, output scale 3000, zero point 128) must be within one step
+of them rounded and clamped. Without VNNI, FBGEMM and oneDNN add pairs of
+products in int16 with saturation, and then they are not (PyTorch's own
+quantization keeps activations to 7 bits on x86 for this reason). It prints
+"check ROUTE ok" or "check ROUTE wrong WRONG CHECKED LARGEST_ERROR" first.
+
 An engine missing from torch.backends.quantized.supported_engines is skipped.
 Reads "M K N THREADS MIN_SECONDS" lines on stdin, prints
 "M K N THREADS ROUTE GOPS_MEDIAN GOPS_BEST RUNS" for each route; the thread
@@ -47,11 +56,43 @@ def report(m, k, n, threads, route, times):
           f"{len(times)}", flush=True)
 
 
+def check_line(route, error):
+    wrong = int((error != 0).sum())
+    print(f"check {route} ok" if not wrong else f"check {route} wrong {wrong} {error.numel()} {int(error.max())}",
+          flush=True)
+
+
+def check(engines):
+    m, k, n = 64, 256, 128
+    gen = torch.Generator().manual_seed(7)
+    xu8 = torch.randint(0, 256, (m, k), dtype=torch.uint8, generator=gen)
+    w8 = torch.randint(-128, 128, (n, k), dtype=torch.int8, generator=gen)
+    exact = (xu8.long() - 128) @ w8.long().t()
+    with torch.inference_mode():
+        xq = torch.quantize_per_tensor(xu8.float() - 128, 1.0, 128, torch.quint8)
+        wq = torch.quantize_per_channel(w8.float(), torch.ones(n, dtype=torch.float64),
+                                        torch.zeros(n, dtype=torch.int64), 0, torch.qint8)
+        for engine in engines:
+            torch.backends.quantized.engine = engine
+            y = torch.ops.quantized.linear(xq, torch.ops.quantized.linear_prepack(wq, None), 3000.0, 128)
+            error = (y.int_repr().long() - torch.clamp(torch.round(exact.double() / 3000.0) + 128, 0, 255)).abs()
+            error[error <= 1] = 0  # rounding and float order may differ by one step
+            check_line(engine, error)
+        a = (xu8.to(torch.int16) - 128).to(torch.int8)
+        try:
+            y = torch._int_mm(a, w8.t().contiguous())
+        except RuntimeError as e:
+            print(f"torch_gemm: _int_mm not checked: {str(e).splitlines()[0]}", file=sys.stderr)
+        else:
+            check_line("int_mm", (y.long() - exact).abs())
+
+
 def main():
     engines = [e for e in ("fbgemm", "onednn") if e in torch.backends.quantized.supported_engines]
     for e in ("fbgemm", "onednn"):
         if e not in engines:
             print(f"torch_gemm: quantized engine {e} not supported by this torch, skipped", file=sys.stderr)
+    check(engines)
     gen = torch.Generator().manual_seed(1)
     for line in sys.stdin:
         if not line.strip():
