@@ -73,14 +73,16 @@ static QG_AVX2 void qg_avx2_pack_x(const qg_gemm_args *a, int64_t m0, int64_t ro
 
 // MARK: - Microkernels
 
-/// R rows × 4·NV channels (NV even), full K, then the epilogue of `kind`.
+/// R rows × 4·NV channels (NV even, ≤ 8), full K, then the epilogue of `kind`.
 /// `w` points at the first of the tile's channels inside a panel; K-groups
-/// are 64 bytes apart. The channel sums start from the params' start values.
-QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, const int R, const int8_t *w, const int NV,
-                                 const qg_ymm_params *params, int64_t m0, int64_t n0, int cols, const qg_output_kind kind) {
+/// are 64 bytes apart. With NV = 8 the channels 16 … 31 come from the next
+/// panel, `w_next`. The channel sums start from the params' start values.
+QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, const int R, const int8_t *w,
+                                 const int8_t *w_next, const int NV, const qg_ymm_params *params, int64_t m0, int64_t n0,
+                                 int cols, const qg_output_kind kind) {
     const int16_t *x = x_group;
     const int32_t *base = qg_ymm_array(params, a, QG_YMM_BASE) + n0;
-    __m256i acc[QG_AVX2_MR][4];
+    __m256i acc[QG_AVX2_MR][8];
     for (int r = 0; r < R; r++)
         for (int v = 0; v < NV; v++) acc[r][v] = _mm256_setzero_si256();
     const int64_t groups = a->kp / QG_K_GROUP;
@@ -88,9 +90,12 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, con
         // Few rows reuse each weight byte little (M = 1 is one MAC per byte),
         // so these tiles stream W from memory: fetch well ahead.
         if (R <= 2) _mm_prefetch((const char *)(w + g * (QG_PANEL_N * QG_K_GROUP) + QG_PREFETCH_BYTES), _MM_HINT_T0);
-        __m256i wv[4];
-        for (int v = 0; v < NV; v++)
-            wv[v] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + g * (QG_PANEL_N * QG_K_GROUP) + 16 * v)));
+        if (NV > 4) _mm_prefetch((const char *)(w_next + g * (QG_PANEL_N * QG_K_GROUP) + QG_PREFETCH_BYTES), _MM_HINT_T0);
+        __m256i wv[8];
+        for (int v = 0; v < NV; v++) {
+            const int8_t *panel = v < 4 ? w + 16 * v : w_next + 16 * (v - 4);
+            wv[v] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(panel + g * (QG_PANEL_N * QG_K_GROUP))));
+        }
         for (int r = 0; r < R; r++) {
             int64_t four;
             memcpy(&four, x + (g * R + r) * QG_K_GROUP, sizeof four);
@@ -118,26 +123,36 @@ QG_AVX2_INLINE void qg_avx2_main(const qg_gemm_args *a, const void *x, int rows,
     const qg_ymm_params *ymm = params;
     // Constant R for the compiler: one specialised loop per row count.
     switch (rows) {
-    case 6: qg_avx2_tile(a, x, 6, w, 2, ymm, m0, n0, cols, kind); return;
-    case 5: qg_avx2_tile(a, x, 5, w, 2, ymm, m0, n0, cols, kind); return;
-    case 4: qg_avx2_tile(a, x, 4, w, 2, ymm, m0, n0, cols, kind); return;
-    case 3: qg_avx2_tile(a, x, 3, w, 2, ymm, m0, n0, cols, kind); return;
-    case 2: qg_avx2_tile(a, x, 2, w, 2, ymm, m0, n0, cols, kind); return;
-    default: qg_avx2_tile(a, x, 1, w, 2, ymm, m0, n0, cols, kind); return;
+    case 6: qg_avx2_tile(a, x, 6, w, NULL, 2, ymm, m0, n0, cols, kind); return;
+    case 5: qg_avx2_tile(a, x, 5, w, NULL, 2, ymm, m0, n0, cols, kind); return;
+    case 4: qg_avx2_tile(a, x, 4, w, NULL, 2, ymm, m0, n0, cols, kind); return;
+    case 3: qg_avx2_tile(a, x, 3, w, NULL, 2, ymm, m0, n0, cols, kind); return;
+    case 2: qg_avx2_tile(a, x, 2, w, NULL, 2, ymm, m0, n0, cols, kind); return;
+    default: qg_avx2_tile(a, x, 1, w, NULL, 2, ymm, m0, n0, cols, kind); return;
     }
 }
 QG_DEFINE_TILE_KINDS(QG_AVX2, 6x8c4__avx2, qg_avx2_main)
 
-/// The few-rows tile: 1 or 2 rows × a whole 16-channel panel, streamed once
-/// with a software prefetch (M = 1 and 2 are bound by reading the weights).
+/// The few-rows tile: 1 or 2 rows × two 16-channel panels, each streamed
+/// once with a software prefetch (M = 1 and 2 are bound by reading the
+/// weights). One row reads both panels side by side: two streams of weight
+/// lines in flight read DRAM faster than one. Two rows would need 16
+/// accumulators, so they read the panels one after the other.
 QG_AVX2_INLINE void qg_avx2_few_rows(const qg_gemm_args *a, const void *x, int rows, int64_t m0, int64_t n0, int cols,
                                      const void *params, const qg_output_kind kind) {
-    const int8_t *w = qg_weights_at(a, n0, 0);
     const qg_ymm_params *ymm = params;
-    if (rows == 2) qg_avx2_tile(a, x, 2, w, 4, ymm, m0, n0, cols, kind);
-    else qg_avx2_tile(a, x, 1, w, 4, ymm, m0, n0, cols, kind);
+    if (rows == 1 && cols > QG_PANEL_N) {
+        qg_avx2_tile(a, x, 1, qg_weights_at(a, n0, 0), qg_weights_at(a, n0 + QG_PANEL_N, 0), 8, ymm, m0, n0, cols, kind);
+        return;
+    }
+    for (int c = 0; c < cols; c += QG_PANEL_N) {
+        const int8_t *w = qg_weights_at(a, n0 + c, 0);
+        const int panel_cols = cols - c < QG_PANEL_N ? cols - c : QG_PANEL_N;
+        if (rows == 2) qg_avx2_tile(a, x, 2, w, NULL, 4, ymm, m0, n0 + c, panel_cols, kind);
+        else qg_avx2_tile(a, x, 1, w, NULL, 4, ymm, m0, n0 + c, panel_cols, kind);
+    }
 }
-QG_DEFINE_TILE_KINDS(QG_AVX2, 2x16c4__avx2, qg_avx2_few_rows)
+QG_DEFINE_TILE_KINDS(QG_AVX2, 2x32c4__avx2, qg_avx2_few_rows)
 
 /// The per-call params: each channel's start value (activations are widened
 /// exactly, so there is no private fold).
@@ -150,7 +165,7 @@ const qg_kernel qg_kernel_avx2 = {
     .name = "avx2",
     .requires = "x86-64 with AVX2, FMA and F16C",
     .main = {.mr = QG_AVX2_MR, .nr = 8, .run = QG_TILE_KINDS(6x8c4__avx2), .name = "qg_gemm_6x8c4__avx2"},
-    .few_rows = {.mr = 2, .nr = QG_PANEL_N, .run = QG_TILE_KINDS(2x16c4__avx2), .name = "qg_gemm_2x16c4__avx2"},
+    .few_rows = {.mr = 2, .nr = 2 * QG_PANEL_N, .run = QG_TILE_KINDS(2x32c4__avx2), .name = "qg_gemm_2x32c4__avx2"},
     .kr = QG_K_GROUP,
     .panel_n = QG_PANEL_N,
     .is_supported = qg_avx2_supported,
