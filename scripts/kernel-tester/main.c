@@ -28,7 +28,7 @@
 static uint64_t state = 0x9E3779B97F4A7C15ull;
 static uint32_t next(void) { state ^= state << 13; state ^= state >> 7; state ^= state << 17; return (uint32_t)state; }
 uint32_t kernel_tester_next(void) { return next(); }
-int kernel_tester_check_w4(int path, const qg_kernel *kernel, int cases);
+int kernel_tester_check_w4(const qg_kernel *kernel, int cases);
 int kernel_tester_check_quantizers(int cases);
 
 typedef struct shape { int64_t m, n, k; } shape;
@@ -227,7 +227,7 @@ int main(int argc, char **argv) {
                qg_tile_exists(&kernel->few_rows) ? " with a few-rows tile" : "", shapes, cases, outputs,
                failed ? "MISMATCH" : "bit-exact against the reference");
         if (failed) return 1;
-        if (kernel->w4_main.run && kernel_tester_check_w4(p + 1, kernel, cases / 4) != 0) return 1;
+        if (kernel->w4_main.run && kernel_tester_check_w4(kernel, cases / 4) != 0) return 1;
     }
     if (tested == 0) { fprintf(stderr, "kernel-tester: no kernel tested\n"); return 1; }
     return kernel_tester_check_quantizers(cases);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "driver.h"
 #include "kernel.h"
 
 uint32_t kernel_tester_next(void);
@@ -21,7 +22,7 @@ static float random_scale(void) {
 }
 
 /// One case; returns the outputs compared, or -1 on a mismatch (reported).
-static long w4_case(int path, const qg_kernel *kernel, int64_t m, int64_t n, int64_t k, int64_t group, uint32_t variant) {
+static long w4_case(const qg_kernel *kernel, int64_t m, int64_t n, int64_t k, int64_t group, uint32_t variant) {
     const int64_t kp = qg_w4_packed_k(k, group), groups = qg_w4_groups(k, group), np = qg_packed_n(n);
     const int64_t ldx = qg_w4_row_bytes(k, group) + variant % 3 * 4, ldy = n + variant % 4;
     const int threads = 1 + (int)(variant % 3);
@@ -60,8 +61,10 @@ static long w4_case(int path, const qg_kernel *kernel, int64_t m, int64_t n, int
     ref.y = want;
     qg_w4_gemm_reference(&ref);
     long result = m * n;
-    if (qg_w4_gemm(&args, path, threads) != 0) {
-        printf("kernel-tester: w4 %s refused M %lld N %lld K %lld\n", kernel->name, (long long)m, (long long)n, (long long)k);
+    // The driver itself, as the int8 half runs it: qg_w4_gemm would refuse a
+    // kernel this CPU lacks, and check-vnni-emulated forces emulated ones.
+    if (qg_w4_driver_run(&args, kernel, threads) != 0) {
+        printf("kernel-tester: w4 %s failed (no scratch memory) at M %lld N %lld K %lld\n", kernel->name, (long long)m, (long long)n, (long long)k);
         result = -1;
     }
     for (int64_t i = 0; result >= 0 && i < m * ldy; i++)
@@ -82,8 +85,8 @@ static void add_value(int64_t *values, int *count, int64_t v) {
     values[(*count)++] = v;
 }
 
-/// Checks `kernel`'s 4-bit tiles (path number `path`); returns 0, or 1 on a mismatch.
-int kernel_tester_check_w4(int path, const qg_kernel *kernel, int cases) {
+/// Checks `kernel`'s 4-bit tiles; returns 0, or 1 on a mismatch.
+int kernel_tester_check_w4(const qg_kernel *kernel, int cases) {
     const qg_w4_tile *main_tile = &kernel->w4_main, *few = &kernel->w4_few;
     int64_t ms[48], ns[16];
     int nm = 0, nn = 0;
@@ -113,7 +116,7 @@ int kernel_tester_check_w4(int path, const qg_kernel *kernel, int cases) {
         for (int ik = 0; ik < 5; ik++)
             for (int im = 0; im < nm; im++)
                 for (int in = 0; in < nn; in++) {
-                    const long r = w4_case(path, kernel, ms[im], ns[in], ks[ik], g, variant++);
+                    const long r = w4_case(kernel, ms[im], ns[in], ks[ik], g, variant++);
                     shapes++;
                     if (r < 0) return 1;
                     outputs += r;
@@ -121,7 +124,7 @@ int kernel_tester_check_w4(int path, const qg_kernel *kernel, int cases) {
     }
     for (int c = 0; c < cases; c++) {
         const int64_t g = group_sizes[kernel_tester_next() % 7];
-        const long r = w4_case(path, kernel, 1 + kernel_tester_next() % 20, 1 + kernel_tester_next() % 100,
+        const long r = w4_case(kernel, 1 + kernel_tester_next() % 20, 1 + kernel_tester_next() % 100,
                                1 + kernel_tester_next() % 400, g, kernel_tester_next());
         if (r < 0) return 1;
         outputs += r;

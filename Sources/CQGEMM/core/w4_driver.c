@@ -43,7 +43,7 @@ static void qg_w4_task(void *ctx, int64_t t) {
     }
 }
 
-static int qg_w4_driver_run(const qg_w4_args *a, const qg_kernel *kernel, int threads) {
+int qg_w4_driver_run(const qg_w4_args *a, const qg_kernel *kernel, int threads) {
     if (threads <= 0) threads = qg_cpu_count();
     const qg_w4_tile *main_tile = &kernel->w4_main, *few = &kernel->w4_few;
     const int64_t mr = main_tile->mr, kp = qg_w4_packed_k(a->k, a->group);
