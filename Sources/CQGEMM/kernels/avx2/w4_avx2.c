@@ -11,6 +11,9 @@
 #define QG_W4Y_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
 #define QG_W4Y_DOT(sum, lo, hi, x0, x1) \
     _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo, x0), _mm256_maddubs_epi16(hi, x1)), _mm256_set1_epi16(1)))
+#ifndef QG_W4Y_PREFETCH_BYTES
+#define QG_W4Y_PREFETCH_BYTES 2048
+#endif
 #include "../x86/w4_ymm.h"
 #include "w4_avx2.h"
 

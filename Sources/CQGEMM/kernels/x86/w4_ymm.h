@@ -4,6 +4,9 @@
 //   QG_W4Y_DOT(sum, lo, hi, x0, x1)
 //       sum + lo·x0 + hi·x1 over each lane's 4 bytes (unsigned nibbles ×
 //       signed activations), exact in int32
+// and may define
+//   QG_W4Y_PREFETCH_BYTES      how far ahead a one-row tile prefetches each
+//                              panel's weights (none when undefined)
 // A 64-byte chunk of the W4 layout is two ymm halves of 8 channels × 8 K:
 // bytes 0…31 are channels 0…7, bytes 32…63 channels 8…15, each with K 0…3 in
 // its low nibbles and K 4…7 in its high ones (qgemm.h). Each group's sums start
@@ -53,6 +56,13 @@ QG_W4Y_INLINE void qg_w4y_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
         }
         const int64_t kg = g * a->group;
         for (int64_t c = 0; c < chunks; c++) {
+#ifdef QG_W4Y_PREFETCH_BYTES
+            // One row streams its panels from memory; halves 2p and 2p + 1
+            // share panel p's 64-byte chunks.
+            if (R == 1)
+                for (int h = 0; h < NH; h += 2)
+                    _mm_prefetch((const char *)(w[h] + (g * chunks + c) * 64 + QG_W4Y_PREFETCH_BYTES), _MM_HINT_T0);
+#endif
             __m256i lo[4], hi[4];
             for (int h = 0; h < NH; h++) {
                 const __m256i v = _mm256_loadu_si256((const __m256i *)(w[h] + (g * chunks + c) * 64));
