@@ -44,20 +44,42 @@ QG_AVX2_INLINE void qg_avx2_pack16(const void *src, int x_unsigned, int16_t *dst
     _mm_storel_epi64((__m128i *)(dst + 3 * stride), _mm_unpackhi_epi64(hi, hi));
 }
 
+/// The same for two neighbouring rows at once: their K-groups sit side by
+/// side in the layout, so each store writes 16 bytes, two rows' groups.
+QG_AVX2_INLINE void qg_avx2_pack16_pair(const void *src0, const void *src1, int x_unsigned, int16_t *dst,
+                                        int64_t stride) {
+    const __m128i b0 = _mm_loadu_si128((const __m128i *)src0), b1 = _mm_loadu_si128((const __m128i *)src1);
+    const __m256i v0 = x_unsigned ? _mm256_cvtepu8_epi16(b0) : _mm256_cvtepi8_epi16(b0);
+    const __m256i v1 = x_unsigned ? _mm256_cvtepu8_epi16(b1) : _mm256_cvtepi8_epi16(b1);
+    const __m256i even = _mm256_unpacklo_epi64(v0, v1), odd = _mm256_unpackhi_epi64(v0, v1); // groups 0, 2 and 1, 3
+    _mm_storeu_si128((__m128i *)dst, _mm256_castsi256_si128(even));
+    _mm_storeu_si128((__m128i *)(dst + stride), _mm256_castsi256_si128(odd));
+    _mm_storeu_si128((__m128i *)(dst + 2 * stride), _mm256_extracti128_si256(even, 1));
+    _mm_storeu_si128((__m128i *)(dst + 3 * stride), _mm256_extracti128_si256(odd, 1));
+}
+
 static QG_AVX2 void qg_avx2_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst) {
     int16_t *out = dst;
     const int64_t groups = a->kp / QG_K_GROUP;
+    // K-groups in whole blocks of 16 activations inside the row: vector path.
+    const int64_t whole = a->k / (4 * QG_K_GROUP) * 4;
     for (int64_t r0 = 0; r0 < rows; r0 += QG_AVX2_MR) {
         const int64_t R = rows - r0 < QG_AVX2_MR ? rows - r0 : QG_AVX2_MR;
         int16_t *group = out + r0 * a->kp;
-        for (int64_t r = 0; r < R; r++) {
-            const uint8_t *x = (const uint8_t *)a->x + (m0 + r0 + r) * a->ldx;
-            int64_t g = 0;
-            // Whole blocks of 16 activations inside the row: vector path.
-            for (; (g + 4) * QG_K_GROUP <= a->k; g += 4)
-                qg_avx2_pack16(x + g * QG_K_GROUP, a->x_unsigned, group + (g * R + r) * QG_K_GROUP, R * QG_K_GROUP);
-            // The rest of the row, zero-padded to kp.
-            for (; g < groups; g++) {
+        const uint8_t *x0 = (const uint8_t *)a->x + (m0 + r0) * a->ldx;
+        int64_t r = 0;
+        for (; r + 1 < R; r += 2)
+            for (int64_t g = 0; g < whole; g += 4)
+                qg_avx2_pack16_pair(x0 + r * a->ldx + g * QG_K_GROUP, x0 + (r + 1) * a->ldx + g * QG_K_GROUP,
+                                    a->x_unsigned, group + (g * R + r) * QG_K_GROUP, R * QG_K_GROUP);
+        for (; r < R; r++)
+            for (int64_t g = 0; g < whole; g += 4)
+                qg_avx2_pack16(x0 + r * a->ldx + g * QG_K_GROUP, a->x_unsigned, group + (g * R + r) * QG_K_GROUP,
+                               R * QG_K_GROUP);
+        // The rest of each row, zero-padded to kp.
+        for (r = 0; r < R; r++) {
+            const uint8_t *x = x0 + r * a->ldx;
+            for (int64_t g = whole; g < groups; g++) {
                 int16_t *o = group + (g * R + r) * QG_K_GROUP;
                 for (int t = 0; t < QG_K_GROUP; t++) {
                     const int64_t k = g * QG_K_GROUP + t;
