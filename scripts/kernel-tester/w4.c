@@ -64,7 +64,7 @@ static long w4_case(const qg_kernel *kernel, int64_t m, int64_t n, int64_t k, in
     // The driver itself, as the int8 half runs it: qg_w4_gemm would refuse a
     // kernel this CPU lacks, and check-vnni-emulated forces emulated ones.
     if (qg_w4_driver_run(&args, kernel, threads) != 0) {
-        printf("kernel-tester: w4 %s failed (no scratch memory) at M %lld N %lld K %lld\n", kernel->name, (long long)m, (long long)n, (long long)k);
+        printf("kernel-tester: w4 %s returned an error at M %lld N %lld K %lld\n", kernel->name, (long long)m, (long long)n, (long long)k);
         result = -1;
     }
     for (int64_t i = 0; result >= 0 && i < m * ldy; i++)

@@ -48,8 +48,12 @@ def check(op):
     x = rng.integers(0, 256, size=(m, k), dtype=np.uint8)
     w = rng.integers(-128, 128, size=(k, n), dtype=np.int8)
     exact = (x.astype(np.int64) - 128) @ w.astype(np.int64)
-    sess = ort.InferenceSession(model(op, m, k, n, w, (1.0, 1.0, 3000.0)), providers=["CPUExecutionProvider"])
-    y = sess.run(None, {"a": x})[0].astype(np.int64)
+    try:
+        sess = ort.InferenceSession(model(op, m, k, n, w, (1.0, 1.0, 3000.0)), providers=["CPUExecutionProvider"])
+        y = sess.run(None, {"a": x})[0].astype(np.int64)
+    except Exception as e:  # an op this ONNX Runtime cannot run fails where it is timed, with its own message
+        print(f"ort_gemm: {op} not checked: {str(e).splitlines()[0]}", file=sys.stderr)
+        return
     if op == "MatMulInteger":
         error = np.abs(y - exact)
     else:

@@ -74,7 +74,11 @@ def check(engines):
                                         torch.zeros(n, dtype=torch.int64), 0, torch.qint8)
         for engine in engines:
             torch.backends.quantized.engine = engine
-            y = torch.ops.quantized.linear(xq, torch.ops.quantized.linear_prepack(wq, None), 3000.0, 128)
+            try:
+                y = torch.ops.quantized.linear(xq, torch.ops.quantized.linear_prepack(wq, None), 3000.0, 128)
+            except RuntimeError as e:  # timed below, where the same refusal skips the engine
+                print(f"torch_gemm: {engine} not checked: {str(e).splitlines()[0]}", file=sys.stderr)
+                continue
             error = (y.int_repr().long() - torch.clamp(torch.round(exact.double() / 3000.0) + 128, 0, 255)).abs()
             error[error <= 1] = 0  # rounding and float order may differ by one step
             check_line(engine, error)

@@ -19,8 +19,7 @@ int qg_driver_run(const qg_gemm_args *args, const qg_kernel *kernel, int threads
 /// The 4-bit-weight loop nest (w4_driver.c) with `kernel`'s W4 tiles, M and
 /// N ≥ 1, on up to `threads` threads (0 = all cores). Like qg_driver_run it
 /// does not ask whether the CPU has the kernel: the kernel tester runs
-/// emulated kernels through both. Returns 0, or -2 when scratch memory could
-/// not be had.
+/// emulated kernels through both. Returns 0 (it needs no scratch memory).
 int qg_w4_driver_run(const qg_w4_args *a, const qg_kernel *kernel, int threads);
 
 #endif
