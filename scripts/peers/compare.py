@@ -180,7 +180,8 @@ print("GOP/s = 2·M·N·K / time. Columns: qgemm (int8 out), " + ", ".join(
 print("ratio: qgemm / the strongest peer, from medians; fastest: the same from each library's fastest single run "
       "(less touched by a busy neighbour)")
 shown = {name for name, _, _ in columns}
-if any(name in shown for name in wrong):
+any_wrong = any(name in shown for name in wrong)
+if any_wrong:
     print("Wrong results on this CPU (full-range operands, 64×256×128, against exact sums): " + "; ".join(
         f"{SHORT[name]} {w:,} of {c:,} values, largest error {e:,}" + (" steps" if OUTPUT.get(name) else "")
         for name, (w, c, e) in wrong.items() if name in shown)
@@ -222,7 +223,6 @@ def impl_text(row):
     return s8 if s8 == s32 else f"s8 {s8 or '-'}, s32 {s32 or '-'}"
 
 
-any_wrong = any(name in shown for name in wrong)
 table(f"medians, GOP/s ({rounds}median time)", "", "best_peer", [("ratio", "ratio"), ("fastest", "ratio_fastest_runs")]
       + ([("all", "ratio_any")] if any_wrong else []))
 table(f"fastest single runs, GOP/s ({'over ' + str(args.rounds) + ' rounds, ' if args.rounds > 1 else ''}"

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "dnnl_operands.h"
+
 static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -28,19 +30,13 @@ static int by_value(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static void fill(uint8_t *x, int8_t *w, long long m, long long k, long long n) {
-    uint64_t s = 0x9E3779B97F4A7C15ull;
-    for (long long i = 0; i < m * k; i++) { s = s * 6364136223846793005ull + 1; x[i] = (uint8_t)(s >> 56); }
-    for (long long i = 0; i < n * k; i++) { s = s * 6364136223846793005ull + 1; w[i] = (int8_t)(s >> 56); }
-}
-
 static void arithmetic_check(void) {
     const long long m = 64, k = 256, n = 128;
     omp_set_num_threads(1);
     uint8_t *x = malloc((size_t)(m * k));
     int8_t *w = malloc((size_t)(n * k));
     int32_t *c = malloc(sizeof(int32_t) * (size_t)(m * n));
-    fill(x, w, m, k, n);
+    fill_operands(x, w, m, k, n, 255);
     const int32_t co = 0;
     const uint8_t ao = 128;  // oneDNN subtracts its A offset: X − 128
     if (dnnl_gemm_u8s8s32('N', 'T', 'F', m, n, k, 1.0f, x, k, ao, w, k, 0, 0.0f, c, n, &co) != dnnl_success) {
@@ -51,8 +47,7 @@ static void arithmetic_check(void) {
     int64_t largest = 0;
     for (long long i = 0; i < m; i++)
         for (long long j = 0; j < n; j++) {
-            int64_t sum = 0;
-            for (long long p = 0; p < k; p++) sum += ((int32_t)x[i * k + p] - ao) * (int32_t)w[j * k + p];
+            const int64_t sum = exact_dot(x, w, i, j, k, ao);
             const int64_t error = llabs((long long)(c[i * n + j] - sum));
             if (error) wrong++;
             if (error > largest) largest = error;
@@ -73,7 +68,7 @@ int main(void) {
         uint8_t *x = malloc((size_t)(m * k));
         int8_t *w = malloc((size_t)(n * k));
         int32_t *c = malloc(sizeof(int32_t) * (size_t)(m * n));
-        fill(x, w, m, k, n);
+        fill_operands(x, w, m, k, n, 255);
         const int32_t co = 0;
         // C = X · Wᵀ: A = X (M×K, no transpose), B = W stored N×K, transposed.
 #define QG_DNNL_CALL dnnl_gemm_u8s8s32('N', 'T', 'F', m, n, k, 1.0f, x, k, 0, w, k, 0, 0.0f, c, n, &co)

@@ -45,6 +45,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "dnnl_operands.h"
+
 #if DNNL_VERSION_MAJOR >= 3
 typedef dnnl_memory_desc_t md_t;          // an opaque handle in v3
 typedef const_dnnl_memory_desc_t cmd_t;
@@ -252,14 +254,12 @@ static void matmul_free(matmul_t *mm) {
     CHECK(dnnl_primitive_desc_destroy(mm->pd));
 }
 
-/// Pseudo-random operands; activations in 0 … x_max (255 or 127).
+/// Pseudo-random operands (dnnl_operands.h), then the bias and weight scales.
 static void fill(uint8_t *x, int8_t *w, int32_t *bias, float *wei_scales, long long m, long long k, long long n,
                  int x_max) {
-    uint64_t s = 0x9E3779B97F4A7C15ull;
-    for (long long i = 0; i < m * k; i++) { s = s * 6364136223846793005ull + 1; x[i] = (uint8_t)(s >> 56) & x_max; }
-    for (long long i = 0; i < n * k; i++) { s = s * 6364136223846793005ull + 1; w[i] = (int8_t)(s >> 56); }
+    uint64_t s = fill_operands(x, w, m, k, n, x_max);
     for (long long j = 0; j < n; j++) {
-        s = s * 6364136223846793005ull + 1;
+        operands_next(&s);
         bias[j] = (int32_t)(s >> 48) - 32768;
         wei_scales[j] = 0.004f + 0.001f * (float)(j % 7);
     }
@@ -284,8 +284,7 @@ static void self_check(dnnl_engine_t eng, dnnl_stream_t stream) {
             matmul_run(&mm, stream);
             for (long long i = 0; i < m; i++)
                 for (long long j = 0; j < n; j++) {
-                    int32_t ref = bias[j];
-                    for (long long p = 0; p < k; p++) ref += ((int32_t)x[i * k + p] - z) * (int32_t)w[j * k + p];
+                    const int32_t ref = bias[j] + (int32_t)exact_dot(x, w, i, j, k, z);
                     if (c[i * n + j] != ref) {
                         fprintf(stderr, "dnnl_matmul: self-check failed (%s, %s) at %lldx%lldx%lld, C[%lld][%lld] = %d, "
                                 "a plain loop gives %d\n", kind == CHECK_ZP ? "source zero point" : "plain",
@@ -323,8 +322,7 @@ static void arithmetic_check(dnnl_engine_t eng, dnnl_stream_t stream) {
         double largest = 0;
         for (long long i = 0; i < m; i++)
             for (long long j = 0; j < n; j++) {
-                int64_t sum = 0;
-                for (long long p = 0; p < k; p++) sum += ((int32_t)x[i * k + p] - src_zero) * (int32_t)w[j * k + p];
+                const int64_t sum = exact_dot(x, w, i, j, k, src_zero);
                 double error;
                 if (kind == QUANT_S32) {
                     error = fabs((double)c[i * n + j] - (double)sum);

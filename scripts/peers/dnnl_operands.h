@@ -1,0 +1,31 @@
+// What the two oneDNN harnesses (dnnl_gemm.c, dnnl_matmul.c) share: the
+// pseudo-random operands they time and check, and the exact sum a checked
+// output is compared with. Each harness is one C file built on its own by
+// scripts/bench-peers; this header holds static functions only.
+#ifndef DNNL_OPERANDS_H
+#define DNNL_OPERANDS_H
+
+#include <stdint.h>
+
+/// One step of the operands' generator.
+static inline uint64_t operands_next(uint64_t *s) { return *s = *s * 6364136223846793005ull + 1; }
+
+/// X (m×k, activations 0 … x_max: 255, or 127 for sums no int16 pair can
+/// saturate) and W (n×k, −128 … 127) from a fixed seed; returns the
+/// generator's state for any further values a harness draws.
+static inline uint64_t fill_operands(uint8_t *x, int8_t *w, long long m, long long k, long long n, int x_max) {
+    uint64_t s = 0x9E3779B97F4A7C15ull;
+    for (long long i = 0; i < m * k; i++) x[i] = (uint8_t)(operands_next(&s) >> 56) & x_max;
+    for (long long i = 0; i < n * k; i++) w[i] = (int8_t)(operands_next(&s) >> 56);
+    return s;
+}
+
+/// Σ_p (x[i][p] − zero)·w[j][p] over k, exactly.
+static inline int64_t exact_dot(const uint8_t *x, const int8_t *w, long long i, long long j, long long k,
+                                int32_t zero) {
+    int64_t sum = 0;
+    for (long long p = 0; p < k; p++) sum += ((int32_t)x[i * k + p] - zero) * (int32_t)w[j * k + p];
+    return sum;
+}
+
+#endif
