@@ -21,6 +21,11 @@ tokenizer.enable_truncation(max_length=128)
 pairs = [line.rstrip("\n").split("\t") for line in open(os.path.join(HERE, "data", "minilm-paraphrases.tsv")) if line.strip()]
 singles = [line.strip() for line in open(os.path.join(HERE, "data", "minilm-sentences.txt")) if line.strip()]
 calibration = [line.strip() for line in open(os.path.join(HERE, "data", "minilm-calibration.txt")) if line.strip()]
+# 192 more calibration sentences for the 4-bit searches: GPTQ-style rounding
+# needs more rows than a layer has inputs (1,536 for output.dense), and the 40
+# give 431. Written for this file; any sentence within 0.75 cosine (Float
+# model) of an evaluation sentence was left out, so none paraphrases one.
+calibration_more = [line.strip() for line in open(os.path.join(HERE, "data", "minilm-calibration-more.txt")) if line.strip()]
 evaluation = [s for p in pairs for s in p] + singles
 
 LINEARS = [(l, name) for l in range(LAYERS) for name in

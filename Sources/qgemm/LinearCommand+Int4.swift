@@ -17,13 +17,16 @@ extension LinearCommand {
     /// the int8 modes' options.
     func validateInt4() throws {
         let int4 = weights == .int4
-        for (isGiven, option) in [(groupSize != nil, "--group-size"), (groupScales != nil, "--group-scales"), (awq, "--awq")] {
+        for (isGiven, option) in [(groupSize != nil, "--group-size"), (groupScales != nil, "--group-scales"), (awq, "--awq"),
+                                  (gptq != nil, "--gptq")] {
             try OptionCheck.unused(isGiven && !int4, option, "applies only with --weights int4")
         }
         if let g = groupSize, !(g >= 8 && g <= 4096 && g % 8 == 0) {
             throw ValidationError("--group-size must be a multiple of 8 from 8 to 4096, got \(g)")
         }
+        if let gptq, !(gptq > 0 && gptq <= 10) { throw ValidationError("--gptq must be in (0, 10], got \(gptq)") }
         guard int4 else { return }
+        try OptionCheck.unused(gptq != nil && !awq, "--gptq", "follows the --awq search (it needs the --calibrate data)")
         try OptionCheck.unused(awq && calibrate == nil, "--awq", "needs --calibrate CALIB_X.npy (the inputs its search measures on)")
         try OptionCheck.unused(calibrate != nil && !awq, "--calibrate", "with --weights int4 goes with --awq (int4 activations are quantized per row at run time)")
         let int8Only = [(mode != nil, "--mode"), (granularity != nil, "--granularity"), (xScale != nil, "--x-scale"),
@@ -59,9 +62,11 @@ extension LinearCommand {
                 return (try ca.floatValues(), cs[0])
             }
             let searched = try Int4Weights.searchingScales(weights: wv, outputChannels: n, inputChannels: k, groupSize: group,
-                                                          bias: bv, calibrationInput: c, rows: rows, groupScales: rule)
+                                                          bias: bv, calibrationInput: c, rows: rows, groupScales: rule,
+                                                          errorCompensation: gptq.map { .gptq(damping: $0) } ?? .none)
             layer = searched.weights
             report["awq_alpha"] = searched.alpha
+            if let gptq { report["gptq_damping"] = gptq }
         } else {
             layer = try Int4Weights(quantizing: wv, outputChannels: n, inputChannels: k, groupSize: group, bias: bv, groupScales: rule)
         }

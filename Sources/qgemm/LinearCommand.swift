@@ -18,7 +18,7 @@ struct LinearCommand: ParsableCommand {
         adds SmoothQuant factors calibrated on the same data. --save writes the quantized layer as \
         safetensors; --load runs a saved layer instead of quantizing --w. --weights int4 makes the \
         weights group-wise 4-bit (--group-size, --group-scales; --awq searches AWQ-style scales on \
-        --calibrate data) with int8 activations per row, Float out.
+        --calibrate data, and --gptq DAMPING rounds GPTQ-style after it) with int8 activations per row, Float out.
         """)
 
     /// What static mode needs, said when it is missing.
@@ -78,6 +78,9 @@ struct LinearCommand: ParsableCommand {
     var groupScales: GroupScalesArgument?
     @Flag(name: .long, help: "With --weights int4 and --calibrate: search AWQ-style per-input-channel scales on the calibration data.")
     var awq = false
+    @Option(name: .long, parsing: .unconditional,
+            help: "With --awq: then GPTQ-style rounding on the --calibrate data, with this damping in (0, 10] (0.1 suits a few thousand rows).")
+    var gptq: Float?
 
     /// Options that mean nothing in the chosen mode are refused, not ignored.
     func validate() throws {

@@ -205,11 +205,23 @@ struct CommandLineTests {
         #expect(awq.status == 0, "\(awq.stderr)")
         let alpha = (try JSONSerialization.jsonObject(with: awq.stdout) as? [String: Any])?["awq_alpha"] as? Double
         #expect(alpha.map { $0 >= 0 && $0 <= 1 } == true, "\(String(decoding: awq.stdout, as: UTF8.self))")
+        // --gptq: the library's search with error compensation, bit for bit, and its damping reported.
+        let gptq = try qgemm(base + ["--awq", "--gptq", "0.5", "--calibrate", file("c.npy"), "--out", file("y5.npy"), "--json", "-"])
+        #expect(gptq.status == 0, "\(gptq.stderr)")
+        #expect((try JSONSerialization.jsonObject(with: gptq.stdout) as? [String: Any])?["gptq_damping"] as? Double == 0.5)
+        let searched = try Int4Weights.searchingScales(weights: w, outputChannels: n, inputChannels: k, bias: b,
+                                                       calibrationInput: c, rows: 16, groupScales: .absMax,
+                                                       errorCompensation: .gptq(damping: 0.5)).weights
+        #expect(try NPYArray(contentsOf: URL(fileURLWithPath: file("y5.npy"))).floatValues().map(\.bitPattern)
+                == searched(x, rows: m).map(\.bitPattern))
         let refused: [([String], String)] = [
             (base + ["--mode", "static", "--out", "y.npy"], "--mode applies only to int8 weights"),
             (base + ["--granularity", "tensor", "--out", "y.npy"], "--granularity applies only to int8 weights"),
             (base + ["--group-size", "12", "--out", "y.npy"], "--group-size must be a multiple of 8"),
             (base + ["--awq", "--out", "y.npy"], "--awq needs --calibrate"),
+            (base + ["--gptq", "0.1", "--out", "y.npy"], "--gptq follows the --awq search"),
+            (base + ["--awq", "--gptq", "0", "--calibrate", "c.npy", "--out", "y.npy"], "--gptq must be in (0, 10]"),
+            (["linear", "--x", "a", "--w", "b", "--gptq", "0.1", "--out", "y.npy"], "--gptq applies only with --weights int4"),
             (base + ["--calibrate", "c.npy", "--out", "y.npy"], "--calibrate with --weights int4 goes with --awq"),
             (["linear", "--x", "a", "--w", "b", "--group-size", "32", "--out", "y.npy"], "--group-size applies only with --weights int4"),
             (["linear", "--x", "a", "--load", "l.safetensors", "--weights", "int4", "--out", "y.npy"], "--weights does not go with --load"),

@@ -169,17 +169,32 @@ public final class Int4Weights: Sendable {
     ///   - steps: grid steps for α, from 1 to 1000 (default 20).
     ///   - groupScales: how each group's scale is chosen for every α (AWQ
     ///     clips as well: default ``GroupScales/minimizingError``).
+    ///   - errorCompensation: after α is chosen, ``ErrorCompensation/gptq(damping:)``
+    ///     quantizes the smoothed weights again with GPTQ-style rounding on
+    ///     all the calibration rows, and keeps that result if its output error
+    ///     on the sampled rows is smaller. Default ``ErrorCompensation/none``.
+    ///     It takes K ≤ ``errorCompensationMaxInputChannels``.
     /// - Returns: the weights and the α chosen.
-    /// - Throws: ``QGEMMError`` for bad shapes or values.
+    /// - Throws: ``QGEMMError`` for bad shapes or values, a damping outside
+    ///   (0, 10] or a K too large for error compensation.
     public static func searchingScales(weights: [Float], outputChannels: Int, inputChannels: Int, groupSize: Int = 32,
                                        bias: [Float]? = nil, calibrationInput: [Float], rows: Int,
-                                       steps: Int = 20, groupScales: GroupScales = .minimizingError) throws(QGEMMError)
+                                       steps: Int = 20, groupScales: GroupScales = .minimizingError,
+                                       errorCompensation: ErrorCompensation = .none) throws(QGEMMError)
         -> (weights: Int4Weights, alpha: Float) {
         let n = outputChannels, k = inputChannels, x = calibrationInput
         try checkShape(count: weights.count, n: n, k: k, group: groupSize)
         // Before the search, not after it: the bias only joins the chosen weights.
         try checkBias(bias, n: n)
         guard steps >= 1, steps <= 1000 else { throw QGEMMError(.invalidArgument, "steps must be in 1...1000, got \(steps)") }
+        if case .gptq(let damping) = errorCompensation {
+            guard damping > 0, damping <= 10 else {
+                throw QGEMMError(.invalidArgument, "GPTQ damping must be in (0, 10], got \(damping)")
+            }
+            guard k <= errorCompensationMaxInputChannels else {
+                throw QGEMMError(.invalidShape, "error compensation takes K ≤ \(errorCompensationMaxInputChannels) (a K×K Hessian), got K = \(k)")
+            }
+        }
         guard rows >= 1, x.count == rows * k else {
             throw QGEMMError(.invalidShape, "calibration input holds \(x.count) values, rows×K = \(rows)×\(k)")
         }
@@ -232,7 +247,26 @@ public final class Int4Weights: Sendable {
             if let b = best, b.error <= error { continue }
             best = (candidate, Float(alpha), error)
         }
-        guard let chosen = best else { throw QGEMMError(.invalidArgument, "no α was tried") }
+        guard var chosen = best else { throw QGEMMError(.invalidArgument, "no α was tried") }
+        if case .gptq(let damping) = errorCompensation {
+            // On the chosen α's smoothed weights and inputs, every calibration row.
+            let smoothing = chosen.weights.smoothing
+            let scaled = smoothing.map { $0.scaleWeights(weights, outputChannels: n) } ?? weights
+            var inputs = x
+            if let smoothing {
+                x.withUnsafeBufferPointer { from in
+                    inputs.withUnsafeMutableBufferPointer { smoothing.apply(from, rows: rows, into: $0) }
+                }
+            }
+            let (values, scales) = try compensatingErrors(scaled, n: n, k: k, group: groupSize, calibration: inputs, rows: rows,
+                                                          damping: Double(damping))
+            let candidate = try Int4Weights(values: values, scales: scales, outputChannels: n, inputChannels: k,
+                                            groupSize: groupSize, smoothing: smoothing)
+            let y = try candidate(sample, rows: used)
+            var error = 0.0
+            for i in 0..<y.count { error += (Double(y[i]) - want[i]) * (Double(y[i]) - want[i]) }
+            if error < chosen.error { chosen = (candidate, chosen.alpha, error) }
+        }
         let withBias = try Int4Weights(values: chosen.weights.values(), scales: chosen.weights.scales, outputChannels: n,
                                        inputChannels: k, groupSize: groupSize, bias: bias, smoothing: chosen.weights.smoothing)
         return (withBias, chosen.alpha)

@@ -16,7 +16,8 @@ import SentenceEmbeddings
 /// Modes: float, dynamic (granularity row or tensor), int4 and int4-awq
 /// ("group": the group size, default 32; "scales": absMax or minimizingError
 /// for int4; int4-awq searches AWQ-style scales on the calibration sentences,
-/// with minimizingError group scales), static and
+/// with minimizingError group scales, and with "gptq": a damping, also
+/// GPTQ-style rounding), static and
 /// static-input (observer minmax, moving, percentile with "percentile",
 /// mse or entropy; "smooth": SmoothQuant's alpha). Prints a JSON list of
 /// ``AccuracyStudy`` results (an exact layer's SQNR is the string "Infinity").
@@ -29,6 +30,7 @@ struct StudySpec: Decodable {
         let smooth: Float?
         let group: Int?
         let scales: String?
+        let gptq: Float?
 
         func recipe() throws -> LayerRecipe {
             switch mode {
@@ -48,7 +50,7 @@ struct StudySpec: Decodable {
                 }
                 return .int4(groupSize: group ?? 32, scales: rule)
             case "int4-awq":
-                return .int4Searched(groupSize: group ?? 32)
+                return .int4Searched(groupSize: group ?? 32, errorCompensation: gptq.map { .gptq(damping: $0) } ?? .none)
             default:
                 throw QGEMMError(.invalidArgument, "mode \(mode): float, dynamic, static, static-input, int4 or int4-awq")
             }

@@ -19,8 +19,9 @@ public enum LayerRecipe: Sendable, Equatable {
     /// int8 activations quantized per row at each call.
     case int4(groupSize: Int, scales: Int4Weights.GroupScales)
     /// The same with AWQ-style per-input-channel scales searched on the
-    /// layer's calibration inputs (``Int4Weights/searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:)``).
-    case int4Searched(groupSize: Int)
+    /// layer's calibration inputs, then optionally GPTQ-style rounding
+    /// (``Int4Weights/searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:)``).
+    case int4Searched(groupSize: Int, errorCompensation: Int4Weights.ErrorCompensation = .none)
 
     /// The calibration observers of the library, by name.
     public enum Observer: Sendable, Equatable {

@@ -1,0 +1,183 @@
+internal import CQGEMM
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension Int4Weights {
+    /// What ``searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:)``
+    /// does after it has chosen α.
+    public enum ErrorCompensation: Sendable, Equatable {
+        /// Round each weight to its nearest int4 value (with the group scale
+        /// `groupScales` picks).
+        case none
+        /// GPTQ-style rounding (Frantar et al., 2023) on the smoothed weights:
+        /// K is quantized one input channel at a time, in order, and each
+        /// channel's rounding error is spread over the channels not yet
+        /// quantized, weighted by the inverse of the calibration inputs'
+        /// Hessian `H = Σ x̃ᵀx̃` (x̃ = the rows divided by the smoothing
+        /// factors), to which `damping × mean(diag H)` is added. Each
+        /// group's scale is chosen when its first channel is reached, from
+        /// the updated weights, by the error `Σ H_kk (w_k − S·q_k)²`. The
+        /// result is kept only where it beats plain rounding on the
+        /// calibration rows. `damping` must lie in (0, 10]; more calibration
+        /// rows than K and a damping near 0.1 work well.
+        case gptq(damping: Float = 0.1)
+    }
+
+    /// The largest K error compensation takes: its Hessian is K×K Doubles
+    /// (512 MiB at 8192, factored in place) and its factorization grows as K³.
+    public static let errorCompensationMaxInputChannels = 8192
+
+    /// GPTQ-style quantization of `w` (`[N×K]`, already scaled by the
+    /// smoothing factors) on the calibration rows `x` (`[rows×K]`, already
+    /// divided by them). Returns values in −8...7 and binary16 scales.
+    static func compensatingErrors(_ w: [Float], n: Int, k: Int, group: Int, calibration x: [Float], rows: Int,
+                                   damping: Double) throws(QGEMMError) -> (values: [Int8], scales: [Float]) {
+        // H = Σ xᵀx over every calibration row, upper triangle, in Double.
+        var h = [Double](repeating: 0, count: k * k)
+        h.withUnsafeMutableBufferPointer { hp in
+            x.withUnsafeBufferPointer { xp in
+                for r in 0..<rows {
+                    let row = xp.baseAddress! + r * k
+                    for i in 0..<k where row[i] != 0 {
+                        let xi = Double(row[i]), out = hp.baseAddress! + i * k
+                        for j in i..<k { out[j] += xi * Double(row[j]) }
+                    }
+                }
+            }
+        }
+        var diagonal = [Double](repeating: 0, count: k)
+        for i in 0..<k {
+            // An input that was always 0 gets H_ii = 1: its weight's rounding
+            // error then stays its own, as plain rounding leaves it.
+            if h[i * k + i] == 0 { h[i * k + i] = 1 }
+            diagonal[i] = h[i * k + i]
+        }
+        let mean = diagonal.reduce(0, +) / Double(k)
+        for i in 0..<k { h[i * k + i] += damping * mean }
+        guard Self.invertToUpperFactor(&h, k) else {
+            throw QGEMMError(.invalidValue, "the calibration inputs' Hessian is not positive definite with damping \(damping); raise the damping")
+        }
+        let u = h
+        let groups = (k + group - 1) / group
+        var values = [Int8](repeating: 0, count: n * k)
+        var scales = [Float](repeating: 0, count: n * groups)
+        var work = w.map(Double.init)
+        var scale = [Double](repeating: 0, count: n)
+        var error = [Double](repeating: 0, count: n)
+        for i in 0..<k {
+            if i % group == 0 {
+                let end = min(i + group, k)
+                for c in 0..<n {
+                    let s = Self.weightedGroupScale(work, from: c * k + i, count: end - i, weights: diagonal, weightsFrom: i)
+                    scales[c * groups + i / group] = s
+                    scale[c] = Double(s)
+                }
+            }
+            let pivot = u[i * k + i]
+            for c in 0..<n {
+                let wv = work[c * k + i], s = scale[c]
+                let q = s > 0 ? max(-8, min(7, (wv / s).rounded(.toNearestOrAwayFromZero))) : 0
+                values[c * k + i] = Int8(q)
+                error[c] = (wv - q * s) / pivot
+            }
+            guard i + 1 < k else { break }
+            u.withUnsafeBufferPointer { up in
+                work.withUnsafeMutableBufferPointer { wp in
+                    let uRow = up.baseAddress! + i * k
+                    for c in 0..<n where error[c] != 0 {
+                        let e = error[c], out = wp.baseAddress! + c * k
+                        for j in (i + 1)..<k { out[j] -= e * uRow[j] }
+                    }
+                }
+            }
+        }
+        return (values, scales)
+    }
+
+    /// The binary16 scale for `count` weights from `w[from...]`: among
+    /// `absMax/d`, d = 7, 7.25, …, 14, the one with the least
+    /// `Σ weights_k (w_k − S·q_k)²`, then up to three least-squares refits
+    /// `S = Σ weights·w·q / Σ weights·q²`, each kept only if it lowers that
+    /// error. 0 for a group of zeros or one below binary16's smallest scale.
+    static func weightedGroupScale(_ w: [Double], from: Int, count: Int, weights: [Double], weightsFrom: Int) -> Float {
+        var absMax = 0.0
+        for t in 0..<count { absMax = max(absMax, abs(w[from + t])) }
+        func quantized(_ v: Double, _ s: Double) -> Double { max(-8, min(7, (v / s).rounded(.toNearestOrAwayFromZero))) }
+        func error(_ s: Float) -> Double {
+            let sd = Double(s)
+            var e = 0.0
+            for t in 0..<count {
+                let v = w[from + t], d = v - quantized(v, sd) * sd
+                e += weights[weightsFrom + t] * d * d
+            }
+            return e
+        }
+        func half(_ v: Double) -> Float { qg_f32_from_f16(qg_f16_from_f32(Float(v))) }
+        var best: Float = 0, bestError = Double.infinity
+        for step in 0...28 {
+            let s = half(absMax / (7 + Double(step) / 4))
+            guard s > 0, s.isFinite else { continue }
+            let e = error(s)
+            if e < bestError { (best, bestError) = (s, e) }
+        }
+        guard best > 0 else { return 0 }
+        for _ in 0..<3 {
+            var num = 0.0, den = 0.0
+            for t in 0..<count {
+                let v = w[from + t], q = quantized(v, Double(best))
+                num += weights[weightsFrom + t] * v * q
+                den += weights[weightsFrom + t] * q * q
+            }
+            guard den > 0 else { break }
+            let s = half(num / den)
+            guard s > 0, s.isFinite, s != best else { break }
+            let e = error(s)
+            guard e < bestError else { break }
+            (best, bestError) = (s, e)
+        }
+        return best
+    }
+
+    /// For a symmetric positive definite `a` (`[k×k]`, upper triangle read),
+    /// overwrites `a` with the upper triangular U for which `a⁻¹ = Uᵀ·U`
+    /// (its lower triangle 0); false, and `a` spoilt, if `a` is not positive
+    /// definite. Factors `a = V·Vᵀ` with V upper triangular (Cholesky from
+    /// the last row up), then inverts V in place: U = V⁻¹.
+    static func invertToUpperFactor(_ a: inout [Double], _ k: Int) -> Bool {
+        a.withUnsafeMutableBufferPointer { vp -> Bool in
+            let v = vp.baseAddress!
+            for j in stride(from: k - 1, through: 0, by: -1) {
+                var d = v[j * k + j]
+                for p in (j + 1)..<max(j + 1, k) { d -= v[j * k + p] * v[j * k + p] }
+                guard d > 0, d.isFinite else { return false }
+                let pivot = d.squareRoot()
+                v[j * k + j] = pivot
+                // Rows above j: V[i][j] = (a[i][j] − Σ_{p>j} V[i][p]·V[j][p]) / V[j][j].
+                for i in 0..<j {
+                    var s = v[i * k + j]
+                    for p in (j + 1)..<max(j + 1, k) { s -= v[i * k + p] * v[j * k + p] }
+                    v[i * k + j] = s / pivot
+                }
+            }
+            // U = V⁻¹, row by row from the bottom (the rows below i are U's
+            // already): U[i][i] = 1/V[i][i], U[i][j] = −(Σ_{i<p≤j} V[i][p]·U[p][j]) / V[i][i].
+            var rowOfV = [Double](repeating: 0, count: k)
+            for i in stride(from: k - 1, through: 0, by: -1) {
+                let row = v + i * k
+                for j in 0..<k { rowOfV[j] = row[j]; row[j] = 0 }
+                for p in (i + 1)..<max(i + 1, k) {
+                    let f = rowOfV[p], below = v + p * k
+                    for j in p..<k { row[j] -= f * below[j] }
+                }
+                let inverse = 1 / rowOfV[i]
+                for j in (i + 1)..<max(i + 1, k) { row[j] *= inverse }
+                row[i] = inverse
+            }
+            return true
+        }
+    }
+}
