@@ -66,7 +66,8 @@ extension LinearCommand {
                                                           errorCompensation: gptq.map { .gptq(damping: $0) } ?? .none)
             layer = searched.weights
             report["awq_alpha"] = searched.alpha
-            if let gptq { report["gptq_damping"] = gptq }
+            // As given on the command line, not widened from Float (0.1, not 0.10000000149…).
+            if let gptq { report["gptq_damping"] = Double("\(gptq)") ?? Double(gptq) }
         } else {
             layer = try Int4Weights(quantizing: wv, outputChannels: n, inputChannels: k, groupSize: group, bias: bv, groupScales: rule)
         }

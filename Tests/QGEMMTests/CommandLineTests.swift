@@ -205,15 +205,24 @@ struct CommandLineTests {
         #expect(awq.status == 0, "\(awq.stderr)")
         let alpha = (try JSONSerialization.jsonObject(with: awq.stdout) as? [String: Any])?["awq_alpha"] as? Double
         #expect(alpha.map { $0 >= 0 && $0 <= 1 } == true, "\(String(decoding: awq.stdout, as: UTF8.self))")
-        // --gptq: the library's search with error compensation, bit for bit, and its damping reported.
-        let gptq = try qgemm(base + ["--awq", "--gptq", "0.5", "--calibrate", file("c.npy"), "--out", file("y5.npy"), "--json", "-"])
+        // --gptq: the library's search with error compensation, bit for bit,
+        // and its damping reported. Correlated calibration rows, more than K,
+        // so the compensated layer is the one kept (it differs from --awq's).
+        let basis = (0..<(4 * k)).map { _ in rng.gaussian() }
+        let c2 = (0..<(300 * k)).map { i in
+            (0..<4).reduce(Float(0.05) * rng.gaussian()) { s, t in s + basis[t * k + i % k] * Float((i / k * 7 + t * 3) % 11 - 5) }
+        }
+        try NPYArray(float32: c2, shape: [300, k]).write(to: URL(fileURLWithPath: file("c2.npy")))
+        let gptq = try qgemm(base + ["--awq", "--gptq", "0.1", "--calibrate", file("c2.npy"), "--out", file("y5.npy"), "--json", "-"])
         #expect(gptq.status == 0, "\(gptq.stderr)")
-        #expect((try JSONSerialization.jsonObject(with: gptq.stdout) as? [String: Any])?["gptq_damping"] as? Double == 0.5)
-        let searched = try Int4Weights.searchingScales(weights: w, outputChannels: n, inputChannels: k, bias: b,
-                                                       calibrationInput: c, rows: 16, groupScales: .absMax,
-                                                       errorCompensation: .gptq(damping: 0.5)).weights
-        #expect(try NPYArray(contentsOf: URL(fileURLWithPath: file("y5.npy"))).floatValues().map(\.bitPattern)
-                == searched(x, rows: m).map(\.bitPattern))
+        #expect((try JSONSerialization.jsonObject(with: gptq.stdout) as? [String: Any])?["gptq_damping"] as? Double == 0.1)
+        func search(_ compensation: Int4Weights.ErrorCompensation) throws -> [UInt32] {
+            try Int4Weights.searchingScales(weights: w, outputChannels: n, inputChannels: k, bias: b, calibrationInput: c2, rows: 300,
+                                            groupScales: .absMax, errorCompensation: compensation).weights(x, rows: m).map(\.bitPattern)
+        }
+        let fromTool = try NPYArray(contentsOf: URL(fileURLWithPath: file("y5.npy"))).floatValues().map(\.bitPattern)
+        #expect(try fromTool == search(.gptq(damping: 0.1)))
+        #expect(try fromTool != search(.none), "the compensated layer should win on these rows")
         let refused: [([String], String)] = [
             (base + ["--mode", "static", "--out", "y.npy"], "--mode applies only to int8 weights"),
             (base + ["--granularity", "tensor", "--out", "y.npy"], "--granularity applies only to int8 weights"),

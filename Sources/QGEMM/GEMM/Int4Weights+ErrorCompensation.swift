@@ -17,13 +17,18 @@ extension Int4Weights {
         /// K is quantized one input channel at a time, in order, and each
         /// channel's rounding error is spread over the channels not yet
         /// quantized, weighted by the inverse of the calibration inputs'
-        /// Hessian `H = Σ x̃ᵀx̃` (x̃ = the rows divided by the smoothing
-        /// factors), to which `damping × mean(diag H)` is added. Each
+        /// Hessian `H = Σ x̃ᵀx̃` over every row (x̃ = the rows divided by the
+        /// smoothing factors; an input that is 0 in every row counts with
+        /// `H_kk = 1`), to which `damping × mean(diag H)` is added. Each
         /// group's scale is chosen when its first channel is reached, from
-        /// the updated weights, by the error `Σ H_kk (w_k − S·q_k)²`. The
-        /// result is kept only where it beats plain rounding on the
-        /// calibration rows. `damping` must lie in (0, 10]; more calibration
-        /// rows than K and a damping near 0.1 work well.
+        /// the updated weights, by `groupScales`: ``GroupScales/absMax`` as
+        /// always (values in −7...7), ``GroupScales/minimizingError`` by the
+        /// weighted error `Σ H_kk (w_k − S·q_k)²` over the same candidates,
+        /// then up to three least-squares refits (values in −8...7). The
+        /// whole layer's result replaces the search's only if its output
+        /// error on the sampled calibration rows is smaller, and only if
+        /// every group scale fits binary16. `damping` must lie in (0, 10];
+        /// more calibration rows than K and a damping near 0.1 work well.
         case gptq(damping: Float = 0.1)
     }
 
@@ -33,9 +38,11 @@ extension Int4Weights {
 
     /// GPTQ-style quantization of `w` (`[N×K]`, already scaled by the
     /// smoothing factors) on the calibration rows `x` (`[rows×K]`, already
-    /// divided by them). Returns values in −8...7 and binary16 scales.
+    /// divided by them, finite). Returns int4 values and binary16 scales, or
+    /// nil when a group's scale would exceed binary16's largest (the updates
+    /// grew the weights that far).
     static func compensatingErrors(_ w: [Float], n: Int, k: Int, group: Int, calibration x: [Float], rows: Int,
-                                   damping: Double) throws(QGEMMError) -> (values: [Int8], scales: [Float]) {
+                                   damping: Double, rule: GroupScales) throws(QGEMMError) -> (values: [Int8], scales: [Float])? {
         // H = Σ xᵀx over every calibration row, upper triangle, in Double.
         var h = [Double](repeating: 0, count: k * k)
         h.withUnsafeMutableBufferPointer { hp in
@@ -68,11 +75,13 @@ extension Int4Weights {
         var work = w.map(Double.init)
         var scale = [Double](repeating: 0, count: n)
         var error = [Double](repeating: 0, count: n)
+        let lowest: Double = rule == .absMax ? -7 : -8
         for i in 0..<k {
             if i % group == 0 {
                 let end = min(i + group, k)
                 for c in 0..<n {
-                    let s = Self.weightedGroupScale(work, from: c * k + i, count: end - i, weights: diagonal, weightsFrom: i)
+                    guard let s = Self.groupScale(work, from: c * k + i, count: end - i, rule: rule, weights: diagonal,
+                                                  weightsFrom: i) else { return nil }
                     scales[c * groups + i / group] = s
                     scale[c] = Double(s)
                 }
@@ -80,7 +89,7 @@ extension Int4Weights {
             let pivot = u[i * k + i]
             for c in 0..<n {
                 let wv = work[c * k + i], s = scale[c]
-                let q = s > 0 ? max(-8, min(7, (wv / s).rounded(.toNearestOrAwayFromZero))) : 0
+                let q = s > 0 ? max(lowest, min(7, (wv / s).rounded(.toNearestOrAwayFromZero))) : 0
                 values[c * k + i] = Int8(q)
                 error[c] = (wv - q * s) / pivot
             }
@@ -98,14 +107,19 @@ extension Int4Weights {
         return (values, scales)
     }
 
-    /// The binary16 scale for `count` weights from `w[from...]`: among
-    /// `absMax/d`, d = 7, 7.25, …, 14, the one with the least
-    /// `Σ weights_k (w_k − S·q_k)²`, then up to three least-squares refits
-    /// `S = Σ weights·w·q / Σ weights·q²`, each kept only if it lowers that
-    /// error. 0 for a group of zeros or one below binary16's smallest scale.
-    static func weightedGroupScale(_ w: [Double], from: Int, count: Int, weights: [Double], weightsFrom: Int) -> Float {
+    /// The binary16 scale for `count` weights from `w[from...]`. absMax:
+    /// `absMax/7`. minimizingError: among `absMax/d`, d = 7, 7.25, …, 14, the
+    /// one with the least `Σ weights_k (w_k − S·q_k)²`, then up to three
+    /// least-squares refits `S = Σ weights·w·q / Σ weights·q²`, each kept only
+    /// if it lowers that error. 0 for a group of zeros or one below
+    /// binary16's smallest scale; nil when `absMax/7` exceeds its largest.
+    static func groupScale(_ w: [Double], from: Int, count: Int, rule: GroupScales, weights: [Double],
+                           weightsFrom: Int) -> Float? {
         var absMax = 0.0
         for t in 0..<count { absMax = max(absMax, abs(w[from + t])) }
+        guard absMax / 7 <= 65504 else { return nil }
+        func half(_ v: Double) -> Float { qg_f32_from_f16(qg_f16_from_f32(Float(v))) }
+        if rule == .absMax { return half(absMax / 7) }
         func quantized(_ v: Double, _ s: Double) -> Double { max(-8, min(7, (v / s).rounded(.toNearestOrAwayFromZero))) }
         func error(_ s: Float) -> Double {
             let sd = Double(s)
@@ -116,7 +130,6 @@ extension Int4Weights {
             }
             return e
         }
-        func half(_ v: Double) -> Float { qg_f32_from_f16(qg_f16_from_f32(Float(v))) }
         var best: Float = 0, bestError = Double.infinity
         for step in 0...28 {
             let s = half(absMax / (7 + Double(step) / 4))

@@ -171,12 +171,17 @@ public final class Int4Weights: Sendable {
     ///     clips as well: default ``GroupScales/minimizingError``).
     ///   - errorCompensation: after α is chosen, ``ErrorCompensation/gptq(damping:)``
     ///     quantizes the smoothed weights again with GPTQ-style rounding on
-    ///     all the calibration rows, and keeps that result if its output error
-    ///     on the sampled rows is smaller. Default ``ErrorCompensation/none``.
-    ///     It takes K ≤ ``errorCompensationMaxInputChannels``.
+    ///     all the calibration rows (group scales by `groupScales`), and keeps
+    ///     that result if its output error on the sampled rows is smaller.
+    ///     Default ``ErrorCompensation/none``. It takes K ≤
+    ///     ``errorCompensationMaxInputChannels``.
     /// - Returns: the weights and the α chosen.
-    /// - Throws: ``QGEMMError`` for bad shapes or values, a damping outside
-    ///   (0, 10] or a K too large for error compensation.
+    /// - Throws: ``QGEMMError`` for bad shapes or values; with error
+    ///   compensation, `.invalidArgument` for a damping outside (0, 10],
+    ///   `.invalidShape` for a K above ``errorCompensationMaxInputChannels``,
+    ///   and `.invalidValue` for a calibration input that overflows Float once
+    ///   divided by its smoothing factor or a Hessian that is not positive
+    ///   definite with this damping.
     public static func searchingScales(weights: [Float], outputChannels: Int, inputChannels: Int, groupSize: Int = 32,
                                        bias: [Float]? = nil, calibrationInput: [Float], rows: Int,
                                        steps: Int = 20, groupScales: GroupScales = .minimizingError,
@@ -258,14 +263,18 @@ public final class Int4Weights: Sendable {
                     inputs.withUnsafeMutableBufferPointer { smoothing.apply(from, rows: rows, into: $0) }
                 }
             }
-            let (values, scales) = try compensatingErrors(scaled, n: n, k: k, group: groupSize, calibration: inputs, rows: rows,
-                                                          damping: Double(damping))
-            let candidate = try Int4Weights(values: values, scales: scales, outputChannels: n, inputChannels: k,
-                                            groupSize: groupSize, smoothing: smoothing)
-            let y = try candidate(sample, rows: used)
-            var error = 0.0
-            for i in 0..<y.count { error += (Double(y[i]) - want[i]) * (Double(y[i]) - want[i]) }
-            if error < chosen.error { chosen = (candidate, chosen.alpha, error) }
+            if let i = inputs.firstIndex(where: { !$0.isFinite }) {
+                throw QGEMMError(.invalidValue, "calibration input \(x[i]) at [\(i / k)][\(i % k)] overflows when divided by its smoothing factor")
+            }
+            if let (values, scales) = try compensatingErrors(scaled, n: n, k: k, group: groupSize, calibration: inputs,
+                                                             rows: rows, damping: Double(damping), rule: groupScales) {
+                let candidate = try Int4Weights(values: values, scales: scales, outputChannels: n, inputChannels: k,
+                                                groupSize: groupSize, smoothing: smoothing)
+                let y = try candidate(sample, rows: used)
+                var error = 0.0
+                for i in 0..<y.count { error += (Double(y[i]) - want[i]) * (Double(y[i]) - want[i]) }
+                if error < chosen.error { chosen = (candidate, chosen.alpha, error) }
+            }
         }
         let withBias = try Int4Weights(values: chosen.weights.values(), scales: chosen.weights.scales, outputChannels: n,
                                        inputChannels: k, groupSize: groupSize, bias: bias, smoothing: chosen.weights.smoothing)

@@ -33,6 +33,7 @@ struct StudySpec: Decodable {
         let gptq: Float?
 
         func recipe() throws -> LayerRecipe {
+            if gptq != nil, mode != "int4-awq" { throw QGEMMError(.invalidArgument, "\"gptq\" goes with mode int4-awq, not \(mode)") }
             switch mode {
             case "float": return .float
             case "dynamic":
