@@ -34,7 +34,11 @@ static long w4_case(const qg_kernel *kernel, int64_t m, int64_t n, int64_t k, in
     uint16_t *packed_scales = malloc(sizeof(uint16_t) * (size_t)qg_w4_scale_count(n, k, group));
     float *bias = variant % 2 ? malloc(sizeof(float) * (size_t)np) : NULL;
     float *y = malloc(sizeof(float) * (size_t)(m * ldy)), *want = malloc(sizeof(float) * (size_t)(m * ldy));
-    for (int64_t i = 0; i < n * k; i++) q[i] = (int8_t)(kernel_tester_next() % 16) - 8;
+    // One case in eight is all extremes: every value 7 (nibble 15) against
+    // activations of −128 and 127 in alternate rows, the largest sums any
+    // int16 or int32 step of a tile can meet.
+    const int extremes = variant % 8 == 7;
+    for (int64_t i = 0; i < n * k; i++) q[i] = extremes ? 7 : (int8_t)(kernel_tester_next() % 16) - 8;
     // Binary16 scales; one in 16 a subnormal, so the widening of every path
     // meets the reference's on those too.
     for (int64_t i = 0; i < n * groups; i++)
@@ -42,7 +46,7 @@ static long w4_case(const qg_kernel *kernel, int64_t m, int64_t n, int64_t k, in
                                                    : qg_f16_from_f32(random_scale());
     for (int64_t r = 0; r < m; r++) {
         x_scale[r] = random_scale();
-        for (int64_t i = 0; i < k; i++) x[r * ldx + i] = (int8_t)kernel_tester_next();
+        for (int64_t i = 0; i < k; i++) x[r * ldx + i] = extremes ? (r % 2 ? 127 : -128) : (int8_t)kernel_tester_next();
         for (int64_t i = 0; i < k; i++) offset[r * groups + i / group] -= 8 * x[r * ldx + i];
     }
     for (int64_t i = 0; bias && i < np; i++) bias[i] = random_scale() * 100.0f;

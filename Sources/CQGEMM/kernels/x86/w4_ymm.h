@@ -7,6 +7,12 @@
 // and may define
 //   QG_W4Y_PREFETCH_BYTES      how far ahead a one-row tile prefetches each
 //                              panel's weights (none when undefined)
+//   QG_W4Y_DOT16(lo, hi, x0, x1), QG_W4Y_WIDEN(sum, part)
+//       QG_W4Y_DOT in two steps: int16 lanes lo·x0 + hi·x1 over byte pairs
+//       (at most 2·2·15·128 = 7,680 in magnitude), and sum + the pairs of
+//       such lanes in int32. Tiles of several rows then add up to four
+//       chunks' int16 lanes (at most 30,720, so exact) before each widening:
+//       one widening per four chunks instead of one per chunk.
 // A 64-byte chunk of the W4 layout is two ymm halves of 8 channels × 8 K:
 // bytes 0…31 are channels 0…7, bytes 32…63 channels 8…15, each with K 0…3 in
 // its low nibbles and K 4…7 in its high ones (qgemm.h). Each group's sums start
@@ -24,6 +30,63 @@ QG_W4Y_INLINE __m256i qg_w4y_broadcast(const int8_t *x) {
     memcpy(&word, x, sizeof word);
     return _mm256_set1_epi32(word);
 }
+
+/// The nibbles of one 64-byte chunk (`at` bytes into each half's stream)
+/// for NH halves of 8 channels: K 0…3 in `lo`, K 4…7 in `hi`, as bytes 0…15.
+QG_W4Y_INLINE void qg_w4y_unpack(const uint8_t *const *w, const int NH, const int R, int64_t at, __m256i nibble,
+                                 __m256i *lo, __m256i *hi) {
+#ifdef QG_W4Y_PREFETCH_BYTES
+    // One row streams its panels from memory; halves 2p and 2p + 1 share
+    // panel p's 64-byte chunks.
+    if (R == 1)
+        for (int h = 0; h < NH; h += 2) _mm_prefetch((const char *)(w[h] + at + QG_W4Y_PREFETCH_BYTES), _MM_HINT_T0);
+#else
+    (void)R;
+#endif
+    for (int h = 0; h < NH; h++) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(w[h] + at));
+        lo[h] = _mm256_and_si256(v, nibble);
+        hi[h] = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
+    }
+}
+
+/// Adds one group's dot products (`chunks` chunks from `at` bytes into each
+/// half's stream, activations from `x[r] + kg`) to `sum[r][h]`, a chunk at a time.
+QG_W4Y_INLINE void qg_w4y_group_sums(const uint8_t *const *w, const int NH, const int R, const int8_t *const *x,
+                                     int64_t kg, int64_t at, int64_t chunks, __m256i nibble, __m256i sum[4][4]) {
+    for (int64_t c = 0; c < chunks; c++) {
+        __m256i lo[4], hi[4];
+        qg_w4y_unpack(w, NH, R, at + c * 64, nibble, lo, hi);
+        for (int r = 0; r < R; r++) {
+            const __m256i x0 = qg_w4y_broadcast(x[r] + kg + c * 8), x1 = qg_w4y_broadcast(x[r] + kg + c * 8 + 4);
+            for (int h = 0; h < NH; h++) sum[r][h] = QG_W4Y_DOT(sum[r][h], lo[h], hi[h], x0, x1);
+        }
+    }
+}
+
+#ifdef QG_W4Y_DOT16
+/// The same, with up to four chunks added in int16 before each widening.
+QG_W4Y_INLINE void qg_w4y_group_sums16(const uint8_t *const *w, const int NH, const int R, const int8_t *const *x,
+                                       int64_t kg, int64_t at, int64_t chunks, __m256i nibble, __m256i sum[4][4]) {
+    for (int64_t c0 = 0; c0 < chunks; c0 += 4) {
+        const int64_t c1 = c0 + 4 < chunks ? c0 + 4 : chunks;
+        __m256i part[4][4];
+        for (int64_t c = c0; c < c1; c++) {
+            __m256i lo[4], hi[4];
+            qg_w4y_unpack(w, NH, R, at + c * 64, nibble, lo, hi);
+            for (int r = 0; r < R; r++) {
+                const __m256i x0 = qg_w4y_broadcast(x[r] + kg + c * 8), x1 = qg_w4y_broadcast(x[r] + kg + c * 8 + 4);
+                for (int h = 0; h < NH; h++) {
+                    const __m256i d = QG_W4Y_DOT16(lo[h], hi[h], x0, x1);
+                    part[r][h] = c == c0 ? d : _mm256_add_epi16(part[r][h], d);
+                }
+            }
+        }
+        for (int r = 0; r < R; r++)
+            for (int h = 0; h < NH; h++) sum[r][h] = QG_W4Y_WIDEN(sum[r][h], part[r][h]);
+    }
+}
+#endif
 
 /// R rows × NH halves of 8 channels (compile-time constants).
 QG_W4Y_INLINE void qg_w4y_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int cols, const int R, const int NH) {
@@ -55,25 +118,14 @@ QG_W4Y_INLINE void qg_w4y_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
             for (int h = 0; h < NH; h++) sum[r][h] = start;
         }
         const int64_t kg = g * a->group;
-        for (int64_t c = 0; c < chunks; c++) {
-#ifdef QG_W4Y_PREFETCH_BYTES
-            // One row streams its panels from memory; halves 2p and 2p + 1
-            // share panel p's 64-byte chunks.
-            if (R == 1)
-                for (int h = 0; h < NH; h += 2)
-                    _mm_prefetch((const char *)(w[h] + (g * chunks + c) * 64 + QG_W4Y_PREFETCH_BYTES), _MM_HINT_T0);
+#ifdef QG_W4Y_DOT16
+        // Several rows share each unpacked chunk, and the multiplies bound
+        // the tile; one row is bound by reading its weights, and there the
+        // extra int16 adds cost more than the widenings they save.
+        if (R > 1) qg_w4y_group_sums16(w, NH, R, x, kg, g * chunks * 64, chunks, nibble, sum);
+        else
 #endif
-            __m256i lo[4], hi[4];
-            for (int h = 0; h < NH; h++) {
-                const __m256i v = _mm256_loadu_si256((const __m256i *)(w[h] + (g * chunks + c) * 64));
-                lo[h] = _mm256_and_si256(v, nibble);
-                hi[h] = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
-            }
-            for (int r = 0; r < R; r++) {
-                const __m256i x0 = qg_w4y_broadcast(x[r] + kg + c * 8), x1 = qg_w4y_broadcast(x[r] + kg + c * 8 + 4);
-                for (int h = 0; h < NH; h++) sum[r][h] = QG_W4Y_DOT(sum[r][h], lo[h], hi[h], x0, x1);
-            }
-        }
+            qg_w4y_group_sums(w, NH, R, x, kg, g * chunks * 64, chunks, nibble, sum);
         for (int h = 0; h < NH; h++) {
             const __m256 scale = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(ws[h] + g * QG_W4_PANEL_N)));
             for (int r = 0; r < R; r++) s[r][h] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sum[r][h]), s[r][h]);
