@@ -65,25 +65,38 @@ QG_W4Y_INLINE void qg_w4y_group_sums(const uint8_t *const *w, const int NH, cons
 }
 
 #ifdef QG_W4Y_DOT16
-/// The same, with up to four chunks added in int16 before each widening.
-QG_W4Y_INLINE void qg_w4y_group_sums16(const uint8_t *const *w, const int NH, const int R, const int8_t *const *x,
-                                       int64_t kg, int64_t at, int64_t chunks, __m256i nibble, __m256i sum[4][4]) {
-    for (int64_t c0 = 0; c0 < chunks; c0 += 4) {
-        const int64_t c1 = c0 + 4 < chunks ? c0 + 4 : chunks;
-        __m256i part[4][4];
-        for (int64_t c = c0; c < c1; c++) {
-            __m256i lo[4], hi[4];
-            qg_w4y_unpack(w, NH, R, at + c * 64, nibble, lo, hi);
-            for (int r = 0; r < R; r++) {
-                const __m256i x0 = qg_w4y_broadcast(x[r] + kg + c * 8), x1 = qg_w4y_broadcast(x[r] + kg + c * 8 + 4);
-                for (int h = 0; h < NH; h++) {
-                    const __m256i d = QG_W4Y_DOT16(lo[h], hi[h], x0, x1);
-                    part[r][h] = c == c0 ? d : _mm256_add_epi16(part[r][h], d);
-                }
+/// `count` (1…4) chunks from chunk c0 added in int16, then widened into `sum`.
+QG_W4Y_INLINE void qg_w4y_block16(const uint8_t *const *w, const int NH, const int R, const int8_t *const *x, int64_t kg,
+                                  int64_t at, int64_t c0, const int count, __m256i nibble, __m256i sum[4][4]) {
+    __m256i part[4][4];
+    for (int i = 0; i < count; i++) {
+        const int64_t c = c0 + i;
+        __m256i lo[4], hi[4];
+        qg_w4y_unpack(w, NH, R, at + c * 64, nibble, lo, hi);
+        for (int r = 0; r < R; r++) {
+            const __m256i x0 = qg_w4y_broadcast(x[r] + kg + c * 8), x1 = qg_w4y_broadcast(x[r] + kg + c * 8 + 4);
+            for (int h = 0; h < NH; h++) {
+                const __m256i d = QG_W4Y_DOT16(lo[h], hi[h], x0, x1);
+                part[r][h] = i == 0 ? d : _mm256_add_epi16(part[r][h], d);
             }
         }
-        for (int r = 0; r < R; r++)
-            for (int h = 0; h < NH; h++) sum[r][h] = QG_W4Y_WIDEN(sum[r][h], part[r][h]);
+    }
+    for (int r = 0; r < R; r++)
+        for (int h = 0; h < NH; h++) sum[r][h] = QG_W4Y_WIDEN(sum[r][h], part[r][h]);
+}
+
+/// qg_w4y_group_sums with up to four chunks added in int16 before each
+/// widening: whole blocks of four (a constant count, so unrolled), then the
+/// rest.
+QG_W4Y_INLINE void qg_w4y_group_sums16(const uint8_t *const *w, const int NH, const int R, const int8_t *const *x,
+                                       int64_t kg, int64_t at, int64_t chunks, __m256i nibble, __m256i sum[4][4]) {
+    int64_t c0 = 0;
+    for (; c0 + 4 <= chunks; c0 += 4) qg_w4y_block16(w, NH, R, x, kg, at, c0, 4, nibble, sum);
+    switch (chunks - c0) {
+    case 3: qg_w4y_block16(w, NH, R, x, kg, at, c0, 3, nibble, sum); break;
+    case 2: qg_w4y_block16(w, NH, R, x, kg, at, c0, 2, nibble, sum); break;
+    case 1: qg_w4y_block16(w, NH, R, x, kg, at, c0, 1, nibble, sum); break;
+    default: break;
     }
 }
 #endif
