@@ -21,16 +21,7 @@ struct Int4ErrorCompensationTests {
     }
 
     func outputError(_ layer: Int4Weights, _ x: [Float], rows: Int, _ w: [Float], n: Int, k: Int) throws -> Double {
-        let y = try layer(x, rows: rows)
-        var e = 0.0
-        for r in 0..<rows {
-            for c in 0..<n {
-                var want = 0.0
-                for j in 0..<k { want += Double(x[r * k + j]) * Double(w[c * k + j]) }
-                e += (Double(y[r * n + c]) - want) * (Double(y[r * n + c]) - want)
-            }
-        }
-        return e
+        try int4OutputError(layer, x, rows: rows, w, n: n, k: k)
     }
 
     /// The factor the rounding spreads its error with: Uᵀ·U is the inverse of
@@ -168,4 +159,19 @@ struct Int4ErrorCompensationTests {
         }
         #expect(error?.code == .invalidShape)
     }
+}
+
+/// The squared error of a 4-bit layer's output on X `[rows×K]` against the
+/// Float layer `X·Wᵀ` (no bias), computed in Double.
+func int4OutputError(_ layer: Int4Weights, _ x: [Float], rows: Int, _ w: [Float], n: Int, k: Int) throws -> Double {
+    let y = try layer(x, rows: rows)
+    var e = 0.0
+    for r in 0..<rows {
+        for c in 0..<n {
+            var want = 0.0
+            for j in 0..<k { want += Double(x[r * k + j]) * Double(w[c * k + j]) }
+            e += (Double(y[r * n + c]) - want) * (Double(y[r * n + c]) - want)
+        }
+    }
+    return e
 }

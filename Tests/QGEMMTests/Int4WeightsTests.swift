@@ -210,18 +210,7 @@ struct Int4WeightsTests {
         #expect(alpha >= 0 && alpha <= 1)
         #expect((searched.smoothing == nil) == (alpha == 0))
         let plain = try Int4Weights(quantizing: w, outputChannels: n, inputChannels: k, groupSize: 32, groupScales: .minimizingError)
-        func error(_ layer: Int4Weights) throws -> Double {
-            let y = try layer(x, rows: rows)
-            var e = 0.0
-            for r in 0..<rows {
-                for c in 0..<n {
-                    var want = 0.0
-                    for j in 0..<k { want += Double(x[r * k + j]) * Double(w[c * k + j]) }
-                    e += (Double(y[r * n + c]) - want) * (Double(y[r * n + c]) - want)
-                }
-            }
-            return e
-        }
+        func error(_ layer: Int4Weights) throws -> Double { try int4OutputError(layer, x, rows: rows, w, n: n, k: k) }
         #expect(try error(searched) <= error(plain), "α = \(alpha)")
         // A smoothed layer is the plain contract on X·diag(1/s): the same bits.
         if let smoothing = searched.smoothing {
