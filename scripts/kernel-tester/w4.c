@@ -4,9 +4,11 @@
 // included; bias or none) on
 //   - shapes derived from the tiles: M = 1 … min(MR+1, 17), 23–25 and 31–33
 //     (up to MR+1), MR−1, MR, MR+1, 2·MR+1; N = NR−1, NR, NR+1, 2·NR+3 of both tiles; K = G−1, G, G+1,
-//     2·G+3 and 300 for each group size G of 8, 32, 40, 64, 96, 128 and 320;
-//     row and output strides and threads rotate;
-//   - random cases.
+//     2·G+3 and 300 for each group size G of 8, 24, 32, 40, 48, 64, 96, 128
+//     and 320 (1 to 40 chunks of 8 K: every remainder a tile that works in
+//     blocks of 4 chunks can leave); row and output strides and threads rotate;
+//   - random cases;
+//   - one case in seven all extremes (below).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,10 +36,11 @@ static long w4_case(const qg_kernel *kernel, int64_t m, int64_t n, int64_t k, in
     uint16_t *packed_scales = malloc(sizeof(uint16_t) * (size_t)qg_w4_scale_count(n, k, group));
     float *bias = variant % 2 ? malloc(sizeof(float) * (size_t)np) : NULL;
     float *y = malloc(sizeof(float) * (size_t)(m * ldy)), *want = malloc(sizeof(float) * (size_t)(m * ldy));
-    // One case in eight is all extremes: every value 7 (nibble 15) against
-    // activations of −128 and 127 in alternate rows, the largest sums any
-    // int16 or int32 step of a tile can meet.
-    const int extremes = variant % 8 == 7;
+    // One case in seven is all extremes: every value 7 (nibble 15) against
+    // activations of −128 and 127 in alternate rows, the largest sums a
+    // tile's int16 steps can meet. (Seven, prime to the shape loops' counts,
+    // so it falls on every M and N in turn.)
+    const int extremes = variant % 7 == 6;
     for (int64_t i = 0; i < n * k; i++) q[i] = extremes ? 7 : (int8_t)(kernel_tester_next() % 16) - 8;
     // Binary16 scales; one in 16 a subnormal, so the widening of every path
     // meets the reference's on those too.
@@ -110,12 +113,13 @@ int kernel_tester_check_w4(const qg_kernel *kernel, int cases) {
         for (int i = 0; i < 4; i++) add_value(ns, &nn, v[i]);
     }
     // 40 and 96 end in a part of a 64-K block; 320 is run in parts by the
-    // tiles that unpack a few blocks at a time.
-    const int64_t group_sizes[7] = {8, 32, 40, 64, 96, 128, 320};
+    // tiles that unpack a few blocks at a time; 24, 40 and 48 leave 3, 1 and
+    // 2 chunks after blocks of 4.
+    const int64_t group_sizes[9] = {8, 24, 32, 40, 48, 64, 96, 128, 320};
     long outputs = 0;
     int shapes = 0;
     uint32_t variant = 0;
-    for (int gi = 0; gi < 7; gi++) {
+    for (int gi = 0; gi < 9; gi++) {
         const int64_t g = group_sizes[gi], ks[5] = {g - 1, g, g + 1, 2 * g + 3, 300};
         for (int ik = 0; ik < 5; ik++)
             for (int im = 0; im < nm; im++)

@@ -2,10 +2,11 @@
 // The unsigned operand is a nibble (≤ 15) and the signed one an activation
 // (≥ −128), so a pair of products is at most 2·15·128 = 3,840 in magnitude,
 // and the low and high nibbles' pairs added in int16 at most 7,680: neither
-// saturates, so this is exact. The tile adds four chunks' int16 lanes (at
-// most 30,720) before VPMADDWD by 1 sums pairs into int32 in the 2-row tile:
-// the multiply port, its bound, does 2.25 instructions per chunk and half
-// instead of 3 (128×4096×4096 at group 32: 113–115 → 128–131 GOP/s on Zen 2).
+// saturates, so this is exact. The 2-row tile adds up to four chunks' int16
+// lanes (at most 30,720) before VPMADDWD by 1 sums pairs into int32: the
+// multiply port, its bound, does 2.25 instructions per chunk and half
+// instead of 3 when the chunks come in fours (128×4096×4096 at group 32:
+// 116–118 → 128–134 GOP/s on Zen 2).
 //
 // Tiles: 2 rows × 16 channels, and for decode 1 row × 32 channels.
 #include "kernel.h"
