@@ -115,11 +115,12 @@ int kernel_tester_check_w4(const qg_kernel *kernel, int cases) {
     // 40 and 96 end in a part of a 64-K block; 320 is run in parts by the
     // tiles that unpack a few blocks at a time; 24, 40 and 48 leave 3, 1 and
     // 2 chunks after blocks of 4.
-    const int64_t group_sizes[9] = {8, 24, 32, 40, 48, 64, 96, 128, 320};
+    const int64_t group_sizes[] = {8, 24, 32, 40, 48, 64, 96, 128, 320};
+    const int group_count = (int)(sizeof group_sizes / sizeof group_sizes[0]);
     long outputs = 0;
     int shapes = 0;
     uint32_t variant = 0;
-    for (int gi = 0; gi < 9; gi++) {
+    for (int gi = 0; gi < group_count; gi++) {
         const int64_t g = group_sizes[gi], ks[5] = {g - 1, g, g + 1, 2 * g + 3, 300};
         for (int ik = 0; ik < 5; ik++)
             for (int im = 0; im < nm; im++)
@@ -131,7 +132,7 @@ int kernel_tester_check_w4(const qg_kernel *kernel, int cases) {
                 }
     }
     for (int c = 0; c < cases; c++) {
-        const int64_t g = group_sizes[kernel_tester_next() % 7];
+        const int64_t g = group_sizes[kernel_tester_next() % group_count];
         const long r = w4_case(kernel, 1 + kernel_tester_next() % 20, 1 + kernel_tester_next() % 100,
                                1 + kernel_tester_next() % 400, g, kernel_tester_next());
         if (r < 0) return 1;
