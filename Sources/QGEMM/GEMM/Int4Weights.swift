@@ -228,6 +228,13 @@ public final class Int4Weights: Sendable {
                 want[r * n + c] = acc
             }
         }
+        // A candidate's squared error against it: what every choice below compares.
+        func sampleError(_ candidate: Int4Weights) throws(QGEMMError) -> Double {
+            let y = try candidate(sample, rows: used)
+            var error = 0.0
+            for i in 0..<y.count { error += (Double(y[i]) - want[i]) * (Double(y[i]) - want[i]) }
+            return error
+        }
         let nonzero = meanAbs.filter { $0 > 0 }
         var best: (weights: Int4Weights, alpha: Float, error: Double)? = nil
         for step in 0...steps {
@@ -246,9 +253,7 @@ public final class Int4Weights: Sendable {
             }
             let candidate = try Int4Weights(quantizing: weights, outputChannels: n, inputChannels: k, groupSize: groupSize,
                                             smoothing: smoothing, groupScales: groupScales)
-            let y = try candidate(sample, rows: used)
-            var error = 0.0
-            for i in 0..<y.count { error += (Double(y[i]) - want[i]) * (Double(y[i]) - want[i]) }
+            let error = try sampleError(candidate)
             if let b = best, b.error <= error { continue }
             best = (candidate, Float(alpha), error)
         }
@@ -270,9 +275,7 @@ public final class Int4Weights: Sendable {
                                                              rows: rows, damping: Double(damping), rule: groupScales) {
                 let candidate = try Int4Weights(values: values, scales: scales, outputChannels: n, inputChannels: k,
                                                 groupSize: groupSize, smoothing: smoothing)
-                let y = try candidate(sample, rows: used)
-                var error = 0.0
-                for i in 0..<y.count { error += (Double(y[i]) - want[i]) * (Double(y[i]) - want[i]) }
+                let error = try sampleError(candidate)
                 if error < chosen.error { chosen = (candidate, chosen.alpha, error) }
             }
         }
