@@ -3,11 +3,10 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 
-from minilm_reference import MODEL, calibration, calibration_more, encode, evaluation, neighbours, tokenizer
+from minilm_reference import MODEL, calibration, calibration_more, embed_study, encode, evaluation, neighbours, tokenizer
 
 EMBED = os.path.abspath(sys.argv[1])
 MARGIN = 0.01
@@ -60,13 +59,8 @@ def main():
         failed.append("Float: goal mean cosine >= 0.99999")
     # 4-bit weights (group 32, AWQ-style search then GPTQ-style rounding,
     # calibrated on the 232 calibration sentences), int8 activations per row.
-    with tempfile.TemporaryDirectory() as tmp:
-        spec = os.path.join(tmp, "study.json")
-        with open(spec, "w") as f:
-            json.dump({"calibration": calibration + calibration_more, "evaluation": evaluation,
-                       "configs": [{"label": "int4", "default": {"mode": "int4-awq", "group": 32, "gptq": 0.1}}]}, f)
-        out = subprocess.run([EMBED, "--model", MODEL, "--study", spec], check=True, capture_output=True, text=True)
-    emb = np.array(json.loads(out.stdout)[0]["embeddings"], dtype=np.float64)
+    int4 = embed_study(EMBED, [("int4", {"mode": "int4-awq", "group": 32, "gptq": 0.1}, None)], calibration + calibration_more)
+    emb = np.array(int4["int4"]["embeddings"], dtype=np.float64)
     cos = (emb * ref).sum(1)
     same = neighbours(emb) == neighbours(ref)
     print(f"{'int4 AWQ+GPTQ group 32':24} mean cosine {cos.mean():.6f}  min {cos.min():.6f}  same nearest neighbour "

@@ -1,14 +1,12 @@
 """The body of scripts/minilm-check (see there). Arguments: OUT_DIR EMBED_BINARY [--int4]."""
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
 
-from minilm_reference import MODEL, calibration, calibration_more, encode, evaluation, float_linear, neighbours, pairs
+from minilm_reference import calibration, calibration_more, embed_study, encode, evaluation, float_linear, neighbours, pairs
 
 OUT, EMBED = sys.argv[1], os.path.abspath(sys.argv[2])
 INT4 = "--int4" in sys.argv[3:]
@@ -56,16 +54,9 @@ if INT4:
 MIXED_THRESHOLD_DB = 30.0
 
 
-def study(tmp, entries, sentences=calibration):
-    """Runs `embed --study` on [(label, default recipe, per-layer recipes)],
-    calibrated on `sentences`; returns its results by label."""
-    spec = {"calibration": sentences, "evaluation": evaluation,
-            "configs": [{"label": label, "default": recipe, "layers": layers} for label, recipe, layers in entries]}
-    path = os.path.join(tmp, "study.json")
-    with open(path, "w") as f:
-        json.dump(spec, f)
-    out = subprocess.run([EMBED, "--model", MODEL, "--study", path], check=True, stdout=subprocess.PIPE, text=True)
-    return {r["label"]: r for r in json.loads(out.stdout)}
+def study(entries, sentences=calibration):
+    """`embed --study` of [(label, default recipe, per-layer recipes)] on `sentences`, by label."""
+    return embed_study(EMBED, entries, sentences)
 
 
 def summarize(r, seconds):
@@ -79,25 +70,24 @@ def summarize(r, seconds):
 
 
 started = time.time()
-with tempfile.TemporaryDirectory() as tmp:
-    raw = study(tmp, [(label, recipe, None) for label, recipe in configs])
-    first = time.time() - started
-    results = [summarize(raw[label], first / len(configs)) for label, _ in configs]
-    for entries, sentences in ((int4_configs, calibration + calibration_more), (int4_small, calibration)):
-        if entries:
-            t = time.time()
-            raw = study(tmp, [(label, recipe, None) for label, recipe in entries], sentences)
-            results += [summarize(raw[label], (time.time() - t) / len(entries)) for label, _ in entries]
-    # Mixed: the static configuration with the best mean cosine, layer by layer
-    # kept static where its SQNR on the calibration inputs (not the evaluation
-    # ones) reaches MIXED_THRESHOLD_DB, dynamic per-row elsewhere.
-    best_static = max((r for r in results if r["config"].startswith("static")), key=lambda r: r["cosine_mean"])
-    static_recipe = dict(configs)[best_static["config"]]
-    fallback = {name: DYNAMIC for name, db in best_static["calibration_sqnr_db"].items() if db < MIXED_THRESHOLD_DB}
-    label = f"mixed ({best_static['config']} where >= {MIXED_THRESHOLD_DB:.0f} dB)"
-    t = time.time()
-    mixed = summarize(study(tmp, [(label, static_recipe, fallback)])[label], time.time() - t)
-    results.append(mixed)
+raw = study([(label, recipe, None) for label, recipe in configs])
+first = time.time() - started
+results = [summarize(raw[label], first / len(configs)) for label, _ in configs]
+for entries, sentences in ((int4_configs, calibration + calibration_more), (int4_small, calibration)):
+    if entries:
+        t = time.time()
+        raw = study([(label, recipe, None) for label, recipe in entries], sentences)
+        results += [summarize(raw[label], (time.time() - t) / len(entries)) for label, _ in entries]
+# Mixed: the static configuration with the best mean cosine, layer by layer
+# kept static where its SQNR on the calibration inputs (not the evaluation
+# ones) reaches MIXED_THRESHOLD_DB, dynamic per-row elsewhere.
+best_static = max((r for r in results if r["config"].startswith("static")), key=lambda r: r["cosine_mean"])
+static_recipe = dict(configs)[best_static["config"]]
+fallback = {name: DYNAMIC for name, db in best_static["calibration_sqnr_db"].items() if db < MIXED_THRESHOLD_DB}
+label = f"mixed ({best_static['config']} where >= {MIXED_THRESHOLD_DB:.0f} dB)"
+t = time.time()
+mixed = summarize(study([(label, static_recipe, fallback)])[label], time.time() - t)
+results.append(mixed)
 print(f"{len(results)} configurations through the Swift encoder (embed --study) in {time.time() - started:.1f} s",
       file=sys.stderr)
 

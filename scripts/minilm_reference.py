@@ -1,7 +1,10 @@
 """all-MiniLM-L6-v2 in NumPy float: the reference forward pass that
 scripts/minilm-check and scripts/encoder-check compare the int8 model with.
 `encode(sentences, linear)` runs every Linear layer through `linear(x, l, name)`."""
+import json
 import os
+import subprocess
+import tempfile
 
 import numpy as np
 from scipy.special import erf
@@ -81,3 +84,18 @@ def neighbours(e):
     s = e @ e.T
     np.fill_diagonal(s, -2)
     return s.argmax(1)
+
+
+def embed_study(embed, entries, sentences):
+    """Runs the Swift encoder's `EMBED --study` on [(label, default recipe,
+    per-layer recipes or None)], calibrated on `sentences`, over the
+    evaluation sentences; returns its results by label. Its progress goes
+    to stderr."""
+    spec = {"calibration": sentences, "evaluation": evaluation,
+            "configs": [{"label": label, "default": recipe, "layers": layers} for label, recipe, layers in entries]}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "study.json")
+        with open(path, "w") as f:
+            json.dump(spec, f)
+        out = subprocess.run([embed, "--model", MODEL, "--study", path], check=True, stdout=subprocess.PIPE, text=True)
+    return {r["label"]: r for r in json.loads(out.stdout)}
