@@ -49,6 +49,11 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("group-size"), parsing: .unconditional, help: "K values per int4 scale: a multiple of 8 from 8 to 4096 (with --weights int4).")
     var groupSize: Int?
 
+    @Flag(name: .long, help: ArgumentHelp(
+        "Evict the caches before every timed run (not timed), as in decode, where each layer's weights are read once per token.",
+        discussion: "The eviction reads a buffer of twice the caches the OS reports. Without it, runs follow each other and find what fits of their weights in the caches."))
+    var cold = false
+
     func validate() throws {
         if let g = groupSize {
             guard weights == .int4 else { throw ValidationError("--group-size needs --weights int4") }
@@ -89,10 +94,16 @@ struct Bench: ParsableCommand {
                                  sgemm: !noSgemm)
         runner.weights = weights
         runner.groupSize = groupSize ?? 32
+        if cold { runner.evictor = CacheEvictor() }
         let machine = runner.machine()
         let threadList = threads
         let jsonToStdout = json == "-" || csv == "-"
-        if !jsonToStdout { print(machine.summary) }
+        if !jsonToStdout {
+            print(machine.summary)
+            if let e = runner.evictor {
+                print("caches       cold: \(e.buffer.count >> 20) MiB read before every timed run (not timed)")
+            }
+        }
         var results: [BenchResult] = []
         let total = shapes.count * threadList.count
         let started = Date()

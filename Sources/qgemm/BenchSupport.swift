@@ -128,21 +128,25 @@ struct BenchResult: Codable {
     /// weight_gbps_best / stream_read_gbps_best: 1 means the call streams its
     /// weights as fast as a plain read does.
     var stream_fraction: Double? = nil
+    /// "warm": runs follow each other, so a run finds what fits of its
+    /// operands in the caches; "cold" (--cold): the caches are evicted before
+    /// every timed run.
+    var caches = "warm"
 
     static func csv(_ rows: [BenchResult]) -> String {
         // Full precision (Swift's shortest round-tripping form): a fixed number
         // of decimals would print small shapes' seconds as 0.0000.
         func f(_ v: Double?) -> String { v.map { "\($0)" } ?? "" }
-        var out = "m,k,n,threads,threads_used,kernel,output_type,int8_gops,int8_gops_best,sgemm_gflops,sgemm_gflops_best,speedup,peak_fraction,int8_seconds,sgemm_seconds,runs,weights,weight_bytes,weight_gbps_best,stream_read_gbps_best,stream_fraction\n"
+        var out = "m,k,n,threads,threads_used,kernel,output_type,int8_gops,int8_gops_best,sgemm_gflops,sgemm_gflops_best,speedup,peak_fraction,int8_seconds,sgemm_seconds,runs,weights,weight_bytes,weight_gbps_best,stream_read_gbps_best,stream_fraction,caches\n"
         for r in rows {
-            out += "\(r.m),\(r.k),\(r.n),\(r.threads),\(r.threads_used),\(r.kernel),\(r.output_type),\(f(r.int8_gops)),\(f(r.int8_gops_best)),\(f(r.sgemm_gflops)),\(f(r.sgemm_gflops_best)),\(f(r.speedup)),\(f(r.peak_fraction)),\(f(r.int8_seconds)),\(f(r.sgemm_seconds)),\(r.runs),\(r.weights),\(r.weight_bytes.map(String.init) ?? ""),\(f(r.weight_gbps_best)),\(f(r.stream_read_gbps_best)),\(f(r.stream_fraction))\n"
+            out += "\(r.m),\(r.k),\(r.n),\(r.threads),\(r.threads_used),\(r.kernel),\(r.output_type),\(f(r.int8_gops)),\(f(r.int8_gops_best)),\(f(r.sgemm_gflops)),\(f(r.sgemm_gflops_best)),\(f(r.speedup)),\(f(r.peak_fraction)),\(f(r.int8_seconds)),\(f(r.sgemm_seconds)),\(r.runs),\(r.weights),\(r.weight_bytes.map(String.init) ?? ""),\(f(r.weight_gbps_best)),\(f(r.stream_read_gbps_best)),\(f(r.stream_fraction)),\(r.caches)\n"
         }
         return out
     }
 }
 
-/// What an int4 row's timing gives: the calls' seconds, and the plain reads'
-/// seconds taken between them.
+/// What an int4 row's timing gives: the calls' seconds, and the seconds of
+/// the plain reads of the same bytes taken between them.
 struct Int4Timing {
     let callTimes: [Double]
     let threadsUsed: Int
@@ -169,7 +173,7 @@ struct BenchTable {
               + pad(String(format: "%.1f", r.int8_gops_best), 9) + pad(sg, 11) + pad(sp, 8)
               + pad(String(format: "%.0f%%", r.peak_fraction * 100), 7))
         if let bytes = r.weight_bytes, let w = r.weight_gbps_best, let read = r.stream_read_gbps_best, let f = r.stream_fraction {
-            print(String(format: "    weights %.1f MB read at %.1f GB/s; a plain read of as many bytes: %.1f GB/s (%.2f of it)",
+            print(String(format: "    weights %.1f MB read at %.1f GB/s; a plain read of the same bytes: %.1f GB/s (%.2f of it)",
                          Double(bytes) / 1e6, w, read, f))
         }
         fflush(nil)
@@ -194,6 +198,30 @@ enum Progress {
     }
 }
 
+/// `qgemm bench --cold`: a buffer larger than the caches, read before every
+/// timed run and not timed, so that each run finds its weights in memory, not
+/// in the caches. A decode step meets that: it reads each layer's weights
+/// once, and the other layers' weights evict them before the next token.
+final class CacheEvictor {
+    let buffer: UnsafeMutableRawBufferPointer
+
+    /// Twice the caches the OS reports (the last level plus every core's
+    /// L2), and at least 64 MiB where it reports none.
+    init() {
+        let cpu = CPUFeatures.current
+        let caches = cpu.l3CacheBytes + cpu.l2CacheBytes * max(cpu.cores, 1)
+        buffer = .allocate(byteCount: max(2 * caches, 64 << 20), alignment: 64)
+        // Every page written once, so the reads touch memory, not the zero page.
+        buffer.initializeMemory(as: UInt8.self, repeating: 0xA5)
+    }
+
+    deinit { buffer.deallocate() }
+
+    /// Reads the whole buffer on `threads` threads, so that every core the
+    /// timed run may use has its caches filled with it.
+    func evict(threads: Int) { _ = PeakProbe.streamingRead(UnsafeRawBufferPointer(buffer), threads: threads) }
+}
+
 /// Times the int8 GEMM and sgemm on one shape.
 struct BenchRunner {
     let path: KernelPath
@@ -203,6 +231,8 @@ struct BenchRunner {
     let sgemm: Bool
     var weights: BenchWeights = .int8
     var groupSize = 32
+    /// Set by --cold: evicts the caches before every timed run.
+    var evictor: CacheEvictor? = nil
 
     func machine() -> BenchMachine {
         let int8 = PeakProbe.int8MACsPerSecond(path: path) * 2 / 1e9
@@ -215,11 +245,13 @@ struct BenchRunner {
     }
 
     /// Runs `body` once to warm up, then until both `repeatCount` runs and
-    /// `minTime` seconds are reached; returns each run's seconds.
-    func time(_ body: () throws -> Void) rethrows -> [Double] {
+    /// `minTime` seconds are reached; returns each run's seconds. With
+    /// --cold, the caches are evicted (on `threads` threads) before each run.
+    func time(threads: Int, _ body: () throws -> Void) rethrows -> [Double] {
         try body()
         var times: [Double] = []
         try repeatRuns(seconds: minTime) {
+            evictor?.evict(threads: threads)
             let t0 = PeakProbe.now()
             try body()
             times.append(PeakProbe.now() - t0)
@@ -269,7 +301,7 @@ struct BenchRunner {
             sgemmTimes = try xf.withUnsafeBufferPointer { a in
                 try wf.withUnsafeBufferPointer { b in
                     try yf.withUnsafeMutableBufferPointer { c in
-                        try time { try BLAS.sgemm(m: s.m, k: s.k, n: s.n, a: a, b: b, transposeB: true, c: c) }
+                        try time(threads: threads) { try BLAS.sgemm(m: s.m, k: s.k, n: s.n, a: a, b: b, transposeB: true, c: c) }
                     }
                 }
             }
@@ -291,7 +323,8 @@ struct BenchRunner {
                            peak_fraction: gops * 1e9 / (2 * peakMACs * Double(min(threads, CPUFeatures.current.cores))),
                            int8_seconds: int8Median, sgemm_seconds: sgMedian, runs: int8Times.count,
                            weight_bytes: int4?.weightBytes, weight_gbps_best: int4Best,
-                           stream_read_gbps_best: readGBps, stream_fraction: int4Best.flatMap { w in readGBps.map { w / $0 } })
+                           stream_read_gbps_best: readGBps, stream_fraction: int4Best.flatMap { w in readGBps.map { w / $0 } },
+                           caches: evictor == nil ? "warm" : "cold")
     }
 
     private func timeInto<Y: GEMMOutputScalar & Numeric>(_: Y.Type, _ packed: PackedWeights, _ xb: UnsafeBufferPointer<UInt8>,
@@ -299,7 +332,7 @@ struct BenchRunner {
         var y = [Y](repeating: 0, count: s.m * s.n)
         return try y.withUnsafeMutableBufferPointer { yb in
             var used = 0
-            let times = try time {
+            let times = try time(threads: threads) {
                 try packed.gemm(xb, rows: s.m, into: yb, kernel: path, threads: threads)
                 used = max(used, PackedWeights.threadsUsedByLastCall)
             }
@@ -309,18 +342,21 @@ struct BenchRunner {
 
     /// Int4Weights from Gaussian Float weights: each timed call takes Float
     /// X, quantizes its rows and writes Float Y (what a decode step does).
-    /// Each call alternates with a plain read of as many bytes as the call's
-    /// weights and scales (PeakProbe.streamingRead, same thread count), so the
-    /// two speeds come from the same moments of a noisy machine.
+    /// Each call alternates with a plain read of the same packed weights and
+    /// scales (PeakProbe.streamingRead, same thread count): the two speeds
+    /// come from the same moments of a noisy machine and find the same bytes
+    /// in the same caches (none with --cold, which evicts before each).
     private func timeInt4(_ s: BenchShape, _ threads: Int, _ rng: inout CheckRandom) throws -> Int4Timing {
         let wf = (0..<s.n * s.k).map { _ in rng.gaussian() }
         let xf = (0..<s.m * s.k).map { _ in rng.gaussian() }
         let layer = try Int4Weights(quantizing: wf, outputChannels: s.n, inputChannels: s.k, groupSize: groupSize)
         let weightBytes = layer.packedByteCount + layer.packedScaleByteCount
-        let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: weightBytes, alignment: 64)
-        defer { readBuffer.deallocate() }
-        // Every page written once, so the read measures memory, not the zero page.
-        readBuffer.initializeMemory(as: UInt8.self, repeating: 0x5A)
+        func plainRead() -> Double {
+            evictor?.evict(threads: threads)
+            return layer.withPackedBytes { w, scales in
+                PeakProbe.streamingRead(w, threads: threads) + PeakProbe.streamingRead(scales, threads: threads)
+            }
+        }
         var y = [Float](repeating: 0, count: s.m * s.n)
         var workspace = Int4Weights.Workspace()
         var used = 0
@@ -328,6 +364,7 @@ struct BenchRunner {
         try xf.withUnsafeBufferPointer { xb in
             try y.withUnsafeMutableBufferPointer { yb in
                 func call() throws -> Double {
+                    evictor?.evict(threads: threads)
                     let t0 = PeakProbe.now()
                     try layer(xb, rows: s.m, into: yb, workspace: &workspace, kernel: path, threads: threads)
                     let dt = PeakProbe.now() - t0
@@ -335,11 +372,11 @@ struct BenchRunner {
                     return dt
                 }
                 _ = try call()
-                _ = PeakProbe.streamingRead(UnsafeRawBufferPointer(readBuffer), threads: threads)
+                _ = plainRead()
                 // Calls and reads share the time: twice --min-time for the pairs.
                 try repeatRuns(seconds: 2 * minTime) {
                     callTimes.append(try call())
-                    readTimes.append(PeakProbe.streamingRead(UnsafeRawBufferPointer(readBuffer), threads: threads))
+                    readTimes.append(plainRead())
                 }
             }
         }

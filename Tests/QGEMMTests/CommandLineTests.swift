@@ -298,6 +298,27 @@ struct CommandLineTests {
         #expect(w > 0 && read > 0 && abs(fraction - w / read) <= 1e-9 * fraction, "\(row)")
     }
 
+    /// `bench --cold` marks its rows "cold" in the JSON and the CSV, int8 and
+    /// int4 alike, and the table says how much it reads before every run;
+    /// without it the rows are "warm" and the table says nothing of caches.
+    @Test func benchColdMarksItsRows() throws {
+        for cold in [false, true] {
+            for weights in ["int8", "int4"] {
+                let base = ["bench", "--weights", weights, "--shape", "1x64x20", "--no-sgemm", "--min-time", "0", "--repeat", "2"]
+                    + (cold ? ["--cold"] : [])
+                let json = try qgemm(base + ["--json", "-"])
+                #expect(json.status == 0, "\(json.stderr)")
+                let doc = try JSONSerialization.jsonObject(with: json.stdout) as? [String: Any]
+                let row = (doc?["results"] as? [[String: Any]])?.first
+                #expect(row?["caches"] as? String == (cold ? "cold" : "warm"), "\(weights): \(String(describing: row))")
+                let csv = String(decoding: try qgemm(base + ["--csv", "-"]).stdout, as: UTF8.self).split(separator: "\n")
+                #expect(csv.count == 2 && csv[0].hasSuffix(",caches") && csv[1].hasSuffix(cold ? ",cold" : ",warm"), "\(csv)")
+                let table = String(decoding: try qgemm(base).stdout, as: UTF8.self)
+                #expect(table.contains("read before every timed run") == cold, "\(table)")
+            }
+        }
+    }
+
     /// A soak's reproducer, replayed, is the same case: rebuilt from the printed
     /// literal, the check gives the printed mismatch again, bit for bit.
     @Test func soakReproducerReplaysTheSameCase() throws {

@@ -4,7 +4,10 @@ path (Float output) and ONNX Runtime's MatMulNBits (4 bits, the same block
 size, accuracy_level 4), in interleaved rounds; each library's fastest run
 and median per shape, and the ratios from the fastest runs. The int4 rows
 also give the GB/s of weights and scales the fastest call read, against the
-fastest plain read of as many bytes that qgemm bench times between its calls."""
+fastest plain read of the same bytes that qgemm bench times between its
+calls. --cold evicts the caches before every timed run of every library
+(qgemm bench --cold, ort_timing.CacheEvictor): a decode step reads each
+layer's weights once, so it finds them in memory, not in the caches."""
 import argparse
 import json
 import subprocess
@@ -22,6 +25,7 @@ p.add_argument("--kernel")
 p.add_argument("--min-time", type=float, default=0.3)
 p.add_argument("--rounds", type=int, default=3)
 p.add_argument("--json")
+p.add_argument("--cold", action="store_true")
 a = p.parse_args()
 shapes = a.shape or DECODE
 threads = [int(t) for t in a.threads.split(",")]
@@ -37,6 +41,8 @@ def keep(lib, m, k, n, t, med, fast):
 
 def qgemm(extra, lib):
     cmd = [a.qgemm, "bench", "--no-sgemm", "--threads", a.threads, "--min-time", str(a.min_time), "--json", "-"] + extra
+    if a.cold:
+        cmd.append("--cold")
     for s in shapes:
         cmd += ["--shape", s]
     if a.kernel:
@@ -54,7 +60,8 @@ for rnd in range(a.rounds):
     print(f"bench-peers: round {rnd + 1} of {a.rounds}", file=sys.stderr)
     qgemm(["--weights", "int4", "--group-size", str(a.group_size)], "qgemm int4")
     qgemm(["--output-type", "float"], "qgemm int8")
-    lines = "".join(f"{s.replace('x', ' ')} {t} {a.min_time} {a.group_size}\n" for s in shapes for t in threads)
+    cold = " cold" if a.cold else ""
+    lines = "".join(f"{s.replace('x', ' ')} {t} {a.min_time} {a.group_size}{cold}\n" for s in shapes for t in threads)
     out = subprocess.run([sys.executable, "scripts/peers/ort_matmulnbits.py"], input=lines, check=True,
                          capture_output=True, text=True).stdout
     for line in out.split("\n"):
@@ -63,7 +70,8 @@ for rnd in range(a.rounds):
             keep("ORT MatMulNBits", int(m), int(k), int(n), int(t), float(med), float(fast))
 
 libs = ["qgemm int4", "qgemm int8", "ORT MatMulNBits"]
-print(f"GOP/s, fastest run of {a.rounds} interleaved rounds (medians in the JSON); group/block size {a.group_size}")
+caches = "cold: evicted before every timed run" if a.cold else "warm: runs follow each other"
+print(f"GOP/s, fastest run of {a.rounds} interleaved rounds (medians in the JSON); group/block size {a.group_size}; caches {caches}")
 print("| shape | threads | " + " | ".join(libs) + " | int4 / int8 | int4 / MatMulNBits | int4 weights GB/s / plain read GB/s |")
 print("| --- | --- |" + " --- |" * (len(libs) + 3))
 rows = []
@@ -81,4 +89,4 @@ for s in shapes:
                      "median": {lib: median.get((lib, m, k, n, t)) for lib in libs}})
 if a.json:
     with open(a.json, "w") as f:
-        json.dump({"group_size": a.group_size, "rounds": a.rounds, "rows": rows}, f, indent=2)
+        json.dump({"group_size": a.group_size, "rounds": a.rounds, "caches": "cold" if a.cold else "warm", "rows": rows}, f, indent=2)

@@ -3,8 +3,9 @@
 along K with one Float scale per block and no zero points (so q − 8, as
 qgemm's int4), accuracy_level 4 (int8 activations inside, the W4A8 route),
 weights as initializers (prepacked at session creation, as qgemm packs once).
-Reads "M K N THREADS MIN_SECONDS BLOCK" lines on stdin, prints
-"M K N THREADS MatMulNBits GOPS_MEDIAN GOPS_BEST RUNS" for each."""
+Reads "M K N THREADS MIN_SECONDS BLOCK [cold]" lines on stdin, prints
+"M K N THREADS MatMulNBits GOPS_MEDIAN GOPS_BEST RUNS" for each; "cold"
+evicts the caches before every timed run (ort_timing.CacheEvictor)."""
 import sys
 
 import numpy as np
@@ -31,8 +32,9 @@ rng = np.random.default_rng(1)
 for line in sys.stdin:
     if not line.strip():
         continue
-    m, k, n, threads, min_seconds, block = line.split()
+    fields = line.split()
+    m, k, n, threads, min_seconds, block = fields[:6]
     m, k, n, threads, min_seconds, block = int(m), int(k), int(n), int(threads), float(min_seconds), int(block)
     graph = model(m, k, n, block, rng)
     x = rng.standard_normal((m, k), dtype=np.float32)
-    time_model(graph, x, m, k, n, threads, min_seconds, "MatMulNBits")
+    time_model(graph, x, m, k, n, threads, min_seconds, "MatMulNBits", cold=fields[6:] == ["cold"])

@@ -1,13 +1,49 @@
 """The timed loop the ONNX Runtime harnesses share (ort_gemm.py,
 ort_matmulnbits.py): a one-node session on THREADS intra-op threads, its
 input "a" bound once so the loop measures the operator, not Python's copies;
-prints "M K N THREADS OP GOPS_MEDIAN GOPS_BEST RUNS"."""
+prints "M K N THREADS OP GOPS_MEDIAN GOPS_BEST RUNS". With cold=True the
+caches are evicted before every timed run, as `qgemm bench --cold` does."""
+import glob
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import onnxruntime as ort
 
 
-def time_model(model_bytes, x, m, k, n, threads, min_seconds, op):
+def cache_bytes():
+    """Bytes of the last-level cache plus every core's L2, from Linux sysfs
+    (cpu0's caches, as qgemm reads them); 0 where sysfs does not say."""
+    sizes = {}
+    for d in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*"):
+        try:
+            level = int(open(os.path.join(d, "level")).read())
+            kind = open(os.path.join(d, "type")).read().strip()
+            size = open(os.path.join(d, "size")).read().strip()
+        except OSError:
+            continue
+        if kind == "Instruction" or not size.endswith("K"):
+            continue
+        sizes[level] = int(size[:-1]) * 1024
+    return sizes.get(3, 0) + sizes.get(2, 0) * (os.cpu_count() or 1)
+
+
+class CacheEvictor:
+    """The same rule as qgemm bench --cold: twice the caches (at least 64 MiB),
+    read on THREADS threads before every timed run and not timed."""
+
+    def __init__(self, threads):
+        self.buffer = np.full(max(2 * cache_bytes(), 64 << 20) // 8, 0xA5A5A5A5A5A5A5A5, dtype=np.uint64)
+        self.parts = np.array_split(self.buffer, max(threads, 1))
+        self.pool = ThreadPoolExecutor(len(self.parts))
+
+    def evict(self):
+        # NumPy's reductions release the GIL, so the parts are read at once.
+        list(self.pool.map(np.bitwise_xor.reduce, self.parts))
+
+
+def time_model(model_bytes, x, m, k, n, threads, min_seconds, op, cold=False):
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
@@ -16,9 +52,12 @@ def time_model(model_bytes, x, m, k, n, threads, min_seconds, op):
     binding.bind_cpu_input("a", x)
     binding.bind_output("y")
     sess.run_with_iobinding(binding)
+    evictor = CacheEvictor(threads) if cold else None
     times = []
     start = time.perf_counter()
     while len(times) < 5 or (time.perf_counter() - start < min_seconds and len(times) < 100000):
+        if evictor:
+            evictor.evict()
         t0 = time.perf_counter()
         sess.run_with_iobinding(binding)
         times.append(time.perf_counter() - t0)

@@ -50,6 +50,12 @@ public final class Int4Weights: Sendable {
 
     let packed: [UInt8]
     let packedScales: [UInt16]
+
+    /// The packed nibbles and binary16 scales, as the kernels read them: what
+    /// `qgemm bench` reads plainly to judge how fast a call streams them.
+    package func withPackedBytes<R>(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try packed.withUnsafeBytes { w in try packedScales.withUnsafeBytes { s in try body(w, s) } }
+    }
     /// The bias padded to whole 16-channel panels (the kernels read vectors).
     let paddedBias: [Float]?
 
