@@ -53,9 +53,9 @@ QG_W4Y_INLINE void qg_w4y_unpack(const uint8_t *const *w, const int NH, const in
 /// Adds one group's dot products (`chunks` chunks from `at` bytes into each
 /// half's stream, activations from `x[r] + kg`) to `sum[r][h]`, a chunk at a time.
 QG_W4Y_INLINE void qg_w4y_group_sums(const uint8_t *const *w, const int NH, const int R, const int8_t *const *x,
-                                     int64_t kg, int64_t at, int64_t chunks, __m256i nibble, __m256i sum[4][4]) {
+                                     int64_t kg, int64_t at, int64_t chunks, __m256i nibble, __m256i sum[4][8]) {
     for (int64_t c = 0; c < chunks; c++) {
-        __m256i lo[4], hi[4];
+        __m256i lo[8], hi[8];
         qg_w4y_unpack(w, NH, R, at + c * 64, nibble, lo, hi);
         for (int r = 0; r < R; r++) {
             const __m256i x0 = qg_w4y_broadcast(x[r] + kg + c * 8), x1 = qg_w4y_broadcast(x[r] + kg + c * 8 + 4);
@@ -67,11 +67,11 @@ QG_W4Y_INLINE void qg_w4y_group_sums(const uint8_t *const *w, const int NH, cons
 #ifdef QG_W4Y_DOT16
 /// `count` (1…4) chunks from chunk c0 added in int16, then widened into `sum`.
 QG_W4Y_INLINE void qg_w4y_block16(const uint8_t *const *w, const int NH, const int R, const int8_t *const *x, int64_t kg,
-                                  int64_t at, int64_t c0, const int count, __m256i nibble, __m256i sum[4][4]) {
-    __m256i part[4][4];
+                                  int64_t at, int64_t c0, const int count, __m256i nibble, __m256i sum[4][8]) {
+    __m256i part[4][8];
     for (int i = 0; i < count; i++) {
         const int64_t c = c0 + i;
-        __m256i lo[4], hi[4];
+        __m256i lo[8], hi[8];
         qg_w4y_unpack(w, NH, R, at + c * 64, nibble, lo, hi);
         for (int r = 0; r < R; r++) {
             const __m256i x0 = qg_w4y_broadcast(x[r] + kg + c * 8), x1 = qg_w4y_broadcast(x[r] + kg + c * 8 + 4);
@@ -89,7 +89,7 @@ QG_W4Y_INLINE void qg_w4y_block16(const uint8_t *const *w, const int NH, const i
 /// widening: whole blocks of four (a constant count, so unrolled), then the
 /// rest.
 QG_W4Y_INLINE void qg_w4y_group_sums16(const uint8_t *const *w, const int NH, const int R, const int8_t *const *x,
-                                       int64_t kg, int64_t at, int64_t chunks, __m256i nibble, __m256i sum[4][4]) {
+                                       int64_t kg, int64_t at, int64_t chunks, __m256i nibble, __m256i sum[4][8]) {
     int64_t c0 = 0;
     for (; c0 + 4 <= chunks; c0 += 4) qg_w4y_block16(w, NH, R, x, kg, at, c0, 4, nibble, sum);
     switch (chunks - c0) {
@@ -108,8 +108,8 @@ QG_W4Y_INLINE void qg_w4y_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
     // Half h's 8 channels: bytes (h % 2)·32 of panel h / 2's chunks. A half
     // past the last of `cols` channels may lie past the packed weights' end:
     // such halves read half 0 again, and their lanes are never stored.
-    const uint8_t *w[4];
-    const uint16_t *ws[4];
+    const uint8_t *w[8];
+    const uint16_t *ws[8];
     for (int h = 0; h < NH; h++) {
         const int hh = h * 8 < cols ? h : 0;
         w[h] = a->w + (n0 / QG_W4_PANEL_N + hh / 2) * panel_bytes + (hh % 2) * 32;
@@ -118,14 +118,14 @@ QG_W4Y_INLINE void qg_w4y_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
     const __m256i nibble = _mm256_set1_epi8(0x0F);
     const int8_t *x[4];
     const int32_t *offset[4];
-    __m256 s[4][4];
+    __m256 s[4][8];
     for (int r = 0; r < R; r++) {
         x[r] = a->x + (m0 + r) * a->ldx;
         offset[r] = a->x_offset + (m0 + r) * groups;
         for (int h = 0; h < NH; h++) s[r][h] = _mm256_setzero_ps();
     }
     for (int64_t g = 0; g < groups; g++) {
-        __m256i sum[4][4];
+        __m256i sum[4][8];
         for (int r = 0; r < R; r++) {
             const __m256i start = _mm256_set1_epi32(offset[r][g]);
             for (int h = 0; h < NH; h++) sum[r][h] = start;
