@@ -99,8 +99,10 @@ static QG_AVX2 void qg_avx2_pack_x(const qg_gemm_args *a, int64_t m0, int64_t ro
 QG_AVX2_INLINE void qg_avx2_group(__m256i acc[QG_AVX2_MR][8], const int16_t *x, const int R, const int8_t *w,
                                   const int8_t *w_next, const int NV, int64_t g) {
     // Few rows reuse each weight byte little (M = 1 is one MAC per byte),
-    // so these tiles stream W from memory: fetch well ahead.
-    if (R <= 2) _mm_prefetch((const char *)(w + g * (QG_PANEL_N * QG_K_GROUP) + QG_PREFETCH_BYTES), _MM_HINT_T0);
+    // so they stream W from memory: fetch well ahead. Every row count does:
+    // on Zen 2, with the caches evicted, M = 4 and 8 ran 9–13 % faster so,
+    // and compute-bound shapes no slower (128×4096×4096: 101–102 → 103).
+    _mm_prefetch((const char *)(w + g * (QG_PANEL_N * QG_K_GROUP) + QG_PREFETCH_BYTES), _MM_HINT_T0);
     if (NV > 4) _mm_prefetch((const char *)(w_next + g * (QG_PANEL_N * QG_K_GROUP) + QG_PREFETCH_BYTES), _MM_HINT_T0);
     __m256i wv[8];
     for (int v = 0; v < NV; v++) {
