@@ -17,12 +17,12 @@
 #include "w4_avxvnni.h"
 
 __attribute__((target(QG_W4_AVXVNNI_TARGET))) void qg_w4_2x16c8__avxvnni(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols) {
-    if (rows == 1) qg_w4y_tile(a, m0, n0, cols, 1, 2);
-    else qg_w4y_tile(a, m0, n0, cols, 2, 2);
+    if (rows == 1) qg_w4y_tile(a, m0, n0, cols, 1, 2, 1);
+    else qg_w4y_tile(a, m0, n0, cols, 2, 2, 0);
 }
 
 __attribute__((target(QG_W4_AVXVNNI_TARGET))) void qg_w4_1x32c8__avxvnni(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols) {
     (void)rows;
-    qg_w4y_tile(a, m0, n0, cols, 1, 4);
+    qg_w4y_tile(a, m0, n0, cols, 1, 4, 1);
 }
 #endif

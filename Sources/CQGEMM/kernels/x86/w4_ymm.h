@@ -5,8 +5,9 @@
 //       sum + lo·x0 + hi·x1 over each lane's 4 bytes (unsigned nibbles ×
 //       signed activations), exact in int32
 // and may define
-//   QG_W4Y_PREFETCH_BYTES      how far ahead a one-row tile prefetches each
-//                              panel's weights (none when undefined)
+//   QG_W4Y_PREFETCH_BYTES      how far ahead a streaming tile (PF = 1 below)
+//                              prefetches each panel's weights (none when
+//                              undefined)
 //   QG_W4Y_DOT16(lo, hi, x0, x1), QG_W4Y_WIDEN(sum, part)
 //       QG_W4Y_DOT in two steps: int16 lanes lo·x0 + hi·x1 over byte pairs
 //       (at most 2·2·15·128 = 7,680 in magnitude), and sum + the pairs of
@@ -33,15 +34,15 @@ QG_W4Y_INLINE __m256i qg_w4y_broadcast(const int8_t *x) {
 
 /// The nibbles of one 64-byte chunk (`at` bytes into each half's stream)
 /// for NH halves of 8 channels: K 0…3 in `lo`, K 4…7 in `hi`, as bytes 0…15.
-QG_W4Y_INLINE void qg_w4y_unpack(const uint8_t *const *w, const int NH, const int R, int64_t at, __m256i nibble,
+/// PF: the tile streams its panels from memory, so it prefetches them.
+QG_W4Y_INLINE void qg_w4y_unpack(const uint8_t *const *w, const int NH, const int PF, int64_t at, __m256i nibble,
                                  __m256i *lo, __m256i *hi) {
 #ifdef QG_W4Y_PREFETCH_BYTES
-    // One row streams its panels from memory; halves 2p and 2p + 1 share
-    // panel p's 64-byte chunks.
-    if (R == 1)
+    // Halves 2p and 2p + 1 share panel p's 64-byte chunks.
+    if (PF)
         for (int h = 0; h < NH; h += 2) _mm_prefetch((const char *)(w[h] + at + QG_W4Y_PREFETCH_BYTES), _MM_HINT_T0);
 #else
-    (void)R;
+    (void)PF;
 #endif
     for (int h = 0; h < NH; h++) {
         const __m256i v = _mm256_loadu_si256((const __m256i *)(w[h] + at));
@@ -52,11 +53,12 @@ QG_W4Y_INLINE void qg_w4y_unpack(const uint8_t *const *w, const int NH, const in
 
 /// Adds one group's dot products (`chunks` chunks from `at` bytes into each
 /// half's stream, activations from `x[r] + kg`) to `sum[r][h]`, a chunk at a time.
-QG_W4Y_INLINE void qg_w4y_group_sums(const uint8_t *const *w, const int NH, const int R, const int8_t *const *x,
-                                     int64_t kg, int64_t at, int64_t chunks, __m256i nibble, __m256i sum[4][8]) {
+QG_W4Y_INLINE void qg_w4y_group_sums(const uint8_t *const *w, const int NH, const int R, const int PF,
+                                     const int8_t *const *x, int64_t kg, int64_t at, int64_t chunks, __m256i nibble,
+                                     __m256i sum[4][8]) {
     for (int64_t c = 0; c < chunks; c++) {
         __m256i lo[8], hi[8];
-        qg_w4y_unpack(w, NH, R, at + c * 64, nibble, lo, hi);
+        qg_w4y_unpack(w, NH, PF, at + c * 64, nibble, lo, hi);
         for (int r = 0; r < R; r++) {
             const __m256i x0 = qg_w4y_broadcast(x[r] + kg + c * 8), x1 = qg_w4y_broadcast(x[r] + kg + c * 8 + 4);
             for (int h = 0; h < NH; h++) sum[r][h] = QG_W4Y_DOT(sum[r][h], lo[h], hi[h], x0, x1);
@@ -66,13 +68,14 @@ QG_W4Y_INLINE void qg_w4y_group_sums(const uint8_t *const *w, const int NH, cons
 
 #ifdef QG_W4Y_DOT16
 /// `count` (1…4) chunks from chunk c0 added in int16, then widened into `sum`.
-QG_W4Y_INLINE void qg_w4y_block16(const uint8_t *const *w, const int NH, const int R, const int8_t *const *x, int64_t kg,
-                                  int64_t at, int64_t c0, const int count, __m256i nibble, __m256i sum[4][8]) {
+QG_W4Y_INLINE void qg_w4y_block16(const uint8_t *const *w, const int NH, const int R, const int PF,
+                                  const int8_t *const *x, int64_t kg, int64_t at, int64_t c0, const int count,
+                                  __m256i nibble, __m256i sum[4][8]) {
     __m256i part[4][8];
     for (int i = 0; i < count; i++) {
         const int64_t c = c0 + i;
         __m256i lo[8], hi[8];
-        qg_w4y_unpack(w, NH, R, at + c * 64, nibble, lo, hi);
+        qg_w4y_unpack(w, NH, PF, at + c * 64, nibble, lo, hi);
         for (int r = 0; r < R; r++) {
             const __m256i x0 = qg_w4y_broadcast(x[r] + kg + c * 8), x1 = qg_w4y_broadcast(x[r] + kg + c * 8 + 4);
             for (int h = 0; h < NH; h++) {
@@ -88,21 +91,24 @@ QG_W4Y_INLINE void qg_w4y_block16(const uint8_t *const *w, const int NH, const i
 /// qg_w4y_group_sums with up to four chunks added in int16 before each
 /// widening: whole blocks of four (a constant count, so unrolled), then the
 /// rest.
-QG_W4Y_INLINE void qg_w4y_group_sums16(const uint8_t *const *w, const int NH, const int R, const int8_t *const *x,
-                                       int64_t kg, int64_t at, int64_t chunks, __m256i nibble, __m256i sum[4][8]) {
+QG_W4Y_INLINE void qg_w4y_group_sums16(const uint8_t *const *w, const int NH, const int R, const int PF,
+                                       const int8_t *const *x, int64_t kg, int64_t at, int64_t chunks, __m256i nibble,
+                                       __m256i sum[4][8]) {
     int64_t c0 = 0;
-    for (; c0 + 4 <= chunks; c0 += 4) qg_w4y_block16(w, NH, R, x, kg, at, c0, 4, nibble, sum);
+    for (; c0 + 4 <= chunks; c0 += 4) qg_w4y_block16(w, NH, R, PF, x, kg, at, c0, 4, nibble, sum);
     switch (chunks - c0) {
-    case 3: qg_w4y_block16(w, NH, R, x, kg, at, c0, 3, nibble, sum); break;
-    case 2: qg_w4y_block16(w, NH, R, x, kg, at, c0, 2, nibble, sum); break;
-    case 1: qg_w4y_block16(w, NH, R, x, kg, at, c0, 1, nibble, sum); break;
+    case 3: qg_w4y_block16(w, NH, R, PF, x, kg, at, c0, 3, nibble, sum); break;
+    case 2: qg_w4y_block16(w, NH, R, PF, x, kg, at, c0, 2, nibble, sum); break;
+    case 1: qg_w4y_block16(w, NH, R, PF, x, kg, at, c0, 1, nibble, sum); break;
     default: break;
     }
 }
 #endif
 
-/// R rows × NH halves of 8 channels (compile-time constants).
-QG_W4Y_INLINE void qg_w4y_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int cols, const int R, const int NH) {
+/// R rows × NH halves of 8 channels; PF: prefetch the weights (compile-time
+/// constants).
+QG_W4Y_INLINE void qg_w4y_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int cols, const int R, const int NH,
+                               const int PF) {
     const int64_t kp = qg_w4_packed_k(a->k, a->group), groups = qg_w4_groups(a->k, a->group);
     const int64_t chunks = a->group / QG_W4_K_CHUNK, panel_bytes = QG_W4_PANEL_N * kp / 2;
     // Half h's 8 channels: bytes (h % 2)·32 of panel h / 2's chunks. A half
@@ -135,10 +141,10 @@ QG_W4Y_INLINE void qg_w4y_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
         // Several rows share each unpacked chunk, and the multiplies bound
         // the tile; one row is bound by reading its weights, and there the
         // extra int16 adds cost more than the widenings they save.
-        if (R > 1) qg_w4y_group_sums16(w, NH, R, x, kg, g * chunks * 64, chunks, nibble, sum);
+        if (R > 1) qg_w4y_group_sums16(w, NH, R, PF, x, kg, g * chunks * 64, chunks, nibble, sum);
         else
 #endif
-            qg_w4y_group_sums(w, NH, R, x, kg, g * chunks * 64, chunks, nibble, sum);
+            qg_w4y_group_sums(w, NH, R, PF, x, kg, g * chunks * 64, chunks, nibble, sum);
         for (int h = 0; h < NH; h++) {
             const __m256 scale = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(ws[h] + g * QG_W4_PANEL_N)));
             for (int r = 0; r < R; r++) s[r][h] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sum[r][h]), s[r][h]);
