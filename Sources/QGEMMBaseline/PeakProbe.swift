@@ -43,6 +43,18 @@ public enum PeakProbe {
         return now() - t0
     }
 
+    /// ``streamingRead(_:threads:)`` of two buffers as one, the second after
+    /// the first, split over the threads together: for a call that reads two
+    /// arrays (an `Int4Weights` call reads its packed nibbles and its scales).
+    /// Returns the seconds it took.
+    public static func streamingRead(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+                                     threads: Int = 1) -> Double {
+        let t0 = now()
+        _ = qg_peak_read_pair(first.baseAddress, Int64(first.count), second.baseAddress, Int64(second.count),
+                              Int32(clamping: threads))
+        return now() - t0
+    }
+
     /// Monotonic time in seconds.
     public static func now() -> Double {
         var t = timespec()

@@ -51,7 +51,7 @@ struct Bench: ParsableCommand {
 
     @Flag(name: .long, help: ArgumentHelp(
         "Evict the caches before every timed run (not timed), as in decode, where each layer's weights are read once per token.",
-        discussion: "The eviction reads a buffer of twice the caches the OS reports. Without it, runs follow each other and find what fits of their weights in the caches."))
+        discussion: "The eviction reads a buffer of twice the L2 and L3 the OS reports per thread (at least 64 MiB); it counts towards --min-time. Without it, runs follow each other and find what fits of their weights in the caches."))
     var cold = false
 
     func validate() throws {
@@ -94,7 +94,7 @@ struct Bench: ParsableCommand {
                                  sgemm: !noSgemm)
         runner.weights = weights
         runner.groupSize = groupSize ?? 32
-        if cold { runner.evictor = CacheEvictor() }
+        if cold { runner.evictor = CacheEvictor(threads: threads.max() ?? 1) }
         let machine = runner.machine()
         let threadList = threads
         let jsonToStdout = json == "-" || csv == "-"

@@ -122,8 +122,9 @@ struct BenchResult: Codable {
     var weight_bytes: Int? = nil
     /// int4 rows: those bytes over the fastest call's seconds, in GB/s.
     var weight_gbps_best: Double? = nil
-    /// int4 rows: the fastest plain read of as many bytes, on the same
-    /// threads, timed between the calls (PeakProbe.streamingRead), in GB/s.
+    /// int4 rows: the fastest plain read of the call's own packed bytes, on
+    /// the same threads, timed between the calls (PeakProbe.streamingRead),
+    /// in GB/s.
     var stream_read_gbps_best: Double? = nil
     /// weight_gbps_best / stream_read_gbps_best: 1 means the call streams its
     /// weights as fast as a plain read does.
@@ -205,12 +206,13 @@ enum Progress {
 final class CacheEvictor {
     let buffer: UnsafeMutableRawBufferPointer
 
-    /// Twice the caches the OS reports (the last level plus every core's
-    /// L2), and at least 64 MiB where it reports none.
-    init() {
+    /// For runs on up to `threads` threads: twice a core's L2 and the L3 per
+    /// thread (each reading thread may sit on an L3 of its own, as the core
+    /// complexes of Zen do), and at least 64 MiB.
+    init(threads: Int) {
         let cpu = CPUFeatures.current
-        let caches = cpu.l3CacheBytes + cpu.l2CacheBytes * max(cpu.cores, 1)
-        buffer = .allocate(byteCount: max(2 * caches, 64 << 20), alignment: 64)
+        let perThread = 2 * (cpu.l3CacheBytes + cpu.l2CacheBytes)
+        buffer = .allocate(byteCount: max(max(threads, 1) * perThread, 64 << 20), alignment: 64)
         // Every page written once, so the reads touch memory, not the zero page.
         buffer.initializeMemory(as: UInt8.self, repeating: 0xA5)
     }
@@ -353,9 +355,7 @@ struct BenchRunner {
         let weightBytes = layer.packedByteCount + layer.packedScaleByteCount
         func plainRead() -> Double {
             evictor?.evict(threads: threads)
-            return layer.withPackedBytes { w, scales in
-                PeakProbe.streamingRead(w, threads: threads) + PeakProbe.streamingRead(scales, threads: threads)
-            }
+            return layer.withPackedBytes { w, scales in PeakProbe.streamingRead(w, scales, threads: threads) }
         }
         var y = [Float](repeating: 0, count: s.m * s.n)
         var workspace = Int4Weights.Workspace()

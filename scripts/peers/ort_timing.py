@@ -12,35 +12,44 @@ import numpy as np
 import onnxruntime as ort
 
 
-def cache_bytes():
-    """Bytes of the last-level cache plus every core's L2, from Linux sysfs
-    (cpu0's caches, as qgemm reads them); 0 where sysfs does not say."""
-    sizes = {}
+def cache_bytes(level):
+    """Bytes of cpu0's level-`level` data or unified cache, from Linux sysfs
+    (as qgemm reads them); 0 where sysfs does not say."""
     for d in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*"):
         try:
-            level = int(open(os.path.join(d, "level")).read())
-            kind = open(os.path.join(d, "type")).read().strip()
+            if int(open(os.path.join(d, "level")).read()) != level:
+                continue
+            if open(os.path.join(d, "type")).read().strip() == "Instruction":
+                continue
             size = open(os.path.join(d, "size")).read().strip()
-        except OSError:
+        except (OSError, ValueError):
             continue
-        if kind == "Instruction" or not size.endswith("K"):
-            continue
-        sizes[level] = int(size[:-1]) * 1024
-    return sizes.get(3, 0) + sizes.get(2, 0) * (os.cpu_count() or 1)
+        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+        if size[-1:] in units and size[:-1].isdigit():
+            return int(size[:-1]) * units[size[-1]]
+        if size.isdigit():
+            return int(size)
+    return 0
 
 
 class CacheEvictor:
-    """The same rule as qgemm bench --cold: twice the caches (at least 64 MiB),
-    read on THREADS threads before every timed run and not timed."""
+    """The rule of qgemm bench --cold: per thread twice the L2 and the L3 (at
+    least 64 MiB in all), read on THREADS threads before every timed run and
+    not timed. The reads run on Python's threads, not on ONNX Runtime's
+    workers, so a worker's own L2 may keep a little of the weights."""
 
     def __init__(self, threads):
-        self.buffer = np.full(max(2 * cache_bytes(), 64 << 20) // 8, 0xA5A5A5A5A5A5A5A5, dtype=np.uint64)
+        per_thread = 2 * (cache_bytes(3) + cache_bytes(2))
+        self.buffer = np.full(max(max(threads, 1) * per_thread, 64 << 20) // 8, 0xA5A5A5A5A5A5A5A5, dtype=np.uint64)
         self.parts = np.array_split(self.buffer, max(threads, 1))
         self.pool = ThreadPoolExecutor(len(self.parts))
 
     def evict(self):
         # NumPy's reductions release the GIL, so the parts are read at once.
         list(self.pool.map(np.bitwise_xor.reduce, self.parts))
+
+    def close(self):
+        self.pool.shutdown()
 
 
 def time_model(model_bytes, x, m, k, n, threads, min_seconds, op, cold=False):
@@ -61,6 +70,8 @@ def time_model(model_bytes, x, m, k, n, threads, min_seconds, op, cold=False):
         t0 = time.perf_counter()
         sess.run_with_iobinding(binding)
         times.append(time.perf_counter() - t0)
+    if evictor:
+        evictor.close()
     times.sort()
     ops = 2.0 * m * n * k
     print(f"{m} {k} {n} {threads} {op} {ops / times[len(times) // 2] / 1e9:.6f} {ops / times[0] / 1e9:.6f} {len(times)}",

@@ -216,8 +216,10 @@ static uint64_t qg_read_span(const uint8_t *p, int64_t bytes) {
 enum { QG_READ_MAX_PARTS = 64 };
 
 typedef struct {
-    const uint8_t *p;
-    int64_t bytes, part;
+    // Two spans read as one: part t is bytes [t·part, (t+1)·part) of the
+    // first followed by the second.
+    const uint8_t *first, *second;
+    int64_t first_bytes, bytes, part;
     uint64_t sums[QG_READ_MAX_PARTS];
 } qg_read_task;
 
@@ -225,15 +227,28 @@ static void qg_read_part(void *ctx, int64_t t) {
     qg_read_task *task = ctx;
     const int64_t start = t * task->part;
     const int64_t end = qg_min(task->bytes, start + task->part);
-    task->sums[t] = start < end ? qg_read_span(task->p + start, end - start) : 0;
+    uint64_t s = 0;
+    const int64_t first_end = qg_min(end, task->first_bytes);
+    if (start < first_end) s ^= qg_read_span(task->first + start, first_end - start);
+    const int64_t second_start = qg_max(start, task->first_bytes);
+    if (second_start < end) s ^= qg_read_span(task->second + (second_start - task->first_bytes), end - second_start);
+    task->sums[t] = s;
 }
 
 uint64_t qg_peak_read(const void *buffer, int64_t bytes, int threads) {
-    if (!buffer || bytes <= 0) return 0;
+    return qg_peak_read_pair(buffer, bytes, NULL, 0, threads);
+}
+
+uint64_t qg_peak_read_pair(const void *first, int64_t first_bytes, const void *second, int64_t second_bytes,
+                           int threads) {
+    if (!first || first_bytes < 0) first_bytes = 0;
+    if (!second || second_bytes < 0) second_bytes = 0;
+    const int64_t bytes = first_bytes + second_bytes;
+    if (bytes <= 0) return 0;
     const int64_t parts = threads < 1 ? 1 : threads > QG_READ_MAX_PARTS ? QG_READ_MAX_PARTS : threads;
-    // Parts are whole multiples of 4 KiB from the buffer's start.
+    // Parts are whole multiples of 4 KiB from the first span's start.
     const int64_t part = qg_ceil_div(qg_ceil_div(bytes, parts), 4096) * 4096;
-    qg_read_task task = {.p = buffer, .bytes = bytes, .part = part};
+    qg_read_task task = {.first = first, .second = second, .first_bytes = first_bytes, .bytes = bytes, .part = part};
     // qg_threads_of_last_call speaks of the last GEMM, not of this read.
     const int last = qg_threads_of_last_call();
     qg_parallel_for(qg_ceil_div(bytes, part), (int)parts, qg_read_part, &task);

@@ -13,7 +13,8 @@
 // caches for every row group of the m-block; MC keeps the m-block's rows
 // (MC·K bytes) within a quarter of the L2, next to them, but is never less
 // than one row group (amxint8's 128 rows can exceed that quarter at large K). With several threads
-// the call splits M when it has at least two row groups per thread, else N.
+// the call splits M when it has at least two row groups per thread, else N
+// (in whole 16-channel panels).
 #include "driver.h"
 #include "threadpool.h"
 
@@ -51,13 +52,16 @@ int qg_w4_driver_run(const qg_w4_args *a, const qg_kernel *kernel, int threads) 
     const int64_t l2 = qg_cpu_cache_bytes(2) > 0 ? qg_cpu_cache_bytes(2) : 1024 * 1024;
     int64_t mc = l2 / 4 / kp / mr * mr;
     if (mc < mr) mc = mr;
-    const int64_t row_groups = qg_ceil_div(a->m, mr), steps = qg_ceil_div(a->n, step);
+    const int64_t row_groups = qg_ceil_div(a->m, mr), panels = qg_ceil_div(a->n, QG_W4_PANEL_N);
     int64_t m_blocks = qg_ceil_div(a->m, mc), n_blocks = 1;
     if (threads > 1) {
         if (row_groups >= 2 * threads) m_blocks = qg_min(qg_ceil_div(m_blocks, threads) * threads, row_groups);
-        else n_blocks = qg_min(threads, steps);
+        else n_blocks = qg_min(threads, panels);
     }
-    const int64_t nc = qg_ceil_div(steps, n_blocks) * step;
+    // N is shared out in whole panels, not whole steps: a step of 64
+    // channels would leave 12 threads 11 blocks of 384 at N = 4096, where
+    // panels give 12 of 352 (a block's last tile is then narrower).
+    const int64_t nc = qg_ceil_div(panels, n_blocks) * QG_W4_PANEL_N;
     n_blocks = qg_ceil_div(a->n, nc);
     qg_w4_plan plan = {.args = a, .kernel = kernel, .step = step, .m_blocks = m_blocks, .nc = nc, .n_blocks = n_blocks};
     qg_parallel_for(m_blocks * n_blocks, threads, qg_w4_task, &plan);

@@ -359,6 +359,12 @@ int qg_peak_fp32_vector_bits(void);
 /// computed from every byte it read (0 for an empty or NULL buffer), so the
 /// loads cannot be dropped.
 uint64_t qg_peak_read(const void *buffer, int64_t bytes, int threads);
+/// qg_peak_read of two spans at once, as if the second followed the first
+/// (one split over the threads for both): for a call that reads two arrays,
+/// packed weights and their scales. A NULL span or a negative size reads
+/// nothing of that span.
+uint64_t qg_peak_read_pair(const void *first, int64_t first_bytes, const void *second, int64_t second_bytes,
+                           int threads);
 
 // MARK: - Scalar requantization (one accumulator; the definition of the README's "Arithmetic" table)
 
