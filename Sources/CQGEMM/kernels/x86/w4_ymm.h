@@ -3,8 +3,17 @@
 //   QG_W4Y_INLINE              its always-inline attributes (with its target)
 //   QG_W4Y_DOT(sum, lo, hi, x0, x1)
 //       sum + lo·x0 + hi·x1 over each lane's 4 bytes (unsigned nibbles ×
-//       signed activations), exact in int32
+//       signed activations), exact in int32 (or QG_W4Y_DOT1 below instead)
 // and may define
+//   QG_W4Y_DOT1(sum, v, x)     sum + v·x over each lane's 4 bytes, one
+//                              instruction with a long latency (VPDPBUSD):
+//                              tiles of at most 4 sums (R·NH ≤ 4) then add
+//                              the low and the high nibbles into sums of
+//                              their own, twice the chains, and add the two
+//                              once per group. With one sum per channel, two
+//                              such instructions in a row per chunk leave so
+//                              few chains that the tile waits on their
+//                              latency; larger tiles have chains enough
 //   QG_W4Y_PREFETCH_BYTES      how far ahead a streaming tile (PF = 1 below)
 //                              prefetches each panel's weights (none when
 //                              undefined)
@@ -25,6 +34,9 @@
 
 #include <immintrin.h>
 #include <string.h>
+
+/// Whether a tile of R rows × NH halves keeps the high nibbles' sums apart.
+#define QG_W4Y_SPLIT(R, NH) ((R) * (NH) <= 4)
 
 QG_W4Y_INLINE __m256i qg_w4y_broadcast(const int8_t *x) {
     int32_t word;
@@ -53,15 +65,25 @@ QG_W4Y_INLINE void qg_w4y_unpack(const uint8_t *const *w, const int NH, const in
 
 /// Adds one group's dot products (`chunks` chunks from `at` bytes into each
 /// half's stream, activations from `x[r] + kg`) to `sum[r][h]`, a chunk at a time.
+/// With QG_W4Y_DOT1, the high nibbles' products go to `sum_hi`.
 QG_W4Y_INLINE void qg_w4y_group_sums(const uint8_t *const *w, const int NH, const int R, const int PF,
                                      const int8_t *const *x, int64_t kg, int64_t at, int64_t chunks, __m256i nibble,
-                                     __m256i sum[4][8]) {
+                                     __m256i sum[4][8], __m256i sum_hi[4][8]) {
     for (int64_t c = 0; c < chunks; c++) {
         __m256i lo[8], hi[8];
         qg_w4y_unpack(w, NH, PF, at + c * 64, nibble, lo, hi);
         for (int r = 0; r < R; r++) {
             const __m256i x0 = qg_w4y_broadcast(x[r] + kg + c * 8), x1 = qg_w4y_broadcast(x[r] + kg + c * 8 + 4);
-            for (int h = 0; h < NH; h++) sum[r][h] = QG_W4Y_DOT(sum[r][h], lo[h], hi[h], x0, x1);
+            for (int h = 0; h < NH; h++) {
+#ifdef QG_W4Y_DOT1
+                sum[r][h] = QG_W4Y_DOT1(sum[r][h], lo[h], x0);
+                if (QG_W4Y_SPLIT(R, NH)) sum_hi[r][h] = QG_W4Y_DOT1(sum_hi[r][h], hi[h], x1);
+                else sum[r][h] = QG_W4Y_DOT1(sum[r][h], hi[h], x1);
+#else
+                (void)sum_hi;
+                sum[r][h] = QG_W4Y_DOT(sum[r][h], lo[h], hi[h], x0, x1);
+#endif
+            }
         }
     }
 }
@@ -131,10 +153,13 @@ QG_W4Y_INLINE void qg_w4y_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
         for (int h = 0; h < NH; h++) s[r][h] = _mm256_setzero_ps();
     }
     for (int64_t g = 0; g < groups; g++) {
-        __m256i sum[4][8];
+        __m256i sum[4][8], sum_hi[4][8];
         for (int r = 0; r < R; r++) {
             const __m256i start = _mm256_set1_epi32(offset[r][g]);
-            for (int h = 0; h < NH; h++) sum[r][h] = start;
+            for (int h = 0; h < NH; h++) {
+                sum[r][h] = start;
+                sum_hi[r][h] = _mm256_setzero_si256();
+            }
         }
         const int64_t kg = g * a->group;
 #ifdef QG_W4Y_DOT16
@@ -144,7 +169,12 @@ QG_W4Y_INLINE void qg_w4y_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
         if (R > 1) qg_w4y_group_sums16(w, NH, R, PF, x, kg, g * chunks * 64, chunks, nibble, sum);
         else
 #endif
-            qg_w4y_group_sums(w, NH, R, PF, x, kg, g * chunks * 64, chunks, nibble, sum);
+            qg_w4y_group_sums(w, NH, R, PF, x, kg, g * chunks * 64, chunks, nibble, sum, sum_hi);
+#ifdef QG_W4Y_DOT1
+        if (QG_W4Y_SPLIT(R, NH))
+            for (int r = 0; r < R; r++)
+                for (int h = 0; h < NH; h++) sum[r][h] = _mm256_add_epi32(sum[r][h], sum_hi[r][h]);
+#endif
         for (int h = 0; h < NH; h++) {
             const __m256 scale = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(ws[h] + g * QG_W4_PANEL_N)));
             for (int r = 0; r < R; r++) s[r][h] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sum[r][h]), s[r][h]);
