@@ -51,7 +51,7 @@ struct Bench: ParsableCommand {
 
     @Flag(name: .long, help: ArgumentHelp(
         "Evict the caches before every timed run (not timed), as in decode, where each layer's weights are read once per token.",
-        discussion: "The eviction reads a buffer of twice the L2 and L3 the OS reports per thread (at least 64 MiB); it counts towards --min-time. Without it, runs follow each other and find what fits of their weights in the caches."))
+        discussion: "The eviction reads a buffer of twice the caches the threads may use (an L2 each, and an L3 for each of as many L3s as threads; at least 64 MiB); it counts towards --min-time. Without it, runs follow each other and find what fits of their weights in the caches."))
     var cold = false
 
     func validate() throws {

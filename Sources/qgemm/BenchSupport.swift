@@ -206,18 +206,35 @@ enum Progress {
 final class CacheEvictor {
     let buffer: UnsafeMutableRawBufferPointer
 
-    /// For runs on up to `threads` threads: twice a core's L2 and the L3 per
-    /// thread (each reading thread may sit on an L3 of its own, as the core
-    /// complexes of Zen do), and at least 64 MiB.
+    /// For runs on up to `threads` threads: twice the caches they may use, an
+    /// L2 per thread and an L3 for each of as many L3s as there are threads
+    /// (Zen's core complexes each have their own), and at least 64 MiB.
     init(threads: Int) {
-        let cpu = CPUFeatures.current
-        let perThread = 2 * (cpu.l3CacheBytes + cpu.l2CacheBytes)
-        buffer = .allocate(byteCount: max(max(threads, 1) * perThread, 64 << 20), alignment: 64)
+        let cpu = CPUFeatures.current, t = max(threads, 1)
+        let caches = cpu.l2CacheBytes * t + cpu.l3CacheBytes * min(t, Self.l3Count())
+        buffer = .allocate(byteCount: max(2 * caches, 64 << 20), alignment: 64)
         // Every page written once, so the reads touch memory, not the zero page.
         buffer.initializeMemory(as: UInt8.self, repeating: 0xA5)
     }
 
     deinit { buffer.deallocate() }
+
+    /// The distinct L3 caches of the online CPUs (Linux sysfs: their level-3
+    /// caches' shared_cpu_list); 1 where sysfs does not say.
+    static func l3Count() -> Int {
+        var lists = Set<String>()
+        for cpu in 0..<max(CPUFeatures.current.cores, 1) {
+            for index in 0..<8 {
+                let dir = "/sys/devices/system/cpu/cpu\(cpu)/cache/index\(index)/"
+                guard let level = try? String(contentsOfFile: dir + "level", encoding: .utf8) else { break }
+                if level.trimmingCharacters(in: .whitespacesAndNewlines) == "3",
+                   let list = try? String(contentsOfFile: dir + "shared_cpu_list", encoding: .utf8) {
+                    lists.insert(list.trimmingCharacters(in: .whitespacesAndNewlines))
+                }
+            }
+        }
+        return max(lists.count, 1)
+    }
 
     /// Reads the whole buffer on `threads` threads, so that every core the
     /// timed run may use has its caches filled with it.

@@ -32,15 +32,30 @@ def cache_bytes(level):
     return 0
 
 
+def l3_count():
+    """The distinct L3 caches of the online CPUs (sysfs shared_cpu_list), as
+    qgemm bench counts them; 1 where sysfs does not say."""
+    lists = set()
+    for d in glob.glob("/sys/devices/system/cpu/cpu[0-9]*/cache/index*"):
+        try:
+            if int(open(os.path.join(d, "level")).read()) == 3:
+                lists.add(open(os.path.join(d, "shared_cpu_list")).read().strip())
+        except (OSError, ValueError):
+            continue
+    return max(len(lists), 1)
+
+
 class CacheEvictor:
-    """The rule of qgemm bench --cold: per thread twice the L2 and the L3 (at
-    least 64 MiB in all), read on THREADS threads before every timed run and
-    not timed. The reads run on Python's threads, not on ONNX Runtime's
-    workers, so a worker's own L2 may keep a little of the weights."""
+    """The rule of qgemm bench --cold: twice the caches THREADS threads may
+    use (an L2 each, an L3 for each of as many L3s as threads; at least 64
+    MiB), read on THREADS threads before every timed run and not timed. The
+    reads run on Python's threads, not on ONNX Runtime's workers, so a
+    worker's own L2 may keep a little of the weights."""
 
     def __init__(self, threads):
-        per_thread = 2 * (cache_bytes(3) + cache_bytes(2))
-        self.buffer = np.full(max(max(threads, 1) * per_thread, 64 << 20) // 8, 0xA5A5A5A5A5A5A5A5, dtype=np.uint64)
+        t = max(threads, 1)
+        caches = cache_bytes(2) * t + cache_bytes(3) * min(t, l3_count())
+        self.buffer = np.full(max(2 * caches, 64 << 20) // 8, 0xA5A5A5A5A5A5A5A5, dtype=np.uint64)
         self.parts = np.array_split(self.buffer, max(threads, 1))
         self.pool = ThreadPoolExecutor(len(self.parts))
 

@@ -145,7 +145,11 @@ __attribute__((target("avx512f"))) static uint64_t qg_read_zmm(const uint8_t *p,
         d = _mm512_xor_si512(d, _mm512_loadu_si512((const void *)(p + i + 192)));
     }
     a = _mm512_xor_si512(_mm512_xor_si512(a, b), _mm512_xor_si512(c, d));
-    uint64_t s = (uint64_t)_mm512_reduce_or_epi64(a);
+    // Folded by XOR, as the narrower reads are: any one changed bit of the
+    // buffer changes the result (an OR would hide most of them).
+    const __m256i h = _mm256_xor_si256(_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64(a, 1));
+    uint64_t s = (uint64_t)_mm256_extract_epi64(h, 0) ^ (uint64_t)_mm256_extract_epi64(h, 1)
+                 ^ (uint64_t)_mm256_extract_epi64(h, 2) ^ (uint64_t)_mm256_extract_epi64(h, 3);
     for (; i < bytes; i++) s += p[i];
     return s;
 }

@@ -40,6 +40,10 @@ __attribute__((target("avx2,fma,f16c"))) void qg_w4_2x16c8__avx2(const qg_w4_arg
 
 __attribute__((target("avx2,fma,f16c"))) void qg_w4_1x64c8__avx2(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols) {
     (void)rows;
-    qg_w4y_tile(a, m0, n0, cols, 1, 8, 1);
+    // A block of channels can end in a step of 16, 32 or 48 (threads share
+    // N out in whole panels): narrower tiles skip the halves never stored.
+    if (cols <= 16) qg_w4y_tile(a, m0, n0, cols, 1, 2, 1);
+    else if (cols <= 32) qg_w4y_tile(a, m0, n0, cols, 1, 4, 1);
+    else qg_w4y_tile(a, m0, n0, cols, 1, 8, 1);
 }
 #endif
