@@ -65,7 +65,8 @@ QG_W4Y_INLINE void qg_w4y_unpack(const uint8_t *const *w, const int NH, const in
 
 /// Adds one group's dot products (`chunks` chunks from `at` bytes into each
 /// half's stream, activations from `x[r] + kg`) to `sum[r][h]`, a chunk at a time.
-/// With QG_W4Y_DOT1, the high nibbles' products go to `sum_hi`.
+/// With QG_W4Y_DOT1, tiles that keep them apart (QG_W4Y_SPLIT) add the high
+/// nibbles' products to `sum_hi`.
 QG_W4Y_INLINE void qg_w4y_group_sums(const uint8_t *const *w, const int NH, const int R, const int PF,
                                      const int8_t *const *x, int64_t kg, int64_t at, int64_t chunks, __m256i nibble,
                                      __m256i sum[4][8], __m256i sum_hi[4][8]) {
