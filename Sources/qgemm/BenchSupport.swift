@@ -269,13 +269,17 @@ struct BenchRunner {
     func time(threads: Int, _ body: () throws -> Void) rethrows -> [Double] {
         try body()
         var times: [Double] = []
-        try repeatRuns(seconds: minTime) {
-            evictor?.evict(threads: threads)
-            let t0 = PeakProbe.now()
-            try body()
-            times.append(PeakProbe.now() - t0)
-        }
+        try repeatRuns(seconds: minTime) { times.append(try timedRun(threads: threads, body)) }
         return times
+    }
+
+    /// The seconds of one run of `body`, after the caches are evicted (on
+    /// `threads` threads) with --cold; the eviction is not timed.
+    private func timedRun(threads: Int, _ body: () throws -> Void) rethrows -> Double {
+        evictor?.evict(threads: threads)
+        let t0 = PeakProbe.now()
+        try body()
+        return PeakProbe.now() - t0
     }
 
     /// The stop rule of every timed loop: runs `body` until both
@@ -381,10 +385,9 @@ struct BenchRunner {
         try xf.withUnsafeBufferPointer { xb in
             try y.withUnsafeMutableBufferPointer { yb in
                 func call() throws -> Double {
-                    evictor?.evict(threads: threads)
-                    let t0 = PeakProbe.now()
-                    try layer(xb, rows: s.m, into: yb, workspace: &workspace, kernel: path, threads: threads)
-                    let dt = PeakProbe.now() - t0
+                    let dt = try timedRun(threads: threads) {
+                        try layer(xb, rows: s.m, into: yb, workspace: &workspace, kernel: path, threads: threads)
+                    }
                     used = max(used, PackedWeights.threadsUsedByLastCall)
                     return dt
                 }

@@ -50,14 +50,14 @@ public final class Int4Weights: Sendable {
 
     let packed: [UInt8]
     let packedScales: [UInt16]
+    /// The bias padded to whole 16-channel panels (the kernels read vectors).
+    let paddedBias: [Float]?
 
     /// The packed nibbles and binary16 scales, as the kernels read them: what
     /// `qgemm bench` reads plainly to judge how fast a call streams them.
     package func withPackedBytes<R>(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try packed.withUnsafeBytes { w in try packedScales.withUnsafeBytes { s in try body(w, s) } }
     }
-    /// The bias padded to whole 16-channel panels (the kernels read vectors).
-    let paddedBias: [Float]?
 
     /// Packs int4 values already quantized (from a GPTQ, AWQ or Q4_0
     /// checkpoint, say), row-major `[N×K]`, with their group scales.
