@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "kernel.h"
+#include "partial_store.h"
 
 #pragma clang fp contract(off)
 
@@ -98,7 +99,7 @@ QG_NEON_INLINE void qg_neon_epilogue(const qg_gemm_args *a, int64_t m, int64_t n
         if (kind == QG_KIND_INT32) {
             int32_t *y = (int32_t *)a->y + m * a->ldy + n;
             if (here == 4) vst1q_s32(y, v);
-            else { vst1q_s32(tail.i, v); memcpy(y, tail.i, (size_t)here * 4); }
+            else { vst1q_s32(tail.i, v); qg_copy_first_bytes(y, tail.i, here * 4); }
         } else if (kind == QG_KIND_FLOAT) {
             const float sx = a->row_scale ? a->row_scale[m] : a->x_scale;
             const float32x4_t scale = vmulq_n_f32(vld1q_f32(a->weight_scale + n), sx);
@@ -106,7 +107,7 @@ QG_NEON_INLINE void qg_neon_epilogue(const qg_gemm_args *a, int64_t m, int64_t n
             if (a->out_bias) f = vaddq_f32(f, vld1q_f32(a->out_bias + n)); // padded to 16 like the others
             float *y = (float *)a->y + m * a->ldy + n;
             if (here == 4) vst1q_f32(y, f);
-            else { vst1q_f32(tail.f, f); memcpy(y, tail.f, (size_t)here * 4); }
+            else { vst1q_f32(tail.f, f); qg_copy_first_bytes(y, tail.f, here * 4); }
         } else {
             const int32_t lo = a->clamp_lo - a->y_zero_point, hi = a->clamp_hi - a->y_zero_point;
             int32x4_t q = kind == QG_KIND_Q8_FLOAT
@@ -116,7 +117,7 @@ QG_NEON_INLINE void qg_neon_epilogue(const qg_gemm_args *a, int64_t m, int64_t n
             const int8x8_t bytes = vmovn_s16(vcombine_s16(vmovn_s32(q), vdup_n_s16(0)));
             uint8_t *y = (uint8_t *)a->y + (m * a->ldy + n);
             vst1_s8((int8_t *)tail.b, bytes);
-            memcpy(y, tail.b, (size_t)here);
+            qg_copy_first_bytes(y, tail.b, here);
         }
     }
 }

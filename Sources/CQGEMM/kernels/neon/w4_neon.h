@@ -17,6 +17,8 @@
 
 #include <arm_neon.h>
 
+#include "partial_store.h"
+
 /// R rows × NP panels of 16 channels (compile-time constants).
 QG_W4N_INLINE void qg_w4n_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int cols, const int R, const int NP) {
     const int64_t groups = qg_w4_groups(a->k, a->group), chunks = a->group / QG_W4_K_CHUNK;
@@ -75,7 +77,7 @@ QG_W4N_INLINE void qg_w4n_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
                 } else {
                     float lanes[4];
                     vst1q_f32(lanes, out);
-                    for (int i = 0; i < left; i++) dst[i] = lanes[i];
+                    qg_copy_first_bytes(dst, lanes, left * (int)sizeof(float));
                 }
             }
     }

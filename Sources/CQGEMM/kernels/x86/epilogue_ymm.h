@@ -10,6 +10,7 @@
 
 #include "kernel.h"
 #include "narrow_requantize.h"
+#include "partial_store.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -146,7 +147,7 @@ QG_YMM_INLINE void qg_ymm_store_words(void *dst, __m256i v, int cols) {
     } else {
         int32_t tmp[8];
         _mm256_storeu_si256((__m256i *)tmp, v);
-        memcpy(dst, tmp, (size_t)cols * sizeof(int32_t));
+        qg_copy_first_bytes(dst, tmp, cols * (int)sizeof(int32_t));
     }
 }
 
@@ -162,7 +163,7 @@ QG_YMM_INLINE void qg_ymm_store_low_bytes(void *dst, __m256i q, int cols) {
     } else {
         uint8_t tmp[16];
         _mm_storeu_si128((__m128i *)tmp, b8);
-        memcpy(dst, tmp, (size_t)cols);
+        qg_copy_first_bytes(dst, tmp, cols);
     }
 }
 

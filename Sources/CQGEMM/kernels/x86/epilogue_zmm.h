@@ -19,6 +19,7 @@
 
 #include "kernel.h"
 #include "narrow_requantize.h"
+#include "partial_store.h"
 
 #pragma clang fp contract(off) // the reference's float operations, unfused
 
@@ -103,7 +104,7 @@ QG_ZMM_INLINE void qg_avx512_store_bytes(void *dst, __m128i v, int cols) {
     } else {
         uint8_t tmp[16];
         _mm_storeu_si128((__m128i *)tmp, v);
-        memcpy(dst, tmp, (size_t)cols);
+        qg_copy_first_bytes(dst, tmp, cols);
     }
 }
 
@@ -141,7 +142,7 @@ QG_ZMM_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, co
             } else {
                 float tmp[16];
                 _mm512_storeu_ps(tmp, f);
-                memcpy(dst, tmp, (size_t)cols * sizeof(float));
+                qg_copy_first_bytes(dst, tmp, cols * (int)sizeof(float));
             }
         }
         return;
@@ -157,7 +158,7 @@ QG_ZMM_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, co
             } else {
                 int32_t tmp[16];
                 _mm512_storeu_si512((void *)tmp, v);
-                memcpy(dst, tmp, (size_t)cols * sizeof(int32_t));
+                qg_copy_first_bytes(dst, tmp, cols * (int)sizeof(int32_t));
             }
         }
         return;

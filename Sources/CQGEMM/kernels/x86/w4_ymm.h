@@ -35,6 +35,8 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "partial_store.h"
+
 /// Whether a tile of R rows × NH halves keeps the high nibbles' sums apart.
 #define QG_W4Y_SPLIT(R, NH) ((R) * (NH) <= 4)
 
@@ -194,7 +196,7 @@ QG_W4Y_INLINE void qg_w4y_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
             } else {
                 float lanes[8];
                 _mm256_storeu_ps(lanes, out);
-                memcpy(y + h * 8, lanes, (size_t)left * sizeof(float));
+                qg_copy_first_bytes(y + h * 8, lanes, left * (int)sizeof(float));
             }
         }
     }
