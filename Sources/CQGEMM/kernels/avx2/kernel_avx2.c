@@ -153,18 +153,34 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, con
     } else {
         for (int64_t g = 0; g < groups; g++) qg_avx2_group(acc, x, R, w, w_next, NV, g);
     }
-    // Each accumulator holds 4 channels × 2 partial sums; add the pairs and
-    // restore channel order: hadd gives [c0 c1 c4 c5 | c2 c3 c6 c7]. Rows
-    // unrolled: otherwise the compiler spills the accumulators and loops,
-    // which cost about 4 % at K = 64.
+    // Each accumulator holds 4 channels × 2 partial sums; VPHADDD adds the
+    // pairs, leaving the lanes in its order (qg_ymm_lane_order), which the
+    // params' arrays share. Int8 output stays in it to the last byte shuffle;
+    // the other outputs put the lanes in channel order (VPERMQ) first. One
+    // row of four groups (the decode tile) packs them together.
+    if (R == 1 && NV == 8 && kind == QG_KIND_Q8_SINGLE && params->narrow) {
+        __m256i s[4];
 #pragma clang loop unroll(full)
-    for (int r = 0; r < R; r++) {
-        for (int v = 0; v < NV; v += 2) {
-            const int c = cols - 4 * v;
-            if (c <= 0) break;
-            __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][v], acc[r][v + 1]), 0xD8);
-            s = _mm256_add_epi32(s, _mm256_loadu_si256((const __m256i *)(base + 4 * v)));
-            qg_ymm_epilogue8(a, params, m0 + r, n0 + 4 * v, c > 8 ? 8 : c, s, kind);
+        for (int v = 0; v < NV; v += 2)
+            s[v / 2] = _mm256_add_epi32(_mm256_hadd_epi32(acc[0][v], acc[0][v + 1]),
+                                        _mm256_loadu_si256((const __m256i *)(base + 4 * v)));
+        qg_ymm_narrow_row(a, params, m0, n0, (cols + 7) / 8, cols, s, QG_YMM_HADD_ORDER);
+        return;
+    }
+#pragma clang loop unroll(full)
+    for (int v = 0; v < NV; v += 2) {
+        const int c = cols - 4 * v;
+        if (c <= 0) break;
+        const __m256i start = _mm256_loadu_si256((const __m256i *)(base + 4 * v));
+        __m256i s[QG_AVX2_MR];
+#pragma clang loop unroll(full)
+        for (int r = 0; r < R; r++) s[r] = _mm256_add_epi32(_mm256_hadd_epi32(acc[r][v], acc[r][v + 1]), start);
+        if (kind == QG_KIND_Q8_SINGLE && params->narrow) {
+            qg_ymm_narrow_rows(a, params, m0, R, n0 + 4 * v, c > 8 ? 8 : c, s, QG_YMM_HADD_ORDER);
+        } else {
+#pragma clang loop unroll(full)
+            for (int r = 0; r < R; r++)
+                qg_ymm_epilogue8(a, m0 + r, n0 + 4 * v, c > 8 ? 8 : c, _mm256_permute4x64_epi64(s[r], 0xD8), kind);
         }
     }
 }
@@ -211,7 +227,7 @@ QG_DEFINE_TILE_KINDS(QG_AVX2, 2x32c4__avx2, qg_avx2_few_rows)
 
 /// The per-call params: each channel's start value (activations are widened
 /// exactly, so there is no private fold).
-static void qg_avx2_init_params(const qg_gemm_args *a, void *params) { qg_ymm_init_params(a, params, 0); }
+static void qg_avx2_init_params(const qg_gemm_args *a, void *params) { qg_ymm_init_params(a, params, 0, QG_YMM_HADD_ORDER); }
 
 /// The peak probe of this path's instruction (peak_avx2.c in this folder).
 int64_t qg_peak_avx2(int64_t iterations);

@@ -47,7 +47,7 @@ static void qg_avxvnni_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, v
     qg_vnni_pack_rows(a, m0, rows, dst, QG_AVXVNNI_MR);
 }
 
-static void qg_avxvnni_init_params(const qg_gemm_args *a, void *params) { qg_ymm_init_params(a, params, qg_vnni_fold(a)); }
+static void qg_avxvnni_init_params(const qg_gemm_args *a, void *params) { qg_ymm_init_params(a, params, qg_vnni_fold(a), QG_YMM_CHANNEL_ORDER); }
 
 /// Row r's K-group g as a broadcast (packed, or in place at X's row stride).
 QG_AVXVNNI_INLINE __m256i qg_avxvnni_broadcast(const uint8_t *x, int64_t g, int64_t group_step, int64_t row_step, int r) {
@@ -114,11 +114,16 @@ QG_AVXVNNI_INLINE void qg_avxvnni_tile(const qg_gemm_args *a, const uint8_t *x, 
     }
 #undef QG_AVXVNNI_W
 #pragma clang loop unroll(full)
-    for (int r = 0; r < R; r++) {
+    for (int v = 0; v < NV && cols - 8 * v > 0; v++) {
+        __m256i s[QG_AVXVNNI_MR];
 #pragma clang loop unroll(full)
-        for (int v = 0; v < NV && cols - 8 * v > 0; v++) {
-            const __m256i s = U > 1 ? _mm256_add_epi32(acc[r][v][0], acc[r][v][1]) : acc[r][v][0];
-            qg_ymm_epilogue8(a, params, m0 + r, n0 + 8 * v, cols - 8 * v > 8 ? 8 : cols - 8 * v, s, kind);
+        for (int r = 0; r < R; r++) s[r] = U > 1 ? _mm256_add_epi32(acc[r][v][0], acc[r][v][1]) : acc[r][v][0];
+        const int c = cols - 8 * v > 8 ? 8 : cols - 8 * v;
+        if (kind == QG_KIND_Q8_SINGLE && params->narrow) {
+            qg_ymm_narrow_rows(a, params, m0, R, n0 + 8 * v, c, s, QG_YMM_CHANNEL_ORDER);
+        } else {
+#pragma clang loop unroll(full)
+            for (int r = 0; r < R; r++) qg_ymm_epilogue8(a, m0 + r, n0 + 8 * v, c, s[r], kind);
         }
     }
 }

@@ -19,24 +19,41 @@
 
 // MARK: - Per-call params
 
+/// The order of a tile's 8 lanes (channels n … n + 7 of a row) where it runs
+/// the epilogue: as the channels (the VNNI tiles' accumulators), or as
+/// VPHADDD leaves the avx2 tile's pairs of partial sums: channels 0 1 4 5 in
+/// the low 128 bits and 2 3 6 7 in the high. The avx2 tile's int8 output
+/// stays in that order to the last byte shuffle, which saves a lane-crossing
+/// permute per row; its other outputs put the lanes in channel order first.
+typedef enum qg_ymm_lane_order { QG_YMM_CHANNEL_ORDER, QG_YMM_HADD_ORDER } qg_ymm_lane_order;
+
+/// The channel (0 … 7) in lane `lane` of a group of 8.
+static inline int qg_ymm_lane_channel(int lane, qg_ymm_lane_order order) {
+    static const int hadd[8] = {0, 1, 4, 5, 2, 3, 6, 7};
+    return order == QG_YMM_HADD_ORDER ? hadd[lane] : lane;
+}
+
 /// What a 256-bit tile reads per call, made once by qg_ymm_init_params:
 /// - each channel's starting value, bias − (Z_X + fold)·row_sum, where `fold`
 ///   is the path's private bias fold (128 when int8 activations enter an
 ///   unsigned dot product as x + 128);
 /// - for the narrow route (int8/uint8 output, single rounding, every channel
-///   within narrow_requantize.h's bounds): each channel's M0, the odd
-///   channels' M0 moved to the even lanes, the shift after the high half and
-///   the rounding constant with the output zero point folded in. uint8 output
-///   is computed as int8 output with Z_Y − 128 and bounds − 128 and moved back
-///   by adding 128 (`flip`), as the 512-bit route does.
-/// The arrays are padded to whole panels, so a tile reads whole vectors.
+///   within narrow_requantize.h's bounds): each channel's M0, the odd lanes'
+///   M0 moved to the even lanes, the shift after the high half, the rounding
+///   constant with the output zero point folded in, and the row sums (for
+///   per-row zero points). uint8 output is computed as int8 output with
+///   Z_Y − 128 and bounds − 128 and moved back by an XOR with 0x80 (`flip`),
+///   as the 512-bit route does; `clamp` says whether the bounds are narrower
+///   than the int8 range.
+/// Every array is in the kernel's lane order (qg_ymm_lane_order) and padded
+/// to whole panels, so a tile reads whole vectors.
 typedef struct qg_ymm_params {
-    int32_t narrow, clamp_lo, clamp_hi, flip;
-    int32_t pad[12];
-    int32_t data[]; // base, m0, m0_odd, count, round: qg_packed_n(n) each
+    int32_t narrow, clamp, clamp_lo, clamp_hi, flip;
+    int32_t pad[11];
+    int32_t data[]; // base, m0, m0_odd, count, round, row_sum: qg_packed_n(n) each
 } qg_ymm_params;
 
-enum { QG_YMM_BASE, QG_YMM_M0, QG_YMM_M0_ODD, QG_YMM_COUNT, QG_YMM_ROUND, QG_YMM_ARRAYS };
+enum { QG_YMM_BASE, QG_YMM_M0, QG_YMM_M0_ODD, QG_YMM_COUNT, QG_YMM_ROUND, QG_YMM_ROW_SUM, QG_YMM_ARRAYS };
 
 /// One of the params' per-channel arrays.
 static inline const int32_t *qg_ymm_array(const qg_ymm_params *p, const qg_gemm_args *a, int which) {
@@ -49,32 +66,45 @@ static inline size_t qg_ymm_params_bytes(const qg_gemm_args *a) {
 
 /// Fills the params; `fold` as above. Wrapping int32 arithmetic for the start
 /// values, as in the tiles (the PackedWeights bound keeps the true sums in range).
-static inline void qg_ymm_init_params(const qg_gemm_args *a, void *out, int32_t fold) {
+static inline void qg_ymm_init_params(const qg_gemm_args *a, void *out, int32_t fold, qg_ymm_lane_order order) {
     qg_ymm_params *p = out;
     const int64_t np = qg_packed_n(a->n);
-    int32_t *base = p->data, *m0 = base + np, *m0_odd = m0 + np, *count = m0_odd + np, *round = count + np;
+    int32_t *base = p->data, *m0 = base + np, *m0_odd = m0 + np, *count = m0_odd + np, *round = count + np,
+            *row_sum = round + np;
     const uint32_t z = (uint32_t)a->x_zero_point + (uint32_t)fold;
-    for (int64_t n = 0; n < np; n++)
-        base[n] = (int32_t)((uint32_t)(n < a->n && a->bias ? a->bias[n] : 0) - z * (uint32_t)a->row_sum[n]);
     const int32_t flip = a->out_type == QG_OUT_UINT8 ? 128 : 0, zy = a->y_zero_point - flip;
     int narrow = (a->out_type == QG_OUT_INT8 || a->out_type == QG_OUT_UINT8) && a->rounding == QG_ROUND_SINGLE;
     for (int64_t n = 0; narrow && n < a->n; n++) narrow = qg_narrow_channel(a->shift[n], zy);
+    // Runs once per call over every channel, so at M = 1 it is not free: the
+    // lane order is a constant of each unrolled step of 8 lanes.
+    for (int64_t g = 0; g < np; g += 8) {
+#pragma clang loop unroll(full)
+        for (int l = 0; l < 8; l++) {
+            const int64_t i = g + l, n = g + qg_ymm_lane_channel(l, order); // the channel in lane i
+            base[i] = (int32_t)((uint32_t)(n < a->n && a->bias ? a->bias[n] : 0) - z * (uint32_t)a->row_sum[n]);
+            row_sum[i] = a->row_sum[n];
+        }
+    }
+    if (narrow) {
+        for (int64_t g = 0; g < np; g += 8) {
+#pragma clang loop unroll(full)
+            for (int l = 0; l < 8; l++) {
+                const int64_t i = g + l, n = g + qg_ymm_lane_channel(l, order);
+                // Padding channels (n ≥ N) are computed and never stored: any safe constants.
+                const int32_t shift = n < a->n ? a->shift[n] : -2;
+                m0[i] = n < a->n ? a->multiplier[n] : 0;
+                // The lanes of a pair hold neighbouring channels in either order.
+                m0_odd[i] = l % 2 == 0 && n + 1 < a->n ? a->multiplier[n + 1] : 0;
+                count[i] = qg_narrow_count(shift);
+                round[i] = qg_narrow_round(shift, n < a->n ? zy : 0);
+            }
+        }
+    }
     p->narrow = narrow;
+    p->clamp = a->clamp_lo > -128 + flip || a->clamp_hi < 127 + flip;
     p->clamp_lo = a->clamp_lo - flip;
     p->clamp_hi = a->clamp_hi - flip;
     p->flip = flip;
-    if (!narrow) return;
-    for (int64_t n = 0; n < np; n++) {
-        // Padding channels (n ≥ N) are computed and never stored: any safe constants.
-        const int32_t shift = n < a->n ? a->shift[n] : -2;
-        m0[n] = n < a->n ? a->multiplier[n] : 0;
-        count[n] = qg_narrow_count(shift);
-        round[n] = qg_narrow_round(shift, n < a->n ? zy : 0);
-    }
-    for (int64_t n = 0; n < np; n += 2) {
-        m0_odd[n] = m0[n + 1];
-        m0_odd[n + 1] = 0;
-    }
 }
 
 // MARK: - Fixed-point requantization (int64 lanes)
@@ -169,36 +199,133 @@ QG_YMM_INLINE void qg_ymm_store_low_bytes(void *dst, __m256i q, int cols) {
 
 // MARK: - The epilogue
 
-/// The narrow route for 8 channels (params->narrow; narrow_requantize.h): the
-/// high halves of acc·M0 (two VPMULDQ, a shift and a blend), one add that
-/// also adds the output zero point, one shift, the clamp, and the low bytes.
-QG_YMM_INLINE void qg_ymm_narrow8(const qg_gemm_args *a, const qg_ymm_params *p, int64_t m, int64_t n, int cols,
-                                  __m256i acc) {
-    const __m256i m0 = _mm256_loadu_si256((const __m256i *)(qg_ymm_array(p, a, QG_YMM_M0) + n));
-    const __m256i m0_odd = _mm256_loadu_si256((const __m256i *)(qg_ymm_array(p, a, QG_YMM_M0_ODD) + n));
-    const __m256i count = _mm256_loadu_si256((const __m256i *)(qg_ymm_array(p, a, QG_YMM_COUNT) + n));
-    const __m256i round = _mm256_loadu_si256((const __m256i *)(qg_ymm_array(p, a, QG_YMM_ROUND) + n));
-    const __m256i even = _mm256_mul_epi32(acc, m0), odd = _mm256_mul_epi32(_mm256_srli_epi64(acc, 32), m0_odd);
-    const __m256i high = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
-    __m256i q = _mm256_srav_epi32(_mm256_add_epi32(high, round), count);
-    q = _mm256_min_epi32(_mm256_max_epi32(q, _mm256_set1_epi32(p->clamp_lo)), _mm256_set1_epi32(p->clamp_hi));
-    qg_ymm_store_low_bytes((uint8_t *)a->y + m * a->ldy + n, _mm256_add_epi32(q, _mm256_set1_epi32(p->flip)), cols);
+/// VPERMD indices that undo the lane interleaving of two saturating packs
+/// (VPACKSSDW, then VPACKSSWB) of four vectors: each 64-bit word then holds
+/// one vector's 8 bytes, in order.
+static const int32_t qg_ymm_pack_order[8] = {0, 4, 1, 5, 2, 6, 3, 7};
+
+/// VPSHUFB indices that put 8 bytes from VPHADDD's lane order (channels
+/// 0 1 4 5 2 3 6 7) into channel order, in each 64-bit word.
+static const int8_t qg_ymm_hadd_bytes[32] = {0, 1, 4, 5, 2, 3, 6,  7,  8, 9, 12, 13, 10, 11, 14, 15,
+                                             0, 1, 4, 5, 2, 3, 6,  7,  8, 9, 12, 13, 10, 11, 14, 15};
+
+/// The narrow route's per-channel constants of channels n … n + 7, in the
+/// params' lane order.
+typedef struct qg_ymm_narrow_channels {
+    __m256i m0, m0_odd, count, round, row_sum;
+} qg_ymm_narrow_channels;
+
+QG_YMM_INLINE qg_ymm_narrow_channels qg_ymm_narrow_load(const qg_gemm_args *a, const qg_ymm_params *p, int64_t n) {
+    qg_ymm_narrow_channels c;
+    c.m0 = _mm256_loadu_si256((const __m256i *)(qg_ymm_array(p, a, QG_YMM_M0) + n));
+    c.m0_odd = _mm256_loadu_si256((const __m256i *)(qg_ymm_array(p, a, QG_YMM_M0_ODD) + n));
+    c.count = _mm256_loadu_si256((const __m256i *)(qg_ymm_array(p, a, QG_YMM_COUNT) + n));
+    c.round = _mm256_loadu_si256((const __m256i *)(qg_ymm_array(p, a, QG_YMM_ROUND) + n));
+    c.row_sum = a->row_zero_point ? _mm256_loadu_si256((const __m256i *)(qg_ymm_array(p, a, QG_YMM_ROW_SUM) + n))
+                                  : _mm256_setzero_si256();
+    return c;
 }
 
-/// Finishes 8 channel sums of row m (channels n …, bias and the call's
-/// zero-point term already in: the params' start values) into the output of
-/// `kind`, and stores the first `cols` (1..8). Single rounding takes the
-/// narrow route when the call's params allow it.
-QG_YMM_INLINE void qg_ymm_epilogue8(const qg_gemm_args *a, const qg_ymm_params *p, int64_t m, int64_t n, int cols,
-                                    __m256i acc, const qg_output_kind kind) {
+/// Requantizes 8 sums of row m (narrow_requantize.h): the row's zero-point
+/// term, the high halves of acc·M0 (two VPMULDQ, a shift and a blend), one add
+/// that also adds the output zero point, one shift. The result includes Z_Y
+/// and still needs the clamp.
+QG_YMM_INLINE __m256i qg_ymm_narrow_requantize(const qg_gemm_args *a, int64_t m, __m256i acc,
+                                               const qg_ymm_narrow_channels *c) {
+    if (a->row_zero_point) acc = _mm256_sub_epi32(acc, _mm256_mullo_epi32(_mm256_set1_epi32(a->row_zero_point[m]), c->row_sum));
+    const __m256i even = _mm256_mul_epi32(acc, c->m0), odd = _mm256_mul_epi32(_mm256_srli_epi64(acc, 32), c->m0_odd);
+    const __m256i high = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+    return _mm256_srav_epi32(_mm256_add_epi32(high, c->round), c->count);
+}
+
+/// Four requantized vectors to bytes: two signed saturating packs (which clamp
+/// to the int8 range exactly: the values already include Z_Y), one permute
+/// (and for VPHADDD's order one byte shuffle) that leaves vector i's 8 bytes
+/// in channel order in 64-bit word i, a byte min/max if the call's clamp is
+/// narrower, and the XOR that turns the int8 form of uint8 output back.
+QG_YMM_INLINE __m256i qg_ymm_narrow_pack4(const qg_ymm_params *p, const __m256i q[4], const qg_ymm_lane_order order) {
+    const __m256i w01 = _mm256_packs_epi32(q[0], q[1]), w23 = _mm256_packs_epi32(q[2], q[3]);
+    __m256i b = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(w01, w23),
+                                            _mm256_loadu_si256((const __m256i *)qg_ymm_pack_order));
+    if (order == QG_YMM_HADD_ORDER) b = _mm256_shuffle_epi8(b, _mm256_loadu_si256((const __m256i *)qg_ymm_hadd_bytes));
+    if (p->clamp) b = _mm256_min_epi8(_mm256_max_epi8(b, _mm256_set1_epi8((char)p->clamp_lo)), _mm256_set1_epi8((char)p->clamp_hi));
+    return _mm256_xor_si256(b, _mm256_set1_epi8((char)p->flip));
+}
+
+/// The narrow route (params->narrow) for channels n … n + 7 of R rows from m0,
+/// acc[r] holding row r's sums (bias and the call's zero-point term in) in the
+/// lane order `order`, four rows at a time. Stores the first `cols` (1..8) of
+/// each row.
+QG_YMM_INLINE void qg_ymm_narrow_rows(const qg_gemm_args *a, const qg_ymm_params *p, int64_t m0, const int R, int64_t n,
+                                      int cols, const __m256i *acc, const qg_ymm_lane_order order) {
+    // Locals: stores to y could alias *a and *p, so the compiler would reload
+    // these once per group of rows.
+    uint8_t *const y = (uint8_t *)a->y;
+    const int64_t ldy = a->ldy;
+    const qg_ymm_narrow_channels c = qg_ymm_narrow_load(a, p, n);
+#pragma clang loop unroll(full)
+    for (int r0 = 0; r0 < R; r0 += 4) {
+        // A short last group packs its first row again in the missing rows'
+        // places and stores only its own.
+        __m256i q[4];
+#pragma clang loop unroll(full)
+        for (int i = 0; i < 4; i++) q[i] = r0 + i < R ? qg_ymm_narrow_requantize(a, m0 + r0 + i, acc[r0 + i], &c) : q[0];
+        const __m256i b = qg_ymm_narrow_pack4(p, q, order);
+        uint8_t *dst = y + (m0 + r0) * ldy + n;
+        const __m128i b01 = _mm256_castsi256_si128(b), b23 = _mm256_extracti128_si256(b, 1);
+        if (cols == 8) {
+            _mm_storel_epi64((__m128i *)dst, b01);
+            if (r0 + 1 < R) _mm_storeh_pd((double *)(dst + ldy), _mm_castsi128_pd(b01));
+            if (r0 + 2 < R) _mm_storel_epi64((__m128i *)(dst + 2 * ldy), b23);
+            if (r0 + 3 < R) _mm_storeh_pd((double *)(dst + 3 * ldy), _mm_castsi128_pd(b23));
+        } else {
+            uint8_t rows[32];
+            _mm256_storeu_si256((__m256i *)rows, b);
+#pragma clang loop unroll(full)
+            for (int i = 0; i < 4; i++)
+                if (r0 + i < R) qg_copy_first_bytes(dst + i * ldy, rows + 8 * i, cols);
+        }
+    }
+}
+
+/// The narrow route for G (1..4) groups of 8 channels of one row m, from n:
+/// acc[g] holds channels n + 8g …, in the lane order `order`. The groups pack
+/// together, so the row's first `cols` (1..8·G) bytes go out in one store.
+QG_YMM_INLINE void qg_ymm_narrow_row(const qg_gemm_args *a, const qg_ymm_params *p, int64_t m, int64_t n, const int G,
+                                     int cols, const __m256i *acc, const qg_ymm_lane_order order) {
+    uint8_t *const dst = (uint8_t *)a->y + m * a->ldy + n;
+    __m256i q[4];
+#pragma clang loop unroll(full)
+    for (int g = 0; g < 4; g++) {
+        if (g >= G) {
+            q[g] = q[0];
+            continue;
+        }
+        const qg_ymm_narrow_channels c = qg_ymm_narrow_load(a, p, n + 8 * g);
+        q[g] = qg_ymm_narrow_requantize(a, m, acc[g], &c);
+    }
+    const __m256i b = qg_ymm_narrow_pack4(p, q, order);
+    if (cols == 32) {
+        _mm256_storeu_si256((__m256i *)dst, b);
+    } else {
+        uint8_t bytes[32];
+        _mm256_storeu_si256((__m256i *)bytes, b);
+        qg_copy_first_bytes(dst, bytes, cols);
+    }
+}
+
+/// Finishes 8 channel sums of row m in channel order (channels n …, bias and
+/// the call's zero-point term already in: the params' start values) into the
+/// output of `kind`, and stores the first `cols` (1..8). Not the narrow
+/// route: where the call's params allow it, the tiles take qg_ymm_narrow_rows.
+QG_YMM_INLINE void qg_ymm_epilogue8(const qg_gemm_args *a, int64_t m, int64_t n, int cols, __m256i acc,
+                                    const qg_output_kind kind) {
 #pragma clang fp contract(off) // the reference's float operations, unfused
     if (a->row_zero_point) {
         const __m256i rs = _mm256_loadu_si256((const __m256i *)(a->row_sum + n));
         acc = _mm256_sub_epi32(acc, _mm256_mullo_epi32(_mm256_set1_epi32(a->row_zero_point[m]), rs));
     }
-    if (kind == QG_KIND_Q8_SINGLE && p->narrow) {
-        qg_ymm_narrow8(a, p, m, n, cols, acc);
-    } else if (kind == QG_KIND_INT32) {
+    if (kind == QG_KIND_INT32) {
         qg_ymm_store_words((int32_t *)a->y + m * a->ldy + n, acc, cols);
     } else if (kind == QG_KIND_FLOAT) {
         const float sx = a->row_scale ? a->row_scale[m] : a->x_scale;
