@@ -227,7 +227,7 @@ QG_DEFINE_TILE_KINDS(QG_AVX2, 2x32c4__avx2, qg_avx2_few_rows)
 
 /// The per-call params: each channel's start value (activations are widened
 /// exactly, so there is no private fold).
-static void qg_avx2_init_params(const qg_gemm_args *a, void *params) { qg_ymm_init_params(a, params, 0, QG_YMM_HADD_ORDER); }
+static QG_AVX2 void qg_avx2_init_params(const qg_gemm_args *a, void *params) { qg_ymm_init_params(a, params, 0, QG_YMM_HADD_ORDER); }
 
 /// The peak probe of this path's instruction (peak_avx2.c in this folder).
 int64_t qg_peak_avx2(int64_t iterations);

@@ -47,7 +47,7 @@ static void qg_avxvnni_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, v
     qg_vnni_pack_rows(a, m0, rows, dst, QG_AVXVNNI_MR);
 }
 
-static void qg_avxvnni_init_params(const qg_gemm_args *a, void *params) { qg_ymm_init_params(a, params, qg_vnni_fold(a), QG_YMM_CHANNEL_ORDER); }
+static QG_AVXVNNI void qg_avxvnni_init_params(const qg_gemm_args *a, void *params) { qg_ymm_init_params(a, params, qg_vnni_fold(a), QG_YMM_CHANNEL_ORDER); }
 
 /// Row r's K-group g as a broadcast (packed, or in place at X's row stride).
 QG_AVXVNNI_INLINE __m256i qg_avxvnni_broadcast(const uint8_t *x, int64_t g, int64_t group_step, int64_t row_step, int r) {

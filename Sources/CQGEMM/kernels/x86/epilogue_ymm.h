@@ -27,12 +27,6 @@
 /// permute per row; its other outputs put the lanes in channel order first.
 typedef enum qg_ymm_lane_order { QG_YMM_CHANNEL_ORDER, QG_YMM_HADD_ORDER } qg_ymm_lane_order;
 
-/// The channel (0 … 7) in lane `lane` of a group of 8.
-static inline int qg_ymm_lane_channel(int lane, qg_ymm_lane_order order) {
-    static const int hadd[8] = {0, 1, 4, 5, 2, 3, 6, 7};
-    return order == QG_YMM_HADD_ORDER ? hadd[lane] : lane;
-}
-
 /// What a 256-bit tile reads per call, made once by qg_ymm_init_params:
 /// - each channel's starting value, bias − (Z_X + fold)·row_sum, where `fold`
 ///   is the path's private bias fold (128 when int8 activations enter an
@@ -66,41 +60,60 @@ static inline size_t qg_ymm_params_bytes(const qg_gemm_args *a) {
 
 /// Fills the params; `fold` as above. Wrapping int32 arithmetic for the start
 /// values, as in the tiles (the PackedWeights bound keeps the true sums in range).
-static inline void qg_ymm_init_params(const qg_gemm_args *a, void *out, int32_t fold, qg_ymm_lane_order order) {
+/// It runs once per call over every channel, which at M = 1 is a good share of
+/// the call, so it works 8 lanes at a time (1×384×1536 spent 26 % of its time
+/// here with scalar loops). Lanes of padding channels (n ≥ N, whose array
+/// entries need not be initialized) get safe constants: no bias, M0 = 0,
+/// shift −2, Z_Y 0.
+QG_YMM_INLINE void qg_ymm_init_params(const qg_gemm_args *a, void *out, int32_t fold, const qg_ymm_lane_order order) {
     qg_ymm_params *p = out;
     const int64_t np = qg_packed_n(a->n);
     int32_t *base = p->data, *m0 = base + np, *m0_odd = m0 + np, *count = m0_odd + np, *round = count + np,
             *row_sum = round + np;
-    const uint32_t z = (uint32_t)a->x_zero_point + (uint32_t)fold;
     const int32_t flip = a->out_type == QG_OUT_UINT8 ? 128 : 0, zy = a->y_zero_point - flip;
-    int narrow = (a->out_type == QG_OUT_INT8 || a->out_type == QG_OUT_UINT8) && a->rounding == QG_ROUND_SINGLE;
-    for (int64_t n = 0; narrow && n < a->n; n++) narrow = qg_narrow_channel(a->shift[n], zy);
-    // Runs once per call over every channel, so at M = 1 it is not free: the
-    // lane order is a constant of each unrolled step of 8 lanes.
+    // |Z_Y| ≤ 2^29 keeps 1 + 2·|Z_Y| below in int32 (real zero points are bytes).
+    const int64_t z_abs = zy < 0 ? -(int64_t)zy : zy;
+    // The saturating packs clamp to the type's range, so bounds outside it or
+    // crossed (which qgemm.h rules out) go the general way, as in epilogue_zmm.h.
+    const int candidate = (a->out_type == QG_OUT_INT8 || a->out_type == QG_OUT_UINT8) &&
+                          a->rounding == QG_ROUND_SINGLE && z_abs <= (1 << 29) && a->clamp_lo >= -128 + flip &&
+                          a->clamp_hi <= 127 + flip && a->clamp_lo <= a->clamp_hi;
+    const __m256i lanes = order == QG_YMM_HADD_ORDER ? _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7)
+                                                     : _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i z = _mm256_set1_epi32((int32_t)((uint32_t)a->x_zero_point + (uint32_t)fold));
+    const __m256i one = _mm256_set1_epi32(1), zy_v = _mm256_set1_epi32(zy);
+    const __m256i zy_limit = _mm256_set1_epi32((int32_t)(1 + 2 * z_abs)); // narrow: 1 + 2|Z_Y| ≤ 2^(32 + shift)
+    __m256i all_narrow = _mm256_set1_epi32(-1);
     for (int64_t g = 0; g < np; g += 8) {
-#pragma clang loop unroll(full)
-        for (int l = 0; l < 8; l++) {
-            const int64_t i = g + l, n = g + qg_ymm_lane_channel(l, order); // the channel in lane i
-            base[i] = (int32_t)((uint32_t)(n < a->n && a->bias ? a->bias[n] : 0) - z * (uint32_t)a->row_sum[n]);
-            row_sum[i] = a->row_sum[n];
-        }
+        // Lane i holds channel g + lanes[i]; `real` marks the channels < N.
+        const __m256i real = _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)(a->n - g < 8 ? a->n - g : 8)), lanes);
+#define QG_YMM_LANES(array) _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)((array) + g)), lanes)
+        const __m256i sums = QG_YMM_LANES(a->row_sum);
+        const __m256i bias = a->bias ? _mm256_and_si256(QG_YMM_LANES(a->bias), real) : _mm256_setzero_si256();
+        _mm256_storeu_si256((__m256i *)(base + g), _mm256_sub_epi32(bias, _mm256_mullo_epi32(z, sums)));
+        _mm256_storeu_si256((__m256i *)(row_sum + g), sums);
+        if (!candidate) continue;
+        const __m256i shift = _mm256_blendv_epi8(_mm256_set1_epi32(-2), QG_YMM_LANES(a->shift), real);
+        const __m256i mult = _mm256_and_si256(QG_YMM_LANES(a->multiplier), real);
+#undef QG_YMM_LANES
+        const __m256i c = _mm256_sub_epi32(_mm256_set1_epi32(-1), shift); // c = −1 − shift
+        // Narrow when shift ∈ [−31, −2] and 2^(c−1)·(1 + 2|Z_Y|) ≤ 2^30, that is
+        // 1 + 2|Z_Y| ≤ 2^(32 + shift) (narrow_requantize.h, qg_narrow_channel).
+        const __m256i in_range = _mm256_and_si256(_mm256_cmpgt_epi32(shift, _mm256_set1_epi32(-32)),
+                                                  _mm256_cmpgt_epi32(_mm256_set1_epi32(-1), shift));
+        const __m256i room = _mm256_sllv_epi32(one, _mm256_add_epi32(shift, _mm256_set1_epi32(32)));
+        const __m256i narrow = _mm256_andnot_si256(_mm256_cmpgt_epi32(zy_limit, room), in_range);
+        all_narrow = _mm256_and_si256(all_narrow, _mm256_or_si256(narrow, _mm256_xor_si256(real, _mm256_set1_epi32(-1))));
+        const __m256i zy_lane = _mm256_and_si256(zy_v, real);
+        _mm256_storeu_si256((__m256i *)(m0 + g), mult);
+        // The lanes of a pair hold neighbouring channels in either order, so
+        // the odd lane's M0 moves to the even lane with a 64-bit shift.
+        _mm256_storeu_si256((__m256i *)(m0_odd + g), _mm256_srli_epi64(mult, 32));
+        _mm256_storeu_si256((__m256i *)(count + g), c);
+        _mm256_storeu_si256((__m256i *)(round + g),
+                            _mm256_add_epi32(_mm256_sllv_epi32(one, _mm256_sub_epi32(c, one)), _mm256_sllv_epi32(zy_lane, c)));
     }
-    if (narrow) {
-        for (int64_t g = 0; g < np; g += 8) {
-#pragma clang loop unroll(full)
-            for (int l = 0; l < 8; l++) {
-                const int64_t i = g + l, n = g + qg_ymm_lane_channel(l, order);
-                // Padding channels (n ≥ N) are computed and never stored: any safe constants.
-                const int32_t shift = n < a->n ? a->shift[n] : -2;
-                m0[i] = n < a->n ? a->multiplier[n] : 0;
-                // The lanes of a pair hold neighbouring channels in either order.
-                m0_odd[i] = l % 2 == 0 && n + 1 < a->n ? a->multiplier[n + 1] : 0;
-                count[i] = qg_narrow_count(shift);
-                round[i] = qg_narrow_round(shift, n < a->n ? zy : 0);
-            }
-        }
-    }
-    p->narrow = narrow;
+    p->narrow = candidate && _mm256_movemask_epi8(all_narrow) == -1;
     p->clamp = a->clamp_lo > -128 + flip || a->clamp_hi < 127 + flip;
     p->clamp_lo = a->clamp_lo - flip;
     p->clamp_hi = a->clamp_hi - flip;
