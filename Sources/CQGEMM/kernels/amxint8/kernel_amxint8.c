@@ -256,7 +256,7 @@ static QG_AMX void qg_amx_enter(void) { _tile_loadconfig(&qg_amx_tiles); }
 static QG_AMX void qg_amx_leave(void) { _tile_release(); }
 
 /// The per-call params: no private fold (both activation types enter as they are).
-static void qg_amx_init_params(const qg_gemm_args *a, void *params) { qg_avx512_init_params(a, params, 0); }
+static QG_AMX void qg_amx_init_params(const qg_gemm_args *a, void *params) { qg_avx512_init_params(a, params, 0); }
 
 /// The peak probe of this path's instruction (peak_amxint8.c in this folder).
 int64_t qg_peak_amxint8(int64_t iterations);

@@ -251,7 +251,7 @@ QG_VNNI_MAIN(q8float, QG_KIND_Q8_FLOAT)
 #undef QG_VNNI_TILE_VARIANTS
 
 /// The per-call params, with the +128 of int8 activations taken back.
-static void qg_vnni_init_params(const qg_gemm_args *a, void *params) { qg_avx512_init_params(a, params, qg_vnni_fold(a)); }
+static QG_VNNI void qg_vnni_init_params(const qg_gemm_args *a, void *params) { qg_avx512_init_params(a, params, qg_vnni_fold(a)); }
 
 static int qg_vnni_supported(void) {
     const qg_cpu_features *f = qg_cpu_get_features();
