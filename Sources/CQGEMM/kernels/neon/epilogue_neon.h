@@ -74,6 +74,50 @@ QG_NEON_INLINE int32x4_t qg_neon_requantize_float(const qg_gemm_args *a, int64_t
     return vcvtnq_s32_f32(v);
 }
 
+/// Single rounding to int8 or uint8 for `cols` (1 … 4·count) channels of row m
+/// from n0 (`v` with the bias and zero-point terms in), when the call's clamp
+/// bounds lie inside the type and are not crossed. The exact 64-bit rounding
+/// of qg_neon_requantize2, then saturating narrows (SQXTN from 64 to 32 bits,
+/// a saturating add of Z_Y, SQXTN to 16 and SQXTN or SQXTUN to 8 bits), which
+/// clamp to the type's range exactly: saturation is monotone, and a value
+/// already past int32 stays past the type after a saturating add of Z_Y. A
+/// byte min/max follows only for a narrower clamp. That replaces the 64-bit
+/// compare-and-select clamp (eight instructions per four channels) and the
+/// per-vector trip through a buffer; the row's bytes go out in one store.
+QG_NEON_INLINE void qg_neon_single_bytes(const qg_gemm_args *a, int64_t m, int64_t n0, int cols, const int32x4_t *v,
+                                         const int count) {
+    const int32x4_t k31 = vdupq_n_s32(31), zy = vdupq_n_s32(a->y_zero_point);
+    int32x4_t q[4];
+    for (int i = 0; i < count; i++) {
+        const int64_t n = n0 + 4 * i;
+        const int32x4_t m0 = vld1q_s32(a->multiplier + n), t = vsubq_s32(vld1q_s32(a->shift + n), k31); // −(31 − shift)
+        const int64x2_t r0 = vrshlq_s64(vmull_s32(vget_low_s32(v[i]), vget_low_s32(m0)), vmovl_s32(vget_low_s32(t)));
+        const int64x2_t r1 = vrshlq_s64(vmull_high_s32(v[i], m0), vmovl_high_s32(t));
+        q[i] = vqaddq_s32(vqmovn_high_s64(vqmovn_s64(r0), r1), zy);
+    }
+    for (int i = count; i < 4; i++) q[i] = q[0]; // never stored
+    const int16x8_t h01 = vqmovn_high_s32(vqmovn_s32(q[0]), q[1]), h23 = vqmovn_high_s32(vqmovn_s32(q[2]), q[3]);
+    uint8x16_t bytes;
+    if (a->out_type == QG_OUT_UINT8) {
+        bytes = vqmovun_high_s16(vqmovun_s16(h01), h23);
+        if (a->clamp_lo > 0 || a->clamp_hi < 255)
+            bytes = vminq_u8(vmaxq_u8(bytes, vdupq_n_u8((uint8_t)a->clamp_lo)), vdupq_n_u8((uint8_t)a->clamp_hi));
+    } else {
+        int8x16_t b = vqmovn_high_s16(vqmovn_s16(h01), h23);
+        if (a->clamp_lo > -128 || a->clamp_hi < 127)
+            b = vminq_s8(vmaxq_s8(b, vdupq_n_s8((int8_t)a->clamp_lo)), vdupq_n_s8((int8_t)a->clamp_hi));
+        bytes = vreinterpretq_u8_s8(b);
+    }
+    uint8_t *y = (uint8_t *)a->y + (m * a->ldy + n0);
+    if (cols == 16) {
+        vst1q_u8(y, bytes);
+    } else {
+        uint8_t row[16];
+        vst1q_u8(row, bytes);
+        qg_copy_first_bytes(y, row, cols);
+    }
+}
+
 /// Finishes `cols` (1 … 4·count) channels of row m from n0 on: acc[i] holds the
 /// raw dot products of channels n0 + 4i … n0 + 4i + 3. `zp_offset` is the
 /// path's private bias fold, added to the zero point it subtracts (−128 when
@@ -90,6 +134,17 @@ QG_NEON_INLINE void qg_neon_epilogue(const qg_gemm_args *a, int64_t m, int64_t n
         float f[4];
         uint8_t b[16];
     } tail;
+    const int32_t type_lo = a->out_type == QG_OUT_UINT8 ? 0 : -128, type_hi = type_lo + 255;
+    if (kind == QG_KIND_Q8_SINGLE && a->clamp_lo >= type_lo && a->clamp_hi <= type_hi && a->clamp_lo <= a->clamp_hi) {
+        int32x4_t v[4];
+        for (int i = 0; i < count; i++) {
+            v[i] = acc[i];
+            if (a->bias) v[i] = vaddq_s32(v[i], vld1q_s32(a->bias + n0 + 4 * i));
+            v[i] = vmlsq_s32(v[i], vld1q_s32(a->row_sum + n0 + 4 * i), zpv); // wrapping: exact under the bound
+        }
+        qg_neon_single_bytes(a, m, n0, cols, v, count);
+        return;
+    }
     for (int i = 0; i < count && 4 * i < cols; i++) {
         const int64_t n = n0 + 4 * i;
         const int here = cols - 4 * i < 4 ? cols - 4 * i : 4;
