@@ -29,6 +29,53 @@
 
 #define QG_NEON_INLINE static inline __attribute__((always_inline))
 
+/// What the NEON tiles read per call, made once by qg_neon_init_params:
+/// - `high_half`: int8/uint8 output with single rounding, clamp bounds inside
+///   the type and not crossed, and every channel's shift at most −1. Then
+///   SQDMULH's H = floor(acc·M0 / 2^31) (it cannot saturate: M0 ≥ 0) and one
+///   SRSHL by the shift give the rounded value in 32-bit lanes:
+///   floor((acc·M0 + 2^(30−shift)) / 2^(31−shift)) = floor((H + 2^(c−1)) / 2^c)
+///   with c = −shift ≥ 1, because the dropped low half adds less than one to
+///   an integer before a floor division by the integer 2^c (SRSHL rounds in
+///   wider arithmetic, so the add cannot overflow);
+/// - each channel's start value bias − (Z_X + fold)·row_sum (wrapping int32,
+///   exact under the accumulator bound), `fold` the path's private bias fold
+///   (−128 when uint8 activations enter the int8 dot product as x − 128).
+typedef struct qg_neon_params {
+    int32_t high_half;
+    int32_t pad[15];
+    int32_t base[]; // qg_packed_n(n)
+} qg_neon_params;
+
+static inline size_t qg_neon_params_bytes(const qg_gemm_args *a) {
+    return sizeof(qg_neon_params) + (size_t)qg_packed_n(a->n) * sizeof(int32_t);
+}
+
+/// Fills the params; loops without branches, which the compiler vectorizes
+/// (it runs once per call over every channel). Padding channels (n ≥ N,
+/// whose entries need not be initialized) get no bias and count as shift −1.
+static inline void qg_neon_init_params(const qg_gemm_args *a, void *out, int32_t fold) {
+    qg_neon_params *p = out;
+    const int64_t np = qg_packed_n(a->n), nn = a->n;
+    const uint32_t z = (uint32_t)a->x_zero_point + (uint32_t)fold;
+    if (a->bias)
+        for (int64_t n = 0; n < np; n++) {
+            const int32_t b = a->bias[n];
+            p->base[n] = (int32_t)((uint32_t)(n < nn ? b : 0) - z * (uint32_t)a->row_sum[n]);
+        }
+    else
+        for (int64_t n = 0; n < np; n++) p->base[n] = (int32_t)(0u - z * (uint32_t)a->row_sum[n]);
+    const int32_t type_lo = a->out_type == QG_OUT_UINT8 ? 0 : -128, type_hi = type_lo + 255;
+    int high_half = (a->out_type == QG_OUT_INT8 || a->out_type == QG_OUT_UINT8) && a->rounding == QG_ROUND_SINGLE &&
+                    a->clamp_lo >= type_lo && a->clamp_hi <= type_hi && a->clamp_lo <= a->clamp_hi;
+    if (high_half) {
+        int32_t largest = -1;
+        for (int64_t n = 0; n < nn; n++) largest = a->shift[n] > largest ? a->shift[n] : largest;
+        high_half = largest <= -1;
+    }
+    p->high_half = high_half;
+}
+
 /// min(max(v, lo), hi) on int64 lanes (NEON has no 64-bit min/max).
 QG_NEON_INLINE int64x2_t qg_neon_clamp64(int64x2_t v, int64x2_t lo, int64x2_t hi) {
     v = vbslq_s64(vcltq_s64(v, lo), lo, v);
@@ -84,16 +131,23 @@ QG_NEON_INLINE int32x4_t qg_neon_requantize_float(const qg_gemm_args *a, int64_t
 /// byte min/max follows only for a narrower clamp. That replaces the 64-bit
 /// compare-and-select clamp (eight instructions per four channels) and the
 /// per-vector trip through a buffer; the row's bytes go out in one store.
-QG_NEON_INLINE void qg_neon_single_bytes(const qg_gemm_args *a, int64_t m, int64_t n0, int cols, const int32x4_t *v,
-                                         const int count) {
+QG_NEON_INLINE void qg_neon_single_bytes(const qg_gemm_args *a, const qg_neon_params *p, int64_t m, int64_t n0,
+                                         int cols, const int32x4_t *v, const int count) {
     const int32x4_t k31 = vdupq_n_s32(31), zy = vdupq_n_s32(a->y_zero_point);
     int32x4_t q[4];
     for (int i = 0; i < count; i++) {
         const int64_t n = n0 + 4 * i;
-        const int32x4_t m0 = vld1q_s32(a->multiplier + n), t = vsubq_s32(vld1q_s32(a->shift + n), k31); // −(31 − shift)
-        const int64x2_t r0 = vrshlq_s64(vmull_s32(vget_low_s32(v[i]), vget_low_s32(m0)), vmovl_s32(vget_low_s32(t)));
-        const int64x2_t r1 = vrshlq_s64(vmull_high_s32(v[i], m0), vmovl_high_s32(t));
-        q[i] = vqaddq_s32(vqmovn_high_s64(vqmovn_s64(r0), r1), zy);
+        const int32x4_t m0 = vld1q_s32(a->multiplier + n), shift = vld1q_s32(a->shift + n);
+        int32x4_t r;
+        if (p->high_half) {
+            r = vrshlq_s32(vqdmulhq_s32(v[i], m0), shift); // qg_neon_params
+        } else {
+            const int32x4_t t = vsubq_s32(shift, k31); // −(31 − shift)
+            const int64x2_t r0 = vrshlq_s64(vmull_s32(vget_low_s32(v[i]), vget_low_s32(m0)), vmovl_s32(vget_low_s32(t)));
+            const int64x2_t r1 = vrshlq_s64(vmull_high_s32(v[i], m0), vmovl_high_s32(t));
+            r = vqmovn_high_s64(vqmovn_s64(r0), r1);
+        }
+        q[i] = vqaddq_s32(r, zy);
     }
     for (int i = count; i < 4; i++) q[i] = q[0]; // never stored
     const int16x8_t h01 = vqmovn_high_s32(vqmovn_s32(q[0]), q[1]), h23 = vqmovn_high_s32(vqmovn_s32(q[2]), q[3]);
@@ -123,10 +177,10 @@ QG_NEON_INLINE void qg_neon_single_bytes(const qg_gemm_args *a, int64_t m, int64
 /// path's private bias fold, added to the zero point it subtracts (−128 when
 /// uint8 activations entered the int8 dot product as x − 128). `kind` is a
 /// compile-time constant in every tile (the tile's output kind).
-QG_NEON_INLINE void qg_neon_epilogue(const qg_gemm_args *a, int64_t m, int64_t n0, int cols, const int32x4_t *acc,
-                                     const int count, int32_t zp_offset, const qg_output_kind kind) {
-    const int32_t zp = a->x_zero_point + (a->row_zero_point ? a->row_zero_point[m] : 0) + zp_offset;
-    const int32x4_t zpv = vdupq_n_s32(zp);
+QG_NEON_INLINE void qg_neon_epilogue(const qg_gemm_args *a, const qg_neon_params *p, int64_t m, int64_t n0, int cols,
+                                     const int32x4_t *acc, const int count, const qg_output_kind kind) {
+    const int32_t *const row_zp = a->row_zero_point;
+    const int32x4_t zpv = vdupq_n_s32(row_zp ? row_zp[m] : 0);
     // Whole vectors are computed (the per-channel arrays are padded to 16);
     // only `cols` results are stored, through a small buffer for a partial one.
     union {
@@ -138,19 +192,17 @@ QG_NEON_INLINE void qg_neon_epilogue(const qg_gemm_args *a, int64_t m, int64_t n
     if (kind == QG_KIND_Q8_SINGLE && a->clamp_lo >= type_lo && a->clamp_hi <= type_hi && a->clamp_lo <= a->clamp_hi) {
         int32x4_t v[4];
         for (int i = 0; i < count; i++) {
-            v[i] = acc[i];
-            if (a->bias) v[i] = vaddq_s32(v[i], vld1q_s32(a->bias + n0 + 4 * i));
-            v[i] = vmlsq_s32(v[i], vld1q_s32(a->row_sum + n0 + 4 * i), zpv); // wrapping: exact under the bound
+            v[i] = vaddq_s32(acc[i], vld1q_s32(p->base + n0 + 4 * i));
+            if (row_zp) v[i] = vmlsq_s32(v[i], vld1q_s32(a->row_sum + n0 + 4 * i), zpv); // wrapping: exact under the bound
         }
-        qg_neon_single_bytes(a, m, n0, cols, v, count);
+        qg_neon_single_bytes(a, p, m, n0, cols, v, count);
         return;
     }
     for (int i = 0; i < count && 4 * i < cols; i++) {
         const int64_t n = n0 + 4 * i;
         const int here = cols - 4 * i < 4 ? cols - 4 * i : 4;
-        int32x4_t v = acc[i];
-        if (a->bias) v = vaddq_s32(v, vld1q_s32(a->bias + n));
-        v = vmlsq_s32(v, vld1q_s32(a->row_sum + n), zpv); // wrapping: exact under the accumulator bound
+        int32x4_t v = vaddq_s32(acc[i], vld1q_s32(p->base + n));
+        if (row_zp) v = vmlsq_s32(v, vld1q_s32(a->row_sum + n), zpv); // wrapping: exact under the accumulator bound
         if (kind == QG_KIND_INT32) {
             int32_t *y = (int32_t *)a->y + m * a->ldy + n;
             if (here == 4) vst1q_s32(y, v);

@@ -74,7 +74,7 @@ static void qg_dot_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void 
 
 /// R rows × 16 channels (one panel), full K; R is a constant after inlining.
 QG_DOT_INLINE void qg_dot_tile(const qg_gemm_args *a, const int8_t *x, const int R, const int8_t *w, int64_t m0,
-                               int64_t n0, int cols, const qg_output_kind kind) {
+                               int64_t n0, int cols, const qg_neon_params *params, const qg_output_kind kind) {
     int32x4_t acc[QG_DOT_MR][4];
     for (int r = 0; r < R; r++)
         for (int c = 0; c < 4; c++) acc[r][c] = vdupq_n_s32(0);
@@ -90,8 +90,7 @@ QG_DOT_INLINE void qg_dot_tile(const qg_gemm_args *a, const int8_t *x, const int
             QG_DOT_ROW_D(4, x45, 0) QG_DOT_ROW_D(5, x45, 1)
         }
     }
-    const int32_t offset = a->x_unsigned ? -128 : 0;
-    for (int r = 0; r < R; r++) qg_neon_epilogue(a, m0 + r, n0, cols, acc[r], 4, offset, kind);
+    for (int r = 0; r < R; r++) qg_neon_epilogue(a, params, m0 + r, n0, cols, acc[r], 4, kind);
 }
 
 /// rows ≤ 6 × cols ≤ 16 channels (one panel; n0 is a multiple of 16).
@@ -100,12 +99,12 @@ QG_DOT_INLINE void qg_dot_main(const qg_gemm_args *a, const void *x_group, int r
     const int8_t *x = x_group;
     const int8_t *w = qg_weights_at(a, n0, 0);
     switch (rows) { // constant R for the compiler: one specialised loop per row count
-    case 1: qg_dot_tile(a, x, 1, w, m0, n0, cols, kind); return;
-    case 2: qg_dot_tile(a, x, 2, w, m0, n0, cols, kind); return;
-    case 3: qg_dot_tile(a, x, 3, w, m0, n0, cols, kind); return;
-    case 4: qg_dot_tile(a, x, 4, w, m0, n0, cols, kind); return;
-    case 5: qg_dot_tile(a, x, 5, w, m0, n0, cols, kind); return;
-    default: qg_dot_tile(a, x, 6, w, m0, n0, cols, kind); return;
+    case 1: qg_dot_tile(a, x, 1, w, m0, n0, cols, params, kind); return;
+    case 2: qg_dot_tile(a, x, 2, w, m0, n0, cols, params, kind); return;
+    case 3: qg_dot_tile(a, x, 3, w, m0, n0, cols, params, kind); return;
+    case 4: qg_dot_tile(a, x, 4, w, m0, n0, cols, params, kind); return;
+    case 5: qg_dot_tile(a, x, 5, w, m0, n0, cols, params, kind); return;
+    default: qg_dot_tile(a, x, 6, w, m0, n0, cols, params, kind); return;
     }
 }
 QG_DEFINE_TILE_KINDS(QG_DOT, 6x16c4__neondot, qg_dot_main)
@@ -115,7 +114,8 @@ QG_DEFINE_TILE_KINDS(QG_DOT, 6x16c4__neondot, qg_dot_main)
 /// SDOT's latency would idle the pipes; here 16 independent chains, each panel
 /// streamed once with a software prefetch ahead.
 QG_DOT_INLINE void qg_dot_few_rows_tile(const qg_gemm_args *a, const int8_t *x, const int8_t *w, const int NP,
-                                        int64_t m0, int64_t n0, int cols, const qg_output_kind kind) {
+                                        int64_t m0, int64_t n0, int cols, const qg_neon_params *params,
+                                        const qg_output_kind kind) {
     int32x4_t acc[4][4];
     for (int p = 0; p < NP; p++)
         for (int c = 0; c < 4; c++) acc[p][c] = vdupq_n_s32(0);
@@ -130,9 +130,8 @@ QG_DOT_INLINE void qg_dot_few_rows_tile(const qg_gemm_args *a, const int8_t *x, 
             for (int c = 0; c < 4; c++) acc[p][c] = vdotq_laneq_s32(acc[p][c], vld1q_s8(wp + 16 * c), xv, 0);
         }
     }
-    const int32_t offset = a->x_unsigned ? -128 : 0;
     for (int p = 0; p < NP && cols - 16 * p > 0; p++)
-        qg_neon_epilogue(a, m0, n0 + 16 * p, cols - 16 * p > 16 ? 16 : cols - 16 * p, acc[p], 4, offset, kind);
+        qg_neon_epilogue(a, params, m0, n0 + 16 * p, cols - 16 * p > 16 ? 16 : cols - 16 * p, acc[p], 4, kind);
 }
 
 /// rows = 1 × cols ≤ 64 channels (four panels; n0 is a multiple of 64).
@@ -141,15 +140,21 @@ QG_DOT_INLINE void qg_dot_few_rows(const qg_gemm_args *a, const void *x_group, i
     (void)rows;
     const int8_t *w = qg_weights_at(a, n0, 0);
     switch ((cols + QG_PANEL_N - 1) / QG_PANEL_N) { // only the panels that hold channels to store
-    case 1: qg_dot_few_rows_tile(a, x_group, w, 1, m0, n0, cols, kind); return;
-    case 2: qg_dot_few_rows_tile(a, x_group, w, 2, m0, n0, cols, kind); return;
-    case 3: qg_dot_few_rows_tile(a, x_group, w, 3, m0, n0, cols, kind); return;
-    default: qg_dot_few_rows_tile(a, x_group, w, 4, m0, n0, cols, kind); return;
+    case 1: qg_dot_few_rows_tile(a, x_group, w, 1, m0, n0, cols, params, kind); return;
+    case 2: qg_dot_few_rows_tile(a, x_group, w, 2, m0, n0, cols, params, kind); return;
+    case 3: qg_dot_few_rows_tile(a, x_group, w, 3, m0, n0, cols, params, kind); return;
+    default: qg_dot_few_rows_tile(a, x_group, w, 4, m0, n0, cols, params, kind); return;
     }
 }
 QG_DEFINE_TILE_KINDS(QG_DOT, 1x64c4__neondot, qg_dot_few_rows)
 
 static int qg_dot_supported(void) { return qg_cpu_get_features()->dotprod; }
+
+/// The per-call params (qg_neon_params): uint8 activations enter SDOT as
+/// x − 128, which the start values take back.
+static void qg_dot_init_params(const qg_gemm_args *a, void *params) {
+    qg_neon_init_params(a, params, a->x_unsigned ? -128 : 0);
+}
 
 /// The peak probe of this path's instruction (peak_neondot.c in this folder).
 int64_t qg_peak_sdot(int64_t iterations);
@@ -162,6 +167,8 @@ const qg_kernel qg_kernel_neondot = {
     .kr = QG_K_GROUP,
     .panel_n = QG_PANEL_N,
     .is_supported = qg_dot_supported,
+    .params_bytes = qg_neon_params_bytes,
+    .init_params = qg_dot_init_params,
     .x_block_bytes = qg_dot_x_bytes,
     .pack_x = qg_dot_pack_x,
     .x_block_target = 256 * 1024,

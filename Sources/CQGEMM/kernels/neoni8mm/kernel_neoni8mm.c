@@ -62,7 +62,7 @@ static void qg_mmla_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void
 /// U: the activations are uint8 (USMMLA) rather than int8 (SMMLA).
 QG_MMLA_INLINE void qg_mmla_tile(const qg_gemm_args *a, const uint8_t *x, const int RP, const int NP, const int U,
                                  int rows, const int8_t *w, int64_t m0, int64_t n0, int cols,
-                                 const qg_output_kind kind) {
+                                 const qg_neon_params *params, const qg_output_kind kind) {
     int32x4_t acc[QG_MMLA_MR / 2][4][4];
     for (int p = 0; p < RP; p++)
         for (int q = 0; q < NP; q++)
@@ -95,10 +95,10 @@ QG_MMLA_INLINE void qg_mmla_tile(const qg_gemm_args *a, const uint8_t *x, const 
             const int64x2_t b0 = vreinterpretq_s64_s32(acc[p][q][0]), b1 = vreinterpretq_s64_s32(acc[p][q][1]);
             const int64x2_t b2 = vreinterpretq_s64_s32(acc[p][q][2]), b3 = vreinterpretq_s64_s32(acc[p][q][3]);
             const int32x4_t even[2] = {vreinterpretq_s32_s64(vzip1q_s64(b0, b1)), vreinterpretq_s32_s64(vzip1q_s64(b2, b3))};
-            qg_neon_epilogue(a, m0 + 2 * p, n0 + 8 * q, here, even, 2, 0, kind);
+            qg_neon_epilogue(a, params, m0 + 2 * p, n0 + 8 * q, here, even, 2, kind);
             if (2 * p + 1 < rows) {
                 const int32x4_t odd[2] = {vreinterpretq_s32_s64(vzip2q_s64(b0, b1)), vreinterpretq_s32_s64(vzip2q_s64(b2, b3))};
-                qg_neon_epilogue(a, m0 + 2 * p + 1, n0 + 8 * q, here, odd, 2, 0, kind);
+                qg_neon_epilogue(a, params, m0 + 2 * p + 1, n0 + 8 * q, here, odd, 2, kind);
             }
         }
 }
@@ -110,8 +110,8 @@ QG_MMLA_INLINE void qg_mmla_main(const qg_gemm_args *a, const void *x_group, int
     const int8_t *w = a->w + (n0 / QG_MMLA_NR) * (QG_MMLA_NR * a->kp);
 #define QG_MMLA_CASE(RP)                                                                   \
     case RP:                                                                               \
-        if (a->x_unsigned) qg_mmla_tile(a, x, RP, 1, 1, rows, w, m0, n0, cols, kind);            \
-        else qg_mmla_tile(a, x, RP, 1, 0, rows, w, m0, n0, cols, kind);                          \
+        if (a->x_unsigned) qg_mmla_tile(a, x, RP, 1, 1, rows, w, m0, n0, cols, params, kind);            \
+        else qg_mmla_tile(a, x, RP, 1, 0, rows, w, m0, n0, cols, params, kind);                          \
         return;
     switch ((rows + 1) / 2) { QG_MMLA_CASE(1) QG_MMLA_CASE(2) QG_MMLA_CASE(3) QG_MMLA_CASE(4) }
 #undef QG_MMLA_CASE
@@ -127,8 +127,8 @@ QG_MMLA_INLINE void qg_mmla_few_rows(const qg_gemm_args *a, const void *x_group,
     const int8_t *w = a->w + (n0 / QG_MMLA_NR) * (QG_MMLA_NR * a->kp);
 #define QG_MMLA_FEW_CASE(NP)                                                               \
     case NP:                                                                               \
-        if (a->x_unsigned) qg_mmla_tile(a, x, 1, NP, 1, rows, w, m0, n0, cols, kind);            \
-        else qg_mmla_tile(a, x, 1, NP, 0, rows, w, m0, n0, cols, kind);                          \
+        if (a->x_unsigned) qg_mmla_tile(a, x, 1, NP, 1, rows, w, m0, n0, cols, params, kind);            \
+        else qg_mmla_tile(a, x, 1, NP, 0, rows, w, m0, n0, cols, params, kind);                          \
         return;
     switch ((cols + QG_MMLA_NR - 1) / QG_MMLA_NR) { // only the panels that hold channels to store
         QG_MMLA_FEW_CASE(1) QG_MMLA_FEW_CASE(2) QG_MMLA_FEW_CASE(3) QG_MMLA_FEW_CASE(4)
@@ -138,6 +138,10 @@ QG_MMLA_INLINE void qg_mmla_few_rows(const qg_gemm_args *a, const void *x_group,
 QG_DEFINE_TILE_KINDS(QG_MMLA, 2x32c8__neoni8mm, qg_mmla_few_rows)
 
 static int qg_mmla_supported(void) { return qg_cpu_get_features()->i8mm; }
+
+/// The per-call params (qg_neon_params): uint8 activations enter USMMLA as
+/// they are, so there is no private fold.
+static void qg_mmla_init_params(const qg_gemm_args *a, void *params) { qg_neon_init_params(a, params, 0); }
 
 /// The peak probe of this path's instruction (peak_neoni8mm.c in this folder).
 int64_t qg_peak_smmla(int64_t iterations);
@@ -150,6 +154,8 @@ const qg_kernel qg_kernel_neoni8mm = {
     .kr = QG_MMLA_KR,
     .panel_n = QG_MMLA_NR,
     .is_supported = qg_mmla_supported,
+    .params_bytes = qg_neon_params_bytes,
+    .init_params = qg_mmla_init_params,
     .x_block_bytes = qg_mmla_x_bytes,
     .pack_x = qg_mmla_pack_x,
     .x_block_target = 256 * 1024,
