@@ -24,6 +24,9 @@
 #include <string.h>
 
 #include "driver.h"
+// The narrow route's rule, to aim cases at its edges (the x86 epilogues test
+// it with vector code of their own; the outputs must agree either way).
+#include "../../Sources/CQGEMM/kernels/x86/narrow_requantize.h"
 
 static uint64_t state = 0x9E3779B97F4A7C15ull;
 static uint32_t next(void) { state ^= state << 13; state ^= state >> 7; state ^= state << 17; return (uint32_t)state; }
@@ -77,6 +80,17 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
         fm[i] = 1.0f / (float)(1 + next() % 5000);
         ws[i] = 0.001f * (float)(1 + next() % 100);
     }
+    // The padding entries (n ≤ i < roundup(n, 16)) are the caller's to leave
+    // unset (qgemm.h): values no real channel may have, so that a path that
+    // lets them reach a stored result shows up.
+    for (int64_t i = n; i < np; i++) {
+        row_sum[i] = INT32_MAX - (int32_t)i;
+        bias[i] = INT32_MIN + (int32_t)i;
+        mult[i] = INT32_MIN;
+        shift[i] = 30;
+        fm[i] = 1e30f;
+        ws[i] = -1e30f;
+    }
     const uint32_t v = random_options ? next() : variant;
     qg_gemm_args a;
     memset(&a, 0, sizeof a);
@@ -95,9 +109,10 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
         // The shift where folding this zero point into a 32-bit rounding
         // constant stops fitting (count c = −1 − shift): the last c with
         // 2^(c−1) + |Z_Y|·2^c ≤ 2^30, or the first without.
-        const int64_t z = a.y_zero_point < 0 ? -(int64_t)a.y_zero_point : a.y_zero_point;
+        // (uint8 output takes the route as int8 with Z_Y − 128.)
+        const int32_t zy = a.y_zero_point - (a.out_type == QG_OUT_UINT8 ? 128 : 0);
         int c = 1;
-        while (c < 30 && ((int64_t)1 << c) + (z << (c + 1)) <= ((int64_t)1 << 30)) c++;
+        while (c < 30 && qg_narrow_channel(-1 - (c + 1), zy)) c++;
         int32_t edge = -1 - (c + (int32_t)(next() % 2));
         if (edge < -31) edge = -31;
         for (int64_t i = 0; i < n; i++) shift[i] = edge;
@@ -117,6 +132,7 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
     if (a.out_type == QG_OUT_FLOAT && next() % 2) { // a float bias after scaling, padded like every per-channel array
         out_bias = calloc((size_t)np, 4);
         for (int64_t i = 0; i < n; i++) out_bias[i] = 0.01f * (float)((int32_t)(next() % 2001) - 1000);
+        for (int64_t i = n; i < np; i++) out_bias[i] = 1e30f; // padding, as above
         a.out_bias = out_bias;
     }
     const int threads = 1 + (int)((v / 96) % 3);

@@ -199,7 +199,7 @@ typedef struct qg_gemm_args {
     const int32_t *multiplier;     // [n], M0 in [2^30, 2^31) or 0
     const int32_t *shift;          // [n], in [-31, 30]
     const float *float_multiplier; // [n], for QG_ROUND_FLOAT
-    int32_t y_zero_point;
+    int32_t y_zero_point;          // in the output type's range
     int32_t clamp_lo, clamp_hi;    // in the output type's range, clamp_lo ≤ clamp_hi
     /// Float output: y = (float)acc * scale + out_bias[n], where
     /// scale = x_scale * weight_scale[n], or row_scale[m] * weight_scale[n]

@@ -13,8 +13,11 @@
 //     the SRDHM step of the double rounding;
 //   - RoundingDivideByPOT rounds ties away from zero, so a negative value first
 //     gets −1 (gemmlowp's fixup), and then the same SRSHL.
-// Not SQRDMULH (vqrdmulhq_s32): it saturates and doubles, which the 64-bit
-// form here does not need. Included by the arm64 kernel files only.
+// Single rounding with every shift at most −1 has a 32-bit form instead:
+// SQDMULH (the high half of the doubled product, rounded down) then SRSHL
+// (qg_neon_params says why it is exact). Not SQRDMULH (vqrdmulhq_s32): its
+// rounding of the high half is a second rounding the reference does not make.
+// Included by the arm64 kernel files only.
 #ifndef QG_EPILOGUE_NEON_H
 #define QG_EPILOGUE_NEON_H
 
@@ -123,14 +126,16 @@ QG_NEON_INLINE int32x4_t qg_neon_requantize_float(const qg_gemm_args *a, int64_t
 
 /// Single rounding to int8 or uint8 for `cols` (1 … 4·count) channels of row m
 /// from n0 (`v` with the bias and zero-point terms in), when the call's clamp
-/// bounds lie inside the type and are not crossed. The exact 64-bit rounding
-/// of qg_neon_requantize2, then saturating narrows (SQXTN from 64 to 32 bits,
-/// a saturating add of Z_Y, SQXTN to 16 and SQXTN or SQXTUN to 8 bits), which
-/// clamp to the type's range exactly: saturation is monotone, and a value
-/// already past int32 stays past the type after a saturating add of Z_Y. A
-/// byte min/max follows only for a narrower clamp. That replaces the 64-bit
-/// compare-and-select clamp (eight instructions per four channels) and the
-/// per-vector trip through a buffer; the row's bytes go out in one store.
+/// bounds lie inside the type and are not crossed. The rounding in 32-bit lanes
+/// (params->high_half: SQDMULH, SRSHL) or in 64-bit ones (SMULL, SRSHL, then
+/// SQXTN to 32 bits), then a saturating add of Z_Y and saturating narrows
+/// (SQXTN to 16 and SQXTN or SQXTUN to 8 bits), which clamp to the type's
+/// range exactly: saturation is monotone, and a value already past int32 stays
+/// past the type after a saturating add of Z_Y (a zero point in the type's
+/// range, as qgemm.h requires). A byte min/max follows only for a narrower
+/// clamp. That replaces the 64-bit compare-and-select clamp (eight
+/// instructions per four channels) and the per-vector trip through a buffer;
+/// the row's bytes go out in one store.
 QG_NEON_INLINE void qg_neon_single_bytes(const qg_gemm_args *a, const qg_neon_params *p, int64_t m, int64_t n0,
                                          int cols, const int32x4_t *v, const int count) {
     const int32x4_t k31 = vdupq_n_s32(31), zy = vdupq_n_s32(a->y_zero_point);
@@ -173,10 +178,10 @@ QG_NEON_INLINE void qg_neon_single_bytes(const qg_gemm_args *a, const qg_neon_pa
 }
 
 /// Finishes `cols` (1 … 4·count) channels of row m from n0 on: acc[i] holds the
-/// raw dot products of channels n0 + 4i … n0 + 4i + 3. `zp_offset` is the
-/// path's private bias fold, added to the zero point it subtracts (−128 when
-/// uint8 activations entered the int8 dot product as x − 128). `kind` is a
-/// compile-time constant in every tile (the tile's output kind).
+/// raw dot products of channels n0 + 4i … n0 + 4i + 3; `p` the call's params,
+/// whose start values hold the bias, the call's zero-point term and the path's
+/// private fold. `kind` is a compile-time constant in every tile (the tile's
+/// output kind).
 QG_NEON_INLINE void qg_neon_epilogue(const qg_gemm_args *a, const qg_neon_params *p, int64_t m, int64_t n0, int cols,
                                      const int32x4_t *acc, const int count, const qg_output_kind kind) {
     const int32_t *const row_zp = a->row_zero_point;

@@ -10,8 +10,8 @@
 //
 // Both operands are signed. uint8 activations enter as x − 128 (a flip of the
 // top bit), which subtracts 128·row_sum[n] from every dot product; the
-// epilogue puts it back by subtracting 128 from the zero point it removes, the
-// same private bias fold as the VNNI path's +128 with the sign turned round.
+// per-call start values put it back (qg_neon_params, fold −128), the same
+// private bias fold as the VNNI path's +128 with the sign turned round.
 // Every product and sum is exact: |x − 128| ≤ 128 and the PackedWeights bound
 // keeps every int32 in range.
 //

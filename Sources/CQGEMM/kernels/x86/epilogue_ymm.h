@@ -330,7 +330,8 @@ QG_YMM_INLINE void qg_ymm_narrow_row(const qg_gemm_args *a, const qg_ymm_params 
 /// Finishes 8 channel sums of row m in channel order (channels n …, bias and
 /// the call's zero-point term already in: the params' start values) into the
 /// output of `kind`, and stores the first `cols` (1..8). Not the narrow
-/// route: where the call's params allow it, the tiles take qg_ymm_narrow_rows.
+/// route: where the call's params allow it, the tiles take qg_ymm_narrow_rows
+/// (or, the avx2 decode tile, qg_ymm_narrow_row).
 QG_YMM_INLINE void qg_ymm_epilogue8(const qg_gemm_args *a, int64_t m, int64_t n, int cols, __m256i acc,
                                     const qg_output_kind kind) {
 #pragma clang fp contract(off) // the reference's float operations, unfused

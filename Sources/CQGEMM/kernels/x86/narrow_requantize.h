@@ -7,8 +7,10 @@
 // floor division by the integer 2^(t−32). |H| < 2^30, so with c = t − 32 the
 // output zero point rides in the same add: (H + 2^(c−1) + Z_Y·2^c) >> c is the
 // rounded value plus Z_Y exactly, as long as that sum stays inside int32.
-// Plain C: which channels qualify, and their constants. Included by the
-// epilogue headers only.
+// Plain C: which channels qualify (their constants are c = −1 − shift and
+// 2^(c−1) + Z_Y·2^c). The epilogues test and build them with vector code of
+// their own (epilogue_ymm.h, epilogue_zmm.h); the kernel tester aims its
+// cases at this rule's edges.
 #ifndef QG_NARROW_REQUANTIZE_H
 #define QG_NARROW_REQUANTIZE_H
 
@@ -21,15 +23,6 @@ static inline int qg_narrow_channel(int32_t shift, int32_t zy) {
     if (shift > -2 || shift < -31) return 0;
     const int64_t c = -1 - (int64_t)shift, z = zy < 0 ? -(int64_t)zy : zy;
     return ((int64_t)1 << (c - 1)) + (z << c) <= ((int64_t)1 << 30);
-}
-
-/// The shift after the high half, c = −1 − shift (1 … 30).
-static inline int32_t qg_narrow_count(int32_t shift) { return -1 - shift; }
-
-/// The rounding constant with the output zero point folded in: 2^(c−1) + zy·2^c.
-static inline int32_t qg_narrow_round(int32_t shift, int32_t zy) {
-    const int32_t c = qg_narrow_count(shift);
-    return (int32_t)(((int64_t)1 << (c - 1)) + (int64_t)zy * ((int64_t)1 << c));
 }
 
 #endif
