@@ -77,7 +77,9 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
         // The shifts real scales give (−8 … −19), or sometimes any in [−31, 30].
         shift[i] = shift_kind == 2 ? deep_shift
                    : realistic_shifts || next() % 4 ? -(int32_t)(8 + next() % 12) : (int32_t)(next() % 62) - 31;
-        fm[i] = 1.0f / (float)(1 + next() % 5000);
+        // Float multipliers above 1 as well, with the large accumulators: the
+        // products then pass 2^31, where a float-to-int conversion overflows.
+        fm[i] = extreme_bias && next() % 2 ? (float)(1 + next() % 4) : 1.0f / (float)(1 + next() % 5000);
         ws[i] = 0.001f * (float)(1 + next() % 100);
     }
     // The padding entries (n ≤ i < roundup(n, 16)) are the caller's to leave

@@ -158,13 +158,13 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, con
     // params' arrays share. Int8 output stays in it to the last byte shuffle;
     // the other outputs put the lanes in channel order (VPERMQ) first. One
     // row of four groups (the decode tile) packs them together.
-    if (R == 1 && NV == 8 && kind == QG_KIND_Q8_SINGLE && params->narrow) {
+    if (R == 1 && NV == 8 && qg_ymm_q8_takes_rows(params, kind)) {
         __m256i s[4];
 #pragma clang loop unroll(full)
         for (int v = 0; v < NV; v += 2)
             s[v / 2] = _mm256_add_epi32(_mm256_hadd_epi32(acc[0][v], acc[0][v + 1]),
                                         _mm256_loadu_si256((const __m256i *)(base + 4 * v)));
-        qg_ymm_narrow_row(a, params, m0, n0, (cols + 7) / 8, cols, s, QG_YMM_HADD_ORDER);
+        qg_ymm_q8_row(a, params, m0, n0, (cols + 7) / 8, cols, s, QG_YMM_HADD_ORDER, kind);
         return;
     }
 #pragma clang loop unroll(full)
@@ -175,8 +175,8 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, con
         __m256i s[QG_AVX2_MR];
 #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) s[r] = _mm256_add_epi32(_mm256_hadd_epi32(acc[r][v], acc[r][v + 1]), start);
-        if (kind == QG_KIND_Q8_SINGLE && params->narrow) {
-            qg_ymm_narrow_rows(a, params, m0, R, n0 + 4 * v, c > 8 ? 8 : c, s, QG_YMM_HADD_ORDER);
+        if (qg_ymm_q8_takes_rows(params, kind)) {
+            qg_ymm_q8_rows(a, params, m0, R, n0 + 4 * v, c > 8 ? 8 : c, s, QG_YMM_HADD_ORDER, kind);
         } else {
 #pragma clang loop unroll(full)
             for (int r = 0; r < R; r++)

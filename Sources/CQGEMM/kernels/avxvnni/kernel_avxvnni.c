@@ -119,8 +119,8 @@ QG_AVXVNNI_INLINE void qg_avxvnni_tile(const qg_gemm_args *a, const uint8_t *x, 
 #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) s[r] = U > 1 ? _mm256_add_epi32(acc[r][v][0], acc[r][v][1]) : acc[r][v][0];
         const int c = cols - 8 * v > 8 ? 8 : cols - 8 * v;
-        if (kind == QG_KIND_Q8_SINGLE && params->narrow) {
-            qg_ymm_narrow_rows(a, params, m0, R, n0 + 8 * v, c, s, QG_YMM_CHANNEL_ORDER);
+        if (qg_ymm_q8_takes_rows(params, kind)) {
+            qg_ymm_q8_rows(a, params, m0, R, n0 + 8 * v, c, s, QG_YMM_CHANNEL_ORDER, kind);
         } else {
 #pragma clang loop unroll(full)
             for (int r = 0; r < R; r++) qg_ymm_epilogue8(a, m0 + r, n0 + 8 * v, c, s[r], kind);

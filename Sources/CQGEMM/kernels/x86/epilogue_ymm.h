@@ -31,23 +31,37 @@ typedef enum qg_ymm_lane_order { QG_YMM_CHANNEL_ORDER, QG_YMM_HADD_ORDER } qg_ym
 /// - each channel's starting value, bias − (Z_X + fold)·row_sum, where `fold`
 ///   is the path's private bias fold (128 when int8 activations enter an
 ///   unsigned dot product as x + 128);
-/// - for the narrow route (int8/uint8 output, single rounding, every channel
-///   within narrow_requantize.h's bounds): each channel's M0, the odd lanes'
-///   M0 moved to the even lanes, the shift after the high half, the rounding
-///   constant with the output zero point folded in, and the row sums (for
-///   per-row zero points). uint8 output is computed as int8 output with
-///   Z_Y − 128 and bounds − 128 and moved back by an XOR with 0x80 (`flip`),
-///   as the 512-bit route does; `clamp` says whether the bounds are narrower
-///   than the int8 range.
+/// - for the rows route of int8/uint8 output (qg_ymm_q8_rows; `rows` says
+///   whether the call takes it), what its rounding mode needs:
+///   - single rounding, when every channel is within narrow_requantize.h's
+///     bounds: each channel's M0, the odd lanes' M0 moved to the even lanes,
+///     the shift after the high half (`count`, c = −1 − shift) and the
+///     rounding constant with the output zero point folded in;
+///   - double rounding, when every shift is at most 0: M0 as above and the
+///     divide's exponent (`count`, −shift);
+///   - float rounding: the float multipliers (`fmult`);
+///   and the row sums (for per-row zero points). uint8 output is computed as
+///   int8 output with Z_Y − 128 and bounds − 128 and moved back by an XOR
+///   with 0x80 (`flip`), as the 512-bit route does; `clamp` says whether the
+///   bounds are narrower than the int8 range.
 /// Every array is in the kernel's lane order (qg_ymm_lane_order) and padded
 /// to whole panels, so a tile reads whole vectors.
 typedef struct qg_ymm_params {
-    int32_t narrow, clamp, clamp_lo, clamp_hi, flip;
-    int32_t pad[11];
-    int32_t data[]; // base, m0, m0_odd, count, round, row_sum: qg_packed_n(n) each
+    int32_t rows, clamp, clamp_lo, clamp_hi, flip, zero_point;
+    int32_t pad[10];
+    int32_t data[]; // base, m0, m0_odd, count, round, row_sum, fmult: qg_packed_n(n) each
 } qg_ymm_params;
 
-enum { QG_YMM_BASE, QG_YMM_M0, QG_YMM_M0_ODD, QG_YMM_COUNT, QG_YMM_ROUND, QG_YMM_ROW_SUM, QG_YMM_ARRAYS };
+enum {
+    QG_YMM_BASE,
+    QG_YMM_M0,
+    QG_YMM_M0_ODD,
+    QG_YMM_COUNT,
+    QG_YMM_ROUND,
+    QG_YMM_ROW_SUM,
+    QG_YMM_FMULT,
+    QG_YMM_ARRAYS
+};
 
 /// One of the params' per-channel arrays.
 static inline const int32_t *qg_ymm_array(const qg_ymm_params *p, const qg_gemm_args *a, int which) {
@@ -64,38 +78,56 @@ static inline size_t qg_ymm_params_bytes(const qg_gemm_args *a) {
 /// the call, so it works 8 lanes at a time (1×384×1536 spent 26 % of its time
 /// here with scalar loops). Lanes of padding channels (n ≥ N, whose array
 /// entries need not be initialized) get safe constants: no bias, M0 = 0,
-/// shift −2, Z_Y 0.
+/// shift −2, Z_Y 0, multiplier 0, and they never keep a call off the route.
 QG_YMM_INLINE void qg_ymm_init_params(const qg_gemm_args *a, void *out, int32_t fold, const qg_ymm_lane_order order) {
     qg_ymm_params *p = out;
     const int64_t np = qg_packed_n(a->n);
     int32_t *base = p->data, *m0 = base + np, *m0_odd = m0 + np, *count = m0_odd + np, *round = count + np,
-            *row_sum = round + np;
+            *row_sum = round + np, *fmult = row_sum + np;
     const int32_t flip = a->out_type == QG_OUT_UINT8 ? 128 : 0, zy = a->y_zero_point - flip;
     // |Z_Y| ≤ 2^29 keeps 1 + 2·|Z_Y| below in int32 (real zero points are bytes).
     const int64_t z_abs = zy < 0 ? -(int64_t)zy : zy;
     // The saturating packs clamp to the type's range, so bounds outside it or
     // crossed (which qgemm.h rules out) go the general way, as in epilogue_zmm.h.
-    const int candidate = (a->out_type == QG_OUT_INT8 || a->out_type == QG_OUT_UINT8) &&
-                          a->rounding == QG_ROUND_SINGLE && z_abs <= (1 << 29) && a->clamp_lo >= -128 + flip &&
-                          a->clamp_hi <= 127 + flip && a->clamp_lo <= a->clamp_hi;
+    const int bounds = (a->out_type == QG_OUT_INT8 || a->out_type == QG_OUT_UINT8) && a->clamp_lo >= -128 + flip &&
+                       a->clamp_hi <= 127 + flip && a->clamp_lo <= a->clamp_hi;
+    const int single = bounds && a->rounding == QG_ROUND_SINGLE && z_abs <= (1 << 29);
+    const int dbl = bounds && a->rounding == QG_ROUND_DOUBLE, flt = bounds && a->rounding == QG_ROUND_FLOAT;
     const __m256i lanes = order == QG_YMM_HADD_ORDER ? _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7)
                                                      : _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i z = _mm256_set1_epi32((int32_t)((uint32_t)a->x_zero_point + (uint32_t)fold));
     const __m256i one = _mm256_set1_epi32(1), zy_v = _mm256_set1_epi32(zy);
     const __m256i zy_limit = _mm256_set1_epi32((int32_t)(1 + 2 * z_abs)); // narrow: 1 + 2|Z_Y| ≤ 2^(32 + shift)
-    __m256i all_narrow = _mm256_set1_epi32(-1);
+    __m256i all_fit = _mm256_set1_epi32(-1);
     for (int64_t g = 0; g < np; g += 8) {
         // Lane i holds channel g + lanes[i]; `real` marks the channels < N.
         const __m256i real = _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)(a->n - g < 8 ? a->n - g : 8)), lanes);
+        const __m256i padding = _mm256_xor_si256(real, _mm256_set1_epi32(-1));
 #define QG_YMM_LANES(array) _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)((array) + g)), lanes)
         const __m256i sums = QG_YMM_LANES(a->row_sum);
         const __m256i bias = a->bias ? _mm256_and_si256(QG_YMM_LANES(a->bias), real) : _mm256_setzero_si256();
         _mm256_storeu_si256((__m256i *)(base + g), _mm256_sub_epi32(bias, _mm256_mullo_epi32(z, sums)));
         _mm256_storeu_si256((__m256i *)(row_sum + g), sums);
-        if (!candidate) continue;
+        if (flt) {
+            const __m256i f = _mm256_and_si256(QG_YMM_LANES((const int32_t *)a->float_multiplier), real);
+            _mm256_storeu_si256((__m256i *)(fmult + g), f);
+        }
+        if (!single && !dbl) continue;
         const __m256i shift = _mm256_blendv_epi8(_mm256_set1_epi32(-2), QG_YMM_LANES(a->shift), real);
         const __m256i mult = _mm256_and_si256(QG_YMM_LANES(a->multiplier), real);
 #undef QG_YMM_LANES
+        _mm256_storeu_si256((__m256i *)(m0 + g), mult);
+        // The lanes of a pair hold neighbouring channels in either order, so
+        // the odd lane's M0 moves to the even lane with a 64-bit shift.
+        _mm256_storeu_si256((__m256i *)(m0_odd + g), _mm256_srli_epi64(mult, 32));
+        if (dbl) {
+            // Double rounding in 32-bit lanes when no channel shifts left
+            // (qg_ymm_q8_rows); the divide's exponent is −shift.
+            const __m256i fits = _mm256_cmpgt_epi32(one, shift);
+            all_fit = _mm256_and_si256(all_fit, _mm256_or_si256(fits, padding));
+            _mm256_storeu_si256((__m256i *)(count + g), _mm256_sub_epi32(_mm256_setzero_si256(), shift));
+            continue;
+        }
         const __m256i c = _mm256_sub_epi32(_mm256_set1_epi32(-1), shift); // c = −1 − shift
         // Narrow when shift ∈ [−31, −2] and 2^(c−1)·(1 + 2|Z_Y|) ≤ 2^30, that is
         // 1 + 2|Z_Y| ≤ 2^(32 + shift) (narrow_requantize.h, qg_narrow_channel).
@@ -103,21 +135,20 @@ QG_YMM_INLINE void qg_ymm_init_params(const qg_gemm_args *a, void *out, int32_t 
                                                   _mm256_cmpgt_epi32(_mm256_set1_epi32(-1), shift));
         const __m256i room = _mm256_sllv_epi32(one, _mm256_add_epi32(shift, _mm256_set1_epi32(32)));
         const __m256i narrow = _mm256_andnot_si256(_mm256_cmpgt_epi32(zy_limit, room), in_range);
-        all_narrow = _mm256_and_si256(all_narrow, _mm256_or_si256(narrow, _mm256_xor_si256(real, _mm256_set1_epi32(-1))));
+        all_fit = _mm256_and_si256(all_fit, _mm256_or_si256(narrow, padding));
         const __m256i zy_lane = _mm256_and_si256(zy_v, real);
-        _mm256_storeu_si256((__m256i *)(m0 + g), mult);
-        // The lanes of a pair hold neighbouring channels in either order, so
-        // the odd lane's M0 moves to the even lane with a 64-bit shift.
-        _mm256_storeu_si256((__m256i *)(m0_odd + g), _mm256_srli_epi64(mult, 32));
         _mm256_storeu_si256((__m256i *)(count + g), c);
         _mm256_storeu_si256((__m256i *)(round + g),
                             _mm256_add_epi32(_mm256_sllv_epi32(one, _mm256_sub_epi32(c, one)), _mm256_sllv_epi32(zy_lane, c)));
     }
-    p->narrow = candidate && _mm256_movemask_epi8(all_narrow) == -1;
+    p->rows = flt || ((single || dbl) && _mm256_movemask_epi8(all_fit) == -1);
     p->clamp = a->clamp_lo > -128 + flip || a->clamp_hi < 127 + flip;
     p->clamp_lo = a->clamp_lo - flip;
     p->clamp_hi = a->clamp_hi - flip;
     p->flip = flip;
+    // Single rounding folds Z_Y into its rounding constant; the others add it
+    // after the first saturating pack.
+    p->zero_point = single ? 0 : zy;
 }
 
 // MARK: - Fixed-point requantization (int64 lanes)
@@ -222,42 +253,83 @@ static const int32_t qg_ymm_pack_order[8] = {0, 4, 1, 5, 2, 6, 3, 7};
 static const int8_t qg_ymm_hadd_bytes[32] = {0, 1, 4, 5, 2, 3, 6,  7,  8, 9, 12, 13, 10, 11, 14, 15,
                                              0, 1, 4, 5, 2, 3, 6,  7,  8, 9, 12, 13, 10, 11, 14, 15};
 
-/// The narrow route's per-channel constants of channels n … n + 7, in the
-/// params' lane order.
-typedef struct qg_ymm_narrow_channels {
+/// The rows route's per-channel constants of channels n … n + 7 (those its
+/// rounding mode uses), in the params' lane order.
+typedef struct qg_ymm_q8_channels {
     __m256i m0, m0_odd, count, round, row_sum;
-} qg_ymm_narrow_channels;
+    __m256 fmult;
+} qg_ymm_q8_channels;
 
-QG_YMM_INLINE qg_ymm_narrow_channels qg_ymm_narrow_load(const qg_gemm_args *a, const qg_ymm_params *p, int64_t n) {
-    qg_ymm_narrow_channels c;
-    c.m0 = _mm256_loadu_si256((const __m256i *)(qg_ymm_array(p, a, QG_YMM_M0) + n));
-    c.m0_odd = _mm256_loadu_si256((const __m256i *)(qg_ymm_array(p, a, QG_YMM_M0_ODD) + n));
-    c.count = _mm256_loadu_si256((const __m256i *)(qg_ymm_array(p, a, QG_YMM_COUNT) + n));
-    c.round = _mm256_loadu_si256((const __m256i *)(qg_ymm_array(p, a, QG_YMM_ROUND) + n));
-    c.row_sum = a->row_zero_point ? _mm256_loadu_si256((const __m256i *)(qg_ymm_array(p, a, QG_YMM_ROW_SUM) + n))
-                                  : _mm256_setzero_si256();
+QG_YMM_INLINE qg_ymm_q8_channels qg_ymm_q8_load(const qg_gemm_args *a, const qg_ymm_params *p, int64_t n,
+                                                const qg_output_kind kind) {
+#define QG_YMM_AT(which) _mm256_loadu_si256((const __m256i *)(qg_ymm_array(p, a, which) + n))
+    qg_ymm_q8_channels c;
+    const __m256i zero = _mm256_setzero_si256();
+    c.m0 = kind == QG_KIND_Q8_FLOAT ? zero : QG_YMM_AT(QG_YMM_M0);
+    c.m0_odd = kind == QG_KIND_Q8_FLOAT ? zero : QG_YMM_AT(QG_YMM_M0_ODD);
+    c.count = kind == QG_KIND_Q8_FLOAT ? zero : QG_YMM_AT(QG_YMM_COUNT);
+    c.round = kind == QG_KIND_Q8_SINGLE ? QG_YMM_AT(QG_YMM_ROUND) : zero;
+    c.row_sum = a->row_zero_point ? QG_YMM_AT(QG_YMM_ROW_SUM) : zero;
+    c.fmult = kind == QG_KIND_Q8_FLOAT ? _mm256_castsi256_ps(QG_YMM_AT(QG_YMM_FMULT)) : _mm256_setzero_ps();
+#undef QG_YMM_AT
     return c;
 }
 
-/// Requantizes 8 sums of row m (narrow_requantize.h): the row's zero-point
-/// term, the high halves of acc·M0 (two VPMULDQ, a shift and a blend), one add
-/// that also adds the output zero point, one shift. The result includes Z_Y
-/// and still needs the clamp.
-QG_YMM_INLINE __m256i qg_ymm_narrow_requantize(const qg_gemm_args *a, int64_t m, __m256i acc,
-                                               const qg_ymm_narrow_channels *c) {
+/// Requantizes 8 sums of row m by the call's rounding mode, in 32-bit lanes,
+/// after the row's zero-point term. Any value past the int8 range after the
+/// saturating packs and the add of Z_Y that follow is past it in truth too;
+/// the clamp comes after them.
+/// - single (narrow_requantize.h): the high halves of acc·M0 (two VPMULDQ, a
+///   shift and a blend), one add that also adds Z_Y, one shift;
+/// - double, every shift ≤ 0 (so no left shift): SRDHM(acc, M0) =
+///   floor((acc·M0 + 2^30) / 2^31), which fits in int32 (|acc·M0| < 2^62), as
+///   the low halves of the 64-bit sums shifted right by 31; then the divide
+///   by 2^−shift with ties away from zero (gemmlowp's RoundingDivideByPOT) in
+///   32-bit lanes: the remainder against half the divisor, one more for a
+///   negative value;
+/// - float: (float)acc·f rounded to nearest even by VCVTPS2DQ, after a min
+///   with the largest float below 2^31 (past it VCVTPS2DQ gives INT32_MIN,
+///   which the packs would take for a large negative value; below −2^31 that
+///   is the right answer). Rounding and clamping to integer bounds commute,
+///   so clamping after rounding gives the reference's clamp-then-round.
+QG_YMM_INLINE __m256i qg_ymm_q8_requantize(const qg_gemm_args *a, int64_t m, __m256i acc, const qg_ymm_q8_channels *c,
+                                           const qg_output_kind kind) {
+#pragma clang fp contract(off) // the reference's float operations, unfused
     if (a->row_zero_point) acc = _mm256_sub_epi32(acc, _mm256_mullo_epi32(_mm256_set1_epi32(a->row_zero_point[m]), c->row_sum));
+    if (kind == QG_KIND_Q8_FLOAT) {
+        const __m256 v = _mm256_min_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc), c->fmult), _mm256_set1_ps(2147483520.0f));
+        return _mm256_cvtps_epi32(v);
+    }
     const __m256i even = _mm256_mul_epi32(acc, c->m0), odd = _mm256_mul_epi32(_mm256_srli_epi64(acc, 32), c->m0_odd);
-    const __m256i high = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
-    return _mm256_srav_epi32(_mm256_add_epi32(high, c->round), c->count);
+    if (kind == QG_KIND_Q8_SINGLE) {
+        const __m256i high = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+        return _mm256_srav_epi32(_mm256_add_epi32(high, c->round), c->count);
+    }
+    const __m256i half = _mm256_set1_epi64x((int64_t)1 << 30);
+    const __m256i h_even = _mm256_srli_epi64(_mm256_add_epi64(even, half), 31);
+    const __m256i h_odd = _mm256_slli_epi64(_mm256_srli_epi64(_mm256_add_epi64(odd, half), 31), 32);
+    const __m256i h = _mm256_blend_epi32(h_even, h_odd, 0xAA), zero = _mm256_setzero_si256();
+    const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(_mm256_set1_epi32(1), c->count), _mm256_set1_epi32(1));
+    const __m256i threshold = _mm256_sub_epi32(_mm256_srli_epi32(mask, 1), _mm256_cmpgt_epi32(zero, h));
+    return _mm256_sub_epi32(_mm256_srav_epi32(h, c->count), _mm256_cmpgt_epi32(_mm256_and_si256(h, mask), threshold));
 }
 
-/// Four requantized vectors to bytes: two signed saturating packs (which clamp
-/// to the int8 range exactly: the values already include Z_Y), one permute
-/// (and for VPHADDD's order one byte shuffle) that leaves vector i's 8 bytes
-/// in channel order in 64-bit word i, a byte min/max if the call's clamp is
-/// narrower, and the XOR that turns the int8 form of uint8 output back.
-QG_YMM_INLINE __m256i qg_ymm_narrow_pack4(const qg_ymm_params *p, const __m256i q[4], const qg_ymm_lane_order order) {
-    const __m256i w01 = _mm256_packs_epi32(q[0], q[1]), w23 = _mm256_packs_epi32(q[2], q[3]);
+/// Four requantized vectors to bytes: a signed saturating pack to int16, the
+/// saturating add of Z_Y (rounding modes that have not added it), a signed
+/// saturating pack to int8 — together an exact clamp to the int8 range of the
+/// value plus Z_Y, since a value the first pack saturates stays past the int8
+/// range after the add — one permute (and for VPHADDD's order one byte
+/// shuffle) that leaves vector i's 8 bytes in channel order in 64-bit word i,
+/// a byte min/max if the call's clamp is narrower, and the XOR that turns the
+/// int8 form of uint8 output back.
+QG_YMM_INLINE __m256i qg_ymm_q8_pack4(const qg_ymm_params *p, const __m256i q[4], const qg_ymm_lane_order order,
+                                      const qg_output_kind kind) {
+    __m256i w01 = _mm256_packs_epi32(q[0], q[1]), w23 = _mm256_packs_epi32(q[2], q[3]);
+    if (kind != QG_KIND_Q8_SINGLE) {
+        const __m256i zy = _mm256_set1_epi16((short)p->zero_point);
+        w01 = _mm256_adds_epi16(w01, zy);
+        w23 = _mm256_adds_epi16(w23, zy);
+    }
     __m256i b = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(w01, w23),
                                             _mm256_loadu_si256((const __m256i *)qg_ymm_pack_order));
     if (order == QG_YMM_HADD_ORDER) b = _mm256_shuffle_epi8(b, _mm256_loadu_si256((const __m256i *)qg_ymm_hadd_bytes));
@@ -265,25 +337,26 @@ QG_YMM_INLINE __m256i qg_ymm_narrow_pack4(const qg_ymm_params *p, const __m256i 
     return _mm256_xor_si256(b, _mm256_set1_epi8((char)p->flip));
 }
 
-/// The narrow route (params->narrow) for channels n … n + 7 of R rows from m0,
-/// acc[r] holding row r's sums (bias and the call's zero-point term in) in the
-/// lane order `order`, four rows at a time. Stores the first `cols` (1..8) of
-/// each row.
-QG_YMM_INLINE void qg_ymm_narrow_rows(const qg_gemm_args *a, const qg_ymm_params *p, int64_t m0, const int R, int64_t n,
-                                      int cols, const __m256i *acc, const qg_ymm_lane_order order) {
+/// The rows route of int8/uint8 output (params->rows) for channels n … n + 7
+/// of R rows from m0, acc[r] holding row r's sums (bias and the call's
+/// zero-point term in) in the lane order `order`, four rows at a time. Stores
+/// the first `cols` (1..8) of each row.
+QG_YMM_INLINE void qg_ymm_q8_rows(const qg_gemm_args *a, const qg_ymm_params *p, int64_t m0, const int R, int64_t n,
+                                  int cols, const __m256i *acc, const qg_ymm_lane_order order, const qg_output_kind kind) {
     // Locals: stores to y could alias *a and *p, so the compiler would reload
     // these once per group of rows.
     uint8_t *const y = (uint8_t *)a->y;
     const int64_t ldy = a->ldy;
-    const qg_ymm_narrow_channels c = qg_ymm_narrow_load(a, p, n);
+    const qg_ymm_q8_channels c = qg_ymm_q8_load(a, p, n, kind);
 #pragma clang loop unroll(full)
     for (int r0 = 0; r0 < R; r0 += 4) {
         // A short last group packs its first row again in the missing rows'
         // places and stores only its own.
         __m256i q[4];
 #pragma clang loop unroll(full)
-        for (int i = 0; i < 4; i++) q[i] = r0 + i < R ? qg_ymm_narrow_requantize(a, m0 + r0 + i, acc[r0 + i], &c) : q[0];
-        const __m256i b = qg_ymm_narrow_pack4(p, q, order);
+        for (int i = 0; i < 4; i++)
+            q[i] = r0 + i < R ? qg_ymm_q8_requantize(a, m0 + r0 + i, acc[r0 + i], &c, kind) : q[0];
+        const __m256i b = qg_ymm_q8_pack4(p, q, order, kind);
         uint8_t *dst = y + (m0 + r0) * ldy + n;
         const __m128i b01 = _mm256_castsi256_si128(b), b23 = _mm256_extracti128_si256(b, 1);
         if (cols == 8) {
@@ -301,11 +374,11 @@ QG_YMM_INLINE void qg_ymm_narrow_rows(const qg_gemm_args *a, const qg_ymm_params
     }
 }
 
-/// The narrow route for G (1..4) groups of 8 channels of one row m, from n:
+/// The rows route for G (1..4) groups of 8 channels of one row m, from n:
 /// acc[g] holds channels n + 8g …, in the lane order `order`. The groups pack
 /// together, so the row's first `cols` (1..8·G) bytes go out in one store.
-QG_YMM_INLINE void qg_ymm_narrow_row(const qg_gemm_args *a, const qg_ymm_params *p, int64_t m, int64_t n, const int G,
-                                     int cols, const __m256i *acc, const qg_ymm_lane_order order) {
+QG_YMM_INLINE void qg_ymm_q8_row(const qg_gemm_args *a, const qg_ymm_params *p, int64_t m, int64_t n, const int G,
+                                 int cols, const __m256i *acc, const qg_ymm_lane_order order, const qg_output_kind kind) {
     uint8_t *const dst = (uint8_t *)a->y + m * a->ldy + n;
     __m256i q[4];
 #pragma clang loop unroll(full)
@@ -314,10 +387,10 @@ QG_YMM_INLINE void qg_ymm_narrow_row(const qg_gemm_args *a, const qg_ymm_params 
             q[g] = q[0];
             continue;
         }
-        const qg_ymm_narrow_channels c = qg_ymm_narrow_load(a, p, n + 8 * g);
-        q[g] = qg_ymm_narrow_requantize(a, m, acc[g], &c);
+        const qg_ymm_q8_channels c = qg_ymm_q8_load(a, p, n + 8 * g, kind);
+        q[g] = qg_ymm_q8_requantize(a, m, acc[g], &c, kind);
     }
-    const __m256i b = qg_ymm_narrow_pack4(p, q, order);
+    const __m256i b = qg_ymm_q8_pack4(p, q, order, kind);
     if (cols == 32) {
         _mm256_storeu_si256((__m256i *)dst, b);
     } else {
@@ -327,11 +400,17 @@ QG_YMM_INLINE void qg_ymm_narrow_row(const qg_gemm_args *a, const qg_ymm_params 
     }
 }
 
+/// Whether a call of this kind takes the rows route (a compile-time kind and
+/// the params' verdict on the call's constants).
+QG_YMM_INLINE int qg_ymm_q8_takes_rows(const qg_ymm_params *p, const qg_output_kind kind) {
+    return (kind == QG_KIND_Q8_SINGLE || kind == QG_KIND_Q8_DOUBLE || kind == QG_KIND_Q8_FLOAT) && p->rows;
+}
+
 /// Finishes 8 channel sums of row m in channel order (channels n …, bias and
 /// the call's zero-point term already in: the params' start values) into the
 /// output of `kind`, and stores the first `cols` (1..8). Not the narrow
-/// route: where the call's params allow it, the tiles take qg_ymm_narrow_rows
-/// (or, the avx2 decode tile, qg_ymm_narrow_row).
+/// route: where the call's params allow it, the tiles take qg_ymm_q8_rows
+/// (or, the avx2 decode tile, qg_ymm_q8_row).
 QG_YMM_INLINE void qg_ymm_epilogue8(const qg_gemm_args *a, int64_t m, int64_t n, int cols, __m256i acc,
                                     const qg_output_kind kind) {
 #pragma clang fp contract(off) // the reference's float operations, unfused
