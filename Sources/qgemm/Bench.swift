@@ -28,6 +28,9 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("output-type"), help: "int8, uint8, int32 or float.")
     var outputType: BenchOutputType = .int8
 
+    @Option(name: .long, help: "Rounding of int8 and uint8 output: single (default), double or float.")
+    var rounding: RoundingArgument?
+
     @Option(name: .long, parsing: .unconditional, help: "Minimum timed runs per shape, ≥ 1.")
     var `repeat`: Int = 5
 
@@ -59,6 +62,11 @@ struct Bench: ParsableCommand {
             guard weights == .int4 else { throw ValidationError("--group-size needs --weights int4") }
             guard g >= 8, g <= 4096, g % 8 == 0 else {
                 throw ValidationError("--group-size must be a multiple of 8 from 8 to 4096, got \(g)")
+            }
+        }
+        if rounding != nil {
+            guard weights == .int8, outputType == .int8 || outputType == .uint8 else {
+                throw ValidationError("--rounding applies only to int8 and uint8 output of int8 weights")
             }
         }
         guard `repeat` >= 1 else { throw ValidationError("--repeat must be ≥ 1, got \(`repeat`)") }
@@ -93,6 +101,7 @@ struct Bench: ParsableCommand {
         var runner = BenchRunner(path: path, outputType: outputType, repeatCount: `repeat`, minTime: minTime,
                                  sgemm: !noSgemm)
         runner.weights = weights
+        runner.rounding = (rounding ?? .single).mode
         runner.groupSize = groupSize ?? 32
         if cold { runner.evictor = CacheEvictor(threads: threads.max() ?? 1) }
         let machine = runner.machine()

@@ -107,6 +107,9 @@ struct BenchResult: Codable {
     let threads_used: Int
     let kernel: String
     let output_type: String
+    /// int8 and uint8 output: the rounding mode, "single", "double" or
+    /// "float" (the --rounding names); nil for the other outputs.
+    var rounding: String? = nil
     /// "int8", or "int4" with its group size ("int4-g32").
     let weights: String
     let int8_gops: Double
@@ -138,9 +141,9 @@ struct BenchResult: Codable {
         // Full precision (Swift's shortest round-tripping form): a fixed number
         // of decimals would print small shapes' seconds as 0.0000.
         func f(_ v: Double?) -> String { v.map { "\($0)" } ?? "" }
-        var out = "m,k,n,threads,threads_used,kernel,output_type,int8_gops,int8_gops_best,sgemm_gflops,sgemm_gflops_best,speedup,peak_fraction,int8_seconds,sgemm_seconds,runs,weights,weight_bytes,weight_gbps_best,stream_read_gbps_best,stream_fraction,caches\n"
+        var out = "m,k,n,threads,threads_used,kernel,output_type,int8_gops,int8_gops_best,sgemm_gflops,sgemm_gflops_best,speedup,peak_fraction,int8_seconds,sgemm_seconds,runs,weights,weight_bytes,weight_gbps_best,stream_read_gbps_best,stream_fraction,rounding,caches\n"
         for r in rows {
-            out += "\(r.m),\(r.k),\(r.n),\(r.threads),\(r.threads_used),\(r.kernel),\(r.output_type),\(f(r.int8_gops)),\(f(r.int8_gops_best)),\(f(r.sgemm_gflops)),\(f(r.sgemm_gflops_best)),\(f(r.speedup)),\(f(r.peak_fraction)),\(f(r.int8_seconds)),\(f(r.sgemm_seconds)),\(r.runs),\(r.weights),\(r.weight_bytes.map(String.init) ?? ""),\(f(r.weight_gbps_best)),\(f(r.stream_read_gbps_best)),\(f(r.stream_fraction)),\(r.caches)\n"
+            out += "\(r.m),\(r.k),\(r.n),\(r.threads),\(r.threads_used),\(r.kernel),\(r.output_type),\(f(r.int8_gops)),\(f(r.int8_gops_best)),\(f(r.sgemm_gflops)),\(f(r.sgemm_gflops_best)),\(f(r.speedup)),\(f(r.peak_fraction)),\(f(r.int8_seconds)),\(f(r.sgemm_seconds)),\(r.runs),\(r.weights),\(r.weight_bytes.map(String.init) ?? ""),\(f(r.weight_gbps_best)),\(f(r.stream_read_gbps_best)),\(f(r.stream_fraction)),\(r.rounding ?? ""),\(r.caches)\n"
         }
         return out
     }
@@ -250,6 +253,8 @@ struct BenchRunner {
     let sgemm: Bool
     var weights: BenchWeights = .int8
     var groupSize = 32
+    /// --rounding: the requantization of int8 and uint8 output.
+    var rounding: RoundingMode = .singleRounding
     /// Set by --cold: evicts the caches before every timed run.
     var evictor: CacheEvictor? = nil
 
@@ -305,7 +310,7 @@ struct BenchRunner {
                                             zeroPoint: outType == .uint8 ? 128 : 0)
         let packed = try PackedWeights(weights: w, outputChannels: s.n, inputChannels: s.k,
                                        scales: .perChannel([Float](repeating: 0.01, count: s.n)),
-                                       input: xp, output: yp)
+                                       input: xp, output: yp, rounding: rounding)
         let int4 = try weights == .int4 ? timeInt4(s, threads, &rng) : nil
         let (int8Times, threadsUsed): ([Double], Int) = try int4.map { ($0.callTimes, $0.threadsUsed) } ?? x.withUnsafeBufferPointer { xb in
             switch outputType {
@@ -339,6 +344,8 @@ struct BenchRunner {
         let readGBps = int4.flatMap { t in t.readTimes.min().map { Double(t.weightBytes) / $0 / 1e9 } }
         return BenchResult(m: s.m, k: s.k, n: s.n, threads: threads, threads_used: threadsUsed, kernel: path.rawValue,
                            output_type: weights == .int4 ? "float" : outputType.rawValue,
+                           rounding: weights == .int8 && (outputType == .int8 || outputType == .uint8)
+                               ? RoundingArgument.allCases.first { $0.mode == rounding }?.rawValue : nil,
                            weights: weights == .int4 ? "int4-g\(groupSize)" : "int8", int8_gops: gops,
                            int8_gops_best: s.operations / int8Best / 1e9, sgemm_gflops: sgGflops,
                            sgemm_gflops_best: sgBest.map { s.operations / $0 / 1e9 },

@@ -322,6 +322,27 @@ struct CommandLineTests {
         }
     }
 
+    /// `bench --rounding` names its mode in the JSON and the CSV of int8 and
+    /// uint8 output (single by default), leaves the field empty for the other
+    /// outputs, and is refused where there is nothing to round.
+    @Test func benchNamesItsRounding() throws {
+        let base = ["bench", "--shape", "5x64x20", "--no-sgemm", "--min-time", "0", "--repeat", "2"]
+        for (args, want) in [([String](), "single"), (["--rounding", "double"], "double"), (["--rounding", "float", "--output-type", "uint8"], "float"),
+                             (["--output-type", "int32"], nil)] as [([String], String?)] {
+            let json = try qgemm(base + args + ["--json", "-"])
+            #expect(json.status == 0, "\(args): \(json.stderr)")
+            let doc = try JSONSerialization.jsonObject(with: json.stdout) as? [String: Any]
+            let row = (doc?["results"] as? [[String: Any]])?.first
+            #expect(row?["rounding"] as? String == want, "\(args): \(String(describing: row))")
+            let csv = String(decoding: try qgemm(base + args + ["--csv", "-"]).stdout, as: UTF8.self).split(separator: "\n")
+            #expect(csv.count == 2 && csv[0].hasSuffix(",rounding,caches") && csv[1].hasSuffix(",\(want ?? ""),warm"), "\(args): \(csv)")
+        }
+        for refused in [["--rounding", "double", "--output-type", "float"], ["--rounding", "float", "--weights", "int4"]] {
+            let r = try qgemm(base + refused)
+            #expect(r.status != 0 && r.stderr.contains("--rounding"), "\(refused): \(r.stderr)")
+        }
+    }
+
     /// A soak's reproducer, replayed, is the same case: rebuilt from the printed
     /// literal, the check gives the printed mismatch again, bit for bit.
     @Test func soakReproducerReplaysTheSameCase() throws {

@@ -47,7 +47,7 @@ struct StreamingReadTests {
     /// Nothing to read reads nothing: NULL or empty spans and negative sizes.
     @Test func emptyOrNullSpansReadNothing() {
         #expect(qg_peak_read_pair(nil, 100, nil, 100, 2) == 0)
-        var bytes = [UInt8](repeating: 7, count: 64)
+        let bytes = [UInt8](repeating: 7, count: 64)
         bytes.withUnsafeBytes { b in
             #expect(qg_peak_read_pair(b.baseAddress, -5, nil, 0, 1) == 0)
             #expect(qg_peak_read_pair(b.baseAddress, 0, b.baseAddress, 0, 1) == 0)
