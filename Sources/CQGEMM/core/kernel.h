@@ -26,6 +26,15 @@ typedef enum qg_output_kind {
     QG_KIND_COUNT
 } qg_output_kind;
 
+/// Whether a call's output is int8 or uint8 with clamp bounds inside the type
+/// and not crossed (qgemm.h asks for both): then saturating narrows clamp to
+/// the type's range exactly, which the vector epilogues' short routes rely on.
+static inline int qg_clamp_inside_type(const qg_gemm_args *a) {
+    const int32_t lo = a->out_type == QG_OUT_UINT8 ? 0 : -128;
+    return (a->out_type == QG_OUT_INT8 || a->out_type == QG_OUT_UINT8) && a->clamp_lo >= lo &&
+           a->clamp_hi <= lo + 255 && a->clamp_lo <= a->clamp_hi;
+}
+
 /// The kind of a call.
 static inline qg_output_kind qg_output_kind_of(const qg_gemm_args *a) {
     if (a->out_type == QG_OUT_INT32) return QG_KIND_INT32;

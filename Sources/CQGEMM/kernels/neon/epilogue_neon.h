@@ -33,8 +33,9 @@
 #define QG_NEON_INLINE static inline __attribute__((always_inline))
 
 /// What the NEON tiles read per call, made once by qg_neon_init_params:
-/// - `high_half`: int8/uint8 output with single rounding, clamp bounds inside
-///   the type and not crossed, and every channel's shift at most −1. Then
+/// - `single_bytes`: int8/uint8 output with single rounding and clamp bounds
+///   inside the type and not crossed, which qg_neon_single_bytes finishes;
+/// - `high_half`: single_bytes, and every channel's shift at most −1. Then
 ///   SQDMULH's H = floor(acc·M0 / 2^31) (it cannot saturate: M0 ≥ 0) and one
 ///   SRSHL by the shift give the rounded value in 32-bit lanes:
 ///   floor((acc·M0 + 2^(30−shift)) / 2^(31−shift)) = floor((H + 2^(c−1)) / 2^c)
@@ -45,8 +46,8 @@
 ///   exact under the accumulator bound), `fold` the path's private bias fold
 ///   (−128 when uint8 activations enter the int8 dot product as x − 128).
 typedef struct qg_neon_params {
-    int32_t high_half;
-    int32_t pad[15];
+    int32_t single_bytes, high_half;
+    int32_t pad[14];
     int32_t base[]; // qg_packed_n(n)
 } qg_neon_params;
 
@@ -68,9 +69,8 @@ static inline void qg_neon_init_params(const qg_gemm_args *a, void *out, int32_t
         }
     else
         for (int64_t n = 0; n < np; n++) p->base[n] = (int32_t)(0u - z * (uint32_t)a->row_sum[n]);
-    const int32_t type_lo = a->out_type == QG_OUT_UINT8 ? 0 : -128, type_hi = type_lo + 255;
-    int high_half = (a->out_type == QG_OUT_INT8 || a->out_type == QG_OUT_UINT8) && a->rounding == QG_ROUND_SINGLE &&
-                    a->clamp_lo >= type_lo && a->clamp_hi <= type_hi && a->clamp_lo <= a->clamp_hi;
+    p->single_bytes = qg_clamp_inside_type(a) && a->rounding == QG_ROUND_SINGLE;
+    int high_half = p->single_bytes;
     if (high_half) {
         int32_t largest = -1;
         for (int64_t n = 0; n < nn; n++) largest = a->shift[n] > largest ? a->shift[n] : largest;
@@ -193,8 +193,7 @@ QG_NEON_INLINE void qg_neon_epilogue(const qg_gemm_args *a, const qg_neon_params
         float f[4];
         uint8_t b[16];
     } tail;
-    const int32_t type_lo = a->out_type == QG_OUT_UINT8 ? 0 : -128, type_hi = type_lo + 255;
-    if (kind == QG_KIND_Q8_SINGLE && a->clamp_lo >= type_lo && a->clamp_hi <= type_hi && a->clamp_lo <= a->clamp_hi) {
+    if (kind == QG_KIND_Q8_SINGLE && p->single_bytes) {
         int32x4_t v[4];
         for (int i = 0; i < count; i++) {
             v[i] = vaddq_s32(acc[i], vld1q_s32(p->base + n0 + 4 * i));

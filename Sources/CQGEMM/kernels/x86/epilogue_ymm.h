@@ -40,7 +40,7 @@ typedef enum qg_ymm_lane_order { QG_YMM_CHANNEL_ORDER, QG_YMM_HADD_ORDER } qg_ym
 ///   - double rounding, when every shift is at most 0: M0 as above and the
 ///     divide's exponent (`count`, −shift);
 ///   - float rounding: the float multipliers (`fmult`);
-///   and the row sums (for per-row zero points). uint8 output is computed as
+///   and the row sums (for per-row zero points, only then). uint8 output is computed as
 ///   int8 output with Z_Y − 128 and bounds − 128 and moved back by an XOR
 ///   with 0x80 (`flip`), as the 512-bit route does; `clamp` says whether the
 ///   bounds are narrower than the int8 range.
@@ -88,9 +88,8 @@ QG_YMM_INLINE void qg_ymm_init_params(const qg_gemm_args *a, void *out, int32_t 
     // |Z_Y| ≤ 2^29 keeps 1 + 2·|Z_Y| below in int32 (real zero points are bytes).
     const int64_t z_abs = zy < 0 ? -(int64_t)zy : zy;
     // The saturating packs clamp to the type's range, so bounds outside it or
-    // crossed (which qgemm.h rules out) go the general way, as in epilogue_zmm.h.
-    const int bounds = (a->out_type == QG_OUT_INT8 || a->out_type == QG_OUT_UINT8) && a->clamp_lo >= -128 + flip &&
-                       a->clamp_hi <= 127 + flip && a->clamp_lo <= a->clamp_hi;
+    // crossed (which qgemm.h rules out) go the general way.
+    const int bounds = qg_clamp_inside_type(a);
     const int single = bounds && a->rounding == QG_ROUND_SINGLE && z_abs <= (1 << 29);
     const int dbl = bounds && a->rounding == QG_ROUND_DOUBLE, flt = bounds && a->rounding == QG_ROUND_FLOAT;
     const __m256i lanes = order == QG_YMM_HADD_ORDER ? _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7)
@@ -107,7 +106,7 @@ QG_YMM_INLINE void qg_ymm_init_params(const qg_gemm_args *a, void *out, int32_t 
         const __m256i sums = QG_YMM_LANES(a->row_sum);
         const __m256i bias = a->bias ? _mm256_and_si256(QG_YMM_LANES(a->bias), real) : _mm256_setzero_si256();
         _mm256_storeu_si256((__m256i *)(base + g), _mm256_sub_epi32(bias, _mm256_mullo_epi32(z, sums)));
-        _mm256_storeu_si256((__m256i *)(row_sum + g), sums);
+        if (a->row_zero_point) _mm256_storeu_si256((__m256i *)(row_sum + g), sums);
         if (flt) {
             const __m256i f = _mm256_and_si256(QG_YMM_LANES((const int32_t *)a->float_multiplier), real);
             _mm256_storeu_si256((__m256i *)(fmult + g), f);
@@ -146,9 +145,9 @@ QG_YMM_INLINE void qg_ymm_init_params(const qg_gemm_args *a, void *out, int32_t 
     p->clamp_lo = a->clamp_lo - flip;
     p->clamp_hi = a->clamp_hi - flip;
     p->flip = flip;
-    // Single rounding folds Z_Y into its rounding constant; the others add it
-    // after the first saturating pack.
-    p->zero_point = single ? 0 : zy;
+    // Z_Y as double and float rounding add it, after the first saturating
+    // pack (single rounding folds it into its rounding constant instead).
+    p->zero_point = zy;
 }
 
 // MARK: - Fixed-point requantization (int64 lanes)
@@ -214,16 +213,19 @@ QG_YMM_INLINE __m256i qg_ymm_requantize_fixed(const qg_gemm_args *a, int64_t n, 
 
 // MARK: - Stores
 
-/// Stores the first `cols` (1..8) of 8 int32 or float lanes.
-QG_YMM_INLINE void qg_ymm_store_words(void *dst, __m256i v, int cols) {
-    if (cols == 8) {
+/// Stores the first `bytes` (1..32) bytes of v.
+QG_YMM_INLINE void qg_ymm_store_bytes(void *dst, __m256i v, int bytes) {
+    if (bytes == 32) {
         _mm256_storeu_si256((__m256i *)dst, v);
     } else {
-        int32_t tmp[8];
+        uint8_t tmp[32];
         _mm256_storeu_si256((__m256i *)tmp, v);
-        qg_copy_first_bytes(dst, tmp, cols * (int)sizeof(int32_t));
+        qg_copy_first_bytes(dst, tmp, bytes);
     }
 }
+
+/// Stores the first `cols` (1..8) of 8 int32 or float lanes.
+QG_YMM_INLINE void qg_ymm_store_words(void *dst, __m256i v, int cols) { qg_ymm_store_bytes(dst, v, cols * 4); }
 
 /// Stores the low bytes of 8 int32 lanes whose values lie in the output
 /// type's range (int8 and uint8 alike: the masked values 0..255 pass both
@@ -390,14 +392,7 @@ QG_YMM_INLINE void qg_ymm_q8_row(const qg_gemm_args *a, const qg_ymm_params *p, 
         const qg_ymm_q8_channels c = qg_ymm_q8_load(a, p, n + 8 * g, kind);
         q[g] = qg_ymm_q8_requantize(a, m, acc[g], &c, kind);
     }
-    const __m256i b = qg_ymm_q8_pack4(p, q, order, kind);
-    if (cols == 32) {
-        _mm256_storeu_si256((__m256i *)dst, b);
-    } else {
-        uint8_t bytes[32];
-        _mm256_storeu_si256((__m256i *)bytes, b);
-        qg_copy_first_bytes(dst, bytes, cols);
-    }
+    qg_ymm_store_bytes(dst, qg_ymm_q8_pack4(p, q, order, kind), cols);
 }
 
 /// Whether a call of this kind takes the rows route (a compile-time kind and

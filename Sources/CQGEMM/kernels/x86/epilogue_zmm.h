@@ -235,8 +235,8 @@ static size_t qg_avx512_params_bytes(const qg_gemm_args *a) {
 /// activations enter an unsigned dot product as x + 128, else 0). It runs
 /// once per call over every channel, which at M = 1 is a good share of the
 /// call, so its loops have no branches and the compiler vectorizes them (a
-/// loop with the early exit and the 64-bit test of qg_narrow_channel per
-/// channel took about 13 cycles a channel on Zen 2). Lanes of padding
+/// loop with an early exit and a branching narrow test per channel took
+/// about 13 cycles a channel on Zen 2). Lanes of padding
 /// channels (n ≥ N, whose array entries need not be initialized) get safe
 /// constants: no bias, M0 = 0, shift −2, Z_Y 0.
 QG_ZMM_INLINE void qg_avx512_init_params(const qg_gemm_args *a, void *out, int32_t fold) {
@@ -245,14 +245,10 @@ QG_ZMM_INLINE void qg_avx512_init_params(const qg_gemm_args *a, void *out, int32
     const uint32_t z = (uint32_t)a->x_zero_point + (uint32_t)fold;
     // Narrow: uint8 output is int8 output with Z_Y − 128, flipped back (qg_avx512_params).
     const int32_t flip = a->out_type == QG_OUT_UINT8 ? 128 : 0, zy = a->y_zero_point - flip;
-    const int requantized = a->out_type == QG_OUT_INT8 || a->out_type == QG_OUT_UINT8;
     const int32_t type_lo = a->out_type == QG_OUT_INT8 ? -128 : 0, type_hi = a->out_type == QG_OUT_INT8 ? 127 : 255;
-    // |Z_Y| ≤ 2^29 keeps 1 + 2·|Z_Y| inside int32 below (real zero points are bytes).
-    const int64_t z_abs = zy < 0 ? -(int64_t)zy : zy;
     // The saturating packs clamp to the type's range; bounds outside it (which
     // the reference wraps) or crossed go the general way.
-    const int candidate = requantized && a->rounding == QG_ROUND_SINGLE && a->clamp_lo >= type_lo &&
-                          a->clamp_hi <= type_hi && a->clamp_lo <= a->clamp_hi && z_abs <= (1 << 29);
+    const int candidate = qg_clamp_inside_type(a) && a->rounding == QG_ROUND_SINGLE;
     const int32_t *const bias = a->bias, *const row_sum = a->row_sum;
     for (int64_t p0 = 0; p0 < np; p0 += 16) {
         qg_avx512_panel *q = &p->panel[p0 / 16];
@@ -269,7 +265,6 @@ QG_ZMM_INLINE void qg_avx512_init_params(const qg_gemm_args *a, void *out, int32
     int narrow = candidate;
     if (candidate) {
         const int32_t *const multiplier = a->multiplier, *const shifts = a->shift;
-        const uint32_t limit = (uint32_t)(1 + 2 * z_abs);
         uint32_t failed = 0;
         for (int64_t p0 = 0; p0 < np; p0 += 16) {
             qg_avx512_panel *q = &p->panel[p0 / 16];
@@ -279,11 +274,7 @@ QG_ZMM_INLINE void qg_avx512_init_params(const qg_gemm_args *a, void *out, int32
                 const int32_t m0_next = i % 2 == 0 ? multiplier[p0 + i + 1] : 0;
                 const int32_t shift = real ? given : -2;
                 const int32_t c = -1 - shift; // the shift after the high half (narrow_requantize.h)
-                // qg_narrow_channel: shift ∈ [−31, −2] and 2^(c−1) + |Z_Y|·2^c ≤ 2^30,
-                // that is 1 + 2·|Z_Y| ≤ 2^(32 + shift). (The & 31 keeps the
-                // shifts defined where the range test fails anyway.)
-                const int in_range = shift >= -31 && shift <= -2;
-                failed |= (uint32_t)(real && !(in_range && limit <= (1u << ((32 + shift) & 31))));
+                failed |= (uint32_t)(real & !qg_narrow_channel(shift, zy));
                 q->m0[i] = real ? m0 : 0;
                 // The odd channels' M0 in the even lanes, for the odd lanes' VPMULDQ.
                 q->m0_odd[i] = real_next ? m0_next : 0;

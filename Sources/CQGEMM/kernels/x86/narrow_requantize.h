@@ -18,11 +18,14 @@
 
 /// Whether a channel with this shift and output zero point `zy` can take the
 /// narrow route: shift in [−31, −2], and 2^(c−1) + |zy|·2^c ≤ 2^30, which keeps
-/// H + 2^(c−1) + zy·2^c inside int32 (|H| ≤ 2^30).
+/// H + 2^(c−1) + zy·2^c inside int32 (|H| ≤ 2^30); that is,
+/// 1 + 2·|zy| ≤ 2^(32 + shift). In 32 bits and without branches, so that a
+/// loop over the channels vectorizes: |zy| > 2^29 never qualifies (2^(32 +
+/// shift) ≤ 2^30), and below that 1 + 2·|zy| fits; the & 31 keeps the shift
+/// defined where the range test fails anyway.
 static inline int qg_narrow_channel(int32_t shift, int32_t zy) {
-    if (shift > -2 || shift < -31) return 0;
-    const int64_t c = -1 - (int64_t)shift, z = zy < 0 ? -(int64_t)zy : zy;
-    return ((int64_t)1 << (c - 1)) + (z << c) <= ((int64_t)1 << 30);
+    const uint32_t z = zy < 0 ? 0u - (uint32_t)zy : (uint32_t)zy;
+    return (shift >= -31) & (shift <= -2) & (z <= (1u << 29)) & (1 + 2 * z <= 1u << ((32 + shift) & 31));
 }
 
 #endif
