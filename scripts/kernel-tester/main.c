@@ -6,6 +6,8 @@
 //     and 300; output type, rounding mode, activation type and threads rotate;
 //   - random cases of every output type, rounding mode, activation type, zero
 //     point, clamp, stride and thread count;
+//   - the requantization's edges: every shift against output zero points at
+//     powers of two and accumulators at the bound (edges.c);
 //   - its 4-bit-weight tiles, where it has them (w4.c);
 // then the activation quantizer's levels the CPU has (quantizers.c).
 // Kernels the CPU lacks are skipped by name, unless forced with --force NAME
@@ -33,6 +35,7 @@ static uint32_t next(void) { state ^= state << 13; state ^= state >> 7; state ^=
 uint32_t kernel_tester_next(void) { return next(); }
 int kernel_tester_check_w4(const qg_kernel *kernel, int cases);
 int kernel_tester_check_quantizers(int cases);
+long kernel_tester_check_requantize_edges(const qg_kernel *kernel);
 
 typedef struct shape { int64_t m, n, k; } shape;
 
@@ -245,6 +248,10 @@ int main(int argc, char **argv) {
                qg_tile_exists(&kernel->few_rows) ? " with a few-rows tile" : "", shapes, cases, outputs,
                failed ? "MISMATCH" : "bit-exact against the reference");
         if (failed) return 1;
+        const long edges = kernel_tester_check_requantize_edges(kernel);
+        if (edges < 0) return 1;
+        printf("kernel-tester: %s requantization edges (every shift −31…3 × output zero points at powers of two × "
+               "rounding, int8 and uint8, accumulators at the bound): %ld output elements: bit-exact against the reference\n", kernel->name, edges);
         if (kernel->w4_main.run && kernel_tester_check_w4(kernel, cases / 4) != 0) return 1;
     }
     if (tested == 0) { fprintf(stderr, "kernel-tester: no kernel tested\n"); return 1; }
