@@ -9,7 +9,8 @@ struct Bench: ParsableCommand {
         discussion: """
         Shapes are M×K×N (Y[M×N] = X[M×K]·W[N×K]ᵀ). Each shape is timed after a warm-up, repeated \
         until both --repeat runs and --min-time seconds are reached; GOP/s count 2·M·N·K operations. \
-        sgemm runs with the same thread count, pinned with openblas_set_num_threads.
+        sgemm runs with the same thread count, pinned with openblas_set_num_threads. The int8 peak is \
+        probed at start and again before every row; the peak column divides by the best probe so far.
         """)
 
     @Option(name: .long, parsing: .upToNextOption, help: "Suites: square, llm, bert, cnn (default: square when no --shape).")
@@ -104,7 +105,7 @@ struct Bench: ParsableCommand {
         runner.rounding = (rounding ?? .single).mode
         runner.groupSize = groupSize ?? 32
         if cold { runner.evictor = CacheEvictor(threads: threads.max() ?? 1) }
-        let machine = runner.machine()
+        var machine = runner.machine()
         let threadList = threads
         let jsonToStdout = json == "-" || csv == "-"
         if !jsonToStdout {
@@ -120,9 +121,18 @@ struct Bench: ParsableCommand {
         if !jsonToStdout { table.printHeader() }
         for (i, (s, t)) in shapes.flatMap({ s in threadList.map { (s, $0) } }).enumerated() {
             Progress.report(index: i, total: total, started: started, label: "\(s) threads \(t)")
+            // The int8 peak is probed again before every row, and each row is
+            // measured against the best probe so far: a neighbour only ever
+            // slows a probe, so a single one taken at a slow moment would
+            // overstate every fraction of the run.
+            machine.recordInt8Probe(runner.int8PeakGOPS())
             let r = try runner.run(s, threads: t, peakMACs: machine.int8PeakMACs)
             results.append(r)
             if !jsonToStdout { table.printRow(r) }
+        }
+        if !jsonToStdout {
+            print(String(format: "peak: each row against the best int8 probe before it; %d probes, best %.1f GOP/s, first %.1f",
+                         machine.int8_peak_probes, machine.int8_peak_gops, machine.int8_peak_first_gops))
         }
         if let json {
             let doc = BenchDocument(machine: machine, results: results)

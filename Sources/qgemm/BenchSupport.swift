@@ -82,13 +82,23 @@ struct BenchMachine: Codable {
     /// The core's kernels against the CPU's widest vectors, and who chose it.
     let openblas: OpenBLASCore
     let openblas_config: String
-    /// Single-core int8 peak of the path's instruction, in GOP/s (2 ops per MAC).
-    let int8_peak_gops: Double
+    /// Single-core int8 peak of the path's instruction, in GOP/s (2 ops per MAC):
+    /// the best of the run's probes (one at start and one before every row).
+    private(set) var int8_peak_gops: Double
+    /// The int8 probes taken, and the first of them (GOP/s).
+    private(set) var int8_peak_probes = 1
+    let int8_peak_first_gops: Double
     /// Single-core fp32 FMA peak, in GFLOP/s, with the widest FMA the CPU has.
     let fp32_peak_gflops: Double
     let fp32_peak_vector_bits: Int
 
     var int8PeakMACs: Double { int8_peak_gops * 1e9 / 2 }
+
+    /// Counts a new int8 probe (GOP/s) and keeps the best.
+    mutating func recordInt8Probe(_ gops: Double) {
+        int8_peak_probes += 1
+        int8_peak_gops = max(int8_peak_gops, gops)
+    }
 
     var summary: String {
         """
@@ -136,14 +146,17 @@ struct BenchResult: Codable {
     /// operands in the caches; "cold" (--cold): the caches are evicted before
     /// every timed run.
     var caches = "warm"
+    /// The int8 peak `peak_fraction` divides by (GOP/s, one core): the best
+    /// probe of the run up to this row.
+    var peak_gops = 0.0
 
     static func csv(_ rows: [BenchResult]) -> String {
         // Full precision (Swift's shortest round-tripping form): a fixed number
         // of decimals would print small shapes' seconds as 0.0000.
         func f(_ v: Double?) -> String { v.map { "\($0)" } ?? "" }
-        var out = "m,k,n,threads,threads_used,kernel,output_type,int8_gops,int8_gops_best,sgemm_gflops,sgemm_gflops_best,speedup,peak_fraction,int8_seconds,sgemm_seconds,runs,weights,weight_bytes,weight_gbps_best,stream_read_gbps_best,stream_fraction,rounding,caches\n"
+        var out = "m,k,n,threads,threads_used,kernel,output_type,int8_gops,int8_gops_best,sgemm_gflops,sgemm_gflops_best,speedup,peak_fraction,int8_seconds,sgemm_seconds,runs,weights,weight_bytes,weight_gbps_best,stream_read_gbps_best,stream_fraction,rounding,caches,peak_gops\n"
         for r in rows {
-            out += "\(r.m),\(r.k),\(r.n),\(r.threads),\(r.threads_used),\(r.kernel),\(r.output_type),\(f(r.int8_gops)),\(f(r.int8_gops_best)),\(f(r.sgemm_gflops)),\(f(r.sgemm_gflops_best)),\(f(r.speedup)),\(f(r.peak_fraction)),\(f(r.int8_seconds)),\(f(r.sgemm_seconds)),\(r.runs),\(r.weights),\(r.weight_bytes.map(String.init) ?? ""),\(f(r.weight_gbps_best)),\(f(r.stream_read_gbps_best)),\(f(r.stream_fraction)),\(r.rounding ?? ""),\(r.caches)\n"
+            out += "\(r.m),\(r.k),\(r.n),\(r.threads),\(r.threads_used),\(r.kernel),\(r.output_type),\(f(r.int8_gops)),\(f(r.int8_gops_best)),\(f(r.sgemm_gflops)),\(f(r.sgemm_gflops_best)),\(f(r.speedup)),\(f(r.peak_fraction)),\(f(r.int8_seconds)),\(f(r.sgemm_seconds)),\(r.runs),\(r.weights),\(r.weight_bytes.map(String.init) ?? ""),\(f(r.weight_gbps_best)),\(f(r.stream_read_gbps_best)),\(f(r.stream_fraction)),\(r.rounding ?? ""),\(r.caches),\(f(r.peak_gops))\n"
         }
         return out
     }
@@ -259,14 +272,17 @@ struct BenchRunner {
     var evictor: CacheEvictor? = nil
 
     func machine() -> BenchMachine {
-        let int8 = PeakProbe.int8MACsPerSecond(path: path) * 2 / 1e9
+        let int8 = int8PeakGOPS()
         let fp32 = PeakProbe.fp32FMAsPerSecond() * 2 / 1e9
         return BenchMachine(cpu: CPUFeatures.current.brand, cores: CPUFeatures.current.cores,
                             kernel_paths: KernelPath.available.map(\.rawValue), kernel: path.rawValue,
                             microkernel: path.kernelName, openblas_core: BLAS.coreName, openblas: .current,
-                            openblas_config: BLAS.configuration, int8_peak_gops: int8, fp32_peak_gflops: fp32,
-                            fp32_peak_vector_bits: PeakProbe.fp32VectorBits)
+                            openblas_config: BLAS.configuration, int8_peak_gops: int8, int8_peak_first_gops: int8,
+                            fp32_peak_gflops: fp32, fp32_peak_vector_bits: PeakProbe.fp32VectorBits)
     }
+
+    /// One probe of the path's int8 instruction on one core, in GOP/s.
+    func int8PeakGOPS() -> Double { PeakProbe.int8MACsPerSecond(path: path) * 2 / 1e9 }
 
     /// Runs `body` once to warm up, then until both `repeatCount` runs and
     /// `minTime` seconds are reached; returns each run's seconds. With
@@ -354,7 +370,7 @@ struct BenchRunner {
                            int8_seconds: int8Median, sgemm_seconds: sgMedian, runs: int8Times.count,
                            weight_bytes: int4?.weightBytes, weight_gbps_best: int4Best,
                            stream_read_gbps_best: readGBps, stream_fraction: int4Best.flatMap { w in readGBps.map { w / $0 } },
-                           caches: evictor == nil ? "warm" : "cold")
+                           caches: evictor == nil ? "warm" : "cold", peak_gops: peakMACs * 2 / 1e9)
     }
 
     private func timeInto<Y: GEMMOutputScalar & Numeric>(_: Y.Type, _ packed: PackedWeights, _ xb: UnsafeBufferPointer<UInt8>,

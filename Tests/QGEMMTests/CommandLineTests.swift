@@ -312,7 +312,8 @@ struct CommandLineTests {
                 let row = (doc?["results"] as? [[String: Any]])?.first
                 #expect(row?["caches"] as? String == (cold ? "cold" : "warm"), "\(weights): \(String(describing: row))")
                 let csv = String(decoding: try qgemm(base + ["--csv", "-"]).stdout, as: UTF8.self).split(separator: "\n")
-                #expect(csv.count == 2 && csv[0].hasSuffix(",caches") && csv[1].hasSuffix(cold ? ",cold" : ",warm"), "\(csv)")
+                #expect(csv.count == 2 && csv[0].hasSuffix(",caches,peak_gops")
+                        && csv[1].split(separator: ",", omittingEmptySubsequences: false).dropLast().last == (cold ? "cold" : "warm"), "\(csv)")
                 let table = String(decoding: try qgemm(base).stdout, as: UTF8.self)
                 // "caches       cold: N MiB read before every timed run": at least 64 MiB.
                 let words = table.split(separator: "\n").first { $0.contains("read before every timed run") }?.split(separator: " ") ?? []
@@ -320,6 +321,39 @@ struct CommandLineTests {
                 #expect((evicted != nil) == cold && (evicted ?? 64) >= 64, "\(table)")
             }
         }
+    }
+
+    /// `bench` probes the int8 peak at start and again before every row, and
+    /// measures each row against the best probe so far: the JSON names the
+    /// probes taken and the best and first, each row the peak it was divided
+    /// by (never falling from row to row, never above the best), and
+    /// `peak_fraction` is the median GOP/s over it; the CSV's last column and
+    /// the table's closing line say the same.
+    @Test func benchProbesThePeakBeforeEveryRow() throws {
+        let base = ["bench", "--shape", "5x64x20", "--shape", "1x64x20", "--threads", "1,2", "--no-sgemm", "--min-time", "0",
+                    "--repeat", "2"]
+        let json = try qgemm(base + ["--json", "-"])
+        #expect(json.status == 0, "\(json.stderr)")
+        let doc = try JSONSerialization.jsonObject(with: json.stdout) as? [String: Any]
+        let machine = doc?["machine"] as? [String: Any] ?? [:]
+        let rows = doc?["results"] as? [[String: Any]] ?? []
+        let best = machine["int8_peak_gops"] as? Double ?? 0, first = machine["int8_peak_first_gops"] as? Double ?? 0
+        #expect(rows.count == 4 && machine["int8_peak_probes"] as? Int == 5 && first > 0 && best >= first, "\(machine)")
+        var before = first
+        for row in rows {
+            let peak = row["peak_gops"] as? Double ?? 0, gops = row["int8_gops"] as? Double ?? 0
+            let threads = min(row["threads"] as? Int ?? 0, CPUFeatures.current.cores)
+            #expect(peak >= before && peak <= best, "\(row)")
+            let fraction = row["peak_fraction"] as? Double ?? 0
+            #expect(abs(fraction - gops / (peak * Double(threads))) <= 1e-9 * fraction, "\(row)")
+            before = peak
+        }
+        #expect((rows.last?["peak_gops"] as? Double) == best, "\(rows)")
+        let csv = String(decoding: try qgemm(base + ["--csv", "-"]).stdout, as: UTF8.self).split(separator: "\n")
+        #expect(csv.count == 5 && csv[0].hasSuffix(",peak_gops") && csv.dropFirst().allSatisfy { Double($0.split(separator: ",").last ?? "") ?? 0 > 0 },
+                "\(csv)")
+        let table = String(decoding: try qgemm(base).stdout, as: UTF8.self)
+        #expect(table.contains("peak: each row against the best int8 probe before it; 5 probes, best "), "\(table)")
     }
 
     /// `bench --rounding` names its mode in the JSON and the CSV of int8 and
@@ -335,7 +369,9 @@ struct CommandLineTests {
             let row = (doc?["results"] as? [[String: Any]])?.first
             #expect(row?["rounding"] as? String == want, "\(args): \(String(describing: row))")
             let csv = String(decoding: try qgemm(base + args + ["--csv", "-"]).stdout, as: UTF8.self).split(separator: "\n")
-            #expect(csv.count == 2 && csv[0].hasSuffix(",rounding,caches") && csv[1].hasSuffix(",\(want ?? ""),warm"), "\(args): \(csv)")
+            #expect(csv.count == 2 && csv[0].hasSuffix(",rounding,caches,peak_gops")
+                    && csv[1].split(separator: ",", omittingEmptySubsequences: false).dropLast().suffix(2) == ["\(want ?? "")", "warm"],
+                    "\(args): \(csv)")
         }
         for refused in [["--rounding", "double", "--output-type", "float"], ["--rounding", "float", "--weights", "int4"]] {
             let r = try qgemm(base + refused)
