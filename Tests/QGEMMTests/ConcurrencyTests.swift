@@ -15,7 +15,8 @@ extension Tag {
 struct ConcurrencyTests {
     @Test func manyTasksShareOnePackedWeights() async throws {
         var rng = SplitMix64(seed: 90)
-        let m = 23, k = 150, n = 45
+        // 265,650 multiply-adds: enough work for 4 threads (one per 2^16).
+        let m = 23, k = 150, n = 77
         let w = randomArray(n * k, Int8.self, &rng)
         let x = randomArray(m * k, UInt8.self, &rng)
         let xp = try QuantizationParameters(type: .uint8, scale: 0.02, zeroPoint: 131)

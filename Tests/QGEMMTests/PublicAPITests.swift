@@ -71,6 +71,29 @@ struct PublicAPITests {
         // A ceiling: 2 when the pool was free, 1 when a concurrent test held it.
         #expect(used == 1 || used == 2)
     }
+
+    /// A call gets at most one thread per 2^16 multiply-adds: 8×64×64 (2^15)
+    /// asked to run on 2 or 4 threads runs on one, int8 and 4-bit alike, and
+    /// gives the same bits.
+    @Test func smallCallsRunOnOneThread() throws {
+        let n = 64, k = 64, rows = 8
+        var g = SystemRandomNumberGenerator()
+        let w = (0..<(n * k)).map { _ in Int8.random(in: -127...127, using: &g) }
+        let packed = try PackedWeights(weights: w, outputChannels: n, inputChannels: k, scales: .perTensor(0.01),
+                                       input: try QuantizationParameters(type: .uint8, scale: 0.1, zeroPoint: 3))
+        let x = (0..<(rows * k)).map { _ in UInt8.random(in: 0...255, using: &g) }
+        let one: [Int32] = try packed.gemm(x, rows: rows, threads: 1)
+        for threads in [2, 4] {
+            let y: [Int32] = try packed.gemm(x, rows: rows, threads: threads)
+            #expect(PackedWeights.threadsUsedByLastCall == 1 && y == one, "\(threads) threads")
+        }
+        let layer = try Int4Weights(quantizing: (0..<(n * k)).map { _ in Float.random(in: -1...1, using: &g) },
+                                    outputChannels: n, inputChannels: k, groupSize: 32)
+        let xf = (0..<(rows * k)).map { _ in Float.random(in: -1...1, using: &g) }
+        let y1 = try layer(xf, rows: rows, threads: 1)
+        let y4 = try layer(xf, rows: rows, threads: 4)
+        #expect(PackedWeights.threadsUsedByLastCall == 1 && y4 == y1)
+    }
 }
 
 /// The allocation-free layer call gives the array call's bits in every mode,

@@ -9,6 +9,26 @@ static inline int64_t qg_min(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t qg_max(int64_t a, int64_t b) { return a > b ? a : b; }
 static inline int64_t qg_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+/// Multiply-adds each thread of a call must have, so that a second thread
+/// is not a loss. On Zen 2 (avx2), two threads against one, medians of
+/// interleaved rounds: 8×64×64 and 4×64×128 (2^15 MACs, under a
+/// microsecond) 0.88–0.94×; 16×64×64, 4×128×128 and 1×256×256 (2^16)
+/// 1.01–1.10× on a quiet host but 0.84–0.97× beside a neighbour; 2^17
+/// (32×64×64, 8×128×128, 1×512×256) 1.02–1.45× quiet, 0.9–1.1× beside one.
+/// Faster paths finish such calls sooner still, so on them this only keeps
+/// calls off threads that would lose as well.
+enum { QG_MIN_MACS_PER_THREAD = 1 << 16 };
+
+/// The threads the public entries (qg_gemm, qg_w4_gemm) give an M×N×K call
+/// asked to run on `threads` (0 = all cores): at most one per
+/// QG_MIN_MACS_PER_THREAD multiply-adds, at least one. The kernel tester
+/// calls the drivers directly, so its small shapes still cross threads.
+static inline int qg_threads_for_work(int64_t m, int64_t n, int64_t k, int threads) {
+    if (threads <= 0) threads = qg_cpu_count();
+    const double most = (double)m * (double)n * (double)k / QG_MIN_MACS_PER_THREAD;
+    return most >= threads ? threads : most >= 1 ? (int)most : 1;
+}
+
 /// Rows of X per task (MC) the driver uses with `kernel` for K padded to `kp`.
 int64_t qg_driver_block_rows(const qg_kernel *kernel, int64_t kp, int64_t m);
 

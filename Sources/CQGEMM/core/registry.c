@@ -140,5 +140,5 @@ int qg_gemm(const qg_gemm_args *args, int path, int threads) {
         qg_gemm_reference(args);
         return 0;
     }
-    return qg_driver_run(args, qg_kernel_for_path(path), threads);
+    return qg_driver_run(args, qg_kernel_for_path(path), qg_threads_for_work(args->m, args->n, args->k, threads));
 }

@@ -99,5 +99,5 @@ int qg_w4_gemm(const qg_w4_args *a, int path, int threads) {
         qg_w4_gemm_reference(a);
         return 0;
     }
-    return qg_w4_driver_run(a, qg_kernel_for_path(path), threads);
+    return qg_w4_driver_run(a, qg_kernel_for_path(path), qg_threads_for_work(a->m, a->n, a->k, threads));
 }

@@ -215,7 +215,8 @@ typedef struct qg_gemm_args {
 /// The scalar reference: obviously correct, int64 throughout, never optimised.
 void qg_gemm_reference(const qg_gemm_args *args);
 
-/// Runs `args` on `path` with up to `threads` threads (0 = all cores).
+/// Runs `args` on `path` with up to `threads` threads (0 = all cores), and
+/// at most one per 2^16 multiply-adds (smaller shares lose to the hand-off).
 /// Returns 0; -1 if the path is not supported on this CPU; -2 if per-thread
 /// scratch memory could not be allocated (nothing is then guaranteed written).
 ///
@@ -318,7 +319,8 @@ int qg_w4_path_has_kernel(int path);
 int qg_w4_path_best(void);
 /// The main 4-bit tile's name on `path` ("qg_w4_8x32c8__avx512vnni"), or NULL.
 const char *qg_w4_path_ukernel(int path);
-/// Runs `args` on `path` with up to `threads` threads (0 = all cores).
+/// Runs `args` on `path` with up to `threads` threads (0 = all cores), and
+/// at most one per 2^16 multiply-adds, as qg_gemm.
 /// Returns 0, or −1 when the CPU cannot run the path or it has no 4-bit tiles.
 int qg_w4_gemm(const qg_w4_args *args, int path, int threads);
 
