@@ -63,7 +63,8 @@ extension LinearCommand {
             }
             let searched = try Int4Weights.searchingScales(weights: wv, outputChannels: n, inputChannels: k, groupSize: group,
                                                           bias: bv, calibrationInput: c, rows: rows, groupScales: rule,
-                                                          errorCompensation: gptq.map { .gptq(damping: $0) } ?? .none)
+                                                          errorCompensation: gptq.map { .gptq(damping: $0) } ?? .none,
+                                                          threads: threads)
             layer = searched.weights
             report["awq_alpha"] = searched.alpha
             // As given on the command line, not widened from Float (0.1, not 0.10000000149…).

@@ -142,6 +142,41 @@ struct Int4ErrorCompensationTests {
         #expect(kept > 0 && kept < tried, "kept \(kept) of \(tried): both outcomes should occur")
     }
 
+    /// The search shares its α steps, rows and channels out among threads;
+    /// every thread count gives the same α, values and scales, with and
+    /// without error compensation, and with groups, channels and K that do
+    /// not divide evenly. A thread count outside 1...1024 is refused.
+    @Test func everyThreadCountGivesTheSameSearch() throws {
+        var rng = SplitMix64(seed: 21)
+        let n = 37, k = 200, rows = 300
+        let w = (0..<(n * k)).map { _ in rng.gaussian() }
+        let x = correlatedInputs(rows: rows, k: k, rank: 9, &rng)
+        let b = (0..<n).map { Float($0) / 10 }
+        for compensation in [Int4Weights.ErrorCompensation.none, .gptq(damping: 0.05)] {
+            for rule in Int4Weights.GroupScales.allCases {
+                func search(_ threads: Int) throws -> (weights: Int4Weights, alpha: Float) {
+                    try Int4Weights.searchingScales(weights: w, outputChannels: n, inputChannels: k, groupSize: 24, bias: b,
+                                                    calibrationInput: x, rows: rows, steps: 6, groupScales: rule,
+                                                    errorCompensation: compensation, threads: threads)
+                }
+                let one = try search(1)
+                for threads in [2, 3, 8] {
+                    let other = try search(threads)
+                    #expect(other.alpha == one.alpha && other.weights.values() == one.weights.values()
+                            && other.weights.scales == one.weights.scales && other.weights.smoothing == one.weights.smoothing,
+                            "\(compensation), \(rule), \(threads) threads")
+                }
+            }
+        }
+        for threads in [0, -1, 1025] {
+            let error = #expect(throws: QGEMMError.self) {
+                _ = try Int4Weights.searchingScales(weights: w, outputChannels: n, inputChannels: k, groupSize: 24,
+                                                    calibrationInput: x, rows: rows, threads: threads)
+            }
+            #expect(error?.code == .invalidArgument, "\(threads) threads")
+        }
+    }
+
     @Test func badDampingAndTooLargeAKAreRefused() throws {
         let w = [Float](repeating: 0.5, count: 2 * 16), x = [Float](repeating: 1, count: 16)
         for damping: Float in [0, -1, 10.5, .nan, .infinity] {

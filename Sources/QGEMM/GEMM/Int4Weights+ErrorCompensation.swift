@@ -40,18 +40,29 @@ extension Int4Weights {
     /// smoothing factors) on the calibration rows `x` (`[rows×K]`, already
     /// divided by them, finite). Returns int4 values and binary16 scales, or
     /// nil when a group's scale would exceed binary16's largest (the updates
-    /// grew the weights that far).
+    /// grew the weights that far). On up to `threads` threads, the same bits
+    /// for every count: H's rows, the factorization's rows and the output
+    /// channels are shared out, and every sum keeps its order.
     static func compensatingErrors(_ w: [Float], n: Int, k: Int, group: Int, calibration x: [Float], rows: Int,
-                                   damping: Double, rule: GroupScales) throws(QGEMMError) -> (values: [Int8], scales: [Float])? {
+                                   damping: Double, rule: GroupScales,
+                                   threads: Int = 1) throws(QGEMMError) -> (values: [Int8], scales: [Float])? {
         // H = Σ xᵀx over every calibration row, upper triangle, in Double.
+        // Thread p takes rows p, p + T, p + 2T, … of H (the triangle's rows
+        // shrink, so interleaved shares are even), each over the calibration
+        // rows in order.
         var h = [Double](repeating: 0, count: k * k)
+        let parts = max(1, min(threads, k))
         h.withUnsafeMutableBufferPointer { hp in
             x.withUnsafeBufferPointer { xp in
-                for r in 0..<rows {
-                    let row = xp.baseAddress! + r * k
-                    for i in 0..<k where row[i] != 0 {
-                        let xi = Double(row[i]), out = hp.baseAddress! + i * k
-                        for j in i..<k { out[j] += xi * Double(row[j]) }
+                forEachChunk(of: parts, threads: parts) { partRange in
+                    for part in partRange {
+                        for r in 0..<rows {
+                            let row = xp.baseAddress! + r * k
+                            for i in stride(from: part, to: k, by: parts) where row[i] != 0 {
+                                let xi = Double(row[i]), out = hp.baseAddress! + i * k
+                                for j in i..<k { out[j] += xi * Double(row[j]) }
+                            }
+                        }
                     }
                 }
             }
@@ -65,58 +76,65 @@ extension Int4Weights {
         }
         let mean = diagonal.reduce(0, +) / Double(k)
         for i in 0..<k { h[i * k + i] += damping * mean }
-        guard Self.invertToUpperFactor(&h, k) else {
+        guard Self.invertToUpperFactor(&h, k, threads: threads) else {
             throw QGEMMError(.invalidValue, "the calibration inputs' Hessian is not positive definite with damping \(damping); raise the damping")
         }
-        let u = h
         let groups = (k + group - 1) / group
         var values = [Int8](repeating: 0, count: n * k)
         var scales = [Float](repeating: 0, count: n * groups)
         var work = w.map(Double.init)
-        var scale = [Double](repeating: 0, count: n)
-        var error = [Double](repeating: 0, count: n)
         let lowest: Double = rule == .absMax ? -7 : -8
-        for i in 0..<k {
-            if i % group == 0 {
-                let end = min(i + group, k)
-                for c in 0..<n {
-                    guard let s = Self.groupScale(work, from: c * k + i, count: end - i, rule: rule, weights: diagonal,
-                                                  weightsFrom: i) else { return nil }
-                    scales[c * groups + i / group] = s
-                    scale[c] = Double(s)
-                }
-            }
-            let pivot = u[i * k + i]
-            for c in 0..<n {
-                let wv = work[c * k + i], s = scale[c]
-                let q = s > 0 ? max(lowest, min(7, (wv / s).rounded(.toNearestOrAwayFromZero))) : 0
-                values[c * k + i] = Int8(q)
-                error[c] = (wv - q * s) / pivot
-            }
-            guard i + 1 < k else { break }
-            u.withUnsafeBufferPointer { up in
-                work.withUnsafeMutableBufferPointer { wp in
-                    let uRow = up.baseAddress! + i * k
-                    for c in 0..<n where error[c] != 0 {
-                        let e = error[c], out = wp.baseAddress! + c * k
-                        for j in (i + 1)..<k { out[j] -= e * uRow[j] }
+        // Output channels never meet: each runs through K in order on its
+        // own weights, so the channels are shared out among the threads.
+        var overflowed = [Bool](repeating: false, count: n)
+        h.withUnsafeBufferPointer { up in
+            work.withUnsafeMutableBufferPointer { wp in
+                values.withUnsafeMutableBufferPointer { vp in
+                    scales.withUnsafeMutableBufferPointer { sp in
+                        overflowed.withUnsafeMutableBufferPointer { op in
+                            forEachChunk(of: n, threads: threads) { channels in
+                                for c in channels {
+                                    let wRow = wp.baseAddress! + c * k
+                                    var scale = 0.0
+                                    for i in 0..<k {
+                                        if i % group == 0 {
+                                            let end = min(i + group, k)
+                                            guard let s = Self.groupScale(wRow + i, count: end - i, rule: rule,
+                                                                          weights: diagonal, weightsFrom: i) else {
+                                                op[c] = true
+                                                break
+                                            }
+                                            sp[c * groups + i / group] = s
+                                            scale = Double(s)
+                                        }
+                                        let wv = wRow[i], s = scale
+                                        let q = s > 0 ? max(lowest, min(7, (wv / s).rounded(.toNearestOrAwayFromZero))) : 0
+                                        vp[c * k + i] = Int8(q)
+                                        let e = (wv - q * s) / up[i * k + i]
+                                        guard e != 0 else { continue }
+                                        let uRow = up.baseAddress! + i * k
+                                        for j in (i + 1)..<k { wRow[j] -= e * uRow[j] }
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
-        return (values, scales)
+        return overflowed.contains(true) ? nil : (values, scales)
     }
 
-    /// The binary16 scale for `count` weights from `w[from...]`. absMax:
+    /// The binary16 scale for the `count` weights at `w`. absMax:
     /// `absMax/7`. minimizingError: among `absMax/d`, d = 7, 7.25, …, 14, the
     /// one with the least `Σ weights_k (w_k − S·q_k)²`, then up to three
     /// least-squares refits `S = Σ weights·w·q / Σ weights·q²`, each kept only
     /// if it lowers that error. 0 for a group of zeros or one below
     /// binary16's smallest scale; nil when `absMax/7` exceeds its largest.
-    static func groupScale(_ w: [Double], from: Int, count: Int, rule: GroupScales, weights: [Double],
+    static func groupScale(_ w: UnsafePointer<Double>, count: Int, rule: GroupScales, weights: [Double],
                            weightsFrom: Int) -> Float? {
         var absMax = 0.0
-        for t in 0..<count { absMax = max(absMax, abs(w[from + t])) }
+        for t in 0..<count { absMax = max(absMax, abs(w[t])) }
         guard absMax / 7 <= 65504 else { return nil }
         func half(_ v: Double) -> Float { qg_f32_from_f16(qg_f16_from_f32(Float(v))) }
         if rule == .absMax { return half(absMax / 7) }
@@ -125,7 +143,7 @@ extension Int4Weights {
             let sd = Double(s)
             var e = 0.0
             for t in 0..<count {
-                let v = w[from + t], d = v - quantized(v, sd) * sd
+                let v = w[t], d = v - quantized(v, sd) * sd
                 e += weights[weightsFrom + t] * d * d
             }
             return e
@@ -141,7 +159,7 @@ extension Int4Weights {
         for _ in 0..<3 {
             var num = 0.0, den = 0.0
             for t in 0..<count {
-                let v = w[from + t], q = quantized(v, Double(best))
+                let v = w[t], q = quantized(v, Double(best))
                 num += weights[weightsFrom + t] * v * q
                 den += weights[weightsFrom + t] * q * q
             }
@@ -160,8 +178,13 @@ extension Int4Weights {
     /// (its lower triangle 0); false, and `a` spoilt, if `a` is not positive
     /// definite. Factors `a = V·Vᵀ` with V upper triangular (Cholesky from
     /// the last row up), then inverts V in place: U = V⁻¹.
-    static func invertToUpperFactor(_ a: inout [Double], _ k: Int) -> Bool {
-        a.withUnsafeMutableBufferPointer { vp -> Bool in
+    /// On up to `threads` threads, the same bits for every count: each step
+    /// shares out the rows (factoring) or columns (inverting) it updates,
+    /// and every sum keeps its order. Steps of little work stay on one.
+    static func invertToUpperFactor(_ a: inout [Double], _ k: Int, threads: Int = 1) -> Bool {
+        // Fewer multiply-adds per step than this stay on the calling thread.
+        let splitWork = 1 << 15
+        return a.withUnsafeMutableBufferPointer { vp -> Bool in
             let v = vp.baseAddress!
             for j in stride(from: k - 1, through: 0, by: -1) {
                 var d = v[j * k + j]
@@ -170,10 +193,12 @@ extension Int4Weights {
                 let pivot = d.squareRoot()
                 v[j * k + j] = pivot
                 // Rows above j: V[i][j] = (a[i][j] − Σ_{p>j} V[i][p]·V[j][p]) / V[j][j].
-                for i in 0..<j {
-                    var s = v[i * k + j]
-                    for p in (j + 1)..<max(j + 1, k) { s -= v[i * k + p] * v[j * k + p] }
-                    v[i * k + j] = s / pivot
+                forEachChunk(of: j, threads: j * (k - j) >= splitWork ? threads : 1) { rows in
+                    for i in rows {
+                        var s = v[i * k + j]
+                        for p in (j + 1)..<max(j + 1, k) { s -= v[i * k + p] * v[j * k + p] }
+                        v[i * k + j] = s / pivot
+                    }
                 }
             }
             // U = V⁻¹, row by row from the bottom (the rows below i are U's
@@ -182,9 +207,17 @@ extension Int4Weights {
             for i in stride(from: k - 1, through: 0, by: -1) {
                 let row = v + i * k
                 for j in 0..<k { rowOfV[j] = row[j]; row[j] = 0 }
-                for p in (i + 1)..<max(i + 1, k) {
-                    let f = rowOfV[p], below = v + p * k
-                    for j in p..<k { row[j] -= f * below[j] }
+                // Columns (i, k) shared out; within a share, p ascends for
+                // every column as in one pass.
+                let width = k - i - 1
+                rowOfV.withUnsafeBufferPointer { rv in
+                    forEachChunk(of: width, threads: width * width / 2 >= splitWork ? threads : 1) { share in
+                        let j0 = i + 1 + share.lowerBound, j1 = i + 1 + share.upperBound
+                        for p in (i + 1)..<j1 {
+                            let f = rv[p], below = v + p * k
+                            for j in max(p, j0)..<j1 { row[j] -= f * below[j] }
+                        }
+                    }
                 }
                 let inverse = 1 / rowOfV[i]
                 for j in (i + 1)..<max(i + 1, k) { row[j] *= inverse }

@@ -181,6 +181,10 @@ public final class Int4Weights: Sendable {
     ///     that result if its output error on the sampled rows is smaller.
     ///     Default ``ErrorCompensation/none``. It takes K ≤
     ///     ``errorCompensationMaxInputChannels``.
+    ///   - threads: threads for the search, 1...1024 (default: all cores):
+    ///     the α values are tried side by side, and the Float reference
+    ///     output and the error compensation are shared out by rows and
+    ///     channels. The result is the same for every thread count.
     /// - Returns: the weights and the α chosen.
     /// - Throws: ``QGEMMError`` for bad shapes or values; with error
     ///   compensation, `.invalidArgument` for a damping outside (0, 10],
@@ -191,9 +195,10 @@ public final class Int4Weights: Sendable {
     public static func searchingScales(weights: [Float], outputChannels: Int, inputChannels: Int, groupSize: Int = 32,
                                        bias: [Float]? = nil, calibrationInput: [Float], rows: Int,
                                        steps: Int = 20, groupScales: GroupScales = .minimizingError,
-                                       errorCompensation: ErrorCompensation = .none) throws(QGEMMError)
+                                       errorCompensation: ErrorCompensation = .none, threads: Int? = nil) throws(QGEMMError)
         -> (weights: Int4Weights, alpha: Float) {
         let n = outputChannels, k = inputChannels, x = calibrationInput
+        let workers = try threadCount(threads)
         try checkShape(count: weights.count, n: n, k: k, group: groupSize)
         // Before the search, not after it: the bias only joins the chosen weights.
         try checkBias(bias, n: n)
@@ -225,25 +230,30 @@ public final class Int4Weights: Sendable {
         var meanAbs = [Double](repeating: 0, count: k)
         for r in 0..<rows { for j in 0..<k { meanAbs[j] += Double(abs(x[r * k + j])) } }
         for j in 0..<k { meanAbs[j] /= Double(rows) }
-        // The Float layer's output on the sample, in Double.
+        // The Float layer's output on the sample, in Double (rows shared out
+        // among the threads; each sum runs over K in order).
         var want = [Double](repeating: 0, count: used * n)
-        for r in 0..<used {
-            for c in 0..<n {
-                var acc = 0.0
-                for j in 0..<k { acc += Double(sample[r * k + j]) * Double(weights[c * k + j]) }
-                want[r * n + c] = acc
+        want.withUnsafeMutableBufferPointer { out in
+            forEachChunk(of: used, threads: workers) { rowRange in
+                for r in rowRange {
+                    for c in 0..<n {
+                        var acc = 0.0
+                        for j in 0..<k { acc += Double(sample[r * k + j]) * Double(weights[c * k + j]) }
+                        out[r * n + c] = acc
+                    }
+                }
             }
         }
         // A candidate's squared error against it: what every choice below compares.
-        func sampleError(_ candidate: Int4Weights) throws(QGEMMError) -> Double {
-            let y = try candidate(sample, rows: used)
+        func sampleError(_ candidate: Int4Weights, threads: Int) throws(QGEMMError) -> Double {
+            let y = try candidate(sample, rows: used, threads: threads)
             var error = 0.0
             for i in 0..<y.count { error += (Double(y[i]) - want[i]) * (Double(y[i]) - want[i]) }
             return error
         }
         let nonzero = meanAbs.filter { $0 > 0 }
-        var best: (weights: Int4Weights, alpha: Float, error: Double)? = nil
-        for step in 0...steps {
+        // The weights the search tries for grid step `step`.
+        func candidate(_ step: Int) throws(QGEMMError) -> Int4Weights {
             let alpha = Double(step) / Double(steps)
             var factors = [Float](repeating: 1, count: k)
             if alpha > 0, let lo = nonzero.min(), let hi = nonzero.max() {
@@ -257,13 +267,32 @@ public final class Int4Weights: Sendable {
             do { smoothing = alpha > 0 ? try Smoothing(factors: factors) : nil } catch {
                 throw QGEMMError(.invalidValue, "smoothing factors for α = \(alpha): \(error)")
             }
-            let candidate = try Int4Weights(quantizing: weights, outputChannels: n, inputChannels: k, groupSize: groupSize,
-                                            smoothing: smoothing, groupScales: groupScales)
-            let error = try sampleError(candidate)
-            if let b = best, b.error <= error { continue }
-            best = (candidate, Float(alpha), error)
+            return try Int4Weights(quantizing: weights, outputChannels: n, inputChannels: k, groupSize: groupSize,
+                                   smoothing: smoothing, groupScales: groupScales)
         }
-        guard var chosen = best else { throw QGEMMError(.invalidArgument, "no α was tried") }
+        // Every step's error, the steps shared out among the threads (each
+        // candidate's own call then runs on one thread, the same bits); only
+        // the winner's weights are kept, made again below.
+        let tried = steps + 1, callThreads = workers >= tried ? 1 : max(1, workers / tried)
+        var errors = [Result<Double, QGEMMError>](repeating: .failure(QGEMMError(.invalidArgument, "no α was tried")),
+                                                  count: tried)
+        errors.withUnsafeMutableBufferPointer { out in
+            forEachChunk(of: tried, threads: workers) { stepRange in
+                for step in stepRange {
+                    do throws(QGEMMError) { out[step] = .success(try sampleError(try candidate(step), threads: callThreads)) }
+                    catch { out[step] = .failure(error) }
+                }
+            }
+        }
+        // The least error, the first step on a tie; the first failure in step
+        // order is thrown, as a loop over the steps would.
+        var bestStep = -1, bestError = Double.infinity
+        for step in 0..<tried {
+            let error = try errors[step].get()
+            if bestStep >= 0 && bestError <= error { continue }
+            (bestStep, bestError) = (step, error)
+        }
+        var chosen = (weights: try candidate(bestStep), alpha: Float(Double(bestStep) / Double(steps)), error: bestError)
         if case .gptq(let damping) = errorCompensation {
             // On the chosen α's smoothed weights and inputs, every calibration row.
             let smoothing = chosen.weights.smoothing
@@ -278,10 +307,11 @@ public final class Int4Weights: Sendable {
                 throw QGEMMError(.invalidValue, "calibration input \(x[i]) at [\(i / k)][\(i % k)] overflows when divided by its smoothing factor")
             }
             if let (values, scales) = try compensatingErrors(scaled, n: n, k: k, group: groupSize, calibration: inputs,
-                                                             rows: rows, damping: Double(damping), rule: groupScales) {
+                                                             rows: rows, damping: Double(damping), rule: groupScales,
+                                                             threads: workers) {
                 let candidate = try Int4Weights(values: values, scales: scales, outputChannels: n, inputChannels: k,
                                                 groupSize: groupSize, smoothing: smoothing)
-                let error = try sampleError(candidate)
+                let error = try sampleError(candidate, threads: workers)
                 if error < chosen.error { chosen = (candidate, chosen.alpha, error) }
             }
         }
