@@ -298,4 +298,107 @@ struct Int4WeightsTests {
         #expect(qg_f32_from_f16(qg_f16_from_f32(.nan)).isNaN)
         #endif
     }
+
+    /// The 8-lane rounding equals the scalar one on ties, their neighbours,
+    /// the ±16 clamp and beyond, signed zeros aside. (Every Float was
+    /// checked once outside the suite.)
+    @Test func eightLaneRoundingMatchesTheScalarOne() {
+        var xs: [Float] = [0, -0.0, 16, -16, 16.5, -16.5, 1e30, -1e30, .infinity, -.infinity]
+        for j in -18...18 {
+            let tie = Float(j) + 0.5
+            xs += [tie, tie.nextUp, tie.nextDown, Float(j), Float(j).nextUp, Float(j).nextDown]
+        }
+        while xs.count % 8 != 0 { xs.append(0.25) }
+        for (lo, hi): (Float, Float) in [(-8, 7), (-7, 7)] {
+            for start in stride(from: 0, to: xs.count, by: 8) {
+                let v = SIMD8<Float>(xs[start..<(start + 8)])
+                let got = Int4Weights.clampedRoundHalfAway(v, lo: lo, hi: hi)
+                for lane in 0..<8 {
+                    #expect(got[lane] == max(lo, min(hi, v[lane].rounded(.toNearestOrAwayFromZero))), "\(v[lane]) in \(lo)...\(hi)")
+                }
+            }
+        }
+    }
+
+    /// The group quantization (8 weights at a time, its own rounding) gives
+    /// a plain scalar loop's scales and values, for both rules, on weights
+    /// that land on ties (w = (j + ½)·S of a candidate S), on ±16·S and past
+    /// it, on groups of zeros, subnormal and huge weights, and groups cut
+    /// short by K.
+    @Test func groupQuantizationMatchesAScalarLoop() throws {
+        var rng = SplitMix64(seed: 5)
+        for (n, k, group) in [(7, 96, 32), (5, 100, 24), (3, 13, 8), (4, 200, 64)] {
+            var w = [Float](repeating: 0, count: n * k)
+            for c in 0..<n {
+                for i in 0..<k {
+                    let v = Float(rng.next() % 2001) / 1000 - 1
+                    switch (c + i / group) % 5 {
+                    case 0: w[c * k + i] = v
+                    case 1:
+                        // Ties of absMax/7's and absMax/9's binary16 scales.
+                        let s = qg_f32_from_f16(qg_f16_from_f32(1 / (i % 2 == 0 ? 7 : 9)))
+                        w[c * k + i] = i % 8 == 0 ? 1 : s * (Float(Int(rng.next() % 17) - 8) + 0.5)
+                    case 2: w[c * k + i] = i % 3 == 0 ? 0 : v * 1e-30
+                    case 3: w[c * k + i] = v * (c % 2 == 0 && i % group == 5 ? 1e6 : 9000)
+                    default: w[c * k + i] = i % group == 0 ? 0.75 : 0
+                    }
+                }
+            }
+            // Each candidate's error, as a scalar loop sums it (ties included).
+            for start in stride(from: 0, to: n * k - group, by: group) {
+                for s: Float in [qg_f32_from_f16(qg_f16_from_f32(1 / 7)), qg_f32_from_f16(qg_f16_from_f32(1 / 9)), 0.02] {
+                    var want = 0.0
+                    for i in start..<(start + group) {
+                        let q = max(-8, min(7, (w[i] / s).rounded(.toNearestOrAwayFromZero)))
+                        want += Double(w[i] - q * s) * Double(w[i] - q * s)
+                    }
+                    let got = w.withUnsafeBufferPointer {
+                        Int4Weights.squaredError($0.baseAddress! + start, count: group, scale: s, lo: -8, hi: 7)
+                    }
+                    #expect(got.bitPattern == want.bitPattern, "from \(start), scale \(s)")
+                }
+            }
+            for rule in Int4Weights.GroupScales.allCases {
+                let got = Int4Weights.quantizeGroups(w, n: n, k: k, group: group, rule: rule)
+                let want = scalarGroupQuantization(w, n: n, k: k, group: group, rule: rule)
+                #expect(got.values == want.values && got.scales.map(\.bitPattern) == want.scales.map(\.bitPattern),
+                        "\(n)×\(k), group \(group), \(rule)")
+            }
+        }
+    }
+}
+
+/// The group quantization as a plain scalar loop over each group's weights:
+/// what Int4Weights.quantizeGroups must equal bit for bit.
+private func scalarGroupQuantization(_ w: [Float], n: Int, k: Int, group: Int,
+                                     rule: Int4Weights.GroupScales) -> (values: [Int8], scales: [Float]) {
+    let groups = (k + group - 1) / group
+    var values = [Int8](repeating: 0, count: n * k), scales = [Float](repeating: 0, count: n * groups)
+    let (lo, hi): (Float, Float) = rule == .absMax ? (-7, 7) : (-8, 7)
+    for c in 0..<n {
+        for g in 0..<groups {
+            let range = (c * k + g * group)..<(c * k + min((g + 1) * group, k))
+            var absMax: Float = 0
+            for i in range { absMax = max(absMax, abs(w[i])) }
+            guard absMax / 7 > 0 else { continue }
+            var best: Float = 0, bestError = Double.infinity
+            for step in 0...(rule == .absMax ? 0 : 28) {
+                let s = qg_f32_from_f16(qg_f16_from_f32(absMax / (7 + Float(step) / 4)))
+                guard s > 0, s.isFinite else { continue }
+                var error = 0.0
+                for i in range {
+                    let q = max(lo, min(hi, (w[i] / s).rounded(.toNearestOrAwayFromZero)))
+                    error += Double(w[i] - q * s) * Double(w[i] - q * s)
+                }
+                if error < bestError { (best, bestError) = (s, error) }
+            }
+            guard best > 0 else {
+                if absMax / 7 > 65504 { scales[c * groups + g] = .infinity }
+                continue
+            }
+            scales[c * groups + g] = best
+            for i in range { values[i] = Int8(max(lo, min(hi, (w[i] / best).rounded(.toNearestOrAwayFromZero)))) }
+        }
+    }
+    return (values, scales)
 }

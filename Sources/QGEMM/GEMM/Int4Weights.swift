@@ -343,44 +343,6 @@ public final class Int4Weights: Sendable {
         case minimizingError
     }
 
-    /// The group quantization of ``init(quantizing:outputChannels:inputChannels:groupSize:bias:smoothing:groupScales:)``.
-    static func quantizeGroups(_ w: [Float], n: Int, k: Int, group: Int, rule: GroupScales) -> (values: [Int8], scales: [Float]) {
-        let groups = (k + group - 1) / group
-        var values = [Int8](repeating: 0, count: n * k)
-        var scales = [Float](repeating: 0, count: n * groups)
-        let (lo, hi): (Float, Float) = rule == .absMax ? (-7, 7) : (-8, 7)
-        for c in 0..<n {
-            for g in 0..<groups {
-                let range = (c * k + g * group)..<(c * k + min((g + 1) * group, k))
-                var absMax: Float = 0
-                for i in range { absMax = max(absMax, abs(w[i])) }
-                guard absMax / 7 > 0 else { continue }
-                // Each candidate is rounded to binary16 first: the stored
-                // scale is the one the values are quantized with.
-                var best: Float = 0, bestError = Double.infinity
-                for step in 0...(rule == .absMax ? 0 : 28) {
-                    let s = qg_f32_from_f16(qg_f16_from_f32(absMax / (7 + Float(step) / 4)))
-                    guard s > 0, s.isFinite else { continue }
-                    var error = 0.0
-                    for i in range {
-                        let q = max(lo, min(hi, (w[i] / s).rounded(.toNearestOrAwayFromZero)))
-                        error += Double(w[i] - q * s) * Double(w[i] - q * s)
-                    }
-                    if error < bestError { (best, bestError) = (s, error) }
-                }
-                // No usable scale: below binary16's smallest (the group is
-                // flushed to 0) or above its largest (refused when packed).
-                guard best > 0 else {
-                    if absMax / 7 > 65504 { scales[c * groups + g] = .infinity }
-                    continue
-                }
-                scales[c * groups + g] = best
-                for i in range { values[i] = Int8(max(lo, min(hi, (w[i] / best).rounded(.toNearestOrAwayFromZero)))) }
-            }
-        }
-        return (values, scales)
-    }
-
     /// The int4 value `q_W[n][k]`, read back from the packed nibbles.
     public func value(outputChannel n: Int, input k: Int) throws(QGEMMError) -> Int8 {
         guard (0..<outputChannels).contains(n), (0..<inputChannels).contains(k) else {
