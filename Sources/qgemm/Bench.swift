@@ -126,7 +126,7 @@ struct Bench: ParsableCommand {
             // slows a probe, so a single one taken at a slow moment would
             // overstate every fraction of the run.
             machine.recordInt8Probe(runner.int8PeakGOPS())
-            let r = try runner.run(s, threads: t, peakMACs: machine.int8PeakMACs)
+            let r = try runner.run(s, threads: t, peakGOPS: machine.int8_peak_gops)
             results.append(r)
             if !jsonToStdout { table.printRow(r) }
         }

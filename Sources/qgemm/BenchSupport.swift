@@ -92,8 +92,6 @@ struct BenchMachine: Codable {
     let fp32_peak_gflops: Double
     let fp32_peak_vector_bits: Int
 
-    var int8PeakMACs: Double { int8_peak_gops * 1e9 / 2 }
-
     /// Counts a new int8 probe (GOP/s) and keeps the best.
     mutating func recordInt8Probe(_ gops: Double) {
         int8_peak_probes += 1
@@ -314,7 +312,7 @@ struct BenchRunner {
         }
     }
 
-    func run(_ s: BenchShape, threads: Int, peakMACs: Double) throws -> BenchResult {
+    func run(_ s: BenchShape, threads: Int, peakGOPS: Double) throws -> BenchResult {
         // A seeded generator: SystemRandomNumberGenerator makes a system call per
         // value, which costs seconds on the larger shapes.
         var rng = CheckRandom(seed: UInt64(s.m &* 31 &+ s.k &* 17 &+ s.n))
@@ -366,11 +364,11 @@ struct BenchRunner {
                            int8_gops_best: s.operations / int8Best / 1e9, sgemm_gflops: sgGflops,
                            sgemm_gflops_best: sgBest.map { s.operations / $0 / 1e9 },
                            speedup: sgGflops.map { gops / $0 },
-                           peak_fraction: gops * 1e9 / (2 * peakMACs * Double(min(threads, CPUFeatures.current.cores))),
+                           peak_fraction: gops / (peakGOPS * Double(min(threads, CPUFeatures.current.cores))),
                            int8_seconds: int8Median, sgemm_seconds: sgMedian, runs: int8Times.count,
                            weight_bytes: int4?.weightBytes, weight_gbps_best: int4Best,
                            stream_read_gbps_best: readGBps, stream_fraction: int4Best.flatMap { w in readGBps.map { w / $0 } },
-                           caches: evictor == nil ? "warm" : "cold", peak_gops: peakMACs * 2 / 1e9)
+                           caches: evictor == nil ? "warm" : "cold", peak_gops: peakGOPS)
     }
 
     private func timeInto<Y: GEMMOutputScalar & Numeric>(_: Y.Type, _ packed: PackedWeights, _ xb: UnsafeBufferPointer<UInt8>,

@@ -3,7 +3,7 @@
 // so that a whole call takes or leaves a vector route on that shift and zero
 // point alone) × the output zero points at the type's ends and at every power
 // of two and its neighbours × every rounding mode, against accumulators at the
-// bound the contract allows (|acc| up to 2^31 − 256) and multipliers at both
+// bound the contract allows (|acc| up to 2^31 − 257) and multipliers at both
 // ends of [2^30, 2^31).
 //
 // The random cases of main.c meet these corners only by chance: a route that
@@ -47,7 +47,7 @@ long kernel_tester_check_requantize_edges(const qg_kernel *kernel) {
                                                             : (int32_t)(kernel_tester_next() % (1u << 25)) - (1 << 24);
         // M0 at both ends of its range and between.
         mult[i] = i % 3 == 0 ? INT32_MAX : i % 3 == 1 ? 1 << 30 : (int32_t)((1u << 30) + (kernel_tester_next() & 0x3FFFFFFF));
-        // Float multipliers from 2 (products past 2^31) down to 2^−31.
+        // Float multipliers from 2 (products past 2^31) down to 2^−17.
         fm[i] = (float)(2.0 / (double)(1ull << (i % 33)));
     }
     // Padding channels as main.c fills them: values no real channel has.

@@ -216,7 +216,8 @@ typedef struct qg_gemm_args {
 void qg_gemm_reference(const qg_gemm_args *args);
 
 /// Runs `args` on `path` with up to `threads` threads (0 = all cores), and
-/// at most one per 2^16 multiply-adds (smaller shares lose to the hand-off).
+/// at most one per 2^16 multiply-adds (on Zen 2, two threads lost to one on
+/// calls of 2^15; driver.h has the figures).
 /// Returns 0; -1 if the path is not supported on this CPU; -2 if per-thread
 /// scratch memory could not be allocated (nothing is then guaranteed written).
 ///

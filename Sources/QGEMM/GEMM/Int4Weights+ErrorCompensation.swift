@@ -7,7 +7,7 @@ import Darwin
 #endif
 
 extension Int4Weights {
-    /// What ``searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:)``
+    /// What ``searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:threads:)``
     /// does after it has chosen α.
     public enum ErrorCompensation: Sendable, Equatable {
         /// Round each weight to its nearest int4 value (with the group scale
@@ -180,11 +180,11 @@ extension Int4Weights {
     /// the last row up), then inverts V in place: U = V⁻¹.
     /// On up to `threads` threads, the same bits for every count: each step
     /// shares out the rows (factoring) or columns (inverting) it updates,
-    /// and every sum keeps its order. Steps of little work stay on one.
-    static func invertToUpperFactor(_ a: inout [Double], _ k: Int, threads: Int = 1) -> Bool {
-        // Fewer multiply-adds per step than this stay on the calling thread.
-        let splitWork = 1 << 15
-        return a.withUnsafeMutableBufferPointer { vp -> Bool in
+    /// and every sum keeps its order. Steps of fewer than `splitWork`
+    /// multiply-adds stay on the calling thread (tests lower it to split
+    /// every step of a small matrix).
+    static func invertToUpperFactor(_ a: inout [Double], _ k: Int, threads: Int = 1, splitWork: Int = 1 << 15) -> Bool {
+        a.withUnsafeMutableBufferPointer { vp -> Bool in
             let v = vp.baseAddress!
             for j in stride(from: k - 1, through: 0, by: -1) {
                 var d = v[j * k + j]

@@ -184,7 +184,9 @@ public final class Int4Weights: Sendable {
     ///   - threads: threads for the search, 1...1024 (default: all cores):
     ///     the α values are tried side by side, and the Float reference
     ///     output and the error compensation are shared out by rows and
-    ///     channels. The result is the same for every thread count.
+    ///     channels. The result is the same for every thread count. Each α
+    ///     tried at once holds its own quantized copy of the weights (about 6
+    ///     bytes per weight), so fewer threads also bound the memory.
     /// - Returns: the weights and the α chosen.
     /// - Throws: ``QGEMMError`` for bad shapes or values; with error
     ///   compensation, `.invalidArgument` for a damping outside (0, 10],
@@ -271,9 +273,9 @@ public final class Int4Weights: Sendable {
                                    smoothing: smoothing, groupScales: groupScales)
         }
         // Every step's error, the steps shared out among the threads (each
-        // candidate's own call then runs on one thread, the same bits); only
-        // the winner's weights are kept, made again below.
-        let tried = steps + 1, callThreads = workers >= tried ? 1 : max(1, workers / tried)
+        // candidate's own call then gets the threads left over, the same bits
+        // on any count); only the winner's weights are kept, made again below.
+        let tried = steps + 1, callThreads = max(1, workers / tried)
         var errors = [Result<Double, QGEMMError>](repeating: .failure(QGEMMError(.invalidArgument, "no α was tried")),
                                                   count: tried)
         errors.withUnsafeMutableBufferPointer { out in

@@ -123,7 +123,7 @@ public final class QuantizedLinear: Sendable {
     ///   - groupScales: how ``Mode/int4Weights(groupSize:)`` picks each group's
     ///     scale (default ``Int4Weights/GroupScales/absMax``); refused in the
     ///     int8 modes. For scales searched on calibration inputs, build the
-    ///     weights with ``Int4Weights/searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:)``
+    ///     weights with ``Int4Weights/searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:threads:)``
     ///     and the layer with ``init(_:)``.
     /// - Throws: ``QGEMMError`` for bad shapes or values (see ``PackedWeights``
     ///   and ``Int4Weights``).
@@ -177,7 +177,7 @@ public final class QuantizedLinear: Sendable {
     }
 
     /// A layer in ``Mode/int4Weights(groupSize:)`` around 4-bit weights
-    /// already packed: from ``Int4Weights/searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:)``,
+    /// already packed: from ``Int4Weights/searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:threads:)``,
     /// or from int4 values and scales of a checkpoint. Its bias and smoothing
     /// are the weights' own.
     public convenience init(_ weights: Int4Weights) {

@@ -20,7 +20,7 @@ public enum LayerRecipe: Sendable, Equatable {
     case int4(groupSize: Int, scales: Int4Weights.GroupScales)
     /// The same with AWQ-style per-input-channel scales searched on the
     /// layer's calibration inputs, then optionally GPTQ-style rounding
-    /// (``Int4Weights/searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:)``).
+    /// (``Int4Weights/searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:threads:)``).
     case int4Searched(groupSize: Int, errorCompensation: Int4Weights.ErrorCompensation = .none)
 
     /// The calibration observers of the library, by name.
