@@ -13,10 +13,11 @@ static inline int64_t qg_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b
 /// is not a loss. On Zen 2 (avx2), two threads against one, medians of
 /// interleaved rounds: 8×64×64 and 4×64×128 (2^15 MACs, under a
 /// microsecond) 0.88–0.94×; 16×64×64, 4×128×128 and 1×256×256 (2^16)
-/// 1.01–1.10× on a quiet host but 0.84–0.97× beside a neighbour; 2^17
-/// (32×64×64, 8×128×128, 1×512×256) 1.02–1.45× quiet, 0.9–1.1× beside one.
-/// Faster paths finish such calls sooner still, so on them this only keeps
-/// calls off threads that would lose as well.
+/// 1.01–1.11× in quieter rounds but 0.82–0.96× beside a neighbour; 2^17
+/// (32×64×64, 8×128×128, 1×512×256, 2×256×256, 1×128×1024) 1.05–1.44×
+/// quieter, 0.90–1.53× beside one. Faster paths finish such calls sooner
+/// still, so on them this only keeps calls off threads that would lose as
+/// well.
 enum { QG_MIN_MACS_PER_THREAD = 1 << 16 };
 
 /// The threads the public entries (qg_gemm, qg_w4_gemm) give an M×N×K call
