@@ -2,8 +2,8 @@
 # tester's builds): `src` is Sources/CQGEMM, `c_core_sources` its .c files
 # (every folder), `c_core_includes` the include flags SwiftPM gives it
 # (include/ and the headerSearchPath folder of Package.swift), and
-# compile_each, which compiles sources side by side (scripts/side-by-side.sh).
-# Needs `root`.
+# compile_each, which compiles sources side by side (scripts/side-by-side.sh);
+# for planted faults, plant_in_copy and objects_except. Needs `root`.
 src="$root/Sources/CQGEMM"
 mapfile -t c_core_sources < <(find "$src" -name '*.c' | sort)
 c_core_includes=(-I"$src/include" -I"$src/core")
@@ -21,4 +21,25 @@ compile_each() {
     shift
     for f in "$@"; do side_by_side "${command[@]}" -c "$f" -o "$dir/$(basename "${f%.c}").o"; done
     side_by_side_wait
+}
+
+# For a planted fault: a copy of the C core in DIR with FILE (a path below
+# Sources/CQGEMM) edited by the sed EXPRESSION; exits with a message from
+# WHO when the edit no longer changes the file (the script needs updating).
+# Usage: plant_in_copy WHO DIR FILE EXPRESSION
+plant_in_copy() {
+    local who="$1" dir="$2" file="$3" expr="$4"
+    rm -rf "$dir"; mkdir -p "$dir"; cp -r "$src"/. "$dir/"
+    sed -i "$expr" "$dir/$file"
+    if cmp -s "$src/$file" "$dir/$file"; then
+        echo "$who: the planted fault no longer applies to $file (update this script)" >&2
+        exit 1
+    fi
+}
+
+# The objects in WORK but NAME.o, one a line: what a mutant links beside its
+# own rebuilt NAME.o. Usage: mapfile -t objs < <(objects_except WORK NAME.o)
+objects_except() {
+    local o
+    for o in "$1"/*.o; do [ "$(basename "$o")" = "$2" ] || echo "$o"; done
 }
