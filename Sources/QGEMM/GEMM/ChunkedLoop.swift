@@ -26,11 +26,9 @@ private struct SharedBody: @unchecked Sendable {
     let run: (Range<Int>) -> Void
 }
 
-/// The threads a call asked for: all cores for nil, else 1...1024.
+/// The threads a call asked for, checked as every call checks them
+/// (PackedWeights.checkThreads): all cores for nil, else 1...1024.
 func threadCount(_ threads: Int?) throws(QGEMMError) -> Int {
-    guard let threads else { return max(1, CPUFeatures.current.cores) }
-    guard threads >= 1, threads <= 1024 else {
-        throw QGEMMError(.invalidArgument, "threads must be in 1...1024, got \(threads)")
-    }
-    return threads
+    let checked = try PackedWeights.checkThreads(threads)
+    return checked == 0 ? max(1, CPUFeatures.current.cores) : Int(checked)
 }

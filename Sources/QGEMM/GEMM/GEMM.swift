@@ -252,7 +252,7 @@ extension PackedWeights {
     /// suspension point in between.
     public static var threadsUsedByLastCall: Int { Int(qg_threads_of_last_call()) }
 
-    static func checkThreads(_ threads: Int?) throws -> Int32 {
+    static func checkThreads(_ threads: Int?) throws(QGEMMError) -> Int32 {
         guard let threads else { return 0 }
         guard threads >= 1, threads <= 1024 else {
             throw QGEMMError(.invalidArgument, "threads must be in 1...1024, got \(threads)")

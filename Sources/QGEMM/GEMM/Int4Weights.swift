@@ -431,10 +431,7 @@ public final class Int4Weights: Sendable {
         guard x.count >= xCount else { throw QGEMMError(.bufferTooSmall, "x holds \(x.count) values, \(rows) rows × K = \(k) need \(xCount)") }
         guard y.count >= yCount else { throw QGEMMError(.bufferTooSmall, "y holds \(y.count) values, \(rows) rows × N = \(n) need \(yCount)") }
         let path = try Self.choose(kernel)
-        let threadCount: Int32
-        do { threadCount = try PackedWeights.checkThreads(threads) } catch let e as QGEMMError { throw e } catch {
-            throw QGEMMError(.invalidArgument, "\(error)")
-        }
+        let threadCount = try PackedWeights.checkThreads(threads)
         guard rows > 0, let xBase = x.baseAddress, let yBase = y.baseAddress else { return }
         let xBytes = UnsafeRawPointer(xBase)..<UnsafeRawPointer(xBase + xCount)
         let yBytes = UnsafeRawPointer(yBase)..<UnsafeRawPointer(yBase + yCount)
