@@ -19,6 +19,9 @@
 #include "driver.h"
 
 uint32_t kernel_tester_next(void);
+void kernel_tester_fill_padding(int64_t n, int64_t np, int32_t *row_sum, int32_t *bias, int32_t *mult, int32_t *shift,
+                                float *float_multiplier, float *weight_scale);
+int8_t *kernel_tester_kernel_weights(const qg_kernel *kernel, int8_t *packed, int64_t n, int64_t k, int64_t *kp);
 
 enum { EDGE_M = 9, EDGE_N = 19, EDGE_K = 1 };
 
@@ -30,7 +33,7 @@ long kernel_tester_check_requantize_edges(const qg_kernel *kernel) {
     // 255·Σ|W| + 256·|ΣW| + |bias| ≤ 2^31 − 1 allows |bias| up to 2^31 − 512.
     int8_t w[EDGE_N * EDGE_K];
     int64_t rs[EDGE_N], ab[EDGE_N];
-    int8_t *packed = malloc((size_t)qg_packed_size(n, k)), *own = NULL;
+    int8_t *packed = malloc((size_t)qg_packed_size(n, k));
     int32_t *row_sum = calloc((size_t)np, 4), *bias = calloc((size_t)np, 4), *mult = calloc((size_t)np, 4),
             *shift = calloc((size_t)np, 4);
     float *fm = calloc((size_t)np, 4);
@@ -50,11 +53,7 @@ long kernel_tester_check_requantize_edges(const qg_kernel *kernel) {
         // Float multipliers from 2 (products past 2^31) down to 2^−17.
         fm[i] = (float)(2.0 / (double)(1ull << (i % 33)));
     }
-    // Padding channels as main.c fills them: values no real channel has.
-    for (int64_t i = n; i < np; i++) {
-        row_sum[i] = INT32_MAX - (int32_t)i; bias[i] = INT32_MIN + (int32_t)i;
-        mult[i] = INT32_MIN; shift[i] = 30; fm[i] = 1e30f;
-    }
+    kernel_tester_fill_padding(n, np, row_sum, bias, mult, shift, fm, NULL);
     // Rows: x = 0 and 255 (acc at its extremes), 128, and random.
     for (int64_t r = 0; r < m; r++) x[r] = r == 0 ? 0 : r == 1 ? 255 : r == 2 ? 128 : (uint8_t)kernel_tester_next();
     const int64_t ldy = n + 1;
@@ -64,16 +63,10 @@ long kernel_tester_check_requantize_edges(const qg_kernel *kernel) {
     a.m = m; a.n = n; a.k = k; a.x = x; a.ldx = k; a.x_unsigned = 1; a.x_zero_point = 0;
     a.w = packed; a.kp = kp; a.row_sum = row_sum; a.bias = bias; a.ldy = ldy;
     a.multiplier = mult; a.shift = shift; a.float_multiplier = fm;
-    // A kernel with a layout of its own reads the weights repacked into it;
-    // the reference reads the shared layout.
-    const int8_t *kernel_w = packed;
+    // The kernel reads its own layout where it has one; the reference reads
+    // the shared layout.
     int64_t kernel_kp = kp;
-    if (kernel->panel_n != QG_PANEL_N || kernel->kr != QG_K_GROUP) {
-        own = malloc((size_t)qg_layout_size(n, k, kernel->panel_n, kernel->kr));
-        qg_repack_weights(packed, n, k, kernel->panel_n, kernel->kr, own);
-        kernel_w = own;
-        kernel_kp = qg_layout_k(k, kernel->kr);
-    }
+    int8_t *const kernel_w = kernel_tester_kernel_weights(kernel, packed, n, k, &kernel_kp);
     // Output zero points, as int8 sees them: both ends of the range, every
     // power of two and its neighbours of both signs (a route's limits on Z_Y
     // fall at 2^j or 2^j ± 1 for a shift's power of two), and a few at random.
@@ -128,6 +121,7 @@ long kernel_tester_check_requantize_edges(const qg_kernel *kernel) {
             }
         }
     }
-    free(packed); free(own); free(row_sum); free(bias); free(mult); free(shift); free(fm);
+    if (kernel_w != packed) free(kernel_w);
+    free(packed); free(row_sum); free(bias); free(mult); free(shift); free(fm);
     return compared;
 }

@@ -39,6 +39,33 @@ long kernel_tester_check_requantize_edges(const qg_kernel *kernel);
 
 typedef struct shape { int64_t m, n, k; } shape;
 
+/// The padding entries (n ≤ i < np) of the per-channel arrays are the
+/// caller's to leave unset (qgemm.h): fills them with values no real channel
+/// may have, so that a path that lets them reach a stored result shows up.
+/// (`weight_scale` may be NULL.)
+void kernel_tester_fill_padding(int64_t n, int64_t np, int32_t *row_sum, int32_t *bias, int32_t *mult, int32_t *shift,
+                                float *float_multiplier, float *weight_scale) {
+    for (int64_t i = n; i < np; i++) {
+        row_sum[i] = INT32_MAX - (int32_t)i;
+        bias[i] = INT32_MIN + (int32_t)i;
+        mult[i] = INT32_MIN;
+        shift[i] = 30;
+        float_multiplier[i] = 1e30f;
+        if (weight_scale) weight_scale[i] = -1e30f;
+    }
+}
+
+/// The weights `kernel` reads: `packed` itself (the shared layout, *kp
+/// unchanged), or for a kernel with a layout of its own a repacked copy (to
+/// free; *kp becomes that layout's K).
+int8_t *kernel_tester_kernel_weights(const qg_kernel *kernel, int8_t *packed, int64_t n, int64_t k, int64_t *kp) {
+    if (kernel->panel_n == QG_PANEL_N && kernel->kr == QG_K_GROUP) return packed;
+    int8_t *own = malloc((size_t)qg_layout_size(n, k, kernel->panel_n, kernel->kr));
+    qg_repack_weights(packed, n, k, kernel->panel_n, kernel->kr, own);
+    *kp = qg_layout_k(k, kernel->kr);
+    return own;
+}
+
 /// One case: random full-range data for the shape, options from `variant`;
 /// returns the output elements compared, or -1 on a mismatch (reported).
 static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int random_options) {
@@ -85,17 +112,7 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
         fm[i] = extreme_bias && next() % 2 ? (float)(1 + next() % 4) : 1.0f / (float)(1 + next() % 5000);
         ws[i] = 0.001f * (float)(1 + next() % 100);
     }
-    // The padding entries (n ≤ i < roundup(n, 16)) are the caller's to leave
-    // unset (qgemm.h): values no real channel may have, so that a path that
-    // lets them reach a stored result shows up.
-    for (int64_t i = n; i < np; i++) {
-        row_sum[i] = INT32_MAX - (int32_t)i;
-        bias[i] = INT32_MIN + (int32_t)i;
-        mult[i] = INT32_MIN;
-        shift[i] = 30;
-        fm[i] = 1e30f;
-        ws[i] = -1e30f;
-    }
+    kernel_tester_fill_padding(n, np, row_sum, bias, mult, shift, fm, ws);
     const uint32_t v = random_options ? next() : variant;
     qg_gemm_args a;
     memset(&a, 0, sizeof a);
@@ -147,14 +164,8 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
     a.y = want;
     qg_gemm_reference(&a);
     a.y = got;
-    int8_t *own = NULL;
-    if (kernel->panel_n != QG_PANEL_N || kernel->kr != QG_K_GROUP) {
-        // A kernel with a layout of its own reads the weights repacked into it.
-        own = malloc((size_t)qg_layout_size(n, k, kernel->panel_n, kernel->kr));
-        qg_repack_weights(packed, n, k, kernel->panel_n, kernel->kr, own);
-        a.w = own;
-        a.kp = qg_layout_k(k, kernel->kr);
-    }
+    int8_t *const kernel_w = kernel_tester_kernel_weights(kernel, packed, n, k, &a.kp);
+    a.w = kernel_w;
     long compared = m * ldy;
     if (qg_driver_run(&a, kernel, threads) != 0 || memcmp(want, got, ybytes) != 0) {
         fprintf(stderr, "MISMATCH %s: M=%lld N=%lld K=%lld ldx=%lld ldy=%lld unsigned=%d out=%d rounding=%d dynamic=%d threads=%d shift0=%d y_zero_point=%d\n",
@@ -162,7 +173,8 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
                 a.out_type, a.rounding, a.row_zero_point != NULL, threads, shift[0], a.y_zero_point);
         compared = -1;
     }
-    free(own); free(w); free(packed); free(x); free(rs); free(ab); free(row_sum); free(bias); free(mult); free(shift);
+    if (kernel_w != packed) free(kernel_w);
+    free(w); free(packed); free(x); free(rs); free(ab); free(row_sum); free(bias); free(mult); free(shift);
     free(row_zp); free(fm); free(ws); free(row_scale); free(out_bias); free(want); free(got);
     return compared;
 }
