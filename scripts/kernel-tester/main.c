@@ -110,7 +110,9 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
         // Float multipliers above 1 as well, with the large accumulators: the
         // products then pass 2^31, where a float-to-int conversion overflows.
         fm[i] = extreme_bias && next() % 2 ? (float)(1 + next() % 4) : 1.0f / (float)(1 + next() % 5000);
-        ws[i] = 0.001f * (float)(1 + next() % 100);
+        // Negative scales too (the C interface allows them): (float)0 times
+        // one is −0, which an epilogue must not turn into +0.
+        ws[i] = (next() % 8 ? 0.001f : -0.001f) * (float)(1 + next() % 100);
     }
     kernel_tester_fill_padding(n, np, row_sum, bias, mult, shift, fm, ws);
     const uint32_t v = random_options ? next() : variant;
@@ -149,6 +151,10 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
         }
         a.bias = NULL; a.x_zero_point = 0; a.row_zero_point = row_zp;
         if (a.out_type == QG_OUT_FLOAT) a.row_scale = row_scale;
+    } else if (a.out_type == QG_OUT_FLOAT && next() % 2) {
+        // Per-row scales with the call's zero point: the C interface allows it.
+        for (int64_t i = 0; i < m; i++) row_scale[i] = 0.001f * (float)(1 + next() % 100);
+        a.row_scale = row_scale;
     }
     float *out_bias = NULL;
     if (a.out_type == QG_OUT_FLOAT && next() % 2) { // a float bias after scaling, padded like every per-channel array
@@ -168,9 +174,10 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
     a.w = kernel_w;
     long compared = m * ldy;
     if (qg_driver_run(&a, kernel, threads) != 0 || memcmp(want, got, ybytes) != 0) {
-        fprintf(stderr, "MISMATCH %s: M=%lld N=%lld K=%lld ldx=%lld ldy=%lld unsigned=%d out=%d rounding=%d dynamic=%d threads=%d shift0=%d y_zero_point=%d\n",
+        fprintf(stderr, "MISMATCH %s: M=%lld N=%lld K=%lld ldx=%lld ldy=%lld unsigned=%d out=%d rounding=%d dynamic=%d row_scale=%d out_bias=%d threads=%d shift0=%d y_zero_point=%d\n",
                 kernel->name, (long long)m, (long long)n, (long long)k, (long long)ldx, (long long)ldy, a.x_unsigned,
-                a.out_type, a.rounding, a.row_zero_point != NULL, threads, shift[0], a.y_zero_point);
+                a.out_type, a.rounding, a.row_zero_point != NULL, a.row_scale != NULL, a.out_bias != NULL, threads,
+                shift[0], a.y_zero_point);
         compared = -1;
     }
     if (kernel_w != packed) free(kernel_w);

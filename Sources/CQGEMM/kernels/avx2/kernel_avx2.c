@@ -95,6 +95,7 @@ static QG_AVX2 void qg_avx2_pack_x(const qg_gemm_args *a, int64_t m0, int64_t ro
 }
 
 #include "../x86/epilogue_ymm.h"
+_Static_assert(QG_AVX2_MR <= QG_YMM_MAX_ROWS, "the 256-bit epilogue holds a tile's rows");
 #include "w4_avx2.h"
 
 // MARK: - Microkernels
@@ -179,8 +180,8 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, con
             qg_ymm_q8_rows(a, params, m0, R, n0 + 4 * v, c > 8 ? 8 : c, s, QG_YMM_HADD_ORDER, kind);
         } else {
 #pragma clang loop unroll(full)
-            for (int r = 0; r < R; r++)
-                qg_ymm_epilogue8(a, m0 + r, n0 + 4 * v, c > 8 ? 8 : c, _mm256_permute4x64_epi64(s[r], 0xD8), kind);
+            for (int r = 0; r < R; r++) s[r] = _mm256_permute4x64_epi64(s[r], 0xD8);
+            qg_ymm_epilogue_rows(a, m0, R, n0 + 4 * v, c > 8 ? 8 : c, s, kind);
         }
     }
 }

@@ -33,6 +33,7 @@
 #define QG_AVXVNNI_INLINE static inline __attribute__((always_inline, target(QG_AVXVNNI_TARGET)))
 
 enum { QG_AVXVNNI_MR = 6 };
+_Static_assert(QG_AVXVNNI_MR <= QG_YMM_MAX_ROWS, "the 256-bit epilogue holds a tile's rows");
 
 #ifndef QG_AVXVNNI_PREFETCH_BYTES
 #define QG_AVXVNNI_PREFETCH_BYTES 1024
@@ -122,8 +123,7 @@ QG_AVXVNNI_INLINE void qg_avxvnni_tile(const qg_gemm_args *a, const uint8_t *x, 
         if (qg_ymm_q8_takes_rows(params, kind)) {
             qg_ymm_q8_rows(a, params, m0, R, n0 + 8 * v, c, s, QG_YMM_CHANNEL_ORDER, kind);
         } else {
-#pragma clang loop unroll(full)
-            for (int r = 0; r < R; r++) qg_ymm_epilogue8(a, m0 + r, n0 + 8 * v, c, s[r], kind);
+            qg_ymm_epilogue_rows(a, m0, R, n0 + 8 * v, c, s, kind);
         }
     }
 }
