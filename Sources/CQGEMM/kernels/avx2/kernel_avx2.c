@@ -62,36 +62,46 @@ QG_AVX2_INLINE void qg_avx2_pack16_pair(const void *src0, const void *src1, int 
     _mm_storeu_si128((__m128i *)(dst + 3 * stride), _mm256_extracti128_si256(odd, 1));
 }
 
-static QG_AVX2 void qg_avx2_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst) {
-    int16_t *out = dst;
-    const int64_t groups = a->kp / QG_K_GROUP;
+/// qg_avx2_pack_x with the signedness a constant (x_unsigned) and the call's
+/// fields in locals: the stores could alias *a, so the compiler would read
+/// a->x_unsigned again in every step of the loops.
+QG_AVX2_INLINE void qg_avx2_pack_x_as(const qg_gemm_args *a, int64_t m0, int64_t rows, int16_t *out,
+                                      const int x_unsigned) {
+    const int64_t kp = a->kp, k = a->k, ldx = a->ldx;
+    const int64_t groups = kp / QG_K_GROUP;
     // K-groups in whole blocks of 16 activations inside the row: vector path.
-    const int64_t whole = a->k / (4 * QG_K_GROUP) * 4;
+    const int64_t whole = k / (4 * QG_K_GROUP) * 4;
+    const uint8_t *const x = (const uint8_t *)a->x;
     for (int64_t r0 = 0; r0 < rows; r0 += QG_AVX2_MR) {
         const int64_t R = rows - r0 < QG_AVX2_MR ? rows - r0 : QG_AVX2_MR;
-        int16_t *group = out + r0 * a->kp;
-        const uint8_t *x0 = (const uint8_t *)a->x + (m0 + r0) * a->ldx;
+        int16_t *group = out + r0 * kp;
+        const uint8_t *x0 = x + (m0 + r0) * ldx;
         int64_t r = 0;
         for (; r + 1 < R; r += 2)
             for (int64_t g = 0; g < whole; g += 4)
-                qg_avx2_pack16_pair(x0 + r * a->ldx + g * QG_K_GROUP, x0 + (r + 1) * a->ldx + g * QG_K_GROUP,
-                                    a->x_unsigned, group + (g * R + r) * QG_K_GROUP, R * QG_K_GROUP);
+                qg_avx2_pack16_pair(x0 + r * ldx + g * QG_K_GROUP, x0 + (r + 1) * ldx + g * QG_K_GROUP,
+                                    x_unsigned, group + (g * R + r) * QG_K_GROUP, R * QG_K_GROUP);
         for (; r < R; r++)
             for (int64_t g = 0; g < whole; g += 4)
-                qg_avx2_pack16(x0 + r * a->ldx + g * QG_K_GROUP, a->x_unsigned, group + (g * R + r) * QG_K_GROUP,
+                qg_avx2_pack16(x0 + r * ldx + g * QG_K_GROUP, x_unsigned, group + (g * R + r) * QG_K_GROUP,
                                R * QG_K_GROUP);
         // The rest of each row, zero-padded to kp.
         for (r = 0; r < R; r++) {
-            const uint8_t *x = x0 + r * a->ldx;
+            const uint8_t *xr = x0 + r * ldx;
             for (int64_t g = whole; g < groups; g++) {
                 int16_t *o = group + (g * R + r) * QG_K_GROUP;
                 for (int t = 0; t < QG_K_GROUP; t++) {
-                    const int64_t k = g * QG_K_GROUP + t;
-                    o[t] = k < a->k ? (a->x_unsigned ? (int16_t)x[k] : (int16_t)(int8_t)x[k]) : 0;
+                    const int64_t kk = g * QG_K_GROUP + t;
+                    o[t] = kk < k ? (x_unsigned ? (int16_t)xr[kk] : (int16_t)(int8_t)xr[kk]) : 0;
                 }
             }
         }
     }
+}
+
+static QG_AVX2 void qg_avx2_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst) {
+    if (a->x_unsigned) qg_avx2_pack_x_as(a, m0, rows, dst, 1);
+    else qg_avx2_pack_x_as(a, m0, rows, dst, 0);
 }
 
 #include "../x86/epilogue_ymm.h"
