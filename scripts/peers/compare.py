@@ -33,6 +33,8 @@ p.add_argument("--min-time", default="0.3", help="minimum timed seconds per shap
 p.add_argument("--rounds", type=int, default=1,
                help="run every library this many times, one after another, and keep each one's best median "
                     "and fastest run per shape (on a machine whose neighbours come and go; default 1)")
+p.add_argument("--cold", action="store_true",
+               help="evict the caches before every timed run of every library, as a decode step finds them")
 p.add_argument("--json", help="write the table as JSON to FILE ('-' for stdout)")
 p.add_argument("--png", help="draw qgemm / best peer per shape into FILE")
 p.add_argument("--torch-python", default=DEFAULT_TORCH_PYTHON if os.path.exists(DEFAULT_TORCH_PYTHON) else None,
@@ -51,6 +53,8 @@ for s in args.shape + shapes:
     cmd += ["--shape", s]
 if args.kernel:
     cmd += ["--kernel", args.kernel]
+if args.cold:
+    cmd.append("--cold")
 if args.rounds < 1:
     p.error("--rounds must be at least 1")
 here = os.path.dirname(os.path.abspath(__file__))
@@ -107,7 +111,8 @@ for round_index in range(args.rounds):
                 kept.update(new)
             kept["int8_gops_best"] = best
     cases = [(r["m"], r["k"], r["n"], r["threads"]) for r in doc["results"]]
-    feed = "".join(f"{m} {k} {n} {t} {args.min_time}\n" for m, k, n, t in cases)
+    cold = " cold" if args.cold else ""
+    feed = "".join(f"{m} {k} {n} {t} {args.min_time}{cold}\n" for m, k, n, t in cases)
 
     if args.dnnl_matmul:
         print(f"bench-peers: oneDNN matmul primitive (s8 requantized and s32 output){tag} …", file=sys.stderr)
@@ -177,6 +182,8 @@ OUTPUT = {"oneDNN matmul s8": "int8", "ORT QLinearMatMul": "uint8", "PyTorch fbg
           "PyTorch onednn": "uint8"}  # the others write int32
 print("GOP/s = 2·M·N·K / time. Columns: qgemm (int8 out), " + ", ".join(
     f"{short} = {name} ({OUTPUT.get(name, 'int32')} out)" for name, short, _ in columns))
+print("caches: cold, evicted before every timed run of every library" if args.cold
+      else "caches: warm, runs follow each other")
 print("ratio: qgemm / the strongest peer, from medians; fastest: the same from each library's fastest single run "
       "(less touched by a busy neighbour)")
 shown = {name for name, _, _ in columns}
@@ -246,7 +253,7 @@ if any_wrong:
               f"{worst['ratio_fastest_runs_any']:.2f}x at {shape(worst)} on {worst['threads']} thread(s) against "
               f"{worst['best_peer_fastest_run_any']}")
 if args.json:
-    text = json.dumps({"machine": machine, "rounds": args.rounds,
+    text = json.dumps({"machine": machine, "rounds": args.rounds, "caches": "cold" if args.cold else "warm",
                        "wrong_results": {name: {"wrong": w, "checked": c, "largest_error": e}
                                          for name, (w, c, e) in wrong.items()},
                        "results": rows}, indent=2)

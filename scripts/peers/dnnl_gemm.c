@@ -1,8 +1,9 @@
 // Times oneDNN's dnnl_gemm_u8s8s32 (uint8 activations X[M×K] times int8
 // weights W[N×K]ᵀ into int32 C[M×N], row-major, no requantization) for
-// scripts/bench-peers. Reads lines "M K N THREADS MIN_SECONDS" on stdin and
-// prints "M K N THREADS GOPS_MEDIAN GOPS_BEST RUNS" for each. The thread count
-// goes to oneDNN's OpenMP runtime (omp_set_num_threads).
+// scripts/bench-peers. Reads lines "M K N THREADS MIN_SECONDS [cold]" on stdin
+// and prints "M K N THREADS GOPS_MEDIAN GOPS_BEST RUNS" for each; "cold"
+// evicts the caches before every timed run (cache_evictor.h). The thread
+// count goes to oneDNN's OpenMP runtime (omp_set_num_threads).
 //
 // First it checks the call's arithmetic on this CPU: full-range operands
 // (uint8 0…255, int8 −128…127, 64×256×128, activation offset −128) must give
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cache_evictor.h"
 #include "dnnl_operands.h"
 
 static double now(void) {
@@ -61,9 +63,9 @@ static void arithmetic_check(void) {
 int main(void) {
     arithmetic_check();
     long long m, k, n;
-    int threads;
+    int threads, cold;
     double min_seconds;
-    while (scanf("%lld %lld %lld %d %lf", &m, &k, &n, &threads, &min_seconds) == 5) {
+    while (read_case(&m, &k, &n, &threads, &min_seconds, &cold)) {
         omp_set_num_threads(threads);
         uint8_t *x = malloc((size_t)(m * k));
         int8_t *w = malloc((size_t)(n * k));
@@ -73,10 +75,13 @@ int main(void) {
         // C = X · Wᵀ: A = X (M×K, no transpose), B = W stored N×K, transposed.
 #define QG_DNNL_CALL dnnl_gemm_u8s8s32('N', 'T', 'F', m, n, k, 1.0f, x, k, 0, w, k, 0, 0.0f, c, n, &co)
         if (QG_DNNL_CALL != dnnl_success) { fprintf(stderr, "dnnl_gemm_u8s8s32 failed\n"); return 1; }
-        double times[100000];
+        cache_evictor evictor = {NULL, 0};
+        if (cold) evictor = evictor_make(threads);
+        static double times[100000];
         int runs = 0;
         const double start = now();
         while (runs < 5 || (now() - start < min_seconds && runs < 100000)) {
+            if (cold) evictor_run(&evictor, threads);
             const double t0 = now();
             QG_DNNL_CALL;
             times[runs++] = now() - t0;
@@ -86,6 +91,7 @@ int main(void) {
         printf("%lld %lld %lld %d %.6f %.6f %d\n", m, k, n, threads, ops / times[runs / 2] / 1e9, ops / times[0] / 1e9, runs);
         fflush(stdout);
         free(x); free(w); free(c);
+        evictor_free(&evictor);
     }
     return 0;
 }

@@ -8,7 +8,8 @@
 // packed layout (format "any"), into which they are reordered once, before
 // timing, as qgemm packs once.
 //
-// Reads lines "M K N THREADS MIN_SECONDS" on stdin and prints, after the
+// Reads lines "M K N THREADS MIN_SECONDS [cold]" on stdin ("cold": the caches
+// evicted before every timed run, cache_evictor.h) and prints, after the
 // "check" lines of the arithmetic check below,
 // "M K N THREADS OUT IMPL GOPS_MEDIAN GOPS_BEST RUNS" for OUT = s8 and s32,
 // IMPL being the implementation oneDNN chose (spaces made '_'). The thread
@@ -45,6 +46,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cache_evictor.h"
 #include "dnnl_operands.h"
 
 #if DNNL_VERSION_MAJOR >= 3
@@ -360,10 +362,12 @@ int main(void) {
     arithmetic_check(eng, stream);
 
     long long m, k, n;
-    int threads;
+    int threads, cold;
     double min_seconds;
-    while (scanf("%lld %lld %lld %d %lf", &m, &k, &n, &threads, &min_seconds) == 5) {
+    while (read_case(&m, &k, &n, &threads, &min_seconds, &cold)) {
         omp_set_num_threads(threads);
+        cache_evictor evictor = {NULL, 0};
+        if (cold) evictor = evictor_make(threads);
         uint8_t *x = malloc((size_t)(m * k));
         int8_t *w = malloc((size_t)(n * k));
         int32_t *bias = malloc(sizeof(int32_t) * (size_t)n);
@@ -377,6 +381,7 @@ int main(void) {
             int runs = 0;
             const double start = now();
             while (runs < 5 || (now() - start < min_seconds && runs < 100000)) {
+                if (cold) evictor_run(&evictor, threads);
                 const double t0 = now();
                 CHECK(dnnl_primitive_execute(mm.prim, stream, mm.nargs, mm.args));
                 CHECK(dnnl_stream_wait(stream));
@@ -390,6 +395,7 @@ int main(void) {
             matmul_free(&mm);
         }
         free(x); free(w); free(bias); free(c); free(ws); free(out_scales);
+        evictor_free(&evictor);
     }
     CHECK(dnnl_stream_destroy(stream));
     CHECK(dnnl_engine_destroy(eng));

@@ -1,8 +1,9 @@
 """Times ONNX Runtime's MatMulInteger (int32 output) and QLinearMatMul (uint8
 output) for scripts/bench-peers: uint8 activations X[M×K], int8 weights
 W[K×N] as an initializer (the layout ONNX expects; it is prepacked at session
-creation, as qgemm packs once). Reads "M K N THREADS MIN_SECONDS" lines on
-stdin, prints "M K N THREADS OP GOPS_MEDIAN GOPS_BEST RUNS" for each op.
+creation, as qgemm packs once). Reads "M K N THREADS MIN_SECONDS [cold]" lines
+on stdin, prints "M K N THREADS OP GOPS_MEDIAN GOPS_BEST RUNS" for each op;
+"cold" evicts the caches before every timed run (ort_timing.CacheEvictor).
 
 First it checks each op's arithmetic on this CPU with full-range operands
 (uint8 0…255, int8 −128…127, 64×256×128, activation zero point 128):
@@ -69,9 +70,11 @@ rng = np.random.default_rng(1)
 for line in sys.stdin:
     if not line.strip():
         continue
-    m, k, n, threads, min_seconds = line.split()
-    m, k, n, threads, min_seconds = int(m), int(k), int(n), int(threads), float(min_seconds)
+    fields = line.split()
+    if len(fields) not in (5, 6) or fields[5:] not in ([], ["cold"]):
+        sys.exit(f"ort_gemm: expected \"M K N THREADS MIN_SECONDS [cold]\", got {line.strip()!r}")
+    m, k, n, threads, min_seconds = int(fields[0]), int(fields[1]), int(fields[2]), int(fields[3]), float(fields[4])
     x = rng.integers(0, 256, size=(m, k), dtype=np.uint8)
     w = rng.integers(-128, 128, size=(k, n), dtype=np.int8)
     for op in ("MatMulInteger", "QLinearMatMul"):
-        time_model(model(op, m, k, n, w), x, m, k, n, threads, min_seconds, op)
+        time_model(model(op, m, k, n, w), x, m, k, n, threads, min_seconds, op, cold=fields[5:] == ["cold"])

@@ -3,46 +3,13 @@ ort_matmulnbits.py): a one-node session on THREADS intra-op threads, its
 input "a" bound once so the loop measures the operator, not Python's copies;
 prints "M K N THREADS OP GOPS_MEDIAN GOPS_BEST RUNS". With cold=True the
 caches are evicted before every timed run, as `qgemm bench --cold` does."""
-import glob
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import onnxruntime as ort
 
-
-def cache_bytes(level):
-    """Bytes of cpu0's level-`level` data or unified cache, from Linux sysfs
-    (as qgemm reads them); 0 where sysfs does not say."""
-    for d in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*"):
-        try:
-            if int(open(os.path.join(d, "level")).read()) != level:
-                continue
-            if open(os.path.join(d, "type")).read().strip() == "Instruction":
-                continue
-            size = open(os.path.join(d, "size")).read().strip()
-        except (OSError, ValueError):
-            continue
-        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-        if size[-1:] in units and size[:-1].isdigit():
-            return int(size[:-1]) * units[size[-1]]
-        if size.isdigit():
-            return int(size)
-    return 0
-
-
-def l3_count():
-    """The distinct L3 caches of the online CPUs (sysfs shared_cpu_list), as
-    qgemm bench counts them; 1 where sysfs does not say."""
-    lists = set()
-    for d in glob.glob("/sys/devices/system/cpu/cpu[0-9]*/cache/index*"):
-        try:
-            if int(open(os.path.join(d, "level")).read()) == 3:
-                lists.add(open(os.path.join(d, "shared_cpu_list")).read().strip())
-        except (OSError, ValueError):
-            continue
-    return max(len(lists), 1)
+from cache_rule import evict_bytes
 
 
 class CacheEvictor:
@@ -53,9 +20,7 @@ class CacheEvictor:
     worker's own L2 may keep a little of the weights."""
 
     def __init__(self, threads):
-        t = max(threads, 1)
-        caches = cache_bytes(2) * t + cache_bytes(3) * min(t, l3_count())
-        self.buffer = np.full(max(2 * caches, 64 << 20) // 8, 0xA5A5A5A5A5A5A5A5, dtype=np.uint64)
+        self.buffer = np.full(evict_bytes(threads) // 8, 0xA5A5A5A5A5A5A5A5, dtype=np.uint64)
         self.parts = np.array_split(self.buffer, max(threads, 1))
         self.pool = ThreadPoolExecutor(len(self.parts))
 

@@ -21,14 +21,18 @@ quantization keeps activations to 7 bits on x86 for this reason). It prints
 "check ROUTE ok" or "check ROUTE wrong WRONG CHECKED LARGEST_ERROR" first.
 
 An engine missing from torch.backends.quantized.supported_engines is skipped.
-Reads "M K N THREADS MIN_SECONDS" lines on stdin, prints
+Reads "M K N THREADS MIN_SECONDS [cold]" lines on stdin, prints
 "M K N THREADS ROUTE GOPS_MEDIAN GOPS_BEST RUNS" for each route; the thread
-count goes to torch.set_num_threads."""
+count goes to torch.set_num_threads. "cold" evicts the caches before every
+timed run (cache_rule.py), with a reduction on torch's own intra-op threads,
+so each worker's L2 is emptied too."""
 import sys
 import time
 import warnings
 
 import torch
+
+from cache_rule import evict_bytes
 
 # Quantized tensors are deprecated in recent torch (the warning says so on every
 # run); these routes are still what quantized models run on.
@@ -38,11 +42,13 @@ X_SCALE, X_ZP = 0.02, 128
 Y_SCALE, Y_ZP = 0.5, 128
 
 
-def timed(call, min_seconds):
+def timed(call, min_seconds, evict=None):
     call()  # warm-up: first-touch, lazily made primitives
     times = []
     start = time.perf_counter()
     while len(times) < 5 or (time.perf_counter() - start < min_seconds and len(times) < 100000):
+        if evict:
+            evict()
         t0 = time.perf_counter()
         call()
         times.append(time.perf_counter() - t0)
@@ -101,9 +107,15 @@ def main():
     for line in sys.stdin:
         if not line.strip():
             continue
-        m, k, n, threads, min_seconds = line.split()
-        m, k, n, threads, min_seconds = int(m), int(k), int(n), int(threads), float(min_seconds)
+        fields = line.split()
+        if len(fields) not in (5, 6) or fields[5:] not in ([], ["cold"]):
+            sys.exit(f"torch_gemm: expected \"M K N THREADS MIN_SECONDS [cold]\", got {line.strip()!r}")
+        m, k, n, threads, min_seconds = int(fields[0]), int(fields[1]), int(fields[2]), int(fields[3]), float(fields[4])
         torch.set_num_threads(threads)
+        evict = None
+        if fields[5:] == ["cold"]:
+            buffer = torch.full((evict_bytes(threads) // 8,), 0x5A5A5A5A, dtype=torch.int64)
+            evict = buffer.sum
         xu8 = torch.randint(0, 256, (m, k), dtype=torch.uint8, generator=gen)
         w8 = torch.randint(-128, 128, (n, k), dtype=torch.int8, generator=gen)
         w_scales = 0.004 + 0.001 * (torch.arange(n, dtype=torch.float64) % 7)
@@ -116,7 +128,7 @@ def main():
                 torch.backends.quantized.engine = engine
                 try:
                     packed = torch.ops.quantized.linear_prepack(wq, bias)
-                    times = timed(lambda: torch.ops.quantized.linear(xq, packed, Y_SCALE, Y_ZP), min_seconds)
+                    times = timed(lambda: torch.ops.quantized.linear(xq, packed, Y_SCALE, Y_ZP), min_seconds, evict)
                 except RuntimeError as e:
                     print(f"torch_gemm: {engine} skipped at {m}x{k}x{n}: {str(e).splitlines()[0]}", file=sys.stderr)
                     continue
@@ -124,7 +136,7 @@ def main():
             a = (xu8.to(torch.int16) - 128).to(torch.int8)
             b = w8.t().contiguous()  # K×N, the layout _int_mm takes
             try:
-                times = timed(lambda: torch._int_mm(a, b), min_seconds)
+                times = timed(lambda: torch._int_mm(a, b), min_seconds, evict)
             except RuntimeError as e:
                 print(f"torch_gemm: _int_mm skipped at {m}x{k}x{n}: {str(e).splitlines()[0]}", file=sys.stderr)
             else:
