@@ -15,6 +15,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/// The first word of the sysfs file DIR/NAME (at most 63 characters) into
+/// `word`; 0 when it cannot be read.
+static int evictor_sysfs_word(const char *dir, const char *name, char word[64]) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    const int read = fscanf(f, "%63s", word) == 1;
+    fclose(f);
+    return read;
+}
+
 /// Bytes of cpu0's level-`level` data or unified cache, from Linux sysfs (as
 /// qgemm reads them); 0 where sysfs does not say.
 static long long evictor_cache_bytes(int level) {
@@ -22,28 +34,13 @@ static long long evictor_cache_bytes(int level) {
     long long bytes = 0;
     if (glob("/sys/devices/system/cpu/cpu0/cache/index*", 0, NULL, &g) != 0) return 0;
     for (size_t i = 0; i < g.gl_pathc && !bytes; i++) {
-        char path[512], text[64];
-        int lvl = 0;
-        snprintf(path, sizeof path, "%s/level", g.gl_pathv[i]);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        const int got = fscanf(f, "%d", &lvl);
-        fclose(f);
-        if (got != 1 || lvl != level) continue;
-        snprintf(path, sizeof path, "%s/type", g.gl_pathv[i]);
-        if ((f = fopen(path, "r"))) {
-            const int instruction = fscanf(f, "%63s", text) == 1 && strcmp(text, "Instruction") == 0;
-            fclose(f);
-            if (instruction) continue;
-        }
-        snprintf(path, sizeof path, "%s/size", g.gl_pathv[i]);
-        if (!(f = fopen(path, "r"))) continue;
-        long long size = 0;
-        char unit = 0;
-        const int fields = fscanf(f, "%lld%c", &size, &unit);
-        fclose(f);
-        if (fields < 1) continue;
-        bytes = unit == 'K' ? size << 10 : unit == 'M' ? size << 20 : unit == 'G' ? size << 30 : size;
+        char word[64];
+        if (!evictor_sysfs_word(g.gl_pathv[i], "level", word) || atoi(word) != level) continue;
+        if (evictor_sysfs_word(g.gl_pathv[i], "type", word) && strcmp(word, "Instruction") == 0) continue;
+        if (!evictor_sysfs_word(g.gl_pathv[i], "size", word)) continue;
+        char *unit;
+        const long long size = strtoll(word, &unit, 10);
+        bytes = *unit == 'K' ? size << 10 : *unit == 'M' ? size << 20 : *unit == 'G' ? size << 30 : size;
     }
     globfree(&g);
     return bytes;
@@ -54,25 +51,15 @@ static long long evictor_cache_bytes(int level) {
 static int evictor_l3_count(void) {
     glob_t g;
     if (glob("/sys/devices/system/cpu/cpu[0-9]*/cache/index*", 0, NULL, &g) != 0) return 1;
-    char seen[256][64];
+    static char seen[256][64];
     int count = 0;
     for (size_t i = 0; i < g.gl_pathc && count < 256; i++) {
-        char path[512], list[64] = "";
-        int lvl = 0;
-        snprintf(path, sizeof path, "%s/level", g.gl_pathv[i]);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        const int got = fscanf(f, "%d", &lvl);
-        fclose(f);
-        if (got != 1 || lvl != 3) continue;
-        snprintf(path, sizeof path, "%s/shared_cpu_list", g.gl_pathv[i]);
-        if (!(f = fopen(path, "r"))) continue;
-        const int read = fscanf(f, "%63s", list);
-        fclose(f);
-        if (read != 1) continue;
+        char word[64];
+        if (!evictor_sysfs_word(g.gl_pathv[i], "level", word) || atoi(word) != 3) continue;
+        if (!evictor_sysfs_word(g.gl_pathv[i], "shared_cpu_list", word)) continue;
         int known = 0;
-        for (int j = 0; j < count && !known; j++) known = strcmp(seen[j], list) == 0;
-        if (!known) strcpy(seen[count++], list);
+        for (int j = 0; j < count && !known; j++) known = strcmp(seen[j], word) == 0;
+        if (!known) strcpy(seen[count++], word);
     }
     globfree(&g);
     return count > 0 ? count : 1;
