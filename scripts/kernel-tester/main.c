@@ -110,9 +110,10 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
         // Float multipliers above 1 as well, with the large accumulators: the
         // products then pass 2^31, where a float-to-int conversion overflows.
         fm[i] = extreme_bias && next() % 2 ? (float)(1 + next() % 4) : 1.0f / (float)(1 + next() % 5000);
-        // Negative scales too (the C interface allows them): (float)0 times
+        // Negative scales too (the C interface allows them): a zero sum times
         // one is −0, which an epilogue must not turn into +0.
-        ws[i] = (next() % 8 ? 0.001f : -0.001f) * (float)(1 + next() % 100);
+        const float sign = next() % 8 ? 1.0f : -1.0f;
+        ws[i] = sign * 0.001f * (float)(1 + next() % 100);
     }
     kernel_tester_fill_padding(n, np, row_sum, bias, mult, shift, fm, ws);
     const uint32_t v = random_options ? next() : variant;

@@ -1,11 +1,11 @@
 // The rule of `qgemm bench --cold` for the two oneDNN harnesses (dnnl_gemm.c,
-// dnnl_matmul.c), as ort_timing.py and torch_gemm.py follow it: before every
-// timed run, read a buffer of twice the caches THREADS threads may use (an L2
-// each, an L3 for each of as many L3s as threads; at least 64 MiB), not timed.
-// The reads run on THREADS OpenMP threads, the runtime oneDNN's workers come
-// from, so each worker's own L2 is emptied too. Also: the harnesses' input
-// lines, "M K N THREADS MIN_SECONDS" with an optional "cold" after them.
-// Static functions only.
+// dnnl_matmul.c), as cache_rule.py states it for the Python ones: before every
+// timed run, read a buffer of twice the caches the run's most threads N may
+// use (an L2 each, an L3 for each of as many L3s as threads; at least 64 MiB),
+// not timed. The reads run on the timed call's THREADS OpenMP threads, the
+// runtime oneDNN's workers come from, so each worker's own L2 is emptied too.
+// Also: the harnesses' input lines, "M K N THREADS MIN_SECONDS" with an
+// optional "cold N" after them. Static functions only.
 #ifndef CACHE_EVICTOR_H
 #define CACHE_EVICTOR_H
 
@@ -70,6 +70,7 @@ typedef struct cache_evictor {
     long long count;
 } cache_evictor;
 
+/// The buffer for a run of at most `threads` threads.
 static cache_evictor evictor_make(int threads) {
     const long long t = threads > 0 ? threads : 1, l3s = evictor_l3_count();
     const long long caches = evictor_cache_bytes(2) * t + evictor_cache_bytes(3) * (t < l3s ? t : l3s);
@@ -96,18 +97,21 @@ static void evictor_free(cache_evictor *e) {
     e->words = NULL;
 }
 
-/// One input line, "M K N THREADS MIN_SECONDS" with an optional "cold";
-/// returns 0 at the end of the input, exits on a malformed line.
-static int read_case(long long *m, long long *k, long long *n, int *threads, double *min_seconds, int *cold) {
-    char line[256], word[16] = "";
+/// One input line, "M K N THREADS MIN_SECONDS" with an optional "cold N";
+/// *cold_threads is N, or 0 for a warm line. Returns 0 at the end of the
+/// input; exits on a malformed line.
+static int read_case(long long *m, long long *k, long long *n, int *threads, double *min_seconds,
+                     int *cold_threads) {
+    char line[256], word[16] = "", rest[2] = "";
     while (fgets(line, sizeof line, stdin)) {
-        const int fields = sscanf(line, "%lld %lld %lld %d %lf %15s", m, k, n, threads, min_seconds, word);
-        if (fields <= 0) continue; // a blank line
-        if (fields < 5 || (fields == 6 && strcmp(word, "cold") != 0)) {
-            fprintf(stderr, "expected \"M K N THREADS MIN_SECONDS [cold]\", got: %s", line);
+        *cold_threads = 0;
+        const int fields = sscanf(line, "%lld %lld %lld %d %lf %15s %d %1s", m, k, n, threads, min_seconds, word,
+                                  cold_threads, rest);
+        if (fields == EOF) continue; // a blank line
+        if (!(fields == 5 || (fields == 7 && strcmp(word, "cold") == 0 && *cold_threads > 0))) {
+            fprintf(stderr, "expected \"M K N THREADS MIN_SECONDS [cold N]\", got: %s", line);
             exit(2);
         }
-        *cold = fields == 6;
         return 1;
     }
     return 0;

@@ -1,9 +1,11 @@
 """The rule of `qgemm bench --cold` for the peers' Python harnesses
 (ort_timing.py, torch_gemm.py; cache_evictor.h is the C harnesses' copy):
-before every timed run, read a buffer of twice the caches THREADS threads may
-use (an L2 each, an L3 for each of as many L3s as threads; at least 64 MiB),
-not timed. Plain Python, so a harness's own python (the torch venv) can
-import it."""
+before every timed run, read a buffer of twice the caches the run's most
+threads may use (an L2 each, an L3 for each of as many L3s as threads; at
+least 64 MiB), on the timed call's threads, not timed. A harness's input line
+ends in "cold N" for that, N being the most threads of the run (qgemm bench
+sizes one buffer for its thread list). Plain Python, so a harness's own python
+(the torch venv) can import it."""
 import glob
 import os
 
@@ -42,7 +44,17 @@ def l3_count():
 
 
 def evict_bytes(threads):
-    """The bytes an eviction reads for THREADS threads."""
+    """The bytes an eviction reads in a run of at most THREADS threads."""
     t = max(threads, 1)
     caches = cache_bytes(2) * t + cache_bytes(3) * min(t, l3_count())
     return max(2 * caches, 64 << 20)
+
+
+def cold_threads(fields, line, harness):
+    """The N of an input line's trailing "cold N" (its fields past the
+    harness's own), or None for a warm line; exits on anything else."""
+    if not fields:
+        return None
+    if len(fields) == 2 and fields[0] == "cold" and fields[1].isdigit() and int(fields[1]) > 0:
+        return int(fields[1])
+    raise SystemExit(f"{harness}: expected a line's end to be nothing or \"cold N\", got {line.strip()!r}")

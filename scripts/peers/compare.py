@@ -111,7 +111,8 @@ for round_index in range(args.rounds):
                 kept.update(new)
             kept["int8_gops_best"] = best
     cases = [(r["m"], r["k"], r["n"], r["threads"]) for r in doc["results"]]
-    cold = " cold" if args.cold else ""
+    # Sized for the most threads of the run, as qgemm bench sizes its one buffer.
+    cold = f" cold {max(t for _, _, _, t in cases)}" if args.cold else ""
     feed = "".join(f"{m} {k} {n} {t} {args.min_time}{cold}\n" for m, k, n, t in cases)
 
     if args.dnnl_matmul:

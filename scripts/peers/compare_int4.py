@@ -60,7 +60,7 @@ for rnd in range(a.rounds):
     print(f"bench-peers: round {rnd + 1} of {a.rounds}", file=sys.stderr)
     qgemm(["--weights", "int4", "--group-size", str(a.group_size)], "qgemm int4")
     qgemm(["--output-type", "float"], "qgemm int8")
-    cold = " cold" if a.cold else ""
+    cold = f" cold {max(threads)}" if a.cold else ""  # the eviction sized as qgemm bench sizes it
     lines = "".join(f"{s.replace('x', ' ')} {t} {a.min_time} {a.group_size}{cold}\n" for s in shapes for t in threads)
     out = subprocess.run([sys.executable, "scripts/peers/ort_matmulnbits.py"], input=lines, check=True,
                          capture_output=True, text=True).stdout

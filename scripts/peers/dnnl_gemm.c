@@ -1,9 +1,10 @@
 // Times oneDNN's dnnl_gemm_u8s8s32 (uint8 activations X[M×K] times int8
 // weights W[N×K]ᵀ into int32 C[M×N], row-major, no requantization) for
-// scripts/bench-peers. Reads lines "M K N THREADS MIN_SECONDS [cold]" on stdin
-// and prints "M K N THREADS GOPS_MEDIAN GOPS_BEST RUNS" for each; "cold"
-// evicts the caches before every timed run (cache_evictor.h). The thread
-// count goes to oneDNN's OpenMP runtime (omp_set_num_threads).
+// scripts/bench-peers. Reads lines "M K N THREADS MIN_SECONDS [cold N]" on stdin
+// and prints "M K N THREADS GOPS_MEDIAN GOPS_BEST RUNS" for each; "cold N"
+// evicts the caches before every timed run, for a run of at most N threads
+// (cache_evictor.h). The thread count goes to oneDNN's OpenMP runtime
+// (omp_set_num_threads).
 //
 // First it checks the call's arithmetic on this CPU: full-range operands
 // (uint8 0…255, int8 −128…127, 64×256×128, activation offset −128) must give
@@ -76,7 +77,7 @@ int main(void) {
 #define QG_DNNL_CALL dnnl_gemm_u8s8s32('N', 'T', 'F', m, n, k, 1.0f, x, k, 0, w, k, 0, 0.0f, c, n, &co)
         if (QG_DNNL_CALL != dnnl_success) { fprintf(stderr, "dnnl_gemm_u8s8s32 failed\n"); return 1; }
         cache_evictor evictor = {NULL, 0};
-        if (cold) evictor = evictor_make(threads);
+        if (cold) evictor = evictor_make(cold);
         static double times[100000];
         int runs = 0;
         const double start = now();

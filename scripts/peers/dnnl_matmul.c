@@ -8,8 +8,9 @@
 // packed layout (format "any"), into which they are reordered once, before
 // timing, as qgemm packs once.
 //
-// Reads lines "M K N THREADS MIN_SECONDS [cold]" on stdin ("cold": the caches
-// evicted before every timed run, cache_evictor.h) and prints, after the
+// Reads lines "M K N THREADS MIN_SECONDS [cold N]" on stdin ("cold N": the
+// caches evicted before every timed run, for a run of at most N threads,
+// cache_evictor.h) and prints, after the
 // "check" lines of the arithmetic check below,
 // "M K N THREADS OUT IMPL GOPS_MEDIAN GOPS_BEST RUNS" for OUT = s8 and s32,
 // IMPL being the implementation oneDNN chose (spaces made '_'). The thread
@@ -367,7 +368,7 @@ int main(void) {
     while (read_case(&m, &k, &n, &threads, &min_seconds, &cold)) {
         omp_set_num_threads(threads);
         cache_evictor evictor = {NULL, 0};
-        if (cold) evictor = evictor_make(threads);
+        if (cold) evictor = evictor_make(cold);
         uint8_t *x = malloc((size_t)(m * k));
         int8_t *w = malloc((size_t)(n * k));
         int32_t *bias = malloc(sizeof(int32_t) * (size_t)n);

@@ -1,8 +1,9 @@
 """The timed loop the ONNX Runtime harnesses share (ort_gemm.py,
 ort_matmulnbits.py): a one-node session on THREADS intra-op threads, its
 input "a" bound once so the loop measures the operator, not Python's copies;
-prints "M K N THREADS OP GOPS_MEDIAN GOPS_BEST RUNS". With cold=True the
-caches are evicted before every timed run, as `qgemm bench --cold` does."""
+prints "M K N THREADS OP GOPS_MEDIAN GOPS_BEST RUNS". With cold_threads=N
+the caches are evicted before every timed run, as `qgemm bench --cold` does
+for a run of at most N threads (cache_rule.py)."""
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,14 +14,14 @@ from cache_rule import evict_bytes
 
 
 class CacheEvictor:
-    """The rule of qgemm bench --cold: twice the caches THREADS threads may
-    use (an L2 each, an L3 for each of as many L3s as threads; at least 64
-    MiB), read on THREADS threads before every timed run and not timed. The
-    reads run on Python's threads, not on ONNX Runtime's workers, so a
-    worker's own L2 may keep a little of the weights."""
+    """The rule of qgemm bench --cold (cache_rule.py): a buffer sized for a
+    run of at most SIZE_THREADS threads, read on THREADS threads before every
+    timed run and not timed. The reads run on Python's threads, not on ONNX
+    Runtime's workers, so a worker's own L2 may keep a little of the
+    weights."""
 
-    def __init__(self, threads):
-        self.buffer = np.full(evict_bytes(threads) // 8, 0xA5A5A5A5A5A5A5A5, dtype=np.uint64)
+    def __init__(self, threads, size_threads):
+        self.buffer = np.full(evict_bytes(size_threads) // 8, 0xA5A5A5A5A5A5A5A5, dtype=np.uint64)
         self.parts = np.array_split(self.buffer, max(threads, 1))
         self.pool = ThreadPoolExecutor(len(self.parts))
 
@@ -32,7 +33,7 @@ class CacheEvictor:
         self.pool.shutdown()
 
 
-def time_model(model_bytes, x, m, k, n, threads, min_seconds, op, cold=False):
+def time_model(model_bytes, x, m, k, n, threads, min_seconds, op, cold_threads=None):
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
@@ -41,7 +42,7 @@ def time_model(model_bytes, x, m, k, n, threads, min_seconds, op, cold=False):
     binding.bind_cpu_input("a", x)
     binding.bind_output("y")
     sess.run_with_iobinding(binding)
-    evictor = CacheEvictor(threads) if cold else None
+    evictor = CacheEvictor(threads, cold_threads) if cold_threads else None
     times = []
     start = time.perf_counter()
     while len(times) < 5 or (time.perf_counter() - start < min_seconds and len(times) < 100000):

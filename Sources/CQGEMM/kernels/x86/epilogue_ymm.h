@@ -442,11 +442,12 @@ QG_YMM_INLINE void qg_ymm_epilogue8(const qg_gemm_args *a, int64_t m, int64_t n,
 
 
 /// The whole-tile form of qg_ymm_epilogue_rows: int32 or float output, all
-/// 8 channels of each of R rows; `dynamic` (per-row zero points) and
-/// `row_scaled` (float output scaled per row) are constants, so the rows run
-/// without a branch.
+/// 8 channels of each of R rows; `dynamic` (per-row zero points),
+/// `row_scaled` (float output scaled per row) and `biased` (float output with
+/// out_bias) are constants, so the rows run without a branch.
 QG_YMM_INLINE void qg_ymm_whole_rows(const qg_gemm_args *a, int64_t m0, const int R, int64_t n, const __m256i *acc,
-                                     const qg_output_kind kind, const int dynamic, const int row_scaled) {
+                                     const qg_output_kind kind, const int dynamic, const int row_scaled,
+                                     const int biased) {
 #pragma clang fp contract(off) // the reference's float operations, unfused
     const int64_t ldy = a->ldy;
     __m256i sums[QG_YMM_MAX_ROWS];
@@ -468,8 +469,7 @@ QG_YMM_INLINE void qg_ymm_whole_rows(const qg_gemm_args *a, int64_t m0, const in
     }
     float *const y = (float *)a->y + m0 * ldy + n;
     const __m256 weight_scale = _mm256_loadu_ps(a->weight_scale + n);
-    // −0 leaves every float as it is (+0 would turn −0 into +0).
-    const __m256 bias = a->out_bias ? _mm256_loadu_ps(a->out_bias + n) : _mm256_set1_ps(-0.0f);
+    const __m256 bias = biased ? _mm256_loadu_ps(a->out_bias + n) : _mm256_setzero_ps();
     const __m256 call_scale = _mm256_mul_ps(_mm256_set1_ps(a->x_scale), weight_scale);
     float sx[QG_YMM_MAX_ROWS];
     if (row_scaled) {
@@ -479,19 +479,18 @@ QG_YMM_INLINE void qg_ymm_whole_rows(const qg_gemm_args *a, int64_t m0, const in
 #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) {
         const __m256 scale = row_scaled ? _mm256_mul_ps(_mm256_set1_ps(sx[r]), weight_scale) : call_scale;
-        _mm256_storeu_ps(y + r * ldy, _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sums[r]), scale), bias));
+        const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(sums[r]), scale);
+        _mm256_storeu_ps(y + r * ldy, biased ? _mm256_add_ps(v, bias) : v);
     }
 }
 
 /// qg_ymm_epilogue8 for R rows from m0 (acc[r]: row r's sums in channel
 /// order). Whole tiles of int32 or float output (all 8 channels) run from
-/// their sums to their stores without a branch, the call's fields read once
-/// before the first store (a store to y could alias *a, so the compiler
-/// would read them again after each row). The per-row form tests the row
-/// zero points and the width of every row: at K = 64, where the epilogue is
-/// a fifth of a tile's work, its taken jumps kept the next tile's
-/// multiply-adds waiting (Zen 2, one thread, 3136×64×256: int32 output
-/// 84.7 → 91.1 GOP/s, float 78.6 → 88.4; KERNELS.md).
+/// their sums to their stores without a branch: the call's options are
+/// tested once, and its fields read before the first store (a store to y
+/// could alias *a, so the compiler would read them again after each row).
+/// At small K the epilogue is a large share of a tile, and per-row branches
+/// there hold up the next tile's multiply-adds (KERNELS.md, "The epilogue").
 QG_YMM_INLINE void qg_ymm_epilogue_rows(const qg_gemm_args *a, int64_t m0, const int R, int64_t n, int cols,
                                         const __m256i *acc, const qg_output_kind kind) {
     if ((kind != QG_KIND_INT32 && kind != QG_KIND_FLOAT) || cols < 8) {
@@ -499,13 +498,18 @@ QG_YMM_INLINE void qg_ymm_epilogue_rows(const qg_gemm_args *a, int64_t m0, const
         for (int r = 0; r < R; r++) qg_ymm_epilogue8(a, m0 + r, n, cols, acc[r], kind);
         return;
     }
-    const int row_scaled = kind == QG_KIND_FLOAT && a->row_scale;
-    if (a->row_zero_point) {
-        if (row_scaled) qg_ymm_whole_rows(a, m0, R, n, acc, kind, 1, 1);
-        else qg_ymm_whole_rows(a, m0, R, n, acc, kind, 1, 0);
-    } else {
-        if (row_scaled) qg_ymm_whole_rows(a, m0, R, n, acc, kind, 0, 1);
-        else qg_ymm_whole_rows(a, m0, R, n, acc, kind, 0, 0);
+    // For int32 output only the first bit can be set, and the compiler drops the rest.
+    const int options = (a->row_zero_point ? 1 : 0) | (kind == QG_KIND_FLOAT && a->row_scale ? 2 : 0) |
+                        (kind == QG_KIND_FLOAT && a->out_bias ? 4 : 0);
+    switch (options) {
+    case 0: qg_ymm_whole_rows(a, m0, R, n, acc, kind, 0, 0, 0); return;
+    case 1: qg_ymm_whole_rows(a, m0, R, n, acc, kind, 1, 0, 0); return;
+    case 2: qg_ymm_whole_rows(a, m0, R, n, acc, kind, 0, 1, 0); return;
+    case 3: qg_ymm_whole_rows(a, m0, R, n, acc, kind, 1, 1, 0); return;
+    case 4: qg_ymm_whole_rows(a, m0, R, n, acc, kind, 0, 0, 1); return;
+    case 5: qg_ymm_whole_rows(a, m0, R, n, acc, kind, 1, 0, 1); return;
+    case 6: qg_ymm_whole_rows(a, m0, R, n, acc, kind, 0, 1, 1); return;
+    default: qg_ymm_whole_rows(a, m0, R, n, acc, kind, 1, 1, 1); return;
     }
 }
 
