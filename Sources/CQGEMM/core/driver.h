@@ -15,7 +15,10 @@ static inline int64_t qg_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b
 /// microsecond) 0.88–0.94×; 16×64×64, 4×128×128 and 1×256×256 (2^16)
 /// 1.01–1.11× in quieter rounds but 0.82–0.96× beside a neighbour; 2^17
 /// (32×64×64, 8×128×128, 1×512×256, 2×256×256, 1×128×1024) 1.05–1.44×
-/// quieter, 0.90–1.53× beside one. Faster paths finish such calls sooner
+/// quieter, 0.90–1.53× beside one. On a host with no neighbour at all
+/// (fastest of 3 rounds): 2^15 0.89×, 2^16 1.08–1.12×, 2^17 1.39–1.51×,
+/// 2^18 1.57–1.66×; so the line sits where a neighbour can no longer turn
+/// the second thread into a loss. Faster paths finish such calls sooner
 /// still, so on them this only keeps calls off threads that would lose as
 /// well.
 enum { QG_MIN_MACS_PER_THREAD = 1 << 16 };
