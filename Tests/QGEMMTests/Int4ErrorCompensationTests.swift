@@ -178,6 +178,24 @@ struct Int4ErrorCompensationTests {
         }
     }
 
+    /// The α values tried at once: one per worker and step, and no more than
+    /// a quarter of the memory holds at 6 bytes per weight (at least one);
+    /// the machine's own memory is read and bounds nothing for a small layer.
+    @Test func theSearchTriesNoMoreAlphasAtOnceThanTheMemoryHolds() {
+        let gib: UInt64 = 1 << 30
+        #expect(Int4Weights.searchSideBySide(tried: 21, workers: 64, weights: 1_000, memory: 16 * gib) == 21)
+        #expect(Int4Weights.searchSideBySide(tried: 21, workers: 2, weights: 1_000, memory: 16 * gib) == 2)
+        // 4096×11008 weights: 270 MB each; a quarter of 16 GiB holds 15.
+        #expect(Int4Weights.searchSideBySide(tried: 21, workers: 64, weights: 4096 * 11008, memory: 16 * gib) == 15)
+        #expect(Int4Weights.searchSideBySide(tried: 21, workers: 64, weights: 4096 * 11008, memory: 2 * gib) == 1)
+        #expect(Int4Weights.searchSideBySide(tried: 21, workers: 64, weights: 4096 * 11008, memory: 0) == 1)
+        #expect(Int4Weights.searchSideBySide(tried: 21, workers: 64, weights: Int.max, memory: .max) == 1)
+        #expect(Int4Weights.searchSideBySide(tried: 21, workers: 64, weights: 1, memory: .max) == 21)
+        let memory = physicalMemoryBytes()
+        #expect(memory > 1 << 26, "this machine's memory: \(memory) bytes")
+        #expect(Int4Weights.searchSideBySide(tried: 4, workers: 2, weights: 37 * 200, memory: memory) == 2)
+    }
+
     /// The factorization and inversion with every step shared out among
     /// threads (splitWork 1, which no call of the search's size reaches
     /// below K ≈ 400) give one thread's bits.

@@ -153,6 +153,17 @@ public final class Int4Weights: Sendable {
                       groupSize: groupSize, bias: bias, smoothing: smoothing)
     }
 
+    /// How many α values ``searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:threads:)``
+    /// tries at once: one per worker, at most `tried`, and no more than hold
+    /// their candidate weights (6 bytes per weight, an upper bound) in a
+    /// quarter of `memory` bytes; at least one. It changes only the speed:
+    /// every α's error is the same however many run beside it.
+    static func searchSideBySide(tried: Int, workers: Int, weights: Int, memory: UInt64) -> Int {
+        let perCandidate = UInt64(max(weights, 1)).multipliedReportingOverflow(by: 6)
+        let fit = perCandidate.overflow ? 1 : memory / 4 / perCandidate.partialValue
+        return max(1, min(tried, workers, Int(min(fit, UInt64(Int.max)))))
+    }
+
     /// Quantizes Float weights with AWQ-style per-input-channel scaling
     /// (Lin et al., 2024) searched on calibration inputs: for each α in
     /// 0, 1/`steps`, …, 1, the factors `s_j = mean|X_j|^α` (divided by
@@ -185,8 +196,11 @@ public final class Int4Weights: Sendable {
     ///     the α values are tried side by side, and the Float reference
     ///     output and the error compensation are shared out by rows and
     ///     channels. The result is the same for every thread count. Each α
-    ///     tried at once holds its own quantized copy of the weights (about 6
-    ///     bytes per weight), so fewer threads also bound the memory.
+    ///     tried at once holds its own quantized copy of the weights (up to
+    ///     about 6 bytes per weight), so no more are tried at once than fit
+    ///     in a quarter of the machine's memory (the threads left over go to
+    ///     each α's own layer call), and fewer threads bound the memory
+    ///     further.
     /// - Returns: the weights and the α chosen.
     /// - Throws: ``QGEMMError`` for bad shapes or values; with error
     ///   compensation, `.invalidArgument` for a damping outside (0, 10],
@@ -275,11 +289,14 @@ public final class Int4Weights: Sendable {
         // Every step's error, the steps shared out among the threads (each
         // candidate's own call then gets the threads left over, the same bits
         // on any count); only the winner's weights are kept, made again below.
-        let tried = steps + 1, callThreads = max(1, workers / tried)
+        let tried = steps + 1
+        let sideBySide = Self.searchSideBySide(tried: tried, workers: workers, weights: n * k,
+                                               memory: physicalMemoryBytes())
+        let callThreads = max(1, workers / sideBySide)
         var errors = [Result<Double, QGEMMError>](repeating: .failure(QGEMMError(.invalidArgument, "no α was tried")),
                                                   count: tried)
         errors.withUnsafeMutableBufferPointer { out in
-            forEachChunk(of: tried, threads: workers) { stepRange in
+            forEachChunk(of: tried, threads: sideBySide) { stepRange in
                 for step in stepRange {
                     do throws(QGEMMError) { out[step] = .success(try sampleError(try candidate(step), threads: callThreads)) }
                     catch { out[step] = .failure(error) }
@@ -524,4 +541,13 @@ extension KernelPath {
         guard let c = cValue, let name = qg_w4_path_ukernel(c) else { return nil }
         return String(cString: name)
     }
+}
+
+/// The machine's physical memory in bytes (sysconf), or `UInt64.max` where
+/// the system does not say, which then bounds nothing.
+func physicalMemoryBytes() -> UInt64 {
+    let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+    guard pages > 0, pageSize > 0 else { return .max }
+    let bytes = UInt64(pages).multipliedReportingOverflow(by: UInt64(pageSize))
+    return bytes.overflow ? .max : bytes.partialValue
 }
