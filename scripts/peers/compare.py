@@ -1,6 +1,8 @@
 """The comparison behind scripts/bench-peers: qgemm against oneDNN (matmul
 primitive and dnnl_gemm_u8s8s32), ONNX Runtime and PyTorch on the same shapes
-and thread counts, in one run. See the wrapper's header for the options."""
+and thread counts, in one run: qgemm's int8 output against every peer, and its
+int32 output against the int32 routes. See the wrapper's header for the
+options."""
 import argparse
 import json
 import os
@@ -23,6 +25,10 @@ PEERS = [("oneDNN matmul s8", "dnnl-mm-s8", "onednn_matmul_s8"),
          ("PyTorch onednn", "pt-onednn", "torch_onednn"),
          ("torch._int_mm", "int_mm", "torch_int_mm")]
 SHORT = {name: short for name, short, _ in PEERS}
+# Each peer's output type: the requantizing routes write bytes, the others int32.
+OUTPUT = {"oneDNN matmul s8": "int8", "ORT QLinearMatMul": "uint8", "PyTorch fbgemm": "uint8",
+          "PyTorch onednn": "uint8"}
+INT32_PEERS = [name for name, _, _ in PEERS if name not in OUTPUT]
 
 p = argparse.ArgumentParser(prog="scripts/bench-peers")
 p.add_argument("--threads", default="1,2", help="thread counts, comma-separated (default 1,2)")
@@ -69,7 +75,7 @@ elif subprocess.run([torch_python, "-c", "import torch"], stdout=subprocess.DEVN
 if not args.dnnl_matmul:
     print("bench-peers: no --dnnl-matmul harness, the oneDNN matmul primitive left out", file=sys.stderr)
 
-doc = None
+doc = doc32 = None
 median, fastest = {}, {}  # (m, k, n, threads, peer name) → best median and fastest single run, GOP/s
 impl = {}  # (m, k, n, threads, "s8" or "s32") → the oneDNN matmul implementation
 # Each harness first checks its routes' arithmetic on this CPU with full-range
@@ -98,18 +104,27 @@ def run(argv, feed):
     return lines
 
 
+def merged(kept, this):
+    """`this` run of qgemm bench kept with the earlier ones: the same cases in
+    the same order, each with its best median and its fastest run."""
+    if kept is None:
+        return this
+    for old, new in zip(kept["results"], this["results"]):
+        best = max(old["int8_gops_best"], new["int8_gops_best"])
+        if new["int8_gops"] > old["int8_gops"]:
+            old.update(new)
+        old["int8_gops_best"] = best
+    return kept
+
+
 for round_index in range(args.rounds):
     tag = f" (round {round_index + 1} of {args.rounds})" if args.rounds > 1 else ""
     print(f"bench-peers: qgemm (int8 requantized output){tag} …", file=sys.stderr)
-    this = json.loads(subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout)
-    if doc is None:
-        doc = this
-    else:  # the same cases in the same order: keep the best median of each
-        for kept, new in zip(doc["results"], this["results"]):
-            best = max(kept["int8_gops_best"], new["int8_gops_best"])
-            if new["int8_gops"] > kept["int8_gops"]:
-                kept.update(new)
-            kept["int8_gops_best"] = best
+    doc = merged(doc, json.loads(subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout))
+    # int32 output too, beside the int32 routes: like for like.
+    print(f"bench-peers: qgemm (int32 output){tag} …", file=sys.stderr)
+    doc32 = merged(doc32, json.loads(subprocess.run(cmd + ["--output-type", "int32"], check=True,
+                                                    stdout=subprocess.PIPE, text=True).stdout))
     cases = [(r["m"], r["k"], r["n"], r["threads"]) for r in doc["results"]]
     # Sized for the most threads of the run, as qgemm bench sizes its one buffer.
     cold = f" cold {max(t for _, _, _, t in cases)}" if args.cold else ""
@@ -147,7 +162,7 @@ def strongest(values, exact_only=True):
 
 
 rows = []
-for r in doc["results"]:
+for r, r32 in zip(doc["results"], doc32["results"]):
     case = (r["m"], r["k"], r["n"], r["threads"])
     med = {name: median.get(case + (name,)) for name, _, _ in PEERS}
     run_best = {name: fastest.get(case + (name,)) for name, _, _ in PEERS}
@@ -171,6 +186,14 @@ for r in doc["results"]:
                 "best_peer_fastest_run_any": any_fast_name,
                 "ratio_fastest_runs_any": r["int8_gops_best"] / any_fast if any_fast else None,
                 "peak_fraction": r["peak_fraction"]})
+    # Like for like: qgemm's int32 output against the int32 routes.
+    fast32_name, fast32 = strongest({name: run_best[name] for name in INT32_PEERS})
+    any32_name, any32 = strongest({name: run_best[name] for name in INT32_PEERS}, exact_only=False)
+    row.update({"qgemm_int32_gops": r32["int8_gops"], "qgemm_int32_gops_best": r32["int8_gops_best"],
+                "best_int32_peer_fastest_run": fast32_name,
+                "ratio_int32_fastest_runs": r32["int8_gops_best"] / fast32 if fast32 else None,
+                "best_int32_peer_fastest_run_any": any32_name,
+                "ratio_int32_fastest_runs_any": r32["int8_gops_best"] / any32 if any32 else None})
     rows.append(row)
 
 # Only the peers that gave numbers get a column.
@@ -179,8 +202,6 @@ machine = doc["machine"]
 print(f"CPU {machine['cpu']}, {machine['cores']} cores; qgemm {machine['kernel']} ({machine['microkernel']}), "
       f"int8 requantized output; VPDPBUSD-class probe {machine['int8_peak_gops']:.0f} GOP/s per core")
 rounds = f"best of {args.rounds} rounds of " if args.rounds > 1 else ""
-OUTPUT = {"oneDNN matmul s8": "int8", "ORT QLinearMatMul": "uint8", "PyTorch fbgemm": "uint8",
-          "PyTorch onednn": "uint8"}  # the others write int32
 print("GOP/s = 2·M·N·K / time. Columns: qgemm (int8 out), " + ", ".join(
     f"{short} = {name} ({OUTPUT.get(name, 'int32')} out)" for name, short, _ in columns))
 print("caches: cold, evicted before every timed run of every library" if args.cold
@@ -224,6 +245,24 @@ def table(title, suffix, name_key, ratio_keys, extra=None):
               + (f"  {extra[1](row)}" if extra else ""))
 
 
+def int32_table():
+    """qgemm's int32 output against the int32 routes, fastest runs."""
+    cols = [(name, short, key) for name, short, key in columns if name in INT32_PEERS]
+    if not cols:
+        return
+    print()
+    print(f"int32 output, like for like: fastest single runs, GOP/s (qgemm-s32: qgemm with int32 output; the "
+          f"int8 table's qgemm column requantizes)")
+    print(f"{'shape M×K×N':<16}{'thr':>4}{'qgemm-s32':>12}" + "".join(f"{short:>12}" for _, short, _ in cols)
+          + f"  {'strongest':<12}{'ratio':>9}" + (f"{'all':>9}" if any_wrong else ""))
+    for row in rows:
+        print(f"{shape(row):<16}{row['threads']:>4}{f(row['qgemm_int32_gops_best'])}"
+              + "".join(f(row[f"{key}_gops_best"], name) for name, _, key in cols)
+              + f"  {SHORT.get(row['best_int32_peer_fastest_run'], '-'):<12}"
+              + f"{ratio(row['ratio_int32_fastest_runs']):>9}"
+              + (f"{ratio(row['ratio_int32_fastest_runs_any']):>9}" if any_wrong else ""))
+
+
 def impl_text(row):
     s8, s32 = row["onednn_matmul_s8_impl"], row["onednn_matmul_s32_impl"]
     if not (s8 or s32):
@@ -237,6 +276,7 @@ table(f"fastest single runs, GOP/s ({'over ' + str(args.rounds) + ' rounds, ' if
       "shortest time)", "_best", "best_peer_fastest_run", [("ratio", "ratio_fastest_runs")]
       + ([("all", "ratio_fastest_runs_any")] if any_wrong else []),
       ("oneDNN matmul implementation", impl_text) if args.dnnl_matmul else None)
+int32_table()
 print()
 compared = [r for r in rows if r["ratio"]]
 if compared:
