@@ -161,7 +161,8 @@ struct Int4ErrorCompensationTests {
                                                     errorCompensation: compensation, threads: threads)
                 }
                 let one = try search(1)
-                for threads in [2, 5] {
+                // 8 threads: every α at once, 2 threads for each one's call.
+                for threads in [2, 5, 8] {
                     let other = try search(threads)
                     #expect(other.alpha == one.alpha && other.weights.values() == one.weights.values()
                             && other.weights.scales == one.weights.scales && other.weights.smoothing == one.weights.smoothing,
@@ -179,21 +180,28 @@ struct Int4ErrorCompensationTests {
     }
 
     /// The α values tried at once: one per worker and step, and no more than
-    /// a quarter of the memory holds at 6 bytes per weight (at least one);
-    /// the machine's own memory is read and bounds nothing for a small layer.
+    /// a quarter of the memory holds at 6 bytes per weight and 12 per group
+    /// (at least one); this process's memory is read and bounds nothing for
+    /// a small layer.
     @Test func theSearchTriesNoMoreAlphasAtOnceThanTheMemoryHolds() {
         let gib: UInt64 = 1 << 30
-        #expect(Int4Weights.searchSideBySide(tried: 21, workers: 64, weights: 1_000, memory: 16 * gib) == 21)
-        #expect(Int4Weights.searchSideBySide(tried: 21, workers: 2, weights: 1_000, memory: 16 * gib) == 2)
-        // 4096×11008 weights: 270 MB each; a quarter of 16 GiB holds 15.
-        #expect(Int4Weights.searchSideBySide(tried: 21, workers: 64, weights: 4096 * 11008, memory: 16 * gib) == 15)
-        #expect(Int4Weights.searchSideBySide(tried: 21, workers: 64, weights: 4096 * 11008, memory: 2 * gib) == 1)
-        #expect(Int4Weights.searchSideBySide(tried: 21, workers: 64, weights: 4096 * 11008, memory: 0) == 1)
-        #expect(Int4Weights.searchSideBySide(tried: 21, workers: 64, weights: Int.max, memory: .max) == 1)
-        #expect(Int4Weights.searchSideBySide(tried: 21, workers: 64, weights: 1, memory: .max) == 21)
-        let memory = physicalMemoryBytes()
-        #expect(memory > 1 << 26, "this machine's memory: \(memory) bytes")
-        #expect(Int4Weights.searchSideBySide(tried: 4, workers: 2, weights: 37 * 200, memory: memory) == 2)
+        func side(_ tried: Int, _ workers: Int, _ weights: Int, _ groups: Int, _ memory: UInt64) -> Int {
+            Int4Weights.searchSideBySide(tried: tried, workers: workers, weights: weights, groups: groups, memory: memory)
+        }
+        #expect(side(21, 64, 1_000, 40, 16 * gib) == 21)
+        #expect(side(21, 2, 1_000, 40, 16 * gib) == 2)
+        // 4096×11008 weights in groups of 32: 287.4 MB each; a quarter of 16 GiB holds 14.
+        let (w, g) = (4096 * 11008, 4096 * 11008 / 32)
+        #expect(side(21, 64, w, g, 16 * gib) == 14)
+        #expect(side(21, 64, w, g, 2 * gib) == 1)
+        #expect(side(21, 64, w, g, 0) == 1)
+        // Groups of 8 cost 7.5 bytes a weight: 12 fit where groups of 32 let 14.
+        #expect(side(21, 64, w, w / 8, 16 * gib) == 12)
+        #expect(side(21, 64, Int.max, 0, .max) == 1)
+        #expect(side(21, 64, 1, 1, .max) == 21)
+        let memory = availableMemoryBytes()
+        #expect(memory > 1 << 26, "this process's memory: \(memory) bytes")
+        #expect(side(4, 2, 37 * 200, 37 * 9, memory) == 2)
     }
 
     /// The factorization and inversion with every step shared out among

@@ -162,8 +162,9 @@ def strongest(values, exact_only=True):
 
 
 rows = []
-for r, r32 in zip(doc["results"], doc32["results"]):
+for r, r32 in zip(doc["results"], doc32["results"], strict=True):
     case = (r["m"], r["k"], r["n"], r["threads"])
+    assert case == (r32["m"], r32["k"], r32["n"], r32["threads"]), "qgemm's int8 and int32 runs timed other cases"
     med = {name: median.get(case + (name,)) for name, _, _ in PEERS}
     run_best = {name: fastest.get(case + (name,)) for name, _, _ in PEERS}
     best_name, best = strongest(med)
@@ -250,17 +251,18 @@ def int32_table():
     cols = [(name, short, key) for name, short, key in columns if name in INT32_PEERS]
     if not cols:
         return
+    some_wrong = any(name in wrong for name, _, _ in cols)
     print()
     print(f"int32 output, like for like: fastest single runs, GOP/s (qgemm-s32: qgemm with int32 output; the "
           f"int8 table's qgemm column requantizes)")
     print(f"{'shape M×K×N':<16}{'thr':>4}{'qgemm-s32':>12}" + "".join(f"{short:>12}" for _, short, _ in cols)
-          + f"  {'strongest':<12}{'ratio':>9}" + (f"{'all':>9}" if any_wrong else ""))
+          + f"  {'strongest':<12}{'ratio':>9}" + (f"{'all':>9}" if some_wrong else ""))
     for row in rows:
         print(f"{shape(row):<16}{row['threads']:>4}{f(row['qgemm_int32_gops_best'])}"
               + "".join(f(row[f"{key}_gops_best"], name) for name, _, key in cols)
               + f"  {SHORT.get(row['best_int32_peer_fastest_run'], '-'):<12}"
               + f"{ratio(row['ratio_int32_fastest_runs']):>9}"
-              + (f"{ratio(row['ratio_int32_fastest_runs_any']):>9}" if any_wrong else ""))
+              + (f"{ratio(row['ratio_int32_fastest_runs_any']):>9}" if some_wrong else ""))
 
 
 def impl_text(row):
@@ -276,7 +278,6 @@ table(f"fastest single runs, GOP/s ({'over ' + str(args.rounds) + ' rounds, ' if
       "shortest time)", "_best", "best_peer_fastest_run", [("ratio", "ratio_fastest_runs")]
       + ([("all", "ratio_fastest_runs_any")] if any_wrong else []),
       ("oneDNN matmul implementation", impl_text) if args.dnnl_matmul else None)
-int32_table()
 print()
 compared = [r for r in rows if r["ratio"]]
 if compared:
@@ -293,6 +294,7 @@ if any_wrong:
         print(f"worst ratio of fastest runs against every peer, wrong ones included: "
               f"{worst['ratio_fastest_runs_any']:.2f}x at {shape(worst)} on {worst['threads']} thread(s) against "
               f"{worst['best_peer_fastest_run_any']}")
+int32_table()
 if args.json:
     text = json.dumps({"machine": machine, "rounds": args.rounds, "caches": "cold" if args.cold else "warm",
                        "wrong_results": {name: {"wrong": w, "checked": c, "largest_error": e}

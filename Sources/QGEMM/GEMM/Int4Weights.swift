@@ -155,12 +155,17 @@ public final class Int4Weights: Sendable {
 
     /// How many α values ``searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:threads:)``
     /// tries at once: one per worker, at most `tried`, and no more than hold
-    /// their candidate weights (6 bytes per weight, an upper bound) in a
-    /// quarter of `memory` bytes; at least one. It changes only the speed:
-    /// every α's error is the same however many run beside it.
-    static func searchSideBySide(tried: Int, workers: Int, weights: Int, memory: UInt64) -> Int {
-        let perCandidate = UInt64(max(weights, 1)).multipliedReportingOverflow(by: 6)
-        let fit = perCandidate.overflow ? 1 : memory / 4 / perCandidate.partialValue
+    /// their candidate weights in a quarter of `memory` bytes; at least one.
+    /// A candidate holds at most 6 bytes per weight (the smoothed Float
+    /// copy, the int8 values, the packed nibbles) and 12 per group (its
+    /// scales in four forms). It changes only the speed: every α's error is
+    /// the same however many run beside it.
+    static func searchSideBySide(tried: Int, workers: Int, weights: Int, groups: Int, memory: UInt64) -> Int {
+        let perWeight = UInt64(max(weights, 0)).multipliedReportingOverflow(by: 6)
+        let perGroup = UInt64(max(groups, 0)).multipliedReportingOverflow(by: 12)
+        let perCandidate = perWeight.partialValue.addingReportingOverflow(perGroup.partialValue)
+        guard !perWeight.overflow, !perGroup.overflow, !perCandidate.overflow else { return 1 }
+        let fit = memory / 4 / max(perCandidate.partialValue, 1)
         return max(1, min(tried, workers, Int(min(fit, UInt64(Int.max)))))
     }
 
@@ -197,9 +202,10 @@ public final class Int4Weights: Sendable {
     ///     output and the error compensation are shared out by rows and
     ///     channels. The result is the same for every thread count. Each α
     ///     tried at once holds its own quantized copy of the weights (up to
-    ///     about 6 bytes per weight), so no more are tried at once than fit
-    ///     in a quarter of the machine's memory (the threads left over go to
-    ///     each α's own layer call), and fewer threads bound the memory
+    ///     6 bytes per weight and 12 per group), so no more are tried at once
+    ///     than fit in a quarter of the memory the process may use (the
+    ///     machine's, or a container's lower limit; the threads left over go
+    ///     to each α's own layer call), and fewer threads bound the memory
     ///     further.
     /// - Returns: the weights and the α chosen.
     /// - Throws: ``QGEMMError`` for bad shapes or values; with error
@@ -291,7 +297,7 @@ public final class Int4Weights: Sendable {
         // on any count); only the winner's weights are kept, made again below.
         let tried = steps + 1
         let sideBySide = Self.searchSideBySide(tried: tried, workers: workers, weights: n * k,
-                                               memory: physicalMemoryBytes())
+                                               groups: n * ((k + groupSize - 1) / groupSize), memory: availableMemoryBytes())
         let callThreads = max(1, workers / sideBySide)
         var errors = [Result<Double, QGEMMError>](repeating: .failure(QGEMMError(.invalidArgument, "no α was tried")),
                                                   count: tried)
@@ -543,11 +549,34 @@ extension KernelPath {
     }
 }
 
-/// The machine's physical memory in bytes (sysconf), or `UInt64.max` where
-/// the system does not say, which then bounds nothing.
-func physicalMemoryBytes() -> UInt64 {
+/// The memory this process may use, in bytes: the machine's physical memory
+/// (sysconf), or on Linux a container's limit when it is lower (cgroup v2
+/// `memory.max`, or v1 `memory.limit_in_bytes`); `UInt64.max` where neither
+/// says, which then bounds nothing. It sets how much runs at once, never a
+/// result.
+func availableMemoryBytes() -> UInt64 {
+    var bytes = UInt64.max
     let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
-    guard pages > 0, pageSize > 0 else { return .max }
-    let bytes = UInt64(pages).multipliedReportingOverflow(by: UInt64(pageSize))
-    return bytes.overflow ? .max : bytes.partialValue
+    if pages > 0, pageSize > 0 {
+        let physical = UInt64(pages).multipliedReportingOverflow(by: UInt64(pageSize))
+        if !physical.overflow { bytes = physical.partialValue }
+    }
+    #if os(Linux)
+    for path in ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"] {
+        if let limit = firstNumber(inFile: path) { bytes = min(bytes, limit) }
+    }
+    #endif
+    return bytes
+}
+
+/// The unsigned decimal number a small file starts with ("max" and the
+/// like give nil).
+private func firstNumber(inFile path: String) -> UInt64? {
+    guard let file = fopen(path, "r") else { return nil }
+    defer { fclose(file) }
+    var buffer = [CChar](repeating: 0, count: 64)
+    guard fgets(&buffer, Int32(buffer.count), file) != nil else { return nil }
+    let digits = buffer.prefix { $0 >= 48 && $0 <= 57 }
+    guard !digits.isEmpty else { return nil }
+    return UInt64(String(decoding: digits.map { UInt8($0) }, as: UTF8.self))
 }
