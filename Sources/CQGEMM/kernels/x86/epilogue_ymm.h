@@ -405,10 +405,12 @@ QG_YMM_INLINE int qg_ymm_q8_takes_rows(const qg_ymm_params *p, const qg_output_k
 }
 
 /// Finishes 8 channel sums of row m in channel order (channels n …, bias and
-/// the call's zero-point term already in: the params' start values) into the
-/// output of `kind`, and stores the first `cols` (1..8). Not the narrow
-/// route: where the call's params allow it, the tiles take qg_ymm_q8_rows
-/// (or, the avx2 decode tile, qg_ymm_q8_row).
+/// the call's zero-point term already in: the params' start values) into
+/// int8 or uint8 output of `kind` by the general route (int64 products), and
+/// stores the first `cols` (1..8). Where the call's params allow it, the
+/// tiles take the narrow route instead (qg_ymm_q8_rows, or in the avx2
+/// decode tile qg_ymm_q8_row); int32 and float output go through
+/// qg_ymm_epilogue_rows.
 QG_YMM_INLINE void qg_ymm_epilogue8(const qg_gemm_args *a, int64_t m, int64_t n, int cols, __m256i acc,
                                     const qg_output_kind kind) {
 #pragma clang fp contract(off) // the reference's float operations, unfused
@@ -416,38 +418,30 @@ QG_YMM_INLINE void qg_ymm_epilogue8(const qg_gemm_args *a, int64_t m, int64_t n,
         const __m256i rs = _mm256_loadu_si256((const __m256i *)(a->row_sum + n));
         acc = _mm256_sub_epi32(acc, _mm256_mullo_epi32(_mm256_set1_epi32(a->row_zero_point[m]), rs));
     }
-    if (kind == QG_KIND_INT32) {
-        qg_ymm_store_words((int32_t *)a->y + m * a->ldy + n, acc, cols);
-    } else if (kind == QG_KIND_FLOAT) {
-        const float sx = a->row_scale ? a->row_scale[m] : a->x_scale;
-        const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(sx), _mm256_loadu_ps(a->weight_scale + n));
-        __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale);
-        if (a->out_bias) v = _mm256_add_ps(v, _mm256_loadu_ps(a->out_bias + n));
-        qg_ymm_store_words((float *)a->y + m * a->ldy + n, _mm256_castps_si256(v), cols);
+    const int32_t lo = a->clamp_lo - a->y_zero_point, hi = a->clamp_hi - a->y_zero_point;
+    __m256i q;
+    if (kind == QG_KIND_Q8_FLOAT) {
+        __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_loadu_ps(a->float_multiplier + n));
+        v = _mm256_max_ps(v, _mm256_set1_ps((float)lo));
+        v = _mm256_min_ps(v, _mm256_set1_ps((float)hi));
+        q = _mm256_cvtps_epi32(v); // round half to even (MXCSR default)
     } else {
-        const int32_t lo = a->clamp_lo - a->y_zero_point, hi = a->clamp_hi - a->y_zero_point;
-        __m256i q;
-        if (kind == QG_KIND_Q8_FLOAT) {
-            __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_loadu_ps(a->float_multiplier + n));
-            v = _mm256_max_ps(v, _mm256_set1_ps((float)lo));
-            v = _mm256_min_ps(v, _mm256_set1_ps((float)hi));
-            q = _mm256_cvtps_epi32(v); // round half to even (MXCSR default)
-        } else {
-            q = qg_ymm_requantize_fixed(a, n, acc, lo, hi, kind == QG_KIND_Q8_DOUBLE);
-        }
-        qg_ymm_store_low_bytes((uint8_t *)a->y + m * a->ldy + n, _mm256_add_epi32(q, _mm256_set1_epi32(a->y_zero_point)),
-                               cols);
+        q = qg_ymm_requantize_fixed(a, n, acc, lo, hi, kind == QG_KIND_Q8_DOUBLE);
     }
+    qg_ymm_store_low_bytes((uint8_t *)a->y + m * a->ldy + n, _mm256_add_epi32(q, _mm256_set1_epi32(a->y_zero_point)),
+                           cols);
 }
 
 
-/// The whole-tile form of qg_ymm_epilogue_rows: int32 or float output, all
-/// 8 channels of each of R rows; `dynamic` (per-row zero points),
-/// `row_scaled` (float output scaled per row) and `biased` (float output with
-/// out_bias) are constants, so the rows run without a branch.
-QG_YMM_INLINE void qg_ymm_whole_rows(const qg_gemm_args *a, int64_t m0, const int R, int64_t n, const __m256i *acc,
-                                     const qg_output_kind kind, const int dynamic, const int row_scaled,
-                                     const int biased) {
+/// Int32 or float output of R rows from m0 (acc[r]: row r's sums in
+/// channel order), the first `cols` (1..8) channels of each stored, with
+/// `dynamic` (per-row zero points), `row_scaled` (float output scaled per
+/// row) and `biased` (float output with out_bias) as the call has them. The
+/// whole tiles of qg_ymm_epilogue_rows pass all four as constants, so their
+/// rows run without a branch.
+QG_YMM_INLINE void qg_ymm_int32_float_rows(const qg_gemm_args *a, int64_t m0, const int R, int64_t n, int cols,
+                                           const __m256i *acc, const qg_output_kind kind, const int dynamic,
+                                           const int row_scaled, const int biased) {
 #pragma clang fp contract(off) // the reference's float operations, unfused
     const int64_t ldy = a->ldy;
     __m256i sums[QG_YMM_MAX_ROWS];
@@ -464,7 +458,7 @@ QG_YMM_INLINE void qg_ymm_whole_rows(const qg_gemm_args *a, int64_t m0, const in
     if (kind == QG_KIND_INT32) {
         int32_t *const y = (int32_t *)a->y + m0 * ldy + n;
 #pragma clang loop unroll(full)
-        for (int r = 0; r < R; r++) _mm256_storeu_si256((__m256i *)(y + r * ldy), sums[r]);
+        for (int r = 0; r < R; r++) qg_ymm_store_words(y + r * ldy, sums[r], cols);
         return;
     }
     float *const y = (float *)a->y + m0 * ldy + n;
@@ -480,12 +474,13 @@ QG_YMM_INLINE void qg_ymm_whole_rows(const qg_gemm_args *a, int64_t m0, const in
     for (int r = 0; r < R; r++) {
         const __m256 scale = row_scaled ? _mm256_mul_ps(_mm256_set1_ps(sx[r]), weight_scale) : call_scale;
         const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(sums[r]), scale);
-        _mm256_storeu_ps(y + r * ldy, biased ? _mm256_add_ps(v, bias) : v);
+        qg_ymm_store_words(y + r * ldy, _mm256_castps_si256(biased ? _mm256_add_ps(v, bias) : v), cols);
     }
 }
 
-/// qg_ymm_epilogue8 for R rows from m0 (acc[r]: row r's sums in channel
-/// order). Whole tiles of int32 or float output (all 8 channels) run from
+/// The epilogue of R rows from m0 and channels n … n + cols − 1 (acc[r]: row
+/// r's sums in channel order) for every output but the narrow route of int8
+/// and uint8. Whole tiles of int32 or float output (all 8 channels) run from
 /// their sums to their stores without a branch: the call's options are
 /// tested once, and its fields read before the first store (a store to y
 /// could alias *a, so the compiler would read them again after each row).
@@ -493,23 +488,27 @@ QG_YMM_INLINE void qg_ymm_whole_rows(const qg_gemm_args *a, int64_t m0, const in
 /// there hold up the next tile's multiply-adds (KERNELS.md, "The epilogue").
 QG_YMM_INLINE void qg_ymm_epilogue_rows(const qg_gemm_args *a, int64_t m0, const int R, int64_t n, int cols,
                                         const __m256i *acc, const qg_output_kind kind) {
-    if ((kind != QG_KIND_INT32 && kind != QG_KIND_FLOAT) || cols < 8) {
+    if (kind != QG_KIND_INT32 && kind != QG_KIND_FLOAT) {
 #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) qg_ymm_epilogue8(a, m0 + r, n, cols, acc[r], kind);
         return;
     }
-    // For int32 output only the first bit can be set, and the compiler drops the rest.
-    const int options = (a->row_zero_point ? 1 : 0) | (kind == QG_KIND_FLOAT && a->row_scale ? 2 : 0) |
-                        (kind == QG_KIND_FLOAT && a->out_bias ? 4 : 0);
-    switch (options) {
-    case 0: qg_ymm_whole_rows(a, m0, R, n, acc, kind, 0, 0, 0); return;
-    case 1: qg_ymm_whole_rows(a, m0, R, n, acc, kind, 1, 0, 0); return;
-    case 2: qg_ymm_whole_rows(a, m0, R, n, acc, kind, 0, 1, 0); return;
-    case 3: qg_ymm_whole_rows(a, m0, R, n, acc, kind, 1, 1, 0); return;
-    case 4: qg_ymm_whole_rows(a, m0, R, n, acc, kind, 0, 0, 1); return;
-    case 5: qg_ymm_whole_rows(a, m0, R, n, acc, kind, 1, 0, 1); return;
-    case 6: qg_ymm_whole_rows(a, m0, R, n, acc, kind, 0, 1, 1); return;
-    default: qg_ymm_whole_rows(a, m0, R, n, acc, kind, 1, 1, 1); return;
+    // For int32 output only `dynamic` can be set, and the compiler drops the rest.
+    const int dynamic = a->row_zero_point != NULL, row_scaled = kind == QG_KIND_FLOAT && a->row_scale,
+              biased = kind == QG_KIND_FLOAT && a->out_bias;
+    if (cols < 8) {
+        qg_ymm_int32_float_rows(a, m0, R, n, cols, acc, kind, dynamic, row_scaled, biased);
+        return;
+    }
+    switch (dynamic | row_scaled << 1 | biased << 2) {
+    case 0: qg_ymm_int32_float_rows(a, m0, R, n, 8, acc, kind, 0, 0, 0); return;
+    case 1: qg_ymm_int32_float_rows(a, m0, R, n, 8, acc, kind, 1, 0, 0); return;
+    case 2: qg_ymm_int32_float_rows(a, m0, R, n, 8, acc, kind, 0, 1, 0); return;
+    case 3: qg_ymm_int32_float_rows(a, m0, R, n, 8, acc, kind, 1, 1, 0); return;
+    case 4: qg_ymm_int32_float_rows(a, m0, R, n, 8, acc, kind, 0, 0, 1); return;
+    case 5: qg_ymm_int32_float_rows(a, m0, R, n, 8, acc, kind, 1, 0, 1); return;
+    case 6: qg_ymm_int32_float_rows(a, m0, R, n, 8, acc, kind, 0, 1, 1); return;
+    default: qg_ymm_int32_float_rows(a, m0, R, n, 8, acc, kind, 1, 1, 1); return;
     }
 }
 
