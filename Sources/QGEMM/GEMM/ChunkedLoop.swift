@@ -32,3 +32,22 @@ func threadCount(_ threads: Int?) throws(QGEMMError) -> Int {
     let checked = try PackedWeights.checkThreads(threads)
     return checked == 0 ? max(1, CPUFeatures.current.cores) : Int(checked)
 }
+
+/// The memory this process may use, in bytes: the machine's physical memory,
+/// or on Linux a container's limit when it is lower (cgroup v2 `memory.max`,
+/// or v1 `memory.limit_in_bytes`); `UInt64.max` where neither says, which
+/// then bounds nothing. It sets how much runs at once, never a result.
+func availableMemoryBytes() -> UInt64 {
+    let physical = ProcessInfo.processInfo.physicalMemory
+    var bytes = physical > 0 ? physical : .max
+    #if os(Linux)
+    for path in ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"] {
+        // "max" (no limit) reads as no number.
+        if let text = try? String(contentsOfFile: path, encoding: .utf8),
+           let limit = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            bytes = min(bytes, limit)
+        }
+    }
+    #endif
+    return bytes
+}

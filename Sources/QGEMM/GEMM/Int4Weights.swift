@@ -548,35 +548,3 @@ extension KernelPath {
         return String(cString: name)
     }
 }
-
-/// The memory this process may use, in bytes: the machine's physical memory
-/// (sysconf), or on Linux a container's limit when it is lower (cgroup v2
-/// `memory.max`, or v1 `memory.limit_in_bytes`); `UInt64.max` where neither
-/// says, which then bounds nothing. It sets how much runs at once, never a
-/// result.
-func availableMemoryBytes() -> UInt64 {
-    var bytes = UInt64.max
-    let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
-    if pages > 0, pageSize > 0 {
-        let physical = UInt64(pages).multipliedReportingOverflow(by: UInt64(pageSize))
-        if !physical.overflow { bytes = physical.partialValue }
-    }
-    #if os(Linux)
-    for path in ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"] {
-        if let limit = firstNumber(inFile: path) { bytes = min(bytes, limit) }
-    }
-    #endif
-    return bytes
-}
-
-/// The unsigned decimal number a small file starts with ("max" and the
-/// like give nil).
-private func firstNumber(inFile path: String) -> UInt64? {
-    guard let file = fopen(path, "r") else { return nil }
-    defer { fclose(file) }
-    var buffer = [CChar](repeating: 0, count: 64)
-    guard fgets(&buffer, Int32(buffer.count), file) != nil else { return nil }
-    let digits = buffer.prefix { $0 >= 48 && $0 <= 57 }
-    guard !digits.isEmpty else { return nil }
-    return UInt64(String(decoding: digits.map { UInt8($0) }, as: UTF8.self))
-}
