@@ -106,6 +106,7 @@ struct Bench: ParsableCommand {
         runner.groupSize = groupSize ?? 32
         if cold { runner.evictor = CacheEvictor(threads: threads.max() ?? 1) }
         var machine = runner.machine()
+        machine.evict_bytes = runner.evictor?.buffer.count
         let threadList = threads
         let jsonToStdout = json == "-" || csv == "-"
         if !jsonToStdout {

@@ -91,6 +91,9 @@ struct BenchMachine: Codable {
     /// Single-core fp32 FMA peak, in GFLOP/s, with the widest FMA the CPU has.
     let fp32_peak_gflops: Double
     let fp32_peak_vector_bits: Int
+    /// With --cold, the bytes read before every timed run (absent without):
+    /// scripts/bench-peers has every peer read as many.
+    var evict_bytes: Int? = nil
 
     /// Counts a new int8 probe (GOP/s) and keeps the best.
     mutating func recordInt8Probe(_ gops: Double) {

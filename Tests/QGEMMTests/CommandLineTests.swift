@@ -299,8 +299,9 @@ struct CommandLineTests {
     }
 
     /// `bench --cold` marks its rows "cold" in the JSON and the CSV, int8 and
-    /// int4 alike, and the table says how much it reads before every run;
-    /// without it the rows are "warm" and the table says nothing of caches.
+    /// int4 alike, and the table and the JSON's machine block (`evict_bytes`)
+    /// say how much it reads before every run; without it the rows are
+    /// "warm" and neither says anything of caches.
     @Test func benchColdMarksItsRows() throws {
         for cold in [false, true] {
             for weights in ["int8", "int4"] {
@@ -311,6 +312,8 @@ struct CommandLineTests {
                 let doc = try JSONSerialization.jsonObject(with: json.stdout) as? [String: Any]
                 let row = (doc?["results"] as? [[String: Any]])?.first
                 #expect(row?["caches"] as? String == (cold ? "cold" : "warm"), "\(weights): \(String(describing: row))")
+                let evictBytes = (doc?["machine"] as? [String: Any])?["evict_bytes"] as? Int
+                #expect((evictBytes != nil) == cold && (evictBytes ?? 64 << 20) >= 64 << 20, "\(String(describing: doc?["machine"]))")
                 let csv = String(decoding: try qgemm(base + ["--csv", "-"]).stdout, as: UTF8.self).split(separator: "\n")
                 #expect(csv.count == 2 && csv[0].hasSuffix(",caches,peak_gops")
                         && csv[1].split(separator: ",", omittingEmptySubsequences: false).dropLast().last == (cold ? "cold" : "warm"), "\(csv)")

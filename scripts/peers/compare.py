@@ -126,8 +126,8 @@ for round_index in range(args.rounds):
     doc32 = merged(doc32, json.loads(subprocess.run(cmd + ["--output-type", "int32"], check=True,
                                                     stdout=subprocess.PIPE, text=True).stdout))
     cases = [(r["m"], r["k"], r["n"], r["threads"]) for r in doc["results"]]
-    # Sized for the most threads of the run, as qgemm bench sizes its one buffer.
-    cold = f" cold {max(t for _, _, _, t in cases)}" if args.cold else ""
+    # Every peer reads as many bytes before each run as qgemm did.
+    cold = f" cold {doc['machine']['evict_bytes']}" if args.cold else ""
     feed = "".join(f"{m} {k} {n} {t} {args.min_time}{cold}\n" for m, k, n, t in cases)
 
     if args.dnnl_matmul:

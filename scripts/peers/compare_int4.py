@@ -6,7 +6,8 @@ and median per shape, and the ratios from the fastest runs. The int4 rows
 also give the GB/s of weights and scales the fastest call read, against the
 fastest plain read of the same bytes that qgemm bench times between its
 calls. --cold evicts the caches before every timed run of every library
-(qgemm bench --cold, ort_timing.CacheEvictor): a decode step reads each
+(qgemm bench --cold, and ort_timing.CacheEvictor reading as many bytes as
+qgemm reports in its JSON's machine.evict_bytes): a decode step reads each
 layer's weights once, so it finds them in memory, not in the caches."""
 import argparse
 import json
@@ -47,20 +48,21 @@ def qgemm(extra, lib):
         cmd += ["--shape", s]
     if a.kernel:
         cmd += ["--kernel", a.kernel]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    for r in json.loads(out)["results"]:
+    doc = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    for r in doc["results"]:
         keep(lib, r["m"], r["k"], r["n"], r["threads"], r["int8_gops"], r["int8_gops_best"])
         if "stream_read_gbps_best" in r:
             key = (r["m"], r["k"], r["n"], r["threads"])
             w, rd = stream.get(key, (0.0, 0.0))
             stream[key] = (max(w, r["weight_gbps_best"]), max(rd, r["stream_read_gbps_best"]))
+    return doc
 
 
 for rnd in range(a.rounds):
     print(f"bench-peers: round {rnd + 1} of {a.rounds}", file=sys.stderr)
     qgemm(["--weights", "int4", "--group-size", str(a.group_size)], "qgemm int4")
-    qgemm(["--output-type", "float"], "qgemm int8")
-    cold = f" cold {max(threads)}" if a.cold else ""  # the eviction sized as qgemm bench sizes it
+    machine = qgemm(["--output-type", "float"], "qgemm int8")["machine"]
+    cold = f" cold {machine['evict_bytes']}" if a.cold else ""  # as many bytes as qgemm read
     lines = "".join(f"{s.replace('x', ' ')} {t} {a.min_time} {a.group_size}{cold}\n" for s in shapes for t in threads)
     out = subprocess.run([sys.executable, "scripts/peers/ort_matmulnbits.py"], input=lines, check=True,
                          capture_output=True, text=True).stdout

@@ -1,8 +1,8 @@
 // Times oneDNN's dnnl_gemm_u8s8s32 (uint8 activations X[M×K] times int8
 // weights W[N×K]ᵀ into int32 C[M×N], row-major, no requantization) for
-// scripts/bench-peers. Reads lines "M K N THREADS MIN_SECONDS [cold N]" on stdin
-// and prints "M K N THREADS GOPS_MEDIAN GOPS_BEST RUNS" for each; "cold N"
-// evicts the caches before every timed run, for a run of at most N threads
+// scripts/bench-peers. Reads lines "M K N THREADS MIN_SECONDS [cold BYTES]" on
+// stdin and prints "M K N THREADS GOPS_MEDIAN GOPS_BEST RUNS" for each; "cold
+// BYTES" evicts the caches before every timed run with a read of BYTES bytes
 // (cache_evictor.h). The thread count goes to oneDNN's OpenMP runtime
 // (omp_set_num_threads).
 //
@@ -64,7 +64,8 @@ static void arithmetic_check(void) {
 int main(void) {
     arithmetic_check();
     long long m, k, n;
-    int threads, cold;
+    int threads;
+    long long cold;
     double min_seconds;
     while (read_case(&m, &k, &n, &threads, &min_seconds, &cold)) {
         omp_set_num_threads(threads);

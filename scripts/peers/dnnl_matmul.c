@@ -8,8 +8,8 @@
 // packed layout (format "any"), into which they are reordered once, before
 // timing, as qgemm packs once.
 //
-// Reads lines "M K N THREADS MIN_SECONDS [cold N]" on stdin ("cold N": the
-// caches evicted before every timed run, for a run of at most N threads,
+// Reads lines "M K N THREADS MIN_SECONDS [cold BYTES]" on stdin ("cold BYTES":
+// the caches evicted before every timed run with a read of BYTES bytes,
 // cache_evictor.h) and prints, after the
 // "check" lines of the arithmetic check below,
 // "M K N THREADS OUT IMPL GOPS_MEDIAN GOPS_BEST RUNS" for OUT = s8 and s32,
@@ -363,7 +363,8 @@ int main(void) {
     arithmetic_check(eng, stream);
 
     long long m, k, n;
-    int threads, cold;
+    int threads;
+    long long cold;
     double min_seconds;
     while (read_case(&m, &k, &n, &threads, &min_seconds, &cold)) {
         omp_set_num_threads(threads);

@@ -1,27 +1,24 @@
 """The timed loop the ONNX Runtime harnesses share (ort_gemm.py,
 ort_matmulnbits.py): a one-node session on THREADS intra-op threads, its
 input "a" bound once so the loop measures the operator, not Python's copies;
-prints "M K N THREADS OP GOPS_MEDIAN GOPS_BEST RUNS". With cold_threads=N
-the caches are evicted before every timed run, as `qgemm bench --cold` does
-for a run of at most N threads (cache_rule.py)."""
+prints "M K N THREADS OP GOPS_MEDIAN GOPS_BEST RUNS". With cold_bytes=B
+the caches are evicted before every timed run by a read of B bytes, as many
+as `qgemm bench --cold` reads (cold_lines.py)."""
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import onnxruntime as ort
 
-from cache_rule import evict_bytes
-
 
 class CacheEvictor:
-    """The rule of qgemm bench --cold (cache_rule.py): a buffer sized for a
-    run of at most SIZE_THREADS threads, read on THREADS threads before every
-    timed run and not timed. The reads run on Python's threads, not on ONNX
-    Runtime's workers, so a worker's own L2 may keep a little of the
-    weights."""
+    """A buffer of BYTES bytes (as many as qgemm bench --cold reads), read on
+    THREADS threads before every timed run and not timed. The reads run on
+    Python's threads, not on ONNX Runtime's workers, so a worker's own L2 may
+    keep a little of the weights."""
 
-    def __init__(self, threads, size_threads):
-        self.buffer = np.full(evict_bytes(size_threads) // 8, 0xA5A5A5A5A5A5A5A5, dtype=np.uint64)
+    def __init__(self, threads, nbytes):
+        self.buffer = np.full(nbytes // 8, 0xA5A5A5A5A5A5A5A5, dtype=np.uint64)
         self.parts = np.array_split(self.buffer, max(threads, 1))
         self.pool = ThreadPoolExecutor(len(self.parts))
 
@@ -33,7 +30,7 @@ class CacheEvictor:
         self.pool.shutdown()
 
 
-def time_model(model_bytes, x, m, k, n, threads, min_seconds, op, cold_threads=None):
+def time_model(model_bytes, x, m, k, n, threads, min_seconds, op, cold_bytes=None):
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
@@ -42,7 +39,7 @@ def time_model(model_bytes, x, m, k, n, threads, min_seconds, op, cold_threads=N
     binding.bind_cpu_input("a", x)
     binding.bind_output("y")
     sess.run_with_iobinding(binding)
-    evictor = CacheEvictor(threads, cold_threads) if cold_threads else None
+    evictor = CacheEvictor(threads, cold_bytes) if cold_bytes else None
     times = []
     start = time.perf_counter()
     while len(times) < 5 or (time.perf_counter() - start < min_seconds and len(times) < 100000):

@@ -21,18 +21,18 @@ quantization keeps activations to 7 bits on x86 for this reason). It prints
 "check ROUTE ok" or "check ROUTE wrong WRONG CHECKED LARGEST_ERROR" first.
 
 An engine missing from torch.backends.quantized.supported_engines is skipped.
-Reads "M K N THREADS MIN_SECONDS [cold N]" lines on stdin, prints
+Reads "M K N THREADS MIN_SECONDS [cold BYTES]" lines on stdin, prints
 "M K N THREADS ROUTE GOPS_MEDIAN GOPS_BEST RUNS" for each route; the thread
-count goes to torch.set_num_threads. "cold N" evicts the caches before every
-timed run, for a run of at most N threads (cache_rule.py), with a reduction
-on torch's own intra-op threads, so each worker's L2 is emptied too."""
+count goes to torch.set_num_threads. "cold BYTES" evicts the caches before
+every timed run with a read of BYTES bytes (cold_lines.py), a reduction on
+torch's own intra-op threads, so each worker's L2 is emptied too."""
 import sys
 import time
 import warnings
 
 import torch
 
-from cache_rule import cold_threads, evict_bytes
+from cold_lines import cold_bytes
 
 # Quantized tensors are deprecated in recent torch (the warning says so on every
 # run); these routes are still what quantized models run on.
@@ -108,12 +108,12 @@ def main():
         if not line.strip():
             continue
         fields = line.split()
-        cold = cold_threads(fields[5:], line, "torch_gemm")
+        cold = cold_bytes(fields[5:], line, "torch_gemm")
         m, k, n, threads, min_seconds = int(fields[0]), int(fields[1]), int(fields[2]), int(fields[3]), float(fields[4])
         torch.set_num_threads(threads)
         evict = None
         if cold:
-            buffer = torch.full((evict_bytes(cold) // 8,), 0x5A5A5A5A, dtype=torch.int64)
+            buffer = torch.full((cold // 8,), 0x5A5A5A5A, dtype=torch.int64)
             evict = buffer.sum
         xu8 = torch.randint(0, 256, (m, k), dtype=torch.uint8, generator=gen)
         w8 = torch.randint(-128, 128, (n, k), dtype=torch.int8, generator=gen)
