@@ -92,10 +92,41 @@ ALWAYS_INLINE void transpose_keys_scalar(const float *k, ptrdiff_t ld, ptrdiff_t
     }
 }
 
-/// `transpose`: the copy's own Kᵀ (a data movement: every copy's is the same).
+/// The score tiles of `rows` rows (q and s at their first row): whole
+/// 16·nv-column tiles, then 16-column ones up to tp.
+ALWAYS_INLINE void score_rows(const float *q, ptrdiff_t ld, const float *kt, ptrdiff_t tp, ptrdiff_t d, float *s,
+                              const int rows, const int nv) {
+    ptrdiff_t j = 0;
+    for (; j + 16 * nv <= tp; j += 16 * nv) score_tile(q, ld, kt + j, tp, d, s + j, tp, rows, nv);
+    for (; j < tp; j += 16) score_tile(q, ld, kt + j, tp, d, s + j, tp, rows, 1);
+}
+
+/// Calls `tiles` (score_rows or context_tile) for the last t − i < block
+/// rows as one tile of that many rows, each count a constant.
+#define LAST_ROWS(tiles, left, block, ...)                                                                        \
+    switch (left) {                                                                                               \
+    case 1: tiles(__VA_ARGS__, 1); break;                                                                         \
+    case 2: if (2 < (block)) tiles(__VA_ARGS__, 2); break;                                                        \
+    case 3: if (3 < (block)) tiles(__VA_ARGS__, 3); break;                                                        \
+    case 4: if (4 < (block)) tiles(__VA_ARGS__, 4); break;                                                        \
+    case 5: if (5 < (block)) tiles(__VA_ARGS__, 5); break;                                                        \
+    case 6: if (6 < (block)) tiles(__VA_ARGS__, 6); break;                                                        \
+    case 7: if (7 < (block)) tiles(__VA_ARGS__, 7); break;                                                        \
+    default: break;                                                                                               \
+    }
+
+// Argument orders for LAST_ROWS, whose row count comes last.
+#define SCORE_ROWS(q, ld, kt, tp, d, s, nv, rows) score_rows(q, ld, kt, tp, d, s, rows, nv)
+#define CONTEXT_ROWS(p, tp, inv, v, ldv, t, out, ldo, nv, rows) context_tile(p, tp, inv, v, ldv, t, out, ldo, rows, nv)
+
+/// `transpose`: the copy's own Kᵀ (a data movement: every copy's is the
+/// same). `block` rows × `nv` vectors of 16 is the copy's register tile,
+/// sized to its register file (block · nv · 16 floats of sums, plus the nv
+/// loaded vectors and a broadcast): the tiling changes the speed only, as
+/// every output's chain of multiply-adds is the same in any tile.
 ALWAYS_INLINE void attention_body(const float *q, const float *k, const float *v, ptrdiff_t ld, ptrdiff_t t,
                                   ptrdiff_t d, float scale, float *out, ptrdiff_t ldo, float *scratch,
-                                  transpose_keys_fn transpose) {
+                                  transpose_keys_fn transpose, const int block, const int nv) {
     ptrdiff_t tp = padded_tokens(t);
     float *kt = scratch, *s = scratch + tp * d, *inv = s + t * tp, *vc = inv + t;
     if (transpose) transpose(k, ld, t, d, kt, tp);
@@ -107,32 +138,24 @@ ALWAYS_INLINE void attention_body(const float *q, const float *k, const float *v
         for (ptrdiff_t c = 0; c < d; c++) vc[j * d + c] = v[j * ld + c];
     v = vc;
     const ptrdiff_t ldv = d;
-    // Scores, BLOCK_ROWS rows at a time, then the remaining rows one by one.
+    // Scores, `block` rows at a time, then the remaining rows as one tile.
     ptrdiff_t i = 0;
-    for (; i + BLOCK_ROWS <= t; i += BLOCK_ROWS) {
-        ptrdiff_t j = 0;
-        for (; j + 32 <= tp; j += 32) score_tile(q + i * ld, ld, kt + j, tp, d, s + i * tp + j, tp, BLOCK_ROWS, 2);
-        for (; j < tp; j += 16) score_tile(q + i * ld, ld, kt + j, tp, d, s + i * tp + j, tp, BLOCK_ROWS, 1);
-    }
-    for (; i < t; i++) {
-        ptrdiff_t j = 0;
-        for (; j + 32 <= tp; j += 32) score_tile(q + i * ld, ld, kt + j, tp, d, s + i * tp + j, tp, 1, 2);
-        for (; j < tp; j += 16) score_tile(q + i * ld, ld, kt + j, tp, d, s + i * tp + j, tp, 1, 1);
-    }
+    for (; i + block <= t; i += block) score_rows(q + i * ld, ld, kt, tp, d, s + i * tp, block, nv);
+    LAST_ROWS(SCORE_ROWS, t - i, block, q + i * ld, ld, kt, tp, d, s + i * tp, nv)
     // Each row of s has tp ≥ t columns (t rounded up to 16), the room the
     // softmax's last masked step needs.
     for (i = 0; i < t; i++) inv[i] = enc_softmax_row_exp(s + i * tp, t, scale);
-    // Context: whole 32- and 16-column blocks of the head, then any rest.
+    // Context: whole 16·nv- and 16-column blocks of the head, then any rest.
     ptrdiff_t c = 0;
-    for (; c + 32 <= d; c += 32) {
-        for (i = 0; i + BLOCK_ROWS <= t; i += BLOCK_ROWS)
-            context_tile(s + i * tp, tp, inv + i, v + c, ldv, t, out + i * ldo + c, ldo, BLOCK_ROWS, 2);
-        for (; i < t; i++) context_tile(s + i * tp, tp, inv + i, v + c, ldv, t, out + i * ldo + c, ldo, 1, 2);
+    for (; c + 16 * nv <= d; c += 16 * nv) {
+        for (i = 0; i + block <= t; i += block)
+            context_tile(s + i * tp, tp, inv + i, v + c, ldv, t, out + i * ldo + c, ldo, block, nv);
+        LAST_ROWS(CONTEXT_ROWS, t - i, block, s + i * tp, tp, inv + i, v + c, ldv, t, out + i * ldo + c, ldo, nv)
     }
     for (; c + 16 <= d; c += 16) {
-        for (i = 0; i + BLOCK_ROWS <= t; i += BLOCK_ROWS)
-            context_tile(s + i * tp, tp, inv + i, v + c, ldv, t, out + i * ldo + c, ldo, BLOCK_ROWS, 1);
-        for (; i < t; i++) context_tile(s + i * tp, tp, inv + i, v + c, ldv, t, out + i * ldo + c, ldo, 1, 1);
+        for (i = 0; i + block <= t; i += block)
+            context_tile(s + i * tp, tp, inv + i, v + c, ldv, t, out + i * ldo + c, ldo, block, 1);
+        LAST_ROWS(CONTEXT_ROWS, t - i, block, s + i * tp, tp, inv + i, v + c, ldv, t, out + i * ldo + c, ldo, 1)
     }
     for (; c < d; c++)
         for (i = 0; i < t; i++) out[i * ldo + c] = dot_strided(s + i * tp, 1, v + c, ldv, t) * inv[i];
@@ -157,16 +180,49 @@ __attribute__((target("avx512f"))) static void transpose_keys_avx512(const float
     }
 }
 
+/// Kᵀ in 8 × 8 blocks (eight loads, the in-register transpose of unpacks
+/// and lane permutes, eight stores), the rest and the padding through the
+/// scalar copy's loops: about a third of the scalar copy's time.
+__attribute__((target("avx2"))) static void transpose_keys_avx2(const float *k, ptrdiff_t ld, ptrdiff_t t, ptrdiff_t d,
+                                                                float *kt, ptrdiff_t tp) {
+    const ptrdiff_t t8 = t / 8 * 8, d8 = d / 8 * 8;
+    for (ptrdiff_t j = 0; j < t8; j += 8)
+        for (ptrdiff_t c = 0; c < d8; c += 8) {
+            __m256 r[8], u[8], w[8];
+            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(k + (j + i) * ld + c);
+            for (int i = 0; i < 8; i += 2) {
+                u[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);     // rows i, i+1 interleaved: dims 0, 1 | 4, 5
+                u[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]); // dims 2, 3 | 6, 7
+            }
+            for (int i = 0; i < 8; i += 4)
+                for (int h = 0; h < 2; h++) {
+                    // Four rows of one dimension pair: lows give the first dimension, highs the second.
+                    const __m256d a = _mm256_castps_pd(u[i + h]), b = _mm256_castps_pd(u[i + 2 + h]);
+                    w[i + 2 * h] = _mm256_castpd_ps(_mm256_unpacklo_pd(a, b));
+                    w[i + 2 * h + 1] = _mm256_castpd_ps(_mm256_unpackhi_pd(a, b));
+                }
+            // w[0..3] hold rows 0-3 of dims 0,1,2,3 | 4,5,6,7 and w[4..7] rows 4-7.
+            for (int i = 0; i < 4; i++) {
+                _mm256_storeu_ps(kt + (c + i) * tp + j, _mm256_permute2f128_ps(w[i], w[i + 4], 0x20));
+                _mm256_storeu_ps(kt + (c + i + 4) * tp + j, _mm256_permute2f128_ps(w[i], w[i + 4], 0x31));
+            }
+        }
+    for (ptrdiff_t c = 0; c < d; c++) {
+        for (ptrdiff_t j = c < d8 ? t8 : 0; j < t; j++) kt[c * tp + j] = k[j * ld + c];
+        for (ptrdiff_t j = t; j < tp; j++) kt[c * tp + j] = 0.0f;
+    }
+}
+
 __attribute__((target("avx512f,avx512dq,avx512vl,fma")))
 static void attention_avx512(const float *q, const float *k, const float *v, ptrdiff_t ld, ptrdiff_t t,
                              ptrdiff_t d, float scale, float *out, ptrdiff_t ldo, float *scratch) {
-    attention_body(q, k, v, ld, t, d, scale, out, ldo, scratch, transpose_keys_avx512);
+    attention_body(q, k, v, ld, t, d, scale, out, ldo, scratch, transpose_keys_avx512, 8, 2);
 }
 
 __attribute__((target("avx2,fma")))
 static void attention_avx2(const float *q, const float *k, const float *v, ptrdiff_t ld, ptrdiff_t t,
                            ptrdiff_t d, float scale, float *out, ptrdiff_t ldo, float *scratch) {
-    attention_body(q, k, v, ld, t, d, scale, out, ldo, scratch, NULL);
+    attention_body(q, k, v, ld, t, d, scale, out, ldo, scratch, transpose_keys_avx2, 6, 1);
 }
 #endif
 
@@ -175,7 +231,7 @@ int enc_attention_head_copy(int copy, const float *q, const float *k, const floa
     if (tokens <= 0) return 0;
     switch (copy) {
     case 0:
-        attention_body(q, k, v, ld, tokens, head_size, scale, out, ldo, scratch, NULL);
+        attention_body(q, k, v, ld, tokens, head_size, scale, out, ldo, scratch, NULL, 6, 1);
         return 0;
 #if defined(__x86_64__)
     case 1:
