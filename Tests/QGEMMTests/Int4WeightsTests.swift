@@ -141,6 +141,36 @@ struct Int4WeightsTests {
             Issue.record("no supported path without 4-bit tiles to check the refusal with")
         }
         #expect(try w([], rows: 0).isEmpty)
+        // rows × K overflowing Int is a shape error, not a trap.
+        #expect(code {
+            _ = try Int4Weights.searchingScales(weights: data(16, &rng), outputChannels: 1, inputChannels: 16, groupSize: 8,
+                                                calibrationInput: [], rows: Int.max)
+        } == .invalidShape)
+    }
+
+    /// A group longer than K is one group per channel, packed like a group
+    /// of K rounded up to 8: the same bits on every path, and no padding of
+    /// each channel to the whole group (at group 4096 a channel of one
+    /// weight would take 2 KiB, so a small file could ask for gigabytes).
+    @Test func aGroupLongerThanKIsPackedAsOneGroupOfK() throws {
+        var rng = SplitMix64(seed: 41)
+        for k in [1, 5, 13, 40] {
+            let n = 19, short = (k + 7) / 8 * 8
+            let weights = data(n * k, &rng)
+            let long = try Int4Weights(quantizing: weights, outputChannels: n, inputChannels: k, groupSize: 4096)
+            let fitted = try Int4Weights(quantizing: weights, outputChannels: n, inputChannels: k, groupSize: short)
+            #expect(long.groupSize == 4096 && long.groupCount == 1)
+            #expect(long.packedByteCount == fitted.packedByteCount, "K \(k): \(long.packedByteCount) bytes against \(fitted.packedByteCount)")
+            #expect(long.scales == fitted.scales)
+            let x = data(3 * k, &rng, scale: 2)
+            for path in KernelPath.allCases where path.isSupported && path.hasInt4Kernel {
+                let a = try long(x, rows: 3, kernel: path), b = try fitted(x, rows: 3, kernel: path)
+                #expect(a.map(\.bitPattern) == b.map(\.bitPattern), "\(path), K \(k)")
+            }
+            // Saved and loaded, the group size stays what was given.
+            let loaded = try Int4Weights(safeTensors: long.safeTensors())
+            #expect(loaded.groupSize == 4096 && loaded.packedByteCount == fitted.packedByteCount)
+        }
     }
 
     @Test func safeTensorsRoundTripGivesTheSameBits() throws {

@@ -192,6 +192,20 @@ struct QuantizedLinearTests {
         try moving.observe([-1, 1])
         try moving.observe([-3, 5])
         #expect(moving.range == -2...3)
+        // Ends of opposite sign near the largest Float (their difference
+        // overflows), and a rounding that would cross the ends: a range in
+        // order, not a trap.
+        var wide = MovingAverageMinMaxObserver()
+        try wide.observe([-3e38, 3e38])
+        try wide.observe([3e38])
+        // −3e38 + 0.01 · 6e38 (the step the Float difference overflows on), and 3e38.
+        #expect(wide.range.map { abs($0.lowerBound + 2.94e38) < 1e32 && $0.upperBound == 3e38 } == true, "\(String(describing: wide.range))")
+        try wide.observe([-3e38])
+        #expect(wide.range.map { $0.lowerBound.isFinite && $0.upperBound.isFinite } == true)
+        var crossing = try MovingAverageMinMaxObserver(averagingConstant: 1)
+        try crossing.observe([0, 1])
+        try crossing.observe([16_777_218])
+        #expect(crossing.range == 16_777_216...16_777_218)
 
         // 0 ... 9999 uniform plus two far outliers: the 99 % range clips them.
         var percentile = try PercentileObserver(percentile: 99, bins: 4096)
@@ -238,5 +252,17 @@ struct QuantizedLinearTests {
         #expect(throws: (any Error).self) {
             _ = try JSONDecoder().decode(MovingAverageMinMaxObserver.self, from: Data(#"{"averagingConstant":2}"#.utf8))
         }
+        // Counts whose sum overflows, with an infinite total, from a decoder
+        // that reads non-finite numbers.
+        let infinite = JSONDecoder()
+        infinite.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        var huge = try #require(try JSONSerialization.jsonObject(with: saved) as? [String: Any])
+        var histogram = try #require(huge["histogram"] as? [String: Any])
+        var counts = try #require(histogram["counts"] as? [Double])
+        counts[0] = 1.7e308; counts[1] = 1.7e308
+        histogram["counts"] = counts; histogram["total"] = "inf"
+        huge["histogram"] = histogram
+        let hugeJSON = try JSONSerialization.data(withJSONObject: huge)
+        #expect(throws: QGEMMError.self) { _ = try infinite.decode(PercentileObserver.self, from: hugeJSON) }
     }
 }

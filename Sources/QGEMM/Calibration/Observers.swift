@@ -89,8 +89,17 @@ public struct MovingAverageMinMaxObserver: CalibrationObserver {
         guard let lo = values.min(), let hi = values.max() else { return }
         guard let r = range else { range = lo...hi; return }
         let c = averagingConstant
-        // Both ends move by the same convex step, so lower ≤ upper stays true.
-        range = (r.lowerBound + c * (lo - r.lowerBound))...(r.upperBound + c * (hi - r.upperBound))
+        // Both ends move by the same convex step. In exact arithmetic lower ≤
+        // upper stays true; in Float a difference can overflow (ends of
+        // opposite sign near the largest Float) and rounding can cross the
+        // ends, so an overflowed step is taken in Double, and the ends are
+        // put in order.
+        func step(_ from: Float, _ to: Float) -> Float {
+            let moved = from + c * (to - from)
+            return moved.isFinite ? moved : Float(Double(from) + Double(c) * (Double(to) - Double(from)))
+        }
+        let lower = step(r.lowerBound, lo), upper = step(r.upperBound, hi)
+        range = Swift.min(lower, upper)...Swift.max(lower, upper)
     }
 
     /// Decodes a saved observer, checking the constant and the range.
@@ -127,7 +136,7 @@ struct CalibrationHistogram: Sendable, Codable {
         counts = try c.decode([Double].self, forKey: .counts)
         total = try c.decode(Double.self, forKey: .total)
         guard counts.isEmpty || counts.count == bins, lo.isFinite, hi.isFinite, lo <= hi,
-              counts.allSatisfy({ $0.isFinite && $0 >= 0 }), total == counts.reduce(0, +) else {
+              counts.allSatisfy({ $0.isFinite && $0 >= 0 }), total.isFinite, total == counts.reduce(0, +) else {
             throw QGEMMError(.invalidValue, "a saved observer histogram is inconsistent (bins, range, counts or total)")
         }
     }

@@ -41,6 +41,14 @@ public final class Int4Weights: Sendable {
 
     /// Groups per output channel: ⌈K / groupSize⌉ (the last may be shorter).
     public var groupCount: Int { (inputChannels + groupSize - 1) / groupSize }
+    /// The group the C core packs and runs with: the group size, or K
+    /// rounded up to a multiple of 8 when the group is longer than K. Either
+    /// way each channel is one group with the same sums and scale, but the
+    /// longer group would pad every channel, and every prepared input row,
+    /// to the whole group: 2 KiB per channel for one weight at group 4096,
+    /// which a small file could make into gigabytes.
+    var packingGroup: Int64 { Self.packingGroup(groupSize, k: inputChannels) }
+    static func packingGroup(_ group: Int, k: Int) -> Int64 { Int64(Swift.min(group, (k + 7) / 8 * 8)) }
     /// Bytes of the packed nibbles (half a byte per weight, N and K padded).
     public var packedByteCount: Int { packed.count }
     /// Bytes of the packed binary16 scales (one per padded channel and group).
@@ -102,7 +110,7 @@ public final class Int4Weights: Sendable {
         self.groupSize = groupSize
         self.scales = halves.map { qg_f32_from_f16($0) }
         self.bias = bias
-        let n = Int64(outputChannels), k = Int64(inputChannels), g = Int64(groupSize)
+        let n = Int64(outputChannels), k = Int64(inputChannels), g = Self.packingGroup(groupSize, k: inputChannels)
         var packed = [UInt8](repeating: 0, count: Int(qg_w4_packed_bytes(n, k, g)))
         var packedScales = [UInt16](repeating: 0, count: Int(qg_w4_scale_count(n, k, g)))
         values.withUnsafeBufferPointer { q in
@@ -233,8 +241,9 @@ public final class Int4Weights: Sendable {
                 throw QGEMMError(.invalidShape, "error compensation takes K ≤ \(errorCompensationMaxInputChannels) (a K×K Hessian), got K = \(k)")
             }
         }
-        guard rows >= 1, x.count == rows * k else {
-            throw QGEMMError(.invalidShape, "calibration input holds \(x.count) values, rows×K = \(rows)×\(k)")
+        let (needed, overflow) = rows.multipliedReportingOverflow(by: k)
+        guard rows >= 1, !overflow, x.count == needed else {
+            throw QGEMMError(.invalidShape, "calibration input holds \(x.count) values, rows×K = \(rows)×\(k)\(overflow ? " overflows Int" : "")")
         }
         if let i = x.firstIndex(where: { !$0.isFinite }) {
             throw QGEMMError(.invalidValue, "calibration input \(x[i]) at [\(i / k)][\(i % k)] is not finite")
@@ -347,7 +356,7 @@ public final class Int4Weights: Sendable {
 
     /// Every int4 value, row-major `[N×K]`.
     func values() -> [Int8] {
-        let kp = qg_w4_packed_k(Int64(inputChannels), Int64(groupSize))
+        let kp = qg_w4_packed_k(Int64(inputChannels), packingGroup)
         return packed.withUnsafeBufferPointer { p in
             (0..<(outputChannels * inputChannels)).map { i in
                 qg_w4_packed_value(p.baseAddress, Int64(i / inputChannels), Int64(i % inputChannels), kp)
@@ -373,7 +382,7 @@ public final class Int4Weights: Sendable {
         guard (0..<outputChannels).contains(n), (0..<inputChannels).contains(k) else {
             throw QGEMMError(.invalidArgument, "[\(n)][\(k)] is outside \(outputChannels)×\(inputChannels)")
         }
-        let kp = qg_w4_packed_k(Int64(inputChannels), Int64(groupSize))
+        let kp = qg_w4_packed_k(Int64(inputChannels), packingGroup)
         return packed.withUnsafeBufferPointer { qg_w4_packed_value($0.baseAddress, Int64(n), Int64(k), kp) }
     }
 
@@ -448,7 +457,7 @@ public final class Int4Weights: Sendable {
         let k = inputChannels, n = outputChannels
         guard rows >= 0 else { throw QGEMMError(.invalidShape, "rows must be ≥ 0, got \(rows)") }
         let (xCount, o1) = rows.multipliedReportingOverflow(by: k), (yCount, o2) = rows.multipliedReportingOverflow(by: n)
-        let ldx = Int(qg_w4_row_bytes(Int64(k), Int64(groupSize)))
+        let ldx = Int(qg_w4_row_bytes(Int64(k), packingGroup))
         let (qCount, o3) = rows.multipliedReportingOverflow(by: ldx)
         guard !o1, !o2, !o3 else { throw QGEMMError(.invalidShape, "\(rows) rows of K = \(k) or N = \(n) overflow Int") }
         guard x.count >= xCount else { throw QGEMMError(.bufferTooSmall, "x holds \(x.count) values, \(rows) rows × K = \(k) need \(xCount)") }
@@ -472,7 +481,7 @@ public final class Int4Weights: Sendable {
           workspace.quantized.withUnsafeMutableBufferPointer { qp in
             workspace.scales.withUnsafeMutableBufferPointer { sp in
                 workspace.offsets.withUnsafeMutableBufferPointer { op in
-                    qg_w4_prepare_rows(smoothing == nil ? rowsIn : smoothedRows.baseAddress, Int64(rows), Int64(k), Int64(k), Int64(groupSize), qp.baseAddress,
+                    qg_w4_prepare_rows(smoothing == nil ? rowsIn : smoothedRows.baseAddress, Int64(rows), Int64(k), Int64(k), packingGroup, qp.baseAddress,
                                        Int64(ldx), sp.baseAddress, op.baseAddress)
                 }
             }
@@ -487,7 +496,7 @@ public final class Int4Weights: Sendable {
                     packed.withUnsafeBufferPointer { wp in
                         packedScales.withUnsafeBufferPointer { wsp in
                             Self.withOptionalPointer(paddedBias) { bp in
-                                var args = qg_w4_args(m: Int64(rows), n: Int64(n), k: Int64(k), group: Int64(groupSize),
+                                var args = qg_w4_args(m: Int64(rows), n: Int64(n), k: Int64(k), group: packingGroup,
                                                       x: qp.baseAddress, ldx: Int64(ldx), x_scale: sp.baseAddress,
                                                       x_offset: op.baseAddress, w: wp.baseAddress, w_scale: wsp.baseAddress,
                                                       bias: bp, y: yBase, ldy: Int64(n))
