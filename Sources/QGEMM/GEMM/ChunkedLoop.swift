@@ -27,10 +27,11 @@ private struct SharedBody: @unchecked Sendable {
 }
 
 /// The threads a call asked for, checked as every call checks them
-/// (PackedWeights.checkThreads): all cores for nil, else 1...1024.
+/// (PackedWeights.checkThreads): all cores for nil (at most 1,024, the
+/// most a call takes), else 1...1024.
 func threadCount(_ threads: Int?) throws(QGEMMError) -> Int {
     let checked = try PackedWeights.checkThreads(threads)
-    return checked == 0 ? max(1, CPUFeatures.current.cores) : Int(checked)
+    return checked == 0 ? min(max(1, CPUFeatures.current.cores), 1024) : Int(checked)
 }
 
 /// The memory this process may use, in bytes: the machine's physical memory,
