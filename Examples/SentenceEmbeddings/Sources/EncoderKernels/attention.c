@@ -1,10 +1,11 @@
 // Scaled dot-product attention of one sequence and one head, in Float.
 //
-// Both products are register tiles of 16-float vectors: 8 rows × 32 columns
-// of scores (Kᵀ packed once per head so that 16 key tokens are one load),
-// then 8 rows × 32 context columns (the head's rows of V copied side by side
-// first), broadcasting each exponential against a
-// row of V, the softmax's normalization applied once per context value.
+// Both products are register tiles of 16-float vectors, as many as the
+// copy's register file holds (8 rows × 32 columns for AVX-512, 6 × 16 for
+// AVX2 and the baseline): the scores (Kᵀ packed once per head so that 16 key
+// tokens are one load), then the context values (the head's rows of V copied
+// side by side first), broadcasting each exponential against a row of V, the
+// softmax's normalization applied once per context value.
 // Each output is one chain of fused multiply-adds in a fixed order (over the
 // head's dimensions for a score, over the key tokens for a context value),
 // so the result is the same on every CPU and vector width; only the speed
