@@ -70,3 +70,20 @@ struct ClampArgument {
         return ClampArgument(range: lo...hi)
     }
 }
+
+/// A file named by an output option (`--json`, `--csv`, `--out`, `--save`):
+/// checked before the work starts, so that a long run does not end in
+/// "cannot write". `-` (standard output) passes.
+enum OutputPath {
+    static func check(_ path: String, option: String) throws {
+        guard path != "-" else { return }
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+            throw ValidationError("\(option) \(path): the folder \(folder) does not exist")
+        }
+        guard FileManager.default.isWritableFile(atPath: folder) else {
+            throw ValidationError("\(option) \(path): the folder \(folder) is not writable")
+        }
+    }
+}

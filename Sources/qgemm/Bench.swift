@@ -26,16 +26,16 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "Kernel path (default: the best this CPU supports).")
     var kernel: KernelPath?
 
-    @Option(name: .customLong("output-type"), help: "int8, uint8, int32 or float.")
-    var outputType: BenchOutputType = .int8
+    @Option(name: .customLong("output-type"), help: "int8 (default), uint8, int32 or float; int4 weights write float.")
+    var outputType: BenchOutputType?
 
     @Option(name: .long, help: "Rounding of int8 and uint8 output: single (default), double or float.")
     var rounding: RoundingArgument?
 
-    @Option(name: .long, parsing: .unconditional, help: "Minimum timed runs per shape, ≥ 1.")
+    @Option(name: .long, parsing: .unconditional, help: "Minimum timed runs per shape, 1...100000.")
     var `repeat`: Int = 5
 
-    @Option(name: .customLong("min-time"), parsing: .unconditional, help: "Minimum seconds of timed runs per shape and side, ≥ 0.")
+    @Option(name: .customLong("min-time"), parsing: .unconditional, help: "Minimum seconds of timed runs per shape and side, 0...3600.")
     var minTime: Double = 0.3
 
     @Option(name: .long, help: "Write JSON to FILE ('-' for stdout).")
@@ -58,6 +58,9 @@ struct Bench: ParsableCommand {
         discussion: "The eviction reads a buffer of twice the caches the threads may use (an L2 each, and an L3 for each of as many L3s as threads; at least 64 MiB); it counts towards --min-time. Without it, runs follow each other and find what fits of their weights in the caches."))
     var cold = false
 
+    /// The output type timed: --output-type, int8 by default (float for int4 weights).
+    var output: BenchOutputType { outputType ?? (weights == .int4 ? .float : .int8) }
+
     func validate() throws {
         if let g = groupSize {
             guard weights == .int4 else { throw ValidationError("--group-size needs --weights int4") }
@@ -65,13 +68,21 @@ struct Bench: ParsableCommand {
                 throw ValidationError("--group-size must be a multiple of 8 from 8 to 4096, got \(g)")
             }
         }
+        if weights == .int4, let t = outputType, t != .float {
+            throw ValidationError("--weights int4 writes float output; --output-type \(t.rawValue) applies to int8 weights")
+        }
         if rounding != nil {
-            guard weights == .int8, outputType == .int8 || outputType == .uint8 else {
+            guard weights == .int8, output == .int8 || output == .uint8 else {
                 throw ValidationError("--rounding applies only to int8 and uint8 output of int8 weights")
             }
         }
-        guard `repeat` >= 1 else { throw ValidationError("--repeat must be ≥ 1, got \(`repeat`)") }
-        guard minTime >= 0, minTime.isFinite else { throw ValidationError("--min-time must be finite and ≥ 0, got \(minTime)") }
+        // The timed loops stop at 100,000 runs, so a larger --repeat would
+        // never end, and an hour per shape and side is beyond any use.
+        guard (1...100_000).contains(`repeat`) else { throw ValidationError("--repeat must be in 1...100000, got \(`repeat`)") }
+        guard minTime >= 0, minTime <= 3600 else { throw ValidationError("--min-time must be in 0...3600 seconds, got \(minTime)") }
+        for (name, path) in [("--json", json), ("--csv", csv)] {
+            if let path { try OutputPath.check(path, option: name) }
+        }
         // A shape is refused before anything is allocated when its buffers
         // would not fit in memory (or their size overflows).
         let memory = ProcessInfo.processInfo.physicalMemory
@@ -99,7 +110,7 @@ struct Bench: ParsableCommand {
         var shapes = shape
         let suites = suite.isEmpty && shape.isEmpty ? [BenchSuite.square] : suite
         for s in suites { shapes += s.shapes }
-        var runner = BenchRunner(path: path, outputType: outputType, repeatCount: `repeat`, minTime: minTime,
+        var runner = BenchRunner(path: path, outputType: output, repeatCount: `repeat`, minTime: minTime,
                                  sgemm: !noSgemm)
         runner.weights = weights
         runner.rounding = (rounding ?? .single).mode

@@ -10,7 +10,7 @@ struct BenchShape: ExpressibleByArgument, CustomStringConvertible, Hashable {
     init(m: Int, k: Int, n: Int) { self.m = m; self.k = k; self.n = n }
 
     init?(argument: String) {
-        let parts = argument.lowercased().split(separator: "x").map { Int($0) }
+        let parts = argument.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
         guard parts.count == 3, let m = parts[0], let k = parts[1], let n = parts[2], m >= 1, k >= 1, n >= 1 else {
             return nil
         }
@@ -226,8 +226,9 @@ final class CacheEvictor {
     /// For runs on up to `threads` threads: twice the caches they may use, an
     /// L2 per thread and an L3 for each of as many L3s as there are threads
     /// (Zen's core complexes each have their own), and at least 64 MiB.
+    /// (More threads than cores share the cores' caches: counted as cores.)
     init(threads: Int) {
-        let cpu = CPUFeatures.current, t = max(threads, 1)
+        let cpu = CPUFeatures.current, t = min(max(threads, 1), max(cpu.cores, 1))
         let caches = cpu.l2CacheBytes * t + cpu.l3CacheBytes * min(t, Self.l3Count())
         buffer = .allocate(byteCount: max(2 * caches, 64 << 20), alignment: 64)
         // Every page written once, so the reads touch memory, not the zero page.
@@ -325,11 +326,13 @@ struct BenchRunner {
         let outType: QuantizedType = outputType == .uint8 ? .uint8 : .int8
         let yp = try QuantizationParameters(type: outType, scale: Float(Double(s.k).squareRoot() * 0.02 * 0.01 * 40),
                                             zeroPoint: outType == .uint8 ? 128 : 0)
-        let packed = try PackedWeights(weights: w, outputChannels: s.n, inputChannels: s.k,
-                                       scales: .perChannel([Float](repeating: 0.01, count: s.n)),
-                                       input: xp, output: yp, rounding: rounding)
         let int4 = try weights == .int4 ? timeInt4(s, threads, &rng) : nil
+        // int8 weights only for int8 runs: their packing refuses a K that
+        // could overflow an int8 accumulator, which int4 runs do not have.
         let (int8Times, threadsUsed): ([Double], Int) = try int4.map { ($0.callTimes, $0.threadsUsed) } ?? x.withUnsafeBufferPointer { xb in
+            let packed = try PackedWeights(weights: w, outputChannels: s.n, inputChannels: s.k,
+                                           scales: .perChannel([Float](repeating: 0.01, count: s.n)),
+                                           input: xp, output: yp, rounding: rounding)
             switch outputType {
             case .int8: return try timeInto(Int8.self, packed, xb, s, threads)
             case .uint8: return try timeInto(UInt8.self, packed, xb, s, threads)

@@ -87,7 +87,7 @@ extension LinearCommand {
     /// `--load` of 4-bit weights: an Int4Weights file, or a QuantizedLinear
     /// file in int4Weights mode (`mode`, which the report names).
     func runSavedInt4(_ layer: Int4Weights, from file: String, mode: String? = nil) throws {
-        let (xv, m) = try readInput(forSavedK: layer.inputChannels)
+        let (xv, m) = try readInput(forSavedK: layer.inputChannels, outputs: layer.outputChannels)
         var report: [String: Any] = ["m": m, "k": layer.inputChannels, "n": layer.outputChannels, "loaded": file,
                                      "weights": "int4", "group_size": layer.groupSize]
         report["mode"] = mode

@@ -91,7 +91,11 @@ struct LinearCommand: ParsableCommand {
         }
         if let batch, batch < 1 { throw ValidationError("--batch must be ≥ 1, got \(batch)") }
         if let smooth, !(smooth >= 0 && smooth <= 1) { throw ValidationError("--smooth must be in [0, 1], got \(smooth)") }
-        if let r = `repeat`, r < 1 { throw ValidationError("--repeat must be ≥ 1, got \(r)") }
+        if let r = `repeat`, !(1...100_000).contains(r) { throw ValidationError("--repeat must be in 1...100000, got \(r)") }
+        try OutputPath.check(out, option: "--out")
+        for (name, path) in [("--json", json), ("--save", save)] {
+            if let path { try OutputPath.check(path, option: name) }
+        }
         try OptionCheck.unused(`repeat` != nil && json == nil, "--repeat", "counts the timed runs of --json; give --json too")
         try validateInt4()
         if load != nil {
@@ -186,13 +190,14 @@ struct LinearCommand: ParsableCommand {
         return (xv, wv, bv, m, k, n)
     }
 
-    /// X from --x for a saved layer of `k` inputs, with its rows.
-    func readInput(forSavedK k: Int) throws -> (x: [Float], m: Int) {
+    /// X from --x for a saved layer of `k` inputs and `outputs` outputs, with its rows.
+    func readInput(forSavedK k: Int, outputs: Int) throws -> (x: [Float], m: Int) {
         let xFile = NPYOption(option: "--x", path: x, needs: "float16, float32 or float64 [M,K] with the K of the saved layer")
         let xa = try xFile.read()
         return try xFile.naming {
             let xs = try xa.requireRank(2, name: "X")
             guard xs[1] == k else { throw QGEMMError(.invalidShape, "X is \(xs) but the saved layer has K = \(k)") }
+            try NPYOption.checkFits(rows: xs[0], columns: outputs, what: "the output Y")
             return (try xa.floatValues(), xs[0])
         }
     }
@@ -209,7 +214,7 @@ struct LinearCommand: ParsableCommand {
         case .int4(let w): return try runSavedInt4(w, from: file, mode: "int4-weights")
         case .int8(let p): packed = p
         }
-        let (xv, m) = try readInput(forSavedK: layer.inputChannels)
+        let (xv, m) = try readInput(forSavedK: layer.inputChannels, outputs: layer.outputChannels)
         let n = layer.outputChannels, k = layer.inputChannels
         var report: [String: Any] = ["m": m, "k": k, "n": n, "loaded": file]
         switch layer.mode {
@@ -276,6 +281,7 @@ struct LinearCommand: ParsableCommand {
             // The float layer's output, batch by batch as the observer will see it.
             var y: [Float]? = nil
             if output {
+                try NPYOption.checkFits(rows: rows, columns: n, what: "the calibration data's Float output")
                 var all: [Float] = []
                 all.reserveCapacity(rows * n)
                 for start in stride(from: 0, to: rows, by: step) {

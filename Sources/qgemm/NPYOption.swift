@@ -34,8 +34,22 @@ struct NPYOption {
         let ws = try weights.naming {
             let ws = try wa.requireRank(2, name: "W")
             guard ws[1] == xs[1] else { throw QGEMMError(.invalidShape, "W is \(ws) but X is \(xs)") }
+            guard ws[0] >= 1, ws[1] >= 1 else { throw QGEMMError(.invalidShape, "W is \(ws); a layer needs N ≥ 1 and K ≥ 1") }
             return ws
         }
+        try Self.checkFits(rows: xs[0], columns: ws[0], what: "the output Y")
         return (xa, wa, xs[0], xs[1], ws[0])
+    }
+
+    /// Refuses a Float matrix (4 bytes a value, the widest output) of more
+    /// than half of this machine's memory, whose allocation would end the
+    /// process: two small files can describe a huge product.
+    static func checkFits(rows: Int, columns: Int, what: String) throws {
+        let (count, o1) = rows.multipliedReportingOverflow(by: columns)
+        let (bytes, o2) = count.multipliedReportingOverflow(by: 4)
+        let memory = ProcessInfo.processInfo.physicalMemory
+        guard !o1, !o2, UInt64(bytes) <= memory / 2 else {
+            throw QGEMMError(.invalidShape, "\(what) would be \(rows)×\(columns) values, more than half of this machine's \(memory >> 20) MiB")
+        }
     }
 }

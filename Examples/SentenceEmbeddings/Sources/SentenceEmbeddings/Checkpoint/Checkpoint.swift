@@ -18,6 +18,11 @@ public struct Checkpoint: Sendable {
             guard FileManager.default.fileExists(atPath: url.path) else {
                 throw QGEMMError(.file, "\(url.path): missing (a checkpoint folder holds config.json, model.safetensors and tokenizer.json)")
             }
+            // A pipe or a device (a link to /dev/zero, say) would be read without end.
+            let type = (try? FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path))?[.type] as? FileAttributeType
+            guard type == .typeRegular else {
+                throw QGEMMError(.file, "\(url.path): not a regular file")
+            }
             return url
         }
         config = try BertConfig(contentsOf: try file("config.json"))

@@ -269,6 +269,7 @@ public final class SentenceEncoder: Sendable {
         let h = config.hiddenSize, lengths = sequences.map(\.count)
         let rows = lengths.reduce(0, +)
         guard rows > 0 else { return sequences.map { _ in [] } }
+        try checkWorkingSet(rows: rows, longest: lengths.max() ?? 0, threads: threads)
         BLAS.threads = threads
         var clock = EncoderProfile.now()
         func lap(_ part: WritableKeyPath<EncoderProfile, Double>) {
@@ -321,11 +322,31 @@ public final class SentenceEncoder: Sendable {
             b.hidden.withUnsafeBufferPointer { hb in
                 e.withUnsafeMutableBufferPointer { enc_mean_pool_normalize(hb.baseAddress! + start * h, t, h, $0.baseAddress) }
             }
+            // Finite weights can still overflow Float on the way (a LayerNorm
+            // of scale 3e38, say); say so rather than return NaN.
+            guard e.allSatisfy(\.isFinite) else {
+                throw QGEMMError(.invalidValue, "a sentence's embedding is not finite: the model's values overflow Float (damaged weights in model.safetensors?)")
+            }
             out.append(e)
             start += t
         }
         lap(\.rest)
         return out
+    }
+
+    /// Refuses a chunk whose activations (rows × (6·hidden + intermediate)
+    /// floats, and each attention worker's scores for the longest sentence)
+    /// would take more than half of the machine's memory: a small
+    /// checkpoint with a wide intermediate size or many positions could
+    /// otherwise ask for more than there is and end the process.
+    private func checkWorkingSet(rows: Int, longest: Int, threads: Int) throws {
+        let floats = Double(rows) * Double(6 * config.hiddenSize + config.intermediateSize)
+            + Double(min(threads, 1024)) * Double(enc_attention_scratch_count(longest, config.headSize))
+        let bytes = 4 * floats, budget = Double(ProcessInfo.processInfo.physicalMemory) / 2
+        guard bytes <= budget else {
+            throw QGEMMError(.invalidShape, String(format: "%d tokens (the longest %d) need %.1f GiB of activations with hidden_size %d and intermediate_size %d, more than half of this machine's memory",
+                                                  rows, longest, bytes / 1_073_741_824, config.hiddenSize, config.intermediateSize))
+        }
     }
 
     /// One Linear layer, timed into `profile.linear`. A dynamic int8 layer
