@@ -32,7 +32,9 @@ let package = Package(
                           swiftSettings: fuzzFlags),
         // Writes the seed corpora (not a fuzz target).
         .executableTarget(name: "FuzzSeeds", dependencies: [.product(name: "QGEMM", package: "swift-qgemm")]),
-        .executableTarget(name: "FuzzGEMM", dependencies: [.product(name: "QGEMM", package: "swift-qgemm")],
+        .executableTarget(name: "FuzzGEMM", dependencies: [.product(name: "QGEMM", package: "swift-qgemm"), "FuzzMutators"],
+                          swiftSettings: fuzzFlags),
+        .executableTarget(name: "FuzzObservers", dependencies: [.product(name: "QGEMM", package: "swift-qgemm"), "FuzzMutators"],
                           swiftSettings: fuzzFlags),
         .executableTarget(name: "FuzzSafeTensors", dependencies: [.product(name: "QGEMM", package: "swift-qgemm"), "FuzzMutators"],
                           swiftSettings: fuzzFlags),

@@ -3,31 +3,8 @@
 // clamp, threads, kernel path, output type, dynamic or static) and data. The
 // call must either throw a QGEMMError or return exactly what the scalar
 // reference returns for the same arguments.
+import FuzzMutators
 import QGEMM
-
-struct ByteReader {
-    let bytes: [UInt8]
-    var index = 0
-    mutating func byte() -> UInt8 {
-        guard !bytes.isEmpty else { return 0 }
-        defer { index += 1 }
-        return bytes[index % bytes.count]
-    }
-    mutating func int(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(byte()) % (range.count) }
-    mutating func int32() -> Int32 { Int32(bitPattern: UInt32(byte()) | UInt32(byte()) << 8 | UInt32(byte()) << 16 | UInt32(byte()) << 24) }
-    /// Mostly sensible scales, sometimes 0, negative, NaN, ±Inf or tiny.
-    mutating func scale() -> Float {
-        switch byte() % 16 {
-        case 0: return 0
-        case 1: return -0.5
-        case 2: return .nan
-        case 3: return .infinity
-        case 4: return 1e-38
-        case 5: return 3e38
-        default: return Float(byte() % 200 + 1) * 0.001
-        }
-    }
-}
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzGEMM(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
