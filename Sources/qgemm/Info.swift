@@ -18,6 +18,12 @@ struct Info: ParsableCommand {
         let fp32Bits = PeakProbe.fp32VectorBits
         let blas = OpenBLASCore.current
         let paths = KernelPath.allCases.map { ($0, $0.isSupported) }
+        // The block sizes the drivers use at a few K: int8 from the path's X
+        // block budget, 4-bit (group 32) from the L2 above.
+        let blockKs = [64, 768, 4096]
+        let int4Path = defaultKernel.hasInt4Kernel ? defaultKernel : KernelPath.bestInt4
+        let int8Blocks = defaultKernel == .reference ? [] : blockKs.map { (k: $0, rows: defaultKernel.blockRows(k: $0, m: Int(Int32.max))) }
+        let int4Blocks = blockKs.compactMap { k in int4Path.int4BlockRows(k: k, groupSize: 32).map { (k: k, rows: $0) } }
         let defaultPath: String
         switch KernelPath.processDefault {
         case .success(let p): defaultPath = p.rawValue
@@ -31,6 +37,10 @@ struct Info: ParsableCommand {
                 "default_kernel": defaultPath,
                 "openblas": try blas.jsonObject().merging(["config": BLAS.configuration, "threads": BLAS.threads]) { a, _ in a },
                 "caches": ["l1d_bytes": cpu.l1DataCacheBytes, "l2_bytes": cpu.l2CacheBytes, "l3_bytes": cpu.l3CacheBytes],
+                "block_rows": ["int8": ["path": defaultKernel.rawValue,
+                                        "by_k": Dictionary(uniqueKeysWithValues: int8Blocks.map { ("\($0.k)", $0.rows) })],
+                               "int4_group32": ["path": int4Path.rawValue,
+                                                "by_k": Dictionary(uniqueKeysWithValues: int4Blocks.map { ("\($0.k)", $0.rows) })]],
                 "int8_peak_gops": int8Peak, "fp32_peak_gflops": fp32Peak, "fp32_peak_vector_bits": fp32Bits,
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
@@ -41,6 +51,11 @@ struct Info: ParsableCommand {
         print("features     " + cpu.list.map { "\($0.name) \($0.present ? "yes" : "no")" }.joined(separator: ", "))
         print("caches       " + [("L1d", cpu.l1DataCacheBytes), ("L2", cpu.l2CacheBytes), ("L3", cpu.l3CacheBytes)]
             .map { "\($0.0) \(Self.size($0.1))" }.joined(separator: ", ") + " (first CPU, as the OS reports them)")
+        let blocks = { (list: [(k: Int, rows: Int)]) in list.map { "\($0.rows) at K = \($0.k)" }.joined(separator: ", ") }
+        var blockParts: [String] = []
+        if !int8Blocks.isEmpty { blockParts.append("int8 on \(defaultKernel.rawValue) \(blocks(int8Blocks)) (its X block budget)") }
+        if !int4Blocks.isEmpty { blockParts.append("4-bit on \(int4Path.rawValue), group 32, \(blocks(int4Blocks)) (a quarter of the L2)") }
+        print("blocks       rows of X per task (MC): " + (blockParts.isEmpty ? "none (the reference runs whole)" : blockParts.joined(separator: "; ")))
         print("kernel paths " + paths.map { "\($0.0.rawValue) \($0.1 ? "yes" : "no")" }.joined(separator: ", "))
         print("default      \(defaultPath)" + (ProcessInfo.processInfo.environment["QGEMM_KERNEL"] != nil ? " (QGEMM_KERNEL)" : ""))
         print("OpenBLAS     core \(blas.summary); \(BLAS.threads) threads")

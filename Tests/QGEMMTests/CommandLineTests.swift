@@ -521,6 +521,24 @@ struct CommandLineTests {
         #expect(jobs.status == 64 && jobs.stderr.contains("1...1024"), "\(jobs.stderr)")
     }
 
+    /// `info` reports the block sizes the drivers use: the library's MC for
+    /// the default path (int8) and the 4-bit path, at each K it lists.
+    @Test func infoReportsTheBlockSizesTheDriversUse() throws {
+        let r = try qgemm(["info", "--json", "-"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let blocks = (try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])?["block_rows"] as? [String: Any]
+        let int8 = blocks?["int8"] as? [String: Any], int4 = blocks?["int4_group32"] as? [String: Any]
+        let path = try #require(KernelPath(rawValue: int8?["path"] as? String ?? ""))
+        let int4Path = try #require(KernelPath(rawValue: int4?["path"] as? String ?? ""))
+        let int8Rows = int8?["by_k"] as? [String: Int] ?? [:], int4Rows = int4?["by_k"] as? [String: Int] ?? [:]
+        if path != .reference {
+            #expect(!int8Rows.isEmpty)
+            for (k, rows) in int8Rows { #expect(rows == path.blockRows(k: Int(k) ?? 0, m: Int(Int32.max)), "int8 K \(k)") }
+        }
+        for (k, rows) in int4Rows { #expect(rows == int4Path.int4BlockRows(k: Int(k) ?? 0, groupSize: 32), "int4 K \(k)") }
+        #expect(int4Path == .reference ? int4Rows.isEmpty : !int4Rows.isEmpty)
+    }
+
     @Test func infoNamesTheOpenBLASCoreAndItsStanding() throws {
         let r = try qgemm(["info", "--json", "-"])
         #expect(r.status == 0, "\(r.stderr)")

@@ -40,6 +40,11 @@ int64_t qg_driver_block_rows(const qg_kernel *kernel, int64_t kp, int64_t m);
 /// (0 = all cores). Returns 0, or -2 when scratch memory could not be had.
 int qg_driver_run(const qg_gemm_args *args, const qg_kernel *kernel, int threads);
 
+/// Rows of X per m-block (MC) of the 4-bit loop nest with `kernel` for K
+/// padded to `kp`: the rows whose prepared bytes fill a quarter of the L2 the
+/// OS reports (1 MiB when it reports none), in whole main-tile row groups.
+int64_t qg_w4_driver_block_rows(const qg_kernel *kernel, int64_t kp);
+
 /// The 4-bit-weight loop nest (w4_driver.c) with `kernel`'s W4 tiles, M and
 /// N ≥ 1, on up to `threads` threads (0 = all cores). Like qg_driver_run it
 /// does not ask whether the CPU has the kernel: the kernel tester runs

@@ -44,14 +44,19 @@ static void qg_w4_task(void *ctx, int64_t t) {
     }
 }
 
+int64_t qg_w4_driver_block_rows(const qg_kernel *kernel, int64_t kp) {
+    const int64_t mr = kernel->w4_main.mr;
+    const int64_t l2 = qg_cpu_cache_bytes(2) > 0 ? qg_cpu_cache_bytes(2) : 1024 * 1024;
+    const int64_t mc = l2 / 4 / (kp > 0 ? kp : 1) / mr * mr;
+    return mc < mr ? mr : mc;
+}
+
 int qg_w4_driver_run(const qg_w4_args *a, const qg_kernel *kernel, int threads) {
     if (threads <= 0) threads = qg_cpu_count();
     const qg_w4_tile *main_tile = &kernel->w4_main, *few = &kernel->w4_few;
     const int64_t mr = main_tile->mr, kp = qg_w4_packed_k(a->k, a->group);
     const int64_t step = few->run && few->nr > main_tile->nr ? few->nr : main_tile->nr;
-    const int64_t l2 = qg_cpu_cache_bytes(2) > 0 ? qg_cpu_cache_bytes(2) : 1024 * 1024;
-    int64_t mc = l2 / 4 / kp / mr * mr;
-    if (mc < mr) mc = mr;
+    const int64_t mc = qg_w4_driver_block_rows(kernel, kp);
     const int64_t row_groups = qg_ceil_div(a->m, mr), panels = qg_ceil_div(a->n, QG_W4_PANEL_N);
     int64_t m_blocks = qg_ceil_div(a->m, mc), n_blocks = 1;
     if (threads > 1) {
@@ -80,6 +85,12 @@ int qg_w4_path_best(void) {
         if (!k->test_only && k->w4_main.run && k->is_supported()) return p;
     }
     return QG_PATH_REFERENCE;
+}
+
+int64_t qg_w4_path_block_rows(int path, int64_t k, int64_t group) {
+    const qg_kernel *kernel = qg_kernel_for_path(path);
+    if (!kernel || !kernel->w4_main.run || k < 1 || group < 1) return 0;
+    return qg_w4_driver_block_rows(kernel, qg_w4_packed_k(k, group));
 }
 
 const char *qg_w4_path_ukernel(int path) {

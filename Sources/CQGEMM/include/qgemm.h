@@ -320,6 +320,10 @@ int qg_w4_path_has_kernel(int path);
 int qg_w4_path_best(void);
 /// The main 4-bit tile's name on `path` ("qg_w4_8x32c8__avx512vnni"), or NULL.
 const char *qg_w4_path_ukernel(int path);
+/// Rows of X per m-block (MC) the 4-bit driver uses on `path` for this K and
+/// group (a quarter of the L2 the OS reports); 0 for a path without 4-bit
+/// tiles (and the reference) or K, group < 1.
+int64_t qg_w4_path_block_rows(int path, int64_t k, int64_t group);
 /// Runs `args` on `path` with up to `threads` threads (0 = all cores), and
 /// at most one per 2^16 multiply-adds, as qg_gemm.
 /// Returns 0, or −1 when the CPU cannot run the path or it has no 4-bit tiles.

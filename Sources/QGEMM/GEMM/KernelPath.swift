@@ -136,6 +136,14 @@ public struct KernelPath: RawRepresentable, Sendable, CaseIterable, Hashable, Cu
         cValue.map { Int(qg_path_block_rows($0, Int64(k), Int64(m))) } ?? m
     }
 
+    /// Rows of X per m-block (MC) of the 4-bit driver on this path for K and
+    /// a group size; nil for a path without 4-bit tiles.
+    package func int4BlockRows(k: Int, groupSize: Int) -> Int? {
+        guard let c = cValue else { return nil }
+        let rows = qg_w4_path_block_rows(c, Int64(k), Int64(groupSize))
+        return rows > 0 ? Int(rows) : nil
+    }
+
     /// The path's name, ``rawValue``.
     public var description: String { rawValue }
 
