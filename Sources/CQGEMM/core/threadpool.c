@@ -13,7 +13,10 @@
 //   while after each job before it sleeps, the caller never waits for a worker
 //   that has not joined yet (it takes the tasks itself), and it waits only for
 //   workers still running a task, spinning briefly before it sleeps. A call
-//   with more threads is then never much slower than one with fewer.
+//   with more threads is then never much slower than one with fewer;
+// - a call wakes only the workers it wants (each sleeps on its own condition
+//   variable), and a worker a job does not want sleeps without spinning, so
+//   the workers of an earlier, wider call do not busy-wait beside it.
 #include "threadpool.h"
 #include "qgemm.h"
 
@@ -78,7 +81,9 @@ void qg_set_block_rows_of_last_call(int64_t rows) { qg_last_block_rows = rows; }
 
 static struct {
     pthread_mutex_t lock;
-    pthread_cond_t wake;  // workers: a new job was published
+    /// Worker i sleeps on wake[i]; a job wakes only the workers it wants,
+    /// so the others neither run nor spin beside a call on fewer threads.
+    pthread_cond_t wake[QG_MAX_WORKERS];
     pthread_cond_t idle;  // owner: every wanted worker has joined and left
     pthread_mutex_t owner; // held by the caller that owns the pool for a job
     int workers;
@@ -90,7 +95,7 @@ static struct {
     int stopping; // set at process exit: workers leave their loop
 } qg_pool = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
-    .wake = PTHREAD_COND_INITIALIZER,
+    .wake = {[0 ... QG_MAX_WORKERS - 1] = PTHREAD_COND_INITIALIZER},
     .idle = PTHREAD_COND_INITIALIZER,
     .owner = PTHREAD_MUTEX_INITIALIZER,
 };
@@ -129,14 +134,23 @@ static void *qg_worker(void *arg) {
             pthread_mutex_unlock(&qg_pool.lock);
             qg_spin_until(qg_new_generation, &seen);
             pthread_mutex_lock(&qg_pool.lock);
-            while (qg_pool.generation == seen && !qg_pool.stopping) pthread_cond_wait(&qg_pool.wake, &qg_pool.lock);
+            while (qg_pool.generation == seen && !qg_pool.stopping) pthread_cond_wait(&qg_pool.wake[index], &qg_pool.lock);
         }
         if (qg_pool.stopping) break;
         seen = qg_pool.generation;
         // Read under the lock, for the generation just seen: a worker that is
         // not wanted (or comes after the caller stopped taking helpers) must
         // not touch the job (it may already be gone).
-        if (index >= qg_pool.wanted) continue;
+        if (index >= qg_pool.wanted) {
+            // Not needed for this job (a spinning worker saw it): sleep until
+            // a job that wants this worker signals it, without the spin, or a
+            // call on few threads would keep every idle worker of an earlier,
+            // wider call busy-waiting beside it.
+            while (!qg_pool.stopping && !(qg_pool.generation != seen && index < qg_pool.wanted))
+                pthread_cond_wait(&qg_pool.wake[index], &qg_pool.lock);
+            if (qg_pool.stopping) break;
+            seen = qg_pool.generation;
+        }
         qg_job *job = qg_pool.job;
         atomic_fetch_add(&qg_pool.active, 1);
         pthread_mutex_unlock(&qg_pool.lock);
@@ -157,7 +171,7 @@ static void qg_pool_shutdown(void) {
     if (pthread_mutex_trylock(&qg_pool.owner) != 0) return;
     pthread_mutex_lock(&qg_pool.lock);
     qg_pool.stopping = 1;
-    pthread_cond_broadcast(&qg_pool.wake);
+    for (int i = 0; i < qg_pool.workers; i++) pthread_cond_signal(&qg_pool.wake[i]);
     while (qg_pool.workers > 0) pthread_cond_wait(&qg_pool.idle, &qg_pool.lock);
     pthread_mutex_unlock(&qg_pool.lock);
     pthread_mutex_unlock(&qg_pool.owner);
@@ -219,7 +233,7 @@ void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t
     qg_pool.wanted = wanted;
     qg_pool.generation++;
     atomic_store_explicit(&qg_pool.published, qg_pool.generation, memory_order_release);
-    pthread_cond_broadcast(&qg_pool.wake);
+    for (int i = 0; i < wanted; i++) pthread_cond_signal(&qg_pool.wake[i]);
     pthread_mutex_unlock(&qg_pool.lock);
 
     qg_drain(&job);
