@@ -83,6 +83,7 @@ struct Bench: ParsableCommand {
         for (name, path) in [("--json", json), ("--csv", csv)] {
             if let path { try OutputPath.check(path, option: name) }
         }
+        if json == "-" && csv == "-" { throw ValidationError("--json - and --csv - would both write to standard output; send one to a file") }
         // A shape is refused before anything is allocated when its buffers
         // would not fit in memory (or their size overflows).
         let memory = ProcessInfo.processInfo.physicalMemory

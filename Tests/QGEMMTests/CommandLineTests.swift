@@ -287,6 +287,7 @@ struct CommandLineTests {
             (["bench", "--weights", "int4", "--output-type", "int8"], "--weights int4 writes float output"),
             (["bench", "--shape", "x1xx1x1x"], "--shape"),
             (["bench", "--json", file("missing/b.json")], "does not exist"),
+            (["bench", "--json", "-", "--csv", "-"], "both write to standard output"),
             (["validate", "--kernel", "reference"], "the reference is what validate checks"),
             (["validate", "--soak", "1", "--json", "-"], "--json does not go with --soak"),
             (["validate", "--json", file("missing/v.json")], "does not exist"),
