@@ -16,8 +16,10 @@ public struct WordPieceTokenizer: Sendable {
     /// The longest sequence, special tokens included.
     public let maxLength: Int
     public let normalizer: NormalizerOptions
-    /// Tokens matched verbatim in the raw text (`[CLS]`, `[SEP]`, …), longest first.
-    let addedTokens: [(scalars: [Unicode.Scalar], id: Int32)]
+    /// Tokens matched verbatim in the raw text (`[CLS]`, `[SEP]`, …), by their
+    /// first scalar, longest first: each place of the text compares only the
+    /// tokens that can start there, so the cost does not grow with their number.
+    let addedTokens: [Unicode.Scalar: [(scalars: [Unicode.Scalar], id: Int32)]]
 
     public init(vocabulary: [String: Int32], unknown: Int32, classification: Int32, separator: Int32, padding: Int32,
                 continuationPrefix: String = "##", maxCharactersPerWord: Int = 100, maxLength: Int = 512,
@@ -33,8 +35,9 @@ public struct WordPieceTokenizer: Sendable {
         self.maxCharactersPerWord = maxCharactersPerWord
         self.maxLength = maxLength
         self.normalizer = normalizer
-        self.addedTokens = addedTokens.map { (scalars: Array($0.0.unicodeScalars), id: $0.1) }
+        let longestFirst = addedTokens.map { (scalars: Array($0.0.unicodeScalars), id: $0.1) }
             .filter { !$0.scalars.isEmpty }.sorted { $0.scalars.count > $1.scalars.count }
+        self.addedTokens = Dictionary(grouping: longestFirst, by: { $0.scalars[0] })
     }
 
     /// The ids of `text`: `[CLS]`, at most `maxLength − 2` content tokens, `[SEP]`.
@@ -53,7 +56,7 @@ public struct WordPieceTokenizer: Sendable {
         // Added tokens are matched scalar by scalar in the raw text, the
         // longest first at each place, before any normalization.
         while i < scalars.count {
-            if let token = addedTokens.first(where: { t in
+            if let token = addedTokens[scalars[i]]?.first(where: { t in
                 i + t.scalars.count <= scalars.count && scalars[i..<(i + t.scalars.count)].elementsEqual(t.scalars)
             }) {
                 tokenize(scalars[segmentStart..<i], into: &ids)
