@@ -85,6 +85,7 @@ CHECKED = {"s8": "oneDNN matmul s8", "s32": "oneDNN matmul s32", "gemm": "oneDNN
            "MatMulInteger": "ORT MatMulInteger", "QLinearMatMul": "ORT QLinearMatMul",
            "fbgemm": "PyTorch fbgemm", "onednn": "PyTorch onednn", "int_mm": "torch._int_mm"}
 wrong = {}  # peer name → (values wrong, values checked, largest error)
+checked = set()  # peers whose check ran (right or wrong): the others are marked "?"
 
 
 def keep(key, med, best):
@@ -99,7 +100,9 @@ def run(argv, feed):
         fields = line.split()
         if fields[:1] != ["check"]:
             lines.append(line)
-        elif fields[2] == "wrong":
+            continue
+        checked.add(CHECKED[fields[1]])
+        if fields[2] == "wrong":
             wrong[CHECKED[fields[1]]] = tuple(int(float(v)) for v in fields[3:6])
     return lines
 
@@ -176,7 +179,7 @@ for r, r32 in zip(doc["results"], doc32["results"], strict=True):
     for name, _, key in PEERS:
         row[f"{key}_gops"] = med[name]
         row[f"{key}_gops_best"] = run_best[name]
-        row[f"{key}_exact"] = (name not in wrong) if med[name] else None
+        row[f"{key}_exact"] = (name not in wrong) if med[name] and name in checked else None
     row.update({"onednn_matmul_s8_impl": impl.get(case + ("s8",)),
                 "onednn_matmul_s32_impl": impl.get(case + ("s32",)),
                 "best_peer": best_name, "best_peer_gops": best,
@@ -216,12 +219,16 @@ if any_wrong:
         f"{SHORT[name]} {w:,} of {c:,} values, largest error {e:,}" + (" steps" if OUTPUT.get(name) else "")
         for name, (w, c, e) in wrong.items() if name in shown)
           + ". Marked ✗ and left out of the ratio; 'all' is the ratio to every peer, these included.")
+unchecked = sorted(SHORT[name] for name in shown if name not in checked and any(v for k, v in median.items() if k[-1] == name))
+if unchecked:
+    print("Not checked (the harness could not run its check; see its messages above): " + ", ".join(unchecked)
+          + ". Marked ? and counted in the ratio.")
 
 
 def f(v, name=None):
     if not v:
         return f"{'-':>12}"
-    return f"{v:11.1f}✗" if name in wrong else f"{v:12.1f}"
+    return f"{v:11.1f}✗" if name in wrong else f"{v:11.1f}?" if name is not None and name not in checked else f"{v:12.1f}"
 
 
 def shape(row):

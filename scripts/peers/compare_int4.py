@@ -85,7 +85,7 @@ for s in shapes:
         rort = b[0] / b[2] if b[2] else float("nan")
         w, rd = stream.get((m, k, n, t), (0.0, 0.0))
         st = f"{w:.1f} / {rd:.1f} = {w / rd:.2f}" if rd else "-"
-        print(f"| {m}×{k}×{n} | {t} | " + " | ".join(f"{v:.0f}" for v in b) + f" | {r8:.2f}× | {rort:.2f}× | {st} |")
+        print(f"| {m}×{k}×{n} | {t} | " + " | ".join(f"{v:.0f}" if v else "-" for v in b) + f" | {r8:.2f}× | {rort:.2f}× | {st} |")
         rows.append({"m": m, "k": k, "n": n, "threads": t, "weight_gbps_best": w or None, "stream_read_gbps_best": rd or None,
                      "best": {lib: best.get((lib, m, k, n, t)) for lib in libs},
                      "median": {lib: median.get((lib, m, k, n, t)) for lib in libs}})
