@@ -1,9 +1,9 @@
 // Times oneDNN's matmul primitive on the int8 route a quantized linear layer
 // takes, for scripts/bench-peers: uint8 activations X[M×K] (row-major, used in
-// place) times int8 weights W[N×K]ᵀ plus an int32 bias, with per-output-channel
-// weight scales, a source scale and a runtime source zero point. Two outputs:
-// s8 with a destination scale and zero point (requantized, what qgemm writes)
-// and s32 (no destination scale or zero point). The weights are stored N×K like
+// place) times int8 weights W[N×K]ᵀ plus an int32 bias, with a runtime source
+// zero point. Two outputs: s8 with per-output-channel weight scales, a source
+// scale and a destination scale and zero point (requantized, what qgemm
+// writes), and s32, the plain accumulator (no scales), as qgemm's int32 output. The weights are stored N×K like
 // qgemm's; oneDNN sees them as K×N with strides {1, K} ("ba") and picks its own
 // packed layout (format "any"), into which they are reordered once, before
 // timing, as qgemm packs once.
@@ -32,7 +32,7 @@
 //
 // Then it checks oneDNN's own arithmetic on this CPU with full-range data
 // (uint8 0…255, int8 −128…127, 64×256×128, Z = 128), through the two routes
-// it times: s32 output with unit scales must equal the exact sums, and s8
+// it times: s32 output must equal the exact sums, and s8
 // output (unit source and weight scales, destination scale 3000, zero point 0)
 // must be within one step of the exact sums rounded, clamped. Without VNNI,
 // oneDNN's int8 kernels add pairs of products in int16 with saturation
@@ -167,6 +167,10 @@ static void matmul_make(matmul_t *mm, int kind, dnnl_engine_t eng, dnnl_stream_t
     memset(mm, 0, sizeof *mm);
     (void)out_scales;  // v2 only
     const int quant = kind == QUANT_S8 || kind == QUANT_S32;
+    // Scales only for s8 output: the s32 route is the plain accumulator
+    // (source zero point and int32 bias folded in), as qgemm's int32 output
+    // it is set beside, not a float scale-and-round back to int32.
+    const int scaled = kind == QUANT_S8;
     const int src_zp = quant || kind == CHECK_ZP;
     const int dst_s8 = kind == QUANT_S8;
     md_t src_md = md_tag(m, k, dnnl_u8, dnnl_ab);
@@ -179,7 +183,7 @@ static void matmul_make(matmul_t *mm, int kind, dnnl_engine_t eng, dnnl_stream_t
     dnnl_primitive_attr_t attr;
     CHECK(dnnl_primitive_attr_create(&attr));
 #if DNNL_VERSION_MAJOR >= 3
-    if (quant) {
+    if (scaled) {
         CHECK(dnnl_primitive_attr_set_scales_mask(attr, DNNL_ARG_SRC, 0));
         CHECK(dnnl_primitive_attr_set_scales_mask(attr, DNNL_ARG_WEIGHTS, 1 << 1));
         if (dst_s8) CHECK(dnnl_primitive_attr_set_scales_mask(attr, DNNL_ARG_DST, 0));
@@ -191,7 +195,7 @@ static void matmul_make(matmul_t *mm, int kind, dnnl_engine_t eng, dnnl_stream_t
     // v2.6 falls back from its brgemm (AMX/VNNI) kernels to gemm:jit when the
     // output scales come at run time, so they are given here, as constants.
     const int32_t rt_s32 = DNNL_RUNTIME_S32_VAL;
-    if (quant) {
+    if (scaled) {
         for (dnnl_dim_t j = 0; j < n; j++)
             out_scales[j] = src_scale * wei_scales[j] / (dst_s8 ? dst_scale : 1.0f);
         CHECK(dnnl_primitive_attr_set_output_scales(attr, n, 1 << 1, out_scales));
@@ -233,7 +237,7 @@ static void matmul_make(matmul_t *mm, int kind, dnnl_engine_t eng, dnnl_stream_t
     mm->nargs++;
     add_arg(mm, DNNL_ARG_BIAS, bias_md, eng, bias);
     add_arg(mm, DNNL_ARG_DST, dst_md, eng, dst);
-    if (quant) {
+    if (scaled) {
 #if DNNL_VERSION_MAJOR >= 3
         add_arg(mm, DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, one_f32, eng, &src_scale);
         add_arg(mm, DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS, n_f32, eng, wei_scales);
