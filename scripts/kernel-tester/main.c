@@ -20,7 +20,10 @@
 //
 // --quantizers-only runs the quantizer levels alone (check-kernels' planted faults).
 //
-// Usage: kernel-tester [--cases N] [--force NAME]... [--expect-paths A,B,...] [--quantizers-only]
+// --fork checks that a child forked after multi-threaded GEMMs runs its GEMMs
+// on several threads with the parent's bits (fork.c).
+//
+// Usage: kernel-tester [--cases N] [--force NAME]... [--expect-paths A,B,...] [--quantizers-only] [--fork]
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +38,7 @@ static uint32_t next(void) { state ^= state << 13; state ^= state >> 7; state ^=
 uint32_t kernel_tester_next(void) { return next(); }
 int kernel_tester_check_w4(const qg_kernel *kernel, int cases);
 int kernel_tester_check_quantizers(int cases);
+int kernel_tester_check_fork(void);
 long kernel_tester_check_requantize_edges(const qg_kernel *kernel);
 
 typedef struct shape { int64_t m, n, k; } shape;
@@ -223,8 +227,9 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--force") == 0 && i + 1 < argc && n_forced < 16) forced[n_forced++] = argv[++i];
         else if (strcmp(argv[i], "--expect-paths") == 0 && i + 1 < argc) expected = argv[++i];
         else if (strcmp(argv[i], "--quantizers-only") == 0) quantizers_only = 1;
+        else if (strcmp(argv[i], "--fork") == 0) return kernel_tester_check_fork();
         else {
-            fprintf(stderr, "usage: kernel-tester [--cases N] [--force NAME]... [--expect-paths A,B,...] [--quantizers-only]\n");
+            fprintf(stderr, "usage: kernel-tester [--cases N] [--force NAME]... [--expect-paths A,B,...] [--quantizers-only] [--fork]\n");
             return 2;
         }
     }

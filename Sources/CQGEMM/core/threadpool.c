@@ -17,6 +17,8 @@
 // - a call wakes only the workers it wants (each sleeps on its own condition
 //   variable), and a worker a job does not want sleeps without spinning, so
 //   the workers of an earlier, wider call do not busy-wait beside it.
+// - a forked child starts with an empty pool (fork handlers), so its wide
+//   calls make workers of their own instead of waiting on the parent's.
 #include "threadpool.h"
 #include "qgemm.h"
 
@@ -177,8 +179,38 @@ static void qg_pool_shutdown(void) {
     pthread_mutex_unlock(&qg_pool.owner);
 }
 
+/// fork(): the child has only the forking thread, so none of the pool's
+/// workers, and a lock a worker held at that moment would stay held for
+/// ever. Before the fork the forking thread takes both locks (waiting for a
+/// GEMM another thread runs to end), so the pool's state is whole; after it,
+/// the parent lets them go, and the child starts the pool afresh: no
+/// workers (the next wide call makes new ones), fresh conditions.
+static void qg_pool_before_fork(void) {
+    pthread_mutex_lock(&qg_pool.owner);
+    pthread_mutex_lock(&qg_pool.lock);
+}
+
+static void qg_pool_after_fork_parent(void) {
+    pthread_mutex_unlock(&qg_pool.lock);
+    pthread_mutex_unlock(&qg_pool.owner);
+}
+
+static void qg_pool_after_fork_child(void) {
+    for (int i = 0; i < QG_MAX_WORKERS; i++) pthread_cond_init(&qg_pool.wake[i], NULL);
+    pthread_cond_init(&qg_pool.idle, NULL);
+    qg_pool.workers = 0;
+    qg_pool.wanted = 0;
+    qg_pool.job = NULL;
+    atomic_store(&qg_pool.active, 0);
+    pthread_mutex_unlock(&qg_pool.lock);
+    pthread_mutex_unlock(&qg_pool.owner);
+}
+
 static pthread_once_t qg_atexit_once = PTHREAD_ONCE_INIT;
-static void qg_register_shutdown(void) { atexit(qg_pool_shutdown); }
+static void qg_register_shutdown(void) {
+    atexit(qg_pool_shutdown);
+    pthread_atfork(qg_pool_before_fork, qg_pool_after_fork_parent, qg_pool_after_fork_child);
+}
 
 /// Starts workers up to `count` (called with qg_pool.owner held). Returns how many exist.
 static int qg_ensure_workers(int count) {
