@@ -28,11 +28,6 @@ static double now(void) {
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-static int by_value(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static void arithmetic_check(void) {
     const long long m = 64, k = 256, n = 128;
     omp_set_num_threads(1);
@@ -88,9 +83,9 @@ int main(void) {
             QG_DNNL_CALL;
             times[runs++] = now() - t0;
         }
-        qsort(times, (size_t)runs, sizeof times[0], by_value);
+        const double median = sorted_median(times, runs);
         const double ops = 2.0 * (double)m * (double)n * (double)k;
-        printf("%lld %lld %lld %d %.6f %.6f %d\n", m, k, n, threads, ops / times[runs / 2] / 1e9, ops / times[0] / 1e9, runs);
+        printf("%lld %lld %lld %d %.6f %.6f %d\n", m, k, n, threads, ops / median / 1e9, ops / times[0] / 1e9, runs);
         fflush(stdout);
         free(x); free(w); free(c);
         evictor_free(&evictor);

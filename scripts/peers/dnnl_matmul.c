@@ -129,11 +129,6 @@ static double now(void) {
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-static int by_value(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 enum { QUANT_S8, QUANT_S32, CHECK_PLAIN, CHECK_ZP };
 
 // Scales and zero points; v3 reads them at execution, from these addresses.
@@ -393,10 +388,10 @@ int main(void) {
                 CHECK(dnnl_stream_wait(stream));
                 times[runs++] = now() - t0;
             }
-            qsort(times, (size_t)runs, sizeof times[0], by_value);
+            const double median = sorted_median(times, runs);
             const double ops = 2.0 * (double)m * (double)n * (double)k;
             printf("%lld %lld %lld %d %s %s %.6f %.6f %d\n", m, k, n, threads, kind == QUANT_S8 ? "s8" : "s32",
-                   mm.impl, ops / times[runs / 2] / 1e9, ops / times[0] / 1e9, runs);
+                   mm.impl, ops / median / 1e9, ops / times[0] / 1e9, runs);
             fflush(stdout);
             matmul_free(&mm);
         }

@@ -6,6 +6,7 @@
 #define DNNL_OPERANDS_H
 
 #include <stdint.h>
+#include <stdlib.h>
 
 /// One step of the operands' generator.
 static inline uint64_t operands_next(uint64_t *s) { return *s = *s * 6364136223846793005ull + 1; }
@@ -26,6 +27,19 @@ static inline int64_t exact_dot(const uint8_t *x, const int8_t *w, long long i, 
     int64_t sum = 0;
     for (long long p = 0; p < k; p++) sum += ((int32_t)x[i * k + p] - zero) * (int32_t)w[j * k + p];
     return sum;
+}
+
+/// Sorts the `runs` (≥ 1) timed seconds and returns their median: the middle
+/// run, or the mean of the two middle ones for an even count, as qgemm bench
+/// takes it.
+static int by_value(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static inline double sorted_median(double *times, int runs) {
+    qsort(times, (size_t)runs, sizeof times[0], by_value);
+    return runs % 2 ? times[runs / 2] : (times[runs / 2 - 1] + times[runs / 2]) / 2;
 }
 
 #endif

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import onnxruntime as ort
+from timing_stats import median_of_sorted
 
 
 class CacheEvictor:
@@ -57,5 +58,5 @@ def time_model(model_bytes, x, m, k, n, threads, min_seconds, op, cold_bytes=Non
         evictor.close()
     times.sort()
     ops = 2.0 * m * n * k
-    print(f"{m} {k} {n} {threads} {op} {ops / times[len(times) // 2] / 1e9:.6f} {ops / times[0] / 1e9:.6f} {len(times)}",
+    print(f"{m} {k} {n} {threads} {op} {ops / median_of_sorted(times) / 1e9:.6f} {ops / times[0] / 1e9:.6f} {len(times)}",
           flush=True)

@@ -33,6 +33,7 @@ import warnings
 import torch
 
 from cold_lines import cold_bytes
+from timing_stats import median_of_sorted
 
 # Quantized tensors are deprecated in recent torch (the warning says so on every
 # run); these routes are still what quantized models run on.
@@ -58,7 +59,7 @@ def timed(call, min_seconds, evict=None):
 
 def report(m, k, n, threads, route, times):
     ops = 2.0 * m * n * k
-    print(f"{m} {k} {n} {threads} {route} {ops / times[len(times) // 2] / 1e9:.6f} {ops / times[0] / 1e9:.6f} "
+    print(f"{m} {k} {n} {threads} {route} {ops / median_of_sorted(times) / 1e9:.6f} {ops / times[0] / 1e9:.6f} "
           f"{len(times)}", flush=True)
 
 
