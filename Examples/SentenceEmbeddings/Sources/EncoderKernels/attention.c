@@ -39,7 +39,7 @@ ptrdiff_t enc_attention_scratch_count(ptrdiff_t tokens, ptrdiff_t head_size) {
 
 /// s[r][j..j+16·NV) = Σ_c q[r][c]·kt[c][j..], for `rows` ≤ BLOCK_ROWS rows.
 ALWAYS_INLINE void score_tile(const float *q, ptrdiff_t ldq, const float *kt, ptrdiff_t tp, ptrdiff_t d,
-                              float *s, ptrdiff_t lds, const int rows, const int nv) {
+                              float *s, ptrdiff_t lds, const int nv, const int rows) {
     v16 acc[BLOCK_ROWS][2];
     for (int r = 0; r < rows; r++)
         for (int v = 0; v < nv; v++) acc[r][v] = (v16)0.0f;
@@ -58,7 +58,7 @@ ALWAYS_INLINE void score_tile(const float *q, ptrdiff_t ldq, const float *kt, pt
 /// out[r][0..16·NV) = inv[r]·Σ_j p[r][j]·v[j][0..], for `rows` ≤ BLOCK_ROWS
 /// rows: the softmax's normalization applied once per output, not per score.
 ALWAYS_INLINE void context_tile(const float *p, ptrdiff_t ldp, const float *inv, const float *v, ptrdiff_t ldv,
-                                ptrdiff_t t, float *out, ptrdiff_t ldo, const int rows, const int nv) {
+                                ptrdiff_t t, float *out, ptrdiff_t ldo, const int nv, const int rows) {
     v16 acc[BLOCK_ROWS][2];
     for (int r = 0; r < rows; r++)
         for (int x = 0; x < nv; x++) acc[r][x] = (v16)0.0f;
@@ -96,14 +96,15 @@ ALWAYS_INLINE void transpose_keys_scalar(const float *k, ptrdiff_t ld, ptrdiff_t
 /// The score tiles of `rows` rows (q and s at their first row): whole
 /// 16·nv-column tiles, then 16-column ones up to tp.
 ALWAYS_INLINE void score_rows(const float *q, ptrdiff_t ld, const float *kt, ptrdiff_t tp, ptrdiff_t d, float *s,
-                              const int rows, const int nv) {
+                              const int nv, const int rows) {
     ptrdiff_t j = 0;
-    for (; j + 16 * nv <= tp; j += 16 * nv) score_tile(q, ld, kt + j, tp, d, s + j, tp, rows, nv);
-    for (; j < tp; j += 16) score_tile(q, ld, kt + j, tp, d, s + j, tp, rows, 1);
+    for (; j + 16 * nv <= tp; j += 16 * nv) score_tile(q, ld, kt + j, tp, d, s + j, tp, nv, rows);
+    for (; j < tp; j += 16) score_tile(q, ld, kt + j, tp, d, s + j, tp, 1, rows);
 }
 
-/// Calls `tiles` (score_rows or context_tile) for the last t − i < block
-/// rows as one tile of that many rows, each count a constant.
+/// Calls `tiles` (score_rows or context_tile, whose row count comes last)
+/// for the last t − i < block rows as one tile of that many rows, each
+/// count a constant.
 #define LAST_ROWS(tiles, left, block, ...)                                                                        \
     switch (left) {                                                                                               \
     case 1: tiles(__VA_ARGS__, 1); break;                                                                         \
@@ -115,10 +116,6 @@ ALWAYS_INLINE void score_rows(const float *q, ptrdiff_t ld, const float *kt, ptr
     case 7: if (7 < (block)) tiles(__VA_ARGS__, 7); break;                                                        \
     default: break;                                                                                               \
     }
-
-// Argument orders for LAST_ROWS, whose row count comes last.
-#define SCORE_ROWS(q, ld, kt, tp, d, s, nv, rows) score_rows(q, ld, kt, tp, d, s, rows, nv)
-#define CONTEXT_ROWS(p, tp, inv, v, ldv, t, out, ldo, nv, rows) context_tile(p, tp, inv, v, ldv, t, out, ldo, rows, nv)
 
 /// `transpose`: the copy's own Kᵀ (a data movement: every copy's is the
 /// same). `block` rows × `nv` vectors of 16 is the copy's register tile,
@@ -141,8 +138,8 @@ ALWAYS_INLINE void attention_body(const float *q, const float *k, const float *v
     const ptrdiff_t ldv = d;
     // Scores, `block` rows at a time, then the remaining rows as one tile.
     ptrdiff_t i = 0;
-    for (; i + block <= t; i += block) score_rows(q + i * ld, ld, kt, tp, d, s + i * tp, block, nv);
-    LAST_ROWS(SCORE_ROWS, t - i, block, q + i * ld, ld, kt, tp, d, s + i * tp, nv)
+    for (; i + block <= t; i += block) score_rows(q + i * ld, ld, kt, tp, d, s + i * tp, nv, block);
+    LAST_ROWS(score_rows, t - i, block, q + i * ld, ld, kt, tp, d, s + i * tp, nv)
     // Each row of s has tp ≥ t columns (t rounded up to 16), the room the
     // softmax's last masked step needs.
     for (i = 0; i < t; i++) inv[i] = enc_softmax_row_exp(s + i * tp, t, scale);
@@ -150,13 +147,13 @@ ALWAYS_INLINE void attention_body(const float *q, const float *k, const float *v
     ptrdiff_t c = 0;
     for (; c + 16 * nv <= d; c += 16 * nv) {
         for (i = 0; i + block <= t; i += block)
-            context_tile(s + i * tp, tp, inv + i, v + c, ldv, t, out + i * ldo + c, ldo, block, nv);
-        LAST_ROWS(CONTEXT_ROWS, t - i, block, s + i * tp, tp, inv + i, v + c, ldv, t, out + i * ldo + c, ldo, nv)
+            context_tile(s + i * tp, tp, inv + i, v + c, ldv, t, out + i * ldo + c, ldo, nv, block);
+        LAST_ROWS(context_tile, t - i, block, s + i * tp, tp, inv + i, v + c, ldv, t, out + i * ldo + c, ldo, nv)
     }
     for (; c + 16 <= d; c += 16) {
         for (i = 0; i + block <= t; i += block)
-            context_tile(s + i * tp, tp, inv + i, v + c, ldv, t, out + i * ldo + c, ldo, block, 1);
-        LAST_ROWS(CONTEXT_ROWS, t - i, block, s + i * tp, tp, inv + i, v + c, ldv, t, out + i * ldo + c, ldo, 1)
+            context_tile(s + i * tp, tp, inv + i, v + c, ldv, t, out + i * ldo + c, ldo, 1, block);
+        LAST_ROWS(context_tile, t - i, block, s + i * tp, tp, inv + i, v + c, ldv, t, out + i * ldo + c, ldo, 1)
     }
     for (; c < d; c++)
         for (i = 0; i < t; i++) out[i * ldo + c] = dot_strided(s + i * tp, 1, v + c, ldv, t) * inv[i];
