@@ -32,7 +32,7 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "Rounding of int8 and uint8 output: single (default), double or float.")
     var rounding: RoundingArgument?
 
-    @Option(name: .long, parsing: .unconditional, help: "Minimum timed runs per shape, 1...100000.")
+    @Option(name: .long, parsing: .unconditional, help: "Minimum timed runs per shape, 1...\(BenchRunner.mostRuns).")
     var `repeat`: Int = 5
 
     @Option(name: .customLong("min-time"), parsing: .unconditional, help: "Minimum seconds of timed runs per shape and side, 0...3600.")
@@ -76,9 +76,11 @@ struct Bench: ParsableCommand {
                 throw ValidationError("--rounding applies only to int8 and uint8 output of int8 weights")
             }
         }
-        // The timed loops stop at 100,000 runs, so a larger --repeat would
-        // never end, and an hour per shape and side is beyond any use.
-        guard (1...100_000).contains(`repeat`) else { throw ValidationError("--repeat must be in 1...100000, got \(`repeat`)") }
+        // The timed loops stop at BenchRunner.mostRuns runs, so a larger
+        // --repeat would never end, and an hour per shape and side is beyond any use.
+        guard (1...BenchRunner.mostRuns).contains(`repeat`) else {
+            throw ValidationError("--repeat must be in 1...\(BenchRunner.mostRuns), got \(`repeat`)")
+        }
         guard minTime >= 0, minTime <= 3600 else { throw ValidationError("--min-time must be in 0...3600 seconds, got \(minTime)") }
         for (name, path) in [("--json", json), ("--csv", csv)] {
             if let path { try OutputPath.check(path, option: name) }

@@ -261,6 +261,10 @@ final class CacheEvictor {
 
 /// Times the int8 GEMM and sgemm on one shape.
 struct BenchRunner {
+    /// The most timed runs of one shape and side (and of `linear --json`):
+    /// --min-time stops adding runs there, and --repeat may not ask for more.
+    static let mostRuns = 100_000
+
     let path: KernelPath
     let outputType: BenchOutputType
     let repeatCount: Int
@@ -306,11 +310,11 @@ struct BenchRunner {
     }
 
     /// The stop rule of every timed loop: runs `body` until both
-    /// `repeatCount` runs and `seconds` have passed (at most 100,000 runs).
+    /// `repeatCount` runs and `seconds` have passed (at most `mostRuns` runs).
     private func repeatRuns(seconds: Double, _ body: () throws -> Void) rethrows {
         var runs = 0
         let start = PeakProbe.now()
-        while runs < repeatCount || (PeakProbe.now() - start < seconds && runs < 100_000) {
+        while runs < repeatCount || (PeakProbe.now() - start < seconds && runs < Self.mostRuns) {
             try body()
             runs += 1
         }

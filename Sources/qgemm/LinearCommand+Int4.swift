@@ -110,9 +110,9 @@ extension LinearCommand {
             }
         }
         let sx = try layer.smoothing?.apply(xv, rows: m) ?? xv
-        let t4 = try Self.medianSeconds(`repeat` ?? 5) { _ = try layer(xv, rows: m, kernel: kernel, threads: threads) }
+        let t4 = try medianSeconds { _ = try layer(xv, rows: m, kernel: kernel, threads: threads) }
         BLAS.threads = threads ?? CPUFeatures.current.cores
-        let tf = try Self.medianSeconds(`repeat` ?? 5) {
+        let tf = try medianSeconds {
             var yf = try BLAS.sgemm(sx, wv, m: m, k: k, n: n, transposeB: true)
             if let bv = layer.bias { for i in yf.indices { yf[i] += bv[i % n] } }
         }

@@ -91,7 +91,9 @@ struct LinearCommand: ParsableCommand {
         }
         if let batch, batch < 1 { throw ValidationError("--batch must be ≥ 1, got \(batch)") }
         if let smooth, !(smooth >= 0 && smooth <= 1) { throw ValidationError("--smooth must be in [0, 1], got \(smooth)") }
-        if let r = `repeat`, !(1...100_000).contains(r) { throw ValidationError("--repeat must be in 1...100000, got \(r)") }
+        if let r = `repeat`, !(1...BenchRunner.mostRuns).contains(r) {
+            throw ValidationError("--repeat must be in 1...\(BenchRunner.mostRuns), got \(r)")
+        }
         try OutputPath.check(out, option: "--out")
         for (name, path) in [("--json", json), ("--save", save)] {
             if let path { try OutputPath.check(path, option: name) }
@@ -321,17 +323,8 @@ struct LinearCommand: ParsableCommand {
         }
     }
 
-    static func medianSeconds(_ runs: Int, _ body: () throws -> Void) throws -> Double {
-        try body()
-        var t: [Double] = []
-        for _ in 0..<runs {
-            let t0 = PeakProbe.now()
-            try body()
-            t.append(PeakProbe.now() - t0)
-        }
-        return t.sorted()[t.count / 2]
-    }
-
+    /// `body` once to warm up, then --repeat (default 5) timed runs; their
+    /// median in seconds.
     func medianSeconds(_ body: () throws -> Void) throws -> Double {
         try body()
         var t: [Double] = []

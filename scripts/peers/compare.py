@@ -191,8 +191,9 @@ for r, r32 in zip(doc["results"], doc32["results"], strict=True):
                 "ratio_fastest_runs_any": r["int8_gops_best"] / any_fast if any_fast else None,
                 "peak_fraction": r["peak_fraction"]})
     # Like for like: qgemm's int32 output against the int32 routes.
-    fast32_name, fast32 = strongest({name: run_best[name] for name in INT32_PEERS})
-    any32_name, any32 = strongest({name: run_best[name] for name in INT32_PEERS}, exact_only=False)
+    runs32 = {name: run_best[name] for name in INT32_PEERS}
+    fast32_name, fast32 = strongest(runs32)
+    any32_name, any32 = strongest(runs32, exact_only=False)
     row.update({"qgemm_int32_gops": r32["int8_gops"], "qgemm_int32_gops_best": r32["int8_gops_best"],
                 "best_int32_peer_fastest_run": fast32_name,
                 "ratio_int32_fastest_runs": r32["int8_gops_best"] / fast32 if fast32 else None,
