@@ -124,7 +124,7 @@ static qg_split qg_choose_split(int64_t m, int64_t mr, int64_t mc, int64_t steps
     const int64_t ma = qg_min(qg_ceil_div(fewest, threads) * threads, groups);
     const int64_t busiest_a = qg_ceil_div(ma, threads) * qg_biggest_block(m, mr, ma) * steps;
     int64_t n_split = threads;
-    while (fewest * n_split < 2 * threads && n_split < steps) n_split *= 2;
+    while (fewest * n_split < 2 * (int64_t)threads && n_split < steps) n_split *= 2;
     if (n_split > steps) n_split = steps;
     const int64_t steps_per_block = qg_ceil_div(steps, n_split), nb = qg_ceil_div(steps, steps_per_block);
     const int64_t busiest_b = qg_ceil_div(fewest * nb, threads) * qg_biggest_block(m, mr, fewest) * steps_per_block;

@@ -86,7 +86,7 @@ static struct {
     /// Worker i sleeps on wake[i]; a job wakes only the workers it wants,
     /// so the others neither run nor spin beside a call on fewer threads.
     pthread_cond_t wake[QG_MAX_WORKERS];
-    pthread_cond_t idle;  // owner: every wanted worker has joined and left
+    pthread_cond_t idle;  // signalled when no worker is inside the job (active = 0), or one leaves the pool
     pthread_mutex_t owner; // held by the caller that owns the pool for a job
     int workers;
     uint64_t generation;
@@ -166,9 +166,10 @@ static void *qg_worker(void *arg) {
     return NULL; // the thread's scratch is freed by its key destructor
 }
 
-/// At process exit: stop the workers and wait for them to leave, so no thread
-/// outlives the library's state. Skipped if a GEMM is still running (exit
-/// called from another thread mid-call).
+/// At process exit: stop the workers and wait until each has left the pool's
+/// state (its last steps, the return and its scratch's destructor, follow).
+/// Skipped if the pool is owned then: a GEMM still running (exit called from
+/// another thread mid-call) or a fork in progress.
 static void qg_pool_shutdown(void) {
     if (pthread_mutex_trylock(&qg_pool.owner) != 0) return;
     pthread_mutex_lock(&qg_pool.lock);
@@ -212,10 +213,18 @@ static void qg_register_shutdown(void) {
     pthread_atfork(qg_pool_before_fork, qg_pool_after_fork_parent, qg_pool_after_fork_child);
 }
 
+/// The fork handlers exist before any thread can own the pool: registered
+/// on a first wide call instead, a fork by another thread while that call
+/// held `owner` would run without them (glibc skips a handler registered
+/// during a fork), and the child would find the pool owned for ever.
+__attribute__((constructor)) static void qg_register_at_load(void) {
+    pthread_once(&qg_atexit_once, qg_register_shutdown);
+}
+
 /// Starts workers up to `count` (called with qg_pool.owner held). Returns how many exist.
 static int qg_ensure_workers(int count) {
     if (count > QG_MAX_WORKERS) count = QG_MAX_WORKERS;
-    pthread_once(&qg_atexit_once, qg_register_shutdown);
+    pthread_once(&qg_atexit_once, qg_register_shutdown); // done at load already; costs a load here
     while (qg_pool.workers < count) {
         qg_worker_start *start = malloc(sizeof *start);
         if (!start) break;

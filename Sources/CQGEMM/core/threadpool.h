@@ -7,8 +7,9 @@
 #include <stdint.h>
 
 /// Runs task(ctx, t) for t in [0, count) on up to `threads` threads, the
-/// caller included. Returns when every task has finished. When another
-/// caller is using the pool, runs every task on the calling thread instead.
+/// caller included. Returns when every task has finished. When the pool is
+/// owned (another caller is using it, or another thread is forking) or has
+/// stopped at process exit, runs every task on the calling thread instead.
 void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t t), void *ctx);
 
 /// Records that the calling thread's last call ran on `threads` threads

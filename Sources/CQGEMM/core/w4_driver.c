@@ -60,7 +60,7 @@ int qg_w4_driver_run(const qg_w4_args *a, const qg_kernel *kernel, int threads) 
     const int64_t row_groups = qg_ceil_div(a->m, mr), panels = qg_ceil_div(a->n, QG_W4_PANEL_N);
     int64_t m_blocks = qg_ceil_div(a->m, mc), n_blocks = 1;
     if (threads > 1) {
-        if (row_groups >= 2 * threads) m_blocks = qg_min(qg_ceil_div(m_blocks, threads) * threads, row_groups);
+        if (row_groups >= 2 * (int64_t)threads) m_blocks = qg_min(qg_ceil_div(m_blocks, threads) * threads, row_groups);
         else n_blocks = qg_min(threads, panels);
     }
     // N is shared out in whole panels, not whole steps: a step of 64
