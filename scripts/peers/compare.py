@@ -6,6 +6,7 @@ options."""
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -13,6 +14,19 @@ DEFAULT_SHAPES = ["1x4096x4096", "8x4096x4096", "32x4096x4096", "128x4096x4096",
                   "2048x2048x2048", "384x768x3072", "64x1152x128", "3136x64x64", "12544x147x64", "3136x64x256",
                   "196x2304x256", "1x11008x4096"]
 DEFAULT_TORCH_PYTHON = "/work/venv-torch/bin/python"
+# --neighbour KIND: what it loads, and the program's arguments from the cache
+# sizes `qgemm info` reports (scripts/peers/neighbour.c).
+NEIGHBOURS = {
+    "stream": ("adds to every word of a buffer four times the L3 (at least 64 MiB, at most an eighth of the memory), "
+               "over and over: memory bandwidth, and the shared cache evicted",
+               lambda l2, l3: ["stream", str(max(min(4 * l3, os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+                                                     // 8), 64 << 20))]),
+    "l3": ("dependent random reads over 3/4 of the L3", lambda l2, l3: ["reads", str(3 * l3 // 4)]),
+    "l2": ("dependent random reads over 3/4 of the L2 (shared where the CPUs are two threads of one core)",
+           lambda l2, l3: ["reads", str(3 * l2 // 4)]),
+    "fma": ("256-bit multiply-adds on registers, no memory (the core's ports where CPUs share one; the clock)",
+            lambda l2, l3: ["fma"]),
+}
 
 # Every peer: (name in the text, short column header, JSON key stem). The
 # order is the tables' column order.
@@ -46,10 +60,17 @@ p.add_argument("--png", help="draw qgemm / best peer per shape into FILE")
 p.add_argument("--torch-python", default=DEFAULT_TORCH_PYTHON if os.path.exists(DEFAULT_TORCH_PYTHON) else None,
                help=f"a python that can import torch, for the PyTorch routes (default {DEFAULT_TORCH_PYTHON} "
                     "if it exists; '' to leave PyTorch out)")
+p.add_argument("--neighbour", choices=sorted(NEIGHBOURS),
+               help="in every round, time every library alone and beside a neighbour process on a CPU the timed "
+                    "threads do not use, and show how much speed each keeps: " + "; ".join(
+                        f"{kind}: {what}" for kind, (what, _) in sorted(NEIGHBOURS.items())))
 p.add_argument("--qgemm", required=True, help=argparse.SUPPRESS)
+p.add_argument("--neighbour-program", help=argparse.SUPPRESS)
 p.add_argument("--dnnl", required=True, help=argparse.SUPPRESS)
 p.add_argument("--dnnl-matmul", help=argparse.SUPPRESS)
 args = p.parse_args()
+if args.neighbour and not args.neighbour_program:
+    p.error("--neighbour needs the neighbour program (scripts/bench-peers builds it and passes it)")
 
 shapes = [] if (args.suite or args.shape) else DEFAULT_SHAPES
 cmd = [args.qgemm, "bench", "--threads", args.threads, "--no-sgemm", "--min-time", args.min_time, "--json", "-"]
@@ -75,9 +96,20 @@ elif subprocess.run([torch_python, "-c", "import torch"], stdout=subprocess.DEVN
 if not args.dnnl_matmul:
     print("bench-peers: no --dnnl-matmul harness, the oneDNN matmul primitive left out", file=sys.stderr)
 
-doc = doc32 = None
-median, fastest = {}, {}  # (m, k, n, threads, peer name) → best median and fastest single run, GOP/s
-impl = {}  # (m, k, n, threads, "s8" or "s32") → the oneDNN matmul implementation
+class Timings:
+    """Each library's figures over the rounds, for one condition (alone, or
+    beside the neighbour)."""
+
+    def __init__(self):
+        self.doc = self.doc32 = None  # qgemm bench's JSON, int8 and int32 output, merged over the rounds
+        self.median, self.fastest = {}, {}  # (m, k, n, threads, peer name) → best median and fastest run, GOP/s
+        self.impl = {}  # (m, k, n, threads, "s8" or "s32") → the oneDNN matmul implementation
+
+    def keep(self, key, med, best):
+        self.median[key] = max(self.median.get(key, 0.0), float(med))
+        self.fastest[key] = max(self.fastest.get(key, 0.0), float(best))
+
+
 # Each harness first checks its routes' arithmetic on this CPU with full-range
 # operands ("check ROUTE ok" or "check ROUTE wrong WRONG CHECKED LARGEST"); a
 # peer found wrong in any round is marked and left out of the ratio.
@@ -86,11 +118,6 @@ CHECKED = {"s8": "oneDNN matmul s8", "s32": "oneDNN matmul s32", "gemm": "oneDNN
            "fbgemm": "PyTorch fbgemm", "onednn": "PyTorch onednn", "int_mm": "torch._int_mm"}
 wrong = {}  # peer name → (values wrong, values checked, largest error)
 checked = set()  # peers whose check ran (right or wrong): the others are marked "?"
-
-
-def keep(key, med, best):
-    median[key] = max(median.get(key, 0.0), float(med))
-    fastest[key] = max(fastest.get(key, 0.0), float(best))
 
 
 def run(argv, feed):
@@ -120,17 +147,19 @@ def merged(kept, this):
     return kept
 
 
-for round_index in range(args.rounds):
-    tag = f" (round {round_index + 1} of {args.rounds})" if args.rounds > 1 else ""
+def time_every_library(into, tag, int32=True):
+    """One round: qgemm (int8 output, and int32 unless told not to), then
+    every peer, on every case."""
     print(f"bench-peers: qgemm (int8 requantized output){tag} …", file=sys.stderr)
-    doc = merged(doc, json.loads(subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout))
-    # int32 output too, beside the int32 routes: like for like.
-    print(f"bench-peers: qgemm (int32 output){tag} …", file=sys.stderr)
-    doc32 = merged(doc32, json.loads(subprocess.run(cmd + ["--output-type", "int32"], check=True,
-                                                    stdout=subprocess.PIPE, text=True).stdout))
-    cases = [(r["m"], r["k"], r["n"], r["threads"]) for r in doc["results"]]
+    into.doc = merged(into.doc, json.loads(subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout))
+    if int32:
+        # int32 output too, beside the int32 routes: like for like.
+        print(f"bench-peers: qgemm (int32 output){tag} …", file=sys.stderr)
+        into.doc32 = merged(into.doc32, json.loads(subprocess.run(cmd + ["--output-type", "int32"], check=True,
+                                                                  stdout=subprocess.PIPE, text=True).stdout))
+    cases = [(r["m"], r["k"], r["n"], r["threads"]) for r in into.doc["results"]]
     # Every peer reads as many bytes before each run as qgemm did.
-    cold = f" cold {doc['machine']['evict_bytes']}" if args.cold else ""
+    cold = f" cold {into.doc['machine']['evict_bytes']}" if args.cold else ""
     feed = "".join(f"{m} {k} {n} {t} {args.min_time}{cold}\n" for m, k, n, t in cases)
 
     if args.dnnl_matmul:
@@ -138,24 +167,86 @@ for round_index in range(args.rounds):
         for line in run([args.dnnl_matmul], feed):
             m, k, n, t, out, name, med, best, runs = line.split()
             case = (int(m), int(k), int(n), int(t))
-            keep(case + (f"oneDNN matmul {out}",), med, best)
-            impl[case + (out,)] = name
+            into.keep(case + (f"oneDNN matmul {out}",), med, best)
+            into.impl[case + (out,)] = name
     print(f"bench-peers: oneDNN dnnl_gemm_u8s8s32 (int32 output){tag} …", file=sys.stderr)
     for line in run([args.dnnl], feed):
         m, k, n, t, med, best, runs = line.split()
-        keep((int(m), int(k), int(n), int(t), "oneDNN gemm_u8s8s32"), med, best)
+        into.keep((int(m), int(k), int(n), int(t), "oneDNN gemm_u8s8s32"), med, best)
     print(f"bench-peers: ONNX Runtime MatMulInteger (int32) and QLinearMatMul (uint8){tag} …", file=sys.stderr)
     for line in run([sys.executable, os.path.join(here, "ort_gemm.py")], feed):
         m, k, n, t, op, med, best, runs = line.split()
-        keep((int(m), int(k), int(n), int(t), f"ORT {op}"), med, best)
+        into.keep((int(m), int(k), int(n), int(t), f"ORT {op}"), med, best)
     if torch_python:
         print(f"bench-peers: PyTorch quantized.linear on fbgemm and onednn (uint8), torch._int_mm (int32){tag} …",
               file=sys.stderr)
         names = {"fbgemm": "PyTorch fbgemm", "onednn": "PyTorch onednn", "int_mm": "torch._int_mm"}
         for line in run([torch_python, os.path.join(here, "torch_gemm.py")], feed):
             m, k, n, t, route, med, best, runs = line.split()
-            keep((int(m), int(k), int(n), int(t), names[route]), med, best)
+            into.keep((int(m), int(k), int(n), int(t), names[route]), med, best)
 
+
+alone, beside = Timings(), Timings()
+neighbour = None  # with --neighbour: {"kind", "argv", "cpu", "timed_cpus"}
+if args.neighbour:
+    info = json.loads(subprocess.run([args.qgemm, "info", "--json", "-"], check=True, stdout=subprocess.PIPE,
+                                     text=True).stdout)
+    l2, l3 = info["caches"].get("l2_bytes") or 0, info["caches"].get("l3_bytes") or 0
+    if args.neighbour in ("l3", "stream") and not l3 or args.neighbour == "l2" and not l2:
+        p.error(f"--neighbour {args.neighbour}: qgemm info reports no size for the cache it needs")
+    cpus = sorted(os.sched_getaffinity(0))
+    most_threads = max(int(t) for t in args.threads.split(","))
+    if most_threads >= len(cpus):
+        p.error(f"--neighbour needs a CPU the timed threads do not use: at most {len(cpus) - 1} thread(s) here, "
+                f"where this process may run on {len(cpus)} CPU(s) (--threads {args.threads})")
+    # The libraries run on the first CPUs (their threads inherit this
+    # process's affinity), the neighbour on the last.
+    neighbour = {"kind": args.neighbour, "argv": NEIGHBOURS[args.neighbour][1](l2, l3), "cpu": cpus[-1],
+                 "timed_cpus": cpus[:-1]}
+    os.sched_setaffinity(0, neighbour["timed_cpus"])
+
+def time_beside_the_neighbour(tag):
+    """Every library timed with the neighbour running, which is stopped on
+    every way out."""
+    program = None
+    try:
+        program = subprocess.Popen([args.neighbour_program] + neighbour["argv"], stdout=subprocess.PIPE, text=True,
+                                   preexec_fn=lambda: os.sched_setaffinity(0, [neighbour["cpu"]]))
+        # Its buffer filled and its load running before the first timed call.
+        if program.stdout.readline().strip() != "ready":
+            program.wait()
+            sys.exit(f"bench-peers: the neighbour ({' '.join(neighbour['argv'])}) stopped with status "
+                     f"{program.returncode} before its load began")
+        # The table's int32 comparison is of runs alone; qgemm's int32 runs
+        # are not repeated beside the neighbour.
+        time_every_library(beside, tag + f", beside the {args.neighbour} neighbour", int32=False)
+        if program.poll() is not None:
+            sys.exit(f"bench-peers: the neighbour ({' '.join(neighbour['argv'])}) stopped with status "
+                     f"{program.returncode} while the libraries ran beside it")
+    finally:
+        if program is not None:
+            program.kill()
+            program.wait()
+
+
+if neighbour:
+    # SIGTERM (a `timeout`, a closed terminal) would end Python without its
+    # `finally` blocks; as an exit it runs them, and the neighbour stops.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+for round_index in range(args.rounds):
+    tag = f" (round {round_index + 1} of {args.rounds})" if args.rounds > 1 else ""
+    if not neighbour:
+        time_every_library(alone, tag)
+    elif round_index % 2 == 0:
+        # Alone first in even rounds and last in odd ones, so that a drift of
+        # the machine over a round weighs on both sides alike.
+        time_every_library(alone, tag + ", alone")
+        time_beside_the_neighbour(tag)
+    else:
+        time_beside_the_neighbour(tag)
+        time_every_library(alone, tag + ", alone")
+
+doc, doc32, median, fastest, impl = alone.doc, alone.doc32, alone.median, alone.fastest, alone.impl
 
 def strongest(values, exact_only=True):
     """The peer with the highest GOP/s in {name: GOP/s or None}, or (None, None);
@@ -303,8 +394,68 @@ if any_wrong:
               f"{worst['ratio_fastest_runs_any']:.2f}x at {shape(worst)} on {worst['threads']} thread(s) against "
               f"{worst['best_peer_fastest_run_any']}")
 int32_table()
+
+
+def kept_speed():
+    """With --neighbour: each library's fastest run beside it over its fastest
+    alone, per case, into the rows (JSON "neighbour"), and a table."""
+    if not neighbour:
+        return
+    near = {(r["m"], r["k"], r["n"], r["threads"]): r for r in beside.doc["results"]}
+    for row in rows:
+        case = (row["m"], row["k"], row["n"], row["threads"])
+        gops = {"qgemm": near[case]["int8_gops_best"]}
+        kept = {"qgemm": gops["qgemm"] / row["qgemm_gops_best"]}
+        kept_median = {"qgemm": near[case]["int8_gops"] / row["qgemm_gops"]}
+        for name, _, key in PEERS:
+            there, here_alone = beside.fastest.get(case + (name,)), fastest.get(case + (name,))
+            if there and here_alone:
+                gops[key], kept[key] = there, there / here_alone
+                near_median, alone_median = beside.median.get(case + (name,)), median.get(case + (name,))
+                kept_median[key] = near_median / alone_median if near_median and alone_median else None
+        # Against the peer fastest alone, right or wrong: the question is how
+        # each library's speed stands up to the neighbour, not its arithmetic.
+        peer = row["best_peer_fastest_run_any"]
+        peer_key = next((key for name, _, key in PEERS if name == peer), None)
+        row["neighbour"] = {"gops_best": gops, "kept": kept, "kept_median": kept_median, "against_peer": peer,
+                            "kept_over_peer": kept["qgemm"] / kept[peer_key] if peer_key in kept else None}
+    cols = [(name, short, key) for name, short, key in columns]
+    print()
+    print(f"beside a neighbour: {args.neighbour} ({' '.join(neighbour['argv'])}) on CPU {neighbour['cpu']}, the "
+          f"libraries on CPU(s) {','.join(map(str, neighbour['timed_cpus']))}; fastest single runs beside it, GOP/s, "
+          f"and the share each library kept of its speed alone, from fastest runs / from medians; last, qgemm's share "
+          f"(fastest runs) over the share of the peer fastest alone (right or wrong)")
+    print(f"{'shape M×K×N':<16}{'thr':>4}{'qgemm':>20}" + "".join(f"{short:>20}" for _, short, _ in cols)
+          + f"  {'peer':<12}{'qgemm/peer':>11}")
+
+    def cell(row, key):
+        n = row["neighbour"]
+        if key not in n["kept"]:
+            return f"{'-':>19}"
+        med = n["kept_median"][key]
+        text = f"{n['gops_best'][key]:.1f} {n['kept'][key]:.2f}/" + (f"{med:.2f}" if med else "-")
+        return f"{text:>19}"
+
+    for row in rows:
+        n = row["neighbour"]
+        print(f"{shape(row):<16}{row['threads']:>4} {cell(row, 'qgemm')}" + "".join(f" {cell(row, key)}"
+                                                                                   for _, _, key in cols)
+              + f"  {SHORT.get(n['against_peer'], '-'):<12}{ratio(n['kept_over_peer']):>11}")
+    judged = [r for r in rows if r["neighbour"]["kept_over_peer"]]
+    if judged:
+        worst = min(judged, key=lambda r: r["neighbour"]["kept_over_peer"])
+        print(f"qgemm kept {min(r['neighbour']['kept']['qgemm'] for r in rows):.2f}–"
+              f"{max(r['neighbour']['kept']['qgemm'] for r in rows):.2f} of its speed in fastest runs, "
+              f"{min(r['neighbour']['kept_median']['qgemm'] for r in rows):.2f}–"
+              f"{max(r['neighbour']['kept_median']['qgemm'] for r in rows):.2f} in medians; least against the peer: "
+              f"{worst['neighbour']['kept_over_peer']:.2f}x at {shape(worst)} on {worst['threads']} thread(s) "
+              f"against {worst['neighbour']['against_peer']}")
+
+
+kept_speed()
 if args.json:
     text = json.dumps({"machine": machine, "rounds": args.rounds, "caches": "cold" if args.cold else "warm",
+                       **({"neighbour": neighbour} if neighbour else {}),
                        "wrong_results": {name: {"wrong": w, "checked": c, "largest_error": e}
                                          for name, (w, c, e) in wrong.items()},
                        "results": rows}, indent=2)
