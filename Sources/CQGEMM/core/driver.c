@@ -146,7 +146,10 @@ int qg_driver_run(const qg_gemm_args *a, const qg_kernel *kernel, int threads) {
     void *params = NULL;
     if (kernel->init_params) {
         params = qg_thread_scratch(QG_SCRATCH_PARAMS, kernel->params_bytes(a));
-        if (!params) return -2;
+        if (!params) {
+            qg_set_threads_of_last_call(0); // nothing ran: not the previous call's count
+            return -2;
+        }
         kernel->init_params(a, params);
     }
 

@@ -44,7 +44,8 @@ int qg_cpu_count(void);
 int64_t qg_cpu_cache_bytes(int level);
 
 /// Threads that ran the last GEMM the calling thread made (1 for the reference
-/// path, for a busy pool or for work too small to split; 0 before any call).
+/// path, for a busy pool or for work too small to split; 0 before any call
+/// and after a call that failed for want of memory before running).
 int qg_threads_of_last_call(void);
 
 /// Rows of X per task (MC) of the last GEMM the calling thread ran through a

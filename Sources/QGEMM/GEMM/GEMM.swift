@@ -248,7 +248,8 @@ extension PackedWeights {
 
     /// Threads that ran the last GEMM call the calling thread made (1 for the
     /// reference path, for work too small to split or when the pool was busy;
-    /// 0 before any call). Per thread: read it right after the call, with no
+    /// 0 before any call, and after a call that threw for want of memory
+    /// before it ran). Per thread: read it right after the call, with no
     /// suspension point in between.
     public static var threadsUsedByLastCall: Int { Int(qg_threads_of_last_call()) }
 
