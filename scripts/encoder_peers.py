@@ -199,7 +199,7 @@ def torch_peers(float_model, engines):
                     dtype=torch.qint8)
             linears = sum(1 for m in q.modules() if type(m).__name__ == "Linear" and "dynamic" in type(m).__module__)
             peers.append({"library": "PyTorch", "engine": engine, "model": q, "linears": linears})
-        except Exception as e:  # an engine that cannot quantize or run is left out, and said so
+        except Exception as e:  # an engine that cannot quantize is left out, and said so
             log(f"encoder_peers: PyTorch engine {engine} failed: {type(e).__name__}: {e}")
     return peers
 
@@ -293,6 +293,10 @@ def main():
     threads = [int(t) for t in args.threads.replace(",", " ").split()]
     if args.repeat < 1 or not threads or min(threads) < 1:
         sys.exit("encoder_peers: --repeat and --threads must be ≥ 1")
+    if args.no_ort and args.no_torch:
+        sys.exit("encoder_peers: --no-ort and --no-torch leave no peer to time")
+    if args.no_ort and args.onnx_dir:
+        sys.exit("encoder_peers: --onnx-dir keeps ONNX Runtime's models, which --no-ort leaves out")
 
     import torch
     import onnxruntime as ort
@@ -349,14 +353,21 @@ def main():
             return run_torch(model, feeds_t)
         return run, to_torch
 
+    working = []
     for p in peers:
         torch.set_num_threads(threads[0])
         run, conv = runner(p, threads[0])
         if p["library"] == "PyTorch":
             torch.backends.quantized.engine = p["engine"]
-        p["cosine"], p["cosine_min"] = mean_cosine(lambda b: run(conv(b)), ref, acc_batches)
+        try:
+            p["cosine"], p["cosine_min"] = mean_cosine(lambda b: run(conv(b)), ref, acc_batches)
+        except Exception as e:  # an engine that quantized but cannot run is left out too, and said so
+            log(f"encoder_peers: {p['library']} {p['engine']} failed to run: {type(e).__name__}: {e}")
+            continue
+        working.append(p)
         log(f"{p['library']} {p['engine']}: mean cosine vs float {p['cosine']:.6f} (least {p['cosine_min']:.6f}) "
             f"over {len(sentences)} sentences")
+    peers = working
 
     rows = []
     for t in threads:

@@ -16,18 +16,20 @@ import sys
 
 DECODE = ["1x4096x4096", "1x11008x4096", "4x4096x4096", "8x4096x4096", "32x4096x4096", "128x4096x4096"]
 
-p = argparse.ArgumentParser()
+p = argparse.ArgumentParser(prog="scripts/bench-peers --weights int4")
 p.add_argument("--qgemm", required=True)
-p.add_argument("--weights", default="int4")
+p.add_argument("--weights", default="int4", choices=["int4"])  # how the wrapper chose this comparison
 p.add_argument("--group-size", type=int, default=32)
 p.add_argument("--threads", default="1")
 p.add_argument("--shape", action="append", default=[])
 p.add_argument("--kernel")
 p.add_argument("--min-time", type=float, default=0.3)
 p.add_argument("--rounds", type=int, default=3)
-p.add_argument("--json")
+p.add_argument("--json", help="write the table as JSON to FILE ('-' for stdout)")
 p.add_argument("--cold", action="store_true")
 a = p.parse_args()
+if a.rounds < 1:
+    p.error("--rounds must be at least 1")
 shapes = a.shape or DECODE
 threads = [int(t) for t in a.threads.split(",")]
 best, median = {}, {}
@@ -48,7 +50,8 @@ def qgemm(extra, lib):
         cmd += ["--shape", s]
     if a.kernel:
         cmd += ["--kernel", a.kernel]
-    doc = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    # Its messages go to the terminal: a refused option says why.
+    doc = json.loads(subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout)
     for r in doc["results"]:
         keep(lib, r["m"], r["k"], r["n"], r["threads"], r["int8_gops"], r["int8_gops_best"])
         if "stream_read_gbps_best" in r:
@@ -65,7 +68,7 @@ for rnd in range(a.rounds):
     cold = f" cold {machine['evict_bytes']}" if a.cold else ""  # as many bytes as qgemm read
     lines = "".join(f"{s.replace('x', ' ')} {t} {a.min_time} {a.group_size}{cold}\n" for s in shapes for t in threads)
     out = subprocess.run([sys.executable, "scripts/peers/ort_matmulnbits.py"], input=lines, check=True,
-                         capture_output=True, text=True).stdout
+                         stdout=subprocess.PIPE, text=True).stdout
     for line in out.split("\n"):
         if line.strip():
             m, k, n, t, _, med, fast, _ = line.split()
@@ -81,14 +84,19 @@ for s in shapes:
     m, k, n = (int(v) for v in s.split("x"))
     for t in threads:
         b = [best.get((lib, m, k, n, t), 0.0) for lib in libs]
-        r8 = b[0] / b[1] if b[1] else float("nan")
-        rort = b[0] / b[2] if b[2] else float("nan")
+        r8 = f"{b[0] / b[1]:.2f}×" if b[0] and b[1] else "-"
+        rort = f"{b[0] / b[2]:.2f}×" if b[0] and b[2] else "-"
         w, rd = stream.get((m, k, n, t), (0.0, 0.0))
         st = f"{w:.1f} / {rd:.1f} = {w / rd:.2f}" if rd else "-"
-        print(f"| {m}×{k}×{n} | {t} | " + " | ".join(f"{v:.0f}" if v else "-" for v in b) + f" | {r8:.2f}× | {rort:.2f}× | {st} |")
+        print(f"| {m}×{k}×{n} | {t} | " + " | ".join(f"{v:.0f}" if v else "-" for v in b) + f" | {r8} | {rort} | {st} |")
         rows.append({"m": m, "k": k, "n": n, "threads": t, "weight_gbps_best": w or None, "stream_read_gbps_best": rd or None,
                      "best": {lib: best.get((lib, m, k, n, t)) for lib in libs},
                      "median": {lib: median.get((lib, m, k, n, t)) for lib in libs}})
 if a.json:
-    with open(a.json, "w") as f:
-        json.dump({"group_size": a.group_size, "rounds": a.rounds, "caches": "cold" if a.cold else "warm", "rows": rows}, f, indent=2)
+    text = json.dumps({"group_size": a.group_size, "rounds": a.rounds, "caches": "cold" if a.cold else "warm",
+                       "rows": rows}, indent=2)
+    if a.json == "-":
+        print(text)
+    else:
+        with open(a.json, "w") as f:
+            f.write(text + "\n")

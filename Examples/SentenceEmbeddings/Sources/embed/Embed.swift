@@ -27,10 +27,10 @@ struct Embed: ParsableCommand {
     var float = false
 
     @Option(name: .long, help: "int8 input parameters per row (default) or per tensor.")
-    var granularity: Granularity = .row
+    var granularity: Granularity?
 
-    @Option(name: .long, parsing: .unconditional, help: "Threads, 1...1024 (default 1).")
-    var threads: Int = 1
+    @Option(name: .long, parsing: .unconditional, help: "Threads to embed the sentences on, 1...1024 (default 1).")
+    var threads: Int?
 
     @Flag(name: .long, help: "Print the token ids of each sentence.")
     var tokens = false
@@ -38,11 +38,11 @@ struct Embed: ParsableCommand {
     @Flag(name: .long, help: "Time int8 and Float on batches of 1, 8 and 32 (sentences/s, ms per batch, where the time goes).")
     var bench = false
 
-    @Option(name: .long, parsing: .unconditional, help: "With --bench: timed runs per case, ≥ 1 (default 5; the fastest is reported with the median).")
-    var `repeat`: Int = 5
+    @Option(name: .long, parsing: .unconditional, help: "With --bench: timed runs per case, 1...\(Embed.mostRuns) (default 5; the fastest is reported with the median).")
+    var `repeat`: Int?
 
     @Option(name: .long, help: "With --bench: thread counts, comma-separated (default 1,2).")
-    var benchThreads: String = "1,2"
+    var benchThreads: String?
 
     @Flag(name: .long, help: "With --bench: time int8 only, without the Float baseline (which takes most of the bench's time).")
     var int8Only = false
@@ -51,10 +51,10 @@ struct Embed: ParsableCommand {
     var calibrate: String?
 
     @Option(name: .long, help: "With --calibrate: static-input (Float output, default) or static (int8 output).")
-    var calibrateMode: CalibrateMode = .staticInput
+    var calibrateMode: CalibrateMode?
 
     @Option(name: .long, help: "With --calibrate: the observer, minmax, moving, percentile, mse (default) or entropy.")
-    var observer: ObserverName = .mse
+    var observer: ObserverName?
 
     @Option(name: .long, help: "With --observer percentile: the percentile (default 99.99).")
     var percentile: Double?
@@ -68,38 +68,61 @@ struct Embed: ParsableCommand {
     @Option(name: .long, help: "Measure the configurations of a JSON file (see StudySpec.swift; scripts/minilm-check writes it) and print the results as JSON.")
     var study: String?
 
-    @Flag(name: .long, help: "JSON output: the embeddings, or with --bench the figures.")
+    @Flag(name: .long, help: "JSON output: the embeddings, or with --bench the figures (--study always writes JSON).")
     var json = false
+
+    /// The most timed runs per case: a bench that would not end is refused.
+    static let mostRuns = 100_000
 
     enum Granularity: String, ExpressibleByArgument { case row, tensor }
     enum CalibrateMode: String, ExpressibleByArgument { case staticInput = "static-input", `static` }
     enum ObserverName: String, ExpressibleByArgument { case minmax, moving, percentile, mse, entropy }
 
     func validate() throws {
-        guard (1...1024).contains(threads) else { throw ValidationError("--threads must be in 1...1024, got \(threads)") }
-        guard `repeat` >= 1 else { throw ValidationError("--repeat must be ≥ 1, got \(`repeat`)") }
+        if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads must be in 1...1024, got \(threads)") }
+        if let r = `repeat`, !(1...Embed.mostRuns).contains(r) {
+            throw ValidationError("--repeat must be in 1...\(Embed.mostRuns), got \(r)")
+        }
         let tasks = [bench, calibrate != nil, study != nil].filter { $0 }.count
         guard tasks <= 1 else { throw ValidationError("--bench, --calibrate and --study go one at a time") }
         if tasks == 0 && sentences.isEmpty { throw ValidationError("give sentences to embed, or --bench, --calibrate or --study") }
         if study != nil && !sentences.isEmpty { throw ValidationError("--study takes its sentences from its file") }
+        if bench && !sentences.isEmpty { throw ValidationError("--bench times its own sentences; give none") }
         if layers != nil && (float || bench || calibrate != nil || study != nil) {
             throw ValidationError("--layers embeds sentences with saved layers; --float, --bench, --calibrate and --study do not go with it")
         }
-        if calibrate == nil && (smooth != nil || percentile != nil) { throw ValidationError("--smooth and --percentile go with --calibrate") }
+        if tokens && (tasks > 0 || layers != nil || float || json || granularity != nil || threads != nil) {
+            throw ValidationError("--tokens prints the sentences' token ids and nothing else; --bench, --calibrate, --study, --layers, --float, --json, --granularity and --threads do not go with it")
+        }
+        if float && tasks > 0 { throw ValidationError("--float embeds sentences in Float; --bench times both, and --calibrate and --study take their own recipes") }
+        if granularity != nil && (float || layers != nil || calibrate != nil || study != nil) {
+            throw ValidationError("--granularity sets dynamic int8 layers' inputs; --float, --layers, --calibrate and --study do not use it")
+        }
+        if threads != nil && tasks > 0 {
+            throw ValidationError("--threads is for embedding sentences; --bench takes --bench-threads, --calibrate runs on one thread and --study on all")
+        }
+        if calibrate == nil && (smooth != nil || percentile != nil || observer != nil || calibrateMode != nil) {
+            throw ValidationError("--smooth, --percentile, --observer and --calibrate-mode go with --calibrate")
+        }
+        if calibrate != nil && json { throw ValidationError("--calibrate saves layers and prints a line of text; --json does not go with it") }
         if let smooth, !(smooth >= 0 && smooth <= 1) { throw ValidationError("--smooth must be in [0, 1], got \(smooth)") }
         if percentile != nil && observer != .percentile { throw ValidationError("--percentile goes with --observer percentile") }
         if bench && (tokens || float) { throw ValidationError("--bench times both int8 and Float; --tokens and --float do not go with it") }
-        if int8Only && !bench { throw ValidationError("--int8-only goes with --bench") }
+        if !bench && (int8Only || `repeat` != nil || benchThreads != nil) {
+            throw ValidationError("--int8-only, --repeat and --bench-threads go with --bench")
+        }
         _ = try benchThreadCounts()
     }
 
     func benchThreadCounts() throws -> [Int] {
-        try benchThreads.split(separator: ",").map { part in
+        let text = benchThreads ?? "1,2"
+        let counts = try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
             guard let n = Int(part.trimmingCharacters(in: .whitespaces)), (1...1024).contains(n) else {
-                throw ValidationError("--bench-threads takes thread counts in 1...1024, got '\(benchThreads)'")
+                throw ValidationError("--bench-threads takes thread counts in 1...1024, comma-separated, got '\(text)'")
             }
             return n
         }
+        return counts
     }
 
     func folder() throws -> URL {
@@ -125,15 +148,15 @@ struct Embed: ParsableCommand {
             try calibrateLayers(into: URL(fileURLWithPath: calibrate), checkpoint: checkpoint)
             return
         }
-        let granularity: QuantizedLinear.InputGranularity = self.granularity == .row ? .perRow : .perTensor
+        let granularity: QuantizedLinear.InputGranularity = (self.granularity ?? .row) == .row ? .perRow : .perTensor
         if bench {
-            try EncoderBench(checkpoint: checkpoint, granularity: granularity, threads: try benchThreadCounts(), repeatCount: `repeat`,
-                             includeFloat: !int8Only, json: json).run()
+            try EncoderBench(checkpoint: checkpoint, granularity: granularity, threads: try benchThreadCounts(),
+                             repeatCount: `repeat` ?? 5, includeFloat: !int8Only, json: json).run()
             return
         }
         let encoder = try layers.map { try SentenceEncoder(checkpoint: checkpoint, savedLayers: URL(fileURLWithPath: $0)) }
             ?? SentenceEncoder(checkpoint: checkpoint, precision: float ? .float : .int8(granularity))
-        let embeddings = try encoder.embed(sentences, threads: threads)
+        let embeddings = try encoder.embed(sentences, threads: threads ?? 1)
         if json {
             let data = try JSONSerialization.data(withJSONObject: embeddings.map { $0.map(Double.init) }, options: [])
             print(String(decoding: data, as: UTF8.self))
@@ -149,12 +172,13 @@ struct Embed: ParsableCommand {
     /// `--calibrate DIR`: every Linear layer calibrated on the sentences and saved.
     func calibrateLayers(into folder: URL, checkpoint: Checkpoint) throws {
         let samples = sentences.isEmpty ? CalibrationSentences.all : sentences
-        let observer = try LayerRecipe.Observer(name: self.observer.rawValue, percentile: percentile)
+        let observerName = self.observer ?? .mse, calibrateMode = self.calibrateMode ?? .staticInput
+        let observer = try LayerRecipe.Observer(name: observerName.rawValue, percentile: percentile)
         let recipe = LayerRecipe.calibrated(calibrateMode == .static ? .static : .staticInput, observer, smoothingAlpha: smooth)
         let inputs = try CalibrationInputs(checkpoint: checkpoint, sentences: samples)
         let encoder = try SentenceEncoder(checkpoint: checkpoint, recipe: { _ in recipe }, calibration: inputs)
         try encoder.saveLayers(to: folder)
-        print("calibrated \(checkpoint.weights.layers.count * 6) layers (\(calibrateMode.rawValue), \(self.observer.rawValue)"
+        print("calibrated \(checkpoint.weights.layers.count * 6) layers (\(calibrateMode.rawValue), \(observerName.rawValue)"
               + (smooth.map { ", SmoothQuant alpha \($0)" } ?? "") + ") on \(samples.count) sentences into \(folder.path)")
     }
 }

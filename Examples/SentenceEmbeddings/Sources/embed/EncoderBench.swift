@@ -1,10 +1,11 @@
+import Dispatch
 import Foundation
 import QGEMM
 import SentenceEmbeddings
 
 /// `embed --bench`: int8 against Float on the same encoder code, batches of
-/// 1, 8 and 32 sentences at the evaluation sentences' own lengths and at 128
-/// tokens, on each thread count; fastest and median of the timed runs, and
+/// 1, 8 and 32 sentences at the evaluation sentences' own lengths and at the
+/// tokenizer's longest (128 tokens for all-MiniLM-L6-v2), on each thread count; fastest and median of the timed runs, and
 /// where their time went (int8 layers in their two halves, so that the
 /// input quantization is timed apart from the GEMM).
 struct EncoderBench {
@@ -28,12 +29,12 @@ struct EncoderBench {
     }
 
     /// Batches of `size` sentences: the evaluation sentences in order, or
-    /// long texts that fill the model's 128 tokens.
+    /// long texts that fill the tokenizer's longest sequence.
     func batches(size: Int, long: Bool, tokenizer: WordPieceTokenizer) -> [TokenBatch] {
         let sentences = EvaluationSentences.all
         if long {
-            // All sentences in one text: far more than 128 tokens, which
-            // encode truncates to [CLS], 126 tokens, [SEP].
+            // All sentences in one text: far more tokens than any model
+            // takes, which encode truncates to [CLS], the tokens, [SEP].
             let ids = tokenizer.encode(sentences.joined(separator: " "))
             return [TokenBatch(sequences: [[Int32]](repeating: ids, count: size), padding: tokenizer.padding)]
         }
@@ -70,17 +71,20 @@ struct EncoderBench {
         var times: [Double] = []
         var profile = EncoderProfile()  // over the timed runs
         for _ in 0..<repeatCount {
-            let start = Date()
+            // A monotonic clock: the wall clock can be set back during a run.
+            let start = DispatchTime.now().uptimeNanoseconds
             for b in work { _ = try encoder.embed(b, threads: threads, profile: &profile) }
-            times.append(Date().timeIntervalSince(start) / Double(work.count))
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9 / Double(work.count))
         }
         // Seconds per batch, the mean over the timed runs.
         let runs = Double(repeatCount * work.count)
         profile.linear /= runs; profile.quantization /= runs; profile.attention /= runs; profile.rest /= runs
-        let sorted = times.sorted()
-        let best = sorted[0], median = sorted[sorted.count / 2]
+        let sorted = times.sorted(), middle = sorted.count / 2
+        // The median as qgemm bench and the peers take it: the mean of the two middle runs of an even count.
+        let best = sorted[0], median = sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
         let tokens = work.reduce(0) { $0 + $1.tokenCount } / work.count
-        return Case(precision: name, threads: threads, batch: batch, tokens: long ? "128" : "evaluation sentences",
+        return Case(precision: name, threads: threads, batch: batch,
+                    tokens: long ? "\(checkpoint.tokenizer.maxLength)" : "evaluation sentences",
                     tokens_per_batch: tokens, ms_per_batch_best: best * 1e3, ms_per_batch_median: median * 1e3,
                     sentences_per_second: Double(batch) / best, profile_seconds: profile)
     }

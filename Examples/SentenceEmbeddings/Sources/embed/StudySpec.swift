@@ -19,8 +19,12 @@ import SentenceEmbeddings
 /// with minimizingError group scales, and with "gptq": a damping, also
 /// GPTQ-style rounding), static and
 /// static-input (observer minmax, moving, percentile with "percentile",
-/// mse or entropy; "smooth": SmoothQuant's alpha). Prints a JSON list of
-/// ``AccuracyStudy`` results (an exact layer's SQNR is the string "Infinity").
+/// mse or entropy; "smooth": SmoothQuant's alpha). A key the mode does not
+/// take, an unknown layer name or an unknown mode is refused, naming the file
+/// and the configuration, before anything runs; the calibration sentences are
+/// needed only by the calibrated modes (static, static-input, int4-awq).
+/// Prints a JSON list of ``AccuracyStudy`` results (an exact layer's SQNR is
+/// the string "Infinity").
 struct StudySpec: Decodable {
     struct Recipe: Decodable {
         let mode: String
@@ -32,8 +36,37 @@ struct StudySpec: Decodable {
         let scales: String?
         let gptq: Float?
 
+        /// The keys each mode takes beside "mode".
+        static let keys: [String: Set<String>] = [
+            "float": [], "dynamic": ["granularity"], "static": ["observer", "percentile", "smooth"],
+            "static-input": ["observer", "percentile", "smooth"], "int4": ["group", "scales"], "int4-awq": ["group", "gptq"],
+        ]
+
+        /// The keys given beside "mode".
+        var given: Set<String> {
+            var names: Set<String> = []
+            if granularity != nil { names.insert("granularity") }
+            if observer != nil { names.insert("observer") }
+            if percentile != nil { names.insert("percentile") }
+            if smooth != nil { names.insert("smooth") }
+            if group != nil { names.insert("group") }
+            if scales != nil { names.insert("scales") }
+            if gptq != nil { names.insert("gptq") }
+            return names
+        }
+
+        /// Whether the recipe calibrates on the calibration sentences.
+        var calibrated: Bool { ["static", "static-input", "int4-awq"].contains(mode) }
+
         func recipe() throws -> LayerRecipe {
-            if gptq != nil, mode != "int4-awq" { throw QGEMMError(.invalidArgument, "\"gptq\" goes with mode int4-awq, not \(mode)") }
+            guard let allowed = Recipe.keys[mode] else {
+                throw QGEMMError(.invalidArgument, "mode \(mode): float, dynamic, static, static-input, int4 or int4-awq")
+            }
+            let extra = given.subtracting(allowed).sorted()
+            guard extra.isEmpty else {
+                throw QGEMMError(.invalidArgument, "mode \(mode) takes " + (allowed.isEmpty ? "no other key" : allowed.sorted().joined(separator: ", "))
+                                 + ", not " + extra.joined(separator: ", "))
+            }
             switch mode {
             case "float": return .float
             case "dynamic":
@@ -64,6 +97,59 @@ struct StudySpec: Decodable {
         let layers: [String: Recipe]?
     }
 
+    /// Keys a file may hold at each level: a misspelt one would otherwise be
+    /// dropped without a word and its configuration measured as something else.
+    private struct Keys: Decodable {
+        let names: Set<String>
+        init(from decoder: Decoder) throws {
+            names = Set(try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue))
+        }
+    }
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+    private struct Shape: Decodable {
+        let top: Keys
+        let configs: [ConfigShape]
+        init(from decoder: Decoder) throws {
+            top = try Keys(from: decoder)
+            let c = try decoder.container(keyedBy: AnyKey.self)
+            configs = try c.decodeIfPresent([ConfigShape].self, forKey: AnyKey(stringValue: "configs")) ?? []
+        }
+    }
+    private struct ConfigShape: Decodable {
+        let keys: Keys
+        let recipes: [Keys]
+        init(from decoder: Decoder) throws {
+            keys = try Keys(from: decoder)
+            let c = try decoder.container(keyedBy: AnyKey.self)
+            var recipes: [Keys] = []
+            if let d = try c.decodeIfPresent(Keys.self, forKey: AnyKey(stringValue: "default")) { recipes.append(d) }
+            if let layers = try c.decodeIfPresent([String: Keys].self, forKey: AnyKey(stringValue: "layers")) {
+                recipes += layers.values
+            }
+            self.recipes = recipes
+        }
+    }
+
+    /// Refuses keys the format does not have, naming them.
+    private static func checkKeys(_ data: Data) throws {
+        let shape = try JSONDecoder().decode(Shape.self, from: data)
+        func refuse(_ keys: Keys, _ allowed: Set<String>, _ where_: String) throws {
+            let extra = keys.names.subtracting(allowed).sorted()
+            guard extra.isEmpty else { throw QGEMMError(.invalidArgument, "unknown key \(extra.joined(separator: ", ")) \(where_)") }
+        }
+        try refuse(shape.top, ["calibration", "evaluation", "configs"], "at the top level")
+        let recipeKeys: Set<String> = ["mode", "granularity", "observer", "percentile", "smooth", "group", "scales", "gptq"]
+        for (i, config) in shape.configs.enumerated() {
+            try refuse(config.keys, ["label", "default", "layers"], "in configuration \(i + 1)")
+            for recipe in config.recipes { try refuse(recipe, recipeKeys, "in a recipe of configuration \(i + 1)") }
+        }
+    }
+
     let calibration: [String]
     let evaluation: [String]
     let configs: [Config]
@@ -71,16 +157,46 @@ struct StudySpec: Decodable {
     static func run(_ path: String, checkpoint: Checkpoint) throws {
         let spec: StudySpec
         do {
-            spec = try JSONDecoder().decode(StudySpec.self, from: try Data(contentsOf: URL(fileURLWithPath: path)))
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            do {
+                try checkKeys(data)
+            } catch let error as QGEMMError {
+                throw QGEMMError(error.code, "--study \(path): \(error.message)")
+            }
+            spec = try JSONDecoder().decode(StudySpec.self, from: data)
+        } catch let error as QGEMMError {
+            throw error
         } catch {
             throw QGEMMError(.file, "--study \(path): \(error)")
         }
-        let calibration = try CalibrationInputs(checkpoint: checkpoint, sentences: spec.calibration)
+        guard !spec.configs.isEmpty else { throw QGEMMError(.invalidArgument, "--study \(path): no configurations") }
+        guard !spec.evaluation.isEmpty else { throw QGEMMError(.invalidArgument, "--study \(path): no evaluation sentences") }
+        // Every configuration checked before the first one runs.
+        let names = Set((0..<checkpoint.weights.layers.count).flatMap { SentenceEncoder.linearNames(layer: $0) })
+        var recipes: [(fallback: LayerRecipe, overrides: [String: LayerRecipe])] = []
+        var calibrates = false
+        for (i, config) in spec.configs.enumerated() {
+            let at = "--study \(path), configuration \(i + 1) (\(config.label))"
+            let unknown = Set((config.layers ?? [:]).keys).subtracting(names).sorted()
+            guard unknown.isEmpty else {
+                throw QGEMMError(.invalidArgument, "\(at): no Linear layer named \(unknown.joined(separator: ", ")) in this "
+                                 + "\(checkpoint.weights.layers.count)-layer model (names like 0.attention.self.query, 5.output.dense)")
+            }
+            do {
+                recipes.append((try config.default.recipe(), try (config.layers ?? [:]).mapValues { try $0.recipe() }))
+            } catch let error as QGEMMError {
+                throw QGEMMError(error.code, "\(at): \(error.message)")
+            }
+            calibrates = calibrates || config.default.calibrated || (config.layers ?? [:]).values.contains { $0.calibrated }
+        }
+        if calibrates && spec.calibration.isEmpty {
+            throw QGEMMError(.invalidArgument, "--study \(path): calibrated modes (static, static-input, int4-awq) need calibration sentences")
+        }
+        let calibration = spec.calibration.isEmpty ? nil : try CalibrationInputs(checkpoint: checkpoint, sentences: spec.calibration)
         var results: [AccuracyStudy] = []
         for (i, config) in spec.configs.enumerated() {
             let started = Date()
-            let fallback = try config.default.recipe()
-            let overrides = try (config.layers ?? [:]).mapValues { try $0.recipe() }
+            let (fallback, overrides) = recipes[i]
             results.append(try AccuracyStudy(label: config.label, checkpoint: checkpoint, recipe: { overrides[$0] ?? fallback },
                                              calibration: calibration, evaluation: spec.evaluation,
                                              threads: ProcessInfo.processInfo.activeProcessorCount))

@@ -17,12 +17,22 @@ public struct CalibrationInputs: Sendable {
     public let sentences: Int
 
     /// Runs the Float encoder over `sentences` and keeps each layer's input.
+    /// Refuses sentences whose kept inputs would take more than half of the
+    /// machine's memory (hidden_size·3 + intermediate_size floats per token
+    /// and layer: query, key and value share one copy of their input).
     public init(checkpoint: Checkpoint, sentences: [String]) throws {
         guard !sentences.isEmpty else { throw QGEMMError(.invalidArgument, "calibration needs at least one sentence") }
         let encoder = try SentenceEncoder(checkpoint: checkpoint, precision: .float)
+        let batch = encoder.tokenizer.encodeBatch(sentences)
+        let c = checkpoint.config
+        let bytes = 4 * Double(batch.tokenCount) * Double(checkpoint.weights.layers.count) * Double(3 * c.hiddenSize + c.intermediateSize)
+        guard bytes <= Double(ProcessInfo.processInfo.physicalMemory) / 2 else {
+            throw QGEMMError(.invalidShape, String(format: "calibration on %d sentences (%d tokens) would keep %.1f GiB of layer inputs, more than half of this machine's memory",
+                                                  sentences.count, batch.tokenCount, bytes / 1_073_741_824))
+        }
         let tap = LinearTap(keepInputs: true, reference: nil)
         var profile = EncoderProfile()
-        _ = try encoder.embed(encoder.tokenizer.encodeBatch(sentences), threads: 1, profile: &profile, tap: tap)
+        _ = try encoder.embed(batch, threads: 1, profile: &profile, tap: tap)
         inputs = tap.inputs
         self.sentences = sentences.count
     }
@@ -32,7 +42,15 @@ public struct CalibrationInputs: Sendable {
 /// the Float weights, measures each layer's output against the Float layer
 /// on the same input (the signal-to-quantization-noise ratio).
 final class LinearTap {
-    private(set) var inputs: [String: CalibrationInputs.Layer] = [:]
+    /// Each layer's inputs; layers called together on one input (query, key
+    /// and value) share one array (copy-on-write: one copy in memory).
+    var inputs: [String: CalibrationInputs.Layer] {
+        var all = kept
+        for (name, first) in sharing { all[name] = kept[first] }
+        return all
+    }
+    private var kept: [String: CalibrationInputs.Layer] = [:]
+    private var sharing: [String: String] = [:]  // layer → the layer whose kept inputs are also its own
     private var signal: [String: Double] = [:], noise: [String: Double] = [:]
     let keepInputs: Bool
     let reference: [String: BertWeights.Linear]?
@@ -45,11 +63,10 @@ final class LinearTap {
     /// One call of the layers `names` (side by side in `output`, `outputs`
     /// columns in all) on `input` (`rows` rows of `k` values).
     func record(_ names: [String], input: [Float], rows: Int, k: Int, output: [Float], outputs total: Int) throws {
-        if keepInputs {
-            for name in names {
-                inputs[name, default: CalibrationInputs.Layer(values: [], rows: 0)].values += input.prefix(rows * k)
-                inputs[name]?.rows += rows
-            }
+        if keepInputs, let first = names.first {
+            kept[first, default: CalibrationInputs.Layer(values: [], rows: 0)].values += input.prefix(rows * k)
+            kept[first]?.rows += rows
+            for name in names.dropFirst() { sharing[name] = first }
         }
         guard let reference else { return }
         var column = 0
