@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 
+from json_output import write_json
+
 DEFAULT_SHAPES = ["1x4096x4096", "8x4096x4096", "32x4096x4096", "128x4096x4096", "256x256x256", "1024x1024x1024",
                   "2048x2048x2048", "384x768x3072", "64x1152x128", "3136x64x64", "12544x147x64", "3136x64x256",
                   "196x2304x256", "1x11008x4096"]
@@ -454,16 +456,11 @@ def kept_speed():
 
 kept_speed()
 if args.json:
-    text = json.dumps({"machine": machine, "rounds": args.rounds, "caches": "cold" if args.cold else "warm",
-                       **({"neighbour": neighbour} if neighbour else {}),
-                       "wrong_results": {name: {"wrong": w, "checked": c, "largest_error": e}
-                                         for name, (w, c, e) in wrong.items()},
-                       "results": rows}, indent=2)
-    if args.json == "-":
-        print(text)
-    else:
-        with open(args.json, "w") as fh:
-            fh.write(text + "\n")
+    write_json(args.json, {"machine": machine, "rounds": args.rounds, "caches": "cold" if args.cold else "warm",
+                           **({"neighbour": neighbour} if neighbour else {}),
+                           "wrong_results": {name: {"wrong": w, "checked": c, "largest_error": e}
+                                             for name, (w, c, e) in wrong.items()},
+                           "results": rows})
 if args.png:
     import matplotlib
     matplotlib.use("Agg")

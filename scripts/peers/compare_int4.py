@@ -14,6 +14,8 @@ import json
 import subprocess
 import sys
 
+from json_output import write_json
+
 DECODE = ["1x4096x4096", "1x11008x4096", "4x4096x4096", "8x4096x4096", "32x4096x4096", "128x4096x4096"]
 
 p = argparse.ArgumentParser(prog="scripts/bench-peers --weights int4")
@@ -93,10 +95,5 @@ for s in shapes:
                      "best": {lib: best.get((lib, m, k, n, t)) for lib in libs},
                      "median": {lib: median.get((lib, m, k, n, t)) for lib in libs}})
 if a.json:
-    text = json.dumps({"group_size": a.group_size, "rounds": a.rounds, "caches": "cold" if a.cold else "warm",
-                       "rows": rows}, indent=2)
-    if a.json == "-":
-        print(text)
-    else:
-        with open(a.json, "w") as f:
-            f.write(text + "\n")
+    write_json(a.json, {"group_size": a.group_size, "rounds": a.rounds, "caches": "cold" if a.cold else "warm",
+                        "rows": rows})

@@ -97,62 +97,30 @@ struct StudySpec: Decodable {
         let layers: [String: Recipe]?
     }
 
-    /// Keys a file may hold at each level: a misspelt one would otherwise be
-    /// dropped without a word and its configuration measured as something else.
-    private struct Keys: Decodable {
-        let names: Set<String>
-        init(from decoder: Decoder) throws {
-            names = Set(try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue))
-        }
-    }
-    private struct AnyKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-    private struct Shape: Decodable {
-        let top: Keys
-        let configs: [ConfigShape]
-        init(from decoder: Decoder) throws {
-            top = try Keys(from: decoder)
-            let c = try decoder.container(keyedBy: AnyKey.self)
-            configs = try c.decodeIfPresent([ConfigShape].self, forKey: AnyKey(stringValue: "configs")) ?? []
-        }
-    }
-    private struct ConfigShape: Decodable {
-        let keys: Keys
-        let recipes: [Keys]
-        init(from decoder: Decoder) throws {
-            keys = try Keys(from: decoder)
-            let c = try decoder.container(keyedBy: AnyKey.self)
-            var recipes: [Keys] = []
-            if let d = try c.decodeIfPresent(Keys.self, forKey: AnyKey(stringValue: "default")) { recipes.append(d) }
-            if let layers = try c.decodeIfPresent([String: Keys].self, forKey: AnyKey(stringValue: "layers")) {
-                recipes += layers.values
-            }
-            self.recipes = recipes
-        }
-    }
-
-    /// Refuses keys the format does not have, naming them.
-    private static func checkKeys(_ data: Data) throws {
-        let shape = try JSONDecoder().decode(Shape.self, from: data)
-        func refuse(_ keys: Keys, _ allowed: Set<String>, _ where_: String) throws {
-            let extra = keys.names.subtracting(allowed).sorted()
-            guard extra.isEmpty else { throw QGEMMError(.invalidArgument, "unknown key \(extra.joined(separator: ", ")) \(where_)") }
-        }
-        try refuse(shape.top, ["calibration", "evaluation", "configs"], "at the top level")
-        let recipeKeys: Set<String> = ["mode", "granularity", "observer", "percentile", "smooth", "group", "scales", "gptq"]
-        for (i, config) in shape.configs.enumerated() {
-            try refuse(config.keys, ["label", "default", "layers"], "in configuration \(i + 1)")
-            for recipe in config.recipes { try refuse(recipe, recipeKeys, "in a recipe of configuration \(i + 1)") }
-        }
-    }
-
     let calibration: [String]
     let evaluation: [String]
     let configs: [Config]
+
+    /// Refuses keys the format does not have, naming them: a misspelt one
+    /// would otherwise be dropped without a word and its configuration
+    /// measured as something else. (Wrong types are the decoder's to report.)
+    private static func checkKeys(_ data: Data) throws {
+        func refuse(_ keys: some Sequence<String>, _ allowed: Set<String>, _ place: String) throws {
+            let extra = Set(keys).subtracting(allowed).sorted()
+            guard extra.isEmpty else { throw QGEMMError(.invalidArgument, "unknown key \(extra.joined(separator: ", ")) \(place)") }
+        }
+        guard let top = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { return }
+        try refuse(top.keys, ["calibration", "evaluation", "configs"], "at the top level")
+        let recipeKeys: Set<String> = ["mode", "granularity", "observer", "percentile", "smooth", "group", "scales", "gptq"]
+        for (i, item) in ((top["configs"] as? [Any]) ?? []).enumerated() {
+            guard let config = item as? [String: Any] else { continue }
+            try refuse(config.keys, ["label", "default", "layers"], "in configuration \(i + 1)")
+            let recipes = [config["default"] as Any] + ((config["layers"] as? [String: Any]).map { Array($0.values) } ?? [])
+            for case let recipe as [String: Any] in recipes {
+                try refuse(recipe.keys, recipeKeys, "in a recipe of configuration \(i + 1)")
+            }
+        }
+    }
 
     static func run(_ path: String, checkpoint: Checkpoint) throws {
         let spec: StudySpec
