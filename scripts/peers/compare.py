@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 
-from json_output import write_json
+from json_output import tables_to_stderr_if, write_json
 
 DEFAULT_SHAPES = ["1x4096x4096", "8x4096x4096", "32x4096x4096", "128x4096x4096", "256x256x256", "1024x1024x1024",
                   "2048x2048x2048", "384x768x3072", "64x1152x128", "3136x64x64", "12544x147x64", "3136x64x256",
@@ -57,7 +57,7 @@ p.add_argument("--rounds", type=int, default=1,
                     "and fastest run per shape (on a machine whose neighbours come and go; default 1)")
 p.add_argument("--cold", action="store_true",
                help="evict the caches before every timed run of every library, as a decode step finds them")
-p.add_argument("--json", help="write the table as JSON to FILE ('-' for stdout)")
+p.add_argument("--json", help="write the table as JSON to FILE ('-' for stdout, the text tables then going to stderr)")
 p.add_argument("--png", help="draw qgemm / best peer per shape into FILE")
 p.add_argument("--torch-python", default=DEFAULT_TORCH_PYTHON if os.path.exists(DEFAULT_TORCH_PYTHON) else None,
                help=f"a python that can import torch, for the PyTorch routes (default {DEFAULT_TORCH_PYTHON} "
@@ -71,6 +71,7 @@ p.add_argument("--neighbour-program", help=argparse.SUPPRESS)
 p.add_argument("--dnnl", required=True, help=argparse.SUPPRESS)
 p.add_argument("--dnnl-matmul", help=argparse.SUPPRESS)
 args = p.parse_args()
+tables_to_stderr_if(args.json)
 if args.neighbour and not args.neighbour_program:
     p.error("--neighbour needs the neighbour program (scripts/bench-peers builds it and passes it)")
 
@@ -213,6 +214,7 @@ def time_beside_the_neighbour(tag):
     program = None
     try:
         program = subprocess.Popen([args.neighbour_program] + neighbour["argv"], stdout=subprocess.PIPE, text=True,
+                                   env={**os.environ, "NEIGHBOUR_PARENT": str(os.getpid())},
                                    preexec_fn=lambda: os.sched_setaffinity(0, [neighbour["cpu"]]))
         # Its buffer filled and its load running before the first timed call.
         if program.stdout.readline().strip() != "ready":
@@ -232,9 +234,11 @@ def time_beside_the_neighbour(tag):
 
 
 if neighbour:
-    # SIGTERM (a `timeout`, a closed terminal) would end Python without its
-    # `finally` blocks; as an exit it runs them, and the neighbour stops.
+    # SIGTERM (a `timeout`) and SIGHUP (a closed terminal) would end Python
+    # without its `finally` blocks; as an exit they run them, and the
+    # neighbour stops.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
 for round_index in range(args.rounds):
     tag = f" (round {round_index + 1} of {args.rounds})" if args.rounds > 1 else ""
     if not neighbour:

@@ -14,7 +14,7 @@ import json
 import subprocess
 import sys
 
-from json_output import write_json
+from json_output import tables_to_stderr_if, write_json
 
 DECODE = ["1x4096x4096", "1x11008x4096", "4x4096x4096", "8x4096x4096", "32x4096x4096", "128x4096x4096"]
 
@@ -27,9 +27,10 @@ p.add_argument("--shape", action="append", default=[])
 p.add_argument("--kernel")
 p.add_argument("--min-time", type=float, default=0.3)
 p.add_argument("--rounds", type=int, default=3)
-p.add_argument("--json", help="write the table as JSON to FILE ('-' for stdout)")
+p.add_argument("--json", help="write the table as JSON to FILE ('-' for stdout, the text table then going to stderr)")
 p.add_argument("--cold", action="store_true")
 a = p.parse_args()
+tables_to_stderr_if(a.json)
 if a.rounds < 1:
     p.error("--rounds must be at least 1")
 shapes = a.shape or DECODE
