@@ -6,30 +6,16 @@ options."""
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 
+import neighbours
 from json_output import tables_to_stderr_if, write_json
 
 DEFAULT_SHAPES = ["1x4096x4096", "8x4096x4096", "32x4096x4096", "128x4096x4096", "256x256x256", "1024x1024x1024",
                   "2048x2048x2048", "384x768x3072", "64x1152x128", "3136x64x64", "12544x147x64", "3136x64x256",
                   "196x2304x256", "1x11008x4096"]
 DEFAULT_TORCH_PYTHON = "/work/venv-torch/bin/python"
-# --neighbour KIND: what it loads, and the program's arguments from the cache
-# sizes `qgemm info` reports (scripts/peers/neighbour.c).
-NEIGHBOURS = {
-    "stream": ("adds to every word of a buffer four times the L3 (at least 64 MiB, at most an eighth of the memory), "
-               "over and over: memory bandwidth, and the shared cache evicted",
-               lambda l2, l3: ["stream", str(max(min(4 * l3, os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-                                                     // 8), 64 << 20))]),
-    "l3": ("dependent random reads over 3/4 of the L3", lambda l2, l3: ["reads", str(3 * l3 // 4)]),
-    "l2": ("dependent random reads over 3/4 of the L2 (shared where the CPUs are two threads of one core)",
-           lambda l2, l3: ["reads", str(3 * l2 // 4)]),
-    "fma": ("256-bit multiply-adds on registers, no memory (the core's ports where CPUs share one; the clock)",
-            lambda l2, l3: ["fma"]),
-}
-
 # Every peer: (name in the text, short column header, JSON key stem). The
 # order is the tables' column order.
 PEERS = [("oneDNN matmul s8", "dnnl-mm-s8", "onednn_matmul_s8"),
@@ -62,18 +48,12 @@ p.add_argument("--png", help="draw qgemm / best peer per shape into FILE")
 p.add_argument("--torch-python", default=DEFAULT_TORCH_PYTHON if os.path.exists(DEFAULT_TORCH_PYTHON) else None,
                help=f"a python that can import torch, for the PyTorch routes (default {DEFAULT_TORCH_PYTHON} "
                     "if it exists; '' to leave PyTorch out)")
-p.add_argument("--neighbour", choices=sorted(NEIGHBOURS),
-               help="in every round, time every library alone and beside a neighbour process on a CPU the timed "
-                    "threads do not use, and show how much speed each keeps: " + "; ".join(
-                        f"{kind}: {what}" for kind, (what, _) in sorted(NEIGHBOURS.items())))
+neighbours.add_options(p)
 p.add_argument("--qgemm", required=True, help=argparse.SUPPRESS)
-p.add_argument("--neighbour-program", help=argparse.SUPPRESS)
 p.add_argument("--dnnl", required=True, help=argparse.SUPPRESS)
 p.add_argument("--dnnl-matmul", help=argparse.SUPPRESS)
 args = p.parse_args()
 tables_to_stderr_if(args.json)
-if args.neighbour and not args.neighbour_program:
-    p.error("--neighbour needs the neighbour program (scripts/bench-peers builds it and passes it)")
 
 shapes = [] if (args.suite or args.shape) else DEFAULT_SHAPES
 cmd = [args.qgemm, "bench", "--threads", args.threads, "--no-sgemm", "--min-time", args.min_time, "--json", "-"]
@@ -190,67 +170,13 @@ def time_every_library(into, tag, int32=True):
 
 
 alone, beside = Timings(), Timings()
-neighbour = None  # with --neighbour: {"kind", "argv", "cpu", "timed_cpus"}
-if args.neighbour:
-    info = json.loads(subprocess.run([args.qgemm, "info", "--json", "-"], check=True, stdout=subprocess.PIPE,
-                                     text=True).stdout)
-    l2, l3 = info["caches"].get("l2_bytes") or 0, info["caches"].get("l3_bytes") or 0
-    if args.neighbour in ("l3", "stream") and not l3 or args.neighbour == "l2" and not l2:
-        p.error(f"--neighbour {args.neighbour}: qgemm info reports no size for the cache it needs")
-    cpus = sorted(os.sched_getaffinity(0))
-    most_threads = max(int(t) for t in args.threads.split(","))
-    if most_threads >= len(cpus):
-        p.error(f"--neighbour needs a CPU the timed threads do not use: at most {len(cpus) - 1} thread(s) here, "
-                f"where this process may run on {len(cpus)} CPU(s) (--threads {args.threads})")
-    # The libraries run on the first CPUs (their threads inherit this
-    # process's affinity), the neighbour on the last.
-    neighbour = {"kind": args.neighbour, "argv": NEIGHBOURS[args.neighbour][1](l2, l3), "cpu": cpus[-1],
-                 "timed_cpus": cpus[:-1]}
-    os.sched_setaffinity(0, neighbour["timed_cpus"])
-
-def time_beside_the_neighbour(tag):
-    """Every library timed with the neighbour running, which is stopped on
-    every way out."""
-    program = None
-    try:
-        program = subprocess.Popen([args.neighbour_program] + neighbour["argv"], stdout=subprocess.PIPE, text=True,
-                                   env={**os.environ, "NEIGHBOUR_PARENT": str(os.getpid())},
-                                   preexec_fn=lambda: os.sched_setaffinity(0, [neighbour["cpu"]]))
-        # Its buffer filled and its load running before the first timed call.
-        if program.stdout.readline().strip() != "ready":
-            program.wait()
-            sys.exit(f"bench-peers: the neighbour ({' '.join(neighbour['argv'])}) stopped with status "
-                     f"{program.returncode} before its load began")
-        # The table's int32 comparison is of runs alone; qgemm's int32 runs
-        # are not repeated beside the neighbour.
-        time_every_library(beside, tag + f", beside the {args.neighbour} neighbour", int32=False)
-        if program.poll() is not None:
-            sys.exit(f"bench-peers: the neighbour ({' '.join(neighbour['argv'])}) stopped with status "
-                     f"{program.returncode} while the libraries ran beside it")
-    finally:
-        if program is not None:
-            program.kill()
-            program.wait()
-
-
-if neighbour:
-    # SIGTERM (a `timeout`) and SIGHUP (a closed terminal) would end Python
-    # without its `finally` blocks; as an exit they run them, and the
-    # neighbour stops.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
+neighbour = neighbours.set_up(args, p, args.threads)
 for round_index in range(args.rounds):
     tag = f" (round {round_index + 1} of {args.rounds})" if args.rounds > 1 else ""
-    if not neighbour:
-        time_every_library(alone, tag)
-    elif round_index % 2 == 0:
-        # Alone first in even rounds and last in odd ones, so that a drift of
-        # the machine over a round weighs on both sides alike.
-        time_every_library(alone, tag + ", alone")
-        time_beside_the_neighbour(tag)
-    else:
-        time_beside_the_neighbour(tag)
-        time_every_library(alone, tag + ", alone")
+    # The table's int32 comparison is of runs alone; qgemm's int32 runs are
+    # not repeated beside the neighbour.
+    neighbours.round_(neighbour, round_index, lambda: time_every_library(alone, tag + (", alone" if neighbour else "")),
+                      lambda: time_every_library(beside, tag + f", beside the {args.neighbour} neighbour", int32=False))
 
 doc, doc32, median, fastest, impl = alone.doc, alone.doc32, alone.median, alone.fastest, alone.impl
 
@@ -427,8 +353,7 @@ def kept_speed():
                             "kept_over_peer": kept["qgemm"] / kept[peer_key] if peer_key in kept else None}
     cols = [(name, short, key) for name, short, key in columns]
     print()
-    print(f"beside a neighbour: {args.neighbour} ({' '.join(neighbour['argv'])}) on CPU {neighbour['cpu']}, the "
-          f"libraries on CPU(s) {','.join(map(str, neighbour['timed_cpus']))}; fastest single runs beside it, GOP/s, "
+    print(f"beside a neighbour: {neighbours.description(neighbour)}; fastest single runs beside it, GOP/s, "
           f"and the share each library kept of its speed alone, from fastest runs / from medians; last, qgemm's share "
           f"(fastest runs) over the share of the peer fastest alone (right or wrong)")
     print(f"{'shape M×K×N':<16}{'thr':>4}{'qgemm':>20}" + "".join(f"{short:>20}" for _, short, _ in cols)
@@ -461,7 +386,7 @@ def kept_speed():
 kept_speed()
 if args.json:
     write_json(args.json, {"machine": machine, "rounds": args.rounds, "caches": "cold" if args.cold else "warm",
-                           **({"neighbour": neighbour} if neighbour else {}),
+                           **({"neighbour": neighbours.for_json(neighbour)} if neighbour else {}),
                            "wrong_results": {name: {"wrong": w, "checked": c, "largest_error": e}
                                              for name, (w, c, e) in wrong.items()},
                            "results": rows})

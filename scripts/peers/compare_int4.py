@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 
+import neighbours
 from json_output import tables_to_stderr_if, write_json
 
 DECODE = ["1x4096x4096", "1x11008x4096", "4x4096x4096", "8x4096x4096", "32x4096x4096", "128x4096x4096"]
@@ -29,6 +30,7 @@ p.add_argument("--min-time", type=float, default=0.3)
 p.add_argument("--rounds", type=int, default=3)
 p.add_argument("--json", help="write the table as JSON to FILE ('-' for stdout, the text table then going to stderr)")
 p.add_argument("--cold", action="store_true")
+neighbours.add_options(p)
 a = p.parse_args()
 tables_to_stderr_if(a.json)
 if a.rounds < 1:
@@ -37,15 +39,18 @@ shapes = a.shape or DECODE
 threads = [int(t) for t in a.threads.split(",")]
 best, median = {}, {}
 stream = {}  # (m, k, n, t) -> (fastest weight GB/s, fastest plain-read GB/s)
+# With --neighbour, the same figures beside it (into=near below).
+near = {"best": {}, "median": {}, "stream": {}}
+alone = {"best": best, "median": median, "stream": stream}
 
 
-def keep(lib, m, k, n, t, med, fast):
+def keep(lib, m, k, n, t, med, fast, into=alone):
     key = (lib, m, k, n, t)
-    best[key] = max(best.get(key, 0.0), fast)
-    median[key] = max(median.get(key, 0.0), med)
+    into["best"][key] = max(into["best"].get(key, 0.0), fast)
+    into["median"][key] = max(into["median"].get(key, 0.0), med)
 
 
-def qgemm(extra, lib):
+def qgemm(extra, lib, into):
     cmd = [a.qgemm, "bench", "--no-sgemm", "--threads", a.threads, "--min-time", str(a.min_time), "--json", "-"] + extra
     if a.cold:
         cmd.append("--cold")
@@ -56,18 +61,18 @@ def qgemm(extra, lib):
     # Its messages go to the terminal: a refused option says why.
     doc = json.loads(subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout)
     for r in doc["results"]:
-        keep(lib, r["m"], r["k"], r["n"], r["threads"], r["int8_gops"], r["int8_gops_best"])
+        keep(lib, r["m"], r["k"], r["n"], r["threads"], r["int8_gops"], r["int8_gops_best"], into)
         if "stream_read_gbps_best" in r:
             key = (r["m"], r["k"], r["n"], r["threads"])
-            w, rd = stream.get(key, (0.0, 0.0))
-            stream[key] = (max(w, r["weight_gbps_best"]), max(rd, r["stream_read_gbps_best"]))
+            w, rd = into["stream"].get(key, (0.0, 0.0))
+            into["stream"][key] = (max(w, r["weight_gbps_best"]), max(rd, r["stream_read_gbps_best"]))
     return doc
 
 
-for rnd in range(a.rounds):
-    print(f"bench-peers: round {rnd + 1} of {a.rounds}", file=sys.stderr)
-    qgemm(["--weights", "int4", "--group-size", str(a.group_size)], "qgemm int4")
-    machine = qgemm(["--output-type", "float"], "qgemm int8")["machine"]
+def time_every_library(into, tag):
+    print(f"bench-peers: {tag}", file=sys.stderr)
+    qgemm(["--weights", "int4", "--group-size", str(a.group_size)], "qgemm int4", into)
+    machine = qgemm(["--output-type", "float"], "qgemm int8", into)["machine"]
     cold = f" cold {machine['evict_bytes']}" if a.cold else ""  # as many bytes as qgemm read
     lines = "".join(f"{s.replace('x', ' ')} {t} {a.min_time} {a.group_size}{cold}\n" for s in shapes for t in threads)
     out = subprocess.run([sys.executable, "scripts/peers/ort_matmulnbits.py"], input=lines, check=True,
@@ -75,7 +80,14 @@ for rnd in range(a.rounds):
     for line in out.split("\n"):
         if line.strip():
             m, k, n, t, _, med, fast, _ = line.split()
-            keep("ORT MatMulNBits", int(m), int(k), int(n), int(t), float(med), float(fast))
+            keep("ORT MatMulNBits", int(m), int(k), int(n), int(t), float(med), float(fast), into)
+
+
+neighbour = neighbours.set_up(a, p, a.threads)
+for rnd in range(a.rounds):
+    tag = f"round {rnd + 1} of {a.rounds}"
+    neighbours.round_(neighbour, rnd, lambda: time_every_library(alone, tag + (", alone" if neighbour else "")),
+                      lambda: time_every_library(near, f"{tag}, beside the {a.neighbour} neighbour"))
 
 libs = ["qgemm int4", "qgemm int8", "ORT MatMulNBits"]
 caches = "cold: evicted before every timed run" if a.cold else "warm: runs follow each other"
@@ -95,6 +107,21 @@ for s in shapes:
         rows.append({"m": m, "k": k, "n": n, "threads": t, "weight_gbps_best": w or None, "stream_read_gbps_best": rd or None,
                      "best": {lib: best.get((lib, m, k, n, t)) for lib in libs},
                      "median": {lib: median.get((lib, m, k, n, t)) for lib in libs}})
+if neighbour:
+    print()
+    print(f"beside a neighbour: {neighbours.description(neighbour)}; fastest run beside it, GOP/s, and the share "
+          f"each library kept of its fastest run alone")
+    print("| shape | threads | " + " | ".join(libs) + " | int4 / MatMulNBits beside it |")
+    print("| --- | --- |" + " --- |" * (len(libs) + 1))
+    for row in rows:
+        m, k, n, t = row["m"], row["k"], row["n"], row["threads"]
+        there = {lib: near["best"].get((lib, m, k, n, t)) for lib in libs}
+        kept = {lib: there[lib] / row["best"][lib] if there[lib] and row["best"][lib] else None for lib in libs}
+        row["neighbour"] = {"best": there, "kept": kept}
+        cells = [f"{there[lib]:.0f} ({kept[lib]:.2f})" if kept[lib] else "-" for lib in libs]
+        against = (f"{there['qgemm int4'] / there['ORT MatMulNBits']:.2f}×"
+                   if there["qgemm int4"] and there["ORT MatMulNBits"] else "-")
+        print(f"| {m}×{k}×{n} | {t} | " + " | ".join(cells) + f" | {against} |")
 if a.json:
     write_json(a.json, {"group_size": a.group_size, "rounds": a.rounds, "caches": "cold" if a.cold else "warm",
-                        "rows": rows})
+                        **({"neighbour": neighbours.for_json(neighbour)} if neighbour else {}), "rows": rows})
