@@ -16,6 +16,7 @@ DEFAULT_SHAPES = ["1x4096x4096", "8x4096x4096", "32x4096x4096", "128x4096x4096",
                   "2048x2048x2048", "384x768x3072", "64x1152x128", "3136x64x64", "12544x147x64", "3136x64x256",
                   "196x2304x256", "1x11008x4096"]
 DEFAULT_TORCH_PYTHON = "/work/venv-torch/bin/python"
+
 # Every peer: (name in the text, short column header, JSON key stem). The
 # order is the tables' column order.
 PEERS = [("oneDNN matmul s8", "dnnl-mm-s8", "onednn_matmul_s8"),
@@ -351,12 +352,11 @@ def kept_speed():
         peer_key = next((key for name, _, key in PEERS if name == peer), None)
         row["neighbour"] = {"gops_best": gops, "kept": kept, "kept_median": kept_median, "against_peer": peer,
                             "kept_over_peer": kept["qgemm"] / kept[peer_key] if peer_key in kept else None}
-    cols = [(name, short, key) for name, short, key in columns]
     print()
     print(f"beside a neighbour: {neighbours.description(neighbour)}; fastest single runs beside it, GOP/s, "
           f"and the share each library kept of its speed alone, from fastest runs / from medians; last, qgemm's share "
           f"(fastest runs) over the share of the peer fastest alone (right or wrong)")
-    print(f"{'shape M×K×N':<16}{'thr':>4}{'qgemm':>20}" + "".join(f"{short:>20}" for _, short, _ in cols)
+    print(f"{'shape M×K×N':<16}{'thr':>4}{'qgemm':>20}" + "".join(f"{short:>20}" for _, short, _ in columns)
           + f"  {'peer':<12}{'qgemm/peer':>11}")
 
     def cell(row, key):
@@ -370,7 +370,7 @@ def kept_speed():
     for row in rows:
         n = row["neighbour"]
         print(f"{shape(row):<16}{row['threads']:>4} {cell(row, 'qgemm')}" + "".join(f" {cell(row, key)}"
-                                                                                   for _, _, key in cols)
+                                                                                   for _, _, key in columns)
               + f"  {SHORT.get(n['against_peer'], '-'):<12}{ratio(n['kept_over_peer']):>11}")
     judged = [r for r in rows if r["neighbour"]["kept_over_peer"]]
     if judged:

@@ -29,14 +29,14 @@ static inline int64_t exact_dot(const uint8_t *x, const int8_t *w, long long i, 
     return sum;
 }
 
-/// Sorts the `runs` (≥ 1) timed seconds and returns their median: the middle
-/// run, or the mean of the two middle ones for an even count, as qgemm bench
-/// takes it.
 static int by_value(const void *a, const void *b) {
     const double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 
+/// Sorts the `runs` (≥ 1) timed seconds and returns their median: the middle
+/// run, or the mean of the two middle ones for an even count, as qgemm bench
+/// takes it.
 static inline double sorted_median(double *times, int runs) {
     qsort(times, (size_t)runs, sizeof times[0], by_value);
     return runs % 2 ? times[runs / 2] : (times[runs / 2 - 1] + times[runs / 2]) / 2;

@@ -1,6 +1,7 @@
 """`bench-peers --neighbour KIND`, for both comparisons: which neighbour
 process (scripts/peers/neighbour.c) loads what, the CPUs the timed libraries
 and the neighbour run on, and each round's order of runs alone and beside it."""
+import argparse
 import json
 import os
 import signal
@@ -27,7 +28,7 @@ HELP = ("in every round, time every library alone and beside a neighbour process
 
 def add_options(parser):
     parser.add_argument("--neighbour", choices=sorted(KINDS), help=HELP)
-    parser.add_argument("--neighbour-program", help=__import__("argparse").SUPPRESS)
+    parser.add_argument("--neighbour-program", help=argparse.SUPPRESS)
 
 
 def set_up(args, parser, threads_csv):

@@ -224,7 +224,9 @@ __attribute__((constructor)) static void qg_register_at_load(void) {
 /// Starts workers up to `count` (called with qg_pool.owner held). Returns how many exist.
 static int qg_ensure_workers(int count) {
     if (count > QG_MAX_WORKERS) count = QG_MAX_WORKERS;
-    pthread_once(&qg_atexit_once, qg_register_shutdown); // done at load already; costs a load here
+    // Done at load already, unless another library's constructor calls a
+    // GEMM before this one's runs (their order is not defined).
+    pthread_once(&qg_atexit_once, qg_register_shutdown);
     while (qg_pool.workers < count) {
         qg_worker_start *start = malloc(sizeof *start);
         if (!start) break;

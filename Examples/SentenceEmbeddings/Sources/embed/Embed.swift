@@ -107,7 +107,6 @@ struct Embed: ParsableCommand {
         if calibrate != nil && json { throw ValidationError("--calibrate saves layers and prints a line of text; --json does not go with it") }
         if let smooth, !(smooth >= 0 && smooth <= 1) { throw ValidationError("--smooth must be in [0, 1], got \(smooth)") }
         if percentile != nil && observer != .percentile { throw ValidationError("--percentile goes with --observer percentile") }
-        if bench && (tokens || float) { throw ValidationError("--bench times both int8 and Float; --tokens and --float do not go with it") }
         if !bench && (int8Only || `repeat` != nil || benchThreads != nil) {
             throw ValidationError("--int8-only, --repeat and --bench-threads go with --bench")
         }
@@ -116,13 +115,12 @@ struct Embed: ParsableCommand {
 
     func benchThreadCounts() throws -> [Int] {
         let text = benchThreads ?? "1,2"
-        let counts = try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
+        return try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
             guard let n = Int(part.trimmingCharacters(in: .whitespaces)), (1...1024).contains(n) else {
                 throw ValidationError("--bench-threads takes thread counts in 1...1024, comma-separated, got '\(text)'")
             }
             return n
         }
-        return counts
     }
 
     func folder() throws -> URL {

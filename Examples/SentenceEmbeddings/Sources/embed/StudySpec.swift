@@ -36,37 +36,16 @@ struct StudySpec: Decodable {
         let scales: String?
         let gptq: Float?
 
-        /// The keys each mode takes beside "mode".
+        /// The keys each mode takes beside "mode" (checkKeys refuses others).
         static let keys: [String: Set<String>] = [
             "float": [], "dynamic": ["granularity"], "static": ["observer", "percentile", "smooth"],
             "static-input": ["observer", "percentile", "smooth"], "int4": ["group", "scales"], "int4-awq": ["group", "gptq"],
         ]
 
-        /// The keys given beside "mode".
-        var given: Set<String> {
-            var names: Set<String> = []
-            if granularity != nil { names.insert("granularity") }
-            if observer != nil { names.insert("observer") }
-            if percentile != nil { names.insert("percentile") }
-            if smooth != nil { names.insert("smooth") }
-            if group != nil { names.insert("group") }
-            if scales != nil { names.insert("scales") }
-            if gptq != nil { names.insert("gptq") }
-            return names
-        }
-
         /// Whether the recipe calibrates on the calibration sentences.
         var calibrated: Bool { ["static", "static-input", "int4-awq"].contains(mode) }
 
         func recipe() throws -> LayerRecipe {
-            guard let allowed = Recipe.keys[mode] else {
-                throw QGEMMError(.invalidArgument, "mode \(mode): float, dynamic, static, static-input, int4 or int4-awq")
-            }
-            let extra = given.subtracting(allowed).sorted()
-            guard extra.isEmpty else {
-                throw QGEMMError(.invalidArgument, "mode \(mode) takes " + (allowed.isEmpty ? "no other key" : allowed.sorted().joined(separator: ", "))
-                                 + ", not " + extra.joined(separator: ", "))
-            }
             switch mode {
             case "float": return .float
             case "dynamic":
@@ -101,23 +80,31 @@ struct StudySpec: Decodable {
     let evaluation: [String]
     let configs: [Config]
 
-    /// Refuses keys the format does not have, naming them: a misspelt one
-    /// would otherwise be dropped without a word and its configuration
-    /// measured as something else. (Wrong types are the decoder's to report.)
-    private static func checkKeys(_ data: Data) throws {
+    /// Refuses keys the format does not have, and keys a recipe's mode does
+    /// not take, naming them: such a key would otherwise be dropped without
+    /// a word and its configuration measured as something else. (Wrong types
+    /// and unknown modes are the decoder's and ``Recipe/recipe()``'s to report.)
+    private static func checkKeys(_ data: Data, file: String) throws {
         func refuse(_ keys: some Sequence<String>, _ allowed: Set<String>, _ place: String) throws {
             let extra = Set(keys).subtracting(allowed).sorted()
-            guard extra.isEmpty else { throw QGEMMError(.invalidArgument, "unknown key \(extra.joined(separator: ", ")) \(place)") }
+            guard extra.isEmpty else { throw QGEMMError(.invalidArgument, "\(file): unknown key \(extra.joined(separator: ", ")) \(place)") }
         }
         guard let top = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { return }
         try refuse(top.keys, ["calibration", "evaluation", "configs"], "at the top level")
-        let recipeKeys: Set<String> = ["mode", "granularity", "observer", "percentile", "smooth", "group", "scales", "gptq"]
+        let recipeKeys = Recipe.keys.values.reduce(into: Set(["mode"])) { $0.formUnion($1) }
         for (i, item) in ((top["configs"] as? [Any]) ?? []).enumerated() {
             guard let config = item as? [String: Any] else { continue }
             try refuse(config.keys, ["label", "default", "layers"], "in configuration \(i + 1)")
             let recipes = [config["default"] as Any] + ((config["layers"] as? [String: Any]).map { Array($0.values) } ?? [])
             for case let recipe as [String: Any] in recipes {
                 try refuse(recipe.keys, recipeKeys, "in a recipe of configuration \(i + 1)")
+                guard let mode = recipe["mode"] as? String, let allowed = Recipe.keys[mode] else { continue }
+                let extra = Set(recipe.keys).subtracting(allowed.union(["mode"])).sorted()
+                guard extra.isEmpty else {
+                    throw QGEMMError(.invalidArgument, "\(file), configuration \(i + 1) (\(config["label"] as? String ?? "")): mode \(mode) takes "
+                                     + (allowed.isEmpty ? "no other key" : allowed.sorted().joined(separator: ", "))
+                                     + ", not " + extra.joined(separator: ", "))
+                }
             }
         }
     }
@@ -126,11 +113,7 @@ struct StudySpec: Decodable {
         let spec: StudySpec
         do {
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
-            do {
-                try checkKeys(data)
-            } catch let error as QGEMMError {
-                throw QGEMMError(error.code, "--study \(path): \(error.message)")
-            }
+            try checkKeys(data, file: "--study \(path)")
             spec = try JSONDecoder().decode(StudySpec.self, from: data)
         } catch let error as QGEMMError {
             throw error
