@@ -360,8 +360,8 @@ struct BenchRunner {
         }
         // time(_:) runs the body at least --repeat ≥ 1 times.
         guard let int8Best = int8Times.min() else { throw ValidationError("no timed runs (--repeat must be ≥ 1)") }
-        let int8Median = median(int8Times)
-        let sgMedian = sgemmTimes.map(median), sgBest = sgemmTimes?.min()
+        let int8Median = Self.median(int8Times)
+        let sgMedian = sgemmTimes.map(Self.median), sgBest = sgemmTimes?.min()
         let gops = s.operations / int8Median / 1e9
         let sgGflops = sgMedian.map { s.operations / $0 / 1e9 }
         let int4Best = int4.map { Double($0.weightBytes) / int8Best / 1e9 }
@@ -434,7 +434,9 @@ struct BenchRunner {
         return Int4Timing(callTimes: callTimes, threadsUsed: used, weightBytes: weightBytes, readTimes: readTimes)
     }
 
-    private func median(_ v: [Double]) -> Double {
+    /// The median of run times: the middle run, or the mean of the two middle
+    /// ones for an even count (every timed figure of the tool takes it so).
+    static func median(_ v: [Double]) -> Double {
         let s = v.sorted()
         return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
     }

@@ -333,6 +333,6 @@ struct LinearCommand: ParsableCommand {
             try body()
             t.append(PeakProbe.now() - t0)
         }
-        return t.sorted()[t.count / 2]
+        return BenchRunner.median(t)
     }
 }
