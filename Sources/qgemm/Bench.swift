@@ -88,11 +88,11 @@ struct Bench: ParsableCommand {
         if json == "-" && csv == "-" { throw ValidationError("--json - and --csv - would both write to standard output; send one to a file") }
         // A shape is refused before anything is allocated when its buffers
         // would not fit in memory (or their size overflows).
-        let memory = ProcessInfo.processInfo.physicalMemory
+        let memory = CPUFeatures.usableMemoryBytes()
         for s in shape {
             guard let bytes = s.bytesNeeded, UInt64(bytes) <= memory / 2 else {
                 throw ValidationError("--shape \(s) needs \(s.bytesNeeded.map { "\($0 >> 20) MiB" } ?? "more bytes than Int holds") of buffers; "
-                                      + "this machine has \(memory >> 20) MiB and a bench shape may use half")
+                                      + "this process may use \(memory >> 20) MiB (the machine's memory, or its cgroup's limit) and a bench shape half of it")
             }
         }
     }

@@ -29,9 +29,11 @@ struct Info: ParsableCommand {
         case .success(let p): defaultPath = p.rawValue
         case .failure(let e): defaultPath = "error: \(e.message)"
         }
+        let physicalMemory = ProcessInfo.processInfo.physicalMemory, usableMemory = CPUFeatures.usableMemoryBytes()
         if let json {
             let object: [String: Any] = [
-                "cpu": cpu.brand, "cores": cpu.cores,
+                "cpu": cpu.brand, "cores": cpu.cores, "online_cores": cpu.onlineCores,
+                "memory_bytes": ["usable": usableMemory, "physical": physicalMemory],
                 "features": Dictionary(uniqueKeysWithValues: cpu.list.map { ($0.name, $0.present) }),
                 "kernel_paths": paths.filter(\.1).map { $0.0.rawValue },
                 "default_kernel": defaultPath,
@@ -47,7 +49,13 @@ struct Info: ParsableCommand {
             try OutputFile.write(data, to: json)
             return
         }
-        print("CPU          \(cpu.brand.isEmpty ? "unknown" : cpu.brand), \(cpu.cores) logical cores")
+        let cores = cpu.cores < cpu.onlineCores
+            ? "\(cpu.cores) of \(cpu.onlineCores) logical cores usable (affinity mask or cgroup CPU quota)"
+            : "\(cpu.cores) logical cores"
+        print("CPU          \(cpu.brand.isEmpty ? "unknown" : cpu.brand), \(cores)")
+        print("memory       " + (usableMemory < physicalMemory
+            ? "\(Self.gibibytes(usableMemory)) usable (cgroup limit), \(Self.gibibytes(physicalMemory)) installed"
+            : "\(Self.gibibytes(physicalMemory)) usable"))
         print("features     " + cpu.list.map { "\($0.name) \($0.present ? "yes" : "no")" }.joined(separator: ", "))
         print("caches       " + [("L1d", cpu.l1DataCacheBytes), ("L2", cpu.l2CacheBytes), ("L3", cpu.l3CacheBytes)]
             .map { "\($0.0) \(Self.size($0.1))" }.joined(separator: ", ") + " (first CPU, as the OS reports them)")
@@ -63,6 +71,9 @@ struct Info: ParsableCommand {
               + "fp32 \(String(format: "%.1f", fp32Peak)) GFLOP/s (\(fp32Bits)-bit FMA, 1 core)")
         print("             \(BLAS.configuration)")
     }
+
+    /// "23.5 GiB".
+    static func gibibytes(_ bytes: UInt64) -> String { String(format: "%.1f GiB", Double(bytes) / 1_073_741_824) }
 
     /// "48 KiB", "2 MiB", or "unknown" for 0.
     static func size(_ bytes: Int) -> String {

@@ -42,14 +42,15 @@ struct NPYOption {
     }
 
     /// Refuses a Float matrix (4 bytes a value, the widest output) of more
-    /// than half of this machine's memory, whose allocation would end the
-    /// process: two small files can describe a huge product.
+    /// than half of the memory this process may use (its cgroup's limit
+    /// where that is lower than the machine's), whose allocation would end
+    /// the process: two small files can describe a huge product.
     static func checkFits(rows: Int, columns: Int, what: String) throws {
         let (count, o1) = rows.multipliedReportingOverflow(by: columns)
         let (bytes, o2) = count.multipliedReportingOverflow(by: 4)
-        let memory = ProcessInfo.processInfo.physicalMemory
+        let memory = CPUFeatures.usableMemoryBytes()
         guard !o1, !o2, UInt64(bytes) <= memory / 2 else {
-            throw QGEMMError(.invalidShape, "\(what) would be \(rows)×\(columns) values, more than half of this machine's \(memory >> 20) MiB")
+            throw QGEMMError(.invalidShape, "\(what) would be \(rows)×\(columns) values, more than half of the \(memory >> 20) MiB this process may use")
         }
     }
 }

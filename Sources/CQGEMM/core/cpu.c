@@ -170,8 +170,3 @@ int64_t qg_cpu_cache_bytes(int level) {
     pthread_once(&qg_caches_once, qg_read_caches);
     return qg_caches[level];
 }
-
-int qg_cpu_count(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}

@@ -34,8 +34,26 @@ typedef struct qg_cpu_features {
 /// Detected once (CPUID / auxv), then cached. Thread-safe.
 const qg_cpu_features *qg_cpu_get_features(void);
 
-/// Number of online logical CPUs (at least 1).
+/// Logical CPUs this process may use (at least 1), found once (core/limits.c):
+/// on Linux the CPUs of the calling thread's affinity mask at the first call,
+/// at most its cgroup's CPU quota rounded up; elsewhere the online CPUs. What
+/// a call asked to run on all cores (threads 0) runs on.
 int qg_cpu_count(void);
+
+/// Online logical CPUs (at least 1), whether this process may use them or not.
+int qg_cpu_online_count(void);
+
+/// The memory limit of this process's cgroup in bytes (the smallest of its
+/// cgroup's and its ancestors'), read at each call; 0 where none is set or
+/// it cannot be read (and on every system but Linux).
+int64_t qg_memory_limit_bytes(void);
+
+/// The limits qg_cpu_count and qg_memory_limit_bytes read, from a file in
+/// /proc/self/cgroup's format and the cgroup hierarchies mounted under
+/// `root` (v2 at `root` or `root`/unified, v1 at `root`/controller-list):
+/// `cpus` the smallest CPU quota as CPUs (quota ÷ period), `memory_bytes`
+/// the smallest memory limit, each 0 where none is set. Exposed for tests.
+void qg_cgroup_limits(const char *cgroup_file, const char *root, double *cpus, int64_t *memory_bytes);
 
 /// Bytes of the data (or unified) cache of `level` (1, 2 or 3) of the first
 /// CPU, read once from Linux's sysfs (/sys/devices/system/cpu/cpu0/cache) or,

@@ -1,6 +1,7 @@
 internal import CQGEMM
 
-/// What the running CPU supports, detected once.
+/// What the running CPU supports and how much of the machine this process
+/// may use, detected once.
 public struct CPUFeatures: Sendable, Hashable {
     /// The CPU brand string, trailing blanks trimmed (CPUID on x86-64, the
     /// `machdep.cpu.brand_string` sysctl on Darwin); empty where the system
@@ -29,8 +30,14 @@ public struct CPUFeatures: Sendable, Hashable {
     public let dotprod: Bool
     /// arm64 int8 matrix multiply (`SMMLA`/`USMMLA`, FEAT_I8MM). False on x86-64.
     public let i8mm: Bool
-    /// Online logical CPUs.
+    /// Logical CPUs this process may use: on Linux those of the affinity
+    /// mask (`taskset`, a container's cpuset) of the thread that first asked,
+    /// at most the cgroup's CPU quota rounded up (a container's `--cpus`);
+    /// elsewhere the online CPUs. What a call run on all cores (`threads:
+    /// nil`) runs on. Never more than ``onlineCores``.
     public let cores: Int
+    /// Online logical CPUs, whether this process may use them or not.
+    public let onlineCores: Int
     /// Bytes of the level-1 data cache, the level-2 and the level-3 cache of the
     /// first CPU, as the OS reports them (Linux sysfs, Darwin sysctl); 0 where
     /// it does not.
@@ -45,9 +52,18 @@ public struct CPUFeatures: Sendable, Hashable {
         return CPUFeatures(brand: brand, avx2: f.avx2 != 0, fma: f.fma != 0, avx512f: f.avx512f != 0,
                            avx512bw: f.avx512bw != 0, avx512vl: f.avx512vl != 0, avx512vnni: f.avx512vnni != 0,
                            avxVNNI: f.avxvnni != 0, neon: f.neon != 0, dotprod: f.dotprod != 0, i8mm: f.i8mm != 0,
-                           cores: Int(qg_cpu_count()), l1DataCacheBytes: Int(qg_cpu_cache_bytes(1)),
+                           cores: Int(qg_cpu_count()), onlineCores: Int(qg_cpu_online_count()), l1DataCacheBytes: Int(qg_cpu_cache_bytes(1)),
                            l2CacheBytes: Int(qg_cpu_cache_bytes(2)), l3CacheBytes: Int(qg_cpu_cache_bytes(3)))
     }()
+
+    /// Bytes of memory this process may use: the physical memory, or on
+    /// Linux its cgroup's memory limit (a container's `--memory`) when that
+    /// is lower; read at each call. ``Int4Weights/searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:threads:)``
+    /// tries fewer α values side by side when their weights would not fit in
+    /// it, and `qgemm` refuses shapes whose buffers would take more than half.
+    public static func usableMemoryBytes() -> UInt64 {
+        availableMemoryBytes()
+    }
 
     /// Feature names and values, in a fixed order, for reports.
     public var list: [(name: String, present: Bool)] {

@@ -1,4 +1,5 @@
 import Foundation
+internal import CQGEMM
 
 /// Runs `body` on `0..<count` cut into contiguous chunks, one per thread, on
 /// up to `threads` threads (the caller's among them), and returns when every
@@ -35,20 +36,13 @@ func threadCount(_ threads: Int?) throws(QGEMMError) -> Int {
 }
 
 /// The memory this process may use, in bytes: the machine's physical memory,
-/// or on Linux a container's limit when it is lower (cgroup v2 `memory.max`,
-/// or v1 `memory.limit_in_bytes`); `UInt64.max` where neither says, which
-/// then bounds nothing. It sets how much runs at once, never a result.
+/// or on Linux its cgroup's limit when lower (qg_memory_limit_bytes: v2
+/// `memory.max`, v1 `memory.limit_in_bytes`, of its cgroup and every
+/// ancestor); `UInt64.max` where neither says, which then bounds nothing.
+/// It sets how much runs at once, and what a check refuses, never a result.
 func availableMemoryBytes() -> UInt64 {
     let physical = ProcessInfo.processInfo.physicalMemory
-    var bytes = physical > 0 ? physical : .max
-    #if os(Linux)
-    for path in ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"] {
-        // "max" (no limit) reads as no number.
-        if let text = try? String(contentsOfFile: path, encoding: .utf8),
-           let limit = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-            bytes = min(bytes, limit)
-        }
-    }
-    #endif
-    return bytes
+    let bytes = physical > 0 ? physical : .max
+    let limit = qg_memory_limit_bytes()
+    return limit > 0 ? min(bytes, UInt64(limit)) : bytes
 }

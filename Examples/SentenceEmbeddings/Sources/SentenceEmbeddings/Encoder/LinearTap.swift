@@ -17,18 +17,21 @@ public struct CalibrationInputs: Sendable {
     public let sentences: Int
 
     /// Runs the Float encoder over `sentences` and keeps each layer's input.
-    /// Refuses sentences whose kept inputs would take more than half of the
-    /// machine's memory (hidden_size·3 + intermediate_size floats per token
-    /// and layer: query, key and value share one copy of their input).
+    /// Refuses sentences whose kept inputs (hidden_size·3 + intermediate_size
+    /// floats per token and layer: query, key and value share one copy of
+    /// their input) would take more than half of the memory this process may
+    /// use (CPUFeatures.usableMemoryBytes: a container's limit, where lower
+    /// than the machine's).
     public init(checkpoint: Checkpoint, sentences: [String]) throws {
         guard !sentences.isEmpty else { throw QGEMMError(.invalidArgument, "calibration needs at least one sentence") }
         let encoder = try SentenceEncoder(checkpoint: checkpoint, precision: .float)
         let batch = encoder.tokenizer.encodeBatch(sentences)
         let c = checkpoint.config
         let bytes = 4 * Double(batch.tokenCount) * Double(checkpoint.weights.layers.count) * Double(3 * c.hiddenSize + c.intermediateSize)
-        guard bytes <= Double(ProcessInfo.processInfo.physicalMemory) / 2 else {
-            throw QGEMMError(.invalidShape, String(format: "calibration on %d sentences (%d tokens) would keep %.1f GiB of layer inputs, more than half of this machine's memory",
-                                                  sentences.count, batch.tokenCount, bytes / 1_073_741_824))
+        let usable = Double(CPUFeatures.usableMemoryBytes())
+        guard bytes <= usable / 2 else {
+            throw QGEMMError(.invalidShape, String(format: "calibration on %d sentences (%d tokens) would keep %.1f GiB of layer inputs, more than half of the %.1f GiB this process may use",
+                                                  sentences.count, batch.tokenCount, bytes / 1_073_741_824, usable / 1_073_741_824))
         }
         let tap = LinearTap(keepInputs: true, reference: nil)
         var profile = EncoderProfile()

@@ -336,16 +336,16 @@ public final class SentenceEncoder: Sendable {
 
     /// Refuses a chunk whose activations (rows × (6·hidden + intermediate)
     /// floats, and each attention worker's scores for the longest sentence)
-    /// would take more than half of the machine's memory: a small
+    /// would take more than half of the memory this process may use: a small
     /// checkpoint with a wide intermediate size or many positions could
     /// otherwise ask for more than there is and end the process.
     private func checkWorkingSet(rows: Int, longest: Int, threads: Int) throws {
         let floats = Double(rows) * Double(6 * config.hiddenSize + config.intermediateSize)
             + Double(min(threads, 1024)) * Double(enc_attention_scratch_count(longest, config.headSize))
-        let bytes = 4 * floats, budget = Double(ProcessInfo.processInfo.physicalMemory) / 2
-        guard bytes <= budget else {
-            throw QGEMMError(.invalidShape, String(format: "%d tokens (the longest %d) need %.1f GiB of activations with hidden_size %d and intermediate_size %d, more than half of this machine's memory",
-                                                  rows, longest, bytes / 1_073_741_824, config.hiddenSize, config.intermediateSize))
+        let bytes = 4 * floats, usable = Double(CPUFeatures.usableMemoryBytes())
+        guard bytes <= usable / 2 else {
+            throw QGEMMError(.invalidShape, String(format: "%d tokens (the longest %d) need %.1f GiB of activations with hidden_size %d and intermediate_size %d, more than half of the %.1f GiB this process may use",
+                                                  rows, longest, bytes / 1_073_741_824, config.hiddenSize, config.intermediateSize, usable / 1_073_741_824))
         }
     }
 
