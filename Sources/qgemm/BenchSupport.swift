@@ -238,10 +238,11 @@ final class CacheEvictor {
     deinit { buffer.deallocate() }
 
     /// The distinct L3 caches of the online CPUs (Linux sysfs: their level-3
-    /// caches' shared_cpu_list); 1 where sysfs does not say.
+    /// caches' shared_cpu_list); 1 where sysfs does not say. All of them, not
+    /// only those this process may use: a larger buffer evicts no less.
     static func l3Count() -> Int {
         var lists = Set<String>()
-        for cpu in 0..<max(CPUFeatures.current.cores, 1) {
+        for cpu in onlineCPUs() {
             for index in 0..<8 {
                 let dir = "/sys/devices/system/cpu/cpu\(cpu)/cache/index\(index)/"
                 guard let level = try? String(contentsOfFile: dir + "level", encoding: .utf8) else { break }
@@ -252,6 +253,21 @@ final class CacheEvictor {
             }
         }
         return max(lists.count, 1)
+    }
+
+    /// The online CPUs' numbers (sysfs `online`, such as "0-3,8-11": numbers
+    /// may have gaps), or 0..<onlineCores where it cannot be read.
+    static func onlineCPUs() -> [Int] {
+        let fallback = Array(0..<max(CPUFeatures.current.onlineCores, 1))
+        guard let text = try? String(contentsOfFile: "/sys/devices/system/cpu/online", encoding: .utf8) else { return fallback }
+        var cpus: [Int] = []
+        for part in text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",") {
+            let ends = part.split(separator: "-").map { Int($0) }
+            guard let first = ends.first ?? nil, let last = ends.last ?? nil, ends.count <= 2, first >= 0,
+                  first <= last, last - first < 1 << 16 else { return fallback }
+            cpus.append(contentsOf: first...last)
+        }
+        return cpus.isEmpty ? fallback : cpus
     }
 
     /// Reads the whole buffer on `threads` threads, so that every core the

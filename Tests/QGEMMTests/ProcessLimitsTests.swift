@@ -70,6 +70,51 @@ struct ProcessLimitsTests {
         #expect(none.cpus == 0 && none.memory == 0)
     }
 
+    /// A v1 hierarchy of several controllers is also found through the
+    /// link named after one of them.
+    @Test func combinedHierarchiesAreFoundThroughTheirLinks() throws {
+        let r = try limits(cgroup: "3:cpu,cpuacct:/x\n2:memory,hugetlb:/x\n", files: [
+            "cpu/x/cpu.cfs_quota_us": "50000\n", "cpu/x/cpu.cfs_period_us": "100000\n",
+            "memory/x/memory.limit_in_bytes": "536870912\n",
+        ])
+        #expect(r.cpus == 0.5 && r.memory == 536_870_912)
+    }
+
+    /// A path that climbs out of the mount ("/.." outside the namespace's
+    /// root) names no cgroup of the process: that hierarchy bounds nothing.
+    @Test func aPathLeavingTheMountIsIgnored() throws {
+        for path in ["/..", "/../x", "/a/../..", "/a/.."] {
+            let r = try limits(cgroup: "0::\(path)\n", files: ["cpu.max": "10000 100000\n", "memory.max": "4096\n"])
+            #expect(r.cpus == 0 && r.memory == 0, "\(path)")
+        }
+        let dots = try limits(cgroup: "0::/a..b/..c\n", files: ["a..b/cpu.max": "200000 100000\n"])
+        #expect(dots.cpus == 2, "names with dots are names")
+    }
+
+    /// A line longer than the reader's buffer is skipped whole (cgroup names
+    /// may hold colons, so its rest could read as a line of its own), and
+    /// the lines after it still count.
+    @Test func anOverlongLineIsSkipped() throws {
+        let long = "0::/" + String(repeating: "d", count: 5000) + ":cpu:/c\n"
+        let r = try limits(cgroup: long + "4:memory:/m\n", files: [
+            "memory/m/memory.limit_in_bytes": "8192\n",
+            "cpu/c/cpu.cfs_quota_us": "50000\n", "cpu/c/cpu.cfs_period_us": "100000\n",
+        ])
+        #expect(r.memory == 8192)
+        #expect(r.cpus == 0, "the long line's rest read as a cpu hierarchy")
+    }
+
+    /// The quota caps the CPUs rounded up, never below one.
+    @Test func quotaRoundsUp() {
+        #expect(qg_cpus_within_quota(8, 0) == 8)
+        #expect(qg_cpus_within_quota(8, 1.5) == 2)
+        #expect(qg_cpus_within_quota(8, 2) == 2)
+        #expect(qg_cpus_within_quota(8, 0.1) == 1)
+        #expect(qg_cpus_within_quota(2, 16) == 2)
+        #expect(qg_cpus_within_quota(0, 0) == 1)
+        #expect(qg_cpus_within_quota(4, .nan) == 4)
+    }
+
     /// A container without its own cgroup namespace sees the host's path,
     /// which is not under its mount; its own limits sit at the mount's root.
     @Test func aPathMissingUnderTheMountFallsBackToItsRoot() throws {
@@ -95,21 +140,23 @@ struct ProcessLimitsTests {
         #expect(cpus == 0 && memory == 0)
     }
 
-    /// The cores a call on all cores uses follow the affinity mask, and the
-    /// memory the checks allow follows the physical memory at most.
+    /// The cores a call on all cores uses follow the affinity mask.
     @Test func coresFollowTheAffinityMask() throws {
-        let cpu = CPUFeatures.current
-        #expect(cpu.cores >= 1 && cpu.cores <= cpu.onlineCores)
-        #expect(CPUFeatures.usableMemoryBytes() <= ProcessInfo.processInfo.physicalMemory)
         #if os(Linux)
         let taskset = "/usr/bin/taskset"
         guard FileManager.default.isExecutableFile(atPath: taskset) else {
-            print("coresFollowTheAffinityMask: skipped the taskset run (no \(taskset))")
+            print("coresFollowTheAffinityMask: skipped (no \(taskset))")
             return
         }
+        // One CPU this process may run on (CPU 0 need not be one).
+        let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+        let allowed = try #require(status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") })
+        let first = try #require(allowed.dropFirst("Cpus_allowed_list:".count)
+            .split(whereSeparator: { !$0.isNumber }).first.map(String.init))
+        let cpu = CPUFeatures.current
         let p = Process()
         p.executableURL = URL(fileURLWithPath: taskset)
-        p.arguments = ["-c", "0", CommandLineTests.binary.path, "info", "--json", "-"]
+        p.arguments = ["-c", first, CommandLineTests.binary.path, "info", "--json", "-"]
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice

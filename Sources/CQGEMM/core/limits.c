@@ -104,6 +104,10 @@ static void qg_limits_walk(const char *base, const char *path, int v2, int want_
                            int64_t *memory) {
     char dir[4096];
     const size_t base_length = strlen(base);
+    // A process outside its cgroup namespace's root sees "/../…": that path
+    // leaves the mount, and the limits above it are not the process's own.
+    for (const char *p = strstr(path, ".."); p; p = strstr(p + 1, ".."))
+        if ((p == path || p[-1] == '/') && (p[2] == 0 || p[2] == '/')) return;
     if (snprintf(dir, sizeof dir, "%s%s", base, path[0] == '/' ? path : "/") >= (int)sizeof dir) return;
     for (;;) {
         size_t length = strlen(dir);
@@ -139,7 +143,15 @@ void qg_cgroup_limits(const char *cgroup_file, const char *root, double *cpus, i
     if (!f) return;
     char line[4096], base[4352];
     while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\n")] = 0;
+        const size_t length = strcspn(line, "\n");
+        if (!line[length] && !feof(f)) {
+            // Longer than the buffer: its cut path could name another
+            // cgroup, so the line is skipped, its rest read away.
+            int c;
+            while ((c = fgetc(f)) != EOF && c != '\n') {}
+            continue;
+        }
+        line[length] = 0;
         // "hierarchy-ID:controller-list:cgroup-path"; v2 is "0::path".
         char *first = strchr(line, ':');
         char *second = first ? strchr(first + 1, ':') : NULL;
@@ -165,8 +177,20 @@ void qg_cgroup_limits(const char *cgroup_file, const char *root, double *cpus, i
             snprintf(base, sizeof base, "%s/cpu", root);
             qg_limits_walk(base, path, 0, 1, 0, cpus, memory_bytes);
         }
+        if (memory && strcmp(controllers, "memory") != 0) {
+            snprintf(base, sizeof base, "%s/memory", root);
+            qg_limits_walk(base, path, 0, 0, 1, cpus, memory_bytes);
+        }
     }
     fclose(f);
+}
+
+int qg_cpus_within_quota(int cpus, double quota) {
+    if (cpus < 1) cpus = 1;
+    if (!(quota > 0) || quota >= cpus) return cpus;
+    // A quota of 1.5 CPUs keeps two busy part of the time: round up.
+    const int whole = (int)quota + ((double)(int)quota < quota);
+    return whole < 1 ? 1 : whole;
 }
 
 static int qg_usable_cpus;
@@ -192,11 +216,7 @@ static void qg_read_usable_cpus(void) {
     double quota = 0;
     int64_t memory = 0;
     qg_cgroup_limits("/proc/self/cgroup", "/sys/fs/cgroup", &quota, &memory);
-    if (quota > 0) {
-        // A quota of 1.5 CPUs keeps two busy part of the time: round up.
-        const int whole = quota < n ? (int)quota + ((double)(int)quota < quota) : n;
-        if (whole < n) n = whole < 1 ? 1 : whole;
-    }
+    n = qg_cpus_within_quota(n, quota);
 #endif
     qg_usable_cpus = n;
 }

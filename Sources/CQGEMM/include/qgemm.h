@@ -55,6 +55,10 @@ int64_t qg_memory_limit_bytes(void);
 /// the smallest memory limit, each 0 where none is set. Exposed for tests.
 void qg_cgroup_limits(const char *cgroup_file, const char *root, double *cpus, int64_t *memory_bytes);
 
+/// `cpus` (at least 1) at most a CPU quota of `quota` CPUs rounded up (0: no
+/// quota), as qg_cpu_count applies it. Exposed for tests.
+int qg_cpus_within_quota(int cpus, double quota);
+
 /// Bytes of the data (or unified) cache of `level` (1, 2 or 3) of the first
 /// CPU, read once from Linux's sysfs (/sys/devices/system/cpu/cpu0/cache) or,
 /// on Darwin, from sysctl; 0 where it cannot be read. Paths derive block
