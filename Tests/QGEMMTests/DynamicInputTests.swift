@@ -102,5 +102,16 @@ struct DynamicInputTests {
             try y.withUnsafeMutableBufferPointer { try layer(quantized, into: $0) } // no rows: nothing written
             #expect(y.allSatisfy { $0 == 1 })
         }
+        // A finite row too narrow for a Float scale (largest magnitude near
+        // 1e-44): its scale would round to 0, so it is refused as such.
+        var xTiny = x
+        for j in k..<2 * k { xTiny[j] = j == k ? 8 * .leastNonzeroMagnitude : 0 }
+        #expect(throws: QGEMMError(.invalidScale, "")) {
+            _ = try QuantizedLinear.dynamicParameters(xTiny, rows: 2, inputChannels: k, granularity: .perRow)
+        }
+        #expect(throws: QGEMMError(.invalidScale, "")) {
+            try xTiny.withUnsafeBufferPointer { try layer.quantizeDynamicInput($0, rows: 2, into: &quantized) }
+        }
+        #expect(quantized.rows == 0)
     }
 }

@@ -10,7 +10,7 @@ import Darwin
 /// (``QuantizationParameters/init(observedMin:observedMax:type:)``).
 ///
 /// ```swift
-/// var observer = PercentileObserver(percentile: 99.9)
+/// var observer = try PercentileObserver(percentile: 99.9)
 /// for batch in calibrationBatches { try observer.observe(batch) }
 /// let params = try observer.parameters(type: .uint8)
 /// ```

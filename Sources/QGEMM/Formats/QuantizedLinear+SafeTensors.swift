@@ -11,7 +11,7 @@ import Foundation
 /// | `weight` | I8 | [N, K] | the int8 weights (with smoothing: of `W·diag(s)`) |
 /// | `weight_scale` | F32 | [N] per channel, [1] per tensor | `S_W` |
 /// | `bias` | F32 | [N] | the float bias `b`, when the layer has one |
-/// | `bias_quantized` | I32 | [N] | static mode with a bias: `q_b = round-half-away(b / (S_X·S_W[n]))`; checked on load |
+/// | `bias_quantized` | I32 | [N] | static mode, with a bias or not: `q_b = round-half-away(b / (S_X·S_W[n]))` (all zero without a bias); required and checked on load |
 /// | `smoothing` | F32 | [K] | SmoothQuant factors `s_j`, when the layer has them |
 ///
 /// `__metadata__` (strings): `format` = `swift-qgemm.QuantizedLinear`, `version` = `1`,
@@ -192,7 +192,7 @@ extension QuantizedLinear {
                                        input: input, output: output, rounding: rounding, clamp: clamp)
             let saved = try tensor("bias_quantized", .int32, [n])?.int32Values
             guard saved == packed.quantizedBias else {
-                throw fail(saved == nil ? "a static layer with a bias needs 'bias_quantized'"
+                throw fail(saved == nil ? "a static layer needs 'bias_quantized' (all zero without a bias)"
                                         : "'bias_quantized' does not match the bias quantized with S_X·S_W")
             }
         case let m:

@@ -29,7 +29,10 @@ extension PackedWeights {
     ///     its own thread); ``threadsUsedByLastCall`` tells how many did.
     /// - Throws: ``QGEMMError`` for a wrong shape, short buffer, small stride,
     ///   mismatched or missing parameters, overlapping buffers or an
-    ///   unsupported kernel path. Nothing is written then.
+    ///   unsupported kernel path, and `.invalidArgument` for `threads` outside
+    ///   1...1024; nothing is written then. `.invalidArgument` also when a
+    ///   thread's scratch memory cannot be allocated: then the threads that
+    ///   had theirs may have written their share of `y`.
     public func gemm<X: QuantizedScalar, Y: GEMMOutputScalar>(
         _ x: UnsafeBufferPointer<X>, rows: Int, rowStride: Int? = nil,
         input: QuantizationParameters? = nil,

@@ -47,7 +47,9 @@ extension QuantizedLinear {
     /// - Throws: ``QGEMMError`` `.incompatibleParameters` when the layer is not
     ///   in dynamic mode, `.invalidShape` for rows < 0 or a row count whose
     ///   product with K overflows, `.bufferTooSmall` for a short `x`,
-    ///   `.invalidValue` for NaN or ±Inf in `x`. `input` then holds no rows.
+    ///   `.invalidValue` for NaN or ±Inf in `x`, `.invalidScale` for a row
+    ///   (or with per-tensor parameters, an `x`) whose range is so narrow that
+    ///   its scale rounds to 0 in Float. `input` then holds no rows.
     public func quantizeDynamicInput(_ x: UnsafeBufferPointer<Float>, rows: Int, into input: inout DynamicInput) throws {
         input.rows = 0
         guard case .dynamic(let granularity) = mode else {

@@ -47,7 +47,9 @@ extension QuantizedLinear {
     /// - Throws: ``QGEMMError`` for a short buffer (`.bufferTooSmall`), a row
     ///   count whose products overflow (`.invalidShape`), overlapping buffers
     ///   (`.aliasing`), a value that cannot be quantized (`.invalidValue`), or
-    ///   what the GEMM throws. Nothing is written to `y` then.
+    ///   what the GEMM throws. Nothing is written to `y` then, except when a
+    ///   thread's scratch memory cannot be allocated (see
+    ///   ``PackedWeights/gemm(_:rows:rowStride:input:into:outputRowStride:kernel:threads:)``).
     public func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, into y: UnsafeMutableBufferPointer<Float>,
                                workspace: inout Workspace, kernel: KernelPath? = nil, threads: Int? = nil) throws {
         let k = inputChannels, n = outputChannels

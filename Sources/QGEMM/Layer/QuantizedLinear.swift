@@ -228,7 +228,9 @@ public final class QuantizedLinear: Sendable {
 
     /// The uint8 parameters dynamic mode uses for each row of `x` (one shared
     /// set per tensor with ``InputGranularity/perTensor``), from the observed
-    /// min/max. NaN or ±Inf in `x` throws ``QGEMMError/Code/invalidValue``.
+    /// min/max. NaN or ±Inf in `x` throws ``QGEMMError/Code/invalidValue``; a
+    /// finite range so narrow that its scale rounds to 0 in Float (a row whose
+    /// largest magnitude is near 1e-44) throws ``QGEMMError/Code/invalidScale``.
     public static func dynamicParameters(_ x: [Float], rows: Int, inputChannels k: Int,
                                          granularity: InputGranularity) throws -> [QuantizationParameters] {
         guard k >= 0 else { throw QGEMMError(.invalidShape, "K must be ≥ 0, got \(k)") }

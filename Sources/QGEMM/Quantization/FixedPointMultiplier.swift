@@ -18,7 +18,7 @@ import Darwin
 ///
 /// ```swift
 /// let m = try FixedPointMultiplier(0.0123)   // S_X·S_W / S_Y
-/// // m.multiplier == 1690998317, m.shift == -6
+/// // m.multiplier == 1690499128, m.shift == -6
 /// ```
 public struct FixedPointMultiplier: Sendable, Hashable, CustomStringConvertible {
     /// M0: 0 (flushed) or in [2^30, 2^31).

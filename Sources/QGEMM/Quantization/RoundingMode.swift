@@ -35,8 +35,8 @@ public enum RoundingMode: String, Sendable, CaseIterable, Hashable {
     ///
     /// ```swift
     /// let m = try FixedPointMultiplier(0.25)
-    /// RoundingMode.singleRounding.requantize(-10, multiplier: m, floatMultiplier: 0.25,
-    ///                                        zeroPoint: 0, clamp: -128...127)   // -2 (−2.5 rounds up)
+    /// try RoundingMode.singleRounding.requantize(-10, multiplier: m, floatMultiplier: 0.25,
+    ///                                            zeroPoint: 0, clamp: -128...127)   // -2 (−2.5 rounds up)
     /// ```
     public func requantize(_ acc: Int32, multiplier: FixedPointMultiplier, floatMultiplier: Float,
                            zeroPoint: Int32, clamp: ClosedRange<Int32>) throws(QGEMMError) -> Int32 {
