@@ -29,8 +29,9 @@
 #include <string.h>
 
 #include "driver.h"
-// The narrow route's rule, to aim cases at its edges (the x86 epilogues test
-// it with vector code of their own; the outputs must agree either way).
+// The narrow route's rule, to aim cases at its edges (the 256-bit epilogue
+// tests it with vector code of its own, the 512-bit one calls it; the
+// outputs must agree either way).
 #include "../../Sources/CQGEMM/kernels/x86/narrow_requantize.h"
 
 static uint64_t state = 0x9E3779B97F4A7C15ull;

@@ -79,7 +79,7 @@ int64_t qg_block_rows_of_last_call(void);
 
 /// Kernel paths are numbered 0 ..< qg_path_count(). Path 0 is the scalar
 /// reference that defines every result; the others come from the kernel
-/// registry (Sources/CQGEMM/kernel_list.h), worst to best, and must reproduce
+/// registry (Sources/CQGEMM/core/kernel_list.h), worst to best, and must reproduce
 /// the reference bit for bit.
 enum { QG_PATH_REFERENCE = 0 };
 

@@ -8,9 +8,9 @@
 // output zero point rides in the same add: (H + 2^(c−1) + Z_Y·2^c) >> c is the
 // rounded value plus Z_Y exactly, as long as that sum stays inside int32.
 // Plain C: which channels qualify (their constants are c = −1 − shift and
-// 2^(c−1) + Z_Y·2^c). The epilogues test and build them with vector code of
-// their own (epilogue_ymm.h, epilogue_zmm.h); the kernel tester aims its
-// cases at this rule's edges.
+// 2^(c−1) + Z_Y·2^c). The 256-bit epilogue tests them with vector code of
+// its own (epilogue_ymm.h); the 512-bit one's params call this rule
+// (epilogue_zmm.h); the kernel tester aims its cases at its edges.
 #ifndef QG_NARROW_REQUANTIZE_H
 #define QG_NARROW_REQUANTIZE_H
 
