@@ -126,14 +126,7 @@ static int64_t qg_caches[4];
 static pthread_once_t qg_caches_once = PTHREAD_ONCE_INIT;
 
 #if defined(__linux__)
-/// One line of a sysfs file, or "" (never more than `size` − 1 bytes).
-static void qg_read_line(const char *path, char *out, size_t size) {
-    out[0] = 0;
-    FILE *f = fopen(path, "r");
-    if (!f) return;
-    if (!fgets(out, (int)size, f)) out[0] = 0;
-    fclose(f);
-}
+#include "first_line.h"
 #endif
 
 static void qg_read_caches(void) {
@@ -141,13 +134,13 @@ static void qg_read_caches(void) {
     for (int i = 0; i < 8; i++) {
         char path[96], level[16], type[32], size[32];
         snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
-        qg_read_line(path, level, sizeof level);
+        qg_read_first_line(path, level, sizeof level);
         if (!level[0]) break;
         snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/type", i);
-        qg_read_line(path, type, sizeof type);
+        qg_read_first_line(path, type, sizeof type);
         if (strncmp(type, "Instruction", 11) == 0) continue;
         snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
-        qg_read_line(path, size, sizeof size);
+        qg_read_first_line(path, size, sizeof size);
         char *end = NULL;
         const long long value = strtoll(size, &end, 10);
         if (value <= 0 || !end) continue;

@@ -18,6 +18,7 @@
 #define _GNU_SOURCE // CPU_ALLOC and sched_getaffinity
 #endif
 #include "qgemm.h"
+#include "first_line.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -32,17 +33,6 @@
 int qg_cpu_online_count(void) {
     const long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (n < 1 << 20 ? (int)n : 1 << 20) : 1;
-}
-
-/// The first line of a file, without its line break, or "" (at most
-/// `size` − 1 bytes).
-static void qg_limits_read_line(const char *path, char *out, size_t size) {
-    out[0] = 0;
-    FILE *f = fopen(path, "r");
-    if (!f) return;
-    if (!fgets(out, (int)size, f)) out[0] = 0;
-    fclose(f);
-    out[strcspn(out, "\n")] = 0;
 }
 
 /// A whole decimal number (an optional minus sign, then digits, nothing
@@ -66,7 +56,7 @@ static void qg_limits_of_dir(const char *dir, int v2, int want_cpu, int want_mem
         if (v2) {
             // "max 100000" (no limit) or "150000 100000": quota and period in µs.
             snprintf(path, sizeof path, "%s/cpu.max", dir);
-            qg_limits_read_line(path, line, sizeof line);
+            qg_read_first_line(path, line, sizeof line);
             char *space = strchr(line, ' ');
             if (space) {
                 *space = 0;
@@ -75,10 +65,10 @@ static void qg_limits_of_dir(const char *dir, int v2, int want_cpu, int want_mem
         } else {
             // cpu.cfs_quota_us is −1 for no limit.
             snprintf(path, sizeof path, "%s/cpu.cfs_quota_us", dir);
-            qg_limits_read_line(path, line, sizeof line);
+            qg_read_first_line(path, line, sizeof line);
             found = qg_limits_number(line, &quota);
             snprintf(path, sizeof path, "%s/cpu.cfs_period_us", dir);
-            qg_limits_read_line(path, line, sizeof line);
+            qg_read_first_line(path, line, sizeof line);
             found = found && qg_limits_number(line, &period);
         }
         if (found && quota > 0 && period > 0) {
@@ -88,7 +78,7 @@ static void qg_limits_of_dir(const char *dir, int v2, int want_cpu, int want_mem
     }
     if (want_memory) {
         snprintf(path, sizeof path, "%s/%s", dir, v2 ? "memory.max" : "memory.limit_in_bytes");
-        qg_limits_read_line(path, line, sizeof line);
+        qg_read_first_line(path, line, sizeof line);
         // v1 writes "no limit" as a number near 2^63 (rounded down to a page).
         if (qg_limits_number(line, &bytes) && bytes > 0 && bytes < (1LL << 62) && (*memory == 0 || bytes < *memory))
             *memory = bytes;
