@@ -68,7 +68,7 @@ struct Embed: ParsableCommand {
     @Option(name: .long, help: "Measure the configurations of a JSON file (see StudySpec.swift; scripts/minilm-check writes it) and print the results as JSON.")
     var study: String?
 
-    @Flag(name: .long, help: "JSON output: the embeddings, or with --bench the figures (--study always writes JSON).")
+    @Flag(name: .long, help: "JSON output: the embeddings, or with --bench the figures (--study always writes JSON and refuses it).")
     var json = false
 
     /// The most timed runs per case: a bench that would not end is refused.
@@ -105,6 +105,7 @@ struct Embed: ParsableCommand {
             throw ValidationError("--smooth, --percentile, --observer and --calibrate-mode go with --calibrate")
         }
         if calibrate != nil && json { throw ValidationError("--calibrate saves layers and prints a line of text; --json does not go with it") }
+        if study != nil && json { throw ValidationError("--study always writes JSON; --json does not go with it") }
         if let smooth, !(smooth >= 0 && smooth <= 1) { throw ValidationError("--smooth must be in [0, 1], got \(smooth)") }
         if percentile != nil && observer != .percentile { throw ValidationError("--percentile goes with --observer percentile") }
         if !bench && (int8Only || `repeat` != nil || benchThreads != nil) {
