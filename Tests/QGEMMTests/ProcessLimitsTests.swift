@@ -10,7 +10,10 @@ import QGEMM
 struct ProcessLimitsTests {
     /// A cgroup tree in a temporary folder: `files` maps paths under the
     /// root to their contents; `cgroup` is /proc/self/cgroup's text.
-    func limits(cgroup: String, files: [String: String]) throws -> (cpus: Double, memory: Int64) {
+    /// `cpu` or `memory` false passes NULL for that output (not read; 0 here;
+    /// not both).
+    func limits(cgroup: String, files: [String: String], cpu: Bool = true, memory wantMemory: Bool = true) throws
+        -> (cpus: Double, memory: Int64) {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("qgemm-cgroup-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
         for (path, text) in files {
@@ -23,7 +26,15 @@ struct ProcessLimitsTests {
         try Data(cgroup.utf8).write(to: cgroupFile)
         var cpus = -1.0
         var memory: Int64 = -1
-        qg_cgroup_limits(cgroupFile.path, root.path, &cpus, &memory)
+        if cpu && wantMemory {
+            qg_cgroup_limits(cgroupFile.path, root.path, &cpus, &memory)
+        } else if cpu {
+            qg_cgroup_limits(cgroupFile.path, root.path, &cpus, nil)
+            memory = 0
+        } else {
+            qg_cgroup_limits(cgroupFile.path, root.path, nil, &memory)
+            cpus = 0
+        }
         return (cpus, memory)
     }
 
@@ -43,6 +54,12 @@ struct ProcessLimitsTests {
         #expect(unlimited.cpus == 0 && unlimited.memory == 0)
         let quota = try limits(cgroup: "0::/a\n", files: ["a/cpu.max": "250000 100000\n"])
         #expect(quota.cpus == 2.5 && quota.memory == 0)
+        // Either limit alone, the other's output NULL.
+        let both = ["a/cpu.max": "250000 100000\n", "a/memory.max": "4096\n"]
+        #expect(try limits(cgroup: "0::/a\n", files: both, memory: false).cpus == 2.5)
+        #expect(try limits(cgroup: "0::/a\n", files: both, cpu: false).memory == 4096)
+        #expect(try limits(cgroup: "4:cpu:/x\n3:memory:/x\n", files: ["cpu/x/cpu.cfs_quota_us": "50000\n", "cpu/x/cpu.cfs_period_us": "100000\n",
+                                                                     "memory/x/memory.limit_in_bytes": "8192\n"], cpu: false).memory == 8192)
     }
 
     /// cgroup v1 (and v2 mounted beside it at unified/): each controller in

@@ -104,12 +104,11 @@ static void qg_limits_walk(const char *base, const char *path, int v2, int want_
         while (length > base_length && dir[length - 1] == '/') dir[--length] = 0;
         qg_limits_of_dir(dir, v2, want_cpu, want_memory, cpus, memory);
         if (length <= base_length) return;
+        // The path starts with '/', so there is one after `base` until the
+        // walk is back at `base`.
         char *slash = strrchr(dir + base_length, '/');
-        if (!slash) {
-            dir[base_length] = 0;
-        } else {
-            *slash = 0;
-        }
+        if (!slash) return;
+        *slash = 0;
     }
 }
 
@@ -127,6 +126,12 @@ static int qg_limits_has_controller(const char *list, const char *name) {
 }
 
 void qg_cgroup_limits(const char *cgroup_file, const char *root, double *cpus, int64_t *memory_bytes) {
+    // A NULL output is a limit not wanted: its files are not read.
+    double no_cpus = 0;
+    int64_t no_memory = 0;
+    const int want_cpu = cpus != NULL, want_memory = memory_bytes != NULL;
+    if (!cpus) cpus = &no_cpus;
+    if (!memory_bytes) memory_bytes = &no_memory;
     *cpus = 0;
     *memory_bytes = 0;
     FILE *f = fopen(cgroup_file, "r");
@@ -151,13 +156,13 @@ void qg_cgroup_limits(const char *cgroup_file, const char *root, double *cpus, i
         const char *controllers = first + 1, *path = second + 1;
         if (strcmp(line, "0") == 0 && !controllers[0]) {
             // The v2 hierarchy: at the root (unified), or beside v1 (hybrid).
-            qg_limits_walk(root, path, 1, 1, 1, cpus, memory_bytes);
+            qg_limits_walk(root, path, 1, want_cpu, want_memory, cpus, memory_bytes);
             snprintf(base, sizeof base, "%s/unified", root);
-            qg_limits_walk(base, path, 1, 1, 1, cpus, memory_bytes);
+            qg_limits_walk(base, path, 1, want_cpu, want_memory, cpus, memory_bytes);
             continue;
         }
-        const int cpu = qg_limits_has_controller(controllers, "cpu"),
-                  memory = qg_limits_has_controller(controllers, "memory");
+        const int cpu = want_cpu && qg_limits_has_controller(controllers, "cpu"),
+                  memory = want_memory && qg_limits_has_controller(controllers, "memory");
         if (!cpu && !memory) continue;
         // v1 mounts a hierarchy at its controller list ("cpu,cpuacct"), often
         // with a link named after each controller; either is enough.
@@ -204,8 +209,7 @@ static void qg_read_usable_cpus(void) {
         CPU_FREE(set);
     }
     double quota = 0;
-    int64_t memory = 0;
-    qg_cgroup_limits("/proc/self/cgroup", "/sys/fs/cgroup", &quota, &memory);
+    qg_cgroup_limits("/proc/self/cgroup", "/sys/fs/cgroup", &quota, NULL);
     n = qg_cpus_within_quota(n, quota);
 #endif
     qg_usable_cpus = n;
@@ -218,9 +222,8 @@ int qg_cpu_count(void) {
 
 int64_t qg_memory_limit_bytes(void) {
 #if defined(__linux__)
-    double quota = 0;
     int64_t memory = 0;
-    qg_cgroup_limits("/proc/self/cgroup", "/sys/fs/cgroup", &quota, &memory);
+    qg_cgroup_limits("/proc/self/cgroup", "/sys/fs/cgroup", NULL, &memory);
     return memory;
 #else
     return 0;

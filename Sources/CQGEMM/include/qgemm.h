@@ -52,7 +52,8 @@ int64_t qg_memory_limit_bytes(void);
 /// /proc/self/cgroup's format and the cgroup hierarchies mounted under
 /// `root` (v2 at `root` or `root`/unified, v1 at `root`/controller-list):
 /// `cpus` the smallest CPU quota as CPUs (quota ÷ period), `memory_bytes`
-/// the smallest memory limit, each 0 where none is set. Exposed for tests.
+/// the smallest memory limit, each 0 where none is set; a NULL output is not
+/// read. Exposed for tests.
 void qg_cgroup_limits(const char *cgroup_file, const char *root, double *cpus, int64_t *memory_bytes);
 
 /// `cpus` (at least 1) at most a CPU quota of `quota` CPUs rounded up (0: no
