@@ -85,6 +85,8 @@ struct BenchMachine: Codable {
     /// Single-core int8 peak of the path's instruction, in GOP/s (2 ops per MAC):
     /// the best of the run's probes (one at start and one before every row).
     private(set) var int8_peak_gops: Double
+    /// What the int8 probe runs (the path's instruction, e.g. "VPMADDWD + VPADDD (ymm)").
+    let int8_peak_instruction: String
     /// The int8 probes taken, and the first of them (GOP/s).
     private(set) var int8_peak_probes = 1
     let int8_peak_first_gops: Double
@@ -105,7 +107,7 @@ struct BenchMachine: Codable {
         """
         CPU \(cpu), \(cores) cores; kernel \(kernel) (\(microkernel))
         OpenBLAS core \(openblas.summary)
-        measured single-core peaks: int8 \(String(format: "%.1f", int8_peak_gops)) GOP/s, fp32 \(String(format: "%.1f", fp32_peak_gflops)) GFLOP/s (\(fp32_peak_vector_bits)-bit FMA)
+        measured single-core peaks: int8 \(String(format: "%.1f", int8_peak_gops)) GOP/s (\(int8_peak_instruction)), fp32 \(String(format: "%.1f", fp32_peak_gflops)) GFLOP/s (\(fp32_peak_vector_bits)-bit FMA)
         """
     }
 }
@@ -299,7 +301,8 @@ struct BenchRunner {
         return BenchMachine(cpu: CPUFeatures.current.brand, cores: CPUFeatures.current.cores,
                             kernel_paths: KernelPath.available.map(\.rawValue), kernel: path.rawValue,
                             microkernel: path.kernelName, openblas_core: BLAS.coreName, openblas: .current,
-                            openblas_config: BLAS.configuration, int8_peak_gops: int8, int8_peak_first_gops: int8,
+                            openblas_config: BLAS.configuration, int8_peak_gops: int8, int8_peak_instruction: path.tile.peakInstruction,
+                            int8_peak_first_gops: int8,
                             fp32_peak_gflops: fp32, fp32_peak_vector_bits: PeakProbe.fp32VectorBits)
     }
 

@@ -43,7 +43,8 @@ struct Info: ParsableCommand {
                                         "by_k": Dictionary(uniqueKeysWithValues: int8Blocks.map { ("\($0.k)", $0.rows) })],
                                "int4_group32": ["path": int4Path.rawValue,
                                                 "by_k": Dictionary(uniqueKeysWithValues: int4Blocks.map { ("\($0.k)", $0.rows) })]],
-                "int8_peak_gops": int8Peak, "fp32_peak_gflops": fp32Peak, "fp32_peak_vector_bits": fp32Bits,
+                "int8_peak_gops": int8Peak, "int8_peak_instruction": defaultKernel.tile.peakInstruction,
+                "fp32_peak_gflops": fp32Peak, "fp32_peak_vector_bits": fp32Bits,
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
             try OutputFile.write(data, to: json)
@@ -67,7 +68,7 @@ struct Info: ParsableCommand {
         print("kernel paths " + paths.map { "\($0.0.rawValue) \($0.1 ? "yes" : "no")" }.joined(separator: ", "))
         print("default      \(defaultPath)" + (ProcessInfo.processInfo.environment["QGEMM_KERNEL"] != nil ? " (QGEMM_KERNEL)" : ""))
         print("OpenBLAS     core \(blas.summary); \(BLAS.threads) threads")
-        print("peaks        int8 \(String(format: "%.1f", int8Peak)) GOP/s (\(defaultKernel.rawValue) instruction, 1 core), "
+        print("peaks        int8 \(String(format: "%.1f", int8Peak)) GOP/s (\(defaultKernel.tile.peakInstruction), the \(defaultKernel.rawValue) path's, 1 core), "
               + "fp32 \(String(format: "%.1f", fp32Peak)) GFLOP/s (\(fp32Bits)-bit FMA, 1 core)")
         print("             \(BLAS.configuration)")
     }

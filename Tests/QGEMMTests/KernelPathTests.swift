@@ -29,6 +29,7 @@ struct KernelPathTests {
             #expect(path.tile.panelN == Int(info.panel_n))
             #expect(path.kernelName == String(cString: info.ukernel))
             #expect(path.tile.isTestOnly == (info.test_only != 0))
+            #expect(path.tile.peakInstruction == (info.peak_instruction.map { String(cString: $0) } ?? ""))
             #expect(path.isSupported == (qg_path_is_supported(Int32(i)) != 0))
         }
         #expect(KernelPath.best.rawValue == String(cString: qg_path_name(qg_path_best())))
@@ -39,6 +40,16 @@ struct KernelPathTests {
         #expect(testOnly.count >= 2)
         #expect(testOnly.allSatisfy { !KernelPath.available.contains($0) && $0.isSupported })
         #expect(KernelPath(rawValue: "no-such-path") == nil)
+        // Every path names what its peak probe runs, and the SIMD paths name
+        // their own instruction, not the scalar loop.
+        #expect(all.allSatisfy { !$0.tile.peakInstruction.isEmpty })
+        #if arch(x86_64)
+        #expect(KernelPath.avx2.tile.peakInstruction.hasPrefix("VPMADDWD"))
+        #expect(KernelPath.avx512vnni.tile.peakInstruction.hasPrefix("VPDPBUSD"))
+        #expect(KernelPath.avxvnni.tile.peakInstruction.hasPrefix("VPDPBUSD"))
+        #elseif arch(arm64)
+        #expect(KernelPath.neondot.tile.peakInstruction == "SDOT")
+        #endif
         // One of them reads a weight layout of its own (made on first use and kept).
         #expect(testOnly.contains { $0.tile.panelN != 16 || $0.tile.kr != 4 })
     }

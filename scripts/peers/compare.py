@@ -229,7 +229,8 @@ for r, r32 in zip(doc["results"], doc32["results"], strict=True):
 columns = [(name, short, key) for name, short, key in PEERS if any(row[f"{key}_gops"] for row in rows)]
 machine = doc["machine"]
 print(f"CPU {machine['cpu']}, {machine['cores']} cores; qgemm {machine['kernel']} ({machine['microkernel']}), "
-      f"int8 requantized output; VPDPBUSD-class probe {machine['int8_peak_gops']:.0f} GOP/s per core")
+      f"int8 requantized output; its peak probe ({machine['int8_peak_instruction']}) "
+      f"{machine['int8_peak_gops']:.0f} GOP/s per core")
 rounds = f"best of {args.rounds} rounds of " if args.rounds > 1 else ""
 print("GOP/s = 2·M·N·K / time. Columns: qgemm (int8 out), " + ", ".join(
     f"{short} = {name} ({OUTPUT.get(name, 'int32')} out)" for name, short, _ in columns))

@@ -169,6 +169,9 @@ typedef struct qg_kernel {
     qg_w4_tile w4_main, w4_few;
     /// Register-only loop of the kernel's multiply-accumulate instruction; returns MACs done.
     int64_t (*peak_probe)(int64_t iterations);
+    /// What peak_probe runs, for people ("VPMADDWD + VPADDD (ymm)"): the
+    /// tools print it beside the peak they measure with it.
+    const char *peak_instruction;
 } qg_kernel;
 
 /// The registry (registry.c): every kernel compiled for this architecture, worst

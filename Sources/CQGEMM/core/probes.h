@@ -6,7 +6,9 @@
 
 #include <stdint.h>
 
-/// The scalar multiply-add probe of the portable paths.
+/// The scalar multiply-add probe of the portable paths (and of the reference).
 int64_t qg_peak_scalar(int64_t iterations);
+/// What qg_peak_scalar runs, for the descriptors that name it.
+#define QG_SCALAR_PEAK_INSTRUCTION "scalar int32 multiply-add"
 
 #endif

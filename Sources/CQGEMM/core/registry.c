@@ -6,6 +6,7 @@
 // driver); 1 ... qg_kernel_count are the table's entries, worst to best. The
 // default path is the last entry that is supported and not test-only.
 #include "driver.h"
+#include "probes.h"
 #include "threadpool.h"
 
 #include <string.h>
@@ -49,7 +50,8 @@ int qg_path_describe(int path, qg_path_info *info) {
     memset(info, 0, sizeof *info);
     if (path == QG_PATH_REFERENCE) {
         *info = (qg_path_info){.name = "reference", .requires = "any CPU", .ukernel = "qg_gemm_reference",
-                               .mr = 1, .nr = 1, .kr = QG_K_GROUP, .panel_n = QG_PANEL_N};
+                               .mr = 1, .nr = 1, .kr = QG_K_GROUP, .panel_n = QG_PANEL_N,
+                               .peak_instruction = QG_SCALAR_PEAK_INSTRUCTION};
         return 0;
     }
     const qg_kernel *k = qg_kernel_for_path(path);
@@ -58,7 +60,7 @@ int qg_path_describe(int path, qg_path_info *info) {
         .name = k->name, .requires = k->requires, .ukernel = k->main.name, .mr = k->main.mr, .nr = k->main.nr,
         .few_rows_ukernel = qg_tile_exists(&k->few_rows) ? k->few_rows.name : NULL,
         .few_rows_mr = qg_tile_exists(&k->few_rows) ? k->few_rows.mr : 0, .few_rows_nr = qg_tile_exists(&k->few_rows) ? k->few_rows.nr : 0,
-        .kr = k->kr, .test_only = k->test_only, .panel_n = k->panel_n};
+        .kr = k->kr, .test_only = k->test_only, .panel_n = k->panel_n, .peak_instruction = k->peak_instruction};
     return 0;
 }
 

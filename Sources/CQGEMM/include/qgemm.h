@@ -94,6 +94,7 @@ typedef struct qg_path_info {
     int few_rows_mr, few_rows_nr;
     int test_only;         // 1: exists to test the driver; never a default
     int panel_n;           // the weight layout it reads: panels of panel_n channels, K groups of kr
+    const char *peak_instruction; // what qg_peak_probe_int8 runs for it, "VPMADDWD + VPADDD (ymm)"
 } qg_path_info;
 
 /// Number of paths (the reference plus every registered kernel).

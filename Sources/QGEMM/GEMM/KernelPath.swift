@@ -103,6 +103,11 @@ public struct KernelPath: RawRepresentable, Sendable, CaseIterable, Hashable, Cu
         public let requires: String
         /// A variant that exists to test the driver; never offered as a default.
         public let isTestOnly: Bool
+        /// The instruction (or mix) whose register-only loop measures the
+        /// path's int8 peak (`PeakProbe.int8MACsPerSecond`), e.g.
+        /// "VPMADDWD + VPADDD (ymm)" for `avx2`, "VPDPBUSD (zmm)" for
+        /// `avx512vnni`, "SDOT" for `neondot`.
+        public let peakInstruction: String
     }
 
     /// The path's tile and requirements (zeros for a name this build lacks).
@@ -110,13 +115,14 @@ public struct KernelPath: RawRepresentable, Sendable, CaseIterable, Hashable, Cu
         var info = qg_path_info()
         guard let p = cValue, qg_path_describe(p, &info) == 0 else {
             return Tile(mr: 0, nr: 0, kr: 0, panelN: 0, microkernel: "none", fewRowsMicrokernel: nil, fewRowsMR: 0, fewRowsNR: 0,
-                        requires: "not in this build", isTestOnly: false)
+                        requires: "not in this build", isTestOnly: false, peakInstruction: "none")
         }
         return Tile(mr: Int(info.mr), nr: Int(info.nr), kr: Int(info.kr), panelN: Int(info.panel_n),
                     microkernel: String(cString: info.ukernel),
                     fewRowsMicrokernel: info.few_rows_ukernel.map { String(cString: $0) },
                     fewRowsMR: Int(info.few_rows_mr), fewRowsNR: Int(info.few_rows_nr),
-                    requires: String(cString: info.requires), isTestOnly: info.test_only != 0)
+                    requires: String(cString: info.requires), isTestOnly: info.test_only != 0,
+                    peakInstruction: info.peak_instruction.map { String(cString: $0) } ?? "")
     }
 
     /// The shapes that test this path at its tiles' and its blocking's edges

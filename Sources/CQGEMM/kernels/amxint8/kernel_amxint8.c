@@ -279,6 +279,7 @@ const qg_kernel qg_kernel_amxint8 = {
     .enter = qg_amx_enter,
     .leave = qg_amx_leave,
     .peak_probe = qg_peak_amxint8,
+    .peak_instruction = "TDPBUSD (tiles)",
     .w4_main = {.mr = QG_W4A_MR, .nr = 2 * QG_W4_PANEL_N, .run = qg_w4_128x32c8__amxint8, .name = "qg_w4_128x32c8__amxint8"},
     .w4_few = {.mr = 1, .nr = 4 * QG_W4_PANEL_N, .run = qg_w4_1x64c8__amxint8, .name = "qg_w4_1x64c8__amxint8"},
 };

@@ -258,6 +258,7 @@ const qg_kernel qg_kernel_avx2 = {
     .params_bytes = qg_ymm_params_bytes,
     .init_params = qg_avx2_init_params,
     .peak_probe = qg_peak_avx2,
+    .peak_instruction = "VPMADDWD + VPADDD (ymm)",
     .w4_main = {.mr = 2, .nr = QG_W4_PANEL_N, .run = qg_w4_2x16c8__avx2, .name = "qg_w4_2x16c8__avx2"},
     .w4_few = {.mr = 1, .nr = 4 * QG_W4_PANEL_N, .run = qg_w4_1x64c8__avx2, .name = "qg_w4_1x64c8__avx2"},
 };

@@ -278,6 +278,7 @@ const qg_kernel qg_kernel_avx512vnni = {
     .params_bytes = qg_avx512_params_bytes,
     .init_params = qg_vnni_init_params,
     .peak_probe = qg_peak_vnni,
+    .peak_instruction = "VPDPBUSD (zmm)",
     .w4_main = {.mr = 8, .nr = 2 * QG_W4_PANEL_N, .run = qg_w4_8x32c8__avx512vnni, .name = "qg_w4_8x32c8__avx512vnni"},
     .w4_few = {.mr = 1, .nr = 4 * QG_W4_PANEL_N, .run = qg_w4_1x64c8__avx512vnni, .name = "qg_w4_1x64c8__avx512vnni"},
 };

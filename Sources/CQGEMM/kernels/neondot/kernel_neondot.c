@@ -174,6 +174,7 @@ const qg_kernel qg_kernel_neondot = {
     .x_block_target = 256 * 1024,
     .max_row_groups = 16,
     .peak_probe = qg_peak_sdot,
+    .peak_instruction = "SDOT",
     .w4_main = {.mr = 4, .nr = QG_W4_PANEL_N, .run = qg_w4_4x16c8__neondot, .name = "qg_w4_4x16c8__neondot"},
     .w4_few = {.mr = 1, .nr = 4 * QG_W4_PANEL_N, .run = qg_w4_1x64c8__neondot, .name = "qg_w4_1x64c8__neondot"},
 };

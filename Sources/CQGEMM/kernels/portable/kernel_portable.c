@@ -71,5 +71,6 @@ const qg_kernel qg_kernel_portable = {
     .x_block_target = 512 * 1024,
     .max_row_groups = 16,
     .peak_probe = qg_peak_scalar,
+    .peak_instruction = QG_SCALAR_PEAK_INSTRUCTION,
     .w4_main = {.mr = 2, .nr = QG_W4_PANEL_N, .run = qg_w4_2x16c8__portable, .name = "qg_w4_2x16c8__portable"},
 };

@@ -47,7 +47,8 @@ static int qg_odd_supported(void) { return 1; }
     .kr = QG_K_GROUP, .panel_n = QG_PANEL_N,        \
     .test_only = 1, .is_supported = qg_odd_supported, \
     .x_block_bytes = qg_portable_x_bytes, .pack_x = qg_portable_pack_x, \
-    .x_block_target = 4096, .max_row_groups = 4, .peak_probe = qg_peak_scalar
+    .x_block_target = 4096, .max_row_groups = 4, .peak_probe = qg_peak_scalar, \
+    .peak_instruction = QG_SCALAR_PEAK_INSTRUCTION
 
 const qg_kernel qg_kernel_test3x5 = {
     .name = "test3x5",
@@ -88,4 +89,5 @@ const qg_kernel qg_kernel_test4x8k8 = {
     .test_only = 1, .is_supported = qg_odd_supported,
     .x_block_bytes = qg_portable_x_bytes, .pack_x = qg_portable_pack_x,
     .x_block_target = 4096, .max_row_groups = 4, .peak_probe = qg_peak_scalar,
+    .peak_instruction = QG_SCALAR_PEAK_INSTRUCTION,
 };
