@@ -8,11 +8,9 @@ import Darwin
 #endif
 
 /// Measures the machine's single-core peaks with register-only loops: the int8
-/// multiply-accumulate rate of a kernel path's instruction (the path's
-/// `tile.peakInstruction`: VPMADDWD + VPADDD for `avx2`, VPDPBUSD for
-/// `avxvnni` and `avx512vnni`, TDPBUSD for `amxint8`, SDOT for `neondot`,
-/// SMMLA for `neoni8mm`, a scalar loop for `portable` and `reference`) and
-/// the fp32 FMA rate of the widest FMA the CPU has.
+/// multiply-accumulate rate of a kernel path's instruction (the one its
+/// `tile.peakInstruction` names) and the fp32 FMA rate of the widest FMA the
+/// CPU has.
 ///
 /// Each probe runs for about `seconds`, three times, and reports the best.
 public enum PeakProbe {
