@@ -9,6 +9,21 @@
 
 #include "qgemm.h"
 
+/// Marks a kernel helper that tiles call with constant arguments (row count,
+/// vector count, layout, output kind). Optimized builds inline it into every
+/// caller, so that each combination becomes a loop of its own with the
+/// constants folded: the tiles' speed rests on that. Unoptimized builds
+/// (SwiftPM's debug configuration, the sanitizer and fuzzing builds, the
+/// emulated check) fold nothing, so forced copies there cost only compile
+/// time: under AddressSanitizer each x86 kernel file grew to 11 MB of code
+/// and 45-50 s of compiling. There each helper stays one ordinary function.
+/// The C, and so every memory access the sanitizers check, is the same.
+#if defined(__OPTIMIZE__)
+#define QG_SPECIALIZE __attribute__((always_inline))
+#else
+#define QG_SPECIALIZE
+#endif
+
 /// What a call's epilogue writes: the output type and, for requantized
 /// output, the rounding mode. It is fixed per call, so it is part of a tile's
 /// identity (as XNNPACK names a kernel by its requantization and ruy by its

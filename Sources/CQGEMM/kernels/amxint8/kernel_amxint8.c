@@ -51,7 +51,7 @@
 #define QG_AMX_TARGET "avx2,avx512f,avx512bw,avx512vnni,amx-tile,amx-int8"
 #endif
 #define QG_AMX __attribute__((target(QG_AMX_TARGET)))
-#define QG_AMX_INLINE static inline __attribute__((always_inline, target(QG_AMX_TARGET)))
+#define QG_AMX_INLINE static inline QG_SPECIALIZE __attribute__((target(QG_AMX_TARGET)))
 #define QG_ZMM_INLINE QG_AMX_INLINE
 
 #include "../x86/epilogue_zmm.h"

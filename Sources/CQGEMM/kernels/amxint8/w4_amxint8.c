@@ -36,7 +36,7 @@
 #ifndef QG_AMX_TARGET
 #define QG_AMX_TARGET "avx2,avx512f,avx512bw,avx512vnni,amx-tile,amx-int8"
 #endif
-#define QG_W4Z_INLINE static inline __attribute__((always_inline, target(QG_AMX_TARGET)))
+#define QG_W4Z_INLINE static inline QG_SPECIALIZE __attribute__((target(QG_AMX_TARGET)))
 #define QG_W4A __attribute__((target(QG_AMX_TARGET)))
 
 #include "../x86/w4_zmm.h"

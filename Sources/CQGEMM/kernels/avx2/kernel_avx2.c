@@ -16,7 +16,7 @@
 #include <string.h>
 
 #define QG_AVX2 __attribute__((target("avx2")))
-#define QG_AVX2_INLINE static inline __attribute__((always_inline, target("avx2")))
+#define QG_AVX2_INLINE static inline QG_SPECIALIZE __attribute__((target("avx2")))
 
 enum { QG_AVX2_MR = 6 };
 

@@ -15,7 +15,7 @@
 #include "kernel.h"
 
 #if defined(__x86_64__)
-#define QG_W4Y_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
+#define QG_W4Y_INLINE static inline QG_SPECIALIZE __attribute__((target("avx2,fma,f16c")))
 #define QG_W4Y_DOT16(lo, hi, x0, x1) _mm256_add_epi16(_mm256_maddubs_epi16(lo, x0), _mm256_maddubs_epi16(hi, x1))
 #define QG_W4Y_WIDEN(sum, part) _mm256_add_epi32(sum, _mm256_madd_epi16(part, _mm256_set1_epi16(1)))
 #define QG_W4Y_DOT(sum, lo, hi, x0, x1) QG_W4Y_WIDEN(sum, QG_W4Y_DOT16(lo, hi, x0, x1))

@@ -23,7 +23,7 @@
 #define QG_VNNI_TARGET "avx2,avx512f,avx512bw,avx512vnni"
 #endif
 #define QG_VNNI __attribute__((target(QG_VNNI_TARGET)))
-#define QG_VNNI_INLINE static inline __attribute__((always_inline, target(QG_VNNI_TARGET)))
+#define QG_VNNI_INLINE static inline QG_SPECIALIZE __attribute__((target(QG_VNNI_TARGET)))
 #define QG_ZMM_INLINE QG_VNNI_INLINE
 
 #include "../x86/epilogue_zmm.h"

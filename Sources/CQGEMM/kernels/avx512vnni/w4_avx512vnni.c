@@ -11,7 +11,7 @@
 #ifndef QG_VNNI_TARGET
 #define QG_VNNI_TARGET "avx2,avx512f,avx512bw,avx512vnni"
 #endif
-#define QG_W4Z_INLINE static inline __attribute__((always_inline, target(QG_VNNI_TARGET)))
+#define QG_W4Z_INLINE static inline QG_SPECIALIZE __attribute__((target(QG_VNNI_TARGET)))
 #define QG_W4Z __attribute__((target(QG_VNNI_TARGET)))
 
 #include "../x86/w4_zmm.h"

@@ -30,7 +30,7 @@
 #define QG_AVXVNNI_TARGET "avx2,avxvnni"
 #endif
 #define QG_AVXVNNI __attribute__((target(QG_AVXVNNI_TARGET)))
-#define QG_AVXVNNI_INLINE static inline __attribute__((always_inline, target(QG_AVXVNNI_TARGET)))
+#define QG_AVXVNNI_INLINE static inline QG_SPECIALIZE __attribute__((target(QG_AVXVNNI_TARGET)))
 
 enum { QG_AVXVNNI_MR = 6 };
 _Static_assert(QG_AVXVNNI_MR <= QG_YMM_MAX_ROWS, "the 256-bit epilogue holds a tile's rows");

@@ -17,7 +17,7 @@
 #ifndef QG_W4_AVXVNNI_TARGET
 #define QG_W4_AVXVNNI_TARGET "avx2,fma,avxvnni,f16c"
 #endif
-#define QG_W4Y_INLINE static inline __attribute__((always_inline, target(QG_W4_AVXVNNI_TARGET)))
+#define QG_W4Y_INLINE static inline QG_SPECIALIZE __attribute__((target(QG_W4_AVXVNNI_TARGET)))
 #define QG_W4Y_DOT1(sum, v, x) _mm256_dpbusd_avx_epi32(sum, v, x)
 #include "../x86/w4_ymm.h"
 #include "w4_avxvnni.h"

@@ -30,7 +30,7 @@
 
 #pragma clang fp contract(off)
 
-#define QG_NEON_INLINE static inline __attribute__((always_inline))
+#define QG_NEON_INLINE static inline QG_SPECIALIZE
 
 /// What the NEON tiles read per call, made once by qg_neon_init_params:
 /// - `single_bytes`: int8/uint8 output with single rounding and clamp bounds

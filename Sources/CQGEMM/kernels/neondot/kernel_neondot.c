@@ -25,7 +25,7 @@
 #include "w4_neondot.h"
 
 #define QG_DOT __attribute__((target("dotprod")))
-#define QG_DOT_INLINE static inline __attribute__((always_inline, target("dotprod")))
+#define QG_DOT_INLINE static inline QG_SPECIALIZE __attribute__((target("dotprod")))
 
 enum { QG_DOT_MR = 6 };
 

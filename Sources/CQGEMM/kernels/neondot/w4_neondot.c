@@ -3,7 +3,7 @@
 #include "kernel.h"
 
 #if defined(__aarch64__)
-#define QG_W4N_INLINE static inline __attribute__((always_inline, target("dotprod")))
+#define QG_W4N_INLINE static inline QG_SPECIALIZE __attribute__((target("dotprod")))
 #include "../neon/w4_neon.h"
 #include "w4_neondot.h"
 

@@ -28,7 +28,7 @@
 #include "w4_neoni8mm.h"
 
 #define QG_MMLA __attribute__((target("i8mm")))
-#define QG_MMLA_INLINE static inline __attribute__((always_inline, target("i8mm")))
+#define QG_MMLA_INLINE static inline QG_SPECIALIZE __attribute__((target("i8mm")))
 
 enum { QG_MMLA_MR = 8, QG_MMLA_NR = 8, QG_MMLA_KR = 8 };
 

@@ -10,7 +10,7 @@
 
 /// Finishes element (m, n) from the raw dot product Σ_k W[n][k]·X[m][k]: adds
 /// the bias and zero-point terms, then writes the output of `kind`.
-static inline __attribute__((always_inline)) void qg_epilogue_scalar(const qg_gemm_args *a, int64_t m, int64_t n,
+static inline QG_SPECIALIZE void qg_epilogue_scalar(const qg_gemm_args *a, int64_t m, int64_t n,
                                                                      int32_t dot, const qg_output_kind kind) {
 #pragma clang fp contract(off) // the reference's float operations, unfused
     uint32_t acc = (uint32_t)dot;

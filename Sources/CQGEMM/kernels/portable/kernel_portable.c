@@ -34,7 +34,7 @@ void qg_portable_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *d
 }
 
 /// One tile: `rows` ≤ 4 rows × `cols` ≤ 16 channels of one panel, full K.
-static inline __attribute__((always_inline)) void qg_portable_tile(const qg_gemm_args *a, const void *x_group, int rows,
+static inline QG_SPECIALIZE void qg_portable_tile(const qg_gemm_args *a, const void *x_group, int rows,
                                                                    int64_t m0, int64_t n0, int cols, const void *params,
                                                                    const qg_output_kind kind) {
     const int16_t *x = x_group;

@@ -15,7 +15,7 @@
 
 enum { QG_ODD_MAX_ROWS = 8, QG_ODD_MAX_COLS = 32 };
 
-#define QG_TEST_INLINE static inline __attribute__((always_inline))
+#define QG_TEST_INLINE static inline QG_SPECIALIZE
 
 /// rows × cols of any size up to 8 × 32, any n0: the one tile behind every
 /// odd tile of test3x5 and test5x6.

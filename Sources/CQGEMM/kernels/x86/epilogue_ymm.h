@@ -15,7 +15,7 @@
 #include <immintrin.h>
 #include <string.h>
 
-#define QG_YMM_INLINE static inline __attribute__((always_inline, target("avx2")))
+#define QG_YMM_INLINE static inline QG_SPECIALIZE __attribute__((target("avx2")))
 
 /// The most rows a 256-bit tile has (the avx2 and avxvnni main tiles' 6).
 #define QG_YMM_MAX_ROWS 6

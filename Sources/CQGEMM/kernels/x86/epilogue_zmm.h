@@ -8,7 +8,7 @@
 // epilogue"). The per-channel values are prepared once per panel, not once
 // per row; shifts are native (VPSRAVQ) and the narrowing one VPMOVDB.
 // Included by kernel files only, after they define QG_ZMM_INLINE (static
-// inline always_inline with their target); everything here is static inline.
+// inline QG_SPECIALIZE with their target); everything here is static inline.
 // The intrinsics used are exactly those scripts/vnni-emulation/emulated_avx512.h
 // provides stand-ins for.
 #ifndef QG_EPILOGUE_ZMM_H

@@ -60,7 +60,7 @@ static inline void qg_vnni_pack_rows(const qg_gemm_args *a, int64_t m0, int64_t 
 }
 
 /// Row r's K-group g as a 32-bit word (packed, or in place at X's row stride).
-static inline __attribute__((always_inline)) int32_t qg_vnni_group_word(const uint8_t *x, int64_t g, int64_t group_step,
+static inline QG_SPECIALIZE int32_t qg_vnni_group_word(const uint8_t *x, int64_t g, int64_t group_step,
                                                                         int64_t row_step, int r) {
     int32_t four;
     memcpy(&four, x + g * group_step + r * row_step, sizeof four);
@@ -69,7 +69,7 @@ static inline __attribute__((always_inline)) int32_t qg_vnni_group_word(const ui
 
 /// Row r's partial last K-group g, read in place: its `left` (1..3) bytes,
 /// zero above (the padding meets zero weights); never reads past the row.
-static inline __attribute__((always_inline)) int32_t qg_vnni_tail_word(const uint8_t *x, int64_t g, int64_t row_step,
+static inline QG_SPECIALIZE int32_t qg_vnni_tail_word(const uint8_t *x, int64_t g, int64_t row_step,
                                                                        int r, int left) {
     const uint8_t *t = x + g * QG_K_GROUP + r * row_step;
     uint32_t word = t[0];
