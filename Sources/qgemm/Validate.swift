@@ -22,6 +22,11 @@ struct Validate: ParsableCommand {
     @Flag(name: .long, help: "Fewer accuracy cases (finishes in seconds).")
     var quick = false
 
+    @Flag(name: .customLong("bit-exact-only"), help: ArgumentHelp(
+        "Skip the accuracy table against cblas_sgemm: check the paths' bits only.",
+        discussion: "The pairwise sample and the 4-bit tiles, as without it; seconds even in a debug build."))
+    var bitExactOnly = false
+
     @Option(name: .long, parsing: .unconditional, help: "Randomized soak: draw random cases for this many seconds (> 0).")
     var soak: Double?
 
@@ -57,9 +62,13 @@ struct Validate: ParsableCommand {
             throw ValidationError("the reference is what validate checks the paths against; name another path with --kernel or --inject-fault")
         }
         if soak != nil {
-            for (given, option) in [(sweep, "--sweep"), (quick, "--quick"), (json != nil, "--json")] where given {
+            for (given, option) in [(sweep, "--sweep"), (quick, "--quick"), (bitExactOnly, "--bit-exact-only"), (json != nil, "--json")]
+            where given {
                 throw ValidationError("\(option) does not go with --soak (a soak draws random cases and reports the first mismatch)")
             }
+        }
+        if sweep && bitExactOnly {
+            throw ValidationError("--bit-exact-only does not go with --sweep, which has no accuracy table to skip")
         }
         if let json { try OutputPath.check(json, option: "--json") }
     }
@@ -83,7 +92,7 @@ struct Validate: ParsableCommand {
             FileHandle.standardError.write(Data("validate: --inject-fault \(injectFault): every case flips a bit of that path's output, so this run must fail\n".utf8))
         }
 
-        if !sweep {
+        if !sweep && !bitExactOnly {
             let accuracy = try runAccuracy(paths: paths, quiet: quiet)
             failed = failed || accuracy.contains { !$0.bitExact }
             document["accuracy"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(accuracy))
