@@ -1,11 +1,18 @@
 # Sourced by the scripts that compile the C core outside SwiftPM (the kernel
 # tester's builds): `src` is Sources/CQGEMM, `c_core_sources` its .c files
-# (every folder), `c_core_includes` the include flags SwiftPM gives it
-# (include/ and the headerSearchPath folder of Package.swift), and
-# compile_each, which compiles sources side by side (scripts/side-by-side.sh);
-# for planted faults, plant_in_copy and objects_except. Needs `root`.
+# (every folder, the slowest to compile first), `c_core_includes` the include
+# flags SwiftPM gives it (include/ and the headerSearchPath folder of
+# Package.swift), and compile_each, which compiles sources side by side
+# (scripts/side-by-side.sh); for planted faults, plant_in_copy and
+# objects_except. Needs `root`.
 src="$root/Sources/CQGEMM"
-mapfile -t c_core_sources < <(find "$src" -name '*.c' | sort)
+# The tile files (kernels/*/kernel_*.c) first, the 512-bit one foremost: each
+# takes several times as long to compile as any other file, so started first
+# they run beside the short ones instead of after them.
+mapfile -t c_core_sources < <(
+    find "$src" -name 'kernel_*.c' | sort | awk '/avx512vnni/ { print; next } { rest = rest $0 "\n" } END { printf "%s", rest }'
+    find "$src" -name '*.c' ! -name 'kernel_*.c' | sort
+)
 c_core_includes=(-I"$src/include" -I"$src/core")
 
 source "$root/scripts/side-by-side.sh"

@@ -1,15 +1,20 @@
 # Sourced by scripts that run independent jobs: `side_by_side COMMAND...`
-# starts the command in the background, first waiting for the oldest job
-# while as many run as the machine has cores; `side_by_side_wait` waits for
-# the rest and returns 1 if any job since the last side_by_side_wait failed.
+# starts the command in the background once fewer jobs run than the machine
+# has cores, waiting for whichever job ends first (not the oldest: one long
+# compile would hold a free core idle); `side_by_side_wait` waits for the
+# rest and returns 1 if any job since the last side_by_side_wait failed.
+# Needs bash 5.1 (wait -n -p).
 side_by_side_jobs=()
 side_by_side_failed=0
 
 side_by_side() {
-    if [ "${#side_by_side_jobs[@]}" -ge "$(nproc 2>/dev/null || echo 1)" ]; then
-        wait "${side_by_side_jobs[0]}" || side_by_side_failed=1
-        side_by_side_jobs=("${side_by_side_jobs[@]:1}")
-    fi
+    local ended kept job
+    while [ "${#side_by_side_jobs[@]}" -ge "$(nproc 2>/dev/null || echo 1)" ]; do
+        wait -n -p ended "${side_by_side_jobs[@]}" || side_by_side_failed=1
+        kept=()
+        for job in "${side_by_side_jobs[@]}"; do [ "$job" = "$ended" ] || kept+=("$job"); done
+        side_by_side_jobs=("${kept[@]}")
+    done
     "$@" &
     side_by_side_jobs+=("$!")
 }

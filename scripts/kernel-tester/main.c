@@ -10,9 +10,10 @@
 //     powers of two and accumulators at the bound (edges.c);
 //   - its 4-bit-weight tiles, where it has them (w4.c);
 // then the activation quantizer's levels the CPU has (quantizers.c).
-// Kernels the CPU lacks are skipped by name, unless forced with --force NAME
-// (scripts/check-vnni-emulated builds the VNNI kernel on software intrinsics and
-// forces it). Exit status 1 on any difference.
+// Kernels the CPU lacks are skipped by name. --force NAME tests only the
+// paths named, whether the CPU has them or not, and not the quantizer levels
+// (scripts/check-vnni-emulated builds the VNNI and AMX kernels on software
+// intrinsics and forces each). Exit status 1 on any difference.
 //
 // --expect-paths A,B,... first checks CPU detection: the shipping paths this CPU
 // runs must be exactly that list and the default path its last entry
@@ -20,10 +21,14 @@
 //
 // --quantizers-only runs the quantizer levels alone (check-kernels' planted faults).
 //
+// --shard I/N runs the I-th of N shares of the work (0 ≤ I < N): the paths in
+// registry order, then the quantizer levels, dealt out in turn; N processes,
+// one per share, test everything once side by side (scripts/check-arm64).
+//
 // --fork checks that a child forked after multi-threaded GEMMs runs its GEMMs
 // on several threads with the parent's bits (fork.c).
 //
-// Usage: kernel-tester [--cases N] [--force NAME]... [--expect-paths A,B,...] [--quantizers-only] [--fork]
+// Usage: kernel-tester [--cases N] [--force NAME]... [--expect-paths A,B,...] [--shard I/N] [--quantizers-only] [--fork]
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,14 +228,18 @@ int main(int argc, char **argv) {
     int n_forced = 0;
     const char *expected = NULL;
     int quantizers_only = 0;
+    int shard = 0, shards = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--cases") == 0 && i + 1 < argc) cases = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--shard") == 0 && i + 1 < argc && sscanf(argv[i + 1], "%d/%d", &shard, &shards) == 2 &&
+                 shards >= 1 && shard >= 0 && shard < shards) i++;
         else if (strcmp(argv[i], "--force") == 0 && i + 1 < argc && n_forced < 16) forced[n_forced++] = argv[++i];
         else if (strcmp(argv[i], "--expect-paths") == 0 && i + 1 < argc) expected = argv[++i];
         else if (strcmp(argv[i], "--quantizers-only") == 0) quantizers_only = 1;
         else if (strcmp(argv[i], "--fork") == 0) return kernel_tester_check_fork();
         else {
-            fprintf(stderr, "usage: kernel-tester [--cases N] [--force NAME]... [--expect-paths A,B,...] [--quantizers-only] [--fork]\n");
+            fprintf(stderr, "usage: kernel-tester [--cases N] [--force NAME]... [--expect-paths A,B,...] [--shard I/N] "
+                            "[--quantizers-only] [--fork]\n");
             return 2;
         }
     }
@@ -239,13 +248,14 @@ int main(int argc, char **argv) {
     int failed = 0, tested = 0;
     for (int p = 0; p < qg_kernel_count; p++) {
         const qg_kernel *kernel = qg_kernels[p];
+        if (p % shards != shard) continue;
         int force = 0;
         for (int f = 0; f < n_forced; f++) force |= strcmp(forced[f], kernel->name) == 0;
+        if (n_forced > 0 && !force) continue;
         if (!force && !kernel->is_supported()) {
             printf("kernel-tester: %s skipped: this CPU lacks it (%s)\n", kernel->name, kernel->requires);
             continue;
         }
-        if (n_forced > 0 && !force) continue;
         tested++;
         // The tile-derived shapes: the library's one rule (qg_path_test_shapes).
         int64_t ms[QG_TEST_SHAPES_MAX], ns[QG_TEST_SHAPES_MAX], ks[QG_TEST_SHAPES_MAX];
@@ -280,6 +290,7 @@ int main(int argc, char **argv) {
                "rounding, int8 and uint8, accumulators at the bound): %ld output elements: bit-exact against the reference\n", kernel->name, edges);
         if (kernel->w4_main.run && kernel_tester_check_w4(kernel, cases / 4) != 0) return 1;
     }
-    if (tested == 0) { fprintf(stderr, "kernel-tester: no kernel tested\n"); return 1; }
-    return kernel_tester_check_quantizers(cases);
+    const int quantizers = n_forced == 0 && qg_kernel_count % shards == shard;
+    if (tested == 0 && shards == 1) { fprintf(stderr, "kernel-tester: no kernel tested\n"); return 1; }
+    return quantizers ? kernel_tester_check_quantizers(cases) : 0;
 }
