@@ -4,6 +4,10 @@
 # compile would hold a free core idle); `side_by_side_wait` waits for the
 # rest and returns 1 if any job since the last side_by_side_wait failed.
 # Needs bash 5.1 (wait -n -p).
+if [ "${BASH_VERSINFO[0]}" -lt 5 ] || { [ "${BASH_VERSINFO[0]}" -eq 5 ] && [ "${BASH_VERSINFO[1]}" -lt 1 ]; }; then
+    echo "side-by-side.sh: needs bash 5.1 or later (wait -n -p); this is bash $BASH_VERSION" >&2
+    exit 2
+fi
 side_by_side_jobs=()
 side_by_side_failed=0
 

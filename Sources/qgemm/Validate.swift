@@ -19,7 +19,7 @@ struct Validate: ParsableCommand {
     @Flag(name: .long, help: "Run the full Cartesian product (millions of cases; release build).")
     var sweep = false
 
-    @Flag(name: .long, help: "Fewer accuracy cases (finishes in seconds).")
+    @Flag(name: .long, help: "Fewer accuracy and 4-bit cases (finishes in seconds).")
     var quick = false
 
     @Flag(name: .customLong("bit-exact-only"), help: ArgumentHelp(

@@ -41,6 +41,11 @@
 
 static uint64_t state = 0x9E3779B97F4A7C15ull;
 static uint32_t next(void) { state ^= state << 13; state ^= state >> 7; state ^= state << 17; return (uint32_t)state; }
+/// Each unit of work (a path by its registry index, the quantizer levels
+/// after the last) starts from a seed of its own, so its cases are the same
+/// whichever units ran before it in the process: a mismatch seen in one share
+/// of a --shard run comes back in a --force run of that path.
+static void reseed(int unit) { state = 0x9E3779B97F4A7C15ull ^ ((uint64_t)(unit + 1) * 0xD1B54A32D192ED03ull); }
 uint32_t kernel_tester_next(void) { return next(); }
 int kernel_tester_check_w4(const qg_kernel *kernel, int cases);
 int kernel_tester_check_quantizers(int cases);
@@ -229,6 +234,8 @@ int main(int argc, char **argv) {
     const char *expected = NULL;
     int quantizers_only = 0;
     int shard = 0, shards = 1;
+    // Line by line, so that the lines of testers run side by side do not mix.
+    setvbuf(stdout, NULL, _IOLBF, 0);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--cases") == 0 && i + 1 < argc) cases = atoi(argv[++i]);
         else if (strcmp(argv[i], "--shard") == 0 && i + 1 < argc && sscanf(argv[i + 1], "%d/%d", &shard, &shards) == 2 &&
@@ -243,12 +250,22 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    if (quantizers_only) return kernel_tester_check_quantizers(cases);
+    if (quantizers_only) {
+        reseed(qg_kernel_count);
+        return kernel_tester_check_quantizers(cases);
+    }
+    // A forced name that is no path would otherwise pass having tested nothing.
+    for (int f = 0; f < n_forced; f++) {
+        int known = 0;
+        for (int p = 0; p < qg_kernel_count; p++) known |= strcmp(forced[f], qg_kernels[p]->name) == 0;
+        if (!known) { fprintf(stderr, "kernel-tester: --force %s: no such path\n", forced[f]); return 2; }
+    }
     if (expected && check_detection(expected) != 0) return 1;
     int failed = 0, tested = 0;
     for (int p = 0; p < qg_kernel_count; p++) {
         const qg_kernel *kernel = qg_kernels[p];
         if (p % shards != shard) continue;
+        reseed(p);
         int force = 0;
         for (int f = 0; f < n_forced; f++) force |= strcmp(forced[f], kernel->name) == 0;
         if (n_forced > 0 && !force) continue;
@@ -292,5 +309,7 @@ int main(int argc, char **argv) {
     }
     const int quantizers = n_forced == 0 && qg_kernel_count % shards == shard;
     if (tested == 0 && shards == 1) { fprintf(stderr, "kernel-tester: no kernel tested\n"); return 1; }
-    return quantizers ? kernel_tester_check_quantizers(cases) : 0;
+    if (!quantizers) return 0;
+    reseed(qg_kernel_count);
+    return kernel_tester_check_quantizers(cases);
 }

@@ -14,7 +14,7 @@
 /// caller, so that each combination becomes a loop of its own with the
 /// constants folded: the tiles' speed rests on that. Unoptimized builds
 /// (SwiftPM's debug configuration, the sanitizer and fuzzing builds, the
-/// emulated check) fold nothing, so forced copies there cost only compile
+/// emulated check's 512-bit files) fold nothing, so forced copies there cost only compile
 /// time: under AddressSanitizer each x86 kernel file grew to 11 MB of code
 /// and 45-50 s of compiling. There each helper stays one ordinary function.
 /// The C, and so every memory access the sanitizers check, is the same.
@@ -84,7 +84,7 @@ static inline int qg_tile_exists(const qg_tile *t) { return t->run[QG_KIND_INT32
 
 /// Defines the microkernels qg_gemm_<kind>_<TILE>, one per output kind, each a
 /// call of IMPL(a, x, rows, m0, n0, cols, params, QG_KIND_…) with the kind a
-/// compile-time constant: IMPL is an always-inline function whose epilogue
+/// compile-time constant: IMPL is a QG_SPECIALIZE function whose epilogue
 /// switches on the kind, so each copy keeps only its own kind's code. ATTR is
 /// the path's function attributes (its target, say).
 #define QG_DEFINE_TILE_KINDS(ATTR, TILE, IMPL)                                                                          \

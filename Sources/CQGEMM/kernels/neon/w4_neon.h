@@ -1,6 +1,6 @@
 // The NEON 4-bit-weight (W4A8) tile, shared by the neondot and neoni8mm paths
 // (every CPU with I8MM has DotProd: Armv8.6 requires both). The includer
-// defines QG_W4N_INLINE, its always-inline attributes with a target that
+// defines QG_W4N_INLINE, its QG_SPECIALIZE attributes with a target that
 // has "dotprod".
 //
 // A 64-byte chunk of the W4 layout is four 16-byte registers of 4 channels ×

@@ -1,6 +1,6 @@
 // The 256-bit 4-bit-weight (W4A8) tile, shared by the avx2 and avxvnni paths:
 // the same loop, a different int8 dot product. The includer defines
-//   QG_W4Y_INLINE              its always-inline attributes (with its target)
+//   QG_W4Y_INLINE              its QG_SPECIALIZE attributes (with its target)
 //   QG_W4Y_DOT(sum, lo, hi, x0, x1)
 //       sum + lo·x0 + hi·x1 over each lane's 4 bytes (unsigned nibbles ×
 //       signed activations), exact in int32 (or QG_W4Y_DOT1 below instead)

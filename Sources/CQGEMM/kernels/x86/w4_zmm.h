@@ -1,6 +1,6 @@
 // The 512-bit 4-bit-weight (W4A8) tile, shared by the avx512vnni path (all
 // its 4-bit tiles) and the amxint8 path (its decode tile). The includer
-// defines QG_W4Z_INLINE, its always-inline attributes with an AVX-512 VNNI
+// defines QG_W4Z_INLINE, its QG_SPECIALIZE attributes with an AVX-512 VNNI
 // target.
 //
 // One 64-byte chunk of the W4 layout is 16 channels × 8 K. Its low nibbles,
