@@ -68,6 +68,7 @@ static void QG_REAL compare(qg_emu512 a, qg_emu512 b, qg_emu512 c, unsigned imm,
     report("_mm512_permutex2var_epi32",
            same(qg_emu_permutex2var_epi32(a, b, c), from_real(_mm512_permutex2var_epi32(ra, rb, rc))));
     report("_mm512_srai_epi64", same(qg_emu_srai_epi64(a, imm), from_real(_mm512_srai_epi64(ra, imm))));
+    report("_mm512_srai_epi32", same(qg_emu_srai_epi32(a, imm), from_real(_mm512_srai_epi32(ra, imm))));
     report("_mm512_cvtepi32_epi8",
            memcmp((__m128i[]){qg_emu_cvtepi32_epi8(a)}, (__m128i[]){_mm512_cvtepi32_epi8(ra)}, 16) == 0);
     report("_mm512_dpbusd_epi32", same(qg_emu_dpbusd(a, b, c), from_real(_mm512_dpbusd_epi32(ra, rb, rc))));

@@ -151,6 +151,12 @@ static inline qg_emu512 qg_emu_srai_epi64(qg_emu512 a, unsigned n) {
     for (int i = 0; i < 8; i++) q[i] = q[i] >> (n > 63 ? 63 : n);
     return qg_emu_from_q(q);
 }
+/// VPSRAD (immediate): arithmetic shift right of each 32-bit lane; counts above 31 fill with the sign.
+static inline qg_emu512 qg_emu_srai_epi32(qg_emu512 a, unsigned n) {
+    qg_emu512 r;
+    for (int i = 0; i < 16; i++) r.v[i] = a.v[i] >> (n > 31 ? 31 : n);
+    return r;
+}
 /// VPMOVDB: each 32-bit lane truncated to its low byte, 16 bytes.
 __attribute__((target("avx2"))) static inline __m128i qg_emu_cvtepi32_epi8(qg_emu512 a) {
     uint8_t b[16];

@@ -53,6 +53,8 @@
 #define _mm512_srav_epi64 qg_emu_srav_epi64
 #undef _mm512_srai_epi64
 #define _mm512_srai_epi64 qg_emu_srai_epi64
+#undef _mm512_srai_epi32
+#define _mm512_srai_epi32 qg_emu_srai_epi32
 #undef _mm512_cvtepi32_epi8
 #define _mm512_cvtepi32_epi8 qg_emu_cvtepi32_epi8
 #undef _mm512_max_epi32

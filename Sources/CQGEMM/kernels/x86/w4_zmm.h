@@ -14,6 +14,12 @@
 // which is exact), as the contract orders them. With few chains (R·NP ≤ 4)
 // the low and high nibbles go into separate sums, so that 8 VPDPBUSD chains,
 // not 4, hide its latency; the float sums live in L1, touched once per group.
+// Those separate high sums take the high nibbles in place (one AND with 0xF0:
+// 16·u), and the group's sum is divided by 16 once, by an arithmetic shift
+// that is exact because every term is a multiple of 16 (and |16·Σ u·x| stays
+// below 2^26 for groups up to QG_W4_MAX_GROUP). That drops a shift per chunk
+// and panel: on CPUs that split a zmm operation in two 256-bit halves (Zen 4)
+// the unpacking, not VPDPBUSD, bounds decode.
 #ifndef QG_W4_ZMM_H
 #define QG_W4_ZMM_H
 
@@ -52,7 +58,7 @@ QG_W4Z_INLINE void qg_w4z_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
         w[p] = qg_w4_panel_weights(a, qg_w4_tile_panel(n0, p, cols));
         ws[p] = qg_w4_panel_scales(a, qg_w4_tile_panel(n0, p, cols));
     }
-    const __m512i nibble = _mm512_set1_epi8(0x0F);
+    const __m512i nibble = _mm512_set1_epi8(0x0F), high_nibble = _mm512_set1_epi8((char)0xF0);
     const int8_t *x[8];
     const int32_t *offset[8];
     // The float sums live in L1, not registers: each is touched once per
@@ -78,7 +84,7 @@ QG_W4Z_INLINE void qg_w4z_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
             for (int p = 0; p < NP; p++) {
                 const __m512i v = _mm512_loadu_si512((const void *)(w[p] + (g * chunks + c) * 64));
                 lo[p] = _mm512_and_si512(v, nibble);
-                hi[p] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
+                hi[p] = split ? _mm512_and_si512(v, high_nibble) : _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
             }
             for (int r = 0; r < R; r++) {
                 const __m512i x0 = qg_w4z_broadcast(x[r] + kg + c * 8), x1 = qg_w4z_broadcast(x[r] + kg + c * 8 + 4);
@@ -92,7 +98,8 @@ QG_W4Z_INLINE void qg_w4z_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
         for (int p = 0; p < NP; p++) {
             const __m512 scale = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(ws[p] + g * QG_W4_PANEL_N)));
             for (int r = 0; r < R; r++) {
-                const __m512i sum = split ? _mm512_add_epi32(lo_sum[r][p], hi_sum[r][p]) : lo_sum[r][p];
+                const __m512i sum =
+                    split ? _mm512_add_epi32(lo_sum[r][p], _mm512_srai_epi32(hi_sum[r][p], 4)) : lo_sum[r][p];
                 _mm512_store_ps(s[r][p], _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(sum), _mm512_load_ps(s[r][p])));
             }
         }
