@@ -5,7 +5,8 @@
 // fold; KERNELS.md: a path's private bias fold, which never changes a result).
 //
 // Packed layout (one row group of R ≤ MR rows, K padded to kp):
-//   x_group[(g·R + r)·4 + t] = (uint8) X[m0 + r][4g + t] + 128
+//   x_group[(g·R + r)·4 + t] = (uint8) X[m0 + r][4g + t] + 128 (int8),
+//                              X[m0 + r][4g + t] (uint8)
 // so one 32-bit broadcast is the K-group of one row. Plain C; included by
 // the two kernel files only.
 #ifndef QG_VNNI_ACTIVATIONS_H
@@ -15,11 +16,25 @@
 
 #include <string.h>
 
+/// Whether rows `ldx` bytes apart crowd one set of the L1 data cache when a
+/// tile reads them side by side. x86 L1Ds index their sets by address bits
+/// 6–11, so with a stride within a few bytes of a multiple of 4 KiB (K =
+/// 4,096, say) the 12 rows of a group land in one set, more lines than it
+/// has ways, and the broadcasts keep missing: 1024×4096×1024 ran at 65–70 %
+/// of 1024×4160×1024's speed on Zen 4. The line drawn: seven rows within 64
+/// bytes (mod 4 KiB); a 2,048-byte stride (six rows a set) measured as fast
+/// as its neighbours. (Rows less than a line apart share lines, not sets.)
+static inline int qg_vnni_rows_crowd_l1(int64_t ldx) {
+    const int64_t d = ldx & 4095, c = d < 4096 - d ? d : 4096 - d;
+    return ldx > 4096 - 64 && 6 * c < 64;
+}
+
 /// uint8 activations are already what VPDPBUSD wants: the tiles then
 /// broadcast each K-group straight from X (one load each, at the row's own
 /// stride; a partial last K-group is read byte by byte, never past the row)
-/// and nothing is packed. int8 needs its +128 flip, so it is packed.
-static inline int qg_vnni_in_place(const qg_gemm_args *a) { return a->x_unsigned; }
+/// and nothing is packed, unless the stride crowds the L1 (above). int8
+/// needs its +128 flip, so it is packed.
+static inline int qg_vnni_in_place(const qg_gemm_args *a) { return a->x_unsigned && !qg_vnni_rows_crowd_l1(a->ldx); }
 
 /// The fold the start values take back: 128 for packed int8, 0 in place.
 static inline int32_t qg_vnni_fold(const qg_gemm_args *a) { return a->x_unsigned ? 0 : 128; }
@@ -27,14 +42,14 @@ static inline int32_t qg_vnni_fold(const qg_gemm_args *a) { return a->x_unsigned
 /// Bytes of `rows` packed rows.
 static inline size_t qg_vnni_x_bytes(int64_t rows, int64_t kp) { return (size_t)(rows * kp); }
 
-/// Packs rows [m0, m0 + rows) of int8 X in groups of `mr` rows, in 32-bit
-/// words (one K-group of one row per word, the flip an XOR of the word):
-/// about a quarter of the work of a byte loop with a branch per byte. Only the
-/// last, partial K-group goes byte by byte. uint8 is not packed.
+/// Packs rows [m0, m0 + rows) of X in groups of `mr` rows, in 32-bit words
+/// (one K-group of one row per word; int8's flip an XOR of the word): about a
+/// quarter of the work of a byte loop with a branch per byte. Only the last,
+/// partial K-group goes byte by byte. uint8 read in place is not packed.
 static inline void qg_vnni_pack_rows(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst, int64_t mr) {
     if (qg_vnni_in_place(a)) return;
     uint8_t *out = dst;
-    const uint32_t flip = 0x80808080u; // int8 → uint8 with +128
+    const uint32_t flip = a->x_unsigned ? 0 : 0x80808080u; // int8 → uint8 with +128
     const int64_t groups = a->kp / QG_K_GROUP, full = a->k / QG_K_GROUP;
     for (int64_t r0 = 0; r0 < rows; r0 += mr) {
         const int64_t R = rows - r0 < mr ? rows - r0 : mr;
@@ -52,7 +67,7 @@ static inline void qg_vnni_pack_rows(const qg_gemm_args *a, int64_t m0, int64_t 
                 uint8_t *t = o + g * R * QG_K_GROUP;
                 for (int i = 0; i < QG_K_GROUP; i++) {
                     const int64_t k = g * QG_K_GROUP + i;
-                    t[i] = k < a->k ? (uint8_t)(x[k] ^ 0x80u) : 0;
+                    t[i] = k < a->k ? (uint8_t)(x[k] ^ (uint8_t)flip) : 0;
                 }
             }
         }
