@@ -47,10 +47,12 @@ QG_W4Y_INLINE __m256i qg_w4y_broadcast(const int8_t *x) {
 }
 
 /// The nibbles of one 64-byte chunk (`at` bytes into each half's stream)
-/// for NH halves of 8 channels: K 0…3 in `lo`, K 4…7 in `hi`, as bytes 0…15.
+/// for NH halves of 8 channels: K 0…3 in `lo`, K 4…7 in `hi`, as bytes 0…15,
+/// or with HIGH16 as 16 times those (the high nibbles left in place: one AND,
+/// no shift; the tile divides their group's sum by 16, as w4_zmm.h explains).
 /// PF: the tile streams its panels from memory, so it prefetches them.
-QG_W4Y_INLINE void qg_w4y_unpack(const uint8_t *const *w, const int NH, const int PF, int64_t at, __m256i nibble,
-                                 __m256i *lo, __m256i *hi) {
+QG_W4Y_INLINE void qg_w4y_unpack(const uint8_t *const *w, const int NH, const int PF, const int HIGH16, int64_t at,
+                                 __m256i nibble, __m256i *lo, __m256i *hi) {
 #ifdef QG_W4Y_PREFETCH_BYTES
     // Halves 2p and 2p + 1 share panel p's 64-byte chunks.
     if (PF)
@@ -61,20 +63,25 @@ QG_W4Y_INLINE void qg_w4y_unpack(const uint8_t *const *w, const int NH, const in
     for (int h = 0; h < NH; h++) {
         const __m256i v = _mm256_loadu_si256((const __m256i *)(w[h] + at));
         lo[h] = _mm256_and_si256(v, nibble);
-        hi[h] = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
+        hi[h] = HIGH16 ? _mm256_andnot_si256(nibble, v) : _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
     }
 }
 
 /// Adds one group's dot products (`chunks` chunks from `at` bytes into each
 /// half's stream, activations from `x[r] + kg`) to `sum[r][h]`, a chunk at a time.
 /// With QG_W4Y_DOT1, tiles that keep them apart (QG_W4Y_SPLIT) add the high
-/// nibbles' products to `sum_hi`.
+/// nibbles' products, 16 times over (HIGH16), to `sum_hi`.
 QG_W4Y_INLINE void qg_w4y_group_sums(const uint8_t *const *w, const int NH, const int R, const int PF,
                                      const int8_t *const *x, int64_t kg, int64_t at, int64_t chunks, __m256i nibble,
                                      __m256i sum[4][8], __m256i sum_hi[4][8]) {
+#ifdef QG_W4Y_DOT1
+    const int high16 = QG_W4Y_SPLIT(R, NH);
+#else
+    const int high16 = 0;
+#endif
     for (int64_t c = 0; c < chunks; c++) {
         __m256i lo[8], hi[8];
-        qg_w4y_unpack(w, NH, PF, at + c * 64, nibble, lo, hi);
+        qg_w4y_unpack(w, NH, PF, high16, at + c * 64, nibble, lo, hi);
         for (int r = 0; r < R; r++) {
             const __m256i x0 = qg_w4y_broadcast(x[r] + kg + c * 8), x1 = qg_w4y_broadcast(x[r] + kg + c * 8 + 4);
             for (int h = 0; h < NH; h++) {
@@ -100,7 +107,7 @@ QG_W4Y_INLINE void qg_w4y_block16(const uint8_t *const *w, const int NH, const i
     for (int i = 0; i < count; i++) {
         const int64_t c = c0 + i;
         __m256i lo[8], hi[8];
-        qg_w4y_unpack(w, NH, PF, at + c * 64, nibble, lo, hi);
+        qg_w4y_unpack(w, NH, PF, 0, at + c * 64, nibble, lo, hi);
         for (int r = 0; r < R; r++) {
             const __m256i x0 = qg_w4y_broadcast(x[r] + kg + c * 8), x1 = qg_w4y_broadcast(x[r] + kg + c * 8 + 4);
             for (int h = 0; h < NH; h++) {
@@ -176,7 +183,7 @@ QG_W4Y_INLINE void qg_w4y_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
 #ifdef QG_W4Y_DOT1
         if (QG_W4Y_SPLIT(R, NH))
             for (int r = 0; r < R; r++)
-                for (int h = 0; h < NH; h++) sum[r][h] = _mm256_add_epi32(sum[r][h], sum_hi[r][h]);
+                for (int h = 0; h < NH; h++) sum[r][h] = _mm256_add_epi32(sum[r][h], _mm256_srai_epi32(sum_hi[r][h], 4));
 #endif
         for (int h = 0; h < NH; h++) {
             const __m256 scale = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(ws[h] + g * QG_W4_PANEL_N)));
