@@ -32,9 +32,13 @@ static inline int qg_vnni_rows_crowd_l1(int64_t ldx) {
 /// uint8 activations are already what VPDPBUSD wants: the tiles then
 /// broadcast each K-group straight from X (one load each, at the row's own
 /// stride; a partial last K-group is read byte by byte, never past the row)
-/// and nothing is packed, unless the stride crowds the L1 (above). int8
+/// and nothing is packed, unless the stride crowds the L1 (above) and the
+/// call has more rows than a set can hold beside the weights' two lines (six
+/// of its eight ways; at M = 4 in place measured faster than packed). int8
 /// needs its +128 flip, so it is packed.
-static inline int qg_vnni_in_place(const qg_gemm_args *a) { return a->x_unsigned && !qg_vnni_rows_crowd_l1(a->ldx); }
+static inline int qg_vnni_in_place(const qg_gemm_args *a) {
+    return a->x_unsigned && !(a->m > 6 && qg_vnni_rows_crowd_l1(a->ldx));
+}
 
 /// The fold the start values take back: 128 for packed int8, 0 in place.
 static inline int32_t qg_vnni_fold(const qg_gemm_args *a) { return a->x_unsigned ? 0 : 128; }
