@@ -89,7 +89,8 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
     // In a quarter of the cases X's rows are a few bytes off a multiple of
     // 4 KiB apart (the VPDPBUSD paths pack uint8 there instead of reading it
     // in place: vnni_activations.h); otherwise a little past K.
-    const int crowded = random_options ? next() % 4 == 0 : (variant / 24) % 4 == 3;
+    // (A hash of the variant: its low fields pick the other options.)
+    const int crowded = random_options ? next() % 4 == 0 : (variant * 2654435761u) >> 30 == 3;
     const int64_t near_page = ((k + 10) / 4096 + 1) * 4096 + (int64_t)(next() % 21) - 10;
     const int64_t ldx = crowded ? near_page : k + (random_options ? next() % 4 : variant % 2);
     const int64_t ldy = n + (random_options ? next() % 4 : variant % 3);

@@ -3,8 +3,9 @@
 // VPDPBUSD multiplies 4 unsigned bytes by 4 signed bytes and adds the four
 // products to an int32 lane, exactly. The weights are the signed operand, read
 // straight from the shared layout (one 64-byte K-group = 16 channels × 4 K =
-// one zmm). Activations are the unsigned operand: uint8 read in place, int8
-// packed plus 128, in row groups of up to 12 rows (../x86/vnni_activations.h,
+// one zmm). Activations are the unsigned operand: uint8 read in place (packed
+// as it is where its row stride would crowd the L1), int8 packed plus 128, in
+// row groups of up to 12 rows (../x86/vnni_activations.h,
 // shared with the avxvnni path); the accumulators start at the bias and the
 // zero-point term with that +128 taken back (the per-call params).
 //
@@ -186,10 +187,10 @@ QG_VNNI_INLINE void qg_vnni_few_rows_tile(const qg_gemm_args *a, const qg_avx512
 QG_VNNI_INLINE void qg_vnni_few_rows(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0, int64_t n0,
                                      int cols, const void *params, const qg_output_kind kind) {
     const int8_t *w = qg_weights_at(a, n0, 0);
-    const uint8_t *x = qg_vnni_in_place(a) ? (const uint8_t *)a->x + m0 * a->ldx : x_group;
+    const uint8_t *x = qg_vnni_in_place(a, QG_VNNI_MR) ? (const uint8_t *)a->x + m0 * a->ldx : x_group;
     // Only the panels that hold channels to store are read (the last step of
     // N may have fewer than four); constant R and NP for the compiler.
-    const int np = (cols + QG_PANEL_N - 1) / QG_PANEL_N, in_place = qg_vnni_in_place(a);
+    const int np = (cols + QG_PANEL_N - 1) / QG_PANEL_N, in_place = qg_vnni_in_place(a, QG_VNNI_MR);
 #define QG_FEW_CASE(NPP)                                                                             \
     case NPP:                                                                                        \
         if (rows == 2) qg_vnni_few_rows_tile(a, params, x, 2, in_place, w, NPP, m0, n0, cols, kind); \
@@ -237,7 +238,7 @@ QG_DEFINE_TILE_KINDS(QG_VNNI, 2x64c4__avx512vnni, qg_vnni_few_rows)
     static QG_VNNI void qg_gemm_##SUFFIX##_12x32c4__avx512vnni(const qg_gemm_args *a, const void *x_group, int rows, \
                                                                int64_t m0, int64_t n0, int cols, const void *p) {    \
         const qg_avx512_params *params = p;                                                                          \
-        const int in_place = qg_vnni_in_place(a);                                                                    \
+        const int in_place = qg_vnni_in_place(a, QG_VNNI_MR);                                                        \
         const uint8_t *x = in_place ? (const uint8_t *)a->x + m0 * a->ldx : x_group;                                 \
         const int8_t *w = qg_weights_at(a, n0, 0);                                                                   \
         switch (rows) {                                                                                              \

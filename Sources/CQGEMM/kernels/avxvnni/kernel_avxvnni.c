@@ -131,7 +131,7 @@ QG_AVXVNNI_INLINE void qg_avxvnni_tile(const qg_gemm_args *a, const uint8_t *x, 
 /// The main tile: rows ≤ 6 × cols ≤ 16 channels (one panel).
 QG_AVXVNNI_INLINE void qg_avxvnni_main(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0, int64_t n0,
                                        int cols, const void *params, const qg_output_kind kind) {
-    const int in_place = qg_vnni_in_place(a);
+    const int in_place = qg_vnni_in_place(a, QG_AVXVNNI_MR);
     const uint8_t *x = in_place ? (const uint8_t *)a->x + m0 * a->ldx : x_group;
     const int8_t *w = qg_weights_at(a, n0, 0);
     const qg_ymm_params *ymm = params;
@@ -152,7 +152,7 @@ QG_DEFINE_TILE_KINDS(QG_AVXVNNI, 6x16c4__avxvnni, qg_avxvnni_main)
 /// channels to store are read.
 QG_AVXVNNI_INLINE void qg_avxvnni_few_rows(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0, int64_t n0,
                                            int cols, const void *params, const qg_output_kind kind) {
-    const int in_place = qg_vnni_in_place(a);
+    const int in_place = qg_vnni_in_place(a, QG_AVXVNNI_MR);
     const uint8_t *x = in_place ? (const uint8_t *)a->x + m0 * a->ldx : x_group;
     const int8_t *w = qg_weights_at(a, n0, 0);
     const qg_ymm_params *ymm = params;

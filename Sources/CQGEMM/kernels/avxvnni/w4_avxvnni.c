@@ -6,7 +6,8 @@
 // unpacking (a shift and two ANDs per 32 bytes) competes with VPDPBUSD for
 // the same two ports, so more rows share each unpacked chunk. Tiles of at
 // most four sums (one or two rows here) keep the high nibbles' sums apart
-// (QG_W4Y_SPLIT), so that no sum waits on two VPDPBUSD in a row per chunk.
+// (QG_W4Y_SPLIT), so that no sum waits on two VPDPBUSD in a row per chunk,
+// and take those nibbles unshifted (two ANDs, no shift: ../x86/w4_ymm.h).
 // llvm-mca (Alder Lake) on the group loop, int32 MACs per cycle: the former
 // 2×16 tile with one sum per channel 39.6 at group 32 and 35.4 at group
 // 128, the 4×16 tile 42.5 and 48.9 (a model only: no AVX-VNNI CPU here).

@@ -1,8 +1,9 @@
 // The activations of the VPDPBUSD paths (avx512vnni, avxvnni): VPDPBUSD takes
-// them as its unsigned operand, so uint8 is read in place and int8 is packed
-// with +128 (a flip of the top bit); the +128 adds 128·row_sum[n] to every dot
-// product, which the per-call start values take back (qg_ymm_init_base's
-// fold; KERNELS.md: a path's private bias fold, which never changes a result).
+// them as its unsigned operand, so uint8 is read in place (or packed as it is,
+// where its stride would crowd the L1: below) and int8 is packed with +128 (a
+// flip of the top bit); the +128 adds 128·row_sum[n] to every dot product,
+// which the per-call start values take back (qg_ymm_init_base's fold;
+// KERNELS.md: a path's private bias fold, which never changes a result).
 //
 // Packed layout (one row group of R ≤ MR rows, K padded to kp):
 //   x_group[(g·R + r)·4 + t] = (uint8) X[m0 + r][4g + t] + 128 (int8),
@@ -32,15 +33,18 @@ static inline int qg_vnni_rows_crowd_l1(int64_t ldx) {
 /// uint8 activations are already what VPDPBUSD wants: the tiles then
 /// broadcast each K-group straight from X (one load each, at the row's own
 /// stride; a partial last K-group is read byte by byte, never past the row)
-/// and nothing is packed, unless the stride crowds the L1 (above) and the
-/// call has more rows than a set can hold beside the weights' two lines (six
-/// of its eight ways; at M = 4 in place measured faster than packed). int8
-/// needs its +128 flip, so it is packed.
-static inline int qg_vnni_in_place(const qg_gemm_args *a) {
-    return a->x_unsigned && !(a->m > 6 && qg_vnni_rows_crowd_l1(a->ldx));
+/// and nothing is packed, unless the stride crowds the L1 (above) and a row
+/// group of the path's tile (`mr` rows, fewer if M is smaller) has more rows
+/// than a set holds beside the weights' two lines (six of its eight ways; at
+/// M = 4 in place measured faster than packed, and avxvnni's 6-row groups
+/// never pack). int8 needs its +128 flip, so it is packed.
+static inline int qg_vnni_in_place(const qg_gemm_args *a, int64_t mr) {
+    const int64_t rows = a->m < mr ? a->m : mr;
+    return a->x_unsigned && !(rows > 6 && qg_vnni_rows_crowd_l1(a->ldx));
 }
 
-/// The fold the start values take back: 128 for packed int8, 0 in place.
+/// The fold the start values take back: 128 for int8 (packed with +128), 0
+/// for uint8 (in place or packed as it is).
 static inline int32_t qg_vnni_fold(const qg_gemm_args *a) { return a->x_unsigned ? 0 : 128; }
 
 /// Bytes of `rows` packed rows.
@@ -51,7 +55,7 @@ static inline size_t qg_vnni_x_bytes(int64_t rows, int64_t kp) { return (size_t)
 /// quarter of the work of a byte loop with a branch per byte. Only the last,
 /// partial K-group goes byte by byte. uint8 read in place is not packed.
 static inline void qg_vnni_pack_rows(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst, int64_t mr) {
-    if (qg_vnni_in_place(a)) return;
+    if (qg_vnni_in_place(a, mr)) return;
     uint8_t *out = dst;
     const uint32_t flip = a->x_unsigned ? 0 : 0x80808080u; // int8 → uint8 with +128
     const int64_t groups = a->kp / QG_K_GROUP, full = a->k / QG_K_GROUP;
