@@ -87,8 +87,9 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
     const int64_t m = s.m, n = s.n, k = s.k;
     const int64_t kp = qg_packed_k(k), np = qg_packed_n(n);
     // In a quarter of the cases X's rows are a few bytes off a multiple of
-    // 4 KiB apart (the VPDPBUSD paths pack uint8 there instead of reading it
-    // in place: vnni_activations.h); otherwise a little past K.
+    // 4 KiB apart (avx512vnni packs uint8 there, in calls of more than six
+    // rows, instead of reading it in place: vnni_activations.h); otherwise a
+    // little past K.
     // (A hash of the variant: its low fields pick the other options.)
     const int crowded = random_options ? next() % 4 == 0 : (variant * 2654435761u) >> 30 == 3;
     const int64_t near_page = ((k + 10) / 4096 + 1) * 4096 + (int64_t)(next() % 21) - 10;

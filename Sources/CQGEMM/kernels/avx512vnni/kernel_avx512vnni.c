@@ -187,10 +187,11 @@ QG_VNNI_INLINE void qg_vnni_few_rows_tile(const qg_gemm_args *a, const qg_avx512
 QG_VNNI_INLINE void qg_vnni_few_rows(const qg_gemm_args *a, const void *x_group, int rows, int64_t m0, int64_t n0,
                                      int cols, const void *params, const qg_output_kind kind) {
     const int8_t *w = qg_weights_at(a, n0, 0);
-    const uint8_t *x = qg_vnni_in_place(a, QG_VNNI_MR) ? (const uint8_t *)a->x + m0 * a->ldx : x_group;
+    const int in_place = qg_vnni_in_place(a, QG_VNNI_MR);
+    const uint8_t *x = in_place ? (const uint8_t *)a->x + m0 * a->ldx : x_group;
     // Only the panels that hold channels to store are read (the last step of
     // N may have fewer than four); constant R and NP for the compiler.
-    const int np = (cols + QG_PANEL_N - 1) / QG_PANEL_N, in_place = qg_vnni_in_place(a, QG_VNNI_MR);
+    const int np = (cols + QG_PANEL_N - 1) / QG_PANEL_N;
 #define QG_FEW_CASE(NPP)                                                                             \
     case NPP:                                                                                        \
         if (rows == 2) qg_vnni_few_rows_tile(a, params, x, 2, in_place, w, NPP, m0, n0, cols, kind); \

@@ -6,8 +6,9 @@
 // One 64-byte chunk of the W4 layout is 16 channels × 8 K. Its low nibbles,
 // masked out with one AND, are a VPDPBUSD operand for K 0…3 of the chunk, and
 // its high nibbles, after a 16-bit shift right by 4 and the same AND (or, in
-// tiles that keep their sums apart, in place: below), the one for K 4…7. The nibbles are the unsigned operand (u = q_W + 8 ∈ [0, 15]); the
-// activations, broadcast 4 bytes at a time, the signed one. Each group's
+// tiles that keep their sums apart, in place: below), the one for K 4…7. The
+// nibbles are the unsigned operand (u = q_W + 8 ∈ [0, 15]); the activations,
+// broadcast 4 bytes at a time, the signed one. Each group's
 // int32 sums start at the row's offset term (−8·Σ q_X), which takes the +8
 // back, so a sum is exactly Σ q_W·q_X. Then, once per group, one conversion
 // and one FMA with the group's 16 scales (binary16, widened by VCVTPH2PS,
@@ -18,9 +19,9 @@
 // 16·u), and the group's sum is divided by 16 once, by an arithmetic shift
 // that is exact because every term is a multiple of 16 (and the sum covers
 // the group's G/2 high-nibble values: |16·Σ u·x| ≤ 16·15·128·2048 < 2^26 for
-// groups up to QG_W4_MAX_GROUP). That drops a shift per chunk
-// and panel: on CPUs that split a zmm operation in two 256-bit halves (Zen 4)
-// the unpacking, not VPDPBUSD, bounds decode. Tiles of R·NP ≤ 4 sums do
+// groups up to QG_W4_MAX_GROUP). That drops a shift per chunk and panel: on
+// CPUs that split a zmm operation in two 256-bit halves (Zen 4) the
+// unpacking, not VPDPBUSD, bounds decode. Tiles of R·NP ≤ 4 sums do
 // this: the decode tile, and the 8×32 tile at one or two rows.
 #ifndef QG_W4_ZMM_H
 #define QG_W4_ZMM_H
