@@ -148,10 +148,15 @@ QG_VNNI_INLINE void qg_vnni_few_rows_tile(const qg_gemm_args *a, const qg_avx512
         }
     }
     const int64_t groups = in_place ? a->k / QG_K_GROUP : a->kp / QG_K_GROUP, panel = QG_PANEL_N * a->kp;
+    const int from_memory = params->weights_from_memory;
     int64_t g = 0;
     for (; g + 1 < groups; g += 2) {
         #pragma clang loop unroll(full)
         for (int p = 0; p < NP; p++) _mm_prefetch((const char *)(w + p * panel + g * 64 + QG_VNNI_PREFETCH_BYTES), _MM_HINT_T0);
+        if (from_memory)
+            #pragma clang loop unroll(full)
+            for (int p = 0; p < NP; p++)
+                _mm_prefetch((const char *)(w + p * panel + g * 64 + 64 + QG_VNNI_PREFETCH_BYTES), _MM_HINT_T0);
         __m512i xb[2];
         #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) xb[r] = qg_vnni_broadcast(x, g, group_step, row_step, r);
@@ -268,7 +273,12 @@ QG_VNNI_MAIN(q8float, QG_KIND_Q8_FLOAT)
 #undef QG_VNNI_TILE_VARIANTS
 
 /// The per-call params, with the +128 of int8 activations taken back.
-static QG_VNNI void qg_vnni_init_params(const qg_gemm_args *a, void *params) { qg_avx512_init_params(a, params, qg_vnni_fold(a)); }
+static QG_VNNI void qg_vnni_init_params(const qg_gemm_args *a, void *params) {
+    qg_avx512_init_params(a, params, qg_vnni_fold(a));
+    // Weights larger than the L3 cannot be in it when the call starts.
+    const int64_t l3 = qg_cpu_cache_bytes(3);
+    ((qg_avx512_params *)params)->weights_from_memory = l3 > 0 && qg_packed_n(a->n) * a->kp > l3;
+}
 
 static int qg_vnni_supported(void) {
     const qg_cpu_features *f = qg_cpu_get_features();

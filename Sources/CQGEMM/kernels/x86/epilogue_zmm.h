@@ -221,7 +221,11 @@ typedef struct qg_avx512_params {
     /// int8 with Z_Y − 128 (the signed packs then clamp to [0, 255] − 128),
     /// clamped at bounds − 128, and flipped back by an XOR with 0x80.
     int32_t clamp_lo, clamp_hi, flip;
-    int32_t pad[11];
+    /// avx512vnni's few-rows tile: the packed weights exceed the L3, so they
+    /// come from memory and the tile prefetches every line of them, not every
+    /// other one (qg_vnni_init_params).
+    int32_t weights_from_memory;
+    int32_t pad[10];
     qg_avx512_panel panel[];
 } qg_avx512_params;
 
