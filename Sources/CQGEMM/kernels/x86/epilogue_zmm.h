@@ -293,6 +293,7 @@ QG_ZMM_INLINE void qg_avx512_init_params(const qg_gemm_args *a, void *out, int32
     p->clamp_lo = a->clamp_lo - flip;
     p->clamp_hi = a->clamp_hi - flip;
     p->flip = flip;
+    p->weights_from_memory = 0; // the path decides (avx512vnni: qg_vnni_init_params)
 }
 
 /// VPERMD indices that undo the lane interleaving of two saturating packs
