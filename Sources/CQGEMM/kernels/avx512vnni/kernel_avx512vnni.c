@@ -106,10 +106,6 @@ QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const qg_avx512_params *
     }
 }
 
-#ifndef QG_VNNI_PREFETCH_BYTES
-#define QG_VNNI_PREFETCH_BYTES 1024
-#endif
-
 /// One K-group `g` of the few-rows tile into accumulator chain `u`; `xb[r]`
 /// is row r's broadcast K-group.
 QG_VNNI_INLINE void qg_vnni_few_rows_group(const __m512i *xb, const int R, const int8_t *w, const int NP, int64_t panel,
@@ -126,8 +122,10 @@ QG_VNNI_INLINE void qg_vnni_few_rows_group(const __m512i *xb, const int R, const
 /// The few-rows tile (M = 1 or 2, LLM decode): R ≤ 2 rows × 4 panels (64
 /// channels). The 12×32 tile has only two accumulators per row, so one row
 /// waits on VPDPBUSD's latency; here 4 panels × 2 K-groups in flight give
-/// 8 independent chains per row, each panel streamed once with a software
-/// prefetch ahead. The two K-chains are added before the epilogue (the
+/// 8 independent chains per row, each panel streamed once. It has no
+/// software prefetch: the hardware's prefetchers stream the four panels
+/// faster alone (Zen 4: 1.3–1.5× from memory, 5 % slower from the L3). The
+/// two K-chains are added before the epilogue (the
 /// general one: at M ≤ 2 the weights' bytes, not the epilogue, set the time).
 /// Every loop over rows and panels is unrolled: left to its own judgement,
 /// the compiler once kept the 16 accumulators in memory, a store after every
@@ -148,15 +146,8 @@ QG_VNNI_INLINE void qg_vnni_few_rows_tile(const qg_gemm_args *a, const qg_avx512
         }
     }
     const int64_t groups = in_place ? a->k / QG_K_GROUP : a->kp / QG_K_GROUP, panel = QG_PANEL_N * a->kp;
-    const int from_memory = params->weights_from_memory;
     int64_t g = 0;
     for (; g + 1 < groups; g += 2) {
-        #pragma clang loop unroll(full)
-        for (int p = 0; p < NP; p++) _mm_prefetch((const char *)(w + p * panel + g * 64 + QG_VNNI_PREFETCH_BYTES), _MM_HINT_T0);
-        if (from_memory)
-            #pragma clang loop unroll(full)
-            for (int p = 0; p < NP; p++)
-                _mm_prefetch((const char *)(w + p * panel + g * 64 + 64 + QG_VNNI_PREFETCH_BYTES), _MM_HINT_T0);
         __m512i xb[2];
         #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) xb[r] = qg_vnni_broadcast(x, g, group_step, row_step, r);
@@ -273,12 +264,7 @@ QG_VNNI_MAIN(q8float, QG_KIND_Q8_FLOAT)
 #undef QG_VNNI_TILE_VARIANTS
 
 /// The per-call params, with the +128 of int8 activations taken back.
-static QG_VNNI void qg_vnni_init_params(const qg_gemm_args *a, void *params) {
-    qg_avx512_init_params(a, params, qg_vnni_fold(a));
-    // Weights larger than the L3 cannot be in it when the call starts.
-    const int64_t l3 = qg_cpu_cache_bytes(3);
-    ((qg_avx512_params *)params)->weights_from_memory = l3 > 0 && qg_packed_n(a->n) * a->kp > l3;
-}
+static QG_VNNI void qg_vnni_init_params(const qg_gemm_args *a, void *params) { qg_avx512_init_params(a, params, qg_vnni_fold(a)); }
 
 static int qg_vnni_supported(void) {
     const qg_cpu_features *f = qg_cpu_get_features();

@@ -221,11 +221,7 @@ typedef struct qg_avx512_params {
     /// int8 with Z_Y − 128 (the signed packs then clamp to [0, 255] − 128),
     /// clamped at bounds − 128, and flipped back by an XOR with 0x80.
     int32_t clamp_lo, clamp_hi, flip;
-    /// avx512vnni's few-rows tile: the packed weights exceed the L3, so they
-    /// come from memory and the tile prefetches every line of them, not every
-    /// other one (qg_vnni_init_params).
-    int32_t weights_from_memory;
-    int32_t pad[10];
+    int32_t pad[11];
     qg_avx512_panel panel[];
 } qg_avx512_params;
 
@@ -293,7 +289,6 @@ QG_ZMM_INLINE void qg_avx512_init_params(const qg_gemm_args *a, void *out, int32
     p->clamp_lo = a->clamp_lo - flip;
     p->clamp_hi = a->clamp_hi - flip;
     p->flip = flip;
-    p->weights_from_memory = 0; // the path decides (avx512vnni: qg_vnni_init_params)
 }
 
 /// VPERMD indices that undo the lane interleaving of two saturating packs
