@@ -22,6 +22,8 @@ import Darwin
 /// Every kernel path gives these bits (the README's "4-bit weights" and
 /// `KERNELS.md` state the contract). Packed weights take half the bytes of
 /// int8 ones, which is what decode-bound layers (M = 1…8) are limited by.
+/// Like ``PackedWeights``, packed nibbles of 2 MiB or more ask Linux for
+/// transparent huge pages before they are written.
 public final class Int4Weights: Sendable {
     /// N: outputs per row.
     public let outputChannels: Int
@@ -111,7 +113,13 @@ public final class Int4Weights: Sendable {
         self.scales = halves.map { qg_f32_from_f16($0) }
         self.bias = bias
         let n = Int64(outputChannels), k = Int64(inputChannels), g = Self.packingGroup(groupSize, k: inputChannels)
-        var packed = [UInt8](repeating: 0, count: Int(qg_w4_packed_bytes(n, k, g)))
+        let packedBytes = Int(qg_w4_packed_bytes(n, k, g))
+        var packed = [UInt8](unsafeUninitializedCapacity: packedBytes) { buffer, count in
+            // Before the first write (qg_advise_huge_pages): decode streams these bytes from memory.
+            qg_advise_huge_pages(buffer.baseAddress, Int64(packedBytes))
+            buffer.initialize(repeating: 0)
+            count = packedBytes
+        }
         var packedScales = [UInt16](repeating: 0, count: Int(qg_w4_scale_count(n, k, g)))
         values.withUnsafeBufferPointer { q in
             halves.withUnsafeBufferPointer { s in

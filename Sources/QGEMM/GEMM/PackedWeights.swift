@@ -17,6 +17,12 @@ import Foundation
 /// `255·Σ_k |q_W[n,k]| + |q_b[n]| ≤ 2^31 − 1`, independent of Z_X and of the
 /// kernel path. Instances are immutable and safe to share between threads.
 ///
+/// On Linux, packed weights of 2 MiB or more ask for transparent huge pages
+/// (`madvise`) before they are written: a decode step streams every weight
+/// from memory, and 2 MiB pages spare it a TLB miss and a restart of the
+/// hardware prefetchers every 4 KiB. Where the system's setting is `never`,
+/// nothing changes; results never depend on it.
+///
 /// ```swift
 /// let w: [Float] = ...            // 64 × 256, row-major [N×K]
 /// let packed = try PackedWeights(
@@ -356,6 +362,8 @@ final class Storage {
             return p
         }
         packed = alloc(packedBytes, Int8.self)
+        // Before the packing first writes it (qg_advise_huge_pages).
+        qg_advise_huge_pages(packed, Int64(packedBytes))
         // Per-channel arrays are padded to whole panels: the SIMD epilogues
         // read whole vectors of channels (qg_gemm in qgemm.h).
         let np = Int(qg_packed_n(Int64(n)))
@@ -385,6 +393,7 @@ final class Storage {
         if let found = otherLayouts[layout] { return (UnsafePointer(found.weights), found.kp) }
         let bytes = Int(qg_layout_size(Int64(n), Int64(k), layout.panelN, layout.kr))
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
+        qg_advise_huge_pages(raw, Int64(bytes))
         let out = raw.bindMemory(to: Int8.self, capacity: max(bytes, 1))
         qg_repack_weights(packed, Int64(n), Int64(k), layout.panelN, layout.kr, out)
         let entry = (weights: out, kp: Int(qg_layout_k(Int64(k), layout.kr)))
