@@ -47,33 +47,30 @@ struct HugePagesTests {
             && FileManager.default.isReadableFile(atPath: "/proc/self/smaps")
     }
 
-    static func skipped(_ test: String) -> Bool {
-        if available { return false }
-        print("\(test) skipped: no transparent huge pages or /proc/self/smaps on this system")
-        return true
-    }
-
-    @Test("the advice marks the buffer's whole 2 MiB pages, and only buffers of at least one")
+    @Test("the advice marks the buffer's whole 2 MiB pages, and only buffers of at least one",
+          .enabled(if: HugePagesTests.available, "needs Linux with transparent huge pages and /proc/self/smaps"))
     func adviceMarksWholePages() throws {
-        if Self.skipped("adviceMarksWholePages") { return }
         // Fresh mappings of their own, so no earlier advice is on them.
         let bytes = 4 * Self.hugePage + 12_345
         let length = bytes + Self.hugePage
-        let advised = try #require(mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
-        let plain = try #require(mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+        let advisedMap = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        let plainMap = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         defer {
-            munmap(advised, length)
-            munmap(plain, length)
+            if advisedMap != MAP_FAILED { munmap(advisedMap, length) }
+            if plainMap != MAP_FAILED { munmap(plainMap, length) }
         }
-        #expect(advised != MAP_FAILED && plain != MAP_FAILED)
+        try #require(advisedMap != MAP_FAILED && plainMap != MAP_FAILED)
+        let advised = try #require(advisedMap), plain = try #require(plainMap)
         // An odd start, as a 64-byte aligned allocation may have.
         let buffer = advised + 4_160
         qg_advise_huge_pages(buffer, Int64(bytes))
         let page = try #require(Self.firstWholeHugePage(UnsafeRawPointer(buffer), bytes: bytes))
         #expect(Self.vmFlags(at: page)?.contains("hg") == true)
-        // The bytes before the first whole page are not advised (the advice
-        // stays inside the buffer), nor is a mapping that was not advised.
+        // The bytes before the first whole page and after the last are not
+        // advised (the advice stays inside the buffer; neither end is 2 MiB
+        // aligned), nor is a mapping that was not advised.
         #expect(Self.vmFlags(at: UInt(bitPattern: buffer))?.contains("hg") == false)
+        #expect(Self.vmFlags(at: UInt(bitPattern: buffer + bytes - 1))?.contains("hg") == false)
         #expect(Self.vmFlags(at: UInt(bitPattern: plain))?.contains("hg") == false)
         // Under 2 MiB, nothing is asked; nil and 0 are ignored.
         qg_advise_huge_pages(plain, Int64(Self.hugePage - 1))
@@ -82,15 +79,21 @@ struct HugePagesTests {
         #expect(Self.vmFlags(at: UInt(bitPattern: plain))?.contains("hg") == false)
     }
 
-    @Test("int8 and 4-bit packed weights of several MiB carry the advice")
+    @Test("int8 and 4-bit packed weights of several MiB carry the advice",
+          .enabled(if: HugePagesTests.available, "needs Linux with transparent huge pages and /proc/self/smaps"))
     func packedWeightsCarryTheAdvice() throws {
-        if Self.skipped("packedWeightsCarryTheAdvice") { return }
         let n = 2048, k = 6144 // 12 MiB of int8 weights, 6 MiB of nibbles
         let values = (0..<(n * k)).map { Int8(truncatingIfNeeded: $0 &* 7) }
         let int8 = try PackedWeights(weights: values, outputChannels: n, inputChannels: k, scales: .perTensor(0.01))
         let storage = int8.storage
-        let page = try #require(Self.firstWholeHugePage(UnsafeRawPointer(storage.packed), bytes: storage.packedBytes))
-        #expect(Self.vmFlags(at: page)?.contains("hg") == true)
+        // Aligned to 2 MiB, so every whole 2 MiB of it can be a huge page.
+        #expect(UInt(bitPattern: storage.packed) % UInt(Self.hugePage) == 0)
+        #expect(Self.vmFlags(at: UInt(bitPattern: storage.packed))?.contains("hg") == true)
+        // A copy in another layout (panels of 8 channels, K groups of 8), as
+        // some paths read, is allocated the same way.
+        let other = storage.weights(in: .init(panelN: 8, kr: 8))
+        #expect(UInt(bitPattern: other.weights) % UInt(Self.hugePage) == 0)
+        #expect(Self.vmFlags(at: UInt(bitPattern: other.weights))?.contains("hg") == true)
 
         let nibbles = values.map { max(-8, min(7, $0 >> 4)) }
         let int4 = try Int4Weights(values: nibbles, scales: [Float](repeating: 0.01, count: n * k / 32),

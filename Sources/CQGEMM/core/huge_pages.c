@@ -1,13 +1,13 @@
 // Transparent huge pages for packed weights.
 //
 // A decode step (M = 1 or 2) streams every weight once from memory, four
-// panels at a time. On 4 KiB pages each stream changes page every 4 KiB: a
-// TLB miss, and the hardware prefetchers, which do not cross a page, start
-// again. Backed by 2 MiB pages the same streams ran 1.06–1.17× faster on
-// Zen 4 (README). Linux gives huge pages to anonymous memory that asks for
-// them (madvise) when /sys/kernel/mm/transparent_hugepage/enabled is
-// "madvise", as distributions set it; "always" needs no asking and "never"
-// ignores it. Only the placement of the bytes changes, never a result.
+// panels at a time. On 4 KiB pages each stream changes page every 4 KiB and
+// takes a TLB miss there. Backed by 2 MiB pages the same streams ran up to
+// 1.25× faster on Zen 4 (README, `qgemm bench`). Linux gives huge pages to
+// anonymous memory that asks for them (madvise) when
+// /sys/kernel/mm/transparent_hugepage/enabled is "madvise", as many
+// distributions set it; "always" needs no asking and "never" ignores it.
+// Only the placement of the bytes changes, never a result.
 #include "qgemm.h"
 
 #if defined(__linux__)

@@ -116,11 +116,17 @@ public final class Int4Weights: Sendable {
         let packedBytes = Int(qg_w4_packed_bytes(n, k, g))
         var packed = [UInt8](unsafeUninitializedCapacity: packedBytes) { buffer, count in
             // Before the first write (qg_advise_huge_pages): decode streams these bytes from memory.
+            // An array cannot be aligned to 2 MiB: only its whole 2 MiB pages inside can be huge.
             qg_advise_huge_pages(buffer.baseAddress, Int64(packedBytes))
             buffer.initialize(repeating: 0)
             count = packedBytes
         }
-        var packedScales = [UInt16](repeating: 0, count: Int(qg_w4_scale_count(n, k, g)))
+        let scaleCount = Int(qg_w4_scale_count(n, k, g))
+        var packedScales = [UInt16](unsafeUninitializedCapacity: scaleCount) { buffer, count in
+            qg_advise_huge_pages(buffer.baseAddress, Int64(scaleCount * MemoryLayout<UInt16>.stride))
+            buffer.initialize(repeating: 0)
+            count = scaleCount
+        }
         values.withUnsafeBufferPointer { q in
             halves.withUnsafeBufferPointer { s in
                 packed.withUnsafeMutableBufferPointer { p in

@@ -17,11 +17,11 @@ import Foundation
 /// `255·Σ_k |q_W[n,k]| + |q_b[n]| ≤ 2^31 − 1`, independent of Z_X and of the
 /// kernel path. Instances are immutable and safe to share between threads.
 ///
-/// On Linux, packed weights of 2 MiB or more ask for transparent huge pages
-/// (`madvise`) before they are written: a decode step streams every weight
-/// from memory, and 2 MiB pages spare it a TLB miss and a restart of the
-/// hardware prefetchers every 4 KiB. Where the system's setting is `never`,
-/// nothing changes; results never depend on it.
+/// On Linux, packed weights of 2 MiB or more are aligned to 2 MiB and ask for
+/// transparent huge pages (`madvise`) before they are written: a decode step
+/// streams every weight from memory, and 2 MiB pages spare it a TLB miss every
+/// 4 KiB. Where the system's setting is `never`, nothing changes; results
+/// never depend on it.
 ///
 /// ```swift
 /// let w: [Float] = ...            // 64 × 256, row-major [N×K]
@@ -361,9 +361,7 @@ final class Storage {
             let p = raw.bindMemory(to: T.self, capacity: max(count, 1))
             return p
         }
-        packed = alloc(packedBytes, Int8.self)
-        // Before the packing first writes it (qg_advise_huge_pages).
-        qg_advise_huge_pages(packed, Int64(packedBytes))
+        packed = Self.allocateWeights(packedBytes).bindMemory(to: Int8.self, capacity: max(packedBytes, 1))
         // Per-channel arrays are padded to whole panels: the SIMD epilogues
         // read whole vectors of channels (qg_gemm in qgemm.h).
         let np = Int(qg_packed_n(Int64(n)))
@@ -375,6 +373,16 @@ final class Storage {
         weightScale = alloc(np, Float.self); weightScale.initialize(repeating: 0, count: np)
         floatMultiplier = alloc(np, Float.self); floatMultiplier.initialize(repeating: 0, count: np)
         floatBias = alloc(np, Float.self); floatBias.initialize(repeating: 0, count: np)
+    }
+
+    /// Memory for `bytes` of packed weights, before anything writes them: from
+    /// 2 MiB up aligned to 2 MiB, so that all of it but the tail can be huge
+    /// pages, and advised so (qg_advise_huge_pages); 64-byte aligned below.
+    static func allocateWeights(_ bytes: Int) -> UnsafeMutableRawPointer {
+        let hugePage = 2 << 20
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: bytes >= hugePage ? hugePage : 64)
+        qg_advise_huge_pages(raw, Int64(bytes))
+        return raw
     }
 
     /// Weights repacked for kernels that read a layout of their own, keyed by
@@ -392,9 +400,7 @@ final class Storage {
         defer { layoutLock.unlock() }
         if let found = otherLayouts[layout] { return (UnsafePointer(found.weights), found.kp) }
         let bytes = Int(qg_layout_size(Int64(n), Int64(k), layout.panelN, layout.kr))
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
-        qg_advise_huge_pages(raw, Int64(bytes))
-        let out = raw.bindMemory(to: Int8.self, capacity: max(bytes, 1))
+        let out = Self.allocateWeights(bytes).bindMemory(to: Int8.self, capacity: max(bytes, 1))
         qg_repack_weights(packed, Int64(n), Int64(k), layout.panelN, layout.kr, out)
         let entry = (weights: out, kp: Int(qg_layout_k(Int64(k), layout.kr)))
         otherLayouts[layout] = entry
