@@ -10,7 +10,7 @@ import Testing
 /// mapping that holds the buffer's whole 2 MiB pages, in /proc/self/smaps.
 @Suite("huge pages for packed weights")
 struct HugePagesTests {
-    static let hugePage = 2 << 20
+    static let hugePage = Int(QG_HUGE_PAGE_BYTES)
 
     /// The VmFlags of the mapping that contains `address`, or nil when
     /// /proc/self/smaps cannot be read or has no such mapping.

@@ -15,15 +15,13 @@
 #include <sys/mman.h>
 #endif
 
-enum { QG_HUGE_PAGE = 2 << 20 };
-
 void qg_advise_huge_pages(void *p, int64_t bytes) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (!p || bytes < QG_HUGE_PAGE) return;
+    if (!p || bytes < QG_HUGE_PAGE_BYTES) return;
     // Only whole 2 MiB pages inside the buffer can be huge; the advice covers
     // them and nothing outside the buffer.
-    const uintptr_t start = ((uintptr_t)p + QG_HUGE_PAGE - 1) & ~(uintptr_t)(QG_HUGE_PAGE - 1);
-    const uintptr_t end = ((uintptr_t)p + (uintptr_t)bytes) & ~(uintptr_t)(QG_HUGE_PAGE - 1);
+    const uintptr_t start = ((uintptr_t)p + QG_HUGE_PAGE_BYTES - 1) & ~(uintptr_t)(QG_HUGE_PAGE_BYTES - 1);
+    const uintptr_t end = ((uintptr_t)p + (uintptr_t)bytes) & ~(uintptr_t)(QG_HUGE_PAGE_BYTES - 1);
     if (end > start) (void)madvise((void *)start, end - start, MADV_HUGEPAGE); // advice: a refusal changes nothing
 #else
     (void)p;

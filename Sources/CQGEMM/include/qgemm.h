@@ -66,6 +66,9 @@ int qg_cpus_within_quota(int cpus, double quota);
 /// sizes from it, with a default where it is 0.
 int64_t qg_cpu_cache_bytes(int level);
 
+/// The huge page of qg_advise_huge_pages: 2 MiB.
+#define QG_HUGE_PAGE_BYTES 2097152
+
 /// Asks Linux to back the whole 2 MiB pages inside [p, p + bytes) with
 /// transparent huge pages (madvise MADV_HUGEPAGE), before the memory is first
 /// written: weights streamed from memory read faster so. Advice only: nothing

@@ -113,20 +113,8 @@ public final class Int4Weights: Sendable {
         self.scales = halves.map { qg_f32_from_f16($0) }
         self.bias = bias
         let n = Int64(outputChannels), k = Int64(inputChannels), g = Self.packingGroup(groupSize, k: inputChannels)
-        let packedBytes = Int(qg_w4_packed_bytes(n, k, g))
-        var packed = [UInt8](unsafeUninitializedCapacity: packedBytes) { buffer, count in
-            // Before the first write (qg_advise_huge_pages): decode streams these bytes from memory.
-            // An array cannot be aligned to 2 MiB: only its whole 2 MiB pages inside can be huge.
-            qg_advise_huge_pages(buffer.baseAddress, Int64(packedBytes))
-            buffer.initialize(repeating: 0)
-            count = packedBytes
-        }
-        let scaleCount = Int(qg_w4_scale_count(n, k, g))
-        var packedScales = [UInt16](unsafeUninitializedCapacity: scaleCount) { buffer, count in
-            qg_advise_huge_pages(buffer.baseAddress, Int64(scaleCount * MemoryLayout<UInt16>.stride))
-            buffer.initialize(repeating: 0)
-            count = scaleCount
-        }
+        var packed: [UInt8] = Self.zerosAdvisedHuge(Int(qg_w4_packed_bytes(n, k, g)))
+        var packedScales: [UInt16] = Self.zerosAdvisedHuge(Int(qg_w4_scale_count(n, k, g)))
         values.withUnsafeBufferPointer { q in
             halves.withUnsafeBufferPointer { s in
                 packed.withUnsafeMutableBufferPointer { p in
@@ -139,6 +127,17 @@ public final class Int4Weights: Sendable {
         self.packed = packed
         self.packedScales = packedScales
         paddedBias = bias.map { $0 + [Float](repeating: 0, count: Int(qg_packed_n(n)) - outputChannels) }
+    }
+
+    /// `count` zeros, their memory advised for huge pages before the first write
+    /// (qg_advise_huge_pages): decode streams the packed bytes from memory. An
+    /// array cannot be aligned to 2 MiB: only its whole 2 MiB pages inside can be huge.
+    private static func zerosAdvisedHuge<T: FixedWidthInteger>(_ count: Int) -> [T] {
+        [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+            qg_advise_huge_pages(buffer.baseAddress, Int64(count * MemoryLayout<T>.stride))
+            buffer.initialize(repeating: 0)
+            initialized = count
+        }
     }
 
     /// Quantizes Float weights, row-major `[N×K]`, group by group with the

@@ -379,7 +379,7 @@ final class Storage {
     /// 2 MiB up aligned to 2 MiB, so that all of it but the tail can be huge
     /// pages, and advised so (qg_advise_huge_pages); 64-byte aligned below.
     static func allocateWeights(_ bytes: Int) -> UnsafeMutableRawPointer {
-        let hugePage = 2 << 20
+        let hugePage = Int(QG_HUGE_PAGE_BYTES)
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: bytes >= hugePage ? hugePage : 64)
         qg_advise_huge_pages(raw, Int64(bytes))
         return raw
