@@ -1,0 +1,331 @@
+internal import CQGEMM
+
+// The product of two Float matrices that are both known only at call time
+// (attention's Q·Kᵀ and P·V): each operand is quantized the way the library
+// already quantizes its kind (A as a dynamic layer's input, B as weights), B
+// is packed, and the GEMM runs with Float output. Every step is an existing
+// one, so the result is theirs bit for bit.
+
+/// `Y = A·Bᵀ` (or `A·B`) for two Float matrices quantized per call: the int8
+/// product of two activations, such as attention's scores `Q·Kᵀ` and context
+/// `P·V`.
+///
+/// Per call:
+/// - A [M×K] is quantized per row exactly as a dynamic-mode
+///   ``QuantizedLinear`` quantizes its input (``InputGranularity/perRow``):
+///   uint8, `S_A[m]` and `Z_A[m]` from the row's range;
+/// - B's N output channels are quantized exactly as
+///   ``PackedWeights/init(quantizing:outputChannels:inputChannels:layout:granularity:bias:input:output:rounding:clamp:)``
+///   quantizes weights per channel: int8, symmetric, `S_B[n] = absMax/127`
+///   (1 for a channel of zeros), values in −127...127; then packed for the
+///   kernel path;
+/// - `y[m][n] = Float(acc)·(S_A[m]·S_B[n])` with the exact int32
+///   `acc = Σ_k q_B[n,k]·(q_A[m,k] − Z_A[m])`, as
+///   ``PackedWeights/gemmDynamic(_:rows:rowStride:rowScales:rowZeroPoints:into:outputRowStride:kernel:threads:)``
+///   writes it.
+///
+/// So `multiply` gives the bits of packing B with `PackedWeights(quantizing:)`
+/// and calling a dynamic layer with those weights on A, on every kernel path
+/// and thread count, without allocating once its buffers have grown to the
+/// largest shape seen. Keep one per task or thread, as with
+/// ``QuantizedLinear/Workspace``.
+///
+/// ```swift
+/// var product = ActivationProduct()
+/// // scores [t×t] = Q [t×64] · Kᵀ, both rows of a [t×384] projection
+/// try product.multiply(q, rows: t, inputChannels: 64, rowStride: 384,
+///                      by: k, outputChannels: t, layout: .outputMajor, bRowStride: 384, into: scores)
+/// // context [t×64] = P [t×t] · V, V's rows the [t×64] of one head
+/// try product.multiply(p, rows: t, inputChannels: t,
+///                      by: v, outputChannels: 64, layout: .inputMajor, bRowStride: 384,
+///                      into: context, outputRowStride: 384)
+/// ```
+public struct ActivationProduct: Sendable {
+    // A, quantized.
+    var aValues: [UInt8] = [], aScales: [Float] = [], aZeros: [Int32] = []
+    var aMins: [Float] = [], aMaxs: [Float] = []
+    // B: transposed (inputMajor), quantized, packed (shared layout and the path's own).
+    var bTransposed: [Float] = [], bValues: [Int8] = [], bScales: [Float] = [], bZeros: [Int32] = []
+    var bMins: [Float] = [], bMaxs: [Float] = []
+    var packed: [Int8] = [], repacked: [Int8] = []
+    var rowSums64: [Int64] = [], absSums64: [Int64] = [], rowSums: [Int32] = [], weightScales: [Float] = []
+
+    /// Empty buffers; the first call of each size grows them.
+    public init() {}
+
+    /// Bytes its buffers hold now.
+    public var byteCount: Int {
+        aValues.count + bValues.count + packed.count + repacked.count
+            + 4 * (aScales.count + aZeros.count + aMins.count + aMaxs.count + bTransposed.count + bScales.count
+                + bZeros.count + bMins.count + bMaxs.count + rowSums.count + weightScales.count)
+            + 8 * (rowSums64.count + absSums64.count)
+    }
+
+    /// y [rows × N] ← A·Bᵀ (B [N×K], ``PackedWeights/Layout/outputMajor``) or
+    /// A·B (B [K×N], ``PackedWeights/Layout/inputMajor``), both quantized in
+    /// this call (see the type's description for the arithmetic).
+    ///
+    /// - Parameters:
+    ///   - a: A, row m at `a[m·rowStride ..< m·rowStride + K]`.
+    ///   - rows: M ≥ 0. M = 0 writes nothing.
+    ///   - inputChannels: K ≥ 1, at most 66,311 (so that `255·127·K` fits the
+    ///     int32 accumulator whatever the values).
+    ///   - rowStride: elements between rows of `a` (≥ K; default K).
+    ///   - b: B; its rows are output channels (outputMajor: N rows of K) or
+    ///     inputs (inputMajor: K rows of N).
+    ///   - outputChannels: N ≥ 1.
+    ///   - layout: how B is laid out.
+    ///   - bRowStride: elements between B's rows (≥ its row; default its row).
+    ///   - y: output, row m at `y[m·outputRowStride ..< m·outputRowStride + N]`;
+    ///     must overlap neither `a` nor `b`.
+    ///   - outputRowStride: elements between rows of `y` (≥ N; default N).
+    ///   - kernel: the kernel path (default ``KernelPath/processDefault``).
+    ///   - threads: a ceiling on the threads to use, 1...1024 (default: all cores).
+    /// - Throws: ``QGEMMError`` `.invalidShape` for a negative M, K or N
+    ///   below 1, K above 66,311 or sizes that overflow Int; `.invalidStride`
+    ///   for a stride shorter than its row; `.bufferTooSmall`; `.aliasing`;
+    ///   `.invalidValue` for NaN or ±Inf in A or B (naming the element);
+    ///   `.invalidScale` for a row of A or a channel of B whose range is so
+    ///   narrow that its scale rounds to 0 in Float; `.unsupportedKernel`;
+    ///   `.invalidArgument` for `threads` outside 1...1024 or scratch memory
+    ///   that cannot be allocated. Nothing is written to `y` then, except in
+    ///   that last case.
+    public mutating func multiply(
+        _ a: UnsafeBufferPointer<Float>, rows: Int, inputChannels: Int, rowStride: Int? = nil,
+        by b: UnsafeBufferPointer<Float>, outputChannels: Int, layout: PackedWeights.Layout, bRowStride: Int? = nil,
+        into y: UnsafeMutableBufferPointer<Float>, outputRowStride: Int? = nil,
+        kernel: KernelPath? = nil, threads: Int? = nil
+    ) throws {
+        let m = rows, k = inputChannels, n = outputChannels
+        guard m >= 0 else { throw QGEMMError(.invalidShape, "rows (M) must be ≥ 0, got \(m)") }
+        guard k >= 1, n >= 1 else {
+            throw QGEMMError(.invalidShape, "inputChannels (K) and outputChannels (N) must be ≥ 1, got K = \(k), N = \(n)")
+        }
+        guard k <= Self.maxInputChannels else {
+            throw QGEMMError(.invalidShape,
+                             "K = \(k) exceeds \(Self.maxInputChannels): 255·127·K could overflow the int32 accumulator")
+        }
+        let bRow = layout == .outputMajor ? k : n, bRows = layout == .outputMajor ? n : k
+        let lda = rowStride ?? k, ldb = bRowStride ?? bRow, ldy = outputRowStride ?? n
+        guard lda >= k else { throw QGEMMError(.invalidStride, "A's row stride \(lda) is smaller than a row (K = \(k))") }
+        guard ldb >= bRow else { throw QGEMMError(.invalidStride, "B's row stride \(ldb) is smaller than a row (\(bRow))") }
+        guard ldy >= n else { throw QGEMMError(.invalidStride, "output row stride \(ldy) is smaller than a row (N = \(n))") }
+        let aNeed = try Self.elements(rows: m, stride: lda, row: k, what: "A")
+        let bNeed = try Self.elements(rows: bRows, stride: ldb, row: bRow, what: "B")
+        let yNeed = try Self.elements(rows: m, stride: ldy, row: n, what: "the output")
+        let (_, o1) = m.multipliedReportingOverflow(by: k), (_, o2) = n.multipliedReportingOverflow(by: k)
+        guard !o1, !o2 else { throw QGEMMError(.invalidShape, "M = \(m), N = \(n) and K = \(k) overflow Int") }
+        guard a.count >= aNeed else {
+            throw QGEMMError(.bufferTooSmall, "A holds \(a.count) values; \(m) rows of K = \(k) with stride \(lda) need \(aNeed)")
+        }
+        guard b.count >= bNeed else {
+            throw QGEMMError(.bufferTooSmall, "B holds \(b.count) values; \(bRows) rows of \(bRow) with stride \(ldb) need \(bNeed)")
+        }
+        guard y.count >= yNeed else {
+            throw QGEMMError(.bufferTooSmall, "the output holds \(y.count) values; \(m) rows of N = \(n) with stride \(ldy) need \(yNeed)")
+        }
+        if m > 0 {
+            try Self.checkApart(y, yNeed, a, aNeed, "A")
+            try Self.checkApart(y, yNeed, b, bNeed, "B")
+        }
+        let path = try KernelPath.choose(kernel)
+        let nThreads = try PackedWeights.checkThreads(threads)
+        guard m > 0, let aBase = a.baseAddress, let bBase = b.baseAddress, let yBase = y.baseAddress else { return }
+
+        try quantizeA(aBase, m: m, k: k, lda: lda)
+        try quantizeAndPackB(bBase, n: n, k: k, ldb: ldb, layout: layout)
+
+        let number = path.cValue ?? -1
+        var panelN: Int32 = 0, kr: Int32 = 0
+        var kp = Int(qg_packed_k(Int64(k)))
+        let ownLayout = qg_path_layout(number, &panelN, &kr) == 0
+            && !(panelN == Int32(QG_PANEL_N) && kr == Int32(QG_K_GROUP))
+        if ownLayout {
+            Self.grow(&repacked, Int(qg_layout_size(Int64(n), Int64(k), panelN, kr)))
+            packed.withUnsafeBufferPointer { p in
+                repacked.withUnsafeMutableBufferPointer { r in
+                    qg_repack_weights(p.baseAddress!, Int64(n), Int64(k), panelN, kr, r.baseAddress!)
+                }
+            }
+            kp = Int(qg_layout_k(Int64(k), kr))
+        }
+        var args = qg_gemm_args()
+        args.m = Int64(m); args.n = Int64(n); args.k = Int64(k)
+        args.ldx = Int64(k)
+        args.x_unsigned = 1
+        args.kp = Int64(kp)
+        args.y = UnsafeMutableRawPointer(yBase)
+        args.ldy = Int64(ldy)
+        args.out_type = QG_OUT_FLOAT
+        let status = aValues.withUnsafeBufferPointer { x in
+            aScales.withUnsafeBufferPointer { rowScale in
+                aZeros.withUnsafeBufferPointer { rowZero in
+                    (ownLayout ? repacked : packed).withUnsafeBufferPointer { w in
+                        rowSums.withUnsafeBufferPointer { rowSum in
+                            weightScales.withUnsafeBufferPointer { scale in
+                                args.x = UnsafeRawPointer(x.baseAddress!)
+                                args.row_scale = rowScale.baseAddress
+                                args.row_zero_point = rowZero.baseAddress
+                                args.w = w.baseAddress
+                                args.row_sum = rowSum.baseAddress
+                                args.weight_scale = scale.baseAddress
+                                return qg_gemm(&args, number, nThreads)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        switch status {
+        case 0: return
+        case -2: throw QGEMMError(.invalidArgument, "could not allocate per-thread scratch memory for kernel path '\(path)'")
+        default: throw QGEMMError(.unsupportedKernel, "kernel path '\(path)' is not supported on this CPU")
+        }
+    }
+
+    /// Array form of ``multiply(_:rows:inputChannels:rowStride:by:outputChannels:layout:bRowStride:into:outputRowStride:kernel:threads:)``:
+    /// `a` holds exactly rows·K values, `b` exactly N·K; returns y [rows × N].
+    public mutating func multiply(
+        _ a: [Float], rows: Int, inputChannels: Int, by b: [Float], outputChannels: Int, layout: PackedWeights.Layout,
+        kernel: KernelPath? = nil, threads: Int? = nil
+    ) throws -> [Float] {
+        try PackedWeights.checkExactCount(a.count, rows: rows, k: inputChannels, n: outputChannels)
+        let (need, overflow) = outputChannels.multipliedReportingOverflow(by: inputChannels)
+        guard !overflow, b.count == need, outputChannels >= 1, inputChannels >= 1 else {
+            throw QGEMMError(.invalidShape,
+                             "B holds \(b.count) values; N = \(outputChannels) × K = \(inputChannels) need exactly \(overflow ? "more than Int holds" : "\(need)")")
+        }
+        var y = [Float](repeating: 0, count: rows * outputChannels)
+        try a.withUnsafeBufferPointer { ab in
+            try b.withUnsafeBufferPointer { bb in
+                try y.withUnsafeMutableBufferPointer { yb in
+                    try multiply(ab, rows: rows, inputChannels: inputChannels, by: bb, outputChannels: outputChannels,
+                                 layout: layout, into: yb, kernel: kernel, threads: threads)
+                }
+            }
+        }
+        return y
+    }
+
+    /// The largest K whose worst-case accumulator, 255·127·K, fits in int32.
+    public static let maxInputChannels = Int(Int32.max) / (255 * 127)
+
+    // MARK: Steps
+
+    /// A's per-row parameters and uint8 values, as a dynamic layer's per-row input.
+    private mutating func quantizeA(_ a: UnsafePointer<Float>, m: Int, k: Int, lda: Int) throws {
+        Self.grow(&aMins, m); Self.grow(&aMaxs, m); Self.grow(&aScales, m); Self.grow(&aZeros, m)
+        Self.grow(&aValues, m * k)
+        let bad = aMins.withUnsafeMutableBufferPointer { lo in
+            aMaxs.withUnsafeMutableBufferPointer { hi in
+                qg_row_min_max(a, Int64(m), Int64(k), Int64(lda), lo.baseAddress!, hi.baseAddress!)
+            }
+        }
+        guard bad < 0 else {
+            let r = Int(bad) / k, c = Int(bad) % k
+            throw QGEMMError(.invalidValue, "A [\(r), \(c)] is \(a[r * lda + c]); it cannot be quantized")
+        }
+        for r in 0..<m {
+            let p = try QuantizationParameters(observedMin: aMins[r], observedMax: aMaxs[r], type: .uint8)
+            aScales[r] = p.scale
+            aZeros[r] = p.zeroPoint
+        }
+        aValues.withUnsafeMutableBufferPointer { q in
+            aScales.withUnsafeBufferPointer { s in
+                aZeros.withUnsafeBufferPointer { z in
+                    qg_quantize_rows(a, Int64(m), Int64(k), Int64(lda), s.baseAddress!, z.baseAddress!, 1, q.baseAddress!, Int64(k))
+                }
+            }
+        }
+    }
+
+    /// B's channels quantized as symmetric per-channel weights, then packed in
+    /// the shared layout with their row sums; the per-channel arrays padded to
+    /// whole panels (the SIMD epilogues read whole vectors).
+    private mutating func quantizeAndPackB(_ b: UnsafePointer<Float>, n: Int, k: Int, ldb: Int,
+                                           layout: PackedWeights.Layout) throws {
+        Self.grow(&bMins, n); Self.grow(&bMaxs, n); Self.grow(&bScales, n); Self.grow(&bZeros, n)
+        Self.grow(&bValues, n * k)
+        // Channel rows [N×K]: B itself (outputMajor) or its transpose.
+        var rowsBase = b, rowsStride = ldb
+        if layout == .inputMajor {
+            Self.grow(&bTransposed, n * k)
+            bTransposed.withUnsafeMutableBufferPointer { t in
+                for kk in 0..<k {
+                    let src = b + kk * ldb
+                    for c in 0..<n { t[c * k + kk] = src[c] }
+                }
+            }
+            rowsStride = k
+        }
+        try bTransposed.withUnsafeBufferPointer { t in
+            if layout == .inputMajor { rowsBase = t.baseAddress! }
+            let bad = bMins.withUnsafeMutableBufferPointer { lo in
+                bMaxs.withUnsafeMutableBufferPointer { hi in
+                    qg_row_min_max(rowsBase, Int64(n), Int64(k), Int64(rowsStride), lo.baseAddress!, hi.baseAddress!)
+                }
+            }
+            guard bad < 0 else {
+                let c = Int(bad) / k, kk = Int(bad) % k
+                let (r, col) = layout == .outputMajor ? (c, kk) : (kk, c)
+                throw QGEMMError(.invalidValue, "B [\(r), \(col)] is \(b[r * ldb + col]); it cannot be quantized")
+            }
+            for c in 0..<n {
+                let p = try QuantizationParameters.symmetricWeights(absMax: Swift.max(-bMins[c], bMaxs[c]))
+                bScales[c] = p.scale
+                bZeros[c] = 0
+            }
+            bValues.withUnsafeMutableBufferPointer { q in
+                bScales.withUnsafeBufferPointer { s in
+                    bZeros.withUnsafeBufferPointer { z in
+                        q.withMemoryRebound(to: UInt8.self) { q8 in
+                            qg_quantize_rows(rowsBase, Int64(n), Int64(k), Int64(rowsStride), s.baseAddress!, z.baseAddress!, 0,
+                                             q8.baseAddress!, Int64(k))
+                        }
+                    }
+                }
+                // −127...127 as the weights' rule: only a scale that lost bits
+                // (absMax/127 below Float's normal range) can give −128.
+                for c in 0..<n where bScales[c] < Float.leastNormalMagnitude {
+                    for i in (c * k)..<(c * k + k) where q[i] == -128 { q[i] = -127 }
+                }
+            }
+        }
+        let np = Int(qg_packed_n(Int64(n)))
+        Self.grow(&packed, Int(qg_packed_size(Int64(n), Int64(k))))
+        Self.grow(&rowSums64, n); Self.grow(&absSums64, n); Self.grow(&rowSums, np); Self.grow(&weightScales, np)
+        bValues.withUnsafeBufferPointer { q in
+            packed.withUnsafeMutableBufferPointer { p in
+                rowSums64.withUnsafeMutableBufferPointer { rs in
+                    absSums64.withUnsafeMutableBufferPointer { ab in
+                        qg_pack_weights(q.baseAddress!, Int64(k), 1, Int64(n), Int64(k), p.baseAddress!, rs.baseAddress!, ab.baseAddress!)
+                    }
+                }
+            }
+        }
+        for c in 0..<np {
+            rowSums[c] = c < n ? Int32(rowSums64[c]) : 0
+            weightScales[c] = c < n ? bScales[c] : 0
+        }
+    }
+
+    private static func grow<T: Numeric>(_ a: inout [T], _ count: Int) { QuantizedLinear.Workspace.grow(&a, to: count) }
+
+    private static func elements(rows: Int, stride: Int, row: Int, what: String) throws(QGEMMError) -> Int {
+        if rows == 0 { return 0 }
+        let (a, o1) = (rows - 1).multipliedReportingOverflow(by: stride)
+        let (b, o2) = a.addingReportingOverflow(row)
+        guard !o1, !o2 else { throw QGEMMError(.invalidShape, "\(what): \(rows) rows with stride \(stride) overflow Int") }
+        return b
+    }
+
+    private static func checkApart(_ y: UnsafeMutableBufferPointer<Float>, _ yCount: Int, _ x: UnsafeBufferPointer<Float>,
+                                   _ xCount: Int, _ what: String) throws(QGEMMError) {
+        guard let yp = y.baseAddress, let xp = x.baseAddress, yCount > 0, xCount > 0 else { return }
+        let ys = UInt(bitPattern: yp), ye = ys + UInt(yCount * 4)
+        let xs = UInt(bitPattern: xp), xe = xs + UInt(xCount * 4)
+        guard xe <= ys || ye <= xs else {
+            throw QGEMMError(.aliasing, "the output buffer overlaps \(what); use separate buffers")
+        }
+    }
+}

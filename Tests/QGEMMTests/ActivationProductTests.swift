@@ -1,0 +1,186 @@
+import Testing
+import QGEMM
+
+/// ActivationProduct against its contract: the bits of B packed by
+/// PackedWeights(quantizing:) per channel and a dynamic GEMM on A quantized
+/// per row, on the reference path.
+@Suite("Activation × activation product")
+struct ActivationProductTests {
+    /// Full-range Float values: most within ±8, some far out, some zeros, some
+    /// of one sign only, so rows have wide and narrow ranges and zero points
+    /// across uint8.
+    func values(_ count: Int, _ rng: inout SplitMix64) -> [Float] {
+        (0..<count).map { _ in
+            let u = Float(Int32(truncatingIfNeeded: rng.next())) / 2_147_483_648
+            switch rng.next() % 16 {
+            case 0: return u * 3000
+            case 1: return 0
+            case 2: return abs(u) * 5
+            default: return u * 8
+            }
+        }
+    }
+
+    /// The contract spelled with the library's other public pieces.
+    func expected(_ a: [Float], m: Int, k: Int, _ b: [Float], n: Int, layout: PackedWeights.Layout) throws -> [Float] {
+        let packed = try PackedWeights(quantizing: b, outputChannels: n, inputChannels: k, layout: layout, granularity: .perChannel)
+        var q = [UInt8](), scales = [Float](), zeros = [Int32]()
+        for r in 0..<m {
+            let row = Array(a[(r * k)..<(r * k + k)])
+            let p = try QuantizationParameters(observedMin: row.min()!, observedMax: row.max()!, type: .uint8)
+            q += try quantize(row, parameters: p) as [UInt8]
+            scales.append(p.scale)
+            zeros.append(p.zeroPoint)
+        }
+        return try packed.gemmDynamic(q, rows: m, rowScales: scales, rowZeroPoints: zeros, kernel: .reference)
+    }
+
+    /// Every path this CPU runs, both layouts of B, tails in M, N and K
+    /// around the tiles (12 and 2 rows, 16-channel panels, 4-deep K groups),
+    /// 1 and 2 threads, a row of A and a channel of B all zero.
+    @Test func givesTheContractsBitsOnEveryPath() throws {
+        var rng = SplitMix64(seed: 0xA11E)
+        var product = ActivationProduct()
+        for (m, k, n) in [(1, 1, 1), (2, 3, 17), (3, 64, 16), (12, 130, 33), (13, 5, 64), (25, 68, 65), (128, 64, 128)] {
+            for layout in [PackedWeights.Layout.outputMajor, .inputMajor] {
+                var a = values(m * k, &rng), b = values(n * k, &rng)
+                for i in 0..<k { a[(m - 1) * k + i] = 0 }
+                for i in 0..<k { b[layout == .outputMajor ? i : i * n] = 0 }
+                let want = try expected(a, m: m, k: k, b, n: n, layout: layout)
+                for path in KernelPath.available {
+                    for threads in [1, 2] {
+                        let got = try product.multiply(a, rows: m, inputChannels: k, by: b, outputChannels: n, layout: layout,
+                                                       kernel: path, threads: threads)
+                        #expect(got.map(\.bitPattern) == want.map(\.bitPattern),
+                                "\(path) \(m)×\(k)×\(n) \(layout) \(threads) threads")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Strided A, B and Y, as attention reads one head out of a wider
+    /// projection: the bits of the same values given compactly, and nothing
+    /// written between the output's rows.
+    @Test func stridedOperandsGiveTheCompactBits() throws {
+        var rng = SplitMix64(seed: 0x5171)
+        var product = ActivationProduct()
+        let m = 19, k = 40, n = 23, lda = 97, ldb = 71, ldy = 50
+        for layout in [PackedWeights.Layout.outputMajor, .inputMajor] {
+            let bRows = layout == .outputMajor ? n : k, bRow = layout == .outputMajor ? k : n
+            let aWide = values(m * lda, &rng), bWide = values(bRows * ldb, &rng)
+            let a = (0..<m).flatMap { aWide[($0 * lda)..<($0 * lda + k)] }
+            let b = (0..<bRows).flatMap { bWide[($0 * ldb)..<($0 * ldb + bRow)] }
+            let want = try expected(a, m: m, k: k, b, n: n, layout: layout)
+            for path in KernelPath.available {
+                var y = [Float](repeating: -7, count: m * ldy)
+                try aWide.withUnsafeBufferPointer { ab in
+                    try bWide.withUnsafeBufferPointer { bb in
+                        try y.withUnsafeMutableBufferPointer { yb in
+                            try product.multiply(ab, rows: m, inputChannels: k, rowStride: lda, by: bb, outputChannels: n,
+                                                 layout: layout, bRowStride: ldb, into: yb, outputRowStride: ldy, kernel: path)
+                        }
+                    }
+                }
+                let rowsOfY = (0..<m).flatMap { y[($0 * ldy)..<($0 * ldy + n)] }
+                #expect(rowsOfY.map(\.bitPattern) == want.map(\.bitPattern), "\(path) \(layout)")
+                #expect((0..<m).allSatisfy { r in y[(r * ldy + n)..<(r * ldy + ldy)].allSatisfy { $0 == -7 } }, "\(path) \(layout)")
+            }
+        }
+    }
+
+    /// The result is close to the Float product: each output within the
+    /// rounding of both operands (half a step of A and of B per term).
+    @Test func isCloseToTheFloatProduct() throws {
+        var rng = SplitMix64(seed: 0xF10A7)
+        var product = ActivationProduct()
+        let m = 9, k = 50, n = 11
+        let a = values(m * k, &rng), b = values(n * k, &rng)
+        let y = try product.multiply(a, rows: m, inputChannels: k, by: b, outputChannels: n, layout: .outputMajor)
+        for r in 0..<m {
+            let row = a[(r * k)..<(r * k + k)]
+            let stepA = (max(row.max()!, 0) - min(row.min()!, 0)) / 255
+            for c in 0..<n {
+                let channel = b[(c * k)..<(c * k + k)]
+                let stepB = channel.map(abs).max()! / 127
+                var exact = 0.0, bound = 0.0
+                for i in 0..<k {
+                    let x = Double(a[r * k + i]), w = Double(b[c * k + i])
+                    exact += x * w
+                    bound += Double(stepA) / 2 * (abs(w) + Double(stepB) / 2) + Double(stepB) / 2 * abs(x)
+                }
+                #expect(abs(Double(y[r * n + c]) - exact) <= bound * 1.001 + 1e-3, "[\(r), \(c)]")
+            }
+        }
+    }
+
+    /// Once its buffers have grown, a call keeps them: the same byte count
+    /// after calls of that size or smaller.
+    @Test func keepsItsBuffers() throws {
+        var rng = SplitMix64(seed: 0xB0F)
+        var product = ActivationProduct()
+        #expect(product.byteCount == 0)
+        _ = try product.multiply(values(32 * 64, &rng), rows: 32, inputChannels: 64, by: values(48 * 64, &rng),
+                                 outputChannels: 48, layout: .inputMajor)
+        let grown = product.byteCount
+        #expect(grown > 0)
+        for (m, k, n) in [(32, 64, 48), (5, 20, 7), (1, 64, 48)] {
+            _ = try product.multiply(values(m * k, &rng), rows: m, inputChannels: k, by: values(n * k, &rng),
+                                     outputChannels: n, layout: .inputMajor)
+            #expect(product.byteCount == grown)
+        }
+    }
+
+    /// Bad input gets a typed error and leaves the output as it was.
+    @Test func refusesBadInput() throws {
+        var product = ActivationProduct()
+        let a = [Float](repeating: 1, count: 12), b = [Float](repeating: 2, count: 8)
+        func code(_ body: () throws -> Void) -> QGEMMError.Code? {
+            do { try body(); return nil } catch let e as QGEMMError { return e.code } catch { return nil }
+        }
+        #expect(code { _ = try product.multiply(a, rows: -1, inputChannels: 4, by: b, outputChannels: 2, layout: .outputMajor) } == .invalidShape)
+        #expect(code { _ = try product.multiply(a, rows: 3, inputChannels: 4, by: b, outputChannels: 3, layout: .outputMajor) } == .invalidShape)
+        #expect(code { _ = try product.multiply([], rows: 0, inputChannels: 0, by: [], outputChannels: 2, layout: .outputMajor) } == .invalidShape)
+        var nan = a
+        nan[6] = .nan
+        #expect(code { _ = try product.multiply(nan, rows: 3, inputChannels: 4, by: b, outputChannels: 2, layout: .outputMajor) } == .invalidValue)
+        var inf = b
+        inf[5] = -.infinity
+        #expect(code { _ = try product.multiply(a, rows: 3, inputChannels: 4, by: inf, outputChannels: 2, layout: .inputMajor) } == .invalidValue)
+        var tiny = b
+        for i in 0..<4 { tiny[i] = Float.leastNonzeroMagnitude }
+        #expect(code { _ = try product.multiply(a, rows: 3, inputChannels: 4, by: tiny, outputChannels: 2, layout: .outputMajor) } == .invalidScale)
+        let big = ActivationProduct.maxInputChannels + 1
+        let wide = [Float](repeating: 1, count: big)
+        #expect(code { _ = try product.multiply(wide, rows: 1, inputChannels: big, by: wide, outputChannels: 1, layout: .outputMajor) } == .invalidShape)
+        #expect(code { _ = try product.multiply(a, rows: 3, inputChannels: 4, by: b, outputChannels: 2, layout: .outputMajor, threads: 0) } == .invalidArgument)
+
+        var y = [Float](repeating: 5, count: 6)
+        a.withUnsafeBufferPointer { ab in
+            b.withUnsafeBufferPointer { bb in
+                y.withUnsafeMutableBufferPointer { yb in
+                    #expect(code { try product.multiply(ab, rows: 3, inputChannels: 4, rowStride: 3, by: bb, outputChannels: 2,
+                                                        layout: .outputMajor, into: yb) } == .invalidStride)
+                    #expect(code { try product.multiply(ab, rows: 3, inputChannels: 4, by: bb, outputChannels: 2, layout: .outputMajor,
+                                                        into: UnsafeMutableBufferPointer(rebasing: yb.prefix(5))) } == .bufferTooSmall)
+                    #expect(code { try product.multiply(UnsafeBufferPointer(rebasing: ab.prefix(11)), rows: 3, inputChannels: 4, by: bb,
+                                                        outputChannels: 2, layout: .outputMajor, into: yb) } == .bufferTooSmall)
+                    #expect(code { try product.multiply(ab, rows: 3, inputChannels: 4, by: bb, outputChannels: 2, layout: .outputMajor,
+                                                        bRowStride: 5, into: yb) } == .bufferTooSmall)
+                }
+            }
+        }
+        #expect(y.allSatisfy { $0 == 5 })
+        var shared = [Float](repeating: 1, count: 40)
+        shared.withUnsafeMutableBufferPointer { s in
+            let whole = UnsafeBufferPointer(s)
+            #expect(code { try product.multiply(UnsafeBufferPointer(rebasing: whole[0..<12]), rows: 3, inputChannels: 4,
+                                                by: UnsafeBufferPointer(rebasing: whole[12..<20]), outputChannels: 2, layout: .outputMajor,
+                                                into: UnsafeMutableBufferPointer(rebasing: s[16..<22])) } == .aliasing)
+        }
+        for path in KernelPath.allCases where !path.isSupported {
+            #expect(code { _ = try product.multiply(a, rows: 3, inputChannels: 4, by: b, outputChannels: 2, layout: .outputMajor,
+                                                    kernel: path) } == .unsupportedKernel)
+        }
+    }
+}
