@@ -47,7 +47,7 @@ struct Bench: ParsableCommand {
     @Flag(name: .long, help: "Skip the sgemm side (int8 only).")
     var noSgemm = false
 
-    @Option(name: .long, help: "Weights: int8, or int4 (group-wise 4-bit, Float in and out, rows quantized inside the timed call).")
+    @Option(name: .long, help: "Weights: int8; int4 (group-wise 4-bit, Float in and out, rows quantized inside the timed call); or activations (ActivationProduct: both operands Float, quantized and the second packed inside the timed call, Float out).")
     var weights: BenchWeights = .int8
 
     @Option(name: .customLong("group-size"), parsing: .unconditional, help: "K values per int4 scale: a multiple of 8 from 8 to 4096 (with --weights int4).")
@@ -58,8 +58,8 @@ struct Bench: ParsableCommand {
         discussion: "The eviction reads a buffer of twice the caches the threads may use (an L2 each, and an L3 for each of as many L3s as threads; at least 64 MiB); it counts towards --min-time. Without it, runs follow each other and find what fits of their weights in the caches."))
     var cold = false
 
-    /// The output type timed: --output-type, int8 by default (float for int4 weights).
-    var output: BenchOutputType { outputType ?? (weights == .int4 ? .float : .int8) }
+    /// The output type timed: --output-type, int8 by default (float for int4 weights and activations).
+    var output: BenchOutputType { outputType ?? (weights == .int8 ? .int8 : .float) }
 
     func validate() throws {
         if let g = groupSize {
@@ -68,8 +68,8 @@ struct Bench: ParsableCommand {
                 throw ValidationError("--group-size must be a multiple of 8 from 8 to 4096, got \(g)")
             }
         }
-        if weights == .int4, let t = outputType, t != .float {
-            throw ValidationError("--weights int4 writes float output; --output-type \(t.rawValue) applies to int8 weights")
+        if weights != .int8, let t = outputType, t != .float {
+            throw ValidationError("--weights \(weights.rawValue) writes float output; --output-type \(t.rawValue) applies to int8 weights")
         }
         if rounding != nil {
             guard weights == .int8, output == .int8 || output == .uint8 else {

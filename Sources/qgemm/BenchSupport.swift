@@ -65,11 +65,12 @@ enum BenchOutputType: String, ExpressibleByArgument, CaseIterable, Codable {
     case int8, uint8, int32, float
 }
 
-/// The weights a bench row times: int8 (PackedWeights, quantized X in) or
+/// The weights a bench row times: int8 (PackedWeights, quantized X in),
 /// group-wise int4 (Int4Weights: Float X in, quantized per row inside the
-/// timed call, Float Y out).
+/// timed call, Float Y out), or activations (ActivationProduct: Float X and
+/// Float W, both quantized and W packed inside the timed call, Float Y out).
 enum BenchWeights: String, ExpressibleByArgument, CaseIterable, Codable {
-    case int8, int4
+    case int8, int4, activations
 }
 
 struct BenchMachine: Codable {
@@ -350,9 +351,10 @@ struct BenchRunner {
         let yp = try QuantizationParameters(type: outType, scale: Float(Double(s.k).squareRoot() * 0.02 * 0.01 * 40),
                                             zeroPoint: outType == .uint8 ? 128 : 0)
         let int4 = try weights == .int4 ? timeInt4(s, threads, &rng) : nil
+        let activations = try weights == .activations ? timeActivations(s, threads, &rng) : nil
         // int8 weights only for int8 runs: their packing refuses a K that
         // could overflow an int8 accumulator, which int4 runs do not have.
-        let (int8Times, threadsUsed): ([Double], Int) = try int4.map { ($0.callTimes, $0.threadsUsed) } ?? x.withUnsafeBufferPointer { xb in
+        let (int8Times, threadsUsed): ([Double], Int) = try int4.map { ($0.callTimes, $0.threadsUsed) } ?? activations ?? x.withUnsafeBufferPointer { xb in
             let packed = try PackedWeights(weights: w, outputChannels: s.n, inputChannels: s.k,
                                            scales: .perChannel([Float](repeating: 0.01, count: s.n)),
                                            input: xp, output: yp, rounding: rounding)
@@ -386,10 +388,10 @@ struct BenchRunner {
         let int4Best = int4.map { Double($0.weightBytes) / int8Best / 1e9 }
         let readGBps = int4.flatMap { t in t.readTimes.min().map { Double(t.weightBytes) / $0 / 1e9 } }
         return BenchResult(m: s.m, k: s.k, n: s.n, threads: threads, threads_used: threadsUsed, kernel: path.rawValue,
-                           output_type: weights == .int4 ? "float" : outputType.rawValue,
+                           output_type: weights != .int8 ? "float" : outputType.rawValue,
                            rounding: weights == .int8 && (outputType == .int8 || outputType == .uint8)
                                ? RoundingArgument.allCases.first { $0.mode == rounding }?.rawValue : nil,
-                           weights: weights == .int4 ? "int4-g\(groupSize)" : "int8", int8_gops: gops,
+                           weights: weights == .int4 ? "int4-g\(groupSize)" : weights.rawValue, int8_gops: gops,
                            int8_gops_best: s.operations / int8Best / 1e9, sgemm_gflops: sgGflops,
                            sgemm_gflops_best: sgBest.map { s.operations / $0 / 1e9 },
                            speedup: sgGflops.map { gops / $0 },
@@ -451,6 +453,29 @@ struct BenchRunner {
             }
         }
         return Int4Timing(callTimes: callTimes, threadsUsed: used, weightBytes: weightBytes, readTimes: readTimes)
+    }
+
+    /// ActivationProduct on Gaussian Float operands, B [N×K] (as Kᵀ in
+    /// attention's Q·Kᵀ): each timed call quantizes both, packs B and writes
+    /// Float Y.
+    private func timeActivations(_ s: BenchShape, _ threads: Int, _ rng: inout CheckRandom) throws -> ([Double], Int) {
+        let a = (0..<s.m * s.k).map { _ in rng.gaussian() }
+        let b = (0..<s.n * s.k).map { _ in rng.gaussian() }
+        var y = [Float](repeating: 0, count: s.m * s.n)
+        var product = ActivationProduct()
+        var used = 0
+        let times = try a.withUnsafeBufferPointer { ab in
+            try b.withUnsafeBufferPointer { bb in
+                try y.withUnsafeMutableBufferPointer { yb in
+                    try time(threads: threads) {
+                        try product.multiply(ab, rows: s.m, inputChannels: s.k, by: bb, outputChannels: s.n, layout: .outputMajor,
+                                             into: yb, kernel: path, threads: threads)
+                        used = max(used, PackedWeights.threadsUsedByLastCall)
+                    }
+                }
+            }
+        }
+        return (times, used)
     }
 
     /// The median of run times: the middle run, or the mean of the two middle

@@ -84,6 +84,9 @@ struct LinearCommand: ParsableCommand {
 
     /// Options that mean nothing in the chosen mode are refused, not ignored.
     func validate() throws {
+        if weights == .activations {
+            throw ValidationError("--weights activations is for qgemm bench (ActivationProduct); a layer's weights are int8 or int4")
+        }
         try OptionCheck.scale(xScale, "--x-scale")
         try OptionCheck.scale(yScale, "--y-scale")
         if let percentile, !(percentile > 50 && percentile <= 100) {

@@ -114,6 +114,23 @@ struct AllocationProbe {
             }
         }
 
+        // Both layouts of B: the transposed copy of inputMajor is a buffer too.
+        for layout in [PackedWeights.Layout.outputMajor, .inputMajor] {
+            for threads in [1, 2] {
+                var product = ActivationProduct()
+                try x.withUnsafeBufferPointer { ab in
+                    try w.withUnsafeBufferPointer { bb in
+                        try y.withUnsafeMutableBufferPointer { yb in
+                            try check("ActivationProduct, \(layout), \(threads) thread\(threads > 1 ? "s" : "")") {
+                                try product.multiply(ab, rows: m, inputChannels: k, by: bb, outputChannels: n, layout: layout,
+                                                     into: yb, threads: threads)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
         var xq = [UInt8](repeating: 0, count: m * k)
         var back = [Float](repeating: 0, count: m * k)
         try x.withUnsafeBufferPointer { xb in

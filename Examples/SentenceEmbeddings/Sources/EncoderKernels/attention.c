@@ -224,6 +224,47 @@ static void attention_avx2(const float *q, const float *k, const float *v, ptrdi
 }
 #endif
 
+/// The softmax step alone, for attention whose products run elsewhere (the
+/// int8 ones): each of `rows` score rows (stride `lds`, at least t rounded up
+/// to 16) becomes exp(scale·(s − max)) in place, and inv[i] 1 / its sum:
+/// the same step, and bits, as in attention_body.
+ALWAYS_INLINE void softmax_rows_body(float *s, ptrdiff_t rows, ptrdiff_t t, ptrdiff_t lds, float scale, float *inv) {
+    for (ptrdiff_t i = 0; i < rows; i++) inv[i] = enc_softmax_row_exp(s + i * lds, t, scale);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512dq,avx512vl,fma")))
+static void softmax_rows_avx512(float *s, ptrdiff_t rows, ptrdiff_t t, ptrdiff_t lds, float scale, float *inv) {
+    softmax_rows_body(s, rows, t, lds, scale, inv);
+}
+
+__attribute__((target("avx2,fma")))
+static void softmax_rows_avx2(float *s, ptrdiff_t rows, ptrdiff_t t, ptrdiff_t lds, float scale, float *inv) {
+    softmax_rows_body(s, rows, t, lds, scale, inv);
+}
+#endif
+
+void enc_softmax_rows(float *s, ptrdiff_t rows, ptrdiff_t t, ptrdiff_t lds, float scale, float *inv) {
+    if (rows <= 0 || t <= 0) return;
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("fma")) {
+        softmax_rows_avx512(s, rows, t, lds, scale, inv);
+        return;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        softmax_rows_avx2(s, rows, t, lds, scale, inv);
+        return;
+    }
+#endif
+    softmax_rows_body(s, rows, t, lds, scale, inv);
+}
+
+void enc_scale_rows(float *y, ptrdiff_t rows, ptrdiff_t n, ptrdiff_t ldy, const float *factor) {
+    for (ptrdiff_t i = 0; i < rows; i++)
+        for (ptrdiff_t c = 0; c < n; c++) y[i * ldy + c] *= factor[i];
+}
+
 int enc_attention_head_copy(int copy, const float *q, const float *k, const float *v, ptrdiff_t ld, ptrdiff_t tokens,
                             ptrdiff_t head_size, float scale, float *out, ptrdiff_t ldo, float *scratch) {
     if (tokens <= 0) return 0;

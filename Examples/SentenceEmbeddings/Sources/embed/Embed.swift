@@ -29,6 +29,9 @@ struct Embed: ParsableCommand {
     @Option(name: .long, help: "int8 input parameters per row (default) or per tensor.")
     var granularity: Granularity?
 
+    @Option(name: .long, help: "Attention's two products (Q·Kᵀ and P·V) in float (default) or int8 (QGEMM's ActivationProduct), for int8 encoders.")
+    var attention: AttentionProducts?
+
     @Option(name: .long, parsing: .unconditional, help: "Threads to embed the sentences on, 1...1024 (default 1).")
     var threads: Int?
 
@@ -98,6 +101,9 @@ struct Embed: ParsableCommand {
         if granularity != nil && (float || layers != nil || calibrate != nil || study != nil) {
             throw ValidationError("--granularity sets dynamic int8 layers' inputs; --float, --layers, --calibrate and --study do not use it")
         }
+        if attention != nil && (float || layers != nil || calibrate != nil || study != nil || tokens) {
+            throw ValidationError("--attention chooses the int8 encoder's attention products; --float, --layers, --calibrate, --study and --tokens do not use it")
+        }
         if threads != nil && tasks > 0 {
             throw ValidationError("--threads is for embedding sentences; --bench takes --bench-threads, --calibrate runs on one thread and --study on all")
         }
@@ -150,18 +156,18 @@ struct Embed: ParsableCommand {
         let granularity: QuantizedLinear.InputGranularity = (self.granularity ?? .row) == .row ? .perRow : .perTensor
         if bench {
             try EncoderBench(checkpoint: checkpoint, granularity: granularity, threads: try benchThreadCounts(),
-                             repeatCount: `repeat` ?? 5, includeFloat: !int8Only, json: json).run()
+                             repeatCount: `repeat` ?? 5, includeFloat: !int8Only, json: json, attention: attention ?? .float).run()
             return
         }
         let encoder = try layers.map { try SentenceEncoder(checkpoint: checkpoint, savedLayers: URL(fileURLWithPath: $0)) }
-            ?? SentenceEncoder(checkpoint: checkpoint, precision: float ? .float : .int8(granularity))
+            ?? SentenceEncoder(checkpoint: checkpoint, precision: float ? .float : .int8(granularity), attention: attention ?? .float)
         let embeddings = try encoder.embed(sentences, threads: threads ?? 1)
         if json {
             let data = try JSONSerialization.data(withJSONObject: embeddings.map { $0.map(Double.init) }, options: [])
             print(String(decoding: data, as: UTF8.self))
             return
         }
-        print("cosine similarity (\(float ? "Float" : layers != nil ? "int8, saved layers" : "int8"))")
+        print("cosine similarity (\(float ? "Float" : layers != nil ? "int8, saved layers" : attention == .int8 ? "int8, int8 attention" : "int8"))")
         for (i, a) in embeddings.enumerated() {
             let row = embeddings.map { b in String(format: "%7.4f", zip(a, b).reduce(Float(0)) { $0 + $1.0 * $1.1 }) }
             print("[\(i)] " + row.joined(separator: " ") + "  " + sentences[i])
@@ -181,3 +187,5 @@ struct Embed: ParsableCommand {
               + (smooth.map { ", SmoothQuant alpha \($0)" } ?? "") + ") on \(samples.count) sentences into \(folder.path)")
     }
 }
+
+extension AttentionProducts: ExpressibleByArgument {}

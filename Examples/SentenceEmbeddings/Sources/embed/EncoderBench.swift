@@ -15,6 +15,8 @@ struct EncoderBench {
     let repeatCount: Int
     let includeFloat: Bool
     let json: Bool
+    /// The int8 encoder's attention products.
+    let attention: AttentionProducts
 
     struct Case: Codable {
         let precision: String
@@ -44,7 +46,7 @@ struct EncoderBench {
     }
 
     func run() throws {
-        var encoders: [(String, SentenceEncoder)] = [("int8", try SentenceEncoder(checkpoint: checkpoint, precision: .int8(granularity)))]
+        var encoders: [(String, SentenceEncoder)] = [("int8", try SentenceEncoder(checkpoint: checkpoint, precision: .int8(granularity), attention: attention))]
         if includeFloat { encoders.append(("Float", try SentenceEncoder(checkpoint: checkpoint, precision: .float))) }
         var cases: [Case] = []
         for t in threads {

@@ -29,6 +29,23 @@ struct EncoderTests {
         }
     }
 
+    /// Attention's products in int8 (ActivationProduct): the reference within
+    /// int8's bound, and batches and threads change no bit.
+    @Test func int8AttentionMatchesTheReference() throws {
+        let checkpoint = try TestModel.checkpoint.get()
+        let reference = try JSONDecoder().decode(Reference.self, from: try TestModel.fixture("reference-embeddings.json"))
+        let encoder = try SentenceEncoder(checkpoint: checkpoint, precision: .int8(.perRow), attention: .int8)
+        #expect(encoder.attentionProducts == .int8)
+        let one = try encoder.embed(reference.sentences, threads: 1)
+        #expect(try encoder.embed(reference.sentences, threads: 2) == one)
+        for (i, (e, r)) in zip(one, reference.embeddings).enumerated() {
+            #expect(Self.cosine(e, r) >= 0.995, "sentence \(i): cosine \(Self.cosine(e, r))")
+            #expect(try encoder.embed([reference.sentences[i]], threads: 1)[0] == e)
+        }
+        let floatAttention = try SentenceEncoder(checkpoint: checkpoint, precision: .int8(.perRow)).embed(reference.sentences)
+        #expect(floatAttention != one)
+    }
+
     /// A batch gives each sentence the embedding it gets alone (attention
     /// never crosses sentences), and two threads give one thread's bits.
     @Test func batchingAndThreadsDoNotChangeTheResult() throws {

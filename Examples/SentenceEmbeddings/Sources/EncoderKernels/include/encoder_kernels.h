@@ -36,6 +36,16 @@ void enc_attention_head(const float *q, const float *k, const float *v, ptrdiff_
 int enc_attention_head_copy(int copy, const float *q, const float *k, const float *v, ptrdiff_t ld, ptrdiff_t tokens,
                             ptrdiff_t head_size, float scale, float *out, ptrdiff_t ldo, float *scratch);
 
+/// Softmax's exponentials of `rows` rows of t scores in place (row stride
+/// `lds` ≥ t rounded up to 16, the room its last masked step writes):
+/// s ← exp(scale·(s − row max)), inv[i] ← 1 / the row's sum; the bits of
+/// that step in enc_attention_head, for attention whose products run
+/// elsewhere (int8, through QGEMM's ActivationProduct).
+void enc_softmax_rows(float *s, ptrdiff_t rows, ptrdiff_t t, ptrdiff_t lds, float scale, float *inv);
+
+/// y[i][c] ← y[i][c]·factor[i] for `rows` rows of n values (row stride ldy).
+void enc_scale_rows(float *y, ptrdiff_t rows, ptrdiff_t n, ptrdiff_t ldy, const float *factor);
+
 /// The floats of scratch enc_attention_head needs.
 ptrdiff_t enc_attention_scratch_count(ptrdiff_t tokens, ptrdiff_t head_size);
 

@@ -39,18 +39,21 @@ public final class SentenceEncoder: Sendable {
     let calibratedLayers: [String: QuantizedLinear]
     /// A layer with per-tensor input parameters sees the whole batch at once.
     let wholeBatch: Bool
+    /// How attention's two products run (Float unless the init said int8).
+    public let attentionProducts: AttentionProducts
 
     /// Every Linear layer in one precision.
-    public convenience init(checkpoint: Checkpoint, precision: Precision) throws {
-        try self.init(checkpoint: checkpoint, recipe: { _ in precision.recipe }, calibration: nil)
+    /// `attention` chooses how attention's two products run (Float by default).
+    public convenience init(checkpoint: Checkpoint, precision: Precision, attention: AttentionProducts = .float) throws {
+        try self.init(checkpoint: checkpoint, recipe: { _ in precision.recipe }, calibration: nil, attention: attention)
     }
 
     /// Each Linear layer as `recipe(name)` says (names from
     /// ``linearNames(layer:)``). Calibrated recipes take their layer's inputs
     /// from `calibration` (``CalibrationInputs/init(checkpoint:sentences:)``).
     public convenience init(checkpoint: Checkpoint, recipe: (String) throws -> LayerRecipe,
-                            calibration: CalibrationInputs?) throws {
-        try self.init(checkpoint: checkpoint, source: { .recipe(try recipe($0)) }, calibration: calibration)
+                            calibration: CalibrationInputs?, attention: AttentionProducts = .float) throws {
+        try self.init(checkpoint: checkpoint, source: { .recipe(try recipe($0)) }, calibration: calibration, attention: attention)
     }
 
     /// Every Linear layer given, by name.
@@ -67,8 +70,10 @@ public final class SentenceEncoder: Sendable {
         case loaded(QuantizedLinear)
     }
 
-    init(checkpoint: Checkpoint, source: (String) throws -> LayerSource, calibration: CalibrationInputs?) throws {
+    init(checkpoint: Checkpoint, source: (String) throws -> LayerSource, calibration: CalibrationInputs?,
+         attention: AttentionProducts = .float) throws {
         config = checkpoint.config
+        attentionProducts = attention
         tokenizer = checkpoint.tokenizer
         let w = checkpoint.weights
         embeddings = (w.wordEmbeddings, w.positionEmbeddings, w.tokenTypeEmbeddings, w.embeddingNorm)
@@ -301,7 +306,7 @@ public final class SentenceEncoder: Sendable {
                 }
             }
             try run(layer.qkv, 0..<3, b.hidden, &b.qkv, &b.workspace, &b.input)
-            attention(b.qkv, lengths: lengths, into: &b.context, threads: threads)
+            try attention(b.qkv, lengths: lengths, into: &b.context, threads: threads)
             lap(\.attention)
             try run(layer.attentionOutput, 3..<4, b.context, &b.attended, &b.workspace, &b.input)
             Self.layerNorm(&b.attended, residual: b.hidden, rows: rows, h, layer.attentionNorm, config.layerNormEpsilon)
@@ -392,9 +397,12 @@ public final class SentenceEncoder: Sendable {
     /// the three column blocks of `qkv` [rows × 3H]; each head's context goes
     /// to its columns of `context` [rows × H]. Both products and the softmax
     /// of one (sentence, head) are one C kernel (`enc_attention_head`), in
-    /// Float for int8 and Float alike. With several threads the pairs are
-    /// shared out, each worker with its own scratch.
-    private func attention(_ qkv: [Float], lengths: [Int], into context: inout [Float], threads: Int) {
+    /// Float; with ``AttentionProducts/int8`` the products are QGEMM's
+    /// ``ActivationProduct`` instead, around the same softmax step. With
+    /// several threads the pairs are shared out, each worker with its own
+    /// scratch.
+    private func attention(_ qkv: [Float], lengths: [Int], into context: inout [Float], threads: Int) throws {
+        if attentionProducts == .int8 { return try int8Attention(qkv, lengths: lengths, into: &context, threads: threads) }
         let h = config.hiddenSize, heads = config.attentionHeads, d = config.headSize
         var offsets: [Int] = [], s = 0
         for t in lengths { offsets.append(s); s += t }
@@ -423,6 +431,81 @@ public final class SentenceEncoder: Sendable {
             }
         }
     }
+}
+
+extension SentenceEncoder {
+    /// Attention with int8 products, per (sentence, head) of t tokens:
+    /// scores = Q·Kᵀ (both quantized per call, ``ActivationProduct``), the
+    /// softmax's exponentials in place and each row's 1 / sum
+    /// (`enc_softmax_rows`, the Float path's step), context = P·V (P, the
+    /// exponentials, quantized per row; V per head dimension), then each
+    /// context row times its 1 / sum.
+    private func int8Attention(_ qkv: [Float], lengths: [Int], into context: inout [Float], threads: Int) throws {
+        let h = config.hiddenSize, heads = config.attentionHeads, d = config.headSize
+        var offsets: [Int] = [], s = 0
+        for t in lengths { offsets.append(s); s += t }
+        let starts = offsets
+        let longest = lengths.max() ?? 0, padded = (longest + 15) / 16 * 16
+        let tasks = lengths.count * heads
+        let scale = 1 / Float(d).squareRoot()
+        let workers = min(threads, tasks)
+        let failures = ShareResults(count: workers)
+        let qkvCount = qkv.count, contextCount = context.count
+        qkv.withUnsafeBufferPointer { qkvBuffer in
+            context.withUnsafeMutableBufferPointer { contextBuffer in
+                // Each (sentence, head) writes its own columns of `context`.
+                // proof: embed returns before attention when there are no rows.
+                nonisolated(unsafe) let q = qkvBuffer.baseAddress!, c = contextBuffer.baseAddress!
+                let run: @Sendable (Int) -> Void = { worker in
+                    var product = ActivationProduct()
+                    var scores = [Float](repeating: 0, count: longest * padded), inv = [Float](repeating: 0, count: longest)
+                    do {
+                        try scores.withUnsafeMutableBufferPointer { sb in
+                            try inv.withUnsafeMutableBufferPointer { ib in
+                                for task in stride(from: worker, to: tasks, by: workers) {
+                                    let sentence = task / heads, head = task % heads, t = lengths[sentence]
+                                    guard t > 0 else { continue }
+                                    let tp = (t + 15) / 16 * 16
+                                    let first = starts[sentence] * 3 * h + head * d
+                                    let span = (t - 1) * 3 * h + d
+                                    let queries = UnsafeBufferPointer(start: q + first, count: min(span, qkvCount - first))
+                                    let keys = UnsafeBufferPointer(start: q + first + h, count: min(span, qkvCount - first - h))
+                                    let values = UnsafeBufferPointer(start: q + first + 2 * h, count: min(span, qkvCount - first - 2 * h))
+                                    let out = starts[sentence] * h + head * d
+                                    let outBuffer = UnsafeMutableBufferPointer(start: c + out, count: min((t - 1) * h + d, contextCount - out))
+                                    try product.multiply(queries, rows: t, inputChannels: d, rowStride: 3 * h, by: keys, outputChannels: t,
+                                                         layout: .outputMajor, bRowStride: 3 * h,
+                                                         into: UnsafeMutableBufferPointer(rebasing: sb[0..<(t * tp)]), outputRowStride: tp,
+                                                         threads: 1)
+                                    enc_softmax_rows(sb.baseAddress, t, t, tp, scale, ib.baseAddress)
+                                    try product.multiply(UnsafeBufferPointer(rebasing: sb[0..<(t * tp)]), rows: t, inputChannels: t, rowStride: tp,
+                                                         by: values, outputChannels: d, layout: .inputMajor, bRowStride: 3 * h,
+                                                         into: outBuffer, outputRowStride: h, threads: 1)
+                                    enc_scale_rows(outBuffer.baseAddress, t, d, h, ib.baseAddress)
+                                }
+                            }
+                        }
+                        failures.set(worker, .success(([], EncoderProfile())))
+                    } catch {
+                        failures.set(worker, .failure(error))
+                    }
+                }
+                if workers > 1 { DispatchQueue.concurrentPerform(iterations: workers, execute: run) } else { run(0) }
+            }
+        }
+        for result in failures.all { _ = try result.get() }
+    }
+}
+
+/// How attention's two products, the scores Q·Kᵀ and the context P·V, run.
+public enum AttentionProducts: String, Sendable, CaseIterable {
+    /// In Float, each output one chain of fused multiply-adds
+    /// (`enc_attention_head`): the same code for int8 and Float encoders.
+    case float
+    /// In int8 through QGEMM's ``ActivationProduct``: Q, K, the softmax's
+    /// exponentials and V quantized per call (Q and P per row, K per key
+    /// token, V per head dimension), int32 sums, Float out.
+    case int8
 }
 
 /// The result of each share of a batch run on its own thread.
