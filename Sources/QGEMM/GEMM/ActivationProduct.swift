@@ -12,7 +12,7 @@ internal import CQGEMM
 ///
 /// Per call:
 /// - A [M×K] is quantized per row exactly as a dynamic-mode
-///   ``QuantizedLinear`` quantizes its input (``InputGranularity/perRow``):
+///   ``QuantizedLinear`` quantizes its input (``QuantizedLinear/InputGranularity/perRow``):
 ///   uint8, `S_A[m]` and `Z_A[m]` from the row's range;
 /// - B's N output channels are quantized exactly as
 ///   ``PackedWeights/init(quantizing:outputChannels:inputChannels:layout:granularity:bias:input:output:rounding:clamp:)``
