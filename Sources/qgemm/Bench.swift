@@ -90,8 +90,8 @@ struct Bench: ParsableCommand {
         // would not fit in memory (or their size overflows).
         let memory = CPUFeatures.usableMemoryBytes()
         for s in shape {
-            guard let bytes = s.bytesNeeded, UInt64(bytes) <= memory / 2 else {
-                throw ValidationError("--shape \(s) needs \(s.bytesNeeded.map { "\($0 >> 20) MiB" } ?? "more bytes than Int holds") of buffers; "
+            guard let bytes = s.bytesNeeded(for: weights), UInt64(bytes) <= memory / 2 else {
+                throw ValidationError("--shape \(s) needs \(s.bytesNeeded(for: weights).map { "\($0 >> 20) MiB" } ?? "more bytes than Int holds") of buffers; "
                                       + "this process may use \(memory >> 20) MiB (the machine's memory, or its cgroup's limit) and a bench shape half of it")
             }
         }

@@ -19,12 +19,14 @@ struct BenchShape: ExpressibleByArgument, CustomStringConvertible, Hashable {
 
     var description: String { "\(m)x\(k)x\(n)" }
 
-    /// About the bytes a run of this shape allocates (X, W, packed W and Y in
-    /// int8 and Float for both sides: 5·M·K + 6·N·K + 8·M·N); nil when that
-    /// overflows Int.
-    var bytesNeeded: Int? {
+    /// About the bytes a run of this shape allocates, nil when that overflows
+    /// Int: X, W, packed W and Y in int8 and Float for both sides (5·M·K +
+    /// 6·N·K + 8·M·N); int4 weights and activations also hold Float X and W
+    /// and their quantized copies beside those (10·M·K + 11·N·K + 8·M·N).
+    func bytesNeeded(for weights: BenchWeights) -> Int? {
         var total = 0
-        for (a, b, perElement) in [(m, k, 5), (n, k, 6), (m, n, 8)] {
+        let (xBytes, wBytes) = weights == .int8 ? (5, 6) : (10, 11)
+        for (a, b, perElement) in [(m, k, xBytes), (n, k, wBytes), (m, n, 8)] {
             let (ab, o1) = a.multipliedReportingOverflow(by: b)
             let (bytes, o2) = ab.multipliedReportingOverflow(by: perElement)
             let (sum, o3) = total.addingReportingOverflow(bytes)
@@ -124,7 +126,7 @@ struct BenchResult: Codable {
     /// int8 and uint8 output: the rounding mode, "single", "double" or
     /// "float" (the --rounding names); nil for the other outputs.
     var rounding: String? = nil
-    /// "int8", or "int4" with its group size ("int4-g32").
+    /// "int8", "int4" with its group size ("int4-g32"), or "activations".
     let weights: String
     let int8_gops: Double
     let int8_gops_best: Double

@@ -71,7 +71,7 @@ struct LinearCommand: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "With --json: timed runs, ≥ 1 (int8 layer and cblas_sgemm, medians; default 5).")
     var `repeat`: Int?
     @Option(name: .long, help: "int8 (default) or int4 (group-wise 4-bit weights, int8 activations per row, Float out).")
-    var weights: BenchWeights?
+    var weights: LayerWeights?
     @Option(name: .customLong("group-size"), parsing: .unconditional, help: "With --weights int4: K values per scale, a multiple of 8 from 8 to 4096 (default 32).")
     var groupSize: Int?
     @Option(name: .customLong("group-scales"), help: "With --weights int4: absmax (default) or minimizing-error.")
@@ -84,9 +84,6 @@ struct LinearCommand: ParsableCommand {
 
     /// Options that mean nothing in the chosen mode are refused, not ignored.
     func validate() throws {
-        if weights == .activations {
-            throw ValidationError("--weights activations is for qgemm bench (ActivationProduct); a layer's weights are int8 or int4")
-        }
         try OptionCheck.scale(xScale, "--x-scale")
         try OptionCheck.scale(yScale, "--y-scale")
         if let percentile, !(percentile > 50 && percentile <= 100) {
@@ -338,4 +335,9 @@ struct LinearCommand: ParsableCommand {
         }
         return BenchRunner.median(t)
     }
+}
+
+/// A layer's weights for `qgemm linear --weights`: int8 or group-wise int4.
+enum LayerWeights: String, ExpressibleByArgument, CaseIterable {
+    case int8, int4
 }

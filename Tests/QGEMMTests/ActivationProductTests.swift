@@ -59,6 +59,24 @@ struct ActivationProductTests {
         }
     }
 
+    /// A channel of B whose scale lost bits (absMax/127 below Float's normal
+    /// range): its most negative value quantizes to −127, as the weights'
+    /// rule says, not to int8's −128. A's huge range keeps S_A·S_B a normal
+    /// number, so the difference would show in the output.
+    @Test func aSubnormalScaleKeepsTheWeightsRange() throws {
+        var product = ActivationProduct()
+        let m = 3, k = 8, n = 2
+        let tiny = 180 * Float.leastNonzeroMagnitude
+        let a = (0..<(m * k)).map { Float(($0 * 7) % 11) * 3e37 - 1.5e38 }
+        let b: [Float] = (0..<(n * k)).map { i in i < k ? (i % 2 == 0 ? -tiny : tiny / 2) : Float(i) - 12 }
+        let want = try expected(a, m: m, k: k, b, n: n, layout: .outputMajor)
+        #expect(want.contains { $0 != 0 && $0.isFinite })
+        for path in KernelPath.available {
+            let got = try product.multiply(a, rows: m, inputChannels: k, by: b, outputChannels: n, layout: .outputMajor, kernel: path)
+            #expect(got.map(\.bitPattern) == want.map(\.bitPattern), "\(path)")
+        }
+    }
+
     /// Strided A, B and Y, as attention reads one head out of a wider
     /// projection: the bits of the same values given compactly, and nothing
     /// written between the output's rows.
@@ -170,6 +188,40 @@ struct ActivationProductTests {
                 }
             }
         }
+        #expect(y.allSatisfy { $0 == 5 })
+
+        // Through the buffer form, strided: a NaN in A and an Inf in B
+        // (inputMajor) are named by row and column, and y keeps its values.
+        var aWide = [Float](repeating: 1, count: 3 * 6), bWide = [Float](repeating: 2, count: 4 * 5)
+        aWide[1 * 6 + 2] = .nan
+        bWide[3 * 5 + 1] = .infinity
+        var message = ""
+        func messageOf(_ body: () throws -> Void) -> String {
+            do { try body(); return "" } catch let e as QGEMMError { return e.message } catch { return "" }
+        }
+        aWide.withUnsafeBufferPointer { ab in
+            bWide.withUnsafeBufferPointer { bb in
+                y.withUnsafeMutableBufferPointer { yb in
+                    message = messageOf {
+                        try product.multiply(ab, rows: 3, inputChannels: 4, rowStride: 6, by: bb, outputChannels: 2,
+                                             layout: .inputMajor, bRowStride: 5, into: yb)
+                    }
+                }
+            }
+        }
+        #expect(message.contains("A [1, 2]"), "\(message)")
+        aWide[1 * 6 + 2] = 0
+        aWide.withUnsafeBufferPointer { ab in
+            bWide.withUnsafeBufferPointer { bb in
+                y.withUnsafeMutableBufferPointer { yb in
+                    message = messageOf {
+                        try product.multiply(ab, rows: 3, inputChannels: 4, rowStride: 6, by: bb, outputChannels: 2,
+                                             layout: .inputMajor, bRowStride: 5, into: yb)
+                    }
+                }
+            }
+        }
+        #expect(message.contains("B [3, 1]"), "\(message)")
         #expect(y.allSatisfy { $0 == 5 })
         var shared = [Float](repeating: 1, count: 40)
         shared.withUnsafeMutableBufferPointer { s in

@@ -189,9 +189,13 @@ public struct ActivationProduct: Sendable {
         _ a: [Float], rows: Int, inputChannels: Int, by b: [Float], outputChannels: Int, layout: PackedWeights.Layout,
         kernel: KernelPath? = nil, threads: Int? = nil
     ) throws -> [Float] {
+        guard inputChannels >= 1, outputChannels >= 1 else {
+            throw QGEMMError(.invalidShape,
+                             "inputChannels (K) and outputChannels (N) must be ≥ 1, got K = \(inputChannels), N = \(outputChannels)")
+        }
         try PackedWeights.checkExactCount(a.count, rows: rows, k: inputChannels, n: outputChannels)
         let (need, overflow) = outputChannels.multipliedReportingOverflow(by: inputChannels)
-        guard !overflow, b.count == need, outputChannels >= 1, inputChannels >= 1 else {
+        guard !overflow, b.count == need else {
             throw QGEMMError(.invalidShape,
                              "B holds \(b.count) values; N = \(outputChannels) × K = \(inputChannels) need exactly \(overflow ? "more than Int holds" : "\(need)")")
         }

@@ -46,7 +46,8 @@ struct EncoderBench {
     }
 
     func run() throws {
-        var encoders: [(String, SentenceEncoder)] = [("int8", try SentenceEncoder(checkpoint: checkpoint, precision: .int8(granularity), attention: attention))]
+        var encoders: [(String, SentenceEncoder)] = [(attention == .int8 ? "int8, int8 attention" : "int8",
+                                                      try SentenceEncoder(checkpoint: checkpoint, precision: .int8(granularity), attention: attention))]
         if includeFloat { encoders.append(("Float", try SentenceEncoder(checkpoint: checkpoint, precision: .float))) }
         var cases: [Case] = []
         for t in threads {
@@ -96,7 +97,7 @@ struct EncoderBench {
         func pct(_ v: Double) -> String { String(format: "%4.0f%%", 100 * v / total) }
         var line = String(format: "%-5@ threads %d batch %2d %-20@ %5d tok: %8.2f ms/batch (median %8.2f) %8.1f sent/s", c.precision as NSString, c.threads, c.batch,
                           c.tokens as NSString, c.tokens_per_batch, c.ms_per_batch_best, c.ms_per_batch_median, c.sentences_per_second)
-        if c.precision == "int8" {
+        if c.precision != "Float" {
             line += "  GEMM \(pct(p.linear - p.quantization)) quantize \(pct(p.quantization))"
         } else {
             line += "  sgemm \(pct(p.linear))"

@@ -256,6 +256,9 @@ public final class SentenceEncoder: Sendable {
         var workspace = QuantizedLinear.Workspace()
         /// A dynamic layer's input, quantized (the layer's first half).
         var input = QuantizedLinear.DynamicInput()
+        /// Each int8-attention worker's product and scores, kept from layer
+        /// to layer and chunk to chunk.
+        var attentionWork: [AttentionWork] = []
 
         /// Sizes the buffers for `rows` rows, keeping their memory.
         mutating func fit(rows: Int, hidden h: Int, intermediate: Int) {
@@ -306,7 +309,7 @@ public final class SentenceEncoder: Sendable {
                 }
             }
             try run(layer.qkv, 0..<3, b.hidden, &b.qkv, &b.workspace, &b.input)
-            try attention(b.qkv, lengths: lengths, into: &b.context, threads: threads)
+            try attention(b.qkv, lengths: lengths, into: &b.context, work: &b.attentionWork, threads: threads)
             lap(\.attention)
             try run(layer.attentionOutput, 3..<4, b.context, &b.attended, &b.workspace, &b.input)
             Self.layerNorm(&b.attended, residual: b.hidden, rows: rows, h, layer.attentionNorm, config.layerNormEpsilon)
@@ -401,8 +404,11 @@ public final class SentenceEncoder: Sendable {
     /// ``ActivationProduct`` instead, around the same softmax step. With
     /// several threads the pairs are shared out, each worker with its own
     /// scratch.
-    private func attention(_ qkv: [Float], lengths: [Int], into context: inout [Float], threads: Int) throws {
-        if attentionProducts == .int8 { return try int8Attention(qkv, lengths: lengths, into: &context, threads: threads) }
+    private func attention(_ qkv: [Float], lengths: [Int], into context: inout [Float], work: inout [AttentionWork],
+                           threads: Int) throws {
+        if attentionProducts == .int8 {
+            return try int8Attention(qkv, lengths: lengths, into: &context, work: &work, threads: threads)
+        }
         let h = config.hiddenSize, heads = config.attentionHeads, d = config.headSize
         var offsets: [Int] = [], s = 0
         for t in lengths { offsets.append(s); s += t }
@@ -439,8 +445,9 @@ extension SentenceEncoder {
     /// softmax's exponentials in place and each row's 1 / sum
     /// (`enc_softmax_rows`, the Float path's step), context = P·V (P, the
     /// exponentials, quantized per row; V per head dimension), then each
-    /// context row times its 1 / sum.
-    private func int8Attention(_ qkv: [Float], lengths: [Int], into context: inout [Float], threads: Int) throws {
+    /// context row times its 1 / sum. Worker w uses `work[w]` (grown here).
+    func int8Attention(_ qkv: [Float], lengths: [Int], into context: inout [Float], work: inout [AttentionWork],
+                       threads: Int) throws {
         let h = config.hiddenSize, heads = config.attentionHeads, d = config.headSize
         var offsets: [Int] = [], s = 0
         for t in lengths { offsets.append(s); s += t }
@@ -451,17 +458,22 @@ extension SentenceEncoder {
         let workers = min(threads, tasks)
         let failures = ShareResults(count: workers)
         let qkvCount = qkv.count, contextCount = context.count
+        if work.count < workers { work += (work.count..<workers).map { _ in AttentionWork() } }
+        for w in 0..<workers {
+            if work[w].scores.count < longest * padded { work[w].scores = [Float](repeating: 0, count: longest * padded) }
+            if work[w].inv.count < longest { work[w].inv = [Float](repeating: 0, count: longest) }
+        }
         qkv.withUnsafeBufferPointer { qkvBuffer in
-            context.withUnsafeMutableBufferPointer { contextBuffer in
-                // Each (sentence, head) writes its own columns of `context`.
+          context.withUnsafeMutableBufferPointer { contextBuffer in
+            work.withUnsafeMutableBufferPointer { workBuffer in
+                // Each (sentence, head) writes its own columns of `context`,
+                // and each worker uses its own element of `work`.
                 // proof: embed returns before attention when there are no rows.
-                nonisolated(unsafe) let q = qkvBuffer.baseAddress!, c = contextBuffer.baseAddress!
+                nonisolated(unsafe) let q = qkvBuffer.baseAddress!, c = contextBuffer.baseAddress!, own = workBuffer.baseAddress!
                 let run: @Sendable (Int) -> Void = { worker in
-                    var product = ActivationProduct()
-                    var scores = [Float](repeating: 0, count: longest * padded), inv = [Float](repeating: 0, count: longest)
                     do {
-                        try scores.withUnsafeMutableBufferPointer { sb in
-                            try inv.withUnsafeMutableBufferPointer { ib in
+                        try own[worker].scores.withUnsafeMutableBufferPointer { sb in
+                            try own[worker].inv.withUnsafeMutableBufferPointer { ib in
                                 for task in stride(from: worker, to: tasks, by: workers) {
                                     let sentence = task / heads, head = task % heads, t = lengths[sentence]
                                     guard t > 0 else { continue }
@@ -473,12 +485,12 @@ extension SentenceEncoder {
                                     let values = UnsafeBufferPointer(start: q + first + 2 * h, count: min(span, qkvCount - first - 2 * h))
                                     let out = starts[sentence] * h + head * d
                                     let outBuffer = UnsafeMutableBufferPointer(start: c + out, count: min((t - 1) * h + d, contextCount - out))
-                                    try product.multiply(queries, rows: t, inputChannels: d, rowStride: 3 * h, by: keys, outputChannels: t,
+                                    try own[worker].product.multiply(queries, rows: t, inputChannels: d, rowStride: 3 * h, by: keys, outputChannels: t,
                                                          layout: .outputMajor, bRowStride: 3 * h,
                                                          into: UnsafeMutableBufferPointer(rebasing: sb[0..<(t * tp)]), outputRowStride: tp,
                                                          threads: 1)
                                     enc_softmax_rows(sb.baseAddress, t, t, tp, scale, ib.baseAddress)
-                                    try product.multiply(UnsafeBufferPointer(rebasing: sb[0..<(t * tp)]), rows: t, inputChannels: t, rowStride: tp,
+                                    try own[worker].product.multiply(UnsafeBufferPointer(rebasing: sb[0..<(t * tp)]), rows: t, inputChannels: t, rowStride: tp,
                                                          by: values, outputChannels: d, layout: .inputMajor, bRowStride: 3 * h,
                                                          into: outBuffer, outputRowStride: h, threads: 1)
                                     enc_scale_rows(outBuffer.baseAddress, t, d, h, ib.baseAddress)
@@ -492,9 +504,17 @@ extension SentenceEncoder {
                 }
                 if workers > 1 { DispatchQueue.concurrentPerform(iterations: workers, execute: run) } else { run(0) }
             }
+          }
         }
         for result in failures.all { _ = try result.get() }
     }
+}
+
+/// One int8-attention worker's buffers: its ``ActivationProduct`` and a
+/// head's scores and 1 / sums.
+struct AttentionWork {
+    var product = ActivationProduct()
+    var scores: [Float] = [], inv: [Float] = []
 }
 
 /// How attention's two products, the scores Q·Kᵀ and the context P·V, run.
