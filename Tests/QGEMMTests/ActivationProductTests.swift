@@ -6,20 +6,7 @@ import QGEMM
 /// per row, on the reference path.
 @Suite("Activation × activation product")
 struct ActivationProductTests {
-    /// Full-range Float values: most within ±8, some far out, some zeros, some
-    /// of one sign only, so rows have wide and narrow ranges and zero points
-    /// across uint8.
-    func values(_ count: Int, _ rng: inout SplitMix64) -> [Float] {
-        (0..<count).map { _ in
-            let u = Float(Int32(truncatingIfNeeded: rng.next())) / 2_147_483_648
-            switch rng.next() % 16 {
-            case 0: return u * 3000
-            case 1: return 0
-            case 2: return abs(u) * 5
-            default: return u * 8
-            }
-        }
-    }
+    func values(_ count: Int, _ rng: inout SplitMix64) -> [Float] { fullRangeFloats(count, &rng) }
 
     /// The contract spelled with the library's other public pieces.
     func expected(_ a: [Float], m: Int, k: Int, _ b: [Float], n: Int, layout: PackedWeights.Layout) throws -> [Float] {
@@ -153,37 +140,34 @@ struct ActivationProductTests {
     @Test func refusesBadInput() throws {
         var product = ActivationProduct()
         let a = [Float](repeating: 1, count: 12), b = [Float](repeating: 2, count: 8)
-        func code(_ body: () throws -> Void) -> QGEMMError.Code? {
-            do { try body(); return nil } catch let e as QGEMMError { return e.code } catch { return nil }
-        }
-        #expect(code { _ = try product.multiply(a, rows: -1, inputChannels: 4, by: b, outputChannels: 2, layout: .outputMajor) } == .invalidShape)
-        #expect(code { _ = try product.multiply(a, rows: 3, inputChannels: 4, by: b, outputChannels: 3, layout: .outputMajor) } == .invalidShape)
-        #expect(code { _ = try product.multiply([], rows: 0, inputChannels: 0, by: [], outputChannels: 2, layout: .outputMajor) } == .invalidShape)
+        #expect(errorCode { _ = try product.multiply(a, rows: -1, inputChannels: 4, by: b, outputChannels: 2, layout: .outputMajor) } == .invalidShape)
+        #expect(errorCode { _ = try product.multiply(a, rows: 3, inputChannels: 4, by: b, outputChannels: 3, layout: .outputMajor) } == .invalidShape)
+        #expect(errorCode { _ = try product.multiply([], rows: 0, inputChannels: 0, by: [], outputChannels: 2, layout: .outputMajor) } == .invalidShape)
         var nan = a
         nan[6] = .nan
-        #expect(code { _ = try product.multiply(nan, rows: 3, inputChannels: 4, by: b, outputChannels: 2, layout: .outputMajor) } == .invalidValue)
+        #expect(errorCode { _ = try product.multiply(nan, rows: 3, inputChannels: 4, by: b, outputChannels: 2, layout: .outputMajor) } == .invalidValue)
         var inf = b
         inf[5] = -.infinity
-        #expect(code { _ = try product.multiply(a, rows: 3, inputChannels: 4, by: inf, outputChannels: 2, layout: .inputMajor) } == .invalidValue)
+        #expect(errorCode { _ = try product.multiply(a, rows: 3, inputChannels: 4, by: inf, outputChannels: 2, layout: .inputMajor) } == .invalidValue)
         var tiny = b
         for i in 0..<4 { tiny[i] = Float.leastNonzeroMagnitude }
-        #expect(code { _ = try product.multiply(a, rows: 3, inputChannels: 4, by: tiny, outputChannels: 2, layout: .outputMajor) } == .invalidScale)
+        #expect(errorCode { _ = try product.multiply(a, rows: 3, inputChannels: 4, by: tiny, outputChannels: 2, layout: .outputMajor) } == .invalidScale)
         let big = ActivationProduct.maxInputChannels + 1
         let wide = [Float](repeating: 1, count: big)
-        #expect(code { _ = try product.multiply(wide, rows: 1, inputChannels: big, by: wide, outputChannels: 1, layout: .outputMajor) } == .invalidShape)
-        #expect(code { _ = try product.multiply(a, rows: 3, inputChannels: 4, by: b, outputChannels: 2, layout: .outputMajor, threads: 0) } == .invalidArgument)
+        #expect(errorCode { _ = try product.multiply(wide, rows: 1, inputChannels: big, by: wide, outputChannels: 1, layout: .outputMajor) } == .invalidShape)
+        #expect(errorCode { _ = try product.multiply(a, rows: 3, inputChannels: 4, by: b, outputChannels: 2, layout: .outputMajor, threads: 0) } == .invalidArgument)
 
         var y = [Float](repeating: 5, count: 6)
         a.withUnsafeBufferPointer { ab in
             b.withUnsafeBufferPointer { bb in
                 y.withUnsafeMutableBufferPointer { yb in
-                    #expect(code { try product.multiply(ab, rows: 3, inputChannels: 4, rowStride: 3, by: bb, outputChannels: 2,
+                    #expect(errorCode { try product.multiply(ab, rows: 3, inputChannels: 4, rowStride: 3, by: bb, outputChannels: 2,
                                                         layout: .outputMajor, into: yb) } == .invalidStride)
-                    #expect(code { try product.multiply(ab, rows: 3, inputChannels: 4, by: bb, outputChannels: 2, layout: .outputMajor,
+                    #expect(errorCode { try product.multiply(ab, rows: 3, inputChannels: 4, by: bb, outputChannels: 2, layout: .outputMajor,
                                                         into: UnsafeMutableBufferPointer(rebasing: yb.prefix(5))) } == .bufferTooSmall)
-                    #expect(code { try product.multiply(UnsafeBufferPointer(rebasing: ab.prefix(11)), rows: 3, inputChannels: 4, by: bb,
+                    #expect(errorCode { try product.multiply(UnsafeBufferPointer(rebasing: ab.prefix(11)), rows: 3, inputChannels: 4, by: bb,
                                                         outputChannels: 2, layout: .outputMajor, into: yb) } == .bufferTooSmall)
-                    #expect(code { try product.multiply(ab, rows: 3, inputChannels: 4, by: bb, outputChannels: 2, layout: .outputMajor,
+                    #expect(errorCode { try product.multiply(ab, rows: 3, inputChannels: 4, by: bb, outputChannels: 2, layout: .outputMajor,
                                                         bRowStride: 5, into: yb) } == .bufferTooSmall)
                 }
             }
@@ -195,43 +179,34 @@ struct ActivationProductTests {
         var aWide = [Float](repeating: 1, count: 3 * 6), bWide = [Float](repeating: 2, count: 4 * 5)
         aWide[1 * 6 + 2] = .nan
         bWide[3 * 5 + 1] = .infinity
-        var message = ""
-        func messageOf(_ body: () throws -> Void) -> String {
-            do { try body(); return "" } catch let e as QGEMMError { return e.message } catch { return "" }
-        }
-        aWide.withUnsafeBufferPointer { ab in
-            bWide.withUnsafeBufferPointer { bb in
-                y.withUnsafeMutableBufferPointer { yb in
-                    message = messageOf {
-                        try product.multiply(ab, rows: 3, inputChannels: 4, rowStride: 6, by: bb, outputChannels: 2,
-                                             layout: .inputMajor, bRowStride: 5, into: yb)
+        func message() -> String {
+            aWide.withUnsafeBufferPointer { ab in
+                bWide.withUnsafeBufferPointer { bb in
+                    y.withUnsafeMutableBufferPointer { yb in
+                        do {
+                            try product.multiply(ab, rows: 3, inputChannels: 4, rowStride: 6, by: bb, outputChannels: 2,
+                                                 layout: .inputMajor, bRowStride: 5, into: yb)
+                            return ""
+                        } catch let e as QGEMMError { return e.message } catch { return "" }
                     }
                 }
             }
         }
-        #expect(message.contains("A [1, 2]"), "\(message)")
+        var first = message()
+        #expect(first.contains("A [1, 2]"), "\(first)")
         aWide[1 * 6 + 2] = 0
-        aWide.withUnsafeBufferPointer { ab in
-            bWide.withUnsafeBufferPointer { bb in
-                y.withUnsafeMutableBufferPointer { yb in
-                    message = messageOf {
-                        try product.multiply(ab, rows: 3, inputChannels: 4, rowStride: 6, by: bb, outputChannels: 2,
-                                             layout: .inputMajor, bRowStride: 5, into: yb)
-                    }
-                }
-            }
-        }
-        #expect(message.contains("B [3, 1]"), "\(message)")
+        first = message()
+        #expect(first.contains("B [3, 1]"), "\(first)")
         #expect(y.allSatisfy { $0 == 5 })
         var shared = [Float](repeating: 1, count: 40)
         shared.withUnsafeMutableBufferPointer { s in
             let whole = UnsafeBufferPointer(s)
-            #expect(code { try product.multiply(UnsafeBufferPointer(rebasing: whole[0..<12]), rows: 3, inputChannels: 4,
+            #expect(errorCode { try product.multiply(UnsafeBufferPointer(rebasing: whole[0..<12]), rows: 3, inputChannels: 4,
                                                 by: UnsafeBufferPointer(rebasing: whole[12..<20]), outputChannels: 2, layout: .outputMajor,
                                                 into: UnsafeMutableBufferPointer(rebasing: s[16..<22])) } == .aliasing)
         }
         for path in KernelPath.allCases where !path.isSupported {
-            #expect(code { _ = try product.multiply(a, rows: 3, inputChannels: 4, by: b, outputChannels: 2, layout: .outputMajor,
+            #expect(errorCode { _ = try product.multiply(a, rows: 3, inputChannels: 4, by: b, outputChannels: 2, layout: .outputMajor,
                                                     kernel: path) } == .unsupportedKernel)
         }
     }

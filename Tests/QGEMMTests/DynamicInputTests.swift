@@ -5,20 +5,7 @@ import Testing
 /// the layer on the DynamicInput) against the one call.
 @Suite("Dynamic mode in two halves")
 struct DynamicInputTests {
-    /// Full-range Float input: most values within ±8, some far out, some
-    /// zeros, so rows have wide and narrow ranges and zero points across
-    /// the type.
-    func input(_ count: Int, _ rng: inout SplitMix64) -> [Float] {
-        (0..<count).map { _ in
-            let u = Float(Int32(truncatingIfNeeded: rng.next())) / 2_147_483_648
-            switch rng.next() % 16 {
-            case 0: return u * 3000
-            case 1: return 0
-            case 2: return abs(u) * 5
-            default: return u * 8
-            }
-        }
-    }
+    func input(_ count: Int, _ rng: inout SplitMix64) -> [Float] { fullRangeFloats(count, &rng) }
 
     func weights(_ count: Int, _ rng: inout SplitMix64) -> [Float] {
         (0..<count).map { _ in Float(Int32(truncatingIfNeeded: rng.next())) / 2_147_483_648 }

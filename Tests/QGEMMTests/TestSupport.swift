@@ -17,6 +17,21 @@ func randomArray<T: QuantizedScalar>(_ count: Int, _: T.Type, _ rng: inout Split
     (0..<count).map { _ in T.random(using: &rng) }
 }
 
+/// Full-range Float activations: most values within ±8, some far out, some
+/// zeros, some of one sign only, so rows have wide and narrow ranges and
+/// zero points across uint8.
+func fullRangeFloats(_ count: Int, _ rng: inout SplitMix64) -> [Float] {
+    (0..<count).map { _ in
+        let u = Float(Int32(truncatingIfNeeded: rng.next())) / 2_147_483_648
+        switch rng.next() % 16 {
+        case 0: return u * 3000
+        case 1: return 0
+        case 2: return abs(u) * 5
+        default: return u * 8
+        }
+    }
+}
+
 /// Σ_k W[n][k]·(X[m][k] − Z_X) + b[n] for every (m, n), straight from the
 /// unpacked weights: independent of the C reference and the packed layout.
 func naiveAccumulators<X: QuantizedScalar>(x: [X], m: Int, k: Int, ldx: Int, w: [Int8], n: Int,
