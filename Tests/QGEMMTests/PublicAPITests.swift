@@ -197,6 +197,13 @@ struct SpanTests {
             try packed.gemmDynamic(xq.span, rows: rows, rowScales: scales.span, rowZeroPoints: zeros.span, into: &s)
         }
         #expect(yd == (try packed.gemmDynamic(xq, rows: rows, rowScales: scales, rowZeroPoints: zeros)))
+        var product = ActivationProduct()
+        var ya = [Float](repeating: 0, count: rows * n)
+        do {
+            var s = ya.mutableSpan
+            try product.multiply(x.span, rows: rows, inputChannels: k, by: w.span, outputChannels: n, layout: .outputMajor, into: &s)
+        }
+        #expect(ya == (try product.multiply(x, rows: rows, inputChannels: k, by: w, outputChannels: n, layout: .outputMajor)))
         // A short output span is refused like a short buffer.
         var short = [Float](repeating: 0, count: 3)
         #expect(throws: QGEMMError(.bufferTooSmall, "")) {

@@ -183,7 +183,7 @@ public struct ActivationProduct: Sendable {
         }
     }
 
-    /// Array form of ``multiply(_:rows:inputChannels:rowStride:by:outputChannels:layout:bRowStride:into:outputRowStride:kernel:threads:)``:
+    /// Array form of ``multiply(_:rows:inputChannels:rowStride:by:outputChannels:layout:bRowStride:into:outputRowStride:kernel:threads:)-(UnsafeBufferPointer<Float>,_,_,_,UnsafeBufferPointer<Float>,_,_,_,_,_,_,_)``:
     /// `a` holds exactly rows·K values, `b` exactly N·K; returns y [rows × N].
     public mutating func multiply(
         _ a: [Float], rows: Int, inputChannels: Int, by b: [Float], outputChannels: Int, layout: PackedWeights.Layout,

@@ -74,6 +74,30 @@ extension PackedWeights {
     }
 }
 
+@available(macOS 10.14.4, iOS 12.2, watchOS 5.2, tvOS 12.2, visionOS 1.0, *)
+extension ActivationProduct {
+    /// ``multiply(_:rows:inputChannels:rowStride:by:outputChannels:layout:bRowStride:into:outputRowStride:kernel:threads:)-(UnsafeBufferPointer<Float>,_,_,_,UnsafeBufferPointer<Float>,_,_,_,_,_,_,_)``
+    /// on spans, strides and all (attention reads one head out of wider rows).
+    ///
+    /// - Throws: as the buffer form, except `.aliasing`, which cannot happen.
+    public mutating func multiply(
+        _ a: Span<Float>, rows: Int, inputChannels: Int, rowStride: Int? = nil,
+        by b: Span<Float>, outputChannels: Int, layout: PackedWeights.Layout, bRowStride: Int? = nil,
+        into y: inout MutableSpan<Float>, outputRowStride: Int? = nil,
+        kernel: KernelPath? = nil, threads: Int? = nil
+    ) throws {
+        try a.withUnsafeBufferPointer { ab in
+            try b.withUnsafeBufferPointer { bb in
+                try y.withUnsafeMutableBufferPointer { yb in
+                    try multiply(ab, rows: rows, inputChannels: inputChannels, rowStride: rowStride, by: bb,
+                                 outputChannels: outputChannels, layout: layout, bRowStride: bRowStride, into: yb,
+                                 outputRowStride: outputRowStride, kernel: kernel, threads: threads)
+                }
+            }
+        }
+    }
+}
+
 /// ``quantize(_:into:parameters:)-(UnsafeBufferPointer<Float>,_,_)`` on spans.
 @available(macOS 10.14.4, iOS 12.2, watchOS 5.2, tvOS 12.2, visionOS 1.0, *)
 public func quantize<Q: QuantizedScalar>(_ values: Span<Float>, into output: inout MutableSpan<Q>,
