@@ -41,13 +41,14 @@ internal import CQGEMM
 ///                      into: context, outputRowStride: 384)
 /// ```
 public struct ActivationProduct: Sendable {
+    // Each row's (A) or channel's (B) range, one operand after the other.
+    var mins: [Float] = [], maxs: [Float] = []
     // A, quantized.
     var aValues: [UInt8] = [], aScales: [Float] = [], aZeros: [Int32] = []
-    var aMins: [Float] = [], aMaxs: [Float] = []
     // B: transposed (inputMajor), quantized, packed (shared layout and the path's own).
-    var bTransposed: [Float] = [], bValues: [Int8] = [], bScales: [Float] = [], bZeros: [Int32] = []
-    var bMins: [Float] = [], bMaxs: [Float] = []
+    var bTransposed: [Float] = [], bValues: [Int8] = [], bZeros: [Int32] = []
     var packed: [Int8] = [], repacked: [Int8] = []
+    // B's per-channel scales and row sums, padded to whole panels for the epilogues.
     var rowSums64: [Int64] = [], absSums64: [Int64] = [], rowSums: [Int32] = [], weightScales: [Float] = []
 
     /// Empty buffers; the first call of each size grows them.
@@ -56,8 +57,8 @@ public struct ActivationProduct: Sendable {
     /// Bytes its buffers hold now.
     public var byteCount: Int {
         aValues.count + bValues.count + packed.count + repacked.count
-            + 4 * (aScales.count + aZeros.count + aMins.count + aMaxs.count + bTransposed.count + bScales.count
-                + bZeros.count + bMins.count + bMaxs.count + rowSums.count + weightScales.count)
+            + 4 * (mins.count + maxs.count + aScales.count + aZeros.count + bTransposed.count + bZeros.count
+                + rowSums.count + weightScales.count)
             + 8 * (rowSums64.count + absSums64.count)
     }
 
@@ -110,9 +111,9 @@ public struct ActivationProduct: Sendable {
         guard lda >= k else { throw QGEMMError(.invalidStride, "A's row stride \(lda) is smaller than a row (K = \(k))") }
         guard ldb >= bRow else { throw QGEMMError(.invalidStride, "B's row stride \(ldb) is smaller than a row (\(bRow))") }
         guard ldy >= n else { throw QGEMMError(.invalidStride, "output row stride \(ldy) is smaller than a row (N = \(n))") }
-        let aNeed = try Self.elements(rows: m, stride: lda, row: k, what: "A")
-        let bNeed = try Self.elements(rows: bRows, stride: ldb, row: bRow, what: "B")
-        let yNeed = try Self.elements(rows: m, stride: ldy, row: n, what: "the output")
+        let aNeed = try PackedWeights.elementsNeeded(rows: m, stride: lda, row: k, what: "A")
+        let bNeed = try PackedWeights.elementsNeeded(rows: bRows, stride: ldb, row: bRow, what: "B")
+        let yNeed = try PackedWeights.elementsNeeded(rows: m, stride: ldy, row: n, what: "the output")
         let (_, o1) = m.multipliedReportingOverflow(by: k), (_, o2) = n.multipliedReportingOverflow(by: k)
         guard !o1, !o2 else { throw QGEMMError(.invalidShape, "M = \(m), N = \(n) and K = \(k) overflow Int") }
         guard a.count >= aNeed else {
@@ -125,8 +126,8 @@ public struct ActivationProduct: Sendable {
             throw QGEMMError(.bufferTooSmall, "the output holds \(y.count) values; \(m) rows of N = \(n) with stride \(ldy) need \(yNeed)")
         }
         if m > 0 {
-            try Self.checkApart(y, yNeed, a, aNeed, "A")
-            try Self.checkApart(y, yNeed, b, bNeed, "B")
+            try PackedWeights.checkApart(y, yNeed, a, aNeed, "A")
+            try PackedWeights.checkApart(y, yNeed, b, bNeed, "B")
         }
         let path = try KernelPath.choose(kernel)
         let nThreads = try PackedWeights.checkThreads(threads)
@@ -176,11 +177,7 @@ public struct ActivationProduct: Sendable {
                 }
             }
         }
-        switch status {
-        case 0: return
-        case -2: throw QGEMMError(.invalidArgument, "could not allocate per-thread scratch memory for kernel path '\(path)'")
-        default: throw QGEMMError(.unsupportedKernel, "kernel path '\(path)' is not supported on this CPU")
-        }
+        try PackedWeights.check(status: status, path: path)
     }
 
     /// Array form of ``multiply(_:rows:inputChannels:rowStride:by:outputChannels:layout:bRowStride:into:outputRowStride:kernel:threads:)-(UnsafeBufferPointer<Float>,_,_,_,UnsafeBufferPointer<Float>,_,_,_,_,_,_,_)``:
@@ -216,23 +213,19 @@ public struct ActivationProduct: Sendable {
 
     // MARK: Steps
 
-    /// A's per-row parameters and uint8 values, as a dynamic layer's per-row input.
+    /// A's per-row parameters (the dynamic layer's own rule,
+    /// QuantizedLinear.rowParameters) and uint8 values.
     private mutating func quantizeA(_ a: UnsafePointer<Float>, m: Int, k: Int, lda: Int) throws {
-        Self.grow(&aMins, m); Self.grow(&aMaxs, m); Self.grow(&aScales, m); Self.grow(&aZeros, m)
+        Self.grow(&mins, m); Self.grow(&maxs, m); Self.grow(&aScales, m); Self.grow(&aZeros, m)
         Self.grow(&aValues, m * k)
-        let bad = aMins.withUnsafeMutableBufferPointer { lo in
-            aMaxs.withUnsafeMutableBufferPointer { hi in
-                qg_row_min_max(a, Int64(m), Int64(k), Int64(lda), lo.baseAddress!, hi.baseAddress!)
+        try aScales.withUnsafeMutableBufferPointer { scales in
+            try aZeros.withUnsafeMutableBufferPointer { zeros in
+                try QuantizedLinear.rowParameters(a, rows: m, k: k, ldx: lda, granularity: .perRow, mins: &mins, maxs: &maxs,
+                                                  name: "A") { r, p in
+                    scales[r] = p.scale
+                    zeros[r] = p.zeroPoint
+                }
             }
-        }
-        guard bad < 0 else {
-            let r = Int(bad) / k, c = Int(bad) % k
-            throw QGEMMError(.invalidValue, "A [\(r), \(c)] is \(a[r * lda + c]); it cannot be quantized")
-        }
-        for r in 0..<m {
-            let p = try QuantizationParameters(observedMin: aMins[r], observedMax: aMaxs[r], type: .uint8)
-            aScales[r] = p.scale
-            aZeros[r] = p.zeroPoint
         }
         aValues.withUnsafeMutableBufferPointer { q in
             aScales.withUnsafeBufferPointer { s in
@@ -248,7 +241,8 @@ public struct ActivationProduct: Sendable {
     /// whole panels (the SIMD epilogues read whole vectors).
     private mutating func quantizeAndPackB(_ b: UnsafePointer<Float>, n: Int, k: Int, ldb: Int,
                                            layout: PackedWeights.Layout) throws {
-        Self.grow(&bMins, n); Self.grow(&bMaxs, n); Self.grow(&bScales, n); Self.grow(&bZeros, n)
+        let np = Int(qg_packed_n(Int64(n)))
+        Self.grow(&mins, n); Self.grow(&maxs, n); Self.grow(&bZeros, n); Self.grow(&weightScales, np)
         Self.grow(&bValues, n * k)
         // Channel rows [N×K]: B itself (outputMajor) or its transpose.
         var rowsBase = b, rowsStride = ldb
@@ -264,8 +258,8 @@ public struct ActivationProduct: Sendable {
         }
         try bTransposed.withUnsafeBufferPointer { t in
             if layout == .inputMajor { rowsBase = t.baseAddress! }
-            let bad = bMins.withUnsafeMutableBufferPointer { lo in
-                bMaxs.withUnsafeMutableBufferPointer { hi in
+            let bad = mins.withUnsafeMutableBufferPointer { lo in
+                maxs.withUnsafeMutableBufferPointer { hi in
                     qg_row_min_max(rowsBase, Int64(n), Int64(k), Int64(rowsStride), lo.baseAddress!, hi.baseAddress!)
                 }
             }
@@ -274,13 +268,11 @@ public struct ActivationProduct: Sendable {
                 let (r, col) = layout == .outputMajor ? (c, kk) : (kk, c)
                 throw QGEMMError(.invalidValue, "B [\(r), \(col)] is \(b[r * ldb + col]); it cannot be quantized")
             }
-            for c in 0..<n {
-                let p = try QuantizationParameters.symmetricWeights(absMax: Swift.max(-bMins[c], bMaxs[c]))
-                bScales[c] = p.scale
-                bZeros[c] = 0
+            for c in 0..<np {
+                weightScales[c] = c < n ? try QuantizationParameters.symmetricWeights(absMax: Swift.max(-mins[c], maxs[c])).scale : 0
             }
             bValues.withUnsafeMutableBufferPointer { q in
-                bScales.withUnsafeBufferPointer { s in
+                weightScales.withUnsafeBufferPointer { s in
                     bZeros.withUnsafeBufferPointer { z in
                         q.withMemoryRebound(to: UInt8.self) { q8 in
                             qg_quantize_rows(rowsBase, Int64(n), Int64(k), Int64(rowsStride), s.baseAddress!, z.baseAddress!, 0,
@@ -290,14 +282,13 @@ public struct ActivationProduct: Sendable {
                 }
                 // −127...127 as the weights' rule: only a scale that lost bits
                 // (absMax/127 below Float's normal range) can give −128.
-                for c in 0..<n where bScales[c] < Float.leastNormalMagnitude {
+                for c in 0..<n where weightScales[c] < Float.leastNormalMagnitude {
                     for i in (c * k)..<(c * k + k) where q[i] == -128 { q[i] = -127 }
                 }
             }
         }
-        let np = Int(qg_packed_n(Int64(n)))
         Self.grow(&packed, Int(qg_packed_size(Int64(n), Int64(k))))
-        Self.grow(&rowSums64, n); Self.grow(&absSums64, n); Self.grow(&rowSums, np); Self.grow(&weightScales, np)
+        Self.grow(&rowSums64, n); Self.grow(&absSums64, n); Self.grow(&rowSums, np)
         bValues.withUnsafeBufferPointer { q in
             packed.withUnsafeMutableBufferPointer { p in
                 rowSums64.withUnsafeMutableBufferPointer { rs in
@@ -307,29 +298,8 @@ public struct ActivationProduct: Sendable {
                 }
             }
         }
-        for c in 0..<np {
-            rowSums[c] = c < n ? Int32(rowSums64[c]) : 0
-            weightScales[c] = c < n ? bScales[c] : 0
-        }
+        for c in 0..<np { rowSums[c] = c < n ? Int32(rowSums64[c]) : 0 }
     }
 
     private static func grow<T: Numeric>(_ a: inout [T], _ count: Int) { QuantizedLinear.Workspace.grow(&a, to: count) }
-
-    private static func elements(rows: Int, stride: Int, row: Int, what: String) throws(QGEMMError) -> Int {
-        if rows == 0 { return 0 }
-        let (a, o1) = (rows - 1).multipliedReportingOverflow(by: stride)
-        let (b, o2) = a.addingReportingOverflow(row)
-        guard !o1, !o2 else { throw QGEMMError(.invalidShape, "\(what): \(rows) rows with stride \(stride) overflow Int") }
-        return b
-    }
-
-    private static func checkApart(_ y: UnsafeMutableBufferPointer<Float>, _ yCount: Int, _ x: UnsafeBufferPointer<Float>,
-                                   _ xCount: Int, _ what: String) throws(QGEMMError) {
-        guard let yp = y.baseAddress, let xp = x.baseAddress, yCount > 0, xCount > 0 else { return }
-        let ys = UInt(bitPattern: yp), ye = ys + UInt(yCount * 4)
-        let xs = UInt(bitPattern: xp), xe = xs + UInt(xCount * 4)
-        guard xe <= ys || ye <= xs else {
-            throw QGEMMError(.aliasing, "the output buffer overlaps \(what); use separate buffers")
-        }
-    }
 }

@@ -220,13 +220,7 @@ extension PackedWeights {
         guard y.count >= yNeed else {
             throw QGEMMError(.bufferTooSmall, "output holds \(y.count) elements; \(rows) rows of N = \(n) with stride \(ldy) need \(yNeed)")
         }
-        if rows > 0, let xp = x.baseAddress, let yp = y.baseAddress {
-            let xs = UInt(bitPattern: xp), xe = xs + UInt(xNeed * MemoryLayout<X>.stride)
-            let ys = UInt(bitPattern: yp), ye = ys + UInt(yNeed * MemoryLayout<Y>.stride)
-            guard xe <= ys || ye <= xs else {
-                throw QGEMMError(.aliasing, "the output buffer overlaps the input buffer; use separate buffers")
-            }
-        }
+        try Self.checkApart(y, yNeed, x, xNeed, "the input buffer")
         var a = qg_gemm_args()
         a.m = Int64(rows); a.n = Int64(n); a.k = Int64(k)
         a.x = UnsafeRawPointer(x.baseAddress)
@@ -241,7 +235,7 @@ extension PackedWeights {
         return a
     }
 
-    private static func elementsNeeded(rows: Int, stride: Int, row: Int, what: String) throws -> Int {
+    static func elementsNeeded(rows: Int, stride: Int, row: Int, what: String) throws(QGEMMError) -> Int {
         if rows == 0 { return 0 }
         let (a, o1) = (rows - 1).multipliedReportingOverflow(by: stride)
         let (b, o2) = a.addingReportingOverflow(row)
@@ -309,6 +303,23 @@ extension PackedWeights {
             args.kp = Int64(kp)
         }
         let status = withExtendedLifetime(self) { qg_gemm(&args, number, threads) }
+        try Self.check(status: status, path: path)
+    }
+
+    /// `.aliasing` when the first `yCount` elements of `y` overlap the first
+    /// `xCount` of `x` (named `what` in the message).
+    static func checkApart<X, Y>(_ y: UnsafeMutableBufferPointer<Y>, _ yCount: Int, _ x: UnsafeBufferPointer<X>,
+                                 _ xCount: Int, _ what: String) throws(QGEMMError) {
+        guard let yp = y.baseAddress, let xp = x.baseAddress, yCount > 0, xCount > 0 else { return }
+        let ys = UInt(bitPattern: yp), ye = ys + UInt(yCount * MemoryLayout<Y>.stride)
+        let xs = UInt(bitPattern: xp), xe = xs + UInt(xCount * MemoryLayout<X>.stride)
+        guard xe <= ys || ye <= xs else {
+            throw QGEMMError(.aliasing, "the output buffer overlaps \(what); use separate buffers")
+        }
+    }
+
+    /// qg_gemm's status as the error it stands for (0: none).
+    static func check(status: Int32, path: KernelPath) throws(QGEMMError) {
         switch status {
         case 0: return
         case -2: throw QGEMMError(.invalidArgument, "could not allocate per-thread scratch memory for kernel path '\(path)'")

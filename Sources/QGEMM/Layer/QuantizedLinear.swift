@@ -244,18 +244,22 @@ public final class QuantizedLinear: Sendable {
         return params
     }
 
-    /// The uint8 parameters of each row of `x` [rows×k] (one set shared by all
-    /// rows with ``InputGranularity/perTensor``), from the observed min/max,
-    /// handed to `store(row, parameters)` row by row; `mins` and `maxs` (rows
-    /// entries) are scratch. The one definition dynamic mode uses. `firstRow`
-    /// numbers the rows in a refusal's message (x is a block of rows of a call).
-    static func rowParameters(_ x: UnsafePointer<Float>?, rows: Int, k: Int, granularity: InputGranularity,
+    /// The uint8 parameters of each row of `x` [rows×k], row m at `x + m·ldx`
+    /// (ldx default k; one set shared by all rows with
+    /// ``InputGranularity/perTensor``), from the observed min/max, handed to
+    /// `store(row, parameters)` row by row; `mins` and `maxs` (rows entries)
+    /// are scratch. The one definition dynamic mode (and ``ActivationProduct``'s
+    /// A) uses. `firstRow` numbers the rows in a refusal's message (x is a
+    /// block of rows of a call), which names the values `name`.
+    static func rowParameters(_ x: UnsafePointer<Float>?, rows: Int, k: Int, ldx: Int? = nil, granularity: InputGranularity,
                               mins: UnsafeMutablePointer<Float>, maxs: UnsafeMutablePointer<Float>, firstRow: Int = 0,
-                              _ store: (Int, QuantizationParameters) -> Void) throws {
+                              name: String = "input value", _ store: (Int, QuantizationParameters) -> Void) throws {
         guard rows > 0, let x else { return }
-        let bad = qg_row_min_max(x, Int64(rows), Int64(k), Int64(k), mins, maxs)
+        let stride = ldx ?? k
+        let bad = qg_row_min_max(x, Int64(rows), Int64(k), Int64(stride), mins, maxs)
         guard bad < 0 else {
-            throw QGEMMError(.invalidValue, "input value [\(firstRow + Int(bad / Int64(max(k, 1)))), \(bad % Int64(max(k, 1)))] is \(x[Int(bad)]); it cannot be quantized")
+            let r = Int(bad / Int64(max(k, 1))), c = Int(bad % Int64(max(k, 1)))
+            throw QGEMMError(.invalidValue, "\(name) [\(firstRow + r), \(c)] is \(x[r * stride + c]); it cannot be quantized")
         }
         switch granularity {
         case .perTensor:
