@@ -244,15 +244,29 @@ static void softmax_rows_avx2(float *s, ptrdiff_t rows, ptrdiff_t t, ptrdiff_t l
 }
 #endif
 
+/// Whether this CPU runs copy `copy` of the code (0 the baseline, 1 AVX2
+/// with FMA, 2 AVX-512).
+static int copy_runs(int copy) {
+    switch (copy) {
+    case 0: return 1;
+#if defined(__x86_64__)
+    case 1: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case 2:
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
+#endif
+    default: return 0;
+    }
+}
+
 void enc_softmax_rows(float *s, ptrdiff_t rows, ptrdiff_t t, ptrdiff_t lds, float scale, float *inv) {
     if (rows <= 0 || t <= 0) return;
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("fma")) {
+    if (copy_runs(2)) {
         softmax_rows_avx512(s, rows, t, lds, scale, inv);
         return;
     }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    if (copy_runs(1)) {
         softmax_rows_avx2(s, rows, t, lds, scale, inv);
         return;
     }
@@ -268,19 +282,16 @@ void enc_scale_rows(float *y, ptrdiff_t rows, ptrdiff_t n, ptrdiff_t ldy, const 
 int enc_attention_head_copy(int copy, const float *q, const float *k, const float *v, ptrdiff_t ld, ptrdiff_t tokens,
                             ptrdiff_t head_size, float scale, float *out, ptrdiff_t ldo, float *scratch) {
     if (tokens <= 0) return 0;
+    if (!copy_runs(copy)) return -1;
     switch (copy) {
     case 0:
         attention_body(q, k, v, ld, tokens, head_size, scale, out, ldo, scratch, NULL, 6, 1);
         return 0;
 #if defined(__x86_64__)
     case 1:
-        if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) return -1;
         attention_avx2(q, k, v, ld, tokens, head_size, scale, out, ldo, scratch);
         return 0;
     case 2:
-        if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma")))
-            return -1;
         attention_avx512(q, k, v, ld, tokens, head_size, scale, out, ldo, scratch);
         return 0;
 #endif

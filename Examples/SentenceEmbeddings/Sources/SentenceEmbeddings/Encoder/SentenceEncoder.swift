@@ -256,8 +256,8 @@ public final class SentenceEncoder: Sendable {
         var workspace = QuantizedLinear.Workspace()
         /// A dynamic layer's input, quantized (the layer's first half).
         var input = QuantizedLinear.DynamicInput()
-        /// Each int8-attention worker's product and scores, kept from layer
-        /// to layer and chunk to chunk.
+        /// Each attention worker's buffers, kept from layer to layer and
+        /// chunk to chunk.
         var attentionWork: [AttentionWork] = []
 
         /// Sizes the buffers for `rows` rows, keeping their memory.
@@ -401,120 +401,108 @@ public final class SentenceEncoder: Sendable {
     /// to its columns of `context` [rows × H]. Both products and the softmax
     /// of one (sentence, head) are one C kernel (`enc_attention_head`), in
     /// Float; with ``AttentionProducts/int8`` the products are QGEMM's
-    /// ``ActivationProduct`` instead, around the same softmax step. With
-    /// several threads the pairs are shared out, each worker with its own
-    /// scratch.
+    /// ``ActivationProduct`` instead, around the same softmax step
+    /// (`enc_softmax_rows`), each context row then times its 1 / sum.
     private func attention(_ qkv: [Float], lengths: [Int], into context: inout [Float], work: inout [AttentionWork],
                            threads: Int) throws {
-        if attentionProducts == .int8 {
-            return try int8Attention(qkv, lengths: lengths, into: &context, work: &work, threads: threads)
+        let h = config.hiddenSize, d = config.headSize
+        let scale = 1 / Float(d).squareRoot(), longest = lengths.max() ?? 0
+        guard attentionProducts == .int8 else {
+            let scratchCount = enc_attention_scratch_count(longest, d)
+            try forEachHead(qkv, lengths: lengths, into: &context, work: &work, threads: threads,
+                            prepare: { $0.scores.grow(to: scratchCount) }) { work, t, q, out in
+                work.scores.withUnsafeMutableBufferPointer { sb in
+                    enc_attention_head(q, q + h, q + 2 * h, 3 * h, t, d, scale, out, h, sb.baseAddress)
+                }
+            }
+            return
         }
+        // Scores rows t rounded up to 16 apart: the softmax's last masked step writes that far.
+        let padded = (longest + 15) / 16 * 16
+        try forEachHead(qkv, lengths: lengths, into: &context, work: &work, threads: threads,
+                        prepare: { $0.scores.grow(to: longest * padded); $0.inv.grow(to: longest) }) { work, t, q, out in
+            guard t > 0 else { return }
+            let tp = (t + 15) / 16 * 16, span = (t - 1) * 3 * h + d
+            let (queries, keys, values) = (UnsafeBufferPointer(start: q, count: span), UnsafeBufferPointer(start: q + h, count: span),
+                                           UnsafeBufferPointer(start: q + 2 * h, count: span))
+            let context = UnsafeMutableBufferPointer(start: out, count: (t - 1) * h + d)
+            try work.scores.withUnsafeMutableBufferPointer { sb in
+                try work.inv.withUnsafeMutableBufferPointer { ib in
+                    let scores = UnsafeMutableBufferPointer(rebasing: sb[0..<(t * tp)])
+                    try work.product.multiply(queries, rows: t, inputChannels: d, rowStride: 3 * h, by: keys, outputChannels: t,
+                                              layout: .outputMajor, bRowStride: 3 * h, into: scores, outputRowStride: tp, threads: 1)
+                    enc_softmax_rows(scores.baseAddress, t, t, tp, scale, ib.baseAddress)
+                    try work.product.multiply(UnsafeBufferPointer(scores), rows: t, inputChannels: t, rowStride: tp, by: values,
+                                              outputChannels: d, layout: .inputMajor, bRowStride: 3 * h, into: context,
+                                              outputRowStride: h, threads: 1)
+                    enc_scale_rows(context.baseAddress, t, d, h, ib.baseAddress)
+                }
+            }
+        }
+    }
+
+    /// Runs `body(work, t, q, out)` for every (sentence, head): t the
+    /// sentence's tokens, q its head's first Q value (K h and V 2h further,
+    /// rows 3h apart), out its first context value (rows h apart). With
+    /// several threads the pairs are shared out, worker w with `work[w]`
+    /// (grown here, each made ready by `prepare`) and kept from layer to
+    /// layer; the first error a worker meets is thrown after all have ended.
+    private func forEachHead(_ qkv: [Float], lengths: [Int], into context: inout [Float], work: inout [AttentionWork],
+                             threads: Int, prepare: (inout AttentionWork) -> Void,
+                             _ body: @escaping @Sendable (inout AttentionWork, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) throws -> Void) throws {
         let h = config.hiddenSize, heads = config.attentionHeads, d = config.headSize
         var offsets: [Int] = [], s = 0
         for t in lengths { offsets.append(s); s += t }
         let starts = offsets
-        let scratchCount = enc_attention_scratch_count(lengths.max() ?? 0, d)
         let tasks = lengths.count * heads
-        let scale = 1 / Float(d).squareRoot()
         let workers = min(threads, tasks)
+        guard workers > 0 else { return }
+        if work.count < workers { work += (work.count..<workers).map { _ in AttentionWork() } }
+        for w in 0..<workers { prepare(&work[w]) }
+        var errors = [Error?](repeating: nil, count: workers)
         qkv.withUnsafeBufferPointer { qkvBuffer in
             context.withUnsafeMutableBufferPointer { contextBuffer in
-                // Each (sentence, head) writes its own columns of `context`.
-                // proof: embed returns before attention when there are no rows.
-                nonisolated(unsafe) let q = qkvBuffer.baseAddress!, c = contextBuffer.baseAddress!
-                let run: @Sendable (Int) -> Void = { worker in
-                    var scratch = [Float](repeating: 0, count: scratchCount)
-                    scratch.withUnsafeMutableBufferPointer { sb in
-                        for task in stride(from: worker, to: tasks, by: workers) {
-                            let sentence = task / heads, head = task % heads
-                            let row = q + starts[sentence] * 3 * h + head * d
-                            enc_attention_head(row, row + h, row + 2 * h, 3 * h, lengths[sentence], d, scale,
-                                               c + starts[sentence] * h + head * d, h, sb.baseAddress)
-                        }
-                    }
-                }
-                if workers > 1 { DispatchQueue.concurrentPerform(iterations: workers, execute: run) } else { run(0) }
-            }
-        }
-    }
-}
-
-extension SentenceEncoder {
-    /// Attention with int8 products, per (sentence, head) of t tokens:
-    /// scores = Q·Kᵀ (both quantized per call, ``ActivationProduct``), the
-    /// softmax's exponentials in place and each row's 1 / sum
-    /// (`enc_softmax_rows`, the Float path's step), context = P·V (P, the
-    /// exponentials, quantized per row; V per head dimension), then each
-    /// context row times its 1 / sum. Worker w uses `work[w]` (grown here).
-    func int8Attention(_ qkv: [Float], lengths: [Int], into context: inout [Float], work: inout [AttentionWork],
-                       threads: Int) throws {
-        let h = config.hiddenSize, heads = config.attentionHeads, d = config.headSize
-        var offsets: [Int] = [], s = 0
-        for t in lengths { offsets.append(s); s += t }
-        let starts = offsets
-        let longest = lengths.max() ?? 0, padded = (longest + 15) / 16 * 16
-        let tasks = lengths.count * heads
-        let scale = 1 / Float(d).squareRoot()
-        let workers = min(threads, tasks)
-        let failures = ShareResults(count: workers)
-        let qkvCount = qkv.count, contextCount = context.count
-        if work.count < workers { work += (work.count..<workers).map { _ in AttentionWork() } }
-        for w in 0..<workers {
-            if work[w].scores.count < longest * padded { work[w].scores = [Float](repeating: 0, count: longest * padded) }
-            if work[w].inv.count < longest { work[w].inv = [Float](repeating: 0, count: longest) }
-        }
-        qkv.withUnsafeBufferPointer { qkvBuffer in
-          context.withUnsafeMutableBufferPointer { contextBuffer in
-            work.withUnsafeMutableBufferPointer { workBuffer in
-                // Each (sentence, head) writes its own columns of `context`,
-                // and each worker uses its own element of `work`.
-                // proof: embed returns before attention when there are no rows.
-                nonisolated(unsafe) let q = qkvBuffer.baseAddress!, c = contextBuffer.baseAddress!, own = workBuffer.baseAddress!
-                let run: @Sendable (Int) -> Void = { worker in
-                    do {
-                        try own[worker].scores.withUnsafeMutableBufferPointer { sb in
-                            try own[worker].inv.withUnsafeMutableBufferPointer { ib in
+                work.withUnsafeMutableBufferPointer { workBuffer in
+                    errors.withUnsafeMutableBufferPointer { errorBuffer in
+                        // Each (sentence, head) writes its own columns of
+                        // `context`; each worker its own element of `work`
+                        // and of `errors`.
+                        // proof: embed returns before attention when there are no rows.
+                        nonisolated(unsafe) let q = qkvBuffer.baseAddress!, c = contextBuffer.baseAddress!
+                        nonisolated(unsafe) let own = workBuffer.baseAddress!, failed = errorBuffer.baseAddress!
+                        let run: @Sendable (Int) -> Void = { worker in
+                            do {
                                 for task in stride(from: worker, to: tasks, by: workers) {
-                                    let sentence = task / heads, head = task % heads, t = lengths[sentence]
-                                    guard t > 0 else { continue }
-                                    let tp = (t + 15) / 16 * 16
-                                    let first = starts[sentence] * 3 * h + head * d
-                                    let span = (t - 1) * 3 * h + d
-                                    let queries = UnsafeBufferPointer(start: q + first, count: min(span, qkvCount - first))
-                                    let keys = UnsafeBufferPointer(start: q + first + h, count: min(span, qkvCount - first - h))
-                                    let values = UnsafeBufferPointer(start: q + first + 2 * h, count: min(span, qkvCount - first - 2 * h))
-                                    let out = starts[sentence] * h + head * d
-                                    let outBuffer = UnsafeMutableBufferPointer(start: c + out, count: min((t - 1) * h + d, contextCount - out))
-                                    try own[worker].product.multiply(queries, rows: t, inputChannels: d, rowStride: 3 * h, by: keys, outputChannels: t,
-                                                         layout: .outputMajor, bRowStride: 3 * h,
-                                                         into: UnsafeMutableBufferPointer(rebasing: sb[0..<(t * tp)]), outputRowStride: tp,
-                                                         threads: 1)
-                                    enc_softmax_rows(sb.baseAddress, t, t, tp, scale, ib.baseAddress)
-                                    try own[worker].product.multiply(UnsafeBufferPointer(rebasing: sb[0..<(t * tp)]), rows: t, inputChannels: t, rowStride: tp,
-                                                         by: values, outputChannels: d, layout: .inputMajor, bRowStride: 3 * h,
-                                                         into: outBuffer, outputRowStride: h, threads: 1)
-                                    enc_scale_rows(outBuffer.baseAddress, t, d, h, ib.baseAddress)
+                                    let sentence = task / heads, head = task % heads
+                                    try body(&own[worker], lengths[sentence], q + starts[sentence] * 3 * h + head * d,
+                                             c + starts[sentence] * h + head * d)
                                 }
+                            } catch {
+                                failed[worker] = error
                             }
                         }
-                        failures.set(worker, .success(([], EncoderProfile())))
-                    } catch {
-                        failures.set(worker, .failure(error))
+                        if workers > 1 { DispatchQueue.concurrentPerform(iterations: workers, execute: run) } else { run(0) }
                     }
                 }
-                if workers > 1 { DispatchQueue.concurrentPerform(iterations: workers, execute: run) } else { run(0) }
             }
-          }
         }
-        for result in failures.all { _ = try result.get() }
+        if let error = errors.lazy.compactMap({ $0 }).first { throw error }
     }
 }
 
-/// One int8-attention worker's buffers: its ``ActivationProduct`` and a
-/// head's scores and 1 / sums.
+/// One attention worker's buffers: the Float kernel's scratch (in
+/// `scores`), or for int8 its ``ActivationProduct`` and a head's scores and
+/// 1 / sums.
 struct AttentionWork {
     var product = ActivationProduct()
     var scores: [Float] = [], inv: [Float] = []
+}
+
+extension Array where Element == Float {
+    /// At least `count` elements (zeros added), keeping what it holds.
+    mutating func grow(to count: Int) {
+        if self.count < count { self += repeatElement(0, count: count - self.count) }
+    }
 }
 
 /// How attention's two products, the scores Q·Kᵀ and the context P·V, run.
