@@ -1,3 +1,4 @@
+import CQGEMM
 import Testing
 @testable import QGEMM
 
@@ -55,6 +56,60 @@ struct QuantizationParametersTests {
         #expect(z.scale == 1)
         #expect(errorCode { _ = try QuantizationParameters.symmetricWeights(absMax: -1) } == .invalidValue)
         #expect(errorCode { _ = try QuantizationParameters.symmetricWeights(absMax: .nan) } == .invalidValue)
+    }
+
+    /// The C copies of the two rules (the dynamic quantizers' per-row and
+    /// per-channel parameters, qg_uint8_parameters and qg_symmetric_int8_scale)
+    /// give the Swift rules' bits, and refuse exactly where they throw: on
+    /// zeros of both signs, the ends of the subnormal and normal ranges, and
+    /// floats drawn over every exponent.
+    @Test func cRulesFollowSwiftRules() throws {
+        var rng = SplitMix64(seed: 41)
+        let edges: [Float] = [0, -0.0, .leastNonzeroMagnitude, .leastNormalMagnitude, Float(bitPattern: 7), Float(bitPattern: 0x0001_1234), Float(bitPattern: 0x0070_0000), 1, 255,
+                              Float(bitPattern: 0x3F80_0001), .greatestFiniteMagnitude, .greatestFiniteMagnitude / 2, 1.7e38]
+        var values = edges + edges.map { -$0 }
+        while values.count < 4000 {
+            let v = Float(bitPattern: UInt32(truncatingIfNeeded: rng.next()))
+            if v.isFinite { values.append(v) }
+        }
+        // Ranges whose zero point is a tie, −lo / scale = n + ½ exactly
+        // (scale a power of two, hi − lo = 255·scale): the rounding's direction shows.
+        var ranges: [(Float, Float)] = []
+        for e in [-20, 0, 9] {
+            for n in [0, 1, 2, 63, 126, 127, 200, 253, 254] {
+                let step = Float(sign: .plus, exponent: e, significand: 1)
+                ranges.append((-(Float(n) + 0.5) * step, (254.5 - Float(n)) * step))
+            }
+        }
+        for i in values.indices {
+            let a = values[i], b = values[(i * 7919 + 13) % values.count]
+            ranges.append(a <= b ? (a, b) : (b, a))
+        }
+        var refusals = 0
+        for (i, (lo, hi)) in ranges.enumerated() {
+            let a = values[i % values.count]
+            var scale: Float = -1, zero: Int32 = -1
+            let status = qg_uint8_parameters(lo, hi, &scale, &zero)
+            do {
+                let p = try QuantizationParameters(observedMin: lo, observedMax: hi, type: .uint8)
+                #expect(status == 0 && scale.bitPattern == p.scale.bitPattern && zero == p.zeroPoint, "[\(lo), \(hi)]")
+            } catch {
+                refusals += 1
+                #expect(status == -1, "[\(lo), \(hi)]: C gave \(scale), \(zero)")
+            }
+            let absMax = Swift.abs(a)
+            var weightScale: Float = -1
+            let weightStatus = qg_symmetric_int8_scale(absMax, &weightScale)
+            do {
+                let p = try QuantizationParameters.symmetricWeights(absMax: absMax)
+                #expect(weightStatus == 0 && weightScale.bitPattern == p.scale.bitPattern, "absMax \(absMax)")
+            } catch {
+                refusals += 1
+                #expect(weightStatus == -1, "absMax \(absMax): C gave \(weightScale)")
+            }
+        }
+        // Refusals occur: ranges and magnitudes whose scale rounds to 0.
+        #expect(refusals > 0)
     }
 
     @Test func quantizeRoundsHalfAwayAndSaturates() throws {

@@ -145,7 +145,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void qg_quantize_row
                 continue;
             }
             const __mmask16 live = lanes >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << lanes) - 1);
-            n[p] = qg_quantize16(_mm512_maskz_loadu_ps(live, x + i + 16 * p), s, z);
+            const __m512 v = _mm512_maskz_loadu_ps(live, x + i + 16 * p);
+            n[p] = reciprocal ? qg_quantize16_rcp(v, s, r, z) : qg_quantize16(v, s, z);
         }
         _mm512_mask_storeu_epi8(out + i, ((__mmask64)1 << left) - 1, qg_narrow64(n, x_unsigned, order));
     }
@@ -175,8 +176,7 @@ const char *qg_quantizer_name(qg_quantizer level) {
     }
 }
 
-/// The widest level this CPU has (qg_cpu_get_features reads the CPU once).
-static qg_quantizer qg_widest_quantizer(void) {
+qg_quantizer qg_widest_quantizer(void) {
     int level = QG_QUANTIZER_COUNT - 1;
     while (!qg_quantizer_supported((qg_quantizer)level)) level--;
     return (qg_quantizer)level;
@@ -278,11 +278,14 @@ static inline __attribute__((always_inline)) int qg_min_max_lanes(const float *x
 }
 
 #if defined(__x86_64__)
+// Short rows (attention's heads of 32 or 64 values) take one register of
+// each kind: the wide copies' set-up and folds cost more than such a row's
+// loop.
 __attribute__((target("avx512f"))) static int qg_min_max_avx512(const float *x, int64_t k, float *mn, float *mx) {
-    return qg_min_max_lanes(x, k, mn, mx, 64);
+    return k < 128 ? qg_min_max_lanes(x, k, mn, mx, 16) : qg_min_max_lanes(x, k, mn, mx, 64);
 }
 __attribute__((target("avx2"))) static int qg_min_max_avx2(const float *x, int64_t k, float *mn, float *mx) {
-    return qg_min_max_lanes(x, k, mn, mx, 32);
+    return k < 64 ? qg_min_max_lanes(x, k, mn, mx, 16) : qg_min_max_lanes(x, k, mn, mx, 32);
 }
 #endif
 

@@ -21,6 +21,8 @@ typedef enum qg_quantizer {
 int qg_quantizer_supported(qg_quantizer level);
 /// The name the kernel tester prints ("avx512").
 const char *qg_quantizer_name(qg_quantizer level);
+/// The widest level this CPU has (qg_cpu_get_features reads the CPU once).
+qg_quantizer qg_widest_quantizer(void);
 /// qg_quantize_rows on `level`, which must be supported.
 void qg_quantize_rows_with(qg_quantizer level, const float *x, int64_t rows, int64_t k, int64_t ldx, const float *scale,
                            const int32_t *zero, int x_unsigned, uint8_t *out, int64_t ldo);

@@ -382,6 +382,37 @@ int64_t qg_quantize_rows_smoothed(const float *x, int64_t rows, int64_t k, int64
 /// NaN or ±Inf, where it stops.
 int64_t qg_row_min_max(const float *x, int64_t rows, int64_t k, int64_t ldx, float *mins, float *maxs);
 
+/// QuantizationParameters(observedMin:observedMax:type: .uint8)'s rule for a
+/// finite range with observed_min ≤ observed_max, operation for operation:
+/// the range widened to hold 0; scale 1 and zero point 0 when it is [0, 0];
+/// else scale = Float((hi − lo) / 255) and Z = clamp(round-half-away(0 −
+/// lo / scale), 0, 255) in double. Returns 0, or −1 when the scale is 0 or
+/// not finite in Float (nothing written).
+int qg_uint8_parameters(float observed_min, float observed_max, float *scale, int32_t *zero);
+/// QuantizationParameters.symmetricWeights(absMax:)'s scale for a finite
+/// abs_max ≥ 0: 1 for 0, else abs_max / 127 in Float. Returns 0, or −1 when
+/// that rounds to 0 (nothing written).
+int qg_symmetric_int8_scale(float abs_max, float *scale);
+/// Dynamic per-row uint8 quantization in one pass over the rows: per row its
+/// min and max (as qg_row_min_max, into mins/maxs), its parameters
+/// (qg_uint8_parameters, into scale/zero) and its values (as
+/// qg_quantize_rows, row m at out + m·ldo). Returns -1; or, where it stops,
+/// m·k + i for the first NaN or ±Inf (row m's range not written), or −2 − m
+/// when row m's range gives no Float scale (its mins/maxs written).
+int64_t qg_quantize_rows_dynamic(const float *x, int64_t rows, int64_t k, int64_t ldx, float *mins, float *maxs,
+                                 float *scale, int32_t *zero, uint8_t *out, int64_t ldo);
+/// Symmetric per-channel int8 weights from floats, PackedWeights(quantizing:
+/// granularity: .perChannel)'s rule: per channel c, absMax = max(−min, max),
+/// scale[c] = qg_symmetric_int8_scale(absMax), q[c][i] =
+/// clamp(round-half-away(w / scale[c]), −127, 127) into q [n×k]. W is [n×k]
+/// with rows ldb apart, or with input_major [k×n] with rows (of n channels)
+/// ldb apart, transposed first into rows_scratch (n·k floats; unused
+/// otherwise). mins/maxs (n) are scratch. Returns -1; or, where it stops,
+/// c·k + i for the first NaN or ±Inf of channel c (in channel order), or
+/// −2 − c when channel c's scale rounds to 0 (its mins/maxs written).
+int64_t qg_quantize_channels_symmetric(const float *b, int64_t n, int64_t k, int64_t ldb, int input_major, float *rows_scratch,
+                                       float *mins, float *maxs, float *scale, int8_t *q);
+
 // MARK: - Peak probes
 
 /// Runs `iterations` rounds of the path's int8 multiply-accumulate

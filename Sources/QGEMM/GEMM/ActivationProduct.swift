@@ -46,7 +46,7 @@ public struct ActivationProduct: Sendable {
     // A, quantized.
     var aValues: [UInt8] = [], aScales: [Float] = [], aZeros: [Int32] = []
     // B: transposed (inputMajor), quantized, packed (shared layout and the path's own).
-    var bTransposed: [Float] = [], bValues: [Int8] = [], bZeros: [Int32] = []
+    var bTransposed: [Float] = [], bValues: [Int8] = []
     var packed: [Int8] = [], repacked: [Int8] = []
     // B's per-channel scales and row sums, padded to whole panels for the epilogues.
     var rowSums64: [Int64] = [], absSums64: [Int64] = [], rowSums: [Int32] = [], weightScales: [Float] = []
@@ -57,7 +57,7 @@ public struct ActivationProduct: Sendable {
     /// Bytes its buffers hold now.
     public var byteCount: Int {
         aValues.count + bValues.count + packed.count + repacked.count
-            + 4 * (mins.count + maxs.count + aScales.count + aZeros.count + bTransposed.count + bZeros.count
+            + 4 * (mins.count + maxs.count + aScales.count + aZeros.count + bTransposed.count
                 + rowSums.count + weightScales.count)
             + 8 * (rowSums64.count + absSums64.count)
     }
@@ -214,23 +214,20 @@ public struct ActivationProduct: Sendable {
     // MARK: Steps
 
     /// A's per-row parameters (the dynamic layer's own rule,
-    /// QuantizedLinear.rowParameters) and uint8 values.
+    /// QuantizedLinear.quantizeRowsDynamic) and uint8 values.
     private mutating func quantizeA(_ a: UnsafePointer<Float>, m: Int, k: Int, lda: Int) throws {
         Self.grow(&mins, m); Self.grow(&maxs, m); Self.grow(&aScales, m); Self.grow(&aZeros, m)
         Self.grow(&aValues, m * k)
-        try aScales.withUnsafeMutableBufferPointer { scales in
-            try aZeros.withUnsafeMutableBufferPointer { zeros in
-                try QuantizedLinear.rowParameters(a, rows: m, k: k, ldx: lda, granularity: .perRow, mins: &mins, maxs: &maxs,
-                                                  name: "A") { r, p in
-                    scales[r] = p.scale
-                    zeros[r] = p.zeroPoint
-                }
-            }
-        }
-        aValues.withUnsafeMutableBufferPointer { q in
-            aScales.withUnsafeBufferPointer { s in
-                aZeros.withUnsafeBufferPointer { z in
-                    qg_quantize_rows(a, Int64(m), Int64(k), Int64(lda), s.baseAddress!, z.baseAddress!, 1, q.baseAddress!, Int64(k))
+        try mins.withUnsafeMutableBufferPointer { lo in
+            try maxs.withUnsafeMutableBufferPointer { hi in
+                try aScales.withUnsafeMutableBufferPointer { scales in
+                    try aZeros.withUnsafeMutableBufferPointer { zeros in
+                        try aValues.withUnsafeMutableBufferPointer { q in
+                            try QuantizedLinear.quantizeRowsDynamic(a, rows: m, k: k, ldx: lda, mins: lo.baseAddress!, maxs: hi.baseAddress!,
+                                                                    scales: scales.baseAddress!, zeros: zeros.baseAddress!,
+                                                                    into: q.baseAddress!, name: "A")
+                        }
+                    }
                 }
             }
         }
@@ -242,51 +239,33 @@ public struct ActivationProduct: Sendable {
     private mutating func quantizeAndPackB(_ b: UnsafePointer<Float>, n: Int, k: Int, ldb: Int,
                                            layout: PackedWeights.Layout) throws {
         let np = Int(qg_packed_n(Int64(n)))
-        Self.grow(&mins, n); Self.grow(&maxs, n); Self.grow(&bZeros, n); Self.grow(&weightScales, np)
+        Self.grow(&mins, n); Self.grow(&maxs, n); Self.grow(&weightScales, np)
         Self.grow(&bValues, n * k)
-        // Channel rows [N×K]: B itself (outputMajor) or its transpose.
-        var rowsBase = b, rowsStride = ldb
-        if layout == .inputMajor {
-            Self.grow(&bTransposed, n * k)
-            bTransposed.withUnsafeMutableBufferPointer { t in
-                for kk in 0..<k {
-                    let src = b + kk * ldb
-                    for c in 0..<n { t[c * k + kk] = src[c] }
-                }
-            }
-            rowsStride = k
-        }
-        try bTransposed.withUnsafeBufferPointer { t in
-            if layout == .inputMajor { rowsBase = t.baseAddress! }
-            let bad = mins.withUnsafeMutableBufferPointer { lo in
+        // With B [K×N] (inputMajor) the C side transposes it into these first.
+        if layout == .inputMajor { Self.grow(&bTransposed, n * k) }
+        let status = bTransposed.withUnsafeMutableBufferPointer { t in
+            mins.withUnsafeMutableBufferPointer { lo in
                 maxs.withUnsafeMutableBufferPointer { hi in
-                    qg_row_min_max(rowsBase, Int64(n), Int64(k), Int64(rowsStride), lo.baseAddress!, hi.baseAddress!)
-                }
-            }
-            guard bad < 0 else {
-                let c = Int(bad) / k, kk = Int(bad) % k
-                let (r, col) = layout == .outputMajor ? (c, kk) : (kk, c)
-                throw QGEMMError(.invalidValue, "B [\(r), \(col)] is \(b[r * ldb + col]); it cannot be quantized")
-            }
-            for c in 0..<np {
-                weightScales[c] = c < n ? try QuantizationParameters.symmetricWeights(absMax: Swift.max(-mins[c], maxs[c])).scale : 0
-            }
-            bValues.withUnsafeMutableBufferPointer { q in
-                weightScales.withUnsafeBufferPointer { s in
-                    bZeros.withUnsafeBufferPointer { z in
-                        q.withMemoryRebound(to: UInt8.self) { q8 in
-                            qg_quantize_rows(rowsBase, Int64(n), Int64(k), Int64(rowsStride), s.baseAddress!, z.baseAddress!, 0,
-                                             q8.baseAddress!, Int64(k))
+                    weightScales.withUnsafeMutableBufferPointer { s in
+                        bValues.withUnsafeMutableBufferPointer { q in
+                            qg_quantize_channels_symmetric(b, Int64(n), Int64(k), Int64(ldb), layout == .inputMajor ? 1 : 0, t.baseAddress,
+                                                           lo.baseAddress!, hi.baseAddress!, s.baseAddress!, q.baseAddress!)
                         }
                     }
                 }
-                // −127...127 as the weights' rule: only a scale that lost bits
-                // (absMax/127 below Float's normal range) can give −128.
-                for c in 0..<n where weightScales[c] < Float.leastNormalMagnitude {
-                    for i in (c * k)..<(c * k + k) where q[i] == -128 { q[i] = -127 }
-                }
             }
         }
+        if status >= 0 {
+            let c = Int(status) / k, kk = Int(status) % k
+            let (r, col) = layout == .outputMajor ? (c, kk) : (kk, c)
+            throw QGEMMError(.invalidValue, "B [\(r), \(col)] is \(b[r * ldb + col]); it cannot be quantized")
+        }
+        if status <= -2 {
+            let c = Int(-2 - status)
+            _ = try QuantizationParameters.symmetricWeights(absMax: Swift.max(-mins[c], maxs[c]))
+            throw QGEMMError(.invalidScale, "B channel \(c): absMax \(Swift.max(-mins[c], maxs[c])) has no usable scale")
+        }
+        for c in n..<np { weightScales[c] = 0 }
         Self.grow(&packed, Int(qg_packed_size(Int64(n), Int64(k))))
         Self.grow(&rowSums64, n); Self.grow(&absSums64, n); Self.grow(&rowSums, np)
         bValues.withUnsafeBufferPointer { q in

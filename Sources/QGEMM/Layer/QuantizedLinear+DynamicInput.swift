@@ -114,11 +114,22 @@ extension QuantizedLinear {
                 }
                 try w.scales.withUnsafeMutableBufferPointer { scales in
                     try w.zeroPoints.withUnsafeMutableBufferPointer { zeros in
-                        try Self.rowParameters(source, rows: n, k: k, granularity: granularity, mins: &w.mins, maxs: &w.maxs,
-                                               firstRow: start) { m, p in
-                            scales[start + m] = p.scale; zeros[start + m] = p.zeroPoint
-                        }
-                        w.values.withUnsafeMutableBufferPointer { q in
+                        try w.values.withUnsafeMutableBufferPointer { q in
+                            if granularity == .perRow {
+                                try w.mins.withUnsafeMutableBufferPointer { lo in
+                                    try w.maxs.withUnsafeMutableBufferPointer { hi in
+                                        try Self.quantizeRowsDynamic(source, rows: n, k: k, ldx: k, mins: lo.baseAddress!,
+                                                                     maxs: hi.baseAddress!, scales: scales.baseAddress! + start,
+                                                                     zeros: zeros.baseAddress! + start, into: q.baseAddress! + start * k,
+                                                                     firstRow: start)
+                                    }
+                                }
+                                return
+                            }
+                            try Self.rowParameters(source, rows: n, k: k, granularity: granularity, mins: &w.mins, maxs: &w.maxs,
+                                                   firstRow: start) { m, p in
+                                scales[start + m] = p.scale; zeros[start + m] = p.zeroPoint
+                            }
                             qg_quantize_rows(source, Int64(n), Int64(k), Int64(k), scales.baseAddress! + start, zeros.baseAddress! + start,
                                              1, q.baseAddress! + start * k, Int64(k))
                         }

@@ -248,9 +248,11 @@ public final class QuantizedLinear: Sendable {
     /// (ldx default k; one set shared by all rows with
     /// ``InputGranularity/perTensor``), from the observed min/max, handed to
     /// `store(row, parameters)` row by row; `mins` and `maxs` (rows entries)
-    /// are scratch. The one definition dynamic mode (and ``ActivationProduct``'s
-    /// A) uses. `firstRow` numbers the rows in a refusal's message (x is a
-    /// block of rows of a call), which names the values `name`.
+    /// are scratch. The definition of dynamic mode's parameters;
+    /// ``quantizeRowsDynamic(_:rows:k:ldx:mins:maxs:scales:zeros:into:firstRow:name:)``
+    /// gives the same per row in C. `firstRow` numbers the rows in a
+    /// refusal's message (x is a block of rows of a call), which names the
+    /// values `name`.
     static func rowParameters(_ x: UnsafePointer<Float>?, rows: Int, k: Int, ldx: Int? = nil, granularity: InputGranularity,
                               mins: UnsafeMutablePointer<Float>, maxs: UnsafeMutablePointer<Float>, firstRow: Int = 0,
                               name: String = "input value", _ store: (Int, QuantizationParameters) -> Void) throws {
@@ -269,6 +271,30 @@ public final class QuantizedLinear: Sendable {
             for m in 0..<rows { store(m, p) }
         case .perRow:
             for m in 0..<rows { store(m, try QuantizationParameters(observedMin: mins[m], observedMax: maxs[m], type: .uint8)) }
+        }
+    }
+
+    /// Per-row dynamic quantization in one C pass (qg_quantize_rows_dynamic):
+    /// each row's range into `mins`/`maxs`, its uint8 parameters into
+    /// `scales`/`zeros` (rowParameters' rule, which qg_uint8_parameters
+    /// follows operation for operation) and its values into `out`, rows k
+    /// apart. The refusals are rowParameters' own: the first NaN or ±Inf by
+    /// its place, and a range with no Float scale by QuantizationParameters'
+    /// error for that range.
+    static func quantizeRowsDynamic(_ x: UnsafePointer<Float>, rows: Int, k: Int, ldx: Int, mins: UnsafeMutablePointer<Float>,
+                                    maxs: UnsafeMutablePointer<Float>, scales: UnsafeMutablePointer<Float>,
+                                    zeros: UnsafeMutablePointer<Int32>, into out: UnsafeMutablePointer<UInt8>, firstRow: Int = 0,
+                                    name: String = "input value") throws {
+        guard rows > 0 else { return }
+        let status = qg_quantize_rows_dynamic(x, Int64(rows), Int64(k), Int64(ldx), mins, maxs, scales, zeros, out, Int64(k))
+        if status >= 0 {
+            let r = Int(status) / Swift.max(k, 1), c = Int(status) % Swift.max(k, 1)
+            throw QGEMMError(.invalidValue, "\(name) [\(firstRow + r), \(c)] is \(x[r * ldx + c]); it cannot be quantized")
+        }
+        if status <= -2 {
+            let r = Int(-2 - status)
+            _ = try QuantizationParameters(observedMin: mins[r], observedMax: maxs[r], type: .uint8)
+            throw QGEMMError(.invalidScale, "\(name) row \(firstRow + r): range [\(mins[r]), \(maxs[r])] has no usable scale")
         }
     }
 
