@@ -34,6 +34,8 @@ let package = Package(
         .executableTarget(name: "FuzzSeeds", dependencies: [.product(name: "QGEMM", package: "swift-qgemm")]),
         .executableTarget(name: "FuzzGEMM", dependencies: [.product(name: "QGEMM", package: "swift-qgemm"), "FuzzMutators"],
                           swiftSettings: fuzzFlags),
+        .executableTarget(name: "FuzzActivations", dependencies: [.product(name: "QGEMM", package: "swift-qgemm"), "FuzzMutators"],
+                          swiftSettings: fuzzFlags),
         .executableTarget(name: "FuzzObservers", dependencies: [.product(name: "QGEMM", package: "swift-qgemm"), "FuzzMutators"],
                           swiftSettings: fuzzFlags),
         .executableTarget(name: "FuzzSafeTensors", dependencies: [.product(name: "QGEMM", package: "swift-qgemm"), "FuzzMutators"],

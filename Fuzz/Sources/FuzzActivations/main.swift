@@ -1,0 +1,136 @@
+// Differential fuzzing of ActivationProduct, the product of two Float
+// activations quantized per call. Bytes decode into a shape (K = 0 and N = 0
+// among them), B's layout, strides and buffer lengths (short ones too), a
+// kernel path, threads, and values: small integers at a scale the bytes
+// choose, zeros of both signs, subnormals, Float's ends, NaN and ±Inf. One
+// product is kept across inputs, so every call also finds buffers grown and
+// filled by calls of other sizes. Each call either
+//   - returns exactly the contract's bits: B packed by PackedWeights(quantizing:)
+//     per channel, A quantized row by row by QuantizationParameters'
+//     rule, a dynamic GEMM on the reference path, with nothing outside y's
+//     rows of N written; or
+//   - throws a QGEMMError the arguments call for (a bad shape, stride or
+//     buffer; a path this CPU lacks; NaN or ±Inf; a range whose scale rounds
+//     to 0), with y untouched.
+import FuzzMutators
+import QGEMM
+
+nonisolated(unsafe) var product = ActivationProduct()
+
+/// Small integers times 2^e (e from the input), or a value a quantizer can trip on.
+func value(_ r: inout ByteReader, exponent: Int) -> Float {
+    let b = r.byte()
+    switch b % 64 {
+    case 0: return .nan
+    case 1: return r.byte() % 2 == 0 ? .infinity : -.infinity
+    case 2: return Float(bitPattern: UInt32(r.byte()) | UInt32(r.byte() % 8) << 8) // subnormal
+    case 3: return r.byte() % 2 == 0 ? .greatestFiniteMagnitude : -.greatestFiniteMagnitude
+    case 4: return -0.0
+    default: return Float(sign: .plus, exponent: exponent, significand: 1) * Float(Int8(bitPattern: r.byte()))
+    }
+}
+
+/// The contract spelled with the library's other public pieces, on compact
+/// copies of A [m×k] and B ([n×k] or [k×n]).
+func expected(_ a: [Float], m: Int, k: Int, _ b: [Float], n: Int, layout: PackedWeights.Layout) throws -> [Float] {
+    let packed = try PackedWeights(quantizing: b, outputChannels: n, inputChannels: k, layout: layout, granularity: .perChannel)
+    var q = [UInt8](), scales = [Float](), zeros = [Int32]()
+    for row in 0..<m {
+        let values = Array(a[(row * k)..<(row * k + k)])
+        let p = try QuantizationParameters(observedMin: values.min()!, observedMax: values.max()!, type: .uint8)
+        q += try quantize(values, parameters: p) as [UInt8]
+        scales.append(p.scale)
+        zeros.append(p.zeroPoint)
+    }
+    return try packed.gemmDynamic(q, rows: m, rowScales: scales, rowZeroPoints: zeros, kernel: .reference)
+}
+
+/// The value errors a call on these operands may raise: NaN or ±Inf
+/// anywhere, and a finite row of A or channel of B whose scale rounds to 0.
+/// (Which one a call meets first depends on the order it reads rows in.)
+func valueErrors(_ a: [Float], m: Int, k: Int, _ b: [Float], n: Int, layout: PackedWeights.Layout) -> Set<QGEMMError.Code> {
+    var codes = Set<QGEMMError.Code>()
+    if a.contains(where: { !$0.isFinite }) || b.contains(where: { !$0.isFinite }) { codes.insert(.invalidValue) }
+    for row in 0..<m {
+        let values = a[(row * k)..<(row * k + k)]
+        guard values.allSatisfy(\.isFinite) else { continue }
+        if (try? QuantizationParameters(observedMin: values.min()!, observedMax: values.max()!, type: .uint8)) == nil {
+            codes.insert(.invalidScale)
+        }
+    }
+    for c in 0..<n {
+        let channel = (0..<k).map { layout == .outputMajor ? b[c * k + $0] : b[$0 * n + c] }
+        guard channel.allSatisfy(\.isFinite) else { continue }
+        if (try? QuantizationParameters.symmetricWeights(absMax: channel.map { Swift.abs($0) }.max()!)) == nil {
+            codes.insert(.invalidScale)
+        }
+    }
+    return codes
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzActivations(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
+    guard bytes.count >= 8 else { return 0 }
+    var r = ByteReader(bytes: bytes)
+    let m = r.int(0...14), k = r.int(0...70), n = r.int(0...40)
+    let layout: PackedWeights.Layout = r.byte() % 2 == 0 ? .outputMajor : .inputMajor
+    let (bRow, bRows) = layout == .outputMajor ? (k, n) : (n, k)
+    let lda = k + r.int(-2...5), ldb = bRow + r.int(-2...5), ldy = n + r.int(-2...5)
+    let aSlack = r.int(-3...3), bSlack = r.int(-3...3), ySlack = r.int(-3...3)
+    let threads = r.int(0...4)
+    let path = KernelPath.allCases[r.int(0...(KernelPath.allCases.count - 1))]
+    let aExponent = r.int(-140...100), bExponent = r.int(-140...100)
+    // The compact operands, then the strided buffers that hold them.
+    let a = (0..<(m * k)).map { _ in value(&r, exponent: aExponent) }
+    let b = (0..<(n * k)).map { _ in value(&r, exponent: bExponent) }
+    func need(_ rows: Int, _ stride: Int, _ row: Int) -> Int { rows == 0 ? 0 : (rows - 1) * Swift.max(stride, 0) + row }
+    var aBuffer = [Float](repeating: 5, count: Swift.max(0, need(m, lda, k) + aSlack))
+    var bBuffer = [Float](repeating: 5, count: Swift.max(0, need(bRows, ldb, bRow) + bSlack))
+    for row in 0..<m where lda >= k { for i in 0..<k where row * lda + i < aBuffer.count { aBuffer[row * lda + i] = a[row * k + i] } }
+    for row in 0..<bRows where ldb >= bRow {
+        for i in 0..<bRow where row * ldb + i < bBuffer.count { bBuffer[row * ldb + i] = b[row * bRow + i] }
+    }
+    let sentinel = Float(bitPattern: 0x7FC0_1234)
+    var y = [Float](repeating: sentinel, count: Swift.max(0, need(m, ldy, n) + ySlack))
+
+    let argumentsValid = k >= 1 && n >= 1 && lda >= k && ldb >= bRow && ldy >= n
+        && aBuffer.count >= need(m, lda, k) && bBuffer.count >= need(bRows, ldb, bRow) && y.count >= need(m, ldy, n)
+    do {
+        try aBuffer.withUnsafeBufferPointer { ab in
+            try bBuffer.withUnsafeBufferPointer { bb in
+                try y.withUnsafeMutableBufferPointer { yb in
+                    try product.multiply(ab, rows: m, inputChannels: k, rowStride: lda, by: bb, outputChannels: n, layout: layout,
+                                         bRowStride: ldb, into: yb, outputRowStride: ldy, kernel: path,
+                                         threads: threads == 0 ? nil : threads)
+                }
+            }
+        }
+        precondition(argumentsValid, "a call with bad arguments returned")
+        precondition(path.isSupported, "\(path), which this CPU lacks, returned")
+        let want = m == 0 ? [] : (try? expected(a, m: m, k: k, b, n: n, layout: layout))
+        guard let want else { preconditionFailure("returned where the contract's pieces throw") }
+        for index in y.indices {
+            let (row, column) = (index / ldy, index % ldy)
+            if row < m, column < n {
+                precondition(y[index].bitPattern == want[row * n + column].bitPattern,
+                             "\(path) y[\(row)][\(column)] = \(y[index]), the contract gives \(want[row * n + column])")
+            } else {
+                precondition(y[index].bitPattern == sentinel.bitPattern, "y[\(index)], outside the output, was written")
+            }
+        }
+    } catch let e as QGEMMError {
+        precondition(y.allSatisfy { $0.bitPattern == sentinel.bitPattern }, "threw \(e) after writing y")
+        if !argumentsValid {
+            precondition([.invalidShape, .invalidStride, .bufferTooSmall].contains(e.code), "bad arguments gave \(e)")
+        } else if !path.isSupported {
+            precondition(e.code == .unsupportedKernel, "\(path), which this CPU lacks, gave \(e)")
+        } else {
+            precondition(m > 0, "M = 0 threw \(e)")
+            precondition(valueErrors(a, m: m, k: k, b, n: n, layout: layout).contains(e.code), "threw \(e) on operands that need no error")
+        }
+    } catch {
+        preconditionFailure("unexpected error type: \(error)")
+    }
+    return 0
+}
