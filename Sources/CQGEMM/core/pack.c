@@ -5,32 +5,51 @@
 
 #include <string.h>
 
+/// One row's K-groups copied into its place in the panel (one 4-byte copy
+/// each), and its sum and sum of magnitudes in int32 lanes (a row of fewer
+/// than 2^24 values of magnitude ≤ 128 stays below 2^31). The x86 build's
+/// baseline is SSE2, which widens four bytes at a time; the AVX2 copy of
+/// the same loop below takes 32.
+static inline __attribute__((always_inline)) void qg_pack_row_body(const int8_t *row, int64_t k, int8_t *dst, int64_t *row_sum,
+                                                                   int64_t *abs_sum) {
+    int64_t j = 0;
+    for (; j + QG_K_GROUP <= k; j += QG_K_GROUP) memcpy(dst + j * QG_PANEL_N, row + j, QG_K_GROUP);
+    for (; j < k; j++) dst[(j / QG_K_GROUP) * QG_PANEL_N * QG_K_GROUP + j % QG_K_GROUP] = row[j];
+    int32_t sum = 0, abs = 0;
+    for (j = 0; j < k; j++) {
+        const int32_t v = row[j];
+        sum += v;
+        abs += v < 0 ? -v : v;
+    }
+    *row_sum = sum;
+    *abs_sum = abs;
+}
+
+static void qg_pack_row_plain(const int8_t *row, int64_t k, int8_t *dst, int64_t *row_sum, int64_t *abs_sum) {
+    qg_pack_row_body(row, k, dst, row_sum, abs_sum);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static void qg_pack_row_avx2(const int8_t *row, int64_t k, int8_t *dst, int64_t *row_sum,
+                                                             int64_t *abs_sum) {
+    qg_pack_row_body(row, k, dst, row_sum, abs_sum);
+}
+#endif
+
 void qg_pack_weights(const int8_t *w, int64_t n_stride, int64_t k_stride, int64_t n, int64_t k,
                      int8_t *packed, int64_t *row_sum, int64_t *abs_sum) {
     const int64_t kp = qg_packed_k(k);
     memset(packed, 0, (size_t)qg_packed_size(n, k));
-    if (k_stride == 1) {
+    if (k_stride == 1 && k < (1 << 24)) {
         // Rows of contiguous K (the usual case, and ActivationProduct's per
-        // call): each K-group of a row is one 4-byte copy, and the sums run
-        // in int32 lanes the compiler vectorizes (a row of fewer than 2^24
-        // values of magnitude ≤ 128 stays below 2^31; longer rows take the
-        // general loop).
-        for (int64_t i = 0; i < n && k < (1 << 24); i++) {
-            const int8_t *row = w + i * n_stride;
-            int8_t *dst = packed + qg_packed_index(i, 0, kp);
-            int64_t j = 0;
-            for (; j + QG_K_GROUP <= k; j += QG_K_GROUP) memcpy(dst + j * QG_PANEL_N, row + j, QG_K_GROUP);
-            for (; j < k; j++) dst[(j / QG_K_GROUP) * QG_PANEL_N * QG_K_GROUP + j % QG_K_GROUP] = row[j];
-            int32_t sum = 0, abs = 0;
-            for (j = 0; j < k; j++) {
-                const int32_t v = row[j];
-                sum += v;
-                abs += v < 0 ? -v : v;
-            }
-            row_sum[i] = sum;
-            abs_sum[i] = abs;
-        }
-        if (k < (1 << 24)) return;
+        // call); longer rows take the general loop.
+        void (*pack_row)(const int8_t *, int64_t, int8_t *, int64_t *, int64_t *) = qg_pack_row_plain;
+#if defined(__x86_64__)
+        if (qg_cpu_get_features()->avx2) pack_row = qg_pack_row_avx2;
+#endif
+        for (int64_t i = 0; i < n; i++)
+            pack_row(w + i * n_stride, k, packed + qg_packed_index(i, 0, kp), row_sum + i, abs_sum + i);
+        return;
     }
     for (int64_t i = 0; i < n; i++) {
         int64_t sum = 0, abs = 0;
