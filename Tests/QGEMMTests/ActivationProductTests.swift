@@ -15,7 +15,7 @@ struct ActivationProductTests {
         for r in 0..<m {
             let row = Array(a[(r * k)..<(r * k + k)])
             let p = try QuantizationParameters(observedMin: row.min()!, observedMax: row.max()!, type: .uint8)
-            q += try quantize(row, parameters: p) as [UInt8]
+            q += try row.map { UInt8(try p.quantize($0)) } // Swift's scalar rule, apart from the C quantizers
             scales.append(p.scale)
             zeros.append(p.zeroPoint)
         }
@@ -137,6 +137,45 @@ struct ActivationProductTests {
     }
 
     /// Bad input gets a typed error and leaves the output as it was.
+    /// An operand with both a NaN and a row (or channel) too narrow for a
+    /// Float scale is refused for the NaN, by its place, wherever the two
+    /// lie: in one step of the C quantizer's rows or in different ones (rows
+    /// of 4,096 values take one row per step, rows of 8 up to 64).
+    @Test func aNaNComesBeforeANarrowRangeInAnyStep() throws {
+        var product = ActivationProduct()
+        let narrow = 8 * Float.leastNonzeroMagnitude
+        for (rows, k, nanRow) in [(2, 4096, 1), (200, 8, 150), (3, 8, 2)] {
+            var a = [Float](repeating: 1, count: rows * k)
+            for i in 0..<k { a[i] = i == 0 ? narrow : 0 } // row 0: scale rounds to 0
+            a[nanRow * k + 5 % k] = .nan
+            let b = [Float](repeating: 2, count: 2 * k)
+            #expect(throws: QGEMMError(.invalidValue, "")) {
+                _ = try product.multiply(a, rows: rows, inputChannels: k, by: b, outputChannels: 2, layout: .outputMajor)
+            }
+            do {
+                _ = try product.multiply(a, rows: rows, inputChannels: k, by: b, outputChannels: 2, layout: .outputMajor)
+            } catch let e as QGEMMError {
+                #expect(e.message.contains("A [\(nanRow), \(5 % k)]"), "\(e.message)")
+            }
+            // B: channel 0 narrow, the NaN in the last channel.
+            var bBad = [Float](repeating: 2, count: rows * k)
+            for i in 0..<k { bBad[i] = i == 0 ? narrow : 0 }
+            bBad[nanRow * k + 5 % k] = .infinity
+            let aGood = [Float](repeating: 1, count: 2 * k)
+            do {
+                _ = try product.multiply(aGood, rows: 2, inputChannels: k, by: bBad, outputChannels: rows, layout: .outputMajor)
+                Issue.record("B with ±Inf was quantized")
+            } catch let e as QGEMMError {
+                #expect(e.code == .invalidValue && e.message.contains("B [\(nanRow), \(5 % k)]"), "\(e.message)")
+            }
+            // Without the NaN, the narrow row is refused as such.
+            a[nanRow * k + 5 % k] = 1
+            #expect(throws: QGEMMError(.invalidScale, "")) {
+                _ = try product.multiply(a, rows: rows, inputChannels: k, by: b, outputChannels: 2, layout: .outputMajor)
+            }
+        }
+    }
+
     @Test func refusesBadInput() throws {
         var product = ActivationProduct()
         let a = [Float](repeating: 1, count: 12), b = [Float](repeating: 2, count: 8)

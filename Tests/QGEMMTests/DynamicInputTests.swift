@@ -100,5 +100,18 @@ struct DynamicInputTests {
             try xTiny.withUnsafeBufferPointer { try layer.quantizeDynamicInput($0, rows: 2, into: &quantized) }
         }
         #expect(quantized.rows == 0)
+        // A NaN in a later row is still named before the narrow row, though
+        // rows of 4,096 values are ranged one row per step.
+        let wide = try QuantizedLinear(weights: [Float](repeating: 0.5, count: 4096), outputChannels: 1, inputChannels: 4096,
+                                       mode: .dynamic(.perRow))
+        var xBoth = [Float](repeating: 1, count: 2 * 4096)
+        for j in 0..<4096 { xBoth[j] = j == 0 ? 8 * .leastNonzeroMagnitude : 0 }
+        xBoth[4096 + 5] = .nan
+        do {
+            _ = try wide(xBoth, rows: 2)
+            Issue.record("an input with NaN was quantized")
+        } catch let e as QGEMMError {
+            #expect(e.code == .invalidValue && e.message.contains("[1, 5]"), "\(e.message)")
+        }
     }
 }

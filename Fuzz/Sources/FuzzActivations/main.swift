@@ -1,6 +1,7 @@
 // Differential fuzzing of ActivationProduct, the product of two Float
 // activations quantized per call. Bytes decode into a shape (K = 0 and N = 0
-// among them), B's layout, strides and buffer lengths (short ones too), a
+// among them; K up to 320, so that M and N span several of the C
+// quantizer's steps of rows), B's layout, strides and buffer lengths (short ones too), a
 // kernel path, threads, and values: small integers at a scale the bytes
 // choose, zeros of both signs, subnormals, Float's ends, NaN and ±Inf. One
 // product is kept across inputs, so every call also finds buffers grown and
@@ -10,24 +11,30 @@
 //     rule, a dynamic GEMM on the reference path, with nothing outside y's
 //     rows of N written; or
 //   - throws a QGEMMError the arguments call for (a bad shape, stride or
-//     buffer; a path this CPU lacks; NaN or ±Inf; a range whose scale rounds
-//     to 0), with y untouched.
+//     buffer; a path this CPU lacks; then A's first NaN or ±Inf, by its
+//     place; A's first row whose scale rounds to 0; B's first NaN or ±Inf;
+//     B's first such channel), with y untouched.
 import FuzzMutators
 import QGEMM
 
 nonisolated(unsafe) var product = ActivationProduct()
 
-/// Small integers times 2^e (e from the input), or a value a quantizer can trip on.
-func value(_ r: inout ByteReader, exponent: Int) -> Float {
+/// Small integers times 2^e (e from the input; from −152, where a row's
+/// range can be too narrow for a Float scale), or, as often as `specials`
+/// says (0: never, 1: about one value in 1,000, 2: one in 13), a value a
+/// quantizer can trip on.
+func value(_ r: inout ByteReader, exponent: Int, specials: Int) -> Float {
     let b = r.byte()
-    switch b % 64 {
-    case 0: return .nan
-    case 1: return r.byte() % 2 == 0 ? .infinity : -.infinity
-    case 2: return Float(bitPattern: UInt32(r.byte()) | UInt32(r.byte() % 8) << 8) // subnormal
-    case 3: return r.byte() % 2 == 0 ? .greatestFiniteMagnitude : -.greatestFiniteMagnitude
-    case 4: return -0.0
-    default: return Float(sign: .plus, exponent: exponent, significand: 1) * Float(Int8(bitPattern: r.byte()))
+    if specials > 0, b % 64 < 5, specials == 2 || r.byte() % 16 == 0 {
+        switch b % 64 {
+        case 0: return .nan
+        case 1: return r.byte() % 2 == 0 ? .infinity : -.infinity
+        case 2: return Float(bitPattern: UInt32(r.byte()) | UInt32(r.byte() % 8) << 8) // subnormal
+        case 3: return r.byte() % 2 == 0 ? .greatestFiniteMagnitude : -.greatestFiniteMagnitude
+        default: return -0.0
+        }
     }
+    return Float(sign: .plus, exponent: exponent, significand: 1) * Float(Int8(bitPattern: r.byte()))
 }
 
 /// The contract spelled with the library's other public pieces, on compact
@@ -38,34 +45,35 @@ func expected(_ a: [Float], m: Int, k: Int, _ b: [Float], n: Int, layout: Packed
     for row in 0..<m {
         let values = Array(a[(row * k)..<(row * k + k)])
         let p = try QuantizationParameters(observedMin: values.min()!, observedMax: values.max()!, type: .uint8)
-        q += try quantize(values, parameters: p) as [UInt8]
+        q += try values.map { UInt8(try p.quantize($0)) } // Swift's scalar rule, apart from the C quantizers
         scales.append(p.scale)
         zeros.append(p.zeroPoint)
     }
     return try packed.gemmDynamic(q, rows: m, rowScales: scales, rowZeroPoints: zeros, kernel: .reference)
 }
 
-/// The value errors a call on these operands may raise: NaN or ±Inf
-/// anywhere, and a finite row of A or channel of B whose scale rounds to 0.
-/// (Which one a call meets first depends on the order it reads rows in.)
-func valueErrors(_ a: [Float], m: Int, k: Int, _ b: [Float], n: Int, layout: PackedWeights.Layout) -> Set<QGEMMError.Code> {
-    var codes = Set<QGEMMError.Code>()
-    if a.contains(where: { !$0.isFinite }) || b.contains(where: { !$0.isFinite }) { codes.insert(.invalidValue) }
+/// The value error a call on these operands raises, in the order the
+/// operands are read: A's first NaN or ±Inf (by row, then column), A's first
+/// row whose scale rounds to 0, then the same for B (by channel, then
+/// input), as (code, the element a refusal of a value names); nil for none.
+func valueError(_ a: [Float], m: Int, k: Int, _ b: [Float], n: Int, layout: PackedWeights.Layout) -> (QGEMMError.Code, String)? {
+    if let i = a.firstIndex(where: { !$0.isFinite }) { return (.invalidValue, "A [\(i / k), \(i % k)]") }
     for row in 0..<m {
         let values = a[(row * k)..<(row * k + k)]
-        guard values.allSatisfy(\.isFinite) else { continue }
         if (try? QuantizationParameters(observedMin: values.min()!, observedMax: values.max()!, type: .uint8)) == nil {
-            codes.insert(.invalidScale)
+            return (.invalidScale, "")
         }
     }
+    let channels = (0..<n).map { c in (0..<k).map { layout == .outputMajor ? b[c * k + $0] : b[$0 * n + c] } }
     for c in 0..<n {
-        let channel = (0..<k).map { layout == .outputMajor ? b[c * k + $0] : b[$0 * n + c] }
-        guard channel.allSatisfy(\.isFinite) else { continue }
-        if (try? QuantizationParameters.symmetricWeights(absMax: channel.map { Swift.abs($0) }.max()!)) == nil {
-            codes.insert(.invalidScale)
+        if let i = channels[c].firstIndex(where: { !$0.isFinite }) {
+            return (.invalidValue, layout == .outputMajor ? "B [\(c), \(i)]" : "B [\(i), \(c)]")
         }
     }
-    return codes
+    for c in 0..<n where (try? QuantizationParameters.symmetricWeights(absMax: channels[c].map { Swift.abs($0) }.max()!)) == nil {
+        return (.invalidScale, "")
+    }
+    return nil
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -73,17 +81,17 @@ public func fuzzActivations(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
     let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
     guard bytes.count >= 8 else { return 0 }
     var r = ByteReader(bytes: bytes)
-    let m = r.int(0...14), k = r.int(0...70), n = r.int(0...40)
+    let m = r.int(0...40), k = r.int(0...70) + (r.byte() % 4 == 0 ? 50 * r.int(0...5) : 0), n = r.int(0...40)
     let layout: PackedWeights.Layout = r.byte() % 2 == 0 ? .outputMajor : .inputMajor
     let (bRow, bRows) = layout == .outputMajor ? (k, n) : (n, k)
     let lda = k + r.int(-2...5), ldb = bRow + r.int(-2...5), ldy = n + r.int(-2...5)
     let aSlack = r.int(-3...3), bSlack = r.int(-3...3), ySlack = r.int(-3...3)
     let threads = r.int(0...4)
     let path = KernelPath.allCases[r.int(0...(KernelPath.allCases.count - 1))]
-    let aExponent = r.int(-140...100), bExponent = r.int(-140...100)
+    let aExponent = r.int(-152...100), bExponent = r.int(-152...100), specials = r.int(0...2)
     // The compact operands, then the strided buffers that hold them.
-    let a = (0..<(m * k)).map { _ in value(&r, exponent: aExponent) }
-    let b = (0..<(n * k)).map { _ in value(&r, exponent: bExponent) }
+    let a = (0..<(m * k)).map { _ in value(&r, exponent: aExponent, specials: specials) }
+    let b = (0..<(n * k)).map { _ in value(&r, exponent: bExponent, specials: specials) }
     func need(_ rows: Int, _ stride: Int, _ row: Int) -> Int { rows == 0 ? 0 : (rows - 1) * Swift.max(stride, 0) + row }
     var aBuffer = [Float](repeating: 5, count: Swift.max(0, need(m, lda, k) + aSlack))
     var bBuffer = [Float](repeating: 5, count: Swift.max(0, need(bRows, ldb, bRow) + bSlack))
@@ -127,7 +135,10 @@ public func fuzzActivations(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
             precondition(e.code == .unsupportedKernel, "\(path), which this CPU lacks, gave \(e)")
         } else {
             precondition(m > 0, "M = 0 threw \(e)")
-            precondition(valueErrors(a, m: m, k: k, b, n: n, layout: layout).contains(e.code), "threw \(e) on operands that need no error")
+            guard let want = valueError(a, m: m, k: k, b, n: n, layout: layout) else {
+                preconditionFailure("threw \(e) on operands that need no error")
+            }
+            precondition(e.code == want.0 && e.message.contains(want.1), "threw \(e); the operands call for \(want.0) \(want.1)")
         }
     } catch {
         preconditionFailure("unexpected error type: \(error)")

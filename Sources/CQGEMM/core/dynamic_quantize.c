@@ -54,9 +54,23 @@ int qg_symmetric_int8_scale(float abs_max, float *scale) {
 /// chains (the range's folds, the parameters' divisions) overlap from row
 /// to row, and the step's rows (at most 16 KiB of them) are still in the
 /// L1 when the values are read a second time.
+#define QG_MAX_ROWS_PER_STEP 64
 static int64_t qg_rows_per_step(int64_t k) {
     const int64_t rows = (16 << 10) / (4 * (k > 0 ? k : 1));
-    return rows < 1 ? 1 : rows > 64 ? 64 : rows;
+    return rows < 1 ? 1 : rows > QG_MAX_ROWS_PER_STEP ? QG_MAX_ROWS_PER_STEP : rows;
+}
+
+/// Where row `bad_row` (in a step that ends before row `next`) has no
+/// scale: a NaN or ±Inf in a later row still comes first, as when all rows
+/// were ranged before any parameter (so an input with both faults is
+/// refused for its first non-finite value, whichever step it lies in).
+static int64_t qg_no_scale(qg_quantizer level, const float *x, int64_t rows, int64_t k, int64_t ldx, int64_t next,
+                           int64_t bad_row, float *mins, float *maxs) {
+    if (next < rows) {
+        const int64_t bad = qg_row_min_max_with(level, x + next * ldx, rows - next, k, ldx, mins + next, maxs + next);
+        if (bad >= 0) return next * k + bad;
+    }
+    return -2 - bad_row;
 }
 
 int64_t qg_quantize_rows_dynamic(const float *x, int64_t rows, int64_t k, int64_t ldx, float *mins, float *maxs,
@@ -69,7 +83,8 @@ int64_t qg_quantize_rows_dynamic(const float *x, int64_t rows, int64_t k, int64_
         const int64_t bad = qg_row_min_max_with(level, block, n, k, ldx, mins + m0, maxs + m0);
         if (bad >= 0) return m0 * k + bad;
         for (int64_t m = m0; m < m0 + n; m++)
-            if (qg_uint8_parameters(mins[m], maxs[m], scale + m, zero + m) != 0) return -2 - m;
+            if (qg_uint8_parameters(mins[m], maxs[m], scale + m, zero + m) != 0)
+                return qg_no_scale(level, x, rows, k, ldx, m0 + n, m, mins, maxs);
         qg_quantize_rows_with(level, block, n, k, ldx, scale + m0, zero + m0, 1, out + m0 * ldo, ldo);
     }
     return -1;
@@ -97,7 +112,7 @@ int64_t qg_quantize_channels_symmetric(const float *b, int64_t n, int64_t k, int
         ldc = k;
     }
     const int64_t step = qg_rows_per_step(k);
-    int32_t no_zero[64] = {0};
+    int32_t no_zero[QG_MAX_ROWS_PER_STEP] = {0};
     for (int64_t c0 = 0; c0 < n; c0 += step) {
         const int64_t count = n - c0 < step ? n - c0 : step;
         const float *block = channels + c0 * ldc;
@@ -105,7 +120,8 @@ int64_t qg_quantize_channels_symmetric(const float *b, int64_t n, int64_t k, int
         if (bad >= 0) return c0 * k + bad;
         // PackedWeights(quantizing:)'s per-channel rule: absMax = max(−min, max).
         for (int64_t c = c0; c < c0 + count; c++)
-            if (qg_symmetric_int8_scale(qg_swift_max(-mins[c], maxs[c]), scale + c) != 0) return -2 - c;
+            if (qg_symmetric_int8_scale(qg_swift_max(-mins[c], maxs[c]), scale + c) != 0)
+                return qg_no_scale(level, channels, n, k, ldc, c0 + count, c, mins, maxs);
         qg_quantize_rows_with(level, block, count, k, ldc, scale + c0, no_zero, 0, (uint8_t *)(q + c0 * k), k);
         // −127...127 as the weights' rule: only a scale that lost bits
         // (absMax/127 below Float's normal range) can give −128.

@@ -60,8 +60,9 @@ __attribute__((target("avx2"))) static void qg_quantize_row_avx2(const float *x,
 /// v's fraction is ≥ ½: at a tie the exact sum lies halfway between the
 /// float below that integer and the integer, and rounds to the even one,
 /// the integer (0.5 + 0.49999997 is 1). The division bounds this loop on an
-/// Emerald Rapids core (one 16-lane division per ~10 cycles), so whole
-/// steps of a row take qg_quantize16_rcp where its bound holds.
+/// Emerald Rapids core (one 16-lane division per ~10 cycles), so a row's
+/// steps, its masked last one too, take qg_quantize16_rcp where its bound
+/// holds.
 __attribute__((target("avx512f,avx512bw,avx512vl"))) static inline __m512i qg_quantize16(__m512 x, __m512 s, __m512i z) {
     const __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_div_ps(x, s), _mm512_set1_ps(-1024.0f)), _mm512_set1_ps(1024.0f));
     // copysign(½ − 2^-25, v): the sign bit from v, the rest from the constant.

@@ -396,9 +396,10 @@ int qg_symmetric_int8_scale(float abs_max, float *scale);
 /// Dynamic per-row uint8 quantization in one pass over the rows: per row its
 /// min and max (as qg_row_min_max, into mins/maxs), its parameters
 /// (qg_uint8_parameters, into scale/zero) and its values (as
-/// qg_quantize_rows, row m at out + m·ldo). Returns -1; or, where it stops,
-/// m·k + i for the first NaN or ±Inf (row m's range not written), or −2 − m
-/// when row m's range gives no Float scale (its mins/maxs written).
+/// qg_quantize_rows, row m at out + m·ldo). Returns -1; or m·k + i for the
+/// first NaN or ±Inf (row m's range not written), or, where no value is
+/// NaN or ±Inf, −2 − m for the first row m whose range gives no Float scale
+/// (its mins/maxs written): qg_row_min_max, then the parameters row by row.
 int64_t qg_quantize_rows_dynamic(const float *x, int64_t rows, int64_t k, int64_t ldx, float *mins, float *maxs,
                                  float *scale, int32_t *zero, uint8_t *out, int64_t ldo);
 /// Symmetric per-channel int8 weights from floats, PackedWeights(quantizing:
@@ -407,9 +408,10 @@ int64_t qg_quantize_rows_dynamic(const float *x, int64_t rows, int64_t k, int64_
 /// clamp(round-half-away(w / scale[c]), −127, 127) into q [n×k]. W is [n×k]
 /// with rows ldb apart, or with input_major [k×n] with rows (of n channels)
 /// ldb apart, transposed first into rows_scratch (n·k floats; unused
-/// otherwise). mins/maxs (n) are scratch. Returns -1; or, where it stops,
-/// c·k + i for the first NaN or ±Inf of channel c (in channel order), or
-/// −2 − c when channel c's scale rounds to 0 (its mins/maxs written).
+/// otherwise). mins/maxs (n) are scratch. Returns -1; or c·k + i for the
+/// first NaN or ±Inf (channel c, in channel order), or, where no value is
+/// NaN or ±Inf, −2 − c for the first channel c whose scale rounds to 0 (its
+/// mins/maxs written).
 int64_t qg_quantize_channels_symmetric(const float *b, int64_t n, int64_t k, int64_t ldb, int input_major, float *rows_scratch,
                                        float *mins, float *maxs, float *scale, int8_t *q);
 
