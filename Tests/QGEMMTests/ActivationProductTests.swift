@@ -176,6 +176,49 @@ struct ActivationProductTests {
         }
     }
 
+    /// Operands large enough that their quantization is split across
+    /// threads (2^15 values a part): the same bits on 1 and 2 threads, and
+    /// the same error, whichever part holds the NaN and the narrow row.
+    @Test func quantizationOnTwoThreadsChangesNothing() throws {
+        var rng = SplitMix64(seed: 0x7E2)
+        var product = ActivationProduct()
+        let (m, k, n) = (300, 256, 200)
+        for layout in [PackedWeights.Layout.outputMajor, .inputMajor] {
+            let a = values(m * k, &rng), b = values(n * k, &rng)
+            let want = try expected(a, m: m, k: k, b, n: n, layout: layout)
+            for threads in [1, 2] {
+                let got = try product.multiply(a, rows: m, inputChannels: k, by: b, outputChannels: n, layout: layout, threads: threads)
+                #expect(got.map(\.bitPattern) == want.map(\.bitPattern), "\(layout), \(threads) threads")
+            }
+        }
+        let narrow = 8 * Float.leastNonzeroMagnitude
+        for (narrowRow, nanRow) in [(0, 299), (299, 0), (10, 20), (250, 260)] {
+            var a = [Float](repeating: 1, count: m * k)
+            for i in 0..<k { a[narrowRow * k + i] = i == 0 ? narrow : 0 }
+            a[nanRow * k + 7] = .nan
+            let b = [Float](repeating: 2, count: n * k)
+            for threads in [1, 2] {
+                do {
+                    _ = try product.multiply(a, rows: m, inputChannels: k, by: b, outputChannels: n, layout: .outputMajor, threads: threads)
+                    Issue.record("A with NaN was quantized")
+                } catch let e as QGEMMError {
+                    #expect(e.code == .invalidValue && e.message.contains("A [\(nanRow), 7]"), "\(threads) threads: \(e.message)")
+                }
+            }
+            a[nanRow * k + 7] = 1
+            for i in 0..<k { a[nanRow * k + i] = i == 0 ? narrow : 0 } // a second narrow row
+            for threads in [1, 2] {
+                do {
+                    _ = try product.multiply(a, rows: m, inputChannels: k, by: b, outputChannels: n, layout: .outputMajor, threads: threads)
+                    Issue.record("a row too narrow for a scale was quantized")
+                } catch let e as QGEMMError {
+                    // The first of the two rows, by QuantizationParameters' own error for its range.
+                    #expect(e.code == .invalidScale, "\(threads) threads: \(e.message)")
+                }
+            }
+        }
+    }
+
     @Test func refusesBadInput() throws {
         var product = ActivationProduct()
         let a = [Float](repeating: 1, count: 12), b = [Float](repeating: 2, count: 8)

@@ -26,7 +26,7 @@ struct DynamicInputTests {
                         let second = try QuantizedLinear(weights: weights(3 * k, &rng), outputChannels: 3, inputChannels: k,
                                                          mode: .dynamic(granularity), smoothing: smoothing)
                         var quantized = QuantizedLinear.DynamicInput()
-                        for rows in [1, 17, 0, 70] {
+                        for rows in [1, 17, 0, 70, 300] { // 300 rows of 256: quantized in two parts on two threads
                             let x = input(rows * k, &rng)
                             try x.withUnsafeBufferPointer { try first.quantizeDynamicInput($0, rows: rows, into: &quantized) }
                             #expect(quantized.rows == rows && quantized.inputChannels == k && quantized.granularity == granularity)

@@ -9,6 +9,7 @@
 // values are qg_quantize_rows's.
 #include "qgemm.h"
 #include "quantize.h"
+#include "threadpool.h"
 
 #include <float.h>
 #include <math.h>
@@ -60,36 +61,6 @@ static int64_t qg_rows_per_step(int64_t k) {
     return rows < 1 ? 1 : rows > QG_MAX_ROWS_PER_STEP ? QG_MAX_ROWS_PER_STEP : rows;
 }
 
-/// Where row `bad_row` (in a step that ends before row `next`) has no
-/// scale: a NaN or ±Inf in a later row still comes first, as when all rows
-/// were ranged before any parameter (so an input with both faults is
-/// refused for its first non-finite value, whichever step it lies in).
-static int64_t qg_no_scale(qg_quantizer level, const float *x, int64_t rows, int64_t k, int64_t ldx, int64_t next,
-                           int64_t bad_row, float *mins, float *maxs) {
-    if (next < rows) {
-        const int64_t bad = qg_row_min_max_with(level, x + next * ldx, rows - next, k, ldx, mins + next, maxs + next);
-        if (bad >= 0) return next * k + bad;
-    }
-    return -2 - bad_row;
-}
-
-int64_t qg_quantize_rows_dynamic(const float *x, int64_t rows, int64_t k, int64_t ldx, float *mins, float *maxs,
-                                 float *scale, int32_t *zero, uint8_t *out, int64_t ldo) {
-    const qg_quantizer level = qg_widest_quantizer();
-    const int64_t step = qg_rows_per_step(k);
-    for (int64_t m0 = 0; m0 < rows; m0 += step) {
-        const int64_t n = rows - m0 < step ? rows - m0 : step;
-        const float *block = x + m0 * ldx;
-        const int64_t bad = qg_row_min_max_with(level, block, n, k, ldx, mins + m0, maxs + m0);
-        if (bad >= 0) return m0 * k + bad;
-        for (int64_t m = m0; m < m0 + n; m++)
-            if (qg_uint8_parameters(mins[m], maxs[m], scale + m, zero + m) != 0)
-                return qg_no_scale(level, x, rows, k, ldx, m0 + n, m, mins, maxs);
-        qg_quantize_rows_with(level, block, n, k, ldx, scale + m0, zero + m0, 1, out + m0 * ldo, ldo);
-    }
-    return -1;
-}
-
 /// dst[c][r] = src[r][c] for a rows × cols block, in tiles of 16 × 16 so
 /// that the loads and the stores each stay within a few lines at a time.
 static void qg_transpose(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd) {
@@ -101,34 +72,124 @@ static void qg_transpose(const float *src, int64_t rows, int64_t cols, int64_t l
         }
 }
 
-int64_t qg_quantize_channels_symmetric(const float *b, int64_t n, int64_t k, int64_t ldb, int input_major, float *rows_scratch,
-                                       float *mins, float *maxs, float *scale, int8_t *q) {
+/// Where row `bad_row` (in a step that ends before row `next`) has no
+/// scale: a NaN or ±Inf in a later row still comes first, as when all rows
+/// were ranged before any parameter (so an input with both faults is
+/// refused for its first non-finite value, whichever step it lies in).
+static int64_t qg_no_scale(qg_quantizer level, const float *x, int64_t end, int64_t k, int64_t ldx, int64_t next,
+                           int64_t bad_row, float *mins, float *maxs) {
+    if (next < end) {
+        const int64_t bad = qg_row_min_max_with(level, x + next * ldx, end - next, k, ldx, mins + next, maxs + next);
+        if (bad >= 0) return next * k + bad;
+    }
+    return -2 - bad_row;
+}
+
+/// One call of either quantizer: a dynamic input's rows (uint8, each with
+/// its own zero point) or weights' channels (int8, symmetric), the latter
+/// given as channel rows or as [K×N], transposed part by part into scratch.
+typedef struct qg_dynamic_job {
+    int symmetric;
+    const float *x;  // the rows (channels: as given, [N×K] or [K×N])
+    int64_t rows, k, ldx;
+    int input_major; // channels given [K×N]
+    float *scratch;  // with input_major: the channel rows, [N×K]
+    float *mins, *maxs, *scale;
+    int32_t *zero;   // rows only
+    uint8_t *out;    // rows: uint8, rows ldo apart; channels: int8 [N×K]
+    int64_t ldo;
+    int64_t part_rows;
+    int64_t *status; // one per part
+} qg_dynamic_job;
+
+/// Rows [r0, r0 + n) of a job, step by step; the status (as the public
+/// functions return it) in the whole job's numbering.
+static int64_t qg_dynamic_rows(const qg_dynamic_job *j, int64_t r0, int64_t n) {
     const qg_quantizer level = qg_widest_quantizer();
-    const float *channels = b;
-    int64_t ldc = ldb;
-    if (input_major) {
-        qg_transpose(b, k, n, ldb, rows_scratch, k);
-        channels = rows_scratch;
-        ldc = k;
+    const int64_t k = j->k, end = r0 + n;
+    const float *x = j->x;
+    int64_t ldx = j->ldx;
+    if (j->input_major) {
+        qg_transpose(j->x + r0, k, n, j->ldx, j->scratch + r0 * k, k);
+        x = j->scratch;
+        ldx = k;
     }
     const int64_t step = qg_rows_per_step(k);
-    int32_t no_zero[QG_MAX_ROWS_PER_STEP] = {0};
-    for (int64_t c0 = 0; c0 < n; c0 += step) {
-        const int64_t count = n - c0 < step ? n - c0 : step;
-        const float *block = channels + c0 * ldc;
-        const int64_t bad = qg_row_min_max_with(level, block, count, k, ldc, mins + c0, maxs + c0);
-        if (bad >= 0) return c0 * k + bad;
-        // PackedWeights(quantizing:)'s per-channel rule: absMax = max(−min, max).
-        for (int64_t c = c0; c < c0 + count; c++)
-            if (qg_symmetric_int8_scale(qg_swift_max(-mins[c], maxs[c]), scale + c) != 0)
-                return qg_no_scale(level, channels, n, k, ldc, c0 + count, c, mins, maxs);
-        qg_quantize_rows_with(level, block, count, k, ldc, scale + c0, no_zero, 0, (uint8_t *)(q + c0 * k), k);
+    const int32_t no_zero[QG_MAX_ROWS_PER_STEP] = {0};
+    for (int64_t m0 = r0; m0 < end; m0 += step) {
+        const int64_t count = end - m0 < step ? end - m0 : step;
+        const float *block = x + m0 * ldx;
+        const int64_t bad = qg_row_min_max_with(level, block, count, k, ldx, j->mins + m0, j->maxs + m0);
+        if (bad >= 0) return m0 * k + bad;
+        for (int64_t m = m0; m < m0 + count; m++) {
+            // PackedWeights(quantizing:)'s per-channel rule: absMax = max(−min, max).
+            const int failed = j->symmetric ? qg_symmetric_int8_scale(qg_swift_max(-j->mins[m], j->maxs[m]), j->scale + m)
+                                            : qg_uint8_parameters(j->mins[m], j->maxs[m], j->scale + m, j->zero + m);
+            if (failed) return qg_no_scale(level, x, end, k, ldx, m0 + count, m, j->mins, j->maxs);
+        }
+        qg_quantize_rows_with(level, block, count, k, ldx, j->scale + m0, j->symmetric ? no_zero : j->zero + m0, !j->symmetric,
+                              j->out + m0 * j->ldo, j->ldo);
+        if (!j->symmetric) continue;
         // −127...127 as the weights' rule: only a scale that lost bits
         // (absMax/127 below Float's normal range) can give −128.
-        for (int64_t c = c0; c < c0 + count; c++)
-            if (scale[c] < FLT_MIN)
+        for (int64_t c = m0; c < m0 + count; c++)
+            if (j->scale[c] < FLT_MIN) {
+                int8_t *values = (int8_t *)j->out + c * j->ldo;
                 for (int64_t i = 0; i < k; i++)
-                    if (q[c * k + i] == -128) q[c * k + i] = -127;
+                    if (values[i] == -128) values[i] = -127;
+            }
     }
     return -1;
+}
+
+static void qg_dynamic_task(void *ctx, int64_t t) {
+    const qg_dynamic_job *j = ctx;
+    const int64_t r0 = t * j->part_rows, n = j->rows - r0 < j->part_rows ? j->rows - r0 : j->part_rows;
+    j->status[t] = qg_dynamic_rows(j, r0, n);
+}
+
+/// Values per thread below which the rest stay on fewer threads: waking a
+/// worker costs about as much as a pass over 2^15 floats.
+#define QG_VALUES_PER_THREAD (1 << 15)
+#define QG_MAX_PARTS 64
+
+/// A job on up to `threads` threads (0: as many as the process may use), in
+/// parts of whole rows. The parts' statuses combine into the one the rows
+/// give in order: the first NaN or ±Inf of any part, else the first row
+/// without a scale, so the result does not depend on the threads.
+static int64_t qg_dynamic_run(qg_dynamic_job *j, int threads) {
+    if (j->rows <= 0) return -1;
+    int64_t parts = threads > 0 ? threads : qg_cpu_count();
+    const int64_t by_work = j->rows * j->k / QG_VALUES_PER_THREAD;
+    if (parts > by_work) parts = by_work;
+    if (parts > QG_MAX_PARTS) parts = QG_MAX_PARTS;
+    if (parts <= 1) return qg_dynamic_rows(j, 0, j->rows);
+    j->part_rows = (j->rows + parts - 1) / parts;
+    parts = (j->rows + j->part_rows - 1) / j->part_rows;
+    int64_t status[QG_MAX_PARTS];
+    j->status = status;
+    // What the last GEMM ran on stays the caller's to read.
+    const int last = qg_threads_of_last_call();
+    qg_parallel_for(parts, (int)parts, qg_dynamic_task, j);
+    qg_set_threads_of_last_call(last);
+    int64_t non_finite = -1, no_scale = -1;
+    for (int64_t t = 0; t < parts; t++) {
+        if (status[t] >= 0 && (non_finite < 0 || status[t] < non_finite)) non_finite = status[t];
+        if (status[t] <= -2 && no_scale == -1) no_scale = status[t];
+    }
+    return non_finite >= 0 ? non_finite : no_scale;
+}
+
+int64_t qg_quantize_rows_dynamic(const float *x, int64_t rows, int64_t k, int64_t ldx, float *mins, float *maxs,
+                                 float *scale, int32_t *zero, uint8_t *out, int64_t ldo, int threads) {
+    qg_dynamic_job job = {.symmetric = 0, .x = x, .rows = rows, .k = k, .ldx = ldx, .mins = mins, .maxs = maxs,
+                          .scale = scale, .zero = zero, .out = out, .ldo = ldo};
+    return qg_dynamic_run(&job, threads);
+}
+
+int64_t qg_quantize_channels_symmetric(const float *b, int64_t n, int64_t k, int64_t ldb, int input_major, float *rows_scratch,
+                                       float *mins, float *maxs, float *scale, int8_t *q, int threads) {
+    qg_dynamic_job job = {.symmetric = 1, .x = b, .rows = n, .k = k, .ldx = ldb, .input_major = input_major,
+                          .scratch = rows_scratch, .mins = mins, .maxs = maxs, .scale = scale, .out = (uint8_t *)q, .ldo = k};
+    return qg_dynamic_run(&job, threads);
 }

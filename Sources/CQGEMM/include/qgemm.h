@@ -400,8 +400,11 @@ int qg_symmetric_int8_scale(float abs_max, float *scale);
 /// first NaN or ±Inf (row m's range not written), or, where no value is
 /// NaN or ±Inf, −2 − m for the first row m whose range gives no Float scale
 /// (its mins/maxs written): qg_row_min_max, then the parameters row by row.
+/// Runs on up to `threads` threads (0: as many as the process may use), at
+/// most one per 2^15 values, each on whole rows; nothing it returns or
+/// writes depends on the threads.
 int64_t qg_quantize_rows_dynamic(const float *x, int64_t rows, int64_t k, int64_t ldx, float *mins, float *maxs,
-                                 float *scale, int32_t *zero, uint8_t *out, int64_t ldo);
+                                 float *scale, int32_t *zero, uint8_t *out, int64_t ldo, int threads);
 /// Symmetric per-channel int8 weights from floats, PackedWeights(quantizing:
 /// granularity: .perChannel)'s rule: per channel c, absMax = max(−min, max),
 /// scale[c] = qg_symmetric_int8_scale(absMax), q[c][i] =
@@ -411,9 +414,9 @@ int64_t qg_quantize_rows_dynamic(const float *x, int64_t rows, int64_t k, int64_
 /// otherwise). mins/maxs (n) are scratch. Returns -1; or c·k + i for the
 /// first NaN or ±Inf (channel c, in channel order), or, where no value is
 /// NaN or ±Inf, −2 − c for the first channel c whose scale rounds to 0 (its
-/// mins/maxs written).
+/// mins/maxs written). Threads as qg_quantize_rows_dynamic.
 int64_t qg_quantize_channels_symmetric(const float *b, int64_t n, int64_t k, int64_t ldb, int input_major, float *rows_scratch,
-                                       float *mins, float *maxs, float *scale, int8_t *q);
+                                       float *mins, float *maxs, float *scale, int8_t *q, int threads);
 
 // MARK: - Peak probes
 

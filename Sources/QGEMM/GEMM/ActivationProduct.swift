@@ -133,8 +133,8 @@ public struct ActivationProduct: Sendable {
         let nThreads = try PackedWeights.checkThreads(threads)
         guard m > 0, let aBase = a.baseAddress, let bBase = b.baseAddress, let yBase = y.baseAddress else { return }
 
-        try quantizeA(aBase, m: m, k: k, lda: lda)
-        try quantizeAndPackB(bBase, n: n, k: k, ldb: ldb, layout: layout)
+        try quantizeA(aBase, m: m, k: k, lda: lda, threads: nThreads)
+        try quantizeAndPackB(bBase, n: n, k: k, ldb: ldb, layout: layout, threads: nThreads)
 
         let number = path.cValue ?? -1
         var panelN: Int32 = 0, kr: Int32 = 0
@@ -215,7 +215,7 @@ public struct ActivationProduct: Sendable {
 
     /// A's per-row parameters (the dynamic layer's own rule,
     /// QuantizedLinear.quantizeRowsDynamic) and uint8 values.
-    private mutating func quantizeA(_ a: UnsafePointer<Float>, m: Int, k: Int, lda: Int) throws {
+    private mutating func quantizeA(_ a: UnsafePointer<Float>, m: Int, k: Int, lda: Int, threads: Int32) throws {
         Self.grow(&mins, m); Self.grow(&maxs, m); Self.grow(&aScales, m); Self.grow(&aZeros, m)
         Self.grow(&aValues, m * k)
         try mins.withUnsafeMutableBufferPointer { lo in
@@ -225,7 +225,7 @@ public struct ActivationProduct: Sendable {
                         try aValues.withUnsafeMutableBufferPointer { q in
                             try QuantizedLinear.quantizeRowsDynamic(a, rows: m, k: k, ldx: lda, mins: lo.baseAddress!, maxs: hi.baseAddress!,
                                                                     scales: scales.baseAddress!, zeros: zeros.baseAddress!,
-                                                                    into: q.baseAddress!, name: "A")
+                                                                    into: q.baseAddress!, name: "A", threads: threads)
                         }
                     }
                 }
@@ -237,7 +237,7 @@ public struct ActivationProduct: Sendable {
     /// the shared layout with their row sums; the per-channel arrays padded to
     /// whole panels (the SIMD epilogues read whole vectors).
     private mutating func quantizeAndPackB(_ b: UnsafePointer<Float>, n: Int, k: Int, ldb: Int,
-                                           layout: PackedWeights.Layout) throws {
+                                           layout: PackedWeights.Layout, threads: Int32) throws {
         let np = Int(qg_packed_n(Int64(n)))
         Self.grow(&mins, n); Self.grow(&maxs, n); Self.grow(&weightScales, np)
         Self.grow(&bValues, n * k)
@@ -249,7 +249,7 @@ public struct ActivationProduct: Sendable {
                     weightScales.withUnsafeMutableBufferPointer { s in
                         bValues.withUnsafeMutableBufferPointer { q in
                             qg_quantize_channels_symmetric(b, Int64(n), Int64(k), Int64(ldb), layout == .inputMajor ? 1 : 0, t.baseAddress,
-                                                           lo.baseAddress!, hi.baseAddress!, s.baseAddress!, q.baseAddress!)
+                                                           lo.baseAddress!, hi.baseAddress!, s.baseAddress!, q.baseAddress!, threads)
                         }
                     }
                 }

@@ -91,11 +91,14 @@ extension QuantizedLinear {
     }
 
     /// (Smoothing,) per-row or per-tensor parameters from the range, and the
-    /// uint8 values, for `rows` checked rows of `x`. Per row, X goes in blocks
-    /// of about 128 KiB, each smoothed, ranged and quantized while it stays in
-    /// the L2, instead of one pass over all of X for each step (per tensor,
-    /// the range is all of X's, so the block is X).
-    func quantizeDynamic(_ x: UnsafeBufferPointer<Float>, rows: Int, granularity: InputGranularity, into w: inout DynamicInput) throws {
+    /// uint8 values, for `rows` checked rows of `x`. Per row with smoothing,
+    /// X goes in blocks of about 128 KiB, each smoothed, ranged and quantized
+    /// while it stays in the L2, instead of one pass over all of X for each
+    /// step; per row without, X is one C call that keeps its steps of rows in
+    /// the L1 itself, on up to `threads` threads (0: all; the bits do not
+    /// depend on them); per tensor, the range is all of X's, so the block is X.
+    func quantizeDynamic(_ x: UnsafeBufferPointer<Float>, rows: Int, granularity: InputGranularity, into w: inout DynamicInput,
+                         threads: Int32 = 1) throws {
         w.rows = 0
         let k = inputChannels, count = rows * k
         guard rows > 0, let xBase = x.baseAddress else { return }
@@ -103,7 +106,7 @@ extension QuantizedLinear {
         Workspace.grow(&w.scales, to: rows); Workspace.grow(&w.zeroPoints, to: rows)
         Workspace.grow(&w.values, to: count)
         if smoothing != nil { Workspace.grow(&w.smoothed, to: count) }
-        let block = granularity == .perRow ? Swift.max(1, (128 << 10) / Swift.max(4 * k, 1)) : rows
+        let block = granularity == .perRow && smoothing != nil ? Swift.max(1, (128 << 10) / Swift.max(4 * k, 1)) : rows
         for start in stride(from: 0, to: rows, by: block) {
             let n = Swift.min(block, rows - start), values = (start * k)..<((start + n) * k)
             try w.smoothed.withUnsafeMutableBufferPointer { smoothed in
@@ -121,7 +124,7 @@ extension QuantizedLinear {
                                         try Self.quantizeRowsDynamic(source, rows: n, k: k, ldx: k, mins: lo.baseAddress!,
                                                                      maxs: hi.baseAddress!, scales: scales.baseAddress! + start,
                                                                      zeros: zeros.baseAddress! + start, into: q.baseAddress! + start * k,
-                                                                     firstRow: start)
+                                                                     firstRow: start, threads: threads)
                                     }
                                 }
                                 return

@@ -100,7 +100,8 @@ extension QuantizedLinear {
     private func dynamicCall(_ packed: PackedWeights, _ x: UnsafeBufferPointer<Float>, rows: Int, granularity: InputGranularity,
                              into y: UnsafeMutableBufferPointer<Float>, _ w: inout Workspace,
                              _ kernel: KernelPath?, _ threads: Int?) throws {
-        try quantizeDynamic(x, rows: rows, granularity: granularity, into: &w.dynamic)
+        let nThreads = try PackedWeights.checkThreads(threads)
+        try quantizeDynamic(x, rows: rows, granularity: granularity, into: &w.dynamic, threads: nThreads)
         try multiplyDynamic(packed, w.dynamic, into: y, kernel, threads)
     }
 

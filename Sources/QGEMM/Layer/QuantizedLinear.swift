@@ -280,13 +280,14 @@ public final class QuantizedLinear: Sendable {
     /// follows operation for operation) and its values into `out`, rows k
     /// apart. The refusals are rowParameters' own: the first NaN or ±Inf by
     /// its place, and a range with no Float scale by QuantizationParameters'
-    /// error for that range.
+    /// error for that range. `threads` as the C side takes them (0: all;
+    /// the result does not depend on them).
     static func quantizeRowsDynamic(_ x: UnsafePointer<Float>, rows: Int, k: Int, ldx: Int, mins: UnsafeMutablePointer<Float>,
                                     maxs: UnsafeMutablePointer<Float>, scales: UnsafeMutablePointer<Float>,
                                     zeros: UnsafeMutablePointer<Int32>, into out: UnsafeMutablePointer<UInt8>, firstRow: Int = 0,
-                                    name: String = "input value") throws {
+                                    name: String = "input value", threads: Int32 = 1) throws {
         guard rows > 0 else { return }
-        let status = qg_quantize_rows_dynamic(x, Int64(rows), Int64(k), Int64(ldx), mins, maxs, scales, zeros, out, Int64(k))
+        let status = qg_quantize_rows_dynamic(x, Int64(rows), Int64(k), Int64(ldx), mins, maxs, scales, zeros, out, Int64(k), threads)
         if status >= 0 {
             let r = Int(status) / Swift.max(k, 1), c = Int(status) % Swift.max(k, 1)
             throw QGEMMError(.invalidValue, "\(name) [\(firstRow + r), \(c)] is \(x[r * ldx + c]); it cannot be quantized")
