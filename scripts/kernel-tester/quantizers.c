@@ -14,7 +14,9 @@
 //     gives the division's bytes);
 //   - qg_row_min_max: the same kinds of rows, with NaN and ±Inf planted at
 //     random positions (the first one's index is returned) and zeros of both
-//     signs (a zero minimum or maximum is +0).
+//     signs (a zero minimum or maximum is +0); up to 40 rows, so that the
+//     AVX-512 copy's sixteen-row groups (rows of up to 64 values) and the
+//     rows after them are both met.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,9 +97,12 @@ static int check_quantize(qg_quantizer level, int cases) {
 
 static int check_min_max(qg_quantizer level, int cases) {
     for (int c = 0; c < cases; c++) {
-        const int64_t k = c % 3 == 0 ? next() % 300 : c % 131, rows = 1 + next() % 3, ldx = k + next() % 4;
+        // A quarter of the cases take up to 40 rows: the AVX-512 copy ranges
+        // rows of up to 64 values sixteen at a time.
+        const int64_t k = c % 3 == 0 ? next() % 300 : c % 131, rows = next() % 4 == 0 ? 1 + next() % 40 : 1 + next() % 3;
+        const int64_t ldx = k + next() % 4;
         float *x = malloc(sizeof(float) * (size_t)(rows * ldx + 1));
-        float mins[3], maxs[3];
+        float mins[40], maxs[40];
         for (int64_t j = 0; j < rows * ldx; j++) {
             x[j] = next() % 8 == 0 ? (next() % 2 ? 0.0f : -0.0f) : row_value(1.0f);
             if (!isfinite(x[j])) x[j] = 1.0f; // non-finite values only where planted below
