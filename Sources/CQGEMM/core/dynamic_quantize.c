@@ -2,8 +2,9 @@
 // dynamic layer's rows (uint8, per row) and ActivationProduct's two
 // operands (A as those rows, B as symmetric per-channel int8 weights). Each
 // row is ranged, given its parameters and quantized while it is still in
-// the L1, one C call for all rows: attention's operands are rows of 32 to
-// 128 values, where a call per row from Swift cost more than the work.
+// the L1, one C call for all rows (shared out over the call's threads by
+// whole rows): attention's operands are rows of 32 to 128 values, where a
+// call per row from Swift cost more than the work.
 // The parameters follow QuantizationParameters' rules operation by
 // operation (QGEMMTests compares them on edge and random ranges), and the
 // values are qg_quantize_rows's.

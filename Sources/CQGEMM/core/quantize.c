@@ -289,9 +289,7 @@ __attribute__((target("avx512f"))) static int qg_min_max_avx512(const float *x, 
 __attribute__((target("avx2"))) static int qg_min_max_avx2(const float *x, int64_t k, float *mn, float *mx) {
     return k < 64 ? qg_min_max_lanes(x, k, mn, mx, 16) : qg_min_max_lanes(x, k, mn, mx, 32);
 }
-#endif
 
-#if defined(__x86_64__)
 /// Sixteen vectors to one whose lane r is the minimum (or maximum) of
 /// vector r's lanes: four rounds that each halve the vectors, pairing two
 /// vectors' halves (whole 256-, then 128-bit blocks, then pairs and single

@@ -244,25 +244,19 @@ public final class QuantizedLinear: Sendable {
         return params
     }
 
-    /// The uint8 parameters of each row of `x` [rows×k], row m at `x + m·ldx`
-    /// (ldx default k; one set shared by all rows with
-    /// ``InputGranularity/perTensor``), from the observed min/max, handed to
-    /// `store(row, parameters)` row by row; `mins` and `maxs` (rows entries)
-    /// are scratch. The definition of dynamic mode's parameters;
-    /// ``quantizeRowsDynamic(_:rows:k:ldx:mins:maxs:scales:zeros:into:firstRow:name:)``
+    /// The uint8 parameters of each row of `x` [rows×k] (one set shared by all
+    /// rows with ``InputGranularity/perTensor``), from the observed min/max,
+    /// handed to `store(row, parameters)` row by row; `mins` and `maxs` (rows
+    /// entries) are scratch. The definition of dynamic mode's parameters;
+    /// ``quantizeRowsDynamic(_:rows:k:ldx:mins:maxs:scales:zeros:into:firstRow:name:threads:)``
     /// gives the same per row in C. `firstRow` numbers the rows in a
-    /// refusal's message (x is a block of rows of a call), which names the
-    /// values `name`.
-    static func rowParameters(_ x: UnsafePointer<Float>?, rows: Int, k: Int, ldx: Int? = nil, granularity: InputGranularity,
+    /// refusal's message (x is a block of rows of a call).
+    static func rowParameters(_ x: UnsafePointer<Float>?, rows: Int, k: Int, granularity: InputGranularity,
                               mins: UnsafeMutablePointer<Float>, maxs: UnsafeMutablePointer<Float>, firstRow: Int = 0,
-                              name: String = "input value", _ store: (Int, QuantizationParameters) -> Void) throws {
+                              _ store: (Int, QuantizationParameters) -> Void) throws {
         guard rows > 0, let x else { return }
-        let stride = ldx ?? k
-        let bad = qg_row_min_max(x, Int64(rows), Int64(k), Int64(stride), mins, maxs)
-        guard bad < 0 else {
-            let r = Int(bad / Int64(max(k, 1))), c = Int(bad % Int64(max(k, 1)))
-            throw QGEMMError(.invalidValue, "\(name) [\(firstRow + r), \(c)] is \(x[r * stride + c]); it cannot be quantized")
-        }
+        let bad = qg_row_min_max(x, Int64(rows), Int64(k), Int64(k), mins, maxs)
+        guard bad < 0 else { throw unquantizable(x, at: bad, k: k, ldx: k, firstRow: firstRow, name: "input value") }
         switch granularity {
         case .perTensor:
             var lo = mins[0], hi = maxs[0]
@@ -288,15 +282,20 @@ public final class QuantizedLinear: Sendable {
                                     name: String = "input value", threads: Int32 = 1) throws {
         guard rows > 0 else { return }
         let status = qg_quantize_rows_dynamic(x, Int64(rows), Int64(k), Int64(ldx), mins, maxs, scales, zeros, out, Int64(k), threads)
-        if status >= 0 {
-            let r = Int(status) / Swift.max(k, 1), c = Int(status) % Swift.max(k, 1)
-            throw QGEMMError(.invalidValue, "\(name) [\(firstRow + r), \(c)] is \(x[r * ldx + c]); it cannot be quantized")
-        }
+        if status >= 0 { throw unquantizable(x, at: status, k: k, ldx: ldx, firstRow: firstRow, name: name) }
         if status <= -2 {
             let r = Int(-2 - status)
             _ = try QuantizationParameters(observedMin: mins[r], observedMax: maxs[r], type: .uint8)
             throw QGEMMError(.invalidScale, "\(name) row \(firstRow + r): range [\(mins[r]), \(maxs[r])] has no usable scale")
         }
+    }
+
+    /// The refusal of the NaN or ±Inf at flat index `index` (row · k + column)
+    /// of rows ldx apart, the rows numbered from `firstRow`.
+    private static func unquantizable(_ x: UnsafePointer<Float>, at index: Int64, k: Int, ldx: Int, firstRow: Int,
+                                      name: String) -> QGEMMError {
+        let r = Int(index) / Swift.max(k, 1), c = Int(index) % Swift.max(k, 1)
+        return QGEMMError(.invalidValue, "\(name) [\(firstRow + r), \(c)] is \(x[r * ldx + c]); it cannot be quantized")
     }
 
     // MARK: Static mode
