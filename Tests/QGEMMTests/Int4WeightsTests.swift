@@ -148,6 +148,33 @@ struct Int4WeightsTests {
         } == .invalidShape)
     }
 
+    /// Smoothing divides each input by its factor before the rows are
+    /// quantized, so a finite input can become infinite. The refusal names the
+    /// value that is not finite (and the input and factor it came from), not
+    /// the finite input alone. (Found by the int4 fuzz target.)
+    @Test func aSmoothedInputThatOverflowsIsRefusedWithItsValue() throws {
+        let factors = [Float](repeating: 1, count: 7) + [Float(sign: .plus, exponent: -112, significand: 1)] + [Float](repeating: 1, count: 8)
+        let w = try Int4Weights(values: [Int8](repeating: 3, count: 32), scales: [0.5, 0.5], outputChannels: 2, inputChannels: 16,
+                                groupSize: 16, smoothing: try Smoothing(factors: factors))
+        var x = [Float](repeating: 0.25, count: 32)
+        x[16 + 7] = -90112
+        do {
+            _ = try w(x, rows: 2)
+            Issue.record("an input that smoothing makes infinite was accepted")
+        } catch {
+            #expect(error.code == .invalidValue, "\(error)")
+            #expect(error.message.contains("[1][7]") && error.message.contains("-90112.0") && error.message.contains("is -inf"),
+                    "\(error.message)")
+        }
+        x[16 + 7] = .nan
+        do {
+            _ = try w(x, rows: 2)
+            Issue.record("a NaN input was accepted")
+        } catch {
+            #expect(error.code == .invalidValue && error.message == "input nan at [1][7] is not finite", "\(error.message)")
+        }
+    }
+
     /// A group longer than K is one group per channel, packed like a group
     /// of K rounded up to 8: the same bits on every path, and no padding of
     /// each channel to the whole group (at group 4096 a channel of one

@@ -437,8 +437,9 @@ public final class Int4Weights: Sendable {
     /// `Y = X·Wᵀ + b` for Float X `[rows×K]`: each row quantized to int8 with
     /// its own scale, then the W4A8 contract above. Returns Float `[rows×N]`.
     ///
-    /// - Throws: ``QGEMMError`` for a wrong count, a NaN or infinite input, a
-    ///   path without 4-bit tiles or a bad thread count.
+    /// - Throws: ``QGEMMError`` for a wrong count, an input that is NaN or
+    ///   infinite or that ``smoothing`` makes infinite, a path without 4-bit
+    ///   tiles or a bad thread count.
     public func callAsFunction(_ x: [Float], rows: Int, kernel: KernelPath? = nil, threads: Int? = nil) throws(QGEMMError) -> [Float] {
         guard rows >= 0 else { throw QGEMMError(.invalidShape, "rows must be ≥ 0, got \(rows)") }
         let (need, o1) = rows.multipliedReportingOverflow(by: inputChannels)
@@ -462,7 +463,8 @@ public final class Int4Weights: Sendable {
     ///
     /// - Throws: ``QGEMMError`` for a short buffer (`.bufferTooSmall`), a row
     ///   count whose products overflow (`.invalidShape`), overlapping buffers
-    ///   (`.aliasing`), a NaN or infinite input (`.invalidValue`), a path without
+    ///   (`.aliasing`), an input that is NaN or infinite or that ``smoothing`` makes
+    ///   infinite (`.invalidValue`, naming the first), a path without
     ///   4-bit tiles (`.unsupportedKernel`) or a bad thread count. Nothing is
     ///   written to `y` then.
     public func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, into y: UnsafeMutableBufferPointer<Float>,
@@ -501,7 +503,13 @@ public final class Int4Weights: Sendable {
           }
         }
         guard bad < 0 else {
-            throw QGEMMError(.invalidValue, "input \(xBase[Int(bad)]) at [\(Int(bad) / k)][\(Int(bad) % k)] is not finite")
+            let i = Int(bad), place = "[\(i / k)][\(i % k)]"
+            // A finite input can overflow when smoothing divides it by a small factor.
+            if let smoothing, xBase[i].isFinite {
+                let smoothed = workspace.smoothed[i]
+                throw QGEMMError(.invalidValue, "input \(xBase[i]) at \(place) divided by its smoothing factor \(smoothing.factors[i % k]) is \(smoothed), which is not finite")
+            }
+            throw QGEMMError(.invalidValue, "input \(xBase[i]) at \(place) is not finite")
         }
         let status = workspace.quantized.withUnsafeBufferPointer { qp in
             workspace.scales.withUnsafeBufferPointer { sp in

@@ -1,0 +1,168 @@
+// Differential fuzzing of Int4Weights, the 4-bit-weight (W4A8) layer: its
+// packing from int4 values and scales, and its buffer call. Bytes decode into
+// a shape (K up to 330, so that several groups and every tile's K tail occur),
+// a group size (mostly valid), the int4 values (−8 included, now and then one
+// out of range), scales (zeros, binary16's end and past it, now and then a
+// negative or NaN one), an optional bias and smoothing (factors down to
+// subnormal, so that X/s can overflow), X with NaN, ±Inf and Float's ends,
+// buffer lengths (short ones too), x and y overlapping or not, a kernel path
+// and a thread count. One workspace is kept across inputs, so every call also
+// finds scratch grown by calls of other sizes. Then:
+//   - the packing either succeeds or throws the error its arguments call for,
+//     the first in the order they are checked;
+//   - the call either writes exactly the reference path's bits into y's
+//     rows·N values and nothing past them, or throws the error its arguments
+//     call for (a short buffer, a path this CPU lacks or one without 4-bit
+//     tiles, a bad thread count, overlapping buffers, then X's first value
+//     that is not finite, or that smoothing makes infinite, by its place) and
+//     leaves y untouched.
+import FuzzMutators
+import QGEMM
+
+nonisolated(unsafe) var workspace = Int4Weights.Workspace()
+
+/// An input value: a small integer times 2^e, or now and then (as `specials`
+/// says: 0 never, 1 about one value in 1,000, 2 one in 13) a value that may
+/// trip a quantizer.
+func input(_ r: inout ByteReader, exponent: Int, specials: Int) -> Float {
+    let b = r.byte()
+    if specials > 0, b % 64 < 5, specials == 2 || r.byte() % 16 == 0 {
+        switch b % 64 {
+        case 0: return .nan
+        case 1: return r.byte() % 2 == 0 ? .infinity : -.infinity
+        case 2: return Float(bitPattern: UInt32(r.byte()) | UInt32(r.byte() % 8) << 8) // subnormal
+        case 3: return r.byte() % 2 == 0 ? .greatestFiniteMagnitude : -.greatestFiniteMagnitude
+        default: return -0.0
+        }
+    }
+    return Float(sign: .plus, exponent: exponent, significand: 1) * Float(Int8(bitPattern: r.byte()))
+}
+
+/// A group scale: mostly 2^e times a byte, with zeros, binary16's largest
+/// (65504), values that round past it and, when `bad`, negative or NaN ones.
+func scale(_ r: inout ByteReader, bad: Bool) -> Float {
+    let b = r.byte()
+    switch b % 32 {
+    case 0: return 0
+    case 1: return 65504
+    case 2: return 65520 // rounds to binary16 infinity
+    case 3 where bad: return -Float(r.byte())
+    case 4 where bad: return .nan
+    default: return Float(sign: .plus, exponent: r.int(-30...4), significand: 1) * Float(1 + Int(b))
+    }
+}
+
+/// The error Int4Weights(values:…) owes these arguments, in the order it
+/// checks them; nil for none.
+func packingError(values: [Int8], scales: [Float], n: Int, k: Int, group: Int, bias: [Float]?,
+                  factors: [Float]?) -> QGEMMError.Code? {
+    if group < 8 || group > 4096 || group % 8 != 0 { return .invalidArgument }
+    let groups = (k + group - 1) / group
+    if scales.count != n * groups { return .invalidShape }
+    if values.contains(where: { $0 < -8 || $0 > 7 }) { return .invalidValue }
+    if scales.contains(where: { !$0.isFinite || $0 < 0 }) { return .invalidScale }
+    if scales.contains(where: { Float16($0).isInfinite }) { return .invalidScale }
+    if let bias, bias.contains(where: { !$0.isFinite }) { return .invalidValue }
+    if let factors, factors.count != k { return .invalidShape }
+    return nil
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzInt4(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
+    guard bytes.count >= 12 else { return 0 }
+    var r = ByteReader(bytes: bytes)
+    let m = r.int(0...20), k = r.int(1...40) + (r.byte() % 3 == 0 ? 40 * r.int(0...7) : 0), n = r.int(1...70)
+    let group = r.byte() % 16 == 0 ? r.int(0...330) : 8 * r.int(1...41)
+    let groups = (k + Swift.max(group, 1) - 1) / Swift.max(group, 1)
+    let badPacking = r.byte() % 8 == 0
+    let values = (0..<(n * k)).map { _ -> Int8 in
+        let b = r.byte()
+        return badPacking && b == 255 ? 8 : Int8(Int(b % 16) - 8)
+    }
+    let scales = (0..<(n * groups + (badPacking && r.byte() % 4 == 0 ? 1 : 0))).map { _ in scale(&r, bad: badPacking) }
+    let bias: [Float]? = r.byte() % 2 == 0 ? nil
+        : (0..<n).map { _ in badPacking && r.byte() == 0 ? .infinity : Float(Int8(bitPattern: r.byte())) / 8 }
+    // Factors down to subnormal: X/s may overflow to ±Inf even for finite X.
+    let factors: [Float]? = r.byte() % 3 != 0 ? nil
+        : (0..<(k + (badPacking && r.byte() % 4 == 0 ? 1 : 0))).map { _ in Float(sign: .plus, exponent: r.int(-140...8), significand: 1) }
+    let smoothing = factors.flatMap { try? Smoothing(factors: $0) }
+
+    let want = packingError(values: values, scales: scales, n: n, k: k, group: group, bias: bias, factors: factors)
+    let layer: Int4Weights
+    do {
+        layer = try Int4Weights(values: values, scales: scales, outputChannels: n, inputChannels: k, groupSize: group,
+                                bias: bias, smoothing: smoothing)
+        precondition(want == nil, "packed where the arguments call for \(want!)")
+    } catch {
+        precondition(error.code == want, "packing threw \(error); the arguments call for \(want.map { "\($0)" } ?? "none")")
+        return 0
+    }
+
+    let xExponent = r.int(-140...100), specials = r.int(0...2)
+    let x = (0..<(m * k)).map { _ in input(&r, exponent: xExponent, specials: specials) }
+    let xSlack = r.int(-2...3), ySlack = r.int(-2...3), overlap = r.byte() % 16 == 0
+    let threads: Int? = [nil, 1, 2, 3, 4, 0, 1025][r.int(0...6)]
+    let path = KernelPath.allCases[r.int(0...(KernelPath.allCases.count - 1))]
+    let xCount = Swift.max(0, m * k + xSlack), yCount = Swift.max(0, m * n + ySlack)
+    // One allocation: x first, y after it, or (overlap) y starting inside x.
+    let yStart = overlap ? xCount / 2 : xCount
+    let sentinel = Float(bitPattern: 0x7FC0_1234)
+    var memory = [Float](repeating: sentinel, count: Swift.max(xCount, yStart + yCount))
+    for i in 0..<Swift.min(xCount, x.count) { memory[i] = x[i] }
+    let before = memory
+
+    let argumentsValid = xCount >= m * k && yCount >= m * n
+    let pathValid = path.isSupported && path.hasInt4Kernel
+    let threadsValid = threads.map { (1...1024).contains($0) } ?? true
+    let overlapping = overlap && m > 0 && yStart < m * k && yCount > 0
+    do {
+        try memory.withUnsafeMutableBufferPointer { all in
+            let xb = UnsafeBufferPointer(rebasing: all[0..<xCount])
+            let yb = UnsafeMutableBufferPointer(rebasing: all[yStart..<(yStart + yCount)])
+            try layer(xb, rows: m, into: yb, workspace: &workspace, kernel: path, threads: threads)
+        }
+        precondition(argumentsValid, "a call with short buffers returned")
+        precondition(pathValid, "\(path), which cannot run 4-bit weights here, returned")
+        precondition(threadsValid, "threads \(threads!) returned")
+        precondition(!overlapping, "overlapping x and y returned")
+        precondition(overlap || m == 0 || (0..<(m * k)).allSatisfy { memory[$0].bitPattern == x[$0].bitPattern }, "x was written")
+        guard m > 0 else {
+            precondition(memory.elementsEqual(before, by: { $0.bitPattern == $1.bitPattern }), "M = 0 wrote memory")
+            return 0
+        }
+        let reference = try layer(x, rows: m, kernel: .reference, threads: 1)
+        for i in 0..<yCount {
+            let got = memory[yStart + i]
+            if i < m * n {
+                precondition(got.bitPattern == reference[i].bitPattern,
+                             "\(path) y[\(i / n)][\(i % n)] = \(got), the reference path gives \(reference[i])")
+            } else {
+                precondition(got.bitPattern == sentinel.bitPattern, "y[\(i)], past the output, was written")
+            }
+        }
+    } catch let error as QGEMMError {
+        precondition(memory.elementsEqual(before, by: { $0.bitPattern == $1.bitPattern }), "threw \(error) after writing memory")
+        if !argumentsValid {
+            precondition(error.code == .bufferTooSmall, "short buffers gave \(error)")
+        } else if !pathValid {
+            precondition(error.code == .unsupportedKernel, "\(path) gave \(error)")
+        } else if !threadsValid {
+            precondition(error.code == .invalidArgument, "threads \(threads!) gave \(error)")
+        } else if overlapping {
+            precondition(error.code == .aliasing, "overlapping x and y gave \(error)")
+        } else {
+            precondition(m > 0, "M = 0 threw \(error)")
+            let smoothed = zip(x.indices, x).map { i, v in factors.map { v / $0[i % k] } ?? v }
+            guard let bad = smoothed.firstIndex(where: { !$0.isFinite }) else {
+                preconditionFailure("threw \(error) on an input that needs no error")
+            }
+            precondition(error.code == .invalidValue && error.message.contains("[\(bad / k)][\(bad % k)]")
+                         && error.message.contains("\(smoothed[bad])"),
+                         "threw \(error); the input calls for its value \(smoothed[bad]) at [\(bad / k)][\(bad % k)]")
+        }
+    } catch {
+        preconditionFailure("unexpected error type: \(error)")
+    }
+    return 0
+}
