@@ -38,6 +38,8 @@ let package = Package(
                           swiftSettings: fuzzFlags),
         .executableTarget(name: "FuzzInt4", dependencies: [.product(name: "QGEMM", package: "swift-qgemm"), "FuzzMutators"],
                           swiftSettings: fuzzFlags),
+        .executableTarget(name: "FuzzLayer", dependencies: [.product(name: "QGEMM", package: "swift-qgemm"), "FuzzMutators"],
+                          swiftSettings: fuzzFlags),
         .executableTarget(name: "FuzzObservers", dependencies: [.product(name: "QGEMM", package: "swift-qgemm"), "FuzzMutators"],
                           swiftSettings: fuzzFlags),
         .executableTarget(name: "FuzzSafeTensors", dependencies: [.product(name: "QGEMM", package: "swift-qgemm"), "FuzzMutators"],

@@ -19,24 +19,6 @@ import QGEMM
 
 nonisolated(unsafe) var product = ActivationProduct()
 
-/// Small integers times 2^e (e from the input; from −152, where a row's
-/// range can be too narrow for a Float scale), or, as often as `specials`
-/// says (0: never, 1: about one value in 1,000, 2: one in 13), a value a
-/// quantizer can trip on.
-func value(_ r: inout ByteReader, exponent: Int, specials: Int) -> Float {
-    let b = r.byte()
-    if specials > 0, b % 64 < 5, specials == 2 || r.byte() % 16 == 0 {
-        switch b % 64 {
-        case 0: return .nan
-        case 1: return r.byte() % 2 == 0 ? .infinity : -.infinity
-        case 2: return Float(bitPattern: UInt32(r.byte()) | UInt32(r.byte() % 8) << 8) // subnormal
-        case 3: return r.byte() % 2 == 0 ? .greatestFiniteMagnitude : -.greatestFiniteMagnitude
-        default: return -0.0
-        }
-    }
-    return Float(sign: .plus, exponent: exponent, significand: 1) * Float(Int8(bitPattern: r.byte()))
-}
-
 /// The contract spelled with the library's other public pieces, on compact
 /// copies of A [m×k] and B ([n×k] or [k×n]).
 func expected(_ a: [Float], m: Int, k: Int, _ b: [Float], n: Int, layout: PackedWeights.Layout) throws -> [Float] {
@@ -90,8 +72,8 @@ public func fuzzActivations(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
     let path = KernelPath.allCases[r.int(0...(KernelPath.allCases.count - 1))]
     let aExponent = r.int(-152...100), bExponent = r.int(-152...100), specials = r.int(0...2)
     // The compact operands, then the strided buffers that hold them.
-    let a = (0..<(m * k)).map { _ in value(&r, exponent: aExponent, specials: specials) }
-    let b = (0..<(n * k)).map { _ in value(&r, exponent: bExponent, specials: specials) }
+    let a = (0..<(m * k)).map { _ in r.value(exponent: aExponent, specials: specials) }
+    let b = (0..<(n * k)).map { _ in r.value(exponent: bExponent, specials: specials) }
     func need(_ rows: Int, _ stride: Int, _ row: Int) -> Int { rows == 0 ? 0 : (rows - 1) * Swift.max(stride, 0) + row }
     var aBuffer = [Float](repeating: 5, count: Swift.max(0, need(m, lda, k) + aSlack))
     var bBuffer = [Float](repeating: 5, count: Swift.max(0, need(bRows, ldb, bRow) + bSlack))

@@ -21,23 +21,6 @@ import QGEMM
 
 nonisolated(unsafe) var workspace = Int4Weights.Workspace()
 
-/// An input value: a small integer times 2^e, or now and then (as `specials`
-/// says: 0 never, 1 about one value in 1,000, 2 one in 13) a value that may
-/// trip a quantizer.
-func input(_ r: inout ByteReader, exponent: Int, specials: Int) -> Float {
-    let b = r.byte()
-    if specials > 0, b % 64 < 5, specials == 2 || r.byte() % 16 == 0 {
-        switch b % 64 {
-        case 0: return .nan
-        case 1: return r.byte() % 2 == 0 ? .infinity : -.infinity
-        case 2: return Float(bitPattern: UInt32(r.byte()) | UInt32(r.byte() % 8) << 8) // subnormal
-        case 3: return r.byte() % 2 == 0 ? .greatestFiniteMagnitude : -.greatestFiniteMagnitude
-        default: return -0.0
-        }
-    }
-    return Float(sign: .plus, exponent: exponent, significand: 1) * Float(Int8(bitPattern: r.byte()))
-}
-
 /// A group scale: mostly 2^e times a byte, with zeros, binary16's largest
 /// (65504), values that round past it and, when `bad`, negative or NaN ones.
 func scale(_ r: inout ByteReader, bad: Bool) -> Float {
@@ -100,49 +83,31 @@ public func fuzzInt4(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     }
 
     let xExponent = r.int(-140...100), specials = r.int(0...2)
-    let x = (0..<(m * k)).map { _ in input(&r, exponent: xExponent, specials: specials) }
+    let x = (0..<(m * k)).map { _ in r.value(exponent: xExponent, specials: specials) }
     let xSlack = r.int(-2...3), ySlack = r.int(-2...3), overlap = r.byte() % 16 == 0
     let threads: Int? = [nil, 1, 2, 3, 4, 0, 1025][r.int(0...6)]
     let path = KernelPath.allCases[r.int(0...(KernelPath.allCases.count - 1))]
-    let xCount = Swift.max(0, m * k + xSlack), yCount = Swift.max(0, m * n + ySlack)
-    // One allocation: x first, y after it, or (overlap) y starting inside x.
-    let yStart = overlap ? xCount / 2 : xCount
-    let sentinel = Float(bitPattern: 0x7FC0_1234)
-    var memory = [Float](repeating: sentinel, count: Swift.max(xCount, yStart + yCount))
-    for i in 0..<Swift.min(xCount, x.count) { memory[i] = x[i] }
-    let before = memory
+    var buffers = CallBuffers(x: x, outputCount: m * n, xSlack: xSlack, ySlack: ySlack, overlap: overlap)
 
-    let argumentsValid = xCount >= m * k && yCount >= m * n
+    let argumentsValid = buffers.xCount >= m * k && buffers.yCount >= m * n
     let pathValid = path.isSupported && path.hasInt4Kernel
     let threadsValid = threads.map { (1...1024).contains($0) } ?? true
-    let overlapping = overlap && m > 0 && yStart < m * k && yCount > 0
+    let overlapping = m > 0 && buffers.overlapping(xNeeded: m * k)
     do {
-        try memory.withUnsafeMutableBufferPointer { all in
-            let xb = UnsafeBufferPointer(rebasing: all[0..<xCount])
-            let yb = UnsafeMutableBufferPointer(rebasing: all[yStart..<(yStart + yCount)])
+        try buffers.call { (xb, yb) throws(QGEMMError) in
             try layer(xb, rows: m, into: yb, workspace: &workspace, kernel: path, threads: threads)
         }
         precondition(argumentsValid, "a call with short buffers returned")
         precondition(pathValid, "\(path), which cannot run 4-bit weights here, returned")
         precondition(threadsValid, "threads \(threads!) returned")
         precondition(!overlapping, "overlapping x and y returned")
-        precondition(overlap || m == 0 || (0..<(m * k)).allSatisfy { memory[$0].bitPattern == x[$0].bitPattern }, "x was written")
         guard m > 0 else {
-            precondition(memory.elementsEqual(before, by: { $0.bitPattern == $1.bitPattern }), "M = 0 wrote memory")
+            precondition(buffers.untouched, "M = 0 wrote memory")
             return 0
         }
-        let reference = try layer(x, rows: m, kernel: .reference, threads: 1)
-        for i in 0..<yCount {
-            let got = memory[yStart + i]
-            if i < m * n {
-                precondition(got.bitPattern == reference[i].bitPattern,
-                             "\(path) y[\(i / n)][\(i % n)] = \(got), the reference path gives \(reference[i])")
-            } else {
-                precondition(got.bitPattern == sentinel.bitPattern, "y[\(i)], past the output, was written")
-            }
-        }
+        buffers.check(x: x, want: try layer(x, rows: m, kernel: .reference, threads: 1), "\(path)")
     } catch let error as QGEMMError {
-        precondition(memory.elementsEqual(before, by: { $0.bitPattern == $1.bitPattern }), "threw \(error) after writing memory")
+        precondition(buffers.untouched, "threw \(error) after writing memory")
         if !argumentsValid {
             precondition(error.code == .bufferTooSmall, "short buffers gave \(error)")
         } else if !pathValid {

@@ -24,3 +24,23 @@ public struct ByteReader {
         }
     }
 }
+
+extension ByteReader {
+    /// An input value: a small integer times 2^exponent, or, as often as
+    /// `specials` says (0: never, 1: about one value in 1,000, 2: one in 13),
+    /// a value a quantizer can trip on: NaN, ±Inf, a subnormal, Float's ends
+    /// or −0.
+    public mutating func value(exponent: Int, specials: Int) -> Float {
+        let b = byte()
+        if specials > 0, b % 64 < 5, specials == 2 || byte() % 16 == 0 {
+            switch b % 64 {
+            case 0: return .nan
+            case 1: return byte() % 2 == 0 ? .infinity : -.infinity
+            case 2: return Float(bitPattern: UInt32(byte()) | UInt32(byte() % 8) << 8) // subnormal
+            case 3: return byte() % 2 == 0 ? .greatestFiniteMagnitude : -.greatestFiniteMagnitude
+            default: return -0.0
+            }
+        }
+        return Float(sign: .plus, exponent: exponent, significand: 1) * Float(Int8(bitPattern: byte()))
+    }
+}

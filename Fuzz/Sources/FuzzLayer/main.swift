@@ -1,0 +1,116 @@
+// Differential fuzzing of QuantizedLinear's int8 modes on Float input (the
+// buffer call with a workspace kept across inputs). Bytes decode into a shape
+// (K up to 330), a mode (dynamic per row or per tensor, static-input, static
+// with each activation and rounding), optional bias and smoothing (factors
+// from 2^-20 to 2^8, so that X/s can overflow), X with NaN, ±Inf, subnormals
+// and Float's ends at any scale, buffer lengths (short ones too), x and y
+// overlapping or not, a kernel path and a thread count. Then the call either
+//   - writes exactly the reference path's bits into y's rows·N values and
+//     nothing past them, leaving x as it was, and only when nothing in the
+//     arguments calls for an error; or
+//   - throws, with nothing written, an error that something in the arguments
+//     calls for: a short buffer first, then overlapping buffers, then (in an
+//     order each mode fixes) a path this CPU lacks, a bad thread count, an
+//     input the mode cannot quantize (NaN; in dynamic mode also ±Inf, after
+//     smoothing) or, in dynamic mode, a range too narrow for a Float scale.
+import FuzzMutators
+import QGEMM
+
+nonisolated(unsafe) var workspace = QuantizedLinear.Workspace()
+
+func parameters(_ r: inout ByteReader, _ type: QuantizedType) -> QuantizationParameters {
+    let scale = Float(sign: .plus, exponent: r.int(-12...2), significand: 1) * Float(1 + r.int(0...15)) / 16
+    let zero = Int32(type == .uint8 ? r.int(0...255) : r.int(-128...127))
+    return try! QuantizationParameters(type: type, scale: scale, zeroPoint: zero) // in range by construction
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzLayer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
+    guard bytes.count >= 12 else { return 0 }
+    var r = ByteReader(bytes: bytes)
+    let m = r.int(0...20), k = r.int(1...40) + (r.byte() % 3 == 0 ? 40 * r.int(0...7) : 0), n = r.int(1...40)
+    let inputType: QuantizedType = r.byte() % 2 == 0 ? .uint8 : .int8
+    let mode: QuantizedLinear.Mode
+    var rounding: RoundingMode? = nil
+    switch r.int(0...3) {
+    case 0: mode = .dynamic(.perRow)
+    case 1: mode = .dynamic(.perTensor)
+    case 2: mode = .staticInput(parameters(&r, inputType))
+    default:
+        let input = parameters(&r, inputType), output = parameters(&r, r.byte() % 2 == 0 ? .uint8 : .int8)
+        let activation = QuantizedLinear.Activation.allCases[r.int(0...(QuantizedLinear.Activation.allCases.count - 1))]
+        mode = .static(input: input, output: output, activation: activation)
+        rounding = RoundingMode.allCases[r.int(0...(RoundingMode.allCases.count - 1))]
+    }
+    let wExponent = r.int(-10...4)
+    let weights = (0..<(n * k)).map { _ in Float(sign: .plus, exponent: wExponent, significand: 1) * Float(Int8(bitPattern: r.byte())) }
+    let bias: [Float]? = r.byte() % 2 == 0 ? nil : (0..<n).map { _ in Float(Int8(bitPattern: r.byte())) / 64 }
+    let factors: [Float]? = r.byte() % 3 != 0 ? nil : (0..<k).map { _ in Float(sign: .plus, exponent: r.int(-20...8), significand: 1) }
+    let layer: QuantizedLinear
+    do {
+        layer = try QuantizedLinear(weights: weights, outputChannels: n, inputChannels: k, bias: bias, mode: mode, rounding: rounding,
+                                    smoothing: factors.map { try Smoothing(factors: $0) })
+    } catch let error as QGEMMError {
+        // Finite weights and factors in range: only the constants of a layer
+        // with input parameters (its bias in int32, a static layer's
+        // multipliers) may be out of range.
+        if case .dynamic = mode { preconditionFailure("dynamic layer refused: \(error)") }
+        return 0
+    } catch {
+        preconditionFailure("unexpected error type: \(error)")
+    }
+
+    let xExponent = r.int(-140...100), specials = r.int(0...2)
+    let x = (0..<(m * k)).map { _ in r.value(exponent: xExponent, specials: specials) }
+    let xSlack = r.int(-2...3), ySlack = r.int(-2...3), overlap = r.byte() % 16 == 0
+    let threads: Int? = [nil, 1, 2, 3, 4, 0, 1025][r.int(0...6)]
+    let path = KernelPath.allCases[r.int(0...(KernelPath.allCases.count - 1))]
+    var buffers = CallBuffers(x: x, outputCount: m * n, xSlack: xSlack, ySlack: ySlack, overlap: overlap)
+
+    // What in the arguments calls for an error.
+    let shortBuffer = buffers.xCount < m * k || buffers.yCount < m * n
+    let overlapping = m > 0 && buffers.overlapping(xNeeded: m * k)
+    var owed: Set<QGEMMError.Code> = []
+    if !path.isSupported { owed.insert(.unsupportedKernel) }
+    if !(threads.map { (1...1024).contains($0) } ?? true) { owed.insert(.invalidArgument) }
+    let smoothed = zip(x.indices, x).map { i, v in factors.map { v / $0[i % k] } ?? v }
+    if case .dynamic(let granularity) = mode, m > 0 {
+        if smoothed.contains(where: { !$0.isFinite }) {
+            owed.insert(.invalidValue)
+        } else {
+            let ranges = granularity == .perTensor ? [smoothed[...]] : (0..<m).map { smoothed[($0 * k)..<($0 * k + k)] }
+            for values in ranges {
+                do { _ = try QuantizationParameters(observedMin: values.min()!, observedMax: values.max()!, type: .uint8) } catch let e as QGEMMError {
+                    owed.insert(e.code)
+                } catch {}
+            }
+        }
+    } else if x.contains(where: { $0.isNaN }) {
+        owed.insert(.invalidValue)
+    }
+
+    do {
+        try buffers.call { xb, yb in try layer(xb, rows: m, into: yb, workspace: &workspace, kernel: path, threads: threads) }
+        precondition(!shortBuffer, "a call with short buffers returned")
+        precondition(!overlapping, "overlapping x and y returned")
+        precondition(m == 0 || owed.isEmpty, "returned where the arguments call for \(owed)")
+        guard m > 0 else {
+            precondition(buffers.untouched, "M = 0 wrote memory")
+            return 0
+        }
+        buffers.check(x: x, want: try layer(x, rows: m, kernel: .reference, threads: 1), "\(mode.name) \(path)")
+    } catch let error as QGEMMError {
+        precondition(buffers.untouched, "threw \(error) after writing memory")
+        if shortBuffer {
+            precondition(error.code == .bufferTooSmall, "short buffers gave \(error)")
+        } else if overlapping {
+            precondition(error.code == .aliasing, "overlapping x and y gave \(error)")
+        } else {
+            precondition(owed.contains(error.code), "threw \(error); the arguments call for \(owed.isEmpty ? "none" : "\(owed)")")
+        }
+    } catch {
+        preconditionFailure("unexpected error type: \(error)")
+    }
+    return 0
+}
