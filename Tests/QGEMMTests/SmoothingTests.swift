@@ -96,6 +96,36 @@ struct SmoothingTests {
         #expect(errorCode { try absMax.observe([1, .infinity, 2], rows: 1) } == .invalidValue)
     }
 
+    /// A finite input divided by a small factor can overflow to ±Inf before a
+    /// dynamic layer quantizes it: refused with the input, its factor and the
+    /// quotient named, in both granularities (a NaN given as input is named
+    /// as it is).
+    @Test func aSmoothedInputThatOverflowsIsRefusedWithItsFactor() throws {
+        let k = 8
+        let factors = [Float](repeating: 1, count: 5) + [Float(sign: .plus, exponent: -112, significand: 1)] + [1, 1]
+        let w = (0..<(2 * k)).map { Float($0 % 5) - 2 }
+        for granularity in QuantizedLinear.InputGranularity.allCases {
+            let layer = try QuantizedLinear(weights: w, outputChannels: 2, inputChannels: k, mode: .dynamic(granularity),
+                                            smoothing: try Smoothing(factors: factors))
+            var x = [Float](repeating: 0.25, count: 3 * k)
+            x[2 * k + 5] = -90112
+            do {
+                _ = try layer(x, rows: 3)
+                Issue.record("\(granularity): an input that smoothing makes infinite was accepted")
+            } catch let e as QGEMMError {
+                #expect(e.code == .invalidValue && e.message.contains("[2, 5] = -90112.0 divided by its smoothing factor")
+                        && e.message.contains("is -inf"), "\(granularity): \(e.message)")
+            }
+            x[2 * k + 5] = .nan
+            do {
+                _ = try layer(x, rows: 3)
+                Issue.record("\(granularity): a NaN input was accepted")
+            } catch let e as QGEMMError {
+                #expect(e.code == .invalidValue && e.message == "input value [2, 5] is nan; it cannot be quantized", "\(granularity): \(e.message)")
+            }
+        }
+    }
+
     /// Static-input mode (fixed input parameters, Float output) is dynamic
     /// per-tensor mode with the parameters decided in advance: given the
     /// parameters dynamic mode would compute for this input, the same bits.

@@ -1,6 +1,6 @@
 // Differential fuzzing of Int4Weights, the 4-bit-weight (W4A8) layer: its
 // packing from int4 values and scales, and its buffer call. Bytes decode into
-// a shape (K up to 330, so that several groups and every tile's K tail occur),
+// a shape (K up to 320, so that several groups and every tile's K tail occur),
 // a group size (mostly valid), the int4 values (−8 included, now and then one
 // out of range), scales (zeros, binary16's end and past it, now and then a
 // negative or NaN one), an optional bias and smoothing (factors down to
@@ -8,10 +8,14 @@
 // buffer lengths (short ones too), x and y overlapping or not, a kernel path
 // and a thread count. One workspace is kept across inputs, so every call also
 // finds scratch grown by calls of other sizes. Then:
-//   - the packing either succeeds or throws the error its arguments call for,
-//     the first in the order they are checked;
-//   - the call either writes exactly the reference path's bits into y's
-//     rows·N values and nothing past them, or throws the error its arguments
+//   - the packing either succeeds, with the scales rounded to binary16, or
+//     throws the error its arguments call for, the first in the order they
+//     are checked;
+//   - the call either writes exactly the contract's bits into y's rows·N
+//     values and nothing else (the contract spelled here in Swift from the
+//     int4 values, the rounded scales and the documented row rule, apart
+//     from the C packing, row preparation and reference), or throws the
+//     error its arguments
 //     call for (a short buffer, a path this CPU lacks or one without 4-bit
 //     tiles, a bad thread count, overlapping buffers, then X's first value
 //     that is not finite, or that smoothing makes infinite, by its place) and
@@ -50,6 +54,30 @@ func packingError(values: [Int8], scales: [Float], n: Int, k: Int, group: Int, b
     return nil
 }
 
+/// The W4A8 contract in Swift: each (smoothed) row quantized symmetrically
+/// (S_X = absMax/127, 1 for a zero row; round half away), int32 sums per
+/// group of the int4 values, then one fma per group in order and the bias.
+func contract(_ x: [Float], rows: Int, values: [Int8], scales: [Float], n: Int, k: Int, group: Int, bias: [Float]?) -> [Float] {
+    let groups = (k + group - 1) / group
+    var y = [Float](repeating: 0, count: rows * n)
+    for m in 0..<rows {
+        let row = x[(m * k)..<((m + 1) * k)]
+        var sx = row.reduce(Float(0)) { Swift.max($0, Swift.abs($1)) } / 127
+        if !(sx > 0) { sx = 1 }
+        let q = row.map { Int32(Swift.max(-128, Swift.min(127, ($0 / sx).rounded(.toNearestOrAwayFromZero)))) }
+        for c in 0..<n {
+            var s: Float = 0
+            for g in 0..<groups {
+                var acc: Int32 = 0
+                for i in (g * group)..<Swift.min((g + 1) * group, k) { acc += Int32(values[c * k + i]) * q[i] }
+                s = s.addingProduct(scales[c * groups + g], Float(acc))
+            }
+            y[m * n + c] = (bias?[c] ?? 0).addingProduct(sx, s)
+        }
+    }
+    return y
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzInt4(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
@@ -69,7 +97,7 @@ public func fuzzInt4(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     // Factors down to subnormal: X/s may overflow to ±Inf even for finite X.
     let factors: [Float]? = r.byte() % 3 != 0 ? nil
         : (0..<(k + (badPacking && r.byte() % 4 == 0 ? 1 : 0))).map { _ in Float(sign: .plus, exponent: r.int(-140...8), significand: 1) }
-    let smoothing = factors.flatMap { try? Smoothing(factors: $0) }
+    let smoothing = factors.map { try! Smoothing(factors: $0) } // finite and > 0 by construction
 
     let want = packingError(values: values, scales: scales, n: n, k: k, group: group, bias: bias, factors: factors)
     let layer: Int4Weights
@@ -77,6 +105,8 @@ public func fuzzInt4(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         layer = try Int4Weights(values: values, scales: scales, outputChannels: n, inputChannels: k, groupSize: group,
                                 bias: bias, smoothing: smoothing)
         precondition(want == nil, "packed where the arguments call for \(want!)")
+        precondition(layer.scales.elementsEqual(scales, by: { $0.bitPattern == Float(Float16($1)).bitPattern }),
+                     "the packed scales are not the given ones rounded to binary16")
     } catch {
         precondition(error.code == want, "packing threw \(error); the arguments call for \(want.map { "\($0)" } ?? "none")")
         return 0
@@ -93,6 +123,9 @@ public func fuzzInt4(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let pathValid = path.isSupported && path.hasInt4Kernel
     let threadsValid = threads.map { (1...1024).contains($0) } ?? true
     let overlapping = m > 0 && buffers.overlapping(xNeeded: m * k)
+    let smoothed = zip(x.indices, x).map { i, v in factors.map { v / $0[i % k] } ?? v }
+    let bad = smoothed.firstIndex(where: { !$0.isFinite })
+    let expected = bad == nil ? contract(smoothed, rows: m, values: values, scales: layer.scales, n: n, k: k, group: group, bias: bias) : []
     do {
         try buffers.call { (xb, yb) throws(QGEMMError) in
             try layer(xb, rows: m, into: yb, workspace: &workspace, kernel: path, threads: threads)
@@ -105,8 +138,9 @@ public func fuzzInt4(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
             precondition(buffers.untouched, "M = 0 wrote memory")
             return 0
         }
-        buffers.check(x: x, want: try layer(x, rows: m, kernel: .reference, threads: 1), "\(path)")
-    } catch let error as QGEMMError {
+        precondition(bad == nil, "returned on an input that is not finite after smoothing")
+        buffers.check(want: expected, "\(path)")
+    } catch {
         precondition(buffers.untouched, "threw \(error) after writing memory")
         if !argumentsValid {
             precondition(error.code == .bufferTooSmall, "short buffers gave \(error)")
@@ -118,16 +152,14 @@ public func fuzzInt4(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
             precondition(error.code == .aliasing, "overlapping x and y gave \(error)")
         } else {
             precondition(m > 0, "M = 0 threw \(error)")
-            let smoothed = zip(x.indices, x).map { i, v in factors.map { v / $0[i % k] } ?? v }
-            guard let bad = smoothed.firstIndex(where: { !$0.isFinite }) else {
-                preconditionFailure("threw \(error) on an input that needs no error")
-            }
-            precondition(error.code == .invalidValue && error.message.contains("[\(bad / k)][\(bad % k)]")
-                         && error.message.contains("\(smoothed[bad])"),
-                         "threw \(error); the input calls for its value \(smoothed[bad]) at [\(bad / k)][\(bad % k)]")
+            guard let bad else { preconditionFailure("threw \(error) on an input that needs no error") }
+            // The first value that is not finite, by its place; a finite input
+            // that smoothing made infinite with the quotient.
+            let place = "[\(bad / k)][\(bad % k)]"
+            let named = x[bad].isFinite ? error.message.contains("input \(x[bad]) at \(place) divided") && error.message.contains("is \(smoothed[bad]),")
+                : error.message == "input \(x[bad]) at \(place) is not finite"
+            precondition(error.code == .invalidValue && named, "threw \(error); the input calls for \(x[bad]) → \(smoothed[bad]) at \(place)")
         }
-    } catch {
-        preconditionFailure("unexpected error type: \(error)")
     }
     return 0
 }

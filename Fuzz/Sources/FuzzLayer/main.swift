@@ -1,18 +1,23 @@
 // Differential fuzzing of QuantizedLinear's int8 modes on Float input (the
 // buffer call with a workspace kept across inputs). Bytes decode into a shape
-// (K up to 330), a mode (dynamic per row or per tensor, static-input, static
+// (K up to 320), a mode (dynamic per row or per tensor, static-input, static
 // with each activation and rounding), optional bias and smoothing (factors
 // from 2^-20 to 2^8, so that X/s can overflow), X with NaN, ±Inf, subnormals
 // and Float's ends at any scale, buffer lengths (short ones too), x and y
 // overlapping or not, a kernel path and a thread count. Then the call either
-//   - writes exactly the reference path's bits into y's rows·N values and
-//     nothing past them, leaving x as it was, and only when nothing in the
-//     arguments calls for an error; or
+//   - writes exactly the contract's bits into y's rows·N values and nothing
+//     else, and only when nothing in the arguments calls for an error: X
+//     divided by the factors and quantized with Swift's scalar rule
+//     (QuantizationParameters, apart from the C quantizers), by the
+//     parameters from each row's (or the tensor's) range in dynamic mode,
+//     then the GEMM on the reference path (and in static mode the output
+//     dequantized); or
 //   - throws, with nothing written, an error that something in the arguments
-//     calls for: a short buffer first, then overlapping buffers, then (in an
-//     order each mode fixes) a path this CPU lacks, a bad thread count, an
-//     input the mode cannot quantize (NaN; in dynamic mode also ±Inf, after
-//     smoothing) or, in dynamic mode, a range too narrow for a Float scale.
+//     calls for: a short buffer first, then overlapping buffers, then any one
+//     of a path this CPU lacks, a bad thread count, an input the mode cannot
+//     quantize (NaN; in dynamic mode also ±Inf after smoothing, named by its
+//     place, the first in reading order) or, in dynamic mode, a range too
+//     narrow for a Float scale.
 import FuzzMutators
 import QGEMM
 
@@ -22,6 +27,43 @@ func parameters(_ r: inout ByteReader, _ type: QuantizedType) -> QuantizationPar
     let scale = Float(sign: .plus, exponent: r.int(-12...2), significand: 1) * Float(1 + r.int(0...15)) / 16
     let zero = Int32(type == .uint8 ? r.int(0...255) : r.int(-128...127))
     return try! QuantizationParameters(type: type, scale: scale, zeroPoint: zero) // in range by construction
+}
+
+/// The layer's contract on smoothed X (x/s) in Swift: X quantized with
+/// QuantizationParameters' scalar rule (dynamic: uint8 parameters from each
+/// row's range, or the tensor's), then the GEMM on the reference path, and in
+/// static mode its int8 output dequantized.
+func contract(_ layer: QuantizedLinear, mode: QuantizedLinear.Mode, _ x: [Float], rows m: Int) throws -> [Float] {
+    let k = layer.inputChannels, packed = layer.packed!
+    func quantized<Q: QuantizedScalar & BinaryInteger>(_ p: QuantizationParameters, _: Q.Type) throws -> [Q] {
+        try x.map { Q(try p.quantize($0)) }
+    }
+    func staticOutput<Q: QuantizedScalar & BinaryInteger>(_ q: [Q], _ out: QuantizationParameters) throws -> [Float] {
+        switch out.type {
+        case .int8: return try packed.gemm(q, rows: m, as: Int8.self, kernel: .reference).map { out.dequantize(Int32($0)) }
+        case .uint8: return try packed.gemm(q, rows: m, as: UInt8.self, kernel: .reference).map { out.dequantize(Int32($0)) }
+        }
+    }
+    switch mode {
+    case .dynamic(let granularity):
+        let whole = granularity == .perTensor ? try QuantizationParameters(observedMin: x.min()!, observedMax: x.max()!, type: .uint8) : nil
+        var q = [UInt8](), scales = [Float](), zeros = [Int32]()
+        for row in 0..<m {
+            let values = Array(x[(row * k)..<(row * k + k)])
+            let p = try whole ?? QuantizationParameters(observedMin: values.min()!, observedMax: values.max()!, type: .uint8)
+            q += try values.map { UInt8(try p.quantize($0)) }
+            scales.append(p.scale)
+            zeros.append(p.zeroPoint)
+        }
+        return try packed.gemmDynamic(q, rows: m, rowScales: scales, rowZeroPoints: zeros, kernel: .reference)
+    case .staticInput(let p):
+        return p.type == .uint8 ? try packed.gemm(try quantized(p, UInt8.self), rows: m, as: Float.self, kernel: .reference)
+            : try packed.gemm(try quantized(p, Int8.self), rows: m, as: Float.self, kernel: .reference)
+    case .static(let p, let out, _):
+        return p.type == .uint8 ? try staticOutput(try quantized(p, UInt8.self), out) : try staticOutput(try quantized(p, Int8.self), out)
+    case .int4Weights:
+        preconditionFailure("not an int8 mode")
+    }
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -56,6 +98,7 @@ public func fuzzLayer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         // with input parameters (its bias in int32, a static layer's
         // multipliers) may be out of range.
         if case .dynamic = mode { preconditionFailure("dynamic layer refused: \(error)") }
+        precondition([.accumulatorOverflow, .invalidScale].contains(error.code), "\(mode.name) layer refused: \(error)")
         return 0
     } catch {
         preconditionFailure("unexpected error type: \(error)")
@@ -75,20 +118,20 @@ public func fuzzLayer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     if !path.isSupported { owed.insert(.unsupportedKernel) }
     if !(threads.map { (1...1024).contains($0) } ?? true) { owed.insert(.invalidArgument) }
     let smoothed = zip(x.indices, x).map { i, v in factors.map { v / $0[i % k] } ?? v }
+    let firstBad = smoothed.firstIndex(where: { !$0.isFinite })
     if case .dynamic(let granularity) = mode, m > 0 {
-        if smoothed.contains(where: { !$0.isFinite }) {
-            owed.insert(.invalidValue)
-        } else {
-            let ranges = granularity == .perTensor ? [smoothed[...]] : (0..<m).map { smoothed[($0 * k)..<($0 * k + k)] }
-            for values in ranges {
-                do { _ = try QuantizationParameters(observedMin: values.min()!, observedMax: values.max()!, type: .uint8) } catch let e as QGEMMError {
-                    owed.insert(e.code)
-                } catch {}
-            }
+        if firstBad != nil { owed.insert(.invalidValue) }
+        // Rows (or the tensor) whose finite range has no Float scale.
+        let ranges = granularity == .perTensor ? [smoothed[...]] : (0..<m).map { smoothed[($0 * k)..<($0 * k + k)] }
+        for values in ranges where values.allSatisfy(\.isFinite) {
+            do { _ = try QuantizationParameters(observedMin: values.min()!, observedMax: values.max()!, type: .uint8) } catch let e as QGEMMError {
+                owed.insert(e.code)
+            } catch {}
         }
     } else if x.contains(where: { $0.isNaN }) {
         owed.insert(.invalidValue)
     }
+    let expected = m > 0 && owed.isEmpty ? try! contract(layer, mode: mode, smoothed, rows: m) : []
 
     do {
         try buffers.call { xb, yb in try layer(xb, rows: m, into: yb, workspace: &workspace, kernel: path, threads: threads) }
@@ -99,7 +142,7 @@ public func fuzzLayer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
             precondition(buffers.untouched, "M = 0 wrote memory")
             return 0
         }
-        buffers.check(x: x, want: try layer(x, rows: m, kernel: .reference, threads: 1), "\(mode.name) \(path)")
+        buffers.check(want: expected, "\(mode.name) \(path)")
     } catch let error as QGEMMError {
         precondition(buffers.untouched, "threw \(error) after writing memory")
         if shortBuffer {
@@ -107,7 +150,17 @@ public func fuzzLayer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         } else if overlapping {
             precondition(error.code == .aliasing, "overlapping x and y gave \(error)")
         } else {
+            precondition(m > 0, "M = 0 threw \(error)")
             precondition(owed.contains(error.code), "threw \(error); the arguments call for \(owed.isEmpty ? "none" : "\(owed)")")
+            if case .dynamic = mode, error.code == .invalidValue, let bad = firstBad {
+                // The first value that is not finite, by its place; a finite
+                // input that smoothing made infinite with its factor and quotient.
+                let place = "input value [\(bad / k), \(bad % k)]"
+                let named = x[bad].isFinite
+                    ? error.message.contains("\(place) = \(x[bad]) divided by its smoothing factor") && error.message.contains("is \(smoothed[bad]);")
+                    : error.message == "\(place) is \(x[bad]); it cannot be quantized"
+                precondition(named, "threw \(error); the input calls for \(x[bad]) → \(smoothed[bad]) at [\(bad / k), \(bad % k)]")
+            }
         }
     } catch {
         preconditionFailure("unexpected error type: \(error)")

@@ -115,28 +115,34 @@ extension QuantizedLinear {
                     smoothing.apply(UnsafeBufferPointer(rebasing: x[values]), rows: n, into: UnsafeMutableBufferPointer(rebasing: smoothed[values]))
                     source = UnsafePointer(smoothed.baseAddress! + start * k)
                 }
-                try w.scales.withUnsafeMutableBufferPointer { scales in
-                    try w.zeroPoints.withUnsafeMutableBufferPointer { zeros in
-                        try w.values.withUnsafeMutableBufferPointer { q in
-                            if granularity == .perRow {
-                                try w.mins.withUnsafeMutableBufferPointer { lo in
-                                    try w.maxs.withUnsafeMutableBufferPointer { hi in
-                                        try Self.quantizeRowsDynamic(source, rows: n, k: k, ldx: k, mins: lo.baseAddress!,
-                                                                     maxs: hi.baseAddress!, scales: scales.baseAddress! + start,
-                                                                     zeros: zeros.baseAddress! + start, into: q.baseAddress! + start * k,
-                                                                     firstRow: start, threads: threads)
+                do {
+                    try w.scales.withUnsafeMutableBufferPointer { scales in
+                        try w.zeroPoints.withUnsafeMutableBufferPointer { zeros in
+                            try w.values.withUnsafeMutableBufferPointer { q in
+                                if granularity == .perRow {
+                                    try w.mins.withUnsafeMutableBufferPointer { lo in
+                                        try w.maxs.withUnsafeMutableBufferPointer { hi in
+                                            try Self.quantizeRowsDynamic(source, rows: n, k: k, ldx: k, mins: lo.baseAddress!,
+                                                                         maxs: hi.baseAddress!, scales: scales.baseAddress! + start,
+                                                                         zeros: zeros.baseAddress! + start, into: q.baseAddress! + start * k,
+                                                                         firstRow: start, threads: threads)
+                                        }
                                     }
+                                    return
                                 }
-                                return
+                                try Self.rowParameters(source, rows: n, k: k, granularity: granularity, mins: &w.mins, maxs: &w.maxs,
+                                                       firstRow: start) { m, p in
+                                    scales[start + m] = p.scale; zeros[start + m] = p.zeroPoint
+                                }
+                                qg_quantize_rows(source, Int64(n), Int64(k), Int64(k), scales.baseAddress! + start, zeros.baseAddress! + start,
+                                                 1, q.baseAddress! + start * k, Int64(k))
                             }
-                            try Self.rowParameters(source, rows: n, k: k, granularity: granularity, mins: &w.mins, maxs: &w.maxs,
-                                                   firstRow: start) { m, p in
-                                scales[start + m] = p.scale; zeros[start + m] = p.zeroPoint
-                            }
-                            qg_quantize_rows(source, Int64(n), Int64(k), Int64(k), scales.baseAddress! + start, zeros.baseAddress! + start,
-                                             1, q.baseAddress! + start * k, Int64(k))
                         }
                     }
+                } catch let error as QGEMMError where error.code == .invalidValue && smoothing != nil {
+                    throw Self.smoothedOverflow(error, x: UnsafeBufferPointer(rebasing: x[values]),
+                                                smoothed: UnsafeBufferPointer(rebasing: smoothed[values]), k: k, firstRow: start,
+                                                factors: smoothing!.factors)
                 }
             }
         }
@@ -158,5 +164,16 @@ extension QuantizedLinear {
                 }
             }
         }
+    }
+
+    /// With smoothing, a finite input divided by a small factor can overflow
+    /// to ±Inf: the refusal of the first value that is not finite then names
+    /// the input and its factor as well as the quotient (a NaN or ±Inf given
+    /// as input keeps `error`).
+    static func smoothedOverflow(_ error: QGEMMError, x: UnsafeBufferPointer<Float>, smoothed: UnsafeBufferPointer<Float>, k: Int,
+                                 firstRow: Int, factors: [Float]) -> QGEMMError {
+        guard let i = smoothed.firstIndex(where: { !$0.isFinite }), x[i].isFinite else { return error }
+        return QGEMMError(.invalidValue, "input value [\(firstRow + i / k), \(i % k)] = \(x[i]) divided by its smoothing factor "
+                          + "\(factors[i % k]) is \(smoothed[i]); it cannot be quantized")
     }
 }
