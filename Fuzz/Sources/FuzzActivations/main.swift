@@ -60,16 +60,14 @@ func valueError(_ a: [Float], m: Int, k: Int, _ b: [Float], n: Int, layout: Pack
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzActivations(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
-    guard bytes.count >= 8 else { return 0 }
-    var r = ByteReader(bytes: bytes)
+    guard var r = ByteReader(data, size, minimum: 8) else { return 0 }
     let m = r.int(0...40), k = r.int(0...70) + (r.byte() % 4 == 0 ? 50 * r.int(0...5) : 0), n = r.int(0...40)
     let layout: PackedWeights.Layout = r.byte() % 2 == 0 ? .outputMajor : .inputMajor
     let (bRow, bRows) = layout == .outputMajor ? (k, n) : (n, k)
     let lda = k + r.int(-2...5), ldb = bRow + r.int(-2...5), ldy = n + r.int(-2...5)
     let aSlack = r.int(-3...3), bSlack = r.int(-3...3), ySlack = r.int(-3...3)
     let threads = r.int(0...4)
-    let path = KernelPath.allCases[r.int(0...(KernelPath.allCases.count - 1))]
+    let path = r.path()
     let aExponent = r.int(-152...100), bExponent = r.int(-152...100), specials = r.int(0...2)
     // The compact operands, then the strided buffers that hold them.
     let a = (0..<(m * k)).map { _ in r.value(exponent: aExponent, specials: specials) }

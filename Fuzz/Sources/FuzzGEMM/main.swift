@@ -23,7 +23,7 @@ public func fuzzGEMM(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let clampLo = Int32(r.int(-130...260)), clampHi = Int32(r.int(-130...260))
     let useClamp = r.byte() % 3 == 0
     let threads = r.int(0...4)
-    let path = KernelPath.allCases[r.int(0...(KernelPath.allCases.count - 1))]
+    let path = r.path()
     let output = r.int(0...4) // int8, uint8, int32, float, dynamic
     let hasBias = r.byte() % 2 == 0
     let w = (0..<(n * k)).map { _ in Int8(bitPattern: r.byte()) }

@@ -80,9 +80,7 @@ func contract(_ x: [Float], rows: Int, values: [Int8], scales: [Float], n: Int, 
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzInt4(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
-    guard bytes.count >= 12 else { return 0 }
-    var r = ByteReader(bytes: bytes)
+    guard var r = ByteReader(data, size, minimum: 12) else { return 0 }
     let m = r.int(0...20), k = r.int(1...40) + (r.byte() % 3 == 0 ? 40 * r.int(0...7) : 0), n = r.int(1...70)
     let group = r.byte() % 16 == 0 ? r.int(0...330) : 8 * r.int(1...41)
     let groups = (k + Swift.max(group, 1) - 1) / Swift.max(group, 1)
@@ -115,8 +113,7 @@ public func fuzzInt4(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let xExponent = r.int(-140...100), specials = r.int(0...2)
     let x = (0..<(m * k)).map { _ in r.value(exponent: xExponent, specials: specials) }
     let xSlack = r.int(-2...3), ySlack = r.int(-2...3), overlap = r.byte() % 16 == 0
-    let threads: Int? = [nil, 1, 2, 3, 4, 0, 1025][r.int(0...6)]
-    let path = KernelPath.allCases[r.int(0...(KernelPath.allCases.count - 1))]
+    let threads = r.threads(), path = r.path()
     var buffers = CallBuffers(x: x, outputCount: m * n, xSlack: xSlack, ySlack: ySlack, overlap: overlap)
 
     let argumentsValid = buffers.xCount >= m * k && buffers.yCount >= m * n

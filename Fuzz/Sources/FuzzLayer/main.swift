@@ -68,9 +68,7 @@ func contract(_ layer: QuantizedLinear, mode: QuantizedLinear.Mode, _ x: [Float]
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzLayer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
-    guard bytes.count >= 12 else { return 0 }
-    var r = ByteReader(bytes: bytes)
+    guard var r = ByteReader(data, size, minimum: 12) else { return 0 }
     let m = r.int(0...20), k = r.int(1...40) + (r.byte() % 3 == 0 ? 40 * r.int(0...7) : 0), n = r.int(1...40)
     let inputType: QuantizedType = r.byte() % 2 == 0 ? .uint8 : .int8
     let mode: QuantizedLinear.Mode
@@ -107,8 +105,7 @@ public func fuzzLayer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let xExponent = r.int(-140...100), specials = r.int(0...2)
     let x = (0..<(m * k)).map { _ in r.value(exponent: xExponent, specials: specials) }
     let xSlack = r.int(-2...3), ySlack = r.int(-2...3), overlap = r.byte() % 16 == 0
-    let threads: Int? = [nil, 1, 2, 3, 4, 0, 1025][r.int(0...6)]
-    let path = KernelPath.allCases[r.int(0...(KernelPath.allCases.count - 1))]
+    let threads = r.threads(), path = r.path()
     var buffers = CallBuffers(x: x, outputCount: m * n, xSlack: xSlack, ySlack: ySlack, overlap: overlap)
 
     // What in the arguments calls for an error.

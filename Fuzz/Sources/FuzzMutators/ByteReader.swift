@@ -44,3 +44,12 @@ extension ByteReader {
         return Float(sign: .plus, exponent: exponent, significand: 1) * Float(Int8(bitPattern: byte()))
     }
 }
+
+extension ByteReader {
+    /// The reader of one fuzz input, or nil when it has fewer than `minimum`
+    /// bytes (too few to choose a case from).
+    public init?(_ data: UnsafePointer<UInt8>?, _ size: Int, minimum: Int) {
+        guard let data, size >= minimum else { return nil }
+        self.init(bytes: Array(UnsafeBufferPointer(start: data, count: size)))
+    }
+}
