@@ -126,6 +126,27 @@ struct SmoothingTests {
         }
     }
 
+    /// A smoothed dynamic layer smooths and quantizes its rows in blocks of
+    /// about 128 KiB; a NaN in a later block is still reported before a row
+    /// too narrow for a scale in an earlier one, as without smoothing.
+    @Test func aNaNInALaterBlockIsReportedBeforeANarrowRow() throws {
+        let k = 1024, rows = 40 // 32 rows a block at K = 1024
+        let w = (0..<(2 * k)).map { Float($0 % 7) - 3 }
+        var x = (0..<(rows * k)).map { Float($0 % 13) - 6 }
+        for i in 0..<k { x[i] = Float(bitPattern: 7) } // row 0: no Float scale
+        x[39 * k + 3] = .nan
+        for smoothing in [nil, try Smoothing(factors: [Float](repeating: 1, count: k))] {
+            let layer = try QuantizedLinear(weights: w, outputChannels: 2, inputChannels: k, mode: .dynamic(.perRow), smoothing: smoothing)
+            do {
+                _ = try layer(x, rows: rows)
+                Issue.record("smoothing \(smoothing != nil): accepted")
+            } catch let e as QGEMMError {
+                #expect(e.code == .invalidValue && e.message == "input value [39, 3] is nan; it cannot be quantized",
+                        "smoothing \(smoothing != nil): \(e)")
+            }
+        }
+    }
+
     /// Static-input mode (fixed input parameters, Float output) is dynamic
     /// per-tensor mode with the parameters decided in advance: given the
     /// parameters dynamic mode would compute for this input, the same bits.

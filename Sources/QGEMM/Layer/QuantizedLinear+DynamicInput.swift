@@ -139,10 +139,10 @@ extension QuantizedLinear {
                             }
                         }
                     }
-                } catch let error as QGEMMError where error.code == .invalidValue && smoothing != nil {
-                    throw Self.smoothedOverflow(error, x: UnsafeBufferPointer(rebasing: x[values]),
-                                                smoothed: UnsafeBufferPointer(rebasing: smoothed[values]), k: k, firstRow: start,
-                                                factors: smoothing!.factors)
+                } catch let error as QGEMMError {
+                    guard let smoothing else { throw error }
+                    throw Self.smoothedRefusal(error, x: UnsafeBufferPointer(rebasing: x[0..<count]), block: values, k: k,
+                                               factors: smoothing.factors)
                 }
             }
         }
@@ -166,14 +166,29 @@ extension QuantizedLinear {
         }
     }
 
-    /// With smoothing, a finite input divided by a small factor can overflow
-    /// to ±Inf: the refusal of the first value that is not finite then names
-    /// the input and its factor as well as the quotient (a NaN or ±Inf given
-    /// as input keeps `error`).
-    static func smoothedOverflow(_ error: QGEMMError, x: UnsafeBufferPointer<Float>, smoothed: UnsafeBufferPointer<Float>, k: Int,
-                                 firstRow: Int, factors: [Float]) -> QGEMMError {
-        guard let i = smoothed.firstIndex(where: { !$0.isFinite }), x[i].isFinite else { return error }
-        return QGEMMError(.invalidValue, "input value [\(firstRow + i / k), \(i % k)] = \(x[i]) divided by its smoothing factor "
-                          + "\(factors[i % k]) is \(smoothed[i]); it cannot be quantized")
+    /// A dynamic layer's refusal of smoothed input, block by block as
+    /// quantizeDynamic smooths it (`block`: the flat indices of the block
+    /// that threw `error`). A finite input divided by a small factor can
+    /// overflow to ±Inf: the refusal then names the input and its factor as
+    /// well as the quotient. And as without smoothing, where every row is
+    /// ranged before any is quantized, a NaN or ±Inf anywhere is reported
+    /// before a row too narrow for a scale, even in a later block.
+    static func smoothedRefusal(_ error: QGEMMError, x: UnsafeBufferPointer<Float>, block: Range<Int>, k: Int,
+                                factors: [Float]) -> QGEMMError {
+        let from: Int
+        switch error.code {
+        case .invalidValue: from = block.lowerBound
+        case .invalidScale: from = block.upperBound
+        default: return error
+        }
+        for i in from..<x.count {
+            let quotient = x[i] / factors[i % k]
+            guard !quotient.isFinite else { continue }
+            let place = "input value [\(i / k), \(i % k)]"
+            return x[i].isFinite
+                ? QGEMMError(.invalidValue, "\(place) = \(x[i]) divided by its smoothing factor \(factors[i % k]) is \(quotient); it cannot be quantized")
+                : QGEMMError(.invalidValue, "\(place) is \(x[i]); it cannot be quantized")
+        }
+        return error
     }
 }
