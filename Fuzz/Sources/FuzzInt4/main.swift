@@ -122,7 +122,7 @@ public func fuzzInt4(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let overlapping = m > 0 && buffers.overlapping(xNeeded: m * k)
     let smoothed = zip(x.indices, x).map { i, v in factors.map { v / $0[i % k] } ?? v }
     let bad = smoothed.firstIndex(where: { !$0.isFinite })
-    let expected = bad == nil ? contract(smoothed, rows: m, values: values, scales: layer.scales, n: n, k: k, group: group, bias: bias) : []
+    let expected = bad == nil && m > 0 && argumentsValid && pathValid && threadsValid && !overlapping ? contract(smoothed, rows: m, values: values, scales: layer.scales, n: n, k: k, group: group, bias: bias) : []
     do {
         try buffers.call { (xb, yb) throws(QGEMMError) in
             try layer(xb, rows: m, into: yb, workspace: &workspace, kernel: path, threads: threads)

@@ -1,6 +1,6 @@
 // Differential fuzzing of QuantizedLinear's int8 modes on Float input (the
 // buffer call with a workspace kept across inputs). Bytes decode into a shape
-// (K up to 320), a mode (dynamic per row or per tensor, static-input, static
+// (K up to 320, now and then about 1,800), a mode (dynamic per row or per tensor, static-input, static
 // with each activation and rounding), optional bias and smoothing (factors
 // from 2^-20 to 2^8, so that X/s can overflow), X with NaN, ±Inf, subnormals
 // and Float's ends at any scale, buffer lengths (short ones too), x and y
@@ -13,11 +13,13 @@
 //     then the GEMM on the reference path (and in static mode the output
 //     dequantized); or
 //   - throws, with nothing written, an error that something in the arguments
-//     calls for: a short buffer first, then overlapping buffers, then any one
-//     of a path this CPU lacks, a bad thread count, an input the mode cannot
-//     quantize (NaN; in dynamic mode also ±Inf after smoothing, named by its
-//     place, the first in reading order) or, in dynamic mode, a range too
-//     narrow for a Float scale.
+//     calls for: a short buffer first, then overlapping buffers, then a path
+//     this CPU lacks, a bad thread count, an input the mode cannot quantize
+//     (NaN; in dynamic mode also ±Inf after smoothing, named by its place,
+//     the first in reading order, in any block of rows) or, in dynamic mode,
+//     a range too narrow for a Float scale: in dynamic mode the first of
+//     these in the order threads, values, ranges, path; in the static modes
+//     any one of them.
 import FuzzMutators
 import QGEMM
 
@@ -69,7 +71,9 @@ func contract(_ layer: QuantizedLinear, mode: QuantizedLinear.Mode, _ x: [Float]
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzLayer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard var r = ByteReader(data, size, minimum: 12) else { return 0 }
-    let m = r.int(0...20), k = r.int(1...40) + (r.byte() % 3 == 0 ? 40 * r.int(0...7) : 0), n = r.int(1...40)
+    // Now and then K ≈ 1,800, where a smoothed layer's 20 rows span two of its blocks of rows.
+    let m = r.int(0...20), n = r.int(1...40)
+    let k = r.byte() % 16 == 0 ? 1800 + r.int(0...40) : r.int(1...40) + (r.byte() % 3 == 0 ? 40 * r.int(0...7) : 0)
     let inputType: QuantizedType = r.byte() % 2 == 0 ? .uint8 : .int8
     let mode: QuantizedLinear.Mode
     var rounding: RoundingMode? = nil
@@ -111,8 +115,8 @@ public func fuzzLayer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     // What in the arguments calls for an error.
     let shortBuffer = buffers.xCount < m * k || buffers.yCount < m * n
     let overlapping = m > 0 && buffers.overlapping(xNeeded: m * k)
-    var owed: Set<QGEMMError.Code> = []
-    if !path.isSupported { owed.insert(.unsupportedKernel) }
+    // Dynamic mode checks them in this order, the static modes in their own.
+    var owed: Set<QGEMMError.Code> = [], order: [QGEMMError.Code] = []
     if !(threads.map { (1...1024).contains($0) } ?? true) { owed.insert(.invalidArgument) }
     let smoothed = zip(x.indices, x).map { i, v in factors.map { v / $0[i % k] } ?? v }
     let firstBad = smoothed.firstIndex(where: { !$0.isFinite })
@@ -128,7 +132,9 @@ public func fuzzLayer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     } else if x.contains(where: { $0.isNaN }) {
         owed.insert(.invalidValue)
     }
-    let expected = m > 0 && owed.isEmpty ? try! contract(layer, mode: mode, smoothed, rows: m) : []
+    if !path.isSupported { owed.insert(.unsupportedKernel) }
+    if case .dynamic = mode { order = [.invalidArgument, .invalidValue, .invalidScale, .unsupportedKernel].filter(owed.contains) }
+    let expected = m > 0 && owed.isEmpty && !shortBuffer && !overlapping ? try! contract(layer, mode: mode, smoothed, rows: m) : []
 
     do {
         try buffers.call { xb, yb in try layer(xb, rows: m, into: yb, workspace: &workspace, kernel: path, threads: threads) }
@@ -149,6 +155,7 @@ public func fuzzLayer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         } else {
             precondition(m > 0, "M = 0 threw \(error)")
             precondition(owed.contains(error.code), "threw \(error); the arguments call for \(owed.isEmpty ? "none" : "\(owed)")")
+            precondition(order.isEmpty || error.code == order[0], "threw \(error); dynamic mode's order calls for \(order[0]) first")
             if case .dynamic = mode, error.code == .invalidValue, let bad = firstBad {
                 // The first value that is not finite, by its place; a finite
                 // input that smoothing made infinite with its factor and quotient.
