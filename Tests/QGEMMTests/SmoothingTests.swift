@@ -126,6 +126,29 @@ struct SmoothingTests {
         }
     }
 
+    /// The static modes name the first NaN of their input by row and column,
+    /// as dynamic mode does, with smoothing or without.
+    @Test func staticModesNameANaNByRowAndColumn() throws {
+        let k = 4
+        let w: [Float] = [1, -2, 3, 0.5, -1, 2, 0.25, 1]
+        let input = try QuantizationParameters(type: .uint8, scale: 0.05, zeroPoint: 128)
+        let output = try QuantizationParameters(type: .int8, scale: 0.1, zeroPoint: 0)
+        var x: [Float] = [0.5, 1, -1, 2, 0.25, 0.75, .nan, 1, .nan, 0, 0, 0]
+        x[5] = 0.5
+        for smoothing in [nil, try Smoothing(factors: [1, 2, 0.5, 1])] {
+            for mode in [QuantizedLinear.Mode.staticInput(input), .static(input: input, output: output, activation: .none)] {
+                let layer = try QuantizedLinear(weights: w, outputChannels: 2, inputChannels: k, mode: mode, smoothing: smoothing)
+                do {
+                    _ = try layer(x, rows: 3)
+                    Issue.record("\(mode.name), smoothing \(smoothing != nil): a NaN input was accepted")
+                } catch let e as QGEMMError {
+                    #expect(e.code == .invalidValue && e.message == "input value [1, 2] is nan; it cannot be quantized",
+                            "\(mode.name), smoothing \(smoothing != nil): \(e)")
+                }
+            }
+        }
+    }
+
     /// A smoothed dynamic layer smooths and quantizes its rows in blocks of
     /// about 128 KiB; a NaN in a later block is still reported before a row
     /// too narrow for a scale in an earlier one, as without smoothing.

@@ -15,8 +15,8 @@
 //   - throws, with nothing written, an error that something in the arguments
 //     calls for: a short buffer first, then overlapping buffers, then a path
 //     this CPU lacks, a bad thread count, an input the mode cannot quantize
-//     (NaN; in dynamic mode also ±Inf after smoothing, named by its place,
-//     the first in reading order, in any block of rows) or, in dynamic mode,
+//     (NaN, or in dynamic mode also ±Inf after smoothing, the first in
+//     reading order named by its place, in any block of rows) or, in dynamic mode,
 //     a range too narrow for a Float scale: in dynamic mode the first of
 //     these in the order threads, values, ranges, path; in the static modes
 //     any one of them.
@@ -156,6 +156,11 @@ public func fuzzLayer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
             precondition(m > 0, "M = 0 threw \(error)")
             precondition(owed.contains(error.code), "threw \(error); the arguments call for \(owed.isEmpty ? "none" : "\(owed)")")
             precondition(order.isEmpty || error.code == order[0], "threw \(error); dynamic mode's order calls for \(order[0]) first")
+            if case .dynamic = mode {} else if error.code == .invalidValue, let nan = x.firstIndex(where: \.isNaN) {
+                // The static modes: the first NaN, by its place.
+                precondition(error.message == "input value [\(nan / k), \(nan % k)] is nan; it cannot be quantized",
+                             "threw \(error); the input calls for its NaN at [\(nan / k), \(nan % k)]")
+            }
             if case .dynamic = mode, error.code == .invalidValue, let bad = firstBad {
                 // The first value that is not finite, by its place; a finite
                 // input that smoothing made infinite with its factor and quotient.

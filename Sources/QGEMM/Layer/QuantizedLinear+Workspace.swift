@@ -117,19 +117,27 @@ extension QuantizedLinear {
     /// `quantize(_:into:parameters:)`.
     func quantizeInput(_ x: UnsafeBufferPointer<Float>, parameters p: QuantizationParameters,
                        into out: UnsafeMutableRawBufferPointer) throws {
+        let k = inputChannels
+        // The first NaN, named by its row and column as dynamic mode names it.
+        func refusal(at i: Int) -> QGEMMError {
+            QGEMMError(.invalidValue, "input value [\(i / k), \(i % k)] is \(x[i]); it cannot be quantized")
+        }
         guard let smoothing else {
-            switch p.type {
-            case .uint8: try quantize(x, into: out.bindMemory(to: UInt8.self), parameters: p)
-            case .int8: try quantize(x, into: out.bindMemory(to: Int8.self), parameters: p)
+            do {
+                switch p.type {
+                case .uint8: try quantize(x, into: out.bindMemory(to: UInt8.self), parameters: p)
+                case .int8: try quantize(x, into: out.bindMemory(to: Int8.self), parameters: p)
+                }
+            } catch let error as QGEMMError where error.code == .invalidValue {
+                throw x.firstIndex(where: \.isNaN).map(refusal) ?? error
             }
             return
         }
-        let k = inputChannels
         guard x.count > 0 else { return }
         let bad = qg_quantize_rows_smoothed(x.baseAddress!, Int64(x.count / k), Int64(k), Int64(k), smoothing.factors, p.scale,
                                             p.zeroPoint, p.type == .uint8 ? 1 : 0,
                                             out.baseAddress!.assumingMemoryBound(to: UInt8.self), Int64(k))
-        guard bad < 0 else { throw QGEMMError(.invalidValue, "input value [\(bad)] is NaN; it cannot be quantized") }
+        guard bad < 0 else { throw refusal(at: Int(bad)) }
     }
 
     /// Static mode: the int8 GEMM into the workspace, then its output dequantized into `y`.
