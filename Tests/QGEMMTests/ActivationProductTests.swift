@@ -136,7 +136,6 @@ struct ActivationProductTests {
         }
     }
 
-    /// Bad input gets a typed error and leaves the output as it was.
     /// An operand with both a NaN and a row (or channel) too narrow for a
     /// Float scale is refused for the NaN, by its place, wherever the two
     /// lie: in one step of the C quantizer's rows or in different ones (rows
@@ -219,6 +218,7 @@ struct ActivationProductTests {
         }
     }
 
+    /// Bad input gets a typed error and leaves the output as it was.
     @Test func refusesBadInput() throws {
         var product = ActivationProduct()
         let a = [Float](repeating: 1, count: 12), b = [Float](repeating: 2, count: 8)

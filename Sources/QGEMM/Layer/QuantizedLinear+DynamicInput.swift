@@ -181,14 +181,7 @@ extension QuantizedLinear {
         case .invalidScale: from = block.upperBound
         default: return error
         }
-        for i in from..<x.count {
-            let quotient = x[i] / factors[i % k]
-            guard !quotient.isFinite else { continue }
-            let place = "input value [\(i / k), \(i % k)]"
-            return x[i].isFinite
-                ? QGEMMError(.invalidValue, "\(place) = \(x[i]) divided by its smoothing factor \(factors[i % k]) is \(quotient); it cannot be quantized")
-                : QGEMMError(.invalidValue, "\(place) is \(x[i]); it cannot be quantized")
-        }
-        return error
+        guard let i = (from..<x.count).first(where: { !(x[$0] / factors[$0 % k]).isFinite }) else { return error }
+        return unquantizable(x.baseAddress!, at: Int64(i), k: k, ldx: k, factors: factors)
     }
 }

@@ -119,9 +119,7 @@ extension QuantizedLinear {
                        into out: UnsafeMutableRawBufferPointer) throws {
         let k = inputChannels
         // The first NaN, named by its row and column as dynamic mode names it.
-        func refusal(at i: Int) -> QGEMMError {
-            QGEMMError(.invalidValue, "input value [\(i / k), \(i % k)] is \(x[i]); it cannot be quantized")
-        }
+        func refusal(at i: Int) -> QGEMMError { Self.unquantizable(x.baseAddress!, at: Int64(i), k: k, ldx: k) }
         guard let smoothing else {
             do {
                 switch p.type {

@@ -256,7 +256,7 @@ public final class QuantizedLinear: Sendable {
                               _ store: (Int, QuantizationParameters) -> Void) throws {
         guard rows > 0, let x else { return }
         let bad = qg_row_min_max(x, Int64(rows), Int64(k), Int64(k), mins, maxs)
-        guard bad < 0 else { throw unquantizable(x, at: bad, k: k, ldx: k, firstRow: firstRow, name: "input value") }
+        guard bad < 0 else { throw unquantizable(x, at: bad, k: k, ldx: k, firstRow: firstRow) }
         switch granularity {
         case .perTensor:
             var lo = mins[0], hi = maxs[0]
@@ -290,12 +290,18 @@ public final class QuantizedLinear: Sendable {
         }
     }
 
-    /// The refusal of the NaN or ±Inf at flat index `index` (row · k + column)
-    /// of rows ldx apart, the rows numbered from `firstRow`.
-    private static func unquantizable(_ x: UnsafePointer<Float>, at index: Int64, k: Int, ldx: Int, firstRow: Int,
-                                      name: String) -> QGEMMError {
-        let r = Int(index) / Swift.max(k, 1), c = Int(index) % Swift.max(k, 1)
-        return QGEMMError(.invalidValue, "\(name) [\(firstRow + r), \(c)] is \(x[r * ldx + c]); it cannot be quantized")
+    /// The refusal of the value at flat index `index` (row · k + column) of
+    /// rows ldx apart that cannot be quantized, the rows numbered from
+    /// `firstRow`. With smoothing `factors`, a finite input that its factor
+    /// made infinite is named with the factor and the quotient.
+    static func unquantizable(_ x: UnsafePointer<Float>, at index: Int64, k: Int, ldx: Int, firstRow: Int = 0,
+                              name: String = "input value", factors: [Float]? = nil) -> QGEMMError {
+        let r = Int(index) / Swift.max(k, 1), c = Int(index) % Swift.max(k, 1), value = x[r * ldx + c]
+        let place = "\(name) [\(firstRow + r), \(c)]"
+        if let factors, value.isFinite {
+            return QGEMMError(.invalidValue, "\(place) = \(value) divided by its smoothing factor \(factors[c]) is \(value / factors[c]); it cannot be quantized")
+        }
+        return QGEMMError(.invalidValue, "\(place) is \(value); it cannot be quantized")
     }
 
     // MARK: Static mode
