@@ -20,7 +20,8 @@ let package = Package(
         .target(name: "FuzzHooks"),
         // Structure-aware mutators: JSON (safetensors headers, and any JSON
         // file) and the .npy header's Python dict; and what the differential
-        // targets share: the byte reader, its input values, the x/y buffers.
+        // targets share: the byte reader, its input values, the x/y buffers
+        // and the pieces of the contracts they check.
         .target(name: "FuzzMutators", dependencies: ["FuzzHooks", .product(name: "QGEMM", package: "swift-qgemm")]),
         .executableTarget(name: "FuzzNPY", dependencies: [.product(name: "QGEMM", package: "swift-qgemm"), "FuzzMutators"],
                           swiftSettings: fuzzFlags),

@@ -23,14 +23,7 @@ nonisolated(unsafe) var product = ActivationProduct()
 /// copies of A [m×k] and B ([n×k] or [k×n]).
 func expected(_ a: [Float], m: Int, k: Int, _ b: [Float], n: Int, layout: PackedWeights.Layout) throws -> [Float] {
     let packed = try PackedWeights(quantizing: b, outputChannels: n, inputChannels: k, layout: layout, granularity: .perChannel)
-    var q = [UInt8](), scales = [Float](), zeros = [Int32]()
-    for row in 0..<m {
-        let values = Array(a[(row * k)..<(row * k + k)])
-        let p = try QuantizationParameters(observedMin: values.min()!, observedMax: values.max()!, type: .uint8)
-        q += try values.map { UInt8(try p.quantize($0)) } // Swift's scalar rule, apart from the C quantizers
-        scales.append(p.scale)
-        zeros.append(p.zeroPoint)
-    }
+    let (q, scales, zeros) = try quantizedRows(a, rows: m, k: k)
     return try packed.gemmDynamic(q, rows: m, rowScales: scales, rowZeroPoints: zeros, kernel: .reference)
 }
 

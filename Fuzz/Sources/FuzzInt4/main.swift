@@ -120,7 +120,7 @@ public func fuzzInt4(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let pathValid = path.isSupported && path.hasInt4Kernel
     let threadsValid = threads.map { (1...1024).contains($0) } ?? true
     let overlapping = m > 0 && buffers.overlapping(xNeeded: m * k)
-    let smoothed = zip(x.indices, x).map { i, v in factors.map { v / $0[i % k] } ?? v }
+    let smoothed = smoothInput(x, k: k, factors: factors)
     let bad = smoothed.firstIndex(where: { !$0.isFinite })
     let expected = bad == nil && m > 0 && argumentsValid && pathValid && threadsValid && !overlapping ? contract(smoothed, rows: m, values: values, scales: layer.scales, n: n, k: k, group: group, bias: bias) : []
     do {

@@ -48,15 +48,7 @@ func contract(_ layer: QuantizedLinear, mode: QuantizedLinear.Mode, _ x: [Float]
     }
     switch mode {
     case .dynamic(let granularity):
-        let whole = granularity == .perTensor ? try QuantizationParameters(observedMin: x.min()!, observedMax: x.max()!, type: .uint8) : nil
-        var q = [UInt8](), scales = [Float](), zeros = [Int32]()
-        for row in 0..<m {
-            let values = Array(x[(row * k)..<(row * k + k)])
-            let p = try whole ?? QuantizationParameters(observedMin: values.min()!, observedMax: values.max()!, type: .uint8)
-            q += try values.map { UInt8(try p.quantize($0)) }
-            scales.append(p.scale)
-            zeros.append(p.zeroPoint)
-        }
+        let (q, scales, zeros) = try quantizedRows(x, rows: m, k: k, perTensor: granularity == .perTensor)
         return try packed.gemmDynamic(q, rows: m, rowScales: scales, rowZeroPoints: zeros, kernel: .reference)
     case .staticInput(let p):
         return p.type == .uint8 ? try packed.gemm(try quantized(p, UInt8.self), rows: m, as: Float.self, kernel: .reference)
@@ -118,7 +110,7 @@ public func fuzzLayer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     // Dynamic mode checks them in this order, the static modes in their own.
     var owed: Set<QGEMMError.Code> = [], order: [QGEMMError.Code] = []
     if !(threads.map { (1...1024).contains($0) } ?? true) { owed.insert(.invalidArgument) }
-    let smoothed = zip(x.indices, x).map { i, v in factors.map { v / $0[i % k] } ?? v }
+    let smoothed = smoothInput(x, k: k, factors: factors)
     let firstBad = smoothed.firstIndex(where: { !$0.isFinite })
     if case .dynamic(let granularity) = mode, m > 0 {
         if firstBad != nil { owed.insert(.invalidValue) }

@@ -48,8 +48,9 @@ public struct CallBuffers {
                 precondition(memory[i].bitPattern == want[i - yStart].bitPattern,
                              "\(what) y[\(i - yStart)] = \(memory[i]), the contract gives \(want[i - yStart])")
             } else {
+                // Every index lies in x or in y (the allocation is no longer).
                 precondition(memory[i].bitPattern == before[i].bitPattern,
-                             i < xCount && !(yStart..<(yStart + yCount)).contains(i) ? "x[\(i)] was written" : "y[\(i - yStart)], past the output, was written")
+                             (yStart..<(yStart + yCount)).contains(i) ? "y[\(i - yStart)], past the output, was written" : "x[\(i)] was written")
             }
         }
     }
