@@ -16,6 +16,15 @@ import Foundation
 ///
 /// Two errors are equal when their codes are: `==` does not compare the
 /// message, which is for people and may change wording between releases.
+///
+/// A call with several faults reports the first in one order, the same for
+/// every GEMM, ``ActivationProduct``, ``Int4Weights`` and
+/// ``QuantizedLinear`` mode: the shape, then the buffer sizes and strides,
+/// then an output that overlaps an input, then the kernel path, then the
+/// thread count (these two at M = 0 too), then whether the quantization
+/// parameters fit the call, and only then the values, the first that cannot
+/// be quantized in reading order, named by its row and column ("input value [1, 2] is nan; it cannot be quantized"). Nothing is
+/// written to the output when a call throws.
 public struct QGEMMError: Error, Equatable, Sendable, CustomStringConvertible, LocalizedError {
     /// The kind of problem. The raw value is the case name, a stable
     /// identifier; ``summary`` is the words for people.

@@ -104,6 +104,74 @@ struct BadInputTests {
         #expect(errorCode { _ = try withIntBias.gemmDynamic(x, rows: 2, rowScales: [0.1, 0.1], rowZeroPoints: [0, 0]) } == nil)
         let intBias = try PackedWeights(weights: [1, 2, 3, 4], outputChannels: 2, inputChannels: 2, scales: .perTensor(1), bias: .int32([5, 6]))
         #expect(errorCode { _ = try intBias.gemmDynamic(x, rows: 2, rowScales: [0.1, 0.1], rowZeroPoints: [0, 0]) } == .incompatibleParameters)
+        // An output over the row scales or zero points: the first row's output would be the second row's scale.
+        var memory: [Float] = [0.1, 0.1, 0, 0, 0, 0]
+        var zeros: [Int32] = [0, 0, 0, 0, 0, 0]
+        x.withUnsafeBufferPointer { xb in
+            memory.withUnsafeMutableBufferPointer { all in
+                let scales = UnsafeBufferPointer(rebasing: all[0..<2])
+                let separate = UnsafeMutableBufferPointer(rebasing: all[2..<6])
+                let overScales = UnsafeMutableBufferPointer(rebasing: all[1..<5])
+                zeros.withUnsafeMutableBufferPointer { z in
+                    let rowZeros = UnsafeBufferPointer(rebasing: z[0..<2])
+                    #expect(errorCode { try p.gemmDynamic(xb, rows: 2, rowScales: scales, rowZeroPoints: rowZeros, into: overScales) } == .aliasing)
+                    #expect(errorCode { try p.gemmDynamic(xb, rows: 2, rowScales: scales, rowZeroPoints: rowZeros, into: separate) } == nil)
+                    // Int32 zero points read through a Float view of the same memory.
+                    z.withMemoryRebound(to: Float.self) { zf in
+                        let overZeros = UnsafeMutableBufferPointer(rebasing: zf[1..<5])
+                        #expect(errorCode { try p.gemmDynamic(xb, rows: 2, rowScales: scales, rowZeroPoints: rowZeros, into: overZeros) } == .aliasing)
+                    }
+                }
+            }
+        }
+        #expect(memory[0] == 0.1 && memory[1] == 0.1 && zeros.allSatisfy { $0 == 0 })
+    }
+
+    /// Every layer mode refuses bad arguments in the library's one order: the
+    /// shape and buffer sizes, then overlapping x and y, then the kernel path,
+    /// then the thread count, and only then a value it cannot quantize. The
+    /// path and thread count are checked at M = 0 too, as the GEMM checks them.
+    @Test func everyLayerModeChecksItsArgumentsInOneOrder() throws {
+        let k = 16, n = 3, rows = 2
+        var rng = SplitMix64(seed: 97)
+        let w = (0..<(n * k)).map { _ in Float(Int(rng.next() % 200) - 100) / 64 }
+        let u8 = try QuantizationParameters(type: .uint8, scale: 0.02, zeroPoint: 128)
+        let modes: [QuantizedLinear.Mode] = [.dynamic(.perRow), .dynamic(.perTensor), .staticInput(u8),
+                                             .static(input: u8, output: yp, activation: .relu), .int4Weights(groupSize: 8)]
+        // The test-only paths run on every CPU and have no 4-bit tiles.
+        let noInt4 = KernelPath.allIncludingTestOnly.first { $0.isSupported && !$0.hasInt4Kernel }
+        let missing = KernelPath.allIncludingTestOnly.first { !$0.isSupported }
+        for mode in modes {
+            let layer = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, mode: mode)
+            let badPath: KernelPath?
+            if case .int4Weights = mode { badPath = missing ?? noInt4 } else { badPath = missing }
+            var memory = [Float](repeating: 0.5, count: rows * k + rows * n)
+            memory[k + 5] = .nan
+            var workspace = QuantizedLinear.Workspace()
+            memory.withUnsafeMutableBufferPointer { all in
+                let x = UnsafeBufferPointer(rebasing: all[0..<(rows * k)])
+                let apart = UnsafeMutableBufferPointer(rebasing: all[(rows * k)...])
+                let overlapping = UnsafeMutableBufferPointer(rebasing: all[(rows * k - 1)..<(rows * k - 1 + rows * n)])
+                func code(_ y: UnsafeMutableBufferPointer<Float>, rows: Int = rows, _ path: KernelPath?, _ threads: Int?) -> QGEMMError.Code? {
+                    errorCode { try layer(x, rows: rows, into: y, workspace: &workspace, kernel: path, threads: threads) }
+                }
+                let short = UnsafeMutableBufferPointer(rebasing: apart[0..<(rows * n - 1)])
+                #expect(code(short, badPath, 0) == .bufferTooSmall, "\(mode.name)")
+                #expect(code(overlapping, badPath, 0) == .aliasing, "\(mode.name)")
+                if let badPath {
+                    #expect(code(apart, badPath, 0) == .unsupportedKernel, "\(mode.name)")
+                    #expect(code(apart, rows: 0, badPath, 1) == .unsupportedKernel, "\(mode.name) at M = 0")
+                } else {
+                    print("everyLayerModeChecksItsArgumentsInOneOrder: the path check skipped for \(mode.name): this CPU runs every path")
+                }
+                #expect(code(apart, nil, 0) == .invalidArgument, "\(mode.name)")
+                #expect(code(apart, rows: 0, nil, 1025) == .invalidArgument, "\(mode.name) at M = 0")
+                #expect(code(apart, nil, 1) == .invalidValue, "\(mode.name)")
+                #expect(code(apart, rows: 0, nil, 1) == nil, "\(mode.name) at M = 0")
+            }
+            // Nothing was written by any refusal.
+            #expect(memory[(rows * k)...].allSatisfy { $0 == 0.5 }, "\(mode.name)")
+        }
     }
 
     @Test func unknownKernelNames() {

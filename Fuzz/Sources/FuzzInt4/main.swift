@@ -15,11 +15,11 @@
 //     values and nothing else (the contract spelled here in Swift from the
 //     int4 values, the rounded scales and the documented row rule, apart
 //     from the C packing, row preparation and reference), or throws the
-//     error its arguments
-//     call for (a short buffer, a path this CPU lacks or one without 4-bit
-//     tiles, a bad thread count, overlapping buffers, then X's first value
-//     that is not finite, or that smoothing makes infinite, by its place) and
-//     leaves y untouched.
+//     first error its arguments call for, in the library's one order (a
+//     short buffer, overlapping buffers, a path this CPU lacks or one
+//     without 4-bit tiles, a bad thread count, then X's first value that is
+//     not finite, or that smoothing makes infinite, by its place) and leaves
+//     y untouched.
 import FuzzMutators
 import QGEMM
 
@@ -141,21 +141,23 @@ public func fuzzInt4(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         precondition(buffers.untouched, "threw \(error) after writing memory")
         if !argumentsValid {
             precondition(error.code == .bufferTooSmall, "short buffers gave \(error)")
+        } else if overlapping {
+            precondition(error.code == .aliasing, "overlapping x and y gave \(error)")
         } else if !pathValid {
             precondition(error.code == .unsupportedKernel, "\(path) gave \(error)")
         } else if !threadsValid {
             precondition(error.code == .invalidArgument, "threads \(threads!) gave \(error)")
-        } else if overlapping {
-            precondition(error.code == .aliasing, "overlapping x and y gave \(error)")
         } else {
             precondition(m > 0, "M = 0 threw \(error)")
             guard let bad else { preconditionFailure("threw \(error) on an input that needs no error") }
-            // The first value that is not finite, by its place; a finite input
-            // that smoothing made infinite with the quotient.
-            let place = "[\(bad / k)][\(bad % k)]"
-            let named = x[bad].isFinite ? error.message.contains("input \(x[bad]) at \(place) divided") && error.message.contains("is \(smoothed[bad]),")
-                : error.message == "input \(x[bad]) at \(place) is not finite"
-            precondition(error.code == .invalidValue && named, "threw \(error); the input calls for \(x[bad]) → \(smoothed[bad]) at \(place)")
+            // The first value that is not finite, by its place, in the layer's
+            // words; a finite input that smoothing made infinite with its
+            // factor and the quotient.
+            let place = "input value [\(bad / k), \(bad % k)]"
+            let named = x[bad].isFinite
+                ? error.message == "\(place) = \(x[bad]) divided by its smoothing factor \(factors![bad % k]) is \(smoothed[bad]); it cannot be quantized"
+                : error.message == "\(place) is \(x[bad]); it cannot be quantized"
+            precondition(error.code == .invalidValue && named, "threw \(error); the input calls for \(x[bad]) → \(smoothed[bad]) at [\(bad / k), \(bad % k)]")
         }
     }
     return 0

@@ -12,14 +12,12 @@
 //     parameters from each row's (or the tensor's) range in dynamic mode,
 //     then the GEMM on the reference path (and in static mode the output
 //     dequantized); or
-//   - throws, with nothing written, an error that something in the arguments
-//     calls for: a short buffer first, then overlapping buffers, then a path
-//     this CPU lacks, a bad thread count, an input the mode cannot quantize
-//     (NaN, or in dynamic mode also ±Inf after smoothing, the first in
-//     reading order named by its place, in any block of rows) or, in dynamic mode,
-//     a range too narrow for a Float scale: in dynamic mode the first of
-//     these in the order threads, values, ranges, path; in the static modes
-//     any one of them.
+//   - throws, with nothing written, the first error the arguments call for,
+//     in the one order of every mode: a short buffer, overlapping buffers, a
+//     path this CPU lacks, a bad thread count (these two at M = 0 too), an
+//     input the mode cannot quantize (NaN, or in dynamic mode also ±Inf after
+//     smoothing, the first in reading order named by its place, in any block
+//     of rows), then, in dynamic mode, a range too narrow for a Float scale.
 import FuzzMutators
 import QGEMM
 
@@ -104,35 +102,31 @@ public func fuzzLayer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let threads = r.threads(), path = r.path()
     var buffers = CallBuffers(x: x, outputCount: m * n, xSlack: xSlack, ySlack: ySlack, overlap: overlap)
 
-    // What in the arguments calls for an error.
-    let shortBuffer = buffers.xCount < m * k || buffers.yCount < m * n
-    let overlapping = m > 0 && buffers.overlapping(xNeeded: m * k)
-    // Dynamic mode checks them in this order, the static modes in their own.
-    var owed: Set<QGEMMError.Code> = [], order: [QGEMMError.Code] = []
-    if !(threads.map { (1...1024).contains($0) } ?? true) { owed.insert(.invalidArgument) }
+    // What in the arguments calls for an error, in the order the call checks it.
+    var order: [QGEMMError.Code] = []
+    if buffers.xCount < m * k || buffers.yCount < m * n { order.append(.bufferTooSmall) }
+    if m > 0 && buffers.overlapping(xNeeded: m * k) { order.append(.aliasing) }
+    if !path.isSupported { order.append(.unsupportedKernel) }
+    if !(threads.map { (1...1024).contains($0) } ?? true) { order.append(.invalidArgument) }
     let smoothed = smoothInput(x, k: k, factors: factors)
     let firstBad = smoothed.firstIndex(where: { !$0.isFinite })
     if case .dynamic(let granularity) = mode, m > 0 {
-        if firstBad != nil { owed.insert(.invalidValue) }
+        if firstBad != nil { order.append(.invalidValue) }
         // Rows (or the tensor) whose finite range has no Float scale.
         let ranges = granularity == .perTensor ? [smoothed[...]] : (0..<m).map { smoothed[($0 * k)..<($0 * k + k)] }
         for values in ranges where values.allSatisfy(\.isFinite) {
             do { _ = try QuantizationParameters(observedMin: values.min()!, observedMax: values.max()!, type: .uint8) } catch let e as QGEMMError {
-                owed.insert(e.code)
+                order.append(e.code)
             } catch {}
         }
-    } else if x.contains(where: { $0.isNaN }) {
-        owed.insert(.invalidValue)
+    } else if m > 0, x.contains(where: { $0.isNaN }) {
+        order.append(.invalidValue)
     }
-    if !path.isSupported { owed.insert(.unsupportedKernel) }
-    if case .dynamic = mode { order = [.invalidArgument, .invalidValue, .invalidScale, .unsupportedKernel].filter(owed.contains) }
-    let expected = m > 0 && owed.isEmpty && !shortBuffer && !overlapping ? try! contract(layer, mode: mode, smoothed, rows: m) : []
+    let expected = m > 0 && order.isEmpty ? try! contract(layer, mode: mode, smoothed, rows: m) : []
 
     do {
         try buffers.call { xb, yb in try layer(xb, rows: m, into: yb, workspace: &workspace, kernel: path, threads: threads) }
-        precondition(!shortBuffer, "a call with short buffers returned")
-        precondition(!overlapping, "overlapping x and y returned")
-        precondition(m == 0 || owed.isEmpty, "returned where the arguments call for \(owed)")
+        precondition(order.isEmpty, "returned where the arguments call for \(order)")
         guard m > 0 else {
             precondition(buffers.untouched, "M = 0 wrote memory")
             return 0
@@ -140,27 +134,20 @@ public func fuzzLayer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         buffers.check(want: expected, "\(mode.name) \(path)")
     } catch let error as QGEMMError {
         precondition(buffers.untouched, "threw \(error) after writing memory")
-        if shortBuffer {
-            precondition(error.code == .bufferTooSmall, "short buffers gave \(error)")
-        } else if overlapping {
-            precondition(error.code == .aliasing, "overlapping x and y gave \(error)")
-        } else {
-            precondition(m > 0, "M = 0 threw \(error)")
-            precondition(owed.contains(error.code), "threw \(error); the arguments call for \(owed.isEmpty ? "none" : "\(owed)")")
-            precondition(order.isEmpty || error.code == order[0], "threw \(error); dynamic mode's order calls for \(order[0]) first")
-            if case .dynamic = mode {} else if error.code == .invalidValue, let nan = x.firstIndex(where: \.isNaN) {
-                // The static modes: the first NaN, by its place.
-                precondition(error.message == "input value [\(nan / k), \(nan % k)] is nan; it cannot be quantized",
-                             "threw \(error); the input calls for its NaN at [\(nan / k), \(nan % k)]")
-            }
-            if case .dynamic = mode, error.code == .invalidValue, let bad = firstBad {
+        precondition(error.code == order.first, "threw \(error); the arguments call for \(order.first.map { "\($0)" } ?? "none") first (of \(order))")
+        if error.code == .invalidValue {
+            if case .dynamic = mode, let bad = firstBad {
                 // The first value that is not finite, by its place; a finite
                 // input that smoothing made infinite with its factor and quotient.
                 let place = "input value [\(bad / k), \(bad % k)]"
                 let named = x[bad].isFinite
-                    ? error.message.contains("\(place) = \(x[bad]) divided by its smoothing factor") && error.message.contains("is \(smoothed[bad]);")
+                    ? error.message == "\(place) = \(x[bad]) divided by its smoothing factor \(factors![bad % k]) is \(smoothed[bad]); it cannot be quantized"
                     : error.message == "\(place) is \(x[bad]); it cannot be quantized"
                 precondition(named, "threw \(error); the input calls for \(x[bad]) → \(smoothed[bad]) at [\(bad / k), \(bad % k)]")
+            } else if let nan = x.firstIndex(where: \.isNaN) {
+                // The static modes: the first NaN, by its place.
+                precondition(error.message == "input value [\(nan / k), \(nan % k)] is nan; it cannot be quantized",
+                             "threw \(error); the input calls for its NaN at [\(nan / k), \(nan % k)]")
             }
         }
     } catch {

@@ -90,21 +90,30 @@ extension PackedWeights {
     /// which differs per row here).
     ///
     /// - Throws: as ``gemm(_:rows:rowStride:input:into:outputRowStride:kernel:threads:)``,
-    ///   and ``QGEMMError/Code/invalidScale`` / ``QGEMMError/Code/invalidZeroPoint``
-    ///   for a bad per-row scale or zero point.
+    ///   ``QGEMMError/Code/aliasing`` for an output that overlaps the row scales
+    ///   or zero points (its rows would change the scales of later rows before
+    ///   they are read), and ``QGEMMError/Code/invalidScale`` /
+    ///   ``QGEMMError/Code/invalidZeroPoint`` for a bad per-row scale or zero point.
     public func gemmDynamic<X: QuantizedScalar>(
         _ x: UnsafeBufferPointer<X>, rows: Int, rowStride: Int? = nil,
         rowScales: UnsafeBufferPointer<Float>, rowZeroPoints: UnsafeBufferPointer<Int32>,
         into y: UnsafeMutableBufferPointer<Float>, outputRowStride: Int? = nil,
         kernel: KernelPath? = nil, threads: Int? = nil
     ) throws {
-        var args = try frontEnd(x: x, rows: rows, rowStride: rowStride, y: y, outputRowStride: outputRowStride)
-        let path = try KernelPath.choose(kernel)
-        let nThreads = try Self.checkThreads(threads)
+        // The buffers' sizes and overlap before the path and threads, as every call checks them.
         guard rowScales.count >= rows, rowZeroPoints.count >= rows else {
             throw QGEMMError(.bufferTooSmall,
                              "\(rows) rows need \(rows) row scales and zero points, got \(rowScales.count) and \(rowZeroPoints.count)")
         }
+        var args = try frontEnd(x: x, rows: rows, rowStride: rowStride, y: y, outputRowStride: outputRowStride)
+        // An output over the row scales or zero points would change those of later rows before they are read.
+        if rows > 0 {
+            let yNeed = (rows - 1) * (outputRowStride ?? outputChannels) + outputChannels
+            try Self.checkApart(y, yNeed, rowScales, rows, "the row scales")
+            try Self.checkApart(y, yNeed, rowZeroPoints, rows, "the row zero points")
+        }
+        let path = try KernelPath.choose(kernel)
+        let nThreads = try Self.checkThreads(threads)
         for m in 0..<rows {
             let s = rowScales[m], z = rowZeroPoints[m]
             guard s.isFinite, s > 0 else {

@@ -93,7 +93,7 @@ public final class Int4Weights: Sendable {
                              "\(scales.count) scales given for \(outputChannels) channels × \(groups) groups of \(groupSize)")
         }
         if let i = values.firstIndex(where: { $0 < -8 || $0 > 7 }) {
-            throw QGEMMError(.invalidValue, "int4 value \(values[i]) at [\(i / inputChannels)][\(i % inputChannels)] is outside -8...7")
+            throw QGEMMError(.invalidValue, "int4 value [\(i / inputChannels), \(i % inputChannels)] is \(values[i]); values must lie in -8...7")
         }
         if let i = scales.firstIndex(where: { !$0.isFinite || $0 < 0 }) {
             throw QGEMMError(.invalidScale, "scale \(scales[i]) of channel \(i / groups), group \(i % groups) must be finite and ≥ 0")
@@ -159,7 +159,7 @@ public final class Int4Weights: Sendable {
                             groupScales: GroupScales = .absMax) throws(QGEMMError) {
         try Self.checkShape(count: weights.count, n: outputChannels, k: inputChannels, group: groupSize)
         if let i = weights.firstIndex(where: { !$0.isFinite }) {
-            throw QGEMMError(.invalidValue, "weight \(weights[i]) at [\(i / inputChannels)][\(i % inputChannels)] is not finite")
+            throw QGEMMError(.invalidValue, "weight [\(i / inputChannels), \(i % inputChannels)] is \(weights[i]); weights must be finite")
         }
         if let smoothing, smoothing.factors.count != inputChannels {
             throw QGEMMError(.invalidShape, "\(smoothing.factors.count) smoothing factors for K = \(inputChannels)")
@@ -259,10 +259,10 @@ public final class Int4Weights: Sendable {
             throw QGEMMError(.invalidShape, "calibration input holds \(x.count) values, rows×K = \(rows)×\(k)\(overflow ? " overflows Int" : "")")
         }
         if let i = x.firstIndex(where: { !$0.isFinite }) {
-            throw QGEMMError(.invalidValue, "calibration input \(x[i]) at [\(i / k)][\(i % k)] is not finite")
+            throw QGEMMError(.invalidValue, "calibration input [\(i / k), \(i % k)] is \(x[i]); calibration inputs must be finite")
         }
         if let i = weights.firstIndex(where: { !$0.isFinite }) {
-            throw QGEMMError(.invalidValue, "weight \(weights[i]) at [\(i / k)][\(i % k)] is not finite")
+            throw QGEMMError(.invalidValue, "weight [\(i / k), \(i % k)] is \(weights[i]); weights must be finite")
         }
         // Up to 256 rows, spread over the calibration set.
         let used = min(rows, 256)
@@ -349,9 +349,10 @@ public final class Int4Weights: Sendable {
                 x.withUnsafeBufferPointer { from in
                     inputs.withUnsafeMutableBufferPointer { smoothing.apply(from, rows: rows, into: $0) }
                 }
-            }
-            if let i = inputs.firstIndex(where: { !$0.isFinite }) {
-                throw QGEMMError(.invalidValue, "calibration input \(x[i]) at [\(i / k)][\(i % k)] overflows when divided by its smoothing factor")
+                // x is finite (checked above), but a small factor can make a quotient infinite.
+                if let i = inputs.firstIndex(where: { !$0.isFinite }) {
+                    throw QGEMMError(.invalidValue, "calibration input [\(i / k), \(i % k)] = \(x[i]) divided by its smoothing factor \(smoothing.factors[i % k]) is \(inputs[i]); calibration inputs must stay finite")
+                }
             }
             if let (values, scales) = try compensatingErrors(scaled, n: n, k: k, group: groupSize, calibration: inputs,
                                                              rows: rows, damping: Double(damping), rule: groupScales,
@@ -477,12 +478,14 @@ public final class Int4Weights: Sendable {
         guard !o1, !o2, !o3 else { throw QGEMMError(.invalidShape, "\(rows) rows of K = \(k) or N = \(n) overflow Int") }
         guard x.count >= xCount else { throw QGEMMError(.bufferTooSmall, "x holds \(x.count) values, \(rows) rows × K = \(k) need \(xCount)") }
         guard y.count >= yCount else { throw QGEMMError(.bufferTooSmall, "y holds \(y.count) values, \(rows) rows × N = \(n) need \(yCount)") }
+        if rows > 0, let xBase = x.baseAddress, let yBase = y.baseAddress {
+            let xBytes = UnsafeRawPointer(xBase)..<UnsafeRawPointer(xBase + xCount)
+            let yBytes = UnsafeRawPointer(yBase)..<UnsafeRawPointer(yBase + yCount)
+            guard !xBytes.overlaps(yBytes) else { throw QGEMMError(.aliasing, "the output y overlaps the input x") }
+        }
         let path = try Self.choose(kernel)
         let threadCount = try PackedWeights.checkThreads(threads)
         guard rows > 0, let xBase = x.baseAddress, let yBase = y.baseAddress else { return }
-        let xBytes = UnsafeRawPointer(xBase)..<UnsafeRawPointer(xBase + xCount)
-        let yBytes = UnsafeRawPointer(yBase)..<UnsafeRawPointer(yBase + yCount)
-        guard !xBytes.overlaps(yBytes) else { throw QGEMMError(.aliasing, "the output y overlaps the input x") }
         // With smoothing, the rows quantized are X·diag(1/s).
         let rowsIn = UnsafePointer(xBase)
         if let smoothing {
@@ -502,15 +505,8 @@ public final class Int4Weights: Sendable {
             }
           }
         }
-        guard bad < 0 else {
-            let i = Int(bad), place = "[\(i / k)][\(i % k)]"
-            // A finite input can overflow when smoothing divides it by a small factor.
-            if let smoothing, xBase[i].isFinite {
-                let smoothed = workspace.smoothed[i]
-                throw QGEMMError(.invalidValue, "input \(xBase[i]) at \(place) divided by its smoothing factor \(smoothing.factors[i % k]) is \(smoothed), which is not finite")
-            }
-            throw QGEMMError(.invalidValue, "input \(xBase[i]) at \(place) is not finite")
-        }
+        // The first value that is not finite, or that smoothing made infinite, by its place.
+        guard bad < 0 else { throw QGEMMError.unquantizable(xBase, at: bad, k: k, ldx: k, factors: smoothing?.factors) }
         let status = workspace.quantized.withUnsafeBufferPointer { qp in
             workspace.scales.withUnsafeBufferPointer { sp in
                 workspace.offsets.withUnsafeBufferPointer { op in
@@ -556,7 +552,7 @@ public final class Int4Weights: Sendable {
         guard let bias else { return }
         guard bias.count == n else { throw QGEMMError(.invalidShape, "bias holds \(bias.count) values for \(n) output channels") }
         if let i = bias.firstIndex(where: { !$0.isFinite }) {
-            throw QGEMMError(.invalidValue, "bias \(bias[i]) of channel \(i) is not finite")
+            throw QGEMMError(.invalidValue, "bias [\(i)] is \(bias[i]); a bias must be finite")
         }
     }
 }

@@ -182,6 +182,6 @@ extension QuantizedLinear {
         default: return error
         }
         guard let i = (from..<x.count).first(where: { !(x[$0] / factors[$0 % k]).isFinite }) else { return error }
-        return unquantizable(x.baseAddress!, at: Int64(i), k: k, ldx: k, factors: factors)
+        return QGEMMError.unquantizable(x.baseAddress!, at: Int64(i), k: k, ldx: k, factors: factors)
     }
 }

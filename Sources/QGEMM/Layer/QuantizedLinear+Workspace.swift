@@ -58,10 +58,18 @@ extension QuantizedLinear {
         guard !o1, !o2 else { throw QGEMMError(.invalidShape, "\(rows) rows of K = \(k) or N = \(n) overflow Int") }
         guard x.count >= xCount else { throw QGEMMError(.bufferTooSmall, "x holds \(x.count) values, \(rows) rows × K = \(k) need \(xCount)") }
         guard y.count >= yCount else { throw QGEMMError(.bufferTooSmall, "y holds \(y.count) values, \(rows) rows × N = \(n) need \(yCount)") }
+        if rows > 0, let xBase = x.baseAddress, let yBase = y.baseAddress {
+            let xBytes = UnsafeRawPointer(xBase)..<UnsafeRawPointer(xBase + xCount)
+            let yBytes = UnsafeRawPointer(yBase)..<UnsafeRawPointer(yBase + yCount)
+            guard !xBytes.overlaps(yBytes) else { throw QGEMMError(.aliasing, "the output y overlaps the input x") }
+        }
+        // Every mode checks the call's arguments, at M = 0 too, before it reads a value (the README's "Errors").
+        switch weights {
+        case .int8: _ = try KernelPath.choose(kernel)
+        case .int4: _ = try Int4Weights.choose(kernel)
+        }
+        _ = try PackedWeights.checkThreads(threads)
         guard rows > 0, let xBase = x.baseAddress, let yBase = y.baseAddress else { return }
-        let xBytes = UnsafeRawPointer(xBase)..<UnsafeRawPointer(xBase + xCount)
-        let yBytes = UnsafeRawPointer(yBase)..<UnsafeRawPointer(yBase + yCount)
-        guard !xBytes.overlaps(yBytes) else { throw QGEMMError(.aliasing, "the output y overlaps the input x") }
         let input = UnsafeBufferPointer(start: xBase, count: xCount)
         let output = UnsafeMutableBufferPointer(start: yBase, count: yCount)
         switch (mode, weights) {
@@ -119,7 +127,7 @@ extension QuantizedLinear {
                        into out: UnsafeMutableRawBufferPointer) throws {
         let k = inputChannels
         // The first NaN, named by its row and column as dynamic mode names it.
-        func refusal(at i: Int) -> QGEMMError { Self.unquantizable(x.baseAddress!, at: Int64(i), k: k, ldx: k) }
+        func refusal(at i: Int) -> QGEMMError { QGEMMError.unquantizable(x.baseAddress!, at: Int64(i), k: k, ldx: k) }
         guard let smoothing else {
             do {
                 switch p.type {

@@ -256,7 +256,7 @@ public final class QuantizedLinear: Sendable {
                               _ store: (Int, QuantizationParameters) -> Void) throws {
         guard rows > 0, let x else { return }
         let bad = qg_row_min_max(x, Int64(rows), Int64(k), Int64(k), mins, maxs)
-        guard bad < 0 else { throw unquantizable(x, at: bad, k: k, ldx: k, firstRow: firstRow) }
+        guard bad < 0 else { throw QGEMMError.unquantizable(x, at: bad, k: k, ldx: k, firstRow: firstRow) }
         switch granularity {
         case .perTensor:
             var lo = mins[0], hi = maxs[0]
@@ -282,26 +282,12 @@ public final class QuantizedLinear: Sendable {
                                     name: String = "input value", threads: Int32 = 1) throws {
         guard rows > 0 else { return }
         let status = qg_quantize_rows_dynamic(x, Int64(rows), Int64(k), Int64(ldx), mins, maxs, scales, zeros, out, Int64(k), threads)
-        if status >= 0 { throw unquantizable(x, at: status, k: k, ldx: ldx, firstRow: firstRow, name: name) }
+        if status >= 0 { throw QGEMMError.unquantizable(x, at: status, k: k, ldx: ldx, firstRow: firstRow, name: name) }
         if status <= -2 {
             let r = Int(-2 - status)
             _ = try QuantizationParameters(observedMin: mins[r], observedMax: maxs[r], type: .uint8)
             throw QGEMMError(.invalidScale, "\(name) row \(firstRow + r): range [\(mins[r]), \(maxs[r])] has no usable scale")
         }
-    }
-
-    /// The refusal of the value at flat index `index` (row · k + column) of
-    /// rows ldx apart that cannot be quantized, the rows numbered from
-    /// `firstRow`. With smoothing `factors`, a finite input that its factor
-    /// made infinite is named with the factor and the quotient.
-    static func unquantizable(_ x: UnsafePointer<Float>, at index: Int64, k: Int, ldx: Int, firstRow: Int = 0,
-                              name: String = "input value", factors: [Float]? = nil) -> QGEMMError {
-        let r = Int(index) / Swift.max(k, 1), c = Int(index) % Swift.max(k, 1), value = x[r * ldx + c]
-        let place = "\(name) [\(firstRow + r), \(c)]"
-        if let factors, value.isFinite {
-            return QGEMMError(.invalidValue, "\(place) = \(value) divided by its smoothing factor \(factors[c]) is \(value / factors[c]); it cannot be quantized")
-        }
-        return QGEMMError(.invalidValue, "\(place) is \(value); it cannot be quantized")
     }
 
     // MARK: Static mode
@@ -327,12 +313,20 @@ public final class QuantizedLinear: Sendable {
         case .static(let p, _, _), .staticInput(let p): input = p
         case .dynamic, .int4Weights: throw QGEMMError(.incompatibleParameters, "quantizeInput is for the static modes, not \(mode.name)")
         }
-        guard smoothing != nil else { return try quantize(x, parameters: input) }
+        let k = inputChannels
+        guard smoothing != nil else {
+            do {
+                return try quantize(x, parameters: input)
+            } catch let error as QGEMMError where error.code == .invalidValue {
+                // The first NaN, named by its row and column as the layer's calls name it.
+                guard k > 0, let i = x.firstIndex(where: \.isNaN) else { throw error }
+                throw x.withUnsafeBufferPointer { QGEMMError.unquantizable($0.baseAddress!, at: Int64(i), k: k, ldx: k) }
+            }
+        }
         try X.checkElementType()
         guard X.quantizedType == input.type else {
             throw QGEMMError(.incompatibleParameters, "input parameters are \(input.type), the element type is \(X.self)")
         }
-        let k = inputChannels
         guard k > 0, x.count % k == 0 else {
             throw QGEMMError(.invalidShape, "\(x.count) input values are not whole rows of K = \(k)")
         }

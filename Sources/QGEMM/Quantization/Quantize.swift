@@ -50,7 +50,7 @@ public func quantize<Q: QuantizedScalar>(
         throw QGEMMError(.bufferTooSmall, "output holds \(output.count) elements, \(values.count) needed")
     }
     if let i = values.firstIndex(where: { $0.isNaN }) {
-        throw QGEMMError(.invalidValue, "cannot quantize NaN (element \(i))")
+        throw QGEMMError(.invalidValue, "value [\(i)] is nan; it cannot be quantized")
     }
     guard let src = values.baseAddress, let dst = output.baseAddress else { return }
     var scale = parameters.scale, zero = parameters.zeroPoint
