@@ -93,6 +93,26 @@ struct BadInputTests {
         #expect(errorCode { try p.gemm(x, rows: 2, into: separate) } == nil)
     }
 
+    /// quantize and dequantize on buffers refuse an output over their input:
+    /// writing the narrower or wider elements would overwrite values not yet
+    /// read. Nothing is written then.
+    @Test func quantizeAndDequantizeRefuseOverlap() throws {
+        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 16)
+        defer { memory.deallocate() }
+        let floats = memory.bindMemory(to: Float.self)
+        for i in floats.indices { floats[i] = Float(i) / 4 }
+        let before = Array(floats)
+        // Only addresses are compared before the refusal: the byte views are never read or written.
+        let bytes = UnsafeMutableBufferPointer(start: UnsafeMutableRawPointer(memory.baseAddress! + 8).assumingMemoryBound(to: Int8.self),
+                                               count: 8)
+        #expect(errorCode { try quantize(UnsafeBufferPointer(rebasing: floats[0..<8]), into: bytes, parameters: xp) } == .aliasing)
+        #expect(errorCode { try dequantize(UnsafeBufferPointer(bytes), into: UnsafeMutableBufferPointer(rebasing: floats[0..<8]), parameters: xp) } == .aliasing)
+        #expect(Array(floats) == before)
+        var apart = [Int8](repeating: 0, count: 8)
+        try apart.withUnsafeMutableBufferPointer { try quantize(UnsafeBufferPointer(rebasing: floats[0..<8]), into: $0, parameters: xp) }
+        #expect(apart == (0..<8).map { Int8(try! xp.quantize(Float($0) / 4)) })
+    }
+
     @Test func dynamicArguments() throws {
         let p = try PackedWeights(quantizing: [0.5, -0.25, 1, 0], outputChannels: 2, inputChannels: 2)
         let x: [UInt8] = [1, 2, 3, 4]

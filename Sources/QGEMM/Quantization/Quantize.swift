@@ -35,8 +35,10 @@ extension QuantizationParameters {
 ///
 /// - Throws: ``QGEMMError/Code/incompatibleParameters`` when the element type
 ///   of `output` is not `parameters.type`; ``QGEMMError/Code/bufferTooSmall``
-///   when `output` is shorter than `values`; ``QGEMMError/Code/invalidValue``
-///   for a NaN (naming its index; nothing is written then).
+///   when `output` is shorter than `values`; ``QGEMMError/Code/aliasing``
+///   when `output` overlaps `values` (a value would be overwritten before it
+///   is read); ``QGEMMError/Code/invalidValue`` for a NaN (naming its index).
+///   Nothing is written then.
 public func quantize<Q: QuantizedScalar>(
     _ values: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Q>,
     parameters: QuantizationParameters
@@ -49,6 +51,7 @@ public func quantize<Q: QuantizedScalar>(
     guard output.count >= values.count else {
         throw QGEMMError(.bufferTooSmall, "output holds \(output.count) elements, \(values.count) needed")
     }
+    try PackedWeights.checkApart(output, values.count, values, values.count, "the values")
     if let i = values.firstIndex(where: { $0.isNaN }) {
         throw QGEMMError(.invalidValue, "value [\(i)] is nan; it cannot be quantized")
     }
@@ -78,8 +81,9 @@ public func quantize<Q: QuantizedScalar>(_ values: [Float], parameters: Quantiza
 
 /// Dequantizes `values` into `output`: `scale · (q − Z)`.
 ///
-/// - Throws: ``QGEMMError/Code/incompatibleParameters`` or
-///   ``QGEMMError/Code/bufferTooSmall`` as for ``quantize(_:into:parameters:)-(UnsafeBufferPointer<Float>,_,_)``.
+/// - Throws: ``QGEMMError/Code/incompatibleParameters``,
+///   ``QGEMMError/Code/bufferTooSmall`` or ``QGEMMError/Code/aliasing`` as for
+///   ``quantize(_:into:parameters:)-(UnsafeBufferPointer<Float>,_,_)``.
 public func dequantize<Q: QuantizedScalar>(
     _ values: UnsafeBufferPointer<Q>, into output: UnsafeMutableBufferPointer<Float>,
     parameters: QuantizationParameters
@@ -92,6 +96,7 @@ public func dequantize<Q: QuantizedScalar>(
     guard output.count >= values.count else {
         throw QGEMMError(.bufferTooSmall, "output holds \(output.count) elements, \(values.count) needed")
     }
+    try PackedWeights.checkApart(output, values.count, values, values.count, "the values")
     for i in values.indices { output[i] = parameters.dequantize(Int32(values[i])) }
 }
 
