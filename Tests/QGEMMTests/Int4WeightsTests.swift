@@ -10,32 +10,6 @@ struct Int4WeightsTests {
         (0..<count).map { _ in rng.gaussian() * scale }
     }
 
-    /// The contract computed here in Swift, from the int4 values and scales
-    /// and the documented per-row activation rule, independent of the C
-    /// reference, its packing and its row preparation.
-    func contract(_ x: [Float], rows: Int, values: [Int8], scales: [Float], n: Int, k: Int, group: Int,
-                  bias: [Float]?) -> [Float] {
-        let groups = (k + group - 1) / group
-        var y = [Float](repeating: 0, count: rows * n)
-        for m in 0..<rows {
-            let row = x[(m * k)..<((m + 1) * k)]
-            let absMax = row.reduce(Float(0)) { max($0, abs($1)) }
-            var sx = absMax / 127
-            if !(sx > 0) { sx = 1 }
-            let q = row.map { Int32(max(-128, min(127, ($0 / sx).rounded(.toNearestOrAwayFromZero)))) }
-            for c in 0..<n {
-                var s: Float = 0
-                for g in 0..<groups {
-                    var acc: Int32 = 0
-                    for i in (g * group)..<min((g + 1) * group, k) { acc += Int32(values[c * k + i]) * q[i] }
-                    s = s.addingProduct(scales[c * groups + g], Float(acc))
-                }
-                y[m * n + c] = (bias?[c] ?? 0).addingProduct(sx, s)
-            }
-        }
-        return y
-    }
-
     @Test func theReferenceIsTheContract() throws {
         var rng = SplitMix64(seed: 41)
         for (n, k, group, rows) in [(5, 70, 32, 3), (17, 129, 64, 2), (33, 8, 8, 1), (3, 300, 128, 4)] {
@@ -51,7 +25,7 @@ struct Int4WeightsTests {
             let got = try w(x, rows: rows, kernel: .reference)
             // Scales are stored in binary16: the contract takes the stored ones.
             for (given, stored) in zip(scales, w.scales) { #expect(abs(given - stored) <= given / 1024) }
-            let want = contract(x, rows: rows, values: values, scales: w.scales, n: n, k: k, group: group, bias: bias)
+            let want = w4a8Contract(x, rows: rows, values: values, scales: w.scales, n: n, k: k, group: group, bias: bias)
             #expect(got.map(\.bitPattern) == want.map(\.bitPattern), "N \(n) K \(k) group \(group)")
             for i in 0..<(n * k) where i % 5 == 0 {
                 #expect(try w.value(outputChannel: i / k, input: i % k) == values[i])

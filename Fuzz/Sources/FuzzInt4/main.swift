@@ -12,9 +12,10 @@
 //     throws the error its arguments call for, the first in the order they
 //     are checked;
 //   - the call either writes exactly the contract's bits into y's rows·N
-//     values and nothing else (the contract spelled here in Swift from the
-//     int4 values, the rounded scales and the documented row rule, apart
-//     from the C packing, row preparation and reference), or throws the
+//     values and nothing else (the contract spelled in Swift from the int4
+//     values, the rounded scales and the documented row rule, apart from the
+//     C packing, row preparation and reference: w4a8Contract, the test
+//     suite's own file, linked into FuzzMutators), or throws the
 //     first error its arguments call for, in the library's one order (a
 //     short buffer, overlapping buffers, a path this CPU lacks or one
 //     without 4-bit tiles, a bad thread count, then X's first value that is
@@ -52,30 +53,6 @@ func packingError(values: [Int8], scales: [Float], n: Int, k: Int, group: Int, b
     if let bias, bias.contains(where: { !$0.isFinite }) { return .invalidValue }
     if let factors, factors.count != k { return .invalidShape }
     return nil
-}
-
-/// The W4A8 contract in Swift: each (smoothed) row quantized symmetrically
-/// (S_X = absMax/127, 1 for a zero row; round half away), int32 sums per
-/// group of the int4 values, then one fma per group in order and the bias.
-func contract(_ x: [Float], rows: Int, values: [Int8], scales: [Float], n: Int, k: Int, group: Int, bias: [Float]?) -> [Float] {
-    let groups = (k + group - 1) / group
-    var y = [Float](repeating: 0, count: rows * n)
-    for m in 0..<rows {
-        let row = x[(m * k)..<((m + 1) * k)]
-        var sx = row.reduce(Float(0)) { Swift.max($0, Swift.abs($1)) } / 127
-        if !(sx > 0) { sx = 1 }
-        let q = row.map { Int32(Swift.max(-128, Swift.min(127, ($0 / sx).rounded(.toNearestOrAwayFromZero)))) }
-        for c in 0..<n {
-            var s: Float = 0
-            for g in 0..<groups {
-                var acc: Int32 = 0
-                for i in (g * group)..<Swift.min((g + 1) * group, k) { acc += Int32(values[c * k + i]) * q[i] }
-                s = s.addingProduct(scales[c * groups + g], Float(acc))
-            }
-            y[m * n + c] = (bias?[c] ?? 0).addingProduct(sx, s)
-        }
-    }
-    return y
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -122,7 +99,7 @@ public func fuzzInt4(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let overlapping = m > 0 && buffers.overlapping(xNeeded: m * k)
     let smoothed = smoothInput(x, k: k, factors: factors)
     let bad = smoothed.firstIndex(where: { !$0.isFinite })
-    let expected = bad == nil && m > 0 && argumentsValid && pathValid && threadsValid && !overlapping ? contract(smoothed, rows: m, values: values, scales: layer.scales, n: n, k: k, group: group, bias: bias) : []
+    let expected = bad == nil && m > 0 && argumentsValid && pathValid && threadsValid && !overlapping ? w4a8Contract(smoothed, rows: m, values: values, scales: layer.scales, n: n, k: k, group: group, bias: bias) : []
     do {
         try buffers.call { (xb, yb) throws(QGEMMError) in
             try layer(xb, rows: m, into: yb, workspace: &workspace, kernel: path, threads: threads)

@@ -1,0 +1,1 @@
+../../../Tests/QGEMMTests/W4A8Contract.swift

@@ -1,0 +1,33 @@
+// The W4A8 contract spelled in Swift, apart from the C row preparation,
+// packing and reference: each row of X quantized to int8 by its absMax/127
+// (1 for a zero row), rounded half away from zero; per channel and group,
+// the exact int32 dot product of the int4 values with the row, times the
+// group's scale, summed in group order by fused multiply-adds; then
+// bias + S_X·sum. The test suite (Int4WeightsTests) and the `int4` fuzz
+// target both check the library against this one file (the fuzz package
+// links it: Fuzz/Sources/FuzzMutators/W4A8Contract.swift).
+
+/// y [rows × n] of X [rows × k] (already smoothed, if the layer smooths)
+/// with int4 `values` [n × k] and `scales` [n × groups] as the layer holds
+/// them (binary16-rounded), and an optional Float `bias`.
+public func w4a8Contract(_ x: [Float], rows: Int, values: [Int8], scales: [Float], n: Int, k: Int, group: Int,
+                         bias: [Float]?) -> [Float] {
+    let groups = (k + group - 1) / group
+    var y = [Float](repeating: 0, count: rows * n)
+    for m in 0..<rows {
+        let row = x[(m * k)..<((m + 1) * k)]
+        var sx = row.reduce(Float(0)) { Swift.max($0, Swift.abs($1)) } / 127
+        if !(sx > 0) { sx = 1 }
+        let q = row.map { Int32(Swift.max(-128, Swift.min(127, ($0 / sx).rounded(.toNearestOrAwayFromZero)))) }
+        for c in 0..<n {
+            var s: Float = 0
+            for g in 0..<groups {
+                var acc: Int32 = 0
+                for i in (g * group)..<Swift.min((g + 1) * group, k) { acc += Int32(values[c * k + i]) * q[i] }
+                s = s.addingProduct(scales[c * groups + g], Float(acc))
+            }
+            y[m * n + c] = (bias?[c] ?? 0).addingProduct(sx, s)
+        }
+    }
+    return y
+}
