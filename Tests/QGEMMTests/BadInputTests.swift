@@ -124,6 +124,23 @@ struct BadInputTests {
         #expect(errorCode { _ = try withIntBias.gemmDynamic(x, rows: 2, rowScales: [0.1, 0.1], rowZeroPoints: [0, 0]) } == nil)
         let intBias = try PackedWeights(weights: [1, 2, 3, 4], outputChannels: 2, inputChannels: 2, scales: .perTensor(1), bias: .int32([5, 6]))
         #expect(errorCode { _ = try intBias.gemmDynamic(x, rows: 2, rowScales: [0.1, 0.1], rowZeroPoints: [0, 0]) } == .incompatibleParameters)
+        // The library's order: the parameters before the row values, the stride before the row scales' size.
+        #expect(errorCode { _ = try intBias.gemmDynamic(x, rows: 2, rowScales: [0.1, 0], rowZeroPoints: [0, 0]) } == .incompatibleParameters)
+        x.withUnsafeBufferPointer { xb in
+            var y = [Float](repeating: 0, count: 4)
+            y.withUnsafeMutableBufferPointer { yb in
+                func code(rowStride: Int? = nil, _ s: [Float], _ z: [Int32], threads: Int? = nil) -> QGEMMError.Code? {
+                    s.withUnsafeBufferPointer { sb in
+                        z.withUnsafeBufferPointer { zb in
+                            errorCode { try p.gemmDynamic(xb, rows: 2, rowStride: rowStride, rowScales: sb, rowZeroPoints: zb, into: yb, threads: threads) }
+                        }
+                    }
+                }
+                #expect(code(rowStride: 1, [0.1], [0]) == .invalidStride)
+                #expect(code([0.1], [0], threads: 0) == .bufferTooSmall)
+                #expect(code([0.1, .nan], [0, 0], threads: 0) == .invalidArgument)
+            }
+        }
         // An output over the row scales or zero points: the first row's output would be the second row's scale.
         var memory: [Float] = [0.1, 0.1, 0, 0, 0, 0]
         var zeros: [Int32] = [0, 0, 0, 0, 0, 0]

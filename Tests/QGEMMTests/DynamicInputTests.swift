@@ -66,6 +66,18 @@ struct DynamicInputTests {
                 #expect(throws: QGEMMError(.incompatibleParameters, "")) { try other(quantized, into: yb) }
             }
             #expect(throws: QGEMMError(.bufferTooSmall, "")) { try layer(quantized, into: UnsafeMutableBufferPointer(rebasing: yb[0..<5])) }
+            // The library's order: the buffer, then the path and threads (at M = 0 too), then the parameters.
+            #expect(throws: QGEMMError(.bufferTooSmall, "")) {
+                try staticInput(quantized, into: UnsafeMutableBufferPointer(rebasing: yb[0..<5]), threads: 0)
+            }
+            #expect(throws: QGEMMError(.invalidArgument, "")) { try staticInput(quantized, into: yb, threads: 0) }
+            #expect(throws: QGEMMError(.invalidArgument, "")) { try layer(QuantizedLinear.DynamicInput(), into: yb, threads: 1025) }
+            if let missing = KernelPath.allIncludingTestOnly.first(where: { !$0.isSupported }) {
+                #expect(throws: QGEMMError(.unsupportedKernel, "")) { try wider(quantized, into: yb, kernel: missing, threads: 0) }
+                #expect(throws: QGEMMError(.unsupportedKernel, "")) { try layer(QuantizedLinear.DynamicInput(), into: yb, kernel: missing) }
+            } else {
+                print("mismatchesAndBadInputAreRefused: the path check skipped: this CPU runs every path")
+            }
         }
         #expect(y.allSatisfy { $0 == 1 })
 
@@ -93,11 +105,19 @@ struct DynamicInputTests {
         // 1e-44): its scale would round to 0, so it is refused as such.
         var xTiny = x
         for j in k..<2 * k { xTiny[j] = j == k ? 8 * .leastNonzeroMagnitude : 0 }
+        // Refused with the row it came from, by the Swift rule and the C one alike.
         #expect(throws: QGEMMError(.invalidScale, "")) {
             _ = try QuantizedLinear.dynamicParameters(xTiny, rows: 2, inputChannels: k, granularity: .perRow)
         }
-        #expect(throws: QGEMMError(.invalidScale, "")) {
-            try xTiny.withUnsafeBufferPointer { try layer.quantizeDynamicInput($0, rows: 2, into: &quantized) }
+        for refusal in [{ _ = try QuantizedLinear.dynamicParameters(xTiny, rows: 2, inputChannels: k, granularity: .perRow) },
+                        { try xTiny.withUnsafeBufferPointer { try layer.quantizeDynamicInput($0, rows: 2, into: &quantized) } },
+                        { _ = try layer(xTiny, rows: 2) }] as [() throws -> Void] {
+            do {
+                try refusal()
+                Issue.record("a row too narrow for a scale was quantized")
+            } catch let e as QGEMMError {
+                #expect(e.code == .invalidScale && e.message.hasPrefix("input row [1]: observed range"), "\(e.message)")
+            }
         }
         #expect(quantized.rows == 0)
         // A NaN in a later row is still named before the narrow row, though

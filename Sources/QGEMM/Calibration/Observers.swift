@@ -31,9 +31,12 @@ extension CalibrationObserver {
     }
 }
 
-func checkFinite(_ values: [Float]) throws {
+/// Observers take finite values only; the first other is named by its index,
+/// or by [row, column] for rows of `k` values.
+func checkFinite(_ values: [Float], rowLength k: Int? = nil) throws {
     if let i = values.firstIndex(where: { !$0.isFinite }) {
-        throw QGEMMError(.invalidValue, "calibration value [\(i)] is \(values[i]); observers need finite values")
+        let place = k.map { "[\(i / Swift.max($0, 1)), \(i % Swift.max($0, 1))]" } ?? "[\(i)]"
+        throw QGEMMError(.invalidValue, "calibration value \(place) is \(values[i]); observers need finite values")
     }
 }
 

@@ -65,14 +65,14 @@ public struct Smoothing: Sendable, Equatable {
         for n in 0..<outputChannels {
             for j in 0..<inputChannels {
                 let v = weights[n * inputChannels + j]
-                guard v.isFinite else { throw QGEMMError(.invalidValue, "weight [\(n), \(j)] is \(v)") }
+                guard v.isFinite else { throw QGEMMError(.invalidValue, "weight [\(n), \(j)] is \(v); weights must be finite") }
                 weightMax[j] = Swift.max(weightMax[j], abs(v))
             }
         }
         var s = [Float](repeating: 1, count: inputChannels)
         for j in 0..<inputChannels {
             let a = inputAbsMax[j], w = weightMax[j]
-            guard a.isFinite, a >= 0 else { throw QGEMMError(.invalidValue, "input maximum [\(j)] is \(a)") }
+            guard a.isFinite, a >= 0 else { throw QGEMMError(.invalidValue, "input maximum [\(j)] is \(a); maxima must be finite and ≥ 0") }
             guard a > 0, w > 0 else { continue }
             let f = Float(pow(Double(a), Double(alpha)) / pow(Double(w), Double(1 - alpha)))
             if f.isFinite, f > 0 { s[j] = f }
@@ -125,7 +125,7 @@ public struct InputChannelAbsMax: Sendable {
     public mutating func observe(_ x: [Float], rows: Int) throws {
         let k = values.count
         try PackedWeights.checkExactCount(x.count, rows: rows, k: k, n: 0)
-        try checkFinite(x)
+        try checkFinite(x, rowLength: k)
         for m in 0..<rows {
             for j in 0..<k { values[j] = Swift.max(values[j], abs(x[m * k + j])) }
         }

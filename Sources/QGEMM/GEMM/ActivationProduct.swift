@@ -225,7 +225,7 @@ public struct ActivationProduct: Sendable {
                         try aValues.withUnsafeMutableBufferPointer { q in
                             try QuantizedLinear.quantizeRowsDynamic(a, rows: m, k: k, ldx: lda, mins: lo.baseAddress!, maxs: hi.baseAddress!,
                                                                     scales: scales.baseAddress!, zeros: zeros.baseAddress!,
-                                                                    into: q.baseAddress!, name: "A", threads: threads)
+                                                                    into: q.baseAddress!, name: "A", rowName: "A row", threads: threads)
                         }
                     }
                 }
@@ -261,9 +261,14 @@ public struct ActivationProduct: Sendable {
             throw QGEMMError(.invalidValue, "B [\(r), \(col)] is \(b[r * ldb + col]); it cannot be quantized")
         }
         if status <= -2 {
-            let c = Int(-2 - status)
-            _ = try QuantizationParameters.symmetricWeights(absMax: Swift.max(-mins[c], maxs[c]))
-            throw QGEMMError(.invalidScale, "B channel \(c): absMax \(Swift.max(-mins[c], maxs[c])) has no usable scale")
+            // The C rule refuses exactly the channels the Swift one does: its error, with the channel.
+            let c = Int(-2 - status), absMax = Swift.max(-mins[c], maxs[c])
+            do {
+                _ = try QuantizationParameters.symmetricWeights(absMax: absMax)
+            } catch let error as QGEMMError {
+                throw QGEMMError(error.code, "B channel [\(c)]: \(error.message)")
+            }
+            throw QGEMMError(.invalidScale, "B channel [\(c)]: absMax \(absMax) has no usable scale")
         }
         for c in n..<np { weightScales[c] = 0 }
         Self.grow(&packed, Int(qg_packed_size(Int64(n), Int64(k))))

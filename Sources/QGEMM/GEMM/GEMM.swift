@@ -100,33 +100,23 @@ extension PackedWeights {
         into y: UnsafeMutableBufferPointer<Float>, outputRowStride: Int? = nil,
         kernel: KernelPath? = nil, threads: Int? = nil
     ) throws {
-        // The buffers' sizes and overlap before the path and threads, as every call checks them.
-        guard rowScales.count >= rows, rowZeroPoints.count >= rows else {
-            throw QGEMMError(.bufferTooSmall,
-                             "\(rows) rows need \(rows) row scales and zero points, got \(rowScales.count) and \(rowZeroPoints.count)")
-        }
-        var args = try frontEnd(x: x, rows: rows, rowStride: rowStride, y: y, outputRowStride: outputRowStride)
-        // An output over the row scales or zero points would change those of later rows before they are read.
-        if rows > 0 {
-            let yNeed = (rows - 1) * (outputRowStride ?? outputChannels) + outputChannels
-            try Self.checkApart(y, yNeed, rowScales, rows, "the row scales")
-            try Self.checkApart(y, yNeed, rowZeroPoints, rows, "the row zero points")
-        }
+        var args = try frontEnd(x: x, rows: rows, rowStride: rowStride, y: y, outputRowStride: outputRowStride,
+                                rowScales: rowScales, rowZeroPoints: rowZeroPoints)
         let path = try KernelPath.choose(kernel)
         let nThreads = try Self.checkThreads(threads)
-        for m in 0..<rows {
-            let s = rowScales[m], z = rowZeroPoints[m]
-            guard s.isFinite, s > 0 else {
-                throw QGEMMError(.invalidScale, "row scale [\(m)] must be finite and > 0, got \(s)")
-            }
-            guard X.quantizedType.range.contains(z) else {
-                throw QGEMMError(.invalidZeroPoint,
-                                 "row zero point [\(m)] = \(z) is outside the \(X.quantizedType.rawValue) range")
-            }
-        }
         if hasNonzeroInt32Bias {
             throw QGEMMError(.incompatibleParameters,
                              "an int32 bias has scale S_X·S_W and cannot be used with per-row dynamic scales; give the bias as Float")
+        }
+        for m in 0..<rows {
+            let s = rowScales[m], z = rowZeroPoints[m]
+            guard s.isFinite, s > 0 else {
+                throw QGEMMError(.invalidScale, "row scale [\(m)] is \(s); row scales must be finite and > 0")
+            }
+            guard X.quantizedType.range.contains(z) else {
+                throw QGEMMError(.invalidZeroPoint,
+                                 "row zero point [\(m)] is \(z); it must lie in the \(X.quantizedType.rawValue) range \(X.quantizedType.range)")
+            }
         }
         args.bias = nil
         args.row_zero_point = rowZeroPoints.baseAddress
@@ -208,7 +198,8 @@ extension PackedWeights {
 
     private func frontEnd<X: QuantizedScalar, Y: GEMMOutputScalar>(
         x: UnsafeBufferPointer<X>, rows: Int, rowStride: Int?,
-        y: UnsafeMutableBufferPointer<Y>, outputRowStride: Int?
+        y: UnsafeMutableBufferPointer<Y>, outputRowStride: Int?,
+        rowScales: UnsafeBufferPointer<Float>? = nil, rowZeroPoints: UnsafeBufferPointer<Int32>? = nil
     ) throws -> qg_gemm_args {
         try X.checkElementType()
         try Y.checkElementType()
@@ -229,7 +220,17 @@ extension PackedWeights {
         guard y.count >= yNeed else {
             throw QGEMMError(.bufferTooSmall, "output holds \(y.count) elements; \(rows) rows of N = \(n) with stride \(ldy) need \(yNeed)")
         }
+        // gemmDynamic's per-row scales and zero points: one each per row.
+        if let rowScales, let rowZeroPoints, rowScales.count < rows || rowZeroPoints.count < rows {
+            throw QGEMMError(.bufferTooSmall,
+                             "\(rows) rows need \(rows) row scales and zero points, got \(rowScales.count) and \(rowZeroPoints.count)")
+        }
         try Self.checkApart(y, yNeed, x, xNeed, "the input buffer")
+        // An output over the row scales or zero points would change those of later rows before they are read.
+        if let rowScales, let rowZeroPoints {
+            try Self.checkApart(y, yNeed, rowScales, rows, "the row scales")
+            try Self.checkApart(y, yNeed, rowZeroPoints, rows, "the row zero points")
+        }
         var a = qg_gemm_args()
         a.m = Int64(rows); a.n = Int64(n); a.k = Int64(k)
         a.x = UnsafeRawPointer(x.baseAddress)

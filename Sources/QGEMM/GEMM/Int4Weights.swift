@@ -96,11 +96,11 @@ public final class Int4Weights: Sendable {
             throw QGEMMError(.invalidValue, "int4 value [\(i / inputChannels), \(i % inputChannels)] is \(values[i]); values must lie in -8...7")
         }
         if let i = scales.firstIndex(where: { !$0.isFinite || $0 < 0 }) {
-            throw QGEMMError(.invalidScale, "scale \(scales[i]) of channel \(i / groups), group \(i % groups) must be finite and ≥ 0")
+            throw QGEMMError(.invalidScale, "scale [\(i / groups), \(i % groups)] (channel, group) is \(scales[i]); scales must be finite and ≥ 0")
         }
         let halves = scales.map { qg_f16_from_f32($0) }
         if let i = halves.firstIndex(where: { $0 & 0x7FFF >= 0x7C00 }) {
-            throw QGEMMError(.invalidScale, "scale \(scales[i]) of channel \(i / groups), group \(i % groups) exceeds binary16's largest, 65504")
+            throw QGEMMError(.invalidScale, "scale [\(i / groups), \(i % groups)] (channel, group) is \(scales[i]); it rounds past binary16's largest, 65504")
         }
         try Self.checkBias(bias, n: outputChannels)
         if let smoothing, smoothing.factors.count != inputChannels {

@@ -336,8 +336,8 @@ public final class PackedWeights: @unchecked Sendable {
 
     private static func checkWeightScale(_ s: Float, channel: Int?) throws {
         guard s.isFinite, s > 0 else {
-            let where_ = channel.map { "weight scale of channel \($0)" } ?? "weight scale"
-            throw QGEMMError(.invalidScale, "\(where_) must be finite and > 0, got \(s)")
+            let name = channel.map { "weight scale [\($0)]" } ?? "the weight scale"
+            throw QGEMMError(.invalidScale, "\(name) is \(s); weight scales must be finite and > 0")
         }
     }
 }

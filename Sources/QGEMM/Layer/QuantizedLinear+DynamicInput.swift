@@ -52,14 +52,14 @@ extension QuantizedLinear {
     ///   its scale rounds to 0 in Float. `input` then holds no rows.
     public func quantizeDynamicInput(_ x: UnsafeBufferPointer<Float>, rows: Int, into input: inout DynamicInput) throws {
         input.rows = 0
-        guard case .dynamic(let granularity) = mode else {
-            throw QGEMMError(.incompatibleParameters, "quantizeDynamicInput is for dynamic mode, not \(mode.name)")
-        }
         let k = inputChannels
         guard rows >= 0 else { throw QGEMMError(.invalidShape, "rows (M) must be ≥ 0, got \(rows)") }
         let (count, overflow) = rows.multipliedReportingOverflow(by: k)
         guard !overflow else { throw QGEMMError(.invalidShape, "\(rows) rows of K = \(k) overflow Int") }
         guard x.count >= count else { throw QGEMMError(.bufferTooSmall, "x holds \(x.count) values, \(rows) rows × K = \(k) need \(count)") }
+        guard case .dynamic(let granularity) = mode else {
+            throw QGEMMError(.incompatibleParameters, "quantizeDynamicInput is for dynamic mode, not \(mode.name)")
+        }
         try quantizeDynamic(x, rows: rows, granularity: granularity, into: &input)
     }
 
@@ -69,10 +69,20 @@ extension QuantizedLinear {
     ///
     /// - Throws: ``QGEMMError`` `.incompatibleParameters` when the layer is not
     ///   in dynamic mode or `input` was quantized for another K, granularity
-    ///   or smoothing, `.bufferTooSmall` for a short `y`, or what the GEMM
-    ///   throws. Nothing is written to `y` then.
+    ///   or smoothing, `.bufferTooSmall` for a short `y`, `.unsupportedKernel`
+    ///   and `.invalidArgument` for a path this CPU lacks or a thread count
+    ///   outside 1...1024 (at M = 0 too), or what the GEMM throws, in the
+    ///   order ``QGEMMError`` gives. Nothing is written to `y` then.
     public func callAsFunction(_ input: DynamicInput, into y: UnsafeMutableBufferPointer<Float>, kernel: KernelPath? = nil,
                                threads: Int? = nil) throws {
+        // The library's order: shape and buffer, path, threads, then the parameters (QGEMMError).
+        let (count, overflow) = input.rows.multipliedReportingOverflow(by: outputChannels)
+        guard !overflow else { throw QGEMMError(.invalidShape, "\(input.rows) rows of N = \(outputChannels) overflow Int") }
+        guard y.count >= count else {
+            throw QGEMMError(.bufferTooSmall, "y holds \(y.count) values, \(input.rows) rows × N = \(outputChannels) need \(count)")
+        }
+        _ = try KernelPath.choose(kernel)
+        _ = try PackedWeights.checkThreads(threads)
         guard case .dynamic(let granularity) = mode, case .int8(let packed) = weights else {
             throw QGEMMError(.incompatibleParameters, "a DynamicInput is multiplied by a dynamic-mode layer, not \(mode.name)")
         }
@@ -81,11 +91,6 @@ extension QuantizedLinear {
             throw QGEMMError(.incompatibleParameters, "the input was quantized for K = \(input.inputChannels), \(input.granularity)"
                              + "\(input.smoothing == nil ? "" : ", smoothed"); this layer has K = \(inputChannels), \(granularity)"
                              + "\(smoothing == nil ? "" : ", smoothed")\(input.smoothing != nil && smoothing != nil ? " by other factors" : "")")
-        }
-        let (count, overflow) = input.rows.multipliedReportingOverflow(by: outputChannels)
-        guard !overflow else { throw QGEMMError(.invalidShape, "\(input.rows) rows of N = \(outputChannels) overflow Int") }
-        guard y.count >= count else {
-            throw QGEMMError(.bufferTooSmall, "y holds \(y.count) values, \(input.rows) rows × N = \(outputChannels) need \(count)")
         }
         try multiplyDynamic(packed, input, into: UnsafeMutableBufferPointer(rebasing: y.prefix(count)), kernel, threads)
     }

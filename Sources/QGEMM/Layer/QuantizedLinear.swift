@@ -261,10 +261,23 @@ public final class QuantizedLinear: Sendable {
         case .perTensor:
             var lo = mins[0], hi = maxs[0]
             for m in 1..<rows { lo = min(lo, mins[m]); hi = max(hi, maxs[m]) }
-            let p = try QuantizationParameters(observedMin: lo, observedMax: hi, type: .uint8)
+            let p = try rangeParameters(lo, hi, place: "the input (one range for every row)")
             for m in 0..<rows { store(m, p) }
         case .perRow:
-            for m in 0..<rows { store(m, try QuantizationParameters(observedMin: mins[m], observedMax: maxs[m], type: .uint8)) }
+            for m in 0..<rows { store(m, try rangeParameters(mins[m], maxs[m], place: "input row [\(firstRow + m)]")) }
+        }
+    }
+
+    /// Dynamic mode's uint8 parameters of one finite range; a range too
+    /// narrow for a Float scale is refused with QuantizationParameters' reason
+    /// and the `place` it came from (a row, or the whole input).
+    static func rangeParameters(_ lo: Float, _ hi: Float, place: String) throws(QGEMMError) -> QuantizationParameters {
+        do {
+            return try QuantizationParameters(observedMin: lo, observedMax: hi, type: .uint8)
+        } catch let error as QGEMMError {
+            throw QGEMMError(error.code, "\(place): \(error.message)")
+        } catch {
+            preconditionFailure("QuantizationParameters throws QGEMMError only")
         }
     }
 
@@ -279,14 +292,15 @@ public final class QuantizedLinear: Sendable {
     static func quantizeRowsDynamic(_ x: UnsafePointer<Float>, rows: Int, k: Int, ldx: Int, mins: UnsafeMutablePointer<Float>,
                                     maxs: UnsafeMutablePointer<Float>, scales: UnsafeMutablePointer<Float>,
                                     zeros: UnsafeMutablePointer<Int32>, into out: UnsafeMutablePointer<UInt8>, firstRow: Int = 0,
-                                    name: String = "input value", threads: Int32 = 1) throws {
+                                    name: String = "input value", rowName: String = "input row", threads: Int32 = 1) throws {
         guard rows > 0 else { return }
         let status = qg_quantize_rows_dynamic(x, Int64(rows), Int64(k), Int64(ldx), mins, maxs, scales, zeros, out, Int64(k), threads)
         if status >= 0 { throw QGEMMError.unquantizable(x, at: status, k: k, ldx: ldx, firstRow: firstRow, name: name) }
         if status <= -2 {
+            // The C rule refuses exactly the ranges the Swift one does: its error, with the row.
             let r = Int(-2 - status)
-            _ = try QuantizationParameters(observedMin: mins[r], observedMax: maxs[r], type: .uint8)
-            throw QGEMMError(.invalidScale, "\(name) row \(firstRow + r): range [\(mins[r]), \(maxs[r])] has no usable scale")
+            _ = try rangeParameters(mins[r], maxs[r], place: "\(rowName) [\(firstRow + r)]")
+            throw QGEMMError(.invalidScale, "\(rowName) [\(firstRow + r)]: range [\(mins[r]), \(maxs[r])] has no usable scale")
         }
     }
 

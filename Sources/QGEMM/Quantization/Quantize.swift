@@ -43,15 +43,15 @@ public func quantize<Q: QuantizedScalar>(
     _ values: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Q>,
     parameters: QuantizationParameters
 ) throws {
+    guard output.count >= values.count else {
+        throw QGEMMError(.bufferTooSmall, "output holds \(output.count) elements, \(values.count) needed")
+    }
+    try PackedWeights.checkApart(output, values.count, values, values.count, "the values")
     try Q.checkElementType()
     guard Q.quantizedType == parameters.type else {
         throw QGEMMError(.incompatibleParameters,
                          "output elements are \(Q.quantizedType.rawValue) but the parameters are \(parameters.type.rawValue)")
     }
-    guard output.count >= values.count else {
-        throw QGEMMError(.bufferTooSmall, "output holds \(output.count) elements, \(values.count) needed")
-    }
-    try PackedWeights.checkApart(output, values.count, values, values.count, "the values")
     if let i = values.firstIndex(where: { $0.isNaN }) {
         throw QGEMMError(.invalidValue, "value [\(i)] is nan; it cannot be quantized")
     }
@@ -88,15 +88,15 @@ public func dequantize<Q: QuantizedScalar>(
     _ values: UnsafeBufferPointer<Q>, into output: UnsafeMutableBufferPointer<Float>,
     parameters: QuantizationParameters
 ) throws {
+    guard output.count >= values.count else {
+        throw QGEMMError(.bufferTooSmall, "output holds \(output.count) elements, \(values.count) needed")
+    }
+    try PackedWeights.checkApart(output, values.count, values, values.count, "the values")
     try Q.checkElementType()
     guard Q.quantizedType == parameters.type else {
         throw QGEMMError(.incompatibleParameters,
                          "input elements are \(Q.quantizedType.rawValue) but the parameters are \(parameters.type.rawValue)")
     }
-    guard output.count >= values.count else {
-        throw QGEMMError(.bufferTooSmall, "output holds \(output.count) elements, \(values.count) needed")
-    }
-    try PackedWeights.checkApart(output, values.count, values, values.count, "the values")
     for i in values.indices { output[i] = parameters.dequantize(Int32(values[i])) }
 }
 
