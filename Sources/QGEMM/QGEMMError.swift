@@ -19,12 +19,20 @@ import Foundation
 ///
 /// A call with several faults reports the first in one order, the same for
 /// every GEMM, ``ActivationProduct``, ``Int4Weights`` and
-/// ``QuantizedLinear`` mode: the shape, then the buffer sizes and strides,
-/// then an output that overlaps an input, then the kernel path, then the
-/// thread count (these two at M = 0 too), then whether the quantization
-/// parameters fit the call, and only then the values, the first that cannot
-/// be quantized in reading order, named by its row and column ("input value [1, 2] is nan; it cannot be quantized"). Nothing is
-/// written to the output when a call throws.
+/// ``QuantizedLinear`` mode:
+/// 1. the shape, strides and buffer sizes;
+/// 2. an output that overlaps an input;
+/// 3. the kernel path, then the thread count (these two at M = 0 too);
+/// 4. whether the layer's mode and the quantization parameters fit the call;
+/// 5. the values, operand by operand as the call reads them: in each, the
+///    first value that cannot be quantized, named by its row and column
+///    ("input value [1, 2] is nan; it cannot be quantized"), then a row or
+///    channel whose range is too narrow for a scale.
+///
+/// Nothing is written to the output when a call throws, except where a
+/// thread's scratch memory cannot be allocated: the threads that had theirs
+/// may have written their share (see
+/// ``PackedWeights/gemm(_:rows:rowStride:input:into:outputRowStride:kernel:threads:)``).
 public struct QGEMMError: Error, Equatable, Sendable, CustomStringConvertible, LocalizedError {
     /// The kind of problem. The raw value is the case name, a stable
     /// identifier; ``summary`` is the words for people.

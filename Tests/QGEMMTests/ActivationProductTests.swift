@@ -211,8 +211,9 @@ struct ActivationProductTests {
                     _ = try product.multiply(a, rows: m, inputChannels: k, by: b, outputChannels: n, layout: .outputMajor, threads: threads)
                     Issue.record("a row too narrow for a scale was quantized")
                 } catch let e as QGEMMError {
-                    // The first of the two rows, by QuantizationParameters' own error for its range.
-                    #expect(e.code == .invalidScale, "\(threads) threads: \(e.message)")
+                    // The first of the two rows, named, with QuantizationParameters' own error for its range.
+                    #expect(e.code == .invalidScale && e.message.hasPrefix("A row [\(Swift.min(narrowRow, nanRow))]: observed range"),
+                            "\(threads) threads: \(e.message)")
                 }
             }
         }
@@ -233,7 +234,14 @@ struct ActivationProductTests {
         #expect(errorCode { _ = try product.multiply(a, rows: 3, inputChannels: 4, by: inf, outputChannels: 2, layout: .inputMajor) } == .invalidValue)
         var tiny = b
         for i in 0..<4 { tiny[i] = Float.leastNonzeroMagnitude }
-        #expect(errorCode { _ = try product.multiply(a, rows: 3, inputChannels: 4, by: tiny, outputChannels: 2, layout: .outputMajor) } == .invalidScale)
+        #expect(throws: QGEMMError(.invalidScale, "")) {
+            do {
+                _ = try product.multiply(a, rows: 3, inputChannels: 4, by: tiny, outputChannels: 2, layout: .outputMajor)
+            } catch let e as QGEMMError {
+                #expect(e.message.hasPrefix("B channel [0]: absMax"), "\(e.message)")
+                throw e
+            }
+        }
         let big = ActivationProduct.maxInputChannels + 1
         let wide = [Float](repeating: 1, count: big)
         #expect(errorCode { _ = try product.multiply(wide, rows: 1, inputChannels: big, by: wide, outputChannels: 1, layout: .outputMajor) } == .invalidShape)

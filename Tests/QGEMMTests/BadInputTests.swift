@@ -137,8 +137,20 @@ struct BadInputTests {
                     }
                 }
                 #expect(code(rowStride: 1, [0.1], [0]) == .invalidStride)
+                // Short row scales are a buffer fault: before the threads (they came after them once).
                 #expect(code([0.1], [0], threads: 0) == .bufferTooSmall)
                 #expect(code([0.1, .nan], [0, 0], threads: 0) == .invalidArgument)
+            }
+            // Short row scales before an output over x.
+            let raw = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 16)
+            defer { raw.deallocate() }
+            raw.initialize(repeating: 1)
+            let over = UnsafeMutableRawBufferPointer(raw).bindMemory(to: Float.self)
+            let xOver = UnsafeBufferPointer(rebasing: UnsafeBufferPointer(raw)[0..<4])
+            [Float(0.1)].withUnsafeBufferPointer { sb in
+                [Int32(0)].withUnsafeBufferPointer { zb in
+                    #expect(errorCode { try p.gemmDynamic(xOver, rows: 2, rowScales: sb, rowZeroPoints: zb, into: over) } == .bufferTooSmall)
+                }
             }
         }
         // An output over the row scales or zero points: the first row's output would be the second row's scale.
@@ -208,6 +220,47 @@ struct BadInputTests {
             }
             // Nothing was written by any refusal.
             #expect(memory[(rows * k)...].allSatisfy { $0 == 0.5 }, "\(mode.name)")
+        }
+    }
+
+    /// The layer's other entry points and the buffer quantizers check in the
+    /// same order: the shape and sizes before the mode or the types.
+    @Test func theOtherEntryPointsCheckInTheSameOrder() throws {
+        let k = 4, n = 2
+        let dynamic = try QuantizedLinear(weights: [Float](repeating: 0.5, count: n * k), outputChannels: n, inputChannels: k,
+                                          mode: .dynamic(.perRow))
+        let u8 = try QuantizationParameters(type: .uint8, scale: 0.1, zeroPoint: 128)
+        let staticInput = try QuantizedLinear(weights: [Float](repeating: 0.5, count: n * k), outputChannels: n, inputChannels: k,
+                                              mode: .staticInput(u8))
+        // forward: the count before the mode, the threads before the mode.
+        #expect(errorCode { let _: [Int8] = try dynamic.forward([UInt8](repeating: 0, count: k + 1), rows: 1) } == .invalidShape)
+        #expect(errorCode { let _: [Int8] = try dynamic.forward([UInt8](repeating: 0, count: k), rows: 1, threads: 0) } == .invalidArgument)
+        #expect(errorCode { let _: [Int8] = try dynamic.forward([UInt8](repeating: 0, count: k), rows: 1) } == .incompatibleParameters)
+        // quantizeInput: whole rows of K first (with or without smoothing), then the mode, then the element type.
+        #expect(errorCode { let _: [UInt8] = try staticInput.quantizeInput([1, 2, 3]) } == .invalidShape)
+        #expect(errorCode { let _: [UInt8] = try dynamic.quantizeInput([1, 2, 3]) } == .invalidShape)
+        #expect(errorCode { let _: [Int8] = try dynamic.quantizeInput([1, 2, 3, 4]) } == .incompatibleParameters)
+        #expect(errorCode { let _: [Int8] = try staticInput.quantizeInput([1, 2, 3, 4]) } == .incompatibleParameters)
+        // Its NaN by row and column, without smoothing as with it.
+        do {
+            let _: [UInt8] = try staticInput.quantizeInput([1, 2, 3, 4, 5, 6, .nan, 8])
+            Issue.record("a NaN was quantized")
+        } catch let e as QGEMMError {
+            #expect(e.code == .invalidValue && e.message == "input value [1, 2] is nan; it cannot be quantized", "\(e.message)")
+        }
+        // quantize / dequantize on buffers: the size before the types.
+        let values: [Float] = [1, 2, 3]
+        var short = [UInt8](repeating: 0, count: 2)
+        values.withUnsafeBufferPointer { vb in
+            short.withUnsafeMutableBufferPointer { sb in
+                #expect(errorCode { try quantize(vb, into: sb, parameters: xp) } == .bufferTooSmall) // xp is int8
+            }
+        }
+        var out = [Float](repeating: 0, count: 2)
+        [UInt8](repeating: 1, count: 3).withUnsafeBufferPointer { qb in
+            out.withUnsafeMutableBufferPointer { ob in
+                #expect(errorCode { try dequantize(qb, into: ob, parameters: xp) } == .bufferTooSmall)
+            }
         }
     }
 

@@ -83,6 +83,9 @@ struct DynamicInputTests {
 
         x.withUnsafeBufferPointer { xb in
             #expect(throws: QGEMMError(.incompatibleParameters, "")) { try staticInput.quantizeDynamicInput(xb, rows: 2, into: &quantized) }
+            // The shape before the mode.
+            #expect(throws: QGEMMError(.invalidShape, "")) { try staticInput.quantizeDynamicInput(xb, rows: -1, into: &quantized) }
+            #expect(throws: QGEMMError(.bufferTooSmall, "")) { try staticInput.quantizeDynamicInput(xb, rows: 3, into: &quantized) }
             #expect(quantized.rows == 0)
             #expect(throws: QGEMMError(.bufferTooSmall, "")) { try layer.quantizeDynamicInput(xb, rows: 3, into: &quantized) }
             #expect(throws: QGEMMError(.invalidShape, "")) { try layer.quantizeDynamicInput(xb, rows: -1, into: &quantized) }

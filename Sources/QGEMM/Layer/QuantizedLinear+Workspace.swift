@@ -46,8 +46,12 @@ extension QuantizedLinear {
     ///   - threads: a ceiling on the threads to use (see ``PackedWeights``).
     /// - Throws: ``QGEMMError`` for a short buffer (`.bufferTooSmall`), a row
     ///   count whose products overflow (`.invalidShape`), overlapping buffers
-    ///   (`.aliasing`), a value that cannot be quantized (`.invalidValue`), or
-    ///   what the GEMM throws. Nothing is written to `y` then, except when a
+    ///   (`.aliasing`), a path this CPU lacks or one without 4-bit tiles in
+    ///   int4 mode (`.unsupportedKernel`), a thread count outside 1...1024
+    ///   (`.invalidArgument`; these two at M = 0 too), a value that cannot be
+    ///   quantized (`.invalidValue`), a row (or in per-tensor dynamic mode the
+    ///   input) whose range is too narrow for a scale (`.invalidScale`), in
+    ///   the order ``QGEMMError`` gives. Nothing is written to `y` then, except when a
     ///   thread's scratch memory cannot be allocated (see
     ///   ``PackedWeights/gemm(_:rows:rowStride:input:into:outputRowStride:kernel:threads:)``).
     public func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, into y: UnsafeMutableBufferPointer<Float>,
@@ -63,7 +67,7 @@ extension QuantizedLinear {
             let yBytes = UnsafeRawPointer(yBase)..<UnsafeRawPointer(yBase + yCount)
             guard !xBytes.overlaps(yBytes) else { throw QGEMMError(.aliasing, "the output y overlaps the input x") }
         }
-        // Every mode checks the call's arguments, at M = 0 too, before it reads a value (the README's "Errors").
+        // Every mode checks the path and threads, at M = 0 too, before it reads a value (QGEMMError's order).
         switch weights {
         case .int8: _ = try KernelPath.choose(kernel)
         case .int4: _ = try Int4Weights.choose(kernel)

@@ -248,7 +248,7 @@ public final class QuantizedLinear: Sendable {
     /// rows with ``InputGranularity/perTensor``), from the observed min/max,
     /// handed to `store(row, parameters)` row by row; `mins` and `maxs` (rows
     /// entries) are scratch. The definition of dynamic mode's parameters;
-    /// ``quantizeRowsDynamic(_:rows:k:ldx:mins:maxs:scales:zeros:into:firstRow:name:threads:)``
+    /// ``quantizeRowsDynamic(_:rows:k:ldx:mins:maxs:scales:zeros:into:firstRow:name:rowName:threads:)``
     /// gives the same per row in C. `firstRow` numbers the rows in a
     /// refusal's message (x is a block of rows of a call).
     static func rowParameters(_ x: UnsafePointer<Float>?, rows: Int, k: Int, granularity: InputGranularity,
@@ -312,6 +312,10 @@ public final class QuantizedLinear: Sendable {
     public func forward<X: QuantizedScalar, Y: QuantizedScalar & GEMMOutputScalar>(
         _ x: [X], rows: Int, kernel: KernelPath? = nil, threads: Int? = nil
     ) throws -> [Y] {
+        // The library's order (QGEMMError): the shape, the path and threads, then the mode.
+        try PackedWeights.checkExactCount(x.count, rows: rows, k: inputChannels, n: outputChannels)
+        _ = try KernelPath.choose(kernel)
+        _ = try PackedWeights.checkThreads(threads)
         guard case .static = mode, let packed else {
             throw QGEMMError(.incompatibleParameters, "forward(_:rows:) is for static mode; call the layer with Float input in \(mode.name) mode")
         }
@@ -321,13 +325,21 @@ public final class QuantizedLinear: Sendable {
     /// Static and static-input modes: the input, quantized with the input
     /// parameters. With ``smoothing``, each value is divided by its channel's
     /// factor first, in the same pass: `q = clamp(round-half-away((x/s_j)/S) + Z)`.
+    ///
+    /// - Throws: ``QGEMMError`` `.invalidShape` when `x` is not whole rows of
+    ///   K, `.incompatibleParameters` in the other modes or for an element type
+    ///   other than the input parameters' type, `.invalidValue` for a NaN
+    ///   (named by its row and column), in that order.
     public func quantizeInput<X: QuantizedScalar>(_ x: [Float]) throws -> [X] {
+        let k = inputChannels
+        guard k > 0, x.count % k == 0 else {
+            throw QGEMMError(.invalidShape, "\(x.count) input values are not whole rows of K = \(k)")
+        }
         let input: QuantizationParameters
         switch mode {
         case .static(let p, _, _), .staticInput(let p): input = p
         case .dynamic, .int4Weights: throw QGEMMError(.incompatibleParameters, "quantizeInput is for the static modes, not \(mode.name)")
         }
-        let k = inputChannels
         guard smoothing != nil else {
             do {
                 return try quantize(x, parameters: input)
@@ -340,9 +352,6 @@ public final class QuantizedLinear: Sendable {
         try X.checkElementType()
         guard X.quantizedType == input.type else {
             throw QGEMMError(.incompatibleParameters, "input parameters are \(input.type), the element type is \(X.self)")
-        }
-        guard k > 0, x.count % k == 0 else {
-            throw QGEMMError(.invalidShape, "\(x.count) input values are not whole rows of K = \(k)")
         }
         var out = [X](repeating: 0, count: x.count)
         try x.withUnsafeBufferPointer { xb in try out.withUnsafeMutableBytes { try quantizeInput(xb, parameters: input, into: $0) } }
