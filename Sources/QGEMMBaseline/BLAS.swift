@@ -17,7 +17,9 @@ public enum BLAS {
     /// `transposeA`); `op(B)` is [K×N] (B stored [K×N], or [N×K] when `transposeB`).
     ///
     /// - Throws: `QGEMMError` for a negative dimension, a stride smaller than
-    ///   a stored row, or a buffer too small for its shape.
+    ///   a stored row, a buffer too small for its shape, or a C that overlaps
+    ///   A or B (`.aliasing`: BLAS would read values it had already
+    ///   overwritten). Nothing is written to C then.
     public static func sgemm(
         m: Int, k: Int, n: Int, alpha: Float = 1,
         a: UnsafeBufferPointer<Float>, lda: Int? = nil, transposeA: Bool = false,
@@ -30,9 +32,11 @@ public enum BLAS {
         let (aRows, aCols) = transposeA ? (k, m) : (m, k)
         let (bRows, bCols) = transposeB ? (n, k) : (k, n)
         let lda = lda ?? max(aCols, 1), ldb = ldb ?? max(bCols, 1), ldc = ldc ?? max(n, 1)
-        try check("A", rows: aRows, cols: aCols, ld: lda, count: a.count)
-        try check("B", rows: bRows, cols: bCols, ld: ldb, count: b.count)
-        try check("C", rows: m, cols: n, ld: ldc, count: c.count)
+        let aNeed = try check("A", rows: aRows, cols: aCols, ld: lda, count: a.count)
+        let bNeed = try check("B", rows: bRows, cols: bCols, ld: ldb, count: b.count)
+        let cNeed = try check("C", rows: m, cols: n, ld: ldc, count: c.count)
+        try checkApart(c, cNeed, a, aNeed, "A")
+        try checkApart(c, cNeed, b, bNeed, "B")
         guard m > 0, n > 0 else { return }
         guard Int32(exactly: m) != nil, Int32(exactly: n) != nil, Int32(exactly: k) != nil,
               Int32(exactly: lda) != nil, Int32(exactly: ldb) != nil, Int32(exactly: ldc) != nil else {
@@ -66,16 +70,22 @@ public enum BLAS {
     }
 
     /// y[M] = alpha·A·x + beta·y with A [M×N] row-major (or Aᵀ·x when `transpose`).
+    ///
+    /// - Throws: `QGEMMError` for a negative dimension, a stride smaller than
+    ///   a row, a buffer too small for its shape, or a y that overlaps A or x
+    ///   (`.aliasing`). Nothing is written to y then.
     public static func sgemv(m: Int, n: Int, alpha: Float = 1, a: UnsafeBufferPointer<Float>, lda: Int? = nil,
                              transpose: Bool = false, x: UnsafeBufferPointer<Float>, beta: Float = 0,
                              y: UnsafeMutableBufferPointer<Float>) throws {
         guard m >= 0, n >= 0 else { throw QGEMMError(.invalidShape, "sgemv dimensions must be ≥ 0, got M = \(m), N = \(n)") }
         let lda = lda ?? max(n, 1)
-        try check("A", rows: m, cols: n, ld: lda, count: a.count)
+        let aNeed = try check("A", rows: m, cols: n, ld: lda, count: a.count)
         let (xLen, yLen) = transpose ? (m, n) : (n, m)
         guard x.count >= xLen else { throw QGEMMError(.bufferTooSmall, "x holds \(x.count) elements, \(xLen) needed") }
         guard y.count >= yLen else { throw QGEMMError(.bufferTooSmall, "y holds \(y.count) elements, \(yLen) needed") }
         guard m > 0, n > 0 else { return }
+        try checkApart(y, yLen, a, aNeed, "A")
+        try checkApart(y, yLen, x, xLen, "x")
         guard Int32(exactly: m) != nil, Int32(exactly: n) != nil, Int32(exactly: lda) != nil else {
             throw QGEMMError(.invalidShape, "sgemv dimensions and strides must fit in Int32")
         }
@@ -96,16 +106,30 @@ public enum BLAS {
     /// OpenBLAS's build configuration string.
     public static var configuration: String { openblas_get_config().map { String(cString: $0) } ?? "unknown" }
 
-    private static func check(_ name: String, rows: Int, cols: Int, ld: Int, count: Int) throws {
+    /// The elements a stored matrix spans (0 when it is empty), after checking its stride and buffer.
+    @discardableResult
+    private static func check(_ name: String, rows: Int, cols: Int, ld: Int, count: Int) throws -> Int {
         guard ld >= max(cols, 1) else {
             throw QGEMMError(.invalidStride, "\(name): leading dimension \(ld) is smaller than a row (\(cols))")
         }
-        guard rows > 0, cols > 0 else { return }
+        guard rows > 0, cols > 0 else { return 0 }
         let (a, o1) = (rows - 1).multipliedReportingOverflow(by: ld)
         let (need, o2) = a.addingReportingOverflow(cols)
         guard !o1, !o2 else { throw QGEMMError(.invalidShape, "\(name): \(rows)×\(ld) overflows Int") }
         guard count >= need else {
             throw QGEMMError(.bufferTooSmall, "\(name) holds \(count) elements; \(rows)×\(cols) with stride \(ld) needs \(need)")
+        }
+        return need
+    }
+
+    /// `.aliasing` when the first `outCount` elements of `out` overlap the first `inCount` of `input`.
+    private static func checkApart(_ out: UnsafeMutableBufferPointer<Float>, _ outCount: Int, _ input: UnsafeBufferPointer<Float>,
+                                   _ inCount: Int, _ name: String) throws {
+        guard outCount > 0, inCount > 0, let o = out.baseAddress, let i = input.baseAddress else { return }
+        let os = UInt(bitPattern: o), oe = os + UInt(outCount * MemoryLayout<Float>.stride)
+        let start = UInt(bitPattern: i), end = start + UInt(inCount * MemoryLayout<Float>.stride)
+        guard oe <= start || end <= os else {
+            throw QGEMMError(.aliasing, "the output overlaps \(name); use separate buffers")
         }
     }
 }

@@ -1,5 +1,6 @@
 import Testing
 @testable import QGEMM
+import QGEMMBaseline
 
 /// Every bad input to the public API is refused with the right error code.
 @Suite("Bad input")
@@ -260,6 +261,37 @@ struct BadInputTests {
         [UInt8](repeating: 1, count: 3).withUnsafeBufferPointer { qb in
             out.withUnsafeMutableBufferPointer { ob in
                 #expect(errorCode { try dequantize(qb, into: ob, parameters: xp) } == .bufferTooSmall)
+            }
+        }
+    }
+
+    /// The float baseline's buffer calls refuse what BLAS would misread: a bad
+    /// shape, stride or size, and an output over an input (BLAS would read
+    /// values it had overwritten). Nothing is written then.
+    @Test func blasBaselineRefusesBadBuffers() throws {
+        let (m, k, n) = (2, 3, 2)
+        var memory = (0..<32).map { Float($0 % 5) - 2 }
+        let before = memory
+        try memory.withUnsafeMutableBufferPointer { all in
+            let a = UnsafeBufferPointer(rebasing: all[0..<(m * k)])
+            let b = UnsafeBufferPointer(rebasing: all[8..<(8 + k * n)])
+            let c = UnsafeMutableBufferPointer(rebasing: all[16..<(16 + m * n)])
+            func code(_ body: () throws -> Void) -> QGEMMError.Code? { errorCode(body) }
+            #expect(code { try BLAS.sgemm(m: -1, k: k, n: n, a: a, b: b, c: c) } == .invalidShape)
+            #expect(code { try BLAS.sgemm(m: m, k: k, n: n, a: a, lda: 2, b: b, c: c) } == .invalidStride)
+            #expect(code { try BLAS.sgemm(m: m, k: k, n: n, a: a, b: b, c: UnsafeMutableBufferPointer(rebasing: all[16..<19])) } == .bufferTooSmall)
+            #expect(code { try BLAS.sgemm(m: m, k: k, n: n, a: a, b: b, c: UnsafeMutableBufferPointer(rebasing: all[4..<8])) } == .aliasing)
+            #expect(code { try BLAS.sgemm(m: m, k: k, n: n, a: a, b: b, c: UnsafeMutableBufferPointer(rebasing: all[12..<16])) } == .aliasing)
+            let x = UnsafeBufferPointer(rebasing: all[8..<11]), y = UnsafeMutableBufferPointer(rebasing: all[24..<26])
+            #expect(code { try BLAS.sgemv(m: m, n: k, a: a, x: x, y: UnsafeMutableBufferPointer(rebasing: all[9..<11])) } == .aliasing)
+            #expect(code { try BLAS.sgemv(m: m, n: k, a: a, x: x, y: UnsafeMutableBufferPointer(rebasing: all[5..<7])) } == .aliasing)
+            #expect(Array(all) == before, "a refused call wrote memory")
+            // Apart, the calls run: C = A·B and y = A·x, exactly (small integers).
+            try BLAS.sgemm(m: m, k: k, n: n, a: a, b: b, c: c)
+            try BLAS.sgemv(m: m, n: k, a: a, x: x, y: y)
+            for i in 0..<m {
+                for j in 0..<n { #expect(c[i * n + j] == (0..<k).reduce(Float(0)) { $0 + a[i * k + $1] * b[$1 * n + j] }) }
+                #expect(y[i] == (0..<k).reduce(Float(0)) { $0 + a[i * k + $1] * x[$1] })
             }
         }
     }

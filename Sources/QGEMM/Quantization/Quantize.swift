@@ -9,7 +9,7 @@ extension QuantizationParameters {
     /// - Throws: ``QGEMMError/Code/invalidValue`` for NaN.
     @inlinable
     public func quantize(_ r: Float) throws -> Int32 {
-        guard !r.isNaN else { throw QGEMMError(.invalidValue, "cannot quantize NaN") }
+        guard !r.isNaN else { throw QGEMMError(.invalidValue, "the value is nan; it cannot be quantized") }
         return quantizeNonNaN(r)
     }
 
