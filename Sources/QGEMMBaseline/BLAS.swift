@@ -19,7 +19,9 @@ public enum BLAS {
     /// - Throws: `QGEMMError` for a negative dimension, a stride smaller than
     ///   a stored row, a buffer too small for its shape, or a C that overlaps
     ///   A or B (`.aliasing`: BLAS would read values it had already
-    ///   overwritten). Nothing is written to C then.
+    ///   overwritten; each matrix counts from its first element to its last,
+    ///   the gaps of a row stride included, as in the QGEMM calls). Nothing is
+    ///   written to C then. With K = 0, C becomes beta·C.
     public static func sgemm(
         m: Int, k: Int, n: Int, alpha: Float = 1,
         a: UnsafeBufferPointer<Float>, lda: Int? = nil, transposeA: Bool = false,
@@ -35,13 +37,13 @@ public enum BLAS {
         let aNeed = try check("A", rows: aRows, cols: aCols, ld: lda, count: a.count)
         let bNeed = try check("B", rows: bRows, cols: bCols, ld: ldb, count: b.count)
         let cNeed = try check("C", rows: m, cols: n, ld: ldc, count: c.count)
-        try checkApart(c, cNeed, a, aNeed, "A")
-        try checkApart(c, cNeed, b, bNeed, "B")
         guard m > 0, n > 0 else { return }
         guard Int32(exactly: m) != nil, Int32(exactly: n) != nil, Int32(exactly: k) != nil,
               Int32(exactly: lda) != nil, Int32(exactly: ldb) != nil, Int32(exactly: ldc) != nil else {
             throw QGEMMError(.invalidShape, "sgemm dimensions and strides must fit in Int32")
         }
+        try checkApart(c, cNeed, a, aNeed, "A")
+        try checkApart(c, cNeed, b, bNeed, "B")
         if k == 0 {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
             return
@@ -72,8 +74,10 @@ public enum BLAS {
     /// y[M] = alpha·A·x + beta·y with A [M×N] row-major (or Aᵀ·x when `transpose`).
     ///
     /// - Throws: `QGEMMError` for a negative dimension, a stride smaller than
-    ///   a row, a buffer too small for its shape, or a y that overlaps A or x
-    ///   (`.aliasing`). Nothing is written to y then.
+    ///   a row, a buffer too small for its shape, or a y that overlaps A (its
+    ///   first element to its last) or x (`.aliasing`). Nothing is written to
+    ///   y then. When the sum is empty (N = 0, or M = 0 with `transpose`), y
+    ///   becomes beta·y, as the formula says (BLAS itself would leave y as it was).
     public static func sgemv(m: Int, n: Int, alpha: Float = 1, a: UnsafeBufferPointer<Float>, lda: Int? = nil,
                              transpose: Bool = false, x: UnsafeBufferPointer<Float>, beta: Float = 0,
                              y: UnsafeMutableBufferPointer<Float>) throws {
@@ -83,11 +87,15 @@ public enum BLAS {
         let (xLen, yLen) = transpose ? (m, n) : (n, m)
         guard x.count >= xLen else { throw QGEMMError(.bufferTooSmall, "x holds \(x.count) elements, \(xLen) needed") }
         guard y.count >= yLen else { throw QGEMMError(.bufferTooSmall, "y holds \(y.count) elements, \(yLen) needed") }
-        guard m > 0, n > 0 else { return }
-        try checkApart(y, yLen, a, aNeed, "A")
-        try checkApart(y, yLen, x, xLen, "x")
+        guard yLen > 0 else { return }
         guard Int32(exactly: m) != nil, Int32(exactly: n) != nil, Int32(exactly: lda) != nil else {
             throw QGEMMError(.invalidShape, "sgemv dimensions and strides must fit in Int32")
+        }
+        try checkApart(y, yLen, a, aNeed, "A")
+        try checkApart(y, yLen, x, xLen, "x")
+        if xLen == 0 {
+            for i in 0..<yLen { y[i] = beta == 0 ? 0 : beta * y[i] }
+            return
         }
         cblas_sgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha,
                     a.baseAddress, Int32(lda), x.baseAddress, 1, beta, y.baseAddress, 1)
@@ -126,9 +134,11 @@ public enum BLAS {
     private static func checkApart(_ out: UnsafeMutableBufferPointer<Float>, _ outCount: Int, _ input: UnsafeBufferPointer<Float>,
                                    _ inCount: Int, _ name: String) throws {
         guard outCount > 0, inCount > 0, let o = out.baseAddress, let i = input.baseAddress else { return }
-        let os = UInt(bitPattern: o), oe = os + UInt(outCount * MemoryLayout<Float>.stride)
-        let start = UInt(bitPattern: i), end = start + UInt(inCount * MemoryLayout<Float>.stride)
-        guard oe <= start || end <= os else {
+        let (outBytes, o1) = outCount.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        let (inBytes, o2) = inCount.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        guard !o1, !o2 else { throw QGEMMError(.invalidShape, "a matrix spans more bytes than an address space holds") }
+        let os = UInt(bitPattern: o), start = UInt(bitPattern: i)
+        guard os + UInt(outBytes) <= start || start + UInt(inBytes) <= os else {
             throw QGEMMError(.aliasing, "the output overlaps \(name); use separate buffers")
         }
     }

@@ -285,7 +285,11 @@ struct BadInputTests {
             let x = UnsafeBufferPointer(rebasing: all[8..<11]), y = UnsafeMutableBufferPointer(rebasing: all[24..<26])
             #expect(code { try BLAS.sgemv(m: m, n: k, a: a, x: x, y: UnsafeMutableBufferPointer(rebasing: all[9..<11])) } == .aliasing)
             #expect(code { try BLAS.sgemv(m: m, n: k, a: a, x: x, y: UnsafeMutableBufferPointer(rebasing: all[5..<7])) } == .aliasing)
+            // Transposed: A stored [K×M] at all[0..<6] still spans those six, and C right after it only touches it.
+            #expect(code { try BLAS.sgemm(m: m, k: k, n: n, a: a, transposeA: true, b: b, c: UnsafeMutableBufferPointer(rebasing: all[5..<9])) } == .aliasing)
             #expect(Array(all) == before, "a refused call wrote memory")
+            try BLAS.sgemm(m: m, k: k, n: n, a: a, transposeA: true, b: UnsafeBufferPointer(rebasing: all[10..<16]),
+                           c: UnsafeMutableBufferPointer(rebasing: all[6..<10]))
             // Apart, the calls run: C = A·B and y = A·x, exactly (small integers).
             try BLAS.sgemm(m: m, k: k, n: n, a: a, b: b, c: c)
             try BLAS.sgemv(m: m, n: k, a: a, x: x, y: y)
@@ -293,6 +297,13 @@ struct BadInputTests {
                 for j in 0..<n { #expect(c[i * n + j] == (0..<k).reduce(Float(0)) { $0 + a[i * k + $1] * b[$1 * n + j] }) }
                 #expect(y[i] == (0..<k).reduce(Float(0)) { $0 + a[i * k + $1] * x[$1] })
             }
+            // An empty sum: y = beta·y, as the formula says (BLAS alone would leave y as it was).
+            try BLAS.sgemv(m: m, n: 0, a: a, x: x, beta: 2, y: y)
+            #expect(y[0] == 2 * (0..<k).reduce(Float(0)) { $0 + a[$1] * x[$1] })
+            try BLAS.sgemv(m: m, n: 0, a: a, x: x, y: y)
+            #expect(y[0] == 0 && y[1] == 0)
+            try BLAS.sgemv(m: 0, n: 2, a: a, transpose: true, x: x, y: y)
+            #expect(y[0] == 0 && y[1] == 0)
         }
     }
 

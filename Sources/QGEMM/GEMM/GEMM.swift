@@ -321,8 +321,12 @@ extension PackedWeights {
     static func checkApart<X, Y>(_ y: UnsafeMutableBufferPointer<Y>, _ yCount: Int, _ x: UnsafeBufferPointer<X>,
                                  _ xCount: Int, _ what: String) throws(QGEMMError) {
         guard let yp = y.baseAddress, let xp = x.baseAddress, yCount > 0, xCount > 0 else { return }
-        let ys = UInt(bitPattern: yp), ye = ys + UInt(yCount * MemoryLayout<Y>.stride)
-        let xs = UInt(bitPattern: xp), xe = xs + UInt(xCount * MemoryLayout<X>.stride)
+        // A count past the address space can only come from a buffer that misstates its size.
+        let (yBytes, o1) = yCount.multipliedReportingOverflow(by: MemoryLayout<Y>.stride)
+        let (xBytes, o2) = xCount.multipliedReportingOverflow(by: MemoryLayout<X>.stride)
+        guard !o1, !o2 else { throw QGEMMError(.invalidShape, "\(what) or the output spans more bytes than an address space holds") }
+        let ys = UInt(bitPattern: yp), ye = ys + UInt(yBytes)
+        let xs = UInt(bitPattern: xp), xe = xs + UInt(xBytes)
         guard xe <= ys || ye <= xs else {
             throw QGEMMError(.aliasing, "the output buffer overlaps \(what); use separate buffers")
         }
