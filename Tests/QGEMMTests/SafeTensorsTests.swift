@@ -117,6 +117,34 @@ struct SafeTensorsTests {
 
     /// Each kind of damage, applied to a valid static layer file, must be refused
     /// with a QGEMMError (and never trap).
+    /// The loaders read regular files only: a device such as /dev/zero would
+    /// be read until memory ran out and a pipe would block for ever (a
+    /// damaged folder can link a layer file to either). Each is refused at
+    /// once with `.file`, as is a folder.
+    @Test func pipesDevicesAndFoldersAreNotRead() throws {
+        let fifo = FileManager.default.temporaryDirectory.appendingPathComponent("qgemm-fifo-\(UUID().uuidString)")
+        guard mkfifo(fifo.path, 0o644) == 0 else { Issue.record("mkfifo failed"); return }
+        defer { try? FileManager.default.removeItem(at: fifo) }
+        let link = FileManager.default.temporaryDirectory.appendingPathComponent("qgemm-zero-\(UUID().uuidString).safetensors")
+        try FileManager.default.createSymbolicLink(atPath: link.path, withDestinationPath: "/dev/zero")
+        defer { try? FileManager.default.removeItem(at: link) }
+        for url in [URL(fileURLWithPath: "/dev/zero"), link, fifo, FileManager.default.temporaryDirectory] {
+            for (what, load) in [("SafeTensorsFile", { _ = try SafeTensorsFile(contentsOf: url) }),
+                                 ("QuantizedLinear", { _ = try QuantizedLinear(contentsOf: url) }),
+                                 ("Int4Weights", { _ = try Int4Weights(contentsOf: url) }),
+                                 ("NPYArray", { _ = try NPYArray(contentsOf: url) })] as [(String, () throws -> Void)] {
+                do {
+                    try load()
+                    Issue.record("\(what) read \(url.path)")
+                } catch let e as QGEMMError {
+                    #expect(e.code == .file && e.message.contains("not a regular file"), "\(what), \(url.path): \(e)")
+                }
+            }
+        }
+        // A missing file is still a .file error naming it.
+        #expect(throws: QGEMMError(.file, "")) { _ = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: "/nonexistent/x.safetensors")) }
+    }
+
     @Test func damagedFilesAreRefused() throws {
         let good = try Self.staticLayer().safeTensors().serialized()
         let (header, data) = try Self.parts(good)

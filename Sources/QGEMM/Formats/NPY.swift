@@ -134,12 +134,13 @@ public struct NPYArray: Sendable, Equatable {
     // MARK: Reading
 
     /// Reads and parses a `.npy` file.
+    ///
+    /// - Throws: ``QGEMMError/Code/file`` when the file cannot be read, is not
+    ///   a regular file (a pipe or a device is not read), or is not a valid
+    ///   `.npy` file.
     public init(contentsOf url: URL) throws {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw QGEMMError(.file, "cannot read \(url.path): \(error.localizedDescription)")
-        }
-        do { try self.init(parsing: [UInt8](data)) } catch let e as QGEMMError {
+        let bytes = try RegularFile.bytes(url)
+        do { try self.init(parsing: bytes) } catch let e as QGEMMError {
             throw QGEMMError(e.code, "\(url.path): \(e.message)")
         }
     }

@@ -209,14 +209,11 @@ public struct SafeTensorsFile: Sendable, Equatable {
 
     /// Reads a file and parses and checks it as ``init(bytes:)`` does.
     ///
-    /// - Throws: ``QGEMMError/Code/file`` when the file cannot be read or is
-    ///   not a valid safetensors file.
+    /// - Throws: ``QGEMMError/Code/file`` when the file cannot be read, is
+    ///   not a regular file (a pipe or a device is not read), or is not a
+    ///   valid safetensors file.
     public init(contentsOf url: URL) throws {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw QGEMMError(.file, "cannot read \(url.path): \(error.localizedDescription)")
-        }
-        try self.init(bytes: [UInt8](data))
+        try self.init(bytes: try RegularFile.bytes(url))
     }
 
     /// An integer JSON number, exactly (JSONSerialization gives NSNumber; a

@@ -133,6 +133,41 @@ struct CheckpointTests {
         #expect(error.message.contains(named), "\(what): the message does not name '\(named)': \(error.message)")
     }
 
+    /// Each public reader, not only `Checkpoint`, reads regular files only: a
+    /// device (/dev/zero) would be read until memory ran out, a pipe would
+    /// block. And the arguments a file could not give are refused as the file
+    /// would be: WordPiece's word and prefix limits, more threads than QGEMM's.
+    @Test func readersAndLimitsRefuseWhatAFileWould() throws {
+        let config = try TestModel.checkpoint.get().config
+        let fifo = FileManager.default.temporaryDirectory.appendingPathComponent("embed-fifo-\(UUID().uuidString)")
+        guard mkfifo(fifo.path, 0o644) == 0 else { Issue.record("mkfifo failed"); return }
+        defer { try? FileManager.default.removeItem(at: fifo) }
+        for url in [URL(fileURLWithPath: "/dev/zero"), fifo] {
+            for (what, load) in [("BertConfig", { _ = try BertConfig(contentsOf: url) }),
+                                 ("WordPieceTokenizer", { _ = try WordPieceTokenizer(contentsOf: url) }),
+                                 ("BertWeights", { _ = try BertWeights(contentsOf: url, config: config) })] as [(String, () throws -> Void)] {
+                do {
+                    try load()
+                    Issue.record("\(what) read \(url.path)")
+                } catch let e as QGEMMError {
+                    #expect(e.code == .file && e.message.contains("not a regular file"), "\(what), \(url.path): \(e)")
+                }
+            }
+        }
+        let vocabulary: [String: Int32] = ["[UNK]": 0, "[CLS]": 1, "[SEP]": 2, "[PAD]": 3, "a": 4, "##a": 5]
+        func tokenizer(maxCharactersPerWord: Int = 100, prefix: String = "##") throws {
+            _ = try WordPieceTokenizer(vocabulary: vocabulary, unknown: 0, classification: 1, separator: 2, padding: 3,
+                                       continuationPrefix: prefix, maxCharactersPerWord: maxCharactersPerWord)
+        }
+        try tokenizer(maxCharactersPerWord: 1000)
+        #expect(throws: QGEMMError(.invalidValue, "")) { try tokenizer(maxCharactersPerWord: 1001) }
+        #expect(throws: QGEMMError(.invalidValue, "")) { try tokenizer(maxCharactersPerWord: .max) }
+        #expect(throws: QGEMMError(.invalidValue, "")) { try tokenizer(prefix: String(repeating: "#", count: 17)) }
+        let encoder = try SentenceEncoder(checkpoint: try TestModel.checkpoint.get(), precision: .int8(.perRow))
+        #expect(throws: QGEMMError(.invalidValue, "")) { _ = try encoder.embed(["a", "b"], threads: 1025) }
+        #expect(throws: QGEMMError(.invalidValue, "")) { _ = try encoder.embed(["a"], threads: 0) }
+    }
+
     /// Finite weights whose values overflow Float on the way (the last
     /// LayerNorm scaled by 3e38) give an error, not NaN embeddings, in int8
     /// and in Float.

@@ -5,15 +5,18 @@ import QGEMM
 /// missing key, a value of the wrong type or out of range, or an architecture
 /// this encoder does not run is refused with a ``QGEMMError`` (`.file`) that
 /// names the file and the key.
+///
+/// Its values can only come from a checked file: a caller cannot set one
+/// out of range (no layers, zero heads) after the check.
 public struct BertConfig: Sendable, Equatable {
-    public var hiddenSize: Int
-    public var attentionHeads: Int
-    public var layers: Int
-    public var intermediateSize: Int
-    public var maxPositions: Int
-    public var vocabularySize: Int
-    public var typeVocabularySize: Int
-    public var layerNormEpsilon: Float
+    public private(set) var hiddenSize: Int
+    public private(set) var attentionHeads: Int
+    public private(set) var layers: Int
+    public private(set) var intermediateSize: Int
+    public private(set) var maxPositions: Int
+    public private(set) var vocabularySize: Int
+    public private(set) var typeVocabularySize: Int
+    public private(set) var layerNormEpsilon: Float
 
     /// Width of one attention head.
     public var headSize: Int { hiddenSize / attentionHeads }

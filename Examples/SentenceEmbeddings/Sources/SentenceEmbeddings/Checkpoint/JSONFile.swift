@@ -5,8 +5,12 @@ import QGEMM
 /// the bytes, the top-level object and whole numbers, with errors that name
 /// the file.
 enum JSONFile {
-    /// The file's bytes, or a ``QGEMMError`` (`.file`) naming it.
+    /// The file's bytes, or a ``QGEMMError`` (`.file`) naming it. Only a
+    /// regular file is read: a pipe would block for ever and a device (a link
+    /// to /dev/zero, say) would be read until memory runs out.
     static func read(_ url: URL) throws -> [UInt8] {
+        let type = (try? FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path))?[.type] as? FileAttributeType
+        if let type, type != .typeRegular { throw QGEMMError(.file, "\(url.path): not a regular file") }
         do { return [UInt8](try Data(contentsOf: url)) } catch {
             throw QGEMMError(.file, "\(url.path): cannot read: \(error.localizedDescription)")
         }

@@ -161,7 +161,8 @@ public final class SentenceEncoder: Sendable {
     /// ``embed(_:threads:profile:)`` with every Linear layer's input and
     /// output shown to `tap`.
     func embed(_ batch: TokenBatch, threads: Int, profile: inout EncoderProfile, tap: LinearTap?) throws -> [[Float]] {
-        guard threads >= 1 else { throw QGEMMError(.invalidValue, "threads must be ≥ 1, got \(threads)") }
+        // QGEMM's own limit, which also bounds the attention scratch checkWorkingSet counts.
+        guard (1...1024).contains(threads) else { throw QGEMMError(.invalidValue, "threads must be in 1...1024, got \(threads)") }
         for ids in batch.sequences {
             guard ids.count <= config.maxPositions else {
                 throw QGEMMError(.invalidShape, "a sequence of \(ids.count) tokens exceeds max_position_embeddings \(config.maxPositions)")
@@ -232,6 +233,9 @@ public final class SentenceEncoder: Sendable {
     private func embedChunks(_ sequences: ArraySlice<[Int32]>, threads: Int, profile: inout EncoderProfile,
                              tap: LinearTap?) throws -> [[Float]] {
         let chunkRows = Self.chunkRowsPerThread * min(threads, 1024)
+        // encode sets OpenBLAS's process-wide thread count; the caller gets its own back.
+        let blasThreads = BLAS.threads
+        defer { BLAS.threads = blasThreads }
         var buffers = Buffers()
         var embeddings: [[Float]] = []
         embeddings.reserveCapacity(sequences.count)

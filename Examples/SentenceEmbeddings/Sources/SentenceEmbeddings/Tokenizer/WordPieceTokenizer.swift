@@ -25,7 +25,13 @@ public struct WordPieceTokenizer: Sendable {
                 continuationPrefix: String = "##", maxCharactersPerWord: Int = 100, maxLength: Int = 512,
                 normalizer: NormalizerOptions = NormalizerOptions(), addedTokens: [(String, Int32)] = []) throws {
         guard maxLength >= 2 else { throw QGEMMError(.invalidValue, "maxLength must be ≥ 2 ([CLS] and [SEP]), got \(maxLength)") }
-        guard maxCharactersPerWord >= 1 else { throw QGEMMError(.invalidValue, "maxCharactersPerWord must be ≥ 1") }
+        // WordPiece's cost grows with the cube of a word's length: the limits tokenizer.json's reader keeps.
+        guard (1...1000).contains(maxCharactersPerWord) else {
+            throw QGEMMError(.invalidValue, "maxCharactersPerWord must be in 1...1000, got \(maxCharactersPerWord)")
+        }
+        guard continuationPrefix.count <= 16 else {
+            throw QGEMMError(.invalidValue, "continuationPrefix has \(continuationPrefix.count) characters, at most 16")
+        }
         self.vocabulary = vocabulary
         self.unknown = unknown
         self.classification = classification
