@@ -115,12 +115,12 @@ struct SafeTensorsTests {
         }
     }
 
-    /// Each kind of damage, applied to a valid static layer file, must be refused
-    /// with a QGEMMError (and never trap).
-    /// The loaders read regular files only: a device such as /dev/zero would
-    /// be read until memory ran out and a pipe would block for ever (a
-    /// damaged folder can link a layer file to either). Each is refused at
-    /// once with `.file`, as is a folder.
+    /// The loaders read regular files only, and say so: a device such as
+    /// /dev/zero, a pipe (a damaged folder can link a layer file to either)
+    /// or a folder is refused at once with `.file`, "not a regular file"
+    /// (Foundation's own refusal read "You don't have permission"). A file
+    /// larger than the memory this process may use is refused before anything
+    /// is allocated.
     @Test func pipesDevicesAndFoldersAreNotRead() throws {
         let fifo = FileManager.default.temporaryDirectory.appendingPathComponent("qgemm-fifo-\(UUID().uuidString)")
         guard mkfifo(fifo.path, 0o644) == 0 else { Issue.record("mkfifo failed"); return }
@@ -142,9 +142,34 @@ struct SafeTensorsTests {
             }
         }
         // A missing file is still a .file error naming it.
-        #expect(throws: QGEMMError(.file, "")) { _ = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: "/nonexistent/x.safetensors")) }
+        do {
+            _ = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: "/nonexistent/x.safetensors"))
+            Issue.record("a missing file was read")
+        } catch let e as QGEMMError {
+            #expect(e.code == .file && e.message.contains("/nonexistent/x.safetensors"), "\(e)")
+        }
+        // A sparse file one byte larger than the memory this process may use.
+        let memory = availableMemoryBytes()
+        guard memory < 1 << 40 else {
+            print("pipesDevicesAndFoldersAreNotRead: the size check skipped: no memory limit is known here")
+            return
+        }
+        let huge = FileManager.default.temporaryDirectory.appendingPathComponent("qgemm-huge-\(UUID().uuidString).safetensors")
+        guard FileManager.default.createFile(atPath: huge.path, contents: nil) else { Issue.record("cannot create \(huge.path)"); return }
+        defer { try? FileManager.default.removeItem(at: huge) }
+        let handle = try FileHandle(forWritingTo: huge)
+        try handle.truncate(atOffset: memory + 1)
+        try handle.close()
+        do {
+            _ = try SafeTensorsFile(contentsOf: huge)
+            Issue.record("a file larger than memory was read")
+        } catch let e as QGEMMError {
+            #expect(e.code == .file && e.message.contains("more than the \(memory) this process may use"), "\(e)")
+        }
     }
 
+    /// Each kind of damage, applied to a valid static layer file, must be refused
+    /// with a QGEMMError (and never trap).
     @Test func damagedFilesAreRefused() throws {
         let good = try Self.staticLayer().safeTensors().serialized()
         let (header, data) = try Self.parts(good)

@@ -5,11 +5,14 @@ import Glibc
 import Darwin
 #endif
 
-// The bytes of a file the loaders read. Only a regular file is read: a pipe
-// would block the caller for ever and a device such as /dev/zero (a damaged
-// folder may link a weight file to it) would be read until memory runs out.
-// The file is opened first and its type taken from the open descriptor, so a
-// file swapped between the check and the read is still the one checked.
+// The bytes of a file the loaders read. Only a regular file is read, and the
+// refusal of anything else says so: Foundation's Data(contentsOf:) refuses a
+// pipe or a device too, but as "You don't have permission", which sends the
+// user to the file's mode bits. The file is opened first (non-blocking, so a
+// pipe with no writer cannot stall the open) and its type taken from the open
+// descriptor, so a file swapped between the check and the read is still the
+// one checked. A size past the memory this process may use is refused before
+// anything is allocated (an array that cannot be allocated would trap).
 
 enum RegularFile {
     /// The whole of the regular file at `url`, or a ``QGEMMError`` (`.file`)
@@ -17,7 +20,7 @@ enum RegularFile {
     static func bytes(_ url: URL) throws(QGEMMError) -> [UInt8] {
         let path = url.path
         // Non-blocking, so that opening a pipe with no writer returns at once.
-        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
         guard fd >= 0 else { throw QGEMMError(.file, "cannot read \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var info = stat()
@@ -26,18 +29,32 @@ enum RegularFile {
             throw QGEMMError(.file, "cannot read \(path): not a regular file (a pipe, device or folder is not read)")
         }
         guard let size = Int(exactly: info.st_size), size >= 0 else { throw QGEMMError(.file, "cannot read \(path): size \(info.st_size)") }
+        let memory = availableMemoryBytes()
+        guard UInt64(size) <= memory else {
+            throw QGEMMError(.file, "cannot read \(path): it is \(size) bytes, more than the \(memory) this process may use")
+        }
         var bytes = [UInt8](repeating: 0, count: size)
+        // Reads of at most 1 GiB (Darwin's read refuses a count past Int32.max),
+        // retried when a signal interrupts them; -1 for an error (errno says which).
+        func readSome(into base: UnsafeMutableRawPointer, _ count: Int) -> Int {
+            while true {
+                let n = read(fd, base, Swift.min(count, 1 << 30))
+                if n >= 0 || errno != EINTR { return n }
+            }
+        }
+        func failure() -> QGEMMError { QGEMMError(.file, "cannot read \(path): \(String(cString: strerror(errno)))") }
         var done = 0
         while done < size {
-            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, size - done) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw QGEMMError(.file, "cannot read \(path): \(String(cString: strerror(errno)))")
-            }
+            let n = bytes.withUnsafeMutableBytes { readSome(into: $0.baseAddress! + done, size - done) }
+            if n < 0 { throw failure() }
             if n == 0 { break }
             done += n
         }
         guard done == size else { throw QGEMMError(.file, "cannot read \(path): it shrank from \(size) to \(done) bytes while read") }
+        var extra: UInt8 = 0
+        let more = readSome(into: &extra, 1)
+        if more < 0 { throw failure() }
+        guard more == 0 else { throw QGEMMError(.file, "cannot read \(path): it grew while read") }
         return bytes
     }
 }
