@@ -136,8 +136,9 @@ public struct NPYArray: Sendable, Equatable {
     /// Reads and parses a `.npy` file.
     ///
     /// - Throws: ``QGEMMError/Code/file`` when the file cannot be read, is not
-    ///   a regular file (a pipe or a device is not read), or is not a valid
-    ///   `.npy` file.
+    ///   a regular file (a pipe or a device is not read), is larger than the
+    ///   memory this process may use, changes size while read, or is not a
+    ///   valid `.npy` file.
     public init(contentsOf url: URL) throws {
         let bytes = try RegularFile.bytes(url)
         do { try self.init(parsing: bytes) } catch let e as QGEMMError {

@@ -19,12 +19,14 @@ enum RegularFile {
     /// that names it.
     static func bytes(_ url: URL) throws(QGEMMError) -> [UInt8] {
         let path = url.path
+        // The system's words for error `code`, taken right after the call that set it.
+        func failure(_ code: Int32) -> QGEMMError { QGEMMError(.file, "cannot read \(path): \(String(cString: strerror(code)))") }
         // Non-blocking, so that opening a pipe with no writer returns at once.
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
-        guard fd >= 0 else { throw QGEMMError(.file, "cannot read \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw failure(errno) }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0 else { throw QGEMMError(.file, "cannot read \(path): \(String(cString: strerror(errno)))") }
+        guard fstat(fd, &info) == 0 else { throw failure(errno) }
         guard info.st_mode & S_IFMT == S_IFREG else {
             throw QGEMMError(.file, "cannot read \(path): not a regular file (a pipe, device or folder is not read)")
         }
@@ -35,25 +37,25 @@ enum RegularFile {
         }
         var bytes = [UInt8](repeating: 0, count: size)
         // Reads of at most 1 GiB (Darwin's read refuses a count past Int32.max),
-        // retried when a signal interrupts them; -1 for an error (errno says which).
-        func readSome(into base: UnsafeMutableRawPointer, _ count: Int) -> Int {
+        // retried when a signal interrupts them: the bytes read, or the error.
+        func readSome(into base: UnsafeMutableRawPointer, _ count: Int) -> Result<Int, QGEMMError> {
             while true {
                 let n = read(fd, base, Swift.min(count, 1 << 30))
-                if n >= 0 || errno != EINTR { return n }
+                if n >= 0 { return .success(n) }
+                let code = errno
+                if code != EINTR { return .failure(failure(code)) }
             }
         }
-        func failure() -> QGEMMError { QGEMMError(.file, "cannot read \(path): \(String(cString: strerror(errno)))") }
         var done = 0
         while done < size {
-            let n = bytes.withUnsafeMutableBytes { readSome(into: $0.baseAddress! + done, size - done) }
-            if n < 0 { throw failure() }
+            let n = try bytes.withUnsafeMutableBytes { readSome(into: $0.baseAddress! + done, size - done) }.get()
             if n == 0 { break }
             done += n
         }
         guard done == size else { throw QGEMMError(.file, "cannot read \(path): it shrank from \(size) to \(done) bytes while read") }
+        // A file that reports a size but holds more (or one appended to while read) is refused, not cut short.
         var extra: UInt8 = 0
-        let more = readSome(into: &extra, 1)
-        if more < 0 { throw failure() }
+        let more = try readSome(into: &extra, 1).get()
         guard more == 0 else { throw QGEMMError(.file, "cannot read \(path): it grew while read") }
         return bytes
     }

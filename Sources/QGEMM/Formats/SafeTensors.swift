@@ -210,8 +210,9 @@ public struct SafeTensorsFile: Sendable, Equatable {
     /// Reads a file and parses and checks it as ``init(bytes:)`` does.
     ///
     /// - Throws: ``QGEMMError/Code/file`` when the file cannot be read, is
-    ///   not a regular file (a pipe or a device is not read), or is not a
-    ///   valid safetensors file.
+    ///   not a regular file (a pipe or a device is not read), is larger than
+    ///   the memory this process may use, changes size while read, or is not
+    ///   a valid safetensors file.
     public init(contentsOf url: URL) throws {
         try self.init(bytes: try RegularFile.bytes(url))
     }
