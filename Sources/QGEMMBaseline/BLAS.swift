@@ -42,8 +42,8 @@ public enum BLAS {
               Int32(exactly: lda) != nil, Int32(exactly: ldb) != nil, Int32(exactly: ldc) != nil else {
             throw QGEMMError(.invalidShape, "sgemm dimensions and strides must fit in Int32")
         }
-        try checkApart(c, cNeed, a, aNeed, "A")
-        try checkApart(c, cNeed, b, bNeed, "B")
+        try PackedWeights.checkApart(c, cNeed, a, aNeed, "A")
+        try PackedWeights.checkApart(c, cNeed, b, bNeed, "B")
         if k == 0 {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
             return
@@ -91,8 +91,8 @@ public enum BLAS {
         guard Int32(exactly: m) != nil, Int32(exactly: n) != nil, Int32(exactly: lda) != nil else {
             throw QGEMMError(.invalidShape, "sgemv dimensions and strides must fit in Int32")
         }
-        try checkApart(y, yLen, a, aNeed, "A")
-        try checkApart(y, yLen, x, xLen, "x")
+        try PackedWeights.checkApart(y, yLen, a, aNeed, "A")
+        try PackedWeights.checkApart(y, yLen, x, xLen, "x")
         if xLen == 0 {
             for i in 0..<yLen { y[i] = beta == 0 ? 0 : beta * y[i] }
             return
@@ -115,7 +115,6 @@ public enum BLAS {
     public static var configuration: String { openblas_get_config().map { String(cString: $0) } ?? "unknown" }
 
     /// The elements a stored matrix spans (0 when it is empty), after checking its stride and buffer.
-    @discardableResult
     private static func check(_ name: String, rows: Int, cols: Int, ld: Int, count: Int) throws -> Int {
         guard ld >= max(cols, 1) else {
             throw QGEMMError(.invalidStride, "\(name): leading dimension \(ld) is smaller than a row (\(cols))")
@@ -128,18 +127,5 @@ public enum BLAS {
             throw QGEMMError(.bufferTooSmall, "\(name) holds \(count) elements; \(rows)×\(cols) with stride \(ld) needs \(need)")
         }
         return need
-    }
-
-    /// `.aliasing` when the first `outCount` elements of `out` overlap the first `inCount` of `input`.
-    private static func checkApart(_ out: UnsafeMutableBufferPointer<Float>, _ outCount: Int, _ input: UnsafeBufferPointer<Float>,
-                                   _ inCount: Int, _ name: String) throws {
-        guard outCount > 0, inCount > 0, let o = out.baseAddress, let i = input.baseAddress else { return }
-        let (outBytes, o1) = outCount.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
-        let (inBytes, o2) = inCount.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
-        guard !o1, !o2 else { throw QGEMMError(.invalidShape, "a matrix spans more bytes than an address space holds") }
-        let os = UInt(bitPattern: o), start = UInt(bitPattern: i)
-        guard os + UInt(outBytes) <= start || start + UInt(inBytes) <= os else {
-            throw QGEMMError(.aliasing, "the output overlaps \(name); use separate buffers")
-        }
     }
 }

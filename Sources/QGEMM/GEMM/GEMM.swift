@@ -318,7 +318,7 @@ extension PackedWeights {
 
     /// `.aliasing` when the first `yCount` elements of `y` overlap the first
     /// `xCount` of `x` (named `what` in the message).
-    static func checkApart<X, Y>(_ y: UnsafeMutableBufferPointer<Y>, _ yCount: Int, _ x: UnsafeBufferPointer<X>,
+    package static func checkApart<X, Y>(_ y: UnsafeMutableBufferPointer<Y>, _ yCount: Int, _ x: UnsafeBufferPointer<X>,
                                  _ xCount: Int, _ what: String) throws(QGEMMError) {
         guard let yp = y.baseAddress, let xp = x.baseAddress, yCount > 0, xCount > 0 else { return }
         // A count past the address space can only come from a buffer that misstates its size.

@@ -478,11 +478,7 @@ public final class Int4Weights: Sendable {
         guard !o1, !o2, !o3 else { throw QGEMMError(.invalidShape, "\(rows) rows of K = \(k) or N = \(n) overflow Int") }
         guard x.count >= xCount else { throw QGEMMError(.bufferTooSmall, "x holds \(x.count) values, \(rows) rows × K = \(k) need \(xCount)") }
         guard y.count >= yCount else { throw QGEMMError(.bufferTooSmall, "y holds \(y.count) values, \(rows) rows × N = \(n) need \(yCount)") }
-        if rows > 0, let xBase = x.baseAddress, let yBase = y.baseAddress {
-            let xBytes = UnsafeRawPointer(xBase)..<UnsafeRawPointer(xBase + xCount)
-            let yBytes = UnsafeRawPointer(yBase)..<UnsafeRawPointer(yBase + yCount)
-            guard !xBytes.overlaps(yBytes) else { throw QGEMMError(.aliasing, "the output y overlaps the input x") }
-        }
+        try PackedWeights.checkApart(y, yCount, x, xCount, "the input x")
         let path = try Self.choose(kernel)
         let threadCount = try PackedWeights.checkThreads(threads)
         guard rows > 0, let xBase = x.baseAddress, let yBase = y.baseAddress else { return }

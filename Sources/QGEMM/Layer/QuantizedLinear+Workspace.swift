@@ -62,11 +62,7 @@ extension QuantizedLinear {
         guard !o1, !o2 else { throw QGEMMError(.invalidShape, "\(rows) rows of K = \(k) or N = \(n) overflow Int") }
         guard x.count >= xCount else { throw QGEMMError(.bufferTooSmall, "x holds \(x.count) values, \(rows) rows × K = \(k) need \(xCount)") }
         guard y.count >= yCount else { throw QGEMMError(.bufferTooSmall, "y holds \(y.count) values, \(rows) rows × N = \(n) need \(yCount)") }
-        if rows > 0, let xBase = x.baseAddress, let yBase = y.baseAddress {
-            let xBytes = UnsafeRawPointer(xBase)..<UnsafeRawPointer(xBase + xCount)
-            let yBytes = UnsafeRawPointer(yBase)..<UnsafeRawPointer(yBase + yCount)
-            guard !xBytes.overlaps(yBytes) else { throw QGEMMError(.aliasing, "the output y overlaps the input x") }
-        }
+        try PackedWeights.checkApart(y, yCount, x, xCount, "the input x")
         // Every mode checks the path and threads, at M = 0 too, before it reads a value (QGEMMError's order).
         switch weights {
         case .int8: _ = try KernelPath.choose(kernel)

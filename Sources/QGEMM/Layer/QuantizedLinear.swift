@@ -345,7 +345,7 @@ public final class QuantizedLinear: Sendable {
                 return try quantize(x, parameters: input)
             } catch let error as QGEMMError where error.code == .invalidValue {
                 // The first NaN, named by its row and column as the layer's calls name it.
-                guard k > 0, let i = x.firstIndex(where: \.isNaN) else { throw error }
+                guard let i = x.firstIndex(where: \.isNaN) else { throw error }
                 throw x.withUnsafeBufferPointer { QGEMMError.unquantizable($0.baseAddress!, at: Int64(i), k: k, ldx: k) }
             }
         }
