@@ -8,9 +8,7 @@ import QGEMM
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzGEMM(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
-    guard bytes.count >= 8 else { return 0 }
-    var r = ByteReader(bytes: bytes)
+    guard var r = ByteReader(data, size, minimum: 8) else { return 0 }
     let m = r.int(0...12), n = r.int(0...40), k = r.int(0...70)
     let ldxExtra = r.int(-2...5), ldyExtra = r.int(-2...5)
     let unsignedX = r.byte() % 2 == 0

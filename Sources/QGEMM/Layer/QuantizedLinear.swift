@@ -340,19 +340,11 @@ public final class QuantizedLinear: Sendable {
         case .static(let p, _, _), .staticInput(let p): input = p
         case .dynamic, .int4Weights: throw QGEMMError(.incompatibleParameters, "quantizeInput is for the static modes, not \(mode.name)")
         }
-        guard smoothing != nil else {
-            do {
-                return try quantize(x, parameters: input)
-            } catch let error as QGEMMError where error.code == .invalidValue {
-                // The first NaN, named by its row and column as the layer's calls name it.
-                guard let i = x.firstIndex(where: \.isNaN) else { throw error }
-                throw x.withUnsafeBufferPointer { QGEMMError.unquantizable($0.baseAddress!, at: Int64(i), k: k, ldx: k) }
-            }
-        }
         try X.checkElementType()
         guard X.quantizedType == input.type else {
             throw QGEMMError(.incompatibleParameters, "input parameters are \(input.type), the element type is \(X.self)")
         }
+        // The layer's own quantization, with smoothing or without: the same bits and refusals as a call.
         var out = [X](repeating: 0, count: x.count)
         try x.withUnsafeBufferPointer { xb in try out.withUnsafeMutableBytes { try quantizeInput(xb, parameters: input, into: $0) } }
         return out
