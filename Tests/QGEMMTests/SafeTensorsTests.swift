@@ -303,6 +303,87 @@ struct SafeTensorsTests {
         #expect(half.float32Values == nil && file.tensors["a"]?.float16Values == nil)
     }
 
+    /// The file readers read a header and then each tensor (or the array's
+    /// data) by byte range, and the writers write the tensors' own bytes, so no
+    /// file is held whole in memory. On disk each gives what the byte form
+    /// gives: the same file, or the same refusal, for good files, the fuzz
+    /// regressions and damaged ones.
+    @Test func filesOnDiskReadAndWriteAsTheirBytesDo() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qgemm-parts-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("file")
+
+        let tensors = SafeTensorsFile(tensors: [
+            "a": try .init(dtype: .int64, shape: [2], bytes: Array(0..<16)),
+            "b": try .init(dtype: .float16, shape: [3, 1], bytes: Array(0..<6)),
+            "c": try .init(dtype: .uint8, shape: [0], bytes: []),
+            "d": try .init(int8: (0..<300).map { Int8(truncatingIfNeeded: $0 * 7) }, shape: [3, 100]),
+        ], metadata: ["k": "v"])
+        try tensors.write(to: url)
+        #expect([UInt8](try Data(contentsOf: url)) == (try tensors.serialized()))
+        #expect(try SafeTensorsFile(contentsOf: url) == tensors)
+        let array = try NPYArray(float32: (0..<50).map { Float($0) * 0.25 }, shape: [5, 10])
+        try array.write(to: url)
+        #expect([UInt8](try Data(contentsOf: url)) == array.fileBytes())
+        #expect(try NPYArray(contentsOf: url).bytes == array.bytes)
+
+        // The same outcome from the bytes and from a file holding them.
+        func outcome<T: Equatable>(_ load: () throws -> T) -> Result<T, QGEMMError> {
+            do { return .success(try load()) } catch let e as QGEMMError { return .failure(e) } catch {
+                Issue.record("not a QGEMMError: \(error)")
+                return .failure(QGEMMError(.file, "\(error)"))
+            }
+        }
+        func check(_ bytes: [UInt8], _ what: String) throws {
+            try Data(bytes).write(to: url)
+            switch (outcome { try SafeTensorsFile(bytes: bytes) }, outcome { try SafeTensorsFile(contentsOf: url) }) {
+            case let (.success(a), .success(b)): #expect(a == b, "\(what)")
+            case let (.failure(a), .failure(b)): #expect(a.code == b.code && a.message == b.message, "\(what): \(a) / \(b)")
+            case let (a, b): Issue.record("\(what): safetensors bytes \(a), file \(b)")
+            }
+            switch (outcome { try NPYArray(parsing: bytes).bytes }, outcome { try NPYArray(contentsOf: url).bytes }) {
+            case let (.success(a), .success(b)): #expect(a == b, "\(what)")
+            case let (.failure(a), .failure(b)): #expect(a.code == b.code && "\(url.path): \(a.message)" == b.message, "\(what): \(a) / \(b)")
+            case let (a, b): Issue.record("\(what): npy bytes \(a), file \(b)")
+            }
+        }
+        let good = try Self.staticLayer().safeTensors().serialized(), npy = array.fileBytes()
+        var inputs: [(String, [UInt8])] = [("a layer", good), ("an array", npy), ("empty", [])]
+        for cut in [1, 5, 8, 9, 100, good.count - 1] { inputs.append(("the layer's first \(cut) bytes", Array(good.prefix(cut)))) }
+        for cut in [6, 10, 11, 12, 64, npy.count - 1] { inputs.append(("the array's first \(cut) bytes", Array(npy.prefix(cut)))) }
+        inputs.append(("a byte after the layer", good + [0]))
+        inputs.append(("a byte after the array", npy + [0]))
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        for target in ["safetensors", "npy"] {
+            let folder = root.appendingPathComponent("Fuzz/Regressions/\(target)")
+            for file in ((try? FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)) ?? []).sorted(by: { $0.path < $1.path }) {
+                inputs.append((file.lastPathComponent, [UInt8](try Data(contentsOf: file))))
+            }
+        }
+        #expect(inputs.count > 17, "no fuzz regressions found in \(root.path)/Fuzz/Regressions")
+        for (what, bytes) in inputs { try check(bytes, what) }
+
+        // A write that cannot happen is a .file error naming the path.
+        for target in [dir, dir.appendingPathComponent("missing/file")] {
+            do {
+                try tensors.write(to: target)
+                Issue.record("wrote \(target.path)")
+            } catch let e as QGEMMError {
+                #expect(e.code == .file && e.message.hasPrefix("cannot write \(target.path):"), "\(e)")
+            }
+        }
+        #if os(Linux)
+        // A file that reports 0 bytes but holds more is refused as that, not as a short safetensors file.
+        do {
+            _ = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: "/proc/self/status"))
+            Issue.record("read /proc/self/status")
+        } catch let e as QGEMMError {
+            #expect(e.code == .file && e.message.hasSuffix("it grew while read"), "\(e)")
+        }
+        #endif
+    }
+
     /// Every input a fuzz target once failed on (Fuzz/Regressions/<target>/)
     /// is now refused with a QGEMMError or loads and runs: never a trap.
     @Test func fuzzRegressionsAreRefusedOrLoad() throws {

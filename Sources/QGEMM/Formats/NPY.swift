@@ -133,34 +133,49 @@ public struct NPYArray: Sendable, Equatable {
 
     // MARK: Reading
 
-    /// Reads and parses a `.npy` file.
+    /// Reads and parses a `.npy` file. Only the header and then the data
+    /// are read, so the file is never held whole beside the array.
     ///
     /// - Throws: ``QGEMMError/Code/file`` when the file cannot be read, is not
     ///   a regular file (a pipe or a device is not read), is larger than the
     ///   memory this process may use, changes size while read, or is not a
     ///   valid `.npy` file.
     public init(contentsOf url: URL) throws {
-        let bytes = try RegularFile.bytes(url)
-        do { try self.init(parsing: bytes) } catch let e as QGEMMError {
+        let file = try RegularFile(reading: url)
+        do {
+            try self.init(fileBytes: file.size) { range throws(QGEMMError) in try file.read(range) }
+        } catch let e as QGEMMError {
+            // A file that changed while read is reported as that, not as the damage it seemed to have.
+            try file.checkUnchanged()
             throw QGEMMError(e.code, "\(url.path): \(e.message)")
         }
+        try file.checkUnchanged()
     }
 
     /// Parses the bytes of a `.npy` file.
     public init(parsing file: [UInt8]) throws {
+        try self.init(fileBytes: file.count) { Array(file[$0]) }
+    }
+
+    /// Parses a file of `fileBytes` bytes whose byte ranges `read` gives: the
+    /// prefix, the header, then, once both have been checked, the data (kept
+    /// as the array's, not copied again).
+    private init(fileBytes: Int, read: (Range<Int>) throws -> [UInt8]) throws {
         func fail(_ why: String) -> QGEMMError { QGEMMError(.file, "not a valid .npy file: \(why)") }
         let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59] // \x93NUMPY
-        guard file.count >= 10, Array(file[0..<6]) == magic else { throw fail("missing the \\x93NUMPY magic") }
-        let major = file[6], minor = file[7]
+        // The magic, the version and the longest header length field.
+        let prefix = fileBytes >= 10 ? try read(0..<min(fileBytes, 12)) : []
+        guard fileBytes >= 10, Array(prefix[0..<6]) == magic else { throw fail("missing the \\x93NUMPY magic") }
+        let major = prefix[6], minor = prefix[7]
         let headerStart: Int, headerLength: Int
         switch major {
         case 1:
             headerStart = 10
-            headerLength = Int(file[8]) | Int(file[9]) << 8
+            headerLength = Int(prefix[8]) | Int(prefix[9]) << 8
         case 2, 3:
-            guard file.count >= 12 else { throw fail("file ends inside the header length") }
+            guard fileBytes >= 12 else { throw fail("file ends inside the header length") }
             headerStart = 12
-            headerLength = Int(file[8]) | Int(file[9]) << 8 | Int(file[10]) << 16 | Int(file[11]) << 24
+            headerLength = Int(prefix[8]) | Int(prefix[9]) << 8 | Int(prefix[10]) << 16 | Int(prefix[11]) << 24
         default:
             throw fail("format version \(major).\(minor) is not supported (1.0, 2.0, 3.0 are)")
         }
@@ -168,10 +183,10 @@ public struct NPYArray: Sendable, Equatable {
         guard headerLength <= Self.maxHeaderBytes else {
             throw fail("header of \(headerLength) bytes exceeds the limit of \(Self.maxHeaderBytes)")
         }
-        guard file.count - headerStart >= headerLength else {
-            throw fail("file is truncated: the header needs \(headerLength) bytes, \(file.count - headerStart) remain")
+        guard fileBytes - headerStart >= headerLength else {
+            throw fail("file is truncated: the header needs \(headerLength) bytes, \(fileBytes - headerStart) remain")
         }
-        let headerBytes = file[headerStart..<(headerStart + headerLength)]
+        let headerBytes = try read(headerStart..<(headerStart + headerLength))
         guard let header = String(bytes: headerBytes, encoding: major == 3 ? .utf8 : .ascii) else {
             throw fail("header is not \(major == 3 ? "UTF-8" : "ASCII") text")
         }
@@ -183,7 +198,7 @@ public struct NPYArray: Sendable, Equatable {
         let dtype = try Self.dtype(from: descr)
         let byteCount = try Self.checkedCount(shape, itemSize: dtype.itemSize)
         let dataStart = headerStart + headerLength
-        let available = file.count - dataStart
+        let available = fileBytes - dataStart
         guard available >= byteCount else {
             throw fail("file is truncated: shape \(shape) of \(dtype.rawValue) needs \(byteCount) data bytes, \(available) present")
         }
@@ -192,7 +207,7 @@ public struct NPYArray: Sendable, Equatable {
         }
         self.dtype = dtype
         self.shape = shape
-        self.bytes = Array(file[dataStart..<(dataStart + byteCount)])
+        self.bytes = try read(dataStart..<(dataStart + byteCount))
     }
 
     private static func dtype(from descr: String) throws -> DType {
@@ -322,6 +337,12 @@ public struct NPYArray: Sendable, Equatable {
 
     /// The bytes of a `.npy` file holding this array.
     public func fileBytes() -> [UInt8] {
+        headerBytes() + bytes
+    }
+
+    /// The magic, version, header length and header, padded so that the data
+    /// starts on a multiple of 64 bytes.
+    private func headerBytes() -> [UInt8] {
         let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
         var header = "{'descr': '\(dtype.descr)', 'fortran_order': False, 'shape': \(shapeText), }"
         let v2 = header.utf8.count + 12 > 65_535
@@ -333,15 +354,15 @@ public struct NPYArray: Sendable, Equatable {
         out += v2 ? [UInt8(len & 0xFF), UInt8(len >> 8 & 0xFF), UInt8(len >> 16 & 0xFF), UInt8(len >> 24 & 0xFF)]
                   : [UInt8(len & 0xFF), UInt8(len >> 8)]
         out += Array(header.utf8)
-        out += bytes
         return out
     }
 
-    /// Writes the array as a `.npy` file.
+    /// Writes the array as a `.npy` file: the header, then the data straight
+    /// from ``bytes``.
+    ///
+    /// - Throws: ``QGEMMError/Code/file`` when the file cannot be written.
     public func write(to url: URL) throws {
-        do { try Data(fileBytes()).write(to: url) } catch {
-            throw QGEMMError(.file, "cannot write \(url.path): \(error.localizedDescription)")
-        }
+        try RegularFile.save([headerBytes(), bytes], to: url)
     }
 }
 

@@ -5,58 +5,130 @@ import Glibc
 import Darwin
 #endif
 
-// The bytes of a file the loaders read. Only a regular file is read, and the
-// refusal of anything else says so: Foundation's Data(contentsOf:) refuses a
-// pipe or a device too, but as "You don't have permission", which sends the
-// user to the file's mode bits. The file is opened first (non-blocking, so a
-// pipe with no writer cannot stall the open) and its type taken from the open
-// descriptor, so a file swapped between the check and the read is still the
-// one checked. A size past the memory this process may use is refused before
-// anything is allocated (an array that cannot be allocated would trap).
+// The files the loaders read and the safetensors writer writes. Only a regular
+// file is read, and the refusal of anything else says so: Foundation's
+// Data(contentsOf:) refuses a pipe or a device too, but as "You don't have
+// permission", which sends the user to the file's mode bits. The file is
+// opened first (non-blocking, so a pipe with no writer cannot stall the open)
+// and its type taken from the open descriptor, so a file swapped between the
+// check and the read is still the one checked. A size past the memory this
+// process may use is refused before anything is allocated (an array that
+// cannot be allocated would trap). Reads go by byte range, so a reader that
+// keeps only parts of a file (the safetensors reader keeps the tensors, not
+// the file) never holds the file twice.
 
-enum RegularFile {
-    /// The whole of the regular file at `url`, or a ``QGEMMError`` (`.file`)
-    /// that names it.
-    static func bytes(_ url: URL) throws(QGEMMError) -> [UInt8] {
+/// An open regular file of a size fixed when it was opened.
+final class RegularFile {
+    let path: String
+    /// The size when opened; ``checkUnchanged()`` says whether it still is.
+    let size: Int
+    private let fd: Int32
+
+    /// Opens the regular file at `url` for reading, or throws a ``QGEMMError``
+    /// (`.file`) that names it.
+    init(reading url: URL) throws(QGEMMError) {
         let path = url.path
-        // The system's words for error `code`, taken right after the call that set it.
-        func failure(_ code: Int32) -> QGEMMError { QGEMMError(.file, "cannot read \(path): \(String(cString: strerror(code)))") }
         // Non-blocking, so that opening a pipe with no writer returns at once.
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
-        guard fd >= 0 else { throw failure(errno) }
-        defer { close(fd) }
+        guard fd >= 0 else { throw Self.failure(path, "cannot read", errno) }
         var info = stat()
-        guard fstat(fd, &info) == 0 else { throw failure(errno) }
+        guard fstat(fd, &info) == 0 else {
+            let code = errno
+            close(fd)
+            throw Self.failure(path, "cannot read", code)
+        }
         guard info.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
             throw QGEMMError(.file, "cannot read \(path): not a regular file (a pipe, device or folder is not read)")
         }
-        guard let size = Int(exactly: info.st_size), size >= 0 else { throw QGEMMError(.file, "cannot read \(path): size \(info.st_size)") }
+        guard let size = Int(exactly: info.st_size), size >= 0 else {
+            close(fd)
+            throw QGEMMError(.file, "cannot read \(path): size \(info.st_size)")
+        }
         let memory = availableMemoryBytes()
         guard UInt64(size) <= memory else {
+            close(fd)
             throw QGEMMError(.file, "cannot read \(path): it is \(size) bytes, more than the \(memory) this process may use")
         }
-        var bytes = [UInt8](repeating: 0, count: size)
-        // Reads of at most 1 GiB (Darwin's read refuses a count past Int32.max),
-        // retried when a signal interrupts them: the bytes read, or the error.
-        func readSome(into base: UnsafeMutableRawPointer, _ count: Int) -> Result<Int, QGEMMError> {
-            while true {
-                let n = read(fd, base, Swift.min(count, 1 << 30))
-                if n >= 0 { return .success(n) }
-                let code = errno
-                if code != EINTR { return .failure(failure(code)) }
-            }
+        self.path = path
+        self.size = size
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    /// The whole of the regular file at `url`.
+    static func bytes(_ url: URL) throws(QGEMMError) -> [UInt8] {
+        let file = try RegularFile(reading: url)
+        let bytes = try file.read(0..<file.size)
+        try file.checkUnchanged()
+        return bytes
+    }
+
+    /// The bytes of `range`, which lies inside ``size``; a file that has
+    /// shrunk since it was opened is refused.
+    func read(_ range: Range<Int>) throws(QGEMMError) -> [UInt8] {
+        guard range.lowerBound >= 0, range.upperBound <= size else {
+            throw QGEMMError(.file, "cannot read \(path): bytes \(range) are past its \(size)")
         }
+        var bytes = [UInt8](repeating: 0, count: range.count)
         var done = 0
-        while done < size {
-            let n = try bytes.withUnsafeMutableBytes { readSome(into: $0.baseAddress! + done, size - done) }.get()
+        while done < range.count {
+            let n = try bytes.withUnsafeMutableBytes { readSome(into: $0.baseAddress! + done, range.count - done, at: range.lowerBound + done) }.get()
             if n == 0 { break }
             done += n
         }
-        guard done == size else { throw QGEMMError(.file, "cannot read \(path): it shrank from \(size) to \(done) bytes while read") }
-        // A file that reports a size but holds more (or one appended to while read) is refused, not cut short.
-        var extra: UInt8 = 0
-        let more = try readSome(into: &extra, 1).get()
-        guard more == 0 else { throw QGEMMError(.file, "cannot read \(path): it grew while read") }
+        guard done == range.count else {
+            throw QGEMMError(.file, "cannot read \(path): it shrank from \(size) to \(range.lowerBound + done) bytes while read")
+        }
         return bytes
+    }
+
+    /// Refuses a file that is no longer ``size`` bytes long: one appended to
+    /// while read, or one that reports a size but holds more.
+    func checkUnchanged() throws(QGEMMError) {
+        var extra: UInt8 = 0
+        let more = try readSome(into: &extra, 1, at: size).get()
+        guard more == 0 else { throw QGEMMError(.file, "cannot read \(path): it grew while read") }
+    }
+
+    /// One read of at most 1 GiB (Darwin's read refuses a count past
+    /// Int32.max) at `offset`, retried when a signal interrupts it: the bytes
+    /// read, or the error.
+    private func readSome(into base: UnsafeMutableRawPointer, _ count: Int, at offset: Int) -> Result<Int, QGEMMError> {
+        while true {
+            let n = pread(fd, base, Swift.min(count, 1 << 30), off_t(offset))
+            if n >= 0 { return .success(n) }
+            let code = errno
+            if code != EINTR { return .failure(Self.failure(path, "cannot read", code)) }
+        }
+    }
+
+    /// Writes `parts` one after another to the file at `url` (created, or
+    /// emptied first), straight from the caller's buffers: nothing is joined
+    /// into one buffer first.
+    static func save(_ parts: [[UInt8]], to url: URL) throws(QGEMMError) {
+        let path = url.path
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0o666)
+        guard fd >= 0 else { throw failure(path, "cannot write", errno) }
+        defer { close(fd) }
+        for part in parts {
+            var done = 0
+            while done < part.count {
+                let n = part.withUnsafeBytes { write(fd, $0.baseAddress! + done, Swift.min(part.count - done, 1 << 30)) }
+                if n < 0 {
+                    let code = errno
+                    if code == EINTR { continue }
+                    throw failure(path, "cannot write", code)
+                }
+                guard n > 0 else { throw QGEMMError(.file, "cannot write \(path): the system wrote nothing") }
+                done += n
+            }
+        }
+    }
+
+    /// The system's words for error `code`, taken right after the call that set it.
+    private static func failure(_ path: String, _ what: String, _ code: Int32) -> QGEMMError {
+        QGEMMError(.file, "\(what) \(path): \(String(cString: strerror(code)))")
     }
 }

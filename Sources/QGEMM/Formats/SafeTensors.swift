@@ -138,19 +138,48 @@ public struct SafeTensorsFile: Sendable, Equatable {
     ///
     /// - Throws: ``QGEMMError/Code/file`` naming the first problem.
     public init(bytes: [UInt8]) throws {
+        try self.init(fileBytes: bytes.count) { Array(bytes[$0]) }
+    }
+
+    /// Reads a file and parses and checks it as ``init(bytes:)`` does. Only
+    /// the header and then each tensor's bytes are read, so the file is never
+    /// held whole beside its tensors.
+    ///
+    /// - Throws: ``QGEMMError/Code/file`` when the file cannot be read, is
+    ///   not a regular file (a pipe or a device is not read), is larger than
+    ///   the memory this process may use, changes size while read, or is not
+    ///   a valid safetensors file.
+    public init(contentsOf url: URL) throws {
+        let file = try RegularFile(reading: url)
+        do {
+            try self.init(fileBytes: file.size) { range throws(QGEMMError) in try file.read(range) }
+        } catch {
+            // A file that changed while read is reported as that, not as the damage it seemed to have.
+            try file.checkUnchanged()
+            throw error
+        }
+        try file.checkUnchanged()
+    }
+
+    /// Parses and checks a file of `fileBytes` bytes whose byte ranges `read`
+    /// gives: the header first, then, once all of it has been checked, each
+    /// tensor's bytes (kept as the tensor's, not copied again).
+    private init(fileBytes: Int, read: (Range<Int>) throws -> [UInt8]) throws {
         func fail(_ why: String) -> QGEMMError { QGEMMError(.file, "not a valid safetensors file: \(why)") }
-        guard bytes.count >= 8 else { throw fail("\(bytes.count) bytes, shorter than the 8-byte header length") }
+        guard fileBytes >= 8 else { throw fail("\(fileBytes) bytes, shorter than the 8-byte header length") }
+        let lengthField = try read(0..<8)
         var length: UInt64 = 0
-        for i in 0..<8 { length |= UInt64(bytes[i]) << (8 * UInt64(i)) }
+        for i in 0..<8 { length |= UInt64(lengthField[i]) << (8 * UInt64(i)) }
         guard length <= UInt64(Self.maxHeaderBytes) else { throw fail("header length \(length) exceeds \(Self.maxHeaderBytes)") }
-        guard length >= 2, Int(length) <= bytes.count - 8 else {
-            throw fail("header length \(length) does not fit the file's \(bytes.count - 8) bytes after it")
+        guard length >= 2, Int(length) <= fileBytes - 8 else {
+            throw fail("header length \(length) does not fit the file's \(fileBytes - 8) bytes after it")
         }
         let headerEnd = 8 + Int(length)
-        guard bytes[8] == UInt8(ascii: "{") else { throw fail("the header does not start with '{'") }
+        let headerBytes = try read(8..<headerEnd)
+        guard headerBytes[0] == UInt8(ascii: "{") else { throw fail("the header does not start with '{'") }
         let json: Any
         do {
-            json = try JSONSerialization.jsonObject(with: Data(bytes[8..<headerEnd]), options: [])
+            json = try JSONSerialization.jsonObject(with: Data(headerBytes), options: [])
         } catch {
             throw fail("the header is not JSON")
         }
@@ -189,7 +218,7 @@ public struct SafeTensorsFile: Sendable, Equatable {
             ranges.append((name, begin, end, dtype, shape))
         }
         // The byte ranges must tile the data exactly.
-        let data = bytes.count - headerEnd
+        let data = fileBytes - headerEnd
         var next = 0
         for r in ranges.sorted(by: { ($0.begin, $0.end) < ($1.begin, $1.end) }) {
             guard r.begin == next else {
@@ -202,20 +231,11 @@ public struct SafeTensorsFile: Sendable, Equatable {
         }
         var tensors: [String: Tensor] = [:]
         for r in ranges {
-            tensors[r.name] = try Tensor(dtype: r.dtype, shape: r.shape, bytes: Array(bytes[(headerEnd + r.begin)..<(headerEnd + r.end)]))
+            tensors[r.name] = try Tensor(dtype: r.dtype, shape: r.shape, bytes: try read((headerEnd + r.begin)..<(headerEnd + r.end)))
         }
         self.init(tensors: tensors, metadata: metadata)
     }
 
-    /// Reads a file and parses and checks it as ``init(bytes:)`` does.
-    ///
-    /// - Throws: ``QGEMMError/Code/file`` when the file cannot be read, is
-    ///   not a regular file (a pipe or a device is not read), is larger than
-    ///   the memory this process may use, changes size while read, or is not
-    ///   a valid safetensors file.
-    public init(contentsOf url: URL) throws {
-        try self.init(bytes: try RegularFile.bytes(url))
-    }
 
     /// An integer JSON number, exactly (JSONSerialization gives NSNumber; a
     /// fraction or a value past Int is not one).
@@ -233,6 +253,25 @@ public struct SafeTensorsFile: Sendable, Equatable {
     /// The file's bytes: tensors in name order, the header padded with spaces
     /// to a multiple of 8 bytes (as the reference writer does).
     public func serialized() throws -> [UInt8] {
+        let parts = try parts()
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(parts.reduce(0) { $0 + $1.count })
+        for part in parts { bytes += part }
+        return bytes
+    }
+
+    /// Writes ``serialized()`` to `url`, the header and then each tensor
+    /// straight from its own bytes, so the file is never built whole in
+    /// memory beside the tensors.
+    ///
+    /// - Throws: ``QGEMMError/Code/file`` when the file cannot be written.
+    public func write(to url: URL) throws {
+        try RegularFile.save(try parts(), to: url)
+    }
+
+    /// The file in pieces: the header length and header, then the tensors'
+    /// own bytes in name order (not copied).
+    private func parts() throws -> [[UInt8]] {
         var header: [String: Any] = [:]
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var offset = 0
@@ -243,18 +282,6 @@ public struct SafeTensorsFile: Sendable, Equatable {
         }
         var json = [UInt8](try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys]))
         while json.count % 8 != 0 { json.append(UInt8(ascii: " ")) }
-        var out = withUnsafeBytes(of: UInt64(json.count).littleEndian, Array.init) + json
-        out.reserveCapacity(out.count + offset)
-        for (_, t) in sorted { out += t.bytes }
-        return out
-    }
-
-    /// Writes ``serialized()`` to `url`.
-    ///
-    /// - Throws: ``QGEMMError/Code/file`` when the file cannot be written.
-    public func write(to url: URL) throws {
-        do { try Data(try serialized()).write(to: url) } catch let e as QGEMMError { throw e } catch {
-            throw QGEMMError(.file, "cannot write \(url.path): \(error.localizedDescription)")
-        }
+        return [withUnsafeBytes(of: UInt64(json.count).littleEndian, Array.init) + json] + sorted.map(\.value.bytes)
     }
 }
