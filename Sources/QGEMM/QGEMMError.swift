@@ -103,3 +103,12 @@ extension QGEMMError.Code {
         }
     }
 }
+
+extension QGEMMError {
+    /// The same error with the place it arose in ("input row [3]", a file's
+    /// path) put before its message, as every message that names a place
+    /// reads: "place: message".
+    func placed(_ place: String) -> QGEMMError {
+        QGEMMError(code, "\(place): \(message)")
+    }
+}

@@ -147,7 +147,7 @@ public struct NPYArray: Sendable, Equatable {
         } catch let e as QGEMMError {
             // A file that changed while read is reported as that, not as the damage it seemed to have.
             try file.checkUnchanged()
-            throw QGEMMError(e.code, "\(url.path): \(e.message)")
+            throw e.placed(url.path)
         }
         try file.checkUnchanged()
     }

@@ -129,8 +129,7 @@ public struct ActivationProduct: Sendable {
             try PackedWeights.checkApart(y, yNeed, a, aNeed, "A")
             try PackedWeights.checkApart(y, yNeed, b, bNeed, "B")
         }
-        let path = try KernelPath.choose(kernel)
-        let nThreads = try PackedWeights.checkThreads(threads)
+        let (path, nThreads) = try PackedWeights.checkPathAndThreads(kernel, threads)
         guard m > 0, let aBase = a.baseAddress, let bBase = b.baseAddress, let yBase = y.baseAddress else { return }
 
         try quantizeA(aBase, m: m, k: k, lda: lda, threads: nThreads)
@@ -266,7 +265,7 @@ public struct ActivationProduct: Sendable {
             do {
                 _ = try QuantizationParameters.symmetricWeights(absMax: absMax)
             } catch let error as QGEMMError {
-                throw QGEMMError(error.code, "B channel [\(c)]: \(error.message)")
+                throw error.placed("B channel [\(c)]")
             }
             throw QGEMMError(.invalidScale, "B channel [\(c)]: absMax \(absMax) has no usable scale")
         }

@@ -40,8 +40,7 @@ extension PackedWeights {
         kernel: KernelPath? = nil, threads: Int? = nil
     ) throws {
         var args = try frontEnd(x: x, rows: rows, rowStride: rowStride, y: y, outputRowStride: outputRowStride)
-        let path = try KernelPath.choose(kernel)
-        let nThreads = try Self.checkThreads(threads)
+        let (path, nThreads) = try Self.checkPathAndThreads(kernel, threads)
         let xParams = try effectiveInput(input, type: X.quantizedType)
         let s = storage
         args.x_scale = xParams.scale
@@ -102,8 +101,7 @@ extension PackedWeights {
     ) throws {
         var args = try frontEnd(x: x, rows: rows, rowStride: rowStride, y: y, outputRowStride: outputRowStride,
                                 rowScales: rowScales, rowZeroPoints: rowZeroPoints)
-        let path = try KernelPath.choose(kernel)
-        let nThreads = try Self.checkThreads(threads)
+        let (path, nThreads) = try Self.checkPathAndThreads(kernel, threads)
         if hasNonzeroInt32Bias {
             throw QGEMMError(.incompatibleParameters,
                              "an int32 bias has scale S_X·S_W and cannot be used with per-row dynamic scales; give the bias as Float")
@@ -259,6 +257,15 @@ extension PackedWeights {
     /// before it ran). Per thread: read it right after the call, with no
     /// suspension point in between.
     public static var threadsUsedByLastCall: Int { Int(qg_threads_of_last_call()) }
+
+    /// The kernel path and thread count of a call, checked in the library's
+    /// order (``QGEMMError``): the path, then the thread count. `int4`: the
+    /// path must have 4-bit tiles (``Int4Weights``).
+    static func checkPathAndThreads(_ kernel: KernelPath?, _ threads: Int?,
+                                    int4: Bool = false) throws(QGEMMError) -> (path: KernelPath, threads: Int32) {
+        let path = int4 ? try Int4Weights.choose(kernel) : try KernelPath.choose(kernel)
+        return (path, try checkThreads(threads))
+    }
 
     static func checkThreads(_ threads: Int?) throws(QGEMMError) -> Int32 {
         guard let threads else { return 0 }

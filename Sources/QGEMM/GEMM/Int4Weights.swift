@@ -479,8 +479,7 @@ public final class Int4Weights: Sendable {
         guard x.count >= xCount else { throw QGEMMError(.bufferTooSmall, "x holds \(x.count) values, \(rows) rows × K = \(k) need \(xCount)") }
         guard y.count >= yCount else { throw QGEMMError(.bufferTooSmall, "y holds \(y.count) values, \(rows) rows × N = \(n) need \(yCount)") }
         try PackedWeights.checkApart(y, yCount, x, xCount, "the input x")
-        let path = try Self.choose(kernel)
-        let threadCount = try PackedWeights.checkThreads(threads)
+        let (path, threadCount) = try PackedWeights.checkPathAndThreads(kernel, threads, int4: true)
         guard rows > 0, let xBase = x.baseAddress, let yBase = y.baseAddress else { return }
         // With smoothing, the rows quantized are X·diag(1/s).
         let rowsIn = UnsafePointer(xBase)

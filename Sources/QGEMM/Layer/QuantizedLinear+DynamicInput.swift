@@ -81,8 +81,7 @@ extension QuantizedLinear {
         guard y.count >= count else {
             throw QGEMMError(.bufferTooSmall, "y holds \(y.count) values, \(input.rows) rows × N = \(outputChannels) need \(count)")
         }
-        _ = try KernelPath.choose(kernel)
-        _ = try PackedWeights.checkThreads(threads)
+        _ = try PackedWeights.checkPathAndThreads(kernel, threads)
         guard case .dynamic(let granularity) = mode, case .int8(let packed) = weights else {
             throw QGEMMError(.incompatibleParameters, "a DynamicInput is multiplied by a dynamic-mode layer, not \(mode.name)")
         }

@@ -275,7 +275,7 @@ public final class QuantizedLinear: Sendable {
         do {
             return try QuantizationParameters(observedMin: lo, observedMax: hi, type: .uint8)
         } catch let error as QGEMMError {
-            throw QGEMMError(error.code, "\(place): \(error.message)")
+            throw error.placed(place)
         } catch {
             preconditionFailure("QuantizationParameters throws QGEMMError only")
         }
@@ -314,8 +314,7 @@ public final class QuantizedLinear: Sendable {
     ) throws -> [Y] {
         // The library's order (QGEMMError): the shape, the path and threads, then the mode.
         try PackedWeights.checkExactCount(x.count, rows: rows, k: inputChannels, n: outputChannels)
-        _ = try KernelPath.choose(kernel)
-        _ = try PackedWeights.checkThreads(threads)
+        _ = try PackedWeights.checkPathAndThreads(kernel, threads)
         guard case .static = mode, let packed else {
             throw QGEMMError(.incompatibleParameters, "forward(_:rows:) is for static mode; call the layer with Float input in \(mode.name) mode")
         }
