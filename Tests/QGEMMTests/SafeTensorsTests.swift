@@ -326,7 +326,7 @@ struct SafeTensorsTests {
         let array = try NPYArray(float32: (0..<50).map { Float($0) * 0.25 }, shape: [5, 10])
         try array.write(to: url)
         #expect([UInt8](try Data(contentsOf: url)) == array.fileBytes())
-        #expect(try NPYArray(contentsOf: url).bytes == array.bytes)
+        #expect(try NPYArray(contentsOf: url) == array)
 
         // The same outcome from the bytes and from a file holding them.
         func outcome<T: Equatable>(_ load: () throws -> T) -> Result<T, QGEMMError> {
@@ -342,7 +342,7 @@ struct SafeTensorsTests {
             case let (.failure(a), .failure(b)): #expect(a.code == b.code && a.message == b.message, "\(what): \(a) / \(b)")
             case let (a, b): Issue.record("\(what): safetensors bytes \(a), file \(b)")
             }
-            switch (outcome { try NPYArray(parsing: bytes).bytes }, outcome { try NPYArray(contentsOf: url).bytes }) {
+            switch (outcome { try NPYArray(parsing: bytes) }, outcome { try NPYArray(contentsOf: url) }) {
             case let (.success(a), .success(b)): #expect(a == b, "\(what)")
             case let (.failure(a), .failure(b)): #expect(a.code == b.code && "\(url.path): \(a.message)" == b.message, "\(what): \(a) / \(b)")
             case let (a, b): Issue.record("\(what): npy bytes \(a), file \(b)")
@@ -373,15 +373,74 @@ struct SafeTensorsTests {
                 #expect(e.code == .file && e.message.hasPrefix("cannot write \(target.path):"), "\(e)")
             }
         }
-        #if os(Linux)
-        // A file that reports 0 bytes but holds more is refused as that, not as a short safetensors file.
+        // A pipe with no reader is refused, not waited for.
+        let fifo = dir.appendingPathComponent("fifo")
+        guard mkfifo(fifo.path, 0o644) == 0 else { Issue.record("mkfifo failed"); return }
         do {
-            _ = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: "/proc/self/status"))
-            Issue.record("read /proc/self/status")
+            try tensors.write(to: fifo)
+            Issue.record("wrote a pipe with no reader")
         } catch let e as QGEMMError {
-            #expect(e.code == .file && e.message.hasSuffix("it grew while read"), "\(e)")
+            #expect(e.code == .file && e.message.hasPrefix("cannot write \(fifo.path):"), "\(e)")
+        }
+        #if os(Linux)
+        // A file that reports 0 bytes but holds more is refused as that, not
+        // as a short file, and the .npy reader names it once.
+        let proc = "/proc/self/status"
+        for (what, load) in [("safetensors", { _ = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: proc)) }),
+                             ("npy", { _ = try NPYArray(contentsOf: URL(fileURLWithPath: proc)) })] as [(String, () throws -> Void)] {
+            do {
+                try load()
+                Issue.record("\(what) read \(proc)")
+            } catch let e as QGEMMError {
+                #expect(e.code == .file && e.message == "cannot read \(proc): it grew while read", "\(what): \(e)")
+            }
         }
         #endif
+    }
+
+    /// The readers read a file's parts at different times, so a file that
+    /// changes between them is refused: cut short (the read that needs the
+    /// missing bytes says so), appended to, or rewritten at the same size.
+    @Test func aFileThatChangesWhileReadIsRefused() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("qgemm-change-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let original = [UInt8](repeating: 1, count: 100)
+        func expectRefusal(_ expected: String, _ body: () throws -> Void) {
+            do {
+                try body()
+                Issue.record("no refusal; expected '\(expected)'")
+            } catch let e as QGEMMError {
+                #expect(e.code == .file && e.message.hasPrefix("cannot read \(url.path): \(expected)"), "\(e)")
+            } catch {
+                Issue.record("not a QGEMMError: \(error)")
+            }
+        }
+        // Cut short after opening.
+        try Data(original).write(to: url)
+        var file = try RegularFile(reading: url)
+        #expect(try file.read(0..<10) == Array(original[0..<10]))
+        try FileHandle(forWritingTo: url).truncate(atOffset: 50)
+        expectRefusal("it shrank from 100 to 50 bytes while read") { _ = try file.read(40..<100) }
+        expectRefusal("it changed while read") { try file.checkUnchanged() }
+        // Appended to.
+        try Data(original).write(to: url)
+        file = try RegularFile(reading: url)
+        _ = try file.read(0..<100)
+        let handle = try FileHandle(forWritingTo: url)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: [7])
+        try handle.close()
+        expectRefusal("it changed while read") { try file.checkUnchanged() }
+        // Rewritten at the same size (a later modification time).
+        try Data(original).write(to: url)
+        file = try RegularFile(reading: url)
+        try Data([UInt8](repeating: 2, count: 100)).write(to: url)
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(10)], ofItemAtPath: url.path)
+        expectRefusal("it changed while read") { try file.checkUnchanged() }
+        // Unchanged: no refusal; a range past the size is refused, not trapped on.
+        file = try RegularFile(reading: url)
+        try file.checkUnchanged()
+        expectRefusal("bytes 90..<101 are past its 100") { _ = try file.read(90..<101) }
     }
 
     /// Every input a fuzz target once failed on (Fuzz/Regressions/<target>/)

@@ -201,7 +201,7 @@ struct AllocationProbe {
         checkBytes("NPYArray(contentsOf:), 32 MiB", try bytesAllocated { _ = try NPYArray(contentsOf: fileURL) }, limit: 33 * mib)
 
         if failures > 0 {
-            print("check-allocations: \(failures) call(s) allocated")
+            print("check-allocations: \(failures) check(s) failed: a call allocated once warm, or a file format passed its budget")
             exit(1)
         }
         print("check-allocations: every call allocated nothing once warm (kernel path \(KernelPath.best)), and the file formats kept to their budgets")

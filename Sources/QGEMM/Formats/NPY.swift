@@ -138,13 +138,21 @@ public struct NPYArray: Sendable, Equatable {
     ///
     /// - Throws: ``QGEMMError/Code/file`` when the file cannot be read, is not
     ///   a regular file (a pipe or a device is not read), is larger than the
-    ///   memory this process may use, changes size while read, or is not a
-    ///   valid `.npy` file.
+    ///   memory this process may use, changes while read (its size or
+    ///   modification time moves), or is not a valid `.npy` file.
     public init(contentsOf url: URL) throws {
         let file = try RegularFile(reading: url)
+        // The file's own errors name it already; the parser's get its path.
+        var readFailure: QGEMMError?
         do {
-            try self.init(fileBytes: file.size) { range throws(QGEMMError) in try file.read(range) }
+            try self.init(fileBytes: file.size) { range throws(QGEMMError) in
+                do throws(QGEMMError) { return try file.read(range) } catch {
+                    readFailure = error
+                    throw error
+                }
+            }
         } catch let e as QGEMMError {
+            if let readFailure { throw readFailure }
             // A file that changed while read is reported as that, not as the damage it seemed to have.
             try file.checkUnchanged()
             throw e.placed(url.path)
@@ -160,12 +168,12 @@ public struct NPYArray: Sendable, Equatable {
     /// Parses a file of `fileBytes` bytes whose byte ranges `read` gives: the
     /// prefix, the header, then, once both have been checked, the data (kept
     /// as the array's, not copied again).
-    private init(fileBytes: Int, read: (Range<Int>) throws -> [UInt8]) throws {
+    private init(fileBytes fileSize: Int, read: (Range<Int>) throws -> [UInt8]) throws {
         func fail(_ why: String) -> QGEMMError { QGEMMError(.file, "not a valid .npy file: \(why)") }
         let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59] // \x93NUMPY
         // The magic, the version and the longest header length field.
-        let prefix = fileBytes >= 10 ? try read(0..<min(fileBytes, 12)) : []
-        guard fileBytes >= 10, Array(prefix[0..<6]) == magic else { throw fail("missing the \\x93NUMPY magic") }
+        let prefix = fileSize >= 10 ? try read(0..<min(fileSize, 12)) : []
+        guard fileSize >= 10, Array(prefix[0..<6]) == magic else { throw fail("missing the \\x93NUMPY magic") }
         let major = prefix[6], minor = prefix[7]
         let headerStart: Int, headerLength: Int
         switch major {
@@ -173,7 +181,7 @@ public struct NPYArray: Sendable, Equatable {
             headerStart = 10
             headerLength = Int(prefix[8]) | Int(prefix[9]) << 8
         case 2, 3:
-            guard fileBytes >= 12 else { throw fail("file ends inside the header length") }
+            guard fileSize >= 12 else { throw fail("file ends inside the header length") }
             headerStart = 12
             headerLength = Int(prefix[8]) | Int(prefix[9]) << 8 | Int(prefix[10]) << 16 | Int(prefix[11]) << 24
         default:
@@ -183,8 +191,8 @@ public struct NPYArray: Sendable, Equatable {
         guard headerLength <= Self.maxHeaderBytes else {
             throw fail("header of \(headerLength) bytes exceeds the limit of \(Self.maxHeaderBytes)")
         }
-        guard fileBytes - headerStart >= headerLength else {
-            throw fail("file is truncated: the header needs \(headerLength) bytes, \(fileBytes - headerStart) remain")
+        guard fileSize - headerStart >= headerLength else {
+            throw fail("file is truncated: the header needs \(headerLength) bytes, \(fileSize - headerStart) remain")
         }
         let headerBytes = try read(headerStart..<(headerStart + headerLength))
         guard let header = String(bytes: headerBytes, encoding: major == 3 ? .utf8 : .ascii) else {
@@ -198,7 +206,7 @@ public struct NPYArray: Sendable, Equatable {
         let dtype = try Self.dtype(from: descr)
         let byteCount = try Self.checkedCount(shape, itemSize: dtype.itemSize)
         let dataStart = headerStart + headerLength
-        let available = fileBytes - dataStart
+        let available = fileSize - dataStart
         guard available >= byteCount else {
             throw fail("file is truncated: shape \(shape) of \(dtype.rawValue) needs \(byteCount) data bytes, \(available) present")
         }

@@ -5,24 +5,27 @@ import Glibc
 import Darwin
 #endif
 
-// The files the loaders read and the safetensors writer writes. Only a regular
-// file is read, and the refusal of anything else says so: Foundation's
-// Data(contentsOf:) refuses a pipe or a device too, but as "You don't have
-// permission", which sends the user to the file's mode bits. The file is
-// opened first (non-blocking, so a pipe with no writer cannot stall the open)
-// and its type taken from the open descriptor, so a file swapped between the
-// check and the read is still the one checked. A size past the memory this
-// process may use is refused before anything is allocated (an array that
-// cannot be allocated would trap). Reads go by byte range, so a reader that
-// keeps only parts of a file (the safetensors reader keeps the tensors, not
-// the file) never holds the file twice.
+// The files the safetensors and .npy readers read and their writers write.
+// Only a regular file is read, and the refusal of anything else says so:
+// Foundation's Data(contentsOf:) refuses a pipe or a device too, but as "You
+// don't have permission", which sends the user to the file's mode bits. The
+// file is opened first (non-blocking, so a pipe with no writer cannot stall
+// the open) and its type taken from the open descriptor, so a file swapped
+// between the check and the read is still the one checked. A size past the
+// memory this process may use is refused before anything is allocated (an
+// array that cannot be allocated would trap). Reads go by byte range, so a
+// reader that keeps only parts of a file (the tensors, not the file) never
+// holds the file twice; and because the parts are read at different times, a
+// file whose size or modification time moved in between is refused.
 
-/// An open regular file of a size fixed when it was opened.
+/// An open regular file, read by byte ranges.
 final class RegularFile {
     let path: String
     /// The size when opened; ``checkUnchanged()`` says whether it still is.
     let size: Int
     private let fd: Int32
+    /// The modification time when opened (seconds, nanoseconds).
+    private let modified: (Int, Int)
 
     /// Opens the regular file at `url` for reading, or throws a ``QGEMMError``
     /// (`.file`) that names it.
@@ -53,20 +56,13 @@ final class RegularFile {
         self.path = path
         self.size = size
         self.fd = fd
+        self.modified = Self.modificationTime(info)
     }
 
     deinit { close(fd) }
 
-    /// The whole of the regular file at `url`.
-    static func bytes(_ url: URL) throws(QGEMMError) -> [UInt8] {
-        let file = try RegularFile(reading: url)
-        let bytes = try file.read(0..<file.size)
-        try file.checkUnchanged()
-        return bytes
-    }
-
     /// The bytes of `range`, which lies inside ``size``; a file that has
-    /// shrunk since it was opened is refused.
+    /// shrunk under the read is refused.
     func read(_ range: Range<Int>) throws(QGEMMError) -> [UInt8] {
         guard range.lowerBound >= 0, range.upperBound <= size else {
             throw QGEMMError(.file, "cannot read \(path): bytes \(range) are past its \(size)")
@@ -84,17 +80,23 @@ final class RegularFile {
         return bytes
     }
 
-    /// Refuses a file that is no longer ``size`` bytes long: one appended to
-    /// while read, or one that reports a size but holds more.
+    /// Refuses a file that is not as it was when opened: its size or
+    /// modification time moved (it was rewritten, cut or appended to while
+    /// read), or it holds bytes past the size it reports.
     func checkUnchanged() throws(QGEMMError) {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw Self.failure(path, "cannot read", errno) }
+        guard Int(exactly: info.st_size) == size, Self.modificationTime(info) == modified else {
+            throw QGEMMError(.file, "cannot read \(path): it changed while read (size \(size) → \(info.st_size) bytes, or its modification time)")
+        }
         var extra: UInt8 = 0
         let more = try readSome(into: &extra, 1, at: size).get()
         guard more == 0 else { throw QGEMMError(.file, "cannot read \(path): it grew while read") }
     }
 
-    /// One read of at most 1 GiB (Darwin's read refuses a count past
-    /// Int32.max) at `offset`, retried when a signal interrupts it: the bytes
-    /// read, or the error.
+    /// One pread of at most 1 GiB (Darwin refuses a count past Int32.max) at
+    /// `offset`, retried when a signal interrupts it: the bytes read, or the
+    /// error.
     private func readSome(into base: UnsafeMutableRawPointer, _ count: Int, at offset: Int) -> Result<Int, QGEMMError> {
         while true {
             let n = pread(fd, base, Swift.min(count, 1 << 30), off_t(offset))
@@ -104,14 +106,30 @@ final class RegularFile {
         }
     }
 
+    private static func modificationTime(_ info: stat) -> (Int, Int) {
+        #if canImport(Darwin)
+        (Int(info.st_mtimespec.tv_sec), Int(info.st_mtimespec.tv_nsec))
+        #else
+        (Int(info.st_mtim.tv_sec), Int(info.st_mtim.tv_nsec))
+        #endif
+    }
+
     /// Writes `parts` one after another to the file at `url` (created, or
     /// emptied first), straight from the caller's buffers: nothing is joined
-    /// into one buffer first.
+    /// into one buffer first. A pipe with no reader is refused rather than
+    /// waited for; one with a reader is written as a file is. A write that
+    /// fails part-way leaves the file cut short, as any non-atomic write does.
     static func save(_ parts: [[UInt8]], to url: URL) throws(QGEMMError) {
         let path = url.path
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0o666)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0o666)
         guard fd >= 0 else { throw failure(path, "cannot write", errno) }
-        defer { close(fd) }
+        // Open without waiting, then write with waiting (a pipe's reader may be slow).
+        let flags = fcntl(fd, F_GETFL)
+        guard flags >= 0, fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == 0 else {
+            let code = errno
+            close(fd)
+            throw failure(path, "cannot write", code)
+        }
         for part in parts {
             var done = 0
             while done < part.count {
@@ -119,12 +137,18 @@ final class RegularFile {
                 if n < 0 {
                     let code = errno
                     if code == EINTR { continue }
+                    close(fd)
                     throw failure(path, "cannot write", code)
                 }
-                guard n > 0 else { throw QGEMMError(.file, "cannot write \(path): the system wrote nothing") }
+                guard n > 0 else {
+                    close(fd)
+                    throw QGEMMError(.file, "cannot write \(path): the system wrote nothing")
+                }
                 done += n
             }
         }
+        // close reports what a network file system or a full quota deferred.
+        guard close(fd) == 0 else { throw failure(path, "cannot write", errno) }
     }
 
     /// The system's words for error `code`, taken right after the call that set it.

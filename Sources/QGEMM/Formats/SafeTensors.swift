@@ -147,8 +147,8 @@ public struct SafeTensorsFile: Sendable, Equatable {
     ///
     /// - Throws: ``QGEMMError/Code/file`` when the file cannot be read, is
     ///   not a regular file (a pipe or a device is not read), is larger than
-    ///   the memory this process may use, changes size while read, or is not
-    ///   a valid safetensors file.
+    ///   the memory this process may use, changes while read (its size or
+    ///   modification time moves), or is not a valid safetensors file.
     public init(contentsOf url: URL) throws {
         let file = try RegularFile(reading: url)
         do {
