@@ -71,14 +71,44 @@ struct ClampArgument {
     }
 }
 
-/// A file named by an output option (`--json`, `--csv`, `--out`, `--save`):
-/// checked before the work starts, so that a long run does not end in
-/// "cannot write". `-` (standard output) passes.
+/// The files a command's output options name (`--json`, `--csv`, `--out`,
+/// `--save`), checked together before the work starts: so that a long run
+/// does not end in "cannot write", and no option overwrites another's file.
+/// `-` (standard output) passes for the report options, `--json` and
+/// `--csv`; `--out` and `--save` write files. A pipe with no reader is refused
+/// when written (RegularFile.save), not waited for.
 enum OutputPath {
-    static func check(_ path: String, option: String) throws {
-        guard path != "-" else { return }
-        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+    static let standardOutputOptions: Set<String> = ["--json", "--csv"]
+
+    static func check(_ outputs: KeyValuePairs<String, String?>) throws {
+        var seen: [(option: String, file: String)] = []
+        for case let (option, path?) in outputs {
+            try check(path, option: option)
+            let file = path == "-" ? "-" : URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+            if let other = seen.first(where: { $0.file == file }) {
+                throw ValidationError(file == "-" ? "\(other.option) - and \(option) - would both write to standard output; send one to a file"
+                                                  : "\(other.option) and \(option) name the same file, \(path); give each its own")
+            }
+            seen.append((option, file))
+        }
+    }
+
+    private static func check(_ path: String, option: String) throws {
+        guard !path.isEmpty else { throw ValidationError("\(option): the path is empty") }
+        if path == "-" {
+            guard standardOutputOptions.contains(option) else {
+                throw ValidationError("\(option) -: \(option) writes a file, not standard output; name one")
+            }
+            return
+        }
+        // "x/" would otherwise be written as "x" (URL drops the slash).
+        let last = URL(fileURLWithPath: path).lastPathComponent
         var isFolder: ObjCBool = false
+        guard !path.hasSuffix("/"), last != ".", last != "..",
+              !(FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue) else {
+            throw ValidationError("\(option) \(path): a folder; name a file")
+        }
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
             throw ValidationError("\(option) \(path): the folder \(folder) does not exist")
         }

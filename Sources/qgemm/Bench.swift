@@ -82,10 +82,7 @@ struct Bench: ParsableCommand {
             throw ValidationError("--repeat must be in 1...\(BenchRunner.mostRuns), got \(`repeat`)")
         }
         guard minTime >= 0, minTime <= 3600 else { throw ValidationError("--min-time must be in 0...3600 seconds, got \(minTime)") }
-        for (name, path) in [("--json", json), ("--csv", csv)] {
-            if let path { try OutputPath.check(path, option: name) }
-        }
-        if json == "-" && csv == "-" { throw ValidationError("--json - and --csv - would both write to standard output; send one to a file") }
+        try OutputPath.check(["--json": json, "--csv": csv])
         // A shape is refused before anything is allocated when its buffers
         // would not fit in memory (or their size overflows).
         let memory = CPUFeatures.usableMemoryBytes()

@@ -46,7 +46,7 @@ struct GEMMCommand: ParsableCommand {
     var out: String
 
     func validate() throws {
-        try OutputPath.check(out, option: "--out")
+        try OutputPath.check(["--out": out])
         try OptionCheck.scale(xScale, "--x-scale")
         try OptionCheck.scale(wScale, "--w-scale")
         try OptionCheck.scale(yScale, "--y-scale")

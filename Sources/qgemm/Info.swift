@@ -10,6 +10,10 @@ struct Info: ParsableCommand {
     @Option(name: .long, help: "Write the report as JSON to FILE ('-' for stdout).")
     var json: String?
 
+    func validate() throws {
+        try OutputPath.check(["--json": json])
+    }
+
     func run() throws {
         let cpu = CPUFeatures.current
         let defaultKernel = (try? KernelPath.processDefault.get()) ?? .reference
@@ -92,9 +96,9 @@ enum OutputFile {
         if path == "-" {
             FileHandle.standardOutput.write(bytes)
         } else {
-            do { try bytes.write(to: URL(fileURLWithPath: path)) } catch {
-                throw ValidationError("cannot write \(path): \(error.localizedDescription)")
-            }
+            // A failure here comes after the work: a QGEMMError (exit 1, the
+            // system's reason), not a usage error.
+            try RegularFile.save([[UInt8](bytes)], to: URL(fileURLWithPath: path))
         }
     }
 }

@@ -94,10 +94,7 @@ struct LinearCommand: ParsableCommand {
         if let r = `repeat`, !(1...BenchRunner.mostRuns).contains(r) {
             throw ValidationError("--repeat must be in 1...\(BenchRunner.mostRuns), got \(r)")
         }
-        try OutputPath.check(out, option: "--out")
-        for (name, path) in [("--json", json), ("--save", save)] {
-            if let path { try OutputPath.check(path, option: name) }
-        }
+        try OutputPath.check(["--out": out, "--json": json, "--save": save])
         try OptionCheck.unused(`repeat` != nil && json == nil, "--repeat", "counts the timed runs of --json; give --json too")
         try validateInt4()
         if load != nil {
@@ -291,6 +288,11 @@ struct LinearCommand: ParsableCommand {
                     var yb = try BLAS.sgemm(Array(c[(start * k)..<(end * k)]), w, m: end - start, k: k, n: n, transposeB: true)
                     if let b { for i in yb.indices { yb[i] += b[i % n] } }
                     all += yb
+                }
+                // Finite inputs can still overflow Float in the product; say so,
+                // not that a calibration value is infinite.
+                if let i = all.firstIndex(where: { !$0.isFinite }) {
+                    throw QGEMMError(.invalidArgument, "the float layer's output on the calibration data is \(all[i]) at [\(i / n), \(i % n)]: X·Wᵀ + b overflows Float; scale the calibration data or the weights down")
                 }
                 y = all
             }

@@ -70,19 +70,20 @@ struct Validate: ParsableCommand {
         if sweep && bitExactOnly {
             throw ValidationError("--bit-exact-only does not go with --sweep, which has no accuracy table to skip")
         }
-        if let json { try OutputPath.check(json, option: "--json") }
+        if let soak, !(soak > 0 && soak.isFinite) { throw ValidationError("--soak takes a positive number of seconds, got \(soak)") }
+        if let injectFault, !checkedPaths.contains(injectFault) {
+            throw ValidationError("--inject-fault \(injectFault) names a path this run does not check (\(checkedPaths.map(\.rawValue).joined(separator: ", ")))")
+        }
+        try OutputPath.check(["--json": json])
     }
 
+    /// The paths this run checks: --kernel's, or every one this CPU has but the reference.
+    private var checkedPaths: [KernelPath] { kernel.map { [$0] } ?? KernelPath.available.filter { $0 != .reference } }
+
     func run() throws {
-        let paths = kernel.map { [$0] } ?? KernelPath.available.filter { $0 != .reference }
-        if let injectFault, !paths.contains(injectFault) {
-            throw ValidationError("--inject-fault \(injectFault) names a path this run does not check (\(paths.map(\.rawValue).joined(separator: ", ")))")
-        }
+        let paths = checkedPaths
         let jobs = self.jobs ?? CPUFeatures.current.cores
-        if let soak {
-            guard soak > 0, soak.isFinite else { throw ValidationError("--soak takes a positive number of seconds, got \(soak)") }
-            return try runSoak(seconds: soak, paths: paths, jobs: jobs)
-        }
+        if let soak { return try runSoak(seconds: soak, paths: paths, jobs: jobs) }
         let unsupported = KernelPath.allCases.filter { !$0.isSupported }.map(\.rawValue)
         let quiet = json == "-"
         var failed = false
@@ -117,9 +118,6 @@ struct Validate: ParsableCommand {
             "mismatches": int4.mismatches.count, "first_mismatches": Array(int4.mismatches.prefix(10)),
         ] as [String: Any]
         document["pass"] = !failed
-        if let json {
-            try OutputFile.write(try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys]), to: json)
-        }
         if !quiet {
             print("bit-exactness (\(sweep ? "full product" : "pairwise sample"), seed \(seed)): \(cases.count) cases, \(outcome.elements) output elements per path, paths \(paths.map(\.rawValue).joined(separator: ", ")), \(String(format: "%.1f", outcome.seconds)) s")
             for m in outcome.mismatches.prefix(10) { print("MISMATCH \(m)") }
@@ -127,6 +125,10 @@ struct Validate: ParsableCommand {
             print("4-bit weights: \(int4.cases) cases, \(int4.elements) output elements, paths \(paths.filter(\.hasInt4Kernel).map(\.rawValue).joined(separator: ", "))")
             for m in int4.mismatches.prefix(10) { print("MISMATCH \(m)") }
             print(failed ? "FAIL: not bit-exact" : "PASS: every path bit-exact against the reference")
+        }
+        // The summary first: a JSON file that cannot be written must not hide the result.
+        if let json {
+            try OutputFile.write(try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys]), to: json)
         }
         if failed { throw ExitCode(1) }
     }
@@ -147,7 +149,8 @@ struct Validate: ParsableCommand {
             default: return Int(rng.next() % 300) + 1
             }
         }
-        while Date().timeIntervalSince(start) < seconds {
+        // At least one batch, however short the time.
+        repeat {
             let batch: [KernelCheck] = (0..<64).map { _ in
                 let activation: QuantizedType = rng.next() % 2 == 0 ? .int8 : .uint8
                 let zx: Int32 = switch rng.next() % 4 {
@@ -179,7 +182,7 @@ struct Validate: ParsableCommand {
                                                            Date().timeIntervalSince(start), seconds, cases,
                                                            total.mismatches.count).utf8))
             }
-        }
+        } while Date().timeIntervalSince(start) < seconds
         let failed = !total.mismatches.isEmpty || !total.errors.isEmpty
         print("soak: \(cases) cases, \(total.elements) output elements per path checked in \(String(format: "%.0f", Date().timeIntervalSince(start))) s on \(paths.map(\.rawValue).joined(separator: ", ")) (seed \(seed)): \(failed ? "FAIL, \(total.mismatches.count) mismatches, \(total.errors.count) errors" : "no mismatch")")
         for e in total.errors.prefix(10) { print("ERROR \(e)") }

@@ -289,6 +289,8 @@ struct CommandLineTests {
             (["validate", "--soak", "1", "--bit-exact-only"], "--bit-exact-only does not go with --soak"),
             (["validate", "--sweep", "--bit-exact-only"], "--bit-exact-only does not go with --sweep"),
             (["validate", "--json", file("missing/v.json")], "does not exist"),
+            (["validate", "--soak", "nan"], "--soak takes a positive number of seconds"),
+            (["validate", "--soak", "0"], "--soak takes a positive number of seconds"),
             (["gemm", "--x", "x.npy", "--w", "w.npy", "--x-scale", "1", "--x-zero-point", "0", "--out", file("missing/y.npy")], "does not exist"),
             (["linear", "--x", "a.npy", "--w", "b.npy", "--out", "c.npy", "--json", "j.json", "--repeat", "200000"], "--repeat must be in 1...100000"),
         ]
@@ -297,6 +299,61 @@ struct CommandLineTests {
             #expect(r.status == 64, "\(args): \(r.stderr)")
             #expect(r.stderr.contains(wanted), "\(args): wanted '\(wanted)' in \(r.stderr)")
         }
+    }
+
+    /// Every output option's path is checked, with the command's others,
+    /// before any work: a folder (or a path ending in "/", which was written
+    /// as a file without the slash), an empty path, `-` where no standard
+    /// output is offered, and two options naming one file are usage errors;
+    /// a pipe with no reader is refused when written, not waited for.
+    @Test func outputPathsAreCheckedTogetherBeforeAnyWork() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func file(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        try NPYArray(float32: [1, 2, 3, 4], shape: [1, 4]).write(to: URL(fileURLWithPath: file("x.npy")))
+        try NPYArray(float32: [1, 0, 0, 1, 0, 1, 1, 0], shape: [2, 4]).write(to: URL(fileURLWithPath: file("w.npy")))
+        let linear = ["linear", "--x", file("x.npy"), "--w", file("w.npy")]
+        let usage: [([String], String)] = [
+            (["info", "--json", dir.path + "/new/"], "a folder; name a file"),
+            (["info", "--json", dir.path], "a folder; name a file"),
+            (["info", "--json", dir.path + "/."], "a folder; name a file"),
+            (["info", "--json", ""], "--json: the path is empty"),
+            (["bench", "--json", dir.path + "/new/"], "a folder; name a file"),
+            (["bench", "--json", file("r"), "--csv", file("r")], "--json and --csv name the same file"),
+            (["validate", "--json", dir.path], "a folder; name a file"),
+            (linear + ["--out", "-"], "--out writes a file, not standard output"),
+            (linear + ["--out", dir.path + "/y/"], "a folder; name a file"),
+            (linear + ["--out", file("y.npy"), "--save", file("y.npy")], "--out and --save name the same file"),
+            (linear + ["--out", file("y.npy"), "--json", dir.path + "/./y.npy"], "--out and --json name the same file"),
+            (["gemm", "--x", file("x.npy"), "--w", file("w.npy"), "--x-scale", "1", "--x-zero-point", "0", "--w-scale", "1",
+              "--output-type", "int32", "--out", ""], "--out: the path is empty"),
+        ]
+        for (args, wanted) in usage {
+            let r = try qgemm(args)
+            #expect(r.status == 64, "\(args): \(r.stderr)")
+            #expect(r.stderr.contains(wanted), "\(args): wanted '\(wanted)' in \(r.stderr)")
+        }
+        // Nothing was written in their place ("new/" used to become a file "new").
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+        #expect(left == ["w.npy", "x.npy"], "\(left)")
+        let fifo = file("fifo")
+        guard mkfifo(fifo, 0o644) == 0 else { Issue.record("mkfifo failed"); return }
+        for args in [linear + ["--out", fifo], ["info", "--json", fifo]] {
+            let r = try qgemm(args)
+            #expect(r.status == 1 && r.stderr.contains("cannot write \(fifo): a pipe with no reader"), "\(args): \(r.stderr)")
+        }
+        // Standard output, and a writable device, still take the reports.
+        let out = try qgemm(["info", "--json", "-"])
+        let report = try? JSONSerialization.jsonObject(with: out.stdout) as? [String: Any]
+        #expect(out.status == 0 && report != nil, "\(out.stderr)")
+        #expect(try qgemm(["info", "--json", "/dev/null"]).status == 0)
+        // A soak shorter than a batch still checks one.
+        let soak = try qgemm(["validate", "--soak", "1e-300", "--kernel", "portable", "--jobs", "1"])
+        #expect(soak.status == 0 && String(decoding: soak.stdout, as: UTF8.self).hasPrefix("soak: 64 cases"), "\(soak.stderr)")
+        // Finite calibration data whose float output overflows says so.
+        try NPYArray(float32: [Float](repeating: 3e38, count: 8), shape: [2, 4]).write(to: URL(fileURLWithPath: file("huge.npy")))
+        let overflow = try qgemm(linear + ["--mode", "static", "--calibrate", file("huge.npy"), "--out", file("y.npy")])
+        #expect(overflow.status == 1 && overflow.stderr.contains("X·Wᵀ + b overflows Float"), "\(overflow.stderr)")
     }
 
     /// The CSV keeps full precision: a tiny shape's seconds are not 0.0000.

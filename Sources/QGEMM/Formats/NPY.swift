@@ -172,8 +172,10 @@ public struct NPYArray: Sendable, Equatable {
         func fail(_ why: String) -> QGEMMError { QGEMMError(.file, "not a valid .npy file: \(why)") }
         let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59] // \x93NUMPY
         // The magic, the version and the longest header length field.
-        let prefix = fileSize >= 10 ? try read(0..<min(fileSize, 12)) : []
-        guard fileSize >= 10, Array(prefix[0..<6]) == magic else { throw fail("missing the \\x93NUMPY magic") }
+        let prefix = try read(0..<min(fileSize, 12))
+        // The magic, or as much of it as a short file holds.
+        guard !prefix.isEmpty, magic.starts(with: prefix.prefix(6)) else { throw fail("missing the \\x93NUMPY magic") }
+        guard fileSize >= 10 else { throw fail("file is truncated: \(fileSize) bytes, shorter than the 10 that start a .npy file") }
         let major = prefix[6], minor = prefix[7]
         let headerStart: Int, headerLength: Int
         switch major {

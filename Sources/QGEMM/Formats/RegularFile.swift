@@ -19,7 +19,7 @@ import Darwin
 // file whose size or modification time moved in between is refused.
 
 /// An open regular file, read by byte ranges.
-final class RegularFile {
+package final class RegularFile {
     let path: String
     /// The size when opened; ``checkUnchanged()`` says whether it still is.
     let size: Int
@@ -119,10 +119,15 @@ final class RegularFile {
     /// into one buffer first. A pipe with no reader is refused rather than
     /// waited for; one with a reader is written as a file is. A write that
     /// fails part-way leaves the file cut short, as any non-atomic write does.
-    static func save(_ parts: [[UInt8]], to url: URL) throws(QGEMMError) {
+    package static func save(_ parts: [[UInt8]], to url: URL) throws(QGEMMError) {
         let path = url.path
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0o666)
-        guard fd >= 0 else { throw failure(path, "cannot write", errno) }
+        guard fd >= 0 else {
+            let code = errno
+            // ENXIO, "No such device or address", is how a pipe with no reader answers.
+            if code == ENXIO { throw QGEMMError(.file, "cannot write \(path): a pipe with no reader") }
+            throw failure(path, "cannot write", code)
+        }
         // Open without waiting, then write with waiting (a pipe's reader may be slow).
         let flags = fcntl(fd, F_GETFL)
         guard flags >= 0, fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == 0 else {
