@@ -364,14 +364,23 @@ struct SafeTensorsTests {
         #expect(inputs.count > 17, "no fuzz regressions found in \(root.path)/Fuzz/Regressions")
         for (what, bytes) in inputs { try check(bytes, what) }
 
-        // A write that cannot happen is a .file error naming the path.
-        for target in [dir, dir.appendingPathComponent("missing/file")] {
+        // A write that cannot happen is a .file error naming the path; a
+        // path ending in "/" is a folder's, not written as a file without it.
+        for target in [dir, dir.appendingPathComponent("missing/file"), URL(fileURLWithPath: dir.path + "/new/")] {
             do {
                 try tensors.write(to: target)
                 Issue.record("wrote \(target.path)")
             } catch let e as QGEMMError {
                 #expect(e.code == .file && e.message.hasPrefix("cannot write \(target.path):"), "\(e)")
             }
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("new").path))
+        // Nor is a file read through a folder's path.
+        do {
+            _ = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: url.path + "/"))
+            Issue.record("read \(url.path)/")
+        } catch let e as QGEMMError {
+            #expect(e.code == .file && e.message.contains("not a regular file"), "\(e)")
         }
         // A pipe with no reader is refused, not waited for.
         let fifo = dir.appendingPathComponent("fifo")

@@ -31,6 +31,10 @@ package final class RegularFile {
     /// (`.file`) that names it.
     init(reading url: URL) throws(QGEMMError) {
         let path = url.path
+        // URL's path drops a trailing "/": "file.npy/" would read file.npy.
+        guard !url.hasDirectoryPath else {
+            throw QGEMMError(.file, "cannot read \(path): not a regular file (a pipe, device or folder is not read)")
+        }
         // Non-blocking, so that opening a pipe with no writer returns at once.
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
         guard fd >= 0 else { throw Self.failure(path, "cannot read", errno) }
@@ -121,6 +125,8 @@ package final class RegularFile {
     /// fails part-way leaves the file cut short, as any non-atomic write does.
     package static func save(_ parts: [[UInt8]], to url: URL) throws(QGEMMError) {
         let path = url.path
+        // URL's path drops a trailing "/": "out/" would be written as a file "out".
+        guard !url.hasDirectoryPath else { throw QGEMMError(.file, "cannot write \(path): a folder's path, not a file's") }
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0o666)
         guard fd >= 0 else {
             let code = errno
