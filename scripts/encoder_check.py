@@ -23,6 +23,12 @@ ADVERSARIAL = [
     "http://example.com/path?query=1&x=y", "don't can't won't it's", "«quotes» “curly” ‘single’", "dash—em–en−minus",
     "\u0130\u0131 dotted i", "Ǆǅǆ titlecase", "ǰ̌ special casing", "x" * 3 + " " + "word " * 200,
 ]
+# Long texts: the Swift tokenizer stops at the truncation length and cuts long
+# stretches of text at whitespace; words of over 100 characters are one [UNK]
+# each, so the kept tokens reach past those cuts.
+LONG_WORDS = ["q" * (101 + i % 60) + ("!" if i % 7 == 0 else "") for i in range(300)]
+ADVERSARIAL += [" ".join(LONG_WORDS), "\n".join(LONG_WORDS) + " [SEP] tail", "\u3000".join(LONG_WORDS),
+                "[SEP]".join(LONG_WORDS[:60]), "unbelievably long " * 3000]
 
 
 def main():

@@ -114,6 +114,14 @@ struct Embed: ParsableCommand {
         if study != nil && json { throw ValidationError("--study always writes JSON; --json does not go with it") }
         if let smooth, !(smooth >= 0 && smooth <= 1) { throw ValidationError("--smooth must be in [0, 1], got \(smooth)") }
         if percentile != nil && observer != .percentile { throw ValidationError("--percentile goes with --observer percentile") }
+        // The percentile observer's own range, checked before the Float pass that precedes it.
+        if let percentile, !(percentile > 50 && percentile <= 100) {
+            throw ValidationError("--percentile must be in (50, 100], got \(percentile)")
+        }
+        // An empty path would be the current folder: --calibrate would fill it with layer files.
+        for (option, path) in [("--model", model), ("--calibrate", calibrate), ("--layers", layers), ("--study", study)] where path?.isEmpty == true {
+            throw ValidationError("\(option): the path is empty")
+        }
         if !bench && (int8Only || `repeat` != nil || benchThreads != nil) {
             throw ValidationError("--int8-only, --repeat and --bench-threads go with --bench")
         }

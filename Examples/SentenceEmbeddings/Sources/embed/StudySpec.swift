@@ -31,16 +31,26 @@ struct StudySpec: Decodable {
         let granularity: String?
         let observer: String?
         let percentile: Double?
-        let smooth: Float?
+        // Doubles, so that a value past Float's range reads as out of range, not as bad JSON.
+        let smooth: Double?
         let group: Int?
         let scales: String?
-        let gptq: Float?
+        let gptq: Double?
 
         /// The keys each mode takes beside "mode" (checkKeys refuses others).
         static let keys: [String: Set<String>] = [
             "float": [], "dynamic": ["granularity"], "static": ["observer", "percentile", "smooth"],
             "static-input": ["observer", "percentile", "smooth"], "int4": ["group", "scales"], "int4-awq": ["group", "gptq"],
         ]
+
+        /// Int4Weights' group sizes (default 32), checked before anything runs.
+        static func checkedGroup(_ group: Int?) throws -> Int {
+            let g = group ?? 32
+            guard g % 8 == 0, (8...4096).contains(g) else {
+                throw QGEMMError(.invalidArgument, "group must be a multiple of 8 from 8 to 4096, got \(g)")
+            }
+            return g
+        }
 
         /// Whether the recipe calibrates on the calibration sentences.
         var calibrated: Bool { ["static", "static-input", "int4-awq"].contains(mode) }
@@ -56,14 +66,18 @@ struct StudySpec: Decodable {
                 }
             case "static", "static-input":
                 let o = try LayerRecipe.Observer(name: observer ?? "minmax", percentile: percentile)
-                return .calibrated(mode == "static" ? .static : .staticInput, o, smoothingAlpha: smooth)
+                if let percentile { _ = try PercentileObserver(percentile: percentile) } // its range, before anything runs
+                if let smooth, !(smooth >= 0 && smooth <= 1) { throw QGEMMError(.invalidArgument, "smooth must be in [0, 1], got \(smooth)") }
+                return .calibrated(mode == "static" ? .static : .staticInput, o, smoothingAlpha: smooth.map(Float.init))
             case "int4":
                 guard let rule = Int4Weights.GroupScales(rawValue: scales ?? "absMax") else {
                     throw QGEMMError(.invalidArgument, "scales \(scales ?? ""): absMax or minimizingError")
                 }
-                return .int4(groupSize: group ?? 32, scales: rule)
+                return .int4(groupSize: try Self.checkedGroup(group), scales: rule)
             case "int4-awq":
-                return .int4Searched(groupSize: group ?? 32, errorCompensation: gptq.map { .gptq(damping: $0) } ?? .none)
+                // Int4Weights' damping range.
+                if let gptq, !(gptq > 0 && gptq <= 10) { throw QGEMMError(.invalidArgument, "gptq (a damping) must be in (0, 10], got \(gptq)") }
+                return .int4Searched(groupSize: try Self.checkedGroup(group), errorCompensation: gptq.map { .gptq(damping: Float($0)) } ?? .none)
             default:
                 throw QGEMMError(.invalidArgument, "mode \(mode): float, dynamic, static, static-input, int4 or int4-awq")
             }
@@ -109,10 +123,34 @@ struct StudySpec: Decodable {
         }
     }
 
+    /// The most bytes a spec may have (the committed one has about 30 KB).
+    static let mostBytes = 64 << 20
+
+    /// The file's bytes, read as a stream: a pipe (`--study <(…)`, /dev/stdin)
+    /// is read as a file is, and a file or device that never ends
+    /// (/dev/zero) is refused past ``mostBytes`` instead of filling memory.
+    static func read(_ path: String) throws -> Data {
+        let handle: FileHandle
+        do { handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path)) } catch {
+            throw QGEMMError(.file, "--study \(path): cannot open it (\((error as NSError).localizedFailureReason ?? error.localizedDescription))")
+        }
+        defer { try? handle.close() }
+        var data = Data()
+        while true {
+            let chunk: Data
+            do { chunk = try handle.read(upToCount: 1 << 20) ?? Data() } catch {
+                throw QGEMMError(.file, "--study \(path): cannot read it (\(error.localizedDescription))")
+            }
+            if chunk.isEmpty { return data }
+            data += chunk
+            if data.count > mostBytes { throw QGEMMError(.file, "--study \(path): more than \(mostBytes >> 20) MiB; not a study spec") }
+        }
+    }
+
     static func run(_ path: String, checkpoint: Checkpoint) throws {
         let spec: StudySpec
         do {
-            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            let data = try read(path)
             try checkKeys(data, file: "--study \(path)")
             spec = try JSONDecoder().decode(StudySpec.self, from: data)
         } catch let error as QGEMMError {

