@@ -73,6 +73,21 @@ struct CalibratedLayerTests {
         refused("the layer is dynamic")
         try saved.prefix(saved.count / 2).write(to: victim)
         refused("the file is truncated")
+        // A save that fails part-way (here a folder in the way of one layer's
+        // partial file) leaves the earlier layers as they were and no partial file.
+        let before = try Data(contentsOf: url.appendingPathComponent("0.attention.self.query.safetensors"))
+        let blocker = url.appendingPathComponent("5.output.dense.safetensors.partial")
+        try FileManager.default.createDirectory(at: blocker, withIntermediateDirectories: true)
+        let other = try SentenceEncoder(checkpoint: checkpoint, recipe: { _ in .calibrated(.staticInput, .entropy, smoothingAlpha: nil) },
+                                        calibration: inputs)
+        #expect(throws: QGEMMError.self) { try other.saveLayers(to: url) }
+        #expect(try Data(contentsOf: url.appendingPathComponent("0.attention.self.query.safetensors")) == before)
+        let partials = try FileManager.default.contentsOfDirectory(atPath: url.path).filter { $0.hasSuffix(".partial") }
+        #expect(partials == ["5.output.dense.safetensors.partial"], "\(partials)")
+        try FileManager.default.removeItem(at: blocker)
+        try other.saveLayers(to: url)
+        #expect(try Data(contentsOf: url.appendingPathComponent("0.attention.self.query.safetensors")) != before)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: url.path).filter { $0.hasSuffix(".partial") }.isEmpty)
         #expect(throws: QGEMMError.self) { try SentenceEncoder(checkpoint: checkpoint, precision: .int8(.perRow)).saveLayers(to: url) }
         #expect(throws: QGEMMError.self) {
             _ = try SentenceEncoder(checkpoint: checkpoint, recipe: { _ in .calibrated(.static, .mse, smoothingAlpha: nil) }, calibration: nil)

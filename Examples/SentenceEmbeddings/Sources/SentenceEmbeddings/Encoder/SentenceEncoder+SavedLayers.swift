@@ -1,5 +1,10 @@
 import Foundation
 import QGEMM
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 extension SentenceEncoder {
     /// The file of layer `name` in a folder of saved layers.
@@ -11,6 +16,10 @@ extension SentenceEncoder {
     /// (created if needed), for ``init(checkpoint:savedLayers:)``: calibrate
     /// once, load many times. Only an encoder whose Linear layers are all
     /// calibrated can be saved; dynamic and Float layers have nothing to keep.
+    /// Every layer is written beside its place first (`<name>.safetensors.partial`)
+    /// and renamed into it only once all are written, so a save that fails
+    /// (a full disk) leaves the folder's earlier layers as they were, never a
+    /// mix of old and new.
     public func saveLayers(to folder: URL) throws {
         let names = (0..<layers.count).flatMap { Self.linearNames(layer: $0) }
         let missing = names.filter { calibratedLayers[$0] == nil }
@@ -22,7 +31,22 @@ extension SentenceEncoder {
         } catch {
             throw QGEMMError(.file, "\(folder.path): cannot create the folder: \(error.localizedDescription)")
         }
-        for name in names { try calibratedLayers[name]?.save(to: Self.layerFile(folder, name)) }
+        let partial = names.map { Self.layerFile(folder, $0).appendingPathExtension("partial") }
+        var written: [URL] = []
+        do {
+            for (name, file) in zip(names, partial) {
+                try calibratedLayers[name]?.save(to: file)
+                written.append(file)
+            }
+        } catch {
+            // Only what this save wrote (not, say, a folder in the way).
+            for file in written { try? FileManager.default.removeItem(at: file) }
+            throw error
+        }
+        for (name, file) in zip(names, partial) where rename(file.path, Self.layerFile(folder, name).path) != 0 {
+            let reason = String(cString: strerror(errno))
+            throw QGEMMError(.file, "\(Self.layerFile(folder, name).path): cannot put the layer in place (\(reason))")
+        }
     }
 
     /// An encoder whose Linear layers are read from `folder`
