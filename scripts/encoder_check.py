@@ -29,6 +29,9 @@ ADVERSARIAL = [
 LONG_WORDS = ["q" * (101 + i % 60) + ("!" if i % 7 == 0 else "") for i in range(300)]
 ADVERSARIAL += [" ".join(LONG_WORDS), "\n".join(LONG_WORDS) + " [SEP] tail", "\u3000".join(LONG_WORDS),
                 "[SEP]".join(LONG_WORDS[:60]), "unbelievably long " * 3000]
+# Form feed, vertical tab and U+0085 are whitespace that the normalizer drops
+# as control characters: they join the words around them.
+ADVERSARIAL += [sep.join(LONG_WORDS[:80]) + " " + " ".join(LONG_WORDS[80:]) for sep in ("\f", "\v", "\u0085")]
 
 
 def main():

@@ -84,7 +84,9 @@ enum OutputPath {
         var seen: [(option: String, file: String)] = []
         for case let (option, path?) in outputs {
             try check(path, option: option)
-            let file = path == "-" ? "-" : URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+            // Links resolved before ".." is taken away; /dev/stdout is standard output.
+            let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
+            let file = path == "-" || OutputFile.isStandardOutput(path) ? "-" : resolved
             if let other = seen.first(where: { $0.file == file }) {
                 throw ValidationError(file == "-" ? "\(other.option) - and \(option) - would both write to standard output; send one to a file"
                                                   : "\(other.option) and \(option) name the same file, \(path); give each its own")
@@ -107,6 +109,11 @@ enum OutputPath {
         guard !path.hasSuffix("/"), last != ".", last != "..",
               !(FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue) else {
             throw ValidationError("\(option) \(path): a folder; name a file")
+        }
+        // An existing file (or device: /dev/null, /dev/stdout) must be writable itself; its folder need not be.
+        if FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.isWritableFile(atPath: path) else { throw ValidationError("\(option) \(path): not writable") }
+            return
         }
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {

@@ -291,7 +291,8 @@ struct LinearCommand: ParsableCommand {
                 }
                 // Finite inputs can still overflow Float in the product; say so,
                 // not that a calibration value is infinite.
-                if let i = all.firstIndex(where: { !$0.isFinite }) {
+                if let i = all.firstIndex(where: { !$0.isFinite }), c.allSatisfy(\.isFinite), w.allSatisfy(\.isFinite),
+                   b?.allSatisfy(\.isFinite) ?? true {
                     throw QGEMMError(.invalidArgument, "the float layer's output on the calibration data is \(all[i]) at [\(i / n), \(i % n)]: X·Wᵀ + b overflows Float; scale the calibration data or the weights down")
                 }
                 y = all

@@ -347,6 +347,12 @@ struct CommandLineTests {
         let report = try? JSONSerialization.jsonObject(with: out.stdout) as? [String: Any]
         #expect(out.status == 0 && report != nil, "\(out.stderr)")
         #expect(try qgemm(["info", "--json", "/dev/null"]).status == 0)
+        // /dev/stdout is written as "-" is (not opened and truncated), and counts as it.
+        let viaDevice = try qgemm(["info", "--json", "/dev/stdout"])
+        let deviceReport = try? JSONSerialization.jsonObject(with: viaDevice.stdout) as? [String: Any]
+        #expect(viaDevice.status == 0 && deviceReport != nil, "\(viaDevice.stderr)")
+        let both = try qgemm(["bench", "--json", "/dev/stdout", "--csv", "-"])
+        #expect(both.status == 64 && both.stderr.contains("would both write to standard output"), "\(both.stderr)")
         // A soak shorter than a batch still checks one.
         let soak = try qgemm(["validate", "--soak", "1e-300", "--kernel", "portable", "--jobs", "1"])
         #expect(soak.status == 0 && String(decoding: soak.stdout, as: UTF8.self).hasPrefix("soak: 64 cases"), "\(soak.stderr)")
@@ -354,6 +360,10 @@ struct CommandLineTests {
         try NPYArray(float32: [Float](repeating: 3e38, count: 8), shape: [2, 4]).write(to: URL(fileURLWithPath: file("huge.npy")))
         let overflow = try qgemm(linear + ["--mode", "static", "--calibrate", file("huge.npy"), "--out", file("y.npy")])
         #expect(overflow.status == 1 && overflow.stderr.contains("X·Wᵀ + b overflows Float"), "\(overflow.stderr)")
+        // A non-finite calibration value is reported as itself, not as an overflow.
+        try NPYArray(float32: [1, .nan, 3, 4], shape: [1, 4]).write(to: URL(fileURLWithPath: file("nan.npy")))
+        let nan = try qgemm(linear + ["--mode", "static", "--calibrate", file("nan.npy"), "--out", file("y.npy")])
+        #expect(nan.status == 1 && !nan.stderr.contains("overflows Float") && nan.stderr.contains("nan"), "\(nan.stderr)")
     }
 
     /// The CSV keeps full precision: a tiny shape's seconds are not 0.0000.

@@ -76,7 +76,10 @@ struct StudySpec: Decodable {
                 return .int4(groupSize: try Self.checkedGroup(group), scales: rule)
             case "int4-awq":
                 // Int4Weights' damping range.
-                if let gptq, !(gptq > 0 && gptq <= 10) { throw QGEMMError(.invalidArgument, "gptq (a damping) must be in (0, 10], got \(gptq)") }
+                // Checked as the Float it becomes (1e-50 would become 0).
+                if let gptq, !(Float(gptq) > 0 && Float(gptq) <= 10) {
+                    throw QGEMMError(.invalidArgument, "gptq (a damping) must be in (0, 10], got \(gptq)")
+                }
                 return .int4Searched(groupSize: try Self.checkedGroup(group), errorCompensation: gptq.map { .gptq(damping: Float($0)) } ?? .none)
             default:
                 throw QGEMMError(.invalidArgument, "mode \(mode): float, dynamic, static, static-input, int4 or int4-awq")

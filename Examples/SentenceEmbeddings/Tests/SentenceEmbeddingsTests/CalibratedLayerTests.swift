@@ -85,7 +85,13 @@ struct CalibratedLayerTests {
         let partials = try FileManager.default.contentsOfDirectory(atPath: url.path).filter { $0.hasSuffix(".partial") }
         #expect(partials == ["5.output.dense.safetensors.partial"], "\(partials)")
         try FileManager.default.removeItem(at: blocker)
+        // A stale link named like a partial file is replaced, not written through.
+        let outside = url.deletingLastPathComponent().appendingPathComponent("outside-\(UUID().uuidString)")
+        try Data("keep".utf8).write(to: outside)
+        defer { try? FileManager.default.removeItem(at: outside) }
+        try FileManager.default.createSymbolicLink(at: url.appendingPathComponent("4.output.dense.safetensors.partial"), withDestinationURL: outside)
         try other.saveLayers(to: url)
+        #expect(try Data(contentsOf: outside) == Data("keep".utf8))
         #expect(try Data(contentsOf: url.appendingPathComponent("0.attention.self.query.safetensors")) != before)
         #expect(try FileManager.default.contentsOfDirectory(atPath: url.path).filter { $0.hasSuffix(".partial") }.isEmpty)
         #expect(throws: QGEMMError.self) { try SentenceEncoder(checkpoint: checkpoint, precision: .int8(.perRow)).saveLayers(to: url) }

