@@ -50,6 +50,7 @@ struct GEMMCommand: ParsableCommand {
         try OptionCheck.scale(xScale, "--x-scale")
         try OptionCheck.scale(wScale, "--w-scale")
         try OptionCheck.scale(yScale, "--y-scale")
+        if (wScale == nil) == (wScales == nil) { throw ValidationError("give exactly one of --w-scale and --w-scales") }
         if outputType == .int32 || outputType == .float {
             guard yScale == nil, yZeroPoint == nil, clamp == nil, rounding == nil else {
                 throw ValidationError("--y-scale, --y-zero-point, --clamp and --rounding apply only to int8 and uint8 output")

@@ -132,6 +132,15 @@ struct LinearCommand: ParsableCommand {
                 try OptionCheck.unused(isGiven && calibrate == nil, option, "applies only with --calibrate")
             }
             try OptionCheck.unused(percentile != nil && observer != .percentile, "--percentile", "applies only with --observer percentile")
+            // The layer's parameters come from --calibrate or are all given, checked before any file is read.
+            let output = mode == .static
+            if calibrate != nil {
+                guard xScale == nil, xZeroPoint == nil, yScale == nil, yZeroPoint == nil else {
+                    throw ValidationError("give either --calibrate or the explicit --x-/--y- parameters, not both")
+                }
+            } else if xScale == nil || xZeroPoint == nil || (output && (yScale == nil || yZeroPoint == nil)) {
+                throw ValidationError(output ? Self.staticModeNeeds : "static-input mode needs --calibrate CALIB_X.npy or both of --x-scale, --x-zero-point")
+            }
         }
     }
 
@@ -266,9 +275,6 @@ struct LinearCommand: ParsableCommand {
     func staticLayer(w: [Float], b: [Float]?, n: Int, k: Int) throws -> QuantizedLinear {
         let output = mode == .static
         if let calibrate {
-            guard xScale == nil, xZeroPoint == nil, yScale == nil, yZeroPoint == nil else {
-                throw ValidationError("give either --calibrate or the explicit --x-/--y- parameters, not both")
-            }
             let file = NPYOption(option: "--calibrate", path: calibrate, needs: "float16, float32 or float64 [rows,K] with the K of --x")
             let ca = try file.read()
             let (c, cs) = try file.naming {

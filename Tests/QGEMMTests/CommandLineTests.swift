@@ -322,6 +322,13 @@ struct CommandLineTests {
             (["bench", "--json", file("r"), "--csv", file("r")], "--json and --csv name the same file"),
             (["validate", "--json", dir.path], "a folder; name a file"),
             (linear + ["--out", "-"], "--out writes a file, not standard output"),
+            // Parameters that were refused only after the files were read (these files do not exist).
+            (["linear", "--x", file("none.npy"), "--w", file("none.npy"), "--mode", "static", "--x-scale", "1", "--out", file("y.npy")],
+             "static mode needs --calibrate"),
+            (["linear", "--x", file("none.npy"), "--w", file("none.npy"), "--mode", "static-input", "--calibrate", file("none.npy"),
+              "--x-scale", "1", "--out", file("y.npy")], "give either --calibrate or the explicit --x-/--y- parameters"),
+            (["gemm", "--x", file("none.npy"), "--w", file("none.npy"), "--x-scale", "1", "--x-zero-point", "0", "--out", file("y.npy")],
+             "give exactly one of --w-scale and --w-scales"),
             (linear + ["--out", dir.path + "/y/"], "a folder; name a file"),
             (linear + ["--out", file("y.npy"), "--save", file("y.npy")], "--out and --save name the same file"),
             (linear + ["--out", file("y.npy"), "--json", dir.path + "/./y.npy"], "--out and --json name the same file"),
