@@ -73,6 +73,33 @@ struct CalibratedLayerTests {
         refused("the layer is dynamic")
         try saved.prefix(saved.count / 2).write(to: victim)
         refused("the file is truncated")
+        // Another layer's file of the same shape (layer 2's output, 384×1536) in its place.
+        try FileManager.default.removeItem(at: victim)
+        try FileManager.default.copyItem(at: url.appendingPathComponent("2.output.dense.safetensors"), to: victim)
+        refused("another layer's file is in its place")
+        // The weights alone tell: this layer's bias with layer 2's weights.
+        let other2 = checkpoint.weights.layers[2].output
+        try QuantizedLinear(weights: other2.weight, outputChannels: part.outputs, inputChannels: part.inputs, bias: part.bias,
+                            mode: .staticInput(try QuantizationParameters(observedMin: -1, observedMax: 1, type: .uint8))).save(to: victim)
+        refused("another layer's weights are in its file")
+        // A true layer (with smoothing) differs by quantization only; another one by far more.
+        var worstTrue = 0.0, leastSwapped = Double.infinity
+        for alpha in [nil, 0.5, 1] as [Float?] {
+            let smoothed = try SentenceEncoder(checkpoint: checkpoint, recipe: { _ in .calibrated(.staticInput, .minMax, smoothingAlpha: alpha) },
+                                               calibration: inputs)
+            for l in 0..<checkpoint.weights.layers.count {
+                for (name, layerPart) in zip(SentenceEncoder.linearNames(layer: l), checkpoint.weights.layers[l].linears) {
+                    let q = try #require(smoothed.calibratedLayers[name])
+                    worstTrue = max(worstTrue, try SentenceEncoder.weightDifference(q, layerPart))
+                    let swapped = checkpoint.weights.layers[(l + 1) % checkpoint.weights.layers.count].linears
+                        .first { $0.outputs == layerPart.outputs && $0.inputs == layerPart.inputs }!
+                    leastSwapped = min(leastSwapped, try SentenceEncoder.weightDifference(q, swapped))
+                }
+            }
+        }
+        // The refusal threshold, 0.5, with a factor of two to spare on each side.
+        #expect(worstTrue < 0.25 && leastSwapped > 1, "true layers up to \(worstTrue), swapped ones from \(leastSwapped)")
+        print("saved layers: weight difference of true layers up to \(worstTrue), of swapped ones from \(leastSwapped)")
         // A save that fails part-way (here a folder in the way of one layer's
         // partial file) leaves the earlier layers as they were and no partial file.
         let before = try Data(contentsOf: url.appendingPathComponent("0.attention.self.query.safetensors"))

@@ -63,6 +63,44 @@ extension SentenceEncoder {
         }
     }
 
+    /// Refuses a saved layer that is not this checkpoint's layer `name`: one
+    /// file copied over another of the same shape (query over key), or a
+    /// layer of another checkpoint, would otherwise load without a word. Its
+    /// Float bias must be the checkpoint's, bit for bit, and its weights must
+    /// be the checkpoint's to within quantization (``weightDifference(_:_:)``
+    /// at most 0.5; on all-MiniLM-L6-v2 a true layer differs by up to 0.13,
+    /// smoothed with α = 1, and another layer's weights by 1.1 or more, which
+    /// the tests measure).
+    static func checkSameLayer(_ q: QuantizedLinear, _ part: BertWeights.Linear, name: String, file: URL) throws {
+        if let bias = q.packed?.floatBias, bias.map(\.bitPattern) != part.bias.map(\.bitPattern) {
+            throw QGEMMError(.invalidValue, "\(file.path): its bias is not \(name)'s in this checkpoint; a file of another layer or checkpoint?")
+        }
+        let relative = try weightDifference(q, part)
+        guard relative <= 0.5 else {
+            throw QGEMMError(.invalidValue, "\(file.path): its weights differ from \(name)'s in this checkpoint by \(relative) (relative); "
+                             + "a file of another layer or checkpoint?")
+        }
+    }
+
+    /// The relative RMS difference between a saved layer's weights, taken
+    /// back from int8 (and its smoothing factors), and a checkpoint layer's,
+    /// over every 16th output channel; 0 for a layer without int8 weights.
+    static func weightDifference(_ q: QuantizedLinear, _ part: BertWeights.Linear) throws -> Double {
+        guard let packed = q.packed else { return 0 }
+        let factors = q.smoothing?.factors
+        var difference = 0.0, norm = 0.0
+        for n in stride(from: 0, to: part.outputs, by: Swift.max(1, part.outputs / 16)) {
+            let scale = Double(packed.weightScales[packed.granularity == .perChannel ? n : 0])
+            for k in 0..<part.inputs {
+                let taken = Double(try packed.weight(outputChannel: n, input: k)) * scale / Double(factors?[k] ?? 1)
+                let w = Double(part.weight[n * part.inputs + k])
+                difference += (taken - w) * (taken - w)
+                norm += w * w
+            }
+        }
+        return norm > 0 ? (difference / norm).squareRoot() : difference.squareRoot()
+    }
+
     /// An encoder whose Linear layers are read from `folder`
     /// (``saveLayers(to:)``), the rest from the checkpoint. Each file must hold
     /// a static or static-input layer of its layer's shape; a missing or bad
@@ -85,6 +123,7 @@ extension SentenceEncoder {
                 case .dynamic, .int4Weights:
                     throw QGEMMError(.incompatibleParameters, "\(file.path): a \(q.mode.name) layer; saved layers are calibrated (static or static-input)")
                 }
+                try Self.checkSameLayer(q, part, name: name, file: file)
                 loaded[name] = q
             }
         }
