@@ -81,25 +81,25 @@ enum OutputPath {
     static let standardOutputOptions: Set<String> = ["--json", "--csv"]
 
     static func check(_ outputs: KeyValuePairs<String, String?>) throws {
-        var seen: [(option: String, file: String)] = []
+        var seen: [(option: String, path: String, file: String)] = []
         for case let (option, path?) in outputs {
             try check(path, option: option)
             // Links resolved before ".." is taken away; /dev/stdout is standard output.
             let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
             let file = path == "-" || OutputFile.isStandardOutput(path) ? "-" : resolved
             if let other = seen.first(where: { $0.file == file }) {
-                throw ValidationError(file == "-" ? "\(other.option) - and \(option) - would both write to standard output; send one to a file"
+                throw ValidationError(file == "-" ? "\(other.option) \(other.path) and \(option) \(path) would both write to standard output; send one to a file"
                                                   : "\(other.option) and \(option) name the same file, \(path); give each its own")
             }
-            seen.append((option, file))
+            seen.append((option, path, file))
         }
     }
 
     private static func check(_ path: String, option: String) throws {
         guard !path.isEmpty else { throw ValidationError("\(option): the path is empty") }
-        if path == "-" {
+        if path == "-" || OutputFile.isStandardOutput(path) {
             guard standardOutputOptions.contains(option) else {
-                throw ValidationError("\(option) -: \(option) writes a file, not standard output; name one")
+                throw ValidationError("\(option) \(path): \(option) writes a file, not standard output; name one")
             }
             return
         }

@@ -322,6 +322,7 @@ struct CommandLineTests {
             (["bench", "--json", file("r"), "--csv", file("r")], "--json and --csv name the same file"),
             (["validate", "--json", dir.path], "a folder; name a file"),
             (linear + ["--out", "-"], "--out writes a file, not standard output"),
+            (linear + ["--out", "/dev/stdout"], "--out writes a file, not standard output"),
             // Parameters that were refused only after the files were read (these files do not exist).
             (["linear", "--x", file("none.npy"), "--w", file("none.npy"), "--mode", "static", "--x-scale", "1", "--out", file("y.npy")],
              "static mode needs --calibrate"),
