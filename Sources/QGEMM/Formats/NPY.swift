@@ -141,23 +141,8 @@ public struct NPYArray: Sendable, Equatable {
     ///   memory this process may use, changes while read (its size or
     ///   modification time moves), or is not a valid `.npy` file.
     public init(contentsOf url: URL) throws {
-        let file = try RegularFile(reading: url)
-        // The file's own errors name it already; the parser's get its path.
-        var readFailure: QGEMMError?
-        do {
-            try self.init(fileBytes: file.size) { range throws(QGEMMError) in
-                do throws(QGEMMError) { return try file.read(range) } catch {
-                    readFailure = error
-                    throw error
-                }
-            }
-        } catch let e as QGEMMError {
-            if let readFailure { throw readFailure }
-            // A file that changed while read is reported as that, not as the damage it seemed to have.
-            try file.checkUnchanged()
-            throw e.placed(url.path)
-        }
-        try file.checkUnchanged()
+        // The parser's errors get the file's path.
+        self = try RegularFile.parse(url, place: { $0.placed(url.path) }) { try NPYArray(fileBytes: $0, read: $1) }
     }
 
     /// Parses the bytes of a `.npy` file.

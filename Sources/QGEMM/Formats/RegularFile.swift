@@ -38,29 +38,59 @@ package final class RegularFile {
         // Non-blocking, so that opening a pipe with no writer returns at once.
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
         guard fd >= 0 else { throw Self.failure(path, "cannot read", errno) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            let code = errno
+        let info: stat
+        do { info = try Self.checkOpened(fd, path) } catch {
             close(fd)
-            throw Self.failure(path, "cannot read", code)
+            throw error
         }
+        self.path = path
+        self.size = Int(info.st_size)
+        self.fd = fd
+        self.modified = Self.modificationTime(info)
+    }
+
+    /// The open file's status, once it is known to be a regular file of a
+    /// size this process can hold.
+    private static func checkOpened(_ fd: Int32, _ path: String) throws(QGEMMError) -> stat {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw failure(path, "cannot read", errno) }
         guard info.st_mode & S_IFMT == S_IFREG else {
-            close(fd)
             throw QGEMMError(.file, "cannot read \(path): not a regular file (a pipe, device or folder is not read)")
         }
         guard let size = Int(exactly: info.st_size), size >= 0 else {
-            close(fd)
             throw QGEMMError(.file, "cannot read \(path): size \(info.st_size)")
         }
         let memory = availableMemoryBytes()
         guard UInt64(size) <= memory else {
-            close(fd)
             throw QGEMMError(.file, "cannot read \(path): it is \(size) bytes, more than the \(memory) this process may use")
         }
-        self.path = path
-        self.size = size
-        self.fd = fd
-        self.modified = Self.modificationTime(info)
+        return info
+    }
+
+    /// Parses the file at `url` through `parse`, given its size and a reader
+    /// of its byte ranges, then refuses a file that changed while read. A
+    /// parse that fails reports a change first (the damage it saw may be the
+    /// change); its own errors go through `place`, the file's read errors,
+    /// which name the file already, do not.
+    static func parse<T>(_ url: URL, place: (QGEMMError) -> QGEMMError = { $0 },
+                         _ parse: (_ size: Int, _ read: (Range<Int>) throws -> [UInt8]) throws -> T) throws -> T {
+        let file = try RegularFile(reading: url)
+        var readFailure: QGEMMError?
+        let value: T
+        do {
+            value = try parse(file.size) { range in
+                do throws(QGEMMError) { return try file.read(range) } catch {
+                    readFailure = error
+                    throw error
+                }
+            }
+        } catch {
+            try file.checkUnchanged()
+            if let readFailure { throw readFailure }
+            throw (error as? QGEMMError).map(place) ?? error
+        }
+        try file.checkUnchanged()
+        return value
     }
 
     deinit { close(fd) }
@@ -134,13 +164,19 @@ package final class RegularFile {
             if code == ENXIO { throw QGEMMError(.file, "cannot write \(path): a pipe with no reader") }
             throw failure(path, "cannot write", code)
         }
-        // Open without waiting, then write with waiting (a pipe's reader may be slow).
-        let flags = fcntl(fd, F_GETFL)
-        guard flags >= 0, fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == 0 else {
-            let code = errno
+        do { try writeAll(parts, to: fd, path) } catch {
             close(fd)
-            throw failure(path, "cannot write", code)
+            throw error
         }
+        // close reports what a network file system or a full quota deferred.
+        guard close(fd) == 0 else { throw failure(path, "cannot write", errno) }
+    }
+
+    /// Writes `parts` to the open `fd`, retrying interrupted and short writes.
+    private static func writeAll(_ parts: [[UInt8]], to fd: Int32, _ path: String) throws(QGEMMError) {
+        // Opened without waiting; written with waiting (a pipe's reader may be slow).
+        let flags = fcntl(fd, F_GETFL)
+        guard flags >= 0, fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == 0 else { throw failure(path, "cannot write", errno) }
         for part in parts {
             var done = 0
             while done < part.count {
@@ -148,18 +184,12 @@ package final class RegularFile {
                 if n < 0 {
                     let code = errno
                     if code == EINTR { continue }
-                    close(fd)
                     throw failure(path, "cannot write", code)
                 }
-                guard n > 0 else {
-                    close(fd)
-                    throw QGEMMError(.file, "cannot write \(path): the system wrote nothing")
-                }
+                guard n > 0 else { throw QGEMMError(.file, "cannot write \(path): the system wrote nothing") }
                 done += n
             }
         }
-        // close reports what a network file system or a full quota deferred.
-        guard close(fd) == 0 else { throw failure(path, "cannot write", errno) }
     }
 
     /// The system's words for error `code`, taken right after the call that set it.

@@ -150,15 +150,7 @@ public struct SafeTensorsFile: Sendable, Equatable {
     ///   the memory this process may use, changes while read (its size or
     ///   modification time moves), or is not a valid safetensors file.
     public init(contentsOf url: URL) throws {
-        let file = try RegularFile(reading: url)
-        do {
-            try self.init(fileBytes: file.size) { range throws(QGEMMError) in try file.read(range) }
-        } catch {
-            // A file that changed while read is reported as that, not as the damage it seemed to have.
-            try file.checkUnchanged()
-            throw error
-        }
-        try file.checkUnchanged()
+        self = try RegularFile.parse(url) { try SafeTensorsFile(fileBytes: $0, read: $1) }
     }
 
     /// Parses and checks a file of `fileBytes` bytes whose byte ranges `read`

@@ -64,12 +64,7 @@ extension QuantizedLinear {
         guard y.count >= yCount else { throw QGEMMError(.bufferTooSmall, "y holds \(y.count) values, \(rows) rows × N = \(n) need \(yCount)") }
         try PackedWeights.checkApart(y, yCount, x, xCount, "the input x")
         // Every mode checks the path and threads, at M = 0 too, before it reads a value (QGEMMError's order).
-        let int4: Bool
-        switch weights {
-        case .int8: int4 = false
-        case .int4: int4 = true
-        }
-        _ = try PackedWeights.checkPathAndThreads(kernel, threads, int4: int4)
+        _ = try PackedWeights.checkPathAndThreads(kernel, threads, int4: int4Weights != nil)
         guard rows > 0, let xBase = x.baseAddress, let yBase = y.baseAddress else { return }
         let input = UnsafeBufferPointer(start: xBase, count: xCount)
         let output = UnsafeMutableBufferPointer(start: yBase, count: yCount)

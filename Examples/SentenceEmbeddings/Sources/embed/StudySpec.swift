@@ -75,8 +75,7 @@ struct StudySpec: Decodable {
                 }
                 return .int4(groupSize: try Self.checkedGroup(group), scales: rule)
             case "int4-awq":
-                // Int4Weights' damping range.
-                // Checked as the Float it becomes (1e-50 would become 0).
+                // Int4Weights' damping range, checked as the Float it becomes (1e-50 would become 0).
                 if let gptq, !(Float(gptq) > 0 && Float(gptq) <= 10) {
                     throw QGEMMError(.invalidArgument, "gptq (a damping) must be in (0, 10], got \(gptq)")
                 }

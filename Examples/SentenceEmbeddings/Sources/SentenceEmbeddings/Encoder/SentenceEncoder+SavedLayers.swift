@@ -35,19 +35,20 @@ extension SentenceEncoder {
             throw QGEMMError(.file, "\(folder.path): cannot create the folder: \(error.localizedDescription)")
         }
         let partial = names.map { Self.layerFile(folder, $0).appendingPathExtension("partial") }
+        // Whether `file` is itself (not what a link points to) of `type`.
+        func isItself(_ file: URL, _ type: mode_t) -> Bool {
+            var info = stat()
+            return lstat(file.path, &info) == 0 && info.st_mode & S_IFMT == type
+        }
         // Only files this save made are removed (not, say, a folder in the way).
         func removeFiles(_ files: some Sequence<URL>) {
-            for file in files {
-                var info = stat()
-                if lstat(file.path, &info) == 0, info.st_mode & S_IFMT == S_IFREG { unlink(file.path) }
-            }
+            for file in files where isItself(file, S_IFREG) { unlink(file.path) }
         }
         var written: [URL] = []
         do {
             for (name, file) in zip(names, partial) {
                 // A stale link of this name is removed, so the write makes a new file here.
-                var info = stat()
-                if lstat(file.path, &info) == 0, info.st_mode & S_IFMT == S_IFLNK { unlink(file.path) }
+                if isItself(file, S_IFLNK) { unlink(file.path) }
                 written.append(file) // before the write: a failed write may leave a file cut short
                 try calibratedLayers[name]?.save(to: file)
             }
