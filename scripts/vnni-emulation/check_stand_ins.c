@@ -76,6 +76,10 @@ static void QG_REAL compare(qg_emu512 a, qg_emu512 b, qg_emu512 c, unsigned imm,
     report("_mm512_srli_epi16", same(qg_emu_srli_epi16(a, imm % 20), from_real(_mm512_srli_epi16(ra, imm % 20))));
     report("_mm512_slli_epi64", same(qg_emu_slli_epi64(a, imm), from_real(_mm512_slli_epi64(ra, imm))));
     report("_mm512_mask_blend_epi32", same(qg_emu_mask_blend_epi32(k, a, b), from_real(_mm512_mask_blend_epi32(k, ra, rb))));
+    report("_mm512_srli_epi32", same(qg_emu_srli_epi32(a, imm), from_real(_mm512_srli_epi32(ra, imm))));
+    report("_mm512_cmpgt_epi32_mask", qg_emu_cmpgt_epi32_mask(a, b) == (uint16_t)_mm512_cmpgt_epi32_mask(ra, rb));
+    report("_mm512_cmpgt_epi32_mask", qg_emu_cmpgt_epi32_mask(a, a) == (uint16_t)_mm512_cmpgt_epi32_mask(ra, ra));
+    report("_mm512_mask_add_epi32", same(qg_emu_mask_add_epi32(c, k, a, b), from_real(_mm512_mask_add_epi32(rc, k, ra, rb))));
     report("_mm512_set1_epi32", same(qg_emu_set1(a.v[3]), from_real(_mm512_set1_epi32(a.v[3]))));
     int64_t q[8];
     qg_emu_q(a, q);
@@ -116,6 +120,7 @@ static void QG_REAL compare_narrow(qg_emu512 a, qg_emu512 b, qg_emu512 c) {
     QG_BINARY(qg_emu_packs_epi32, _mm512_packs_epi32);
     QG_BINARY(qg_emu_packs_epi16, _mm512_packs_epi16);
     QG_BINARY(qg_emu_packus_epi16, _mm512_packus_epi16);
+    QG_BINARY(qg_emu_adds_epi16, _mm512_adds_epi16);
     QG_BINARY(qg_emu_max_epi8, _mm512_max_epi8);
     QG_BINARY(qg_emu_min_epi8, _mm512_min_epi8);
     QG_BINARY(qg_emu_max_epu8, _mm512_max_epu8);
@@ -124,6 +129,8 @@ static void QG_REAL compare_narrow(qg_emu512 a, qg_emu512 b, qg_emu512 c) {
     report("_mm512_permutexvar_epi32", same(qg_emu_permutexvar_epi32(c, a), from_real(_mm512_permutexvar_epi32(rc, ra))));
     const char x = (char)c.v[5];
     report("_mm512_set1_epi8", same(qg_emu_set1_epi8(x), from_real(_mm512_set1_epi8(x))));
+    const short w = (short)c.v[7];
+    report("_mm512_set1_epi16", same(qg_emu_set1_epi16(w), from_real(_mm512_set1_epi16(w))));
     report("_mm512_castsi512_si128", same128(qg_emu_castsi512_si128(a), _mm512_castsi512_si128(ra)));
     report("_mm512_extracti32x4_epi32", same128(qg_emu_extracti32x4_epi32(b, 0), _mm512_extracti32x4_epi32(rb, 0)));
     report("_mm512_extracti32x4_epi32", same128(qg_emu_extracti32x4_epi32(b, 1), _mm512_extracti32x4_epi32(rb, 1)));

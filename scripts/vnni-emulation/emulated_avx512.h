@@ -173,6 +173,45 @@ static inline qg_emu512 qg_emu_slli_epi64(qg_emu512 a, unsigned n) {
     for (int i = 0; i < 8; i++) q[i] = n > 63 ? 0 : (int64_t)((uint64_t)q[i] << n);
     return qg_emu_from_q(q);
 }
+/// VPSRLD (immediate): logical shift right of each 32-bit lane; counts above 31 give 0.
+static inline qg_emu512 qg_emu_srli_epi32(qg_emu512 a, unsigned n) {
+    qg_emu512 r;
+    for (int i = 0; i < 16; i++) r.v[i] = n > 31 ? 0 : (int32_t)((uint32_t)a.v[i] >> n);
+    return r;
+}
+/// VPCMPGTD into a mask: bit i set where lane i of a is greater than b's (signed).
+static inline uint16_t qg_emu_cmpgt_epi32_mask(qg_emu512 a, qg_emu512 b) {
+    uint16_t k = 0;
+    for (int i = 0; i < 16; i++) k |= (uint16_t)((a.v[i] > b.v[i]) << i);
+    return k;
+}
+/// VPADDD with a merge mask: a + b (wrapping) where the mask bit is set, src elsewhere.
+static inline qg_emu512 qg_emu_mask_add_epi32(qg_emu512 src, uint16_t k, qg_emu512 a, qg_emu512 b) {
+    qg_emu512 r;
+    for (int i = 0; i < 16; i++) r.v[i] = ((k >> i) & 1) ? (int32_t)((uint32_t)a.v[i] + (uint32_t)b.v[i]) : src.v[i];
+    return r;
+}
+/// VPADDSW: 16-bit lanes added with signed saturation.
+static inline qg_emu512 qg_emu_adds_epi16(qg_emu512 a, qg_emu512 b) {
+    int16_t x[32], y[32];
+    memcpy(x, a.v, 64);
+    memcpy(y, b.v, 64);
+    for (int i = 0; i < 32; i++) {
+        const int32_t sum = (int32_t)x[i] + (int32_t)y[i];
+        x[i] = (int16_t)(sum < INT16_MIN ? INT16_MIN : sum > INT16_MAX ? INT16_MAX : sum);
+    }
+    qg_emu512 r;
+    memcpy(r.v, x, 64);
+    return r;
+}
+/// VPBROADCASTW: the word in all 32 lanes.
+static inline qg_emu512 qg_emu_set1_epi16(short x) {
+    int16_t w[32];
+    for (int i = 0; i < 32; i++) w[i] = x;
+    qg_emu512 r;
+    memcpy(r.v, w, 64);
+    return r;
+}
 /// Lanes whose mask bit is set come from b, the others from a.
 static inline qg_emu512 qg_emu_mask_blend_epi32(uint16_t k, qg_emu512 a, qg_emu512 b) {
     qg_emu512 r;

@@ -19,6 +19,16 @@
 #define _mm512_set1_epi32 qg_emu_set1
 #undef _mm512_set1_epi64
 #define _mm512_set1_epi64 qg_emu_set1_epi64
+#undef _mm512_srli_epi32
+#define _mm512_srli_epi32 qg_emu_srli_epi32
+#undef _mm512_cmpgt_epi32_mask
+#define _mm512_cmpgt_epi32_mask qg_emu_cmpgt_epi32_mask
+#undef _mm512_mask_add_epi32
+#define _mm512_mask_add_epi32 qg_emu_mask_add_epi32
+#undef _mm512_adds_epi16
+#define _mm512_adds_epi16 qg_emu_adds_epi16
+#undef _mm512_set1_epi16
+#define _mm512_set1_epi16 qg_emu_set1_epi16
 #undef _mm512_dpbusd_epi32
 #define _mm512_dpbusd_epi32 qg_emu_dpbusd
 #undef _mm512_add_epi32

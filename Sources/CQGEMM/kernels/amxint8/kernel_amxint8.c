@@ -125,7 +125,7 @@ static void qg_amx_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void 
 /// the panel's start values, through the epilogue of `kind`: four rows at a
 /// time, then the last one to three.
 QG_AMX_INLINE void qg_amx_finish_panel(const qg_gemm_args *a, const qg_avx512_params *params, const int32_t (*c)[32],
-                                       int p, int R, int64_t m0, int64_t n, int cols, const int NARROW,
+                                       int p, int R, int64_t m0, int64_t n, int cols, const int ROWS,
                                        const qg_output_kind kind) {
     const qg_avx512_panel *panel = params->panel + n / QG_PANEL_N;
     const __m512i base = _mm512_loadu_si512((const void *)panel->base);
@@ -134,7 +134,7 @@ QG_AMX_INLINE void qg_amx_finish_panel(const qg_gemm_args *a, const qg_avx512_pa
 #define QG_AMX_ROWS(COUNT)                                                                                        \
     {                                                                                                             \
         for (int i = 0; i < COUNT; i++) acc[i] = _mm512_add_epi32(_mm512_loadu_si512((const void *)&c[r + i][16 * p]), base); \
-        if (NARROW) qg_avx512_narrow_rows(a, params, panel, m0 + r, COUNT, n, cols, acc);                        \
+        if (ROWS) qg_avx512_q8_rows(a, params, panel, m0 + r, COUNT, n, cols, acc, kind);                         \
         else qg_avx512_epilogue_rows(a, m0 + r, COUNT, n, cols, acc, kind);                                      \
     }
     for (; r + 4 <= R; r += 4) QG_AMX_ROWS(4)
@@ -148,15 +148,15 @@ QG_AMX_INLINE void qg_amx_finish_panel(const qg_gemm_args *a, const qg_avx512_pa
 }
 
 /// The epilogue of one kind for the NP panels of a tile's 32 × 32 sums, by the
-/// narrow route where the call's params allow it.
+/// rows route where the call's params allow it.
 #define QG_AMX_FINISH_KIND(SUFFIX, KIND)                                                                          \
     static QG_AMX void qg_amx_finish_##SUFFIX(const qg_gemm_args *a, const qg_avx512_params *params,              \
                                               const int32_t (*c)[32], int np, int rows, int64_t m0, int64_t n0,   \
                                               int cols) {                                                         \
-        const int narrow = KIND == QG_KIND_Q8_SINGLE && params->narrow;                                          \
+        const int rows_route = qg_avx512_takes_rows(params, KIND);                                                \
         for (int p = 0; p < np && cols - 16 * p > 0; p++) {                                                       \
             const int here = cols - 16 * p > 16 ? 16 : cols - 16 * p;                                             \
-            if (narrow) qg_amx_finish_panel(a, params, c, p, rows, m0, n0 + 16 * p, here, 1, KIND);              \
+            if (rows_route) qg_amx_finish_panel(a, params, c, p, rows, m0, n0 + 16 * p, here, 1, KIND);              \
             else qg_amx_finish_panel(a, params, c, p, rows, m0, n0 + 16 * p, here, 0, KIND);                     \
         }                                                                                                         \
     }

@@ -48,16 +48,16 @@ QG_VNNI_INLINE __m512i qg_vnni_broadcast_tail(const uint8_t *x, int64_t g, int64
 }
 
 /// R rows × NP panels of 16 channels, full K; then the epilogue panel by panel
-/// (../x86/epilogue_zmm.h) of `kind`, by the narrow route when NARROW (a
-/// single-rounding call whose params allow it: a route of the call's
-/// constants, fixed per call like the kind). `w` is the first panel; the
+/// (../x86/epilogue_zmm.h) of `kind`, by the rows route when ROWS (an
+/// int8/uint8 call whose params allow it: a route of the call's constants,
+/// fixed per call like the kind). `w` is the first panel; the
 /// second is 16·kp bytes later.
 /// The accumulators start at the panel's bias and zero-point term (params).
 /// Every loop over rows and panels is unrolled (at R = 12 the compiler would
 /// otherwise keep the 24 accumulators in memory).
 /// in_place: the activations are read from X itself (qg_vnni_in_place).
 QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const qg_avx512_params *params, const uint8_t *x, const int R,
-                                 int in_place, const int8_t *w, const int NP, const int NARROW, int64_t m0,
+                                 int in_place, const int8_t *w, const int NP, const int ROWS, int64_t m0,
                                  int64_t n0, int cols, const qg_output_kind kind) {
     // Row r's K-group g: packed [g][r][4], or in place at X's row stride.
     const int64_t group_step = in_place ? QG_K_GROUP : R * QG_K_GROUP, row_step = in_place ? a->ldx : QG_K_GROUP;
@@ -101,7 +101,7 @@ QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const qg_avx512_params *
         #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) panel_acc[r] = acc[r][p];
         const int n = (int)(cols - 16 * p > 16 ? 16 : cols - 16 * p);
-        if (NARROW) qg_avx512_narrow_rows(a, params, c + p, m0, R, n0 + 16 * p, n, panel_acc);
+        if (ROWS) qg_avx512_q8_rows(a, params, c + p, m0, R, n0 + 16 * p, n, panel_acc, kind);
         else qg_avx512_epilogue_rows(a, m0, R, n0 + 16 * p, n, panel_acc, kind);
     }
 }
@@ -203,18 +203,18 @@ QG_DEFINE_TILE_KINDS(QG_VNNI, 2x64c4__avx512vnni, qg_vnni_few_rows)
 /// each with its constants fixed for the compiler. The layout (in place or
 /// packed) is a run-time value: its two strides cost nothing in the loop, and
 /// a copy per layout doubled the file's compile time.
-#define QG_VNNI_TILE_VARIANTS(R, NARROW, KIND)                                             \
-    if (two) qg_vnni_tile(a, params, x, R, in_place, w, 2, NARROW, m0, n0, cols, KIND);    \
-    else qg_vnni_tile(a, params, x, R, in_place, w, 1, NARROW, m0, n0, cols, KIND);
+#define QG_VNNI_TILE_VARIANTS(R, ROWS, KIND)                                               \
+    if (two) qg_vnni_tile(a, params, x, R, in_place, w, 2, ROWS, m0, n0, cols, KIND);      \
+    else qg_vnni_tile(a, params, x, R, in_place, w, 1, ROWS, m0, n0, cols, KIND);
 
 /// One row count of the 12×32 tile for one kind: constant R, NP, layout and
-/// epilogue for the compiler. Only the single rounding has a narrow route.
+/// epilogue for the compiler. Only int8/uint8 output has a rows route.
 #define QG_VNNI_TILE_ROWS_KIND(R, SUFFIX, KIND)                                                                      \
     static QG_VNNI void qg_vnni_tile_##R##_##SUFFIX(const qg_gemm_args *a, const qg_avx512_params *params,          \
                                                     const uint8_t *x, int in_place, const int8_t *w, int64_t m0,     \
                                                     int64_t n0, int cols) {                                          \
         const int two = cols > QG_PANEL_N;                                                                           \
-        if (KIND == QG_KIND_Q8_SINGLE && params->narrow) {                                                           \
+        if (qg_avx512_takes_rows(params, KIND)) {                                                                    \
             QG_VNNI_TILE_VARIANTS(R, 1, KIND)                                                                        \
         } else {                                                                                                     \
             QG_VNNI_TILE_VARIANTS(R, 0, KIND)                                                                        \

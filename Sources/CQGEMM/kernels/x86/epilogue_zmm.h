@@ -1,11 +1,13 @@
 // The 512-bit x86 epilogue, shared by the avx512vnni and amxint8 paths (as
 // epilogue_ymm.h serves the 256-bit ones): the per-call params — each
 // panel's start value (bias and the call's zero-point term, the path's
-// private fold taken back) and the constants of the narrow requantization —
+// private fold taken back) and the constants of the rows route —
 // and the finish of R rows of one 16-channel panel, one zmm per row: the row's
 // zero-point term, then the int32 output, the float output or the int8/uint8
 // requantization, with the reference's int64 arithmetic (KERNELS.md, "The
-// epilogue"). The per-channel values are prepared once per panel, not once
+// epilogue"), or for int8/uint8 output where the call's constants allow it by
+// the rows route (qg_avx512_q8_rows: 32-bit lanes, four rows packed to bytes
+// together). The per-channel values are prepared once per panel, not once
 // per row; shifts are native (VPSRAVQ) and the narrowing one VPMOVDB.
 // Included by kernel files only, after they define QG_ZMM_INLINE (static
 // inline QG_SPECIALIZE with their target); everything here is static inline.
@@ -85,7 +87,7 @@ QG_ZMM_INLINE __m512i qg_avx512_requantize_half(const qg_avx512_fixed *c, int h,
 /// from the first operand and odd lanes from the second.
 static const int32_t qg_avx512_high_halves[16] = {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31};
 
-/// The narrow route's requantization of 16 lanes (narrow_requantize.h has the
+/// Single rounding's requantization of 16 lanes on the rows route (narrow_requantize.h has the
 /// rule): one permute gathers the 16 high halves of acc·M0, then a rounding
 /// add (`round`, the output zero point folded in) and a per-lane arithmetic
 /// shift by `count`.
@@ -114,7 +116,7 @@ QG_ZMM_INLINE void qg_avx512_store_bytes(void *dst, __m128i v, int cols) {
 /// `cols` (1..16) of each row. The per-channel values (multipliers, shifts,
 /// scales, clamp) are loaded and prepared once for all R rows. Any output
 /// kind (a compile-time constant in every tile); the tiles use
-/// qg_avx512_narrow_rows instead where the call allows it.
+/// qg_avx512_q8_rows instead where the call allows it.
 QG_ZMM_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, const int R, int64_t n, int cols,
                                             const __m512i *acc, const qg_output_kind kind) {
     // Locals, not a->…: stores to y could alias *a, so the compiler would
@@ -196,32 +198,40 @@ QG_ZMM_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, co
     }
 }
 
-// MARK: - Per-call params and the narrow route
+// MARK: - Per-call params and the rows route
 
 /// What the VNNI tiles need per panel of 16 channels, made once per call
 /// (qg_avx512_init_params) instead of once per tile: the accumulators'
-/// starting value and the constants of the narrow requantization.
+/// starting value and the constants of the rows route's fixed-point modes.
 typedef struct qg_avx512_panel {
     int32_t base[16];   // bias − (Z + fold)·row_sum: the accumulators start here
-    int32_t m0[16];     // narrow: M0 (VPMULDQ reads the low half of each 64-bit lane)
-    int32_t m0_odd[16]; // narrow: the odd channels' M0, in the low halves
-    int32_t count[16];  // narrow: c = −1 − shift, the shift after the high half
-    int32_t round[16];  // narrow: 2^(c − 1) + Z_Y·2^c, rounding with the output zero point folded in
+    int32_t m0[16];     // rows: M0 (VPMULDQ reads the low half of each 64-bit lane)
+    int32_t m0_odd[16]; // rows: the odd channels' M0, in the low halves
+    int32_t count[16];  // rows: single, c = −1 − shift, the shift after the high half; double, −shift
+    int32_t round[16];  // rows, single: 2^(c − 1) + Z_Y·2^c, rounding with the output zero point folded in
 } qg_avx512_panel;
 
 typedef struct qg_avx512_params {
-    /// int8/uint8 output with single rounding whose every channel allows the
-    /// narrow route (qg_narrow_channel, narrow_requantize.h): the tiles use qg_avx512_narrow_rows.
-    int narrow;
-    /// narrow: the clamp bounds are inside the type's range, not equal to it,
+    /// int8/uint8 output whose fixed-point rounding and constants allow the
+    /// rows route (qg_avx512_q8_rows): single rounding when every channel
+    /// passes qg_narrow_channel, double rounding when every channel passes
+    /// qg_double_rows_channel (narrow_requantize.h); the clamp bounds inside
+    /// the type's range in both cases. (Float rounding stays on the general
+    /// route: the rows route gained it at most 3 % at K = 64 on Zen 4 and
+    /// made this file's tiles take 60 % longer to compile.)
+    int rows;
+    /// rows: the clamp bounds are inside the type's range, not equal to it,
     /// so a byte min/max follows the saturating packs.
     int clamp;
-    /// narrow: the clamp bounds as signed bytes, and the byte XORed in last.
+    /// rows: the clamp bounds as signed bytes, and the byte XORed in last.
     /// The route is the same for int8 and uint8: uint8 output is computed as
     /// int8 with Z_Y − 128 (the signed packs then clamp to [0, 255] − 128),
     /// clamped at bounds − 128, and flipped back by an XOR with 0x80.
     int32_t clamp_lo, clamp_hi, flip;
-    int32_t pad[11];
+    /// rows, double rounding: Z_Y in that int8 form, added with saturation
+    /// between the packs (single rounding folds it into `round`).
+    int32_t zero_point;
+    int32_t pad[10];
     qg_avx512_panel panel[];
 } qg_avx512_params;
 
@@ -238,17 +248,21 @@ static size_t qg_avx512_params_bytes(const qg_gemm_args *a) {
 /// loop with an early exit and a branching narrow test per channel took
 /// about 13 cycles a channel on Zen 2). Lanes of padding
 /// channels (n ≥ N, whose array entries need not be initialized) get safe
-/// constants: no bias, M0 = 0, shift −2, Z_Y 0.
+/// constants: no bias, M0 = 0, shift −2 (single) or 0 (double), Z_Y 0.
 QG_ZMM_INLINE void qg_avx512_init_params(const qg_gemm_args *a, void *out, int32_t fold) {
     qg_avx512_params *p = out;
     const int64_t np = qg_packed_n(a->n), nn = a->n;
     const uint32_t z = (uint32_t)a->x_zero_point + (uint32_t)fold;
-    // Narrow: uint8 output is int8 output with Z_Y − 128, flipped back (qg_avx512_params).
+    // Rows: uint8 output is int8 output with Z_Y − 128, flipped back (qg_avx512_params).
     const int32_t flip = a->out_type == QG_OUT_UINT8 ? 128 : 0, zy = a->y_zero_point - flip;
     const int32_t type_lo = a->out_type == QG_OUT_INT8 ? -128 : 0, type_hi = a->out_type == QG_OUT_INT8 ? 127 : 255;
     // The saturating packs clamp to the type's range; bounds outside it (which
-    // the reference wraps) or crossed go the general way.
-    const int candidate = qg_clamp_inside_type(a) && a->rounding == QG_ROUND_SINGLE;
+    // the reference wraps) or crossed go the general way. Double rounding
+    // adds Z_Y with saturation to values the first pack saturated to int16:
+    // exact while |Z_Y| ≤ 2^15 − 129 (qgemm.h keeps it within the type).
+    const int bounds = qg_clamp_inside_type(a);
+    const int single = bounds && a->rounding == QG_ROUND_SINGLE;
+    const int dbl = bounds && a->rounding == QG_ROUND_DOUBLE && zy >= -32639 && zy <= 32639;
     const int32_t *const bias = a->bias, *const row_sum = a->row_sum;
     for (int64_t p0 = 0; p0 < np; p0 += 16) {
         qg_avx512_panel *q = &p->panel[p0 / 16];
@@ -262,8 +276,8 @@ QG_ZMM_INLINE void qg_avx512_init_params(const qg_gemm_args *a, void *out, int32
         else
             for (int i = 0; i < 16; i++) q->base[i] = (int32_t)(0u - z * (uint32_t)row_sum[p0 + i]);
     }
-    int narrow = candidate;
-    if (candidate) {
+    int rows = 0;
+    if (single || dbl) {
         const int32_t *const multiplier = a->multiplier, *const shifts = a->shift;
         uint32_t failed = 0;
         for (int64_t p0 = 0; p0 < np; p0 += 16) {
@@ -272,23 +286,33 @@ QG_ZMM_INLINE void qg_avx512_init_params(const qg_gemm_args *a, void *out, int32
                 const int real = p0 + i < nn, real_next = p0 + i + 1 < nn;
                 const int32_t given = shifts[p0 + i], m0 = multiplier[p0 + i];
                 const int32_t m0_next = i % 2 == 0 ? multiplier[p0 + i + 1] : 0;
-                const int32_t shift = real ? given : -2;
-                const int32_t c = -1 - shift; // the shift after the high half (narrow_requantize.h)
-                failed |= (uint32_t)(real & !qg_narrow_channel(shift, zy));
                 q->m0[i] = real ? m0 : 0;
                 // The odd channels' M0 in the even lanes, for the odd lanes' VPMULDQ.
                 q->m0_odd[i] = real_next ? m0_next : 0;
-                q->count[i] = c;
-                q->round[i] = (int32_t)((1u << ((c - 1) & 31)) + ((uint32_t)(real ? zy : 0) << (c & 31)));
+                if (single) {
+                    const int32_t shift = real ? given : -2;
+                    const int32_t c = -1 - shift; // the shift after the high half (narrow_requantize.h)
+                    failed |= (uint32_t)(real & !qg_narrow_channel(shift, zy));
+                    q->count[i] = c;
+                    q->round[i] = (int32_t)((1u << ((c - 1) & 31)) + ((uint32_t)(real ? zy : 0) << (c & 31)));
+                } else {
+                    // Double rounding in 32-bit lanes when no channel shifts
+                    // left (narrow_requantize.h); the divide's exponent is −shift.
+                    const int32_t shift = real ? given : 0;
+                    failed |= (uint32_t)(real & !qg_double_rows_channel(shift));
+                    q->count[i] = (int32_t)(0u - (uint32_t)shift) & 31;
+                    q->round[i] = 0;
+                }
             }
         }
-        narrow = !failed;
+        rows = !failed;
     }
-    p->narrow = narrow;
+    p->rows = rows;
     p->clamp = a->clamp_lo > type_lo || a->clamp_hi < type_hi;
     p->clamp_lo = a->clamp_lo - flip;
     p->clamp_hi = a->clamp_hi - flip;
     p->flip = flip;
+    p->zero_point = zy;
 }
 
 /// VPERMD indices that undo the lane interleaving of two saturating packs
@@ -296,14 +320,41 @@ QG_ZMM_INLINE void qg_avx512_init_params(const qg_gemm_args *a, void *out, int32
 /// holds bytes 4l … 4l+3 of rows 0, 1, 2, 3 in its four 32-bit words.
 static const int32_t qg_avx512_row_order[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
 
-/// The narrow route (params->narrow): R rows of one panel, four at a time —
-/// the high half of acc·M0, one rounding add that also adds Z_Y, one shift,
-/// then two signed saturating packs (which clamp to the int8 range exactly:
-/// the values already include Z_Y), if the clamp is narrower a byte min/max,
-/// and the XOR that turns the int8 form of uint8 output back (params->flip).
-/// About 8 vector operations per 16 outputs, every constant a memory operand.
-QG_ZMM_INLINE void qg_avx512_narrow_rows(const qg_gemm_args *a, const qg_avx512_params *params, const qg_avx512_panel *c,
-                                          int64_t m0, const int R, int64_t n, int cols, const __m512i *acc) {
+/// Double rounding of 16 lanes in 32-bit lanes, for calls whose every shift
+/// is at most 0 (narrow_requantize.h has the rule): SRDHM(acc, M0) =
+/// floor((acc·M0 + 2^30) / 2^31) fits in int32, so it is bits 31…62 of the
+/// 64-bit sum — the low half of the even lanes' sums shifted right by 31, the
+/// high half of the odd lanes' shifted left by 1 — and the divide by 2^count
+/// with ties away from zero compares the remainder with half the divisor,
+/// one more for a negative value. `mask` is 2^count − 1, `half_mask` mask / 2.
+QG_ZMM_INLINE __m512i qg_avx512_requantize_double(__m512i v, __m512i m0, __m512i m0_odd, __m512i count, __m512i mask,
+                                                   __m512i half_mask) {
+    const __m512i half = _mm512_set1_epi64((int64_t)1 << 30);
+    const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(v, m0), half);
+    const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(v, 32), m0_odd), half);
+    const __m512i h = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31), _mm512_slli_epi64(odd, 1));
+    const __m512i threshold = _mm512_sub_epi32(half_mask, _mm512_srai_epi32(h, 31));
+    const __mmask16 up = _mm512_cmpgt_epi32_mask(_mm512_and_si512(h, mask), threshold);
+    const __m512i q = _mm512_srav_epi32(h, count);
+    return _mm512_mask_add_epi32(q, up, q, _mm512_set1_epi32(1));
+}
+
+/// The rows route (params->rows) of int8/uint8 output of `kind` (single or
+/// double rounding): R rows of one panel, four at a time. Per row, the
+/// requantized value in 32-bit lanes:
+///   - single rounding: the high half of acc·M0, one rounding add that also
+///     adds Z_Y, one shift (qg_avx512_requantize_high);
+///   - double rounding: qg_avx512_requantize_double;
+/// then two signed saturating packs with, for double rounding, the
+/// saturating add of Z_Y between them — together an exact clamp to the int8
+/// range of the value plus Z_Y, since a value the first pack saturates stays
+/// past the int8 range after the add — one VPERMD that gathers each row's
+/// bytes, a byte min/max if the clamp is narrower, and the XOR that turns the
+/// int8 form of uint8 output back (params->flip). Single rounding takes about
+/// 8 vector operations per 16 outputs, every constant a memory operand.
+QG_ZMM_INLINE void qg_avx512_q8_rows(const qg_gemm_args *a, const qg_avx512_params *params, const qg_avx512_panel *c,
+                                      int64_t m0, const int R, int64_t n, int cols, const __m512i *acc,
+                                      const qg_output_kind kind) {
     // Locals, as in qg_avx512_epilogue_rows: stores to y could alias *a and
     // *params, so the compiler would reload these once per group of rows.
     uint8_t *const y = (uint8_t *)a->y;
@@ -312,11 +363,18 @@ QG_ZMM_INLINE void qg_avx512_narrow_rows(const qg_gemm_args *a, const qg_avx512_
     const __m512i row_sum = row_zp ? _mm512_loadu_si512((const void *)(a->row_sum + n)) : _mm512_setzero_si512();
     const int clamp = params->clamp;
     const __m512i lo = _mm512_set1_epi8((char)params->clamp_lo), hi = _mm512_set1_epi8((char)params->clamp_hi);
-    const __m512i flip = _mm512_set1_epi8((char)params->flip);
+    const __m512i flip = _mm512_set1_epi8((char)params->flip), zy = _mm512_set1_epi16((short)params->zero_point);
     const __m512i row_order = _mm512_loadu_si512((const void *)qg_avx512_row_order);
     const __m512i m0v = _mm512_loadu_si512((const void *)c->m0), m0_odd = _mm512_loadu_si512((const void *)c->m0_odd);
-    const __m512i round = _mm512_loadu_si512((const void *)c->round), count = _mm512_loadu_si512((const void *)c->count);
-    const __m512i high_halves = _mm512_loadu_si512((const void *)qg_avx512_high_halves);
+    const __m512i count = _mm512_loadu_si512((const void *)c->count);
+    __m512i round = _mm512_setzero_si512(), high_halves = round, mask = round, half_mask = round;
+    if (kind == QG_KIND_Q8_SINGLE) {
+        round = _mm512_loadu_si512((const void *)c->round);
+        high_halves = _mm512_loadu_si512((const void *)qg_avx512_high_halves);
+    } else {
+        mask = _mm512_sub_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(1), count), _mm512_set1_epi32(1));
+        half_mask = _mm512_srli_epi32(mask, 1);
+    }
 #pragma clang loop unroll(full)
     for (int r0 = 0; r0 < R; r0 += 4) {
         // A short last group repeats its first row and stores only its own.
@@ -326,9 +384,14 @@ QG_ZMM_INLINE void qg_avx512_narrow_rows(const qg_gemm_args *a, const qg_avx512_
             const int r = r0 + i < R ? r0 + i : r0;
             __m512i v = acc[r];
             if (row_zp) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(row_zp[m0 + r]), row_sum));
-            q[i] = qg_avx512_requantize_high(v, m0v, m0_odd, high_halves, round, count);
+            q[i] = kind == QG_KIND_Q8_SINGLE ? qg_avx512_requantize_high(v, m0v, m0_odd, high_halves, round, count)
+                                             : qg_avx512_requantize_double(v, m0v, m0_odd, count, mask, half_mask);
         }
-        const __m512i w01 = _mm512_packs_epi32(q[0], q[1]), w23 = _mm512_packs_epi32(q[2], q[3]);
+        __m512i w01 = _mm512_packs_epi32(q[0], q[1]), w23 = _mm512_packs_epi32(q[2], q[3]);
+        if (kind != QG_KIND_Q8_SINGLE) {
+            w01 = _mm512_adds_epi16(w01, zy);
+            w23 = _mm512_adds_epi16(w23, zy);
+        }
         __m512i b = _mm512_permutexvar_epi32(row_order, _mm512_packs_epi16(w01, w23));
         if (clamp) b = _mm512_min_epi8(_mm512_max_epi8(b, lo), hi);
         b = _mm512_xor_si512(b, flip);
@@ -338,6 +401,12 @@ QG_ZMM_INLINE void qg_avx512_narrow_rows(const qg_gemm_args *a, const qg_avx512_
         if (r0 + 2 < R) qg_avx512_store_bytes(dst + 2 * ldy, _mm512_extracti32x4_epi32(b, 2), cols);
         if (r0 + 3 < R) qg_avx512_store_bytes(dst + 3 * ldy, _mm512_extracti32x4_epi32(b, 3), cols);
     }
+}
+
+/// Whether a call of this kind takes the rows route (a compile-time kind and
+/// the params' verdict on the call's constants).
+QG_ZMM_INLINE int qg_avx512_takes_rows(const qg_avx512_params *params, const qg_output_kind kind) {
+    return (kind == QG_KIND_Q8_SINGLE || kind == QG_KIND_Q8_DOUBLE) && params->rows;
 }
 
 #endif

@@ -1,5 +1,6 @@
-// The narrow route of the fixed-point single rounding, shared by the 256-bit
-// and 512-bit epilogues (epilogue_ymm.h, epilogue_zmm.h): when every
+// The rules of the 32-bit routes of the fixed-point roundings, shared by the
+// 256-bit and 512-bit epilogues (epilogue_ymm.h, epilogue_zmm.h). The narrow
+// route of single rounding: when every
 // channel's shift is in [−31, −2], t = 31 − shift ≥ 33 and, with H the high
 // half of the product acc·M0 (floor(acc·M0 / 2^32)),
 //     floor((acc·M0 + 2^(t−1)) / 2^t) = floor((H + 2^(t−33)) / 2^(t−32)),
@@ -27,5 +28,14 @@ static inline int qg_narrow_channel(int32_t shift, int32_t zy) {
     const uint32_t z = zy < 0 ? 0u - (uint32_t)zy : (uint32_t)zy;
     return (shift >= -31) & (shift <= -2) & (z <= (1u << 29)) & (1 + 2 * z <= 1u << ((32 + shift) & 31));
 }
+
+/// Whether a channel with this shift lets double rounding work in 32-bit
+/// lanes (the rows routes of both epilogues): with no left shift (shift ≤ 0),
+/// SRDHM(acc, M0) = floor((acc·M0 + 2^30) / 2^31) has |value| < 2^31 − 1 for
+/// |acc| ≤ 2^31 − 1 and M0 < 2^31, so it is bits 31…62 of the 64-bit sum as
+/// an int32, and the rounding divide by 2^(−shift) that follows works on it
+/// (its remainder against half the divisor, one more for a negative value).
+/// A left shift would have to come first, in more than 32 bits.
+static inline int qg_double_rows_channel(int32_t shift) { return shift <= 0; }
 
 #endif
