@@ -1,4 +1,5 @@
 import Foundation
+import QGEMM
 import SentenceEmbeddings
 import Testing
 
@@ -88,6 +89,46 @@ struct TokenizerTests {
         ]
         for (text, content) in cases {
             #expect(tokenizer.encode(text) == [1] + content + [2], "\(text.debugDescription)")
+        }
+    }
+
+    /// Pieces match vocabulary entries scalar for scalar, as `tokenizers`
+    /// compares bytes, though Swift's `String` calls canonically equivalent
+    /// strings equal. The expected ids are what Hugging Face `tokenizers`
+    /// (0.23.3) gives with this vocabulary, `BertNormalizer` without lower
+    /// case or accent stripping (so no decomposition), `BertPreTokenizer`
+    /// and `[CLS]`/`[SEP]`.
+    @Test func piecesMatchTheirScalarsNotCanonicalEquivalents() throws {
+        let vocabulary: [String: Int32] = [
+            "[UNK]": 0, "[CLS]": 1, "[SEP]": 2, "[PAD]": 3, "\u{E9}": 4, "e": 5, "##\u{301}": 6, "caf": 7, "##\u{E9}": 8,
+            "##e": 9, "\u{AC00}": 10, "\u{1100}": 11, "##\u{1161}": 12, "\u{C5}": 13, "A": 14, "##\u{30A}": 15, "n": 16,
+            "##a\u{308}": 17, "##i": 19, "##v": 20,
+        ]
+        var cased = NormalizerOptions()
+        cased.lowercase = false
+        cased.stripAccents = false
+        let tokenizer = try WordPieceTokenizer(vocabulary: vocabulary, unknown: 0, classification: 1, separator: 2, padding: 3,
+                                               normalizer: cased)
+        let cases: [(String, [Int32])] = [
+            ("\u{E9}", [4]), ("e\u{301}", [5, 6]),                       // é precomposed; e and U+0301
+            ("caf\u{E9}", [7, 8]), ("cafe\u{301}", [7, 9, 6]),
+            ("\u{AC00}", [10]), ("\u{1100}\u{1161}", [11, 12]),            // a Hangul syllable; its jamo
+            ("\u{212B}", [0]), ("\u{C5}", [13]), ("A\u{30A}", [14, 15]),    // Ångström sign, Å, A and a ring
+            ("na\u{308}ive", [16, 17, 19, 20, 9]), ("n\u{E4}ive", [0]),
+            ("e\u{301} \u{E9}", [5, 6, 4]),
+        ]
+        for (text, content) in cases {
+            #expect(tokenizer.encode(text) == [1] + content + [2], "\(text.unicodeScalars.map { String($0.value, radix: 16) })")
+        }
+        #expect(throws: QGEMMError.self) {
+            try WordPieceTokenizer(vocabulary: ["[UNK]": 0, "x": -1], unknown: 0, classification: 0, separator: 0, padding: 0)
+        }
+        #expect(throws: QGEMMError.self) {
+            try WordPieceTokenizer(vocabulary: ["[UNK]": 0], unknown: 0, classification: 0, separator: 0, padding: 0,
+                                   addedTokens: [("[X]", -5)])
+        }
+        #expect(throws: QGEMMError.self) {
+            try WordPieceTokenizer(vocabulary: ["[UNK]": 0], unknown: 0, classification: -1, separator: 0, padding: 0)
         }
     }
 

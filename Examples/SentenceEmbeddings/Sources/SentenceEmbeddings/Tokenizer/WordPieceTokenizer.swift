@@ -8,6 +8,14 @@ import QGEMM
 /// cannot split or that is too long, `[CLS] … [SEP]`, and truncation to the
 /// model's length. Its ids equal `tokenizers`' ids (the tests check a list of
 /// sentences and adversarial strings against ids `tokenizers` produced).
+///
+/// Pieces match the vocabulary's entries scalar for scalar, as `tokenizers`
+/// compares bytes: a decomposed "é" (e and U+0301) does not match the entry
+/// "é" (U+00E9), though Swift's `String` calls them equal. (So a vocabulary
+/// cannot hold two canonically equivalent entries, such as U+00C5 and
+/// U+212B: a `[String: Int32]` keeps one of them, and so does the reading
+/// of `tokenizer.json`. No uncased checkpoint's vocabulary has such pairs:
+/// it is decomposed already.)
 public struct WordPieceTokenizer: Sendable {
     public let vocabulary: [String: Int32]
     public let unknown: Int32, classification: Int32, separator: Int32, padding: Int32
@@ -20,12 +28,14 @@ public struct WordPieceTokenizer: Sendable {
     /// trie: each place of the text walks it once, as far as the text
     /// matches, so the cost grows with the longest token's length, not with
     /// how many tokens share a beginning.
-    let addedTokens: AddedTokenTrie
-    /// The most scalars a vocabulary entry has in its canonical decomposition
-    /// (NFD): no longer piece can match, so WordPiece never builds one. (A
-    /// String key matches any canonically equivalent piece, and no such piece
-    /// has more scalars than the decomposition.)
-    let longestEntry: Int
+    let addedTokens: ScalarTrie
+    /// The vocabulary as a trie over its entries' scalars: WordPiece walks it
+    /// from a piece's first scalar as far as the word matches, so finding the
+    /// longest piece costs that piece's length, and builds no string.
+    let pieces: ScalarTrie
+    /// The node after the continuation prefix, where a piece that continues
+    /// a word starts its walk; nil when no entry begins with the prefix.
+    let continuation: Int32?
 
     public init(vocabulary: [String: Int32], unknown: Int32, classification: Int32, separator: Int32, padding: Int32,
                 continuationPrefix: String = "##", maxCharactersPerWord: Int = 100, maxLength: Int = 512,
@@ -38,6 +48,14 @@ public struct WordPieceTokenizer: Sendable {
         guard continuationPrefix.count <= 16 else {
             throw QGEMMError(.invalidValue, "continuationPrefix has \(continuationPrefix.count) characters, at most 16")
         }
+        // Ids index the embedding table: none is negative.
+        if let (token, id) = vocabulary.first(where: { $0.value < 0 }) ?? addedTokens.first(where: { $0.1 < 0 }) {
+            throw QGEMMError(.invalidValue, "token \(token.debugDescription) has id \(id); ids must be ≥ 0")
+        }
+        for (name, id) in [("unknown", unknown), ("classification", classification), ("separator", separator), ("padding", padding)]
+        where id < 0 {
+            throw QGEMMError(.invalidValue, "\(name) is \(id); ids must be ≥ 0")
+        }
         self.vocabulary = vocabulary
         self.unknown = unknown
         self.classification = classification
@@ -47,8 +65,9 @@ public struct WordPieceTokenizer: Sendable {
         self.maxCharactersPerWord = maxCharactersPerWord
         self.maxLength = maxLength
         self.normalizer = normalizer
-        self.addedTokens = AddedTokenTrie(addedTokens)
-        self.longestEntry = vocabulary.keys.reduce(0) { Swift.max($0, $1.decomposedStringWithCanonicalMapping.unicodeScalars.count) }
+        self.addedTokens = ScalarTrie(addedTokens)
+        self.pieces = ScalarTrie(vocabulary.lazy.map { ($0.key, $0.value) })
+        self.continuation = pieces.node(after: continuationPrefix.unicodeScalars)
     }
 
     /// The ids of `text`: `[CLS]`, at most `maxLength − 2` content tokens, `[SEP]`.
@@ -118,29 +137,24 @@ public struct WordPieceTokenizer: Sendable {
         wordPiece(word, into: &ids)
     }
 
-    /// Greedy longest-match-first pieces of one word; the whole word is
-    /// `[UNK]` when it is too long or some part of it matches nothing.
+    /// Greedy longest-match-first pieces of one word (after the first, each
+    /// with the continuation prefix); the whole word is `[UNK]` when it is
+    /// too long or some part of it matches nothing.
     func wordPiece(_ word: [Unicode.Scalar], into ids: inout [Int32]) {
         guard !word.isEmpty else { return }
         guard word.count <= maxCharactersPerWord else { ids.append(unknown); return }
-        var pieces: [Int32] = []
+        var found: [Int32] = []
         var start = 0
         while start < word.count {
-            // A piece longer than every vocabulary entry cannot match.
-            var end = Swift.min(word.count, start + longestEntry)
-            var found: Int32? = nil
-            while end > start {
-                var view = String.UnicodeScalarView()
-                view.append(contentsOf: word[start..<end])
-                let piece = start > 0 ? continuationPrefix + String(view) : String(view)
-                if let id = vocabulary[piece] { found = id; break }
-                end -= 1
+            let node = start > 0 ? continuation : ScalarTrie.root
+            guard let node, let (length, id) = pieces.longestMatch(word, at: start, from: node) else {
+                ids.append(unknown)
+                return
             }
-            guard let id = found else { ids.append(unknown); return }
-            pieces.append(id)
-            start = end
+            found.append(id)
+            start += length
         }
-        ids += pieces
+        ids += found
     }
 
     /// Several texts, padded with `[PAD]` to the longest, with the attention
@@ -177,39 +191,59 @@ public struct TokenBatch: Sendable, Equatable {
     public var tokenCount: Int { sequences.reduce(0) { $0 + $1.count } }
 }
 
-/// Added tokens as a trie over Unicode scalars: node 0 is the root; a node's
-/// id is set where a token ends.
-struct AddedTokenTrie: Sendable {
-    private var children: [[Unicode.Scalar: Int]] = [[:]]
-    private var ids: [Int32?] = [nil]
+/// Strings with ids as a trie over their exact Unicode scalars (no
+/// canonical equivalence, as `tokenizers` compares bytes): the added tokens,
+/// and the vocabulary. Its edges are one dictionary keyed by node and scalar
+/// (a dictionary per node took several times the memory for a vocabulary of
+/// 30,000 entries); a node's id is set where an entry ends.
+struct ScalarTrie: Sendable {
+    static let root: Int32 = 0
+    private var edges: [UInt64: Int32] = [:]
+    private var ids: [Int32] = [-1]
 
-    init(_ tokens: [(String, Int32)]) {
-        for (text, id) in tokens where !text.isEmpty {
-            var node = 0
+    /// The edge key: the node in the high bits, the scalar (at most 21 bits) in the low ones.
+    private static func key(_ node: Int32, _ s: Unicode.Scalar) -> UInt64 { UInt64(UInt32(node)) << 21 | UInt64(s.value) }
+
+    init(_ entries: some Sequence<(String, Int32)>) {
+        for (text, id) in entries where !text.isEmpty {
+            var node = Self.root
             for s in text.unicodeScalars {
-                if let next = children[node][s] {
+                if let next = edges[Self.key(node, s)] {
                     node = next
                 } else {
-                    children.append([:])
-                    ids.append(nil)
-                    children[node][s] = children.count - 1
-                    node = children.count - 1
+                    let next = Int32(ids.count)
+                    ids.append(-1)
+                    edges[Self.key(node, s)] = next
+                    node = next
                 }
             }
-            // The first of two equal tokens keeps its id, as a longest-first
-            // stable order would.
-            if ids[node] == nil { ids[node] = id }
+            // The first of two equal entries keeps its id, as a longest-first
+            // stable order would (ids are ≥ 0: tokenizer.json's reader and the
+            // added tokens' checks see to it).
+            if ids[Int(node)] < 0 { ids[Int(node)] = id }
         }
     }
 
-    /// The longest token starting at `i`: its length in scalars and its id.
-    func longestMatch(_ scalars: [Unicode.Scalar], at i: Int) -> (length: Int, id: Int32)? {
-        var node = 0, j = i
+    /// The node reached from the root through `scalars`, or nil.
+    func node(after scalars: some Sequence<Unicode.Scalar>) -> Int32? {
+        var node = Self.root
+        for s in scalars {
+            guard let next = edges[Self.key(node, s)] else { return nil }
+            node = next
+        }
+        return node
+    }
+
+    /// The longest entry that continues from `node` with `scalars[i...]`:
+    /// how many of those scalars it takes, and its id.
+    func longestMatch(_ scalars: [Unicode.Scalar], at i: Int, from node: Int32 = root) -> (length: Int, id: Int32)? {
+        var node = node, j = i
         var best: (length: Int, id: Int32)? = nil
-        while j < scalars.count, let next = children[node][scalars[j]] {
+        while j < scalars.count, let next = edges[Self.key(node, scalars[j])] {
             node = next
             j += 1
-            if let id = ids[node] { best = (j - i, id) }
+            let id = ids[Int(next)]
+            if id >= 0 { best = (j - i, id) }
         }
         return best
     }
