@@ -34,8 +34,8 @@ extension WordPieceTokenizer {
         let unk = model["unk_token"] as? String ?? "[UNK]"
         let prefix = model["continuing_subword_prefix"] as? String ?? "##"
         // Bounds far above what BERT tokenizers use (100 characters, "##"):
-        // WordPiece tries every prefix of a word from every start, so its
-        // time grows with the cube of the word's length.
+        // WordPiece walks the vocabulary from every start of a word, so its
+        // time grows with the square of the word's length.
         guard prefix.count <= 16 else { throw fail("model.continuing_subword_prefix has \(prefix.count) characters, at most 16") }
         var maxChars = 100
         if let m = model["max_input_chars_per_word"] {

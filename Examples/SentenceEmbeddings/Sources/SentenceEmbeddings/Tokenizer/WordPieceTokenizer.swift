@@ -41,7 +41,9 @@ public struct WordPieceTokenizer: Sendable {
                 continuationPrefix: String = "##", maxCharactersPerWord: Int = 100, maxLength: Int = 512,
                 normalizer: NormalizerOptions = NormalizerOptions(), addedTokens: [(String, Int32)] = []) throws {
         guard maxLength >= 2 else { throw QGEMMError(.invalidValue, "maxLength must be ≥ 2 ([CLS] and [SEP]), got \(maxLength)") }
-        // WordPiece's cost grows with the cube of a word's length: the limits tokenizer.json's reader keeps.
+        // The limits tokenizer.json's reader keeps (WordPiece walks the
+        // vocabulary from every start of a word: its cost grows with the
+        // square of the word's length).
         guard (1...1000).contains(maxCharactersPerWord) else {
             throw QGEMMError(.invalidValue, "maxCharactersPerWord must be in 1...1000, got \(maxCharactersPerWord)")
         }
