@@ -289,6 +289,6 @@ int main(void) {
         fprintf(stderr, "check-stand-ins: %d differences\n", failures);
         return 1;
     }
-    printf("check-stand-ins: every stand-in × %d random inputs, each identical to its instruction\n", cases);
+    printf("check-stand-ins: every AVX-512 stand-in × %d random inputs, each identical to its instruction\n", cases);
     return 0;
 }
