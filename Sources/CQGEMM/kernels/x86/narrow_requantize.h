@@ -35,7 +35,8 @@ static inline int qg_narrow_channel(int32_t shift, int32_t zy) {
 /// |acc| ≤ 2^31 − 1 and M0 < 2^31, so it is bits 31…62 of the 64-bit sum as
 /// an int32, and the rounding divide by 2^(−shift) that follows works on it
 /// (its remainder against half the divisor, one more for a negative value).
-/// A left shift would have to come first, in more than 32 bits.
-static inline int qg_double_rows_channel(int32_t shift) { return shift <= 0; }
+/// A left shift would have to come first, in more than 32 bits. (Shifts
+/// below −31 are outside qgemm.h's contract; they go the general way.)
+static inline int qg_double_rows_channel(int32_t shift) { return (shift >= -31) & (shift <= 0); }
 
 #endif
