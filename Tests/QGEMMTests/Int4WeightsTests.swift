@@ -122,6 +122,39 @@ struct Int4WeightsTests {
         } == .invalidShape)
     }
 
+    /// The public checks a configuration reader calls before any work
+    /// refuse exactly what the initializers refuse, with their messages:
+    /// group sizes that are multiples of 8 from 8 to 4096, dampings in (0, 10].
+    @Test func groupSizeAndDampingChecksAgreeWithTheInitializers() throws {
+        var rng = SplitMix64(seed: 11)
+        let w = data(64 * 8, &rng), x = data(32 * 64, &rng)
+        func message(_ body: () throws -> Void) -> String? {
+            do { try body(); return nil } catch let e as QGEMMError { return "\(e.code): \(e.message)" } catch { return "\(error)" }
+        }
+        for group in [-8, 0, 4, 7, 8, 12, 16, 60, 64, 4088, 4096, 4100, 4104, Int.max] {
+            let checked = message { try Int4Weights.checkGroupSize(group) }
+            #expect(Int4Weights.isValidGroupSize(group) == (checked == nil), "group \(group)")
+            #expect((checked == nil) == [8, 16, 64, 4088, 4096].contains(group), "group \(group)")
+            #expect(checked == message { _ = try Int4Weights(quantizing: w, outputChannels: 8, inputChannels: 64, groupSize: group) },
+                    "group \(group)")
+        }
+        for damping: Float in [-1, 0, -.leastNonzeroMagnitude, 0.1, 10, 10.000001, .infinity, .nan] {
+            let compensation = Int4Weights.ErrorCompensation.gptq(damping: damping)
+            let checked = message { try compensation.check() }
+            let searched = message {
+                _ = try Int4Weights.searchingScales(weights: w, outputChannels: 8, inputChannels: 64, groupSize: 32,
+                                                    calibrationInput: x, rows: 32, steps: 2, errorCompensation: compensation)
+            }
+            #expect(checked == searched, "damping \(damping)")
+            #expect((checked == nil) == (damping == 0.1 || damping == 10), "damping \(damping)")
+        }
+        // The check takes the whole range; a damping it takes may still be
+        // refused later for what it does to these inputs (a Hessian that is
+        // not positive definite with damping 2^−149, say).
+        #expect(message { try Int4Weights.ErrorCompensation.gptq(damping: .leastNonzeroMagnitude).check() } == nil)
+        #expect(message { try Int4Weights.ErrorCompensation.none.check() } == nil)
+    }
+
     /// Smoothing divides each input by its factor before the rows are
     /// quantized, so a finite input can become infinite. The refusal names the
     /// value that is not finite (and the input and factor it came from), not

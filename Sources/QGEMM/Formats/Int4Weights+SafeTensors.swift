@@ -88,7 +88,7 @@ extension Int4Weights {
             throw fail("'weight_packed' is \(w.dtype.rawValue) \(w.shape), expected U8 [N, \(rowBytes)] for K = \(k)")
         }
         let n = w.shape[0]
-        guard group >= 8, group <= 4096, group % 8 == 0 else {
+        guard Int4Weights.isValidGroupSize(group) else {
             throw fail("group_size \(group) is not a multiple of 8 from 8 to 4096")
         }
         let groups = (k + group - 1) / group

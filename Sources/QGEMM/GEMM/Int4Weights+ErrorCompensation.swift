@@ -30,6 +30,16 @@ extension Int4Weights {
         /// every group scale fits binary16. `damping` must lie in (0, 10];
         /// more calibration rows than K and a damping near 0.1 work well.
         case gptq(damping: Float = 0.1)
+
+        /// Refuses parameters the searching initializer would refuse, with
+        /// its message (a damping outside (0, 10]): for a caller that reads a
+        /// configuration and wants to refuse it before any work starts.
+        /// - Throws: ``QGEMMError`` `.invalidArgument`.
+        public func check() throws(QGEMMError) {
+            if case .gptq(let damping) = self, !(damping > 0 && damping <= 10) {
+                throw QGEMMError(.invalidArgument, "GPTQ damping must be in (0, 10], got \(damping)")
+            }
+        }
     }
 
     /// The largest K error compensation takes: its Hessian is K×K Doubles

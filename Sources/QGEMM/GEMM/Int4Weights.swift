@@ -246,10 +246,8 @@ public final class Int4Weights: Sendable {
         // Before the search, not after it: the bias only joins the chosen weights.
         try checkBias(bias, n: n)
         guard steps >= 1, steps <= 1000 else { throw QGEMMError(.invalidArgument, "steps must be in 1...1000, got \(steps)") }
-        if case .gptq(let damping) = errorCompensation {
-            guard damping > 0, damping <= 10 else {
-                throw QGEMMError(.invalidArgument, "GPTQ damping must be in (0, 10], got \(damping)")
-            }
+        try errorCompensation.check()
+        if case .gptq = errorCompensation {
             guard k <= errorCompensationMaxInputChannels else {
                 throw QGEMMError(.invalidShape, "error compensation takes K ≤ \(errorCompensationMaxInputChannels) (a K×K Hessian), got K = \(k)")
             }
@@ -529,13 +527,26 @@ public final class Int4Weights: Sendable {
         return a.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 
+    /// Whether the initializers take `groupSize`: a multiple of 8 from 8 to 4096.
+    public static func isValidGroupSize(_ groupSize: Int) -> Bool {
+        groupSize >= 8 && groupSize <= Int(QG_W4_MAX_GROUP) && groupSize % 8 == 0
+    }
+
+    /// Refuses a group size the initializers would refuse, with their
+    /// message: for a caller that reads a configuration (a file of layer
+    /// recipes, say) and wants to refuse it before any work starts.
+    /// - Throws: ``QGEMMError`` `.invalidArgument` unless ``isValidGroupSize(_:)``.
+    public static func checkGroupSize(_ groupSize: Int) throws(QGEMMError) {
+        guard isValidGroupSize(groupSize) else {
+            throw QGEMMError(.invalidArgument, "group size must be a multiple of 8 from 8 to \(QG_W4_MAX_GROUP), got \(groupSize)")
+        }
+    }
+
     private static func checkShape(count: Int, n: Int, k: Int, group: Int) throws(QGEMMError) {
         guard n >= 1, k >= 1 else {
             throw QGEMMError(.invalidShape, "weights need at least 1 output and 1 input channel, got N = \(n), K = \(k)")
         }
-        guard group >= 8, group <= Int(QG_W4_MAX_GROUP), group % 8 == 0 else {
-            throw QGEMMError(.invalidArgument, "group size must be a multiple of 8 from 8 to \(QG_W4_MAX_GROUP), got \(group)")
-        }
+        try checkGroupSize(group)
         // Packed bytes and scales stay far inside Int64 when N·K does with room to spare.
         let (nk, overflow) = n.multipliedReportingOverflow(by: k)
         guard !overflow, nk < Int(Int32.max) * 64, nk == count else {

@@ -43,12 +43,10 @@ struct StudySpec: Decodable {
             "static-input": ["observer", "percentile", "smooth"], "int4": ["group", "scales"], "int4-awq": ["group", "gptq"],
         ]
 
-        /// Int4Weights' group sizes (default 32), checked before anything runs.
+        /// The group size (default 32), checked by Int4Weights' own rule before anything runs.
         static func checkedGroup(_ group: Int?) throws -> Int {
             let g = group ?? 32
-            guard g % 8 == 0, (8...4096).contains(g) else {
-                throw QGEMMError(.invalidArgument, "group must be a multiple of 8 from 8 to 4096, got \(g)")
-            }
+            try Int4Weights.checkGroupSize(g)
             return g
         }
 
@@ -75,11 +73,10 @@ struct StudySpec: Decodable {
                 }
                 return .int4(groupSize: try Self.checkedGroup(group), scales: rule)
             case "int4-awq":
-                // Int4Weights' damping range, checked as the Float it becomes (1e-50 would become 0).
-                if let gptq, !(Float(gptq) > 0 && Float(gptq) <= 10) {
-                    throw QGEMMError(.invalidArgument, "gptq (a damping) must be in (0, 10], got \(gptq)")
-                }
-                return .int4Searched(groupSize: try Self.checkedGroup(group), errorCompensation: gptq.map { .gptq(damping: Float($0)) } ?? .none)
+                // Int4Weights' damping rule, on the Float the damping becomes (1e-50 would become 0).
+                let compensation: Int4Weights.ErrorCompensation = gptq.map { .gptq(damping: Float($0)) } ?? .none
+                try compensation.check()
+                return .int4Searched(groupSize: try Self.checkedGroup(group), errorCompensation: compensation)
             default:
                 throw QGEMMError(.invalidArgument, "mode \(mode): float, dynamic, static, static-input, int4 or int4-awq")
             }
