@@ -64,7 +64,7 @@ struct Bench: ParsableCommand {
     func validate() throws {
         if let g = groupSize {
             guard weights == .int4 else { throw ValidationError("--group-size needs --weights int4") }
-            guard g >= 8, g <= 4096, g % 8 == 0 else {
+            guard Int4Weights.isValidGroupSize(g) else {
                 throw ValidationError("--group-size must be a multiple of 8 from 8 to 4096, got \(g)")
             }
         }

@@ -21,10 +21,12 @@ extension LinearCommand {
                                   (gptq != nil, "--gptq")] {
             try OptionCheck.unused(isGiven && !int4, option, "applies only with --weights int4")
         }
-        if let g = groupSize, !(g >= 8 && g <= 4096 && g % 8 == 0) {
+        if let g = groupSize, !Int4Weights.isValidGroupSize(g) {
             throw ValidationError("--group-size must be a multiple of 8 from 8 to 4096, got \(g)")
         }
-        if let gptq, !(gptq > 0 && gptq <= 10) { throw ValidationError("--gptq must be in (0, 10], got \(gptq)") }
+        if let gptq, (try? Int4Weights.ErrorCompensation.gptq(damping: gptq).check()) == nil {
+            throw ValidationError("--gptq must be in (0, 10], got \(gptq)")
+        }
         guard int4 else { return }
         try OptionCheck.unused(gptq != nil && !awq, "--gptq", "follows the --awq search (it needs the --calibrate data)")
         try OptionCheck.unused(awq && calibrate == nil, "--awq", "needs --calibrate CALIB_X.npy (the inputs its search measures on)")
