@@ -274,7 +274,7 @@ int main(void) {
     if (check_avxvnni(100000)) return 1;
     if (check_amx(20000)) return 1;
     if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512vnni")) {
-        printf("check-stand-ins: this CPU has no AVX-512 VNNI; the stand-ins cannot be compared with the instructions here\n");
+        printf("check-stand-ins: this CPU has no AVX-512 VNNI; the AVX-512 stand-ins cannot be compared with the instructions here\n");
         return 0;
     }
     const int cases = 100000;

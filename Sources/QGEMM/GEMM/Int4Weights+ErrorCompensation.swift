@@ -31,9 +31,12 @@ extension Int4Weights {
         /// more calibration rows than K and a damping near 0.1 work well.
         case gptq(damping: Float = 0.1)
 
-        /// Refuses parameters the searching initializer would refuse, with
-        /// its message (a damping outside (0, 10]): for a caller that reads a
-        /// configuration and wants to refuse it before any work starts.
+        /// Refuses a damping outside (0, 10], with the message
+        /// ``Int4Weights/searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:threads:)``
+        /// gives: for a caller that reads a configuration and wants to refuse
+        /// it before any work starts. The limit on K
+        /// (``Int4Weights/errorCompensationMaxInputChannels``) depends on the layer, so
+        /// that initializer checks it.
         /// - Throws: ``QGEMMError`` `.invalidArgument`.
         public func check() throws(QGEMMError) {
             if case .gptq(let damping) = self, !(damping > 0 && damping <= 10) {

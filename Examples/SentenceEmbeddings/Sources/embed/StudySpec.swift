@@ -73,10 +73,12 @@ struct StudySpec: Decodable {
                 }
                 return .int4(groupSize: try Self.checkedGroup(group), scales: rule)
             case "int4-awq":
-                // Int4Weights' damping rule, on the Float the damping becomes (1e-50 would become 0).
+                // The group first, then the damping, as Int4Weights checks them; the damping's
+                // rule runs on the Float it becomes (1e-50 would become 0).
+                let groupSize = try Self.checkedGroup(group)
                 let compensation: Int4Weights.ErrorCompensation = gptq.map { .gptq(damping: Float($0)) } ?? .none
                 try compensation.check()
-                return .int4Searched(groupSize: try Self.checkedGroup(group), errorCompensation: compensation)
+                return .int4Searched(groupSize: groupSize, errorCompensation: compensation)
             default:
                 throw QGEMMError(.invalidArgument, "mode \(mode): float, dynamic, static, static-input, int4 or int4-awq")
             }

@@ -123,9 +123,10 @@ QG_YMM_INLINE void qg_ymm_init_params(const qg_gemm_args *a, void *out, int32_t 
         // the odd lane's M0 moves to the even lane with a 64-bit shift.
         _mm256_storeu_si256((__m256i *)(m0_odd + g), _mm256_srli_epi64(mult, 32));
         if (dbl) {
-            // Double rounding in 32-bit lanes when no channel shifts left
-            // (qg_ymm_q8_rows); the divide's exponent is −shift.
-            const __m256i fits = _mm256_cmpgt_epi32(one, shift);
+            // Double rounding in 32-bit lanes when every channel's shift is in
+            // [−31, 0] (qg_double_rows_channel); the divide's exponent is −shift.
+            const __m256i fits = _mm256_and_si256(_mm256_cmpgt_epi32(one, shift),
+                                                  _mm256_cmpgt_epi32(shift, _mm256_set1_epi32(-32)));
             all_fit = _mm256_and_si256(all_fit, _mm256_or_si256(fits, padding));
             _mm256_storeu_si256((__m256i *)(count + g), _mm256_sub_epi32(_mm256_setzero_si256(), shift));
             continue;

@@ -36,7 +36,9 @@ static inline int qg_narrow_channel(int32_t shift, int32_t zy) {
 /// an int32, and the rounding divide by 2^(−shift) that follows works on it
 /// (its remainder against half the divisor, one more for a negative value).
 /// A left shift would have to come first, in more than 32 bits. (Shifts
-/// below −31 are outside qgemm.h's contract; they go the general way.)
+/// below −31 are outside qgemm.h's contract; they go the general way.) The
+/// 512-bit epilogue calls this rule; the 256-bit one tests the same bounds
+/// with vector code of its own (qg_ymm_init_params).
 static inline int qg_double_rows_channel(int32_t shift) { return (shift >= -31) & (shift <= 0); }
 
 #endif
