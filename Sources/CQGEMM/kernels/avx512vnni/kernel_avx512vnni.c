@@ -39,9 +39,10 @@ enum { QG_VNNI_MR = 12 };
 /// 4 KiB page. Emerald Rapids, one thread (C harness, fastest of three
 /// rounds): 128×4096×11008 (45 MB of weights) 570 → 631 GOP/s, 32×4096×4096
 /// 675 → 705, 384×768×3072 701 → 709, 1024³, 197×768×768 and K = 64 and
-/// 147 the same; 1, 1.5 and 2 KiB ahead measured alike, 0.5 KiB less and
-/// 4 KiB slower than none. (Two prefetches per 24 VPDPBUSD: the load ports
-/// have room.)
+/// 147 the same; 1, 1.5 and 2 KiB ahead measured alike, 0.5 KiB gained less,
+/// and 4 KiB was slower than none. (One prefetch per panel and K-group: at 12
+/// rows, two per 24 VPDPBUSD, and the load ports have room.) Not yet measured
+/// on Zen 4, where the few-rows tile below streams faster without one.
 enum { QG_VNNI_PREFETCH_BYTES = 2048 };
 
 static void qg_vnni_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst) {
