@@ -85,13 +85,26 @@ static inline void qg_vnni_pack_4x4(const uint8_t *x0, int64_t ldx, __m128i flip
     _mm_storeu_si128((__m128i *)(o + 3 * group_bytes), _mm_unpackhi_epi64(t2, t3));
 }
 
+/// Rows [r0, r1) × whole K-groups [g0, g1) of one row group, a 32-bit word
+/// at a time (int8's flip an XOR of the word).
+static inline void qg_vnni_pack_words(const uint8_t *x, int64_t ldx, int64_t r0, int64_t r1, int64_t g0, int64_t g1,
+                                      uint32_t flip, uint8_t *group, int64_t group_bytes) {
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t g = g0; g < g1; g++) {
+            uint32_t word;
+            memcpy(&word, x + r * ldx + g * QG_K_GROUP, sizeof word);
+            word ^= flip;
+            memcpy(group + g * group_bytes + r * QG_K_GROUP, &word, sizeof word);
+        }
+}
+
 /// Packs rows [m0, m0 + rows) of X in groups of `mr` rows. Whole K-groups go
 /// 64 bytes of K at a time (one line of each row in, the chunk's R·64 bytes
 /// out, which stay in the L1 while every row writes into them), four rows by
 /// four K-groups per transpose (qg_vnni_pack_4x4); rows beyond a multiple of
-/// four and K-groups beyond one go a word at a time (int8's flip an XOR of
-/// the word), the last, partial K-group byte by byte. uint8 read in place is
-/// not packed.
+/// four, K-groups beyond one, and groups of fewer than four rows go a word at
+/// a time (qg_vnni_pack_words); the last, partial K-group is one word
+/// (qg_vnni_tail_word). uint8 read in place is not packed.
 static inline void qg_vnni_pack_rows(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst, int64_t mr) {
     if (qg_vnni_in_place(a, mr)) return;
     uint8_t *out = dst;
@@ -102,38 +115,19 @@ static inline void qg_vnni_pack_rows(const qg_gemm_args *a, int64_t m0, int64_t 
         const int64_t R = rows - r0 < mr ? rows - r0 : mr, group_bytes = R * QG_K_GROUP;
         const uint8_t *x = (const uint8_t *)a->x + (m0 + r0) * ldx;
         uint8_t *group = out + r0 * a->kp;
-        // Fewer than four rows (decode): a word at a time, row by row (the
-        // chunks below cost more than they save at M = 1).
-        for (int64_t r = 0; R < 4 && r < R; r++)
-            for (int64_t g = 0; g < full; g++) {
-                uint32_t word;
-                memcpy(&word, x + r * ldx + g * QG_K_GROUP, sizeof word);
-                word ^= flip;
-                memcpy(group + g * group_bytes + r * QG_K_GROUP, &word, sizeof word);
-            }
+        // Fewer than four rows (decode): row by row (the chunks below cost
+        // more than they save at M = 1).
+        if (R < 4) qg_vnni_pack_words(x, ldx, 0, R, 0, full, flip, group, group_bytes);
         for (int64_t g0 = 0; R >= 4 && g0 < full; g0 += 16) {
-            const int64_t g1 = g0 + 16 < full ? g0 + 16 : full;
+            const int64_t g1 = g0 + 16 < full ? g0 + 16 : full, g4 = g0 + (g1 - g0) / 4 * 4;
             int64_t r = 0;
             for (; r + 4 <= R; r += 4) {
-                int64_t g = g0;
-                for (; g + 4 <= g1; g += 4)
+                for (int64_t g = g0; g < g4; g += 4)
                     qg_vnni_pack_4x4(x + r * ldx + g * QG_K_GROUP, ldx, flip4, group + g * group_bytes + r * QG_K_GROUP,
                                      group_bytes);
-                for (; g < g1; g++)
-                    for (int64_t i = r; i < r + 4; i++) {
-                        uint32_t word;
-                        memcpy(&word, x + i * ldx + g * QG_K_GROUP, sizeof word);
-                        word ^= flip;
-                        memcpy(group + g * group_bytes + i * QG_K_GROUP, &word, sizeof word);
-                    }
+                qg_vnni_pack_words(x, ldx, r, r + 4, g4, g1, flip, group, group_bytes);
             }
-            for (; r < R; r++)
-                for (int64_t g = g0; g < g1; g++) {
-                    uint32_t word;
-                    memcpy(&word, x + r * ldx + g * QG_K_GROUP, sizeof word);
-                    word ^= flip;
-                    memcpy(group + g * group_bytes + r * QG_K_GROUP, &word, sizeof word);
-                }
+            qg_vnni_pack_words(x, ldx, r, R, g0, g1, flip, group, group_bytes);
         }
         // The K tail: a partial last K-group with its real bytes flipped and
         // zeros above them, then any zero groups (the padding meets zero weights).
