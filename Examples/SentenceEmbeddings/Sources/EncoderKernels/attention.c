@@ -18,13 +18,19 @@
 #include <immintrin.h>
 #endif
 
-typedef float v16 __attribute__((ext_vector_type(16)));
+typedef enc_v16 v16;
+typedef enc_vi16 vi16;
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 #define BLOCK_ROWS 8
+#define SOFTMAX_ROWS 4
 
 // Unaligned loads and stores through a packed, may-alias struct; macros, not
 // functions, so that no 64-byte vector crosses a call in the default target.
+// The helpers below that take or return vectors are always inlined, so none
+// crosses a call either, and the compiler's ABI warning about such calls
+// does not apply.
+#pragma clang diagnostic ignored "-Wpsabi"
 typedef struct __attribute__((packed, may_alias)) { v16 v; } unaligned_v16;
 #define load16(p) (((const unaligned_v16 *)(p))->v)
 #define store16(p, x) (((unaligned_v16 *)(p))->v = (x))
@@ -80,6 +86,76 @@ ALWAYS_INLINE float dot_strided(const float *a, ptrdiff_t sa, const float *b, pt
     float acc = 0.0f;
     for (ptrdiff_t i = 0; i < n; i++) acc = __builtin_fmaf(a[i * sa], b[i * sb], acc);
     return acc;
+}
+
+/// The larger of each pair of lanes, halving until one is left (8 + 8,
+/// 4 + 4, …): four dependent steps instead of fifteen, in an order every
+/// copy spells the same.
+ALWAYS_INLINE float max_across(v16 x) {
+    const __attribute__((ext_vector_type(8))) float a = x.hi > x.lo ? x.hi : x.lo;
+    const __attribute__((ext_vector_type(4))) float b = a.hi > a.lo ? a.hi : a.lo;
+    const __attribute__((ext_vector_type(2))) float c = b.hi > b.lo ? b.hi : b.lo;
+    return c.y > c.x ? c.y : c.x;
+}
+
+/// The sum of the lanes in the same pairwise order as max_across.
+ALWAYS_INLINE float sum_across(v16 x) {
+    const __attribute__((ext_vector_type(8))) float a = x.lo + x.hi;
+    const __attribute__((ext_vector_type(4))) float b = a.lo + a.hi;
+    const __attribute__((ext_vector_type(2))) float c = b.lo + b.hi;
+    return c.x + c.y;
+}
+
+/// Softmax's exponentials of `rows` ≤ SOFTMAX_ROWS rows of n scores (row
+/// stride lds), in place: s ← exp(scale·(s − row max)), inv[r] ← 1 / the
+/// row's sum. Each row has room for n rounded up to 16, so a last partial
+/// step runs as a whole sixteen-lane step in which the lanes past n take no
+/// part (their places get 0). Per row: the maximum first, then the
+/// exponentials with sixteen partial sums, both reduced pairwise; every row
+/// has its own chains, so the rows run side by side (one row alone waits on
+/// its maximum, then on its sums: a 128-token head's softmax took as long
+/// as its scores). The whole steps keep a loop of their own without the
+/// mask, which cost 16 % of a 128-token head when every step had it.
+ALWAYS_INLINE void softmax_exp_rows(float *s, ptrdiff_t lds, ptrdiff_t n, float scale, float *inv, const int rows) {
+    v16 top[SOFTMAX_ROWS], sum[SOFTMAX_ROWS];
+    float max[SOFTMAX_ROWS];
+    for (int r = 0; r < rows; r++) top[r] = (v16)s[r * lds];
+    ptrdiff_t j = 0;
+    for (; j + 16 <= n; j += 16)
+        for (int r = 0; r < rows; r++) {
+            const v16 x = load16(s + r * lds + j);
+            top[r] = x > top[r] ? x : top[r];
+        }
+    const vi16 live = (vi16){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15} < (vi16)(int32_t)(n - j);
+    if (j < n)
+        for (int r = 0; r < rows; r++) {
+            const v16 x = live ? load16(s + r * lds + j) : (v16)s[r * lds];
+            top[r] = x > top[r] ? x : top[r];
+        }
+    for (int r = 0; r < rows; r++) {
+        max[r] = max_across(top[r]);
+        sum[r] = (v16)0.0f;
+    }
+    for (j = 0; j + 16 <= n; j += 16)
+        for (int r = 0; r < rows; r++) {
+            const v16 e = enc_expf16((load16(s + r * lds + j) - max[r]) * scale);
+            store16(s + r * lds + j, e);
+            sum[r] += e;
+        }
+    if (j < n)
+        for (int r = 0; r < rows; r++) {
+            const v16 e = live ? enc_expf16((load16(s + r * lds + j) - max[r]) * scale) : (v16)0.0f;
+            store16(s + r * lds + j, e);
+            sum[r] += e;
+        }
+    for (int r = 0; r < rows; r++) inv[r] = 1.0f / sum_across(sum[r]);
+}
+
+/// softmax_exp_rows over `rows` rows, SOFTMAX_ROWS at a time.
+ALWAYS_INLINE void softmax_rows_body(float *s, ptrdiff_t rows, ptrdiff_t t, ptrdiff_t lds, float scale, float *inv) {
+    ptrdiff_t i = 0;
+    for (; i + SOFTMAX_ROWS <= rows; i += SOFTMAX_ROWS) softmax_exp_rows(s + i * lds, lds, t, scale, inv + i, SOFTMAX_ROWS);
+    for (; i < rows; i++) softmax_exp_rows(s + i * lds, lds, t, scale, inv + i, 1);
 }
 
 /// kt[c][j] = k[j][c] for the t key tokens, zeros up to tp: Kᵀ, so that 16
@@ -142,7 +218,7 @@ ALWAYS_INLINE void attention_body(const float *q, const float *k, const float *v
     LAST_ROWS(score_rows, t - i, block, q + i * ld, ld, kt, tp, d, s + i * tp, nv)
     // Each row of s has tp ≥ t columns (t rounded up to 16), the room the
     // softmax's last masked step needs.
-    for (i = 0; i < t; i++) inv[i] = enc_softmax_row_exp(s + i * tp, t, scale);
+    softmax_rows_body(s, t, t, tp, scale, inv);
     // Context: whole 16·nv- and 16-column blocks of the head, then any rest.
     ptrdiff_t c = 0;
     for (; c + 16 * nv <= d; c += 16 * nv) {
@@ -224,14 +300,8 @@ static void attention_avx2(const float *q, const float *k, const float *v, ptrdi
 }
 #endif
 
-/// The softmax step alone, for attention whose products run elsewhere (the
-/// int8 ones): each of `rows` score rows (stride `lds`, at least t rounded up
-/// to 16) becomes exp(scale·(s − max)) in place, and inv[i] 1 / its sum:
-/// the same step, and bits, as in attention_body.
-ALWAYS_INLINE void softmax_rows_body(float *s, ptrdiff_t rows, ptrdiff_t t, ptrdiff_t lds, float scale, float *inv) {
-    for (ptrdiff_t i = 0; i < rows; i++) inv[i] = enc_softmax_row_exp(s + i * lds, t, scale);
-}
-
+// The softmax step alone, for attention whose products run elsewhere (the
+// int8 ones): the same step, and bits, as in attention_body.
 #if defined(__x86_64__)
 __attribute__((target("avx512f,avx512dq,avx512vl,fma")))
 static void softmax_rows_avx512(float *s, ptrdiff_t rows, ptrdiff_t t, ptrdiff_t lds, float scale, float *inv) {
