@@ -9,6 +9,9 @@
 //               for each tile.nr channels of the step     (the last may be narrower)
 //                   tile.run[kind]                        (full K, epilogue fused)
 //
+// (the two middle loops swap places when the block's weights fit in half the
+// L1d: qg_driver_run says why).
+//
 // The plan is made once per call, before any task: the tiles' microkernels
 // for this call's output kind (output type and rounding), the kernel's
 // prepared params, the block sizes and the split.
@@ -39,6 +42,8 @@ typedef struct qg_plan {
     /// The kernel's per-call params (init_params), or NULL.
     const void *params;
     int64_t nc, m_blocks, n_blocks, step;
+    /// Row groups outside the steps of channels (qg_block).
+    int rows_outer;
     _Atomic int failed;
 } qg_plan;
 
@@ -62,22 +67,35 @@ int64_t qg_driver_block_rows(const qg_kernel *kernel, int64_t kp, int64_t m) {
     return mc >= m ? m : mc;
 }
 
-/// The micro-loops over one packed m-block and channels [n0, n1).
-static void qg_block(const qg_plan *p, const uint8_t *x_block, int64_t m0, int64_t rows, int64_t n0, int64_t n1) {
+/// The tiles of the row group at row r of an m-block (from m0, `rows` rows
+/// in all, packed row groups `group_bytes` apart), channels [n, n_end).
+static void qg_row_group(const qg_plan *p, const uint8_t *x_block, size_t group_bytes, int64_t m0, int64_t rows,
+                         int64_t r, int64_t n, int64_t n_end) {
     const qg_gemm_args *a = p->args;
     const int64_t mr = p->kernel->main.mr;
-    const size_t group_bytes = p->kernel->x_block_bytes(mr, a->kp);
-    for (int64_t n = n0; n < n1; n += p->step) {
-        const int64_t n_end = qg_min(n + p->step, n1);
-        for (int64_t r = 0; r < rows; r += mr) {
-            const int R = (int)qg_min(mr, rows - r);
-            const int few = p->few_run && R <= p->few_mr;
-            const qg_ukernel_fn run = few ? p->few_run : p->main_run;
-            const int64_t nr = few ? p->kernel->few_rows.nr : p->kernel->main.nr;
-            const void *group = x_block + (size_t)(r / mr) * group_bytes;
-            for (int64_t c = n; c < n_end; c += nr) run(a, group, R, m0 + r, c, (int)qg_min(nr, n_end - c), p->params);
-        }
+    const int R = (int)qg_min(mr, rows - r);
+    const int few = p->few_run && R <= p->few_mr;
+    const qg_ukernel_fn run = few ? p->few_run : p->main_run;
+    const int64_t nr = few ? p->kernel->few_rows.nr : p->kernel->main.nr;
+    const void *group = x_block + (size_t)(r / mr) * group_bytes;
+    for (int64_t c = n; c < n_end; c += nr) run(a, group, R, m0 + r, c, (int)qg_min(nr, n_end - c), p->params);
+}
+
+/// The micro-loops over one packed m-block and channels [n0, n1): the row
+/// groups inside each step of channels, so that the step's weight panels
+/// stay near while the block's rows pass; or, when the plan says the block's
+/// weights fit in the L1 anyway (rows_outer), every step inside each row
+/// group, so that a row group writes its rows from end to end.
+static void qg_block(const qg_plan *p, const uint8_t *x_block, int64_t m0, int64_t rows, int64_t n0, int64_t n1) {
+    const int64_t mr = p->kernel->main.mr;
+    const size_t group_bytes = p->kernel->x_block_bytes(mr, p->args->kp);
+    if (p->rows_outer) {
+        for (int64_t r = 0; r < rows; r += mr) qg_row_group(p, x_block, group_bytes, m0, rows, r, n0, n1);
+        return;
     }
+    for (int64_t n = n0; n < n1; n += p->step)
+        for (int64_t r = 0; r < rows; r += mr)
+            qg_row_group(p, x_block, group_bytes, m0, rows, r, n, qg_min(n + p->step, n1));
 }
 
 static void qg_task(void *ctx, int64_t t) {
@@ -153,11 +171,20 @@ int qg_driver_run(const qg_gemm_args *a, const qg_kernel *kernel, int threads) {
         kernel->init_params(a, params);
     }
 
+    // Steps inside row groups when a block's weights take at most half the
+    // L1d (K = 64 and N ≤ 384 with 48 KiB): they stay in the L1 in either
+    // order, and each row group then writes its rows' outputs in order, from
+    // end to end, instead of a tile's width of every row of the block in
+    // turn, which the store and prefetch hardware keeps up with better once
+    // the output outgrows the L2 (KERNELS.md, "Blocking and threads", has the
+    // figures). The same bits in either order: every tile sums all of K.
+    const int64_t l1 = qg_cpu_cache_bytes(1) > 0 ? qg_cpu_cache_bytes(1) : 32 * 1024;
+    const int rows_outer = qg_min(nc, a->n) * a->kp <= l1 / 2;
     const qg_output_kind kind = qg_output_kind_of(a);
     qg_plan plan = {.args = a, .kernel = kernel, .main_run = kernel->main.run[kind],
                     .few_run = qg_tile_exists(&kernel->few_rows) ? kernel->few_rows.run[kind] : NULL,
                     .few_mr = kernel->few_rows.mr, .params = params, .nc = nc, .m_blocks = m_blocks,
-                    .n_blocks = n_blocks, .step = step};
+                    .n_blocks = n_blocks, .step = step, .rows_outer = rows_outer};
     atomic_init(&plan.failed, 0);
     qg_parallel_for(m_blocks * n_blocks, threads, qg_task, &plan);
     return atomic_load(&plan.failed) ? -2 : 0;
