@@ -10,7 +10,7 @@
 //                   tile.run[kind]                        (full K, epilogue fused)
 //
 // (the two middle loops swap places when the block's weights fit in half the
-// L1d: qg_driver_run says why).
+// L2: qg_driver_run says why).
 //
 // The plan is made once per call, before any task: the tiles' microkernels
 // for this call's output kind (output type and rounding), the kernel's
@@ -84,7 +84,7 @@ static void qg_row_group(const qg_plan *p, const uint8_t *x_block, size_t group_
 /// The micro-loops over one packed m-block and channels [n0, n1): the row
 /// groups inside each step of channels, so that the step's weight panels
 /// stay near while the block's rows pass; or, when the plan says the block's
-/// weights fit in the L1 anyway (rows_outer), every step inside each row
+/// weights fit in the L2 anyway (rows_outer), every step inside each row
 /// group, so that a row group writes its rows from end to end.
 static void qg_block(const qg_plan *p, const uint8_t *x_block, int64_t m0, int64_t rows, int64_t n0, int64_t n1) {
     const int64_t mr = p->kernel->main.mr;
@@ -152,6 +152,10 @@ static qg_split qg_choose_split(int64_t m, int64_t mr, int64_t mc, int64_t steps
 }
 
 int qg_driver_run(const qg_gemm_args *a, const qg_kernel *kernel, int threads) {
+    return qg_driver_run_in_order(a, kernel, threads, QG_LOOP_CHOSEN);
+}
+
+int qg_driver_run_in_order(const qg_gemm_args *a, const qg_kernel *kernel, int threads, qg_loop_order order) {
     if (threads <= 0) threads = qg_cpu_count();
     const int64_t mc = qg_driver_block_rows(kernel, a->kp, a->m);
     qg_set_block_rows_of_last_call(mc);
@@ -171,15 +175,18 @@ int qg_driver_run(const qg_gemm_args *a, const qg_kernel *kernel, int threads) {
         kernel->init_params(a, params);
     }
 
-    // Steps inside row groups when a block's weights take at most half the
-    // L1d (K = 64 and N ≤ 384 with 48 KiB): they stay in the L1 in either
-    // order, and each row group then writes its rows' outputs in order, from
-    // end to end, instead of a tile's width of every row of the block in
-    // turn, which the store and prefetch hardware keeps up with better once
-    // the output outgrows the L2 (KERNELS.md, "Blocking and threads", has the
-    // figures). The same bits in either order: every tile sums all of K.
-    const int64_t l1 = qg_cpu_cache_bytes(1) > 0 ? qg_cpu_cache_bytes(1) : 32 * 1024;
-    const int rows_outer = qg_min(nc, a->n) * a->kp <= l1 / 2;
+    // Steps inside row groups when a block's packed weights take at most half
+    // the L2 (1 MiB here on Emerald Rapids, 512 KiB on Zen 4): the weights
+    // stay in the L2 either way, and each row group then writes its rows'
+    // outputs in order, from end to end, instead of one step's width of every
+    // row of the block in turn, a kilobyte or more apart, on as many pages,
+    // which the store and prefetch hardware keeps up with far worse once the
+    // output outgrows the L2 (KERNELS.md, "Blocking and threads", has the
+    // figures). Past half the L2, each row group would fetch every weight
+    // again from further out. The same bits in either order: every tile sums
+    // all of K itself.
+    const int64_t l2 = qg_cpu_cache_bytes(2) > 0 ? qg_cpu_cache_bytes(2) : 1024 * 1024;
+    const int rows_outer = order == QG_LOOP_CHOSEN ? qg_min(nc, a->n) * a->kp <= l2 / 2 : order == QG_LOOP_ROWS_OUTSIDE;
     const qg_output_kind kind = qg_output_kind_of(a);
     qg_plan plan = {.args = a, .kernel = kernel, .main_run = kernel->main.run[kind],
                     .few_run = qg_tile_exists(&kernel->few_rows) ? kernel->few_rows.run[kind] : NULL,

@@ -40,6 +40,15 @@ int64_t qg_driver_block_rows(const qg_kernel *kernel, int64_t kp, int64_t m);
 /// (0 = all cores). Returns 0, or -2 when scratch memory could not be had.
 int qg_driver_run(const qg_gemm_args *args, const qg_kernel *kernel, int threads);
 
+/// The order of the two middle loops of the nest (driver.c): chosen per call
+/// from the weights' size and the L2, or fixed, for the kernel tester, which
+/// runs every shape in both orders (the tile-derived shapes' weights are too
+/// small for the call's own choice ever to put the steps outside).
+typedef enum qg_loop_order { QG_LOOP_CHOSEN, QG_LOOP_STEPS_OUTSIDE, QG_LOOP_ROWS_OUTSIDE } qg_loop_order;
+
+/// qg_driver_run in the given loop order (the same bits in any).
+int qg_driver_run_in_order(const qg_gemm_args *args, const qg_kernel *kernel, int threads, qg_loop_order order);
+
 /// Rows of X per m-block (MC) of the 4-bit loop nest with `kernel` for K
 /// padded to `kp`: the rows whose prepared bytes fill a quarter of the L2 the
 /// OS reports (1 MiB when it reports none), in whole main-tile row groups.
