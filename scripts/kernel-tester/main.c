@@ -191,12 +191,17 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
         a.out_bias = out_bias;
     }
     const int threads = 1 + (int)((v / 96) % 3);
-    const size_t ybytes = (size_t)(m * ldy) * 4;
-    void *want = malloc(ybytes), *got = malloc(ybytes);
+    // The output starts anywhere in a 64-byte line, a whole element in (the
+    // 512-bit tiles store rows that start off a line by lines:
+    // epilogue_zmm.h), with guard bytes on both sides that must stay as set.
+    const size_t esize = a.out_type == QG_OUT_INT32 || a.out_type == QG_OUT_FLOAT ? 4 : 1;
+    const size_t y_off = esize * (size_t)(next() % (64 / esize));
+    const size_t ybytes = ((size_t)(m * ldy) * 4 + 64 + 63) / 64 * 64 + 64;
+    char *want = aligned_alloc(64, ybytes), *got = aligned_alloc(64, ybytes);
     memset(want, 0x5A, ybytes); memset(got, 0x5A, ybytes);
-    a.y = want;
+    a.y = want + 64 + y_off;
     qg_gemm_reference(&a);
-    a.y = got;
+    a.y = got + 64 + y_off;
     int8_t *const kernel_w = kernel_tester_kernel_weights(kernel, packed, n, k, &a.kp);
     a.w = kernel_w;
     long compared = m * ldy;
@@ -204,10 +209,10 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
     // own choice would put the row groups outside on all of these.
     const qg_loop_order order = next() % 2 ? QG_LOOP_STEPS_OUTSIDE : QG_LOOP_CHOSEN;
     if (qg_driver_run_in_order(&a, kernel, threads, order) != 0 || memcmp(want, got, ybytes) != 0) {
-        fprintf(stderr, "MISMATCH %s: M=%lld N=%lld K=%lld ldx=%lld ldy=%lld unsigned=%d out=%d rounding=%d dynamic=%d row_scale=%d out_bias=%d threads=%d shift0=%d y_zero_point=%d loop_order=%d\n",
+        fprintf(stderr, "MISMATCH %s: M=%lld N=%lld K=%lld ldx=%lld ldy=%lld unsigned=%d out=%d rounding=%d dynamic=%d row_scale=%d out_bias=%d threads=%d shift0=%d y_zero_point=%d loop_order=%d y_off=%zu\n",
                 kernel->name, (long long)m, (long long)n, (long long)k, (long long)ldx, (long long)ldy, a.x_unsigned,
                 a.out_type, a.rounding, a.row_zero_point != NULL, a.row_scale != NULL, a.out_bias != NULL, threads,
-                shift[0], a.y_zero_point, (int)order);
+                shift[0], a.y_zero_point, (int)order, y_off);
         compared = -1;
     }
     if (kernel_w != packed) free(kernel_w);

@@ -183,6 +183,16 @@ static void QG_REAL compare_floats(qg_emu512f a, qg_emu512f b, qg_emu512 i) {
     qg_emu_mask_storeu_ps(masked_emu.v, k, a);
     _mm512_mask_storeu_ps(masked_real.v, k, ra);
     report("_mm512_mask_storeu_ps", same_ps(masked_emu, masked_real));
+    qg_emu512 masked_i_emu = i, masked_i_real = i;
+    qg_emu_mask_storeu_epi32(masked_i_emu.v, k, qg_emu_castps_si512(a));
+    _mm512_mask_storeu_epi32((void *)masked_i_real.v, k, _mm512_castps_si512(ra));
+    report("_mm512_mask_storeu_epi32", same(masked_i_emu, masked_i_real));
+    report("_mm512_castps_si512", same(qg_emu_castps_si512(a), from_real(_mm512_castps_si512(ra))));
+    qg_emu512 aligned_emu;
+    qg_emu512 aligned_real __attribute__((aligned(64)));
+    qg_emu_storeu(aligned_emu.v, i);
+    _mm512_store_si512((void *)aligned_real.v, to_real(i));
+    report("_mm512_store_si512", same(aligned_emu, aligned_real));
     // Any 16 binary16 values: normals, subnormals, zeros, Inf and NaN.
     __m256i halves;
     memcpy(&halves, i.v, 32);

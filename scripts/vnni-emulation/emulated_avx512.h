@@ -255,6 +255,13 @@ static inline void qg_emu_mask_storeu_ps(float *p, uint16_t k, qg_emu512f a) {
     for (int i = 0; i < 16; i++)
         if (k >> i & 1) p[i] = a.v[i];
 }
+/// VMOVDQU32 with a mask: only the lanes whose mask bit is set are written.
+static inline void qg_emu_mask_storeu_epi32(void *p, uint16_t k, qg_emu512 a) {
+    for (int i = 0; i < 16; i++)
+        if (k >> i & 1) memcpy((char *)p + 4 * i, &a.v[i], 4);
+}
+/// The bits of 16 floats as 16 int32 lanes (no instruction).
+static inline qg_emu512 qg_emu_castps_si512(qg_emu512f a) { qg_emu512 r; memcpy(r.v, a.v, 64); return r; }
 /// VPSUBB: byte lanes subtracted, wrapping.
 static inline qg_emu512 qg_emu_sub_epi8(qg_emu512 a, qg_emu512 b) {
     uint8_t x[64], y[64];

@@ -98,6 +98,12 @@
 #define _mm512_load_ps qg_emu_loadu_ps
 #undef _mm512_store_ps
 #define _mm512_store_ps qg_emu_storeu_ps
+#undef _mm512_store_si512
+#define _mm512_store_si512 qg_emu_storeu
+#undef _mm512_mask_storeu_epi32
+#define _mm512_mask_storeu_epi32 qg_emu_mask_storeu_epi32
+#undef _mm512_castps_si512
+#define _mm512_castps_si512 qg_emu_castps_si512
 #undef _mm512_load_si512
 #define _mm512_load_si512 qg_emu_loadu
 #undef _mm512_sub_epi8

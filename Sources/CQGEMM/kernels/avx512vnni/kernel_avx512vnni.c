@@ -110,6 +110,13 @@ QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const qg_avx512_params *
             for (int p = 0; p < NP; p++) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], xb, wv[p]);
         }
     }
+    if ((kind == QG_KIND_INT32 || kind == QG_KIND_FLOAT) && NP == 2 && cols == 2 * QG_PANEL_N) {
+        qg_avx512_line_stores lines;
+        if (qg_avx512_line_stores_for((const int32_t *)a->y + m0 * a->ldy + n0, a->ldy * 4, &lines)) {
+            qg_avx512_wide_rows_by_lines(a, m0, R, n0, acc, kind, &lines);
+            return;
+        }
+    }
     #pragma clang loop unroll(full)
     for (int p = 0; p < NP && cols - 16 * p > 0; p++) {
         __m512i panel_acc[QG_VNNI_MR];

@@ -110,6 +110,38 @@ QG_ZMM_INLINE void qg_avx512_store_bytes(void *dst, __m128i v, int cols) {
     }
 }
 
+/// Row m's int32 outputs of one panel: its sums less the row's zero-point
+/// term (dynamic rows), if any.
+QG_ZMM_INLINE __m512i qg_avx512_int32_row(const int32_t *row_zp, int64_t m, __m512i row_sum, __m512i v) {
+    if (row_zp) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(row_zp[m]), row_sum));
+    return v;
+}
+
+/// The per-channel values of one panel's float output, loaded once per tile.
+typedef struct qg_avx512_float_panel {
+    __m512 weight_scale, out_bias, call_scale;
+} qg_avx512_float_panel;
+
+QG_ZMM_INLINE qg_avx512_float_panel qg_avx512_float_panel_at(const qg_gemm_args *a, int64_t n) {
+    qg_avx512_float_panel p;
+    p.weight_scale = _mm512_loadu_ps(a->weight_scale + n);
+    p.out_bias = a->out_bias ? _mm512_loadu_ps(a->out_bias + n) : _mm512_setzero_ps();
+    p.call_scale = _mm512_mul_ps(_mm512_set1_ps(a->x_scale), p.weight_scale);
+    return p;
+}
+
+/// Row m's float outputs of one panel: (float)acc · (s_x · weight_scale[n])
+/// (+ out_bias[n]), the reference's operations in its order (contraction is
+/// off in this file).
+QG_ZMM_INLINE __m512 qg_avx512_float_row(const qg_gemm_args *a, const qg_avx512_float_panel *p, const int32_t *row_zp,
+                                         int64_t m, __m512i row_sum, __m512i acc) {
+    const __m512i v = qg_avx512_int32_row(row_zp, m, row_sum, acc);
+    const __m512 scale = a->row_scale ? _mm512_mul_ps(_mm512_set1_ps(a->row_scale[m]), p->weight_scale) : p->call_scale;
+    __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(v), scale);
+    if (a->out_bias) f = _mm512_add_ps(f, p->out_bias);
+    return f;
+}
+
 /// Finishes the 16 channel sums of R rows (from m0) of one panel (channels n
 /// …, a multiple of 16), acc[r] holding row r's, bias and call zero-point term
 /// already in (the tiles start their accumulators there); stores the first
@@ -126,18 +158,10 @@ QG_ZMM_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, co
     const int32_t *const row_zp = a->row_zero_point;
     const __m512i row_sum = _mm512_loadu_si512((const void *)(a->row_sum + n));
     if (kind == QG_KIND_FLOAT) {
-        // (float)acc · (s_x · weight_scale[n]) (+ out_bias[n]), the reference's
-        // operations in its order (contraction is off in this file).
-        const __m512 weight_scale = _mm512_loadu_ps(a->weight_scale + n);
-        const __m512 out_bias = a->out_bias ? _mm512_loadu_ps(a->out_bias + n) : _mm512_setzero_ps();
-        const __m512 call_scale = _mm512_mul_ps(_mm512_set1_ps(a->x_scale), weight_scale);
+        const qg_avx512_float_panel fp = qg_avx512_float_panel_at(a, n);
 #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
-            __m512i v = acc[r];
-            if (row_zp) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(row_zp[m0 + r]), row_sum));
-            const __m512 scale = a->row_scale ? _mm512_mul_ps(_mm512_set1_ps(a->row_scale[m0 + r]), weight_scale) : call_scale;
-            __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(v), scale);
-            if (a->out_bias) f = _mm512_add_ps(f, out_bias);
+            const __m512 f = qg_avx512_float_row(a, &fp, row_zp, m0 + r, row_sum, acc[r]);
             float *dst = (float *)y + (m0 + r) * ldy + n;
             if (cols == 16) {
                 _mm512_storeu_ps(dst, f);
@@ -152,8 +176,7 @@ QG_ZMM_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, co
     if (kind == QG_KIND_INT32) {
 #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
-            __m512i v = acc[r];
-            if (row_zp) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(row_zp[m0 + r]), row_sum));
+            const __m512i v = qg_avx512_int32_row(row_zp, m0 + r, row_sum, acc[r]);
             int32_t *dst = (int32_t *)y + (m0 + r) * ldy + n;
             if (cols == 16) {
                 _mm512_storeu_si512((void *)dst, v);
@@ -407,6 +430,74 @@ QG_ZMM_INLINE void qg_avx512_q8_rows(const qg_gemm_args *a, const qg_avx512_para
 /// the params' verdict on the call's constants).
 QG_ZMM_INLINE int qg_avx512_takes_rows(const qg_avx512_params *params, const qg_output_kind kind) {
     return (kind == QG_KIND_Q8_SINGLE || kind == QG_KIND_Q8_DOUBLE) && params->rows;
+}
+
+/// Rows of 4-byte outputs (int32 or float) that start `shift` lanes into a
+/// 64-byte line, all alike (the rows are whole lines apart). A tile's two
+/// panels of such a row, 32 lanes, would be two stores that each cross a
+/// line, and a store across lines costs about two (3136×64×64 int32 at 16
+/// bytes off a line: 496 GOP/s, aligned 584, Emerald Rapids, C harness). So
+/// the row goes out as three stores within lines: the first panel's first
+/// 16 − shift lanes (masked, at the end of its first line), the line between
+/// (both panels, one VPERMT2D), and the second panel's last `shift` lanes
+/// (masked). The indices are made once per tile.
+typedef struct qg_avx512_line_stores {
+    __m512i rotate;  // lane i takes lane (i − shift) mod 16
+    __m512i middle;  // the same, from the second panel where i ≥ shift
+    __mmask16 head, tail;
+} qg_avx512_line_stores;
+
+/// Fills `s` and returns 1 when rows `row_bytes` apart from `row0` (4-byte
+/// outputs) all start off a line by the same whole lanes; else 0 (the rows
+/// take whole-panel stores: aligned ones do not cross a line, and rows at
+/// different offsets would need their indices made per row).
+QG_ZMM_INLINE int qg_avx512_line_stores_for(const void *row0, int64_t row_bytes, qg_avx512_line_stores *s) {
+    static const int32_t iota[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    const uintptr_t at = (uintptr_t)row0;
+    if ((at & 3) != 0 || (at & 63) == 0 || (row_bytes & 63) != 0) return 0;
+    const int shift = (int)((at & 63) >> 2);
+    s->rotate = _mm512_and_si512(_mm512_sub_epi32(_mm512_loadu_si512((const void *)iota), _mm512_set1_epi32(shift)),
+                                 _mm512_set1_epi32(15));
+    s->tail = (__mmask16)((1u << shift) - 1);
+    s->head = (__mmask16)~s->tail;
+    s->middle = _mm512_mask_add_epi32(s->rotate, s->head, s->rotate, _mm512_set1_epi32(16));
+    return 1;
+}
+
+/// Stores one row's 32 lanes (v0, then v1) at `row`, `s` made for it.
+QG_ZMM_INLINE void qg_avx512_store_by_lines(void *row, __m512i v0, __m512i v1, const qg_avx512_line_stores *s) {
+    int32_t *const line = (int32_t *)((uintptr_t)row & ~(uintptr_t)63);
+    _mm512_mask_storeu_epi32(line, s->head, _mm512_permutexvar_epi32(s->rotate, v0));
+    _mm512_store_si512((void *)(line + 16), _mm512_permutex2var_epi32(v0, s->middle, v1));
+    _mm512_mask_storeu_epi32(line + 32, s->tail, _mm512_permutexvar_epi32(s->rotate, v1));
+}
+
+/// Finishes R rows of two whole panels (channels n … n + 31) of int32 or
+/// float output, as qg_avx512_epilogue_rows does panel by panel, and stores
+/// each row by lines (`s`, made for row m0). acc[r][p]: row r, panel p.
+QG_ZMM_INLINE void qg_avx512_wide_rows_by_lines(const qg_gemm_args *a, int64_t m0, const int R, int64_t n,
+                                                __m512i (*acc)[2], const qg_output_kind kind,
+                                                const qg_avx512_line_stores *s) {
+    uint8_t *const y = (uint8_t *)a->y;
+    const int64_t ldy = a->ldy;
+    const int32_t *const row_zp = a->row_zero_point;
+    const __m512i row_sum0 = _mm512_loadu_si512((const void *)(a->row_sum + n));
+    const __m512i row_sum1 = _mm512_loadu_si512((const void *)(a->row_sum + n + 16));
+    if (kind == QG_KIND_FLOAT) {
+        const qg_avx512_float_panel p0 = qg_avx512_float_panel_at(a, n), p1 = qg_avx512_float_panel_at(a, n + 16);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < R; r++) {
+            const __m512 f0 = qg_avx512_float_row(a, &p0, row_zp, m0 + r, row_sum0, acc[r][0]);
+            const __m512 f1 = qg_avx512_float_row(a, &p1, row_zp, m0 + r, row_sum1, acc[r][1]);
+            qg_avx512_store_by_lines((float *)y + (m0 + r) * ldy + n, _mm512_castps_si512(f0), _mm512_castps_si512(f1), s);
+        }
+    } else {
+#pragma clang loop unroll(full)
+        for (int r = 0; r < R; r++)
+            qg_avx512_store_by_lines((int32_t *)y + (m0 + r) * ldy + n,
+                                     qg_avx512_int32_row(row_zp, m0 + r, row_sum0, acc[r][0]),
+                                     qg_avx512_int32_row(row_zp, m0 + r, row_sum1, acc[r][1]), s);
+    }
 }
 
 #endif
