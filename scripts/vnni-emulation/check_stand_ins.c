@@ -188,9 +188,9 @@ static void QG_REAL compare_floats(qg_emu512f a, qg_emu512f b, qg_emu512 i) {
     _mm512_mask_storeu_epi32((void *)masked_i_real.v, k, _mm512_castps_si512(ra));
     report("_mm512_mask_storeu_epi32", same(masked_i_emu, masked_i_real));
     report("_mm512_castps_si512", same(qg_emu_castps_si512(a), from_real(_mm512_castps_si512(ra))));
-    qg_emu512 aligned_emu;
+    qg_emu512 aligned_emu __attribute__((aligned(64)));
     qg_emu512 aligned_real __attribute__((aligned(64)));
-    qg_emu_storeu(aligned_emu.v, i);
+    qg_emu_store_aligned(aligned_emu.v, i);
     _mm512_store_si512((void *)aligned_real.v, to_real(i));
     report("_mm512_store_si512", same(aligned_emu, aligned_real));
     // Any 16 binary16 values: normals, subnormals, zeros, Inf and NaN.

@@ -260,6 +260,11 @@ static inline void qg_emu_mask_storeu_epi32(void *p, uint16_t k, qg_emu512 a) {
     for (int i = 0; i < 16; i++)
         if (k >> i & 1) memcpy((char *)p + 4 * i, &a.v[i], 4);
 }
+/// VMOVDQA64 to memory: faults on an address off 64 bytes, as the instruction does.
+static inline void qg_emu_store_aligned(void *p, qg_emu512 a) {
+    if ((uintptr_t)p % 64 != 0) __builtin_trap();
+    memcpy(p, &a, 64);
+}
 /// The bits of 16 floats as 16 int32 lanes (no instruction).
 static inline qg_emu512 qg_emu_castps_si512(qg_emu512f a) { qg_emu512 r; memcpy(r.v, a.v, 64); return r; }
 /// VPSUBB: byte lanes subtracted, wrapping.

@@ -99,7 +99,7 @@
 #undef _mm512_store_ps
 #define _mm512_store_ps qg_emu_storeu_ps
 #undef _mm512_store_si512
-#define _mm512_store_si512 qg_emu_storeu
+#define _mm512_store_si512 qg_emu_store_aligned
 #undef _mm512_mask_storeu_epi32
 #define _mm512_mask_storeu_epi32 qg_emu_mask_storeu_epi32
 #undef _mm512_castps_si512

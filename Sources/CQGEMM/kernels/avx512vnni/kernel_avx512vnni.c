@@ -60,7 +60,8 @@ QG_VNNI_INLINE __m512i qg_vnni_broadcast_tail(const uint8_t *x, int64_t g, int64
 }
 
 /// R rows × NP panels of 16 channels, full K; then the epilogue panel by panel
-/// (../x86/epilogue_zmm.h) of `kind`, by the rows route when ROWS (an
+/// (../x86/epilogue_zmm.h) of `kind` (int32 and float rows that start off a
+/// 64-byte line: both panels of a row at once, stored by lines), by the rows route when ROWS (an
 /// int8/uint8 call whose params allow it: a route of the call's constants,
 /// fixed per call like the kind). `w` is the first panel; the
 /// second is 16·kp bytes later.
@@ -112,7 +113,7 @@ QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const qg_avx512_params *
     }
     if ((kind == QG_KIND_INT32 || kind == QG_KIND_FLOAT) && NP == 2 && cols == 2 * QG_PANEL_N) {
         qg_avx512_line_stores lines;
-        if (qg_avx512_line_stores_for((const int32_t *)a->y + m0 * a->ldy + n0, a->ldy * 4, &lines)) {
+        if (qg_avx512_line_stores_for((const char *)a->y + (m0 * a->ldy + n0) * 4, a->ldy * 4, &lines)) {
             qg_avx512_wide_rows_by_lines(a, m0, R, n0, acc, kind, &lines);
             return;
         }

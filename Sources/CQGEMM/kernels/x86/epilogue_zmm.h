@@ -7,8 +7,11 @@
 // requantization, with the reference's int64 arithmetic (KERNELS.md, "The
 // epilogue"), or for int8/uint8 output where the call's constants allow it by
 // the rows route (qg_avx512_q8_rows: 32-bit lanes, four rows packed to bytes
-// together). The per-channel values are prepared once per panel, not once
-// per row; shifts are native (VPSRAVQ) and the narrowing one VPMOVDB.
+// together); and for int32 and float rows that start off a 64-byte line, the
+// finish of two panels of R rows at once, each row stored by lines
+// (qg_avx512_wide_rows_by_lines). The per-channel values are prepared once
+// per panel, not once per row; shifts are native (VPSRAVQ) and the
+// narrowing one VPMOVDB.
 // Included by kernel files only, after they define QG_ZMM_INLINE (static
 // inline QG_SPECIALIZE with their target); everything here is static inline.
 // The intrinsics used are exactly those scripts/vnni-emulation/emulated_avx512.h
@@ -133,12 +136,14 @@ QG_ZMM_INLINE qg_avx512_float_panel qg_avx512_float_panel_at(const qg_gemm_args 
 /// Row m's float outputs of one panel: (float)acc · (s_x · weight_scale[n])
 /// (+ out_bias[n]), the reference's operations in its order (contraction is
 /// off in this file).
-QG_ZMM_INLINE __m512 qg_avx512_float_row(const qg_gemm_args *a, const qg_avx512_float_panel *p, const int32_t *row_zp,
-                                         int64_t m, __m512i row_sum, __m512i acc) {
+/// `row_scale` and `out_bias` are the call's (the callers read them once, as
+/// a store to y could alias the arguments).
+QG_ZMM_INLINE __m512 qg_avx512_float_row(const qg_avx512_float_panel *p, const float *row_scale, const float *out_bias,
+                                         const int32_t *row_zp, int64_t m, __m512i row_sum, __m512i acc) {
     const __m512i v = qg_avx512_int32_row(row_zp, m, row_sum, acc);
-    const __m512 scale = a->row_scale ? _mm512_mul_ps(_mm512_set1_ps(a->row_scale[m]), p->weight_scale) : p->call_scale;
+    const __m512 scale = row_scale ? _mm512_mul_ps(_mm512_set1_ps(row_scale[m]), p->weight_scale) : p->call_scale;
     __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(v), scale);
-    if (a->out_bias) f = _mm512_add_ps(f, p->out_bias);
+    if (out_bias) f = _mm512_add_ps(f, p->out_bias);
     return f;
 }
 
@@ -159,9 +164,10 @@ QG_ZMM_INLINE void qg_avx512_epilogue_rows(const qg_gemm_args *a, int64_t m0, co
     const __m512i row_sum = _mm512_loadu_si512((const void *)(a->row_sum + n));
     if (kind == QG_KIND_FLOAT) {
         const qg_avx512_float_panel fp = qg_avx512_float_panel_at(a, n);
+        const float *const row_scale = a->row_scale, *const out_bias = a->out_bias;
 #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
-            const __m512 f = qg_avx512_float_row(a, &fp, row_zp, m0 + r, row_sum, acc[r]);
+            const __m512 f = qg_avx512_float_row(&fp, row_scale, out_bias, row_zp, m0 + r, row_sum, acc[r]);
             float *dst = (float *)y + (m0 + r) * ldy + n;
             if (cols == 16) {
                 _mm512_storeu_ps(dst, f);
@@ -485,10 +491,11 @@ QG_ZMM_INLINE void qg_avx512_wide_rows_by_lines(const qg_gemm_args *a, int64_t m
     const __m512i row_sum1 = _mm512_loadu_si512((const void *)(a->row_sum + n + 16));
     if (kind == QG_KIND_FLOAT) {
         const qg_avx512_float_panel p0 = qg_avx512_float_panel_at(a, n), p1 = qg_avx512_float_panel_at(a, n + 16);
+        const float *const row_scale = a->row_scale, *const out_bias = a->out_bias;
 #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
-            const __m512 f0 = qg_avx512_float_row(a, &p0, row_zp, m0 + r, row_sum0, acc[r][0]);
-            const __m512 f1 = qg_avx512_float_row(a, &p1, row_zp, m0 + r, row_sum1, acc[r][1]);
+            const __m512 f0 = qg_avx512_float_row(&p0, row_scale, out_bias, row_zp, m0 + r, row_sum0, acc[r][0]);
+            const __m512 f1 = qg_avx512_float_row(&p1, row_scale, out_bias, row_zp, m0 + r, row_sum1, acc[r][1]);
             qg_avx512_store_by_lines((float *)y + (m0 + r) * ldy + n, _mm512_castps_si512(f0), _mm512_castps_si512(f1), s);
         }
     } else {
