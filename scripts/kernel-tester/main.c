@@ -97,7 +97,9 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
     // In a quarter of the random cases the rows are whole 64-byte lines apart
     // (for int32 and float output), where avx512vnni's 12×32 tile stores rows
     // that start off a line by lines (epilogue_zmm.h).
-    const int64_t ldy = random_options && next() % 4 == 0 ? (n + 15) / 16 * 16 : n + (random_options ? next() % 4 : variant % 3);
+    const int64_t ldy = !random_options        ? n + variant % 3
+                        : next() % 4 == 0      ? (n + 15) / 16 * 16
+                                               : n + next() % 4;
     int8_t *w = malloc((size_t)(n * k)), *packed = malloc((size_t)qg_packed_size(n, k));
     uint8_t *x = malloc((size_t)(m * ldx));
     int64_t *rs = malloc(sizeof(int64_t) * (size_t)n), *ab = malloc(sizeof(int64_t) * (size_t)n);
