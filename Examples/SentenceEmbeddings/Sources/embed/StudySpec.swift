@@ -74,10 +74,15 @@ struct StudySpec: Decodable {
                 return .int4(groupSize: try Self.checkedGroup(group), scales: rule)
             case "int4-awq":
                 // The group first, then the damping, as Int4Weights checks them; the damping's
-                // rule runs on the Float it becomes (1e-50 would become 0).
+                // rule runs on the Float it becomes (1e-50 would become 0), and a refusal names
+                // the value as the file wrote it as well.
                 let groupSize = try Self.checkedGroup(group)
                 let compensation: Int4Weights.ErrorCompensation = gptq.map { .gptq(damping: Float($0)) } ?? .none
-                try compensation.check()
+                do {
+                    try compensation.check()
+                } catch {
+                    throw QGEMMError(error.code, "\(error.message) (from gptq \(gptq ?? .nan) in the file)")
+                }
                 return .int4Searched(groupSize: groupSize, errorCompensation: compensation)
             default:
                 throw QGEMMError(.invalidArgument, "mode \(mode): float, dynamic, static, static-input, int4 or int4-awq")
