@@ -61,7 +61,10 @@ static int qg_spin_until(int (*done)(void *), void *arg) {
 }
 
 typedef struct qg_job {
+    /// One of the two is set: the GEMMs' task, or qg_run_tasks's, which
+    /// also learns which of the call's threads runs it.
     void (*task)(void *ctx, int64_t t);
+    void (*task_on_worker)(void *ctx, int64_t t, int worker);
     void *ctx;
     int64_t count;
     _Atomic int64_t next;
@@ -102,13 +105,15 @@ static struct {
     .owner = PTHREAD_MUTEX_INITIALIZER,
 };
 
-/// Runs tasks until none is left; returns how many this thread ran.
-static int64_t qg_drain(qg_job *job) {
+/// Runs tasks until none is left, as the call's thread `worker` (0 the
+/// caller, pool worker i as i + 1); returns how many this thread ran.
+static int64_t qg_drain(qg_job *job, int worker) {
     int64_t ran = 0;
     for (;;) {
         int64_t t = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
         if (t >= job->count) return ran;
-        job->task(job->ctx, t);
+        if (job->task_on_worker) job->task_on_worker(job->ctx, t, worker);
+        else job->task(job->ctx, t);
         ran++;
     }
 }
@@ -156,7 +161,8 @@ static void *qg_worker(void *arg) {
         qg_job *job = qg_pool.job;
         atomic_fetch_add(&qg_pool.active, 1);
         pthread_mutex_unlock(&qg_pool.lock);
-        if (qg_drain(job) > 0) atomic_fetch_add_explicit(&job->helpers, 1, memory_order_relaxed);
+        // index < wanted ≤ threads − 1: worker index + 1 is the call's own.
+        if (qg_drain(job, index + 1) > 0) atomic_fetch_add_explicit(&job->helpers, 1, memory_order_relaxed);
         pthread_mutex_lock(&qg_pool.lock);
         if (atomic_fetch_sub(&qg_pool.active, 1) == 1) pthread_cond_signal(&qg_pool.idle);
     }
@@ -252,18 +258,19 @@ static int qg_no_worker_active(void *unused) {
     return atomic_load_explicit(&qg_pool.active, memory_order_acquire) == 0;
 }
 
-void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t t), void *ctx) {
-    qg_job job = {.task = task, .ctx = ctx, .count = count};
-    atomic_init(&job.next, 0);
-    atomic_init(&job.helpers, 0);
+/// A job on up to `threads` threads (qg_parallel_for, qg_run_tasks).
+static void qg_run_job(qg_job *job, int threads) {
+    const int64_t count = job->count;
+    atomic_init(&job->next, 0);
+    atomic_init(&job->helpers, 0);
     qg_last_threads = 1;
     if (threads <= 1 || count <= 1 || pthread_mutex_trylock(&qg_pool.owner) != 0) {
-        qg_drain(&job);
+        qg_drain(job, 0);
         return;
     }
     if (qg_pool.stopping) { // after the exit-time shutdown: no workers any more
         pthread_mutex_unlock(&qg_pool.owner);
-        qg_drain(&job);
+        qg_drain(job, 0);
         return;
     }
     int wanted = threads - 1;
@@ -272,18 +279,18 @@ void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t
     if (available < wanted) wanted = available;
 
     pthread_mutex_lock(&qg_pool.lock);
-    qg_pool.job = &job;
+    qg_pool.job = job;
     qg_pool.wanted = wanted;
     qg_pool.generation++;
     atomic_store_explicit(&qg_pool.published, qg_pool.generation, memory_order_release);
     for (int i = 0; i < wanted; i++) pthread_cond_signal(&qg_pool.wake[i]);
     pthread_mutex_unlock(&qg_pool.lock);
 
-    qg_drain(&job);
+    qg_drain(job, 0);
 
     // Every task has been taken. Close the job to late workers (they see
     // wanted = 0 and leave it alone), then wait only for those still inside:
-    // `job` lives on this stack.
+    // `job` lives on the caller's stack.
     pthread_mutex_lock(&qg_pool.lock);
     qg_pool.wanted = 0;
     if (atomic_load(&qg_pool.active) > 0) {
@@ -295,7 +302,21 @@ void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t
     qg_pool.job = NULL;
     pthread_mutex_unlock(&qg_pool.lock);
     pthread_mutex_unlock(&qg_pool.owner);
-    qg_last_threads = 1 + atomic_load_explicit(&job.helpers, memory_order_relaxed);
+    qg_last_threads = 1 + atomic_load_explicit(&job->helpers, memory_order_relaxed);
+}
+
+void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t t), void *ctx) {
+    qg_job job = {.task = task, .ctx = ctx, .count = count};
+    qg_run_job(&job, threads);
+}
+
+void qg_run_tasks(int64_t count, int threads, void (*task)(void *ctx, int64_t t, int worker), void *ctx) {
+    if (count <= 0 || !task) return;
+    // Not a GEMM: what the calling thread's last GEMM ran on stays readable.
+    const int last = qg_last_threads;
+    qg_job job = {.task_on_worker = task, .ctx = ctx, .count = count};
+    qg_run_job(&job, threads);
+    qg_last_threads = last;
 }
 
 // MARK: - Per-thread scratch

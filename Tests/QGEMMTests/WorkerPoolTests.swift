@@ -1,0 +1,123 @@
+import Foundation
+import Testing
+@testable import QGEMM
+
+/// WorkerPool.forEachTask: every task once, each worker index held by one
+/// task at a time and below the thread count, nested calls and GEMMs inside
+/// tasks completing on the task's thread, the last GEMM's thread count kept,
+/// and bad counts refused before any task runs. Run under ThreadSanitizer
+/// by `scripts/test --sanitize` (tag concurrency).
+@Suite("Worker pool", .tags(.concurrency))
+struct WorkerPoolTests {
+    /// What a call's tasks saw, under one lock.
+    final class Record: @unchecked Sendable {
+        private let lock = NSLock()
+        private(set) var runs: [Int]
+        private var busy: [Bool]
+        private(set) var clashes = 0, outOfRange = 0
+
+        init(tasks: Int, workers: Int) {
+            runs = Array(repeating: 0, count: tasks)
+            busy = Array(repeating: false, count: workers)
+        }
+
+        func enter(_ task: Int, _ worker: Int) {
+            lock.lock()
+            defer { lock.unlock() }
+            runs[task] += 1
+            guard busy.indices.contains(worker) else { outOfRange += 1; return }
+            if busy[worker] { clashes += 1 }
+            busy[worker] = true
+        }
+
+        func leave(_ worker: Int) {
+            lock.lock()
+            defer { lock.unlock() }
+            if busy.indices.contains(worker) { busy[worker] = false }
+        }
+    }
+
+    /// A few microseconds of work that the optimizer keeps, so that tasks overlap.
+    static func work(_ seed: Int) -> Int {
+        var x = UInt64(truncatingIfNeeded: seed) | 1
+        for _ in 0..<2_000 { x = x &* 6364136223846793005 &+ 1442695040888963407 }
+        return Int(truncatingIfNeeded: x >> 60)
+    }
+
+    @Test(arguments: [(0, 2), (1, 4), (2, 2), (7, 3), (64, 2), (300, 4), (5, 1024)])
+    func everyTaskRunsOnceOnAWorkerOfItsOwn(tasks: Int, threads: Int) throws {
+        let record = Record(tasks: tasks, workers: threads)
+        let sums = UnsafeMutableBufferPointer<Int>.allocate(capacity: max(tasks, 1))
+        defer { sums.deallocate() }
+        nonisolated(unsafe) let out = sums
+        try WorkerPool.forEachTask(tasks, threads: threads) { task, worker in
+            record.enter(task, worker)
+            out[task] = Self.work(task)
+            record.leave(worker)
+        }
+        #expect(record.runs == Array(repeating: 1, count: tasks))
+        #expect(record.clashes == 0)
+        #expect(record.outOfRange == 0)
+        #expect(Array(sums.prefix(tasks)) == (0..<tasks).map(Self.work))
+    }
+
+    @Test func allCoresByDefault() throws {
+        let record = Record(tasks: 40, workers: max(1, min(CPUFeatures.current.cores, 1024)))
+        try WorkerPool.forEachTask(40) { task, worker in
+            record.enter(task, worker)
+            _ = Self.work(task)
+            record.leave(worker)
+        }
+        #expect(record.runs == Array(repeating: 1, count: 40))
+        #expect(record.clashes == 0 && record.outOfRange == 0)
+    }
+
+    /// A call from inside a task, and a GEMM on several threads from inside
+    /// a task, find the pool busy and run on the task's thread: they finish,
+    /// with the GEMM's usual bits.
+    @Test func nestedCallsAndGEMMsRunOnTheTasksThread() throws {
+        var rng = SplitMix64(seed: 31)
+        let m = 40, k = 96, n = 48
+        let w = randomArray(n * k, Int8.self, &rng)
+        let x = randomArray(m * k, UInt8.self, &rng)
+        let xp = try QuantizationParameters(type: .uint8, scale: 0.02, zeroPoint: 120)
+        let packed = try PackedWeights(weights: w, outputChannels: n, inputChannels: k, scales: .perTensor(0.01),
+                                       input: xp)
+        let expected: [Int32] = try packed.gemm(x, rows: m, kernel: .reference, threads: 1)
+        let record = Record(tasks: 4 * 6, workers: 1)
+        let same = Record(tasks: 4, workers: 1)
+        try WorkerPool.forEachTask(4, threads: 2) { outer, _ in
+            // The inner call runs every task on this thread, as worker 0.
+            try? WorkerPool.forEachTask(6, threads: 2) { inner, worker in
+                record.enter(outer * 6 + inner, worker)
+                record.leave(worker)
+            }
+            if let y: [Int32] = try? packed.gemm(x, rows: m, threads: 4), y == expected { same.enter(outer, 0) }
+        }
+        #expect(record.runs == Array(repeating: 1, count: 24))
+        #expect(record.clashes == 0 && record.outOfRange == 0)
+        #expect(same.runs == [1, 1, 1, 1])
+    }
+
+    @Test func theLastGEMMsThreadCountStaysReadable() throws {
+        var rng = SplitMix64(seed: 5)
+        let m = 64, k = 256, n = 64 // 2^20 multiply-adds: room for 2 threads
+        let packed = try PackedWeights(weights: randomArray(n * k, Int8.self, &rng), outputChannels: n, inputChannels: k,
+                                       scales: .perTensor(0.01),
+                                       input: try QuantizationParameters(type: .uint8, scale: 0.02, zeroPoint: 3))
+        let _: [Int32] = try packed.gemm(randomArray(m * k, UInt8.self, &rng), rows: m, threads: 1)
+        #expect(PackedWeights.threadsUsedByLastCall == 1)
+        try WorkerPool.forEachTask(8, threads: 2) { task, _ in _ = Self.work(task) }
+        #expect(PackedWeights.threadsUsedByLastCall == 1)
+    }
+
+    @Test func badCountsAreRefusedBeforeAnyTask() {
+        let record = Record(tasks: 1, workers: 1)
+        for (count, threads) in [(-1, 2), (3, 0), (3, 1025), (3, -4)] {
+            #expect(throws: QGEMMError.self) {
+                try WorkerPool.forEachTask(count, threads: threads) { task, worker in record.enter(0, worker) }
+            }
+        }
+        #expect(record.runs == [0])
+    }
+}
