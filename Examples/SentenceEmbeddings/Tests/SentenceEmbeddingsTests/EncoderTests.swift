@@ -57,6 +57,14 @@ struct EncoderTests {
         for (s, e) in zip(sentences, batched) {
             #expect(try encoder.embed([s], threads: 1)[0] == e)
         }
+        // One sentence on several threads shares every step instead: its
+        // heads, and its LayerNorm and GELU rows in pieces on QGEMM's pool
+        // (at 70-odd tokens, two or three pieces of the 384- and 1,536-wide
+        // rows). The same bits as one thread.
+        let long = [String](repeating: "the quick brown fox jumps over the lazy dog,", count: 7).joined(separator: " ")
+        let alone = try encoder.embed([long], threads: 1)
+        #expect(try encoder.embed([long], threads: 2) == alone)
+        #expect(try encoder.embed([long], threads: 3) == alone)
     }
 
     /// A batch of more rows than one chunk (SentenceEncoder.chunkRowsPerThread)

@@ -300,7 +300,7 @@ public final class SentenceEncoder: Sendable {
                 row += 1
             }
         }
-        Self.layerNorm(&b.hidden, residual: nil, rows: rows, h, embeddings.norm, config.layerNormEpsilon)
+        Self.layerNorm(&b.hidden, residual: nil, rows: rows, h, embeddings.norm, config.layerNormEpsilon, threads: threads)
         lap(\.rest)
         for layer in layers {
             func run(_ linear: LinearLayer, _ slots: Range<Int>, _ x: [Float], _ y: inout [Float],
@@ -316,13 +316,15 @@ public final class SentenceEncoder: Sendable {
             try attention(b.qkv, lengths: lengths, into: &b.context, work: &b.attentionWork, threads: threads)
             lap(\.attention)
             try run(layer.attentionOutput, 3..<4, b.context, &b.attended, &b.workspace, &b.input)
-            Self.layerNorm(&b.attended, residual: b.hidden, rows: rows, h, layer.attentionNorm, config.layerNormEpsilon)
+            Self.layerNorm(&b.attended, residual: b.hidden, rows: rows, h, layer.attentionNorm, config.layerNormEpsilon,
+                           threads: threads)
             lap(\.rest)
             try run(layer.intermediate, 4..<5, b.attended, &b.inner, &b.workspace, &b.input)
-            b.inner.withUnsafeMutableBufferPointer { enc_gelu_erf($0.baseAddress, $0.count) }
+            Self.gelu(&b.inner, rows: rows, config.intermediateSize, threads: threads)
             lap(\.rest)
             try run(layer.output, 5..<6, b.inner, &b.hidden, &b.workspace, &b.input)
-            Self.layerNorm(&b.hidden, residual: b.attended, rows: rows, h, layer.outputNorm, config.layerNormEpsilon)
+            Self.layerNorm(&b.hidden, residual: b.attended, rows: rows, h, layer.outputNorm, config.layerNormEpsilon,
+                           threads: threads)
             lap(\.rest)
         }
         var out: [[Float]] = []
@@ -386,18 +388,56 @@ public final class SentenceEncoder: Sendable {
     }
 
     /// x ← LayerNorm(x + residual) row by row.
-    static func layerNorm(_ x: inout [Float], residual: [Float]?, rows: Int, _ n: Int, _ norm: BertWeights.Norm, _ eps: Float) {
+    static func layerNorm(_ x: inout [Float], residual: [Float]?, rows: Int, _ n: Int, _ norm: BertWeights.Norm, _ eps: Float,
+                          threads: Int = 1) {
         x.withUnsafeMutableBufferPointer { xb in
             norm.gamma.withUnsafeBufferPointer { g in
                 norm.beta.withUnsafeBufferPointer { b in
-                    if let residual {
-                        residual.withUnsafeBufferPointer { enc_add_layer_norm(xb.baseAddress, $0.baseAddress, rows, n, g.baseAddress, b.baseAddress, eps) }
-                    } else {
-                        enc_add_layer_norm(xb.baseAddress, nil, rows, n, g.baseAddress, b.baseAddress, eps)
+                    // proof: x holds rows × n values, and `rows` > 0 wherever a layer runs.
+                    nonisolated(unsafe) let (x, gamma, beta) = (xb.baseAddress!, g.baseAddress, b.baseAddress)
+                    guard let residual else {
+                        forEachRowPiece(rows: rows, columns: n, threads: threads) { r in
+                            enc_add_layer_norm(x + r.lowerBound * n, nil, r.count, n, gamma, beta, eps)
+                        }
+                        return
+                    }
+                    residual.withUnsafeBufferPointer { rb in
+                        nonisolated(unsafe) let add = rb.baseAddress!
+                        forEachRowPiece(rows: rows, columns: n, threads: threads) { r in
+                            enc_add_layer_norm(x + r.lowerBound * n, add + r.lowerBound * n, r.count, n, gamma, beta, eps)
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// erf-GELU of `rows` rows of `n` values, in place.
+    static func gelu(_ x: inout [Float], rows: Int, _ n: Int, threads: Int) {
+        x.withUnsafeMutableBufferPointer { xb in
+            // proof: x holds rows × n values, and `rows` > 0 wherever a layer runs.
+            nonisolated(unsafe) let x = xb.baseAddress!
+            forEachRowPiece(rows: rows, columns: n, threads: threads) { r in enc_gelu_erf(x + r.lowerBound * n, r.count * n) }
+        }
+    }
+
+    /// Values below which a row-wise step stays on one thread: waking a
+    /// pool worker and handing it a piece costs about as much as a
+    /// LayerNorm of that many values.
+    static let valuesPerPiece = 1 << 13
+
+    /// `body` over rows 0..<rows in contiguous pieces, one per thread of
+    /// QGEMM's ``WorkerPool`` (at most one per ``valuesPerPiece`` values),
+    /// or in one piece on this thread. Each row's values are computed alone,
+    /// so the pieces change no bit.
+    static func forEachRowPiece(rows: Int, columns: Int, threads: Int, _ body: @Sendable (Range<Int>) -> Void) {
+        let pieces = max(1, min(threads, rows, rows * columns / valuesPerPiece))
+        guard pieces > 1 else {
+            if rows > 0 { body(0..<rows) }
+            return
+        }
+        // proof: pieces is in 2...threads ≤ 1024, which forEachTask takes.
+        try! WorkerPool.forEachTask(pieces, threads: pieces) { p, _ in body((p * rows / pieces)..<((p + 1) * rows / pieces)) }
     }
 
     /// Scaled dot-product attention of every sentence and head: Q, K and V are
@@ -448,9 +488,13 @@ public final class SentenceEncoder: Sendable {
     /// Runs `body(work, t, q, out)` for every (sentence, head): t the
     /// sentence's tokens, q its head's first Q value (K h and V 2h further,
     /// rows 3h apart), out its first context value (rows h apart). With
-    /// several threads the pairs are shared out, worker w with `work[w]`
-    /// (grown here, each made ready by `prepare`) and kept from layer to
-    /// layer; the first error a worker meets is thrown after all have ended.
+    /// several threads the pairs are tasks of QGEMM's ``WorkerPool``, one at
+    /// a time to whichever thread is free, each thread with `work[worker]`
+    /// (grown here, each made ready by `prepare`) kept from layer to layer.
+    /// The pool's workers are the GEMMs' own, still awake after the QKV
+    /// projection; Dispatch's took as long to wake as a short sentence's
+    /// heads take to run. A thread that meets an error skips its later
+    /// pairs; the first error of the lowest worker is thrown after all have ended.
     private func forEachHead(_ qkv: [Float], lengths: [Int], into context: inout [Float], work: inout [AttentionWork],
                              threads: Int, prepare: (inout AttentionWork) -> Void,
                              _ body: @escaping @Sendable (inout AttentionWork, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) throws -> Void) throws {
@@ -464,28 +508,26 @@ public final class SentenceEncoder: Sendable {
         if work.count < workers { work += (work.count..<workers).map { _ in AttentionWork() } }
         for w in 0..<workers { prepare(&work[w]) }
         var errors = [Error?](repeating: nil, count: workers)
-        qkv.withUnsafeBufferPointer { qkvBuffer in
-            context.withUnsafeMutableBufferPointer { contextBuffer in
-                work.withUnsafeMutableBufferPointer { workBuffer in
-                    errors.withUnsafeMutableBufferPointer { errorBuffer in
+        try qkv.withUnsafeBufferPointer { qkvBuffer in
+            try context.withUnsafeMutableBufferPointer { contextBuffer in
+                try work.withUnsafeMutableBufferPointer { workBuffer in
+                    try errors.withUnsafeMutableBufferPointer { errorBuffer in
                         // Each (sentence, head) writes its own columns of
-                        // `context`; each worker its own element of `work`
-                        // and of `errors`.
+                        // `context`; each thread its own element of `work`
+                        // and of `errors` (the pool's worker index).
                         // proof: embed returns before attention when there are no rows.
                         nonisolated(unsafe) let q = qkvBuffer.baseAddress!, c = contextBuffer.baseAddress!
                         nonisolated(unsafe) let own = workBuffer.baseAddress!, failed = errorBuffer.baseAddress!
-                        let run: @Sendable (Int) -> Void = { worker in
+                        try WorkerPool.forEachTask(tasks, threads: workers) { task, worker in
+                            guard failed[worker] == nil else { return }
+                            let sentence = task / heads, head = task % heads
                             do {
-                                for task in stride(from: worker, to: tasks, by: workers) {
-                                    let sentence = task / heads, head = task % heads
-                                    try body(&own[worker], lengths[sentence], q + starts[sentence] * 3 * h + head * d,
-                                             c + starts[sentence] * h + head * d)
-                                }
+                                try body(&own[worker], lengths[sentence], q + starts[sentence] * 3 * h + head * d,
+                                         c + starts[sentence] * h + head * d)
                             } catch {
                                 failed[worker] = error
                             }
                         }
-                        if workers > 1 { DispatchQueue.concurrentPerform(iterations: workers, execute: run) } else { run(0) }
                     }
                 }
             }
