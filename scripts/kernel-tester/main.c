@@ -209,8 +209,8 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
     int8_t *const kernel_w = kernel_tester_kernel_weights(kernel, packed, n, k, &a.kp);
     a.w = kernel_w;
     long compared = m * ldy;
-    // Both orders of the driver's middle loops on every shape: the call's
-    // own choice would put the row groups outside on all of these.
+    // Either order of the driver's middle loops, at random per case: the
+    // call's own choice would put the row groups outside on all of these.
     const qg_loop_order order = next() % 2 ? QG_LOOP_STEPS_OUTSIDE : QG_LOOP_CHOSEN;
     if (qg_driver_run_in_order(&a, kernel, threads, order) != 0 || memcmp(want, got, ybytes) != 0) {
         fprintf(stderr, "MISMATCH %s: M=%lld N=%lld K=%lld ldx=%lld ldy=%lld unsigned=%d out=%d rounding=%d dynamic=%d row_scale=%d out_bias=%d threads=%d shift0=%d y_zero_point=%d loop_order=%d y_off=%zu\n",

@@ -42,8 +42,9 @@ int qg_driver_run(const qg_gemm_args *args, const qg_kernel *kernel, int threads
 
 /// The order of the two middle loops of the nest (driver.c): chosen per call
 /// from the weights' size and the L2, or fixed, for the kernel tester, which
-/// runs every shape in both orders (the tile-derived shapes' weights are too
-/// small for the call's own choice ever to put the steps outside).
+/// runs each case in one order or the other at random (the tile-derived
+/// shapes' weights are too small for the call's own choice ever to put the
+/// steps outside).
 typedef enum qg_loop_order { QG_LOOP_CHOSEN, QG_LOOP_STEPS_OUTSIDE, QG_LOOP_ROWS_OUTSIDE } qg_loop_order;
 
 /// qg_driver_run in the given loop order (the same bits in any).
