@@ -84,12 +84,15 @@ int qg_threads_of_last_call(void);
 /// `threads` threads of the pool the GEMMs run on, the calling thread
 /// included, and returns when every task has ended. Tasks are handed out one
 /// at a time in order of t, each to whichever of the call's threads is free.
-/// `worker` (0 ≤ worker < threads) names the thread: 0 the caller, the others
-/// a pool worker each, so while a task runs no other task of the call has its
-/// worker (scratch indexed by it is never shared). When the pool is busy (a
-/// GEMM or qg_run_tasks of another thread, or of this one from inside a task)
-/// every task runs on the calling thread, as worker 0. Leaves
-/// qg_threads_of_last_call as the last GEMM set it. Nothing for count ≤ 0.
+/// `worker` (0 ≤ worker < max(threads, 1)) names the thread: 0 the caller,
+/// the others a pool worker each, so while a task runs no other task of the
+/// call has its worker (scratch indexed by it is never shared). When the pool
+/// is busy (a GEMM or qg_run_tasks of another thread, or the call whose task
+/// calls this) every task runs on the calling thread, as worker 0, as it does
+/// for threads ≤ 1. qg_threads_of_last_call reads afterwards as it did before
+/// (GEMMs the tasks ran on this thread are not reported). A task must not
+/// fork: the fork would wait for this call, which waits for the task.
+/// Nothing for count ≤ 0.
 void qg_run_tasks(int64_t count, int threads, void (*task)(void *ctx, int64_t t, int worker), void *ctx);
 
 /// Rows of X per task (MC) of the last GEMM the calling thread ran through a

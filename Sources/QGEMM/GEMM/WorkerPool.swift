@@ -13,10 +13,13 @@ internal import CQGEMM
 /// 60 µs halves took as long as running both on one thread). And a step on
 /// the pool does not compete with its spinning workers for the cores.
 ///
-/// The pool serves one call at a time, as for GEMMs: when it is busy (a GEMM
-/// or `forEachTask` of another thread, or of this one from inside a task)
-/// every task runs on the calling thread, as worker 0. A GEMM called from a
-/// task therefore runs on that task's thread alone, and nothing deadlocks.
+/// The pool serves one call at a time, as for GEMMs: a call that finds it
+/// busy (a GEMM or `forEachTask` of another thread, or the call whose task
+/// this is) runs every task on its calling thread, as worker 0. So a GEMM or
+/// `forEachTask` called from a task never waits for the pool and never
+/// deadlocks; it runs on the task's thread alone while the task's own call
+/// holds the pool. Do not fork from a task: a fork waits for the pool's
+/// current call to end, and that call is waiting for the task.
 public enum WorkerPool {
     /// Runs `body(task, worker)` once for every `task` in `0..<count`, on up
     /// to `threads` threads (nil: all cores, ``CPUFeatures/cores``): the
@@ -32,8 +35,9 @@ public enum WorkerPool {
     /// take part, vary from call to call: for results that do not depend on
     /// the thread count, give each task work that depends only on `task`.
     ///
-    /// ``PackedWeights/threadsUsedByLastCall`` keeps reporting the calling
-    /// thread's last GEMM.
+    /// ``PackedWeights/threadsUsedByLastCall`` reads after the call as it
+    /// read before it: this call is not a GEMM, and GEMMs its tasks ran on
+    /// the calling thread are not reported.
     ///
     /// - Throws: ``QGEMMError/Code/invalidArgument`` for a negative `count` or a
     ///   thread count outside 1...1024 (before any task runs).
@@ -42,10 +46,8 @@ public enum WorkerPool {
         guard count >= 0 else { throw QGEMMError(.invalidArgument, "the task count must be ≥ 0, got \(count)") }
         let workers = try threadCount(threads)
         guard count > 0 else { return }
-        guard workers > 1, count > 1 else {
-            for task in 0..<count { body(task, 0) }
-            return
-        }
+        // One thread or one task too: qg_run_tasks then runs them here, and
+        // puts back the last GEMM's thread count all the same.
         withoutActuallyEscaping(body) { body in
             var tasks = PoolTasks(run: body)
             withUnsafeMutablePointer(to: &tasks) { pointer in

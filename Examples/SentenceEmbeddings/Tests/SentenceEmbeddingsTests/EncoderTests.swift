@@ -59,9 +59,11 @@ struct EncoderTests {
         }
         // One sentence on several threads shares every step instead: its
         // heads, and its LayerNorm and GELU rows in pieces on QGEMM's pool
-        // (at 70-odd tokens, two or three pieces of the 384- and 1,536-wide
-        // rows). The same bits as one thread.
+        // (75 tokens: pieces of 37 and 38 rows, or 25, of the 384- and
+        // 1,536-wide rows, so that LayerNorm's groups of four rows end
+        // elsewhere than in one piece). The same bits as one thread.
         let long = [String](repeating: "the quick brown fox jumps over the lazy dog,", count: 7).joined(separator: " ")
+            + " and then some"
         let alone = try encoder.embed([long], threads: 1)
         #expect(try encoder.embed([long], threads: 2) == alone)
         #expect(try encoder.embed([long], threads: 3) == alone)

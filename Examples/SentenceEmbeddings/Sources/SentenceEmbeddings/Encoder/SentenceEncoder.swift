@@ -494,7 +494,7 @@ public final class SentenceEncoder: Sendable {
     /// The pool's workers are the GEMMs' own, still awake after the QKV
     /// projection; Dispatch's took as long to wake as a short sentence's
     /// heads take to run. A thread that meets an error skips its later
-    /// pairs; the first error of the lowest worker is thrown after all have ended.
+    /// pairs; one of the errors met is thrown after all have ended.
     private func forEachHead(_ qkv: [Float], lengths: [Int], into context: inout [Float], work: inout [AttentionWork],
                              threads: Int, prepare: (inout AttentionWork) -> Void,
                              _ body: @escaping @Sendable (inout AttentionWork, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) throws -> Void) throws {
