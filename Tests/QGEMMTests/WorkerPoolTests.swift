@@ -14,6 +14,7 @@ struct WorkerPoolTests {
         private let lock = NSLock()
         private(set) var runs: [Int]
         private var busy: [Bool]
+        private var seen: Set<Int> = []
         private(set) var clashes = 0, outOfRange = 0
 
         init(tasks: Int, workers: Int) {
@@ -30,8 +31,6 @@ struct WorkerPoolTests {
             busy[worker] = true
             seen.insert(worker)
         }
-
-        private var seen: Set<Int> = []
 
         func sawWorker(_ worker: Int) -> Bool {
             lock.lock()

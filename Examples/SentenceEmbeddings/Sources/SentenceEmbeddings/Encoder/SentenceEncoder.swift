@@ -389,7 +389,7 @@ public final class SentenceEncoder: Sendable {
 
     /// x ← LayerNorm(x + residual) row by row.
     static func layerNorm(_ x: inout [Float], residual: [Float]?, rows: Int, _ n: Int, _ norm: BertWeights.Norm, _ eps: Float,
-                          threads: Int = 1) {
+                          threads: Int) {
         x.withUnsafeMutableBufferPointer { xb in
             norm.gamma.withUnsafeBufferPointer { g in
                 norm.beta.withUnsafeBufferPointer { b in
