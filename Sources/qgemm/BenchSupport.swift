@@ -303,7 +303,7 @@ struct BenchRunner {
         let fp32 = PeakProbe.fp32FMAsPerSecond() * 2 / 1e9
         return BenchMachine(cpu: CPUFeatures.current.brand, cores: CPUFeatures.current.cores,
                             kernel_paths: KernelPath.available.map(\.rawValue), kernel: path.rawValue,
-                            microkernel: path.kernelName, openblas_core: BLAS.coreName, openblas: .current,
+                            microkernel: weights == .int4 ? path.int4KernelName ?? path.kernelName : path.kernelName, openblas_core: BLAS.coreName, openblas: .current,
                             openblas_config: BLAS.configuration, int8_peak_gops: int8, int8_peak_instruction: path.tile.peakInstruction,
                             int8_peak_first_gops: int8,
                             fp32_peak_gflops: fp32, fp32_peak_vector_bits: PeakProbe.fp32VectorBits)

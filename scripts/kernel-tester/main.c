@@ -8,10 +8,12 @@
 //     point, clamp, stride and thread count;
 //   - the requantization's edges: every shift against output zero points at
 //     powers of two and accumulators at the bound (edges.c);
-//   - its 4-bit-weight tiles, where it has them (w4.c);
+//   - its 4-bit-weight tiles, where it has them (w4.c): the main tile and,
+//     where the CPU has what it needs, its fast twin (w4_main_fast);
 // then the activation quantizer's levels the CPU has (quantizers.c).
 // Kernels the CPU lacks are skipped by name. --force NAME tests only the
-// paths named, whether the CPU has them or not, and not the quantizer levels
+// paths named, whether the CPU has them or not (fast 4-bit tiles included),
+// and not the quantizer levels
 // (scripts/check-vnni-emulated builds the VNNI and AMX kernels on software
 // intrinsics and forces each). Exit status 1 on any difference.
 //
@@ -47,7 +49,7 @@ static uint32_t next(void) { state ^= state << 13; state ^= state >> 7; state ^=
 /// of a --shard run comes back in a --force run of that path.
 static void reseed(int unit) { state = 0x9E3779B97F4A7C15ull ^ ((uint64_t)(unit + 1) * 0xD1B54A32D192ED03ull); }
 uint32_t kernel_tester_next(void) { return next(); }
-int kernel_tester_check_w4(const qg_kernel *kernel, int cases);
+int kernel_tester_check_w4(const qg_kernel *kernel, int cases, int forced);
 int kernel_tester_check_quantizers(int cases);
 int kernel_tester_check_fork(void);
 long kernel_tester_check_requantize_edges(const qg_kernel *kernel);
@@ -328,7 +330,7 @@ int main(int argc, char **argv) {
         if (edges < 0) return 1;
         printf("kernel-tester: %s requantization edges (every shift −31…3 × output zero points at powers of two × "
                "rounding, int8 and uint8, accumulators at the bound): %ld output elements: bit-exact against the reference\n", kernel->name, edges);
-        if (kernel->w4_main.run && kernel_tester_check_w4(kernel, cases / 4) != 0) return 1;
+        if (kernel->w4_main.run && kernel_tester_check_w4(kernel, cases / 4, force) != 0) return 1;
     }
     const int quantizers = n_forced == 0 && qg_kernel_count % shards == shard;
     if (tested == 0 && shards == 1) { fprintf(stderr, "kernel-tester: no kernel tested\n"); return 1; }

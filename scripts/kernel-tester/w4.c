@@ -92,9 +92,10 @@ static void add_value(int64_t *values, int *count, int64_t v) {
     values[(*count)++] = v;
 }
 
-/// Checks `kernel`'s 4-bit tiles; returns 0, or 1 on a mismatch.
-int kernel_tester_check_w4(const qg_kernel *kernel, int cases) {
-    const qg_w4_tile *main_tile = &kernel->w4_main, *few = &kernel->w4_few;
+/// Checks the 4-bit tiles the driver runs for `kernel` on this CPU; returns
+/// 0, or 1 on a mismatch.
+static int check_w4_tiles(const qg_kernel *kernel, int cases) {
+    const qg_w4_tile *main_tile = qg_w4_main_tile(kernel), *few = &kernel->w4_few;
     int64_t ms[48], ns[16];
     int nm = 0, nn = 0;
     // Every row count up to 17 (each tail of the 8-row tiles and of a 16-row
@@ -142,4 +143,30 @@ int kernel_tester_check_w4(const qg_kernel *kernel, int cases) {
            "elements: bit-exact against the reference\n", kernel->name, main_tile->name, main_tile->mr, main_tile->nr,
            few->run ? " with a few-rows tile" : "", shapes, cases, outputs);
     return 0;
+}
+
+/// `kernel` without its fast main tile, or with it in w4_main's place.
+static qg_kernel w4_variant(const qg_kernel *kernel, int fast) {
+    qg_kernel variant = *kernel;
+    if (fast) variant.w4_main = kernel->w4_main_fast;
+    variant.w4_main_fast = (qg_w4_tile){0};
+    variant.w4_main_fast_supported = NULL;
+    return variant;
+}
+
+/// Checks `kernel`'s 4-bit tiles: w4_main, which every CPU of the path
+/// runs, then w4_main_fast where the CPU has what it needs, or whatever the
+/// CPU when the path is `forced` (the emulated builds' stand-ins run
+/// anywhere). Returns 0, or 1 on a mismatch.
+int kernel_tester_check_w4(const qg_kernel *kernel, int cases, int forced) {
+    const qg_kernel plain = w4_variant(kernel, 0);
+    if (check_w4_tiles(&plain, cases) != 0) return 1;
+    if (!kernel->w4_main_fast.run) return 0;
+    if (!forced && !kernel->w4_main_fast_supported()) {
+        printf("kernel-tester: %s 4-bit tile %s skipped: this CPU lacks what it needs\n", kernel->name,
+               kernel->w4_main_fast.name);
+        return 0;
+    }
+    const qg_kernel fast = w4_variant(kernel, 1);
+    return check_w4_tiles(&fast, cases);
 }

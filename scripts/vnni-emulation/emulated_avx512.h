@@ -35,6 +35,23 @@ static inline qg_emu512 qg_emu_dpbusd(qg_emu512 src, qg_emu512 a, qg_emu512 b) {
     }
     return r;
 }
+/// GF2P8AFFINEQB: each byte x of a, in qword j, becomes A·x + b over GF(2),
+/// A the 8×8 bit matrix in qword j of m: output bit i is the parity of
+/// (byte 7 − i of that qword) AND x, XOR bit i of b.
+static inline qg_emu512 qg_emu_gf2p8affine_epi64_epi8(qg_emu512 a, qg_emu512 m, int b) {
+    uint8_t x[64], matrix[64], out[64];
+    memcpy(x, a.v, 64);
+    memcpy(matrix, m.v, 64);
+    for (int byte = 0; byte < 64; byte++) {
+        const uint8_t *row = matrix + byte / 8 * 8;
+        uint8_t y = 0;
+        for (int i = 0; i < 8; i++) y |= (uint8_t)((__builtin_popcount(row[7 - i] & x[byte]) & 1) << i);
+        out[byte] = (uint8_t)(y ^ (uint8_t)b);
+    }
+    qg_emu512 r;
+    memcpy(r.v, out, 64);
+    return r;
+}
 
 // 32-bit lanes (wrapping, as the instructions do).
 #define QG_EMU_OP32(name, expr)                                                                \

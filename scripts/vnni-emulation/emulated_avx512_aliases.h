@@ -112,6 +112,8 @@
 #define _mm512_cvtph_ps qg_emu_cvtph_ps
 #undef _mm512_srli_epi16
 #define _mm512_srli_epi16 qg_emu_srli_epi16
+#undef _mm512_gf2p8affine_epi64_epi8
+#define _mm512_gf2p8affine_epi64_epi8 qg_emu_gf2p8affine_epi64_epi8
 #undef _mm512_max_ps
 #define _mm512_max_ps qg_emu_max_ps
 #undef _mm512_min_ps

@@ -42,6 +42,7 @@ static void qg_detect(qg_cpu_features *f) {
         f->avx512bw = ((b >> 30) & 1) && f->avx512f;
         f->avx512vl = ((b >> 31) & 1) && f->avx512f;
         f->avx512vnni = ((c >> 11) & 1) && f->avx512f;
+        f->gfni = (c >> 8) & 1;
         unsigned eax1 = 0, ebx1, ecx1, edx1;
         if (a >= 1) __cpuid_count(7, 1, eax1, ebx1, ecx1, edx1);
         f->avxvnni = ((eax1 >> 4) & 1) && f->avx2;

@@ -182,12 +182,25 @@ typedef struct qg_kernel {
     /// for row groups of more than w4_few.mr rows, and the optional one for
     /// fewer (decode: M = 1). No w4_main: the path has no 4-bit kernel.
     qg_w4_tile w4_main, w4_few;
+    /// Optional (run NULL: none): w4_main's twin, of the same mr and nr and
+    /// the same bits, that needs more of the CPU than the path does and runs
+    /// in w4_main's place where w4_main_fast_supported() says the CPU has it
+    /// (XNNPACK's avx512vnnigfni kernels beside its avx512vnni ones).
+    qg_w4_tile w4_main_fast;
+    int (*w4_main_fast_supported)(void);
     /// Register-only loop of the kernel's multiply-accumulate instruction; returns MACs done.
     int64_t (*peak_probe)(int64_t iterations);
     /// What peak_probe runs, for people ("VPMADDWD + VPADDD (ymm)"): the
     /// tools print it beside the peak they measure with it.
     const char *peak_instruction;
 } qg_kernel;
+
+/// The 4-bit main tile a call of `kernel` runs on this CPU: w4_main_fast
+/// where the CPU has what it needs, else w4_main.
+static inline const qg_w4_tile *qg_w4_main_tile(const qg_kernel *kernel) {
+    const int fast = kernel->w4_main_fast.run && kernel->w4_main_fast_supported();
+    return fast ? &kernel->w4_main_fast : &kernel->w4_main;
+}
 
 /// The registry (registry.c): every kernel compiled for this architecture, worst
 /// to best; the best supported non-test entry is the default path.

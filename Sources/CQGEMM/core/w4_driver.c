@@ -6,7 +6,8 @@
 //   for each task (m-block × n-block), in parallel:   MC rows × NC channels
 //       for each step of S channels                   S = max(w4_main.nr, w4_few.nr)
 //           for each row group of w4_main.mr rows     (the last may be shorter)
-//               tile = w4_few if the group is short enough, else w4_main
+//               tile = w4_few if the group is short enough, else the
+//                      main tile (w4_main_fast where the CPU has it)
 //               for each tile.nr channels of the step (full K, epilogue fused)
 //
 // A step's weights (S·K/2 bytes) are read once from memory and then from the
@@ -20,14 +21,14 @@
 
 typedef struct qg_w4_plan {
     const qg_w4_args *args;
-    const qg_kernel *kernel;
+    const qg_w4_tile *main_tile, *few;
     int64_t step, m_blocks, nc, n_blocks;
 } qg_w4_plan;
 
 static void qg_w4_task(void *ctx, int64_t t) {
     const qg_w4_plan *p = ctx;
     const qg_w4_args *a = p->args;
-    const qg_w4_tile *main_tile = &p->kernel->w4_main, *few = &p->kernel->w4_few;
+    const qg_w4_tile *main_tile = p->main_tile, *few = p->few;
     const int64_t mb = t / p->n_blocks, nb = t % p->n_blocks, mr = main_tile->mr;
     // The m-blocks share out the row groups as evenly as whole groups allow.
     const int64_t groups = qg_ceil_div(a->m, mr);
@@ -53,7 +54,8 @@ int64_t qg_w4_driver_block_rows(const qg_kernel *kernel, int64_t kp) {
 
 int qg_w4_driver_run(const qg_w4_args *a, const qg_kernel *kernel, int threads) {
     if (threads <= 0) threads = qg_cpu_count();
-    const qg_w4_tile *main_tile = &kernel->w4_main, *few = &kernel->w4_few;
+    // The tiles are chosen once per call, not per task.
+    const qg_w4_tile *main_tile = qg_w4_main_tile(kernel), *few = &kernel->w4_few;
     const int64_t mr = main_tile->mr, kp = qg_w4_packed_k(a->k, a->group);
     const int64_t step = few->run && few->nr > main_tile->nr ? few->nr : main_tile->nr;
     const int64_t mc = qg_w4_driver_block_rows(kernel, kp);
@@ -68,7 +70,7 @@ int qg_w4_driver_run(const qg_w4_args *a, const qg_kernel *kernel, int threads) 
     // panels give 12 of 352 (a block's last tile is then narrower).
     const int64_t nc = qg_ceil_div(panels, n_blocks) * QG_W4_PANEL_N;
     n_blocks = qg_ceil_div(a->n, nc);
-    qg_w4_plan plan = {.args = a, .kernel = kernel, .step = step, .m_blocks = m_blocks, .nc = nc, .n_blocks = n_blocks};
+    qg_w4_plan plan = {.args = a, .main_tile = main_tile, .few = few, .step = step, .m_blocks = m_blocks, .nc = nc, .n_blocks = n_blocks};
     qg_parallel_for(m_blocks * n_blocks, threads, qg_w4_task, &plan);
     return 0;
 }
@@ -96,7 +98,7 @@ int64_t qg_w4_path_block_rows(int path, int64_t k, int64_t group) {
 const char *qg_w4_path_ukernel(int path) {
     if (path == QG_PATH_REFERENCE) return "qg_w4_gemm_reference";
     const qg_kernel *kernel = qg_kernel_for_path(path);
-    return kernel && kernel->w4_main.run ? kernel->w4_main.name : NULL;
+    return kernel && kernel->w4_main.run ? qg_w4_main_tile(kernel)->name : NULL;
 }
 
 int qg_w4_gemm(const qg_w4_args *a, int path, int threads) {

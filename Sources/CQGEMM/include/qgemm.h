@@ -23,6 +23,9 @@ typedef struct qg_cpu_features {
     // x86-64
     int sse41, avx, avx2, fma;
     int avx512f, avx512bw, avx512vl, avx512vnni, avxvnni;
+    /// GF2P8AFFINEQB and the other Galois-field byte instructions (GFNI),
+    /// in whatever encodings the vector features above allow.
+    int gfni;
     /// VCVTPH2PS on xmm/ymm (F16C; every AVX2 CPU has it).
     int f16c;
     // arm64
@@ -367,7 +370,8 @@ void qg_w4_gemm_reference(const qg_w4_args *args);
 int qg_w4_path_has_kernel(int path);
 /// The best supported path with 4-bit tiles that is not test-only.
 int qg_w4_path_best(void);
-/// The main 4-bit tile's name on `path` ("qg_w4_8x32c8__avx512vnni"), or NULL.
+/// The main 4-bit tile a call on `path` runs on this CPU ("qg_w4_8x32c8__avx512vnnigfni",
+/// or "qg_w4_8x32c8__avx512vnni" without GFNI), or NULL.
 const char *qg_w4_path_ukernel(int path);
 /// Rows of X per m-block (MC) the 4-bit driver uses on `path` for this K and
 /// group (a quarter of the L2 the OS reports); 0 for a path without 4-bit

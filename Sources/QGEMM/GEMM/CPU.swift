@@ -24,6 +24,10 @@ public struct CPUFeatures: Sendable, Hashable {
     /// x86-64 AVX-VNNI, the VEX-encoded 256-bit int8 dot products (requires
     /// ``avx2``). False on arm64.
     public let avxVNNI: Bool
+    /// x86-64 GFNI, the Galois-field byte instructions (`GF2P8AFFINEQB`): the
+    /// avx512vnni path's 4-bit main tile takes nibbles apart with one of them
+    /// where the CPU has it. False on arm64.
+    public let gfni: Bool
     /// arm64 Advanced SIMD: true on every arm64 CPU, false on x86-64.
     public let neon: Bool
     /// arm64 dot-product instructions (`SDOT`/`UDOT`, FEAT_DotProd). False on x86-64.
@@ -51,7 +55,7 @@ public struct CPUFeatures: Sendable, Hashable {
         }
         return CPUFeatures(brand: brand, avx2: f.avx2 != 0, fma: f.fma != 0, avx512f: f.avx512f != 0,
                            avx512bw: f.avx512bw != 0, avx512vl: f.avx512vl != 0, avx512vnni: f.avx512vnni != 0,
-                           avxVNNI: f.avxvnni != 0, neon: f.neon != 0, dotprod: f.dotprod != 0, i8mm: f.i8mm != 0,
+                           avxVNNI: f.avxvnni != 0, gfni: f.gfni != 0, neon: f.neon != 0, dotprod: f.dotprod != 0, i8mm: f.i8mm != 0,
                            cores: Int(qg_cpu_count()), onlineCores: Int(qg_cpu_online_count()), l1DataCacheBytes: Int(qg_cpu_cache_bytes(1)),
                            l2CacheBytes: Int(qg_cpu_cache_bytes(2)), l3CacheBytes: Int(qg_cpu_cache_bytes(3)))
     }()
@@ -71,7 +75,7 @@ public struct CPUFeatures: Sendable, Hashable {
         return [("neon", neon), ("dotprod", dotprod), ("i8mm", i8mm)]
         #else
         return [("avx2", avx2), ("fma", fma), ("avx512f", avx512f), ("avx512bw", avx512bw),
-                ("avx512vl", avx512vl), ("avx512vnni", avx512vnni), ("avxvnni", avxVNNI)]
+                ("avx512vl", avx512vl), ("avx512vnni", avx512vnni), ("avxvnni", avxVNNI), ("gfni", gfni)]
         #endif
     }
 }

@@ -574,7 +574,9 @@ extension KernelPath {
     /// Read once: a call that takes the default looks it up, and making a
     /// path from its C name allocates.
     private static let bestInt4Storage = KernelPath(rawValue: String(cString: qg_path_name(qg_w4_path_best()))) ?? .reference
-    /// The 4-bit main tile's name (`qg_w4_8x32c8__avx512vnni`), or nil without one.
+    /// The 4-bit main tile a call on this path runs on this CPU
+    /// (`qg_w4_8x32c8__avx512vnnigfni`, or `qg_w4_8x32c8__avx512vnni` on a
+    /// CPU without GFNI), or nil without one.
     public var int4KernelName: String? {
         guard let c = cValue, let name = qg_w4_path_ukernel(c) else { return nil }
         return String(cString: name)

@@ -317,5 +317,8 @@ const qg_kernel qg_kernel_avx512vnni = {
     .peak_instruction = "VPDPBUSD (zmm)",
     .w4_main = {.mr = 8, .nr = 2 * QG_W4_PANEL_N, .run = qg_w4_8x32c8__avx512vnni, .name = "qg_w4_8x32c8__avx512vnni"},
     .w4_few = {.mr = 1, .nr = 4 * QG_W4_PANEL_N, .run = qg_w4_1x64c8__avx512vnni, .name = "qg_w4_1x64c8__avx512vnni"},
+    .w4_main_fast = {.mr = 8, .nr = 2 * QG_W4_PANEL_N, .run = qg_w4_8x32c8__avx512vnnigfni,
+                     .name = "qg_w4_8x32c8__avx512vnnigfni"},
+    .w4_main_fast_supported = qg_w4_gfni_supported,
 };
 #endif

@@ -22,7 +22,10 @@
 // groups up to QG_W4_MAX_GROUP). That drops a shift per chunk and panel: on
 // CPUs that split a zmm operation in two 256-bit halves (Zen 4) the
 // unpacking, not VPDPBUSD, bounds decode. Tiles of R·NP ≤ 4 sums do
-// this: the decode tile, and the 8×32 tile at one or two rows.
+// this: the decode tile, and the 8×32 tile at one or two rows. The other
+// tiles take the high nibbles down with a shift and an AND, or, where the
+// includer defines QG_W4Z_GFNI (and a target with GFNI), with one
+// GF2P8AFFINEQB (qg_w4z_high_nibbles).
 #ifndef QG_W4_ZMM_H
 #define QG_W4_ZMM_H
 
@@ -33,6 +36,22 @@ QG_W4Z_INLINE __m512i qg_w4z_broadcast(const int8_t *x) {
     int32_t word;
     memcpy(&word, x, sizeof word);
     return _mm512_set1_epi32(word);
+}
+
+/// Each byte's high nibble as a byte 0…15. With QG_W4Z_GFNI one
+/// GF2P8AFFINEQB, whose bit matrix moves bits 4…7 to 0…3 and clears the
+/// rest; else a 16-bit shift and an AND. Intel's server cores run both
+/// operations, like VPDPBUSD, on ports 0 and 5, so the one instruction
+/// saved per chunk and panel is a VPDPBUSD slot.
+QG_W4Z_INLINE __m512i qg_w4z_high_nibbles(__m512i v, __m512i nibble) {
+#ifdef QG_W4Z_GFNI
+    (void)nibble;
+    // Row i of the matrix (byte 7 − i of each qword) picks input bit i + 4
+    // for output bit i < 4; rows 4…7 are zero.
+    return _mm512_gf2p8affine_epi64_epi8(v, _mm512_set1_epi64(0x1020408000000000ll), 0);
+#else
+    return _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
+#endif
 }
 
 /// Row m's outputs of a tile at n0: y = fma(S_X[m], s, bias) for its `cols`
@@ -87,7 +106,7 @@ QG_W4Z_INLINE void qg_w4z_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
             for (int p = 0; p < NP; p++) {
                 const __m512i v = _mm512_loadu_si512((const void *)(w[p] + (g * chunks + c) * 64));
                 lo[p] = _mm512_and_si512(v, nibble);
-                hi[p] = split ? _mm512_and_si512(v, high_nibble) : _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
+                hi[p] = split ? _mm512_and_si512(v, high_nibble) : qg_w4z_high_nibbles(v, nibble);
             }
             for (int r = 0; r < R; r++) {
                 const __m512i x0 = qg_w4z_broadcast(x[r] + kg + c * 8), x1 = qg_w4z_broadcast(x[r] + kg + c * 8 + 4);
