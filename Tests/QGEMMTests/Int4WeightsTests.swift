@@ -70,6 +70,51 @@ struct Int4WeightsTests {
         }
     }
 
+    /// Calls with enough values to prepare their rows on several threads (one
+    /// per 2^15 values) give the contract's bits on 1, 2 and 3 threads, an
+    /// all-zero row and groups of 8 and 40 included (the group sums' 8-byte
+    /// steps), and refuse the first NaN of all rows whichever thread's share
+    /// holds it.
+    @Test func rowsPreparedOnSeveralThreads() throws {
+        var rng = SplitMix64(seed: 19)
+        let n = 24, k = 1560, rows = 90
+        for group in [8, 40, 1560] {
+            let values = (0..<(n * k)).map { _ in Int8(truncatingIfNeeded: rng.next() % 16) - 8 }
+            let groups = (k + group - 1) / group
+            let scales = (0..<(n * groups)).map { _ in abs(rng.gaussian()) / 50 }
+            let w = try Int4Weights(values: values, scales: scales, outputChannels: n, inputChannels: k, groupSize: group)
+            var x = data(rows * k, &rng, scale: 3)
+            for i in 0..<k { x[61 * k + i] = 0 }
+            let want = w4a8Contract(x, rows: rows, values: values, scales: w.scales, n: n, k: k, group: group, bias: nil)
+            for threads in 1...3 {
+                let same = try w(x, rows: rows, threads: threads).map(\.bitPattern) == want.map(\.bitPattern)
+                #expect(same, "group \(group), \(threads) threads: not the contract's bits")
+            }
+        }
+        let w = try Int4Weights(quantizing: data(n * k, &rng), outputChannels: n, inputChannels: k, groupSize: 32)
+        var x = data(rows * k, &rng)
+        // Rows 70 and 80 lie in the last share on 2 and 3 threads, row 20 in the first.
+        x[80 * k + 3] = .nan
+        x[70 * k + 1500] = .infinity
+        for threads in 1...3 {
+            do {
+                _ = try w(x, rows: rows, threads: threads)
+                Issue.record("\(threads) threads: an infinite input was accepted")
+            } catch {
+                #expect(error.message == "input value [70, 1500] is inf; it cannot be quantized", "\(threads) threads: \(error.message)")
+            }
+        }
+        x[20 * k + 9] = -.infinity
+        for threads in 1...3 {
+            do {
+                _ = try w(x, rows: rows, threads: threads)
+                Issue.record("\(threads) threads: an infinite input was accepted")
+            } catch {
+                #expect(error.message == "input value [20, 9] is -inf; it cannot be quantized", "\(threads) threads: \(error.message)")
+            }
+        }
+    }
+
     @Test func accuracyAgainstFloat() throws {
         var rng = SplitMix64(seed: 3)
         let n = 64, k = 512, rows = 8

@@ -1,8 +1,7 @@
-// The 4-bit weight layout (qgemm.h, "4-bit weights"): packing, reading back,
-// and the per-row preparation of the activations that meet it.
+// The 4-bit weight layout (qgemm.h, "4-bit weights"): packing and reading
+// back (the activations that meet it: w4_prepare.c).
 #include "qgemm.h"
 
-#include <math.h>
 #include <string.h>
 
 /// Where channel n's K value k lives: the byte, and whether it is the high nibble.
@@ -36,30 +35,4 @@ int8_t qg_w4_packed_value(const uint8_t *packed, int64_t n, int64_t k, int64_t k
     int high;
     const uint8_t byte = packed[qg_w4_byte_index(n, k, kp, &high)];
     return (int8_t)((high ? byte >> 4 : byte & 0x0F) - 8);
-}
-
-int64_t qg_w4_prepare_rows(const float *x, int64_t rows, int64_t k, int64_t ldx, int64_t group, int8_t *q, int64_t ldq,
-                           float *scale, int32_t *offset) {
-    const int64_t groups = qg_w4_groups(k, group);
-    const int32_t zero = 0;
-    for (int64_t m = 0; m < rows; m++) {
-        float lo, hi;
-        const int64_t bad = qg_row_min_max(x + m * ldx, 1, k, ldx, &lo, &hi);
-        if (bad >= 0) return m * k + bad;
-        const float absmax = fmaxf(-lo, hi);
-        // absmax/127 is 0 only for an all-zero row (or one of subnormals
-        // below 127·2^-149); 1 then quantizes every value to 0 without a 0/0.
-        float s = absmax / 127.0f;
-        if (!(s > 0.0f)) s = 1.0f;
-        scale[m] = s;
-        int8_t *row = q + m * ldq;
-        qg_quantize_rows(x + m * ldx, 1, k, ldx, &s, &zero, 0, (uint8_t *)row, ldq);
-        memset(row + k, 0, (size_t)(ldq - k));
-        for (int64_t g = 0; g < groups; g++) {
-            int32_t sum = 0;
-            for (int64_t i = g * group; i < (g + 1) * group; i++) sum += row[i];
-            offset[m * groups + g] = -8 * sum;
-        }
-    }
-    return -1;
 }

@@ -345,6 +345,13 @@ int8_t qg_w4_packed_value(const uint8_t *packed, int64_t n, int64_t k, int64_t k
 /// ±Inf (rows before it are written).
 int64_t qg_w4_prepare_rows(const float *x, int64_t rows, int64_t k, int64_t ldx, int64_t group, int8_t *q, int64_t ldq,
                            float *scale, int32_t *offset);
+/// qg_w4_prepare_rows on up to `threads` threads (0: as many as the process
+/// may use; one per 2^15 values at most), in parts of whole rows: the same
+/// bits whatever the count, and the same return value (the first NaN or ±Inf
+/// of all rows; rows after it may be written too). qg_threads_of_last_call
+/// reads afterwards as it did before.
+int64_t qg_w4_prepare_rows_threads(const float *x, int64_t rows, int64_t k, int64_t ldx, int64_t group, int8_t *q,
+                                   int64_t ldq, float *scale, int32_t *offset, int threads);
 
 /// One W4A8 GEMM, y[M×N] = X·Wᵀ (+ bias), by the contract above.
 typedef struct qg_w4_args {

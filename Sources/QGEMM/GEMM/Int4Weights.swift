@@ -492,8 +492,8 @@ public final class Int4Weights: Sendable {
           workspace.quantized.withUnsafeMutableBufferPointer { qp in
             workspace.scales.withUnsafeMutableBufferPointer { sp in
                 workspace.offsets.withUnsafeMutableBufferPointer { op in
-                    qg_w4_prepare_rows(smoothing == nil ? rowsIn : smoothedRows.baseAddress, Int64(rows), Int64(k), Int64(k), packingGroup, qp.baseAddress,
-                                       Int64(ldx), sp.baseAddress, op.baseAddress)
+                    qg_w4_prepare_rows_threads(smoothing == nil ? rowsIn : smoothedRows.baseAddress, Int64(rows), Int64(k), Int64(k),
+                                               packingGroup, qp.baseAddress, Int64(ldx), sp.baseAddress, op.baseAddress, threadCount)
                 }
             }
           }
