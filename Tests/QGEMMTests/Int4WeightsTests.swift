@@ -96,23 +96,19 @@ struct Int4WeightsTests {
         // Rows 70 and 80 lie in the last share on 2 and 3 threads, row 20 in the first.
         x[80 * k + 3] = .nan
         x[70 * k + 1500] = .infinity
-        for threads in 1...3 {
-            do {
-                _ = try w(x, rows: rows, threads: threads)
-                Issue.record("\(threads) threads: an infinite input was accepted")
-            } catch {
-                #expect(error.message == "input value [70, 1500] is inf; it cannot be quantized", "\(threads) threads: \(error.message)")
+        func expectRefusal(_ message: String) {
+            for threads in 1...3 {
+                do {
+                    _ = try w(x, rows: rows, threads: threads)
+                    Issue.record("\(threads) threads: an infinite input was accepted")
+                } catch {
+                    #expect(error.message == message, "\(threads) threads: \(error.message)")
+                }
             }
         }
+        expectRefusal("input value [70, 1500] is inf; it cannot be quantized")
         x[20 * k + 9] = -.infinity
-        for threads in 1...3 {
-            do {
-                _ = try w(x, rows: rows, threads: threads)
-                Issue.record("\(threads) threads: an infinite input was accepted")
-            } catch {
-                #expect(error.message == "input value [20, 9] is -inf; it cannot be quantized", "\(threads) threads: \(error.message)")
-            }
-        }
+        expectRefusal("input value [20, 9] is -inf; it cannot be quantized")
     }
 
     @Test func accuracyAgainstFloat() throws {

@@ -149,30 +149,17 @@ static void qg_dynamic_task(void *ctx, int64_t t) {
     j->status[t] = qg_dynamic_rows(j, r0, n);
 }
 
-/// Values per thread below which the rest stay on fewer threads: waking a
-/// worker costs about as much as a pass over 2^15 floats.
-#define QG_VALUES_PER_THREAD (1 << 15)
-#define QG_MAX_PARTS 64
-
 /// A job on up to `threads` threads (0: as many as the process may use), in
 /// parts of whole rows. The parts' statuses combine into the one the rows
 /// give in order: the first NaN or ±Inf of any part, else the first row
 /// without a scale, so the result does not depend on the threads.
 static int64_t qg_dynamic_run(qg_dynamic_job *j, int threads) {
     if (j->rows <= 0) return -1;
-    int64_t parts = threads > 0 ? threads : qg_cpu_count();
-    const int64_t by_work = j->rows * j->k / QG_VALUES_PER_THREAD;
-    if (parts > by_work) parts = by_work;
-    if (parts > QG_MAX_PARTS) parts = QG_MAX_PARTS;
+    const int64_t parts = qg_row_parts(j->rows, j->k, threads, &j->part_rows);
     if (parts <= 1) return qg_dynamic_rows(j, 0, j->rows);
-    j->part_rows = (j->rows + parts - 1) / parts;
-    parts = (j->rows + j->part_rows - 1) / j->part_rows;
-    int64_t status[QG_MAX_PARTS];
+    int64_t status[QG_MAX_ROW_PARTS];
     j->status = status;
-    // What the last GEMM ran on stays the caller's to read.
-    const int last = qg_threads_of_last_call();
-    qg_parallel_for(parts, (int)parts, qg_dynamic_task, j);
-    qg_set_threads_of_last_call(last);
+    qg_parallel_for_rows(parts, qg_dynamic_task, j);
     int64_t non_finite = -1, no_scale = -1;
     for (int64_t t = 0; t < parts; t++) {
         if (status[t] >= 0 && (non_finite < 0 || status[t] < non_finite)) non_finite = status[t];

@@ -78,6 +78,25 @@ static _Thread_local int qg_last_threads = 0;
 int qg_threads_of_last_call(void) { return qg_last_threads; }
 void qg_set_threads_of_last_call(int threads) { qg_last_threads = threads; }
 
+int64_t qg_row_parts(int64_t rows, int64_t k, int threads, int64_t *part_rows) {
+    int64_t parts = threads > 0 ? threads : qg_cpu_count();
+    const int64_t by_work = rows * k / QG_ROW_PART_VALUES;
+    if (parts > by_work) parts = by_work;
+    if (parts > QG_MAX_ROW_PARTS) parts = QG_MAX_ROW_PARTS;
+    if (parts <= 1) {
+        *part_rows = rows;
+        return parts < 1 ? 1 : parts;
+    }
+    *part_rows = (rows + parts - 1) / parts;
+    return (rows + *part_rows - 1) / *part_rows;
+}
+
+void qg_parallel_for_rows(int64_t count, void (*task)(void *ctx, int64_t t), void *ctx) {
+    const int last = qg_threads_of_last_call();
+    qg_parallel_for(count, (int)count, task, ctx);
+    qg_set_threads_of_last_call(last);
+}
+
 /// MC of this thread's last call through the driver.
 static _Thread_local int64_t qg_last_block_rows = 0;
 

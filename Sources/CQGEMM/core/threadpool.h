@@ -12,6 +12,22 @@
 /// stopped at process exit, runs every task on the calling thread instead.
 void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t t), void *ctx);
 
+/// Most parts a row-wise job (dynamic_quantize.c, w4_prepare.c) is cut into.
+#define QG_MAX_ROW_PARTS 64
+/// Values a part of a row-wise job takes at least: waking a worker costs
+/// about as much as a pass over 2^15 floats.
+#define QG_ROW_PART_VALUES (1 << 15)
+
+/// Parts of whole rows for a row-wise job of `rows` rows × k values on up to
+/// `threads` threads (0: as many as the process may use): at most one part
+/// per QG_ROW_PART_VALUES values and QG_MAX_ROW_PARTS, each of `*part_rows`
+/// rows but the last. Returns the count (1: run the rows on the caller).
+int64_t qg_row_parts(int64_t rows, int64_t k, int threads, int64_t *part_rows);
+
+/// qg_parallel_for for a job that is not a GEMM: qg_threads_of_last_call
+/// reads afterwards what the caller's last GEMM set.
+void qg_parallel_for_rows(int64_t count, void (*task)(void *ctx, int64_t t), void *ctx);
+
 /// Records that the calling thread's last call ran on `threads` threads
 /// (qg_parallel_for does it itself; the reference path calls this with 1).
 void qg_set_threads_of_last_call(int threads);

@@ -100,29 +100,16 @@ static void qg_w4_prepare_task(void *ctx, int64_t t) {
     j->status[t] = qg_w4_prepare_part(j, r0, n);
 }
 
-/// Values per thread below which the rest stay on fewer threads (waking a
-/// worker costs about a pass over 2^15 floats, as in dynamic_quantize.c).
-#define QG_W4_VALUES_PER_THREAD (1 << 15)
-#define QG_W4_MAX_PARTS 64
-
 int64_t qg_w4_prepare_rows_threads(const float *x, int64_t rows, int64_t k, int64_t ldx, int64_t group, int8_t *q,
                                    int64_t ldq, float *scale, int32_t *offset, int threads) {
     qg_w4_prepare_job j = {.x = x, .rows = rows, .k = k, .ldx = ldx, .group = group, .ldq = ldq, .q = q, .scale = scale,
                            .offset = offset};
     if (rows <= 0) return -1;
-    int64_t parts = threads > 0 ? threads : qg_cpu_count();
-    const int64_t by_work = rows * k / QG_W4_VALUES_PER_THREAD;
-    if (parts > by_work) parts = by_work;
-    if (parts > QG_W4_MAX_PARTS) parts = QG_W4_MAX_PARTS;
+    const int64_t parts = qg_row_parts(rows, k, threads, &j.part_rows);
     if (parts <= 1) return qg_w4_prepare_part(&j, 0, rows);
-    j.part_rows = (rows + parts - 1) / parts;
-    parts = (rows + j.part_rows - 1) / j.part_rows;
-    int64_t status[QG_W4_MAX_PARTS];
+    int64_t status[QG_MAX_ROW_PARTS];
     j.status = status;
-    // What the last GEMM ran on stays the caller's to read.
-    const int last = qg_threads_of_last_call();
-    qg_parallel_for(parts, (int)parts, qg_w4_prepare_task, &j);
-    qg_set_threads_of_last_call(last);
+    qg_parallel_for_rows(parts, qg_w4_prepare_task, &j);
     // The parts' first non-finite values: the earliest is the rows' first.
     int64_t first = -1;
     for (int64_t t = 0; t < parts; t++)
