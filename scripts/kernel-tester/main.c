@@ -12,8 +12,8 @@
 //     where the CPU has what it needs, its fast twin (w4_main_fast);
 // then the activation quantizer's levels the CPU has (quantizers.c).
 // Kernels the CPU lacks are skipped by name. --force NAME tests only the
-// paths named, whether the CPU has them or not (fast 4-bit tiles included),
-// and not the quantizer levels
+// paths named, whether the CPU has them or not (a fast 4-bit tile too when
+// the CPU lacks the path: w4.c), and not the quantizer levels
 // (scripts/check-vnni-emulated builds the VNNI and AMX kernels on software
 // intrinsics and forces each). Exit status 1 on any difference.
 //

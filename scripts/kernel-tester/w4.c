@@ -155,18 +155,27 @@ static qg_kernel w4_variant(const qg_kernel *kernel, int fast) {
 }
 
 /// Checks `kernel`'s 4-bit tiles: w4_main, which every CPU of the path
-/// runs, then w4_main_fast where the CPU has what it needs, or whatever the
-/// CPU when the path is `forced` (the emulated builds' stand-ins run
-/// anywhere). Returns 0, or 1 on a mismatch.
+/// runs, then w4_main_fast where the CPU has what it needs. A path forced on
+/// a CPU without it runs on stand-ins (check-vnni-emulated), so its fast
+/// tile runs too; forced on a CPU that has the path but not what the fast
+/// tile needs (a real build on Cascade Lake), the fast tile would trap, and
+/// is skipped. Returns 0, or 1 on a mismatch.
 int kernel_tester_check_w4(const qg_kernel *kernel, int cases, int forced) {
+    const qg_w4_tile *main_tile = &kernel->w4_main, *fast = &kernel->w4_main_fast;
+    // The driver sizes its blocks by w4_main and runs the twin in its place.
+    if (fast->run && (fast->mr != main_tile->mr || fast->nr != main_tile->nr)) {
+        printf("kernel-tester: %s's fast 4-bit tile %s is %dx%d, its main tile %dx%d: a twin must have its shape\n",
+               kernel->name, fast->name, fast->mr, fast->nr, main_tile->mr, main_tile->nr);
+        return 1;
+    }
     const qg_kernel plain = w4_variant(kernel, 0);
     if (check_w4_tiles(&plain, cases) != 0) return 1;
-    if (!kernel->w4_main_fast.run) return 0;
-    if (!forced && !kernel->w4_main_fast_supported()) {
-        printf("kernel-tester: %s 4-bit tile %s skipped: this CPU lacks what it needs\n", kernel->name,
-               kernel->w4_main_fast.name);
+    if (!fast->run) return 0;
+    const int emulated = forced && !kernel->is_supported();
+    if (!emulated && !kernel->w4_main_fast_supported()) {
+        printf("kernel-tester: %s 4-bit tile %s skipped: this CPU lacks what it needs\n", kernel->name, fast->name);
         return 0;
     }
-    const qg_kernel fast = w4_variant(kernel, 1);
-    return check_w4_tiles(&fast, cases);
+    const qg_kernel twin = w4_variant(kernel, 1);
+    return check_w4_tiles(&twin, cases);
 }

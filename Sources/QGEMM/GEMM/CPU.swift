@@ -24,9 +24,9 @@ public struct CPUFeatures: Sendable, Hashable {
     /// x86-64 AVX-VNNI, the VEX-encoded 256-bit int8 dot products (requires
     /// ``avx2``). False on arm64.
     public let avxVNNI: Bool
-    /// x86-64 GFNI, the Galois-field byte instructions (`GF2P8AFFINEQB`): the
-    /// avx512vnni path's 4-bit main tile takes nibbles apart with one of them
-    /// where the CPU has it. False on arm64.
+    /// x86-64 GFNI, the Galois-field byte instructions (`GF2P8AFFINEQB`): where
+    /// the CPU has it, the avx512vnni path's 4-bit main tile brings the high
+    /// nibbles down with one of them. False on arm64.
     public let gfni: Bool
     /// arm64 Advanced SIMD: true on every arm64 CPU, false on x86-64.
     public let neon: Bool

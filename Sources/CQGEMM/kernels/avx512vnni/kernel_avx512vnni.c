@@ -294,6 +294,9 @@ static int qg_vnni_supported(void) {
     return f->avx2 && f->avx512f && f->avx512bw && f->avx512vnni;
 }
 
+/// What the 4-bit GFNI tile needs: the path, and GFNI (not on Cascade Lake).
+static int qg_vnni_gfni_supported(void) { return qg_vnni_supported() && qg_cpu_get_features()->gfni; }
+
 /// The peak probe of this path's instruction (peak_avx512vnni.c in this folder).
 int64_t qg_peak_vnni(int64_t iterations);
 
@@ -319,6 +322,6 @@ const qg_kernel qg_kernel_avx512vnni = {
     .w4_few = {.mr = 1, .nr = 4 * QG_W4_PANEL_N, .run = qg_w4_1x64c8__avx512vnni, .name = "qg_w4_1x64c8__avx512vnni"},
     .w4_main_fast = {.mr = 8, .nr = 2 * QG_W4_PANEL_N, .run = qg_w4_8x32c8__avx512vnnigfni,
                      .name = "qg_w4_8x32c8__avx512vnnigfni"},
-    .w4_main_fast_supported = qg_w4_gfni_supported,
+    .w4_main_fast_supported = qg_vnni_gfni_supported,
 };
 #endif

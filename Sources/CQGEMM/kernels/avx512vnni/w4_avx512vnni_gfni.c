@@ -1,14 +1,12 @@
 // The AVX-512 VNNI path's 4-bit main tile for CPUs that also have GFNI
 // (Ice Lake and later, Zen 4 and later; not Cascade Lake): w4_avx512vnni.c's
-// 8×32 tile with the high nibbles taken down by one GF2P8AFFINEQB instead of
-// a shift and an AND (../x86/w4_zmm.h). The same bits; the descriptor runs
-// it in that tile's place where qg_w4_gfni_supported() says so.
-//
-// On Intel's server cores both operations issue, like VPDPBUSD, on ports 0
-// and 5: the 8×32 tile's chunk loop was 32 VPDPBUSD and 6 unpacking
-// operations, and is 32 and 4. Emerald Rapids, one thread, 128×4096×4096,
-// fastest of three interleaved runs, GOP/s: group 32 486 → 501, group 64
-// 534 → 569, group 128 580 → 605 (the int8 tile: 722).
+// 8×32 tile whose row groups of three or more take the high nibbles down
+// with one GF2P8AFFINEQB instead of a shift and an AND (../x86/w4_zmm.h).
+// The same bits; the descriptor runs it in that tile's place where the CPU
+// has GFNI (w4_main_fast). On Intel's server cores the shift, the AND and
+// VPDPBUSD all issue on ports 0 and 5, so each unpacking operation saved is
+// a VPDPBUSD slot: a chunk of two panels costs 32 VPDPBUSD and 4 unpacking
+// operations instead of 6 (KERNELS.md, "GFNI", has the measurements).
 //
 // Its own file, not a target attribute in w4_avx512vnni.c: the compiler may
 // turn the other tiles' byte shifts into GF2P8AFFINEQB where the target has
@@ -29,10 +27,5 @@
 __attribute__((target(QG_VNNI_GFNI_TARGET))) void qg_w4_8x32c8__avx512vnnigfni(const qg_w4_args *a, int rows, int64_t m0,
                                                                               int64_t n0, int cols) {
     qg_w4z_rows(a, rows, m0, n0, cols);
-}
-
-int qg_w4_gfni_supported(void) {
-    const qg_cpu_features *f = qg_cpu_get_features();
-    return f->avx512f && f->avx512bw && f->avx512vnni && f->gfni;
 }
 #endif
