@@ -91,12 +91,6 @@ int64_t qg_row_parts(int64_t rows, int64_t k, int threads, int64_t *part_rows) {
     return (rows + *part_rows - 1) / *part_rows;
 }
 
-void qg_parallel_for_rows(int64_t count, void (*task)(void *ctx, int64_t t), void *ctx) {
-    const int last = qg_threads_of_last_call();
-    qg_parallel_for(count, (int)count, task, ctx);
-    qg_set_threads_of_last_call(last);
-}
-
 /// MC of this thread's last call through the driver.
 static _Thread_local int64_t qg_last_block_rows = 0;
 
@@ -329,13 +323,23 @@ void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t
     qg_run_job(&job, threads);
 }
 
+/// A job that is not a GEMM (qg_run_tasks, qg_parallel_for_rows): what the
+/// calling thread's last GEMM ran on stays readable.
+static void qg_run_side_job(qg_job *job, int threads) {
+    const int last = qg_last_threads;
+    qg_run_job(job, threads);
+    qg_last_threads = last;
+}
+
 void qg_run_tasks(int64_t count, int threads, void (*task)(void *ctx, int64_t t, int worker), void *ctx) {
     if (count <= 0 || !task) return;
-    // Not a GEMM: what the calling thread's last GEMM ran on stays readable.
-    const int last = qg_last_threads;
     qg_job job = {.task_on_worker = task, .ctx = ctx, .count = count};
-    qg_run_job(&job, threads);
-    qg_last_threads = last;
+    qg_run_side_job(&job, threads);
+}
+
+void qg_parallel_for_rows(int64_t count, void (*task)(void *ctx, int64_t t), void *ctx) {
+    qg_job job = {.task = task, .ctx = ctx, .count = count};
+    qg_run_side_job(&job, (int)count);
 }
 
 // MARK: - Per-thread scratch
