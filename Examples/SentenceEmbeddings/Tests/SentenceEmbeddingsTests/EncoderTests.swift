@@ -69,7 +69,7 @@ struct EncoderTests {
         #expect(try encoder.embed([long], threads: 3) == alone)
     }
 
-    /// A batch of more rows than one chunk (SentenceEncoder.chunkRowsPerThread)
+    /// A batch of more rows than one chunk (the encoder's chunkRowsPerThread)
     /// goes in several, and with two threads in two shares of sentences,
     /// which changes no bit with per-row parameters (and in Float at most
     /// OpenBLAS's rounding); an empty sequence gets an empty embedding, not NaN.
@@ -78,9 +78,11 @@ struct EncoderTests {
         let long = checkpoint.tokenizer.encode(EvaluationSentences.all.joined(separator: " "))
         let short = checkpoint.tokenizer.encode("A short one.")
         let sequences = [long, short, long, []] + Array(repeating: long, count: 8) + [short, long]
-        #expect(sequences.reduce(0) { $0 + $1.count } > 2 * SentenceEncoder.chunkRowsPerThread)
         for precision in [Precision.int8(.perRow), .float] {
             let encoder = try SentenceEncoder(checkpoint: checkpoint, precision: precision)
+            #expect(encoder.chunkRowsPerThread == (precision == .float ? SentenceEncoder.floatChunkRowsPerThread
+                                                                          : SentenceEncoder.int8ChunkRowsPerThread))
+            #expect(sequences.reduce(0) { $0 + $1.count } > 2 * encoder.chunkRowsPerThread)
             var profile = EncoderProfile()
             let batch = TokenBatch(sequences: sequences, padding: checkpoint.tokenizer.padding)
             let together = try encoder.embed(batch, threads: 1, profile: &profile)

@@ -19,6 +19,15 @@ enum LinearLayer: Sendable {
         }
     }
 
+    /// Whether it runs in Float alone (sgemm), with no QGEMM layer in it.
+    var isFloat: Bool {
+        switch self {
+        case .quantized: false
+        case .float: true
+        case .stacked(let parts): parts.allSatisfy(\.isFloat)
+        }
+    }
+
     /// Several Linear layers that read the same input, stacked into one (more
     /// outputs per GEMM), Float or dynamic int8. With per-channel weights and
     /// per-row input parameters each output channel is computed exactly as it
