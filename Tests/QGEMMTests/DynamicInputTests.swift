@@ -26,10 +26,19 @@ struct DynamicInputTests {
                         let second = try QuantizedLinear(weights: weights(3 * k, &rng), outputChannels: 3, inputChannels: k,
                                                          mode: .dynamic(granularity), smoothing: smoothing)
                         var quantized = QuantizedLinear.DynamicInput()
-                        for rows in [1, 17, 0, 70, 300] { // 300 rows of 256: quantized in two parts on two threads
+                        for rows in [1, 17, 0, 70, 300] { // 300 rows of 256: quantized in parts on two or three threads
                             let x = input(rows * k, &rng)
                             try x.withUnsafeBufferPointer { try first.quantizeDynamicInput($0, rows: rows, into: &quantized) }
                             #expect(quantized.rows == rows && quantized.inputChannels == k && quantized.granularity == granularity)
+                            // The same bits on any number of threads.
+                            for threads in [1, 3] {
+                                var other = QuantizedLinear.DynamicInput()
+                                try x.withUnsafeBufferPointer { try first.quantizeDynamicInput($0, rows: rows, into: &other, threads: threads) }
+                                #expect(other.values.prefix(rows * k) == quantized.values.prefix(rows * k)
+                                        && other.scales.prefix(rows) == quantized.scales.prefix(rows)
+                                        && other.zeroPoints.prefix(rows) == quantized.zeroPoints.prefix(rows),
+                                        "\(granularity), K \(k), smoothed \(smoothed), \(rows) rows on \(threads) threads")
+                            }
                             for (layer, threads) in [(first, 1), (second, 2)] {
                                 var y = [Float](repeating: .nan, count: rows * layer.outputChannels)
                                 try y.withUnsafeMutableBufferPointer { try layer(quantized, into: $0, kernel: path, threads: threads) }
@@ -83,8 +92,15 @@ struct DynamicInputTests {
 
         x.withUnsafeBufferPointer { xb in
             #expect(throws: QGEMMError(.incompatibleParameters, "")) { try staticInput.quantizeDynamicInput(xb, rows: 2, into: &quantized) }
-            // The shape before the mode.
+            // The shape before the threads before the mode.
             #expect(throws: QGEMMError(.invalidShape, "")) { try staticInput.quantizeDynamicInput(xb, rows: -1, into: &quantized) }
+            #expect(throws: QGEMMError(.invalidShape, "")) {
+                try staticInput.quantizeDynamicInput(xb, rows: -1, into: &quantized, threads: 0)
+            }
+            #expect(throws: QGEMMError(.invalidArgument, "")) {
+                try staticInput.quantizeDynamicInput(xb, rows: 2, into: &quantized, threads: 0)
+            }
+            #expect(throws: QGEMMError(.invalidArgument, "")) { try layer.quantizeDynamicInput(xb, rows: 2, into: &quantized, threads: 1025) }
             #expect(throws: QGEMMError(.bufferTooSmall, "")) { try staticInput.quantizeDynamicInput(xb, rows: 3, into: &quantized) }
             #expect(quantized.rows == 0)
             #expect(throws: QGEMMError(.bufferTooSmall, "")) { try layer.quantizeDynamicInput(xb, rows: 3, into: &quantized) }

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "quantize.h"
+#include "threadpool.h"
 
 uint32_t kernel_tester_next(void);
 #define next kernel_tester_next
@@ -181,7 +182,39 @@ static int check_near_ties(qg_quantizer level, int cases) {
 }
 
 /// Every level this CPU has; 0, or 1 on a mismatch (reported).
+/// The cut of a row-wise job into parts (qg_row_parts_with): the bar per part
+/// is 2^15 values with the workers asleep and 2^13 on the threads of workers
+/// still spinning; the parts cover the rows, and no part is empty.
+static int check_row_parts(void) {
+    static const struct { int64_t rows, k; int threads, warm; int64_t parts; } cases[] = {
+        {128, 384, 2, 0, 1},     // 49,152 values: under two parts' 2^15 asleep
+        {128, 384, 2, 1, 2},     // the same with the worker spinning: 2^13 a part
+        {128, 384, 1, 4, 1},     // one thread never splits
+        {16, 384, 2, 1, 1},      // 6,144 values: under 2^13
+        {64, 384, 4, 1, 2},      // warm: as many threads as spin, the caller too
+        {64, 384, 4, 8, 3},      // warm: one part per 2^13 (24,576 values)
+        {128, 1536, 8, 1, 6},    // asleep gives more (196,608 / 2^15 = 6) than warm (2)
+        {1024, 4096, 200, 200, 64}, // never more than QG_MAX_ROW_PARTS
+        {3, 100000, 8, 8, 3},    // never more parts than rows
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t part_rows = 0;
+        const int64_t parts = qg_row_parts_with(cases[i].rows, cases[i].k, cases[i].threads, cases[i].warm, &part_rows);
+        const int covers = part_rows * parts >= cases[i].rows && part_rows * (parts - 1) < cases[i].rows;
+        if (parts != cases[i].parts || !covers) {
+            fprintf(stderr, "kernel-tester: row parts of %lld×%lld on %d threads, %d warm: %lld parts of %lld rows, expected %lld\n",
+                    (long long)cases[i].rows, (long long)cases[i].k, cases[i].threads, cases[i].warm, (long long)parts,
+                    (long long)part_rows, (long long)cases[i].parts);
+            return 1;
+        }
+    }
+    printf("kernel-tester: row-wise jobs' parts (asleep and spinning workers): %zu cases as expected\n",
+           sizeof cases / sizeof cases[0]);
+    return 0;
+}
+
 int kernel_tester_check_quantizers(int cases) {
+    if (check_row_parts() != 0) return 1;
     for (int level = 0; level < QG_QUANTIZER_COUNT; level++) {
         if (!qg_quantizer_supported((qg_quantizer)level)) {
             printf("kernel-tester: quantizer %s skipped: this CPU lacks it\n", qg_quantizer_name((qg_quantizer)level));

@@ -95,7 +95,7 @@ struct AllocationProbe {
             try x.withUnsafeBufferPointer { xb in
                 try y.withUnsafeMutableBufferPointer { yb in
                     try check("dynamic layer in two halves (quantizeDynamicInput, then two layers), \(threads) thread\(threads > 1 ? "s" : "")") {
-                        try layers[0].1.quantizeDynamicInput(xb, rows: m, into: &input)
+                        try layers[0].1.quantizeDynamicInput(xb, rows: m, into: &input, threads: threads)
                         try layers[0].1(input, into: yb, threads: threads)
                         try second(input, into: yb, threads: threads)
                     }

@@ -78,10 +78,34 @@ static _Thread_local int qg_last_threads = 0;
 int qg_threads_of_last_call(void) { return qg_last_threads; }
 void qg_set_threads_of_last_call(int threads) { qg_last_threads = threads; }
 
+/// When the last job that woke workers ended (qg_now_ns) and how many it
+/// woke: each spins for QG_SPIN_NANOSECONDS after its last task before it
+/// sleeps. Written by the pool's owner at the end of each such job.
+static _Atomic int64_t qg_job_end_ns = 0;
+static _Atomic int qg_job_workers = 0;
+
+int qg_pool_warm_workers(void) {
+    const int workers = atomic_load_explicit(&qg_job_workers, memory_order_relaxed);
+    if (workers <= 0) return 0;
+    // Half the spin: a worker that finished its part before the caller has
+    // less of its spin left than the job's end suggests.
+    const int64_t since = qg_now_ns() - atomic_load_explicit(&qg_job_end_ns, memory_order_relaxed);
+    return since >= 0 && since < QG_SPIN_NANOSECONDS / 2 ? workers : 0;
+}
+
 int64_t qg_row_parts(int64_t rows, int64_t k, int threads, int64_t *part_rows) {
-    int64_t parts = threads > 0 ? threads : qg_cpu_count();
-    const int64_t by_work = rows * k / QG_ROW_PART_VALUES;
-    if (parts > by_work) parts = by_work;
+    return qg_row_parts_with(rows, k, threads, qg_pool_warm_workers(), part_rows);
+}
+
+int64_t qg_row_parts_with(int64_t rows, int64_t k, int threads, int warm, int64_t *part_rows) {
+    const int64_t wanted = threads > 0 ? threads : qg_cpu_count(), values = rows * k;
+    int64_t parts = values / QG_ROW_PART_VALUES;
+    if (parts > wanted) parts = wanted;
+    // The warm bar, on the threads that need no wake-up.
+    int64_t on_warm = values / QG_ROW_PART_VALUES_WARM;
+    if (on_warm > (int64_t)warm + 1) on_warm = (int64_t)warm + 1;
+    if (on_warm > wanted) on_warm = wanted;
+    if (on_warm > parts) parts = on_warm;
     if (parts > QG_MAX_ROW_PARTS) parts = QG_MAX_ROW_PARTS;
     if (parts <= 1) {
         *part_rows = rows;
@@ -315,6 +339,8 @@ static void qg_run_job(qg_job *job, int threads) {
     qg_pool.job = NULL;
     pthread_mutex_unlock(&qg_pool.lock);
     pthread_mutex_unlock(&qg_pool.owner);
+    atomic_store_explicit(&qg_job_workers, wanted, memory_order_relaxed);
+    atomic_store_explicit(&qg_job_end_ns, qg_now_ns(), memory_order_relaxed);
     qg_last_threads = 1 + atomic_load_explicit(&job->helpers, memory_order_relaxed);
 }
 

@@ -9,7 +9,7 @@ extension QuantizedLinear {
     /// A Float input quantized the way a dynamic-mode layer quantizes it:
     /// uint8 values [rows × K] and each row's scale and zero point (one set
     /// shared by every row with ``InputGranularity/perTensor``), made by
-    /// ``quantizeDynamicInput(_:rows:into:)``.
+    /// ``quantizeDynamicInput(_:rows:into:threads:)``.
     ///
     /// Any dynamic-mode layer with the same input channels, granularity and
     /// ``QuantizedLinear/smoothing`` as the layer that quantized it can
@@ -30,7 +30,7 @@ extension QuantizedLinear {
         var values: [UInt8] = [], scales: [Float] = [], zeroPoints: [Int32] = []
         var mins: [Float] = [], maxs: [Float] = [], smoothed: [Float] = []
 
-        /// An empty input; ``quantizeDynamicInput(_:rows:into:)`` fills it.
+        /// An empty input; ``quantizeDynamicInput(_:rows:into:threads:)`` fills it.
         public init() {}
 
         /// Bytes its buffers hold now.
@@ -42,25 +42,31 @@ extension QuantizedLinear {
     /// The first half of a dynamic-mode call: `x` [rows × K] quantized into
     /// `input` exactly as ``callAsFunction(_:rows:into:workspace:kernel:threads:)-(UnsafeBufferPointer<Float>,_,_,_,_,_)``
     /// quantizes it (smoothed by the layer's factors if it has them, then
-    /// each row's range, parameters and uint8 values).
+    /// each row's range, parameters and uint8 values), on up to `threads`
+    /// threads as the call does (nil: all cores; per-row parameters without
+    /// smoothing are shared out by whole rows, the others run on the calling
+    /// thread). The bits do not depend on the count.
     ///
-    /// - Throws: ``QGEMMError`` `.incompatibleParameters` when the layer is not
-    ///   in dynamic mode, `.invalidShape` for rows < 0 or a row count whose
-    ///   product with K overflows, `.bufferTooSmall` for a short `x`,
+    /// - Throws: ``QGEMMError``, the first of: `.invalidShape` for rows < 0 or
+    ///   a row count whose product with K overflows, `.bufferTooSmall` for a
+    ///   short `x`, `.invalidArgument` for a thread count outside 1...1024,
+    ///   `.incompatibleParameters` when the layer is not in dynamic mode,
     ///   `.invalidValue` for NaN or ±Inf in `x`, `.invalidScale` for a row
     ///   (or with per-tensor parameters, an `x`) whose range is so narrow that
     ///   its scale rounds to 0 in Float. `input` then holds no rows.
-    public func quantizeDynamicInput(_ x: UnsafeBufferPointer<Float>, rows: Int, into input: inout DynamicInput) throws {
+    public func quantizeDynamicInput(_ x: UnsafeBufferPointer<Float>, rows: Int, into input: inout DynamicInput,
+                                     threads: Int? = nil) throws {
         input.rows = 0
         let k = inputChannels
         guard rows >= 0 else { throw QGEMMError(.invalidShape, "rows (M) must be ≥ 0, got \(rows)") }
         let (count, overflow) = rows.multipliedReportingOverflow(by: k)
         guard !overflow else { throw QGEMMError(.invalidShape, "\(rows) rows of K = \(k) overflow Int") }
         guard x.count >= count else { throw QGEMMError(.bufferTooSmall, "x holds \(x.count) values, \(rows) rows × K = \(k) need \(count)") }
+        let nThreads = try PackedWeights.checkThreads(threads)
         guard case .dynamic(let granularity) = mode else {
             throw QGEMMError(.incompatibleParameters, "quantizeDynamicInput is for dynamic mode, not \(mode.name)")
         }
-        try quantizeDynamic(x, rows: rows, granularity: granularity, into: &input)
+        try quantizeDynamic(x, rows: rows, granularity: granularity, into: &input, threads: nThreads)
     }
 
     /// The second half of a dynamic-mode call: y [rows × N] ← this layer on

@@ -388,7 +388,7 @@ public final class SentenceEncoder: Sendable {
                         _ workspace: inout QuantizedLinear.Workspace, _ input: inout QuantizedLinear.DynamicInput,
                         _ threads: Int, _ profile: inout EncoderProfile, _ clock: inout Double) throws {
         if case .quantized(let q) = layer, case .dynamic = q.mode {
-            try x.withUnsafeBufferPointer { try q.quantizeDynamicInput($0, rows: rows, into: &input) }
+            try x.withUnsafeBufferPointer { try q.quantizeDynamicInput($0, rows: rows, into: &input, threads: threads) }
             let quantized = EncoderProfile.now()
             profile.quantization += quantized - clock
             try y.withUnsafeMutableBufferPointer { try q(input, into: $0, threads: threads) }
