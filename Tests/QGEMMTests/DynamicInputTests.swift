@@ -101,6 +101,7 @@ struct DynamicInputTests {
                 try staticInput.quantizeDynamicInput(xb, rows: 2, into: &quantized, threads: 0)
             }
             #expect(throws: QGEMMError(.invalidArgument, "")) { try layer.quantizeDynamicInput(xb, rows: 2, into: &quantized, threads: 1025) }
+            #expect(throws: QGEMMError(.bufferTooSmall, "")) { try layer.quantizeDynamicInput(xb, rows: 3, into: &quantized, threads: 0) }
             #expect(throws: QGEMMError(.bufferTooSmall, "")) { try staticInput.quantizeDynamicInput(xb, rows: 3, into: &quantized) }
             #expect(quantized.rows == 0)
             #expect(throws: QGEMMError(.bufferTooSmall, "")) { try layer.quantizeDynamicInput(xb, rows: 3, into: &quantized) }

@@ -181,18 +181,20 @@ static int check_near_ties(qg_quantizer level, int cases) {
     return 0;
 }
 
-/// Every level this CPU has; 0, or 1 on a mismatch (reported).
-/// The cut of a row-wise job into parts (qg_row_parts_with): the bar per part
-/// is 2^15 values with the workers asleep and 2^13 on the threads of workers
-/// still spinning; the parts cover the rows, and no part is empty.
+/// The cut of a row-wise job into parts (qg_row_parts_with): a part per 2^15
+/// values with the workers asleep; with some spinning, once the job holds two
+/// parts of 2^13 values, a part for the caller and each spinning worker the
+/// call may use. The parts cover the rows, and no part is empty.
 static int check_row_parts(void) {
     static const struct { int64_t rows, k; int threads, warm; int64_t parts; } cases[] = {
         {128, 384, 2, 0, 1},     // 49,152 values: under two parts' 2^15 asleep
-        {128, 384, 2, 1, 2},     // the same with the worker spinning: 2^13 a part
+        {128, 384, 2, 1, 2},     // the same with the worker spinning: a part for it and the caller
         {128, 384, 1, 4, 1},     // one thread never splits
-        {16, 384, 2, 1, 1},      // 6,144 values: under 2^13
-        {64, 384, 4, 1, 2},      // warm: as many threads as spin, the caller too
-        {64, 384, 4, 8, 3},      // warm: one part per 2^13 (24,576 values)
+        {16, 384, 2, 1, 1},      // 6,144 values: not two parts of 2^13
+        {64, 384, 4, 1, 2},      // the one spinning worker and the caller
+        {64, 384, 4, 8, 4},      // warm: every thread the call may use, none sent to sleep
+        {32, 384, 2, 1, 1},      // 12,288 values: not two parts of 2^13
+        {48, 384, 8, 7, 8},      // two parts of 2^13: then a part for each of the 8 threads
         {128, 1536, 8, 1, 6},    // asleep gives more (196,608 / 2^15 = 6) than warm (2)
         {1024, 4096, 200, 200, 64}, // never more than QG_MAX_ROW_PARTS
         {3, 100000, 8, 8, 3},    // never more parts than rows
@@ -213,6 +215,7 @@ static int check_row_parts(void) {
     return 0;
 }
 
+/// Every level this CPU has; 0, or 1 on a mismatch (reported).
 int kernel_tester_check_quantizers(int cases) {
     if (check_row_parts() != 0) return 1;
     for (int level = 0; level < QG_QUANTIZER_COUNT; level++) {

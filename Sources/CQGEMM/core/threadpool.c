@@ -78,20 +78,11 @@ static _Thread_local int qg_last_threads = 0;
 int qg_threads_of_last_call(void) { return qg_last_threads; }
 void qg_set_threads_of_last_call(int threads) { qg_last_threads = threads; }
 
-/// When the last job that woke workers ended (qg_now_ns) and how many it
-/// woke: each spins for QG_SPIN_NANOSECONDS after its last task before it
-/// sleeps. Written by the pool's owner at the end of each such job.
-static _Atomic int64_t qg_job_end_ns = 0;
-static _Atomic int qg_job_workers = 0;
+/// Workers spinning now, waiting for a job after the one they took part in
+/// (qg_worker); a heuristic for how work is cut, never for a result.
+static _Atomic int qg_spinning = 0;
 
-int qg_pool_warm_workers(void) {
-    const int workers = atomic_load_explicit(&qg_job_workers, memory_order_relaxed);
-    if (workers <= 0) return 0;
-    // Half the spin: a worker that finished its part before the caller has
-    // less of its spin left than the job's end suggests.
-    const int64_t since = qg_now_ns() - atomic_load_explicit(&qg_job_end_ns, memory_order_relaxed);
-    return since >= 0 && since < QG_SPIN_NANOSECONDS / 2 ? workers : 0;
-}
+int qg_pool_warm_workers(void) { return atomic_load_explicit(&qg_spinning, memory_order_relaxed); }
 
 int64_t qg_row_parts(int64_t rows, int64_t k, int threads, int64_t *part_rows) {
     return qg_row_parts_with(rows, k, threads, qg_pool_warm_workers(), part_rows);
@@ -101,11 +92,15 @@ int64_t qg_row_parts_with(int64_t rows, int64_t k, int threads, int warm, int64_
     const int64_t wanted = threads > 0 ? threads : qg_cpu_count(), values = rows * k;
     int64_t parts = values / QG_ROW_PART_VALUES;
     if (parts > wanted) parts = wanted;
-    // The warm bar, on the threads that need no wake-up.
-    int64_t on_warm = values / QG_ROW_PART_VALUES_WARM;
-    if (on_warm > (int64_t)warm + 1) on_warm = (int64_t)warm + 1;
-    if (on_warm > wanted) on_warm = wanted;
-    if (on_warm > parts) parts = on_warm;
+    // The warm bar: on the caller and the spinning workers, every one of
+    // them (a worker a job does not want sleeps without spinning, so a job
+    // on fewer would put the others to sleep before the next GEMM).
+    if (warm > 0 && values / QG_ROW_PART_VALUES_WARM >= 2) {
+        int64_t on_warm = (int64_t)warm + 1;
+        if (on_warm > wanted) on_warm = wanted;
+        if (on_warm > rows) on_warm = rows;
+        if (on_warm > parts) parts = on_warm;
+    }
     if (parts > QG_MAX_ROW_PARTS) parts = QG_MAX_ROW_PARTS;
     if (parts <= 1) {
         *part_rows = rows;
@@ -176,7 +171,9 @@ static void *qg_worker(void *arg) {
         if (qg_pool.generation == seen && !qg_pool.stopping) {
             // Spin a little before sleeping: the next call often comes at once.
             pthread_mutex_unlock(&qg_pool.lock);
+            atomic_fetch_add_explicit(&qg_spinning, 1, memory_order_relaxed);
             qg_spin_until(qg_new_generation, &seen);
+            atomic_fetch_sub_explicit(&qg_spinning, 1, memory_order_relaxed);
             pthread_mutex_lock(&qg_pool.lock);
             while (qg_pool.generation == seen && !qg_pool.stopping) pthread_cond_wait(&qg_pool.wake[index], &qg_pool.lock);
         }
@@ -246,6 +243,7 @@ static void qg_pool_after_fork_child(void) {
     qg_pool.wanted = 0;
     qg_pool.job = NULL;
     atomic_store(&qg_pool.active, 0);
+    atomic_store(&qg_spinning, 0);
     pthread_mutex_unlock(&qg_pool.lock);
     pthread_mutex_unlock(&qg_pool.owner);
 }
@@ -339,8 +337,6 @@ static void qg_run_job(qg_job *job, int threads) {
     qg_pool.job = NULL;
     pthread_mutex_unlock(&qg_pool.lock);
     pthread_mutex_unlock(&qg_pool.owner);
-    atomic_store_explicit(&qg_job_workers, wanted, memory_order_relaxed);
-    atomic_store_explicit(&qg_job_end_ns, qg_now_ns(), memory_order_relaxed);
     qg_last_threads = 1 + atomic_load_explicit(&job->helpers, memory_order_relaxed);
 }
 

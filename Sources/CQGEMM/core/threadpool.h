@@ -17,18 +17,19 @@ void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t
 /// Values a part of a row-wise job takes at least: waking a worker costs
 /// about as much as a pass over 2^15 floats.
 #define QG_ROW_PART_VALUES (1 << 15)
-/// The same while the workers of the pool's last job are still spinning
-/// (qg_pool_warm_workers): handing one a part then costs a few hundred
-/// nanoseconds, not a wake-up. Emerald Rapids, dynamic quantization right
-/// after a two-thread GEMM, fastest of 1,500: 128×384 15.6 → 8.7 µs, 64×384
-/// 8.1 → 5.0 µs; after the workers slept, this bar instead of the other was
-/// 5–12 % slower, hence two bars.
+/// The same on the caller and the pool's workers while they are still
+/// spinning after a job (qg_pool_warm_workers): handing one a part then
+/// costs a few hundred nanoseconds, not a wake-up. Emerald Rapids, dynamic
+/// quantization right after a two-thread GEMM, fastest of 1,500 over three
+/// rounds: 128×384 15.7 → 8.5 µs, 64×384 8.0 → 5.0 µs; after the workers
+/// slept, this bar instead of the other was 5–12 % slower, hence two bars.
 #define QG_ROW_PART_VALUES_WARM (1 << 13)
 
 /// Parts of whole rows for a row-wise job of `rows` rows × k values on up to
 /// `threads` threads (0: as many as the process may use), with `warm` of the
-/// pool's workers spinning: at most one part per QG_ROW_PART_VALUES values,
-/// or, on at most warm + 1 threads, one per QG_ROW_PART_VALUES_WARM values,
+/// pool's workers spinning: at most one part per QG_ROW_PART_VALUES values;
+/// or, when the job holds two parts of QG_ROW_PART_VALUES_WARM values, a part
+/// for the caller and each spinning worker (so that none is sent to sleep),
 /// whichever gives more; never more than QG_MAX_ROW_PARTS. Each part has
 /// `*part_rows` rows but the last. Returns the count (1: run the rows on the
 /// caller). The parts change no value: each row is computed alone.
@@ -37,9 +38,8 @@ int64_t qg_row_parts_with(int64_t rows, int64_t k, int threads, int warm, int64_
 /// qg_row_parts_with for the pool as it is now (qg_pool_warm_workers).
 int64_t qg_row_parts(int64_t rows, int64_t k, int threads, int64_t *part_rows);
 
-/// How many of the pool's workers are likely still spinning after its last
-/// job (the workers it woke, if it ended less than half the spin time ago),
-/// else 0.
+/// How many of the pool's workers are spinning now, waiting for a job after
+/// the one they took part in (each for up to 0.1 ms before it sleeps).
 int qg_pool_warm_workers(void);
 
 /// qg_parallel_for for a job that is not a GEMM: qg_threads_of_last_call

@@ -436,8 +436,8 @@ public final class Int4Weights: Sendable {
     /// `Y = X·Wᵀ + b` for Float X `[rows×K]`: each row quantized to int8 with
     /// its own scale, then the W4A8 contract above. Returns Float `[rows×N]`.
     /// Both steps run on `threads` (the rows' quantization from 2^15 values a
-    /// thread, or 2^13 on workers still spinning after the call before); the
-    /// bits do not depend on the count.
+    /// thread, or from 2^14 in all on the caller and the pool's workers still
+    /// spinning after the call before); the bits do not depend on the count.
     ///
     /// - Throws: ``QGEMMError`` for a wrong count, an input that is NaN or
     ///   infinite or that ``smoothing`` makes infinite, a path without 4-bit

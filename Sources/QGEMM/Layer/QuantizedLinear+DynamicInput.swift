@@ -43,9 +43,9 @@ extension QuantizedLinear {
     /// `input` exactly as ``callAsFunction(_:rows:into:workspace:kernel:threads:)-(UnsafeBufferPointer<Float>,_,_,_,_,_)``
     /// quantizes it (smoothed by the layer's factors if it has them, then
     /// each row's range, parameters and uint8 values), on up to `threads`
-    /// threads as the call does (nil: all cores; per-row parameters without
-    /// smoothing are shared out by whole rows, the others run on the calling
-    /// thread). The bits do not depend on the count.
+    /// threads as the call does (nil: all cores; with per-row parameters the
+    /// rows are shared out, block by block when smoothed; per-tensor ones run
+    /// on the calling thread). The bits do not depend on the count.
     ///
     /// - Throws: ``QGEMMError``, the first of: `.invalidShape` for rows < 0 or
     ///   a row count whose product with K overflows, `.bufferTooSmall` for a

@@ -154,16 +154,17 @@ public final class SentenceEncoder: Sendable {
     /// rounds a different M), except with per-tensor input parameters: those
     /// span the whole batch, which then goes in one piece.
     ///
-    /// With int8 layers, 192 rows: the FFN's 1,536 Float columns are then
-    /// 1.2 MB, and its input quantization and GELU find them in the L2.
+    /// With QGEMM layers (int8, or 4-bit weights), 192 rows: the FFN's 1,536
+    /// Float columns are then 1.2 MB, and its input quantization and GELU
+    /// find them in the L2.
     /// Emerald Rapids (2 MiB L2), one thread, fastest of four interleaved
     /// rounds: batch 32 at 128 tokens 249.7 ms at 512 rows, 236.8 at 192,
     /// 241.7 at 128; batch 8 at 128 tokens 61.9, 60.8, 60.1; the 32
     /// evaluation sentences 18.1, 17.6, 17.5.
     public static let int8ChunkRowsPerThread = 192
-    /// With every Linear layer in Float, 512 rows: OpenBLAS's sgemm ran
-    /// batch 32 at 128 tokens 8–13 % slower at 192 (2,847 against 3,105–3,231
-    /// ms, the same machine).
+    /// With every Linear layer in Float, 512 rows: at 192, OpenBLAS's sgemm
+    /// took 9–13 % longer over batch 32 at 128 tokens (3,105–3,231 ms against
+    /// 2,847, the same machine).
     public static let floatChunkRowsPerThread = 512
     /// This encoder's rows per thread at once: ``floatChunkRowsPerThread``
     /// when every Linear layer is Float, else ``int8ChunkRowsPerThread``.
