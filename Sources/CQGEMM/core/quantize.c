@@ -77,34 +77,32 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static inline __m512i qg_qu
 /// x·r rounded differs from z = x/s rounded by at most 1½ ulps: for |x/s| ≤
 /// 1025, less than 2^-12. (Beyond, both clamp to the same ±1024.) The clamp
 /// keeps that distance, so round-half-away(clamp(z)) is n for every z within
-/// 2^-12 of clamp(y) = v unless a half-integer lies within 2^-12 of v. Adding
-/// ½ + 2^-11 and ½ − 2^-11 (with v's sign) and truncating tells: the sums
-/// are within 2^-14 of exact (v ≤ 1024), so equal truncations mean v + ½ is
-/// at least 2^-11 − 2^-14 from an integer, more than 2^-12, and that
-/// truncation is the division's result. Otherwise (about one lane in 1,000
-/// for smooth data) the vector takes the division. No value changes:
+/// 2^-12 of clamp(y) = v unless a half-integer lies within 2^-12 of v. So v
+/// is rounded to the nearest integer n (VRNDSCALEPS, ties to even; the
+/// rounding is in the instruction, not taken from MXCSR), and where |v − n|,
+/// which is exact, is below ½ − 2^-11, no half-integer lies within 2^-11 of
+/// v, and n is the division's result. Otherwise (about one lane in 1,000 for
+/// smooth data) the vector takes the division. Nine vector operations per
+/// sixteen values. No value changes:
 /// scripts/kernel-tester/quantizers.c checks ties and their neighbours for
 /// scales of every significand.
-#define QG_HALF_UP (0.5f + 0x1p-11f)
-#define QG_HALF_DOWN (0.5f - 0x1p-11f)
+#define QG_NEAR_HALF (0.5f - 0x1p-11f)
 
 /// The scales whose reciprocal is a normal float and whose quotients keep the
 /// bound above; others take the division throughout.
 static inline int qg_reciprocal_holds(float scale) { return scale >= 0x1p-100f && scale <= 0x1p100f; }
 
 /// qg_quantize16 through the reciprocal r = 1/s where that provably gives the
-/// same lanes, and through the division where it may not: two truncations
-/// and a compare instead of the division. (In the AVX2 copy the same test
-/// ran slower than the division on an Emerald Rapids core, so it divides.)
+/// same lanes, and through the division where it may not. (The AVX2 copy
+/// divides: a reciprocal test of two truncations, v + ½ ± 2^-11, ran slower
+/// there than the division on an Emerald Rapids core.)
 __attribute__((target("avx512f,avx512bw,avx512vl"))) static inline __m512i qg_quantize16_rcp(__m512 x, __m512 s, __m512 r,
                                                                                             __m512i z) {
     const __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(x, r), _mm512_set1_ps(-1024.0f)), _mm512_set1_ps(1024.0f));
-    const __m512i sign = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int32_t)0x80000000));
-    const __m512 up = _mm512_castsi512_ps(_mm512_or_si512(sign, _mm512_castps_si512(_mm512_set1_ps(QG_HALF_UP))));
-    const __m512 down = _mm512_castsi512_ps(_mm512_or_si512(sign, _mm512_castps_si512(_mm512_set1_ps(QG_HALF_DOWN))));
-    const __m512i n_up = _mm512_cvttps_epi32(_mm512_add_ps(v, up)), n_down = _mm512_cvttps_epi32(_mm512_add_ps(v, down));
-    if (_mm512_cmpneq_epi32_mask(n_up, n_down)) return qg_quantize16(x, s, z);
-    return _mm512_add_epi32(n_up, z);
+    const __m512 n = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 off = _mm512_abs_ps(_mm512_sub_ps(v, n));
+    if (_mm512_cmp_ps_mask(off, _mm512_set1_ps(QG_NEAR_HALF), _CMP_GE_OQ)) return qg_quantize16(x, s, z);
+    return _mm512_add_epi32(_mm512_cvttps_epi32(n), z);
 }
 
 /// Four times sixteen int32 values as 64 bytes, in order.
