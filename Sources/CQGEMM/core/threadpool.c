@@ -92,9 +92,9 @@ int64_t qg_row_parts_with(int64_t rows, int64_t k, int threads, int warm, int64_
     const int64_t wanted = threads > 0 ? threads : qg_cpu_count(), values = rows * k;
     int64_t parts = values / QG_ROW_PART_VALUES;
     if (parts > wanted) parts = wanted;
-    // The warm bar: on the caller and the spinning workers, every one of
-    // them (a worker a job does not want sleeps without spinning, so a job
-    // on fewer would put the others to sleep before the next GEMM).
+    // The warm bar: on the caller and every spinning worker the call may use
+    // (a worker a job does not want sleeps without spinning, so a job on
+    // fewer would put the others to sleep before the next GEMM).
     if (warm > 0 && values / QG_ROW_PART_VALUES_WARM >= 2) {
         int64_t on_warm = (int64_t)warm + 1;
         if (on_warm > wanted) on_warm = wanted;

@@ -17,19 +17,21 @@ void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t
 /// Values a part of a row-wise job takes at least: waking a worker costs
 /// about as much as a pass over 2^15 floats.
 #define QG_ROW_PART_VALUES (1 << 15)
-/// The same on the caller and the pool's workers while they are still
-/// spinning after a job (qg_pool_warm_workers): handing one a part then
-/// costs a few hundred nanoseconds, not a wake-up. Emerald Rapids, dynamic
-/// quantization right after a two-thread GEMM, fastest of 1,500 over three
-/// rounds: 128×384 15.7 → 8.5 µs, 64×384 8.0 → 5.0 µs; after the workers
-/// slept, this bar instead of the other was 5–12 % slower, hence two bars.
+/// A job of at least two parts of this many values is cut for the caller and
+/// the pool's workers still spinning after a job (qg_pool_warm_workers), if
+/// that gives more parts: handing a spinning worker a part costs a few
+/// hundred nanoseconds, not a wake-up. Emerald Rapids, dynamic quantization
+/// right after a two-thread GEMM, fastest of 1,500 over three rounds:
+/// 128×384 15.7 → 8.5 µs, 64×384 8.0 → 5.0 µs. With the workers asleep, a
+/// bar this low was 5–12 % slower, so it applies to spinning workers only.
 #define QG_ROW_PART_VALUES_WARM (1 << 13)
 
 /// Parts of whole rows for a row-wise job of `rows` rows × k values on up to
 /// `threads` threads (0: as many as the process may use), with `warm` of the
 /// pool's workers spinning: at most one part per QG_ROW_PART_VALUES values;
 /// or, when the job holds two parts of QG_ROW_PART_VALUES_WARM values, a part
-/// for the caller and each spinning worker (so that none is sent to sleep),
+/// for the caller and each spinning worker the call may use (a worker a job
+/// does not want sleeps without spinning),
 /// whichever gives more; never more than QG_MAX_ROW_PARTS. Each part has
 /// `*part_rows` rows but the last. Returns the count (1: run the rows on the
 /// caller). The parts change no value: each row is computed alone.

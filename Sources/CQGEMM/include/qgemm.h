@@ -346,8 +346,9 @@ int8_t qg_w4_packed_value(const uint8_t *packed, int64_t n, int64_t k, int64_t k
 int64_t qg_w4_prepare_rows(const float *x, int64_t rows, int64_t k, int64_t ldx, int64_t group, int8_t *q, int64_t ldq,
                            float *scale, int32_t *offset);
 /// qg_w4_prepare_rows on up to `threads` threads (0: as many as the process
-/// may use; one per 2^15 values at most, or per 2^13 on the caller and the
-/// pool's workers still spinning after a job), in parts of whole rows: the same
+/// may use; one per 2^15 values at most, or, from 2^14 values, one part for
+/// the caller and each of the pool's workers still spinning after a job if
+/// that gives more), in parts of whole rows: the same
 /// bits whatever the count, and the same return value (the first NaN or ±Inf
 /// of all rows; rows after it may be written too). qg_threads_of_last_call
 /// reads afterwards as it did before.
@@ -428,8 +429,9 @@ int qg_symmetric_int8_scale(float abs_max, float *scale);
 /// NaN or ±Inf, −2 − m for the first row m whose range gives no Float scale
 /// (its mins/maxs written): qg_row_min_max, then the parameters row by row.
 /// Runs on up to `threads` threads (0: as many as the process may use), at
-/// most one per 2^15 values (or per 2^13 on the caller and the pool's workers
-/// still spinning after a job), each on whole rows; nothing it returns or
+/// most one per 2^15 values (or, from 2^14 values, one for the caller and
+/// each of the pool's workers still spinning after a job if that gives more),
+/// each on whole rows; nothing it returns or
 /// writes depends on the threads.
 int64_t qg_quantize_rows_dynamic(const float *x, int64_t rows, int64_t k, int64_t ldx, float *mins, float *maxs,
                                  float *scale, int32_t *zero, uint8_t *out, int64_t ldo, int threads);

@@ -50,28 +50,24 @@ static inline __attribute__((always_inline)) enc_v16 enc_expf16(enc_v16 x) {
 }
 
 /// erf(x) as x·P(x²)/Q(x²) on [-4, 4] (beyond, erf is ±1 to Float precision):
-/// a rational approximation with absolute error below 5e-7. Horner's steps
-/// are explicit fused multiply-adds, as in enc_expf16: half the operations of
-/// a multiply and an add each (a GELU over the FFN's values ran at about 17
-/// cycles per sixteen on Emerald Rapids, nearly all of it these steps and the
-/// division).
-static inline __attribute__((always_inline)) float enc_erff(float x) {
+/// a rational approximation with absolute error below 5e-7.
+static inline float enc_erff(float x) {
     x = x < -4.0f ? -4.0f : x;
     x = x > 4.0f ? 4.0f : x;
     float x2 = x * x;
     float p = -2.72614225801306e-10f;
-    p = __builtin_fmaf(p, x2, 2.77068142495902e-08f);
-    p = __builtin_fmaf(p, x2, -2.10102402082508e-06f);
-    p = __builtin_fmaf(p, x2, -5.69250639462346e-05f);
-    p = __builtin_fmaf(p, x2, -7.34990630326855e-04f);
-    p = __builtin_fmaf(p, x2, -2.95459980854025e-03f);
-    p = __builtin_fmaf(p, x2, -1.60960333262415e-02f);
+    p = p * x2 + 2.77068142495902e-08f;
+    p = p * x2 + -2.10102402082508e-06f;
+    p = p * x2 + -5.69250639462346e-05f;
+    p = p * x2 + -7.34990630326855e-04f;
+    p = p * x2 + -2.95459980854025e-03f;
+    p = p * x2 + -1.60960333262415e-02f;
     p = p * x;
     float q = -1.45660718464996e-05f;
-    q = __builtin_fmaf(q, x2, -2.13374055278905e-04f);
-    q = __builtin_fmaf(q, x2, -1.68282697438203e-03f);
-    q = __builtin_fmaf(q, x2, -7.37332916720468e-03f);
-    q = __builtin_fmaf(q, x2, -1.42647390514189e-02f);
+    q = q * x2 + -2.13374055278905e-04f;
+    q = q * x2 + -1.68282697438203e-03f;
+    q = q * x2 + -7.37332916720468e-03f;
+    q = q * x2 + -1.42647390514189e-02f;
     return p / q;
 }
 
