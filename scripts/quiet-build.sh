@@ -16,3 +16,12 @@ quietly() {
 }
 
 quiet_swift_build() { quietly swift build "$@"; }
+
+# `forget_build_plan SCRATCH` drops the build plans SwiftPM keeps in a
+# scratch path (a description.json per configuration) before a package that
+# depends on this one by path (Examples/SentenceEmbeddings, Fuzz,
+# Allocations) is built there: such a build keeps the dependency's list of
+# source files from its last plan, so a C file added to the library since is
+# not compiled and the link fails with undefined references. Planning again
+# takes a second or two; nothing built is thrown away.
+forget_build_plan() { rm -f "$1"/*/description.json; }
