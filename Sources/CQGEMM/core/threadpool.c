@@ -104,7 +104,7 @@ int64_t qg_row_parts_with(int64_t rows, int64_t k, int threads, int warm, int64_
     if (parts > QG_MAX_ROW_PARTS) parts = QG_MAX_ROW_PARTS;
     if (parts <= 1) {
         *part_rows = rows;
-        return parts < 1 ? 1 : parts;
+        return 1;
     }
     *part_rows = (rows + parts - 1) / parts;
     return (rows + *part_rows - 1) / *part_rows;

@@ -108,7 +108,7 @@ extension QuantizedLinear {
     /// the L1 itself, on up to `threads` threads (0: all; the bits do not
     /// depend on them); per tensor, the range is all of X's, so the block is X.
     func quantizeDynamic(_ x: UnsafeBufferPointer<Float>, rows: Int, granularity: InputGranularity, into w: inout DynamicInput,
-                         threads: Int32 = 1) throws {
+                         threads: Int32) throws {
         w.rows = 0
         let k = inputChannels, count = rows * k
         guard rows > 0, let xBase = x.baseAddress else { return }
