@@ -55,7 +55,7 @@ struct Bench: ParsableCommand {
 
     @Flag(name: .long, help: ArgumentHelp(
         "Evict the caches before every timed run (not timed), as in decode, where each layer's weights are read once per token.",
-        discussion: "The eviction reads a buffer of twice the caches the threads may use (an L2 each, and an L3 for each of as many L3s as threads; at least 64 MiB); it counts towards --min-time. Without it, runs follow each other and find what fits of their weights in the caches."))
+        discussion: "The eviction reads a buffer of twice the caches the threads may use (an L2 each, and an L3 for each of as many L3s as threads; at least 64 MiB), in chunks of a quarter of the L3, each chunk twice in a row (one pass left a Zen 5's L3 keeping most of the weights); it counts towards --min-time. Without it, runs follow each other and find what fits of their weights in the caches."))
     var cold = false
 
     /// The output type timed: --output-type, int8 by default (float for int4 weights and activations).
@@ -118,12 +118,13 @@ struct Bench: ParsableCommand {
         if cold { runner.evictor = CacheEvictor(threads: threads.max() ?? 1) }
         var machine = runner.machine()
         machine.evict_bytes = runner.evictor?.buffer.count
+        machine.evict_chunk_bytes = runner.evictor?.chunkBytes
         let threadList = threads
         let jsonToStdout = json == "-" || csv == "-"
         if !jsonToStdout {
             print(machine.summary)
             if let e = runner.evictor {
-                print("caches       cold: \(e.buffer.count >> 20) MiB read before every timed run (not timed)")
+                print("caches       cold: \(e.buffer.count >> 20) MiB read before every timed run (not timed), in chunks of \(e.chunkBytes >> 20) MiB read twice each")
             }
         }
         var results: [BenchResult] = []

@@ -99,6 +99,9 @@ struct BenchMachine: Codable {
     /// With --cold, the bytes read before every timed run (absent without):
     /// scripts/bench-peers has every peer read as many.
     var evict_bytes: Int? = nil
+    /// With --cold, the chunks they are read in, each twice in a row (absent
+    /// without): the peers read theirs so too.
+    var evict_chunk_bytes: Int? = nil
 
     /// Counts a new int8 probe (GOP/s) and keeps the best.
     mutating func recordInt8Probe(_ gops: Double) {
@@ -225,8 +228,21 @@ enum Progress {
 /// timed run and not timed, so that each run finds its weights in memory, not
 /// in the caches. A decode step meets that: it reads each layer's weights
 /// once, and the other layers' weights evict them before the next token.
+///
+/// The buffer is read in chunks of a quarter of the L3, each chunk twice in a
+/// row. A last-level cache that keeps the lines it has seen used again (Zen 5
+/// does) lets a single pass over the buffer go by: there, after one pass of
+/// 66 MiB, int8 decode at 1×4096×4096 still read most of its 16 MiB of
+/// weights from the L3 (129–154 GOP/s, 58–77 GB/s, against 42 GB/s streamed
+/// from memory), and eight passes were needed to evict it (79–80 GOP/s).
+/// The second read of a chunk hits in the L3, which makes its lines as worth
+/// keeping as the weights; chunks of 8 MiB read twice evicted as well as
+/// eight passes (76–79 GOP/s).
 final class CacheEvictor {
     let buffer: UnsafeMutableRawBufferPointer
+    /// Bytes per chunk: a quarter of the L3 (of the L2 where there is none),
+    /// at least 1 MiB, a whole number of 64-byte lines.
+    let chunkBytes: Int
 
     /// For runs on up to `threads` threads: twice the caches they may use, an
     /// L2 per thread and an L3 for each of as many L3s as there are threads
@@ -236,6 +252,7 @@ final class CacheEvictor {
         let cpu = CPUFeatures.current, t = min(max(threads, 1), max(cpu.cores, 1))
         let caches = cpu.l2CacheBytes * t + cpu.l3CacheBytes * min(t, Self.l3Count())
         buffer = .allocate(byteCount: max(2 * caches, 64 << 20), alignment: 64)
+        chunkBytes = Self.chunkBytes(lastLevelCache: cpu.l3CacheBytes > 0 ? cpu.l3CacheBytes : cpu.l2CacheBytes)
         // Every page written once, so the reads touch memory, not the zero page.
         buffer.initializeMemory(as: UInt8.self, repeating: 0xA5)
     }
@@ -275,9 +292,21 @@ final class CacheEvictor {
         return cpus.isEmpty ? fallback : cpus
     }
 
-    /// Reads the whole buffer on `threads` threads, so that every core the
-    /// timed run may use has its caches filled with it.
-    func evict(threads: Int) { _ = PeakProbe.streamingRead(UnsafeRawBufferPointer(buffer), threads: threads) }
+    /// A quarter of `lastLevelCache` bytes, at least 1 MiB, in whole lines.
+    static func chunkBytes(lastLevelCache: Int) -> Int { max(lastLevelCache / 4, 1 << 20) / 64 * 64 }
+
+    /// Reads the whole buffer on `threads` threads, chunk by chunk and each
+    /// chunk twice, so that every core the timed run may use has its caches
+    /// filled with it.
+    func evict(threads: Int) {
+        let all = UnsafeRawBufferPointer(buffer)
+        var start = 0
+        while start < all.count {
+            let chunk = UnsafeRawBufferPointer(rebasing: all[start..<min(start + chunkBytes, all.count)])
+            for _ in 0..<2 { _ = PeakProbe.streamingRead(chunk, threads: threads) }
+            start += chunkBytes
+        }
+    }
 }
 
 /// Times the int8 GEMM and sgemm on one shape.

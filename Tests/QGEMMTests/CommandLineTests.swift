@@ -409,8 +409,9 @@ struct CommandLineTests {
     }
 
     /// `bench --cold` marks its rows "cold" in the JSON and the CSV, int8 and
-    /// int4 alike, and the table and the JSON's machine block (`evict_bytes`)
-    /// say how much it reads before every run; without it the rows are
+    /// int4 alike, and the table and the JSON's machine block (`evict_bytes`,
+    /// `evict_chunk_bytes`) say how much it reads before every run, and in
+    /// what chunks; without it the rows are
     /// "warm" and neither says anything of caches.
     @Test func benchColdMarksItsRows() throws {
         for cold in [false, true] {
@@ -424,6 +425,10 @@ struct CommandLineTests {
                 #expect(row?["caches"] as? String == (cold ? "cold" : "warm"), "\(weights): \(String(describing: row))")
                 let evictBytes = (doc?["machine"] as? [String: Any])?["evict_bytes"] as? Int
                 #expect((evictBytes != nil) == cold && (evictBytes ?? 64 << 20) >= 64 << 20, "\(String(describing: doc?["machine"]))")
+                // Read in chunks (each twice): whole lines, at least 1 MiB, no more than the buffer.
+                let chunk = (doc?["machine"] as? [String: Any])?["evict_chunk_bytes"] as? Int
+                #expect((chunk != nil) == cold && (chunk ?? 1 << 20) >= 1 << 20 && (chunk ?? 0) % 64 == 0
+                        && (chunk ?? 0) <= (evictBytes ?? 0), "\(String(describing: doc?["machine"]))")
                 let csv = String(decoding: try qgemm(base + ["--csv", "-"]).stdout, as: UTF8.self).split(separator: "\n")
                 #expect(csv.count == 2 && csv[0].hasSuffix(",caches,peak_gops")
                         && csv[1].split(separator: ",", omittingEmptySubsequences: false).dropLast().last == (cold ? "cold" : "warm"), "\(csv)")

@@ -1,16 +1,25 @@
-"""The optional end of a peer harness's input line, "cold BYTES": before every
-timed run the harness evicts the caches by reading BYTES bytes, as many as
-`qgemm bench --cold` reads before each of its own (its JSON's
-machine.evict_bytes, which compare.py and compare_int4.py pass on), so the
-rule lives in qgemm alone. Plain Python, so a harness's own python (the
+"""The optional end of a peer harness's input line, "cold BYTES CHUNK": before
+every timed run the harness evicts the caches by reading BYTES bytes in
+chunks of CHUNK bytes, each chunk twice in a row, as `qgemm bench --cold`
+does before each of its own (its JSON's machine.evict_bytes and
+machine.evict_chunk_bytes, which compare.py and compare_int4.py pass on), so
+the rule lives in qgemm alone. Plain Python, so a harness's own python (the
 torch venv) can import it."""
 
 
-def cold_bytes(fields, line, harness):
-    """The BYTES of an input line's trailing "cold BYTES" (its fields past the
-    harness's own), or None for a warm line; exits on anything else."""
+def cold_eviction(fields, line, harness):
+    """(BYTES, CHUNK) of an input line's trailing "cold BYTES CHUNK" (its
+    fields past the harness's own), or None for a warm line; exits on
+    anything else."""
     if not fields:
         return None
-    if len(fields) == 2 and fields[0] == "cold" and fields[1].isdigit() and int(fields[1]) > 0:
-        return int(fields[1])
-    raise SystemExit(f"{harness}: expected a line's end to be nothing or \"cold BYTES\", got {line.strip()!r}")
+    if (len(fields) == 3 and fields[0] == "cold" and all(f.isdigit() and int(f) > 0 for f in fields[1:])
+            and int(fields[2]) <= int(fields[1])):
+        return int(fields[1]), int(fields[2])
+    raise SystemExit(f"{harness}: expected a line's end to be nothing or \"cold BYTES CHUNK\" (0 < CHUNK <= BYTES), "
+                     f"got {line.strip()!r}")
+
+
+def chunks(count, chunk):
+    """The (start, end) of each chunk of `chunk` items out of `count`."""
+    return [(start, min(start + chunk, count)) for start in range(0, count, chunk)]

@@ -142,8 +142,9 @@ def time_every_library(into, tag, int32=True):
         into.doc32 = merged(into.doc32, json.loads(subprocess.run(cmd + ["--output-type", "int32"], check=True,
                                                                   stdout=subprocess.PIPE, text=True).stdout))
     cases = [(r["m"], r["k"], r["n"], r["threads"]) for r in into.doc["results"]]
-    # Every peer reads as many bytes before each run as qgemm did.
-    cold = f" cold {into.doc['machine']['evict_bytes']}" if args.cold else ""
+    # Every peer reads as many bytes before each run as qgemm did, in the same chunks.
+    cold = (f" cold {into.doc['machine']['evict_bytes']} {into.doc['machine']['evict_chunk_bytes']}"
+            if args.cold else "")
     feed = "".join(f"{m} {k} {n} {t} {args.min_time}{cold}\n" for m, k, n, t in cases)
 
     if args.dnnl_matmul:

@@ -73,7 +73,8 @@ def time_every_library(into, tag):
     print(f"bench-peers: {tag}", file=sys.stderr)
     qgemm(["--weights", "int4", "--group-size", str(a.group_size)], "qgemm int4", into)
     machine = qgemm(["--output-type", "float"], "qgemm int8", into)["machine"]
-    cold = f" cold {machine['evict_bytes']}" if a.cold else ""  # as many bytes as qgemm read
+    # As many bytes as qgemm read, in the same chunks.
+    cold = f" cold {machine['evict_bytes']} {machine['evict_chunk_bytes']}" if a.cold else ""
     lines = "".join(f"{s.replace('x', ' ')} {t} {a.min_time} {a.group_size}{cold}\n" for s in shapes for t in threads)
     out = subprocess.run([sys.executable, "scripts/peers/ort_matmulnbits.py"], input=lines, check=True,
                          stdout=subprocess.PIPE, text=True).stdout

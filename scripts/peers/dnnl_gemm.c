@@ -1,9 +1,9 @@
 // Times oneDNN's dnnl_gemm_u8s8s32 (uint8 activations X[M×K] times int8
 // weights W[N×K]ᵀ into int32 C[M×N], row-major, no requantization) for
-// scripts/bench-peers. Reads lines "M K N THREADS MIN_SECONDS [cold BYTES]" on
+// scripts/bench-peers. Reads lines "M K N THREADS MIN_SECONDS [cold BYTES CHUNK]" on
 // stdin and prints "M K N THREADS GOPS_MEDIAN GOPS_BEST RUNS" for each; "cold
-// BYTES" evicts the caches before every timed run with a read of BYTES bytes
-// (cache_evictor.h). The thread count goes to oneDNN's OpenMP runtime
+// BYTES CHUNK" evicts the caches before every timed run with a read of BYTES
+// bytes in chunks of CHUNK, each read twice (cache_evictor.h). The thread count goes to oneDNN's OpenMP runtime
 // (omp_set_num_threads).
 //
 // First it checks the call's arithmetic on this CPU: full-range operands
@@ -60,9 +60,9 @@ int main(void) {
     arithmetic_check();
     long long m, k, n;
     int threads;
-    long long cold;
+    long long cold, cold_chunk;
     double min_seconds;
-    while (read_case(&m, &k, &n, &threads, &min_seconds, &cold)) {
+    while (read_case(&m, &k, &n, &threads, &min_seconds, &cold, &cold_chunk)) {
         omp_set_num_threads(threads);
         uint8_t *x = malloc((size_t)(m * k));
         int8_t *w = malloc((size_t)(n * k));
@@ -73,7 +73,7 @@ int main(void) {
 #define QG_DNNL_CALL dnnl_gemm_u8s8s32('N', 'T', 'F', m, n, k, 1.0f, x, k, 0, w, k, 0, 0.0f, c, n, &co)
         if (QG_DNNL_CALL != dnnl_success) { fprintf(stderr, "dnnl_gemm_u8s8s32 failed\n"); return 1; }
         cache_evictor evictor = {NULL, 0};
-        if (cold) evictor = evictor_make(cold);
+        if (cold) evictor = evictor_make(cold, cold_chunk);
         static double times[100000];
         int runs = 0;
         const double start = now();

@@ -8,9 +8,9 @@
 // packed layout (format "any"), into which they are reordered once, before
 // timing, as qgemm packs once.
 //
-// Reads lines "M K N THREADS MIN_SECONDS [cold BYTES]" on stdin ("cold BYTES":
-// the caches evicted before every timed run with a read of BYTES bytes,
-// cache_evictor.h) and prints, after the
+// Reads lines "M K N THREADS MIN_SECONDS [cold BYTES CHUNK]" on stdin ("cold
+// BYTES CHUNK": the caches evicted before every timed run with a read of BYTES
+// bytes in chunks of CHUNK, each read twice, cache_evictor.h) and prints, after the
 // "check" lines of the arithmetic check below,
 // "M K N THREADS OUT IMPL GOPS_MEDIAN GOPS_BEST RUNS" for OUT = s8 and s32,
 // IMPL being the implementation oneDNN chose (spaces made '_'). The thread
@@ -363,12 +363,12 @@ int main(void) {
 
     long long m, k, n;
     int threads;
-    long long cold;
+    long long cold, cold_chunk;
     double min_seconds;
-    while (read_case(&m, &k, &n, &threads, &min_seconds, &cold)) {
+    while (read_case(&m, &k, &n, &threads, &min_seconds, &cold, &cold_chunk)) {
         omp_set_num_threads(threads);
         cache_evictor evictor = {NULL, 0};
-        if (cold) evictor = evictor_make(cold);
+        if (cold) evictor = evictor_make(cold, cold_chunk);
         uint8_t *x = malloc((size_t)(m * k));
         int8_t *w = malloc((size_t)(n * k));
         int32_t *bias = malloc(sizeof(int32_t) * (size_t)n);

@@ -1,10 +1,10 @@
 """Times ONNX Runtime's MatMulInteger (int32 output) and QLinearMatMul (uint8
 output) for scripts/bench-peers: uint8 activations X[M×K], int8 weights
 W[K×N] as an initializer (the layout ONNX expects; it is prepacked at session
-creation, as qgemm packs once). Reads "M K N THREADS MIN_SECONDS [cold BYTES]"
+creation, as qgemm packs once). Reads "M K N THREADS MIN_SECONDS [cold BYTES CHUNK]"
 lines on stdin, prints "M K N THREADS OP GOPS_MEDIAN GOPS_BEST RUNS" for each
-op; "cold BYTES" evicts the caches before every timed run with a read of BYTES
-bytes (cold_lines.py, ort_timing.CacheEvictor).
+op; "cold BYTES CHUNK" evicts the caches before every timed run with a read of BYTES
+bytes in chunks of CHUNK, each read twice (cold_lines.py, ort_timing.CacheEvictor).
 
 First it checks each op's arithmetic on this CPU with full-range operands
 (uint8 0…255, int8 −128…127, 64×256×128, activation zero point 128):
@@ -19,7 +19,7 @@ import numpy as np
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
-from cold_lines import cold_bytes
+from cold_lines import cold_eviction
 from ort_timing import time_model
 
 
@@ -73,9 +73,9 @@ for line in sys.stdin:
     if not line.strip():
         continue
     fields = line.split()
-    cold = cold_bytes(fields[5:], line, "ort_gemm")
+    cold = cold_eviction(fields[5:], line, "ort_gemm")
     m, k, n, threads, min_seconds = int(fields[0]), int(fields[1]), int(fields[2]), int(fields[3]), float(fields[4])
     x = rng.integers(0, 256, size=(m, k), dtype=np.uint8)
     w = rng.integers(-128, 128, size=(k, n), dtype=np.int8)
     for op in ("MatMulInteger", "QLinearMatMul"):
-        time_model(model(op, m, k, n, w), x, m, k, n, threads, min_seconds, op, cold_bytes=cold)
+        time_model(model(op, m, k, n, w), x, m, k, n, threads, min_seconds, op, cold=cold)

@@ -3,16 +3,16 @@
 along K with one Float scale per block and no zero points (so q − 8, as
 qgemm's int4), accuracy_level 4 (int8 activations inside, the W4A8 route),
 weights as initializers (prepacked at session creation, as qgemm packs once).
-Reads "M K N THREADS MIN_SECONDS BLOCK [cold BYTES]" lines on stdin, prints
-"M K N THREADS MatMulNBits GOPS_MEDIAN GOPS_BEST RUNS" for each; "cold BYTES"
-evicts the caches before every timed run with a read of BYTES bytes
-(cold_lines.py, ort_timing.CacheEvictor)."""
+Reads "M K N THREADS MIN_SECONDS BLOCK [cold BYTES CHUNK]" lines on stdin, prints
+"M K N THREADS MatMulNBits GOPS_MEDIAN GOPS_BEST RUNS" for each; "cold BYTES CHUNK"
+evicts the caches before every timed run with a read of BYTES bytes in chunks
+of CHUNK, each read twice (cold_lines.py, ort_timing.CacheEvictor)."""
 import sys
 
 import numpy as np
 from onnx import TensorProto, helper
 
-from cold_lines import cold_bytes
+from cold_lines import cold_eviction
 from ort_timing import time_model
 
 
@@ -40,4 +40,4 @@ for line in sys.stdin:
     graph = model(m, k, n, block, rng)
     x = rng.standard_normal((m, k), dtype=np.float32)
     time_model(graph, x, m, k, n, threads, min_seconds, "MatMulNBits",
-               cold_bytes=cold_bytes(fields[6:], line, "ort_matmulnbits"))
+               cold=cold_eviction(fields[6:], line, "ort_matmulnbits"))

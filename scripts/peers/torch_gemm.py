@@ -21,18 +21,19 @@ quantization keeps activations to 7 bits on x86 for this reason). It prints
 "check ROUTE ok" or "check ROUTE wrong WRONG CHECKED LARGEST_ERROR" first.
 
 An engine missing from torch.backends.quantized.supported_engines is skipped.
-Reads "M K N THREADS MIN_SECONDS [cold BYTES]" lines on stdin, prints
+Reads "M K N THREADS MIN_SECONDS [cold BYTES CHUNK]" lines on stdin, prints
 "M K N THREADS ROUTE GOPS_MEDIAN GOPS_BEST RUNS" for each route; the thread
-count goes to torch.set_num_threads. "cold BYTES" evicts the caches before
-every timed run with a read of BYTES bytes (cold_lines.py), a reduction on
-torch's own intra-op threads, so each worker's L2 is emptied too."""
+count goes to torch.set_num_threads. "cold BYTES CHUNK" evicts the caches
+before every timed run with a read of BYTES bytes in chunks of CHUNK, each
+read twice (cold_lines.py), reductions on torch's own intra-op threads, so
+each worker's L2 is emptied too."""
 import sys
 import time
 import warnings
 
 import torch
 
-from cold_lines import cold_bytes
+from cold_lines import chunks, cold_eviction
 from timing_stats import median_of_sorted
 
 # Quantized tensors are deprecated in recent torch (the warning says so on every
@@ -109,13 +110,18 @@ def main():
         if not line.strip():
             continue
         fields = line.split()
-        cold = cold_bytes(fields[5:], line, "torch_gemm")
+        cold = cold_eviction(fields[5:], line, "torch_gemm")
         m, k, n, threads, min_seconds = int(fields[0]), int(fields[1]), int(fields[2]), int(fields[3]), float(fields[4])
         torch.set_num_threads(threads)
         evict = None
         if cold:
-            buffer = torch.full((cold // 8,), 0x5A5A5A5A, dtype=torch.int64)
-            evict = buffer.sum
+            buffer = torch.full((cold[0] // 8,), 0x5A5A5A5A, dtype=torch.int64)
+            parts = [buffer[a:b] for a, b in chunks(len(buffer), max(cold[1] // 8, 1))]
+
+            def evict():
+                for part in parts:
+                    part.sum()
+                    part.sum()
         xu8 = torch.randint(0, 256, (m, k), dtype=torch.uint8, generator=gen)
         w8 = torch.randint(-128, 128, (n, k), dtype=torch.int8, generator=gen)
         w_scales = 0.004 + 0.001 * (torch.arange(n, dtype=torch.float64) % 7)
