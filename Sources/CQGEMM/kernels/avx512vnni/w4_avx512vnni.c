@@ -4,7 +4,8 @@
 // sums in L1, touched once per group), and for decode 1 row × 64 channels
 // (four panels), whose low and high nibbles go into separate sums so that 8
 // VPDPBUSD chains, not 4, hide its latency. Software prefetch 512 or 2,048
-// bytes ahead did not speed decode up (1×4096×4096, 1×11008×4096).
+// bytes ahead did not speed decode up (1×4096×4096, 1×11008×4096), and on
+// Zen 5 slowed it down; the 8×32 tile prefetches (QG_W4Z_PREFETCH_BYTES).
 #include "kernel.h"
 
 #if defined(__x86_64__)
