@@ -252,6 +252,38 @@ static int check_detection(const char *expected) {
     return ok ? 0 : 1;
 }
 
+/// qg_choose_split's choices (12-row groups, blocks of at most 192 rows, steps
+/// of 64 channels): M alone where its row groups share out evenly, N too
+/// where they do not (or M has one group), and never N for a gain within the
+/// 1/32 that reading X again costs.
+static int check_split(void) {
+    static const struct { int64_t m, steps; int threads; int64_t m_blocks, n_blocks; } cases[] = {
+        {192, 12, 2, 2, 1},    // 16 groups: 8 and 8
+        {204, 12, 2, 2, 2},    // 17 groups: 9 and 8 would leave one thread 108 rows of 204; four tasks come out even
+        {197, 12, 2, 2, 1},    // 96 and 101 rows: N would gain only 2.5 %
+        {3136, 4, 2, 18, 1},   // 18 even blocks; N would read every row of X twice for nothing
+        {3136, 4, 1, 17, 1},   // one thread: the fewest blocks
+        {1, 64, 2, 1, 4},      // decode: N alone can share the work
+        {64, 12, 2, 1, 4},     // 6 groups: 36 and 28 rows, against four quarters of the steps
+        {1, 64, 100, 1, 64},   // past the simulated sizes: the bound, still every step its own task
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const qg_split s = qg_choose_split(cases[i].m, 12, 192, cases[i].steps, 64, cases[i].threads);
+        const int64_t steps_per_block = s.nc / 64;
+        const int covers = s.nc % 64 == 0 && steps_per_block * s.n_blocks >= cases[i].steps &&
+                           steps_per_block * (s.n_blocks - 1) < cases[i].steps;
+        if (s.m_blocks != cases[i].m_blocks || s.n_blocks != cases[i].n_blocks || !covers) {
+            fprintf(stderr, "kernel-tester: split of M = %lld, %lld steps on %d threads: %lld m-blocks × %lld n-blocks of "
+                    "%lld channels, expected %lld × %lld\n", (long long)cases[i].m, (long long)cases[i].steps,
+                    cases[i].threads, (long long)s.m_blocks, (long long)s.n_blocks, (long long)s.nc,
+                    (long long)cases[i].m_blocks, (long long)cases[i].n_blocks);
+            return 1;
+        }
+    }
+    printf("kernel-tester: splits for threads: %zu cases as expected\n", sizeof cases / sizeof cases[0]);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int cases = 3000;
     const char *forced[16];
@@ -335,6 +367,7 @@ int main(int argc, char **argv) {
     const int quantizers = n_forced == 0 && qg_kernel_count % shards == shard;
     if (tested == 0 && shards == 1) { fprintf(stderr, "kernel-tester: no kernel tested\n"); return 1; }
     if (!quantizers) return 0;
+    if (check_split() != 0) return 1;
     reseed(qg_kernel_count);
     return kernel_tester_check_quantizers(cases);
 }

@@ -21,8 +21,9 @@
 // has the figures). MC is the most rows the kernel's block budget allows; the
 // rows are shared out in blocks as even as whole row groups allow. With
 // several threads the call splits M alone (into a multiple of the thread
-// count) or, when M has too few row groups for that (M = 1, LLM decode), N in
-// whole steps: whichever leaves the busiest thread least work (qg_choose_split).
+// count) or, when M's row groups do not share out evenly (M = 1, LLM decode;
+// 17 groups on two threads), N in whole steps too: whichever leaves the
+// busiest thread least work (qg_choose_split).
 #include "driver.h"
 #include "threadpool.h"
 
@@ -98,14 +99,21 @@ static void qg_block(const qg_plan *p, const uint8_t *x_block, int64_t m0, int64
             qg_row_group(p, x_block, group_bytes, m0, rows, r, n, qg_min(n + p->step, n1));
 }
 
+/// The rows of m-block `mb` of `m_blocks`: the row groups shared out as
+/// evenly as whole groups allow (as qg_task cuts them).
+static int64_t qg_block_rows(int64_t m, int64_t mr, int64_t m_blocks, int64_t mb) {
+    const int64_t groups = qg_ceil_div(m, mr);
+    const int64_t g0 = mb * groups / m_blocks, g1 = (mb + 1) * groups / m_blocks;
+    return qg_min(g1 * mr, m) - g0 * mr;
+}
+
 static void qg_task(void *ctx, int64_t t) {
     qg_plan *p = ctx;
     const qg_gemm_args *a = p->args;
     const int64_t mb = t / p->n_blocks, nb = t % p->n_blocks;
     // The m-blocks share out the row groups as evenly as whole groups allow.
     const int64_t mr = p->kernel->main.mr, groups = qg_ceil_div(a->m, mr);
-    const int64_t g0 = mb * groups / p->m_blocks, g1 = (mb + 1) * groups / p->m_blocks;
-    const int64_t m0 = g0 * mr, rows = qg_min(g1 * mr, a->m) - m0;
+    const int64_t m0 = mb * groups / p->m_blocks * mr, rows = qg_block_rows(a->m, mr, p->m_blocks, mb);
     const int64_t n0 = nb * p->nc, n1 = qg_min(n0 + p->nc, a->n);
     void *x_block = qg_thread_scratch(QG_SCRATCH_X, p->kernel->x_block_bytes(rows, a->kp));
     if (!x_block) {
@@ -118,36 +126,54 @@ static void qg_task(void *ctx, int64_t t) {
     if (p->kernel->leave) p->kernel->leave();
 }
 
-/// How a call is cut into tasks: `m_blocks` blocks of rows (of at most MC rows,
-/// split evenly in whole row groups) × `n_blocks` blocks of whole steps of channels.
-typedef struct qg_split {
-    int64_t m_blocks, nc, n_blocks;
-} qg_split;
-
-/// The rows of the biggest of `m_blocks` even blocks of M.
-static int64_t qg_biggest_block(int64_t m, int64_t mr, int64_t m_blocks) {
-    return qg_min(qg_ceil_div(qg_ceil_div(m, mr), m_blocks) * mr, m);
+/// The work (rows × steps) of the busiest of `threads` equally fast threads
+/// when the pool hands out the tasks of `m_blocks` × n-blocks of
+/// `steps_per_block` steps (of `steps` in all) one at a time, in order, each
+/// to the thread free first. Beyond QG_SPLIT_SIMULATED task-thread pairs
+/// (where the handout evens out anyway, and simulating would cost a large
+/// call's planner too much), a bound: each thread's share of the tasks, all
+/// counted at the biggest.
+enum { QG_SPLIT_SIMULATED = 4096, QG_SPLIT_MAX_THREADS = 64 };
+static int64_t qg_busiest_work(int64_t m, int64_t mr, int64_t m_blocks, int64_t steps, int64_t steps_per_block,
+                               int threads) {
+    const int64_t n_blocks = qg_ceil_div(steps, steps_per_block), tasks = m_blocks * n_blocks;
+    if (threads > QG_SPLIT_MAX_THREADS || tasks * threads > QG_SPLIT_SIMULATED) {
+        const int64_t biggest = qg_min(qg_ceil_div(qg_ceil_div(m, mr), m_blocks) * mr, m);
+        return qg_ceil_div(tasks, threads) * biggest * steps_per_block;
+    }
+    int64_t busy[QG_SPLIT_MAX_THREADS] = {0}, busiest = 0;
+    for (int64_t t = 0; t < tasks; t++) {
+        const int64_t mb = t / n_blocks, nb = t % n_blocks;
+        int free_first = 0;
+        for (int i = 1; i < threads; i++)
+            if (busy[i] < busy[free_first]) free_first = i;
+        busy[free_first] += qg_block_rows(m, mr, m_blocks, mb) * qg_min(steps_per_block, steps - nb * steps_per_block);
+        busiest = qg_max(busiest, busy[free_first]);
+    }
+    return busiest;
 }
 
 /// Chooses between two ways of giving `threads` threads work, by the work of
-/// the busiest thread (rows × steps of the tasks it takes, tasks handed out
-/// one at a time): (a) split M alone into a multiple of `threads` even blocks,
-/// which reads and packs each row of X once; (b) keep the fewest m-blocks and
-/// split N in whole steps, for when M has too few row groups to share out
-/// evenly (M = 1, or 64 rows on two threads). (a) wins ties.
-static qg_split qg_choose_split(int64_t m, int64_t mr, int64_t mc, int64_t steps, int64_t step, int threads) {
+/// the busiest thread (qg_busiest_work): (a) split M alone into a multiple of
+/// `threads` even blocks, which reads and packs each row of X once; (b) keep
+/// the fewest m-blocks and split N in whole steps, for when M has too few row
+/// groups to share out evenly (M = 1, 64 rows on two threads, or 17 groups on
+/// two: 9 and 8 groups, where four tasks of half the steps come out even).
+/// (b) reads and packs each row of X once per n-block, so it must leave the
+/// busiest thread less work by more than 1/32 of (a)'s.
+qg_split qg_choose_split(int64_t m, int64_t mr, int64_t mc, int64_t steps, int64_t step, int threads) {
     const int64_t groups = qg_ceil_div(m, mr), fewest = qg_ceil_div(m, mc);
     qg_split split = {.m_blocks = fewest, .nc = steps * step, .n_blocks = 1};
     if (threads <= 1) return split;
     const int64_t ma = qg_min(qg_ceil_div(fewest, threads) * threads, groups);
-    const int64_t busiest_a = qg_ceil_div(ma, threads) * qg_biggest_block(m, mr, ma) * steps;
+    const int64_t busiest_a = qg_busiest_work(m, mr, ma, steps, steps, threads);
     int64_t n_split = threads;
     while (fewest * n_split < 2 * (int64_t)threads && n_split < steps) n_split *= 2;
     if (n_split > steps) n_split = steps;
     const int64_t steps_per_block = qg_ceil_div(steps, n_split), nb = qg_ceil_div(steps, steps_per_block);
-    const int64_t busiest_b = qg_ceil_div(fewest * nb, threads) * qg_biggest_block(m, mr, fewest) * steps_per_block;
-    if (busiest_a <= busiest_b) split.m_blocks = ma;
-    else split = (qg_split){.m_blocks = fewest, .nc = steps_per_block * step, .n_blocks = nb};
+    const int64_t busiest_b = qg_busiest_work(m, mr, fewest, steps, steps_per_block, threads);
+    if (busiest_b < busiest_a - busiest_a / 32) split = (qg_split){.m_blocks = fewest, .nc = steps_per_block * step, .n_blocks = nb};
+    else split.m_blocks = ma;
     return split;
 }
 

@@ -47,6 +47,18 @@ int qg_driver_run(const qg_gemm_args *args, const qg_kernel *kernel, int threads
 /// steps outside).
 typedef enum qg_loop_order { QG_LOOP_CHOSEN, QG_LOOP_STEPS_OUTSIDE, QG_LOOP_ROWS_OUTSIDE } qg_loop_order;
 
+/// How a call is cut into tasks: `m_blocks` blocks of rows (of at most MC
+/// rows, split evenly in whole row groups) × `n_blocks` blocks of `nc`
+/// channels (whole steps).
+typedef struct qg_split {
+    int64_t m_blocks, nc, n_blocks;
+} qg_split;
+
+/// The split of an M-row call with row groups of `mr`, blocks of at most `mc`
+/// rows and `steps` steps of `step` channels, on `threads` threads (driver.c;
+/// pure, so the kernel tester checks its choices).
+qg_split qg_choose_split(int64_t m, int64_t mr, int64_t mc, int64_t steps, int64_t step, int threads);
+
 /// qg_driver_run in the given loop order (the same bits in any).
 int qg_driver_run_in_order(const qg_gemm_args *args, const qg_kernel *kernel, int threads, qg_loop_order order);
 
