@@ -26,7 +26,7 @@ struct Info: ParsableCommand {
         // block budget, 4-bit (group 32) from the L2 above.
         let blockKs = [64, 768, 4096]
         let int4Path = defaultKernel.hasInt4Kernel ? defaultKernel : KernelPath.bestInt4
-        let int8Blocks = defaultKernel == .reference ? [] : blockKs.map { (k: $0, rows: defaultKernel.blockRows(k: $0, m: Int(Int32.max))) }
+        let int8Blocks = defaultKernel == .reference ? [] : blockKs.map { (k: $0, rows: defaultKernel.blockRows(k: $0, m: Int(Int32.max), n: 1)) }
         let int4Blocks = blockKs.compactMap { k in int4Path.int4BlockRows(k: k, groupSize: 32).map { (k: k, rows: $0) } }
         let defaultPath: String
         switch KernelPath.processDefault {

@@ -612,7 +612,7 @@ struct CommandLineTests {
         let int8Rows = int8?["by_k"] as? [String: Int] ?? [:], int4Rows = int4?["by_k"] as? [String: Int] ?? [:]
         if path != .reference {
             #expect(!int8Rows.isEmpty)
-            for (k, rows) in int8Rows { #expect(rows == path.blockRows(k: Int(k) ?? 0, m: Int(Int32.max)), "int8 K \(k)") }
+            for (k, rows) in int8Rows { #expect(rows == path.blockRows(k: Int(k) ?? 0, m: Int(Int32.max), n: 1), "int8 K \(k)") }
         }
         for (k, rows) in int4Rows { #expect(rows == int4Path.int4BlockRows(k: Int(k) ?? 0, groupSize: 32), "int4 K \(k)") }
         #expect(int4Path == .reference ? int4Rows.isEmpty : !int4Rows.isEmpty)

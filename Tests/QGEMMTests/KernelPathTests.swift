@@ -171,7 +171,7 @@ struct KernelPathTests {
             let x = (0..<(m * k)).map { _ in Int8(truncatingIfNeeded: rng.next()) }
             let input = try QuantizationParameters(observedMin: -1, observedMax: 1, type: .int8)
             _ = try packed.gemm(x, rows: m, input: input, as: Int32.self, kernel: path, threads: 1)
-            #expect(Int(qg_block_rows_of_last_call()) == path.blockRows(k: k, m: m), "\(path) K = \(k)")
+            #expect(Int(qg_block_rows_of_last_call()) == path.blockRows(k: k, m: m, n: n), "\(path) K = \(k)")
         }
     }
 

@@ -284,6 +284,31 @@ static int check_split(void) {
     return 0;
 }
 
+/// MC for weights past half the L3: as many rows as every path's tile
+/// allows (max_row_groups groups, or M), whatever its X block budget; for
+/// weights that fit, no more than that either.
+static int check_block_rows(void) {
+    const int64_t l3 = qg_cpu_cache_bytes(3), kp = 11008;
+    if (l3 <= 0) {
+        printf("kernel-tester: block rows for large weights skipped: the OS reports no L3 size\n");
+        return 0;
+    }
+    for (int p = 0; p < qg_kernel_count; p++) {
+        const qg_kernel *kernel = qg_kernels[p];
+        const int64_t most = kernel->max_row_groups * kernel->main.mr, past = l3 / 2 / kp + 1;
+        const int64_t big = qg_driver_block_rows(kernel, kp, 1 << 20, past), few = qg_driver_block_rows(kernel, kp, 5, past);
+        const int64_t small = qg_driver_block_rows(kernel, kp, 1 << 20, 64);
+        if (big != most || few != 5 || small > most) {
+            fprintf(stderr, "kernel-tester: %s: block rows at K = %lld: %lld for %lld channels (expected %lld), %lld for M = 5, "
+                    "%lld for 64 channels\n", kernel->name, (long long)kp, (long long)big, (long long)past, (long long)most,
+                    (long long)few, (long long)small);
+            return 1;
+        }
+    }
+    printf("kernel-tester: block rows for weights past half the L3: every path's most (%d paths)\n", qg_kernel_count);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int cases = 3000;
     const char *forced[16];
@@ -367,7 +392,7 @@ int main(int argc, char **argv) {
     const int quantizers = n_forced == 0 && qg_kernel_count % shards == shard;
     if (tested == 0 && shards == 1) { fprintf(stderr, "kernel-tester: no kernel tested\n"); return 1; }
     if (!quantizers) return 0;
-    if (check_split() != 0) return 1;
+    if (check_split() != 0 || check_block_rows() != 0) return 1;
     reseed(qg_kernel_count);
     return kernel_tester_check_quantizers(cases);
 }

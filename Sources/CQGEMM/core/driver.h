@@ -34,7 +34,7 @@ static inline int qg_threads_for_work(int64_t m, int64_t n, int64_t k, int threa
 }
 
 /// Rows of X per task (MC) the driver uses with `kernel` for K padded to `kp`.
-int64_t qg_driver_block_rows(const qg_kernel *kernel, int64_t kp, int64_t m);
+int64_t qg_driver_block_rows(const qg_kernel *kernel, int64_t kp, int64_t m, int64_t n);
 
 /// Runs the blocked loop nest with `kernel` on up to `threads` threads
 /// (0 = all cores). Returns 0, or -2 when scratch memory could not be had.

@@ -75,10 +75,10 @@ int qg_path_layout(int path, int *panel_n, int *kr) {
     return 0;
 }
 
-int64_t qg_path_block_rows(int path, int64_t k, int64_t m) {
+int64_t qg_path_block_rows(int path, int64_t k, int64_t m, int64_t n) {
     const qg_kernel *kernel = qg_kernel_for_path(path);
     // K padded to the path's own K group, as the driver pads it.
-    return kernel ? qg_driver_block_rows(kernel, qg_layout_k(k, kernel->kr), m) : m;
+    return kernel ? qg_driver_block_rows(kernel, qg_layout_k(k, kernel->kr), m, n) : m;
 }
 
 /// Adds v to the ascending list a[0 ..< *n] unless it is there or v < 1;
@@ -117,7 +117,8 @@ int qg_path_test_shapes(int path, int64_t large_k, int64_t ms[QG_TEST_SHAPES_MAX
     for (int64_t m = 1; m <= mr + 1; m++) full |= qg_add_sorted(ms, m_count, m);
     full |= qg_add_sorted(ms, m_count, 2 * mr + 1);
     for (int i = 0; kernel && i < *k_count; i++) {
-        const int64_t mc = qg_path_block_rows(path, ks[i], (int64_t)1 << 30);
+        // The N above are a few tiles: weights that stay in the caches.
+        const int64_t mc = qg_path_block_rows(path, ks[i], (int64_t)1 << 30, *n_count > 0 ? ns[*n_count - 1] : 1);
         full |= qg_add_sorted(ms, m_count, mc - 1);
         full |= qg_add_sorted(ms, m_count, mc);
         full |= qg_add_sorted(ms, m_count, mc + 1);

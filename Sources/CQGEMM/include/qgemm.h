@@ -139,8 +139,10 @@ int qg_path_layout(int path, int *panel_n, int *kr);
 int qg_path_is_supported(int path);
 /// The best supported path that is not test-only.
 int qg_path_best(void);
-/// Rows of X per task (MC) the driver uses on `path` for this K and M.
-int64_t qg_path_block_rows(int path, int64_t k, int64_t m);
+/// Rows of X per task (MC) the driver uses on `path` for this K, M and N:
+/// the kernel's X block budget, or, for weights past half the L3, the most
+/// rows its tile allows.
+int64_t qg_path_block_rows(int path, int64_t k, int64_t m, int64_t n);
 
 /// Most values of each dimension qg_path_test_shapes gives.
 #define QG_TEST_SHAPES_MAX 64

@@ -137,9 +137,10 @@ public struct KernelPath: RawRepresentable, Sendable, CaseIterable, Hashable, Cu
         return (ms.prefix(Int(mCount)).map(Int.init), ns.prefix(Int(nCount)).map(Int.init), ks.prefix(Int(kCount)).map(Int.init))
     }
 
-    /// Rows of X the driver packs per task (MC) on this path for K and M.
-    package func blockRows(k: Int, m: Int) -> Int {
-        cValue.map { Int(qg_path_block_rows($0, Int64(k), Int64(m))) } ?? m
+    /// Rows of X the driver packs per task (MC) on this path for K, M and N
+    /// (N matters for weights past half the L3: then the most rows its tile allows).
+    package func blockRows(k: Int, m: Int, n: Int) -> Int {
+        cValue.map { Int(qg_path_block_rows($0, Int64(k), Int64(m), Int64(n))) } ?? m
     }
 
     /// Rows of X per m-block (MC) of the 4-bit driver on this path for K and
