@@ -266,6 +266,9 @@ static int check_split(void) {
         {1, 64, 2, 1, 4},      // decode: N alone can share the work
         {64, 12, 2, 1, 4},     // 6 groups: 36 and 28 rows, against four quarters of the steps
         {1, 64, 100, 1, 64},   // past the simulated sizes: the bound, still every step its own task
+        {128, 6, 2, 1, 2},     // 11 groups: 60 and 68 rows, or halves of N (three blocks of two steps would not be even)
+        {128, 18, 2, 1, 2},    // 18 steps: two blocks of 9 (the power of two's 5, 5, 5, 3 leave one thread 10)
+        {128, 24, 2, 1, 4},    // 24 steps: the power of two's four blocks of 6, as even as two of 12
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const qg_split s = qg_choose_split(cases[i].m, 12, 192, cases[i].steps, 64, cases[i].threads);

@@ -180,11 +180,28 @@ qg_split qg_choose_split(int64_t m, int64_t mr, int64_t mc, int64_t steps, int64
     if (threads <= 1) return split;
     const int64_t ma = qg_min(qg_ceil_div(fewest, threads) * threads, groups);
     const int64_t busiest_a = qg_busiest_work(m, mr, ma, steps, steps, threads);
+    // N in about 2·threads / fewest blocks, a power of two times the threads;
+    // where the simulation is cheap (few m-blocks and threads), every count
+    // of n-blocks up to 4·threads, since a power of two can cut the steps
+    // unevenly (6 steps in blocks of 2 on two threads: three tasks, one
+    // thread doing two; blocks of 3 come out even).
     int64_t n_split = threads;
     while (fewest * n_split < 2 * (int64_t)threads && n_split < steps) n_split *= 2;
     if (n_split > steps) n_split = steps;
-    const int64_t steps_per_block = qg_ceil_div(steps, n_split), nb = qg_ceil_div(steps, steps_per_block);
-    const int64_t busiest_b = qg_busiest_work(m, mr, fewest, steps, steps_per_block, threads);
+    int64_t steps_per_block = qg_ceil_div(steps, n_split);
+    int64_t busiest_b = qg_busiest_work(m, mr, fewest, steps, steps_per_block, threads);
+    const int64_t most_blocks = qg_min(steps, 4 * (int64_t)threads);
+    if (fewest * most_blocks * threads <= QG_SPLIT_SIMULATED) {
+        // Strictly less work only: ties keep the power of two (decode's four
+        // quarters on two threads), then the fewest n-blocks.
+        for (int64_t blocks = 2; blocks <= most_blocks; blocks++) {
+            const int64_t spb = qg_ceil_div(steps, blocks);
+            if (spb == qg_ceil_div(steps, blocks - 1)) continue; // the same blocks as one fewer
+            const int64_t work = qg_busiest_work(m, mr, fewest, steps, spb, threads);
+            if (work < busiest_b) busiest_b = work, steps_per_block = spb;
+        }
+    }
+    const int64_t nb = qg_ceil_div(steps, steps_per_block);
     if (busiest_b < busiest_a - busiest_a / 32) split = (qg_split){.m_blocks = fewest, .nc = steps_per_block * step, .n_blocks = nb};
     else split.m_blocks = ma;
     return split;
