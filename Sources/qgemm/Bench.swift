@@ -124,7 +124,7 @@ struct Bench: ParsableCommand {
         if !jsonToStdout {
             print(machine.summary)
             if let e = runner.evictor {
-                print("caches       cold: \(e.buffer.count >> 20) MiB read before every timed run (not timed), in chunks of \(e.chunkBytes >> 20) MiB read twice each")
+                print("caches       cold: \(e.buffer.count >> 20) MiB read before every timed run (not timed), in chunks of \(String(format: "%.1f", Double(e.chunkBytes) / 1_048_576)) MiB read twice each")
             }
         }
         var results: [BenchResult] = []

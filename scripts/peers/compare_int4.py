@@ -7,7 +7,8 @@ also give the GB/s of weights and scales the fastest call read, against the
 fastest plain read of the same bytes that qgemm bench times between its
 calls. --cold evicts the caches before every timed run of every library
 (qgemm bench --cold, and ort_timing.CacheEvictor reading as many bytes as
-qgemm reports in its JSON's machine.evict_bytes): a decode step reads each
+qgemm reports in its JSON's machine.evict_bytes, in chunks of
+machine.evict_chunk_bytes, each chunk twice): a decode step reads each
 layer's weights once, so it finds them in memory, not in the caches."""
 import argparse
 import json

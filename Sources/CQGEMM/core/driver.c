@@ -18,7 +18,8 @@
 //
 // KC = K: a tile's int32 accumulators stay in registers for the whole of K and
 // the epilogue runs straight after, so no partial sums go to memory (KERNELS.md
-// has the figures). MC is the most rows the kernel's block budget allows; the
+// has the figures). MC is the most rows the kernel's block budget allows
+// (for weights past half the L3, as many as the tile and the L3 allow); the
 // rows are shared out in blocks as even as whole row groups allow. With
 // several threads the call splits M alone (into a multiple of the thread
 // count) or, when M's row groups do not share out evenly (M = 1, LLM decode;
@@ -56,20 +57,24 @@ static int64_t qg_step(const qg_kernel *kernel) {
 
 int64_t qg_driver_block_rows(const qg_kernel *kernel, int64_t kp, int64_t m, int64_t n) {
     const int64_t mr = kernel->main.mr;
-    // Weights past half the L3 do not stay there from one m-block to the
-    // next: every m-block streams all of them from memory again. Then the
-    // fewest m-blocks the tile allows, whatever the X block's budget; each
-    // step of channels reads the block from the L3 instead, 1/64 of a byte
-    // per multiply-add against 1/MC for the weights. Zen 5 (32 MiB of L3),
-    // one thread, 128×11008×4096 (45 MB of weights): 891 GOP/s in three
-    // blocks of 44 or 40 rows, 971 in one (a 1.5 MiB budget); 64×11008×4096
-    // 862 → 946; fastest of three interleaved rounds.
-    const int64_t l3 = qg_cpu_cache_bytes(3);
-    if (l3 > 0 && n > 0 && kp > 0 && n > l3 / 2 / kp) {
-        const int64_t most = kernel->max_row_groups * mr;
-        return most >= m ? m : most;
-    }
     const int64_t row_bytes = (int64_t)kernel->x_block_bytes(1, kp);
+    // Weights past half the L3 do not stay there from one m-block to the
+    // next: every m-block streams all of them from memory again. Then as few
+    // m-blocks as the tile allows, whatever the X block's budget; each step
+    // of channels reads the block from the L3 instead, 1/64 of a byte per
+    // multiply-add against 1/MC for the weights. Zen 5 (32 MiB of L3), one
+    // thread, 128×11008×4096 (45 MB of weights): 891 GOP/s in three blocks
+    // of 44 or 40 rows, 971 in one (a 1.5 MiB budget); 64×11008×4096 862 →
+    // 946; fastest of three interleaved rounds. The X blocks of every core
+    // share the L3 with what streams past: together at most a quarter of it,
+    // in whole row groups, and never fewer rows than the budget gives.
+    const int64_t l3 = qg_cpu_cache_bytes(3);
+    int64_t big = 0;
+    if (l3 > 0 && n > 0 && kp > 0 && n > l3 / 2 / kp) {
+        const int64_t cores = qg_cpu_count() > 0 ? qg_cpu_count() : 1;
+        const int64_t fit = l3 / 4 / cores / (row_bytes > 0 ? row_bytes : 1) / mr * mr;
+        big = qg_min(kernel->max_row_groups * mr, fit);
+    }
     // The multiple of MR nearest to the rows the kernel's budget holds (not
     // the one below: with 12-row groups a 512 KiB budget at K = 4096 holds
     // 128 rows, and rounding down to 120 split M = 128 in two blocks, which
@@ -78,6 +83,7 @@ int64_t qg_driver_block_rows(const qg_kernel *kernel, int64_t kp, int64_t m, int
     int64_t mc = (budget_rows + mr / 2) / mr * mr;
     if (mc < mr) mc = mr;
     if (mc > kernel->max_row_groups * mr) mc = kernel->max_row_groups * mr;
+    if (big > mc) mc = big;
     return mc >= m ? m : mc;
 }
 
@@ -181,8 +187,8 @@ qg_split qg_choose_split(int64_t m, int64_t mr, int64_t mc, int64_t steps, int64
     const int64_t ma = qg_min(qg_ceil_div(fewest, threads) * threads, groups);
     const int64_t busiest_a = qg_busiest_work(m, mr, ma, steps, steps, threads);
     // N in about 2·threads / fewest blocks, a power of two times the threads;
-    // where the simulation is cheap (few m-blocks and threads), every count
-    // of n-blocks up to 4·threads, since a power of two can cut the steps
+    // where the simulation is cheap (few m-blocks, at most 8 threads), every
+    // count of n-blocks up to 4·threads, since a power of two can cut the steps
     // unevenly (6 steps in blocks of 2 on two threads: three tasks, one
     // thread doing two; blocks of 3 come out even).
     int64_t n_split = threads;
@@ -190,8 +196,11 @@ qg_split qg_choose_split(int64_t m, int64_t mr, int64_t mc, int64_t steps, int64
     if (n_split > steps) n_split = steps;
     int64_t steps_per_block = qg_ceil_div(steps, n_split);
     int64_t busiest_b = qg_busiest_work(m, mr, fewest, steps, steps_per_block, threads);
+    // The search simulates up to 4T − 1 splits; on at most 8 threads and
+    // with its one simulation at most an eighth of the cap, all of them
+    // together stay within about 4,096·T steps of the handout.
     const int64_t most_blocks = qg_min(steps, 4 * (int64_t)threads);
-    if (fewest * most_blocks * threads <= QG_SPLIT_SIMULATED) {
+    if (threads <= 8 && fewest * most_blocks * threads <= QG_SPLIT_SIMULATED / 8) {
         // Strictly less work only: ties keep the power of two (decode's four
         // quarters on two threads), then the fewest n-blocks.
         for (int64_t blocks = 2; blocks <= most_blocks; blocks++) {

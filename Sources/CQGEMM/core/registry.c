@@ -117,7 +117,8 @@ int qg_path_test_shapes(int path, int64_t large_k, int64_t ms[QG_TEST_SHAPES_MAX
     for (int64_t m = 1; m <= mr + 1; m++) full |= qg_add_sorted(ms, m_count, m);
     full |= qg_add_sorted(ms, m_count, 2 * mr + 1);
     for (int i = 0; kernel && i < *k_count; i++) {
-        // The N above are a few tiles: weights that stay in the caches.
+        // The N above are a few tiles: weights that stay in the caches, so
+        // every N of the list has this MC (qg_driver_block_rows).
         const int64_t mc = qg_path_block_rows(path, ks[i], (int64_t)1 << 30, *n_count > 0 ? ns[*n_count - 1] : 1);
         full |= qg_add_sorted(ms, m_count, mc - 1);
         full |= qg_add_sorted(ms, m_count, mc);

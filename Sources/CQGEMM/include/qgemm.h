@@ -155,7 +155,7 @@ int64_t qg_path_block_rows(int path, int64_t k, int64_t m, int64_t n);
 ///   tile consumes K in blocks of KB > KR (AMX: 64);
 /// - N: NR−1, NR, NR+1, 2·NR+3 for the main tile and the few-rows tile;
 /// - M: 1 … MR+1, 2·MR+1, and MC−1, MC, MC+1 at each K above (MC from
-///   qg_path_block_rows for a large M).
+///   qg_path_block_rows for a large M and the largest N above).
 /// Each list is ascending, each value once, at most QG_TEST_SHAPES_MAX long;
 /// the shapes are their product. The reference path has tile 1×1, K group 1
 /// and no blocking. Returns 0, or -1 for a path number out of range or a
