@@ -292,7 +292,7 @@ static int check_split(void) {
 /// quarter of the L3), never more than the tile allows, whole row groups;
 /// for weights that fit, the budget's rows.
 static int check_block_rows(void) {
-    const int64_t l3 = qg_cpu_cache_bytes(3), kp = 11008, cores = qg_cpu_count() > 0 ? qg_cpu_count() : 1;
+    const int64_t l3 = qg_cpu_cache_bytes(3), kp = 11008, cores = qg_cpu_count();
     if (l3 <= 0) {
         printf("kernel-tester: block rows for large weights skipped: the OS reports no L3 size\n");
         return 0;

@@ -3,7 +3,11 @@ every timed run the harness evicts the caches by reading BYTES bytes in
 chunks of CHUNK bytes, each chunk twice in a row, as `qgemm bench --cold`
 does before each of its own (its JSON's machine.evict_bytes and
 machine.evict_chunk_bytes, which compare.py and compare_int4.py pass on), so
-the rule lives in qgemm alone. Plain Python, so a harness's own python (the
+the rule lives in qgemm alone. Why twice: an L3 that keeps the lines it has
+seen used again (Zen 5's) lets one pass over the buffer go by and keeps the
+weights; the second read of a chunk hits in the L3 and makes its lines as
+worth keeping (qgemm's CacheEvictor, Sources/qgemm/BenchSupport.swift, has
+the figures). Plain Python, so a harness's own python (the
 torch venv) can import it."""
 
 

@@ -71,8 +71,7 @@ int64_t qg_driver_block_rows(const qg_kernel *kernel, int64_t kp, int64_t m, int
     const int64_t l3 = qg_cpu_cache_bytes(3);
     int64_t big = 0;
     if (l3 > 0 && n > 0 && kp > 0 && n > l3 / 2 / kp) {
-        const int64_t cores = qg_cpu_count() > 0 ? qg_cpu_count() : 1;
-        const int64_t fit = l3 / 4 / cores / (row_bytes > 0 ? row_bytes : 1) / mr * mr;
+        const int64_t fit = l3 / 4 / qg_cpu_count() / (row_bytes > 0 ? row_bytes : 1) / mr * mr;
         big = qg_min(kernel->max_row_groups * mr, fit);
     }
     // The multiple of MR nearest to the rows the kernel's budget holds (not
@@ -118,11 +117,12 @@ static void qg_block(const qg_plan *p, const uint8_t *x_block, int64_t m0, int64
             qg_row_group(p, x_block, group_bytes, m0, rows, r, n, qg_min(n + p->step, n1));
 }
 
-/// The rows of m-block `mb` of `m_blocks`: the row groups shared out as
-/// evenly as whole groups allow (as qg_task cuts them).
-static int64_t qg_block_rows(int64_t m, int64_t mr, int64_t m_blocks, int64_t mb) {
+/// The rows of m-block `mb` of `m_blocks` (and its first row in *m0 unless
+/// NULL): the row groups shared out as evenly as whole groups allow.
+static int64_t qg_block_rows(int64_t m, int64_t mr, int64_t m_blocks, int64_t mb, int64_t *m0) {
     const int64_t groups = qg_ceil_div(m, mr);
     const int64_t g0 = mb * groups / m_blocks, g1 = (mb + 1) * groups / m_blocks;
+    if (m0) *m0 = g0 * mr;
     return qg_min(g1 * mr, m) - g0 * mr;
 }
 
@@ -130,9 +130,8 @@ static void qg_task(void *ctx, int64_t t) {
     qg_plan *p = ctx;
     const qg_gemm_args *a = p->args;
     const int64_t mb = t / p->n_blocks, nb = t % p->n_blocks;
-    // The m-blocks share out the row groups as evenly as whole groups allow.
-    const int64_t mr = p->kernel->main.mr, groups = qg_ceil_div(a->m, mr);
-    const int64_t m0 = mb * groups / p->m_blocks * mr, rows = qg_block_rows(a->m, mr, p->m_blocks, mb);
+    int64_t m0;
+    const int64_t rows = qg_block_rows(a->m, p->kernel->main.mr, p->m_blocks, mb, &m0);
     const int64_t n0 = nb * p->nc, n1 = qg_min(n0 + p->nc, a->n);
     void *x_block = qg_thread_scratch(QG_SCRATCH_X, p->kernel->x_block_bytes(rows, a->kp));
     if (!x_block) {
@@ -166,7 +165,7 @@ static int64_t qg_busiest_work(int64_t m, int64_t mr, int64_t m_blocks, int64_t 
         int free_first = 0;
         for (int i = 1; i < threads; i++)
             if (busy[i] < busy[free_first]) free_first = i;
-        busy[free_first] += qg_block_rows(m, mr, m_blocks, mb) * qg_min(steps_per_block, steps - nb * steps_per_block);
+        busy[free_first] += qg_block_rows(m, mr, m_blocks, mb, NULL) * qg_min(steps_per_block, steps - nb * steps_per_block);
         busiest = qg_max(busiest, busy[free_first]);
     }
     return busiest;
