@@ -214,11 +214,17 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
     // Either order of the driver's middle loops, at random per case: the
     // call's own choice would put the row groups outside on all of these.
     const qg_loop_order order = next() % 2 ? QG_LOOP_STEPS_OUTSIDE : QG_LOOP_CHOSEN;
-    if (qg_driver_run_in_order(&a, kernel, threads, order) != 0 || memcmp(want, got, ybytes) != 0) {
-        fprintf(stderr, "MISMATCH %s: M=%lld N=%lld K=%lld ldx=%lld ldy=%lld unsigned=%d out=%d rounding=%d dynamic=%d row_scale=%d out_bias=%d threads=%d shift0=%d y_zero_point=%d loop_order=%d y_off=%zu\n",
+    // Either store route for rows that start off a line, at random per
+    // case: the CPU's own choice would leave the other one untested here.
+    const int crossing_cheap = (int)(next() % 2);
+    qg_cpu_force_line_crossing_stores(crossing_cheap);
+    const int status = qg_driver_run_in_order(&a, kernel, threads, order);
+    qg_cpu_force_line_crossing_stores(-1);
+    if (status != 0 || memcmp(want, got, ybytes) != 0) {
+        fprintf(stderr, "MISMATCH %s: M=%lld N=%lld K=%lld ldx=%lld ldy=%lld unsigned=%d out=%d rounding=%d dynamic=%d row_scale=%d out_bias=%d threads=%d shift0=%d y_zero_point=%d loop_order=%d y_off=%zu crossing_cheap=%d\n",
                 kernel->name, (long long)m, (long long)n, (long long)k, (long long)ldx, (long long)ldy, a.x_unsigned,
                 a.out_type, a.rounding, a.row_zero_point != NULL, a.row_scale != NULL, a.out_bias != NULL, threads,
-                shift[0], a.y_zero_point, (int)order, y_off);
+                shift[0], a.y_zero_point, (int)order, y_off, crossing_cheap);
         compared = -1;
     }
     if (kernel_w != packed) free(kernel_w);

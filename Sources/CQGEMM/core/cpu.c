@@ -115,6 +115,43 @@ const qg_cpu_features *qg_cpu_get_features(void) {
     return &qg_features;
 }
 
+// MARK: - Stores across cache lines
+
+#include "kernel.h"
+#include <stdatomic.h>
+
+static int qg_crossing_cheap;
+static pthread_once_t qg_crossing_once = PTHREAD_ONCE_INIT;
+static _Atomic int qg_crossing_forced = -1;
+
+/// A 64-byte store across two lines costs Intel CPUs about two stores
+/// (Emerald Rapids: the avx512vnni tile's rows split at the lines ran int32
+/// 3136×64×64 at 587 GOP/s against 459), while AMD's Zen 5 (family 1Ah) takes
+/// it about as one, and each extra store costs it more: there the split rows
+/// ran 7–10 % slower at K = 64 (KERNELS.md, "The epilogue"). Zen 4 and
+/// older AMD CPUs are not measured and keep the split.
+static void qg_detect_crossing(void) {
+#if defined(__x86_64__) || defined(_M_X64)
+    unsigned a, b, c, d;
+    if (__get_cpuid_max(0, NULL) < 1) return;
+    __cpuid(0, a, b, c, d);
+    const int amd = b == 0x68747541u && d == 0x69746E65u && c == 0x444D4163u; // "AuthenticAMD"
+    __cpuid(1, a, b, c, d);
+    unsigned family = (a >> 8) & 0xF;
+    if (family == 0xF) family += (a >> 20) & 0xFF;
+    qg_crossing_cheap = amd && family >= 0x1A;
+#endif
+}
+
+int qg_cpu_line_crossing_stores_cheap(void) {
+    const int forced = atomic_load(&qg_crossing_forced);
+    if (forced >= 0) return forced;
+    pthread_once(&qg_crossing_once, qg_detect_crossing);
+    return qg_crossing_cheap;
+}
+
+void qg_cpu_force_line_crossing_stores(int cheap) { atomic_store(&qg_crossing_forced, cheap < 0 ? -1 : cheap != 0); }
+
 // MARK: - Cache sizes
 
 #if defined(__APPLE__)

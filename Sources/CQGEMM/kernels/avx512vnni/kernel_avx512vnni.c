@@ -111,7 +111,7 @@ QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const qg_avx512_params *
             for (int p = 0; p < NP; p++) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], xb, wv[p]);
         }
     }
-    if ((kind == QG_KIND_INT32 || kind == QG_KIND_FLOAT) && NP == 2 && cols == 2 * QG_PANEL_N) {
+    if ((kind == QG_KIND_INT32 || kind == QG_KIND_FLOAT) && NP == 2 && cols == 2 * QG_PANEL_N && params->by_lines) {
         qg_avx512_line_stores lines;
         if (qg_avx512_line_stores_for((const char *)a->y + (m0 * a->ldy + n0) * 4, a->ldy * 4, &lines)) {
             qg_avx512_wide_rows_by_lines(a, m0, R, n0, acc, kind, &lines);

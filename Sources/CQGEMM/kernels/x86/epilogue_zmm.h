@@ -260,9 +260,14 @@ typedef struct qg_avx512_params {
     /// rows, double rounding: Z_Y in that int8 form, added with saturation
     /// between the packs (single rounding folds it into `round`).
     int32_t zero_point;
-    int32_t pad[10];
+    /// int32 and float rows that start off a 64-byte line go out split at
+    /// the lines (qg_avx512_wide_rows_by_lines), unless this CPU takes a
+    /// store across a line about as one (qg_cpu_line_crossing_stores_cheap).
+    int32_t by_lines;
+    int32_t pad[9];
     qg_avx512_panel panel[];
 } qg_avx512_params;
+_Static_assert(sizeof(qg_avx512_params) == 64, "the panels start a line into the params");
 
 static size_t qg_avx512_params_bytes(const qg_gemm_args *a) {
     return sizeof(qg_avx512_params) + (size_t)qg_packed_n(a->n) / 16 * sizeof(qg_avx512_panel);
@@ -342,6 +347,7 @@ QG_ZMM_INLINE void qg_avx512_init_params(const qg_gemm_args *a, void *out, int32
     p->clamp_hi = a->clamp_hi - flip;
     p->flip = flip;
     p->zero_point = zy;
+    p->by_lines = !qg_cpu_line_crossing_stores_cheap();
 }
 
 /// VPERMD indices that undo the lane interleaving of two saturating packs
