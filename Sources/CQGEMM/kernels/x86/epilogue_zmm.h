@@ -240,6 +240,14 @@ typedef struct qg_avx512_panel {
     int32_t round[16];  // rows, single: 2^(c − 1) + Z_Y·2^c, rounding with the output zero point folded in
 } qg_avx512_panel;
 
+/// The largest K at which rows off a line go out as they are where the CPU
+/// takes a store across a line about as one. Zen 5, C harness, float output
+/// 16 bytes into a line, one thread, fastest of three interleaved rounds,
+/// GOP/s, split → as they are: 3136×64×256 785 → 820, 384×128×256 965 → 962,
+/// 1024×256×512 1,026 → 997, 4096×384×384 1,043 → 1,021, 4096×1536×384
+/// 1,066 → 1,064 (int32 at K = 128: 960 → 980 with `qgemm bench`).
+enum { QG_AVX512_CROSSING_MAX_K = 128 };
+
 typedef struct qg_avx512_params {
     /// int8/uint8 output whose fixed-point rounding and constants allow the
     /// rows route (qg_avx512_q8_rows): single rounding when every channel
@@ -262,7 +270,9 @@ typedef struct qg_avx512_params {
     int32_t zero_point;
     /// int32 and float rows that start off a 64-byte line go out split at
     /// the lines (qg_avx512_wide_rows_by_lines), unless this CPU takes a
-    /// store across a line about as one (qg_cpu_line_crossing_stores_cheap).
+    /// store across a line about as one (qg_cpu_line_crossing_stores_cheap)
+    /// and K is at most QG_AVX512_CROSSING_MAX_K, where the stores weigh most
+    /// against the multiply-adds.
     int32_t by_lines;
     int32_t pad[9];
     qg_avx512_panel panel[];
@@ -347,7 +357,7 @@ QG_ZMM_INLINE void qg_avx512_init_params(const qg_gemm_args *a, void *out, int32
     p->clamp_hi = a->clamp_hi - flip;
     p->flip = flip;
     p->zero_point = zy;
-    p->by_lines = !qg_cpu_line_crossing_stores_cheap();
+    p->by_lines = !(qg_cpu_line_crossing_stores_cheap() && a->kp <= QG_AVX512_CROSSING_MAX_K);
 }
 
 /// VPERMD indices that undo the lane interleaving of two saturating packs
