@@ -128,8 +128,9 @@ static _Atomic int qg_crossing_forced = -1;
 /// (Emerald Rapids: the avx512vnni tile's rows split at the lines ran int32
 /// 3136×64×64 at 587 GOP/s against 459), while AMD's Zen 5 (family 1Ah) takes
 /// it about as one, and each extra store costs it more: there the split rows
-/// ran 7–10 % slower at K = 64 (KERNELS.md, "The epilogue"). Zen 4 and
-/// older AMD CPUs are not measured and keep the split.
+/// ran 3–9 % slower at K = 64 (KERNELS.md, "The epilogue"; measured on an
+/// EPYC, model 2). Zen 4, older AMD CPUs and families after 1Ah are not
+/// measured and keep the split.
 static void qg_detect_crossing(void) {
 #if defined(__x86_64__) || defined(_M_X64)
     unsigned a, b, c, d;
@@ -139,7 +140,7 @@ static void qg_detect_crossing(void) {
     __cpuid(1, a, b, c, d);
     unsigned family = (a >> 8) & 0xF;
     if (family == 0xF) family += (a >> 20) & 0xFF;
-    qg_crossing_cheap = amd && family >= 0x1A;
+    qg_crossing_cheap = amd && family == 0x1A;
 #endif
 }
 

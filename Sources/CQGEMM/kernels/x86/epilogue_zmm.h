@@ -243,9 +243,9 @@ typedef struct qg_avx512_panel {
 /// The largest K at which rows off a line go out as they are where the CPU
 /// takes a store across a line about as one. Zen 5, C harness, float output
 /// 16 bytes into a line, one thread, fastest of three interleaved rounds,
-/// GOP/s, split → as they are: 3136×64×256 785 → 820, 384×128×256 965 → 962,
-/// 1024×256×512 1,026 → 997, 4096×384×384 1,043 → 1,021, 4096×1536×384
-/// 1,066 → 1,064 (int32 at K = 128: 960 → 980 with `qgemm bench`).
+/// GOP/s, split → as they are: 3136×64×256 785 → 820, 384×128×256 965 → 962
+/// (the same; int32 there 960 → 980 with `qgemm bench`), 1024×256×512
+/// 1,026 → 997, 4096×384×384 1,043 → 1,021, 4096×1536×384 1,066 → 1,064.
 enum { QG_AVX512_CROSSING_MAX_K = 128 };
 
 typedef struct qg_avx512_params {
