@@ -261,30 +261,33 @@ static int check_detection(const char *expected) {
 /// qg_choose_split's choices (12-row groups, blocks of at most 192 rows, steps
 /// of 64 channels): M alone where its row groups share out evenly, N too
 /// where they do not (or M has one group), and never N for a gain within the
-/// 1/32 that reading X again costs.
+/// 1/32 that packing X again costs (1/64 where X is read in place).
 static int check_split(void) {
-    static const struct { int64_t m, steps; int threads; int64_t m_blocks, n_blocks; } cases[] = {
-        {192, 12, 2, 2, 1},    // 16 groups: 8 and 8
-        {204, 12, 2, 2, 2},    // 17 groups: 9 and 8 would leave one thread 108 rows of 204; four tasks come out even
-        {197, 12, 2, 2, 1},    // 96 and 101 rows: N would gain only 2.5 %
-        {3136, 4, 2, 18, 1},   // 18 even blocks; N would read every row of X twice for nothing
-        {3136, 4, 1, 17, 1},   // one thread: the fewest blocks
-        {1, 64, 2, 1, 4},      // decode: N alone can share the work
-        {64, 12, 2, 1, 4},     // 6 groups: 36 and 28 rows, against four quarters of the steps
-        {1, 64, 100, 1, 64},   // past the simulated sizes: the bound, still every step its own task
-        {128, 6, 2, 1, 2},     // 11 groups: 60 and 68 rows, or halves of N (three blocks of two steps would not be even)
-        {128, 18, 2, 1, 2},    // 18 steps: two blocks of 9 (the power of two's 5, 5, 5, 3 leave one thread 10)
-        {128, 24, 2, 1, 4},    // 24 steps: the power of two's four blocks of 6, as even as two of 12
+    static const struct { int64_t m, steps; int threads, in_place; int64_t m_blocks, n_blocks; } cases[] = {
+        {192, 12, 2, 0, 2, 1},    // 16 groups: 8 and 8
+        {204, 12, 2, 0, 2, 2},    // 17 groups: 9 and 8 would leave one thread 108 rows of 204; four tasks come out even
+        {197, 12, 2, 0, 2, 1},    // 96 and 101 rows: N would gain only 2.5 % and pack X twice
+        {197, 12, 2, 1, 2, 2},    // the same read in place: the 2.5 % is taken
+        {3136, 4, 2, 0, 18, 1},   // 18 even blocks; N would read every row of X twice for nothing
+        {3136, 4, 2, 1, 18, 1},   // in place too: N's 0.4 % would not pay for twice the tasks
+        {3136, 4, 1, 0, 17, 1},   // one thread: the fewest blocks
+        {1, 64, 2, 0, 1, 4},      // decode: N alone can share the work
+        {64, 12, 2, 0, 1, 4},     // 6 groups: 36 and 28 rows, against four quarters of the steps
+        {1, 64, 100, 0, 1, 64},   // past the simulated sizes: the bound, still every step its own task
+        {128, 6, 2, 0, 1, 2},     // 11 groups: 60 and 68 rows, or halves of N (three blocks of two steps would not be even)
+        {128, 18, 2, 0, 1, 2},    // 18 steps: two blocks of 9 (the power of two's 5, 5, 5, 3 leave one thread 10)
+        {128, 24, 2, 0, 1, 4},    // 24 steps: the power of two's four blocks of 6, as even as two of 12
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const qg_split s = qg_choose_split(cases[i].m, 12, 192, cases[i].steps, 64, cases[i].threads);
+        const qg_split s =
+            qg_choose_split(cases[i].m, 12, 192, cases[i].steps, 64, cases[i].threads, cases[i].in_place);
         const int64_t steps_per_block = s.nc / 64;
         const int covers = s.nc % 64 == 0 && steps_per_block * s.n_blocks >= cases[i].steps &&
                            steps_per_block * (s.n_blocks - 1) < cases[i].steps;
         if (s.m_blocks != cases[i].m_blocks || s.n_blocks != cases[i].n_blocks || !covers) {
-            fprintf(stderr, "kernel-tester: split of M = %lld, %lld steps on %d threads: %lld m-blocks × %lld n-blocks of "
-                    "%lld channels, expected %lld × %lld\n", (long long)cases[i].m, (long long)cases[i].steps,
-                    cases[i].threads, (long long)s.m_blocks, (long long)s.n_blocks, (long long)s.nc,
+            fprintf(stderr, "kernel-tester: split of M = %lld, %lld steps on %d threads (X in place %d): %lld m-blocks × "
+                    "%lld n-blocks of %lld channels, expected %lld × %lld\n", (long long)cases[i].m, (long long)cases[i].steps,
+                    cases[i].threads, cases[i].in_place, (long long)s.m_blocks, (long long)s.n_blocks, (long long)s.nc,
                     (long long)cases[i].m_blocks, (long long)cases[i].n_blocks);
             return 1;
         }

@@ -178,8 +178,16 @@ static int64_t qg_busiest_work(int64_t m, int64_t mr, int64_t m_blocks, int64_t 
 /// groups to share out evenly (M = 1, 64 rows on two threads, or 17 groups on
 /// two: 9 and 8 groups, where four tasks of half the steps come out even).
 /// (b) reads and packs each row of X once per n-block, so it must leave the
-/// busiest thread less work by more than 1/32 of (a)'s.
-qg_split qg_choose_split(int64_t m, int64_t mr, int64_t mc, int64_t steps, int64_t step, int threads) {
+/// busiest thread less work by more than 1/32 of (a)'s; where the tiles read
+/// X in place, nothing is packed twice, and 1/64 is enough to pay for its
+/// extra tasks. Zen 5, two threads, uint8 X in place, fastest of five
+/// interleaved rounds, GOP/s, 1/32 → 1/64: 197×768×768 (96 and 101 rows, or
+/// four tasks of half the steps: 2.5 % less work) 2,015 → 2,076,
+/// 197×768×3072 1,989 → 2,054, 196×2304×256 2,098 → 2,124, 197×3072×768
+/// 2,110 → 2,134; with no margin at all, 3136×64×256 took N too for a gain of
+/// 0.4 % and ran 1,429 → 1,277 (34 tasks of about 4 µs each).
+qg_split qg_choose_split(int64_t m, int64_t mr, int64_t mc, int64_t steps, int64_t step, int threads,
+                         int x_in_place) {
     const int64_t groups = qg_ceil_div(m, mr), fewest = qg_ceil_div(m, mc);
     qg_split split = {.m_blocks = fewest, .nc = steps * step, .n_blocks = 1};
     if (threads <= 1) return split;
@@ -210,7 +218,7 @@ qg_split qg_choose_split(int64_t m, int64_t mr, int64_t mc, int64_t steps, int64
         }
     }
     const int64_t nb = qg_ceil_div(steps, steps_per_block);
-    if (busiest_b < busiest_a - busiest_a / 32) split = (qg_split){.m_blocks = fewest, .nc = steps_per_block * step, .n_blocks = nb};
+    if (busiest_b < busiest_a - busiest_a / (x_in_place ? 64 : 32)) split = (qg_split){.m_blocks = fewest, .nc = steps_per_block * step, .n_blocks = nb};
     else split.m_blocks = ma;
     return split;
 }
@@ -224,7 +232,9 @@ int qg_driver_run_in_order(const qg_gemm_args *a, const qg_kernel *kernel, int t
     const int64_t mc = qg_driver_block_rows(kernel, a->kp, a->m, a->n);
     qg_set_block_rows_of_last_call(mc);
     const int64_t step = qg_step(kernel);
-    const qg_split split = qg_choose_split(a->m, kernel->main.mr, mc, qg_ceil_div(a->n, step), step, threads);
+    const int x_in_place = kernel->reads_x_in_place && kernel->reads_x_in_place(a);
+    const qg_split split =
+        qg_choose_split(a->m, kernel->main.mr, mc, qg_ceil_div(a->n, step), step, threads, x_in_place);
     const int64_t m_blocks = split.m_blocks, nc = split.nc, n_blocks = split.n_blocks;
 
     // The kernel's per-call params, made once here on the calling thread; the

@@ -162,6 +162,10 @@ typedef struct qg_kernel {
     size_t (*x_block_bytes)(int64_t rows, int64_t kp);
     /// Packs rows [m0, m0 + rows) of X into `dst` in groups of main.mr rows (the last may be shorter).
     void (*pack_x)(const qg_gemm_args *args, int64_t m0, int64_t rows, void *dst);
+    /// Optional (NULL: never): whether the tiles read this call's X where it
+    /// is and pack_x copies nothing. Then splitting N costs no second packing
+    /// of the rows (qg_choose_split).
+    int (*reads_x_in_place)(const qg_gemm_args *args);
     /// Block sizes: the packed X block of one task aims at `x_block_target` bytes
     /// (next to the W panel it meets in L2) and at most `max_row_groups` row groups.
     int64_t x_block_target;

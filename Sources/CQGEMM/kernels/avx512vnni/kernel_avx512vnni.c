@@ -49,6 +49,8 @@ static void qg_vnni_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void
     qg_vnni_pack_rows(a, m0, rows, dst, QG_VNNI_MR);
 }
 
+static int qg_vnni_reads_x_in_place(const qg_gemm_args *a) { return qg_vnni_in_place(a, QG_VNNI_MR); }
+
 /// Row r's K-group g as a broadcast (packed, or in place at X's row stride).
 QG_VNNI_INLINE __m512i qg_vnni_broadcast(const uint8_t *x, int64_t g, int64_t group_step, int64_t row_step, int r) {
     return _mm512_set1_epi32(qg_vnni_group_word(x, g, group_step, row_step, r));
@@ -312,6 +314,7 @@ const qg_kernel qg_kernel_avx512vnni = {
     .is_supported = qg_vnni_supported,
     .x_block_bytes = qg_vnni_x_bytes,
     .pack_x = qg_vnni_pack_x,
+    .reads_x_in_place = qg_vnni_reads_x_in_place,
     .x_block_target = 512 * 1024,
     .max_row_groups = 16,
     .params_bytes = qg_avx512_params_bytes,

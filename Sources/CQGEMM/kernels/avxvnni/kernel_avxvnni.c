@@ -48,6 +48,8 @@ static void qg_avxvnni_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, v
     qg_vnni_pack_rows(a, m0, rows, dst, QG_AVXVNNI_MR);
 }
 
+static int qg_avxvnni_reads_x_in_place(const qg_gemm_args *a) { return qg_vnni_in_place(a, QG_AVXVNNI_MR); }
+
 static QG_AVXVNNI void qg_avxvnni_init_params(const qg_gemm_args *a, void *params) { qg_ymm_init_params(a, params, qg_vnni_fold(a), QG_YMM_CHANNEL_ORDER); }
 
 /// Row r's K-group g as a broadcast (packed, or in place at X's row stride).
@@ -184,6 +186,7 @@ const qg_kernel qg_kernel_avxvnni = {
     .is_supported = qg_avxvnni_supported,
     .x_block_bytes = qg_vnni_x_bytes,
     .pack_x = qg_avxvnni_pack_x,
+    .reads_x_in_place = qg_avxvnni_reads_x_in_place,
     .x_block_target = 512 * 1024,
     .max_row_groups = 16,
     .params_bytes = qg_ymm_params_bytes,
