@@ -269,7 +269,7 @@ static int check_split(void) {
         {197, 12, 2, 0, 2, 1},    // 96 and 101 rows: N would gain only 2.5 % and pack X twice
         {197, 12, 2, 1, 2, 2},    // the same read in place: the 2.5 % is taken
         {3136, 4, 2, 0, 18, 1},   // 18 even blocks; N would read every row of X twice for nothing
-        {3136, 4, 2, 1, 18, 1},   // in place too: N's 0.4 % would not pay for twice the tasks
+        {3136, 4, 2, 1, 18, 1},   // in place too: N's 0.25 % would not pay for twice the tasks
         {3136, 4, 1, 0, 17, 1},   // one thread: the fewest blocks
         {1, 64, 2, 0, 1, 4},      // decode: N alone can share the work
         {64, 12, 2, 0, 1, 4},     // 6 groups: 36 and 28 rows, against four quarters of the steps

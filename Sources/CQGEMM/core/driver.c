@@ -185,7 +185,7 @@ static int64_t qg_busiest_work(int64_t m, int64_t mr, int64_t m_blocks, int64_t 
 /// four tasks of half the steps: 2.5 % less work) 2,015 → 2,076,
 /// 197×768×3072 1,989 → 2,054, 196×2304×256 2,098 → 2,124, 197×3072×768
 /// 2,110 → 2,134; with no margin at all, 3136×64×256 took N too for a gain of
-/// 0.4 % and ran 1,429 → 1,277 (34 tasks of about 4 µs each).
+/// 0.25 % and ran 1,429 → 1,277 (34 tasks of about 4 µs each).
 qg_split qg_choose_split(int64_t m, int64_t mr, int64_t mc, int64_t steps, int64_t step, int threads,
                          int x_in_place) {
     const int64_t groups = qg_ceil_div(m, mr), fewest = qg_ceil_div(m, mc);
