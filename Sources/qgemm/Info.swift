@@ -43,6 +43,7 @@ struct Info: ParsableCommand {
                 "default_kernel": defaultPath,
                 "openblas": try blas.jsonObject().merging(["config": BLAS.configuration, "threads": BLAS.threads]) { a, _ in a },
                 "caches": ["l1d_bytes": cpu.l1DataCacheBytes, "l2_bytes": cpu.l2CacheBytes, "l3_bytes": cpu.l3CacheBytes],
+                "line_crossing_stores_cheap": cpu.lineCrossingStoresAreCheap,
                 "block_rows": ["int8": ["path": defaultKernel.rawValue,
                                         "by_k": Dictionary(uniqueKeysWithValues: int8Blocks.map { ("\($0.k)", $0.rows) })],
                                "int4_group32": ["path": int4Path.rawValue,
@@ -69,6 +70,11 @@ struct Info: ParsableCommand {
         if !int8Blocks.isEmpty { blockParts.append("int8 on \(defaultKernel.rawValue) \(blocks(int8Blocks)) (its X block budget)") }
         if !int4Blocks.isEmpty { blockParts.append("4-bit on \(int4Path.rawValue), group 32, \(blocks(int4Blocks)) (a quarter of the L2)") }
         print("blocks       rows of X per task (MC): " + (blockParts.isEmpty ? "none (the reference runs whole)" : blockParts.joined(separator: "; ")))
+        if KernelPath.avx512vnni.isSupported {
+            print("stores       int32 and float rows off a 64-byte line (avx512vnni): " + (cpu.lineCrossingStoresAreCheap
+                ? "as they are at K ≤ 128, split at the lines above (a store across a line costs this CPU about one)"
+                : "split at the lines (a store across a line costs this CPU about two)"))
+        }
         print("kernel paths " + paths.map { "\($0.0.rawValue) \($0.1 ? "yes" : "no")" }.joined(separator: ", "))
         print("default      \(defaultPath)" + (ProcessInfo.processInfo.environment["QGEMM_KERNEL"] != nil ? " (QGEMM_KERNEL)" : ""))
         print("OpenBLAS     core \(blas.summary); \(BLAS.threads) threads")

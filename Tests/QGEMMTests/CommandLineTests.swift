@@ -618,6 +618,33 @@ struct CommandLineTests {
         #expect(int4Path == .reference ? int4Rows.isEmpty : !int4Rows.isEmpty)
     }
 
+    /// `info` says how the avx512vnni tile stores rows that start off a
+    /// line: as they are only on AMD family 1Ah (Zen 5), by the CPU's own
+    /// vendor and family as Linux reports them.
+    @Test func infoSaysWhetherStoresAcrossLinesAreCheap() throws {
+        let r = try qgemm(["info", "--json", "-"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let cheap = (try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])?["line_crossing_stores_cheap"] as? Bool
+        #expect(cheap == CPUFeatures.current.lineCrossingStoresAreCheap)
+        #if os(Linux) && arch(x86_64)
+        let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8).split(separator: "\n")
+        let field = { (name: String) in
+            cpuinfo.first { $0.hasPrefix(name) }.flatMap { $0.split(separator: ":").last }
+                .map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        let zen5 = field("vendor_id") == "AuthenticAMD" && field("cpu family") == "26"
+        #expect(cheap == zen5, "vendor \(field("vendor_id") ?? "?"), family \(field("cpu family") ?? "?")")
+        #else
+        #expect(cheap == false)
+        #endif
+        let text = String(decoding: try qgemm(["info"]).stdout, as: UTF8.self)
+        if KernelPath.avx512vnni.isSupported {
+            #expect(text.contains(cheap == true ? "as they are at K ≤ 128" : "split at the lines (a store"), "\(text)")
+        } else {
+            #expect(!text.contains("rows off a 64-byte line"), "\(text)")
+        }
+    }
+
     @Test func infoNamesTheOpenBLASCoreAndItsStanding() throws {
         let r = try qgemm(["info", "--json", "-"])
         #expect(r.status == 0, "\(r.stderr)")

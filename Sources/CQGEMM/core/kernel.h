@@ -214,14 +214,9 @@ extern const int qg_kernel_count;
 /// The kernel of a path number (1 ... qg_path_count() − 1), or NULL for the reference.
 const qg_kernel *qg_kernel_for_path(int path);
 
-/// Whether a 64-byte store that crosses a cache line costs this CPU about
-/// what one within a line does (cpu.c): then tiles store rows that start off
-/// a line as they are, else they split them at the lines (epilogue_zmm.h).
-/// Only the speed differs, never a bit of the output.
-int qg_cpu_line_crossing_stores_cheap(void);
 /// For the kernel tester, which runs both store routes on every CPU: 0 or 1
-/// overrides the answer above for the calls that follow, −1 restores the
-/// CPU's. Nothing else calls it.
+/// overrides qg_cpu_line_crossing_stores_cheap (qgemm.h) for the calls that
+/// follow, −1 restores the CPU's answer. Nothing else calls it.
 void qg_cpu_force_line_crossing_stores(int cheap);
 
 /// Where the K group `g` of channel `n` starts in the shared packed layout.

@@ -69,6 +69,13 @@ int qg_cpus_within_quota(int cpus, double quota);
 /// sizes from it, with a default where it is 0.
 int64_t qg_cpu_cache_bytes(int level);
 
+/// Whether a 64-byte store that crosses a cache line costs this CPU about
+/// what one within a line does (AMD family 1Ah; measured on Zen 5), found
+/// once. Then the avx512vnni tile stores int32 and float rows that start off
+/// a line as they are at K ≤ 128, else it splits them at the lines
+/// (KERNELS.md, "The epilogue"). Only the speed differs, never a bit.
+int qg_cpu_line_crossing_stores_cheap(void);
+
 /// The huge page of qg_advise_huge_pages: 2 MiB.
 #define QG_HUGE_PAGE_BYTES 2097152
 

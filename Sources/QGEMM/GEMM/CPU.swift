@@ -46,6 +46,12 @@ public struct CPUFeatures: Sendable, Hashable {
     /// first CPU, as the OS reports them (Linux sysfs, Darwin sysctl); 0 where
     /// it does not.
     public let l1DataCacheBytes: Int, l2CacheBytes: Int, l3CacheBytes: Int
+    /// Whether a 64-byte store across two cache lines costs this CPU about as
+    /// much as one within a line (AMD family 1Ah; measured on Zen 5). The
+    /// avx512vnni path then stores int32 and float rows that start off a line
+    /// as they are at K ≤ 128 instead of splitting them at the lines. Only
+    /// the speed depends on it, never a result.
+    public let lineCrossingStoresAreCheap: Bool
 
     /// The features of this machine.
     public static let current: CPUFeatures = {
@@ -57,7 +63,8 @@ public struct CPUFeatures: Sendable, Hashable {
                            avx512bw: f.avx512bw != 0, avx512vl: f.avx512vl != 0, avx512vnni: f.avx512vnni != 0,
                            avxVNNI: f.avxvnni != 0, gfni: f.gfni != 0, neon: f.neon != 0, dotprod: f.dotprod != 0, i8mm: f.i8mm != 0,
                            cores: Int(qg_cpu_count()), onlineCores: Int(qg_cpu_online_count()), l1DataCacheBytes: Int(qg_cpu_cache_bytes(1)),
-                           l2CacheBytes: Int(qg_cpu_cache_bytes(2)), l3CacheBytes: Int(qg_cpu_cache_bytes(3)))
+                           l2CacheBytes: Int(qg_cpu_cache_bytes(2)), l3CacheBytes: Int(qg_cpu_cache_bytes(3)),
+                           lineCrossingStoresAreCheap: qg_cpu_line_crossing_stores_cheap() != 0)
     }()
 
     /// Bytes of memory this process may use: the physical memory, or on
