@@ -6,8 +6,10 @@
 // (getauxval), Darwin in sysctls named after the Arm features; nothing
 // Linux-only is compiled on Darwin.
 #include "qgemm.h"
+#include "kernel.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -116,9 +118,6 @@ const qg_cpu_features *qg_cpu_get_features(void) {
 }
 
 // MARK: - Stores across cache lines
-
-#include "kernel.h"
-#include <stdatomic.h>
 
 static int qg_crossing_cheap;
 static pthread_once_t qg_crossing_once = PTHREAD_ONCE_INIT;
