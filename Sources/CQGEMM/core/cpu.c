@@ -117,20 +117,15 @@ const qg_cpu_features *qg_cpu_get_features(void) {
     return &qg_features;
 }
 
-// MARK: - Stores across cache lines
+// MARK: - Choices measured on one CPU family
 
-static int qg_crossing_cheap;
-static pthread_once_t qg_crossing_once = PTHREAD_ONCE_INIT;
-static _Atomic int qg_crossing_forced = -1;
+static int qg_amd_family_1a;
+static pthread_once_t qg_family_once = PTHREAD_ONCE_INIT;
+static _Atomic int qg_crossing_forced = -1, qg_one_stream_forced = -1;
 
-/// A 64-byte store across two lines costs Intel CPUs about two stores
-/// (Emerald Rapids: the avx512vnni tile's rows split at the lines ran int32
-/// 3136×64×64 at 587 GOP/s against 459), while AMD's Zen 5 (family 1Ah) takes
-/// it about as one, and each extra store costs it more: there the split rows
-/// ran 3–9 % slower at K = 64 (KERNELS.md, "The epilogue"; measured on an
-/// EPYC, model 2). Zen 4, older AMD CPUs and families after 1Ah are not
-/// measured and keep the split.
-static void qg_detect_crossing(void) {
+/// Whether this is an AMD CPU of family 1Ah (Zen 5), found once: the choices
+/// below were measured there (an EPYC, model 2) and nowhere else.
+static void qg_detect_family(void) {
 #if defined(__x86_64__) || defined(_M_X64)
     unsigned a, b, c, d;
     if (__get_cpuid_max(0, NULL) < 1) return;
@@ -139,18 +134,40 @@ static void qg_detect_crossing(void) {
     __cpuid(1, a, b, c, d);
     unsigned family = (a >> 8) & 0xF;
     if (family == 0xF) family += (a >> 20) & 0xFF;
-    qg_crossing_cheap = amd && family == 0x1A;
+    qg_amd_family_1a = amd && family == 0x1A;
 #endif
 }
 
+static int qg_is_amd_family_1a(void) {
+    pthread_once(&qg_family_once, qg_detect_family);
+    return qg_amd_family_1a;
+}
+
+/// A 64-byte store across two lines costs Intel CPUs about two stores
+/// (Emerald Rapids: the avx512vnni tile's rows split at the lines ran int32
+/// 3136×64×64 at 587 GOP/s against 459), while AMD's Zen 5 (family 1Ah) takes
+/// it about as one, and each extra store costs it more: there the split rows
+/// ran 3–9 % slower at K = 64 (KERNELS.md, "The epilogue"). Zen 4, older AMD
+/// CPUs and families after 1Ah are not measured and keep the split.
 int qg_cpu_line_crossing_stores_cheap(void) {
     const int forced = atomic_load(&qg_crossing_forced);
-    if (forced >= 0) return forced;
-    pthread_once(&qg_crossing_once, qg_detect_crossing);
-    return qg_crossing_cheap;
+    return forced >= 0 ? forced : qg_is_amd_family_1a();
 }
 
 void qg_cpu_force_line_crossing_stores(int cheap) { atomic_store(&qg_crossing_forced, cheap < 0 ? -1 : cheap != 0); }
+
+/// Zen 5 reads the 4-bit decode tile's weights from memory at 0.94–0.97 of a
+/// plain read when the tile streams its panels one at a time with a software
+/// prefetch, and at 0.78–0.87 when it reads four side by side (KERNELS.md,
+/// "4-bit weights"). On Zen 4 a test program read four streams faster than
+/// one (43 against 21–32 GB/s, without software prefetch), so every other
+/// CPU, unmeasured, keeps the four.
+int qg_cpu_one_stream_decode(void) {
+    const int forced = atomic_load(&qg_one_stream_forced);
+    return forced >= 0 ? forced : qg_is_amd_family_1a();
+}
+
+void qg_cpu_force_one_stream_decode(int one) { atomic_store(&qg_one_stream_forced, one < 0 ? -1 : one != 0); }
 
 // MARK: - Cache sizes
 

@@ -188,6 +188,6 @@ QG_W4A void qg_w4_128x32c8__amxint8(const qg_w4_args *a, int rows, int64_t m0, i
 
 QG_W4A void qg_w4_1x64c8__amxint8(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols) {
     (void)rows;
-    qg_w4z_tile(a, m0, n0, cols, 1, 4);
+    qg_w4z_decode(a, m0, n0, cols, 4);
 }
 #endif

@@ -1,11 +1,11 @@
 // The AVX-512 VNNI path's 4-bit-weight (W4A8) tiles: ../x86/w4_zmm.h.
 //
 // Tiles: 8 rows × 32 channels (two panels: 16 int32 sum registers, the float
-// sums in L1, touched once per group), and for decode 1 row × 64 channels
-// (four panels), whose low and high nibbles go into separate sums so that 8
-// VPDPBUSD chains, not 4, hide its latency. Software prefetch 512 or 2,048
-// bytes ahead did not speed decode up (1×4096×4096, 1×11008×4096), and on
-// Zen 5 slowed it down; the 8×32 tile prefetches (QG_W4Z_PREFETCH_BYTES).
+// sums in L1, touched once per group), and for decode 1 row × 64 channels:
+// four panels side by side with 8 chains (low and high nibbles apart), or,
+// on Zen 5, one panel after the other with four chains each and a prefetch
+// 8 KiB ahead (qg_w4z_decode). The 8×32 tile prefetches 4 KiB ahead
+// (QG_W4Z_PREFETCH_BYTES).
 #include "kernel.h"
 
 #if defined(__x86_64__)
@@ -24,6 +24,6 @@ QG_W4Z void qg_w4_8x32c8__avx512vnni(const qg_w4_args *a, int rows, int64_t m0, 
 
 QG_W4Z void qg_w4_1x64c8__avx512vnni(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols) {
     (void)rows;
-    qg_w4z_tile(a, m0, n0, cols, 1, 4);
+    qg_w4z_decode(a, m0, n0, cols, 4);
 }
 #endif

@@ -13,16 +13,17 @@
 // back, so a sum is exactly Σ q_W·q_X. Then, once per group, one conversion
 // and one FMA with the group's 16 scales (binary16, widened by VCVTPH2PS,
 // which is exact), as the contract orders them. With few chains (R·NP ≤ 4)
-// the low and high nibbles go into separate sums, so that 8 VPDPBUSD chains,
-// not 4, hide its latency; the float sums live in L1, touched once per group.
+// the low and high nibbles go into separate sums, so that twice the VPDPBUSD
+// chains hide its latency; the float sums live in L1, touched once per group.
 // Those separate high sums take the high nibbles in place (one AND with 0xF0:
 // 16·u), and the group's sum is divided by 16 once, by an arithmetic shift
 // that is exact because every term is a multiple of 16 (and the sum covers
 // the group's G/2 high-nibble values: |16·Σ u·x| ≤ 16·15·128·2048 < 2^26 for
 // groups up to QG_W4_MAX_GROUP). That drops a shift per chunk and panel: on
 // CPUs that split a zmm operation in two 256-bit halves (Zen 4) the
-// unpacking, not VPDPBUSD, bounds decode. Tiles of R·NP ≤ 4 sums do
-// this: the decode tile, and the 8×32 tile at one or two rows. The other
+// unpacking, not VPDPBUSD, bounds decode. The decode tile does this (four
+// panels side by side, R·NP = 4, or one at a time: qg_w4z_decode), and so
+// does the 8×32 tile at one or two rows (R·NP ≤ 4 sums). The other
 // tiles take the high nibbles down with a shift and an AND, or, where the
 // includer defines QG_W4Z_GFNI (and a target with GFNI), with one
 // GF2P8AFFINEQB (qg_w4z_high_nibbles).
@@ -72,14 +73,22 @@ QG_W4Z_INLINE void qg_w4z_store_row(const qg_w4_args *a, int64_t m, int64_t n0, 
 /// How far ahead the tiles of two panels (the 8×32 tile, any rows) prefetch
 /// each panel's nibbles: one prefetch per 64-byte chunk and panel. With the
 /// caches evicted, two streams alone left the memory idle between their
-/// misses; the decode tile's four streams do not need it. Zen 5, one thread,
-/// group 32, caches evicted, fastest of three interleaved rounds, GOP/s
+/// misses. Zen 5, one thread, group 32, caches evicted, fastest of three
+/// interleaved rounds, GOP/s
 /// (none → 2 KiB → 4 KiB ahead): 8×4096×4096 368 → 613 → 684, 32×4096×4096
 /// 591 → 741 → 769, 4×4096×4096 256 → 371 (2 KiB), 2×4096×4096 169 → 208 →
 /// 209; warm 128×4096×4096 782 → 807 → 832 and 8×4096×4096 869 → 871 → 859.
-/// The decode tile (1×64) with it: 1×11008×4096 124 → 118 (2 KiB) → 115
-/// (4 KiB), so it has none. Not measured on other CPUs.
+/// Not measured on other CPUs.
 enum { QG_W4Z_PREFETCH_BYTES = 4096 };
+
+/// How far ahead the decode tile (qg_w4z_decode: one panel at a time)
+/// prefetches its one stream of nibbles. Zen 5, one thread, group 32, caches
+/// evicted, fastest of three interleaved rounds, the weights' bytes per second
+/// over a plain read of them (2, 4, 8, 12 and 16 KiB ahead): 1×4096×4096
+/// 0.86, 0.92–0.94, 0.94–0.95, 0.95, 0.92; 1×11008×4096 0.84, 0.93–0.94,
+/// 0.97, 0.95, 0.94. Without it, one panel at a time read 0.83 and 0.82, no
+/// better than four side by side. Not measured on other CPUs.
+enum { QG_W4Z_DECODE_PREFETCH_BYTES = 8192 };
 
 /// R rows × NP panels (both compile-time constants) of one tile.
 QG_W4Z_INLINE void qg_w4z_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int cols, const int R, const int NP) {
@@ -141,6 +150,70 @@ QG_W4Z_INLINE void qg_w4z_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
         }
     }
     for (int r = 0; r < R; r++) qg_w4z_store_row(a, m0 + r, n0, cols, NP, &s[r][0][0]);
+}
+
+/// One row × one panel of 16 channels, the whole of K: a single stream of
+/// nibbles, read from start to end. Four sums (low and high nibbles of even
+/// and odd chunks) hide VPDPBUSD's latency; int32 addition of exact terms
+/// (no sum can overflow: see the bound above) makes their order free, so the
+/// group's sum is the same number as the reference's.
+QG_W4Z_INLINE void qg_w4z_panel_row(const qg_w4_args *a, int64_t m, int64_t n0, int cols) {
+    const int64_t groups = qg_w4_groups(a->k, a->group), chunks = a->group / QG_W4_K_CHUNK;
+    const int64_t panel = n0 / QG_W4_PANEL_N;
+    const uint8_t *w = qg_w4_panel_weights(a, panel);
+    const uint16_t *ws = qg_w4_panel_scales(a, panel);
+    const int8_t *x = a->x + m * a->ldx;
+    const int32_t *offset = a->x_offset + m * groups;
+    const __m512i nibble = _mm512_set1_epi8(0x0F), high_nibble = _mm512_set1_epi8((char)0xF0);
+    __m512 s = _mm512_setzero_ps();
+    for (int64_t g = 0; g < groups; g++) {
+        __m512i lo0 = _mm512_set1_epi32(offset[g]), lo1 = _mm512_setzero_si512();
+        __m512i hi0 = _mm512_setzero_si512(), hi1 = _mm512_setzero_si512();
+        const uint8_t *wg = w + g * chunks * 64;
+        const int8_t *xg = x + g * a->group;
+        int64_t c = 0;
+        for (; c + 2 <= chunks; c += 2) {
+            _mm_prefetch((const char *)(wg + c * 64 + QG_W4Z_DECODE_PREFETCH_BYTES), _MM_HINT_T0);
+            _mm_prefetch((const char *)(wg + c * 64 + 64 + QG_W4Z_DECODE_PREFETCH_BYTES), _MM_HINT_T0);
+            const __m512i v0 = _mm512_loadu_si512((const void *)(wg + c * 64));
+            const __m512i v1 = _mm512_loadu_si512((const void *)(wg + c * 64 + 64));
+            lo0 = _mm512_dpbusd_epi32(lo0, _mm512_and_si512(v0, nibble), qg_w4z_broadcast(xg + c * 8));
+            hi0 = _mm512_dpbusd_epi32(hi0, _mm512_and_si512(v0, high_nibble), qg_w4z_broadcast(xg + c * 8 + 4));
+            lo1 = _mm512_dpbusd_epi32(lo1, _mm512_and_si512(v1, nibble), qg_w4z_broadcast(xg + c * 8 + 8));
+            hi1 = _mm512_dpbusd_epi32(hi1, _mm512_and_si512(v1, high_nibble), qg_w4z_broadcast(xg + c * 8 + 12));
+        }
+        if (c < chunks) {
+            _mm_prefetch((const char *)(wg + c * 64 + QG_W4Z_DECODE_PREFETCH_BYTES), _MM_HINT_T0);
+            const __m512i v0 = _mm512_loadu_si512((const void *)(wg + c * 64));
+            lo0 = _mm512_dpbusd_epi32(lo0, _mm512_and_si512(v0, nibble), qg_w4z_broadcast(xg + c * 8));
+            hi0 = _mm512_dpbusd_epi32(hi0, _mm512_and_si512(v0, high_nibble), qg_w4z_broadcast(xg + c * 8 + 4));
+        }
+        const __m512i sum = _mm512_add_epi32(_mm512_add_epi32(lo0, lo1),
+                                             _mm512_srai_epi32(_mm512_add_epi32(hi0, hi1), 4));
+        const __m512 scale = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(ws + g * QG_W4_PANEL_N)));
+        s = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(sum), s);
+    }
+    float out[QG_W4_PANEL_N] __attribute__((aligned(64)));
+    _mm512_store_ps(out, s);
+    qg_w4z_store_row(a, m, n0, cols, 1, out);
+}
+
+/// The decode tile: one row × up to NP panels. Where the CPU is known to
+/// prefer it (qg_cpu_one_stream_decode: Zen 5), each panel is streamed alone,
+/// one after the other, so that the weights, panel after panel in memory, are
+/// read as one sequential stream; elsewhere qg_w4z_tile reads them side by
+/// side. Read side by side (four streams 16·K/2 bytes
+/// apart, as qg_w4z_tile reads them), the same panels came from memory at 0.78–0.86 of
+/// a plain read of their bytes on Zen 5 (group 32, one thread, caches
+/// evicted), with or without prefetching; one at a time, with
+/// QG_W4Z_DECODE_PREFETCH_BYTES, at 0.94–0.97.
+QG_W4Z_INLINE void qg_w4z_decode(const qg_w4_args *a, int64_t m0, int64_t n0, int cols, const int NP) {
+    if (!qg_cpu_one_stream_decode()) {
+        qg_w4z_tile(a, m0, n0, cols, 1, NP);
+        return;
+    }
+    for (int p = 0; p < NP && p * QG_W4_PANEL_N < cols; p++)
+        qg_w4z_panel_row(a, m0, n0 + p * QG_W4_PANEL_N, cols - p * QG_W4_PANEL_N);
 }
 
 /// 1 to 8 rows (`rows`, a run-time count) × 2 panels: the R of qg_w4z_tile
