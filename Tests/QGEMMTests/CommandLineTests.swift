@@ -619,13 +619,16 @@ struct CommandLineTests {
     }
 
     /// `info` says how the avx512vnni tile stores rows that start off a
-    /// line: as they are only on AMD family 1Ah (Zen 5), by the CPU's own
+    /// line (as they are) and how its 4-bit decode tile reads its weights
+    /// (one stream): both only on AMD family 1Ah (Zen 5), by the CPU's own
     /// vendor and family as Linux reports them.
-    @Test func infoSaysWhetherStoresAcrossLinesAreCheap() throws {
+    @Test func infoSaysTheRoutesChosenForTheCPUFamily() throws {
         let r = try qgemm(["info", "--json", "-"])
         #expect(r.status == 0, "\(r.stderr)")
-        let cheap = (try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])?["line_crossing_stores_cheap"] as? Bool
+        let object = try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any]
+        let cheap = object?["line_crossing_stores_cheap"] as? Bool, oneStream = object?["int4_decode_one_stream"] as? Bool
         #expect(cheap == CPUFeatures.current.lineCrossingStoresAreCheap)
+        #expect(oneStream == CPUFeatures.current.int4DecodeReadsOneStream)
         #if os(Linux) && arch(x86_64)
         let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8).split(separator: "\n")
         let field = { (name: String) in
@@ -634,14 +637,18 @@ struct CommandLineTests {
         }
         let zen5 = field("vendor_id") == "AuthenticAMD" && field("cpu family") == "26"
         #expect(cheap == zen5, "vendor \(field("vendor_id") ?? "?"), family \(field("cpu family") ?? "?")")
+        #expect(oneStream == zen5, "vendor \(field("vendor_id") ?? "?"), family \(field("cpu family") ?? "?")")
         #else
         #expect(cheap == false)
+        #expect(oneStream == false)
         #endif
         let text = String(decoding: try qgemm(["info"]).stdout, as: UTF8.self)
         if KernelPath.avx512vnni.isSupported {
             #expect(text.contains(cheap == true ? "as they are at K ≤ 128" : "split at the lines (a store"), "\(text)")
+            #expect(text.contains(oneStream == true ? "one panel after another" : "four panels side by side"), "\(text)")
         } else {
             #expect(!text.contains("rows off a 64-byte line"), "\(text)")
+            #expect(!text.contains("4-bit weights at M = 1"), "\(text)")
         }
     }
 

@@ -219,15 +219,9 @@ const qg_kernel *qg_kernel_for_path(int path);
 /// follow, −1 restores the CPU's answer. Nothing else calls it.
 void qg_cpu_force_line_crossing_stores(int cheap);
 
-/// Whether the 4-bit decode tiles of the 512-bit paths stream their panels
-/// one at a time, as one sequential read with a software prefetch, instead
-/// of side by side (AMD family 1Ah, where it was measured; cpu.c). Only the
-/// speed differs, never a bit.
-int qg_cpu_one_stream_decode(void);
-
-/// For the kernel tester, which runs both decode routes on every CPU: 0 or 1
-/// overrides qg_cpu_one_stream_decode for the calls that follow, −1 restores
-/// the CPU's answer. Nothing else calls it.
+/// For the kernel tester, which runs both 4-bit decode routes on every CPU:
+/// 0 or 1 overrides qg_cpu_one_stream_decode (qgemm.h) for the calls that
+/// follow, −1 restores the CPU's answer. Nothing else calls it.
 void qg_cpu_force_one_stream_decode(int one);
 
 /// Where the K group `g` of channel `n` starts in the shared packed layout.

@@ -76,6 +76,14 @@ int64_t qg_cpu_cache_bytes(int level);
 /// (KERNELS.md, "The epilogue"). Only the speed differs, never a bit.
 int qg_cpu_line_crossing_stores_cheap(void);
 
+/// Whether the 4-bit decode tile of the 512-bit paths (M = 1) streams its
+/// panels one at a time, one sequential read with a software prefetch 8 KiB
+/// ahead, instead of four side by side (AMD family 1Ah, where it reads the
+/// weights from memory at 0.94–0.97 of a plain read instead of 0.78–0.87;
+/// KERNELS.md, "One stream for decode"), found once. Only the speed differs,
+/// never a bit.
+int qg_cpu_one_stream_decode(void);
+
 /// The huge page of qg_advise_huge_pages: 2 MiB.
 #define QG_HUGE_PAGE_BYTES 2097152
 
