@@ -156,10 +156,10 @@ int qg_cpu_line_crossing_stores_cheap(void) {
 
 void qg_cpu_force_line_crossing_stores(int cheap) { atomic_store(&qg_crossing_forced, cheap < 0 ? -1 : cheap != 0); }
 
-/// Zen 5 reads the 4-bit decode tile's weights from memory at 0.94–0.97 of a
+/// Zen 5 reads the 4-bit decode tile's weights from memory at 0.93–0.97 of a
 /// plain read when the tile streams its panels one at a time with a software
 /// prefetch, and at 0.78–0.87 when it reads four side by side (KERNELS.md,
-/// "4-bit weights"). On Zen 4 a test program read four streams faster than
+/// "One stream for decode"). On Zen 4 a test program read four streams faster than
 /// one (43 against 21–32 GB/s, without software prefetch), so every other
 /// CPU, unmeasured, keeps the four.
 int qg_cpu_one_stream_decode(void) {

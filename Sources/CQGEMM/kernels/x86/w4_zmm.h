@@ -74,11 +74,10 @@ QG_W4Z_INLINE void qg_w4z_store_row(const qg_w4_args *a, int64_t m, int64_t n0, 
 /// each panel's nibbles: one prefetch per 64-byte chunk and panel. With the
 /// caches evicted, two streams alone left the memory idle between their
 /// misses. Zen 5, one thread, group 32, caches evicted, fastest of three
-/// interleaved rounds, GOP/s
-/// (none → 2 KiB → 4 KiB ahead): 8×4096×4096 368 → 613 → 684, 32×4096×4096
-/// 591 → 741 → 769, 4×4096×4096 256 → 371 (2 KiB), 2×4096×4096 169 → 208 →
-/// 209; warm 128×4096×4096 782 → 807 → 832 and 8×4096×4096 869 → 871 → 859.
-/// Not measured on other CPUs.
+/// interleaved rounds, GOP/s (none → 2 KiB → 4 KiB ahead): 8×4096×4096 368
+/// → 613 → 684, 32×4096×4096 591 → 741 → 769, 4×4096×4096 256 → 371 (2 KiB),
+/// 2×4096×4096 169 → 208 → 209; warm 128×4096×4096 782 → 807 → 832 and
+/// 8×4096×4096 869 → 871 → 859. Not measured on other CPUs.
 enum { QG_W4Z_PREFETCH_BYTES = 4096 };
 
 /// How far ahead the decode tile (qg_w4z_decode: one panel at a time)
@@ -89,6 +88,19 @@ enum { QG_W4Z_PREFETCH_BYTES = 4096 };
 /// 0.97, 0.95, 0.94. Without it, one panel at a time read 0.83 and 0.82, no
 /// better than four side by side. Not measured on other CPUs.
 enum { QG_W4Z_DECODE_PREFETCH_BYTES = 8192 };
+
+/// Calls of this many rows up to QG_W4Z_SWEEP_MAX_ROWS (one row group of the
+/// 8×32 tile: their weights come from memory once) have the two-panel tile
+/// prefetch the next tile's panels in address order instead of its own 4 KiB
+/// ahead, where the CPU reads one stream faster than several
+/// (qg_cpu_one_stream_decode: Zen 5). Memory then sees one sequential stream,
+/// the prefetches walking the next 2·16·K/2 bytes while the tile reads its
+/// own, which the walk before it brought in. Zen 5, one thread, group 32,
+/// caches evicted, fastest of three interleaved rounds, GOP/s, own → walk:
+/// 2×4096×4096 216–223 → 199–206, 3× 325 → 313, 4× 408–415 → 441–451, 6×
+/// 588 → 750, 8× 658–675 → 776–796, 8×11008×4096 801 → 857; warm 4×4096×4096
+/// 815 → 780, 8×4096×4096 888 → 891. So from four rows.
+enum { QG_W4Z_SWEEP_MIN_ROWS = 4, QG_W4Z_SWEEP_MAX_ROWS = 8 };
 
 /// R rows × NP panels (both compile-time constants) of one tile.
 QG_W4Z_INLINE void qg_w4z_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int cols, const int R, const int NP) {
@@ -102,6 +114,12 @@ QG_W4Z_INLINE void qg_w4z_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
         ws[p] = qg_w4_panel_scales(a, qg_w4_tile_panel(n0, p, cols));
     }
     const __m512i nibble = _mm512_set1_epi8(0x0F), high_nibble = _mm512_set1_epi8((char)0xF0);
+    // Where the tiles of two panels prefetch: each panel 4 KiB ahead, or the
+    // next tile's panels in address order (above). Past the last panel the
+    // walk's addresses lie past the weights: prefetches never fault.
+    const int sweep = NP <= 2 && a->m >= QG_W4Z_SWEEP_MIN_ROWS && a->m <= QG_W4Z_SWEEP_MAX_ROWS &&
+                      qg_cpu_one_stream_decode();
+    const uint8_t *const next = qg_w4_panel_weights(a, n0 / QG_W4_PANEL_N + NP);
     const int8_t *x[8];
     const int32_t *offset[8];
     // The float sums live in L1, not registers: each is touched once per
@@ -125,8 +143,13 @@ QG_W4Z_INLINE void qg_w4z_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
         for (int64_t c = 0; c < chunks; c++) {
             __m512i lo[4], hi[4];
             for (int p = 0; p < NP; p++) {
+                // Four panels side by side (decode off Zen 5) ran 5–7 %
+                // slower from memory with a prefetch on Zen 5, so only the
+                // tiles of two panels take one.
                 if (NP <= 2)
-                    _mm_prefetch((const char *)(w[p] + (g * chunks + c) * 64 + QG_W4Z_PREFETCH_BYTES), _MM_HINT_T0);
+                    _mm_prefetch(sweep ? (const char *)(next + ((g * chunks + c) * NP + p) * 64)
+                                       : (const char *)(w[p] + (g * chunks + c) * 64 + QG_W4Z_PREFETCH_BYTES),
+                                 _MM_HINT_T0);
                 const __m512i v = _mm512_loadu_si512((const void *)(w[p] + (g * chunks + c) * 64));
                 lo[p] = _mm512_and_si512(v, nibble);
                 hi[p] = split ? _mm512_and_si512(v, high_nibble) : qg_w4z_high_nibbles(v, nibble);
@@ -200,13 +223,13 @@ QG_W4Z_INLINE void qg_w4z_panel_row(const qg_w4_args *a, int64_t m, int64_t n0, 
 
 /// The decode tile: one row × up to NP panels. Where the CPU is known to
 /// prefer it (qg_cpu_one_stream_decode: Zen 5), each panel is streamed alone,
-/// one after the other, so that the weights, panel after panel in memory, are
-/// read as one sequential stream; elsewhere qg_w4z_tile reads them side by
-/// side. Read side by side (four streams 16·K/2 bytes
-/// apart, as qg_w4z_tile reads them), the same panels came from memory at 0.78–0.86 of
-/// a plain read of their bytes on Zen 5 (group 32, one thread, caches
-/// evicted), with or without prefetching; one at a time, with
-/// QG_W4Z_DECODE_PREFETCH_BYTES, at 0.94–0.97.
+/// one after the other, so that the nibbles, panel after panel in memory,
+/// are read as one sequential stream (the scales, panel after panel too, as
+/// a second); elsewhere qg_w4z_tile reads the panels side by side, four
+/// streams a panel's bytes apart. On Zen 5 (group 32, one thread, caches
+/// evicted) those came from memory at 0.78–0.87 of a plain read of their
+/// bytes, with or without prefetching; one at a time, with
+/// QG_W4Z_DECODE_PREFETCH_BYTES, at 0.93–0.97.
 QG_W4Z_INLINE void qg_w4z_decode(const qg_w4_args *a, int64_t m0, int64_t n0, int cols, const int NP) {
     if (!qg_cpu_one_stream_decode()) {
         qg_w4z_tile(a, m0, n0, cols, 1, NP);
