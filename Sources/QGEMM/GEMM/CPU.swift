@@ -52,14 +52,14 @@ public struct CPUFeatures: Sendable, Hashable {
     /// as they are at K ≤ 128 instead of splitting them at the lines. Only
     /// the speed depends on it, never a result.
     public let lineCrossingStoresAreCheap: Bool
-    /// Whether the avx512vnni and amxint8 paths read 4-bit weights as one
-    /// stream from memory in calls of few rows (AMD family 1Ah; measured on
-    /// Zen 5): the decode tile (the tile of one-row groups: M = 1) reads its
+    /// Whether the avx512vnni and amxint8 paths read the weights of calls of
+    /// few rows as one stream from memory (AMD family 1Ah; measured on Zen
+    /// 5): the 4-bit decode tile (the tile of one-row groups: M = 1) reads its
     /// four panels one at a time, each panel's nibbles from start to end with
     /// a software prefetch, instead of side by side (0.93–0.97 of a plain
-    /// read instead of 0.78–0.87), and calls of 4 to 8 rows prefetch the next
-    /// tile's panels in address order. Only the speed depends on it, never a
-    /// result.
+    /// read instead of 0.78–0.87), and 4-bit calls of 4 to 8 rows and
+    /// avx512vnni int8 calls of 10 to 12 prefetch the next tile's panels in
+    /// address order. Only the speed depends on it, never a result.
     public let int4DecodeReadsOneStream: Bool
 
     /// The features of this machine.

@@ -45,6 +45,20 @@ enum { QG_VNNI_MR = 12 };
 /// on Zen 4, where the few-rows tile below streams faster without one.
 enum { QG_VNNI_PREFETCH_BYTES = 2048 };
 
+/// Calls of this many rows up to QG_VNNI_MR (one row group: the weights
+/// come from memory once) have the 12×32 tile prefetch the next tile's
+/// panels in address order instead of its own 2 KiB ahead, where the CPU
+/// reads one stream faster than several (qg_cpu_one_stream_decode: Zen 5).
+/// Zen 5, one thread, float output, fastest of three interleaved rounds,
+/// GOP/s, own → walk, caches evicted: 8×4096×4096 511–522 → 601–611, 9×
+/// 572 → 676, 10× 608 → 754, 11× 663 → 821, 12× 685–718 → 897–916,
+/// 12×4096×11008 (int8 output) 707 → 912; warm: 6× 977–993 → 751–773, 8×
+/// 1,004–1,020 → 894–914, 9× 1,022 → 973, 10× 1,028 → 1,043, 11× 1,036 →
+/// 1,050, 12× 1,028 → 1,058. So from ten rows; below, a call's rows fit the
+/// L1 and the walk's lines push them out, and into the L2 (T1) or around it
+/// (NTA) it lost as much warm.
+enum { QG_VNNI_WALK_MIN_ROWS = 10 };
+
 static void qg_vnni_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst) {
     qg_vnni_pack_rows(a, m0, rows, dst, QG_VNNI_MR);
 }
@@ -87,13 +101,20 @@ QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const qg_avx512_params *
     // In place, only the whole K-groups are broadcast from X in the loop; a
     // packed block has its tail zero-padded already.
     const int64_t groups = in_place ? a->k / QG_K_GROUP : a->kp / QG_K_GROUP, panel = QG_PANEL_N * a->kp;
+    // Where the tile prefetches: each panel 2 KiB ahead, or the next tile's
+    // panels in address order (QG_VNNI_WALK_MIN_ROWS). Past the last panel
+    // the walk's addresses lie past the weights: prefetches never fault.
+    const int walk = a->m >= QG_VNNI_WALK_MIN_ROWS && a->m <= QG_VNNI_MR && qg_cpu_one_stream_decode();
+    const int8_t *const next = w + NP * panel;
     for (int64_t g = 0; g < groups; g++) {
         __m512i wv[2];
         #pragma clang loop unroll(full)
         for (int p = 0; p < NP; p++) wv[p] = _mm512_loadu_si512((const void *)(w + p * panel + g * 64));
         #pragma clang loop unroll(full)
         for (int p = 0; p < NP; p++)
-            _mm_prefetch((const char *)(w + p * panel + g * 64 + QG_VNNI_PREFETCH_BYTES), _MM_HINT_T0);
+            _mm_prefetch(walk ? (const char *)(next + (g * NP + p) * 64)
+                              : (const char *)(w + p * panel + g * 64 + QG_VNNI_PREFETCH_BYTES),
+                         _MM_HINT_T0);
         #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             const __m512i xb = qg_vnni_broadcast(x, g, group_step, row_step, r);
