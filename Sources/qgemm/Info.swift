@@ -44,7 +44,7 @@ struct Info: ParsableCommand {
                 "openblas": try blas.jsonObject().merging(["config": BLAS.configuration, "threads": BLAS.threads]) { a, _ in a },
                 "caches": ["l1d_bytes": cpu.l1DataCacheBytes, "l2_bytes": cpu.l2CacheBytes, "l3_bytes": cpu.l3CacheBytes],
                 "line_crossing_stores_cheap": cpu.lineCrossingStoresAreCheap,
-                "int4_decode_one_stream": cpu.int4DecodeReadsOneStream,
+                "decode_one_stream": cpu.decodeReadsOneStream,
                 "block_rows": ["int8": ["path": defaultKernel.rawValue,
                                         "by_k": Dictionary(uniqueKeysWithValues: int8Blocks.map { ("\($0.k)", $0.rows) })],
                                "int4_group32": ["path": int4Path.rawValue,
@@ -75,8 +75,8 @@ struct Info: ParsableCommand {
             print("stores       int32 and float rows off a 64-byte line (avx512vnni): " + (cpu.lineCrossingStoresAreCheap
                 ? "as they are at K ≤ 128, split at the lines above (a store across a line costs this CPU about one)"
                 : "split at the lines (a store across a line costs this CPU about two)"))
-            print("decode       4-bit weights at M = 1 (avx512vnni, amxint8): " + (cpu.int4DecodeReadsOneStream
-                ? "one panel after another, its nibbles one stream from memory with a software prefetch; M = 4…8 (int8: 10…12) prefetch the next panels in address order"
+            print("decode       4-bit weights at M = 1 (avx512vnni, amxint8): " + (cpu.decodeReadsOneStream
+                ? "one panel after another, its nibbles one stream from memory with a software prefetch; M = 4…8 (int8 on avx512vnni: 10…12) prefetch the next panels in address order"
                 : "four panels side by side, four streams of nibbles from memory"))
         }
         print("kernel paths " + paths.map { "\($0.0.rawValue) \($0.1 ? "yes" : "no")" }.joined(separator: ", "))

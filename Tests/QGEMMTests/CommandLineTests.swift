@@ -619,16 +619,16 @@ struct CommandLineTests {
     }
 
     /// `info` says how the avx512vnni tile stores rows that start off a
-    /// line (as they are) and how its 4-bit decode tile reads its weights
-    /// (one stream): both only on AMD family 1Ah (Zen 5), by the CPU's own
-    /// vendor and family as Linux reports them.
+    /// line (as they are) and how the tiles read the weights of calls of few
+    /// rows (one stream): both only on AMD family 1Ah (Zen 5), by the CPU's
+    /// own vendor and family as Linux reports them.
     @Test func infoSaysTheRoutesChosenForTheCPUFamily() throws {
         let r = try qgemm(["info", "--json", "-"])
         #expect(r.status == 0, "\(r.stderr)")
         let object = try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any]
-        let cheap = object?["line_crossing_stores_cheap"] as? Bool, oneStream = object?["int4_decode_one_stream"] as? Bool
+        let cheap = object?["line_crossing_stores_cheap"] as? Bool, oneStream = object?["decode_one_stream"] as? Bool
         #expect(cheap == CPUFeatures.current.lineCrossingStoresAreCheap)
-        #expect(oneStream == CPUFeatures.current.int4DecodeReadsOneStream)
+        #expect(oneStream == CPUFeatures.current.decodeReadsOneStream)
         #if os(Linux) && arch(x86_64)
         let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8).split(separator: "\n")
         let field = { (name: String) in

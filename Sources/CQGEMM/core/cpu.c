@@ -156,12 +156,15 @@ int qg_cpu_line_crossing_stores_cheap(void) {
 
 void qg_cpu_force_line_crossing_stores(int cheap) { atomic_store(&qg_crossing_forced, cheap < 0 ? -1 : cheap != 0); }
 
-/// Zen 5 reads the 4-bit decode tile's weights from memory at 0.93–0.97 of a
-/// plain read when the tile streams its panels one at a time with a software
-/// prefetch, and at 0.78–0.87 when it reads four side by side (KERNELS.md,
-/// "One stream for decode"). On Zen 4 a test program read four streams faster than
-/// one (43 against 21–32 GB/s, without software prefetch), so every other
-/// CPU, unmeasured, keeps the four.
+/// Zen 5 reads weights from memory faster as one stream than as several
+/// (KERNELS.md, "One stream for decode"): the 4-bit decode tile's at 0.93–0.97
+/// of a plain read when it streams its panels one at a time with a software
+/// prefetch, at 0.78–0.87 when it reads four side by side; and calls of a
+/// few rows (4-bit 4 to 8, avx512vnni int8 10 to 12) ran faster from memory
+/// with the tiles prefetching the next tile's panels in address order. On
+/// Zen 4 a test program read four streams faster than one (43 against 21–32
+/// GB/s, without software prefetch), so every other CPU, unmeasured, keeps
+/// the panels side by side and each tile's own prefetch.
 int qg_cpu_one_stream_decode(void) {
     const int forced = atomic_load(&qg_one_stream_forced);
     return forced >= 0 ? forced : qg_is_amd_family_1a();

@@ -60,7 +60,7 @@ public struct CPUFeatures: Sendable, Hashable {
     /// read instead of 0.78–0.87), and 4-bit calls of 4 to 8 rows and
     /// avx512vnni int8 calls of 10 to 12 prefetch the next tile's panels in
     /// address order. Only the speed depends on it, never a result.
-    public let int4DecodeReadsOneStream: Bool
+    public let decodeReadsOneStream: Bool
 
     /// The features of this machine.
     public static let current: CPUFeatures = {
@@ -74,7 +74,7 @@ public struct CPUFeatures: Sendable, Hashable {
                            cores: Int(qg_cpu_count()), onlineCores: Int(qg_cpu_online_count()), l1DataCacheBytes: Int(qg_cpu_cache_bytes(1)),
                            l2CacheBytes: Int(qg_cpu_cache_bytes(2)), l3CacheBytes: Int(qg_cpu_cache_bytes(3)),
                            lineCrossingStoresAreCheap: qg_cpu_line_crossing_stores_cheap() != 0,
-                           int4DecodeReadsOneStream: qg_cpu_one_stream_decode() != 0)
+                           decodeReadsOneStream: qg_cpu_one_stream_decode() != 0)
     }()
 
     /// Bytes of memory this process may use: the physical memory, or on

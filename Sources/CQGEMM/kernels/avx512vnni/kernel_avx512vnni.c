@@ -55,8 +55,8 @@ enum { QG_VNNI_PREFETCH_BYTES = 2048 };
 /// 12×4096×11008 (int8 output) 707 → 912; warm: 6× 977–993 → 751–773, 8×
 /// 1,004–1,020 → 894–914, 9× 1,022 → 973, 10× 1,028 → 1,043, 11× 1,036 →
 /// 1,050, 12× 1,028 → 1,058. So from ten rows; below, a call's rows fit the
-/// L1 and the walk's lines push them out, and into the L2 (T1) or around it
-/// (NTA) it lost as much warm.
+/// L1 and the walk's lines push them out; with the T1 or NTA hint instead of
+/// T0 it lost as much warm.
 enum { QG_VNNI_WALK_MIN_ROWS = 10 };
 
 static void qg_vnni_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *dst) {

@@ -70,7 +70,8 @@ QG_W4Z_INLINE void qg_w4z_store_row(const qg_w4_args *a, int64_t m, int64_t n0, 
     }
 }
 
-/// How far ahead the tiles of two panels (the 8×32 tile, any rows) prefetch
+/// How far ahead the tiles of two panels (the 8×32 tile; on Zen 5 not in
+/// calls of 4 to 8 rows, QG_W4Z_SWEEP_MIN_ROWS) prefetch
 /// each panel's nibbles: one prefetch per 64-byte chunk and panel. With the
 /// caches evicted, two streams alone left the memory idle between their
 /// misses. Zen 5, one thread, group 32, caches evicted, fastest of three
@@ -97,8 +98,8 @@ enum { QG_W4Z_DECODE_PREFETCH_BYTES = 8192 };
 /// the prefetches walking the next 2·16·K/2 bytes while the tile reads its
 /// own, which the walk before it brought in. Zen 5, one thread, group 32,
 /// caches evicted, fastest of three interleaved rounds, GOP/s, own → walk:
-/// 2×4096×4096 216–223 → 199–206, 3× 325 → 313, 4× 408–415 → 441–451, 6×
-/// 588 → 750, 8× 658–675 → 776–796, 8×11008×4096 801 → 857; warm 4×4096×4096
+/// 2×4096×4096 212–223 → 197–206, 3× 325 → 313, 4× 405–415 → 441–463, 6×
+/// 588 → 750, 8× 658–678 → 776–796, 8×11008×4096 801 → 857; warm 4×4096×4096
 /// 815 → 780, 8×4096×4096 888 → 891. So from four rows.
 enum { QG_W4Z_SWEEP_MIN_ROWS = 4, QG_W4Z_SWEEP_MAX_ROWS = 8 };
 
