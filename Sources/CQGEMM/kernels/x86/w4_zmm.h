@@ -176,6 +176,15 @@ QG_W4Z_INLINE void qg_w4z_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
     for (int r = 0; r < R; r++) qg_w4z_store_row(a, m0 + r, n0, cols, NP, &s[r][0][0]);
 }
 
+/// Chunk c of one panel's group (nibbles at wg, activations at xg) added to
+/// one row's sums: the low nibbles to `lo`, the high ones in place (16·u) to
+/// `hi`.
+QG_W4Z_INLINE void qg_w4z_panel_chunk(const uint8_t *wg, const int8_t *xg, int64_t c, __m512i *lo, __m512i *hi) {
+    const __m512i v = _mm512_loadu_si512((const void *)(wg + c * 64));
+    *lo = _mm512_dpbusd_epi32(*lo, _mm512_and_si512(v, _mm512_set1_epi8(0x0F)), qg_w4z_broadcast(xg + c * 8));
+    *hi = _mm512_dpbusd_epi32(*hi, _mm512_and_si512(v, _mm512_set1_epi8((char)0xF0)), qg_w4z_broadcast(xg + c * 8 + 4));
+}
+
 /// One row × one panel of 16 channels, the whole of K: a single stream of
 /// nibbles, read from start to end. Four sums (low and high nibbles of even
 /// and odd chunks) hide VPDPBUSD's latency; int32 addition of exact terms
@@ -188,7 +197,6 @@ QG_W4Z_INLINE void qg_w4z_panel_row(const qg_w4_args *a, int64_t m, int64_t n0, 
     const uint16_t *ws = qg_w4_panel_scales(a, panel);
     const int8_t *x = a->x + m * a->ldx;
     const int32_t *offset = a->x_offset + m * groups;
-    const __m512i nibble = _mm512_set1_epi8(0x0F), high_nibble = _mm512_set1_epi8((char)0xF0);
     __m512 s = _mm512_setzero_ps();
     for (int64_t g = 0; g < groups; g++) {
         __m512i lo0 = _mm512_set1_epi32(offset[g]), lo1 = _mm512_setzero_si512();
@@ -196,21 +204,16 @@ QG_W4Z_INLINE void qg_w4z_panel_row(const qg_w4_args *a, int64_t m, int64_t n0, 
         const uint8_t *wg = w + g * chunks * 64;
         const int8_t *xg = x + g * a->group;
         int64_t c = 0;
+        // One prefetch per chunk, QG_W4Z_DECODE_PREFETCH_BYTES ahead.
         for (; c + 2 <= chunks; c += 2) {
             _mm_prefetch((const char *)(wg + c * 64 + QG_W4Z_DECODE_PREFETCH_BYTES), _MM_HINT_T0);
             _mm_prefetch((const char *)(wg + c * 64 + 64 + QG_W4Z_DECODE_PREFETCH_BYTES), _MM_HINT_T0);
-            const __m512i v0 = _mm512_loadu_si512((const void *)(wg + c * 64));
-            const __m512i v1 = _mm512_loadu_si512((const void *)(wg + c * 64 + 64));
-            lo0 = _mm512_dpbusd_epi32(lo0, _mm512_and_si512(v0, nibble), qg_w4z_broadcast(xg + c * 8));
-            hi0 = _mm512_dpbusd_epi32(hi0, _mm512_and_si512(v0, high_nibble), qg_w4z_broadcast(xg + c * 8 + 4));
-            lo1 = _mm512_dpbusd_epi32(lo1, _mm512_and_si512(v1, nibble), qg_w4z_broadcast(xg + c * 8 + 8));
-            hi1 = _mm512_dpbusd_epi32(hi1, _mm512_and_si512(v1, high_nibble), qg_w4z_broadcast(xg + c * 8 + 12));
+            qg_w4z_panel_chunk(wg, xg, c, &lo0, &hi0);
+            qg_w4z_panel_chunk(wg, xg, c + 1, &lo1, &hi1);
         }
         if (c < chunks) {
             _mm_prefetch((const char *)(wg + c * 64 + QG_W4Z_DECODE_PREFETCH_BYTES), _MM_HINT_T0);
-            const __m512i v0 = _mm512_loadu_si512((const void *)(wg + c * 64));
-            lo0 = _mm512_dpbusd_epi32(lo0, _mm512_and_si512(v0, nibble), qg_w4z_broadcast(xg + c * 8));
-            hi0 = _mm512_dpbusd_epi32(hi0, _mm512_and_si512(v0, high_nibble), qg_w4z_broadcast(xg + c * 8 + 4));
+            qg_w4z_panel_chunk(wg, xg, c, &lo0, &hi0);
         }
         const __m512i sum = _mm512_add_epi32(_mm512_add_epi32(lo0, lo1),
                                              _mm512_srai_epi32(_mm512_add_epi32(hi0, hi1), 4));
