@@ -70,20 +70,23 @@ static long w4_case(const qg_kernel *kernel, int64_t m, int64_t n, int64_t k, in
     long result = m * n;
     // The driver itself, as the int8 half runs it: qg_w4_gemm would refuse a
     // kernel this CPU lacks, and check-vnni-emulated forces emulated ones.
-    // Both decode routes on every CPU (qg_cpu_one_stream_decode).
-    const int one_stream = (int)(kernel_tester_next() % 2);
+    // Both decode routes (qg_cpu_one_stream_decode) and both forms of the
+    // avxvnni 6-row tile (qg_cpu_w4_ymm_three_row_passes) on every CPU.
+    const int one_stream = (int)(kernel_tester_next() % 2), three_rows = (int)(kernel_tester_next() % 2);
     qg_cpu_force_one_stream_decode(one_stream);
+    qg_cpu_force_w4_ymm_three_row_passes(three_rows);
     const int failed = qg_w4_driver_run(&args, kernel, threads) != 0;
     qg_cpu_force_one_stream_decode(-1);
+    qg_cpu_force_w4_ymm_three_row_passes(-1);
     if (failed) {
         printf("kernel-tester: w4 %s returned an error at M %lld N %lld K %lld\n", kernel->name, (long long)m, (long long)n, (long long)k);
         result = -1;
     }
     for (int64_t i = 0; result >= 0 && i < m * ldy; i++)
         if (memcmp(&y[i], &want[i], sizeof(float)) != 0) {
-            fprintf(stderr, "MISMATCH w4 %s: M %lld N %lld K %lld group %lld threads %d bias %s one_stream %d at y[%lld][%lld]: "
-                   "%.9g, reference %.9g\n", kernel->name, (long long)m, (long long)n, (long long)k, (long long)group,
-                   threads, bias ? "yes" : "no", one_stream, (long long)(i / ldy), (long long)(i % ldy), y[i], want[i]);
+            fprintf(stderr, "MISMATCH w4 %s: M %lld N %lld K %lld group %lld threads %d bias %s one_stream %d three_rows %d "
+                   "at y[%lld][%lld]: %.9g, reference %.9g\n", kernel->name, (long long)m, (long long)n, (long long)k,
+                   (long long)group, threads, bias ? "yes" : "no", one_stream, three_rows, (long long)(i / ldy), (long long)(i % ldy), y[i], want[i]);
             result = -1;
         }
     free(q); free(x); free(scales); free(x_scale); free(offset); free(packed); free(packed_scales); free(bias);

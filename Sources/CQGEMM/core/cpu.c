@@ -119,18 +119,20 @@ const qg_cpu_features *qg_cpu_get_features(void) {
 
 // MARK: - Choices measured on one CPU family
 
-static int qg_amd_family_1a;
+static int qg_amd_family_1a, qg_intel;
 static pthread_once_t qg_family_once = PTHREAD_ONCE_INIT;
-static _Atomic int qg_crossing_forced = -1, qg_one_stream_forced = -1;
+static _Atomic int qg_crossing_forced = -1, qg_one_stream_forced = -1, qg_ymm_passes_forced = -1;
 
 /// Whether this is an AMD CPU of family 1Ah (Zen 5), found once: the choices
-/// below were measured there (an EPYC, model 2) and nowhere else.
+/// below were measured there (an EPYC, model 2) and nowhere else; and whether
+/// it is an Intel CPU.
 static void qg_detect_family(void) {
 #if defined(__x86_64__) || defined(_M_X64)
     unsigned a, b, c, d;
     if (__get_cpuid_max(0, NULL) < 1) return;
     __cpuid(0, a, b, c, d);
     const int amd = b == 0x68747541u && d == 0x69746E65u && c == 0x444D4163u; // "AuthenticAMD"
+    qg_intel = b == 0x756E6547u && d == 0x49656E69u && c == 0x6C65746Eu;      // "GenuineIntel"
     __cpuid(1, a, b, c, d);
     unsigned family = (a >> 8) & 0xF;
     if (family == 0xF) family += (a >> 20) & 0xFF;
@@ -171,6 +173,24 @@ int qg_cpu_one_stream_decode(void) {
 }
 
 void qg_cpu_force_one_stream_decode(int one) { atomic_store(&qg_one_stream_forced, one < 0 ? -1 : one != 0); }
+
+/// Intel cores issue the 256-bit VPDPBUSD, the 16-bit shift and each group's
+/// conversion and FMA on ports 0 and 1 only, with a VPDPBUSD latency of 5
+/// cycles (llvm-mca's Alder Lake model): there the avxvnni 6-row 4-bit tile
+/// runs as two passes of three rows whose high nibbles need no shift, each sum
+/// taking one VPDPBUSD per chunk (KERNELS.md, "What bounds the avxvnni tile").
+/// On Zen 5 (`--kernel avxvnni`) the shift is free and that form ran 20 %
+/// slower at group 32, so AMD and other CPUs keep the six rows together.
+int qg_cpu_w4_ymm_three_row_passes(void) {
+    const int forced = atomic_load(&qg_ymm_passes_forced);
+    if (forced >= 0) return forced;
+    pthread_once(&qg_family_once, qg_detect_family);
+    return qg_intel;
+}
+
+void qg_cpu_force_w4_ymm_three_row_passes(int three) {
+    atomic_store(&qg_ymm_passes_forced, three < 0 ? -1 : three != 0);
+}
 
 // MARK: - Cache sizes
 

@@ -224,6 +224,16 @@ void qg_cpu_force_line_crossing_stores(int cheap);
 /// follow, −1 restores the CPU's answer. Nothing else calls it.
 void qg_cpu_force_one_stream_decode(int one);
 
+/// Whether the avxvnni 6-row 4-bit tile runs as two passes of three rows with
+/// the high nibbles' sums apart (Intel CPUs: cpu.c), rather than six rows
+/// together. Both give the same bits.
+int qg_cpu_w4_ymm_three_row_passes(void);
+
+/// For the kernel tester, which runs both forms on every CPU: 0 or 1
+/// overrides qg_cpu_w4_ymm_three_row_passes for the calls that follow, −1
+/// restores the CPU's answer. Nothing else calls it.
+void qg_cpu_force_w4_ymm_three_row_passes(int three);
+
 /// Where the K group `g` of channel `n` starts in the shared packed layout.
 static inline const int8_t *qg_weights_at(const qg_gemm_args *a, int64_t n, int64_t g) {
     return a->w + (n / QG_PANEL_N) * (QG_PANEL_N * a->kp) + g * (QG_PANEL_N * QG_K_GROUP) + (n % QG_PANEL_N) * QG_K_GROUP;

@@ -193,7 +193,7 @@ const qg_kernel qg_kernel_avxvnni = {
     .init_params = qg_avxvnni_init_params,
     .peak_probe = qg_peak_avxvnni,
     .peak_instruction = "VPDPBUSD (ymm, VEX)",
-    .w4_main = {.mr = 4, .nr = QG_W4_PANEL_N, .run = qg_w4_4x16c8__avxvnni, .name = "qg_w4_4x16c8__avxvnni"},
+    .w4_main = {.mr = 6, .nr = QG_W4_PANEL_N, .run = qg_w4_6x16c8__avxvnni, .name = "qg_w4_6x16c8__avxvnni"},
     .w4_few = {.mr = 1, .nr = 2 * QG_W4_PANEL_N, .run = qg_w4_1x32c8__avxvnni, .name = "qg_w4_1x32c8__avxvnni"},
 };
 #endif

@@ -73,7 +73,7 @@ QG_W4Y_INLINE void qg_w4y_unpack(const uint8_t *const *w, const int NH, const in
 /// nibbles' products, 16 times over (HIGH16), to `sum_hi`.
 QG_W4Y_INLINE void qg_w4y_group_sums(const uint8_t *const *w, const int NH, const int R, const int PF,
                                      const int8_t *const *x, int64_t kg, int64_t at, int64_t chunks, __m256i nibble,
-                                     __m256i sum[4][8], __m256i sum_hi[4][8]) {
+                                     __m256i sum[6][8], __m256i sum_hi[6][8]) {
 #ifdef QG_W4Y_DOT1
     const int high16 = QG_W4Y_SPLIT(R, NH);
 #else
@@ -98,12 +98,50 @@ QG_W4Y_INLINE void qg_w4y_group_sums(const uint8_t *const *w, const int NH, cons
     }
 }
 
+#ifdef QG_W4Y_DOT1
+/// qg_w4y_group_sums for tiles of three or more rows (QG_W4Y_DOT1 only): each
+/// chunk in two passes, the low nibbles of every half against every row, then
+/// the high ones. Only one kind of unpacked nibbles is live at a time (NH
+/// registers, not 2·NH) and a sum's two VPDPBUSD of a chunk lie R·NH apart,
+/// so a tile of six rows (12 sums) fits the 16 ymm registers of AVX-VNNI and
+/// hides the instruction's latency. SPLIT: the high nibbles, unshifted (an
+/// AND of 0xF0: 16·u), go into sums of their own, as in the tiles of
+/// QG_W4Y_SPLIT; three rows × two halves (12 sums) is the largest such tile.
+QG_W4Y_INLINE void qg_w4y_group_sums_passes(const uint8_t *const *w, const int NH, const int R, const int SPLIT,
+                                            const int8_t *const *x, int64_t kg, int64_t at, int64_t chunks,
+                                            __m256i nibble, __m256i sum[6][8], __m256i sum_hi[6][8]) {
+    for (int64_t c = 0; c < chunks; c++) {
+        __m256i v[8];
+        for (int h = 0; h < NH; h++) v[h] = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(w[h] + at + c * 64)), nibble);
+        for (int r = 0; r < R; r++) {
+            const __m256i x0 = qg_w4y_broadcast(x[r] + kg + c * 8);
+            for (int h = 0; h < NH; h++) sum[r][h] = QG_W4Y_DOT1(sum[r][h], v[h], x0);
+        }
+        // The chunk is loaded again (from L1) for the high nibbles: left to
+        // itself, the compiler kept the first loads for them and spilled
+        // three sums instead (six rows).
+        __asm__ volatile("" ::: "memory");
+        for (int h = 0; h < NH; h++) {
+            const __m256i raw = _mm256_loadu_si256((const __m256i *)(w[h] + at + c * 64));
+            v[h] = SPLIT ? _mm256_andnot_si256(nibble, raw) : _mm256_and_si256(_mm256_srli_epi16(raw, 4), nibble);
+        }
+        for (int r = 0; r < R; r++) {
+            const __m256i x1 = qg_w4y_broadcast(x[r] + kg + c * 8 + 4);
+            for (int h = 0; h < NH; h++) {
+                if (SPLIT) sum_hi[r][h] = QG_W4Y_DOT1(sum_hi[r][h], v[h], x1);
+                else sum[r][h] = QG_W4Y_DOT1(sum[r][h], v[h], x1);
+            }
+        }
+    }
+}
+#endif
+
 #ifdef QG_W4Y_DOT16
 /// `count` (1…4) chunks from chunk c0 added in int16, then widened into `sum`.
 QG_W4Y_INLINE void qg_w4y_block16(const uint8_t *const *w, const int NH, const int R, const int PF,
                                   const int8_t *const *x, int64_t kg, int64_t at, int64_t c0, const int count,
-                                  __m256i nibble, __m256i sum[4][8]) {
-    __m256i part[4][8];
+                                  __m256i nibble, __m256i sum[6][8]) {
+    __m256i part[6][8];
     for (int i = 0; i < count; i++) {
         const int64_t c = c0 + i;
         __m256i lo[8], hi[8];
@@ -125,7 +163,7 @@ QG_W4Y_INLINE void qg_w4y_block16(const uint8_t *const *w, const int NH, const i
 /// rest.
 QG_W4Y_INLINE void qg_w4y_group_sums16(const uint8_t *const *w, const int NH, const int R, const int PF,
                                        const int8_t *const *x, int64_t kg, int64_t at, int64_t chunks, __m256i nibble,
-                                       __m256i sum[4][8]) {
+                                       __m256i sum[6][8]) {
     int64_t c0 = 0;
     for (; c0 + 4 <= chunks; c0 += 4) qg_w4y_block16(w, NH, R, PF, x, kg, at, c0, 4, nibble, sum);
     switch (chunks - c0) {
@@ -137,10 +175,21 @@ QG_W4Y_INLINE void qg_w4y_group_sums16(const uint8_t *const *w, const int NH, co
 }
 #endif
 
-/// R rows × NH halves of 8 channels; PF: prefetch the weights (compile-time
-/// constants).
-QG_W4Y_INLINE void qg_w4y_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int cols, const int R, const int NH,
-                               const int PF) {
+/// How a tile adds up a group's chunks: a chunk at a time (every path), or in
+/// two passes, with the high nibbles' sums apart or not (QG_W4Y_DOT1 only:
+/// qg_w4y_group_sums_passes).
+enum { QG_W4Y_BY_CHUNKS, QG_W4Y_PASSES, QG_W4Y_PASSES_SPLIT };
+
+/// R rows (at most 6) × NH halves of 8 channels; PF: prefetch the weights;
+/// HOW: a QG_W4Y_BY_CHUNKS value (all compile-time constants).
+QG_W4Y_INLINE void qg_w4y_tile_by(const qg_w4_args *a, int64_t m0, int64_t n0, int cols, const int R, const int NH,
+                                  const int PF, const int HOW) {
+    // Whether the high nibbles' sums are kept apart (and so taken unshifted).
+#ifdef QG_W4Y_DOT1
+    const int split = HOW == QG_W4Y_PASSES_SPLIT || (HOW == QG_W4Y_BY_CHUNKS && QG_W4Y_SPLIT(R, NH));
+#else
+    const int split = 0;
+#endif
     const int64_t kp = qg_w4_packed_k(a->k, a->group), groups = qg_w4_groups(a->k, a->group);
     const int64_t chunks = a->group / QG_W4_K_CHUNK, panel_bytes = QG_W4_PANEL_N * kp / 2;
     // Half h's 8 channels: bytes (h % 2)·32 of panel h / 2's chunks. A half
@@ -154,16 +203,16 @@ QG_W4Y_INLINE void qg_w4y_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
         ws[h] = a->w_scale + (n0 / QG_W4_PANEL_N + hh / 2) * (QG_W4_PANEL_N * groups) + (hh % 2) * 8;
     }
     const __m256i nibble = _mm256_set1_epi8(0x0F);
-    const int8_t *x[4];
-    const int32_t *offset[4];
-    __m256 s[4][8];
+    const int8_t *x[6];
+    const int32_t *offset[6];
+    __m256 s[6][8];
     for (int r = 0; r < R; r++) {
         x[r] = a->x + (m0 + r) * a->ldx;
         offset[r] = a->x_offset + (m0 + r) * groups;
         for (int h = 0; h < NH; h++) s[r][h] = _mm256_setzero_ps();
     }
     for (int64_t g = 0; g < groups; g++) {
-        __m256i sum[4][8], sum_hi[4][8];
+        __m256i sum[6][8], sum_hi[6][8];
         for (int r = 0; r < R; r++) {
             const __m256i start = _mm256_set1_epi32(offset[r][g]);
             for (int h = 0; h < NH; h++) {
@@ -179,9 +228,14 @@ QG_W4Y_INLINE void qg_w4y_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
         if (R > 1) qg_w4y_group_sums16(w, NH, R, PF, x, kg, g * chunks * 64, chunks, nibble, sum);
         else
 #endif
+#ifdef QG_W4Y_DOT1
+        if (HOW != QG_W4Y_BY_CHUNKS)
+            qg_w4y_group_sums_passes(w, NH, R, split, x, kg, g * chunks * 64, chunks, nibble, sum, sum_hi);
+        else
+#endif
             qg_w4y_group_sums(w, NH, R, PF, x, kg, g * chunks * 64, chunks, nibble, sum, sum_hi);
 #ifdef QG_W4Y_DOT1
-        if (QG_W4Y_SPLIT(R, NH))
+        if (split)
             for (int r = 0; r < R; r++)
                 for (int h = 0; h < NH; h++) sum[r][h] = _mm256_add_epi32(sum[r][h], _mm256_srai_epi32(sum_hi[r][h], 4));
 #endif
@@ -207,6 +261,12 @@ QG_W4Y_INLINE void qg_w4y_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
             }
         }
     }
+}
+
+/// qg_w4y_tile_by a chunk at a time: the tiles of every path.
+QG_W4Y_INLINE void qg_w4y_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int cols, const int R, const int NH,
+                               const int PF) {
+    qg_w4y_tile_by(a, m0, n0, cols, R, NH, PF, QG_W4Y_BY_CHUNKS);
 }
 
 #endif
