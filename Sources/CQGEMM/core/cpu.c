@@ -177,7 +177,7 @@ void qg_cpu_force_one_stream_decode(int one) { atomic_store(&qg_one_stream_force
 /// Intel cores issue the 256-bit VPDPBUSD, the 16-bit shift and each group's
 /// conversion and FMA on ports 0 and 1 only, with a VPDPBUSD latency of 5
 /// cycles (llvm-mca's Alder Lake model): there the avxvnni 6-row 4-bit tile
-/// runs as two passes of three rows whose high nibbles need no shift, each sum
+/// runs as two tiles of three rows whose high nibbles need no shift, each sum
 /// taking one VPDPBUSD per chunk (KERNELS.md, "What bounds the avxvnni tile").
 /// On Zen 5 (`--kernel avxvnni`) the shift is free and that form ran 20 %
 /// slower at group 32, so AMD and other CPUs keep the six rows together.

@@ -224,9 +224,10 @@ void qg_cpu_force_line_crossing_stores(int cheap);
 /// follow, −1 restores the CPU's answer. Nothing else calls it.
 void qg_cpu_force_one_stream_decode(int one);
 
-/// Whether the avxvnni 6-row 4-bit tile runs as two passes of three rows with
+/// Whether the avxvnni 6-row 4-bit tile runs as two tiles of three rows with
 /// the high nibbles' sums apart (Intel CPUs: cpu.c), rather than six rows
-/// together. Both give the same bits.
+/// together; its 3-row calls then take that form too. Both give the same
+/// bits.
 int qg_cpu_w4_ymm_three_row_passes(void);
 
 /// For the kernel tester, which runs both forms on every CPU: 0 or 1

@@ -13,7 +13,10 @@
 //                              once per group. With one sum per channel, two
 //                              such instructions in a row per chunk leave so
 //                              few chains that the tile waits on their
-//                              latency; larger tiles have chains enough
+//                              latency; larger tiles have chains enough,
+//                              and add each chunk in two passes
+//                              (qg_w4y_group_sums_passes), where tiles of up
+//                              to 12 sums may keep the high nibbles apart too
 //   QG_W4Y_PREFETCH_BYTES      how far ahead a streaming tile (PF = 1 below)
 //                              prefetches each panel's weights (none when
 //                              undefined)
@@ -180,8 +183,10 @@ QG_W4Y_INLINE void qg_w4y_group_sums16(const uint8_t *const *w, const int NH, co
 /// qg_w4y_group_sums_passes).
 enum { QG_W4Y_BY_CHUNKS, QG_W4Y_PASSES, QG_W4Y_PASSES_SPLIT };
 
-/// R rows (at most 6) × NH halves of 8 channels; PF: prefetch the weights;
-/// HOW: a QG_W4Y_BY_CHUNKS value (all compile-time constants).
+/// R rows (at most 6) × NH halves of 8 channels; PF: prefetch the weights
+/// (a chunk at a time only: the passes serve tiles of several rows, whose
+/// weights come from the caches); HOW: QG_W4Y_BY_CHUNKS, QG_W4Y_PASSES or
+/// QG_W4Y_PASSES_SPLIT (all compile-time constants).
 QG_W4Y_INLINE void qg_w4y_tile_by(const qg_w4_args *a, int64_t m0, int64_t n0, int cols, const int R, const int NH,
                                   const int PF, const int HOW) {
     // Whether the high nibbles' sums are kept apart (and so taken unshifted).
