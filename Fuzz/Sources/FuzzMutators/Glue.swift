@@ -37,3 +37,11 @@ public func refusedOnlyWithQGEMMError(_ body: () throws -> Void) {
         preconditionFailure("unexpected error type: \(error)")
     }
 }
+
+/// Whether two outputs hold the same bits. `==` on Float arrays is false
+/// wherever both hold the same NaN, which a layer with extreme (but valid)
+/// scales legitimately returns: S_X·S_W overflows to infinity and meets a
+/// zero sum.
+public func sameBits(_ a: [Float], _ b: [Float]) -> Bool {
+    a.elementsEqual(b) { $0.bitPattern == $1.bitPattern }
+}

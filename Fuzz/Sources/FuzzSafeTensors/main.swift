@@ -19,7 +19,7 @@ public func fuzzSafeTensors(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
             precondition(resaved == saved, "loaded 4-bit weights do not save as they were loaded")
             let x = [Float](repeating: 0.5, count: weights.inputChannels * 2)
             let y = try weights(x, rows: 2, threads: 1), y2 = try reloaded(x, rows: 2, threads: 1)
-            precondition(y == y2, "reloaded 4-bit weights give other bits")
+            precondition(sameBits(y, y2), "reloaded 4-bit weights give other bits")
             return
         }
         let layer = try QuantizedLinear(safeTensors: file)
@@ -31,7 +31,7 @@ public func fuzzSafeTensors(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
         let x = [Float](repeating: 0.5, count: layer.inputChannels * 2)
         let y = try layer(x, rows: 2, threads: 1)
         let y2 = try reloaded(x, rows: 2, threads: 1)
-        precondition(y == y2, "a reloaded layer gives other bits")
+        precondition(sameBits(y, y2), "a reloaded layer gives other bits")
     }
     return 0
 }
