@@ -76,7 +76,7 @@ struct Info: ParsableCommand {
                 ? "as they are at K ≤ 128, split at the lines above (a store across a line costs this CPU about one)"
                 : "split at the lines (a store across a line costs this CPU about two)"))
             print("decode       4-bit weights at M = 1 (avx512vnni, amxint8): " + (cpu.decodeReadsOneStream
-                ? "one panel after another, its nibbles one stream from memory with a software prefetch; M = 4…8 (int8 on avx512vnni: 10…12) prefetch the next panels in address order"
+                ? "one panel after another, its nibbles one stream from memory with a software prefetch (M = 2 too, with weights past the L2); M = 4…8 (int8 on avx512vnni: 10…12) prefetch the next panels in address order"
                 : "four panels side by side, four streams of nibbles from memory"))
         }
         print("kernel paths " + paths.map { "\($0.0.rawValue) \($0.1 ? "yes" : "no")" }.joined(separator: ", "))

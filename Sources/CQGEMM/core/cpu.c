@@ -122,6 +122,7 @@ const qg_cpu_features *qg_cpu_get_features(void) {
 static int qg_amd_family_1a, qg_intel;
 static pthread_once_t qg_family_once = PTHREAD_ONCE_INIT;
 static _Atomic int qg_crossing_forced = -1, qg_one_stream_forced = -1, qg_ymm_passes_forced = -1;
+static _Atomic int64_t qg_two_row_min_forced = -1;
 
 /// Whether this is an AMD CPU of family 1Ah (Zen 5), found once: the choices
 /// below were measured there (an EPYC, model 2) and nowhere else; and whether
@@ -161,7 +162,8 @@ void qg_cpu_force_line_crossing_stores(int cheap) { atomic_store(&qg_crossing_fo
 /// Zen 5 reads weights from memory faster as one stream than as several
 /// (KERNELS.md, "One stream for decode"): the 4-bit decode tile's at 0.93–0.97
 /// of a plain read when it streams its panels one at a time with a software
-/// prefetch, at 0.78–0.87 when it reads four side by side; and calls of a
+/// prefetch, at 0.78–0.87 when it reads four side by side; 4-bit calls of two
+/// rows gained the same way (qg_cpu_two_row_stream_min_bytes); and calls of a
 /// few rows (4-bit 4 to 8, avx512vnni int8 10 to 12) ran faster from memory
 /// with the tiles prefetching the next tile's panels in address order. On
 /// Zen 4 a test program read four streams faster than one (43 against 21–32
@@ -173,6 +175,19 @@ int qg_cpu_one_stream_decode(void) {
 }
 
 void qg_cpu_force_one_stream_decode(int one) { atomic_store(&qg_one_stream_forced, one < 0 ? -1 : one != 0); }
+
+/// Two-row calls whose weights the L2 holds ran slower one panel at a time
+/// (each activation broadcast then feeds one VPDPBUSD, not two): Zen 5,
+/// 2×1024×1024, group 32, 634 → 547 GOP/s; from the L3 or memory they gain
+/// (kernels/x86/w4_zmm.h).
+int64_t qg_cpu_two_row_stream_min_bytes(void) {
+    const int64_t forced = atomic_load(&qg_two_row_min_forced);
+    if (forced >= 0) return forced;
+    const int64_t l2 = qg_cpu_cache_bytes(2);
+    return l2 > 0 ? l2 : 1024 * 1024;
+}
+
+void qg_cpu_force_two_row_stream_min_bytes(int64_t bytes) { atomic_store(&qg_two_row_min_forced, bytes < 0 ? -1 : bytes); }
 
 /// Intel cores issue the 256-bit VPDPBUSD, the 16-bit shift and each group's
 /// conversion and FMA on ports 0 and 1 only, with a VPDPBUSD latency of 5

@@ -224,6 +224,17 @@ void qg_cpu_force_line_crossing_stores(int cheap);
 /// follow, −1 restores the CPU's answer. Nothing else calls it.
 void qg_cpu_force_one_stream_decode(int one);
 
+/// The packed 4-bit weights' bytes above which calls of two rows read their
+/// panels one at a time where qg_cpu_one_stream_decode says so
+/// (kernels/x86/w4_zmm.h): the L2's size, so that weights the L2 holds keep
+/// the two-panel tile.
+int64_t qg_cpu_two_row_stream_min_bytes(void);
+
+/// For the kernel tester, whose weights are small: a value ≥ 0 overrides
+/// qg_cpu_two_row_stream_min_bytes for the calls that follow, −1 restores
+/// it. Nothing else calls it.
+void qg_cpu_force_two_row_stream_min_bytes(int64_t bytes);
+
 /// Whether the avxvnni 6-row 4-bit tile runs as two tiles of three rows with
 /// the high nibbles' sums apart (Intel CPUs: cpu.c), rather than six rows
 /// together; its 3-row calls then take that form too. Both give the same

@@ -81,8 +81,9 @@ int qg_cpu_line_crossing_stores_cheap(void);
 /// "One stream for decode"), found once: the 4-bit decode tile (the tile of
 /// one-row groups: M = 1) takes its four panels one at a time, each panel's
 /// nibbles from start to end with a software prefetch 8 KiB ahead, instead
-/// of side by side (0.93–0.97 of a plain read instead of 0.78–0.87), and
-/// 4-bit calls of 4 to 8 rows and avx512vnni int8 calls of 10 to 12 prefetch
+/// of side by side (0.93–0.97 of a plain read instead of 0.78–0.87), 4-bit
+/// calls of two rows whose weights exceed the L2 do the same, and 4-bit
+/// calls of 4 to 8 rows and avx512vnni int8 calls of 10 to 12 prefetch
 /// the next tile's panels in address order instead of each panel a few KiB
 /// ahead. Only the speed differs, never a bit.
 int qg_cpu_one_stream_decode(void);

@@ -57,8 +57,9 @@ public struct CPUFeatures: Sendable, Hashable {
     /// 5): the 4-bit decode tile (the tile of one-row groups: M = 1) reads its
     /// four panels one at a time, each panel's nibbles from start to end with
     /// a software prefetch, instead of side by side (0.93–0.97 of a plain
-    /// read instead of 0.78–0.87), and 4-bit calls of 4 to 8 rows and
-    /// avx512vnni int8 calls of 10 to 12 prefetch the next tile's panels in
+    /// read instead of 0.78–0.87), 4-bit calls of two rows whose weights exceed
+    /// the L2 do the same, and 4-bit calls of 4 to 8 rows and avx512vnni int8
+    /// calls of 10 to 12 prefetch the next tile's panels in
     /// address order. Only the speed depends on it, never a result.
     public let decodeReadsOneStream: Bool
 

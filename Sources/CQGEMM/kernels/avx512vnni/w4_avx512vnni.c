@@ -5,8 +5,10 @@
 // four panels side by side with 8 chains (low and high nibbles apart), or,
 // on Zen 5, one panel after the other with four chains each and a prefetch
 // 8 KiB ahead (qg_w4z_decode). The 8×32 tile prefetches 4 KiB ahead
-// (QG_W4Z_PREFETCH_BYTES), or, on Zen 5 in calls of 4 to 8 rows, the next
-// tile's panels in address order (QG_W4Z_SWEEP_MIN_ROWS).
+// (QG_W4Z_PREFETCH_BYTES), or, on Zen 5, reads one panel after the other like
+// the decode tile in calls of two rows whose weights exceed the L2, and
+// prefetches the next tile's panels in address order in calls of 4 to 8 rows
+// (QG_W4Z_SWEEP_MIN_ROWS).
 #include "kernel.h"
 
 #if defined(__x86_64__)

@@ -185,44 +185,72 @@ QG_W4Z_INLINE void qg_w4z_panel_chunk(const uint8_t *wg, const int8_t *xg, int64
     *hi = _mm512_dpbusd_epi32(*hi, _mm512_and_si512(v, _mm512_set1_epi8((char)0xF0)), qg_w4z_broadcast(xg + c * 8 + 4));
 }
 
-/// One row × one panel of 16 channels, the whole of K: a single stream of
-/// nibbles, read from start to end. Four sums (low and high nibbles of even
-/// and odd chunks) hide VPDPBUSD's latency; int32 addition of exact terms
-/// (no sum can overflow: see the bound above) makes their order free, so the
-/// group's sum is the same number as the reference's.
-QG_W4Z_INLINE void qg_w4z_panel_row(const qg_w4_args *a, int64_t m, int64_t n0, int cols) {
+/// R rows (1 or 2, a compile-time constant) × one panel of 16 channels, the
+/// whole of K: a single stream of nibbles, read from start to end. Four sums
+/// a row (low and high nibbles of even and odd chunks) hide VPDPBUSD's
+/// latency; int32 addition of exact terms (no sum can overflow: see the bound
+/// above) makes their order free, so the group's sum is the same number as
+/// the reference's. The rows share each chunk's load and ANDs, but each
+/// activation broadcast feeds one VPDPBUSD (two in the tiles of two panels):
+/// Zen 5, one thread, group 32, 4096×4096, weights in the L3, GOP/s, two
+/// panels → one at a time: 2 rows 591 → 553, 3 rows 762 → 647 (caches
+/// evicted: 214 → 266 and 325 → 383); with the weights in the L2
+/// (2×1024×1024) 634 → 547. Hence calls of one row, and of two whose weights
+/// exceed the L2 (qg_w4z_decode, qg_w4z_rows).
+QG_W4Z_INLINE void qg_w4z_panel_rows(const qg_w4_args *a, int64_t m0, const int R, int64_t n0, int cols) {
     const int64_t groups = qg_w4_groups(a->k, a->group), chunks = a->group / QG_W4_K_CHUNK;
     const int64_t panel = n0 / QG_W4_PANEL_N;
     const uint8_t *w = qg_w4_panel_weights(a, panel);
     const uint16_t *ws = qg_w4_panel_scales(a, panel);
-    const int8_t *x = a->x + m * a->ldx;
-    const int32_t *offset = a->x_offset + m * groups;
-    __m512 s = _mm512_setzero_ps();
+    const int8_t *x[2];
+    const int32_t *offset[2];
+    __m512 s[2];
+    for (int r = 0; r < R; r++) {
+        x[r] = a->x + (m0 + r) * a->ldx;
+        offset[r] = a->x_offset + (m0 + r) * groups;
+        s[r] = _mm512_setzero_ps();
+    }
     for (int64_t g = 0; g < groups; g++) {
-        __m512i lo0 = _mm512_set1_epi32(offset[g]), lo1 = _mm512_setzero_si512();
-        __m512i hi0 = _mm512_setzero_si512(), hi1 = _mm512_setzero_si512();
+        __m512i lo0[2], lo1[2], hi0[2], hi1[2];
+        for (int r = 0; r < R; r++) {
+            lo0[r] = _mm512_set1_epi32(offset[r][g]);
+            lo1[r] = hi0[r] = hi1[r] = _mm512_setzero_si512();
+        }
         const uint8_t *wg = w + g * chunks * 64;
-        const int8_t *xg = x + g * a->group;
+        const int64_t kg = g * a->group;
         int64_t c = 0;
         // One prefetch per chunk, QG_W4Z_DECODE_PREFETCH_BYTES ahead.
         for (; c + 2 <= chunks; c += 2) {
             _mm_prefetch((const char *)(wg + c * 64 + QG_W4Z_DECODE_PREFETCH_BYTES), _MM_HINT_T0);
             _mm_prefetch((const char *)(wg + c * 64 + 64 + QG_W4Z_DECODE_PREFETCH_BYTES), _MM_HINT_T0);
-            qg_w4z_panel_chunk(wg, xg, c, &lo0, &hi0);
-            qg_w4z_panel_chunk(wg, xg, c + 1, &lo1, &hi1);
+            for (int r = 0; r < R; r++) {
+                qg_w4z_panel_chunk(wg, x[r] + kg, c, &lo0[r], &hi0[r]);
+                qg_w4z_panel_chunk(wg, x[r] + kg, c + 1, &lo1[r], &hi1[r]);
+            }
         }
         if (c < chunks) {
             _mm_prefetch((const char *)(wg + c * 64 + QG_W4Z_DECODE_PREFETCH_BYTES), _MM_HINT_T0);
-            qg_w4z_panel_chunk(wg, xg, c, &lo0, &hi0);
+            for (int r = 0; r < R; r++) qg_w4z_panel_chunk(wg, x[r] + kg, c, &lo0[r], &hi0[r]);
         }
-        const __m512i sum = _mm512_add_epi32(_mm512_add_epi32(lo0, lo1),
-                                             _mm512_srai_epi32(_mm512_add_epi32(hi0, hi1), 4));
         const __m512 scale = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(ws + g * QG_W4_PANEL_N)));
-        s = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(sum), s);
+        for (int r = 0; r < R; r++) {
+            const __m512i sum = _mm512_add_epi32(_mm512_add_epi32(lo0[r], lo1[r]),
+                                                 _mm512_srai_epi32(_mm512_add_epi32(hi0[r], hi1[r]), 4));
+            s[r] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(sum), s[r]);
+        }
     }
-    float out[QG_W4_PANEL_N] __attribute__((aligned(64)));
-    _mm512_store_ps(out, s);
-    qg_w4z_store_row(a, m, n0, cols, 1, out);
+    for (int r = 0; r < R; r++) {
+        float out[QG_W4_PANEL_N] __attribute__((aligned(64)));
+        _mm512_store_ps(out, s[r]);
+        qg_w4z_store_row(a, m0 + r, n0, cols, 1, out);
+    }
+}
+
+/// R rows × up to NP panels, one panel after the other (qg_w4z_panel_rows).
+QG_W4Z_INLINE void qg_w4z_panels_in_turn(const qg_w4_args *a, int64_t m0, const int R, int64_t n0, int cols,
+                                         const int NP) {
+    for (int p = 0; p < NP && p * QG_W4_PANEL_N < cols; p++)
+        qg_w4z_panel_rows(a, m0, R, n0 + p * QG_W4_PANEL_N, cols - p * QG_W4_PANEL_N);
 }
 
 /// The decode tile: one row × up to NP panels. Where the CPU is known to
@@ -239,8 +267,15 @@ QG_W4Z_INLINE void qg_w4z_decode(const qg_w4_args *a, int64_t m0, int64_t n0, in
         qg_w4z_tile(a, m0, n0, cols, 1, NP);
         return;
     }
-    for (int p = 0; p < NP && p * QG_W4_PANEL_N < cols; p++)
-        qg_w4z_panel_row(a, m0, n0 + p * QG_W4_PANEL_N, cols - p * QG_W4_PANEL_N);
+    qg_w4z_panels_in_turn(a, m0, 1, n0, cols, NP);
+}
+
+/// Whether the call's packed weights (nibbles and scales) exceed
+/// qg_cpu_two_row_stream_min_bytes (the L2).
+QG_W4Z_INLINE int qg_w4z_weights_past_l2(const qg_w4_args *a) {
+    const int64_t channels = (a->n + QG_W4_PANEL_N - 1) / QG_W4_PANEL_N * QG_W4_PANEL_N;
+    const int64_t bytes = channels * (qg_w4_packed_k(a->k, a->group) / 2 + 2 * qg_w4_groups(a->k, a->group));
+    return bytes > qg_cpu_two_row_stream_min_bytes();
 }
 
 /// 1 to 8 rows (`rows`, a run-time count) × 2 panels: the R of qg_w4z_tile
@@ -248,7 +283,14 @@ QG_W4Z_INLINE void qg_w4z_decode(const qg_w4_args *a, int64_t m0, int64_t n0, in
 QG_W4Z_INLINE void qg_w4z_rows(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols) {
     switch (rows) {
     case 1: qg_w4z_tile(a, m0, n0, cols, 1, 2); break;
-    case 2: qg_w4z_tile(a, m0, n0, cols, 2, 2); break;
+    case 2:
+        // Calls of two rows read their weights once: one panel at a time
+        // there too where the CPU prefers one stream (above) and the weights
+        // are larger than the L2 (so they come from the L3 or memory).
+        if (a->m == 2 && qg_cpu_one_stream_decode() && qg_w4z_weights_past_l2(a))
+            qg_w4z_panels_in_turn(a, m0, 2, n0, cols, 2);
+        else qg_w4z_tile(a, m0, n0, cols, 2, 2);
+        break;
     case 3: qg_w4z_tile(a, m0, n0, cols, 3, 2); break;
     case 4: qg_w4z_tile(a, m0, n0, cols, 4, 2); break;
     case 5: qg_w4z_tile(a, m0, n0, cols, 5, 2); break;
