@@ -23,7 +23,8 @@
 // CPUs that split a zmm operation in two 256-bit halves (Zen 4) the
 // unpacking, not VPDPBUSD, bounds decode. The decode tile does this (four
 // panels side by side, R·NP = 4, or one at a time: qg_w4z_decode), and so
-// does the 8×32 tile at one or two rows (R·NP ≤ 4 sums). The other
+// do the 8×32 tile at one or two rows (R·NP ≤ 4 sums) and the two-row calls
+// that take one panel at a time (qg_w4z_rows). The other
 // tiles take the high nibbles down with a shift and an AND, or, where the
 // includer defines QG_W4Z_GFNI (and a target with GFNI), with one
 // GF2P8AFFINEQB (qg_w4z_high_nibbles).
@@ -71,7 +72,8 @@ QG_W4Z_INLINE void qg_w4z_store_row(const qg_w4_args *a, int64_t m, int64_t n0, 
 }
 
 /// How far ahead the tiles of two panels (the 8×32 tile; on Zen 5 not in
-/// calls of 4 to 8 rows, QG_W4Z_SWEEP_MIN_ROWS) prefetch
+/// calls of 4 to 8 rows, QG_W4Z_SWEEP_MIN_ROWS, nor in calls of two rows
+/// whose weights exceed the L2, which take QG_W4Z_DECODE_PREFETCH_BYTES) prefetch
 /// each panel's nibbles: one prefetch per 64-byte chunk and panel. With the
 /// caches evicted, two streams alone left the memory idle between their
 /// misses. Zen 5, one thread, group 32, caches evicted, fastest of three
@@ -193,8 +195,8 @@ QG_W4Z_INLINE void qg_w4z_panel_chunk(const uint8_t *wg, const int8_t *xg, int64
 /// the reference's. The rows share each chunk's load and ANDs, but each
 /// activation broadcast feeds one VPDPBUSD (two in the tiles of two panels):
 /// Zen 5, one thread, group 32, 4096×4096, weights in the L3, GOP/s, two
-/// panels → one at a time: 2 rows 591 → 553, 3 rows 762 → 647 (caches
-/// evicted: 214 → 266 and 325 → 383); with the weights in the L2
+/// panels → one at a time: 2 rows 559–591 → 514–553, 3 rows 762 → 647
+/// (caches evicted: 206–213 → 264–268 and 325 → 383); with the weights in the L2
 /// (2×1024×1024) 634 → 547. Hence calls of one row, and of two whose weights
 /// exceed the L2 (qg_w4z_decode, qg_w4z_rows).
 QG_W4Z_INLINE void qg_w4z_panel_rows(const qg_w4_args *a, int64_t m0, const int R, int64_t n0, int cols) {
@@ -279,14 +281,20 @@ QG_W4Z_INLINE int qg_w4z_weights_past_l2(const qg_w4_args *a) {
 }
 
 /// 1 to 8 rows (`rows`, a run-time count) × 2 panels: the R of qg_w4z_tile
-/// made a compile-time constant.
+/// made a compile-time constant, and calls of two rows one panel at a time
+/// where that reads faster (qg_w4z_panel_rows).
 QG_W4Z_INLINE void qg_w4z_rows(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols) {
     switch (rows) {
     case 1: qg_w4z_tile(a, m0, n0, cols, 1, 2); break;
     case 2:
         // Calls of two rows read their weights once: one panel at a time
         // there too where the CPU prefers one stream (above) and the weights
-        // are larger than the L2 (so they come from the L3 or memory).
+        // are larger than the L2 (so they come from the L3 or memory). The
+        // call's M, not `rows`: the two-row tail of a longer call finds its
+        // weights in the caches, left there by the rows before it. The limit
+        // is one core's L2 whatever the threads: with two, each reads half
+        // the weights (warm and in its L2, one at a time is slower there:
+        // unmeasured, left so).
         if (a->m == 2 && qg_cpu_one_stream_decode() && qg_w4z_weights_past_l2(a))
             qg_w4z_panels_in_turn(a, m0, 2, n0, cols, 2);
         else qg_w4z_tile(a, m0, n0, cols, 2, 2);
