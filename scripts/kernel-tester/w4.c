@@ -8,7 +8,9 @@
 //     and 320 (1 to 40 chunks of 8 K: every remainder a tile that works in
 //     blocks of 4 chunks can leave); row and output strides and threads rotate;
 //   - random cases;
-//   - one case in seven all extremes (below).
+//   - one case in seven all extremes (below), and, at the largest group
+//     (QG_W4_MAX_GROUP), all-extreme cases of M = 1, 2, 3 and MR: there the
+//     tiles that keep the high nibbles' sums apart (16·u) meet their bound.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +146,17 @@ static int check_w4_tiles(const qg_kernel *kernel, int cases) {
                     outputs += r;
                 }
     }
+    // The largest group, all extremes (variants 6 and 13: one and two
+    // threads, without and with a bias): K of one whole group and of one
+    // more value (a second, one-value group).
+    const int64_t big_ms[4] = {1, 2, 3, main_tile->mr};
+    for (int im = 0; im < 4; im++)
+        for (int v = 0; v < 2; v++) {
+            const long r = w4_case(kernel, big_ms[im], 33, QG_W4_MAX_GROUP + v, QG_W4_MAX_GROUP, v ? 13u : 6u);
+            shapes++;
+            if (r < 0) return 1;
+            outputs += r;
+        }
     for (int c = 0; c < cases; c++) {
         const int64_t g = group_sizes[kernel_tester_next() % group_count];
         const long r = w4_case(kernel, 1 + kernel_tester_next() % 20, 1 + kernel_tester_next() % 100,
