@@ -149,8 +149,11 @@ static int check_w4_tiles(const qg_kernel *kernel, int cases) {
     // The largest group, all extremes (variants 6 and 13: one and two
     // threads, without and with a bias): K of one whole group and of one
     // more value (a second, one-value group).
-    const int64_t big_ms[4] = {1, 2, 3, main_tile->mr};
-    for (int im = 0; im < 4; im++)
+    int64_t big_ms[4];
+    int nbig = 0;
+    const int64_t big_candidates[4] = {1, 2, 3, main_tile->mr};
+    for (int i = 0; i < 4; i++) add_value(big_ms, &nbig, big_candidates[i]);
+    for (int im = 0; im < nbig; im++)
         for (int v = 0; v < 2; v++) {
             const long r = w4_case(kernel, big_ms[im], 33, QG_W4_MAX_GROUP + v, QG_W4_MAX_GROUP, v ? 13u : 6u);
             shapes++;

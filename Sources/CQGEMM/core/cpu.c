@@ -146,6 +146,11 @@ static int qg_is_amd_family_1a(void) {
     return qg_amd_family_1a;
 }
 
+static int qg_is_intel(void) {
+    pthread_once(&qg_family_once, qg_detect_family);
+    return qg_intel;
+}
+
 /// A 64-byte store across two lines costs Intel CPUs about two stores
 /// (Emerald Rapids: the avx512vnni tile's rows split at the lines ran int32
 /// 3136×64×64 at 587 GOP/s against 459), while AMD's Zen 5 (family 1Ah) takes
@@ -198,9 +203,7 @@ void qg_cpu_force_two_row_stream_min_bytes(int64_t bytes) { atomic_store(&qg_two
 /// slower at group 32, so AMD and other CPUs keep the six rows together.
 int qg_cpu_w4_ymm_three_row_passes(void) {
     const int forced = atomic_load(&qg_ymm_passes_forced);
-    if (forced >= 0) return forced;
-    pthread_once(&qg_family_once, qg_detect_family);
-    return qg_intel;
+    return forced >= 0 ? forced : qg_is_intel();
 }
 
 void qg_cpu_force_w4_ymm_three_row_passes(int three) {

@@ -12,10 +12,10 @@
 // rows' 12 sums fit the 16 registers. On Intel CPUs
 // (qg_cpu_w4_ymm_three_row_passes) six rows run as two tiles of three whose
 // high nibbles' sums are apart (12 sums each, no shift, one VPDPBUSD per sum
-// and chunk; and so do calls of three rows). llvm-mca's Alder Lake model of a whole group, int32 MACs per
-// cycle at group 32 and 128: the former 4×16 tile 39.8 and 46.2, six rows
-// together 40.5 and 46.8, two passes of three 41.5 and 55.2 (a model only:
-// no Intel AVX-VNNI CPU here). Zen 5 (`--kernel avxvnni`, 128×4096×4096, one
+// and chunk; and so do calls of three rows). llvm-mca's Alder Lake model of
+// a whole group, int32 MACs per cycle at group 32 and 128: the former 4×16
+// tile 39.8 and 46.2, six rows together 40.5 and 46.8, two tiles of three
+// 41.5 and 55.2 (a model only: no Intel AVX-VNNI CPU here). Zen 5 (`--kernel avxvnni`, 128×4096×4096, one
 // thread, GOP/s, fastest of three interleaved rounds, group 32 and 128): 4×16
 // 434 and 450 against six rows together 441 and 507 in one such run, and 453
 // and 455 against two tiles of three 357 and 449 in another; so AMD CPUs keep

@@ -121,8 +121,8 @@ QG_W4Y_INLINE void qg_w4y_group_sums_passes(const uint8_t *const *w, const int N
             for (int h = 0; h < NH; h++) sum[r][h] = QG_W4Y_DOT1(sum[r][h], v[h], x0);
         }
         // The chunk is loaded again (from L1) for the high nibbles: left to
-        // itself, the compiler kept the first loads for them and spilled
-        // three sums instead (six rows).
+        // itself, the compiler kept the first loads for them and, at six
+        // rows, spilled two sums and a chunk in the loop instead.
         __asm__ volatile("" ::: "memory");
         for (int h = 0; h < NH; h++) {
             const __m256i raw = _mm256_loadu_si256((const __m256i *)(w[h] + at + c * 64));

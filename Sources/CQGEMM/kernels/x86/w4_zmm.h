@@ -275,8 +275,8 @@ QG_W4Z_INLINE void qg_w4z_decode(const qg_w4_args *a, int64_t m0, int64_t n0, in
 /// Whether the call's packed weights (nibbles and scales) exceed
 /// qg_cpu_two_row_stream_min_bytes (the L2).
 QG_W4Z_INLINE int qg_w4z_weights_past_l2(const qg_w4_args *a) {
-    const int64_t channels = (a->n + QG_W4_PANEL_N - 1) / QG_W4_PANEL_N * QG_W4_PANEL_N;
-    const int64_t bytes = channels * (qg_w4_packed_k(a->k, a->group) / 2 + 2 * qg_w4_groups(a->k, a->group));
+    const int64_t bytes = qg_w4_packed_bytes(a->n, a->k, a->group) +
+                          (int64_t)sizeof(uint16_t) * qg_w4_scale_count(a->n, a->k, a->group);
     return bytes > qg_cpu_two_row_stream_min_bytes();
 }
 
