@@ -18,7 +18,7 @@ struct CalibratedLayerTests {
         }
         for alpha in [nil, Float(0.5)] {
             let smoothing = try alpha.map { a in
-                var absMax = InputChannelAbsMax(inputChannels: k)
+                var absMax = try InputChannelAbsMax(inputChannels: k)
                 try absMax.observe(x, rows: rows)
                 return try Smoothing(inputAbsMax: absMax.values, weights: w, outputChannels: n, inputChannels: k, alpha: a)
             }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import QGEMM
 import QGEMMBaseline
@@ -81,6 +82,29 @@ struct ObserverSearchTests {
         try Self.observe(&entropy, values)
         let r = try #require(entropy.range)
         #expect(r.lowerBound <= -0.95 && r.upperBound >= 0.95, "range \(r)")
+    }
+
+    /// A saved entropy observer whose histogram has lost its anchor (the 0
+    /// counted first, in bin 0, which the threshold search takes back out) is
+    /// refused on decoding; with the anchor's count moved to bin 1 the counts
+    /// and total still agree, and bin 0 would have gone negative.
+    @Test func aSavedEntropyObserverWithoutItsAnchorIsRefused() throws {
+        var entropy = EntropyObserver()
+        try entropy.observe([0.5, 1, 2, 3, -4])
+        let saved = try JSONEncoder().encode(entropy)
+        #expect(try JSONDecoder().decode(EntropyObserver.self, from: saved).range == entropy.range)
+        var object = try #require(try JSONSerialization.jsonObject(with: saved) as? [String: Any])
+        var histogram = try #require(object["magnitudes"] as? [String: Any])
+        var counts = try #require(histogram["counts"] as? [Double])
+        #expect(counts[0] == 1) // the anchor alone: the magnitudes are at least 0.5 of 4
+        counts[1] += counts[0]
+        counts[0] = 0
+        histogram["counts"] = counts
+        object["magnitudes"] = histogram
+        let damaged = try JSONSerialization.data(withJSONObject: object)
+        #expect { _ = try JSONDecoder().decode(EntropyObserver.self, from: damaged) } throws: {
+            ($0 as? QGEMMError)?.code == .invalidValue
+        }
     }
 
     @Test func searchingObserversRefuseBadSettingsAndNeedValues() throws {

@@ -120,4 +120,67 @@ struct PublicMisuseTests {
             }
         }
     }
+
+    /// The float mode's multiplier is checked as FixedPointMultiplier checks
+    /// a real one (a NaN passed the float clamp and became Int32.min, and
+    /// Int32.min + a negative zero point trapped); the fixed-point modes
+    /// ignore it.
+    @Test func requantizeRefusesAFloatMultiplierThatIsNotAScale() throws {
+        let m = try FixedPointMultiplier(0.25)
+        for f: Float in [.nan, .infinity, -.infinity, -0.25, -.leastNonzeroMagnitude] {
+            expectCode(.invalidScale) {
+                _ = try RoundingMode.float.requantize(0, multiplier: m, floatMultiplier: f, zeroPoint: -1, clamp: -128...127)
+            }
+            #expect(try RoundingMode.singleRounding.requantize(-10, multiplier: m, floatMultiplier: f, zeroPoint: 0,
+                                                               clamp: -128...127) == -2)
+        }
+        #expect(try RoundingMode.float.requantize(-10, multiplier: m, floatMultiplier: 0, zeroPoint: 3, clamp: -128...127) == 3)
+    }
+
+    /// The array forms allocate their results, whose size the caller's arrays
+    /// do not bound: one larger than any machine's memory (terabytes from
+    /// inputs of megabytes; any number of parameters for an input of K = 0)
+    /// is refused before anything is allocated, where Swift would trap.
+    @Test func arrayResultsLargerThanMemoryAreRefused() throws {
+        expectCode(.invalidShape) {
+            _ = try QuantizedLinear.dynamicParameters([], rows: Int.max, inputChannels: 0, granularity: .perRow)
+        }
+        expectCode(.invalidShape) {
+            _ = try QuantizedLinear.dynamicParameters([], rows: 1 << 42, inputChannels: 0, granularity: .perTensor)
+        }
+        #expect(try QuantizedLinear.dynamicParameters([], rows: 3, inputChannels: 0, granularity: .perRow).count == 3)
+        expectCode(.invalidShape) { _ = try InputChannelAbsMax(inputChannels: Int.max) }
+        expectCode(.invalidShape) { _ = try InputChannelAbsMax(inputChannels: 1 << 50) }
+        expectCode(.invalidShape) { _ = try InputChannelAbsMax(inputChannels: -1) }
+        #expect(try InputChannelAbsMax(inputChannels: 0).values.isEmpty)
+        // 2^22 rows × N = 2^22 Floats (64 TiB) from two inputs of 16 MiB.
+        var product = ActivationProduct()
+        let side = [Float](repeating: 1, count: 1 << 22)
+        expectCode(.invalidShape) {
+            _ = try product.multiply(side, rows: 1 << 22, inputChannels: 1, by: side, outputChannels: 1 << 22, layout: .outputMajor)
+        }
+        // 2^24 rows × N = 2^20 bytes (16 TiB): 16 MiB of input, 1 MiB of weights.
+        let wide = try PackedWeights(weights: [Int8](repeating: 1, count: 1 << 20), outputChannels: 1 << 20, inputChannels: 1,
+                                     scales: .perTensor(0.1), bias: nil,
+                                     input: QuantizationParameters(type: .int8, scale: 0.1, zeroPoint: 0),
+                                     output: QuantizationParameters(type: .int8, scale: 0.5, zeroPoint: 0))
+        expectCode(.invalidShape) { _ = try wide.gemm([Int8](repeating: 1, count: 1 << 24), rows: 1 << 24, as: Int8.self) }
+        #expect(try wide.gemm([Int8](repeating: 1, count: 2), rows: 2, as: Int8.self).count == 2 << 20)
+    }
+
+    /// Clamp bounds beyond 2^24 are not Floats: Int32.max − 1 rounds to 2^31
+    /// in float, which int32 cannot hold. The float mode clamps exactly after
+    /// rounding, so the result stays within the caller's range.
+    @Test func requantizeInFloatKeepsWithinClampBoundsThatFloatCannotHold() throws {
+        let m = try FixedPointMultiplier(1)
+        let top = Int32.max - 1
+        #expect(try RoundingMode.float.requantize(.max, multiplier: m, floatMultiplier: 1, zeroPoint: 0,
+                                                  clamp: Int32.min...top) == top)
+        #expect(try RoundingMode.float.requantize(.max, multiplier: m, floatMultiplier: 1, zeroPoint: -1,
+                                                  clamp: Int32.min...top) == top)
+        #expect(try RoundingMode.float.requantize(.min, multiplier: m, floatMultiplier: 1, zeroPoint: 1,
+                                                  clamp: (Int32.min + 1)...0) == Int32.min + 1)
+        #expect(try RoundingMode.float.requantize(.max, multiplier: m, floatMultiplier: 1, zeroPoint: 0,
+                                                  clamp: Int32.min...Int32.max) == Int32.max)
+    }
 }

@@ -303,6 +303,37 @@ struct SafeTensorsTests {
         #expect(half.float32Values == nil && file.tensors["a"]?.float16Values == nil)
     }
 
+    /// The writers refuse a tensor named `__metadata__`: it would replace the
+    /// metadata object in the header (with or without metadata), and the file
+    /// would not read back.
+    @Test func aTensorNamedLikeTheMetadataIsRefusedByTheWriters() throws {
+        let tensor = try SafeTensorsFile.Tensor(int8: [1, 2], shape: [2])
+        for metadata in [[:], ["k": "v"]] {
+            let file = SafeTensorsFile(tensors: ["__metadata__": tensor, "a": tensor], metadata: metadata)
+            #expect { _ = try file.serialized() } throws: { ($0 as? QGEMMError)?.code == .invalidArgument }
+            let url = FileManager.default.temporaryDirectory.appendingPathComponent("qgemm-meta-\(UUID().uuidString)")
+            #expect { try file.write(to: url) } throws: { ($0 as? QGEMMError)?.code == .invalidArgument }
+            #expect(!FileManager.default.fileExists(atPath: url.path))
+        }
+    }
+
+    /// Header integers are read as written: a dimension past 2^53 (of a
+    /// tensor with no elements) is not rounded to a neighbouring double; one
+    /// written with a fraction or exponent counts only below 2^53, where
+    /// every integer is a double.
+    @Test func headerIntegersAreReadExactly() throws {
+        func header(_ shape: String) -> [UInt8] {
+            let json = Array(#"{"t":{"dtype":"U8","shape":\#(shape),"data_offsets":[0,0]}}"#.utf8)
+            return withUnsafeBytes(of: UInt64(json.count).littleEndian, Array.init) + json
+        }
+        #expect(try SafeTensorsFile(bytes: header("[0,9007199254740993]")).tensors["t"]?.shape == [0, 9_007_199_254_740_993])
+        #expect(try SafeTensorsFile(bytes: header("[0,4611686018427387903]")).tensors["t"]?.shape == [0, (1 << 62) - 1])
+        #expect(try SafeTensorsFile(bytes: header("[0,2.0,1e3]")).tensors["t"]?.shape == [0, 2, 1000])
+        for bad in ["[0,4611686018427387904]", "[0,18446744073709551615]", "[0,9007199254740993.0]", "[0,2.5]", "[0,true]", "[0,-1]"] {
+            #expect(throws: QGEMMError.self, "\(bad)") { _ = try SafeTensorsFile(bytes: header(bad)) }
+        }
+    }
+
     /// The file readers read a header and then each tensor (or the array's
     /// data) by byte range, and the writers write the tensors' own bytes, so no
     /// file is held whole in memory. On disk each gives what the byte form

@@ -30,7 +30,7 @@ struct SmoothingTests {
     static func staticLayer(_ x: [Float], _ w: [Float], _ b: [Float], alpha: Float?) throws -> QuantizedLinear {
         var smoothing: Smoothing? = nil
         if let alpha {
-            var absMax = InputChannelAbsMax(inputChannels: k)
+            var absMax = try InputChannelAbsMax(inputChannels: k)
             try absMax.observe(x, rows: m)
             smoothing = try Smoothing(inputAbsMax: absMax.values, weights: w, outputChannels: n, inputChannels: k, alpha: alpha)
         }
@@ -91,7 +91,7 @@ struct SmoothingTests {
             _ = try QuantizedLinear(weights: w, outputChannels: Self.n, inputChannels: Self.k, bias: b, mode: .dynamic(.perRow),
                                     smoothing: three)
         } == .invalidShape)
-        var absMax = InputChannelAbsMax(inputChannels: 3)
+        var absMax = try InputChannelAbsMax(inputChannels: 3)
         #expect(errorCode { try absMax.observe([1, 2], rows: 1) } == .invalidShape)
         #expect(errorCode { try absMax.observe([1, .infinity, 2], rows: 1) } == .invalidValue)
     }

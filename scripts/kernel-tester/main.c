@@ -300,6 +300,33 @@ static int check_split(void) {
     return 0;
 }
 
+/// MC for weights that fit the L3 fills the path's X block budget: the rows'
+/// packed bytes reach at least half of x_block_target, unless MC is the most
+/// the tile allows or one row group alone exceeds the budget. Counted from the
+/// bytes of whole row groups (x_block_bytes(mr, kp) / mr), which some paths
+/// pad: a row asked for alone would count as a whole group there.
+static int check_block_budget(void) {
+    static const int64_t ks[] = {64, 768, 4096, 11008};
+    for (int p = 0; p < qg_kernel_count; p++) {
+        const qg_kernel *kernel = qg_kernels[p];
+        const int64_t mr = kernel->main.mr, most = kernel->max_row_groups * mr;
+        for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+            const int64_t kp = qg_packed_k(ks[i]), mc = qg_driver_block_rows(kernel, kp, 1 << 20, 0);
+            const int64_t group = (int64_t)kernel->x_block_bytes(mr, kp), filled = mc / mr * group;
+            const int ok = mc % mr == 0 && mc >= mr && mc <= most &&
+                           (mc == most || group > kernel->x_block_target || 2 * filled >= kernel->x_block_target);
+            if (!ok) {
+                fprintf(stderr, "kernel-tester: %s: block rows at K = %lld: %lld (%lld bytes of packed rows; budget %lld, "
+                        "tile's most %lld rows, one row group %lld bytes)\n", kernel->name, (long long)ks[i], (long long)mc,
+                        (long long)filled, (long long)kernel->x_block_target, (long long)most, (long long)group);
+                return 1;
+            }
+        }
+    }
+    printf("kernel-tester: block rows fill each path's X block budget at K = 64, 768, 4096 and 11008\n");
+    return 0;
+}
+
 /// MC for weights past half the L3: more rows than the X block budget gives
 /// wherever the tile and the L3 allow more (every core's X block within a
 /// quarter of the L3), never more than the tile allows, whole row groups;
@@ -314,7 +341,7 @@ static int check_block_rows(void) {
     for (int p = 0; p < qg_kernel_count; p++) {
         const qg_kernel *kernel = qg_kernels[p];
         const int64_t mr = kernel->main.mr, most = kernel->max_row_groups * mr, past = l3 / 2 / kp + 1;
-        const int64_t row_bytes = (int64_t)kernel->x_block_bytes(1, kp), room = l3 / 4 / cores / row_bytes;
+        const int64_t row_bytes = (int64_t)kernel->x_block_bytes(mr, kp) / mr, room = l3 / 4 / cores / row_bytes;
         const int64_t budget = qg_driver_block_rows(kernel, kp, 1 << 20, 0);
         const int64_t big = qg_driver_block_rows(kernel, kp, 1 << 20, past), few = qg_driver_block_rows(kernel, kp, 5, past);
         const int64_t small = qg_driver_block_rows(kernel, kp, 1 << 20, 64);
@@ -417,7 +444,7 @@ int main(int argc, char **argv) {
     const int quantizers = n_forced == 0 && qg_kernel_count % shards == shard;
     if (tested == 0 && shards == 1) { fprintf(stderr, "kernel-tester: no kernel tested\n"); return 1; }
     if (!quantizers) return 0;
-    if (check_split() != 0 || check_block_rows() != 0) return 1;
+    if (check_split() != 0 || check_block_budget() != 0 || check_block_rows() != 0) return 1;
     reseed(qg_kernel_count);
     return kernel_tester_check_quantizers(cases);
 }

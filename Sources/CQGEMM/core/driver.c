@@ -57,7 +57,12 @@ static int64_t qg_step(const qg_kernel *kernel) {
 
 int64_t qg_driver_block_rows(const qg_kernel *kernel, int64_t kp, int64_t m, int64_t n) {
     const int64_t mr = kernel->main.mr;
-    const int64_t row_bytes = (int64_t)kernel->x_block_bytes(1, kp);
+    // One row's share of a whole row group: amxint8, neondot and neoni8mm
+    // round x_block_bytes up to whole groups (32, 6 and 8 rows), so one row
+    // asked for alone would count as a group and MC would come out MR times
+    // too small (amxint8 at K = 4096: 32 rows instead of 128, so M = 128 in
+    // four blocks, each streaming every weight).
+    const int64_t row_bytes = (int64_t)kernel->x_block_bytes(mr, kp) / mr;
     // Weights past half the L3 do not stay there from one m-block to the
     // next: every m-block streams all of them from memory again. Then as few
     // m-blocks as the tile allows, whatever the X block's budget; each step

@@ -107,8 +107,11 @@ static inline int qg_tile_exists(const qg_tile *t) { return t->run[QG_KIND_INT32
 
 /// A 4-bit-weight (W4A8) microkernel: computes and stores
 /// y[m0 ..< m0+rows][n0 ..< n0+cols] over all of K, by the contract in
-/// qgemm.h (1 ≤ rows ≤ the tile's mr, 1 ≤ cols ≤ its nr, n0 a multiple of
-/// its nr, which is a multiple of QG_W4_PANEL_N).
+/// qgemm.h (1 ≤ rows ≤ the tile's mr, 1 ≤ cols ≤ its nr, which is a multiple
+/// of QG_W4_PANEL_N). n0 is a multiple of QG_W4_PANEL_N, not always of nr:
+/// with several threads the driver shares N out in whole panels (N = 48 on
+/// three threads gives a 1×64 tile n0 = 16 and 32), so a tile finds its
+/// panels from n0 / QG_W4_PANEL_N and reads only those holding `cols`.
 typedef void (*qg_w4_ukernel_fn)(const qg_w4_args *a, int rows, int64_t m0, int64_t n0, int cols);
 
 /// The packed panel that panel `p` of a 4-bit tile at channel n0 reads: its

@@ -406,8 +406,12 @@ public struct EntropyObserver: CalibrationObserver {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         magnitudes = try c.decode(CalibrationHistogram.self, forKey: .magnitudes)
         seen = try c.decodeIfPresent(ClosedRange<Float>.self, forKey: .seen)
+        // A histogram that has counted anything holds the anchor (the 0 that
+        // observe adds first) in bin 0, which the threshold search takes back
+        // out: without it that bin's count would go negative.
         guard magnitudes.bins >= 2 * Self.levels, (seen == nil) == (magnitudes.total == 0),
-              seen.map({ $0.lowerBound.isFinite && $0.upperBound.isFinite }) ?? true, magnitudes.lo == 0 || magnitudes.total == 0 else {
+              seen.map({ $0.lowerBound.isFinite && $0.upperBound.isFinite }) ?? true,
+              magnitudes.total == 0 || (magnitudes.lo == 0 && magnitudes.counts[0] >= 1) else {
             throw QGEMMError(.invalidValue, "a saved entropy observer is inconsistent")
         }
     }

@@ -116,9 +116,16 @@ public struct InputChannelAbsMax: Sendable {
     /// max |x[·, j]| so far, 0 before any row.
     public private(set) var values: [Float]
 
-    /// An empty statistic for K = `inputChannels` channels, every maximum 0
-    /// (no channels when `inputChannels` is negative).
-    public init(inputChannels: Int) { values = [Float](repeating: 0, count: Swift.max(inputChannels, 0)) }
+    /// An empty statistic for K = `inputChannels` channels, every maximum 0.
+    ///
+    /// - Throws: ``QGEMMError/Code/invalidShape`` for a negative count, or one
+    ///   whose maxima would take more than the memory this process may use
+    ///   (``CPUFeatures/usableMemoryBytes()``), where allocating them would trap.
+    public init(inputChannels: Int) throws(QGEMMError) {
+        guard inputChannels >= 0 else { throw QGEMMError(.invalidShape, "K must be ≥ 0, got \(inputChannels)") }
+        try checkResultFits(inputChannels, of: Float.self, "the maxima of K = \(inputChannels) channels")
+        values = [Float](repeating: 0, count: inputChannels)
+    }
 
     /// - Throws: ``QGEMMError/Code/invalidShape`` when `x` is not [rows×K],
     ///   ``QGEMMError/Code/invalidValue`` for NaN or ±Inf.

@@ -233,17 +233,35 @@ public struct SafeTensorsFile: Sendable, Equatable {
     /// fraction or a value past Int is not one).
     private static func exactInt(_ v: Any) -> Int? {
         guard let n = v as? NSNumber else { return nil }
-        // true/false arrive as NSNumber too; their type code is 'c' (char).
-        if String(cString: n.objCType) == "c" { return nil }
-        let d = n.doubleValue
-        guard d.isFinite, d == d.rounded(), abs(d) < 0x1p62 else { return nil }
-        return Int(d)
+        switch String(cString: n.objCType) {
+        case "c":
+            // true/false arrive as NSNumber too; their type code is 'c' (char).
+            return nil
+        case "f", "d":
+            // A number written with a fraction or an exponent (2.0, 1e3): a
+            // whole one below 2^53, where a double holds every integer as
+            // written.
+            let d = n.doubleValue
+            guard d.isFinite, d == d.rounded(), abs(d) < 0x1p53 else { return nil }
+            return Int(d)
+        case "Q", "L", "I", "S", "C":
+            // Unsigned: 18446744073709551615 arrives as UInt64, whose Int64 view is −1.
+            let u = n.uint64Value
+            return u < 1 << 62 ? Int(u) : nil
+        default:
+            // An integer as written, exactly (doubleValue rounds past 2^53).
+            let i = n.int64Value
+            return i.magnitude < 1 << 62 ? Int(i) : nil
+        }
     }
 
     // MARK: Writing
 
     /// The file's bytes: tensors in name order, the header padded with spaces
     /// to a multiple of 8 bytes (as the reference writer does).
+    ///
+    /// - Throws: ``QGEMMError/Code/invalidArgument`` for a tensor named
+    ///   `__metadata__`, the name the format keeps for the metadata object.
     public func serialized() throws -> [UInt8] {
         let parts = try parts()
         var bytes: [UInt8] = []
@@ -256,7 +274,9 @@ public struct SafeTensorsFile: Sendable, Equatable {
     /// straight from its own bytes, so the file is never built whole in
     /// memory beside the tensors.
     ///
-    /// - Throws: ``QGEMMError/Code/file`` when the file cannot be written.
+    /// - Throws: ``QGEMMError/Code/invalidArgument`` for a tensor named
+    ///   `__metadata__` (as ``serialized()`` does);
+    ///   ``QGEMMError/Code/file`` when the file cannot be written.
     public func write(to url: URL) throws {
         try RegularFile.save(try parts(), to: url)
     }
@@ -264,6 +284,11 @@ public struct SafeTensorsFile: Sendable, Equatable {
     /// The file in pieces: the header length and header, then the tensors'
     /// own bytes in name order (not copied).
     private func parts() throws -> [[UInt8]] {
+        // The format keeps the name for the metadata object: a tensor of that
+        // name would replace it in the header, and the file would not read back.
+        guard tensors["__metadata__"] == nil else {
+            throw QGEMMError(.invalidArgument, "a tensor cannot be named __metadata__: the format keeps the name for the metadata object")
+        }
         var header: [String: Any] = [:]
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var offset = 0

@@ -180,7 +180,9 @@ public struct ActivationProduct: Sendable {
     }
 
     /// Array form of ``multiply(_:rows:inputChannels:rowStride:by:outputChannels:layout:bRowStride:into:outputRowStride:kernel:threads:)-(UnsafeBufferPointer<Float>,_,_,_,UnsafeBufferPointer<Float>,_,_,_,_,_,_,_)``:
-    /// `a` holds exactly rows·K values, `b` exactly N·K; returns y [rows × N].
+    /// `a` holds exactly rows·K values, `b` exactly N·K; returns y [rows × N]
+    /// (refused, ``QGEMMError/Code/invalidShape``, where that would take more
+    /// than the memory this process may use).
     public mutating func multiply(
         _ a: [Float], rows: Int, inputChannels: Int, by b: [Float], outputChannels: Int, layout: PackedWeights.Layout,
         kernel: KernelPath? = nil, threads: Int? = nil
@@ -195,6 +197,7 @@ public struct ActivationProduct: Sendable {
             throw QGEMMError(.invalidShape,
                              "B holds \(b.count) values; N = \(outputChannels) × K = \(inputChannels) need exactly \(overflow ? "more than Int holds" : "\(need)")")
         }
+        try checkResultFits(rows * outputChannels, of: Float.self, "the output of \(rows) rows × N = \(outputChannels)")
         var y = [Float](repeating: 0, count: rows * outputChannels)
         try a.withUnsafeBufferPointer { ab in
             try b.withUnsafeBufferPointer { bb in

@@ -133,7 +133,10 @@ extension PackedWeights {
     /// Array entry points take exactly the elements their shape needs
     /// (`x.count == rows·K`), so a mistaken `rows` cannot pass silently;
     /// buffer entry points take at least that many (a buffer may be a view
-    /// into larger memory, with strides).
+    /// into larger memory, with strides). An array entry point refuses
+    /// (``QGEMMError/Code/invalidShape``) a result larger than the memory this
+    /// process may use (``CPUFeatures/usableMemoryBytes()``) instead of
+    /// trapping when Swift cannot allocate it.
     ///
     /// ```swift
     /// let y = try packed.gemm(xq, rows: 8, as: Int8.self)
@@ -143,6 +146,7 @@ extension PackedWeights {
         kernel: KernelPath? = nil, threads: Int? = nil
     ) throws -> [Y] {
         try Self.checkExactCount(x.count, rows: rows, k: inputChannels, n: outputChannels)
+        try checkResultFits(rows * outputChannels, of: Y.self, "the output of \(rows) rows × N = \(outputChannels)")
         var y = [Y](repeating: 0, count: rows * outputChannels)
         try x.withUnsafeBufferPointer { xb in
             try y.withUnsafeMutableBufferPointer { yb in
@@ -166,6 +170,7 @@ extension PackedWeights {
             throw QGEMMError(short ? .bufferTooSmall : .invalidShape,
                              "\(rows) rows need exactly \(rows) row scales and zero points, got \(rowScales.count) and \(rowZeroPoints.count)")
         }
+        try checkResultFits(rows * outputChannels, of: Float.self, "the output of \(rows) rows × N = \(outputChannels)")
         var y = [Float](repeating: 0, count: rows * outputChannels)
         try x.withUnsafeBufferPointer { xb in
             try rowScales.withUnsafeBufferPointer { sb in

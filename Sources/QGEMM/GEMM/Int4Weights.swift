@@ -439,7 +439,8 @@ public final class Int4Weights: Sendable {
     /// thread, or from 2^14 in all on the caller and the pool's workers still
     /// spinning after the call before); the bits do not depend on the count.
     ///
-    /// - Throws: ``QGEMMError`` for a wrong count, an input that is NaN or
+    /// - Throws: ``QGEMMError`` for a wrong count, a result larger than the
+    ///   memory this process may use, an input that is NaN or
     ///   infinite or that ``smoothing`` makes infinite, a path without 4-bit
     ///   tiles or a bad thread count.
     public func callAsFunction(_ x: [Float], rows: Int, kernel: KernelPath? = nil, threads: Int? = nil) throws(QGEMMError) -> [Float] {
@@ -449,6 +450,7 @@ public final class Int4Weights: Sendable {
         guard !o1, !o2, x.count == need else {
             throw QGEMMError(.invalidShape, "X holds \(x.count) values, but rows×K = \(rows)×\(inputChannels)")
         }
+        try checkResultFits(outCount, of: Float.self, "the output of \(rows) rows × N = \(outputChannels)")
         var y = [Float](repeating: 0, count: outCount)
         var workspace = Workspace()
         try x.withUnsafeBufferPointer { (xb) throws(QGEMMError) in

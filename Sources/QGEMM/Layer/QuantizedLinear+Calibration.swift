@@ -67,7 +67,7 @@ extension QuantizedLinear {
         }
         var smoothing: Smoothing? = nil
         if let alpha = smoothingAlpha {
-            var absMax = InputChannelAbsMax(inputChannels: k)
+            var absMax = try InputChannelAbsMax(inputChannels: k)
             try absMax.observe(input, rows: rows)
             smoothing = try Smoothing(inputAbsMax: absMax.values, weights: weights, outputChannels: n, inputChannels: k, alpha: alpha)
         }

@@ -213,8 +213,11 @@ public final class QuantizedLinear: Sendable {
     /// Dynamic, static-input and int4 modes: Float X [rows×K] in, Float Y [rows×N] out.
     /// In static mode: quantizes X with the input parameters, runs the int8
     /// layer and dequantizes the result (a convenience for a single layer).
+    /// A result larger than the memory this process may use is refused
+    /// (``QGEMMError/Code/invalidShape``), as by every array entry point.
     public func callAsFunction(_ x: [Float], rows: Int, kernel: KernelPath? = nil, threads: Int? = nil) throws -> [Float] {
         try PackedWeights.checkExactCount(x.count, rows: rows, k: inputChannels, n: outputChannels)
+        try checkResultFits(rows * outputChannels, of: Float.self, "the output of \(rows) rows × N = \(outputChannels)")
         // The buffer call with a fresh workspace: one code path, the same bits.
         var workspace = Workspace()
         var y = [Float](repeating: 0, count: rows * outputChannels)
@@ -230,11 +233,15 @@ public final class QuantizedLinear: Sendable {
     /// set per tensor with ``InputGranularity/perTensor``), from the observed
     /// min/max. NaN or ±Inf in `x` throws ``QGEMMError/Code/invalidValue``; a
     /// finite range so narrow that its scale rounds to 0 in Float (a row whose
-    /// largest magnitude is near 1e-44) throws ``QGEMMError/Code/invalidScale``.
+    /// largest magnitude is near 1e-44) throws ``QGEMMError/Code/invalidScale``;
+    /// at K = 0, more rows than the memory this process may use holds
+    /// parameters for throw ``QGEMMError/Code/invalidShape``.
     public static func dynamicParameters(_ x: [Float], rows: Int, inputChannels k: Int,
                                          granularity: InputGranularity) throws -> [QuantizationParameters] {
         guard k >= 0 else { throw QGEMMError(.invalidShape, "K must be ≥ 0, got \(k)") }
         try PackedWeights.checkExactCount(x.count, rows: rows, k: k, n: 0)
+        // At K = 0 an empty input has any number of rows.
+        try checkResultFits(rows, of: (QuantizationParameters, Float, Float).self, "parameters for \(rows) rows")
         var mins = [Float](repeating: 0, count: rows), maxs = [Float](repeating: 0, count: rows)
         var params: [QuantizationParameters] = []
         params.reserveCapacity(rows)

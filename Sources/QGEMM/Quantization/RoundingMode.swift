@@ -31,7 +31,10 @@ public enum RoundingMode: String, Sendable, CaseIterable, Hashable {
     ///   - zeroPoint: Z_Y.
     ///   - clamp: the output range (the type's range, or narrower for a fused activation).
     /// - Throws: ``QGEMMError/Code/invalidArgument`` when a clamp bound minus
-    ///   `zeroPoint` does not fit in Int32 (no output type has such a range).
+    ///   `zeroPoint` does not fit in Int32 (no output type has such a range);
+    ///   ``QGEMMError/Code/invalidScale`` when the mode is ``float`` and
+    ///   `floatMultiplier` is NaN, infinite or negative (as
+    ///   ``FixedPointMultiplier/init(_:)`` refuses such a real multiplier).
     ///
     /// ```swift
     /// let m = try FixedPointMultiplier(0.25)
@@ -52,6 +55,9 @@ public enum RoundingMode: String, Sendable, CaseIterable, Hashable {
         case .doubleRounding:
             q = qg_requantize_double(acc, multiplier.multiplier, multiplier.shift, lo, hi)
         case .float:
+            guard floatMultiplier.isFinite, floatMultiplier >= 0 else {
+                throw QGEMMError(.invalidScale, "float multiplier must be finite and ≥ 0, got \(floatMultiplier)")
+            }
             q = qg_requantize_float(acc, floatMultiplier, lo, hi)
         }
         return q + zeroPoint

@@ -1,0 +1,17 @@
+/// Refuses a result array of `count` elements of `T` that cannot be made.
+///
+/// Swift traps when an array cannot be allocated. The array forms allocate
+/// their results, whose size the caller's arrays do not bound (rows × N
+/// outputs from rows × K inputs and N × K weights; `rows` parameters from
+/// an input of K = 0), so they first refuse one whose bytes overflow Int or
+/// exceed the memory this process may use (``CPUFeatures/usableMemoryBytes()``),
+/// as the file readers refuse such files. The buffer forms write into the
+/// caller's memory and need no such check. `count` is at least 0.
+func checkResultFits<T>(_ count: Int, of _: T.Type, _ what: @autoclosure () -> String) throws(QGEMMError) {
+    let (bytes, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<T>.stride)
+    let limit = availableMemoryBytes()
+    guard !overflow, UInt64(bytes) <= limit else {
+        throw QGEMMError(.invalidShape, "\(what()) would take \(overflow ? "more bytes than Int holds" : "\(bytes) bytes"), "
+                         + "more than the \(limit) bytes of memory this process may use")
+    }
+}
