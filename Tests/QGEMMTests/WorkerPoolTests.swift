@@ -138,6 +138,77 @@ struct WorkerPoolTests {
         #expect(sawTwo, "no call ran on two threads in 500 tries")
     }
 
+    /// A worker keeps the floating-point state of the thread that made it. A
+    /// caller that changes its rounding mode afterwards still gets every row
+    /// of a call rounded its way: the workers take the caller's state for the
+    /// job, so two threads give one thread's bits. (Before, the worker's rows
+    /// came out rounded to nearest beside the caller's rounded up.)
+    @Test func workersRoundAsTheCallerDoes() throws {
+        var rng = SplitMix64(seed: 41)
+        let n = 2048, k = 1024, rows = 3
+        let layer = try Int4Weights(quantizing: (0..<n * k).map { _ in Float(rng.next() % 2001) / 1000 - 1 },
+                                    outputChannels: n, inputChannels: k, groupSize: 32,
+                                    bias: (0..<n).map { _ in Float(rng.next() % 101) / 100 })
+        let x = (0..<rows * k).map { _ in Float(rng.next() % 4001) / 1000 - 2 }
+        // The pool's worker, made (if it is not yet) in the default mode.
+        for _ in 0..<500 {
+            _ = try layer(x, rows: rows, threads: 2)
+            if PackedWeights.threadsUsedByLastCall == 2 { break }
+        }
+        let nearest = try layer(x, rows: rows, threads: 1)
+        let saved = fegetround()
+        fesetround(FE_UPWARD)
+        defer { fesetround(saved) }
+        let upward = try layer(x, rows: rows, threads: 1)
+        #expect(zip(upward, nearest).contains { $0.bitPattern != $1.bitPattern }, "the rounding mode changed no output")
+        var twoThreadCalls = 0
+        for _ in 0..<500 where twoThreadCalls < 5 {
+            let two = try layer(x, rows: rows, threads: 2)
+            guard PackedWeights.threadsUsedByLastCall == 2 else { continue }
+            twoThreadCalls += 1
+            let differing = zip(two, upward).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(differing == 0, "\(differing) of \(two.count) outputs of two threads differ from one thread's")
+        }
+        #expect(twoThreadCalls > 0, "no call ran on two threads in 500 tries")
+    }
+
+    /// The chunks `forEachChunk` hands to Dispatch (the α search, GPTQ) run
+    /// in the caller's floating-point state too: a Dispatch thread keeps the
+    /// one it was made in.
+    @Test func chunksOnDispatchThreadsRoundAsTheCallerDoes() {
+        // Dispatch's threads, made (if they are not yet) in the default mode.
+        DispatchQueue.concurrentPerform(iterations: 64) { i in _ = Self.work(i) }
+        let caller = pthread_self()
+        let saved = fegetround()
+        fesetround(FE_UPWARD)
+        defer { fesetround(saved) }
+        let count = 256
+        // 1/(3·(i+1)) rounded up on this thread: a third is not a Float.
+        let want = (0..<count).map { 1 / (3 * Float($0 + 1)) }
+        let lock = NSLock()
+        var elsewhere = 0
+        // Until some chunks ran on Dispatch's threads (each chunk is given
+        // some work, so that the caller does not take them all).
+        for _ in 0..<200 where elsewhere == 0 {
+            var got = [Float](repeating: 0, count: count)
+            got.withUnsafeMutableBufferPointer { out in
+                forEachChunk(of: count, threads: 64) { range in
+                    for i in range {
+                        var spin = 0
+                        for j in 0..<20 { spin &+= Self.work(i + j) }
+                        out[i] = 1 / (3 * Float(i + 1)) + Float(spin & 0)
+                    }
+                    if pthread_equal(pthread_self(), caller) == 0 { lock.lock(); elsewhere += 1; lock.unlock() }
+                }
+            }
+            let differing = zip(got, want).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(differing == 0, "\(differing) of \(count) values differ from the caller's")
+        }
+        fesetround(saved)
+        #expect((0..<count).contains { want[$0].bitPattern != (1 / (3 * Float($0 + 1))).bitPattern }, "the mode changed nothing")
+        #expect(elsewhere > 0, "no chunk ran off the calling thread in 200 tries")
+    }
+
     @Test func badCountsAreRefusedBeforeAnyTask() {
         let record = Record(tasks: 1, workers: 1)
         for (count, threads) in [(-1, 2), (3, 0), (3, 1025), (3, -4)] {

@@ -18,7 +18,12 @@
 //   variable), and a worker a job does not want sleeps without spinning, so
 //   the workers of an earlier, wider call do not busy-wait beside it.
 // - a forked child starts with an empty pool (fork handlers), so its wide
-//   calls make workers of their own instead of waiting on the parent's.
+//   calls make workers of their own instead of waiting on the parent's;
+// - a job's tasks run in the caller's floating-point control state (rounding
+//   mode, flush-to-zero) on every thread. A worker inherits its creator's
+//   state when it is made and keeps it, so without this a caller that changed
+//   its rounding mode after the pool was made would get rows rounded two ways
+//   in one call, differently for each thread count and schedule.
 #include "threadpool.h"
 #include "qgemm.h"
 
@@ -60,6 +65,30 @@ static int qg_spin_until(int (*done)(void *), void *arg) {
     }
 }
 
+/// The floating-point control register's value: the rounding mode and
+/// flush-to-zero bits every float instruction the library runs obeys (MXCSR
+/// for SSE and AVX on x86-64, FPCR on arm64; none elsewhere).
+#if defined(__x86_64__)
+typedef unsigned int qg_fp_control;
+static qg_fp_control qg_fp_control_get(void) { return _mm_getcsr(); }
+static void qg_fp_control_set(qg_fp_control c) { _mm_setcsr(c); }
+#elif defined(__aarch64__)
+typedef uint64_t qg_fp_control;
+static qg_fp_control qg_fp_control_get(void) {
+    uint64_t c;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(c));
+    return c;
+}
+static void qg_fp_control_set(qg_fp_control c) { __asm__ volatile("msr fpcr, %0" : : "r"(c)); }
+#else
+typedef int qg_fp_control;
+static qg_fp_control qg_fp_control_get(void) { return 0; }
+static void qg_fp_control_set(qg_fp_control c) { (void)c; }
+#endif
+
+uint64_t qg_fp_control_state(void) { return (uint64_t)qg_fp_control_get(); }
+void qg_set_fp_control_state(uint64_t state) { qg_fp_control_set((qg_fp_control)state); }
+
 typedef struct qg_job {
     /// One of the two is set: the GEMMs' task, or qg_run_tasks's, which
     /// also learns which of the call's threads runs it.
@@ -69,6 +98,9 @@ typedef struct qg_job {
     int64_t count;
     _Atomic int64_t next;
     _Atomic int helpers; // workers that ran at least one task of this job
+    /// The caller's floating-point control state, which workers take on
+    /// for the job's tasks.
+    qg_fp_control fp;
 } qg_job;
 
 /// Threads that ran tasks of this thread's last qg_parallel_for (what
@@ -196,7 +228,10 @@ static void *qg_worker(void *arg) {
         atomic_fetch_add(&qg_pool.active, 1);
         pthread_mutex_unlock(&qg_pool.lock);
         // index < wanted ≤ threads − 1: worker index + 1 is the call's own.
+        const qg_fp_control own = qg_fp_control_get();
+        if (own != job->fp) qg_fp_control_set(job->fp);
         if (qg_drain(job, index + 1) > 0) atomic_fetch_add_explicit(&job->helpers, 1, memory_order_relaxed);
+        if (own != job->fp) qg_fp_control_set(own);
         pthread_mutex_lock(&qg_pool.lock);
         if (atomic_fetch_sub(&qg_pool.active, 1) == 1) pthread_cond_signal(&qg_pool.idle);
     }
@@ -308,6 +343,7 @@ static void qg_run_job(qg_job *job, int threads) {
         qg_drain(job, 0);
         return;
     }
+    job->fp = qg_fp_control_get();
     int wanted = threads - 1;
     if (wanted > count - 1) wanted = (int)(count - 1);
     const int available = qg_ensure_workers(wanted); // fewer if thread creation failed

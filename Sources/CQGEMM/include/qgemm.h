@@ -117,6 +117,13 @@ int qg_threads_of_last_call(void);
 /// Nothing for count ≤ 0.
 void qg_run_tasks(int64_t count, int threads, void (*task)(void *ctx, int64_t t, int worker), void *ctx);
 
+/// The calling thread's floating-point control state (MXCSR on x86-64, FPCR
+/// on arm64: the rounding mode and flush-to-zero every float instruction
+/// obeys; 0 elsewhere), and setting it. The pool's workers take the caller's
+/// for each job; work handed to other threads (Dispatch) does the same with these.
+uint64_t qg_fp_control_state(void);
+void qg_set_fp_control_state(uint64_t state);
+
 /// Rows of X per task (MC) of the last GEMM the calling thread ran through a
 /// kernel path's driver (0 before any such call): what qg_path_block_rows
 /// must predict.

@@ -5,17 +5,23 @@ internal import CQGEMM
 /// up to `threads` threads (the caller's among them), and returns when every
 /// chunk is done. Each index lands in exactly one chunk; callers give each
 /// index work that does not depend on the others or on the cut, so their
-/// results are the same bits for every thread count.
+/// results are the same bits for every thread count. Each chunk runs in the
+/// caller's floating-point control state (rounding mode, flush-to-zero), as
+/// the pool's tasks do: a Dispatch thread keeps whatever state it has.
 func forEachChunk(of count: Int, threads: Int, _ body: (Range<Int>) -> Void) {
     let parts = max(1, min(threads, count))
     guard parts > 1 else {
         if count > 0 { body(0..<count) }
         return
     }
+    let callers = qg_fp_control_state()
     withoutActuallyEscaping(body) { body in
         let shared = SharedBody(run: body)
         DispatchQueue.concurrentPerform(iterations: parts) { p in
+            let own = qg_fp_control_state()
+            if own != callers { qg_set_fp_control_state(callers) }
             shared.run((p * count / parts)..<((p + 1) * count / parts))
+            if own != callers { qg_set_fp_control_state(own) }
         }
     }
 }

@@ -78,7 +78,9 @@ extension QuantizedLinear {
     ///   or smoothing, `.bufferTooSmall` for a short `y`, `.unsupportedKernel`
     ///   and `.invalidArgument` for a path this CPU lacks or a thread count
     ///   outside 1...1024 (at M = 0 too), or what the GEMM throws, in the
-    ///   order ``QGEMMError`` gives. Nothing is written to `y` then.
+    ///   order ``QGEMMError`` gives. Nothing is written to `y` then, except when a
+    ///   thread's scratch memory cannot be allocated (see
+    ///   ``PackedWeights/gemm(_:rows:rowStride:input:into:outputRowStride:kernel:threads:)``).
     public func callAsFunction(_ input: DynamicInput, into y: UnsafeMutableBufferPointer<Float>, kernel: KernelPath? = nil,
                                threads: Int? = nil) throws {
         // The library's order: shape and buffer, path, threads, then the parameters (QGEMMError).
