@@ -1,4 +1,5 @@
 // LayerNorm, bias and mean pooling.
+#include <float.h>
 #include <math.h>
 #include "encoder_kernels.h"
 #include "approximations.h"
@@ -38,7 +39,10 @@ static inline __attribute__((always_inline)) void layer_norm_rows(float *x, cons
         tail[r] = 0;
         for (ptrdiff_t j = whole; j < n; j++) tail[r] += (x[r * n + j] - mean[r]) * (x[r * n + j] - mean[r]);
         const float var = tail[r] + (((s[r][0] + s[r][1]) + (s[r][2] + s[r][3])) + ((s[r][4] + s[r][5]) + (s[r][6] + s[r][7])));
-        inv[r] = 1.0f / sqrtf(var / (float)n + eps);
+        // Values past about 1.8e19 overflow d·d: an infinite variance would
+        // give 1/√inf = 0 and a row of β, finite and wrong. NaN instead, which
+        // the next layer's quantization or the embedding's check reports.
+        inv[r] = var <= FLT_MAX ? 1.0f / sqrtf(var / (float)n + eps) : NAN;
     }
     for (int r = 0; r < ROWS; r++)
         for (ptrdiff_t j = 0; j < n; j++) x[r * n + j] = (x[r * n + j] - mean[r]) * inv[r] * gamma[j] + beta[j];

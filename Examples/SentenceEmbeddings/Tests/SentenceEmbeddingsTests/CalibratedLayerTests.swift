@@ -86,6 +86,30 @@ struct CalibratedLayerTests {
         try QuantizedLinear(weights: part.weight, outputChannels: part.outputs, inputChannels: part.inputs,
                             mode: .staticInput(try QuantizationParameters(observedMin: -1, observedMax: 1, type: .uint8))).save(to: victim)
         refused("the file has no bias")
+        // Every weight is compared, not a sample of channels: one weight of
+        // channel 1 three steps off (a damaged byte) is refused, by place.
+        var damaged = part.weight
+        let step = (damaged[part.inputs..<(2 * part.inputs)].map(abs).max() ?? 0) / 127
+        damaged[part.inputs + 5] += 3 * step
+        try QuantizedLinear(weights: damaged, outputChannels: part.outputs, inputChannels: part.inputs, bias: part.bias,
+                            mode: .staticInput(try QuantizationParameters(observedMin: -1, observedMax: 1, type: .uint8))).save(to: victim)
+        do {
+            _ = try SentenceEncoder(checkpoint: checkpoint, savedLayers: url)
+            Issue.record("loaded a layer with one damaged weight")
+        } catch let e as QGEMMError {
+            #expect(e.message.contains("3.output.dense.safetensors") && e.message.contains("weight [1, 5]"), "\(e.message)")
+        }
+        // A static layer with a fused ReLU (the encoder never writes one): it would cut every negative output.
+        try QuantizedLinear(weights: part.weight, outputChannels: part.outputs, inputChannels: part.inputs, bias: part.bias,
+                            mode: .static(input: try QuantizationParameters(observedMin: -1, observedMax: 1, type: .uint8),
+                                          output: try QuantizationParameters(observedMin: -4, observedMax: 4, type: .int8),
+                                          activation: .relu)).save(to: victim)
+        do {
+            _ = try SentenceEncoder(checkpoint: checkpoint, savedLayers: url)
+            Issue.record("loaded a layer with a fused ReLU")
+        } catch let e as QGEMMError {
+            #expect(e.message.contains("3.output.dense.safetensors") && e.message.contains("relu"), "\(e.message)")
+        }
         // A true layer (with smoothing) differs by quantization only; another one by far more.
         var worstTrue = 0.0, leastSwapped = Double.infinity
         for alpha in [nil, 0.5, 1] as [Float?] {
@@ -94,16 +118,17 @@ struct CalibratedLayerTests {
             for l in 0..<checkpoint.weights.layers.count {
                 for (name, layerPart) in zip(SentenceEncoder.linearNames(layer: l), checkpoint.weights.layers[l].linears) {
                     let q = try #require(smoothed.calibratedLayers[name])
-                    worstTrue = max(worstTrue, try SentenceEncoder.weightDifference(q, layerPart))
+                    worstTrue = max(worstTrue, try SentenceEncoder.weightDifference(q, layerPart).steps)
                     let swapped = checkpoint.weights.layers[(l + 1) % checkpoint.weights.layers.count].linears
                         .first { $0.outputs == layerPart.outputs && $0.inputs == layerPart.inputs }!
-                    leastSwapped = min(leastSwapped, try SentenceEncoder.weightDifference(q, swapped))
+                    leastSwapped = min(leastSwapped, try SentenceEncoder.weightDifference(q, swapped).steps)
                 }
             }
         }
-        // The refusal threshold, 0.2, with a factor of two to spare on each side.
-        #expect(worstTrue < 0.1 && leastSwapped > 0.4, "true layers up to \(worstTrue), swapped ones from \(leastSwapped)")
-        print("saved layers: weight difference of true layers up to \(worstTrue), of swapped ones from \(leastSwapped)")
+        // True layers round every weight by at most half a step; another layer's weights lie many steps away.
+        #expect(worstTrue <= SentenceEncoder.sameLayerMaxSteps && leastSwapped > 4 * SentenceEncoder.sameLayerMaxSteps,
+                "true layers up to \(worstTrue) steps, swapped ones from \(leastSwapped)")
+        print("saved layers: weight difference of true layers up to \(worstTrue) steps, of swapped ones from \(leastSwapped)")
         // A save that fails part-way (here a folder in the way of one layer's
         // partial file) leaves the earlier layers as they were and no partial file.
         let before = try Data(contentsOf: url.appendingPathComponent("0.attention.self.query.safetensors"))

@@ -191,6 +191,35 @@ struct CheckpointTests {
         }
     }
 
+    /// A huge but finite weight early in the model (one value of [CLS]'s
+    /// word embedding at 1e37: an exponent bit flipped) overflows the
+    /// embeddings' LayerNorm, whose variance is then infinite: that gave a
+    /// row of β, finite and wrong, and the sentence embedded without a word.
+    /// Now the row is NaN: int8 refuses it at the first layer, naming it, and
+    /// Float at the end.
+    @Test func aLayerNormThatOverflowsIsAnErrorNotARowOfBeta() throws {
+        let dir = try Self.copyOfCheckpoint()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.rewriteWeights(dir.appendingPathComponent("model.safetensors")) { file in
+            let name = "embeddings.word_embeddings.weight"
+            let t = try #require(file.tensors[name])
+            var values = try #require(t.float32Values)
+            values[101 * t.shape[1] + 7] = 1e37 // [CLS] is id 101
+            file.tensors[name] = try .init(float32: values, shape: t.shape)
+        }
+        let checkpoint = try Checkpoint(folder: dir)
+        for precision in [Precision.int8(.perRow), .float] {
+            let encoder = try SentenceEncoder(checkpoint: checkpoint, precision: precision)
+            do {
+                let e = try encoder.embed(["A man is playing a guitar."])
+                Issue.record("\(precision): embedded without an error: \(e[0].prefix(4))")
+            } catch let error as QGEMMError {
+                #expect(error.code == .invalidValue && error.message.contains("overflow"), "\(precision): \(error)")
+                if case .int8 = precision { #expect(error.message.contains("0.attention.self.query"), "\(error)") }
+            }
+        }
+    }
+
     /// Every config.json and tokenizer.json a fuzz target once failed on
     /// (Fuzz/Regressions/) is refused with a QGEMMError, or read into a
     /// config whose values are in range (the fuzz target's checks) or a

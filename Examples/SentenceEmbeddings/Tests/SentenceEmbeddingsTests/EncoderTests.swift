@@ -104,6 +104,18 @@ struct EncoderTests {
         }
     }
 
+    /// What a share of sentences holds at once, which the shares of a call
+    /// must fit in together: its largest chunk, a thread's chunk of rows, or
+    /// its longest sentence where that is longer.
+    @Test func aSharesWorkingSetIsItsLargestChunk() throws {
+        let encoder = try SentenceEncoder(checkpoint: try TestModel.checkpoint.get(), precision: .int8(.perRow))
+        let chunk = encoder.chunkRowsPerThread
+        #expect(encoder.shareWorkingSetBytes([10, 20]) == encoder.workingSetBytes(rows: 30, longest: 20, threads: 1))
+        #expect(encoder.shareWorkingSetBytes([chunk, chunk, 5]) == encoder.workingSetBytes(rows: chunk, longest: chunk, threads: 1))
+        #expect(encoder.shareWorkingSetBytes([3, chunk + 9]) == encoder.workingSetBytes(rows: chunk + 9, longest: chunk + 9, threads: 1))
+        #expect(encoder.workingSetBytes(rows: 2, longest: 1, threads: 1) > encoder.workingSetBytes(rows: 1, longest: 1, threads: 1))
+    }
+
     /// The shares of a batch on several threads: every sentence in exactly one
     /// share, in order, none empty, each cut nearest its share of the tokens.
     @Test func sharesCoverEverySentenceOnce() {

@@ -65,44 +65,54 @@ extension SentenceEncoder {
     }
 
     /// Refuses a saved layer that is not this checkpoint's layer `name`: one
-    /// file copied over another of the same shape (query over key), or a
-    /// layer of another checkpoint, would otherwise load without a word. Its
-    /// Float bias must be there and be the checkpoint's, bit for bit (every
-    /// layer of the checkpoint has one, and ``saveLayers(to:)`` writes it), and
-    /// its weights must be the checkpoint's to within int8 rounding
-    /// (``weightDifference(_:_:)`` at most 0.2; the tests measure true layers,
-    /// smoothed or not, and other layers' weights).
+    /// file copied over another of the same shape (query over key), a layer
+    /// of another checkpoint, or a damaged one would otherwise load without a
+    /// word. Its Float bias must be there and be the checkpoint's, bit for bit
+    /// (every layer of the checkpoint has one, and ``saveLayers(to:)`` writes
+    /// it), and every one of its weights must be the checkpoint's to within
+    /// int8 rounding, half a step (``weightDifference(_:_:)`` at most
+    /// ``sameLayerMaxSteps``).
     static func checkSameLayer(_ q: QuantizedLinear, _ part: BertWeights.Linear, name: String, file: URL) throws {
         guard let bias = q.packed?.floatBias, bias.map(\.bitPattern) == part.bias.map(\.bitPattern) else {
             throw QGEMMError(.invalidValue, "\(file.path): its bias is missing or not \(name)'s in this checkpoint; "
                              + "a file of another layer or checkpoint?")
         }
-        let relative = try weightDifference(q, part)
-        guard relative <= 0.2 else {
-            throw QGEMMError(.invalidValue, "\(file.path): its weights differ from \(name)'s in this checkpoint by \(relative) (relative); "
-                             + "a file of another layer or checkpoint?")
+        let (steps, n, k) = try weightDifference(q, part)
+        guard steps <= sameLayerMaxSteps else {
+            throw QGEMMError(.invalidValue, "\(file.path): its weight [\(n), \(k)] differs from \(name)'s in this checkpoint "
+                             + "by \(steps) quantization steps (int8 rounding gives at most 0.5); "
+                             + "a damaged file, or one of another layer or checkpoint?")
         }
     }
 
-    /// The relative RMS difference between a saved layer's weights, taken
-    /// back from int8, and a checkpoint layer's, over 16 evenly spaced output
-    /// channels; 0 for a layer without int8 weights. Compared where the layer
-    /// quantized them, after smoothing (W·diag(s)), so that a true layer
-    /// differs by int8 rounding alone, whatever the smoothing.
-    static func weightDifference(_ q: QuantizedLinear, _ part: BertWeights.Linear) throws -> Double {
-        guard let packed = q.packed else { return 0 }
+    /// How far a saved layer's weight may lie from the checkpoint's, in
+    /// quantization steps: half a step of rounding, and the Float roundings
+    /// of the smoothing and the division on the way (a few millionths of a step).
+    static let sameLayerMaxSteps = 0.5 + 1.0 / 1024
+
+    /// The largest difference between a saved layer's weights, taken back
+    /// from int8, and a checkpoint layer's, in steps of the layer's weight
+    /// scale, over every weight, and where it is (output channel, input);
+    /// 0 for a layer without int8 weights. Compared where the layer quantized
+    /// them, after smoothing (W·diag(s)): the weights' scales are their
+    /// absolute maxima over 127, so a true layer's weights each lie within
+    /// half a step of the checkpoint's, whatever the smoothing or granularity,
+    /// and a damaged weight or scale does not.
+    static func weightDifference(_ q: QuantizedLinear, _ part: BertWeights.Linear) throws -> (steps: Double, output: Int, input: Int) {
+        guard let packed = q.packed else { return (0, 0, 0) }
         let factors = q.smoothing?.factors
-        var difference = 0.0, norm = 0.0
-        for n in stride(from: 0, to: part.outputs, by: Swift.max(1, part.outputs / 16)) {
+        var worst = (steps: 0.0, output: 0, input: 0)
+        for n in 0..<part.outputs {
             let scale = Double(packed.weightScales[packed.granularity == .perChannel ? n : 0])
             for k in 0..<part.inputs {
                 let taken = Double(try packed.weight(outputChannel: n, input: k)) * scale
                 let w = Double(part.weight[n * part.inputs + k]) * Double(factors?[k] ?? 1)
-                difference += (taken - w) * (taken - w)
-                norm += w * w
+                let steps = scale > 0 ? abs(taken - w) / scale : (taken == w ? 0 : .infinity)
+                // `!(a <= b)` so that a NaN counts as the worst.
+                if !(steps <= worst.steps) { worst = (steps, n, k) }
             }
         }
-        return norm > 0 ? (difference / norm).squareRoot() : difference.squareRoot()
+        return worst
     }
 
     /// An encoder whose Linear layers are read from `folder`
@@ -123,6 +133,11 @@ extension SentenceEncoder {
                                      + "\(name) of this checkpoint is \(part.outputs)×\(part.inputs)")
                 }
                 switch q.mode {
+                case .static(_, _, let activation) where activation != .none:
+                    // The encoder's layers have no fused activation (GELU runs apart):
+                    // a clamp would cut every output below it.
+                    throw QGEMMError(.incompatibleParameters, "\(file.path): a layer with a fused \(activation) clamp; "
+                                     + "the encoder's layers have none")
                 case .static, .staticInput: break
                 case .dynamic, .int4Weights:
                     throw QGEMMError(.incompatibleParameters, "\(file.path): a \(q.mode.name) layer; saved layers are calibrated (static or static-input)")

@@ -201,6 +201,15 @@ public final class SentenceEncoder: Sendable {
         }
         let cuts = Self.shareBounds(sequences.map(\.count), workers: workers)
         let shares = cuts.count - 1
+        // The shares run at once, each with its own buffers: together they
+        // must fit where one chunk alone must (checkWorkingSet). Where they
+        // would not, the sentences go through in turn, every step shared.
+        let together = (0..<shares).reduce(0.0) { total, w in
+            total + shareWorkingSetBytes(sequences[cuts[w]..<cuts[w + 1]].map(\.count))
+        }
+        guard together <= Double(CPUFeatures.usableMemoryBytes()) / 2 else {
+            return try embedChunks(sequences[...], threads: threads, profile: &profile, tap: tap)
+        }
         let results = ShareResults(count: shares)
         let blasThreads = BLAS.threads
         BLAS.threads = 1
@@ -323,7 +332,14 @@ public final class SentenceEncoder: Sendable {
         for layer in layers {
             func run(_ linear: LinearLayer, _ slots: Range<Int>, _ x: [Float], _ y: inout [Float],
                      _ workspace: inout QuantizedLinear.Workspace, _ input: inout QuantizedLinear.DynamicInput) throws {
-                try self.linear(linear, x, rows, &y, &workspace, &input, threads, &profile, &clock)
+                do {
+                    try self.linear(linear, x, rows, &y, &workspace, &input, threads, &profile, &clock)
+                } catch let e as QGEMMError where e.code == .invalidValue {
+                    // A value the layer cannot quantize (NaN or ±Inf) comes from the
+                    // model itself: its values overflowed Float on the way here.
+                    throw QGEMMError(.invalidValue, "\(layer.names[slots].joined(separator: ", ")): \(e.message); the model's "
+                                     + "values overflow Float before this layer (damaged weights in model.safetensors?)")
+                }
                 if let tap {
                     try tap.record(Array(layer.names[slots]), input: x, rows: rows, k: x.count / rows, output: y,
                                    outputs: linear.outputs)
@@ -372,13 +388,28 @@ public final class SentenceEncoder: Sendable {
     /// checkpoint with a wide intermediate size or many positions could
     /// otherwise ask for more than there is and end the process.
     private func checkWorkingSet(rows: Int, longest: Int, threads: Int) throws {
-        let floats = Double(rows) * Double(6 * config.hiddenSize + config.intermediateSize)
-            + Double(min(threads, 1024)) * Double(enc_attention_scratch_count(longest, config.headSize))
-        let bytes = 4 * floats, usable = Double(CPUFeatures.usableMemoryBytes())
+        let bytes = workingSetBytes(rows: rows, longest: longest, threads: threads)
+        let usable = Double(CPUFeatures.usableMemoryBytes())
         guard bytes <= usable / 2 else {
             throw QGEMMError(.invalidShape, String(format: "%d tokens (the longest %d) need %.1f GiB of activations with hidden_size %d and intermediate_size %d, more than half of the %.1f GiB this process may use",
                                                   rows, longest, bytes / 1_073_741_824, config.hiddenSize, config.intermediateSize, usable / 1_073_741_824))
         }
+    }
+
+    /// The bytes of activations and attention scratch a chunk of `rows` rows
+    /// whose longest sentence has `longest` tokens holds on `threads` threads.
+    func workingSetBytes(rows: Int, longest: Int, threads: Int) -> Double {
+        4 * (Double(rows) * Double(6 * config.hiddenSize + config.intermediateSize)
+             + Double(min(threads, 1024)) * Double(enc_attention_scratch_count(longest, config.headSize)))
+    }
+
+    /// The most bytes a share of sentences of these token counts holds at
+    /// once on one thread: its largest chunk (at most a thread's chunk of rows,
+    /// or its longest sentence where that is longer, as embedChunks cuts them).
+    func shareWorkingSetBytes(_ tokens: [Int]) -> Double {
+        let longest = tokens.max() ?? 0
+        let rows = min(tokens.reduce(0, +), max(chunkRowsPerThread, longest))
+        return workingSetBytes(rows: rows, longest: longest, threads: 1)
     }
 
     /// One Linear layer, timed into `profile.linear`. A dynamic int8 layer
