@@ -163,6 +163,32 @@ struct Int4WeightsTests {
         } == .invalidShape)
     }
 
+    /// An α whose scaled weights do not fit binary16 is passed over, not
+    /// thrown for the whole search: one channel of the calibration input a
+    /// million times the others' mean (and one a millionth) scales a column
+    /// by up to 10^6 at α = 1, past binary16 for any group scale, while α = 0
+    /// (no scaling) quantizes. The search then keeps to the α that fit, and
+    /// never does worse than α = 0. Weights that do not fit unscaled still
+    /// throw α = 0's error.
+    @Test func anAlphaWhoseScalesOverflowIsPassedOver() throws {
+        let w = [Float](repeating: 1, count: 8), x: [Float] = [1e-6, 1e6, 1, 1, 1, 1, 1, 1]
+        for scales in Int4Weights.GroupScales.allCases {
+            let (searched, alpha) = try Int4Weights.searchingScales(weights: w, outputChannels: 1, inputChannels: 8, groupSize: 8,
+                                                                    calibrationInput: x, rows: 1, groupScales: scales)
+            #expect(alpha < 1, "\(scales)")
+            let unscaled = try Int4Weights(quantizing: w, outputChannels: 1, inputChannels: 8, groupSize: 8, groupScales: scales)
+            let reference: Float = x.reduce(0, +)
+            let error = { (v: Int4Weights) throws -> Float in let y = try v(x, rows: 1)[0]; return (y - reference) * (y - reference) }
+            #expect(try error(searched) <= error(unscaled), "\(scales): α = \(alpha)")
+        }
+        var huge = w
+        huge[3] = 1e6
+        #expect(throws: QGEMMError.self) {
+            _ = try Int4Weights.searchingScales(weights: huge, outputChannels: 1, inputChannels: 8, groupSize: 8,
+                                                calibrationInput: x, rows: 1, groupScales: .absMax)
+        }
+    }
+
     /// The public checks a configuration reader calls before any work
     /// refuse exactly what the initializers refuse, with their messages:
     /// group sizes that are multiples of 8 from 8 to 4096, dampings in (0, 10].

@@ -199,7 +199,11 @@ public final class Int4Weights: Sendable {
     /// to 256 calibration rows. The α whose output is nearest the Float
     /// layer's (least squared error) wins; α = 0 is no scaling, so the
     /// search never does worse than the unscaled weights (with the same
-    /// `groupScales`) on these rows.
+    /// `groupScales`) on these rows. An α whose scaled weights or inputs do
+    /// not fit (a group scale past binary16, an input quotient past Float)
+    /// cannot win and is passed over; only α = 0's own failure is thrown,
+    /// as ``init(quantizing:outputChannels:inputChannels:groupSize:bias:smoothing:groupScales:)``
+    /// would throw it.
     ///
     /// - Parameters:
     ///   - weights: Float W, row-major `[N×K]`.
@@ -329,11 +333,20 @@ public final class Int4Weights: Sendable {
                 }
             }
         }
-        // The least error, the first step on a tie; the first failure in step
-        // order is thrown, as a loop over the steps would.
+        // The least error, the first step on a tie. A scaled step that failed
+        // for a value that does not fit (.invalidValue: its weights' group
+        // scales past binary16, or its inputs divided past Float) cannot win
+        // and is passed over: α = 0, the unscaled weights, is the floor the
+        // search promises. α = 0's failure, or any other, is thrown, the first
+        // in step order, as a loop over the steps would.
         var bestStep = -1, bestError = Double.infinity
         for step in 0..<tried {
-            let error = try errors[step].get()
+            let error: Double
+            switch errors[step] {
+            case .success(let e): error = e
+            case .failure(let e) where step > 0 && e.code == .invalidValue: continue
+            case .failure(let e): throw e
+            }
             if bestStep >= 0 && bestError <= error { continue }
             (bestStep, bestError) = (step, error)
         }
