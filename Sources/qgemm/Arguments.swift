@@ -80,7 +80,15 @@ struct ClampArgument {
 enum OutputPath {
     static let standardOutputOptions: Set<String> = ["--json", "--csv"]
 
-    static func check(_ outputs: KeyValuePairs<String, String?>) throws {
+    /// Each output path must be writable, not a folder, and its own: no two
+    /// outputs, and no output and input (`inputs`, files the command reads),
+    /// name the same file, which one write would destroy for the other.
+    static func check(_ outputs: KeyValuePairs<String, String?>, inputs: KeyValuePairs<String, String?> = [:]) throws {
+        for case let (option, path?) in outputs where path != "-" && !OutputFile.isStandardOutput(path) {
+            for case let (input, read?) in inputs where sameFile(path, read) {
+                throw ValidationError("\(option) \(path) is the file \(input) reads; writing it would destroy the input, so name another")
+            }
+        }
         var seen: [(option: String, path: String, file: String)] = []
         for case let (option, path?) in outputs {
             try check(path, option: option)
@@ -93,6 +101,15 @@ enum OutputPath {
             }
             seen.append((option, path, file))
         }
+    }
+
+    /// Whether two paths name one file: the same device and inode where both
+    /// exist (links, hard links, "./x" and "x"), else the same resolved path.
+    static func sameFile(_ a: String, _ b: String) -> Bool {
+        var sa = stat(), sb = stat()
+        if stat(a, &sa) == 0, stat(b, &sb) == 0 { return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino }
+        func resolved(_ p: String) -> String { URL(fileURLWithPath: p).resolvingSymlinksInPath().standardizedFileURL.path }
+        return resolved(a) == resolved(b)
     }
 
     private static func check(_ path: String, option: String) throws {

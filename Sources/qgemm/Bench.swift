@@ -83,12 +83,16 @@ struct Bench: ParsableCommand {
         }
         guard minTime >= 0, minTime <= 3600 else { throw ValidationError("--min-time must be in 0...3600 seconds, got \(minTime)") }
         try OutputPath.check(["--json": json, "--csv": csv])
-        // A shape is refused before anything is allocated when its buffers
-        // would not fit in memory (or their size overflows).
+        // A shape, --shape's or a suite's (run() adds those), is refused before
+        // anything is allocated when its buffers would not fit in memory (or
+        // their size overflows).
         let memory = CPUFeatures.usableMemoryBytes()
-        for s in shape {
+        let fromSuites = (suite.isEmpty && shape.isEmpty ? [BenchSuite.square] : suite).flatMap { s in
+            s.shapes.map { (shape: $0, name: "shape \($0) of --suite \(s.rawValue)") }
+        }
+        for (s, name) in shape.map({ (shape: $0, name: "--shape \($0)") }) + fromSuites {
             guard let bytes = s.bytesNeeded(for: weights), UInt64(bytes) <= memory / 2 else {
-                throw ValidationError("--shape \(s) needs \(s.bytesNeeded(for: weights).map { "\($0 >> 20) MiB" } ?? "more bytes than Int holds") of buffers; "
+                throw ValidationError("\(name) needs \(s.bytesNeeded(for: weights).map { "\($0 >> 20) MiB" } ?? "more bytes than Int holds") of buffers; "
                                       + "this process may use \(memory >> 20) MiB (the machine's memory, or its cgroup's limit) and a bench shape half of it")
             }
         }
@@ -120,7 +124,7 @@ struct Bench: ParsableCommand {
         machine.evict_bytes = runner.evictor?.buffer.count
         machine.evict_chunk_bytes = runner.evictor?.chunkBytes
         let threadList = threads
-        let jsonToStdout = json == "-" || csv == "-"
+        let jsonToStdout = [json, csv].contains { $0.map { $0 == "-" || OutputFile.isStandardOutput($0) } ?? false }
         if !jsonToStdout {
             print(machine.summary)
             if let e = runner.evictor {

@@ -46,7 +46,7 @@ struct GEMMCommand: ParsableCommand {
     var out: String
 
     func validate() throws {
-        try OutputPath.check(["--out": out])
+        try OutputPath.check(["--out": out], inputs: ["--x": x, "--w": w, "--bias": bias, "--w-scales": wScales])
         try OptionCheck.scale(xScale, "--x-scale")
         try OptionCheck.scale(wScale, "--w-scale")
         try OptionCheck.scale(yScale, "--y-scale")

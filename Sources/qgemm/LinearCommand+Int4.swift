@@ -74,8 +74,7 @@ extension LinearCommand {
         } else {
             layer = try Int4Weights(quantizing: wv, outputChannels: n, inputChannels: k, groupSize: group, bias: bv, groupScales: rule)
         }
-        if let save { try layer.save(to: URL(fileURLWithPath: save)) }
-        try finishInt4(layer, xv, m: m, report: report)
+        try finishInt4(layer, xv, m: m, report: report, save: save)
     }
 
     func runSavedInt4(_ file: String) throws {
@@ -96,12 +95,14 @@ extension LinearCommand {
         try finishInt4(layer, xv, m: m, report: report)
     }
 
-    /// Runs the layer, writes Y and, with --json, the timings (the int4 layer
-    /// against sgemm on its dequantized weights) and the report.
-    func finishInt4(_ layer: Int4Weights, _ xv: [Float], m: Int, report: [String: Any]) throws {
+    /// Runs the layer, then saves it (`save`, --save: nothing is written
+    /// when X is refused) and writes Y and, with --json, the timings (the
+    /// int4 layer against sgemm on its dequantized weights) and the report.
+    func finishInt4(_ layer: Int4Weights, _ xv: [Float], m: Int, report: [String: Any], save: String? = nil) throws {
         var report = report
         let n = layer.outputChannels, k = layer.inputChannels, groups = layer.groupCount
         let y = try layer(xv, rows: m, kernel: kernel, threads: threads)
+        if let save { try layer.save(to: URL(fileURLWithPath: save)) }
         try NPYArray(float32: y, shape: [m, n]).write(to: URL(fileURLWithPath: out))
         guard let json else { return }
         // sgemm on the weights the layer holds (with smoothing: of W·diag(s), on X·diag(1/s)).

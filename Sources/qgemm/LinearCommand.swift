@@ -94,7 +94,8 @@ struct LinearCommand: ParsableCommand {
         if let r = `repeat`, !(1...BenchRunner.mostRuns).contains(r) {
             throw ValidationError("--repeat must be in 1...\(BenchRunner.mostRuns), got \(r)")
         }
-        try OutputPath.check(["--out": out, "--json": json, "--save": save])
+        try OutputPath.check(["--out": out, "--json": json, "--save": save],
+                             inputs: ["--x": x, "--w": w, "--bias": bias, "--calibrate": calibrate, "--load": load])
         try OptionCheck.unused(`repeat` != nil && json == nil, "--repeat", "counts the timed runs of --json; give --json too")
         try validateInt4()
         if load != nil {
@@ -173,8 +174,7 @@ struct LinearCommand: ParsableCommand {
                 break
             }
         }
-        if let save { try layer.save(to: URL(fileURLWithPath: save)) }
-        try finish(layer, xv, m: m, wv: wv, bv: bv, report: report)
+        try finish(layer, xv, m: m, wv: wv, bv: bv, report: report, save: save)
     }
 
     /// X, W and the bias from --x, --w and --bias, with M, K and N.
@@ -245,15 +245,17 @@ struct LinearCommand: ParsableCommand {
                    layerInput: xv)
     }
 
-    /// Runs the layer, writes Y and, with --json, the timings and report.
+    /// Runs the layer, then saves it (`save`, --save) and writes Y and, with
+    /// --json, the timings and report: nothing is written when X is refused.
     /// `xv` is the sgemm side's input; `layerInput` the layer's (they differ for a smoothed saved layer).
     func finish(_ layer: QuantizedLinear, _ xv: [Float], m: Int, wv: [Float], bv: [Float]?, report: [String: Any],
-                layerInput: [Float]? = nil) throws {
+                layerInput: [Float]? = nil, save: String? = nil) throws {
         var report = report
         let path = kernel
         let n = layer.outputChannels, k = layer.inputChannels
         let input = layerInput ?? xv
         let y = try layer(input, rows: m, kernel: path, threads: threads)
+        if let save { try layer.save(to: URL(fileURLWithPath: save)) }
         try NPYArray(float32: y, shape: [m, n]).write(to: URL(fileURLWithPath: out))
         if let json {
             // Time the whole int8 layer (quantize, GEMM, dequantize) and sgemm + bias on the same data.

@@ -242,11 +242,11 @@ struct CommandLineTests {
     @Test func optionsThatDoNotApplyAreRefused() throws {
         let linear = ["linear", "--x", "a.npy", "--w", "b.npy", "--out", "c.npy"]
         let cases: [([String], String)] = [
-            (linear + ["--mode", "static", "--calibrate", "c.npy", "--granularity", "tensor"], "--granularity applies only to --mode dynamic"),
+            (linear + ["--mode", "static", "--calibrate", "cal.npy", "--granularity", "tensor"], "--granularity applies only to --mode dynamic"),
             (linear + ["--observer", "percentile"], "--observer applies only to --mode static"),
             (linear + ["--rounding", "double"], "--rounding applies only to --mode static"),
             (linear + ["--percentile", "99"], "--percentile applies only to --mode static"),
-            (linear + ["--mode", "static", "--calibrate", "c.npy", "--percentile", "99"], "--percentile applies only with --observer percentile"),
+            (linear + ["--mode", "static", "--calibrate", "cal.npy", "--percentile", "99"], "--percentile applies only with --observer percentile"),
             (linear + ["--mode", "static", "--x-scale", "1", "--x-zero-point", "0", "--y-scale", "1", "--y-zero-point", "0",
                        "--observer", "moving"], "--observer applies only with --calibrate"),
             (linear + ["--repeat", "3"], "--repeat counts the timed runs of --json"),
@@ -372,6 +372,53 @@ struct CommandLineTests {
         try NPYArray(float32: [1, .nan, 3, 4], shape: [1, 4]).write(to: URL(fileURLWithPath: file("nan.npy")))
         let nan = try qgemm(linear + ["--mode", "static", "--calibrate", file("nan.npy"), "--out", file("y.npy")])
         #expect(nan.status == 1 && !nan.stderr.contains("overflows Float") && nan.stderr.contains("nan"), "\(nan.stderr)")
+    }
+
+    /// An output that names one of the command's input files is refused
+    /// before any work (it would destroy the input); --save is written only
+    /// once the layer has run on X, so a refused X leaves no layer file; a
+    /// report sent to /dev/stdout keeps the human-readable lines off standard
+    /// output, as "-" does; Float output whose S_X·S_W overflows is refused.
+    @Test func outputsNeverDestroyInputsOrOutliveARefusal() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func file(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        try NPYArray(float32: [1, 2, 3, 4], shape: [1, 4]).write(to: URL(fileURLWithPath: file("x.npy")))
+        try NPYArray(float32: [1, 0, 0, 1, 0, 1, 1, 0], shape: [2, 4]).write(to: URL(fileURLWithPath: file("w.npy")))
+        try NPYArray(int8: [1, 2, 3, 4], shape: [1, 4]).write(to: URL(fileURLWithPath: file("xq.npy")))
+        try NPYArray(int8: [1, 0, 0, 1, 0, 1, 1, 0], shape: [2, 4]).write(to: URL(fileURLWithPath: file("wq.npy")))
+        let before = try Data(contentsOf: URL(fileURLWithPath: file("w.npy")))
+        let linear = ["linear", "--x", file("x.npy"), "--w", file("w.npy")]
+        let gemm = ["gemm", "--x", file("xq.npy"), "--w", file("wq.npy"), "--x-zero-point", "0"]
+        for (args, wanted) in [
+            (linear + ["--save", file("w.npy"), "--out", file("y.npy")], "--save \(file("w.npy")) is the file --w reads"),
+            (linear + ["--out", dir.path + "/./x.npy"], "is the file --x reads"),
+            (gemm + ["--x-scale", "1", "--w-scale", "1", "--output-type", "int32", "--out", file("wq.npy")], "is the file --w reads"),
+        ] {
+            let r = try qgemm(args)
+            #expect(r.status == 64 && r.stderr.contains(wanted), "\(args): \(r.stderr)")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file("w.npy"))) == before)
+        // X refused (a NaN): neither the layer nor Y is written.
+        try NPYArray(float32: [1, .nan, 3, 4], shape: [1, 4]).write(to: URL(fileURLWithPath: file("nan.npy")))
+        for extra in [[String](), ["--weights", "int4", "--group-size", "8"]] {
+            let r = try qgemm(["linear", "--x", file("nan.npy"), "--w", file("w.npy"), "--save", file("layer.safetensors"),
+                               "--out", file("y.npy")] + extra)
+            #expect(r.status == 1 && r.stderr.contains("nan"), "\(extra): \(r.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: file("layer.safetensors")) && !FileManager.default.fileExists(atPath: file("y.npy")),
+                    "\(extra): a refused X left files")
+        }
+        // Float output: S_X·S_W = 1e30·1e30 overflows, every output would be ±inf or NaN.
+        let overflow = try qgemm(gemm + ["--x-scale", "1e30", "--w-scale", "1e30", "--output-type", "float", "--out", file("yf.npy")])
+        #expect(overflow.status == 1 && overflow.stderr.contains("overflows Float"), "\(overflow.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: file("yf.npy")))
+        // /dev/stdout is standard output for the quiet rule too: the report alone.
+        for args in [["bench", "--shape", "1x4x4", "--min-time", "0", "--repeat", "1", "--no-sgemm", "--json", "/dev/stdout"],
+                     ["validate", "--quick", "--bit-exact-only", "--kernel", "portable", "--json", "/dev/fd/1"]] {
+            let r = try qgemm(args)
+            #expect(r.status == 0 && (try? JSONSerialization.jsonObject(with: r.stdout)) != nil,
+                    "\(args): standard output is not JSON alone: \(String(decoding: r.stdout.prefix(200), as: UTF8.self))")
+        }
     }
 
     /// The CSV keeps full precision: a tiny shape's seconds are not 0.0000.

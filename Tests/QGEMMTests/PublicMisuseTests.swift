@@ -168,6 +168,29 @@ struct PublicMisuseTests {
         #expect(try wide.gemm([Int8](repeating: 1, count: 2), rows: 2, as: Int8.self).count == 2 << 20)
     }
 
+    /// Float output is Float(acc)·(S_X·S_W[n]): where that product overflows,
+    /// every output of the channel would be ±inf, and NaN where the sum is 0.
+    /// The call refuses it (as int8 output's multiplier is refused at pack
+    /// time) and writes nothing; int32 output does not use the scales.
+    @Test func floatOutputWhoseScaleProductOverflowsIsRefused() throws {
+        let huge = try PackedWeights(weights: [1, 0, -1, 2, 0, 0], outputChannels: 2, inputChannels: 3,
+                                     scales: .perChannel([1e-3, 1e30]), bias: nil)
+        let x: [Int8] = [1, 2, 3]
+        var y = [Float](repeating: 7, count: 2)
+        expectCode(.invalidScale) {
+            try x.withUnsafeBufferPointer { xb in
+                try y.withUnsafeMutableBufferPointer { yb in
+                    try huge.gemm(xb, rows: 1, input: try QuantizationParameters(type: .int8, scale: 1e20, zeroPoint: 0), into: yb)
+                }
+            }
+        }
+        #expect(y == [7, 7])
+        let fine: [Float] = try huge.gemm(x, rows: 1, input: try QuantizationParameters(type: .int8, scale: 1e-20, zeroPoint: 0))
+        #expect(fine.allSatisfy { $0.isFinite })
+        let sums: [Int32] = try huge.gemm(x, rows: 1, input: try QuantizationParameters(type: .int8, scale: 1e20, zeroPoint: 0))
+        #expect(sums == [-2, 2])
+    }
+
     /// Clamp bounds beyond 2^24 are not Floats: Int32.max − 1 rounds to 2^31
     /// in float, which int32 cannot hold. The float mode clamps exactly after
     /// rounding, so the result stays within the caller's range.

@@ -18,7 +18,7 @@ import Darwin
 /// as usual, in the same pass).
 ///
 /// ```swift
-/// var absMax = InputChannelAbsMax(inputChannels: 384)
+/// var absMax = try InputChannelAbsMax(inputChannels: 384)
 /// for batch in calibrationBatches { try absMax.observe(batch, rows: 64) }
 /// let smoothing = try Smoothing(inputAbsMax: absMax.values, weights: w, outputChannels: 1536,
 ///                               inputChannels: 384, alpha: 0.5)

@@ -29,10 +29,12 @@ extension PackedWeights {
     ///     its own thread); ``threadsUsedByLastCall`` tells how many did.
     /// - Throws: ``QGEMMError`` for a wrong shape, short buffer, small stride,
     ///   mismatched or missing parameters, overlapping buffers or an
-    ///   unsupported kernel path, and `.invalidArgument` for `threads` outside
-    ///   1...1024; nothing is written then. `.invalidArgument` also when a
-    ///   thread's scratch memory cannot be allocated: then the threads that
-    ///   had theirs may have written their share of `y`.
+    ///   unsupported kernel path, `.invalidArgument` for `threads` outside
+    ///   1...1024, and for Float output `.invalidScale` when S_X times a
+    ///   channel's S_W overflows Float (every output of that channel would be
+    ///   ±inf, or NaN where its sum is 0); nothing is written then.
+    ///   `.invalidArgument` also when a thread's scratch memory cannot be
+    ///   allocated: then the threads that had theirs may have written their share of `y`.
     public func gemm<X: QuantizedScalar, Y: GEMMOutputScalar>(
         _ x: UnsafeBufferPointer<X>, rows: Int, rowStride: Int? = nil,
         input: QuantizationParameters? = nil,
@@ -68,6 +70,11 @@ extension PackedWeights {
             try setIntegerBias(&args, xParams)
             args.out_type = QG_OUT_INT32
         case .float:
+            // Each output is Float(acc)·(S_X·S_W[n]): a product that overflows
+            // would give ±inf, and NaN where acc is 0, for every row.
+            guard (xParams.scale * largestWeightScale).isFinite else {
+                throw QGEMMError(.invalidScale, "Float output: S_X·S_W = \(xParams.scale)·\(largestWeightScale) overflows Float")
+            }
             if floatBias != nil {
                 args.bias = nil
                 args.x_zero_point = xParams.zeroPoint
@@ -158,7 +165,8 @@ extension PackedWeights {
 
     /// Array form of ``gemmDynamic(_:rows:rowStride:rowScales:rowZeroPoints:into:outputRowStride:kernel:threads:)``;
     /// exact counts as for the array ``gemm(_:rows:input:as:kernel:threads:)``
-    /// (`rows` row scales and zero points).
+    /// (`rows` row scales and zero points: fewer are a `.bufferTooSmall`, as
+    /// in the buffer form, more an `.invalidShape`).
     public func gemmDynamic<X: QuantizedScalar>(
         _ x: [X], rows: Int, rowScales: [Float], rowZeroPoints: [Int32],
         kernel: KernelPath? = nil, threads: Int? = nil

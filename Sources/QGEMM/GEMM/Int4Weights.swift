@@ -148,9 +148,9 @@ public final class Int4Weights: Sendable {
     ///
     /// With `smoothing`, the weights quantized are `W·diag(s)`; `groupScales`
     /// ``GroupScales/minimizingError`` searches each group's scale instead.
-    /// Scales are binary16: a group whose scale would be below its smallest
-    /// value (2^-24, weights under about 4·10^-7) is stored as zeros, and one
-    /// above its largest (65504) is refused.
+    /// Scales are binary16: a group whose scale rounds to 0 there (at most
+    /// 2^-25, half its smallest value: weights under about 2·10^-7) is stored
+    /// as zeros, and one above its largest (65504) is refused.
     ///
     /// - Throws: ``QGEMMError/Code/invalidValue`` for a NaN or infinite weight,
     ///   and what ``init(values:scales:outputChannels:inputChannels:groupSize:bias:smoothing:)`` throws.

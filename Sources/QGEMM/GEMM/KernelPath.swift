@@ -33,8 +33,9 @@ public struct KernelPath: RawRepresentable, Sendable, CaseIterable, Hashable, Cu
     public static let portable = KernelPath(known: "portable")
     /// AVX2, exact: int8 widened to int16, VPMADDWD (x86-64 builds).
     public static let avx2 = KernelPath(known: "avx2")
-    /// AVX-VNNI: the VEX-encoded VPDPBUSD on ymm registers, for CPUs with AVX-VNNI but no
-    /// AVX-512 (x86-64 builds; Alder Lake and later client cores, Zen 5).
+    /// AVX-VNNI: the VEX-encoded VPDPBUSD on ymm registers (x86-64 builds), on every
+    /// CPU with AVX-VNNI (Alder Lake and later client cores, Sapphire and Emerald
+    /// Rapids, Zen 5); the default where AVX-512 VNNI is absent.
     public static let avxvnni = KernelPath(known: "avxvnni")
     /// AVX-512 VNNI: VPDPBUSD on zmm registers (x86-64 builds).
     public static let avx512vnni = KernelPath(known: "avx512vnni")

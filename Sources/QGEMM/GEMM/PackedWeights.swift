@@ -72,6 +72,9 @@ public final class PackedWeights: @unchecked Sendable {
     public let granularity: Granularity
     /// S_W per output channel (the same value N times for per-tensor weights).
     public let weightScales: [Float]
+    /// The largest of ``weightScales``: Float output multiplies every
+    /// channel's scale by S_X, which overflows for none when it does not for this one.
+    let largestWeightScale: Float
     /// Input parameters fixed at pack time (static quantization), if any.
     public let inputParameters: QuantizationParameters?
     /// Output parameters for requantized outputs, if any.
@@ -314,6 +317,7 @@ public final class PackedWeights: @unchecked Sendable {
         self.inputChannels = k
         self.granularity = granularity
         self.weightScales = scales
+        self.largestWeightScale = scales.max() ?? 0
         self.inputParameters = input
         self.outputParameters = output
         self.rounding = rounding
