@@ -93,7 +93,12 @@ extension PackedWeights {
     /// `acc = Σ_k q_W·(q_X − Z_X[m])`.
     ///
     /// A bias must have been given as Float (an int32 bias has scale S_X·S_W,
-    /// which differs per row here).
+    /// which differs per row here). Unlike the Float output of
+    /// ``gemm(_:rows:rowStride:input:into:outputRowStride:kernel:threads:)``,
+    /// a row scale whose product with a channel's S_W overflows Float is not
+    /// refused: that row's outputs there are ±inf (NaN where the sum is 0),
+    /// as the float product gives them (per-row scales come from the data
+    /// of each call; the product passes 3.4·10^38 only for scales near Float's end).
     ///
     /// - Throws: as ``gemm(_:rows:rowStride:input:into:outputRowStride:kernel:threads:)``,
     ///   ``QGEMMError/Code/aliasing`` for an output that overlaps the row scales

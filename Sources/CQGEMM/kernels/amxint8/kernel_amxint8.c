@@ -36,7 +36,7 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-#include <stdatomic.h>
+#include <pthread.h>
 #include <string.h>
 
 #if defined(__linux__)
@@ -84,19 +84,23 @@ static int qg_amx_os_permits(void) {
 }
 #endif
 
-/// Once per process: 1 supported, 2 not (the permission, once granted, stays).
-static int qg_amx_supported(void) {
-    static _Atomic int state;
-    int s = atomic_load(&state);
-    if (s == 0) {
+/// Once per process (the permission, once granted, stays): one answer for
+/// every thread. Two threads asking at once would each make the request, and
+/// the kernel may refuse one of them (ENOSPC while some thread's signal stack
+/// is too small for the tiles), so a path chosen as the default on one answer
+/// could later read as unsupported.
+static int qg_amx_state; // 1 supported, 2 not
+static pthread_once_t qg_amx_once = PTHREAD_ONCE_INIT;
+static void qg_amx_decide(void) {
 #if defined(__linux__)
-        s = qg_amx_cpu_has() && qg_amx_os_permits() ? 1 : 2;
+    qg_amx_state = qg_amx_cpu_has() && qg_amx_os_permits() ? 1 : 2;
 #else
-        s = 2;
+    qg_amx_state = 2;
 #endif
-        atomic_store(&state, s);
-    }
-    return s == 1;
+}
+static int qg_amx_supported(void) {
+    pthread_once(&qg_amx_once, qg_amx_decide);
+    return qg_amx_state == 1;
 }
 
 // MARK: - Activations
