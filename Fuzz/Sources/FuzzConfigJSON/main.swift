@@ -11,7 +11,12 @@ public func fuzzConfigJSON(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         let config = try BertConfig(json: bytes)
         precondition(config.hiddenSize >= 1 && config.attentionHeads >= 1 && config.hiddenSize % config.attentionHeads == 0,
                      "a config with an impossible shape was accepted")
-        precondition(config.layerNormEpsilon > 0 && config.layerNormEpsilon.isFinite, "a bad epsilon was accepted")
+        precondition(config.layerNormEpsilon > 0 && config.layerNormEpsilon < 1, "a bad epsilon was accepted")
+        // Every size within the ranges BertConfig states (README: the encoder's limits).
+        precondition((1...65_536).contains(config.hiddenSize) && (1...1024).contains(config.attentionHeads)
+                     && (1...1024).contains(config.layers) && (1...262_144).contains(config.intermediateSize)
+                     && (1...8192).contains(config.maxPositions) && (1...10_000_000).contains(config.vocabularySize)
+                     && (1...1024).contains(config.typeVocabularySize), "a size out of its range was accepted: \(config)")
     }
     return 0
 }

@@ -38,6 +38,30 @@ public func refusedOnlyWithQGEMMError(_ body: () throws -> Void) {
     }
 }
 
+/// What must not throw once its input was accepted (a parsed file saved and
+/// read again, a loaded layer saved and loaded again): any error is a finding.
+public func mustNotThrow<T>(_ what: String, _ body: () throws -> T) -> T {
+    do { return try body() } catch {
+        preconditionFailure("\(what) threw: \(error)")
+    }
+}
+
+/// Two runs of one input, by a layer and by its reloaded copy: both return
+/// the same bits, or both are refused with the same QGEMMError code (a valid
+/// layer may refuse an input, say one its smoothing makes infinite).
+public func sameOutcome(_ a: () throws -> [Float], _ b: () throws -> [Float], _ what: String) {
+    func outcome(_ run: () throws -> [Float]) -> Result<[Float], QGEMMError> {
+        do { return .success(try run()) } catch let e as QGEMMError { return .failure(e) } catch {
+            preconditionFailure("\(what): unexpected error type: \(error)")
+        }
+    }
+    switch (outcome(a), outcome(b)) {
+    case (.success(let y), .success(let y2)): precondition(sameBits(y, y2), "\(what) gives other bits")
+    case (.failure(let e), .failure(let e2)): precondition(e.code == e2.code, "\(what) is refused otherwise: \(e) vs \(e2)")
+    case (let r, let r2): preconditionFailure("\(what): one run returned, the other threw (\(r) vs \(r2))")
+    }
+}
+
 /// Whether two outputs hold the same bits. `==` on Float arrays is false
 /// wherever both hold the same NaN, which a layer with extreme (but valid)
 /// scales legitimately returns: S_X·S_W overflows to infinity and meets a

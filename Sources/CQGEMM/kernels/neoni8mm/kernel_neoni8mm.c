@@ -137,7 +137,10 @@ QG_MMLA_INLINE void qg_mmla_few_rows(const qg_gemm_args *a, const void *x_group,
 }
 QG_DEFINE_TILE_KINDS(QG_MMLA, 2x32c8__neoni8mm, qg_mmla_few_rows)
 
-static int qg_mmla_supported(void) { return qg_cpu_get_features()->i8mm; }
+/// I8MM and DotProd: the 4-bit tiles add their nibbles with SDOT. Every
+/// Armv8.6 core has both, but both are optional from Armv8.2, and a VM or an
+/// emulator may show I8MM alone; the path would then die of SIGILL there.
+static int qg_mmla_supported(void) { return qg_cpu_get_features()->i8mm && qg_cpu_get_features()->dotprod; }
 
 /// The per-call params (qg_neon_params): uint8 activations enter USMMLA as
 /// they are, so there is no private fold.
@@ -148,7 +151,7 @@ int64_t qg_peak_smmla(int64_t iterations);
 
 const qg_kernel qg_kernel_neoni8mm = {
     .name = "neoni8mm",
-    .requires = "arm64 with the int8 matrix-multiply extension (Armv8.6 I8MM: SMMLA/USMMLA)",
+    .requires = "arm64 with the int8 matrix-multiply extension (Armv8.6 I8MM: SMMLA/USMMLA) and DotProd (SDOT)",
     .main = {.mr = QG_MMLA_MR, .nr = QG_MMLA_NR, .run = QG_TILE_KINDS(8x8c8__neoni8mm), .name = "qg_gemm_8x8c8__neoni8mm"},
     .few_rows = {.mr = 2, .nr = 4 * QG_MMLA_NR, .run = QG_TILE_KINDS(2x32c8__neoni8mm), .name = "qg_gemm_2x32c8__neoni8mm"},
     .kr = QG_MMLA_KR,
