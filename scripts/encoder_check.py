@@ -29,6 +29,13 @@ ADVERSARIAL = [
 LONG_WORDS = ["q" * (101 + i % 60) + ("!" if i % 7 == 0 else "") for i in range(300)]
 ADVERSARIAL += [" ".join(LONG_WORDS), "\n".join(LONG_WORDS) + " [SEP] tail", "\u3000".join(LONG_WORDS),
                 "[SEP]".join(LONG_WORDS[:60]), "unbelievably long " * 3000]
+# Characters whose class `tokenizers` takes from Unicode 8.0's tables: unassigned
+# ones (kept, so [UNK]), ones assigned later (punctuation, marks, format
+# characters: none of those classes), ones whose category changed since, and
+# the CJK range that starts at U+2B920 there.
+ADVERSARIAL += ["a\u0378b \uffff x\u0890y", "a\U0002B820b a\U0002B920b", "a\u2E43b a\u2E42b e\u1AC1 a\u0898b",
+                "\u166D x\u1734y \u1885\u1886 a\uA9BDb a\U000111C9b \U0001171E", "\uFA6E\uFADA cjk compatibility gaps",
+                "\U000E0001 tag \U000F0000 private \u061C mark"]
 # Form feed, vertical tab and U+0085 are whitespace that the normalizer drops
 # as control characters: they join the words around them.
 ADVERSARIAL += [sep.join(LONG_WORDS[:80]) + " " + " ".join(LONG_WORDS[80:]) for sep in ("\f", "\v", "\u0085")]
