@@ -89,8 +89,10 @@ public struct ActivationProduct: Sendable {
     ///   `.invalidScale` for a row of A or a channel of B whose range is so
     ///   narrow that its scale rounds to 0 in Float; `.unsupportedKernel`;
     ///   `.invalidArgument` for `threads` outside 1...1024 or scratch memory
-    ///   that cannot be allocated. Nothing is written to `y` then, except in
-    ///   that last case.
+    ///   that cannot be allocated; the first the arguments call for, in the
+    ///   order ``QGEMMError`` gives (the shapes, strides and buffers, then the
+    ///   path and threads, then the values). Nothing is written to `y` then,
+    ///   except in that last case.
     public mutating func multiply(
         _ a: UnsafeBufferPointer<Float>, rows: Int, inputChannels: Int, rowStride: Int? = nil,
         by b: UnsafeBufferPointer<Float>, outputChannels: Int, layout: PackedWeights.Layout, bRowStride: Int? = nil,

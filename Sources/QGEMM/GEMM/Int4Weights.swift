@@ -482,7 +482,9 @@ public final class Int4Weights: Sendable {
     ///   count whose products overflow (`.invalidShape`), overlapping buffers
     ///   (`.aliasing`), an input that is NaN or infinite or that ``smoothing`` makes
     ///   infinite (`.invalidValue`, naming the first), a path without
-    ///   4-bit tiles (`.unsupportedKernel`) or a bad thread count. Nothing is
+    ///   4-bit tiles (`.unsupportedKernel`) or a bad thread count: the first the
+    ///   arguments call for, in the order ``QGEMMError`` gives (the shapes and
+    ///   buffers, then the path and threads, then the values). Nothing is
     ///   written to `y` then.
     public func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, into y: UnsafeMutableBufferPointer<Float>,
                                workspace: inout Workspace, kernel: KernelPath? = nil, threads: Int? = nil) throws(QGEMMError) {

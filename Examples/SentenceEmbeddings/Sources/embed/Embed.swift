@@ -82,6 +82,15 @@ struct Embed: ParsableCommand {
     enum ObserverName: String, ExpressibleByArgument { case minmax, moving, percentile, mse, entropy }
 
     func validate() throws {
+        // CommandLine.arguments repairs bytes that are not UTF-8 with U+FFFD,
+        // which the tokenizer then drops: "caf\xE9" (Latin-1) would embed as "caf".
+        for i in 1..<Int(CommandLine.argc) {
+            guard let raw = CommandLine.unsafeArgv[i] else { continue }
+            let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(raw).assumingMemoryBound(to: UInt8.self), count: strlen(raw))
+            guard String(validating: bytes, as: UTF8.self) != nil else {
+                throw ValidationError("argument \(i) is not UTF-8 text (\(String(decoding: bytes, as: UTF8.self).debugDescription)); give sentences as UTF-8")
+            }
+        }
         if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads must be in 1...1024, got \(threads)") }
         if let r = `repeat`, !(1...Embed.mostRuns).contains(r) {
             throw ValidationError("--repeat must be in 1...\(Embed.mostRuns), got \(r)")

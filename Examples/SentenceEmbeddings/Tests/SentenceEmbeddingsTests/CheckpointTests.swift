@@ -64,6 +64,10 @@ struct CheckpointTests {
         ("more positions than attention's bound", "max_position_embeddings"),
         ("words longer than WordPiece's bound", "max_input_chars_per_word"),
         ("a long continuation prefix", "continuing_subword_prefix"),
+        ("truncation from the left", "truncation.direction"),
+        ("no post-processor", "post_processor"),
+        ("a template without [CLS]", "post_processor's single template"),
+        ("an added token that strips spaces", "lstrip"),
         ("config.json a pipe", "not a regular file"),
     ])
     func damagedFolderIsRefused(_ what: String, _ named: String) throws {
@@ -120,6 +124,25 @@ struct CheckpointTests {
                         model["max_input_chars_per_word"] = 1_000_000_000_000
                     }
                     json["model"] = model
+                }
+            case "truncation from the left":
+                try Self.rewriteJSON(tokenizer) { json in
+                    var t = json["truncation"] as? [String: Any] ?? ["max_length": 128]
+                    t["direction"] = "Left"
+                    json["truncation"] = t
+                }
+            case "no post-processor": try Self.rewriteJSON(tokenizer) { $0["post_processor"] = NSNull() }
+            case "a template without [CLS]":
+                try Self.rewriteJSON(tokenizer) { json in
+                    var p = json["post_processor"] as? [String: Any] ?? [:]
+                    p["single"] = [["Sequence": ["id": "A", "type_id": 0]], ["SpecialToken": ["id": "[SEP]", "type_id": 0]]]
+                    json["post_processor"] = p
+                }
+            case "an added token that strips spaces":
+                try Self.rewriteJSON(tokenizer) { json in
+                    var added = json["added_tokens"] as? [[String: Any]] ?? []
+                    if !added.isEmpty { added[0]["lstrip"] = true }
+                    json["added_tokens"] = added
                 }
             case "config.json a pipe":
                 // Reading a pipe with no writer would wait for ever.

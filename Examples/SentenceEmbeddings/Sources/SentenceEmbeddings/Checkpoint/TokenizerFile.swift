@@ -4,10 +4,14 @@ import QGEMM
 extension WordPieceTokenizer {
     /// Reads a Hugging Face `tokenizer.json` of a BERT WordPiece tokenizer:
     /// the `WordPiece` model and its vocabulary, the `BertNormalizer` options,
-    /// the `BertPreTokenizer`, the special tokens and the truncation length.
+    /// the `BertPreTokenizer`, the special tokens, the truncation length and a
+    /// post-processor that puts `[CLS]` before a sentence and `[SEP]` after it.
     /// Anything else (another model, normalizer or pre-tokenizer, a vocabulary
-    /// without `[UNK]`, `[CLS]`, `[SEP]`, `[PAD]`, an id out of range) is
-    /// refused with a ``QGEMMError`` (`.file`) naming the file and the key.
+    /// without `[UNK]`, `[CLS]`, `[SEP]`, `[PAD]`, an id out of range,
+    /// truncation from the left, no post-processor or another template, added
+    /// tokens matched other than as they are written) is refused with a
+    /// ``QGEMMError`` (`.file`) naming the file and the key: each would change
+    /// the ids `tokenizers` gives.
     public init(contentsOf url: URL) throws {
         try self.init(json: try JSONFile.read(url), file: url.path)
     }
@@ -69,8 +73,12 @@ extension WordPieceTokenizer {
             guard let t = truncation as? [String: Any], let m = t["max_length"], let v = JSONFile.wholeNumber(m), v >= 2 else {
                 throw fail("truncation.max_length is not a whole number ≥ 2")
             }
+            if let direction = t["direction"], !(direction is NSNull), direction as? String != "Right" {
+                throw fail("truncation.direction is \(direction); this tokenizer keeps the first tokens (Right)")
+            }
             maxLength = v
         }
+        try Self.checkPostProcessor(json["post_processor"], fail)
         var added: [(String, Int32)] = []
         if let list = json["added_tokens"] {
             guard let entries = list as? [[String: Any]] else { throw fail("added_tokens is not a list of objects") }
@@ -85,11 +93,47 @@ extension WordPieceTokenizer {
                 guard ids.contains(id) else {
                     throw fail("added token '\(content)' has id \(id), which is not in model.vocab")
                 }
+                // Matched as written, alone: the flags that would strip the
+                // spaces around it, match it only as a whole word, or match
+                // the normalized text instead are not implemented.
+                for flag in ["lstrip", "rstrip", "single_word", "normalized"] where (e[flag] as? Bool) == true {
+                    throw fail("added token '\(content)' has \(flag): true, which this tokenizer does not implement")
+                }
                 added.append((content, id))
             }
         }
         try self.init(vocabulary: vocab, unknown: try token(unk), classification: try token("[CLS]"), separator: try token("[SEP]"),
                       padding: try token("[PAD]"), continuationPrefix: prefix, maxCharactersPerWord: maxChars,
                       maxLength: maxLength, normalizer: options, addedTokens: added)
+    }
+
+    /// The post-processor must put `[CLS]` before a sentence and `[SEP]`
+    /// after it, as this tokenizer does: a `BertProcessing`, or a
+    /// `TemplateProcessing` whose single-sentence template is exactly that.
+    /// Without one (missing or null), `tokenizers` adds neither.
+    static func checkPostProcessor(_ value: Any?, _ fail: (String) -> QGEMMError) throws {
+        guard let p = value as? [String: Any] else {
+            throw fail("post_processor is \(value.map { "\($0)" } ?? "missing"); this tokenizer adds [CLS] and [SEP], "
+                       + "as a BertProcessing or TemplateProcessing post-processor does")
+        }
+        switch p["type"] as? String {
+        case "BertProcessing":
+            let cls = (p["cls"] as? [Any])?.first as? String, sep = (p["sep"] as? [Any])?.first as? String
+            guard cls == "[CLS]", sep == "[SEP]" else {
+                throw fail("post_processor's cls and sep are \(cls ?? "missing") and \(sep ?? "missing"), expected [CLS] and [SEP]")
+            }
+        case "TemplateProcessing":
+            let single = p["single"] as? [[String: Any]] ?? []
+            let parts = single.map { part -> String in
+                if let s = part["SpecialToken"] as? [String: Any] { return s["id"] as? String ?? "?" }
+                if let q = part["Sequence"] as? [String: Any] { return "$" + (q["id"] as? String ?? "?") }
+                return "?"
+            }
+            guard parts == ["[CLS]", "$A", "[SEP]"] else {
+                throw fail("post_processor's single template is \(parts.joined(separator: " ")), expected [CLS] $A [SEP]")
+            }
+        default:
+            throw fail("post_processor is a \(p["type"] ?? "missing type"); expected BertProcessing or TemplateProcessing")
+        }
     }
 }
