@@ -209,6 +209,19 @@ struct WorkerPoolTests {
         #expect(elsewhere > 0, "no chunk ran off the calling thread in 200 tries")
     }
 
+    /// Scratch (a Workspace's, ActivationProduct's) grows only as far as the
+    /// memory this process may use: past it, the allocation would trap, so it
+    /// is refused as a result array is.
+    @Test func scratchBeyondMemoryIsRefusedNotAllocated() throws {
+        var a: [Float] = []
+        #expect { try QuantizedLinear.Workspace.grow(&a, to: 1 << 50) } throws: { ($0 as? QGEMMError)?.code == .invalidShape }
+        #expect(a.isEmpty)
+        try QuantizedLinear.Workspace.grow(&a, to: 1000)
+        #expect(a.count == 1000)
+        try QuantizedLinear.Workspace.grow(&a, to: 10) // never shrinks
+        #expect(a.count == 1000)
+    }
+
     @Test func badCountsAreRefusedBeforeAnyTask() {
         let record = Record(tasks: 1, workers: 1)
         for (count, threads) in [(-1, 2), (3, 0), (3, 1025), (3, -4)] {

@@ -143,7 +143,7 @@ public struct ActivationProduct: Sendable {
         let ownLayout = qg_path_layout(number, &panelN, &kr) == 0
             && !(panelN == Int32(QG_PANEL_N) && kr == Int32(QG_K_GROUP))
         if ownLayout {
-            Self.grow(&repacked, Int(qg_layout_size(Int64(n), Int64(k), panelN, kr)))
+            try Self.grow(&repacked, Int(qg_layout_size(Int64(n), Int64(k), panelN, kr)))
             packed.withUnsafeBufferPointer { p in
                 repacked.withUnsafeMutableBufferPointer { r in
                     qg_repack_weights(p.baseAddress!, Int64(n), Int64(k), panelN, kr, r.baseAddress!)
@@ -220,8 +220,8 @@ public struct ActivationProduct: Sendable {
     /// A's per-row parameters (the dynamic layer's own rule,
     /// QuantizedLinear.quantizeRowsDynamic) and uint8 values.
     private mutating func quantizeA(_ a: UnsafePointer<Float>, m: Int, k: Int, lda: Int, threads: Int32) throws {
-        Self.grow(&mins, m); Self.grow(&maxs, m); Self.grow(&aScales, m); Self.grow(&aZeros, m)
-        Self.grow(&aValues, m * k)
+        try Self.grow(&mins, m); try Self.grow(&maxs, m); try Self.grow(&aScales, m); try Self.grow(&aZeros, m)
+        try Self.grow(&aValues, m * k)
         try mins.withUnsafeMutableBufferPointer { lo in
             try maxs.withUnsafeMutableBufferPointer { hi in
                 try aScales.withUnsafeMutableBufferPointer { scales in
@@ -243,10 +243,10 @@ public struct ActivationProduct: Sendable {
     private mutating func quantizeAndPackB(_ b: UnsafePointer<Float>, n: Int, k: Int, ldb: Int,
                                            layout: PackedWeights.Layout, threads: Int32) throws {
         let np = Int(qg_packed_n(Int64(n)))
-        Self.grow(&mins, n); Self.grow(&maxs, n); Self.grow(&weightScales, np)
-        Self.grow(&bValues, n * k)
+        try Self.grow(&mins, n); try Self.grow(&maxs, n); try Self.grow(&weightScales, np)
+        try Self.grow(&bValues, n * k)
         // With B [K×N] (inputMajor) the C side transposes it into these first.
-        if layout == .inputMajor { Self.grow(&bTransposed, n * k) }
+        if layout == .inputMajor { try Self.grow(&bTransposed, n * k) }
         let status = bTransposed.withUnsafeMutableBufferPointer { t in
             mins.withUnsafeMutableBufferPointer { lo in
                 maxs.withUnsafeMutableBufferPointer { hi in
@@ -275,8 +275,8 @@ public struct ActivationProduct: Sendable {
             throw QGEMMError(.invalidScale, "B channel [\(c)]: absMax \(absMax) has no usable scale")
         }
         for c in n..<np { weightScales[c] = 0 }
-        Self.grow(&packed, Int(qg_packed_size(Int64(n), Int64(k))))
-        Self.grow(&rowSums64, n); Self.grow(&absSums64, n); Self.grow(&rowSums, np)
+        try Self.grow(&packed, Int(qg_packed_size(Int64(n), Int64(k))))
+        try Self.grow(&rowSums64, n); try Self.grow(&absSums64, n); try Self.grow(&rowSums, np)
         bValues.withUnsafeBufferPointer { q in
             packed.withUnsafeMutableBufferPointer { p in
                 rowSums64.withUnsafeMutableBufferPointer { rs in
@@ -289,5 +289,5 @@ public struct ActivationProduct: Sendable {
         for c in 0..<np { rowSums[c] = c < n ? Int32(rowSums64[c]) : 0 }
     }
 
-    private static func grow<T: Numeric>(_ a: inout [T], _ count: Int) { QuantizedLinear.Workspace.grow(&a, to: count) }
+    private static func grow<T: Numeric>(_ a: inout [T], _ count: Int) throws(QGEMMError) { try QuantizedLinear.Workspace.grow(&a, to: count) }
 }

@@ -443,7 +443,7 @@ public final class Int4Weights: Sendable {
         /// Bytes the workspace holds now.
         public var byteCount: Int { quantized.count + 4 * (scales.count + offsets.count + smoothed.count) }
 
-        static func grow<T: Numeric>(_ a: inout [T], to count: Int) { QuantizedLinear.Workspace.grow(&a, to: count) }
+        static func grow<T: Numeric>(_ a: inout [T], to count: Int) throws(QGEMMError) { try QuantizedLinear.Workspace.grow(&a, to: count) }
     }
 
     /// `Y = X·Wᵀ + b` for Float X `[rows×K]`: each row quantized to int8 with
@@ -502,12 +502,12 @@ public final class Int4Weights: Sendable {
         // With smoothing, the rows quantized are X·diag(1/s).
         let rowsIn = UnsafePointer(xBase)
         if let smoothing {
-            Workspace.grow(&workspace.smoothed, to: xCount)
+            try Workspace.grow(&workspace.smoothed, to: xCount)
             workspace.smoothed.withUnsafeMutableBufferPointer { smoothing.apply(UnsafeBufferPointer(start: xBase, count: xCount), rows: rows, into: $0) }
         }
-        Workspace.grow(&workspace.quantized, to: qCount)
-        Workspace.grow(&workspace.scales, to: rows)
-        Workspace.grow(&workspace.offsets, to: rows * groupCount)
+        try Workspace.grow(&workspace.quantized, to: qCount)
+        try Workspace.grow(&workspace.scales, to: rows)
+        try Workspace.grow(&workspace.offsets, to: rows * groupCount)
         let bad = workspace.smoothed.withUnsafeBufferPointer { smoothedRows in
           workspace.quantized.withUnsafeMutableBufferPointer { qp in
             workspace.scales.withUnsafeMutableBufferPointer { sp in

@@ -114,10 +114,10 @@ extension QuantizedLinear {
         w.rows = 0
         let k = inputChannels, count = rows * k
         guard rows > 0, let xBase = x.baseAddress else { return }
-        Workspace.grow(&w.mins, to: rows); Workspace.grow(&w.maxs, to: rows)
-        Workspace.grow(&w.scales, to: rows); Workspace.grow(&w.zeroPoints, to: rows)
-        Workspace.grow(&w.values, to: count)
-        if smoothing != nil { Workspace.grow(&w.smoothed, to: count) }
+        try Workspace.grow(&w.mins, to: rows); try Workspace.grow(&w.maxs, to: rows)
+        try Workspace.grow(&w.scales, to: rows); try Workspace.grow(&w.zeroPoints, to: rows)
+        try Workspace.grow(&w.values, to: count)
+        if smoothing != nil { try Workspace.grow(&w.smoothed, to: count) }
         let block = granularity == .perRow && smoothing != nil ? Swift.max(1, (128 << 10) / Swift.max(4 * k, 1)) : rows
         for start in stride(from: 0, to: rows, by: block) {
             let n = Swift.min(block, rows - start), values = (start * k)..<((start + n) * k)

@@ -28,8 +28,15 @@ extension QuantizedLinear {
             quantized.count + output.count + dynamic.byteCount + int4.byteCount
         }
 
-        static func grow<T: Numeric>(_ a: inout [T], to count: Int) {
-            if a.count < count { a = [T](repeating: 0, count: count) }
+        /// Grows `a` to `count` values. Scratch larger than the memory this
+        /// process may use is refused as a result array is (`checkResultFits`):
+        /// the allocation would trap. Only absurd shapes meet it (rows in the
+        /// billions at K of a few values, where scratch outgrows the input).
+        static func grow<T: Numeric>(_ a: inout [T], to count: Int) throws(QGEMMError) {
+            if a.count < count {
+                try checkResultFits(count, of: T.self, "scratch of \(count) values")
+                a = [T](repeating: 0, count: count)
+            }
         }
     }
 
@@ -85,7 +92,7 @@ extension QuantizedLinear {
             }
         case (.static(let p, let out, _), .int8(let packed)):
             try quantizeInput(input, parameters: p, into: &workspace.quantized)
-            Workspace.grow(&workspace.output, to: yCount)
+            try Workspace.grow(&workspace.output, to: yCount)
             try workspace.quantized.withUnsafeBytes { q in
                 try workspace.output.withUnsafeMutableBytes { o in
                     switch (p.type, out.type) {
@@ -111,7 +118,7 @@ extension QuantizedLinear {
 
     /// Quantizes `x` with `p` into `buffer`, grown to hold it.
     private func quantizeInput(_ x: UnsafeBufferPointer<Float>, parameters p: QuantizationParameters, into buffer: inout [UInt8]) throws {
-        Workspace.grow(&buffer, to: x.count)
+        try Workspace.grow(&buffer, to: x.count)
         try buffer.withUnsafeMutableBytes { try quantizeInput(x, parameters: p, into: $0) }
     }
 
