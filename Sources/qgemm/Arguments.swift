@@ -84,7 +84,7 @@ enum OutputPath {
     /// outputs, and no output and input (`inputs`, files the command reads),
     /// name the same file, which one write would destroy for the other.
     static func check(_ outputs: KeyValuePairs<String, String?>, inputs: KeyValuePairs<String, String?> = [:]) throws {
-        for case let (option, path?) in outputs where path != "-" && !OutputFile.isStandardOutput(path) {
+        for case let (option, path?) in outputs where !OutputFile.isStandardOutput(path) {
             for case let (input, read?) in inputs where sameFile(path, read) {
                 throw ValidationError("\(option) \(path) is the file \(input) reads; writing it would destroy the input, so name another")
             }
@@ -94,7 +94,7 @@ enum OutputPath {
             try check(path, option: option)
             // Links resolved before ".." is taken away; /dev/stdout is standard output.
             let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
-            let file = path == "-" || OutputFile.isStandardOutput(path) ? "-" : resolved
+            let file = OutputFile.isStandardOutput(path) ? "-" : resolved
             if let other = seen.first(where: { $0.file == file }) {
                 throw ValidationError(file == "-" ? "\(other.option) \(other.path) and \(option) \(path) would both write to standard output; send one to a file"
                                                   : "\(other.option) and \(option) name the same file, \(path); give each its own")
@@ -114,7 +114,7 @@ enum OutputPath {
 
     private static func check(_ path: String, option: String) throws {
         guard !path.isEmpty else { throw ValidationError("\(option): the path is empty") }
-        if path == "-" || OutputFile.isStandardOutput(path) {
+        if OutputFile.isStandardOutput(path) {
             guard standardOutputOptions.contains(option) else {
                 throw ValidationError("\(option) \(path): \(option) writes a file, not standard output; name one")
             }

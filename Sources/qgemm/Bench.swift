@@ -124,7 +124,7 @@ struct Bench: ParsableCommand {
         machine.evict_bytes = runner.evictor?.buffer.count
         machine.evict_chunk_bytes = runner.evictor?.chunkBytes
         let threadList = threads
-        let jsonToStdout = [json, csv].contains { $0.map { $0 == "-" || OutputFile.isStandardOutput($0) } ?? false }
+        let jsonToStdout = [json, csv].contains { $0.map(OutputFile.isStandardOutput) ?? false }
         if !jsonToStdout {
             print(machine.summary)
             if let e = runner.evictor {

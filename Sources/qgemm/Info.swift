@@ -99,18 +99,18 @@ struct Info: ParsableCommand {
 }
 
 enum OutputFile {
-    /// Whether `path` names this process's standard output (so that it is
-    /// written as `-` is, not opened and truncated: `> log` would lose what
-    /// was printed before).
+    /// Whether `path` is this process's standard output: `-`, or a path that
+    /// names it (written as `-` is, not opened and truncated: `> log` would
+    /// lose what was printed before).
     static func isStandardOutput(_ path: String) -> Bool {
-        ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"].contains(path)
+        ["-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"].contains(path)
     }
 
     /// Writes `data` to `path`, or to stdout when `path` is "-" or names it.
     static func write(_ data: Data, to path: String) throws {
         var bytes = data
         if bytes.last != UInt8(ascii: "\n") { bytes.append(UInt8(ascii: "\n")) }
-        if path == "-" || isStandardOutput(path) {
+        if isStandardOutput(path) {
             FileHandle.standardOutput.write(bytes)
         } else {
             // A failure here comes after the work: a QGEMMError (exit 1, the

@@ -85,7 +85,7 @@ struct Validate: ParsableCommand {
         let jobs = self.jobs ?? CPUFeatures.current.cores
         if let soak { return try runSoak(seconds: soak, paths: paths, jobs: jobs) }
         let unsupported = KernelPath.allCases.filter { !$0.isSupported }.map(\.rawValue)
-        let quiet = json.map { $0 == "-" || OutputFile.isStandardOutput($0) } ?? false
+        let quiet = json.map(OutputFile.isStandardOutput) ?? false
         var failed = false
         var document: [String: Any] = ["paths": paths.map(\.rawValue), "unsupported_paths": unsupported,
                                        "injected_fault": injectFault?.rawValue ?? NSNull(), "seed": seed]

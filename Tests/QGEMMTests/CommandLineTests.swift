@@ -37,6 +37,14 @@ struct CommandLineTests {
         return d
     }
 
+    /// `linear --x x.npy --w w.npy` on a 1×4 X and a 2×4 W written into `dir`.
+    func linearCommand(in dir: URL) throws -> [String] {
+        let x = dir.appendingPathComponent("x.npy"), w = dir.appendingPathComponent("w.npy")
+        try NPYArray(float32: [1, 2, 3, 4], shape: [1, 4]).write(to: x)
+        try NPYArray(float32: [1, 0, 0, 1, 0, 1, 1, 0], shape: [2, 4]).write(to: w)
+        return ["linear", "--x", x.path, "--w", w.path]
+    }
+
     @Test func binaryExists() {
         #expect(FileManager.default.isExecutableFile(atPath: Self.binary.path), "\(Self.binary.path)")
     }
@@ -310,9 +318,7 @@ struct CommandLineTests {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         func file(_ name: String) -> String { dir.appendingPathComponent(name).path }
-        try NPYArray(float32: [1, 2, 3, 4], shape: [1, 4]).write(to: URL(fileURLWithPath: file("x.npy")))
-        try NPYArray(float32: [1, 0, 0, 1, 0, 1, 1, 0], shape: [2, 4]).write(to: URL(fileURLWithPath: file("w.npy")))
-        let linear = ["linear", "--x", file("x.npy"), "--w", file("w.npy")]
+        let linear = try linearCommand(in: dir)
         let usage: [([String], String)] = [
             (["info", "--json", dir.path + "/new/"], "a folder; name a file"),
             (["info", "--json", dir.path], "a folder; name a file"),
@@ -383,12 +389,10 @@ struct CommandLineTests {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         func file(_ name: String) -> String { dir.appendingPathComponent(name).path }
-        try NPYArray(float32: [1, 2, 3, 4], shape: [1, 4]).write(to: URL(fileURLWithPath: file("x.npy")))
-        try NPYArray(float32: [1, 0, 0, 1, 0, 1, 1, 0], shape: [2, 4]).write(to: URL(fileURLWithPath: file("w.npy")))
+        let linear = try linearCommand(in: dir)
         try NPYArray(int8: [1, 2, 3, 4], shape: [1, 4]).write(to: URL(fileURLWithPath: file("xq.npy")))
         try NPYArray(int8: [1, 0, 0, 1, 0, 1, 1, 0], shape: [2, 4]).write(to: URL(fileURLWithPath: file("wq.npy")))
         let before = try Data(contentsOf: URL(fileURLWithPath: file("w.npy")))
-        let linear = ["linear", "--x", file("x.npy"), "--w", file("w.npy")]
         let gemm = ["gemm", "--x", file("xq.npy"), "--w", file("wq.npy"), "--x-zero-point", "0"]
         for (args, wanted) in [
             (linear + ["--save", file("w.npy"), "--out", file("y.npy")], "--save \(file("w.npy")) is the file --w reads"),

@@ -14,28 +14,30 @@ public func fuzzSafeTensors(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
     let again = mustNotThrow("serializing a parsed file and reading it again") { try SafeTensorsFile(bytes: try file.serialized()) }
     precondition(again == file, "write/read round trip changed the file")
     if file.metadata["format"] == Int4Weights.safeTensorsFormat {
-        var loaded: Int4Weights?
-        refusedOnlyWithQGEMMError { loaded = try Int4Weights(safeTensors: file) }
-        guard let weights = loaded else { return 0 }
-        let saved = mustNotThrow("saving loaded 4-bit weights") { try weights.safeTensors() }
-        let reloaded = mustNotThrow("loading saved 4-bit weights") { try Int4Weights(safeTensors: saved) }
-        let resaved = mustNotThrow("saving reloaded 4-bit weights") { try reloaded.safeTensors() }
-        precondition(resaved == saved, "loaded 4-bit weights do not save as they were loaded")
-        let x = [Float](repeating: 0.5, count: weights.inputChannels * 2)
-        sameOutcome({ try weights(x, rows: 2, threads: 1) }, { try reloaded(x, rows: 2, threads: 1) }, "reloaded 4-bit weights")
-        return 0
+        roundTrip(file, "4-bit weights", load: { try Int4Weights(safeTensors: $0) }, save: { try $0.safeTensors() },
+                  inputs: \.inputChannels, run: { try $0($1, rows: 2, threads: 1) })
+    } else {
+        roundTrip(file, "layer", load: { try QuantizedLinear(safeTensors: $0) }, save: { try $0.safeTensors() },
+                  inputs: \.inputChannels, run: { try $0($1, rows: 2, threads: 1) })
     }
-    var loaded: QuantizedLinear?
-    refusedOnlyWithQGEMMError { loaded = try QuantizedLinear(safeTensors: file) }
-    guard let layer = loaded else { return 0 }
-    let saved = mustNotThrow("saving a loaded layer") { try layer.safeTensors() }
-    let reloaded = mustNotThrow("loading a saved layer") { try QuantizedLinear(safeTensors: saved) }
-    let resaved = mustNotThrow("saving a reloaded layer") { try reloaded.safeTensors() }
-    precondition(resaved == saved, "a loaded layer does not save as it was loaded")
-    // Run it once on a small input: whatever loaded computes, or is refused alike.
-    let x = [Float](repeating: 0.5, count: layer.inputChannels * 2)
-    sameOutcome({ try layer(x, rows: 2, threads: 1) }, { try reloaded(x, rows: 2, threads: 1) }, "a reloaded layer")
     return 0
+}
+
+/// A layer loaded from `file` (or refused with a QGEMMError) saves, loads
+/// and saves again without a refusal and unchanged, and its reloaded copy
+/// runs two rows of 0.5 as it does: the same bits, or the same refusal.
+func roundTrip<Layer>(_ file: SafeTensorsFile, _ what: String, load: (SafeTensorsFile) throws -> Layer,
+                      save: (Layer) throws -> SafeTensorsFile, inputs: KeyPath<Layer, Int>,
+                      run: (Layer, [Float]) throws -> [Float]) {
+    var loaded: Layer?
+    refusedOnlyWithQGEMMError { loaded = try load(file) }
+    guard let layer = loaded else { return }
+    let saved = mustNotThrow("saving a loaded \(what)") { try save(layer) }
+    let reloaded = mustNotThrow("loading a saved \(what)") { try load(saved) }
+    let resaved = mustNotThrow("saving a reloaded \(what)") { try save(reloaded) }
+    precondition(resaved == saved, "a loaded \(what) does not save as it was loaded")
+    let x = [Float](repeating: 0.5, count: layer[keyPath: inputs] * 2)
+    sameOutcome({ try run(layer, x) }, { try run(reloaded, x) }, "a reloaded \(what)")
 }
 
 /// Edits the header as JSON (see SafeTensorsMutator), mixed with libFuzzer's

@@ -41,8 +41,8 @@ int32_t qg_requantize_float(int32_t acc, float f, int32_t lo, int32_t hi) {
     // Clamped in float as the kernels do, then again exactly: a bound beyond
     // 2^24 rounds in float (Int32.max to 2^31, which int32 cannot hold), and a
     // NaN (a NaN multiplier, or an infinite one times 0: the callers refuse
-    // both) passes both tests above. No output type has such bounds, so for
+    // both) passes both tests above, and counts as 0. No output type has such bounds, so for
     // every GEMM this is the float clamp alone.
-    if (v != v) return lo > 0 ? lo : (hi < 0 ? hi : 0);
+    if (v != v) v = 0.0f;
     return (int32_t)qg_clamp64((int64_t)nearbyintf(v), lo, hi); // ties to even in the default rounding mode
 }

@@ -199,7 +199,7 @@ public struct ActivationProduct: Sendable {
             throw QGEMMError(.invalidShape,
                              "B holds \(b.count) values; N = \(outputChannels) × K = \(inputChannels) need exactly \(overflow ? "more than Int holds" : "\(need)")")
         }
-        try checkResultFits(rows * outputChannels, of: Float.self, "the output of \(rows) rows × N = \(outputChannels)")
+        try checkOutputFits(rows: rows, outputChannels: outputChannels, of: Float.self)
         var y = [Float](repeating: 0, count: rows * outputChannels)
         try a.withUnsafeBufferPointer { ab in
             try b.withUnsafeBufferPointer { bb in

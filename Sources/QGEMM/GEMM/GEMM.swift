@@ -158,7 +158,7 @@ extension PackedWeights {
         kernel: KernelPath? = nil, threads: Int? = nil
     ) throws -> [Y] {
         try Self.checkExactCount(x.count, rows: rows, k: inputChannels, n: outputChannels)
-        try checkResultFits(rows * outputChannels, of: Y.self, "the output of \(rows) rows × N = \(outputChannels)")
+        try checkOutputFits(rows: rows, outputChannels: outputChannels, of: Y.self)
         var y = [Y](repeating: 0, count: rows * outputChannels)
         try x.withUnsafeBufferPointer { xb in
             try y.withUnsafeMutableBufferPointer { yb in
@@ -183,7 +183,7 @@ extension PackedWeights {
             throw QGEMMError(short ? .bufferTooSmall : .invalidShape,
                              "\(rows) rows need exactly \(rows) row scales and zero points, got \(rowScales.count) and \(rowZeroPoints.count)")
         }
-        try checkResultFits(rows * outputChannels, of: Float.self, "the output of \(rows) rows × N = \(outputChannels)")
+        try checkOutputFits(rows: rows, outputChannels: outputChannels, of: Float.self)
         var y = [Float](repeating: 0, count: rows * outputChannels)
         try x.withUnsafeBufferPointer { xb in
             try rowScales.withUnsafeBufferPointer { sb in

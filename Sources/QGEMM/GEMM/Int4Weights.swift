@@ -463,7 +463,7 @@ public final class Int4Weights: Sendable {
         guard !o1, !o2, x.count == need else {
             throw QGEMMError(.invalidShape, "X holds \(x.count) values, but rows×K = \(rows)×\(inputChannels)")
         }
-        try checkResultFits(outCount, of: Float.self, "the output of \(rows) rows × N = \(outputChannels)")
+        try checkOutputFits(rows: rows, outputChannels: outputChannels, of: Float.self)
         var y = [Float](repeating: 0, count: outCount)
         var workspace = Workspace()
         try x.withUnsafeBufferPointer { (xb) throws(QGEMMError) in

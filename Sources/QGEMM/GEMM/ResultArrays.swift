@@ -15,3 +15,9 @@ func checkResultFits<T>(_ count: Int, of _: T.Type, _ what: @autoclosure () -> S
                          + "more than the \(limit) bytes of memory this process may use")
     }
 }
+
+/// ``checkResultFits(_:of:_:)`` for an array form's output of `rows` ×
+/// `outputChannels` values (their product checked for overflow already).
+func checkOutputFits<T>(rows: Int, outputChannels: Int, of type: T.Type) throws(QGEMMError) {
+    try checkResultFits(rows * outputChannels, of: type, "the output of \(rows) rows × N = \(outputChannels)")
+}

@@ -217,7 +217,7 @@ public final class QuantizedLinear: Sendable {
     /// (``QGEMMError/Code/invalidShape``), as by every array entry point.
     public func callAsFunction(_ x: [Float], rows: Int, kernel: KernelPath? = nil, threads: Int? = nil) throws -> [Float] {
         try PackedWeights.checkExactCount(x.count, rows: rows, k: inputChannels, n: outputChannels)
-        try checkResultFits(rows * outputChannels, of: Float.self, "the output of \(rows) rows × N = \(outputChannels)")
+        try checkOutputFits(rows: rows, outputChannels: outputChannels, of: Float.self)
         // The buffer call with a fresh workspace: one code path, the same bits.
         var workspace = Workspace()
         var y = [Float](repeating: 0, count: rows * outputChannels)

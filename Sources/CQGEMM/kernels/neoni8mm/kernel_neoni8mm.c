@@ -140,7 +140,10 @@ QG_DEFINE_TILE_KINDS(QG_MMLA, 2x32c8__neoni8mm, qg_mmla_few_rows)
 /// I8MM and DotProd: the 4-bit tiles add their nibbles with SDOT. Every
 /// Armv8.6 core has both, but both are optional from Armv8.2, and a VM or an
 /// emulator may show I8MM alone; the path would then die of SIGILL there.
-static int qg_mmla_supported(void) { return qg_cpu_get_features()->i8mm && qg_cpu_get_features()->dotprod; }
+static int qg_mmla_supported(void) {
+    const qg_cpu_features *f = qg_cpu_get_features();
+    return f->i8mm && f->dotprod;
+}
 
 /// The per-call params (qg_neon_params): uint8 activations enter USMMLA as
 /// they are, so there is no private fold.
