@@ -189,8 +189,13 @@ struct WorkerPoolTests {
         var elsewhere = 0
         // Until some chunks ran on Dispatch's threads (each chunk is given
         // some work, so that the caller does not take them all).
+        // On a loaded machine the caller may take every chunk before Dispatch
+        // wakes a thread: the caller's first chunk waits (up to a second) for
+        // a chunk on another thread, which takes the iterations meanwhile.
         for _ in 0..<200 where elsewhere == 0 {
             var got = [Float](repeating: 0, count: count)
+            let ranElsewhere = DispatchSemaphore(value: 0)
+            var callerWaited = false
             got.withUnsafeMutableBufferPointer { out in
                 forEachChunk(of: count, threads: 64) { range in
                     for i in range {
@@ -198,7 +203,13 @@ struct WorkerPoolTests {
                         for j in 0..<20 { spin &+= Self.work(i + j) }
                         out[i] = 1 / (3 * Float(i + 1)) + Float(spin & 0)
                     }
-                    if pthread_equal(pthread_self(), caller) == 0 { lock.lock(); elsewhere += 1; lock.unlock() }
+                    if pthread_equal(pthread_self(), caller) == 0 {
+                        lock.lock(); elsewhere += 1; lock.unlock()
+                        ranElsewhere.signal()
+                    } else if !callerWaited {
+                        callerWaited = true
+                        _ = ranElsewhere.wait(timeout: .now() + 1)
+                    }
                 }
             }
             let differing = zip(got, want).filter { $0.bitPattern != $1.bitPattern }.count
