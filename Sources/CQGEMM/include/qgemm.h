@@ -47,8 +47,9 @@ int qg_cpu_count(void);
 int qg_cpu_online_count(void);
 
 /// The memory limit of this process's cgroup in bytes (the smallest of its
-/// cgroup's and its ancestors'), read at each call; 0 where none is set or
-/// it cannot be read (and on every system but Linux).
+/// cgroup's and its ancestors'), found once, at the first call, as the CPU
+/// count is; 0 where none is set or it cannot be read (and on every system
+/// but Linux).
 int64_t qg_memory_limit_bytes(void);
 
 /// The limits qg_cpu_count and qg_memory_limit_bytes read, from a file in

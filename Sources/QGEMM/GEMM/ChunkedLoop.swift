@@ -45,10 +45,15 @@ func threadCount(_ threads: Int?) throws(QGEMMError) -> Int {
 /// or on Linux its cgroup's limit when lower (qg_memory_limit_bytes: v2
 /// `memory.max`, v1 `memory.limit_in_bytes`, of its cgroup and every
 /// ancestor); `UInt64.max` where neither says, which then bounds nothing.
+/// Found once, at the first call, as the CPU count is: the array forms and
+/// scratch growth check it before each allocation, where reading the
+/// cgroup's files again would cost more than a small call.
 /// It sets how much runs at once, and what a check refuses, never a result.
-func availableMemoryBytes() -> UInt64 {
+func availableMemoryBytes() -> UInt64 { processMemoryBytes }
+
+private let processMemoryBytes: UInt64 = {
     let physical = ProcessInfo.processInfo.physicalMemory
     let bytes = physical > 0 ? physical : .max
     let limit = qg_memory_limit_bytes()
     return limit > 0 ? min(bytes, UInt64(limit)) : bytes
-}
+}()
