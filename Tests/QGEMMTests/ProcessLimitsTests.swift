@@ -186,4 +186,39 @@ struct ProcessLimitsTests {
         #expect(info["online_cores"] as? Int == cpu.onlineCores)
         #endif
     }
+
+    /// The limits are read once per process, not at each call: the array
+    /// forms and a fresh workspace check the memory before they allocate,
+    /// and reading the cgroup's files there cost small calls more than their
+    /// work. Counted as the calling thread's read system calls
+    /// (`/proc/thread-self/io`), which each file read adds to.
+    @Test func callsReadNoFiles() throws {
+        #if os(Linux)
+        let io = "/proc/thread-self/io"
+        guard FileManager.default.isReadableFile(atPath: io) else {
+            print("callsReadNoFiles: skipped (no \(io))")
+            return
+        }
+        func readCalls() throws -> Int {
+            let text = try String(contentsOfFile: io, encoding: .utf8)
+            let line = try #require(text.split(separator: "\n").first { $0.hasPrefix("syscr:") })
+            return try #require(Int(line.dropFirst("syscr:".count).trimmingCharacters(in: .whitespaces)))
+        }
+        let k = 64, n = 16
+        let weights = (0..<n * k).map { Float($0 % 13) / 13 - 0.5 }, x = (0..<2 * k).map { Float($0 % 7) - 3 }
+        let layer = try QuantizedLinear(weights: weights, outputChannels: n, inputChannels: k, bias: nil, mode: .dynamic(.perRow))
+        _ = try layer(x, rows: 2, threads: 1)
+        let packed = try PackedWeights(weights: [Int8](repeating: 5, count: n * k), outputChannels: n, inputChannels: k,
+                                       scales: .perTensor(0.01))
+        let q = [UInt8](repeating: 3, count: 2 * k)
+        let before = try readCalls()
+        for _ in 0..<20 {
+            _ = try layer(x, rows: 2, threads: 1)  // a fresh workspace and a result array each time
+            _ = try packed.gemmDynamic(q, rows: 2, rowScales: [0.5, 0.25], rowZeroPoints: [3, 0], threads: 1)
+        }
+        let reads = try readCalls() - before
+        // Reading the counter itself takes a few.
+        #expect(reads <= 4, "40 calls made \(reads) read system calls")
+        #endif
+    }
 }
