@@ -131,6 +131,29 @@ struct QuantizationParametersTests {
         #expect(errorCode { let _: [Int8] = try quantize([1], parameters: u) } == .incompatibleParameters)
     }
 
+    /// The buffer quantize names the first NaN wherever it lies (the check
+    /// goes in blocks of 64 values; a NaN at either end of a block, in the
+    /// tail, or several) and writes nothing then.
+    @Test func quantizeNamesTheFirstNaNAndWritesNothing() throws {
+        let u = try QuantizationParameters(type: .uint8, scale: 0.1, zeroPoint: 128)
+        for count in [1, 63, 64, 65, 128, 200] {
+            for places in [[0], [count - 1], [count / 2], [63, 64], [64], [127, 5], [130, 199]] {
+                let first = places.filter { $0 < count }.min()
+                guard let first else { continue }
+                var x = (0..<count).map { Float($0 % 17) - 8 }
+                for p in places where p < count { x[p] = .nan }
+                var out = [UInt8](repeating: 7, count: count)
+                let error = x.withUnsafeBufferPointer { xb in
+                    out.withUnsafeMutableBufferPointer { ob in
+                        do { try quantize(xb, into: ob, parameters: u); return nil as QGEMMError? } catch { return error as? QGEMMError }
+                    }
+                }
+                #expect(error?.message == "value [\(first)] is nan; it cannot be quantized", "\(count) values, NaN at \(places)")
+                #expect(out.allSatisfy { $0 == 7 }, "\(count) values, NaN at \(places): written")
+            }
+        }
+    }
+
     @Test func roundTripWithinHalfStep() throws {
         var rng = SplitMix64(seed: 11)
         let p = try QuantizationParameters(observedMin: -3, observedMax: 5, type: .uint8)

@@ -209,6 +209,20 @@ void qg_quantize_rows(const float *x, int64_t rows, int64_t k, int64_t ldx, cons
     qg_quantize_rows_with(qg_widest_quantizer(), x, rows, k, ldx, scale, zero, x_unsigned, out, ldo);
 }
 
+int64_t qg_first_nan(const float *x, int64_t n) {
+    enum { block = 64 };
+    int64_t i = 0;
+    for (; i + block <= n; i += block) {
+        // No early exit inside a block: the whole block is one vector loop.
+        int any = 0;
+        for (int j = 0; j < block; j++) any |= x[i + j] != x[i + j];
+        if (any) break;
+    }
+    for (; i < n; i++)
+        if (x[i] != x[i]) return i;
+    return -1;
+}
+
 int64_t qg_quantize_rows_smoothed(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *divisor, float scale,
                                   int32_t zero, int x_unsigned, uint8_t *out, int64_t ldo) {
     const int32_t qmin = x_unsigned ? 0 : -128, qmax = x_unsigned ? 255 : 127;

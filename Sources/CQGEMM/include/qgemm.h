@@ -429,6 +429,12 @@ int qg_w4_gemm(const qg_w4_args *args, int path, int threads);
 void qg_quantize_rows(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *scale, const int32_t *zero,
                       int x_unsigned, uint8_t *out, int64_t ldo);
 
+/// The index of the first NaN of n floats, or -1: the check that lets
+/// qg_quantize_rows's callers refuse a NaN before writing anything, in
+/// blocks the compiler vectorizes (a Swift `firstIndex(where:)` took about
+/// four times as long as the quantization after it).
+int64_t qg_first_nan(const float *x, int64_t n);
+
 /// Static input quantization of a smoothed layer (SmoothQuant), in one pass:
 /// q = clamp(round-half-away((x[m][i] / divisor[i]) / scale) + zero) with
 /// the type's bounds (uint8 when x_unsigned, else int8); ±Inf saturates.

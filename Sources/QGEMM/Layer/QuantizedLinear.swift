@@ -277,12 +277,13 @@ public final class QuantizedLinear: Sendable {
 
     /// Dynamic mode's uint8 parameters of one finite range; a range too
     /// narrow for a Float scale is refused with QuantizationParameters' reason
-    /// and the `place` it came from (a row, or the whole input).
-    static func rangeParameters(_ lo: Float, _ hi: Float, place: String) throws(QGEMMError) -> QuantizationParameters {
+    /// and the `place` it came from (a row, or the whole input; made only
+    /// for a refusal, not for every row).
+    static func rangeParameters(_ lo: Float, _ hi: Float, place: @autoclosure () -> String) throws(QGEMMError) -> QuantizationParameters {
         do {
             return try QuantizationParameters(observedMin: lo, observedMax: hi, type: .uint8)
         } catch let error as QGEMMError {
-            throw error.placed(place)
+            throw error.placed(place())
         } catch {
             preconditionFailure("QuantizationParameters throws QGEMMError only")
         }

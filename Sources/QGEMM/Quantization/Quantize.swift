@@ -52,10 +52,9 @@ public func quantize<Q: QuantizedScalar>(
         throw QGEMMError(.incompatibleParameters,
                          "output elements are \(Q.quantizedType.rawValue) but the parameters are \(parameters.type.rawValue)")
     }
-    if let i = values.firstIndex(where: { $0.isNaN }) {
-        throw QGEMMError(.invalidValue, "value [\(i)] is nan; it cannot be quantized")
-    }
     guard let src = values.baseAddress, let dst = output.baseAddress else { return }
+    let nan = qg_first_nan(src, Int64(values.count))
+    if nan >= 0 { throw QGEMMError(.invalidValue, "value [\(nan)] is nan; it cannot be quantized") }
     var scale = parameters.scale, zero = parameters.zeroPoint
     // The vector routine computes exactly quantize(_:) element by element (tested).
     dst.withMemoryRebound(to: UInt8.self, capacity: values.count) { out in
