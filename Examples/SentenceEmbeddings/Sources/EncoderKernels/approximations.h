@@ -25,13 +25,14 @@ typedef int32_t enc_vi16 __attribute__((ext_vector_type(16)));
 /// exp(x) on sixteen values: x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in
 /// two, the first part short enough that n times it is exact), a degree-6
 /// polynomial for e^r (Cephes' coefficients) in fused multiply-adds, 2^n put
-/// in the exponent bits. Inputs are clamped to [-87.3, 88.3], so the result
-/// is a normal Float (exp of a very negative score is ~1e-38, not 0, which a
-/// softmax divides away). The fused multiply-adds are explicit, so every
-/// target computes the same bits (on a CPU without FMA, through libm's
-/// fmaf).
-static inline __attribute__((always_inline)) enc_v16 enc_expf16(enc_v16 x) {
-    x = x < -87.3f ? (enc_v16)-87.3f : x;
+/// in the exponent bits. Inputs are clamped to [-87.3, 88.3] for the
+/// polynomial, and below -87.3, where exp is under Float's smallest normal
+/// number, the result is 0: a softmax weight left at ~1e-38 there would
+/// still carry a value near Float's largest into attention's weighted sum
+/// (1e-38 · 1e38). The fused multiply-adds are explicit, so every target
+/// computes the same bits (on a CPU without FMA, through libm's fmaf).
+static inline __attribute__((always_inline)) enc_v16 enc_expf16(enc_v16 input) {
+    enc_v16 x = input < -87.3f ? (enc_v16)-87.3f : input;
     x = x > 88.3f ? (enc_v16)88.3f : x;
     // Round to the nearest integer by adding and removing 1.5·2^23 (exact for
     // |x·log2e| < 2^22): the same operations on every target.
@@ -46,7 +47,7 @@ static inline __attribute__((always_inline)) enc_v16 enc_expf16(enc_v16 x) {
     p = __builtin_elementwise_fma(p, r, (enc_v16)5.0000001201e-1f);
     const enc_v16 y = __builtin_elementwise_fma(p, r * r, r) + 1.0f;
     const enc_vi16 bits = (__builtin_convertvector(n, enc_vi16) + 127) << 23;
-    return y * (enc_v16)bits;
+    return input < -87.3f ? (enc_v16)0.0f : y * (enc_v16)bits;
 }
 
 /// erf(x) as x·P(x²)/Q(x²) on [-4, 4] (beyond, erf is ±1 to Float precision):

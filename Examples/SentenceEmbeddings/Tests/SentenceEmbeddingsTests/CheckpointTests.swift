@@ -207,6 +207,33 @@ struct CheckpointTests {
         }
     }
 
+    /// The last LayerNorm with zero weights and bias makes every hidden
+    /// state zero: no direction to normalize, an error (it gave a zero
+    /// vector as the "unit" embedding). With a bias of 1e-40 instead, the
+    /// mean is tiny but has a direction, and gives its unit vector (the
+    /// reciprocal of its norm overflowed Float, and it was refused as an
+    /// overflow).
+    @Test func aZeroMeanIsAnErrorAndATinyOneAUnitVector() throws {
+        let dir = try Self.copyOfCheckpoint()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func lastNorm(bias: Float) throws {
+            try Self.rewriteWeights(dir.appendingPathComponent("model.safetensors")) { file in
+                file.tensors["encoder.layer.5.output.LayerNorm.weight"] = try .init(float32: [Float](repeating: 0, count: 384), shape: [384])
+                file.tensors["encoder.layer.5.output.LayerNorm.bias"] = try .init(float32: [Float](repeating: bias, count: 384), shape: [384])
+            }
+        }
+        try lastNorm(bias: 0)
+        for (precision, error) in try Self.refusals(of: dir) {
+            #expect(error.code == .invalidValue && error.message.contains("zero"), "\(precision): \(error)")
+        }
+        try lastNorm(bias: 1e-40)
+        let checkpoint = try Checkpoint(folder: dir)
+        for precision in [Precision.int8(.perRow), .float] {
+            let e = try SentenceEncoder(checkpoint: checkpoint, precision: precision).embed(["A man is playing a guitar."])[0]
+            #expect(e.allSatisfy { abs($0 - 1 / Float(384).squareRoot()) < 1e-6 }, "\(precision): \(e.prefix(4))")
+        }
+    }
+
     /// What embedding one sentence with the checkpoint in `dir` throws, in
     /// int8 and in Float; a precision that embeds it is recorded as an issue.
     static func refusals(of dir: URL) throws -> [(Precision, QGEMMError)] {

@@ -69,6 +69,28 @@ struct EncoderTests {
         #expect(try encoder.embed([long], threads: 3) == alone)
     }
 
+    /// Sentences shared out over threads are computed in the caller's
+    /// floating-point state (here rounding upward), as on one thread: the
+    /// shares ran on Dispatch's threads in their own state, round to
+    /// nearest, so their sentences came out otherwise.
+    @Test func sharesRoundAsTheCallerDoes() throws {
+        let encoder = try SentenceEncoder(checkpoint: try TestModel.checkpoint.get(), precision: .int8(.perRow))
+        let sentences = ["A short one.", "A rather longer sentence, with a comma and more words in it.", "A third, to share."]
+        let nearest = try encoder.embed(sentences, threads: 1)
+        // Dispatch's threads made from now on could copy the caller's state
+        // when they start: make them while it is the default.
+        #expect(try encoder.embed(sentences, threads: 2) == nearest)
+        let mode = fegetround()
+        fesetround(FE_UPWARD)
+        defer { fesetround(mode) }
+        let upward = try encoder.embed(sentences, threads: 1)
+        // Dispatch may run every share on the calling thread; several calls
+        // make it likely that some share runs elsewhere.
+        for _ in 0..<8 { #expect(try encoder.embed(sentences, threads: 2) == upward) }
+        fesetround(mode)
+        #expect(upward != nearest, "rounding upward changed nothing: the test shows nothing")
+    }
+
     /// A batch of more rows than one chunk (the encoder's chunkRowsPerThread)
     /// goes in several, and with two threads in two shares of sentences,
     /// which changes no bit with per-row parameters (and in Float at most
@@ -207,6 +229,33 @@ struct EncoderTests {
         }
         #expect(copiesRun.contains(0))
         print("attention kernel copies run on this CPU: \(copiesRun.sorted()); largest error \(largest)")
+    }
+
+    /// A weight whose exponential is below Float's normal range is 0, not
+    /// ~1e-38: with a value of 1e38 in V at that token, the floor added
+    /// about 1 to every context value (2.22 where the answer is 1), in every
+    /// copy of the kernel.
+    @Test func aVanishingWeightCarriesNoHugeValue() {
+        let t = 2, d = 16, ld = 3 * d
+        var qkv = [Float](repeating: 0, count: t * ld)
+        for r in 0..<t { qkv[r * ld] = 400 }          // Q: both rows [400, 0, …]
+        qkv[1 * ld + d] = -400                         // K: token 0 zeros, token 1 [−400, 0, …]
+        for c in 0..<d { qkv[0 * ld + 2 * d + c] = 1; qkv[1 * ld + 2 * d + c] = 1e38 } // V
+        var scratch = [Float](repeating: .nan, count: enc_attention_scratch_count(t, d))
+        var ran = 0
+        for copy: Int32 in 0...2 {
+            var out = [Float](repeating: -7, count: t * d)
+            let status = qkv.withUnsafeBufferPointer { b in
+                enc_attention_head_copy(copy, b.baseAddress!, b.baseAddress! + d, b.baseAddress! + 2 * d, ld, t, d, 0.25, &out, d, &scratch)
+            }
+            guard status == 0 else { continue }
+            ran += 1
+            #expect(out == [Float](repeating: 1, count: t * d), "copy \(copy): \(out.prefix(2))")
+        }
+        #expect(ran >= 1)
+        var e: [Float] = [-87.31, -100, -.infinity, -87.2]
+        enc_exp(e, &e, e.count)
+        #expect(e[0] == 0 && e[1] == 0 && e[2] == 0 && e[3] > 0, "\(e)")
     }
 
     /// The branch-free erf and exp the C kernels use, against libm in Double

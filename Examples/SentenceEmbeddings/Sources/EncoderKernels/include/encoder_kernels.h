@@ -49,7 +49,8 @@ void enc_scale_rows(float *y, ptrdiff_t rows, ptrdiff_t n, ptrdiff_t ldy, const 
 /// The floats of scratch enc_attention_head needs.
 ptrdiff_t enc_attention_scratch_count(ptrdiff_t tokens, ptrdiff_t head_size);
 
-/// out[n] ← the mean of `rows` rows of `n` values, scaled to unit L2 norm.
+/// out[n] ← the mean of `rows` rows of `n` values, scaled to unit L2 norm
+/// (a mean of zeros stays zero: it has no direction, and the caller refuses it).
 void enc_mean_pool_normalize(const float *h, ptrdiff_t rows, ptrdiff_t n, float *out);
 
 /// y[r] += bias, for `rows` rows of `n` values.

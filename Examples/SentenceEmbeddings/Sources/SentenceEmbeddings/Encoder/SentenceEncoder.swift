@@ -214,7 +214,18 @@ public final class SentenceEncoder: Sendable {
         let blasThreads = BLAS.threads
         BLAS.threads = 1
         defer { BLAS.threads = blasThreads }
+        // Dispatch's threads keep whatever floating-point state they have;
+        // each share takes the caller's (rounding mode, flush to zero), as
+        // QGEMM's pool does, so that it computes what the calling thread
+        // would, whichever thread runs it.
+        var callerState = fenv_t()
+        fegetenv(&callerState)
+        let caller = callerState
         DispatchQueue.concurrentPerform(iterations: shares) { w in
+            var previous = fenv_t(), state = caller
+            fegetenv(&previous)
+            fesetenv(&state)
+            defer { fesetenv(&previous) }
             var own = EncoderProfile()
             do {
                 let e = try embedChunks(sequences[cuts[w]..<cuts[w + 1]], threads: 1, profile: &own, tap: nil)
@@ -374,6 +385,11 @@ public final class SentenceEncoder: Sendable {
             // of scale 3e38, say); say so rather than return NaN.
             guard e.allSatisfy(\.isFinite) else {
                 throw QGEMMError(.invalidValue, "a sentence's embedding is not finite: the model's values overflow Float (damaged weights in model.safetensors?)")
+            }
+            // A mean of zeros has no direction to give a unit vector (zero
+            // weights of the last LayerNorm, say): not an embedding.
+            guard e.contains(where: { $0 != 0 }) else {
+                throw QGEMMError(.invalidValue, "a sentence's mean hidden state is zero, so it has no direction to embed (damaged weights in model.safetensors?)")
             }
             out.append(e)
             start += t
