@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import QGEMM
 import QGEMMBaseline
@@ -70,6 +73,46 @@ struct SafeTensorsTests {
         let layer = try Self.staticLayer()
         try layer.save(to: url)
         #expect(try QuantizedLinear(contentsOf: url)(x, rows: Self.m) == layer(x, rows: Self.m))
+    }
+
+    /// A layer saved in the default environment loads to the same layer
+    /// when the loading thread rounds otherwise: its scales (0.1 and 0.3,
+    /// written as "0.1" and "0.3") read downward were other Floats, and the
+    /// static layer was refused for its quantized bias.
+    @Test func aSavedLayerLoadsTheSameInAnyRoundingMode() throws {
+        var rng = CheckRandom(seed: 53)
+        let x = Self.floats(Self.m * Self.k, &rng, scale: 2)
+        let input = try QuantizationParameters(type: .uint8, scale: 0.1, zeroPoint: 128)
+        let output = try QuantizationParameters(type: .int8, scale: 0.3, zeroPoint: -3)
+        let w = Self.floats(Self.n * Self.k, &rng), b = Self.floats(Self.n, &rng)
+        let layers = [
+            try QuantizedLinear(weights: w, outputChannels: Self.n, inputChannels: Self.k, bias: b,
+                                mode: .static(input: input, output: output, activation: .none)),
+            try QuantizedLinear(weights: w, outputChannels: Self.n, inputChannels: Self.k, bias: b, mode: .staticInput(input)),
+        ]
+        for layer in layers {
+            let bytes = try layer.safeTensors().serialized()
+            for direction in Self.directedRoundingModes {
+                let mode = fegetround()
+                fesetround(direction)
+                let loaded = Result { try QuantizedLinear(safeTensors: try SafeTensorsFile(bytes: bytes)) }
+                #expect(fegetround() == direction, "the loader left another rounding mode")
+                fesetround(mode)
+                let same = try loaded.get()
+                #expect(try same(x, rows: Self.m) == layer(x, rows: Self.m), "\(layer.mode.name), mode \(direction)")
+                #expect(try same.safeTensors().serialized() == bytes, "\(layer.mode.name), mode \(direction)")
+            }
+        }
+    }
+
+    /// fesetround's three directed modes (named through the C library: the
+    /// BLAS module's headers declare them too).
+    static var directedRoundingModes: [Int32] {
+        #if canImport(Glibc)
+        [Glibc.FE_DOWNWARD, Glibc.FE_UPWARD, Glibc.FE_TOWARDZERO]
+        #else
+        [Darwin.FE_DOWNWARD, Darwin.FE_UPWARD, Darwin.FE_TOWARDZERO]
+        #endif
     }
 
     /// The header of a valid file, as a mutable dictionary, and its data bytes.

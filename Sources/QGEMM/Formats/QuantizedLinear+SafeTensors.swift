@@ -102,7 +102,18 @@ extension QuantizedLinear {
     public convenience init(contentsOf url: URL) throws { try self.init(safeTensors: try SafeTensorsFile(contentsOf: url)) }
 
     /// A layer from a parsed safetensors file; see the extension's documentation.
+    /// The scales written as text are read, and the layer's parameters
+    /// derived, rounding to nearest whatever the calling thread's rounding
+    /// mode: a file saved in the default environment loads to the same layer
+    /// under `fesetround(FE_DOWNWARD)` too (read downward, "0.1" is another
+    /// Float, and the layer was refused or multiplied otherwise).
     public convenience init(safeTensors file: SafeTensorsFile) throws {
+        let (weights, mode, smoothing) = try withRoundingToNearest { try Self.parts(of: file) }
+        self.init(weights: weights, mode: mode, smoothing: smoothing)
+    }
+
+    /// The weights, mode and smoothing of the layer a file holds, checked.
+    private static func parts(of file: SafeTensorsFile) throws -> (Weights, Mode, Smoothing?) {
         let fail = try file.layerFileRefusal(kind: "QuantizedLinear", format: Self.safeTensorsFormat)
         let meta = file.metadata
         if let mode = meta["mode"], let keys = Self.metadataKeys[mode] {
@@ -110,8 +121,7 @@ extension QuantizedLinear {
         }
         if meta["mode"] == "int4Weights" {
             let w = try Int4Weights(safeTensors: file, refusal: fail)
-            self.init(weights: .int4(w), mode: .int4Weights(groupSize: w.groupSize), smoothing: w.smoothing)
-            return
+            return (.int4(w), .int4Weights(groupSize: w.groupSize), w.smoothing)
         }
         func string(_ key: String) throws -> String {
             guard let v = meta[key] else { throw fail("__metadata__ has no '\(key)'") }
@@ -198,7 +208,7 @@ extension QuantizedLinear {
         case let m:
             throw fail("mode '\(m)' is not dynamic, static, staticInput or int4Weights")
         }
-        self.init(weights: .int8(packed), mode: mode, smoothing: smoothing)
+        return (.int8(packed), mode, smoothing)
     }
 }
 
