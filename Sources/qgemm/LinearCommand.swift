@@ -285,18 +285,14 @@ struct LinearCommand: ParsableCommand {
                 return (try ca.floatValues(), cs)
             }
             let rows = cs[0], step = batch ?? 64
-            // The float layer's output, batch by batch as the observer will see it.
+            // The float layer's output, the same bits on every machine (a
+            // BLAS's sums, and so the output parameters, follow the kernel
+            // it picks for the CPU or OPENBLAS_CORETYPE).
             var y: [Float]? = nil
             if output {
                 try NPYOption.checkFits(rows: rows, columns: n, what: "the calibration data's Float output")
-                var all: [Float] = []
-                all.reserveCapacity(rows * n)
-                for start in stride(from: 0, to: rows, by: step) {
-                    let end = min(rows, start + step)
-                    var yb = try BLAS.sgemm(Array(c[(start * k)..<(end * k)]), w, m: end - start, k: k, n: n, transposeB: true)
-                    if let b { for i in yb.indices { yb[i] += b[i % n] } }
-                    all += yb
-                }
+                let all = try QuantizedLinear.floatOutput(weights: w, outputChannels: n, inputChannels: k, bias: b, input: c, rows: rows,
+                                                          threads: threads)
                 // Finite inputs can still overflow Float in the product; say so,
                 // not that a calibration value is infinite.
                 if let i = all.firstIndex(where: { !$0.isFinite }), c.allSatisfy(\.isFinite), w.allSatisfy(\.isFinite),

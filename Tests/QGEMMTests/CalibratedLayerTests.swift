@@ -56,13 +56,62 @@ struct CalibratedLayerTests {
             _ = try QuantizedLinear.calibrated(weights: w, outputChannels: 2, inputChannels: 3, mode: mode, input: x, rows: rows,
                                                floatOutput: y, observer: { MinMaxObserver() }, batchRows: batchRows)
         }
-        #expect(throws: QGEMMError.self) { try make(.static, nil) }
         #expect(throws: QGEMMError.self) { try make(.static, [1, 2, 3]) }
         #expect(throws: QGEMMError.self) { try make(.staticInput, [1, 2, 3, 4]) }
         #expect(throws: QGEMMError.self) { try make(.staticInput, nil, rows: 3) }
         #expect(throws: QGEMMError.self) { try make(.staticInput, nil, rows: 0) }
         #expect(throws: QGEMMError.self) { try make(.staticInput, nil, batchRows: 0) }
         try make(.static, [1, 2, 3, 4])
+        try make(.static, nil) // computed: floatOutput(…)
         try make(.staticInput, nil)
+    }
+
+    /// floatOutput is each output's products summed in Double in the order
+    /// of K, then the bias, rounded once (the Swift loop below, to the bit),
+    /// whatever the thread count, over shapes with rows and columns past
+    /// whole tiles (2 × 16); and calibrated in static mode without an output
+    /// computes exactly it.
+    @Test func floatOutputIsTheOrderedDoubleSumOnEveryThreadCount() throws {
+        var rng = SplitMix64(seed: 61)
+        for (rows, n, k) in [(1, 1, 1), (3, 17, 5), (2, 16, 64), (37, 33, 130), (64, 48, 2048)] {
+            let w = (0..<(n * k)).map { _ in rng.gaussian() }, x = (0..<(rows * k)).map { _ in rng.gaussian() * 30 }
+            let b = (0..<n).map { _ in rng.gaussian() }
+            for bias in [nil, b] {
+                var want = [Float](repeating: 0, count: rows * n)
+                for r in 0..<rows {
+                    for o in 0..<n {
+                        var acc = 0.0
+                        for j in 0..<k { acc += Double(x[r * k + j]) * Double(w[o * k + j]) }
+                        want[r * n + o] = Float(bias.map { acc + Double($0[o]) } ?? acc)
+                    }
+                }
+                for threads in [1, 2, 4] {
+                    let y = try QuantizedLinear.floatOutput(weights: w, outputChannels: n, inputChannels: k, bias: bias, input: x,
+                                                            rows: rows, threads: threads)
+                    #expect(y == want, "\(rows)×\(n)×\(k), bias \(bias != nil), \(threads) threads")
+                }
+            }
+            let given = try QuantizedLinear.calibrated(weights: w, outputChannels: n, inputChannels: k, bias: b, mode: .static, input: x,
+                                                       rows: rows, floatOutput: try QuantizedLinear.floatOutput(
+                                                           weights: w, outputChannels: n, inputChannels: k, bias: b, input: x, rows: rows),
+                                                       observer: { MinMaxObserver() })
+            let computed = try QuantizedLinear.calibrated(weights: w, outputChannels: n, inputChannels: k, bias: b, mode: .static,
+                                                          input: x, rows: rows, observer: { MinMaxObserver() })
+            switch (given.mode, computed.mode) {
+            case (.static(let a, let c, _), .static(let a2, let c2, _)): #expect(a == a2 && c == c2)
+            default: Issue.record("not static")
+            }
+        }
+        #expect(try QuantizedLinear.floatOutput(weights: [1, 2], outputChannels: 1, inputChannels: 2, input: [], rows: 0) == [])
+        for (w, n, k, x, rows, bias) in [([Float](repeating: 1, count: 5), 2, 3, [Float](repeating: 1, count: 3), 1, nil as [Float]?),
+                                         ([1, 2], 1, 2, [1, 2, 3], 1, nil), ([1, 2], 1, 2, [1, 2], 1, [1, 2]),
+                                         ([1, 2], 1, 2, [1, 2], -1, nil), ([], 0, 2, [1, 2], 1, nil)] {
+            #expect(throws: QGEMMError.self) {
+                _ = try QuantizedLinear.floatOutput(weights: w, outputChannels: n, inputChannels: k, bias: bias, input: x, rows: rows)
+            }
+        }
+        #expect(throws: QGEMMError(.invalidArgument, "")) {
+            _ = try QuantizedLinear.floatOutput(weights: [1], outputChannels: 1, inputChannels: 1, input: [1], rows: 1, threads: 0)
+        }
     }
 }

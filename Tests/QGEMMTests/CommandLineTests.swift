@@ -246,6 +246,37 @@ struct CommandLineTests {
         }
     }
 
+    /// `qgemm linear --mode static --calibrate` saves the layer
+    /// `QuantizedLinear.calibrated` makes with the float layer's output it
+    /// computes itself (floatOutput: the same bits on every machine); it took
+    /// that output from OpenBLAS, whose sums follow its kernel for the CPU.
+    @Test func staticCalibrationIsTheLibrarysOnItsOwnFloatOutput() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func file(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        var rng = SplitMix64(seed: 71)
+        let m = 4, k = 300, n = 40, rows = 200
+        let x = (0..<(m * k)).map { _ in rng.gaussian() }, w = (0..<(n * k)).map { _ in rng.gaussian() / 16 }
+        let b = (0..<n).map { _ in rng.gaussian() }, c = (0..<(rows * k)).map { _ in rng.gaussian() }
+        try NPYArray(float32: x, shape: [m, k]).write(to: URL(fileURLWithPath: file("x.npy")))
+        try NPYArray(float32: w, shape: [n, k]).write(to: URL(fileURLWithPath: file("w.npy")))
+        try NPYArray(float32: b, shape: [n]).write(to: URL(fileURLWithPath: file("b.npy")))
+        try NPYArray(float32: c, shape: [rows, k]).write(to: URL(fileURLWithPath: file("c.npy")))
+        for (observer, make) in [("mse", { MSEObserver() as any CalibrationObserver }), ("minmax", { MinMaxObserver() })] {
+            let r = try qgemm(["linear", "--x", file("x.npy"), "--w", file("w.npy"), "--bias", file("b.npy"), "--mode", "static",
+                               "--calibrate", file("c.npy"), "--observer", observer, "--out", file("y.npy"), "--save", file("l.safetensors")])
+            #expect(r.status == 0, "\(r.stderr)")
+            let saved = try QuantizedLinear(contentsOf: URL(fileURLWithPath: file("l.safetensors")))
+            let want = try QuantizedLinear.calibrated(weights: w, outputChannels: n, inputChannels: k, bias: b, mode: .static, input: c,
+                                                      rows: rows, observer: make)
+            switch (saved.mode, want.mode) {
+            case (.static(let i, let o, _), .static(let i2, let o2, _)):
+                #expect(i == i2 && o == o2, "\(observer): \(o) against \(o2)")
+            default: Issue.record("\(observer): not a static layer")
+            }
+        }
+    }
+
     /// An option that does not apply to the chosen mode is refused, never ignored.
     @Test func optionsThatDoNotApplyAreRefused() throws {
         let linear = ["linear", "--x", "a.npy", "--w", "b.npy", "--out", "c.npy"]

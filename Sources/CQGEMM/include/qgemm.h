@@ -429,6 +429,14 @@ int qg_w4_gemm(const qg_w4_args *args, int path, int threads);
 void qg_quantize_rows(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *scale, const int32_t *zero,
                       int x_unsigned, uint8_t *out, int64_t ldo);
 
+/// The float layer's output y [rows×N] = x [rows×K] · wᵀ + bias (bias may
+/// be NULL; w is [N×K]), each output Σ_k x·w in Double, k ascending, then
+/// the bias, rounded to Float once: the same bits on every CPU and thread
+/// count (core/float_layer.c). `wt` is scratch of K·N floats. `threads` as
+/// qg_gemm takes them (0: all).
+void qg_float_layer(const float *x, int64_t rows, int64_t k, const float *w, int64_t n, const float *bias, float *y,
+                    float *wt, int threads);
+
 /// The index of the first NaN of n floats, or -1: the check that lets
 /// qg_quantize_rows's callers refuse a NaN before writing anything, in
 /// blocks the compiler vectorizes (a Swift `firstIndex(where:)` took about

@@ -34,8 +34,11 @@ extension QuantizedLinear {
     ///   - input: the calibration input, row-major [rows×K].
     ///   - rows: its number of rows, ≥ 1.
     ///   - floatOutput: the float layer's output on `input`, [rows×N]
-    ///     (`X·Wᵀ + b`, for example from a float BLAS); static mode needs it,
-    ///     static-input mode refuses it.
+    ///     (`X·Wᵀ + b`), for static mode; nil computes it with
+    ///     ``floatOutput(weights:outputChannels:inputChannels:bias:input:rows:threads:)``,
+    ///     which gives the same bits on every machine (a BLAS's output need
+    ///     not, and nor then need the layer's output parameters). Static-input
+    ///     mode refuses it.
     ///   - observer: makes a fresh observer (one for the input, one for the
     ///     output in static mode). Batched observers such as
     ///     ``MovingAverageMinMaxObserver`` depend on the batches they are fed.
@@ -55,9 +58,10 @@ extension QuantizedLinear {
         guard rows >= 1 else { throw QGEMMError(.invalidShape, "calibration needs at least one row, got \(rows)") }
         guard batchRows >= 1 else { throw QGEMMError(.invalidArgument, "batchRows must be ≥ 1, got \(batchRows)") }
         try PackedWeights.checkExactCount(input.count, rows: rows, k: k, n: 0)
+        var floatOutput = floatOutput
         switch (mode, floatOutput) {
         case (.static, nil):
-            throw QGEMMError(.incompatibleParameters, "static mode needs the float layer's output on the calibration input")
+            floatOutput = try Self.floatOutput(weights: weights, outputChannels: n, inputChannels: k, bias: bias, input: input, rows: rows)
         case (.static, let y?):
             try PackedWeights.checkExactCount(y.count, rows: rows, k: n, n: 0)
         case (.staticInput, nil):

@@ -54,15 +54,11 @@ enum LinearLayer: Sendable {
     /// Float layer's output on them.
     static func calibrate(_ part: BertWeights.Linear, mode: QuantizedLinear.CalibratedMode, observer: LayerRecipe.Observer,
                           smoothingAlpha: Float?, on inputs: CalibrationInputs.Layer) throws -> QuantizedLinear {
-        var output: [Float]? = nil
-        if mode == .static {
-            var y = try BLAS.sgemm(inputs.values, part.weight, m: inputs.rows, k: part.inputs, n: part.outputs, transposeB: true)
-            y.withUnsafeMutableBufferPointer { yb in part.bias.withUnsafeBufferPointer { enc_add_bias(yb.baseAddress, inputs.rows, part.outputs, $0.baseAddress) } }
-            output = y
-        }
+        // In static mode the library computes the Float layer's output on
+        // them itself, the same bits on every machine (floatOutput).
         return try QuantizedLinear.calibrated(weights: part.weight, outputChannels: part.outputs, inputChannels: part.inputs,
                                               bias: part.bias, mode: mode, input: inputs.values, rows: inputs.rows,
-                                              floatOutput: output, observer: observer.make, smoothingAlpha: smoothingAlpha)
+                                              observer: observer.make, smoothingAlpha: smoothingAlpha)
     }
 
     func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, into y: UnsafeMutableBufferPointer<Float>,

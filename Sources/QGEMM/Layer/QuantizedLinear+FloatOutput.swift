@@ -1,0 +1,65 @@
+internal import CQGEMM
+
+extension QuantizedLinear {
+    /// The float layer's output `X·Wᵀ + b` [rows×N], computed so that it is
+    /// the same bits on every CPU and thread count: each output is the sum
+    /// of its K products in Double, in the order of K, then the bias, rounded
+    /// to Float once. A BLAS sums in an order its kernel for the CPU chooses
+    /// (and `OPENBLAS_CORETYPE` can choose another), so the output
+    /// parameters calibrated from a BLAS's output could differ from machine
+    /// to machine. ``calibrated(weights:outputChannels:inputChannels:bias:mode:input:rows:floatOutput:observer:smoothingAlpha:batchRows:rounding:)``
+    /// uses this in static mode when it is given no `floatOutput`.
+    ///
+    /// It is a reference, not a fast float GEMM: about the speed of one
+    /// Double multiply-add per product and thread.
+    ///
+    /// - Parameters:
+    ///   - weights: Float W, row-major [N×K].
+    ///   - input: Float X, row-major [rows×K].
+    ///   - threads: nil for all cores, else 1...1024; the bits do not depend on it.
+    /// - Throws: ``QGEMMError`` `.invalidShape` for N or K below 1, rows
+    ///   below 0, counts that do not match, or a result or scratch larger
+    ///   than the memory this process may use; `.invalidArgument` for a
+    ///   thread count outside 1...1024. A NaN or an infinity in the inputs,
+    ///   or a sum beyond Float's range, gives NaN or ±Inf in its outputs.
+    public static func floatOutput(weights: [Float], outputChannels: Int, inputChannels: Int, bias: [Float]? = nil,
+                                   input: [Float], rows: Int, threads: Int? = nil) throws -> [Float] {
+        let k = inputChannels, n = outputChannels
+        guard k >= 1, n >= 1 else { throw QGEMMError(.invalidShape, "N and K must be ≥ 1, got N = \(n), K = \(k)") }
+        guard rows >= 0 else { throw QGEMMError(.invalidShape, "rows must be ≥ 0, got \(rows)") }
+        let (weightCount, o1) = n.multipliedReportingOverflow(by: k)
+        guard !o1, weights.count == weightCount else {
+            throw QGEMMError(.invalidShape, "weights hold \(weights.count) values; N = \(n) × K = \(k) need exactly \(o1 ? "more than Int holds" : "\(weightCount)")")
+        }
+        let (inputCount, o2) = rows.multipliedReportingOverflow(by: k), (outputs, o3) = rows.multipliedReportingOverflow(by: n)
+        guard !o2, !o3 else { throw QGEMMError(.invalidShape, "\(rows) rows of K = \(k) or N = \(n) overflow Int") }
+        guard input.count == inputCount else {
+            throw QGEMMError(.invalidShape, "input holds \(input.count) values; \(rows) rows × K = \(k) need exactly \(inputCount)")
+        }
+        if let bias, bias.count != n { throw QGEMMError(.invalidShape, "bias has \(bias.count) values, N = \(n) needs \(n)") }
+        let nThreads = try PackedWeights.checkThreads(threads)
+        try checkOutputFits(rows: rows, outputChannels: n, of: Float.self)
+        try checkResultFits(n * k, of: Float.self, "the transposed weights' \(n * k) values")
+        var y = [Float](repeating: 0, count: outputs)
+        guard rows > 0 else { return y }
+        var scratch = [Float](repeating: 0, count: n * k)
+        input.withUnsafeBufferPointer { x in
+            weights.withUnsafeBufferPointer { w in
+                y.withUnsafeMutableBufferPointer { yb in
+                    scratch.withUnsafeMutableBufferPointer { wt in
+                        if let bias {
+                            bias.withUnsafeBufferPointer { b in
+                                qg_float_layer(x.baseAddress, Int64(rows), Int64(k), w.baseAddress, Int64(n), b.baseAddress,
+                                               yb.baseAddress, wt.baseAddress, nThreads)
+                            }
+                        } else {
+                            qg_float_layer(x.baseAddress, Int64(rows), Int64(k), w.baseAddress, Int64(n), nil, yb.baseAddress,
+                                           wt.baseAddress, nThreads)
+                        }
+                    }
+                }
+            }
+        }
+        return y
+    }
+}
