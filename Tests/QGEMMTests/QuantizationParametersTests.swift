@@ -1,4 +1,5 @@
 import CQGEMM
+import Foundation
 import Testing
 @testable import QGEMM
 
@@ -129,6 +130,41 @@ struct QuantizationParametersTests {
         #expect(try dequantize(q, parameters: u) == [Float(-128) * 0.1, Float(-128) * 0.1, 0, Float(127) * 0.1, Float(127) * 0.1])
         #expect(errorCode { let _: [UInt8] = try quantize([1, .nan], parameters: u) } == .invalidValue)
         #expect(errorCode { let _: [Int8] = try quantize([1], parameters: u) } == .incompatibleParameters)
+    }
+
+    /// The array quantize (the widest vector copy this CPU has) rounds as
+    /// QuantizationParameters.quantize does, value by value, in every
+    /// rounding mode: ties half away from zero, whatever way the thread
+    /// rounds (the vector copies rounded a tie by adding just under ½, which
+    /// rounding downward took to the integer below: 0.5 gave 0, not 1). The
+    /// quotient x / S is rounded in the thread's mode by both.
+    @Test func arrayQuantizeRoundsAsTheScalarOneInEveryRoundingMode() throws {
+        var xs: [Float] = []
+        for j in -140...140 {
+            for part: Float in [0, 0.25, 0.5, 0.75] {
+                let v = Float(j) + part
+                xs += [v, v.nextUp, v.nextDown]
+            }
+        }
+        let nearest = fegetround()
+        defer { fesetround(nearest) }
+        for type in [QuantizedType.uint8, .int8] {
+            let p = try QuantizationParameters(type: type, scale: 1, zeroPoint: type == .uint8 ? 128 : 0)
+            let q = try QuantizationParameters(type: type, scale: 0.1, zeroPoint: type == .uint8 ? 100 : -5)
+            for mode in [nearest] + SafeTensorsTests.directedRoundingModes {
+                fesetround(mode)
+                for params in [p, q] {
+                    let values = xs.map { $0 * params.scale }
+                    let scalar = try values.map { try params.quantize($0) }
+                    let vector: [Int32] = type == .uint8 ? try quantize(values, parameters: params, as: UInt8.self).map { Int32($0) }
+                                                         : try quantize(values, parameters: params, as: Int8.self).map { Int32($0) }
+                    for i in values.indices where vector[i] != scalar[i] {
+                        Issue.record("\(type) scale \(params.scale), mode \(mode): \(values[i]) gives \(vector[i]), scalar \(scalar[i])")
+                        break
+                    }
+                }
+            }
+        }
     }
 
     /// The buffer quantize names the first NaN wherever it lies (the check

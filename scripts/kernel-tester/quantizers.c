@@ -12,11 +12,17 @@
 //     x / scale and their neighbours, for scales of any significand (the
 //     AVX-512 copy divides through a reciprocal where it can prove that
 //     gives the division's bytes);
+//   - both of the above again with the thread rounding downward, upward and
+//     toward zero (fesetround): the quotient x / S is then rounded so too,
+//     in the reference as in the levels, but the rounding to an integer is
+//     half away from zero in every mode (the SIMD levels rounded ties by an
+//     addition, which a directed mode rounded otherwise);
 //   - qg_row_min_max: the same kinds of rows, with NaN and ±Inf planted at
 //     random positions (the first one's index is returned) and zeros of both
 //     signs (a zero minimum or maximum is +0); up to 40 rows, so that the
 //     AVX-512 copy's sixteen-row groups (rows of up to 64 values) and the
 //     rows after them are both met.
+#include <fenv.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,9 +232,23 @@ int kernel_tester_check_quantizers(int cases) {
         if (check_quantize((qg_quantizer)level, cases) != 0 || check_min_max((qg_quantizer)level, cases) != 0 ||
             check_near_ties((qg_quantizer)level, cases) != 0)
             return 1;
+        static const int directed[] = {FE_DOWNWARD, FE_UPWARD, FE_TOWARDZERO};
+        const int directed_cases = cases / 4 > 0 ? cases / 4 : 1;
+        for (int d = 0; d < 3; d++) {
+            const int mode = fegetround();
+            fesetround(directed[d]);
+            const int failed = check_quantize((qg_quantizer)level, directed_cases) != 0 ||
+                               check_near_ties((qg_quantizer)level, directed_cases) != 0;
+            fesetround(mode);
+            if (failed) {
+                fprintf(stderr, "kernel-tester: quantizer %s differs from the reference when rounding %s\n",
+                        qg_quantizer_name((qg_quantizer)level), d == 0 ? "downward" : d == 1 ? "upward" : "toward zero");
+                return 1;
+            }
+        }
         printf("kernel-tester: quantizer %s: %d quantize and %d min/max calls and %d scales' rows of near-ties, equal to the "
-               "scalar reference\n",
-               qg_quantizer_name((qg_quantizer)level), cases, cases, cases);
+               "scalar reference; %d quantize calls and scales' rows in each directed rounding mode too\n",
+               qg_quantizer_name((qg_quantizer)level), cases, cases, cases, directed_cases);
     }
     return 0;
 }

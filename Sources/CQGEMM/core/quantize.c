@@ -13,13 +13,31 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-/// round-half-away(x / s) as int32 lanes, plus z, as the AVX-512 copy below
-/// computes it (the quotient clamped to ±1024, then truncated after adding
-/// ½ − 2^-25 with the quotient's sign), eight lanes at a time.
-__attribute__((target("avx2"))) static inline __m256i qg_quantize8(__m256 x, __m256 s, __m256i z) {
+/// round-half-away(x / s) as int32 lanes, plus z, eight lanes at a time,
+/// the quotient clamped to ±1024 first (as in the AVX-512 copy below).
+/// Rounding to nearest (`nearest`, the default environment), by
+/// trunc(v + copysign(½ − 2^-25, v)) for |v| < 2^22: ½ − 2^-25 is the
+/// largest float below ½, so the sum reaches the next integer exactly when
+/// v's fraction is ≥ ½ (at a tie the exact sum lies halfway between the
+/// float below that integer and the integer, and rounds to the even one,
+/// the integer: 0.5 + 0.49999997 is 1). In a directed mode that addition
+/// rounds otherwise (0.5 + 0.49999997 downward is 0.99999994), so there v
+/// is truncated (the rounding is in the instruction, not taken from MXCSR)
+/// and moved one step away from zero where the part cut off is ½ or more:
+/// every step exact, three more operations.
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) __m256i qg_quantize8(__m256 x, __m256 s, __m256i z,
+                                                                                                  const int nearest) {
     const __m256 v = _mm256_min_ps(_mm256_max_ps(_mm256_div_ps(x, s), _mm256_set1_ps(-1024.0f)), _mm256_set1_ps(1024.0f));
-    const __m256 h = _mm256_or_ps(_mm256_and_ps(v, _mm256_set1_ps(-0.0f)), _mm256_castsi256_ps(_mm256_set1_epi32(0x3EFFFFFF)));
-    return _mm256_add_epi32(_mm256_cvttps_epi32(_mm256_add_ps(v, h)), z);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    if (nearest) {
+        const __m256 h = _mm256_or_ps(_mm256_and_ps(v, sign), _mm256_castsi256_ps(_mm256_set1_epi32(0x3EFFFFFF)));
+        return _mm256_add_epi32(_mm256_cvttps_epi32(_mm256_add_ps(v, h)), z);
+    }
+    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m256 cut = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));
+    const __m256 step = _mm256_and_ps(_mm256_cmp_ps(cut, _mm256_set1_ps(0.5f), _CMP_GE_OQ),
+                                      _mm256_or_ps(_mm256_and_ps(v, sign), _mm256_set1_ps(1.0f)));
+    return _mm256_add_epi32(_mm256_cvttps_epi32(_mm256_add_ps(t, step)), z);
 }
 
 /// Four times eight int32 values as 32 bytes, in order: saturating packs
@@ -32,50 +50,64 @@ __attribute__((target("avx2"))) static inline __m256i qg_narrow32(__m256i n0, __
 }
 
 /// 32 values from x as 32 bytes, in order.
-__attribute__((target("avx2"))) static inline __m256i qg_quantize32(const float *x, __m256 s, __m256i z, int x_unsigned) {
-    return qg_narrow32(qg_quantize8(_mm256_loadu_ps(x), s, z), qg_quantize8(_mm256_loadu_ps(x + 8), s, z),
-                       qg_quantize8(_mm256_loadu_ps(x + 16), s, z), qg_quantize8(_mm256_loadu_ps(x + 24), s, z), x_unsigned);
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) __m256i qg_quantize32(const float *x, __m256 s, __m256i z,
+                                                                                                   int x_unsigned, const int nearest) {
+    return qg_narrow32(qg_quantize8(_mm256_loadu_ps(x), s, z, nearest), qg_quantize8(_mm256_loadu_ps(x + 8), s, z, nearest),
+                       qg_quantize8(_mm256_loadu_ps(x + 16), s, z, nearest), qg_quantize8(_mm256_loadu_ps(x + 24), s, z, nearest),
+                       x_unsigned);
 }
 
-__attribute__((target("avx2"))) static void qg_quantize_row_avx2(const float *x, int64_t k, float scale, int32_t zero,
-                                                                 int x_unsigned, uint8_t *out) {
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void
+qg_quantize_row_avx2_in(const float *x, int64_t k, float scale, int32_t zero, int x_unsigned, uint8_t *out, const int nearest) {
     const __m256 s = _mm256_set1_ps(scale);
     const __m256i z = _mm256_set1_epi32(zero);
     int64_t i = 0;
-    for (; i + 32 <= k; i += 32) _mm256_storeu_si256((__m256i *)(out + i), qg_quantize32(x + i, s, z, x_unsigned));
+    for (; i + 32 <= k; i += 32) _mm256_storeu_si256((__m256i *)(out + i), qg_quantize32(x + i, s, z, x_unsigned, nearest));
     if (i < k) {
         // The last values through a zero-padded copy of 32.
         float tail[32] = {0};
         uint8_t bytes[32];
         for (int64_t j = i; j < k; j++) tail[j - i] = x[j];
-        _mm256_storeu_si256((__m256i *)bytes, qg_quantize32(tail, s, z, x_unsigned));
+        _mm256_storeu_si256((__m256i *)bytes, qg_quantize32(tail, s, z, x_unsigned, nearest));
         for (int64_t j = i; j < k; j++) out[j] = bytes[j - i];
     }
 }
 
+/// One row, by the rounding mode the calling thread has (MXCSR, read once).
+__attribute__((target("avx2"))) static void qg_quantize_row_avx2(const float *x, int64_t k, float scale, int32_t zero,
+                                                                 int x_unsigned, uint8_t *out) {
+    if ((_mm_getcsr() & _MM_ROUND_MASK) == _MM_ROUND_NEAREST) qg_quantize_row_avx2_in(x, k, scale, zero, x_unsigned, out, 1);
+    else qg_quantize_row_avx2_in(x, k, scale, zero, x_unsigned, out, 0);
+}
+
 /// round-half-away(x / s) as int32 lanes, plus z: the quotient is clamped to
 /// ±1024 first (it moves no result: beyond that the type's end wins either
-/// way, and ±Inf becomes finite); then round-half-away(v) =
-/// trunc(v + copysign(½ − 2^-25, v)) for |v| < 2^22. ½ − 2^-25 is the
-/// largest float below ½, so the sum reaches the next integer exactly when
-/// v's fraction is ≥ ½: at a tie the exact sum lies halfway between the
-/// float below that integer and the integer, and rounds to the even one,
-/// the integer (0.5 + 0.49999997 is 1). The division bounds this loop on an
+/// way, and ±Inf becomes finite); then v is truncated (VRNDSCALEPS: the
+/// rounding is in the instruction, not taken from MXCSR), and where the
+/// part cut off, v − trunc(v), is ½ or more in size, trunc(v) moves one
+/// step away from zero. Each step is exact, so a caller's rounding mode
+/// changes none (adding ½ − 2^-25 and truncating, as this did, rounded a
+/// tie toward zero when the thread rounds down, unlike the scalar copy and
+/// QuantizationParameters.quantize). The division bounds this loop on an
 /// Emerald Rapids core (one 16-lane division per ~10 cycles), so a row's
 /// steps, its masked last one too, take qg_quantize16_rcp where its bound
 /// holds.
 __attribute__((target("avx512f,avx512bw,avx512vl"))) static inline __m512i qg_quantize16(__m512 x, __m512 s, __m512i z) {
     const __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_div_ps(x, s), _mm512_set1_ps(-1024.0f)), _mm512_set1_ps(1024.0f));
-    // copysign(½ − 2^-25, v): the sign bit from v, the rest from the constant.
-    const __m512 h = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_set1_epi32((int32_t)0x80000000),
-                                                                   _mm512_castps_si512(v), _mm512_set1_epi32(0x3EFFFFFF), 0xCA));
-    return _mm512_add_epi32(_mm512_cvttps_epi32(_mm512_add_ps(v, h)), z);
+    const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __mmask16 away = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(v, t)), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+    // copysign(1, v): the sign bit from v, the rest from the constant.
+    const __m512 step = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_set1_epi32((int32_t)0x80000000),
+                                                                      _mm512_castps_si512(v), _mm512_set1_epi32(0x3F800000), 0xCA));
+    return _mm512_add_epi32(_mm512_cvttps_epi32(_mm512_mask_add_ps(t, away, t, step)), z);
 }
 
 /// The division's rounding through a reciprocal. With r = 1/s rounded once
 /// (s in [2^-100, 2^100], so r is a normal float within ½ ulp of 1/s), y =
 /// x·r rounded differs from z = x/s rounded by at most 1½ ulps: for |x/s| ≤
-/// 1025, less than 2^-12. (Beyond, both clamp to the same ±1024.) The clamp
+/// 1025, less than 2^-12 (in a directed rounding mode each rounding is
+/// within 1 ulp, the two within 3, still less than 2^-11: the test below
+/// holds in every mode). (Beyond, both clamp to the same ±1024.) The clamp
 /// keeps that distance, so round-half-away(clamp(z)) is n for every z within
 /// 2^-12 of clamp(y) = v unless a half-integer lies within 2^-12 of v. So v
 /// is rounded to the nearest integer n (VRNDSCALEPS, ties to even; the

@@ -73,21 +73,25 @@ extension Int4Weights {
     /// `max(lo, min(hi, x.rounded(.toNearestOrAwayFromZero)))` on 8 lanes
     /// for integers lo, hi in −16…16, equal to it for every x but NaN (a
     /// negative x that rounds to 0 gives +0 rather than −0, which no
-    /// caller tells apart), checked on every Float. Baseline x86-64 has no
-    /// rounding instruction (`rounded` calls libm per weight), so: clamp to
-    /// ±16 (rounding is monotone, so this changes nothing), round to nearest
-    /// even by adding and taking away 1.5·2^23 (exact at this size), then
-    /// move each tie that went to its neighbour nearer zero one step away
-    /// from zero.
+    /// caller tells apart), checked on every Float, in every rounding mode.
+    /// Baseline x86-64 has no rounding instruction (`rounded` calls libm per
+    /// weight), so: clamp to ±16 (rounding is monotone, so this changes
+    /// nothing); take an integer next to c by adding and taking away
+    /// 1.5·2^23 (the nearest when the thread rounds to nearest, else the one
+    /// the mode picks), and from it trunc(c) (one step toward zero where it
+    /// lies beyond c); the part cut off, c − trunc(c), is then exact, and
+    /// where it is ½ or more in size the result is one step away from zero.
+    /// Every step after the addition is exact, so the caller's rounding mode
+    /// changes nothing.
     @inline(__always)
     static func clampedRoundHalfAway(_ x: SIMD8<Float>, lo: Float, hi: Float) -> SIMD8<Float> {
         let magic = SIMD8<Float>(repeating: 12_582_912)
         // Selects, not clamped(): pointwiseMin/Max are not inlined.
         let c = x.replacing(with: -16, where: x .< -16).replacing(with: 16, where: x .> 16)
-        let even = (c + magic) - magic
-        let rest = c - even
-        let away = even.replacing(with: even + 1, where: (rest .== 0.5) .& (c .> 0))
-            .replacing(with: even - 1, where: (rest .== -0.5) .& (c .< 0))
+        let near = (c + magic) - magic
+        let t = near.replacing(with: near - 1, where: (c .> 0) .& (near .> c)).replacing(with: near + 1, where: (c .< 0) .& (near .< c))
+        let cut = c - t
+        let away = t.replacing(with: t + 1, where: cut .>= 0.5).replacing(with: t - 1, where: cut .<= -0.5)
         return away.replacing(with: lo, where: away .< lo).replacing(with: hi, where: away .> hi)
     }
 }
