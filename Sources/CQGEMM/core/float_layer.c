@@ -12,9 +12,13 @@
 #include "qgemm.h"
 #include "threadpool.h"
 
-#pragma clang fp contract(off)
+// Contraction allowed: a fused multiply-add of an exact product rounds as
+// the add alone, so the copies with FMA give the bits of those without.
+#pragma clang fp contract(on)
 
-#define QG_FL_ROWS 2
+/// The widest tile: 4 rows × 16 columns of Double sums (eight zmm registers
+/// with AVX-512; the narrower copies take 2 rows, which their registers hold).
+#define QG_FL_MAX_ROWS 4
 #define QG_FL_COLS 16
 
 typedef struct qg_float_layer_job {
@@ -24,15 +28,15 @@ typedef struct qg_float_layer_job {
 } qg_float_layer_job;
 
 /// Outputs [m, m + mr) × [c0, c0 + nc) of the job: each one's sum over k
-/// in order. The whole tiles (QG_FL_ROWS × QG_FL_COLS, constant bounds) keep
-/// their sums in registers.
+/// in order. Whole tiles (constant bounds) keep their sums in registers.
 static inline __attribute__((always_inline)) void qg_float_layer_tile(const qg_float_layer_job *j, int64_t m, int mr,
                                                                       int64_t c0, int nc) {
-    double acc[QG_FL_ROWS][QG_FL_COLS];
+    double acc[QG_FL_MAX_ROWS][QG_FL_COLS];
     for (int r = 0; r < mr; r++)
         for (int c = 0; c < nc; c++) acc[r][c] = 0.0;
+    const float *panel = j->wt + c0 * j->k; // this panel's K rows of 16, one after another
     for (int64_t i = 0; i < j->k; i++) {
-        const float *w = j->wt + i * j->n + c0;
+        const float *w = panel + i * QG_FL_COLS;
         for (int r = 0; r < mr; r++) {
             const double xv = (double)j->x[(m + r) * j->k + i];
             for (int c = 0; c < nc; c++) acc[r][c] += xv * (double)w[c];
@@ -43,13 +47,17 @@ static inline __attribute__((always_inline)) void qg_float_layer_tile(const qg_f
             j->y[(m + r) * j->n + c0 + c] = (float)(j->bias ? acc[r][c] + (double)j->bias[c0 + c] : acc[r][c]);
 }
 
-static inline __attribute__((always_inline)) void qg_float_layer_body(const qg_float_layer_job *j, int64_t r0, int64_t count) {
+/// Rows [r0, r0 + count): a panel of 16 columns of Wᵀ (K·64 bytes in a
+/// row, in the L2 up to K of several thousand) at a time, through every row
+/// of the part.
+static inline __attribute__((always_inline)) void qg_float_layer_body(const qg_float_layer_job *j, int64_t r0, int64_t count,
+                                                                      const int rows) {
     const int64_t end = r0 + count;
-    for (int64_t m = r0; m < end; m += QG_FL_ROWS) {
-        const int mr = end - m < QG_FL_ROWS ? (int)(end - m) : QG_FL_ROWS;
-        for (int64_t c0 = 0; c0 < j->n; c0 += QG_FL_COLS) {
-            const int nc = j->n - c0 < QG_FL_COLS ? (int)(j->n - c0) : QG_FL_COLS;
-            if (mr == QG_FL_ROWS && nc == QG_FL_COLS) qg_float_layer_tile(j, m, QG_FL_ROWS, c0, QG_FL_COLS);
+    for (int64_t c0 = 0; c0 < j->n; c0 += QG_FL_COLS) {
+        const int nc = j->n - c0 < QG_FL_COLS ? (int)(j->n - c0) : QG_FL_COLS;
+        for (int64_t m = r0; m < end; m += rows) {
+            const int mr = end - m < rows ? (int)(end - m) : rows;
+            if (mr == rows && nc == QG_FL_COLS) qg_float_layer_tile(j, m, rows, c0, QG_FL_COLS);
             else qg_float_layer_tile(j, m, mr, c0, nc);
         }
     }
@@ -57,13 +65,13 @@ static inline __attribute__((always_inline)) void qg_float_layer_body(const qg_f
 
 #if defined(__x86_64__)
 __attribute__((target("avx512f"))) static void qg_float_layer_avx512(const qg_float_layer_job *j, int64_t r0, int64_t n) {
-    qg_float_layer_body(j, r0, n);
+    qg_float_layer_body(j, r0, n, 4);
 }
-__attribute__((target("avx2"))) static void qg_float_layer_avx2(const qg_float_layer_job *j, int64_t r0, int64_t n) {
-    qg_float_layer_body(j, r0, n);
+__attribute__((target("avx2,fma"))) static void qg_float_layer_avx2(const qg_float_layer_job *j, int64_t r0, int64_t n) {
+    qg_float_layer_body(j, r0, n, 2);
 }
 #endif
-static void qg_float_layer_baseline(const qg_float_layer_job *j, int64_t r0, int64_t n) { qg_float_layer_body(j, r0, n); }
+static void qg_float_layer_baseline(const qg_float_layer_job *j, int64_t r0, int64_t n) { qg_float_layer_body(j, r0, n, 2); }
 
 static void qg_float_layer_rows(const qg_float_layer_job *j, int64_t r0, int64_t n) {
 #if defined(__x86_64__)
@@ -85,12 +93,19 @@ static void qg_float_layer_task(void *ctx, int64_t t) {
     qg_float_layer_rows(j, r0, n);
 }
 
+int64_t qg_float_layer_scratch_count(int64_t k, int64_t n) { return (n + QG_FL_COLS - 1) / QG_FL_COLS * QG_FL_COLS * k; }
+
 void qg_float_layer(const float *x, int64_t rows, int64_t k, const float *w, int64_t n, const float *bias, float *y,
                     float *wt, int threads) {
     if (rows <= 0 || k <= 0 || n <= 0) return;
-    // Wᵀ [K×N], so that a tile's weights for one k are one contiguous run.
-    for (int64_t c = 0; c < n; c++)
-        for (int64_t i = 0; i < k; i++) wt[i * n + c] = w[c * k + i];
+    // Wᵀ in panels of 16 columns, each panel's K rows of 16 one after
+    // another: a tile's weights for one k are one 64-byte run, and a panel
+    // is one stretch of memory (Wᵀ as [K×N] put each k's 16 columns N floats
+    // apart, a page apart at N = 1024, and the walk down K missed the TLB).
+    // Columns past N are 0 and never stored.
+    for (int64_t c0 = 0; c0 < n; c0 += QG_FL_COLS)
+        for (int64_t i = 0; i < k; i++)
+            for (int c = 0; c < QG_FL_COLS; c++) wt[c0 * k + i * QG_FL_COLS + c] = c0 + c < n ? w[(c0 + c) * k + i] : 0.0f;
     qg_float_layer_job job = {.x = x, .wt = wt, .bias = bias, .y = y, .rows = rows, .k = k, .n = n};
     // A row's work is k·n multiply-adds, not k values: parts by that.
     const int64_t parts = qg_row_parts(rows, k * n / 16 + 1, threads, &job.part_rows);

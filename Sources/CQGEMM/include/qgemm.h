@@ -432,10 +432,14 @@ void qg_quantize_rows(const float *x, int64_t rows, int64_t k, int64_t ldx, cons
 /// The float layer's output y [rows×N] = x [rows×K] · wᵀ + bias (bias may
 /// be NULL; w is [N×K]), each output Σ_k x·w in Double, k ascending, then
 /// the bias, rounded to Float once: the same bits on every CPU and thread
-/// count (core/float_layer.c). `wt` is scratch of K·N floats. `threads` as
-/// qg_gemm takes them (0: all).
+/// count (core/float_layer.c). `wt` is scratch of
+/// qg_float_layer_scratch_count(k, n) floats. `threads` as qg_gemm takes
+/// them (0: all).
 void qg_float_layer(const float *x, int64_t rows, int64_t k, const float *w, int64_t n, const float *bias, float *y,
                     float *wt, int threads);
+
+/// Floats of scratch qg_float_layer needs: K·N with N rounded up to 16.
+int64_t qg_float_layer_scratch_count(int64_t k, int64_t n);
 
 /// The index of the first NaN of n floats, or -1: the check that lets
 /// qg_quantize_rows's callers refuse a NaN before writing anything, in

@@ -39,10 +39,12 @@ extension QuantizedLinear {
         if let bias, bias.count != n { throw QGEMMError(.invalidShape, "bias has \(bias.count) values, N = \(n) needs \(n)") }
         let nThreads = try PackedWeights.checkThreads(threads)
         try checkOutputFits(rows: rows, outputChannels: n, of: Float.self)
-        try checkResultFits(n * k, of: Float.self, "the transposed weights' \(n * k) values")
+        let (scratchCount, o4) = ((n + 15) / 16 * 16).multipliedReportingOverflow(by: k)
+        guard !o4 else { throw QGEMMError(.invalidShape, "N = \(n) × K = \(k) overflow Int") }
+        try checkResultFits(scratchCount, of: Float.self, "the transposed weights' \(scratchCount) values")
         var y = [Float](repeating: 0, count: outputs)
         guard rows > 0 else { return y }
-        var scratch = [Float](repeating: 0, count: n * k)
+        var scratch = [Float](repeating: 0, count: Int(qg_float_layer_scratch_count(Int64(k), Int64(n))))
         input.withUnsafeBufferPointer { x in
             weights.withUnsafeBufferPointer { w in
                 y.withUnsafeMutableBufferPointer { yb in
