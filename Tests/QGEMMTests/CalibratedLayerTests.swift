@@ -1,3 +1,4 @@
+import CQGEMM
 import Testing
 @testable import QGEMM
 import QGEMMBaseline
@@ -89,6 +90,15 @@ struct CalibratedLayerTests {
                     let y = try QuantizedLinear.floatOutput(weights: w, outputChannels: n, inputChannels: k, bias: bias, input: x,
                                                             rows: rows, threads: threads)
                     #expect(y == want, "\(rows)×\(n)×\(k), bias \(bias != nil), \(threads) threads")
+                }
+                // Every copy of the C code this CPU runs (baseline, AVX2, AVX-512: other tiles, the same sums).
+                var scratch = [Float](repeating: .nan, count: Int(qg_float_layer_scratch_count(Int64(k), Int64(n))))
+                for copy: Int32 in 0...2 {
+                    var y = [Float](repeating: .nan, count: rows * n)
+                    let status = (bias ?? []).withUnsafeBufferPointer { bb in
+                        qg_float_layer_copy(copy, x, Int64(rows), Int64(k), w, Int64(n), bias == nil ? nil : bb.baseAddress, &y, &scratch)
+                    }
+                    if status == 0 { #expect(y == want, "copy \(copy), \(rows)×\(n)×\(k), bias \(bias != nil)") }
                 }
             }
             let given = try QuantizedLinear.calibrated(weights: w, outputChannels: n, inputChannels: k, bias: b, mode: .static, input: x,

@@ -73,18 +73,37 @@ __attribute__((target("avx2,fma"))) static void qg_float_layer_avx2(const qg_flo
 #endif
 static void qg_float_layer_baseline(const qg_float_layer_job *j, int64_t r0, int64_t n) { qg_float_layer_body(j, r0, n, 2); }
 
-static void qg_float_layer_rows(const qg_float_layer_job *j, int64_t r0, int64_t n) {
+/// Whether this CPU runs copy `copy` (0 the baseline, 1 AVX2 with FMA, 2 AVX-512).
+static int qg_float_layer_copy_runs(int copy) {
+    switch (copy) {
+    case 0: return 1;
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx512f")) {
-        qg_float_layer_avx512(j, r0, n);
-        return;
-    }
-    if (__builtin_cpu_supports("avx2")) {
-        qg_float_layer_avx2(j, r0, n);
-        return;
-    }
+    case 1: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case 2: return __builtin_cpu_supports("avx512f");
 #endif
-    qg_float_layer_baseline(j, r0, n);
+    default: return 0;
+    }
+}
+
+static void qg_float_layer_rows_with(int copy, const qg_float_layer_job *j, int64_t r0, int64_t n) {
+    switch (copy) {
+#if defined(__x86_64__)
+    case 2: qg_float_layer_avx512(j, r0, n); return;
+    case 1: qg_float_layer_avx2(j, r0, n); return;
+#endif
+    default: qg_float_layer_baseline(j, r0, n); return;
+    }
+}
+
+/// The widest copy this CPU runs.
+static int qg_float_layer_widest(void) {
+    int copy = 2;
+    while (copy > 0 && !qg_float_layer_copy_runs(copy)) copy--;
+    return copy;
+}
+
+static void qg_float_layer_rows(const qg_float_layer_job *j, int64_t r0, int64_t n) {
+    qg_float_layer_rows_with(qg_float_layer_widest(), j, r0, n);
 }
 
 static void qg_float_layer_task(void *ctx, int64_t t) {
@@ -95,9 +114,12 @@ static void qg_float_layer_task(void *ctx, int64_t t) {
 
 int64_t qg_float_layer_scratch_count(int64_t k, int64_t n) { return (n + QG_FL_COLS - 1) / QG_FL_COLS * QG_FL_COLS * k; }
 
-void qg_float_layer(const float *x, int64_t rows, int64_t k, const float *w, int64_t n, const float *bias, float *y,
-                    float *wt, int threads) {
-    if (rows <= 0 || k <= 0 || n <= 0) return;
+/// qg_float_layer on `threads`, or with `copy` ≥ 0 on the calling thread
+/// with that copy (-1 when this CPU lacks it).
+static int qg_float_layer_run(int copy, const float *x, int64_t rows, int64_t k, const float *w, int64_t n, const float *bias,
+                              float *y, float *wt, int threads) {
+    if (copy >= 0 && !qg_float_layer_copy_runs(copy)) return -1;
+    if (rows <= 0 || k <= 0 || n <= 0) return 0;
     // Wᵀ in panels of 16 columns, each panel's K rows of 16 one after
     // another: a tile's weights for one k are one 64-byte run, and a panel
     // is one stretch of memory (Wᵀ as [K×N] put each k's 16 columns N floats
@@ -107,11 +129,26 @@ void qg_float_layer(const float *x, int64_t rows, int64_t k, const float *w, int
         for (int64_t i = 0; i < k; i++)
             for (int c = 0; c < QG_FL_COLS; c++) wt[c0 * k + i * QG_FL_COLS + c] = c0 + c < n ? w[(c0 + c) * k + i] : 0.0f;
     qg_float_layer_job job = {.x = x, .wt = wt, .bias = bias, .y = y, .rows = rows, .k = k, .n = n};
+    if (copy >= 0) {
+        qg_float_layer_rows_with(copy, &job, 0, rows);
+        return 0;
+    }
     // A row's work is k·n multiply-adds, not k values: parts by that.
     const int64_t parts = qg_row_parts(rows, k * n / 16 + 1, threads, &job.part_rows);
     if (parts <= 1) {
         qg_float_layer_rows(&job, 0, rows);
-        return;
+        return 0;
     }
     qg_parallel_for_rows(parts, qg_float_layer_task, &job);
+    return 0;
+}
+
+void qg_float_layer(const float *x, int64_t rows, int64_t k, const float *w, int64_t n, const float *bias, float *y,
+                    float *wt, int threads) {
+    (void)qg_float_layer_run(-1, x, rows, k, w, n, bias, y, wt, threads);
+}
+
+int qg_float_layer_copy(int copy, const float *x, int64_t rows, int64_t k, const float *w, int64_t n, const float *bias,
+                        float *y, float *wt) {
+    return qg_float_layer_run(copy, x, rows, k, w, n, bias, y, wt, 1);
 }

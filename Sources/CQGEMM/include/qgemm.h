@@ -441,6 +441,12 @@ void qg_float_layer(const float *x, int64_t rows, int64_t k, const float *w, int
 /// Floats of scratch qg_float_layer needs: K·N with N rounded up to 16.
 int64_t qg_float_layer_scratch_count(int64_t k, int64_t n);
 
+/// qg_float_layer on the calling thread with copy `copy` of its code (0 the
+/// baseline, 1 AVX2 with FMA, 2 AVX-512): 0, or -1 when this CPU lacks it.
+/// Exposed for tests: every copy gives the same bits.
+int qg_float_layer_copy(int copy, const float *x, int64_t rows, int64_t k, const float *w, int64_t n, const float *bias,
+                        float *y, float *wt);
+
 /// The index of the first NaN of n floats, or -1: the check that lets
 /// qg_quantize_rows's callers refuse a NaN before writing anything, in
 /// blocks the compiler vectorizes (a Swift `firstIndex(where:)` took about
