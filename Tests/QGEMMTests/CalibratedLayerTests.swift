@@ -123,5 +123,22 @@ struct CalibratedLayerTests {
         #expect(throws: QGEMMError(.invalidArgument, "")) {
             _ = try QuantizedLinear.floatOutput(weights: [1], outputChannels: 1, inputChannels: 1, input: [1], rows: 1, threads: 0)
         }
+        // The library's order: an output beyond memory (a shape) before a bad thread count.
+        let wide = [Float](repeating: 1, count: 1 << 20)
+        #expect(throws: QGEMMError(.invalidShape, "")) {
+            _ = try QuantizedLinear.floatOutput(weights: wide, outputChannels: 1 << 20, inputChannels: 1, input: wide, rows: 1 << 20,
+                                                threads: 0)
+        }
+        // A computed output that is not finite is named as the float layer's, not as a calibration value.
+        for (w, x) in [([Float](repeating: 3e38, count: 4), [Float](repeating: 2, count: 4)),
+                       ([1, .infinity, 1, 1], [Float](repeating: 1, count: 4))] {
+            do {
+                _ = try QuantizedLinear.calibrated(weights: w, outputChannels: 2, inputChannels: 2, mode: .static, input: x, rows: 2,
+                                                   observer: { MinMaxObserver() })
+                Issue.record("calibrated on an output that is not finite")
+            } catch let error as QGEMMError {
+                #expect(error.code == .invalidValue && error.message.hasPrefix("the float layer's output"), "\(error)")
+            }
+        }
     }
 }

@@ -71,9 +71,11 @@ extension Int4Weights {
     }
 
     /// `max(lo, min(hi, x.rounded(.toNearestOrAwayFromZero)))` on 8 lanes
-    /// for integers lo, hi in −16…16, equal to it for every x but NaN (a
-    /// negative x that rounds to 0 gives +0 rather than −0, which no
-    /// caller tells apart), checked on every Float, in every rounding mode.
+    /// for integers lo, hi in −16…16, equal to it for every x but NaN
+    /// (signed zeros aside: a negative x that rounds to 0 gives +0 when the
+    /// thread rounds to nearest, and any x that does gives −0 when it rounds
+    /// downward; no caller tells them apart), checked on every Float; the
+    /// rounding mode changes no other result.
     /// Baseline x86-64 has no rounding instruction (`rounded` calls libm per
     /// weight), so: clamp to ±16 (rounding is monotone, so this changes
     /// nothing); take an integer next to c by adding and taking away
@@ -82,7 +84,7 @@ extension Int4Weights {
     /// lies beyond c); the part cut off, c − trunc(c), is then exact, and
     /// where it is ½ or more in size the result is one step away from zero.
     /// Every step after the addition is exact, so the caller's rounding mode
-    /// changes nothing.
+    /// changes no value (only, as above, the sign of a zero).
     @inline(__always)
     static func clampedRoundHalfAway(_ x: SIMD8<Float>, lo: Float, hi: Float) -> SIMD8<Float> {
         let magic = SIMD8<Float>(repeating: 12_582_912)

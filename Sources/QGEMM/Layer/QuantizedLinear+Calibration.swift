@@ -61,7 +61,14 @@ extension QuantizedLinear {
         var floatOutput = floatOutput
         switch (mode, floatOutput) {
         case (.static, nil):
-            floatOutput = try Self.floatOutput(weights: weights, outputChannels: n, inputChannels: k, bias: bias, input: input, rows: rows)
+            let y = try Self.floatOutput(weights: weights, outputChannels: n, inputChannels: k, bias: bias, input: input, rows: rows)
+            // The output observer would refuse a value the caller never
+            // passed: name where it came from instead.
+            if let i = y.firstIndex(where: { !$0.isFinite }) {
+                throw QGEMMError(.invalidValue, "the float layer's output on the calibration input is \(y[i]) at [\(i / n), \(i % n)]: "
+                                 + "X·Wᵀ + b has a weight, bias or input value that is not finite, or overflows Float")
+            }
+            floatOutput = y
         case (.static, let y?):
             try PackedWeights.checkExactCount(y.count, rows: rows, k: n, n: 0)
         case (.staticInput, nil):

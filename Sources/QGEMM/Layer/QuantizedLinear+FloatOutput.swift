@@ -2,7 +2,8 @@ internal import CQGEMM
 
 extension QuantizedLinear {
     /// The float layer's output `X·Wᵀ + b` [rows×N], computed so that it is
-    /// the same bits on every CPU and thread count: each output is the sum
+    /// the same bits on every CPU and thread count (a NaN's payload aside):
+    /// each output is the sum
     /// of its K products in Double, in the order of K, then the bias, rounded
     /// to Float once. A BLAS sums in an order its kernel for the CPU chooses
     /// (and `OPENBLAS_CORETYPE` can choose another), so the output
@@ -15,12 +16,18 @@ extension QuantizedLinear {
     ///
     /// - Parameters:
     ///   - weights: Float W, row-major [N×K].
+    ///   - outputChannels: N ≥ 1.
+    ///   - inputChannels: K ≥ 1.
+    ///   - bias: optional Float b [N].
     ///   - input: Float X, row-major [rows×K].
+    ///   - rows: its number of rows, ≥ 0.
     ///   - threads: nil for all cores, else 1...1024; the bits do not depend on it.
-    /// - Throws: ``QGEMMError`` `.invalidShape` for N or K below 1, rows
-    ///   below 0, counts that do not match, or a result or scratch larger
-    ///   than the memory this process may use; `.invalidArgument` for a
-    ///   thread count outside 1...1024. A NaN or an infinity in the inputs,
+    /// - Returns: Y, row-major [rows×N].
+    /// - Throws: ``QGEMMError``, the first of: `.invalidShape` for N or K
+    ///   below 1, rows below 0, counts that do not match, or a result or
+    ///   scratch larger than the memory this process may use;
+    ///   `.invalidArgument` for a thread count outside 1...1024. A NaN or an
+    ///   infinity in the inputs,
     ///   or a sum beyond Float's range, gives NaN or ±Inf in its outputs.
     public static func floatOutput(weights: [Float], outputChannels: Int, inputChannels: Int, bias: [Float]? = nil,
                                    input: [Float], rows: Int, threads: Int? = nil) throws -> [Float] {
@@ -37,11 +44,11 @@ extension QuantizedLinear {
             throw QGEMMError(.invalidShape, "input holds \(input.count) values; \(rows) rows × K = \(k) need exactly \(inputCount)")
         }
         if let bias, bias.count != n { throw QGEMMError(.invalidShape, "bias has \(bias.count) values, N = \(n) needs \(n)") }
-        let nThreads = try PackedWeights.checkThreads(threads)
         try checkOutputFits(rows: rows, outputChannels: n, of: Float.self)
         let (scratchCount, o4) = ((n + 15) / 16 * 16).multipliedReportingOverflow(by: k)
         guard !o4 else { throw QGEMMError(.invalidShape, "N = \(n) × K = \(k) overflow Int") }
         try checkResultFits(scratchCount, of: Float.self, "the transposed weights' \(scratchCount) values")
+        let nThreads = try PackedWeights.checkThreads(threads)
         var y = [Float](repeating: 0, count: outputs)
         guard rows > 0 else { return y }
         var scratch = [Float](repeating: 0, count: Int(qg_float_layer_scratch_count(Int64(k), Int64(n))))

@@ -26,8 +26,9 @@ typedef int32_t enc_vi16 __attribute__((ext_vector_type(16)));
 /// two, the first part short enough that n times it is exact), a degree-6
 /// polynomial for e^r (Cephes' coefficients) in fused multiply-adds, 2^n put
 /// in the exponent bits. Inputs are clamped to [-87.3, 88.3] for the
-/// polynomial, and below -87.3, where exp is under Float's smallest normal
-/// number, the result is 0: a softmax weight left at ~1e-38 there would
+/// polynomial, and below -87.3, about where exp falls under Float's
+/// smallest normal number (exp(-87.34)), the result is 0: a softmax weight
+/// left at ~1e-38 there would
 /// still carry a value near Float's largest into attention's weighted sum
 /// (1e-38 · 1e38). The fused multiply-adds are explicit, so every target
 /// computes the same bits (on a CPU without FMA, through libm's fmaf).
