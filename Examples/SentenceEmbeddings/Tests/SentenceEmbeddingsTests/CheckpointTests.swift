@@ -226,7 +226,7 @@ struct CheckpointTests {
         for (precision, error) in try Self.refusals(of: dir) {
             #expect(error.code == .invalidValue && error.message.contains("zero"), "\(precision): \(error)")
         }
-        try lastNorm(bias: 1e-40)
+        try lastNorm(bias: Float(1e-40 as Double)) // a subnormal
         let checkpoint = try Checkpoint(folder: dir)
         for precision in [Precision.int8(.perRow), .float] {
             let e = try SentenceEncoder(checkpoint: checkpoint, precision: precision).embed(["A man is playing a guitar."])[0]

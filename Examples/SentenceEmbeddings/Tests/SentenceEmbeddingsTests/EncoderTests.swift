@@ -29,6 +29,34 @@ struct EncoderTests {
         }
     }
 
+    /// Every Linear layer through QuantizedLinear.floatOutput (the ordered
+    /// Double sums calibration's Float pass uses): the reference within the
+    /// Float bound, one and two threads the same bits; and the calibration
+    /// inputs are this pass's layer inputs, not sgemm's.
+    @Test func orderedFloatMatchesTheReferenceAndFeedsCalibration() throws {
+        let checkpoint = try TestModel.checkpoint.get()
+        let reference = try JSONDecoder().decode(Reference.self, from: try TestModel.fixture("reference-embeddings.json"))
+        let encoder = try SentenceEncoder(checkpoint: checkpoint, source: { _ in .recipe(.orderedFloat) }, calibration: nil)
+        let one = try encoder.embed(reference.sentences, threads: 1)
+        #expect(try encoder.embed(reference.sentences, threads: 2) == one)
+        for (i, (e, r)) in zip(one, reference.embeddings).enumerated() {
+            #expect(Self.cosine(e, r) >= 0.99999, "sentence \(i): cosine \(Self.cosine(e, r))")
+        }
+        let sentences = Array(reference.sentences.prefix(3))
+        let inputs = try CalibrationInputs(checkpoint: checkpoint, sentences: sentences)
+        let tap = LinearTap(keepInputs: true, reference: nil)
+        var profile = EncoderProfile()
+        _ = try encoder.embed(encoder.tokenizer.encodeBatch(sentences), threads: 1, profile: &profile, tap: tap)
+        for name in ["0.attention.self.query", "2.intermediate.dense", "5.output.dense"] {
+            #expect(inputs.inputs[name] != nil && inputs.inputs[name]?.values == tap.inputs[name]?.values, "\(name)")
+        }
+        let blas = LinearTap(keepInputs: true, reference: nil)
+        _ = try SentenceEncoder(checkpoint: checkpoint, precision: .float).embed(encoder.tokenizer.encodeBatch(sentences), threads: 1,
+                                                                               profile: &profile, tap: blas)
+        #expect(inputs.inputs["5.output.dense"]?.values != blas.inputs["5.output.dense"]?.values,
+                "sgemm's pass gave the same inputs: the check above shows nothing")
+    }
+
     /// Attention's products in int8 (ActivationProduct): the reference within
     /// int8's bound, and batches and threads change no bit.
     @Test func int8AttentionMatchesTheReference() throws {

@@ -5,6 +5,13 @@ import QGEMM
 public enum LayerRecipe: Sendable, Equatable {
     /// OpenBLAS sgemm.
     case float
+    /// Float through ``QuantizedLinear/floatOutput(weights:outputChannels:inputChannels:bias:input:rows:threads:)``:
+    /// each output's products summed in Double in the order of K, rounded
+    /// once, the same bits on every machine (sgemm's follow the kernel
+    /// OpenBLAS picks for the CPU), at about half sgemm's speed. The Float
+    /// pass that gathers calibration inputs runs every layer so, so that
+    /// calibrated layers do not depend on the BLAS.
+    case orderedFloat
     /// A dynamic ``QuantizedLinear``: input parameters per row or per tensor
     /// at each call.
     case dynamic(QuantizedLinear.InputGranularity)
@@ -54,10 +61,11 @@ public enum LayerRecipe: Sendable, Equatable {
         }
     }
 
-    /// "float", "dynamic", "static", "static-input" or "int4".
+    /// "float", "float-ordered", "dynamic", "static", "static-input", "int4" or "int4-awq".
     public var modeName: String {
         switch self {
         case .float: "float"
+        case .orderedFloat: "float-ordered"
         case .dynamic: "dynamic"
         case .calibrated(.static, _, _): "static"
         case .calibrated(.staticInput, _, _): "static-input"

@@ -9,12 +9,14 @@ import QGEMMBaseline
 enum LinearLayer: Sendable {
     case quantized(QuantizedLinear)
     case float(weight: [Float], bias: [Float], outputs: Int, inputs: Int)
+    /// Float through QuantizedLinear.floatOutput (LayerRecipe.orderedFloat).
+    case orderedFloat(weight: [Float], bias: [Float], outputs: Int, inputs: Int)
     indirect case stacked([LinearLayer])
 
     var outputs: Int {
         switch self {
         case .quantized(let layer): layer.outputChannels
-        case .float(_, _, let outputs, _): outputs
+        case .float(_, _, let outputs, _), .orderedFloat(_, _, let outputs, _): outputs
         case .stacked(let parts): parts.reduce(0) { $0 + $1.outputs }
         }
     }
@@ -23,7 +25,7 @@ enum LinearLayer: Sendable {
     var isFloat: Bool {
         switch self {
         case .quantized: false
-        case .float: true
+        case .float, .orderedFloat: true
         case .stacked(let parts): parts.allSatisfy(\.isFloat)
         }
     }
@@ -38,6 +40,8 @@ enum LinearLayer: Sendable {
         switch recipe {
         case .float:
             return .float(weight: weight, bias: bias, outputs: outputs, inputs: inputs)
+        case .orderedFloat:
+            return .orderedFloat(weight: weight, bias: bias, outputs: outputs, inputs: inputs)
         case .dynamic(let granularity):
             return .quantized(try QuantizedLinear(weights: weight, outputChannels: outputs, inputChannels: inputs, bias: bias,
                                                   mode: .dynamic(granularity)))
@@ -71,6 +75,10 @@ enum LinearLayer: Sendable {
                 try BLAS.sgemm(m: rows, k: inputs, n: outputs, a: x, b: w, transposeB: true, c: y)
             }
             bias.withUnsafeBufferPointer { enc_add_bias(y.baseAddress, rows, outputs, $0.baseAddress) }
+        case .orderedFloat(let weight, let bias, let outputs, let inputs):
+            let out = try QuantizedLinear.floatOutput(weights: weight, outputChannels: outputs, inputChannels: inputs, bias: bias,
+                                                      input: Array(x.prefix(rows * inputs)), rows: rows, threads: threads)
+            _ = UnsafeMutableBufferPointer(rebasing: y.prefix(out.count)).initialize(from: out)
         case .stacked(let parts):
             // Each part into its own buffer, then into its columns of y.
             let total = outputs

@@ -1,6 +1,5 @@
 import Foundation
 import QGEMM
-import QGEMMBaseline
 
 /// The inputs of every Linear layer in a Float pass over calibration
 /// sentences (all sentences stacked, row by row), by layer name
@@ -16,7 +15,10 @@ public struct CalibrationInputs: Sendable {
     /// The number of sentences they come from.
     public let sentences: Int
 
-    /// Runs the Float encoder over `sentences` and keeps each layer's input.
+    /// Runs the Float encoder over `sentences` and keeps each layer's input;
+    /// every Linear layer through ``LayerRecipe/orderedFloat``, so that the
+    /// inputs, and the layers calibrated on them, are the same bits on every
+    /// machine.
     /// Refuses sentences whose kept inputs (hidden_size·3 + intermediate_size
     /// floats per token and layer: query, key and value share one copy of
     /// their input) would take more than half of the memory this process may
@@ -24,7 +26,7 @@ public struct CalibrationInputs: Sendable {
     /// than the machine's).
     public init(checkpoint: Checkpoint, sentences: [String]) throws {
         guard !sentences.isEmpty else { throw QGEMMError(.invalidArgument, "calibration needs at least one sentence") }
-        let encoder = try SentenceEncoder(checkpoint: checkpoint, precision: .float)
+        let encoder = try SentenceEncoder(checkpoint: checkpoint, source: { _ in .recipe(.orderedFloat) }, calibration: nil)
         let batch = encoder.tokenizer.encodeBatch(sentences)
         let c = checkpoint.config
         let bytes = 4 * Double(batch.tokenCount) * Double(checkpoint.weights.layers.count) * Double(3 * c.hiddenSize + c.intermediateSize)
@@ -77,11 +79,13 @@ final class LinearTap {
             guard let part = reference[name] else { throw QGEMMError(.invalidArgument, "no Float weights for layer \(name)") }
             let n = part.outputs
             guard part.inputs == k else { throw QGEMMError(.invalidShape, "layer \(name) takes \(part.inputs) inputs, not \(k)") }
-            let y = try BLAS.sgemm(Array(input.prefix(rows * k)), part.weight, m: rows, k: k, n: n, transposeB: true)
+            // The Float layer as QuantizedLinear.floatOutput gives it: the same bits on every machine.
+            let y = try QuantizedLinear.floatOutput(weights: part.weight, outputChannels: n, inputChannels: k, bias: part.bias,
+                                                    input: Array(input.prefix(rows * k)), rows: rows)
             var s = 0.0, e = 0.0
             for r in 0..<rows {
                 for j in 0..<n {
-                    let want = Double(y[r * n + j] + part.bias[j]), got = Double(output[r * total + column + j])
+                    let want = Double(y[r * n + j]), got = Double(output[r * total + column + j])
                     s += want * want
                     e += (want - got) * (want - got)
                 }

@@ -92,7 +92,7 @@ public final class SentenceEncoder: Sendable {
             func layer(_ slots: Range<Int>) throws -> LinearLayer {
                 // Float, dynamic or int4 alike: one fused layer (int4 groups
                 // run along K, so stacking output channels changes no group).
-                if let r = recipe(slots.lowerBound), r == .float || r.modeName == "dynamic" || r.modeName == "int4",
+                if let r = recipe(slots.lowerBound), r == .float || r == .orderedFloat || r.modeName == "dynamic" || r.modeName == "int4",
                    slots.allSatisfy({ recipe($0) == r }) {
                     return try .fused(Array(parts[slots]), recipe: r)
                 }
