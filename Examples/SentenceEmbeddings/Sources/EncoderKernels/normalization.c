@@ -71,7 +71,7 @@ void enc_mean_pool_normalize(const float *h, ptrdiff_t rows, ptrdiff_t n, float 
     }
     const float inv = norm > 0 ? (float)(1.0 / sqrt(norm)) : 0.0f;
     if (isinf(inv)) {
-        // A norm below about 1e-38 (values of 1e-40, say): its reciprocal
+        // A norm below about 3e-39 (values of 1e-40, say): its reciprocal
         // overflows Float, so divide by the norm itself, in Double.
         const double root = sqrt(norm);
         for (ptrdiff_t j = 0; j < n; j++) out[j] = (float)((double)out[j] / root);

@@ -4,8 +4,9 @@ import QGEMMBaseline
 
 /// One Linear layer of the encoder, Y[rows×outputs] = X[rows×inputs]·Wᵀ + b:
 /// a ``QuantizedLinear`` (int8 weights, or 4-bit ones in its int4Weights
-/// mode), Float (OpenBLAS sgemm), or several layers that read the same
-/// input, their outputs side by side.
+/// mode), Float (OpenBLAS sgemm, or QuantizedLinear.floatOutput's ordered
+/// Double sums), or several layers that read the same input, their outputs
+/// side by side.
 enum LinearLayer: Sendable {
     case quantized(QuantizedLinear)
     case float(weight: [Float], bias: [Float], outputs: Int, inputs: Int)
@@ -21,7 +22,8 @@ enum LinearLayer: Sendable {
         }
     }
 
-    /// Whether it runs in Float alone (sgemm), with no QGEMM layer in it.
+    /// Whether it runs in Float alone (sgemm or floatOutput), with no int8 or
+    /// 4-bit layer in it.
     var isFloat: Bool {
         switch self {
         case .quantized: false
