@@ -18,14 +18,29 @@ import Darwin
 public struct KernelPath: RawRepresentable, Sendable, CaseIterable, Hashable, CustomStringConvertible {
     /// The path's name, e.g. `"avx2"`.
     public let rawValue: String
+    /// The registry's number of the path, or -1 when this build lacks it:
+    /// found once, when the value is made, since every GEMM call needs it
+    /// (a lookup by name took tens of nanoseconds, a tenth of a small call).
+    private let registryNumber: Int32
 
     /// The path named `rawValue`, when this build has it.
     public init?(rawValue: String) {
-        guard qg_path_find(rawValue) >= 0 else { return nil }
+        let number = qg_path_find(rawValue)
+        guard number >= 0 else { return nil }
         self.rawValue = rawValue
+        registryNumber = number
     }
 
-    private init(known name: String) { rawValue = name }
+    private init(known name: String) {
+        rawValue = name
+        registryNumber = Self.registryIndex[name] ?? -1
+    }
+
+    /// Paths are equal when their names are.
+    public static func == (a: KernelPath, b: KernelPath) -> Bool { a.rawValue == b.rawValue }
+
+    /// Hashes the path's name.
+    public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
     /// The scalar reference: slow, obvious, int64 throughout.
     public static let reference = KernelPath(known: "reference")
@@ -48,12 +63,11 @@ public struct KernelPath: RawRepresentable, Sendable, CaseIterable, Hashable, Cu
     public static let neoni8mm = KernelPath(known: "neoni8mm")
 
     /// The registry's number of this path, or nil when this build lacks it.
-    package var cValue: Int32? { Self.registryIndex[rawValue] }
+    package var cValue: Int32? { registryNumber >= 0 ? registryNumber : nil }
 
     /// The registry's numbers by name, read once: looking a name up here
     /// allocates nothing, where passing a Swift string to C may (a short
-    /// string is copied to the heap to be NUL-terminated), and every GEMM call
-    /// looks its path up.
+    /// string is copied to the heap to be NUL-terminated).
     private static let registryIndex: [String: Int32] = {
         var index: [String: Int32] = [:]
         for p in 0..<qg_path_count() { index[String(cString: qg_path_name(p))] = p }
