@@ -137,6 +137,10 @@ struct BenchResult: Codable {
     let sgemm_gflops_best: Double?
     let speedup: Double?
     let peak_fraction: Double
+    /// The same two from the fastest runs (int8 best over sgemm best; int8
+    /// best over the peak): the figures to compare on a shared machine.
+    let speedup_best: Double?
+    let peak_fraction_best: Double
     let int8_seconds: Double
     let sgemm_seconds: Double?
     let runs: Int
@@ -163,9 +167,9 @@ struct BenchResult: Codable {
         // Full precision (Swift's shortest round-tripping form): a fixed number
         // of decimals would print small shapes' seconds as 0.0000.
         func f(_ v: Double?) -> String { v.map { "\($0)" } ?? "" }
-        var out = "m,k,n,threads,threads_used,kernel,output_type,int8_gops,int8_gops_best,sgemm_gflops,sgemm_gflops_best,speedup,peak_fraction,int8_seconds,sgemm_seconds,runs,weights,weight_bytes,weight_gbps_best,stream_read_gbps_best,stream_fraction,rounding,caches,peak_gops\n"
+        var out = "m,k,n,threads,threads_used,kernel,output_type,int8_gops,int8_gops_best,sgemm_gflops,sgemm_gflops_best,speedup,peak_fraction,speedup_best,peak_fraction_best,int8_seconds,sgemm_seconds,runs,weights,weight_bytes,weight_gbps_best,stream_read_gbps_best,stream_fraction,rounding,caches,peak_gops\n"
         for r in rows {
-            out += "\(r.m),\(r.k),\(r.n),\(r.threads),\(r.threads_used),\(r.kernel),\(r.output_type),\(f(r.int8_gops)),\(f(r.int8_gops_best)),\(f(r.sgemm_gflops)),\(f(r.sgemm_gflops_best)),\(f(r.speedup)),\(f(r.peak_fraction)),\(f(r.int8_seconds)),\(f(r.sgemm_seconds)),\(r.runs),\(r.weights),\(r.weight_bytes.map(String.init) ?? ""),\(f(r.weight_gbps_best)),\(f(r.stream_read_gbps_best)),\(f(r.stream_fraction)),\(r.rounding ?? ""),\(r.caches),\(f(r.peak_gops))\n"
+            out += "\(r.m),\(r.k),\(r.n),\(r.threads),\(r.threads_used),\(r.kernel),\(r.output_type),\(f(r.int8_gops)),\(f(r.int8_gops_best)),\(f(r.sgemm_gflops)),\(f(r.sgemm_gflops_best)),\(f(r.speedup)),\(f(r.peak_fraction)),\(f(r.speedup_best)),\(f(r.peak_fraction_best)),\(f(r.int8_seconds)),\(f(r.sgemm_seconds)),\(r.runs),\(r.weights),\(r.weight_bytes.map(String.init) ?? ""),\(f(r.weight_gbps_best)),\(f(r.stream_read_gbps_best)),\(f(r.stream_fraction)),\(r.rounding ?? ""),\(r.caches),\(f(r.peak_gops))\n"
         }
         return out
     }
@@ -427,6 +431,8 @@ struct BenchRunner {
                            sgemm_gflops_best: sgBest.map { s.operations / $0 / 1e9 },
                            speedup: sgGflops.map { gops / $0 },
                            peak_fraction: gops / (peakGOPS * Double(min(threads, CPUFeatures.current.cores))),
+                           speedup_best: sgBest.map { $0 / int8Best },
+                           peak_fraction_best: s.operations / int8Best / 1e9 / (peakGOPS * Double(min(threads, CPUFeatures.current.cores))),
                            int8_seconds: int8Median, sgemm_seconds: sgMedian, runs: int8Times.count,
                            weight_bytes: int4?.weightBytes, weight_gbps_best: int4Best,
                            stream_read_gbps_best: readGBps, stream_fraction: int4Best.flatMap { w in readGBps.map { w / $0 } },

@@ -546,6 +546,8 @@ struct CommandLineTests {
             #expect(peak >= before && peak <= best, "\(row)")
             let fraction = row["peak_fraction"] as? Double ?? 0
             #expect(abs(fraction - gops / (peak * Double(threads))) <= 1e-9 * fraction, "\(row)")
+            let bestFraction = row["peak_fraction_best"] as? Double ?? 0, best = row["int8_gops_best"] as? Double ?? 0
+            #expect(abs(bestFraction - best / (peak * Double(threads))) <= 1e-9 * bestFraction && bestFraction >= fraction, "\(row)")
             before = peak
         }
         #expect((rows.last?["peak_gops"] as? Double) == best, "\(rows)")
@@ -779,9 +781,11 @@ struct CommandLineTests {
         #expect(results.count == 2)
         for r in results {
             for key in ["m", "k", "n", "threads", "kernel", "output_type", "int8_gops", "int8_gops_best",
-                        "sgemm_gflops", "speedup", "peak_fraction"] {
+                        "sgemm_gflops", "speedup", "peak_fraction", "speedup_best", "peak_fraction_best"] {
                 #expect(r[key] != nil, "result.\(key)")
             }
+            let ratio = (r["int8_gops_best"] as? Double ?? 0) / (r["sgemm_gflops_best"] as? Double ?? 1)
+            #expect(abs((r["speedup_best"] as? Double ?? 0) - ratio) <= 1e-9 * ratio, "\(r)")
             #expect((r["int8_gops"] as? Double ?? 0) > 0)
             #expect(r["m"] as? Int == 3 && r["k"] as? Int == 20 && r["n"] as? Int == 17)
         }

@@ -69,8 +69,10 @@ int main(void) {
         int32_t *c = malloc(sizeof(int32_t) * (size_t)(m * n));
         fill_operands(x, w, m, k, n, 255);
         const int32_t co = 0;
-        // C = X · Wᵀ: A = X (M×K, no transpose), B = W stored N×K, transposed.
-#define QG_DNNL_CALL dnnl_gemm_u8s8s32('N', 'T', 'F', m, n, k, 1.0f, x, k, 0, w, k, 0, 0.0f, c, n, &co)
+        // C = X · Wᵀ: A = X (M×K, no transpose), B = W stored N×K, transposed;
+        // X's offset 128, as the arithmetic check and the other peers have it
+        // (offset 0 let oneDNN skip its correction of the sums).
+#define QG_DNNL_CALL dnnl_gemm_u8s8s32('N', 'T', 'F', m, n, k, 1.0f, x, k, 128, w, k, 0, 0.0f, c, n, &co)
         if (QG_DNNL_CALL != dnnl_success) { fprintf(stderr, "dnnl_gemm_u8s8s32 failed\n"); return 1; }
         cache_evictor evictor = {NULL, 0};
         if (cold) evictor = evictor_make(cold, cold_chunk);
