@@ -264,5 +264,42 @@ struct QuantizedLinearTests {
         huge["histogram"] = histogram
         let hugeJSON = try JSONSerialization.data(withJSONObject: huge)
         #expect(throws: QGEMMError.self) { _ = try infinite.decode(PercentileObserver.self, from: hugeJSON) }
+        // Counts of nothing over a range, which observe never leaves (the
+        // next values would all land in one bin of it), and an entropy
+        // observer whose range seen is not its magnitudes' range.
+        var empty = try #require(try JSONSerialization.jsonObject(with: saved) as? [String: Any])
+        var zeros = try #require(empty["histogram"] as? [String: Any])
+        zeros["counts"] = [Double](repeating: 0, count: 2048); zeros["total"] = 0.0; zeros["lo"] = -1e30; zeros["hi"] = 1e30
+        empty["histogram"] = zeros
+        #expect(throws: QGEMMError.self) {
+            _ = try JSONDecoder().decode(PercentileObserver.self, from: try JSONSerialization.data(withJSONObject: empty))
+        }
+        var mismatched = try #require(try JSONSerialization.jsonObject(with: try JSONEncoder().encode(entropy)) as? [String: Any])
+        mismatched["seen"] = [-1000.0, 1000.0]
+        #expect(throws: QGEMMError.self) {
+            _ = try JSONDecoder().decode(EntropyObserver.self, from: try JSONSerialization.data(withJSONObject: mismatched))
+        }
+    }
+
+    /// A range that grows many times by a little spreads each old bin over
+    /// the new bins it overlaps: one batch of 10^6 values even in [0, 1),
+    /// then 3,000 values of 1 + i/3,000 one batch each, keeps the 99th
+    /// percentile within a few bins of where it is, 0.993 (moving each old
+    /// bin whole to the new bin holding its centre carried the counts
+    /// outward: 1.64), and every value is counted once.
+    @Test func histogramsKeepTheirCountsInPlaceAsTheRangeGrows() throws {
+        var observer = try PercentileObserver(percentile: 99, bins: 2048)
+        try observer.observe((0..<1_000_000).map { Float($0) / 1_000_000 })
+        for i in 1...3000 { try observer.observe([1 + Float(i) / 3000]) }
+        let r = try #require(observer.range)
+        // Within 10 of the 2,048 final bins (each split spreads a little,
+        // 3,000 splits here: 7 bins); the whole-bin move drifted 650.
+        #expect(abs(r.upperBound - 0.993) < 0.01, "\(r)")
+        #expect(abs(r.lowerBound - 0.0101) < 0.01, "\(r)")
+        let saved = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(observer)) as? [String: Any]
+        let histogram = saved?["histogram"] as? [String: Any]
+        let counts = histogram?["counts"] as? [Double] ?? []
+        #expect(abs(counts.reduce(0, +) - 1_003_000) < 1e-3 && histogram?["total"] as? Double == 1_003_000)
+        #expect(try JSONDecoder().decode(PercentileObserver.self, from: try JSONEncoder().encode(observer)).range == r)
     }
 }

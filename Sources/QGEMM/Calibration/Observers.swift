@@ -117,8 +117,9 @@ public struct MovingAverageMinMaxObserver: CalibrationObserver {
 }
 
 /// A fixed number of equal bins over the range seen so far; when a batch widens
-/// the range, every old bin's count moves to the new bin holding its centre.
-/// The shared state of the histogram observers.
+/// the range, every old bin's count is spread over the new bins it overlaps,
+/// in proportion to the overlap (as PyTorch's HistogramObserver does). The
+/// shared state of the histogram observers.
 struct CalibrationHistogram: Sendable, Codable {
     let bins: Int
     private(set) var lo: Float = 0, hi: Float = 0
@@ -138,8 +139,12 @@ struct CalibrationHistogram: Sendable, Codable {
         hi = try c.decode(Float.self, forKey: .hi)
         counts = try c.decode([Double].self, forKey: .counts)
         total = try c.decode(Double.self, forKey: .total)
+        // The total counts values; the counts, spread over bins as the range
+        // grew, sum to it up to their roundings. Counts exist once a value has.
+        let sum = counts.reduce(0, +)
         guard counts.isEmpty || counts.count == bins, lo.isFinite, hi.isFinite, lo <= hi,
-              counts.allSatisfy({ $0.isFinite && $0 >= 0 }), total.isFinite, total == counts.reduce(0, +) else {
+              counts.allSatisfy({ $0.isFinite && $0 >= 0 }), total.isFinite, counts.isEmpty ? total == 0 : total >= 1,
+              abs(total - sum) <= 1e-9 * total else {
             throw QGEMMError(.invalidValue, "a saved observer histogram is inconsistent (bins, range, counts or total)")
         }
     }
@@ -165,14 +170,36 @@ struct CalibrationHistogram: Sendable, Codable {
         total += Double(values.count)
     }
 
+    /// Spreads each old bin's count over the new bins its span overlaps, in
+    /// proportion (its values taken as even within it), the last piece
+    /// getting what the others left so that no count is lost or made. Moving
+    /// each bin whole to the new bin holding its centre, as this did, let a
+    /// range that grew many times by a little carry old counts outward with
+    /// it: one batch in [0, 1], then 3,000 values of 1 + i/3,000 one at a
+    /// time, put the 99th percentile at 1.64 where it is 0.99.
     private mutating func rebin(newLo: Float, newHi: Float) {
         var fresh = [Double](repeating: 0, count: bins)
         let oldWidth = (Double(hi) - Double(lo)) / Double(bins)
-        let newSpan = Double(newHi) - Double(newLo)
+        let newWidth = (Double(newHi) - Double(newLo)) / Double(bins)
+        func bin(_ x: Double) -> Int { Swift.min(Swift.max(Int((x - Double(newLo)) / newWidth), 0), bins - 1) }
         for (i, c) in counts.enumerated() where c > 0 {
-            let centre = Double(lo) + (Double(i) + 0.5) * oldWidth
-            let j = Int((centre - Double(newLo)) / newSpan * Double(bins))
-            fresh[Swift.min(Swift.max(j, 0), bins - 1)] += c
+            let start = Double(lo) + Double(i) * oldWidth, end = start + oldWidth
+            var j = bin(start)
+            // A point (all values equal so far) or a span inside one new bin.
+            guard oldWidth > 0, j < bin(end) else {
+                fresh[j] += c
+                continue
+            }
+            var left = start, given = 0.0
+            while j < bins - 1, Double(newLo) + Double(j + 1) * newWidth < end {
+                let edge = Double(newLo) + Double(j + 1) * newWidth
+                let piece = c * (edge - left) / oldWidth
+                fresh[j] += piece
+                given += piece
+                left = edge
+                j += 1
+            }
+            fresh[j] += Swift.max(0, c - given)
         }
         counts = fresh
         lo = newLo; hi = newHi
@@ -253,7 +280,8 @@ public struct PercentileObserver: CalibrationObserver {
 }
 
 /// The clipping range that minimises the expected squared quantization error
-/// (what PyTorch's `HistogramObserver` searches for): values are counted in a
+/// (the aim of PyTorch's `HistogramObserver`, whose greedy shrinking search can
+/// stop at another range than the search below): values are counted in a
 /// histogram, and of the ranges between two bin edges the one whose 8-bit grid
 /// (256 levels, zero exact, as ``QuantizationParameters/init(observedMin:observedMax:type:)``
 /// makes it) gives the least error is reported. The error of a grid with step
@@ -411,7 +439,9 @@ public struct EntropyObserver: CalibrationObserver {
         // out: without it that bin's count would go negative.
         guard magnitudes.bins >= 2 * Self.levels, (seen == nil) == (magnitudes.total == 0),
               seen.map({ $0.lowerBound.isFinite && $0.upperBound.isFinite }) ?? true,
-              magnitudes.total == 0 || (magnitudes.lo == 0 && magnitudes.counts[0] >= 1) else {
+              magnitudes.total == 0 || (magnitudes.lo == 0 && magnitudes.counts[0] >= 1),
+              // The magnitudes' range is the largest |value| of the range seen.
+              seen.map({ Swift.max(-$0.lowerBound, $0.upperBound) == magnitudes.hi }) ?? true else {
             throw QGEMMError(.invalidValue, "a saved entropy observer is inconsistent")
         }
     }

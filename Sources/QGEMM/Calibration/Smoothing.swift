@@ -45,16 +45,19 @@ public struct Smoothing: Sendable, Equatable {
 
     /// The SmoothQuant factors `s_j = max|X_j|^α / max|W_j|^(1−α)` from the
     /// calibration data's per-channel maxima and the weights' per-column maxima
-    /// (`W` row-major [N×K]). A channel where either maximum is 0 gets 1.
+    /// (`W` row-major [N×K]). A channel where either maximum is 0, or whose
+    /// factor would overflow Float or round to 0, gets 1.
     ///
     /// - Parameters:
     ///   - inputAbsMax: max |X_j| per input channel over the calibration data (``InputChannelAbsMax``).
     ///   - weights: Float W, row-major [N×K].
     ///   - outputChannels: N.
     ///   - inputChannels: K.
-    ///   - alpha: the migration strength in [0, 1]: 0 leaves the activations
-    ///     alone, 1 moves all of their range into the weights; the paper's
-    ///     default is 0.5.
+    ///   - alpha: the migration strength in [0, 1]: 1 moves all of the
+    ///     activations' range into the weights (`s_j = max|X_j|`), 0 all of
+    ///     the weights' range into the activations (`s_j = 1/max|W_j|`: not
+    ///     "no smoothing", which is no factors at all); the paper's default
+    ///     is 0.5.
     public init(inputAbsMax: [Float], weights: [Float], outputChannels: Int, inputChannels: Int, alpha: Float = 0.5) throws {
         guard alpha >= 0, alpha <= 1 else { throw QGEMMError(.invalidArgument, "alpha must be in [0, 1], got \(alpha)") }
         guard inputChannels > 0, outputChannels > 0, inputAbsMax.count == inputChannels else {
