@@ -67,6 +67,33 @@ struct CalibratedLayerTests {
         try make(.staticInput, nil)
     }
 
+    /// A NaN or infinity in the calibration input or the float output is
+    /// named by its row and column in the whole array (the observers, fed
+    /// batches, named it by its index in the batch: row 100, column 5 of
+    /// K = 8 in batches of 64 rows was "[293]"), before any observer runs.
+    @Test func valuesObserversCannotTakeAreNamedByRowAndColumn() throws {
+        let k = 8, n = 3, rows = 130
+        let w = [Float](repeating: 0.25, count: n * k), good = [Float](repeating: 1, count: rows * k)
+        var x = good
+        x[100 * k + 5] = .nan
+        var y = [Float](repeating: 2, count: rows * n)
+        y[70 * n + 2] = .infinity
+        func message(_ input: [Float], _ output: [Float]?, _ mode: QuantizedLinear.CalibratedMode) -> String {
+            do {
+                _ = try QuantizedLinear.calibrated(weights: w, outputChannels: n, inputChannels: k, mode: mode, input: input, rows: rows,
+                                                   floatOutput: output, observer: { MinMaxObserver() })
+                return "no error"
+            } catch let error as QGEMMError {
+                return error.code == .invalidValue ? error.message : "\(error)"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(message(x, nil, .staticInput) == "calibration input [100, 5] is nan; observers need finite values")
+        #expect(message(x, nil, .static) == "calibration input [100, 5] is nan; observers need finite values")
+        #expect(message(good, y, .static) == "the float output [70, 2] is inf; observers need finite values")
+    }
+
     /// floatOutput is each output's products summed in Double in the order
     /// of K, then the bias, rounded once (the Swift loop below, to the bit),
     /// whatever the thread count, over shapes with rows and columns past

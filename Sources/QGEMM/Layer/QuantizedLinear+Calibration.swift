@@ -58,23 +58,33 @@ extension QuantizedLinear {
         guard rows >= 1 else { throw QGEMMError(.invalidShape, "calibration needs at least one row, got \(rows)") }
         guard batchRows >= 1 else { throw QGEMMError(.invalidArgument, "batchRows must be ≥ 1, got \(batchRows)") }
         try PackedWeights.checkExactCount(input.count, rows: rows, k: k, n: 0)
-        var floatOutput = floatOutput
         switch (mode, floatOutput) {
-        case (.static, nil):
+        case (.static, let y?):
+            try PackedWeights.checkExactCount(y.count, rows: rows, k: n, n: 0)
+        case (.static, nil), (.staticInput, nil):
+            break
+        case (.staticInput, _?):
+            throw QGEMMError(.incompatibleParameters, "static-input mode writes Float and takes no output calibration")
+        }
+        // A value the observers cannot take, named by its row and column in
+        // the whole input or output (an observer sees a batch, and would name
+        // it by its place in that batch).
+        if let i = input.firstIndex(where: { !$0.isFinite }) {
+            throw QGEMMError(.invalidValue, "calibration input [\(i / k), \(i % k)] is \(input[i]); observers need finite values")
+        }
+        if let y = floatOutput, let i = y.firstIndex(where: { !$0.isFinite }) {
+            throw QGEMMError(.invalidValue, "the float output [\(i / n), \(i % n)] is \(y[i]); observers need finite values")
+        }
+        var floatOutput = floatOutput
+        if mode == .static, floatOutput == nil {
             let y = try Self.floatOutput(weights: weights, outputChannels: n, inputChannels: k, bias: bias, input: input, rows: rows)
             // The output observer would refuse a value the caller never
             // passed: name where it came from instead.
             if let i = y.firstIndex(where: { !$0.isFinite }) {
                 throw QGEMMError(.invalidValue, "the float layer's output on the calibration input is \(y[i]) at [\(i / n), \(i % n)]: "
-                                 + "X·Wᵀ + b has a weight, bias or input value that is not finite, or overflows Float")
+                                 + "X·Wᵀ + b has a weight or bias value that is not finite, or overflows Float")
             }
             floatOutput = y
-        case (.static, let y?):
-            try PackedWeights.checkExactCount(y.count, rows: rows, k: n, n: 0)
-        case (.staticInput, nil):
-            break
-        case (.staticInput, _?):
-            throw QGEMMError(.incompatibleParameters, "static-input mode writes Float and takes no output calibration")
         }
         var smoothing: Smoothing? = nil
         if let alpha = smoothingAlpha {
