@@ -32,11 +32,11 @@ extension CalibrationObserver {
 }
 
 /// Observers take finite values only; the first other is named by its index,
-/// or by [row, column] for rows of `k` values.
-func checkFinite(_ values: [Float], rowLength k: Int? = nil) throws {
+/// or by [row, column] for rows of `k` values, after `name`.
+func checkFinite(_ values: [Float], rowLength k: Int? = nil, name: String = "calibration value") throws {
     if let i = values.firstIndex(where: { !$0.isFinite }) {
         let place = k.map { "[\(i / Swift.max($0, 1)), \(i % Swift.max($0, 1))]" } ?? "[\(i)]"
-        throw QGEMMError(.invalidValue, "calibration value \(place) is \(values[i]); observers need finite values")
+        throw QGEMMError(.invalidValue, "\(name) \(place) is \(values[i]); observers need finite values")
     }
 }
 

@@ -69,12 +69,8 @@ extension QuantizedLinear {
         // A value the observers cannot take, named by its row and column in
         // the whole input or output (an observer sees a batch, and would name
         // it by its place in that batch).
-        if let i = input.firstIndex(where: { !$0.isFinite }) {
-            throw QGEMMError(.invalidValue, "calibration input [\(i / k), \(i % k)] is \(input[i]); observers need finite values")
-        }
-        if let y = floatOutput, let i = y.firstIndex(where: { !$0.isFinite }) {
-            throw QGEMMError(.invalidValue, "the float output [\(i / n), \(i % n)] is \(y[i]); observers need finite values")
-        }
+        try checkFinite(input, rowLength: k, name: "calibration input")
+        if let y = floatOutput { try checkFinite(y, rowLength: n, name: "the float output") }
         var floatOutput = floatOutput
         if mode == .static, floatOutput == nil {
             let y = try Self.floatOutput(weights: weights, outputChannels: n, inputChannels: k, bias: bias, input: input, rows: rows)

@@ -34,15 +34,10 @@ extension QuantizedLinear {
                                    input: [Float], rows: Int, threads: Int? = nil) throws -> [Float] {
         let k = inputChannels, n = outputChannels
         guard k >= 1, n >= 1 else { throw QGEMMError(.invalidShape, "N and K must be ≥ 1, got N = \(n), K = \(k)") }
-        guard rows >= 0 else { throw QGEMMError(.invalidShape, "rows must be ≥ 0, got \(rows)") }
+        try PackedWeights.checkExactCount(input.count, rows: rows, k: k, n: n)
         let (weightCount, o1) = n.multipliedReportingOverflow(by: k)
         guard !o1, weights.count == weightCount else {
             throw QGEMMError(.invalidShape, "weights hold \(weights.count) values; N = \(n) × K = \(k) need exactly \(o1 ? "more than Int holds" : "\(weightCount)")")
-        }
-        let (inputCount, o2) = rows.multipliedReportingOverflow(by: k), (outputs, o3) = rows.multipliedReportingOverflow(by: n)
-        guard !o2, !o3 else { throw QGEMMError(.invalidShape, "\(rows) rows of K = \(k) or N = \(n) overflow Int") }
-        guard input.count == inputCount else {
-            throw QGEMMError(.invalidShape, "input holds \(input.count) values; \(rows) rows × K = \(k) need exactly \(inputCount)")
         }
         if let bias, bias.count != n { throw QGEMMError(.invalidShape, "bias has \(bias.count) values, N = \(n) needs \(n)") }
         try checkOutputFits(rows: rows, outputChannels: n, of: Float.self)
@@ -50,21 +45,16 @@ extension QuantizedLinear {
         guard !o4 else { throw QGEMMError(.invalidShape, "N = \(n) × K = \(k) overflow Int") }
         try checkResultFits(scratchCount, of: Float.self, "the transposed weights' \(scratchCount) values")
         let nThreads = try PackedWeights.checkThreads(threads)
-        var y = [Float](repeating: 0, count: outputs)
+        var y = [Float](repeating: 0, count: rows * n)
         guard rows > 0 else { return y }
         var scratch = [Float](repeating: 0, count: Int(qg_float_layer_scratch_count(Int64(k), Int64(n))))
         input.withUnsafeBufferPointer { x in
             weights.withUnsafeBufferPointer { w in
-                y.withUnsafeMutableBufferPointer { yb in
-                    scratch.withUnsafeMutableBufferPointer { wt in
-                        if let bias {
-                            bias.withUnsafeBufferPointer { b in
-                                qg_float_layer(x.baseAddress, Int64(rows), Int64(k), w.baseAddress, Int64(n), b.baseAddress,
-                                               yb.baseAddress, wt.baseAddress, nThreads)
-                            }
-                        } else {
-                            qg_float_layer(x.baseAddress, Int64(rows), Int64(k), w.baseAddress, Int64(n), nil, yb.baseAddress,
-                                           wt.baseAddress, nThreads)
+                (bias ?? []).withUnsafeBufferPointer { b in
+                    y.withUnsafeMutableBufferPointer { yb in
+                        scratch.withUnsafeMutableBufferPointer { wt in
+                            qg_float_layer(x.baseAddress, Int64(rows), Int64(k), w.baseAddress, Int64(n), bias == nil ? nil : b.baseAddress,
+                                           yb.baseAddress, wt.baseAddress, nThreads)
                         }
                     }
                 }

@@ -28,9 +28,8 @@ typedef int32_t enc_vi16 __attribute__((ext_vector_type(16)));
 /// in the exponent bits. Inputs are clamped to [-87.3, 88.3] for the
 /// polynomial, and below -87.3, about where exp falls under Float's
 /// smallest normal number (exp(-87.34)), the result is 0: a softmax weight
-/// left at ~1e-38 there would
-/// still carry a value near Float's largest into attention's weighted sum
-/// (1e-38 · 1e38). The fused multiply-adds are explicit, so every target
+/// left at ~1e-38 there would still carry a value near Float's largest into
+/// attention's weighted sum (1e-38 · 1e38). The fused multiply-adds are explicit, so every target
 /// computes the same bits (on a CPU without FMA, through libm's fmaf).
 static inline __attribute__((always_inline)) enc_v16 enc_expf16(enc_v16 input) {
     enc_v16 x = input < -87.3f ? (enc_v16)-87.3f : input;
