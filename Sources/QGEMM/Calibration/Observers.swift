@@ -392,6 +392,9 @@ public struct MSEObserver: CalibrationObserver {
 /// merged into 128 quantization levels and spread back over the bins that held
 /// values, and the threshold `T` whose merged distribution diverges least from
 /// the original is chosen. The range is the observed one clipped to [−T, T].
+/// The search costs O(bins · 128): about a millisecond at 2,048 bins and under
+/// a second at 2^20. With many more bins than values the histogram is mostly
+/// empty and the divergence no longer tells the bulk from the outliers.
 public struct EntropyObserver: CalibrationObserver {
     /// Histogram bins (of |x|).
     public var bins: Int { magnitudes.bins }
@@ -450,44 +453,66 @@ public struct EntropyObserver: CalibrationObserver {
     private func bestThresholdBins() -> Int {
         var counts = magnitudes.counts
         counts[0] -= 1 // the anchor
-        let n = counts.count
-        var best = (divergence: Double.infinity, bins: n)
-        var tail = counts.reduce(0, +)
-        var below = 0.0
-        for i in 0..<Self.levels { below += counts[i]; tail -= counts[i] }
-        for i in Self.levels...n {
-            if i > Self.levels { below += counts[i - 1]; tail -= counts[i - 1] }
-            guard below + tail > 0 else { continue }
-            let d = divergence(Array(counts[0..<i]), outliers: tail)
-            if d < best.divergence { best = (d, i) }
-        }
+        let kl = Self.divergences(counts)
+        var best = (divergence: Double.infinity, bins: counts.count)
+        for (offset, d) in kl.enumerated() where d < best.divergence { best = (d, Self.levels + offset) }
         return best.bins
     }
 
-    /// KL(P ‖ Q) of the reference P (the bins, outliers added to the last) and
-    /// its quantization Q into `levels` merged groups.
-    private func divergence(_ bins: [Double], outliers: Double) -> Double {
-        var p = bins
-        p[p.count - 1] += outliers
-        let total = p.reduce(0, +)
-        guard total > 0 else { return .infinity }
-        var q = [Double](repeating: 0, count: p.count)
-        let per = Double(p.count) / Double(Self.levels)
-        for level in 0..<Self.levels {
-            let start = Int((Double(level) * per).rounded(.down)), end = level == Self.levels - 1 ? p.count : Int((Double(level + 1) * per).rounded(.down))
-            guard end > start else { continue }
-            var mass = 0.0, used = 0
-            for j in start..<end { mass += bins[j]; if bins[j] > 0 { used += 1 } }
-            guard used > 0 else { continue }
-            for j in start..<end where bins[j] > 0 { q[j] = mass / Double(used) }
+    /// KL(P ‖ Q) for every threshold of `levels`…`counts.count` bins (element
+    /// `t − levels` for the threshold of `t` bins; infinity where P or Q is
+    /// empty). P is the bins below the threshold with the mass above it added
+    /// to the last one; Q merges those bins (without the added mass) into
+    /// `levels` groups and spreads each group's mass evenly over its bins
+    /// that hold values. A bin of P that Q cannot represent (the last one,
+    /// empty but for the added mass) adds its probability times 30: a large,
+    /// finite penalty.
+    ///
+    /// Within one group every represented bin has the same q, so the group's
+    /// share of the sum, Σ p·log(p/q), is (Σ b·log b − m·log(T·m/(u·B)))/T for
+    /// bins b summing to m of which u hold values, B the mass below the
+    /// threshold and T the total. With prefix sums of b, b·log b and u, each
+    /// threshold costs O(levels), not O(bins): the search over 2^20 bins
+    /// takes seconds, not hours.
+    static func divergences(_ counts: [Double]) -> [Double] {
+        let n = counts.count
+        guard n >= levels else { return [] }
+        // mass[j], logs[j], held[j]: Σ b, Σ b·log b and the count of b > 0 over
+        // bins below j; above[j]: Σ b over bins j and above (summed from the
+        // top, so exactly 0 where nothing lies above).
+        var mass = [Double](repeating: 0, count: n + 1), logs = mass, above = mass
+        var held = [Int](repeating: 0, count: n + 1)
+        for (j, b) in counts.enumerated() {
+            mass[j + 1] = mass[j] + b
+            logs[j + 1] = logs[j] + (b > 0 ? b * log(b) : 0)
+            held[j + 1] = held[j] + (b > 0 ? 1 : 0)
         }
-        let qTotal = q.reduce(0, +)
-        guard qTotal > 0 else { return .infinity }
-        var kl = 0.0
-        for j in 0..<p.count where p[j] > 0 {
-            let pj = p[j] / total, qj = q[j] / qTotal
-            kl += qj > 0 ? pj * log(pj / qj) : pj * 30 // a value Q cannot represent: a large, finite penalty
+        for j in stride(from: n - 1, through: 0, by: -1) { above[j] = above[j + 1] + counts[j] }
+        return (levels...n).map { t in
+            let below = mass[t], outliers = above[t], total = below + outliers
+            guard total > 0, below > 0 else { return .infinity }
+            let last = t - 1, lastCount = counts[last]
+            let per = Double(t) / Double(levels)
+            var sum = 0.0, lastQ = 0.0
+            for level in 0..<levels {
+                let start = Int((Double(level) * per).rounded(.down))
+                let end = level == levels - 1 ? t : Int((Double(level + 1) * per).rounded(.down))
+                guard end > start else { continue }
+                let m = mass[end] - mass[start], u = held[end] - held[start]
+                guard u > 0 else { continue }
+                var groupMass = m, groupLogs = logs[end] - logs[start]
+                if end == t, lastCount > 0 {
+                    // The last bin also carries the outliers: its term comes below.
+                    lastQ = m / Double(u) / below
+                    groupMass -= lastCount
+                    groupLogs -= lastCount * log(lastCount)
+                }
+                sum += groupLogs - groupMass * log(total * m / (Double(u) * below))
+            }
+            var kl = sum / total
+            let lastP = (lastCount + outliers) / total
+            if lastP > 0 { kl += lastQ > 0 ? lastP * log(lastP / lastQ) : lastP * 30 }
+            return kl
         }
-        return kl
     }
 }
