@@ -96,12 +96,27 @@ class Timings:
 
 # Each harness first checks its routes' arithmetic on this CPU with full-range
 # operands ("check ROUTE ok" or "check ROUTE wrong WRONG CHECKED LARGEST"); a
-# peer found wrong in any round is marked and left out of the ratio.
+# peer found wrong in any round is marked and left out of the ratio. It then
+# checks every timed case on the last timed run's output ("check ROUTE M K N
+# THREADS ok|wrong …"), since a library picks its kernel by shape and thread
+# count: a peer wrong at a case is marked and left out of that case's ratio.
 CHECKED = {"s8": "oneDNN matmul s8", "s32": "oneDNN matmul s32", "gemm": "oneDNN gemm_u8s8s32",
            "MatMulInteger": "ORT MatMulInteger", "QLinearMatMul": "ORT QLinearMatMul",
            "fbgemm": "PyTorch fbgemm", "onednn": "PyTorch onednn", "int_mm": "torch._int_mm"}
 wrong = {}  # peer name → (values wrong, values checked, largest error)
 checked = set()  # peers whose check ran (right or wrong): the others are marked "?"
+wrong_at = {}  # (m, k, n, threads, peer name) → (values wrong, values checked, largest error)
+checked_at = set()  # (m, k, n, threads, peer name) of the timed cases checked
+
+
+def is_wrong(case, name):
+    """Wrong on the full-range check or at this timed case."""
+    return name in wrong or case + (name,) in wrong_at
+
+
+def is_checked(case, name):
+    """Both checks ran: the full-range one and this case's."""
+    return name in checked and case + (name,) in checked_at
 
 
 def run(argv, feed):
@@ -112,9 +127,16 @@ def run(argv, feed):
         if fields[:1] != ["check"]:
             lines.append(line)
             continue
-        checked.add(CHECKED[fields[1]])
+        name = CHECKED[fields[1]]
+        if len(fields) >= 7 and fields[2].isdigit():  # a timed case
+            key = tuple(int(v) for v in fields[2:6]) + (name,)
+            checked_at.add(key)
+            if fields[6] == "wrong":
+                wrong_at[key] = tuple(int(float(v)) for v in fields[7:10])
+            continue
+        checked.add(name)
         if fields[2] == "wrong":
-            wrong[CHECKED[fields[1]]] = tuple(int(float(v)) for v in fields[3:6])
+            wrong[name] = tuple(int(float(v)) for v in fields[3:6])
     return lines
 
 
@@ -182,10 +204,11 @@ for round_index in range(args.rounds):
 
 doc, doc32, median, fastest, impl = alone.doc, alone.doc32, alone.median, alone.fastest, alone.impl
 
-def strongest(values, exact_only=True):
+def strongest(case, values, exact_only=True):
     """The peer with the highest GOP/s in {name: GOP/s or None}, or (None, None);
-    by default only among the peers whose arithmetic check passed."""
-    have = [(name, v) for name, v in values.items() if v and not (exact_only and name in wrong)]
+    by default only among the peers whose arithmetic checks passed (the
+    full-range one and this case's)."""
+    have = [(name, v) for name, v in values.items() if v and not (exact_only and is_wrong(case, name))]
     return max(have, key=lambda kv: kv[1]) if have else (None, None)
 
 
@@ -195,16 +218,16 @@ for r, r32 in zip(doc["results"], doc32["results"], strict=True):
     assert case == (r32["m"], r32["k"], r32["n"], r32["threads"]), "qgemm's int8 and int32 runs timed other cases"
     med = {name: median.get(case + (name,)) for name, _, _ in PEERS}
     run_best = {name: fastest.get(case + (name,)) for name, _, _ in PEERS}
-    best_name, best = strongest(med)
-    fast_name, fast = strongest(run_best)
-    any_name, any_best = strongest(med, exact_only=False)
-    any_fast_name, any_fast = strongest(run_best, exact_only=False)
+    best_name, best = strongest(case, med)
+    fast_name, fast = strongest(case, run_best)
+    any_name, any_best = strongest(case, med, exact_only=False)
+    any_fast_name, any_fast = strongest(case, run_best, exact_only=False)
     row = {"m": r["m"], "k": r["k"], "n": r["n"], "threads": r["threads"],
            "qgemm_gops": r["int8_gops"], "qgemm_gops_best": r["int8_gops_best"]}
     for name, _, key in PEERS:
         row[f"{key}_gops"] = med[name]
         row[f"{key}_gops_best"] = run_best[name]
-        row[f"{key}_exact"] = (name not in wrong) if med[name] and name in checked else None
+        row[f"{key}_exact"] = (not is_wrong(case, name)) if med[name] and is_checked(case, name) else None
     row.update({"onednn_matmul_s8_impl": impl.get(case + ("s8",)),
                 "onednn_matmul_s32_impl": impl.get(case + ("s32",)),
                 "best_peer": best_name, "best_peer_gops": best,
@@ -217,8 +240,8 @@ for r, r32 in zip(doc["results"], doc32["results"], strict=True):
                 "peak_fraction": r["peak_fraction"]})
     # Like for like: qgemm's int32 output against the int32 routes.
     runs32 = {name: run_best[name] for name in INT32_PEERS}
-    fast32_name, fast32 = strongest(runs32)
-    any32_name, any32 = strongest(runs32, exact_only=False)
+    fast32_name, fast32 = strongest(case, runs32)
+    any32_name, any32 = strongest(case, runs32, exact_only=False)
     row.update({"qgemm_int32_gops": r32["int8_gops"], "qgemm_int32_gops_best": r32["int8_gops_best"],
                 "best_int32_peer_fastest_run": fast32_name,
                 "ratio_int32_fastest_runs": r32["int8_gops_best"] / fast32 if fast32 else None,
@@ -240,22 +263,38 @@ print("caches: cold, evicted before every timed run of every library" if args.co
 print("ratio: qgemm / the strongest peer, from medians; fastest: the same from each library's fastest single run "
       "(less touched by a busy neighbour)")
 shown = {name for name, _, _ in columns}
-any_wrong = any(name in shown for name in wrong)
-if any_wrong:
+timed_cases = [(r["m"], r["k"], r["n"], r["threads"]) for r in rows]
+wrong_cases = {key: v for key, v in wrong_at.items() if key[-1] in shown and key[:4] in timed_cases}
+any_wrong = any(name in shown for name in wrong) or bool(wrong_cases)
+if any(name in shown for name in wrong):
     print("Wrong results on this CPU (full-range operands, 64×256×128, against exact sums): " + "; ".join(
         f"{SHORT[name]} {w:,} of {c:,} values, largest error {e:,}" + (" steps" if OUTPUT.get(name) else "")
         for name, (w, c, e) in wrong.items() if name in shown)
           + ". Marked ✗ and left out of the ratio; 'all' is the ratio to every peer, these included.")
+if wrong_cases:
+    print("Wrong results at timed cases (the last timed run, up to 8 rows spread over M): " + "; ".join(
+        f"{SHORT[name]} at {m}x{k}x{n} on {t} thread(s), {w:,} of {c:,} values, largest error {e:,}"
+        + (" steps" if OUTPUT.get(name) else "") for (m, k, n, t, name), (w, c, e) in sorted(wrong_cases.items()))
+          + ". Marked ✗ there and left out of that case's ratio.")
 unchecked = sorted(SHORT[name] for name in shown if name not in checked and any(v for k, v in median.items() if k[-1] == name))
 if unchecked:
     print("Not checked (the harness could not run its check; see its messages above): " + ", ".join(unchecked)
           + ". Marked ? and counted in the ratio.")
+unchecked_cases = sorted(key for key, v in median.items() if v and key[-1] in shown and key[-1] in checked
+                         and key[:4] in timed_cases and key not in checked_at)
+if unchecked_cases:
+    print("Timed but not checked at: " + "; ".join(f"{SHORT[name]} at {m}x{k}x{n} on {t} thread(s)"
+                                                  for m, k, n, t, name in unchecked_cases)
+          + ". Marked ? there and counted in the ratio.")
 
 
-def f(v, name=None):
+def f(v, name=None, case=None):
     if not v:
         return f"{'-':>12}"
-    return f"{v:11.1f}✗" if name in wrong else f"{v:11.1f}?" if name is not None and name not in checked else f"{v:12.1f}"
+    if name is None:
+        return f"{v:12.1f}"
+    return (f"{v:11.1f}✗" if is_wrong(case, name) else f"{v:11.1f}?" if not is_checked(case, name)
+            else f"{v:12.1f}")
 
 
 def shape(row):
@@ -274,8 +313,9 @@ def table(title, suffix, name_key, ratio_keys, extra=None):
           + (f"  {extra[0]}" if extra else ""))
     for row in rows:
         strongest_short = SHORT.get(row[name_key], "-")
+        case = (row["m"], row["k"], row["n"], row["threads"])
         print(f"{shape(row):<16}{row['threads']:>4}{f(row['qgemm_gops' + suffix])}"
-              + "".join(f(row[f"{key}_gops{suffix}"], name) for name, _, key in columns)
+              + "".join(f(row[f"{key}_gops{suffix}"], name, case) for name, _, key in columns)
               + f"  {strongest_short:<12}" + "".join(f"{ratio(row[k]):>9}" for _, k in ratio_keys)
               + (f"  {extra[1](row)}" if extra else ""))
 
@@ -285,15 +325,16 @@ def int32_table():
     cols = [(name, short, key) for name, short, key in columns if name in INT32_PEERS]
     if not cols:
         return
-    some_wrong = any(name in wrong for name, _, _ in cols)
+    some_wrong = any(is_wrong((r["m"], r["k"], r["n"], r["threads"]), name) for name, _, _ in cols for r in rows)
     print()
     print(f"int32 output, like for like: fastest single runs, GOP/s (qgemm-s32: qgemm with int32 output; the "
           f"int8 table's qgemm column requantizes)")
     print(f"{'shape M×K×N':<16}{'thr':>4}{'qgemm-s32':>12}" + "".join(f"{short:>12}" for _, short, _ in cols)
           + f"  {'strongest':<12}{'ratio':>9}" + (f"{'all':>9}" if some_wrong else ""))
     for row in rows:
+        case = (row["m"], row["k"], row["n"], row["threads"])
         print(f"{shape(row):<16}{row['threads']:>4}{f(row['qgemm_int32_gops_best'])}"
-              + "".join(f(row[f"{key}_gops_best"], name) for name, _, key in cols)
+              + "".join(f(row[f"{key}_gops_best"], name, case) for name, _, key in cols)
               + f"  {SHORT.get(row['best_int32_peer_fastest_run'], '-'):<12}"
               + f"{ratio(row['ratio_int32_fastest_runs']):>9}"
               + (f"{ratio(row['ratio_int32_fastest_runs_any']):>9}" if some_wrong else ""))
@@ -391,6 +432,9 @@ if args.json:
                            **({"neighbour": neighbours.for_json(neighbour)} if neighbour else {}),
                            "wrong_results": {name: {"wrong": w, "checked": c, "largest_error": e}
                                              for name, (w, c, e) in wrong.items()},
+                           "wrong_at_timed_cases": [{"peer": name, "m": m, "k": k, "n": n, "threads": t, "wrong": w,
+                                                     "checked": c, "largest_error": e}
+                                                    for (m, k, n, t, name), (w, c, e) in sorted(wrong_at.items())],
                            "results": rows})
 if args.png:
     import matplotlib

@@ -2,7 +2,11 @@
 Float in and out, rows quantized inside the call) against qgemm's own int8
 path (Float output) and ONNX Runtime's MatMulNBits (4 bits, the same block
 size, accuracy_level 4), in interleaved rounds; each library's fastest run
-and median per shape, and the ratios from the fastest runs. The int4 rows
+and median per shape, and the ratios from the fastest runs. MatMulNBits is
+checked at every timed case against the float product of its activations and
+dequantized weights (it quantizes the activations to int8 inside, so it is
+near, not at, that product; ort_matmulnbits.py): a case more than 10 % of the
+output's RMS off is marked ✗ and left out of the ratio. The int4 rows
 also give the GB/s of weights and scales the fastest call read, against the
 fastest plain read of the same bytes that qgemm bench times between its
 calls. --cold evicts the caches before every timed run of every library
@@ -43,6 +47,10 @@ stream = {}  # (m, k, n, t) -> (fastest weight GB/s, fastest plain-read GB/s)
 # With --neighbour, the same figures beside it (into=near below).
 near = {"best": {}, "median": {}, "stream": {}}
 alone = {"best": best, "median": median, "stream": stream}
+# MatMulNBits is checked at every timed case on its last timed run's output
+# (ort_matmulnbits.py): (m, k, n, threads) → (values off, values checked,
+# largest error in percent of the output's RMS).
+wrong_at, checked_at = {}, set()
 
 
 def keep(lib, m, k, n, t, med, fast, into=alone):
@@ -80,8 +88,14 @@ def time_every_library(into, tag):
     out = subprocess.run([sys.executable, "scripts/peers/ort_matmulnbits.py"], input=lines, check=True,
                          stdout=subprocess.PIPE, text=True).stdout
     for line in out.split("\n"):
-        if line.strip():
-            m, k, n, t, _, med, fast, _ = line.split()
+        fields = line.split()
+        if fields[:1] == ["check"]:  # "check MatMulNBits M K N THREADS ok|wrong WRONG CHECKED LARGEST"
+            key = tuple(int(v) for v in fields[2:6])
+            checked_at.add(key)
+            if fields[6] == "wrong":
+                wrong_at[key] = tuple(int(float(v)) for v in fields[7:10])
+        elif fields:
+            m, k, n, t, _, med, fast, _ = fields
             keep("ORT MatMulNBits", int(m), int(k), int(n), int(t), float(med), float(fast), into)
 
 
@@ -101,14 +115,28 @@ for s in shapes:
     m, k, n = (int(v) for v in s.split("x"))
     for t in threads:
         b = [best.get((lib, m, k, n, t), 0.0) for lib in libs]
+        ort_ok = (m, k, n, t) in checked_at and (m, k, n, t) not in wrong_at
         r8 = f"{b[0] / b[1]:.2f}×" if b[0] and b[1] else "-"
-        rort = f"{b[0] / b[2]:.2f}×" if b[0] and b[2] else "-"
+        rort = f"{b[0] / b[2]:.2f}×" if b[0] and b[2] and ort_ok else "-"
+        marks = ["", "", "" if ort_ok else "✗" if (m, k, n, t) in wrong_at else "?"]
         w, rd = stream.get((m, k, n, t), (0.0, 0.0))
         st = f"{w:.1f} / {rd:.1f} = {w / rd:.2f}" if rd else "-"
-        print(f"| {m}×{k}×{n} | {t} | " + " | ".join(f"{v:.0f}" if v else "-" for v in b) + f" | {r8} | {rort} | {st} |")
+        print(f"| {m}×{k}×{n} | {t} | " + " | ".join(f"{v:.0f}{mark}" if v else "-" for v, mark in zip(b, marks))
+              + f" | {r8} | {rort} | {st} |")
         rows.append({"m": m, "k": k, "n": n, "threads": t, "weight_gbps_best": w or None, "stream_read_gbps_best": rd or None,
+                     "matmulnbits_checked": (m, k, n, t) in checked_at,
+                     "matmulnbits_wrong": (dict(zip(("wrong", "checked", "largest_error_percent_of_rms"),
+                                                    wrong_at[(m, k, n, t)])) if (m, k, n, t) in wrong_at else None),
                      "best": {lib: best.get((lib, m, k, n, t)) for lib in libs},
                      "median": {lib: median.get((lib, m, k, n, t)) for lib in libs}})
+if wrong_at:
+    print("MatMulNBits off at: " + "; ".join(
+        f"{m}x{k}x{n} on {t} thread(s), {w:,} of {c:,} values more than 10 % of the output's RMS from the float "
+        f"product (largest {e} %)" for (m, k, n, t), (w, c, e) in sorted(wrong_at.items()))
+          + ". Marked ✗ and left out of the ratio.")
+if any(best.get(("ORT MatMulNBits",) + row_key) and row_key not in checked_at
+       for row_key in [(r["m"], r["k"], r["n"], r["threads"]) for r in rows]):
+    print("MatMulNBits marked ? was timed but not checked there.")
 if neighbour:
     print()
     print(f"beside a neighbour: {neighbours.description(neighbour)}; fastest run beside it, GOP/s, and the share "

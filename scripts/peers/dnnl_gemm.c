@@ -10,8 +10,13 @@
 // (uint8 0…255, int8 −128…127, 64×256×128, activation offset −128) must give
 // the exact int32 sums. Without VNNI, oneDNN adds pairs of products in int16
 // with saturation (VPMADDUBSW), and then they do not. It prints "check gemm ok"
-// or "check gemm wrong WRONG CHECKED LARGEST_ERROR" and goes on timing.
+// or "check gemm wrong WRONG CHECKED LARGEST_ERROR" and goes on timing. Each
+// timed case is checked too, where oneDNN picks its kernel (by shape and
+// thread count): the last timed run's output on up to 8 rows spread over M
+// (dnnl_operands.h) against the exact sums, printed as "check gemm M K N
+// THREADS ok" or "... wrong WRONG CHECKED LARGEST_ERROR" before its timing line.
 #include <oneapi/dnnl/dnnl.h>
+#include <math.h>
 #include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -85,6 +90,18 @@ int main(void) {
             QG_DNNL_CALL;
             times[runs++] = now() - t0;
         }
+        // The last timed run's output, at this shape and thread count, on
+        // sampled rows: the exact sums.
+        long long rows[8], wrong = 0, checked = 0;
+        double largest = 0;
+        const int nrows = sampled_rows(m, rows, 8);
+        for (int r = 0; r < nrows; r++)
+            for (long long j = 0; j < n; j++, checked++) {
+                const double error = fabs((double)c[rows[r] * n + j] - (double)exact_dot(x, w, rows[r], j, k, 128));
+                if (error > 0) wrong++;
+                if (error > largest) largest = error;
+            }
+        print_case_check("gemm", m, k, n, threads, wrong, checked, largest);
         const double median = sorted_median(times, runs);
         const double ops = 2.0 * (double)m * (double)n * (double)k;
         printf("%lld %lld %lld %d %.6f %.6f %d\n", m, k, n, threads, ops / median / 1e9, ops / times[0] / 1e9, runs);

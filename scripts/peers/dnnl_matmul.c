@@ -38,6 +38,9 @@
 // oneDNN's int8 kernels add pairs of products in int16 with saturation
 // (VPMADDUBSW), and then they are not. It prints "check s8|s32 ok" or
 // "check s8|s32 wrong WRONG CHECKED LARGEST_ERROR" and goes on timing.
+// Each timed case is checked as well (timed_check below), with the timed
+// operands, scales and zero points, since oneDNN picks its kernel per shape
+// and thread count: "check s8|s32 M K N THREADS ok" or "... wrong ...".
 #include <oneapi/dnnl/dnnl.h>
 #include <math.h>
 #include <omp.h>
@@ -347,6 +350,44 @@ static void arithmetic_check(dnnl_engine_t eng, dnnl_stream_t stream) {
     src_scale = saved_src_scale; dst_scale = saved_dst_scale; src_zero = saved_src_zero; dst_zero = saved_dst_zero;
 }
 
+// A timed case's output, where oneDNN picked its kernel for that shape and
+// thread count: the last timed run's, on up to 8 rows spread over M. s32 must
+// be the exact Σ_k (x − Z)·w + bias; s8 within one step of the float
+// requantization rounded and clamped: v2 scales the sum with its bias by the
+// folded output scale (its reference matmul adds the bias first), v3 adds the
+// bias after the source and weight scales and before the destination scale,
+// as its reference matmul does. Prints one case check line (dnnl_operands.h).
+static void timed_check(int kind, const uint8_t *x, const int8_t *w, const int32_t *bias, const void *c,
+                        const float *wei_scales, const float *out_scales, long long m, long long k, long long n,
+                        int threads) {
+    long long rows[8], wrong = 0, checked = 0;
+    double largest = 0;
+    const int nrows = sampled_rows(m, rows, 8);
+    for (int r = 0; r < nrows; r++)
+        for (long long j = 0; j < n; j++, checked++) {
+            const long long i = rows[r];
+            const double sum = (double)exact_dot(x, w, i, j, k, src_zero);
+            double error;
+            if (kind == QUANT_S32) {
+                error = fabs((double)((const int32_t *)c)[i * n + j] - (sum + bias[j]));
+            } else {
+#if DNNL_VERSION_MAJOR >= 3
+                (void)out_scales;
+                const double real = ((double)src_scale * wei_scales[j] * sum + bias[j]) / dst_scale;
+#else
+                (void)wei_scales;
+                const double real = (double)out_scales[j] * (sum + bias[j]);
+#endif
+                const double exact = fmin(127.0, fmax(-128.0, nearbyint(real) + dst_zero));
+                error = fabs((double)((const int8_t *)c)[i * n + j] - exact);
+                if (error <= 1.0) error = 0;  // rounding and float order may differ by one step
+            }
+            if (error > 0) wrong++;
+            if (error > largest) largest = error;
+        }
+    print_case_check(kind == QUANT_S8 ? "s8" : "s32", m, k, n, threads, wrong, checked, largest);
+}
+
 static double times[100000];
 
 int main(void) {
@@ -388,6 +429,7 @@ int main(void) {
                 CHECK(dnnl_stream_wait(stream));
                 times[runs++] = now() - t0;
             }
+            timed_check(kind, x, w, bias, c, ws, out_scales, m, k, n, threads);
             const double median = sorted_median(times, runs);
             const double ops = 2.0 * (double)m * (double)n * (double)k;
             printf("%lld %lld %lld %d %s %s %.6f %.6f %d\n", m, k, n, threads, kind == QUANT_S8 ? "s8" : "s32",

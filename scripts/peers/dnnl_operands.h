@@ -29,6 +29,28 @@ static inline int64_t exact_dot(const uint8_t *x, const int8_t *w, long long i, 
     return sum;
 }
 
+/// The rows of an M-row output a timed case is checked at: every row up to
+/// `most`, else `most` rows spread evenly from the first to the last (the
+/// row blocks and tails a library splits M into). Returns how many it wrote.
+static inline int sampled_rows(long long m, long long *rows, int most) {
+    if (m <= most) {
+        for (long long i = 0; i < m; i++) rows[i] = i;
+        return (int)m;
+    }
+    for (int r = 0; r < most; r++) rows[r] = (long long)r * (m - 1) / (most - 1);
+    return most;
+}
+
+/// One timed case's check line: "check ROUTE M K N THREADS ok" or
+/// "check ROUTE M K N THREADS wrong WRONG CHECKED LARGEST_ERROR".
+static inline void print_case_check(const char *route, long long m, long long k, long long n, int threads,
+                                    long long wrong, long long checked, double largest) {
+    printf("check %s %lld %lld %lld %d ", route, m, k, n, threads);
+    if (wrong) printf("wrong %lld %lld %.0f\n", wrong, checked, largest);
+    else printf("ok\n");
+    fflush(stdout);
+}
+
 static int by_value(const void *a, const void *b) {
     const double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;

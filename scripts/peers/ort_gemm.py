@@ -12,13 +12,16 @@ MatMulInteger must give the exact sums, QLinearMatMul (unit input scales,
 output scale 3000, zero point 128) must be within one step of them rounded
 and clamped. Without VNNI, MLAS adds pairs of products in int16 with
 saturation, and then they are not. It prints "check OP ok" or
-"check OP wrong WRONG CHECKED LARGEST_ERROR" first."""
+"check OP wrong WRONG CHECKED LARGEST_ERROR" first. Each timed case is
+checked the same way on the last timed run's output, with the timed scales
+(case_check.py): "check OP M K N THREADS ok" or "… wrong …"."""
 import sys
 
 import numpy as np
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
+from case_check import exact_sums, print_case_check, requantized, sampled_rows
 from cold_lines import cold_eviction
 from ort_timing import time_model
 
@@ -77,5 +80,14 @@ for line in sys.stdin:
     m, k, n, threads, min_seconds = int(fields[0]), int(fields[1]), int(fields[2]), int(fields[3]), float(fields[4])
     x = rng.integers(0, 256, size=(m, k), dtype=np.uint8)
     w = rng.integers(-128, 128, size=(k, n), dtype=np.int8)
+    rows = sampled_rows(m)
+    sums = exact_sums(x[rows], 128, w.T)
     for op in ("MatMulInteger", "QLinearMatMul"):
-        time_model(model(op, m, k, n, w), x, m, k, n, threads, min_seconds, op, cold=cold)
+        y = time_model(model(op, m, k, n, w), x, m, k, n, threads, min_seconds, op, cold=cold)[rows].astype(np.float64)
+        if op == "MatMulInteger":
+            error = np.abs(y - sums)
+        else:
+            a_scale, b_scale, y_scale = 0.02, 0.01, 0.5  # model()'s defaults, the timed ones
+            error = np.abs(y - requantized(sums, a_scale * b_scale, None, y_scale, 128, 0, 255))
+            error[error <= 1] = 0  # rounding and float order may differ by one step
+        print_case_check(op, m, k, n, threads, error)

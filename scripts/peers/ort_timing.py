@@ -1,7 +1,8 @@
 """The timed loop the ONNX Runtime harnesses share (ort_gemm.py,
 ort_matmulnbits.py): a one-node session on THREADS intra-op threads, its
 input "a" bound once so the loop measures the operator, not Python's copies;
-prints "M K N THREADS OP GOPS_MEDIAN GOPS_BEST RUNS". With cold=(B, C) the
+prints "M K N THREADS OP GOPS_MEDIAN GOPS_BEST RUNS" and returns the last timed
+run's output. With cold=(B, C) the
 caches are evicted before every timed run by a read of B bytes in chunks of C
 bytes, each chunk twice, as `qgemm bench --cold` reads (cold_lines.py)."""
 import time
@@ -65,3 +66,4 @@ def time_model(model_bytes, x, m, k, n, threads, min_seconds, op, cold=None):
     ops = 2.0 * m * n * k
     print(f"{m} {k} {n} {threads} {op} {ops / median_of_sorted(times) / 1e9:.6f} {ops / times[0] / 1e9:.6f} {len(times)}",
           flush=True)
+    return binding.copy_outputs_to_cpu()[0]  # the last timed run's output, for the case's check

@@ -18,7 +18,10 @@ activations for _int_mm): _int_mm must give the exact sums, quantized.linear
 of them rounded and clamped. Without VNNI, FBGEMM and oneDNN add pairs of
 products in int16 with saturation, and then they are not (PyTorch's own
 quantization keeps activations to 7 bits on x86 for this reason). It prints
-"check ROUTE ok" or "check ROUTE wrong WRONG CHECKED LARGEST_ERROR" first.
+"check ROUTE ok" or "check ROUTE wrong WRONG CHECKED LARGEST_ERROR" first. Each timed case is
+checked the same way on the last timed run's output, with the timed scales,
+bias and zero points (case_check.py): "check ROUTE M K N THREADS ok" or
+"… wrong …".
 
 An engine missing from torch.backends.quantized.supported_engines is skipped.
 Reads "M K N THREADS MIN_SECONDS [cold BYTES CHUNK]" lines on stdin, prints
@@ -31,8 +34,10 @@ import sys
 import time
 import warnings
 
+import numpy as np
 import torch
 
+from case_check import exact_sums, print_case_check, requantized, sampled_rows
 from cold_lines import chunks, cold_eviction
 from timing_stats import median_of_sorted
 
@@ -45,6 +50,7 @@ Y_SCALE, Y_ZP = 0.5, 128
 
 
 def timed(call, min_seconds, evict=None):
+    """The sorted run times and the last timed run's output."""
     call()  # warm-up: first-touch, lazily made primitives
     times = []
     start = time.perf_counter()
@@ -52,10 +58,10 @@ def timed(call, min_seconds, evict=None):
         if evict:
             evict()
         t0 = time.perf_counter()
-        call()
+        out = call()
         times.append(time.perf_counter() - t0)
     times.sort()
-    return times
+    return times, out
 
 
 def report(m, k, n, threads, route, times):
@@ -126,6 +132,8 @@ def main():
         w8 = torch.randint(-128, 128, (n, k), dtype=torch.int8, generator=gen)
         w_scales = 0.004 + 0.001 * (torch.arange(n, dtype=torch.float64) % 7)
         bias = torch.randn(n, generator=gen)
+        rows = sampled_rows(m)
+        sums = exact_sums(xu8[rows].numpy(), 128, w8.numpy())
         with torch.inference_mode():
             xq = torch.quantize_per_tensor((xu8.float() - X_ZP) * X_SCALE, X_SCALE, X_ZP, torch.quint8)
             wq = torch.quantize_per_channel((w8.double() * w_scales[:, None]).float(), w_scales,
@@ -134,19 +142,25 @@ def main():
                 torch.backends.quantized.engine = engine
                 try:
                     packed = torch.ops.quantized.linear_prepack(wq, bias)
-                    times = timed(lambda: torch.ops.quantized.linear(xq, packed, Y_SCALE, Y_ZP), min_seconds, evict)
+                    times, y = timed(lambda: torch.ops.quantized.linear(xq, packed, Y_SCALE, Y_ZP), min_seconds,
+                                     evict)
                 except RuntimeError as e:
                     print(f"torch_gemm: {engine} skipped at {m}x{k}x{n}: {str(e).splitlines()[0]}", file=sys.stderr)
                     continue
                 report(m, k, n, threads, engine, times)
+                expected = requantized(sums, X_SCALE * w_scales.numpy(), bias.double().numpy(), Y_SCALE, Y_ZP, 0, 255)
+                error = np.abs(y.int_repr()[rows].numpy().astype(np.float64) - expected)
+                error[error <= 1] = 0  # rounding and float order may differ by one step
+                print_case_check(engine, m, k, n, threads, error)
             a = (xu8.to(torch.int16) - 128).to(torch.int8)
             b = w8.t().contiguous()  # K×N, the layout _int_mm takes
             try:
-                times = timed(lambda: torch._int_mm(a, b), min_seconds, evict)
+                times, y = timed(lambda: torch._int_mm(a, b), min_seconds, evict)
             except RuntimeError as e:
                 print(f"torch_gemm: _int_mm skipped at {m}x{k}x{n}: {str(e).splitlines()[0]}", file=sys.stderr)
             else:
                 report(m, k, n, threads, "int_mm", times)
+                print_case_check("int_mm", m, k, n, threads, np.abs(y[rows].numpy().astype(np.float64) - sums))
 
 
 main()
