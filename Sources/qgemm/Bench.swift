@@ -9,7 +9,8 @@ struct Bench: ParsableCommand {
         discussion: """
         Shapes are M×K×N (Y[M×N] = X[M×K]·W[N×K]ᵀ). Each shape is timed after a warm-up, repeated \
         until both --repeat runs and --min-time seconds are reached; GOP/s count 2·M·N·K operations. \
-        sgemm runs with the same thread count, pinned with openblas_set_num_threads. The int8 peak is \
+        sgemm runs with the same thread count, pinned with openblas_set_num_threads, in turns with the int8 \
+        GEMM: three rounds of a block of each, every block warmed up. The int8 peak is \
         probed at start and again before every row; the peak column divides by the best probe so far.
         """)
 

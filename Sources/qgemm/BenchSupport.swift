@@ -182,6 +182,41 @@ struct Int4Timing {
     let threadsUsed: Int
     let weightBytes: Int
     let readTimes: [Double]
+    let sgemmTimes: [Double]?
+}
+
+/// One side's timed runs and the threads it used, with sgemm's runs when
+/// sgemm was timed beside it.
+struct SideTimes {
+    let times: [Double]
+    let threadsUsed: Int
+    let sgemmTimes: [Double]?
+}
+
+/// sgemm on one shape, the float counterpart of the int8 call (X as the
+/// uint8 values dequantized, W as the int8 ones scaled), in buffers of its own
+/// so that its runs can alternate with the int8 call's.
+final class SgemmSide {
+    let shape: BenchShape
+    private let a: UnsafeMutableBufferPointer<Float>, b: UnsafeMutableBufferPointer<Float>
+    private let c: UnsafeMutableBufferPointer<Float>
+
+    init(_ s: BenchShape, x: [UInt8], w: [Int8]) {
+        shape = s
+        a = .allocate(capacity: x.count)
+        _ = a.initialize(from: x.lazy.map { Float($0) * 0.02 - 2.56 })
+        b = .allocate(capacity: w.count)
+        _ = b.initialize(from: w.lazy.map { Float($0) * 0.01 })
+        c = .allocate(capacity: s.m * s.n)
+        c.initialize(repeating: 0)
+    }
+
+    deinit { a.deallocate(); b.deallocate(); c.deallocate() }
+
+    func run() throws {
+        try BLAS.sgemm(m: shape.m, k: shape.k, n: shape.n, a: UnsafeBufferPointer(a), b: UnsafeBufferPointer(b),
+                       transposeB: true, c: c)
+    }
 }
 
 struct BenchDocument: Codable {
@@ -345,14 +380,45 @@ struct BenchRunner {
     /// One probe of the path's int8 instruction on one core, in GOP/s.
     func int8PeakGOPS() -> Double { PeakProbe.int8MACsPerSecond(path: path) * 2 / 1e9 }
 
-    /// Runs `body` once to warm up, then until both `repeatCount` runs and
-    /// `minTime` seconds are reached; returns each run's seconds. With
-    /// --cold, the caches are evicted (on `threads` threads) before each run.
-    func time(threads: Int, _ body: () throws -> Void) rethrows -> [Double] {
-        try body()
-        var times: [Double] = []
-        try repeatRuns(seconds: minTime) { times.append(try timedRun(threads: threads, body)) }
-        return times
+    /// Rounds of the int8 side and sgemm, one block of each after the other,
+    /// when sgemm is timed: a neighbour that comes and goes on a shared
+    /// machine then slows both sides alike, and the ratios of one run compare
+    /// like with like.
+    static let sideRounds = 3
+
+    /// Times one side, and sgemm beside it when given. Alone: one warm-up
+    /// run, then runs until both `repeatCount` runs and `minTime` seconds are
+    /// reached. With sgemm: `sideRounds` rounds, each a block of this side
+    /// and then a block of sgemm, each block one warm-up run (after the other
+    /// side, whose data took the caches and whose threads may still spin)
+    /// and then a third of the runs and of the time; each side gets at least
+    /// `repeatCount` runs and `minTime` seconds in all (this side `seconds`,
+    /// if given). `run(timed)` does and times one run (with --cold, after
+    /// evicting the caches), recording anything of its own only when `timed`.
+    func timeSides(threads: Int, seconds: Double? = nil, beside sgemm: SgemmSide?,
+                   _ run: (_ timed: Bool) throws -> Double) throws -> (times: [Double], sgemmTimes: [Double]?) {
+        let ownSeconds = seconds ?? minTime
+        guard let sgemm else {
+            _ = try run(false)
+            var times: [Double] = []
+            try repeatRuns(seconds: ownSeconds) { times.append(try run(true)) }
+            return (times, nil)
+        }
+        BLAS.threads = threads
+        let rounds = Self.sideRounds
+        let runsPerBlock = (repeatCount + rounds - 1) / rounds, secondsPerBlock = minTime / Double(rounds)
+        var times: [Double] = [], sgemmTimes: [Double] = []
+        for _ in 0..<rounds {
+            _ = try run(false)
+            try repeatRuns(seconds: ownSeconds / Double(rounds), runs: runsPerBlock, most: Self.mostRuns / rounds) {
+                times.append(try run(true))
+            }
+            try sgemm.run()
+            try repeatRuns(seconds: secondsPerBlock, runs: runsPerBlock, most: Self.mostRuns / rounds) {
+                sgemmTimes.append(try timedRun(threads: threads, sgemm.run))
+            }
+        }
+        return (times, sgemmTimes)
     }
 
     /// The seconds of one run of `body`, after the caches are evicted (on
@@ -364,12 +430,14 @@ struct BenchRunner {
         return PeakProbe.now() - t0
     }
 
-    /// The stop rule of every timed loop: runs `body` until both
-    /// `repeatCount` runs and `seconds` have passed (at most `mostRuns` runs).
-    private func repeatRuns(seconds: Double, _ body: () throws -> Void) rethrows {
+    /// The stop rule of every timed loop: runs `body` until both `least`
+    /// runs (by default `repeatCount`) and `seconds` have passed (at most
+    /// `most` runs, by default `mostRuns`).
+    private func repeatRuns(seconds: Double, runs least: Int? = nil, most: Int = BenchRunner.mostRuns,
+                            _ body: () throws -> Void) rethrows {
         var runs = 0
         let start = PeakProbe.now()
-        while runs < repeatCount || (PeakProbe.now() - start < seconds && runs < Self.mostRuns) {
+        while runs < (least ?? repeatCount) || (PeakProbe.now() - start < seconds && runs < most) {
             try body()
             runs += 1
         }
@@ -385,35 +453,25 @@ struct BenchRunner {
         let outType: QuantizedType = outputType == .uint8 ? .uint8 : .int8
         let yp = try QuantizationParameters(type: outType, scale: Float(Double(s.k).squareRoot() * 0.02 * 0.01 * 40),
                                             zeroPoint: outType == .uint8 ? 128 : 0)
-        let int4 = try weights == .int4 ? timeInt4(s, threads, &rng) : nil
-        let activations = try weights == .activations ? timeActivations(s, threads, &rng) : nil
+        // sgemm on the same values, timed in blocks between the int8 side's.
+        let side = sgemm ? SgemmSide(s, x: x, w: w) : nil
+        let int4 = try weights == .int4 ? timeInt4(s, threads, &rng, beside: side) : nil
+        let activations = try weights == .activations ? timeActivations(s, threads, &rng, beside: side) : nil
         // int8 weights only for int8 runs: their packing refuses a K that
         // could overflow an int8 accumulator, which int4 runs do not have.
-        let (int8Times, threadsUsed): ([Double], Int) = try int4.map { ($0.callTimes, $0.threadsUsed) } ?? activations ?? x.withUnsafeBufferPointer { xb in
+        let timed: SideTimes = try int4.map { SideTimes(times: $0.callTimes, threadsUsed: $0.threadsUsed, sgemmTimes: $0.sgemmTimes) }
+            ?? activations ?? x.withUnsafeBufferPointer { xb in
             let packed = try PackedWeights(weights: w, outputChannels: s.n, inputChannels: s.k,
                                            scales: .perChannel([Float](repeating: 0.01, count: s.n)),
                                            input: xp, output: yp, rounding: rounding)
             switch outputType {
-            case .int8: return try timeInto(Int8.self, packed, xb, s, threads)
-            case .uint8: return try timeInto(UInt8.self, packed, xb, s, threads)
-            case .int32: return try timeInto(Int32.self, packed, xb, s, threads)
-            case .float: return try timeInto(Float.self, packed, xb, s, threads)
+            case .int8: return try timeInto(Int8.self, packed, xb, s, threads, beside: side)
+            case .uint8: return try timeInto(UInt8.self, packed, xb, s, threads, beside: side)
+            case .int32: return try timeInto(Int32.self, packed, xb, s, threads, beside: side)
+            case .float: return try timeInto(Float.self, packed, xb, s, threads, beside: side)
             }
         }
-        var sgemmTimes: [Double]? = nil
-        if sgemm {
-            let xf = x.map { Float($0) * 0.02 - 2.56 }
-            let wf = w.map { Float($0) * 0.01 }
-            var yf = [Float](repeating: 0, count: s.m * s.n)
-            BLAS.threads = threads
-            sgemmTimes = try xf.withUnsafeBufferPointer { a in
-                try wf.withUnsafeBufferPointer { b in
-                    try yf.withUnsafeMutableBufferPointer { c in
-                        try time(threads: threads) { try BLAS.sgemm(m: s.m, k: s.k, n: s.n, a: a, b: b, transposeB: true, c: c) }
-                    }
-                }
-            }
-        }
+        let (int8Times, threadsUsed, sgemmTimes) = (timed.times, timed.threadsUsed, timed.sgemmTimes)
         // time(_:) runs the body at least --repeat ≥ 1 times.
         guard let int8Best = int8Times.min() else { throw ValidationError("no timed runs (--repeat must be ≥ 1)") }
         let int8Median = Self.median(int8Times)
@@ -440,15 +498,17 @@ struct BenchRunner {
     }
 
     private func timeInto<Y: GEMMOutputScalar & Numeric>(_: Y.Type, _ packed: PackedWeights, _ xb: UnsafeBufferPointer<UInt8>,
-                                                         _ s: BenchShape, _ threads: Int) throws -> ([Double], Int) {
+                                                         _ s: BenchShape, _ threads: Int, beside sgemm: SgemmSide?) throws -> SideTimes {
         var y = [Y](repeating: 0, count: s.m * s.n)
         return try y.withUnsafeMutableBufferPointer { yb in
             var used = 0
-            let times = try time(threads: threads) {
-                try packed.gemm(xb, rows: s.m, into: yb, kernel: path, threads: threads)
-                used = max(used, PackedWeights.threadsUsedByLastCall)
+            let (times, sgemmTimes) = try timeSides(threads: threads, beside: sgemm) { _ in
+                try timedRun(threads: threads) {
+                    try packed.gemm(xb, rows: s.m, into: yb, kernel: path, threads: threads)
+                    used = max(used, PackedWeights.threadsUsedByLastCall)
+                }
             }
-            return (times, used)
+            return SideTimes(times: times, threadsUsed: used, sgemmTimes: sgemmTimes)
         }
     }
 
@@ -458,7 +518,7 @@ struct BenchRunner {
     /// scales (PeakProbe.streamingRead, same thread count): the two speeds
     /// come from the same moments of a noisy machine and find the same bytes
     /// in the same caches (none with --cold, which evicts before each).
-    private func timeInt4(_ s: BenchShape, _ threads: Int, _ rng: inout CheckRandom) throws -> Int4Timing {
+    private func timeInt4(_ s: BenchShape, _ threads: Int, _ rng: inout CheckRandom, beside sgemm: SgemmSide?) throws -> Int4Timing {
         let wf = (0..<s.n * s.k).map { _ in rng.gaussian() }
         let xf = (0..<s.m * s.k).map { _ in rng.gaussian() }
         let layer = try Int4Weights(quantizing: wf, outputChannels: s.n, inputChannels: s.k, groupSize: groupSize)
@@ -470,49 +530,49 @@ struct BenchRunner {
         var y = [Float](repeating: 0, count: s.m * s.n)
         var workspace = Int4Weights.Workspace()
         var used = 0
-        var callTimes: [Double] = [], readTimes: [Double] = []
-        try xf.withUnsafeBufferPointer { xb in
+        var readTimes: [Double] = []
+        let (callTimes, sgemmTimes) = try xf.withUnsafeBufferPointer { xb in
             try y.withUnsafeMutableBufferPointer { yb in
-                func call() throws -> Double {
+                // Each run is a call and then a plain read of its bytes; calls
+                // and reads share the time, hence twice --min-time for the pairs.
+                return try timeSides(threads: threads, seconds: 2 * minTime, beside: sgemm) { timed in
                     let dt = try timedRun(threads: threads) {
                         try layer(xb, rows: s.m, into: yb, workspace: &workspace, kernel: path, threads: threads)
                     }
                     used = max(used, PackedWeights.threadsUsedByLastCall)
+                    let read = plainRead()
+                    if timed { readTimes.append(read) }
                     return dt
-                }
-                _ = try call()
-                _ = plainRead()
-                // Calls and reads share the time: twice --min-time for the pairs.
-                try repeatRuns(seconds: 2 * minTime) {
-                    callTimes.append(try call())
-                    readTimes.append(plainRead())
                 }
             }
         }
-        return Int4Timing(callTimes: callTimes, threadsUsed: used, weightBytes: weightBytes, readTimes: readTimes)
+        return Int4Timing(callTimes: callTimes, threadsUsed: used, weightBytes: weightBytes, readTimes: readTimes,
+                          sgemmTimes: sgemmTimes)
     }
 
     /// ActivationProduct on Gaussian Float operands, B [N×K] (as Kᵀ in
     /// attention's Q·Kᵀ): each timed call quantizes both, packs B and writes
     /// Float Y.
-    private func timeActivations(_ s: BenchShape, _ threads: Int, _ rng: inout CheckRandom) throws -> ([Double], Int) {
+    private func timeActivations(_ s: BenchShape, _ threads: Int, _ rng: inout CheckRandom, beside sgemm: SgemmSide?) throws -> SideTimes {
         let a = (0..<s.m * s.k).map { _ in rng.gaussian() }
         let b = (0..<s.n * s.k).map { _ in rng.gaussian() }
         var y = [Float](repeating: 0, count: s.m * s.n)
         var product = ActivationProduct()
         var used = 0
-        let times = try a.withUnsafeBufferPointer { ab in
+        let (times, sgemmTimes) = try a.withUnsafeBufferPointer { ab in
             try b.withUnsafeBufferPointer { bb in
                 try y.withUnsafeMutableBufferPointer { yb in
-                    try time(threads: threads) {
-                        try product.multiply(ab, rows: s.m, inputChannels: s.k, by: bb, outputChannels: s.n, layout: .outputMajor,
-                                             into: yb, kernel: path, threads: threads)
-                        used = max(used, PackedWeights.threadsUsedByLastCall)
+                    try timeSides(threads: threads, beside: sgemm) { _ in
+                        try timedRun(threads: threads) {
+                            try product.multiply(ab, rows: s.m, inputChannels: s.k, by: bb, outputChannels: s.n,
+                                                 layout: .outputMajor, into: yb, kernel: path, threads: threads)
+                            used = max(used, PackedWeights.threadsUsedByLastCall)
+                        }
                     }
                 }
             }
         }
-        return (times, used)
+        return SideTimes(times: times, threadsUsed: used, sgemmTimes: sgemmTimes)
     }
 
     /// The median of run times: the middle run, or the mean of the two middle

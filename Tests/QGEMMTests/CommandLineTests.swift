@@ -470,6 +470,23 @@ struct CommandLineTests {
         #expect(seconds > 0 && seconds < 0.01, "\(lines[1])")
     }
 
+    /// With sgemm, `bench` times the two sides in three rounds of a block
+    /// each, every block a third of `--repeat` (rounded up): 4 becomes 2 + 2
+    /// + 2; alone (`--no-sgemm`) one block of 4. Not timed, only counted.
+    @Test func benchTimesSgemmInTurns() throws {
+        for weights in ["int8", "int4", "activations"] {
+            for sgemm in [true, false] {
+                let r = try qgemm(["bench", "--weights", weights, "--shape", "3x64x20", "--min-time", "0", "--repeat", "4",
+                                   "--json", "-"] + (sgemm ? [] : ["--no-sgemm"]))
+                #expect(r.status == 0, "\(r.stderr)")
+                let doc = try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any]
+                let row = (doc?["results"] as? [[String: Any]])?.first ?? [:]
+                #expect(row["runs"] as? Int == (sgemm ? 6 : 4), "\(weights), sgemm \(sgemm): \(row)")
+                #expect((row["sgemm_gflops_best"] as? Double).map { $0 > 0 } ?? !sgemm, "\(weights): \(row)")
+            }
+        }
+    }
+
     /// An int4 bench row names the bytes a call reads (packed nibbles and
     /// binary16 scales) and carries the plain-read speed measured between its
     /// calls, with their ratio. The speeds are not judged here, only present.
