@@ -60,6 +60,19 @@ struct EntropySearchTests {
         spike[3] = 1000
         spike[400] = 1
         result.append(("spike and one outlier", spike))
+        // A sliver of a count (as re-binning leaves) in a group of its own,
+        // far below the mass before it: a plain difference of prefix sums
+        // rounds it to 0 (a NaN, or −∞ at the threshold that ends on it).
+        var sliver = [Double](repeating: 0, count: 256)
+        for j in 0..<50 { sliver[j] = 2e5 }
+        sliver[150] = 5e-10
+        sliver[200] = 3
+        result.append(("a sliver beside whole counts", sliver))
+        var slivers = [Double](repeating: 0, count: 1024)
+        slivers[0] = 1e9
+        for j in 1..<1024 { slivers[j] = uniform() < 0.5 ? uniform() * 1e-9 : 0 }
+        slivers[1023] = 1
+        result.append(("slivers after one huge bin", slivers))
         var top = [Double](repeating: 0, count: 400)
         top[398] = 5
         top[399] = 2
@@ -74,6 +87,7 @@ struct EntropySearchTests {
             var worst = 0.0
             for (offset, d) in fast.enumerated() {
                 let direct = Self.directDivergence(counts, threshold: EntropyObserver.levels + offset)
+                #expect(!d.isNaN && d != -.infinity, "\(name): threshold \(EntropyObserver.levels + offset): \(d)")
                 if direct.isInfinite || d.isInfinite {
                     #expect(direct == d, "\(name): threshold \(EntropyObserver.levels + offset): \(d) against \(direct)")
                     continue

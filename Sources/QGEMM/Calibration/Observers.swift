@@ -478,13 +478,22 @@ public struct EntropyObserver: CalibrationObserver {
         let n = counts.count
         guard n >= levels else { return [] }
         // mass[j], logs[j], held[j]: Σ b, Σ b·log b and the count of b > 0 over
-        // bins below j; above[j]: Σ b over bins j and above (summed from the
-        // top, so exactly 0 where nothing lies above).
-        var mass = [Double](repeating: 0, count: n + 1), logs = mass, above = mass
+        // bins below j, the two sums with their rounding errors carried beside
+        // them (massError, logsError), so that a group's share, a difference of
+        // two of them, keeps its digits when it is a sliver of a count beside
+        // the whole counts below it (re-binning leaves such slivers); above[j]:
+        // Σ b over bins j and above (summed from the top, so exactly 0 where
+        // nothing lies above).
+        var mass = [Double](repeating: 0, count: n + 1), massError = mass, logs = mass, logsError = mass, above = mass
         var held = [Int](repeating: 0, count: n + 1)
+        /// s + b with the rounding error of the sum (Knuth's two-sum) added to e.
+        func compensated(_ s: Double, _ e: Double, _ b: Double) -> (Double, Double) {
+            let sum = s + b, bPart = sum - s
+            return (sum, e + ((s - (sum - bPart)) + (b - bPart)))
+        }
         for (j, b) in counts.enumerated() {
-            mass[j + 1] = mass[j] + b
-            logs[j + 1] = logs[j] + (b > 0 ? b * log(b) : 0)
+            (mass[j + 1], massError[j + 1]) = compensated(mass[j], massError[j], b)
+            (logs[j + 1], logsError[j + 1]) = compensated(logs[j], logsError[j], b > 0 ? b * log(b) : 0)
             held[j + 1] = held[j] + (b > 0 ? 1 : 0)
         }
         for j in stride(from: n - 1, through: 0, by: -1) { above[j] = above[j + 1] + counts[j] }
@@ -498,9 +507,17 @@ public struct EntropyObserver: CalibrationObserver {
                 let start = Int((Double(level) * per).rounded(.down))
                 let end = level == levels - 1 ? t : Int((Double(level + 1) * per).rounded(.down))
                 guard end > start else { continue }
-                let m = mass[end] - mass[start], u = held[end] - held[start]
+                let u = held[end] - held[start]
                 guard u > 0 else { continue }
-                var groupMass = m, groupLogs = logs[end] - logs[start]
+                var m = (mass[end] - mass[start]) + (massError[end] - massError[start])
+                var groupLogs = (logs[end] - logs[start]) + (logsError[end] - logsError[start])
+                if !(m > 0) {
+                    // Below even the carried rounding: sum the group itself.
+                    m = 0
+                    groupLogs = 0
+                    for j in start..<end where counts[j] > 0 { m += counts[j]; groupLogs += counts[j] * log(counts[j]) }
+                }
+                var groupMass = m
                 if end == t, lastCount > 0 {
                     // The last bin also carries the outliers: its term comes below.
                     lastQ = m / Double(u) / below
