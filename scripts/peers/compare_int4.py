@@ -115,10 +115,10 @@ for s in shapes:
     m, k, n = (int(v) for v in s.split("x"))
     for t in threads:
         b = [best.get((lib, m, k, n, t), 0.0) for lib in libs]
-        ort_ok = (m, k, n, t) in checked_at and (m, k, n, t) not in wrong_at
+        ort_wrong = (m, k, n, t) in wrong_at
         r8 = f"{b[0] / b[1]:.2f}×" if b[0] and b[1] else "-"
-        rort = f"{b[0] / b[2]:.2f}×" if b[0] and b[2] and ort_ok else "-"
-        marks = ["", "", "" if ort_ok else "✗" if (m, k, n, t) in wrong_at else "?"]
+        rort = f"{b[0] / b[2]:.2f}×" if b[0] and b[2] and not ort_wrong else "-"
+        marks = ["", "", "✗" if ort_wrong else "" if (m, k, n, t) in checked_at else "?"]
         w, rd = stream.get((m, k, n, t), (0.0, 0.0))
         st = f"{w:.1f} / {rd:.1f} = {w / rd:.2f}" if rd else "-"
         print(f"| {m}×{k}×{n} | {t} | " + " | ".join(f"{v:.0f}{mark}" if v else "-" for v, mark in zip(b, marks))
@@ -136,7 +136,7 @@ if wrong_at:
           + ". Marked ✗ and left out of the ratio.")
 if any(best.get(("ORT MatMulNBits",) + row_key) and row_key not in checked_at
        for row_key in [(r["m"], r["k"], r["n"], r["threads"]) for r in rows]):
-    print("MatMulNBits marked ? was timed but not checked there.")
+    print("MatMulNBits marked ? was timed but not checked there; counted in the ratio.")
 if neighbour:
     print()
     print(f"beside a neighbour: {neighbours.description(neighbour)}; fastest run beside it, GOP/s, and the share "
