@@ -405,10 +405,12 @@ struct BenchRunner {
             return (times, nil)
         }
         BLAS.threads = threads
-        let rounds = Self.sideRounds
-        let runsPerBlock = (repeatCount + rounds - 1) / rounds, secondsPerBlock = minTime / Double(rounds)
+        let rounds = Self.sideRounds, secondsPerBlock = minTime / Double(rounds)
         var times: [Double] = [], sgemmTimes: [Double] = []
-        for _ in 0..<rounds {
+        for round in 0..<rounds {
+            // --repeat shared out exactly (7: 3 + 2 + 2), so that neither side
+            // passes it, nor mostRuns, on the run count.
+            let runsPerBlock = repeatCount / rounds + (round < repeatCount % rounds ? 1 : 0)
             _ = try run(false)
             try repeatRuns(seconds: ownSeconds / Double(rounds), runs: runsPerBlock, most: Self.mostRuns / rounds) {
                 times.append(try run(true))

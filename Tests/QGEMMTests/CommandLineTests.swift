@@ -471,17 +471,19 @@ struct CommandLineTests {
     }
 
     /// With sgemm, `bench` times the two sides in three rounds of a block
-    /// each, every block a third of `--repeat` (rounded up): 4 becomes 2 + 2
-    /// + 2; alone (`--no-sgemm`) one block of 4. Not timed, only counted.
+    /// each, `--repeat` shared out over them exactly (4 as 2 + 1 + 1), so
+    /// that with no `--min-time` each side makes exactly `--repeat` runs (a
+    /// third rounded up made 6 of 4, and 100,002 of the most, 100,000), as
+    /// alone (`--no-sgemm`, one block). Not timed, only counted.
     @Test func benchTimesSgemmInTurns() throws {
         for weights in ["int8", "int4", "activations"] {
-            for sgemm in [true, false] {
-                let r = try qgemm(["bench", "--weights", weights, "--shape", "3x64x20", "--min-time", "0", "--repeat", "4",
-                                   "--json", "-"] + (sgemm ? [] : ["--no-sgemm"]))
+            for (sgemm, repeats) in [(true, 4), (true, 1), (true, 8), (false, 4)] {
+                let r = try qgemm(["bench", "--weights", weights, "--shape", "3x64x20", "--min-time", "0", "--repeat",
+                                   "\(repeats)", "--json", "-"] + (sgemm ? [] : ["--no-sgemm"]))
                 #expect(r.status == 0, "\(r.stderr)")
                 let doc = try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any]
                 let row = (doc?["results"] as? [[String: Any]])?.first ?? [:]
-                #expect(row["runs"] as? Int == (sgemm ? 6 : 4), "\(weights), sgemm \(sgemm): \(row)")
+                #expect(row["runs"] as? Int == repeats, "\(weights), sgemm \(sgemm): \(row)")
                 #expect((row["sgemm_gflops_best"] as? Double).map { $0 > 0 } ?? !sgemm, "\(weights): \(row)")
             }
         }

@@ -68,6 +68,14 @@ struct EntropySearchTests {
         sliver[150] = 5e-10
         sliver[200] = 3
         result.append(("a sliver beside whole counts", sliver))
+        // A sliver near the rounding of the mass below it (about 10^-5 of
+        // 10^10): a prefix-sum difference, even with its rounding errors
+        // carried, gave its group a mass off by a large fraction.
+        var billions = [Double](repeating: 0, count: 256)
+        for j in 0..<64 { billions[j] = uniform() * 1e9 }
+        billions[149] = 2.37e-21
+        billions[255] = 1e9
+        result.append(("a sliver beside billions", billions))
         var slivers = [Double](repeating: 0, count: 1024)
         slivers[0] = 1e9
         for j in 1..<1024 { slivers[j] = uniform() < 0.5 ? uniform() * 1e-9 : 0 }

@@ -150,7 +150,7 @@ if neighbour:
         row["neighbour"] = {"best": there, "kept": kept}
         cells = [f"{there[lib]:.0f} ({kept[lib]:.2f})" if kept[lib] else "-" for lib in libs]
         against = (f"{there['qgemm int4'] / there['ORT MatMulNBits']:.2f}×"
-                   if there["qgemm int4"] and there["ORT MatMulNBits"] else "-")
+                   if there["qgemm int4"] and there["ORT MatMulNBits"] and (m, k, n, t) not in wrong_at else "-")
         print(f"| {m}×{k}×{n} | {t} | " + " | ".join(cells) + f" | {against} |")
 if a.json:
     write_json(a.json, {"group_size": a.group_size, "rounds": a.rounds, "caches": "cold" if a.cold else "warm",

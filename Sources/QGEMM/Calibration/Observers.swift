@@ -479,24 +479,31 @@ public struct EntropyObserver: CalibrationObserver {
         guard n >= levels else { return [] }
         // mass[j], logs[j], held[j]: Σ b, Σ b·log b and the count of b > 0 over
         // bins below j, the two sums with their rounding errors carried beside
-        // them (massError, logsError), so that a group's share, a difference of
-        // two of them, keeps its digits when it is a sliver of a count beside
-        // the whole counts below it (re-binning leaves such slivers); above[j]:
-        // Σ b over bins j and above (summed from the top, so exactly 0 where
-        // nothing lies above).
+        // them (massError, logsError: Knuth's two-sum), so that a group's
+        // share, a difference of two of them, keeps its digits beside the
+        // large sums below it; above[j]: Σ b over bins j and above (summed from
+        // the top, so exactly 0 where nothing lies above).
         var mass = [Double](repeating: 0, count: n + 1), massError = mass, logs = mass, logsError = mass, above = mass
         var held = [Int](repeating: 0, count: n + 1)
-        /// s + b with the rounding error of the sum (Knuth's two-sum) added to e.
+        var terms = [Double](repeating: 0, count: n)
+        /// s + b, with the rounding error of that sum added to e.
         func compensated(_ s: Double, _ e: Double, _ b: Double) -> (Double, Double) {
             let sum = s + b, bPart = sum - s
             return (sum, e + ((s - (sum - bPart)) + (b - bPart)))
         }
         for (j, b) in counts.enumerated() {
+            terms[j] = b > 0 ? b * log(b) : 0
             (mass[j + 1], massError[j + 1]) = compensated(mass[j], massError[j], b)
-            (logs[j + 1], logsError[j + 1]) = compensated(logs[j], logsError[j], b > 0 ? b * log(b) : 0)
+            (logs[j + 1], logsError[j + 1]) = compensated(logs[j], logsError[j], terms[j])
             held[j + 1] = held[j] + (b > 0 ? 1 : 0)
         }
         for j in stride(from: n - 1, through: 0, by: -1) { above[j] = above[j + 1] + counts[j] }
+        // A group whose mass is a sliver of the mass below it, under what even
+        // the carried errors keep (re-binning leaves slivers of a count beside
+        // whole ones: 10^-21 beside 10^10 came out a fraction off), is summed
+        // from a tree of partial sums instead: O(log bins) values all inside
+        // the group, so nothing cancels.
+        let massTree = RangeSums(counts), logsTree = RangeSums(terms)
         return (levels...n).map { t in
             let below = mass[t], outliers = above[t], total = below + outliers
             guard total > 0, below > 0 else { return .infinity }
@@ -511,11 +518,9 @@ public struct EntropyObserver: CalibrationObserver {
                 guard u > 0 else { continue }
                 var m = (mass[end] - mass[start]) + (massError[end] - massError[start])
                 var groupLogs = (logs[end] - logs[start]) + (logsError[end] - logsError[start])
-                if !(m > 0) {
-                    // Below even the carried rounding: sum the group itself.
-                    m = 0
-                    groupLogs = 0
-                    for j in start..<end where counts[j] > 0 { m += counts[j]; groupLogs += counts[j] * log(counts[j]) }
+                if !(m >= mass[end] * 0x1p-40) {
+                    m = massTree.sum(start, end)
+                    groupLogs = logsTree.sum(start, end)
                 }
                 var groupMass = m
                 if end == t, lastCount > 0 {
@@ -531,5 +536,34 @@ public struct EntropyObserver: CalibrationObserver {
             if lastP > 0 { kl += lastQ > 0 ? lastP * log(lastP / lastQ) : lastP * 30 }
             return kl
         }
+    }
+}
+
+/// Sums of ranges of values, each from at most 2·log2(count) partial sums
+/// that lie inside the range (a segment tree): no difference of two larger
+/// sums, so a range of small values keeps its digits beside large ones.
+struct RangeSums {
+    private let size: Int
+    private var node: [Double]
+
+    init(_ values: [Double]) {
+        var size = 1
+        while size < values.count { size *= 2 }
+        self.size = size
+        node = [Double](repeating: 0, count: 2 * size)
+        for (i, v) in values.enumerated() { node[size + i] = v }
+        for i in stride(from: size - 1, through: 1, by: -1) { node[i] = node[2 * i] + node[2 * i + 1] }
+    }
+
+    /// Σ values[lower..<upper].
+    func sum(_ lower: Int, _ upper: Int) -> Double {
+        var l = lower + size, r = upper + size, total = 0.0
+        while l < r {
+            if l & 1 == 1 { total += node[l]; l += 1 }
+            if r & 1 == 1 { r -= 1; total += node[r] }
+            l >>= 1
+            r >>= 1
+        }
+        return total
     }
 }
