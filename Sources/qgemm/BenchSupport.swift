@@ -394,7 +394,8 @@ struct BenchRunner {
     /// and then a third of the runs and of the time; each side gets at least
     /// `repeatCount` runs and `minTime` seconds in all (this side `seconds`,
     /// if given). `run(timed)` does and times one run (with --cold, after
-    /// evicting the caches), recording anything of its own only when `timed`.
+    /// evicting the caches), recording figures of its own (a plain read's
+    /// time) only when `timed`.
     func timeSides(threads: Int, seconds: Double? = nil, beside sgemm: SgemmSide?,
                    _ run: (_ timed: Bool) throws -> Double) throws -> (times: [Double], sgemmTimes: [Double]?) {
         let ownSeconds = seconds ?? minTime
@@ -474,7 +475,7 @@ struct BenchRunner {
             }
         }
         let (int8Times, threadsUsed, sgemmTimes) = (timed.times, timed.threadsUsed, timed.sgemmTimes)
-        // time(_:) runs the body at least --repeat ≥ 1 times.
+        // timeSides runs each side at least --repeat ≥ 1 times.
         guard let int8Best = int8Times.min() else { throw ValidationError("no timed runs (--repeat must be ≥ 1)") }
         let int8Median = Self.median(int8Times)
         let sgMedian = sgemmTimes.map(Self.median), sgBest = sgemmTimes?.min()

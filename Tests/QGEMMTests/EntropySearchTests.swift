@@ -68,14 +68,21 @@ struct EntropySearchTests {
         sliver[150] = 5e-10
         sliver[200] = 3
         result.append(("a sliver beside whole counts", sliver))
-        // A sliver near the rounding of the mass below it (about 10^-5 of
-        // 10^10): a prefix-sum difference, even with its rounding errors
-        // carried, gave its group a mass off by a large fraction.
+        // A sliver of 10^-21 beside 10^10 of fractional counts, the size of
+        // the rounding of the carried rounding errors: a prefix-sum
+        // difference, even with those errors carried, gave its group a mass
+        // off by a large fraction.
         var billions = [Double](repeating: 0, count: 256)
         for j in 0..<64 { billions[j] = uniform() * 1e9 }
         billions[149] = 2.37e-21
         billions[255] = 1e9
         result.append(("a sliver beside billions", billions))
+        // Counts near Double's ends (a saved histogram may hold them): T·m
+        // overflows at 10^200 and underflows at 10^-200 where T/B and m/u do not.
+        var huge = [Double](repeating: 0, count: 300)
+        for j in 0..<300 where j % 3 != 1 { huge[j] = 1e200 * (1 + uniform()) }
+        result.append(("counts of 10^200", huge))
+        result.append(("counts of 10^-200", huge.map { $0 * 1e-200 * 1e-200 }))
         var slivers = [Double](repeating: 0, count: 1024)
         slivers[0] = 1e9
         for j in 1..<1024 { slivers[j] = uniform() < 0.5 ? uniform() * 1e-9 : 0 }
@@ -119,7 +126,7 @@ struct EntropySearchTests {
     /// 100,000 bins hold half a value each, and the search keeps the whole
     /// range: KL calibration needs full bins, whatever the search's speed.)
     @Test func theSearchOverTheMostBinsFindsTheBulk() throws {
-        var values = ObserverSearchTests.uniformWithOutliers(count: 50_000, outliers: 20, at: 1000, seed: 7)
+        let values = ObserverSearchTests.uniformWithOutliers(count: 50_000, outliers: 20, at: 1000, seed: 7)
         var entropy = try EntropyObserver(bins: 1 << 20)
         try entropy.observe(values)
         let r = try #require(entropy.range)
