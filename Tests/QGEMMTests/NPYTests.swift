@@ -5,6 +5,30 @@ import QGEMMBaseline
 
 @Suite("NumPy .npy files")
 struct NPYTests {
+    /// float64 values read as the same Floats in every rounding mode of the
+    /// caller (rounded to nearest), and the caller's mode is left as it was:
+    /// read downward, 0.1 was the Float below 0.1f, and a value a hair above
+    /// Float's largest was read as it upward (refused) but not downward.
+    @Test func float64ReadsTheSameInEveryRoundingMode() throws {
+        let hair = Double(Float.greatestFiniteMagnitude) * (1 + 0x1p-40)
+        let values: [Double] = [0.1, -0.1, 1.0 / 3, -2.0 / 3, 1e-40, -1e-45, 0x1p-150, 12345.678901234, .infinity]
+        let file = try NPYArray(float64: values, shape: [values.count]).fileBytes()
+        let nearest = try NPYArray(parsing: file).floatValues()
+        #expect(nearest[0] == Float(0.1) && nearest[8] == .infinity)
+        let edge = try NPYArray(parsing: try NPYArray(float64: [hair, -hair], shape: [2]).fileBytes())
+        #expect(try edge.floatValues() == [.greatestFiniteMagnitude, -.greatestFiniteMagnitude])
+        for direction in SafeTensorsTests.directedRoundingModes {
+            let mode = fegetround()
+            fesetround(direction)
+            let read = Result { try NPYArray(parsing: file).floatValues() }
+            let edgeRead = Result { try edge.floatValues() }
+            #expect(fegetround() == direction, "the reader left another rounding mode")
+            fesetround(mode)
+            #expect(try read.get().map(\.bitPattern) == nearest.map(\.bitPattern), "mode \(direction)")
+            #expect(try edgeRead.get() == [.greatestFiniteMagnitude, -.greatestFiniteMagnitude], "mode \(direction)")
+        }
+    }
+
     @Test func roundTripsEveryDType() throws {
         let arrays: [NPYArray] = [
             try NPYArray(int8: [-128, -1, 0, 1, 127, 5], shape: [2, 3]),

@@ -286,7 +286,9 @@ public struct NPYArray: Sendable, Equatable {
     }
 
     /// float32 values, or float16 and float64 values converted to Float
-    /// (float16 exactly; a finite float64 beyond Float's range is refused).
+    /// (float16 exactly; float64 rounded to nearest, ties to even, whatever
+    /// the caller's rounding mode, so that a file reads the same Floats for
+    /// every caller; a finite float64 beyond Float's range is refused).
     public func floatValues() throws -> [Float] {
         switch dtype {
         case .float16:
@@ -296,17 +298,22 @@ public struct NPYArray: Sendable, Equatable {
                 Float(bitPattern: UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24)
             }
         case .float64:
-            return try stride(from: 0, to: bytes.count, by: 8).enumerated().map { index, i in
-                var bits: UInt64 = 0
-                for j in 0..<8 { bits |= UInt64(bytes[i + j]) << (8 * UInt64(j)) }
-                let d = Double(bitPattern: bits), f = Float(d)
-                guard f.isFinite || !d.isFinite else {
-                    throw QGEMMError(.invalidValue, "float64 element [\(index)] = \(d) is beyond Float's range")
-                }
-                return f
-            }
+            return try withRoundingToNearest { try float64Values() }
         default:
             throw QGEMMError(.file, "expected float16, float32 or float64 data, got \(dtype.rawValue)")
+        }
+    }
+
+    /// The float64 values rounded to Float in the current rounding mode.
+    private func float64Values() throws -> [Float] {
+        try stride(from: 0, to: bytes.count, by: 8).enumerated().map { index, i in
+            var bits: UInt64 = 0
+            for j in 0..<8 { bits |= UInt64(bytes[i + j]) << (8 * UInt64(j)) }
+            let d = Double(bitPattern: bits), f = Float(d)
+            guard f.isFinite || !d.isFinite else {
+                throw QGEMMError(.invalidValue, "float64 element [\(index)] = \(d) is beyond Float's range")
+            }
+            return f
         }
     }
 
