@@ -29,9 +29,17 @@ def requantized(sums, scale, bias, y_scale, y_zero, lo, hi):
     return np.clip(np.rint(real / y_scale) + y_zero, lo, hi)
 
 
-def print_case_check(route, m, k, n, threads, error):
-    """ "check ROUTE M K N THREADS ok" or "… wrong WRONG CHECKED LARGEST_ERROR"
-    for an array of errors already zeroed where they are within tolerance."""
+def print_check(route, error, case=None):
+    """ "check ROUTE ok" or "check ROUTE wrong WRONG CHECKED LARGEST_ERROR" for
+    an array of errors already zeroed where they are within tolerance; with a
+    timed case (M, K, N, THREADS), "check ROUTE M K N THREADS ok|wrong …"."""
+    error = np.asarray(error)
     wrong = int(np.count_nonzero(error))
     verdict = "ok" if not wrong else f"wrong {wrong} {error.size} {float(np.max(error)):.0f}"
-    print(f"check {route} {m} {k} {n} {threads} {verdict}", flush=True)
+    where = "".join(f" {v}" for v in case) if case else ""
+    print(f"check {route}{where} {verdict}", flush=True)
+
+
+def print_case_check(route, m, k, n, threads, error):
+    """The check line of a timed case (print_check)."""
+    print_check(route, error, (m, k, n, threads))

@@ -33,6 +33,23 @@ static double now(void) {
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+/// C's rows (every row, or up to 8 spread over M for a timed case, threads >
+/// 0) against the exact sums of X − 128 and W; prints the check line.
+static void check_sums(const int32_t *c, const uint8_t *x, const int8_t *w, long long m, long long k, long long n,
+                       int threads) {
+    long long rows[8], wrong = 0, checked = 0;
+    double largest = 0;
+    const int nrows = threads > 0 ? sampled_rows(m, rows, 8) : (int)m;
+    for (int r = 0; r < nrows; r++)
+        for (long long j = 0; j < n; j++, checked++) {
+            const long long i = threads > 0 ? rows[r] : r;
+            const double error = fabs((double)c[i * n + j] - (double)exact_dot(x, w, i, j, k, 128));
+            if (error > 0) wrong++;
+            if (error > largest) largest = error;
+        }
+    print_check("gemm", m, k, n, threads, wrong, checked, largest);
+}
+
 static void arithmetic_check(void) {
     const long long m = 64, k = 256, n = 128;
     omp_set_num_threads(1);
@@ -46,18 +63,7 @@ static void arithmetic_check(void) {
         fprintf(stderr, "dnnl_gemm_u8s8s32 failed\n");
         exit(1);
     }
-    long long wrong = 0;
-    int64_t largest = 0;
-    for (long long i = 0; i < m; i++)
-        for (long long j = 0; j < n; j++) {
-            const int64_t sum = exact_dot(x, w, i, j, k, ao);
-            const int64_t error = llabs((long long)(c[i * n + j] - sum));
-            if (error) wrong++;
-            if (error > largest) largest = error;
-        }
-    if (wrong) printf("check gemm wrong %lld %lld %lld\n", wrong, m * n, (long long)largest);
-    else printf("check gemm ok\n");
-    fflush(stdout);
+    check_sums(c, x, w, m, k, n, 0);
     free(x); free(w); free(c);
 }
 
@@ -90,18 +96,8 @@ int main(void) {
             QG_DNNL_CALL;
             times[runs++] = now() - t0;
         }
-        // The last timed run's output, at this shape and thread count, on
-        // sampled rows: the exact sums.
-        long long rows[8], wrong = 0, checked = 0;
-        double largest = 0;
-        const int nrows = sampled_rows(m, rows, 8);
-        for (int r = 0; r < nrows; r++)
-            for (long long j = 0; j < n; j++, checked++) {
-                const double error = fabs((double)c[rows[r] * n + j] - (double)exact_dot(x, w, rows[r], j, k, 128));
-                if (error > 0) wrong++;
-                if (error > largest) largest = error;
-            }
-        print_case_check("gemm", m, k, n, threads, wrong, checked, largest);
+        // The last timed run's output, at this shape and thread count.
+        check_sums(c, x, w, m, k, n, threads);
         const double median = sorted_median(times, runs);
         const double ops = 2.0 * (double)m * (double)n * (double)k;
         printf("%lld %lld %lld %d %.6f %.6f %d\n", m, k, n, threads, ops / median / 1e9, ops / times[0] / 1e9, runs);

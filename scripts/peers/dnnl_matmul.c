@@ -38,7 +38,7 @@
 // oneDNN's int8 kernels add pairs of products in int16 with saturation
 // (VPMADDUBSW), and then they are not. It prints "check s8|s32 ok" or
 // "check s8|s32 wrong WRONG CHECKED LARGEST_ERROR" and goes on timing.
-// Each timed case is checked as well (timed_check below), with the timed
+// Each timed case is checked as well (check_output below), with the timed
 // operands, scales and zero points, since oneDNN picks its kernel per shape
 // and thread count: "check s8|s32 M K N THREADS ok" or "... wrong ...".
 #include <oneapi/dnnl/dnnl.h>
@@ -312,6 +312,10 @@ static void self_check(dnnl_engine_t eng, dnnl_stream_t stream) {
     }
 }
 
+static void check_output(int kind, const uint8_t *x, const int8_t *w, const int32_t *bias, const void *c,
+                         const float *wei_scales, const float *out_scales, long long m, long long k, long long n,
+                         int threads);
+
 // oneDNN's arithmetic on this CPU with full-range operands, through the
 // routes timed below (see the header); prints one "check" line per route.
 static void arithmetic_check(dnnl_engine_t eng, dnnl_stream_t stream) {
@@ -332,49 +336,30 @@ static void arithmetic_check(dnnl_engine_t eng, dnnl_stream_t stream) {
         matmul_make(&mm, kind, eng, stream, m, k, n, x, w, bias, c, ws, out_scales);
         memset(c, 0x55, sizeof(int32_t) * (size_t)(m * n));
         matmul_run(&mm, stream);
-        long long wrong = 0;
-        double largest = 0;
-        for (long long i = 0; i < m; i++)
-            for (long long j = 0; j < n; j++) {
-                const int64_t sum = exact_dot(x, w, i, j, k, src_zero);
-                double error;
-                if (kind == QUANT_S32) {
-                    error = fabs((double)c[i * n + j] - (double)sum);
-                } else {
-                    const double exact = fmin(127.0, fmax(-128.0, nearbyint((double)sum / dst_scale)));
-                    error = fabs((double)((int8_t *)c)[i * n + j] - exact);
-                    if (error <= 1.0) error = 0;  // rounding and float order may differ by one step
-                }
-                if (error > 0) wrong++;
-                if (error > largest) largest = error;
-            }
-        if (wrong)
-            printf("check %s wrong %lld %lld %.0f\n", kind == QUANT_S8 ? "s8" : "s32", wrong, m * n, largest);
-        else
-            printf("check %s ok\n", kind == QUANT_S8 ? "s8" : "s32");
-        fflush(stdout);
+        check_output(kind, x, w, bias, c, ws, out_scales, m, k, n, 0);
         matmul_free(&mm);
     }
     free(x); free(w); free(bias); free(c); free(ws); free(out_scales);
     src_scale = saved_src_scale; dst_scale = saved_dst_scale; src_zero = saved_src_zero; dst_zero = saved_dst_zero;
 }
 
-// A timed case's output, where oneDNN picked its kernel for that shape and
-// thread count: the last timed run's, on up to 8 rows spread over M. s32 must
+// An output checked: every row (threads 0: the full-range check), or a timed
+// case's, where oneDNN picked its kernel for that shape and thread count: the
+// last timed run's, on up to 8 rows spread over M. s32 must
 // be the exact Σ_k (x − Z)·w + bias; s8 within one step of the float
 // requantization rounded and clamped: v2 scales the sum with its bias by the
 // folded output scale (its reference matmul adds the bias first), v3 adds the
 // bias after the source and weight scales and before the destination scale,
-// as its reference matmul does. Prints one case check line (dnnl_operands.h).
-static void timed_check(int kind, const uint8_t *x, const int8_t *w, const int32_t *bias, const void *c,
-                        const float *wei_scales, const float *out_scales, long long m, long long k, long long n,
-                        int threads) {
+// as its reference matmul does. Prints one check line (dnnl_operands.h).
+static void check_output(int kind, const uint8_t *x, const int8_t *w, const int32_t *bias, const void *c,
+                         const float *wei_scales, const float *out_scales, long long m, long long k, long long n,
+                         int threads) {
     long long rows[8], wrong = 0, checked = 0, clamped = 0;
     double largest = 0;
-    const int nrows = sampled_rows(m, rows, 8);
+    const int nrows = threads > 0 ? sampled_rows(m, rows, 8) : (int)m;
     for (int r = 0; r < nrows; r++)
         for (long long j = 0; j < n; j++, checked++) {
-            const long long i = rows[r];
+            const long long i = threads > 0 ? rows[r] : r;
             const double sum = (double)exact_dot(x, w, i, j, k, src_zero);
             double error;
             if (kind == QUANT_S32) {
@@ -396,10 +381,10 @@ static void timed_check(int kind, const uint8_t *x, const int8_t *w, const int32
             if (error > largest) largest = error;
         }
     // A check whose expected values are nearly all clamped sees little.
-    if (clamped * 10 > checked * 9)
+    if (kind == QUANT_S8 && clamped * 10 > checked * 9)
         fprintf(stderr, "dnnl_matmul: %lld of the %lld s8 values checked at %lldx%lldx%lld are clamped to the int8 "
                 "range: that case's check sees little of the sums\n", clamped, checked, m, k, n);
-    print_case_check(kind == QUANT_S8 ? "s8" : "s32", m, k, n, threads, wrong, checked, largest);
+    print_check(kind == QUANT_S8 ? "s8" : "s32", m, k, n, threads, wrong, checked, largest);
 }
 
 static double times[100000];
@@ -443,7 +428,7 @@ int main(void) {
                 CHECK(dnnl_stream_wait(stream));
                 times[runs++] = now() - t0;
             }
-            timed_check(kind, x, w, bias, c, ws, out_scales, m, k, n, threads);
+            check_output(kind, x, w, bias, c, ws, out_scales, m, k, n, threads);
             const double median = sorted_median(times, runs);
             const double ops = 2.0 * (double)m * (double)n * (double)k;
             printf("%lld %lld %lld %d %s %s %.6f %.6f %d\n", m, k, n, threads, kind == QUANT_S8 ? "s8" : "s32",

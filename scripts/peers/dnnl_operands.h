@@ -41,11 +41,13 @@ static inline int sampled_rows(long long m, long long *rows, int most) {
     return most;
 }
 
-/// One timed case's check line: "check ROUTE M K N THREADS ok" or
-/// "check ROUTE M K N THREADS wrong WRONG CHECKED LARGEST_ERROR".
-static inline void print_case_check(const char *route, long long m, long long k, long long n, int threads,
-                                    long long wrong, long long checked, double largest) {
-    printf("check %s %lld %lld %lld %d ", route, m, k, n, threads);
+/// A check line: "check ROUTE ok" or "check ROUTE wrong WRONG CHECKED
+/// LARGEST_ERROR", and for a timed case (threads > 0) "check ROUTE M K N
+/// THREADS ok|wrong …".
+static inline void print_check(const char *route, long long m, long long k, long long n, int threads,
+                               long long wrong, long long checked, double largest) {
+    printf("check %s ", route);
+    if (threads > 0) printf("%lld %lld %lld %d ", m, k, n, threads);
     if (wrong) printf("wrong %lld %lld %.0f\n", wrong, checked, largest);
     else printf("ok\n");
     fflush(stdout);

@@ -37,7 +37,7 @@ import warnings
 import numpy as np
 import torch
 
-from case_check import exact_sums, print_case_check, requantized, sampled_rows
+from case_check import exact_sums, print_case_check, print_check, requantized, sampled_rows
 from cold_lines import chunks, cold_eviction
 from timing_stats import median_of_sorted
 
@@ -70,18 +70,12 @@ def report(m, k, n, threads, route, times):
           f"{len(times)}", flush=True)
 
 
-def check_line(route, error):
-    wrong = int((error != 0).sum())
-    print(f"check {route} ok" if not wrong else f"check {route} wrong {wrong} {error.numel()} {int(error.max())}",
-          flush=True)
-
-
 def check(engines):
     m, k, n = 64, 256, 128
     gen = torch.Generator().manual_seed(7)
     xu8 = torch.randint(0, 256, (m, k), dtype=torch.uint8, generator=gen)
     w8 = torch.randint(-128, 128, (n, k), dtype=torch.int8, generator=gen)
-    exact = (xu8.long() - 128) @ w8.long().t()
+    exact = exact_sums(xu8.numpy(), 128, w8.numpy())
     with torch.inference_mode():
         xq = torch.quantize_per_tensor(xu8.float() - 128, 1.0, 128, torch.quint8)
         wq = torch.quantize_per_channel(w8.float(), torch.ones(n, dtype=torch.float64),
@@ -93,16 +87,16 @@ def check(engines):
             except RuntimeError as e:  # timed below, where the same refusal skips the engine
                 print(f"torch_gemm: {engine} not checked: {str(e).splitlines()[0]}", file=sys.stderr)
                 continue
-            error = (y.int_repr().long() - torch.clamp(torch.round(exact.double() / 3000.0) + 128, 0, 255)).abs()
+            error = np.abs(y.int_repr().numpy().astype(np.float64) - requantized(exact, 1.0, None, 3000.0, 128, 0, 255))
             error[error <= 1] = 0  # rounding and float order may differ by one step
-            check_line(engine, error)
+            print_check(engine, error)
         a = (xu8.to(torch.int16) - 128).to(torch.int8)
         try:
             y = torch._int_mm(a, w8.t().contiguous())
         except RuntimeError as e:
             print(f"torch_gemm: _int_mm not checked: {str(e).splitlines()[0]}", file=sys.stderr)
         else:
-            check_line("int_mm", (y.long() - exact).abs())
+            print_check("int_mm", np.abs(y.numpy().astype(np.float64) - exact))
 
 
 def main():
