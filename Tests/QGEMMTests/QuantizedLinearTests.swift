@@ -287,6 +287,50 @@ struct QuantizedLinearTests {
     /// percentile within a few bins of where it is, 0.993 (moving each old
     /// bin whole to the new bin holding its centre carried the counts
     /// outward: 1.64), and every value is counted once.
+    /// Saved parameters and observers decode to the same values in every
+    /// rounding mode of the caller: JSON holds their Floats and Doubles as the
+    /// shortest decimals that read back to nearest, and read downward
+    /// `"scale":0.1` was the Float below 0.1. The caller's mode is left as it was.
+    @Test func savedValuesDecodeTheSameInEveryRoundingMode() throws {
+        let values: [Float] = [0.1, -0.3, 0.7, 1.0 / 3, -2.2, 0.05]
+        var minmax = MinMaxObserver(), moving = MovingAverageMinMaxObserver(), percentile = PercentileObserver()
+        var mse = MSEObserver(), entropy = EntropyObserver()
+        for batch in [values, values.map { $0 * 1.7 }] {
+            try minmax.observe(batch); try moving.observe(batch); try percentile.observe(batch)
+            try mse.observe(batch); try entropy.observe(batch)
+        }
+        let parameters = try QuantizationParameters(type: .uint8, scale: 0.1, zeroPoint: 3)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys // the same bytes for the same value
+        func each(_ body: (any Decodable.Type, Data) throws -> Void) throws {
+            try body(QuantizationParameters.self, try encoder.encode(parameters))
+            try body(MinMaxObserver.self, try encoder.encode(minmax))
+            try body(MovingAverageMinMaxObserver.self, try encoder.encode(moving))
+            try body(PercentileObserver.self, try encoder.encode(percentile))
+            try body(MSEObserver.self, try encoder.encode(mse))
+            try body(EntropyObserver.self, try encoder.encode(entropy))
+        }
+        /// The decoded value saved again: the same bytes for the same value.
+        func again(_ type: any Decodable.Type, _ data: Data) throws -> Data {
+            guard let value = try JSONDecoder().decode(type, from: data) as? any Encodable else {
+                throw QGEMMError(.invalidValue, "\(type) is not Encodable")
+            }
+            return try encoder.encode(value)
+        }
+        try each { type, data in
+            let nearest = try again(type, data)
+            #expect(nearest == data, "\(type) does not round-trip")
+            for direction in SafeTensorsTests.directedRoundingModes {
+                let mode = fegetround()
+                fesetround(direction)
+                let read = Result { try again(type, data) }
+                #expect(fegetround() == direction, "\(type): the decoder left another rounding mode")
+                fesetround(mode)
+                #expect(try read.get() == nearest, "\(type), mode \(direction)")
+            }
+        }
+    }
+
     @Test func histogramsKeepTheirCountsInPlaceAsTheRangeGrows() throws {
         var observer = try PercentileObserver(percentile: 99, bins: 2048)
         try observer.observe((0..<1_000_000).map { Float($0) / 1_000_000 })

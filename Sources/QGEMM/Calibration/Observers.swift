@@ -57,6 +57,12 @@ public struct MinMaxObserver: CalibrationObserver {
 
     /// Decodes a saved observer; a range with a non-finite end is refused.
     public init(from decoder: any Decoder) throws {
+        // Decimals read to nearest whatever the caller's rounding mode, so that
+        // a saved value loads as itself (JSONDecoder reads them at each decode).
+        self = try withRoundingToNearest { try Self(decoding: decoder) }
+    }
+
+    private init(decoding decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         range = try c.decodeIfPresent(ClosedRange<Float>.self, forKey: .range)
         if let r = range, !(r.lowerBound.isFinite && r.upperBound.isFinite) {
@@ -107,6 +113,12 @@ public struct MovingAverageMinMaxObserver: CalibrationObserver {
 
     /// Decodes a saved observer, checking the constant and the range.
     public init(from decoder: any Decoder) throws {
+        // Decimals read to nearest whatever the caller's rounding mode, so that
+        // a saved value loads as itself (JSONDecoder reads them at each decode).
+        self = try withRoundingToNearest { try Self(decoding: decoder) }
+    }
+
+    private init(decoding decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try self.init(averagingConstant: try c.decode(Float.self, forKey: .averagingConstant))
         range = try c.decodeIfPresent(ClosedRange<Float>.self, forKey: .range)
@@ -131,6 +143,12 @@ struct CalibrationHistogram: Sendable, Codable {
     /// Decodes a saved histogram, refusing any inconsistent state (which
     /// would otherwise index past its bins later).
     init(from decoder: any Decoder) throws {
+        // Decimals read to nearest whatever the caller's rounding mode, so that
+        // a saved value loads as itself (JSONDecoder reads them at each decode).
+        self = try withRoundingToNearest { try Self(decoding: decoder) }
+    }
+
+    private init(decoding decoder: any Decoder) throws {
         enum Key: String, CodingKey { case bins, lo, hi, counts, total }
         let c = try decoder.container(keyedBy: Key.self)
         bins = try c.decode(Int.self, forKey: .bins)
@@ -257,6 +275,12 @@ public struct PercentileObserver: CalibrationObserver {
 
     /// Decodes a saved observer, checking the percentile and the histogram.
     public init(from decoder: any Decoder) throws {
+        // Decimals read to nearest whatever the caller's rounding mode, so that
+        // a saved value loads as itself (JSONDecoder reads them at each decode).
+        self = try withRoundingToNearest { try Self(decoding: decoder) }
+    }
+
+    private init(decoding decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         percentile = try c.decode(Double.self, forKey: .percentile)
         histogram = try c.decode(CalibrationHistogram.self, forKey: .histogram)
@@ -435,6 +459,12 @@ public struct EntropyObserver: CalibrationObserver {
 
     /// Decodes a saved observer, checking its histogram.
     public init(from decoder: any Decoder) throws {
+        // Decimals read to nearest whatever the caller's rounding mode, so that
+        // a saved value loads as itself (JSONDecoder reads them at each decode).
+        self = try withRoundingToNearest { try Self(decoding: decoder) }
+    }
+
+    private init(decoding decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         magnitudes = try c.decode(CalibrationHistogram.self, forKey: .magnitudes)
         seen = try c.decodeIfPresent(ClosedRange<Float>.self, forKey: .seen)

@@ -13,8 +13,15 @@ extension KernelPath: Codable {}
 extension QuantizationParameters: Codable {
     private enum CodingKeys: String, CodingKey { case type, scale, zeroPoint }
 
-    /// Decodes and validates (``init(type:scale:zeroPoint:)``).
+    /// Decodes and validates (``init(type:scale:zeroPoint:)``), the scale
+    /// read to nearest whatever the caller's rounding mode.
     public init(from decoder: any Decoder) throws {
+        // Decimals read to nearest whatever the caller's rounding mode, so that
+        // a saved value loads as itself (JSONDecoder reads them at each decode).
+        self = try withRoundingToNearest { try Self(decoding: decoder) }
+    }
+
+    private init(decoding decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try self.init(type: try c.decode(QuantizedType.self, forKey: .type), scale: try c.decode(Float.self, forKey: .scale),
                       zeroPoint: try c.decode(Int32.self, forKey: .zeroPoint))
