@@ -178,11 +178,10 @@ struct BenchResult: Codable {
 /// What an int4 row's timing gives: the calls' seconds, and the seconds of
 /// the plain reads of the same bytes taken between them.
 struct Int4Timing {
-    let callTimes: [Double]
-    let threadsUsed: Int
+    /// The calls' times and threads (and sgemm's beside them).
+    let calls: SideTimes
     let weightBytes: Int
     let readTimes: [Double]
-    let sgemmTimes: [Double]?
 }
 
 /// One side's timed runs and the threads it used, with sgemm's runs when
@@ -462,8 +461,7 @@ struct BenchRunner {
         let activations = try weights == .activations ? timeActivations(s, threads, &rng, beside: side) : nil
         // int8 weights only for int8 runs: their packing refuses a K that
         // could overflow an int8 accumulator, which int4 runs do not have.
-        let timed: SideTimes = try int4.map { SideTimes(times: $0.callTimes, threadsUsed: $0.threadsUsed, sgemmTimes: $0.sgemmTimes) }
-            ?? activations ?? x.withUnsafeBufferPointer { xb in
+        let timed: SideTimes = try int4?.calls ?? activations ?? x.withUnsafeBufferPointer { xb in
             let packed = try PackedWeights(weights: w, outputChannels: s.n, inputChannels: s.k,
                                            scales: .perChannel([Float](repeating: 0.01, count: s.n)),
                                            input: xp, output: yp, rounding: rounding)
@@ -549,8 +547,8 @@ struct BenchRunner {
                 }
             }
         }
-        return Int4Timing(callTimes: callTimes, threadsUsed: used, weightBytes: weightBytes, readTimes: readTimes,
-                          sgemmTimes: sgemmTimes)
+        return Int4Timing(calls: SideTimes(times: callTimes, threadsUsed: used, sgemmTimes: sgemmTimes), weightBytes: weightBytes,
+                          readTimes: readTimes)
     }
 
     /// ActivationProduct on Gaussian Float operands, B [N×K] (as Kᵀ in
