@@ -25,6 +25,7 @@ typedef struct qg_float_layer_job {
     const float *x, *wt, *bias;
     float *y;
     int64_t rows, k, n, part_rows;
+    int copy; // the copy of the code every part runs (qg_float_layer_copy_runs)
 } qg_float_layer_job;
 
 /// Outputs [m, m + mr) × [c0, c0 + nc) of the job: each one's sum over k
@@ -104,14 +105,10 @@ static int qg_float_layer_widest(void) {
     return copy;
 }
 
-static void qg_float_layer_rows(const qg_float_layer_job *j, int64_t r0, int64_t n) {
-    qg_float_layer_rows_with(qg_float_layer_widest(), j, r0, n);
-}
-
 static void qg_float_layer_task(void *ctx, int64_t t) {
     const qg_float_layer_job *j = ctx;
     const int64_t r0 = t * j->part_rows, n = j->rows - r0 < j->part_rows ? j->rows - r0 : j->part_rows;
-    qg_float_layer_rows(j, r0, n);
+    qg_float_layer_rows_with(j->copy, j, r0, n);
 }
 
 int64_t qg_float_layer_scratch_count(int64_t k, int64_t n) { return (n + QG_FL_COLS - 1) / QG_FL_COLS * QG_FL_COLS * k; }
@@ -130,15 +127,13 @@ static int qg_float_layer_run(int copy, const float *x, int64_t rows, int64_t k,
     for (int64_t c0 = 0; c0 < n; c0 += QG_FL_COLS)
         for (int64_t i = 0; i < k; i++)
             for (int c = 0; c < QG_FL_COLS; c++) wt[c0 * k + i * QG_FL_COLS + c] = c0 + c < n ? w[(c0 + c) * k + i] : 0.0f;
-    qg_float_layer_job job = {.x = x, .wt = wt, .bias = bias, .y = y, .rows = rows, .k = k, .n = n};
-    if (copy >= 0) {
-        qg_float_layer_rows_with(copy, &job, 0, rows);
-        return 0;
-    }
-    // A row's work is k·n multiply-adds, not k values: parts by that.
-    const int64_t parts = qg_row_parts(rows, k * n / 16 + 1, threads, &job.part_rows);
+    qg_float_layer_job job = {.x = x, .wt = wt, .bias = bias, .y = y, .rows = rows, .k = k, .n = n,
+                              .copy = copy >= 0 ? copy : qg_float_layer_widest()};
+    // A row's work is k·n multiply-adds, not k values: parts by that. A
+    // chosen copy runs on the calling thread.
+    const int64_t parts = copy >= 0 ? 1 : qg_row_parts(rows, k * n / 16 + 1, threads, &job.part_rows);
     if (parts <= 1) {
-        qg_float_layer_rows(&job, 0, rows);
+        qg_float_layer_rows_with(job.copy, &job, 0, rows);
         return 0;
     }
     qg_parallel_for_rows(parts, qg_float_layer_task, &job);
