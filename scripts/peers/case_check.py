@@ -43,3 +43,14 @@ def print_check(route, error, case=None):
 def print_case_check(route, m, k, n, threads, error):
     """The check line of a timed case (print_check)."""
     print_check(route, error, (m, k, n, threads))
+
+
+def read_check(fields):
+    """A check line (print_check's), split into words, read back: (route,
+    case, verdict), case the (M, K, N, THREADS) of a timed case or None for
+    the full-range check, verdict None when ok, else (values wrong, values
+    checked, largest error)."""
+    timed = len(fields) >= 7 and fields[2].isdigit()
+    case = tuple(int(v) for v in fields[2:6]) if timed else None
+    rest = fields[6:] if timed else fields[2:]
+    return fields[1], case, tuple(int(float(v)) for v in rest[1:4]) if rest[0] == "wrong" else None

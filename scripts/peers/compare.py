@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import neighbours
+from case_check import read_check
 from json_output import tables_to_stderr_if, write_json
 
 DEFAULT_SHAPES = ["1x4096x4096", "8x4096x4096", "32x4096x4096", "128x4096x4096", "256x256x256", "1024x1024x1024",
@@ -127,16 +128,16 @@ def run(argv, feed):
         if fields[:1] != ["check"]:
             lines.append(line)
             continue
-        name = CHECKED[fields[1]]
-        if len(fields) >= 7 and fields[2].isdigit():  # a timed case
-            key = tuple(int(v) for v in fields[2:6]) + (name,)
-            checked_at.add(key)
-            if fields[6] == "wrong":
-                wrong_at[key] = tuple(int(float(v)) for v in fields[7:10])
+        route, case, verdict = read_check(fields)
+        name = CHECKED[route]
+        if case:
+            checked_at.add(case + (name,))
+            if verdict:
+                wrong_at[case + (name,)] = verdict
             continue
         checked.add(name)
-        if fields[2] == "wrong":
-            wrong[name] = tuple(int(float(v)) for v in fields[3:6])
+        if verdict:
+            wrong[name] = verdict
     return lines
 
 

@@ -20,6 +20,7 @@ import subprocess
 import sys
 
 import neighbours
+from case_check import read_check
 from json_output import tables_to_stderr_if, write_json
 
 DECODE = ["1x4096x4096", "1x11008x4096", "4x4096x4096", "8x4096x4096", "32x4096x4096", "128x4096x4096"]
@@ -90,10 +91,10 @@ def time_every_library(into, tag):
     for line in out.split("\n"):
         fields = line.split()
         if fields[:1] == ["check"]:  # "check MatMulNBits M K N THREADS ok|wrong WRONG CHECKED LARGEST"
-            key = tuple(int(v) for v in fields[2:6])
-            checked_at.add(key)
-            if fields[6] == "wrong":
-                wrong_at[key] = tuple(int(float(v)) for v in fields[7:10])
+            _, case, verdict = read_check(fields)
+            checked_at.add(case)
+            if verdict:
+                wrong_at[case] = verdict
         elif fields:
             m, k, n, t, _, med, fast, _ = fields
             keep("ORT MatMulNBits", int(m), int(k), int(n), int(t), float(med), float(fast), into)
