@@ -57,8 +57,6 @@ public struct MinMaxObserver: CalibrationObserver {
 
     /// Decodes a saved observer; a range with a non-finite end is refused.
     public init(from decoder: any Decoder) throws {
-        // Decimals read to nearest whatever the caller's rounding mode, so that
-        // a saved value loads as itself (JSONDecoder reads them at each decode).
         self = try withRoundingToNearest { try Self(decoding: decoder) }
     }
 
@@ -113,8 +111,6 @@ public struct MovingAverageMinMaxObserver: CalibrationObserver {
 
     /// Decodes a saved observer, checking the constant and the range.
     public init(from decoder: any Decoder) throws {
-        // Decimals read to nearest whatever the caller's rounding mode, so that
-        // a saved value loads as itself (JSONDecoder reads them at each decode).
         self = try withRoundingToNearest { try Self(decoding: decoder) }
     }
 
@@ -143,8 +139,6 @@ struct CalibrationHistogram: Sendable, Codable {
     /// Decodes a saved histogram, refusing any inconsistent state (which
     /// would otherwise index past its bins later).
     init(from decoder: any Decoder) throws {
-        // Decimals read to nearest whatever the caller's rounding mode, so that
-        // a saved value loads as itself (JSONDecoder reads them at each decode).
         self = try withRoundingToNearest { try Self(decoding: decoder) }
     }
 
@@ -275,8 +269,6 @@ public struct PercentileObserver: CalibrationObserver {
 
     /// Decodes a saved observer, checking the percentile and the histogram.
     public init(from decoder: any Decoder) throws {
-        // Decimals read to nearest whatever the caller's rounding mode, so that
-        // a saved value loads as itself (JSONDecoder reads them at each decode).
         self = try withRoundingToNearest { try Self(decoding: decoder) }
     }
 
@@ -459,8 +451,6 @@ public struct EntropyObserver: CalibrationObserver {
 
     /// Decodes a saved observer, checking its histogram.
     public init(from decoder: any Decoder) throws {
-        // Decimals read to nearest whatever the caller's rounding mode, so that
-        // a saved value loads as itself (JSONDecoder reads them at each decode).
         self = try withRoundingToNearest { try Self(decoding: decoder) }
     }
 

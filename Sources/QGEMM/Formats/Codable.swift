@@ -16,8 +16,6 @@ extension QuantizationParameters: Codable {
     /// Decodes and validates (``init(type:scale:zeroPoint:)``), the scale
     /// read to nearest whatever the caller's rounding mode.
     public init(from decoder: any Decoder) throws {
-        // Decimals read to nearest whatever the caller's rounding mode, so that
-        // a saved value loads as itself (JSONDecoder reads them at each decode).
         self = try withRoundingToNearest { try Self(decoding: decoder) }
     }
 
