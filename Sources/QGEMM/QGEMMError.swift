@@ -27,7 +27,8 @@ import Foundation
 /// 5. the values, operand by operand as the call reads them: in each, the
 ///    first value that cannot be quantized, named by its row and column
 ///    ("input value [1, 2] is nan; it cannot be quantized"), then a row or
-///    channel whose range is too narrow for a scale.
+///    channel whose range is too wide for a Float grid (it would end past
+///    Float's largest value).
 ///
 /// Nothing is written to the output when a call throws, except where a
 /// thread's scratch memory cannot be allocated: the threads that had theirs

@@ -136,16 +136,16 @@ struct ActivationProductTests {
         }
     }
 
-    /// An operand with both a NaN and a row (or channel) too narrow for a
-    /// Float scale is refused for the NaN, by its place, wherever the two
-    /// lie: in one step of the C quantizer's rows or in different ones (rows
-    /// of 4,096 values take one row per step, rows of 8 up to 64).
-    @Test func aNaNComesBeforeANarrowRangeInAnyStep() throws {
+    /// An operand with both a NaN and a row (or channel) too wide for a
+    /// Float scale (its grid would end past Float's largest value) is
+    /// refused for the NaN, by its place, wherever the two lie: in one step
+    /// of the C quantizer's rows or in different ones (rows of 4,096 values
+    /// take one row per step, rows of 8 up to 64).
+    @Test func aNaNComesBeforeATooWideRangeInAnyStep() throws {
         var product = ActivationProduct()
-        let narrow = 8 * Float.leastNonzeroMagnitude
         for (rows, k, nanRow) in [(2, 4096, 1), (200, 8, 150), (3, 8, 2)] {
             var a = [Float](repeating: 1, count: rows * k)
-            for i in 0..<k { a[i] = i == 0 ? narrow : 0 } // row 0: scale rounds to 0
+            for i in 0..<k { a[i] = i == 0 ? -.greatestFiniteMagnitude : .greatestFiniteMagnitude } // row 0: no grid
             a[nanRow * k + 5 % k] = .nan
             let b = [Float](repeating: 2, count: 2 * k)
             #expect(throws: QGEMMError(.invalidValue, "")) {
@@ -156,9 +156,9 @@ struct ActivationProductTests {
             } catch let e as QGEMMError {
                 #expect(e.message.contains("A [\(nanRow), \(5 % k)]"), "\(e.message)")
             }
-            // B: channel 0 narrow, the NaN in the last channel.
+            // B: channel 0 too wide (127 of its scale overflow), the ±Inf in the last channel.
             var bBad = [Float](repeating: 2, count: rows * k)
-            for i in 0..<k { bBad[i] = i == 0 ? narrow : 0 }
+            for i in 0..<k { bBad[i] = i == 0 ? .greatestFiniteMagnitude : 0 }
             bBad[nanRow * k + 5 % k] = .infinity
             let aGood = [Float](repeating: 1, count: 2 * k)
             do {
@@ -167,7 +167,7 @@ struct ActivationProductTests {
             } catch let e as QGEMMError {
                 #expect(e.code == .invalidValue && e.message.contains("B [\(nanRow), \(5 % k)]"), "\(e.message)")
             }
-            // Without the NaN, the narrow row is refused as such.
+            // Without the NaN, the wide row is refused as such.
             a[nanRow * k + 5 % k] = 1
             #expect(throws: QGEMMError(.invalidScale, "")) {
                 _ = try product.multiply(a, rows: rows, inputChannels: k, by: b, outputChannels: 2, layout: .outputMajor)
@@ -177,7 +177,7 @@ struct ActivationProductTests {
 
     /// Operands large enough that their quantization is split across
     /// threads (2^15 values a part): the same bits on 1 and 2 threads, and
-    /// the same error, whichever part holds the NaN and the narrow row.
+    /// the same error, whichever part holds the NaN and the too wide row.
     @Test func quantizationOnTwoThreadsChangesNothing() throws {
         var rng = SplitMix64(seed: 0x7E2)
         var product = ActivationProduct()
@@ -190,10 +190,12 @@ struct ActivationProductTests {
                 #expect(got.map(\.bitPattern) == want.map(\.bitPattern), "\(layout), \(threads) threads")
             }
         }
-        let narrow = 8 * Float.leastNonzeroMagnitude
-        for (narrowRow, nanRow) in [(0, 299), (299, 0), (10, 20), (250, 260)] {
+        func widen(_ a: inout [Float], row: Int) {
+            for i in 0..<k { a[row * k + i] = i == 0 ? -.greatestFiniteMagnitude : .greatestFiniteMagnitude }
+        }
+        for (wideRow, nanRow) in [(0, 299), (299, 0), (10, 20), (250, 260)] {
             var a = [Float](repeating: 1, count: m * k)
-            for i in 0..<k { a[narrowRow * k + i] = i == 0 ? narrow : 0 }
+            widen(&a, row: wideRow)
             a[nanRow * k + 7] = .nan
             let b = [Float](repeating: 2, count: n * k)
             for threads in [1, 2] {
@@ -205,14 +207,14 @@ struct ActivationProductTests {
                 }
             }
             a[nanRow * k + 7] = 1
-            for i in 0..<k { a[nanRow * k + i] = i == 0 ? narrow : 0 } // a second narrow row
+            widen(&a, row: nanRow) // a second wide row
             for threads in [1, 2] {
                 do {
                     _ = try product.multiply(a, rows: m, inputChannels: k, by: b, outputChannels: n, layout: .outputMajor, threads: threads)
-                    Issue.record("a row too narrow for a scale was quantized")
+                    Issue.record("a row too wide for a scale was quantized")
                 } catch let e as QGEMMError {
                     // The first of the two rows, named, with QuantizationParameters' own error for its range.
-                    #expect(e.code == .invalidScale && e.message.hasPrefix("A row [\(Swift.min(narrowRow, nanRow))]: observed range"),
+                    #expect(e.code == .invalidScale && e.message.hasPrefix("A row [\(Swift.min(wideRow, nanRow))]: observed range"),
                             "\(threads) threads: \(e.message)")
                 }
             }
@@ -232,11 +234,11 @@ struct ActivationProductTests {
         var inf = b
         inf[5] = -.infinity
         #expect(errorCode { _ = try product.multiply(a, rows: 3, inputChannels: 4, by: inf, outputChannels: 2, layout: .inputMajor) } == .invalidValue)
-        var tiny = b
-        for i in 0..<4 { tiny[i] = Float.leastNonzeroMagnitude }
+        var huge = b
+        huge[2] = -.greatestFiniteMagnitude
         #expect(throws: QGEMMError(.invalidScale, "")) {
             do {
-                _ = try product.multiply(a, rows: 3, inputChannels: 4, by: tiny, outputChannels: 2, layout: .outputMajor)
+                _ = try product.multiply(a, rows: 3, inputChannels: 4, by: huge, outputChannels: 2, layout: .outputMajor)
             } catch let e as QGEMMError {
                 #expect(e.message.hasPrefix("B channel [0]: absMax"), "\(e.message)")
                 throw e

@@ -121,31 +121,31 @@ struct DynamicInputTests {
             try y.withUnsafeMutableBufferPointer { try layer(quantized, into: $0) } // no rows: nothing written
             #expect(y.allSatisfy { $0 == 1 })
         }
-        // A finite row too narrow for a Float scale (largest magnitude near
-        // 1e-44): its scale would round to 0, so it is refused as such.
-        var xTiny = x
-        for j in k..<2 * k { xTiny[j] = j == k ? 8 * .leastNonzeroMagnitude : 0 }
+        // A finite row too wide for a Float scale (from −max to max: the
+        // lowest level of its grid would be −inf), so it is refused as such.
+        var xWide = x
+        for j in k..<2 * k { xWide[j] = j == k ? -.greatestFiniteMagnitude : .greatestFiniteMagnitude }
         // Refused with the row it came from, by the Swift rule and the C one alike.
         #expect(throws: QGEMMError(.invalidScale, "")) {
-            _ = try QuantizedLinear.dynamicParameters(xTiny, rows: 2, inputChannels: k, granularity: .perRow)
+            _ = try QuantizedLinear.dynamicParameters(xWide, rows: 2, inputChannels: k, granularity: .perRow)
         }
-        for refusal in [{ _ = try QuantizedLinear.dynamicParameters(xTiny, rows: 2, inputChannels: k, granularity: .perRow) },
-                        { try xTiny.withUnsafeBufferPointer { try layer.quantizeDynamicInput($0, rows: 2, into: &quantized) } },
-                        { _ = try layer(xTiny, rows: 2) }] as [() throws -> Void] {
+        for refusal in [{ _ = try QuantizedLinear.dynamicParameters(xWide, rows: 2, inputChannels: k, granularity: .perRow) },
+                        { try xWide.withUnsafeBufferPointer { try layer.quantizeDynamicInput($0, rows: 2, into: &quantized) } },
+                        { _ = try layer(xWide, rows: 2) }] as [() throws -> Void] {
             do {
                 try refusal()
-                Issue.record("a row too narrow for a scale was quantized")
+                Issue.record("a row too wide for a scale was quantized")
             } catch let e as QGEMMError {
                 #expect(e.code == .invalidScale && e.message.hasPrefix("input row [1]: observed range"), "\(e.message)")
             }
         }
         #expect(quantized.rows == 0)
-        // A NaN in a later row is still named before the narrow row, though
+        // A NaN in a later row is still named before the wide row, though
         // rows of 4,096 values are ranged one row per step.
         let wide = try QuantizedLinear(weights: [Float](repeating: 0.5, count: 4096), outputChannels: 1, inputChannels: 4096,
                                        mode: .dynamic(.perRow))
         var xBoth = [Float](repeating: 1, count: 2 * 4096)
-        for j in 0..<4096 { xBoth[j] = j == 0 ? 8 * .leastNonzeroMagnitude : 0 }
+        for j in 0..<4096 { xBoth[j] = j == 0 ? -.greatestFiniteMagnitude : .greatestFiniteMagnitude }
         xBoth[4096 + 5] = .nan
         do {
             _ = try wide(xBoth, rows: 2)

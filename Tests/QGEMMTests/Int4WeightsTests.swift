@@ -130,6 +130,38 @@ struct Int4WeightsTests {
         #expect(sqnr[32]! > sqnr[128]!, "SQNR \(sqnr)")
     }
 
+    /// A row of subnormals: S_X = absMax/127 rounded to nearest would be
+    /// 2^-149 for absMax = 190·2^-149 and clip the row to 127·2^-149 (and
+    /// −x to −128 steps); rounded up (2^-148) it gives the row back exactly,
+    /// and −x gives −y, on every path.
+    @Test func aSubnormalRowIsCoveredOnEveryPath() throws {
+        let w = try Int4Weights(values: [1, 0, 0, 0, 0, 0, 0, 0], scales: [1], outputChannels: 1, inputChannels: 8, groupSize: 8)
+        for a: UInt32 in [1, 63, 64, 127, 128, 190, 1000, 0x0070_0000] {
+            let t = Float(bitPattern: a)
+            let x: [Float] = [t] + [Float](repeating: 0, count: 7)
+            for path in KernelPath.availableInt4 {
+                let y = try w(x, rows: 1, kernel: path), yn = try w(x.map { -$0 }, rows: 1, kernel: path)
+                let want = w4a8Contract(x, rows: 1, values: [1, 0, 0, 0, 0, 0, 0, 0], scales: [1], n: 1, k: 8, group: 8, bias: nil)
+                #expect(y.map(\.bitPattern) == want.map(\.bitPattern), "\(path), x = \(t)")
+                // Within half a step of S_X ≈ t/127 (plus the scale's own rounding), not clipped.
+                #expect(Swift.abs(Double(y[0]) - Double(t)) <= Double(t) / 254 * 1.01 + Double(Float(bitPattern: 1)) && yn[0] == -y[0],
+                        "\(path), x = \(t): \(y[0]), \(yn[0])")
+            }
+        }
+    }
+
+    /// The scale search keeps the Float layer's output on its sample rows in
+    /// Double, 2 KiB per output channel: past the memory this process may
+    /// use it is refused, where allocating it would trap (K = 1: a few
+    /// bytes of weights per channel).
+    @Test func searchRefusesScratchLargerThanMemory() throws {
+        let n = Int(CPUFeatures.usableMemoryBytes() / 2048) + 16
+        #expect(throws: QGEMMError(.invalidShape, "")) {
+            _ = try Int4Weights.searchingScales(weights: [Float](repeating: 1, count: n), outputChannels: n, inputChannels: 1,
+                                                groupSize: 8, calibrationInput: [Float](repeating: 1, count: 256), rows: 256, steps: 1)
+        }
+    }
+
     @Test func badInputIsRefusedByName() throws {
         var rng = SplitMix64(seed: 5)
         func code(_ body: () throws -> Void) -> QGEMMError.Code? {

@@ -59,6 +59,74 @@ struct QuantizationParametersTests {
         #expect(errorCode { _ = try QuantizationParameters.symmetricWeights(absMax: .nan) } == .invalidValue)
     }
 
+    /// A scale covers its data: 127 steps of a symmetric scale reach absMax,
+    /// and a range's largest magnitude quantizes within half a step of
+    /// itself, with no clamp. Below 2^−126 the quotient rounded to nearest
+    /// could fall short by up to half of itself (190·2^−149 / 127 rounds to
+    /// 2^−149, whose 127 steps reach 127·2^−149), so there it is rounded up,
+    /// and it is the finest scale that covers (one Float below does not).
+    @Test func scalesCoverTheirData() throws {
+        var rng = SplitMix64(seed: 0xC0F)
+        var magnitudes = (1...3000).map { Float(bitPattern: UInt32($0)) }
+        magnitudes += [.leastNormalMagnitude, Float.leastNormalMagnitude.nextDown, 127 * .leastNormalMagnitude,
+                       Float(bitPattern: 0x0070_0000), 1, 2.54, 1e30]
+        while magnitudes.count < 6000 { magnitudes.append(Float(bitPattern: UInt32.random(in: 1...0x0200_0000, using: &rng))) }
+        for a in magnitudes {
+            let w = try QuantizationParameters.symmetricWeights(absMax: a)
+            // absMax quantizes to within half a step of itself (127 steps, or
+            // fewer where the scale was rounded up), −absMax to its negative.
+            let top = try w.quantize(a), bottom = try w.quantize(-a)
+            #expect(top <= 127 && bottom == -top, "absMax \(a): scale \(w.scale)")
+            #expect(Swift.abs(Double(w.dequantize(top)) - Double(a)) <= Double(w.scale) * 0.50001, "absMax \(a): \(top) steps of \(w.scale)")
+            if w.scale < .leastNormalMagnitude {
+                #expect(Double(w.scale) * 127 >= Double(a) && Double(w.scale.nextDown) * 127 < Double(a), "absMax \(a)")
+            }
+            for t in QuantizedType.allCases {
+                for (lo, hi) in [(0, a), (-a, 0), (-a / 3, a)] {
+                    let p = try QuantizationParameters(observedMin: lo, observedMax: hi, type: t)
+                    for v in [lo, hi] where v != 0 {
+                        // Half a step, the nudge of Z aside; a normal scale's rounding adds at most 255·2^−24 of a step.
+                        let q = try p.quantize(v)
+                        #expect(Swift.abs(Double(p.dequantize(q)) - Double(v)) <= Double(p.scale) * 0.50002 + Double(v.ulp),
+                                "[\(lo), \(hi)] \(t): \(v) → \(q), scale \(p.scale)")
+                    }
+                }
+            }
+        }
+        // The reviewer's case: 2^−149 steps would stop at 127·2^−149.
+        let tiny = try QuantizationParameters.symmetricWeights(absMax: Float(bitPattern: 190))
+        let tinyTop = try tiny.quantize(Float(bitPattern: 190))
+        #expect(tiny.scale == Float(bitPattern: 2) && tiny.dequantize(tinyTop) == Float(bitPattern: 190))
+        // No finite range is too narrow for a scale any more: a quotient that rounds to 0 becomes 2^−149.
+        #expect(try QuantizationParameters.symmetricWeights(absMax: .leastNonzeroMagnitude).scale == .leastNonzeroMagnitude)
+        #expect(try QuantizationParameters(observedMin: 0, observedMax: Float(bitPattern: 7), type: .uint8).scale == .leastNonzeroMagnitude)
+    }
+
+    /// A range whose grid would end past Float's largest value (so that a
+    /// level of it dequantizes to ±inf) is refused; every range accepted has
+    /// finite ends.
+    @Test func rangesTooWideForFloatAreRefused() throws {
+        let big = Float.greatestFiniteMagnitude
+        for t in QuantizedType.allCases {
+            #expect(errorCode { _ = try QuantizationParameters(observedMin: -big, observedMax: big, type: t) } == .invalidScale, "\(t)")
+        }
+        #expect(errorCode { _ = try QuantizationParameters.symmetricWeights(absMax: big) } == .invalidScale)
+        var rng = SplitMix64(seed: 0xB16)
+        var accepted = 0
+        for _ in 0..<20_000 {
+            let lo = -Float.random(in: 0...big, using: &rng), hi = Float.random(in: 0...big, using: &rng)
+            for t in QuantizedType.allCases {
+                guard let p = try? QuantizationParameters(observedMin: lo, observedMax: hi, type: t) else { continue }
+                accepted += 1
+                #expect(p.dequantize(t.min).isFinite && p.dequantize(t.max).isFinite, "[\(lo), \(hi)] \(t)")
+            }
+            if let w = try? QuantizationParameters.symmetricWeights(absMax: hi) {
+                #expect(w.dequantize(127).isFinite, "absMax \(hi)")
+            }
+        }
+        #expect(accepted > 30_000)
+    }
+
     /// The C copies of the two rules (the dynamic quantizers' per-row and
     /// per-channel parameters, qg_uint8_parameters and qg_symmetric_int8_scale)
     /// give the Swift rules' bits, and refuse exactly where they throw: on
@@ -82,6 +150,12 @@ struct QuantizationParametersTests {
                 ranges.append((-(Float(n) + 0.5) * step, (254.5 - Float(n)) * step))
             }
         }
+        // Subnormal widths (scales rounded up) and ranges too wide for Float.
+        for a in [1, 7, 63, 64, 190, 380, 1000, 0x0070_0000] as [UInt32] {
+            let v = Float(bitPattern: a)
+            ranges += [(0, v), (-v, 0), (-v, v / 3)]
+        }
+        ranges += [(-.greatestFiniteMagnitude, .greatestFiniteMagnitude), (-1e38, .greatestFiniteMagnitude)]
         for i in values.indices {
             let a = values[i], b = values[(i * 7919 + 13) % values.count]
             ranges.append(a <= b ? (a, b) : (b, a))
@@ -109,7 +183,7 @@ struct QuantizationParametersTests {
                 #expect(weightStatus == -1, "absMax \(absMax): C gave \(weightScale)")
             }
         }
-        // Refusals occur: ranges and magnitudes whose scale rounds to 0.
+        // Refusals occur: ranges and magnitudes whose grid ends past Float's largest value.
         #expect(refusals > 0)
     }
 

@@ -12,7 +12,8 @@
 //     rows of N written; or
 //   - throws a QGEMMError the arguments call for (a bad shape, stride or
 //     buffer; a path this CPU lacks; then A's first NaN or ±Inf, by its
-//     place; A's first row whose scale rounds to 0; B's first NaN or ±Inf;
+//     place; A's first row whose grid would end past Float's largest
+//     value; B's first NaN or ±Inf;
 //     B's first such channel), with y untouched.
 import FuzzMutators
 import QGEMM
@@ -29,7 +30,8 @@ func expected(_ a: [Float], m: Int, k: Int, _ b: [Float], n: Int, layout: Packed
 
 /// The value error a call on these operands raises, in the order the
 /// operands are read: A's first NaN or ±Inf (by row, then column), A's first
-/// row whose scale rounds to 0, then the same for B (by channel, then
+/// row QuantizationParameters refuses (a grid ending past Float's largest
+/// value), then the same for B (by channel, then
 /// input), as (code, the element a refusal of a value names); nil for none.
 func valueError(_ a: [Float], m: Int, k: Int, _ b: [Float], n: Int, layout: PackedWeights.Layout) -> (QGEMMError.Code, String)? {
     if let i = a.firstIndex(where: { !$0.isFinite }) { return (.invalidValue, "A [\(i / k), \(i % k)]") }

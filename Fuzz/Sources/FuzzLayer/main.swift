@@ -112,7 +112,7 @@ public func fuzzLayer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let firstBad = smoothed.firstIndex(where: { !$0.isFinite })
     if case .dynamic(let granularity) = mode, m > 0 {
         if firstBad != nil { order.append(.invalidValue) }
-        // Rows (or the tensor) whose finite range has no Float scale.
+        // Rows (or the tensor) whose finite range has no Float grid (it would end past Float's largest value).
         let ranges = granularity == .perTensor ? [smoothed[...]] : (0..<m).map { smoothed[($0 * k)..<($0 * k + k)] }
         for values in ranges where values.allSatisfy(\.isFinite) {
             do { _ = try QuantizationParameters(observedMin: values.min()!, observedMax: values.max()!, type: .uint8) } catch let e as QGEMMError {

@@ -24,6 +24,13 @@ static inline float qg_swift_max(float x, float y) { return y >= x ? y : x; }
 static inline double qg_swift_min_d(double x, double y) { return y < x ? y : x; }
 static inline double qg_swift_max_d(double x, double y) { return y >= x ? y : x; }
 
+// QuantizationParameters.coveringScale: the quotient rounded to nearest, or
+// its next float up where it is below FLT_MIN and `steps` of it fall short
+// of `width` (a subnormal quotient rounded down clips the data).
+static inline float qg_covering_scale(float quotient, double width, double steps) {
+    return quotient < FLT_MIN && (double)quotient * steps < width ? nextafterf(quotient, INFINITY) : quotient;
+}
+
 int qg_uint8_parameters(float observed_min, float observed_max, float *scale, int32_t *zero) {
     const double lo = (double)qg_swift_min(observed_min, 0.0f), hi = (double)qg_swift_max(observed_max, 0.0f);
     const double qmin = 0.0, qmax = 255.0;
@@ -32,11 +39,13 @@ int qg_uint8_parameters(float observed_min, float observed_max, float *scale, in
         *zero = 0;
         return 0;
     }
-    const float s = (float)((hi - lo) / (qmax - qmin));
-    if (!(s > 0.0f) || !isfinite(s)) return -1;
+    const float s = qg_covering_scale((float)((hi - lo) / (qmax - qmin)), hi - lo, qmax - qmin);
     const double z = round(qmin - lo / (double)s); // round-half-away, as .toNearestOrAwayFromZero
+    const int32_t zp = (int32_t)qg_swift_min_d(qg_swift_max_d(z, qmin), qmax);
+    // The grid's ends, as dequantize forms them, must be finite.
+    if (!isfinite((float)(0 - zp) * s) || !isfinite((float)(255 - zp) * s)) return -1;
     *scale = s;
-    *zero = (int32_t)qg_swift_min_d(qg_swift_max_d(z, qmin), qmax);
+    *zero = zp;
     return 0;
 }
 
@@ -45,8 +54,8 @@ int qg_symmetric_int8_scale(float abs_max, float *scale) {
         *scale = 1.0f;
         return 0;
     }
-    const float s = abs_max / 127.0f;
-    if (!(s > 0.0f)) return -1;
+    const float s = qg_covering_scale(abs_max / 127.0f, (double)abs_max, 127.0);
+    if (!isfinite(127.0f * s)) return -1;
     *scale = s;
     return 0;
 }
@@ -128,17 +137,12 @@ static int64_t qg_dynamic_rows(const qg_dynamic_job *j, int64_t r0, int64_t n) {
                                             : qg_uint8_parameters(j->mins[m], j->maxs[m], j->scale + m, j->zero + m);
             if (failed) return qg_no_scale(level, x, end, k, ldx, m0 + count, m, j->mins, j->maxs);
         }
+        // Symmetric values stay in −127...127 with no clamp of their own:
+        // 127 steps of the scale reach absMax, or (a normal scale rounded
+        // down) fall short by less than a part in 2^24, so |x|/scale rounds
+        // to 127 at most.
         qg_quantize_rows_with(level, block, count, k, ldx, j->scale + m0, j->symmetric ? no_zero : j->zero + m0, !j->symmetric,
                               j->out + m0 * j->ldo, j->ldo);
-        if (!j->symmetric) continue;
-        // −127...127 as the weights' rule: only a scale that lost bits
-        // (absMax/127 below Float's normal range) can give −128.
-        for (int64_t c = m0; c < m0 + count; c++)
-            if (j->scale[c] < FLT_MIN) {
-                int8_t *values = (int8_t *)j->out + c * j->ldo;
-                for (int64_t i = 0; i < k; i++)
-                    if (values[i] == -128) values[i] = -127;
-            }
     }
     return -1;
 }

@@ -466,21 +466,25 @@ int64_t qg_row_min_max(const float *x, int64_t rows, int64_t k, int64_t ldx, flo
 /// QuantizationParameters(observedMin:observedMax:type: .uint8)'s rule for a
 /// finite range with observed_min ≤ observed_max, operation for operation:
 /// the range widened to hold 0; scale 1 and zero point 0 when it is [0, 0];
-/// else scale = Float((hi − lo) / 255) and Z = clamp(round-half-away(0 −
-/// lo / scale), 0, 255) in double. Returns 0, or −1 when the scale is 0 or
-/// not finite in Float (nothing written).
+/// else scale = Float((hi − lo) / 255) (rounded up where that is below
+/// 2^−126 and 255 of it fall short of hi − lo: QuantizationParameters.
+/// coveringScale) and Z = clamp(round-half-away(0 − lo / scale), 0, 255) in
+/// double. Returns 0, or
+/// −1 when an end of the grid, Float(0 − Z)·scale or Float(255 − Z)·scale,
+/// overflows Float (nothing written).
 int qg_uint8_parameters(float observed_min, float observed_max, float *scale, int32_t *zero);
 /// QuantizationParameters.symmetricWeights(absMax:)'s scale for a finite
-/// abs_max ≥ 0: 1 for 0, else abs_max / 127 in Float. Returns 0, or −1 when
-/// that rounds to 0 (nothing written).
+/// abs_max ≥ 0: 1 for 0, else abs_max / 127 in Float (rounded up where that
+/// is below 2^−126 and 127 of it fall short of abs_max). Returns 0, or −1
+/// when 127 times that overflows Float (nothing written).
 int qg_symmetric_int8_scale(float abs_max, float *scale);
 /// Dynamic per-row uint8 quantization in one pass over the rows: per row its
 /// min and max (as qg_row_min_max, into mins/maxs), its parameters
 /// (qg_uint8_parameters, into scale/zero) and its values (as
 /// qg_quantize_rows, row m at out + m·ldo). Returns -1; or m·k + i for the
 /// first NaN or ±Inf (row m's range not written), or, where no value is
-/// NaN or ±Inf, −2 − m for the first row m whose range gives no Float scale
-/// (its mins/maxs written): qg_row_min_max, then the parameters row by row.
+/// NaN or ±Inf, −2 − m for the first row m whose range qg_uint8_parameters
+/// refuses (its mins/maxs written): qg_row_min_max, then the parameters row by row.
 /// Runs on up to `threads` threads (0: as many as the process may use), at
 /// most one per 2^15 values (or, from 2^14 values, one for the caller and
 /// each of the pool's workers still spinning after a job if that gives more),
@@ -496,8 +500,8 @@ int64_t qg_quantize_rows_dynamic(const float *x, int64_t rows, int64_t k, int64_
 /// ldb apart, transposed first into rows_scratch (n·k floats; unused
 /// otherwise). mins/maxs (n) are scratch. Returns -1; or c·k + i for the
 /// first NaN or ±Inf (channel c, in channel order), or, where no value is
-/// NaN or ±Inf, −2 − c for the first channel c whose scale rounds to 0 (its
-/// mins/maxs written). Threads as qg_quantize_rows_dynamic.
+/// NaN or ±Inf, −2 − c for the first channel c whose absMax
+/// qg_symmetric_int8_scale refuses (its mins/maxs written). Threads as qg_quantize_rows_dynamic.
 int64_t qg_quantize_channels_symmetric(const float *b, int64_t n, int64_t k, int64_t ldb, int input_major, float *rows_scratch,
                                        float *mins, float *maxs, float *scale, int8_t *q, int threads);
 

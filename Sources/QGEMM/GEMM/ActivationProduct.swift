@@ -26,9 +26,12 @@ internal import CQGEMM
 ///
 /// So `multiply` gives the bits of packing B with `PackedWeights(quantizing:)`
 /// and calling a dynamic layer with those weights on A, on every kernel path
-/// and thread count, without allocating once its buffers have grown to the
-/// largest shape seen. Keep one per task or thread, as with
-/// ``QuantizedLinear/Workspace``.
+/// and thread count. Its buffers grow to the largest operands they have held
+/// and are then reused, so a call allocates nothing once a call at least as
+/// large, with B in the same layout and on a path with the same weight layout,
+/// has run (B given `.inputMajor` has a transposed copy of its own, and a
+/// path with its own weight layout a repacked copy). Keep one per task or
+/// thread, as with ``QuantizedLinear/Workspace``.
 ///
 /// ```swift
 /// var product = ActivationProduct()
@@ -87,12 +90,15 @@ public struct ActivationProduct: Sendable {
     ///   for a stride shorter than its row; `.bufferTooSmall`; `.aliasing`;
     ///   `.invalidValue` for NaN or ±Inf in A or B (naming the element);
     ///   `.invalidScale` for a row of A or a channel of B whose range is so
-    ///   narrow that its scale rounds to 0 in Float; `.unsupportedKernel`;
+    ///   wide that its grid would end past Float's largest value;
+    ///   `.unsupportedKernel`;
     ///   `.invalidArgument` for `threads` outside 1...1024 or scratch memory
     ///   that cannot be allocated; the first the arguments call for, in the
     ///   order ``QGEMMError`` gives (the shapes, strides and buffers, then the
-    ///   path and threads, then the values). Nothing is written to `y` then,
-    ///   except in that last case.
+    ///   path and threads, then the values). Scratch larger than the memory
+    ///   this process may use is refused with `.invalidShape` as each buffer
+    ///   grows (A's, then B's after A's values are checked). Nothing is
+    ///   written to `y` then, except where a thread's scratch cannot be allocated.
     public mutating func multiply(
         _ a: UnsafeBufferPointer<Float>, rows: Int, inputChannels: Int, rowStride: Int? = nil,
         by b: UnsafeBufferPointer<Float>, outputChannels: Int, layout: PackedWeights.Layout, bRowStride: Int? = nil,

@@ -59,11 +59,17 @@ extension Int4Weights {
     static func compensatingErrors(_ w: [Float], n: Int, k: Int, group: Int, calibration x: [Float], rows: Int,
                                    damping: Double, rule: GroupScales,
                                    threads: Int = 1) throws(QGEMMError) -> (values: [Int8], scales: [Float])? {
+        // Its Double scratch, H (K×K, K ≤ errorCompensationMaxInputChannels)
+        // and the weights being updated (N×K), outgrows the inputs: refused
+        // beyond the memory this process may use, where allocating traps.
+        let hCount = k * k
+        try checkResultFits(hCount, of: Double.self, "the GPTQ-style Hessian of K = \(k) inputs (K×K values)")
+        try checkResultFits(w.count, of: Double.self, "the GPTQ-style weights being updated (N×K = \(n)×\(k) values)")
         // H = Σ xᵀx over every calibration row, upper triangle, in Double.
         // Thread p takes rows p, p + T, p + 2T, … of H (the triangle's rows
         // shrink, so interleaved shares are even), each over the calibration
         // rows in order.
-        var h = [Double](repeating: 0, count: k * k)
+        var h = [Double](repeating: 0, count: hCount)
         let parts = max(1, min(threads, k))
         h.withUnsafeMutableBufferPointer { hp in
             x.withUnsafeBufferPointer { xp in

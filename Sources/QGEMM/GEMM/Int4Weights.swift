@@ -12,7 +12,8 @@ import Darwin
 /// Each output channel's K inputs are cut into groups of ``groupSize``; each
 /// group has its own Float scale `S_W[n, g]` and int4 values `q_W ∈ [−8, 7]`
 /// (symmetric, no zero point). A call quantizes each row of X to int8
-/// symmetrically (`S_X = absMax/127`, round half away from zero), sums each
+/// symmetrically (`S_X = absMax/127`, rounded up where that is subnormal as
+/// ``QuantizationParameters``' scales are; round half away from zero), sums each
 /// group exactly in int32 and combines the groups in Float, in a fixed order:
 ///
 ///     acc_g = Σ_{k∈g} q_W[n,k]·q_X[m,k]
@@ -150,7 +151,10 @@ public final class Int4Weights: Sendable {
     /// ``GroupScales/minimizingError`` searches each group's scale instead.
     /// Scales are binary16: a group whose scale rounds to 0 there (at most
     /// 2^-25, half its smallest value: weights under about 2·10^-7) is stored
-    /// as zeros, and one above its largest (65504) is refused.
+    /// as zeros, and one whose scale rounds past its largest (65504; with
+    /// ``GroupScales/absMax``, absMax/7 from 65520 on) is refused;
+    /// ``GroupScales/minimizingError`` takes the best of its candidates that
+    /// fits and refuses a group only when none does (absMax/14 past 65504).
     ///
     /// - Throws: ``QGEMMError/Code/invalidValue`` for a NaN or infinite weight,
     ///   and what ``init(values:scales:outputChannels:inputChannels:groupSize:bias:smoothing:)`` throws.
@@ -168,7 +172,8 @@ public final class Int4Weights: Sendable {
         let (values, scales) = Self.quantizeGroups(scaled, n: outputChannels, k: inputChannels, group: groupSize, rule: groupScales)
         let groups = (inputChannels + groupSize - 1) / groupSize
         if let i = scales.firstIndex(where: { !$0.isFinite }) {
-            throw QGEMMError(.invalidValue, "weights of channel \(i / groups), group \(i % groups) are too large for a binary16 scale (absMax/7 > 65504)")
+            throw QGEMMError(.invalidValue, "weights of channel \(i / groups), group \(i % groups) are too large for a binary16 scale "
+                             + (groupScales == .absMax ? "(absMax/7 rounds past 65504)" : "(no candidate, down to absMax/14, fits under 65504)"))
         }
         try self.init(values: values, scales: scales, outputChannels: outputChannels, inputChannels: inputChannels,
                       groupSize: groupSize, bias: bias, smoothing: smoothing)
@@ -235,8 +240,10 @@ public final class Int4Weights: Sendable {
     /// - Returns: the weights and the α chosen.
     /// - Throws: ``QGEMMError`` for bad shapes or values; with error
     ///   compensation, `.invalidArgument` for a damping outside (0, 10],
-    ///   `.invalidShape` for a K above ``errorCompensationMaxInputChannels``,
-    ///   and `.invalidValue` for a calibration input that overflows Float once
+    ///   `.invalidShape` for a K above ``errorCompensationMaxInputChannels``
+    ///   (and, with or without it, for scratch larger than the memory this
+    ///   process may use: the search's reference output takes 8 bytes per
+    ///   sample row and output channel, the Hessian 8·K² bytes), and `.invalidValue` for a calibration input that overflows Float once
     ///   divided by its smoothing factor or a Hessian that is not positive
     ///   definite with this damping.
     public static func searchingScales(weights: [Float], outputChannels: Int, inputChannels: Int, groupSize: Int = 32,
@@ -277,7 +284,10 @@ public final class Int4Weights: Sendable {
         for r in 0..<rows { for j in 0..<k { meanAbs[j] += Double(abs(x[r * k + j])) } }
         for j in 0..<k { meanAbs[j] /= Double(rows) }
         // The Float layer's output on the sample, in Double (rows shared out
-        // among the threads; each sum runs over K in order).
+        // among the threads; each sum runs over K in order): up to 2 KiB per
+        // output channel, far more than the weights at small K, so held to
+        // the memory this process may use, as a result array is.
+        try checkResultFits(used * n, of: Double.self, "the search's reference output (\(used) rows × N = \(n), in Double)")
         var want = [Double](repeating: 0, count: used * n)
         want.withUnsafeMutableBufferPointer { out in
             forEachChunk(of: used, threads: workers) { rowRange in
@@ -594,9 +604,13 @@ extension KernelPath {
     /// Read once: a call that takes the default looks it up, and making a
     /// path from its C name allocates.
     private static let bestInt4Storage = KernelPath(rawValue: String(cString: qg_path_name(qg_w4_path_best()))) ?? .reference
-    /// The 4-bit main tile a call on this path runs on this CPU
+    /// The name of the 4-bit main tile a call on this path runs on this CPU
     /// (`qg_w4_8x32c8__avx512vnnigfni`, or `qg_w4_8x32c8__avx512vnni` on a
-    /// CPU without GFNI), or nil without one.
+    /// CPU without GFNI; for ``reference``, its function,
+    /// `qg_w4_gemm_reference`), or nil for a path without 4-bit tiles in
+    /// this build. It names the tile even where this CPU lacks the path (a call there
+    /// throws ``QGEMMError/Code/unsupportedKernel``; ``availableInt4`` lists
+    /// the paths it runs).
     public var int4KernelName: String? {
         guard let c = cValue, let name = qg_w4_path_ukernel(c) else { return nil }
         return String(cString: name)

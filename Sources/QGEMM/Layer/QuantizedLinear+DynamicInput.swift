@@ -16,8 +16,10 @@ extension QuantizedLinear {
     /// multiply it (``callAsFunction(_:into:kernel:threads:)``); that gives
     /// the bits of calling that layer with the Float input. Its buffers grow
     /// to the largest input they have held and are then reused, so
-    /// quantizing an input of a size seen before allocates nothing. Keep one
-    /// per task or thread, as with ``Workspace``.
+    /// quantizing an input of a size seen before allocates nothing (for a
+    /// smoothed layer: once it has quantized an input of that size for a
+    /// smoothed layer, whose smoothed copy of the input is a buffer of its
+    /// own). Keep one per task or thread, as with ``Workspace``.
     public struct DynamicInput: Sendable {
         /// The rows (M) of the input quantized last: 0 before the first, and
         /// after a quantization that threw.
@@ -52,8 +54,9 @@ extension QuantizedLinear {
     ///   short `x`, `.invalidArgument` for a thread count outside 1...1024,
     ///   `.incompatibleParameters` when the layer is not in dynamic mode,
     ///   `.invalidValue` for NaN or ±Inf in `x`, `.invalidScale` for a row
-    ///   (or with per-tensor parameters, an `x`) whose range is so narrow that
-    ///   its scale rounds to 0 in Float. `input` then holds no rows.
+    ///   (or with per-tensor parameters, an `x`) whose range is so wide that
+    ///   its grid would end past Float's largest value; also `.invalidShape` for
+    ///   scratch larger than the memory this process may use. `input` then holds no rows.
     public func quantizeDynamicInput(_ x: UnsafeBufferPointer<Float>, rows: Int, into input: inout DynamicInput,
                                      threads: Int? = nil) throws {
         input.rows = 0
@@ -184,7 +187,7 @@ extension QuantizedLinear {
     /// overflow to ±Inf: the refusal then names the input and its factor as
     /// well as the quotient. And as without smoothing, where every row is
     /// ranged before any is quantized, a NaN or ±Inf anywhere is reported
-    /// before a row too narrow for a scale, even in a later block.
+    /// before a row too wide for a Float grid, even in a later block.
     static func smoothedRefusal(_ error: QGEMMError, x: UnsafeBufferPointer<Float>, block: Range<Int>, k: Int,
                                 factors: [Float]) -> QGEMMError {
         let from: Int

@@ -10,7 +10,9 @@ extension QuantizedLinear {
     /// Scratch memory for ``QuantizedLinear/callAsFunction(_:rows:into:workspace:kernel:threads:)-(UnsafeBufferPointer<Float>,_,_,_,_,_)``:
     /// the quantized input of the static modes and their int8 output, dynamic
     /// mode's ``DynamicInput`` and int4 mode's ``Int4Weights/Workspace``. It grows to the largest call it has
-    /// served and is then reused, so later calls of that size allocate nothing.
+    /// served and is then reused, so later calls of that size allocate nothing
+    /// once a call of that size has run in the same mode (each mode has
+    /// buffers of its own; so does a smoothed layer's copy of its input).
     ///
     /// Keep one per task or thread (it is a value: a copy shares the buffers
     /// until one of them is written, and that write copies them).
@@ -57,8 +59,9 @@ extension QuantizedLinear {
     ///   int4 mode (`.unsupportedKernel`), a thread count outside 1...1024
     ///   (`.invalidArgument`; these two at M = 0 too), a value that cannot be
     ///   quantized (`.invalidValue`), a row (or in per-tensor dynamic mode the
-    ///   input) whose range is too narrow for a scale (`.invalidScale`), in
-    ///   the order ``QGEMMError`` gives. Nothing is written to `y` then, except when a
+    ///   input) whose range is too wide for a Float grid (`.invalidScale`), in
+    ///   the order ``QGEMMError`` gives; and scratch larger than the memory
+    ///   this process may use (`.invalidShape`, as the buffer grows). Nothing is written to `y` then, except when a
     ///   thread's scratch memory cannot be allocated (see
     ///   ``PackedWeights/gemm(_:rows:rowStride:input:into:outputRowStride:kernel:threads:)``).
     public func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, into y: UnsafeMutableBufferPointer<Float>,

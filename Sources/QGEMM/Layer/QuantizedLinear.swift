@@ -232,8 +232,9 @@ public final class QuantizedLinear: Sendable {
     /// The uint8 parameters dynamic mode uses for each row of `x` (one shared
     /// set per tensor with ``InputGranularity/perTensor``), from the observed
     /// min/max. NaN or ±Inf in `x` throws ``QGEMMError/Code/invalidValue``; a
-    /// finite range so narrow that its scale rounds to 0 in Float (a row whose
-    /// largest magnitude is near 1e-44) throws ``QGEMMError/Code/invalidScale``;
+    /// finite range so wide that its grid would end past Float's largest
+    /// value (a row holding values near both −3.4e38 and 3.4e38) throws
+    /// ``QGEMMError/Code/invalidScale``;
     /// at K = 0, more rows than the memory this process may use holds
     /// parameters for throw ``QGEMMError/Code/invalidShape``.
     public static func dynamicParameters(_ x: [Float], rows: Int, inputChannels k: Int,
@@ -276,7 +277,7 @@ public final class QuantizedLinear: Sendable {
     }
 
     /// Dynamic mode's uint8 parameters of one finite range; a range too
-    /// narrow for a Float scale is refused with QuantizationParameters' reason
+    /// wide for a Float grid is refused with QuantizationParameters' reason
     /// and the `place` it came from (a row, or the whole input; made only
     /// for a refusal, not for every row).
     static func rangeParameters(_ lo: Float, _ hi: Float, place: @autoclosure () -> String) throws(QGEMMError) -> QuantizationParameters {
@@ -294,7 +295,7 @@ public final class QuantizedLinear: Sendable {
     /// `scales`/`zeros` (rowParameters' rule, which qg_uint8_parameters
     /// follows operation for operation) and its values into `out`, rows k
     /// apart. The refusals are rowParameters' own: the first NaN or ±Inf by
-    /// its place, and a range with no Float scale by QuantizationParameters'
+    /// its place, and a range with no Float grid by QuantizationParameters'
     /// error for that range. `threads` as the C side takes them (0: all;
     /// the result does not depend on them).
     static func quantizeRowsDynamic(_ x: UnsafePointer<Float>, rows: Int, k: Int, ldx: Int, mins: UnsafeMutablePointer<Float>,

@@ -36,12 +36,16 @@ public struct QuantizationParameters: Sendable, Hashable, CustomStringConvertibl
     ///
     /// The range is widened to contain 0, then `scale = (max − min) / (qmax − qmin)`
     /// and `Z = clamp(round-half-away(qmin − min / scale), qmin, qmax)`, computed
-    /// in Double from the Float inputs (the scale is rounded to Float first).
+    /// in Double from the Float inputs (the scale is rounded to Float first:
+    /// to nearest, or, where that gives less than 2^−126 and its steps fall
+    /// short of the range, up, so that the grid covers the range: a subnormal
+    /// quotient keeps few digits, and rounded down it would clip the data).
     /// The degenerate range min = max = 0 gives scale 1 (and Z = qmin).
     ///
     /// - Throws: ``QGEMMError/Code/invalidValue`` for a non-finite bound or
-    ///   min > max; ``QGEMMError/Code/invalidScale`` when the range is so small
-    ///   that its scale rounds to 0 in Float.
+    ///   min > max; ``QGEMMError/Code/invalidScale`` when the range is so wide
+    ///   that an end of its grid, `scale · (qmin − Z)` or `scale · (qmax − Z)`,
+    ///   overflows Float (ranges spanning almost all of Float).
     public init(observedMin: Float, observedMax: Float, type: QuantizedType = .int8) throws {
         guard observedMin.isFinite, observedMax.isFinite else {
             throw QGEMMError(.invalidValue, "observed range must be finite, got [\(observedMin), \(observedMax)]")
@@ -56,28 +60,45 @@ public struct QuantizationParameters: Sendable, Hashable, CustomStringConvertibl
             try self.init(type: type, scale: 1, zeroPoint: type.min)
             return
         }
-        let scale = Float((hi - lo) / (qmax - qmin))
-        guard scale > 0, scale.isFinite else {
-            throw QGEMMError(.invalidScale,
-                             "observed range [\(observedMin), \(observedMax)] gives scale \(scale), which Float cannot represent as > 0")
-        }
+        let scale = Self.coveringScale(Float((hi - lo) / (qmax - qmin)), hi - lo, steps: qmax - qmin)
         let z = (qmin - lo / Double(scale)).rounded(.toNearestOrAwayFromZero)
         let zero = Int32(Swift.min(Swift.max(z, qmin), qmax))
+        guard (Float(type.min - zero) * scale).isFinite, (Float(type.max - zero) * scale).isFinite else {
+            throw QGEMMError(.invalidScale,
+                             "observed range [\(observedMin), \(observedMax)] is too wide: its grid (scale \(scale), zero point \(zero)) ends past Float's largest value")
+        }
         try self.init(type: type, scale: scale, zeroPoint: zero)
     }
 
-    /// Symmetric int8 weight parameters: `scale = absMax / 127`, zero point 0,
-    /// values in −127...127. An all-zero tensor (`absMax == 0`) gets scale 1.
+    /// A scale `s`, the Float quotient `width / steps` rounded to nearest,
+    /// or its next Float up where it is below 2^−126 (Float's smallest normal
+    /// number) and `steps` of it fall short of `width`. A normal quotient is
+    /// within half a part in 2^24 of the exact one, so the last step of the
+    /// grid still rounds to the largest value; a subnormal one keeps fewer
+    /// digits the smaller it is, and rounded down it clips the data
+    /// (absMax = 190·2^−149 would get 2^−149, 127 steps of which reach only
+    /// 127·2^−149; a quotient below 2^−150 would be 0). Rounded up, the grid
+    /// covers the data with the finest step that does.
+    static func coveringScale(_ quotient: Float, _ width: Double, steps: Double) -> Float {
+        quotient < .leastNormalMagnitude && Double(quotient) * steps < width ? quotient.nextUp : quotient
+    }
+
+    /// Symmetric int8 weight parameters: `scale = absMax / 127` (in Float;
+    /// rounded up where that is below 2^−126 and 127 steps of it fall short
+    /// of absMax), zero point 0, values in −127...127. An all-zero tensor
+    /// (`absMax == 0`) gets scale 1.
     ///
-    /// - Throws: ``QGEMMError/Code/invalidValue`` when `absMax` is negative or not finite.
+    /// - Throws: ``QGEMMError/Code/invalidValue`` when `absMax` is negative or
+    ///   not finite; ``QGEMMError/Code/invalidScale`` when `127 · scale`
+    ///   overflows Float (absMax within a rounding of Float's largest value).
     public static func symmetricWeights(absMax: Float) throws -> QuantizationParameters {
         guard absMax.isFinite, absMax >= 0 else {
             throw QGEMMError(.invalidValue, "absMax must be finite and ≥ 0, got \(absMax)")
         }
         if absMax == 0 { return try QuantizationParameters(type: .int8, scale: 1, zeroPoint: 0) }
-        let scale = absMax / 127
-        guard scale > 0 else {
-            throw QGEMMError(.invalidScale, "absMax \(absMax) is too small: absMax / 127 rounds to 0 in Float")
+        let scale = coveringScale(absMax / 127, Double(absMax), steps: 127)
+        guard (127 * scale).isFinite else {
+            throw QGEMMError(.invalidScale, "absMax \(absMax) is too large: 127 steps of absMax / 127 pass Float's largest value")
         }
         return try QuantizationParameters(type: .int8, scale: scale, zeroPoint: 0)
     }
