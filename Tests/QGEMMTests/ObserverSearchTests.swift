@@ -56,6 +56,21 @@ struct ObserverSearchTests {
         #expect(errMSE <= errMinMax * (c < 40 ? 0.6 : 1.0), "MSE observer error \(errMSE), min/max \(errMinMax)")
     }
 
+    /// With more bins the first pass keeps to about 256 steps a side and
+    /// the search narrows by eighths (every pair 8 bins apart took minutes
+    /// at 2^20 bins): the same optimum, on both sides of it.
+    @Test(arguments: [4096, 1 << 16, 1 << 20])
+    func mseObserverFindsTheOptimumWithManyBins(bins: Int) throws {
+        for (bulk, outliers) in [(100_000, 20), (400_000, 2)] {
+            let values = Self.uniformWithOutliers(count: bulk, outliers: outliers, seed: 3)
+            var mse = try MSEObserver(bins: bins)
+            try Self.observe(&mse, values)
+            let r = try #require(mse.range)
+            let c = Self.optimum(bulk: bulk, outliers: outliers, at: 50)
+            #expect(abs(Double(r.upperBound) - c) < 1 && abs(Double(-r.lowerBound) - c) < 1, "\(bins) bins: range \(r), optimum ±\(c)")
+        }
+    }
+
     @Test func mseObserverKeepsTheWholeRangeWithoutOutliers() throws {
         // Uniform data: any clipping costs more than it saves.
         let values = Self.uniformWithOutliers(count: 100_000, outliers: 0, seed: 5)

@@ -202,10 +202,26 @@ struct QuantizedLinearTests {
         #expect(wide.range.map { abs($0.lowerBound + 2.94e38) < 1e32 && $0.upperBound == 3e38 } == true, "\(String(describing: wide.range))")
         try wide.observe([-3e38])
         #expect(wide.range.map { $0.lowerBound.isFinite && $0.upperBound.isFinite } == true)
-        var crossing = try MovingAverageMinMaxObserver(averagingConstant: 1)
-        try crossing.observe([0, 1])
-        try crossing.observe([16_777_218])
-        #expect(crossing.range == 16_777_216...16_777_218)
+        // c = 1 keeps only the last batch, whatever lies between the ranges.
+        var last = try MovingAverageMinMaxObserver(averagingConstant: 1)
+        try last.observe([0, 1])
+        try last.observe([16_777_218])
+        #expect(last.range == 16_777_218...16_777_218)
+        try last.observe([-1e8, 1e8])
+        try last.observe([0.5, 1])
+        #expect(last.range == 0.5...1)
+        // Each end stays between where it was and where the batch pulls it.
+        var rng = SplitMix64(seed: 0xA7E)
+        for _ in 0..<2000 {
+            let c = Float.random(in: 0.001...1, using: &rng)
+            var o = try MovingAverageMinMaxObserver(averagingConstant: c)
+            let a = Float(bitPattern: UInt32.random(in: 0...0x7F7F_FFFF, using: &rng)) * (Bool.random(using: &rng) ? 1 : -1)
+            let b = Float(bitPattern: UInt32.random(in: 0...0x7F7F_FFFF, using: &rng)) * (Bool.random(using: &rng) ? 1 : -1)
+            try o.observe([a])
+            try o.observe([b])
+            let r = try #require(o.range)
+            #expect(r.lowerBound == r.upperBound && r.lowerBound >= Swift.min(a, b) && r.lowerBound <= Swift.max(a, b), "c \(c): \(a) → \(b) gave \(r)")
+        }
 
         // 0 ... 9999 uniform plus two far outliers: the 99 % range clips them.
         var percentile = try PercentileObserver(percentile: 99, bins: 4096)

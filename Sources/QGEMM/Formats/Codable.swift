@@ -1,7 +1,10 @@
 // Codable conformances of the values a user saves (calibrated parameters,
 // multipliers, modes, paths). Decoding goes through the validating
-// initialisers, so a damaged or hand-edited value is refused with a
-// QGEMMError instead of producing an instance the library would not build.
+// initialisers, so a value the library would not build (a scale of 0, a zero
+// point outside its type, an observer's range out of order) is refused with
+// a QGEMMError instead of producing an instance; JSON without the value's
+// shape (a missing key, a number outside its Swift type, a name this build
+// does not know) is refused by the decoder itself, with its DecodingError.
 
 extension QuantizedType: Codable {}
 extension RoundingMode: Codable {}

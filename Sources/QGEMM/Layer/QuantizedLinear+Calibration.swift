@@ -47,8 +47,10 @@ extension QuantizedLinear {
     ///   - rounding: static mode's requantization (default single rounding).
     /// - Returns: the layer, with its parameters in ``mode`` and its factors
     ///   in ``smoothing``.
-    /// - Throws: ``QGEMMError`` for bad shapes, non-finite values, or a
-    ///   `floatOutput` that does not fit the mode.
+    /// - Throws: ``QGEMMError`` for bad shapes, non-finite values (also a
+    ///   finite input that its smoothing factor makes infinite), a
+    ///   `floatOutput` or a `rounding` that does not fit the mode (static-input
+    ///   mode writes Float and takes neither), all before any calibration runs.
     public static func calibrated(weights: [Float], outputChannels: Int, inputChannels: Int, bias: [Float]? = nil,
                                   mode: CalibratedMode, input: [Float], rows: Int, floatOutput: [Float]? = nil,
                                   observer: () throws -> any CalibrationObserver, smoothingAlpha: Float? = nil,
@@ -65,6 +67,10 @@ extension QuantizedLinear {
             break
         case (.staticInput, _?):
             throw QGEMMError(.incompatibleParameters, "static-input mode writes Float and takes no output calibration")
+        }
+        if let rounding, mode == .staticInput {
+            throw QGEMMError(.incompatibleParameters,
+                             "rounding \(rounding.rawValue) applies to static mode's int8 outputs; static-input mode writes Float and does not requantize")
         }
         // A value the observers cannot take, named by its row and column in
         // the whole input or output (an observer sees a batch, and would name
@@ -93,7 +99,18 @@ extension QuantizedLinear {
         for start in stride(from: 0, to: rows, by: batchRows) {
             let end = start + min(batchRows, rows - start)
             let batch = Array(input[(start * k)..<(end * k)])
-            try inputObserver.observe(try smoothing?.apply(batch, rows: end - start) ?? batch)
+            var observed = batch
+            if let smoothing {
+                observed = try smoothing.apply(batch, rows: end - start)
+                // A small factor can make a finite input infinite: named by
+                // its place in the whole input, with the factor and quotient
+                // (the observer would name its place in the batch).
+                if let i = observed.firstIndex(where: { !$0.isFinite }) {
+                    throw QGEMMError(.invalidValue, "calibration input [\(start + i / k), \(i % k)] = \(batch[i]) divided by its smoothing factor "
+                                     + "\(smoothing.factors[i % k]) is \(observed[i]); calibration inputs must stay finite")
+                }
+            }
+            try inputObserver.observe(observed)
             if let y = floatOutput { try outputObserver?.observe(Array(y[(start * n)..<(end * n)])) }
         }
         let inputParameters = try inputObserver.parameters(type: .uint8)
