@@ -94,6 +94,32 @@ struct CalibratedLayerTests {
         #expect(message(good, y, .static) == "the float output [70, 2] is inf; observers need finite values")
     }
 
+    /// A finite input that its smoothing factor makes infinite is named by
+    /// its place in the whole input, with the factor (the observer, fed a
+    /// batch, named its place in the batch); and static-input mode's
+    /// refusal of a rounding comes before any observer runs.
+    @Test func smoothedOverflowAndStaticInputRoundingAreRefusedUpFront() throws {
+        let k = 4, n = 2, rows = 80
+        var w = [Float](repeating: 1, count: n * k)
+        w[0] = 1e30 // α = 0: factor 1/1e30 for input channel 0
+        var x = [Float](repeating: 1, count: rows * k)
+        x[70 * k] = 1e10
+        do {
+            _ = try QuantizedLinear.calibrated(weights: w, outputChannels: n, inputChannels: k, mode: .staticInput, input: x, rows: rows,
+                                               observer: { MinMaxObserver() }, smoothingAlpha: 0)
+            Issue.record("an input made infinite by its factor was calibrated")
+        } catch let e as QGEMMError {
+            #expect(e.code == .invalidValue && e.message.hasPrefix("calibration input [70, 0] = 1e+10 divided by its smoothing factor"), "\(e.message)")
+        }
+        var observers = 0
+        #expect(throws: QGEMMError(.incompatibleParameters, "")) {
+            _ = try QuantizedLinear.calibrated(weights: [Float](repeating: 1, count: n * k), outputChannels: n, inputChannels: k,
+                                               mode: .staticInput, input: [Float](repeating: 1, count: rows * k), rows: rows,
+                                               observer: { observers += 1; return MinMaxObserver() }, rounding: .doubleRounding)
+        }
+        #expect(observers == 0)
+    }
+
     /// floatOutput is each output's products summed in Double in the order
     /// of K, then the bias, rounded once (the Swift loop below, to the bit),
     /// whatever the thread count, over shapes with rows and columns past

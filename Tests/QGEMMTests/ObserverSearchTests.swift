@@ -125,6 +125,15 @@ struct ObserverSearchTests {
     @Test func searchingObserversRefuseBadSettingsAndNeedValues() throws {
         #expect(throws: QGEMMError.self) { _ = try MSEObserver(bins: 8) }
         #expect(throws: QGEMMError.self) { _ = try EntropyObserver(bins: 100) }
+        // Its message gives its own range, at either end.
+        for bins in [100, 2_000_000] {
+            #expect(throws: QGEMMError(.invalidArgument, "")) {
+                do { _ = try EntropyObserver(bins: bins) } catch let e as QGEMMError {
+                    #expect(e.message == "bins must be in 256...2^20, got \(bins)")
+                    throw e
+                }
+            }
+        }
         var mse = MSEObserver()
         #expect(mse.range == nil)
         #expect(throws: QGEMMError.self) { _ = try mse.parameters(type: .uint8) }
