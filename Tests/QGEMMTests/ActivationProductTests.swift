@@ -46,10 +46,12 @@ struct ActivationProductTests {
         }
     }
 
-    /// A channel of B whose scale lost bits (absMax/127 below Float's normal
-    /// range): its most negative value quantizes to −127, as the weights'
-    /// rule says, not to int8's −128. A's huge range keeps S_A·S_B a normal
-    /// number, so the difference would show in the output.
+    /// A channel of B whose absMax/127 is subnormal (180·2^-149 / 127 rounds
+    /// to 2^-149, whose 127 steps would clip it): the C quantizer rounds the
+    /// scale up as the Swift rule does, so the channel quantizes to the same
+    /// values (−90 and 45 steps of 2·2^-149, not clipped to −127 or −128). A's
+    /// huge range keeps S_A·S_B a normal number, so a difference would show
+    /// in the output.
     @Test func aSubnormalScaleKeepsTheWeightsRange() throws {
         var product = ActivationProduct()
         let m = 3, k = 8, n = 2

@@ -102,6 +102,59 @@ struct QuantizationParametersTests {
         #expect(try QuantizationParameters(observedMin: 0, observedMax: Float(bitPattern: 7), type: .uint8).scale == .leastNonzeroMagnitude)
     }
 
+    /// With flush-to-zero, denormals-are-zero or both on (x86 MXCSR; FZ on
+    /// arm64), the C rules give the Swift rules' bits, and every scale still
+    /// covers its data: where a subnormal scale would be flushed (or read as
+    /// 0, which divides to infinity), the rules take 2^-126, which no such
+    /// mode touches. Before, absMax/127 flushed to 0 was bumped to 2^-149 and
+    /// then flushed again, so every value saturated.
+    @Test func scalesCoverTheirDataWithFlushToZero() throws {
+        #if arch(x86_64)
+        let modes: [(String, UInt64)] = [("FTZ", 0x8000), ("DAZ", 0x0040), ("FTZ+DAZ", 0x8040)]
+        #elseif arch(arm64)
+        let modes: [(String, UInt64)] = [("FZ", 1 << 24)]
+        #else
+        let modes: [(String, UInt64)] = []
+        #endif
+        var magnitudes = [1, 7, 63, 64, 190, 1000, 0x0070_0000, 0x007F_FFFF, 0x0080_0000, 0x0100_0000, 0x0400_0000].map { Float(bitPattern: UInt32($0)) }
+        magnitudes += [1e-37, 1.5e-36, 1e-30, 1]
+        let saved = qg_fp_control_state()
+        for (name, bits) in modes {
+            var results: [(Float, QuantizationParameters?, Int32, Float, [(QuantizationParameters?, Int32, Float, Int32)])] = []
+            qg_set_fp_control_state(saved | bits)
+            for a in magnitudes {
+                var cScale: Float = -1
+                let cStatus = qg_symmetric_int8_scale(a, &cScale)
+                var ranges: [(QuantizationParameters?, Int32, Float, Int32)] = []
+                for (lo, hi) in [(Float(0), a), (-a, a / 3)] {
+                    var s: Float = -1, z: Int32 = -1
+                    let status = qg_uint8_parameters(lo, hi, &s, &z)
+                    ranges.append((try? QuantizationParameters(observedMin: lo, observedMax: hi, type: .uint8), status, s, z))
+                }
+                results.append((a, try? QuantizationParameters.symmetricWeights(absMax: a), cStatus, cScale, ranges))
+            }
+            qg_set_fp_control_state(saved)
+            for (a, w, cStatus, cScale, ranges) in results {
+                let weights = try #require(w, "\(name): absMax \(a) refused")
+                #expect(cStatus == 0 && cScale.bitPattern == weights.scale.bitPattern, "\(name): absMax \(a): C \(cScale), Swift \(weights.scale)")
+                // 127 steps reach absMax (a normal scale: within its rounding).
+                #expect(Double(weights.scale) * 127 >= Double(a) * (1 - 0x1p-22), "\(name): absMax \(a), scale \(weights.scale)")
+                // Never a subnormal where the mode reads subnormal inputs as 0
+                // (a division by it would give ±inf); with FTZ alone a
+                // subnormal scale divides as usual, and 2^-149 covers absMax
+                // up to 127·2^-149.
+                #expect(weights.scale >= (name == "FTZ" ? .leastNonzeroMagnitude : .leastNormalMagnitude),
+                        "\(name): absMax \(a), scale \(weights.scale)")
+                for (p, status, s, z) in ranges {
+                    let p = try #require(p, "\(name): a range of \(a) refused")
+                    #expect(status == 0 && s.bitPattern == p.scale.bitPattern && z == p.zeroPoint, "\(name): range of \(a)")
+                    #expect(Double(p.scale) * 255 >= Double(a) * (1 - 0x1p-22), "\(name): range of \(a), scale \(p.scale)")
+                }
+            }
+        }
+        #expect(qg_fp_control_state() == saved)
+    }
+
     /// A range whose grid would end past Float's largest value (so that a
     /// level of it dequantizes to ±inf) is refused; every range accepted has
     /// finite ends.

@@ -210,6 +210,17 @@ struct QuantizedLinearTests {
         try last.observe([-1e8, 1e8])
         try last.observe([0.5, 1])
         #expect(last.range == 0.5...1)
+        // In a directed rounding mode too: batches equal to the range leave
+        // it where it is (the products' roundings carried it an ulp a batch
+        // before the clamp, a review found: c = 0.0075838477 upward or downward).
+        let nearest = fegetround()
+        for mode in SafeTensorsTests.directedRoundingModes {
+            fesetround(mode)
+            var steady = try MovingAverageMinMaxObserver(averagingConstant: 0.0075838477)
+            for _ in 0..<4 { try steady.observe([69.48675]) }
+            fesetround(nearest)
+            #expect(steady.range == 69.48675...69.48675, "mode \(mode): \(String(describing: steady.range))")
+        }
         // Each end stays between where it was and where the batch pulls it.
         var rng = SplitMix64(seed: 0xA7E)
         for _ in 0..<2000 {

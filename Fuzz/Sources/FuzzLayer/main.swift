@@ -17,7 +17,7 @@
 //     path this CPU lacks, a bad thread count (these two at M = 0 too), an
 //     input the mode cannot quantize (NaN, or in dynamic mode also ±Inf after
 //     smoothing, the first in reading order named by its place, in any block
-//     of rows), then, in dynamic mode, a range too narrow for a Float scale.
+//     of rows), then, in dynamic mode, a range too wide for a Float grid.
 import FuzzMutators
 import QGEMM
 

@@ -14,6 +14,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <string.h>
 
 #pragma clang fp contract(off)
 
@@ -24,11 +25,22 @@ static inline float qg_swift_max(float x, float y) { return y >= x ? y : x; }
 static inline double qg_swift_min_d(double x, double y) { return y < x ? y : x; }
 static inline double qg_swift_max_d(double x, double y) { return y >= x ? y : x; }
 
-// QuantizationParameters.coveringScale: the quotient rounded to nearest, or
-// its next float up where it is below FLT_MIN and `steps` of it fall short
-// of `width` (a subnormal quotient rounded down clips the data).
-static inline float qg_covering_scale(float quotient, double width, double steps) {
-    return quotient < FLT_MIN && (double)quotient * steps < width ? nextafterf(quotient, INFINITY) : quotient;
+// QuantizationParameters.coveringScale, operation for operation: the
+// quotient as divided, or its next float up (from the bits, which
+// flush-to-zero does not touch) where it is below FLT_MIN and `steps` of it
+// fall short of `width` (a subnormal quotient rounded down clips the data);
+// FLT_MIN where even that does not cover (only with flush-to-zero or
+// denormals-are-zero on: the finest normal scale, which covers).
+float qg_covering_scale(float quotient, double width, double steps) {
+    if (!(quotient < FLT_MIN)) return quotient;
+    float s = quotient;
+    if ((double)quotient * steps < width) {
+        uint32_t bits;
+        memcpy(&bits, &quotient, sizeof bits);
+        bits += 1;
+        memcpy(&s, &bits, sizeof s);
+    }
+    return s > 0.0f && (double)s * steps >= width ? s : FLT_MIN;
 }
 
 int qg_uint8_parameters(float observed_min, float observed_max, float *scale, int32_t *zero) {
@@ -139,8 +151,8 @@ static int64_t qg_dynamic_rows(const qg_dynamic_job *j, int64_t r0, int64_t n) {
         }
         // Symmetric values stay in −127...127 with no clamp of their own:
         // 127 steps of the scale reach absMax, or (a normal scale rounded
-        // down) fall short by less than a part in 2^24, so |x|/scale rounds
-        // to 127 at most.
+        // down, in any rounding mode) fall short by less than a part in
+        // 2^23, so |x|/scale rounds to 127 at most.
         qg_quantize_rows_with(level, block, count, k, ldx, j->scale + m0, j->symmetric ? no_zero : j->zero + m0, !j->symmetric,
                               j->out + m0 * j->ldo, j->ldo);
     }

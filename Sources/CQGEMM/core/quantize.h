@@ -23,6 +23,12 @@ int qg_quantizer_supported(qg_quantizer level);
 const char *qg_quantizer_name(qg_quantizer level);
 /// The widest level this CPU has (qg_cpu_get_features reads the CPU once).
 qg_quantizer qg_widest_quantizer(void);
+/// The scale of `width` over `steps` levels from its float quotient, as
+/// QuantizationParameters.coveringScale gives it (dynamic_quantize.c): the
+/// quotient as divided; where it is below FLT_MIN and `steps` of it fall
+/// short of `width`, the next float up; FLT_MIN where even that does not
+/// cover (flush-to-zero or denormals-are-zero on).
+float qg_covering_scale(float quotient, double width, double steps);
 /// qg_quantize_rows on `level`, which must be supported.
 void qg_quantize_rows_with(qg_quantizer level, const float *x, int64_t rows, int64_t k, int64_t ldx, const float *scale,
                            const int32_t *zero, int x_unsigned, uint8_t *out, int64_t ldo);

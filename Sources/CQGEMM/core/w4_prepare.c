@@ -8,7 +8,6 @@
 #include "quantize.h"
 #include "threadpool.h"
 
-#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -78,12 +77,9 @@ static int64_t qg_w4_prepare_part(const qg_w4_prepare_job *j, int64_t r0, int64_
         const float absmax = fmaxf(-lo, hi);
         // 1 for an all-zero row (every value quantizes to 0, without a 0/0);
         // else absmax/127, rounded up where it is subnormal and 127 of it fall
-        // short of absmax (QuantizationParameters.coveringScale): rounded
-        // down it would clip the row's largest values, and −x to −128 where x
-        // gives 127.
-        float s = absmax / 127.0f;
-        if (absmax == 0.0f) s = 1.0f;
-        else if (s < FLT_MIN && (double)s * 127.0 < (double)absmax) s = nextafterf(s, INFINITY);
+        // short of absmax (qg_covering_scale): rounded down it would clip the
+        // row's largest values, and −x to −128 where x gives 127.
+        const float s = absmax == 0.0f ? 1.0f : qg_covering_scale(absmax / 127.0f, (double)absmax, 127.0);
         j->scale[m] = s;
         int8_t *row = j->q + m * j->ldq;
         qg_quantize_rows_with(level, x, 1, k, j->ldx, &s, &zero, 0, (uint8_t *)row, j->ldq);

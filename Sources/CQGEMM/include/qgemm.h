@@ -366,7 +366,9 @@ float qg_f32_from_f16(uint16_t h);
 int8_t qg_w4_packed_value(const uint8_t *packed, int64_t n, int64_t k, int64_t kp);
 
 /// Dynamic per-row activation quantization for W4A8: per row, S_X = absmax/127
-/// (1 when that is 0), q = round-half-away(x / S_X) (as qg_quantize_rows,
+/// (1 for a row of zeros; rounded up where it is below 2^-126 and 127 of it
+/// fall short of absmax, as QuantizationParameters' scales are), q =
+/// round-half-away(x / S_X) (as qg_quantize_rows,
 /// zero point 0), zero-padded to ldq ≥ qg_w4_row_bytes; and the row's offset term
 /// offset[m][g] = −8·Σ_{k∈g} q_X[m][k], which takes back the +8 the stored
 /// weights carry (u = q_W + 8), so kernels multiply unsigned nibbles by signed

@@ -100,11 +100,14 @@ public struct MovingAverageMinMaxObserver: CalibrationObserver {
         // Both ends move by the same convex step, as a weighted mean in
         // Double: no difference of the ends to overflow or to lose the
         // smaller end (from 1e8 toward 0.5, `from + c·(to − from)` in Float
-        // gave 0 at c = 1), the result between the old end and the new one,
-        // and exactly the new one at c = 1. Rounding can still cross the
-        // ends, so they are put in order.
+        // gave 0 at c = 1), and exactly the new end at c = 1. In a directed
+        // rounding mode the products' roundings can carry the mean a step
+        // past either end (an end would creep under batches equal to it), so
+        // it is clamped between them. Rounding can still cross the lower and
+        // upper ends, so they are put in order.
         func step(_ from: Float, _ to: Float) -> Float {
-            Float((1 - c) * Double(from) + c * Double(to))
+            let mean = Float((1 - c) * Double(from) + c * Double(to))
+            return Swift.min(Swift.max(mean, Swift.min(from, to)), Swift.max(from, to))
         }
         let lower = step(r.lowerBound, lo), upper = step(r.upperBound, hi)
         range = Swift.min(lower, upper)...Swift.max(lower, upper)

@@ -70,17 +70,27 @@ public struct QuantizationParameters: Sendable, Hashable, CustomStringConvertibl
         try self.init(type: type, scale: scale, zeroPoint: zero)
     }
 
-    /// A scale `s`, the Float quotient `width / steps` rounded to nearest,
-    /// or its next Float up where it is below 2^−126 (Float's smallest normal
-    /// number) and `steps` of it fall short of `width`. A normal quotient is
-    /// within half a part in 2^24 of the exact one, so the last step of the
-    /// grid still rounds to the largest value; a subnormal one keeps fewer
-    /// digits the smaller it is, and rounded down it clips the data
-    /// (absMax = 190·2^−149 would get 2^−149, 127 steps of which reach only
-    /// 127·2^−149; a quotient below 2^−150 would be 0). Rounded up, the grid
-    /// covers the data with the finest step that does.
+    /// A scale `s`, the Float quotient `width / steps` as the division
+    /// rounded it (a normal quotient is within a part in 2^23 of the exact
+    /// one, so the grid's last step still rounds to the largest value), or,
+    /// where it is below 2^−126 (Float's smallest normal number) and `steps`
+    /// of it fall short of `width`, the next Float up: a subnormal quotient
+    /// keeps fewer digits the smaller it is, and rounded down it clips the
+    /// data (absMax = 190·2^−149 would get 2^−149, 127 steps of which reach
+    /// only 127·2^−149; a quotient below 2^−150 would be 0). Rounded up, the
+    /// grid covers the data with the finest step that does. `width / steps`
+    /// is below 2^−126 there, `steps` at most 255, so the product is exact.
+    ///
+    /// Where even that does not cover, which happens only with flush-to-zero
+    /// or denormals-are-zero on (the division flushed to 0, or the scale read
+    /// as 0), 2^−126: the finest normal scale, which covers (the quotient is
+    /// below it) and which no such mode flushes. The next Float up is taken
+    /// from the bits, which no such mode changes, as the C copy does
+    /// (`nextUp` may add 0 first, which flushes).
     static func coveringScale(_ quotient: Float, _ width: Double, steps: Double) -> Float {
-        quotient < .leastNormalMagnitude && Double(quotient) * steps < width ? quotient.nextUp : quotient
+        guard quotient < .leastNormalMagnitude else { return quotient }
+        let s = Double(quotient) * steps < width ? Float(bitPattern: quotient.bitPattern + 1) : quotient
+        return s > 0 && Double(s) * steps >= width ? s : .leastNormalMagnitude
     }
 
     /// Symmetric int8 weight parameters: `scale = absMax / 127` (in Float;
