@@ -32,10 +32,11 @@ struct BadInputTests {
         #expect(errorCode { _ = try PackedWeights(weights: [1], outputChannels: 1, inputChannels: 1, scales: .perTensor(1), clamp: 0...5) } == .incompatibleParameters)
         let u8 = try QuantizationParameters(type: .uint8, scale: 1, zeroPoint: 0)
         #expect(errorCode { _ = try PackedWeights(weights: [1], outputChannels: 1, inputChannels: 1, scales: .perTensor(1), input: xp, output: u8, clamp: -1...5) } == .invalidArgument)
-        // A float multiplier that overflows Float.
+        // A float multiplier that overflows Float: refused where .float rounding would use it.
         let hugeX = try QuantizationParameters(type: .int8, scale: 1e30, zeroPoint: 0)
         let tinyY = try QuantizationParameters(type: .int8, scale: 1e-30, zeroPoint: 0)
-        #expect(errorCode { _ = try PackedWeights(weights: [1], outputChannels: 1, inputChannels: 1, scales: .perTensor(1e10), input: hugeX, output: tinyY) } == .invalidScale)
+        #expect(errorCode { _ = try PackedWeights(weights: [1], outputChannels: 1, inputChannels: 1, scales: .perTensor(1e10), input: hugeX, output: tinyY,
+                                                  rounding: .float) } == .invalidScale)
         // A Float bias too large for int32 at scale S_X·S_W.
         #expect(errorCode { _ = try PackedWeights(weights: [1], outputChannels: 1, inputChannels: 1, scales: .perTensor(1e-3), bias: .float([1e9]), input: xp) } == .accumulatorOverflow)
     }
@@ -310,5 +311,10 @@ struct BadInputTests {
     @Test func unknownKernelNames() {
         #expect(errorCode { _ = try KernelPath.resolve("avx9000") } == .unsupportedKernel)
         #expect((try? KernelPath.resolve("reference")) == .reference)
+        // The C registry compares names up to a NUL: "avx2\0junk" was avx2
+        // under another name. And the test-only paths are no one's default.
+        #expect(KernelPath(rawValue: "avx2\u{0}junk") == nil && KernelPath(rawValue: "\u{0}") == nil)
+        #expect(errorCode { _ = try KernelPath.resolve("reference\u{0}x") } == .unsupportedKernel)
+        #expect(errorCode { _ = try KernelPath.resolve("test3x5") } == .unsupportedKernel)
     }
 }

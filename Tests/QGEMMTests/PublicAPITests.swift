@@ -72,6 +72,31 @@ struct PublicAPITests {
         #expect(used == 1 || used == 2)
     }
 
+    /// A call with no rows reports one thread, as the C entry records it,
+    /// not the count of the call before: on a fresh thread, where the count
+    /// reads 0 before any call (it read 0 after such a call too).
+    @Test func aCallWithNoRowsReportsOneThread() throws {
+        let packed = try PackedWeights(weights: [Int8](repeating: 1, count: 64 * 64), outputChannels: 64, inputChannels: 64,
+                                       scales: .perTensor(0.01), input: try QuantizationParameters(type: .uint8, scale: 0.1, zeroPoint: 0))
+        final class Seen: @unchecked Sendable { var before = -1, after = -1 }
+        let calls: [@Sendable () -> Void] = [
+            { let _: [Int32]? = try? packed.gemm([UInt8](), rows: 0) },
+            { let _: [Float]? = try? packed.gemmDynamic([UInt8](), rows: 0, rowScales: [], rowZeroPoints: []) },
+        ]
+        for (i, call) in calls.enumerated() {
+            let seen = Seen(), done = DispatchSemaphore(value: 0)
+            let thread = Thread {
+                seen.before = PackedWeights.threadsUsedByLastCall
+                call()
+                seen.after = PackedWeights.threadsUsedByLastCall
+                done.signal()
+            }
+            thread.start()
+            done.wait()
+            #expect(seen.before == 0 && seen.after == 1, "call \(i): \(seen.before) → \(seen.after)")
+        }
+    }
+
     /// A call gets at most one thread per 2^16 multiply-adds: 8×64×64 (2^15)
     /// asked to run on 2 or 4 threads runs on one, int8 and 4-bit alike, and
     /// gives the same bits.

@@ -121,6 +121,36 @@ struct PublicMisuseTests {
         }
     }
 
+    /// `.float`'s multiplier is the quotient S_X·S_W/S_Y taken in Double and
+    /// rounded to Float: in two Float steps the product underflowed (1e-23 ·
+    /// 1e-23: multiplier 0, every output Z_Y, silently) or overflowed (2e19 ·
+    /// 2e19: a layer refused whatever its rounding, though the quotient is
+    /// 1.33). Only `.float` refuses a quotient past Float's largest value.
+    @Test func theFloatMultiplierIsTheRealQuotient() throws {
+        let x = try QuantizationParameters(type: .int8, scale: 1e-23, zeroPoint: 0)
+        let y = try QuantizationParameters(type: .int8, scale: 1e-45, zeroPoint: 0)
+        let tiny = try PackedWeights(weights: [100], outputChannels: 1, inputChannels: 1, scales: .perTensor(1e-23),
+                                     input: x, output: y, rounding: .float)
+        let out: [Int8] = try tiny.gemm([Int8(1)], rows: 1)
+        #expect(out == [7], "100 · 1e-46/1.4e-45 = 7.1, got \(out)") // 0 before
+        let huge = try QuantizationParameters(type: .uint8, scale: 2e19, zeroPoint: 0)
+        let top = try QuantizationParameters(type: .int8, scale: 3e38, zeroPoint: 0)
+        for rounding in RoundingMode.allCases {
+            let big = try PackedWeights(weights: [1], outputChannels: 1, inputChannels: 1, scales: .perTensor(2e19),
+                                        input: huge, output: top, rounding: rounding)
+            #expect(big.multipliers?[0].shift == 1, "\(rounding)")
+        }
+        // A quotient of 1e68: saturated fixed-point multipliers, but no Float multiplier.
+        let small = try QuantizationParameters(type: .int8, scale: 1e-30, zeroPoint: 0)
+        for rounding in RoundingMode.allCases {
+            let code = errorCode {
+                _ = try PackedWeights(weights: [1], outputChannels: 1, inputChannels: 1, scales: .perTensor(1e19),
+                                      input: try QuantizationParameters(type: .int8, scale: 1e19, zeroPoint: 0), output: small, rounding: rounding)
+            }
+            #expect(code == (rounding == .float ? .invalidScale : nil), "\(rounding): \(String(describing: code))")
+        }
+    }
+
     /// The float mode's multiplier is checked as FixedPointMultiplier checks
     /// a real one (a NaN passed the float clamp and became Int32.min, and
     /// Int32.min + a negative zero point trapped); the fixed-point modes

@@ -214,6 +214,7 @@ struct QuantizedLinearTests {
         // it where it is (the products' roundings carried it an ulp a batch
         // before the clamp, a review found: c = 0.0075838477 upward or downward).
         let nearest = fegetround()
+        defer { fesetround(nearest) }
         for mode in SafeTensorsTests.directedRoundingModes {
             fesetround(mode)
             var steady = try MovingAverageMinMaxObserver(averagingConstant: 0.0075838477)

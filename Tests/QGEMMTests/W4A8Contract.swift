@@ -1,7 +1,8 @@
 // The W4A8 contract spelled in Swift, apart from the C row preparation,
 // packing and reference: each row of X quantized to int8 by its absMax/127
-// (1 for a zero row; rounded up where it is below 2^-126 and 127 of it fall
-// short of absMax), rounded half away from zero; per channel and group,
+// (1 for a zero row; rounded up to the next Float where it is below 2^-126
+// and 127 of it fall short of absMax, and 2^-126 where even that does not,
+// which only flush-to-zero brings), rounded half away from zero; per channel and group,
 // the exact int32 dot product of the int4 values with the row, times the
 // group's scale, summed in group order by fused multiply-adds; then
 // bias + S_X·sum. The test suite (Int4WeightsTests) and the `int4` fuzz
@@ -19,7 +20,12 @@ public func w4a8Contract(_ x: [Float], rows: Int, values: [Int8], scales: [Float
         let row = x[(m * k)..<((m + 1) * k)]
         let absMax = row.reduce(Float(0)) { Swift.max($0, Swift.abs($1)) }
         var sx = absMax / 127
-        if absMax == 0 { sx = 1 } else if sx < .leastNormalMagnitude && Double(sx) * 127 < Double(absMax) { sx = sx.nextUp }
+        if absMax == 0 {
+            sx = 1
+        } else if sx < .leastNormalMagnitude {
+            if Double(sx) * 127 < Double(absMax) { sx = Float(bitPattern: sx.bitPattern + 1) }
+            if !(sx > 0 && Double(sx) * 127 >= Double(absMax)) { sx = .leastNormalMagnitude }
+        }
         // No clamp: with that scale every |x|/S_X rounds to 127 at most.
         let q = row.map { Int32(($0 / sx).rounded(.toNearestOrAwayFromZero)) }
         for c in 0..<n {

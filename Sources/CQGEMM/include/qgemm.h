@@ -468,17 +468,19 @@ int64_t qg_row_min_max(const float *x, int64_t rows, int64_t k, int64_t ldx, flo
 /// QuantizationParameters(observedMin:observedMax:type: .uint8)'s rule for a
 /// finite range with observed_min ≤ observed_max, operation for operation:
 /// the range widened to hold 0; scale 1 and zero point 0 when it is [0, 0];
-/// else scale = Float((hi − lo) / 255) (rounded up where that is below
-/// 2^−126 and 255 of it fall short of hi − lo: QuantizationParameters.
-/// coveringScale) and Z = clamp(round-half-away(0 − lo / scale), 0, 255) in
+/// else scale = Float((hi − lo) / 255) through qg_covering_scale (rounded up
+/// where that is below 2^−126 and 255 of it fall short of hi − lo; FLT_MIN
+/// where even that does not, with flush-to-zero on) and Z = clamp(round-half-away(0 − lo / scale), 0, 255) in
 /// double. Returns 0, or
 /// −1 when an end of the grid, Float(0 − Z)·scale or Float(255 − Z)·scale,
 /// overflows Float (nothing written).
 int qg_uint8_parameters(float observed_min, float observed_max, float *scale, int32_t *zero);
 /// QuantizationParameters.symmetricWeights(absMax:)'s scale for a finite
-/// abs_max ≥ 0: 1 for 0, else abs_max / 127 in Float (rounded up where that
-/// is below 2^−126 and 127 of it fall short of abs_max). Returns 0, or −1
-/// when 127 times that overflows Float (nothing written).
+/// abs_max ≥ 0: 1 for 0, else abs_max / 127 in Float, through
+/// qg_covering_scale (rounded up where that is below 2^−126 and 127 of it
+/// fall short of abs_max; FLT_MIN where even that does not, with
+/// flush-to-zero on). Returns 0, or −1 when 127 times that overflows Float
+/// (nothing written).
 int qg_symmetric_int8_scale(float abs_max, float *scale);
 /// Dynamic per-row uint8 quantization in one pass over the rows: per row its
 /// min and max (as qg_row_min_max, into mins/maxs), its parameters

@@ -133,7 +133,6 @@ extension PackedWeights {
         args.row_scale = rowScales.baseAddress
         args.out_bias = floatBias == nil ? nil : UnsafePointer(storage.floatBias)
         args.out_type = QG_OUT_FLOAT
-        if rows == 0 { return }
         try run(&args, path: path, threads: nThreads)
     }
 
@@ -327,7 +326,12 @@ extension PackedWeights {
     }
 
     private func run(_ args: inout qg_gemm_args, path: KernelPath, threads: Int32) throws {
-        if args.m == 0 { return }
+        if args.m == 0 {
+            // Nothing to multiply; the C entry reads nothing at M = 0 and
+            // records that one thread ran the call (threadsUsedByLastCall).
+            _ = qg_gemm(&args, path.cValue ?? -1, 1)
+            return
+        }
         // The path's number in the C registry.
         let number = path.cValue ?? -1
         // A path may read a weight layout of its own (its registry entry's panel_n × kr).

@@ -23,8 +23,10 @@ public struct KernelPath: RawRepresentable, Sendable, CaseIterable, Hashable, Cu
     /// (a lookup by name took tens of nanoseconds, a tenth of a small call).
     private let registryNumber: Int32
 
-    /// The path named `rawValue`, when this build has it.
+    /// The path named `rawValue`, when this build has it (a name with a NUL
+    /// in it is none: the C registry would compare only the part before it).
     public init?(rawValue: String) {
+        guard !rawValue.utf8.contains(0) else { return nil }
         let number = qg_path_find(rawValue)
         guard number >= 0 else { return nil }
         self.rawValue = rawValue
@@ -179,11 +181,13 @@ public struct KernelPath: RawRepresentable, Sendable, CaseIterable, Hashable, Cu
         do throws(QGEMMError) { return .success(try resolve(name, origin: "QGEMM_KERNEL")) } catch { return .failure(error) }
     }()
 
-    /// Parses a path name and checks that this machine can run it.
+    /// Parses a path name and checks that this machine can run it. The
+    /// test-only paths are not among the names it takes (so `QGEMM_KERNEL`
+    /// cannot make one the process default).
     ///
     /// - Throws: ``QGEMMError/Code/unsupportedKernel`` naming the paths available.
     public static func resolve(_ name: String, origin: String = "kernel") throws(QGEMMError) -> KernelPath {
-        guard let path = KernelPath(rawValue: name.lowercased()) else {
+        guard let path = KernelPath(rawValue: name.lowercased()), !path.tile.isTestOnly else {
             throw QGEMMError(.unsupportedKernel,
                              "\(origin) '\(name)' is not a kernel path; known: \(allCases.map(\.rawValue).joined(separator: ", "))")
         }

@@ -263,6 +263,11 @@ public final class PackedWeights: @unchecked Sendable {
             }
         }
 
+        // Packing pads N to whole panels (16 times the weights at N = 1) and
+        // keeps eight per-channel arrays: refused past the memory this
+        // process may use, as a result array is, where allocating traps.
+        try checkResultFits(Int(qg_packed_size(Int64(n), Int64(k))) + 32 * Int(qg_packed_n(Int64(n))) + 16 * n, of: UInt8.self,
+                            "the packed weights of N = \(n), K = \(k)")
         let storage = Storage(n: n, k: k)
         var rowSum64 = [Int64](repeating: 0, count: n)
         var absSum64 = [Int64](repeating: 0, count: n)
@@ -303,12 +308,18 @@ public final class PackedWeights: @unchecked Sendable {
                 list.append(m)
                 storage.multiplier[i] = m.multiplier
                 storage.shift[i] = m.shift
-                let f = input.scale * scales[i] / output.scale
-                guard f.isFinite else {
+                // .float's multiplier: the same quotient (S_X·S_W exact in
+                // Double, one division), rounded to Float. Two Float steps
+                // lost it: S_X·S_W could underflow to 0 (1e-23·1e-23: every
+                // output Z_Y) or overflow (2e19·2e19, refused though the
+                // quotient is 1.3); only .float uses it, so only .float
+                // refuses one past Float's largest value.
+                let f = Float(real)
+                if rounding == .float, !f.isFinite {
                     throw QGEMMError(.invalidScale,
                                      "channel \(i): S_X·S_W/S_Y = \(input.scale)·\(scales[i])/\(output.scale) overflows Float")
                 }
-                storage.floatMultiplier[i] = f
+                storage.floatMultiplier[i] = f.isFinite ? f : 0
             }
             multipliers = list
         }

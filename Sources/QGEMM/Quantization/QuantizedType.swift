@@ -82,7 +82,7 @@ public enum GEMMOutputKind: String, Sendable, CaseIterable {
     case uint8
     /// The exact accumulator `Σ q_W·(q_X − Z_X) + q_b`.
     case int32
-    /// `Float(acc)·S_X·S_W[n]` (+ a Float bias).
+    /// `Float(acc)·(S_X·S_W[n])` (+ a Float bias).
     case float
 }
 
