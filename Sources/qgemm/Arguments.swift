@@ -5,11 +5,12 @@ import QGEMM
 // Argument spellings shared by every subcommand, so that `--kernel` and
 // `--threads` are parsed, checked and explained the same way everywhere.
 
-/// `--kernel NAME`: checked at parse time against the paths this CPU can run;
-/// a bad name is answered with the list of valid ones.
+/// `--kernel NAME`: checked at parse time against the paths this CPU can run
+/// (the test-only ones are not among them, as for `QGEMM_KERNEL`); a bad
+/// name is answered with the list of valid ones.
 extension KernelPath: ExpressibleByArgument {
     public init?(argument: String) {
-        guard let path = KernelPath(rawValue: argument.lowercased()), path.isSupported else { return nil }
+        guard let path = KernelPath(rawValue: argument.lowercased()), path.isSupported, !path.tile.isTestOnly else { return nil }
         self = path
     }
 
@@ -95,7 +96,8 @@ enum OutputPath {
             // Links resolved before ".." is taken away; /dev/stdout is standard output.
             let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
             let file = OutputFile.isStandardOutput(path) ? "-" : resolved
-            if let other = seen.first(where: { $0.file == file }) {
+            // Hard links too, where both files exist already.
+            if let other = seen.first(where: { $0.file == file || ($0.file != "-" && file != "-" && sameFile($0.path, path)) }) {
                 throw ValidationError(file == "-" ? "\(other.option) \(other.path) and \(option) \(path) would both write to standard output; send one to a file"
                                                   : "\(other.option) and \(option) name the same file, \(path); give each its own")
             }

@@ -14,7 +14,7 @@ struct GEMMCommand: ParsableCommand {
 
     @Option(name: .customLong("x"), help: "Activations X.npy (int8 or uint8, [M,K]).")
     var x: String
-    @Option(name: .customLong("w"), help: "Weights W.npy (int8, [N,K]).")
+    @Option(name: .customLong("w"), help: "Weights W.npy (int8, or int64 values that fit, [N,K]).")
     var w: String
     @Option(name: .long, help: "Bias B.npy (int32, or int64 values that fit, [N]).")
     var bias: String?

@@ -28,6 +28,11 @@ extension LinearCommand {
             throw ValidationError("--gptq must be in (0, 10], got \(gptq)")
         }
         guard int4 else { return }
+        // Before the layer is quantized (with --awq, searched): a path without 4-bit tiles would refuse the call after it.
+        if let kernel, !kernel.hasInt4Kernel {
+            throw ValidationError("kernel path '\(kernel)' has no 4-bit-weight kernel; paths with one: "
+                                  + KernelPath.availableInt4.map(\.rawValue).joined(separator: ", "))
+        }
         try OptionCheck.unused(gptq != nil && !awq, "--gptq", "follows the --awq search (it needs the --calibrate data)")
         try OptionCheck.unused(awq && calibrate == nil, "--awq", "needs --calibrate CALIB_X.npy (the inputs its search measures on)")
         try OptionCheck.unused(calibrate != nil && !awq, "--calibrate", "with --weights int4 goes with --awq (int4 activations are quantized per row at run time)")

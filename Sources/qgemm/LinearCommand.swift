@@ -46,7 +46,7 @@ struct LinearCommand: ParsableCommand {
     @Option(name: .customLong("x-zero-point"), parsing: .unconditional, help: "Static mode: Z_X (uint8).") var xZeroPoint: Int32?
     @Option(name: .customLong("y-scale"), parsing: .unconditional, help: "Static mode: S_Y (> 0).") var yScale: Float?
     @Option(name: .customLong("y-zero-point"), parsing: .unconditional, help: "Static mode: Z_Y (int8).") var yZeroPoint: Int32?
-    @Option(name: .long, help: "Static mode: calibrate on this float X.npy.")
+    @Option(name: .long, help: "Static and static-input modes, and --weights int4 --awq: calibrate on this float X.npy.")
     var calibrate: String?
     @Option(name: .long, help: "With --calibrate: minmax (default), moving, percentile, mse (least squared error) or entropy (least KL divergence).")
     var observer: ObserverKind?
@@ -68,7 +68,7 @@ struct LinearCommand: ParsableCommand {
     var out: String
     @Option(name: .long, help: "Write timings and parameters as JSON to FILE ('-' for stdout).")
     var json: String?
-    @Option(name: .long, parsing: .unconditional, help: "With --json: timed runs, ≥ 1 (int8 layer and cblas_sgemm, medians; default 5).")
+    @Option(name: .long, parsing: .unconditional, help: "With --json: timed runs, 1...100000 (int8 layer and cblas_sgemm, medians; default 5).")
     var `repeat`: Int?
     @Option(name: .long, help: "int8 (default) or int4 (group-wise 4-bit weights, int8 activations per row, Float out).")
     var weights: LayerWeights?
@@ -133,6 +133,8 @@ struct LinearCommand: ParsableCommand {
                 try OptionCheck.unused(isGiven && calibrate == nil, option, "applies only with --calibrate")
             }
             try OptionCheck.unused(percentile != nil && observer != .percentile, "--percentile", "applies only with --observer percentile")
+            try OptionCheck.unused(batch != nil && calibrate != nil && (observer ?? .minmax) == .minmax, "--batch",
+                                   "has no effect with the min/max observer (its range is the same whatever the batches); it acts with --observer moving, percentile, mse or entropy")
             // The layer's parameters come from --calibrate or are all given, checked before any file is read.
             let output = mode == .static
             if calibrate != nil {
@@ -236,13 +238,18 @@ struct LinearCommand: ParsableCommand {
             report["x_scale"] = input.scale; report["x_zero_point"] = input.zeroPoint
             report["y_scale"] = output.scale; report["y_zero_point"] = output.zeroPoint
         }
-        // sgemm, for the timing, on the weights the file holds (dequantized; with smoothing, of W·diag(s)).
-        var wv = [Float](repeating: 0, count: n * k)
-        for row in 0..<n {
-            for col in 0..<k { wv[row * k + col] = Float(try packed.weight(outputChannel: row, input: col)) * packed.weightScales[row] }
+        // sgemm, for --json's timing, on the weights the file holds
+        // (dequantized; with smoothing, of W·diag(s)): a Float copy of the
+        // weights and of X, made only when --json asks for the timing.
+        var wv: [Float] = [], sgemmX = xv
+        if json != nil {
+            wv = [Float](repeating: 0, count: n * k)
+            for row in 0..<n {
+                for col in 0..<k { wv[row * k + col] = Float(try packed.weight(outputChannel: row, input: col)) * packed.weightScales[row] }
+            }
+            sgemmX = try layer.smoothing?.apply(xv, rows: m) ?? xv
         }
-        try finish(layer, try layer.smoothing?.apply(xv, rows: m) ?? xv, m: m, wv: wv, bv: packed.floatBias, report: report,
-                   layerInput: xv)
+        try finish(layer, sgemmX, m: m, wv: wv, bv: packed.floatBias, report: report, layerInput: xv)
     }
 
     /// Runs the layer, then saves it (`save`, --save) and writes Y and, with
@@ -277,6 +284,15 @@ struct LinearCommand: ParsableCommand {
     func staticLayer(w: [Float], b: [Float]?, n: Int, k: Int) throws -> QuantizedLinear {
         let output = mode == .static
         if let calibrate {
+            // The calibration computes the float layer's output first: a
+            // weight or bias that is not finite is named here, by its option
+            // and file, not as a value of that output.
+            if let i = w.firstIndex(where: { !$0.isFinite }), let path = self.w {
+                throw QGEMMError(.invalidValue, "--w \(path): weight [\(i / k), \(i % k)] is \(w[i]); weights must be finite")
+            }
+            if let b, let i = b.firstIndex(where: { !$0.isFinite }), let path = bias {
+                throw QGEMMError(.invalidValue, "--bias \(path): bias [\(i)] is \(b[i]); a bias must be finite")
+            }
             let file = NPYOption(option: "--calibrate", path: calibrate, needs: "float16, float32 or float64 [rows,K] with the K of --x")
             let ca = try file.read()
             let (c, cs) = try file.naming {

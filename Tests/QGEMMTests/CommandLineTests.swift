@@ -277,6 +277,31 @@ struct CommandLineTests {
         }
     }
 
+    /// A weight or bias that is not finite, in static calibration (which
+    /// computes the float layer's output first), is named by its option and
+    /// file, not as a value of an output the user never passed; and --kernel
+    /// takes no test-only path.
+    @Test func calibrationAndPathRefusalsNameWhatWasGiven() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func file(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        try NPYArray(float32: [1, 2, 3, 4], shape: [1, 4]).write(to: URL(fileURLWithPath: file("x.npy")))
+        try NPYArray(float32: [1, 0, .nan, 1, 0, 1, 1, 0], shape: [2, 4]).write(to: URL(fileURLWithPath: file("w.npy")))
+        try NPYArray(float32: [1, 0, 0, 1, 0, 1, 1, 0], shape: [2, 4]).write(to: URL(fileURLWithPath: file("good.npy")))
+        try NPYArray(float32: [1, .infinity], shape: [2]).write(to: URL(fileURLWithPath: file("b.npy")))
+        try NPYArray(float32: (0..<32).map { Float($0) }, shape: [8, 4]).write(to: URL(fileURLWithPath: file("c.npy")))
+        let calibrate = ["--mode", "static", "--calibrate", file("c.npy"), "--out", file("y.npy")]
+        let w = try qgemm(["linear", "--x", file("x.npy"), "--w", file("w.npy")] + calibrate)
+        #expect(w.status == 1 && w.stderr.contains("--w \(file("w.npy")): weight [0, 2] is nan"), "\(w.stderr)")
+        let b = try qgemm(["linear", "--x", file("x.npy"), "--w", file("good.npy"), "--bias", file("b.npy")] + calibrate)
+        #expect(b.status == 1 && b.stderr.contains("--bias \(file("b.npy")): bias [1] is inf"), "\(b.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: file("y.npy")))
+        for command in [["bench", "--shape", "2x3x4"], ["validate", "--quick"]] {
+            let r = try qgemm(command + ["--kernel", "test3x5"])
+            #expect(r.status == 64, "\(command[0]): \(r.stderr)")
+        }
+    }
+
     /// An option that does not apply to the chosen mode is refused, never ignored.
     @Test func optionsThatDoNotApplyAreRefused() throws {
         let linear = ["linear", "--x", "a.npy", "--w", "b.npy", "--out", "c.npy"]
@@ -289,6 +314,8 @@ struct CommandLineTests {
             (linear + ["--mode", "static", "--x-scale", "1", "--x-zero-point", "0", "--y-scale", "1", "--y-zero-point", "0",
                        "--observer", "moving"], "--observer applies only with --calibrate"),
             (linear + ["--repeat", "3"], "--repeat counts the timed runs of --json"),
+            // The min/max observer's range is the same whatever the batches.
+            (linear + ["--mode", "static", "--calibrate", "cal.npy", "--batch", "8"], "--batch has no effect with the min/max observer"),
             (["gemm", "--x", "x.npy", "--w", "w.npy", "--x-scale", "1", "--x-zero-point", "0", "--w-scale", "1",
               "--output-type", "int32", "--rounding", "double", "--out", "y.npy"], "--rounding apply only to int8 and uint8 output"),
         ]
@@ -350,6 +377,8 @@ struct CommandLineTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         func file(_ name: String) -> String { dir.appendingPathComponent(name).path }
         let linear = try linearCommand(in: dir)
+        FileManager.default.createFile(atPath: file("out.npy"), contents: Data("old".utf8))
+        try FileManager.default.linkItem(atPath: file("out.npy"), toPath: file("hard.json"))
         let usage: [([String], String)] = [
             (["info", "--json", dir.path + "/new/"], "a folder; name a file"),
             (["info", "--json", dir.path], "a folder; name a file"),
@@ -370,6 +399,8 @@ struct CommandLineTests {
             (linear + ["--out", dir.path + "/y/"], "a folder; name a file"),
             (linear + ["--out", file("y.npy"), "--save", file("y.npy")], "--out and --save name the same file"),
             (linear + ["--out", file("y.npy"), "--json", dir.path + "/./y.npy"], "--out and --json name the same file"),
+            // Two names of one file (a hard link): writing the second would truncate the first.
+            (linear + ["--out", file("out.npy"), "--json", file("hard.json")], "--out and --json name the same file"),
             (["gemm", "--x", file("x.npy"), "--w", file("w.npy"), "--x-scale", "1", "--x-zero-point", "0", "--w-scale", "1",
               "--output-type", "int32", "--out", ""], "--out: the path is empty"),
         ]
@@ -378,7 +409,11 @@ struct CommandLineTests {
             #expect(r.status == 64, "\(args): \(r.stderr)")
             #expect(r.stderr.contains(wanted), "\(args): wanted '\(wanted)' in \(r.stderr)")
         }
-        // Nothing was written in their place ("new/" used to become a file "new").
+        // Nothing was written in their place ("new/" used to become a file "new"),
+        // and the hard-linked output kept its bytes.
+        #expect(FileManager.default.contents(atPath: file("out.npy")) == Data("old".utf8))
+        try FileManager.default.removeItem(atPath: file("out.npy"))
+        try FileManager.default.removeItem(atPath: file("hard.json"))
         let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
         #expect(left == ["w.npy", "x.npy"], "\(left)")
         let fifo = file("fifo")

@@ -152,7 +152,14 @@ struct QuantizationParametersTests {
                 }
             }
         }
-        #expect(qg_fp_control_state() == saved)
+        // The control bits as they were (on x86 the low six bits of MXCSR are
+        // sticky exception flags, which the checks' subnormal arithmetic sets).
+        #if arch(x86_64)
+        let flags: UInt64 = 0x3F
+        #else
+        let flags: UInt64 = 0
+        #endif
+        #expect(qg_fp_control_state() & ~flags == saved & ~flags)
     }
 
     /// A range whose grid would end past Float's largest value (so that a
