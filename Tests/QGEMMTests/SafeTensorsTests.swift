@@ -105,6 +105,62 @@ struct SafeTensorsTests {
         }
     }
 
+    /// A layer built in a directed rounding mode is the layer its file
+    /// reloads: the values derived from its parameters (a ReLU6 clamp, the
+    /// fixed-point multipliers, the quantized bias) round to nearest whatever
+    /// the mode, as the loader derives them. Downward, 6/2.4 was 2.4999998 and
+    /// clamped at 2 where the file said 3 (and reloaded with 3, silently).
+    @Test func aLayerBuiltInADirectedModeReloadsTheSame() throws {
+        var rng = CheckRandom(seed: 47)
+        let w = Self.floats(Self.n * Self.k, &rng), b = Self.floats(Self.n, &rng)
+        let input = try QuantizationParameters(type: .uint8, scale: 0.05, zeroPoint: 3)
+        let output = try QuantizationParameters(type: .int8, scale: 2.4, zeroPoint: 0)
+        for direction in Self.directedRoundingModes {
+            let mode = fegetround()
+            fesetround(direction)
+            let built = Result { try QuantizedLinear(weights: w, outputChannels: Self.n, inputChannels: Self.k, bias: b,
+                                                     mode: .static(input: input, output: output, activation: .relu6)) }
+            fesetround(mode)
+            let layer = try built.get()
+            let loaded = try QuantizedLinear(safeTensors: try SafeTensorsFile(bytes: try layer.safeTensors().serialized()))
+            #expect(layer.packed?.clamp == 0...3, "mode \(direction): \(String(describing: layer.packed?.clamp))")
+            #expect(loaded.packed?.clamp == layer.packed?.clamp && loaded.packed?.multipliers == layer.packed?.multipliers
+                    && loaded.packed?.quantizedBias == layer.packed?.quantizedBias, "mode \(direction)")
+        }
+    }
+
+    /// Errors about a file's contents name the file (as the .npy reader's
+    /// do); a header that is not UTF-8 is refused (JSONSerialization took
+    /// UTF-16 and UTF-32 on its own); and the writers refuse what the readers
+    /// would refuse, so every file written reads back.
+    @Test func fileErrorsNameTheFileAndWritersWriteWhatReadersRead() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qgemm-st-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // A valid safetensors file that is no layer.
+        let url = dir.appendingPathComponent("other.safetensors")
+        try SafeTensorsFile(tensors: ["x": try .init(int8: [1, 2], shape: [2])], metadata: [:]).write(to: url)
+        for load in [{ _ = try QuantizedLinear(contentsOf: url) }, { _ = try Int4Weights(contentsOf: url) }] as [() throws -> Void] {
+            do { try load(); Issue.record("a file with no layer loaded") } catch let e as QGEMMError {
+                #expect(e.message.hasPrefix(url.path + ": "), "\(e.message)")
+            }
+        }
+        try Data([1, 2, 3]).write(to: url)
+        do { _ = try SafeTensorsFile(contentsOf: url); Issue.record("3 bytes parsed") } catch let e as QGEMMError {
+            #expect(e.code == .file && e.message.hasPrefix(url.path + ": not a valid safetensors file"), "\(e.message)")
+        }
+        // "{}" in UTF-16LE and UTF-32LE.
+        for json in [[0x7B, 0, 0x7D, 0] as [UInt8], [0x7B, 0, 0, 0, 0x7D, 0, 0, 0]] {
+            #expect(throws: QGEMMError(.file, "")) {
+                _ = try SafeTensorsFile(bytes: withUnsafeBytes(of: UInt64(json.count).littleEndian, Array.init) + json)
+            }
+        }
+        #expect(throws: QGEMMError(.invalidShape, "")) { _ = try SafeTensorsFile.Tensor(int8: [], shape: [0, 1 << 62]) }
+        #expect(throws: QGEMMError(.invalidShape, "")) { _ = try NPYArray(int8: [1], shape: [Int](repeating: 1, count: 33)) }
+        let deepest = try NPYArray(int8: [1], shape: [Int](repeating: 1, count: 32))
+        #expect(try NPYArray(parsing: deepest.fileBytes()) == deepest)
+    }
+
     /// fesetround's three directed modes (named through the C library: the
     /// BLAS module's headers declare them too).
     static var directedRoundingModes: [Int32] {
@@ -413,7 +469,7 @@ struct SafeTensorsTests {
             try Data(bytes).write(to: url)
             switch (outcome { try SafeTensorsFile(bytes: bytes) }, outcome { try SafeTensorsFile(contentsOf: url) }) {
             case let (.success(a), .success(b)): #expect(a == b, "\(what)")
-            case let (.failure(a), .failure(b)): #expect(a.code == b.code && a.message == b.message, "\(what): \(a) / \(b)")
+            case let (.failure(a), .failure(b)): #expect(a.code == b.code && "\(url.path): \(a.message)" == b.message, "\(what): \(a) / \(b)")
             case let (a, b): Issue.record("\(what): safetensors bytes \(a), file \(b)")
             }
             switch (outcome { try NPYArray(parsing: bytes) }, outcome { try NPYArray(contentsOf: url) }) {

@@ -52,12 +52,17 @@ extension Int4Weights {
         return SafeTensorsFile(tensors: tensors, metadata: meta)
     }
 
-    /// Writes ``safeTensors()`` to `url`.
+    /// Writes ``safeTensors()`` to `url` (as ``SafeTensorsFile/write(to:)``:
+    /// a file already there is replaced, and cut short if the write fails).
     public func save(to url: URL) throws { try safeTensors().write(to: url) }
 
     /// Loads weights saved by ``save(to:)`` (or written to the same layout by
-    /// another program).
-    public convenience init(contentsOf url: URL) throws { try self.init(safeTensors: try SafeTensorsFile(contentsOf: url)) }
+    /// another program). Every error's message begins with the file's path.
+    public convenience init(contentsOf url: URL) throws {
+        let file = try SafeTensorsFile(contentsOf: url)
+        // The file's errors name it already; the layer's are named here.
+        do { try self.init(safeTensors: file) } catch let e as QGEMMError { throw e.placed(url.path) }
+    }
 
     /// Weights from a parsed safetensors file; see the extension's documentation.
     public convenience init(safeTensors file: SafeTensorsFile) throws {

@@ -122,6 +122,8 @@ public struct NPYArray: Sendable, Equatable {
     }
 
     private init(dtype: DType, shape: [Int], bytes: [UInt8]) throws {
+        // What the reader takes, so that every array written reads back.
+        guard shape.count <= 32 else { throw QGEMMError(.invalidShape, "shape \(shape) has \(shape.count) dimensions; .npy files here hold at most 32") }
         let count = try Self.checkedCount(shape, itemSize: dtype.itemSize) / dtype.itemSize
         guard count * dtype.itemSize == bytes.count else {
             throw QGEMMError(.invalidShape, "shape \(shape) holds \(count) elements, \(bytes.count / dtype.itemSize) given")
@@ -362,7 +364,8 @@ public struct NPYArray: Sendable, Equatable {
     /// Writes the array as a `.npy` file: the header, then the data straight
     /// from ``bytes``.
     ///
-    /// - Throws: ``QGEMMError/Code/file`` when the file cannot be written.
+    /// - Throws: ``QGEMMError/Code/file`` when the file cannot be written. A file already at `url` is replaced: it is opened truncated, so a write that fails part
+    ///   way (a full disk) leaves it cut short, which every reader here refuses.
     public func write(to url: URL) throws {
         try RegularFile.save([headerBytes(), bytes], to: url)
     }

@@ -84,7 +84,8 @@ extension QuantizedLinear {
             meta["output_zero_point"] = "\(output.zeroPoint)"
             meta["activation"] = activation.rawValue
             meta["rounding"] = packed.rounding.rawValue
-            let clamp = try Self.clamp(for: activation, output: output)
+            // The clamp the layer holds, which the loader derives again and compares.
+            let clamp = packed.clamp ?? output.type.range
             meta["clamp_min"] = "\(clamp.lowerBound)"
             meta["clamp_max"] = "\(clamp.upperBound)"
             if let qb = packed.quantizedBias { tensors["bias_quantized"] = try .init(int32: qb, shape: [n]) }
@@ -94,12 +95,17 @@ extension QuantizedLinear {
         return SafeTensorsFile(tensors: tensors, metadata: meta)
     }
 
-    /// Writes ``safeTensors()`` to `url`.
+    /// Writes ``safeTensors()`` to `url` (as ``SafeTensorsFile/write(to:)``:
+    /// a file already there is replaced, and cut short if the write fails).
     public func save(to url: URL) throws { try safeTensors().write(to: url) }
 
     /// Loads a layer saved by ``save(to:)`` (or written to the same layout by
-    /// another program).
-    public convenience init(contentsOf url: URL) throws { try self.init(safeTensors: try SafeTensorsFile(contentsOf: url)) }
+    /// another program). Every error's message begins with the file's path.
+    public convenience init(contentsOf url: URL) throws {
+        let file = try SafeTensorsFile(contentsOf: url)
+        // The file's errors name it already; the layer's are named here.
+        do { try self.init(safeTensors: file) } catch let e as QGEMMError { throw e.placed(url.path) }
+    }
 
     /// A layer from a parsed safetensors file; see the extension's documentation.
     /// The scales written as text are read, and the layer's parameters

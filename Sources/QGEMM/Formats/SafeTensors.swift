@@ -125,6 +125,8 @@ public struct SafeTensorsFile: Sendable, Equatable {
         var count = 1
         for d in shape {
             guard d >= 0 else { throw QGEMMError(.invalidShape, "shape \(shape) has a negative dimension") }
+            // The reader takes dimensions below 2^62 (a zero elsewhere lets a larger one hold no bytes).
+            guard d < 1 << 62 else { throw QGEMMError(.invalidShape, "shape \(shape) has a dimension of 2^62 or more, which no file here holds") }
             let (c, overflow) = count.multipliedReportingOverflow(by: d)
             guard !overflow else { throw QGEMMError(.invalidShape, "shape \(shape) has too many elements") }
             count = c
@@ -148,9 +150,10 @@ public struct SafeTensorsFile: Sendable, Equatable {
     /// - Throws: ``QGEMMError/Code/file`` when the file cannot be read, is
     ///   not a regular file (a pipe or a device is not read), is larger than
     ///   the memory this process may use, changes while read (its size or
-    ///   modification time moves), or is not a valid safetensors file.
+    ///   modification time moves), or is not a valid safetensors file; the
+    ///   message begins with the file's path.
     public init(contentsOf url: URL) throws {
-        self = try RegularFile.parse(url) { try SafeTensorsFile(fileBytes: $0, read: $1) }
+        self = try RegularFile.parse(url, place: { $0.placed(url.path) }) { try SafeTensorsFile(fileBytes: $0, read: $1) }
     }
 
     /// Parses and checks a file of `fileBytes` bytes whose byte ranges `read`
@@ -169,6 +172,12 @@ public struct SafeTensorsFile: Sendable, Equatable {
         let headerEnd = 8 + Int(length)
         let headerBytes = try read(8..<headerEnd)
         guard headerBytes[0] == UInt8(ascii: "{") else { throw fail("the header does not start with '{'") }
+        // UTF-8, as the format says, with no NUL (JSON text has none, not even
+        // in a string): JSONSerialization would guess UTF-16 or UTF-32 from
+        // the zero bytes and read such a header too.
+        guard !headerBytes.contains(0), String(validating: headerBytes, as: UTF8.self) != nil else {
+            throw fail("the header is not UTF-8 JSON text")
+        }
         let json: Any
         do {
             json = try JSONSerialization.jsonObject(with: Data(headerBytes), options: [])
@@ -261,7 +270,8 @@ public struct SafeTensorsFile: Sendable, Equatable {
     /// to a multiple of 8 bytes (as the reference writer does).
     ///
     /// - Throws: ``QGEMMError/Code/invalidArgument`` for a tensor named
-    ///   `__metadata__`, the name the format keeps for the metadata object.
+    ///   `__metadata__`, the name the format keeps for the metadata object,
+    ///   or a header longer than ``maxHeaderBytes`` (which no reader here takes).
     public func serialized() throws -> [UInt8] {
         let parts = try parts()
         var bytes: [UInt8] = []
@@ -274,9 +284,9 @@ public struct SafeTensorsFile: Sendable, Equatable {
     /// straight from its own bytes, so the file is never built whole in
     /// memory beside the tensors.
     ///
-    /// - Throws: ``QGEMMError/Code/invalidArgument`` for a tensor named
-    ///   `__metadata__` (as ``serialized()`` does);
-    ///   ``QGEMMError/Code/file`` when the file cannot be written.
+    /// - Throws: ``QGEMMError/Code/invalidArgument`` as ``serialized()``
+    ///   does; ``QGEMMError/Code/file`` when the file cannot be written. A file already at `url` is replaced: it is opened truncated, so a write that fails part
+    ///   way (a full disk) leaves it cut short, which every reader here refuses.
     public func write(to url: URL) throws {
         try RegularFile.save(try parts(), to: url)
     }
@@ -299,6 +309,10 @@ public struct SafeTensorsFile: Sendable, Equatable {
         }
         var json = [UInt8](try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys]))
         while json.count % 8 != 0 { json.append(UInt8(ascii: " ")) }
+        // The reader's limit, so that every file written reads back.
+        guard json.count <= Self.maxHeaderBytes else {
+            throw QGEMMError(.invalidArgument, "the header would take \(json.count) bytes, more than the \(Self.maxHeaderBytes) a safetensors file here may have")
+        }
         return [withUnsafeBytes(of: UInt64(json.count).littleEndian, Array.init) + json] + sorted.map(\.value.bytes)
     }
 }

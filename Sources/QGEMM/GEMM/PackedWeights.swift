@@ -252,14 +252,17 @@ public final class PackedWeights: @unchecked Sendable {
             }
             floatBias = b
             if let input {
-                qb = try b.indices.map { i in
+                // Derived values (q_b here, the multipliers below) round to
+                // nearest whatever the caller's mode, as the layer loaders
+                // derive them: a layer saved and loaded is the same layer.
+                qb = try withRoundingToNearest { try b.indices.map { i in
                     let q = (Double(b[i]) / (Double(input.scale) * Double(scales[i]))).rounded(.toNearestOrAwayFromZero)
                     guard abs(q) <= Double(Int32.max) else {
                         throw QGEMMError(.accumulatorOverflow,
                                          "bias [\(i)] = \(b[i]) quantizes to \(q), outside int32 (scale S_X·S_W = \(Double(input.scale) * Double(scales[i])))")
                     }
                     return Int64(q)
-                }
+                } }
             }
         }
 
@@ -302,7 +305,7 @@ public final class PackedWeights: @unchecked Sendable {
         if let input, let output {
             var list: [FixedPointMultiplier] = []
             list.reserveCapacity(n)
-            for i in 0..<n {
+            try withRoundingToNearest { for i in 0..<n {
                 let real = Double(input.scale) * Double(scales[i]) / Double(output.scale)
                 let m = try FixedPointMultiplier(real)
                 list.append(m)
@@ -320,7 +323,7 @@ public final class PackedWeights: @unchecked Sendable {
                                      "channel \(i): S_X·S_W/S_Y = \(input.scale)·\(scales[i])/\(output.scale) overflows Float")
                 }
                 storage.floatMultiplier[i] = f.isFinite ? f : 0
-            }
+            } }
             multipliers = list
         }
 

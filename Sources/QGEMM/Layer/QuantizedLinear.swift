@@ -203,8 +203,11 @@ public final class QuantizedLinear: Sendable {
         case .none: return t.range
         case .relu: return Swift.max(t.min, output.zeroPoint)...t.max
         case .relu6:
+            // 6/S_Y rounded to nearest whatever the caller's mode, as the
+            // loader derives it: in a directed mode 6/2.4 was 2.4999998 and
+            // quantized to 2, where the saved layer reloads with 3.
             let lo = Swift.max(t.min, output.zeroPoint)
-            return lo...Swift.max(lo, try output.quantize(6))
+            return lo...Swift.max(lo, try withRoundingToNearest { try output.quantize(6) })
         }
     }
 

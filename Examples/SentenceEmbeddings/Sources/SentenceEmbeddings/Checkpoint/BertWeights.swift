@@ -41,7 +41,7 @@ public struct BertWeights: Sendable {
     public init(contentsOf url: URL, config: BertConfig) throws {
         let file: SafeTensorsFile
         do { file = try SafeTensorsFile(contentsOf: url) } catch let e as QGEMMError {
-            throw QGEMMError(.file, "\(url.path): \(e.message)")
+            throw QGEMMError(.file, e.message) // which begins with the file's path
         }
         try self.init(file: file, config: config, name: url.path)
     }
