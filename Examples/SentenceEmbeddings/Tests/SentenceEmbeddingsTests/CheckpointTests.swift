@@ -68,6 +68,13 @@ struct CheckpointTests {
         ("no post-processor", "post_processor"),
         ("a template without [CLS]", "post_processor's single template"),
         ("an added token that strips spaces", "lstrip"),
+        // Each of these loaded and gave other ids or a shorter model, without a word.
+        ("a null normalizer", "normalizer is null"),
+        ("no pre-tokenizer", "pre_tokenizer is missing"),
+        ("[CLS] with another id in the post-processor", "post_processor.special_tokens gives [CLS]"),
+        ("a template giving type id 1", "type_id 1"),
+        ("fewer layers in config.json than in the weights", "past the num_hidden_layers 5"),
+        ("config.json of 2 MB", "more than the 1048576"),
         ("config.json a pipe", "not a regular file"),
     ])
     func damagedFolderIsRefused(_ what: String, _ named: String) throws {
@@ -144,6 +151,29 @@ struct CheckpointTests {
                     if !added.isEmpty { added[0]["lstrip"] = true }
                     json["added_tokens"] = added
                 }
+            case "a null normalizer": try Self.rewriteJSON(tokenizer) { $0["normalizer"] = NSNull() }
+            case "no pre-tokenizer": try Self.rewriteJSON(tokenizer) { $0["pre_tokenizer"] = nil }
+            case "[CLS] with another id in the post-processor", "a template giving type id 1":
+                try Self.rewriteJSON(tokenizer) { json in
+                    var p = json["post_processor"] as? [String: Any] ?? [:]
+                    if what == "a template giving type id 1" {
+                        p["type"] = "TemplateProcessing"
+                        p["single"] = [["SpecialToken": ["id": "[CLS]", "type_id": 0]], ["Sequence": ["id": "A", "type_id": 1]],
+                                       ["SpecialToken": ["id": "[SEP]", "type_id": 0]]]
+                    } else {
+                        p = ["type": "TemplateProcessing",
+                             "single": [["SpecialToken": ["id": "[CLS]", "type_id": 0]], ["Sequence": ["id": "A", "type_id": 0]],
+                                        ["SpecialToken": ["id": "[SEP]", "type_id": 0]]],
+                             "special_tokens": ["[CLS]": ["id": "[CLS]", "ids": [5], "tokens": ["[CLS]"]],
+                                                "[SEP]": ["id": "[SEP]", "ids": [102], "tokens": ["[SEP]"]]]]
+                    }
+                    json["post_processor"] = p
+                }
+            case "fewer layers in config.json than in the weights": try Self.rewriteJSON(config) { $0["num_hidden_layers"] = 5 }
+            case "config.json of 2 MB":
+                var text = try Data(contentsOf: config)
+                text.append(contentsOf: [UInt8](repeating: UInt8(ascii: " "), count: 2 << 20)) // still JSON
+                try text.write(to: config)
             case "config.json a pipe":
                 // Reading a pipe with no writer would wait for ever.
                 try FileManager.default.removeItem(at: config)

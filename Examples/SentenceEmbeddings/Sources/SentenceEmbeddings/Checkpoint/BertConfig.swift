@@ -22,7 +22,7 @@ public struct BertConfig: Sendable, Equatable {
     public var headSize: Int { hiddenSize / attentionHeads }
 
     public init(contentsOf url: URL) throws {
-        try self.init(json: try JSONFile.read(url), file: url.path)
+        try self.init(json: try JSONFile.read(url, limit: JSONFile.configBytes), file: url.path)
     }
 
     /// Parses `config.json` bytes; `file` names the file in errors.

@@ -84,5 +84,14 @@ public struct BertWeights: Sendable {
                          output: try linear(p + "output.dense", h, c.intermediateSize),
                          outputNorm: try norm(p + "output.LayerNorm"))
         }
+        // Layers past num_hidden_layers would be left out without a word: a
+        // shorter model than the file's, and a wrong embedding.
+        let layerPrefix = prefix + "encoder.layer."
+        for key in file.tensors.keys.sorted() where key.hasPrefix(layerPrefix) {
+            let index = key.dropFirst(layerPrefix.count).prefix { $0.isASCII && $0.isNumber }
+            if let l = Int(index), l >= c.layers {
+                throw QGEMMError(.file, "\(name): tensor '\(key)' is of layer \(l), past the num_hidden_layers \(c.layers) of config.json")
+            }
+        }
     }
 }

@@ -26,7 +26,8 @@ public struct Checkpoint: Sendable {
             return url
         }
         config = try BertConfig(contentsOf: try file("config.json"))
-        tokenizer = try WordPieceTokenizer(contentsOf: try file("tokenizer.json"))
+        // Without truncation in tokenizer.json, texts are cut where the model's position embeddings end.
+        tokenizer = try WordPieceTokenizer(contentsOf: try file("tokenizer.json"), maxLengthWithoutTruncation: config.maxPositions)
         let vocabularySize = config.vocabularySize
         guard tokenizer.vocabulary.values.allSatisfy({ $0 < vocabularySize }) else {
             throw QGEMMError(.file, "\(folder.appendingPathComponent("tokenizer.json").path): a token id is ≥ vocab_size \(config.vocabularySize) of config.json")

@@ -5,12 +5,22 @@ import QGEMM
 /// the bytes, the top-level object and whole numbers, with errors that name
 /// the file.
 enum JSONFile {
+    /// The most bytes `config.json` (a few hundred in BERT checkpoints) and
+    /// `tokenizer.json` (under a megabyte for a 30,522-token vocabulary, a
+    /// few megabytes for the largest) are read from: a larger file (a sparse
+    /// one of 50 GB, say) is refused before it is read, not loaded whole.
+    static let configBytes = 1 << 20, tokenizerBytes = 64 << 20
+
     /// The file's bytes, or a ``QGEMMError`` (`.file`) naming it. Only a
-    /// regular file is read: a pipe would block for ever and a device (a link
-    /// to /dev/zero, say) would be read until memory runs out.
-    static func read(_ url: URL) throws -> [UInt8] {
-        let type = (try? FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path))?[.type] as? FileAttributeType
-        if let type, type != .typeRegular { throw QGEMMError(.file, "\(url.path): not a regular file") }
+    /// regular file of at most `limit` bytes is read: a pipe would block for
+    /// ever and a device (a link to /dev/zero, say) would be read until memory
+    /// runs out.
+    static func read(_ url: URL, limit: Int) throws -> [UInt8] {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path)
+        if let type = attributes?[.type] as? FileAttributeType, type != .typeRegular { throw QGEMMError(.file, "\(url.path): not a regular file") }
+        if let size = (attributes?[.size] as? NSNumber)?.intValue, size > limit {
+            throw QGEMMError(.file, "\(url.path): \(size) bytes, more than the \(limit) such a file may have")
+        }
         do { return [UInt8](try Data(contentsOf: url)) } catch {
             throw QGEMMError(.file, "\(url.path): cannot read: \(error.localizedDescription)")
         }

@@ -8,16 +8,23 @@ extension WordPieceTokenizer {
     /// post-processor that puts `[CLS]` before a sentence and `[SEP]` after it.
     /// Anything else (another model, normalizer or pre-tokenizer, a vocabulary
     /// without `[UNK]`, `[CLS]`, `[SEP]`, `[PAD]`, an id out of range,
-    /// truncation from the left, no post-processor or another template, added
-    /// tokens matched other than as they are written) is refused with a
-    /// ``QGEMMError`` (`.file`) naming the file and the key: each would change
-    /// the ids `tokenizers` gives.
-    public init(contentsOf url: URL) throws {
-        try self.init(json: try JSONFile.read(url), file: url.path)
+    /// truncation from the left, no post-processor or another template, a
+    /// post-processor whose special tokens have other ids or type ids than
+    /// 0, no normalizer or pre-tokenizer at all (`tokenizers` would then
+    /// neither normalize nor split the text), added tokens matched other than
+    /// as they are written) is refused with a ``QGEMMError`` (`.file`) naming
+    /// the file and the key: each would change the ids `tokenizers` gives.
+    /// Without truncation (`"truncation": null`, or none), texts are cut at
+    /// `maxLengthWithoutTruncation` tokens: `tokenizers` would not cut them,
+    /// and a BERT encoder takes no more than its position embeddings
+    /// (``Checkpoint`` passes `max_position_embeddings`).
+    public init(contentsOf url: URL, maxLengthWithoutTruncation: Int = 512) throws {
+        try self.init(json: try JSONFile.read(url, limit: JSONFile.tokenizerBytes), file: url.path,
+                      maxLengthWithoutTruncation: maxLengthWithoutTruncation)
     }
 
     /// Parses `tokenizer.json` bytes; `file` names the file in errors.
-    public init(json bytes: [UInt8], file: String = "tokenizer.json") throws {
+    public init(json bytes: [UInt8], file: String = "tokenizer.json", maxLengthWithoutTruncation: Int = 512) throws {
         func fail(_ why: String) -> QGEMMError { QGEMMError(.file, "\(file): \(why)") }
         let json = try JSONFile.object(bytes, file: file)
         guard let model = json["model"] as? [String: Any] else { throw fail("no 'model' object") }
@@ -49,26 +56,31 @@ extension WordPieceTokenizer {
             maxChars = v
         }
         var options = NormalizerOptions()
-        if let normalizer = json["normalizer"], !(normalizer is NSNull) {
-            guard let n = normalizer as? [String: Any], n["type"] as? String == "BertNormalizer" else {
-                throw fail("normalizer is not a BertNormalizer")
-            }
-            func flag(_ key: String, _ fallback: Bool) throws -> Bool {
-                guard let v = n[key], !(v is NSNull) else { return fallback }
-                guard let b = v as? Bool else { throw fail("normalizer.\(key) is \(v), not true or false") }
-                return b
-            }
-            options.cleanText = try flag("clean_text", true)
-            options.handleChineseCharacters = try flag("handle_chinese_chars", true)
-            options.lowercase = try flag("lowercase", true)
-            options.stripAccents = try flag("strip_accents", options.lowercase)
+        // Null or missing, tokenizers would not normalize at all ('Héllo'
+        // whole, to [UNK]), where this one would lower-case and strip accents.
+        guard let normalizer = json["normalizer"], !(normalizer is NSNull) else {
+            throw fail("normalizer is \(json["normalizer"] == nil ? "missing" : "null"); this tokenizer applies a BertNormalizer")
         }
-        if let pre = json["pre_tokenizer"], !(pre is NSNull) {
-            guard let p = pre as? [String: Any], p["type"] as? String == "BertPreTokenizer" else {
-                throw fail("pre_tokenizer is not a BertPreTokenizer")
-            }
+        guard let n = normalizer as? [String: Any], n["type"] as? String == "BertNormalizer" else {
+            throw fail("normalizer is not a BertNormalizer")
         }
-        var maxLength = 512
+        func flag(_ key: String, _ fallback: Bool) throws -> Bool {
+            guard let v = n[key], !(v is NSNull) else { return fallback }
+            guard let b = v as? Bool else { throw fail("normalizer.\(key) is \(v), not true or false") }
+            return b
+        }
+        options.cleanText = try flag("clean_text", true)
+        options.handleChineseCharacters = try flag("handle_chinese_chars", true)
+        options.lowercase = try flag("lowercase", true)
+        options.stripAccents = try flag("strip_accents", options.lowercase)
+        // Null or missing, tokenizers would not split the text into words.
+        guard let pre = json["pre_tokenizer"], !(pre is NSNull) else {
+            throw fail("pre_tokenizer is \(json["pre_tokenizer"] == nil ? "missing" : "null"); this tokenizer applies a BertPreTokenizer")
+        }
+        guard let p = pre as? [String: Any], p["type"] as? String == "BertPreTokenizer" else {
+            throw fail("pre_tokenizer is not a BertPreTokenizer")
+        }
+        var maxLength = maxLengthWithoutTruncation
         if let truncation = json["truncation"], !(truncation is NSNull) {
             guard let t = truncation as? [String: Any], let m = t["max_length"], let v = JSONFile.wholeNumber(m), v >= 2 else {
                 throw fail("truncation.max_length is not a whole number ≥ 2")
@@ -78,7 +90,7 @@ extension WordPieceTokenizer {
             }
             maxLength = v
         }
-        try Self.checkPostProcessor(json["post_processor"], fail)
+        try Self.checkPostProcessor(json["post_processor"], vocabulary: vocab, fail)
         var added: [(String, Int32)] = []
         if let list = json["added_tokens"] {
             guard let entries = list as? [[String: Any]] else { throw fail("added_tokens is not a list of objects") }
@@ -111,16 +123,24 @@ extension WordPieceTokenizer {
     /// after it, as this tokenizer does: a `BertProcessing`, or a
     /// `TemplateProcessing` whose single-sentence template is exactly that.
     /// Without one (missing or null), `tokenizers` adds neither.
-    static func checkPostProcessor(_ value: Any?, _ fail: (String) -> QGEMMError) throws {
+    /// Its special tokens must carry the vocabulary's ids (the encoder looks
+    /// `[CLS]` and `[SEP]` up there) and type id 0 (it adds token-type row 0).
+    static func checkPostProcessor(_ value: Any?, vocabulary: [String: Int32], _ fail: (String) -> QGEMMError) throws {
         guard let p = value as? [String: Any] else {
             throw fail("post_processor is \(value.map { "\($0)" } ?? "missing"); this tokenizer adds [CLS] and [SEP], "
                        + "as a BertProcessing or TemplateProcessing post-processor does")
         }
         switch p["type"] as? String {
         case "BertProcessing":
-            let cls = (p["cls"] as? [Any])?.first as? String, sep = (p["sep"] as? [Any])?.first as? String
-            guard cls == "[CLS]", sep == "[SEP]" else {
-                throw fail("post_processor's cls and sep are \(cls ?? "missing") and \(sep ?? "missing"), expected [CLS] and [SEP]")
+            let cls = p["cls"] as? [Any], sep = p["sep"] as? [Any]
+            guard cls?.first as? String == "[CLS]", sep?.first as? String == "[SEP]" else {
+                throw fail("post_processor's cls and sep are \(cls?.first ?? "missing") and \(sep?.first ?? "missing"), expected [CLS] and [SEP]")
+            }
+            for (name, pair) in [("[CLS]", cls), ("[SEP]", sep)] {
+                guard pair?.count == 2, let n = pair.flatMap({ JSONFile.wholeNumber($0[1]) }), Int32(exactly: n) == vocabulary[name] else {
+                    throw fail("post_processor gives \(name) the id \(pair.map { "\($0.dropFirst().first ?? "none")" } ?? "none"), "
+                               + "not its model.vocab id \(vocabulary[name].map(String.init) ?? "none")")
+                }
             }
         case "TemplateProcessing":
             let single = p["single"] as? [[String: Any]] ?? []
@@ -131,6 +151,21 @@ extension WordPieceTokenizer {
             }
             guard parts == ["[CLS]", "$A", "[SEP]"] else {
                 throw fail("post_processor's single template is \(parts.joined(separator: " ")), expected [CLS] $A [SEP]")
+            }
+            for part in single {
+                let piece = (part["SpecialToken"] ?? part["Sequence"]) as? [String: Any]
+                if let t = piece?["type_id"], JSONFile.wholeNumber(t) != 0 {
+                    throw fail("post_processor's single template gives type_id \(t); the encoder adds token type 0")
+                }
+            }
+            let specials = p["special_tokens"] as? [String: Any] ?? [:]
+            for name in ["[CLS]", "[SEP]"] {
+                guard let entry = specials[name] else { continue }
+                let ids = (entry as? [String: Any])?["ids"] as? [Any]
+                guard ids?.count == 1, let n = ids.flatMap({ JSONFile.wholeNumber($0[0]) }), Int32(exactly: n) == vocabulary[name] else {
+                    throw fail("post_processor.special_tokens gives \(name) the ids \(ids.map { "\($0)" } ?? "none"), "
+                               + "not its model.vocab id \(vocabulary[name].map(String.init) ?? "none")")
+                }
             }
         default:
             throw fail("post_processor is a \(p["type"] ?? "missing type"); expected BertProcessing or TemplateProcessing")
