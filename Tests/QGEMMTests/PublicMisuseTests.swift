@@ -121,11 +121,12 @@ struct PublicMisuseTests {
         }
     }
 
-    /// `.float`'s multiplier is the quotient S_X·S_W/S_Y taken in Double and
-    /// rounded to Float: in two Float steps the product underflowed (1e-23 ·
-    /// 1e-23: multiplier 0, every output Z_Y, silently) or overflowed (2e19 ·
-    /// 2e19: a layer refused whatever its rounding, though the quotient is
-    /// 1.33). Only `.float` refuses a quotient past Float's largest value.
+    /// `.float`'s multiplier is S_X·S_W/S_Y in two Float steps (ONNX
+    /// Runtime's bits) except where those lose the quotient: the product
+    /// underflowed (1e-23 · 1e-23: multiplier 0, every output Z_Y, silently)
+    /// or overflowed (2e19 · 2e19: a layer refused whatever its rounding,
+    /// though the quotient is 1.33). Only `.float` refuses a quotient past
+    /// Float's largest value.
     @Test func theFloatMultiplierIsTheRealQuotient() throws {
         let x = try QuantizationParameters(type: .int8, scale: 1e-23, zeroPoint: 0)
         let y = try QuantizationParameters(type: .int8, scale: 1e-45, zeroPoint: 0)

@@ -175,7 +175,9 @@ public struct SafeTensorsFile: Sendable, Equatable {
         // UTF-8, as the format says, with no NUL (JSON text has none, not even
         // in a string): JSONSerialization would guess UTF-16 or UTF-32 from
         // the zero bytes and read such a header too.
-        guard !headerBytes.contains(0), String(validating: headerBytes, as: UTF8.self) != nil else {
+        // (Decoding replaces every ill-formed sequence, so the bytes survive a
+        // round trip exactly when they are UTF-8.)
+        guard !headerBytes.contains(0), Array(String(decoding: headerBytes, as: UTF8.self).utf8) == headerBytes else {
             throw fail("the header is not UTF-8 JSON text")
         }
         let json: Any

@@ -311,13 +311,16 @@ public final class PackedWeights: @unchecked Sendable {
                 list.append(m)
                 storage.multiplier[i] = m.multiplier
                 storage.shift[i] = m.shift
-                // .float's multiplier: the same quotient (S_X·S_W exact in
-                // Double, one division), rounded to Float. Two Float steps
-                // lost it: S_X·S_W could underflow to 0 (1e-23·1e-23: every
-                // output Z_Y) or overflow (2e19·2e19, refused though the
-                // quotient is 1.3); only .float uses it, so only .float
-                // refuses one past Float's largest value.
-                let f = Float(real)
+                // .float's multiplier: S_X·S_W/S_Y in two Float steps, as
+                // ONNX Runtime and XNNPACK compute it (the same bits: a
+                // multiplier rounded once differs in its last bit for about
+                // a quarter of channels). Where those steps lose the quotient,
+                // S_X·S_W underflowing to 0 (1e-23·1e-23: every output Z_Y)
+                // or overflowing (2e19·2e19, though the quotient is 1.3), it
+                // is the quotient taken in Double and rounded to Float. Only
+                // .float uses it, so only .float refuses one past Float's largest.
+                let steps = input.scale * scales[i] / output.scale
+                let f = steps.isFinite && (steps != 0 || real == 0) ? steps : Float(real)
                 if rounding == .float, !f.isFinite {
                     throw QGEMMError(.invalidScale,
                                      "channel \(i): S_X·S_W/S_Y = \(input.scale)·\(scales[i])/\(output.scale) overflows Float")

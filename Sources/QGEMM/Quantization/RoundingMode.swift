@@ -18,8 +18,9 @@ public enum RoundingMode: String, Sendable, CaseIterable, Hashable {
     /// half away from zero).
     case doubleRounding
     /// `Float(acc)` times the float multiplier `S_X·S_W/S_Y` (in a layer:
-    /// `Float(Double(S_X)·Double(S_W)/Double(S_Y))`), rounded half to even
-    /// (ONNX Runtime, XNNPACK fp32).
+    /// two Float steps, as ONNX Runtime and XNNPACK compute it; the quotient
+    /// taken in Double only where those steps underflow to 0 or overflow),
+    /// rounded half to even (ONNX Runtime, XNNPACK fp32).
     case float
 
     /// Requantizes one accumulator: the mode's formula, then
@@ -28,8 +29,8 @@ public enum RoundingMode: String, Sendable, CaseIterable, Hashable {
     /// - Parameters:
     ///   - acc: the exact accumulator `Σ q_W·(q_X − Z_X) + q_b`.
     ///   - multiplier: M0 and shift, used by the two fixed-point modes.
-    ///   - floatMultiplier: `S_X·S_W/S_Y` as a Float (a layer uses
-    ///     `Float(Double(S_X)·Double(S_W)/Double(S_Y))`), used by ``float``.
+    ///   - floatMultiplier: `S_X·S_W/S_Y` as a Float (a layer's: see
+    ///     ``float``), used by ``float``.
     ///   - zeroPoint: Z_Y.
     ///   - clamp: the output range (the type's range, or narrower for a fused activation).
     /// - Throws: ``QGEMMError/Code/invalidArgument`` when a clamp bound minus
