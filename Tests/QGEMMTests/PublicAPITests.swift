@@ -78,10 +78,15 @@ struct PublicAPITests {
     @Test func aCallWithNoRowsReportsOneThread() throws {
         let packed = try PackedWeights(weights: [Int8](repeating: 1, count: 64 * 64), outputChannels: 64, inputChannels: 64,
                                        scales: .perTensor(0.01), input: try QuantizationParameters(type: .uint8, scale: 0.1, zeroPoint: 0))
+        let layer = try QuantizedLinear(weights: [Float](repeating: 0.5, count: 64 * 64), outputChannels: 64, inputChannels: 64,
+                                        mode: .dynamic(.perRow))
+        let int4 = try Int4Weights(quantizing: [Float](repeating: 0.5, count: 64 * 64), outputChannels: 64, inputChannels: 64)
         final class Seen: @unchecked Sendable { var before = -1, after = -1 }
         let calls: [@Sendable () -> Void] = [
             { let _: [Int32]? = try? packed.gemm([UInt8](), rows: 0) },
             { let _: [Float]? = try? packed.gemmDynamic([UInt8](), rows: 0, rowScales: [], rowZeroPoints: []) },
+            { _ = try? layer([Float](), rows: 0) },
+            { _ = try? int4([Float](), rows: 0) },
         ]
         for (i, call) in calls.enumerated() {
             let seen = Seen(), done = DispatchSemaphore(value: 0)

@@ -109,6 +109,7 @@ static _Thread_local int qg_last_threads = 0;
 
 int qg_threads_of_last_call(void) { return qg_last_threads; }
 void qg_set_threads_of_last_call(int threads) { qg_last_threads = threads; }
+void qg_note_call_without_rows(void) { qg_last_threads = 1; }
 
 /// Workers spinning now, waiting for a job after the one they took part in
 /// (qg_worker); a heuristic for how work is cut, never for a result.

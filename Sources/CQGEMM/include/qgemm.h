@@ -102,6 +102,10 @@ void qg_advise_huge_pages(void *p, int64_t bytes);
 /// path, for a busy pool or for work too small to split; 0 before any call
 /// and after a call that failed for want of memory before running).
 int qg_threads_of_last_call(void);
+/// Records a call with no rows, which runs no kernel, as one thread's (what
+/// qg_gemm and qg_w4_gemm record at M = 0), for the Swift entry points that
+/// return before any C call then.
+void qg_note_call_without_rows(void);
 
 /// Runs task(ctx, t, worker) once for every t in [0, count) on up to
 /// `threads` threads of the pool the GEMMs run on, the calling thread

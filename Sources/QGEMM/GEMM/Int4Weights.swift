@@ -508,7 +508,7 @@ public final class Int4Weights: Sendable {
         guard y.count >= yCount else { throw QGEMMError(.bufferTooSmall, "y holds \(y.count) values, \(rows) rows × N = \(n) need \(yCount)") }
         try PackedWeights.checkApart(y, yCount, x, xCount, "the input x")
         let (path, threadCount) = try PackedWeights.checkPathAndThreads(kernel, threads, int4: true)
-        guard rows > 0, let xBase = x.baseAddress, let yBase = y.baseAddress else { return }
+        guard rows > 0, let xBase = x.baseAddress, let yBase = y.baseAddress else { qg_note_call_without_rows(); return }
         // With smoothing, the rows quantized are X·diag(1/s).
         let rowsIn = UnsafePointer(xBase)
         if let smoothing {

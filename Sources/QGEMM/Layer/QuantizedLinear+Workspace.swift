@@ -75,7 +75,7 @@ extension QuantizedLinear {
         try PackedWeights.checkApart(y, yCount, x, xCount, "the input x")
         // Every mode checks the path and threads, at M = 0 too, before it reads a value (QGEMMError's order).
         _ = try PackedWeights.checkPathAndThreads(kernel, threads, int4: int4Weights != nil)
-        guard rows > 0, let xBase = x.baseAddress, let yBase = y.baseAddress else { return }
+        guard rows > 0, let xBase = x.baseAddress, let yBase = y.baseAddress else { qg_note_call_without_rows(); return }
         let input = UnsafeBufferPointer(start: xBase, count: xCount)
         let output = UnsafeMutableBufferPointer(start: yBase, count: yCount)
         switch (mode, weights) {
