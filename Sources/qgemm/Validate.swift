@@ -287,7 +287,9 @@ enum ValidationRunner {
         let totalWork = cases.reduce(0) { $0 + work($1) }
         nonisolated(unsafe) var doneWork = 0.0
         let start = Date()
-        let chunk = 64
+        // Chunks of up to 64 cases, at least four per job: a soak batch of 64
+        // cases in one chunk ran on one job whatever --jobs said.
+        let chunk = max(1, min(64, cases.count / (4 * max(jobs, 1))))
         let chunks = (cases.count + chunk - 1) / chunk
         nonisolated(unsafe) var lastReport = Date()
         // Each chunk's findings are kept in its own slot and joined in case

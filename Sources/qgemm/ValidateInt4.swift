@@ -6,8 +6,8 @@ import QGEMMBaseline
 /// the reference path, bit for bit, at its tiles' edges: M = 1…9, 17, 31 and
 /// 40 (the AMX tile's 16-row passes with tails of 15 and 8 rows), N around
 /// 16, 32 and 64 channels, K around each group size (8, 32, 128 and 320, which
-/// the AMX tile runs in parts) and 300, with bias on every other case and 1–3
-/// threads (`--quick`: fewer).
+/// the AMX tile runs in parts) and 300, with bias on about half the cases,
+/// drawn (every M with and without one) and 1–3 threads (`--quick`: fewer).
 enum ValidateInt4 {
     struct Outcome {
         var cases = 0
@@ -29,7 +29,9 @@ enum ValidateInt4 {
                     for m in ms {
                         outcome.cases += 1
                         let w = (0..<(n * k)).map { _ in rng.gaussian() }
-                        let bias = outcome.cases % 2 == 0 ? (0..<n).map { _ in rng.gaussian() } : nil
+                        // Drawn, not alternated: the lists of M have an even length, so
+                        // alternating gave M = 1 (decode) a bias never.
+                        let bias = rng.next() % 2 == 0 ? (0..<n).map { _ in rng.gaussian() } : nil
                         let layer = try Int4Weights(quantizing: w, outputChannels: n, inputChannels: k, groupSize: group, bias: bias,
                                                     groupScales: outcome.cases % 3 == 0 ? .minimizingError : .absMax)
                         let x = (0..<(m * k)).map { _ in rng.gaussian() * 3 }

@@ -233,7 +233,7 @@ int qg_driver_run(const qg_gemm_args *a, const qg_kernel *kernel, int threads) {
 }
 
 int qg_driver_run_in_order(const qg_gemm_args *a, const qg_kernel *kernel, int threads, qg_loop_order order) {
-    if (threads <= 0) threads = qg_cpu_count();
+    threads = qg_pool_threads(threads <= 0 ? qg_cpu_count() : threads);
     const int64_t mc = qg_driver_block_rows(kernel, a->kp, a->m, a->n);
     qg_set_block_rows_of_last_call(mc);
     const int64_t step = qg_step(kernel);

@@ -3,6 +3,7 @@
 #define QG_DRIVER_H
 
 #include "kernel.h"
+#include "threadpool.h"
 
 /// The small integer steps both loop nests (driver.c, w4_driver.c) take.
 static inline int64_t qg_min(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -28,7 +29,7 @@ enum { QG_MIN_MACS_PER_THREAD = 1 << 16 };
 /// QG_MIN_MACS_PER_THREAD multiply-adds, at least one. The kernel tester
 /// calls the drivers directly, so its small shapes still cross threads.
 static inline int qg_threads_for_work(int64_t m, int64_t n, int64_t k, int threads) {
-    if (threads <= 0) threads = qg_cpu_count();
+    threads = qg_pool_threads(threads <= 0 ? qg_cpu_count() : threads);
     const double most = (double)m * (double)n * (double)k / QG_MIN_MACS_PER_THREAD;
     return most >= threads ? threads : most >= 1 ? (int)most : 1;
 }

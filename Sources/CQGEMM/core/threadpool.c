@@ -35,7 +35,6 @@
 #include <immintrin.h>
 #endif
 
-#define QG_MAX_WORKERS 63
 /// How long an idle worker, or a caller waiting for workers, spins before sleeping.
 #define QG_SPIN_NANOSECONDS 100000
 
@@ -417,10 +416,14 @@ static void qg_scratch_free(void *p) {
     free(s);
 }
 
-static void qg_scratch_init(void) { pthread_key_create(&qg_scratch_key, qg_scratch_free); }
+/// Whether the key was made: without it (the process's keys used up), key 0
+/// would be another library's, and its slot read and written as ours.
+static int qg_scratch_key_made;
+static void qg_scratch_init(void) { qg_scratch_key_made = pthread_key_create(&qg_scratch_key, qg_scratch_free) == 0; }
 
 void *qg_thread_scratch(int slot, size_t bytes) {
     pthread_once(&qg_scratch_once, qg_scratch_init);
+    if (!qg_scratch_key_made) return NULL; // the caller reports it as memory it could not have
     qg_scratch *s = pthread_getspecific(qg_scratch_key);
     if (!s) {
         s = calloc(1, sizeof *s);

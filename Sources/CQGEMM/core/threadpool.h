@@ -12,6 +12,12 @@
 /// stopped at process exit, runs every task on the calling thread instead.
 void qg_parallel_for(int64_t count, int threads, void (*task)(void *ctx, int64_t t), void *ctx);
 
+/// Workers the pool makes at most; with the caller, the most threads a call runs on.
+#define QG_MAX_WORKERS 63
+/// `threads` as the pool can run them: work planned for more (a machine of
+/// 96 CPUs cut into 96 blocks) would leave 64 threads running 1.5 blocks each.
+static inline int qg_pool_threads(int threads) { return threads > QG_MAX_WORKERS + 1 ? QG_MAX_WORKERS + 1 : threads; }
+
 /// Most parts a row-wise job (dynamic_quantize.c, w4_prepare.c) is cut into.
 #define QG_MAX_ROW_PARTS 64
 /// Values a part of a row-wise job takes at least: waking a worker costs

@@ -53,7 +53,7 @@ int64_t qg_w4_driver_block_rows(const qg_kernel *kernel, int64_t kp) {
 }
 
 int qg_w4_driver_run(const qg_w4_args *a, const qg_kernel *kernel, int threads) {
-    if (threads <= 0) threads = qg_cpu_count();
+    threads = qg_pool_threads(threads <= 0 ? qg_cpu_count() : threads);
     // The tiles are chosen once per call, not per task.
     const qg_w4_tile *main_tile = qg_w4_main_tile(kernel), *few = &kernel->w4_few;
     const int64_t mr = main_tile->mr, kp = qg_w4_packed_k(a->k, a->group);

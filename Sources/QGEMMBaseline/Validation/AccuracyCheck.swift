@@ -87,8 +87,10 @@ public struct AccuracyCheck: Sendable {
     /// and asymmetric Float outputs (the best path is the last of `paths`, the
     /// reference when `paths` is empty).
     ///
-    /// - Throws: `QGEMMError` from quantization, packing, the GEMM or OpenBLAS.
+    /// - Throws: `QGEMMError` from quantization, packing, the GEMM or OpenBLAS;
+    ///   `.invalidShape` for M, K or N below 1 (there is no range to measure).
     public func run(paths: [KernelPath]) throws -> Result {
+        guard m >= 1, k >= 1, n >= 1 else { throw QGEMMError(.invalidShape, "an accuracy check needs M, K and N ≥ 1, got \(m)×\(k)×\(n)") }
         var rng = CheckRandom(seed: seed)
         func gaussian() -> Float { rng.gaussian() }
         func draw() -> Float {

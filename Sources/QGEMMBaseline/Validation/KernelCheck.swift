@@ -5,8 +5,15 @@ import Foundation
 /// and compared, bit for bit, with the scalar reference.
 ///
 /// Data are drawn from `seed` over the full ranges (weights −128...127,
-/// activations the whole int8 / uint8 range, int32 biases up to the overflow
-/// bound allows), so saturation and rounding ties are exercised. Output buffers
+/// activations the whole int8 / uint8 range, int32 biases up to ±2^20 or
+/// what the overflow bound leaves, if less), so the clamp saturates. (The
+/// requantization's rounding ties need accumulators of 2^25 or more at these
+/// scales, which random data do not give: the kernel tester aims at them,
+/// `scripts/check-kernels`.) Int8 and uint8 outputs take their weights packed
+/// with the input parameters, so the input zero point is folded into the
+/// bias in Swift; int32 and Float outputs take them packed without, and get
+/// the input parameters per call, so the kernels subtract `Z_X·row_sum`
+/// themselves. Output buffers
 /// have gaps when `outputStrideExtra > 0`; the gaps are filled with a sentinel
 /// and compared too, so a path writing outside its rows is caught.
 ///
@@ -115,6 +122,9 @@ public struct KernelCheck: Sendable, Hashable, CustomStringConvertible {
     /// a wrong kernel. The fault lives here, in the checker: the library itself
     /// never alters a result.
     package func run(paths: [KernelPath], injectingFaultInto faulty: KernelPath?) throws -> Mismatch? {
+        guard m >= 0, n >= 1, k >= 1, rowStrideExtra >= 0, outputStrideExtra >= 0 else {
+            throw QGEMMError(.invalidShape, "a kernel check needs M ≥ 0, N ≥ 1, K ≥ 1 and stride extras ≥ 0, got \(self)")
+        }
         var rng = CheckRandom(seed: seed)
         let w = (0..<n * k).map { _ in Int8(truncatingIfNeeded: rng.next()) }
         // Biases as large as the overflow bound leaves room for (scaled down so sums stay exact).
@@ -140,6 +150,9 @@ public struct KernelCheck: Sendable, Hashable, CustomStringConvertible {
         if output == .dynamic {
             let fb = (0..<n).map { _ in Float(Int64(rng.next() % 2001) - 1000) / 100 }
             packed = try PackedWeights(weights: w, outputChannels: n, inputChannels: k, scales: scales, bias: .float(fb))
+        } else if output == .int32 || output == .float {
+            // No input parameters at pack time: Z_X reaches the kernels with each call.
+            packed = try PackedWeights(weights: w, outputChannels: n, inputChannels: k, scales: scales, bias: .int32(bias))
         } else {
             packed = try PackedWeights(weights: w, outputChannels: n, inputChannels: k, scales: scales,
                                        bias: .int32(bias), input: xParams, output: yParams, rounding: rounding, clamp: clamp)

@@ -2,7 +2,9 @@ import QGEMM
 extension KernelCheck {
     /// A seeded greedy all-pairs sample: every listed value of M, N and K and of
     /// every option appears, and so does every pair of values of two dimensions.
+    /// Empty when any of the three lists is (there is no case to draw).
     public static func pairwiseSample(ms: [Int], ns: [Int], ks: [Int], seed: UInt64) -> [KernelCheck] {
+        guard !ms.isEmpty, !ns.isEmpty, !ks.isEmpty else { return [] }
         let zeroKinds = 3 // 0: type minimum, 1: type maximum, 2: random
         let dims: [Int] = [ms.count, ns.count, ks.count, 2, zeroKinds, 2, RoundingMode.allCases.count, 2, 3,
                            KernelCheck.Output.allCases.count, 2]
