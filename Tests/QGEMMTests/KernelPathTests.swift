@@ -189,6 +189,21 @@ struct KernelPathTests {
         }
     }
 
+    /// The validation helpers refuse shapes they cannot check instead of
+    /// trapping (`x.min()!` of an empty X, a negative range, `% 0`).
+    @Test func validationHelpersRefuseEmptyShapes() throws {
+        for (m, k, n) in [(0, 4, 4), (4, 0, 4), (4, 4, 0)] {
+            #expect(throws: QGEMMError(.invalidShape, "")) {
+                _ = try AccuracyCheck(m: m, k: k, n: n, distribution: .gaussian, granularity: .perTensor, rounding: .singleRounding)
+                    .run(paths: [.reference])
+            }
+        }
+        for check in [KernelCheck(m: -1, k: 4, n: 4), KernelCheck(m: 2, k: 4, n: -3), KernelCheck(m: 2, k: 4, n: 4, outputStrideExtra: -2)] {
+            #expect(throws: QGEMMError(.invalidShape, "")) { _ = try check.run(paths: [.reference]) }
+        }
+        #expect(KernelCheck.pairwiseSample(ms: [], ns: [1], ks: [1], seed: 1).isEmpty)
+    }
+
     @Test func largeKNearTheOverflowBound() throws {
         // 255·Σ|q_W| close to 2^31 − 1: K = 65000 with full-range weights is
         // refused or accepted by the bound; use |w| ≤ 127 and extreme activations.
