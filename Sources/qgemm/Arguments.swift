@@ -10,7 +10,7 @@ import QGEMM
 /// name is answered with the list of valid ones.
 extension KernelPath: ExpressibleByArgument {
     public init?(argument: String) {
-        guard let path = KernelPath(rawValue: argument.lowercased()), path.isSupported, !path.tile.isTestOnly else { return nil }
+        guard let path = try? KernelPath.resolve(argument) else { return nil }
         self = path
     }
 

@@ -327,9 +327,8 @@ extension PackedWeights {
 
     private func run(_ args: inout qg_gemm_args, path: KernelPath, threads: Int32) throws {
         if args.m == 0 {
-            // Nothing to multiply; the C entry reads nothing at M = 0 and
-            // records that one thread ran the call (threadsUsedByLastCall).
-            _ = qg_gemm(&args, path.cValue ?? -1, 1)
+            // Nothing to multiply: recorded as one thread's call, as the other entry points do.
+            qg_note_call_without_rows()
             return
         }
         // The path's number in the C registry.
