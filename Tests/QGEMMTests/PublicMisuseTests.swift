@@ -236,5 +236,12 @@ struct PublicMisuseTests {
                                                   clamp: (Int32.min + 1)...0) == Int32.min + 1)
         #expect(try RoundingMode.float.requantize(.max, multiplier: m, floatMultiplier: 1, zeroPoint: 0,
                                                   clamp: Int32.min...Int32.max) == Int32.max)
+        // Bounds that Float rounds inward (±16777217 to ±16777216), with
+        // values past them that Float holds: the bound itself, not the
+        // Float next to it.
+        #expect(try RoundingMode.float.requantize(-16_777_218, multiplier: m, floatMultiplier: 1, zeroPoint: 0,
+                                                  clamp: -16_777_217...0) == -16_777_217)
+        #expect(try RoundingMode.float.requantize(16_777_218, multiplier: m, floatMultiplier: 1, zeroPoint: 0,
+                                                  clamp: 0...16_777_217) == 16_777_217)
     }
 }

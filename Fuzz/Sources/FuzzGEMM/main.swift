@@ -9,7 +9,10 @@ import QGEMM
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzGEMM(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard var r = ByteReader(data, size, minimum: 8) else { return 0 }
-    let m = r.int(0...12), n = r.int(0...40), k = r.int(0...70)
+    // One input in four takes the larger shapes: a second row group of the
+    // 12- and 32-row tiles, and several 64-channel steps to split on threads.
+    let large = r.byte() % 4 == 0
+    let m = r.int(0...(large ? 40 : 12)), n = r.int(0...(large ? 140 : 40)), k = r.int(0...70)
     let ldxExtra = r.int(-2...5), ldyExtra = r.int(-2...5)
     let unsignedX = r.byte() % 2 == 0
     let zx: Int32 = r.byte() % 8 == 0 ? r.int32() : Int32(r.int(-130...260))

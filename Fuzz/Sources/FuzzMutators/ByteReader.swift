@@ -9,7 +9,14 @@ public struct ByteReader {
         defer { index += 1 }
         return bytes[index % bytes.count]
     }
-    public mutating func int(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(byte()) % (range.count) }
+    /// A value of `range`: one byte for a range of up to 256 values, two for
+    /// a wider one (up to 65,536 values), so that every value of it can occur.
+    public mutating func int(_ range: ClosedRange<Int>) -> Int {
+        let count = range.count
+        precondition(count <= 65_536, "ByteReader.int draws from at most 65,536 values")
+        let draw = count <= 256 ? Int(byte()) : Int(byte()) | Int(byte()) << 8
+        return range.lowerBound + draw % count
+    }
     public mutating func int32() -> Int32 { Int32(bitPattern: UInt32(byte()) | UInt32(byte()) << 8 | UInt32(byte()) << 16 | UInt32(byte()) << 24) }
     /// Mostly sensible scales, sometimes 0, negative, NaN, ±Inf or tiny.
     public mutating func scale() -> Float {

@@ -172,7 +172,8 @@ int qg_path_is_supported(int path);
 int qg_path_best(void);
 /// Rows of X per task (MC) the driver uses on `path` for this K, M and N:
 /// the kernel's X block budget, or, for weights past half the L3, the most
-/// rows its tile allows.
+/// rows its tile allows (max_row_groups·MR) as far as every core's X block
+/// fits a quarter of the L3, and never fewer than the budget gives.
 int64_t qg_path_block_rows(int path, int64_t k, int64_t m, int64_t n);
 
 /// Most values of each dimension qg_path_test_shapes gives.
@@ -262,6 +263,8 @@ typedef enum qg_rounding {
 /// per call, or per row, goes through the last two terms. The caller
 /// guarantees |acc| ≤ 2^31 − 1 (PackedWeights' overflow check).
 typedef struct qg_gemm_args {
+    /// M ≥ 0, N ≥ 1, K ≥ 1 (the Swift layer refuses K = 0; a kernel path's
+    /// X block for K = 0 would be empty, which its scratch does not provide).
     int64_t m, n, k;
     /// X: int8 (x_unsigned = 0) or uint8 (x_unsigned = 1), row m at x + m*ldx.
     const void *x;
@@ -392,6 +395,8 @@ int64_t qg_w4_prepare_rows_threads(const float *x, int64_t rows, int64_t k, int6
 
 /// One W4A8 GEMM, y[M×N] = X·Wᵀ (+ bias), by the contract above.
 typedef struct qg_w4_args {
+    /// K ≥ 1; group a multiple of 8 in 8 … 4096 (QG_W4_MAX_GROUP), as
+    /// Int4Weights checks before any call: nothing here checks them again.
     int64_t m, n, k, group;
     /// Prepared activations (qg_w4_prepare_rows): row m at x + m*ldx, zero
     /// padded to ldx ≥ qg_w4_row_bytes; scale[m]; offset[m*groups + g].
@@ -438,7 +443,8 @@ void qg_quantize_rows(const float *x, int64_t rows, int64_t k, int64_t ldx, cons
 /// The float layer's output y [rows×N] = x [rows×K] · wᵀ + bias (bias may
 /// be NULL; w is [N×K]), each output Σ_k x·w in Double, k ascending, then
 /// the bias, rounded to Float once: the same bits on every CPU and thread
-/// count (core/float_layer.c). `wt` is scratch of
+/// count (core/float_layer.c); with rows, K or N of 0 it writes nothing
+/// (callers have K ≥ 1). `wt` is scratch of
 /// qg_float_layer_scratch_count(k, n) floats. `threads` as qg_gemm takes
 /// them (0: all).
 void qg_float_layer(const float *x, int64_t rows, int64_t k, const float *w, int64_t n, const float *bias, float *y,
@@ -496,8 +502,9 @@ int qg_symmetric_int8_scale(float abs_max, float *scale);
 /// Runs on up to `threads` threads (0: as many as the process may use), at
 /// most one per 2^15 values (or, from 2^14 values, one for the caller and
 /// each of the pool's workers still spinning after a job if that gives more),
-/// each on whole rows; nothing it returns or
-/// writes depends on the threads.
+/// each on whole rows. What it returns does not depend on the threads, nor
+/// what it writes on success; on an error, rows of parts other than the
+/// failing row's may have been written too (with one part, nothing after it).
 int64_t qg_quantize_rows_dynamic(const float *x, int64_t rows, int64_t k, int64_t ldx, float *mins, float *maxs,
                                  float *scale, int32_t *zero, uint8_t *out, int64_t ldo, int threads);
 /// Symmetric per-channel int8 weights from floats, PackedWeights(quantizing:

@@ -36,13 +36,15 @@ int32_t qg_requantize_double(int32_t acc, int32_t m0, int32_t shift, int32_t lo,
 
 int32_t qg_requantize_float(int32_t acc, float f, int32_t lo, int32_t hi) {
     float v = (float)acc * f;
-    if (v < (float)lo) v = (float)lo;
-    if (v > (float)hi) v = (float)hi;
-    // Clamped in float as the kernels do, then again exactly: a bound beyond
-    // 2^24 rounds in float (Int32.max to 2^31, which int32 cannot hold), and a
-    // NaN (a NaN multiplier, or an infinite one times 0: the callers refuse
-    // both) passes both tests above, and counts as 0. No output type has such bounds, so for
-    // every GEMM this is the float clamp alone.
+    // Rounded, then clamped exactly. The kernels clamp in float before they
+    // round, which is the same for bounds that Float holds (every output
+    // type's: rounding is monotonic and leaves those integers where they
+    // are); a bound past 2^24 may round inward in float (−16777217 to
+    // −16777216), so here only the int64 conversion's range is held first.
+    // A NaN (a NaN multiplier, or an infinite one times 0: the callers
+    // refuse both) counts as 0.
     if (v != v) v = 0.0f;
+    if (v < -0x1p62f) v = -0x1p62f;
+    if (v > 0x1p62f) v = 0x1p62f;
     return (int32_t)qg_clamp64((int64_t)nearbyintf(v), lo, hi); // ties to even in the default rounding mode
 }
