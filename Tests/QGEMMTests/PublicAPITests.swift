@@ -87,6 +87,10 @@ struct PublicAPITests {
             { let _: [Float]? = try? packed.gemmDynamic([UInt8](), rows: 0, rowScales: [], rowZeroPoints: []) },
             { _ = try? layer([Float](), rows: 0) },
             { _ = try? int4([Float](), rows: 0) },
+            {
+                var y = [Float]()
+                y.withUnsafeMutableBufferPointer { _ = try? layer(QuantizedLinear.DynamicInput(), into: $0) }
+            },
         ]
         for (i, call) in calls.enumerated() {
             let seen = Seen(), done = DispatchSemaphore(value: 0)

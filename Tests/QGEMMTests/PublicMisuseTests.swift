@@ -244,4 +244,34 @@ struct PublicMisuseTests {
         #expect(try RoundingMode.float.requantize(16_777_218, multiplier: m, floatMultiplier: 1, zeroPoint: 0,
                                                   clamp: 0...16_777_217) == 16_777_217)
     }
+
+    /// A wrong count of weights is named as the weights (N×K) and a wrong
+    /// count of calibration outputs as the float output (rows × N), not as
+    /// the input (rows × K), whichever entry reads them.
+    @Test func wrongCountsNameTheArrayTheyAreIn() throws {
+        func message(_ body: () throws -> Void) -> String {
+            do { try body() } catch let e as QGEMMError { return e.message } catch { return "\(error)" }
+            return "no error"
+        }
+        let smoothed = message {
+            _ = try QuantizedLinear(weights: [1, 2, 3], outputChannels: 2, inputChannels: 2, mode: .dynamic(.perRow),
+                                    smoothing: try Smoothing(factors: [1, 1]))
+        }
+        #expect(smoothed.hasPrefix("weights hold 3 values, but N×K = 2×2 = 4"), "\(smoothed)")
+        let negative = message {
+            _ = try QuantizedLinear(weights: [1, 2, 3], outputChannels: -1, inputChannels: 2, mode: .dynamic(.perRow),
+                                    smoothing: try Smoothing(factors: [1, 1]))
+        }
+        #expect(negative.hasPrefix("weights need at least 1 output and 1 input channel"), "\(negative)")
+        let factors = message {
+            _ = try Smoothing(inputAbsMax: [1, 1], weights: [1, 2, 3], outputChannels: 2, inputChannels: 2)
+        }
+        #expect(factors.hasPrefix("weights hold 3 values, but N×K = 2×2 = 4"), "\(factors)")
+        let output = message {
+            _ = try QuantizedLinear.calibrated(weights: [Float](repeating: 0.5, count: 6), outputChannels: 3, inputChannels: 2,
+                                               mode: .static, input: [1, 2, 3, 4], rows: 2, floatOutput: [1, 2, 3, 4, 5],
+                                               observer: { MinMaxObserver() })
+        }
+        #expect(output.hasPrefix("floatOutput holds 5 values; 2 rows × N = 3 need exactly 6"), "\(output)")
+    }
 }

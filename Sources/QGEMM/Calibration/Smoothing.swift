@@ -63,7 +63,7 @@ public struct Smoothing: Sendable, Equatable {
         guard inputChannels > 0, outputChannels > 0, inputAbsMax.count == inputChannels else {
             throw QGEMMError(.invalidShape, "\(inputAbsMax.count) input maxima for K = \(inputChannels)")
         }
-        try PackedWeights.checkExactCount(weights.count, rows: outputChannels, k: inputChannels, n: 0)
+        try PackedWeights.checkShape(count: weights.count, n: outputChannels, k: inputChannels)
         var weightMax = [Float](repeating: 0, count: inputChannels)
         for n in 0..<outputChannels {
             for j in 0..<inputChannels {

@@ -201,13 +201,14 @@ extension PackedWeights {
 
     /// The array entry points' rule: exactly rows·K inputs, and rows·N outputs
     /// that fit in Int.
-    static func checkExactCount(_ count: Int, rows: Int, k: Int, n: Int) throws(QGEMMError) {
+    static func checkExactCount(_ count: Int, rows: Int, k: Int, n: Int, holder: String = "input",
+                                columns: String = "K") throws(QGEMMError) {
         guard rows >= 0 else { throw QGEMMError(.invalidShape, "rows (M) must be ≥ 0, got \(rows)") }
         let (need, o1) = rows.multipliedReportingOverflow(by: k)
         let (_, o2) = rows.multipliedReportingOverflow(by: n)
         guard !o1, !o2 else { throw QGEMMError(.invalidShape, "\(rows) rows of K = \(k) or N = \(n) overflow Int") }
         guard count == need else {
-            throw QGEMMError(.invalidShape, "input holds \(count) values; \(rows) rows × K = \(k) need exactly \(need)")
+            throw QGEMMError(.invalidShape, "\(holder) holds \(count) values; \(rows) rows × \(columns) = \(k) need exactly \(need)")
         }
     }
 

@@ -107,13 +107,18 @@ public final class Int4Weights: Sendable {
         if let smoothing, smoothing.factors.count != inputChannels {
             throw QGEMMError(.invalidShape, "\(smoothing.factors.count) smoothing factors for K = \(inputChannels)")
         }
+        let n = Int64(outputChannels), k = Int64(inputChannels), g = Self.packingGroup(groupSize, k: inputChannels)
+        // Packing pads N to whole panels of 16 (16 times the nibbles at
+        // N = 1): refused past the memory this process may use, as
+        // PackedWeights refuses its padded copy, where allocating traps.
+        try checkResultFits(Int(qg_w4_packed_bytes(n, k, g)) + 2 * Int(qg_w4_scale_count(n, k, g)), of: UInt8.self,
+                            "the packed 4-bit weights of N = \(outputChannels), K = \(inputChannels)")
         self.smoothing = smoothing
         self.outputChannels = outputChannels
         self.inputChannels = inputChannels
         self.groupSize = groupSize
         self.scales = halves.map { qg_f32_from_f16($0) }
         self.bias = bias
-        let n = Int64(outputChannels), k = Int64(inputChannels), g = Self.packingGroup(groupSize, k: inputChannels)
         var packed: [UInt8] = Self.zerosAdvisedHuge(Int(qg_w4_packed_bytes(n, k, g)))
         var packedScales: [UInt16] = Self.zerosAdvisedHuge(Int(qg_w4_scale_count(n, k, g)))
         values.withUnsafeBufferPointer { q in

@@ -345,7 +345,9 @@ public final class PackedWeights: @unchecked Sendable {
         self.storage = storage
     }
 
-    private static func checkShape(count: Int, n: Int, k: Int) throws {
+    /// The weights' shape rule, also for callers that read the weights before
+    /// packing them (smoothing).
+    static func checkShape(count: Int, n: Int, k: Int) throws(QGEMMError) {
         guard n >= 1, k >= 1 else {
             throw QGEMMError(.invalidShape, "weights need at least 1 output and 1 input channel, got N = \(n), K = \(k)")
         }

@@ -62,7 +62,7 @@ extension QuantizedLinear {
         try PackedWeights.checkExactCount(input.count, rows: rows, k: k, n: 0)
         switch (mode, floatOutput) {
         case (.static, let y?):
-            try PackedWeights.checkExactCount(y.count, rows: rows, k: n, n: 0)
+            try PackedWeights.checkExactCount(y.count, rows: rows, k: n, n: 0, holder: "floatOutput", columns: "N")
         case (.static, nil), (.staticInput, nil):
             break
         case (.staticInput, _?):

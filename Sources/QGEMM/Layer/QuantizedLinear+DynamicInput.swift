@@ -96,7 +96,7 @@ extension QuantizedLinear {
         guard case .dynamic(let granularity) = mode, case .int8(let packed) = weights else {
             throw QGEMMError(.incompatibleParameters, "a DynamicInput is multiplied by a dynamic-mode layer, not \(mode.name)")
         }
-        guard input.rows > 0 else { return }
+        guard input.rows > 0 else { qg_note_call_without_rows(); return }
         guard input.inputChannels == inputChannels, input.granularity == granularity, input.smoothing == smoothing else {
             throw QGEMMError(.incompatibleParameters, "the input was quantized for K = \(input.inputChannels), \(input.granularity)"
                              + "\(input.smoothing == nil ? "" : ", smoothed"); this layer has K = \(inputChannels), \(granularity)"

@@ -156,7 +156,7 @@ public final class QuantizedLinear: Sendable {
             guard smoothing.factors.count == inputChannels else {
                 throw QGEMMError(.invalidShape, "\(smoothing.factors.count) smoothing factors for \(inputChannels) input channels")
             }
-            try PackedWeights.checkExactCount(weights.count, rows: outputChannels, k: inputChannels, n: 0)
+            try PackedWeights.checkShape(count: weights.count, n: outputChannels, k: inputChannels)
             weights = smoothing.scaleWeights(weights, outputChannels: outputChannels)
         }
         let packed: PackedWeights
