@@ -1,4 +1,5 @@
 import CQGEMM
+import Foundation
 import Testing
 @testable import QGEMM
 import QGEMMBaseline
@@ -104,14 +105,47 @@ struct CalibratedLayerTests {
         w[0] = 1e30 // α = 0: factor 1/1e30 for input channel 0
         var x = [Float](repeating: 1, count: rows * k)
         x[70 * k] = 1e10
+        var observers = 0
         do {
             _ = try QuantizedLinear.calibrated(weights: w, outputChannels: n, inputChannels: k, mode: .staticInput, input: x, rows: rows,
-                                               observer: { MinMaxObserver() }, smoothingAlpha: 0)
+                                               observer: { observers += 1; return MinMaxObserver() }, smoothingAlpha: 0)
             Issue.record("an input made infinite by its factor was calibrated")
         } catch let e as QGEMMError {
             #expect(e.code == .invalidValue && e.message.hasPrefix("calibration input [70, 0] = 1e+10 divided by its smoothing factor"), "\(e.message)")
         }
-        var observers = 0
+        #expect(observers == 0, "the overflow was found after \(observers) observers were made")
+        // Rounding downward, a positive quotient past Float's largest is
+        // Float's largest and a negative one −inf: the column's largest |x|
+        // alone would not show it.
+        var xn = [Float](repeating: 1, count: rows * k)
+        xn[9 * k] = -Float.greatestFiniteMagnitude
+        var wn = [Float](repeating: 1, count: n * k)
+        wn[0] = 2 // factor 1/2 (α = 0)
+        do {
+            let nearest = fegetround()
+            defer { fesetround(nearest) }
+            fesetround(SafeTensorsTests.directedRoundingModes[0]) // downward
+            _ = try QuantizedLinear.calibrated(weights: wn, outputChannels: n, inputChannels: k, mode: .staticInput, input: xn, rows: rows,
+                                               observer: { MinMaxObserver() }, smoothingAlpha: 0)
+            Issue.record("an input made −inf by its factor was calibrated")
+        } catch let e as QGEMMError {
+            #expect(e.code == .invalidValue && e.message.hasPrefix("calibration input [9, 0]"), "\(e.message)")
+        }
+        // Weights and bias are checked before any observer runs too.
+        observers = 0
+        var bad = [Float](repeating: 1, count: n * k)
+        bad[5] = .nan
+        for (weights, bias, code) in [(bad, nil, QGEMMError.Code.invalidValue), ([Float](repeating: 1, count: n * k + 1), nil, .invalidShape),
+                                      ([Float](repeating: 1, count: n * k), [Float](repeating: 0, count: n + 1), .invalidShape),
+                                      ([Float](repeating: 1, count: n * k), [0, .infinity], .invalidValue)] as [([Float], [Float]?, QGEMMError.Code)] {
+            #expect(throws: QGEMMError(code, "")) {
+                _ = try QuantizedLinear.calibrated(weights: weights, outputChannels: n, inputChannels: k, bias: bias, mode: .staticInput,
+                                                   input: [Float](repeating: 1, count: rows * k), rows: rows,
+                                                   observer: { observers += 1; return MinMaxObserver() })
+            }
+        }
+        #expect(observers == 0, "\(observers) observers made before a bad weight or bias was refused")
+        observers = 0
         #expect(throws: QGEMMError(.incompatibleParameters, "")) {
             _ = try QuantizedLinear.calibrated(weights: [Float](repeating: 1, count: n * k), outputChannels: n, inputChannels: k,
                                                mode: .staticInput, input: [Float](repeating: 1, count: rows * k), rows: rows,
@@ -182,15 +216,16 @@ struct CalibratedLayerTests {
             _ = try QuantizedLinear.floatOutput(weights: wide, outputChannels: 1 << 20, inputChannels: 1, input: wide, rows: 1 << 20,
                                                 threads: 0)
         }
-        // A computed output that is not finite is named as the float layer's, not as a calibration value.
-        for (w, x) in [([Float](repeating: 3e38, count: 4), [Float](repeating: 2, count: 4)),
-                       ([1, .infinity, 1, 1], [Float](repeating: 1, count: 4))] {
+        // A computed output that is not finite is named as the float layer's, not as a calibration value;
+        // a weight that is not finite, as that weight (before the output is computed).
+        for (w, x, named) in [([Float](repeating: 3e38, count: 4), [Float](repeating: 2, count: 4), "the float layer's output"),
+                              ([1, .infinity, 1, 1], [Float](repeating: 1, count: 4), "weight [0, 1] is inf")] {
             do {
                 _ = try QuantizedLinear.calibrated(weights: w, outputChannels: 2, inputChannels: 2, mode: .static, input: x, rows: 2,
                                                    observer: { MinMaxObserver() })
                 Issue.record("calibrated on an output that is not finite")
             } catch let error as QGEMMError {
-                #expect(error.code == .invalidValue && error.message.hasPrefix("the float layer's output"), "\(error)")
+                #expect(error.code == .invalidValue && error.message.hasPrefix(named), "\(error)")
             }
         }
     }

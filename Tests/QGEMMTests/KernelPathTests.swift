@@ -113,7 +113,7 @@ struct KernelPathTests {
     }
 
     /// Every registered path (test-only variants included) at its own tile's
-    /// edges, with the options rotating over the cases.
+    /// edges, each case's options drawn independently.
     @Test(arguments: KernelPath.allIncludingTestOnly.filter { $0 != .reference })
     func tileDerivedShapes(path: KernelPath) throws {
         guard path.isSupported else {
@@ -138,12 +138,20 @@ struct KernelPathTests {
         #else
         var failures = 0
         for (i, s) in shapes.product.enumerated() {
-            let activation: QuantizedType = i % 2 == 0 ? .int8 : .uint8
-            let check = KernelCheck(m: s.m, k: s.k, n: s.n, activation: activation,
-                                    xZeroPoint: i % 3 == 0 ? activation.min : activation.max - Int32(i % 7),
-                                    perChannel: i % 4 < 2, rounding: RoundingMode.allCases[i % 3], narrowClamp: i % 5 == 0,
-                                    threads: 1 + i % 3, output: KernelCheck.Output.allCases[i % 5],
-                                    rowStrideExtra: i % 6 == 0 ? 3 : 0, outputStrideExtra: i % 6 == 0 ? 5 : 0, seed: UInt64(i))
+            // Each option drawn on its own from the case's number (residues of
+            // i would tie them: strides only ever with int8 and single rounding).
+            var pick = SplitMix64(seed: UInt64(i) &* 0x9E37_79B9_7F4A_7C15 &+ 17)
+            func draw(_ count: Int) -> Int { Int(pick.next() % UInt64(count)) }
+            let activation: QuantizedType = draw(2) == 0 ? .int8 : .uint8
+            let zeroPoint: Int32 = switch draw(3) {
+            case 0: activation.min
+            case 1: activation.max - Int32(draw(7))
+            default: Int32(draw(256)) + activation.min
+            }
+            let check = KernelCheck(m: s.m, k: s.k, n: s.n, activation: activation, xZeroPoint: zeroPoint,
+                                    perChannel: draw(2) == 0, rounding: RoundingMode.allCases[draw(3)], narrowClamp: draw(5) == 0,
+                                    threads: 1 + draw(3), output: KernelCheck.Output.allCases[draw(5)],
+                                    rowStrideExtra: draw(3) == 0 ? 3 : 0, outputStrideExtra: draw(3) == 0 ? 5 : 0, seed: UInt64(i))
             if let mismatch = try check.run(paths: [path]) {
                 Issue.record("\(mismatch)")
                 failures += 1

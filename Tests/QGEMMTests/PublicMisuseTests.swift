@@ -245,6 +245,24 @@ struct PublicMisuseTests {
                                                   clamp: 0...16_777_217) == 16_777_217)
     }
 
+    /// A static-input layer whose S_X·S_W overflows Float could never run (its
+    /// calls write Float(acc)·(S_X·S_W)): refused when it is built. And a
+    /// finite weight that its smoothing factor makes infinite is named as
+    /// that, not as an infinite weight.
+    @Test func layersThatCouldNeverRunAreRefusedWhenBuilt() throws {
+        let input = try QuantizationParameters(type: .uint8, scale: 1e30, zeroPoint: 0)
+        #expect(throws: QGEMMError(.invalidScale, "")) {
+            _ = try QuantizedLinear(weights: [1e12], outputChannels: 1, inputChannels: 1, mode: .staticInput(input))
+        }
+        do {
+            _ = try QuantizedLinear(weights: [1, 1e30], outputChannels: 1, inputChannels: 2, mode: .dynamic(.perRow),
+                                    smoothing: try Smoothing(factors: [1, 1e30]))
+            Issue.record("a weight made infinite by its factor was packed")
+        } catch let e as QGEMMError {
+            #expect(e.code == .invalidValue && e.message.hasPrefix("weight [0, 1] times its smoothing factor"), "\(e.message)")
+        }
+    }
+
     /// A wrong count of weights is named as the weights (N×K) and a wrong
     /// count of calibration outputs as the float output (rows × N), not as
     /// the input (rows × K), whichever entry reads them.

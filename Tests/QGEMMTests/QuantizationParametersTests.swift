@@ -162,6 +162,33 @@ struct QuantizationParametersTests {
         #expect(qg_fp_control_state() & ~flags == saved & ~flags)
     }
 
+    /// Parameters with a subnormal scale, made in the default environment and
+    /// used under denormals-are-zero (or arm64's FZ), where the scale reads as
+    /// 0: the scalar quantize gives what the C quantizers give, 0/0 included
+    /// (it trapped converting NaN), and ±x saturates as in C.
+    @Test func aSubnormalScaleReadAsZeroQuantizesAsInC() throws {
+        #if arch(x86_64)
+        let daz: UInt64 = 0x0040
+        #elseif arch(arm64)
+        let daz: UInt64 = 1 << 24
+        #else
+        let daz: UInt64 = 0
+        #endif
+        guard daz != 0 else { return }
+        let values: [Float] = [0, -0.0, 1e-41, -1e-41, 1, -1, .infinity]
+        for type in QuantizedType.allCases {
+            let p = try QuantizationParameters(observedMin: type == .uint8 ? 0 : -1e-40, observedMax: 1e-40, type: type)
+            #expect(p.scale < .leastNormalMagnitude && p.scale > 0, "\(type): scale \(p.scale)")
+            let saved = qg_fp_control_state()
+            qg_set_fp_control_state(saved | daz)
+            let scalar = values.map { p.quantizeNonNaN($0) }
+            let vector: [Int32] = type == .uint8 ? try quantize(values, parameters: p, as: UInt8.self).map(Int32.init)
+                                                 : try quantize(values, parameters: p, as: Int8.self).map(Int32.init)
+            qg_set_fp_control_state(saved)
+            #expect(scalar == vector, "\(type): scalar \(scalar), C \(vector)")
+        }
+    }
+
     /// A range whose grid would end past Float's largest value (so that a
     /// level of it dequantizes to ±inf) is refused; every range accepted has
     /// finite ends.

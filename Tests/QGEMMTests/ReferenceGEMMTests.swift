@@ -65,6 +65,24 @@ struct ReferenceGEMMTests {
                     #expect(f[i * n + j] == Float(Int32(e)) * (xp.scale * packed.weightScales[j]))
                 }
             }
+            // uint8 output: its own zero point (anywhere in 0...255) and a narrow clamp.
+            let yu = try QuantizationParameters(type: .uint8, scale: yp.scale, zeroPoint: Int32.random(in: 0...255, using: &rng))
+            let packedU = try PackedWeights(weights: w, outputChannels: n, inputChannels: k, scales: scales,
+                                            bias: .int32(bias), input: xp, output: yu, rounding: mode, clamp: 20...230)
+            var u8 = [UInt8](repeating: 0, count: m * n)
+            try x.withUnsafeBufferPointer { xb in
+                try u8.withUnsafeMutableBufferPointer {
+                    try packedU.gemm(xb, rows: m, rowStride: k + ldxExtra, into: $0, kernel: .reference)
+                }
+            }
+            for i in 0..<m {
+                for j in 0..<n {
+                    let want = try mode.requantize(Int32(expected[i * n + j]), multiplier: packedU.multipliers![j],
+                                                   floatMultiplier: xp.scale * packedU.weightScales[j] / yu.scale,
+                                                   zeroPoint: yu.zeroPoint, clamp: 20...230)
+                    #expect(Int32(u8[i * n + j]) == want, "uint8 \(mode) m=\(i) n=\(j) Z_Y=\(yu.zeroPoint)")
+                }
+            }
         }
     }
 

@@ -175,6 +175,16 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
         if (edge < -31) edge = -31;
         for (int64_t i = 0; i < n; i++) shift[i] = edge;
     }
+    // In an eighth of the random cases, about a quarter of the channels take
+    // the multipliers FixedPointMultiplier gives at its ends, beside ordinary
+    // ones in one vector: flushed, (0, 0), for reals below 2^−32, and
+    // saturated, (2^31 − 1, 30), from 2^30 up.
+    if (random_options && next() % 8 == 0)
+        for (int64_t i = 0; i < n; i++) {
+            const uint32_t end = next() % 8;
+            if (end == 0) mult[i] = 0, shift[i] = 0;
+            else if (end == 1) mult[i] = INT32_MAX, shift[i] = 30;
+        }
     a.x_scale = 0.02f; a.weight_scale = ws;
     if ((v / 48) % 2) {
         // The dynamic form: per-row zero points (and, for float output, scales),
@@ -197,7 +207,13 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
         for (int64_t i = n; i < np; i++) out_bias[i] = 1e30f; // padding, as above
         a.out_bias = out_bias;
     }
-    const int threads = 1 + (int)((v / 96) % 3);
+    // One to three threads, or in an eighth of the random cases a count from
+    // the driver's other branches: its simulated split up to 8 threads, the
+    // bound past 8 (and past 64, QG_SPLIT_MAX_THREADS), and the pool's cap of
+    // 64. (The driver takes them as asked; only qg_gemm's callers give a
+    // small call fewer.)
+    static const int many_threads[] = {4, 5, 8, 9, 16, 63, 64, 65};
+    const int threads = random_options && next() % 8 == 0 ? many_threads[next() % 8] : 1 + (int)((v / 96) % 3);
     // The output starts anywhere in a 64-byte line, a whole element in, with
     // guard bytes on both sides that must stay as set.
     const size_t esize = a.out_type == QG_OUT_INT32 || a.out_type == QG_OUT_FLOAT ? 4 : 1;

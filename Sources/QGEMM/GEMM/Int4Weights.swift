@@ -189,7 +189,8 @@ public final class Int4Weights: Sendable {
     /// their candidate weights in a quarter of `memory` bytes; at least one.
     /// A candidate holds at most 6 bytes per weight (the smoothed Float
     /// copy, the int8 values, the packed nibbles) and 12 per group (its
-    /// scales in four forms). It changes only the speed: every α's error is
+    /// scales in four forms), counted over N padded to whole panels of 16
+    /// channels (the caller's `weights` and `groups`), as the packing pads it. It changes only the speed: every α's error is
     /// the same however many run beside it.
     static func searchSideBySide(tried: Int, workers: Int, weights: Int, groups: Int, memory: UInt64) -> Int {
         let perWeight = UInt64(max(weights, 0)).multipliedReportingOverflow(by: 6)
@@ -237,7 +238,8 @@ public final class Int4Weights: Sendable {
     ///     output and the error compensation are shared out by rows and
     ///     channels. The result is the same for every thread count. Each α
     ///     tried at once holds its own quantized copy of the weights (up to
-    ///     6 bytes per weight and 12 per group), so no more are tried at once
+    ///     6 bytes per weight and 12 per group, N counted in whole panels of
+    ///     16 channels), so no more are tried at once
     ///     than fit in a quarter of the memory the process may use (the
     ///     machine's, or a container's lower limit; the threads left over go
     ///     to each α's own layer call), and fewer threads bound the memory
@@ -335,8 +337,11 @@ public final class Int4Weights: Sendable {
         // candidate's own call then gets the threads left over, the same bits
         // on any count); only the winner's weights are kept, made again below.
         let tried = steps + 1
-        let sideBySide = Self.searchSideBySide(tried: tried, workers: workers, weights: n * k,
-                                               groups: n * ((k + groupSize - 1) / groupSize), memory: availableMemoryBytes())
+        // Counted with N padded to whole panels of 16 channels, as the packing
+        // pads it (an upper bound for the copies that are not padded).
+        let paddedN = (n + 15) / 16 * 16
+        let sideBySide = Self.searchSideBySide(tried: tried, workers: workers, weights: paddedN * k,
+                                               groups: paddedN * ((k + groupSize - 1) / groupSize), memory: availableMemoryBytes())
         let callThreads = max(1, workers / sideBySide)
         var errors = [Result<Double, QGEMMError>](repeating: .failure(QGEMMError(.invalidArgument, "no α was tried")),
                                                   count: tried)

@@ -47,10 +47,12 @@ extension QuantizedLinear {
     ///   - rounding: static mode's requantization (default single rounding).
     /// - Returns: the layer, with its parameters in ``mode`` and its factors
     ///   in ``smoothing``.
-    /// - Throws: ``QGEMMError`` for bad shapes, non-finite values (also a
-    ///   finite input that its smoothing factor makes infinite), a
-    ///   `floatOutput` or a `rounding` that does not fit the mode (static-input
-    ///   mode writes Float and takes neither), all before any calibration runs.
+    /// - Throws: ``QGEMMError`` for bad shapes, non-finite values (inputs,
+    ///   weights, bias, `floatOutput`, and a finite input that its smoothing
+    ///   factor makes infinite), a `floatOutput` or a `rounding` that does not
+    ///   fit the mode (static-input mode writes Float and takes neither), all
+    ///   before any calibration runs; then what the layer's own init refuses
+    ///   (its parameters, as ``init(weights:outputChannels:inputChannels:bias:mode:rounding:smoothing:groupScales:)``).
     public static func calibrated(weights: [Float], outputChannels: Int, inputChannels: Int, bias: [Float]? = nil,
                                   mode: CalibratedMode, input: [Float], rows: Int, floatOutput: [Float]? = nil,
                                   observer: () throws -> any CalibrationObserver, smoothingAlpha: Float? = nil,
@@ -60,6 +62,10 @@ extension QuantizedLinear {
         guard rows >= 1 else { throw QGEMMError(.invalidShape, "calibration needs at least one row, got \(rows)") }
         guard batchRows >= 1 else { throw QGEMMError(.invalidArgument, "batchRows must be ≥ 1, got \(batchRows)") }
         try PackedWeights.checkExactCount(input.count, rows: rows, k: k, n: 0)
+        // The weights and bias as the layer will check them, before any
+        // calibration runs.
+        try PackedWeights.checkShape(count: weights.count, n: n, k: k)
+        if let bias, bias.count != n { throw QGEMMError(.invalidShape, "bias has \(bias.count) values for \(n) output channels") }
         switch (mode, floatOutput) {
         case (.static, let y?):
             try PackedWeights.checkExactCount(y.count, rows: rows, k: n, n: 0, holder: "floatOutput", columns: "N")
@@ -77,6 +83,12 @@ extension QuantizedLinear {
         // it by its place in that batch).
         try checkFinite(input, rowLength: k, name: "calibration input")
         if let y = floatOutput { try checkFinite(y, rowLength: n, name: "the float output") }
+        if let i = weights.firstIndex(where: { !$0.isFinite }) {
+            throw QGEMMError(.invalidValue, "weight [\(i / k), \(i % k)] is \(weights[i]); weights must be finite")
+        }
+        if let bias, let i = bias.firstIndex(where: { !$0.isFinite }) {
+            throw QGEMMError(.invalidValue, "bias [\(i)] is \(bias[i]); a bias must be finite")
+        }
         var floatOutput = floatOutput
         if mode == .static, floatOutput == nil {
             let y = try Self.floatOutput(weights: weights, outputChannels: n, inputChannels: k, bias: bias, input: input, rows: rows)
@@ -92,7 +104,21 @@ extension QuantizedLinear {
         if let alpha = smoothingAlpha {
             var absMax = try InputChannelAbsMax(inputChannels: k)
             try absMax.observe(input, rows: rows)
-            smoothing = try Smoothing(inputAbsMax: absMax.values, weights: weights, outputChannels: n, inputChannels: k, alpha: alpha)
+            let factors = try Smoothing(inputAbsMax: absMax.values, weights: weights, outputChannels: n, inputChannels: k, alpha: alpha)
+            // A small factor can make a finite input infinite. x / s grows
+            // with |x| (of either sign, in any rounding mode), so a column
+            // does so exactly where ±(its largest |x|) does; then the first
+            // such value is named by its place in the whole input, with the
+            // factor and quotient (an observer would name its place in a
+            // batch), before any batch is observed.
+            if (0..<k).contains(where: { j in
+                   !(absMax.values[j] / factors.factors[j]).isFinite || !(-absMax.values[j] / factors.factors[j]).isFinite
+               }),
+               let i = input.indices.first(where: { !(input[$0] / factors.factors[$0 % k]).isFinite }) {
+                throw QGEMMError(.invalidValue, "calibration input [\(i / k), \(i % k)] = \(input[i]) divided by its smoothing factor "
+                                 + "\(factors.factors[i % k]) is \(input[i] / factors.factors[i % k]); calibration inputs must stay finite")
+            }
+            smoothing = factors
         }
         var inputObserver = try observer()
         var outputObserver = floatOutput == nil ? nil : try observer()
@@ -100,16 +126,7 @@ extension QuantizedLinear {
             let end = start + min(batchRows, rows - start)
             let batch = Array(input[(start * k)..<(end * k)])
             var observed = batch
-            if let smoothing {
-                observed = try smoothing.apply(batch, rows: end - start)
-                // A small factor can make a finite input infinite: named by
-                // its place in the whole input, with the factor and quotient
-                // (the observer would name its place in the batch).
-                if let i = observed.firstIndex(where: { !$0.isFinite }) {
-                    throw QGEMMError(.invalidValue, "calibration input [\(start + i / k), \(i % k)] = \(batch[i]) divided by its smoothing factor "
-                                     + "\(smoothing.factors[i % k]) is \(observed[i]); calibration inputs must stay finite")
-                }
-            }
+            if let smoothing { observed = try smoothing.apply(batch, rows: end - start) } // finite: checked above
             try inputObserver.observe(observed)
             if let y = floatOutput { try outputObserver?.observe(Array(y[(start * n)..<(end * n)])) }
         }

@@ -126,7 +126,9 @@ public final class QuantizedLinear: Sendable {
     ///     weights with ``Int4Weights/searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:threads:)``
     ///     and the layer with ``init(_:)``.
     /// - Throws: ``QGEMMError`` for bad shapes or values (see ``PackedWeights``
-    ///   and ``Int4Weights``).
+    ///   and ``Int4Weights``); ``QGEMMError/Code/invalidScale`` in static-input
+    ///   mode when `S_X` times the largest weight scale overflows Float (every
+    ///   call would be refused).
     public init(weights: [Float], outputChannels: Int, inputChannels: Int, bias: [Float]? = nil,
                 mode: Mode, rounding: RoundingMode? = nil, smoothing: Smoothing? = nil,
                 groupScales: Int4Weights.GroupScales? = nil) throws {
@@ -157,7 +159,17 @@ public final class QuantizedLinear: Sendable {
                 throw QGEMMError(.invalidShape, "\(smoothing.factors.count) smoothing factors for \(inputChannels) input channels")
             }
             try PackedWeights.checkShape(count: weights.count, n: outputChannels, k: inputChannels)
+            let k = inputChannels
+            if let i = weights.firstIndex(where: { !$0.isFinite }) {
+                throw QGEMMError(.invalidValue, "weight [\(i / k), \(i % k)] is \(weights[i]); weights must be finite")
+            }
             weights = smoothing.scaleWeights(weights, outputChannels: outputChannels)
+            // A finite weight that its factor makes infinite: named as that,
+            // not as an infinite weight the caller never gave.
+            if let i = weights.firstIndex(where: { !$0.isFinite }) {
+                throw QGEMMError(.invalidValue, "weight [\(i / k), \(i % k)] times its smoothing factor \(smoothing.factors[i % k]) "
+                                 + "is \(weights[i]); smoothed weights must stay finite")
+            }
         }
         let packed: PackedWeights
         switch mode {
@@ -167,6 +179,7 @@ public final class QuantizedLinear: Sendable {
         case .staticInput(let input):
             packed = try PackedWeights(quantizing: weights, outputChannels: outputChannels, inputChannels: inputChannels,
                                        granularity: .perChannel, bias: bias.map { .float($0) }, input: input)
+            try Self.checkStaticInputScales(input, packed)
         case .static(let input, let output, let activation):
             packed = try PackedWeights(quantizing: weights, outputChannels: outputChannels, inputChannels: inputChannels,
                                        granularity: .perChannel, bias: bias.map { .float($0) }, input: input,
@@ -192,6 +205,15 @@ public final class QuantizedLinear: Sendable {
         switch weights {
         case .int8(let packed): (outputChannels, inputChannels) = (packed.outputChannels, packed.inputChannels)
         case .int4(let w): (outputChannels, inputChannels) = (w.outputChannels, w.inputChannels)
+        }
+    }
+
+    /// A static-input layer writes `Float(acc)·(S_X·S_W[n])`: a product that
+    /// overflows Float would refuse every call, so the layer is refused when
+    /// it is built (or loaded) instead.
+    static func checkStaticInputScales(_ input: QuantizationParameters, _ packed: PackedWeights) throws(QGEMMError) {
+        guard (input.scale * packed.largestWeightScale).isFinite else {
+            throw QGEMMError(.invalidScale, "static input: S_X·S_W = \(input.scale)·\(packed.largestWeightScale) overflows Float")
         }
     }
 

@@ -11,7 +11,8 @@ import Darwin
 ///
 /// Derived as TFLite's `QuantizeMultiplier`: `frexp(real) = q·2^e`,
 /// `multiplier = round-half-away(q·2^31)`; a result of 2^31 is halved and `shift`
-/// incremented. Multipliers below 2^−32 (shift < −31) flush to (0, 0), and
+/// incremented. Multipliers whose pair would need shift < −31 (below 2^−32, once
+/// rounded: from 2^−32 − 2^−64 up they round to 2^−32) flush to (0, 0), and
 /// multipliers ≥ 2^30 (shift > 30) saturate to (2^31 − 1, 30), the largest the
 /// single-rounding formula can apply. Both fixed-point rounding modes use the
 /// same pair.

@@ -18,7 +18,10 @@ extension QuantizationParameters {
         let q = (r / scale).rounded(.toNearestOrAwayFromZero)
         // Clamp in Float before converting so that ±Inf and huge values saturate.
         let lo = Float(type.min - zeroPoint), hi = Float(type.max - zeroPoint)
-        let clamped = Swift.min(Swift.max(q, lo), hi)
+        // A NaN quotient is 0/0: a subnormal scale that denormals-are-zero
+        // reads as 0. It takes the lower bound, as the C quantizers'
+        // max(NaN, lo) gives (and the conversion would trap on NaN).
+        let clamped = q.isNaN ? lo : Swift.min(Swift.max(q, lo), hi)
         return Int32(clamped) + zeroPoint
     }
 
