@@ -102,7 +102,8 @@ public enum BLAS {
     }
 
     /// OpenBLAS's thread count; setting it pins the float baseline
-    /// (`openblas_set_num_threads`). Values below 1 are treated as 1.
+    /// (`openblas_set_num_threads`). Values below 1 are treated as 1. It is
+    /// one setting per process, not per thread or task.
     public static var threads: Int {
         get { Int(openblas_get_num_threads()) }
         set { openblas_set_num_threads(Int32(max(1, min(newValue, 1024)))) }

@@ -105,16 +105,16 @@ QG_VNNI_INLINE void qg_vnni_tile(const qg_gemm_args *a, const qg_avx512_params *
     // panels in address order (QG_VNNI_WALK_MIN_ROWS). Past the last panel
     // the walk's addresses lie past the weights: prefetches never fault.
     const int walk = a->m >= QG_VNNI_WALK_MIN_ROWS && a->m <= QG_VNNI_MR && qg_cpu_one_stream_decode();
-    const int8_t *const next = w + NP * panel;
+    // Panel p's prefetch for K-group g is at ahead + g·ahead_step + p·ahead_panel:
+    // chosen once here, not per K-group in the loop.
+    const char *const ahead = walk ? (const char *)(w + NP * panel) : (const char *)(w + QG_VNNI_PREFETCH_BYTES);
+    const int64_t ahead_step = walk ? NP * 64 : 64, ahead_panel = walk ? 64 : panel;
     for (int64_t g = 0; g < groups; g++) {
         __m512i wv[2];
         #pragma clang loop unroll(full)
         for (int p = 0; p < NP; p++) wv[p] = _mm512_loadu_si512((const void *)(w + p * panel + g * 64));
         #pragma clang loop unroll(full)
-        for (int p = 0; p < NP; p++)
-            _mm_prefetch(walk ? (const char *)(next + (g * NP + p) * 64)
-                              : (const char *)(w + p * panel + g * 64 + QG_VNNI_PREFETCH_BYTES),
-                         _MM_HINT_T0);
+        for (int p = 0; p < NP; p++) _mm_prefetch(ahead + g * ahead_step + p * ahead_panel, _MM_HINT_T0);
         #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             const __m512i xb = qg_vnni_broadcast(x, g, group_step, row_step, r);

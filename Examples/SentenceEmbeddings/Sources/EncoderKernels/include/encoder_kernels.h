@@ -19,7 +19,8 @@ void enc_gelu_erf(float *x, ptrdiff_t count);
 /// erf(x) for each value (the approximation GELU uses; exposed for tests).
 void enc_erf(const float *x, float *y, ptrdiff_t count);
 
-/// exp(x) for each value (the approximation softmax uses; exposed for tests).
+/// exp(x) for each value, x clamped to [-87.3, 88.3] first and 0 below -87.3
+/// (the approximation softmax uses, on values ≤ 0; exposed for tests).
 void enc_exp(const float *x, float *y, ptrdiff_t count);
 
 /// Scaled dot-product attention of one sequence of `tokens` tokens and one

@@ -19,6 +19,12 @@ import QGEMMBaseline
 /// A batch's sentences are stacked row by row without padding: attention runs
 /// per sentence over its own tokens, which is what a padding mask does, and
 /// no padded position is ever computed.
+///
+/// One encoder may embed from several tasks at once; the values do not
+/// change. The Float path sets OpenBLAS's thread count for its calls and
+/// restores it after, and that count is one per process: two Float embeds
+/// running at once may each run their sgemm on the other's count (the same
+/// values, other speeds) and leave the one the last to finish found.
 public final class SentenceEncoder: Sendable {
     struct Layer: Sendable {
         let qkv: LinearLayer
