@@ -31,6 +31,7 @@
 // on several threads with the parent's bits (fork.c).
 //
 // Usage: kernel-tester [--cases N] [--force NAME]... [--expect-paths A,B,...] [--shard I/N] [--quantizers-only] [--fork]
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,7 +96,10 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
     // (A hash of the variant: its low fields pick the other options.)
     const int crowded = random_options ? next() % 4 == 0 : (variant * 2654435761u) >> 30 == 3;
     const int64_t near_page = ((k + 10) / 4096 + 1) * 4096 + (int64_t)(next() % 21) - 10;
-    const int64_t ldx = crowded ? near_page : k + (random_options ? next() % 4 : variant % 2);
+    // (For the tile-derived shapes the stride's extra byte comes from another
+    // bit of the variant than the activation type's, v % 2: otherwise uint8
+    // rows were always K + 1 apart and int8 rows always K.)
+    const int64_t ldx = crowded ? near_page : k + (random_options ? next() % 4 : (variant >> 3) % 2);
     // In a quarter of the random cases the rows are whole 64-byte lines apart
     // (for int32 and float output), where avx512vnni's 12×32 tile stores rows
     // that start off a line by lines (epilogue_zmm.h).
@@ -347,6 +351,22 @@ static int check_block_budget(void) {
 /// wherever the tile and the L3 allow more (every core's X block within a
 /// quarter of the L3), never more than the tile allows, whole row groups;
 /// for weights that fit, the budget's rows.
+/// The per-thread scratch refuses a size that cannot be rounded up to whole
+/// pages (it wrapped to 0 and was allocated as 0 bytes), and still serves one
+/// that can.
+static int check_scratch_limits(void) {
+    if (qg_thread_scratch(QG_SCRATCH_X, SIZE_MAX) != NULL || qg_thread_scratch(QG_SCRATCH_X, SIZE_MAX - 4000) != NULL) {
+        fprintf(stderr, "kernel-tester: the scratch took a size that wraps when rounded to pages\n");
+        return 1;
+    }
+    if (qg_thread_scratch(QG_SCRATCH_X, 100) == NULL) {
+        fprintf(stderr, "kernel-tester: the scratch refused 100 bytes\n");
+        return 1;
+    }
+    printf("kernel-tester: scratch sizes that wrap when rounded to pages are refused\n");
+    return 0;
+}
+
 static int check_block_rows(void) {
     const int64_t l3 = qg_cpu_cache_bytes(3), kp = 11008, cores = qg_cpu_count();
     if (l3 <= 0) {
@@ -460,7 +480,7 @@ int main(int argc, char **argv) {
     const int quantizers = n_forced == 0 && qg_kernel_count % shards == shard;
     if (tested == 0 && shards == 1) { fprintf(stderr, "kernel-tester: no kernel tested\n"); return 1; }
     if (!quantizers) return 0;
-    if (check_split() != 0 || check_block_budget() != 0 || check_block_rows() != 0) return 1;
+    if (check_split() != 0 || check_block_budget() != 0 || check_block_rows() != 0 || check_scratch_limits() != 0) return 1;
     reseed(qg_kernel_count);
     return kernel_tester_check_quantizers(cases);
 }

@@ -29,7 +29,9 @@ static float random_scale(void) {
 static long w4_case(const qg_kernel *kernel, int64_t m, int64_t n, int64_t k, int64_t group, uint32_t variant) {
     const int64_t kp = qg_w4_packed_k(k, group), groups = qg_w4_groups(k, group), np = qg_packed_n(n);
     const int64_t ldx = qg_w4_row_bytes(k, group) + variant % 3 * 4, ldy = n + variant % 4;
-    const int threads = 1 + (int)(variant % 3);
+    // Threads from other digits of the variant than the strides' (variant % 3
+    // for both gave one thread only unpadded rows).
+    const int threads = 1 + (int)(variant / 12 % 3);
     int8_t *q = malloc((size_t)(n * k)), *x = calloc((size_t)(m * ldx), 1);
     uint16_t *scales = malloc(sizeof(uint16_t) * (size_t)(n * groups));
     float *x_scale = malloc(sizeof(float) * (size_t)m);

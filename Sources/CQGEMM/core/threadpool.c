@@ -29,6 +29,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 #if defined(__x86_64__)
@@ -434,6 +435,9 @@ void *qg_thread_scratch(int slot, size_t bytes) {
         }
     }
     if (s->size[slot] < bytes) {
+        // Rounded up to whole pages, which a size within a page of SIZE_MAX
+        // cannot be (it would wrap to 0 and be allocated as 0 bytes).
+        if (bytes > SIZE_MAX - 4095) return NULL;
         size_t size = (bytes + 4095) & ~(size_t)4095;
         void *p = aligned_alloc(64, size);
         if (!p) return NULL;
