@@ -167,26 +167,42 @@ public struct WordPieceTokenizer: Sendable {
 }
 
 /// Token ids of several sequences, padded to the longest, and their mask.
+///
+/// The padded forms, ``ids`` and ``attentionMask``, are made when they are
+/// read: the encoder reads only ``sequences`` (it never computes a padded
+/// position), and a million sentences padded to 128 tokens would be a
+/// gigabyte of both.
 public struct TokenBatch: Sendable, Equatable {
     /// Each sequence's ids, unpadded.
     public let sequences: [[Int32]]
     /// The longest sequence's length.
     public let paddedLength: Int
-    /// [count × paddedLength] ids, `[PAD]` after each sequence.
-    public let ids: [Int32]
-    /// [count × paddedLength]: 1 for a token, 0 for padding.
-    public let attentionMask: [Int32]
+    /// The id that pads a sequence to ``paddedLength``.
+    public let padding: Int32
 
     public init(sequences: [[Int32]], padding: Int32) {
         self.sequences = sequences
+        self.padding = padding
         paddedLength = sequences.map(\.count).max() ?? 0
-        var ids: [Int32] = [], mask: [Int32] = []
+    }
+
+    /// [count × paddedLength] ids, `padding` after each sequence (made on
+    /// each read).
+    public var ids: [Int32] {
+        var ids: [Int32] = []
+        ids.reserveCapacity(sequences.count * paddedLength)
+        for s in sequences { ids += s + [Int32](repeating: padding, count: paddedLength - s.count) }
+        return ids
+    }
+
+    /// [count × paddedLength]: 1 for a token, 0 for padding (made on each read).
+    public var attentionMask: [Int32] {
+        var mask: [Int32] = []
+        mask.reserveCapacity(sequences.count * paddedLength)
         for s in sequences {
-            ids += s + [Int32](repeating: padding, count: paddedLength - s.count)
             mask += [Int32](repeating: 1, count: s.count) + [Int32](repeating: 0, count: paddedLength - s.count)
         }
-        self.ids = ids
-        self.attentionMask = mask
+        return mask
     }
 
     /// Tokens in all sequences, padding excluded.
