@@ -184,6 +184,22 @@ struct SafeTensorsTests {
         return withUnsafeBytes(of: UInt64(json.count).littleEndian, Array.init) + json + data
     }
 
+    /// A static-input layer whose S_X·S_W overflows Float (here: its input
+    /// scale raised to 1e30 in the file) is refused when loaded, as when built:
+    /// it could never run.
+    @Test func aStaticInputFileThatCouldNeverRunIsRefused() throws {
+        let layer = try QuantizedLinear(weights: [1e12, -3e11, 5, 7], outputChannels: 2, inputChannels: 2,
+                                        mode: .staticInput(try QuantizationParameters(type: .uint8, scale: 0.04, zeroPoint: 5)))
+        let file = try layer.safeTensors()
+        var meta = file.metadata
+        meta["input_scale"] = "1e+30"
+        #expect(throws: QGEMMError(.invalidScale, "")) {
+            _ = try QuantizedLinear(safeTensors: SafeTensorsFile(tensors: file.tensors, metadata: meta))
+        }
+        meta["input_scale"] = file.metadata["input_scale"]
+        _ = try QuantizedLinear(safeTensors: SafeTensorsFile(tensors: file.tensors, metadata: meta))
+    }
+
     /// A metadata key the file's mode does not use is refused, by name: one
     /// of another mode would otherwise be ignored (an int8 layer's keys in an
     /// int4 file, a static layer's input parameters in a dynamic one).

@@ -213,9 +213,9 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
     }
     // One to three threads, or in an eighth of the random cases a count from
     // the driver's other branches: its simulated split up to 8 threads, the
-    // bound past 8 (and past 64, QG_SPLIT_MAX_THREADS), and the pool's cap of
-    // 64. (The driver takes them as asked; only qg_gemm's callers give a
-    // small call fewer.)
+    // bound past 8, and 65, which the pool caps at 64 (so the split's branch
+    // past 64 threads is check_split's alone). (The driver takes the others
+    // as asked; only qg_gemm's callers give a small call fewer.)
     static const int many_threads[] = {4, 5, 8, 9, 16, 63, 64, 65};
     const int threads = random_options && next() % 8 == 0 ? many_threads[next() % 8] : 1 + (int)((v / 96) % 3);
     // The output starts anywhere in a 64-byte line, a whole element in, with
@@ -347,10 +347,6 @@ static int check_block_budget(void) {
     return 0;
 }
 
-/// MC for weights past half the L3: more rows than the X block budget gives
-/// wherever the tile and the L3 allow more (every core's X block within a
-/// quarter of the L3), never more than the tile allows, whole row groups;
-/// for weights that fit, the budget's rows.
 /// The per-thread scratch refuses a size that cannot be rounded up to whole
 /// pages (it wrapped to 0 and was allocated as 0 bytes), and still serves one
 /// that can.
@@ -367,6 +363,10 @@ static int check_scratch_limits(void) {
     return 0;
 }
 
+/// MC for weights past half the L3: more rows than the X block budget gives
+/// wherever the tile and the L3 allow more (every core's X block within a
+/// quarter of the L3), never more than the tile allows, whole row groups;
+/// for weights that fit, the budget's rows.
 static int check_block_rows(void) {
     const int64_t l3 = qg_cpu_cache_bytes(3), kp = 11008, cores = qg_cpu_count();
     if (l3 <= 0) {

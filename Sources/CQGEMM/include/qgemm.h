@@ -551,7 +551,9 @@ uint64_t qg_peak_read_pair(const void *first, int64_t first_bytes, const void *s
 int32_t qg_requantize_single(int32_t acc, int32_t m0, int32_t shift, int32_t lo, int32_t hi);
 /// SRDHM(acc·2^max(shift,0), M0) then a rounding (half away) divide by 2^max(−shift,0), clamped.
 int32_t qg_requantize_double(int32_t acc, int32_t m0, int32_t shift, int32_t lo, int32_t hi);
-/// (float)acc·f clamped to [lo, hi] in float, rounded half to even.
+/// (float)acc·f rounded half to even, then clamped to [lo, hi] exactly (for
+/// bounds Float holds, every output type's, the same as the kernels' clamp
+/// in float before rounding).
 int32_t qg_requantize_float(int32_t acc, float f, int32_t lo, int32_t hi);
 
 #ifdef __cplusplus

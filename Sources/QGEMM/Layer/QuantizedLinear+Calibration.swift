@@ -96,7 +96,7 @@ extension QuantizedLinear {
             // passed: name where it came from instead.
             if let i = y.firstIndex(where: { !$0.isFinite }) {
                 throw QGEMMError(.invalidValue, "the float layer's output on the calibration input is \(y[i]) at [\(i / n), \(i % n)]: "
-                                 + "X·Wᵀ + b has a weight or bias value that is not finite, or overflows Float")
+                                 + "X·Wᵀ + b overflows Float")
             }
             floatOutput = y
         }

@@ -6,7 +6,7 @@ internal import CQGEMM
 /// | --- | --- | --- | --- |
 /// | ``singleRounding`` | `(acc·M0 + 2^(30−shift)) >> (31−shift)` | half up | TFLite / LiteRT reference |
 /// | ``doubleRounding`` | SRDHM(acc·2^max(shift,0), M0), then divide by 2^max(−shift,0) | half up, then half away | gemmlowp |
-/// | ``float`` | `Float(acc)·f`, clamped, rounded | half to even | ONNX Runtime, XNNPACK fp32 |
+/// | ``float`` | `Float(acc)·f`, rounded, clamped (for bounds Float holds, the same as clamped, then rounded) | half to even | ONNX Runtime, XNNPACK fp32 |
 ///
 /// Every mode is exact (int64 where needed) and clamps to the output range
 /// before narrowing; every kernel path reproduces these results bit for bit.
