@@ -249,6 +249,17 @@ struct ActivationProductTests {
         let big = ActivationProduct.maxInputChannels + 1
         let wide = [Float](repeating: 1, count: big)
         #expect(errorCode { _ = try product.multiply(wide, rows: 1, inputChannels: big, by: wide, outputChannels: 1, layout: .outputMajor) } == .invalidShape)
+        // K = maxInputChannels itself is taken, with the accumulator at its
+        // bound (255·(−127)·K = −2,147,481,735), on every path alike.
+        let edge = ActivationProduct.maxInputChannels
+        let ones = [Float](repeating: 1, count: edge), minusOnes = [Float](repeating: -1, count: edge)
+        let atBound = try product.multiply(ones, rows: 1, inputChannels: edge, by: minusOnes, outputChannels: 1, layout: .outputMajor,
+                                           kernel: .reference)
+        #expect(abs(atBound[0] + Float(edge)) <= Float(edge) * 1e-6, "\(atBound)")
+        for path in KernelPath.available {
+            #expect(try product.multiply(ones, rows: 1, inputChannels: edge, by: minusOnes, outputChannels: 1, layout: .outputMajor,
+                                         kernel: path) == atBound, "\(path)")
+        }
         #expect(errorCode { _ = try product.multiply(a, rows: 3, inputChannels: 4, by: b, outputChannels: 2, layout: .outputMajor, threads: 0) } == .invalidArgument)
 
         var y = [Float](repeating: 5, count: 6)

@@ -91,6 +91,11 @@ struct PublicAPITests {
                 var y = [Float]()
                 y.withUnsafeMutableBufferPointer { _ = try? layer(QuantizedLinear.DynamicInput(), into: $0) }
             },
+            {
+                var product = ActivationProduct()
+                _ = try? product.multiply([Float](), rows: 0, inputChannels: 4, by: [Float](repeating: 1, count: 8),
+                                          outputChannels: 2, layout: .outputMajor)
+            },
         ]
         for (i, call) in calls.enumerated() {
             let seen = Seen(), done = DispatchSemaphore(value: 0)

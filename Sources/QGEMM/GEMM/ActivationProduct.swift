@@ -22,7 +22,12 @@ internal import CQGEMM
 /// - `y[m][n] = Float(acc)·(S_A[m]·S_B[n])` with the exact int32
 ///   `acc = Σ_k q_B[n,k]·(q_A[m,k] − Z_A[m])`, as
 ///   ``PackedWeights/gemmDynamic(_:rows:rowStride:rowScales:rowZeroPoints:into:outputRowStride:kernel:threads:)``
-///   writes it.
+///   writes it. As there, the scale product `S_A[m]·S_B[n]` is formed in Float
+///   and not refused: for operands near Float's ends it can overflow (outputs
+///   ±inf, NaN where `acc` is 0) or round to a subnormal or 0 (outputs that
+///   lose digits or are 0). It stays a normal Float while the product of a
+///   row's and a channel's largest magnitudes lies between about 4·10^−34 and
+///   10^43 (both between about 2·10^−17 and 3·10^21).
 ///
 /// So `multiply` gives the bits of packing B with `PackedWeights(quantizing:)`
 /// and calling a dynamic layer with those weights on A, on every kernel path
@@ -88,7 +93,8 @@ public struct ActivationProduct: Sendable {
     /// - Throws: ``QGEMMError`` `.invalidShape` for a negative M, K or N
     ///   below 1, K above 66,311 or sizes that overflow Int; `.invalidStride`
     ///   for a stride shorter than its row; `.bufferTooSmall`; `.aliasing`;
-    ///   `.invalidValue` for NaN or ±Inf in A or B (naming the element);
+    ///   `.invalidValue` for NaN or ±Inf in A or B (naming the element; B's
+    ///   first in channel order, which for `.inputMajor` is column by column);
     ///   `.invalidScale` for a row of A or a channel of B whose range is so
     ///   wide that its grid would end past Float's largest value;
     ///   `.unsupportedKernel`;
@@ -138,7 +144,10 @@ public struct ActivationProduct: Sendable {
             try PackedWeights.checkApart(y, yNeed, b, bNeed, "B")
         }
         let (path, nThreads) = try PackedWeights.checkPathAndThreads(kernel, threads)
-        guard m > 0, let aBase = a.baseAddress, let bBase = b.baseAddress, let yBase = y.baseAddress else { return }
+        guard m > 0, let aBase = a.baseAddress, let bBase = b.baseAddress, let yBase = y.baseAddress else {
+            qg_note_call_without_rows()
+            return
+        }
 
         try quantizeA(aBase, m: m, k: k, lda: lda, threads: nThreads)
         try quantizeAndPackB(bBase, n: n, k: k, ldb: ldb, layout: layout, threads: nThreads)
