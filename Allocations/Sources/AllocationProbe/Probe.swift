@@ -134,6 +134,46 @@ struct AllocationProbe {
             }
         }
 
+        // A path with a weight layout of its own (the test-only 4x8k8: K groups
+        // of 8 in panels of 8), where PackedWeights keeps a repacked copy and
+        // ActivationProduct repacks B into a buffer of its own: both made once.
+        let ownLayout = KernelPath(rawValue: "test4x8k8")!
+        for threads in [1, 2] {
+            var product = ActivationProduct()
+            try x.withUnsafeBufferPointer { ab in
+                try w.withUnsafeBufferPointer { bb in
+                    try y.withUnsafeMutableBufferPointer { yb in
+                        try check("ActivationProduct on a path with its own weight layout (\(ownLayout)), \(threads) thread\(threads > 1 ? "s" : "")") {
+                            try product.multiply(ab, rows: m, inputChannels: k, by: bb, outputChannels: n, layout: .outputMajor,
+                                                 into: yb, kernel: ownLayout, threads: threads)
+                        }
+                    }
+                }
+            }
+        }
+
+        // Inputs large enough that their quantization is shared over the
+        // call's threads (one part per 2^15 values): 512 rows of K = 256.
+        let bigM = 512, bigK = 256
+        let bigX = (0..<bigM * bigK).map { _ in next() }, bigW = (0..<n * bigK).map { _ in 0.1 * next() }
+        let bigLayer = try QuantizedLinear(weights: bigW, outputChannels: n, inputChannels: bigK, bias: b, mode: .dynamic(.perRow))
+        var bigY = [Float](repeating: 0, count: bigM * n)
+        for threads in [1, 2] {
+            var workspace = QuantizedLinear.Workspace()
+            var input = QuantizedLinear.DynamicInput()
+            try bigX.withUnsafeBufferPointer { xb in
+                try bigY.withUnsafeMutableBufferPointer { yb in
+                    try check("dynamic per-row layer, \(bigM) rows of K = \(bigK) (quantization in parts), \(threads) thread\(threads > 1 ? "s" : "")") {
+                        try bigLayer(xb, rows: bigM, into: yb, workspace: &workspace, threads: threads)
+                    }
+                    try check("quantizeDynamicInput and a layer on it, \(bigM) rows of K = \(bigK), \(threads) thread\(threads > 1 ? "s" : "")") {
+                        try bigLayer.quantizeDynamicInput(xb, rows: bigM, into: &input, threads: threads)
+                        try bigLayer(input, into: yb, threads: threads)
+                    }
+                }
+            }
+        }
+
         var xq = [UInt8](repeating: 0, count: m * k)
         var back = [Float](repeating: 0, count: m * k)
         try x.withUnsafeBufferPointer { xb in
@@ -160,6 +200,11 @@ struct AllocationProbe {
                 }
                 try y.withUnsafeMutableBufferPointer { yb in
                     try check("PackedWeights.gemm Float output, \(threads) thread(s)") { try packed.gemm(qb, rows: m, into: yb, threads: threads) }
+                }
+                try y8.withUnsafeMutableBufferPointer { yb in
+                    try check("PackedWeights.gemm int8 output on \(ownLayout) (a repacked copy), \(threads) thread(s)") {
+                        try packed.gemm(qb, rows: m, into: yb, kernel: ownLayout, threads: threads)
+                    }
                 }
             }
             try rowScales.withUnsafeBufferPointer { s in
@@ -204,6 +249,7 @@ struct AllocationProbe {
             print("check-allocations: \(failures) check(s) failed: a call allocated once warm, or a file format passed its budget")
             exit(1)
         }
-        print("check-allocations: every call allocated nothing once warm (kernel path \(KernelPath.best)), and the file formats kept to their budgets")
+        let path = (try? KernelPath.processDefault.get())?.rawValue ?? "none"
+        print("check-allocations: every call allocated nothing once warm (kernel path \(path), and \(ownLayout) where named), and the file formats kept to their budgets")
     }
 }
