@@ -17,7 +17,11 @@ struct AllocationProbe {
     static func main() throws {
         var failures = 0
 
-        func check(_ label: String, _ body: () throws -> Void) throws {
+        /// `threads`: the call's thread count where it names one. On one
+        /// thread no pool worker takes a task, so the first counted round
+        /// must be 0 already; on more, a worker that first meets a task of
+        /// this size now sizes its scratch once, and a second round decides.
+        func check(_ label: String, threads: Int? = nil, _ body: () throws -> Void) throws {
             // Warm-up: besides the workspace, each pool worker sizes its own
             // scratch the first time it runs a task of this size, which a
             // single warm call does not guarantee for every worker.
@@ -25,7 +29,7 @@ struct AllocationProbe {
             // Counted: 20 calls. A worker thread that first ran a task of this
             // size now (scheduling decides which worker takes tasks) sizes its
             // scratch once; a steady per-call allocation shows in every round,
-            // so a second round of 20 decides.
+            // so a second round of 20 decides (on more than one thread).
             var counts: [Int] = []
             counts.reserveCapacity(2)
             for _ in 0..<2 {
@@ -34,7 +38,7 @@ struct AllocationProbe {
                 for _ in 0..<20 { try body() }
                 MallocInterposerSwift.unhook()
                 counts.append(MallocInterposerSwift.getStatistics().mallocCount)
-                if counts.last == 0 { break }
+                if counts.last == 0 || threads == 1 { break }
             }
             let ok = counts.last == 0
             if !ok { failures += 1 }
@@ -80,7 +84,7 @@ struct AllocationProbe {
                 var workspace = QuantizedLinear.Workspace()
                 try x.withUnsafeBufferPointer { xb in
                     try y.withUnsafeMutableBufferPointer { yb in
-                        try check("\(label), \(threads) thread\(threads > 1 ? "s" : "")") {
+                        try check("\(label), \(threads) thread\(threads > 1 ? "s" : "")", threads: threads) {
                             try layer(xb, rows: m, into: yb, workspace: &workspace, threads: threads)
                         }
                     }
@@ -94,7 +98,7 @@ struct AllocationProbe {
             var input = QuantizedLinear.DynamicInput()
             try x.withUnsafeBufferPointer { xb in
                 try y.withUnsafeMutableBufferPointer { yb in
-                    try check("dynamic layer in two halves (quantizeDynamicInput, then two layers), \(threads) thread\(threads > 1 ? "s" : "")") {
+                    try check("dynamic layer in two halves (quantizeDynamicInput, then two layers), \(threads) thread\(threads > 1 ? "s" : "")", threads: threads) {
                         try layers[0].1.quantizeDynamicInput(xb, rows: m, into: &input, threads: threads)
                         try layers[0].1(input, into: yb, threads: threads)
                         try second(input, into: yb, threads: threads)
@@ -109,7 +113,7 @@ struct AllocationProbe {
                 var workspace = Int4Weights.Workspace()
                 try x.withUnsafeBufferPointer { xb in
                     try y.withUnsafeMutableBufferPointer { yb in
-                        try check("4-bit weights, group \(group), \(threads) thread\(threads > 1 ? "s" : "")") {
+                        try check("4-bit weights, group \(group), \(threads) thread\(threads > 1 ? "s" : "")", threads: threads) {
                             try layer(xb, rows: m, into: yb, workspace: &workspace, threads: threads)
                         }
                     }
@@ -124,7 +128,7 @@ struct AllocationProbe {
                 try x.withUnsafeBufferPointer { ab in
                     try w.withUnsafeBufferPointer { bb in
                         try y.withUnsafeMutableBufferPointer { yb in
-                            try check("ActivationProduct, \(layout), \(threads) thread\(threads > 1 ? "s" : "")") {
+                            try check("ActivationProduct, \(layout), \(threads) thread\(threads > 1 ? "s" : "")", threads: threads) {
                                 try product.multiply(ab, rows: m, inputChannels: k, by: bb, outputChannels: n, layout: layout,
                                                      into: yb, threads: threads)
                             }
@@ -143,7 +147,7 @@ struct AllocationProbe {
             try x.withUnsafeBufferPointer { ab in
                 try w.withUnsafeBufferPointer { bb in
                     try y.withUnsafeMutableBufferPointer { yb in
-                        try check("ActivationProduct on a path with its own weight layout (\(ownLayout)), \(threads) thread\(threads > 1 ? "s" : "")") {
+                        try check("ActivationProduct on a path with its own weight layout (\(ownLayout)), \(threads) thread\(threads > 1 ? "s" : "")", threads: threads) {
                             try product.multiply(ab, rows: m, inputChannels: k, by: bb, outputChannels: n, layout: .outputMajor,
                                                  into: yb, kernel: ownLayout, threads: threads)
                         }
@@ -163,10 +167,10 @@ struct AllocationProbe {
             var input = QuantizedLinear.DynamicInput()
             try bigX.withUnsafeBufferPointer { xb in
                 try bigY.withUnsafeMutableBufferPointer { yb in
-                    try check("dynamic per-row layer, \(bigM) rows of K = \(bigK) (quantization in parts), \(threads) thread\(threads > 1 ? "s" : "")") {
+                    try check("dynamic per-row layer, \(bigM) rows of K = \(bigK) (quantization in parts), \(threads) thread\(threads > 1 ? "s" : "")", threads: threads) {
                         try bigLayer(xb, rows: bigM, into: yb, workspace: &workspace, threads: threads)
                     }
-                    try check("quantizeDynamicInput and a layer on it, \(bigM) rows of K = \(bigK), \(threads) thread\(threads > 1 ? "s" : "")") {
+                    try check("quantizeDynamicInput and a layer on it, \(bigM) rows of K = \(bigK), \(threads) thread\(threads > 1 ? "s" : "")", threads: threads) {
                         try bigLayer.quantizeDynamicInput(xb, rows: bigM, into: &input, threads: threads)
                         try bigLayer(input, into: yb, threads: threads)
                     }
@@ -178,12 +182,12 @@ struct AllocationProbe {
         var back = [Float](repeating: 0, count: m * k)
         try x.withUnsafeBufferPointer { xb in
             try xq.withUnsafeMutableBufferPointer { qb in
-                try check("quantize(_:into:parameters:)") { try quantize(xb, into: qb, parameters: xp) }
+                try check("quantize(_:into:parameters:)", threads: 1) { try quantize(xb, into: qb, parameters: xp) }
             }
         }
         try xq.withUnsafeBufferPointer { qb in
             try back.withUnsafeMutableBufferPointer { fb in
-                try check("dequantize(_:into:parameters:)") { try dequantize(qb, into: fb, parameters: xp) }
+                try check("dequantize(_:into:parameters:)", threads: 1) { try dequantize(qb, into: fb, parameters: xp) }
             }
         }
 
@@ -193,16 +197,16 @@ struct AllocationProbe {
         try xq.withUnsafeBufferPointer { qb in
             for threads in [1, 2] {
                 try y8.withUnsafeMutableBufferPointer { yb in
-                    try check("PackedWeights.gemm int8 output, \(threads) thread(s)") { try packed.gemm(qb, rows: m, into: yb, threads: threads) }
+                    try check("PackedWeights.gemm int8 output, \(threads) thread(s)", threads: threads) { try packed.gemm(qb, rows: m, into: yb, threads: threads) }
                 }
                 try y32.withUnsafeMutableBufferPointer { yb in
-                    try check("PackedWeights.gemm int32 output, \(threads) thread(s)") { try packed.gemm(qb, rows: m, into: yb, threads: threads) }
+                    try check("PackedWeights.gemm int32 output, \(threads) thread(s)", threads: threads) { try packed.gemm(qb, rows: m, into: yb, threads: threads) }
                 }
                 try y.withUnsafeMutableBufferPointer { yb in
-                    try check("PackedWeights.gemm Float output, \(threads) thread(s)") { try packed.gemm(qb, rows: m, into: yb, threads: threads) }
+                    try check("PackedWeights.gemm Float output, \(threads) thread(s)", threads: threads) { try packed.gemm(qb, rows: m, into: yb, threads: threads) }
                 }
                 try y8.withUnsafeMutableBufferPointer { yb in
-                    try check("PackedWeights.gemm int8 output on \(ownLayout) (a repacked copy), \(threads) thread(s)") {
+                    try check("PackedWeights.gemm int8 output on \(ownLayout) (a repacked copy), \(threads) thread(s)", threads: threads) {
                         try packed.gemm(qb, rows: m, into: yb, kernel: ownLayout, threads: threads)
                     }
                 }
