@@ -17,7 +17,8 @@ struct AllocationProbe {
     static func main() throws {
         var failures = 0
 
-        /// `threads`: the call's thread count where it names one. On one
+        /// `threads`: the call's thread count where it names one (the label
+        /// then ends with it). On one
         /// thread no pool worker takes a task, so the first counted round
         /// must be 0 already; on more, a worker that first meets a task of
         /// this size now sizes its scratch once, and a second round decides.
@@ -42,7 +43,8 @@ struct AllocationProbe {
             }
             let ok = counts.last == 0
             if !ok { failures += 1 }
-            print("check-allocations: \(label): \(counts.map(String.init).joined(separator: ", then ")) allocations in 20 calls: \(ok ? "none" : "FAIL")")
+            let named = threads.map { "\(label), \($0) thread\($0 > 1 ? "s" : "")" } ?? label
+            print("check-allocations: \(named): \(counts.map(String.init).joined(separator: ", then ")) allocations in 20 calls: \(ok ? "none" : "FAIL")")
         }
 
         // The counter must see allocations at all (is the interposer preloaded?).
@@ -84,7 +86,7 @@ struct AllocationProbe {
                 var workspace = QuantizedLinear.Workspace()
                 try x.withUnsafeBufferPointer { xb in
                     try y.withUnsafeMutableBufferPointer { yb in
-                        try check("\(label), \(threads) thread\(threads > 1 ? "s" : "")", threads: threads) {
+                        try check(label, threads: threads) {
                             try layer(xb, rows: m, into: yb, workspace: &workspace, threads: threads)
                         }
                     }
@@ -98,7 +100,7 @@ struct AllocationProbe {
             var input = QuantizedLinear.DynamicInput()
             try x.withUnsafeBufferPointer { xb in
                 try y.withUnsafeMutableBufferPointer { yb in
-                    try check("dynamic layer in two halves (quantizeDynamicInput, then two layers), \(threads) thread\(threads > 1 ? "s" : "")", threads: threads) {
+                    try check("dynamic layer in two halves (quantizeDynamicInput, then two layers)", threads: threads) {
                         try layers[0].1.quantizeDynamicInput(xb, rows: m, into: &input, threads: threads)
                         try layers[0].1(input, into: yb, threads: threads)
                         try second(input, into: yb, threads: threads)
@@ -113,7 +115,7 @@ struct AllocationProbe {
                 var workspace = Int4Weights.Workspace()
                 try x.withUnsafeBufferPointer { xb in
                     try y.withUnsafeMutableBufferPointer { yb in
-                        try check("4-bit weights, group \(group), \(threads) thread\(threads > 1 ? "s" : "")", threads: threads) {
+                        try check("4-bit weights, group \(group)", threads: threads) {
                             try layer(xb, rows: m, into: yb, workspace: &workspace, threads: threads)
                         }
                     }
@@ -121,35 +123,26 @@ struct AllocationProbe {
             }
         }
 
-        // Both layouts of B: the transposed copy of inputMajor is a buffer too.
-        for layout in [PackedWeights.Layout.outputMajor, .inputMajor] {
+        // Both layouts of B (the transposed copy of inputMajor is a buffer
+        // too), and a path with a weight layout of its own (the test-only
+        // 4x8k8: K groups of 8 in panels of 8), where ActivationProduct
+        // repacks B into a buffer of its own and PackedWeights (below) keeps a
+        // repacked copy: each made once.
+        let ownLayout = KernelPath(rawValue: "test4x8k8")!
+        let products: [(String, PackedWeights.Layout, KernelPath?)] = [
+            ("outputMajor", .outputMajor, nil), ("inputMajor", .inputMajor, nil),
+            ("on a path with its own weight layout (\(ownLayout))", .outputMajor, ownLayout),
+        ]
+        for (name, layout, kernel) in products {
             for threads in [1, 2] {
                 var product = ActivationProduct()
                 try x.withUnsafeBufferPointer { ab in
                     try w.withUnsafeBufferPointer { bb in
                         try y.withUnsafeMutableBufferPointer { yb in
-                            try check("ActivationProduct, \(layout), \(threads) thread\(threads > 1 ? "s" : "")", threads: threads) {
+                            try check("ActivationProduct, \(name)", threads: threads) {
                                 try product.multiply(ab, rows: m, inputChannels: k, by: bb, outputChannels: n, layout: layout,
-                                                     into: yb, threads: threads)
+                                                     into: yb, kernel: kernel, threads: threads)
                             }
-                        }
-                    }
-                }
-            }
-        }
-
-        // A path with a weight layout of its own (the test-only 4x8k8: K groups
-        // of 8 in panels of 8), where PackedWeights keeps a repacked copy and
-        // ActivationProduct repacks B into a buffer of its own: both made once.
-        let ownLayout = KernelPath(rawValue: "test4x8k8")!
-        for threads in [1, 2] {
-            var product = ActivationProduct()
-            try x.withUnsafeBufferPointer { ab in
-                try w.withUnsafeBufferPointer { bb in
-                    try y.withUnsafeMutableBufferPointer { yb in
-                        try check("ActivationProduct on a path with its own weight layout (\(ownLayout)), \(threads) thread\(threads > 1 ? "s" : "")", threads: threads) {
-                            try product.multiply(ab, rows: m, inputChannels: k, by: bb, outputChannels: n, layout: .outputMajor,
-                                                 into: yb, kernel: ownLayout, threads: threads)
                         }
                     }
                 }
@@ -167,10 +160,10 @@ struct AllocationProbe {
             var input = QuantizedLinear.DynamicInput()
             try bigX.withUnsafeBufferPointer { xb in
                 try bigY.withUnsafeMutableBufferPointer { yb in
-                    try check("dynamic per-row layer, \(bigM) rows of K = \(bigK) (quantization in parts), \(threads) thread\(threads > 1 ? "s" : "")", threads: threads) {
+                    try check("dynamic per-row layer, \(bigM) rows of K = \(bigK) (quantization in parts)", threads: threads) {
                         try bigLayer(xb, rows: bigM, into: yb, workspace: &workspace, threads: threads)
                     }
-                    try check("quantizeDynamicInput and a layer on it, \(bigM) rows of K = \(bigK), \(threads) thread\(threads > 1 ? "s" : "")", threads: threads) {
+                    try check("quantizeDynamicInput and a layer on it, \(bigM) rows of K = \(bigK)", threads: threads) {
                         try bigLayer.quantizeDynamicInput(xb, rows: bigM, into: &input, threads: threads)
                         try bigLayer(input, into: yb, threads: threads)
                     }
@@ -197,16 +190,16 @@ struct AllocationProbe {
         try xq.withUnsafeBufferPointer { qb in
             for threads in [1, 2] {
                 try y8.withUnsafeMutableBufferPointer { yb in
-                    try check("PackedWeights.gemm int8 output, \(threads) thread(s)", threads: threads) { try packed.gemm(qb, rows: m, into: yb, threads: threads) }
+                    try check("PackedWeights.gemm int8 output", threads: threads) { try packed.gemm(qb, rows: m, into: yb, threads: threads) }
                 }
                 try y32.withUnsafeMutableBufferPointer { yb in
-                    try check("PackedWeights.gemm int32 output, \(threads) thread(s)", threads: threads) { try packed.gemm(qb, rows: m, into: yb, threads: threads) }
+                    try check("PackedWeights.gemm int32 output", threads: threads) { try packed.gemm(qb, rows: m, into: yb, threads: threads) }
                 }
                 try y.withUnsafeMutableBufferPointer { yb in
-                    try check("PackedWeights.gemm Float output, \(threads) thread(s)", threads: threads) { try packed.gemm(qb, rows: m, into: yb, threads: threads) }
+                    try check("PackedWeights.gemm Float output", threads: threads) { try packed.gemm(qb, rows: m, into: yb, threads: threads) }
                 }
                 try y8.withUnsafeMutableBufferPointer { yb in
-                    try check("PackedWeights.gemm int8 output on \(ownLayout) (a repacked copy), \(threads) thread(s)", threads: threads) {
+                    try check("PackedWeights.gemm int8 output on \(ownLayout) (a repacked copy)", threads: threads) {
                         try packed.gemm(qb, rows: m, into: yb, kernel: ownLayout, threads: threads)
                     }
                 }

@@ -68,7 +68,7 @@ public struct Smoothing: Sendable, Equatable {
         for n in 0..<outputChannels {
             for j in 0..<inputChannels {
                 let v = weights[n * inputChannels + j]
-                guard v.isFinite else { throw QGEMMError(.invalidValue, "weight [\(n), \(j)] is \(v); weights must be finite") }
+                guard v.isFinite else { throw PackedWeights.nonFiniteWeight(v, row: n, column: j) }
                 weightMax[j] = Swift.max(weightMax[j], abs(v))
             }
         }

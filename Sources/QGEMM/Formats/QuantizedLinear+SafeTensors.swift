@@ -191,7 +191,7 @@ extension QuantizedLinear {
             mode = .staticInput(input)
             packed = try PackedWeights(weights: weights, outputChannels: n, inputChannels: k, scales: scales, bias: bias.map { .float($0) },
                                        input: input)
-            try Self.checkStaticInputScales(input, packed)
+            try packed.checkScaleProduct(input.scale, for: "static input")
         case "static":
             let input = try parameters("input"), output = try parameters("output")
             guard let activation = Activation(rawValue: try string("activation")) else { throw fail("activation is not none, relu or relu6") }

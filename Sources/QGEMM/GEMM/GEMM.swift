@@ -70,11 +70,7 @@ extension PackedWeights {
             try setIntegerBias(&args, xParams)
             args.out_type = QG_OUT_INT32
         case .float:
-            // Each output is Float(acc)·(S_X·S_W[n]): a product that overflows
-            // would give ±inf, and NaN where acc is 0, for every row.
-            guard (xParams.scale * largestWeightScale).isFinite else {
-                throw QGEMMError(.invalidScale, "Float output: S_X·S_W = \(xParams.scale)·\(largestWeightScale) overflows Float")
-            }
+            try checkScaleProduct(xParams.scale, for: "Float output")
             if floatBias != nil {
                 args.bias = nil
                 args.x_zero_point = xParams.zeroPoint

@@ -167,9 +167,7 @@ public final class Int4Weights: Sendable {
                             bias: [Float]? = nil, smoothing: Smoothing? = nil,
                             groupScales: GroupScales = .absMax) throws(QGEMMError) {
         try Self.checkShape(count: weights.count, n: outputChannels, k: inputChannels, group: groupSize)
-        if let i = weights.firstIndex(where: { !$0.isFinite }) {
-            throw QGEMMError(.invalidValue, "weight [\(i / inputChannels), \(i % inputChannels)] is \(weights[i]); weights must be finite")
-        }
+        try PackedWeights.checkFiniteWeights(weights, inputChannels: inputChannels)
         if let smoothing, smoothing.factors.count != inputChannels {
             throw QGEMMError(.invalidShape, "\(smoothing.factors.count) smoothing factors for K = \(inputChannels)")
         }
@@ -277,9 +275,7 @@ public final class Int4Weights: Sendable {
         if let i = x.firstIndex(where: { !$0.isFinite }) {
             throw QGEMMError(.invalidValue, "calibration input [\(i / k), \(i % k)] is \(x[i]); calibration inputs must be finite")
         }
-        if let i = weights.firstIndex(where: { !$0.isFinite }) {
-            throw QGEMMError(.invalidValue, "weight [\(i / k), \(i % k)] is \(weights[i]); weights must be finite")
-        }
+        try PackedWeights.checkFiniteWeights(weights, inputChannels: k)
         // Up to 256 rows, spread over the calibration set.
         let used = min(rows, 256)
         var sample = [Float](repeating: 0, count: used * k)
@@ -595,11 +591,7 @@ public final class Int4Weights: Sendable {
     }
 
     private static func checkBias(_ bias: [Float]?, n: Int) throws(QGEMMError) {
-        guard let bias else { return }
-        guard bias.count == n else { throw QGEMMError(.invalidShape, "bias holds \(bias.count) values for \(n) output channels") }
-        if let i = bias.firstIndex(where: { !$0.isFinite }) {
-            throw QGEMMError(.invalidValue, "bias [\(i)] is \(bias[i]); a bias must be finite")
-        }
+        if let bias { try PackedWeights.checkFloatBias(bias, n: n) }
     }
 }
 

@@ -190,9 +190,7 @@ public final class PackedWeights: @unchecked Sendable {
             var m: Float = 0
             for col in 0..<k {
                 let v = weights[index(row, col)]
-                guard v.isFinite else {
-                    throw QGEMMError(.invalidValue, "weight [\(row), \(col)] is \(v); weights must be finite")
-                }
+                guard v.isFinite else { throw Self.nonFiniteWeight(v, row: row, column: col) }
                 m = max(m, abs(v))
             }
             absMax[row] = m
@@ -243,13 +241,10 @@ public final class PackedWeights: @unchecked Sendable {
         case nil:
             break
         case .int32(let b):
-            guard b.count == n else { throw QGEMMError(.invalidShape, "bias has \(b.count) values for \(n) output channels") }
+            try Self.checkBiasCount(b.count, n: n)
             qb = b.map(Int64.init)
         case .float(let b):
-            guard b.count == n else { throw QGEMMError(.invalidShape, "bias has \(b.count) values for \(n) output channels") }
-            for (i, v) in b.enumerated() where !v.isFinite {
-                throw QGEMMError(.invalidValue, "bias [\(i)] is \(v); a bias must be finite")
-            }
+            try Self.checkFloatBias(b, n: n)
             floatBias = b
             if let input {
                 // Derived values (q_b here, the multipliers below) round to
@@ -343,6 +338,46 @@ public final class PackedWeights: @unchecked Sendable {
         self.floatBias = floatBias
         if case .int32(let b) = bias { self.hasNonzeroInt32Bias = b.contains { $0 != 0 } } else { self.hasNonzeroInt32Bias = false }
         self.storage = storage
+    }
+
+    /// The Float weights' and bias's value and count rules, one wording for
+    /// every caller that reads them (packing, smoothing, calibration, the
+    /// 4-bit weights).
+    static func nonFiniteWeight(_ v: Float, row: Int, column: Int) -> QGEMMError {
+        QGEMMError(.invalidValue, "weight [\(row), \(column)] is \(v); weights must be finite")
+    }
+
+    /// The first weight of row-major [N×K] `weights` that is not finite, as
+    /// ``nonFiniteWeight(_:row:column:)``.
+    static func checkFiniteWeights(_ weights: [Float], inputChannels k: Int) throws(QGEMMError) {
+        if let i = weights.firstIndex(where: { !$0.isFinite }) { throw nonFiniteWeight(weights[i], row: i / k, column: i % k) }
+    }
+
+    static func checkBiasCount(_ count: Int, n: Int) throws(QGEMMError) {
+        guard count == n else { throw QGEMMError(.invalidShape, "bias has \(count) values for \(n) output channels") }
+    }
+
+    static func checkFiniteBias(_ bias: [Float]) throws(QGEMMError) {
+        if let i = bias.firstIndex(where: { !$0.isFinite }) {
+            throw QGEMMError(.invalidValue, "bias [\(i)] is \(bias[i]); a bias must be finite")
+        }
+    }
+
+    /// A Float bias: its count, then its values.
+    static func checkFloatBias(_ bias: [Float], n: Int) throws(QGEMMError) {
+        try checkBiasCount(bias.count, n: n)
+        try checkFiniteBias(bias)
+    }
+
+    /// Float outputs are `Float(acc)·(S_X·S_W[n])`: a product that overflows
+    /// Float would give ±inf, and NaN where acc is 0, for every row. Checked
+    /// per call for Float output, and when a static-input layer is built or
+    /// loaded (which would otherwise refuse every call). `what` names the
+    /// route in the message.
+    func checkScaleProduct(_ inputScale: Float, for what: String) throws(QGEMMError) {
+        guard (inputScale * largestWeightScale).isFinite else {
+            throw QGEMMError(.invalidScale, "\(what): S_X·S_W = \(inputScale)·\(largestWeightScale) overflows Float")
+        }
     }
 
     /// The weights' shape rule, also for callers that read the weights before

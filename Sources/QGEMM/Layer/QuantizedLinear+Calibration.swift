@@ -65,7 +65,7 @@ extension QuantizedLinear {
         // The weights and bias as the layer will check them, before any
         // calibration runs.
         try PackedWeights.checkShape(count: weights.count, n: n, k: k)
-        if let bias, bias.count != n { throw QGEMMError(.invalidShape, "bias has \(bias.count) values for \(n) output channels") }
+        if let bias { try PackedWeights.checkBiasCount(bias.count, n: n) }
         switch (mode, floatOutput) {
         case (.static, let y?):
             try PackedWeights.checkExactCount(y.count, rows: rows, k: n, n: 0, holder: "floatOutput", columns: "N")
@@ -83,12 +83,8 @@ extension QuantizedLinear {
         // it by its place in that batch).
         try checkFinite(input, rowLength: k, name: "calibration input")
         if let y = floatOutput { try checkFinite(y, rowLength: n, name: "the float output") }
-        if let i = weights.firstIndex(where: { !$0.isFinite }) {
-            throw QGEMMError(.invalidValue, "weight [\(i / k), \(i % k)] is \(weights[i]); weights must be finite")
-        }
-        if let bias, let i = bias.firstIndex(where: { !$0.isFinite }) {
-            throw QGEMMError(.invalidValue, "bias [\(i)] is \(bias[i]); a bias must be finite")
-        }
+        try PackedWeights.checkFiniteWeights(weights, inputChannels: k)
+        if let bias { try PackedWeights.checkFiniteBias(bias) }
         var floatOutput = floatOutput
         if mode == .static, floatOutput == nil {
             let y = try Self.floatOutput(weights: weights, outputChannels: n, inputChannels: k, bias: bias, input: input, rows: rows)

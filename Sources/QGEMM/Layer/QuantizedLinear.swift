@@ -159,10 +159,8 @@ public final class QuantizedLinear: Sendable {
                 throw QGEMMError(.invalidShape, "\(smoothing.factors.count) smoothing factors for \(inputChannels) input channels")
             }
             try PackedWeights.checkShape(count: weights.count, n: outputChannels, k: inputChannels)
+            try PackedWeights.checkFiniteWeights(weights, inputChannels: inputChannels)
             let k = inputChannels
-            if let i = weights.firstIndex(where: { !$0.isFinite }) {
-                throw QGEMMError(.invalidValue, "weight [\(i / k), \(i % k)] is \(weights[i]); weights must be finite")
-            }
             weights = smoothing.scaleWeights(weights, outputChannels: outputChannels)
             // A finite weight that its factor makes infinite: named as that,
             // not as an infinite weight the caller never gave.
@@ -179,7 +177,7 @@ public final class QuantizedLinear: Sendable {
         case .staticInput(let input):
             packed = try PackedWeights(quantizing: weights, outputChannels: outputChannels, inputChannels: inputChannels,
                                        granularity: .perChannel, bias: bias.map { .float($0) }, input: input)
-            try Self.checkStaticInputScales(input, packed)
+            try packed.checkScaleProduct(input.scale, for: "static input")
         case .static(let input, let output, let activation):
             packed = try PackedWeights(quantizing: weights, outputChannels: outputChannels, inputChannels: inputChannels,
                                        granularity: .perChannel, bias: bias.map { .float($0) }, input: input,
@@ -205,15 +203,6 @@ public final class QuantizedLinear: Sendable {
         switch weights {
         case .int8(let packed): (outputChannels, inputChannels) = (packed.outputChannels, packed.inputChannels)
         case .int4(let w): (outputChannels, inputChannels) = (w.outputChannels, w.inputChannels)
-        }
-    }
-
-    /// A static-input layer writes `Float(acc)·(S_X·S_W[n])`: a product that
-    /// overflows Float would refuse every call, so the layer is refused when
-    /// it is built (or loaded) instead.
-    static func checkStaticInputScales(_ input: QuantizationParameters, _ packed: PackedWeights) throws(QGEMMError) {
-        guard (input.scale * packed.largestWeightScale).isFinite else {
-            throw QGEMMError(.invalidScale, "static input: S_X·S_W = \(input.scale)·\(packed.largestWeightScale) overflows Float")
         }
     }
 
