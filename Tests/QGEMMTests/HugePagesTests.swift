@@ -82,8 +82,7 @@ struct HugePagesTests {
     @Test("int8 and 4-bit packed weights of several MiB carry the advice",
           .enabled(if: HugePagesTests.available, "needs Linux with transparent huge pages and /proc/self/smaps"))
     func packedWeightsCarryTheAdvice() throws {
-        // 8 MiB of int8 weights, and 4 MiB of nibbles: any 4 MiB holds a whole
-        // aligned huge page.
+        // 8 MiB of int8 weights, and 4 MiB of nibbles.
         let n = 2048, k = 4096
         let values = (0..<(n * k)).map { Int8(truncatingIfNeeded: $0 &* 7) }
         let int8 = try PackedWeights(weights: values, outputChannels: n, inputChannels: k, scales: .perTensor(0.01))
@@ -100,10 +99,18 @@ struct HugePagesTests {
         let nibbles = values.map { max(-8, min(7, $0 >> 4)) }
         let int4 = try Int4Weights(values: nibbles, scales: [Float](repeating: 0.01, count: n * k / 32),
                                    outputChannels: n, inputChannels: k, groupSize: 32)
+        // The nibbles are aligned the same way (an array of them was not: an
+        // unaligned 8 MiB got three huge pages out of four), both their
+        // huge pages carry the advice, and the values read back.
         try int4.withPackedBytes { packed, _ in
             let base = try #require(packed.baseAddress)
-            let page = try #require(Self.firstWholeHugePage(base, bytes: packed.count))
-            #expect(Self.vmFlags(at: page)?.contains("hg") == true)
+            #expect(UInt(bitPattern: base) % UInt(Self.hugePage) == 0)
+            #expect(packed.count == 4 * 1024 * 1024)
+            #expect(Self.vmFlags(at: UInt(bitPattern: base))?.contains("hg") == true)
+            #expect(Self.vmFlags(at: UInt(bitPattern: base + Self.hugePage))?.contains("hg") == true)
+        }
+        for (row, column) in [(0, 0), (n - 1, k - 1), (1000, 2049)] {
+            #expect(try int4.value(outputChannel: row, input: column) == nibbles[row * k + column])
         }
     }
 }

@@ -23,8 +23,8 @@ import Darwin
 /// Every kernel path gives these bits (the README's "4-bit weights" and
 /// `KERNELS.md` state the contract). Packed weights take half the bytes of
 /// int8 ones, which is what decode-bound layers (M = 1…8) are limited by.
-/// Like ``PackedWeights``, packed nibbles of 2 MiB or more ask Linux for
-/// transparent huge pages before they are written.
+/// Like ``PackedWeights``, packed nibbles of 2 MiB or more are aligned to
+/// 2 MiB and ask Linux for transparent huge pages before they are written.
 public final class Int4Weights: Sendable {
     /// N: outputs per row.
     public let outputChannels: Int
@@ -59,8 +59,8 @@ public final class Int4Weights: Sendable {
     /// block of rows when M is large).
     public var packedScaleByteCount: Int { packedScales.count * MemoryLayout<UInt16>.size }
 
-    let packed: [UInt8]
-    let packedScales: [UInt16]
+    let packed: HugePageArray<UInt8>
+    let packedScales: HugePageArray<UInt16>
     /// The bias padded to whole 16-channel panels (the kernels read vectors).
     let paddedBias: [Float]?
 
@@ -119,8 +119,8 @@ public final class Int4Weights: Sendable {
         self.groupSize = groupSize
         self.scales = halves.map { qg_f32_from_f16($0) }
         self.bias = bias
-        var packed: [UInt8] = Self.zerosAdvisedHuge(Int(qg_w4_packed_bytes(n, k, g)))
-        var packedScales: [UInt16] = Self.zerosAdvisedHuge(Int(qg_w4_scale_count(n, k, g)))
+        let packed = HugePageArray<UInt8>(zeros: Int(qg_w4_packed_bytes(n, k, g)))
+        let packedScales = HugePageArray<UInt16>(zeros: Int(qg_w4_scale_count(n, k, g)))
         values.withUnsafeBufferPointer { q in
             halves.withUnsafeBufferPointer { s in
                 packed.withUnsafeMutableBufferPointer { p in
@@ -135,16 +135,6 @@ public final class Int4Weights: Sendable {
         paddedBias = bias.map { $0 + [Float](repeating: 0, count: Int(qg_packed_n(n)) - outputChannels) }
     }
 
-    /// `count` zeros, their memory advised for huge pages before the first write
-    /// (qg_advise_huge_pages): decode streams the packed bytes from memory. An
-    /// array cannot be aligned to 2 MiB: only its whole 2 MiB pages inside can be huge.
-    private static func zerosAdvisedHuge<T: FixedWidthInteger>(_ count: Int) -> [T] {
-        [T](unsafeUninitializedCapacity: count) { buffer, initialized in
-            qg_advise_huge_pages(buffer.baseAddress, Int64(count * MemoryLayout<T>.stride))
-            buffer.initialize(repeating: 0)
-            initialized = count
-        }
-    }
 
     /// Quantizes Float weights, row-major `[N×K]`, group by group with the
     /// absolute maximum: `S_W = absMax/7` and `q_W = round-half-away(w/S_W)`,

@@ -419,7 +419,7 @@ final class Storage {
             let p = raw.bindMemory(to: T.self, capacity: max(count, 1))
             return p
         }
-        packed = Self.allocateWeights(packedBytes).bindMemory(to: Int8.self, capacity: max(packedBytes, 1))
+        packed = allocateHugePageAligned(packedBytes).bindMemory(to: Int8.self, capacity: max(packedBytes, 1))
         // Per-channel arrays are padded to whole panels: the SIMD epilogues
         // read whole vectors of channels (qg_gemm in qgemm.h).
         let np = Int(qg_packed_n(Int64(n)))
@@ -431,16 +431,6 @@ final class Storage {
         weightScale = alloc(np, Float.self); weightScale.initialize(repeating: 0, count: np)
         floatMultiplier = alloc(np, Float.self); floatMultiplier.initialize(repeating: 0, count: np)
         floatBias = alloc(np, Float.self); floatBias.initialize(repeating: 0, count: np)
-    }
-
-    /// Memory for `bytes` of packed weights, before anything writes them: from
-    /// 2 MiB up aligned to 2 MiB, so that all of it but the tail can be huge
-    /// pages, and advised so (qg_advise_huge_pages); 64-byte aligned below.
-    static func allocateWeights(_ bytes: Int) -> UnsafeMutableRawPointer {
-        let hugePage = Int(QG_HUGE_PAGE_BYTES)
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: bytes >= hugePage ? hugePage : 64)
-        qg_advise_huge_pages(raw, Int64(bytes))
-        return raw
     }
 
     /// Weights repacked for kernels that read a layout of their own, keyed by
@@ -458,7 +448,7 @@ final class Storage {
         defer { layoutLock.unlock() }
         if let found = otherLayouts[layout] { return (UnsafePointer(found.weights), found.kp) }
         let bytes = Int(qg_layout_size(Int64(n), Int64(k), layout.panelN, layout.kr))
-        let out = Self.allocateWeights(bytes).bindMemory(to: Int8.self, capacity: max(bytes, 1))
+        let out = allocateHugePageAligned(bytes).bindMemory(to: Int8.self, capacity: max(bytes, 1))
         qg_repack_weights(packed, Int64(n), Int64(k), layout.panelN, layout.kr, out)
         let entry = (weights: out, kp: Int(qg_layout_k(Int64(k), layout.kr)))
         otherLayouts[layout] = entry

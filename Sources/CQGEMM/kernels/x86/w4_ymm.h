@@ -216,8 +216,32 @@ QG_W4Y_INLINE void qg_w4y_tile_by(const qg_w4_args *a, int64_t m0, int64_t n0, i
         offset[r] = a->x_offset + (m0 + r) * groups;
         for (int h = 0; h < NH; h++) s[r][h] = _mm256_setzero_ps();
     }
+#ifdef QG_W4Y_PREFETCH_BYTES
+    // A decode tile (one row, streaming) reads, beside each panel's nibbles,
+    // its scales (32 bytes a group: a new line every other group), and at
+    // the end the bias and the output's lines. Cold, those come from memory
+    // too, a few lines each per tile, too few for the hardware's prefetchers
+    // to have a stream to follow, and each group's FMA waits on its scales.
+    // So the first
+    // groups' scales, the bias and the output are asked for here, and each
+    // panel's scales four groups ahead below (Zen 2, group 128, cold, median
+    // of five interleaved rounds: 1×4096×4096 80 → 83 GOP/s with all its
+    // nibbles on huge pages, 86 with these too; 1×11008×4096 +2 %). Tiles of
+    // two rows gain nothing warm from it and lost 1–4 % (M = 4 and 8 at
+    // group 32).
+    if (PF && R == 1)
+        for (int h = 0; h < NH && h * 8 < cols; h += 2) {
+            for (int64_t g = 0; g < groups && g < 4; g += 2) _mm_prefetch((const char *)(ws[h] + g * QG_W4_PANEL_N), _MM_HINT_T0);
+            if (a->bias) _mm_prefetch((const char *)(a->bias + n0 + h * 8), _MM_HINT_T0);
+            for (int r = 0; r < R; r++) _mm_prefetch((const char *)(a->y + (m0 + r) * a->ldy + n0 + h * 8), _MM_HINT_T0);
+        }
+#endif
     for (int64_t g = 0; g < groups; g++) {
         __m256i sum[6][8], sum_hi[6][8];
+#ifdef QG_W4Y_PREFETCH_BYTES
+        if (PF && R == 1 && g % 2 == 0 && g + 4 < groups)
+            for (int h = 0; h < NH; h += 2) _mm_prefetch((const char *)(ws[h] + (g + 4) * QG_W4_PANEL_N), _MM_HINT_T0);
+#endif
         for (int r = 0; r < R; r++) {
             const __m256i start = _mm256_set1_epi32(offset[r][g]);
             for (int h = 0; h < NH; h++) {
