@@ -23,7 +23,7 @@ import Darwin
 /// Every kernel path gives these bits (the README's "4-bit weights" and
 /// `KERNELS.md` state the contract). Packed weights take half the bytes of
 /// int8 ones, which is what decode-bound layers (M = 1…8) are limited by.
-/// Like ``PackedWeights``, packed nibbles of 2 MiB or more are aligned to
+/// Like ``PackedWeights``, packed nibbles and scales of 2 MiB or more are aligned to
 /// 2 MiB and ask Linux for transparent huge pages before they are written.
 public final class Int4Weights: Sendable {
     /// N: outputs per row.

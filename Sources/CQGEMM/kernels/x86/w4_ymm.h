@@ -19,7 +19,8 @@
 //                              to 12 sums may keep the high nibbles apart too
 //   QG_W4Y_PREFETCH_BYTES      how far ahead a streaming tile (PF = 1 below)
 //                              prefetches each panel's weights (none when
-//                              undefined)
+//                              undefined); a streaming tile of one row then
+//                              also prefetches its scales, bias and output
 //   QG_W4Y_DOT16(lo, hi, x0, x1), QG_W4Y_WIDEN(sum, part)
 //       QG_W4Y_DOT in two steps: int16 lanes lo·x0 + hi·x1 over byte pairs
 //       (at most 2·2·15·128 = 7,680 in magnitude), and sum + the pairs of
@@ -183,10 +184,11 @@ QG_W4Y_INLINE void qg_w4y_group_sums16(const uint8_t *const *w, const int NH, co
 /// qg_w4y_group_sums_passes).
 enum { QG_W4Y_BY_CHUNKS, QG_W4Y_PASSES, QG_W4Y_PASSES_SPLIT };
 
-/// R rows (at most 6) × NH halves of 8 channels; PF: prefetch the weights
-/// (a chunk at a time only: the passes serve tiles of several rows, whose
-/// weights come from the caches); HOW: QG_W4Y_BY_CHUNKS, QG_W4Y_PASSES or
-/// QG_W4Y_PASSES_SPLIT (all compile-time constants).
+/// R rows (at most 6) × NH halves of 8 channels; PF: prefetch the weights,
+/// and with one row the scales, bias and output (a chunk at a time only: the
+/// passes serve tiles of several rows, whose weights come from the caches);
+/// HOW: QG_W4Y_BY_CHUNKS, QG_W4Y_PASSES or QG_W4Y_PASSES_SPLIT (all
+/// compile-time constants).
 QG_W4Y_INLINE void qg_w4y_tile_by(const qg_w4_args *a, int64_t m0, int64_t n0, int cols, const int R, const int NH,
                                   const int PF, const int HOW) {
     // Whether the high nibbles' sums are kept apart (and so taken unshifted).
@@ -229,11 +231,13 @@ QG_W4Y_INLINE void qg_w4y_tile_by(const qg_w4_args *a, int64_t m0, int64_t n0, i
     // nibbles on huge pages, 86 with these too; 1×11008×4096 +2 %). Tiles of
     // two rows gain nothing warm from it and lost 1–4 % (M = 4 and 8 at
     // group 32).
+    // Bias and output a half (32 bytes) at a time: they need not start on a line.
     if (PF && R == 1)
-        for (int h = 0; h < NH && h * 8 < cols; h += 2) {
-            for (int64_t g = 0; g < groups && g < 4; g += 2) _mm_prefetch((const char *)(ws[h] + g * QG_W4_PANEL_N), _MM_HINT_T0);
+        for (int h = 0; h < NH && h * 8 < cols; h++) {
+            if (h % 2 == 0)
+                for (int64_t g = 0; g < groups && g < 4; g += 2) _mm_prefetch((const char *)(ws[h] + g * QG_W4_PANEL_N), _MM_HINT_T0);
             if (a->bias) _mm_prefetch((const char *)(a->bias + n0 + h * 8), _MM_HINT_T0);
-            for (int r = 0; r < R; r++) _mm_prefetch((const char *)(a->y + (m0 + r) * a->ldy + n0 + h * 8), _MM_HINT_T0);
+            _mm_prefetch((const char *)(a->y + m0 * a->ldy + n0 + h * 8), _MM_HINT_T0);
         }
 #endif
     for (int64_t g = 0; g < groups; g++) {
