@@ -21,6 +21,8 @@
 //                              prefetches each panel's weights (none when
 //                              undefined); a streaming tile of one row then
 //                              also prefetches its scales, bias and output
+//   QG_W4Y_DECODE_PREFETCH_BYTES  the same for streaming tiles of one row
+//                              (default: QG_W4Y_PREFETCH_BYTES)
 //   QG_W4Y_DOT16(lo, hi, x0, x1), QG_W4Y_WIDEN(sum, part)
 //       QG_W4Y_DOT in two steps: int16 lanes lo·x0 + hi·x1 over byte pairs
 //       (at most 2·2·15·128 = 7,680 in magnitude), and sum + the pairs of
@@ -41,6 +43,16 @@
 
 #include "partial_store.h"
 
+#if defined(QG_W4Y_PREFETCH_BYTES) && !defined(QG_W4Y_DECODE_PREFETCH_BYTES)
+#define QG_W4Y_DECODE_PREFETCH_BYTES QG_W4Y_PREFETCH_BYTES
+#endif
+/// How far ahead a streaming tile of R rows prefetches its nibbles (0: none).
+#ifdef QG_W4Y_PREFETCH_BYTES
+#define QG_W4Y_AHEAD(R) ((R) == 1 ? QG_W4Y_DECODE_PREFETCH_BYTES : QG_W4Y_PREFETCH_BYTES)
+#else
+#define QG_W4Y_AHEAD(R) 0
+#endif
+
 /// Whether a tile of R rows × NH halves keeps the high nibbles' sums apart.
 #define QG_W4Y_SPLIT(R, NH) ((R) * (NH) <= 4)
 
@@ -54,16 +66,13 @@ QG_W4Y_INLINE __m256i qg_w4y_broadcast(const int8_t *x) {
 /// for NH halves of 8 channels: K 0…3 in `lo`, K 4…7 in `hi`, as bytes 0…15,
 /// or with HIGH16 as 16 times those (the high nibbles left in place: one AND,
 /// no shift; the tile divides their group's sum by 16, as w4_zmm.h explains).
-/// PF: the tile streams its panels from memory, so it prefetches them.
-QG_W4Y_INLINE void qg_w4y_unpack(const uint8_t *const *w, const int NH, const int PF, const int HIGH16, int64_t at,
+/// AHEAD (bytes, a constant; 0: none): the tile streams its panels from
+/// memory, so it prefetches them that far ahead.
+QG_W4Y_INLINE void qg_w4y_unpack(const uint8_t *const *w, const int NH, const int AHEAD, const int HIGH16, int64_t at,
                                  __m256i nibble, __m256i *lo, __m256i *hi) {
-#ifdef QG_W4Y_PREFETCH_BYTES
     // Halves 2p and 2p + 1 share panel p's 64-byte chunks.
-    if (PF)
-        for (int h = 0; h < NH; h += 2) _mm_prefetch((const char *)(w[h] + at + QG_W4Y_PREFETCH_BYTES), _MM_HINT_T0);
-#else
-    (void)PF;
-#endif
+    if (AHEAD)
+        for (int h = 0; h < NH; h += 2) _mm_prefetch((const char *)(w[h] + at + AHEAD), _MM_HINT_T0);
     for (int h = 0; h < NH; h++) {
         const __m256i v = _mm256_loadu_si256((const __m256i *)(w[h] + at));
         lo[h] = _mm256_and_si256(v, nibble);
@@ -85,7 +94,7 @@ QG_W4Y_INLINE void qg_w4y_group_sums(const uint8_t *const *w, const int NH, cons
 #endif
     for (int64_t c = 0; c < chunks; c++) {
         __m256i lo[8], hi[8];
-        qg_w4y_unpack(w, NH, PF, high16, at + c * 64, nibble, lo, hi);
+        qg_w4y_unpack(w, NH, PF ? QG_W4Y_AHEAD(R) : 0, high16, at + c * 64, nibble, lo, hi);
         for (int r = 0; r < R; r++) {
             const __m256i x0 = qg_w4y_broadcast(x[r] + kg + c * 8), x1 = qg_w4y_broadcast(x[r] + kg + c * 8 + 4);
             for (int h = 0; h < NH; h++) {
@@ -149,7 +158,7 @@ QG_W4Y_INLINE void qg_w4y_block16(const uint8_t *const *w, const int NH, const i
     for (int i = 0; i < count; i++) {
         const int64_t c = c0 + i;
         __m256i lo[8], hi[8];
-        qg_w4y_unpack(w, NH, PF, 0, at + c * 64, nibble, lo, hi);
+        qg_w4y_unpack(w, NH, PF ? QG_W4Y_AHEAD(R) : 0, 0, at + c * 64, nibble, lo, hi);
         for (int r = 0; r < R; r++) {
             const __m256i x0 = qg_w4y_broadcast(x[r] + kg + c * 8), x1 = qg_w4y_broadcast(x[r] + kg + c * 8 + 4);
             for (int h = 0; h < NH; h++) {
