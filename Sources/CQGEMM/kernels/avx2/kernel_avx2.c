@@ -27,6 +27,16 @@ enum { QG_AVX2_MR = 6 };
 #ifndef QG_PREFETCH_BYTES
 #define QG_PREFETCH_BYTES 2048
 #endif
+/// Tiles of one row prefetch nearer, as the 4-bit decode tile does
+/// (w4_avx2.c). Zen 2, one thread, caches evicted, fastest of three
+/// interleaved rounds, GOP/s (2 KiB → 512 bytes ahead): 1×1024×4096 29–31 →
+/// 37–40, 1×4096×4096 37–40 → 43–49, 1×11008×4096 40–46 → 47–51; not
+/// evicted, 1×11008×4096 (weights larger than the L3) 37–39 → 46–49; two
+/// threads, evicted, 1×4096×4096 66–70 → 78–81, 1×11008×4096 72–78 →
+/// 79–88. Rows of 4 and 8 lost 4–7 % at 512 bytes, so they keep 2 KiB.
+#ifndef QG_DECODE_PREFETCH_BYTES
+#define QG_DECODE_PREFETCH_BYTES 512
+#endif
 
 // FMA and F16C too, for the 4-bit tiles' float steps: every AVX2 CPU has both.
 static int qg_avx2_supported(void) {
@@ -118,8 +128,9 @@ QG_AVX2_INLINE void qg_avx2_group(__m256i acc[QG_AVX2_MR][8], const int16_t *x, 
     // on Zen 2, with the caches evicted, 4×4096×4096 went from 63–65 to
     // 70–75 GOP/s and 8×4096×4096 from 82–84 to 96–98, and compute-bound
     // shapes no slower (128×4096×4096 warm: 101–102 → 103–104).
-    _mm_prefetch((const char *)(w + g * (QG_PANEL_N * QG_K_GROUP) + QG_PREFETCH_BYTES), _MM_HINT_T0);
-    if (NV > 4) _mm_prefetch((const char *)(w_next + g * (QG_PANEL_N * QG_K_GROUP) + QG_PREFETCH_BYTES), _MM_HINT_T0);
+    const int64_t ahead = R == 1 ? QG_DECODE_PREFETCH_BYTES : QG_PREFETCH_BYTES;
+    _mm_prefetch((const char *)(w + g * (QG_PANEL_N * QG_K_GROUP) + ahead), _MM_HINT_T0);
+    if (NV > 4) _mm_prefetch((const char *)(w_next + g * (QG_PANEL_N * QG_K_GROUP) + ahead), _MM_HINT_T0);
     __m256i wv[8];
     for (int v = 0; v < NV; v++) {
         const int8_t *panel = v < 4 ? w + 16 * v : w_next + 16 * (v - 4);
