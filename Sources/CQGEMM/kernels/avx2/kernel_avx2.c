@@ -33,7 +33,8 @@ enum { QG_AVX2_MR = 6 };
 /// 37–40, 1×4096×4096 37–40 → 43–49, 1×11008×4096 40–46 → 47–51; not
 /// evicted, 1×11008×4096 (weights larger than the L3) 37–39 → 46–49; two
 /// threads, evicted, 1×4096×4096 66–70 → 78–81, 1×11008×4096 72–78 →
-/// 79–88. Rows of 4 and 8 lost 4–7 % at 512 bytes, so they keep 2 KiB.
+/// 79–88. Tiles of two rows or more keep 2 KiB: at 512 bytes M = 4 and 8
+/// lost 4–7 %.
 #ifndef QG_DECODE_PREFETCH_BYTES
 #define QG_DECODE_PREFETCH_BYTES 512
 #endif
@@ -124,7 +125,8 @@ _Static_assert(QG_AVX2_MR <= QG_YMM_MAX_ROWS, "the 256-bit epilogue holds a tile
 QG_AVX2_INLINE void qg_avx2_group(__m256i acc[QG_AVX2_MR][8], const int16_t *x, const int R, const int8_t *w,
                                   const int8_t *w_next, const int NV, int64_t g) {
     // Few rows reuse each weight byte little (M = 1 is one MAC per byte),
-    // so they stream W from memory: fetch well ahead. Every row count does:
+    // so they stream W from memory: fetch ahead (one row nearer:
+    // QG_DECODE_PREFETCH_BYTES). Every row count does:
     // on Zen 2, with the caches evicted, 4×4096×4096 went from 63–65 to
     // 70–75 GOP/s and 8×4096×4096 from 82–84 to 96–98, and compute-bound
     // shapes no slower (128×4096×4096 warm: 101–102 → 103–104).

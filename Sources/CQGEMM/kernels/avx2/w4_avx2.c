@@ -27,7 +27,7 @@
 // streams, caches evicted, ran at 17.3 GB/s prefetching 2 KiB ahead and 23.6
 // with no software prefetch at all). Zen 2, one thread, caches
 // evicted, group 128, fastest of three interleaved rounds, GOP/s (2 KiB →
-// 512 bytes): K = 512 43–45 → 51–58, 1×1024×4096 61–64 → 72–74,
+// 512 bytes): 1×512×4096 43–45 → 51–58, 1×1024×4096 61–64 → 72–74,
 // 1×2048×4096 71–75 → 79–85, 1×4096×4096 84–85 → 86–94, 1×8192×4096 86–88
 // → 90–96, 1×4096×11008 79–81 → 86–90, 1×11008×4096 95–100 → 94–98; two
 // threads 1×4096×4096 151–154 → 164–167; group 32 1×4096×4096 75–79 →

@@ -18,11 +18,13 @@
 //                              (qg_w4y_group_sums_passes), where tiles of up
 //                              to 12 sums may keep the high nibbles apart too
 //   QG_W4Y_PREFETCH_BYTES      how far ahead a streaming tile (PF = 1 below)
-//                              prefetches each panel's weights (none when
-//                              undefined); a streaming tile of one row then
-//                              also prefetches its scales, bias and output
-//   QG_W4Y_DECODE_PREFETCH_BYTES  the same for streaming tiles of one row
-//                              (default: QG_W4Y_PREFETCH_BYTES)
+//                              of several rows prefetches each panel's
+//                              weights (none at all when undefined); a
+//                              streaming tile of one row then also
+//                              prefetches its scales, bias and output
+//   QG_W4Y_DECODE_PREFETCH_BYTES  with QG_W4Y_PREFETCH_BYTES, the distance
+//                              for streaming tiles of one row (default: the
+//                              same)
 //   QG_W4Y_DOT16(lo, hi, x0, x1), QG_W4Y_WIDEN(sum, part)
 //       QG_W4Y_DOT in two steps: int16 lanes lo·x0 + hi·x1 over byte pairs
 //       (at most 2·2·15·128 = 7,680 in magnitude), and sum + the pairs of
