@@ -1,11 +1,11 @@
 internal import CQGEMM
 
 /// Fixed-size zeroed storage for packed weights, allocated as
-/// ``PackedWeights`` allocates its own (``allocateHugePageAligned(_:)``): from 2 MiB up aligned to 2 MiB and
-/// advised for transparent huge pages before the first write. A Swift array
-/// cannot be aligned so, and only the whole 2 MiB pages inside a buffer can be
-/// huge: an array of exactly 8 MiB got three of them, leaving a quarter of a
-/// decode call's streams to take a TLB miss every 4 KiB.
+/// ``PackedWeights`` allocates its own (``allocateHugePageAligned(_:)``): from
+/// 2 MiB up aligned to 2 MiB and advised for transparent huge pages before the
+/// first write. A Swift array cannot be aligned so, and only the whole 2 MiB
+/// pages inside a buffer can be huge: an array of exactly 8 MiB got three of
+/// them, and a decode call read a quarter of its bytes from 4 KiB pages.
 ///
 /// Written only while its owner is being initialized, then read-only, so its
 /// owner may be shared across threads.

@@ -135,7 +135,6 @@ public final class Int4Weights: Sendable {
         paddedBias = bias.map { $0 + [Float](repeating: 0, count: Int(qg_packed_n(n)) - outputChannels) }
     }
 
-
     /// Quantizes Float weights, row-major `[N×K]`, group by group with the
     /// absolute maximum: `S_W = absMax/7` and `q_W = round-half-away(w/S_W)`,
     /// so values lie in −7...7 (the format's −8 is never produced: a

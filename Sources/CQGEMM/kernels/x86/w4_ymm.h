@@ -235,14 +235,13 @@ QG_W4Y_INLINE void qg_w4y_tile_by(const qg_w4_args *a, int64_t m0, int64_t n0, i
     // the end the bias and the output's lines. Cold, those come from memory
     // too, a few lines each per tile, too few for the hardware's prefetchers
     // to have a stream to follow, and each group's FMA waits on its scales.
-    // So the first
-    // groups' scales, the bias and the output are asked for here, and each
-    // panel's scales four groups ahead below (Zen 2, group 128, cold, median
-    // of five interleaved rounds: 1×4096×4096 80 → 83 GOP/s with all its
-    // nibbles on huge pages, 86 with these too; 1×11008×4096 +2 %). Tiles of
-    // two rows gain nothing warm from it and lost 1–4 % (M = 4 and 8 at
-    // group 32).
-    // Bias and output a half (32 bytes) at a time: they need not start on a line.
+    // So the first groups' scales, the bias and the output are asked for
+    // here (bias and output a half, 32 bytes, at a time: they need not start
+    // on a line), and each panel's scales four groups ahead below (Zen 2,
+    // group 128, cold, median of five interleaved rounds: 1×4096×4096 80 →
+    // 83 GOP/s with all its nibbles on huge pages, 86 with these too;
+    // 1×11008×4096 +2 %). Tiles of two rows gain nothing warm from it and
+    // lost 1–4 % (M = 4 and 8 at group 32).
     if (PF && R == 1)
         for (int h = 0; h < NH && h * 8 < cols; h++) {
             if (h % 2 == 0)
