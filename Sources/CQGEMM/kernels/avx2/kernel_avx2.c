@@ -4,11 +4,19 @@
 // pairs of int16 products into int32 exactly. VPMADDUBSW is never used: its
 // int16 sums saturate for 255·127·2.
 //
-// Activation layout (one row group of R ≤ 6 rows, K padded to kp):
-//   x_group[(g·R + r)·4 + t] = (int16) X[m0 + r][4g + t]      g = K-group, t = 0..3
-// so one 64-bit broadcast gives the 4 values of a K-group for one row.
-// Weights are read from the shared packed layout (KERNELS.md): 16 bytes =
-// 4 channels × 4 K values, widened with VPMOVSXBW.
+// Weights are read from the shared packed layout (KERNELS.md): 32 bytes =
+// 8 channels × 4 K values, channel c's in bytes 4c … 4c + 3. As 16 int16
+// lanes, lane 2c holds channel c's k0 (low byte) and k1 (high byte), lane
+// 2c + 1 its k2 and k3. Two shifts sign-extend the low bytes (k0, k2) and one
+// the high bytes (k1, k3), so VPMADDWD with a broadcast of (x0, x2), and one
+// with (x1, x3), each leave channel c's two products summed in 32-bit lane c:
+// whole channel sums in channel order, 8 channels a vector, with no VPHADDD
+// or lane permute at the end of a tile.
+//
+// Activation layout (one row group of R ≤ 4 rows, K padded to kp):
+//   x_group[(g·R + r)·4 + t] = (int16) X[m0 + r][4g + qg_avx2_k_of[t]]
+// with t = 0..3 holding k = 0, 2, 1, 3: one 32-bit broadcast of the first
+// two values pairs with the low bytes, one of the last two with the high.
 #include "kernel.h"
 
 #if defined(__x86_64__)
@@ -18,7 +26,7 @@
 #define QG_AVX2 __attribute__((target("avx2")))
 #define QG_AVX2_INLINE static inline QG_SPECIALIZE __attribute__((target("avx2")))
 
-enum { QG_AVX2_MR = 6 };
+enum { QG_AVX2_MR = 4 };
 
 /// Calls of at most this many rows read K from two places at once in every tile.
 #ifndef QG_AVX2_SPLIT_K_ROWS
@@ -47,11 +55,21 @@ static int qg_avx2_supported(void) {
 
 static size_t qg_avx2_x_bytes(int64_t rows, int64_t kp) { return (size_t)(rows * kp) * sizeof(int16_t); }
 
+/// The K offset within its group of each of a packed group's four values.
+static const int qg_avx2_k_of[QG_K_GROUP] = {0, 2, 1, 3};
+
+/// 16 activations widened to int16, each K-group's values put in the packed
+/// order 0, 2, 1, 3 (qg_avx2_k_of).
+QG_AVX2_INLINE __m256i qg_avx2_widen16(const void *src, int x_unsigned) {
+    const __m128i bytes = _mm_loadu_si128((const __m128i *)src);
+    const __m256i v = x_unsigned ? _mm256_cvtepu8_epi16(bytes) : _mm256_cvtepi8_epi16(bytes);
+    return _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(v, 0xD8), 0xD8);
+}
+
 /// Widens 16 activations (4 K-groups of one row) to int16 and scatters the
 /// four 8-byte groups to their places, `stride` int16 apart.
 QG_AVX2_INLINE void qg_avx2_pack16(const void *src, int x_unsigned, int16_t *dst, int64_t stride) {
-    const __m128i bytes = _mm_loadu_si128((const __m128i *)src);
-    const __m256i v = x_unsigned ? _mm256_cvtepu8_epi16(bytes) : _mm256_cvtepi8_epi16(bytes);
+    const __m256i v = qg_avx2_widen16(src, x_unsigned);
     const __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
     _mm_storel_epi64((__m128i *)dst, lo);
     _mm_storel_epi64((__m128i *)(dst + stride), _mm_unpackhi_epi64(lo, lo));
@@ -63,9 +81,7 @@ QG_AVX2_INLINE void qg_avx2_pack16(const void *src, int x_unsigned, int16_t *dst
 /// side in the layout, so each store writes 16 bytes, two rows' groups.
 QG_AVX2_INLINE void qg_avx2_pack16_pair(const void *src0, const void *src1, int x_unsigned, int16_t *dst,
                                         int64_t stride) {
-    const __m128i b0 = _mm_loadu_si128((const __m128i *)src0), b1 = _mm_loadu_si128((const __m128i *)src1);
-    const __m256i v0 = x_unsigned ? _mm256_cvtepu8_epi16(b0) : _mm256_cvtepi8_epi16(b0);
-    const __m256i v1 = x_unsigned ? _mm256_cvtepu8_epi16(b1) : _mm256_cvtepi8_epi16(b1);
+    const __m256i v0 = qg_avx2_widen16(src0, x_unsigned), v1 = qg_avx2_widen16(src1, x_unsigned);
     const __m256i even = _mm256_unpacklo_epi64(v0, v1), odd = _mm256_unpackhi_epi64(v0, v1); // groups 0, 2 and 1, 3
     _mm_storeu_si128((__m128i *)dst, _mm256_castsi256_si128(even));
     _mm_storeu_si128((__m128i *)(dst + stride), _mm256_castsi256_si128(odd));
@@ -102,7 +118,7 @@ QG_AVX2_INLINE void qg_avx2_pack_x_as(const qg_gemm_args *a, int64_t m0, int64_t
             for (int64_t g = whole; g < groups; g++) {
                 int16_t *o = group + (g * R + r) * QG_K_GROUP;
                 for (int t = 0; t < QG_K_GROUP; t++) {
-                    const int64_t kk = g * QG_K_GROUP + t;
+                    const int64_t kk = g * QG_K_GROUP + qg_avx2_k_of[t];
                     o[t] = kk < k ? (x_unsigned ? (int16_t)xr[kk] : (int16_t)(int8_t)xr[kk]) : 0;
                 }
             }
@@ -121,8 +137,9 @@ _Static_assert(QG_AVX2_MR <= QG_YMM_MAX_ROWS, "the 256-bit epilogue holds a tile
 
 // MARK: - Microkernels
 
-/// Adds K-group g (4 values) of R rows × 4·NV channels to `acc`.
-QG_AVX2_INLINE void qg_avx2_group(__m256i acc[QG_AVX2_MR][8], const int16_t *x, const int R, const int8_t *w,
+/// Adds K-group g (4 values) of R rows × 8·NV channels to `acc`. Vector v
+/// (8 channels) is 32 bytes of `w` (v < 2) or of the next panel's `w_next`.
+QG_AVX2_INLINE void qg_avx2_group(__m256i acc[QG_AVX2_MR][4], const int16_t *x, const int R, const int8_t *w,
                                   const int8_t *w_next, const int NV, int64_t g) {
     // Few rows reuse each weight byte little (M = 1 is one MAC per byte),
     // so they stream W from memory: fetch ahead (one row nearer:
@@ -132,34 +149,46 @@ QG_AVX2_INLINE void qg_avx2_group(__m256i acc[QG_AVX2_MR][8], const int16_t *x, 
     // shapes no slower (128×4096×4096 warm: 101–102 → 103–104).
     const int64_t ahead = R == 1 ? QG_DECODE_PREFETCH_BYTES : QG_PREFETCH_BYTES;
     _mm_prefetch((const char *)(w + g * (QG_PANEL_N * QG_K_GROUP) + ahead), _MM_HINT_T0);
-    if (NV > 4) _mm_prefetch((const char *)(w_next + g * (QG_PANEL_N * QG_K_GROUP) + ahead), _MM_HINT_T0);
-    __m256i wv[8];
+    if (NV > 2) _mm_prefetch((const char *)(w_next + g * (QG_PANEL_N * QG_K_GROUP) + ahead), _MM_HINT_T0);
+    __m256i low[4], high[4];
+#pragma clang loop unroll(full)
     for (int v = 0; v < NV; v++) {
-        const int8_t *panel = v < 4 ? w + 16 * v : w_next + 16 * (v - 4);
-        wv[v] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(panel + g * (QG_PANEL_N * QG_K_GROUP))));
+        const int8_t *panel = v < 2 ? w + 32 * v : w_next + 32 * (v - 2);
+        const __m256i bytes = _mm256_loadu_si256((const __m256i *)(panel + g * (QG_PANEL_N * QG_K_GROUP)));
+        low[v] = _mm256_srai_epi16(_mm256_slli_epi16(bytes, 8), 8); // k0, k2 of each channel
+        high[v] = _mm256_srai_epi16(bytes, 8);                      // k1, k3
     }
+#pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) {
-        int64_t four;
-        memcpy(&four, x + (g * R + r) * QG_K_GROUP, sizeof four);
-        const __m256i xb = _mm256_set1_epi64x(four);
-        for (int v = 0; v < NV; v++) acc[r][v] = _mm256_add_epi32(acc[r][v], _mm256_madd_epi16(wv[v], xb));
+        int32_t pair[2];
+        memcpy(pair, x + (g * R + r) * QG_K_GROUP, sizeof pair);
+        const __m256i x02 = _mm256_set1_epi32(pair[0]), x13 = _mm256_set1_epi32(pair[1]);
+#pragma clang loop unroll(full)
+        for (int v = 0; v < NV; v++) {
+            acc[r][v] = _mm256_add_epi32(acc[r][v], _mm256_madd_epi16(low[v], x02));
+            acc[r][v] = _mm256_add_epi32(acc[r][v], _mm256_madd_epi16(high[v], x13));
+        }
     }
 }
 
-/// R rows × 4·NV channels (NV even, ≤ 8), full K, then the epilogue of `kind`.
+/// R rows × 8·NV channels (NV ≤ 4), full K, then the epilogue of `kind`.
 /// `w` points at the first of the tile's channels inside a panel; K-groups
-/// are 64 bytes apart. With NV = 8 the channels 16 … 31 come from the next
+/// are 64 bytes apart. With NV > 2 the channels 16 … 31 come from the next
 /// panel, `w_next`. The channel sums start from the params' start values.
 QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, const int R, const int8_t *w,
                                  const int8_t *w_next, const int NV, const qg_ymm_params *params, int64_t m0, int64_t n0,
                                  int cols, const qg_output_kind kind) {
     const int16_t *x = x_group;
     const int32_t *base = qg_ymm_array(params, a, QG_YMM_BASE) + n0;
-    __m256i acc[QG_AVX2_MR][8];
-    for (int r = 0; r < R; r++)
-        for (int v = 0; v < NV; v++) acc[r][v] = _mm256_setzero_si256();
+    __m256i acc[QG_AVX2_MR][4];
+#pragma clang loop unroll(full)
+    for (int v = 0; v < NV; v++) {
+        const __m256i start = _mm256_loadu_si256((const __m256i *)(base + 8 * v));
+#pragma clang loop unroll(full)
+        for (int r = 0; r < R; r++) acc[r][v] = start;
+    }
     const int64_t groups = a->kp / QG_K_GROUP;
-    if ((R == 1 && NV == 8) || a->m <= QG_AVX2_SPLIT_K_ROWS) {
+    if ((R == 1 && NV == 4) || a->m <= QG_AVX2_SPLIT_K_ROWS) {
         // Each panel is read from both halves of K at once: one row of two
         // panels has four streams of weight lines in flight instead of two,
         // and the tiles of calls of a few rows two instead of one. The int32
@@ -177,81 +206,74 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, con
     } else {
         for (int64_t g = 0; g < groups; g++) qg_avx2_group(acc, x, R, w, w_next, NV, g);
     }
-    // Each accumulator holds 4 channels × 2 partial sums; VPHADDD adds the
-    // pairs, leaving the lanes in its order (qg_ymm_lane_order), which the
-    // params' arrays share. Int8 output stays in it to the last byte shuffle;
-    // the other outputs put the lanes in channel order (VPERMQ) first. One
-    // row of four groups (the decode tile) packs them together.
-    if (R == 1 && NV == 8 && qg_ymm_q8_takes_rows(params, kind)) {
-        __m256i s[4];
-#pragma clang loop unroll(full)
-        for (int v = 0; v < NV; v += 2)
-            s[v / 2] = _mm256_add_epi32(_mm256_hadd_epi32(acc[0][v], acc[0][v + 1]),
-                                        _mm256_loadu_si256((const __m256i *)(base + 4 * v)));
-        qg_ymm_q8_row(a, params, m0, n0, (cols + 7) / 8, cols, s, QG_YMM_HADD_ORDER, kind);
+    // The sums are in channel order (the params' arrays too). One row of
+    // four vectors (the decode tile) packs them together.
+    if (R == 1 && NV == 4 && qg_ymm_q8_takes_rows(params, kind)) {
+        qg_ymm_q8_row(a, params, m0, n0, (cols + 7) / 8, cols, acc[0], kind);
         return;
     }
 #pragma clang loop unroll(full)
-    for (int v = 0; v < NV; v += 2) {
-        const int c = cols - 4 * v;
+    for (int v = 0; v < NV; v++) {
+        const int c = cols - 8 * v;
         if (c <= 0) break;
-        const __m256i start = _mm256_loadu_si256((const __m256i *)(base + 4 * v));
         __m256i s[QG_AVX2_MR];
 #pragma clang loop unroll(full)
-        for (int r = 0; r < R; r++) s[r] = _mm256_add_epi32(_mm256_hadd_epi32(acc[r][v], acc[r][v + 1]), start);
+        for (int r = 0; r < R; r++) s[r] = acc[r][v];
         if (qg_ymm_q8_takes_rows(params, kind)) {
-            qg_ymm_q8_rows(a, params, m0, R, n0 + 4 * v, c > 8 ? 8 : c, s, QG_YMM_HADD_ORDER, kind);
+            qg_ymm_q8_rows(a, params, m0, R, n0 + 8 * v, c > 8 ? 8 : c, s, kind);
         } else {
-#pragma clang loop unroll(full)
-            for (int r = 0; r < R; r++) s[r] = _mm256_permute4x64_epi64(s[r], 0xD8);
-            qg_ymm_epilogue_rows(a, m0, R, n0 + 4 * v, c > 8 ? 8 : c, s, kind);
+            qg_ymm_epilogue_rows(a, m0, R, n0 + 8 * v, c > 8 ? 8 : c, s, kind);
         }
     }
 }
 
-/// The main tile: rows ≤ 6 × 8 channels (half a panel; n0 % 16 is 0 or 8).
+/// The main tile: rows ≤ 4 × 16 channels (one panel): 8 accumulators, 4
+/// widened weight vectors and 2 broadcasts. Each K-group is 16 VPMADDWD
+/// against 2 loads of weights, 6 shifts and 8 broadcasts, the fewest
+/// instructions per VPMADDWD of the tiles that fit the registers (6 × 8
+/// channels: 12 VPMADDWD against 1 load, 3 shifts and 12 broadcasts).
 QG_AVX2_INLINE void qg_avx2_main(const qg_gemm_args *a, const void *x, int rows, int64_t m0, int64_t n0, int cols,
                                  const void *params, const qg_output_kind kind) {
     const int8_t *w = qg_weights_at(a, n0, 0);
     const qg_ymm_params *ymm = params;
     // Constant R for the compiler: one specialised loop per row count.
     switch (rows) {
-    case 6: qg_avx2_tile(a, x, 6, w, NULL, 2, ymm, m0, n0, cols, kind); return;
-    case 5: qg_avx2_tile(a, x, 5, w, NULL, 2, ymm, m0, n0, cols, kind); return;
     case 4: qg_avx2_tile(a, x, 4, w, NULL, 2, ymm, m0, n0, cols, kind); return;
     case 3: qg_avx2_tile(a, x, 3, w, NULL, 2, ymm, m0, n0, cols, kind); return;
     case 2: qg_avx2_tile(a, x, 2, w, NULL, 2, ymm, m0, n0, cols, kind); return;
     default: qg_avx2_tile(a, x, 1, w, NULL, 2, ymm, m0, n0, cols, kind); return;
     }
 }
-QG_DEFINE_TILE_KINDS(QG_AVX2, 6x8c4__avx2, qg_avx2_main)
+QG_DEFINE_TILE_KINDS(QG_AVX2, 4x16c4__avx2, qg_avx2_main)
 
 /// The few-rows tile: 1 or 2 rows × two 16-channel panels, each streamed
 /// once with a software prefetch (M = 1 and 2 are bound by reading the
 /// weights). One row reads both panels side by side, each from both halves
 /// of K: four streams of weight lines in flight read DRAM faster than one or
 /// two (Zen 2, one thread, weights not in the caches: 1×11008×4096 at 35
-/// GOP/s with two streams, 47–49 with four). Two rows would need 16
-/// accumulators, so they read the panels one after the other.
+/// GOP/s with two streams, 47–49 with four). Two rows of both panels would
+/// need 8 accumulators and 8 widened weight vectors, more than the 16
+/// registers hold beside the broadcasts, so they read the panels one after
+/// the other.
 QG_AVX2_INLINE void qg_avx2_few_rows(const qg_gemm_args *a, const void *x, int rows, int64_t m0, int64_t n0, int cols,
                                      const void *params, const qg_output_kind kind) {
     const qg_ymm_params *ymm = params;
     if (rows == 1 && cols > QG_PANEL_N) {
-        qg_avx2_tile(a, x, 1, qg_weights_at(a, n0, 0), qg_weights_at(a, n0 + QG_PANEL_N, 0), 8, ymm, m0, n0, cols, kind);
+        qg_avx2_tile(a, x, 1, qg_weights_at(a, n0, 0), qg_weights_at(a, n0 + QG_PANEL_N, 0), 4, ymm, m0, n0, cols, kind);
         return;
     }
     for (int c = 0; c < cols; c += QG_PANEL_N) {
         const int8_t *w = qg_weights_at(a, n0 + c, 0);
         const int panel_cols = cols - c < QG_PANEL_N ? cols - c : QG_PANEL_N;
-        if (rows == 2) qg_avx2_tile(a, x, 2, w, NULL, 4, ymm, m0, n0 + c, panel_cols, kind);
-        else qg_avx2_tile(a, x, 1, w, NULL, 4, ymm, m0, n0 + c, panel_cols, kind);
+        if (rows == 2) qg_avx2_tile(a, x, 2, w, NULL, 2, ymm, m0, n0 + c, panel_cols, kind);
+        else qg_avx2_tile(a, x, 1, w, NULL, 2, ymm, m0, n0 + c, panel_cols, kind);
     }
 }
 QG_DEFINE_TILE_KINDS(QG_AVX2, 2x32c4__avx2, qg_avx2_few_rows)
 
 /// The per-call params: each channel's start value (activations are widened
 /// exactly, so there is no private fold).
-static QG_AVX2 void qg_avx2_init_params(const qg_gemm_args *a, void *params) { qg_ymm_init_params(a, params, 0, QG_YMM_HADD_ORDER); }
+static QG_AVX2 void qg_avx2_init_params(const qg_gemm_args *a, void *params) { qg_ymm_init_params(a, params, 0); }
 
 /// The peak probe of this path's instruction (peak_avx2.c in this folder).
 int64_t qg_peak_avx2(int64_t iterations);
@@ -259,7 +281,7 @@ int64_t qg_peak_avx2(int64_t iterations);
 const qg_kernel qg_kernel_avx2 = {
     .name = "avx2",
     .requires = "x86-64 with AVX2, FMA and F16C",
-    .main = {.mr = QG_AVX2_MR, .nr = 8, .run = QG_TILE_KINDS(6x8c4__avx2), .name = "qg_gemm_6x8c4__avx2"},
+    .main = {.mr = QG_AVX2_MR, .nr = QG_PANEL_N, .run = QG_TILE_KINDS(4x16c4__avx2), .name = "qg_gemm_4x16c4__avx2"},
     .few_rows = {.mr = 2, .nr = 2 * QG_PANEL_N, .run = QG_TILE_KINDS(2x32c4__avx2), .name = "qg_gemm_2x32c4__avx2"},
     .kr = QG_K_GROUP,
     .panel_n = QG_PANEL_N,
@@ -267,7 +289,7 @@ const qg_kernel qg_kernel_avx2 = {
     .x_block_bytes = qg_avx2_x_bytes,
     .pack_x = qg_avx2_pack_x,
     .x_block_target = 512 * 1024,
-    .max_row_groups = 16,
+    .max_row_groups = 24, // 96 rows, as when the main tile had 6
     .params_bytes = qg_ymm_params_bytes,
     .init_params = qg_avx2_init_params,
     .peak_probe = qg_peak_avx2,

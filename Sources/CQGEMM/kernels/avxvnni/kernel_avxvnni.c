@@ -50,7 +50,7 @@ static void qg_avxvnni_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, v
 
 static int qg_avxvnni_reads_x_in_place(const qg_gemm_args *a) { return qg_vnni_in_place(a, QG_AVXVNNI_MR); }
 
-static QG_AVXVNNI void qg_avxvnni_init_params(const qg_gemm_args *a, void *params) { qg_ymm_init_params(a, params, qg_vnni_fold(a), QG_YMM_CHANNEL_ORDER); }
+static QG_AVXVNNI void qg_avxvnni_init_params(const qg_gemm_args *a, void *params) { qg_ymm_init_params(a, params, qg_vnni_fold(a)); }
 
 /// Row r's K-group g as a broadcast (packed, or in place at X's row stride).
 QG_AVXVNNI_INLINE __m256i qg_avxvnni_broadcast(const uint8_t *x, int64_t g, int64_t group_step, int64_t row_step, int r) {
@@ -128,7 +128,7 @@ QG_AVXVNNI_INLINE void qg_avxvnni_tile(const qg_gemm_args *a, const uint8_t *x, 
         for (int r = 0; r < R; r++) s[r] = U > 1 ? _mm256_add_epi32(acc[r][v][0], acc[r][v][1]) : acc[r][v][0];
         const int c = cols - 8 * v > 8 ? 8 : cols - 8 * v;
         if (qg_ymm_q8_takes_rows(params, kind)) {
-            qg_ymm_q8_rows(a, params, m0, R, n0 + 8 * v, c, s, QG_YMM_CHANNEL_ORDER, kind);
+            qg_ymm_q8_rows(a, params, m0, R, n0 + 8 * v, c, s, kind);
         } else {
             qg_ymm_epilogue_rows(a, m0, R, n0 + 8 * v, c, s, kind);
         }

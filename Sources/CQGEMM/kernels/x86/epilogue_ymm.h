@@ -17,18 +17,10 @@
 
 #define QG_YMM_INLINE static inline QG_SPECIALIZE __attribute__((target("avx2")))
 
-/// The most rows a 256-bit tile has (the avx2 and avxvnni main tiles' 6).
+/// The most rows a 256-bit tile has (the avxvnni main tile's 6; avx2's has 4).
 #define QG_YMM_MAX_ROWS 6
 
 // MARK: - Per-call params
-
-/// The order of a tile's 8 lanes (channels n … n + 7 of a row) where it runs
-/// the epilogue: as the channels (the VNNI tiles' accumulators), or as
-/// VPHADDD leaves the avx2 tile's pairs of partial sums: channels 0 1 4 5 in
-/// the low 128 bits and 2 3 6 7 in the high. The avx2 tile's int8 output
-/// stays in that order to the last byte shuffle, which saves a lane-crossing
-/// permute per row; its other outputs put the lanes in channel order first.
-typedef enum qg_ymm_lane_order { QG_YMM_CHANNEL_ORDER, QG_YMM_HADD_ORDER } qg_ymm_lane_order;
 
 /// What a 256-bit tile reads per call, made once by qg_ymm_init_params:
 /// - each channel's starting value, bias − (Z_X + fold)·row_sum, where `fold`
@@ -47,8 +39,9 @@ typedef enum qg_ymm_lane_order { QG_YMM_CHANNEL_ORDER, QG_YMM_HADD_ORDER } qg_ym
 ///   int8 output with Z_Y − 128 and bounds − 128 and moved back by an XOR
 ///   with 0x80 (`flip`), as the 512-bit route does; `clamp` says whether the
 ///   bounds are narrower than the int8 range.
-/// Every array is in the kernel's lane order (qg_ymm_lane_order) and padded
-/// to whole panels, so a tile reads whole vectors.
+/// Every array is in channel order, as the tiles' accumulators are (lane i
+/// of a vector is channel n + i), and padded to whole panels, so a tile reads
+/// whole vectors.
 typedef struct qg_ymm_params {
     int32_t rows, clamp, clamp_lo, clamp_hi, flip, zero_point;
     int32_t pad[10];
@@ -82,7 +75,7 @@ static inline size_t qg_ymm_params_bytes(const qg_gemm_args *a) {
 /// here with scalar loops). Lanes of padding channels (n ≥ N, whose array
 /// entries need not be initialized) get safe constants: no bias, M0 = 0,
 /// shift −2, Z_Y 0, multiplier 0, and they never keep a call off the route.
-QG_YMM_INLINE void qg_ymm_init_params(const qg_gemm_args *a, void *out, int32_t fold, const qg_ymm_lane_order order) {
+QG_YMM_INLINE void qg_ymm_init_params(const qg_gemm_args *a, void *out, int32_t fold) {
     qg_ymm_params *p = out;
     const int64_t np = qg_packed_n(a->n);
     int32_t *base = p->data, *m0 = base + np, *m0_odd = m0 + np, *count = m0_odd + np, *round = count + np,
@@ -95,17 +88,16 @@ QG_YMM_INLINE void qg_ymm_init_params(const qg_gemm_args *a, void *out, int32_t 
     const int bounds = qg_clamp_inside_type(a);
     const int single = bounds && a->rounding == QG_ROUND_SINGLE && z_abs <= (1 << 29);
     const int dbl = bounds && a->rounding == QG_ROUND_DOUBLE, flt = bounds && a->rounding == QG_ROUND_FLOAT;
-    const __m256i lanes = order == QG_YMM_HADD_ORDER ? _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7)
-                                                     : _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i z = _mm256_set1_epi32((int32_t)((uint32_t)a->x_zero_point + (uint32_t)fold));
     const __m256i one = _mm256_set1_epi32(1), zy_v = _mm256_set1_epi32(zy);
     const __m256i zy_limit = _mm256_set1_epi32((int32_t)(1 + 2 * z_abs)); // narrow: 1 + 2|Z_Y| ≤ 2^(32 + shift)
     __m256i all_fit = _mm256_set1_epi32(-1);
     for (int64_t g = 0; g < np; g += 8) {
-        // Lane i holds channel g + lanes[i]; `real` marks the channels < N.
+        // Lane i holds channel g + i; `real` marks the channels < N.
         const __m256i real = _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)(a->n - g < 8 ? a->n - g : 8)), lanes);
         const __m256i padding = _mm256_xor_si256(real, _mm256_set1_epi32(-1));
-#define QG_YMM_LANES(array) _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)((array) + g)), lanes)
+#define QG_YMM_LANES(array) _mm256_loadu_si256((const __m256i *)((array) + g))
         const __m256i sums = QG_YMM_LANES(a->row_sum);
         const __m256i bias = a->bias ? _mm256_and_si256(QG_YMM_LANES(a->bias), real) : _mm256_setzero_si256();
         _mm256_storeu_si256((__m256i *)(base + g), _mm256_sub_epi32(bias, _mm256_mullo_epi32(z, sums)));
@@ -119,8 +111,8 @@ QG_YMM_INLINE void qg_ymm_init_params(const qg_gemm_args *a, void *out, int32_t 
         const __m256i mult = _mm256_and_si256(QG_YMM_LANES(a->multiplier), real);
 #undef QG_YMM_LANES
         _mm256_storeu_si256((__m256i *)(m0 + g), mult);
-        // The lanes of a pair hold neighbouring channels in either order, so
-        // the odd lane's M0 moves to the even lane with a 64-bit shift.
+        // VPMULDQ reads the even lanes, so the odd lanes' M0 moves there with
+        // a 64-bit shift.
         _mm256_storeu_si256((__m256i *)(m0_odd + g), _mm256_srli_epi64(mult, 32));
         if (dbl) {
             // Double rounding in 32-bit lanes when every channel's shift is in
@@ -254,13 +246,8 @@ QG_YMM_INLINE void qg_ymm_store_low_bytes(void *dst, __m256i q, int cols) {
 /// one vector's 8 bytes, in order.
 static const int32_t qg_ymm_pack_order[8] = {0, 4, 1, 5, 2, 6, 3, 7};
 
-/// VPSHUFB indices that put 8 bytes from VPHADDD's lane order (channels
-/// 0 1 4 5 2 3 6 7) into channel order, in each 64-bit word.
-static const int8_t qg_ymm_hadd_bytes[32] = {0, 1, 4, 5, 2, 3, 6,  7,  8, 9, 12, 13, 10, 11, 14, 15,
-                                             0, 1, 4, 5, 2, 3, 6,  7,  8, 9, 12, 13, 10, 11, 14, 15};
-
 /// The rows route's per-channel constants of channels n … n + 7 (those its
-/// rounding mode uses), in the params' lane order.
+/// rounding mode uses).
 typedef struct qg_ymm_q8_channels {
     __m256i m0, m0_odd, count, round, row_sum;
     __m256 fmult;
@@ -324,12 +311,10 @@ QG_YMM_INLINE __m256i qg_ymm_q8_requantize(const qg_gemm_args *a, int64_t m, __m
 /// saturating add of Z_Y (rounding modes that have not added it), a signed
 /// saturating pack to int8 — together an exact clamp to the int8 range of the
 /// value plus Z_Y, since a value the first pack saturates stays past the int8
-/// range after the add — one permute (and for VPHADDD's order one byte
-/// shuffle) that leaves vector i's 8 bytes in channel order in 64-bit word i,
-/// a byte min/max if the call's clamp is narrower, and the XOR that turns the
-/// int8 form of uint8 output back.
-QG_YMM_INLINE __m256i qg_ymm_q8_pack4(const qg_ymm_params *p, const __m256i q[4], const qg_ymm_lane_order order,
-                                      const qg_output_kind kind) {
+/// range after the add — one permute that leaves vector i's 8 bytes in
+/// channel order in 64-bit word i, a byte min/max if the call's clamp is
+/// narrower, and the XOR that turns the int8 form of uint8 output back.
+QG_YMM_INLINE __m256i qg_ymm_q8_pack4(const qg_ymm_params *p, const __m256i q[4], const qg_output_kind kind) {
     __m256i w01 = _mm256_packs_epi32(q[0], q[1]), w23 = _mm256_packs_epi32(q[2], q[3]);
     if (kind != QG_KIND_Q8_SINGLE) {
         const __m256i zy = _mm256_set1_epi16((short)p->zero_point);
@@ -338,17 +323,16 @@ QG_YMM_INLINE __m256i qg_ymm_q8_pack4(const qg_ymm_params *p, const __m256i q[4]
     }
     __m256i b = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(w01, w23),
                                             _mm256_loadu_si256((const __m256i *)qg_ymm_pack_order));
-    if (order == QG_YMM_HADD_ORDER) b = _mm256_shuffle_epi8(b, _mm256_loadu_si256((const __m256i *)qg_ymm_hadd_bytes));
     if (p->clamp) b = _mm256_min_epi8(_mm256_max_epi8(b, _mm256_set1_epi8((char)p->clamp_lo)), _mm256_set1_epi8((char)p->clamp_hi));
     return _mm256_xor_si256(b, _mm256_set1_epi8((char)p->flip));
 }
 
 /// The rows route of int8/uint8 output (params->rows) for channels n … n + 7
 /// of R rows from m0, acc[r] holding row r's sums (bias and the call's
-/// zero-point term in) in the lane order `order`, four rows at a time. Stores
+/// zero-point term in) in channel order, four rows at a time. Stores
 /// the first `cols` (1..8) of each row.
 QG_YMM_INLINE void qg_ymm_q8_rows(const qg_gemm_args *a, const qg_ymm_params *p, int64_t m0, const int R, int64_t n,
-                                  int cols, const __m256i *acc, const qg_ymm_lane_order order, const qg_output_kind kind) {
+                                  int cols, const __m256i *acc, const qg_output_kind kind) {
     // Locals: stores to y could alias *a and *p, so the compiler would reload
     // these once per group of rows.
     uint8_t *const y = (uint8_t *)a->y;
@@ -362,7 +346,7 @@ QG_YMM_INLINE void qg_ymm_q8_rows(const qg_gemm_args *a, const qg_ymm_params *p,
 #pragma clang loop unroll(full)
         for (int i = 0; i < 4; i++)
             q[i] = r0 + i < R ? qg_ymm_q8_requantize(a, m0 + r0 + i, acc[r0 + i], &c, kind) : q[0];
-        const __m256i b = qg_ymm_q8_pack4(p, q, order, kind);
+        const __m256i b = qg_ymm_q8_pack4(p, q, kind);
         uint8_t *dst = y + (m0 + r0) * ldy + n;
         const __m128i b01 = _mm256_castsi256_si128(b), b23 = _mm256_extracti128_si256(b, 1);
         if (cols == 8) {
@@ -381,10 +365,10 @@ QG_YMM_INLINE void qg_ymm_q8_rows(const qg_gemm_args *a, const qg_ymm_params *p,
 }
 
 /// The rows route for G (1..4) groups of 8 channels of one row m, from n:
-/// acc[g] holds channels n + 8g …, in the lane order `order`. The groups pack
+/// acc[g] holds channels n + 8g …, in channel order. The groups pack
 /// together, so the row's first `cols` (1..8·G) bytes go out in one store.
 QG_YMM_INLINE void qg_ymm_q8_row(const qg_gemm_args *a, const qg_ymm_params *p, int64_t m, int64_t n, const int G,
-                                 int cols, const __m256i *acc, const qg_ymm_lane_order order, const qg_output_kind kind) {
+                                 int cols, const __m256i *acc, const qg_output_kind kind) {
     uint8_t *const dst = (uint8_t *)a->y + m * a->ldy + n;
     __m256i q[4];
 #pragma clang loop unroll(full)
@@ -396,7 +380,7 @@ QG_YMM_INLINE void qg_ymm_q8_row(const qg_gemm_args *a, const qg_ymm_params *p, 
         const qg_ymm_q8_channels c = qg_ymm_q8_load(a, p, n + 8 * g, kind);
         q[g] = qg_ymm_q8_requantize(a, m, acc[g], &c, kind);
     }
-    qg_ymm_store_bytes(dst, qg_ymm_q8_pack4(p, q, order, kind), cols);
+    qg_ymm_store_bytes(dst, qg_ymm_q8_pack4(p, q, kind), cols);
 }
 
 /// Whether a call of this kind takes the rows route (a compile-time kind and
