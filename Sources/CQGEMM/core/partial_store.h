@@ -6,7 +6,7 @@
 // Not with memcpy of a variable length: that is a real call, and around a
 // call the compiler saves every live vector register. It did so on every
 // tile, partial or not, since the stores of a tile's rows follow each other:
-// the avx2 6×8 tile spilled and reloaded its accumulators each time, about
+// the avx2 tile (then 6×8) spilled and reloaded its accumulators each time, about
 // a sixth of its time at K = 64 on Zen 2.
 #ifndef QG_PARTIAL_STORE_H
 #define QG_PARTIAL_STORE_H

@@ -146,7 +146,7 @@ enum { QG_PATH_REFERENCE = 0 };
 typedef struct qg_path_info {
     const char *name;      // "avx2"
     const char *requires;  // "x86-64 with AVX2"
-    const char *ukernel;   // the main tile's name, "qg_gemm_6x8c4__avx2"
+    const char *ukernel;   // the main tile's name, "qg_gemm_4x16c4__avx2"
     int mr, nr, kr;        // the main tile: rows × channels, and the K group
     const char *few_rows_ukernel; // the tile for short row groups, or NULL
     int few_rows_mr, few_rows_nr;

@@ -95,7 +95,7 @@ public struct KernelPath: RawRepresentable, Sendable, CaseIterable, Hashable, Cu
     /// The best path this machine can run.
     public static var best: KernelPath { KernelPath(known: String(cString: qg_path_name(qg_path_best()))) }
 
-    /// Name of the microkernel the path runs, e.g. `qg_gemm_6x8c4__avx2`.
+    /// Name of the microkernel the path runs, e.g. `qg_gemm_4x16c4__avx2`.
     public var kernelName: String { tile.microkernel }
 
     /// The register tile and requirements of a path, as its registry entry states them.
@@ -108,7 +108,7 @@ public struct KernelPath: RawRepresentable, Sendable, CaseIterable, Hashable, Cu
         public let kr: Int
         /// Channels per panel of the weight layout the path reads (16 for the shared layout).
         public let panelN: Int
-        /// Name of the main microkernel, e.g. `qg_gemm_6x8c4__avx2`.
+        /// Name of the main microkernel, e.g. `qg_gemm_4x16c4__avx2`.
         public let microkernel: String
         /// The tile for short row groups (at most `fewRowsMR` rows), when the path has one.
         public let fewRowsMicrokernel: String?

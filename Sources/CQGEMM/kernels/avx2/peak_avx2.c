@@ -7,8 +7,8 @@
 #include <stdint.h>
 
 /// The AVX2 kernel's own mix: VPMADDWD then VPADDD, 8 distinct products a
-/// round (4 broadcast rows × 2 weight vectors, as in the 6×8 tile), so the
-/// compiler cannot merge them.
+/// round (4 broadcast rows × 2 weight vectors, as the 4×16 tile has for each
+/// half of a K-group), so the compiler cannot merge them.
 __attribute__((target("avx2"))) int64_t qg_peak_avx2(int64_t iterations) {
     __m256i acc[8];
     __m256i w0 = _mm256_set1_epi16(3), w1 = _mm256_set1_epi16(4);
