@@ -35,14 +35,17 @@ enum { QG_AVX2_MR = 4 };
 #ifndef QG_PREFETCH_BYTES
 #define QG_PREFETCH_BYTES 2048
 #endif
-/// Tiles of one row prefetch nearer, as the 4-bit decode tile does
+/// Tiles of one row, and the few-rows tile over two panels (one or two rows,
+/// four streams), prefetch nearer, as the 4-bit decode tile does
 /// (w4_avx2.c). Zen 2, one thread, caches evicted, fastest of three
 /// interleaved rounds, GOP/s (2 KiB → 512 bytes ahead): 1×1024×4096 29–31 →
 /// 37–40, 1×4096×4096 37–40 → 43–49, 1×11008×4096 40–46 → 47–51; not
 /// evicted, 1×11008×4096 (weights larger than the L3) 37–39 → 46–49; two
 /// threads, evicted, 1×4096×4096 66–70 → 78–81, 1×11008×4096 72–78 →
-/// 79–88. Tiles of two rows or more keep 2 KiB: at 512 bytes M = 4 and 8
-/// lost 4–7 %.
+/// 79–88. Two rows over two panels, evicted, 2 KiB → 512 bytes: 2×1024×4096
+/// 59–60 → 65–68, 2×4096×4096 82–84 → 85–87, 2×4096×11008 81–82 → 82–84,
+/// but 2×11008×4096 91–95 → 88–90. The other tiles keep 2 KiB: at 512
+/// bytes M = 4 and 8 lost 4–7 %.
 #ifndef QG_DECODE_PREFETCH_BYTES
 #define QG_DECODE_PREFETCH_BYTES 512
 #endif
@@ -142,31 +145,39 @@ _Static_assert(QG_AVX2_MR <= QG_YMM_MAX_ROWS, "the 256-bit epilogue holds a tile
 QG_AVX2_INLINE void qg_avx2_group(__m256i acc[QG_AVX2_MR][4], const int16_t *x, const int R, const int8_t *w,
                                   const int8_t *w_next, const int NV, int64_t g) {
     // Few rows reuse each weight byte little (M = 1 is one MAC per byte),
-    // so they stream W from memory: fetch ahead (one row nearer:
-    // QG_DECODE_PREFETCH_BYTES). Every row count does:
+    // so they stream W from memory: fetch ahead (one row, and the four
+    // streams of two panels, nearer: QG_DECODE_PREFETCH_BYTES). Every row
+    // count does:
     // on Zen 2, with the caches evicted, 4×4096×4096 went from 63–65 to
     // 70–75 GOP/s and 8×4096×4096 from 82–84 to 96–98, and compute-bound
     // shapes no slower (128×4096×4096 warm: 101–102 → 103–104).
-    const int64_t ahead = R == 1 ? QG_DECODE_PREFETCH_BYTES : QG_PREFETCH_BYTES;
+    const int64_t ahead = R == 1 || NV == 4 ? QG_DECODE_PREFETCH_BYTES : QG_PREFETCH_BYTES;
     _mm_prefetch((const char *)(w + g * (QG_PANEL_N * QG_K_GROUP) + ahead), _MM_HINT_T0);
     if (NV > 2) _mm_prefetch((const char *)(w_next + g * (QG_PANEL_N * QG_K_GROUP) + ahead), _MM_HINT_T0);
-    __m256i low[4], high[4];
+    // A panel (two vectors) at a time: its 4 widened vectors, the 2·R
+    // accumulators of its channels and the 2 broadcasts stay in registers
+    // with the other panel's accumulators (two rows of two panels: 14 ymm).
 #pragma clang loop unroll(full)
-    for (int v = 0; v < NV; v++) {
-        const int8_t *panel = v < 2 ? w + 32 * v : w_next + 32 * (v - 2);
-        const __m256i bytes = _mm256_loadu_si256((const __m256i *)(panel + g * (QG_PANEL_N * QG_K_GROUP)));
-        low[v] = _mm256_srai_epi16(_mm256_slli_epi16(bytes, 8), 8); // k0, k2 of each channel
-        high[v] = _mm256_srai_epi16(bytes, 8);                      // k1, k3
-    }
+    for (int p = 0; p < NV; p += 2) {
+        const int8_t *panel = (p < 2 ? w : w_next) + g * (QG_PANEL_N * QG_K_GROUP);
+        const int nv = NV - p < 2 ? NV - p : 2;
+        __m256i low[2], high[2];
 #pragma clang loop unroll(full)
-    for (int r = 0; r < R; r++) {
-        int32_t pair[2];
-        memcpy(pair, x + (g * R + r) * QG_K_GROUP, sizeof pair);
-        const __m256i x02 = _mm256_set1_epi32(pair[0]), x13 = _mm256_set1_epi32(pair[1]);
+        for (int v = 0; v < nv; v++) {
+            const __m256i bytes = _mm256_loadu_si256((const __m256i *)(panel + 32 * v));
+            low[v] = _mm256_srai_epi16(_mm256_slli_epi16(bytes, 8), 8); // k0, k2 of each channel
+            high[v] = _mm256_srai_epi16(bytes, 8);                      // k1, k3
+        }
 #pragma clang loop unroll(full)
-        for (int v = 0; v < NV; v++) {
-            acc[r][v] = _mm256_add_epi32(acc[r][v], _mm256_madd_epi16(low[v], x02));
-            acc[r][v] = _mm256_add_epi32(acc[r][v], _mm256_madd_epi16(high[v], x13));
+        for (int r = 0; r < R; r++) {
+            int32_t pair[2];
+            memcpy(pair, x + (g * R + r) * QG_K_GROUP, sizeof pair);
+            const __m256i x02 = _mm256_set1_epi32(pair[0]), x13 = _mm256_set1_epi32(pair[1]);
+#pragma clang loop unroll(full)
+            for (int v = 0; v < nv; v++) {
+                acc[r][p + v] = _mm256_add_epi32(acc[r][p + v], _mm256_madd_epi16(low[v], x02));
+                acc[r][p + v] = _mm256_add_epi32(acc[r][p + v], _mm256_madd_epi16(high[v], x13));
+            }
         }
     }
 }
@@ -188,7 +199,7 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, con
         for (int r = 0; r < R; r++) acc[r][v] = start;
     }
     const int64_t groups = a->kp / QG_K_GROUP;
-    if ((R == 1 && NV == 4) || a->m <= QG_AVX2_SPLIT_K_ROWS) {
+    if (NV == 4 || a->m <= QG_AVX2_SPLIT_K_ROWS) {
         // Each panel is read from both halves of K at once: one row of two
         // panels has four streams of weight lines in flight instead of two,
         // and the tiles of calls of a few rows two instead of one. The int32
@@ -206,10 +217,11 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, con
     } else {
         for (int64_t g = 0; g < groups; g++) qg_avx2_group(acc, x, R, w, w_next, NV, g);
     }
-    // The sums are in channel order (the params' arrays too). One row of
-    // four vectors (the decode tile) packs them together.
-    if (R == 1 && NV == 4 && qg_ymm_q8_takes_rows(params, kind)) {
-        qg_ymm_q8_row(a, params, m0, n0, (cols + 7) / 8, cols, acc[0], kind);
+    // The sums are in channel order (the params' arrays too). Each row of
+    // four vectors (the few-rows tile over two panels) packs them together.
+    if (NV == 4 && qg_ymm_q8_takes_rows(params, kind)) {
+#pragma clang loop unroll(full)
+        for (int r = 0; r < R; r++) qg_ymm_q8_row(a, params, m0 + r, n0, (cols + 7) / 8, cols, acc[r], kind);
         return;
     }
 #pragma clang loop unroll(full)
@@ -248,18 +260,19 @@ QG_DEFINE_TILE_KINDS(QG_AVX2, 4x16c4__avx2, qg_avx2_main)
 
 /// The few-rows tile: 1 or 2 rows × two 16-channel panels, each streamed
 /// once with a software prefetch (M = 1 and 2 are bound by reading the
-/// weights). One row reads both panels side by side, each from both halves
+/// weights). The rows read both panels side by side, each from both halves
 /// of K: four streams of weight lines in flight read DRAM faster than one or
 /// two (Zen 2, one thread, weights not in the caches: 1×11008×4096 at 35
-/// GOP/s with two streams, 47–49 with four). Two rows of both panels would
-/// need 8 accumulators and 8 widened weight vectors, more than the 16
-/// registers hold beside the broadcasts, so they read the panels one after
-/// the other.
+/// GOP/s with two streams, 47–49 with four; 2×11008×4096 80–86 with the
+/// panels one after the other, 88–90 side by side). Two rows hold 8
+/// accumulators, and the group loop widens one panel's weights at a time.
 QG_AVX2_INLINE void qg_avx2_few_rows(const qg_gemm_args *a, const void *x, int rows, int64_t m0, int64_t n0, int cols,
                                      const void *params, const qg_output_kind kind) {
     const qg_ymm_params *ymm = params;
-    if (rows == 1 && cols > QG_PANEL_N) {
-        qg_avx2_tile(a, x, 1, qg_weights_at(a, n0, 0), qg_weights_at(a, n0 + QG_PANEL_N, 0), 4, ymm, m0, n0, cols, kind);
+    if (cols > QG_PANEL_N) {
+        const int8_t *w = qg_weights_at(a, n0, 0), *w_next = qg_weights_at(a, n0 + QG_PANEL_N, 0);
+        if (rows == 2) qg_avx2_tile(a, x, 2, w, w_next, 4, ymm, m0, n0, cols, kind);
+        else qg_avx2_tile(a, x, 1, w, w_next, 4, ymm, m0, n0, cols, kind);
         return;
     }
     for (int c = 0; c < cols; c += QG_PANEL_N) {
