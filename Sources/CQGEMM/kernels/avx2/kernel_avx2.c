@@ -200,8 +200,8 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, con
     }
     const int64_t groups = a->kp / QG_K_GROUP;
     if (NV == 4 || a->m <= QG_AVX2_SPLIT_K_ROWS) {
-        // Each panel is read from both halves of K at once: one row of two
-        // panels has four streams of weight lines in flight instead of two,
+        // Each panel is read from both halves of K at once: the rows of two
+        // panels have four streams of weight lines in flight instead of two,
         // and the tiles of calls of a few rows two instead of one. The int32
         // sums are exact, so their order does not change a bit. Calls of
         // more rows gain nothing: their weights come from the caches for all

@@ -393,9 +393,9 @@ QG_YMM_INLINE int qg_ymm_q8_takes_rows(const qg_ymm_params *p, const qg_output_k
 /// the call's zero-point term already in: the params' start values) into
 /// int8 or uint8 output of `kind` by the general route (int64 products), and
 /// stores the first `cols` (1..8). Where the call's params allow it, the
-/// tiles take the rows route instead (qg_ymm_q8_rows, or in the avx2
-/// decode tile qg_ymm_q8_row); int32 and float output go through
-/// qg_ymm_epilogue_rows.
+/// tiles take the rows route instead (qg_ymm_q8_rows, or for each row of
+/// the avx2 few-rows tile over two panels qg_ymm_q8_row); int32 and float
+/// output go through qg_ymm_epilogue_rows.
 QG_YMM_INLINE void qg_ymm_epilogue8(const qg_gemm_args *a, int64_t m, int64_t n, int cols, __m256i acc,
                                     const qg_output_kind kind) {
 #pragma clang fp contract(off) // the reference's float operations, unfused
