@@ -45,6 +45,7 @@ struct Info: ParsableCommand {
                 "caches": ["l1d_bytes": cpu.l1DataCacheBytes, "l2_bytes": cpu.l2CacheBytes, "l3_bytes": cpu.l3CacheBytes],
                 "line_crossing_stores_cheap": cpu.lineCrossingStoresAreCheap,
                 "decode_one_stream": cpu.decodeReadsOneStream,
+                "avx2_widens_by_shuffles": cpu.avx2WidensBytesByShuffles,
                 "block_rows": ["int8": ["path": defaultKernel.rawValue,
                                         "by_k": Dictionary(uniqueKeysWithValues: int8Blocks.map { ("\($0.k)", $0.rows) })],
                                "int4_group32": ["path": int4Path.rawValue,
@@ -78,6 +79,11 @@ struct Info: ParsableCommand {
             print("decode       4-bit weights at M = 1 (avx512vnni, amxint8): " + (cpu.decodeReadsOneStream
                 ? "one panel after another, its nibbles one stream from memory with a software prefetch (M = 2 too, with weights past the L2); M = 4…8 (int8 on avx512vnni: 10…12) prefetch the next panels in address order"
                 : "four panels side by side, four streams of nibbles from memory"))
+        }
+        if KernelPath.avx2.isSupported {
+            print("widening     int8 weights to int16 (avx2): " + (cpu.avx2WidensBytesByShuffles
+                ? "by byte shuffles (VPSHUFB, VPERMQ, VPMOVSXBW: this CPU's shifts share port 0 with VPMADDWD)"
+                : "by shifts (VPSLLW, VPSRAW)"))
         }
         print("kernel paths " + paths.map { "\($0.0.rawValue) \($0.1 ? "yes" : "no")" }.joined(separator: ", "))
         print("default      \(defaultPath)" + (ProcessInfo.processInfo.environment["QGEMM_KERNEL"] != nil ? " (QGEMM_KERNEL)" : ""))

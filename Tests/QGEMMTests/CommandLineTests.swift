@@ -771,8 +771,10 @@ struct CommandLineTests {
         #expect(r.status == 0, "\(r.stderr)")
         let object = try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any]
         let cheap = object?["line_crossing_stores_cheap"] as? Bool, oneStream = object?["decode_one_stream"] as? Bool
+        let shuffles = object?["avx2_widens_by_shuffles"] as? Bool
         #expect(cheap == CPUFeatures.current.lineCrossingStoresAreCheap)
         #expect(oneStream == CPUFeatures.current.decodeReadsOneStream)
+        #expect(shuffles == CPUFeatures.current.avx2WidensBytesByShuffles)
         #if os(Linux) && arch(x86_64)
         let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8).split(separator: "\n")
         let field = { (name: String) in
@@ -782,11 +784,21 @@ struct CommandLineTests {
         let zen5 = field("vendor_id") == "AuthenticAMD" && field("cpu family") == "26"
         #expect(cheap == zen5, "vendor \(field("vendor_id") ?? "?"), family \(field("cpu family") ?? "?")")
         #expect(oneStream == zen5, "vendor \(field("vendor_id") ?? "?"), family \(field("cpu family") ?? "?")")
+        // Haswell and Broadwell: Intel family 6, models 3Ch, 3Fh, 45h, 46h, 3Dh, 47h, 4Fh, 56h.
+        let port0Shifts = field("vendor_id") == "GenuineIntel" && field("cpu family") == "6"
+            && [60, 63, 69, 70, 61, 71, 79, 86].contains(Int(field("model\t") ?? "") ?? -1)
+        #expect(shuffles == port0Shifts, "vendor \(field("vendor_id") ?? "?"), model \(field("model\t") ?? "?")")
         #else
         #expect(cheap == false)
         #expect(oneStream == false)
+        #expect(shuffles == false)
         #endif
         let text = String(decoding: try qgemm(["info"]).stdout, as: UTF8.self)
+        if KernelPath.avx2.isSupported {
+            #expect(text.contains(shuffles == true ? "(avx2): by byte shuffles" : "(avx2): by shifts"), "\(text)")
+        } else {
+            #expect(!text.contains("int8 weights to int16"), "\(text)")
+        }
         if KernelPath.avx512vnni.isSupported {
             #expect(text.contains(cheap == true ? "as they are at K ≤ 128" : "split at the lines (a store"), "\(text)")
             #expect(text.contains(oneStream == true ? "one panel after another" : "four panels side by side"), "\(text)")

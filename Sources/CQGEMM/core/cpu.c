@@ -119,14 +119,15 @@ const qg_cpu_features *qg_cpu_get_features(void) {
 
 // MARK: - Choices measured on one CPU family
 
-static int qg_amd_family_1a, qg_intel;
+static int qg_amd_family_1a, qg_intel, qg_intel_shifts_on_port0;
 static pthread_once_t qg_family_once = PTHREAD_ONCE_INIT;
-static _Atomic int qg_crossing_forced = -1, qg_one_stream_forced = -1, qg_ymm_passes_forced = -1;
+static _Atomic int qg_crossing_forced = -1, qg_one_stream_forced = -1, qg_ymm_passes_forced = -1,
+                   qg_shuffles_forced = -1;
 static _Atomic int64_t qg_two_row_min_forced = -1;
 
 /// Whether this is an AMD CPU of family 1Ah (Zen 5), found once: the choices
-/// below were measured there (an EPYC, model 2) and nowhere else; and whether
-/// it is an Intel CPU.
+/// below were measured there (an EPYC, model 2) and nowhere else; whether
+/// it is an Intel CPU; and whether a Haswell or Broadwell one.
 static void qg_detect_family(void) {
 #if defined(__x86_64__) || defined(_M_X64)
     unsigned a, b, c, d;
@@ -138,6 +139,12 @@ static void qg_detect_family(void) {
     unsigned family = (a >> 8) & 0xF;
     if (family == 0xF) family += (a >> 20) & 0xFF;
     qg_amd_family_1a = amd && family == 0x1A;
+    if (qg_intel && family == 6) {
+        const unsigned model = ((a >> 4) & 0xF) | (((a >> 16) & 0xF) << 4);
+        static const unsigned port0_shifts[] = {0x3C, 0x3F, 0x45, 0x46, 0x3D, 0x47, 0x4F, 0x56};
+        for (unsigned i = 0; i < sizeof port0_shifts / sizeof port0_shifts[0]; i++)
+            if (model == port0_shifts[i]) qg_intel_shifts_on_port0 = 1;
+    }
 #endif
 }
 
@@ -180,6 +187,26 @@ int qg_cpu_one_stream_decode(void) {
 }
 
 void qg_cpu_force_one_stream_decode(int one) { atomic_store(&qg_one_stream_forced, one < 0 ? -1 : one != 0); }
+
+/// The avx2 int8 tiles sign-extend the weights' bytes with three shifts per
+/// 32 bytes. Haswell and Broadwell run vector shifts on port 0 only, where
+/// VPMADDWD runs too: llvm-mca -mcpu=haswell gives the 4×16 tile's K-group
+/// (16 VPMADDWD) 22 cycles so, and 16 with the bytes split by VPSHUFB and
+/// VPERMQ and widened by VPMOVSXBW, all on port 5. Skylake and later Intel
+/// cores run shifts and VPMADDWD on ports 0 and 1 (14.0 cycles by shifts,
+/// 16.6 by shuffles), and on AMD's Zen 2 the shuffles, forced, ran 20 %
+/// slower (18.8 cycles against 16 in the model). Not measured on a Haswell
+/// or Broadwell machine.
+int qg_cpu_widen_bytes_by_shuffles(void) {
+    const int forced = atomic_load(&qg_shuffles_forced);
+    if (forced >= 0) return forced;
+    pthread_once(&qg_family_once, qg_detect_family);
+    return qg_intel_shifts_on_port0;
+}
+
+void qg_cpu_force_widen_bytes_by_shuffles(int shuffles) {
+    atomic_store(&qg_shuffles_forced, shuffles < 0 ? -1 : shuffles != 0);
+}
 
 /// Two-row calls whose weights the L2 holds ran slower one panel at a time
 /// (each activation broadcast then feeds one VPDPBUSD, not two): Zen 5,

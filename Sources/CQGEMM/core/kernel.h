@@ -227,6 +227,11 @@ void qg_cpu_force_line_crossing_stores(int cheap);
 /// follow, −1 restores the CPU's answer. Nothing else calls it.
 void qg_cpu_force_one_stream_decode(int one);
 
+/// For the kernel tester, which runs both ways of widening on every AVX2
+/// CPU: 0 or 1 overrides qg_cpu_widen_bytes_by_shuffles (qgemm.h) for the
+/// calls that follow, −1 restores the CPU's answer. Nothing else calls it.
+void qg_cpu_force_widen_bytes_by_shuffles(int shuffles);
+
 /// The packed 4-bit weights' bytes above which calls of two rows read their
 /// panels one at a time where qg_cpu_one_stream_decode says so
 /// (kernels/x86/w4_zmm.h): the L2's size, so that weights the L2 holds keep

@@ -62,6 +62,12 @@ public struct CPUFeatures: Sendable, Hashable {
     /// calls of 10 to 12 prefetch the next tile's panels in
     /// address order. Only the speed depends on it, never a result.
     public let decodeReadsOneStream: Bool
+    /// Whether the avx2 path's int8 tiles widen the weights' bytes to int16
+    /// with byte shuffles (VPSHUFB, VPERMQ, VPMOVSXBW) rather than shifts:
+    /// Intel's Haswell and Broadwell cores (family 6, models 3Ch, 3Fh, 45h,
+    /// 46h, 3Dh, 47h, 4Fh and 56h), whose vector shifts share port 0 with
+    /// VPMADDWD. Only the speed depends on it, never a result.
+    public let avx2WidensBytesByShuffles: Bool
 
     /// The features of this machine.
     public static let current: CPUFeatures = {
@@ -75,7 +81,8 @@ public struct CPUFeatures: Sendable, Hashable {
                            cores: Int(qg_cpu_count()), onlineCores: Int(qg_cpu_online_count()), l1DataCacheBytes: Int(qg_cpu_cache_bytes(1)),
                            l2CacheBytes: Int(qg_cpu_cache_bytes(2)), l3CacheBytes: Int(qg_cpu_cache_bytes(3)),
                            lineCrossingStoresAreCheap: qg_cpu_line_crossing_stores_cheap() != 0,
-                           decodeReadsOneStream: qg_cpu_one_stream_decode() != 0)
+                           decodeReadsOneStream: qg_cpu_one_stream_decode() != 0,
+                           avx2WidensBytesByShuffles: qg_cpu_widen_bytes_by_shuffles() != 0)
     }()
 
     /// Bytes of memory this process may use: the physical memory, or on

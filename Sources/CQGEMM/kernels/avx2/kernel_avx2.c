@@ -11,7 +11,10 @@
 // the high bytes (k1, k3), so VPMADDWD with a broadcast of (x0, x2), and one
 // with (x1, x3), each leave channel c's two products summed in 32-bit lane c:
 // whole channel sums in channel order, 8 channels a vector, with no VPHADDD
-// or lane permute at the end of a tile.
+// or lane permute at the end of a tile. On Haswell and Broadwell, whose
+// shifts share port 0 with VPMADDWD, the tiles split the bytes with VPSHUFB
+// and VPERMQ and widen them with VPMOVSXBW instead, the same int16 lanes
+// (qg_cpu_widen_bytes_by_shuffles).
 //
 // Activation layout (one row group of R ≤ 4 rows, K padded to kp):
 //   x_group[(g·R + r)·4 + t] = (int16) X[m0 + r][4g + qg_avx2_k_of[t]]
@@ -140,10 +143,28 @@ _Static_assert(QG_AVX2_MR <= QG_YMM_MAX_ROWS, "the 256-bit epilogue holds a tile
 
 // MARK: - Microkernels
 
+/// The int16 lanes of 32 weight bytes (8 channels × k0 … k3): in `low` the
+/// bytes k0, k2 of each channel, in `high` k1, k3, sign-extended; by shifts,
+/// or by shuffles on the CPUs whose shifts share VPMADDWD's port.
+QG_AVX2_INLINE void qg_avx2_widen(__m256i bytes, int by_shuffles, __m256i *low, __m256i *high) {
+    if (by_shuffles) {
+        // Each 128-bit lane's even bytes, then its odd ones; the permute puts
+        // both lanes' even bytes in the low half and the odd in the high.
+        const __m256i even_odd = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15,
+                                                  0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+        const __m256i split = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(bytes, even_odd), 0xD8);
+        *low = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(split));
+        *high = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(split, 1));
+    } else {
+        *low = _mm256_srai_epi16(_mm256_slli_epi16(bytes, 8), 8);
+        *high = _mm256_srai_epi16(bytes, 8);
+    }
+}
+
 /// Adds K-group g (4 values) of R rows × 8·NV channels to `acc`. Vector v
 /// (8 channels) is 32 bytes of `w` (v < 2) or of the next panel's `w_next`.
 QG_AVX2_INLINE void qg_avx2_group(__m256i acc[QG_AVX2_MR][4], const int16_t *x, const int R, const int8_t *w,
-                                  const int8_t *w_next, const int NV, int64_t g) {
+                                  const int8_t *w_next, const int NV, int by_shuffles, int64_t g) {
     // Few rows reuse each weight byte little (M = 1 is one MAC per byte),
     // so they stream W from memory: fetch ahead (one row, and the four
     // streams of two panels, nearer: QG_DECODE_PREFETCH_BYTES). Every row
@@ -163,11 +184,8 @@ QG_AVX2_INLINE void qg_avx2_group(__m256i acc[QG_AVX2_MR][4], const int16_t *x, 
         const int nv = NV - p < 2 ? NV - p : 2;
         __m256i low[2], high[2];
 #pragma clang loop unroll(full)
-        for (int v = 0; v < nv; v++) {
-            const __m256i bytes = _mm256_loadu_si256((const __m256i *)(panel + 32 * v));
-            low[v] = _mm256_srai_epi16(_mm256_slli_epi16(bytes, 8), 8); // k0, k2 of each channel
-            high[v] = _mm256_srai_epi16(bytes, 8);                      // k1, k3
-        }
+        for (int v = 0; v < nv; v++)
+            qg_avx2_widen(_mm256_loadu_si256((const __m256i *)(panel + 32 * v)), by_shuffles, &low[v], &high[v]);
 #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             int32_t pair[2];
@@ -199,6 +217,7 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, con
         for (int r = 0; r < R; r++) acc[r][v] = start;
     }
     const int64_t groups = a->kp / QG_K_GROUP;
+    const int by_shuffles = params->by_shuffles;
     if (NV == 4 || a->m <= QG_AVX2_SPLIT_K_ROWS) {
         // Each panel is read from both halves of K at once: the rows of two
         // panels have four streams of weight lines in flight instead of two,
@@ -210,12 +229,12 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, con
         // 65–73 → 81–86; 8× unchanged at 95–98).
         const int64_t half = (groups + 1) / 2;
         for (int64_t g = 0; g + half < groups; g++) {
-            qg_avx2_group(acc, x, R, w, w_next, NV, g);
-            qg_avx2_group(acc, x, R, w, w_next, NV, g + half);
+            qg_avx2_group(acc, x, R, w, w_next, NV, by_shuffles, g);
+            qg_avx2_group(acc, x, R, w, w_next, NV, by_shuffles, g + half);
         }
-        if (groups % 2) qg_avx2_group(acc, x, R, w, w_next, NV, half - 1);
+        if (groups % 2) qg_avx2_group(acc, x, R, w, w_next, NV, by_shuffles, half - 1);
     } else {
-        for (int64_t g = 0; g < groups; g++) qg_avx2_group(acc, x, R, w, w_next, NV, g);
+        for (int64_t g = 0; g < groups; g++) qg_avx2_group(acc, x, R, w, w_next, NV, by_shuffles, g);
     }
     // The sums are in channel order (the params' arrays too). Each row of
     // four vectors (the few-rows tile over two panels) packs them together.
@@ -285,8 +304,11 @@ QG_AVX2_INLINE void qg_avx2_few_rows(const qg_gemm_args *a, const void *x, int r
 QG_DEFINE_TILE_KINDS(QG_AVX2, 2x32c4__avx2, qg_avx2_few_rows)
 
 /// The per-call params: each channel's start value (activations are widened
-/// exactly, so there is no private fold).
-static QG_AVX2 void qg_avx2_init_params(const qg_gemm_args *a, void *params) { qg_ymm_init_params(a, params, 0); }
+/// exactly, so there is no private fold), and how the tiles widen weights.
+static QG_AVX2 void qg_avx2_init_params(const qg_gemm_args *a, void *params) {
+    qg_ymm_init_params(a, params, 0);
+    ((qg_ymm_params *)params)->by_shuffles = qg_cpu_widen_bytes_by_shuffles();
+}
 
 /// The peak probe of this path's instruction (peak_avx2.c in this folder).
 int64_t qg_peak_avx2(int64_t iterations);
