@@ -81,7 +81,7 @@ struct Info: ParsableCommand {
                 : "four panels side by side, four streams of nibbles from memory"))
         }
         if KernelPath.avx2.isSupported {
-            print("widening     int8 weights to int16 (avx2): " + (cpu.avx2WidensBytesByShuffles
+            print("widening     int8 weights to int16 (avx2 main tile): " + (cpu.avx2WidensBytesByShuffles
                 ? "by byte shuffles (VPSHUFB, VPERMQ, VPMOVSXBW: this CPU's shifts share port 0 with VPMADDWD)"
                 : "by shifts (VPSLLW, VPSRAW)"))
         }

@@ -764,8 +764,10 @@ struct CommandLineTests {
 
     /// `info` says how the avx512vnni tile stores rows that start off a
     /// line (as they are) and how the tiles read the weights of calls of few
-    /// rows (one stream): both only on AMD family 1Ah (Zen 5), by the CPU's
-    /// own vendor and family as Linux reports them.
+    /// rows (one stream), both only on AMD family 1Ah (Zen 5), and how the
+    /// avx2 main tile widens the weights (by shuffles only on Intel's Haswell
+    /// and Broadwell), by the CPU's own vendor, family and model as Linux
+    /// reports them.
     @Test func infoSaysTheRoutesChosenForTheCPUFamily() throws {
         let r = try qgemm(["info", "--json", "-"])
         #expect(r.status == 0, "\(r.stderr)")
@@ -795,7 +797,7 @@ struct CommandLineTests {
         #endif
         let text = String(decoding: try qgemm(["info"]).stdout, as: UTF8.self)
         if KernelPath.avx2.isSupported {
-            #expect(text.contains(shuffles == true ? "(avx2): by byte shuffles" : "(avx2): by shifts"), "\(text)")
+            #expect(text.contains(shuffles == true ? "(avx2 main tile): by byte shuffles" : "(avx2 main tile): by shifts"), "\(text)")
         } else {
             #expect(!text.contains("int8 weights to int16"), "\(text)")
         }

@@ -191,17 +191,19 @@ void qg_cpu_force_one_stream_decode(int one) { atomic_store(&qg_one_stream_force
 /// The avx2 int8 tiles sign-extend the weights' bytes with three shifts per
 /// 32 bytes. Haswell and Broadwell run vector shifts on port 0 only, where
 /// VPMADDWD runs too: llvm-mca -mcpu=haswell gives the 4×16 tile's K-group
-/// (16 VPMADDWD) 22 cycles so, and 16 with the bytes split by VPSHUFB and
-/// VPERMQ and widened by VPMOVSXBW, all on port 5. Skylake and later Intel
-/// cores run shifts and VPMADDWD on ports 0 and 1 (14.0 cycles by shifts,
-/// 16.6 by shuffles), and on AMD's Zen 2 the shuffles, forced, ran 20 %
-/// slower (18.8 cycles against 16 in the model). Not measured on a Haswell
-/// or Broadwell machine.
+/// (16 VPMADDWD) 22.1 cycles so, and 16.1 with the bytes split by VPSHUFB
+/// and VPERMQ and widened by VPMOVSXBW, all on port 5 (16.1–18.7 for the
+/// compiled loops, which keep some accumulators on the stack). Skylake and
+/// later Intel cores run shifts and VPMADDWD on ports 0 and 1 (14.0 cycles
+/// by shifts, 15.1 by shuffles), and on AMD's Zen 2 the shuffles, forced,
+/// ran 20 % slower (17.1 cycles against 16.1 in the model). Not measured on
+/// a Haswell or Broadwell machine. Only CPUs with AVX2 (some Haswell
+/// Pentiums and Celerons have none) answer yes.
 int qg_cpu_widen_bytes_by_shuffles(void) {
     const int forced = atomic_load(&qg_shuffles_forced);
     if (forced >= 0) return forced;
     pthread_once(&qg_family_once, qg_detect_family);
-    return qg_intel_shifts_on_port0;
+    return qg_intel_shifts_on_port0 && qg_cpu_get_features()->avx2;
 }
 
 void qg_cpu_force_widen_bytes_by_shuffles(int shuffles) {

@@ -89,12 +89,12 @@ int qg_cpu_line_crossing_stores_cheap(void);
 /// ahead. Only the speed differs, never a bit.
 int qg_cpu_one_stream_decode(void);
 
-/// Whether the avx2 path's int8 tiles widen the weights' bytes to int16 with
-/// byte shuffles (VPSHUFB, VPERMQ, VPMOVSXBW) rather than shifts (VPSLLW,
-/// VPSRAW), found once: Intel's Haswell and Broadwell cores (family 6,
-/// models 3Ch, 3Fh, 45h, 46h, 3Dh, 47h, 4Fh and 56h), whose vector shifts run
-/// on port 0 only, beside VPMADDWD (KERNELS.md, "AVX2 detail"). Only the
-/// speed differs, never a bit.
+/// Whether the avx2 path's int8 main tile widens the weights' bytes to int16
+/// with byte shuffles (VPSHUFB, VPERMQ, VPMOVSXBW) rather than shifts
+/// (VPSLLW, VPSRAW), found once: Intel's Haswell and Broadwell cores with
+/// AVX2 (family 6, models 3Ch, 3Fh, 45h, 46h, 3Dh, 47h, 4Fh and 56h), whose
+/// vector shifts run on port 0 only, beside VPMADDWD (KERNELS.md, "AVX2
+/// detail"). Only the speed differs, never a bit.
 int qg_cpu_widen_bytes_by_shuffles(void);
 
 /// The huge page of qg_advise_huge_pages: 2 MiB.

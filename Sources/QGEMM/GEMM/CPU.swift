@@ -62,11 +62,11 @@ public struct CPUFeatures: Sendable, Hashable {
     /// calls of 10 to 12 prefetch the next tile's panels in
     /// address order. Only the speed depends on it, never a result.
     public let decodeReadsOneStream: Bool
-    /// Whether the avx2 path's int8 tiles widen the weights' bytes to int16
-    /// with byte shuffles (VPSHUFB, VPERMQ, VPMOVSXBW) rather than shifts:
-    /// Intel's Haswell and Broadwell cores (family 6, models 3Ch, 3Fh, 45h,
-    /// 46h, 3Dh, 47h, 4Fh and 56h), whose vector shifts share port 0 with
-    /// VPMADDWD. Only the speed depends on it, never a result.
+    /// Whether the avx2 path's int8 main tile widens the weights' bytes to
+    /// int16 with byte shuffles (VPSHUFB, VPERMQ, VPMOVSXBW) rather than
+    /// shifts: Intel's Haswell and Broadwell cores with AVX2 (family 6, models
+    /// 3Ch, 3Fh, 45h, 46h, 3Dh, 47h, 4Fh and 56h), whose vector shifts share
+    /// port 0 with VPMADDWD. Only the speed depends on it, never a result.
     public let avx2WidensBytesByShuffles: Bool
 
     /// The features of this machine.

@@ -12,9 +12,9 @@
 // with (x1, x3), each leave channel c's two products summed in 32-bit lane c:
 // whole channel sums in channel order, 8 channels a vector, with no VPHADDD
 // or lane permute at the end of a tile. On Haswell and Broadwell, whose
-// shifts share port 0 with VPMADDWD, the tiles split the bytes with VPSHUFB
-// and VPERMQ and widen them with VPMOVSXBW instead, the same int16 lanes
-// (qg_cpu_widen_bytes_by_shuffles).
+// shifts share port 0 with VPMADDWD, the main tile splits the bytes with
+// VPSHUFB and VPERMQ and widens them with VPMOVSXBW instead, the same int16
+// lanes (qg_cpu_widen_bytes_by_shuffles).
 //
 // Activation layout (one row group of R ≤ 4 rows, K padded to kp):
 //   x_group[(g·R + r)·4 + t] = (int16) X[m0 + r][4g + qg_avx2_k_of[t]]
@@ -145,9 +145,10 @@ _Static_assert(QG_AVX2_MR <= QG_YMM_MAX_ROWS, "the 256-bit epilogue holds a tile
 
 /// The int16 lanes of 32 weight bytes (8 channels × k0 … k3): in `low` the
 /// bytes k0, k2 of each channel, in `high` k1, k3, sign-extended; by shifts,
-/// or by shuffles on the CPUs whose shifts share VPMADDWD's port.
-QG_AVX2_INLINE void qg_avx2_widen(__m256i bytes, int by_shuffles, __m256i *low, __m256i *high) {
-    if (by_shuffles) {
+/// or by shuffles on the CPUs whose shifts share VPMADDWD's port (a
+/// compile-time constant: a run-time one left the loops spilling).
+QG_AVX2_INLINE void qg_avx2_widen(__m256i bytes, const int BY_SHUFFLES, __m256i *low, __m256i *high) {
+    if (BY_SHUFFLES) {
         // Each 128-bit lane's even bytes, then its odd ones; the permute puts
         // both lanes' even bytes in the low half and the odd in the high.
         const __m256i even_odd = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15,
@@ -164,7 +165,7 @@ QG_AVX2_INLINE void qg_avx2_widen(__m256i bytes, int by_shuffles, __m256i *low, 
 /// Adds K-group g (4 values) of R rows × 8·NV channels to `acc`. Vector v
 /// (8 channels) is 32 bytes of `w` (v < 2) or of the next panel's `w_next`.
 QG_AVX2_INLINE void qg_avx2_group(__m256i acc[QG_AVX2_MR][4], const int16_t *x, const int R, const int8_t *w,
-                                  const int8_t *w_next, const int NV, int by_shuffles, int64_t g) {
+                                  const int8_t *w_next, const int NV, const int BY_SHUFFLES, int64_t g) {
     // Few rows reuse each weight byte little (M = 1 is one MAC per byte),
     // so they stream W from memory: fetch ahead (one row, and the four
     // streams of two panels, nearer: QG_DECODE_PREFETCH_BYTES). Every row
@@ -185,7 +186,7 @@ QG_AVX2_INLINE void qg_avx2_group(__m256i acc[QG_AVX2_MR][4], const int16_t *x, 
         __m256i low[2], high[2];
 #pragma clang loop unroll(full)
         for (int v = 0; v < nv; v++)
-            qg_avx2_widen(_mm256_loadu_si256((const __m256i *)(panel + 32 * v)), by_shuffles, &low[v], &high[v]);
+            qg_avx2_widen(_mm256_loadu_si256((const __m256i *)(panel + 32 * v)), BY_SHUFFLES, &low[v], &high[v]);
 #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             int32_t pair[2];
@@ -205,8 +206,8 @@ QG_AVX2_INLINE void qg_avx2_group(__m256i acc[QG_AVX2_MR][4], const int16_t *x, 
 /// are 64 bytes apart. With NV > 2 the channels 16 … 31 come from the next
 /// panel, `w_next`. The channel sums start from the params' start values.
 QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, const int R, const int8_t *w,
-                                 const int8_t *w_next, const int NV, const qg_ymm_params *params, int64_t m0, int64_t n0,
-                                 int cols, const qg_output_kind kind) {
+                                 const int8_t *w_next, const int NV, const int BY_SHUFFLES, const qg_ymm_params *params,
+                                 int64_t m0, int64_t n0, int cols, const qg_output_kind kind) {
     const int16_t *x = x_group;
     const int32_t *base = qg_ymm_array(params, a, QG_YMM_BASE) + n0;
     __m256i acc[QG_AVX2_MR][4];
@@ -217,7 +218,6 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, con
         for (int r = 0; r < R; r++) acc[r][v] = start;
     }
     const int64_t groups = a->kp / QG_K_GROUP;
-    const int by_shuffles = params->by_shuffles;
     if (NV == 4 || a->m <= QG_AVX2_SPLIT_K_ROWS) {
         // Each panel is read from both halves of K at once: the rows of two
         // panels have four streams of weight lines in flight instead of two,
@@ -229,12 +229,12 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, con
         // 65–73 → 81–86; 8× unchanged at 95–98).
         const int64_t half = (groups + 1) / 2;
         for (int64_t g = 0; g + half < groups; g++) {
-            qg_avx2_group(acc, x, R, w, w_next, NV, by_shuffles, g);
-            qg_avx2_group(acc, x, R, w, w_next, NV, by_shuffles, g + half);
+            qg_avx2_group(acc, x, R, w, w_next, NV, BY_SHUFFLES, g);
+            qg_avx2_group(acc, x, R, w, w_next, NV, BY_SHUFFLES, g + half);
         }
-        if (groups % 2) qg_avx2_group(acc, x, R, w, w_next, NV, by_shuffles, half - 1);
+        if (groups % 2) qg_avx2_group(acc, x, R, w, w_next, NV, BY_SHUFFLES, half - 1);
     } else {
-        for (int64_t g = 0; g < groups; g++) qg_avx2_group(acc, x, R, w, w_next, NV, by_shuffles, g);
+        for (int64_t g = 0; g < groups; g++) qg_avx2_group(acc, x, R, w, w_next, NV, BY_SHUFFLES, g);
     }
     // The sums are in channel order (the params' arrays too). Each row of
     // four vectors (the few-rows tile over two panels) packs them together.
@@ -260,19 +260,29 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, con
 
 /// The main tile: rows ≤ 4 × 16 channels (one panel): 8 accumulators, 4
 /// widened weight vectors and 2 broadcasts. Each K-group is 16 VPMADDWD
-/// against 2 loads of weights, 6 shifts and 8 broadcasts, the fewest
-/// instructions per VPMADDWD of the tiles that fit the registers (6 × 8
-/// channels: 12 VPMADDWD against 1 load, 3 shifts and 12 broadcasts).
+/// against 2 loads of weights, 6 shifts (by shifts) and 8 broadcasts, the
+/// fewest instructions per VPMADDWD of the tiles that fit the registers
+/// (6 × 8 channels: 12 VPMADDWD against 1 load, 3 shifts and 12
+/// broadcasts).
 QG_AVX2_INLINE void qg_avx2_main(const qg_gemm_args *a, const void *x, int rows, int64_t m0, int64_t n0, int cols,
                                  const void *params, const qg_output_kind kind) {
     const int8_t *w = qg_weights_at(a, n0, 0);
     const qg_ymm_params *ymm = params;
-    // Constant R for the compiler: one specialised loop per row count.
+    // Constant R and way of widening for the compiler: one specialised loop
+    // each. The driver gives groups of 1 or 2 rows to the few-rows tile, so
+    // only 3 and 4 rows come here in a call, and only they widen by shuffles.
+    const int shuffles = ymm->by_shuffles;
     switch (rows) {
-    case 4: qg_avx2_tile(a, x, 4, w, NULL, 2, ymm, m0, n0, cols, kind); return;
-    case 3: qg_avx2_tile(a, x, 3, w, NULL, 2, ymm, m0, n0, cols, kind); return;
-    case 2: qg_avx2_tile(a, x, 2, w, NULL, 2, ymm, m0, n0, cols, kind); return;
-    default: qg_avx2_tile(a, x, 1, w, NULL, 2, ymm, m0, n0, cols, kind); return;
+    case 4:
+        if (shuffles) qg_avx2_tile(a, x, 4, w, NULL, 2, 1, ymm, m0, n0, cols, kind);
+        else qg_avx2_tile(a, x, 4, w, NULL, 2, 0, ymm, m0, n0, cols, kind);
+        return;
+    case 3:
+        if (shuffles) qg_avx2_tile(a, x, 3, w, NULL, 2, 1, ymm, m0, n0, cols, kind);
+        else qg_avx2_tile(a, x, 3, w, NULL, 2, 0, ymm, m0, n0, cols, kind);
+        return;
+    case 2: qg_avx2_tile(a, x, 2, w, NULL, 2, 0, ymm, m0, n0, cols, kind); return;
+    default: qg_avx2_tile(a, x, 1, w, NULL, 2, 0, ymm, m0, n0, cols, kind); return;
     }
 }
 QG_DEFINE_TILE_KINDS(QG_AVX2, 4x16c4__avx2, qg_avx2_main)
@@ -284,21 +294,25 @@ QG_DEFINE_TILE_KINDS(QG_AVX2, 4x16c4__avx2, qg_avx2_main)
 /// two (Zen 2, one thread, weights not in the caches: 1×11008×4096 at 35
 /// GOP/s with two streams, 47–49 with four; 2×11008×4096 80–86 with the
 /// panels one after the other, 88–90 side by side). Two rows hold 8
-/// accumulators, and the group loop widens one panel's weights at a time.
+/// accumulators, and the group loop widens one panel's weights at a time,
+/// always by shifts: these tiles read their weights from memory, where the
+/// shifts' port is not what bounds them, even on Haswell (its port 0 takes
+/// 5 instructions per 32 bytes at one row, 7 at two: about 20 and 15 GB/s
+/// at 3.2 GHz).
 QG_AVX2_INLINE void qg_avx2_few_rows(const qg_gemm_args *a, const void *x, int rows, int64_t m0, int64_t n0, int cols,
                                      const void *params, const qg_output_kind kind) {
     const qg_ymm_params *ymm = params;
     if (cols > QG_PANEL_N) {
         const int8_t *w = qg_weights_at(a, n0, 0), *w_next = qg_weights_at(a, n0 + QG_PANEL_N, 0);
-        if (rows == 2) qg_avx2_tile(a, x, 2, w, w_next, 4, ymm, m0, n0, cols, kind);
-        else qg_avx2_tile(a, x, 1, w, w_next, 4, ymm, m0, n0, cols, kind);
+        if (rows == 2) qg_avx2_tile(a, x, 2, w, w_next, 4, 0, ymm, m0, n0, cols, kind);
+        else qg_avx2_tile(a, x, 1, w, w_next, 4, 0, ymm, m0, n0, cols, kind);
         return;
     }
     for (int c = 0; c < cols; c += QG_PANEL_N) {
         const int8_t *w = qg_weights_at(a, n0 + c, 0);
         const int panel_cols = cols - c < QG_PANEL_N ? cols - c : QG_PANEL_N;
-        if (rows == 2) qg_avx2_tile(a, x, 2, w, NULL, 2, ymm, m0, n0 + c, panel_cols, kind);
-        else qg_avx2_tile(a, x, 1, w, NULL, 2, ymm, m0, n0 + c, panel_cols, kind);
+        if (rows == 2) qg_avx2_tile(a, x, 2, w, NULL, 2, 0, ymm, m0, n0 + c, panel_cols, kind);
+        else qg_avx2_tile(a, x, 1, w, NULL, 2, 0, ymm, m0, n0 + c, panel_cols, kind);
     }
 }
 QG_DEFINE_TILE_KINDS(QG_AVX2, 2x32c4__avx2, qg_avx2_few_rows)
