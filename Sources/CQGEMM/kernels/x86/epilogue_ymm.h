@@ -89,28 +89,29 @@ QG_YMM_INLINE void qg_ymm_init_params(const qg_gemm_args *a, void *out, int32_t 
     const int bounds = qg_clamp_inside_type(a);
     const int single = bounds && a->rounding == QG_ROUND_SINGLE && z_abs <= (1 << 29);
     const int dbl = bounds && a->rounding == QG_ROUND_DOUBLE, flt = bounds && a->rounding == QG_ROUND_FLOAT;
-    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i z = _mm256_set1_epi32((int32_t)((uint32_t)a->x_zero_point + (uint32_t)fold));
     const __m256i one = _mm256_set1_epi32(1), zy_v = _mm256_set1_epi32(zy);
     const __m256i zy_limit = _mm256_set1_epi32((int32_t)(1 + 2 * z_abs)); // narrow: 1 + 2|Z_Y| ≤ 2^(32 + shift)
     __m256i all_fit = _mm256_set1_epi32(-1);
     for (int64_t g = 0; g < np; g += 8) {
         // Lane i holds channel g + i; `real` marks the channels < N.
-        const __m256i real = _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)(a->n - g < 8 ? a->n - g : 8)), lanes);
+        const __m256i real = _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)(a->n - g < 8 ? a->n - g : 8)), lane);
         const __m256i padding = _mm256_xor_si256(real, _mm256_set1_epi32(-1));
-#define QG_YMM_LANES(array) _mm256_loadu_si256((const __m256i *)((array) + g))
-        const __m256i sums = QG_YMM_LANES(a->row_sum);
-        const __m256i bias = a->bias ? _mm256_and_si256(QG_YMM_LANES(a->bias), real) : _mm256_setzero_si256();
+// Channels g … g + 7 of a per-channel array.
+#define QG_YMM_CHANNELS(array) _mm256_loadu_si256((const __m256i *)((array) + g))
+        const __m256i sums = QG_YMM_CHANNELS(a->row_sum);
+        const __m256i bias = a->bias ? _mm256_and_si256(QG_YMM_CHANNELS(a->bias), real) : _mm256_setzero_si256();
         _mm256_storeu_si256((__m256i *)(base + g), _mm256_sub_epi32(bias, _mm256_mullo_epi32(z, sums)));
         if (a->row_zero_point) _mm256_storeu_si256((__m256i *)(row_sum + g), sums);
         if (flt) {
-            const __m256i f = _mm256_and_si256(QG_YMM_LANES((const int32_t *)a->float_multiplier), real);
+            const __m256i f = _mm256_and_si256(QG_YMM_CHANNELS((const int32_t *)a->float_multiplier), real);
             _mm256_storeu_si256((__m256i *)(fmult + g), f);
         }
         if (!single && !dbl) continue;
-        const __m256i shift = _mm256_blendv_epi8(_mm256_set1_epi32(-2), QG_YMM_LANES(a->shift), real);
-        const __m256i mult = _mm256_and_si256(QG_YMM_LANES(a->multiplier), real);
-#undef QG_YMM_LANES
+        const __m256i shift = _mm256_blendv_epi8(_mm256_set1_epi32(-2), QG_YMM_CHANNELS(a->shift), real);
+        const __m256i mult = _mm256_and_si256(QG_YMM_CHANNELS(a->multiplier), real);
+#undef QG_YMM_CHANNELS
         _mm256_storeu_si256((__m256i *)(m0 + g), mult);
         // VPMULDQ reads the even lanes, so the odd lanes' M0 moves there with
         // a 64-bit shift.
