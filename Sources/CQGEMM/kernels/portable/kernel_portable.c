@@ -1,14 +1,16 @@
-// The portable path: plain C, for CPUs with no supported SIMD. Same driver,
-// same packed weights; a 4×16 tile with int32 accumulators and the scalar
-// epilogue. The compiler may vectorise it for the baseline ISA. Its packing is
-// shared with the test-only odd-tile kernels (kernel_test_odd_tiles.c).
+// The portable path: C, for CPUs with no supported SIMD. Same driver, same
+// packed weights; a 4×16 tile with int32 accumulators and the scalar
+// epilogue. Its K loop is written in the compiler's generic vectors
+// (pair_sums.h), which every target lowers to its own baseline SIMD or to
+// scalar code: plain loops had stayed scalar. Its packing is shared with the
+// test-only odd-tile kernels (kernel_test_odd_tiles.c).
 //
 // Activation layout: rows of int16, K padded to kp with zeros:
 //   x_block[r * kp + k] = X[m0 + r][k]
 #include "epilogue_scalar.h"
 #include "kernel.h"
+#include "pair_sums.h"
 #include "portable.h"
-#include "probes.h"
 
 #include <string.h>
 
@@ -33,28 +35,42 @@ void qg_portable_pack_x(const qg_gemm_args *a, int64_t m0, int64_t rows, void *d
     }
 }
 
-/// One tile: `rows` ≤ 4 rows × `cols` ≤ 16 channels of one panel, full K.
+/// One tile: `rows` ≤ 4 rows × `cols` ≤ 16 channels of one panel, full K, a
+/// row at a time, so that its sums stay in registers (8 vectors): 16 bytes
+/// of a K-group's weights (4 channels × k0…k3) are two sets of 8 int16 lanes
+/// against the group's activations repeated, (x0 x1 x2 x3 x0 x1 x2 x3), and
+/// leave two pair sums per channel, added after the K loop (wrapping uint32,
+/// exact under the PackedWeights bound).
 static inline QG_SPECIALIZE void qg_portable_tile(const qg_gemm_args *a, const void *x_group, int rows,
                                                                    int64_t m0, int64_t n0, int cols, const void *params,
                                                                    const qg_output_kind kind) {
-    const int16_t *x = x_group;
+    (void)params;
     const int8_t *panel = qg_weights_at(a, n0, 0);
-    int32_t acc[QG_PORTABLE_MR][QG_PANEL_N];
-    memset(acc, 0, sizeof acc);
-    const int64_t groups = a->kp / QG_K_GROUP;
-    for (int64_t g = 0; g < groups; g++) {
-        const int8_t *w = panel + g * (QG_PANEL_N * QG_K_GROUP);
-        for (int r = 0; r < rows; r++) {
-            const int16_t *xr = x + r * a->kp + g * QG_K_GROUP;
-            for (int c = 0; c < QG_PANEL_N; c++) {
-                int32_t s = 0;
-                for (int t = 0; t < QG_K_GROUP; t++) s += (int32_t)w[c * QG_K_GROUP + t] * xr[t];
-                acc[r][c] += s;
+    const int64_t kp = a->kp, groups = kp / QG_K_GROUP;
+    for (int r = 0; r < rows; r++) {
+        const int16_t *x = (const int16_t *)x_group + r * kp;
+        qg_pv4u32 acc[QG_PANEL_N / 2] = {0};
+        for (int64_t g = 0; g < groups; g++) {
+            qg_pv4s16 x4;
+            memcpy(&x4, x + g * QG_K_GROUP, sizeof x4);
+            const qg_pv8s16 xs = __builtin_shufflevector(x4, x4, 0, 1, 2, 3, 0, 1, 2, 3);
+            const int8_t *w = panel + g * (QG_PANEL_N * QG_K_GROUP);
+            for (int q = 0; q < QG_PANEL_N / 4; q++) {
+                qg_pv16s8 b;
+                memcpy(&b, w + 16 * q, sizeof b);
+                const qg_pv8s16 lo = __builtin_convertvector(__builtin_shufflevector(b, b, 0, 1, 2, 3, 4, 5, 6, 7), qg_pv8s16);
+                const qg_pv8s16 hi = __builtin_convertvector(__builtin_shufflevector(b, b, 8, 9, 10, 11, 12, 13, 14, 15), qg_pv8s16);
+                acc[2 * q] += qg_portable_pair_sums(lo, xs);
+                acc[2 * q + 1] += qg_portable_pair_sums(hi, xs);
             }
         }
+        // acc[v] holds channels 2v (lanes 0, 1) and 2v + 1 (lanes 2, 3).
+        for (int c = 0; c < cols; c++) {
+            const qg_pv4u32 v = acc[c / 2];
+            const int32_t dot = (int32_t)(v[2 * (c % 2)] + v[2 * (c % 2) + 1]);
+            qg_epilogue_scalar(a, m0 + r, n0 + c, dot, kind);
+        }
     }
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) qg_epilogue_scalar(a, m0 + r, n0 + c, acc[r][c], kind);
 }
 
 QG_DEFINE_TILE_KINDS(, 4x16c4__portable, qg_portable_tile)
@@ -70,7 +86,7 @@ const qg_kernel qg_kernel_portable = {
     .pack_x = qg_portable_pack_x,
     .x_block_target = 512 * 1024,
     .max_row_groups = 16,
-    .peak_probe = qg_peak_scalar,
-    .peak_instruction = QG_SCALAR_PEAK_INSTRUCTION,
+    .peak_probe = qg_peak_portable,
+    .peak_instruction = QG_PORTABLE_PEAK_INSTRUCTION,
     .w4_main = {.mr = 2, .nr = QG_W4_PANEL_N, .run = qg_w4_2x16c8__portable, .name = "qg_w4_2x16c8__portable"},
 };
