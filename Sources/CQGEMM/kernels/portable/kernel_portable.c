@@ -58,10 +58,8 @@ static inline QG_SPECIALIZE void qg_portable_tile(const qg_gemm_args *a, const v
             for (int q = 0; q < QG_PANEL_N / 4; q++) {
                 qg_pv16s8 b;
                 memcpy(&b, w + 16 * q, sizeof b);
-                const qg_pv8s16 lo = __builtin_convertvector(__builtin_shufflevector(b, b, 0, 1, 2, 3, 4, 5, 6, 7), qg_pv8s16);
-                const qg_pv8s16 hi = __builtin_convertvector(__builtin_shufflevector(b, b, 8, 9, 10, 11, 12, 13, 14, 15), qg_pv8s16);
-                acc[2 * q] += qg_portable_pair_sums(lo, xs);
-                acc[2 * q + 1] += qg_portable_pair_sums(hi, xs);
+                acc[2 * q] += qg_portable_pair_sums(QG_PV_HALF(b, 0), xs);
+                acc[2 * q + 1] += qg_portable_pair_sums(QG_PV_HALF(b, 8), xs);
             }
         }
         // acc[v] holds channels 2v (lanes 0, 1) and 2v + 1 (lanes 2, 3).

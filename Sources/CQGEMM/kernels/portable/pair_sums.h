@@ -9,11 +9,18 @@
 #include <stdint.h>
 
 typedef int8_t qg_pv16s8 __attribute__((vector_size(16)));
+typedef uint8_t qg_pv16u8 __attribute__((vector_size(16)));
 typedef int16_t qg_pv4s16 __attribute__((vector_size(8)));
 typedef int16_t qg_pv8s16 __attribute__((vector_size(16)));
 typedef int32_t qg_pv4s32 __attribute__((vector_size(16)));
 typedef int32_t qg_pv8s32 __attribute__((vector_size(32)));
 typedef uint32_t qg_pv4u32 __attribute__((vector_size(16)));
+
+/// Bytes `from` … `from` + 7 of a 16-byte vector widened to int16 lanes.
+#define QG_PV_HALF(v, from)                                                                                            \
+    __builtin_convertvector(__builtin_shufflevector(v, v, from, from + 1, from + 2, from + 3, from + 4, from + 5,     \
+                                                    from + 6, from + 7),                                               \
+                            qg_pv8s16)
 
 /// Lane i = w[2i]·x[2i] + w[2i+1]·x[2i+1], exact for the path's operands:
 /// |w| ≤ 128 and |x| ≤ 255, so a product is at most 32,640 in magnitude.
