@@ -3,8 +3,8 @@
 // The caller times them; they return the number of multiply-accumulates done.
 // Each path's int8 probe lives in its folder (kernels/<path>/peak_<path>.c)
 // and its descriptor names it; qg_peak_probe_int8 runs one only when its
-// kernel is supported on this CPU. Here: the scalar probe (the portable and
-// reference paths), the fp32 FMA probes, and a plain streaming read. Each
+// kernel is supported on this CPU. Here: the scalar probe (the reference and
+// the test-only paths), the fp32 FMA probes, and a plain streaming read. Each
 // ends with an empty asm that takes its sum, or returns it, so the loop
 // cannot be optimised away.
 #include <string.h>

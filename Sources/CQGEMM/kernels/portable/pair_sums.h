@@ -1,13 +1,15 @@
 // The portable path's multiply-add, shared by its tile (kernel_portable.c)
 // and its peak probe (peak_portable.c): sums of adjacent pairs of int16
-// products in the compiler's generic vectors (GCC and Clang `vector_size`),
-// which each target lowers to its own baseline SIMD (SSE2 on x86-64, NEON on
-// AArch64) or to scalar code where it has none.
+// products in the compiler's generic vectors (Clang's `vector_size` with
+// __builtin_shufflevector and __builtin_convertvector; GCC 12 and later take
+// them too), which each target lowers to its own baseline SIMD (SSE2 on
+// x86-64, NEON on AArch64) or to scalar code where it has none.
 #ifndef QG_PAIR_SUMS_H
 #define QG_PAIR_SUMS_H
 
 #include <stdint.h>
 
+typedef int8_t qg_pv8s8 __attribute__((vector_size(8)));
 typedef int8_t qg_pv16s8 __attribute__((vector_size(16)));
 typedef uint8_t qg_pv16u8 __attribute__((vector_size(16)));
 typedef int16_t qg_pv4s16 __attribute__((vector_size(8)));
@@ -28,7 +30,7 @@ typedef uint32_t qg_pv4u32 __attribute__((vector_size(16)));
 static inline qg_pv4u32 qg_portable_pair_sums(qg_pv8s16 w, qg_pv8s16 x) {
 #if defined(__aarch64__)
     // Products in int16 (they fit), then each 32-bit lane's two halves
-    // added: a multiply and two shifts that accumulate (SSRA).
+    // added: MUL, then SHL and two shifts that accumulate (SSRA).
     const qg_pv4u32 p = (qg_pv4u32)(w * x);
     return (qg_pv4u32)((qg_pv4s32)(p << 16) >> 16) + (qg_pv4u32)((qg_pv4s32)p >> 16);
 #else

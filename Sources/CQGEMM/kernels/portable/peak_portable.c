@@ -8,7 +8,8 @@
 
 // Keeps a vector in a register the compiler cannot see into, so that no
 // product is hoisted out of the loop; in memory on targets without a vector
-// register constraint.
+// register constraint here (there the probe also times the stores and loads,
+// and reads low).
 #if defined(__x86_64__)
 #define QG_OPAQUE(v) __asm__ volatile("" : "+x"(v))
 #elif defined(__aarch64__)
@@ -17,8 +18,10 @@
 #define QG_OPAQUE(v) __asm__ volatile("" : "+m"(v))
 #endif
 
-/// 8 distinct pair sums a round (4 activation vectors × 2 weight vectors, as
-/// the tile has for a row's K-group), 8 multiply-adds each.
+/// 8 distinct pair sums a round (4 activation vectors × 2 weight vectors, so
+/// that the compiler cannot merge them; the tile has 8 a row and K-group, one
+/// activation vector against 8 of weights), 8 multiply-adds each. The tile's
+/// widening of the weight bytes and its activation shuffle are left out.
 int64_t qg_peak_portable(int64_t iterations) {
     qg_pv8s16 w0 = {3, 3, 3, 3, 3, 3, 3, 3}, w1 = {4, 4, 4, 4, 4, 4, 4, 4};
     qg_pv8s16 x0 = {5, 5, 5, 5, 5, 5, 5, 5}, x1 = {6, 6, 6, 6, 6, 6, 6, 6}, x2 = {7, 7, 7, 7, 7, 7, 7, 7},

@@ -38,12 +38,9 @@ void qg_w4_2x16c8__portable(const qg_w4_args *a, int rows, int64_t m0, int64_t n
             for (int v = 0; v < QG_W4_PANEL_N / 2; v++) acc[v] = (qg_pv4u32){offset, 0, offset, 0};
             for (int64_t c = g * chunks_per_group; c < (g + 1) * chunks_per_group; c++) {
                 const uint8_t *chunk = panel + c * (QG_W4_PANEL_N * QG_W4_K_CHUNK / 2);
-                qg_pv8s16 x8;
-                {
-                    int8_t bytes[QG_W4_K_CHUNK];
-                    memcpy(bytes, x + c * QG_W4_K_CHUNK, sizeof bytes);
-                    for (int i = 0; i < QG_W4_K_CHUNK; i++) x8[i] = bytes[i];
-                }
+                qg_pv8s8 bytes;
+                memcpy(&bytes, x + c * QG_W4_K_CHUNK, sizeof bytes);
+                const qg_pv8s16 x8 = __builtin_convertvector(bytes, qg_pv8s16);
                 // The low nibbles meet x0…x3, the high ones x4…x7 (KERNELS.md, the W4 layout).
                 const qg_pv8s16 x_low = __builtin_shufflevector(x8, x8, 0, 1, 2, 3, 0, 1, 2, 3);
                 const qg_pv8s16 x_high = __builtin_shufflevector(x8, x8, 4, 5, 6, 7, 4, 5, 6, 7);
