@@ -62,12 +62,7 @@ static inline QG_SPECIALIZE void qg_portable_tile(const qg_gemm_args *a, const v
                 acc[2 * q + 1] += qg_portable_pair_sums(QG_PV_HALF(b, 8), xs);
             }
         }
-        // acc[v] holds channels 2v (lanes 0, 1) and 2v + 1 (lanes 2, 3).
-        for (int c = 0; c < cols; c++) {
-            const qg_pv4u32 v = acc[c / 2];
-            const int32_t dot = (int32_t)(v[2 * (c % 2)] + v[2 * (c % 2) + 1]);
-            qg_epilogue_scalar(a, m0 + r, n0 + c, dot, kind);
-        }
+        for (int c = 0; c < cols; c++) qg_epilogue_scalar(a, m0 + r, n0 + c, qg_portable_channel_sum(acc, c), kind);
     }
 }
 

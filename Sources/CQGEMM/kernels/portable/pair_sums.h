@@ -40,4 +40,13 @@ static inline qg_pv4u32 qg_portable_pair_sums(qg_pv8s16 w, qg_pv8s16 x) {
 #endif
 }
 
+/// Channel c's whole sum from sums kept the way both portable tiles keep
+/// them, 16 channels in 8 vectors: acc[v] holds channel 2v's two pair sums
+/// in lanes 0 and 1 and channel 2v + 1's in lanes 2 and 3 (wrapping uint32,
+/// exact under the callers' bounds).
+static inline int32_t qg_portable_channel_sum(const qg_pv4u32 *acc, int c) {
+    const qg_pv4u32 v = acc[c / 2];
+    return (int32_t)(v[2 * (c % 2)] + v[2 * (c % 2) + 1]);
+}
+
 #endif

@@ -31,8 +31,8 @@ void qg_w4_2x16c8__portable(const qg_w4_args *a, int rows, int64_t m0, int64_t n
         for (int j = 0; j < QG_W4_PANEL_N; j++) scale[j] = qg_f32_from_f16(scales[g * QG_W4_PANEL_N + j]);
         for (int r = 0; r < rows; r++) {
             const int8_t *x = a->x + (m0 + r) * a->ldx;
-            // acc[v]: channels 2v (lanes 0, 1) and 2v + 1 (lanes 2, 3), each
-            // a pair of sums; the row's offset in the first lane of each.
+            // Two pair sums per channel (qg_portable_channel_sum); the row's
+            // offset in the first of each channel's two lanes.
             const uint32_t offset = (uint32_t)a->x_offset[(m0 + r) * groups + g];
             qg_pv4u32 acc[QG_W4_PANEL_N / 2];
             for (int v = 0; v < QG_W4_PANEL_N / 2; v++) acc[v] = (qg_pv4u32){offset, 0, offset, 0};
@@ -52,11 +52,8 @@ void qg_w4_2x16c8__portable(const qg_w4_args *a, int rows, int64_t m0, int64_t n
                     acc[2 * q + 1] += qg_portable_pair_sums(QG_PV_HALF(lo, 8), x_low) + qg_portable_pair_sums(QG_PV_HALF(hi, 8), x_high);
                 }
             }
-            for (int j = 0; j < QG_W4_PANEL_N; j++) {
-                const qg_pv4u32 v = acc[j / 2];
-                const int32_t sum = (int32_t)(v[2 * (j % 2)] + v[2 * (j % 2) + 1]);
-                s[r][j] = fmaf(scale[j], (float)sum, s[r][j]);
-            }
+            for (int j = 0; j < QG_W4_PANEL_N; j++)
+                s[r][j] = fmaf(scale[j], (float)qg_portable_channel_sum(acc, j), s[r][j]);
         }
     }
     for (int r = 0; r < rows; r++) {

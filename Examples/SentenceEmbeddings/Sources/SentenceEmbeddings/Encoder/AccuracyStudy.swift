@@ -16,7 +16,7 @@ public struct AccuracyStudy: Sendable, Codable {
     /// the same input; empty when no layer has 4-bit weights.
     public var layerSQNRAgainstInt8: [String: Double]
     public var calibrationSQNR: [String: Double]
-    /// Each layer's mode: "float", "dynamic", "static" or "static-input".
+    /// Each layer's mode: its recipe's ``LayerRecipe/modeName``.
     public var modes: [String: String]
 
     /// Builds the encoder with `recipe`, embeds `evaluation` in one batch on
