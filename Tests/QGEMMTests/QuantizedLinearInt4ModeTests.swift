@@ -66,7 +66,7 @@ struct QuantizedLinearInt4ModeTests {
         let searched = try Int4Weights.searchingScales(weights: w, outputChannels: n, inputChannels: k, groupSize: 32, bias: b,
                                                        calibrationInput: x, rows: rows, steps: 4)
         let layer = QuantizedLinear(searched.weights)
-        guard case .int4Weights(let group) = layer.mode else {
+        guard case .int4Weights(let group, .int8) = layer.mode else {
             Issue.record("mode is \(layer.mode.name)")
             return
         }

@@ -5,17 +5,58 @@
 // which only flush-to-zero brings), rounded half away from zero; per channel and group,
 // the exact int32 dot product of the int4 values with the row, times the
 // group's scale, summed in group order by fused multiply-adds; then
-// bias + S_X·sum. The test suite (Int4WeightsTests) and the `int4` fuzz
+// bias + S_X·sum. With zero points, each row is quantized to uint8 as the
+// int8 layers' dynamic per-row mode does (range widened to hold 0, S_X =
+// (max − min)/255, Z_X = round-half-away(−min/S_X)), the groups sum
+// q_W·(q_X − 128), and the zero point comes back once per output through
+// the channel's weight sum c[n] (its groups' Σ q_W times their scales, summed
+// the same way): bias + S_X·(sum + (128 − Z_X)·c[n]). The test suite (Int4WeightsTests) and the `int4` fuzz
 // target both check the library against this one file (the fuzz package
 // links it: Fuzz/Sources/FuzzMutators/W4A8Contract.swift).
 
 /// y [rows × n] of X [rows × k] (already smoothed, if the layer smooths)
 /// with int4 `values` [n × k] and `scales` [n × groups] as the layer holds
-/// them (binary16-rounded), and an optional Float `bias`.
+/// them (binary16-rounded), and an optional Float `bias`; with
+/// `zeroPoints`, uint8 rows with a zero point each.
 public func w4a8Contract(_ x: [Float], rows: Int, values: [Int8], scales: [Float], n: Int, k: Int, group: Int,
-                         bias: [Float]?) -> [Float] {
+                         bias: [Float]?, zeroPoints: Bool = false) -> [Float] {
     let groups = (k + group - 1) / group
     var y = [Float](repeating: 0, count: rows * n)
+    if zeroPoints {
+        var weightSums = [Float](repeating: 0, count: n)
+        for c in 0..<n {
+            for g in 0..<groups {
+                var sum: Int32 = 0
+                for i in (g * group)..<Swift.min((g + 1) * group, k) { sum += Int32(values[c * k + i]) }
+                weightSums[c] = weightSums[c].addingProduct(scales[c * groups + g], Float(sum))
+            }
+        }
+        for m in 0..<rows {
+            let row = x[(m * k)..<((m + 1) * k)]
+            let lo = Double(Swift.min(row.min()!, 0)), hi = Double(Swift.max(row.max()!, 0))
+            var sx: Float = 1
+            var zero: Int32 = 0
+            if lo != hi {
+                sx = Float((hi - lo) / 255)
+                if sx < .leastNormalMagnitude {
+                    if Double(sx) * 255 < hi - lo { sx = Float(bitPattern: sx.bitPattern + 1) }
+                    if !(sx > 0 && Double(sx) * 255 >= hi - lo) { sx = .leastNormalMagnitude }
+                }
+                zero = Int32(Swift.min(Swift.max((0 - lo / Double(sx)).rounded(.toNearestOrAwayFromZero), 0), 255))
+            }
+            let q = row.map { Swift.min(Swift.max(Int32(($0 / sx).rounded(.toNearestOrAwayFromZero)) + zero, 0), 255) - 128 }
+            for c in 0..<n {
+                var s: Float = 0
+                for g in 0..<groups {
+                    var acc: Int32 = 0
+                    for i in (g * group)..<Swift.min((g + 1) * group, k) { acc += Int32(values[c * k + i]) * q[i] }
+                    s = s.addingProduct(scales[c * groups + g], Float(acc))
+                }
+                y[m * n + c] = (bias?[c] ?? 0).addingProduct(sx, s.addingProduct(Float(128 - zero), weightSums[c]))
+            }
+        }
+        return y
+    }
     for m in 0..<rows {
         let row = x[(m * k)..<((m + 1) * k)]
         let absMax = row.reduce(Float(0)) { Swift.max($0, Swift.abs($1)) }

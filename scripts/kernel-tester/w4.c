@@ -8,9 +8,12 @@
 //     and 320 (1 to 40 chunks of 8 K: every remainder a tile that works in
 //     blocks of 4 chunks can leave); row and output strides and threads rotate;
 //   - random cases;
+//   - zero points (qg_w4_args.x_shift) or none, at random per case, with the
+//     weight sums of qg_w4_weight_sums checked against the tester's own;
 //   - one case in seven all extremes (below), and, at the largest group
 //     (QG_W4_MAX_GROUP), all-extreme cases of M = 1, 2, 3 and MR: there the
 //     tiles that keep the high nibbles' sums apart (16·u) meet their bound.
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +43,9 @@ static long w4_case(const qg_kernel *kernel, int64_t m, int64_t n, int64_t k, in
     uint16_t *packed_scales = malloc(sizeof(uint16_t) * (size_t)qg_w4_scale_count(n, k, group));
     float *bias = variant % 2 ? malloc(sizeof(float) * (size_t)np) : NULL;
     float *y = malloc(sizeof(float) * (size_t)(m * ldy)), *want = malloc(sizeof(float) * (size_t)(m * ldy));
+    const int zero_points = (int)(kernel_tester_next() % 2);
+    float *x_shift = zero_points ? malloc(sizeof(float) * (size_t)m) : NULL;
+    float *w_sum = zero_points ? malloc(sizeof(float) * (size_t)np) : NULL;
     // One case in seven is all extremes: every value 7 (nibble 15) against
     // activations of −128 and 127 in alternate rows, the largest sums a
     // tile's int16 steps can meet. (Seven, prime to the shape loops' counts,
@@ -55,6 +61,8 @@ static long w4_case(const qg_kernel *kernel, int64_t m, int64_t n, int64_t k, in
         x_scale[r] = random_scale();
         for (int64_t i = 0; i < k; i++) x[r * ldx + i] = extremes ? (r % 2 ? 127 : -128) : (int8_t)kernel_tester_next();
         for (int64_t i = 0; i < k; i++) offset[r * groups + i / group] -= 8 * x[r * ldx + i];
+        // 128 − Z_X for a zero point in 0…255; its ends in the extreme cases.
+        if (zero_points) x_shift[r] = extremes ? (r % 2 ? -127.0f : 128.0f) : (float)(128 - (int)(kernel_tester_next() % 256));
     }
     for (int64_t i = 0; bias && i < np; i++) bias[i] = random_scale() * 100.0f;
     qg_w4_pack(q, k, n, k, group, scales, packed, packed_scales);
@@ -64,10 +72,27 @@ static long w4_case(const qg_kernel *kernel, int64_t m, int64_t n, int64_t k, in
             printf("kernel-tester: w4 packing does not read back at n %lld, k %lld\n", (long long)(i / k), (long long)(i % k));
             return -1;
         }
+    // The weight sums, against their definition spelled again from q and the scales.
+    if (zero_points) {
+        qg_w4_weight_sums(packed, packed_scales, n, k, group, w_sum);
+        for (int64_t c = 0; c < np; c++) {
+            float want_sum = 0.0f;
+            for (int64_t g = 0; c < n && g < groups; g++) {
+                int32_t sum = 0;
+                for (int64_t i = g * group; i < (g + 1) * group && i < k; i++) sum += q[c * k + i];
+                want_sum = fmaf(qg_f32_from_f16(scales[c * groups + g]), (float)sum, want_sum);
+            }
+            if (memcmp(&want_sum, &w_sum[c], sizeof(float)) != 0) {
+                printf("kernel-tester: w4 weight sum of channel %lld is %.9g, its definition %.9g\n", (long long)c, w_sum[c], want_sum);
+                return -1;
+            }
+        }
+    }
     memset(y, 0x7F, sizeof(float) * (size_t)(m * ldy));
     memcpy(want, y, sizeof(float) * (size_t)(m * ldy));
     const qg_w4_args args = {.m = m, .n = n, .k = k, .group = group, .x = x, .ldx = ldx, .x_scale = x_scale,
-                             .x_offset = offset, .w = packed, .w_scale = packed_scales, .bias = bias, .y = y, .ldy = ldy};
+                             .x_offset = offset, .w = packed, .w_scale = packed_scales, .bias = bias, .y = y, .ldy = ldy,
+                             .x_shift = x_shift, .w_sum = w_sum};
     qg_w4_args ref = args;
     ref.y = want;
     qg_w4_gemm_reference(&ref);
@@ -92,13 +117,13 @@ static long w4_case(const qg_kernel *kernel, int64_t m, int64_t n, int64_t k, in
     }
     for (int64_t i = 0; result >= 0 && i < m * ldy; i++)
         if (memcmp(&y[i], &want[i], sizeof(float)) != 0) {
-            fprintf(stderr, "MISMATCH w4 %s: M %lld N %lld K %lld group %lld threads %d bias %s one_stream %d three_rows %d "
-                   "at y[%lld][%lld]: %.9g, reference %.9g\n", kernel->name, (long long)m, (long long)n, (long long)k,
-                   (long long)group, threads, bias ? "yes" : "no", one_stream, three_rows, (long long)(i / ldy), (long long)(i % ldy), y[i], want[i]);
+            fprintf(stderr, "MISMATCH w4 %s: M %lld N %lld K %lld group %lld threads %d bias %s zero_points %d one_stream %d "
+                   "three_rows %d at y[%lld][%lld]: %.9g, reference %.9g\n", kernel->name, (long long)m, (long long)n, (long long)k,
+                   (long long)group, threads, bias ? "yes" : "no", zero_points, one_stream, three_rows, (long long)(i / ldy), (long long)(i % ldy), y[i], want[i]);
             result = -1;
         }
     free(q); free(x); free(scales); free(x_scale); free(offset); free(packed); free(packed_scales); free(bias);
-    free(y); free(want);
+    free(y); free(want); free(x_shift); free(w_sum);
     return result;
 }
 

@@ -16,11 +16,24 @@
 // than one row group (amxint8's 128 rows can exceed that quarter at large K). With several threads
 // the call splits M when it has at least two row groups per thread, else N
 // (in whole 16-channel panels).
+//
+// With zero points (qg_w4_args.x_shift) the tiles run as if the activations
+// were symmetric, with scales of 1 and no bias, so each output holds its
+// group sum s; the call's last step (w4_zero_points.c) follows each tile on
+// its outputs. Such calls run in chunks of at most QG_W4_UNIT_ROWS rows,
+// the length of the scales of 1 the tiles read.
 #include "driver.h"
 #include "threadpool.h"
 
+#define QG_W4_UNIT_ROWS 1024
+static const float qg_w4_unit_scales[QG_W4_UNIT_ROWS] = {[0 ... QG_W4_UNIT_ROWS - 1] = 1.0f};
+
 typedef struct qg_w4_plan {
     const qg_w4_args *args;
+    /// NULL, or the call's own arguments, whose last step follows each tile:
+    /// row r of `args` is row r + row0 of these.
+    const qg_w4_args *zero_points;
+    int64_t row0;
     const qg_w4_tile *main_tile, *few;
     int64_t step, m_blocks, nc, n_blocks;
 } qg_w4_plan;
@@ -40,7 +53,11 @@ static void qg_w4_task(void *ctx, int64_t t) {
         for (int64_t r = m0; r < m1; r += mr) {
             const int rows = (int)qg_min(mr, m1 - r);
             const qg_w4_tile *tile = few->run && rows <= few->mr ? few : main_tile;
-            for (int64_t c = n; c < n_end; c += tile->nr) tile->run(a, rows, r, c, (int)qg_min(tile->nr, n_end - c));
+            for (int64_t c = n; c < n_end; c += tile->nr) {
+                const int cols = (int)qg_min(tile->nr, n_end - c);
+                tile->run(a, rows, r, c, cols);
+                if (p->zero_points) qg_w4_add_zero_points(p->zero_points, p->row0 + r, rows, c, cols);
+            }
         }
     }
 }
@@ -52,8 +69,9 @@ int64_t qg_w4_driver_block_rows(const qg_kernel *kernel, int64_t kp) {
     return mc < mr ? mr : mc;
 }
 
-int qg_w4_driver_run(const qg_w4_args *a, const qg_kernel *kernel, int threads) {
-    threads = qg_pool_threads(threads <= 0 ? qg_cpu_count() : threads);
+/// One pass of the loop nest over `a`'s rows (see qg_w4_plan for the rest).
+static void qg_w4_driver_pass(const qg_w4_args *a, const qg_w4_args *zero_points, int64_t row0, const qg_kernel *kernel,
+                              int threads) {
     // The tiles are chosen once per call, not per task.
     const qg_w4_tile *main_tile = qg_w4_main_tile(kernel), *few = &kernel->w4_few;
     const int64_t mr = main_tile->mr, kp = qg_w4_packed_k(a->k, a->group);
@@ -70,8 +88,30 @@ int qg_w4_driver_run(const qg_w4_args *a, const qg_kernel *kernel, int threads) 
     // panels give 12 of 352 (a block's last tile is then narrower).
     const int64_t nc = qg_ceil_div(panels, n_blocks) * QG_W4_PANEL_N;
     n_blocks = qg_ceil_div(a->n, nc);
-    qg_w4_plan plan = {.args = a, .main_tile = main_tile, .few = few, .step = step, .m_blocks = m_blocks, .nc = nc, .n_blocks = n_blocks};
+    qg_w4_plan plan = {.args = a, .zero_points = zero_points, .row0 = row0, .main_tile = main_tile, .few = few,
+                       .step = step, .m_blocks = m_blocks, .nc = nc, .n_blocks = n_blocks};
     qg_parallel_for(m_blocks * n_blocks, threads, qg_w4_task, &plan);
+}
+
+int qg_w4_driver_run(const qg_w4_args *a, const qg_kernel *kernel, int threads) {
+    threads = qg_pool_threads(threads <= 0 ? qg_cpu_count() : threads);
+    if (!a->x_shift) {
+        qg_w4_driver_pass(a, NULL, 0, kernel, threads);
+        return 0;
+    }
+    const int64_t groups = qg_w4_groups(a->k, a->group);
+    for (int64_t r0 = 0; r0 < a->m; r0 += QG_W4_UNIT_ROWS) {
+        qg_w4_args chunk = *a;
+        chunk.m = qg_min(QG_W4_UNIT_ROWS, a->m - r0);
+        chunk.x = a->x + r0 * a->ldx;
+        chunk.x_offset = a->x_offset + r0 * groups;
+        chunk.x_scale = qg_w4_unit_scales;
+        chunk.bias = NULL;
+        chunk.y = a->y + r0 * a->ldy;
+        chunk.x_shift = NULL;
+        chunk.w_sum = NULL;
+        qg_w4_driver_pass(&chunk, a, r0, kernel, threads);
+    }
     return 0;
 }
 

@@ -1,7 +1,8 @@
 // The per-row preparation of the activations that meet 4-bit weights
-// (qgemm.h, qg_w4_prepare_rows): each row ranged, quantized symmetrically to
-// int8 and zero-padded, and each of its groups' offset term −8·Σ q_X taken,
-// while the row is still in the L1. Rows are independent, so a call shares
+// (qgemm.h, qg_w4_prepare_rows and qg_w4_prepare_rows_uint8_threads): each
+// row ranged, quantized (symmetrically to int8, or to uint8 with a zero
+// point and stored less 128) and zero-padded, and each of its groups' offset
+// term −8·Σ q taken, while the row is still in the L1. Rows are independent, so a call shares
 // them out over its threads in parts of whole rows, and the bits do not
 // depend on the thread count.
 #include "qgemm.h"
@@ -56,12 +57,15 @@ typedef struct qg_w4_prepare_job {
     int64_t rows, k, ldx, group, ldq;
     int8_t *q;
     float *scale;
+    float *shift; // NULL: symmetric int8; else uint8 with a zero point
     int32_t *offset;
     int64_t part_rows;
     int64_t *status; // one per part
 } qg_w4_prepare_job;
 
-/// Rows [r0, r0 + n): −1, or the flat index (m·K + i) of the first NaN or ±Inf.
+/// Rows [r0, r0 + n): −1, or for the first row m that cannot be quantized the
+/// flat index (m·K + i) of its first NaN or ±Inf, or −2 − m where its range
+/// has no uint8 parameters.
 static int64_t qg_w4_prepare_part(const qg_w4_prepare_job *j, int64_t r0, int64_t n) {
     const qg_quantizer level = qg_widest_quantizer();
     const int64_t groups = qg_w4_groups(j->k, j->group), k = j->k;
@@ -74,15 +78,26 @@ static int64_t qg_w4_prepare_part(const qg_w4_prepare_job *j, int64_t r0, int64_
         float lo, hi;
         const int64_t bad = qg_row_min_max_with(level, x, 1, k, j->ldx, &lo, &hi);
         if (bad >= 0) return m * k + bad;
-        const float absmax = fmaxf(-lo, hi);
-        // 1 for an all-zero row (every value quantizes to 0, without a 0/0);
-        // else absmax/127, rounded up where it is subnormal and 127 of it fall
-        // short of absmax (qg_covering_scale): rounded down it would clip the
-        // row's largest values, and −x to −128 where x gives 127.
-        const float s = absmax == 0.0f ? 1.0f : qg_covering_scale(absmax / 127.0f, (double)absmax, 127.0);
-        j->scale[m] = s;
         int8_t *row = j->q + m * j->ldq;
-        qg_quantize_rows_with(level, x, 1, k, j->ldx, &s, &zero, 0, (uint8_t *)row, j->ldq);
+        if (j->shift) {
+            float s;
+            int32_t z;
+            if (qg_uint8_parameters(lo, hi, &s, &z) != 0) return -2 - m;
+            j->scale[m] = s;
+            j->shift[m] = (float)(128 - z);
+            qg_quantize_rows_with(level, x, 1, k, j->ldx, &s, &z, 1, (uint8_t *)row, j->ldq);
+            // q − 128 is q XOR 0x80 read as int8: the tiles' signed operand.
+            for (int64_t i = 0; i < k; i++) row[i] = (int8_t)((uint8_t)row[i] ^ 0x80);
+        } else {
+            const float absmax = fmaxf(-lo, hi);
+            // 1 for an all-zero row (every value quantizes to 0, without a 0/0);
+            // else absmax/127, rounded up where it is subnormal and 127 of it fall
+            // short of absmax (qg_covering_scale): rounded down it would clip the
+            // row's largest values, and −x to −128 where x gives 127.
+            const float s = absmax == 0.0f ? 1.0f : qg_covering_scale(absmax / 127.0f, (double)absmax, 127.0);
+            j->scale[m] = s;
+            qg_quantize_rows_with(level, x, 1, k, j->ldx, &s, &zero, 0, (uint8_t *)row, j->ldq);
+        }
         memset(row + k, 0, (size_t)(j->ldq - k));
 #if defined(__x86_64__)
         if (sad) {
@@ -101,21 +116,39 @@ static void qg_w4_prepare_task(void *ctx, int64_t t) {
     j->status[t] = qg_w4_prepare_part(j, r0, n);
 }
 
+/// The row a part's status names (−1: none).
+static int64_t qg_w4_status_row(int64_t status, int64_t k) {
+    return status >= 0 ? status / k : status <= -2 ? -2 - status : -1;
+}
+
+static int64_t qg_w4_prepare(qg_w4_prepare_job *j, int threads) {
+    if (j->rows <= 0) return -1;
+    const int64_t parts = qg_row_parts(j->rows, j->k, threads, &j->part_rows);
+    if (parts <= 1) return qg_w4_prepare_part(j, 0, j->rows);
+    int64_t status[QG_MAX_ROW_PARTS];
+    j->status = status;
+    qg_parallel_for_rows(parts, qg_w4_prepare_task, j);
+    // The parts' first failing rows: the earliest is the call's.
+    int64_t first = -1;
+    for (int64_t t = 0; t < parts; t++) {
+        const int64_t row = qg_w4_status_row(status[t], j->k);
+        if (row >= 0 && (first == -1 || row < qg_w4_status_row(first, j->k))) first = status[t];
+    }
+    return first;
+}
+
 int64_t qg_w4_prepare_rows_threads(const float *x, int64_t rows, int64_t k, int64_t ldx, int64_t group, int8_t *q,
                                    int64_t ldq, float *scale, int32_t *offset, int threads) {
     qg_w4_prepare_job j = {.x = x, .rows = rows, .k = k, .ldx = ldx, .group = group, .ldq = ldq, .q = q, .scale = scale,
                            .offset = offset};
-    if (rows <= 0) return -1;
-    const int64_t parts = qg_row_parts(rows, k, threads, &j.part_rows);
-    if (parts <= 1) return qg_w4_prepare_part(&j, 0, rows);
-    int64_t status[QG_MAX_ROW_PARTS];
-    j.status = status;
-    qg_parallel_for_rows(parts, qg_w4_prepare_task, &j);
-    // The parts' first non-finite values: the earliest is the rows' first.
-    int64_t first = -1;
-    for (int64_t t = 0; t < parts; t++)
-        if (status[t] >= 0 && (first < 0 || status[t] < first)) first = status[t];
-    return first;
+    return qg_w4_prepare(&j, threads);
+}
+
+int64_t qg_w4_prepare_rows_uint8_threads(const float *x, int64_t rows, int64_t k, int64_t ldx, int64_t group, int8_t *q,
+                                         int64_t ldq, float *scale, float *shift, int32_t *offset, int threads) {
+    qg_w4_prepare_job j = {.x = x, .rows = rows, .k = k, .ldx = ldx, .group = group, .ldq = ldq, .q = q, .scale = scale,
+                           .shift = shift, .offset = offset};
+    return qg_w4_prepare(&j, threads);
 }
 
 int64_t qg_w4_prepare_rows(const float *x, int64_t rows, int64_t k, int64_t ldx, int64_t group, int8_t *q, int64_t ldq,

@@ -401,6 +401,28 @@ int64_t qg_w4_prepare_rows(const float *x, int64_t rows, int64_t k, int64_t ldx,
 int64_t qg_w4_prepare_rows_threads(const float *x, int64_t rows, int64_t k, int64_t ldx, int64_t group, int8_t *q,
                                    int64_t ldq, float *scale, int32_t *offset, int threads);
 
+/// Dynamic per-row activation quantization for W4A8 with a zero point per
+/// row (the uint8 activations of Int4Weights.Activations.uint8): per row,
+/// S_X and Z_X by qg_uint8_parameters from the row's min and max (the rule
+/// of the int8 layers' dynamic per-row mode), q_X = clamp(round-half-away(x /
+/// S_X) + Z_X, 0, 255), stored as q_X − 128 (int8, the form every 4-bit tile
+/// multiplies) zero-padded to ldq ≥ qg_w4_row_bytes; scale[m] = S_X,
+/// shift[m] = 128 − Z_X as a float, and offset[m][g] = −8·Σ_{k∈g} (q_X − 128).
+/// With qg_w4_args.x_shift = shift and .w_sum = qg_w4_weight_sums, a call
+/// computes Σ q_W·(q_X − Z_X) (below, "zero points"). Returns −1; or, for
+/// the first row m (in row order) that cannot be quantized, the flat index
+/// m·K + i of its first NaN or ±Inf, or −2 − m when its values are finite but
+/// qg_uint8_parameters refuses its range. Threads as qg_w4_prepare_rows_threads.
+int64_t qg_w4_prepare_rows_uint8_threads(const float *x, int64_t rows, int64_t k, int64_t ldx, int64_t group, int8_t *q,
+                                         int64_t ldq, float *scale, float *shift, int32_t *offset, int threads);
+
+/// Each channel's weight sum for zero points: for n < N,
+/// w_sum[n] = +0, then for g = 0, 1, …: w_sum[n] = fma((float)S_W[n][g], (float)Σ_{k∈g} q_W[n][k], w_sum[n]),
+/// and 0 for the padding up to qg_packed_n(n). Computed once per packed
+/// weights (Int4Weights does so when it is built).
+void qg_w4_weight_sums(const uint8_t *packed, const uint16_t *packed_scales, int64_t n, int64_t k, int64_t group,
+                       float *w_sum);
+
 /// One W4A8 GEMM, y[M×N] = X·Wᵀ (+ bias), by the contract above.
 typedef struct qg_w4_args {
     /// K ≥ 1; group a multiple of 8 in 8 … 4096 (QG_W4_MAX_GROUP), as
@@ -419,6 +441,15 @@ typedef struct qg_w4_args {
     const float *bias;
     float *y;
     int64_t ldy;
+    /// Zero points: NULL for symmetric activations (Z_X = 0). Else the rows
+    /// come from qg_w4_prepare_rows_uint8_threads, x_shift[m] = 128 − Z_X[m]
+    /// is its `shift`, w_sum[n] its weights' qg_w4_weight_sums, and the last
+    /// step of the contract becomes
+    ///     y[m][n] = fma(S_X[m], fma(x_shift[m], w_sum[n], s), bias[n]):
+    /// s sums the groups of q_W·(q_X − 128), and x_shift·w_sum adds back
+    /// Σ_g S_W·(128 − Z_X)·Σ_{k∈g} q_W, once per output instead of per group.
+    const float *x_shift;
+    const float *w_sum;
 } qg_w4_args;
 
 /// The scalar reference: decodes each weight, sums each group in int64.

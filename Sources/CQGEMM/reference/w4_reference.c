@@ -2,7 +2,8 @@
 // "4-bit weights"). Slow and obvious on purpose: each weight decoded from the
 // layout as documented, each group summed in int64 from q_W·q_X itself
 // (not through the +8 offset the kernels use), the float steps written as
-// the contract states them. Never optimise this file.
+// the contract states them (with zero points, the rows hold q_X − 128 and
+// the weight sums come as given). Never optimise this file.
 #include "qgemm.h"
 
 #include <math.h>
@@ -30,6 +31,7 @@ void qg_w4_gemm_reference(const qg_w4_args *a) {
                                                             + g * QG_W4_PANEL_N + n % QG_W4_PANEL_N]);
                 s = fmaf(sw, (float)acc, s);
             }
+            if (a->x_shift) s = fmaf(a->x_shift[m], a->w_sum[n], s);
             a->y[m * a->ldy + n] = fmaf(a->x_scale[m], s, a->bias ? a->bias[n] : 0.0f);
         }
     }

@@ -13,7 +13,10 @@ internal import CQGEMM
 /// | `smoothing` | F32 | [K] | the factors `s_j`, when the weights have them (the values are then those of `W·diag(s)`) |
 ///
 /// `__metadata__` (strings): `format` = `swift-qgemm.Int4Weights`, `version` = `1`,
-/// `input_channels` (K), `group_size` (G). The byte order of `weight_packed` is
+/// `input_channels` (K), `group_size` (G), and `activations` = `uint8` for
+/// weights whose calls quantize rows to uint8 with zero points
+/// (``Int4Weights/Activations``; absent for `int8`, so files of
+/// symmetric-activation weights read as before). The byte order of `weight_packed` is
 /// that of the values, not of any kernel's layout, so the file does not change
 /// when a kernel's layout does.
 ///
@@ -48,7 +51,8 @@ extension Int4Weights {
         ]
         if let b = bias { tensors["bias"] = try .init(float32: b, shape: [n]) }
         if let sm = smoothing { tensors["smoothing"] = try .init(float32: sm.factors, shape: [k]) }
-        let meta = ["format": Self.safeTensorsFormat, "version": "1", "input_channels": "\(k)", "group_size": "\(groupSize)"]
+        var meta = ["format": Self.safeTensorsFormat, "version": "1", "input_channels": "\(k)", "group_size": "\(groupSize)"]
+        if activations != .int8 { meta["activations"] = activations.rawValue }
         return SafeTensorsFile(tensors: tensors, metadata: meta)
     }
 
@@ -72,7 +76,7 @@ extension Int4Weights {
     }
 
     /// The `__metadata__` keys of the file besides `format` and `version`.
-    static let metadataKeys: Set<String> = ["input_channels", "group_size"]
+    static let metadataKeys: Set<String> = ["input_channels", "group_size", "activations"]
 
     /// The tensors and keys above from a file whose format and version were
     /// checked by its loader (this type's, or ``QuantizedLinear``'s in int4
@@ -85,6 +89,13 @@ extension Int4Weights {
             return v
         }
         let k = try integer("input_channels"), group = try integer("group_size")
+        var activations = Activations.int8
+        if let text = meta["activations"] {
+            guard let a = Activations(rawValue: text) else {
+                throw fail("activations '\(text)' is not \(Activations.allCases.map(\.rawValue).joined(separator: " or "))")
+            }
+            activations = a
+        }
         let known: Set<String> = ["weight_packed", "weight_scale", "bias", "smoothing"]
         if let extra = file.tensors.keys.sorted().first(where: { !known.contains($0) }) { throw fail("unknown tensor '\(extra)'") }
         guard let w = file.tensors["weight_packed"] else { throw fail("no 'weight_packed' tensor") }
@@ -129,7 +140,7 @@ extension Int4Weights {
         }
         do {
             try self.init(values: values, scales: scales, outputChannels: n, inputChannels: k, groupSize: group, bias: bias,
-                          smoothing: smoothing)
+                          smoothing: smoothing, activations: activations)
         } catch {
             throw fail("\(error)")
         }

@@ -127,7 +127,7 @@ extension QuantizedLinear {
         }
         if meta["mode"] == "int4Weights" {
             let w = try Int4Weights(safeTensors: file, refusal: fail)
-            return (.int4(w), .int4Weights(groupSize: w.groupSize), w.smoothing)
+            return (.int4(w), .int4Weights(groupSize: w.groupSize, activations: w.activations), w.smoothing)
         }
         func string(_ key: String) throws -> String {
             guard let v = meta[key] else { throw fail("__metadata__ has no '\(key)'") }

@@ -7,7 +7,7 @@ import Darwin
 #endif
 
 extension Int4Weights {
-    /// What ``searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:threads:)``
+    /// What ``searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:activations:threads:)``
     /// does after it has chosen α.
     public enum ErrorCompensation: Sendable, Equatable {
         /// Round each weight to its nearest int4 value (with the group scale
@@ -32,7 +32,7 @@ extension Int4Weights {
         case gptq(damping: Float = 0.1)
 
         /// Refuses a damping outside (0, 10], with the message
-        /// ``Int4Weights/searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:threads:)``
+        /// ``Int4Weights/searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:activations:threads:)``
         /// gives: for a caller that reads a configuration and wants to refuse
         /// it before any work starts. The limit on K
         /// (``Int4Weights/errorCompensationMaxInputChannels``) depends on the layer, so

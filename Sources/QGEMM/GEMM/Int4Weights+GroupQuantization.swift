@@ -1,7 +1,7 @@
 internal import CQGEMM
 
 extension Int4Weights {
-    /// The group quantization of ``init(quantizing:outputChannels:inputChannels:groupSize:bias:smoothing:groupScales:)``:
+    /// The group quantization of ``init(quantizing:outputChannels:inputChannels:groupSize:bias:smoothing:groupScales:activations:)``:
     /// per channel and group, the binary16 scale (`absMax/7`, or the
     /// candidate `absMax/d`, d = 7, 7.25, …, 14, whose values give the least
     /// squared error, the first on a tie) and the values

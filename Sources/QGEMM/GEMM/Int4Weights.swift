@@ -20,6 +20,16 @@ import Darwin
 ///     s = 0;  for g in 0, 1, …:  s = fma(S_W[n,g], Float(acc_g), s)
 ///     y[m,n] = fma(S_X[m], s, b[n])
 ///
+/// With ``Activations/uint8`` each row is quantized to uint8 with its own
+/// zero point instead (`S_X`, `Z_X` as ``QuantizedLinear``'s dynamic per-row
+/// int8 layers choose them), and the zero point is taken back once per
+/// output through each channel's weight sum `c[n]` (see ``Activations``):
+///
+///     acc_g = Σ_{k∈g} q_W[n,k]·(q_X[m,k] − 128)
+///     s = 0;  for g in 0, 1, …:  s = fma(S_W[n,g], Float(acc_g), s)
+///     c[n] = 0;  for g in 0, 1, …:  c[n] = fma(S_W[n,g], Float(Σ_{k∈g} q_W[n,k]), c[n])
+///     y[m,n] = fma(S_X[m], fma(Float(128 − Z_X[m]), c[n], s), b[n])
+///
 /// Every kernel path gives these bits (the README's "4-bit weights" and
 /// `KERNELS.md` state the contract). Packed weights take half the bytes of
 /// int8 ones, which is what decode-bound layers (M = 1…8) are limited by.
@@ -41,6 +51,26 @@ public final class Int4Weights: Sendable {
     /// are those of `W·diag(s)`, and each call divides its input's channels by
     /// `s_j` before quantizing the rows. nil: none.
     public let smoothing: Smoothing?
+    /// How a call quantizes its input rows: symmetric int8 (the default) or
+    /// uint8 with a zero point per row.
+    public let activations: Activations
+
+    /// How a call quantizes each row of its input before the 4-bit product.
+    public enum Activations: String, Sendable, CaseIterable {
+        /// Symmetric int8: `S_X = absMax/127`, `Z_X = 0`, values in −127...127.
+        case int8
+        /// uint8 with a zero point per row, the rule of ``QuantizedLinear``'s
+        /// dynamic per-row layers: the row's range widened to hold 0, `S_X =
+        /// (max − min)/255`, `Z_X = round(−min/S_X)`, values in 0...255. A
+        /// row that is far from symmetric (the input of a layer after a
+        /// ReLU or GELU) keeps twice the levels it gets from ``int8``. The
+        /// tiles run the ``int8`` product on `q_X − 128`, and the zero point
+        /// comes back as `(128 − Z_X)·c[n]`, one fused multiply-add per
+        /// output, where `c[n]` (each channel's Σ_g S_W·Σ_{k∈g} q_W) is taken
+        /// once when the weights are built; the result differs from the
+        /// exact sum of its groups only by Float rounding.
+        case uint8
+    }
 
     /// Groups per output channel: ⌈K / groupSize⌉ (the last may be shorter).
     public var groupCount: Int { (inputChannels + groupSize - 1) / groupSize }
@@ -63,6 +93,9 @@ public final class Int4Weights: Sendable {
     let packedScales: HugePageArray<UInt16>
     /// The bias padded to whole 16-channel panels (the kernels read vectors).
     let paddedBias: [Float]?
+    /// With ``Activations/uint8``: each channel's weight sum `c[n]`
+    /// (`qg_w4_weight_sums`), padded as the bias is; nil with ``Activations/int8``.
+    let weightSums: [Float]?
 
     /// The packed nibbles and binary16 scales, as the kernels read them: what
     /// `qgemm bench` reads plainly to judge how fast a call streams them.
@@ -84,9 +117,10 @@ public final class Int4Weights: Sendable {
     ///   - bias: optional Float bias `[N]`, finite.
     ///   - smoothing: optional factors `s_j`, one per input channel, when the
     ///     values are those of `W·diag(s)` (see ``smoothing``).
+    ///   - activations: how calls quantize their input rows (default ``Activations/int8``).
     /// - Throws: ``QGEMMError`` naming the first bad shape, value or scale.
     public init(values: [Int8], scales: [Float], outputChannels: Int, inputChannels: Int, groupSize: Int,
-                bias: [Float]? = nil, smoothing: Smoothing? = nil) throws(QGEMMError) {
+                bias: [Float]? = nil, smoothing: Smoothing? = nil, activations: Activations = .int8) throws(QGEMMError) {
         try Self.checkShape(count: values.count, n: outputChannels, k: inputChannels, group: groupSize)
         let groups = (inputChannels + groupSize - 1) / groupSize
         guard scales.count == outputChannels * groups else {
@@ -114,6 +148,7 @@ public final class Int4Weights: Sendable {
         try checkResultFits(Int(qg_w4_packed_bytes(n, k, g)) + 2 * Int(qg_w4_scale_count(n, k, g)), of: UInt8.self,
                             "the packed 4-bit weights of N = \(outputChannels), K = \(inputChannels)")
         self.smoothing = smoothing
+        self.activations = activations
         self.outputChannels = outputChannels
         self.inputChannels = inputChannels
         self.groupSize = groupSize
@@ -133,6 +168,26 @@ public final class Int4Weights: Sendable {
         self.packed = packed
         self.packedScales = packedScales
         paddedBias = bias.map { $0 + [Float](repeating: 0, count: Int(qg_packed_n(n)) - outputChannels) }
+        weightSums = activations == .int8 ? nil : packed.withUnsafeBufferPointer { p in
+            packedScales.withUnsafeBufferPointer { ps in
+                [Float](unsafeUninitializedCapacity: Int(qg_packed_n(n))) { sums, count in
+                    qg_w4_weight_sums(p.baseAddress, ps.baseAddress, n, k, g, sums.baseAddress)
+                    count = Int(qg_packed_n(n))
+                }
+            }
+        }
+    }
+
+    /// The same weights, scales, bias and smoothing with calls quantizing
+    /// their input rows as `activations` says.
+    public func with(activations: Activations) -> Int4Weights {
+        if activations == self.activations { return self }
+        do {
+            return try Int4Weights(values: values(), scales: scales, outputChannels: outputChannels, inputChannels: inputChannels,
+                                   groupSize: groupSize, bias: bias, smoothing: smoothing, activations: activations)
+        } catch {
+            preconditionFailure("weights that were valid stay valid: \(error)")
+        }
     }
 
     /// Quantizes Float weights, row-major `[N×K]`, group by group with the
@@ -150,11 +205,13 @@ public final class Int4Weights: Sendable {
     /// ``GroupScales/minimizingError`` takes the best of its candidates that
     /// fits and refuses a group only when none does (absMax/14 past 65504).
     ///
+    /// `activations` says how calls quantize their input rows (default ``Activations/int8``).
+    ///
     /// - Throws: ``QGEMMError/Code/invalidValue`` for a NaN or infinite weight,
-    ///   and what ``init(values:scales:outputChannels:inputChannels:groupSize:bias:smoothing:)`` throws.
+    ///   and what ``init(values:scales:outputChannels:inputChannels:groupSize:bias:smoothing:activations:)`` throws.
     public convenience init(quantizing weights: [Float], outputChannels: Int, inputChannels: Int, groupSize: Int = 32,
                             bias: [Float]? = nil, smoothing: Smoothing? = nil,
-                            groupScales: GroupScales = .absMax) throws(QGEMMError) {
+                            groupScales: GroupScales = .absMax, activations: Activations = .int8) throws(QGEMMError) {
         try Self.checkShape(count: weights.count, n: outputChannels, k: inputChannels, group: groupSize)
         try PackedWeights.checkFiniteWeights(weights, inputChannels: inputChannels)
         if let smoothing, smoothing.factors.count != inputChannels {
@@ -168,10 +225,10 @@ public final class Int4Weights: Sendable {
                              + (groupScales == .absMax ? "(absMax/7 rounds past 65504)" : "(no candidate, down to absMax/14, fits under 65504)"))
         }
         try self.init(values: values, scales: scales, outputChannels: outputChannels, inputChannels: inputChannels,
-                      groupSize: groupSize, bias: bias, smoothing: smoothing)
+                      groupSize: groupSize, bias: bias, smoothing: smoothing, activations: activations)
     }
 
-    /// How many α values ``searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:threads:)``
+    /// How many α values ``searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:activations:threads:)``
     /// tries at once: one per worker, at most `tried`, and no more than hold
     /// their candidate weights in a quarter of `memory` bytes; at least one.
     /// A candidate holds at most 6 bytes per weight (the smoothed Float
@@ -200,7 +257,7 @@ public final class Int4Weights: Sendable {
     /// `groupScales`) on these rows. An α whose scaled weights or inputs do
     /// not fit (a group scale past binary16, an input quotient past Float)
     /// cannot win and is passed over; only α = 0's own failure is thrown,
-    /// as ``init(quantizing:outputChannels:inputChannels:groupSize:bias:smoothing:groupScales:)``
+    /// as ``init(quantizing:outputChannels:inputChannels:groupSize:bias:smoothing:groupScales:activations:)``
     /// would throw it.
     ///
     /// - Parameters:
@@ -220,6 +277,8 @@ public final class Int4Weights: Sendable {
     ///     that result if its output error on the sampled rows is smaller.
     ///     Default ``ErrorCompensation/none``. It takes K ≤
     ///     ``errorCompensationMaxInputChannels``.
+    ///   - activations: how the weights' calls quantize their input rows
+    ///     (default ``Activations/int8``); every candidate is run that way.
     ///   - threads: threads for the search, 1...1024 (default: all cores):
     ///     the α values are tried side by side, and the Float reference
     ///     output and the error compensation are shared out by rows and
@@ -243,7 +302,8 @@ public final class Int4Weights: Sendable {
     public static func searchingScales(weights: [Float], outputChannels: Int, inputChannels: Int, groupSize: Int = 32,
                                        bias: [Float]? = nil, calibrationInput: [Float], rows: Int,
                                        steps: Int = 20, groupScales: GroupScales = .minimizingError,
-                                       errorCompensation: ErrorCompensation = .none, threads: Int? = nil) throws(QGEMMError)
+                                       errorCompensation: ErrorCompensation = .none, activations: Activations = .int8,
+                                       threads: Int? = nil) throws(QGEMMError)
         -> (weights: Int4Weights, alpha: Float) {
         let n = outputChannels, k = inputChannels, x = calibrationInput
         let workers = try threadCount(threads)
@@ -316,7 +376,7 @@ public final class Int4Weights: Sendable {
                 throw QGEMMError(.invalidValue, "smoothing factors for α = \(alpha): \(error)")
             }
             return try Int4Weights(quantizing: weights, outputChannels: n, inputChannels: k, groupSize: groupSize,
-                                   smoothing: smoothing, groupScales: groupScales)
+                                   smoothing: smoothing, groupScales: groupScales, activations: activations)
         }
         // Every step's error, the steps shared out among the threads (each
         // candidate's own call then gets the threads left over, the same bits
@@ -374,13 +434,14 @@ public final class Int4Weights: Sendable {
                                                              rows: rows, damping: Double(damping), rule: groupScales,
                                                              threads: workers) {
                 let candidate = try Int4Weights(values: values, scales: scales, outputChannels: n, inputChannels: k,
-                                                groupSize: groupSize, smoothing: smoothing)
+                                                groupSize: groupSize, smoothing: smoothing, activations: activations)
                 let error = try sampleError(candidate, threads: workers)
                 if error < chosen.error { chosen = (candidate, chosen.alpha, error) }
             }
         }
         let withBias = try Int4Weights(values: chosen.weights.values(), scales: chosen.weights.scales, outputChannels: n,
-                                       inputChannels: k, groupSize: groupSize, bias: bias, smoothing: chosen.weights.smoothing)
+                                       inputChannels: k, groupSize: groupSize, bias: bias, smoothing: chosen.weights.smoothing,
+                                       activations: activations)
         return (withBias, chosen.alpha)
     }
 
@@ -394,7 +455,7 @@ public final class Int4Weights: Sendable {
         }
     }
 
-    /// How ``init(quantizing:outputChannels:inputChannels:groupSize:bias:smoothing:groupScales:)`` picks each group's scale.
+    /// How ``init(quantizing:outputChannels:inputChannels:groupSize:bias:smoothing:groupScales:activations:)`` picks each group's scale.
     public enum GroupScales: String, Sendable, CaseIterable {
         /// `S_W = absMax/7` (rounded to binary16), `q_W = round-half-away(w/S_W)`
         /// in −7...7 (the largest weight's value may land on ±7 from either
@@ -439,6 +500,7 @@ public final class Int4Weights: Sendable {
     public struct Workspace: Sendable {
         var quantized: [Int8] = []
         var scales: [Float] = []
+        var shifts: [Float] = []
         var offsets: [Int32] = []
         var smoothed: [Float] = []
 
@@ -446,13 +508,14 @@ public final class Int4Weights: Sendable {
         public init() {}
 
         /// Bytes the workspace holds now.
-        public var byteCount: Int { quantized.count + 4 * (scales.count + offsets.count + smoothed.count) }
+        public var byteCount: Int { quantized.count + 4 * (scales.count + shifts.count + offsets.count + smoothed.count) }
 
         static func grow<T: Numeric>(_ a: inout [T], to count: Int) throws(QGEMMError) { try QuantizedLinear.Workspace.grow(&a, to: count) }
     }
 
-    /// `Y = X·Wᵀ + b` for Float X `[rows×K]`: each row quantized to int8 with
-    /// its own scale, then the W4A8 contract above. Returns Float `[rows×N]`.
+    /// `Y = X·Wᵀ + b` for Float X `[rows×K]`: each row quantized with its own
+    /// scale (and zero point, with ``Activations/uint8``), then the W4A8
+    /// contract above. Returns Float `[rows×N]`.
     /// Both steps run on `threads` (the rows' quantization from 2^15 values a
     /// thread, or from 2^14 in all on the caller and the pool's workers still
     /// spinning after the call before); the bits do not depend on the count.
@@ -513,38 +576,65 @@ public final class Int4Weights: Sendable {
         try Workspace.grow(&workspace.quantized, to: qCount)
         try Workspace.grow(&workspace.scales, to: rows)
         try Workspace.grow(&workspace.offsets, to: rows * groupCount)
+        let zeroPoints = activations == .uint8
+        if zeroPoints { try Workspace.grow(&workspace.shifts, to: rows) }
         let bad = workspace.smoothed.withUnsafeBufferPointer { smoothedRows in
           workspace.quantized.withUnsafeMutableBufferPointer { qp in
             workspace.scales.withUnsafeMutableBufferPointer { sp in
+              workspace.shifts.withUnsafeMutableBufferPointer { shp in
                 workspace.offsets.withUnsafeMutableBufferPointer { op in
-                    qg_w4_prepare_rows_threads(smoothing == nil ? rowsIn : smoothedRows.baseAddress, Int64(rows), Int64(k), Int64(k),
-                                               packingGroup, qp.baseAddress, Int64(ldx), sp.baseAddress, op.baseAddress, threadCount)
+                    let from = smoothing == nil ? rowsIn : UnsafePointer(smoothedRows.baseAddress!)
+                    return zeroPoints
+                        ? qg_w4_prepare_rows_uint8_threads(from, Int64(rows), Int64(k), Int64(k), packingGroup, qp.baseAddress,
+                                                           Int64(ldx), sp.baseAddress, shp.baseAddress, op.baseAddress, threadCount)
+                        : qg_w4_prepare_rows_threads(from, Int64(rows), Int64(k), Int64(k), packingGroup, qp.baseAddress,
+                                                     Int64(ldx), sp.baseAddress, op.baseAddress, threadCount)
                 }
+              }
             }
           }
         }
         // The first value that is not finite, or that smoothing made infinite, by its place.
-        guard bad < 0 else { throw QGEMMError.unquantizable(xBase, at: bad, k: k, ldx: k, factors: smoothing?.factors) }
+        if bad >= 0 { throw QGEMMError.unquantizable(xBase, at: bad, k: k, ldx: k, factors: smoothing?.factors) }
+        if bad <= -2 { try refuseRange(row: Int(-2 - bad), x: smoothing == nil ? rowsIn : nil, workspace: workspace) }
         let status = workspace.quantized.withUnsafeBufferPointer { qp in
             workspace.scales.withUnsafeBufferPointer { sp in
+              workspace.shifts.withUnsafeBufferPointer { shp in
                 workspace.offsets.withUnsafeBufferPointer { op in
                     packed.withUnsafeBufferPointer { wp in
                         packedScales.withUnsafeBufferPointer { wsp in
                             Self.withOptionalPointer(paddedBias) { bp in
-                                var args = qg_w4_args(m: Int64(rows), n: Int64(n), k: Int64(k), group: packingGroup,
-                                                      x: qp.baseAddress, ldx: Int64(ldx), x_scale: sp.baseAddress,
-                                                      x_offset: op.baseAddress, w: wp.baseAddress, w_scale: wsp.baseAddress,
-                                                      bias: bp, y: yBase, ldy: Int64(n))
-                                return qg_w4_gemm(&args, path.cValue ?? -1, threadCount)
+                                Self.withOptionalPointer(weightSums) { cp in
+                                    var args = qg_w4_args(m: Int64(rows), n: Int64(n), k: Int64(k), group: packingGroup,
+                                                          x: qp.baseAddress, ldx: Int64(ldx), x_scale: sp.baseAddress,
+                                                          x_offset: op.baseAddress, w: wp.baseAddress, w_scale: wsp.baseAddress,
+                                                          bias: bp, y: yBase, ldy: Int64(n),
+                                                          x_shift: zeroPoints ? UnsafePointer(shp.baseAddress) : nil, w_sum: cp)
+                                    return qg_w4_gemm(&args, path.cValue ?? -1, threadCount)
+                                }
                             }
                         }
                     }
                 }
+              }
             }
         }
         guard status == 0 else {
             throw QGEMMError(.unsupportedKernel, "kernel path '\(path)' cannot run 4-bit weights on this CPU")
         }
+    }
+
+    /// Throws the error of a row whose finite values have no uint8 grid (a
+    /// range wider than Float holds): QuantizationParameters' own, placed at
+    /// the row. `x` is the caller's rows, or nil when they were smoothed
+    /// into the workspace first.
+    private func refuseRange(row r: Int, x: UnsafePointer<Float>?, workspace: Workspace) throws(QGEMMError) {
+        let k = inputChannels
+        let values: [Float] = x.map { Array(UnsafeBufferPointer(start: $0 + r * k, count: k)) }
+            ?? Array(workspace.smoothed[(r * k)..<(r * k + k)])
+        let lo = values.min() ?? 0, hi = values.max() ?? 0
+        _ = try QuantizedLinear.rangeParameters(lo, hi, place: "input row [\(r)]")
+        throw QGEMMError(.invalidScale, "input row [\(r)]: range [\(lo), \(hi)] has no usable scale")
     }
 
     private static func withOptionalPointer<R>(_ a: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {

@@ -2,7 +2,7 @@ internal import CQGEMM
 
 /// A Linear layer `Y = X·Wᵀ + b` run in integers, built from Float weights:
 /// int8 weights quantized symmetrically per output channel, or group-wise
-/// 4-bit weights in ``Mode/int4Weights(groupSize:)``.
+/// 4-bit weights in ``Mode/int4Weights(groupSize:activations:)``.
 ///
 /// Four modes:
 /// - **dynamic**: Float in, Float out. Each call computes uint8 quantization
@@ -56,9 +56,10 @@ public final class QuantizedLinear: Sendable {
         case staticInput(QuantizationParameters)
         /// Float in, Float out; group-wise int4 weights, one binary16 scale per
         /// output channel and group of `groupSize` inputs (a multiple of 8 from
-        /// 8 to 4096), and each row of the input quantized to int8 symmetrically
-        /// at call time: the W4A8 contract of ``Int4Weights``.
-        case int4Weights(groupSize: Int)
+        /// 8 to 4096), and each row of the input quantized at call time, to
+        /// int8 symmetrically or to uint8 with a zero point per row
+        /// (``Int4Weights/Activations``): the W4A8 contract of ``Int4Weights``.
+        case int4Weights(groupSize: Int, activations: Int4Weights.Activations = .int8)
 
         /// "dynamic", "static", "staticInput" or "int4Weights".
         public var name: String {
@@ -72,7 +73,7 @@ public final class QuantizedLinear: Sendable {
     }
 
     /// A layer's packed weights: int8 in the dynamic and static modes, 4-bit
-    /// in ``Mode/int4Weights(groupSize:)``.
+    /// in ``Mode/int4Weights(groupSize:activations:)``.
     public enum Weights: Sendable {
         /// Symmetric int8 weights per output channel, with what the mode folds into them.
         case int8(PackedWeights)
@@ -89,12 +90,12 @@ public final class QuantizedLinear: Sendable {
     /// The packed weights, int8 or int4 by ``mode``.
     public let weights: Weights
     /// The packed int8 weights (and, in static mode, the multipliers and q_bias);
-    /// nil in ``Mode/int4Weights(groupSize:)`` (see ``int4Weights``).
+    /// nil in ``Mode/int4Weights(groupSize:activations:)`` (see ``int4Weights``).
     /// With ``smoothing``, these are the weights with column j multiplied by `s_j`.
     public var packed: PackedWeights? {
         if case .int8(let p) = weights { p } else { nil }
     }
-    /// The packed 4-bit weights in ``Mode/int4Weights(groupSize:)``; nil in the int8 modes.
+    /// The packed 4-bit weights in ``Mode/int4Weights(groupSize:activations:)``; nil in the int8 modes.
     public var int4Weights: Int4Weights? {
         if case .int4(let w) = weights { w } else { nil }
     }
@@ -104,7 +105,7 @@ public final class QuantizedLinear: Sendable {
     public let smoothing: Smoothing?
 
     /// A layer from Float weights, quantized and packed: symmetric int8 per
-    /// output channel, or group-wise int4 in ``Mode/int4Weights(groupSize:)``.
+    /// output channel, or group-wise int4 in ``Mode/int4Weights(groupSize:activations:)``.
     ///
     /// - Parameters:
     ///   - weights: Float W, row-major [N×K].
@@ -120,10 +121,10 @@ public final class QuantizedLinear: Sendable {
     ///     the smoothed input `X·diag(1/s)`; ``forward(_:rows:kernel:threads:)``
     ///     takes input quantized that way (``quantizeInput(_:)`` does it).
     ///     In int4 mode they are AWQ-style factors (``Int4Weights/smoothing``).
-    ///   - groupScales: how ``Mode/int4Weights(groupSize:)`` picks each group's
+    ///   - groupScales: how ``Mode/int4Weights(groupSize:activations:)`` picks each group's
     ///     scale (default ``Int4Weights/GroupScales/absMax``); refused in the
     ///     int8 modes. For scales searched on calibration inputs, build the
-    ///     weights with ``Int4Weights/searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:threads:)``
+    ///     weights with ``Int4Weights/searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:activations:threads:)``
     ///     and the layer with ``init(_:)``.
     /// - Throws: ``QGEMMError`` for bad shapes or values (see ``PackedWeights``
     ///   and ``Int4Weights``); ``QGEMMError/Code/invalidScale`` in static-input
@@ -142,11 +143,11 @@ public final class QuantizedLinear: Sendable {
                                  "rounding \(rounding.rawValue) applies to static mode's int8 outputs; \(mode.name) mode writes Float and does not requantize")
             }
         }
-        if case .int4Weights(let groupSize) = mode {
+        if case .int4Weights(let groupSize, let activations) = mode {
             // Int4Weights applies the smoothing to the weights itself.
             self.weights = .int4(try Int4Weights(quantizing: weights, outputChannels: outputChannels, inputChannels: inputChannels,
                                                  groupSize: groupSize, bias: bias, smoothing: smoothing,
-                                                 groupScales: groupScales ?? .absMax))
+                                                 groupScales: groupScales ?? .absMax, activations: activations))
             return
         }
         if let groupScales {
@@ -187,12 +188,13 @@ public final class QuantizedLinear: Sendable {
         self.weights = .int8(packed)
     }
 
-    /// A layer in ``Mode/int4Weights(groupSize:)`` around 4-bit weights
-    /// already packed: from ``Int4Weights/searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:threads:)``,
+    /// A layer in ``Mode/int4Weights(groupSize:activations:)`` around 4-bit weights
+    /// already packed: from ``Int4Weights/searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:activations:threads:)``,
     /// or from int4 values and scales of a checkpoint. Its bias and smoothing
     /// are the weights' own.
     public convenience init(_ weights: Int4Weights) {
-        self.init(weights: .int4(weights), mode: .int4Weights(groupSize: weights.groupSize), smoothing: weights.smoothing)
+        self.init(weights: .int4(weights), mode: .int4Weights(groupSize: weights.groupSize, activations: weights.activations),
+                  smoothing: weights.smoothing)
     }
 
     /// A layer from parts already checked (the safetensors loader).

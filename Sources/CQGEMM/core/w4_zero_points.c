@@ -1,0 +1,60 @@
+// Zero points for 4-bit weights (qgemm.h, qg_w4_args.x_shift): the tiles
+// sum each group of q_W·(q_X − 128), the symmetric contract's work, and the
+// rows' zero points come back once per output, y = fma(S_X, fma(128 − Z_X,
+// w_sum[n], s), b), instead of once per group and output in every tile. The
+// weight sums are taken here once per packed weights; the last step runs
+// right after each tile, on its outputs while they are in the L1.
+#include "driver.h"
+
+#include <math.h>
+
+#pragma clang fp contract(off)
+
+void qg_w4_weight_sums(const uint8_t *packed, const uint16_t *packed_scales, int64_t n, int64_t k, int64_t group,
+                       float *w_sum) {
+    const int64_t kp = qg_w4_packed_k(k, group), groups = qg_w4_groups(k, group), np = qg_packed_n(n);
+    for (int64_t c = 0; c < np; c++) {
+        float s = 0.0f;
+        for (int64_t g = 0; c < n && g < groups; g++) {
+            int32_t sum = 0;
+            for (int64_t i = g * group; i < (g + 1) * group && i < k; i++) sum += qg_w4_packed_value(packed, c, i, kp);
+            const uint16_t half = packed_scales[(c / QG_W4_PANEL_N) * (QG_W4_PANEL_N * groups) + g * QG_W4_PANEL_N
+                                                + c % QG_W4_PANEL_N];
+            s = fmaf(qg_f32_from_f16(half), (float)sum, s);
+        }
+        w_sum[c] = s;
+    }
+}
+
+/// y[i][j] = fma(S_X, fma(shift, w_sum[j], y[i][j]), bias[j]) over one
+/// tile's outputs, rows i of `rows` from `r`, `cols` channels from `c`.
+/// Every copy gives the same bits: each step is one fma.
+#define QG_W4_ZERO_POINTS_BODY                                                                                            \
+    for (int64_t i = r; i < r + rows; i++) {                                                                             \
+        const float sx = a->x_scale[i], shift = a->x_shift[i];                                                           \
+        float *y = a->y + i * a->ldy;                                                                                     \
+        for (int64_t j = c; j < c + cols; j++)                                                                           \
+            y[j] = fmaf(sx, fmaf(shift, a->w_sum[j], y[j]), a->bias ? a->bias[j] : 0.0f);                                \
+    }
+
+static void qg_w4_zero_points_plain(const qg_w4_args *a, int64_t r, int64_t rows, int64_t c, int64_t cols) {
+    QG_W4_ZERO_POINTS_BODY
+}
+
+#if defined(__x86_64__)
+// Without FMA in the target, x86-64's fmaf is a library call per value.
+__attribute__((target("avx2,fma"))) static void qg_w4_zero_points_fma(const qg_w4_args *a, int64_t r, int64_t rows,
+                                                                      int64_t c, int64_t cols) {
+    QG_W4_ZERO_POINTS_BODY
+}
+#endif
+
+void qg_w4_add_zero_points(const qg_w4_args *a, int64_t r, int64_t rows, int64_t c, int64_t cols) {
+#if defined(__x86_64__)
+    if (qg_cpu_get_features()->fma) {
+        qg_w4_zero_points_fma(a, r, rows, c, cols);
+        return;
+    }
+#endif
+    qg_w4_zero_points_plain(a, r, rows, c, cols);
+}
