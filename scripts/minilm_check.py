@@ -37,7 +37,8 @@ configs += [(label + "+smooth", {**r, "smooth": ALPHA}) for label, r in configs 
 # residual adds and LayerNorms that follow (no output quantization).
 configs += [("static-input-" + label[len("static-"):], {**r, "mode": "static-input"})
             for label, r in configs if label.startswith("static")]
-# 4-bit weights with int8 activations per row, by group size: absmax scales,
+# 4-bit weights with activations per row (int8, and uint8 with a zero point),
+# by group size: absmax scales,
 # error-minimizing group scales, AWQ-style per-input-channel scaling searched
 # on the calibration sentences (with error-minimizing group scales), and that
 # followed by GPTQ-style rounding (damping GPTQ_DAMPING). The searches
@@ -50,6 +51,8 @@ if INT4:
     int4_configs += [(f"int4-mse-g{g}", {"mode": "int4", "group": g, "scales": "minimizingError"}) for g in (32, 64, 128)]
     int4_configs += [(f"int4-awq-g{g}", {"mode": "int4-awq", "group": g}) for g in (32, 64, 128)]
     int4_configs += [(f"int4-awq-gptq-g{g}", {"mode": "int4-awq", "group": g, "gptq": GPTQ_DAMPING}) for g in (32, 64, 128)]
+    # The same with uint8 activations, a zero point per row (-u8).
+    int4_configs += [(label + "-u8", dict(recipe, activations="uint8")) for label, recipe in list(int4_configs)]
     int4_small = [("int4-awq-gptq-g32-40", {"mode": "int4-awq", "group": 32, "gptq": GPTQ_DAMPING})]
 MIXED_THRESHOLD_DB = 30.0
 
@@ -129,7 +132,7 @@ else:
           f"{best['config']}: cosine {best['cosine_mean']:.4f}, top-1 {best['top1_agreement']:.3f}")
 int4 = [r for r in results if r["config"].startswith("int4")]
 if int4:
-    print("4-bit weights, int8 activations per row: "
+    print("4-bit weights, activations per row (int8; -u8: uint8 with a zero point): "
           + ", ".join(f"{r['config']}: cosine {r['cosine_mean']:.4f}, top-1 {r['top1_agreement']:.3f}, "
                       f"layer SQNR median {np.median(list(r['layer_sqnr_db'].values())):.1f} dB" for r in int4))
     # Each 4-bit layer against the Float layer and against the int8 layer it

@@ -54,6 +54,9 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("group-size"), parsing: .unconditional, help: "K values per int4 scale: a multiple of 8 from 8 to 4096 (with --weights int4).")
     var groupSize: Int?
 
+    @Option(name: .long, help: "With --weights int4: the rows quantized to int8 (default, symmetric) or to uint8 with a zero point per row.")
+    var activations: ActivationsArgument?
+
     @Flag(name: .long, help: ArgumentHelp(
         "Evict the caches before every timed run (not timed), as in decode, where each layer's weights are read once per token.",
         discussion: "The eviction reads a buffer of twice the caches the threads may use (an L2 each, and an L3 for each of as many L3s as threads; at least 64 MiB), in chunks of a quarter of the L3, each chunk twice in a row (one pass left a Zen 5's L3 keeping most of the weights); it counts towards --min-time. Without it, runs follow each other and find what fits of their weights in the caches."))
@@ -63,6 +66,7 @@ struct Bench: ParsableCommand {
     var output: BenchOutputType { outputType ?? (weights == .int8 ? .int8 : .float) }
 
     func validate() throws {
+        if activations != nil, weights != .int4 { throw ValidationError("--activations needs --weights int4") }
         if let g = groupSize {
             guard weights == .int4 else { throw ValidationError("--group-size needs --weights int4") }
             guard Int4Weights.isValidGroupSize(g) else {
@@ -120,6 +124,7 @@ struct Bench: ParsableCommand {
         runner.weights = weights
         runner.rounding = (rounding ?? .single).mode
         runner.groupSize = groupSize ?? 32
+        runner.activations = (activations ?? .int8).kind
         if cold { runner.evictor = CacheEvictor(threads: threads.max() ?? 1) }
         var machine = runner.machine()
         machine.evict_bytes = runner.evictor?.buffer.count

@@ -129,7 +129,8 @@ struct BenchResult: Codable {
     /// int8 and uint8 output: the rounding mode, "single", "double" or
     /// "float" (the --rounding names); nil for the other outputs.
     var rounding: String? = nil
-    /// "int8", "int4" with its group size ("int4-g32"), or "activations".
+    /// "int8", "int4" with its group size ("int4-g32"; "int4-g32-uint8" with
+    /// uint8 activations), or "activations".
     let weights: String
     let int8_gops: Double
     let int8_gops_best: Double
@@ -360,6 +361,7 @@ struct BenchRunner {
     let sgemm: Bool
     var weights: BenchWeights = .int8
     var groupSize = 32
+    var activations = Int4Weights.Activations.int8
     /// --rounding: the requantization of int8 and uint8 output.
     var rounding: RoundingMode = .singleRounding
     /// Set by --cold: evicts the caches before every timed run.
@@ -485,7 +487,8 @@ struct BenchRunner {
                            output_type: weights != .int8 ? "float" : outputType.rawValue,
                            rounding: weights == .int8 && (outputType == .int8 || outputType == .uint8)
                                ? RoundingArgument.allCases.first { $0.mode == rounding }?.rawValue : nil,
-                           weights: weights == .int4 ? "int4-g\(groupSize)" : weights.rawValue, int8_gops: gops,
+                           weights: weights == .int4 ? "int4-g\(groupSize)\(self.activations == .uint8 ? "-uint8" : "")" : weights.rawValue,
+                           int8_gops: gops,
                            int8_gops_best: s.operations / int8Best / 1e9, sgemm_gflops: sgGflops,
                            sgemm_gflops_best: sgBest.map { s.operations / $0 / 1e9 },
                            speedup: sgGflops.map { gops / $0 },
@@ -522,7 +525,8 @@ struct BenchRunner {
     private func timeInt4(_ s: BenchShape, _ threads: Int, _ rng: inout CheckRandom, beside sgemm: SgemmSide?) throws -> Int4Timing {
         let wf = (0..<s.n * s.k).map { _ in rng.gaussian() }
         let xf = (0..<s.m * s.k).map { _ in rng.gaussian() }
-        let layer = try Int4Weights(quantizing: wf, outputChannels: s.n, inputChannels: s.k, groupSize: groupSize)
+        let layer = try Int4Weights(quantizing: wf, outputChannels: s.n, inputChannels: s.k, groupSize: groupSize,
+                                    activations: activations)
         let weightBytes = layer.packedByteCount + layer.packedScaleByteCount
         func plainRead() -> Double {
             evictor?.evict(threads: threads)

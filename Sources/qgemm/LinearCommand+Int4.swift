@@ -9,8 +9,14 @@ enum GroupScalesArgument: String, ExpressibleByArgument, CaseIterable {
     var rule: Int4Weights.GroupScales { self == .absmax ? .absMax : .minimizingError }
 }
 
-// `qgemm linear --weights int4`: the layer as Int4Weights (dynamic int8
-// activations per row, Float out), built from --w, saved with --save, run
+/// `--activations`: how a 4-bit layer quantizes its input rows.
+enum ActivationsArgument: String, ExpressibleByArgument, CaseIterable {
+    case int8, uint8
+    var kind: Int4Weights.Activations { self == .int8 ? .int8 : .uint8 }
+}
+
+// `qgemm linear --weights int4`: the layer as Int4Weights (dynamic
+// activations per row, int8 or uint8, Float out), built from --w, saved with --save, run
 // from --load.
 extension LinearCommand {
     /// The int4 options go with --weights int4, and int4 goes with none of
@@ -18,7 +24,7 @@ extension LinearCommand {
     func validateInt4() throws {
         let int4 = weights == .int4
         for (isGiven, option) in [(groupSize != nil, "--group-size"), (groupScales != nil, "--group-scales"), (awq, "--awq"),
-                                  (gptq != nil, "--gptq")] {
+                                  (gptq != nil, "--gptq"), (activations != nil, "--activations")] {
             try OptionCheck.unused(isGiven && !int4, option, "applies only with --weights int4")
         }
         if let g = groupSize, !Int4Weights.isValidGroupSize(g) {
@@ -57,8 +63,9 @@ extension LinearCommand {
     func runInt4() throws {
         let (xv, wv, bv, m, k, n) = try readLayerFiles()
         let group = groupSize ?? 32, rule = (groupScales ?? .absmax).rule
+        let kind = (activations ?? .int8).kind
         var report: [String: Any] = ["m": m, "k": k, "n": n, "weights": "int4", "group_size": group,
-                                     "group_scales": (groupScales ?? .absmax).rawValue]
+                                     "group_scales": (groupScales ?? .absmax).rawValue, "activations": kind.rawValue]
         let layer: Int4Weights
         if let calibrate {
             let file = NPYOption(option: "--calibrate", path: calibrate, needs: "float16, float32 or float64 [rows,K] with the K of --x")
@@ -71,13 +78,14 @@ extension LinearCommand {
             let searched = try Int4Weights.searchingScales(weights: wv, outputChannels: n, inputChannels: k, groupSize: group,
                                                           bias: bv, calibrationInput: c, rows: rows, groupScales: rule,
                                                           errorCompensation: gptq.map { .gptq(damping: $0) } ?? .none,
-                                                          threads: threads)
+                                                          activations: kind, threads: threads)
             layer = searched.weights
             report["awq_alpha"] = searched.alpha
             // As given on the command line, not widened from Float (0.1, not 0.10000000149…).
             if let gptq { report["gptq_damping"] = Double("\(gptq)") ?? Double(gptq) }
         } else {
-            layer = try Int4Weights(quantizing: wv, outputChannels: n, inputChannels: k, groupSize: group, bias: bv, groupScales: rule)
+            layer = try Int4Weights(quantizing: wv, outputChannels: n, inputChannels: k, groupSize: group, bias: bv, groupScales: rule,
+                                    activations: kind)
         }
         try finishInt4(layer, xv, m: m, report: report, save: save)
     }
@@ -95,7 +103,7 @@ extension LinearCommand {
     func runSavedInt4(_ layer: Int4Weights, from file: String, mode: String? = nil) throws {
         let (xv, m) = try readInput(forSavedK: layer.inputChannels, outputs: layer.outputChannels)
         var report: [String: Any] = ["m": m, "k": layer.inputChannels, "n": layer.outputChannels, "loaded": file,
-                                     "weights": "int4", "group_size": layer.groupSize]
+                                     "weights": "int4", "group_size": layer.groupSize, "activations": layer.activations.rawValue]
         report["mode"] = mode
         try finishInt4(layer, xv, m: m, report: report)
     }

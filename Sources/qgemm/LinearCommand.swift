@@ -78,6 +78,8 @@ struct LinearCommand: ParsableCommand {
     var groupScales: GroupScalesArgument?
     @Flag(name: .long, help: "With --weights int4 and --calibrate: search AWQ-style per-input-channel scales on the calibration data.")
     var awq = false
+    @Option(name: .long, help: "With --weights int4: int8 (default: symmetric, per row) or uint8 (a zero point per row) activations.")
+    var activations: ActivationsArgument?
     @Option(name: .long, parsing: .unconditional,
             help: "With --awq: then GPTQ-style rounding on the --calibrate data, with this damping in (0, 10] (0.1 suits a few thousand rows).")
     var gptq: Float?

@@ -7,7 +7,8 @@ import QGEMMBaseline
 /// 40 (the AMX tile's 16-row passes with tails of 15 and 8 rows), N around
 /// 16, 32 and 64 channels, K around each group size (8, 32, 128 and 320, which
 /// the AMX tile runs in parts) and 300, with bias on about half the cases,
-/// drawn (every M with and without one) and 1–3 threads (`--quick`: fewer).
+/// drawn (every M with and without one), int8 or uint8 activations (one
+/// case in two, drawn likewise), and 1–3 threads (`--quick`: fewer).
 enum ValidateInt4 {
     struct Outcome {
         var cases = 0
@@ -32,9 +33,13 @@ enum ValidateInt4 {
                         // Drawn, not alternated: the lists of M have an even length, so
                         // alternating gave M = 1 (decode) a bias never.
                         let bias = rng.next() % 2 == 0 ? (0..<n).map { _ in rng.gaussian() } : nil
+                        let activations: Int4Weights.Activations = rng.next() % 2 == 0 ? .uint8 : .int8
                         let layer = try Int4Weights(quantizing: w, outputChannels: n, inputChannels: k, groupSize: group, bias: bias,
-                                                    groupScales: outcome.cases % 3 == 0 ? .minimizingError : .absMax)
-                        let x = (0..<(m * k)).map { _ in rng.gaussian() * 3 }
+                                                    groupScales: outcome.cases % 3 == 0 ? .minimizingError : .absMax,
+                                                    activations: activations)
+                        // With uint8 rows, off centre: their zero points then span the range.
+                        let centre = activations == .uint8 ? rng.gaussian() * 2 : 0
+                        let x = (0..<(m * k)).map { _ in rng.gaussian() * 3 + centre }
                         let want = try layer(x, rows: m, kernel: .reference)
                         for path in int4Paths {
                             var got = try layer(x, rows: m, kernel: path, threads: 1 + outcome.cases % 3)
@@ -42,7 +47,7 @@ enum ValidateInt4 {
                             if path == faulty, !got.isEmpty { got[0] = Float(bitPattern: got[0].bitPattern ^ 1) }
                             outcome.elements += got.count
                             if let i = got.indices.first(where: { got[$0].bitPattern != want[$0].bitPattern }) {
-                                outcome.mismatches.append("int4 \(path): M \(m) N \(n) K \(k) group \(group) at [\(i / n)][\(i % n)]: "
+                                outcome.mismatches.append("int4 \(path): M \(m) N \(n) K \(k) group \(group) \(activations) at [\(i / n)][\(i % n)]: "
                                                           + "\(got[i]), reference \(want[i])")
                             }
                         }

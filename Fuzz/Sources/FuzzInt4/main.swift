@@ -5,8 +5,9 @@
 // out of range), scales (zeros, binary16's end and past it, now and then a
 // negative or NaN one), an optional bias and smoothing (factors down to
 // subnormal, so that X/s can overflow), X with NaN, ±Inf and Float's ends,
-// buffer lengths (short ones too), x and y overlapping or not, a kernel path
-// and a thread count. One workspace is kept across inputs, so every call also
+// buffer lengths (short ones too), x and y overlapping or not, a kernel path,
+// a thread count and the activations (int8, or uint8 with zero points: the
+// last byte, so that inputs written before it read as int8). One workspace is kept across inputs, so every call also
 // finds scratch grown by calls of other sizes. Then:
 //   - the packing either succeeds, with the scales rounded to binary16, or
 //     throws the error its arguments call for, the first in the order they
@@ -18,9 +19,10 @@
 //     suite's own file, linked into FuzzMutators), or throws the
 //     first error its arguments call for, in the library's one order (a
 //     short buffer, overlapping buffers, a path this CPU lacks or one
-//     without 4-bit tiles, a bad thread count, then X's first value that is
-//     not finite, or that smoothing makes infinite, by its place) and leaves
-//     y untouched.
+//     without 4-bit tiles, a bad thread count, then the first row that
+//     cannot be quantized: its first value that is not finite, or that
+//     smoothing makes infinite, by its place, or with uint8 activations a
+//     range with no uint8 grid, by its row) and leaves y untouched.
 import FuzzMutators
 import QGEMM
 
@@ -91,6 +93,8 @@ public func fuzzInt4(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let x = (0..<(m * k)).map { _ in r.value(exponent: xExponent, specials: specials) }
     let xSlack = r.int(-2...3), ySlack = r.int(-2...3), overlap = r.byte() % 16 == 0
     let threads = r.threads(), path = r.path()
+    let called = r.byte() % 2 == 1 ? layer.with(activations: .uint8) : layer
+    let zeroPoints = called.activations == .uint8
     var buffers = CallBuffers(x: x, outputCount: m * n, xSlack: xSlack, ySlack: ySlack, overlap: overlap)
 
     let argumentsValid = buffers.xCount >= m * k && buffers.yCount >= m * n
@@ -98,11 +102,24 @@ public func fuzzInt4(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let threadsValid = threads.map { (1...1024).contains($0) } ?? true
     let overlapping = m > 0 && buffers.overlapping(xNeeded: m * k)
     let smoothed = smoothInput(x, k: k, factors: factors)
-    let bad = smoothed.firstIndex(where: { !$0.isFinite })
-    let expected = bad == nil && m > 0 && argumentsValid && pathValid && threadsValid && !overlapping ? w4a8Contract(smoothed, rows: m, values: values, scales: layer.scales, n: n, k: k, group: group, bias: bias) : []
+    var bad = smoothed.firstIndex(where: { !$0.isFinite })
+    // With zero points, a row of finite values whose range has no uint8 grid
+    // (QuantizationParameters' rule, which the C one follows) is refused
+    // where it comes before the first value that is not finite.
+    var noGrid: Int? = nil
+    for row in 0..<(zeroPoints ? Swift.min(m, bad.map { $0 / k } ?? m) : 0) {
+        let values = smoothed[(row * k)..<((row + 1) * k)]
+        if (try? QuantizationParameters(observedMin: values.min()!, observedMax: values.max()!, type: .uint8)) == nil {
+            noGrid = row
+            bad = nil
+            break
+        }
+    }
+    let expected = bad == nil && noGrid == nil && m > 0 && argumentsValid && pathValid && threadsValid && !overlapping ? w4a8Contract(smoothed, rows: m, values: values, scales: layer.scales, n: n, k: k, group: group, bias: bias,
+                                zeroPoints: zeroPoints) : []
     do {
         try buffers.call { (xb, yb) throws(QGEMMError) in
-            try layer(xb, rows: m, into: yb, workspace: &workspace, kernel: path, threads: threads)
+            try called(xb, rows: m, into: yb, workspace: &workspace, kernel: path, threads: threads)
         }
         precondition(argumentsValid, "a call with short buffers returned")
         precondition(pathValid, "\(path), which cannot run 4-bit weights here, returned")
@@ -113,6 +130,7 @@ public func fuzzInt4(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
             return 0
         }
         precondition(bad == nil, "returned on an input that is not finite after smoothing")
+        precondition(noGrid == nil, "returned on row \(noGrid!), whose range has no uint8 grid")
         buffers.check(want: expected, "\(path)")
     } catch {
         precondition(buffers.untouched, "threw \(error) after writing memory")
@@ -126,6 +144,10 @@ public func fuzzInt4(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
             precondition(error.code == .invalidArgument, "threads \(threads!) gave \(error)")
         } else {
             precondition(m > 0, "M = 0 threw \(error)")
+            if let noGrid {
+                precondition(error.message.hasPrefix("input row [\(noGrid)]"), "threw \(error); row \(noGrid) has no uint8 grid")
+                return 0
+            }
             guard let bad else { preconditionFailure("threw \(error) on an input that needs no error") }
             // The first value that is not finite, by its place, in the layer's
             // words; a finite input that smoothing made infinite with its

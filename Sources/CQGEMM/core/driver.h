@@ -77,7 +77,7 @@ int64_t qg_w4_driver_block_rows(const qg_kernel *kernel, int64_t kp);
 int qg_w4_driver_run(const qg_w4_args *a, const qg_kernel *kernel, int threads);
 
 /// The last step of a call with zero points (w4_zero_points.c): outputs
-/// [r, r + rows) × [c, c + cols) of `a`, which hold each tile's s, become
+/// [r, r + rows) × [c, c + cols) of `a`, which hold the tiles' s, become
 /// fma(S_X, fma(x_shift, w_sum, s), bias).
 void qg_w4_add_zero_points(const qg_w4_args *a, int64_t r, int64_t rows, int64_t c, int64_t cols);
 

@@ -19,8 +19,8 @@
 //
 // With zero points (qg_w4_args.x_shift) the tiles run as if the activations
 // were symmetric, with scales of 1 and no bias, so each output holds its
-// group sum s; the call's last step (w4_zero_points.c) follows each tile on
-// its outputs. Such calls run in chunks of at most QG_W4_UNIT_ROWS rows,
+// group sum s; the call's last step (w4_zero_points.c) follows the tiles of
+// each row group and step of channels, on their outputs. Such calls run in chunks of at most QG_W4_UNIT_ROWS rows,
 // the length of the scales of 1 the tiles read.
 #include "driver.h"
 #include "threadpool.h"
@@ -30,7 +30,8 @@ static const float qg_w4_unit_scales[QG_W4_UNIT_ROWS] = {[0 ... QG_W4_UNIT_ROWS 
 
 typedef struct qg_w4_plan {
     const qg_w4_args *args;
-    /// NULL, or the call's own arguments, whose last step follows each tile:
+    /// NULL, or the call's own arguments, whose last step follows each row
+    /// group's tiles of a step:
     /// row r of `args` is row r + row0 of these.
     const qg_w4_args *zero_points;
     int64_t row0;
@@ -53,11 +54,8 @@ static void qg_w4_task(void *ctx, int64_t t) {
         for (int64_t r = m0; r < m1; r += mr) {
             const int rows = (int)qg_min(mr, m1 - r);
             const qg_w4_tile *tile = few->run && rows <= few->mr ? few : main_tile;
-            for (int64_t c = n; c < n_end; c += tile->nr) {
-                const int cols = (int)qg_min(tile->nr, n_end - c);
-                tile->run(a, rows, r, c, cols);
-                if (p->zero_points) qg_w4_add_zero_points(p->zero_points, p->row0 + r, rows, c, cols);
-            }
+            for (int64_t c = n; c < n_end; c += tile->nr) tile->run(a, rows, r, c, (int)qg_min(tile->nr, n_end - c));
+            if (p->zero_points) qg_w4_add_zero_points(p->zero_points, p->row0 + r, rows, n, n_end - n);
         }
     }
 }

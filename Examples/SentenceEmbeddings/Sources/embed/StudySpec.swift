@@ -17,7 +17,8 @@ import SentenceEmbeddings
 /// ("group": the group size, default 32; "scales": absMax or minimizingError
 /// for int4; int4-awq searches AWQ-style scales on the calibration sentences,
 /// with minimizingError group scales, and with "gptq": a damping, also
-/// GPTQ-style rounding), static and
+/// GPTQ-style rounding; "activations": int8, the default, or uint8 with a
+/// zero point per row), static and
 /// static-input (observer minmax, moving, percentile with "percentile",
 /// mse or entropy; "smooth": SmoothQuant's alpha). A key the mode does not
 /// take, an unknown layer name or an unknown mode is refused, naming the file
@@ -36,11 +37,13 @@ struct StudySpec: Decodable {
         let group: Int?
         let scales: String?
         let gptq: Double?
+        let activations: String?
 
         /// The keys each mode takes beside "mode" (checkKeys refuses others).
         static let keys: [String: Set<String>] = [
             "float": [], "dynamic": ["granularity"], "static": ["observer", "percentile", "smooth"],
-            "static-input": ["observer", "percentile", "smooth"], "int4": ["group", "scales"], "int4-awq": ["group", "gptq"],
+            "static-input": ["observer", "percentile", "smooth"], "int4": ["group", "scales", "activations"],
+            "int4-awq": ["group", "gptq", "activations"],
         ]
 
         /// The group size (default 32), checked by Int4Weights' own rule before anything runs.
@@ -48,6 +51,14 @@ struct StudySpec: Decodable {
             let g = group ?? 32
             try Int4Weights.checkGroupSize(g)
             return g
+        }
+
+        /// The 4-bit modes' activations (default int8).
+        func checkedActivations() throws -> Int4Weights.Activations {
+            guard let a = Int4Weights.Activations(rawValue: activations ?? "int8") else {
+                throw QGEMMError(.invalidArgument, "activations \(activations ?? ""): int8 or uint8")
+            }
+            return a
         }
 
         /// Whether the recipe calibrates on the calibration sentences.
@@ -71,7 +82,7 @@ struct StudySpec: Decodable {
                 guard let rule = Int4Weights.GroupScales(rawValue: scales ?? "absMax") else {
                     throw QGEMMError(.invalidArgument, "scales \(scales ?? ""): absMax or minimizingError")
                 }
-                return .int4(groupSize: try Self.checkedGroup(group), scales: rule)
+                return .int4(groupSize: try Self.checkedGroup(group), scales: rule, activations: try checkedActivations())
             case "int4-awq":
                 // The group first, then the damping, as Int4Weights checks them; the damping's
                 // rule runs on the Float it becomes (1e-50 would become 0), and a refusal names
@@ -83,7 +94,7 @@ struct StudySpec: Decodable {
                 } catch {
                     throw QGEMMError(error.code, "\(error.message) (from gptq \(gptq ?? .nan) in the file)")
                 }
-                return .int4Searched(groupSize: groupSize, errorCompensation: compensation)
+                return .int4Searched(groupSize: groupSize, errorCompensation: compensation, activations: try checkedActivations())
             default:
                 throw QGEMMError(.invalidArgument, "mode \(mode): float, dynamic, static, static-input, int4 or int4-awq")
             }

@@ -23,12 +23,14 @@ public enum LayerRecipe: Sendable, Equatable {
     case calibrated(QuantizedLinear.CalibratedMode, Observer, smoothingAlpha: Float?)
     /// A ``QuantizedLinear`` in its int4Weights mode: group-wise 4-bit
     /// weights (scales per group of `groupSize` inputs, chosen by `scales`),
-    /// int8 activations quantized per row at each call.
-    case int4(groupSize: Int, scales: Int4Weights.GroupScales)
+    /// activations quantized per row at each call (symmetric int8, or uint8
+    /// with a zero point: `activations`).
+    case int4(groupSize: Int, scales: Int4Weights.GroupScales, activations: Int4Weights.Activations = .int8)
     /// The same with AWQ-style per-input-channel scales searched on the
     /// layer's calibration inputs, then optionally GPTQ-style rounding
-    /// (``Int4Weights/searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:threads:)``).
-    case int4Searched(groupSize: Int, errorCompensation: Int4Weights.ErrorCompensation = .none)
+    /// (``Int4Weights/searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:activations:threads:)``).
+    case int4Searched(groupSize: Int, errorCompensation: Int4Weights.ErrorCompensation = .none,
+                      activations: Int4Weights.Activations = .int8)
 
     /// The calibration observers of the library, by name.
     public enum Observer: Sendable, Equatable {

@@ -47,9 +47,10 @@ enum LinearLayer: Sendable {
         case .dynamic(let granularity):
             return .quantized(try QuantizedLinear(weights: weight, outputChannels: outputs, inputChannels: inputs, bias: bias,
                                                   mode: .dynamic(granularity)))
-        case .int4(let groupSize, let scales):
+        case .int4(let groupSize, let scales, let activations):
             return .quantized(try QuantizedLinear(weights: weight, outputChannels: outputs, inputChannels: inputs, bias: bias,
-                                                  mode: .int4Weights(groupSize: groupSize), groupScales: scales))
+                                                  mode: .int4Weights(groupSize: groupSize, activations: activations),
+                                                  groupScales: scales))
         case .calibrated, .int4Searched:
             throw QGEMMError(.invalidArgument, "a calibrated layer is built from its calibration inputs (LinearLayer.calibrate)")
         }

@@ -114,7 +114,7 @@ public final class SentenceEncoder: Sendable {
                         let q = try LinearLayer.calibrate(parts[i], mode: mode, observer: observer, smoothingAlpha: alpha, on: inputs)
                         calibrated[names[i]] = q
                         return .quantized(q)
-                    case .recipe(.int4Searched(let groupSize, let compensation)):
+                    case .recipe(.int4Searched(let groupSize, let compensation, let activations)):
                         guard let inputs = calibration?.inputs[names[i]] else {
                             throw QGEMMError(.invalidArgument, "layer \(names[i]) searches its 4-bit scales, but there are no calibration inputs for it")
                         }
@@ -122,7 +122,7 @@ public final class SentenceEncoder: Sendable {
                         return .quantized(QuantizedLinear(try Int4Weights.searchingScales(
                             weights: part.weight, outputChannels: part.outputs, inputChannels: part.inputs, groupSize: groupSize,
                             bias: part.bias, calibrationInput: inputs.values, rows: inputs.rows,
-                            errorCompensation: compensation).weights))
+                            errorCompensation: compensation, activations: activations).weights))
                     case .recipe(let r):
                         return try .fused([parts[i]], recipe: r)
                     }
