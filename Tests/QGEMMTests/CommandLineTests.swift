@@ -191,6 +191,20 @@ struct CommandLineTests {
         let want = try Int4Weights(quantizing: w, outputChannels: n, inputChannels: k, groupSize: 16, bias: b)(x, rows: m)
         let got = try NPYArray(contentsOf: URL(fileURLWithPath: file("y.npy"))).floatValues()
         #expect(got.map(\.bitPattern) == want.map(\.bitPattern))
+        // --activations uint8: the library's bits with uint8 rows, reported, saved and loaded.
+        let u8 = try qgemm(base + ["--group-size", "16", "--activations", "uint8", "--out", file("y8.npy"),
+                                   "--save", file("l8.safetensors"), "--json", "-"])
+        #expect(u8.status == 0, "\(u8.stderr)")
+        #expect((try JSONSerialization.jsonObject(with: u8.stdout) as? [String: Any])?["activations"] as? String == "uint8")
+        let wantU8 = try Int4Weights(quantizing: w, outputChannels: n, inputChannels: k, groupSize: 16, bias: b,
+                                     activations: .uint8)(x, rows: m)
+        #expect(wantU8.map(\.bitPattern) != want.map(\.bitPattern))
+        #expect(try NPYArray(contentsOf: URL(fileURLWithPath: file("y8.npy"))).floatValues().map(\.bitPattern) == wantU8.map(\.bitPattern))
+        let loadedU8 = try qgemm(["linear", "--x", file("x.npy"), "--load", file("l8.safetensors"), "--out", file("y9.npy")])
+        #expect(loadedU8.status == 0, "\(loadedU8.stderr)")
+        #expect(try NPYArray(contentsOf: URL(fileURLWithPath: file("y9.npy"))).floatValues().map(\.bitPattern) == wantU8.map(\.bitPattern))
+        let misplaced = try qgemm(["linear", "--x", file("x.npy"), "--w", file("w.npy"), "--activations", "uint8", "--out", file("y0.npy")])
+        #expect(misplaced.status != 0 && misplaced.stderr.contains("--activations applies only with --weights int4"), "\(misplaced.stderr)")
         let loaded = try qgemm(["linear", "--x", file("x.npy"), "--load", file("l.safetensors"), "--out", file("y2.npy")])
         #expect(loaded.status == 0, "\(loaded.stderr)")
         #expect(try NPYArray(contentsOf: URL(fileURLWithPath: file("y2.npy"))).floatValues().map(\.bitPattern) == want.map(\.bitPattern))
