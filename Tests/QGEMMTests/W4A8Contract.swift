@@ -21,63 +21,56 @@
 public func w4a8Contract(_ x: [Float], rows: Int, values: [Int8], scales: [Float], n: Int, k: Int, group: Int,
                          bias: [Float]?, zeroPoints: Bool = false) -> [Float] {
     let groups = (k + group - 1) / group
-    var y = [Float](repeating: 0, count: rows * n)
-    if zeroPoints {
-        var weightSums = [Float](repeating: 0, count: n)
-        for c in 0..<n {
-            for g in 0..<groups {
-                var sum: Int32 = 0
-                for i in (g * group)..<Swift.min((g + 1) * group, k) { sum += Int32(values[c * k + i]) }
-                weightSums[c] = weightSums[c].addingProduct(scales[c * groups + g], Float(sum))
-            }
+    /// Σ_g S_W[c][g]·Float(Σ_{k∈g} q_W[c][k]·q[k]) by fused multiply-adds, g in order, from +0.
+    func scaledSum(_ c: Int, _ q: [Int32]) -> Float {
+        var s: Float = 0
+        for g in 0..<groups {
+            var acc: Int32 = 0
+            for i in (g * group)..<Swift.min((g + 1) * group, k) { acc += Int32(values[c * k + i]) * q[i] }
+            s = s.addingProduct(scales[c * groups + g], Float(acc))
         }
-        for m in 0..<rows {
-            let row = x[(m * k)..<((m + 1) * k)]
-            let lo = Double(Swift.min(row.min()!, 0)), hi = Double(Swift.max(row.max()!, 0))
-            var sx: Float = 1
-            var zero: Int32 = 0
-            if lo != hi {
-                sx = Float((hi - lo) / 255)
-                if sx < .leastNormalMagnitude {
-                    if Double(sx) * 255 < hi - lo { sx = Float(bitPattern: sx.bitPattern + 1) }
-                    if !(sx > 0 && Double(sx) * 255 >= hi - lo) { sx = .leastNormalMagnitude }
-                }
-                zero = Int32(Swift.min(Swift.max((0 - lo / Double(sx)).rounded(.toNearestOrAwayFromZero), 0), 255))
-            }
-            let q = row.map { Swift.min(Swift.max(Int32(($0 / sx).rounded(.toNearestOrAwayFromZero)) + zero, 0), 255) - 128 }
-            for c in 0..<n {
-                var s: Float = 0
-                for g in 0..<groups {
-                    var acc: Int32 = 0
-                    for i in (g * group)..<Swift.min((g + 1) * group, k) { acc += Int32(values[c * k + i]) * q[i] }
-                    s = s.addingProduct(scales[c * groups + g], Float(acc))
-                }
-                y[m * n + c] = (bias?[c] ?? 0).addingProduct(sx, s.addingProduct(Float(128 - zero), weightSums[c]))
-            }
-        }
-        return y
+        return s
     }
+    let ones = [Int32](repeating: 1, count: k)
+    let weightSums = zeroPoints ? (0..<n).map { scaledSum($0, ones) } : []
+    var y = [Float](repeating: 0, count: rows * n)
     for m in 0..<rows {
-        let row = x[(m * k)..<((m + 1) * k)]
-        let absMax = row.reduce(Float(0)) { Swift.max($0, Swift.abs($1)) }
-        var sx = absMax / 127
-        if absMax == 0 {
-            sx = 1
-        } else if sx < .leastNormalMagnitude {
-            if Double(sx) * 127 < Double(absMax) { sx = Float(bitPattern: sx.bitPattern + 1) }
-            if !(sx > 0 && Double(sx) * 127 >= Double(absMax)) { sx = .leastNormalMagnitude }
-        }
-        // No clamp: with that scale every |x|/S_X rounds to 127 at most.
-        let q = row.map { Int32(($0 / sx).rounded(.toNearestOrAwayFromZero)) }
+        let row = Array(x[(m * k)..<((m + 1) * k)])
+        let (sx, zero, q) = zeroPoints ? uint8Row(row) : int8Row(row)
         for c in 0..<n {
-            var s: Float = 0
-            for g in 0..<groups {
-                var acc: Int32 = 0
-                for i in (g * group)..<Swift.min((g + 1) * group, k) { acc += Int32(values[c * k + i]) * q[i] }
-                s = s.addingProduct(scales[c * groups + g], Float(acc))
-            }
-            y[m * n + c] = (bias?[c] ?? 0).addingProduct(sx, s)
+            let s = scaledSum(c, q)
+            y[m * n + c] = (bias?[c] ?? 0).addingProduct(sx, zeroPoints ? s.addingProduct(Float(128 - zero), weightSums[c]) : s)
         }
     }
     return y
+}
+
+/// A symmetric int8 row: S_X, Z_X = 0 and q_X.
+private func int8Row(_ row: [Float]) -> (Float, Int32, [Int32]) {
+    let absMax = row.reduce(Float(0)) { Swift.max($0, Swift.abs($1)) }
+    var sx = absMax / 127
+    if absMax == 0 {
+        sx = 1
+    } else if sx < .leastNormalMagnitude {
+        if Double(sx) * 127 < Double(absMax) { sx = Float(bitPattern: sx.bitPattern + 1) }
+        if !(sx > 0 && Double(sx) * 127 >= Double(absMax)) { sx = .leastNormalMagnitude }
+    }
+    // No clamp: with that scale every |x|/S_X rounds to 127 at most.
+    return (sx, 0, row.map { Int32(($0 / sx).rounded(.toNearestOrAwayFromZero)) })
+}
+
+/// A uint8 row with its zero point: S_X, Z_X and q_X − 128.
+private func uint8Row(_ row: [Float]) -> (Float, Int32, [Int32]) {
+    let lo = Double(Swift.min(row.min()!, 0)), hi = Double(Swift.max(row.max()!, 0))
+    var sx: Float = 1
+    var zero: Int32 = 0
+    if lo != hi {
+        sx = Float((hi - lo) / 255)
+        if sx < .leastNormalMagnitude {
+            if Double(sx) * 255 < hi - lo { sx = Float(bitPattern: sx.bitPattern + 1) }
+            if !(sx > 0 && Double(sx) * 255 >= hi - lo) { sx = .leastNormalMagnitude }
+        }
+        zero = Int32(Swift.min(Swift.max((0 - lo / Double(sx)).rounded(.toNearestOrAwayFromZero), 0), 255))
+    }
+    return (sx, zero, row.map { Swift.min(Swift.max(Int32(($0 / sx).rounded(.toNearestOrAwayFromZero)) + zero, 0), 255) - 128 })
 }
