@@ -25,7 +25,9 @@ extension LinearCommand {
         let int4 = weights == .int4
         for (isGiven, option) in [(groupSize != nil, "--group-size"), (groupScales != nil, "--group-scales"), (awq, "--awq"),
                                   (gptq != nil, "--gptq"), (activations != nil, "--activations")] {
-            try OptionCheck.unused(isGiven && !int4, option, "applies only with --weights int4")
+            // With --load the file says what the layer is: --weights does not go with it either.
+            try OptionCheck.unused(isGiven && !int4, option,
+                                   load != nil ? "does not go with --load (the file holds the whole layer)" : "applies only with --weights int4")
         }
         if let g = groupSize, !Int4Weights.isValidGroupSize(g) {
             throw ValidationError("--group-size must be a multiple of 8 from 8 to 4096, got \(g)")

@@ -18,7 +18,8 @@ struct LinearCommand: ParsableCommand {
         adds SmoothQuant factors calibrated on the same data. --save writes the quantized layer as \
         safetensors; --load runs a saved layer instead of quantizing --w. --weights int4 makes the \
         weights group-wise 4-bit (--group-size, --group-scales; --awq searches AWQ-style scales on \
-        --calibrate data, and --gptq DAMPING rounds GPTQ-style after it) with int8 activations per row, Float out.
+        --calibrate data, and --gptq DAMPING rounds GPTQ-style after it) with activations per row, int8 or \
+        (--activations uint8) uint8 with a zero point, Float out.
         """)
 
     /// What static mode needs, said when it is missing.
@@ -70,7 +71,7 @@ struct LinearCommand: ParsableCommand {
     var json: String?
     @Option(name: .long, parsing: .unconditional, help: "With --json: timed runs, 1...100000 (int8 layer and cblas_sgemm, medians; default 5).")
     var `repeat`: Int?
-    @Option(name: .long, help: "int8 (default) or int4 (group-wise 4-bit weights, int8 activations per row, Float out).")
+    @Option(name: .long, help: "int8 (default) or int4 (group-wise 4-bit weights, activations per row, Float out).")
     var weights: LayerWeights?
     @Option(name: .customLong("group-size"), parsing: .unconditional, help: "With --weights int4: K values per scale, a multiple of 8 from 8 to 4096 (default 32).")
     var groupSize: Int?

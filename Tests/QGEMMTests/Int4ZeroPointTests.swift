@@ -79,7 +79,8 @@ struct Int4ZeroPointTests {
                 }
             }
         }
-        shapes.append((17, 40, 8, 1030))
+        // Consecutive, so that one of the two has a bias; K = 43 leaves a short last group.
+        shapes += [(17, 40, 8, 1030), (18, 43, 8, 1030)]
         for (n, k, group, rows) in shapes {
             i += 1
             let bias = i % 2 == 0 ? data(n, &rng) : nil
@@ -137,13 +138,42 @@ struct Int4ZeroPointTests {
                 #expect(error.message.contains("input row [60]"), "\(threads) threads: \(error.message)")
             }
         }
-        // A NaN in an earlier row is the first refusal.
+        // A row with no grid before a NaN is the first refusal, and a NaN before it is.
+        x[65 * k + 1] = .nan
+        for threads in 1...3 {
+            do { _ = try w(x, rows: rows, threads: threads) } catch {
+                #expect(error.code == .invalidScale && error.message.contains("input row [60]"), "\(threads) threads: \(error.message)")
+            }
+        }
         x[10 * k] = .nan
         for threads in 1...3 {
             #expect(throws: QGEMMError.self) { _ = try w(x, rows: rows, threads: threads) }
             do { _ = try w(x, rows: rows, threads: threads) } catch {
                 #expect(error.message.contains("[10, 0]"), "\(threads) threads: \(error.message)")
             }
+        }
+    }
+
+    /// The AWQ-style search, with and without GPTQ-style rounding, builds
+    /// weights with the activations it was given (and the bias), whose calls
+    /// are those of the same values and scales built with uint8 rows.
+    @Test func theSearchKeepsTheActivations() throws {
+        var rng = SplitMix64(seed: 48)
+        let n = 16, k = 32, rows = 96
+        let w = data(n * k, &rng), b = data(n, &rng)
+        let x = data(rows * k, &rng).map { max($0, 0) * 3 }
+        for compensation in [Int4Weights.ErrorCompensation.none, .gptq(damping: 0.1)] {
+            let u8 = try Int4Weights.searchingScales(weights: w, outputChannels: n, inputChannels: k, groupSize: 8, bias: b,
+                                                     calibrationInput: x, rows: rows, steps: 4, errorCompensation: compensation,
+                                                     activations: .uint8).weights
+            #expect(u8.activations == .uint8 && u8.bias == b)
+            let i8 = try Int4Weights.searchingScales(weights: w, outputChannels: n, inputChannels: k, groupSize: 8, bias: b,
+                                                     calibrationInput: x, rows: rows, steps: 4, errorCompensation: compensation).weights
+            #expect(i8.activations == .int8)
+            let y = try u8(x, rows: rows), again = try Int4Weights(values: u8.values(), scales: u8.scales, outputChannels: n,
+                                                                     inputChannels: k, groupSize: 8, bias: b, smoothing: u8.smoothing,
+                                                                     activations: .uint8)(x, rows: rows)
+            #expect(y.map(\.bitPattern) == again.map(\.bitPattern))
         }
     }
 

@@ -109,13 +109,14 @@ struct AllocationProbe {
             }
         }
 
-        for group in [8, 32] {
-            let layer = try Int4Weights(quantizing: w, outputChannels: n, inputChannels: k, groupSize: group, bias: b)
+        for (group, activations) in [(8, Int4Weights.Activations.int8), (32, .int8), (32, .uint8)] {
+            let layer = try Int4Weights(quantizing: w, outputChannels: n, inputChannels: k, groupSize: group, bias: b,
+                                        activations: activations)
             for threads in [1, 2] {
                 var workspace = Int4Weights.Workspace()
                 try x.withUnsafeBufferPointer { xb in
                     try y.withUnsafeMutableBufferPointer { yb in
-                        try check("4-bit weights, group \(group)", threads: threads) {
+                        try check("4-bit weights, group \(group), \(activations) rows", threads: threads) {
                             try layer(xb, rows: m, into: yb, workspace: &workspace, threads: threads)
                         }
                     }

@@ -48,7 +48,9 @@ static void qg_w4_zero_points_plain(const qg_w4_args *a, int64_t r, int64_t rows
 }
 
 #if defined(__x86_64__)
-// Without FMA in the target, x86-64's fmaf is a library call per value.
+// Without FMA in the target, x86-64's fmaf is a library call per value. Its
+// target has AVX2 too, so it runs only where the CPU has both (some have FMA
+// without AVX2, and a VM may hide AVX2).
 __attribute__((target("avx2,fma"))) static void qg_w4_zero_points_fma(const qg_w4_args *a, int64_t r, int64_t rows,
                                                                       int64_t c, int64_t cols) {
     QG_W4_ZERO_POINTS_BODY
@@ -57,7 +59,8 @@ __attribute__((target("avx2,fma"))) static void qg_w4_zero_points_fma(const qg_w
 
 void qg_w4_add_zero_points(const qg_w4_args *a, int64_t r, int64_t rows, int64_t c, int64_t cols) {
 #if defined(__x86_64__)
-    if (qg_cpu_get_features()->fma) {
+    const qg_cpu_features *f = qg_cpu_get_features();
+    if (f->avx2 && f->fma) {
         qg_w4_zero_points_fma(a, r, rows, c, cols);
         return;
     }

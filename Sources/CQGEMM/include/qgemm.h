@@ -322,13 +322,14 @@ void qg_gemm_reference(const qg_gemm_args *args);
 /// entries: the SIMD epilogues read whole vectors of channels.
 int qg_gemm(const qg_gemm_args *args, int path, int threads);
 
-// MARK: - 4-bit weights with int8 activations (W4A8)
+// MARK: - 4-bit weights with int8 or uint8 activations (W4A8)
 
 /// Group-wise int4 weights q_W[n][k] ∈ [−8, 7] with a half-precision scale
 /// S_W[n][g] (IEEE binary16, as GPTQ, AWQ and llama.cpp store theirs) per
 /// output channel and group of `group` consecutive K values, times int8
 /// activations quantized per row, symmetrically (Z_X = 0): q_X[m][k] with
-/// scale S_X[m]. The contract (KERNELS.md, "4-bit weights"):
+/// scale S_X[m] (uint8 ones with a zero point per row: qg_w4_args.x_shift
+/// below). The contract (KERNELS.md, "4-bit weights"):
 ///
 ///     acc_g[m][n] = Σ_{k∈g} q_W[n][k]·q_X[m][k]                 (int32, exact)
 ///     s = +0;  for g = 0, 1, …:  s = fma((float)S_W[n][g], (float)acc_g, s)
@@ -428,7 +429,8 @@ typedef struct qg_w4_args {
     /// K ≥ 1; group a multiple of 8 in 8 … 4096 (QG_W4_MAX_GROUP), as
     /// Int4Weights checks before any call: nothing here checks them again.
     int64_t m, n, k, group;
-    /// Prepared activations (qg_w4_prepare_rows): row m at x + m*ldx, zero
+    /// Prepared activations (qg_w4_prepare_rows, or
+    /// qg_w4_prepare_rows_uint8_threads with x_shift): row m at x + m*ldx, zero
     /// padded to ldx ≥ qg_w4_row_bytes; scale[m]; offset[m*groups + g].
     const int8_t *x;
     int64_t ldx;

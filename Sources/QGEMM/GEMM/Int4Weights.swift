@@ -6,12 +6,13 @@ import Glibc
 import Darwin
 #endif
 
-/// Group-wise 4-bit weights, packed once, for `Y = X·Wᵀ + b` with int8
-/// activations quantized per row at call time (W4A8).
+/// Group-wise 4-bit weights, packed once, for `Y = X·Wᵀ + b` with
+/// activations quantized per row at call time (W4A8): int8, or uint8 with a
+/// zero point per row (``Activations``).
 ///
 /// Each output channel's K inputs are cut into groups of ``groupSize``; each
 /// group has its own Float scale `S_W[n, g]` and int4 values `q_W ∈ [−8, 7]`
-/// (symmetric, no zero point). A call quantizes each row of X to int8
+/// (symmetric, no zero point). By default a call quantizes each row of X to int8
 /// symmetrically (`S_X = absMax/127`, rounded up where that is subnormal as
 /// ``QuantizationParameters``' scales are; round half away from zero), sums each
 /// group exactly in int32 and combines the groups in Float, in a fixed order:
@@ -179,7 +180,11 @@ public final class Int4Weights: Sendable {
     }
 
     /// The same weights, scales, bias and smoothing with calls quantizing
-    /// their input rows as `activations` says.
+    /// their input rows as `activations` says. The weights are packed again
+    /// (a second copy of their bytes); smoothing factors and values from
+    /// ``searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:activations:threads:)``
+    /// stay those chosen for the rows it ran with (pass `activations:` to
+    /// the search to choose them for these rows).
     public func with(activations: Activations) -> Int4Weights {
         if activations == self.activations { return self }
         do {
@@ -522,8 +527,9 @@ public final class Int4Weights: Sendable {
     ///
     /// - Throws: ``QGEMMError`` for a wrong count, a result larger than the
     ///   memory this process may use, an input that is NaN or
-    ///   infinite or that ``smoothing`` makes infinite, a path without 4-bit
-    ///   tiles or a bad thread count.
+    ///   infinite or that ``smoothing`` makes infinite, with ``Activations/uint8``
+    ///   a row whose range has no uint8 grid in Float (`.invalidScale`, naming
+    ///   the row), a path without 4-bit tiles or a bad thread count.
     public func callAsFunction(_ x: [Float], rows: Int, kernel: KernelPath? = nil, threads: Int? = nil) throws(QGEMMError) -> [Float] {
         guard rows >= 0 else { throw QGEMMError(.invalidShape, "rows must be ≥ 0, got \(rows)") }
         let (need, o1) = rows.multipliedReportingOverflow(by: inputChannels)
@@ -549,7 +555,10 @@ public final class Int4Weights: Sendable {
     /// - Throws: ``QGEMMError`` for a short buffer (`.bufferTooSmall`), a row
     ///   count whose products overflow (`.invalidShape`), overlapping buffers
     ///   (`.aliasing`), an input that is NaN or infinite or that ``smoothing`` makes
-    ///   infinite (`.invalidValue`, naming the first), a path without
+    ///   infinite (`.invalidValue`, naming the first), with ``Activations/uint8``
+    ///   a row whose finite range (after ``smoothing``) has no uint8 grid in
+    ///   Float (`.invalidScale`, naming the row; the first such row or value in
+    ///   row order), a path without
     ///   4-bit tiles (`.unsupportedKernel`) or a bad thread count: the first the
     ///   arguments call for, in the order ``QGEMMError`` gives (the shapes and
     ///   buffers, then the path and threads, then the values). Nothing is
@@ -633,8 +642,9 @@ public final class Int4Weights: Sendable {
         let values: [Float] = x.map { Array(UnsafeBufferPointer(start: $0 + r * k, count: k)) }
             ?? Array(workspace.smoothed[(r * k)..<(r * k + k)])
         let lo = values.min() ?? 0, hi = values.max() ?? 0
-        _ = try QuantizedLinear.rangeParameters(lo, hi, place: "input row [\(r)]")
-        throw QGEMMError(.invalidScale, "input row [\(r)]: range [\(lo), \(hi)] has no usable scale")
+        let place = "input row [\(r)]" + (x == nil ? " divided by its smoothing factors" : "")
+        _ = try QuantizedLinear.rangeParameters(lo, hi, place: place)
+        throw QGEMMError(.invalidScale, "\(place): range [\(lo), \(hi)] has no usable scale")
     }
 
     private static func withOptionalPointer<R>(_ a: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
