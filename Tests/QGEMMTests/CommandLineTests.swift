@@ -556,6 +556,14 @@ struct CommandLineTests {
         let w = row["weight_gbps_best"] as? Double ?? 0, read = row["stream_read_gbps_best"] as? Double ?? 0
         let fraction = row["stream_fraction"] as? Double ?? 0
         #expect(w > 0 && read > 0 && abs(fraction - w / read) <= 1e-9 * fraction, "\(row)")
+        // uint8 rows name themselves in the row's weights; without --weights int4 the option is refused.
+        let u8 = try qgemm(["bench", "--weights", "int4", "--activations", "uint8", "--shape", "1x64x20", "--no-sgemm",
+                            "--min-time", "0", "--repeat", "2", "--json", "-"])
+        #expect(u8.status == 0, "\(u8.stderr)")
+        let u8Row = ((try JSONSerialization.jsonObject(with: u8.stdout) as? [String: Any])?["results"] as? [[String: Any]])?.first
+        #expect(u8Row?["weights"] as? String == "int4-g32-uint8", "\(String(describing: u8Row))")
+        let misplaced = try qgemm(["bench", "--activations", "uint8", "--shape", "1x64x20"])
+        #expect(misplaced.status != 0 && misplaced.stderr.contains("--activations needs --weights int4"), "\(misplaced.stderr)")
     }
 
     /// `bench --cold` marks its rows "cold" in the JSON and the CSV, int8 and

@@ -98,6 +98,7 @@ int qg_w4_driver_run(const qg_w4_args *a, const qg_kernel *kernel, int threads) 
         return 0;
     }
     const int64_t groups = qg_w4_groups(a->k, a->group);
+    int used = 1; // the most threads any chunk ran on: what the call reports
     for (int64_t r0 = 0; r0 < a->m; r0 += QG_W4_UNIT_ROWS) {
         qg_w4_args chunk = *a;
         chunk.m = qg_min(QG_W4_UNIT_ROWS, a->m - r0);
@@ -109,7 +110,9 @@ int qg_w4_driver_run(const qg_w4_args *a, const qg_kernel *kernel, int threads) 
         chunk.x_shift = NULL;
         chunk.w_sum = NULL;
         qg_w4_driver_pass(&chunk, a, r0, kernel, threads);
+        used = qg_threads_of_last_call() > used ? qg_threads_of_last_call() : used;
     }
+    qg_set_threads_of_last_call(used);
     return 0;
 }
 
