@@ -39,35 +39,16 @@ struct Int4WeightsTests {
     @Test(arguments: KernelPath.allCases.filter { $0 != .reference })
     func everyPathGivesTheReferenceBits(path: KernelPath) throws {
         // M to 33: the 32-row AMX tile with one and with two halves, and a row past it.
-        guard path.hasInt4Kernel else {
-            print("everyPathGivesTheReferenceBits: \(path) skipped: it has no 4-bit-weight tiles")
-            return
-        }
-        guard path.isSupported else {
-            print("everyPathGivesTheReferenceBits: \(path) skipped: this CPU lacks it (\(path.tile.requires))")
-            return
-        }
-        var rng = SplitMix64(seed: 7)
-        var i = 0
+        var shapes = [Int4Shape]()
         for group in [8, 32, 128] {
-            for k in [group - 1, group, group + 1, 2 * group + 3] where k >= 1 {
+            for k in [group - 1, group, group + 1, 2 * group + 3] {
                 for n in [15, 16, 17, 31, 32, 33, 63, 64, 65, 67] {
-                    for rows in [1, 2, 3, 4, 5, 9, 17, 33] {
-                        i += 1
-                        let bias = i % 2 == 0 ? data(n, &rng) : nil
-                        let w = try Int4Weights(quantizing: data(n * k, &rng), outputChannels: n, inputChannels: k,
-                                                groupSize: group, bias: bias)
-                        let x = data(rows * k, &rng, scale: 2)
-                        let want = try w(x, rows: rows, kernel: .reference)
-                        let got = try w(x, rows: rows, kernel: path, threads: 1 + i % 3)
-                        if got.map(\.bitPattern) != want.map(\.bitPattern) {
-                            Issue.record("\(path): M \(rows) N \(n) K \(k) group \(group) differs from the reference")
-                            return
-                        }
-                    }
+                    for rows in [1, 2, 3, 4, 5, 9, 17, 33] { shapes.append((n, k, group, rows)) }
                 }
             }
         }
+        try expectEveryShapeGivesTheReferenceBits(on: path, shapes, activations: .int8, seed: 7,
+                                                  test: "everyPathGivesTheReferenceBits")
     }
 
     /// Calls with enough values to prepare their rows on several threads (one

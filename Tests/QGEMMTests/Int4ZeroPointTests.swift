@@ -61,17 +61,7 @@ struct Int4ZeroPointTests {
     /// threads; 1,030 rows cross the driver's chunk of 1,024.
     @Test(arguments: KernelPath.allCases.filter { $0 != .reference })
     func everyPathGivesTheReferenceBits(path: KernelPath) throws {
-        guard path.hasInt4Kernel else {
-            print("Int4ZeroPointTests.everyPathGivesTheReferenceBits: \(path) skipped: it has no 4-bit-weight tiles")
-            return
-        }
-        guard path.isSupported else {
-            print("Int4ZeroPointTests.everyPathGivesTheReferenceBits: \(path) skipped: this CPU lacks it (\(path.tile.requires))")
-            return
-        }
-        var rng = SplitMix64(seed: 8)
-        var i = 0
-        var shapes = [(Int, Int, Int, Int)]()
+        var shapes = [Int4Shape]()
         for group in [8, 32, 128] {
             for k in [group - 1, group + 1, 2 * group + 3] {
                 for n in [15, 17, 33, 65] {
@@ -81,19 +71,9 @@ struct Int4ZeroPointTests {
         }
         // Consecutive, so that one of the two has a bias; K = 43 leaves a short last group.
         shapes += [(17, 40, 8, 1030), (18, 43, 8, 1030)]
-        for (n, k, group, rows) in shapes {
-            i += 1
-            let bias = i % 2 == 0 ? data(n, &rng) : nil
-            let w = try Int4Weights(quantizing: data(n * k, &rng), outputChannels: n, inputChannels: k, groupSize: group,
-                                    bias: bias, activations: .uint8)
-            let x = data(rows * k, &rng, scale: 2, shift: Float(i % 5) - 1)
-            let want = try w(x, rows: rows, kernel: .reference)
-            let got = try w(x, rows: rows, kernel: path, threads: 1 + i % 3)
-            if got.map(\.bitPattern) != want.map(\.bitPattern) {
-                Issue.record("\(path): M \(rows) N \(n) K \(k) group \(group) differs from the reference")
-                return
-            }
-        }
+        try expectEveryShapeGivesTheReferenceBits(on: path, shapes, activations: .uint8, seed: 8,
+                                                  test: "Int4ZeroPointTests.everyPathGivesTheReferenceBits",
+                                                  centre: { Float($0 % 5) - 1 })
     }
 
     /// On rows far from symmetric, uint8 rows with a zero point keep more of
@@ -105,6 +85,8 @@ struct Int4ZeroPointTests {
         let int8 = try Int4Weights(quantizing: weights, outputChannels: n, inputChannels: k, groupSize: 32)
         let uint8 = int8.with(activations: .uint8)
         #expect(uint8.activations == .uint8 && uint8.scales == int8.scales && uint8.values() == int8.values())
+        #expect(uint8.packed === int8.packed && uint8.packedScales === int8.packedScales, "with(activations:) copied the packed bytes")
+        #expect(uint8.with(activations: .int8).weightSums == nil && uint8.weightSums?.count == 32)
         // After a ReLU: every value ≥ 0.
         let x = data(rows * k, &rng).map { max($0, 0) }
         var exact = [Double](repeating: 0, count: rows * n)

@@ -2,30 +2,14 @@
 // sum each group of q_W·(q_X − 128), the symmetric contract's work, and the
 // rows' zero points come back once per output, y = fma(S_X, fma(128 − Z_X,
 // w_sum[n], s), b), instead of once per group and output in every tile. The
-// weight sums are taken here once per packed weights; the last step runs on
-// each row group's outputs of a step of channels right after its tiles,
-// while they are in the L1.
+// weight sums are read off the packed weights once (qg_w4_weight_sums,
+// w4_pack.c); this last step runs on each row group's outputs of a step of
+// channels right after its tiles, while they are in the L1.
 #include "driver.h"
 
 #include <math.h>
 
 #pragma clang fp contract(off)
-
-void qg_w4_weight_sums(const uint8_t *packed, const uint16_t *packed_scales, int64_t n, int64_t k, int64_t group,
-                       float *w_sum) {
-    const int64_t kp = qg_w4_packed_k(k, group), groups = qg_w4_groups(k, group), np = qg_packed_n(n);
-    for (int64_t c = 0; c < np; c++) {
-        float s = 0.0f;
-        for (int64_t g = 0; c < n && g < groups; g++) {
-            int32_t sum = 0;
-            for (int64_t i = g * group; i < (g + 1) * group && i < k; i++) sum += qg_w4_packed_value(packed, c, i, kp);
-            const uint16_t half = packed_scales[(c / QG_W4_PANEL_N) * (QG_W4_PANEL_N * groups) + g * QG_W4_PANEL_N
-                                                + c % QG_W4_PANEL_N];
-            s = fmaf(qg_f32_from_f16(half), (float)sum, s);
-        }
-        w_sum[c] = s;
-    }
-}
 
 /// y[i][j] = fma(S_X, fma(shift, w_sum[j], y[j]), bias[j]) over one row
 /// group's outputs, rows i of `rows` from `r`, `cols` channels from `c`.

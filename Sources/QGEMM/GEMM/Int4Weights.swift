@@ -169,10 +169,35 @@ public final class Int4Weights: Sendable {
         self.packed = packed
         self.packedScales = packedScales
         paddedBias = bias.map { $0 + [Float](repeating: 0, count: Int(qg_packed_n(n)) - outputChannels) }
-        weightSums = activations == .int8 ? nil : packed.withUnsafeBufferPointer { p in
+        weightSums = Self.weightSums(for: activations, packed, packedScales, n: n, k: k, group: g)
+    }
+
+    /// The weights of `other`, their packed bytes shared (read-only once
+    /// built), with calls quantizing rows as `activations` says.
+    private init(_ other: Int4Weights, activations: Activations) {
+        outputChannels = other.outputChannels
+        inputChannels = other.inputChannels
+        groupSize = other.groupSize
+        scales = other.scales
+        bias = other.bias
+        smoothing = other.smoothing
+        self.activations = activations
+        packed = other.packed
+        packedScales = other.packedScales
+        paddedBias = other.paddedBias
+        weightSums = Self.weightSums(for: activations, packed, packedScales, n: Int64(outputChannels),
+                                     k: Int64(inputChannels), group: other.packingGroup)
+    }
+
+    /// Each channel's weight sum `c[n]` (qg_w4_weight_sums) where
+    /// `activations` needs them (``Activations/uint8``), else nil.
+    private static func weightSums(for activations: Activations, _ packed: HugePageArray<UInt8>,
+                                   _ packedScales: HugePageArray<UInt16>, n: Int64, k: Int64, group: Int64) -> [Float]? {
+        guard activations == .uint8 else { return nil }
+        return packed.withUnsafeBufferPointer { p in
             packedScales.withUnsafeBufferPointer { ps in
                 [Float](unsafeUninitializedCapacity: Int(qg_packed_n(n))) { sums, count in
-                    qg_w4_weight_sums(p.baseAddress, ps.baseAddress, n, k, g, sums.baseAddress)
+                    qg_w4_weight_sums(p.baseAddress, ps.baseAddress, n, k, group, sums.baseAddress)
                     count = Int(qg_packed_n(n))
                 }
             }
@@ -180,19 +205,13 @@ public final class Int4Weights: Sendable {
     }
 
     /// The same weights, scales, bias and smoothing with calls quantizing
-    /// their input rows as `activations` says. The weights are packed again
-    /// (a second copy of their bytes); smoothing factors and values from
+    /// their input rows as `activations` says. The packed bytes are shared,
+    /// not copied; smoothing factors and values from
     /// ``searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:activations:threads:)``
     /// stay those chosen for the rows it ran with (pass `activations:` to
     /// the search to choose them for these rows).
     public func with(activations: Activations) -> Int4Weights {
-        if activations == self.activations { return self }
-        do {
-            return try Int4Weights(values: values(), scales: scales, outputChannels: outputChannels, inputChannels: inputChannels,
-                                   groupSize: groupSize, bias: bias, smoothing: smoothing, activations: activations)
-        } catch {
-            preconditionFailure("weights that were valid stay valid: \(error)")
-        }
+        activations == self.activations ? self : Int4Weights(self, activations: activations)
     }
 
     /// Quantizes Float weights, row-major `[N×K]`, group by group with the
