@@ -238,8 +238,13 @@ struct BenchTable {
               + pad(String(format: "%.1f", r.int8_gops_best), 9) + pad(sg, 11) + pad(sp, 8)
               + pad(String(format: "%.0f%%", r.peak_fraction * 100), 7))
         if let bytes = r.weight_bytes, let w = r.weight_gbps_best, let read = r.stream_read_gbps_best, let f = r.stream_fraction {
-            print(String(format: "    weights %.1f MB read at %.1f GB/s; a plain read of the same bytes: %.1f GB/s (%.2f of it)",
-                         Double(bytes) / 1e6, w, read, f))
+            // Two significant digits where the fixed ones would read 0 (a
+            // compute-bound row of a slow path reads its weights at MB/s).
+            func figure(_ v: Double, _ digits: Int) -> String {
+                v > 0 && v < pow(10, Double(-digits)) * 5 ? String(format: "%.2g", v) : String(format: "%.\(digits)f", v)
+            }
+            print("    weights \(figure(Double(bytes) / 1e6, 1)) MB read at \(figure(w, 1)) GB/s; "
+                  + "a plain read of the same bytes: \(figure(read, 1)) GB/s (\(figure(f, 2)) of it)")
         }
         fflush(nil)
     }
