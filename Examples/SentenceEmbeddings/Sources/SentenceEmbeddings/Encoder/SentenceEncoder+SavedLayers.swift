@@ -15,7 +15,9 @@ extension SentenceEncoder {
     /// Writes every calibrated layer as `<name>.safetensors` into `folder`
     /// (created if needed), for ``init(checkpoint:savedLayers:)``: calibrate
     /// once, load many times. Only an encoder whose Linear layers are all
-    /// calibrated can be saved; dynamic and Float layers have nothing to keep.
+    /// calibrated (static or static-input int8, or 4-bit with scales searched
+    /// on the calibration inputs, ``LayerRecipe/int4Searched(groupSize:errorCompensation:activations:)``)
+    /// can be saved; dynamic and Float layers have nothing to keep.
     /// Every layer is written beside its place first (`<name>.safetensors.partial`,
     /// a fresh file: a link of that name is removed, not written through)
     /// and renamed into it only once all are written, so a save that fails
@@ -69,13 +71,24 @@ extension SentenceEncoder {
     /// of another checkpoint, or a damaged one would otherwise load without a
     /// word. Its Float bias must be there and be the checkpoint's, bit for bit
     /// (every layer of the checkpoint has one, and ``saveLayers(to:)`` writes
-    /// it), and every one of its weights must be the checkpoint's to within
+    /// it). An int8 layer's every weight must be the checkpoint's to within
     /// int8 rounding, half a step (``weightDifference(_:_:)`` at most
-    /// ``sameLayerMaxSteps``).
+    /// ``sameLayerMaxSteps``); a 4-bit layer's weights of every output
+    /// channel must lie nearer the checkpoint's than ``sameInt4LayerMaxError``
+    /// of their size (``int4WeightDifference(_:_:)``).
     static func checkSameLayer(_ q: QuantizedLinear, _ part: BertWeights.Linear, name: String, file: URL) throws {
-        guard let bias = q.packed?.floatBias, bias.map(\.bitPattern) == part.bias.map(\.bitPattern) else {
+        guard let bias = q.packed?.floatBias ?? q.int4Weights?.bias, bias.map(\.bitPattern) == part.bias.map(\.bitPattern) else {
             throw QGEMMError(.invalidValue, "\(file.path): its bias is missing or not \(name)'s in this checkpoint; "
                              + "a file of another layer or checkpoint?")
+        }
+        if let w = q.int4Weights {
+            let (error, n) = try int4WeightDifference(w, part)
+            guard error < sameInt4LayerMaxError else {
+                throw QGEMMError(.invalidValue, "\(file.path): its 4-bit weights of output channel \(n) differ from \(name)'s "
+                                 + "in this checkpoint by \(error) of their size (as much as zeros would); "
+                                 + "a damaged file, or one of another layer or checkpoint?")
+            }
+            return
         }
         let (steps, n, k) = try weightDifference(q, part)
         guard steps <= sameLayerMaxSteps else {
@@ -115,9 +128,49 @@ extension SentenceEncoder {
         return worst
     }
 
+    /// How far a saved 4-bit layer's weights of an output channel may lie
+    /// from the checkpoint's, relative to their size (``int4WeightDifference(_:_:)``):
+    /// less than 1, the difference of a channel taken back as zeros. Unlike
+    /// int8's half step, rounding to 16 values bounds no single weight once
+    /// scales clip or GPTQ-style rounding moves weights to lower the
+    /// output's error (one group of 32 moved by 1.1 of its size in a test),
+    /// so whole channels are compared. On all-MiniLM-L6-v2 true 4-bit
+    /// channels stay within 0.31 and other layers' lie 1.25 or more away
+    /// (CalibratedLayerTests, with GPTQ-style rounding on 8 sentences). A
+    /// damaged scale is caught where it moves its channel that far (a high
+    /// exponent bit of it, say); one damaged nibble, unlike one damaged
+    /// int8 weight, is not.
+    static let sameInt4LayerMaxError = 1.0
+
+    /// The largest relative difference between a saved 4-bit layer's
+    /// weights, taken back from int4 (`q_W·S_W`), and the checkpoint's (after
+    /// smoothing, `W·diag(s)`, where the layer quantized them), channel by
+    /// channel: over every output channel, `‖taken − w‖ / ‖w‖`, and which
+    /// channel. A channel of zero weights must be taken back as zeros.
+    static func int4WeightDifference(_ w: Int4Weights, _ part: BertWeights.Linear) throws -> (error: Double, output: Int) {
+        let factors = w.smoothing?.factors, k = part.inputs
+        var worst = (error: 0.0, output: 0)
+        for n in 0..<part.outputs {
+            var difference = 0.0, size = 0.0
+            for g in 0..<w.groupCount {
+                let scale = Double(w.scales[n * w.groupCount + g])
+                for i in (g * w.groupSize)..<min((g + 1) * w.groupSize, k) {
+                    let taken = Double(try w.value(outputChannel: n, input: i)) * scale
+                    let exact = Double(part.weight[n * k + i]) * Double(factors?[i] ?? 1)
+                    difference += (taken - exact) * (taken - exact)
+                    size += exact * exact
+                }
+            }
+            let error = size > 0 ? (difference / size).squareRoot() : (difference == 0 ? 0 : .infinity)
+            // `!(a <= b)` so that a NaN counts as the worst.
+            if !(error <= worst.error) { worst = (error, n) }
+        }
+        return worst
+    }
+
     /// An encoder whose Linear layers are read from `folder`
     /// (``saveLayers(to:)``), the rest from the checkpoint. Each file must hold
-    /// a static or static-input layer of its layer's shape; a missing or bad
+    /// a static, static-input or 4-bit layer of its layer's shape; a missing or bad
     /// file is a ``QGEMMError`` naming it.
     public convenience init(checkpoint: Checkpoint, savedLayers folder: URL) throws {
         var loaded: [String: QuantizedLinear] = [:]
@@ -138,9 +191,10 @@ extension SentenceEncoder {
                     // a clamp would cut every output below it.
                     throw QGEMMError(.incompatibleParameters, "\(file.path): a layer with a fused \(activation) clamp; "
                                      + "the encoder's layers have none")
-                case .static, .staticInput: break
-                case .dynamic, .int4Weights:
-                    throw QGEMMError(.incompatibleParameters, "\(file.path): a \(q.mode.name) layer; saved layers are calibrated (static or static-input)")
+                case .static, .staticInput, .int4Weights: break
+                case .dynamic:
+                    throw QGEMMError(.incompatibleParameters, "\(file.path): a dynamic layer; saved layers are calibrated (static or static-input) "
+                                     + "or have 4-bit weights")
                 }
                 try Self.checkSameLayer(q, part, name: name, file: file)
                 loaded[name] = q

@@ -43,7 +43,9 @@ public final class SentenceEncoder: Sendable {
     public let tokenizer: WordPieceTokenizer
     let embeddings: (word: [Float], position: [Float], type: [Float], norm: BertWeights.Norm)
     let layers: [Layer]
-    /// The calibrated layers by name (what ``saveLayers(to:)`` writes).
+    /// The calibrated layers by name (what ``saveLayers(to:)`` writes):
+    /// static and static-input int8 ones, 4-bit ones with searched scales,
+    /// and those loaded from a folder.
     let calibratedLayers: [String: QuantizedLinear]
     /// A layer with per-tensor input parameters sees the whole batch at once.
     let wholeBatch: Bool
@@ -119,10 +121,12 @@ public final class SentenceEncoder: Sendable {
                             throw QGEMMError(.invalidArgument, "layer \(names[i]) searches its 4-bit scales, but there are no calibration inputs for it")
                         }
                         let part = parts[i]
-                        return .quantized(QuantizedLinear(try Int4Weights.searchingScales(
+                        let q = QuantizedLinear(try Int4Weights.searchingScales(
                             weights: part.weight, outputChannels: part.outputs, inputChannels: part.inputs, groupSize: groupSize,
                             bias: part.bias, calibrationInput: inputs.values, rows: inputs.rows,
-                            errorCompensation: compensation, activations: activations).weights))
+                            errorCompensation: compensation, activations: activations).weights)
+                        calibrated[names[i]] = q
+                        return .quantized(q)
                     case .recipe(let r):
                         return try .fused([parts[i]], recipe: r)
                     }
