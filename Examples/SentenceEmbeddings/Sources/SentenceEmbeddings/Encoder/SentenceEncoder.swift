@@ -12,9 +12,12 @@ import QGEMMBaseline
 /// Every Linear layer is int8 (``Precision/int8(_:)``, dynamic
 /// ``QuantizedLinear``) or Float (``Precision/float``, OpenBLAS sgemm), or
 /// follows a ``LayerRecipe`` of its own (calibrated static or static-input
-/// int8 among them); the rest of the model is the same Float code either
-/// way. When Q, K and V are Float or dynamic alike they share one fused layer
-/// (their weights stacked), which gives the same values as three.
+/// int8, and 4-bit weights, among them); the rest of the model is the same
+/// Float code either way. When Q, K and V are Float, dynamic or 4-bit
+/// without calibration (``LayerRecipe/int4(groupSize:scales:activations:)``)
+/// alike they share one fused layer (their weights stacked), which gives the
+/// same values as three; calibrated ones, whose parameters or smoothing
+/// factors are each layer's own, run as three.
 ///
 /// A batch's sentences are stacked row by row without padding: attention runs
 /// per sentence over its own tokens, which is what a padding mask does, and
