@@ -17,6 +17,19 @@ struct CalibratedLayerTests {
         return url
     }
 
+    /// An encoder of `recipe` calibrated on `inputs`, saved into `url` and
+    /// loaded again, and the first one's embeddings of the probe, which the
+    /// loaded one must give bit for bit.
+    func savedAndLoaded(_ recipe: LayerRecipe, _ checkpoint: Checkpoint, _ inputs: CalibrationInputs,
+                        _ url: URL) throws -> (SentenceEncoder, SentenceEncoder, [[Float]]) {
+        let encoder = try SentenceEncoder(checkpoint: checkpoint, recipe: { _ in recipe }, calibration: inputs)
+        try encoder.saveLayers(to: url)
+        let loaded = try SentenceEncoder(checkpoint: checkpoint, savedLayers: url)
+        let a = try encoder.embed(Self.probe)
+        #expect(try loaded.embed(Self.probe) == a, "\(recipe)")
+        return (encoder, loaded, a)
+    }
+
     /// Each layer's calibration inputs are the rows of all sample sentences,
     /// and a static-input encoder saved and loaded again gives the same bits;
     /// its embeddings stay close to Float's.
@@ -29,13 +42,9 @@ struct CalibratedLayerTests {
         #expect(inputs.inputs["2.output.dense"]?.values.count == tokens * checkpoint.config.intermediateSize)
         for recipe in [LayerRecipe.calibrated(.staticInput, .minMax, smoothingAlpha: nil),
                        .calibrated(.static, .movingAverage, smoothingAlpha: 0.5)] {
-            let encoder = try SentenceEncoder(checkpoint: checkpoint, recipe: { _ in recipe }, calibration: inputs)
             let url = try folder()
             defer { try? FileManager.default.removeItem(at: url) }
-            try encoder.saveLayers(to: url)
-            let loaded = try SentenceEncoder(checkpoint: checkpoint, savedLayers: url)
-            let a = try encoder.embed(Self.probe), b = try loaded.embed(Self.probe)
-            #expect(a == b, "\(recipe)")
+            let (_, _, a) = try savedAndLoaded(recipe, checkpoint, inputs, url)
             let float = try SentenceEncoder(checkpoint: checkpoint, precision: .float).embed(Self.probe)
             for (x, y) in zip(a, float) {
                 #expect(EncoderTests.cosine(x, y) > (recipe.modeName == "static" ? 0.8 : 0.98), "\(recipe)")
@@ -169,13 +178,9 @@ struct CalibratedLayerTests {
         let layerCount = checkpoint.weights.layers.count
         for recipe in [LayerRecipe.int4Searched(groupSize: 32, errorCompensation: .gptq()),
                        .int4Searched(groupSize: 128, activations: .uint8)] {
-            let encoder = try SentenceEncoder(checkpoint: checkpoint, recipe: { _ in recipe }, calibration: inputs)
             let url = try folder()
             defer { try? FileManager.default.removeItem(at: url) }
-            try encoder.saveLayers(to: url)
-            let loaded = try SentenceEncoder(checkpoint: checkpoint, savedLayers: url)
-            let a = try encoder.embed(Self.probe), b = try loaded.embed(Self.probe)
-            #expect(a == b, "\(recipe)")
+            let (encoder, loaded, a) = try savedAndLoaded(recipe, checkpoint, inputs, url)
             for (x, y) in zip(a, float) { #expect(EncoderTests.cosine(x, y) > 0.9, "\(recipe)") }
             for l in 0..<layerCount {
                 for (name, part) in zip(SentenceEncoder.linearNames(layer: l), checkpoint.weights.layers[l].linears) {
