@@ -7,7 +7,7 @@ import SentenceEmbeddings
 struct Embed: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "embed",
-        abstract: "Sentence embeddings with all-MiniLM-L6-v2: every Linear layer int8 (swift-qgemm) or Float (OpenBLAS).",
+        abstract: "Sentence embeddings with all-MiniLM-L6-v2: every Linear layer int8 or 4-bit (swift-qgemm) or Float (OpenBLAS).",
         discussion: """
         With sentences, prints their pairwise cosine similarities (--json: the embeddings themselves). \
         --tokens prints token ids; --bench times int8 against Float on batches of 1, 8 and 32 sentences \
@@ -39,7 +39,7 @@ struct Embed: ParsableCommand {
     @Flag(name: .long, help: "Print the token ids of each sentence.")
     var tokens = false
 
-    @Flag(name: .long, help: "Time int8 and Float on batches of 1, 8 and 32 (sentences/s, ms per batch, where the time goes).")
+    @Flag(name: .long, help: "Time int8 and Float (and with --layers, the saved layers) on batches of 1, 8 and 32 (sentences/s, ms per batch, where the time goes).")
     var bench = false
 
     @Option(name: .long, parsing: .unconditional, help: "With --bench: timed runs per case, 1...\(Embed.mostRuns) (default 5; the fastest is reported with the median).")
@@ -48,10 +48,10 @@ struct Embed: ParsableCommand {
     @Option(name: .long, help: "With --bench: thread counts, comma-separated (default 1,2).")
     var benchThreads: String?
 
-    @Flag(name: .long, help: "With --bench: time int8 only, without the Float baseline (which takes most of the bench's time).")
+    @Flag(name: .long, help: "With --bench: without the Float baseline (which takes most of the bench's time): int8 alone, or beside the saved layers of --layers.")
     var int8Only = false
 
-    @Option(name: .long, help: "Calibrate every Linear layer on the given sentences (default: the 40 calibration sentences of scripts/minilm-check) and save them into this folder as safetensors.")
+    @Option(name: .long, help: "Calibrate every Linear layer on the given sentences (default: the 40 calibration sentences of scripts/minilm-check; 4-bit layers gain from more, such as the 232 of the README) and save them into this folder as safetensors.")
     var calibrate: String?
 
     @Option(name: .long, help: "With --calibrate: static-input (int8, Float output, default), static (int8 output) or int4 (4-bit weights: AWQ-style scales searched on the sentences, then GPTQ-style rounding; rows quantized per call).")
@@ -114,11 +114,12 @@ struct Embed: ParsableCommand {
             throw ValidationError("--tokens prints the sentences' token ids and nothing else; --bench, --calibrate, --study, --layers, --float, --json, --granularity and --threads do not go with it")
         }
         if float && tasks > 0 { throw ValidationError("--float embeds sentences in Float; --bench times both, and --calibrate and --study take their own recipes") }
-        if granularity != nil && (float || layers != nil || calibrate != nil || study != nil) {
-            throw ValidationError("--granularity sets dynamic int8 layers' inputs; --float, --layers, --calibrate and --study do not use it")
+        // With --bench --layers, both set the int8 encoder timed beside the saved layers.
+        if granularity != nil && (float || (layers != nil && !bench) || calibrate != nil || study != nil) {
+            throw ValidationError("--granularity sets dynamic int8 layers' inputs; --float, --layers (but for the int8 encoder --bench times beside them), --calibrate and --study do not use it")
         }
-        if attention != nil && (float || layers != nil || calibrate != nil || study != nil || tokens) {
-            throw ValidationError("--attention chooses the int8 encoder's attention products; --float, --layers, --calibrate, --study and --tokens do not use it")
+        if attention != nil && (float || (layers != nil && !bench) || calibrate != nil || study != nil || tokens) {
+            throw ValidationError("--attention chooses the int8 encoder's attention products; --float, --layers (but for the int8 encoder --bench times beside them), --calibrate, --study and --tokens do not use it")
         }
         if threads != nil && tasks > 0 {
             throw ValidationError("--threads is for embedding sentences; --bench takes --bench-threads, --calibrate runs on one thread and --study on all")
@@ -189,6 +190,7 @@ struct Embed: ParsableCommand {
         let granularity: QuantizedLinear.InputGranularity = (self.granularity ?? .row) == .row ? .perRow : .perTensor
         if bench {
             let saved = try layers.map { try SentenceEncoder(checkpoint: checkpoint, savedLayers: URL(fileURLWithPath: $0)) }
+            if let saved, !json { print("saved layers: \(saved.savedLayersSummary)") }
             try EncoderBench(checkpoint: checkpoint, granularity: granularity, threads: try benchThreadCounts(),
                              repeatCount: `repeat` ?? 5, includeFloat: !int8Only, json: json, attention: attention ?? .float,
                              savedLayers: saved).run()

@@ -31,6 +31,8 @@ struct EncoderBench {
         let ms_per_batch_median: Double
         let sentences_per_second: Double
         let profile_seconds: EncoderProfile
+        /// The saved layers' kinds (`SentenceEncoder.savedLayersSummary`); nil for int8 and Float.
+        var layers: String? = nil
     }
 
     /// Batches of `size` sentences: the evaluation sentences in order, or
@@ -61,6 +63,7 @@ struct EncoderBench {
                     let first = cases.count  // this batch's int8 case
                     for (name, encoder) in encoders {
                         cases.append(try measure(encoder, name, work, threads: t, batch: size, long: long))
+                        if encoder === savedLayers { cases[cases.count - 1].layers = encoder.savedLayersSummary }
                         if !json { report(cases[cases.count - 1], against: cases.count - 1 > first ? cases[first] : nil) }
                     }
                 }
@@ -100,7 +103,7 @@ struct EncoderBench {
     func report(_ c: Case, against int8: Case?) {
         let p = c.profile_seconds, total = max(p.total, 1e-12)
         func pct(_ v: Double) -> String { String(format: "%4.0f%%", 100 * v / total) }
-        var line = String(format: "%-5@ threads %d batch %2d %-20@ %5d tok: %8.2f ms/batch (median %8.2f) %8.1f sent/s", c.precision as NSString, c.threads, c.batch,
+        var line = String(format: "%-12@ threads %d batch %2d %-20@ %5d tok: %8.2f ms/batch (median %8.2f) %8.1f sent/s", c.precision as NSString, c.threads, c.batch,
                           c.tokens as NSString, c.tokens_per_batch, c.ms_per_batch_best, c.ms_per_batch_median, c.sentences_per_second)
         if c.precision == "Float" {
             line += "  sgemm \(pct(p.linear))"

@@ -165,8 +165,9 @@ struct CalibratedLayerTests {
         }
     }
 
-    /// 4-bit layers with searched scales (AWQ-style, GPTQ-style rounding or
-    /// not, int8 or uint8 rows) are saved and loaded to the same bits; every
+    /// 4-bit layers with searched scales (AWQ-style, then GPTQ-style rounding;
+    /// group 32 with int8 rows, and one group per channel with uint8 rows),
+    /// query, key and value searched as one, are saved and loaded to the same bits; every
     /// true layer lies within the 4-bit bound of its checkpoint layer and
     /// every other layer beyond it; another layer's file and a damaged scale
     /// are refused by name.
@@ -177,15 +178,20 @@ struct CalibratedLayerTests {
         var worstTrue = 0.0, leastSwapped = Double.infinity
         let layerCount = checkpoint.weights.layers.count
         for recipe in [LayerRecipe.int4Searched(groupSize: 32, errorCompensation: .gptq()),
-                       .int4Searched(groupSize: 128, activations: .uint8)] {
+                       .int4Searched(groupSize: 4096, errorCompensation: .gptq(), activations: .uint8)] {
             let url = try folder()
             defer { try? FileManager.default.removeItem(at: url) }
             let (encoder, loaded, a) = try savedAndLoaded(recipe, checkpoint, inputs, url)
             for (x, y) in zip(a, float) { #expect(EncoderTests.cosine(x, y) > 0.9, "\(recipe)") }
+            // Query, key and value were searched as one and run as one call, saved as three files and loaded as one again.
+            for e in [encoder, loaded] {
+                guard case .quantized(let qkv) = e.layers[0].qkv else { Issue.record("query, key and value run apart"); continue }
+                #expect(qkv.outputChannels == 3 * checkpoint.config.hiddenSize)
+            }
             for l in 0..<layerCount {
                 for (name, part) in zip(SentenceEncoder.linearNames(layer: l), checkpoint.weights.layers[l].linears) {
                     let w = try #require(loaded.calibratedLayers[name]?.int4Weights)
-                    #expect(w.activations == (recipe == .int4Searched(groupSize: 128, activations: .uint8) ? .uint8 : .int8))
+                    #expect(w.activations == (recipe == .int4Searched(groupSize: 4096, errorCompensation: .gptq(), activations: .uint8) ? .uint8 : .int8))
                     worstTrue = max(worstTrue, try SentenceEncoder.int4WeightDifference(w, part).error)
                     let swapped = checkpoint.weights.layers[(l + 1) % layerCount].linears
                         .first { $0.outputs == part.outputs && $0.inputs == part.inputs }!
@@ -219,6 +225,27 @@ struct CalibratedLayerTests {
             } catch let e as QGEMMError {
                 #expect(e.message.contains("3.output.dense.safetensors") && e.message.contains("output channel 5 "), "\(e.message)")
             }
+            // Query, key and value whose smoothing differs (the query's own absMax weights, none) run as
+            // three calls, each as it would alone.
+            let query = url.appendingPathComponent("0.attention.self.query.safetensors")
+            let part = checkpoint.weights.layers[0].query
+            let plain = try QuantizedLinear(weights: part.weight, outputChannels: part.outputs, inputChannels: part.inputs,
+                                            bias: part.bias, mode: .int4Weights(groupSize: 32))
+            try plain.save(to: query)
+            try FileManager.default.removeItem(at: victim)
+            try encoder.calibratedLayers["3.output.dense"]?.save(to: victim)
+            let mixed = try SentenceEncoder(checkpoint: checkpoint, savedLayers: url)
+            guard case .stacked(let apart) = mixed.layers[0].qkv, apart.count == 3 else {
+                Issue.record("query, key and value of different smoothing did not run apart")
+                continue
+            }
+            let x = (0..<(4 * part.inputs)).map { Float(($0 * 7919) % 101) / 50 - 1 }
+            var y = [Float](repeating: 0, count: 4 * part.outputs), workspace = QuantizedLinear.Workspace()
+            try x.withUnsafeBufferPointer { xs in
+                try y.withUnsafeMutableBufferPointer { try apart[0](xs, rows: 4, into: $0, workspace: &workspace, threads: 1) }
+            }
+            #expect(y == (try plain(x, rows: 4)))
+            try encoder.calibratedLayers["0.attention.self.query"]?.save(to: query)
             // The same values and scales load (the file's bits are the checks' only input).
             scales[5 * w.groupCount + 7] /= 16
             try QuantizedLinear(Int4Weights(values: values, scales: scales, outputChannels: w.outputChannels,

@@ -29,6 +29,9 @@ public enum LayerRecipe: Sendable, Equatable {
     /// The same with AWQ-style per-input-channel scales searched on the
     /// layer's calibration inputs, then optionally GPTQ-style rounding
     /// (``Int4Weights/searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:activations:threads:)``).
+    /// Query, key and value with this same recipe are searched as one
+    /// layer (their weights stacked: one α and one set of factors for the
+    /// three, as AWQ scales the layers that share an input) and run as one.
     case int4Searched(groupSize: Int, errorCompensation: Int4Weights.ErrorCompensation = .none,
                       activations: Int4Weights.Activations = .int8)
 

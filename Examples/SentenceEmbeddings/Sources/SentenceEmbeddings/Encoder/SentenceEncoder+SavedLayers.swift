@@ -85,7 +85,7 @@ extension SentenceEncoder {
             let (error, n) = try int4WeightDifference(w, part)
             guard error < sameInt4LayerMaxError else {
                 throw QGEMMError(.invalidValue, "\(file.path): its 4-bit weights of output channel \(n) differ from \(name)'s "
-                                 + "in this checkpoint by \(error) of their size (as much as zeros would); "
+                                 + "in this checkpoint by \(String(format: "%.3g", error)) of their size (zeros would differ by 1); "
                                  + "a damaged file, or one of another layer or checkpoint?")
             }
             return
@@ -113,6 +113,7 @@ extension SentenceEncoder {
     /// and a damaged weight or scale does not.
     static func weightDifference(_ q: QuantizedLinear, _ part: BertWeights.Linear) throws -> (steps: Double, output: Int, input: Int) {
         guard let packed = q.packed else { return (0, 0, 0) }
+        try checkShape(q.outputChannels, q.inputChannels, part)
         let factors = q.smoothing?.factors
         var worst = (steps: 0.0, output: 0, input: 0)
         for n in 0..<part.outputs {
@@ -148,6 +149,7 @@ extension SentenceEncoder {
     /// channel: over every output channel, `‖taken − w‖ / ‖w‖`, and which
     /// channel. A channel of zero weights must be taken back as zeros.
     static func int4WeightDifference(_ w: Int4Weights, _ part: BertWeights.Linear) throws -> (error: Double, output: Int) {
+        try checkShape(w.outputChannels, w.inputChannels, part)
         let factors = w.smoothing?.factors, k = part.inputs
         var worst = (error: 0.0, output: 0)
         for n in 0..<part.outputs {
@@ -166,6 +168,30 @@ extension SentenceEncoder {
             if !(error <= worst.error) { worst = (error, n) }
         }
         return worst
+    }
+
+    /// Refuses a layer of another shape than the checkpoint's `part`: the
+    /// comparisons read one by the other's indices.
+    static func checkShape(_ outputs: Int, _ inputs: Int, _ part: BertWeights.Linear) throws {
+        guard outputs == part.outputs, inputs == part.inputs else {
+            throw QGEMMError(.invalidShape, "a layer of \(outputs)×\(inputs) compared with one of \(part.outputs)×\(part.inputs)")
+        }
+    }
+
+    /// What kinds of layer the encoder's calibrated (or loaded) layers are,
+    /// with how many of each: "36 int4Weights (group 32, int8 rows)", say.
+    public var savedLayersSummary: String {
+        var counts: [String: Int] = [:]
+        for q in calibratedLayers.values {
+            let kind: String
+            if let w = q.int4Weights {
+                kind = "int4Weights (group \(w.groupSize), \(w.activations.rawValue) rows\(w.smoothing == nil ? "" : ", smoothed"))"
+            } else {
+                kind = q.mode.name + (q.smoothing == nil ? "" : " (smoothed)")
+            }
+            counts[kind, default: 0] += 1
+        }
+        return counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
     }
 
     /// An encoder whose Linear layers are read from `folder`

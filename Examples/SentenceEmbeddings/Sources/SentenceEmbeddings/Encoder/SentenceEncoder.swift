@@ -14,10 +14,10 @@ import QGEMMBaseline
 /// follows a ``LayerRecipe`` of its own (calibrated static or static-input
 /// int8, and 4-bit weights, among them); the rest of the model is the same
 /// Float code either way. When Q, K and V are Float, dynamic or 4-bit
-/// without calibration (``LayerRecipe/int4(groupSize:scales:activations:)``)
 /// alike they share one fused layer (their weights stacked), which gives the
-/// same values as three; calibrated ones, whose parameters or smoothing
-/// factors are each layer's own, run as three.
+/// same values as three; 4-bit ones with searched scales are searched
+/// together, so that they share their smoothing factors. Calibrated int8
+/// ones, whose input parameters are each layer's own, run as three.
 ///
 /// A batch's sentences are stacked row by row without padding: attention runs
 /// per sentence over its own tokens, which is what a padding mask does, and
@@ -106,6 +106,38 @@ public final class SentenceEncoder: Sendable {
                 if let r = recipe(slots.lowerBound), r == .float || r == .orderedFloat || r.modeName == "dynamic" || r.modeName == "int4",
                    slots.allSatisfy({ recipe($0) == r }) {
                     return try .fused(Array(parts[slots]), recipe: r)
+                }
+                // Searched 4-bit layers that read one input (query, key and value): one
+                // search over their stacked weights, as AWQ scales the three together, so
+                // they share their smoothing factors and run as one call; each is kept
+                // (and saved) as its own channels of it, the same bits.
+                if slots.count > 1, let r = recipe(slots.lowerBound), case .int4Searched(let groupSize, let compensation, let activations) = r,
+                   slots.allSatisfy({ recipe($0) == r }) {
+                    guard let inputs = calibration?.inputs[names[slots.lowerBound]] else {
+                        throw QGEMMError(.invalidArgument, "layer \(names[slots.lowerBound]) searches its 4-bit scales, but there are no calibration inputs for it")
+                    }
+                    let stacked = Array(parts[slots])
+                    let w = try Int4Weights.searchingScales(
+                        weights: stacked.flatMap(\.weight), outputChannels: stacked.reduce(0) { $0 + $1.outputs },
+                        inputChannels: stacked[0].inputs, groupSize: groupSize, bias: stacked.flatMap(\.bias),
+                        calibrationInput: inputs.values, rows: inputs.rows, errorCompensation: compensation, activations: activations).weights
+                    var start = 0
+                    for (i, part) in zip(slots, stacked) {
+                        calibrated[names[i]] = QuantizedLinear(try w.channels(start..<start + part.outputs))
+                        start += part.outputs
+                    }
+                    return .quantized(QuantizedLinear(w))
+                }
+                // Loaded 4-bit layers that can run as one call with the same bits.
+                let loaded4 = slots.compactMap { i -> Int4Weights? in
+                    if case .loaded(let q) = sources[i] { return q.int4Weights }
+                    return nil
+                }
+                if slots.count > 1, loaded4.count == slots.count, let w = try Int4Weights.stacked(loaded4) {
+                    for i in slots {
+                        if case .loaded(let q) = sources[i] { calibrated[names[i]] = q }
+                    }
+                    return .quantized(QuantizedLinear(w))
                 }
                 let built = try slots.map { i -> LinearLayer in
                     switch sources[i] {
