@@ -167,18 +167,17 @@ struct CalibratedLayerTests {
 
     /// 4-bit layers with searched scales (AWQ-style, then GPTQ-style rounding;
     /// group 32 with int8 rows, and one group per channel with uint8 rows),
-    /// query, key and value searched as one, are saved and loaded to the same bits; every
-    /// true layer lies within the 4-bit bound of its checkpoint layer and
-    /// every other layer beyond it; another layer's file and a damaged scale
-    /// are refused by name.
+    /// query, key and value searched as one, are saved and loaded to the
+    /// same bits. Their folder's layers.json refuses, by file, another
+    /// layer's file, a damaged one (one scale, one nibble), a layer of
+    /// another checkpoint, and a folder without it; query, key and value of
+    /// different smoothing run apart, each as alone.
     @Test func savedInt4LayersLoadToTheSameEncoder() throws {
         let checkpoint = try TestModel.checkpoint.get()
         let inputs = try CalibrationInputs(checkpoint: checkpoint, sentences: Self.samples)
         let float = try SentenceEncoder(checkpoint: checkpoint, precision: .float).embed(Self.probe)
-        var worstTrue = 0.0, leastSwapped = Double.infinity
-        let layerCount = checkpoint.weights.layers.count
-        for recipe in [LayerRecipe.int4Searched(groupSize: 32, errorCompensation: .gptq()),
-                       .int4Searched(groupSize: 4096, errorCompensation: .gptq(), activations: .uint8)] {
+        let uint8Recipe = LayerRecipe.int4Searched(groupSize: 4096, errorCompensation: .gptq(), activations: .uint8)
+        for recipe in [LayerRecipe.int4Searched(groupSize: 32, errorCompensation: .gptq()), uint8Recipe] {
             let url = try folder()
             defer { try? FileManager.default.removeItem(at: url) }
             let (encoder, loaded, a) = try savedAndLoaded(recipe, checkpoint, inputs, url)
@@ -188,53 +187,66 @@ struct CalibratedLayerTests {
                 guard case .quantized(let qkv) = e.layers[0].qkv else { Issue.record("query, key and value run apart"); continue }
                 #expect(qkv.outputChannels == 3 * checkpoint.config.hiddenSize)
             }
-            for l in 0..<layerCount {
-                for (name, part) in zip(SentenceEncoder.linearNames(layer: l), checkpoint.weights.layers[l].linears) {
-                    let w = try #require(loaded.calibratedLayers[name]?.int4Weights)
-                    #expect(w.activations == (recipe == .int4Searched(groupSize: 4096, errorCompensation: .gptq(), activations: .uint8) ? .uint8 : .int8))
-                    worstTrue = max(worstTrue, try SentenceEncoder.int4WeightDifference(w, part).error)
-                    let swapped = checkpoint.weights.layers[(l + 1) % layerCount].linears
-                        .first { $0.outputs == part.outputs && $0.inputs == part.inputs }!
-                    leastSwapped = min(leastSwapped, try SentenceEncoder.int4WeightDifference(w, swapped).error)
-                }
+            #expect(loaded.calibratedLayers.values.allSatisfy { $0.int4Weights?.activations == (recipe == uint8Recipe ? .uint8 : .int8) })
+            guard recipe != uint8Recipe else { continue }
+            let victim = url.appendingPathComponent("3.output.dense.safetensors"), good = try Data(contentsOf: victim)
+            func refused(_ what: String, saying: String = "3.output.dense.safetensors") {
+                do {
+                    _ = try SentenceEncoder(checkpoint: checkpoint, savedLayers: url)
+                    Issue.record("loaded a folder where \(what)")
+                } catch let e as QGEMMError {
+                    #expect(e.message.contains(saying), "\(what): \(e.message)")
+                } catch { Issue.record("\(what): \(error)") }
             }
-            guard case .int4Searched(32, _, _) = recipe else { continue }
             // Another layer's file of the same shape in this one's place.
-            let victim = url.appendingPathComponent("3.output.dense.safetensors")
             try FileManager.default.removeItem(at: victim)
             try FileManager.default.copyItem(at: url.appendingPathComponent("2.output.dense.safetensors"), to: victim)
-            do {
-                _ = try SentenceEncoder(checkpoint: checkpoint, savedLayers: url)
-                Issue.record("loaded another layer's 4-bit file")
-            } catch let e as QGEMMError {
-                #expect(e.message.contains("3.output.dense.safetensors"), "\(e.message)")
-            }
-            // This layer's own values and bias, one group's scale 16 times too large (a bit of its exponent).
+            refused("another layer's 4-bit file is in its place")
+            // This layer's own values and bias, one group's scale 16 times too large; then one nibble off by one.
             let w = try #require(encoder.calibratedLayers["3.output.dense"]?.int4Weights)
             var values = [Int8](), scales = w.scales
             for n in 0..<w.outputChannels {
                 for k in 0..<w.inputChannels { values.append(try w.value(outputChannel: n, input: k)) }
             }
-            scales[5 * w.groupCount + 7] *= 16
-            try QuantizedLinear(Int4Weights(values: values, scales: scales, outputChannels: w.outputChannels,
-                                            inputChannels: w.inputChannels, groupSize: w.groupSize, bias: w.bias,
-                                            smoothing: w.smoothing)).save(to: victim)
-            do {
-                _ = try SentenceEncoder(checkpoint: checkpoint, savedLayers: url)
-                Issue.record("loaded a 4-bit layer with a damaged scale")
-            } catch let e as QGEMMError {
-                #expect(e.message.contains("3.output.dense.safetensors") && e.message.contains("output channel 5 "), "\(e.message)")
+            func save(_ values: [Int8], _ scales: [Float]) throws {
+                try QuantizedLinear(Int4Weights(values: values, scales: scales, outputChannels: w.outputChannels,
+                                                inputChannels: w.inputChannels, groupSize: w.groupSize, bias: w.bias,
+                                                smoothing: w.smoothing)).save(to: victim)
             }
+            scales[5 * w.groupCount + 7] *= 16
+            try save(values, scales)
+            refused("a scale is damaged", saying: "not the file")
+            scales[5 * w.groupCount + 7] /= 16
+            var nibble = values
+            nibble[5 * w.inputChannels + 230] = nibble[5 * w.inputChannels + 230] == 7 ? 6 : nibble[5 * w.inputChannels + 230] + 1
+            try save(nibble, scales)
+            refused("a nibble is damaged", saying: "not the file")
+            // The same values and scales rebuilt give the same bytes, and load.
+            try save(values, scales)
+            #expect(try Data(contentsOf: victim) == good)
+            #expect(try SentenceEncoder(checkpoint: checkpoint, savedLayers: url).embed(Self.probe) == a)
+            // The manifest's other half: the checkpoint layer each file was made from.
+            let manifestURL = url.appendingPathComponent("layers.json"), manifest = try Data(contentsOf: manifestURL)
+            var edited = try #require(try SavedLayersManifest.read(folder: url))
+            edited.layers["3.output.dense"]?.checkpoint = SavedLayersManifest.checkpointFingerprint(checkpoint.weights.layers[2].output)
+            try edited.json().write(to: manifestURL)
+            refused("the layer was made from another checkpoint layer", saying: "made from another checkpoint's 3.output.dense")
+            edited.layers["3.output.dense"] = nil
+            try edited.json().write(to: manifestURL)
+            refused("the manifest has no entry for a layer", saying: "no entry for 3.output.dense")
+            try Data("{\"format\": 1}".utf8).write(to: manifestURL)
+            refused("the manifest is not one", saying: "not a manifest of saved layers")
+            try FileManager.default.removeItem(at: manifestURL)
+            refused("4-bit layers have no manifest", saying: "has none; save the layers again")
+            try manifest.write(to: manifestURL)
             // Query, key and value whose smoothing differs (the query's own absMax weights, none) run as
             // three calls, each as it would alone.
-            let query = url.appendingPathComponent("0.attention.self.query.safetensors")
             let part = checkpoint.weights.layers[0].query
             let plain = try QuantizedLinear(weights: part.weight, outputChannels: part.outputs, inputChannels: part.inputs,
                                             bias: part.bias, mode: .int4Weights(groupSize: 32))
-            try plain.save(to: query)
-            try FileManager.default.removeItem(at: victim)
-            try encoder.calibratedLayers["3.output.dense"]?.save(to: victim)
-            let mixed = try SentenceEncoder(checkpoint: checkpoint, savedLayers: url)
+            var layers = loaded.calibratedLayers
+            layers["0.attention.self.query"] = plain
+            let mixed = try SentenceEncoder(checkpoint: checkpoint, loaded: layers)
             guard case .stacked(let apart) = mixed.layers[0].qkv, apart.count == 3 else {
                 Issue.record("query, key and value of different smoothing did not run apart")
                 continue
@@ -245,17 +257,7 @@ struct CalibratedLayerTests {
                 try y.withUnsafeMutableBufferPointer { try apart[0](xs, rows: 4, into: $0, workspace: &workspace, threads: 1) }
             }
             #expect(y == (try plain(x, rows: 4)))
-            try encoder.calibratedLayers["0.attention.self.query"]?.save(to: query)
-            // The same values and scales load (the file's bits are the checks' only input).
-            scales[5 * w.groupCount + 7] /= 16
-            try QuantizedLinear(Int4Weights(values: values, scales: scales, outputChannels: w.outputChannels,
-                                            inputChannels: w.inputChannels, groupSize: w.groupSize, bias: w.bias,
-                                            smoothing: w.smoothing)).save(to: victim)
-            #expect(try SentenceEncoder(checkpoint: checkpoint, savedLayers: url).embed(Self.probe) == a)
         }
-        #expect(worstTrue < SentenceEncoder.sameInt4LayerMaxError && leastSwapped > SentenceEncoder.sameInt4LayerMaxError,
-                "true 4-bit layers up to \(worstTrue), other layers from \(leastSwapped)")
-        print("saved 4-bit layers: relative channel difference of true layers up to \(worstTrue), of other layers from \(leastSwapped)")
         // A 4-bit encoder with absMax scales (fused Q, K, V, nothing calibrated) has nothing to save.
         let unsaved = FileManager.default.temporaryDirectory.appendingPathComponent("calibrated-\(UUID().uuidString)")
         #expect(throws: QGEMMError.self) {

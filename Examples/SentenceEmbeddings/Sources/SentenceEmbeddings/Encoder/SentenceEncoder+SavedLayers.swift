@@ -18,13 +18,16 @@ extension SentenceEncoder {
     /// calibrated (static or static-input int8, or 4-bit with scales searched
     /// on the calibration inputs, ``LayerRecipe/int4Searched(groupSize:errorCompensation:activations:)``)
     /// can be saved; dynamic and Float layers have nothing to keep.
-    /// Every layer is written beside its place first (`<name>.safetensors.partial`,
+    /// Beside them, `layers.json` (SavedLayersManifest) holds a fingerprint
+    /// of each file and of the checkpoint layer it was made from.
+    /// Every file is written beside its place first (`<name>.safetensors.partial`,
     /// a fresh file: a link of that name is removed, not written through)
-    /// and renamed into it only once all are written, so a save that fails
-    /// while writing (a full disk) removes its partial files and leaves the
-    /// folder's earlier layers as they were. Only a rename that fails (a
-    /// folder in a layer's place) can leave old and new layers together; its
-    /// error says how many were put in place.
+    /// and renamed into it only once all are written, the manifest last, so
+    /// a save that fails while writing (a full disk) removes its partial
+    /// files and leaves the folder's earlier layers as they were. Only a
+    /// rename that fails (a folder in a layer's place) can leave old and new
+    /// layers together; its error says how many were put in place, and the
+    /// old manifest then refuses the new ones on load.
     public func saveLayers(to folder: URL) throws {
         let names = (0..<layers.count).flatMap { Self.linearNames(layer: $0) }
         let missing = names.filter { calibratedLayers[$0] == nil }
@@ -36,7 +39,9 @@ extension SentenceEncoder {
         } catch {
             throw QGEMMError(.file, "\(folder.path): cannot create the folder: \(error.localizedDescription)")
         }
+        let manifestFile = folder.appendingPathComponent(SavedLayersManifest.fileName)
         let partial = names.map { Self.layerFile(folder, $0).appendingPathExtension("partial") }
+        let manifestPartial = manifestFile.appendingPathExtension("partial")
         // Whether `file` is itself (not what a link points to) of `type`.
         func isItself(_ file: URL, _ type: mode_t) -> Bool {
             var info = stat()
@@ -46,23 +51,42 @@ extension SentenceEncoder {
         func removeFiles(_ files: some Sequence<URL>) {
             for file in files where isItself(file, S_IFREG) { unlink(file.path) }
         }
-        var written: [URL] = []
+        var written: [URL] = [], manifest = SavedLayersManifest(layers: [:])
         do {
             for (name, file) in zip(names, partial) {
                 // A stale link of this name is removed, so the write makes a new file here.
                 if isItself(file, S_IFLNK) { unlink(file.path) }
                 written.append(file) // before the write: a failed write may leave a file cut short
-                try calibratedLayers[name]?.save(to: file)
+                let bytes = Data(try calibratedLayers[name]?.safeTensors().serialized() ?? [])
+                try Self.writeFresh(bytes, to: file)
+                manifest.layers[name] = .init(file: SavedLayersManifest.fileFingerprint(bytes), checkpoint: calibratedSources[name] ?? "")
             }
+            if isItself(manifestPartial, S_IFLNK) { unlink(manifestPartial.path) }
+            written.append(manifestPartial)
+            try Self.writeFresh(try manifest.json(), to: manifestPartial)
         } catch {
             removeFiles(written)
             throw error
         }
         for (i, (name, file)) in zip(names, partial).enumerated() where rename(file.path, Self.layerFile(folder, name).path) != 0 {
             let reason = String(cString: strerror(errno))
-            removeFiles(partial[i...])
+            removeFiles(partial[i...] + [manifestPartial])
             throw QGEMMError(.file, "\(Self.layerFile(folder, name).path): cannot put the layer in place (\(reason)); "
-                             + "\(i) of \(names.count) new layers were, the others are the folder's old ones")
+                             + "\(i) of \(names.count) new layers were, the others are the folder's old ones (its \(SavedLayersManifest.fileName), "
+                             + "if any, is the old one too, and refuses the new layers on load)")
+        }
+        if rename(manifestPartial.path, manifestFile.path) != 0 {
+            let reason = String(cString: strerror(errno))
+            removeFiles([manifestPartial])
+            throw QGEMMError(.file, "\(manifestFile.path): cannot put it in place (\(reason)); the new layers are, "
+                             + "and an old \(SavedLayersManifest.fileName), if any, refuses them on load")
+        }
+    }
+
+    /// Writes `bytes` into the file at `url`, made or cut to nothing first.
+    static func writeFresh(_ bytes: Data, to url: URL) throws {
+        do { try bytes.write(to: url) } catch {
+            throw QGEMMError(.file, "\(url.path): cannot write: \(error.localizedDescription)")
         }
     }
 
@@ -73,23 +97,16 @@ extension SentenceEncoder {
     /// (every layer of the checkpoint has one, and ``saveLayers(to:)`` writes
     /// it). An int8 layer's every weight must be the checkpoint's to within
     /// int8 rounding, half a step (``weightDifference(_:_:)`` at most
-    /// ``sameLayerMaxSteps``); a 4-bit layer's weights of every output
-    /// channel must lie nearer the checkpoint's than ``sameInt4LayerMaxError``
-    /// of their size (``int4WeightDifference(_:_:)``).
+    /// ``sameLayerMaxSteps``). A 4-bit layer's weights are checked through
+    /// the folder's `layers.json` instead (SavedLayersManifest).
     static func checkSameLayer(_ q: QuantizedLinear, _ part: BertWeights.Linear, name: String, file: URL) throws {
         guard let bias = q.packed?.floatBias ?? q.int4Weights?.bias, bias.map(\.bitPattern) == part.bias.map(\.bitPattern) else {
             throw QGEMMError(.invalidValue, "\(file.path): its bias is missing or not \(name)'s in this checkpoint; "
                              + "a file of another layer or checkpoint?")
         }
-        if let w = q.int4Weights {
-            let (error, n) = try int4WeightDifference(w, part)
-            guard error < sameInt4LayerMaxError else {
-                throw QGEMMError(.invalidValue, "\(file.path): its 4-bit weights of output channel \(n) differ from \(name)'s "
-                                 + "in this checkpoint by \(String(format: "%.3g", error)) of their size (zeros would differ by 1); "
-                                 + "a damaged file, or one of another layer or checkpoint?")
-            }
-            return
-        }
+        // A 4-bit layer's weights are checked through the folder's manifest
+        // (SavedLayersManifest): rounding to 16 values bounds none of them.
+        if q.int4Weights != nil { return }
         let (steps, n, k) = try weightDifference(q, part)
         guard steps <= sameLayerMaxSteps else {
             throw QGEMMError(.invalidValue, "\(file.path): its weight [\(n), \(k)] differs from \(name)'s in this checkpoint "
@@ -129,49 +146,8 @@ extension SentenceEncoder {
         return worst
     }
 
-    /// How far a saved 4-bit layer's weights of an output channel may lie
-    /// from the checkpoint's, relative to their size (``int4WeightDifference(_:_:)``):
-    /// less than 1, the difference of a channel taken back as zeros. Unlike
-    /// int8's half step, rounding to 16 values bounds no single weight once
-    /// scales clip or GPTQ-style rounding moves weights to lower the
-    /// output's error (one group of 32 moved by 1.1 of its size in a test),
-    /// so whole channels are compared. On all-MiniLM-L6-v2 true 4-bit
-    /// channels stay within 0.31 and other layers' lie 1.25 or more away
-    /// (CalibratedLayerTests, with GPTQ-style rounding on 8 sentences). A
-    /// damaged scale is caught where it moves its channel that far (a high
-    /// exponent bit of it, say); one damaged nibble, unlike one damaged
-    /// int8 weight, is not.
-    static let sameInt4LayerMaxError = 1.0
-
-    /// The largest relative difference between a saved 4-bit layer's
-    /// weights, taken back from int4 (`q_W·S_W`), and the checkpoint's (after
-    /// smoothing, `W·diag(s)`, where the layer quantized them), channel by
-    /// channel: over every output channel, `‖taken − w‖ / ‖w‖`, and which
-    /// channel. A channel of zero weights must be taken back as zeros.
-    static func int4WeightDifference(_ w: Int4Weights, _ part: BertWeights.Linear) throws -> (error: Double, output: Int) {
-        try checkShape(w.outputChannels, w.inputChannels, part)
-        let factors = w.smoothing?.factors, k = part.inputs
-        var worst = (error: 0.0, output: 0)
-        for n in 0..<part.outputs {
-            var difference = 0.0, size = 0.0
-            for g in 0..<w.groupCount {
-                let scale = Double(w.scales[n * w.groupCount + g])
-                for i in (g * w.groupSize)..<min((g + 1) * w.groupSize, k) {
-                    let taken = Double(try w.value(outputChannel: n, input: i)) * scale
-                    let exact = Double(part.weight[n * k + i]) * Double(factors?[i] ?? 1)
-                    difference += (taken - exact) * (taken - exact)
-                    size += exact * exact
-                }
-            }
-            let error = size > 0 ? (difference / size).squareRoot() : (difference == 0 ? 0 : .infinity)
-            // `!(a <= b)` so that a NaN counts as the worst.
-            if !(error <= worst.error) { worst = (error, n) }
-        }
-        return worst
-    }
-
     /// Refuses a layer of another shape than the checkpoint's `part`: the
-    /// comparisons read one by the other's indices.
+    /// comparison reads one by the other's indices.
     static func checkShape(_ outputs: Int, _ inputs: Int, _ part: BertWeights.Linear) throws {
         guard outputs == part.outputs, inputs == part.inputs else {
             throw QGEMMError(.invalidShape, "a layer of \(outputs)×\(inputs) compared with one of \(part.outputs)×\(part.inputs)")
@@ -197,9 +173,14 @@ extension SentenceEncoder {
     /// An encoder whose Linear layers are read from `folder`
     /// (``saveLayers(to:)``), the rest from the checkpoint. Each file must hold
     /// a static, static-input or 4-bit layer of its layer's shape; a missing or bad
-    /// file is a ``QGEMMError`` naming it.
+    /// file is a ``QGEMMError`` naming it. Where the folder has a
+    /// `layers.json` (``saveLayers(to:)`` writes one), every file must be the
+    /// one it describes, made from this checkpoint's layer; 4-bit layers
+    /// need it.
     public convenience init(checkpoint: Checkpoint, savedLayers folder: URL) throws {
         var loaded: [String: QuantizedLinear] = [:]
+        let manifest = try SavedLayersManifest.read(folder: folder)
+        let manifestPath = folder.appendingPathComponent(SavedLayersManifest.fileName).path
         for (l, layer) in checkpoint.weights.layers.enumerated() {
             for (name, part) in zip(Self.linearNames(layer: l), layer.linears) {
                 let file = Self.layerFile(folder, name)
@@ -223,6 +204,27 @@ extension SentenceEncoder {
                                      + "or have 4-bit weights")
                 }
                 try Self.checkSameLayer(q, part, name: name, file: file)
+                if let manifest {
+                    guard let entry = manifest.layers[name] else {
+                        throw QGEMMError(.file, "\(manifestPath): no entry for \(name)")
+                    }
+                    // The bytes read again: QuantizedLinear(contentsOf:) keeps none.
+                    let bytes: Data
+                    do { bytes = try Data(contentsOf: file) } catch {
+                        throw QGEMMError(.file, "\(file.path): cannot read: \(error.localizedDescription)")
+                    }
+                    guard SavedLayersManifest.fileFingerprint(bytes) == entry.file else {
+                        throw QGEMMError(.invalidValue, "\(file.path): not the file \(manifestPath) was saved with; "
+                                         + "a damaged file, another layer's, or one of another save?")
+                    }
+                    guard SavedLayersManifest.checkpointFingerprint(part) == entry.checkpoint else {
+                        throw QGEMMError(.invalidValue, "\(file.path): made from another checkpoint's \(name) (\(manifestPath) says), "
+                                         + "not this one's")
+                    }
+                } else if q.int4Weights != nil {
+                    throw QGEMMError(.file, "\(file.path): a 4-bit layer, which is checked against the folder's \(SavedLayersManifest.fileName), "
+                                     + "and \(folder.path) has none; save the layers again")
+                }
                 loaded[name] = q
             }
         }

@@ -50,6 +50,10 @@ public final class SentenceEncoder: Sendable {
     /// static and static-input int8 ones, 4-bit ones with searched scales,
     /// and those loaded from a folder.
     let calibratedLayers: [String: QuantizedLinear]
+    /// The fingerprint of the checkpoint layer each calibrated layer was
+    /// made from (SavedLayersManifest), by name: what ``saveLayers(to:)``
+    /// writes beside it.
+    let calibratedSources: [String: String]
     /// A layer with per-tensor input parameters sees the whole batch at once.
     let wholeBatch: Bool
     /// How attention's two products run (Float unless the init said int8).
@@ -90,11 +94,16 @@ public final class SentenceEncoder: Sendable {
         tokenizer = checkpoint.tokenizer
         let w = checkpoint.weights
         embeddings = (w.wordEmbeddings, w.positionEmbeddings, w.tokenTypeEmbeddings, w.embeddingNorm)
-        var calibrated: [String: QuantizedLinear] = [:], perTensor = false
+        var calibrated: [String: QuantizedLinear] = [:], calibratedFrom: [String: String] = [:], perTensor = false
         layers = try w.layers.enumerated().map { l, weights in
             let names = Self.linearNames(layer: l)
             let sources = try names.map(source)
             let parts = weights.linears
+            // A calibrated (or loaded) layer and the checkpoint layer it stands for.
+            func keep(_ i: Int, _ q: QuantizedLinear) {
+                calibrated[names[i]] = q
+                calibratedFrom[names[i]] = SavedLayersManifest.checkpointFingerprint(parts[i])
+            }
             func recipe(_ i: Int) -> LayerRecipe? {
                 if case .recipe(let r) = sources[i] { return r }
                 return nil
@@ -123,7 +132,7 @@ public final class SentenceEncoder: Sendable {
                         calibrationInput: inputs.values, rows: inputs.rows, errorCompensation: compensation, activations: activations).weights
                     var start = 0
                     for (i, part) in zip(slots, stacked) {
-                        calibrated[names[i]] = QuantizedLinear(try w.channels(start..<start + part.outputs))
+                        keep(i, QuantizedLinear(try w.channels(start..<start + part.outputs)))
                         start += part.outputs
                     }
                     return .quantized(QuantizedLinear(w))
@@ -135,21 +144,21 @@ public final class SentenceEncoder: Sendable {
                 }
                 if slots.count > 1, loaded4.count == slots.count, let w = try Int4Weights.stacked(loaded4) {
                     for i in slots {
-                        if case .loaded(let q) = sources[i] { calibrated[names[i]] = q }
+                        if case .loaded(let q) = sources[i] { keep(i, q) }
                     }
                     return .quantized(QuantizedLinear(w))
                 }
                 let built = try slots.map { i -> LinearLayer in
                     switch sources[i] {
                     case .loaded(let q):
-                        calibrated[names[i]] = q
+                        keep(i, q)
                         return .quantized(q)
                     case .recipe(.calibrated(let mode, let observer, let alpha)):
                         guard let inputs = calibration?.inputs[names[i]] else {
                             throw QGEMMError(.invalidArgument, "layer \(names[i]) is calibrated, but there are no calibration inputs for it")
                         }
                         let q = try LinearLayer.calibrate(parts[i], mode: mode, observer: observer, smoothingAlpha: alpha, on: inputs)
-                        calibrated[names[i]] = q
+                        keep(i, q)
                         return .quantized(q)
                     case .recipe(.int4Searched(let groupSize, let compensation, let activations)):
                         guard let inputs = calibration?.inputs[names[i]] else {
@@ -160,7 +169,7 @@ public final class SentenceEncoder: Sendable {
                             weights: part.weight, outputChannels: part.outputs, inputChannels: part.inputs, groupSize: groupSize,
                             bias: part.bias, calibrationInput: inputs.values, rows: inputs.rows,
                             errorCompensation: compensation, activations: activations).weights)
-                        calibrated[names[i]] = q
+                        keep(i, q)
                         return .quantized(q)
                     case .recipe(let r):
                         return try .fused([parts[i]], recipe: r)
@@ -172,6 +181,7 @@ public final class SentenceEncoder: Sendable {
                          intermediate: try layer(4..<5), output: try layer(5..<6), outputNorm: weights.outputNorm, names: names)
         }
         calibratedLayers = calibrated
+        calibratedSources = calibratedFrom
         wholeBatch = perTensor
         chunkRowsPerThread = layers.allSatisfy(\.isFloat) ? Self.floatChunkRowsPerThread : Self.int8ChunkRowsPerThread
     }
