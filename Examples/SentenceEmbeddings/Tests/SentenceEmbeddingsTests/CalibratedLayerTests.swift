@@ -159,6 +159,31 @@ struct CalibratedLayerTests {
         #expect(try Data(contentsOf: outside) == Data("keep".utf8))
         #expect(try Data(contentsOf: url.appendingPathComponent("0.attention.self.query.safetensors")) != before)
         #expect(try FileManager.default.contentsOfDirectory(atPath: url.path).filter { $0.hasSuffix(".partial") }.isEmpty)
+        // The min/max save's query (the same int8 weights and bias, other input parameters) among the
+        // entropy save's layers passes the weight check, not layers.json; without layers.json (a
+        // folder saved before it existed) it loads.
+        let query = url.appendingPathComponent("0.attention.self.query.safetensors"), entropyQuery = try Data(contentsOf: query)
+        try before.write(to: query)
+        do {
+            _ = try SentenceEncoder(checkpoint: checkpoint, savedLayers: url)
+            Issue.record("loaded a layer of another save")
+        } catch let e as QGEMMError {
+            #expect(e.message.contains("0.attention.self.query.safetensors") && e.message.contains("not the file"), "\(e.message)")
+        }
+        let manifest = url.appendingPathComponent("layers.json"), manifestBytes = try Data(contentsOf: manifest)
+        try FileManager.default.removeItem(at: manifest)
+        _ = try SentenceEncoder(checkpoint: checkpoint, savedLayers: url)
+        // A link to nothing in the manifest's place is not "no manifest".
+        try FileManager.default.createSymbolicLink(at: manifest, withDestinationURL: url.appendingPathComponent("nowhere.json"))
+        #expect(throws: QGEMMError.self) { _ = try SentenceEncoder(checkpoint: checkpoint, savedLayers: url) }
+        try FileManager.default.removeItem(at: manifest)
+        try manifestBytes.write(to: manifest)
+        try entropyQuery.write(to: query)
+        _ = try SentenceEncoder(checkpoint: checkpoint, savedLayers: url)
+        // A pipe named like the manifest's partial file is replaced, not written into (which would block).
+        #expect(mkfifo(url.appendingPathComponent("layers.json.partial").path, 0o644) == 0)
+        try other.saveLayers(to: url)
+        _ = try SentenceEncoder(checkpoint: checkpoint, savedLayers: url)
         #expect(throws: QGEMMError.self) { try SentenceEncoder(checkpoint: checkpoint, precision: .int8(.perRow)).saveLayers(to: url) }
         #expect(throws: QGEMMError.self) {
             _ = try SentenceEncoder(checkpoint: checkpoint, recipe: { _ in .calibrated(.static, .mse, smoothingAlpha: nil) }, calibration: nil)
@@ -188,6 +213,20 @@ struct CalibratedLayerTests {
                 #expect(qkv.outputChannels == 3 * checkpoint.config.hiddenSize)
             }
             #expect(loaded.calibratedLayers.values.allSatisfy { $0.int4Weights?.activations == (recipe == uint8Recipe ? .uint8 : .int8) })
+            // Each of the three saved layers is its own channels of the call that runs them, bit for bit.
+            guard case .quantized(let qkv) = encoder.layers[0].qkv else { continue }
+            let h = checkpoint.config.hiddenSize, rows = 3
+            let probe = (0..<(rows * h)).map { Float(($0 * 7919) % 101) / 50 - 1 }
+            let together = try qkv(probe, rows: rows)
+            for (j, name) in SentenceEncoder.linearNames(layer: 0).prefix(3).enumerated() {
+                let layer = try #require(encoder.calibratedLayers[name])
+                let alone = try layer(probe, rows: rows)
+                for r in 0..<rows {
+                    let start = r * 3 * h + j * h
+                    let mine: [Float] = Array(together[start..<(start + h)]), own: [Float] = Array(alone[(r * h)..<((r + 1) * h)])
+                    #expect(mine == own, "\(name)")
+                }
+            }
             guard recipe != uint8Recipe else { continue }
             let victim = url.appendingPathComponent("3.output.dense.safetensors"), good = try Data(contentsOf: victim)
             func refused(_ what: String, saying: String = "3.output.dense.safetensors") {
@@ -257,6 +296,27 @@ struct CalibratedLayerTests {
                 try y.withUnsafeMutableBufferPointer { try apart[0](xs, rows: 4, into: $0, workspace: &workspace, threads: 1) }
             }
             #expect(y == (try plain(x, rows: 4)))
+        }
+        // Weights run as one call only where each channel then computes what it computes alone.
+        let part = checkpoint.weights.layers[1].key
+        func weights(bias: Bool = true, activations: Int4Weights.Activations = .int8, group: Int = 32) throws -> Int4Weights {
+            try Int4Weights(quantizing: part.weight, outputChannels: part.outputs, inputChannels: part.inputs, groupSize: group,
+                            bias: bias ? part.bias : nil, activations: activations)
+        }
+        #expect(try Int4Weights.stacked([weights(), weights(bias: false)]) == nil)
+        #expect(try Int4Weights.stacked([weights(), weights(activations: .uint8)]) == nil)
+        #expect(try Int4Weights.stacked([weights(), weights(group: 64)]) == nil)
+        #expect(try Int4Weights.stacked([weights(), try Int4Weights(quantizing: part.weight, outputChannels: part.outputs, inputChannels: part.inputs,
+                                                                    groupSize: 32, bias: part.bias,
+                                                                    smoothing: try Smoothing(factors: [Float](repeating: 2, count: part.inputs)))]) == nil)
+        let both = try #require(try Int4Weights.stacked([weights(activations: .uint8), weights(activations: .uint8)]))
+        let x = (0..<(2 * part.inputs)).map { Float(($0 * 31) % 17) / 8 - 1 }
+        let alone = try weights(activations: .uint8)(x, rows: 2), together = try both(x, rows: 2)
+        for r in 0..<2 {
+            let n = part.outputs
+            let first: [Float] = Array(together[(r * 2 * n)..<(r * 2 * n + n)]), second: [Float] = Array(together[(r * 2 * n + n)..<(r * 2 * n + 2 * n)])
+            let own: [Float] = Array(alone[(r * n)..<((r + 1) * n)])
+            #expect(first == own && second == own)
         }
         // A 4-bit encoder with absMax scales (fused Q, K, V, nothing calibrated) has nothing to save.
         let unsaved = FileManager.default.temporaryDirectory.appendingPathComponent("calibrated-\(UUID().uuidString)")

@@ -19,15 +19,16 @@ extension SentenceEncoder {
     /// on the calibration inputs, ``LayerRecipe/int4Searched(groupSize:errorCompensation:activations:)``)
     /// can be saved; dynamic and Float layers have nothing to keep.
     /// Beside them, `layers.json` (SavedLayersManifest) holds a fingerprint
-    /// of each file and of the checkpoint layer it was made from.
+    /// of each file's contents and of the checkpoint layer it was made from.
     /// Every file is written beside its place first (`<name>.safetensors.partial`,
-    /// a fresh file: a link of that name is removed, not written through)
-    /// and renamed into it only once all are written, the manifest last, so
-    /// a save that fails while writing (a full disk) removes its partial
-    /// files and leaves the folder's earlier layers as they were. Only a
-    /// rename that fails (a folder in a layer's place) can leave old and new
-    /// layers together; its error says how many were put in place, and the
-    /// old manifest then refuses the new ones on load.
+    /// a fresh file: whatever else has that name, a link say, is removed, not
+    /// written through) and renamed into it only once all are written, the
+    /// manifest first, so a save that fails while writing (a full disk)
+    /// removes its partial files and leaves the folder's earlier layers as
+    /// they were. A rename that fails (a folder in a layer's place) or a
+    /// save cut short among the renames leaves old and new layers together,
+    /// which the new manifest then refuses on load; the error says how many
+    /// were put in place.
     public func saveLayers(to folder: URL) throws {
         let names = (0..<layers.count).flatMap { Self.linearNames(layer: $0) }
         let missing = names.filter { calibratedLayers[$0] == nil }
@@ -51,42 +52,43 @@ extension SentenceEncoder {
         func removeFiles(_ files: some Sequence<URL>) {
             for file in files where isItself(file, S_IFREG) { unlink(file.path) }
         }
+        // Whatever has a partial file's name and is not a folder (a stale link,
+        // a pipe, a file linked elsewhere) is removed, so the write makes a new file.
+        func clear(_ file: URL) {
+            var info = stat()
+            if lstat(file.path, &info) == 0, info.st_mode & S_IFMT != S_IFDIR { unlink(file.path) }
+        }
         var written: [URL] = [], manifest = SavedLayersManifest(layers: [:])
         do {
             for (name, file) in zip(names, partial) {
-                // A stale link of this name is removed, so the write makes a new file here.
-                if isItself(file, S_IFLNK) { unlink(file.path) }
+                guard let layer = calibratedLayers[name], let source = calibratedSources[name] else { continue }
+                clear(file)
                 written.append(file) // before the write: a failed write may leave a file cut short
-                let bytes = Data(try calibratedLayers[name]?.safeTensors().serialized() ?? [])
-                try Self.writeFresh(bytes, to: file)
-                manifest.layers[name] = .init(file: SavedLayersManifest.fileFingerprint(bytes), checkpoint: calibratedSources[name] ?? "")
+                let contents = try layer.safeTensors()
+                try contents.write(to: file)
+                manifest.layers[name] = .init(file: SavedLayersManifest.fileFingerprint(contents), checkpoint: source)
             }
-            if isItself(manifestPartial, S_IFLNK) { unlink(manifestPartial.path) }
+            clear(manifestPartial)
             written.append(manifestPartial)
-            try Self.writeFresh(try manifest.json(), to: manifestPartial)
+            do { try manifest.json().write(to: manifestPartial, options: .withoutOverwriting) } catch {
+                throw QGEMMError(.file, "\(manifestPartial.path): cannot write: \(error.localizedDescription)")
+            }
         } catch {
             removeFiles(written)
             throw error
         }
-        for (i, (name, file)) in zip(names, partial).enumerated() where rename(file.path, Self.layerFile(folder, name).path) != 0 {
-            let reason = String(cString: strerror(errno))
-            removeFiles(partial[i...] + [manifestPartial])
-            throw QGEMMError(.file, "\(Self.layerFile(folder, name).path): cannot put the layer in place (\(reason)); "
-                             + "\(i) of \(names.count) new layers were, the others are the folder's old ones (its \(SavedLayersManifest.fileName), "
-                             + "if any, is the old one too, and refuses the new layers on load)")
-        }
+        // The manifest first: a folder left with old and new layers side by side is refused by it.
         if rename(manifestPartial.path, manifestFile.path) != 0 {
             let reason = String(cString: strerror(errno))
-            removeFiles([manifestPartial])
-            throw QGEMMError(.file, "\(manifestFile.path): cannot put it in place (\(reason)); the new layers are, "
-                             + "and an old \(SavedLayersManifest.fileName), if any, refuses them on load")
+            removeFiles(partial + [manifestPartial])
+            throw QGEMMError(.file, "\(manifestFile.path): cannot put it in place (\(reason)); the folder's layers are as they were")
         }
-    }
-
-    /// Writes `bytes` into the file at `url`, made or cut to nothing first.
-    static func writeFresh(_ bytes: Data, to url: URL) throws {
-        do { try bytes.write(to: url) } catch {
-            throw QGEMMError(.file, "\(url.path): cannot write: \(error.localizedDescription)")
+        for (i, (name, file)) in zip(names, partial).enumerated() where rename(file.path, Self.layerFile(folder, name).path) != 0 {
+            let reason = String(cString: strerror(errno))
+            removeFiles(partial[i...])
+            throw QGEMMError(.file, "\(Self.layerFile(folder, name).path): cannot put the layer in place (\(reason)); "
+                             + "\(i) of \(names.count) new layers were, the others are the folder's old ones, "
+                             + "which its new \(SavedLayersManifest.fileName) refuses on load")
         }
     }
 
@@ -178,14 +180,17 @@ extension SentenceEncoder {
     /// one it describes, made from this checkpoint's layer; 4-bit layers
     /// need it.
     public convenience init(checkpoint: Checkpoint, savedLayers folder: URL) throws {
-        var loaded: [String: QuantizedLinear] = [:]
+        var loaded: [String: QuantizedLinear] = [:], sources: [String: String] = [:]
         let manifest = try SavedLayersManifest.read(folder: folder)
         let manifestPath = folder.appendingPathComponent(SavedLayersManifest.fileName).path
         for (l, layer) in checkpoint.weights.layers.enumerated() {
             for (name, part) in zip(Self.linearNames(layer: l), layer.linears) {
                 let file = Self.layerFile(folder, name)
-                let q: QuantizedLinear
-                do { q = try QuantizedLinear(contentsOf: file) } catch let e as QGEMMError {
+                let q: QuantizedLinear, contents: SafeTensorsFile
+                do {
+                    contents = try SafeTensorsFile(contentsOf: file)
+                    q = try QuantizedLinear(safeTensors: contents)
+                } catch let e as QGEMMError {
                     throw e.message.contains(file.path) ? e : QGEMMError(e.code, "\(file.path): \(e.message)")
                 }
                 guard q.inputChannels == part.inputs, q.outputChannels == part.outputs else {
@@ -204,20 +209,16 @@ extension SentenceEncoder {
                                      + "or have 4-bit weights")
                 }
                 try Self.checkSameLayer(q, part, name: name, file: file)
+                sources[name] = SavedLayersManifest.checkpointFingerprint(part)
                 if let manifest {
                     guard let entry = manifest.layers[name] else {
                         throw QGEMMError(.file, "\(manifestPath): no entry for \(name)")
                     }
-                    // The bytes read again: QuantizedLinear(contentsOf:) keeps none.
-                    let bytes: Data
-                    do { bytes = try Data(contentsOf: file) } catch {
-                        throw QGEMMError(.file, "\(file.path): cannot read: \(error.localizedDescription)")
-                    }
-                    guard SavedLayersManifest.fileFingerprint(bytes) == entry.file else {
+                    guard SavedLayersManifest.fileFingerprint(contents) == entry.file else {
                         throw QGEMMError(.invalidValue, "\(file.path): not the file \(manifestPath) was saved with; "
                                          + "a damaged file, another layer's, or one of another save?")
                     }
-                    guard SavedLayersManifest.checkpointFingerprint(part) == entry.checkpoint else {
+                    guard entry.checkpoint == sources[name] else {
                         throw QGEMMError(.invalidValue, "\(file.path): made from another checkpoint's \(name) (\(manifestPath) says), "
                                          + "not this one's")
                     }
@@ -228,6 +229,6 @@ extension SentenceEncoder {
                 loaded[name] = q
             }
         }
-        try self.init(checkpoint: checkpoint, loaded: loaded)
+        try self.init(checkpoint: checkpoint, loaded: loaded, sources: sources)
     }
 }

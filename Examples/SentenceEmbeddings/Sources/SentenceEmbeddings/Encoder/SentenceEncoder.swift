@@ -73,18 +73,20 @@ public final class SentenceEncoder: Sendable {
         try self.init(checkpoint: checkpoint, source: { .recipe(try recipe($0)) }, calibration: calibration, attention: attention)
     }
 
-    /// Every Linear layer given, by name.
-    convenience init(checkpoint: Checkpoint, loaded: [String: QuantizedLinear]) throws {
+    /// Every Linear layer given, by name, with the fingerprints of their
+    /// checkpoint layers where already taken (SavedLayersManifest).
+    convenience init(checkpoint: Checkpoint, loaded: [String: QuantizedLinear], sources: [String: String] = [:]) throws {
         try self.init(checkpoint: checkpoint, source: { name in
             guard let q = loaded[name] else { throw QGEMMError(.invalidArgument, "no layer \(name)") }
-            return .loaded(q)
+            return .loaded(q, source: sources[name])
         }, calibration: nil)
     }
 
     /// Where a Linear layer comes from: built by a recipe, or already built.
     enum LayerSource {
         case recipe(LayerRecipe)
-        case loaded(QuantizedLinear)
+        /// With the fingerprint of its checkpoint layer, if already taken.
+        case loaded(QuantizedLinear, source: String?)
     }
 
     init(checkpoint: Checkpoint, source: (String) throws -> LayerSource, calibration: CalibrationInputs?,
@@ -100,9 +102,9 @@ public final class SentenceEncoder: Sendable {
             let sources = try names.map(source)
             let parts = weights.linears
             // A calibrated (or loaded) layer and the checkpoint layer it stands for.
-            func keep(_ i: Int, _ q: QuantizedLinear) {
+            func keep(_ i: Int, _ q: QuantizedLinear, source: String? = nil) {
                 calibrated[names[i]] = q
-                calibratedFrom[names[i]] = SavedLayersManifest.checkpointFingerprint(parts[i])
+                calibratedFrom[names[i]] = source ?? SavedLayersManifest.checkpointFingerprint(parts[i])
             }
             func recipe(_ i: Int) -> LayerRecipe? {
                 if case .recipe(let r) = sources[i] { return r }
@@ -139,19 +141,19 @@ public final class SentenceEncoder: Sendable {
                 }
                 // Loaded 4-bit layers that can run as one call with the same bits.
                 let loaded4 = slots.compactMap { i -> Int4Weights? in
-                    if case .loaded(let q) = sources[i] { return q.int4Weights }
+                    if case .loaded(let q, _) = sources[i] { return q.int4Weights }
                     return nil
                 }
                 if slots.count > 1, loaded4.count == slots.count, let w = try Int4Weights.stacked(loaded4) {
                     for i in slots {
-                        if case .loaded(let q) = sources[i] { keep(i, q) }
+                        if case .loaded(let q, let source) = sources[i] { keep(i, q, source: source) }
                     }
                     return .quantized(QuantizedLinear(w))
                 }
                 let built = try slots.map { i -> LinearLayer in
                     switch sources[i] {
-                    case .loaded(let q):
-                        keep(i, q)
+                    case .loaded(let q, let source):
+                        keep(i, q, source: source)
                         return .quantized(q)
                     case .recipe(.calibrated(let mode, let observer, let alpha)):
                         guard let inputs = calibration?.inputs[names[i]] else {
