@@ -226,8 +226,12 @@ struct Embed: ParsableCommand {
             recipe = .calibrated(calibrateMode == .static ? .static : .staticInput, observer, smoothingAlpha: smooth)
             described = "\(calibrateMode.rawValue), \(observerName.rawValue)" + (smooth.map { ", SmoothQuant alpha \($0)" } ?? "")
         }
+        // Progress on stderr: a 4-bit calibration takes about half a minute.
+        func note(_ line: String) { FileHandle.standardError.write(Data("embed --calibrate: \(line)\n".utf8)) }
+        note("the Float model over \(samples.count) sentences, for each layer's inputs")
         let inputs = try CalibrationInputs(checkpoint: checkpoint, sentences: samples)
-        let encoder = try SentenceEncoder(checkpoint: checkpoint, recipe: { _ in recipe }, calibration: inputs)
+        let encoder = try SentenceEncoder(checkpoint: checkpoint, recipe: { _ in recipe }, calibration: inputs,
+                                          progress: { l, count in note("encoder layer \(l + 1) of \(count) (\(described))") })
         try encoder.saveLayers(to: folder)
         print("calibrated \(checkpoint.weights.layers.count * 6) layers (\(described)) on \(samples.count) sentences into \(folder.path)")
     }

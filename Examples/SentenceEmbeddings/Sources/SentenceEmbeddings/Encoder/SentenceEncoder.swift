@@ -68,9 +68,14 @@ public final class SentenceEncoder: Sendable {
     /// Each Linear layer as `recipe(name)` says (names from
     /// ``linearNames(layer:)``). Calibrated recipes take their layer's inputs
     /// from `calibration` (``CalibrationInputs/init(checkpoint:sentences:)``).
+    /// `progress`, if given, is called before each encoder layer is built
+    /// with its index and the number of layers (searched 4-bit layers take
+    /// seconds each).
     public convenience init(checkpoint: Checkpoint, recipe: (String) throws -> LayerRecipe,
-                            calibration: CalibrationInputs?, attention: AttentionProducts = .float) throws {
-        try self.init(checkpoint: checkpoint, source: { .recipe(try recipe($0)) }, calibration: calibration, attention: attention)
+                            calibration: CalibrationInputs?, attention: AttentionProducts = .float,
+                            progress: ((_ layer: Int, _ of: Int) -> Void)? = nil) throws {
+        try self.init(checkpoint: checkpoint, source: { .recipe(try recipe($0)) }, calibration: calibration, attention: attention,
+                      progress: progress)
     }
 
     /// Every Linear layer given, by name, with the fingerprints of their
@@ -90,7 +95,7 @@ public final class SentenceEncoder: Sendable {
     }
 
     init(checkpoint: Checkpoint, source: (String) throws -> LayerSource, calibration: CalibrationInputs?,
-         attention: AttentionProducts = .float) throws {
+         attention: AttentionProducts = .float, progress: ((Int, Int) -> Void)? = nil) throws {
         config = checkpoint.config
         attentionProducts = attention
         tokenizer = checkpoint.tokenizer
@@ -98,6 +103,7 @@ public final class SentenceEncoder: Sendable {
         embeddings = (w.wordEmbeddings, w.positionEmbeddings, w.tokenTypeEmbeddings, w.embeddingNorm)
         var calibrated: [String: QuantizedLinear] = [:], calibratedFrom: [String: String] = [:], perTensor = false
         layers = try w.layers.enumerated().map { l, weights in
+            progress?(l, w.layers.count)
             let names = Self.linearNames(layer: l)
             let sources = try names.map(source)
             let parts = weights.linears
