@@ -188,16 +188,16 @@ struct Embed: ParsableCommand {
             return
         }
         let granularity: QuantizedLinear.InputGranularity = (self.granularity ?? .row) == .row ? .perRow : .perTensor
+        let saved = try layers.map { try SentenceEncoder(checkpoint: checkpoint, savedLayers: URL(fileURLWithPath: $0)) }
         if bench {
-            let saved = try layers.map { try SentenceEncoder(checkpoint: checkpoint, savedLayers: URL(fileURLWithPath: $0)) }
             if let saved, !json { print("saved layers: \(saved.savedLayersSummary)") }
             try EncoderBench(checkpoint: checkpoint, granularity: granularity, threads: try benchThreadCounts(),
                              repeatCount: `repeat` ?? 5, includeFloat: !int8Only, json: json, attention: attention ?? .float,
                              savedLayers: saved).run()
             return
         }
-        let encoder = try layers.map { try SentenceEncoder(checkpoint: checkpoint, savedLayers: URL(fileURLWithPath: $0)) }
-            ?? SentenceEncoder(checkpoint: checkpoint, precision: float ? .float : .int8(granularity), attention: attention ?? .float)
+        let encoder = try saved ?? SentenceEncoder(checkpoint: checkpoint, precision: float ? .float : .int8(granularity),
+                                                   attention: attention ?? .float)
         let embeddings = try encoder.embed(sentences, threads: threads ?? 1)
         if json {
             let data = try JSONSerialization.data(withJSONObject: embeddings.map { $0.map(Double.init) }, options: [])

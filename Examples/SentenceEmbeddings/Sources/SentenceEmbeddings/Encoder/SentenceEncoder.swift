@@ -112,6 +112,27 @@ public final class SentenceEncoder: Sendable {
                 calibrated[names[i]] = q
                 calibratedFrom[names[i]] = source ?? SavedLayersManifest.checkpointFingerprint(parts[i])
             }
+            // Layers `slots` (one, or several that read one input) with 4-bit weights whose
+            // AWQ-style scales are searched over their stacked weights, as one call; each is
+            // kept (and saved) as its own channels of it, the same bits.
+            func searched(_ slots: [Int], groupSize: Int, compensation: Int4Weights.ErrorCompensation,
+                          activations: Int4Weights.Activations) throws -> LinearLayer {
+                guard let inputs = calibration?.inputs[names[slots[0]]] else {
+                    throw QGEMMError(.invalidArgument, "layer \(names[slots[0]]) searches its 4-bit scales, but there are no calibration inputs for it")
+                }
+                let stacked = slots.map { parts[$0] }
+                let w = try Int4Weights.searchingScales(
+                    weights: stacked.flatMap(\.weight), outputChannels: stacked.reduce(0) { $0 + $1.outputs },
+                    inputChannels: stacked[0].inputs, groupSize: groupSize, bias: stacked.flatMap(\.bias),
+                    calibrationInput: inputs.values, rows: inputs.rows, errorCompensation: compensation, activations: activations).weights
+                let q = QuantizedLinear(w)
+                var start = 0
+                for (i, part) in zip(slots, stacked) {
+                    keep(i, slots.count == 1 ? q : QuantizedLinear(try w.channels(start..<start + part.outputs)))
+                    start += part.outputs
+                }
+                return .quantized(q)
+            }
             func recipe(_ i: Int) -> LayerRecipe? {
                 if case .recipe(let r) = sources[i] { return r }
                 return nil
@@ -125,25 +146,11 @@ public final class SentenceEncoder: Sendable {
                     return try .fused(Array(parts[slots]), recipe: r)
                 }
                 // Searched 4-bit layers that read one input (query, key and value): one
-                // search over their stacked weights, as AWQ scales the three together, so
-                // they share their smoothing factors and run as one call; each is kept
-                // (and saved) as its own channels of it, the same bits.
+                // search for them all, as AWQ scales the three together, so that they
+                // share their smoothing factors and run as one call.
                 if slots.count > 1, let r = recipe(slots.lowerBound), case .int4Searched(let groupSize, let compensation, let activations) = r,
                    slots.allSatisfy({ recipe($0) == r }) {
-                    guard let inputs = calibration?.inputs[names[slots.lowerBound]] else {
-                        throw QGEMMError(.invalidArgument, "layer \(names[slots.lowerBound]) searches its 4-bit scales, but there are no calibration inputs for it")
-                    }
-                    let stacked = Array(parts[slots])
-                    let w = try Int4Weights.searchingScales(
-                        weights: stacked.flatMap(\.weight), outputChannels: stacked.reduce(0) { $0 + $1.outputs },
-                        inputChannels: stacked[0].inputs, groupSize: groupSize, bias: stacked.flatMap(\.bias),
-                        calibrationInput: inputs.values, rows: inputs.rows, errorCompensation: compensation, activations: activations).weights
-                    var start = 0
-                    for (i, part) in zip(slots, stacked) {
-                        keep(i, QuantizedLinear(try w.channels(start..<start + part.outputs)))
-                        start += part.outputs
-                    }
-                    return .quantized(QuantizedLinear(w))
+                    return try searched(Array(slots), groupSize: groupSize, compensation: compensation, activations: activations)
                 }
                 // Loaded 4-bit layers that can run as one call with the same bits.
                 let loaded4 = slots.compactMap { i -> Int4Weights? in
@@ -169,16 +176,7 @@ public final class SentenceEncoder: Sendable {
                         keep(i, q)
                         return .quantized(q)
                     case .recipe(.int4Searched(let groupSize, let compensation, let activations)):
-                        guard let inputs = calibration?.inputs[names[i]] else {
-                            throw QGEMMError(.invalidArgument, "layer \(names[i]) searches its 4-bit scales, but there are no calibration inputs for it")
-                        }
-                        let part = parts[i]
-                        let q = QuantizedLinear(try Int4Weights.searchingScales(
-                            weights: part.weight, outputChannels: part.outputs, inputChannels: part.inputs, groupSize: groupSize,
-                            bias: part.bias, calibrationInput: inputs.values, rows: inputs.rows,
-                            errorCompensation: compensation, activations: activations).weights)
-                        keep(i, q)
-                        return .quantized(q)
+                        return try searched([i], groupSize: groupSize, compensation: compensation, activations: activations)
                     case .recipe(let r):
                         return try .fused([parts[i]], recipe: r)
                     }
