@@ -92,6 +92,43 @@ struct Int4WeightsTests {
         expectRefusal("input value [20, 9] is nan; it cannot be quantized")
     }
 
+    /// A smoothed layer divides each row by its factors in the task that
+    /// quantizes it: on every path, 1 to 3 threads, int8 and uint8 rows, row
+    /// and K tails, its output is the contract's on rows divided by Swift's
+    /// own `/`, bit for bit. The factors span 2^±100, so quotients run from
+    /// subnormal to 10^33; one workspace serves calls of different sizes.
+    @Test func smoothedCallsAreTheContractOnRowsDividedInSwift() throws {
+        var rng = SplitMix64(seed: 29)
+        let spread: [Float] = [0.37, 3, 1e-3, 1.7e4, 0x1p-100, 0x1p100, 1]
+        var workspace = Int4Weights.Workspace()
+        for (rows, n, k, group) in [(130, 17, 1000, 64), (37, 33, 136, 32), (1, 9, 40, 8), (5, 20, 17, 8)] {
+            let factors = (0..<k).map { i in spread[i % spread.count] * (1 + Float(i % 11) / 7) }
+            let values = (0..<(n * k)).map { _ in Int8(truncatingIfNeeded: rng.next() % 16) - 8 }
+            let scales = (0..<(n * ((k + group - 1) / group))).map { _ in abs(rng.gaussian()) / 50 }
+            let bias = data(n, &rng)
+            let x = fullRangeFloats(rows * k, &rng)
+            let divided = x.indices.map { x[$0] / factors[$0 % k] }
+            for activations in [Int4Weights.Activations.int8, .uint8] {
+                let w = try Int4Weights(values: values, scales: scales, outputChannels: n, inputChannels: k, groupSize: group,
+                                        bias: bias, smoothing: try Smoothing(factors: factors), activations: activations)
+                let want = w4a8Contract(divided, rows: rows, values: values, scales: w.scales, n: n, k: k, group: group,
+                                        bias: bias, zeroPoints: activations == .uint8)
+                for path in KernelPath.availableInt4 {
+                    for threads in 1...3 {
+                        var y = [Float](repeating: .nan, count: rows * n)
+                        try x.withUnsafeBufferPointer { xb in
+                            try y.withUnsafeMutableBufferPointer { yb in
+                                try w(xb, rows: rows, into: yb, workspace: &workspace, kernel: path, threads: threads)
+                            }
+                        }
+                        #expect(y.map(\.bitPattern) == want.map(\.bitPattern),
+                                "\(path), \(activations), \(rows)×\(k)×\(n) group \(group), \(threads) threads")
+                    }
+                }
+            }
+        }
+    }
+
     @Test func accuracyAgainstFloat() throws {
         var rng = SplitMix64(seed: 3)
         let n = 64, k = 512, rows = 8

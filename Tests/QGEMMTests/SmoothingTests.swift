@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import QGEMM
 import QGEMMBaseline
@@ -41,6 +42,33 @@ struct SmoothingTests {
                                    mode: .static(input: try xObs.parameters(type: .uint8), output: try yObs.parameters(type: .int8),
                                                  activation: .none),
                                    smoothing: smoothing)
+    }
+
+    /// apply divides in C, in vector registers where the CPU has them: the
+    /// bits of Swift's own `/`, value by value, for values of every bit
+    /// pattern (subnormal, huge, signed zeros, ±Inf; NaN stays NaN) over
+    /// factors from subnormal to huge, at K on and off the vector widths,
+    /// in the default rounding mode and the directed ones.
+    @Test func applyIsSwiftDivisionBitForBit() throws {
+        var rng = CheckRandom(seed: 23)
+        let nearest = fegetround()
+        defer { fesetround(nearest) }
+        for k in [1, 7, 8, 15, 16, 17, 33, 100] {
+            let rows = 9
+            // Positive finite factors of any exponent, subnormals included.
+            let factors = (0..<k).map { _ in Float(bitPattern: UInt32(truncatingIfNeeded: rng.next()) % 0x7F80_0000 | 1) }
+            let x = (0..<(rows * k)).map { _ in Float(bitPattern: UInt32(truncatingIfNeeded: rng.next())) }
+            let smoothing = try Smoothing(factors: factors)
+            for mode in [nearest] + SafeTensorsTests.directedRoundingModes {
+                fesetround(mode)
+                let got = try smoothing.apply(x, rows: rows)
+                for i in x.indices {
+                    let want = x[i] / factors[i % k]
+                    #expect(want.isNaN ? got[i].isNaN : got[i].bitPattern == want.bitPattern,
+                            "K \(k), mode \(mode): \(x[i]) / \(factors[i % k]) gave \(got[i]), not \(want)")
+                }
+            }
+        }
     }
 
     @Test func factorsFollowThePaperFormula() throws {

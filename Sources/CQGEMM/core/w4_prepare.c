@@ -1,8 +1,9 @@
 // The per-row preparation of the activations that meet 4-bit weights
 // (qgemm.h, qg_w4_prepare_rows and qg_w4_prepare_rows_uint8_threads): each
-// row ranged, quantized (symmetrically to int8, or to uint8 with a zero
-// point and stored less 128) and zero-padded, and each of its groups' offset
-// term −8·Σ q taken, while the row is still in the L1. Rows are independent, so a call shares
+// row (for a smoothed layer first divided by its factors) ranged, quantized
+// (symmetrically to int8, or to uint8 with a zero point and stored less 128)
+// and zero-padded, and each of its groups' offset term −8·Σ q taken, while
+// the row is still in the L1. Rows are independent, so a call shares
 // them out over its threads in parts of whole rows, and the bits do not
 // depend on the thread count.
 #include "qgemm.h"
@@ -54,6 +55,8 @@ __attribute__((target("avx2"))) static void qg_w4_group_offsets_avx2(const int8_
 /// One call's rows, shared out in parts of `part_rows`.
 typedef struct qg_w4_prepare_job {
     const float *x;
+    const float *divisor; // NULL, or K smoothing factors the rows are divided by first
+    float *smoothed;      // with divisor: the divided rows, row m at m·K
     int64_t rows, k, ldx, group, ldq;
     int8_t *q;
     float *scale;
@@ -75,6 +78,11 @@ static int64_t qg_w4_prepare_part(const qg_w4_prepare_job *j, int64_t r0, int64_
 #endif
     for (int64_t m = r0; m < r0 + n; m++) {
         const float *x = j->x + m * j->ldx;
+        if (j->divisor) {
+            float *divided = j->smoothed + m * k;
+            qg_divide_columns(x, 1, k, j->ldx, j->divisor, divided, k);
+            x = divided;
+        }
         float lo, hi;
         const int64_t bad = qg_row_min_max_with(level, x, 1, k, j->ldx, &lo, &hi);
         if (bad >= 0) return m * k + bad;
@@ -148,6 +156,14 @@ int64_t qg_w4_prepare_rows_uint8_threads(const float *x, int64_t rows, int64_t k
                                          int64_t ldq, float *scale, float *shift, int32_t *offset, int threads) {
     qg_w4_prepare_job j = {.x = x, .rows = rows, .k = k, .ldx = ldx, .group = group, .ldq = ldq, .q = q, .scale = scale,
                            .shift = shift, .offset = offset};
+    return qg_w4_prepare(&j, threads);
+}
+
+int64_t qg_w4_prepare_smoothed_rows_threads(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *divisor,
+                                            float *smoothed, int64_t group, int8_t *q, int64_t ldq, float *scale,
+                                            float *shift, int32_t *offset, int threads) {
+    qg_w4_prepare_job j = {.x = x, .divisor = divisor, .smoothed = smoothed, .rows = rows, .k = k, .ldx = ldx,
+                           .group = group, .ldq = ldq, .q = q, .scale = scale, .shift = shift, .offset = offset};
     return qg_w4_prepare(&j, threads);
 }
 

@@ -416,6 +416,18 @@ int64_t qg_w4_prepare_rows_threads(const float *x, int64_t rows, int64_t k, int6
 /// qg_uint8_parameters refuses its range. Threads as qg_w4_prepare_rows_threads.
 int64_t qg_w4_prepare_rows_uint8_threads(const float *x, int64_t rows, int64_t k, int64_t ldx, int64_t group, int8_t *q,
                                          int64_t ldq, float *scale, float *shift, int32_t *offset, int threads);
+/// Either of the two above (shift NULL: qg_w4_prepare_rows_threads, else
+/// the uint8 one) on the rows of a smoothed layer, X·diag(1/divisor): in
+/// the same task as its quantization, row m is divided by the K factors
+/// (qg_divide_columns) into smoothed + m·K and quantized from there, so
+/// the division is shared out over the threads too and the row is read
+/// from memory once. The return value's indices and rows are those of the
+/// divided rows (a NaN or ±Inf there, or a range the uint8 rule refuses);
+/// the failing row's divided values are written. divisor NULL: the rows of
+/// x themselves (smoothed is not touched).
+int64_t qg_w4_prepare_smoothed_rows_threads(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *divisor,
+                                            float *smoothed, int64_t group, int8_t *q, int64_t ldq, float *scale,
+                                            float *shift, int32_t *offset, int threads);
 
 /// Each channel's weight sum for zero points: for n < N,
 /// w_sum[n] = +0, then for g = 0, 1, …: w_sum[n] = fma((float)S_W[n][g], (float)Σ_{k∈g} q_W[n][k], w_sum[n]),
@@ -512,6 +524,13 @@ int64_t qg_first_nan(const float *x, int64_t n);
 /// Returns -1, or the index m·k + i of the first NaN (nothing after it is written).
 int64_t qg_quantize_rows_smoothed(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *divisor, float scale,
                                   int32_t zero, int x_unsigned, uint8_t *out, int64_t ldo);
+/// out[m][i] = x[m][i] / divisor[i] for m < rows, i < k (row m of x at
+/// x + m·ldx, of out at out + m·ldo; out may be x with ldo = ldx): the
+/// input X·diag(1/s) of a smoothed layer. IEEE division in the caller's
+/// rounding mode, so the bits of Swift's `x / s` value by value, in vector
+/// registers where the CPU has them.
+void qg_divide_columns(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *divisor, float *out,
+                       int64_t ldo);
 /// Per-row min and max. Returns -1, or the flat index (m·K + i) of the first
 /// NaN or ±Inf, where it stops.
 int64_t qg_row_min_max(const float *x, int64_t rows, int64_t k, int64_t ldx, float *mins, float *maxs);

@@ -1,3 +1,5 @@
+internal import CQGEMM
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -92,14 +94,13 @@ public struct Smoothing: Sendable, Equatable {
         return out
     }
 
-    /// ``apply(_:rows:)`` into a buffer of at least rows·K values (x holds at least as many).
+    /// ``apply(_:rows:)`` into a buffer of at least rows·K values (x holds at
+    /// least as many): in C, whose vector division gives the bits of
+    /// Swift's `/` value by value (a loop here stayed scalar).
     func apply(_ x: UnsafeBufferPointer<Float>, rows: Int, into out: UnsafeMutableBufferPointer<Float>) {
-        let k = factors.count
-        factors.withUnsafeBufferPointer { f in
-            for m in 0..<rows {
-                for j in 0..<k { out[m * k + j] = x[m * k + j] / f[j] }
-            }
-        }
+        guard rows > 0, let xBase = x.baseAddress, let outBase = out.baseAddress else { return }
+        let k = Int64(factors.count)
+        factors.withUnsafeBufferPointer { qg_divide_columns(xBase, Int64(rows), k, k, $0.baseAddress, outBase, k) }
     }
 
     /// `W·diag(s)`: each weight column multiplied by its factor.

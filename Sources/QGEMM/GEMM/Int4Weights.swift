@@ -595,28 +595,26 @@ public final class Int4Weights: Sendable {
         try PackedWeights.checkApart(y, yCount, x, xCount, "the input x")
         let (path, threadCount) = try PackedWeights.checkPathAndThreads(kernel, threads, int4: true)
         guard rows > 0, let xBase = x.baseAddress, let yBase = y.baseAddress else { qg_note_call_without_rows(); return }
-        // With smoothing, the rows quantized are X·diag(1/s).
+        // With smoothing, the rows quantized are X·diag(1/s): each divided
+        // into workspace.smoothed by the task that quantizes it.
         let rowsIn = UnsafePointer(xBase)
-        if let smoothing {
-            try Workspace.grow(&workspace.smoothed, to: xCount)
-            workspace.smoothed.withUnsafeMutableBufferPointer { smoothing.apply(UnsafeBufferPointer(start: xBase, count: xCount), rows: rows, into: $0) }
-        }
+        if smoothing != nil { try Workspace.grow(&workspace.smoothed, to: xCount) }
         try Workspace.grow(&workspace.quantized, to: qCount)
         try Workspace.grow(&workspace.scales, to: rows)
         try Workspace.grow(&workspace.offsets, to: rows * groupCount)
         let zeroPoints = activations == .uint8
         if zeroPoints { try Workspace.grow(&workspace.shifts, to: rows) }
-        let bad = workspace.smoothed.withUnsafeBufferPointer { smoothedRows in
+        let bad = workspace.smoothed.withUnsafeMutableBufferPointer { smoothedRows in
           workspace.quantized.withUnsafeMutableBufferPointer { qp in
             workspace.scales.withUnsafeMutableBufferPointer { sp in
               workspace.shifts.withUnsafeMutableBufferPointer { shp in
                 workspace.offsets.withUnsafeMutableBufferPointer { op in
-                    let from = smoothing == nil ? rowsIn : UnsafePointer(smoothedRows.baseAddress!)
-                    return zeroPoints
-                        ? qg_w4_prepare_rows_uint8_threads(from, Int64(rows), Int64(k), Int64(k), packingGroup, qp.baseAddress,
-                                                           Int64(ldx), sp.baseAddress, shp.baseAddress, op.baseAddress, threadCount)
-                        : qg_w4_prepare_rows_threads(from, Int64(rows), Int64(k), Int64(k), packingGroup, qp.baseAddress,
-                                                     Int64(ldx), sp.baseAddress, op.baseAddress, threadCount)
+                    Self.withOptionalPointer(smoothing?.factors) { divisor in
+                        qg_w4_prepare_smoothed_rows_threads(rowsIn, Int64(rows), Int64(k), Int64(k), divisor,
+                                                            divisor == nil ? nil : smoothedRows.baseAddress, packingGroup,
+                                                            qp.baseAddress, Int64(ldx), sp.baseAddress,
+                                                            zeroPoints ? shp.baseAddress : nil, op.baseAddress, threadCount)
+                    }
                 }
               }
             }
