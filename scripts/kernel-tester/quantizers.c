@@ -21,13 +21,18 @@
 //     random positions (the first one's index is returned) and zeros of both
 //     signs (a zero minimum or maximum is +0); up to 40 rows, so that the
 //     AVX-512 copy's sixteen-row groups (rows of up to 64 values) and the
-//     rows after them are both met.
+//     rows after them are both met;
+//   - qg_divide_columns (a smoothed layer's X·diag(1/s), in vector registers
+//     where the CPU has them) against a scalar division, value by value, on
+//     every bit pattern of x over divisors from subnormal to huge, in every
+//     rounding mode.
 #include <fenv.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "qgemm.h"
 #include "quantize.h"
 #include "threadpool.h"
 
@@ -221,9 +226,48 @@ static int check_row_parts(void) {
     return 0;
 }
 
+/// qg_divide_columns against `x / d` one value at a time (volatile: kept
+/// scalar), bit for bit (NaN only as NaN), rows of 1…40 values with a
+/// stride, in the current rounding mode.
+static int check_divide_columns(int cases) {
+    float x[3 * 48], d[40], out[3 * 40];
+    for (int c = 0; c < cases; c++) {
+        const int64_t k = 1 + (int64_t)(next() % 40), rows = 1 + (int64_t)(next() % 3), ldx = k + (int64_t)(next() % 8);
+        for (int64_t i = 0; i < rows * ldx; i++) x[i] = bits_float(next());
+        // Positive finite divisors of any exponent, subnormals included.
+        for (int64_t i = 0; i < k; i++) d[i] = bits_float((next() % 0x7F800000u) | 1u);
+        qg_divide_columns(x, rows, k, ldx, d, out, k);
+        for (int64_t m = 0; m < rows; m++)
+            for (int64_t i = 0; i < k; i++) {
+                volatile float want = x[m * ldx + i];
+                want = want / d[i];
+                const float got = out[m * k + i];
+                if (isnan(want) ? !isnan(got) : float_bits(got) != float_bits(want)) {
+                    fprintf(stderr, "MISMATCH divide columns: %a / %a gave %a, want %a (K %lld)\n", (double)x[m * ldx + i],
+                            (double)d[i], (double)got, (double)want, (long long)k);
+                    return 1;
+                }
+            }
+    }
+    return 0;
+}
+
 /// Every level this CPU has; 0, or 1 on a mismatch (reported).
 int kernel_tester_check_quantizers(int cases) {
     if (check_row_parts() != 0) return 1;
+    {
+        static const int modes[] = {FE_TONEAREST, FE_DOWNWARD, FE_UPWARD, FE_TOWARDZERO};
+        const int mode = fegetround();
+        int failed = 0;
+        for (int r = 0; r < 4 && !failed; r++) {
+            fesetround(modes[r]);
+            failed = check_divide_columns(cases) != 0;
+        }
+        fesetround(mode);
+        if (failed) return 1;
+        printf("kernel-tester: smoothed rows' division: %d calls in each of the four rounding modes equal to a scalar "
+               "division\n", cases);
+    }
     for (int level = 0; level < QG_QUANTIZER_COUNT; level++) {
         if (!qg_quantizer_supported((qg_quantizer)level)) {
             printf("kernel-tester: quantizer %s skipped: this CPU lacks it\n", qg_quantizer_name((qg_quantizer)level));
