@@ -24,8 +24,10 @@
 //     rows after them are both met;
 //   - qg_divide_columns (a smoothed layer's X·diag(1/s), in vector registers
 //     where the CPU has them) against a scalar division, value by value, on
-//     every bit pattern of x over divisors from subnormal to huge, in every
-//     rounding mode.
+//     every bit pattern of x over divisors from subnormal to huge, and
+//     qg_quantize_rows_smoothed (which runs it and the quantizer a chunk at
+//     a time) against one scalar loop of both, across its chunks, with a
+//     NaN planted now and then, in every rounding mode.
 #include <fenv.h>
 #include <math.h>
 #include <stdio.h>
@@ -252,6 +254,61 @@ static int check_divide_columns(int cases) {
     return 0;
 }
 
+/// qg_quantize_rows_smoothed against clamp(round-half-away((x / d) / scale)
+/// + zero) value by value, rows of up to 600 values (the routine's chunks
+/// are 256), finite values of any exponent and ±Inf, scales from 2^-30 to
+/// 2^30, zero points across the type; now and then a NaN, whose index must
+/// come back with nothing written from its row on.
+static int check_quantize_smoothed(int cases) {
+    enum { most = 600 };
+    static float x[2 * most], d[most];
+    static uint8_t out[2 * most];
+    for (int c = 0; c < cases; c++) {
+        const int64_t k = 1 + (int64_t)(next() % most), rows = 1 + (int64_t)(next() % 2);
+        const int x_unsigned = (int)(next() % 2);
+        const int32_t zero = x_unsigned ? (int32_t)(next() % 256) : 0;
+        const float scale = ldexpf(1.0f + (float)(next() % 4096) / 4096.0f, (int)(next() % 61) - 30);
+        for (int64_t i = 0; i < rows * k; i++) {
+            uint32_t b = next();
+            if ((b & 0x7F800000u) == 0x7F800000u && (b & 0x007FFFFFu)) b &= 0xFF800000u; // NaN → ±Inf
+            x[i] = next() % 4 ? ldexpf((float)(int32_t)b / 2147483648.0f, (int)(next() % 40) - 20) : bits_float(b);
+        }
+        for (int64_t i = 0; i < k; i++) d[i] = bits_float((next() % 0x7F800000u) | 1u);
+        int64_t planted = -1;
+        if (next() % 8 == 0) {
+            planted = (int64_t)(next() % (uint32_t)(rows * k));
+            x[planted] = bits_float(0x7FC00000u);
+        }
+        memset(out, 0xA5, sizeof out);
+        const int64_t got = qg_quantize_rows_smoothed(x, rows, k, k, d, scale, zero, x_unsigned, out, k);
+        if (got != planted) {
+            fprintf(stderr, "MISMATCH quantize smoothed: returned %lld, the NaN is at %lld (K %lld)\n", (long long)got,
+                    (long long)planted, (long long)k);
+            return 1;
+        }
+        const int32_t qmin = x_unsigned ? 0 : -128, qmax = x_unsigned ? 255 : 127;
+        const int64_t written = planted < 0 ? rows * k : planted / k * k;
+        for (int64_t i = 0; i < rows * k; i++) {
+            uint8_t want = 0xA5;
+            if (i < written) {
+                volatile float v = x[i];
+                v = v / d[i % k];
+                v = v / scale;
+                float q = roundf(v);
+                q = fminf(fmaxf(q, (float)(qmin - zero)), (float)(qmax - zero));
+                want = (uint8_t)((int32_t)q + zero);
+            }
+            if (out[i] != want) {
+                fprintf(stderr, "MISMATCH quantize smoothed: x=%a / %a, scale=%a zero=%d unsigned=%d: %d, want %d (K %lld, [%lld])\n",
+                        (double)x[i], (double)d[i % k], (double)scale, zero, x_unsigned, out[i], want, (long long)k,
+                        (long long)i);
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
 /// Every level this CPU has; 0, or 1 on a mismatch (reported).
 int kernel_tester_check_quantizers(int cases) {
     if (check_row_parts() != 0) return 1;
@@ -261,12 +318,12 @@ int kernel_tester_check_quantizers(int cases) {
         int failed = 0;
         for (int r = 0; r < 4 && !failed; r++) {
             fesetround(modes[r]);
-            failed = check_divide_columns(cases) != 0;
+            failed = check_divide_columns(cases) != 0 || check_quantize_smoothed(cases / 4 > 0 ? cases / 4 : 1) != 0;
         }
         fesetround(mode);
         if (failed) return 1;
-        printf("kernel-tester: smoothed rows' division: %d calls in each of the four rounding modes equal to a scalar "
-               "division\n", cases);
+        printf("kernel-tester: smoothed rows' division: %d calls, and %d of the smoothed static quantization, in each of "
+               "the four rounding modes equal to a scalar loop\n", cases, cases / 4 > 0 ? cases / 4 : 1);
     }
     for (int level = 0; level < QG_QUANTIZER_COUNT; level++) {
         if (!qg_quantizer_supported((qg_quantizer)level)) {

@@ -257,16 +257,23 @@ int64_t qg_first_nan(const float *x, int64_t n) {
 
 int64_t qg_quantize_rows_smoothed(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *divisor, float scale,
                                   int32_t zero, int x_unsigned, uint8_t *out, int64_t ldo) {
-    const int32_t qmin = x_unsigned ? 0 : -128, qmax = x_unsigned ? 255 : 127;
-    const float lo = (float)(qmin - zero), hi = (float)(qmax - zero);
-    for (int64_t m = 0; m < rows; m++)
-        for (int64_t i = 0; i < k; i++) {
-            const float v = x[m * ldx + i];
-            if (isnan(v)) return m * k + i;
-            float q = roundf((v / divisor[i]) / scale); // the smoothed value, then the usual rounding
-            q = fminf(fmaxf(q, lo), hi);
-            out[m * ldo + i] = (uint8_t)((int32_t)q + zero);
+    // The smoothed values a chunk at a time, on the stack, then the vector
+    // quantizer on them: the bits of dividing and rounding value by value
+    // (qg_divide_columns is IEEE division; qg_quantize_rows is the scalar
+    // rule), where one scalar loop of both took a sixth of a smoothed
+    // static-input layer's time.
+    enum { chunk = 256 };
+    float divided[chunk];
+    for (int64_t m = 0; m < rows; m++) {
+        const float *row = x + m * ldx;
+        const int64_t nan = qg_first_nan(row, k);
+        if (nan >= 0) return m * k + nan;
+        for (int64_t i = 0; i < k; i += chunk) {
+            const int64_t n = k - i < chunk ? k - i : chunk;
+            qg_divide_columns(row + i, 1, n, n, divisor + i, divided, n);
+            qg_quantize_rows(divided, 1, n, n, &scale, &zero, x_unsigned, out + m * ldo + i, n);
         }
+    }
     return -1;
 }
 

@@ -518,10 +518,11 @@ int qg_float_layer_copy(int copy, const float *x, int64_t rows, int64_t k, const
 /// four times as long as the quantization after it).
 int64_t qg_first_nan(const float *x, int64_t n);
 
-/// Static input quantization of a smoothed layer (SmoothQuant), in one pass:
+/// Static input quantization of a smoothed layer (SmoothQuant), row by row:
 /// q = clamp(round-half-away((x[m][i] / divisor[i]) / scale) + zero) with
-/// the type's bounds (uint8 when x_unsigned, else int8); ±Inf saturates.
-/// Returns -1, or the index m·k + i of the first NaN (nothing after it is written).
+/// the type's bounds (uint8 when x_unsigned, else int8), each division
+/// rounded in the caller's mode; ±Inf saturates. Returns -1, or the index
+/// m·k + i of the first NaN (its row and those after it are not written).
 int64_t qg_quantize_rows_smoothed(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *divisor, float scale,
                                   int32_t zero, int x_unsigned, uint8_t *out, int64_t ldo);
 /// out[m][i] = x[m][i] / divisor[i] for m < rows, i < k (row m of x at
