@@ -25,9 +25,10 @@
 //   - qg_divide_columns (a smoothed layer's X·diag(1/s), in vector registers
 //     where the CPU has them) against a scalar division, value by value, on
 //     every bit pattern of x over divisors from subnormal to huge, and
-//     qg_quantize_rows_smoothed (which runs it and the quantizer a chunk at
-//     a time) against one scalar loop of both, across its chunks, with a
-//     NaN planted now and then, in every rounding mode.
+//     qg_quantize_static_rows_threads (which runs it and the quantizer a
+//     chunk at a time, its rows shared out over threads) against one scalar
+//     loop of both, across its chunks and parts, with a NaN planted now and
+//     then, in every rounding mode.
 #include <fenv.h>
 #include <math.h>
 #include <stdio.h>
@@ -254,18 +255,22 @@ static int check_divide_columns(int cases) {
     return 0;
 }
 
-/// qg_quantize_rows_smoothed against clamp(round-half-away((x / d) / scale)
-/// + zero) value by value, rows of up to 600 values (the routine's chunks
-/// are 256), finite values of any exponent and ±Inf, scales from 2^-30 to
-/// 2^30, zero points across the type; now and then a NaN, whose index must
-/// come back with nothing written from its row on.
-static int check_quantize_smoothed(int cases) {
-    enum { most = 600 };
-    static float x[2 * most], d[most];
-    static uint8_t out[2 * most];
+/// qg_quantize_static_rows_threads against clamp(round-half-away((x / d) /
+/// scale) + zero), or without a divisor of x / scale, value by value: rows
+/// of up to 600 values (the smoothed rows go in chunks of 256), now and then
+/// 60 to 80 rows of 600 to 1,000 (shared out over the threads), finite
+/// values of any exponent and ±Inf, scales from 2^-30 to 2^30, zero points
+/// across the type, 1 to 3 threads; now and then a NaN, whose index must
+/// come back with nothing of its row written.
+static int check_quantize_static(int cases) {
+    enum { most = 80 * 1000 };
+    static float x[most], d[1000];
+    static uint8_t out[most];
     for (int c = 0; c < cases; c++) {
-        const int64_t k = 1 + (int64_t)(next() % most), rows = 1 + (int64_t)(next() % 2);
-        const int x_unsigned = (int)(next() % 2);
+        const int big = next() % 8 == 0;
+        const int64_t k = big ? 600 + (int64_t)(next() % 401) : 1 + (int64_t)(next() % 600);
+        const int64_t rows = big ? 60 + (int64_t)(next() % 21) : 1 + (int64_t)(next() % 2);
+        const int x_unsigned = (int)(next() % 2), smoothed = next() % 4 != 0, threads = 1 + (int)(next() % 3);
         const int32_t zero = x_unsigned ? (int32_t)(next() % 256) : 0;
         const float scale = ldexpf(1.0f + (float)(next() % 4096) / 4096.0f, (int)(next() % 61) - 30);
         for (int64_t i = 0; i < rows * k; i++) {
@@ -279,29 +284,35 @@ static int check_quantize_smoothed(int cases) {
             planted = (int64_t)(next() % (uint32_t)(rows * k));
             x[planted] = bits_float(0x7FC00000u);
         }
-        memset(out, 0xA5, sizeof out);
-        const int64_t got = qg_quantize_rows_smoothed(x, rows, k, k, d, scale, zero, x_unsigned, out, k);
+        memset(out, 0xA5, (size_t)(rows * k));
+        const int64_t got = qg_quantize_static_rows_threads(x, rows, k, k, smoothed ? d : NULL, scale, zero, x_unsigned,
+                                                            out, k, threads);
         if (got != planted) {
-            fprintf(stderr, "MISMATCH quantize smoothed: returned %lld, the NaN is at %lld (K %lld)\n", (long long)got,
-                    (long long)planted, (long long)k);
+            fprintf(stderr, "MISMATCH quantize static: returned %lld, the NaN is at %lld (%lld×%lld, %d threads)\n",
+                    (long long)got, (long long)planted, (long long)rows, (long long)k, threads);
             return 1;
         }
         const int32_t qmin = x_unsigned ? 0 : -128, qmax = x_unsigned ? 255 : 127;
-        const int64_t written = planted < 0 ? rows * k : planted / k * k;
         for (int64_t i = 0; i < rows * k; i++) {
-            uint8_t want = 0xA5;
-            if (i < written) {
-                volatile float v = x[i];
-                v = v / d[i % k];
-                v = v / scale;
-                float q = roundf(v);
-                q = fminf(fmaxf(q, (float)(qmin - zero)), (float)(qmax - zero));
-                want = (uint8_t)((int32_t)q + zero);
+            // With a NaN, only the rows before its own are sure to be written.
+            if (planted >= 0 && i >= planted / k * k) {
+                if (i / k == planted / k && out[i] != 0xA5) {
+                    fprintf(stderr, "MISMATCH quantize static: [%lld] written in the NaN's row\n", (long long)i);
+                    return 1;
+                }
+                continue;
             }
+            volatile float v = x[i];
+            if (smoothed) v = v / d[i % k];
+            v = v / scale;
+            float q = roundf(v);
+            q = fminf(fmaxf(q, (float)(qmin - zero)), (float)(qmax - zero));
+            const uint8_t want = (uint8_t)((int32_t)q + zero);
             if (out[i] != want) {
-                fprintf(stderr, "MISMATCH quantize smoothed: x=%a / %a, scale=%a zero=%d unsigned=%d: %d, want %d (K %lld, [%lld])\n",
-                        (double)x[i], (double)d[i % k], (double)scale, zero, x_unsigned, out[i], want, (long long)k,
-                        (long long)i);
+                fprintf(stderr, "MISMATCH quantize static: x=%a / %a (smoothed %d), scale=%a zero=%d unsigned=%d: %d, want %d "
+                                "(%lld×%lld, [%lld], %d threads)\n",
+                        (double)x[i], (double)d[i % k], smoothed, (double)scale, zero, x_unsigned, out[i], want,
+                        (long long)rows, (long long)k, (long long)i, threads);
                 return 1;
             }
         }
@@ -318,12 +329,12 @@ int kernel_tester_check_quantizers(int cases) {
         int failed = 0;
         for (int r = 0; r < 4 && !failed; r++) {
             fesetround(modes[r]);
-            failed = check_divide_columns(cases) != 0 || check_quantize_smoothed(cases / 4 > 0 ? cases / 4 : 1) != 0;
+            failed = check_divide_columns(cases) != 0 || check_quantize_static(cases / 4 > 0 ? cases / 4 : 1) != 0;
         }
         fesetround(mode);
         if (failed) return 1;
-        printf("kernel-tester: smoothed rows' division: %d calls, and %d of the smoothed static quantization, in each of "
-               "the four rounding modes equal to a scalar loop\n", cases, cases / 4 > 0 ? cases / 4 : 1);
+        printf("kernel-tester: smoothed rows' division: %d calls, and %d of the static quantization (smoothed or not, "
+               "1 to 3 threads), in each of the four rounding modes equal to a scalar loop\n", cases, cases / 4 > 0 ? cases / 4 : 1);
     }
     for (int level = 0; level < QG_QUANTIZER_COUNT; level++) {
         if (!qg_quantizer_supported((qg_quantizer)level)) {

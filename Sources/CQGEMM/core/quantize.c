@@ -4,6 +4,7 @@
 // no value is NaN (ranges come from qg_row_min_max, which reports them).
 #include "qgemm.h"
 #include "quantize.h"
+#include "threadpool.h"
 
 #include <float.h>
 #include <math.h>
@@ -255,8 +256,16 @@ int64_t qg_first_nan(const float *x, int64_t n) {
     return -1;
 }
 
-int64_t qg_quantize_rows_smoothed(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *divisor, float scale,
-                                  int32_t zero, int x_unsigned, uint8_t *out, int64_t ldo) {
+/// One row of a static input: −1, or the index in the row of its first NaN
+/// (nothing of the row written then).
+static int64_t qg_quantize_static_row(const float *row, int64_t k, const float *divisor, float scale, int32_t zero,
+                                      int x_unsigned, uint8_t *out) {
+    const int64_t nan = qg_first_nan(row, k);
+    if (nan >= 0) return nan;
+    if (!divisor) {
+        qg_quantize_rows(row, 1, k, k, &scale, &zero, x_unsigned, out, k);
+        return -1;
+    }
     // The smoothed values a chunk at a time, on the stack, then the vector
     // quantizer on them: the bits of dividing and rounding value by value
     // (qg_divide_columns is IEEE division; qg_quantize_rows is the scalar
@@ -264,16 +273,59 @@ int64_t qg_quantize_rows_smoothed(const float *x, int64_t rows, int64_t k, int64
     // static-input layer's time.
     enum { chunk = 256 };
     float divided[chunk];
-    for (int64_t m = 0; m < rows; m++) {
-        const float *row = x + m * ldx;
-        const int64_t nan = qg_first_nan(row, k);
-        if (nan >= 0) return m * k + nan;
-        for (int64_t i = 0; i < k; i += chunk) {
-            const int64_t n = k - i < chunk ? k - i : chunk;
-            qg_divide_columns(row + i, 1, n, n, divisor + i, divided, n);
-            qg_quantize_rows(divided, 1, n, n, &scale, &zero, x_unsigned, out + m * ldo + i, n);
-        }
+    for (int64_t i = 0; i < k; i += chunk) {
+        const int64_t n = k - i < chunk ? k - i : chunk;
+        qg_divide_columns(row + i, 1, n, n, divisor + i, divided, n);
+        qg_quantize_rows(divided, 1, n, n, &scale, &zero, x_unsigned, out + i, n);
     }
+    return -1;
+}
+
+int64_t qg_quantize_rows_smoothed(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *divisor, float scale,
+                                  int32_t zero, int x_unsigned, uint8_t *out, int64_t ldo) {
+    return qg_quantize_static_rows_threads(x, rows, k, ldx, divisor, scale, zero, x_unsigned, out, ldo, 1);
+}
+
+/// One call's rows, shared out in parts of `part_rows`.
+typedef struct qg_static_rows_job {
+    const float *x, *divisor;
+    int64_t rows, k, ldx, ldo, part_rows;
+    float scale;
+    int32_t zero;
+    int x_unsigned;
+    uint8_t *out;
+    int64_t *first_nan; // one per part
+} qg_static_rows_job;
+
+static int64_t qg_static_rows_part(const qg_static_rows_job *j, int64_t r0, int64_t n) {
+    for (int64_t m = r0; m < r0 + n; m++) {
+        const int64_t nan = qg_quantize_static_row(j->x + m * j->ldx, j->k, j->divisor, j->scale, j->zero, j->x_unsigned,
+                                                   j->out + m * j->ldo);
+        if (nan >= 0) return m * j->k + nan;
+    }
+    return -1;
+}
+
+static void qg_static_rows_task(void *ctx, int64_t t) {
+    const qg_static_rows_job *j = ctx;
+    const int64_t r0 = t * j->part_rows, n = j->rows - r0 < j->part_rows ? j->rows - r0 : j->part_rows;
+    j->first_nan[t] = qg_static_rows_part(j, r0, n);
+}
+
+int64_t qg_quantize_static_rows_threads(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *divisor,
+                                        float scale, int32_t zero, int x_unsigned, uint8_t *out, int64_t ldo,
+                                        int threads) {
+    if (rows <= 0 || k <= 0) return -1;
+    qg_static_rows_job j = {.x = x, .divisor = divisor, .rows = rows, .k = k, .ldx = ldx, .ldo = ldo, .scale = scale,
+                            .zero = zero, .x_unsigned = x_unsigned, .out = out};
+    const int64_t parts = qg_row_parts(rows, k, threads, &j.part_rows);
+    if (parts <= 1) return qg_static_rows_part(&j, 0, rows);
+    int64_t first_nan[QG_MAX_ROW_PARTS];
+    j.first_nan = first_nan;
+    qg_parallel_for_rows(parts, qg_static_rows_task, &j);
+    // Parts hold ascending rows: the first part with a NaN has the call's first.
+    for (int64_t t = 0; t < parts; t++)
+        if (first_nan[t] >= 0) return first_nan[t];
     return -1;
 }
 

@@ -518,11 +518,19 @@ int qg_float_layer_copy(int copy, const float *x, int64_t rows, int64_t k, const
 /// four times as long as the quantization after it).
 int64_t qg_first_nan(const float *x, int64_t n);
 
-/// Static input quantization of a smoothed layer (SmoothQuant), row by row:
-/// q = clamp(round-half-away((x[m][i] / divisor[i]) / scale) + zero) with
-/// the type's bounds (uint8 when x_unsigned, else int8), each division
-/// rounded in the caller's mode; ±Inf saturates. Returns -1, or the index
-/// m·k + i of the first NaN (its row and those after it are not written).
+/// Static input quantization, one scale and zero point for every row: q =
+/// clamp(round-half-away(x[m][i] / scale) + zero) with the type's bounds
+/// (uint8 when x_unsigned, else int8), or for a smoothed layer (SmoothQuant;
+/// divisor not NULL) of x[m][i] / divisor[i], each division rounded in the
+/// caller's mode; ±Inf saturates. Returns -1, or the index m·k + i of the
+/// first NaN (nothing of its row written; other rows may be). Rows are
+/// shared out over up to `threads` threads (0: as many as the process may
+/// use) as qg_w4_prepare_rows_threads shares them; neither the bytes nor the
+/// index depend on the count.
+int64_t qg_quantize_static_rows_threads(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *divisor,
+                                        float scale, int32_t zero, int x_unsigned, uint8_t *out, int64_t ldo,
+                                        int threads);
+/// qg_quantize_static_rows_threads of a smoothed layer on the calling thread.
 int64_t qg_quantize_rows_smoothed(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *divisor, float scale,
                                   int32_t zero, int x_unsigned, uint8_t *out, int64_t ldo);
 /// out[m][i] = x[m][i] / divisor[i] for m < rows, i < k (row m of x at

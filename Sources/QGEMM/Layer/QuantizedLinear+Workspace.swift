@@ -86,7 +86,7 @@ extension QuantizedLinear {
         case (.dynamic(let granularity), .int8(let packed)):
             try dynamicCall(packed, input, rows: rows, granularity: granularity, into: output, &workspace, kernel, threads)
         case (.staticInput(let p), .int8(let packed)):
-            try quantizeInput(input, parameters: p, into: &workspace.quantized)
+            try quantizeInput(input, parameters: p, into: &workspace.quantized, threads: try PackedWeights.checkThreads(threads))
             try workspace.quantized.withUnsafeBytes { q in
                 switch p.type {
                 case .uint8: try packed.gemm(UnsafeBufferPointer(rebasing: q.bindMemory(to: UInt8.self).prefix(xCount)), rows: rows, into: output, kernel: kernel, threads: threads)
@@ -94,7 +94,7 @@ extension QuantizedLinear {
                 }
             }
         case (.static(let p, let out, _), .int8(let packed)):
-            try quantizeInput(input, parameters: p, into: &workspace.quantized)
+            try quantizeInput(input, parameters: p, into: &workspace.quantized, threads: try PackedWeights.checkThreads(threads))
             try Workspace.grow(&workspace.output, to: yCount)
             try workspace.quantized.withUnsafeBytes { q in
                 try workspace.output.withUnsafeMutableBytes { o in
@@ -120,36 +120,33 @@ extension QuantizedLinear {
     }
 
     /// Quantizes `x` with `p` into `buffer`, grown to hold it.
-    private func quantizeInput(_ x: UnsafeBufferPointer<Float>, parameters p: QuantizationParameters, into buffer: inout [UInt8]) throws {
+    private func quantizeInput(_ x: UnsafeBufferPointer<Float>, parameters p: QuantizationParameters, into buffer: inout [UInt8],
+                               threads: Int32) throws {
         try Workspace.grow(&buffer, to: x.count)
-        try buffer.withUnsafeMutableBytes { try quantizeInput(x, parameters: p, into: $0) }
+        try buffer.withUnsafeMutableBytes { try quantizeInput(x, parameters: p, into: $0, threads: threads) }
     }
 
     /// Quantizes `x` (whole rows of K) with `p` into `out` (at least x.count
-    /// bytes, read as p's type): with ``smoothing``, each value divided by its
-    /// channel's factor first, in the same pass; without, as
-    /// `quantize(_:into:parameters:)`.
+    /// bytes, read as p's type), each value divided by its channel's
+    /// ``smoothing`` factor first where there is one, in the same pass: the
+    /// bits of `quantize(_:into:parameters:)` on X (or X·diag(1/s)), its rows
+    /// shared out over up to `threads` threads (0: all).
     func quantizeInput(_ x: UnsafeBufferPointer<Float>, parameters p: QuantizationParameters,
-                       into out: UnsafeMutableRawBufferPointer) throws {
+                       into out: UnsafeMutableRawBufferPointer, threads: Int32 = 1) throws {
         let k = inputChannels
-        // The first NaN, named by its row and column as dynamic mode names it.
-        func refusal(at i: Int) -> QGEMMError { QGEMMError.unquantizable(x.baseAddress!, at: Int64(i), k: k, ldx: k) }
-        guard let smoothing else {
-            do {
-                switch p.type {
-                case .uint8: try quantize(x, into: out.bindMemory(to: UInt8.self), parameters: p)
-                case .int8: try quantize(x, into: out.bindMemory(to: Int8.self), parameters: p)
-                }
-            } catch let error as QGEMMError where error.code == .invalidValue {
-                throw x.firstIndex(where: \.isNaN).map(refusal) ?? error
-            }
-            return
+        guard x.count > 0, let xBase = x.baseAddress, let outBase = out.baseAddress else { return }
+        let bad = Self.withOptionalPointer(smoothing?.factors) { divisor in
+            qg_quantize_static_rows_threads(xBase, Int64(x.count / k), Int64(k), Int64(k), divisor, p.scale, p.zeroPoint,
+                                            p.type == .uint8 ? 1 : 0, outBase.assumingMemoryBound(to: UInt8.self), Int64(k),
+                                            threads)
         }
-        guard x.count > 0 else { return }
-        let bad = qg_quantize_rows_smoothed(x.baseAddress!, Int64(x.count / k), Int64(k), Int64(k), smoothing.factors, p.scale,
-                                            p.zeroPoint, p.type == .uint8 ? 1 : 0,
-                                            out.baseAddress!.assumingMemoryBound(to: UInt8.self), Int64(k))
-        guard bad < 0 else { throw refusal(at: Int(bad)) }
+        // The first NaN, named by its row and column as dynamic mode names it.
+        guard bad < 0 else { throw QGEMMError.unquantizable(xBase, at: bad, k: k, ldx: k) }
+    }
+
+    private static func withOptionalPointer<R>(_ a: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+        guard let a else { return body(nil) }
+        return a.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 
     /// Static mode: the int8 GEMM into the workspace, then its output dequantized into `y`.

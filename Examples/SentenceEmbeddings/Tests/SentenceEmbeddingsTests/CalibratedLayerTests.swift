@@ -291,11 +291,29 @@ struct CalibratedLayerTests {
                 continue
             }
             let x = (0..<(4 * part.inputs)).map { Float(($0 * 7919) % 101) / 50 - 1 }
-            var y = [Float](repeating: 0, count: 4 * part.outputs), workspace = QuantizedLinear.Workspace()
+            var y = [Float](repeating: 0, count: 4 * part.outputs), workspace = QuantizedLinear.Workspace(), parts: [Float] = []
             try x.withUnsafeBufferPointer { xs in
-                try y.withUnsafeMutableBufferPointer { try apart[0](xs, rows: 4, into: $0, workspace: &workspace, threads: 1) }
+                try y.withUnsafeMutableBufferPointer { try apart[0](xs, rows: 4, into: $0, workspace: &workspace, parts: &parts, threads: 1) }
             }
             #expect(y == (try plain(x, rows: 4)))
+            // The three as one stacked layer: each part's output in its own columns.
+            let stacked = mixed.layers[0].qkv, total = stacked.outputs
+            var whole = [Float](repeating: .nan, count: 4 * total)
+            try x.withUnsafeBufferPointer { xs in
+                try whole.withUnsafeMutableBufferPointer { try stacked(xs, rows: 4, into: $0, workspace: &workspace, parts: &parts, threads: 2) }
+            }
+            var column = 0
+            for layer in apart {
+                var alone = [Float](repeating: 0, count: 4 * layer.outputs)
+                try x.withUnsafeBufferPointer { xs in
+                    try alone.withUnsafeMutableBufferPointer { try layer(xs, rows: 4, into: $0, workspace: &workspace, parts: &parts, threads: 1) }
+                }
+                for r in 0..<4 {
+                    #expect(Array(whole[(r * total + column)..<(r * total + column + layer.outputs)]).map(\.bitPattern)
+                            == Array(alone[(r * layer.outputs)..<((r + 1) * layer.outputs)]).map(\.bitPattern), "row \(r), column \(column)")
+                }
+                column += layer.outputs
+            }
         }
         // Weights run as one call only where each channel then computes what it computes alone.
         let part = checkpoint.weights.layers[1].key

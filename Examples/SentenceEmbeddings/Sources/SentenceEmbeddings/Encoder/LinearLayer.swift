@@ -68,8 +68,11 @@ enum LinearLayer: Sendable {
                                               observer: observer.make, smoothingAlpha: smoothingAlpha)
     }
 
+    /// Y = X·Wᵀ + b into `y` ([rows×outputs]). `parts` is scratch for
+    /// stacked layers (each part's output before it goes to its columns of
+    /// y), kept by the caller from call to call.
     func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, into y: UnsafeMutableBufferPointer<Float>,
-                        workspace: inout QuantizedLinear.Workspace, threads: Int) throws {
+                        workspace: inout QuantizedLinear.Workspace, parts: inout [Float], threads: Int) throws {
         switch self {
         case .quantized(let layer):
             try layer(x, rows: rows, into: y, workspace: &workspace, threads: threads)
@@ -82,16 +85,21 @@ enum LinearLayer: Sendable {
             let out = try QuantizedLinear.floatOutput(weights: weight, outputChannels: outputs, inputChannels: inputs, bias: bias,
                                                       input: Array(x.prefix(rows * inputs)), rows: rows, threads: threads)
             _ = UnsafeMutableBufferPointer(rebasing: y.prefix(out.count)).initialize(from: out)
-        case .stacked(let parts):
-            // Each part into its own buffer, then into its columns of y.
-            let total = outputs
+        case .stacked(let stack):
+            // Each part into the scratch, then row by row into its columns
+            // of y (a copy of whole rows, not value by value: on one
+            // sentence that copy ran on one thread between the parts' calls).
+            let total = outputs, largest = stack.map(\.outputs).max() ?? 0
+            if parts.count < rows * largest { parts = [Float](repeating: 0, count: rows * largest) }
+            var nested: [Float] = []
             var column = 0
-            for part in parts {
+            for part in stack {
                 let n = part.outputs
-                var scratch = [Float](repeating: 0, count: rows * n)
-                try scratch.withUnsafeMutableBufferPointer { try part(x, rows: rows, into: $0, workspace: &workspace, threads: threads) }
-                for r in 0..<rows {
-                    for j in 0..<n { y[r * total + column + j] = scratch[r * n + j] }
+                try parts.withUnsafeMutableBufferPointer { scratch in
+                    try part(x, rows: rows, into: UnsafeMutableBufferPointer(rebasing: scratch[0..<(rows * n)]),
+                             workspace: &workspace, parts: &nested, threads: threads)
+                    guard let from = scratch.baseAddress, let to = y.baseAddress else { return }
+                    for r in 0..<rows { (to + r * total + column).update(from: from + r * n, count: n) }
                 }
                 column += n
             }

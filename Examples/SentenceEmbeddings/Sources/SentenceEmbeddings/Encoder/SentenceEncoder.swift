@@ -357,6 +357,8 @@ public final class SentenceEncoder: Sendable {
     struct Buffers {
         var hidden: [Float] = [], qkv: [Float] = [], context: [Float] = [], attended: [Float] = [], inner: [Float] = []
         var workspace = QuantizedLinear.Workspace()
+        /// A stacked layer's parts' outputs, before they go to their columns.
+        var stackedParts: [Float] = []
         /// A dynamic layer's input, quantized (the layer's first half).
         var input = QuantizedLinear.DynamicInput()
         /// Each attention worker's buffers, kept from layer to layer and
@@ -403,9 +405,10 @@ public final class SentenceEncoder: Sendable {
         lap(\.rest)
         for layer in layers {
             func run(_ linear: LinearLayer, _ slots: Range<Int>, _ x: [Float], _ y: inout [Float],
-                     _ workspace: inout QuantizedLinear.Workspace, _ input: inout QuantizedLinear.DynamicInput) throws {
+                     _ workspace: inout QuantizedLinear.Workspace, _ input: inout QuantizedLinear.DynamicInput,
+                     _ parts: inout [Float]) throws {
                 do {
-                    try self.linear(linear, x, rows, &y, &workspace, &input, threads, &profile, &clock)
+                    try self.linear(linear, x, rows, &y, &workspace, &input, &parts, threads, &profile, &clock)
                 } catch let e as QGEMMError where e.code == .invalidValue {
                     // A value the layer cannot quantize (NaN or ±Inf) comes from the
                     // model itself: its values overflowed Float on the way here.
@@ -418,17 +421,17 @@ public final class SentenceEncoder: Sendable {
                     clock = EncoderProfile.now()
                 }
             }
-            try run(layer.qkv, 0..<3, b.hidden, &b.qkv, &b.workspace, &b.input)
+            try run(layer.qkv, 0..<3, b.hidden, &b.qkv, &b.workspace, &b.input, &b.stackedParts)
             try attention(b.qkv, lengths: lengths, into: &b.context, work: &b.attentionWork, threads: threads)
             lap(\.attention)
-            try run(layer.attentionOutput, 3..<4, b.context, &b.attended, &b.workspace, &b.input)
+            try run(layer.attentionOutput, 3..<4, b.context, &b.attended, &b.workspace, &b.input, &b.stackedParts)
             Self.layerNorm(&b.attended, residual: b.hidden, rows: rows, h, layer.attentionNorm, config.layerNormEpsilon,
                            threads: threads)
             lap(\.rest)
-            try run(layer.intermediate, 4..<5, b.attended, &b.inner, &b.workspace, &b.input)
+            try run(layer.intermediate, 4..<5, b.attended, &b.inner, &b.workspace, &b.input, &b.stackedParts)
             Self.gelu(&b.inner, rows: rows, config.intermediateSize, threads: threads)
             lap(\.rest)
-            try run(layer.output, 5..<6, b.inner, &b.hidden, &b.workspace, &b.input)
+            try run(layer.output, 5..<6, b.inner, &b.hidden, &b.workspace, &b.input, &b.stackedParts)
             Self.layerNorm(&b.hidden, residual: b.attended, rows: rows, h, layer.outputNorm, config.layerNormEpsilon,
                            threads: threads)
             lap(\.rest)
@@ -495,7 +498,7 @@ public final class SentenceEncoder: Sendable {
     /// to `profile.quantization`.
     private func linear(_ layer: LinearLayer, _ x: [Float], _ rows: Int, _ y: inout [Float],
                         _ workspace: inout QuantizedLinear.Workspace, _ input: inout QuantizedLinear.DynamicInput,
-                        _ threads: Int, _ profile: inout EncoderProfile, _ clock: inout Double) throws {
+                        _ parts: inout [Float], _ threads: Int, _ profile: inout EncoderProfile, _ clock: inout Double) throws {
         if case .quantized(let q) = layer, case .dynamic = q.mode {
             try x.withUnsafeBufferPointer { try q.quantizeDynamicInput($0, rows: rows, into: &input, threads: threads) }
             let quantized = EncoderProfile.now()
@@ -504,7 +507,7 @@ public final class SentenceEncoder: Sendable {
         } else {
             try x.withUnsafeBufferPointer { xb in
                 try y.withUnsafeMutableBufferPointer { yb in
-                    try layer(xb, rows: rows, into: yb, workspace: &workspace, threads: threads)
+                    try layer(xb, rows: rows, into: yb, workspace: &workspace, parts: &parts, threads: threads)
                 }
             }
         }
