@@ -391,7 +391,7 @@ struct CommandLineTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         func file(_ name: String) -> String { dir.appendingPathComponent(name).path }
         let linear = try linearCommand(in: dir)
-        FileManager.default.createFile(atPath: file("out.npy"), contents: Data("old".utf8))
+        #expect(FileManager.default.createFile(atPath: file("out.npy"), contents: Data("old".utf8)))
         try FileManager.default.linkItem(atPath: file("out.npy"), toPath: file("hard.json"))
         let usage: [([String], String)] = [
             (["info", "--json", dir.path + "/new/"], "a folder; name a file"),

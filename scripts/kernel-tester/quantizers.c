@@ -258,20 +258,21 @@ static int check_divide_columns(int cases) {
 /// qg_quantize_static_rows_threads against clamp(round-half-away((x / d) /
 /// scale) + zero), or without a divisor of x / scale, value by value: rows
 /// of up to 600 values (the smoothed rows go in chunks of 256), now and then
-/// 60 to 80 rows of 600 to 1,000 (shared out over the threads), finite
-/// values of any exponent and ±Inf, scales from 2^-30 to 2^30, zero points
-/// across the type, 1 to 3 threads; now and then a NaN, whose index must
-/// come back with nothing of its row written.
+/// 80 rows of 820 to 1,000 (shared out over the threads), finite values of
+/// any exponent and ±Inf, scales from 2^-30 to 2^30, zero points across
+/// the type, 1 to 3 threads; now and then a NaN (sometimes two), whose
+/// first index must come back with nothing of its row written.
 static int check_quantize_static(int cases) {
     enum { most = 80 * 1000 };
     static float x[most], d[1000];
     static uint8_t out[most];
     for (int c = 0; c < cases; c++) {
+        // Big: at least 2^16 values, so that two or more threads get parts.
         const int big = next() % 8 == 0;
-        const int64_t k = big ? 600 + (int64_t)(next() % 401) : 1 + (int64_t)(next() % 600);
-        const int64_t rows = big ? 60 + (int64_t)(next() % 21) : 1 + (int64_t)(next() % 2);
+        const int64_t k = big ? 820 + (int64_t)(next() % 181) : 1 + (int64_t)(next() % 600);
+        const int64_t rows = big ? 80 : 1 + (int64_t)(next() % 2);
         const int x_unsigned = (int)(next() % 2), smoothed = next() % 4 != 0, threads = 1 + (int)(next() % 3);
-        const int32_t zero = x_unsigned ? (int32_t)(next() % 256) : 0;
+        const int32_t zero = x_unsigned ? (int32_t)(next() % 256) : (int32_t)(next() % 256) - 128;
         const float scale = ldexpf(1.0f + (float)(next() % 4096) / 4096.0f, (int)(next() % 61) - 30);
         for (int64_t i = 0; i < rows * k; i++) {
             uint32_t b = next();
@@ -279,17 +280,23 @@ static int check_quantize_static(int cases) {
             x[i] = next() % 4 ? ldexpf((float)(int32_t)b / 2147483648.0f, (int)(next() % 40) - 20) : bits_float(b);
         }
         for (int64_t i = 0; i < k; i++) d[i] = bits_float((next() % 0x7F800000u) | 1u);
+        // A NaN now and then (in big cases every other time), and sometimes
+        // a second one later on: the first must come back, whichever part
+        // of the rows a thread finishes first.
         int64_t planted = -1;
-        if (next() % 8 == 0) {
+        if (next() % (big ? 2 : 8) == 0) {
             planted = (int64_t)(next() % (uint32_t)(rows * k));
             x[planted] = bits_float(0x7FC00000u);
+            if (next() % 2 == 0 && planted + 1 < rows * k)
+                x[planted + 1 + (int64_t)(next() % (uint32_t)(rows * k - planted - 1))] = bits_float(0x7FC00000u);
         }
         memset(out, 0xA5, (size_t)(rows * k));
         const int64_t got = qg_quantize_static_rows_threads(x, rows, k, k, smoothed ? d : NULL, scale, zero, x_unsigned,
                                                             out, k, threads);
         if (got != planted) {
-            fprintf(stderr, "MISMATCH quantize static: returned %lld, the NaN is at %lld (%lld×%lld, %d threads)\n",
-                    (long long)got, (long long)planted, (long long)rows, (long long)k, threads);
+            fprintf(stderr, "MISMATCH quantize %s (static rows): returned %lld, the first NaN is at %lld (%lld×%lld, %d threads)\n",
+                    qg_quantizer_name(qg_widest_quantizer()), (long long)got, (long long)planted, (long long)rows, (long long)k,
+                    threads);
             return 1;
         }
         const int32_t qmin = x_unsigned ? 0 : -128, qmax = x_unsigned ? 255 : 127;
@@ -297,7 +304,8 @@ static int check_quantize_static(int cases) {
             // With a NaN, only the rows before its own are sure to be written.
             if (planted >= 0 && i >= planted / k * k) {
                 if (i / k == planted / k && out[i] != 0xA5) {
-                    fprintf(stderr, "MISMATCH quantize static: [%lld] written in the NaN's row\n", (long long)i);
+                    fprintf(stderr, "MISMATCH quantize %s (static rows): [%lld] written in the NaN's row\n",
+                            qg_quantizer_name(qg_widest_quantizer()), (long long)i);
                     return 1;
                 }
                 continue;
@@ -309,9 +317,9 @@ static int check_quantize_static(int cases) {
             q = fminf(fmaxf(q, (float)(qmin - zero)), (float)(qmax - zero));
             const uint8_t want = (uint8_t)((int32_t)q + zero);
             if (out[i] != want) {
-                fprintf(stderr, "MISMATCH quantize static: x=%a / %a (smoothed %d), scale=%a zero=%d unsigned=%d: %d, want %d "
-                                "(%lld×%lld, [%lld], %d threads)\n",
-                        (double)x[i], (double)d[i % k], smoothed, (double)scale, zero, x_unsigned, out[i], want,
+                fprintf(stderr, "MISMATCH quantize %s (static rows): x=%a / %a (smoothed %d), scale=%a zero=%d unsigned=%d: %d, "
+                                "want %d (%lld×%lld, [%lld], %d threads)\n",
+                        qg_quantizer_name(qg_widest_quantizer()), (double)x[i], (double)d[i % k], smoothed, (double)scale, zero, x_unsigned, out[i], want,
                         (long long)rows, (long long)k, (long long)i, threads);
                 return 1;
             }
@@ -323,19 +331,6 @@ static int check_quantize_static(int cases) {
 /// Every level this CPU has; 0, or 1 on a mismatch (reported).
 int kernel_tester_check_quantizers(int cases) {
     if (check_row_parts() != 0) return 1;
-    {
-        static const int modes[] = {FE_TONEAREST, FE_DOWNWARD, FE_UPWARD, FE_TOWARDZERO};
-        const int mode = fegetround();
-        int failed = 0;
-        for (int r = 0; r < 4 && !failed; r++) {
-            fesetround(modes[r]);
-            failed = check_divide_columns(cases) != 0 || check_quantize_static(cases / 4 > 0 ? cases / 4 : 1) != 0;
-        }
-        fesetround(mode);
-        if (failed) return 1;
-        printf("kernel-tester: smoothed rows' division: %d calls, and %d of the static quantization (smoothed or not, "
-               "1 to 3 threads), in each of the four rounding modes equal to a scalar loop\n", cases, cases / 4 > 0 ? cases / 4 : 1);
-    }
     for (int level = 0; level < QG_QUANTIZER_COUNT; level++) {
         if (!qg_quantizer_supported((qg_quantizer)level)) {
             printf("kernel-tester: quantizer %s skipped: this CPU lacks it\n", qg_quantizer_name((qg_quantizer)level));
@@ -361,6 +356,21 @@ int kernel_tester_check_quantizers(int cases) {
         printf("kernel-tester: quantizer %s: %d quantize and %d min/max calls and %d scales' rows of near-ties, equal to the "
                "scalar reference; %d quantize calls and scales' rows in each directed rounding mode too\n",
                qg_quantizer_name((qg_quantizer)level), cases, cases, cases, directed_cases);
+    }
+    // After the levels: a planted fault in one of them is reported as that
+    // level's mismatch first (check-kernels greps for it).
+    {
+        static const int modes[] = {FE_TONEAREST, FE_DOWNWARD, FE_UPWARD, FE_TOWARDZERO};
+        const int mode = fegetround();
+        int failed = 0;
+        for (int r = 0; r < 4 && !failed; r++) {
+            fesetround(modes[r]);
+            failed = check_divide_columns(cases) != 0 || check_quantize_static(cases / 4 > 0 ? cases / 4 : 1) != 0;
+        }
+        fesetround(mode);
+        if (failed) return 1;
+        printf("kernel-tester: smoothed rows' division: %d calls, and %d of the static quantization (smoothed or not, "
+               "1 to 3 threads), in each of the four rounding modes equal to a scalar loop\n", cases, cases / 4 > 0 ? cases / 4 : 1);
     }
     return 0;
 }

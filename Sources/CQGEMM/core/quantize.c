@@ -258,12 +258,12 @@ int64_t qg_first_nan(const float *x, int64_t n) {
 
 /// One row of a static input: −1, or the index in the row of its first NaN
 /// (nothing of the row written then).
-static int64_t qg_quantize_static_row(const float *row, int64_t k, const float *divisor, float scale, int32_t zero,
-                                      int x_unsigned, uint8_t *out) {
+static int64_t qg_quantize_static_row(qg_quantizer level, const float *row, int64_t k, const float *divisor, float scale,
+                                      int32_t zero, int x_unsigned, uint8_t *out) {
     const int64_t nan = qg_first_nan(row, k);
     if (nan >= 0) return nan;
     if (!divisor) {
-        qg_quantize_rows(row, 1, k, k, &scale, &zero, x_unsigned, out, k);
+        qg_quantize_rows_with(level, row, 1, k, k, &scale, &zero, x_unsigned, out, k);
         return -1;
     }
     // The smoothed values a chunk at a time, on the stack, then the vector
@@ -276,7 +276,7 @@ static int64_t qg_quantize_static_row(const float *row, int64_t k, const float *
     for (int64_t i = 0; i < k; i += chunk) {
         const int64_t n = k - i < chunk ? k - i : chunk;
         qg_divide_columns(row + i, 1, n, n, divisor + i, divided, n);
-        qg_quantize_rows(divided, 1, n, n, &scale, &zero, x_unsigned, out + i, n);
+        qg_quantize_rows_with(level, divided, 1, n, n, &scale, &zero, x_unsigned, out + i, n);
     }
     return -1;
 }
@@ -298,8 +298,9 @@ typedef struct qg_static_rows_job {
 } qg_static_rows_job;
 
 static int64_t qg_static_rows_part(const qg_static_rows_job *j, int64_t r0, int64_t n) {
+    const qg_quantizer level = qg_widest_quantizer();
     for (int64_t m = r0; m < r0 + n; m++) {
-        const int64_t nan = qg_quantize_static_row(j->x + m * j->ldx, j->k, j->divisor, j->scale, j->zero, j->x_unsigned,
+        const int64_t nan = qg_quantize_static_row(level, j->x + m * j->ldx, j->k, j->divisor, j->scale, j->zero, j->x_unsigned,
                                                    j->out + m * j->ldo);
         if (nan >= 0) return m * j->k + nan;
     }

@@ -525,8 +525,9 @@ int64_t qg_first_nan(const float *x, int64_t n);
 /// caller's mode; ±Inf saturates. Returns -1, or the index m·k + i of the
 /// first NaN (nothing of its row written; other rows may be). Rows are
 /// shared out over up to `threads` threads (0: as many as the process may
-/// use) as qg_w4_prepare_rows_threads shares them; neither the bytes nor the
-/// index depend on the count.
+/// use) as qg_w4_prepare_rows_threads shares them: the index, and on success
+/// every byte, do not depend on the count (on a NaN, which rows after its
+/// own are written does).
 int64_t qg_quantize_static_rows_threads(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *divisor,
                                         float scale, int32_t zero, int x_unsigned, uint8_t *out, int64_t ldo,
                                         int threads);

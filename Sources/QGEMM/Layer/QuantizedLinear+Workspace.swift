@@ -128,12 +128,15 @@ extension QuantizedLinear {
 
     /// Quantizes `x` (whole rows of K) with `p` into `out` (at least x.count
     /// bytes, read as p's type), each value divided by its channel's
-    /// ``smoothing`` factor first where there is one, in the same pass: the
-    /// bits of `quantize(_:into:parameters:)` on X (or X·diag(1/s)), its rows
-    /// shared out over up to `threads` threads (0: all).
+    /// ``smoothing`` factor first where there is one, a chunk of a row at a
+    /// time: the bits of `quantize(_:into:parameters:)` on X (or
+    /// X·diag(1/s)), its rows shared out over up to `threads` threads (0: all).
     func quantizeInput(_ x: UnsafeBufferPointer<Float>, parameters p: QuantizationParameters,
                        into out: UnsafeMutableRawBufferPointer, threads: Int32 = 1) throws {
         let k = inputChannels
+        guard out.count >= x.count, x.count % k == 0 else {
+            throw QGEMMError(.bufferTooSmall, "\(x.count) input values need whole rows of K = \(k) and as many output bytes, got \(out.count)")
+        }
         guard x.count > 0, let xBase = x.baseAddress, let outBase = out.baseAddress else { return }
         let bad = Self.withOptionalPointer(smoothing?.factors) { divisor in
             qg_quantize_static_rows_threads(xBase, Int64(x.count / k), Int64(k), Int64(k), divisor, p.scale, p.zeroPoint,

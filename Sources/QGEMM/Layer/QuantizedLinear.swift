@@ -348,7 +348,8 @@ public final class QuantizedLinear: Sendable {
 
     /// Static and static-input modes: the input, quantized with the input
     /// parameters. With ``smoothing``, each value is divided by its channel's
-    /// factor first, in the same pass: `q = clamp(round-half-away((x/s_j)/S) + Z)`.
+    /// factor first, a chunk of a row at a time as it is quantized:
+    /// `q = clamp(round-half-away((x/s_j)/S) + Z)`.
     ///
     /// - Throws: ``QGEMMError`` `.invalidShape` when `x` is not whole rows of
     ///   K, `.incompatibleParameters` in the other modes or for an element type
