@@ -176,23 +176,64 @@ struct SmoothingTests {
         }
     }
 
-    /// A smoothed dynamic layer smooths and quantizes its rows in blocks of
-    /// about 128 KiB; a NaN in a later block is still reported before a row
-    /// too wide for a scale in an earlier one, as without smoothing.
-    @Test func aNaNInALaterBlockIsReportedBeforeATooWideRow() throws {
-        let k = 1024, rows = 40 // 32 rows a block at K = 1024
+    /// A smoothed dynamic layer divides and quantizes its rows in parts, one
+    /// per thread; a NaN in a later part, or a finite value that its factor
+    /// makes infinite there, is still reported before a row too wide for a
+    /// scale in an earlier one, as without smoothing, on any thread count.
+    @Test func aNaNInALaterPartIsReportedBeforeATooWideRow() throws {
+        let k = 1024, rows = 80 // two parts of 2^15 values or more
         let w = (0..<(2 * k)).map { Float($0 % 7) - 3 }
         var x = (0..<(rows * k)).map { Float($0 % 13) - 6 }
         for i in 0..<k { x[i] = i % 2 == 0 ? -.greatestFiniteMagnitude : .greatestFiniteMagnitude } // row 0: no Float grid
-        x[39 * k + 3] = .nan
-        for smoothing in [nil, try Smoothing(factors: [Float](repeating: 1, count: k))] {
+        x[79 * k + 3] = .nan
+        var tiny = [Float](repeating: 1, count: k)
+        tiny[5] = 1e-30
+        var overflowing = x
+        overflowing[79 * k + 3] = 1
+        overflowing[5] = 0              // row 0 stays finite once divided, and still too wide
+        overflowing[78 * k + 5] = 1e20 // 1e50 once divided by its factor
+        let cases: [(Smoothing?, [Float], String)] = [
+            (nil, x, "input value [79, 3] is nan; it cannot be quantized"),
+            (try Smoothing(factors: [Float](repeating: 1, count: k)), x, "input value [79, 3] is nan; it cannot be quantized"),
+            (try Smoothing(factors: tiny), overflowing,
+             "input value [78, 5] = 1e+20 divided by its smoothing factor 1e-30 is inf; it cannot be quantized"),
+        ]
+        for (smoothing, input, message) in cases {
             let layer = try QuantizedLinear(weights: w, outputChannels: 2, inputChannels: k, mode: .dynamic(.perRow), smoothing: smoothing)
-            do {
-                _ = try layer(x, rows: rows)
-                Issue.record("smoothing \(smoothing != nil): accepted")
-            } catch let e as QGEMMError {
-                #expect(e.code == .invalidValue && e.message == "input value [39, 3] is nan; it cannot be quantized",
-                        "smoothing \(smoothing != nil): \(e)")
+            for threads in 1...3 {
+                do {
+                    _ = try layer(input, rows: rows, threads: threads)
+                    Issue.record("smoothing \(smoothing != nil), \(threads) threads: accepted")
+                } catch let e as QGEMMError {
+                    #expect(e.code == .invalidValue && e.message == message, "smoothing \(smoothing != nil), \(threads) threads: \(e)")
+                }
+            }
+        }
+    }
+
+    /// A smoothed dynamic layer is the plain layer on X·diag(1/s), with X
+    /// divided here by Swift's own `/`: per row (the division in the threads
+    /// that quantize) and per tensor, on 1 to 3 threads, with rows enough for
+    /// several parts, factors from 2^-6 to 2^7 (wider, a few columns' weights
+    /// or inputs outweigh the rest and the output is 0), bit for bit.
+    @Test func smoothedDynamicLayersAreThePlainLayerOnRowsDividedInSwift() throws {
+        var rng = SplitMix64(seed: 37)
+        let k = 256, rows = 300, n = 24
+        let w = (0..<(n * k)).map { _ in rng.gaussian() / 10 }
+        let x = fullRangeFloats(rows * k, &rng)
+        let factors = (0..<k).map { Float(sign: .plus, exponent: $0 % 13 - 6, significand: 1 + Float($0 % 11) / 11) }
+        let smoothing = try Smoothing(factors: factors)
+        let divided = x.indices.map { x[$0] / factors[$0 % k] }
+        for granularity in [QuantizedLinear.InputGranularity.perRow, .perTensor] {
+            let layer = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, mode: .dynamic(granularity),
+                                            smoothing: smoothing)
+            let plain = try QuantizedLinear(weights: smoothing.scaleWeights(w, outputChannels: n), outputChannels: n,
+                                            inputChannels: k, mode: .dynamic(granularity))
+            let want = try plain(divided, rows: rows, threads: 1)
+            #expect(want.filter { $0 != 0 }.count > want.count / 2, "\(granularity): a degenerate output")
+            for threads in 1...3 {
+                #expect(try layer(x, rows: rows, threads: threads).map(\.bitPattern) == want.map(\.bitPattern),
+                        "\(granularity), \(threads) threads")
             }
         }
     }

@@ -116,6 +116,8 @@ typedef struct qg_dynamic_job {
     int64_t rows, k, ldx;
     int input_major; // channels given [K×N]
     float *scratch;  // with input_major: the channel rows, [N×K]
+    const float *divisor; // rows only: NULL, or K smoothing factors the rows are divided by first
+    float *divided;       // with divisor: the divided rows, [rows×K]
     float *mins, *maxs, *scale;
     int32_t *zero;   // rows only
     uint8_t *out;    // rows: uint8, rows ldo apart; channels: int8 [N×K]
@@ -134,6 +136,14 @@ static int64_t qg_dynamic_rows(const qg_dynamic_job *j, int64_t r0, int64_t n) {
     if (j->input_major) {
         qg_transpose(j->x + r0, k, n, j->ldx, j->scratch + r0 * k, k);
         x = j->scratch;
+        ldx = k;
+    }
+    if (j->divisor) {
+        // The part's rows divided first, all of them: a row without a scale
+        // must still lose to a value that division makes infinite in a later
+        // row (qg_no_scale ranges the rows after it).
+        qg_divide_columns(j->x + r0 * j->ldx, n, k, j->ldx, j->divisor, j->divided + r0 * k, k);
+        x = j->divided;
         ldx = k;
     }
     const int64_t step = qg_rows_per_step(k);
@@ -188,6 +198,14 @@ int64_t qg_quantize_rows_dynamic(const float *x, int64_t rows, int64_t k, int64_
                                  float *scale, int32_t *zero, uint8_t *out, int64_t ldo, int threads) {
     qg_dynamic_job job = {.symmetric = 0, .x = x, .rows = rows, .k = k, .ldx = ldx, .mins = mins, .maxs = maxs,
                           .scale = scale, .zero = zero, .out = out, .ldo = ldo};
+    return qg_dynamic_run(&job, threads);
+}
+
+int64_t qg_quantize_smoothed_rows_dynamic(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *divisor,
+                                          float *divided, float *mins, float *maxs, float *scale, int32_t *zero,
+                                          uint8_t *out, int64_t ldo, int threads) {
+    qg_dynamic_job job = {.symmetric = 0, .x = x, .rows = rows, .k = k, .ldx = ldx, .divisor = divisor, .divided = divided,
+                          .mins = mins, .maxs = maxs, .scale = scale, .zero = zero, .out = out, .ldo = ldo};
     return qg_dynamic_run(&job, threads);
 }
 

@@ -577,6 +577,15 @@ int qg_symmetric_int8_scale(float abs_max, float *scale);
 /// failing row's may have been written too (with one part, nothing after it).
 int64_t qg_quantize_rows_dynamic(const float *x, int64_t rows, int64_t k, int64_t ldx, float *mins, float *maxs,
                                  float *scale, int32_t *zero, uint8_t *out, int64_t ldo, int threads);
+/// qg_quantize_rows_dynamic on the rows of a smoothed layer, X·diag(1/divisor)
+/// (divisor not NULL): each thread divides its rows by the K factors
+/// (qg_divide_columns) into divided (rows×K, row m at divided + m·K) before
+/// it ranges and quantizes them from there. Indices and rows in the return
+/// value are those of the divided rows (a value division makes ±Inf counts
+/// as one); on an error, the failing row's divided values are written.
+int64_t qg_quantize_smoothed_rows_dynamic(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *divisor,
+                                          float *divided, float *mins, float *maxs, float *scale, int32_t *zero,
+                                          uint8_t *out, int64_t ldo, int threads);
 /// Symmetric per-channel int8 weights from floats, PackedWeights(quantizing:
 /// granularity: .perChannel)'s rule: per channel c, absMax = max(−min, max),
 /// scale[c] = qg_symmetric_int8_scale(absMax), q[c][i] =

@@ -46,8 +46,9 @@ extension QuantizedLinear {
     /// quantizes it (smoothed by the layer's factors if it has them, then
     /// each row's range, parameters and uint8 values), on up to `threads`
     /// threads as the call does (nil: all cores; with per-row parameters the
-    /// rows are shared out, block by block when smoothed; per-tensor ones run
-    /// on the calling thread). The bits do not depend on the count.
+    /// rows are shared out, each part divided by the factors first where the
+    /// layer smooths; per-tensor ones run on the calling thread). The bits do
+    /// not depend on the count.
     ///
     /// - Throws: ``QGEMMError``, the first of: `.invalidShape` for rows < 0 or
     ///   a row count whose product with K overflows, `.bufferTooSmall` for a
@@ -106,12 +107,12 @@ extension QuantizedLinear {
     }
 
     /// (Smoothing,) per-row or per-tensor parameters from the range, and the
-    /// uint8 values, for `rows` checked rows of `x`. Per row with smoothing,
-    /// X goes in blocks of about 128 KiB, each smoothed, ranged and quantized
-    /// while it stays in the L2, instead of one pass over all of X for each
-    /// step; per row without, X is one C call that keeps its steps of rows in
-    /// the L1 itself, on up to `threads` threads (0: all; the bits do not
-    /// depend on them); per tensor, the range is all of X's, so the block is X.
+    /// uint8 values, for `rows` checked rows of `x`. Per row, X is one C call
+    /// that keeps its steps of rows in the L1 itself, on up to `threads`
+    /// threads (0: all; the bits do not depend on them); with smoothing, each
+    /// thread first divides its rows into `w.smoothed`. Per tensor, the range
+    /// is all of X's: X (smoothed first, where the layer smooths) is ranged,
+    /// then quantized.
     func quantizeDynamic(_ x: UnsafeBufferPointer<Float>, rows: Int, granularity: InputGranularity, into w: inout DynamicInput,
                          threads: Int32) throws {
         w.rows = 0
@@ -121,43 +122,39 @@ extension QuantizedLinear {
         try Workspace.grow(&w.scales, to: rows); try Workspace.grow(&w.zeroPoints, to: rows)
         try Workspace.grow(&w.values, to: count)
         if smoothing != nil { try Workspace.grow(&w.smoothed, to: count) }
-        let block = granularity == .perRow && smoothing != nil ? Swift.max(1, (128 << 10) / Swift.max(4 * k, 1)) : rows
-        for start in stride(from: 0, to: rows, by: block) {
-            let n = Swift.min(block, rows - start), values = (start * k)..<((start + n) * k)
-            try w.smoothed.withUnsafeMutableBufferPointer { smoothed in
-                var source = xBase + start * k
-                if let smoothing {
-                    smoothing.apply(UnsafeBufferPointer(rebasing: x[values]), rows: n, into: UnsafeMutableBufferPointer(rebasing: smoothed[values]))
-                    source = UnsafePointer(smoothed.baseAddress! + start * k)
-                }
-                do {
-                    try w.scales.withUnsafeMutableBufferPointer { scales in
-                        try w.zeroPoints.withUnsafeMutableBufferPointer { zeros in
-                            try w.values.withUnsafeMutableBufferPointer { q in
-                                if granularity == .perRow {
-                                    try w.mins.withUnsafeMutableBufferPointer { lo in
-                                        try w.maxs.withUnsafeMutableBufferPointer { hi in
-                                            try Self.quantizeRowsDynamic(source, rows: n, k: k, ldx: k, mins: lo.baseAddress!,
-                                                                         maxs: hi.baseAddress!, scales: scales.baseAddress! + start,
-                                                                         zeros: zeros.baseAddress! + start, into: q.baseAddress! + start * k,
-                                                                         firstRow: start, threads: threads)
-                                        }
-                                    }
-                                    return
+        try w.smoothed.withUnsafeMutableBufferPointer { smoothed in
+            try w.scales.withUnsafeMutableBufferPointer { scales in
+                try w.zeroPoints.withUnsafeMutableBufferPointer { zeros in
+                    try w.values.withUnsafeMutableBufferPointer { q in
+                        if granularity == .perRow {
+                            try w.mins.withUnsafeMutableBufferPointer { lo in
+                                try w.maxs.withUnsafeMutableBufferPointer { hi in
+                                    try Self.quantizeRowsDynamic(xBase, rows: rows, k: k, ldx: k, mins: lo.baseAddress!, maxs: hi.baseAddress!,
+                                                                 scales: scales.baseAddress!, zeros: zeros.baseAddress!, into: q.baseAddress!,
+                                                                 threads: threads, factors: smoothing?.factors,
+                                                                 divided: smoothed.baseAddress)
                                 }
-                                try Self.rowParameters(source, rows: n, k: k, granularity: granularity, mins: &w.mins, maxs: &w.maxs,
-                                                       firstRow: start) { m, p in
-                                    scales[start + m] = p.scale; zeros[start + m] = p.zeroPoint
-                                }
-                                qg_quantize_rows(source, Int64(n), Int64(k), Int64(k), scales.baseAddress! + start, zeros.baseAddress! + start,
-                                                 1, q.baseAddress! + start * k, Int64(k))
                             }
+                            return
                         }
+                        var source = xBase
+                        if let smoothing {
+                            smoothing.apply(x, rows: rows, into: smoothed)
+                            source = UnsafePointer(smoothed.baseAddress!)
+                        }
+                        do {
+                            try Self.rowParameters(source, rows: rows, k: k, granularity: granularity, mins: &w.mins, maxs: &w.maxs) { m, p in
+                                scales[m] = p.scale; zeros[m] = p.zeroPoint
+                            }
+                        } catch let error as QGEMMError where error.code == .invalidValue {
+                            // Named by the caller's value (and its factor), not the quotient alone.
+                            guard let smoothing else { throw error }
+                            throw Self.smoothedRefusal(x: UnsafeBufferPointer(rebasing: x[0..<count]), k: k, factors: smoothing.factors)
+                                ?? error
+                        }
+                        qg_quantize_rows(source, Int64(rows), Int64(k), Int64(k), scales.baseAddress!, zeros.baseAddress!,
+                                         1, q.baseAddress!, Int64(k))
                     }
-                } catch let error as QGEMMError {
-                    guard let smoothing else { throw error }
-                    throw Self.smoothedRefusal(error, x: UnsafeBufferPointer(rebasing: x[0..<count]), block: values, k: k,
-                                               factors: smoothing.factors)
                 }
             }
         }
@@ -181,22 +178,11 @@ extension QuantizedLinear {
         }
     }
 
-    /// A dynamic layer's refusal of smoothed input, block by block as
-    /// quantizeDynamic smooths it (`block`: the flat indices of the block
-    /// that threw `error`). A finite input divided by a small factor can
-    /// overflow to ±Inf: the refusal then names the input and its factor as
-    /// well as the quotient. And as without smoothing, where every row is
-    /// ranged before any is quantized, a NaN or ±Inf anywhere is reported
-    /// before a row too wide for a Float grid, even in a later block.
-    static func smoothedRefusal(_ error: QGEMMError, x: UnsafeBufferPointer<Float>, block: Range<Int>, k: Int,
-                                factors: [Float]) -> QGEMMError {
-        let from: Int
-        switch error.code {
-        case .invalidValue: from = block.lowerBound
-        case .invalidScale: from = block.upperBound
-        default: return error
-        }
-        guard let i = (from..<x.count).first(where: { !(x[$0] / factors[$0 % k]).isFinite }) else { return error }
-        return QGEMMError.unquantizable(x.baseAddress!, at: Int64(i), k: k, ldx: k, factors: factors)
+    /// A per-tensor smoothed input's first value that is not finite once
+    /// divided by its factor (a finite input divided by a small factor can
+    /// overflow to ±Inf), named with its factor and quotient; nil if none is.
+    static func smoothedRefusal(x: UnsafeBufferPointer<Float>, k: Int, factors: [Float]) -> QGEMMError? {
+        guard let i = x.indices.first(where: { !(x[$0] / factors[$0 % k]).isFinite }), let base = x.baseAddress else { return nil }
+        return QGEMMError.unquantizable(base, at: Int64(i), k: k, ldx: k, factors: factors)
     }
 }
