@@ -96,15 +96,16 @@ struct Int4WeightsTests {
     /// quantizes it: on every path, 1 to 3 threads, int8 and uint8 rows, row
     /// and K tails, its output is the contract's on rows divided by Swift's
     /// own `/`, bit for bit, with factors from 0.05 to 20 (far wider, a few
-    /// columns would outweigh the rest in every row's scale; `Smoothing.apply`
-    /// is checked on every bit pattern elsewhere); one workspace serves calls
-    /// of different sizes.
+    /// columns outweigh the rest in every row's scale), and in one case from
+    /// 2^-100 to 2^100 (quotients from subnormal to 10^33); one workspace
+    /// serves calls of different sizes.
     @Test func smoothedCallsAreTheContractOnRowsDividedInSwift() throws {
         var rng = SplitMix64(seed: 29)
-        let spread: [Float] = [0.37, 3, 0.05, 20, 0.5, 2, 1]
+        let spread: [Float] = [0.37, 3, 0.05, 20, 0.5, 2, 1], extreme: [Float] = [0.37, 3, 1e-3, 1.7e4, 0x1p-100, 0x1p100, 1]
         var workspace = Int4Weights.Workspace()
-        for (rows, n, k, group) in [(130, 17, 1000, 64), (37, 33, 136, 32), (1, 9, 40, 8), (5, 20, 17, 8)] {
-            let factors = (0..<k).map { i in spread[i % spread.count] * (1 + Float(i % 11) / 7) }
+        for (rows, n, k, group) in [(130, 17, 1000, 64), (37, 33, 136, 32), (1, 9, 40, 8), (5, 20, 17, 8), (70, 12, 300, 32)] {
+            let kinds = k == 300 ? extreme : spread
+            let factors = (0..<k).map { i in kinds[i % kinds.count] * (1 + Float(i % 11) / 7) }
             let values = (0..<(n * k)).map { _ in Int8(truncatingIfNeeded: rng.next() % 16) - 8 }
             let scales = (0..<(n * ((k + group - 1) / group))).map { _ in abs(rng.gaussian()) / 50 }
             let bias = data(n, &rng)
@@ -115,6 +116,7 @@ struct Int4WeightsTests {
                                         bias: bias, smoothing: try Smoothing(factors: factors), activations: activations)
                 let want = w4a8Contract(divided, rows: rows, values: values, scales: w.scales, n: n, k: k, group: group,
                                         bias: bias, zeroPoints: activations == .uint8)
+                #expect(Set(want).count > want.count / 2, "\(rows)×\(k)×\(n): a degenerate output")
                 for path in KernelPath.availableInt4 {
                     for threads in 1...3 {
                         var y = [Float](repeating: .nan, count: rows * n)

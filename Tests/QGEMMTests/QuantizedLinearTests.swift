@@ -131,9 +131,8 @@ struct QuantizedLinearTests {
         }
     }
 
-    /// Per row, the layer quantizes X in blocks of about 128 KiB (7 rows at
-    /// K = 4,100): the bits are those of the whole-X rule, and a bad value in
-    /// a later block is named by its row in X.
+    /// Per row, at K = 4,100 as at K = 50: the bits are those of the whole-X
+    /// rule, and a bad value in a later row is named by its row in X.
     @Test(arguments: [(6, 50), (23, 4100)])
     func dynamicModeUsesPerRowOrPerTensorParameters(m: Int, k: Int) throws {
         var rng = SplitMix64(seed: 32)

@@ -209,6 +209,21 @@ struct SmoothingTests {
                 }
             }
         }
+        // Without a bad value, the first row with no Float grid is named,
+        // in the second thread's rows too, as without smoothing.
+        var wide = (0..<(rows * k)).map { Float($0 % 13) - 6 }
+        for i in 0..<k { wide[60 * k + i] = i % 2 == 0 ? -.greatestFiniteMagnitude : .greatestFiniteMagnitude }
+        for smoothing in [nil, try Smoothing(factors: [Float](repeating: 1, count: k))] {
+            let layer = try QuantizedLinear(weights: w, outputChannels: 2, inputChannels: k, mode: .dynamic(.perRow), smoothing: smoothing)
+            for threads in 1...3 {
+                do {
+                    _ = try layer(wide, rows: rows, threads: threads)
+                    Issue.record("smoothing \(smoothing != nil), \(threads) threads: a row with no Float grid accepted")
+                } catch let e as QGEMMError {
+                    #expect(e.code == .invalidScale && e.message.contains("input row [60]"), "smoothing \(smoothing != nil), \(threads) threads: \(e)")
+                }
+            }
+        }
     }
 
     /// A smoothed dynamic layer is the plain layer on X·diag(1/s), with X

@@ -138,11 +138,11 @@ static int64_t qg_dynamic_rows(const qg_dynamic_job *j, int64_t r0, int64_t n) {
         x = j->scratch;
         ldx = k;
     }
+    // Smoothed rows are divided a step at a time (in the L1 while they are
+    // ranged and quantized) from `from` into `divided`, where x then points.
+    const float *from = x;
+    const int64_t ld_from = ldx;
     if (j->divisor) {
-        // The part's rows divided first, all of them: a row without a scale
-        // must still lose to a value that division makes infinite in a later
-        // row (qg_no_scale ranges the rows after it).
-        qg_divide_columns(j->x + r0 * j->ldx, n, k, j->ldx, j->divisor, j->divided + r0 * k, k);
         x = j->divided;
         ldx = k;
     }
@@ -150,6 +150,7 @@ static int64_t qg_dynamic_rows(const qg_dynamic_job *j, int64_t r0, int64_t n) {
     const int32_t no_zero[QG_MAX_ROWS_PER_STEP] = {0};
     for (int64_t m0 = r0; m0 < end; m0 += step) {
         const int64_t count = end - m0 < step ? end - m0 : step;
+        if (j->divisor) qg_divide_columns(from + m0 * ld_from, count, k, ld_from, j->divisor, j->divided + m0 * k, k);
         const float *block = x + m0 * ldx;
         const int64_t bad = qg_row_min_max_with(level, block, count, k, ldx, j->mins + m0, j->maxs + m0);
         if (bad >= 0) return m0 * k + bad;
@@ -157,7 +158,14 @@ static int64_t qg_dynamic_rows(const qg_dynamic_job *j, int64_t r0, int64_t n) {
             // PackedWeights(quantizing:)'s per-channel rule: absMax = max(−min, max).
             const int failed = j->symmetric ? qg_symmetric_int8_scale(qg_swift_max(-j->mins[m], j->maxs[m]), j->scale + m)
                                             : qg_uint8_parameters(j->mins[m], j->maxs[m], j->scale + m, j->zero + m);
-            if (failed) return qg_no_scale(level, x, end, k, ldx, m0 + count, m, j->mins, j->maxs);
+            if (failed) {
+                // A value that division makes infinite in a later row still
+                // wins: the rest of the part divided too, then ranged.
+                const int64_t next = m0 + count;
+                if (j->divisor && next < end)
+                    qg_divide_columns(from + next * ld_from, end - next, k, ld_from, j->divisor, j->divided + next * k, k);
+                return qg_no_scale(level, x, end, k, ldx, next, m, j->mins, j->maxs);
+            }
         }
         // Symmetric values stay in −127...127 with no clamp of their own:
         // 127 steps of the scale reach absMax, or (a normal scale rounded

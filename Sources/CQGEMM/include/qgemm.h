@@ -579,8 +579,8 @@ int64_t qg_quantize_rows_dynamic(const float *x, int64_t rows, int64_t k, int64_
                                  float *scale, int32_t *zero, uint8_t *out, int64_t ldo, int threads);
 /// qg_quantize_rows_dynamic on the rows of a smoothed layer, X·diag(1/divisor)
 /// (divisor not NULL): each thread divides its rows by the K factors
-/// (qg_divide_columns) into divided (rows×K, row m at divided + m·K) before
-/// it ranges and quantizes them from there. Indices and rows in the return
+/// (qg_divide_columns), a step of rows at a time, into divided (rows×K, row
+/// m at divided + m·K) and ranges and quantizes them from there. Indices and rows in the return
 /// value are those of the divided rows (a value division makes ±Inf counts
 /// as one); on an error, the failing row's divided values are written.
 int64_t qg_quantize_smoothed_rows_dynamic(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *divisor,

@@ -272,9 +272,9 @@ public final class QuantizedLinear: Sendable {
     /// rows with ``InputGranularity/perTensor``), from the observed min/max,
     /// handed to `store(row, parameters)` row by row; `mins` and `maxs` (rows
     /// entries) are scratch. The definition of dynamic mode's parameters;
-    /// ``quantizeRowsDynamic(_:rows:k:ldx:mins:maxs:scales:zeros:into:firstRow:name:rowName:threads:)``
+    /// ``quantizeRowsDynamic(_:rows:k:ldx:mins:maxs:scales:zeros:into:firstRow:name:rowName:threads:smoothed:)``
     /// gives the same per row in C. `firstRow` numbers the rows in a
-    /// refusal's message (x is a block of rows of a call).
+    /// refusal's message (where x is rows of a larger input).
     static func rowParameters(_ x: UnsafePointer<Float>?, rows: Int, k: Int, granularity: InputGranularity,
                               mins: UnsafeMutablePointer<Float>, maxs: UnsafeMutablePointer<Float>, firstRow: Int = 0,
                               _ store: (Int, QuantizationParameters) -> Void) throws {
@@ -313,27 +313,27 @@ public final class QuantizedLinear: Sendable {
     /// apart. The refusals are rowParameters' own: the first NaN or ±Inf by
     /// its place, and a range with no Float grid by QuantizationParameters'
     /// error for that range. `threads` as the C side takes them (0: all;
-    /// the result does not depend on them). With `factors` (a smoothed
-    /// layer's, K of them) the rows are X·diag(1/s), divided into `divided`
-    /// (rows·k values) by the threads that quantize them, and a value that
-    /// division makes infinite is named with its factor.
+    /// the result does not depend on them). With `smoothed` (a smoothed
+    /// layer's K factors, and room for rows·k values) the rows are
+    /// X·diag(1/s), divided there by the threads that quantize them, and a
+    /// value that division makes infinite is named with its factor.
     static func quantizeRowsDynamic(_ x: UnsafePointer<Float>, rows: Int, k: Int, ldx: Int, mins: UnsafeMutablePointer<Float>,
                                     maxs: UnsafeMutablePointer<Float>, scales: UnsafeMutablePointer<Float>,
                                     zeros: UnsafeMutablePointer<Int32>, into out: UnsafeMutablePointer<UInt8>, firstRow: Int = 0,
                                     name: String = "input value", rowName: String = "input row", threads: Int32 = 1,
-                                    factors: [Float]? = nil, divided: UnsafeMutablePointer<Float>? = nil) throws {
+                                    smoothed: (factors: [Float], divided: UnsafeMutablePointer<Float>)? = nil) throws {
         guard rows > 0 else { return }
         let status: Int64
-        if let factors, let divided {
-            status = factors.withUnsafeBufferPointer { f in
-                qg_quantize_smoothed_rows_dynamic(x, Int64(rows), Int64(k), Int64(ldx), f.baseAddress, divided, mins, maxs, scales,
-                                                  zeros, out, Int64(k), threads)
+        if let smoothed {
+            status = smoothed.factors.withUnsafeBufferPointer { f in
+                qg_quantize_smoothed_rows_dynamic(x, Int64(rows), Int64(k), Int64(ldx), f.baseAddress, smoothed.divided, mins, maxs,
+                                                  scales, zeros, out, Int64(k), threads)
             }
         } else {
             status = qg_quantize_rows_dynamic(x, Int64(rows), Int64(k), Int64(ldx), mins, maxs, scales, zeros, out, Int64(k), threads)
         }
         if status >= 0 {
-            throw QGEMMError.unquantizable(x, at: status, k: k, ldx: ldx, firstRow: firstRow, name: name, factors: factors)
+            throw QGEMMError.unquantizable(x, at: status, k: k, ldx: ldx, firstRow: firstRow, name: name, factors: smoothed?.factors)
         }
         if status <= -2 {
             // The C rule refuses exactly the ranges the Swift one does: its error, with the row.
