@@ -281,11 +281,6 @@ static int64_t qg_quantize_static_row(qg_quantizer level, const float *row, int6
     return -1;
 }
 
-int64_t qg_quantize_rows_smoothed(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *divisor, float scale,
-                                  int32_t zero, int x_unsigned, uint8_t *out, int64_t ldo) {
-    return qg_quantize_static_rows_threads(x, rows, k, ldx, divisor, scale, zero, x_unsigned, out, ldo, 1);
-}
-
 /// One call's rows, shared out in parts of `part_rows`.
 typedef struct qg_static_rows_job {
     const float *x, *divisor;

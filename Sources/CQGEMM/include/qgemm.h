@@ -531,9 +531,6 @@ int64_t qg_first_nan(const float *x, int64_t n);
 int64_t qg_quantize_static_rows_threads(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *divisor,
                                         float scale, int32_t zero, int x_unsigned, uint8_t *out, int64_t ldo,
                                         int threads);
-/// qg_quantize_static_rows_threads of a smoothed layer on the calling thread.
-int64_t qg_quantize_rows_smoothed(const float *x, int64_t rows, int64_t k, int64_t ldx, const float *divisor, float scale,
-                                  int32_t zero, int x_unsigned, uint8_t *out, int64_t ldo);
 /// out[m][i] = x[m][i] / divisor[i] for m < rows, i < k (row m of x at
 /// x + m·ldx, of out at out + m·ldo; out may be x with ldo = ldx): the
 /// input X·diag(1/s) of a smoothed layer. IEEE division in the caller's

@@ -609,7 +609,7 @@ public final class Int4Weights: Sendable {
             workspace.scales.withUnsafeMutableBufferPointer { sp in
               workspace.shifts.withUnsafeMutableBufferPointer { shp in
                 workspace.offsets.withUnsafeMutableBufferPointer { op in
-                    Self.withOptionalPointer(smoothing?.factors) { divisor in
+                    (smoothing?.factors).withUnsafeBaseAddress { divisor in
                         qg_w4_prepare_smoothed_rows_threads(rowsIn, Int64(rows), Int64(k), Int64(k), divisor,
                                                             divisor == nil ? nil : smoothedRows.baseAddress, packingGroup,
                                                             qp.baseAddress, Int64(ldx), sp.baseAddress,
@@ -629,8 +629,8 @@ public final class Int4Weights: Sendable {
                 workspace.offsets.withUnsafeBufferPointer { op in
                     packed.withUnsafeBufferPointer { wp in
                         packedScales.withUnsafeBufferPointer { wsp in
-                            Self.withOptionalPointer(paddedBias) { bp in
-                                Self.withOptionalPointer(weightSums) { cp in
+                            paddedBias.withUnsafeBaseAddress { bp in
+                                weightSums.withUnsafeBaseAddress { cp in
                                     var args = qg_w4_args(m: Int64(rows), n: Int64(n), k: Int64(k), group: packingGroup,
                                                           x: qp.baseAddress, ldx: Int64(ldx), x_scale: sp.baseAddress,
                                                           x_offset: op.baseAddress, w: wp.baseAddress, w_scale: wsp.baseAddress,
@@ -662,11 +662,6 @@ public final class Int4Weights: Sendable {
         let place = "input row [\(r)]" + (x == nil ? " divided by its smoothing factors" : "")
         _ = try QuantizedLinear.rangeParameters(lo, hi, place: place)
         throw QGEMMError(.invalidScale, "\(place): range [\(lo), \(hi)] has no usable scale")
-    }
-
-    private static func withOptionalPointer<R>(_ a: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
-        guard let a else { return body(nil) }
-        return a.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 
     /// Whether the initializers take `groupSize`: a multiple of 8 from 8 to 4096.

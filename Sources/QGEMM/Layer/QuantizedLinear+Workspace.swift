@@ -138,18 +138,13 @@ extension QuantizedLinear {
             throw QGEMMError(.bufferTooSmall, "\(x.count) input values need whole rows of K = \(k) and as many output bytes, got \(out.count)")
         }
         guard x.count > 0, let xBase = x.baseAddress, let outBase = out.baseAddress else { return }
-        let bad = Self.withOptionalPointer(smoothing?.factors) { divisor in
+        let bad = (smoothing?.factors).withUnsafeBaseAddress { divisor in
             qg_quantize_static_rows_threads(xBase, Int64(x.count / k), Int64(k), Int64(k), divisor, p.scale, p.zeroPoint,
                                             p.type == .uint8 ? 1 : 0, outBase.assumingMemoryBound(to: UInt8.self), Int64(k),
                                             threads)
         }
         // The first NaN, named by its row and column as dynamic mode names it.
         guard bad < 0 else { throw QGEMMError.unquantizable(xBase, at: bad, k: k, ldx: k) }
-    }
-
-    private static func withOptionalPointer<R>(_ a: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
-        guard let a else { return body(nil) }
-        return a.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 
     /// Static mode: the int8 GEMM into the workspace, then its output dequantized into `y`.
