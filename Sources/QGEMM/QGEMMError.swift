@@ -19,7 +19,9 @@ import Foundation
 ///
 /// A call with several faults reports the first in one order, the same for
 /// every GEMM, ``ActivationProduct``, ``Int4Weights`` and
-/// ``QuantizedLinear`` mode:
+/// ``QuantizedLinear`` mode (a generic GEMM call first refuses an element
+/// type of its own adopting ``QuantizedScalar`` or ``GEMMOutputScalar``, with
+/// ``Code/incompatibleParameters``, before any of these):
 /// 1. the shape, strides and buffer sizes;
 /// 2. an output that overlaps an input;
 /// 3. the kernel path, then the thread count (these two at M = 0 too);

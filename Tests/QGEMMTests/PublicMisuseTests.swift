@@ -129,7 +129,7 @@ struct PublicMisuseTests {
     /// Float's largest value.
     @Test func theFloatMultiplierIsTheRealQuotient() throws {
         let x = try QuantizationParameters(type: .int8, scale: 1e-23, zeroPoint: 0)
-        let y = try QuantizationParameters(type: .int8, scale: 1e-45, zeroPoint: 0)
+        let y = try QuantizationParameters(type: .int8, scale: .leastNonzeroMagnitude, zeroPoint: 0)
         let tiny = try PackedWeights(weights: [100], outputChannels: 1, inputChannels: 1, scales: .perTensor(1e-23),
                                      input: x, output: y, rounding: .float)
         let out: [Int8] = try tiny.gemm([Int8(1)], rows: 1)

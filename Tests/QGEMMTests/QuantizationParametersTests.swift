@@ -162,22 +162,30 @@ struct QuantizationParametersTests {
         #expect(qg_fp_control_state() & ~flags == saved & ~flags)
     }
 
+    /// The control-register bit that makes the CPU read subnormal inputs as
+    /// zero (x86 MXCSR's DAZ, arm64 FPCR's FZ), where the test knows one.
+    private static var denormalsAreZeroFlag: UInt64? {
+        #if arch(x86_64)
+        return 0x0040
+        #elseif arch(arm64)
+        return 1 << 24
+        #else
+        return nil
+        #endif
+    }
+
     /// Parameters with a subnormal scale, made in the default environment and
     /// used under denormals-are-zero (or arm64's FZ), where the scale reads as
     /// 0: the scalar quantize gives what the C quantizers give, 0/0 included
     /// (it trapped converting NaN), and ±x saturates as in C.
     @Test func aSubnormalScaleReadAsZeroQuantizesAsInC() throws {
-        #if arch(x86_64)
-        let daz: UInt64 = 0x0040
-        #elseif arch(arm64)
-        let daz: UInt64 = 1 << 24
-        #else
-        let daz: UInt64 = 0
-        #endif
-        guard daz != 0 else { return }
-        let values: [Float] = [0, -0.0, 1e-41, -1e-41, 1, -1, .infinity]
+        guard let daz = Self.denormalsAreZeroFlag else { return }
+        // About 1e-41 and 1e-40: subnormals, written as the exact multiples of
+        // Float's least step they round to (a decimal literal would warn).
+        let tiny: Float = 0x1be0p-149, small: Float = 0x116c2p-149
+        let values: [Float] = [0, -0.0, tiny, -tiny, 1, -1, .infinity]
         for type in QuantizedType.allCases {
-            let p = try QuantizationParameters(observedMin: type == .uint8 ? 0 : -1e-40, observedMax: 1e-40, type: type)
+            let p = try QuantizationParameters(observedMin: type == .uint8 ? 0 : -small, observedMax: small, type: type)
             #expect(p.scale < .leastNormalMagnitude && p.scale > 0, "\(type): scale \(p.scale)")
             let saved = qg_fp_control_state()
             qg_set_fp_control_state(saved | daz)

@@ -129,8 +129,8 @@ extension QuantizedLinear {
                         if granularity == .perRow {
                             try w.mins.withUnsafeMutableBufferPointer { lo in
                                 try w.maxs.withUnsafeMutableBufferPointer { hi in
-                                    // With smoothing, w.smoothed holds count values (grown above).
-                                    let divide = smoothing.flatMap { s in smoothed.baseAddress.map { (factors: s.factors, divided: $0) } }
+                                    // With smoothing, w.smoothed holds count ≥ 1 values (grown above).
+                                    let divide = smoothing.map { (factors: $0.factors, divided: smoothed.baseAddress!) }
                                     try Self.quantizeRowsDynamic(xBase, rows: rows, k: k, ldx: k, mins: lo.baseAddress!, maxs: hi.baseAddress!,
                                                                  scales: scales.baseAddress!, zeros: zeros.baseAddress!, into: q.baseAddress!,
                                                                  threads: threads, smoothed: divide)

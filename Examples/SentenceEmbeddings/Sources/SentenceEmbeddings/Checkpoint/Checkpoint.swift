@@ -2,9 +2,11 @@ import Foundation
 import QGEMM
 
 /// A sentence-transformers BERT checkpoint folder: `config.json`,
-/// `model.safetensors` and `tokenizer.json`. A missing or damaged file is
-/// refused with a ``QGEMMError`` (`.file`) that names the file (and the
-/// tensor or key).
+/// `model.safetensors` and `tokenizer.json`, and where present `modules.json`
+/// with its Pooling module's `config.json`, which must ask for what the
+/// encoder does (mean pooling, then L2 normalization). A missing or damaged
+/// file is refused with a ``QGEMMError`` (`.file`) that names the file (and
+/// the tensor or key).
 public struct Checkpoint: Sendable {
     public let folder: URL
     public let config: BertConfig
@@ -26,6 +28,8 @@ public struct Checkpoint: Sendable {
             return url
         }
         config = try BertConfig(contentsOf: try file("config.json"))
+        // Pooling and normalization as sentence-transformers' files ask, where they are present.
+        try SentenceTransformerModules.check(folder: folder, hiddenSize: config.hiddenSize)
         // Without truncation in tokenizer.json, texts are cut where the model's position embeddings end.
         tokenizer = try WordPieceTokenizer(contentsOf: try file("tokenizer.json"), maxLengthWithoutTruncation: config.maxPositions)
         let vocabularySize = config.vocabularySize

@@ -90,6 +90,11 @@ enum LinearLayer: Sendable {
             // of y (a copy of whole rows, not value by value: on one
             // sentence that copy ran on one thread between the parts' calls).
             let total = outputs, largest = stack.map(\.outputs).max() ?? 0
+            // The rows are copied into y through pointers: its size is checked here.
+            let (need, overflow) = rows.multipliedReportingOverflow(by: total)
+            guard rows >= 0, !overflow, y.count >= need else {
+                throw QGEMMError(.bufferTooSmall, "output holds \(y.count) values; \(rows) rows of \(total) outputs need \(rows &* total)")
+            }
             if parts.count < rows * largest { parts = [Float](repeating: 0, count: rows * largest) }
             var nested: [Float] = []
             var column = 0

@@ -1,0 +1,79 @@
+import Foundation
+import QGEMM
+
+/// What a sentence-transformers folder says comes after the transformer
+/// (`modules.json`, and the pooling module's `config.json`), checked against
+/// the one pipeline the encoder runs: mean pooling over the real tokens, then
+/// L2 normalization. A folder that asks for anything else (CLS or max
+/// pooling, a Dense layer, no Normalize) is refused with a ``QGEMMError``
+/// (`.file`) naming the file and the key, instead of being embedded the
+/// wrong way without a word. A folder without `modules.json` (a plain
+/// Hugging Face BERT folder) says nothing, and is read as mean pooling and
+/// normalization.
+enum SentenceTransformerModules {
+    /// The modules the encoder implements, in the order it runs them.
+    static let pipeline = ["Transformer", "Pooling", "Normalize"]
+
+    static func check(folder: URL, hiddenSize: Int) throws {
+        let modulesURL = folder.appendingPathComponent("modules.json")
+        guard FileManager.default.fileExists(atPath: modulesURL.path) else { return }
+        let file = modulesURL.path
+        func fail(_ why: String) -> QGEMMError { QGEMMError(.file, "\(file): \(why)") }
+        let bytes = try JSONFile.read(modulesURL, limit: JSONFile.configBytes)
+        let parsed: Any
+        do { parsed = try JSONSerialization.jsonObject(with: Data(bytes)) } catch { throw fail("not JSON") }
+        guard let modules = parsed as? [[String: Any]] else { throw fail("not a JSON array of modules") }
+        var kinds: [String] = []
+        var poolingPath: String?
+        for (i, module) in modules.enumerated() {
+            guard let type = module["type"] as? String else { throw fail("module \(i) has no 'type' string") }
+            // "sentence_transformers.models.Pooling", or a longer path to the same class.
+            guard type.hasPrefix("sentence_transformers."), let kind = type.split(separator: ".").last.map(String.init),
+                  pipeline.contains(kind) else {
+                throw fail("module \(i) is \(type); this encoder runs \(pipeline.joined(separator: ", ")) only")
+            }
+            kinds.append(kind)
+            if kind == "Pooling" {
+                guard let path = module["path"] as? String else { throw fail("the Pooling module has no 'path' string") }
+                poolingPath = path
+            }
+        }
+        guard kinds == pipeline else {
+            throw fail("modules are \(kinds.joined(separator: ", ")); this encoder runs \(pipeline.joined(separator: ", ")) "
+                       + "(mean pooling, then L2 normalization), in that order")
+        }
+        guard let poolingPath else { throw fail("no Pooling module") }
+        try checkPooling(folder: folder, path: poolingPath, hiddenSize: hiddenSize, modulesFile: file)
+    }
+
+    /// The Pooling module's `config.json` must ask for mean pooling alone.
+    static func checkPooling(folder: URL, path: String, hiddenSize: Int, modulesFile: String) throws {
+        // Its folder is read inside the checkpoint's, never elsewhere.
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        guard !path.hasPrefix("/"), !parts.contains(where: { $0 == ".." || $0 == "." }), !parts.isEmpty else {
+            throw QGEMMError(.file, "\(modulesFile): the Pooling module's path '\(path)' is not a folder inside the checkpoint")
+        }
+        let url = folder.appendingPathComponent(path).appendingPathComponent("config.json")
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw QGEMMError(.file, "\(url.path): missing (modules.json names a Pooling module in '\(path)')")
+        }
+        func fail(_ why: String) -> QGEMMError { QGEMMError(.file, "\(url.path): \(why)") }
+        let json = try JSONFile.object(try JSONFile.read(url, limit: JSONFile.configBytes), file: url.path)
+        func flag(_ key: String) throws -> Bool? {
+            guard let value = json[key] else { return nil }
+            guard let n = value as? NSNumber, String(cString: n.objCType) == "c" else { throw fail("'\(key)' is not true or false") }
+            return n.boolValue
+        }
+        guard try flag("pooling_mode_mean_tokens") == true else {
+            throw fail("'pooling_mode_mean_tokens' is not true; this encoder mean-pools")
+        }
+        for key in json.keys.sorted() where key.hasPrefix("pooling_mode_") && key != "pooling_mode_mean_tokens" {
+            if try flag(key) == true { throw fail("'\(key)' is true; this encoder mean-pools and nothing else") }
+        }
+        if let value = json["word_embedding_dimension"] {
+            guard let width = JSONFile.wholeNumber(value), width == hiddenSize else {
+                throw fail("'word_embedding_dimension' is \(value), not the hidden_size \(hiddenSize) of config.json")
+            }
+        }
+    }
+}
