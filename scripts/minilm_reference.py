@@ -19,7 +19,11 @@ HEADS, LAYERS, EPS = 12, 6, 1e-12
 weights = load_file(os.path.join(MODEL, "model.safetensors"))
 tokenizer = Tokenizer.from_file(os.path.join(MODEL, "tokenizer.json"))
 tokenizer.no_padding()
-tokenizer.enable_truncation(max_length=128)
+# sentence-transformers truncates at its max_seq_length (256 for this model),
+# not at tokenizer.json's 128; so does the Swift encoder.
+with open(os.path.join(MODEL, "sentence_bert_config.json")) as f:
+    MAX_TOKENS = json.load(f)["max_seq_length"]
+tokenizer.enable_truncation(max_length=MAX_TOKENS)
 
 pairs = [line.rstrip("\n").split("\t") for line in open(os.path.join(HERE, "data", "minilm-paraphrases.tsv")) if line.strip()]
 singles = [line.strip() for line in open(os.path.join(HERE, "data", "minilm-sentences.txt")) if line.strip()]

@@ -29,7 +29,8 @@ struct CheckpointTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("embed-checkpoint-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("1_Pooling"), withIntermediateDirectories: true)
-        for name in ["config.json", "tokenizer.json", "model.safetensors", "modules.json", "1_Pooling/config.json"] {
+        for name in ["config.json", "tokenizer.json", "model.safetensors", "modules.json", "1_Pooling/config.json",
+                     "sentence_bert_config.json"] {
             try FileManager.default.copyItem(at: source.appendingPathComponent(name), to: dir.appendingPathComponent(name))
         }
         return dir
@@ -87,6 +88,8 @@ struct CheckpointTests {
         ("a pooling folder outside the checkpoint", "is not a folder inside the checkpoint"),
         ("a missing pooling configuration", "1_Pooling/config.json: missing"),
         ("modules.json not an array", "modules.json: not a JSON array"),
+        ("max_seq_length past the positions", "sentence_bert_config.json: 'max_seq_length' is 1000"),
+        ("lower-casing before the tokenizer", "sentence_bert_config.json: 'do_lower_case' is true"),
     ])
     func damagedFolderIsRefused(_ what: String, _ named: String) throws {
         let error = try Self.loadDamaged { dir in
@@ -210,6 +213,10 @@ struct CheckpointTests {
                 }
                 try JSONSerialization.data(withJSONObject: modules).write(to: url)
             case "a missing pooling configuration": try FileManager.default.removeItem(at: dir.appendingPathComponent("1_Pooling/config.json"))
+            case "max_seq_length past the positions", "lower-casing before the tokenizer":
+                try Self.rewriteJSON(dir.appendingPathComponent("sentence_bert_config.json")) { json in
+                    if what == "max_seq_length past the positions" { json["max_seq_length"] = 1000 } else { json["do_lower_case"] = true }
+                }
             case "modules.json not an array": try Data("{\"type\": \"x\"}".utf8).write(to: dir.appendingPathComponent("modules.json"))
             default: Issue.record("unknown damage \(what)")
             }
@@ -217,6 +224,24 @@ struct CheckpointTests {
         guard let error else { Issue.record("\(what): the damaged folder loaded"); return }
         #expect(error.code == .file, "\(what): \(error)")
         #expect(error.message.contains(named), "\(what): the message does not name '\(named)': \(error.message)")
+    }
+
+    /// sentence-transformers truncates all-MiniLM-L6-v2's texts at the 256
+    /// tokens of `sentence_bert_config.json`, not at `tokenizer.json`'s 128,
+    /// and so does the checkpoint's tokenizer (the reference embeddings hold
+    /// a text cut there); a folder without that file truncates where
+    /// `tokenizer.json` says.
+    @Test func truncationIsSentenceTransformers() throws {
+        let checkpoint = try TestModel.checkpoint.get()
+        let long = EvaluationSentences.all.prefix(40).joined(separator: " ")
+        #expect(checkpoint.tokenizer.maxLength == 256)
+        #expect(checkpoint.tokenizer.encode(long).count == 256)
+        let dir = try Self.copyOfCheckpoint()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("sentence_bert_config.json"))
+        let plain = try Checkpoint(folder: dir)
+        #expect(plain.tokenizer.maxLength == 128)
+        #expect(plain.tokenizer.encode(long) == Array(checkpoint.tokenizer.encode(long).prefix(127)) + [plain.tokenizer.separator])
     }
 
     /// Each public reader, not only `Checkpoint`, reads regular files only: a

@@ -4,7 +4,9 @@ import QGEMM
 /// A sentence-transformers BERT checkpoint folder: `config.json`,
 /// `model.safetensors` and `tokenizer.json`, and where present `modules.json`
 /// with its Pooling module's `config.json`, which must ask for what the
-/// encoder does (mean pooling, then L2 normalization). A missing or damaged
+/// encoder does (mean pooling, then L2 normalization), and
+/// `sentence_bert_config.json`, whose `max_seq_length` is the truncation
+/// length (as sentence-transformers truncates). A missing or damaged
 /// file is refused with a ``QGEMMError`` (`.file`) that names the file (and
 /// the tensor or key).
 public struct Checkpoint: Sendable {
@@ -31,7 +33,10 @@ public struct Checkpoint: Sendable {
         // Pooling and normalization as sentence-transformers' files ask, where they are present.
         try SentenceTransformerModules.check(folder: folder, hiddenSize: config.hiddenSize)
         // Without truncation in tokenizer.json, texts are cut where the model's position embeddings end.
-        tokenizer = try WordPieceTokenizer(contentsOf: try file("tokenizer.json"), maxLengthWithoutTruncation: config.maxPositions)
+        let fromFile = try WordPieceTokenizer(contentsOf: try file("tokenizer.json"), maxLengthWithoutTruncation: config.maxPositions)
+        // sentence-transformers truncates to its own max_seq_length, not tokenizer.json's.
+        tokenizer = try SentenceTransformerModules.maxSequenceLength(folder: folder, maxPositions: config.maxPositions)
+            .map { try fromFile.truncating(at: $0) } ?? fromFile
         let vocabularySize = config.vocabularySize
         guard tokenizer.vocabulary.values.allSatisfy({ $0 < vocabularySize }) else {
             throw QGEMMError(.file, "\(folder.appendingPathComponent("tokenizer.json").path): a token id is ≥ vocab_size \(config.vocabularySize) of config.json")

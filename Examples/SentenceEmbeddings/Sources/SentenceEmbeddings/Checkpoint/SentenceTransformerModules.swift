@@ -46,6 +46,31 @@ enum SentenceTransformerModules {
         try checkPooling(folder: folder, path: poolingPath, hiddenSize: hiddenSize, modulesFile: file)
     }
 
+    /// `sentence_bert_config.json`'s `max_seq_length`, where the folder has
+    /// one: the length sentence-transformers truncates to (256 for
+    /// all-MiniLM-L6-v2, whose `tokenizer.json` says 128), which the
+    /// encoder then truncates to too. nil without the file or the key (or
+    /// with it null). A length outside 2...`maxPositions`, or
+    /// `do_lower_case` true (sentence-transformers would lower-case the
+    /// text before the tokenizer; this encoder does not), is refused.
+    static func maxSequenceLength(folder: URL, maxPositions: Int) throws -> Int? {
+        let url = folder.appendingPathComponent("sentence_bert_config.json")
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        func fail(_ why: String) -> QGEMMError { QGEMMError(.file, "\(url.path): \(why)") }
+        let json = try JSONFile.object(try JSONFile.read(url, limit: JSONFile.configBytes), file: url.path)
+        if let lower = json["do_lower_case"], !(lower is NSNull) {
+            guard let n = lower as? NSNumber, String(cString: n.objCType) == "c" else { throw fail("'do_lower_case' is not true or false") }
+            if n.boolValue {
+                throw fail("'do_lower_case' is true: sentence-transformers lower-cases the text before the tokenizer, which this encoder does not")
+            }
+        }
+        guard let value = json["max_seq_length"], !(value is NSNull) else { return nil }
+        guard let length = JSONFile.wholeNumber(value), (2...maxPositions).contains(length) else {
+            throw fail("'max_seq_length' is \(value), expected a whole number in 2...\(maxPositions) (max_position_embeddings)")
+        }
+        return length
+    }
+
     /// The Pooling module's `config.json` must ask for mean pooling alone.
     static func checkPooling(folder: URL, path: String, hiddenSize: Int, modulesFile: String) throws {
         // Its folder is read inside the checkpoint's, never elsewhere.

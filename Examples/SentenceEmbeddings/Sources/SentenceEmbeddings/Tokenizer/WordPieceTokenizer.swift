@@ -22,7 +22,7 @@ public struct WordPieceTokenizer: Sendable {
     public let continuationPrefix: String
     public let maxCharactersPerWord: Int
     /// The longest sequence, special tokens included.
-    public let maxLength: Int
+    public private(set) var maxLength: Int
     public let normalizer: NormalizerOptions
     /// Tokens matched verbatim in the raw text (`[CLS]`, `[SEP]`, …), as a
     /// trie: each place of the text walks it once, as far as the text
@@ -70,6 +70,16 @@ public struct WordPieceTokenizer: Sendable {
         self.addedTokens = ScalarTrie(addedTokens)
         self.pieces = ScalarTrie(vocabulary.lazy.map { ($0.key, $0.value) })
         self.continuation = pieces.node(after: continuationPrefix.unicodeScalars)
+    }
+
+    /// The same tokenizer with another longest sequence (as
+    /// sentence-transformers' `max_seq_length` overrides `tokenizer.json`'s
+    /// truncation); `maxLength` must be ≥ 2.
+    public func truncating(at maxLength: Int) throws -> WordPieceTokenizer {
+        guard maxLength >= 2 else { throw QGEMMError(.invalidValue, "maxLength must be ≥ 2 ([CLS] and [SEP]), got \(maxLength)") }
+        var copy = self
+        copy.maxLength = maxLength
+        return copy
     }
 
     /// The ids of `text`: `[CLS]`, at most `maxLength − 2` content tokens, `[SEP]`.
