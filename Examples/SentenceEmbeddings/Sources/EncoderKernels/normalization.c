@@ -61,23 +61,29 @@ ENC_VECTOR_CLONES void enc_add_bias(float *y, ptrdiff_t rows, ptrdiff_t n, const
 }
 
 void enc_mean_pool_normalize(const float *h, ptrdiff_t rows, ptrdiff_t n, float *out) {
-    for (ptrdiff_t j = 0; j < n; j++) out[j] = 0;
-    for (ptrdiff_t r = 0; r < rows; r++)
-        for (ptrdiff_t j = 0; j < n; j++) out[j] += h[r * n + j];
+    // Each channel's sum in Double (a Float sum of large values overflowed
+    // where their mean did not), 16 channels at a time so that the rows are
+    // read in order; the mean rounded to Float, the norm of the means in
+    // Double, and each mean divided by the norm in Double: one rounding,
+    // where a Float reciprocal of the norm would overflow (a norm below
+    // about 3e-39) or be subnormal (above about 8.5e37).
     double norm = 0;
-    for (ptrdiff_t j = 0; j < n; j++) {
-        out[j] /= (float)rows;
-        norm += (double)out[j] * out[j];
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += 16) {
+        const ptrdiff_t width = n - j0 < 16 ? n - j0 : 16;
+        double sum[16] = {0};
+        for (ptrdiff_t r = 0; r < rows; r++)
+            for (ptrdiff_t j = 0; j < width; j++) sum[j] += h[r * n + j0 + j];
+        for (ptrdiff_t j = 0; j < width; j++) {
+            out[j0 + j] = (float)(sum[j] / (double)rows);
+            norm += (double)out[j0 + j] * out[j0 + j];
+        }
     }
-    const float inv = norm > 0 ? (float)(1.0 / sqrt(norm)) : 0.0f;
-    if (isinf(inv) || (inv > 0 && inv < FLT_MIN)) {
-        // A norm below about 3e-39 (values of 1e-40, say), whose reciprocal
-        // overflows Float, or above about 8.5e37, whose reciprocal is
-        // subnormal (a few significant bits): divide by the norm itself, in
-        // Double.
-        const double root = sqrt(norm);
-        for (ptrdiff_t j = 0; j < n; j++) out[j] = (float)((double)out[j] / root);
+    if (!(norm > 0)) {
+        // No direction (all zero), or NaN: zeros, and NaN kept where it was,
+        // for the caller to refuse.
+        for (ptrdiff_t j = 0; j < n; j++) out[j] *= 0.0f;
         return;
     }
-    for (ptrdiff_t j = 0; j < n; j++) out[j] *= inv;
+    const double root = sqrt(norm);
+    for (ptrdiff_t j = 0; j < n; j++) out[j] = (float)((double)out[j] / root);
 }

@@ -21,7 +21,7 @@ struct Embed: ParsableCommand {
     @Argument(help: "Sentences to embed.")
     var sentences: [String] = []
 
-    @Option(name: .long, help: "Checkpoint folder (config.json, model.safetensors, tokenizer.json).")
+    @Option(name: .long, help: "Checkpoint folder (config.json, model.safetensors, tokenizer.json; sentence-transformers' modules.json and configuration where present).")
     var model: String?
 
     @Flag(name: .long, help: "Every Linear layer in Float through OpenBLAS sgemm (the baseline).")

@@ -315,6 +315,13 @@ struct CalibratedLayerTests {
                 }
                 column += layer.outputs
             }
+            // An output a row short is refused before anything is written through its pointer.
+            var short = [Float](repeating: 0, count: 4 * total - 1)
+            #expect(throws: QGEMMError(.bufferTooSmall, "")) {
+                try x.withUnsafeBufferPointer { xs in
+                    try short.withUnsafeMutableBufferPointer { try stacked(xs, rows: 4, into: $0, workspace: &workspace, parts: &parts, threads: 2) }
+                }
+            }
         }
         // Weights run as one call only where each channel then computes what it computes alone.
         let part = checkpoint.weights.layers[1].key

@@ -30,7 +30,7 @@ struct CheckpointTests {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("1_Pooling"), withIntermediateDirectories: true)
         for name in ["config.json", "tokenizer.json", "model.safetensors", "modules.json", "1_Pooling/config.json",
-                     "sentence_bert_config.json"] {
+                     "sentence_bert_config.json", "config_sentence_transformers.json"] {
             try FileManager.default.copyItem(at: source.appendingPathComponent(name), to: dir.appendingPathComponent(name))
         }
         return dir
@@ -80,7 +80,7 @@ struct CheckpointTests {
         ("config.json of 2 MB", "more than the 1048576"),
         ("config.json a pipe", "not a regular file"),
         // Each of these loaded and was embedded as mean pooling and normalization, without a word.
-        ("CLS pooling", "1_Pooling/config.json: 'pooling_mode_mean_tokens' is not true"),
+        ("CLS pooling", "1_Pooling/config.json: 'pooling_mode_mean_tokens' is not true; this encoder mean-pools"),
         ("max pooling besides the mean", "'pooling_mode_max_tokens' is true"),
         ("a Dense module", "module 3 is sentence_transformers.models.Dense"),
         ("no Normalize module", "modules are Transformer, Pooling; this encoder runs"),
@@ -90,6 +90,8 @@ struct CheckpointTests {
         ("modules.json not an array", "modules.json: not a JSON array"),
         ("max_seq_length past the positions", "sentence_bert_config.json: 'max_seq_length' is 1000"),
         ("lower-casing before the tokenizer", "sentence_bert_config.json: 'do_lower_case' is true"),
+        ("a Transformer in a subfolder", "the Transformer module's path is '0_Transformer'"),
+        ("a default prompt", "config_sentence_transformers.json: 'default_prompt_name' is query"),
     ])
     func damagedFolderIsRefused(_ what: String, _ named: String) throws {
         let error = try Self.loadDamaged { dir in
@@ -203,15 +205,21 @@ struct CheckpointTests {
                     default: json["word_embedding_dimension"] = 768
                     }
                 }
-            case "a Dense module", "no Normalize module", "a pooling folder outside the checkpoint":
+            case "a Dense module", "no Normalize module", "a pooling folder outside the checkpoint", "a Transformer in a subfolder":
                 let url = dir.appendingPathComponent("modules.json")
                 var modules = try JSONSerialization.jsonObject(with: try Data(contentsOf: url)) as? [[String: Any]] ?? []
                 switch what {
                 case "a Dense module": modules.append(["idx": 3, "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"])
+                case "a Transformer in a subfolder": modules[0]["path"] = "0_Transformer"
                 case "no Normalize module": modules.removeLast()
                 default: modules[1]["path"] = "../1_Pooling"
                 }
                 try JSONSerialization.data(withJSONObject: modules).write(to: url)
+            case "a default prompt":
+                try Self.rewriteJSON(dir.appendingPathComponent("config_sentence_transformers.json")) { json in
+                    json["prompts"] = ["query": "query: "]
+                    json["default_prompt_name"] = "query"
+                }
             case "a missing pooling configuration": try FileManager.default.removeItem(at: dir.appendingPathComponent("1_Pooling/config.json"))
             case "max_seq_length past the positions", "lower-casing before the tokenizer":
                 try Self.rewriteJSON(dir.appendingPathComponent("sentence_bert_config.json")) { json in
@@ -229,8 +237,11 @@ struct CheckpointTests {
     /// sentence-transformers truncates all-MiniLM-L6-v2's texts at the 256
     /// tokens of `sentence_bert_config.json`, not at `tokenizer.json`'s 128,
     /// and so does the checkpoint's tokenizer (the reference embeddings hold
-    /// a text cut there); a folder without that file truncates where
-    /// `tokenizer.json` says.
+    /// a text cut there). Without a `max_seq_length` it takes the least of
+    /// `max_position_embeddings` (512) and `tokenizer_config.json`'s
+    /// `model_max_length` (here 300, then none); a folder without
+    /// `modules.json` is no sentence-transformers folder, and truncates
+    /// where `tokenizer.json` says.
     @Test func truncationIsSentenceTransformers() throws {
         let checkpoint = try TestModel.checkpoint.get()
         let long = EvaluationSentences.all.prefix(40).joined(separator: " ")
@@ -238,10 +249,42 @@ struct CheckpointTests {
         #expect(checkpoint.tokenizer.encode(long).count == 256)
         let dir = try Self.copyOfCheckpoint()
         defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.rewriteJSON(dir.appendingPathComponent("sentence_bert_config.json")) { $0["max_seq_length"] = NSNull() }
+        try Data("{\"model_max_length\": 300}".utf8).write(to: dir.appendingPathComponent("tokenizer_config.json"))
+        #expect(try Checkpoint(folder: dir).tokenizer.maxLength == 300)
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("tokenizer_config.json"))
         try FileManager.default.removeItem(at: dir.appendingPathComponent("sentence_bert_config.json"))
+        #expect(try Checkpoint(folder: dir).tokenizer.maxLength == 512)
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("modules.json"))
         let plain = try Checkpoint(folder: dir)
         #expect(plain.tokenizer.maxLength == 128)
         #expect(plain.tokenizer.encode(long) == Array(checkpoint.tokenizer.encode(long).prefix(127)) + [plain.tokenizer.separator])
+    }
+
+    /// What newer sentence-transformers releases write loads, and embeds as
+    /// all-MiniLM-L6-v2's own files do: more pooling modes, all false,
+    /// `include_prompt`, a pooling path with a trailing slash, prompts
+    /// without a default, `do_lower_case` null.
+    @Test func newerSentenceTransformersFilesLoad() throws {
+        let dir = try Self.copyOfCheckpoint()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.rewriteJSON(dir.appendingPathComponent("1_Pooling/config.json")) { json in
+            json["pooling_mode_weightedmean_tokens"] = false
+            json["pooling_mode_lasttoken"] = false
+            json["include_prompt"] = true
+        }
+        let modulesURL = dir.appendingPathComponent("modules.json")
+        var modules = try JSONSerialization.jsonObject(with: try Data(contentsOf: modulesURL)) as? [[String: Any]] ?? []
+        modules[1]["path"] = "1_Pooling/"
+        try JSONSerialization.data(withJSONObject: modules).write(to: modulesURL)
+        try Self.rewriteJSON(dir.appendingPathComponent("config_sentence_transformers.json")) { json in
+            json["prompts"] = ["query": "query: "]
+            json["default_prompt_name"] = NSNull()
+        }
+        try Self.rewriteJSON(dir.appendingPathComponent("sentence_bert_config.json")) { $0["do_lower_case"] = NSNull() }
+        let sentences = ["A man is playing a guitar.", "The cat sleeps."]
+        let mine = try SentenceEncoder(checkpoint: try Checkpoint(folder: dir), precision: .float).embed(sentences)
+        #expect(mine == (try SentenceEncoder(checkpoint: try TestModel.checkpoint.get(), precision: .float).embed(sentences)))
     }
 
     /// Each public reader, not only `Checkpoint`, reads regular files only: a
@@ -323,12 +366,16 @@ struct CheckpointTests {
         // A huge mean (3e37 in every channel): the reciprocal of its norm is
         // subnormal, and multiplying by it gave 0.0510310419, a unit in the
         // last place above 1/√384 rounded to Float; dividing in Double gives
-        // that rounding itself (every channel's mean is the same Float).
+        // that rounding itself (every channel's mean is the same Float). Over
+        // 256 tokens a Float sum of 3e37 overflowed, and the text was refused.
         try lastNorm(bias: 3e37)
         let unit = Float(1 / Double(384).squareRoot())
+        let long = EvaluationSentences.all.prefix(40).joined(separator: " ")
         for precision in [Precision.int8(.perRow), .float] {
-            let e = try SentenceEncoder(checkpoint: try Checkpoint(folder: dir), precision: precision).embed(["A man is playing a guitar."])[0]
-            #expect(e.allSatisfy { $0 == unit }, "\(precision): \(e.prefix(4)), not \(unit)")
+            let encoder = try SentenceEncoder(checkpoint: try Checkpoint(folder: dir), precision: precision)
+            for e in try encoder.embed(["A man is playing a guitar.", long]) {
+                #expect(e.allSatisfy { $0 == unit }, "\(precision): \(e.prefix(4)), not \(unit)")
+            }
         }
     }
 

@@ -4,9 +4,9 @@ import QGEMM
 /// A sentence-transformers BERT checkpoint folder: `config.json`,
 /// `model.safetensors` and `tokenizer.json`, and where present `modules.json`
 /// with its Pooling module's `config.json`, which must ask for what the
-/// encoder does (mean pooling, then L2 normalization), and
-/// `sentence_bert_config.json`, whose `max_seq_length` is the truncation
-/// length (as sentence-transformers truncates). A missing or damaged
+/// encoder does (mean pooling, then L2 normalization, no default prompt),
+/// and `sentence_bert_config.json` and `tokenizer_config.json`, which set the
+/// truncation length as sentence-transformers sets it. A missing or damaged
 /// file is refused with a ``QGEMMError`` (`.file`) that names the file (and
 /// the tensor or key).
 public struct Checkpoint: Sendable {

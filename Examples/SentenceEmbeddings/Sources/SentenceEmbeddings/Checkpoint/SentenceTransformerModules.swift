@@ -33,6 +33,11 @@ enum SentenceTransformerModules {
                 throw fail("module \(i) is \(type); this encoder runs \(pipeline.joined(separator: ", ")) only")
             }
             kinds.append(kind)
+            // An older export keeps the transformer in a subfolder (0_Transformer):
+            // sentence-transformers would load that one, not the folder's own files.
+            if kind == "Transformer", let path = module["path"] as? String, !path.isEmpty, path != "." && path != "./" {
+                throw fail("the Transformer module's path is '\(path)'; this encoder reads the checkpoint folder's own files")
+            }
             if kind == "Pooling" {
                 guard let path = module["path"] as? String else { throw fail("the Pooling module has no 'path' string") }
                 poolingPath = path
@@ -44,31 +49,62 @@ enum SentenceTransformerModules {
         }
         guard let poolingPath else { throw fail("no Pooling module") }
         try checkPooling(folder: folder, path: poolingPath, hiddenSize: hiddenSize, modulesFile: file)
+        try checkNoDefaultPrompt(folder: folder)
     }
 
-    /// `sentence_bert_config.json`'s `max_seq_length`, where the folder has
-    /// one: the length sentence-transformers truncates to (256 for
-    /// all-MiniLM-L6-v2, whose `tokenizer.json` says 128), which the
-    /// encoder then truncates to too. nil without the file or the key (or
-    /// with it null). A length outside 2...`maxPositions`, or
-    /// `do_lower_case` true (sentence-transformers would lower-case the
-    /// text before the tokenizer; this encoder does not), is refused.
-    static func maxSequenceLength(folder: URL, maxPositions: Int) throws -> Int? {
-        let url = folder.appendingPathComponent("sentence_bert_config.json")
-        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
-        func fail(_ why: String) -> QGEMMError { QGEMMError(.file, "\(url.path): \(why)") }
+    /// `config_sentence_transformers.json` may name a prompt that
+    /// `SentenceTransformer.encode` puts before every text by default; this
+    /// encoder puts none, so such a folder is refused.
+    static func checkNoDefaultPrompt(folder: URL) throws {
+        let url = folder.appendingPathComponent("config_sentence_transformers.json")
+        guard FileManager.default.fileExists(atPath: url.path) else { return }
         let json = try JSONFile.object(try JSONFile.read(url, limit: JSONFile.configBytes), file: url.path)
-        if let lower = json["do_lower_case"], !(lower is NSNull) {
-            guard let n = lower as? NSNumber, String(cString: n.objCType) == "c" else { throw fail("'do_lower_case' is not true or false") }
-            if n.boolValue {
-                throw fail("'do_lower_case' is true: sentence-transformers lower-cases the text before the tokenizer, which this encoder does not")
+        if let name = json["default_prompt_name"], !(name is NSNull) {
+            throw QGEMMError(.file, "\(url.path): 'default_prompt_name' is \(name); this encoder puts no prompt before the text")
+        }
+    }
+
+    /// The length sentence-transformers truncates a sentence-transformers
+    /// folder's texts to (one with `modules.json`), which the encoder then
+    /// truncates to too: `sentence_bert_config.json`'s `max_seq_length` (256
+    /// for all-MiniLM-L6-v2, whose `tokenizer.json` says 128), or without it
+    /// (or with it null) the least of `max_position_embeddings` and
+    /// `tokenizer_config.json`'s `model_max_length`. nil for a folder without
+    /// `modules.json`: `tokenizer.json`'s truncation then stands. A length
+    /// outside 2...`maxPositions`, or `do_lower_case` true
+    /// (sentence-transformers would lower-case the text before the
+    /// tokenizer, special tokens in it included; this encoder does not), is
+    /// refused.
+    static func maxSequenceLength(folder: URL, maxPositions: Int) throws -> Int? {
+        guard FileManager.default.fileExists(atPath: folder.appendingPathComponent("modules.json").path) else { return nil }
+        let url = folder.appendingPathComponent("sentence_bert_config.json")
+        if FileManager.default.fileExists(atPath: url.path) {
+            func fail(_ why: String) -> QGEMMError { QGEMMError(.file, "\(url.path): \(why)") }
+            let json = try JSONFile.object(try JSONFile.read(url, limit: JSONFile.configBytes), file: url.path)
+            if let lower = json["do_lower_case"], !(lower is NSNull) {
+                guard let n = lower as? NSNumber, String(cString: n.objCType) == "c" else { throw fail("'do_lower_case' is not true or false") }
+                if n.boolValue {
+                    throw fail("'do_lower_case' is true: sentence-transformers lower-cases the text before the tokenizer, which this encoder does not")
+                }
+            }
+            if let value = json["max_seq_length"], !(value is NSNull) {
+                guard let length = JSONFile.wholeNumber(value), (2...maxPositions).contains(length) else {
+                    throw fail("'max_seq_length' is \(value), expected a whole number in 2...\(maxPositions) (max_position_embeddings)")
+                }
+                return length
             }
         }
-        guard let value = json["max_seq_length"], !(value is NSNull) else { return nil }
-        guard let length = JSONFile.wholeNumber(value), (2...maxPositions).contains(length) else {
-            throw fail("'max_seq_length' is \(value), expected a whole number in 2...\(maxPositions) (max_position_embeddings)")
+        // The length sentence-transformers takes when the folder gives none.
+        let tokenizerConfig = folder.appendingPathComponent("tokenizer_config.json")
+        guard FileManager.default.fileExists(atPath: tokenizerConfig.path) else { return maxPositions }
+        let json = try JSONFile.object(try JSONFile.read(tokenizerConfig, limit: JSONFile.configBytes), file: tokenizerConfig.path)
+        // A missing or huge model_max_length (transformers writes 1e30 for "none") leaves the positions' bound.
+        guard let value = json["model_max_length"], !(value is NSNull), let n = JSONFile.number(value) else { return maxPositions }
+        let length = n.doubleValue
+        guard length.isFinite, length >= 2, length == length.rounded() else {
+            throw QGEMMError(.file, "\(tokenizerConfig.path): 'model_max_length' is \(value), expected a whole number ≥ 2")
         }
-        return length
+        return length >= Double(maxPositions) ? maxPositions : Int(length)
     }
 
     /// The Pooling module's `config.json` must ask for mean pooling alone.
