@@ -315,7 +315,7 @@ struct CalibratedLayerTests {
                 }
                 column += layer.outputs
             }
-            // An output a row short is refused before anything is written through its pointer.
+            // An output one value short is refused before anything is written through its pointer.
             var short = [Float](repeating: 0, count: 4 * total - 1)
             #expect(throws: QGEMMError(.bufferTooSmall, "")) {
                 try x.withUnsafeBufferPointer { xs in

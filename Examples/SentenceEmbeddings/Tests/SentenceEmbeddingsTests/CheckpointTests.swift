@@ -91,7 +91,11 @@ struct CheckpointTests {
         ("max_seq_length past the positions", "sentence_bert_config.json: 'max_seq_length' is 1000"),
         ("lower-casing before the tokenizer", "sentence_bert_config.json: 'do_lower_case' is true"),
         ("a Transformer in a subfolder", "the Transformer module's path is '0_Transformer'"),
-        ("a default prompt", "config_sentence_transformers.json: 'default_prompt_name' is query"),
+        ("a default prompt", "config_sentence_transformers.json: 'default_prompt_name' is query, a prompt 'query: '"),
+        ("one position", "'max_position_embeddings' is 1"),
+        ("model_max_length a string", "tokenizer_config.json: 'model_max_length' is 512"),
+        ("model_max_length of 1", "tokenizer_config.json: 'model_max_length' is 1,"),
+        ("model_max_length not whole", "tokenizer_config.json: 'model_max_length' is 300.5"),
     ])
     func damagedFolderIsRefused(_ what: String, _ named: String) throws {
         let error = try Self.loadDamaged { dir in
@@ -220,6 +224,13 @@ struct CheckpointTests {
                     json["prompts"] = ["query": "query: "]
                     json["default_prompt_name"] = "query"
                 }
+            case "one position":
+                // With a max_seq_length: that check's range once had its ends crossed, and trapped.
+                try Self.rewriteJSON(config) { $0["max_position_embeddings"] = 1 }
+            case "model_max_length a string", "model_max_length of 1", "model_max_length not whole":
+                try Self.rewriteJSON(dir.appendingPathComponent("sentence_bert_config.json")) { $0["max_seq_length"] = nil }
+                let value = what == "model_max_length a string" ? "\"512\"" : what == "model_max_length of 1" ? "1" : "300.5"
+                try Data("{\"model_max_length\": \(value)}".utf8).write(to: dir.appendingPathComponent("tokenizer_config.json"))
             case "a missing pooling configuration": try FileManager.default.removeItem(at: dir.appendingPathComponent("1_Pooling/config.json"))
             case "max_seq_length past the positions", "lower-casing before the tokenizer":
                 try Self.rewriteJSON(dir.appendingPathComponent("sentence_bert_config.json")) { json in
@@ -252,6 +263,9 @@ struct CheckpointTests {
         try Self.rewriteJSON(dir.appendingPathComponent("sentence_bert_config.json")) { $0["max_seq_length"] = NSNull() }
         try Data("{\"model_max_length\": 300}".utf8).write(to: dir.appendingPathComponent("tokenizer_config.json"))
         #expect(try Checkpoint(folder: dir).tokenizer.maxLength == 300)
+        // What transformers writes for "no limit".
+        try Data("{\"model_max_length\": 1000000000000000019884624838656}".utf8).write(to: dir.appendingPathComponent("tokenizer_config.json"))
+        #expect(try Checkpoint(folder: dir).tokenizer.maxLength == 512)
         try FileManager.default.removeItem(at: dir.appendingPathComponent("tokenizer_config.json"))
         try FileManager.default.removeItem(at: dir.appendingPathComponent("sentence_bert_config.json"))
         #expect(try Checkpoint(folder: dir).tokenizer.maxLength == 512)
@@ -278,12 +292,15 @@ struct CheckpointTests {
         modules[1]["path"] = "1_Pooling/"
         try JSONSerialization.data(withJSONObject: modules).write(to: modulesURL)
         try Self.rewriteJSON(dir.appendingPathComponent("config_sentence_transformers.json")) { json in
-            json["prompts"] = ["query": "query: "]
-            json["default_prompt_name"] = NSNull()
+            // sentence-transformers 5's own prompts, empty, one of them the default.
+            json["prompts"] = ["query": "", "document": ""]
+            json["default_prompt_name"] = "query"
         }
         try Self.rewriteJSON(dir.appendingPathComponent("sentence_bert_config.json")) { $0["do_lower_case"] = NSNull() }
         let sentences = ["A man is playing a guitar.", "The cat sleeps."]
-        let mine = try SentenceEncoder(checkpoint: try Checkpoint(folder: dir), precision: .float).embed(sentences)
+        let loaded = try Checkpoint(folder: dir)
+        #expect(loaded.tokenizer.maxLength == 256)
+        let mine = try SentenceEncoder(checkpoint: loaded, precision: .float).embed(sentences)
         #expect(mine == (try SentenceEncoder(checkpoint: try TestModel.checkpoint.get(), precision: .float).embed(sentences)))
     }
 

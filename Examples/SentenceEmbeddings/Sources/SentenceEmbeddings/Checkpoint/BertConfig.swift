@@ -50,8 +50,9 @@ public struct BertConfig: Sendable, Equatable {
         attentionHeads = try integer("num_attention_heads", 1...1024)
         layers = try integer("num_hidden_layers", 1...1024)
         intermediateSize = try integer("intermediate_size", 1...262_144)
-        // Attention keeps a tokens × tokens block of scores per head.
-        maxPositions = try integer("max_position_embeddings", 1...8192)
+        // Attention keeps a tokens × tokens block of scores per head; every
+        // text takes [CLS] and [SEP].
+        maxPositions = try integer("max_position_embeddings", 2...8192)
         vocabularySize = try integer("vocab_size", 1...10_000_000)
         typeVocabularySize = try integer("type_vocab_size", 1...1024)
         guard hiddenSize % attentionHeads == 0 else {

@@ -54,13 +54,19 @@ enum SentenceTransformerModules {
 
     /// `config_sentence_transformers.json` may name a prompt that
     /// `SentenceTransformer.encode` puts before every text by default; this
-    /// encoder puts none, so such a folder is refused.
+    /// encoder puts none, so a folder whose default prompt is not empty is
+    /// refused (sentence-transformers' own "query" and "document" prompts
+    /// are empty unless the file says otherwise).
     static func checkNoDefaultPrompt(folder: URL) throws {
         let url = folder.appendingPathComponent("config_sentence_transformers.json")
         guard FileManager.default.fileExists(atPath: url.path) else { return }
         let json = try JSONFile.object(try JSONFile.read(url, limit: JSONFile.configBytes), file: url.path)
-        if let name = json["default_prompt_name"], !(name is NSNull) {
-            throw QGEMMError(.file, "\(url.path): 'default_prompt_name' is \(name); this encoder puts no prompt before the text")
+        guard let name = json["default_prompt_name"], !(name is NSNull) else { return }
+        let prompts = json["prompts"] as? [String: Any] ?? [:]
+        let prompt = prompts[name as? String ?? ""] as? String
+        guard prompt == "" || (prompt == nil && ["query", "document"].contains(name as? String ?? "")) else {
+            throw QGEMMError(.file, "\(url.path): 'default_prompt_name' is \(name), a prompt \(prompt.map { "'\($0)'" } ?? "the file does not hold") "
+                             + "that this encoder would not put before the text")
         }
     }
 
@@ -88,7 +94,8 @@ enum SentenceTransformerModules {
                 }
             }
             if let value = json["max_seq_length"], !(value is NSNull) {
-                guard let length = JSONFile.wholeNumber(value), (2...maxPositions).contains(length) else {
+                // Compared, not tested against a range: a range with its ends crossed would trap.
+                guard let length = JSONFile.wholeNumber(value), length >= 2, length <= maxPositions else {
                     throw fail("'max_seq_length' is \(value), expected a whole number in 2...\(maxPositions) (max_position_embeddings)")
                 }
                 return length
@@ -98,10 +105,10 @@ enum SentenceTransformerModules {
         let tokenizerConfig = folder.appendingPathComponent("tokenizer_config.json")
         guard FileManager.default.fileExists(atPath: tokenizerConfig.path) else { return maxPositions }
         let json = try JSONFile.object(try JSONFile.read(tokenizerConfig, limit: JSONFile.configBytes), file: tokenizerConfig.path)
-        // A missing or huge model_max_length (transformers writes 1e30 for "none") leaves the positions' bound.
-        guard let value = json["model_max_length"], !(value is NSNull), let n = JSONFile.number(value) else { return maxPositions }
-        let length = n.doubleValue
-        guard length.isFinite, length >= 2, length == length.rounded() else {
+        // A missing or huge model_max_length (transformers writes 1e30 for "none") leaves the positions' bound;
+        // older files name it max_len.
+        guard let value = json["model_max_length"] ?? json["max_len"], !(value is NSNull) else { return maxPositions }
+        guard let length = JSONFile.number(value)?.doubleValue, length.isFinite, length >= 2, length == length.rounded() else {
             throw QGEMMError(.file, "\(tokenizerConfig.path): 'model_max_length' is \(value), expected a whole number ≥ 2")
         }
         return length >= Double(maxPositions) ? maxPositions : Int(length)
