@@ -43,6 +43,12 @@ enum JSONFile {
         return n
     }
 
+    /// A JSON true or false; nil for anything else (a number included).
+    static func boolean(_ value: Any) -> Bool? {
+        guard let n = value as? NSNumber, String(cString: n.objCType) == "c" else { return nil }
+        return n.boolValue
+    }
+
     /// A JSON number that is a whole number Int holds; nil for anything else.
     static func wholeNumber(_ value: Any) -> Int? {
         guard let d = number(value)?.doubleValue else { return nil }

@@ -88,8 +88,8 @@ enum SentenceTransformerModules {
             func fail(_ why: String) -> QGEMMError { QGEMMError(.file, "\(url.path): \(why)") }
             let json = try JSONFile.object(try JSONFile.read(url, limit: JSONFile.configBytes), file: url.path)
             if let lower = json["do_lower_case"], !(lower is NSNull) {
-                guard let n = lower as? NSNumber, String(cString: n.objCType) == "c" else { throw fail("'do_lower_case' is not true or false") }
-                if n.boolValue {
+                guard let lowerCases = JSONFile.boolean(lower) else { throw fail("'do_lower_case' is not true or false") }
+                if lowerCases {
                     throw fail("'do_lower_case' is true: sentence-transformers lower-cases the text before the tokenizer, which this encoder does not")
                 }
             }
@@ -129,8 +129,8 @@ enum SentenceTransformerModules {
         let json = try JSONFile.object(try JSONFile.read(url, limit: JSONFile.configBytes), file: url.path)
         func flag(_ key: String) throws -> Bool? {
             guard let value = json[key] else { return nil }
-            guard let n = value as? NSNumber, String(cString: n.objCType) == "c" else { throw fail("'\(key)' is not true or false") }
-            return n.boolValue
+            guard let flag = JSONFile.boolean(value) else { throw fail("'\(key)' is not true or false") }
+            return flag
         }
         guard try flag("pooling_mode_mean_tokens") == true else {
             throw fail("'pooling_mode_mean_tokens' is not true; this encoder mean-pools")
