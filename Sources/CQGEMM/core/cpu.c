@@ -196,8 +196,9 @@ void qg_cpu_force_one_stream_decode(int one) { atomic_store(&qg_one_stream_force
 /// compiled loops, which keep some accumulators on the stack). Skylake and
 /// later Intel cores run shifts and VPMADDWD on ports 0 and 1 (14.0 cycles
 /// by shifts, 15.1 by shuffles), and on AMD's Zen 2 the shuffles, forced,
-/// ran 20 % slower (17.1 cycles against 16.1 in the model). Not measured on
-/// a Haswell or Broadwell machine. Only CPUs with AVX2 (some Haswell
+/// ran 20 % slower (17.1 cycles against 16.1 in the model), on Zen 1 4–13 %
+/// slower (KERNELS.md, "AVX2 detail"). Not measured on a Haswell or
+/// Broadwell machine. Only CPUs with AVX2 (some Haswell
 /// Pentiums and Celerons have none) answer yes.
 int qg_cpu_widen_bytes_by_shuffles(void) {
     const int forced = atomic_load(&qg_shuffles_forced);
