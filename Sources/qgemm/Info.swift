@@ -46,6 +46,7 @@ struct Info: ParsableCommand {
                 "line_crossing_stores_cheap": cpu.lineCrossingStoresAreCheap,
                 "decode_one_stream": cpu.decodeReadsOneStream,
                 "avx2_widens_by_shuffles": cpu.avx2WidensBytesByShuffles,
+                "avx2_widens_weights_ahead": cpu.avx2WidensWeightsAhead,
                 "block_rows": ["int8": ["path": defaultKernel.rawValue,
                                         "by_k": Dictionary(uniqueKeysWithValues: int8Blocks.map { ("\($0.k)", $0.rows) })],
                                "int4_group32": ["path": int4Path.rawValue,
@@ -83,7 +84,10 @@ struct Info: ParsableCommand {
         if KernelPath.avx2.isSupported {
             print("widening     int8 weights to int16 (avx2 main tile): " + (cpu.avx2WidensBytesByShuffles
                 ? "by byte shuffles (VPSHUFB, VPERMQ, VPMOVSXBW: this CPU's shifts share port 0 with VPMADDWD)"
-                : "by shifts (VPSLLW, VPSRAW)"))
+                : "by shifts (VPSLLW, VPSRAW)")
+                + (cpu.avx2WidensWeightsAhead
+                    ? "; once per step of channels for all of a block's row groups, in blocks of 32 rows or more at K ≥ 256 (this CPU's widening costs beside VPMADDWD)"
+                    : ""))
         }
         print("kernel paths " + paths.map { "\($0.0.rawValue) \($0.1 ? "yes" : "no")" }.joined(separator: ", "))
         print("default      \(defaultPath)" + (ProcessInfo.processInfo.environment["QGEMM_KERNEL"] != nil ? " (QGEMM_KERNEL)" : ""))

@@ -796,6 +796,8 @@ struct CommandLineTests {
         let object = try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any]
         let cheap = object?["line_crossing_stores_cheap"] as? Bool, oneStream = object?["decode_one_stream"] as? Bool
         let shuffles = object?["avx2_widens_by_shuffles"] as? Bool
+        let ahead = object?["avx2_widens_weights_ahead"] as? Bool
+        #expect(ahead == CPUFeatures.current.avx2WidensWeightsAhead)
         #expect(cheap == CPUFeatures.current.lineCrossingStoresAreCheap)
         #expect(oneStream == CPUFeatures.current.decodeReadsOneStream)
         #expect(shuffles == CPUFeatures.current.avx2WidensBytesByShuffles)
@@ -812,14 +814,20 @@ struct CommandLineTests {
         let port0Shifts = field("vendor_id") == "GenuineIntel" && field("cpu family") == "6"
             && [60, 63, 69, 70, 61, 71, 79, 86].contains(Int(field("model\t") ?? "") ?? -1)
         #expect(shuffles == port0Shifts, "vendor \(field("vendor_id") ?? "?"), model \(field("model\t") ?? "?")")
+        // Zen 1 and Zen+: AMD family 23 (17h), models below 48 (30h), with AVX2.
+        let zen1 = field("vendor_id") == "AuthenticAMD" && field("cpu family") == "23"
+            && (Int(field("model\t") ?? "") ?? 99) < 48 && KernelPath.avx2.isSupported
+        #expect(ahead == zen1, "vendor \(field("vendor_id") ?? "?"), family \(field("cpu family") ?? "?"), model \(field("model\t") ?? "?")")
         #else
         #expect(cheap == false)
         #expect(oneStream == false)
         #expect(shuffles == false)
+        #expect(ahead == false)
         #endif
         let text = String(decoding: try qgemm(["info"]).stdout, as: UTF8.self)
         if KernelPath.avx2.isSupported {
             #expect(text.contains(shuffles == true ? "(avx2 main tile): by byte shuffles" : "(avx2 main tile): by shifts"), "\(text)")
+            #expect(text.contains("once per step of channels") == (ahead == true), "\(text)")
         } else {
             #expect(!text.contains("int8 weights to int16"), "\(text)")
         }

@@ -237,21 +237,25 @@ static long run_case(const qg_kernel *kernel, shape s, uint32_t variant, int ran
     // Either store route for rows that start off a line, at random per
     // case: the CPU's own choice would leave the other one untested here.
     const int crossing_cheap = (int)(next() % 2);
-    // Likewise where the tile prefetches (qg_cpu_one_stream_decode), and
-    // how the avx2 tiles widen the weights (qg_cpu_widen_bytes_by_shuffles).
-    const int one_stream = (int)(next() % 2), shuffles = (int)(next() % 2);
+    // Likewise where the tile prefetches (qg_cpu_one_stream_decode), how
+    // the avx2 tiles widen the weights (qg_cpu_widen_bytes_by_shuffles), and
+    // whether the avx2 path widens each step's weights once per block
+    // (qg_cpu_avx2_widens_weights_ahead).
+    const int one_stream = (int)(next() % 2), shuffles = (int)(next() % 2), ahead = (int)(next() % 2);
     qg_cpu_force_line_crossing_stores(crossing_cheap);
     qg_cpu_force_one_stream_decode(one_stream);
     qg_cpu_force_widen_bytes_by_shuffles(shuffles);
+    qg_cpu_force_avx2_widens_weights_ahead(ahead);
     const int status = qg_driver_run_in_order(&a, kernel, threads, order);
     qg_cpu_force_line_crossing_stores(-1);
     qg_cpu_force_one_stream_decode(-1);
     qg_cpu_force_widen_bytes_by_shuffles(-1);
+    qg_cpu_force_avx2_widens_weights_ahead(-1);
     if (status != 0 || memcmp(want, got, ybytes) != 0) {
-        fprintf(stderr, "MISMATCH %s: M=%lld N=%lld K=%lld ldx=%lld ldy=%lld unsigned=%d out=%d rounding=%d dynamic=%d row_scale=%d out_bias=%d threads=%d shift0=%d y_zero_point=%d loop_order=%d y_off=%zu crossing_cheap=%d one_stream=%d shuffles=%d\n",
+        fprintf(stderr, "MISMATCH %s: M=%lld N=%lld K=%lld ldx=%lld ldy=%lld unsigned=%d out=%d rounding=%d dynamic=%d row_scale=%d out_bias=%d threads=%d shift0=%d y_zero_point=%d loop_order=%d y_off=%zu crossing_cheap=%d one_stream=%d shuffles=%d ahead=%d\n",
                 kernel->name, (long long)m, (long long)n, (long long)k, (long long)ldx, (long long)ldy, a.x_unsigned,
                 a.out_type, a.rounding, a.row_zero_point != NULL, a.row_scale != NULL, a.out_bias != NULL, threads,
-                shift[0], a.y_zero_point, (int)order, y_off, crossing_cheap, one_stream, shuffles);
+                shift[0], a.y_zero_point, (int)order, y_off, crossing_cheap, one_stream, shuffles, ahead);
         compared = -1;
     }
     if (kernel_w != packed) free(kernel_w);

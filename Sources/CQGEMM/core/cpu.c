@@ -119,15 +119,16 @@ const qg_cpu_features *qg_cpu_get_features(void) {
 
 // MARK: - Choices measured on one CPU family
 
-static int qg_amd_family_1a, qg_intel, qg_intel_shifts_on_port0;
+static int qg_amd_family_1a, qg_amd_zen1, qg_intel, qg_intel_shifts_on_port0;
 static pthread_once_t qg_family_once = PTHREAD_ONCE_INIT;
 static _Atomic int qg_crossing_forced = -1, qg_one_stream_forced = -1, qg_ymm_passes_forced = -1,
-                   qg_shuffles_forced = -1;
+                   qg_shuffles_forced = -1, qg_widen_ahead_forced = -1;
 static _Atomic int64_t qg_two_row_min_forced = -1;
 
 /// Whether this is an AMD CPU of family 1Ah (Zen 5), found once: the choices
 /// below were measured there (an EPYC, model 2) and nowhere else; whether
-/// it is an Intel CPU; and whether a Haswell or Broadwell one.
+/// it is a Zen 1 or Zen+ (family 17h, models below 30h: Zen 2 starts at
+/// 31h); whether it is an Intel CPU; and whether a Haswell or Broadwell one.
 static void qg_detect_family(void) {
 #if defined(__x86_64__) || defined(_M_X64)
     unsigned a, b, c, d;
@@ -139,6 +140,7 @@ static void qg_detect_family(void) {
     unsigned family = (a >> 8) & 0xF;
     if (family == 0xF) family += (a >> 20) & 0xFF;
     qg_amd_family_1a = amd && family == 0x1A;
+    qg_amd_zen1 = amd && family == 0x17 && (((a >> 4) & 0xF) | (((a >> 16) & 0xF) << 4)) < 0x30;
     if (qg_intel && family == 6) {
         const unsigned model = ((a >> 4) & 0xF) | (((a >> 16) & 0xF) << 4);
         static const unsigned port0_shifts[] = {0x3C, 0x3F, 0x45, 0x46, 0x3D, 0x47, 0x4F, 0x56};
@@ -209,6 +211,25 @@ int qg_cpu_widen_bytes_by_shuffles(void) {
 
 void qg_cpu_force_widen_bytes_by_shuffles(int shuffles) {
     atomic_store(&qg_shuffles_forced, shuffles < 0 ? -1 : shuffles != 0);
+}
+
+/// Zen 1 runs a 256-bit operation as two halves and every vector instruction
+/// beside VPMADDWD costs there, the main tile's three shifts per 32 weight
+/// bytes too (KERNELS.md, "AVX2 detail"): the 4×16 K-loop ran at 41.3 GOP/s,
+/// 46.7 on weights already int16, against a probe of 47. So there the driver
+/// has each step's weights widened once for all of a block's row groups
+/// (qg_kernel.prepare_weights). Measured on model 1 (EPYC) only; Zen+ has
+/// the same core. Other CPUs keep the tiles' widening: on Zen 2 the shifts
+/// ran as fast as the probe allows.
+int qg_cpu_avx2_widens_weights_ahead(void) {
+    const int forced = atomic_load(&qg_widen_ahead_forced);
+    if (forced >= 0) return forced;
+    pthread_once(&qg_family_once, qg_detect_family);
+    return qg_amd_zen1 && qg_cpu_get_features()->avx2;
+}
+
+void qg_cpu_force_avx2_widens_weights_ahead(int ahead) {
+    atomic_store(&qg_widen_ahead_forced, ahead < 0 ? -1 : ahead != 0);
 }
 
 /// Two-row calls whose weights the L2 holds ran slower one panel at a time

@@ -4,6 +4,8 @@
 //   for each task (m-block × n-block), in parallel:       MC rows × NC channels
 //       pack the m-block of X into per-thread scratch     (the kernel's layout)
 //       for each step of S channels                       S = max(main.nr, few_rows.nr)
+//           prepare the step's weights once               (kernels with prepare_weights:
+//                                                          avx2 on Zen 1 widens them)
 //           for each row group of main.mr rows            (the last may be shorter)
 //               tile = few_rows if the group is short enough, else main
 //               for each tile.nr channels of the step     (the last may be narrower)
@@ -110,16 +112,20 @@ static void qg_row_group(const qg_plan *p, const uint8_t *x_block, size_t group_
 /// stay near while the block's rows pass; or, when the plan says the block's
 /// weights fit in the L2 anyway (rows_outer), every step inside each row
 /// group, so that a row group writes its rows from end to end.
-static void qg_block(const qg_plan *p, const uint8_t *x_block, int64_t m0, int64_t rows, int64_t n0, int64_t n1) {
+static void qg_block(const qg_plan *p, uint8_t *x_block, int64_t m0, int64_t rows, int64_t n0, int64_t n1,
+                     void *w_scratch) {
     const int64_t mr = p->kernel->main.mr;
     const size_t group_bytes = p->kernel->x_block_bytes(mr, p->args->kp);
     if (p->rows_outer) {
+        if (w_scratch) p->kernel->prepare_weights(p->args, p->params, n0, n1, x_block, rows, w_scratch);
         for (int64_t r = 0; r < rows; r += mr) qg_row_group(p, x_block, group_bytes, m0, rows, r, n0, n1);
         return;
     }
-    for (int64_t n = n0; n < n1; n += p->step)
-        for (int64_t r = 0; r < rows; r += mr)
-            qg_row_group(p, x_block, group_bytes, m0, rows, r, n, qg_min(n + p->step, n1));
+    for (int64_t n = n0; n < n1; n += p->step) {
+        const int64_t n_end = qg_min(n + p->step, n1);
+        if (w_scratch) p->kernel->prepare_weights(p->args, p->params, n, n_end, x_block, rows, w_scratch);
+        for (int64_t r = 0; r < rows; r += mr) qg_row_group(p, x_block, group_bytes, m0, rows, r, n, n_end);
+    }
 }
 
 /// The rows of m-block `mb` of `m_blocks` (and its first row in *m0 unless
@@ -143,9 +149,19 @@ static void qg_task(void *ctx, int64_t t) {
         atomic_store(&p->failed, 1);
         return;
     }
+    // Scratch for weights the kernel prepares once per block: a step's
+    // channels, or the block's where every step runs inside each row group.
+    const size_t w_bytes = p->kernel->weights_scratch_bytes
+                               ? p->kernel->weights_scratch_bytes(a, p->params, p->rows_outer ? n1 - n0 : p->step)
+                               : 0;
+    void *w_scratch = w_bytes ? qg_thread_scratch(QG_SCRATCH_WEIGHTS, w_bytes) : NULL;
+    if (w_bytes && !w_scratch) {
+        atomic_store(&p->failed, 1);
+        return;
+    }
     p->kernel->pack_x(a, m0, rows, x_block);
     if (p->kernel->enter) p->kernel->enter();
-    qg_block(p, x_block, m0, rows, n0, n1);
+    qg_block(p, x_block, m0, rows, n0, n1, w_scratch);
     if (p->kernel->leave) p->kernel->leave();
 }
 
@@ -264,8 +280,13 @@ int qg_driver_run_in_order(const qg_gemm_args *a, const qg_kernel *kernel, int t
     // figures). Past half the L2, each row group would fetch every weight
     // again from further out. The same bits in either order: every tile sums
     // all of K itself.
+    // A kernel that widens a block's weights ahead (prepare_weights) reads
+    // the widened copy, twice their bytes, so it is those that must fit.
     const int64_t l2 = qg_cpu_cache_bytes(2) > 0 ? qg_cpu_cache_bytes(2) : 1024 * 1024;
-    const int rows_outer = order == QG_LOOP_CHOSEN ? qg_min(nc, a->n) * a->kp <= l2 / 2 : order == QG_LOOP_ROWS_OUTSIDE;
+    const int64_t read_per_byte =
+        kernel->weights_scratch_bytes && kernel->weights_scratch_bytes(a, params, qg_min(nc, a->n)) > 0 ? 2 : 1;
+    const int rows_outer = order == QG_LOOP_CHOSEN ? qg_min(nc, a->n) * a->kp * read_per_byte <= l2 / 2
+                                                   : order == QG_LOOP_ROWS_OUTSIDE;
     const qg_output_kind kind = qg_output_kind_of(a);
     qg_plan plan = {.args = a, .kernel = kernel, .main_run = kernel->main.run[kind],
                     .few_run = qg_tile_exists(&kernel->few_rows) ? kernel->few_rows.run[kind] : NULL,

@@ -185,6 +185,19 @@ typedef struct qg_kernel {
     /// up once per task instead of once per tile, and gives it back.
     void (*enter)(void);
     void (*leave)(void);
+    /// Optional (NULL: none): a path may prepare a block's weights once for
+    /// all of its row groups. Before the row groups of a block meet channels
+    /// [n0, n1) (a step of them, or all of the block's where the driver runs
+    /// every step inside each row group), the driver calls
+    /// prepare_weights(a, params, n0, n1, x_block, rows, scratch) with the
+    /// block as pack_x left it and per-thread `scratch` of
+    /// weights_scratch_bytes(a, params, n1 − n0) bytes, 64-byte aligned; a
+    /// size of 0 means the call prepares nothing and the driver never calls
+    /// it. The path tells its own tiles what it prepared through the block's
+    /// row groups (the avx2 path on Zen 1: its weights widened to int16).
+    size_t (*weights_scratch_bytes)(const qg_gemm_args *a, const void *params, int64_t channels);
+    void (*prepare_weights)(const qg_gemm_args *a, const void *params, int64_t n0, int64_t n1, void *x_block,
+                            int64_t rows, void *scratch);
     /// 4-bit weights (qgemm.h's W4A8 layout, shared by every path): the tile
     /// for row groups of more than w4_few.mr rows, and the optional one for
     /// fewer (decode: M = 1). No w4_main: the path has no 4-bit kernel.
@@ -231,6 +244,11 @@ void qg_cpu_force_one_stream_decode(int one);
 /// CPU: 0 or 1 overrides qg_cpu_widen_bytes_by_shuffles (qgemm.h) for the
 /// calls that follow, −1 restores the CPU's answer. Nothing else calls it.
 void qg_cpu_force_widen_bytes_by_shuffles(int shuffles);
+
+/// For the kernel tester, which runs the avx2 path both ways on every AVX2
+/// CPU: 0 or 1 overrides qg_cpu_avx2_widens_weights_ahead (qgemm.h) for the
+/// calls that follow, −1 restores the CPU's answer. Nothing else calls it.
+void qg_cpu_force_avx2_widens_weights_ahead(int ahead);
 
 /// The packed 4-bit weights' bytes above which calls of two rows read their
 /// panels one at a time where qg_cpu_one_stream_decode says so

@@ -63,8 +63,9 @@ void qg_set_block_rows_of_last_call(int64_t rows);
 
 /// Per-thread scratch of at least `bytes` bytes, 64-byte aligned, reused
 /// across calls on the same thread; NULL if it cannot be allocated. Each slot
-/// is a separate buffer: the packed activations of a task, and a call's params.
-enum { QG_SCRATCH_X = 0, QG_SCRATCH_PARAMS = 1, QG_SCRATCH_SLOTS = 2 };
+/// is a separate buffer: the packed activations of a task, a call's params,
+/// and the weights a kernel prepares once per block (qg_kernel.prepare_weights).
+enum { QG_SCRATCH_X = 0, QG_SCRATCH_PARAMS = 1, QG_SCRATCH_WEIGHTS = 2, QG_SCRATCH_SLOTS = 3 };
 void *qg_thread_scratch(int slot, size_t bytes);
 
 #endif

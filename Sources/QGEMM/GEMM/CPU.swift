@@ -68,6 +68,12 @@ public struct CPUFeatures: Sendable, Hashable {
     /// 3Ch, 3Fh, 45h, 46h, 3Dh, 47h, 4Fh and 56h), whose vector shifts share
     /// port 0 with VPMADDWD. Only the speed depends on it, never a result.
     public let avx2WidensBytesByShuffles: Bool
+    /// Whether the avx2 path widens each step's int8 weights to int16 once
+    /// per block of at least 32 rows (K ≥ 256), for all of the block's row groups,
+    /// instead of in every main tile: AMD's Zen 1 and Zen+ (family 17h,
+    /// models below 30h), where the tile's widening instructions cost beside
+    /// VPMADDWD. Only the speed depends on it, never a result.
+    public let avx2WidensWeightsAhead: Bool
 
     /// The features of this machine.
     public static let current: CPUFeatures = {
@@ -82,7 +88,8 @@ public struct CPUFeatures: Sendable, Hashable {
                            l2CacheBytes: Int(qg_cpu_cache_bytes(2)), l3CacheBytes: Int(qg_cpu_cache_bytes(3)),
                            lineCrossingStoresAreCheap: qg_cpu_line_crossing_stores_cheap() != 0,
                            decodeReadsOneStream: qg_cpu_one_stream_decode() != 0,
-                           avx2WidensBytesByShuffles: qg_cpu_widen_bytes_by_shuffles() != 0)
+                           avx2WidensBytesByShuffles: qg_cpu_widen_bytes_by_shuffles() != 0,
+                           avx2WidensWeightsAhead: qg_cpu_avx2_widens_weights_ahead() != 0)
     }()
 
     /// Bytes of memory this process may use: the physical memory, or on

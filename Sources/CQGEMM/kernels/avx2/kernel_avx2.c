@@ -16,10 +16,17 @@
 // VPSHUFB and VPERMQ and widens them with VPMOVSXBW instead, the same int16
 // lanes (qg_cpu_widen_bytes_by_shuffles).
 //
-// Activation layout (one row group of R ≤ 4 rows, K padded to kp):
+// Activation layout (one row group of R ≤ 4 rows, K padded to kp), after
+// the group's 64-byte header (qg_avx2_group_header):
 //   x_group[(g·R + r)·4 + t] = (int16) X[m0 + r][4g + qg_avx2_k_of[t]]
 // with t = 0..3 holding k = 0, 2, 1, 3: one 32-bit broadcast of the first
 // two values pairs with the low bytes, one of the last two with the high.
+//
+// On Zen 1 the main tile's widening costs (qg_cpu_avx2_widens_weights_ahead),
+// so there the driver has each step's weights widened once per block
+// (qg_avx2_prepare_weights) into int16 vectors, per K-group of a panel
+// [low 0…7, high 0…7, low 8…15, high 8…15] (the lanes qg_avx2_widen makes),
+// and every row group's header says where; the main tile then loads them.
 #include "kernel.h"
 
 #if defined(__x86_64__)
@@ -59,7 +66,29 @@ static int qg_avx2_supported(void) {
     return f->avx2 && f->fma && f->f16c;
 }
 
-static size_t qg_avx2_x_bytes(int64_t rows, int64_t kp) { return (size_t)(rows * kp) * sizeof(int16_t); }
+/// Where a block's row groups find their step's weights widened to int16
+/// (NULL: nowhere; the tiles widen them): channels [n0, n1), panel-aligned
+/// n0, K-group g of channel n's panel at w16 + ((n − n0) / 16 · kp/4 + g) · 64.
+typedef struct qg_avx2_group_header {
+    const int16_t *w16;
+    int64_t n0, n1;
+} qg_avx2_group_header;
+enum { QG_AVX2_HEADER = 64 };
+_Static_assert(sizeof(qg_avx2_group_header) <= QG_AVX2_HEADER, "a row group's header fits its bytes");
+
+/// Calls and blocks of fewer rows, and K below 256, keep widening in the
+/// tiles: a step's widening writes twice its weights' bytes, which 3 row
+/// groups did not repay (Zen 1, one thread, 12×768×768 at 34.5 GOP/s
+/// against 42.7), and at K = 64 the int8 weights of a block share the L1
+/// with its rows where the widened ones do not. From 32 rows on it gained
+/// (KERNELS.md, "AVX2 detail").
+enum { QG_AVX2_AHEAD_MIN_ROWS = 32, QG_AVX2_AHEAD_MIN_K = 256 };
+
+/// Whole row groups, each a header and room for QG_AVX2_MR rows.
+static size_t qg_avx2_x_bytes(int64_t rows, int64_t kp) {
+    const int64_t groups = (rows + 3) / 4;
+    return (size_t)groups * (QG_AVX2_HEADER + (size_t)(4 * kp) * sizeof(int16_t));
+}
 
 /// The K offset within its group of each of a packed group's four values.
 static const int qg_avx2_k_of[QG_K_GROUP] = {0, 2, 1, 3};
@@ -98,7 +127,7 @@ QG_AVX2_INLINE void qg_avx2_pack16_pair(const void *src0, const void *src1, int 
 /// qg_avx2_pack_x with the signedness a constant (x_unsigned) and the call's
 /// fields in locals: the stores could alias *a, so the compiler would read
 /// a->x_unsigned again in every step of the loops.
-QG_AVX2_INLINE void qg_avx2_pack_x_as(const qg_gemm_args *a, int64_t m0, int64_t rows, int16_t *out,
+QG_AVX2_INLINE void qg_avx2_pack_x_as(const qg_gemm_args *a, int64_t m0, int64_t rows, uint8_t *out,
                                       const int x_unsigned) {
     const int64_t kp = a->kp, k = a->k, ldx = a->ldx;
     const int64_t groups = kp / QG_K_GROUP;
@@ -107,7 +136,9 @@ QG_AVX2_INLINE void qg_avx2_pack_x_as(const qg_gemm_args *a, int64_t m0, int64_t
     const uint8_t *const x = (const uint8_t *)a->x;
     for (int64_t r0 = 0; r0 < rows; r0 += QG_AVX2_MR) {
         const int64_t R = rows - r0 < QG_AVX2_MR ? rows - r0 : QG_AVX2_MR;
-        int16_t *group = out + r0 * kp;
+        uint8_t *start = out + (size_t)(r0 / QG_AVX2_MR) * qg_avx2_x_bytes(QG_AVX2_MR, kp);
+        memset(start, 0, QG_AVX2_HEADER); // no widened weights until prepare_weights says so
+        int16_t *group = (int16_t *)(start + QG_AVX2_HEADER);
         const uint8_t *x0 = x + (m0 + r0) * ldx;
         int64_t r = 0;
         for (; r + 1 < R; r += 2)
@@ -165,7 +196,8 @@ QG_AVX2_INLINE void qg_avx2_widen(__m256i bytes, const int BY_SHUFFLES, __m256i 
 /// Adds K-group g (4 values) of R rows × 8·NV channels to `acc`. Vector v
 /// (8 channels) is 32 bytes of `w` (v < 2) or of the next panel's `w_next`.
 QG_AVX2_INLINE void qg_avx2_group(__m256i acc[QG_AVX2_MR][4], const int16_t *x, const int R, const int8_t *w,
-                                  const int8_t *w_next, const int NV, const int BY_SHUFFLES, int64_t g) {
+                                  const int8_t *w_next, const int NV, const int BY_SHUFFLES, const int16_t *w16,
+                                  const int W16, int64_t g) {
     // Few rows reuse each weight byte little (M = 1 is one MAC per byte),
     // so they stream W from memory: fetch ahead (one row, and the four
     // streams of two panels, nearer: QG_DECODE_PREFETCH_BYTES). Every row
@@ -174,7 +206,15 @@ QG_AVX2_INLINE void qg_avx2_group(__m256i acc[QG_AVX2_MR][4], const int16_t *x, 
     // 70–75 GOP/s and 8×4096×4096 from 82–84 to 96–98, and compute-bound
     // shapes no slower (128×4096×4096 warm: 101–102 → 103–104).
     const int64_t ahead = R == 1 || NV == 4 ? QG_DECODE_PREFETCH_BYTES : QG_PREFETCH_BYTES;
-    _mm_prefetch((const char *)(w + g * (QG_PANEL_N * QG_K_GROUP) + ahead), _MM_HINT_T0);
+    if (W16) {
+        // The widened panel (twice the bytes, two lines a K-group) comes
+        // from the L2: fetched as far ahead in bytes as the int8 one.
+        const char *next = (const char *)(w16 + g * (QG_PANEL_N * QG_K_GROUP)) + ahead;
+        _mm_prefetch(next, _MM_HINT_T0);
+        _mm_prefetch(next + 64, _MM_HINT_T0);
+    } else {
+        _mm_prefetch((const char *)(w + g * (QG_PANEL_N * QG_K_GROUP) + ahead), _MM_HINT_T0);
+    }
     if (NV > 2) _mm_prefetch((const char *)(w_next + g * (QG_PANEL_N * QG_K_GROUP) + ahead), _MM_HINT_T0);
     // A panel (two vectors) at a time: its 4 widened vectors, the 2·R
     // accumulators of its channels and the 2 broadcasts stay in registers
@@ -184,9 +224,19 @@ QG_AVX2_INLINE void qg_avx2_group(__m256i acc[QG_AVX2_MR][4], const int16_t *x, 
         const int8_t *panel = (p < 2 ? w : w_next) + g * (QG_PANEL_N * QG_K_GROUP);
         const int nv = NV - p < 2 ? NV - p : 2;
         __m256i low[2], high[2];
+        if (W16) {
+            // One panel (NV = 2): its K-group's four vectors, widened before.
+            const int16_t *wide = w16 + g * (QG_PANEL_N * QG_K_GROUP);
 #pragma clang loop unroll(full)
-        for (int v = 0; v < nv; v++)
-            qg_avx2_widen(_mm256_loadu_si256((const __m256i *)(panel + 32 * v)), BY_SHUFFLES, &low[v], &high[v]);
+            for (int v = 0; v < nv; v++) {
+                low[v] = _mm256_loadu_si256((const __m256i *)(wide + 32 * v));
+                high[v] = _mm256_loadu_si256((const __m256i *)(wide + 32 * v + 16));
+            }
+        } else {
+#pragma clang loop unroll(full)
+            for (int v = 0; v < nv; v++)
+                qg_avx2_widen(_mm256_loadu_si256((const __m256i *)(panel + 32 * v)), BY_SHUFFLES, &low[v], &high[v]);
+        }
 #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             int32_t pair[2];
@@ -206,8 +256,9 @@ QG_AVX2_INLINE void qg_avx2_group(__m256i acc[QG_AVX2_MR][4], const int16_t *x, 
 /// are 64 bytes apart. With NV > 2 the channels 16 … 31 come from the next
 /// panel, `w_next`. The channel sums start from the params' start values.
 QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, const int R, const int8_t *w,
-                                 const int8_t *w_next, const int NV, const int BY_SHUFFLES, const qg_ymm_params *params,
-                                 int64_t m0, int64_t n0, int cols, const qg_output_kind kind) {
+                                 const int8_t *w_next, const int NV, const int BY_SHUFFLES, const int16_t *w16,
+                                 const int W16, const qg_ymm_params *params, int64_t m0, int64_t n0, int cols,
+                                 const qg_output_kind kind) {
     const int16_t *x = x_group;
     const int32_t *base = qg_ymm_array(params, a, QG_YMM_BASE) + n0;
     __m256i acc[QG_AVX2_MR][4];
@@ -229,12 +280,12 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, con
         // 65–73 → 81–86; 8× unchanged at 95–98).
         const int64_t half = (groups + 1) / 2;
         for (int64_t g = 0; g + half < groups; g++) {
-            qg_avx2_group(acc, x, R, w, w_next, NV, BY_SHUFFLES, g);
-            qg_avx2_group(acc, x, R, w, w_next, NV, BY_SHUFFLES, g + half);
+            qg_avx2_group(acc, x, R, w, w_next, NV, BY_SHUFFLES, w16, W16, g);
+            qg_avx2_group(acc, x, R, w, w_next, NV, BY_SHUFFLES, w16, W16, g + half);
         }
-        if (groups % 2) qg_avx2_group(acc, x, R, w, w_next, NV, BY_SHUFFLES, half - 1);
+        if (groups % 2) qg_avx2_group(acc, x, R, w, w_next, NV, BY_SHUFFLES, w16, W16, half - 1);
     } else {
-        for (int64_t g = 0; g < groups; g++) qg_avx2_group(acc, x, R, w, w_next, NV, BY_SHUFFLES, g);
+        for (int64_t g = 0; g < groups; g++) qg_avx2_group(acc, x, R, w, w_next, NV, BY_SHUFFLES, w16, W16, g);
     }
     // The sums are in channel order (the params' arrays too). Each row of
     // four vectors (the few-rows tile over two panels) packs them together.
@@ -260,29 +311,39 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, con
 
 /// The main tile: rows ≤ 4 × 16 channels (one panel): 8 accumulators, 4
 /// widened weight vectors and 2 broadcasts. Each K-group is 16 VPMADDWD
-/// against 2 loads of weights, 6 shifts (by shifts) and 8 broadcasts, the
+/// against 2 loads of weights, 6 shifts (by shifts) and 8 broadcasts (or,
+/// where the block's step was widened ahead, 4 loads and no shifts), the
 /// fewest instructions per VPMADDWD of the tiles that fit the registers
 /// (6 × 8 channels: 12 VPMADDWD against 1 load, 3 shifts and 12
 /// broadcasts).
-QG_AVX2_INLINE void qg_avx2_main(const qg_gemm_args *a, const void *x, int rows, int64_t m0, int64_t n0, int cols,
+QG_AVX2_INLINE void qg_avx2_main(const qg_gemm_args *a, const void *group, int rows, int64_t m0, int64_t n0, int cols,
                                  const void *params, const qg_output_kind kind) {
     const int8_t *w = qg_weights_at(a, n0, 0);
     const qg_ymm_params *ymm = params;
+    const qg_avx2_group_header *header = group;
+    const void *x = (const uint8_t *)group + QG_AVX2_HEADER;
+    // This panel's weights as int16, where the block's step has them.
+    const int16_t *w16 = header->w16 && n0 >= header->n0 && n0 < header->n1
+                             ? header->w16 + (n0 - header->n0) * a->kp
+                             : NULL;
     // Constant R and way of widening for the compiler: one specialised loop
     // each. The driver gives groups of 1 or 2 rows to the few-rows tile, so
-    // only 3 and 4 rows come here in a call, and only they widen by shuffles.
+    // only 3 and 4 rows come here in a call, and only they widen by shuffles
+    // or read widened weights.
     const int shuffles = ymm->by_shuffles;
     switch (rows) {
     case 4:
-        if (shuffles) qg_avx2_tile(a, x, 4, w, NULL, 2, 1, ymm, m0, n0, cols, kind);
-        else qg_avx2_tile(a, x, 4, w, NULL, 2, 0, ymm, m0, n0, cols, kind);
+        if (w16) qg_avx2_tile(a, x, 4, w, NULL, 2, 0, w16, 1, ymm, m0, n0, cols, kind);
+        else if (shuffles) qg_avx2_tile(a, x, 4, w, NULL, 2, 1, NULL, 0, ymm, m0, n0, cols, kind);
+        else qg_avx2_tile(a, x, 4, w, NULL, 2, 0, NULL, 0, ymm, m0, n0, cols, kind);
         return;
     case 3:
-        if (shuffles) qg_avx2_tile(a, x, 3, w, NULL, 2, 1, ymm, m0, n0, cols, kind);
-        else qg_avx2_tile(a, x, 3, w, NULL, 2, 0, ymm, m0, n0, cols, kind);
+        if (w16) qg_avx2_tile(a, x, 3, w, NULL, 2, 0, w16, 1, ymm, m0, n0, cols, kind);
+        else if (shuffles) qg_avx2_tile(a, x, 3, w, NULL, 2, 1, NULL, 0, ymm, m0, n0, cols, kind);
+        else qg_avx2_tile(a, x, 3, w, NULL, 2, 0, NULL, 0, ymm, m0, n0, cols, kind);
         return;
-    case 2: qg_avx2_tile(a, x, 2, w, NULL, 2, 0, ymm, m0, n0, cols, kind); return;
-    default: qg_avx2_tile(a, x, 1, w, NULL, 2, 0, ymm, m0, n0, cols, kind); return;
+    case 2: qg_avx2_tile(a, x, 2, w, NULL, 2, 0, NULL, 0, ymm, m0, n0, cols, kind); return;
+    default: qg_avx2_tile(a, x, 1, w, NULL, 2, 0, NULL, 0, ymm, m0, n0, cols, kind); return;
     }
 }
 QG_DEFINE_TILE_KINDS(QG_AVX2, 4x16c4__avx2, qg_avx2_main)
@@ -299,20 +360,21 @@ QG_DEFINE_TILE_KINDS(QG_AVX2, 4x16c4__avx2, qg_avx2_main)
 /// shifts' port is not what bounds them, even on Haswell (its port 0 takes
 /// 5 instructions per 32 bytes at one row, 7 at two: about 20 and 15 GB/s
 /// at 3.2 GHz).
-QG_AVX2_INLINE void qg_avx2_few_rows(const qg_gemm_args *a, const void *x, int rows, int64_t m0, int64_t n0, int cols,
-                                     const void *params, const qg_output_kind kind) {
+QG_AVX2_INLINE void qg_avx2_few_rows(const qg_gemm_args *a, const void *group, int rows, int64_t m0, int64_t n0,
+                                     int cols, const void *params, const qg_output_kind kind) {
     const qg_ymm_params *ymm = params;
+    const void *x = (const uint8_t *)group + QG_AVX2_HEADER;
     if (cols > QG_PANEL_N) {
         const int8_t *w = qg_weights_at(a, n0, 0), *w_next = qg_weights_at(a, n0 + QG_PANEL_N, 0);
-        if (rows == 2) qg_avx2_tile(a, x, 2, w, w_next, 4, 0, ymm, m0, n0, cols, kind);
-        else qg_avx2_tile(a, x, 1, w, w_next, 4, 0, ymm, m0, n0, cols, kind);
+        if (rows == 2) qg_avx2_tile(a, x, 2, w, w_next, 4, 0, NULL, 0, ymm, m0, n0, cols, kind);
+        else qg_avx2_tile(a, x, 1, w, w_next, 4, 0, NULL, 0, ymm, m0, n0, cols, kind);
         return;
     }
     for (int c = 0; c < cols; c += QG_PANEL_N) {
         const int8_t *w = qg_weights_at(a, n0 + c, 0);
         const int panel_cols = cols - c < QG_PANEL_N ? cols - c : QG_PANEL_N;
-        if (rows == 2) qg_avx2_tile(a, x, 2, w, NULL, 2, 0, ymm, m0, n0 + c, panel_cols, kind);
-        else qg_avx2_tile(a, x, 1, w, NULL, 2, 0, ymm, m0, n0 + c, panel_cols, kind);
+        if (rows == 2) qg_avx2_tile(a, x, 2, w, NULL, 2, 0, NULL, 0, ymm, m0, n0 + c, panel_cols, kind);
+        else qg_avx2_tile(a, x, 1, w, NULL, 2, 0, NULL, 0, ymm, m0, n0 + c, panel_cols, kind);
     }
 }
 QG_DEFINE_TILE_KINDS(QG_AVX2, 2x32c4__avx2, qg_avx2_few_rows)
@@ -322,6 +384,40 @@ QG_DEFINE_TILE_KINDS(QG_AVX2, 2x32c4__avx2, qg_avx2_few_rows)
 static QG_AVX2 void qg_avx2_init_params(const qg_gemm_args *a, void *params) {
     qg_ymm_init_params(a, params, 0);
     ((qg_ymm_params *)params)->by_shuffles = qg_cpu_widen_bytes_by_shuffles();
+    ((qg_ymm_params *)params)->widen_ahead = qg_cpu_avx2_widens_weights_ahead();
+}
+
+/// Room for `channels` channels' weights widened to int16, on the CPUs that
+/// widen ahead and in calls with blocks of enough rows; else none.
+static size_t qg_avx2_weights_scratch_bytes(const qg_gemm_args *a, const void *params, int64_t channels) {
+    if (!((const qg_ymm_params *)params)->widen_ahead || a->m < QG_AVX2_AHEAD_MIN_ROWS || a->k < QG_AVX2_AHEAD_MIN_K) return 0;
+    const int64_t panels = (channels + QG_PANEL_N - 1) / QG_PANEL_N;
+    return (size_t)(panels * QG_PANEL_N * a->kp) * sizeof(int16_t);
+}
+
+/// Widens the panels of channels [n0, n1) once for all of the block's row
+/// groups, with qg_avx2_widen's shifts (the same lanes, so the same bits),
+/// and tells each group's header; blocks of few rows keep widening in the
+/// tiles (their headers stay empty, as pack_x left them).
+static QG_AVX2 void qg_avx2_prepare_weights(const qg_gemm_args *a, const void *params, int64_t n0, int64_t n1,
+                                            void *x_block, int64_t rows, void *scratch) {
+    (void)params;
+    if (rows < QG_AVX2_AHEAD_MIN_ROWS) return;
+    int16_t *out = scratch;
+    const int64_t panels = (n1 - n0 + QG_PANEL_N - 1) / QG_PANEL_N;
+    const int64_t vectors = panels * QG_PANEL_N * a->kp / 32; // of 32 weight bytes, K-groups of whole panels
+    const int8_t *w = qg_weights_at(a, n0, 0);
+    for (int64_t v = 0; v < vectors; v++) {
+        __m256i low, high;
+        qg_avx2_widen(_mm256_loadu_si256((const __m256i *)(w + 32 * v)), 0, &low, &high);
+        _mm256_storeu_si256((__m256i *)(out + 32 * v), low);
+        _mm256_storeu_si256((__m256i *)(out + 32 * v + 16), high);
+    }
+    const size_t group_bytes = qg_avx2_x_bytes(QG_AVX2_MR, a->kp);
+    for (int64_t r = 0; r < rows; r += QG_AVX2_MR) {
+        qg_avx2_group_header *header = (qg_avx2_group_header *)((uint8_t *)x_block + (size_t)(r / QG_AVX2_MR) * group_bytes);
+        *header = (qg_avx2_group_header){.w16 = out, .n0 = n0, .n1 = n1};
+    }
 }
 
 /// The peak probe of this path's instruction (peak_avx2.c in this folder).
@@ -341,6 +437,8 @@ const qg_kernel qg_kernel_avx2 = {
     .max_row_groups = 24, // 96 rows, as when the main tile had 6
     .params_bytes = qg_ymm_params_bytes,
     .init_params = qg_avx2_init_params,
+    .weights_scratch_bytes = qg_avx2_weights_scratch_bytes,
+    .prepare_weights = qg_avx2_prepare_weights,
     .peak_probe = qg_peak_avx2,
     .peak_instruction = "VPMADDWD + VPADDD (ymm)",
     .w4_main = {.mr = 2, .nr = QG_W4_PANEL_N, .run = qg_w4_2x16c8__avx2, .name = "qg_w4_2x16c8__avx2"},

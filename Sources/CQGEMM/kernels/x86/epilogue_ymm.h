@@ -45,7 +45,8 @@
 typedef struct qg_ymm_params {
     int32_t rows, clamp, clamp_lo, clamp_hi, flip, zero_point;
     int32_t by_shuffles; // the avx2 tiles' way of widening weights (qg_cpu_widen_bytes_by_shuffles)
-    int32_t pad[9];
+    int32_t widen_ahead; // whether the avx2 path widens each step's weights once per block
+    int32_t pad[8];
     int32_t data[]; // base, m0, m0_odd, count, round, row_sum, fmult: qg_packed_n(n) each
 } qg_ymm_params;
 
@@ -147,6 +148,7 @@ QG_YMM_INLINE void qg_ymm_init_params(const qg_gemm_args *a, void *out, int32_t 
     // pack (single rounding folds it into its rounding constant instead).
     p->zero_point = zy;
     p->by_shuffles = 0;
+    p->widen_ahead = 0;
 }
 
 // MARK: - Fixed-point requantization (int64 lanes)
