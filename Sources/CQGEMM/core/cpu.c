@@ -139,10 +139,10 @@ static void qg_detect_family(void) {
     __cpuid(1, a, b, c, d);
     unsigned family = (a >> 8) & 0xF;
     if (family == 0xF) family += (a >> 20) & 0xFF;
+    const unsigned model = ((a >> 4) & 0xF) | (((a >> 16) & 0xF) << 4);
     qg_amd_family_1a = amd && family == 0x1A;
-    qg_amd_zen1 = amd && family == 0x17 && (((a >> 4) & 0xF) | (((a >> 16) & 0xF) << 4)) < 0x30;
+    qg_amd_zen1 = amd && family == 0x17 && model < 0x30;
     if (qg_intel && family == 6) {
-        const unsigned model = ((a >> 4) & 0xF) | (((a >> 16) & 0xF) << 4);
         static const unsigned port0_shifts[] = {0x3C, 0x3F, 0x45, 0x46, 0x3D, 0x47, 0x4F, 0x56};
         for (unsigned i = 0; i < sizeof port0_shifts / sizeof port0_shifts[0]; i++)
             if (model == port0_shifts[i]) qg_intel_shifts_on_port0 = 1;

@@ -86,8 +86,8 @@ enum { QG_AVX2_AHEAD_MIN_ROWS = 32, QG_AVX2_AHEAD_MIN_K = 256 };
 
 /// Whole row groups, each a header and room for QG_AVX2_MR rows.
 static size_t qg_avx2_x_bytes(int64_t rows, int64_t kp) {
-    const int64_t groups = (rows + 3) / 4;
-    return (size_t)groups * (QG_AVX2_HEADER + (size_t)(4 * kp) * sizeof(int16_t));
+    const int64_t groups = (rows + QG_AVX2_MR - 1) / QG_AVX2_MR;
+    return (size_t)groups * (QG_AVX2_HEADER + (size_t)(QG_AVX2_MR * kp) * sizeof(int16_t));
 }
 
 /// The K offset within its group of each of a packed group's four values.
