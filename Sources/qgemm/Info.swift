@@ -86,7 +86,7 @@ struct Info: ParsableCommand {
                 ? "by byte shuffles (VPSHUFB, VPERMQ, VPMOVSXBW: this CPU's shifts share port 0 with VPMADDWD)"
                 : "by shifts (VPSLLW, VPSRAW)")
                 + (cpu.avx2WidensWeightsAhead
-                    ? "; once per step of channels for all of a block's row groups, in blocks of 32 rows or more at K ≥ 256 (this CPU's widening costs beside VPMADDWD)"
+                    ? "; once per step of channels for all of a block's row groups, in blocks of 32 rows or more (this CPU's widening costs beside VPMADDWD)"
                     : ""))
         }
         print("kernel paths " + paths.map { "\($0.0.rawValue) \($0.1 ? "yes" : "no")" }.joined(separator: ", "))

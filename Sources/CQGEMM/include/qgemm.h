@@ -98,7 +98,7 @@ int qg_cpu_one_stream_decode(void);
 int qg_cpu_widen_bytes_by_shuffles(void);
 
 /// Whether the avx2 path widens each step's weights to int16 once per block
-/// of at least 32 rows (K ≥ 256), for all of the block's row groups, instead of in
+/// of at least 32 rows, for all of the block's row groups, instead of in
 /// every main tile, found once: AMD's Zen 1 and Zen+ (family 17h, models
 /// below 30h), where the tile's widening instructions cost beside VPMADDWD
 /// (KERNELS.md, "AVX2 detail"). Only the speed differs, never a bit.

@@ -69,7 +69,7 @@ public struct CPUFeatures: Sendable, Hashable {
     /// port 0 with VPMADDWD. Only the speed depends on it, never a result.
     public let avx2WidensBytesByShuffles: Bool
     /// Whether the avx2 path widens each step's int8 weights to int16 once
-    /// per block of at least 32 rows (K ≥ 256), for all of the block's row groups,
+    /// per block of at least 32 rows, for all of the block's row groups,
     /// instead of in every main tile: AMD's Zen 1 and Zen+ (family 17h,
     /// models below 30h), where the tile's widening instructions cost beside
     /// VPMADDWD. Only the speed depends on it, never a result.

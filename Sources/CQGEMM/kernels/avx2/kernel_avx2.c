@@ -76,13 +76,15 @@ typedef struct qg_avx2_group_header {
 enum { QG_AVX2_HEADER = 64 };
 _Static_assert(sizeof(qg_avx2_group_header) <= QG_AVX2_HEADER, "a row group's header fits its bytes");
 
-/// Calls and blocks of fewer rows, and K below 256, keep widening in the
-/// tiles: a step's widening writes twice its weights' bytes, which 3 row
-/// groups did not repay (Zen 1, one thread, 12×768×768 at 34.5 GOP/s
-/// against 42.7), and at K = 64 the int8 weights of a block share the L1
-/// with its rows where the widened ones do not. From 32 rows on it gained
-/// (KERNELS.md, "AVX2 detail").
-enum { QG_AVX2_AHEAD_MIN_ROWS = 32, QG_AVX2_AHEAD_MIN_K = 256 };
+/// Calls and blocks of fewer rows keep widening in the tiles: a step's
+/// widening writes twice its weights' bytes, which a few row groups do not
+/// repay (Zen 1, one thread, fastest of three interleaved runs: 12×768×768
+/// 38.5 GOP/s against 42.5, 8×4096×4096 35.3 against 41.2, 24×1024×1024
+/// level). From 32 rows on it gains at every K, 8 to 4,096 (KERNELS.md,
+/// "AVX2 detail").
+#ifndef QG_AVX2_AHEAD_MIN_ROWS
+#define QG_AVX2_AHEAD_MIN_ROWS 32
+#endif
 
 /// Whole row groups, each a header and room for QG_AVX2_MR rows.
 static size_t qg_avx2_x_bytes(int64_t rows, int64_t kp) {
@@ -206,15 +208,14 @@ QG_AVX2_INLINE void qg_avx2_group(__m256i acc[QG_AVX2_MR][4], const int16_t *x, 
     // 70–75 GOP/s and 8×4096×4096 from 82–84 to 96–98, and compute-bound
     // shapes no slower (128×4096×4096 warm: 101–102 → 103–104).
     const int64_t ahead = R == 1 || NV == 4 ? QG_DECODE_PREFETCH_BYTES : QG_PREFETCH_BYTES;
-    if (W16) {
-        // The widened panel (twice the bytes, two lines a K-group) comes
-        // from the L2: fetched as far ahead in bytes as the int8 one.
-        const char *next = (const char *)(w16 + g * (QG_PANEL_N * QG_K_GROUP)) + ahead;
-        _mm_prefetch(next, _MM_HINT_T0);
-        _mm_prefetch(next + 64, _MM_HINT_T0);
-    } else {
-        _mm_prefetch((const char *)(w + g * (QG_PANEL_N * QG_K_GROUP) + ahead), _MM_HINT_T0);
-    }
+    // The widened panel is not fetched ahead: prepare_weights has just
+    // written it, and the tiles read it in order. Fetching it 2 KiB ahead
+    // made the tiles up to three times slower, depending on where the
+    // scratch lay beside the X block (modulo 8 KiB; Zen 1, one thread:
+    // 384×768×3072 29.0 GOP/s against 45.0, 128×64×64 11.5 against 37.7);
+    // without the prefetch every placement ran at the same speed
+    // (KERNELS.md, "AVX2 detail").
+    if (!W16) _mm_prefetch((const char *)(w + g * (QG_PANEL_N * QG_K_GROUP) + ahead), _MM_HINT_T0);
     if (NV > 2) _mm_prefetch((const char *)(w_next + g * (QG_PANEL_N * QG_K_GROUP) + ahead), _MM_HINT_T0);
     // A panel (two vectors) at a time: its 4 widened vectors, the 2·R
     // accumulators of its channels and the 2 broadcasts stay in registers
@@ -390,7 +391,7 @@ static QG_AVX2 void qg_avx2_init_params(const qg_gemm_args *a, void *params) {
 /// Room for `channels` channels' weights widened to int16, on the CPUs that
 /// widen ahead and in calls with blocks of enough rows; else none.
 static size_t qg_avx2_weights_scratch_bytes(const qg_gemm_args *a, const void *params, int64_t channels) {
-    if (!((const qg_ymm_params *)params)->widen_ahead || a->m < QG_AVX2_AHEAD_MIN_ROWS || a->k < QG_AVX2_AHEAD_MIN_K) return 0;
+    if (!((const qg_ymm_params *)params)->widen_ahead || a->m < QG_AVX2_AHEAD_MIN_ROWS) return 0;
     const int64_t panels = (channels + QG_PANEL_N - 1) / QG_PANEL_N;
     return (size_t)(panels * QG_PANEL_N * a->kp) * sizeof(int16_t);
 }
