@@ -203,14 +203,14 @@ QG_AVX2_INLINE void qg_avx2_group(__m256i acc[QG_AVX2_MR][4], const int16_t *x, 
     // Few rows reuse each weight byte little (M = 1 is one MAC per byte),
     // so they stream W from memory: fetch ahead (one row, and the four
     // streams of two panels, nearer: QG_DECODE_PREFETCH_BYTES). Every row
-    // count does:
+    // count does (but not from the widened panels, below):
     // on Zen 2, with the caches evicted, 4×4096×4096 went from 63–65 to
     // 70–75 GOP/s and 8×4096×4096 from 82–84 to 96–98, and compute-bound
     // shapes no slower (128×4096×4096 warm: 101–102 → 103–104).
     const int64_t ahead = R == 1 || NV == 4 ? QG_DECODE_PREFETCH_BYTES : QG_PREFETCH_BYTES;
     // The widened panel is not fetched ahead: prepare_weights has just
     // written it, and the tiles read it in order. Fetching it 2 KiB ahead
-    // made the tiles up to three times slower, depending on where the
+    // made the tiles up to nearly four times slower, depending on where the
     // scratch lay beside the X block (modulo 8 KiB; Zen 1, one thread:
     // 384×768×3072 29.0 GOP/s against 45.0, 128×64×64 11.5 against 37.7);
     // without the prefetch every placement ran at the same speed
