@@ -292,9 +292,10 @@ static int check_detection(const char *expected) {
 /// qg_choose_split's choices (12-row groups, blocks of at most 192 rows, steps
 /// of 64 channels): M alone where its row groups share out evenly, N too
 /// where they do not (or M has one group), and never N for a gain within the
-/// 1/32 that packing X again costs (1/64 where X is read in place).
+/// 1/32 that packing X again costs (1/64 where X is read in place); N for no
+/// gain where M's blocks would be too small to prepare and whole ones not.
 static int check_split(void) {
-    static const struct { int64_t m, steps; int threads, in_place; int64_t m_blocks, n_blocks; } cases[] = {
+    static const struct { int64_t m, steps; int threads, in_place; int64_t m_blocks, n_blocks, min_rows; } cases[] = {
         {192, 12, 2, 0, 2, 1},    // 16 groups: 8 and 8
         {204, 12, 2, 0, 2, 2},    // 17 groups: 9 and 8 would leave one thread 108 rows of 204; four tasks come out even
         {197, 12, 2, 0, 2, 1},    // 96 and 101 rows: N would gain only 2.5 % and pack X twice
@@ -308,10 +309,16 @@ static int check_split(void) {
         {128, 6, 2, 0, 1, 2},     // 11 groups: 60 and 68 rows, or halves of N (three blocks of two steps would not be even)
         {128, 18, 2, 0, 1, 2},    // 18 steps: two blocks of 9 (the power of two's 5, 5, 5, 3 leave one thread 10)
         {128, 24, 2, 0, 1, 4},    // 24 steps: the power of two's four blocks of 6, as even as two of 12
+        {48, 12, 2, 0, 2, 1},     // 4 groups: 24 and 24 rows, as even as halves of N
+        {48, 12, 2, 0, 1, 4, 32}, // the same where blocks of fewer than 32 rows go unprepared: quarters of N, 48 rows each
+        {47, 12, 2, 0, 1, 4, 32}, // M's tail: 24 and 23 rows, or 47
+        {48, 12, 2, 0, 2, 1, 49}, // no block of 48 rows would be prepared either
+        {96, 12, 2, 0, 2, 1, 32}, // 48 and 48 rows: both prepared
+        {2, 64, 2, 0, 1, 4, 32},  // decode: N as before
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const qg_split s =
-            qg_choose_split(cases[i].m, 12, 192, cases[i].steps, 64, cases[i].threads, cases[i].in_place);
+            qg_choose_split(cases[i].m, 12, 192, cases[i].steps, 64, cases[i].threads, cases[i].in_place, cases[i].min_rows);
         const int64_t steps_per_block = s.nc / 64;
         const int covers = s.nc % 64 == 0 && steps_per_block * s.n_blocks >= cases[i].steps &&
                            steps_per_block * (s.n_blocks - 1) < cases[i].steps;

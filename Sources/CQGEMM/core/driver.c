@@ -207,8 +207,15 @@ static int64_t qg_busiest_work(int64_t m, int64_t mr, int64_t m_blocks, int64_t 
 /// 197×768×3072 1,989 → 2,054, 196×2304×256 2,098 → 2,124, 197×3072×768
 /// 2,110 → 2,134; with no margin at all, 3136×64×256 took N too for a gain of
 /// 0.25 % and ran 1,429 → 1,277 (34 tasks of about 4 µs each).
+/// At most the rows of the smallest of `blocks` m-blocks (qg_block_rows: whole
+/// groups shared out evenly, the last block short by M's tail).
+static int64_t qg_smallest_block_rows(int64_t m, int64_t mr, int64_t blocks) {
+    const int64_t groups = qg_ceil_div(m, mr);
+    return groups / blocks * mr - (groups * mr - m);
+}
+
 qg_split qg_choose_split(int64_t m, int64_t mr, int64_t mc, int64_t steps, int64_t step, int threads,
-                         int x_in_place) {
+                         int x_in_place, int64_t min_block_rows) {
     const int64_t groups = qg_ceil_div(m, mr), fewest = qg_ceil_div(m, mc);
     qg_split split = {.m_blocks = fewest, .nc = steps * step, .n_blocks = 1};
     if (threads <= 1) return split;
@@ -239,7 +246,16 @@ qg_split qg_choose_split(int64_t m, int64_t mr, int64_t mc, int64_t steps, int64
         }
     }
     const int64_t nb = qg_ceil_div(steps, steps_per_block);
-    if (busiest_b < busiest_a - busiest_a / (x_in_place ? 64 : 32)) split = (qg_split){.m_blocks = fewest, .nc = steps_per_block * step, .n_blocks = nb};
+    // Where M's split would cut blocks too small for the kernel to prepare
+    // their weights and whole blocks are not, N is split instead for no more
+    // work: the avx2 path on Zen 1 widens the weights once per block of 32
+    // rows or more (two threads, C harness through qg_gemm, fastest of two:
+    // 32×4096×4096 82.1 → 86.2 GOP/s, 48×4096×4096 82.0 → 88.6,
+    // 32×1024×1024 84.3 → 85.5).
+    const int keep_blocks_prepared = min_block_rows > 0 && qg_smallest_block_rows(m, mr, ma) < min_block_rows &&
+                                     qg_smallest_block_rows(m, mr, fewest) >= min_block_rows;
+    if (busiest_b < busiest_a - busiest_a / (x_in_place ? 64 : 32) || (keep_blocks_prepared && busiest_b <= busiest_a))
+        split = (qg_split){.m_blocks = fewest, .nc = steps_per_block * step, .n_blocks = nb};
     else split.m_blocks = ma;
     return split;
 }
@@ -254,9 +270,6 @@ int qg_driver_run_in_order(const qg_gemm_args *a, const qg_kernel *kernel, int t
     qg_set_block_rows_of_last_call(mc);
     const int64_t step = qg_step(kernel);
     const int x_in_place = kernel->reads_x_in_place && kernel->reads_x_in_place(a);
-    const qg_split split =
-        qg_choose_split(a->m, kernel->main.mr, mc, qg_ceil_div(a->n, step), step, threads, x_in_place);
-    const int64_t m_blocks = split.m_blocks, nc = split.nc, n_blocks = split.n_blocks;
 
     // The kernel's per-call params, made once here on the calling thread; the
     // tasks only read them, and the call returns after the last task.
@@ -269,6 +282,12 @@ int qg_driver_run_in_order(const qg_gemm_args *a, const qg_kernel *kernel, int t
         }
         kernel->init_params(a, params);
     }
+    // A kernel that prepares this call's weights does so in blocks of enough rows only.
+    const int64_t min_block_rows =
+        kernel->weights_scratch_bytes && kernel->weights_scratch_bytes(a, params, step) > 0 ? kernel->prepare_min_rows : 0;
+    const qg_split split =
+        qg_choose_split(a->m, kernel->main.mr, mc, qg_ceil_div(a->n, step), step, threads, x_in_place, min_block_rows);
+    const int64_t m_blocks = split.m_blocks, nc = split.nc, n_blocks = split.n_blocks;
 
     // Steps inside row groups when a block's packed weights take at most half
     // the L2 (1 MiB here on Emerald Rapids, 512 KiB on Zen 4): the weights

@@ -57,10 +57,11 @@ typedef struct qg_split {
 
 /// The split of an M-row call with row groups of `mr`, blocks of at most `mc`
 /// rows and `steps` steps of `step` channels, on `threads` threads, X packed
-/// per m-block or read in place (driver.c; pure, so the kernel tester checks
-/// its choices).
+/// per m-block or read in place, for a kernel that prepares the weights of
+/// blocks of at least `min_block_rows` rows only (0: of none, or of every
+/// block) (driver.c; pure, so the kernel tester checks its choices).
 qg_split qg_choose_split(int64_t m, int64_t mr, int64_t mc, int64_t steps, int64_t step, int threads,
-                         int x_in_place);
+                         int x_in_place, int64_t min_block_rows);
 
 /// qg_driver_run in the given loop order (the same bits in any).
 int qg_driver_run_in_order(const qg_gemm_args *args, const qg_kernel *kernel, int threads, qg_loop_order order);

@@ -198,6 +198,11 @@ typedef struct qg_kernel {
     size_t (*weights_scratch_bytes)(const qg_gemm_args *a, const void *params, int64_t channels);
     void (*prepare_weights)(const qg_gemm_args *a, const void *params, int64_t n0, int64_t n1, void *x_block,
                             int64_t rows, void *scratch);
+    /// Blocks of fewer rows are not prepared (prepare_weights returns at
+    /// once; 0: every block is), so where the call prepares anything, the
+    /// driver splits N rather than cut M into such blocks when that costs
+    /// no more work (qg_choose_split).
+    int64_t prepare_min_rows;
     /// 4-bit weights (qgemm.h's W4A8 layout, shared by every path): the tile
     /// for row groups of more than w4_few.mr rows, and the optional one for
     /// fewer (decode: M = 1). No w4_main: the path has no 4-bit kernel.

@@ -440,6 +440,7 @@ const qg_kernel qg_kernel_avx2 = {
     .init_params = qg_avx2_init_params,
     .weights_scratch_bytes = qg_avx2_weights_scratch_bytes,
     .prepare_weights = qg_avx2_prepare_weights,
+    .prepare_min_rows = QG_AVX2_AHEAD_MIN_ROWS,
     .peak_probe = qg_peak_avx2,
     .peak_instruction = "VPMADDWD + VPADDD (ymm)",
     .w4_main = {.mr = 2, .nr = QG_W4_PANEL_N, .run = qg_w4_2x16c8__avx2, .name = "qg_w4_2x16c8__avx2"},
