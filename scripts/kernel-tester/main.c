@@ -314,6 +314,7 @@ static int check_split(void) {
         {47, 12, 2, 0, 1, 4, 32}, // M's tail: 24 and 23 rows, or 47
         {48, 12, 2, 0, 2, 1, 49}, // no block of 48 rows would be prepared either
         {96, 12, 2, 0, 2, 1, 32}, // 48 and 48 rows: both prepared
+        {73, 12, 2, 0, 2, 1, 32}, // 36 and 37 rows (M's tail in the larger): both prepared
         {2, 64, 2, 0, 1, 4, 32},  // decode: N as before
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -323,9 +324,10 @@ static int check_split(void) {
         const int covers = s.nc % 64 == 0 && steps_per_block * s.n_blocks >= cases[i].steps &&
                            steps_per_block * (s.n_blocks - 1) < cases[i].steps;
         if (s.m_blocks != cases[i].m_blocks || s.n_blocks != cases[i].n_blocks || !covers) {
-            fprintf(stderr, "kernel-tester: split of M = %lld, %lld steps on %d threads (X in place %d): %lld m-blocks × "
+            fprintf(stderr, "kernel-tester: split of M = %lld, %lld steps on %d threads (X in place %d, blocks prepared "
+                    "from %lld rows): %lld m-blocks × "
                     "%lld n-blocks of %lld channels, expected %lld × %lld\n", (long long)cases[i].m, (long long)cases[i].steps,
-                    cases[i].threads, cases[i].in_place, (long long)s.m_blocks, (long long)s.n_blocks, (long long)s.nc,
+                    cases[i].threads, cases[i].in_place, (long long)cases[i].min_rows, (long long)s.m_blocks, (long long)s.n_blocks, (long long)s.nc,
                     (long long)cases[i].m_blocks, (long long)cases[i].n_blocks);
             return 1;
         }

@@ -192,6 +192,12 @@ static int64_t qg_busiest_work(int64_t m, int64_t mr, int64_t m_blocks, int64_t 
     return busiest;
 }
 
+/// The rows of the smallest of `blocks` m-blocks (qg_block_rows): the first
+/// has the fewest whole groups, the last M's tail.
+static int64_t qg_smallest_block_rows(int64_t m, int64_t mr, int64_t blocks) {
+    return qg_min(qg_block_rows(m, mr, blocks, 0, NULL), qg_block_rows(m, mr, blocks, blocks - 1, NULL));
+}
+
 /// Chooses between two ways of giving `threads` threads work, by the work of
 /// the busiest thread (qg_busiest_work): (a) split M alone into a multiple of
 /// `threads` even blocks, which reads and packs each row of X once; (b) keep
@@ -206,14 +212,10 @@ static int64_t qg_busiest_work(int64_t m, int64_t mr, int64_t m_blocks, int64_t 
 /// four tasks of half the steps: 2.5 % less work) 2,015 → 2,076,
 /// 197×768×3072 1,989 → 2,054, 196×2304×256 2,098 → 2,124, 197×3072×768
 /// 2,110 → 2,134; with no margin at all, 3136×64×256 took N too for a gain of
-/// 0.25 % and ran 1,429 → 1,277 (34 tasks of about 4 µs each).
-/// At most the rows of the smallest of `blocks` m-blocks (qg_block_rows: whole
-/// groups shared out evenly, the last block short by M's tail).
-static int64_t qg_smallest_block_rows(int64_t m, int64_t mr, int64_t blocks) {
-    const int64_t groups = qg_ceil_div(m, mr);
-    return groups / blocks * mr - (groups * mr - m);
-}
-
+/// 0.25 % and ran 1,429 → 1,277 (34 tasks of about 4 µs each). One
+/// exception: where (a) would cut blocks of fewer than `min_block_rows` rows,
+/// which the kernel does not prepare, and the fewest blocks are not that
+/// small, (b) is taken for no more work than (a), on any thread count.
 qg_split qg_choose_split(int64_t m, int64_t mr, int64_t mc, int64_t steps, int64_t step, int threads,
                          int x_in_place, int64_t min_block_rows) {
     const int64_t groups = qg_ceil_div(m, mr), fewest = qg_ceil_div(m, mc);
@@ -249,10 +251,10 @@ qg_split qg_choose_split(int64_t m, int64_t mr, int64_t mc, int64_t steps, int64
     // Where M's split would cut blocks too small for the kernel to prepare
     // their weights and whole blocks are not, N is split instead for no more
     // work: the avx2 path on Zen 1 widens the weights once per block of 32
-    // rows or more (two threads, C harness through qg_gemm, fastest of two:
+    // rows or more (measured on two threads, C harness through qg_gemm, fastest of two:
     // 32×4096×4096 82.1 → 86.2 GOP/s, 48×4096×4096 82.0 → 88.6,
     // 32×1024×1024 84.3 → 85.5).
-    const int keep_blocks_prepared = min_block_rows > 0 && qg_smallest_block_rows(m, mr, ma) < min_block_rows &&
+    const int keep_blocks_prepared = min_block_rows > 0 && m >= 1 && qg_smallest_block_rows(m, mr, ma) < min_block_rows &&
                                      qg_smallest_block_rows(m, mr, fewest) >= min_block_rows;
     if (busiest_b < busiest_a - busiest_a / (x_in_place ? 64 : 32) || (keep_blocks_prepared && busiest_b <= busiest_a))
         split = (qg_split){.m_blocks = fewest, .nc = steps_per_block * step, .n_blocks = nb};

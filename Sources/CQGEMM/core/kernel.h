@@ -201,7 +201,8 @@ typedef struct qg_kernel {
     /// Blocks of fewer rows are not prepared (prepare_weights returns at
     /// once; 0: every block is), so where the call prepares anything, the
     /// driver splits N rather than cut M into such blocks when that costs
-    /// no more work (qg_choose_split).
+    /// no more work (qg_choose_split). A path with weights_scratch_bytes has
+    /// init_params too: the driver passes it the call's params.
     int64_t prepare_min_rows;
     /// 4-bit weights (qgemm.h's W4A8 layout, shared by every path): the tile
     /// for row groups of more than w4_few.mr rows, and the optional one for
