@@ -48,6 +48,9 @@ typedef struct qg_plan {
     int64_t nc, m_blocks, n_blocks, step;
     /// Row groups outside the steps of channels (qg_block).
     int rows_outer;
+    /// Whether the kernel prepares this call's weights, in blocks of at least
+    /// its prepare_min_rows rows.
+    int prepares;
     _Atomic int failed;
 } qg_plan;
 
@@ -151,7 +154,7 @@ static void qg_task(void *ctx, int64_t t) {
     }
     // Scratch for weights the kernel prepares once per block: a step's
     // channels, or the block's where every step runs inside each row group.
-    const size_t w_bytes = p->kernel->weights_scratch_bytes
+    const size_t w_bytes = p->prepares && rows >= p->kernel->prepare_min_rows
                                ? p->kernel->weights_scratch_bytes(a, p->params, p->rows_outer ? n1 - n0 : p->step)
                                : 0;
     void *w_scratch = w_bytes ? qg_thread_scratch(QG_SCRATCH_WEIGHTS, w_bytes) : NULL;
@@ -284,11 +287,11 @@ int qg_driver_run_in_order(const qg_gemm_args *a, const qg_kernel *kernel, int t
         }
         kernel->init_params(a, params);
     }
-    // A kernel that prepares this call's weights does so in blocks of enough rows only.
-    const int64_t min_block_rows =
-        kernel->weights_scratch_bytes && kernel->weights_scratch_bytes(a, params, step) > 0 ? kernel->prepare_min_rows : 0;
-    const qg_split split =
-        qg_choose_split(a->m, kernel->main.mr, mc, qg_ceil_div(a->n, step), step, threads, x_in_place, min_block_rows);
+    // Whether the kernel prepares this call's weights (in blocks of enough rows only).
+    const int prepares = kernel->weights_scratch_bytes && a->m >= kernel->prepare_min_rows &&
+                         kernel->weights_scratch_bytes(a, params, step) > 0;
+    const qg_split split = qg_choose_split(a->m, kernel->main.mr, mc, qg_ceil_div(a->n, step), step, threads,
+                                           x_in_place, prepares ? kernel->prepare_min_rows : 0);
     const int64_t m_blocks = split.m_blocks, nc = split.nc, n_blocks = split.n_blocks;
 
     // Steps inside row groups when a block's packed weights take at most half
@@ -304,15 +307,13 @@ int qg_driver_run_in_order(const qg_gemm_args *a, const qg_kernel *kernel, int t
     // A kernel that widens a block's weights ahead (prepare_weights) reads
     // the widened copy, twice their bytes, so it is those that must fit.
     const int64_t l2 = qg_cpu_cache_bytes(2) > 0 ? qg_cpu_cache_bytes(2) : 1024 * 1024;
-    const int64_t read_per_byte =
-        kernel->weights_scratch_bytes && kernel->weights_scratch_bytes(a, params, qg_min(nc, a->n)) > 0 ? 2 : 1;
-    const int rows_outer = order == QG_LOOP_CHOSEN ? qg_min(nc, a->n) * a->kp * read_per_byte <= l2 / 2
+    const int rows_outer = order == QG_LOOP_CHOSEN ? qg_min(nc, a->n) * a->kp * (prepares ? 2 : 1) <= l2 / 2
                                                    : order == QG_LOOP_ROWS_OUTSIDE;
     const qg_output_kind kind = qg_output_kind_of(a);
     qg_plan plan = {.args = a, .kernel = kernel, .main_run = kernel->main.run[kind],
                     .few_run = qg_tile_exists(&kernel->few_rows) ? kernel->few_rows.run[kind] : NULL,
                     .few_mr = kernel->few_rows.mr, .params = params, .nc = nc, .m_blocks = m_blocks,
-                    .n_blocks = n_blocks, .step = step, .rows_outer = rows_outer};
+                    .n_blocks = n_blocks, .step = step, .rows_outer = rows_outer, .prepares = prepares};
     atomic_init(&plan.failed, 0);
     qg_parallel_for(m_blocks * n_blocks, threads, qg_task, &plan);
     return atomic_load(&plan.failed) ? -2 : 0;

@@ -193,16 +193,18 @@ typedef struct qg_kernel {
     /// block as pack_x left it and per-thread `scratch` of
     /// weights_scratch_bytes(a, params, n1 − n0) bytes, 64-byte aligned; a
     /// size of 0 means the call prepares nothing and the driver never calls
-    /// it. The path tells its own tiles what it prepared through the block's
-    /// row groups (the avx2 path on Zen 1: its weights widened to int16).
+    /// it, nor for blocks of fewer than prepare_min_rows rows. The path tells
+    /// its own tiles what it prepared through the block's row groups (the
+    /// avx2 path on Zen 1: its weights widened to int16).
     size_t (*weights_scratch_bytes)(const qg_gemm_args *a, const void *params, int64_t channels);
     void (*prepare_weights)(const qg_gemm_args *a, const void *params, int64_t n0, int64_t n1, void *x_block,
                             int64_t rows, void *scratch);
-    /// Blocks of fewer rows are not prepared (prepare_weights returns at
-    /// once; 0: every block is), so where the call prepares anything, the
-    /// driver splits N rather than cut M into such blocks when that costs
-    /// no more work (qg_choose_split). A path with weights_scratch_bytes has
-    /// init_params too: the driver passes it the call's params.
+    /// The fewest rows of a block worth preparing (0: any): the driver
+    /// prepares no smaller block (nor a call of fewer rows), and where the
+    /// call prepares anything it splits N rather than cut M into such blocks
+    /// when that costs no more work (qg_choose_split). A path with
+    /// weights_scratch_bytes has init_params too: the driver passes it the
+    /// call's params.
     int64_t prepare_min_rows;
     /// 4-bit weights (qgemm.h's W4A8 layout, shared by every path): the tile
     /// for row groups of more than w4_few.mr rows, and the optional one for

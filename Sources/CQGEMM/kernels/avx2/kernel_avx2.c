@@ -389,21 +389,22 @@ static QG_AVX2 void qg_avx2_init_params(const qg_gemm_args *a, void *params) {
 }
 
 /// Room for `channels` channels' weights widened to int16, on the CPUs that
-/// widen ahead and in calls with blocks of enough rows; else none.
+/// widen ahead; else none (the driver asks only for blocks of
+/// QG_AVX2_AHEAD_MIN_ROWS rows or more: prepare_min_rows).
 static size_t qg_avx2_weights_scratch_bytes(const qg_gemm_args *a, const void *params, int64_t channels) {
-    if (!((const qg_ymm_params *)params)->widen_ahead || a->m < QG_AVX2_AHEAD_MIN_ROWS) return 0;
+    if (!((const qg_ymm_params *)params)->widen_ahead) return 0;
     const int64_t panels = (channels + QG_PANEL_N - 1) / QG_PANEL_N;
     return (size_t)(panels * QG_PANEL_N * a->kp) * sizeof(int16_t);
 }
 
 /// Widens the panels of channels [n0, n1) once for all of the block's row
 /// groups, with qg_avx2_widen's shifts (the same lanes, so the same bits),
-/// and tells each group's header; blocks of few rows keep widening in the
-/// tiles (their headers stay empty, as pack_x left them).
+/// and tells each group's header; blocks of few rows, which the driver does
+/// not prepare, keep widening in the tiles (their headers stay empty, as
+/// pack_x left them).
 static QG_AVX2 void qg_avx2_prepare_weights(const qg_gemm_args *a, const void *params, int64_t n0, int64_t n1,
                                             void *x_block, int64_t rows, void *scratch) {
     (void)params;
-    if (rows < QG_AVX2_AHEAD_MIN_ROWS) return;
     int16_t *out = scratch;
     const int64_t panels = (n1 - n0 + QG_PANEL_N - 1) / QG_PANEL_N;
     const int64_t vectors = panels * QG_PANEL_N * a->kp / 32; // of 32 weight bytes, K-groups of whole panels
