@@ -484,43 +484,47 @@ struct Int4WeightsTests {
         #endif
     }
 
-    /// The 8-lane rounding equals the scalar one on ties, their neighbours,
-    /// values between, the ±16 clamp and beyond, signed zeros aside, in the
-    /// default rounding mode and the three directed ones (in which its
-    /// addition of 1.5·2^23 rounded 2.7 down to 2, so the minimizing-error
-    /// search weighed its candidates with other values). (Every Float was
-    /// checked once outside the suite.)
-    @Test func eightLaneRoundingMatchesTheScalarOne() {
-        var xs: [Float] = [0, -0.0, 16, -16, 16.5, -16.5, 1e30, -1e30, .infinity, -.infinity]
-        for j in -18...18 {
+    /// The values round half away from zero on both copies of the group
+    /// quantization (the AVX2 one truncates and steps away from zero where
+    /// the part cut off is ½ or more) on ties, their neighbours and values
+    /// between, in the default rounding mode and the three directed ones (in
+    /// which a rounding by adding 1.5·2^23 rounded 2.7 down to 2): each group
+    /// is 7 and seven such values, so its absMax scale is 1 and the values
+    /// are the rounded weights.
+    @Test func valuesRoundHalfAwayOnBothCopiesInEveryRoundingMode() {
+        var xs: [Float] = [0, -0.0, 7, -7, 6.9999995, -6.9999995]
+        for j in -7...6 {
             let tie = Float(j) + 0.5
             xs += [tie, tie.nextUp, tie.nextDown, Float(j), Float(j).nextUp, Float(j).nextDown, Float(j) + 0.3, Float(j) + 0.7]
         }
-        while xs.count % 8 != 0 { xs.append(0.25) }
+        while xs.count % 7 != 0 { xs.append(0.25) }
+        var w = [Float]()
+        for start in stride(from: 0, to: xs.count, by: 7) { w += [7] + xs[start..<(start + 7)] }
         let nearest = fegetround()
         defer { fesetround(nearest) }
         for mode in [nearest] + SafeTensorsTests.directedRoundingModes {
             fesetround(mode)
-            for (lo, hi): (Float, Float) in [(-8, 7), (-7, 7)] {
-                for start in stride(from: 0, to: xs.count, by: 8) {
-                    let v = SIMD8<Float>(xs[start..<(start + 8)])
-                    let got = Int4Weights.clampedRoundHalfAway(v, lo: lo, hi: hi)
-                    for lane in 0..<8 {
-                        #expect(got[lane] == max(lo, min(hi, v[lane].rounded(.toNearestOrAwayFromZero))),
-                                "\(v[lane]) in \(lo)...\(hi), rounding mode \(mode)")
-                    }
+            for vector in [true, false] {
+                let got = Int4Weights.quantizeGroups(w, n: w.count / 8, k: 8, group: 8, rule: .absMax, vector: vector)
+                #expect(got.scales.allSatisfy { $0 == 1 }, "rounding mode \(mode), vector \(vector)")
+                for (i, x) in w.enumerated() {
+                    #expect(got.values[i] == Int8(x.rounded(.toNearestOrAwayFromZero)), "\(x), rounding mode \(mode), vector \(vector)")
                 }
             }
         }
     }
 
-    /// The group quantization (8 weights at a time, its own rounding) gives
-    /// a plain scalar loop's scales and values, for both rules, on weights
-    /// that land on ties (w = (j + ½)·S of a candidate S), on ±16·S and past
-    /// it, on groups of zeros, subnormal and huge weights, and groups cut
-    /// short by K.
+    /// The group quantization (the C core's; the AVX2 copy weighs 8
+    /// candidates at once, its values 8 weights at a time, with its own
+    /// rounding) gives a plain scalar loop's scales and values on both
+    /// copies, for both rules, in every rounding mode, on weights that land
+    /// on ties (w = (j + ½)·S of a candidate S), on ±16·S and past it, on
+    /// groups of zeros, subnormal and huge weights, and groups cut short by
+    /// K; and each candidate's error is the scalar loop's sum, bit for bit.
     @Test func groupQuantizationMatchesAScalarLoop() throws {
         var rng = SplitMix64(seed: 5)
+        let nearest = fegetround()
+        defer { fesetround(nearest) }
         for (n, k, group) in [(7, 96, 32), (5, 100, 24), (3, 13, 8), (4, 200, 64)] {
             var w = [Float](repeating: 0, count: n * k)
             for c in 0..<n {
@@ -538,25 +542,35 @@ struct Int4WeightsTests {
                     }
                 }
             }
-            // Each candidate's error, as a scalar loop sums it (ties included).
-            for start in stride(from: 0, to: n * k - group, by: group) {
-                for s: Float in [qg_f32_from_f16(qg_f16_from_f32(1 / 7)), qg_f32_from_f16(qg_f16_from_f32(1 / 9)), 0.02] {
-                    var want = 0.0
-                    for i in start..<(start + group) {
-                        let q = max(-8, min(7, (w[i] / s).rounded(.toNearestOrAwayFromZero)))
-                        want += Double(w[i] - q * s) * Double(w[i] - q * s)
+            for mode in [nearest] + SafeTensorsTests.directedRoundingModes {
+                fesetround(mode)
+                // Each candidate's error, as a scalar loop sums it (ties
+                // included), eight scales at once, one a lane.
+                let half = { (v: Float) in qg_f32_from_f16(qg_f16_from_f32(v)) }
+                let eight: [Float] = [half(1 / 7), half(1 / 9), 0.02, half(1 / 14), 1e-7, 3e4, half(1 / 8.25), 1]
+                for start in stride(from: 0, to: n * k - group, by: group) {
+                    for vector: Int32 in [1, 0] {
+                        var got = [Double](repeating: 0, count: 8)
+                        w.withUnsafeBufferPointer { qg_w4_squared_errors($0.baseAddress! + start, Int64(group), eight, -8, 7, vector, &got) }
+                        for lane in 0..<8 {
+                            let s = eight[lane]
+                            var want = 0.0
+                            for i in start..<(start + group) {
+                                let q = max(-8, min(7, (w[i] / s).rounded(.toNearestOrAwayFromZero)))
+                                want += Double(w[i] - q * s) * Double(w[i] - q * s)
+                            }
+                            #expect(got[lane].bitPattern == want.bitPattern, "from \(start), scale \(s), mode \(mode), vector \(vector)")
+                        }
                     }
-                    let got = w.withUnsafeBufferPointer {
-                        Int4Weights.squaredError($0.baseAddress! + start, count: group, scale: s, lo: -8, hi: 7)
-                    }
-                    #expect(got.bitPattern == want.bitPattern, "from \(start), scale \(s)")
                 }
-            }
-            for rule in Int4Weights.GroupScales.allCases {
-                let got = Int4Weights.quantizeGroups(w, n: n, k: k, group: group, rule: rule)
-                let want = scalarGroupQuantization(w, n: n, k: k, group: group, rule: rule)
-                #expect(got.values == want.values && got.scales.map(\.bitPattern) == want.scales.map(\.bitPattern),
-                        "\(n)×\(k), group \(group), \(rule)")
+                for rule in Int4Weights.GroupScales.allCases {
+                    let want = scalarGroupQuantization(w, n: n, k: k, group: group, rule: rule)
+                    for vector in [true, false] {
+                        let got = Int4Weights.quantizeGroups(w, n: n, k: k, group: group, rule: rule, vector: vector)
+                        #expect(got.values == want.values && got.scales.map(\.bitPattern) == want.scales.map(\.bitPattern),
+                                "\(n)×\(k), group \(group), \(rule), mode \(mode), vector \(vector)")
+                    }
+                }
             }
         }
     }

@@ -380,6 +380,26 @@ static inline int64_t qg_w4_scale_count(int64_t n, int64_t k, int64_t group) {
 void qg_w4_pack(const int8_t *q, int64_t ldq, int64_t n, int64_t k, int64_t group, const uint16_t *scales,
                 uint8_t *packed, uint16_t *packed_scales);
 
+/// The group quantization of 4-bit weights w[n][k] (finite; w[n*k + i]),
+/// groups of `group` along K (the last one cut short by K): per channel c
+/// and group g, scales[c*groups + g] and the values
+/// values[c*k + i] = clamp(round-half-away(w/S), lo, 7). absMax rule
+/// (`minimizing` 0): S = absMax/7 rounded to binary16, lo = −7. Minimizing
+/// rule: of the candidates absMax/d (d = 7, 7.25, …, 14) rounded to
+/// binary16, the one with the least Σ (w − S·q)² (each term in float, squared
+/// and summed in double in K order), the first on a tie; lo = −8. A group
+/// with no usable candidate gets scale 0 (below binary16's smallest) or +Inf
+/// (absMax/7 above 65504), and values 0. `vector` 1 takes the widest copy
+/// this CPU has (AVX2 weighs 8 candidates at once), 0 the plain C one: the
+/// same bits.
+void qg_w4_quantize_groups(const float *w, int64_t n, int64_t k, int64_t group, int minimizing, int vector,
+                           int8_t *values, float *scales);
+/// The minimizing rule's error Σ (w − S·q)² over the `count` weights at `w`
+/// for each of the 8 `scales` (finite, above 0), with q in [lo, hi]: what
+/// qg_w4_quantize_groups compares, on the copy `vector` chooses.
+void qg_w4_squared_errors(const float *w, int64_t count, const float *scales, float lo, float hi, int vector,
+                          double *errors);
+
 /// IEEE binary16 bits of `f`, rounded to nearest even (±Inf beyond 65504
 /// after rounding; NaN stays NaN).
 uint16_t qg_f16_from_f32(float f);
