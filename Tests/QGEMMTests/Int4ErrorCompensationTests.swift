@@ -1,3 +1,4 @@
+import CQGEMM
 import Testing
 @testable import QGEMM
 import QGEMMBaseline
@@ -22,6 +23,45 @@ struct Int4ErrorCompensationTests {
 
     func outputError(_ layer: Int4Weights, _ x: [Float], rows: Int, _ w: [Float], n: Int, k: Int) throws -> Double {
         try int4OutputError(layer, x, rows: rows, w, n: n, k: k)
+    }
+
+    /// The Hessian's upper triangle from the C core (tiles of 4×8, 64 rows a
+    /// pass) is a plain loop's sum over the rows in order, bit for bit, on
+    /// shapes with tails in K (whole tiles, a part tile, fewer than 4 rows
+    /// of H) and in the rows (passes of 64 and a part one), for rows with
+    /// zeros, subnormals and large values, split into 1, 2 or 3 parts; the
+    /// entries left of the diagonal stay as they were.
+    @Test func theHessianIsAPlainLoopsSum() {
+        var rng = SplitMix64(seed: 31)
+        for (rows, k) in [(1, 1), (3, 5), (63, 8), (64, 12), (65, 37), (130, 200), (300, 9), (7, 4)] {
+            let x: [Float] = (0..<(rows * k)).map { i in
+                switch rng.next() % 8 {
+                case 0: return 0
+                case 1: return Float(rng.gaussian()) * 0x1p-130
+                case 2: return Float(rng.gaussian()) * 1e30
+                default: return Float(rng.gaussian())
+                }
+            }
+            var want = [Double](repeating: 0, count: k * k)
+            for i in 0..<k {
+                for j in i..<k {
+                    var s = 0.0
+                    for r in 0..<rows { s += Double(x[r * k + i]) * Double(x[r * k + j]) }
+                    want[i * k + j] = s
+                }
+            }
+            for parts in 1...3 {
+                var h = [Double](repeating: -1, count: k * k)
+                for i in 0..<k { for j in i..<k { h[i * k + j] = 0 } }
+                for part in 0..<parts { qg_gram_upper_part(x, Int64(rows), Int64(k), Int64(part), Int64(parts), &h) }
+                for i in 0..<k {
+                    for j in 0..<k {
+                        let expected = j >= i ? want[i * k + j] : -1
+                        #expect(h[i * k + j].bitPattern == expected.bitPattern, "\(rows)×\(k), \(parts) parts, [\(i)][\(j)]")
+                    }
+                }
+            }
+        }
     }
 
     /// The factor the rounding spreads its error with: Uᵀ·U is the inverse of

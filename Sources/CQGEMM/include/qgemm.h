@@ -400,6 +400,15 @@ void qg_w4_quantize_groups(const float *w, int64_t n, int64_t k, int64_t group, 
 void qg_w4_squared_errors(const float *w, int64_t count, const float *scales, float lo, float hi, int vector,
                           double *errors);
 
+/// Adds to h (k×k, row-major) the upper triangle of xᵀx for the calibration
+/// rows x (rows×K floats): h[i*k + j] += Σ_r x[r][i]·x[r][j] for j ≥ i, in
+/// double, each element summed over r in order (every product of two floats
+/// is exact in double, so these are the bits of a plain loop over r). Only
+/// H's blocks of 4 rows b = i/4 with b % parts == part: parts calls on
+/// threads of their own fill it all. The entries left of the diagonal are
+/// not written.
+void qg_gram_upper_part(const float *x, int64_t rows, int64_t k, int64_t part, int64_t parts, double *h);
+
 /// IEEE binary16 bits of `f`, rounded to nearest even (±Inf beyond 65504
 /// after rounding; NaN stays NaN).
 uint16_t qg_f16_from_f32(float f);

@@ -65,23 +65,18 @@ extension Int4Weights {
         let hCount = k * k
         try checkResultFits(hCount, of: Double.self, "the GPTQ-style Hessian of K = \(k) inputs (K×K values)")
         try checkResultFits(w.count, of: Double.self, "the GPTQ-style weights being updated (N×K = \(n)×\(k) values)")
-        // H = Σ xᵀx over every calibration row, upper triangle, in Double.
-        // Thread p takes rows p, p + T, p + 2T, … of H (the triangle's rows
-        // shrink, so interleaved shares are even), each over the calibration
-        // rows in order.
+        // H = Σ xᵀx over every calibration row, upper triangle, in Double,
+        // each element summed over the rows in order (the C core's, in tiles
+        // that keep a block of rows in cache). Thread p takes H's blocks of 4
+        // rows p, p + T, p + 2T, … (the triangle's rows shrink, so
+        // interleaved shares are even).
         var h = [Double](repeating: 0, count: hCount)
-        let parts = max(1, min(threads, k))
+        let parts = max(1, min(threads, (k + 3) / 4))
         h.withUnsafeMutableBufferPointer { hp in
             x.withUnsafeBufferPointer { xp in
                 forEachChunk(of: parts, threads: parts) { partRange in
                     for part in partRange {
-                        for r in 0..<rows {
-                            let row = xp.baseAddress! + r * k
-                            for i in stride(from: part, to: k, by: parts) where row[i] != 0 {
-                                let xi = Double(row[i]), out = hp.baseAddress! + i * k
-                                for j in i..<k { out[j] += xi * Double(row[j]) }
-                            }
-                        }
+                        qg_gram_upper_part(xp.baseAddress, Int64(rows), Int64(k), Int64(part), Int64(parts), hp.baseAddress)
                     }
                 }
             }
