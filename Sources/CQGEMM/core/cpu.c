@@ -160,18 +160,36 @@ static int qg_is_intel(void) {
     return qg_intel;
 }
 
+static int qg_is_amd_zen1(void) {
+    pthread_once(&qg_family_once, qg_detect_family);
+    return qg_amd_zen1;
+}
+
+static int qg_has_intel_shifts_on_port0(void) {
+    pthread_once(&qg_family_once, qg_detect_family);
+    return qg_intel_shifts_on_port0;
+}
+
+/// A choice the kernel tester may force: its forced value (0 or 1) where one
+/// is set, else this CPU's answer.
+static int qg_choice(_Atomic int *forced, int cpu) {
+    const int f = atomic_load(forced);
+    return f >= 0 ? f : cpu;
+}
+
+/// Forces a choice to `value` (0 or 1, any other non-negative as 1), or
+/// with −1 gives it back to the CPU.
+static void qg_force_choice(_Atomic int *forced, int value) { atomic_store(forced, value < 0 ? -1 : value != 0); }
+
 /// A 64-byte store across two lines costs Intel CPUs about two stores
 /// (Emerald Rapids: the avx512vnni tile's rows split at the lines ran int32
 /// 3136×64×64 at 587 GOP/s against 459), while AMD's Zen 5 (family 1Ah) takes
 /// it about as one, and each extra store costs it more: there the split rows
 /// ran 3–9 % slower at K = 64 (KERNELS.md, "The epilogue"). Zen 4, older AMD
 /// CPUs and families after 1Ah are not measured and keep the split.
-int qg_cpu_line_crossing_stores_cheap(void) {
-    const int forced = atomic_load(&qg_crossing_forced);
-    return forced >= 0 ? forced : qg_is_amd_family_1a();
-}
+int qg_cpu_line_crossing_stores_cheap(void) { return qg_choice(&qg_crossing_forced, qg_is_amd_family_1a()); }
 
-void qg_cpu_force_line_crossing_stores(int cheap) { atomic_store(&qg_crossing_forced, cheap < 0 ? -1 : cheap != 0); }
+void qg_cpu_force_line_crossing_stores(int cheap) { qg_force_choice(&qg_crossing_forced, cheap); }
 
 /// Zen 5 reads weights from memory faster as one stream than as several
 /// (KERNELS.md, "One stream for decode"): the 4-bit decode tile's at 0.93–0.97
@@ -183,12 +201,9 @@ void qg_cpu_force_line_crossing_stores(int cheap) { atomic_store(&qg_crossing_fo
 /// Zen 4 a test program read four streams faster than one (43 against 21–32
 /// GB/s, without software prefetch), so every other CPU, unmeasured, keeps
 /// the panels side by side and each tile's own prefetch.
-int qg_cpu_one_stream_decode(void) {
-    const int forced = atomic_load(&qg_one_stream_forced);
-    return forced >= 0 ? forced : qg_is_amd_family_1a();
-}
+int qg_cpu_one_stream_decode(void) { return qg_choice(&qg_one_stream_forced, qg_is_amd_family_1a()); }
 
-void qg_cpu_force_one_stream_decode(int one) { atomic_store(&qg_one_stream_forced, one < 0 ? -1 : one != 0); }
+void qg_cpu_force_one_stream_decode(int one) { qg_force_choice(&qg_one_stream_forced, one); }
 
 /// The avx2 int8 tiles sign-extend the weights' bytes with three shifts per
 /// 32 bytes. Haswell and Broadwell run vector shifts on port 0 only, where
@@ -203,15 +218,10 @@ void qg_cpu_force_one_stream_decode(int one) { atomic_store(&qg_one_stream_force
 /// Broadwell machine. Only CPUs with AVX2 (some Haswell
 /// Pentiums and Celerons have none) answer yes.
 int qg_cpu_widen_bytes_by_shuffles(void) {
-    const int forced = atomic_load(&qg_shuffles_forced);
-    if (forced >= 0) return forced;
-    pthread_once(&qg_family_once, qg_detect_family);
-    return qg_intel_shifts_on_port0 && qg_cpu_get_features()->avx2;
+    return qg_choice(&qg_shuffles_forced, qg_has_intel_shifts_on_port0() && qg_cpu_get_features()->avx2);
 }
 
-void qg_cpu_force_widen_bytes_by_shuffles(int shuffles) {
-    atomic_store(&qg_shuffles_forced, shuffles < 0 ? -1 : shuffles != 0);
-}
+void qg_cpu_force_widen_bytes_by_shuffles(int shuffles) { qg_force_choice(&qg_shuffles_forced, shuffles); }
 
 /// Zen 1 runs a 256-bit operation as two halves and every vector instruction
 /// beside VPMADDWD costs there, the main tile's three shifts per 32 weight
@@ -222,15 +232,10 @@ void qg_cpu_force_widen_bytes_by_shuffles(int shuffles) {
 /// the same core. Other CPUs keep the tiles' widening: on Zen 2 the shifts
 /// ran as fast as the probe allows.
 int qg_cpu_avx2_widens_weights_ahead(void) {
-    const int forced = atomic_load(&qg_widen_ahead_forced);
-    if (forced >= 0) return forced;
-    pthread_once(&qg_family_once, qg_detect_family);
-    return qg_amd_zen1 && qg_cpu_get_features()->avx2;
+    return qg_choice(&qg_widen_ahead_forced, qg_is_amd_zen1() && qg_cpu_get_features()->avx2);
 }
 
-void qg_cpu_force_avx2_widens_weights_ahead(int ahead) {
-    atomic_store(&qg_widen_ahead_forced, ahead < 0 ? -1 : ahead != 0);
-}
+void qg_cpu_force_avx2_widens_weights_ahead(int ahead) { qg_force_choice(&qg_widen_ahead_forced, ahead); }
 
 /// Two-row calls whose weights the L2 holds ran slower one panel at a time
 /// (each activation broadcast then feeds one VPDPBUSD, not two): Zen 5,
@@ -252,14 +257,9 @@ void qg_cpu_force_two_row_stream_min_bytes(int64_t bytes) { atomic_store(&qg_two
 /// taking one VPDPBUSD per chunk (KERNELS.md, "What bounds the avxvnni tile").
 /// On Zen 5 (`--kernel avxvnni`) the shift is free and that form ran 20 %
 /// slower at group 32, so AMD and other CPUs keep the six rows together.
-int qg_cpu_w4_ymm_three_row_passes(void) {
-    const int forced = atomic_load(&qg_ymm_passes_forced);
-    return forced >= 0 ? forced : qg_is_intel();
-}
+int qg_cpu_w4_ymm_three_row_passes(void) { return qg_choice(&qg_ymm_passes_forced, qg_is_intel()); }
 
-void qg_cpu_force_w4_ymm_three_row_passes(int three) {
-    atomic_store(&qg_ymm_passes_forced, three < 0 ? -1 : three != 0);
-}
+void qg_cpu_force_w4_ymm_three_row_passes(int three) { qg_force_choice(&qg_ymm_passes_forced, three); }
 
 // MARK: - Cache sizes
 
