@@ -5,7 +5,7 @@
 // keeps (row 0 first); fused and separate multiply-adds then agree, and the
 // AVX2 copy may use FMA. The rows are taken 64 at a time and the triangle
 // in tiles of 4×8, so each pass reads a block of rows that stays in the L2
-// instead of streaming the whole triangle (18 MiB at K = 1536) from memory
+// instead of streaming the whole triangle (9 MiB at K = 1536) from memory
 // for every row.
 #include "qgemm.h"
 
