@@ -150,25 +150,16 @@ static void qg_detect_family(void) {
 #endif
 }
 
-static int qg_is_amd_family_1a(void) {
+/// One of qg_detect_family's answers, found once.
+static int qg_family_answer(const int *answer) {
     pthread_once(&qg_family_once, qg_detect_family);
-    return qg_amd_family_1a;
+    return *answer;
 }
 
-static int qg_is_intel(void) {
-    pthread_once(&qg_family_once, qg_detect_family);
-    return qg_intel;
-}
-
-static int qg_is_amd_zen1(void) {
-    pthread_once(&qg_family_once, qg_detect_family);
-    return qg_amd_zen1;
-}
-
-static int qg_has_intel_shifts_on_port0(void) {
-    pthread_once(&qg_family_once, qg_detect_family);
-    return qg_intel_shifts_on_port0;
-}
+static int qg_is_amd_family_1a(void) { return qg_family_answer(&qg_amd_family_1a); }
+static int qg_is_intel(void) { return qg_family_answer(&qg_intel); }
+static int qg_is_amd_zen1(void) { return qg_family_answer(&qg_amd_zen1); }
+static int qg_has_intel_shifts_on_port0(void) { return qg_family_answer(&qg_intel_shifts_on_port0); }
 
 /// A choice the kernel tester may force: its forced value (0 or 1) where one
 /// is set, else this CPU's answer.
