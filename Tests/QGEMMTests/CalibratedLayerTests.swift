@@ -157,8 +157,9 @@ struct CalibratedLayerTests {
     /// floatOutput is each output's products summed in Double in the order
     /// of K, then the bias, rounded once (the Swift loop below, to the bit),
     /// whatever the thread count, over shapes with rows and columns past
-    /// whole tiles (2 × 16); and calibrated in static mode without an output
-    /// computes exactly it.
+    /// whole tiles (2 × 16); the C core's sums before the bias and the
+    /// rounding (qg_float_layer_sums) are the loop's, bit for bit; and
+    /// calibrated in static mode without an output computes exactly it.
     @Test func floatOutputIsTheOrderedDoubleSumOnEveryThreadCount() throws {
         var rng = SplitMix64(seed: 61)
         for (rows, n, k) in [(1, 1, 1), (3, 17, 5), (2, 16, 64), (37, 33, 130), (64, 48, 2048)] {
@@ -180,6 +181,18 @@ struct CalibratedLayerTests {
                 }
                 // Every copy of the C code this CPU runs (baseline, AVX2, AVX-512: other tiles, the same sums).
                 var scratch = [Float](repeating: .nan, count: Int(qg_float_layer_scratch_count(Int64(k), Int64(n))))
+                // The sums themselves (4-bit weights' search measures against them): the loop's, unrounded.
+                if bias == nil {
+                    var exact = [Double](repeating: 0, count: rows * n)
+                    for r in 0..<rows {
+                        for o in 0..<n { for j in 0..<k { exact[r * n + o] += Double(x[r * k + j]) * Double(w[o * k + j]) } }
+                    }
+                    for threads: Int32 in [1, 2, 4] {
+                        var sums = [Double](repeating: .nan, count: rows * n)
+                        qg_float_layer_sums(x, Int64(rows), Int64(k), w, Int64(n), &sums, &scratch, threads)
+                        #expect(sums.map(\.bitPattern) == exact.map(\.bitPattern), "sums, \(rows)×\(n)×\(k), \(threads) threads")
+                    }
+                }
                 for copy: Int32 in 0...2 {
                     var y = [Float](repeating: .nan, count: rows * n)
                     let status = (bias ?? []).withUnsafeBufferPointer { bb in

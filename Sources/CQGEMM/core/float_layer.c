@@ -5,7 +5,7 @@
 // same layer wherever it runs.
 //
 // Each output is Σ_k x·w in Double, k ascending, plus b last, rounded to
-// Float once. A product of two Floats is exact in Double (24 + 24 bits of
+// Float once (qg_float_layer_sums gives the sums themselves). A product of two Floats is exact in Double (24 + 24 bits of
 // significand), so a fused multiply-add and a multiply then an add give the
 // same sum, and every copy below, whatever its vector width, computes the
 // same chain per output.
@@ -24,6 +24,7 @@
 typedef struct qg_float_layer_job {
     const float *x, *wt, *bias;
     float *y;
+    double *sums; // instead of y: each output's Double sum, without bias or rounding
     int64_t rows, k, n, part_rows;
     int copy; // the copy of the code every part runs (qg_float_layer_copy_runs)
 } qg_float_layer_job;
@@ -42,6 +43,11 @@ static inline __attribute__((always_inline)) void qg_float_layer_tile(const qg_f
             const double xv = (double)j->x[(m + r) * j->k + i];
             for (int c = 0; c < nc; c++) acc[r][c] += xv * (double)w[c];
         }
+    }
+    if (j->sums) {
+        for (int r = 0; r < mr; r++)
+            for (int c = 0; c < nc; c++) j->sums[(m + r) * j->n + c0 + c] = acc[r][c];
+        return;
     }
     for (int r = 0; r < mr; r++)
         for (int c = 0; c < nc; c++)
@@ -116,7 +122,7 @@ int64_t qg_float_layer_scratch_count(int64_t k, int64_t n) { return (n + QG_FL_C
 /// qg_float_layer on `threads`, or with `copy` ≥ 0 on the calling thread
 /// with that copy (-1 when this CPU lacks it).
 static int qg_float_layer_run(int copy, const float *x, int64_t rows, int64_t k, const float *w, int64_t n, const float *bias,
-                              float *y, float *wt, int threads) {
+                              float *y, double *sums, float *wt, int threads) {
     if (copy >= 0 && !qg_float_layer_copy_runs(copy)) return -1;
     if (rows <= 0 || k <= 0 || n <= 0) return 0;
     // Wᵀ in panels of 16 columns, each panel's K rows of 16 one after
@@ -127,7 +133,7 @@ static int qg_float_layer_run(int copy, const float *x, int64_t rows, int64_t k,
     for (int64_t c0 = 0; c0 < n; c0 += QG_FL_COLS)
         for (int64_t i = 0; i < k; i++)
             for (int c = 0; c < QG_FL_COLS; c++) wt[c0 * k + i * QG_FL_COLS + c] = c0 + c < n ? w[(c0 + c) * k + i] : 0.0f;
-    qg_float_layer_job job = {.x = x, .wt = wt, .bias = bias, .y = y, .rows = rows, .k = k, .n = n,
+    qg_float_layer_job job = {.x = x, .wt = wt, .bias = bias, .y = y, .sums = sums, .rows = rows, .k = k, .n = n,
                               .copy = copy >= 0 ? copy : qg_float_layer_widest()};
     // A row's work is k·n multiply-adds, not k values: parts by that. A
     // chosen copy runs on the calling thread.
@@ -142,10 +148,15 @@ static int qg_float_layer_run(int copy, const float *x, int64_t rows, int64_t k,
 
 void qg_float_layer(const float *x, int64_t rows, int64_t k, const float *w, int64_t n, const float *bias, float *y,
                     float *wt, int threads) {
-    (void)qg_float_layer_run(-1, x, rows, k, w, n, bias, y, wt, threads);
+    (void)qg_float_layer_run(-1, x, rows, k, w, n, bias, y, NULL, wt, threads);
+}
+
+void qg_float_layer_sums(const float *x, int64_t rows, int64_t k, const float *w, int64_t n, double *sums, float *wt,
+                         int threads) {
+    (void)qg_float_layer_run(-1, x, rows, k, w, n, NULL, NULL, sums, wt, threads);
 }
 
 int qg_float_layer_copy(int copy, const float *x, int64_t rows, int64_t k, const float *w, int64_t n, const float *bias,
                         float *y, float *wt) {
-    return qg_float_layer_run(copy, x, rows, k, w, n, bias, y, wt, 1);
+    return qg_float_layer_run(copy, x, rows, k, w, n, bias, y, NULL, wt, 1);
 }

@@ -539,6 +539,13 @@ void qg_quantize_rows(const float *x, int64_t rows, int64_t k, int64_t ldx, cons
 void qg_float_layer(const float *x, int64_t rows, int64_t k, const float *w, int64_t n, const float *bias, float *y,
                     float *wt, int threads);
 
+/// qg_float_layer's sums themselves: sums[m*n + o] = Σ_k x·w in Double, k
+/// ascending, without bias and not rounded to Float (what 4-bit weights'
+/// scale search measures its candidates against). Scratch and threads as
+/// qg_float_layer.
+void qg_float_layer_sums(const float *x, int64_t rows, int64_t k, const float *w, int64_t n, double *sums, float *wt,
+                         int threads);
+
 /// Floats of scratch qg_float_layer needs: K·N with N rounded up to 16.
 int64_t qg_float_layer_scratch_count(int64_t k, int64_t n);
 

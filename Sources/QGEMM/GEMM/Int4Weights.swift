@@ -359,21 +359,19 @@ public final class Int4Weights: Sendable {
         var meanAbs = [Double](repeating: 0, count: k)
         for r in 0..<rows { for j in 0..<k { meanAbs[j] += Double(abs(x[r * k + j])) } }
         for j in 0..<k { meanAbs[j] /= Double(rows) }
-        // The Float layer's output on the sample, in Double (rows shared out
-        // among the threads; each sum runs over K in order): up to 2 KiB per
-        // output channel, far more than the weights at small K, so held to
-        // the memory this process may use, as a result array is.
+        // The Float layer's output on the sample, in Double, each sum over K
+        // in order (the C core's float layer, its sums not rounded): up to
+        // 2 KiB per output channel, far more than the weights at small K, so
+        // held to the memory this process may use, as a result array is, and
+        // so is the copy of the weights in panels it reads.
         try checkResultFits(used * n, of: Double.self, "the search's reference output (\(used) rows × N = \(n), in Double)")
+        let panelCount = Int(qg_float_layer_scratch_count(Int64(k), Int64(n)))
+        try checkResultFits(panelCount, of: Float.self, "the search's reference weights in panels (N×K = \(n)×\(k))")
         var want = [Double](repeating: 0, count: used * n)
+        var panels = [Float](repeating: 0, count: panelCount)
         want.withUnsafeMutableBufferPointer { out in
-            forEachChunk(of: used, threads: workers) { rowRange in
-                for r in rowRange {
-                    for c in 0..<n {
-                        var acc = 0.0
-                        for j in 0..<k { acc += Double(sample[r * k + j]) * Double(weights[c * k + j]) }
-                        out[r * n + c] = acc
-                    }
-                }
+            panels.withUnsafeMutableBufferPointer { p in
+                qg_float_layer_sums(sample, Int64(used), Int64(k), weights, Int64(n), out.baseAddress, p.baseAddress, Int32(workers))
             }
         }
         // A candidate's squared error against it: what every choice below compares.
