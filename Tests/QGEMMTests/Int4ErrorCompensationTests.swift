@@ -29,8 +29,9 @@ struct Int4ErrorCompensationTests {
     /// pass) is a plain loop's sum over the rows in order, bit for bit, on
     /// shapes with tails in K (whole tiles, a part tile, fewer than 4 rows
     /// of H) and in the rows (passes of 64 and a part one), for rows with
-    /// zeros, subnormals and large values, split into 1, 2 or 3 parts; the
-    /// entries left of the diagonal stay as they were.
+    /// zeros, subnormals and large values, split into 1, 2 or 3 parts, with
+    /// the AVX2 tiles and with the plain C copy; the entries left of the
+    /// diagonal stay as they were.
     @Test func theHessianIsAPlainLoopsSum() {
         var rng = SplitMix64(seed: 31)
         for (rows, k) in [(1, 1), (3, 5), (63, 8), (64, 12), (65, 37), (130, 200), (300, 9), (7, 4)] {
@@ -51,13 +52,16 @@ struct Int4ErrorCompensationTests {
                 }
             }
             for parts in 1...3 {
-                var h = [Double](repeating: -1, count: k * k)
-                for i in 0..<k { for j in i..<k { h[i * k + j] = 0 } }
-                for part in 0..<parts { qg_gram_upper_part(x, Int64(rows), Int64(k), Int64(part), Int64(parts), &h) }
-                for i in 0..<k {
-                    for j in 0..<k {
-                        let expected = j >= i ? want[i * k + j] : -1
-                        #expect(h[i * k + j].bitPattern == expected.bitPattern, "\(rows)×\(k), \(parts) parts, [\(i)][\(j)]")
+                for vector: Int32 in [1, 0] {
+                    var h = [Double](repeating: -1, count: k * k)
+                    for i in 0..<k { for j in i..<k { h[i * k + j] = 0 } }
+                    for part in 0..<parts { qg_gram_upper_part(x, Int64(rows), Int64(k), Int64(part), Int64(parts), vector, &h) }
+                    for i in 0..<k {
+                        for j in 0..<k {
+                            let expected = j >= i ? want[i * k + j] : -1
+                            #expect(h[i * k + j].bitPattern == expected.bitPattern,
+                                    "\(rows)×\(k), \(parts) parts, vector \(vector), [\(i)][\(j)]")
+                        }
                     }
                 }
             }

@@ -18,14 +18,17 @@
 #define QG_GRAM_ROWS 64
 
 /// Rows i0 … i1 − 1 of the triangle, columns from j0 (and from i), over rows
-/// r0 … r1 − 1, in plain C.
+/// r0 … r1 − 1, in plain C: a calibration row at a time, so that each
+/// element still takes the rows in order and the compiler can vectorize
+/// along j.
 static void qg_gram_scalar(const float *x, int64_t r0, int64_t r1, int64_t k, int64_t i0, int64_t i1, int64_t j0,
                            double *h) {
-    for (int64_t i = i0; i < i1; i++) {
-        for (int64_t j = j0 > i ? j0 : i; j < k; j++) {
-            double s = h[i * k + j];
-            for (int64_t r = r0; r < r1; r++) s += (double)x[r * k + i] * (double)x[r * k + j];
-            h[i * k + j] = s;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *row = x + r * k;
+        for (int64_t i = i0; i < i1; i++) {
+            const double xi = (double)row[i];
+            double *out = h + i * k;
+            for (int64_t j = j0 > i ? j0 : i; j < k; j++) out[j] += xi * (double)row[j];
         }
     }
 }
@@ -74,10 +77,12 @@ __attribute__((target("avx2,fma"))) static int64_t qg_gram_tiles_avx2(const floa
 }
 #endif
 
-void qg_gram_upper_part(const float *x, int64_t rows, int64_t k, int64_t part, int64_t parts, double *h) {
+void qg_gram_upper_part(const float *x, int64_t rows, int64_t k, int64_t part, int64_t parts, int vector, double *h) {
 #if defined(__x86_64__)
     const qg_cpu_features *f = qg_cpu_get_features();
-    const int avx2 = f->avx2 && f->fma;
+    const int avx2 = vector && f->avx2 && f->fma;
+#else
+    (void)vector;
 #endif
     for (int64_t r0 = 0; r0 < rows; r0 += QG_GRAM_ROWS) {
         const int64_t r1 = rows - r0 < QG_GRAM_ROWS ? rows : r0 + QG_GRAM_ROWS;

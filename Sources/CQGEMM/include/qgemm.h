@@ -395,7 +395,8 @@ void qg_w4_pack(const int8_t *q, int64_t ldq, int64_t n, int64_t k, int64_t grou
 void qg_w4_quantize_groups(const float *w, int64_t n, int64_t k, int64_t group, int minimizing, int vector,
                            int8_t *values, float *scales);
 /// The minimizing rule's error Σ (w − S·q)² over the `count` weights at `w`
-/// for each of the 8 `scales` (finite, above 0), with q in [lo, hi]: what
+/// for each of the 8 `scales` (finite, above 0), with q in [lo, hi] (whole
+/// numbers of at most 16 in size): what
 /// qg_w4_quantize_groups compares, on the copy `vector` chooses.
 void qg_w4_squared_errors(const float *w, int64_t count, const float *scales, float lo, float hi, int vector,
                           double *errors);
@@ -406,8 +407,9 @@ void qg_w4_squared_errors(const float *w, int64_t count, const float *scales, fl
 /// is exact in double, so these are the bits of a plain loop over r). Only
 /// H's blocks of 4 rows b = i/4 with b % parts == part: parts calls on
 /// threads of their own fill it all. The entries left of the diagonal are
-/// not written.
-void qg_gram_upper_part(const float *x, int64_t rows, int64_t k, int64_t part, int64_t parts, double *h);
+/// not written. `vector` 1 takes the AVX2 tiles where the CPU has them, 0
+/// the plain C copy: the same bits.
+void qg_gram_upper_part(const float *x, int64_t rows, int64_t k, int64_t part, int64_t parts, int vector, double *h);
 
 /// IEEE binary16 bits of `f`, rounded to nearest even (±Inf beyond 65504
 /// after rounding; NaN stays NaN).

@@ -76,7 +76,7 @@ extension Int4Weights {
             x.withUnsafeBufferPointer { xp in
                 forEachChunk(of: parts, threads: parts) { partRange in
                     for part in partRange {
-                        qg_gram_upper_part(xp.baseAddress, Int64(rows), Int64(k), Int64(part), Int64(parts), hp.baseAddress)
+                        qg_gram_upper_part(xp.baseAddress, Int64(rows), Int64(k), Int64(part), Int64(parts), 1, hp.baseAddress)
                     }
                 }
             }
