@@ -56,7 +56,7 @@ struct ActivationProductTests {
         var product = ActivationProduct()
         let m = 3, k = 8, n = 2
         let tiny = 180 * Float.leastNonzeroMagnitude
-        let a = (0..<(m * k)).map { Float(($0 * 7) % 11) * 3e37 - 1.5e38 }
+        let a: [Float] = (0..<(m * k)).map { (i: Int) -> Float in Float((i * 7) % 11) * 3e37 - 1.5e38 }
         let b: [Float] = (0..<(n * k)).map { i in i < k ? (i % 2 == 0 ? -tiny : tiny / 2) : Float(i) - 12 }
         let want = try expected(a, m: m, k: k, b, n: n, layout: .outputMajor)
         #expect(want.contains { $0 != 0 && $0.isFinite })

@@ -57,7 +57,8 @@ struct EntropySearchTests {
             var bulk = [Double](repeating: 0, count: bins)
             for _ in 0..<20_000 {
                 let g = abs(rng.gaussian())
-                bulk[min(bins - 1, Int(Double(g) / 6 * Double(bins) * 0.4))] += 1
+                let bin: Double = Double(g) / 6 * Double(bins) * 0.4
+                bulk[min(bins - 1, Int(bin))] += 1
             }
             bulk[bins - 1] += 7
             result.append(("half-normal, \(bins) bins", bulk))

@@ -197,8 +197,8 @@ struct WorkspaceTests {
 struct SpanTests {
     @Test func spanCallsMatchArrayCalls() throws {
         let k = 12, n = 7, rows = 5
-        let w = (0..<n * k).map { Float(($0 * 37) % 23) / 23 - 0.5 }
-        let x = (0..<rows * k).map { Float(($0 * 11) % 17) / 4 - 2 }
+        let w: [Float] = (0..<n * k).map { (i: Int) -> Float in Float((i * 37) % 23) / 23 - 0.5 }
+        let x: [Float] = (0..<rows * k).map { (i: Int) -> Float in Float((i * 11) % 17) / 4 - 2 }
         let layer = try QuantizedLinear(weights: w, outputChannels: n, inputChannels: k, mode: .dynamic(.perRow))
         var workspace = QuantizedLinear.Workspace()
         var y = [Float](repeating: 0, count: rows * n)
