@@ -1,6 +1,10 @@
 # Sourced by scripts/test: work that runs beside the script's main line, so
 # that two cores stay busy where one step alone leaves one idle (a release
 # build's whole-module steps, Python checks, ThreadSanitizer's short run).
+# Unlike scripts/side-by-side.sh (a pool of like jobs, as many as there are
+# cores, their output as it comes), each job here is named, its log held
+# until it is waited for, and stopped with everything it started when the
+# script exits early.
 #
 #   beside_start NAME COMMAND...  runs COMMAND (a program or a shell function)
 #                                 in the background with errexit on, in a
@@ -45,23 +49,27 @@ beside_finish() {
     return "${status:-1}"
 }
 
+# Whether the job started as PID is still one of this shell's running jobs:
+# the number of one that has ended may belong to another process by now.
+beside_running() { [[ " $(jobs -rp | tr '\n' ' ') " == *" $1 "* ]]; }
+
 beside_stop_all() {
-    local name running tries
-    # Only groups that are still this shell's running jobs: the number of
-    # one that has ended may belong to another process by now.
-    running=" $(jobs -rp | tr '\n' ' ') "
+    local name tries
+    local -A was=()
     for name in "${!beside_pid[@]}"; do
-        [[ "$running" == *" ${beside_pid[$name]} "* ]] && kill -INT -- "-${beside_pid[$name]}" 2>/dev/null
+        was[$name]=ended
+        if beside_running "${beside_pid[$name]}"; then
+            was[$name]=stopped
+            kill -INT -- "-${beside_pid[$name]}" 2>/dev/null
+        fi
     done
     for name in "${!beside_pid[@]}"; do
-        local was=ended
-        [[ "$running" == *" ${beside_pid[$name]} "* ]] && was=stopped
         for ((tries = 0; tries < 30; tries++)); do
-            [[ " $(jobs -rp | tr '\n' ' ') " == *" ${beside_pid[$name]} "* ]] || break
+            beside_running "${beside_pid[$name]}" || break
             sleep 0.5
         done
-        [[ " $(jobs -rp | tr '\n' ' ') " == *" ${beside_pid[$name]} "* ]] && kill -KILL -- "-${beside_pid[$name]}" 2>/dev/null
-        echo "== $name ($was, not waited for), the end of its log:" >&2
+        beside_running "${beside_pid[$name]}" && kill -KILL -- "-${beside_pid[$name]}" 2>/dev/null
+        echo "== $name (${was[$name]}, not waited for), the end of its log:" >&2
         tail -n 40 "${beside_log[$name]}" >&2
         rm -f "${beside_log[$name]}" "${beside_status[$name]}"
     done

@@ -3,6 +3,8 @@
 # has cores, waiting for whichever job ends first (not the oldest: one long
 # compile would hold a free core idle); `side_by_side_wait` waits for the
 # rest and returns 1 if any job since the last side_by_side_wait failed.
+# (scripts/beside.sh runs named steps beside a script's main line instead,
+# their logs held until they are waited for.)
 # Needs bash 5.1 (wait -n -p).
 if [ "${BASH_VERSINFO[0]}" -lt 5 ] || { [ "${BASH_VERSINFO[0]}" -eq 5 ] && [ "${BASH_VERSINFO[1]}" -lt 1 ]; }; then
     echo "side-by-side.sh: needs bash 5.1 or later (wait -n -p); this is bash $BASH_VERSION" >&2

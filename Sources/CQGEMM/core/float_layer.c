@@ -5,10 +5,10 @@
 // same layer wherever it runs.
 //
 // Each output is Σ_k x·w in Double, k ascending, plus b last, rounded to
-// Float once (qg_float_layer_sums gives the sums themselves). A product of two Floats is exact in Double (24 + 24 bits of
-// significand), so a fused multiply-add and a multiply then an add give the
-// same sum, and every copy below, whatever its vector width, computes the
-// same chain per output.
+// Float once (qg_float_layer_sums gives the sums themselves). A product of
+// two Floats is exact in Double (24 + 24 bits of significand), so a fused
+// multiply-add and a multiply then an add give the same sum, and every copy
+// below, whatever its vector width, computes the same chain per output.
 #include "qgemm.h"
 #include "threadpool.h"
 
