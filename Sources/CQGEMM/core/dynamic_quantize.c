@@ -10,6 +10,7 @@
 // values are qg_quantize_rows's.
 #include "qgemm.h"
 #include "quantize.h"
+#include "round_half_away.h"
 #include "threadpool.h"
 
 #include <float.h>
@@ -52,7 +53,7 @@ int qg_uint8_parameters(float observed_min, float observed_max, float *scale, in
         return 0;
     }
     const float s = qg_covering_scale((float)((hi - lo) / (qmax - qmin)), hi - lo, qmax - qmin);
-    const double z = round(qmin - lo / (double)s); // round-half-away, as .toNearestOrAwayFromZero
+    const double z = qg_round_half_away_d(qmin - lo / (double)s); // as .toNearestOrAwayFromZero
     const int32_t zp = (int32_t)qg_swift_min_d(qg_swift_max_d(z, qmin), qmax);
     // The grid's ends, as dequantize forms them, must be finite.
     if (!isfinite((float)(0 - zp) * s) || !isfinite((float)(255 - zp) * s)) return -1;

@@ -4,6 +4,7 @@
 // no value is NaN (ranges come from qg_row_min_max, which reports them).
 #include "qgemm.h"
 #include "quantize.h"
+#include "round_half_away.h"
 #include "threadpool.h"
 
 #include <float.h>
@@ -230,7 +231,7 @@ void qg_quantize_rows_with(qg_quantizer level, const float *x, int64_t rows, int
         }
 #endif
         for (int64_t i = 0; i < k; i++) {
-            float q = roundf(x[m * ldx + i] / scale[m]);
+            float q = qg_round_half_away_f(x[m * ldx + i] / scale[m]);
             q = fminf(fmaxf(q, (float)(qmin - zero[m])), (float)(qmax - zero[m]));
             out[m * ldo + i] = (uint8_t)((int32_t)q + zero[m]);
         }

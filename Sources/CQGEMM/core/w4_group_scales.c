@@ -7,6 +7,7 @@
 // after another, in order, so every sum, choice and value is the scalar
 // copy's.
 #include "qgemm.h"
+#include "round_half_away.h"
 
 #include <math.h>
 #include <string.h>
@@ -22,9 +23,10 @@ static float qg_w4_candidate(float absmax, int step) {
     return qg_f32_from_f16(qg_f16_from_f32(absmax / (7.0f + (float)step / 4.0f)));
 }
 
-/// clamp(round-half-away(v), lo, hi) for integers lo, hi (roundf does not
-/// read the rounding mode).
-static inline float qg_w4_round_clamp(float v, float lo, float hi) { return fminf(fmaxf(roundf(v), lo), hi); }
+/// clamp(round-half-away(v), lo, hi) for integers lo, hi, whatever the
+/// rounding mode (round_half_away.h: roundf, inlined into the AVX2 copy's
+/// last values, rounded by the mode in release builds).
+static inline float qg_w4_round_clamp(float v, float lo, float hi) { return fminf(fmaxf(qg_round_half_away_f(v), lo), hi); }
 
 static double qg_w4_squared_error_scalar(const float *w, int64_t count, float s, float lo, float hi) {
     double e = 0.0;
