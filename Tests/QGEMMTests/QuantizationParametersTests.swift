@@ -336,6 +336,38 @@ struct QuantizationParametersTests {
         }
     }
 
+    /// The library's rounding half away from zero (quantized values, zero
+    /// points, multipliers, GPTQ-style rounding) is the one round-to-nearest
+    /// gives, in each directed mode too: on ties, their neighbours, both
+    /// signs, values past 2^23 (Float) and 2^52 (Double), ±0, ±Inf and NaN.
+    @Test func roundingHalfAwayIsTheSameInEveryRoundingMode() {
+        var fs: [Float] = [0, -0, 0.4, -0.4, .infinity, -.infinity, 0x1p23, 0x1p23 + 1, -0x1p24, .greatestFiniteMagnitude,
+                           .leastNonzeroMagnitude, 0.49999997]
+        var ds: [Double] = [0, -0, 0x1p52 + 1, -0x1p52 - 1, 0x1p53, 0.49999999999999994, .greatestFiniteMagnitude]
+        for j in -300...300 {
+            for part in [0.0, 0.25, 0.5, 0.75] {
+                let f = Float(j) / 2 + Float(part), d = Double(j) * 1024.5 + part
+                fs += [f, f.nextUp, f.nextDown]
+                ds += [d, d.nextUp, d.nextDown]
+            }
+        }
+        let nearest = fegetround()
+        defer { fesetround(nearest) }
+        let wantF = fs.map { $0.rounded(.toNearestOrAwayFromZero) }, wantD = ds.map { $0.rounded(.toNearestOrAwayFromZero) }
+        for mode in [nearest] + SafeTensorsTests.directedRoundingModes {
+            fesetround(mode)
+            let gotF = fs.map(\.roundedHalfAway), gotD = ds.map(\.roundedHalfAway)
+            fesetround(nearest)
+            for i in fs.indices where gotF[i].bitPattern != wantF[i].bitPattern {
+                Issue.record("Float \(fs[i]), mode \(mode): \(gotF[i]), want \(wantF[i])")
+            }
+            for i in ds.indices where gotD[i].bitPattern != wantD[i].bitPattern {
+                Issue.record("Double \(ds[i]), mode \(mode): \(gotD[i]), want \(wantD[i])")
+            }
+        }
+        #expect(Float.nan.roundedHalfAway.isNaN && Double.nan.roundedHalfAway.isNaN)
+    }
+
     /// The buffer quantize names the first NaN wherever it lies (the check
     /// goes in blocks of 64 values; a NaN at either end of a block, in the
     /// tail, or several) and writes nothing then.

@@ -13,6 +13,7 @@
 // the same way): bias + S_X·(sum + (128 − Z_X)·c[n]). The test suite (Int4WeightsTests) and the `int4` fuzz
 // target both check the library against this one file (the fuzz package
 // links it: Fuzz/Sources/FuzzMutators/W4A8Contract.swift).
+@testable import QGEMM
 
 /// y [rows × n] of X [rows × k] (already smoothed, if the layer smooths)
 /// with int4 `values` [n × k] and `scales` [n × groups] as the layer holds
@@ -56,7 +57,7 @@ private func int8Row(_ row: [Float]) -> (Float, Int32, [Int32]) {
         if !(sx > 0 && Double(sx) * 127 >= Double(absMax)) { sx = .leastNormalMagnitude }
     }
     // No clamp: with that scale every |x|/S_X rounds to 127 at most.
-    return (sx, 0, row.map { Int32(($0 / sx).rounded(.toNearestOrAwayFromZero)) })
+    return (sx, 0, row.map { Int32(($0 / sx).roundedHalfAway) })
 }
 
 /// A uint8 row with its zero point: S_X, Z_X and q_X − 128.
@@ -70,7 +71,7 @@ private func uint8Row(_ row: [Float]) -> (Float, Int32, [Int32]) {
             if Double(sx) * 255 < hi - lo { sx = Float(bitPattern: sx.bitPattern + 1) }
             if !(sx > 0 && Double(sx) * 255 >= hi - lo) { sx = .leastNormalMagnitude }
         }
-        zero = Int32(Swift.min(Swift.max((0 - lo / Double(sx)).rounded(.toNearestOrAwayFromZero), 0), 255))
+        zero = Int32(Swift.min(Swift.max((0 - lo / Double(sx)).roundedHalfAway, 0), 255))
     }
-    return (sx, zero, row.map { Swift.min(Swift.max(Int32(($0 / sx).rounded(.toNearestOrAwayFromZero)) + zero, 0), 255) - 128 })
+    return (sx, zero, row.map { Swift.min(Swift.max(Int32(($0 / sx).roundedHalfAway) + zero, 0), 255) - 128 })
 }

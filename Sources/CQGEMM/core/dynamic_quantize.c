@@ -53,7 +53,7 @@ int qg_uint8_parameters(float observed_min, float observed_max, float *scale, in
         return 0;
     }
     const float s = qg_covering_scale((float)((hi - lo) / (qmax - qmin)), hi - lo, qmax - qmin);
-    const double z = qg_round_half_away_d(qmin - lo / (double)s); // as .toNearestOrAwayFromZero
+    const double z = qg_round_half_away_d(qmin - lo / (double)s); // as QuantizationParameters rounds it
     const int32_t zp = (int32_t)qg_swift_min_d(qg_swift_max_d(z, qmin), qmax);
     // The grid's ends, as dequantize forms them, must be finite.
     if (!isfinite((float)(0 - zp) * s) || !isfinite((float)(255 - zp) * s)) return -1;

@@ -405,7 +405,7 @@ public struct MSEObserver: CalibrationObserver {
             let a = Swift.min(edges[l], 0), b = Swift.max(edges[r], 0)
             let scale = Double(Float((b - a) / 255))
             guard scale > 0, scale.isFinite else { return .infinity }
-            let zero = Swift.min(Swift.max((-a / scale).rounded(.toNearestOrAwayFromZero), 0), 255)
+            let zero = Swift.min(Swift.max((-a / scale).roundedHalfAway, 0), 255)
             let gridLo = -zero * scale, gridHi = (255 - zero) * scale
             let below = binsBelow(gridLo - scale / 2), above = binsBelow(gridHi + scale / 2)
             let inside = count[above] - count[below]

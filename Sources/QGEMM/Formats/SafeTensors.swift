@@ -253,7 +253,7 @@ public struct SafeTensorsFile: Sendable, Equatable {
             // whole one below 2^53, where a double holds every integer as
             // written.
             let d = n.doubleValue
-            guard d.isFinite, d == d.rounded(), abs(d) < 0x1p53 else { return nil }
+            guard d.isFinite, d == d.rounded(.towardZero), abs(d) < 0x1p53 else { return nil }
             return Int(d)
         case "Q", "L", "I", "S", "C":
             // Unsigned: 18446744073709551615 arrives as UInt64, whose Int64 view is −1.

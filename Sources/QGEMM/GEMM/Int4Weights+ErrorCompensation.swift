@@ -122,7 +122,7 @@ extension Int4Weights {
                                             scale = Double(s)
                                         }
                                         let wv = wRow[i], s = scale
-                                        let q = s > 0 ? max(lowest, min(7, (wv / s).rounded(.toNearestOrAwayFromZero))) : 0
+                                        let q = s > 0 ? max(lowest, min(7, (wv / s).roundedHalfAway)) : 0
                                         vp[c * k + i] = Int8(q)
                                         let e = (wv - q * s) / up[i * k + i]
                                         guard e != 0 else { continue }
@@ -152,7 +152,7 @@ extension Int4Weights {
         guard absMax / 7 <= 65504 else { return nil }
         func half(_ v: Double) -> Float { qg_f32_from_f16(qg_f16_from_f32(Float(v))) }
         if rule == .absMax { return half(absMax / 7) }
-        func quantized(_ v: Double, _ s: Double) -> Double { max(-8, min(7, (v / s).rounded(.toNearestOrAwayFromZero))) }
+        func quantized(_ v: Double, _ s: Double) -> Double { max(-8, min(7, (v / s).roundedHalfAway)) }
         func error(_ s: Float) -> Double {
             let sd = Double(s)
             var e = 0.0

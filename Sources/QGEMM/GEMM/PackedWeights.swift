@@ -251,7 +251,7 @@ public final class PackedWeights: @unchecked Sendable {
                 // nearest whatever the caller's mode, as the layer loaders
                 // derive them: a layer saved and loaded is the same layer.
                 qb = try withRoundingToNearest { try b.indices.map { i in
-                    let q = (Double(b[i]) / (Double(input.scale) * Double(scales[i]))).rounded(.toNearestOrAwayFromZero)
+                    let q = (Double(b[i]) / (Double(input.scale) * Double(scales[i]))).roundedHalfAway
                     guard abs(q) <= Double(Int32.max) else {
                         throw QGEMMError(.accumulatorOverflow,
                                          "bias [\(i)] = \(b[i]) quantizes to \(q), outside int32 (scale S_X·S_W = \(Double(input.scale) * Double(scales[i])))")

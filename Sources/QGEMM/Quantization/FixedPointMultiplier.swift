@@ -54,7 +54,7 @@ public struct FixedPointMultiplier: Sendable, Hashable, CustomStringConvertible 
         }
         var exponent: Int32 = 0
         let fraction = frexp(real, &exponent) // real = fraction · 2^exponent, fraction in [0.5, 1)
-        var m0 = Int64((fraction * 2_147_483_648.0).rounded(.toNearestOrAwayFromZero))
+        var m0 = Int64((fraction * 2_147_483_648.0).roundedHalfAway)
         if m0 == 1 << 31 {
             m0 /= 2
             exponent += 1

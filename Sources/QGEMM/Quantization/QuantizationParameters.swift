@@ -61,7 +61,7 @@ public struct QuantizationParameters: Sendable, Hashable, CustomStringConvertibl
             return
         }
         let scale = Self.coveringScale(Float((hi - lo) / (qmax - qmin)), hi - lo, steps: qmax - qmin)
-        let z = (qmin - lo / Double(scale)).rounded(.toNearestOrAwayFromZero)
+        let z = (qmin - lo / Double(scale)).roundedHalfAway
         let zero = Int32(Swift.min(Swift.max(z, qmin), qmax))
         guard (Float(type.min - zero) * scale).isFinite, (Float(type.max - zero) * scale).isFinite else {
             throw QGEMMError(.invalidScale,

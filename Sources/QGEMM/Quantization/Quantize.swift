@@ -15,7 +15,7 @@ extension QuantizationParameters {
 
     @usableFromInline
     func quantizeNonNaN(_ r: Float) -> Int32 {
-        let q = (r / scale).rounded(.toNearestOrAwayFromZero)
+        let q = (r / scale).roundedHalfAway
         // Clamp in Float before converting so that ±Inf and huge values saturate.
         let lo = Float(type.min - zeroPoint), hi = Float(type.max - zeroPoint)
         // A NaN quotient is 0/0: a subnormal scale that denormals-are-zero

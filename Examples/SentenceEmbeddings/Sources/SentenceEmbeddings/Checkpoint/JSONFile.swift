@@ -52,7 +52,7 @@ enum JSONFile {
     /// A JSON number that is a whole number Int holds; nil for anything else.
     static func wholeNumber(_ value: Any) -> Int? {
         guard let d = number(value)?.doubleValue else { return nil }
-        guard d.isFinite, d == d.rounded(), abs(d) < 0x1p62 else { return nil }
+        guard d.isFinite, d == d.rounded(.towardZero), abs(d) < 0x1p62 else { return nil }
         return Int(d)
     }
 }

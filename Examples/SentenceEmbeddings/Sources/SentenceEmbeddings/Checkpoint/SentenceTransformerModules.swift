@@ -108,7 +108,7 @@ enum SentenceTransformerModules {
         // A missing or huge model_max_length (transformers writes 1e30 for "none") leaves the positions' bound;
         // older files name it max_len.
         guard let value = json["model_max_length"] ?? json["max_len"], !(value is NSNull) else { return maxPositions }
-        guard let length = JSONFile.number(value)?.doubleValue, length.isFinite, length >= 2, length == length.rounded() else {
+        guard let length = JSONFile.number(value)?.doubleValue, length.isFinite, length >= 2, length == length.rounded(.towardZero) else {
             throw QGEMMError(.file, "\(tokenizerConfig.path): 'model_max_length' is \(value), expected a whole number ≥ 2")
         }
         return length >= Double(maxPositions) ? maxPositions : Int(length)
