@@ -518,7 +518,7 @@ struct Int4WeightsTests {
                 let got = Int4Weights.quantizeGroups(w, n: w.count / 8, k: 8, group: 8, rule: .absMax, vector: vector)
                 #expect(got.scales.allSatisfy { $0 == 1 }, "rounding mode \(mode), vector \(vector)")
                 for (i, x) in w.enumerated() {
-                    #expect(got.values[i] == Int8(x.roundedHalfAway), "\(x), rounding mode \(mode), vector \(vector)")
+                    #expect(got.values[i] == Int8(halfAwayFromZero(x)), "\(x), rounding mode \(mode), vector \(vector)")
                 }
             }
         }
@@ -566,7 +566,7 @@ struct Int4WeightsTests {
                             let s = eight[lane]
                             var want = 0.0
                             for i in start..<(start + group) {
-                                let q = max(-8, min(7, (w[i] / s).roundedHalfAway))
+                                let q = max(-8, min(7, halfAwayFromZero(w[i] / s)))
                                 want += Double(w[i] - q * s) * Double(w[i] - q * s)
                             }
                             #expect(got[lane].bitPattern == want.bitPattern, "from \(start), scale \(s), mode \(mode), vector \(vector)")
@@ -605,7 +605,7 @@ private func scalarGroupQuantization(_ w: [Float], n: Int, k: Int, group: Int,
                 guard s > 0, s.isFinite else { continue }
                 var error = 0.0
                 for i in range {
-                    let q = max(lo, min(hi, (w[i] / s).roundedHalfAway))
+                    let q = max(lo, min(hi, halfAwayFromZero(w[i] / s)))
                     error += Double(w[i] - q * s) * Double(w[i] - q * s)
                 }
                 if error < bestError { (best, bestError) = (s, error) }
@@ -615,7 +615,7 @@ private func scalarGroupQuantization(_ w: [Float], n: Int, k: Int, group: Int,
                 continue
             }
             scales[c * groups + g] = best
-            for i in range { values[i] = Int8(max(lo, min(hi, (w[i] / best).roundedHalfAway))) }
+            for i in range { values[i] = Int8(max(lo, min(hi, halfAwayFromZero(w[i] / best)))) }
         }
     }
     return (values, scales)

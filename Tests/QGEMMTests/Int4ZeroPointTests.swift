@@ -40,7 +40,7 @@ struct Int4ZeroPointTests {
             for m in 0..<rows {
                 let row = x[(m * k)..<((m + 1) * k)]
                 let p = try QuantizationParameters(observedMin: row.min()!, observedMax: row.max()!, type: .uint8)
-                let q = row.map { Double(min(max(Int32(($0 / p.scale).roundedHalfAway) + p.zeroPoint, 0), 255) - p.zeroPoint) }
+                let q = row.map { Double(min(max(Int32(halfAwayFromZero($0 / p.scale)) + p.zeroPoint, 0), 255) - p.zeroPoint) }
                 for c in 0..<n {
                     var exact = 0.0, size = 0.0
                     for i in 0..<k {

@@ -339,11 +339,16 @@ struct QuantizationParametersTests {
     /// The library's rounding half away from zero (quantized values, zero
     /// points, multipliers, GPTQ-style rounding) is the one round-to-nearest
     /// gives, in each directed mode too: on ties, their neighbours, both
-    /// signs, values past 2^23 (Float) and 2^52 (Double), ±0, ±Inf and NaN.
-    @Test func roundingHalfAwayIsTheSameInEveryRoundingMode() {
+    /// signs, the last ties below 2^23 (Float) and 2^52 (Double) and values
+    /// past them, ±0, ±Inf and NaN; and through the library's own callers
+    /// (compiled with the library's flags), quantize and the fixed-point
+    /// multiplier on ties.
+    @Test func roundingHalfAwayIsTheSameInEveryRoundingMode() throws {
         var fs: [Float] = [0, -0, 0.4, -0.4, .infinity, -.infinity, 0x1p23, 0x1p23 + 1, -0x1p24, .greatestFiniteMagnitude,
                            .leastNonzeroMagnitude, 0.49999997]
-        var ds: [Double] = [0, -0, 0x1p52 + 1, -0x1p52 - 1, 0x1p53, 0.49999999999999994, .greatestFiniteMagnitude]
+        fs += [8388607.5, -8388607.5]
+        var ds: [Double] = [0, -0, 0x1p52 + 1, -0x1p52 - 1, 0x1p53, 0.49999999999999994, .greatestFiniteMagnitude,
+                            .infinity, -.infinity, 0x1p52 - 0.5, -(0x1p52 - 0.5)]
         for j in -300...300 {
             for part in [0.0, 0.25, 0.5, 0.75] {
                 let f = Float(j) / 2 + Float(part), d = Double(j) * 1024.5 + part
@@ -354,10 +359,24 @@ struct QuantizationParametersTests {
         let nearest = fegetround()
         defer { fesetround(nearest) }
         let wantF = fs.map { $0.rounded(.toNearestOrAwayFromZero) }, wantD = ds.map { $0.rounded(.toNearestOrAwayFromZero) }
+        let int8 = try QuantizationParameters(type: .int8, scale: 1, zeroPoint: 0)
+        var ties: [Float] = []
+        for j in -128...126 {
+            let tie = Float(j) + 0.5
+            ties += [tie, tie.nextUp, tie.nextDown]
+        }
+        let wantQ = try ties.map { try int8.quantize($0) }
+        // M0 = 2^30 + ½ (a tie, away to 2^30 + 1), and just below it.
+        let reals: [Double] = [0.5 + 0x1p-32, 0.5 + 0x1p-32 - 0x1p-50]
+        let wantM: [Int32] = try reals.map { try FixedPointMultiplier($0).multiplier }
+        #expect(wantM == [Int32(1 << 30) + 1, Int32(1 << 30)])
         for mode in [nearest] + SafeTensorsTests.directedRoundingModes {
             fesetround(mode)
             let gotF = fs.map(\.roundedHalfAway), gotD = ds.map(\.roundedHalfAway)
+            let gotQ = try ties.map { try int8.quantize($0) }
+            let gotM = try reals.map { try FixedPointMultiplier($0).multiplier }
             fesetround(nearest)
+            #expect(gotQ == wantQ && gotM == wantM, "mode \(mode)")
             for i in fs.indices where gotF[i].bitPattern != wantF[i].bitPattern {
                 Issue.record("Float \(fs[i]), mode \(mode): \(gotF[i]), want \(wantF[i])")
             }

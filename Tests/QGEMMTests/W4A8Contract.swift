@@ -13,7 +13,6 @@
 // the same way): bias + S_X·(sum + (128 − Z_X)·c[n]). The test suite (Int4WeightsTests) and the `int4` fuzz
 // target both check the library against this one file (the fuzz package
 // links it: Fuzz/Sources/FuzzMutators/W4A8Contract.swift).
-@testable import QGEMM
 
 /// y [rows × n] of X [rows × k] (already smoothed, if the layer smooths)
 /// with int4 `values` [n × k] and `scales` [n × groups] as the layer holds
@@ -57,7 +56,7 @@ private func int8Row(_ row: [Float]) -> (Float, Int32, [Int32]) {
         if !(sx > 0 && Double(sx) * 127 >= Double(absMax)) { sx = .leastNormalMagnitude }
     }
     // No clamp: with that scale every |x|/S_X rounds to 127 at most.
-    return (sx, 0, row.map { Int32(($0 / sx).roundedHalfAway) })
+    return (sx, 0, row.map { Int32(halfAwayFromZero($0 / sx)) })
 }
 
 /// A uint8 row with its zero point: S_X, Z_X and q_X − 128.
@@ -71,7 +70,18 @@ private func uint8Row(_ row: [Float]) -> (Float, Int32, [Int32]) {
             if Double(sx) * 255 < hi - lo { sx = Float(bitPattern: sx.bitPattern + 1) }
             if !(sx > 0 && Double(sx) * 255 >= hi - lo) { sx = .leastNormalMagnitude }
         }
-        zero = Int32(Swift.min(Swift.max((0 - lo / Double(sx)).roundedHalfAway, 0), 255))
+        zero = Int32(Swift.min(Swift.max(halfAwayFromZero(0 - lo / Double(sx)), 0), 255))
     }
-    return (sx, zero, row.map { Swift.min(Swift.max(Int32(($0 / sx).roundedHalfAway) + zero, 0), 255) - 128 })
+    return (sx, zero, row.map { Swift.min(Swift.max(Int32(halfAwayFromZero($0 / sx)) + zero, 0), 255) - 128 })
+}
+
+/// Round half away from zero by exact steps (truncated, then moved one step
+/// away from zero where the part cut off is ½ or more): the same in every
+/// rounding mode and for every target CPU, which
+/// `rounded(.toNearestOrAwayFromZero)` is not once SSE4.1 is on (it becomes
+/// an addition, which rounds by the thread's mode, and a truncation). Spelt
+/// here apart from the library's `roundedHalfAway`, which this contract checks.
+func halfAwayFromZero<T: BinaryFloatingPoint>(_ v: T) -> T {
+    let t = v.rounded(.towardZero), cut = v - t
+    return cut >= 0.5 ? t + 1 : cut <= -0.5 ? t - 1 : t
 }

@@ -7,7 +7,8 @@
 // instruction or in truncf, not taken from the mode) and moved one step away
 // from zero where the part cut off, v − trunc(v), is ½ or more; each step is
 // exact, and trunc keeps v's sign, so −0.4 gives −0 as roundf does. ±Inf
-// and NaN come back as they went in.
+// and NaN come back as they went in (±Inf raising the invalid flag, which
+// matters only where floating-point traps are on).
 #ifndef QG_ROUND_HALF_AWAY_H
 #define QG_ROUND_HALF_AWAY_H
 

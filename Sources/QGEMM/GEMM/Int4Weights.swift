@@ -62,10 +62,10 @@ public final class Int4Weights: Sendable {
         case int8
         /// uint8 with a zero point per row, the rule of ``QuantizedLinear``'s
         /// dynamic per-row layers: the row's range widened to hold 0, `S_X =
-        /// (max − min)/255`, `Z_X = round(−min/S_X)`, values in 0...255. A
-        /// row that is far from symmetric (the input of a layer after a
-        /// ReLU or GELU) keeps twice the levels it gets from ``int8``. The
-        /// tiles run the ``int8`` product on `q_X − 128`, and the zero point
+        /// (max − min)/255`, `Z_X = −min/S_X` rounded half away from zero,
+        /// values in 0...255. A row that is far from symmetric (the input of
+        /// a layer after a ReLU or GELU) keeps twice the levels it gets from
+        /// ``int8``. The tiles run the ``int8`` product on `q_X − 128`, and the zero point
         /// comes back as `(128 − Z_X)·c[n]`, one fused multiply-add per
         /// output, where `c[n]` (each channel's Σ_g S_W·Σ_{k∈g} q_W) is taken
         /// once when the weights are built; the result differs from the

@@ -6,10 +6,12 @@ extension BinaryFloatingPoint {
     ///
     /// `rounded(.toNearestOrAwayFromZero)` is not enough: where SSE4.1 is on
     /// (a build with `-Xcc -march=…`, whose features the Swift code is compiled
-    /// with too), LLVM turns it into adding ½ − ulp and truncating, and that
-    /// addition rounds by the thread's mode (0.5 became 0 when rounding down).
-    /// ±Inf and NaN come back as they went in; −0.4 gives −0.
-    @usableFromInline
+    /// with too), LLVM turns it into adding the largest value below ½ and
+    /// truncating, and that addition rounds by the thread's mode (0.5 became 0
+    /// when rounding down).
+    /// ±Inf and NaN come back as they went in (±Inf raising the invalid
+    /// flag, which only matters where floating-point traps are on); −0.4
+    /// gives −0.
     var roundedHalfAway: Self {
         let t = rounded(.towardZero), cut = self - t
         return cut >= 0.5 ? t + 1 : cut <= -0.5 ? t - 1 : t
