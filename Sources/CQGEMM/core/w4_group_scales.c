@@ -24,8 +24,7 @@ static float qg_w4_candidate(float absmax, int step) {
 }
 
 /// clamp(round-half-away(v), lo, hi) for integers lo, hi, whatever the
-/// rounding mode (round_half_away.h: roundf, inlined into the AVX2 copy's
-/// last values, rounded by the mode in release builds).
+/// rounding mode and build flags (round_half_away.h says why not roundf).
 static inline float qg_w4_round_clamp(float v, float lo, float hi) { return fminf(fmaxf(qg_round_half_away_f(v), lo), hi); }
 
 static double qg_w4_squared_error_scalar(const float *w, int64_t count, float s, float lo, float hi) {

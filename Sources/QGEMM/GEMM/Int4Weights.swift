@@ -65,11 +65,12 @@ public final class Int4Weights: Sendable {
         /// (max − min)/255`, `Z_X = −min/S_X` rounded half away from zero,
         /// values in 0...255. A row that is far from symmetric (the input of
         /// a layer after a ReLU or GELU) keeps twice the levels it gets from
-        /// ``int8``. The tiles run the ``int8`` product on `q_X − 128`, and the zero point
-        /// comes back as `(128 − Z_X)·c[n]`, one fused multiply-add per
-        /// output, where `c[n]` (each channel's Σ_g S_W·Σ_{k∈g} q_W) is taken
-        /// once when the weights are built; the result differs from the
-        /// exact sum of its groups only by Float rounding.
+        /// ``int8``. The tiles run the ``int8`` product on `q_X − 128`, and
+        /// the zero point comes back as `(128 − Z_X)·c[n]`, one fused
+        /// multiply-add per output, where `c[n]` (each channel's
+        /// Σ_g S_W·Σ_{k∈g} q_W) is taken once when the weights are built; the
+        /// result differs from the exact sum of its groups only by Float
+        /// rounding.
         case uint8
     }
 

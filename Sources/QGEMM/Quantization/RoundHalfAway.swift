@@ -9,9 +9,9 @@ extension BinaryFloatingPoint {
     /// with too), LLVM turns it into adding the largest value below ½ and
     /// truncating, and that addition rounds by the thread's mode (0.5 became 0
     /// when rounding down).
-    /// ±Inf and NaN come back as they went in (±Inf raising the invalid
-    /// flag, which only matters where floating-point traps are on); −0.4
-    /// gives −0.
+    ///
+    /// ±Inf and NaN come back as they went in (±Inf raising the invalid flag,
+    /// which matters only where floating-point traps are on); −0.4 gives −0.
     var roundedHalfAway: Self {
         let t = rounded(.towardZero), cut = self - t
         return cut >= 0.5 ? t + 1 : cut <= -0.5 ? t - 1 : t
