@@ -17,6 +17,20 @@ extension KernelPath: ExpressibleByArgument {
     public static var allValueStrings: [String] { KernelPath.available.map(\.rawValue) }
 }
 
+/// `validate`'s `--kernel` and `--inject-fault`: a path as `--kernel` reads
+/// it, listed in the help without the reference, which is what `validate`
+/// checks the paths against (named, it is refused there, saying so).
+struct CheckedKernelPath: ExpressibleByArgument {
+    let path: KernelPath
+
+    init?(argument: String) {
+        guard let path = KernelPath(argument: argument) else { return nil }
+        self.path = path
+    }
+
+    static var allValueStrings: [String] { KernelPath.available.filter { $0 != .reference }.map(\.rawValue) }
+}
+
 /// `--threads N` (and `--jobs N`): a whole number in 1...1024 everywhere;
 /// `qgemm bench` also takes a comma-separated list of them. Options using it
 /// parse unconditionally, so `--threads -1` is read as a value and refused

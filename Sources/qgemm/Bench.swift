@@ -95,9 +95,16 @@ struct Bench: ParsableCommand {
         let fromSuites = (suite.isEmpty && shape.isEmpty ? [BenchSuite.square] : suite).flatMap { s in
             s.shapes.map { (shape: $0, name: "shape \($0) of --suite \(s.rawValue)") }
         }
+        let group = groupSize ?? 32
         for (s, name) in shape.map({ (shape: $0, name: "--shape \($0)") }) + fromSuites {
-            guard let bytes = s.bytesNeeded(for: weights), UInt64(bytes) <= memory / 2 else {
-                throw ValidationError("\(name) needs \(s.bytesNeeded(for: weights).map { "\($0 >> 20) MiB" } ?? "more bytes than Int holds") of buffers; "
+            // The library would refuse such a K only when the shape's turn came,
+            // and the error would end the run with the rows before it unwritten.
+            if weights != .int4, s.k > BenchShape.mostInputChannels {
+                throw ValidationError("\(name): K = \(s.k) exceeds \(BenchShape.mostInputChannels); the bench's operands span the whole "
+                                      + "int8 and uint8 ranges, so 255·127·K must fit the int32 accumulator")
+            }
+            guard let bytes = s.bytesNeeded(for: weights, groupSize: group), UInt64(bytes) <= memory / 2 else {
+                throw ValidationError("\(name) needs \(s.bytesNeeded(for: weights, groupSize: group).map { "\($0 >> 20) MiB" } ?? "more bytes than Int holds") of buffers; "
                                       + "this process may use \(memory >> 20) MiB (the machine's memory, or its cgroup's limit) and a bench shape half of it")
             }
         }

@@ -19,14 +19,27 @@ struct BenchShape: ExpressibleByArgument, CustomStringConvertible, Hashable {
 
     var description: String { "\(m)x\(k)x\(n)" }
 
+    /// The largest K of an int8-weight or activations bench: its operands are
+    /// random over the whole int8 and uint8 ranges, and 255·127·K must fit the
+    /// int32 accumulator (PackedWeights and ActivationProduct check it).
+    static let mostInputChannels = ActivationProduct.maxInputChannels
+
     /// About the bytes a run of this shape allocates, nil when that overflows
-    /// Int: X, W, packed W and Y in int8 and Float for both sides (5·M·K +
-    /// 6·N·K + 8·M·N); int4 weights and activations also hold Float X and W
-    /// and their quantized copies beside those (10·M·K + 11·N·K + 8·M·N).
-    func bytesNeeded(for weights: BenchWeights) -> Int? {
+    /// Int: X in int8 (or Float and int8 for int4 weights and activations), W in
+    /// int8 and Float (and its quantized copy for those two), Float copies of
+    /// both for sgemm, Y in int8 and Float, and the packed weights, whose
+    /// channels are padded to whole panels of 16 (16 times the weights at
+    /// N = 1) and K to the layout's group (int4: nibbles and a scale per group).
+    func bytesNeeded(for weights: BenchWeights, groupSize: Int) -> Int? {
+        let (xBytes, wBytes) = weights == .int8 ? (5, 5) : (10, 10)
+        let panelN = (n + 15) / 16 * 16
+        var packed: [(Int, Int, Int)] = [(panelN, (k + 3) / 4 * 4, 1)]
+        if weights == .int4 {
+            let groups = k / groupSize + (k % groupSize == 0 ? 0 : 1)
+            packed = [(panelN, groups * groupSize / 2, 1), (panelN, groups, 4)]
+        }
         var total = 0
-        let (xBytes, wBytes) = weights == .int8 ? (5, 6) : (10, 11)
-        for (a, b, perElement) in [(m, k, xBytes), (n, k, wBytes), (m, n, 8)] {
+        for (a, b, perElement) in [(m, k, xBytes), (n, k, wBytes), (m, n, 8)] + packed {
             let (ab, o1) = a.multipliedReportingOverflow(by: b)
             let (bytes, o2) = ab.multipliedReportingOverflow(by: perElement)
             let (sum, o3) = total.addingReportingOverflow(bytes)

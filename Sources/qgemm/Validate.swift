@@ -30,8 +30,9 @@ struct Validate: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Randomized soak: draw random cases for this many seconds (> 0).")
     var soak: Double?
 
-    @Option(name: .long, help: "Kernel path to check (default: every path this CPU supports).")
-    var kernel: KernelPath?
+    @Option(name: .customLong("kernel"), help: "Kernel path to check (default: every path this CPU supports but the reference, which they are checked against).")
+    var kernelOption: CheckedKernelPath?
+    var kernel: KernelPath? { kernelOption?.path }
 
     @Option(name: .long, parsing: .unconditional, help: "Concurrent checks, 1...1024 (default: number of cores).",
             transform: ThreadCount.parse)
@@ -41,7 +42,8 @@ struct Validate: ParsableCommand {
         "Test the checker: flip the lowest bit of PATH's first output in every case before comparing.",
         discussion: "The run must then fail; the fault is made in the checker, never in the library.",
         valueName: "path"))
-    var injectFault: KernelPath?
+    var injectFaultOption: CheckedKernelPath?
+    var injectFault: KernelPath? { injectFaultOption?.path }
 
     @Option(name: .long, parsing: .unconditional,
             help: "Seed, 0...2^64−1: the same seed gives the same cases, data and report order, whatever --jobs.",

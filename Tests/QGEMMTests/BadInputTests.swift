@@ -317,4 +317,23 @@ struct BadInputTests {
         #expect(errorCode { _ = try KernelPath.resolve("reference\u{0}x") } == .unsupportedKernel)
         #expect(errorCode { _ = try KernelPath.resolve("test3x5") } == .unsupportedKernel)
     }
+
+    /// A conversion's result is refused when it fits the memory this process
+    /// may use only without its source (a .npy file's float16 bytes taking
+    /// twice their size as Float), at the byte; nothing is allocated.
+    @Test func aResultMustFitBesideWhatIsHeld() throws {
+        let limit = Int(availableMemoryBytes()), half = limit / 2
+        try checkResultFits(half, of: UInt8.self, holding: limit - half, "fits")
+        #expect(errorCode { try checkResultFits(half, of: UInt8.self, holding: limit - half + 1, "one byte over") } == .invalidShape)
+        let floats = limit / 8
+        try checkResultFits(floats, of: Float.self, holding: limit - 4 * floats, "Floats that fit")
+        #expect(errorCode { try checkResultFits(floats, of: Float.self, holding: limit - 4 * floats + 1, "Floats a byte over") } == .invalidShape)
+        #expect(errorCode { try checkResultFits(0, of: Float.self, holding: limit + 1, "held alone over") } == .invalidShape)
+        do {
+            try checkResultFits(half, of: UInt16.self, holding: 2, "the values")
+            Issue.record("fitted")
+        } catch {
+            #expect(error.message.contains("beside the 2 bytes held already"), "\(error.message)")
+        }
+    }
 }

@@ -1,6 +1,6 @@
 // Differential fuzzing of QuantizedLinear's int8 modes on Float input (the
 // buffer call with a workspace kept across inputs). Bytes decode into a shape
-// (K up to 320, now and then about 1,800), a mode (dynamic per row or per tensor, static-input, static
+// (K up to 320, now and then about 3,300), a mode (dynamic per row or per tensor, static-input, static
 // with each activation and rounding), optional bias and smoothing (factors
 // from 2^-20 to 2^8, so that X/s can overflow), X with NaN, ±Inf, subnormals
 // and Float's ends at any scale, buffer lengths (short ones too), x and y

@@ -255,6 +255,7 @@ public struct NPYArray: Sendable, Equatable {
     public func int8Values() throws -> [Int8] {
         if dtype == .int64 { return try narrowed(Int8.self) }
         try require(.int8)
+        try checkConversionFits(Int8.self)
         return bytes.map { Int8(bitPattern: $0) }
     }
 
@@ -269,6 +270,7 @@ public struct NPYArray: Sendable, Equatable {
     public func int32Values() throws -> [Int32] {
         if dtype == .int64 { return try narrowed(Int32.self) }
         try require(.int32)
+        try checkConversionFits(Int32.self)
         return stride(from: 0, to: bytes.count, by: 4).map { i in
             Int32(bitPattern: UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24)
         }
@@ -276,7 +278,8 @@ public struct NPYArray: Sendable, Equatable {
 
     /// The int64 elements, converted to T; a value outside T is refused.
     private func narrowed<T: FixedWidthInteger>(_: T.Type) throws -> [T] {
-        try stride(from: 0, to: bytes.count, by: 8).enumerated().map { index, i in
+        try checkConversionFits(T.self)
+        return try stride(from: 0, to: bytes.count, by: 8).enumerated().map { index, i in
             var bits: UInt64 = 0
             for j in 0..<8 { bits |= UInt64(bytes[i + j]) << (8 * UInt64(j)) }
             let v = Int64(bitPattern: bits)
@@ -292,6 +295,7 @@ public struct NPYArray: Sendable, Equatable {
     /// the caller's rounding mode, so that a file reads the same Floats for
     /// every caller; a finite float64 beyond Float's range is refused).
     public func floatValues() throws -> [Float] {
+        if [.float16, .float32, .float64].contains(dtype) { try checkConversionFits(Float.self) }
         switch dtype {
         case .float16:
             return stride(from: 0, to: bytes.count, by: 2).map { i in Self.float(half: UInt16(bytes[i]) | UInt16(bytes[i + 1]) << 8) }
@@ -331,6 +335,13 @@ public struct NPYArray: Sendable, Equatable {
         default:
             return Float(bitPattern: sign | UInt32(exponent - 15 + 127) << 23 | fraction << 13)
         }
+    }
+
+    /// Refuses a conversion whose values, beside the file's bytes this array
+    /// keeps, would not fit in the memory this process may use (a float16
+    /// file takes twice its bytes as Float): allocating them would trap.
+    private func checkConversionFits<T>(_: T.Type) throws {
+        try checkResultFits(count, of: T.self, holding: bytes.count, "\(count) \(dtype.rawValue) values as \(T.self)")
     }
 
     private func require(_ t: DType) throws {

@@ -7,11 +7,14 @@
 /// exceed the memory this process may use (``CPUFeatures/usableMemoryBytes()``),
 /// as the file readers refuse such files. The buffer forms write into the
 /// caller's memory and need no such check. `count` is at least 0.
-func checkResultFits<T>(_ count: Int, of _: T.Type, _ what: @autoclosure () -> String) throws(QGEMMError) {
+/// `holding` is what the caller already holds and keeps while the result is
+/// made (a conversion's source): the two together must fit.
+func checkResultFits<T>(_ count: Int, of _: T.Type, holding: Int = 0, _ what: @autoclosure () -> String) throws(QGEMMError) {
     let (bytes, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<T>.stride)
     let limit = availableMemoryBytes()
-    guard !overflow, UInt64(bytes) <= limit else {
-        throw QGEMMError(.invalidShape, "\(what()) would take \(overflow ? "more bytes than Int holds" : "\(bytes) bytes"), "
+    guard !overflow, UInt64(bytes) <= limit, UInt64(holding) <= limit - UInt64(bytes) else {
+        let held = holding > 0 ? " beside the \(holding) bytes held already" : ""
+        throw QGEMMError(.invalidShape, "\(what()) would take \(overflow ? "more bytes than Int holds" : "\(bytes) bytes")\(held), "
                          + "more than the \(limit) bytes of memory this process may use")
     }
 }
