@@ -289,6 +289,43 @@ static int check_detection(const char *expected) {
     return ok ? 0 : 1;
 }
 
+/// qg_share_start shares out whole items evenly at any size: the parts
+/// start at 0, end at `whole`, and each takes ⌊whole/parts⌋ items or one
+/// more, also for 2^36 row groups in 2^31 blocks (a call of 2^38 rows on
+/// avx2 at K ≤ 4), whose 64-bit products overflowed. Parts are sampled: at
+/// both ends, around each power of two, and at random.
+static int check_shares(void) {
+    static const int64_t sizes[][2] = {{16, 2}, {17, 2}, {5, 7}, {1, 1}, {INT64_C(1) << 36, INT64_C(1) << 31},
+                                       {INT64_C(68719476736), INT64_C(2863311531)}, {INT64_MAX / 8, INT64_C(3) << 40}};
+    int checked = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        const int64_t whole = sizes[i][0], parts = sizes[i][1], least = whole / parts;
+        int64_t samples[200];
+        int count = 0;
+        samples[count++] = 0;
+        samples[count++] = parts - 1;
+        for (int b = 0; b < 63 && (INT64_C(1) << b) < parts; b++) {
+            samples[count++] = (INT64_C(1) << b) - 1;
+            samples[count++] = INT64_C(1) << b;
+        }
+        while (count < 200) samples[count++] = (int64_t)(((uint64_t)rand() << 33 ^ (uint64_t)rand() << 10 ^ (uint64_t)rand()) % (uint64_t)parts);
+        for (int j = 0; j < count; j++) {
+            const int64_t part = samples[j], start = qg_share_start(part, whole, parts), end = qg_share_start(part + 1, whole, parts);
+            const int ok = start >= 0 && end <= whole && (end - start == least || end - start == least + 1) &&
+                           (part != 0 || start == 0) && (part != parts - 1 || end == whole);
+            if (!ok) {
+                fprintf(stderr, "kernel-tester: %lld items in %lld parts: part %lld takes [%lld, %lld)\n", (long long)whole,
+                        (long long)parts, (long long)part, (long long)start, (long long)end);
+                return 1;
+            }
+            checked++;
+        }
+    }
+    printf("kernel-tester: shares of row groups: %d parts of %d sizes up to 2^60 items, each ⌊items/parts⌋ or one more\n",
+           checked, (int)(sizeof sizes / sizeof sizes[0]));
+    return 0;
+}
+
 /// qg_choose_split's choices (12-row groups, blocks of at most 192 rows, steps
 /// of 64 channels): M alone where its row groups share out evenly, N too
 /// where they do not (or M has one group), and never N for a gain within the
@@ -496,7 +533,7 @@ int main(int argc, char **argv) {
     const int quantizers = n_forced == 0 && qg_kernel_count % shards == shard;
     if (tested == 0 && shards == 1) { fprintf(stderr, "kernel-tester: no kernel tested\n"); return 1; }
     if (!quantizers) return 0;
-    if (check_split() != 0 || check_block_budget() != 0 || check_block_rows() != 0 || check_scratch_limits() != 0) return 1;
+    if (check_shares() != 0 || check_split() != 0 || check_block_budget() != 0 || check_block_rows() != 0 || check_scratch_limits() != 0) return 1;
     reseed(qg_kernel_count);
     return kernel_tester_check_quantizers(cases);
 }

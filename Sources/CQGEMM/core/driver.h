@@ -9,6 +9,14 @@
 static inline int64_t qg_min(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t qg_max(int64_t a, int64_t b) { return a > b ? a : b; }
 static inline int64_t qg_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+/// The first of `whole` items (0 ≤ part ≤ parts) that part `part` of
+/// `parts` takes when they are shared out as evenly as whole items allow:
+/// ⌊part·whole/parts⌋, the product in 128 bits. The m-blocks share out row
+/// groups so, and with 64-bit products a call of 2^38 rows on avx2
+/// overflowed into negative first rows.
+static inline int64_t qg_share_start(int64_t part, int64_t whole, int64_t parts) {
+    return (int64_t)((__int128)part * whole / parts);
+}
 
 /// Multiply-adds each thread of a call must have, so that a second thread
 /// is not a loss. On Zen 2 (avx2), two threads against one, medians of

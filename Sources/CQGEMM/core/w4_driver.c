@@ -46,7 +46,7 @@ static void qg_w4_task(void *ctx, int64_t t) {
     const int64_t mb = t / p->n_blocks, nb = t % p->n_blocks, mr = main_tile->mr;
     // The m-blocks share out the row groups as evenly as whole groups allow.
     const int64_t groups = qg_ceil_div(a->m, mr);
-    const int64_t g0 = mb * groups / p->m_blocks, g1 = (mb + 1) * groups / p->m_blocks;
+    const int64_t g0 = qg_share_start(mb, groups, p->m_blocks), g1 = qg_share_start(mb + 1, groups, p->m_blocks);
     const int64_t m0 = g0 * mr, m1 = qg_min(g1 * mr, a->m);
     const int64_t n0 = nb * p->nc, n1 = qg_min(n0 + p->nc, a->n);
     for (int64_t n = n0; n < n1; n += p->step) {

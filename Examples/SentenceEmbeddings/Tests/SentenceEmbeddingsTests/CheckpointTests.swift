@@ -96,6 +96,16 @@ struct CheckpointTests {
         ("model_max_length a string", "tokenizer_config.json: 'model_max_length' is 512"),
         ("model_max_length of 1", "tokenizer_config.json: 'model_max_length' is 1,"),
         ("model_max_length not whole", "tokenizer_config.json: 'model_max_length' is 300.5"),
+        // Each of these loaded and gave other ids, another model or another pooling than
+        // transformers and sentence-transformers would, without a word.
+        ("an added token with another id", "added token '[CLS]' has id 102, but model.vocab gives it 101"),
+        ("an added token the vocabulary lacks", "added token 'zzqx' is not in model.vocab"),
+        ("pooling_mode naming CLS pooling", "1_Pooling/config.json: 'pooling_mode' is cls"),
+        ("arguments for transformers' configuration", "sentence_bert_config.json: 'config_args' is"),
+        ("a decoder", "config.json: 'is_decoder' is true"),
+        ("a tokenizer configuration without lower-casing", "tokenizer_config.json: 'do_lower_case' comes to false"),
+        // Refused before any tensor is read, not killed for want of memory.
+        ("weights too large for memory as Float", "would exceed the"),
     ])
     func damagedFolderIsRefused(_ what: String, _ named: String) throws {
         let error = try Self.loadDamaged { dir in
@@ -237,6 +247,29 @@ struct CheckpointTests {
                     if what == "max_seq_length past the positions" { json["max_seq_length"] = 1000 } else { json["do_lower_case"] = true }
                 }
             case "modules.json not an array": try Data("{\"type\": \"x\"}".utf8).write(to: dir.appendingPathComponent("modules.json"))
+            case "an added token with another id", "an added token the vocabulary lacks":
+                try Self.rewriteJSON(tokenizer) { json in
+                    var added = json["added_tokens"] as? [[String: Any]] ?? []
+                    if what == "an added token the vocabulary lacks" {
+                        added.append(["content": "zzqx", "id": 100, "special": true, "lstrip": false, "rstrip": false,
+                                      "single_word": false, "normalized": false])
+                    } else if let i = added.firstIndex(where: { $0["content"] as? String == "[CLS]" }) {
+                        added[i]["id"] = 102
+                    }
+                    json["added_tokens"] = added
+                }
+            case "pooling_mode naming CLS pooling":
+                try Self.rewriteJSON(dir.appendingPathComponent("1_Pooling/config.json")) { $0["pooling_mode"] = "cls" }
+            case "arguments for transformers' configuration":
+                try Self.rewriteJSON(dir.appendingPathComponent("sentence_bert_config.json")) { $0["config_args"] = ["num_hidden_layers": 2] }
+            case "a decoder": try Self.rewriteJSON(config) { $0["is_decoder"] = true }
+            case "a tokenizer configuration without lower-casing":
+                try Data("{\"do_lower_case\": false, \"tokenizer_class\": \"BertTokenizer\"}".utf8)
+                    .write(to: dir.appendingPathComponent("tokenizer_config.json"))
+            case "weights too large for memory as Float":
+                // Without modules.json, whose pooling width would be refused first.
+                try FileManager.default.removeItem(at: dir.appendingPathComponent("modules.json"))
+                try Self.rewriteJSON(config) { $0["hidden_size"] = 65532; $0["vocab_size"] = 10_000_000 }
             default: Issue.record("unknown damage \(what)")
             }
         }

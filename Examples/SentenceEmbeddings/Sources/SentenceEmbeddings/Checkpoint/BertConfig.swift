@@ -46,6 +46,12 @@ public struct BertConfig: Sendable, Equatable {
         if let position = json["position_embedding_type"], (position as? String) != "absolute" {
             throw fail("position_embedding_type is '\(position)'; this encoder implements 'absolute'")
         }
+        // A decoder's self-attention is causal (BertModel masks every later
+        // token), where this encoder's attends to the whole sentence.
+        if let decoder = json["is_decoder"], !(decoder is NSNull) {
+            guard let isDecoder = JSONFile.boolean(decoder) else { throw fail("'is_decoder' is \(decoder), not true or false") }
+            if isDecoder { throw fail("'is_decoder' is true: BertModel then attends to earlier tokens only; this encoder attends to all") }
+        }
         hiddenSize = try integer("hidden_size", 1...65_536)
         attentionHeads = try integer("num_attention_heads", 1...1024)
         layers = try integer("num_hidden_layers", 1...1024)

@@ -70,6 +70,18 @@ public struct BertWeights: Sendable {
             Norm(gamma: try tensor(key + ".weight", [c.hiddenSize]), beta: try tensor(key + ".bias", [c.hiddenSize]))
         }
         let h = c.hiddenSize
+        // Every tensor becomes Float while the file's bytes are still held
+        // (twice an F16 file's bytes, beside them): refused before it starts
+        // where the two would not fit, as a file too large to read is.
+        let perLayer = [4 * h * h, 2 * h * c.intermediateSize, 9 * h, c.intermediateSize]
+        let values = [c.vocabularySize * h, c.maxPositions * h, c.typeVocabularySize * h, 2 * h] + Array(repeating: perLayer, count: c.layers).flatMap { $0 }
+        let held = file.tensors.values.reduce(0) { $0 + $1.bytes.count }
+        let (floatBytes, overflow) = values.reduce(0, +).multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        let memory = CPUFeatures.usableMemoryBytes()
+        guard !overflow, UInt64(floatBytes) + UInt64(held) <= memory else {
+            throw QGEMMError(.file, "\(name): its weights as Float (\(floatBytes >> 20) MiB) beside the file's \(held >> 20) MiB "
+                             + "would exceed the \(memory >> 20) MiB this process may use")
+        }
         wordEmbeddings = try tensor("embeddings.word_embeddings.weight", [c.vocabularySize, h])
         positionEmbeddings = try tensor("embeddings.position_embeddings.weight", [c.maxPositions, h])
         tokenTypeEmbeddings = try tensor("embeddings.token_type_embeddings.weight", [c.typeVocabularySize, h])

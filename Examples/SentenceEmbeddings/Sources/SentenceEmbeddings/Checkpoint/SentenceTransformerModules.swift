@@ -93,6 +93,15 @@ enum SentenceTransformerModules {
                     throw fail("'do_lower_case' is true: sentence-transformers lower-cases the text before the tokenizer, which this encoder does not")
                 }
             }
+            // sentence-transformers hands these to transformers when it loads the
+            // model, its configuration and its tokenizer (a config_args of
+            // {"num_hidden_layers": 2} runs two layers), which this encoder does not.
+            for key in ["config_args", "model_args", "tokenizer_args"] {
+                guard let value = json[key], !(value is NSNull) else { continue }
+                guard let arguments = value as? [String: Any], arguments.isEmpty else {
+                    throw fail("'\(key)' is \(value): sentence-transformers passes it to transformers when it loads the model, which this encoder does not")
+                }
+            }
             if let value = json["max_seq_length"], !(value is NSNull) {
                 // Compared, not tested against a range: a range with its ends crossed would trap.
                 guard let length = JSONFile.wholeNumber(value), length >= 2, length <= maxPositions else {
@@ -114,6 +123,33 @@ enum SentenceTransformerModules {
         return length >= Double(maxPositions) ? maxPositions : Int(length)
     }
 
+    /// transformers' BERT tokenizers rebuild `tokenizer.json`'s normalizer
+    /// from `tokenizer_config.json`'s `do_lower_case` (by default true),
+    /// `strip_accents` (by default null: as lower-casing) and
+    /// `tokenize_chinese_chars` (by default true) where those differ from it:
+    /// a folder whose normalizer would so change is refused, naming the key.
+    /// Files of other tokenizer classes are left alone.
+    static func checkTokenizerConfig(folder: URL, normalizer: NormalizerOptions) throws {
+        let url = folder.appendingPathComponent("tokenizer_config.json")
+        guard FileManager.default.fileExists(atPath: url.path) else { return }
+        func fail(_ why: String) -> QGEMMError { QGEMMError(.file, "\(url.path): \(why)") }
+        let json = try JSONFile.object(try JSONFile.read(url, limit: JSONFile.configBytes), file: url.path)
+        if let type = json["tokenizer_class"], !(type is NSNull), !((type as? String)?.contains("Bert") ?? false) { return }
+        func flag(_ key: String) throws -> Bool? {
+            guard let value = json[key], !(value is NSNull) else { return nil }
+            guard let flag = JSONFile.boolean(value) else { throw fail("'\(key)' is \(value), not true or false") }
+            return flag
+        }
+        let lowercase = try flag("do_lower_case") ?? true, chinese = try flag("tokenize_chinese_chars") ?? true
+        let stripAccents = try flag("strip_accents") ?? lowercase
+        for (key, value, own) in [("do_lower_case", lowercase, normalizer.lowercase),
+                                  ("strip_accents", stripAccents, normalizer.stripAccents),
+                                  ("tokenize_chinese_chars", chinese, normalizer.handleChineseCharacters)] where value != own {
+            throw fail("'\(key)' comes to \(value) here (its value, or transformers' default), where tokenizer.json's normalizer has "
+                       + "\(own): transformers would rebuild that normalizer from this file; this encoder follows tokenizer.json")
+        }
+    }
+
     /// The Pooling module's `config.json` must ask for mean pooling alone.
     static func checkPooling(folder: URL, path: String, hiddenSize: Int, modulesFile: String) throws {
         // Its folder is read inside the checkpoint's, never elsewhere.
@@ -131,6 +167,12 @@ enum SentenceTransformerModules {
             guard let value = json[key] else { return nil }
             guard let flag = JSONFile.boolean(value) else { throw fail("'\(key)' is not true or false") }
             return flag
+        }
+        // pooling_mode, where present, overrides every pooling_mode_* flag.
+        if let mode = json["pooling_mode"], !(mode is NSNull) {
+            guard (mode as? String)?.lowercased() == "mean" else {
+                throw fail("'pooling_mode' is \(mode); it overrides the pooling_mode_* flags, and this encoder mean-pools")
+            }
         }
         guard try flag("pooling_mode_mean_tokens") == true else {
             throw fail("'pooling_mode_mean_tokens' is not true; this encoder mean-pools")

@@ -94,16 +94,20 @@ extension WordPieceTokenizer {
         var added: [(String, Int32)] = []
         if let list = json["added_tokens"] {
             guard let entries = list as? [[String: Any]] else { throw fail("added_tokens is not a list of objects") }
-            let ids = Set(vocab.values)
             for e in entries {
                 guard let content = e["content"] as? String, !content.isEmpty, let n = e["id"].flatMap(JSONFile.wholeNumber),
                       let id = Int32(exactly: n), id >= 0 else {
                     throw fail("an added_tokens entry has no content or id")
                 }
-                // The encoder looks every id up in the embeddings, whose rows
-                // the vocabulary numbers: an added token must be one of them.
-                guard ids.contains(id) else {
-                    throw fail("added token '\(content)' has id \(id), which is not in model.vocab")
+                // `tokenizers` gives an added token its vocabulary id, whatever
+                // the entry says (it only warns), and one the vocabulary lacks
+                // an id past it, which the embeddings have no row for: the
+                // entry must name the vocabulary's own.
+                guard let own = vocab[content] else {
+                    throw fail("added token '\(content)' is not in model.vocab; tokenizers would give it an id past the embeddings' rows")
+                }
+                guard own == id else {
+                    throw fail("added token '\(content)' has id \(id), but model.vocab gives it \(own), which tokenizers would use")
                 }
                 // Matched as written, alone: the flags that would strip the
                 // spaces around it, match it only as a whole word, or match
