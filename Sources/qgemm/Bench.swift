@@ -97,11 +97,11 @@ struct Bench: ParsableCommand {
         }
         let group = groupSize ?? 32
         for (s, name) in shape.map({ (shape: $0, name: "--shape \($0)") }) + fromSuites {
-            // The library would refuse such a K only when the shape's turn came,
-            // and the error would end the run with the rows before it unwritten.
-            if weights != .int4, s.k > BenchShape.mostInputChannels {
-                throw ValidationError("\(name): K = \(s.k) exceeds \(BenchShape.mostInputChannels); the bench's operands span the whole "
-                                      + "int8 and uint8 ranges, so 255·127·K must fit the int32 accumulator")
+            // ActivationProduct refuses such a K whatever the values, but only
+            // on the shape's turn (the rows are kept then too, below).
+            if weights == .activations, s.k > ActivationProduct.maxInputChannels {
+                throw ValidationError("\(name): K = \(s.k) exceeds \(ActivationProduct.maxInputChannels), the most a product of two "
+                                      + "activations takes (255·127·K must fit the int32 accumulator)")
             }
             guard let bytes = s.bytesNeeded(for: weights, groupSize: group), UInt64(bytes) <= memory / 2 else {
                 throw ValidationError("\(name) needs \(s.bytesNeeded(for: weights, groupSize: group).map { "\($0 >> 20) MiB" } ?? "more bytes than Int holds") of buffers; "
@@ -156,14 +156,27 @@ struct Bench: ParsableCommand {
             // slows a probe, so a single one taken at a slow moment would
             // overstate every fraction of the run.
             machine.recordInt8Probe(runner.int8PeakGOPS())
-            let r = try runner.run(s, threads: t, peakGOPS: machine.int8_peak_gops)
-            results.append(r)
-            if !jsonToStdout { table.printRow(r) }
+            do {
+                let r = try runner.run(s, threads: t, peakGOPS: machine.int8_peak_gops)
+                results.append(r)
+                if !jsonToStdout { table.printRow(r) }
+            } catch {
+                // A row the library refuses (int8 weights past the accumulator's
+                // bound depend on the values drawn) ends the run, but the rows
+                // before it are still written where asked.
+                try write(results, machine)
+                throw error
+            }
         }
         if !jsonToStdout {
             print(String(format: "peak: each row against the best int8 probe before it; %d probes, best %.1f GOP/s, first %.1f",
                          machine.int8_peak_probes, machine.int8_peak_gops, machine.int8_peak_first_gops))
         }
+        try write(results, machine)
+    }
+
+    /// The rows to --json and --csv, where asked.
+    private func write(_ results: [BenchResult], _ machine: BenchMachine) throws {
         if let json {
             let doc = BenchDocument(machine: machine, results: results)
             let enc = JSONEncoder()

@@ -19,11 +19,6 @@ struct BenchShape: ExpressibleByArgument, CustomStringConvertible, Hashable {
 
     var description: String { "\(m)x\(k)x\(n)" }
 
-    /// The largest K of an int8-weight or activations bench: its operands are
-    /// random over the whole int8 and uint8 ranges, and 255·127·K must fit the
-    /// int32 accumulator (PackedWeights and ActivationProduct check it).
-    static let mostInputChannels = ActivationProduct.maxInputChannels
-
     /// About the bytes a run of this shape allocates, nil when that overflows
     /// Int: X in int8 (or Float and int8 for int4 weights and activations), W in
     /// int8 and Float (and its quantized copy for those two), Float copies of
@@ -32,11 +27,12 @@ struct BenchShape: ExpressibleByArgument, CustomStringConvertible, Hashable {
     /// N = 1) and K to the layout's group (int4: nibbles and a scale per group).
     func bytesNeeded(for weights: BenchWeights, groupSize: Int) -> Int? {
         let (xBytes, wBytes) = weights == .int8 ? (5, 5) : (10, 10)
-        let panelN = (n + 15) / 16 * 16
-        var packed: [(Int, Int, Int)] = [(panelN, (k + 3) / 4 * 4, 1)]
+        // Whole panels of 16 channels and groups of K, counted without overflow.
+        let panels = n / 16 + (n % 16 == 0 ? 0 : 1), kGroups = k / 4 + (k % 4 == 0 ? 0 : 1)
+        var packed: [(Int, Int, Int)] = [(panels, kGroups, 64)]
         if weights == .int4 {
             let groups = k / groupSize + (k % groupSize == 0 ? 0 : 1)
-            packed = [(panelN, groups * groupSize / 2, 1), (panelN, groups, 4)]
+            packed = [(panels, groups, 8 * groupSize), (panels, groups, 64)]
         }
         var total = 0
         for (a, b, perElement) in [(m, k, xBytes), (n, k, wBytes), (m, n, 8)] + packed {

@@ -370,9 +370,8 @@ struct CommandLineTests {
             (["bench", "--min-time", "4000"], "--min-time must be in 0...3600"),
             (["bench", "--weights", "int4", "--output-type", "int8"], "--weights int4 writes float output"),
             (["bench", "--shape", "x1xx1x1x"], "--shape"),
-            // Shapes the library would refuse only on their turn, losing the rows before them.
-            (["bench", "--shape", "1x64x4", "--shape", "1x66312x1"], "--shape 1x66312x1: K = 66312 exceeds 66311"),
-            (["bench", "--weights", "activations", "--shape", "1x70000x1"], "K = 70000 exceeds 66311"),
+            // A K every product of two activations refuses, refused before any row runs.
+            (["bench", "--weights", "activations", "--shape", "1x64x4", "--shape", "1x70000x1"], "--shape 1x70000x1: K = 70000 exceeds 66311"),
             // Packing pads N to 16 channels: 8 bytes of packed nibbles and 2 of scales per input at N = 1
             // (30 bytes per input in all, 21 without the padding, which fitted half the memory).
             (["bench", "--weights", "int4", "--shape", "1x\(CPUFeatures.usableMemoryBytes() / 50)x1"], "MiB of buffers"),
@@ -749,10 +748,28 @@ struct CommandLineTests {
     /// A bench shape too large for memory (or for Int) is refused before
     /// anything is allocated.
     @Test func benchRefusesShapesBeyondMemory() throws {
-        for shape in ["4000000000x4x4000000000", "100000x60000x100000"] {
+        for shape in ["4000000000x4000000000x1", "100000x100000x100000", "1x1x9223372036854775807", "1x9223372036854775807x1"] {
             let r = try qgemm(["bench", "--shape", shape, "--repeat", "1"])
             #expect(r.status == 64 && r.stderr.contains("--shape \(shape) needs"), "\(shape): \(r.status) \(r.stderr)")
         }
+        let int4 = try qgemm(["bench", "--weights", "int4", "--shape", "1x9223372036854775807x1"])
+        #expect(int4.status == 64 && int4.stderr.contains("more bytes than Int holds"), "\(int4.status) \(int4.stderr)")
+    }
+
+    /// A row the library refuses on its turn (int8 weights whose 255·Σ|q_W|
+    /// passes the accumulator's bound, which depends on the values drawn) ends
+    /// the run with its error, and the rows before it are written where asked.
+    @Test func benchKeepsTheRowsBeforeOneTheLibraryRefuses() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let json = dir.appendingPathComponent("rows.json"), csv = dir.appendingPathComponent("rows.csv")
+        let r = try qgemm(["bench", "--shape", "1x64x4", "--shape", "1x200000x1", "--no-sgemm", "--min-time", "0", "--repeat", "1",
+                           "--json", json.path, "--csv", csv.path])
+        #expect(r.status == 1 && r.stderr.contains("accumulator"), "\(r.status) \(r.stderr)")
+        let doc = try JSONSerialization.jsonObject(with: try Data(contentsOf: json)) as? [String: Any]
+        let rows = doc?["results"] as? [[String: Any]] ?? []
+        #expect(rows.count == 1 && rows.first?["k"] as? Int == 64, "\(rows)")
+        #expect(try String(contentsOf: csv, encoding: .utf8).split(separator: "\n").count == 2)
     }
 
     @Test func versionAndArgumentsCheckedAtParseTime() throws {

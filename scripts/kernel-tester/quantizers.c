@@ -39,11 +39,12 @@
 #include "quantize.h"
 #include "threadpool.h"
 
-/// The reference's rounding, half away from zero, apart from the library's
-/// helper (core/round_half_away.h) that it checks, and exact in every
-/// rounding mode and under any -march: |v| + ½ is exact in double (a float's
-/// 24 bits, below 2^23 where floats still have fractions), so floor sees no
-/// rounding at all; from 2^23 on, every float is an integer already.
+/// The references' rounding, half away from zero, apart from the library's
+/// helper (core/round_half_away.h: truncate, then a step) that it checks,
+/// and right in every rounding mode and under any -march: in double,
+/// |v| + ½ is exact for |v| ≥ 2^-29 and below that lands between ½ and 1,
+/// so floor never sees a sum moved across an integer; from 2^23 on, every
+/// float is an integer already.
 static float qg_tester_round_half_away(float v) {
     if (!(fabsf(v) < 8388608.0f)) return v; // integers, ±Inf and NaN
     return copysignf((float)floor((double)fabsf(v) + 0.5), v);
@@ -61,9 +62,7 @@ static uint8_t reference_quantize(float x, float scale, int32_t zero, int x_unsi
     const float v = x / scale;
     if (v >= (float)qmax - (float)zero) return (uint8_t)qmax;
     if (v <= (float)qmin - (float)zero) return (uint8_t)qmin;
-    const float t = truncf(v);
-    const float q = fabsf(v - t) >= 0.5f ? t + copysignf(1.0f, v) : t;
-    const int32_t r = (int32_t)q + zero;
+    const int32_t r = (int32_t)qg_tester_round_half_away(v) + zero;
     return (uint8_t)(r < qmin ? qmin : r > qmax ? qmax : r);
 }
 

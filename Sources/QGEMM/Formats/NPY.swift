@@ -268,7 +268,8 @@ public struct NPYArray: Sendable, Equatable {
         return bytes
     }
 
-    /// int32 values, or int64 values that all fit in Int32.
+    /// int32 values, or int64 values that all fit in Int32. Values that would
+    /// not fit in memory beside the file's bytes are refused (`.invalidShape`).
     public func int32Values() throws -> [Int32] {
         if dtype == .int64 { return try narrowed(Int32.self) }
         try require(.int32)

@@ -101,9 +101,10 @@ struct CheckpointTests {
         ("an added token with another id", "added token '[CLS]' has id 102, but model.vocab gives it 101"),
         ("an added token the vocabulary lacks", "added token 'zzqx' is not in model.vocab"),
         ("pooling_mode naming CLS pooling", "1_Pooling/config.json: 'pooling_mode' is cls"),
-        ("arguments for transformers' configuration", "sentence_bert_config.json: 'config_args' is"),
+        ("arguments for transformers' configuration", "sentence_bert_config.json: 'config_args' sets num_hidden_layers"),
         ("a decoder", "config.json: 'is_decoder' is true"),
         ("a tokenizer configuration without lower-casing", "tokenizer_config.json: 'do_lower_case' comes to false"),
+        ("a cased tokenizer.json with no tokenizer configuration", "no tokenizer_config.json, so 'do_lower_case' comes to true"),
         // Refused before any tensor is read, not killed for want of memory.
         ("weights too large for memory as Float", "would exceed the"),
     ])
@@ -258,6 +259,12 @@ struct CheckpointTests {
                     }
                     json["added_tokens"] = added
                 }
+            case "a cased tokenizer.json with no tokenizer configuration":
+                try Self.rewriteJSON(tokenizer) { json in
+                    var n = json["normalizer"] as? [String: Any] ?? [:]
+                    n["lowercase"] = false
+                    json["normalizer"] = n
+                }
             case "pooling_mode naming CLS pooling":
                 try Self.rewriteJSON(dir.appendingPathComponent("1_Pooling/config.json")) { $0["pooling_mode"] = "cls" }
             case "arguments for transformers' configuration":
@@ -311,7 +318,8 @@ struct CheckpointTests {
     /// What newer sentence-transformers releases write loads, and embeds as
     /// all-MiniLM-L6-v2's own files do: more pooling modes, all false,
     /// `include_prompt`, a pooling path with a trailing slash, prompts
-    /// without a default, `do_lower_case` null.
+    /// without a default, `do_lower_case` null, empty `config_args`, a
+    /// `tokenizer_config.json` of transformers' defaults, `pooling_mode` mean.
     @Test func newerSentenceTransformersFilesLoad() throws {
         let dir = try Self.copyOfCheckpoint()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -329,8 +337,25 @@ struct CheckpointTests {
             json["prompts"] = ["query": "", "document": ""]
             json["default_prompt_name"] = "query"
         }
-        try Self.rewriteJSON(dir.appendingPathComponent("sentence_bert_config.json")) { $0["do_lower_case"] = NSNull() }
+        try Self.rewriteJSON(dir.appendingPathComponent("sentence_bert_config.json")) { json in
+            json["do_lower_case"] = NSNull()
+            json["config_args"] = [String: Any]()
+            json["model_args"] = NSNull()
+        }
         let sentences = ["A man is playing a guitar.", "The cat sleeps."]
+        // transformers' own files: the tokenizer configuration of all-MiniLM-L6-v2's upload
+        // (strip_accents null), and one with nothing to say; a pooling_mode of mean, which
+        // overrides flags that say otherwise.
+        try Data(#"{"do_lower_case": true, "strip_accents": null, "tokenize_chinese_chars": true, "tokenizer_class": "BertTokenizer", "model_max_length": 512}"#.utf8)
+            .write(to: dir.appendingPathComponent("tokenizer_config.json"))
+        _ = try Checkpoint(folder: dir)
+        try Data("{}".utf8).write(to: dir.appendingPathComponent("tokenizer_config.json"))
+        _ = try Checkpoint(folder: dir)
+        try Self.rewriteJSON(dir.appendingPathComponent("1_Pooling/config.json")) { json in
+            json["pooling_mode"] = "Mean"
+            json["pooling_mode_mean_tokens"] = false
+            json["pooling_mode_cls_token"] = true
+        }
         let loaded = try Checkpoint(folder: dir)
         #expect(loaded.tokenizer.maxLength == 256)
         // int8, whose bits do not depend on the threads: OpenBLAS's Float sums

@@ -98,8 +98,10 @@ enum SentenceTransformerModules {
             // {"num_hidden_layers": 2} runs two layers), which this encoder does not.
             for key in ["config_args", "model_args", "tokenizer_args"] {
                 guard let value = json[key], !(value is NSNull) else { continue }
-                guard let arguments = value as? [String: Any], arguments.isEmpty else {
-                    throw fail("'\(key)' is \(value): sentence-transformers passes it to transformers when it loads the model, which this encoder does not")
+                guard let arguments = value as? [String: Any] else { throw fail("'\(key)' is not an object") }
+                guard arguments.isEmpty else {
+                    throw fail("'\(key)' sets \(arguments.keys.sorted().joined(separator: ", ")): sentence-transformers passes it to "
+                               + "transformers when it loads the model, which this encoder does not")
                 }
             }
             if let value = json["max_seq_length"], !(value is NSNull) {
@@ -123,18 +125,23 @@ enum SentenceTransformerModules {
         return length >= Double(maxPositions) ? maxPositions : Int(length)
     }
 
-    /// transformers' BERT tokenizers rebuild `tokenizer.json`'s normalizer
+    /// transformers' BERT tokenizer rebuilds `tokenizer.json`'s normalizer
     /// from `tokenizer_config.json`'s `do_lower_case` (by default true),
     /// `strip_accents` (by default null: as lower-casing) and
-    /// `tokenize_chinese_chars` (by default true) where those differ from it:
-    /// a folder whose normalizer would so change is refused, naming the key.
-    /// Files of other tokenizer classes are left alone.
+    /// `tokenize_chinese_chars` (by default true) where those differ from it,
+    /// and takes the defaults where the folder has no such file (it picks the
+    /// class from `config.json`'s `model_type`, BERT here): a folder whose
+    /// normalizer would so change is refused, naming the key or the missing
+    /// file. A `tokenizer_class` of `PreTrainedTokenizerFast`, which reads
+    /// `tokenizer.json` as it is, is left alone.
     static func checkTokenizerConfig(folder: URL, normalizer: NormalizerOptions) throws {
         let url = folder.appendingPathComponent("tokenizer_config.json")
-        guard FileManager.default.fileExists(atPath: url.path) else { return }
-        func fail(_ why: String) -> QGEMMError { QGEMMError(.file, "\(url.path): \(why)") }
-        let json = try JSONFile.object(try JSONFile.read(url, limit: JSONFile.configBytes), file: url.path)
-        if let type = json["tokenizer_class"], !(type is NSNull), !((type as? String)?.contains("Bert") ?? false) { return }
+        let present = FileManager.default.fileExists(atPath: url.path)
+        func fail(_ why: String) -> QGEMMError {
+            QGEMMError(.file, present ? "\(url.path): \(why)" : "\(folder.path): no tokenizer_config.json, so \(why)")
+        }
+        let json = present ? try JSONFile.object(try JSONFile.read(url, limit: JSONFile.configBytes), file: url.path) : [:]
+        if let type = json["tokenizer_class"], (type as? String) == "PreTrainedTokenizerFast" { return }
         func flag(_ key: String) throws -> Bool? {
             guard let value = json[key], !(value is NSNull) else { return nil }
             guard let flag = JSONFile.boolean(value) else { throw fail("'\(key)' is \(value), not true or false") }
@@ -145,8 +152,8 @@ enum SentenceTransformerModules {
         for (key, value, own) in [("do_lower_case", lowercase, normalizer.lowercase),
                                   ("strip_accents", stripAccents, normalizer.stripAccents),
                                   ("tokenize_chinese_chars", chinese, normalizer.handleChineseCharacters)] where value != own {
-            throw fail("'\(key)' comes to \(value) here (its value, or transformers' default), where tokenizer.json's normalizer has "
-                       + "\(own): transformers would rebuild that normalizer from this file; this encoder follows tokenizer.json")
+            throw fail("'\(key)' comes to \(value) (its value, or transformers' default), where tokenizer.json's normalizer has "
+                       + "\(own): transformers would rebuild that normalizer; this encoder follows tokenizer.json")
         }
     }
 
@@ -168,17 +175,18 @@ enum SentenceTransformerModules {
             guard let flag = JSONFile.boolean(value) else { throw fail("'\(key)' is not true or false") }
             return flag
         }
-        // pooling_mode, where present, overrides every pooling_mode_* flag.
+        // pooling_mode, where present, sets every pooling_mode_* flag in their place.
         if let mode = json["pooling_mode"], !(mode is NSNull) {
             guard (mode as? String)?.lowercased() == "mean" else {
                 throw fail("'pooling_mode' is \(mode); it overrides the pooling_mode_* flags, and this encoder mean-pools")
             }
-        }
-        guard try flag("pooling_mode_mean_tokens") == true else {
-            throw fail("'pooling_mode_mean_tokens' is not true; this encoder mean-pools")
-        }
-        for key in json.keys.sorted() where key.hasPrefix("pooling_mode_") && key != "pooling_mode_mean_tokens" {
-            if try flag(key) == true { throw fail("'\(key)' is true; this encoder mean-pools and nothing else") }
+        } else {
+            guard try flag("pooling_mode_mean_tokens") == true else {
+                throw fail("'pooling_mode_mean_tokens' is not true; this encoder mean-pools")
+            }
+            for key in json.keys.sorted() where key.hasPrefix("pooling_mode_") && key != "pooling_mode_mean_tokens" {
+                if try flag(key) == true { throw fail("'\(key)' is true; this encoder mean-pools and nothing else") }
+            }
         }
         if let value = json["word_embedding_dimension"] {
             guard let width = JSONFile.wholeNumber(value), width == hiddenSize else {

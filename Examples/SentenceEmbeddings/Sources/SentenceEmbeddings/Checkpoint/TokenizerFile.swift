@@ -12,7 +12,7 @@ extension WordPieceTokenizer {
     /// post-processor whose special tokens have other ids or type ids than
     /// 0, no normalizer or pre-tokenizer at all (`tokenizers` would then
     /// neither normalize nor split the text), added tokens matched other than
-    /// as they are written) is refused with a ``QGEMMError`` (`.file`) naming
+    /// as they are written, or whose ids are not the vocabulary's own) is refused with a ``QGEMMError`` (`.file`) naming
     /// the file and the key: each would change the ids `tokenizers` gives.
     /// Without truncation (`"truncation": null`, or none), texts are cut at
     /// `maxLengthWithoutTruncation` tokens: `tokenizers` would not cut them,
@@ -104,7 +104,7 @@ extension WordPieceTokenizer {
                 // an id past it, which the embeddings have no row for: the
                 // entry must name the vocabulary's own.
                 guard let own = vocab[content] else {
-                    throw fail("added token '\(content)' is not in model.vocab; tokenizers would give it an id past the embeddings' rows")
+                    throw fail("added token '\(content)' is not in model.vocab; tokenizers would give it an id past the vocabulary's")
                 }
                 guard own == id else {
                     throw fail("added token '\(content)' has id \(id), but model.vocab gives it \(own), which tokenizers would use")
