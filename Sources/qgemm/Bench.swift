@@ -163,22 +163,29 @@ struct Bench: ParsableCommand {
             } catch {
                 // A row the library refuses (int8 weights past the accumulator's
                 // bound depend on the values drawn) ends the run, but the rows
-                // before it are still written where asked.
-                try write(results, machine)
+                // before it are still written where asked; a failure to write
+                // them is told, and the row's error is the run's.
+                if !jsonToStdout { printPeakLine(machine) }
+                do { try write(results, machine, stopped: "at \(s) threads \(t): \(error)") } catch let writeError {
+                    FileHandle.standardError.write(Data("bench: the rows before the failed one were not written: \(writeError)\n".utf8))
+                }
                 throw error
             }
         }
-        if !jsonToStdout {
-            print(String(format: "peak: each row against the best int8 probe before it; %d probes, best %.1f GOP/s, first %.1f",
-                         machine.int8_peak_probes, machine.int8_peak_gops, machine.int8_peak_first_gops))
-        }
+        if !jsonToStdout { printPeakLine(machine) }
         try write(results, machine)
     }
 
-    /// The rows to --json and --csv, where asked.
-    private func write(_ results: [BenchResult], _ machine: BenchMachine) throws {
+    private func printPeakLine(_ machine: BenchMachine) {
+        print(String(format: "peak: each row against the best int8 probe before it; %d probes, best %.1f GOP/s, first %.1f",
+                     machine.int8_peak_probes, machine.int8_peak_gops, machine.int8_peak_first_gops))
+    }
+
+    /// The rows to --json and --csv, where asked; `stopped` says where and
+    /// why a run that failed stopped (the JSON's `stopped`).
+    private func write(_ results: [BenchResult], _ machine: BenchMachine, stopped: String? = nil) throws {
         if let json {
-            let doc = BenchDocument(machine: machine, results: results)
+            let doc = BenchDocument(machine: machine, results: results, stopped: stopped)
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             try OutputFile.write(try enc.encode(doc), to: json)

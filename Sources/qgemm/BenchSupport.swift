@@ -31,8 +31,12 @@ struct BenchShape: ExpressibleByArgument, CustomStringConvertible, Hashable {
         let panels = n / 16 + (n % 16 == 0 ? 0 : 1), kGroups = k / 4 + (k % 4 == 0 ? 0 : 1)
         var packed: [(Int, Int, Int)] = [(panels, kGroups, 64)]
         if weights == .int4 {
-            let groups = k / groupSize + (k % groupSize == 0 ? 0 : 1)
-            packed = [(panels, groups, 8 * groupSize), (panels, groups, 64)]
+            // A group longer than K packs as K rounded up to 8 (Int4Weights' packing
+            // group); per panel and group, 16 channels' nibbles, then their binary16
+            // scales and the Float copy the layer keeps (64 bytes).
+            let g = k >= groupSize ? groupSize : (k / 8 + (k % 8 == 0 ? 0 : 1)) * 8
+            let groups = k / g + (k % g == 0 ? 0 : 1)
+            packed = [(panels, groups, 8 * g), (panels, groups, 64)]
         }
         var total = 0
         for (a, b, perElement) in [(m, k, xBytes), (n, k, wBytes), (m, n, 8)] + packed {
@@ -231,6 +235,9 @@ final class SgemmSide {
 struct BenchDocument: Codable {
     let machine: BenchMachine
     let results: [BenchResult]
+    /// Where a run stopped on an error: the row and the error (absent from
+    /// the JSON of a run that finished).
+    var stopped: String? = nil
 }
 
 struct BenchTable {
@@ -267,7 +274,6 @@ struct BenchTable {
 enum Progress {
     static func report(index: Int, total: Int, started: Date, label: String) {
         let elapsed = Date().timeIntervalSince(started)
-        guard total > 1 else { return }
         var line = "[\(index + 1)/\(total)] \(label)"
         if index > 0 {
             let left = elapsed / Double(index) * Double(total - index)
@@ -362,6 +368,30 @@ final class CacheEvictor {
     }
 }
 
+/// A line on stderr at most every `interval` seconds while a row is timed:
+/// one shape's runs can take minutes (a run of 8192³ takes seconds, and a
+/// row makes at least eight on each side), and the row's own progress line
+/// comes only before it.
+final class BenchHeartbeat {
+    static let interval = 10.0
+    private var label = "", rowStart = 0.0, last = 0.0
+
+    func start(_ label: String) {
+        self.label = label
+        rowStart = PeakProbe.now()
+        last = rowStart
+    }
+
+    /// After each run of a block: `runs` so far in it, of `side`.
+    func beat(side: String, runs: Int) {
+        let now = PeakProbe.now()
+        guard now - last >= Self.interval else { return }
+        last = now
+        let line = "    \(label): still timing \(side) (\(runs) runs of this block), \(String(format: "%.0f", now - rowStart)) s into the row\n"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+}
+
 /// Times the int8 GEMM and sgemm on one shape.
 struct BenchRunner {
     /// The most timed runs of one shape and side (and of `linear --json`):
@@ -380,6 +410,8 @@ struct BenchRunner {
     var rounding: RoundingMode = .singleRounding
     /// Set by --cold: evicts the caches before every timed run.
     var evictor: CacheEvictor? = nil
+    /// Says on stderr that a long row is still being timed.
+    let heartbeat = BenchHeartbeat()
 
     func machine() -> BenchMachine {
         let int8 = int8PeakGOPS()
@@ -417,7 +449,7 @@ struct BenchRunner {
         guard let sgemm else {
             _ = try run(false)
             var times: [Double] = []
-            try repeatRuns(seconds: ownSeconds) { times.append(try run(true)) }
+            try repeatRuns(seconds: ownSeconds, side: "qgemm's side") { times.append(try run(true)) }
             return (times, nil)
         }
         BLAS.threads = threads
@@ -428,11 +460,13 @@ struct BenchRunner {
             // passes it, nor mostRuns, on the run count.
             let runsPerBlock = repeatCount / rounds + (round < repeatCount % rounds ? 1 : 0)
             _ = try run(false)
-            try repeatRuns(seconds: ownSeconds / Double(rounds), runs: runsPerBlock, most: Self.mostRuns / rounds) {
+            try repeatRuns(seconds: ownSeconds / Double(rounds), runs: runsPerBlock, most: Self.mostRuns / rounds,
+                           side: "qgemm's side, round \(round + 1) of \(rounds)") {
                 times.append(try run(true))
             }
             try sgemm.run()
-            try repeatRuns(seconds: secondsPerBlock, runs: runsPerBlock, most: Self.mostRuns / rounds) {
+            try repeatRuns(seconds: secondsPerBlock, runs: runsPerBlock, most: Self.mostRuns / rounds,
+                           side: "sgemm, round \(round + 1) of \(rounds)") {
                 sgemmTimes.append(try timedRun(threads: threads, sgemm.run))
             }
         }
@@ -451,17 +485,19 @@ struct BenchRunner {
     /// The stop rule of every timed loop: runs `body` until both `least`
     /// runs (by default `repeatCount`) and `seconds` have passed (at most
     /// `most` runs, by default `mostRuns`).
-    private func repeatRuns(seconds: Double, runs least: Int? = nil, most: Int = BenchRunner.mostRuns,
+    private func repeatRuns(seconds: Double, runs least: Int? = nil, most: Int = BenchRunner.mostRuns, side: String,
                             _ body: () throws -> Void) rethrows {
         var runs = 0
         let start = PeakProbe.now()
         while runs < (least ?? repeatCount) || (PeakProbe.now() - start < seconds && runs < most) {
             try body()
             runs += 1
+            heartbeat.beat(side: side, runs: runs)
         }
     }
 
     func run(_ s: BenchShape, threads: Int, peakGOPS: Double) throws -> BenchResult {
+        heartbeat.start("\(s) threads \(threads)")
         // A seeded generator: SystemRandomNumberGenerator makes a system call per
         // value, which costs seconds on the larger shapes.
         var rng = CheckRandom(seed: UInt64(s.m &* 31 &+ s.k &* 17 &+ s.n))

@@ -77,11 +77,18 @@ extension LinearCommand {
                 guard cs[1] == k else { throw QGEMMError(.invalidShape, "calibration data is \(cs), K must be \(k)") }
                 return (try ca.floatValues(), cs[0])
             }
+            // The search runs the layer on the calibration rows once per α, and GPTQ-style rounding
+            // factors a K×K matrix: a minute or more on large layers, with no output of its own.
+            let started = Date()
+            FileHandle.standardError.write(Data(("linear: searching AWQ-style scales for N = \(n), K = \(k) on \(rows) calibration rows"
+                                                 + (gptq != nil ? ", then GPTQ-style rounding" : "") + "…\n").utf8))
             let searched = try Int4Weights.searchingScales(weights: wv, outputChannels: n, inputChannels: k, groupSize: group,
                                                           bias: bv, calibrationInput: c, rows: rows, groupScales: rule,
                                                           errorCompensation: gptq.map { .gptq(damping: $0) } ?? .none,
                                                           activations: kind, threads: threads)
             layer = searched.weights
+            FileHandle.standardError.write(Data(String(format: "linear: the search took %.1f s (α = %.2f)\n",
+                                                       Date().timeIntervalSince(started), searched.alpha).utf8))
             report["awq_alpha"] = searched.alpha
             // As given on the command line, not widened from Float (0.1, not 0.10000000149…).
             if let gptq { report["gptq_damping"] = Double("\(gptq)") ?? Double(gptq) }

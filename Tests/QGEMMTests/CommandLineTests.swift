@@ -756,6 +756,36 @@ struct CommandLineTests {
         #expect(int4.status == 64 && int4.stderr.contains("more bytes than Int holds"), "\(int4.status) \(int4.stderr)")
     }
 
+    /// An output is replaced in one rename: the tool stopped while it writes
+    /// (here by a file-size limit of 1 KiB on a 16 KiB Y: killed by SIGXFSZ,
+    /// or the write refused) leaves the old file whole, where a write in
+    /// place left it cut short.
+    @Test func aKilledWriteLeavesTheOldOutputWhole() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func file(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        let x = [Int8](repeating: 3, count: 64 * 4), w = [Int8](repeating: -2, count: 64 * 4)
+        try NPYArray(int8: x, shape: [64, 4]).write(to: URL(fileURLWithPath: file("x.npy")))
+        try NPYArray(int8: w, shape: [64, 4]).write(to: URL(fileURLWithPath: file("w.npy")))
+        try NPYArray(int32: [1, 2, 3], shape: [1, 3]).write(to: URL(fileURLWithPath: file("y.npy")))
+        let old = try Data(contentsOf: URL(fileURLWithPath: file("y.npy")))
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = ["-c", "ulimit -f 1; exec \"$0\" \"$@\"", Self.binary.path, "gemm", "--x", file("x.npy"), "--w", file("w.npy"),
+                       "--x-scale", "1", "--x-zero-point", "0", "--w-scale", "1", "--output-type", "int32", "--out", file("y.npy")]
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        // Killed by SIGXFSZ, or, where the test runner ignores that signal (children inherit it),
+        // refused by the write (EFBIG): the old file whole either way.
+        #expect(p.terminationStatus != 0, "\(p.terminationReason) \(p.terminationStatus)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file("y.npy"))) == old)
+        // Without the limit the same call replaces it.
+        let r = try qgemm(Array(p.arguments!.dropFirst(3)))
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try NPYArray(contentsOf: URL(fileURLWithPath: file("y.npy"))).shape == [64, 64])
+    }
+
     /// A row the library refuses on its turn (int8 weights whose 255·Σ|q_W|
     /// passes the accumulator's bound, which depends on the values drawn) ends
     /// the run with its error, and the rows before it are written where asked.
@@ -769,7 +799,12 @@ struct CommandLineTests {
         let doc = try JSONSerialization.jsonObject(with: try Data(contentsOf: json)) as? [String: Any]
         let rows = doc?["results"] as? [[String: Any]] ?? []
         #expect(rows.count == 1 && rows.first?["k"] as? Int == 64, "\(rows)")
+        #expect((doc?["stopped"] as? String)?.hasPrefix("at 1x200000x1 threads 1: accumulator overflow") == true, "\(doc?["stopped"] ?? "none")")
         #expect(try String(contentsOf: csv, encoding: .utf8).split(separator: "\n").count == 2)
+        // A run that finishes says nothing of stopping.
+        let whole = try qgemm(["bench", "--shape", "1x64x4", "--no-sgemm", "--min-time", "0", "--repeat", "1", "--json", json.path])
+        let finished = try JSONSerialization.jsonObject(with: try Data(contentsOf: json)) as? [String: Any]
+        #expect(whole.status == 0 && finished?["results"] != nil && finished?["stopped"] == nil, "\(whole.stderr)")
     }
 
     @Test func versionAndArgumentsCheckedAtParseTime() throws {

@@ -380,8 +380,11 @@ public struct NPYArray: Sendable, Equatable {
     /// Writes the array as a `.npy` file: the header, then the data straight
     /// from ``bytes``.
     ///
-    /// - Throws: ``QGEMMError/Code/file`` when the file cannot be written. A file already at `url` is replaced: it is opened truncated, so a write that fails part
-    ///   way (a full disk) leaves it cut short, which every reader here refuses.
+    /// - Throws: ``QGEMMError/Code/file`` when the file cannot be written. A regular file already at `url` is replaced in one rename
+    ///   by a file written beside it, so a write that fails part way (a full disk, a killed
+    ///   process) leaves the old file whole; a link is written through, and a file of several
+    ///   names written in place (then a failed write leaves it cut short, which every reader
+    ///   here refuses).
     public func write(to url: URL) throws {
         try RegularFile.save([headerBytes(), bytes], to: url)
     }

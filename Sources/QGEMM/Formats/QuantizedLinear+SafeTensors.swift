@@ -96,7 +96,8 @@ extension QuantizedLinear {
     }
 
     /// Writes ``safeTensors()`` to `url` (as ``SafeTensorsFile/write(to:)``:
-    /// a file already there is replaced, and cut short if the write fails).
+    /// a regular file already there is replaced whole, in one rename, or kept
+    /// whole if the write fails).
     public func save(to url: URL) throws { try safeTensors().write(to: url) }
 
     /// Loads a layer saved by ``save(to:)`` (or written to the same layout by

@@ -148,15 +148,25 @@ package final class RegularFile {
         #endif
     }
 
-    /// Writes `parts` one after another to the file at `url` (created, or
-    /// emptied first), straight from the caller's buffers: nothing is joined
-    /// into one buffer first. A pipe with no reader is refused rather than
-    /// waited for; one with a reader is written as a file is. A write that
-    /// fails part-way leaves the file cut short, as any non-atomic write does.
+    /// Writes `parts` one after another to the file at `url`, straight from
+    /// the caller's buffers: nothing is joined into one buffer first.
+    ///
+    /// A new file, or a regular file of one name, is written as a new file
+    /// beside it (`.NAME.XXXXXXXX.partial`, with the old file's mode and, where
+    /// this process may, its owner) that then replaces it in one rename: a
+    /// write cut short (a full disk, an interrupt, a killed process) leaves
+    /// the old file whole, or no file, never one cut short (at worst the
+    /// partial file beside it). What cannot be replaced so is written in
+    /// place, emptied first, as before: a link (written through), a file of
+    /// several names (all of them see the new contents), a pipe or device,
+    /// or a file in a folder where no new file may be made. A pipe with no
+    /// reader is refused rather than waited for; one with a reader is written
+    /// as a file is.
     package static func save(_ parts: [[UInt8]], to url: URL) throws(QGEMMError) {
         let path = url.path
         // URL's path drops a trailing "/": "out/" would be written as a file "out".
         guard !url.hasDirectoryPath else { throw QGEMMError(.file, "cannot write \(path): a folder's path, not a file's") }
+        if try saveByReplacing(parts, to: url) { return }
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0o666)
         guard fd >= 0 else {
             let code = errno
@@ -170,6 +180,51 @@ package final class RegularFile {
         }
         // close reports what a network file system or a full quota deferred.
         guard close(fd) == 0 else { throw failure(path, "cannot write", errno) }
+    }
+
+    /// ``save(_:to:)``'s replacing write: false (nothing done) where the path
+    /// is not a regular file of one name nor free, or no file can be made
+    /// beside it; true once the new file is in place; an error where the
+    /// write or the rename failed (the partial file removed, the old file as
+    /// it was).
+    private static func saveByReplacing(_ parts: [[UInt8]], to url: URL) throws(QGEMMError) -> Bool {
+        let path = url.path
+        var old = stat()
+        let exists = lstat(path, &old) == 0
+        if exists && (old.st_mode & S_IFMT != S_IFREG || old.st_nlink != 1) { return false }
+        if !exists && errno != ENOENT { return false }
+        let folder = url.deletingLastPathComponent().path, name = url.lastPathComponent
+        var generator = SystemRandomNumberGenerator()
+        var partial = "", fd: Int32 = -1
+        for _ in 0..<8 {
+            partial = folder + "/." + name + "." + String(UInt32.random(in: 0...UInt32.max, using: &generator), radix: 16) + ".partial"
+            // Made new (O_EXCL), with the mode a new file gets (0666 less the umask).
+            fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0o666)
+            if fd >= 0 || errno != EEXIST { break }
+        }
+        guard fd >= 0 else { return false }
+        if exists {
+            _ = fchown(fd, old.st_uid, old.st_gid) // only where this process may
+            _ = fchmod(fd, old.st_mode & 0o7777)
+        }
+        do {
+            try writeAll(parts, to: fd, path)
+        } catch {
+            close(fd)
+            unlink(partial)
+            throw error
+        }
+        guard close(fd) == 0 else {
+            let code = errno
+            unlink(partial)
+            throw failure(path, "cannot write", code)
+        }
+        guard rename(partial, path) == 0 else {
+            let code = errno
+            unlink(partial)
+            throw failure(path, "cannot write", code)
+        }
+        return true
     }
 
     /// Writes `parts` to the open `fd`, retrying interrupted and short writes.

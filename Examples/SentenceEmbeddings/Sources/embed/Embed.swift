@@ -152,6 +152,28 @@ struct Embed: ParsableCommand {
             throw ValidationError("--int8-only, --repeat and --bench-threads go with --bench")
         }
         _ = try benchThreadCounts()
+        if let calibrate { try Self.checkWritableFolder(calibrate) }
+    }
+
+    /// --calibrate's folder is made when the layers are saved, after the
+    /// calibration (a minute or more): a path that cannot be one (a file, a
+    /// folder that may not be written, a parent that is a file) is refused
+    /// before it starts.
+    static func checkWritableFolder(_ path: String) throws {
+        var url = URL(fileURLWithPath: path)
+        var isFolder: ObjCBool = false
+        // The nearest part of the path that exists must be a folder this process may write into.
+        while !FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder) {
+            let parent = url.deletingLastPathComponent()
+            if parent.path == url.path { break }
+            url = parent
+        }
+        guard isFolder.boolValue else {
+            throw ValidationError("--calibrate \(path): \(url.path) is not a folder, so the layers cannot be saved there")
+        }
+        guard access(url.path, W_OK | X_OK) == 0 else {
+            throw ValidationError("--calibrate \(path): \(url.path) may not be written, so the layers cannot be saved there")
+        }
     }
 
     func benchThreadCounts() throws -> [Int] {

@@ -70,7 +70,9 @@ struct EncoderBench {
                     for (name, encoder) in encoders {
                         cases.append(try measure(encoder, name, work, threads: t, batch: size, long: long))
                         if encoder === savedLayers { cases[cases.count - 1].layers = encoder.savedLayersSummary }
-                        if !json { report(cases[cases.count - 1], against: cases.count - 1 > first ? cases[first] : nil) }
+                        // With --json the same line goes to stderr: the run takes a minute or more,
+                        // and stdout carries the JSON alone.
+                        report(cases[cases.count - 1], against: cases.count - 1 > first ? cases[first] : nil, toStandardError: json)
                     }
                 }
             }
@@ -106,7 +108,7 @@ struct EncoderBench {
                     sentences_per_second: Double(batch) / best, profile_seconds: profile)
     }
 
-    func report(_ c: Case, against int8: Case?) {
+    func report(_ c: Case, against int8: Case?, toStandardError: Bool = false) {
         let p = c.profile_seconds, total = max(p.total, 1e-12)
         func pct(_ v: Double) -> String { String(format: "%4.0f%%", 100 * v / total) }
         var line = String(format: "%-12@ threads %d batch %2d %-20@ %5d tok: %8.2f ms/batch (median %8.2f) %8.1f sent/s", c.precision as NSString, c.threads, c.batch,
@@ -126,6 +128,6 @@ struct EncoderBench {
         } else if let int8 = int8 {
             line += String(format: "  speedup over int8 %.2f×", int8.ms_per_batch_best / c.ms_per_batch_best)
         }
-        print(line)
+        if toStandardError { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) }
     }
 }

@@ -103,8 +103,9 @@ struct CheckpointTests {
         ("pooling_mode naming CLS pooling", "1_Pooling/config.json: 'pooling_mode' is cls"),
         ("arguments for transformers' configuration", "sentence_bert_config.json: 'config_args' sets num_hidden_layers"),
         ("a decoder", "config.json: 'is_decoder' is true"),
-        ("a tokenizer configuration without lower-casing", "tokenizer_config.json: 'do_lower_case' comes to false"),
-        ("a cased tokenizer.json with no tokenizer configuration", "no tokenizer_config.json, so 'do_lower_case' comes to true"),
+        ("a tokenizer configuration without lower-casing", "tokenizer_config.json: 'do_lower_case' is false, where tokenizer.json's normalizer has true"),
+        ("an Electra tokenizer configuration without lower-casing", "tokenizer_config.json: 'do_lower_case' is false"),
+        ("a cased tokenizer.json with no tokenizer configuration", "tokenizer_config.json: missing, so transformers takes do_lower_case true"),
         // Refused before any tensor is read, not killed for want of memory.
         ("weights too large for memory as Float", "would exceed the"),
     ])
@@ -270,8 +271,9 @@ struct CheckpointTests {
             case "arguments for transformers' configuration":
                 try Self.rewriteJSON(dir.appendingPathComponent("sentence_bert_config.json")) { $0["config_args"] = ["num_hidden_layers": 2] }
             case "a decoder": try Self.rewriteJSON(config) { $0["is_decoder"] = true }
-            case "a tokenizer configuration without lower-casing":
-                try Data("{\"do_lower_case\": false, \"tokenizer_class\": \"BertTokenizer\"}".utf8)
+            case "a tokenizer configuration without lower-casing", "an Electra tokenizer configuration without lower-casing":
+                let type = what.hasPrefix("an Electra") ? "ElectraTokenizerFast" : "BertTokenizer"
+                try Data("{\"do_lower_case\": false, \"tokenizer_class\": \"\(type)\"}".utf8)
                     .write(to: dir.appendingPathComponent("tokenizer_config.json"))
             case "weights too large for memory as Float":
                 // Without modules.json, whose pooling width would be refused first.
@@ -350,6 +352,13 @@ struct CheckpointTests {
             .write(to: dir.appendingPathComponent("tokenizer_config.json"))
         _ = try Checkpoint(folder: dir)
         try Data("{}".utf8).write(to: dir.appendingPathComponent("tokenizer_config.json"))
+        _ = try Checkpoint(folder: dir)
+        // A class that reads tokenizer.json as it is: its flags change nothing.
+        try Data(#"{"do_lower_case": false, "tokenizer_class": "PreTrainedTokenizerFast"}"#.utf8)
+            .write(to: dir.appendingPathComponent("tokenizer_config.json"))
+        _ = try Checkpoint(folder: dir)
+        // sentence-transformers' Pooling mean-pools where the flag is left out.
+        try Self.rewriteJSON(dir.appendingPathComponent("1_Pooling/config.json")) { $0["pooling_mode_mean_tokens"] = nil }
         _ = try Checkpoint(folder: dir)
         try Self.rewriteJSON(dir.appendingPathComponent("1_Pooling/config.json")) { json in
             json["pooling_mode"] = "Mean"

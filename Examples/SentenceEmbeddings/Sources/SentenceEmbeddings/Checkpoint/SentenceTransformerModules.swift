@@ -125,35 +125,54 @@ enum SentenceTransformerModules {
         return length >= Double(maxPositions) ? maxPositions : Int(length)
     }
 
-    /// transformers' BERT tokenizer rebuilds `tokenizer.json`'s normalizer
-    /// from `tokenizer_config.json`'s `do_lower_case` (by default true),
+    /// The tokenizer classes of transformers that rebuild `tokenizer.json`'s
+    /// normalizer from their `do_lower_case`, `strip_accents` and
+    /// `tokenize_chinese_chars` (BertTokenizerFast's rule), with or without
+    /// the `Fast` of their fast class.
+    static let normalizerRebuildingTokenizers: Set<String> = [
+        "BertTokenizer", "DistilBertTokenizer", "ElectraTokenizer", "MPNetTokenizer", "LayoutLMTokenizer",
+        "FunnelTokenizer", "SqueezeBertTokenizer", "MobileBertTokenizer", "RetriBertTokenizer", "LxmertTokenizer",
+    ]
+
+    /// Such a tokenizer rebuilds `tokenizer.json`'s normalizer from
+    /// `tokenizer_config.json`'s `do_lower_case` (by default true),
     /// `strip_accents` (by default null: as lower-casing) and
     /// `tokenize_chinese_chars` (by default true) where those differ from it,
-    /// and takes the defaults where the folder has no such file (it picks the
-    /// class from `config.json`'s `model_type`, BERT here): a folder whose
-    /// normalizer would so change is refused, naming the key or the missing
-    /// file. A `tokenizer_class` of `PreTrainedTokenizerFast`, which reads
-    /// `tokenizer.json` as it is, is left alone.
+    /// and takes those defaults where the folder has no such file: a folder
+    /// whose normalizer would so change is refused, naming the key or the
+    /// missing file. The class is `tokenizer_config.json`'s
+    /// `tokenizer_class`, else `config.json`'s, else BERT's (from
+    /// `model_type`, which ``BertConfig`` requires to be `bert`); another
+    /// class (`PreTrainedTokenizerFast` reads `tokenizer.json` as it is) is
+    /// left alone.
     static func checkTokenizerConfig(folder: URL, normalizer: NormalizerOptions) throws {
         let url = folder.appendingPathComponent("tokenizer_config.json")
         let present = FileManager.default.fileExists(atPath: url.path)
-        func fail(_ why: String) -> QGEMMError {
-            QGEMMError(.file, present ? "\(url.path): \(why)" : "\(folder.path): no tokenizer_config.json, so \(why)")
-        }
         let json = present ? try JSONFile.object(try JSONFile.read(url, limit: JSONFile.configBytes), file: url.path) : [:]
-        if let type = json["tokenizer_class"], (type as? String) == "PreTrainedTokenizerFast" { return }
+        var type = json["tokenizer_class"]
+        if type == nil || type is NSNull {
+            let config = folder.appendingPathComponent("config.json")
+            type = try JSONFile.object(try JSONFile.read(config, limit: JSONFile.configBytes), file: config.path)["tokenizer_class"]
+        }
+        if let type, !(type is NSNull) {
+            guard let name = type as? String,
+                  Self.normalizerRebuildingTokenizers.contains(name.hasSuffix("Fast") ? String(name.dropLast(4)) : name) else { return }
+        }
+        func fail(_ why: String) -> QGEMMError { QGEMMError(.file, "\(url.path): \(why)") }
         func flag(_ key: String) throws -> Bool? {
             guard let value = json[key], !(value is NSNull) else { return nil }
             guard let flag = JSONFile.boolean(value) else { throw fail("'\(key)' is \(value), not true or false") }
             return flag
         }
-        let lowercase = try flag("do_lower_case") ?? true, chinese = try flag("tokenize_chinese_chars") ?? true
-        let stripAccents = try flag("strip_accents") ?? lowercase
-        for (key, value, own) in [("do_lower_case", lowercase, normalizer.lowercase),
-                                  ("strip_accents", stripAccents, normalizer.stripAccents),
-                                  ("tokenize_chinese_chars", chinese, normalizer.handleChineseCharacters)] where value != own {
-            throw fail("'\(key)' comes to \(value) (its value, or transformers' default), where tokenizer.json's normalizer has "
-                       + "\(own): transformers would rebuild that normalizer; this encoder follows tokenizer.json")
+        let lowercase = try flag("do_lower_case"), chinese = try flag("tokenize_chinese_chars"), strip = try flag("strip_accents")
+        for (key, given, value, own) in [("do_lower_case", lowercase, lowercase ?? true, normalizer.lowercase),
+                                         ("strip_accents", strip, strip ?? (lowercase ?? true), normalizer.stripAccents),
+                                         ("tokenize_chinese_chars", chinese, chinese ?? true, normalizer.handleChineseCharacters)]
+            where value != own {
+            let source = !present ? "missing, so transformers takes \(key) \(value)"
+                : given == nil ? "'\(key)' is not set, so transformers takes \(value)" : "'\(key)' is \(value)"
+            throw fail("\(source), where tokenizer.json's normalizer has \(own): transformers would rebuild that normalizer "
+                       + "(this encoder follows tokenizer.json; a tokenizer_config.json with \"\(key)\": \(own) would match it)")
         }
     }
 
@@ -181,7 +200,8 @@ enum SentenceTransformerModules {
                 throw fail("'pooling_mode' is \(mode); it overrides the pooling_mode_* flags, and this encoder mean-pools")
             }
         } else {
-            guard try flag("pooling_mode_mean_tokens") == true else {
+            // sentence-transformers' Pooling mean-pools where the flag is left out.
+            guard try flag("pooling_mode_mean_tokens") ?? true else {
                 throw fail("'pooling_mode_mean_tokens' is not true; this encoder mean-pools")
             }
             for key in json.keys.sorted() where key.hasPrefix("pooling_mode_") && key != "pooling_mode_mean_tokens" {
