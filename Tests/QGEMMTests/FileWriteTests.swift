@@ -37,6 +37,13 @@ struct FileWriteTests {
         var info = stat()
         #expect(stat(url.path, &info) == 0 && info.st_mode & 0o777 == 0o640)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["y.npy"])
+        // Another user's file keeps its owner (only root can give one here; CI runs as root).
+        if geteuid() == 0 {
+            #expect(chown(url.path, 1, 1) == 0)
+            try RegularFile.save([[5]], to: url)
+            #expect(stat(url.path, &info) == 0 && info.st_uid == 1 && info.st_gid == 1 && info.st_mode & 0o777 == 0o640)
+            #expect(try contents(url) == [5])
+        }
     }
 
     /// What cannot be replaced in one rename is written in place, as before:

@@ -383,8 +383,8 @@ public struct NPYArray: Sendable, Equatable {
     /// - Throws: ``QGEMMError/Code/file`` when the file cannot be written. A regular file already at `url` is replaced in one rename
     ///   by a file written beside it, so a write that fails part way (a full disk, a killed
     ///   process) leaves the old file whole; a link is written through, and a file of several
-    ///   names written in place (then a failed write leaves it cut short, which every reader
-    ///   here refuses).
+    ///   names, or one that cannot be replaced so, is written in place (then a failed write
+    ///   leaves it cut short, which every reader here refuses).
     public func write(to url: URL) throws {
         try RegularFile.save([headerBytes(), bytes], to: url)
     }

@@ -152,16 +152,18 @@ package final class RegularFile {
     /// the caller's buffers: nothing is joined into one buffer first.
     ///
     /// A new file, or a regular file of one name, is written as a new file
-    /// beside it (`.NAME.XXXXXXXX.partial`, with the old file's mode and, where
-    /// this process may, its owner) that then replaces it in one rename: a
-    /// write cut short (a full disk, an interrupt, a killed process) leaves
-    /// the old file whole, or no file, never one cut short (at worst the
-    /// partial file beside it). What cannot be replaced so is written in
-    /// place, emptied first, as before: a link (written through), a file of
-    /// several names (all of them see the new contents), a pipe or device,
-    /// or a file in a folder where no new file may be made. A pipe with no
-    /// reader is refused rather than waited for; one with a reader is written
-    /// as a file is.
+    /// beside it (`.qgemm-XXXXXXXXXXXXXXXX.partial`, given the old file's
+    /// owner and mode) that then replaces it in one rename: a write cut short
+    /// (a full disk, an interrupt, a killed process) leaves the old file
+    /// whole, or no file, never one cut short (at worst the partial file
+    /// beside it). What cannot be replaced so is written in place, emptied
+    /// first, as before: a link (written through), a file of several names
+    /// (all of them see the new contents), a pipe or device, a file this
+    /// process may not write (refused then, as before), and a file whose
+    /// folder takes no new file, whose owner this process cannot give a new
+    /// one, or that cannot be renamed over (a file mounted on its own). A pipe
+    /// with no reader is refused rather than waited for; one with a reader is
+    /// written as a file is.
     package static func save(_ parts: [[UInt8]], to url: URL) throws(QGEMMError) {
         let path = url.path
         // URL's path drops a trailing "/": "out/" would be written as a file "out".
@@ -182,37 +184,56 @@ package final class RegularFile {
         guard close(fd) == 0 else { throw failure(path, "cannot write", errno) }
     }
 
-    /// ``save(_:to:)``'s replacing write: false (nothing done) where the path
-    /// is not a regular file of one name nor free, or no file can be made
-    /// beside it; true once the new file is in place; an error where the
-    /// write or the rename failed (the partial file removed, the old file as
-    /// it was).
+    /// ``save(_:to:)``'s replacing write: false (nothing done, nothing left)
+    /// where the path is not a regular file of one name nor free, where the
+    /// file may not be written (as the write in place then says), and where
+    /// the new file could not take the old one's place: no file may be made
+    /// in the folder (`EACCES`, `EPERM`, a read-only file system), the old
+    /// file's owner cannot be kept, or the rename is refused (a file mounted
+    /// on its own, or one of another user's in a sticky folder). True once
+    /// the new file is in place. An error where the folder has no room for
+    /// the new file (the old file is not then emptied and written in place)
+    /// or the write failed: the partial file removed, the old file as it was.
     private static func saveByReplacing(_ parts: [[UInt8]], to url: URL) throws(QGEMMError) -> Bool {
         let path = url.path
         var old = stat()
         let exists = lstat(path, &old) == 0
-        if exists && (old.st_mode & S_IFMT != S_IFREG || old.st_nlink != 1) { return false }
+        if exists && (old.st_mode & S_IFMT != S_IFREG || old.st_nlink != 1 || access(path, W_OK) != 0) { return false }
         if !exists && errno != ENOENT { return false }
-        let folder = url.deletingLastPathComponent().path, name = url.lastPathComponent
+        // The folder and name from the path itself; the partial file's name is
+        // short whatever the file's (a long name plus a suffix could pass NAME_MAX).
+        let slash = path.lastIndex(of: "/")
+        let folder = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
         var generator = SystemRandomNumberGenerator()
         var partial = "", fd: Int32 = -1
         for _ in 0..<8 {
-            partial = folder + "/." + name + "." + String(UInt32.random(in: 0...UInt32.max, using: &generator), radix: 16) + ".partial"
-            // Made new (O_EXCL), with the mode a new file gets (0666 less the umask).
-            fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0o666)
+            partial = folder + "/.qgemm-" + String(UInt64.random(in: 0...UInt64.max, using: &generator), radix: 16) + ".partial"
+            // Made new (O_EXCL: not through a link): owner-only while an old
+            // file's mode is not yet given, else the mode a new file gets.
+            fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, exists ? 0o600 : 0o666)
             if fd >= 0 || errno != EEXIST { break }
         }
-        guard fd >= 0 else { return false }
-        if exists {
-            _ = fchown(fd, old.st_uid, old.st_gid) // only where this process may
-            _ = fchmod(fd, old.st_mode & 0o7777)
+        guard fd >= 0 else {
+            let code = errno
+            if [EACCES, EPERM, EROFS, ENAMETOOLONG, EEXIST].contains(code) { return false }
+            throw failure(path, "cannot write", code)
+        }
+        func abandon() { close(fd); unlink(partial) }
+        if exists && fchown(fd, old.st_uid, old.st_gid) != 0 && (old.st_uid != geteuid() || old.st_gid != getegid()) {
+            abandon()
+            return false
         }
         do {
             try writeAll(parts, to: fd, path)
         } catch {
-            close(fd)
-            unlink(partial)
+            abandon()
             throw error
+        }
+        // After the write: a write by a process other than root clears the setuid and setgid bits.
+        if exists && fchmod(fd, old.st_mode & 0o7777) != 0 {
+            let code = errno
+            abandon()
+            throw failure(path, "cannot write", code)
         }
         guard close(fd) == 0 else {
             let code = errno
@@ -222,6 +243,7 @@ package final class RegularFile {
         guard rename(partial, path) == 0 else {
             let code = errno
             unlink(partial)
+            if [EBUSY, EXDEV, EPERM, EACCES].contains(code) { return false }
             throw failure(path, "cannot write", code)
         }
         return true
