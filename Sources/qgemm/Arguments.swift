@@ -20,7 +20,7 @@ extension KernelPath: ExpressibleByArgument {
 /// `validate`'s `--kernel` and `--inject-fault`: a path as `--kernel` reads
 /// it, listed in the help without the reference, which is what `validate`
 /// checks the paths against (named, it is refused there, saying so).
-struct CheckedKernelPath: ExpressibleByArgument {
+struct KernelPathToCheck: ExpressibleByArgument {
     let path: KernelPath
 
     init?(argument: String) {

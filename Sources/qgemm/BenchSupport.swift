@@ -20,23 +20,24 @@ struct BenchShape: ExpressibleByArgument, CustomStringConvertible, Hashable {
     var description: String { "\(m)x\(k)x\(n)" }
 
     /// About the bytes a run of this shape allocates, nil when that overflows
-    /// Int: X in int8 (or Float and int8 for int4 weights and activations), W in
-    /// int8 and Float (and its quantized copy for those two), Float copies of
-    /// both for sgemm, Y in int8 and Float, and the packed weights, whose
-    /// channels are padded to whole panels of 16 (16 times the weights at
-    /// N = 1) and K to the layout's group (int4: nibbles and a scale per group).
+    /// Int: X and W at 5 bytes an element (int8, and sgemm's Float copy), 10
+    /// for int4 weights and activations (Float, int8 or its quantized copy,
+    /// sgemm's Float); Y at 8 (the output, sgemm's Float); and the packed
+    /// weights, whose channels are padded to whole panels of 16 (16 times the
+    /// weights at N = 1) and K to the layout's group.
     func bytesNeeded(for weights: BenchWeights, groupSize: Int) -> Int? {
         let (xBytes, wBytes) = weights == .int8 ? (5, 5) : (10, 10)
         // Whole panels of 16 channels and groups of K, counted without overflow.
-        let panels = n / 16 + (n % 16 == 0 ? 0 : 1), kGroups = k / 4 + (k % 4 == 0 ? 0 : 1)
-        var packed: [(Int, Int, Int)] = [(panels, kGroups, 64)]
+        func ceilDiv(_ a: Int, _ b: Int) -> Int { a / b + (a % b == 0 ? 0 : 1) }
+        let panels = ceilDiv(n, 16)
+        var packed: [(Int, Int, Int)] = [(panels, ceilDiv(k, 4), 64)]
         if weights == .int4 {
             // A group longer than K packs as K rounded up to 8 (Int4Weights' packing
-            // group); per panel and group, 16 channels' nibbles, then their binary16
-            // scales and the Float copy the layer keeps (64 bytes).
-            let g = k >= groupSize ? groupSize : (k / 8 + (k % 8 == 0 ? 0 : 1)) * 8
-            let groups = k / g + (k % g == 0 ? 0 : 1)
-            packed = [(panels, groups, 8 * g), (panels, groups, 64)]
+            // group); per panel and group, 16 channels' nibbles, then 96 bytes of
+            // scales (16 in binary16, and the Float copy the layer keeps).
+            let g = k >= groupSize ? groupSize : ceilDiv(k, 8) * 8
+            let groups = ceilDiv(k, g)
+            packed = [(panels, groups, 8 * g), (panels, groups, 96)]
         }
         var total = 0
         for (a, b, perElement) in [(m, k, xBytes), (n, k, wBytes), (m, n, 8)] + packed {

@@ -31,7 +31,7 @@ struct Validate: ParsableCommand {
     var soak: Double?
 
     @Option(name: .customLong("kernel"), help: "Kernel path to check (default: every path this CPU supports but the reference, which they are checked against).")
-    var kernelOption: CheckedKernelPath?
+    var kernelOption: KernelPathToCheck?
     var kernel: KernelPath? { kernelOption?.path }
 
     @Option(name: .long, parsing: .unconditional, help: "Concurrent checks, 1...1024 (default: number of cores).",
@@ -42,7 +42,7 @@ struct Validate: ParsableCommand {
         "Test the checker: flip the lowest bit of PATH's first output in every case before comparing.",
         discussion: "The run must then fail; the fault is made in the checker, never in the library.",
         valueName: "path"))
-    var injectFaultOption: CheckedKernelPath?
+    var injectFaultOption: KernelPathToCheck?
     var injectFault: KernelPath? { injectFaultOption?.path }
 
     @Option(name: .long, parsing: .unconditional,

@@ -373,7 +373,7 @@ struct CommandLineTests {
             // A K every product of two activations refuses, refused before any row runs.
             (["bench", "--weights", "activations", "--shape", "1x64x4", "--shape", "1x70000x1"], "--shape 1x70000x1: K = 70000 exceeds 66311"),
             // Packing pads N to 16 channels: 8 bytes of packed nibbles and 2 of scales per input at N = 1
-            // (30 bytes per input in all, 21 without the padding, which fitted half the memory).
+            // (30 bytes per input in all; 21 without the padding, which would fit in half the memory).
             (["bench", "--weights", "int4", "--shape", "1x\(CPUFeatures.usableMemoryBytes() / 50)x1"], "MiB of buffers"),
             (["bench", "--json", file("missing/b.json")], "does not exist"),
             (["bench", "--json", "-", "--csv", "-"], "both write to standard output"),
@@ -758,8 +758,8 @@ struct CommandLineTests {
 
     /// An output is replaced in one rename: the tool stopped while it writes
     /// (here by a file-size limit of 1 KiB on a 16 KiB Y: killed by SIGXFSZ,
-    /// or the write refused) leaves the old file whole, where a write in
-    /// place left it cut short.
+    /// or the write refused) leaves the old file whole (a write in place
+    /// would leave it cut short).
     @Test func aKilledWriteLeavesTheOldOutputWhole() throws {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -292,7 +292,7 @@ static int check_detection(const char *expected) {
 /// qg_share_start shares out whole items evenly at any size: the parts
 /// start at 0, end at `whole`, and each takes ⌊whole/parts⌋ items or one
 /// more, also for 2^36 row groups in 2^31 blocks (a call of 2^38 rows on
-/// avx2 at K ≤ 4), whose 64-bit products overflowed. Parts are sampled: at
+/// avx2 at K ≤ 4), whose products pass 2^63. Parts are sampled: at
 /// both ends, around each power of two, and at random.
 static int check_shares(void) {
     static const int64_t sizes[][2] = {{16, 2}, {17, 2}, {5, 7}, {1, 1}, {INT64_C(1) << 36, INT64_C(1) << 31},

@@ -39,8 +39,8 @@
 #include "quantize.h"
 #include "threadpool.h"
 
-/// The references' rounding, half away from zero, apart from the library's
-/// helper (core/round_half_away.h: truncate, then a step) that it checks,
+/// The references' rounding, half away from zero, written independently of
+/// the library's helper it checks (core/round_half_away.h: truncate, then a step),
 /// and right in every rounding mode and under any -march: in double,
 /// |v| + ½ is exact for |v| ≥ 2^-29 and below that lands between ½ and 1,
 /// so floor never sees a sum moved across an integer; from 2^23 on, every

@@ -131,15 +131,6 @@ static void qg_block(const qg_plan *p, uint8_t *x_block, int64_t m0, int64_t row
     }
 }
 
-/// The rows of m-block `mb` of `m_blocks` (and its first row in *m0 unless
-/// NULL): the row groups shared out as evenly as whole groups allow.
-static int64_t qg_block_rows(int64_t m, int64_t mr, int64_t m_blocks, int64_t mb, int64_t *m0) {
-    const int64_t groups = qg_ceil_div(m, mr);
-    const int64_t g0 = qg_share_start(mb, groups, m_blocks), g1 = qg_share_start(mb + 1, groups, m_blocks);
-    if (m0) *m0 = g0 * mr;
-    return qg_min(g1 * mr, m) - g0 * mr;
-}
-
 static void qg_task(void *ctx, int64_t t) {
     qg_plan *p = ctx;
     const qg_gemm_args *a = p->args;

@@ -12,10 +12,19 @@ static inline int64_t qg_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b
 /// The first of `whole` items (0 ≤ part ≤ parts) that part `part` of
 /// `parts` takes when they are shared out as evenly as whole items allow:
 /// ⌊part·whole/parts⌋, the product in 128 bits. The m-blocks share out row
-/// groups so, and with 64-bit products a call of 2^38 rows on avx2
-/// overflowed into negative first rows.
+/// groups so, and part·whole passes 2^63 from about 6·10^10 rows on avx2 at
+/// K ≤ 4 (96-row blocks): in 64 bits, later blocks would start at negative rows.
 static inline int64_t qg_share_start(int64_t part, int64_t whole, int64_t parts) {
     return (int64_t)((__int128)part * whole / parts);
+}
+/// The rows of m-block `mb` of `m_blocks` (and its first row in *m0 unless
+/// NULL): the row groups of `mr` rows shared out as evenly as whole groups
+/// allow. Both drivers split M so.
+static inline int64_t qg_block_rows(int64_t m, int64_t mr, int64_t m_blocks, int64_t mb, int64_t *m0) {
+    const int64_t groups = qg_ceil_div(m, mr);
+    const int64_t g0 = qg_share_start(mb, groups, m_blocks), g1 = qg_share_start(mb + 1, groups, m_blocks);
+    if (m0) *m0 = g0 * mr;
+    return qg_min(g1 * mr, m) - g0 * mr;
 }
 
 /// Multiply-adds each thread of a call must have, so that a second thread

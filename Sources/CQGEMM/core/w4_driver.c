@@ -44,10 +44,9 @@ static void qg_w4_task(void *ctx, int64_t t) {
     const qg_w4_args *a = p->args;
     const qg_w4_tile *main_tile = p->main_tile, *few = p->few;
     const int64_t mb = t / p->n_blocks, nb = t % p->n_blocks, mr = main_tile->mr;
-    // The m-blocks share out the row groups as evenly as whole groups allow.
-    const int64_t groups = qg_ceil_div(a->m, mr);
-    const int64_t g0 = qg_share_start(mb, groups, p->m_blocks), g1 = qg_share_start(mb + 1, groups, p->m_blocks);
-    const int64_t m0 = g0 * mr, m1 = qg_min(g1 * mr, a->m);
+    int64_t m0;
+    const int64_t block_rows = qg_block_rows(a->m, mr, p->m_blocks, mb, &m0);
+    const int64_t m1 = m0 + block_rows;
     const int64_t n0 = nb * p->nc, n1 = qg_min(n0 + p->nc, a->n);
     for (int64_t n = n0; n < n1; n += p->step) {
         const int64_t n_end = qg_min(n + p->step, n1);

@@ -253,7 +253,7 @@ public struct NPYArray: Sendable, Equatable {
 
     /// int8 values, or int64 values that all fit in Int8. Values that would
     /// not fit in memory beside the file's bytes are refused (`.invalidShape`),
-    /// as by every conversion here.
+    /// as by every conversion that copies them.
     public func int8Values() throws -> [Int8] {
         if dtype == .int64 { return try narrowed(Int8.self) }
         try require(.int8)
@@ -268,8 +268,8 @@ public struct NPYArray: Sendable, Equatable {
         return bytes
     }
 
-    /// int32 values, or int64 values that all fit in Int32. Values that would
-    /// not fit in memory beside the file's bytes are refused (`.invalidShape`).
+    /// int32 values, or int64 values that all fit in Int32 (refused, as
+    /// ``int8Values()`` says, where they would not fit in memory).
     public func int32Values() throws -> [Int32] {
         if dtype == .int64 { return try narrowed(Int32.self) }
         try require(.int32)
@@ -296,9 +296,8 @@ public struct NPYArray: Sendable, Equatable {
     /// float32 values, or float16 and float64 values converted to Float
     /// (float16 exactly; float64 rounded to nearest, ties to even, whatever
     /// the caller's rounding mode, so that a file reads the same Floats for
-    /// every caller; a finite float64 beyond Float's range is refused). Values
-    /// that would not fit in memory beside the file's bytes are refused
-    /// (`.invalidShape`).
+    /// every caller; a finite float64 beyond Float's range is refused; refused,
+    /// as ``int8Values()`` says, where they would not fit in memory).
     public func floatValues() throws -> [Float] {
         if [.float16, .float32, .float64].contains(dtype) { try checkConversionFits(Float.self) }
         switch dtype {

@@ -151,19 +151,19 @@ package final class RegularFile {
     /// Writes `parts` one after another to the file at `url`, straight from
     /// the caller's buffers: nothing is joined into one buffer first.
     ///
-    /// A new file, or a regular file of one name, is written as a new file
-    /// beside it (`.qgemm-XXXXXXXXXXXXXXXX.partial`, given the old file's
-    /// owner and mode) that then replaces it in one rename: a write cut short
-    /// (a full disk, an interrupt, a killed process) leaves the old file
+    /// Where `url` names a regular file of one name, or nothing, the bytes go
+    /// to a new file beside it (`.qgemm-<hex>.partial`, given the old file's
+    /// owner, group and mode), which is then renamed over it: a write cut
+    /// short (a full disk, an interrupt, a killed process) leaves the old file
     /// whole, or no file, never one cut short (at worst the partial file
-    /// beside it). What cannot be replaced so is written in place, emptied
-    /// first, as before: a link (written through), a file of several names
-    /// (all of them see the new contents), a pipe or device, a file this
-    /// process may not write (refused then, as before), and a file whose
-    /// folder takes no new file, whose owner this process cannot give a new
-    /// one, or that cannot be renamed over (a file mounted on its own). A pipe
-    /// with no reader is refused rather than waited for; one with a reader is
-    /// written as a file is.
+    /// beside it). The rest is emptied and written in place: a link (written
+    /// through), a file of several names (all of them see the new contents),
+    /// a pipe or device, a file this process may not write (so refused), and
+    /// a file whose folder takes no new file, whose owner and group a new file
+    /// cannot be given (another user's, unless root), or that cannot be
+    /// renamed over (a file mounted on its own). A pipe with no reader is
+    /// refused rather than waited for; one with a reader is written as a file
+    /// is.
     package static func save(_ parts: [[UInt8]], to url: URL) throws(QGEMMError) {
         let path = url.path
         // URL's path drops a trailing "/": "out/" would be written as a file "out".
@@ -184,16 +184,18 @@ package final class RegularFile {
         guard close(fd) == 0 else { throw failure(path, "cannot write", errno) }
     }
 
-    /// ``save(_:to:)``'s replacing write: false (nothing done, nothing left)
-    /// where the path is not a regular file of one name nor free, where the
-    /// file may not be written (as the write in place then says), and where
-    /// the new file could not take the old one's place: no file may be made
-    /// in the folder (`EACCES`, `EPERM`, a read-only file system), the old
-    /// file's owner cannot be kept, or the rename is refused (a file mounted
-    /// on its own, or one of another user's in a sticky folder). True once
-    /// the new file is in place. An error where the folder has no room for
-    /// the new file (the old file is not then emptied and written in place)
-    /// or the write failed: the partial file removed, the old file as it was.
+    /// ``save(_:to:)``'s replacing write. False, with nothing done and nothing
+    /// left, where the path is neither a regular file of one name nor absent,
+    /// where the file may not be written (the write in place then says so),
+    /// and where the new file cannot take the old one's place: no file may be
+    /// made in the folder (`EACCES`, `EPERM`, a read-only file system, a name
+    /// too long, no free name in 8 tries), the old owner and group cannot be
+    /// given, or the rename is refused (a file mounted on its own, another
+    /// user's in a sticky folder). True once the new file is in place. Throws
+    /// where the partial file cannot be made for another reason (no room: the
+    /// old file is then left as it is, not written in place) or the write,
+    /// `fchmod`, `close` or rename fails otherwise; the partial file is
+    /// removed and the old file left as it was.
     private static func saveByReplacing(_ parts: [[UInt8]], to url: URL) throws(QGEMMError) -> Bool {
         let path = url.path
         var old = stat()

@@ -106,7 +106,7 @@ struct CheckpointTests {
         ("a tokenizer configuration without lower-casing", "tokenizer_config.json: 'do_lower_case' is false, where tokenizer.json's normalizer has true"),
         ("an Electra tokenizer configuration without lower-casing", "tokenizer_config.json: 'do_lower_case' is false"),
         ("a cased tokenizer.json with no tokenizer configuration", "tokenizer_config.json: missing, so transformers takes do_lower_case true"),
-        // Refused before any tensor is read, not killed for want of memory.
+        // Refused before any tensor is converted, not killed for want of memory.
         ("weights too large for memory as Float", "would exceed the"),
     ])
     func damagedFolderIsRefused(_ what: String, _ named: String) throws {
@@ -320,8 +320,11 @@ struct CheckpointTests {
     /// What newer sentence-transformers releases write loads, and embeds as
     /// all-MiniLM-L6-v2's own files do: more pooling modes, all false,
     /// `include_prompt`, a pooling path with a trailing slash, prompts
-    /// without a default, `do_lower_case` null, empty `config_args`, a
-    /// `tokenizer_config.json` of transformers' defaults, `pooling_mode` mean.
+    /// without a default, `do_lower_case` null, empty `config_args`; a
+    /// `tokenizer_config.json` as all-MiniLM-L6-v2's upload has it, an empty
+    /// one, and one of `PreTrainedTokenizerFast` whose flags are not read; a
+    /// Pooling configuration without `pooling_mode_mean_tokens`, and one whose
+    /// `pooling_mode` mean overrides contrary flags.
     @Test func newerSentenceTransformersFilesLoad() throws {
         let dir = try Self.copyOfCheckpoint()
         defer { try? FileManager.default.removeItem(at: dir) }

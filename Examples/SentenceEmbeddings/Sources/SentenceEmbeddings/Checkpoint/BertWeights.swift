@@ -74,9 +74,10 @@ public struct BertWeights: Sendable {
         // (twice an F16 file's bytes, beside them): refused before it starts
         // where the two would not fit, as a file too large to read is.
         let perLayer = [4 * h * h, 2 * h * c.intermediateSize, 9 * h, c.intermediateSize]
-        let values = [c.vocabularySize * h, c.maxPositions * h, c.typeVocabularySize * h, 2 * h] + Array(repeating: perLayer, count: c.layers).flatMap { $0 }
+        let floatCounts = [c.vocabularySize * h, c.maxPositions * h, c.typeVocabularySize * h, 2 * h]
+            + Array(repeating: perLayer, count: c.layers).flatMap { $0 }
         let held = file.tensors.values.reduce(0) { $0 + $1.bytes.count }
-        let (floatBytes, overflow) = values.reduce(0, +).multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        let (floatBytes, overflow) = floatCounts.reduce(0, +).multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
         let memory = CPUFeatures.usableMemoryBytes()
         guard !overflow, UInt64(floatBytes) + UInt64(held) <= memory else {
             throw QGEMMError(.file, "\(name): its weights as Float (\(floatBytes >> 20) MiB) beside the file's \(held >> 20) MiB "

@@ -6,11 +6,10 @@ import QGEMM
 /// with its Pooling module's `config.json`, which must ask for what the
 /// encoder does (mean pooling, then L2 normalization, no default prompt),
 /// and `sentence_bert_config.json` and `tokenizer_config.json`, which set the
-/// truncation length as sentence-transformers sets it (and must not change
-/// the model or `tokenizer.json`'s normalizer, as transformers would read
-/// them). A missing or damaged
-/// file is refused with a ``QGEMMError`` (`.file`) that names the file (and
-/// the tensor or key).
+/// truncation length as sentence-transformers sets it (and must not ask
+/// transformers for another model, or for another normalizer than
+/// `tokenizer.json`'s). A missing or damaged file is refused with a
+/// ``QGEMMError`` (`.file`) that names the file (and the tensor or key).
 public struct Checkpoint: Sendable {
     public let folder: URL
     public let config: BertConfig

@@ -134,15 +134,15 @@ enum SentenceTransformerModules {
         "FunnelTokenizer", "SqueezeBertTokenizer", "MobileBertTokenizer", "RetriBertTokenizer", "LxmertTokenizer",
     ]
 
-    /// Such a tokenizer rebuilds `tokenizer.json`'s normalizer from
+    /// Refuses a folder whose tokenizer class would rebuild `tokenizer.json`'s
+    /// normalizer differently, naming the key or the missing file. Such a
+    /// class (``normalizerRebuildingTokenizers``) rebuilds it from
     /// `tokenizer_config.json`'s `do_lower_case` (by default true),
     /// `strip_accents` (by default null: as lower-casing) and
     /// `tokenize_chinese_chars` (by default true) where those differ from it,
-    /// and takes those defaults where the folder has no such file: a folder
-    /// whose normalizer would so change is refused, naming the key or the
-    /// missing file. The class is `tokenizer_config.json`'s
-    /// `tokenizer_class`, else `config.json`'s, else BERT's (from
-    /// `model_type`, which ``BertConfig`` requires to be `bert`); another
+    /// and takes those defaults where the folder has no such file. The class
+    /// is `tokenizer_config.json`'s `tokenizer_class`, else `config.json`'s,
+    /// else BERT's (``BertConfig`` refuses any other `model_type`); another
     /// class (`PreTrainedTokenizerFast` reads `tokenizer.json` as it is) is
     /// left alone.
     static func checkTokenizerConfig(folder: URL, normalizer: NormalizerOptions) throws {
@@ -165,14 +165,16 @@ enum SentenceTransformerModules {
             return flag
         }
         let lowercase = try flag("do_lower_case"), chinese = try flag("tokenize_chinese_chars"), strip = try flag("strip_accents")
-        for (key, given, value, own) in [("do_lower_case", lowercase, lowercase ?? true, normalizer.lowercase),
-                                         ("strip_accents", strip, strip ?? (lowercase ?? true), normalizer.stripAccents),
-                                         ("tokenize_chinese_chars", chinese, chinese ?? true, normalizer.handleChineseCharacters)]
-            where value != own {
-            let source = !present ? "missing, so transformers takes \(key) \(value)"
-                : given == nil ? "'\(key)' is not set, so transformers takes \(value)" : "'\(key)' is \(value)"
-            throw fail("\(source), where tokenizer.json's normalizer has \(own): transformers would rebuild that normalizer "
-                       + "(this encoder follows tokenizer.json; a tokenizer_config.json with \"\(key)\": \(own) would match it)")
+        for (key, given, rebuilt, inTokenizerJSON) in [
+            ("do_lower_case", lowercase, lowercase ?? true, normalizer.lowercase),
+            ("strip_accents", strip, strip ?? (lowercase ?? true), normalizer.stripAccents),
+            ("tokenize_chinese_chars", chinese, chinese ?? true, normalizer.handleChineseCharacters),
+        ] where rebuilt != inTokenizerJSON {
+            let source = !present ? "missing, so transformers takes \(key) \(rebuilt)"
+                : given == nil ? "'\(key)' is not set, so transformers takes \(rebuilt)" : "'\(key)' is \(rebuilt)"
+            throw fail("\(source), where tokenizer.json's normalizer has \(inTokenizerJSON): transformers would rebuild that "
+                       + "normalizer (this encoder follows tokenizer.json; a tokenizer_config.json with \"\(key)\": "
+                       + "\(inTokenizerJSON) would match it)")
         }
     }
 
@@ -194,7 +196,7 @@ enum SentenceTransformerModules {
             guard let flag = JSONFile.boolean(value) else { throw fail("'\(key)' is not true or false") }
             return flag
         }
-        // pooling_mode, where present, sets every pooling_mode_* flag in their place.
+        // pooling_mode, where present, overrides every pooling_mode_* flag.
         if let mode = json["pooling_mode"], !(mode is NSNull) {
             guard (mode as? String)?.lowercased() == "mean" else {
                 throw fail("'pooling_mode' is \(mode); it overrides the pooling_mode_* flags, and this encoder mean-pools")

@@ -12,8 +12,9 @@ extension WordPieceTokenizer {
     /// post-processor whose special tokens have other ids or type ids than
     /// 0, no normalizer or pre-tokenizer at all (`tokenizers` would then
     /// neither normalize nor split the text), added tokens matched other than
-    /// as they are written, or whose ids are not the vocabulary's own) is refused with a ``QGEMMError`` (`.file`) naming
-    /// the file and the key: each would change the ids `tokenizers` gives.
+    /// as they are written or whose ids are not the vocabulary's own) is
+    /// refused with a ``QGEMMError`` (`.file`) naming the file and the key:
+    /// each would change the ids `tokenizers` gives.
     /// Without truncation (`"truncation": null`, or none), texts are cut at
     /// `maxLengthWithoutTruncation` tokens: `tokenizers` would not cut them,
     /// and a BERT encoder takes no more than its position embeddings
