@@ -17,6 +17,9 @@ public struct BertConfig: Sendable, Equatable {
     public private(set) var vocabularySize: Int
     public private(set) var typeVocabularySize: Int
     public private(set) var layerNormEpsilon: Float
+    /// `tokenizer_class` as written (nil where absent or null): transformers
+    /// picks the tokenizer by it where `tokenizer_config.json` names none.
+    public private(set) var tokenizerClass: String?
 
     /// Width of one attention head.
     public var headSize: Int { hiddenSize / attentionHeads }
@@ -52,6 +55,7 @@ public struct BertConfig: Sendable, Equatable {
             guard let isDecoder = JSONFile.boolean(decoder) else { throw fail("'is_decoder' is \(decoder), not true or false") }
             if isDecoder { throw fail("'is_decoder' is true: BertModel then attends to earlier tokens only; this encoder attends to all") }
         }
+        if let type = json["tokenizer_class"], !(type is NSNull) { tokenizerClass = type as? String ?? "\(type)" }
         hiddenSize = try integer("hidden_size", 1...65_536)
         attentionHeads = try integer("num_attention_heads", 1...1024)
         layers = try integer("num_hidden_layers", 1...1024)

@@ -35,7 +35,8 @@ public struct Checkpoint: Sendable {
         try SentenceTransformerModules.check(folder: folder, hiddenSize: config.hiddenSize)
         // Without truncation in tokenizer.json, texts are cut where the model's position embeddings end.
         let fromFile = try WordPieceTokenizer(contentsOf: try file("tokenizer.json"), maxLengthWithoutTruncation: config.maxPositions)
-        try SentenceTransformerModules.checkTokenizerConfig(folder: folder, normalizer: fromFile.normalizer)
+        try SentenceTransformerModules.checkTokenizerConfig(folder: folder, normalizer: fromFile.normalizer,
+                                                            configTokenizerClass: config.tokenizerClass)
         // sentence-transformers truncates to its own max_seq_length, not tokenizer.json's.
         tokenizer = try SentenceTransformerModules.maxSequenceLength(folder: folder, maxPositions: config.maxPositions)
             .map { try fromFile.truncating(at: $0) } ?? fromFile

@@ -141,20 +141,18 @@ enum SentenceTransformerModules {
     /// `strip_accents` (by default null: as lower-casing) and
     /// `tokenize_chinese_chars` (by default true) where those differ from it,
     /// and takes those defaults where the folder has no such file. The class
-    /// is `tokenizer_config.json`'s `tokenizer_class`, else `config.json`'s,
-    /// else BERT's (``BertConfig`` refuses any other `model_type`); another
+    /// is `tokenizer_config.json`'s `tokenizer_class`, else `config.json`'s
+    /// (`configTokenizerClass`), else BERT's (``BertConfig`` refuses any other
+    /// `model_type`); another
     /// class (`PreTrainedTokenizerFast` reads `tokenizer.json` as it is) is
     /// left alone.
-    static func checkTokenizerConfig(folder: URL, normalizer: NormalizerOptions) throws {
+    static func checkTokenizerConfig(folder: URL, normalizer: NormalizerOptions, configTokenizerClass: String?) throws {
         let url = folder.appendingPathComponent("tokenizer_config.json")
         let present = FileManager.default.fileExists(atPath: url.path)
         let json = present ? try JSONFile.object(try JSONFile.read(url, limit: JSONFile.configBytes), file: url.path) : [:]
         var type = json["tokenizer_class"]
-        if type == nil || type is NSNull {
-            let config = folder.appendingPathComponent("config.json")
-            type = try JSONFile.object(try JSONFile.read(config, limit: JSONFile.configBytes), file: config.path)["tokenizer_class"]
-        }
-        if let type, !(type is NSNull) {
+        if type == nil || type is NSNull { type = configTokenizerClass }
+        if let type {
             guard let name = type as? String,
                   Self.normalizerRebuildingTokenizers.contains(name.hasSuffix("Fast") ? String(name.dropLast(4)) : name) else { return }
         }
