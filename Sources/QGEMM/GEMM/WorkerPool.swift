@@ -30,10 +30,14 @@ public enum WorkerPool {
     /// the call's threads is free, so many small tasks balance uneven work.
     /// `worker` (`0..<threads`) names the thread that runs the task: 0 is the
     /// calling thread, and while a task runs no other task of the same call
-    /// has its `worker`. Scratch indexed by `worker` is therefore never used
-    /// by two tasks at once. Which tasks a worker gets, and how many threads
-    /// take part, vary from call to call: for results that do not depend on
-    /// the thread count, give each task work that depends only on `task`.
+    /// has its `worker`. Scratch that belongs to this call (made for it, or
+    /// held by its caller alone) and is indexed by `worker` is therefore
+    /// never used by two tasks at once. Scratch shared by several callers is
+    /// not: two threads calling at once both run as worker 0 when the pool
+    /// is busy, and so do calls made from a task. Which tasks a worker gets,
+    /// and how many threads take part, vary from call to call: for results
+    /// that do not depend on the thread count, give each task work that
+    /// depends only on `task`.
     ///
     /// ``PackedWeights/threadsUsedByLastCall`` reads after the call as it
     /// read before it: this call is not a GEMM, and GEMMs its tasks ran on
