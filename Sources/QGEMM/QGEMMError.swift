@@ -30,7 +30,8 @@ import Foundation
 ///    first value that cannot be quantized, named by its row and column
 ///    ("input value [1, 2] is nan; it cannot be quantized"), then a row or
 ///    channel whose range is too wide for a Float grid (it would end past
-///    Float's largest value).
+///    Float's largest value), and for Float output, a scale product
+///    `S_X·S_W` that overflows Float (a dynamic input's, row by row).
 ///
 /// Nothing is written to the output when a call throws, except where a
 /// thread's scratch memory cannot be allocated: the threads that had theirs

@@ -115,6 +115,64 @@ struct BadInputTests {
         #expect(apart == (0..<8).map { Int8(try! xp.quantize(Float($0) / 4)) })
     }
 
+    /// A dynamic row scale whose product with the largest weight scale
+    /// overflows Float is refused, and nothing is written: that row's
+    /// outputs would be ±inf, and NaN where a sum is 0 (the answer there is
+    /// the bias). By the GEMM, a dynamic layer of either granularity (per
+    /// tensor, the small second row shares the first's scale), on the
+    /// layer's Span and workspace routes, and by ActivationProduct; a row
+    /// just inside Float runs, with finite outputs.
+    @Test func dynamicScaleProductsPastFloatAreRefused() throws {
+        let x: [Float] = [0, 1e30, -1e30, 0, 1, 2, 3, 4], w: [Float] = [1e13, 0, 0, 0, 1, 1, 1, 1]
+        for granularity in [QuantizedLinear.InputGranularity.perRow, .perTensor] {
+            let layer = try QuantizedLinear(weights: w, outputChannels: 2, inputChannels: 4, bias: [5, 6], mode: .dynamic(granularity))
+            var y = [Float](repeating: -1, count: 4), workspace = QuantizedLinear.Workspace()
+            for call in [{ _ = try layer(x, rows: 2) },
+                         { try x.withUnsafeBufferPointer { xb in
+                             try y.withUnsafeMutableBufferPointer { try layer(xb, rows: 2, into: $0, workspace: &workspace) } } },
+                         { var out = y.mutableSpan
+                           try layer(x.span, rows: 2, into: &out, workspace: &workspace) }] as [() throws -> Void] {
+                do {
+                    try call()
+                    Issue.record("\(granularity): a row scale past Float with the weights' was multiplied")
+                } catch let e as QGEMMError {
+                    #expect(e.code == .invalidScale && e.message.hasPrefix("row scale [0]") && e.message.contains("overflows Float"),
+                            "\(granularity): \(e.message)")
+                }
+            }
+            #expect(y.allSatisfy { $0 == -1 }, "\(granularity)")
+        }
+        // The GEMM alone: row 1's scale is the one past Float; row 0's is fine.
+        let p = try PackedWeights(quantizing: w, outputChannels: 2, inputChannels: 4, bias: .float([5, 6]))
+        let q: [UInt8] = [0, 1, 2, 3, 4, 5, 6, 7]
+        let largest = p.weightScales.max()!
+        #expect(throws: QGEMMError(.invalidScale, "")) {
+            do {
+                _ = try p.gemmDynamic(q, rows: 2, rowScales: [1, .greatestFiniteMagnitude / largest * 2], rowZeroPoints: [0, 0])
+            } catch let e as QGEMMError {
+                #expect(e.message.hasPrefix("row scale [1]"), "\(e.message)")
+                throw e
+            }
+        }
+        // Just inside: the largest row scale whose product stays finite runs;
+        // channel 0's sum there is 0 (127·(255 − 255)), so its output is the
+        // bias, and channel 1's is finite.
+        var inside = Float.greatestFiniteMagnitude / largest
+        while !(inside * largest).isFinite { inside = inside.nextDown }
+        let y = try p.gemmDynamic([0, 1, 2, 3, 255, 0, 0, 0] as [UInt8], rows: 2, rowScales: [1, inside], rowZeroPoints: [0, 255])
+        #expect(y[2] == 5 && y.allSatisfy(\.isFinite), "\(y)")
+        // ActivationProduct: A's row 0 spans ±1e30, B's channel 0 reaches 1e13.
+        var product = ActivationProduct()
+        do {
+            _ = try product.multiply(x, rows: 2, inputChannels: 4, by: w, outputChannels: 2, layout: .outputMajor)
+            Issue.record("an A row scale past Float with B's was multiplied")
+        } catch let e as QGEMMError {
+            #expect(e.code == .invalidScale && e.message.hasPrefix("A row [0]") && e.message.contains("overflows Float"), "\(e.message)")
+        }
+        let small = try product.multiply([Float](x[4...]), rows: 1, inputChannels: 4, by: w, outputChannels: 2, layout: .outputMajor)
+        #expect(small.allSatisfy { $0.isFinite }, "\(small)")
+    }
+
     @Test func dynamicArguments() throws {
         let p = try PackedWeights(quantizing: [0.5, -0.25, 1, 0], outputChannels: 2, inputChannels: 2)
         let x: [UInt8] = [1, 2, 3, 4]

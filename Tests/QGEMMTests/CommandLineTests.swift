@@ -721,10 +721,11 @@ struct CommandLineTests {
     }
 
     /// Every committed safetensors fuzz regression, given to `linear --load`:
-    /// exit 1 with an error naming the file, or, for those named `valid-…`
-    /// (a valid layer: the harness, not the loader, was at fault), exit 0;
-    /// never a crash (a trap exits by a signal, which Process reports as
-    /// another status).
+    /// exit 1 with an error (the loader's, naming the file, or the call's:
+    /// one layer's weight scale overflows Float with its input's scale),
+    /// or, for those named `valid-…` (a valid layer: the harness, not the
+    /// loader, was at fault), exit 0; never a crash (a trap exits by a
+    /// signal, which Process reports as another status).
     @Test func damagedLayerFilesExitOneNotACrash() throws {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }

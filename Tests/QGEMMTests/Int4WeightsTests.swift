@@ -474,7 +474,9 @@ struct Int4WeightsTests {
 
     /// The C core's binary16 conversions, which pack every scale and which the
     /// reference and the portable tile widen with: exact one way, rounded to
-    /// nearest even the other, as Swift's Float16 does.
+    /// nearest even the other, as Swift's Float16 does, in every rounding
+    /// mode (its subnormals are rounded in integers: a float addition there
+    /// would round in the caller's mode).
     @Test func halfPrecisionConversionsMatchFloat16() throws {
         #if arch(x86_64) || arch(arm64)
         for h in UInt16.min...UInt16.max {
@@ -487,8 +489,24 @@ struct Int4WeightsTests {
         let edges: [Float] = [65504, 65519.99, 65520, 65536, 1e-8, 2.98e-8, 2.99e-8, 5.96e-8, 6.1e-5, 6.103e-5, .infinity,
                               -.infinity, 0, -0.0, .leastNonzeroMagnitude, .greatestFiniteMagnitude]
         let random = (0..<200_000).map { _ in Float(bitPattern: UInt32(truncatingIfNeeded: rng.next())) }
-        for f in edges + edges.map({ -$0 }) + random where !f.isNaN {
-            #expect(qg_f16_from_f32(f) == Float16(f).bitPattern, "\(f)")
+        // Below binary16's normals (2^-14): its subnormals, their ties
+        // (odd multiples of 2^-25) and neighbours, and random values.
+        var small: [Float] = (0..<20_000).map { _ in Float(bitPattern: UInt32(rng.next() % 0x3880_0000)) }
+        for units in [0, 1, 2, 3, 1021, 1022, 1023] {
+            let tie = (Float(units) + 0.5) * 0x1p-24
+            small += [tie, tie.nextUp, tie.nextDown, Float(units) * 0x1p-24]
+        }
+        let all = (edges + edges.map({ -$0 }) + random + small + small.map({ -$0 })).filter { !$0.isNaN }
+        // Rounded to nearest even in every rounding mode (Float16's own
+        // conversion is taken in the default one).
+        let want = all.map { Float16($0).bitPattern }
+        let nearest = fegetround()
+        defer { fesetround(nearest) }
+        for mode in [nearest] + SafeTensorsTests.directedRoundingModes {
+            fesetround(mode)
+            let got = all.map { qg_f16_from_f32($0) }
+            fesetround(nearest)
+            #expect(got.elementsEqual(want), "rounding mode \(mode): \(zip(all, zip(got, want)).first { $1.0 != $1.1 }.map { "\($0.0)" } ?? "")")
         }
         #expect(qg_f32_from_f16(qg_f16_from_f32(.nan)).isNaN)
         #endif

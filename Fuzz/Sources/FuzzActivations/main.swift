@@ -32,7 +32,8 @@ func expected(_ a: [Float], m: Int, k: Int, _ b: [Float], n: Int, layout: Packed
 /// operands are read: A's first NaN or ±Inf (by row, then column), A's first
 /// row QuantizationParameters refuses (a grid ending past Float's largest
 /// value), then the same for B (by channel, then
-/// input), as (code, the element a refusal of a value names); nil for none.
+/// input), then A's first row whose scale overflows Float with B's largest,
+/// as (code, the element or row the refusal names); nil for none.
 func valueError(_ a: [Float], m: Int, k: Int, _ b: [Float], n: Int, layout: PackedWeights.Layout) -> (QGEMMError.Code, String)? {
     if let i = a.firstIndex(where: { !$0.isFinite }) { return (.invalidValue, "A [\(i / k), \(i % k)]") }
     for row in 0..<m {
@@ -47,8 +48,18 @@ func valueError(_ a: [Float], m: Int, k: Int, _ b: [Float], n: Int, layout: Pack
             return (.invalidValue, layout == .outputMajor ? "B [\(c), \(i)]" : "B [\(i), \(c)]")
         }
     }
-    for c in 0..<n where (try? QuantizationParameters.symmetricWeights(absMax: channels[c].map { Swift.abs($0) }.max()!)) == nil {
-        return (.invalidScale, "")
+    var largestB: Float = 0
+    for c in 0..<n {
+        guard let p = try? QuantizationParameters.symmetricWeights(absMax: channels[c].map { Swift.abs($0) }.max()!) else {
+            return (.invalidScale, "")
+        }
+        largestB = Swift.max(largestB, p.scale)
+    }
+    // Then A's first row whose scale times B's largest overflows Float.
+    for row in 0..<m {
+        let values = a[(row * k)..<(row * k + k)]
+        let p = try! QuantizationParameters(observedMin: values.min()!, observedMax: values.max()!, type: .uint8)
+        if !(p.scale * largestB).isFinite { return (.invalidScale, "A row [\(row)]") }
     }
     return nil
 }

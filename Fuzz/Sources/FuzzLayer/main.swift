@@ -115,12 +115,20 @@ public func fuzzLayer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     if case .dynamic(let granularity) = mode, m > 0 {
         if firstBad != nil { order.append(.invalidValue) }
         // Rows (or the tensor) whose finite range has no Float grid (it would end past Float's largest value).
+        // Then, the input quantized, a row (or the tensor) whose scale
+        // overflows Float with the largest weight scale (the GEMM's check).
         let ranges = granularity == .perTensor ? [smoothed[...]] : (0..<m).map { smoothed[($0 * k)..<($0 * k + k)] }
+        let largestWeightScale = layer.packed!.weightScales.max()!
+        var products: [QGEMMError.Code] = []
         for values in ranges where values.allSatisfy(\.isFinite) {
-            do { _ = try QuantizationParameters(observedMin: values.min()!, observedMax: values.max()!, type: .uint8) } catch let e as QGEMMError {
+            do {
+                let p = try QuantizationParameters(observedMin: values.min()!, observedMax: values.max()!, type: .uint8)
+                if !(p.scale * largestWeightScale).isFinite { products.append(.invalidScale) }
+            } catch let e as QGEMMError {
                 order.append(e.code)
             } catch {}
         }
+        order += products
     } else if m > 0, x.contains(where: { $0.isNaN }) {
         order.append(.invalidValue)
     }

@@ -16,17 +16,21 @@ uint16_t qg_f16_from_f32(float f) {
         // 65536 or more (or Inf, NaN): Inf, or a quiet NaN.
         h = x > 0x7F800000u ? 0x7E00 : 0x7C00;
     } else if (x < 0x38800000u) {
-        // Below 2^-14: a binary16 subnormal or zero. Adding 0.5 (2^-1) puts
-        // the value's bits at 2^-24 resolution into the low mantissa bits,
-        // rounded to nearest even by the float addition itself.
-        const float magic = 0.5f;
-        float v;
-        memcpy(&v, &x, sizeof v);
-        v += magic;
-        uint32_t bits, magic_bits;
-        memcpy(&bits, &v, sizeof bits);
-        memcpy(&magic_bits, &magic, sizeof magic_bits);
-        h = (uint16_t)(bits - magic_bits);
+        // Below 2^-14: a binary16 subnormal (a multiple of 2^-24) or zero,
+        // rounded to nearest even in integers, as the normal range is: a
+        // float addition would round in the caller's rounding mode. With
+        // biased exponent e and 24-bit significand s the value is
+        // s·2^(e − 150), that is s / 2^(126 − e) units of 2^-24; below 2^-25
+        // (e ≤ 101, Float subnormals too) it rounds to 0, and 1023.5 units
+        // and more round up to 0x400, the smallest normal, whose bits follow.
+        const uint32_t e = x >> 23;
+        if (e < 102) {
+            h = 0;
+        } else {
+            const uint32_t s = (x & 0x7FFFFFu) | 0x800000u, r = 126 - e; // r: 14 … 24
+            const uint32_t q = s >> r, rest = s & ((1u << r) - 1), half = 1u << (r - 1);
+            h = (uint16_t)(q + (rest > half || (rest == half && (q & 1))));
+        }
     } else {
         // Normal: rebias the exponent and round the 13 dropped bits to
         // nearest even (a carry into the exponent gives the next binade, or Inf).

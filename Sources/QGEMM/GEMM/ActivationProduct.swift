@@ -22,10 +22,11 @@ internal import CQGEMM
 /// - `y[m][n] = Float(acc)·(S_A[m]·S_B[n])` with the exact int32
 ///   `acc = Σ_k q_B[n,k]·(q_A[m,k] − Z_A[m])`, as
 ///   ``PackedWeights/gemmDynamic(_:rows:rowStride:rowScales:rowZeroPoints:into:outputRowStride:kernel:threads:)``
-///   writes it. As there, the scale product `S_A[m]·S_B[n]` is formed in Float
-///   and not refused: for operands near Float's ends it can overflow (outputs
-///   ±inf, NaN where `acc` is 0) or round to a subnormal or 0 (outputs that
-///   lose digits or are 0). It stays a normal Float while the product of a
+///   writes it. As there, the scale product `S_A[m]·S_B[n]` is formed in
+///   Float, and a row whose product with B's largest scale overflows Float
+///   (its outputs would be ±inf, NaN where `acc` is 0) is refused
+///   (`.invalidScale`); one that rounds to a subnormal or 0 is not (outputs
+///   that lose digits or are 0). It stays a normal Float while the product of a
 ///   row's and a channel's largest magnitudes lies between about 4·10^−34 and
 ///   10^43 (both between about 2·10^−17 and 3·10^21).
 ///
@@ -96,7 +97,8 @@ public struct ActivationProduct: Sendable {
     ///   `.invalidValue` for NaN or ±Inf in A or B (naming the element; B's
     ///   first in channel order, which for `.inputMajor` is column by column);
     ///   `.invalidScale` for a row of A or a channel of B whose range is so
-    ///   wide that its grid would end past Float's largest value;
+    ///   wide that its grid would end past Float's largest value, then for a
+    ///   row of A whose scale times B's largest overflows Float;
     ///   `.unsupportedKernel`;
     ///   `.invalidArgument` for `threads` outside 1...1024 or scratch memory
     ///   that cannot be allocated; the first the arguments call for, in the
@@ -151,6 +153,7 @@ public struct ActivationProduct: Sendable {
 
         try quantizeA(aBase, m: m, k: k, lda: lda, threads: nThreads)
         try quantizeAndPackB(bBase, n: n, k: k, ldb: ldb, layout: layout, threads: nThreads)
+        try checkScaleProducts(m: m, n: n)
 
         let number = path.cValue ?? -1
         var panelN: Int32 = 0, kr: Int32 = 0
@@ -194,6 +197,20 @@ public struct ActivationProduct: Sendable {
             }
         }
         try PackedWeights.check(status: status, path: path)
+    }
+
+    /// The epilogue forms `S_A[m]·S_B[n]` in Float, as a dynamic layer's
+    /// does: a row whose scale overflows Float with B's largest (rounding is
+    /// monotone, so that product bounds the others) is refused, as
+    /// ``PackedWeights/gemmDynamic(_:rows:rowStride:rowScales:rowZeroPoints:into:outputRowStride:kernel:threads:)``
+    /// refuses it.
+    private func checkScaleProducts(m: Int, n: Int) throws(QGEMMError) {
+        var largest: Float = 0
+        for c in 0..<n { largest = Swift.max(largest, weightScales[c]) }
+        for row in 0..<m where !(aScales[row] * largest).isFinite {
+            throw QGEMMError(.invalidScale, "A row [\(row)]: S_A·S_B = \(aScales[row])·\(largest) overflows Float "
+                             + "(the row's outputs would be ±inf, or NaN where a sum is 0)")
+        }
     }
 
     /// Array form of ``multiply(_:rows:inputChannels:rowStride:by:outputChannels:layout:bRowStride:into:outputRowStride:kernel:threads:)-(UnsafeBufferPointer<Float>,_,_,_,UnsafeBufferPointer<Float>,_,_,_,_,_,_,_)``:

@@ -89,18 +89,20 @@ extension PackedWeights {
     /// `acc = Σ_k q_W·(q_X − Z_X[m])`.
     ///
     /// A bias must have been given as Float (an int32 bias has scale S_X·S_W,
-    /// which differs per row here). Unlike the Float output of
+    /// which differs per row here). As with the Float output of
     /// ``gemm(_:rows:rowStride:input:into:outputRowStride:kernel:threads:)``,
-    /// a row scale whose product with a channel's S_W overflows Float is not
-    /// refused: that row's outputs there are ±inf (NaN where the sum is 0),
-    /// as the float product gives them (per-row scales come from the data
-    /// of each call; the product passes 3.4·10^38 only for scales near Float's end).
+    /// a row scale whose product with the largest S_W overflows Float is
+    /// refused: that row's outputs there would be ±inf, or NaN where the sum
+    /// is 0 and the answer `b[n]`. (Per-row scales come from the data of each
+    /// call; the product passes 3.4·10^38 only for scales near Float's end.)
     ///
     /// - Throws: as ``gemm(_:rows:rowStride:input:into:outputRowStride:kernel:threads:)``,
     ///   ``QGEMMError/Code/aliasing`` for an output that overlaps the row scales
     ///   or zero points (its rows would change the scales of later rows before
     ///   they are read), and ``QGEMMError/Code/invalidScale`` /
-    ///   ``QGEMMError/Code/invalidZeroPoint`` for a bad per-row scale or zero point.
+    ///   ``QGEMMError/Code/invalidZeroPoint`` for a bad per-row scale (not
+    ///   finite, not > 0, or overflowing Float with the largest S_W) or zero
+    ///   point, the first bad row's; nothing is written then.
     public func gemmDynamic<X: QuantizedScalar>(
         _ x: UnsafeBufferPointer<X>, rows: Int, rowStride: Int? = nil,
         rowScales: UnsafeBufferPointer<Float>, rowZeroPoints: UnsafeBufferPointer<Int32>,
@@ -118,6 +120,12 @@ extension PackedWeights {
             let s = rowScales[m], z = rowZeroPoints[m]
             guard s.isFinite, s > 0 else {
                 throw QGEMMError(.invalidScale, "row scale [\(m)] is \(s); row scales must be finite and > 0")
+            }
+            // The kernels form S_X[m]·S_W[n] in Float; rounding is monotone,
+            // so the largest S_W's product bounds every channel's.
+            guard (s * largestWeightScale).isFinite else {
+                throw QGEMMError(.invalidScale, "row scale [\(m)] is \(s): S_X·S_W = \(s)·\(largestWeightScale) overflows Float "
+                                 + "(the row's outputs would be ±inf, or NaN where a sum is 0)")
             }
             guard X.quantizedType.range.contains(z) else {
                 throw QGEMMError(.invalidZeroPoint,
