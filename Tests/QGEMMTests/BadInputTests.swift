@@ -154,6 +154,11 @@ struct BadInputTests {
                 throw e
             }
         }
+        // The parameters come first (QGEMMError's order): a later row's bad
+        // zero point is named before an earlier row's product.
+        #expect(errorCode {
+            _ = try p.gemmDynamic(q, rows: 2, rowScales: [.greatestFiniteMagnitude / largest * 2, 1], rowZeroPoints: [0, 256])
+        } == .invalidZeroPoint)
         // Just inside: the largest row scale whose product stays finite runs;
         // channel 0's sum there is 0 (127·(255 − 255)), so its output is the
         // bias, and channel 1's is finite.

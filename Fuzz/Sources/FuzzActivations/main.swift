@@ -14,7 +14,8 @@
 //     buffer; a path this CPU lacks; then A's first NaN or ±Inf, by its
 //     place; A's first row whose grid would end past Float's largest
 //     value; B's first NaN or ±Inf;
-//     B's first such channel), with y untouched.
+//     B's first such channel; then A's first row whose scale overflows
+//     Float with B's largest), with y untouched.
 import FuzzMutators
 import QGEMM
 

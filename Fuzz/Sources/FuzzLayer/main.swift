@@ -17,7 +17,9 @@
 //     path this CPU lacks, a bad thread count (these two at M = 0 too), an
 //     input the mode cannot quantize (NaN, or in dynamic mode also ±Inf after
 //     smoothing, the first in reading order named by its place, in whichever
-//     thread's rows), then, in dynamic mode, a range too wide for a Float grid.
+//     thread's rows), then, in dynamic mode, a range too wide for a Float grid,
+//     then a row (or tensor) scale that overflows Float with the largest
+//     weight scale.
 import FuzzMutators
 import QGEMM
 

@@ -24,7 +24,7 @@ internal import CQGEMM
 ///   ``PackedWeights/gemmDynamic(_:rows:rowStride:rowScales:rowZeroPoints:into:outputRowStride:kernel:threads:)``
 ///   writes it. As there, the scale product `S_A[m]·S_B[n]` is formed in
 ///   Float, and a row whose product with B's largest scale overflows Float
-///   (its outputs would be ±inf, NaN where `acc` is 0) is refused
+///   (its outputs there would be ±inf, NaN where `acc` is 0) is refused
 ///   (`.invalidScale`); one that rounds to a subnormal or 0 is not (outputs
 ///   that lose digits or are 0). It stays a normal Float while the product of a
 ///   row's and a channel's largest magnitudes lies between about 4·10^−34 and
@@ -209,7 +209,7 @@ public struct ActivationProduct: Sendable {
         for c in 0..<n { largest = Swift.max(largest, weightScales[c]) }
         for row in 0..<m where !(aScales[row] * largest).isFinite {
             throw QGEMMError(.invalidScale, "A row [\(row)]: S_A·S_B = \(aScales[row])·\(largest) overflows Float "
-                             + "(the row's outputs would be ±inf, or NaN where a sum is 0)")
+                             + "(its outputs would be ±inf, or NaN where a sum is 0, in the channels it overflows with)")
         }
     }
 

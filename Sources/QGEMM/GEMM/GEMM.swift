@@ -92,17 +92,20 @@ extension PackedWeights {
     /// which differs per row here). As with the Float output of
     /// ``gemm(_:rows:rowStride:input:into:outputRowStride:kernel:threads:)``,
     /// a row scale whose product with the largest S_W overflows Float is
-    /// refused: that row's outputs there would be ±inf, or NaN where the sum
-    /// is 0 and the answer `b[n]`. (Per-row scales come from the data of each
-    /// call; the product passes 3.4·10^38 only for scales near Float's end.)
+    /// refused: that row's outputs in the channels whose product overflows
+    /// would be ±inf, or NaN where the sum is 0 and the answer `b[n]`.
+    /// (Per-row scales come from the data of each call; the product passes
+    /// 3.4·10^38 only for scales near Float's end.)
     ///
     /// - Throws: as ``gemm(_:rows:rowStride:input:into:outputRowStride:kernel:threads:)``,
     ///   ``QGEMMError/Code/aliasing`` for an output that overlaps the row scales
     ///   or zero points (its rows would change the scales of later rows before
-    ///   they are read), and ``QGEMMError/Code/invalidScale`` /
-    ///   ``QGEMMError/Code/invalidZeroPoint`` for a bad per-row scale (not
-    ///   finite, not > 0, or overflowing Float with the largest S_W) or zero
-    ///   point, the first bad row's; nothing is written then.
+    ///   they are read), ``QGEMMError/Code/invalidScale`` /
+    ///   ``QGEMMError/Code/invalidZeroPoint`` for a per-row scale that is not
+    ///   finite and > 0 or a zero point outside the type's range (the first
+    ///   bad row's), then ``QGEMMError/Code/invalidScale`` for the first row
+    ///   scale whose product with the largest S_W overflows Float; nothing is
+    ///   written then.
     public func gemmDynamic<X: QuantizedScalar>(
         _ x: UnsafeBufferPointer<X>, rows: Int, rowStride: Int? = nil,
         rowScales: UnsafeBufferPointer<Float>, rowZeroPoints: UnsafeBufferPointer<Int32>,
@@ -121,16 +124,17 @@ extension PackedWeights {
             guard s.isFinite, s > 0 else {
                 throw QGEMMError(.invalidScale, "row scale [\(m)] is \(s); row scales must be finite and > 0")
             }
-            // The kernels form S_X[m]·S_W[n] in Float; rounding is monotone,
-            // so the largest S_W's product bounds every channel's.
-            guard (s * largestWeightScale).isFinite else {
-                throw QGEMMError(.invalidScale, "row scale [\(m)] is \(s): S_X·S_W = \(s)·\(largestWeightScale) overflows Float "
-                                 + "(the row's outputs would be ±inf, or NaN where a sum is 0)")
-            }
             guard X.quantizedType.range.contains(z) else {
                 throw QGEMMError(.invalidZeroPoint,
                                  "row zero point [\(m)] is \(z); it must lie in the \(X.quantizedType.rawValue) range \(X.quantizedType.range)")
             }
+        }
+        // Then the products, as the values come after the parameters
+        // (QGEMMError). The kernels form S_X[m]·S_W[n] in Float; rounding is
+        // monotone, so the largest S_W's product bounds every channel's.
+        for m in 0..<rows where !(rowScales[m] * largestWeightScale).isFinite {
+            throw QGEMMError(.invalidScale, "row scale [\(m)] is \(rowScales[m]): S_X·S_W = \(rowScales[m])·\(largestWeightScale) "
+                             + "overflows Float (its outputs would be ±inf, or NaN where a sum is 0, in the channels it overflows with)")
         }
         args.bias = nil
         args.row_zero_point = rowZeroPoints.baseAddress

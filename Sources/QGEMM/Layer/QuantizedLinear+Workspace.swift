@@ -60,8 +60,9 @@ extension QuantizedLinear {
     ///   (`.invalidArgument`; these two at M = 0 too), a value that cannot be
     ///   quantized (`.invalidValue`), a row (or in per-tensor dynamic mode the
     ///   input) whose range is too wide for a Float grid, or in dynamic
-    ///   mode whose scale times the largest weight scale overflows Float (its
-    ///   outputs would be ±inf, or NaN where a sum is 0) (`.invalidScale`), in
+    ///   mode whose scale times the largest weight scale overflows Float
+    ///   (outputs of ±inf, or NaN where a sum is 0, in the channels it
+    ///   overflows with) (`.invalidScale`), in
     ///   the order ``QGEMMError`` gives; and scratch larger than the memory
     ///   this process may use (`.invalidShape`, as the buffer grows). Nothing is written to `y` then, except when a
     ///   thread's scratch memory cannot be allocated (see
