@@ -8,6 +8,8 @@
 //     point, clamp, stride and thread count;
 //   - the requantization's edges: every shift against output zero points at
 //     powers of two and accumulators at the bound (edges.c);
+//   - channel sums at their largest over long K, products of one sign
+//     (long_sums.c);
 //   - its 4-bit-weight tiles, where it has them (w4.c): the main tile and,
 //     where the CPU has what it needs, its fast twin (w4_main_fast);
 // then the activation quantizer's levels the CPU has (quantizers.c).
@@ -54,6 +56,7 @@ int kernel_tester_check_w4(const qg_kernel *kernel, int cases, int forced);
 int kernel_tester_check_quantizers(int cases);
 int kernel_tester_check_fork(void);
 long kernel_tester_check_requantize_edges(const qg_kernel *kernel);
+long kernel_tester_check_long_sums(const qg_kernel *kernel);
 
 typedef struct shape { int64_t m, n, k; } shape;
 
@@ -528,6 +531,10 @@ int main(int argc, char **argv) {
         if (edges < 0) return 1;
         printf("kernel-tester: %s requantization edges (every shift −31…3 × output zero points at powers of two × "
                "rounding, int8 and uint8, accumulators at the bound): %ld output elements: bit-exact against the reference\n", kernel->name, edges);
+        const long long_sums = kernel_tester_check_long_sums(kernel);
+        if (long_sums < 0) return 1;
+        printf("kernel-tester: %s long sums (products of one sign at the largest magnitude, K 4 … 4,100, 1, 2 and 5 rows): "
+               "%ld output elements: bit-exact against the reference\n", kernel->name, long_sums);
         if (kernel->w4_main.run && kernel_tester_check_w4(kernel, cases / 4, force) != 0) return 1;
     }
     const int quantizers = n_forced == 0 && qg_kernel_count % shards == shard;

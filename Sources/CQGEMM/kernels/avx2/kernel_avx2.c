@@ -14,7 +14,9 @@
 // or lane permute at the end of a tile. On Haswell and Broadwell, whose
 // shifts share port 0 with VPMADDWD, the main tile splits the bytes with
 // VPSHUFB and VPERMQ and widens them with VPMOVSXBW instead, the same int16
-// lanes (qg_cpu_widen_bytes_by_shuffles).
+// lanes (qg_cpu_widen_bytes_by_shuffles). Tiles of one row take each byte
+// 256 times over instead (one shift and one AND: QG_AVX2_TIMES_256) and
+// shift their sums back every 256 K values.
 //
 // Activation layout (one row group of R ≤ 4 rows, K padded to kp), after
 // the group's 64-byte header (qg_avx2_group_header):
@@ -176,12 +178,35 @@ _Static_assert(QG_AVX2_MR <= QG_YMM_MAX_ROWS, "the 256-bit epilogue holds a tile
 
 // MARK: - Microkernels
 
+/// How a tile widens its weight bytes to int16 lanes (a compile-time
+/// constant of its loops: a run-time one left them spilling).
+enum {
+    /// Sign-extended by shifts: VPSLLW and VPSRAW for the low bytes, VPSRAW
+    /// for the high ones.
+    QG_AVX2_BY_SHIFTS,
+    /// Sign-extended by shuffles (VPSHUFB, VPERMQ, VPMOVSXBW), on the CPUs
+    /// whose shifts share VPMADDWD's port (qg_cpu_widen_bytes_by_shuffles).
+    QG_AVX2_BY_SHUFFLES,
+    /// 256 times each byte, exactly (its int8 value in the lane's high byte,
+    /// 0 below: −32,768 … 32,512): VPSLLW for the low bytes, VPAND for the
+    /// high ones, one shift instead of three. The products are then 256 times
+    /// the true ones, so the tile sums them from 0 in blocks of
+    /// QG_AVX2_TIMES_256_GROUPS K-groups and adds each block's sums, shifted
+    /// right by 8 (exact: they are multiples of 256), to its own.
+    QG_AVX2_TIMES_256,
+};
+
+/// K-groups of 4 values summed 256 times over before the shift right by 8:
+/// 256 K values of |w·x| ≤ 128·255, times 256, is at most 2,139,095,040,
+/// below 2^31, so no block's int32 sums wrap.
+#define QG_AVX2_TIMES_256_GROUPS 64
+_Static_assert((int64_t)QG_AVX2_TIMES_256_GROUPS * QG_K_GROUP * 128 * 255 * 256 <= INT32_MAX,
+               "a block of scaled products fits int32");
+
 /// The int16 lanes of 32 weight bytes (8 channels × k0 … k3): in `low` the
-/// bytes k0, k2 of each channel, in `high` k1, k3, sign-extended; by shifts,
-/// or by shuffles on the CPUs whose shifts share VPMADDWD's port (a
-/// compile-time constant: a run-time one left the loops spilling).
-QG_AVX2_INLINE void qg_avx2_widen(__m256i bytes, const int BY_SHUFFLES, __m256i *low, __m256i *high) {
-    if (BY_SHUFFLES) {
+/// bytes k0, k2 of each channel, in `high` k1, k3, widened the way WAY says.
+QG_AVX2_INLINE void qg_avx2_widen(__m256i bytes, const int WAY, __m256i *low, __m256i *high) {
+    if (WAY == QG_AVX2_BY_SHUFFLES) {
         // Each 128-bit lane's even bytes, then its odd ones; the permute puts
         // both lanes' even bytes in the low half and the odd in the high.
         const __m256i even_odd = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15,
@@ -189,6 +214,9 @@ QG_AVX2_INLINE void qg_avx2_widen(__m256i bytes, const int BY_SHUFFLES, __m256i 
         const __m256i split = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(bytes, even_odd), 0xD8);
         *low = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(split));
         *high = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(split, 1));
+    } else if (WAY == QG_AVX2_TIMES_256) {
+        *low = _mm256_slli_epi16(bytes, 8);
+        *high = _mm256_and_si256(bytes, _mm256_set1_epi16((short)0xFF00));
     } else {
         *low = _mm256_srai_epi16(_mm256_slli_epi16(bytes, 8), 8);
         *high = _mm256_srai_epi16(bytes, 8);
@@ -198,7 +226,7 @@ QG_AVX2_INLINE void qg_avx2_widen(__m256i bytes, const int BY_SHUFFLES, __m256i 
 /// Adds K-group g (4 values) of R rows × 8·NV channels to `acc`. Vector v
 /// (8 channels) is 32 bytes of `w` (v < 2) or of the next panel's `w_next`.
 QG_AVX2_INLINE void qg_avx2_group(__m256i acc[QG_AVX2_MR][4], const int16_t *x, const int R, const int8_t *w,
-                                  const int8_t *w_next, const int NV, const int BY_SHUFFLES, const int16_t *w16,
+                                  const int8_t *w_next, const int NV, const int WAY, const int16_t *w16,
                                   const int W16, int64_t g) {
     // Few rows reuse each weight byte little (M = 1 is one MAC per byte),
     // so they stream W from memory: fetch ahead (one row, and the four
@@ -236,7 +264,7 @@ QG_AVX2_INLINE void qg_avx2_group(__m256i acc[QG_AVX2_MR][4], const int16_t *x, 
         } else {
 #pragma clang loop unroll(full)
             for (int v = 0; v < nv; v++)
-                qg_avx2_widen(_mm256_loadu_si256((const __m256i *)(panel + 32 * v)), BY_SHUFFLES, &low[v], &high[v]);
+                qg_avx2_widen(_mm256_loadu_si256((const __m256i *)(panel + 32 * v)), WAY, &low[v], &high[v]);
         }
 #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
@@ -257,7 +285,7 @@ QG_AVX2_INLINE void qg_avx2_group(__m256i acc[QG_AVX2_MR][4], const int16_t *x, 
 /// are 64 bytes apart. With NV > 2 the channels 16 … 31 come from the next
 /// panel, `w_next`. The channel sums start from the params' start values.
 QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, const int R, const int8_t *w,
-                                 const int8_t *w_next, const int NV, const int BY_SHUFFLES, const int16_t *w16,
+                                 const int8_t *w_next, const int NV, const int WAY, const int16_t *w16,
                                  const int W16, const qg_ymm_params *params, int64_t m0, int64_t n0, int cols,
                                  const qg_output_kind kind) {
     const int16_t *x = x_group;
@@ -270,7 +298,27 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, con
         for (int r = 0; r < R; r++) acc[r][v] = start;
     }
     const int64_t groups = a->kp / QG_K_GROUP;
-    if (NV == 4 || a->m <= QG_AVX2_SPLIT_K_ROWS) {
+    if (WAY == QG_AVX2_TIMES_256) {
+        // Both halves of K at once, as below, in blocks of
+        // QG_AVX2_TIMES_256_GROUPS K-groups (half from each half of K).
+        const int64_t half = (groups + 1) / 2, pairs = QG_AVX2_TIMES_256_GROUPS / 2;
+        for (int64_t g0 = 0; g0 < half; g0 += pairs) {
+            __m256i scaled[QG_AVX2_MR][4];
+#pragma clang loop unroll(full)
+            for (int v = 0; v < NV; v++)
+#pragma clang loop unroll(full)
+                for (int r = 0; r < R; r++) scaled[r][v] = _mm256_setzero_si256();
+            const int64_t g1 = g0 + pairs < half ? g0 + pairs : half;
+            for (int64_t g = g0; g < g1; g++) {
+                qg_avx2_group(scaled, x, R, w, w_next, NV, WAY, NULL, 0, g);
+                if (g + half < groups) qg_avx2_group(scaled, x, R, w, w_next, NV, WAY, NULL, 0, g + half);
+            }
+#pragma clang loop unroll(full)
+            for (int v = 0; v < NV; v++)
+#pragma clang loop unroll(full)
+                for (int r = 0; r < R; r++) acc[r][v] = _mm256_add_epi32(acc[r][v], _mm256_srai_epi32(scaled[r][v], 8));
+        }
+    } else if (NV == 4 || a->m <= QG_AVX2_SPLIT_K_ROWS) {
         // Each panel is read from both halves of K at once: the rows of two
         // panels have four streams of weight lines in flight instead of two,
         // and the tiles of calls of a few rows two instead of one. The int32
@@ -281,12 +329,12 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, con
         // 65–73 → 81–86; 8× unchanged at 95–98).
         const int64_t half = (groups + 1) / 2;
         for (int64_t g = 0; g + half < groups; g++) {
-            qg_avx2_group(acc, x, R, w, w_next, NV, BY_SHUFFLES, w16, W16, g);
-            qg_avx2_group(acc, x, R, w, w_next, NV, BY_SHUFFLES, w16, W16, g + half);
+            qg_avx2_group(acc, x, R, w, w_next, NV, WAY, w16, W16, g);
+            qg_avx2_group(acc, x, R, w, w_next, NV, WAY, w16, W16, g + half);
         }
-        if (groups % 2) qg_avx2_group(acc, x, R, w, w_next, NV, BY_SHUFFLES, w16, W16, half - 1);
+        if (groups % 2) qg_avx2_group(acc, x, R, w, w_next, NV, WAY, w16, W16, half - 1);
     } else {
-        for (int64_t g = 0; g < groups; g++) qg_avx2_group(acc, x, R, w, w_next, NV, BY_SHUFFLES, w16, W16, g);
+        for (int64_t g = 0; g < groups; g++) qg_avx2_group(acc, x, R, w, w_next, NV, WAY, w16, W16, g);
     }
     // The sums are in channel order (the params' arrays too). Each row of
     // four vectors (the few-rows tile over two panels) packs them together.
@@ -334,17 +382,17 @@ QG_AVX2_INLINE void qg_avx2_main(const qg_gemm_args *a, const void *group, int r
     const int shuffles = ymm->by_shuffles;
     switch (rows) {
     case 4:
-        if (w16) qg_avx2_tile(a, x, 4, w, NULL, 2, 0, w16, 1, ymm, m0, n0, cols, kind);
-        else if (shuffles) qg_avx2_tile(a, x, 4, w, NULL, 2, 1, NULL, 0, ymm, m0, n0, cols, kind);
-        else qg_avx2_tile(a, x, 4, w, NULL, 2, 0, NULL, 0, ymm, m0, n0, cols, kind);
+        if (w16) qg_avx2_tile(a, x, 4, w, NULL, 2, QG_AVX2_BY_SHIFTS, w16, 1, ymm, m0, n0, cols, kind);
+        else if (shuffles) qg_avx2_tile(a, x, 4, w, NULL, 2, QG_AVX2_BY_SHUFFLES, NULL, 0, ymm, m0, n0, cols, kind);
+        else qg_avx2_tile(a, x, 4, w, NULL, 2, QG_AVX2_BY_SHIFTS, NULL, 0, ymm, m0, n0, cols, kind);
         return;
     case 3:
-        if (w16) qg_avx2_tile(a, x, 3, w, NULL, 2, 0, w16, 1, ymm, m0, n0, cols, kind);
-        else if (shuffles) qg_avx2_tile(a, x, 3, w, NULL, 2, 1, NULL, 0, ymm, m0, n0, cols, kind);
-        else qg_avx2_tile(a, x, 3, w, NULL, 2, 0, NULL, 0, ymm, m0, n0, cols, kind);
+        if (w16) qg_avx2_tile(a, x, 3, w, NULL, 2, QG_AVX2_BY_SHIFTS, w16, 1, ymm, m0, n0, cols, kind);
+        else if (shuffles) qg_avx2_tile(a, x, 3, w, NULL, 2, QG_AVX2_BY_SHUFFLES, NULL, 0, ymm, m0, n0, cols, kind);
+        else qg_avx2_tile(a, x, 3, w, NULL, 2, QG_AVX2_BY_SHIFTS, NULL, 0, ymm, m0, n0, cols, kind);
         return;
-    case 2: qg_avx2_tile(a, x, 2, w, NULL, 2, 0, NULL, 0, ymm, m0, n0, cols, kind); return;
-    default: qg_avx2_tile(a, x, 1, w, NULL, 2, 0, NULL, 0, ymm, m0, n0, cols, kind); return;
+    case 2: qg_avx2_tile(a, x, 2, w, NULL, 2, QG_AVX2_BY_SHIFTS, NULL, 0, ymm, m0, n0, cols, kind); return;
+    default: qg_avx2_tile(a, x, 1, w, NULL, 2, QG_AVX2_BY_SHIFTS, NULL, 0, ymm, m0, n0, cols, kind); return;
     }
 }
 QG_DEFINE_TILE_KINDS(QG_AVX2, 4x16c4__avx2, qg_avx2_main)
@@ -357,25 +405,31 @@ QG_DEFINE_TILE_KINDS(QG_AVX2, 4x16c4__avx2, qg_avx2_main)
 /// GOP/s with two streams, 47–49 with four; 2×11008×4096 80–86 with the
 /// panels one after the other, 88–90 side by side). Two rows hold 8
 /// accumulators, and the group loop widens one panel's weights at a time,
-/// always by shifts: these tiles read their weights from memory, where the
-/// shifts' port is not what bounds them, even on Haswell (its port 0 takes
-/// 5 instructions per 32 bytes at one row, 7 at two: about 20 and 15 GB/s
-/// at 3.2 GHz).
+/// by shifts: these tiles read their weights from memory, where the shifts'
+/// port is not what bounds them at two rows, even on Haswell (its port 0
+/// takes 7 instructions per 32 bytes there: about 15 GB/s at 3.2 GHz). One
+/// row takes its weights 256 times over (QG_AVX2_TIMES_256: one shift and
+/// one AND per 32 bytes, not three shifts): Zen 1 runs vector shifts on one
+/// pipe, two µops each, so three shifts per two VPMADDWD bounded the row
+/// there (one thread, fastest of three interleaved rounds, GOP/s:
+/// 1×4096×4096 24.4–24.9 → 29.0–29.2, 1×11008×4096 24.8–25.2 → 29.7–30.2,
+/// 1×1024×1024 25.7 → 30.4–30.7); two rows, whose VPMADDWD bound them,
+/// ran level with it (2×4096×4096 32.3–33.6 against 32.1–32.7).
 QG_AVX2_INLINE void qg_avx2_few_rows(const qg_gemm_args *a, const void *group, int rows, int64_t m0, int64_t n0,
                                      int cols, const void *params, const qg_output_kind kind) {
     const qg_ymm_params *ymm = params;
     const void *x = (const uint8_t *)group + QG_AVX2_HEADER;
     if (cols > QG_PANEL_N) {
         const int8_t *w = qg_weights_at(a, n0, 0), *w_next = qg_weights_at(a, n0 + QG_PANEL_N, 0);
-        if (rows == 2) qg_avx2_tile(a, x, 2, w, w_next, 4, 0, NULL, 0, ymm, m0, n0, cols, kind);
-        else qg_avx2_tile(a, x, 1, w, w_next, 4, 0, NULL, 0, ymm, m0, n0, cols, kind);
+        if (rows == 2) qg_avx2_tile(a, x, 2, w, w_next, 4, QG_AVX2_BY_SHIFTS, NULL, 0, ymm, m0, n0, cols, kind);
+        else qg_avx2_tile(a, x, 1, w, w_next, 4, QG_AVX2_TIMES_256, NULL, 0, ymm, m0, n0, cols, kind);
         return;
     }
     for (int c = 0; c < cols; c += QG_PANEL_N) {
         const int8_t *w = qg_weights_at(a, n0 + c, 0);
         const int panel_cols = cols - c < QG_PANEL_N ? cols - c : QG_PANEL_N;
-        if (rows == 2) qg_avx2_tile(a, x, 2, w, NULL, 2, 0, NULL, 0, ymm, m0, n0 + c, panel_cols, kind);
-        else qg_avx2_tile(a, x, 1, w, NULL, 2, 0, NULL, 0, ymm, m0, n0 + c, panel_cols, kind);
+        if (rows == 2) qg_avx2_tile(a, x, 2, w, NULL, 2, QG_AVX2_BY_SHIFTS, NULL, 0, ymm, m0, n0 + c, panel_cols, kind);
+        else qg_avx2_tile(a, x, 1, w, NULL, 2, QG_AVX2_TIMES_256, NULL, 0, ymm, m0, n0 + c, panel_cols, kind);
     }
 }
 QG_DEFINE_TILE_KINDS(QG_AVX2, 2x32c4__avx2, qg_avx2_few_rows)
