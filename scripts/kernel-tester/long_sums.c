@@ -4,10 +4,10 @@
 // it adds the part to the channel's sum (avx2's one-row tiles, whose products
 // are 256 times the true ones, QG_AVX2_TIMES_256) would wrap only on data
 // that does not cancel. Here every product of a channel has one sign and the
-// largest magnitude (weights −128 or 127 against activations 255, or −128
-// against −128), over K from just below to far past such a part, in calls of
-// 1, 2 and 5 rows (the one-row tile, the two-row tile, and a main tile with a
-// row left over), with int32 output, on one thread.
+// largest magnitude (weights −128 or 127 against uint8 activations of 255,
+// or against int8 ones of −128), over K from just below to far past such a
+// part, in calls of 1, 2 and 5 rows (the one-row tile, the two-row tile, and a
+// main tile with a row left over), with int32 output, on one thread.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -465,7 +465,7 @@ static QG_AVX2 void qg_avx2_prepare_weights(const qg_gemm_args *a, const void *p
     const int8_t *w = qg_weights_at(a, n0, 0);
     for (int64_t v = 0; v < vectors; v++) {
         __m256i low, high;
-        qg_avx2_widen(_mm256_loadu_si256((const __m256i *)(w + 32 * v)), 0, &low, &high);
+        qg_avx2_widen(_mm256_loadu_si256((const __m256i *)(w + 32 * v)), QG_AVX2_BY_SHIFTS, &low, &high);
         _mm256_storeu_si256((__m256i *)(out + 32 * v), low);
         _mm256_storeu_si256((__m256i *)(out + 32 * v + 16), high);
     }
