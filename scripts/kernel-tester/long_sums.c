@@ -6,8 +6,8 @@
 // that does not cancel. Here every product of a channel has one sign and the
 // largest magnitude (weights −128 or 127 against uint8 activations of 255,
 // or against int8 ones of −128), over K from just below to far past such a
-// part, in calls of 1, 2 and 5 rows (the one-row tile, the two-row tile, and a
-// main tile with a row left over), with int32 output, on one thread.
+// part, in calls of 1 and 5 rows (the one-row tile, and a main tile with a
+// row left over), with int32 output, on one thread.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +19,12 @@ int8_t *kernel_tester_kernel_weights(const qg_kernel *kernel, int8_t *packed, in
 /// Runs the check on one kernel; returns the outputs compared, or -1 on the
 /// first mismatch (reported).
 long kernel_tester_check_long_sums(const qg_kernel *kernel) {
-    const int64_t ks[] = {4, 252, 256, 257, 260, 512, 516, 1028, 4100};
-    const int64_t ms[] = {1, 2, 5}, ns[] = {16, 33, 64};
+    // K across the first blocks' edges (256 K values, read from both halves
+    // of K) up to five blocks; one row (the one-row tile), and five (a main
+    // tile with a row left over); one panel, and two and a bit (the two-panel
+    // branch, then one panel).
+    const int64_t ks[] = {4, 252, 256, 257, 260, 512, 516, 1028};
+    const int64_t ms[] = {1, 5}, ns[] = {16, 33};
     // Weights and activations of each data kind: every channel's products at
     // the largest magnitude, of one sign per channel (the channels alternate
     // between the two weights).
