@@ -411,8 +411,8 @@ void qg_w4_squared_errors(const float *w, int64_t count, const float *scales, fl
 /// the plain C copy: the same bits.
 void qg_gram_upper_part(const float *x, int64_t rows, int64_t k, int64_t part, int64_t parts, int vector, double *h);
 
-/// IEEE binary16 bits of `f`, rounded to nearest even (±Inf beyond 65504
-/// after rounding; NaN stays NaN).
+/// IEEE binary16 bits of `f`, rounded to nearest even in every rounding mode
+/// (±Inf beyond 65504 after rounding; NaN stays NaN).
 uint16_t qg_f16_from_f32(float f);
 /// The float value of binary16 bits (exact).
 float qg_f32_from_f16(uint16_t h);

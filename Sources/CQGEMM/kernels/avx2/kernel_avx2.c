@@ -14,9 +14,10 @@
 // or lane permute at the end of a tile. On Haswell and Broadwell, whose
 // shifts share port 0 with VPMADDWD, the main tile splits the bytes with
 // VPSHUFB and VPERMQ and widens them with VPMOVSXBW instead, the same int16
-// lanes (qg_cpu_widen_bytes_by_shuffles). Tiles of one row take each byte
-// 256 times over instead (one shift and one AND: QG_AVX2_TIMES_256) and
-// shift their sums back every 256 K values.
+// lanes (qg_cpu_widen_bytes_by_shuffles). The few-rows tile at one row (the
+// driver gives it every row group of one row) takes each byte 256 times over
+// instead (one shift and one AND: QG_AVX2_TIMES_256) and shifts its sums
+// back every 256 K values.
 //
 // Activation layout (one row group of R ≤ 4 rows, K padded to kp), after
 // the group's 64-byte header (qg_avx2_group_header):
