@@ -129,13 +129,8 @@ extension PackedWeights {
                                  "row zero point [\(m)] is \(z); it must lie in the \(X.quantizedType.rawValue) range \(X.quantizedType.range)")
             }
         }
-        // Then the products, as the values come after the parameters
-        // (QGEMMError). The kernels form S_X[m]·S_W[n] in Float; rounding is
-        // monotone, so the largest S_W's product bounds every channel's.
-        for m in 0..<rows where !(rowScales[m] * largestWeightScale).isFinite {
-            throw QGEMMError(.invalidScale, "row scale [\(m)] is \(rowScales[m]): S_X·S_W = \(rowScales[m])·\(largestWeightScale) "
-                             + "overflows Float (its outputs would be ±inf, or NaN where a sum is 0, in the channels it overflows with)")
-        }
+        // Then the products, as the values come after the parameters (QGEMMError).
+        for m in 0..<rows { try checkScaleProduct(rowScales[m], for: "row scale [\(m)]") }
         args.bias = nil
         args.row_zero_point = rowZeroPoints.baseAddress
         args.row_scale = rowScales.baseAddress

@@ -370,13 +370,16 @@ public final class PackedWeights: @unchecked Sendable {
     }
 
     /// Float outputs are `Float(acc)·(S_X·S_W[n])`: a product that overflows
-    /// Float would give ±inf, and NaN where acc is 0, for every row. Checked
-    /// per call for Float output, and when a static-input layer is built or
+    /// Float would give ±inf, and NaN where acc is 0, in the channels it
+    /// overflows with (rounding is monotone, so the largest S_W's product
+    /// bounds every channel's). Checked per call for Float output, for each
+    /// row of a dynamic call, and when a static-input layer is built or
     /// loaded (which would otherwise refuse every call). `what` names the
-    /// route in the message.
-    func checkScaleProduct(_ inputScale: Float, for what: String) throws(QGEMMError) {
+    /// route or row in the message; it is only formed for the refusal, so a
+    /// loop over rows builds no string.
+    func checkScaleProduct(_ inputScale: Float, for what: @autoclosure () -> String) throws(QGEMMError) {
         guard (inputScale * largestWeightScale).isFinite else {
-            throw QGEMMError(.invalidScale, "\(what): S_X·S_W = \(inputScale)·\(largestWeightScale) overflows Float")
+            throw QGEMMError(.invalidScale, "\(what()): S_X·S_W = \(inputScale)·\(largestWeightScale) overflows Float")
         }
     }
 
