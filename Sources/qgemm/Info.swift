@@ -47,6 +47,7 @@ struct Info: ParsableCommand {
                 "decode_one_stream": cpu.decodeReadsOneStream,
                 "avx2_widens_by_shuffles": cpu.avx2WidensBytesByShuffles,
                 "avx2_widens_weights_ahead": cpu.avx2WidensWeightsAhead,
+                "int4_high_nibbles_by_gfni": cpu.int4HighNibblesByGFNI,
                 "block_rows": ["int8": ["path": defaultKernel.rawValue,
                                         "by_k": Dictionary(uniqueKeysWithValues: int8Blocks.map { ("\($0.k)", $0.rows) })],
                                "int4_group32": ["path": int4Path.rawValue,
@@ -80,6 +81,9 @@ struct Info: ParsableCommand {
             print("decode       4-bit weights at M = 1 (avx512vnni, amxint8): " + (cpu.decodeReadsOneStream
                 ? "one panel after another, its nibbles one stream from memory with a software prefetch (M = 2 too, with weights past the L2); M = 4…8 (int8 on avx512vnni: 10…12) prefetch the next panels in address order"
                 : "four panels side by side, four streams of nibbles from memory"))
+            print("unpacking    4-bit high nibbles (avx512vnni main tile, 3 rows or more): " + (cpu.int4HighNibblesByGFNI
+                ? "by one GF2P8AFFINEQB (qg_w4_8x32c8__avx512vnnigfni)"
+                : cpu.gfni ? "by a shift and an AND (the GFNI twin runs on Intel CPUs only: on Zen 4 it was slower)" : "by a shift and an AND"))
         }
         if KernelPath.avx2.isSupported {
             print("widening     int8 weights to int16 (avx2 main tile): " + (cpu.avx2WidensBytesByShuffles

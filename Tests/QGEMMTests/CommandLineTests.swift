@@ -857,8 +857,10 @@ struct CommandLineTests {
     /// line (as they are) and how the tiles read the weights of calls of few
     /// rows (one stream), both only on AMD family 1Ah (Zen 5), and how the
     /// avx2 main tile widens the weights (by shuffles only on Intel's Haswell
-    /// and Broadwell), by the CPU's own vendor, family and model as Linux
-    /// reports them.
+    /// and Broadwell), and how the avx512vnni 4-bit main tile unpacks (GFNI
+    /// only on Intel CPUs that have it), by the CPU's own vendor, family and
+    /// model as Linux reports them; the 4-bit tile a call runs is the one
+    /// that says.
     @Test func infoSaysTheRoutesChosenForTheCPUFamily() throws {
         let r = try qgemm(["info", "--json", "-"])
         #expect(r.status == 0, "\(r.stderr)")
@@ -866,7 +868,11 @@ struct CommandLineTests {
         let cheap = object?["line_crossing_stores_cheap"] as? Bool, oneStream = object?["decode_one_stream"] as? Bool
         let shuffles = object?["avx2_widens_by_shuffles"] as? Bool
         let ahead = object?["avx2_widens_weights_ahead"] as? Bool
+        let gfni = object?["int4_high_nibbles_by_gfni"] as? Bool
         #expect(ahead == CPUFeatures.current.avx2WidensWeightsAhead)
+        #expect(gfni == CPUFeatures.current.int4HighNibblesByGFNI)
+        #expect(KernelPath.avx512vnni.int4KernelName == (gfni == true && KernelPath.avx512vnni.isSupported
+            ? "qg_w4_8x32c8__avx512vnnigfni" : "qg_w4_8x32c8__avx512vnni"))
         #expect(cheap == CPUFeatures.current.lineCrossingStoresAreCheap)
         #expect(oneStream == CPUFeatures.current.decodeReadsOneStream)
         #expect(shuffles == CPUFeatures.current.avx2WidensBytesByShuffles)
@@ -887,11 +893,14 @@ struct CommandLineTests {
         let zen1 = field("vendor_id") == "AuthenticAMD" && field("cpu family") == "23"
             && (Int(field("model\t") ?? "") ?? 99) < 48 && KernelPath.avx2.isSupported
         #expect(ahead == zen1, "vendor \(field("vendor_id") ?? "?"), family \(field("cpu family") ?? "?"), model \(field("model\t") ?? "?")")
+        let intelGFNI = field("vendor_id") == "GenuineIntel" && (field("flags") ?? "").split(separator: " ").contains("gfni")
+        #expect(gfni == intelGFNI, "vendor \(field("vendor_id") ?? "?")")
         #else
         #expect(cheap == false)
         #expect(oneStream == false)
         #expect(shuffles == false)
         #expect(ahead == false)
+        #expect(gfni == false)
         #endif
         let text = String(decoding: try qgemm(["info"]).stdout, as: UTF8.self)
         if KernelPath.avx2.isSupported {
@@ -903,9 +912,11 @@ struct CommandLineTests {
         if KernelPath.avx512vnni.isSupported {
             #expect(text.contains(cheap == true ? "as they are at K ≤ 128" : "split at the lines (a store"), "\(text)")
             #expect(text.contains(oneStream == true ? "one panel after another" : "four panels side by side"), "\(text)")
+            #expect(text.contains(gfni == true ? "3 rows or more): by one GF2P8AFFINEQB" : "3 rows or more): by a shift and an AND"), "\(text)")
         } else {
             #expect(!text.contains("rows off a 64-byte line"), "\(text)")
             #expect(!text.contains("4-bit weights at M = 1"), "\(text)")
+            #expect(!text.contains("4-bit high nibbles"), "\(text)")
         }
     }
 

@@ -206,6 +206,7 @@ static qg_kernel w4_variant(const qg_kernel *kernel, int fast) {
     if (fast) variant.w4_main = kernel->w4_main_fast;
     variant.w4_main_fast = (qg_w4_tile){0};
     variant.w4_main_fast_supported = NULL;
+    variant.w4_main_fast_preferred = NULL;
     return variant;
 }
 

@@ -196,6 +196,17 @@ int qg_cpu_one_stream_decode(void) { return qg_choice(&qg_one_stream_forced, qg_
 
 void qg_cpu_force_one_stream_decode(int one) { qg_force_choice(&qg_one_stream_forced, one); }
 
+/// GF2P8AFFINEQB in place of a shift and an AND in the avx512vnni 4-bit
+/// main tile: on Intel's server cores all three share ports 0 and 5 with
+/// VPDPBUSD, so the instruction saved is a multiply-add's slot (Emerald
+/// Rapids, 128×4096×4096, the tile alone: 1.04–1.07×). Zen 4 runs the shift
+/// and the AND beside VPDPBUSD, and there the twin ran up to 8 % slower
+/// (`qgemm bench --weights int4`, one thread, fastest runs of interleaved
+/// rounds: group 32, 128×4096×4096 1.02–1.03× faster with the shift, 3 and 4
+/// rows 1.07–1.08×; KERNELS.md, "GFNI"). So Intel CPUs with GFNI take the twin; AMD's,
+/// Zen 5 not measured, and others keep the shift.
+int qg_cpu_w4_high_nibbles_by_gfni(void) { return qg_is_intel() && qg_cpu_get_features()->gfni; }
+
 /// The avx2 int8 tiles sign-extend the weights' bytes with three shifts per
 /// 32 bytes. Haswell and Broadwell run vector shifts on port 0 only, where
 /// VPMADDWD runs too: llvm-mca -mcpu=haswell gives the 4×16 tile's K-group

@@ -216,6 +216,12 @@ typedef struct qg_kernel {
     /// (XNNPACK's avx512vnnigfni kernels beside its avx512vnni ones).
     qg_w4_tile w4_main_fast;
     int (*w4_main_fast_supported)(void);
+    /// Optional (NULL: wherever it is supported): whether the driver runs
+    /// the twin on this CPU where it is supported. A twin is only faster
+    /// where the instructions it saves cost what the ones it adds do not
+    /// (avx512vnni's GFNI twin: on Intel, not on Zen 4), while the kernel
+    /// tester checks it wherever the CPU can run it.
+    int (*w4_main_fast_preferred)(void);
     /// Register-only loop of the kernel's multiply-accumulate instruction; returns MACs done.
     int64_t (*peak_probe)(int64_t iterations);
     /// What peak_probe runs, for people ("VPMADDWD + VPADDD (ymm)"): the
@@ -224,9 +230,11 @@ typedef struct qg_kernel {
 } qg_kernel;
 
 /// The 4-bit main tile a call of `kernel` runs on this CPU: w4_main_fast
-/// where the CPU has what it needs, else w4_main.
+/// where the CPU has what it needs and the path prefers it there, else
+/// w4_main.
 static inline const qg_w4_tile *qg_w4_main_tile(const qg_kernel *kernel) {
-    const int fast = kernel->w4_main_fast.run && kernel->w4_main_fast_supported();
+    const int fast = kernel->w4_main_fast.run && kernel->w4_main_fast_supported() &&
+                     (!kernel->w4_main_fast_preferred || kernel->w4_main_fast_preferred());
     return fast ? &kernel->w4_main_fast : &kernel->w4_main;
 }
 

@@ -7,7 +7,8 @@
 //       for each step of S channels                   S = max(w4_main.nr, w4_few.nr)
 //           for each row group of w4_main.mr rows     (the last may be shorter)
 //               tile = w4_few if the group is short enough, else the
-//                      main tile (w4_main_fast where the CPU has it)
+//                      main tile (w4_main_fast where the CPU has it and
+//                      the path prefers it there)
 //               for each tile.nr channels of the step (full K, epilogue fused)
 //
 // A step's weights (S·K/2 bytes) are read once from memory and then from the

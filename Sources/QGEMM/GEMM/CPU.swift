@@ -25,8 +25,9 @@ public struct CPUFeatures: Sendable, Hashable {
     /// ``avx2``). False on arm64.
     public let avxVNNI: Bool
     /// x86-64 GFNI, the Galois-field byte instructions (`GF2P8AFFINEQB`): where
-    /// the CPU has it, the avx512vnni path's 4-bit main tile brings the high
-    /// nibbles down with one of them. False on arm64.
+    /// the CPU has it and it pays (``int4HighNibblesByGFNI``), the avx512vnni
+    /// path's 4-bit main tile brings the high nibbles down with one of them.
+    /// False on arm64.
     public let gfni: Bool
     /// arm64 Advanced SIMD: true on every arm64 CPU, false on x86-64.
     public let neon: Bool
@@ -74,6 +75,14 @@ public struct CPUFeatures: Sendable, Hashable {
     /// models below 30h), where the tile's widening instructions cost beside
     /// VPMADDWD. Only the speed depends on it, never a result.
     public let avx2WidensWeightsAhead: Bool
+    /// Whether the avx512vnni path's 4-bit main tile brings each chunk's high
+    /// nibbles down with one GF2P8AFFINEQB (its twin,
+    /// `qg_w4_8x32c8__avx512vnnigfni`) rather than a shift and a mask: Intel
+    /// CPUs with ``gfni``, whose server cores run all three on VPDPBUSD's
+    /// ports (where the CPU also has the path). On AMD's Zen 4 the twin ran
+    /// slower, so AMD CPUs keep the shift. Only the speed depends on it, never
+    /// a result.
+    public let int4HighNibblesByGFNI: Bool
 
     /// The features of this machine.
     public static let current: CPUFeatures = {
@@ -89,7 +98,8 @@ public struct CPUFeatures: Sendable, Hashable {
                            lineCrossingStoresAreCheap: qg_cpu_line_crossing_stores_cheap() != 0,
                            decodeReadsOneStream: qg_cpu_one_stream_decode() != 0,
                            avx2WidensBytesByShuffles: qg_cpu_widen_bytes_by_shuffles() != 0,
-                           avx2WidensWeightsAhead: qg_cpu_avx2_widens_weights_ahead() != 0)
+                           avx2WidensWeightsAhead: qg_cpu_avx2_widens_weights_ahead() != 0,
+                           int4HighNibblesByGFNI: qg_cpu_w4_high_nibbles_by_gfni() != 0)
     }()
 
     /// Bytes of memory this process may use: the physical memory, or on

@@ -347,5 +347,6 @@ const qg_kernel qg_kernel_avx512vnni = {
     .w4_main_fast = {.mr = 8, .nr = 2 * QG_W4_PANEL_N, .run = qg_w4_8x32c8__avx512vnnigfni,
                      .name = "qg_w4_8x32c8__avx512vnnigfni"},
     .w4_main_fast_supported = qg_vnni_gfni_supported,
+    .w4_main_fast_preferred = qg_cpu_w4_high_nibbles_by_gfni,
 };
 #endif

@@ -3,7 +3,8 @@
 // 8×32 tile whose row groups of three or more take the high nibbles down
 // with one GF2P8AFFINEQB instead of a shift and an AND (../x86/w4_zmm.h).
 // The same bits; the descriptor runs it in that tile's place where the CPU
-// has GFNI (w4_main_fast). On Intel's server cores the shift, the AND and
+// has GFNI and is an Intel CPU (w4_main_fast, w4_main_fast_preferred: on
+// Zen 4 it was the slower). On Intel's server cores the shift, the AND and
 // VPDPBUSD all issue on ports 0 and 5, so each unpacking operation saved is
 // a VPDPBUSD slot: a chunk of two panels costs 32 VPDPBUSD and 4 unpacking
 // operations instead of 6 (KERNELS.md, "GFNI", has the measurements).
