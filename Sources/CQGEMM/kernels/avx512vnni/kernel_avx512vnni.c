@@ -41,8 +41,8 @@ enum { QG_VNNI_MR = 12 };
 /// 675 → 705, 384×768×3072 701 → 709, 1024³, 197×768×768 and K = 64 and
 /// 147 the same; 1, 1.5 and 2 KiB ahead measured alike, 0.5 KiB gained less,
 /// and 4 KiB was slower than none. (One prefetch per panel and K-group: at 12
-/// rows, two per 24 VPDPBUSD, and the load ports have room.) Not yet measured
-/// on Zen 4, where the few-rows tile below streams faster without one.
+/// rows, two per 24 VPDPBUSD, and the load ports have room.) On Zen 4 the
+/// same shapes ran level with and without it (KERNELS.md), so it stays.
 enum { QG_VNNI_PREFETCH_BYTES = 2048 };
 
 /// Calls of this many rows up to QG_VNNI_MR (one row group: the weights

@@ -80,7 +80,10 @@ QG_W4Z_INLINE void qg_w4z_store_row(const qg_w4_args *a, int64_t m, int64_t n0, 
 /// interleaved rounds, GOP/s (none → 2 KiB → 4 KiB ahead): 8×4096×4096 368
 /// → 613 → 684, 32×4096×4096 591 → 741 → 769, 4×4096×4096 256 → 371 (2 KiB),
 /// 2×4096×4096 169 → 208 → 209; warm 128×4096×4096 782 → 807 → 832 and
-/// 8×4096×4096 869 → 871 → 859. Not measured on other CPUs.
+/// 8×4096×4096 869 → 871 → 859. Zen 4, the same (none → 4 KiB ahead, three
+/// rounds): caches evicted 8×4096×4096 279–298 → 333–335, 32× 344–349 →
+/// 353–361, 128× 336–346 → 353–364, 4× 256–260 → 257–270; warm 128× 349–359
+/// → 365–370, 8× 379 → 381–383. Other distances measured on Zen 5 only.
 enum { QG_W4Z_PREFETCH_BYTES = 4096 };
 
 /// How far ahead the decode tile (qg_w4z_decode: one panel at a time)
