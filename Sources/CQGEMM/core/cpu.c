@@ -190,8 +190,13 @@ void qg_cpu_force_line_crossing_stores(int cheap) { qg_force_choice(&qg_crossing
 /// few rows (4-bit 4 to 8, avx512vnni int8 10 to 12) ran faster from memory
 /// with the tiles prefetching the next tile's panels in address order. On
 /// Zen 4 a test program read four streams faster than one (43 against 21–32
-/// GB/s, without software prefetch), so every other CPU, unmeasured, keeps
-/// the panels side by side and each tile's own prefetch.
+/// GB/s, without software prefetch), and the library forced to one stream
+/// there (4-bit, group 32, one thread, fastest of three interleaved rounds,
+/// GOP/s, side by side → one stream) ran warm 1×4096×4096 283–286 → 224–227
+/// and 2×11008×4096 287–322 → 273–303, and with the caches evicted
+/// 1×11008×4096 105–110 → 92–103 and 2×11008×4096 155–180 → 138–165
+/// (1×4096×4096 95–96 → 89–108, 8×4096×4096 alike). So Zen 4 and every
+/// other CPU keep the panels side by side and each tile's own prefetch.
 int qg_cpu_one_stream_decode(void) { return qg_choice(&qg_one_stream_forced, qg_is_amd_family_1a()); }
 
 void qg_cpu_force_one_stream_decode(int one) { qg_force_choice(&qg_one_stream_forced, one); }
