@@ -213,7 +213,8 @@ typedef struct qg_kernel {
     /// Optional (run NULL: none): w4_main's twin, of the same mr and nr and
     /// the same bits, that needs more of the CPU than the path does and runs
     /// in w4_main's place where w4_main_fast_supported() says the CPU has it
-    /// (XNNPACK's avx512vnnigfni kernels beside its avx512vnni ones).
+    /// and w4_main_fast_preferred (below) allows (XNNPACK's avx512vnnigfni
+    /// kernels beside its avx512vnni ones).
     qg_w4_tile w4_main_fast;
     int (*w4_main_fast_supported)(void);
     /// Optional (NULL: wherever it is supported): whether the driver runs

@@ -520,8 +520,9 @@ void qg_w4_gemm_reference(const qg_w4_args *args);
 int qg_w4_path_has_kernel(int path);
 /// The best supported path with 4-bit tiles that is not test-only.
 int qg_w4_path_best(void);
-/// The main 4-bit tile a call on `path` runs on this CPU ("qg_w4_8x32c8__avx512vnnigfni",
-/// or "qg_w4_8x32c8__avx512vnni" without GFNI), or NULL.
+/// The main 4-bit tile a call on `path` runs on this CPU ("qg_w4_8x32c8__avx512vnnigfni"
+/// where the CPU has the path and qg_cpu_w4_high_nibbles_by_gfni says so, else
+/// "qg_w4_8x32c8__avx512vnni"), or NULL.
 const char *qg_w4_path_ukernel(int path);
 /// Rows of X per m-block (MC) the 4-bit driver uses on `path` for this K and
 /// group (a quarter of the L2 the OS reports); 0 for a path without 4-bit

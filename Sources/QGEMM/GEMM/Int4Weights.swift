@@ -707,8 +707,9 @@ extension KernelPath {
     /// path from its C name allocates.
     private static let bestInt4Storage = KernelPath(rawValue: String(cString: qg_path_name(qg_w4_path_best()))) ?? .reference
     /// The name of the 4-bit main tile a call on this path runs on this CPU
-    /// (`qg_w4_8x32c8__avx512vnnigfni` where ``CPUFeatures/int4HighNibblesByGFNI``
-    /// is true, else `qg_w4_8x32c8__avx512vnni`; for ``reference``, its function,
+    /// (`qg_w4_8x32c8__avx512vnnigfni` where the CPU has the path and
+    /// ``CPUFeatures/int4HighNibblesByGFNI`` is true, else
+    /// `qg_w4_8x32c8__avx512vnni`; for ``reference``, its function,
     /// `qg_w4_gemm_reference`), or nil for a path without 4-bit tiles in
     /// this build. It names the tile even where this CPU lacks the path (a call there
     /// throws ``QGEMMError/Code/unsupportedKernel``; ``availableInt4`` lists
