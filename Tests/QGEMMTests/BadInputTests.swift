@@ -136,7 +136,9 @@ struct BadInputTests {
                     try call()
                     Issue.record("\(granularity): a row scale past Float with the weights' was multiplied")
                 } catch let e as QGEMMError {
-                    #expect(e.code == .invalidScale && e.message.hasPrefix("row scale [0]") && e.message.contains("overflows Float"),
+                    // Per tensor, the one scale is named as such, not as a row's.
+                    let name = granularity == .perRow ? "row scale [0]" : "the per-tensor input scale"
+                    #expect(e.code == .invalidScale && e.message.hasPrefix(name) && e.message.contains("overflows Float"),
                             "\(granularity): \(e.message)")
                 }
             }

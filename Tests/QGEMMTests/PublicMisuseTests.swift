@@ -125,7 +125,7 @@ struct PublicMisuseTests {
     /// Runtime's bits) except where those lose the quotient: the product
     /// underflowed (1e-23 · 1e-23: multiplier 0, every output Z_Y, silently)
     /// or overflowed (2e19 · 2e19: a layer refused whatever its rounding,
-    /// though the quotient is 1.33). Only `.float` refuses a quotient past
+    /// though the quotient is 160). Only `.float` refuses a quotient past
     /// Float's largest value.
     @Test func theFloatMultiplierIsTheRealQuotient() throws {
         let x = try QuantizationParameters(type: .int8, scale: 1e-23, zeroPoint: 0)
@@ -134,12 +134,13 @@ struct PublicMisuseTests {
                                      input: x, output: y, rounding: .float)
         let out: [Int8] = try tiny.gemm([Int8(1)], rows: 1)
         #expect(out == [7], "100 · 1e-46/1.4e-45 = 7.1, got \(out)") // 0 before
+        // 4e38 / 2.5e36 = 160 = 0.625 · 2^8 (the largest int8 grid: 127 · 2.5e36 < 3.4e38).
         let huge = try QuantizationParameters(type: .uint8, scale: 2e19, zeroPoint: 0)
-        let top = try QuantizationParameters(type: .int8, scale: 3e38, zeroPoint: 0)
+        let top = try QuantizationParameters(type: .int8, scale: 2.5e36, zeroPoint: 0)
         for rounding in RoundingMode.allCases {
             let big = try PackedWeights(weights: [1], outputChannels: 1, inputChannels: 1, scales: .perTensor(2e19),
                                         input: huge, output: top, rounding: rounding)
-            #expect(big.multipliers?[0].shift == 1, "\(rounding)")
+            #expect(big.multipliers?[0].shift == 8, "\(rounding)")
         }
         // A quotient of 1e68: saturated fixed-point multipliers, but no Float multiplier.
         let small = try QuantizationParameters(type: .int8, scale: 1e-30, zeroPoint: 0)

@@ -14,6 +14,23 @@ struct QuantizationParametersTests {
         #expect(errorCode { _ = try QuantizationParameters(type: .uint8, scale: 1, zeroPoint: -1) } == .invalidZeroPoint)
         #expect(errorCode { _ = try QuantizationParameters(type: .uint8, scale: 1, zeroPoint: 256) } == .invalidZeroPoint)
         #expect(errorCode { _ = try QuantizationParameters(type: .uint8, scale: 1, zeroPoint: 255) } == nil)
+        // A grid whose end passes Float's largest value is refused, as the
+        // observed-range and weight initializers refuse one: its ends would
+        // dequantize to ±inf. Which end depends on the zero point. int8 at
+        // Z = 0 ends at −128·scale: max/128 (a power of two: exact) is the
+        // largest scale, the next one up is refused.
+        let largest = Float.greatestFiniteMagnitude / 128
+        #expect(errorCode { _ = try QuantizationParameters(type: .int8, scale: largest, zeroPoint: 0) } == nil)
+        #expect(errorCode { _ = try QuantizationParameters(type: .int8, scale: largest.nextUp, zeroPoint: 0) } == .invalidScale)
+        #expect(errorCode { _ = try QuantizationParameters(type: .int8, scale: 3e38, zeroPoint: 0) } == .invalidScale)
+        // 1.4e36: 128 steps fit, 255 do not (Z = −128 puts qmax 255 steps away).
+        #expect(errorCode { _ = try QuantizationParameters(type: .int8, scale: 1.4e36, zeroPoint: 0) } == nil)
+        #expect(errorCode { _ = try QuantizationParameters(type: .int8, scale: 1.4e36, zeroPoint: -128) } == .invalidScale)
+        #expect(errorCode { _ = try QuantizationParameters(type: .uint8, scale: 1.4e36, zeroPoint: 0) } == .invalidScale)
+        #expect(errorCode { _ = try QuantizationParameters(type: .uint8, scale: 1.4e36, zeroPoint: 128) } == nil)
+        // Decoding goes through the same check.
+        let json = Data(#"{"type":"int8","scale":3e38,"zeroPoint":0}"#.utf8)
+        #expect(errorCode { _ = try JSONDecoder().decode(QuantizationParameters.self, from: json) } == .invalidScale)
     }
 
     @Test func fromObservedRange() throws {

@@ -65,7 +65,12 @@ struct QuantizedLinearTests {
                 guard scale.isFinite, scale > 0 else { continue }
                 let type: QuantizedType = rng.next() % 2 == 0 ? .uint8 : .int8
                 let zero = Int32(Int(rng.next() % 256) + Int(type.min))
-                let p = try QuantizationParameters(type: type, scale: scale, zeroPoint: zero)
+                // From about 2^120 up, a grid ends past Float with some zero
+                // points: such parameters are refused, so nothing quantizes by them.
+                guard let p = try? QuantizationParameters(type: type, scale: scale, zeroPoint: zero) else {
+                    #expect(!(Float(type.min - zero) * scale).isFinite || !(Float(type.max - zero) * scale).isFinite)
+                    continue
+                }
                 let k = Int(rng.next() % 70) + 1
                 let x = (0..<k).map { _ -> Float in
                     switch rng.next() % 6 {

@@ -166,8 +166,14 @@ extension QuantizedLinear {
     }
 
     /// The dynamic GEMM on a quantized input whose shape and kind match.
+    /// A per-tensor input's one scale is checked against the weights' here,
+    /// so that a refusal names it as the caller knows it, not as the GEMM's
+    /// "row scale [0]" (every row carries the same scale there).
     func multiplyDynamic(_ packed: PackedWeights, _ input: DynamicInput, into y: UnsafeMutableBufferPointer<Float>,
                          _ kernel: KernelPath?, _ threads: Int?) throws {
+        if input.granularity == .perTensor, input.rows > 0 {
+            try packed.checkScaleProduct(input.scales[0], for: "the per-tensor input scale")
+        }
         let count = input.rows * inputChannels
         try input.values.withUnsafeBufferPointer { q in
             try input.scales.withUnsafeBufferPointer { s in

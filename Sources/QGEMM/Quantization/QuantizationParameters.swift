@@ -18,7 +18,10 @@ public struct QuantizationParameters: Sendable, Hashable, CustomStringConvertibl
     ///
     /// - Throws: ``QGEMMError/Code/invalidScale`` when `scale` is not finite or
     ///   not > 0; ``QGEMMError/Code/invalidZeroPoint`` when `zeroPoint` is
-    ///   outside `type.range`.
+    ///   outside `type.range`; then ``QGEMMError/Code/invalidScale`` when an
+    ///   end of the grid, `scale · (qmin − zeroPoint)` or
+    ///   `scale · (qmax − zeroPoint)`, overflows Float (its values would
+    ///   dequantize to ±inf), as the other initializers refuse such grids.
     public init(type: QuantizedType, scale: Float, zeroPoint: Int32) throws {
         guard scale.isFinite, scale > 0 else {
             throw QGEMMError(.invalidScale, "scale must be finite and > 0, got \(scale)")
@@ -26,6 +29,10 @@ public struct QuantizationParameters: Sendable, Hashable, CustomStringConvertibl
         guard type.range.contains(zeroPoint) else {
             throw QGEMMError(.invalidZeroPoint,
                              "zero point \(zeroPoint) is outside the \(type.rawValue) range \(type.min)...\(type.max)")
+        }
+        guard (Float(type.min - zeroPoint) * scale).isFinite, (Float(type.max - zeroPoint) * scale).isFinite else {
+            throw QGEMMError(.invalidScale,
+                             "scale \(scale) with zero point \(zeroPoint) is too large: an end of its \(type.rawValue) grid passes Float's largest value")
         }
         self.type = type
         self.scale = scale
