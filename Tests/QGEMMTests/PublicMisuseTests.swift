@@ -134,7 +134,7 @@ struct PublicMisuseTests {
                                      input: x, output: y, rounding: .float)
         let out: [Int8] = try tiny.gemm([Int8(1)], rows: 1)
         #expect(out == [7], "100 · 1e-46/1.4e-45 = 7.1, got \(out)") // 0 before
-        // 4e38 / 2.5e36 = 160 = 0.625 · 2^8 (the largest int8 grid: 127 · 2.5e36 < 3.4e38).
+        // 4e38 / 2.5e36 = 160 = 0.625 · 2^8 (an int8 grid whose −128 end fits: 128 · 2.5e36 < 3.4e38).
         let huge = try QuantizationParameters(type: .uint8, scale: 2e19, zeroPoint: 0)
         let top = try QuantizationParameters(type: .int8, scale: 2.5e36, zeroPoint: 0)
         for rounding in RoundingMode.allCases {

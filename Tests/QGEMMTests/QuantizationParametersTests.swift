@@ -247,7 +247,9 @@ struct QuantizationParametersTests {
     @Test func cRulesFollowSwiftRules() throws {
         var rng = SplitMix64(seed: 41)
         let edges: [Float] = [0, -0.0, .leastNonzeroMagnitude, .leastNormalMagnitude, Float(bitPattern: 7), Float(bitPattern: 0x0001_1234), Float(bitPattern: 0x0070_0000), 1, 255,
-                              Float(bitPattern: 0x3F80_0001), .greatestFiniteMagnitude, .greatestFiniteMagnitude / 2, 1.7e38]
+                              Float(bitPattern: 0x3F80_0001), .greatestFiniteMagnitude, .greatestFiniteMagnitude / 2, 1.7e38,
+                              // absMax where 127·scale fits Float and 128·scale does not: refused by both.
+                              3.39e38, (Float.greatestFiniteMagnitude / 128 * 127).nextUp, Float.greatestFiniteMagnitude / 128 * 127]
         var values = edges + edges.map { -$0 }
         while values.count < 4000 {
             let v = Float(bitPattern: UInt32(truncatingIfNeeded: rng.next()))

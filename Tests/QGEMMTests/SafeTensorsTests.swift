@@ -196,6 +196,14 @@ struct SafeTensorsTests {
         #expect(throws: QGEMMError(.invalidScale, "")) {
             _ = try QuantizedLinear(safeTensors: SafeTensorsFile(tensors: file.tensors, metadata: meta))
         }
+        // A grid that ends past Float is refused too, named by its keys.
+        meta["input_scale"] = "3e+38"
+        do {
+            _ = try QuantizedLinear(safeTensors: SafeTensorsFile(tensors: file.tensors, metadata: meta))
+            Issue.record("an input grid ending past Float was loaded")
+        } catch let e as QGEMMError {
+            #expect(e.code == .invalidScale && e.message.hasPrefix("input_scale, input_zero_point: "), "\(e.message)")
+        }
         meta["input_scale"] = file.metadata["input_scale"]
         _ = try QuantizedLinear(safeTensors: SafeTensorsFile(tensors: file.tensors, metadata: meta))
     }

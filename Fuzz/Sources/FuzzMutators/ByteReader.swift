@@ -18,7 +18,9 @@ public struct ByteReader {
         return range.lowerBound + draw % count
     }
     public mutating func int32() -> Int32 { Int32(bitPattern: UInt32(byte()) | UInt32(byte()) << 8 | UInt32(byte()) << 16 | UInt32(byte()) << 24) }
-    /// Mostly sensible scales, sometimes 0, negative, NaN, ±Inf or tiny.
+    /// Mostly sensible scales, sometimes 0, negative, NaN, ±Inf, tiny, huge
+    /// past any 8-bit grid (3e38), or huge with every 8-bit grid still
+    /// within Float (1e36: 255 steps are 2.55e38).
     public mutating func scale() -> Float {
         switch byte() % 16 {
         case 0: return 0
@@ -27,6 +29,7 @@ public struct ByteReader {
         case 3: return .infinity
         case 4: return 1e-38
         case 5: return 3e38
+        case 6: return 1e36
         default: return Float(byte() % 200 + 1) * 0.001
         }
     }

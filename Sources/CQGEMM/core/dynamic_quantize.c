@@ -68,7 +68,8 @@ int qg_symmetric_int8_scale(float abs_max, float *scale) {
         return 0;
     }
     const float s = qg_covering_scale(abs_max / 127.0f, (double)abs_max, 127.0);
-    if (!isfinite(127.0f * s)) return -1;
+    // The int8 grid's far end (−128), as QuantizationParameters checks it.
+    if (!isfinite(128.0f * s)) return -1;
     *scale = s;
     return 0;
 }

@@ -612,8 +612,8 @@ int qg_uint8_parameters(float observed_min, float observed_max, float *scale, in
 /// abs_max ≥ 0: 1 for 0, else abs_max / 127 in Float, through
 /// qg_covering_scale (rounded up where that is below 2^−126 and 127 of it
 /// fall short of abs_max; FLT_MIN where even that does not, with
-/// flush-to-zero on). Returns 0, or −1 when 127 times that overflows Float
-/// (nothing written).
+/// flush-to-zero on). Returns 0, or −1 when 128 times that (the int8 grid's
+/// far end) overflows Float (nothing written).
 int qg_symmetric_int8_scale(float abs_max, float *scale);
 /// Dynamic per-row uint8 quantization in one pass over the rows: per row its
 /// min and max (as qg_row_min_max, into mins/maxs), its parameters

@@ -28,7 +28,8 @@ import Foundation
 /// `weight_scale` in F16, `bias`, `smoothing`), with this format and mode.
 ///
 /// Loading checks every name, dtype, shape and value (scales finite and > 0,
-/// zero points and clamps in their type's range, the accumulator bound,
+/// zero points and clamps in their type's range, input and output grids
+/// that end within Float, the accumulator bound,
 /// `bias_quantized` against the bias), refuses a metadata key its mode does
 /// not use (one of another mode, say, which would otherwise be ignored) and
 /// refuses a bad file with a
@@ -174,7 +175,10 @@ extension QuantizedLinear {
             guard let type = QuantizedType(rawValue: try string(prefix + "_type")) else { throw fail("\(prefix)_type is not int8 or uint8") }
             guard let scale = Float(try string(prefix + "_scale")) else { throw fail("\(prefix)_scale is not a number") }
             guard let zero = Int32(try string(prefix + "_zero_point")) else { throw fail("\(prefix)_zero_point is not an integer") }
-            return try QuantizationParameters(type: type, scale: scale, zeroPoint: zero)
+            // Named by its keys: a file holds input and output parameters.
+            do { return try QuantizationParameters(type: type, scale: scale, zeroPoint: zero) } catch let e as QGEMMError {
+                throw e.placed("\(prefix)_scale, \(prefix)_zero_point")
+            }
         }
         let mode: Mode
         let packed: PackedWeights

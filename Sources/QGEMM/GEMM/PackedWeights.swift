@@ -311,7 +311,8 @@ public final class PackedWeights: @unchecked Sendable {
                 // multiplier rounded once differs in its last bit for about
                 // a quarter of channels). Where those steps lose the quotient,
                 // S_X·S_W underflowing to 0 (1e-23·1e-23: every output Z_Y)
-                // or overflowing (2e19·2e19, though the quotient is 1.3), it
+                // or overflowing (2e19·2e19, though with S_Y = 2.5e36 the
+                // quotient is 160), it
                 // is the quotient taken in Double and rounded to Float. Only
                 // .float uses it, so only .float refuses one past Float's largest.
                 let steps = input.scale * scales[i] / output.scale

@@ -106,16 +106,18 @@ public struct QuantizationParameters: Sendable, Hashable, CustomStringConvertibl
     /// (`absMax == 0`) gets scale 1.
     ///
     /// - Throws: ``QGEMMError/Code/invalidValue`` when `absMax` is negative or
-    ///   not finite; ``QGEMMError/Code/invalidScale`` when `127 · scale`
-    ///   overflows Float (absMax within a rounding of Float's largest value).
+    ///   not finite; ``QGEMMError/Code/invalidScale`` when `128 · scale`, the
+    ///   int8 grid's far end, overflows Float (absMax within about 0.8 % of
+    ///   Float's largest value; weights use −127...127, but the parameters
+    ///   describe the type's whole grid).
     public static func symmetricWeights(absMax: Float) throws -> QuantizationParameters {
         guard absMax.isFinite, absMax >= 0 else {
             throw QGEMMError(.invalidValue, "absMax must be finite and ≥ 0, got \(absMax)")
         }
         if absMax == 0 { return try QuantizationParameters(type: .int8, scale: 1, zeroPoint: 0) }
         let scale = coveringScale(absMax / 127, Double(absMax), steps: 127)
-        guard (127 * scale).isFinite else {
-            throw QGEMMError(.invalidScale, "absMax \(absMax) is too large: 127 steps of absMax / 127 pass Float's largest value")
+        guard (128 * scale).isFinite else {
+            throw QGEMMError(.invalidScale, "absMax \(absMax) is too large: the int8 grid's end, 128 steps of absMax / 127, passes Float's largest value")
         }
         return try QuantizationParameters(type: .int8, scale: scale, zeroPoint: 0)
     }

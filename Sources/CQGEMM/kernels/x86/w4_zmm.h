@@ -151,9 +151,9 @@ QG_W4Z_INLINE void qg_w4z_tile(const qg_w4_args *a, int64_t m0, int64_t n0, int 
             for (int p = 0; p < NP; p++) {
                 // Four panels side by side (decode off Zen 5) ran 5–7 %
                 // slower from memory with a prefetch on Zen 5, and on Zen 4
-                // (weights past the L3, one thread) 0.51–0.63 of a plain
-                // read against 0.69–0.85 without, so only the tiles of two
-                // panels take one.
+                // (weights of the L3's size and more, one thread) 0.51–0.63
+                // of a plain read against 0.69–0.85 without, so only the
+                // tiles of two panels take one.
                 if (NP <= 2)
                     _mm_prefetch(sweep ? (const char *)(next + ((g * chunks + c) * NP + p) * 64)
                                        : (const char *)(w[p] + (g * chunks + c) * 64 + QG_W4Z_PREFETCH_BYTES),
