@@ -120,7 +120,8 @@ struct BadInputTests {
     /// outputs would be ±inf, and NaN where a sum is 0 (the answer there is
     /// the bias). By the GEMM, a dynamic layer of either granularity (per
     /// tensor, the small second row shares the first's scale), on the
-    /// layer's Span and workspace routes, and by ActivationProduct; a row
+    /// layer's Span and workspace routes and in two steps (quantizeDynamicInput,
+    /// then the call on its input), and by ActivationProduct; a row
     /// just inside Float runs, with finite outputs.
     @Test func dynamicScaleProductsPastFloatAreRefused() throws {
         let x: [Float] = [0, 1e30, -1e30, 0, 1, 2, 3, 4], w: [Float] = [1e13, 0, 0, 0, 1, 1, 1, 1]
@@ -131,7 +132,11 @@ struct BadInputTests {
                          { try x.withUnsafeBufferPointer { xb in
                              try y.withUnsafeMutableBufferPointer { try layer(xb, rows: 2, into: $0, workspace: &workspace) } } },
                          { var out = y.mutableSpan
-                           try layer(x.span, rows: 2, into: &out, workspace: &workspace) }] as [() throws -> Void] {
+                           try layer(x.span, rows: 2, into: &out, workspace: &workspace) },
+                         // In two steps: quantized first, then multiplied.
+                         { var input = QuantizedLinear.DynamicInput()
+                           try x.withUnsafeBufferPointer { try layer.quantizeDynamicInput($0, rows: 2, into: &input) }
+                           try y.withUnsafeMutableBufferPointer { try layer(input, into: $0) } }] as [() throws -> Void] {
                 do {
                     try call()
                     Issue.record("\(granularity): a row scale past Float with the weights' was multiplied")
