@@ -74,6 +74,11 @@ struct QuantizationParametersTests {
         #expect(z.scale == 1)
         #expect(errorCode { _ = try QuantizationParameters.symmetricWeights(absMax: -1) } == .invalidValue)
         #expect(errorCode { _ = try QuantizationParameters.symmetricWeights(absMax: .nan) } == .invalidValue)
+        // Refused where 128·scale, the int8 grid's −128 end, passes Float
+        // (absMax from about 3.376e38), though 127·scale would still fit.
+        #expect(errorCode { _ = try QuantizationParameters.symmetricWeights(absMax: 3.37e38) } == nil)
+        #expect(errorCode { _ = try QuantizationParameters.symmetricWeights(absMax: 3.39e38) } == .invalidScale)
+        #expect((127 * (Float(3.39e38) / 127)).isFinite)
     }
 
     /// A scale covers its data: 127 steps of a symmetric scale reach absMax,
