@@ -94,7 +94,7 @@ int qg_cpu_one_stream_decode(void);
 /// qg_w4_8x32c8__avx512vnnigfni) rather than a 16-bit shift and an AND,
 /// found once: Intel CPUs with GFNI, whose server cores issue
 /// all three on VPDPBUSD's ports (Emerald Rapids, 128×4096×4096: 1.04–1.07×
-/// the shift). On AMD's Zen 4 the twin ran slower (0.92–1.00× the shift,
+/// the shift). On AMD's Zen 4 the twin ran slower (0.93–1.00× the shift,
 /// KERNELS.md, "GFNI"), so AMD CPUs (Zen 5 not measured) and others keep the
 /// shift. Only the speed differs, never a bit.
 int qg_cpu_w4_high_nibbles_by_gfni(void);

@@ -30,7 +30,7 @@ public struct QuantizationParameters: Sendable, Hashable, CustomStringConvertibl
             throw QGEMMError(.invalidZeroPoint,
                              "zero point \(zeroPoint) is outside the \(type.rawValue) range \(type.min)...\(type.max)")
         }
-        guard (Float(type.min - zeroPoint) * scale).isFinite, (Float(type.max - zeroPoint) * scale).isFinite else {
+        guard Self.gridEndsWithinFloat(type, scale: scale, zeroPoint: zeroPoint) else {
             throw QGEMMError(.invalidScale,
                              "scale \(scale) with zero point \(zeroPoint) is too large: an end of its \(type.rawValue) grid passes Float's largest value")
         }
@@ -70,11 +70,18 @@ public struct QuantizationParameters: Sendable, Hashable, CustomStringConvertibl
         let scale = Self.coveringScale(Float((hi - lo) / (qmax - qmin)), hi - lo, steps: qmax - qmin)
         let z = (qmin - lo / Double(scale)).roundedHalfAway
         let zero = Int32(Swift.min(Swift.max(z, qmin), qmax))
-        guard (Float(type.min - zero) * scale).isFinite, (Float(type.max - zero) * scale).isFinite else {
+        guard Self.gridEndsWithinFloat(type, scale: scale, zeroPoint: zero) else {
             throw QGEMMError(.invalidScale,
                              "observed range [\(observedMin), \(observedMax)] is too wide: its grid (scale \(scale), zero point \(zero)) ends past Float's largest value")
         }
         try self.init(type: type, scale: scale, zeroPoint: zero)
+    }
+
+    /// Whether both ends of the grid, `scale·(qmin − Z)` and `scale·(qmax − Z)`,
+    /// are finite as dequantize forms them: the one rule of every initializer
+    /// (the observed-range one checks it first, to name the range it refuses).
+    static func gridEndsWithinFloat(_ type: QuantizedType, scale: Float, zeroPoint: Int32) -> Bool {
+        (Float(type.min - zeroPoint) * scale).isFinite && (Float(type.max - zeroPoint) * scale).isFinite
     }
 
     /// A scale `s`, the Float quotient `width / steps` as the division
