@@ -19,7 +19,11 @@
 
 #define QG_CHAINS 12
 
-__attribute__((target("avx2,fma"))) static int64_t qg_peak_fma(int64_t iterations, float *sink) {
+/// 256-bit FMA, on CPUs with FMA3 and AVX (qg_cpu_features.fma needs both).
+/// Built for AVX and FMA only, not AVX2: AMD's Piledriver and Steamroller
+/// have FMA3 without AVX2, and `qgemm info` probes every CPU it runs on, so
+/// the compiler must not be free to pick an AVX2 instruction here.
+__attribute__((target("avx,fma"))) static int64_t qg_peak_fma(int64_t iterations, float *sink) {
     __m256 acc[QG_CHAINS];
     __m256 w = _mm256_set1_ps(1.0f), x = _mm256_set1_ps(0.0f);
     for (int i = 0; i < QG_CHAINS; i++) acc[i] = _mm256_setzero_ps();

@@ -281,6 +281,21 @@ QG_AVX2_INLINE void qg_avx2_group(__m256i acc[QG_AVX2_MR][4], const int16_t *x, 
     }
 }
 
+/// Adds the K-groups g_begin … g_end − 1 of the first half of K (half =
+/// ⌈groups / 2⌉), each beside its partner g + half in the second half; the
+/// odd last group, half − 1, has none and comes last, outside the loop.
+QG_AVX2_INLINE void qg_avx2_groups_from_both_halves(__m256i acc[QG_AVX2_MR][4], const int16_t *x, const int R,
+                                                    const int8_t *w, const int8_t *w_next, const int NV,
+                                                    const int WAY, const int16_t *w16, const int W16,
+                                                    int64_t g_begin, int64_t g_end, int64_t groups) {
+    const int64_t half = (groups + 1) / 2, paired_end = g_end < groups - half ? g_end : groups - half;
+    for (int64_t g = g_begin; g < paired_end; g++) {
+        qg_avx2_group(acc, x, R, w, w_next, NV, WAY, w16, W16, g);
+        qg_avx2_group(acc, x, R, w, w_next, NV, WAY, w16, W16, g + half);
+    }
+    if (g_end > paired_end) qg_avx2_group(acc, x, R, w, w_next, NV, WAY, w16, W16, half - 1);
+}
+
 /// R rows × 8·NV channels (NV ≤ 4), full K, then the epilogue of `kind`.
 /// `w` points at the first of the tile's channels inside a panel; K-groups
 /// are 64 bytes apart. With NV > 2 the channels 16 … 31 come from the next
@@ -310,10 +325,7 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, con
 #pragma clang loop unroll(full)
                 for (int r = 0; r < R; r++) scaled[r][v] = _mm256_setzero_si256();
             const int64_t g1 = g0 + pairs < half ? g0 + pairs : half;
-            for (int64_t g = g0; g < g1; g++) {
-                qg_avx2_group(scaled, x, R, w, w_next, NV, WAY, NULL, 0, g);
-                if (g + half < groups) qg_avx2_group(scaled, x, R, w, w_next, NV, WAY, NULL, 0, g + half);
-            }
+            qg_avx2_groups_from_both_halves(scaled, x, R, w, w_next, NV, WAY, NULL, 0, g0, g1, groups);
 #pragma clang loop unroll(full)
             for (int v = 0; v < NV; v++)
 #pragma clang loop unroll(full)
@@ -328,12 +340,7 @@ QG_AVX2_INLINE void qg_avx2_tile(const qg_gemm_args *a, const void *x_group, con
         // but the first row group (Zen 2, caches evicted, fastest of 3
         // rounds: 2×4096×4096 51–64 → 67–70 GOP/s, 3× 55–56 → 63–68, 4×
         // 65–73 → 81–86; 8× unchanged at 95–98).
-        const int64_t half = (groups + 1) / 2;
-        for (int64_t g = 0; g + half < groups; g++) {
-            qg_avx2_group(acc, x, R, w, w_next, NV, WAY, w16, W16, g);
-            qg_avx2_group(acc, x, R, w, w_next, NV, WAY, w16, W16, g + half);
-        }
-        if (groups % 2) qg_avx2_group(acc, x, R, w, w_next, NV, WAY, w16, W16, half - 1);
+        qg_avx2_groups_from_both_halves(acc, x, R, w, w_next, NV, WAY, w16, W16, 0, (groups + 1) / 2, groups);
     } else {
         for (int64_t g = 0; g < groups; g++) qg_avx2_group(acc, x, R, w, w_next, NV, WAY, w16, W16, g);
     }
