@@ -123,6 +123,7 @@ extension LinearCommand {
     func finishInt4(_ layer: Int4Weights, _ xv: [Float], m: Int, report: [String: Any], save: String? = nil) throws {
         var report = report
         let n = layer.outputChannels, k = layer.inputChannels, groups = layer.groupCount
+        try checkSgemmTiming(m: m, n: n, k: k, copyingWeights: true)
         let y = try layer(xv, rows: m, kernel: kernel, threads: threads)
         if let save { try layer.save(to: URL(fileURLWithPath: save)) }
         try NPYArray(float32: y, shape: [m, n]).write(to: URL(fileURLWithPath: out))

@@ -246,6 +246,7 @@ struct LinearCommand: ParsableCommand {
         // weights and of X, made only when --json asks for the timing.
         var wv: [Float] = [], sgemmX = xv
         if json != nil {
+            try checkSgemmTiming(m: m, n: n, k: k, copyingWeights: true)
             wv = [Float](repeating: 0, count: n * k)
             for row in 0..<n {
                 for col in 0..<k { wv[row * k + col] = Float(try packed.weight(outputChannel: row, input: col)) * packed.weightScales[row] }
@@ -263,6 +264,7 @@ struct LinearCommand: ParsableCommand {
         var report = report
         let path = kernel
         let n = layer.outputChannels, k = layer.inputChannels
+        try checkSgemmTiming(m: m, n: n, k: k, copyingWeights: false)
         let input = layerInput ?? xv
         let y = try layer(input, rows: m, kernel: path, threads: threads)
         if let save { try layer.save(to: URL(fileURLWithPath: save)) }
@@ -279,6 +281,21 @@ struct LinearCommand: ParsableCommand {
             report["sgemm_seconds"] = tf
             report["kernel"] = (path ?? (try? KernelPath.processDefault.get()) ?? .reference).rawValue
             try OutputFile.write(try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys]), to: json)
+        }
+    }
+
+    /// --json times sgemm beside the layer: its sizes must fit sgemm's Int32,
+    /// and the Float copy of the weights it needs when they come as int8 or
+    /// int4 (`copyingWeights`) must fit the memory this process may use.
+    /// Checked before the layer runs, so that nothing is written when the
+    /// timing cannot be made.
+    func checkSgemmTiming(m: Int, n: Int, k: Int, copyingWeights: Bool) throws {
+        guard json != nil else { return }
+        if copyingWeights {
+            try NPYOption.checkFits(rows: n, columns: k, what: "--json's Float copy of the weights (for its sgemm timing)")
+        }
+        guard Int32(exactly: m) != nil, Int32(exactly: n) != nil, Int32(exactly: k) != nil else {
+            throw QGEMMError(.invalidShape, "--json times sgemm, whose M, N and K must fit in Int32; got M = \(m), N = \(n), K = \(k)")
         }
     }
 

@@ -253,6 +253,29 @@ struct Int4WeightsTests {
         }
     }
 
+    /// uint8 activations: an α whose divided input row has no uint8 grid
+    /// within Float is passed over too. Row 0 spans about ±1.98e38 and its
+    /// third channel 2.92e38; at α = 1 the first two channels are divided by
+    /// about 0.58, to ±3.40e38 (finite, but a uint8 grid over that range has
+    /// its −128 end past Float), while α = 0 and the steps up to 0.95 fit.
+    @Test func anAlphaWhoseUint8RowsHaveNoGridIsPassedOver() throws {
+        let w = [Float](repeating: 0.01, count: 8)
+        var x = [Float](repeating: 0, count: 16)
+        (x[0], x[1], x[2], x[10]) = (1.98e38, -1.98e38, 2.92e38, 2.92e38)
+        // The premise: α = 1 alone is refused, for that row's grid.
+        // The channels' mean |x| (the search's own factors at α = 1).
+        let top = [0.99e38, 0.99e38, 2.92e38]
+        let centre = (top.min()! * top.max()!).squareRoot()
+        let factors = top.map { Float($0 / centre) } + [Float](repeating: 1, count: 5)
+        let atOne = try Int4Weights(quantizing: w, outputChannels: 1, inputChannels: 8, groupSize: 8,
+                                    smoothing: try Smoothing(factors: factors), groupScales: .absMax, activations: .uint8)
+        #expect(throws: QGEMMError(.invalidScale, "")) { _ = try atOne(x, rows: 2) }
+        let (_, alpha) = try Int4Weights.searchingScales(weights: w, outputChannels: 1, inputChannels: 8, groupSize: 8,
+                                                         calibrationInput: x, rows: 2, groupScales: .absMax,
+                                                         activations: .uint8)
+        #expect(alpha < 1)
+    }
+
     /// The public checks a configuration reader calls before any work
     /// refuse exactly what the initializers refuse, with their messages:
     /// group sizes that are multiples of 8 from 8 to 4096, dampings in (0, 10].

@@ -262,6 +262,22 @@ struct PublicMisuseTests {
         } catch let e as QGEMMError {
             #expect(e.code == .invalidValue && e.message.hasPrefix("weight [0, 1] times its smoothing factor"), "\(e.message)")
         }
+        // 4-bit weights alike, not as a group scale past binary16.
+        let w4 = [Float](repeating: 1, count: 8), factors: [Float] = [1, 1e30, 1, 1, 1, 1, 1, 1]
+        var big = w4
+        big[1] = 1e30
+        for build in [{ _ = try Int4Weights(quantizing: big, outputChannels: 1, inputChannels: 8, groupSize: 8,
+                                            smoothing: try Smoothing(factors: factors)) },
+                      { _ = try QuantizedLinear(weights: big, outputChannels: 1, inputChannels: 8,
+                                                mode: .int4Weights(groupSize: 8), smoothing: try Smoothing(factors: factors)) }]
+            as [() throws -> Void] {
+            do {
+                try build()
+                Issue.record("4-bit weights made infinite by a factor were packed")
+            } catch let e as QGEMMError {
+                #expect(e.code == .invalidValue && e.message.hasPrefix("weight [0, 1] times its smoothing factor"), "\(e.message)")
+            }
+        }
     }
 
     /// A wrong count of weights is named as the weights (N×K) and a wrong

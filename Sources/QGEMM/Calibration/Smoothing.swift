@@ -112,6 +112,18 @@ public struct Smoothing: Sendable, Equatable {
         }
         return out
     }
+
+    /// ``scaleWeights(_:outputChannels:)`` of finite weights, refusing one
+    /// that its factor makes infinite: named as that, not as an infinite
+    /// weight the caller never gave.
+    func scaleFiniteWeights(_ w: [Float], outputChannels: Int) throws(QGEMMError) -> [Float] {
+        let out = scaleWeights(w, outputChannels: outputChannels), k = factors.count
+        if let i = out.firstIndex(where: { !$0.isFinite }) {
+            throw QGEMMError(.invalidValue, "weight [\(i / k), \(i % k)] times its smoothing factor \(factors[i % k]) "
+                             + "is \(out[i]); smoothed weights must stay finite")
+        }
+        return out
+    }
 }
 
 /// The running maximum of |x| per input channel (column) of row-major

@@ -127,6 +127,10 @@ extension Int4Weights {
             }
             do { smoothing = try Smoothing(factors: factors) } catch { throw fail("\(error)") }
         }
+        // The values a byte each, beside the file's nibbles: twice its
+        // weights' bytes, refused (as memory, not as a bad file) where
+        // allocating them would trap. n·k ≤ 2·the tensor's bytes: no overflow.
+        try checkResultFits(n * k, of: Int8.self, holding: w.bytes.count, "the \(n)×\(k) 4-bit values, a byte each")
         var values = [Int8](repeating: 0, count: n * k)
         for row in 0..<n {
             for col in 0..<rowBytes {

@@ -233,6 +233,8 @@ public final class Int4Weights: Sendable {
     /// `activations` says how calls quantize their input rows (default ``Activations/int8``).
     ///
     /// - Throws: ``QGEMMError/Code/invalidValue`` for a NaN or infinite weight,
+    ///   a finite weight that its smoothing factor makes infinite, or a group
+    ///   whose scale does not fit binary16,
     ///   and what ``init(values:scales:outputChannels:inputChannels:groupSize:bias:smoothing:activations:)`` throws.
     public convenience init(quantizing weights: [Float], outputChannels: Int, inputChannels: Int, groupSize: Int = 32,
                             bias: [Float]? = nil, smoothing: Smoothing? = nil,
@@ -242,7 +244,7 @@ public final class Int4Weights: Sendable {
         if let smoothing, smoothing.factors.count != inputChannels {
             throw QGEMMError(.invalidShape, "\(smoothing.factors.count) smoothing factors for K = \(inputChannels)")
         }
-        let scaled = smoothing.map { $0.scaleWeights(weights, outputChannels: outputChannels) } ?? weights
+        let scaled = try smoothing?.scaleFiniteWeights(weights, outputChannels: outputChannels) ?? weights
         let (values, scales) = Self.quantizeGroups(scaled, n: outputChannels, k: inputChannels, group: groupSize, rule: groupScales)
         let groups = (inputChannels + groupSize - 1) / groupSize
         if let i = scales.firstIndex(where: { !$0.isFinite }) {
@@ -280,8 +282,9 @@ public final class Int4Weights: Sendable {
     /// layer's (least squared error) wins; α = 0 is no scaling, so the
     /// search never does worse than the unscaled weights (with the same
     /// `groupScales`) on these rows. An α whose scaled weights or inputs do
-    /// not fit (a group scale past binary16, an input quotient past Float)
-    /// cannot win and is passed over; only α = 0's own failure is thrown,
+    /// not fit (a group scale past binary16, an input quotient past Float, a
+    /// divided uint8 input row whose grid would end past Float) cannot win
+    /// and is passed over; only α = 0's own failure is thrown,
     /// as ``init(quantizing:outputChannels:inputChannels:groupSize:bias:smoothing:groupScales:activations:)``
     /// would throw it.
     ///
@@ -331,7 +334,6 @@ public final class Int4Weights: Sendable {
                                        threads: Int? = nil) throws(QGEMMError)
         -> (weights: Int4Weights, alpha: Float) {
         let n = outputChannels, k = inputChannels, x = calibrationInput
-        let workers = try threadCount(threads)
         try checkShape(count: weights.count, n: n, k: k, group: groupSize)
         // Before the search, not after it: the bias only joins the chosen weights.
         try checkBias(bias, n: n)
@@ -346,6 +348,8 @@ public final class Int4Weights: Sendable {
         guard rows >= 1, !overflow, x.count == needed else {
             throw QGEMMError(.invalidShape, "calibration input holds \(x.count) values, rows×K = \(rows)×\(k)\(overflow ? " overflows Int" : "")")
         }
+        // The thread count after the shapes and before the values, as every call orders them (QGEMMError).
+        let workers = try threadCount(threads)
         if let i = x.firstIndex(where: { !$0.isFinite }) {
             throw QGEMMError(.invalidValue, "calibration input [\(i / k), \(i % k)] is \(x[i]); calibration inputs must be finite")
         }
@@ -423,16 +427,18 @@ public final class Int4Weights: Sendable {
         }
         // The least error, the first step on a tie. A scaled step that failed
         // for a value that does not fit (.invalidValue: its weights' group
-        // scales past binary16, or its inputs divided past Float) cannot win
-        // and is passed over: α = 0, the unscaled weights, is the floor the
-        // search promises. α = 0's failure, or any other, is thrown, the first
-        // in step order, as a loop over the steps would.
+        // scales past binary16, or its inputs divided past Float;
+        // .invalidScale: a divided input row whose range has no uint8 grid
+        // within Float) cannot win and is passed over: α = 0, the unscaled
+        // weights, is the floor the search promises. α = 0's failure, or any
+        // other, is thrown, the first in step order, as a loop over the steps
+        // would.
         var bestStep = -1, bestError = Double.infinity
         for step in 0..<tried {
             let error: Double
             switch errors[step] {
             case .success(let e): error = e
-            case .failure(let e) where step > 0 && e.code == .invalidValue: continue
+            case .failure(let e) where step > 0 && (e.code == .invalidValue || e.code == .invalidScale): continue
             case .failure(let e): throw e
             }
             if bestStep >= 0 && bestError <= error { continue }

@@ -161,14 +161,7 @@ public final class QuantizedLinear: Sendable {
             }
             try PackedWeights.checkShape(count: weights.count, n: outputChannels, k: inputChannels)
             try PackedWeights.checkFiniteWeights(weights, inputChannels: inputChannels)
-            let k = inputChannels
-            weights = smoothing.scaleWeights(weights, outputChannels: outputChannels)
-            // A finite weight that its factor makes infinite: named as that,
-            // not as an infinite weight the caller never gave.
-            if let i = weights.firstIndex(where: { !$0.isFinite }) {
-                throw QGEMMError(.invalidValue, "weight [\(i / k), \(i % k)] times its smoothing factor \(smoothing.factors[i % k]) "
-                                 + "is \(weights[i]); smoothed weights must stay finite")
-            }
+            weights = try smoothing.scaleFiniteWeights(weights, outputChannels: outputChannels)
         }
         let packed: PackedWeights
         switch mode {

@@ -1,3 +1,4 @@
+import CQGEMM
 import QGEMM
 import Foundation
 
@@ -6,7 +7,9 @@ import Foundation
 ///
 /// One case: float X [M×K] from a distribution, float W [N×K] (per-channel
 /// magnitudes differ), float b; the reference is `cblas_sgemm(X, Wᵀ) + b`.
-/// The pipeline calibrates uint8 X and int8 Y from the observed ranges, packs
+/// The pipeline calibrates uint8 X and int8 Y from the observed ranges (Y's
+/// from the library's own float layer, whose bits do not depend on the CPU or
+/// on which OpenBLAS kernel the environment picks), packs
 /// symmetric int8 weights (per tensor or per channel) and runs the int8 GEMM.
 public struct AccuracyCheck: Sendable {
     /// How the values of X are drawn; the raw value is the name reports use.
@@ -109,7 +112,15 @@ public struct AccuracyCheck: Sendable {
         let yRef = product.indices.map { product[$0] + b[$0 % n] }
 
         let xp = try QuantizationParameters(observedMin: x.min()!, observedMax: x.max()!, type: .uint8)
-        let yp = try QuantizationParameters(observedMin: yRef.min()!, observedMax: yRef.max()!, type: .int8)
+        // Y's range from the C core's float layer (Double sums, k ascending:
+        // the same bits on every CPU), not from OpenBLAS's, whose last bits
+        // follow the kernel OPENBLAS_CORETYPE picks: so S_Y, and with it
+        // every int8 output below, is the same in any environment; only the
+        // reference they are measured against is OpenBLAS's.
+        var yLayer = [Float](repeating: 0, count: m * n)
+        var scratch = [Float](repeating: 0, count: Int(qg_float_layer_scratch_count(Int64(k), Int64(n))))
+        qg_float_layer(x, Int64(m), Int64(k), w, Int64(n), b, &yLayer, &scratch, 0)
+        let yp = try QuantizationParameters(observedMin: yLayer.min()!, observedMax: yLayer.max()!, type: .int8)
         let packed = try PackedWeights(quantizing: w, outputChannels: n, inputChannels: k, granularity: granularity,
                                        bias: .float(b), input: xp, output: yp, rounding: rounding)
         let xq: [UInt8] = try quantize(x, parameters: xp)
