@@ -419,6 +419,36 @@ static int check_scratch_limits(void) {
     return 0;
 }
 
+/// The entry points refuse sizes QGEMM never passes (−3) on every path this
+/// CPU has, before they read an argument's pointers (all NULL here) or size
+/// any scratch from them.
+static int check_entry_refusals(void) {
+    for (int path = 0; path < qg_path_count(); path++) {
+        if (!qg_path_is_supported(path)) continue;
+        const qg_gemm_args bad[] = {{.m = -5, .n = 32, .k = 64}, {.m = 8, .n = -1, .k = 64}, {.m = 8, .n = 32, .k = -4}};
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            if (qg_gemm(&bad[i], path, 1) != -3) {
+                fprintf(stderr, "kernel-tester: path %d took M %lld, N %lld, K %lld\n", path, (long long)bad[i].m,
+                        (long long)bad[i].n, (long long)bad[i].k);
+                return 1;
+            }
+        }
+        if (!qg_w4_path_has_kernel(path)) continue;
+        const qg_w4_args bad4[] = {{.m = -1, .n = 16, .k = 32, .group = 32}, {.m = 1, .n = -16, .k = 32, .group = 32},
+                                   {.m = 1, .n = 16, .k = 0, .group = 32},   {.m = 1, .n = 16, .k = 32, .group = 0},
+                                   {.m = 1, .n = 16, .k = 32, .group = 12},  {.m = 0, .n = 16, .k = 32, .group = 8192}};
+        for (size_t i = 0; i < sizeof bad4 / sizeof bad4[0]; i++) {
+            if (qg_w4_gemm(&bad4[i], path, 1) != -3) {
+                fprintf(stderr, "kernel-tester: path %d took 4-bit M %lld, N %lld, K %lld, group %lld\n", path,
+                        (long long)bad4[i].m, (long long)bad4[i].n, (long long)bad4[i].k, (long long)bad4[i].group);
+                return 1;
+            }
+        }
+    }
+    printf("kernel-tester: negative sizes and 4-bit group sizes outside the layout's are refused by every path's entry point\n");
+    return 0;
+}
+
 /// MC for weights past half the L3: more rows than the X block budget gives
 /// wherever the tile and the L3 allow more (every core's X block within a
 /// quarter of the L3), never more than the tile allows, whole row groups;
@@ -540,7 +570,9 @@ int main(int argc, char **argv) {
     const int quantizers = n_forced == 0 && qg_kernel_count % shards == shard;
     if (tested == 0 && shards == 1) { fprintf(stderr, "kernel-tester: no kernel tested\n"); return 1; }
     if (!quantizers) return 0;
-    if (check_shares() != 0 || check_split() != 0 || check_block_budget() != 0 || check_block_rows() != 0 || check_scratch_limits() != 0) return 1;
+    if (check_shares() != 0 || check_split() != 0 || check_block_budget() != 0 || check_block_rows() != 0 || check_scratch_limits() != 0 ||
+        check_entry_refusals() != 0)
+        return 1;
     reseed(qg_kernel_count);
     return kernel_tester_check_quantizers(cases);
 }

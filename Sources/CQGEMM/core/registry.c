@@ -135,6 +135,9 @@ int qg_path_best(void) {
 
 int qg_gemm(const qg_gemm_args *args, int path, int threads) {
     if (!qg_path_is_supported(path)) return -1;
+    // QGEMM refuses these before any call; a caller's negative size would
+    // otherwise size the scratch and the tails it writes.
+    if (args->m < 0 || args->n < 0 || args->k < 0) return -3;
     if (args->m == 0 || args->n == 0) {
         qg_set_threads_of_last_call(1);
         return 0;

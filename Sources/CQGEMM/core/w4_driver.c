@@ -144,6 +144,9 @@ const char *qg_w4_path_ukernel(int path) {
 
 int qg_w4_gemm(const qg_w4_args *a, int path, int threads) {
     if (!qg_path_is_supported(path) || !qg_w4_path_has_kernel(path)) return -1;
+    // As qg_gemm; a group size outside the layout's would divide by zero or
+    // read a layout no path packs.
+    if (a->m < 0 || a->n < 0 || a->k < 1 || a->group < 8 || a->group > QG_W4_MAX_GROUP || a->group % 8) return -3;
     if (a->m == 0 || a->n == 0) {
         qg_set_threads_of_last_call(1);
         return 0;

@@ -332,7 +332,8 @@ void qg_gemm_reference(const qg_gemm_args *args);
 /// at most one per 2^16 multiply-adds (on Zen 2, two threads lost to one on
 /// calls of 2^15; driver.h has the figures).
 /// Returns 0; -1 if the path is not supported on this CPU; -2 if per-thread
-/// scratch memory could not be allocated (nothing is then guaranteed written).
+/// scratch memory could not be allocated (nothing is then guaranteed written);
+/// -3, writing nothing, for a negative M, N or K (QGEMM refuses those first).
 ///
 /// Every per-channel array (bias, row_sum, multiplier, shift,
 /// float_multiplier, weight_scale, out_bias) must hold qg_packed_n(n)
@@ -487,7 +488,7 @@ void qg_w4_weight_sums(const uint8_t *packed, const uint16_t *packed_scales, int
 /// One W4A8 GEMM, y[M×N] = X·Wᵀ (+ bias), by the contract above.
 typedef struct qg_w4_args {
     /// K ≥ 1; group a multiple of 8 in 8 … 4096 (QG_W4_MAX_GROUP), as
-    /// Int4Weights checks before any call: nothing here checks them again.
+    /// Int4Weights checks before any call (qg_w4_gemm refuses them again).
     int64_t m, n, k, group;
     /// Prepared activations (qg_w4_prepare_rows, or
     /// qg_w4_prepare_rows_uint8_threads with x_shift): row m at x + m*ldx, zero
@@ -530,7 +531,9 @@ const char *qg_w4_path_ukernel(int path);
 int64_t qg_w4_path_block_rows(int path, int64_t k, int64_t group);
 /// Runs `args` on `path` with up to `threads` threads (0 = all cores), and
 /// at most one per 2^16 multiply-adds, as qg_gemm.
-/// Returns 0, or −1 when the CPU cannot run the path or it has no 4-bit tiles.
+/// Returns 0, or −1 when the CPU cannot run the path or it has no 4-bit tiles,
+/// or −3, writing nothing, for a negative M or N, K < 1 or a group size
+/// outside the layout's (Int4Weights refuses those first).
 int qg_w4_gemm(const qg_w4_args *args, int path, int threads);
 
 // MARK: - Activation quantization (dynamic mode)
