@@ -64,6 +64,8 @@ extension LinearCommand {
 
     func runInt4() throws {
         let (xv, wv, bv, m, k, n) = try readLayerFiles()
+        // Before the packing and any --awq search: --json's sgemm timing must be possible.
+        try checkSgemmTiming(m: m, n: n, k: k, copyingWeights: true, copyingInput: awq)
         let group = groupSize ?? 32, rule = (groupScales ?? .absmax).rule
         let kind = (activations ?? .int8).kind
         var report: [String: Any] = ["m": m, "k": k, "n": n, "weights": "int4", "group_size": group,
@@ -123,7 +125,7 @@ extension LinearCommand {
     func finishInt4(_ layer: Int4Weights, _ xv: [Float], m: Int, report: [String: Any], save: String? = nil) throws {
         var report = report
         let n = layer.outputChannels, k = layer.inputChannels, groups = layer.groupCount
-        try checkSgemmTiming(m: m, n: n, k: k, copyingWeights: true)
+        try checkSgemmTiming(m: m, n: n, k: k, copyingWeights: true, copyingInput: layer.smoothing != nil)
         let y = try layer(xv, rows: m, kernel: kernel, threads: threads)
         if let save { try layer.save(to: URL(fileURLWithPath: save)) }
         try NPYArray(float32: y, shape: [m, n]).write(to: URL(fileURLWithPath: out))

@@ -246,7 +246,7 @@ struct LinearCommand: ParsableCommand {
         // weights and of X, made only when --json asks for the timing.
         var wv: [Float] = [], sgemmX = xv
         if json != nil {
-            try checkSgemmTiming(m: m, n: n, k: k, copyingWeights: true)
+            try checkSgemmTiming(m: m, n: n, k: k, copyingWeights: true, copyingInput: layer.smoothing != nil)
             wv = [Float](repeating: 0, count: n * k)
             for row in 0..<n {
                 for col in 0..<k { wv[row * k + col] = Float(try packed.weight(outputChannel: row, input: col)) * packed.weightScales[row] }
@@ -264,7 +264,7 @@ struct LinearCommand: ParsableCommand {
         var report = report
         let path = kernel
         let n = layer.outputChannels, k = layer.inputChannels
-        try checkSgemmTiming(m: m, n: n, k: k, copyingWeights: false)
+        try checkSgemmTiming(m: m, n: n, k: k, copyingWeights: false, copyingInput: false)
         let input = layerInput ?? xv
         let y = try layer(input, rows: m, kernel: path, threads: threads)
         if let save { try layer.save(to: URL(fileURLWithPath: save)) }
@@ -285,14 +285,18 @@ struct LinearCommand: ParsableCommand {
     }
 
     /// --json times sgemm beside the layer: its sizes must fit sgemm's Int32,
-    /// and the Float copy of the weights it needs when they come as int8 or
-    /// int4 (`copyingWeights`) must fit the memory this process may use.
+    /// and the Float copies it needs must fit the memory this process may
+    /// use: of the weights when they come as int8 or int4 (`copyingWeights`),
+    /// of X divided by a layer's smoothing factors (`copyingInput`).
     /// Checked before the layer runs, so that nothing is written when the
     /// timing cannot be made.
-    func checkSgemmTiming(m: Int, n: Int, k: Int, copyingWeights: Bool) throws {
-        guard json != nil else { return }
+    func checkSgemmTiming(m: Int, n: Int, k: Int, copyingWeights: Bool, copyingInput: Bool) throws {
+        guard json != nil, m > 0, n > 0 else { return }
         if copyingWeights {
             try NPYOption.checkFits(rows: n, columns: k, what: "--json's Float copy of the weights (for its sgemm timing)")
+        }
+        if copyingInput {
+            try NPYOption.checkFits(rows: m, columns: k, what: "--json's copy of X divided by the smoothing factors (for its sgemm timing)")
         }
         guard Int32(exactly: m) != nil, Int32(exactly: n) != nil, Int32(exactly: k) != nil else {
             throw QGEMMError(.invalidShape, "--json times sgemm, whose M, N and K must fit in Int32; got M = \(m), N = \(n), K = \(k)")

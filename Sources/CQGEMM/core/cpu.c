@@ -176,8 +176,10 @@ static void qg_force_choice(_Atomic int *forced, int value) { atomic_store(force
 /// (Emerald Rapids: the avx512vnni tile's rows split at the lines ran int32
 /// 3136×64×64 at 587 GOP/s against 459), while AMD's Zen 5 (family 1Ah) takes
 /// it about as one, and each extra store costs it more: there the split rows
-/// ran 3–9 % slower at K = 64 (KERNELS.md, "The epilogue"). Zen 4, older AMD
-/// CPUs and families after 1Ah are not measured and keep the split.
+/// ran 3–9 % slower at K = 64 (KERNELS.md, "The epilogue"). Zen 4 keeps the
+/// split: without it int32 rows at K ≤ 128 ran 1–5 % faster there, but float
+/// rows up to 2 % slower (KERNELS.md). Older AMD CPUs and families after 1Ah
+/// are not measured and keep the split.
 int qg_cpu_line_crossing_stores_cheap(void) { return qg_choice(&qg_crossing_forced, qg_is_amd_family_1a()); }
 
 void qg_cpu_force_line_crossing_stores(int cheap) { qg_force_choice(&qg_crossing_forced, cheap); }

@@ -334,22 +334,25 @@ public final class Int4Weights: Sendable {
                                        threads: Int? = nil) throws(QGEMMError)
         -> (weights: Int4Weights, alpha: Float) {
         let n = outputChannels, k = inputChannels, x = calibrationInput
+        // In the library's one order (QGEMMError): the shapes, then the
+        // arguments, the thread count last of them, then the values. The
+        // bias is checked before the search, not after it, though it only
+        // joins the chosen weights.
         try checkShape(count: weights.count, n: n, k: k, group: groupSize)
-        // Before the search, not after it: the bias only joins the chosen weights.
-        try checkBias(bias, n: n)
-        guard steps >= 1, steps <= 1000 else { throw QGEMMError(.invalidArgument, "steps must be in 1...1000, got \(steps)") }
-        try errorCompensation.check()
+        if let bias { try PackedWeights.checkBiasCount(bias.count, n: n) }
+        let (needed, overflow) = rows.multipliedReportingOverflow(by: k)
+        guard rows >= 1, !overflow, x.count == needed else {
+            throw QGEMMError(.invalidShape, "calibration input holds \(x.count) values, rows×K = \(rows)×\(k)\(overflow ? " overflows Int" : "")")
+        }
         if case .gptq = errorCompensation {
             guard k <= errorCompensationMaxInputChannels else {
                 throw QGEMMError(.invalidShape, "error compensation takes K ≤ \(errorCompensationMaxInputChannels) (a K×K Hessian), got K = \(k)")
             }
         }
-        let (needed, overflow) = rows.multipliedReportingOverflow(by: k)
-        guard rows >= 1, !overflow, x.count == needed else {
-            throw QGEMMError(.invalidShape, "calibration input holds \(x.count) values, rows×K = \(rows)×\(k)\(overflow ? " overflows Int" : "")")
-        }
-        // The thread count after the shapes and before the values, as every call orders them (QGEMMError).
+        guard steps >= 1, steps <= 1000 else { throw QGEMMError(.invalidArgument, "steps must be in 1...1000, got \(steps)") }
+        try errorCompensation.check()
         let workers = try threadCount(threads)
+        if let bias { try PackedWeights.checkFiniteBias(bias) }
         if let i = x.firstIndex(where: { !$0.isFinite }) {
             throw QGEMMError(.invalidValue, "calibration input [\(i / k), \(i % k)] is \(x[i]); calibration inputs must be finite")
         }
@@ -650,8 +653,10 @@ public final class Int4Weights: Sendable {
               }
             }
         }
-        guard status == 0 else {
-            throw QGEMMError(.unsupportedKernel, "kernel path '\(path)' cannot run 4-bit weights on this CPU")
+        switch status {
+        case 0: return
+        case -3: throw QGEMMError(.invalidShape, "a negative M or N, K < 1 or a group size outside 8...4096 reached the C core")
+        default: throw QGEMMError(.unsupportedKernel, "kernel path '\(path)' cannot run 4-bit weights on this CPU")
         }
     }
 
