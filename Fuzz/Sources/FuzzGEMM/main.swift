@@ -2,7 +2,8 @@
 // configuration (shape, strides, zero points, scales — valid or not — rounding,
 // clamp, threads, kernel path, output type, dynamic or static) and data. The
 // call must either throw a QGEMMError or return exactly what the scalar
-// reference returns for the same arguments.
+// reference returns for the same arguments, and a call that throws writes
+// nothing to its output.
 import FuzzMutators
 import QGEMM
 
@@ -56,24 +57,35 @@ public func fuzzGEMM(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
                 case 3: return try into([Float](repeating: 7, count: yCount), xb, packed, kernel).map(\.bitPattern)
                 default:
                     var y = [Float](repeating: 7, count: yCount)
-                    try rowScales.withUnsafeBufferPointer { sb in
-                        try rowZeros.withUnsafeBufferPointer { zb in
-                            try y.withUnsafeMutableBufferPointer { yb in
-                                try packed.gemmDynamic(xb, rows: m, rowStride: ldx, rowScales: sb, rowZeroPoints: zb, into: yb,
-                                                       outputRowStride: ldy, kernel: kernel, threads: threads == 0 ? nil : threads)
+                    do {
+                        try rowScales.withUnsafeBufferPointer { sb in
+                            try rowZeros.withUnsafeBufferPointer { zb in
+                                try y.withUnsafeMutableBufferPointer { yb in
+                                    try packed.gemmDynamic(xb, rows: m, rowStride: ldx, rowScales: sb, rowZeroPoints: zb, into: yb,
+                                                           outputRowStride: ldy, kernel: kernel, threads: threads == 0 ? nil : threads)
+                                }
                             }
                         }
+                    } catch {
+                        precondition(y.allSatisfy { $0 == 7 }, "\(kernel): a dynamic call that threw (\(error)) wrote its output")
+                        throw error
                     }
                     return y.map(\.bitPattern)
                 }
             }
         }
-        func into<Y: GEMMOutputScalar>(_ initial: [Y], _ xb: UnsafeBufferPointer<some QuantizedScalar>, _ packed: PackedWeights,
+        func into<Y: GEMMOutputScalar & Equatable>(_ initial: [Y], _ xb: UnsafeBufferPointer<some QuantizedScalar>, _ packed: PackedWeights,
                                        _ kernel: KernelPath) throws -> [Y] {
             var y = initial
-            try y.withUnsafeMutableBufferPointer { yb in
-                try packed.gemm(xb, rows: m, rowStride: ldx, into: yb, outputRowStride: ldy, kernel: kernel,
-                                threads: threads == 0 ? nil : threads)
+            do {
+                try y.withUnsafeMutableBufferPointer { yb in
+                    try packed.gemm(xb, rows: m, rowStride: ldx, into: yb, outputRowStride: ldy, kernel: kernel,
+                                    threads: threads == 0 ? nil : threads)
+                }
+            } catch {
+                // Nothing is written when a call throws (QGEMMError).
+                precondition(y == initial, "\(kernel): a call that threw (\(error)) wrote its output")
+                throw error
             }
             return y
         }

@@ -5,6 +5,15 @@ extension ByteReader {
     /// (0 or 1025).
     public mutating func threads() -> Int? { [nil, 1, 2, 3, 4, 0, 1025][int(0...6)] }
 
-    /// Any public kernel path, whether this CPU runs it or not.
-    public mutating func path() -> KernelPath { KernelPath.allCases[int(0...(KernelPath.allCases.count - 1))] }
+    /// A kernel path: in one input of eight any public one, whether this CPU
+    /// runs it or not (the reference among them; a path the CPU lacks must
+    /// be refused), else one this CPU runs other than the reference, so that
+    /// differential targets spend their runs on the kernels they check (all
+    /// public paths alike put the reference, or a refusal, in half the runs
+    /// on an AVX-512 CPU).
+    public mutating func path() -> KernelPath {
+        let fast = KernelPath.available.filter { $0 != .reference }
+        if byte() % 8 == 0 || fast.isEmpty { return KernelPath.allCases[int(0...(KernelPath.allCases.count - 1))] }
+        return fast[int(0...(fast.count - 1))]
+    }
 }

@@ -30,15 +30,31 @@ func check<O: CalibrationObserver>(_ o: O, _ r: inout ByteReader) throws {
                                            type: r.byte() % 2 == 0 ? .int8 : .uint8)
         precondition(p.scale.isFinite && p.scale > 0, "\(O.self) parameters \(p)")
     } catch is QGEMMError {}
-    let again = try JSONDecoder().decode(O.self, from: try JSONEncoder().encode(o)).range
+    // The observer's own saved state must load again: a refusal here is a finding, not a refused input.
+    let again = mustNotThrow("\(O.self): decoding its own saved state") {
+        try JSONDecoder().decode(O.self, from: try JSONEncoder().encode(o)).range
+    }
     precondition(again == range, "\(O.self): a JSON round trip moved the range \(range) to \(String(describing: again))")
+}
+
+/// An observer's whole state as JSON with sorted keys.
+func state<O: CalibrationObserver>(_ o: O) throws -> Data {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    return try encoder.encode(o)
 }
 
 func run<O: CalibrationObserver>(_ make: () throws -> O, _ r: inout ByteReader) throws {
     var o = try make()
     for _ in 0..<r.int(1...4) {
         let batch = (0..<r.int(0...48)).map { _ in value(&r) }
-        do { try o.observe(batch) } catch is QGEMMError { continue }
+        // A refused batch leaves the observer as it was (its saved state, keys sorted, byte for byte).
+        let before = try state(o)
+        do { try o.observe(batch) } catch is QGEMMError {
+            let after = try state(o)
+            precondition(after == before, "\(O.self): a refused batch changed the observer")
+            continue
+        }
         try check(o, &r)
     }
 }
