@@ -291,13 +291,15 @@ struct LinearCommand: ParsableCommand {
     /// Checked before the layer runs, so that nothing is written when the
     /// timing cannot be made.
     func checkSgemmTiming(m: Int, n: Int, k: Int, copyingWeights: Bool, copyingInput: Bool) throws {
-        guard json != nil, m > 0, n > 0 else { return }
+        guard json != nil else { return }
         if copyingWeights {
             try NPYOption.checkFits(rows: n, columns: k, what: "--json's Float copy of the weights (for its sgemm timing)")
         }
         if copyingInput {
             try NPYOption.checkFits(rows: m, columns: k, what: "--json's copy of X divided by the smoothing factors (for its sgemm timing)")
         }
+        // sgemm does nothing at M or N = 0, whatever K.
+        guard m > 0, n > 0 else { return }
         guard Int32(exactly: m) != nil, Int32(exactly: n) != nil, Int32(exactly: k) != nil else {
             throw QGEMMError(.invalidShape, "--json times sgemm, whose M, N and K must fit in Int32; got M = \(m), N = \(n), K = \(k)")
         }

@@ -214,6 +214,55 @@ struct AllocationProbe {
             }
         }
 
+        // uint8 output, and int8 activations: VNNI paths read uint8 rows in
+        // place but pack int8 ones per call (as x + 128), in scratch of their own.
+        let yu = try QuantizationParameters(observedMin: 0, observedMax: 8, type: .uint8)
+        let packedU8 = try PackedWeights(quantizing: w, outputChannels: n, inputChannels: k, bias: .float(b), input: xp, output: yu)
+        let open = try PackedWeights(quantizing: w, outputChannels: n, inputChannels: k)
+        let xSigned = xq.map { Int8(bitPattern: $0 &- 128) }
+        let xpSigned = try QuantizationParameters(type: .int8, scale: xp.scale, zeroPoint: xp.zeroPoint - 128)
+        var yU8 = [UInt8](repeating: 0, count: m * n)
+        for threads in [1, 2] {
+            try xq.withUnsafeBufferPointer { qb in
+                try yU8.withUnsafeMutableBufferPointer { yb in
+                    try check("PackedWeights.gemm uint8 output", threads: threads) { try packedU8.gemm(qb, rows: m, into: yb, threads: threads) }
+                }
+            }
+            try xSigned.withUnsafeBufferPointer { sb in
+                try y32.withUnsafeMutableBufferPointer { yb in
+                    try check("PackedWeights.gemm, int8 X, int32 output", threads: threads) {
+                        try open.gemm(sb, rows: m, input: xpSigned, into: yb, threads: threads)
+                    }
+                }
+            }
+        }
+
+        // The Span forms (each a view of the arrays above: making one allocates nothing).
+        var spanWorkspace = QuantizedLinear.Workspace(), spanInt4Workspace = Int4Weights.Workspace()
+        let int4 = try Int4Weights(quantizing: w, outputChannels: n, inputChannels: k, groupSize: 32, bias: b)
+        try check("QuantizedLinear on Span / MutableSpan", threads: 1) {
+            var ys = y.mutableSpan
+            try layers[0].1(x.span, rows: m, into: &ys, workspace: &spanWorkspace, threads: 1)
+        }
+        try check("Int4Weights on Span / MutableSpan", threads: 1) {
+            var ys = y.mutableSpan
+            try int4(x.span, rows: m, into: &ys, workspace: &spanInt4Workspace, threads: 1)
+        }
+        try check("PackedWeights.gemm on Span / MutableSpan, int8 output", threads: 1) {
+            var ys = y8.mutableSpan
+            try packed.gemm(xq.span, rows: m, into: &ys, threads: 1)
+        }
+        try check("PackedWeights.gemmDynamic on Span / MutableSpan", threads: 1) {
+            var ys = y.mutableSpan
+            try packed.gemmDynamic(xq.span, rows: m, rowScales: rowScales.span, rowZeroPoints: rowZeros.span, into: &ys, threads: 1)
+        }
+        try check("quantize and dequantize on Span / MutableSpan", threads: 1) {
+            var qs = xq.mutableSpan
+            try quantize(x.span, into: &qs, parameters: xp)
+            var fs = back.mutableSpan
+            try dequantize(xq.span, into: &fs, parameters: xp)
+        }
+
         // The file formats read and write in parts: loading a file allocates
         // its tensors' (or array's) bytes once, not the whole file again
         // beside them, and writing one allocates little beyond its header.

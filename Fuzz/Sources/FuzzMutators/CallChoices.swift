@@ -11,9 +11,10 @@ extension ByteReader {
     /// differential targets spend their runs on the kernels they check (all
     /// public paths alike put the reference, or a refusal, in half the runs
     /// on an AVX-512 CPU).
+    /// One byte, as before, so committed inputs decode the rest as they did.
     public mutating func path() -> KernelPath {
-        let fast = KernelPath.available.filter { $0 != .reference }
-        if byte() % 8 == 0 || fast.isEmpty { return KernelPath.allCases[int(0...(KernelPath.allCases.count - 1))] }
-        return fast[int(0...(fast.count - 1))]
+        let fast = KernelPath.available.filter { $0 != .reference }, b = Int(byte())
+        if b < 32 || fast.isEmpty { return KernelPath.allCases[b % KernelPath.allCases.count] }
+        return fast[b % fast.count]
     }
 }

@@ -56,15 +56,21 @@ extension Int4Weights {
     /// grew the weights that far). On up to `threads` threads, the same bits
     /// for every count: H's rows, the factorization's rows and the output
     /// channels are shared out, and every sum keeps its order.
+    /// Error compensation's Double scratch, H (K×K, K ≤
+    /// errorCompensationMaxInputChannels) and the weights being updated
+    /// (N×K), outgrows the inputs: refused beyond the memory this process may
+    /// use, where allocating traps. The search checks it before its α steps,
+    /// not after them.
+    static func checkCompensationScratch(n: Int, k: Int) throws(QGEMMError) {
+        try checkResultFits(k * k, of: Double.self, "the GPTQ-style Hessian of K = \(k) inputs (K×K values)")
+        try checkResultFits(n * k, of: Double.self, "the GPTQ-style weights being updated (N×K = \(n)×\(k) values)")
+    }
+
     static func compensatingErrors(_ w: [Float], n: Int, k: Int, group: Int, calibration x: [Float], rows: Int,
                                    damping: Double, rule: GroupScales,
                                    threads: Int = 1) throws(QGEMMError) -> (values: [Int8], scales: [Float])? {
-        // Its Double scratch, H (K×K, K ≤ errorCompensationMaxInputChannels)
-        // and the weights being updated (N×K), outgrows the inputs: refused
-        // beyond the memory this process may use, where allocating traps.
+        try checkCompensationScratch(n: n, k: k)
         let hCount = k * k
-        try checkResultFits(hCount, of: Double.self, "the GPTQ-style Hessian of K = \(k) inputs (K×K values)")
-        try checkResultFits(w.count, of: Double.self, "the GPTQ-style weights being updated (N×K = \(n)×\(k) values)")
         // H = Σ xᵀx over every calibration row, upper triangle, in Double,
         // each element summed over the rows in order (the C core's, in tiles
         // that keep a block of rows in cache). Thread p takes H's blocks of 4

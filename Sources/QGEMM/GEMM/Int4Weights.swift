@@ -348,6 +348,7 @@ public final class Int4Weights: Sendable {
             guard k <= errorCompensationMaxInputChannels else {
                 throw QGEMMError(.invalidShape, "error compensation takes K ≤ \(errorCompensationMaxInputChannels) (a K×K Hessian), got K = \(k)")
             }
+            try checkCompensationScratch(n: n, k: k)
         }
         guard steps >= 1, steps <= 1000 else { throw QGEMMError(.invalidArgument, "steps must be in 1...1000, got \(steps)") }
         try errorCompensation.check()
