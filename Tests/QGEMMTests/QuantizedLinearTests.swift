@@ -296,6 +296,31 @@ struct QuantizedLinearTests {
         huge["histogram"] = histogram
         let hugeJSON = try JSONSerialization.data(withJSONObject: huge)
         #expect(throws: QGEMMError.self) { _ = try infinite.decode(PercentileObserver.self, from: hugeJSON) }
+        // A finite count no observing reaches (past 2^60 values) in a bin
+        // 488 wide that the next range's bins split (1e6 / 2048 each, then
+        // 1.15e7 / 2048: a new edge halves old bin 12): its share of the
+        // new bin, count × 244 before the division by the old width,
+        // overflowed Double. Refused; 2^60 itself loads and keeps observing.
+        var wide = PercentileObserver()
+        try wide.observe([0, 1e6])
+        var vast = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(wide)) as? [String: Any])
+        var vastHistogram = try #require(vast["histogram"] as? [String: Any])
+        let vastCounts = try #require(vastHistogram["counts"] as? [Double])
+        for extra in [1.5e308, 0x1p60 - 2] {
+            var c = vastCounts
+            c[12] += extra
+            vastHistogram["counts"] = c; vastHistogram["total"] = c.reduce(0, +)
+            vast["histogram"] = vastHistogram
+            let data = try JSONSerialization.data(withJSONObject: vast)
+            if extra > 0x1p60 {
+                #expect(throws: QGEMMError.self) { _ = try JSONDecoder().decode(PercentileObserver.self, from: data) }
+            } else {
+                var loaded = try JSONDecoder().decode(PercentileObserver.self, from: data)
+                try loaded.observe([-1.05e7])
+                let range = try #require(loaded.range)
+                #expect(range.lowerBound.isFinite && range.upperBound.isFinite, "\(range)")
+            }
+        }
         // Counts of nothing over a range, which observe never leaves (the
         // next values would all land in one bin of it), and an entropy
         // observer whose range seen is not its magnitudes' range.

@@ -157,13 +157,18 @@ struct CalibrationHistogram: Sendable, Codable {
         total = try c.decode(Double.self, forKey: .total)
         // The total counts values; the counts, spread over bins as the range
         // grew, sum to it up to their roundings. Counts exist once a value has.
+        // No observing reaches 2^60 values; a count beyond that, spread over
+        // new bins as the range grows (count × span in Double), could overflow.
         let sum = counts.reduce(0, +)
         guard counts.isEmpty || counts.count == bins, lo.isFinite, hi.isFinite, lo <= hi,
               counts.allSatisfy({ $0.isFinite && $0 >= 0 }), total.isFinite, counts.isEmpty ? total == 0 : total >= 1,
-              abs(total - sum) <= 1e-9 * total else {
+              total <= Self.maxTotal, abs(total - sum) <= 1e-9 * total else {
             throw QGEMMError(.invalidValue, "a saved observer histogram is inconsistent (bins, range, counts or total)")
         }
     }
+
+    /// The most values a saved histogram may say it counted: 2^60.
+    static let maxTotal = 0x1p60
 
     static func checkBins(_ bins: Int) throws {
         guard bins >= 16, bins <= 1 << 20 else { throw QGEMMError(.invalidArgument, "bins must be in 16...2^20, got \(bins)") }
