@@ -178,8 +178,8 @@ static void qg_force_choice(_Atomic int *forced, int value) { atomic_store(force
 /// it about as one, and each extra store costs it more: there the split rows
 /// ran 3–9 % slower at K = 64 (KERNELS.md, "The epilogue"). Zen 4 keeps the
 /// split: without it int32 rows at K ≤ 147 ran 1–5 % faster there, but float
-/// rows 2 % slower to 1 % faster (KERNELS.md). Older AMD CPUs and families after 1Ah
-/// are not measured and keep the split.
+/// rows 2 % slower to 1 % faster (KERNELS.md). Older AMD CPUs and families
+/// after 1Ah are not measured and keep the split.
 int qg_cpu_line_crossing_stores_cheap(void) { return qg_choice(&qg_crossing_forced, qg_is_amd_family_1a()); }
 
 void qg_cpu_force_line_crossing_stores(int cheap) { qg_force_choice(&qg_crossing_forced, cheap); }
