@@ -253,6 +253,37 @@ struct Int4WeightsTests {
         }
     }
 
+    /// The search names the first fault in the library's one order: every
+    /// shape (the weights', the bias's count, the calibration input's, its
+    /// scratch against memory), then the arguments (steps, damping, threads),
+    /// then the values. Each pair below put the later fault first before.
+    @Test func theSearchNamesFaultsInTheOneOrder() throws {
+        let w = [Float](repeating: 0.5, count: 2 * 16), x = [Float](repeating: 1, count: 16)
+        func code(_ body: () throws -> Void) -> QGEMMError.Code? {
+            do { try body(); return nil } catch let e as QGEMMError { return e.code } catch { return nil }
+        }
+        // A NaN bias and a calibration input of the wrong count: the count.
+        #expect(code {
+            _ = try Int4Weights.searchingScales(weights: w, outputChannels: 2, inputChannels: 16, groupSize: 8, bias: [.nan, 0],
+                                                calibrationInput: [1, 2, 3], rows: 1)
+        } == .invalidShape)
+        // A NaN bias and 0 threads: the thread count.
+        #expect(code {
+            _ = try Int4Weights.searchingScales(weights: w, outputChannels: 2, inputChannels: 16, groupSize: 8, bias: [.nan, 0],
+                                                calibrationInput: x, rows: 1, threads: 0)
+        } == .invalidArgument)
+        // 0 threads and a bias of the wrong count: the count.
+        #expect(code {
+            _ = try Int4Weights.searchingScales(weights: w, outputChannels: 2, inputChannels: 16, groupSize: 8, bias: [0],
+                                                calibrationInput: x, rows: 1, threads: 0)
+        } == .invalidShape)
+        // A NaN input and 0 threads: the thread count.
+        #expect(code {
+            _ = try Int4Weights.searchingScales(weights: w, outputChannels: 2, inputChannels: 16, groupSize: 8,
+                                                calibrationInput: [Float](repeating: .nan, count: 16), rows: 1, threads: 0)
+        } == .invalidArgument)
+    }
+
     /// uint8 activations: an α whose divided input row has no uint8 grid
     /// within Float is passed over too. Row 0 spans about ±1.98e38 and its
     /// third channel 2.92e38; at α = 1 the first two channels are divided by

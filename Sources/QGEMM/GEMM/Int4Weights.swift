@@ -350,6 +350,16 @@ public final class Int4Weights: Sendable {
             }
             try checkCompensationScratch(n: n, k: k)
         }
+        // Up to 256 rows, spread over the calibration set. The Float layer's
+        // output on them, in Double, each sum over K in order (the C core's
+        // float layer, its sums not rounded): up to 2 KiB per output channel,
+        // far more than the weights at small K, so held to the memory this
+        // process may use, as a result array is, and so is the copy of the
+        // weights in panels it reads; checked with the shapes.
+        let used = min(rows, 256)
+        try checkResultFits(used * n, of: Double.self, "the search's reference output (\(used) rows × N = \(n), in Double)")
+        let panelCount = Int(qg_float_layer_scratch_count(Int64(k), Int64(n)))
+        try checkResultFits(panelCount, of: Float.self, "the search's reference weights in panels (N×K = \(n)×\(k))")
         guard steps >= 1, steps <= 1000 else { throw QGEMMError(.invalidArgument, "steps must be in 1...1000, got \(steps)") }
         try errorCompensation.check()
         let workers = try threadCount(threads)
@@ -358,8 +368,6 @@ public final class Int4Weights: Sendable {
             throw QGEMMError(.invalidValue, "calibration input [\(i / k), \(i % k)] is \(x[i]); calibration inputs must be finite")
         }
         try PackedWeights.checkFiniteWeights(weights, inputChannels: k)
-        // Up to 256 rows, spread over the calibration set.
-        let used = min(rows, 256)
         var sample = [Float](repeating: 0, count: used * k)
         for r in 0..<used {
             let from = r * rows / used
@@ -368,14 +376,6 @@ public final class Int4Weights: Sendable {
         var meanAbs = [Double](repeating: 0, count: k)
         for r in 0..<rows { for j in 0..<k { meanAbs[j] += Double(abs(x[r * k + j])) } }
         for j in 0..<k { meanAbs[j] /= Double(rows) }
-        // The Float layer's output on the sample, in Double, each sum over K
-        // in order (the C core's float layer, its sums not rounded): up to
-        // 2 KiB per output channel, far more than the weights at small K, so
-        // held to the memory this process may use, as a result array is, and
-        // so is the copy of the weights in panels it reads.
-        try checkResultFits(used * n, of: Double.self, "the search's reference output (\(used) rows × N = \(n), in Double)")
-        let panelCount = Int(qg_float_layer_scratch_count(Int64(k), Int64(n)))
-        try checkResultFits(panelCount, of: Float.self, "the search's reference weights in panels (N×K = \(n)×\(k))")
         var want = [Double](repeating: 0, count: used * n)
         var panels = [Float](repeating: 0, count: panelCount)
         want.withUnsafeMutableBufferPointer { out in
