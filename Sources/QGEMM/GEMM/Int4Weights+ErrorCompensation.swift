@@ -49,13 +49,6 @@ extension Int4Weights {
     /// (512 MiB at 8192, factored in place) and its factorization grows as K³.
     public static let errorCompensationMaxInputChannels = 8192
 
-    /// GPTQ-style quantization of `w` (`[N×K]`, already scaled by the
-    /// smoothing factors) on the calibration rows `x` (`[rows×K]`, already
-    /// divided by them, finite). Returns int4 values and binary16 scales, or
-    /// nil when a group's scale would exceed binary16's largest (the updates
-    /// grew the weights that far). On up to `threads` threads, the same bits
-    /// for every count: H's rows, the factorization's rows and the output
-    /// channels are shared out, and every sum keeps its order.
     /// Error compensation's Double scratch, H (K×K, K ≤
     /// errorCompensationMaxInputChannels) and the weights being updated
     /// (N×K), outgrows the inputs: refused beyond the memory this process may
@@ -66,6 +59,13 @@ extension Int4Weights {
         try checkResultFits(n * k, of: Double.self, "the GPTQ-style weights being updated (N×K = \(n)×\(k) values)")
     }
 
+    /// GPTQ-style quantization of `w` (`[N×K]`, already scaled by the
+    /// smoothing factors) on the calibration rows `x` (`[rows×K]`, already
+    /// divided by them, finite). Returns int4 values and binary16 scales, or
+    /// nil when a group's scale would exceed binary16's largest (the updates
+    /// grew the weights that far). On up to `threads` threads, the same bits
+    /// for every count: H's rows, the factorization's rows and the output
+    /// channels are shared out, and every sum keeps its order.
     static func compensatingErrors(_ w: [Float], n: Int, k: Int, group: Int, calibration x: [Float], rows: Int,
                                    damping: Double, rule: GroupScales,
                                    threads: Int = 1) throws(QGEMMError) -> (values: [Int8], scales: [Float])? {
