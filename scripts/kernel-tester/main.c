@@ -425,18 +425,23 @@ static int check_scratch_limits(void) {
 static int check_entry_refusals(void) {
     for (int path = 0; path < qg_path_count(); path++) {
         if (!qg_path_is_supported(path)) continue;
-        const qg_gemm_args bad[] = {{.m = -5, .n = 32, .k = 64}, {.m = 8, .n = -1, .k = 64}, {.m = 8, .n = 32, .k = -4}};
+        const qg_gemm_args bad[] = {{.m = -5, .n = 32, .k = 64}, {.m = 8, .n = -1, .k = 64}, {.m = 8, .n = 32, .k = -4},
+                                    {.m = 8, .n = 32, .k = 64, .ldx = 63, .ldy = 32},
+                                    {.m = 8, .n = 32, .k = 64, .ldx = 64, .ldy = 31}};
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
             if (qg_gemm(&bad[i], path, 1) != -3) {
-                fprintf(stderr, "kernel-tester: path %d took M %lld, N %lld, K %lld\n", path, (long long)bad[i].m,
-                        (long long)bad[i].n, (long long)bad[i].k);
+                fprintf(stderr, "kernel-tester: path %d took M %lld, N %lld, K %lld, ldx %lld, ldy %lld\n", path,
+                        (long long)bad[i].m, (long long)bad[i].n, (long long)bad[i].k, (long long)bad[i].ldx,
+                        (long long)bad[i].ldy);
                 return 1;
             }
         }
         if (!qg_w4_path_has_kernel(path)) continue;
         const qg_w4_args bad4[] = {{.m = -1, .n = 16, .k = 32, .group = 32}, {.m = 1, .n = -16, .k = 32, .group = 32},
                                    {.m = 1, .n = 16, .k = 0, .group = 32},   {.m = 1, .n = 16, .k = 32, .group = 0},
-                                   {.m = 1, .n = 16, .k = 32, .group = 12},  {.m = 0, .n = 16, .k = 32, .group = 8192}};
+                                   {.m = 1, .n = 16, .k = 32, .group = 12},  {.m = 0, .n = 16, .k = 32, .group = 8192},
+                                   {.m = 2, .n = 16, .k = 96, .group = 96, .ldx = qg_w4_row_bytes(96, 96) - 1, .ldy = 16},
+                                   {.m = 2, .n = 16, .k = 32, .group = 32, .ldx = qg_w4_row_bytes(32, 32), .ldy = 15}};
         for (size_t i = 0; i < sizeof bad4 / sizeof bad4[0]; i++) {
             if (qg_w4_gemm(&bad4[i], path, 1) != -3) {
                 fprintf(stderr, "kernel-tester: path %d took 4-bit M %lld, N %lld, K %lld, group %lld\n", path,
@@ -445,7 +450,7 @@ static int check_entry_refusals(void) {
             }
         }
     }
-    printf("kernel-tester: negative sizes and 4-bit group sizes outside the layout's are refused by every path's entry point\n");
+    printf("kernel-tester: negative sizes, rows closer than their length and 4-bit group sizes outside the layout's are refused by every path's entry point\n");
     return 0;
 }
 

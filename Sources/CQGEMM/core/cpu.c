@@ -1,7 +1,8 @@
 // CPU feature detection, done once and cached.
 //
 // x86-64: CPUID leaves 1 and 7 plus XGETBV, because a CPU may have AVX-512
-// while the OS does not save the zmm/opmask state (then it cannot be used).
+// while the OS does not save the zmm/opmask state (then it cannot be used);
+// on Darwin, which turns that state on at a thread's first use, a sysctl.
 // arm64: Linux reports the hardware-capability bits in the auxiliary vector
 // (getauxval), Darwin in sysctls named after the Arm features; nothing
 // Linux-only is compiled on Darwin.
@@ -15,6 +16,28 @@
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <cpuid.h>
+#if defined(__APPLE__)
+#include <stdlib.h>
+#include <sys/sysctl.h>
+
+/// Whether Darwin lets this process use AVX-512. Its kernel turns on a
+/// thread's zmm and opmask state at the thread's first AVX-512 instruction,
+/// so XCR0 does not show it beforehand; the sysctl says whether the CPU has
+/// it. Kernels before Darwin 21.3 (macOS 12.2) could lose the opmask
+/// registers across a signal handler, so AVX-512 is used from 21.3 on.
+static int qg_darwin_avx512_usable(void) {
+    int has = 0;
+    size_t size = sizeof has;
+    if (sysctlbyname("hw.optional.avx512f", &has, &size, NULL, 0) != 0 || has == 0) return 0;
+    char release[32] = {0};
+    size = sizeof release - 1;
+    if (sysctlbyname("kern.osrelease", release, &size, NULL, 0) != 0) return 0;
+    char *end = NULL;
+    const long major = strtol(release, &end, 10);
+    const long minor = end && *end == '.' ? strtol(end + 1, NULL, 10) : 0;
+    return major > 21 || (major == 21 && minor >= 3);
+}
+#endif
 
 static uint64_t qg_xgetbv0(void) {
     uint32_t eax, edx;
@@ -33,7 +56,11 @@ static void qg_detect(qg_cpu_features *f) {
     int fma_bit = (c >> 12) & 1;
     uint64_t xcr0 = osxsave ? qg_xgetbv0() : 0;
     int ymm_ok = (xcr0 & 0x6) == 0x6;           // SSE and AVX state
+#if defined(__APPLE__)
+    int zmm_ok = ymm_ok && qg_darwin_avx512_usable();
+#else
     int zmm_ok = ymm_ok && (xcr0 & 0xE0) == 0xE0; // opmask, ZMM_Hi256, Hi16_ZMM
+#endif
     f->avx = avx_bit && ymm_ok;
     f->fma = fma_bit && f->avx;
     f->f16c = ((c >> 29) & 1) && f->avx;
@@ -71,7 +98,11 @@ static int qg_sysctl_flag(const char *name) {
 
 static void qg_detect(qg_cpu_features *f) {
     f->neon = 1; // Advanced SIMD is mandatory on arm64.
-    f->dotprod = qg_sysctl_flag("hw.optional.arm.FEAT_DotProd");
+    // The FEAT_ names came with macOS 12; every Apple arm64 CPU has the dot
+    // product, so where the name is missing (macOS 11) it is taken as present.
+    int dotprod = 0;
+    size_t dotprod_size = sizeof dotprod;
+    f->dotprod = sysctlbyname("hw.optional.arm.FEAT_DotProd", &dotprod, &dotprod_size, NULL, 0) != 0 || dotprod != 0;
     f->i8mm = qg_sysctl_flag("hw.optional.arm.FEAT_I8MM");
     size_t size = sizeof f->brand - 1;
     if (sysctlbyname("machdep.cpu.brand_string", f->brand, &size, NULL, 0) != 0) f->brand[0] = 0;
@@ -299,7 +330,8 @@ static void qg_read_caches(void) {
         qg_read_first_line(path, size, sizeof size);
         char *end = NULL;
         const long long value = strtoll(size, &end, 10);
-        if (value <= 0 || !end) continue;
+        // A size past 1 TiB is no cache (and its bytes would overflow below).
+        if (value <= 0 || value > (1LL << 40) || !end) continue;
         const int64_t bytes = *end == 'K' ? value * 1024 : *end == 'M' ? value * 1024 * 1024 : value;
         const long lv = strtol(level, NULL, 10);
         if (lv >= 1 && lv <= 3) qg_caches[lv] = bytes;

@@ -133,6 +133,9 @@ static void qg_block(const qg_plan *p, uint8_t *x_block, int64_t m0, int64_t row
 
 static void qg_task(void *ctx, int64_t t) {
     qg_plan *p = ctx;
+    // A task that found no scratch fails the call (−2): the tasks after it
+    // write nothing more of an output the caller will not use.
+    if (atomic_load_explicit(&p->failed, memory_order_relaxed)) return;
     const qg_gemm_args *a = p->args;
     const int64_t mb = t / p->n_blocks, nb = t % p->n_blocks;
     int64_t m0;

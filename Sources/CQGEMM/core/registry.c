@@ -138,6 +138,9 @@ int qg_gemm(const qg_gemm_args *args, int path, int threads) {
     // QGEMM refuses these before any call; a caller's negative size would
     // otherwise size the scratch and the tails it writes.
     if (args->m < 0 || args->n < 0 || args->k < 0) return -3;
+    // Rows closer than a row's length would make the tiles read and write
+    // past the rows the caller sized its buffers for.
+    if (args->m > 0 && args->n > 0 && (args->ldx < args->k || args->ldy < args->n)) return -3;
     if (args->m == 0 || args->n == 0) {
         qg_set_threads_of_last_call(1);
         return 0;

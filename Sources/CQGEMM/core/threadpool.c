@@ -67,11 +67,15 @@ static int qg_spin_until(int (*done)(void *), void *arg) {
 
 /// The floating-point control register's value: the rounding mode and
 /// flush-to-zero bits every float instruction the library runs obeys (MXCSR
-/// for SSE and AVX on x86-64, FPCR on arm64; none elsewhere).
+/// for SSE and AVX on x86-64, FPCR on arm64; none elsewhere). On x86-64 the
+/// exception flags (MXCSR's bits 0-5) are left out, and a set keeps the
+/// thread's own: they are each thread's record of what it raised, not part
+/// of how it computes (arm64 keeps them apart, in FPSR).
 #if defined(__x86_64__)
 typedef unsigned int qg_fp_control;
-static qg_fp_control qg_fp_control_get(void) { return _mm_getcsr(); }
-static void qg_fp_control_set(qg_fp_control c) { _mm_setcsr(c); }
+#define QG_MXCSR_FLAGS 0x3Fu
+static qg_fp_control qg_fp_control_get(void) { return _mm_getcsr() & ~QG_MXCSR_FLAGS; }
+static void qg_fp_control_set(qg_fp_control c) { _mm_setcsr((_mm_getcsr() & QG_MXCSR_FLAGS) | (c & ~QG_MXCSR_FLAGS)); }
 #elif defined(__aarch64__)
 typedef uint64_t qg_fp_control;
 static qg_fp_control qg_fp_control_get(void) {

@@ -147,6 +147,9 @@ int qg_w4_gemm(const qg_w4_args *a, int path, int threads) {
     // As qg_gemm; a group size outside the layout's would divide by zero or
     // read a layout no path packs.
     if (a->m < 0 || a->n < 0 || a->k < 1 || a->group < 8 || a->group > QG_W4_MAX_GROUP || a->group % 8) return -3;
+    // The tiles read whole padded rows (the AMX tile up to the next 64
+    // bytes of a group past 64): rows closer than that would be read past.
+    if (a->m > 0 && a->n > 0 && (a->ldx < qg_w4_row_bytes(a->k, a->group) || a->ldy < a->n)) return -3;
     if (a->m == 0 || a->n == 0) {
         qg_set_threads_of_last_call(1);
         return 0;

@@ -150,7 +150,9 @@ void qg_run_tasks(int64_t count, int threads, void (*task)(void *ctx, int64_t t,
 /// The calling thread's floating-point control state (MXCSR on x86-64, FPCR
 /// on arm64: the rounding mode and flush-to-zero every float instruction
 /// obeys; 0 elsewhere), and setting it. The pool's workers take the caller's
-/// for each job; work handed to other threads (Dispatch) does the same with these.
+/// for each job. On x86-64 the exception flags (MXCSR's bits 0-5) are not
+/// part of it: the state read leaves them out and a set keeps the thread's
+/// own, so each thread's flags record what that thread raised.
 uint64_t qg_fp_control_state(void);
 void qg_set_fp_control_state(uint64_t state);
 
@@ -333,7 +335,8 @@ void qg_gemm_reference(const qg_gemm_args *args);
 /// calls of 2^15; driver.h has the figures).
 /// Returns 0; -1 if the path is not supported on this CPU; -2 if per-thread
 /// scratch memory could not be allocated (nothing is then guaranteed written);
-/// -3, writing nothing, for a negative M, N or K (QGEMM refuses those first).
+/// -3, writing nothing, for a negative M, N or K, or at M, N > 0 an ldx < K
+/// or ldy < N (QGEMM refuses those first).
 ///
 /// Every per-channel array (bias, row_sum, multiplier, shift,
 /// float_multiplier, weight_scale, out_bias) must hold qg_packed_n(n)
@@ -532,8 +535,9 @@ int64_t qg_w4_path_block_rows(int path, int64_t k, int64_t group);
 /// Runs `args` on `path` with up to `threads` threads (0 = all cores), and
 /// at most one per 2^16 multiply-adds, as qg_gemm.
 /// Returns 0, or −1 when the CPU cannot run the path or it has no 4-bit tiles,
-/// or −3, writing nothing, for a negative M or N, K < 1 or a group size
-/// outside the layout's (Int4Weights refuses those first).
+/// or −3, writing nothing, for a negative M or N, K < 1, a group size
+/// outside the layout's, or at M, N > 0 an ldx < qg_w4_row_bytes or ldy < N
+/// (Int4Weights refuses those first).
 int qg_w4_gemm(const qg_w4_args *args, int path, int threads);
 
 // MARK: - Activation quantization (dynamic mode)

@@ -2,35 +2,43 @@ import Foundation
 internal import CQGEMM
 
 /// Runs `body` on `0..<count` cut into contiguous chunks, one per thread, on
-/// up to `threads` threads (the caller's among them), and returns when every
-/// chunk is done. Each index lands in exactly one chunk; callers give each
-/// index work that does not depend on the others or on the cut, so their
-/// results are the same bits for every thread count. Each chunk runs in the
-/// caller's floating-point control state (rounding mode, flush-to-zero), as
-/// the pool's tasks do: a Dispatch thread keeps whatever state it has.
+/// up to `threads` threads of the GEMMs' pool (the caller's among them:
+/// qg_run_tasks), and returns when every chunk is done. Each index lands in
+/// exactly one chunk; callers give each index work that does not depend on
+/// the others or on the cut, so their results are the same bits for every
+/// thread count. On the pool the chunks share the cores with GEMMs the way
+/// GEMMs share them with each other: a pool busy with another caller's work,
+/// or with this loop's own chunks when a chunk calls a GEMM or loops again,
+/// runs the work on the calling thread, so no caller oversubscribes the
+/// cores. Each chunk runs in the caller's floating-point control state
+/// (rounding mode, flush-to-zero), as the pool's tasks do.
 func forEachChunk(of count: Int, threads: Int, _ body: (Range<Int>) -> Void) {
     let parts = max(1, min(threads, count))
     guard parts > 1 else {
         if count > 0 { body(0..<count) }
         return
     }
-    let callers = qg_fp_control_state()
     withoutActuallyEscaping(body) { body in
-        let shared = SharedBody(run: body)
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
-            let own = qg_fp_control_state()
-            if own != callers { qg_set_fp_control_state(callers) }
-            shared.run((p * count / parts)..<((p + 1) * count / parts))
-            if own != callers { qg_set_fp_control_state(own) }
+        var chunks = Chunks(run: body, count: count, parts: parts)
+        withUnsafeMutablePointer(to: &chunks) { pointer in
+            qg_run_tasks(Int64(parts), Int32(parts), { context, task, _ in
+                // proof: qg_run_tasks passes back the context it was given, non-nil.
+                let chunks = context!.assumingMemoryBound(to: Chunks.self)
+                let p = Int(task), count = chunks.pointee.count, parts = chunks.pointee.parts
+                chunks.pointee.run((p * count / parts)..<((p + 1) * count / parts))
+            }, pointer)
         }
     }
 }
 
-/// The chunks' body, handed to concurrentPerform's threads. Unchecked:
-/// callers write only through their own disjoint index ranges, and
-/// concurrentPerform returns after the last chunk, before `body` ends.
-private struct SharedBody: @unchecked Sendable {
+/// One forEachChunk call's body and cut, reached from the pool's threads
+/// through the C context pointer. It lives on the caller's stack, which
+/// qg_run_tasks does not leave before the last chunk has ended; callers
+/// write only through their own disjoint index ranges.
+private struct Chunks {
     let run: (Range<Int>) -> Void
+    let count: Int
+    let parts: Int
 }
 
 /// The threads a call asked for, checked as every call checks them

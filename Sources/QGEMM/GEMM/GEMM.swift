@@ -369,7 +369,7 @@ extension PackedWeights {
         switch status {
         case 0: return
         case -2: throw QGEMMError(.invalidArgument, "could not allocate per-thread scratch memory for kernel path '\(path)'")
-        case -3: throw QGEMMError(.invalidShape, "a negative M, N or K reached the C core")
+        case -3: throw QGEMMError(.invalidShape, "a negative M, N or K, or rows closer than their length, reached the C core")
         default: throw QGEMMError(.unsupportedKernel, "kernel path '\(path)' is not supported on this CPU")
         }
     }

@@ -656,7 +656,7 @@ public final class Int4Weights: Sendable {
         }
         switch status {
         case 0: return
-        case -3: throw QGEMMError(.invalidShape, "a negative M or N, K < 1 or a group size outside 8...4096 reached the C core")
+        case -3: throw QGEMMError(.invalidShape, "a negative M or N, K < 1, a group size outside 8...4096 or rows closer than their length reached the C core")
         default: throw QGEMMError(.unsupportedKernel, "kernel path '\(path)' cannot run 4-bit weights on this CPU")
         }
     }
