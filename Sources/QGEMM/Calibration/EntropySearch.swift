@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 // The entropy observer's threshold search: every threshold's divergence from
 // sums over its 128 groups of bins.
 extension EntropyObserver {
@@ -21,8 +15,9 @@ extension EntropyObserver {
     /// bins b summing to m of which u hold values, B the mass below the
     /// threshold and T the total. With prefix sums of b, b·log b and u, a
     /// group costs O(1) (a sliver group, below, O(log bins)), so a threshold
-    /// costs O(levels), not O(bins): the search over 2^20 bins takes under a
-    /// second, not half an hour.
+    /// costs O(levels), not O(bins): the search over 2^20 bins takes seconds,
+    /// not half an hour. The logarithms are ElementaryFunctions.log, the same
+    /// bits on every machine, so near-equal divergences rank alike everywhere.
     static func divergences(_ counts: [Double]) -> [Double] {
         let n = counts.count
         guard n >= levels else { return [] }
@@ -41,7 +36,7 @@ extension EntropyObserver {
             return (sum, e + ((s - (sum - bPart)) + (b - bPart)))
         }
         for (j, b) in counts.enumerated() {
-            terms[j] = b > 0 ? b * log(b) : 0
+            terms[j] = b > 0 ? b * ElementaryFunctions.log(b) : 0
             (mass[j + 1], massError[j + 1]) = compensated(mass[j], massError[j], b)
             (logs[j + 1], logsError[j + 1]) = compensated(logs[j], logsError[j], terms[j])
             held[j + 1] = held[j] + (b > 0 ? 1 : 0)
@@ -76,15 +71,15 @@ extension EntropyObserver {
                     // The last bin also carries the outliers: its term comes below.
                     lastQ = m / Double(u) / below
                     groupMass -= lastCount
-                    groupLogs -= lastCount * log(lastCount)
+                    groupLogs -= lastCount * ElementaryFunctions.log(lastCount)
                 }
                 // log(T/B) + log(m/u): no product of two counts, which could
                 // overflow (or underflow) where their quotients do not.
-                sum += groupLogs - groupMass * (log(total / below) + log(m / Double(u)))
+                sum += groupLogs - groupMass * (ElementaryFunctions.log(total / below) + ElementaryFunctions.log(m / Double(u)))
             }
             var kl = sum / total
             let lastP = (lastCount + outliers) / total
-            if lastP > 0 { kl += lastQ > 0 ? lastP * log(lastP / lastQ) : lastP * 30 }
+            if lastP > 0 { kl += lastQ > 0 ? lastP * ElementaryFunctions.log(lastP / lastQ) : lastP * 30 }
             return kl
         }
     }

@@ -1,11 +1,5 @@
 internal import CQGEMM
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// SmoothQuant (Xiao et al., 2023): moves activation outliers into the weights.
 ///
 /// A few input channels of a transformer's activations carry values far larger
@@ -48,7 +42,12 @@ public struct Smoothing: Sendable, Equatable {
     /// The SmoothQuant factors `s_j = max|X_j|^α / max|W_j|^(1−α)` from the
     /// calibration data's per-channel maxima and the weights' per-column maxima
     /// (`W` row-major [N×K]). A channel where either maximum is 0, or whose
-    /// factor would overflow Float or round to 0, gets 1.
+    /// factor would overflow Float or round to 0, gets 1. The powers are
+    /// taken in Double by the library's own `pow`, made of correctly rounded
+    /// operations, not the C library's (whose versions differ by CPU, by
+    /// `GLIBC_TUNABLES` and by system), so the factors are the same bits on
+    /// every machine; α = 0 and 1 give `1/max|W_j|` and `max|X_j|` exactly
+    /// rounded to Float.
     ///
     /// - Parameters:
     ///   - inputAbsMax: max |X_j| per input channel over the calibration data (``InputChannelAbsMax``).
@@ -79,7 +78,7 @@ public struct Smoothing: Sendable, Equatable {
             let a = inputAbsMax[j], w = weightMax[j]
             guard a.isFinite, a >= 0 else { throw QGEMMError(.invalidValue, "input maximum [\(j)] is \(a); maxima must be finite and ≥ 0") }
             guard a > 0, w > 0 else { continue }
-            let f = Float(pow(Double(a), Double(alpha)) / pow(Double(w), Double(1 - alpha)))
+            let f = Float(ElementaryFunctions.pow(Double(a), Double(alpha)) / ElementaryFunctions.pow(Double(w), Double(1 - alpha)))
             if f.isFinite, f > 0 { s[j] = f }
         }
         try self.init(factors: s)

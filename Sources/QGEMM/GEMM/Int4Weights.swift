@@ -1,11 +1,5 @@
 internal import CQGEMM
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Group-wise 4-bit weights, packed once, for `Y = X·Wᵀ + b` with
 /// activations quantized per row at call time (W4A8): int8, or uint8 with a
 /// zero point per row (``Activations``).
@@ -276,7 +270,8 @@ public final class Int4Weights: Sendable {
     /// (Lin et al., 2024) searched on calibration inputs: for each α in
     /// 0, 1/`steps`, …, 1, the factors `s_j = mean|X_j|^α` (divided by
     /// `sqrt(max·min)` of their nonzero values, so they centre on 1; a channel
-    /// that is always 0 gets 1) scale the weight columns before the group
+    /// that is always 0 gets 1; the powers are the library's own, the same
+    /// bits on every machine, as ``Smoothing``'s are) scale the weight columns before the group
     /// quantization (by `groupScales`), and the layer is run, int4 kernels and all, on up
     /// to 256 calibration rows. The α whose output is nearest the Float
     /// layer's (least squared error) wins; α = 0 is no scaling, so the
@@ -396,9 +391,9 @@ public final class Int4Weights: Sendable {
             let alpha = Double(step) / Double(steps)
             var factors = [Float](repeating: 1, count: k)
             if alpha > 0, let lo = nonzero.min(), let hi = nonzero.max() {
-                let centre = (pow(lo, alpha) * pow(hi, alpha)).squareRoot()
+                let centre = (ElementaryFunctions.pow(lo, alpha) * ElementaryFunctions.pow(hi, alpha)).squareRoot()
                 for j in 0..<k where meanAbs[j] > 0 {
-                    let f = Float(pow(meanAbs[j], alpha) / centre)
+                    let f = Float(ElementaryFunctions.pow(meanAbs[j], alpha) / centre)
                     if f.isFinite, f > 0 { factors[j] = f }
                 }
             }
