@@ -1,6 +1,7 @@
 // Differential fuzzing of the public GEMM entry: bytes decode into a small
 // configuration (shape, strides, zero points, scales — valid or not — rounding,
-// clamp, threads, kernel path, output type, dynamic or static) and data. The
+// clamp, threads, kernel path, output type, dynamic or static, the kernel
+// variants the CPU would fix) and data. The
 // call must either throw a QGEMMError or return exactly what the scalar
 // reference returns for the same arguments, and a call that throws writes
 // nothing to its output.
@@ -98,11 +99,13 @@ public func fuzzGEMM(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     do { reference = .success(try run(.reference)) } catch let e as QGEMMError { reference = .failure(e) } catch {
         preconditionFailure("unexpected error type: \(error)")
     }
+    // Drawn last, so that committed inputs decode everything before as they did.
+    let variants = ForcedVariants(r.byte())
     do {
-        let got = try run(path)
+        let got = try variants.around { try run(path) }
         guard case .success(let want) = reference else { preconditionFailure("\(path) returned where the reference threw") }
         precondition(path.isSupported, "\(path), which this CPU lacks, returned")
-        precondition(got == want, "\(path) differs from the reference")
+        precondition(got == want, "\(path) with \(variants.description) differs from the reference")
     } catch let e as QGEMMError {
         // A path this CPU lacks is refused after the arguments the reference
         // refuses too (shapes, buffers, overlap) and only then; a path it has never is.

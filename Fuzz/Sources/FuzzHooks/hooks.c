@@ -1,3 +1,3 @@
-// Nothing to define: the header declares a function libFuzzer provides.
+// Nothing to define: the header declares functions libFuzzer and the C core provide.
 // SwiftPM needs one source file for the target to exist.
 #include "FuzzHooks.h"

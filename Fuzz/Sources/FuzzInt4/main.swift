@@ -6,8 +6,9 @@
 // negative or NaN one), an optional bias and smoothing (factors down to
 // subnormal, so that X/s can overflow), X with NaN, ±Inf and Float's ends,
 // buffer lengths (short ones too), x and y overlapping or not, a kernel path,
-// a thread count and the activations (int8, or uint8 with zero points: the
-// last byte, so that inputs written before it read as int8). One workspace is kept across inputs, so every call also
+// a thread count, the activations (int8, or uint8 with zero points) and the
+// kernel variants the CPU would fix (ForcedVariants: drawn last, so that
+// inputs written before it read as they did). One workspace is kept across inputs, so every call also
 // finds scratch grown by calls of other sizes. Then:
 //   - the packing either succeeds, with the scales rounded to binary16, or
 //     throws the error its arguments call for, the first in the order they
@@ -117,9 +118,13 @@ public func fuzzInt4(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     }
     let expected = bad == nil && noGrid == nil && m > 0 && argumentsValid && pathValid && threadsValid && !overlapping ? w4a8Contract(smoothed, rows: m, values: values, scales: layer.scales, n: n, k: k, group: group, bias: bias,
                                 zeroPoints: zeroPoints) : []
+    // Drawn last, so that committed inputs decode everything before as they did.
+    let variants = ForcedVariants(r.byte())
     do {
-        try buffers.call { (xb, yb) throws(QGEMMError) in
-            try called(xb, rows: m, into: yb, workspace: &workspace, kernel: path, threads: threads)
+        try variants.around { () throws(QGEMMError) in
+            try buffers.call { (xb, yb) throws(QGEMMError) in
+                try called(xb, rows: m, into: yb, workspace: &workspace, kernel: path, threads: threads)
+            }
         }
         precondition(argumentsValid, "a call with short buffers returned")
         precondition(pathValid, "\(path), which cannot run 4-bit weights here, returned")
@@ -131,7 +136,7 @@ public func fuzzInt4(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         }
         precondition(bad == nil, "returned on an input that is not finite after smoothing")
         precondition(noGrid == nil, "returned on row \(noGrid!), whose range has no uint8 grid")
-        buffers.check(want: expected, "\(path)")
+        buffers.check(want: expected, "\(path) with \(variants.description)")
     } catch {
         precondition(buffers.untouched, "threw \(error) after writing memory")
         if !argumentsValid {
