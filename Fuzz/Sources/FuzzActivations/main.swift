@@ -2,8 +2,10 @@
 // activations quantized per call. Bytes decode into a shape (K = 0 and N = 0
 // among them; K up to 320, so that M and N span several of the C
 // quantizer's steps of rows), B's layout, strides and buffer lengths (short ones too), a
-// kernel path, threads, and values: small integers at a scale the bytes
-// choose, zeros of both signs, subnormals, Float's ends, NaN and ±Inf. One
+// kernel path, threads, values (small integers at a scale the bytes
+// choose, zeros of both signs, subnormals, Float's ends, NaN and ±Inf) and
+// the kernel variants and quantization split the CPU and sizes would fix
+// (ForcedVariants, drawn last). One
 // product is kept across inputs, so every call also finds buffers grown and
 // filled by calls of other sizes. Each call either
 //   - returns exactly the contract's bits: B packed by PackedWeights(quantizing:)
@@ -91,13 +93,17 @@ public func fuzzActivations(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
 
     let argumentsValid = k >= 1 && n >= 1 && lda >= k && ldb >= bRow && ldy >= n
         && aBuffer.count >= need(m, lda, k) && bBuffer.count >= need(bRows, ldb, bRow) && y.count >= need(m, ldy, n)
+    // Drawn last, so that committed inputs decode everything before as they did.
+    let variants = ForcedVariants(r.byte())
     do {
-        try aBuffer.withUnsafeBufferPointer { ab in
-            try bBuffer.withUnsafeBufferPointer { bb in
-                try y.withUnsafeMutableBufferPointer { yb in
-                    try product.multiply(ab, rows: m, inputChannels: k, rowStride: lda, by: bb, outputChannels: n, layout: layout,
-                                         bRowStride: ldb, into: yb, outputRowStride: ldy, kernel: path,
-                                         threads: threads == 0 ? nil : threads)
+        try variants.around {
+            try aBuffer.withUnsafeBufferPointer { ab in
+                try bBuffer.withUnsafeBufferPointer { bb in
+                    try y.withUnsafeMutableBufferPointer { yb in
+                        try product.multiply(ab, rows: m, inputChannels: k, rowStride: lda, by: bb, outputChannels: n, layout: layout,
+                                             bRowStride: ldb, into: yb, outputRowStride: ldy, kernel: path,
+                                             threads: threads == 0 ? nil : threads)
+                    }
                 }
             }
         }

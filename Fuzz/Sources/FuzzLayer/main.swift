@@ -4,7 +4,9 @@
 // with each activation and rounding), optional bias and smoothing (factors
 // from 2^-20 to 2^8, so that X/s can overflow), X with NaN, ±Inf, subnormals
 // and Float's ends at any scale, buffer lengths (short ones too), x and y
-// overlapping or not, a kernel path and a thread count. Then the call either
+// overlapping or not, a kernel path, a thread count and the kernel variants
+// and quantization split the CPU and sizes would fix (ForcedVariants, drawn
+// last). Then the call either
 //   - writes exactly the contract's bits into y's rows·N values and nothing
 //     else, and only when nothing in the arguments calls for an error: X
 //     divided by the factors and quantized with Swift's scalar rule
@@ -135,9 +137,13 @@ public func fuzzLayer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         order.append(.invalidValue)
     }
     let expected = m > 0 && order.isEmpty ? try! contract(layer, mode: mode, smoothed, rows: m) : []
+    // Drawn last, so that committed inputs decode everything before as they did.
+    let variants = ForcedVariants(r.byte())
 
     do {
-        try buffers.call { xb, yb in try layer(xb, rows: m, into: yb, workspace: &workspace, kernel: path, threads: threads) }
+        try variants.around {
+            try buffers.call { xb, yb in try layer(xb, rows: m, into: yb, workspace: &workspace, kernel: path, threads: threads) }
+        }
         precondition(order.isEmpty, "returned where the arguments call for \(order)")
         guard m > 0 else {
             precondition(buffers.untouched, "M = 0 wrote memory")

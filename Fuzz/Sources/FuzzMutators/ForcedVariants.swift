@@ -2,7 +2,8 @@ import FuzzHooks
 
 /// Kernel variants a CPU would fix (the store route across lines, the avx2
 /// path's widening by shuffles and its weights widened ahead, 4-bit decode
-/// in one stream or two, the avxvnni 4-bit tile's three-row passes), drawn
+/// in one stream or two, the avxvnni 4-bit tile's three-row passes) and the
+/// split of row quantization over threads that small inputs never reach, drawn
 /// from one byte: where its low bit is 0 the CPU's own, else each switch
 /// from one further bit. The kernel tester forces them on every CPU; this
 /// lets the differential targets reach them too.
@@ -24,6 +25,10 @@ public struct ForcedVariants {
             // their weights' size (the CPU's rule keeps the L2's worth whole).
             qg_cpu_force_two_row_stream_min_bytes(bit(5) == 1 ? 0 : -1)
             qg_cpu_force_w4_ymm_three_row_passes(bit(6))
+            // Rows quantized in as many parts as there are threads (and
+            // rows), where the rule waits for 2^15 values a part: the parts'
+            // first faults must combine into the one a single pass finds.
+            qg_force_row_part_values(bit(7) == 1 ? 1 : 0)
         }
         defer {
             if byte & 1 == 1 {
@@ -33,6 +38,7 @@ public struct ForcedVariants {
                 qg_cpu_force_one_stream_decode(-1)
                 qg_cpu_force_two_row_stream_min_bytes(-1)
                 qg_cpu_force_w4_ymm_three_row_passes(-1)
+                qg_force_row_part_values(0)
             }
         }
         return try body()

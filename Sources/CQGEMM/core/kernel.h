@@ -249,22 +249,22 @@ const qg_kernel *qg_kernel_for_path(int path);
 
 /// For the kernel tester, which runs both store routes on every CPU: 0 or 1
 /// overrides qg_cpu_line_crossing_stores_cheap (qgemm.h) for the calls that
-/// follow, −1 restores the CPU's answer. Nothing else calls it.
+/// follow, −1 restores the CPU's answer. The fuzz targets draw it too (Fuzz/, ForcedVariants).
 void qg_cpu_force_line_crossing_stores(int cheap);
 
 /// For the kernel tester, which runs both 4-bit decode routes on every CPU:
 /// 0 or 1 overrides qg_cpu_one_stream_decode (qgemm.h) for the calls that
-/// follow, −1 restores the CPU's answer. Nothing else calls it.
+/// follow, −1 restores the CPU's answer. The fuzz targets draw it too (Fuzz/, ForcedVariants).
 void qg_cpu_force_one_stream_decode(int one);
 
 /// For the kernel tester, which runs both ways of widening on every AVX2
 /// CPU: 0 or 1 overrides qg_cpu_widen_bytes_by_shuffles (qgemm.h) for the
-/// calls that follow, −1 restores the CPU's answer. Nothing else calls it.
+/// calls that follow, −1 restores the CPU's answer. The fuzz targets draw it too (Fuzz/, ForcedVariants).
 void qg_cpu_force_widen_bytes_by_shuffles(int shuffles);
 
 /// For the kernel tester, which runs the avx2 path both ways on every AVX2
 /// CPU: 0 or 1 overrides qg_cpu_avx2_widens_weights_ahead (qgemm.h) for the
-/// calls that follow, −1 restores the CPU's answer. Nothing else calls it.
+/// calls that follow, −1 restores the CPU's answer. The fuzz targets draw it too (Fuzz/, ForcedVariants).
 void qg_cpu_force_avx2_widens_weights_ahead(int ahead);
 
 /// The packed 4-bit weights' bytes above which calls of two rows read their
@@ -275,7 +275,7 @@ int64_t qg_cpu_two_row_stream_min_bytes(void);
 
 /// For the kernel tester, whose weights are small: a value ≥ 0 overrides
 /// qg_cpu_two_row_stream_min_bytes for the calls that follow, −1 restores
-/// it. Nothing else calls it.
+/// it. The fuzz targets draw it too (Fuzz/, ForcedVariants).
 void qg_cpu_force_two_row_stream_min_bytes(int64_t bytes);
 
 /// Whether the avxvnni 6-row 4-bit tile runs as two tiles of three rows with
@@ -286,8 +286,15 @@ int qg_cpu_w4_ymm_three_row_passes(void);
 
 /// For the kernel tester, which runs both forms on every CPU: 0 or 1
 /// overrides qg_cpu_w4_ymm_three_row_passes for the calls that follow, −1
-/// restores the CPU's answer. Nothing else calls it.
+/// restores the CPU's answer. The fuzz targets draw it too (Fuzz/, ForcedVariants).
 void qg_cpu_force_w4_ymm_three_row_passes(int three);
+
+/// For the fuzz targets, whose inputs are small: a value > 0 cuts the
+/// quantization of rows into parts of about that many values (whole rows,
+/// at most one a thread) instead of qg_row_parts' rule, for the calls that
+/// follow; 0 or less restores the rule. The parts give the same bits and
+/// report the same first fault as one pass (threadpool.c).
+void qg_force_row_part_values(int64_t values);
 
 /// Where the K group `g` of channel `n` starts in the shared packed layout.
 static inline const int8_t *qg_weights_at(const qg_gemm_args *a, int64_t n, int64_t g) {

@@ -121,7 +121,29 @@ static _Atomic int qg_spinning = 0;
 
 int qg_pool_warm_workers(void) { return atomic_load_explicit(&qg_spinning, memory_order_relaxed); }
 
+/// Values per part forced for the fuzz targets (qg_force_row_part_values),
+/// or −1: the rule below.
+static _Atomic int64_t qg_row_part_values_forced = -1;
+
+void qg_force_row_part_values(int64_t values) { atomic_store(&qg_row_part_values_forced, values > 0 ? values : -1); }
+
 int64_t qg_row_parts(int64_t rows, int64_t k, int threads, int64_t *part_rows) {
+    const int64_t forced = atomic_load_explicit(&qg_row_part_values_forced, memory_order_relaxed);
+    if (forced > 0) {
+        // As many parts as `forced` values give, up to the thread count and
+        // QG_MAX_ROW_PARTS, whole rows each: every split the rule may make.
+        const int64_t wanted = threads > 0 ? threads : qg_cpu_count();
+        int64_t parts = rows * k / forced;
+        if (parts > wanted) parts = wanted;
+        if (parts > rows) parts = rows;
+        if (parts > QG_MAX_ROW_PARTS) parts = QG_MAX_ROW_PARTS;
+        if (parts <= 1) {
+            *part_rows = rows;
+            return 1;
+        }
+        *part_rows = (rows + parts - 1) / parts;
+        return (rows + *part_rows - 1) / *part_rows;
+    }
     return qg_row_parts_with(rows, k, threads, qg_pool_warm_workers(), part_rows);
 }
 

@@ -18,5 +18,8 @@ void qg_cpu_force_widen_bytes_by_shuffles(int shuffles);
 void qg_cpu_force_avx2_widens_weights_ahead(int ahead);
 void qg_cpu_force_two_row_stream_min_bytes(int64_t bytes);
 void qg_cpu_force_w4_ymm_three_row_passes(int three);
+// Values > 0 per part of the quantization of rows (split over threads),
+// 0 the core's rule.
+void qg_force_row_part_values(int64_t values);
 
 #endif
