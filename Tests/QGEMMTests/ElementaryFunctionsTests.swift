@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import QGEMM
+import CQGEMM
 import QGEMMBaseline
 
 /// The log, exp and pow the calibration uses (smoothing factors, the 4-bit
@@ -77,12 +78,71 @@ struct ElementaryFunctionsTests {
         #expect(E.log(2) == 0x1.62e42fefa39efp-1) // ln 2 rounded to nearest
         #expect(E.exp(0) == 1 && E.exp(710) == .infinity && E.exp(-746) == 0 && E.exp(.nan).isNaN)
         #expect(E.exp(-.infinity) == 0 && E.exp(.infinity) == .infinity)
+        // The ends of the range, as the C library gives them: the largest
+        // result below overflow, the least subnormal, and 0 just past it.
+        #expect(E.exp(709.782712893384) == 0x1.fffffffffff2ap+1023)
+        #expect(E.exp(709.79) == .infinity)
+        #expect(E.exp(-745.1332191019411) == 0x1p-1074)
+        #expect(E.exp(-745.1332191019412) == 0 && E.exp(-745.14) == 0)
         for x in [0x1p-1074, 1e-300, 0.3, 1, 7, 1e300, .greatestFiniteMagnitude] {
             #expect(E.pow(x, 0) == 1 && E.pow(x, 1) == x, "\(x)")
         }
         #expect(E.pow(1, 0.37) == 1 && E.pow(0, 0.5) == 0 && E.pow(0, 0) == 1 && E.pow(0, -1) == .infinity)
         #expect(E.pow(-1, 0.5).isNaN && E.pow(.nan, 0.5).isNaN && E.pow(2, .nan).isNaN)
         #expect(Self.ulps(E.pow(4, 0.5), 2) <= 1 && Self.ulps(E.pow(0x1p-20, 0.5), 0x1p-10) <= 1)
+    }
+
+    /// In every rounding mode, and with flush-to-zero and denormals-are-zero,
+    /// they return (no conversion traps) close to the default mode's results
+    /// over the whole range: like any float code, they follow the caller's
+    /// mode, log and exp within a few units, pow within a few times its
+    /// exponent's rounding (a directed mode rounds every step one way).
+    @Test func everyRoundingModeStaysClose() {
+        var rng = CheckRandom(seed: 0x40DE)
+        let xs = (0..<2_000).map { _ in Self.anyPositive(&rng) } + [0x1p-1074, 1, .greatestFiniteMagnitude]
+        let es = (0..<2_000).map { _ in -745.2 + Double(rng.next() >> 11) * 0x1p-53 * (709.8 + 745.2) } + [-745.2, 709.78, 0]
+        let ps = (0..<2_000).map { _ in (Swift.min(Self.anyPositive(&rng), 1e30), Double(rng.next() >> 11) * 0x1p-53) }
+        typealias Results = (log: [Double], exp: [Double], pow: [Double])
+        func all() -> Results { (xs.map(E.log), es.map(E.exp), ps.map { E.pow($0.0, $0.1) }) }
+        /// a within `units` of b, or both within a few least steps where b is subnormal.
+        func close(_ a: Double, _ b: Double, _ units: Double) -> Bool {
+            if a == b { return true }
+            if abs(b) < .leastNormalMagnitude { return abs(a - b) <= 8 * .leastNonzeroMagnitude }
+            return a.sign == b.sign && a.isFinite && Double(Self.ulps(a, b)) <= units
+        }
+        func check(_ got: Results, _ want: Results, _ name: String, flushed: Bool) {
+            for i in xs.indices where !(flushed && xs[i] < .leastNormalMagnitude) {
+                #expect(close(got.log[i], want.log[i], 8), "\(name): log(\(xs[i].debugDescription)) \(got.log[i]) against \(want.log[i])")
+            }
+            for i in es.indices where !(flushed && abs(want.exp[i]) < 0x1p-1000) {
+                #expect(close(got.exp[i], want.exp[i], 8), "\(name): exp(\(es[i].debugDescription)) \(got.exp[i]) against \(want.exp[i])")
+            }
+            for (i, (x, y)) in ps.enumerated() where !(flushed && (x < .leastNormalMagnitude || abs(want.pow[i]) < 0x1p-1000)) {
+                let units = 4 * (abs(y * Foundation.log(x)) + 4)
+                #expect(close(got.pow[i], want.pow[i], units), "\(name): pow(\(x.debugDescription), \(y.debugDescription)) \(got.pow[i]) against \(want.pow[i])")
+            }
+        }
+        let nearest = all()
+        let saved = fegetround()
+        defer { fesetround(saved) }
+        for mode in SafeTensorsTests.directedRoundingModes {
+            fesetround(mode)
+            let got = all()
+            fesetround(saved)
+            check(got, nearest, "mode \(mode)", flushed: false)
+        }
+        #if arch(x86_64) || arch(arm64)
+        let control = qg_fp_control_state()
+        #if arch(x86_64)
+        qg_set_fp_control_state(control | 0x8040) // FTZ and DAZ
+        #else
+        qg_set_fp_control_state(control | (1 << 24)) // FZ
+        #endif
+        let flushed = all()
+        qg_set_fp_control_state(control)
+        // Subnormal arguments read as 0 and subnormal results flush to 0.
+        check(flushed, nearest, "flush-to-zero", flushed: true)
+        #endif
     }
 
     /// Arguments where glibc 2.36's FMA and plain versions gave different

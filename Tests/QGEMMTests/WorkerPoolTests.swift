@@ -172,12 +172,12 @@ struct WorkerPoolTests {
         #expect(twoThreadCalls > 0, "no call ran on two threads in 500 tries")
     }
 
-    /// The chunks `forEachChunk` hands to Dispatch (the α search, GPTQ) run
-    /// in the caller's floating-point state too: a Dispatch thread keeps the
-    /// one it was made in.
-    @Test func chunksOnDispatchThreadsRoundAsTheCallerDoes() {
-        // Dispatch's threads, made (if they are not yet) in the default mode.
-        DispatchQueue.concurrentPerform(iterations: 64) { i in _ = Self.work(i) }
+    /// The chunks `forEachChunk` hands to the pool's workers (the α search,
+    /// GPTQ) run in the caller's floating-point state too: a worker keeps the
+    /// one it was made in between jobs.
+    @Test func chunksOnPoolWorkersRoundAsTheCallerDoes() {
+        // The pool's workers, made (if they are not yet) in the default mode.
+        try? WorkerPool.forEachTask(8, threads: 4) { i, _ in _ = Self.work(i) }
         let caller = pthread_self()
         let saved = fegetround()
         fesetround(FE_UPWARD)
@@ -187,17 +187,16 @@ struct WorkerPoolTests {
         let want = (0..<count).map { 1 / (3 * Float($0 + 1)) }
         let lock = NSLock()
         var elsewhere = 0
-        // Until some chunks ran on Dispatch's threads (each chunk is given
-        // some work, so that the caller does not take them all).
-        // On a loaded machine the caller may take every chunk before Dispatch
-        // wakes a thread: the caller's first chunk waits (up to a second) for
-        // a chunk on another thread, which takes the iterations meanwhile.
+        // Until some chunks ran on a worker. The caller's first chunk waits
+        // (up to 50 ms) for a chunk on another thread, so that a worker
+        // joins before the caller takes every chunk; a pool busy with another
+        // test's work runs them all on the caller, and the loop tries again.
         for _ in 0..<200 where elsewhere == 0 {
             var got = [Float](repeating: 0, count: count)
             let ranElsewhere = DispatchSemaphore(value: 0)
             var callerWaited = false
             got.withUnsafeMutableBufferPointer { out in
-                forEachChunk(of: count, threads: 64) { range in
+                forEachChunk(of: count, threads: 4) { range in
                     for i in range {
                         var spin = 0
                         for j in 0..<20 { spin &+= Self.work(i + j) }
@@ -208,7 +207,7 @@ struct WorkerPoolTests {
                         ranElsewhere.signal()
                     } else if !callerWaited {
                         callerWaited = true
-                        _ = ranElsewhere.wait(timeout: .now() + 1)
+                        _ = ranElsewhere.wait(timeout: .now() + .milliseconds(50))
                     }
                 }
             }

@@ -444,8 +444,9 @@ static int check_entry_refusals(void) {
                                    {.m = 2, .n = 16, .k = 32, .group = 32, .ldx = qg_w4_row_bytes(32, 32), .ldy = 15}};
         for (size_t i = 0; i < sizeof bad4 / sizeof bad4[0]; i++) {
             if (qg_w4_gemm(&bad4[i], path, 1) != -3) {
-                fprintf(stderr, "kernel-tester: path %d took 4-bit M %lld, N %lld, K %lld, group %lld\n", path,
-                        (long long)bad4[i].m, (long long)bad4[i].n, (long long)bad4[i].k, (long long)bad4[i].group);
+                fprintf(stderr, "kernel-tester: path %d took 4-bit M %lld, N %lld, K %lld, group %lld, ldx %lld, ldy %lld\n",
+                        path, (long long)bad4[i].m, (long long)bad4[i].n, (long long)bad4[i].k, (long long)bad4[i].group,
+                        (long long)bad4[i].ldx, (long long)bad4[i].ldy);
                 return 1;
             }
         }

@@ -35,17 +35,18 @@ static inline void qg_emu_amx_fault(const char *instruction, const char *rule) {
 }
 
 /// LDTILECFG: palette 1 (byte 0), bytes per row at 16 + 2i, rows at 48 + i; tiles zeroed.
-/// Palette 0 releases the tiles; any other, a start row, a reserved byte set,
-/// more than 64 bytes or 16 rows, or a tile with rows but no bytes (or bytes
-/// but no rows) is #GP.
+/// Palette 0 releases the tiles (the rest of the bytes unread); palette 1
+/// with a reserved byte set, more than 64 bytes or 16 rows, or a tile with
+/// rows but no bytes (or bytes but no rows) is #GP, as is any other palette.
+/// The start row (byte 1, for restarting an interrupted load) is taken as
+/// the hardware takes it, and ignored: the library never sets one.
 static inline void qg_emu_tile_loadconfig(const void *config) {
     const uint8_t *c = config;
     if (c[0] > 1) qg_emu_amx_fault("LDTILECFG", "a palette other than 0 or 1");
-    if (c[1] != 0) qg_emu_amx_fault("LDTILECFG", "a start row other than 0");
-    for (int i = 2; i < 64; i++)
-        if ((i < 16 || (i >= 32 && i < 48) || i >= 56) && c[i] != 0) qg_emu_amx_fault("LDTILECFG", "a reserved byte set");
     memset(&qg_emu_amx, 0, sizeof qg_emu_amx);
     if (c[0] == 0) return;
+    for (int i = 2; i < 64; i++)
+        if ((i < 16 || (i >= 32 && i < 48) || i >= 56) && c[i] != 0) qg_emu_amx_fault("LDTILECFG", "a reserved byte set");
     for (int i = 0; i < 8; i++) {
         qg_emu_amx.colsb[i] = c[16 + 2 * i] | (c[17 + 2 * i] << 8);
         qg_emu_amx.rows[i] = c[48 + i];
@@ -73,7 +74,8 @@ static inline void qg_emu_tile_zero(int t) {
 
 /// TILELOADD: rows[t] rows of colsb[t] bytes, `stride` bytes apart; the rest of each row zero.
 static inline void qg_emu_tile_loadd(int t, const void *base, int64_t stride) {
-    qg_emu_tile_zero(t);
+    qg_emu_tile_check("TILELOADD", t);
+    memset(qg_emu_amx.t[t], 0, sizeof qg_emu_amx.t[t]);
     for (int r = 0; r < qg_emu_amx.rows[t]; r++)
         memcpy(qg_emu_amx.t[t][r], (const uint8_t *)base + r * stride, (size_t)qg_emu_amx.colsb[t]);
 }

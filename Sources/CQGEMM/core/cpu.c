@@ -87,6 +87,8 @@ static void qg_detect(qg_cpu_features *f) {
 }
 
 #elif defined(__aarch64__) && defined(__APPLE__)
+#include <TargetConditionals.h>
+#include <errno.h>
 #include <sys/sysctl.h>
 
 /// 1 when the sysctl named exists and is non-zero (Apple names each Arm feature).
@@ -98,11 +100,17 @@ static int qg_sysctl_flag(const char *name) {
 
 static void qg_detect(qg_cpu_features *f) {
     f->neon = 1; // Advanced SIMD is mandatory on arm64.
-    // The FEAT_ names came with macOS 12; every Apple arm64 CPU has the dot
-    // product, so where the name is missing (macOS 11) it is taken as present.
+    // The FEAT_ names came with macOS 12 and iOS 15. Every Apple silicon Mac
+    // has the dot product, so on macOS a missing name (macOS 11) is taken as
+    // present; older iPhone and iPad chips lack it, so elsewhere it is not.
     int dotprod = 0;
     size_t dotprod_size = sizeof dotprod;
-    f->dotprod = sysctlbyname("hw.optional.arm.FEAT_DotProd", &dotprod, &dotprod_size, NULL, 0) != 0 || dotprod != 0;
+    const int asked = sysctlbyname("hw.optional.arm.FEAT_DotProd", &dotprod, &dotprod_size, NULL, 0) == 0;
+#if TARGET_OS_OSX
+    f->dotprod = asked ? dotprod != 0 : errno == ENOENT;
+#else
+    f->dotprod = asked && dotprod != 0;
+#endif
     f->i8mm = qg_sysctl_flag("hw.optional.arm.FEAT_I8MM");
     size_t size = sizeof f->brand - 1;
     if (sysctlbyname("machdep.cpu.brand_string", f->brand, &size, NULL, 0) != 0) f->brand[0] = 0;
@@ -330,9 +338,11 @@ static void qg_read_caches(void) {
         qg_read_first_line(path, size, sizeof size);
         char *end = NULL;
         const long long value = strtoll(size, &end, 10);
-        // A size past 1 TiB is no cache (and its bytes would overflow below).
+        // A size past 1 TiB, in whatever unit, is no cache (and its bytes
+        // could overflow below).
         if (value <= 0 || value > (1LL << 40) || !end) continue;
         const int64_t bytes = *end == 'K' ? value * 1024 : *end == 'M' ? value * 1024 * 1024 : value;
+        if (bytes > (1LL << 40)) continue;
         const long lv = strtol(level, NULL, 10);
         if (lv >= 1 && lv <= 3) qg_caches[lv] = bytes;
     }

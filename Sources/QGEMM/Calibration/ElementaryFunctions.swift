@@ -66,8 +66,9 @@ enum ElementaryFunctions {
 
     /// e^x: +∞ above ln(Double's largest), 0 below ln(its least subnormal / 2).
     ///
-    /// x = k·ln 2 + r with k the integer nearest x/ln 2, |r| ≤ 0.35 (r exact
-    /// up to the rounding of k·ln2Low), e^r from its Taylor series, then
+    /// x = k·ln 2 + r with k the integer nearest x/ln 2, |r| ≤ 0.35 (x −
+    /// k·ln2High exact; k·ln2Low and the last subtraction rounded, well under
+    /// a unit of r), e^r from its Taylor series, then
     /// scaled by 2^k exactly (in two steps, so that 2^k need not be a Double).
     static func exp(_ x: Double) -> Double {
         if x.isNaN { return x }

@@ -303,16 +303,16 @@ public final class Int4Weights: Sendable {
     ///   - activations: how the weights' calls quantize their input rows
     ///     (default ``Activations/int8``); every candidate is run that way.
     ///   - threads: threads for the search, 1...1024 (default: all cores):
-    ///     the α values are tried side by side, and the Float reference
-    ///     output and the error compensation are shared out by rows and
-    ///     channels. The result is the same for every thread count. Each α
+    ///     the α values are tried side by side, one a thread, and the Float
+    ///     reference output and the error compensation are shared out by rows
+    ///     and channels. The result is the same for every thread count. Each α
     ///     tried at once holds its own quantized copy of the weights (up to
     ///     6 bytes per weight and 12 per group, N counted in whole panels of
-    ///     16 channels), so no more are tried at once
-    ///     than fit in a quarter of the memory the process may use (the
-    ///     machine's, or a container's lower limit; the threads left over go
-    ///     to each α's own layer call), and fewer threads bound the memory
-    ///     further.
+    ///     16 channels); where a quarter of the memory the process may use
+    ///     (the machine's, or a container's lower limit) holds fewer copies
+    ///     than there are threads, the α values are tried one at a time
+    ///     instead, each layer call on every thread. Fewer threads bound the
+    ///     memory further.
     /// - Returns: the weights and the α chosen.
     /// - Throws: ``QGEMMError`` for bad shapes or values; with error
     ///   compensation, `.invalidArgument` for a damping outside (0, 10],
@@ -404,20 +404,24 @@ public final class Int4Weights: Sendable {
             return try Int4Weights(quantizing: weights, outputChannels: n, inputChannels: k, groupSize: groupSize,
                                    smoothing: smoothing, groupScales: groupScales, activations: activations)
         }
-        // Every step's error, the steps shared out among the threads (each
-        // candidate's own call then gets the threads left over, the same bits
-        // on any count); only the winner's weights are kept, made again below.
+        // Every step's error, the same bits on any thread count; only the
+        // winner's weights are kept, made again below.
         let tried = steps + 1
         // Counted with N padded to whole panels of 16 channels, as the packing
         // pads it (an upper bound for the copies that are not padded).
         let paddedN = (n + 15) / 16 * 16
         let sideBySide = Self.searchSideBySide(tried: tried, workers: workers, weights: paddedN * k,
                                                groups: paddedN * ((k + groupSize - 1) / groupSize), memory: availableMemoryBytes())
-        let callThreads = max(1, workers / sideBySide)
+        // The steps share the worker pool, whose GEMMs then run on their own
+        // thread: side by side only where every worker can take a step;
+        // where memory allows fewer, one step at a time, each layer call on
+        // every thread (the pool runs one job at a time).
+        let together = sideBySide >= Swift.min(workers, tried) ? sideBySide : 1
+        let callThreads = together > 1 ? 1 : workers
         var errors = [Result<Double, QGEMMError>](repeating: .failure(QGEMMError(.invalidArgument, "no α was tried")),
                                                   count: tried)
         errors.withUnsafeMutableBufferPointer { out in
-            forEachChunk(of: tried, threads: sideBySide) { stepRange in
+            forEachChunk(of: tried, threads: together) { stepRange in
                 for step in stepRange {
                     do throws(QGEMMError) { out[step] = .success(try sampleError(try candidate(step), threads: callThreads)) }
                     catch { out[step] = .failure(error) }
