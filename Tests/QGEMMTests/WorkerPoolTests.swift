@@ -176,9 +176,25 @@ struct WorkerPoolTests {
     /// GPTQ) run in the caller's floating-point state too: a worker keeps the
     /// one it was made in between jobs.
     @Test func chunksOnPoolWorkersRoundAsTheCallerDoes() {
-        // The pool's workers, made (if they are not yet) in the default mode.
-        try? WorkerPool.forEachTask(8, threads: 4) { i, _ in _ = Self.work(i) }
+        // The pool's workers, made (if they are not yet) in the default mode: a
+        // new thread takes its maker's floating-point state, so they must
+        // exist before the mode changes. Until a task ran on one (a pool busy
+        // with another test's work runs the tasks here and makes none).
         let caller = pthread_self()
+        final class Flag: @unchecked Sendable {
+            private let lock = NSLock()
+            private var value = false
+            var isSet: Bool { lock.withLock { value } }
+            func set() { lock.withLock { value = true } }
+        }
+        let warmed = Flag()
+        for _ in 0..<2_000 where !warmed.isSet {
+            try? WorkerPool.forEachTask(8, threads: 4) { i, worker in
+                _ = Self.work(i)
+                if worker != 0 { warmed.set() }
+            }
+        }
+        #expect(warmed.isSet, "no task ran on a worker before the mode changed")
         let saved = fegetround()
         fesetround(FE_UPWARD)
         defer { fesetround(saved) }
@@ -187,11 +203,13 @@ struct WorkerPoolTests {
         let want = (0..<count).map { 1 / (3 * Float($0 + 1)) }
         let lock = NSLock()
         var elsewhere = 0
-        // Until some chunks ran on a worker. The caller's first chunk waits
-        // (up to 50 ms) for a chunk on another thread, so that a worker
-        // joins before the caller takes every chunk; a pool busy with another
-        // test's work runs them all on the caller, and the loop tries again.
-        for _ in 0..<200 where elsewhere == 0 {
+        // Until some chunks ran on a worker, for up to a minute. The caller's
+        // first chunk waits (up to 250 ms) for a chunk on another thread, so
+        // that a worker joins before the caller takes every chunk; a pool busy
+        // with another test's work runs them all on the caller, and the loop
+        // tries again.
+        let deadline = Date().addingTimeInterval(60)
+        while elsewhere == 0, Date() < deadline {
             var got = [Float](repeating: 0, count: count)
             let ranElsewhere = DispatchSemaphore(value: 0)
             var callerWaited = false
@@ -207,7 +225,7 @@ struct WorkerPoolTests {
                         ranElsewhere.signal()
                     } else if !callerWaited {
                         callerWaited = true
-                        _ = ranElsewhere.wait(timeout: .now() + .milliseconds(50))
+                        _ = ranElsewhere.wait(timeout: .now() + .milliseconds(250))
                     }
                 }
             }
@@ -216,7 +234,7 @@ struct WorkerPoolTests {
         }
         fesetround(saved)
         #expect((0..<count).contains { want[$0].bitPattern != (1 / (3 * Float($0 + 1))).bitPattern }, "the mode changed nothing")
-        #expect(elsewhere > 0, "no chunk ran off the calling thread in 200 tries")
+        #expect(elsewhere > 0, "no chunk ran off the calling thread in a minute")
     }
 
     /// Scratch (a Workspace's, ActivationProduct's) grows only as far as the

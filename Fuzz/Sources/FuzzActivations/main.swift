@@ -115,7 +115,7 @@ public func fuzzActivations(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
             let (row, column) = (index / ldy, index % ldy)
             if row < m, column < n {
                 precondition(y[index].bitPattern == want[row * n + column].bitPattern,
-                             "\(path) y[\(row)][\(column)] = \(y[index]), the contract gives \(want[row * n + column])")
+                             "\(path) with \(variants.description): y[\(row)][\(column)] = \(y[index]), the contract gives \(want[row * n + column])")
             } else {
                 precondition(y[index].bitPattern == sentinel.bitPattern, "y[\(index)], outside the output, was written")
             }

@@ -7,7 +7,8 @@
 // subnormal, so that X/s can overflow), X with NaN, ±Inf and Float's ends,
 // buffer lengths (short ones too), x and y overlapping or not, a kernel path,
 // a thread count, the activations (int8, or uint8 with zero points) and the
-// kernel variants the CPU would fix (ForcedVariants: drawn last, so that
+// kernel variants and row-preparation split the CPU and sizes would fix
+// (ForcedVariants: drawn last, so that
 // inputs written before it read as they did). One workspace is kept across inputs, so every call also
 // finds scratch grown by calls of other sizes. Then:
 //   - the packing either succeeds, with the scales rounded to binary16, or

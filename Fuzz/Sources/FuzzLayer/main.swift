@@ -149,7 +149,7 @@ public func fuzzLayer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
             precondition(buffers.untouched, "M = 0 wrote memory")
             return 0
         }
-        buffers.check(want: expected, "\(mode.name) \(path)")
+        buffers.check(want: expected, "\(mode.name) \(path) with \(variants.description)")
     } catch let error as QGEMMError {
         precondition(buffers.untouched, "threw \(error) after writing memory")
         precondition(error.code == order.first, "threw \(error); the arguments call for \(order.first.map { "\($0)" } ?? "none") first (of \(order))")

@@ -131,7 +131,7 @@ int64_t qg_row_parts(int64_t rows, int64_t k, int threads, int64_t *part_rows) {
     const int64_t forced = atomic_load_explicit(&qg_row_part_values_forced, memory_order_relaxed);
     if (forced > 0) {
         // As many parts as `forced` values give, up to the thread count and
-        // QG_MAX_ROW_PARTS, whole rows each: every split the rule may make.
+        // QG_MAX_ROW_PARTS, whole rows each (1: the finest the threads allow).
         const int64_t wanted = threads > 0 ? threads : qg_cpu_count();
         int64_t parts = rows * k / forced;
         if (parts > wanted) parts = wanted;

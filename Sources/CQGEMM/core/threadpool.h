@@ -43,7 +43,8 @@ static inline int qg_pool_threads(int threads) { return threads > QG_MAX_WORKERS
 /// caller). The parts change no value: each row is computed alone.
 int64_t qg_row_parts_with(int64_t rows, int64_t k, int threads, int warm, int64_t *part_rows);
 
-/// qg_row_parts_with for the pool as it is now (qg_pool_warm_workers).
+/// qg_row_parts_with for the pool as it is now (qg_pool_warm_workers), or the
+/// split the fuzz targets force (qg_force_row_part_values, kernel.h).
 int64_t qg_row_parts(int64_t rows, int64_t k, int threads, int64_t *part_rows);
 
 /// How many of the pool's workers are spinning now, waiting for a job after

@@ -64,7 +64,9 @@ enum ElementaryFunctions {
         return scale * ln2High + (scale * ln2Low + lnM)
     }
 
-    /// e^x: +∞ above ln(Double's largest), 0 below ln(its least subnormal / 2).
+    /// e^x: +∞ above 709.8, 0 below −745.2; between those ends and the true
+    /// ones the arithmetic overflows or underflows (to +∞ and 0 when rounding
+    /// to nearest, to the largest finite value or 2^−1074 in directed modes).
     ///
     /// x = k·ln 2 + r with k the integer nearest x/ln 2, |r| ≤ 0.35 (x −
     /// k·ln2High exact; k·ln2Low and the last subtraction rounded, well under

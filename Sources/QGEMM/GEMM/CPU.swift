@@ -106,8 +106,9 @@ public struct CPUFeatures: Sendable, Hashable {
     /// Linux its cgroup's memory limit (a container's `--memory`) when that
     /// is lower; found once, at the first call, as ``cores`` is (a limit
     /// changed while the process runs is not seen). ``Int4Weights/searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:activations:threads:)``
-    /// tries fewer α values side by side when their weights would not fit in
-    /// it, and `qgemm` refuses shapes whose buffers would take more than half.
+    /// tries its α values one at a time when their weights would not fit in
+    /// it side by side, and `qgemm` refuses shapes whose buffers would take
+    /// more than half.
     public static func usableMemoryBytes() -> UInt64 {
         availableMemoryBytes()
     }

@@ -250,8 +250,10 @@ public final class Int4Weights: Sendable {
     }
 
     /// How many α values ``searchingScales(weights:outputChannels:inputChannels:groupSize:bias:calibrationInput:rows:steps:groupScales:errorCompensation:activations:threads:)``
-    /// tries at once: one per worker, at most `tried`, and no more than hold
-    /// their candidate weights in a quarter of `memory` bytes; at least one.
+    /// could try at once: one per worker, at most `tried`, and no more than
+    /// hold their candidate weights in a quarter of `memory` bytes; at least
+    /// one. The search tries them side by side only where this is the least
+    /// of `workers` and `tried`, else one at a time.
     /// A candidate holds at most 6 bytes per weight (the smoothed Float
     /// copy, the int8 values, the packed nibbles) and 12 per group (its
     /// scales in four forms), counted over N padded to whole panels of 16
@@ -310,9 +312,9 @@ public final class Int4Weights: Sendable {
     ///     6 bytes per weight and 12 per group, N counted in whole panels of
     ///     16 channels); where a quarter of the memory the process may use
     ///     (the machine's, or a container's lower limit) holds fewer copies
-    ///     than there are threads, the α values are tried one at a time
-    ///     instead, each layer call on every thread. Fewer threads bound the
-    ///     memory further.
+    ///     than the threads or the α values, whichever are fewer, the α values
+    ///     are tried one at a time instead, each layer call on every thread.
+    ///     Fewer threads bound the memory further.
     /// - Returns: the weights and the α chosen.
     /// - Throws: ``QGEMMError`` for bad shapes or values; with error
     ///   compensation, `.invalidArgument` for a damping outside (0, 10],
@@ -413,10 +415,10 @@ public final class Int4Weights: Sendable {
         let sideBySide = Self.searchSideBySide(tried: tried, workers: workers, weights: paddedN * k,
                                                groups: paddedN * ((k + groupSize - 1) / groupSize), memory: availableMemoryBytes())
         // The steps share the worker pool, whose GEMMs then run on their own
-        // thread: side by side only where every worker can take a step;
-        // where memory allows fewer, one step at a time, each layer call on
-        // every thread (the pool runs one job at a time).
-        let together = sideBySide >= Swift.min(workers, tried) ? sideBySide : 1
+        // thread: side by side only where memory holds a candidate for every
+        // thread (or every step, if fewer); else one step at a time, each
+        // layer call on every thread (the pool runs one job at a time).
+        let together = sideBySide == Swift.min(workers, tried) ? sideBySide : 1
         let callThreads = together > 1 ? 1 : workers
         var errors = [Result<Double, QGEMMError>](repeating: .failure(QGEMMError(.invalidArgument, "no α was tried")),
                                                   count: tried)
