@@ -47,4 +47,36 @@ struct ConcurrencyTests {
             #expect(all == 48)
         }
     }
+
+    /// Several AWQ-style searches with GPTQ rounding at once, each on two
+    /// threads: their steps, Gram matrices, factorizations and layer calls
+    /// share the one worker pool (a search that finds it busy runs its work
+    /// on its own thread), and each gives what it gives alone.
+    @Test func concurrentSearchesGiveWhatEachGivesAlone() async throws {
+        var rng = SplitMix64(seed: 91)
+        let n = 20, k = 64, rows = 96
+        let w = (0..<(n * k)).map { _ in rng.gaussian() }
+        let x = (0..<(rows * k)).map { i in rng.gaussian() * (i % k == 5 ? 20 : 1) }
+        @Sendable func search() throws -> (alpha: Float, values: [Int8], scales: [Float]) {
+            let (weights, alpha) = try Int4Weights.searchingScales(weights: w, outputChannels: n, inputChannels: k, groupSize: 32,
+                                                                    calibrationInput: x, rows: rows, steps: 4,
+                                                                    errorCompensation: .gptq(damping: 0.05), threads: 2)
+            return (alpha, weights.values(), weights.scales)
+        }
+        let alone = try search()
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    let got = try search()
+                    return got.alpha == alone.alpha && got.values == alone.values && got.scales == alone.scales
+                }
+            }
+            var all = 0
+            for try await same in group {
+                #expect(same, "a search beside others differs from the search alone")
+                all += 1
+            }
+            #expect(all == 4)
+        }
+    }
 }

@@ -205,7 +205,7 @@ struct Int4ErrorCompensationTests {
                                                     errorCompensation: compensation, threads: threads)
                 }
                 let one = try search(1)
-                // 8 threads: every α at once, 2 threads for each one's call.
+                // 5 and 8 threads: every α at once, each one's call on its own thread.
                 for threads in [2, 5, 8] {
                     let other = try search(threads)
                     #expect(other.alpha == one.alpha && other.weights.values() == one.weights.values()
