@@ -127,22 +127,28 @@ static _Atomic int64_t qg_row_part_values_forced = -1;
 
 void qg_force_row_part_values(int64_t values) { atomic_store(&qg_row_part_values_forced, values > 0 ? values : -1); }
 
+/// `parts` (at most QG_MAX_ROW_PARTS) of whole rows: rows per part in
+/// *part_rows, and the count, which rounding the rows up may lower.
+static int64_t qg_whole_row_parts(int64_t rows, int64_t parts, int64_t *part_rows) {
+    if (parts > QG_MAX_ROW_PARTS) parts = QG_MAX_ROW_PARTS;
+    if (parts <= 1) {
+        *part_rows = rows;
+        return 1;
+    }
+    *part_rows = (rows + parts - 1) / parts;
+    return (rows + *part_rows - 1) / *part_rows;
+}
+
 int64_t qg_row_parts(int64_t rows, int64_t k, int threads, int64_t *part_rows) {
     const int64_t forced = atomic_load_explicit(&qg_row_part_values_forced, memory_order_relaxed);
     if (forced > 0) {
         // As many parts as `forced` values give, up to the thread count and
-        // QG_MAX_ROW_PARTS, whole rows each (1: the finest the threads allow).
+        // the rows (1: the finest split the threads allow).
         const int64_t wanted = threads > 0 ? threads : qg_cpu_count();
         int64_t parts = rows * k / forced;
         if (parts > wanted) parts = wanted;
         if (parts > rows) parts = rows;
-        if (parts > QG_MAX_ROW_PARTS) parts = QG_MAX_ROW_PARTS;
-        if (parts <= 1) {
-            *part_rows = rows;
-            return 1;
-        }
-        *part_rows = (rows + parts - 1) / parts;
-        return (rows + *part_rows - 1) / *part_rows;
+        return qg_whole_row_parts(rows, parts, part_rows);
     }
     return qg_row_parts_with(rows, k, threads, qg_pool_warm_workers(), part_rows);
 }
@@ -160,13 +166,7 @@ int64_t qg_row_parts_with(int64_t rows, int64_t k, int threads, int warm, int64_
         if (on_warm > rows) on_warm = rows;
         if (on_warm > parts) parts = on_warm;
     }
-    if (parts > QG_MAX_ROW_PARTS) parts = QG_MAX_ROW_PARTS;
-    if (parts <= 1) {
-        *part_rows = rows;
-        return 1;
-    }
-    *part_rows = (rows + parts - 1) / parts;
-    return (rows + *part_rows - 1) / *part_rows;
+    return qg_whole_row_parts(rows, parts, part_rows);
 }
 
 /// MC of this thread's last call through the driver.
