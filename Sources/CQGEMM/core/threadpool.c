@@ -142,12 +142,11 @@ static int64_t qg_whole_row_parts(int64_t rows, int64_t parts, int64_t *part_row
 int64_t qg_row_parts(int64_t rows, int64_t k, int threads, int64_t *part_rows) {
     const int64_t forced = atomic_load_explicit(&qg_row_part_values_forced, memory_order_relaxed);
     if (forced > 0) {
-        // As many parts as `forced` values give, up to the thread count and
-        // the rows (1: the finest split the threads allow).
+        // As many parts as `forced` values give, up to the thread count (1:
+        // the finest split the threads allow; whole rows cap it at the rows).
         const int64_t wanted = threads > 0 ? threads : qg_cpu_count();
         int64_t parts = rows * k / forced;
         if (parts > wanted) parts = wanted;
-        if (parts > rows) parts = rows;
         return qg_whole_row_parts(rows, parts, part_rows);
     }
     return qg_row_parts_with(rows, k, threads, qg_pool_warm_workers(), part_rows);
